@@ -1,0 +1,82 @@
+import type { SourceLocation } from '../errors';
+
+export type ExecutionProviderName = 'cpu' | 'cuda' | 'webgpu' | 'dml' | 'coreml';
+export type ProviderRequest = 'auto' | ExecutionProviderName;
+export type HookPoint = 'resid_post' | 'resid_pre';
+export type SaeFormat = 'auto' | 'saelens' | 'sparsify' | 'gemmascope';
+
+export interface ModelSpec {
+  name: string;
+  /** Absolute folder. */
+  path: string;
+  onnxFile?: string;
+  /** Config key of this model, for error messages (e.g. `models.sft`). */
+  key: string;
+}
+
+export interface MetricsConfig {
+  cosine_threshold: number;
+  overlap_threshold: number;
+  l1_divergence_threshold: number;
+  min_explained_variance: number;
+  coverage_drop_threshold: number;
+  dormant_freq: number;
+  active_freq: number;
+  divergence_threshold: number;
+  top_features: number;
+  top_contexts: number;
+}
+
+export interface RuntimeConfig {
+  execution_provider: ProviderRequest;
+  fallback: boolean;
+  batch_size: number;
+  max_tokens: number;
+  sae_batch_tokens: number;
+  threads: number;
+}
+
+export interface ResolvedConfig {
+  /** Absolute path of the YAML file ('' when built in memory). */
+  configPath: string;
+  configDir: string;
+  models: { base: ModelSpec; sfts: ModelSpec[]; reference?: ModelSpec };
+  sae: {
+    /** Absolute SAE folder per target layer. */
+    paths: Map<number, string>;
+    k: number;
+    format: SaeFormat;
+    checkHookLayer: boolean;
+    /** Absolute labels file per layer (only the layers that have one). */
+    labels: Map<number, string>;
+  };
+  layers: { targets: number[]; hookPoint: HookPoint; hookMode: 'forward'; tensorNames: Map<number, string> };
+  dataset: { path: string; maxSamples?: number; excludeBos: boolean; chatTemplateFrom: 'auto' | 'base' | 'sft' };
+  metrics: MetricsConfig;
+  runtime: RuntimeConfig;
+  output: { format: 'json'; savePath: string };
+  /** Where a config key is written, for errors that name the line. */
+  locate(keyPath: string): SourceLocation;
+}
+
+export const DEFAULT_METRICS: MetricsConfig = {
+  cosine_threshold: 0.95,
+  overlap_threshold: 0.5,
+  l1_divergence_threshold: 0.3,
+  min_explained_variance: 0.5,
+  coverage_drop_threshold: 0.1,
+  dormant_freq: 1e-4,
+  active_freq: 1e-3,
+  divergence_threshold: 0.5,
+  top_features: 50,
+  top_contexts: 5,
+};
+
+export const DEFAULT_RUNTIME: RuntimeConfig = {
+  execution_provider: 'auto',
+  fallback: false,
+  batch_size: 16,
+  max_tokens: 256,
+  sae_batch_tokens: 1024,
+  threads: 0,
+};

@@ -1,0 +1,82 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import type { ModelSpec, ResolvedConfig } from '../config/types';
+import { SaeDiffError } from '../errors';
+
+/** What a model folder holds, resolved to files. */
+export interface ModelFiles {
+  spec: ModelSpec;
+  onnxPath: string;
+  configJson: HfModelConfig;
+  tokenizerJsonPath: string;
+  tokenizerConfigPath?: string;
+}
+
+export interface HfModelConfig {
+  model_type?: string;
+  hidden_size?: number;
+  n_embd?: number;
+  num_hidden_layers?: number;
+  n_layer?: number;
+  [key: string]: unknown;
+}
+
+export function hiddenSize(c: HfModelConfig): number | undefined {
+  return (c.hidden_size ?? c.n_embd ?? (c as any).d_model) as number | undefined;
+}
+export function layerCount(c: HfModelConfig): number | undefined {
+  return (c.num_hidden_layers ?? c.n_layer ?? (c as any).num_layers) as number | undefined;
+}
+
+/** Candidate ONNX files, in order of preference (transformers.js repos keep them under onnx/). */
+export const ONNX_CANDIDATES = ['model.onnx', path.join('onnx', 'model.onnx'), path.join('onnx', 'model_fp16.onnx'), 'model_fp16.onnx'];
+
+export function resolveModelFiles(spec: ModelSpec, config: ResolvedConfig): ModelFiles {
+  const where = config.locate(spec.key.replace(/\.(\d+)$/, '.$1.path'));
+  if (!fs.existsSync(spec.path) || !fs.statSync(spec.path).isDirectory()) {
+    throw new SaeDiffError(`Model folder not found: ${spec.path}`, {
+      location: where,
+      hint: looksLikeHubId(spec.path, config.configDir)
+        ? 'This looks like a Hugging Face model id. Export it to ONNX first, e.g. `optimum-cli export onnx --model <id> <folder>`, and give the folder.'
+        : 'Give a folder that holds model.onnx, config.json and tokenizer.json.',
+    });
+  }
+  let onnxPath: string | undefined;
+  if (spec.onnxFile) {
+    onnxPath = path.resolve(spec.path, spec.onnxFile);
+    if (!fs.existsSync(onnxPath)) throw new SaeDiffError(`ONNX file not found: ${onnxPath}`, { location: where, hint: 'Check onnx_file.' });
+  } else {
+    onnxPath = ONNX_CANDIDATES.map((c) => path.join(spec.path, c)).find((c) => fs.existsSync(c));
+    if (!onnxPath) {
+      throw new SaeDiffError(`No ONNX model in ${spec.path} (looked for ${ONNX_CANDIDATES.join(', ')})`, {
+        location: where, hint: 'Export the model with `optimum-cli export onnx` or torch.onnx.export, or name the file with onnx_file.',
+      });
+    }
+  }
+  const configPath = path.join(spec.path, 'config.json');
+  if (!fs.existsSync(configPath)) throw new SaeDiffError(`Missing config.json in ${spec.path}`, { location: where, hint: 'Copy the Hugging Face config.json of the model into the folder.' });
+  const configJson = readJson(configPath) as HfModelConfig;
+  const tokenizerJsonPath = path.join(spec.path, 'tokenizer.json');
+  if (!fs.existsSync(tokenizerJsonPath)) throw new SaeDiffError(`Missing tokenizer.json in ${spec.path}`, { location: where, hint: 'Save the tokenizer with tokenizer.save_pretrained(<folder>).' });
+  const tc = path.join(spec.path, 'tokenizer_config.json');
+  return { spec, onnxPath, configJson, tokenizerJsonPath, tokenizerConfigPath: fs.existsSync(tc) ? tc : undefined };
+}
+
+function looksLikeHubId(p: string, configDir: string): boolean {
+  const rel = path.relative(configDir, p);
+  return /^[\w.-]+\/[\w.-]+$/.test(rel) && !rel.startsWith('.');
+}
+
+export function readJson(file: string): unknown {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new SaeDiffError(`Cannot read ${file}: ${(e as Error).message}`, { location: { file } });
+  }
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new SaeDiffError(`Not valid JSON: ${(e as Error).message}`, { location: { file }, hint: 'Fix or re-export the file.' });
+  }
+}

@@ -1,0 +1,120 @@
+import * as fs from 'fs';
+import { onnx } from 'onnx-proto';
+import { SaeDiffError } from '../errors';
+
+export type ModelProto = onnx.ModelProto;
+export const TensorDataType = onnx.TensorProto.DataType;
+
+/** The decoded graph (decode always fills the repeated fields). */
+export function graphOf(model: ModelProto): onnx.GraphProto {
+  return model.graph as onnx.GraphProto;
+}
+
+/** Long | number -> number (protobufjs decodes int64 as Long when the `long` package is present). */
+export function toNumber(v: unknown): number {
+  if (typeof v === 'number') return v;
+  if (v && typeof (v as { toNumber?: () => number }).toNumber === 'function') return (v as { toNumber: () => number }).toNumber();
+  return Number(v);
+}
+
+/** Decodes an ONNX file, refusing files that are not ONNX models with a message naming the file. */
+export function readOnnxModel(file: string): ModelProto {
+  let bytes: Buffer;
+  try {
+    bytes = fs.readFileSync(file);
+  } catch (e) {
+    throw new SaeDiffError(`Cannot read the ONNX file: ${(e as Error).message}`, { location: { file } });
+  }
+  return decodeOnnxModel(bytes, file);
+}
+
+export function decodeOnnxModel(bytes: Uint8Array, file: string): ModelProto {
+  let model: ModelProto;
+  try {
+    model = onnx.ModelProto.decode(bytes);
+  } catch (e) {
+    throw notOnnx(file, (e as Error).message);
+  }
+  const g = model.graph as onnx.GraphProto | null | undefined;
+  if (!g || g.node.length === 0 || g.output.length === 0 || !model.opsetImport?.length) {
+    throw notOnnx(file, 'no graph, nodes, outputs or opset were found');
+  }
+  return model;
+}
+
+function notOnnx(file: string, detail: string): SaeDiffError {
+  return new SaeDiffError(`Not an ONNX model (${detail})`, {
+    location: { file },
+    hint: 'Re-export the model with torch.onnx.export or `optimum-cli export onnx`; a Git LFS pointer file means the weights were never downloaded (`git lfs pull`).',
+  });
+}
+
+export function encodeOnnxModel(model: ModelProto): Uint8Array {
+  return onnx.ModelProto.encode(model).finish();
+}
+
+/** Element type of each tensor whose type the graph declares (inputs, outputs, value_info, initializers). */
+export function declaredElemTypes(graph: onnx.IGraphProto): Map<string, number> {
+  const m = new Map<string, number>();
+  for (const vi of [...(graph.input ?? []), ...(graph.output ?? []), ...(graph.valueInfo ?? [])]) {
+    const t = vi.type?.tensorType?.elemType;
+    if (vi.name && t) m.set(vi.name, t);
+  }
+  for (const init of graph.initializer ?? []) if (init.name && init.dataType) m.set(init.name, init.dataType);
+  return m;
+}
+
+/** Names a node reads, including outer-scope names read inside If/Loop/Scan subgraphs. */
+export function nodeInputs(node: onnx.INodeProto): string[] {
+  const names = (node.input ?? []).filter((n) => n !== '');
+  for (const attr of node.attribute ?? []) {
+    const graphs = [...(attr.g ? [attr.g] : []), ...(attr.graphs ?? [])];
+    for (const g of graphs) {
+      const local = new Set<string>([...(g.input ?? []).map((i) => i.name!), ...(g.initializer ?? []).map((i) => i.name!)]);
+      for (const n of g.node ?? []) for (const o of n.output ?? []) local.add(o);
+      for (const n of g.node ?? []) for (const i of nodeInputs(n)) if (!local.has(i)) names.push(i);
+    }
+  }
+  return names;
+}
+
+/**
+ * Keeps only what the given outputs need: the graph's outputs become `outputs`, and every node,
+ * initializer and input that does not feed them is dropped (so the run stops after the deepest hook).
+ */
+export function pruneToOutputs(model: ModelProto, outputs: onnx.IValueInfoProto[]): void {
+  const graph = graphOf(model);
+  const producer = new Map<string, onnx.INodeProto>();
+  for (const n of graph.node) for (const o of n.output ?? []) producer.set(o, n);
+  const neededNodes = new Set<onnx.INodeProto>();
+  const neededTensors = new Set<string>();
+  const stack = outputs.map((o) => o.name!);
+  while (stack.length) {
+    const t = stack.pop()!;
+    if (neededTensors.has(t)) continue;
+    neededTensors.add(t);
+    const n = producer.get(t);
+    if (n && !neededNodes.has(n)) {
+      neededNodes.add(n);
+      for (const i of nodeInputs(n)) stack.push(i);
+    }
+  }
+  graph.node = graph.node.filter((n) => neededNodes.has(n));
+  graph.initializer = graph.initializer.filter((i) => neededTensors.has(i.name!));
+  graph.sparseInitializer = (graph.sparseInitializer ?? []).filter((i) => neededTensors.has(i.values?.name ?? ''));
+  graph.input = graph.input.filter((i) => neededTensors.has(i.name!));
+  graph.valueInfo = graph.valueInfo.filter((v) => neededTensors.has(v.name!));
+  graph.output = outputs.map((o) => onnx.ValueInfoProto.create(o));
+}
+
+export function valueInfo(name: string, elemType?: number): onnx.ValueInfoProto {
+  return onnx.ValueInfoProto.create({ name, type: elemType ? { tensorType: { elemType } } : undefined });
+}
+
+export function makeNode(opType: string, inputs: string[], outputs: string[], name: string, attrs: onnx.IAttributeProto[] = []): onnx.NodeProto {
+  return onnx.NodeProto.create({ opType, input: inputs, output: outputs, name, attribute: attrs });
+}
+
+export function intAttr(name: string, i: number): onnx.AttributeProto {
+  return onnx.AttributeProto.create({ name, type: onnx.AttributeProto.AttributeType.INT, i });
+}

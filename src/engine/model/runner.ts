@@ -1,0 +1,120 @@
+import * as ort from 'onnxruntime-node';
+import type { HookPoint } from '../config/types';
+import { SaeDiffError } from '../errors';
+import { createSession, SessionSettings } from '../runtime/session';
+import { discoverHooks } from './hooks';
+import { declaredElemTypes, graphOf, encodeOnnxModel, makeNode, pruneToOutputs, readOnnxModel, TensorDataType, toNumber, valueInfo } from './onnxGraph';
+
+/** A padded batch of token ids, row-major [batch, seq]. */
+export interface TokenBatch {
+  batch: number;
+  seq: number;
+  ids: Int32Array;
+  /** 1 for real tokens, 0 for padding. */
+  mask: Uint8Array;
+}
+
+export interface HookOptions {
+  targets: number[];
+  hookPoint: HookPoint;
+  tensorNames: Map<number, string>;
+}
+
+const FLOAT = TensorDataType.FLOAT;
+
+/**
+ * One model, hooked: the graph is cut after the deepest hooked layer and exposes the residual stream
+ * of every target layer as outputs, so one forward pass per batch yields all of them.
+ */
+export class HookedModel {
+  private constructor(
+    readonly onnxPath: string,
+    private readonly session: ort.InferenceSession,
+    /** Hooked tensor name per layer, as found in the original graph. */
+    readonly hookTensors: Map<number, string>,
+    private readonly outputNames: Map<number, string>,
+    private readonly inputSpecs: { name: string; elemType: number; dims: (number | string)[] }[],
+    readonly blockCount: number | undefined,
+  ) {}
+
+  static async load(onnxPath: string, hooks: HookOptions, settings: SessionSettings): Promise<HookedModel> {
+    const model = readOnnxModel(onnxPath);
+    const graph = graphOf(model);
+    const found = discoverHooks(model, onnxPath, hooks.targets, hooks.hookPoint, hooks.tensorNames);
+    const types = declaredElemTypes(graph);
+    const outputs = [];
+    const outputNames = new Map<number, string>();
+    for (const [layer, tensor] of found.tensors) {
+      const t = types.get(tensor);
+      if (t !== undefined && t !== FLOAT) {
+        // float16 / bfloat16 exports: the metrics are defined in float32
+        const name = `sae_diff.hook.${layer}`;
+        graph.node.push(makeNode('Cast', [tensor], [name], `sae_diff/Cast_hook_${layer}`, [{ name: 'to', type: 2, i: FLOAT }]));
+        outputs.push(valueInfo(name, FLOAT));
+        outputNames.set(layer, name);
+      } else {
+        outputs.push(valueInfo(tensor, FLOAT));
+        outputNames.set(layer, tensor);
+      }
+    }
+    // distinct layers may share a tensor (resid_pre of l+1 = resid_post of l): one output each name
+    const unique = [...new Map(outputs.map((o) => [o.name, o])).values()];
+    pruneToOutputs(model, unique);
+    const inputSpecs = graph.input.map((i) => ({
+      name: i.name!,
+      elemType: i.type?.tensorType?.elemType ?? TensorDataType.INT64,
+      dims: (i.type?.tensorType?.shape?.dim ?? []).map((d) => (d.dimParam ? d.dimParam : d.dimValue !== undefined && d.dimValue !== null ? toNumber(d.dimValue) : '?')),
+    }));
+    for (const spec of inputSpecs) {
+      if (!['input_ids', 'attention_mask', 'position_ids'].includes(spec.name) && !spec.name.startsWith('past_key_values')) {
+        throw new SaeDiffError(`The graph needs an input '${spec.name}' that sae-diff does not know how to feed`, {
+          location: { file: onnxPath }, hint: 'Export with inputs input_ids, attention_mask, position_ids and optional past_key_values.*.',
+        });
+      }
+    }
+    const session = await createSession(encodeOnnxModel(model), settings, onnxPath);
+    return new HookedModel(onnxPath, session, found.tensors, outputNames, inputSpecs, found.blockCount);
+  }
+
+  /** Runs one batch; returns the hooked activations per layer, float32 [batch, seq, hidden]. */
+  async run(b: TokenBatch): Promise<Map<number, { data: Float32Array; hidden: number }>> {
+    const feeds: Record<string, ort.Tensor> = {};
+    const n = b.batch * b.seq;
+    for (const spec of this.inputSpecs) {
+      if (spec.name === 'input_ids' || spec.name === 'attention_mask' || spec.name === 'position_ids') {
+        const values = new Array<number>(n);
+        for (let r = 0; r < b.batch; r++) {
+          let pos = 0;
+          for (let c = 0; c < b.seq; c++) {
+            const i = r * b.seq + c;
+            values[i] = spec.name === 'input_ids' ? b.ids[i] : spec.name === 'attention_mask' ? b.mask[i] : b.mask[i] ? pos++ : 0;
+          }
+        }
+        feeds[spec.name] = intTensor(spec.elemType, values, [b.batch, b.seq]);
+      } else {
+        // past_key_values.*: empty past (sequence dim 0) for a plain forward pass
+        const dims = spec.dims.map((d, i) => (i === 0 ? b.batch : typeof d === 'number' ? d : 0));
+        if (!dims.includes(0)) dims[2] = 0;
+        const type = spec.elemType === TensorDataType.FLOAT16 ? 'float16' : 'float32';
+        feeds[spec.name] = new ort.Tensor(type, type === 'float16' ? new Uint16Array(0) : new Float32Array(0), dims);
+      }
+    }
+    const out = await this.session.run(feeds);
+    const result = new Map<number, { data: Float32Array; hidden: number }>();
+    for (const [layer, name] of this.outputNames) {
+      const t = out[name];
+      const dims = t.dims;
+      result.set(layer, { data: t.data as Float32Array, hidden: Number(dims[dims.length - 1]) });
+    }
+    return result;
+  }
+
+  async release(): Promise<void> {
+    await this.session.release();
+  }
+}
+
+function intTensor(elemType: number, values: number[], dims: number[]): ort.Tensor {
+  if (elemType === TensorDataType.INT32) return new ort.Tensor('int32', Int32Array.from(values), dims);
+  return new ort.Tensor('int64', BigInt64Array.from(values, (v) => BigInt(v)), dims);
+}

@@ -1,0 +1,33 @@
+import type { ProviderRequest } from './config/types';
+import type { SaeDiffReport } from './report/types';
+
+export type RunStage = 'load' | 'tokenize' | 'forward' | 'report' | 'done';
+
+/** Structured progress of a run: what the CLI prints on stderr and the editor shows in its notification. */
+export interface ProgressEvent {
+  stage: RunStage;
+  message: string;
+  /** Model being run (base or a fine-tune's name). */
+  model?: string;
+  batchesDone?: number;
+  batchesTotal?: number;
+  /** Evaluated tokens so far, and throughput of the forward + SAE work. */
+  tokensDone?: number;
+  tokensPerSecond?: number;
+}
+
+export interface RunOptions {
+  /** Overrides runtime.execution_provider (CLI --provider, editor setting). */
+  provider?: ProviderRequest;
+  /** Overrides output.save_path. */
+  outPath?: string;
+  /** Overrides runtime.batch_size / runtime.threads (editor settings). */
+  batchSize?: number;
+  threads?: number;
+  signal?: AbortSignal;
+  onProgress?: (e: ProgressEvent) => void;
+  /** Log lines (config, models, SAE shapes, provider, timings, warnings). */
+  onLog?: (line: string) => void;
+  /** A report with complete: false after each batch, for live views; never written to disk. */
+  onPartialReport?: (report: SaeDiffReport) => void;
+}

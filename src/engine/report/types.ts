@@ -1,0 +1,94 @@
+/**
+ * The report file (REPORT.md). Required fields keep their names and meanings; the rest are additions
+ * this tool makes. The webview, the CLI and outside checks read this shape.
+ */
+export type LayerFlag = 'hidden_shift' | 'divergent' | 'low_fidelity' | 'coverage_drop';
+export type FeatureCategory = 'emerged' | 'vanished' | 'amplified' | 'suppressed';
+
+/** One top-activating context: a few tokens of text around the token that fired. */
+export interface ActivatingContext {
+  activation: number;
+  /** Index of the prompt in the dataset, and token position within it (0 = BOS). */
+  sample: number;
+  position: number;
+  /** Decoded text before the token, the token itself, and after it. */
+  before: string;
+  token: string;
+  after: string;
+}
+
+export interface ShiftedFeature {
+  id: number;
+  category: FeatureCategory;
+  freq_base: number;
+  freq_sft: number;
+  mean_base: number;
+  mean_sft: number;
+  mean_abs_diff: number;
+  label?: string;
+  /** Top activating contexts in each model (highest activation first). */
+  contexts?: { base: ActivatingContext[]; sft: ActivatingContext[] };
+}
+
+export interface LayerReport {
+  layer: number;
+  dense_cosine: number;
+  recon_cosine: number;
+  feature_overlap: number;
+  active_jaccard: number;
+  l1_divergence: number;
+  norm_ratio: number;
+  l0_base: number;
+  l0_sft: number;
+  explained_variance_base: number;
+  explained_variance_sft: number;
+  flags: LayerFlag[];
+  /** How many features are not stable (the list below holds the first `metrics.top_features`). */
+  shifted_count: number;
+  /** Count of each category over all features. */
+  category_counts: Record<FeatureCategory, number>;
+  shifted_features: ShiftedFeature[];
+  /** The hooked ONNX tensor in base and in the fine-tune. */
+  hook_tensor?: { base: string; sft: string };
+}
+
+export interface ComparisonReport {
+  sft: { name: string; path: string };
+  layers: LayerReport[];
+}
+
+export interface SaeInfo {
+  layer: number;
+  path: string;
+  format: string;
+  architecture: string;
+  d_in: number;
+  d_sae: number;
+  dtype: string;
+  hook_name?: string;
+}
+
+export interface SaeDiffReport {
+  format: 'sae-diff-report';
+  version: 1;
+  complete: boolean;
+  run: {
+    tool_version: string;
+    started_at: string;
+    duration_s: number;
+    execution_provider: 'cpu' | 'cuda' | 'webgpu' | 'dml' | 'coreml';
+    /** Why that provider ran (auto choice, fallback). */
+    execution_provider_reason?: string;
+    config: Record<string, unknown>;
+    /** |T|, the number of evaluated tokens. */
+    tokens: number;
+    samples: number;
+    hook_point: 'resid_post' | 'resid_pre';
+    saes: SaeInfo[];
+    warnings: string[];
+    /** Seconds per stage. */
+    timings?: Record<string, number>;
+  };
+  base: { name: string; path: string };
+  comparisons: ComparisonReport[];
+}

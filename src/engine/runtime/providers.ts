@@ -1,0 +1,89 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import type { ExecutionProviderName, ProviderRequest } from '../config/types';
+import { SaeDiffError } from '../errors';
+
+/** What the machine offers; injected in tests, probed for real by `probeEnvironment`. */
+export interface ProviderEnvironment {
+  platform: NodeJS.Platform;
+  arch: string;
+  /** The CUDA provider library of onnxruntime-node is installed. */
+  cudaBinariesInstalled: boolean;
+  /** Whether a session can actually be created on this provider (tries it once; cached). */
+  canLoad(provider: ExecutionProviderName): Promise<boolean>;
+}
+
+export interface ProviderChoice {
+  provider: ExecutionProviderName;
+  requested: ProviderRequest;
+  /** Why this provider (or why not the requested one), for the log and the report. */
+  reason: string;
+  warnings: string[];
+}
+
+export const CUDA_INSTALL_HINT =
+  'Install the CUDA binaries of onnxruntime-node: `npm install onnxruntime-node --onnxruntime-node-install=cuda12` ' +
+  '(or reinstall without ONNXRUNTIME_NODE_INSTALL=skip), with the CUDA 12 runtime and cuDNN 9 on the library path.';
+
+const PLATFORM_OF: Partial<Record<ExecutionProviderName, NodeJS.Platform[]>> = { dml: ['win32'], coreml: ['darwin'] };
+
+function unavailableReason(p: ExecutionProviderName, env: ProviderEnvironment): string | undefined {
+  const platforms = PLATFORM_OF[p];
+  if (platforms && !platforms.includes(env.platform)) return `${p} runs only on ${platforms.join('/')} (this is ${env.platform})`;
+  if (p === 'cuda' && !(env.platform === 'linux' || env.platform === 'win32')) return `cuda runs only on Linux and Windows (this is ${env.platform})`;
+  if (p === 'cuda' && env.arch !== 'x64') return `onnxruntime-node ships CUDA for x64 only (this is ${env.arch})`;
+  if (p === 'cuda' && !env.cudaBinariesInstalled) return `the CUDA binaries of onnxruntime-node are not installed. ${CUDA_INSTALL_HINT}`;
+  return undefined;
+}
+
+/**
+ * auto: CUDA where its binaries are installed, DirectML on Windows, CoreML on macOS, WebGPU where it
+ * loads, else CPU. An explicit request that cannot load fails, or falls back to CPU when `fallback`.
+ */
+export async function selectProvider(requested: ProviderRequest, env: ProviderEnvironment, fallback: boolean): Promise<ProviderChoice> {
+  const warnings: string[] = [];
+  if (requested === 'cpu') return { provider: 'cpu', requested, reason: 'cpu was requested', warnings };
+  if (requested === 'auto') {
+    const order: ExecutionProviderName[] = ['cuda', 'dml', 'coreml', 'webgpu'];
+    const skipped: string[] = [];
+    for (const p of order) {
+      const why = unavailableReason(p, env);
+      if (why) { if (p === 'cuda' && env.platform === 'linux') skipped.push(`cuda: ${why}`); continue; }
+      if (await env.canLoad(p)) return { provider: p, requested, reason: `auto picked ${p}`, warnings };
+      skipped.push(`${p}: failed to load`);
+    }
+    return { provider: 'cpu', requested, reason: `auto picked cpu${skipped.length ? ` (${skipped.join('; ')})` : ''}`, warnings };
+  }
+  const why = unavailableReason(requested, env) ?? ((await env.canLoad(requested)) ? undefined : `${requested} failed to load on this machine`);
+  if (!why) return { provider: requested, requested, reason: `${requested} was requested`, warnings };
+  if (fallback) {
+    warnings.push(`Execution provider ${requested} is not available (${why}); falling back to cpu.`);
+    return { provider: 'cpu', requested, reason: `fallback from ${requested}: ${why}`, warnings };
+  }
+  throw new SaeDiffError(`Execution provider '${requested}' is not available: ${why}`, {
+    location: { file: '', key: 'runtime.execution_provider' },
+    hint: 'Choose another provider (--provider cpu), or set runtime.fallback: true to fall back to CPU with a warning.',
+  });
+}
+
+/** The folder holding onnxruntime-node's native binding for this platform. */
+export function ortBinaryDir(platform: NodeJS.Platform = process.platform, arch: string = process.arch): string | undefined {
+  let root: string;
+  try {
+    root = path.dirname(path.dirname(require.resolve('onnxruntime-node')));
+  } catch {
+    return undefined;
+  }
+  const bin = path.join(root, 'bin');
+  if (!fs.existsSync(bin)) return undefined;
+  for (const napi of fs.readdirSync(bin).sort().reverse()) {
+    const dir = path.join(bin, napi, platform, arch);
+    if (fs.existsSync(dir)) return dir;
+  }
+  return undefined;
+}
+
+export function cudaBinariesInstalled(dir = ortBinaryDir()): boolean {
+  if (!dir) return false;
+  return fs.readdirSync(dir).some((f) => /onnxruntime_providers_cuda\.(so|dll)$/.test(f));
+}

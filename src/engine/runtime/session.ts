@@ -1,0 +1,60 @@
+import * as ort from 'onnxruntime-node';
+import { onnx } from 'onnx-proto';
+import type { ExecutionProviderName } from '../config/types';
+import { SaeDiffError } from '../errors';
+import { cudaBinariesInstalled, ProviderEnvironment } from './providers';
+
+export interface SessionSettings {
+  provider: ExecutionProviderName;
+  /** 0 = ONNX Runtime's default (all cores). */
+  threads: number;
+}
+
+export async function createSession(model: Uint8Array, settings: SessionSettings, what: string): Promise<ort.InferenceSession> {
+  const options: ort.InferenceSession.SessionOptions = {
+    executionProviders: settings.provider === 'cpu' ? ['cpu'] : [settings.provider, 'cpu'],
+    graphOptimizationLevel: 'all',
+    executionMode: 'sequential',
+    enableCpuMemArena: true,
+  };
+  if (settings.threads > 0) options.intraOpNumThreads = settings.threads;
+  try {
+    return await ort.InferenceSession.create(model, options);
+  } catch (e) {
+    throw new SaeDiffError(`ONNX Runtime could not load ${what} on ${settings.provider}: ${(e as Error).message}`, {
+      hint: settings.provider === 'cpu' ? 'The graph may use operators this ONNX Runtime does not support; re-export with opset 14-21.' : 'Try --provider cpu.',
+    });
+  }
+}
+
+/** A one-node graph (Identity) to check that a provider loads. */
+function probeModel(): Uint8Array {
+  const FLOAT = onnx.TensorProto.DataType.FLOAT;
+  const vi = (name: string) => ({ name, type: { tensorType: { elemType: FLOAT, shape: { dim: [{ dimValue: 1 }] } } } });
+  return onnx.ModelProto.encode({
+    irVersion: 8,
+    opsetImport: [{ domain: '', version: 17 }],
+    graph: { name: 'probe', node: [{ opType: 'Identity', input: ['x'], output: ['y'], name: 'id' }], input: [vi('x')], output: [vi('y')] },
+  }).finish();
+}
+
+const loadCache = new Map<ExecutionProviderName, Promise<boolean>>();
+
+/** The real machine: the platform, the installed binaries, and a probe session per provider. */
+export function probeEnvironment(): ProviderEnvironment {
+  return {
+    platform: process.platform,
+    arch: process.arch,
+    cudaBinariesInstalled: cudaBinariesInstalled(),
+    canLoad(provider) {
+      let p = loadCache.get(provider);
+      if (!p) {
+        p = ort.InferenceSession.create(probeModel(), { executionProviders: [provider] })
+          .then(async (s) => { await s.release(); return true; })
+          .catch(() => false);
+        loadCache.set(provider, p);
+      }
+      return p;
+    },
+  };
+}
