@@ -1,0 +1,51 @@
+/**
+ * The only contract between the report webview and the extension host. Both sides import these types;
+ * this file must stay free of `vscode` and DOM imports so either bundle (and the tests) can use it.
+ */
+import type { SaeDiffReport } from '../engine/report/types';
+
+/** Extension → webview. */
+export type HostMessage =
+  /** A report to show. `source` is the file it came from (absent for a live run not yet saved). */
+  | { type: 'report'; report: SaeDiffReport; source?: string }
+  /** The file could not be read or is not a report. */
+  | { type: 'error'; message: string };
+
+export type ExportKind = 'csv' | 'png' | 'markdown';
+
+/** Webview → extension. */
+export type ViewMessage =
+  /** Sent once the script has loaded and listens; the host answers with the report. */
+  | { type: 'ready' }
+  | { type: 'export'; kind: 'csv' | 'markdown' }
+  /** The chart as a `data:image/png;base64,…` URL (only the webview can render it). */
+  | { type: 'export'; kind: 'png'; dataUrl: string };
+
+/**
+ * What the webview persists with `setState` so a reloaded window reopens the same view.
+ * The report itself is not stored (it can be large); `source` lets the host read it again.
+ */
+export interface PersistedViewState {
+  source?: string;
+  comparison: number;
+  layer: number;
+  sort: { column: FeatureColumn; descending: boolean };
+  categoryFilter: string;
+  textFilter: string;
+  selectedFeature?: number;
+  hiddenComparisons: number[];
+}
+
+export const FEATURE_COLUMNS = [
+  'id', 'label', 'category', 'freq_base', 'freq_sft', 'mean_base', 'mean_sft', 'mean_abs_diff',
+] as const;
+export type FeatureColumn = (typeof FEATURE_COLUMNS)[number];
+
+export function isViewMessage(value: unknown): value is ViewMessage {
+  if (typeof value !== 'object' || value === null) return false;
+  const message = value as { type?: unknown; kind?: unknown; dataUrl?: unknown };
+  if (message.type === 'ready') return true;
+  if (message.type !== 'export') return false;
+  if (message.kind === 'csv' || message.kind === 'markdown') return true;
+  return message.kind === 'png' && typeof message.dataUrl === 'string' && message.dataUrl.startsWith('data:image/png;base64,');
+}
