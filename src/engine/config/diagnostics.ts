@@ -264,9 +264,19 @@ function schemaErrorToDiagnostic(e: ErrorObject, doc: Document, lc: LineCounter)
     }
     case 'minItems': case 'minLength': case 'minProperties':
       return { severity: 'error', code: 'empty-value', keyPath, message: `'${keyPath}' must not be empty.`, range: valueRange(doc, segments, lc) };
-    case 'pattern': case 'propertyNames':
-      if (e.keyword === 'propertyNames') return undefined; // reported by its 'pattern' child
-      return { severity: 'error', code: 'bad-key', keyPath, message: `'${String(segments[segments.length - 1])}' in '${dotted(segments.slice(0, -1))}' must be a layer index (a non-negative integer).`, range: keyRange(doc, segments, lc) };
+    case 'propertyNames':
+      return undefined; // reported by its child error, which names the key
+    case 'pattern': {
+      // Under propertyNames, ajv puts the offending key in `propertyName` and the map's path in instancePath.
+      const badKey = (e as ErrorObject & { propertyName?: string }).propertyName;
+      if (badKey === undefined) {
+        return { severity: 'error', code: 'bad-value', keyPath, message: `'${keyPath}' has an invalid format (it must match ${(e.params as any).pattern}).`, range: valueRange(doc, segments, lc) };
+      }
+      return {
+        severity: 'error', code: 'bad-key', keyPath: dotted([...segments, badKey]),
+        message: `'${badKey}' in '${keyPath}' must be a layer index (a non-negative integer).`, range: keyRange(doc, [...segments, badKey], lc), data: { key: badKey },
+      };
+    }
     default:
       return { severity: 'error', code: 'schema', keyPath, message: `'${name}' ${e.message ?? 'is invalid'}.`, range: valueRange(doc, segments, lc) };
   }

@@ -9,6 +9,8 @@ export interface ProviderEnvironment {
   arch: string;
   /** The CUDA provider library of onnxruntime-node is installed. */
   cudaBinariesInstalled: boolean;
+  /** A GPU device node exists (Linux /dev/dri or /dev/nvidia*); elsewhere assumed true. auto tries WebGPU only then. */
+  gpuDevicePresent: boolean;
   /** Whether a session can actually be created on this provider (tries it once; cached). */
   canLoad(provider: ExecutionProviderName): Promise<boolean>;
 }
@@ -49,6 +51,7 @@ export async function selectProvider(requested: ProviderRequest, env: ProviderEn
     for (const p of order) {
       const why = unavailableReason(p, env);
       if (why) { if (p === 'cuda' && env.platform === 'linux') skipped.push(`cuda: ${why}`); continue; }
+      if (p === 'webgpu' && !env.gpuDevicePresent) { skipped.push('webgpu: no GPU device found'); continue; }
       if (await env.canLoad(p)) return { provider: p, requested, reason: `auto picked ${p}`, warnings };
       skipped.push(`${p}: failed to load`);
     }
@@ -81,6 +84,13 @@ export function ortBinaryDir(platform: NodeJS.Platform = process.platform, arch:
     if (fs.existsSync(dir)) return dir;
   }
   return undefined;
+}
+
+/** Linux exposes GPUs as /dev/dri/renderD* (Mesa, Vulkan) or /dev/nvidia*; other platforms are assumed to have one. */
+export function gpuDevicePresent(platform: NodeJS.Platform = process.platform): boolean {
+  if (platform !== 'linux') return true;
+  const list = (dir: string) => { try { return fs.readdirSync(dir); } catch { return []; } };
+  return list('/dev/dri').some((f) => f.startsWith('renderD')) || list('/dev').some((f) => /^nvidia\d+$/.test(f));
 }
 
 export function cudaBinariesInstalled(dir = ortBinaryDir()): boolean {

@@ -2,7 +2,7 @@ import * as ort from 'onnxruntime-node';
 import { onnx } from 'onnx-proto';
 import type { ExecutionProviderName } from '../config/types';
 import { SaeDiffError } from '../errors';
-import { cudaBinariesInstalled, ProviderEnvironment } from './providers';
+import { cudaBinariesInstalled, gpuDevicePresent, ProviderEnvironment } from './providers';
 
 export interface SessionSettings {
   provider: ExecutionProviderName;
@@ -46,6 +46,7 @@ export function probeEnvironment(): ProviderEnvironment {
     platform: process.platform,
     arch: process.arch,
     cudaBinariesInstalled: cudaBinariesInstalled(),
+    gpuDevicePresent: gpuDevicePresent(),
     canLoad(provider) {
       let p = loadCache.get(provider);
       if (!p) {

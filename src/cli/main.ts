@@ -1,0 +1,112 @@
+import { loadConfigFile } from '../engine/config/load';
+import type { ProviderRequest } from '../engine/config/types';
+import { CancelledError, SaeDiffError } from '../engine/errors';
+import { runDiagnostic } from '../engine/pipeline';
+import type { ProgressEvent } from '../engine/progress';
+import { TOOL_VERSION } from '../engine/version';
+import { runValidate } from './validate';
+
+const PROVIDERS: ProviderRequest[] = ['auto', 'cpu', 'cuda', 'webgpu', 'dml', 'coreml'];
+
+const USAGE = `sae-diff ${TOOL_VERSION}: what did fine-tuning change inside the model?
+
+Usage:
+  sae-diff run <config.yaml> [--provider auto|cpu|cuda|webgpu|dml|coreml] [--out <file>] [--fail-on-flags] [--quiet]
+  sae-diff validate <config.yaml>
+
+Exit codes: 0 ok, 1 error, 2 a layer is flagged (run --fail-on-flags).`;
+
+interface ParsedArgs { command?: string; positional: string[]; flags: Map<string, string | true> }
+
+export function parseArgs(argv: string[]): ParsedArgs {
+  const positional: string[] = [];
+  const flags = new Map<string, string | true>();
+  let command: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a.startsWith('--')) {
+      const eq = a.indexOf('=');
+      const name = eq > 0 ? a.slice(2, eq) : a.slice(2);
+      if (eq > 0) flags.set(name, a.slice(eq + 1));
+      else if (['provider', 'out'].includes(name) && i + 1 < argv.length) flags.set(name, argv[++i]);
+      else flags.set(name, true);
+    } else if (command === undefined) command = a;
+    else positional.push(a);
+  }
+  return { command, positional, flags };
+}
+
+function formatProgress(e: ProgressEvent): string {
+  const parts = [`[${e.stage}]`, e.message];
+  if (e.tokensPerSecond) parts.push(`(${Math.round(e.tokensPerSecond)} tok/s)`);
+  return parts.join(' ');
+}
+
+/** Runs the CLI; resolves to the process exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const args = parseArgs(argv);
+  if (!args.command || args.flags.has('help') || args.command === 'help') {
+    process.stdout.write(USAGE + '\n');
+    return args.command ? 0 : 1;
+  }
+  if (args.flags.has('version')) {
+    process.stdout.write(TOOL_VERSION + '\n');
+    return 0;
+  }
+  const file = args.positional[0];
+  if (!file) {
+    process.stderr.write(`error: ${args.command} needs a config file.\n\n${USAGE}\n`);
+    return 1;
+  }
+  if (args.command === 'validate') return runValidate(file);
+  if (args.command !== 'run') {
+    process.stderr.write(`error: unknown command '${args.command}'.\n\n${USAGE}\n`);
+    return 1;
+  }
+  const provider = args.flags.get('provider');
+  if (provider !== undefined && !PROVIDERS.includes(provider as ProviderRequest)) {
+    process.stderr.write(`error: --provider must be one of ${PROVIDERS.join(', ')} (got ${String(provider)}).\n`);
+    return 1;
+  }
+  const out = args.flags.get('out');
+  const quiet = args.flags.has('quiet');
+  const controller = new AbortController();
+  const onSignal = () => controller.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    const config = loadConfigFile(file);
+    const { report, reportPath } = await runDiagnostic(config, {
+      provider: provider as ProviderRequest | undefined,
+      outPath: typeof out === 'string' ? out : undefined,
+      signal: controller.signal,
+      onProgress: quiet ? undefined : (e) => process.stderr.write(formatProgress(e) + '\n'),
+      onLog: quiet ? undefined : (line) => process.stderr.write(`  ${line}\n`),
+    });
+    const flagged = report.comparisons.flatMap((c) => c.layers.filter((l) => l.flags.length > 0).map((l) => `${c.sft.name} layer ${l.layer}: ${l.flags.join(', ')}`));
+    process.stdout.write(`${reportPath}\n`);
+    if (!quiet) for (const c of report.comparisons) process.stderr.write(summaryTable(c) + '\n');
+    if (args.flags.has('fail-on-flags') && flagged.length > 0) {
+      process.stderr.write(`flagged: ${flagged.join('; ')}\n`);
+      return 2;
+    }
+    return 0;
+  } catch (e) {
+    if (e instanceof CancelledError) {
+      process.stderr.write('cancelled: no report was written.\n');
+      return 130;
+    }
+    if (e instanceof SaeDiffError) process.stderr.write(`error: ${e.format()}\n`);
+    else process.stderr.write(`error: ${(e as Error).stack ?? String(e)}\n`);
+    return 1;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+function summaryTable(c: { sft: { name: string }; layers: { layer: number; dense_cosine: number; feature_overlap: number; l1_divergence: number; explained_variance_base: number; flags: string[]; shifted_count: number }[] }): string {
+  const rows = c.layers.map((l) =>
+    `  ${String(l.layer).padStart(5)}  ${l.dense_cosine.toFixed(4)}  ${l.feature_overlap.toFixed(4)}  ${l.l1_divergence.toFixed(4)}  ${l.explained_variance_base.toFixed(3)}  ${String(l.shifted_count).padStart(7)}  ${l.flags.join(', ') || '-'}`);
+  return [`${c.sft.name}:`, '  layer  dense_cos  overlap  l1_div  EV_base  shifted  flags', ...rows].join('\n');
+}

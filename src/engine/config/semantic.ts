@@ -1,0 +1,197 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import type { Document, LineCounter } from 'yaml';
+import type { HubEnv } from '../model/hfCache';
+import { ONNX_CANDIDATES } from '../model/modelFolder';
+import { ConfigRefs, configRefs, ModelRef, PIPELINE, resolveModelPath, Segments } from './configRefs';
+import { ConfigDiagnostic, dotted, keyRange, valueRange } from './diagnostics';
+import { datasetFacts, ModelFacts, modelFacts, saeFacts, tokenizerFacts } from './facts';
+import { suggestSaeTemplate } from './saeTemplate';
+
+export interface SemanticOptions {
+  /** Environment for the Hugging Face cache lookup (HF_HUB_CACHE, HF_HOME, HOME). */
+  env?: HubEnv;
+}
+
+export interface SemanticResult {
+  diagnostics: ConfigDiagnostic[];
+  /** Absolute files and folders the checks read: watch them to re-validate on change. */
+  referencedPaths: string[];
+}
+
+/** Checks a config against the files it names (models, SAEs, tokenizers, prompts), header-only and cached. */
+export function semanticDiagnostics(doc: Document, lc: LineCounter, configPath: string, options: SemanticOptions = {}): SemanticResult {
+  const refs = configRefs(doc, configPath);
+  const ctx: CheckContext = { doc, lc, refs, out: [], referenced: new Set() };
+  const base = checkModels(ctx, options.env);
+  checkLayers(ctx, base);
+  checkSaes(ctx, base);
+  checkLabels(ctx);
+  checkDataset(ctx);
+  return { diagnostics: ctx.out, referencedPaths: [...ctx.referenced] };
+}
+
+interface CheckContext {
+  doc: Document;
+  lc: LineCounter;
+  refs: ConfigRefs;
+  out: ConfigDiagnostic[];
+  referenced: Set<string>;
+}
+
+function report(ctx: CheckContext, code: string, segments: Segments, message: string, data?: Record<string, unknown>, severity: ConfigDiagnostic['severity'] = 'error'): void {
+  ctx.out.push({ severity, code, keyPath: dotted(segments), message, range: valueRange(ctx.doc, segments, ctx.lc), ...(data ? { data } : {}) });
+}
+
+/** Model folders: exist, hold ONNX + config.json + tokenizer.json, agree with the base. Returns the base's facts. */
+function checkModels(ctx: CheckContext, env?: HubEnv): ModelFacts | undefined {
+  const usable: { ref: ModelRef; facts: ModelFacts }[] = [];
+  for (const ref of ctx.refs.models) {
+    const resolved = resolveModelPath(ref.value, ctx.refs.configDir, env);
+    ctx.referenced.add(resolved.folder);
+    const facts = modelFacts(resolved.folder, ref.onnxFile);
+    if (!facts.exists) {
+      if (resolved.hubId) {
+        report(ctx, 'hub-model-not-exported', ref.segments,
+          `'${ref.value}' is not a folder here. As a Hugging Face model id, it has no ONNX export in the local cache (${resolved.hubCacheDir}). ` +
+          `Export it to ONNX with \`optimum-cli export onnx --model ${ref.value} <folder>\` and give that folder.`, { hubId: ref.value });
+      } else {
+        report(ctx, 'model-not-found', ref.segments, `Model folder not found: ${resolved.folder}.`);
+      }
+      continue;
+    }
+    if (!facts.isFolder) {
+      report(ctx, 'model-not-folder', ref.segments, `${ref.label} must be a folder (holding model.onnx, config.json and tokenizer.json), not a file: ${resolved.folder}.`);
+      continue;
+    }
+    const problems = [
+      !facts.onnxPath && (ref.onnxFile
+        ? `ONNX file not found: ${path.resolve(facts.folder, ref.onnxFile)}.`
+        : `No ONNX model in ${facts.folder} (looked for ${ONNX_CANDIDATES.join(', ')}). Export it with \`optimum-cli export onnx\`, or name the file with onnx_file.`),
+      !facts.hasConfigJson && `Missing config.json in ${facts.folder}.`,
+      facts.configError && `${facts.configError} (${facts.folder}).`,
+      !facts.tokenizerPath && `Missing tokenizer.json in ${facts.folder}.`,
+    ];
+    const codes = ['model-no-onnx', 'model-no-config', 'model-bad-config', 'model-no-tokenizer'];
+    problems.forEach((p, i) => p && report(ctx, codes[i], ref.segments, p));
+    usable.push({ ref, facts });
+  }
+  const base = usable.find((u) => u.ref.role === 'base');
+  if (!base) return undefined;
+  for (const other of usable) {
+    if (other === base) continue;
+    checkSameShape(ctx, base.facts, other);
+    checkSameTokenizer(ctx, base.facts, other);
+  }
+  return base.facts;
+}
+
+function checkSameShape(ctx: CheckContext, base: ModelFacts, other: { ref: ModelRef; facts: ModelFacts }): void {
+  const diffs: string[] = [];
+  const { hiddenSize: h, layerCount: n } = other.facts;
+  if (h !== undefined && base.hiddenSize !== undefined && h !== base.hiddenSize) diffs.push(`hidden size ${h} vs ${base.hiddenSize}`);
+  if (n !== undefined && base.layerCount !== undefined && n !== base.layerCount) diffs.push(`${n} layers vs ${base.layerCount}`);
+  if (diffs.length) report(ctx, 'model-shape-mismatch', other.ref.segments, `${other.ref.label} is not a fine-tune of the base model's architecture: ${diffs.join(', ')}.`);
+}
+
+function checkSameTokenizer(ctx: CheckContext, base: ModelFacts, other: { ref: ModelRef; facts: ModelFacts }): void {
+  if (!base.tokenizerPath || !other.facts.tokenizerPath) return;
+  const a = tokenizerFacts(base.tokenizerPath);
+  const b = tokenizerFacts(other.facts.tokenizerPath);
+  if (a.contentHash === b.contentHash) return;
+  const unreadable = a.error ?? b.error;
+  if (unreadable) {
+    report(ctx, 'tokenizer-unreadable', other.ref.segments, `Cannot compare the tokenizers: ${unreadable}.`);
+    return;
+  }
+  if (a.vocabHash === b.vocabHash) return; // same vocabulary: token ids line up even if other settings differ
+  const sizes = a.vocabSize === b.vocabSize ? `both ${a.vocabSize} tokens, different ids` : `${b.vocabSize} tokens vs the base's ${a.vocabSize}`;
+  report(ctx, 'tokenizer-mismatch', other.ref.segments,
+    `The tokenizer of ${other.ref.label} differs from the base model's (${sizes}): the comparison needs the same token ids. Use the base tokenizer.json for the fine-tune.`);
+}
+
+function checkLayers(ctx: CheckContext, base: ModelFacts | undefined): void {
+  const count = base?.layerCount;
+  if (count === undefined) return;
+  for (const t of ctx.refs.targets) {
+    if (t.layer < count) continue;
+    report(ctx, 'layer-out-of-range', t.segments, `Layer ${t.layer} does not exist: the base model has ${count} layers (0-${count - 1}).`, { layer: t.layer, index: t.index, layerCount: count });
+  }
+}
+
+/** One SAE folder and the target layers it is assigned to (a single path serves several layers). */
+interface SaeGroup { folder: string; value: string; segments: Segments; layers: number[] }
+
+function checkSaes(ctx: CheckContext, base: ModelFacts | undefined): void {
+  const { refs } = ctx;
+  if (refs.saeMissingLayers.length) {
+    const ls = refs.saeMissingLayers.join(', ');
+    ctx.out.push({
+      severity: 'error', code: 'sae-missing-layer', keyPath: dotted([PIPELINE, 'sae', 'path']), range: keyRange(ctx.doc, [PIPELINE, 'sae', 'path'], ctx.lc),
+      message: `sae.path has no SAE for target layer${refs.saeMissingLayers.length > 1 ? 's' : ''} ${ls}. Add "${refs.saeMissingLayers[0]}: <folder>" or use a template with {layer}.`,
+      data: { layers: refs.saeMissingLayers },
+    });
+  }
+  const inRange = (l: number) => base?.layerCount === undefined || l < base.layerCount;
+  const groups = new Map<string, SaeGroup>();
+  for (const s of refs.saes) {
+    if (!inRange(s.layer)) continue; // already reported on the layer index
+    const folder = path.resolve(refs.configDir, s.value);
+    const key = `${folder}\0${dotted(s.segments)}`;
+    const g = groups.get(key) ?? { folder, value: s.value, segments: s.segments, layers: [] };
+    g.layers.push(s.layer);
+    groups.set(key, g);
+  }
+  for (const g of groups.values()) checkSaeGroup(ctx, g, base);
+}
+
+function layerList(layers: number[]): string {
+  return `${layers.length > 1 ? 'layers' : 'layer'} ${layers.join(', ')}`;
+}
+
+function checkSaeGroup(ctx: CheckContext, g: SaeGroup, base: ModelFacts | undefined): void {
+  ctx.referenced.add(g.folder);
+  const facts = saeFacts(g.folder, ctx.refs.saeFormat);
+  if (!facts.info) {
+    const code = fs.existsSync(g.folder) ? 'sae-invalid' : 'sae-not-found';
+    report(ctx, code, g.segments, `No usable SAE for ${layerList(g.layers)}: ${facts.error}`, { layers: g.layers });
+    return;
+  }
+  const info = facts.info;
+  if (base?.hiddenSize !== undefined && info.dIn !== base.hiddenSize) {
+    report(ctx, 'sae-d-in-mismatch', g.segments,
+      `The SAE for ${layerList(g.layers)} has d_in ${info.dIn}, but the base model's hidden size is ${base.hiddenSize}: it was trained on another model (${g.folder}).`,
+      { dIn: info.dIn, hiddenSize: base.hiddenSize });
+  }
+  if (!ctx.refs.checkHookLayer || info.hookLayer === undefined) return;
+  const wrong = g.layers.filter((l) => l !== info.hookLayer);
+  if (!wrong.length) return;
+  const template = ctx.refs.saePathKind === 'single'
+    ? suggestSaeTemplate(g.value, ctx.refs.configDir, ctx.refs.targets.map((t) => t.layer).filter((l) => base?.layerCount === undefined || l < base.layerCount), info.hookLayer)
+    : undefined;
+  const remedy = template ? `Use the template '${template}'` : `Assign it to layer ${info.hookLayer}, fix sae.path`;
+  report(ctx, 'sae-hook-layer-mismatch', g.segments,
+    `The SAE assigned to ${layerList(wrong)} was trained on layer ${info.hookLayer} (hook ${info.hookName ?? '?'}). ${remedy}, or set sae.check_hook_layer: false if this is intended.`,
+    { layers: wrong, hookLayer: info.hookLayer, ...(template ? { template } : {}) });
+}
+
+function checkLabels(ctx: CheckContext): void {
+  const seen = new Set<string>();
+  for (const l of ctx.refs.labels) {
+    const file = path.resolve(ctx.refs.configDir, l.value);
+    if (seen.has(file)) continue;
+    seen.add(file);
+    ctx.referenced.add(file);
+    if (!fs.existsSync(file)) report(ctx, 'labels-not-found', l.segments, `Labels file not found for layer ${l.layer}: ${file}.`);
+  }
+}
+
+function checkDataset(ctx: CheckContext): void {
+  const ds = ctx.refs.dataset;
+  if (!ds) return;
+  const file = path.resolve(ctx.refs.configDir, ds.value);
+  ctx.referenced.add(file);
+  const facts = datasetFacts(file);
+  if (!facts.exists) report(ctx, 'dataset-not-found', ds.segments, `Prompts file not found: ${file}.`);
+  else if (facts.error) report(ctx, 'dataset-invalid', ds.segments, `${facts.error}.`, facts.errorLine ? { line: facts.errorLine } : undefined);
+}

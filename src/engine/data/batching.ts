@@ -1,0 +1,51 @@
+import type { TokenBatch } from '../model/runner';
+
+export interface PlannedBatch extends TokenBatch {
+  /** Dataset index of each row. */
+  samples: number[];
+}
+
+/**
+ * Groups sequences into right-padded batches. Sequences are ordered by length first so that a batch
+ * holds similar lengths and little padding is computed; metrics are sums, so order does not matter.
+ */
+export function planBatches(sequences: number[][], batchSize: number, padId: number): PlannedBatch[] {
+  const order = sequences.map((_, i) => i).sort((a, b) => sequences[b].length - sequences[a].length || a - b);
+  const batches: PlannedBatch[] = [];
+  for (let start = 0; start < order.length; start += batchSize) {
+    const samples = order.slice(start, start + batchSize);
+    const seq = Math.max(...samples.map((s) => sequences[s].length));
+    const ids = new Int32Array(samples.length * seq).fill(padId);
+    const mask = new Uint8Array(samples.length * seq);
+    samples.forEach((s, r) => {
+      const toks = sequences[s];
+      for (let c = 0; c < toks.length; c++) {
+        ids[r * seq + c] = toks[c];
+        mask[r * seq + c] = 1;
+      }
+    });
+    batches.push({ batch: samples.length, seq, ids, mask, samples });
+  }
+  return batches;
+}
+
+/** The evaluated token set T of a batch: (row, position) with mask 1, position 0 excluded when excludeBos. */
+export function evaluatedRows(b: PlannedBatch, excludeBos: boolean): { flat: Int32Array; sample: Int32Array; position: Int32Array } {
+  const flat: number[] = [], sample: number[] = [], position: number[] = [];
+  for (let r = 0; r < b.batch; r++) {
+    for (let c = excludeBos ? 1 : 0; c < b.seq; c++) {
+      if (!b.mask[r * b.seq + c]) continue;
+      flat.push(r * b.seq + c);
+      sample.push(b.samples[r]);
+      position.push(c);
+    }
+  }
+  return { flat: Int32Array.from(flat), sample: Int32Array.from(sample), position: Int32Array.from(position) };
+}
+
+/** Copies the rows of T out of a [batch*seq, hidden] activation tensor into a dense [|T|, hidden] one. */
+export function gatherRows(src: Float32Array, hidden: number, rows: Int32Array, from = 0, to = rows.length): Float32Array {
+  const out = new Float32Array((to - from) * hidden);
+  for (let i = from; i < to; i++) out.set(src.subarray(rows[i] * hidden, rows[i] * hidden + hidden), (i - from) * hidden);
+  return out;
+}

@@ -1,0 +1,93 @@
+import type { MetricsConfig } from '../config/types';
+import type { FeatureCategory, LayerFlag, LayerReport, ShiftedFeature } from '../report/types';
+import type { LayerAccumulator } from './layerAccumulator';
+
+export type LayerMetrics = Omit<LayerReport, 'layer' | 'flags' | 'shifted_count' | 'category_counts' | 'shifted_features' | 'hook_tensor'>;
+
+/** The per-layer metrics of METRICS.md from the accumulated sums. */
+export function layerMetrics(acc: LayerAccumulator): LayerMetrics {
+  const s = acc.sums;
+  const n = s.tokens;
+  const mean = (x: number) => (n > 0 ? x / n : 0);
+  // sum |h - mu|^2 = sum |h|^2 - n |mu|^2, with mu = sum h / n
+  const centred = (sq: number, sumH: Float64Array) => {
+    let muSq = 0;
+    for (let i = 0; i < sumH.length; i++) muSq += sumH[i] * sumH[i];
+    return sq - (n > 0 ? muSq / n : 0);
+  };
+  const ev = (err: number, sq: number, sumH: Float64Array) => {
+    const total = centred(sq, sumH);
+    return total > 0 ? 1 - err / total : 0;
+  };
+  return {
+    dense_cosine: mean(s.cos_h),
+    recon_cosine: mean(s.cos_r),
+    feature_overlap: mean(s.overlap),
+    active_jaccard: mean(s.jaccard),
+    l1_divergence: s.l1_den > 0 ? s.l1_num / s.l1_den : 0,
+    norm_ratio: s.norm_b > 0 ? s.norm_s / s.norm_b : 0,
+    l0_base: mean(s.l0_b),
+    l0_sft: mean(s.l0_s),
+    explained_variance_base: ev(s.err_b, s.sq_b, acc.sumHb),
+    explained_variance_sft: ev(s.err_s, s.sq_s, acc.sumHs),
+  };
+}
+
+export function layerFlags(m: LayerMetrics, c: MetricsConfig): LayerFlag[] {
+  const flags: LayerFlag[] = [];
+  if (m.dense_cosine >= c.cosine_threshold && m.feature_overlap < c.overlap_threshold) flags.push('hidden_shift');
+  if (m.l1_divergence >= c.l1_divergence_threshold) flags.push('divergent');
+  if (m.explained_variance_base < c.min_explained_variance) flags.push('low_fidelity');
+  if (m.explained_variance_base - m.explained_variance_sft > c.coverage_drop_threshold) flags.push('coverage_drop');
+  return flags;
+}
+
+export interface FeatureStats {
+  freq_base: number;
+  freq_sft: number;
+  mean_base: number;
+  mean_sft: number;
+  mean_abs_diff: number;
+}
+
+export function featureStats(acc: LayerAccumulator, i: number): FeatureStats {
+  const n = acc.sums.tokens || 1;
+  return {
+    freq_base: acc.cntB[i] / n,
+    freq_sft: acc.cntS[i] / n,
+    mean_base: acc.sumZb[i] / n,
+    mean_sft: acc.sumZs[i] / n,
+    mean_abs_diff: acc.sumDiff[i] / n,
+  };
+}
+
+/** METRICS.md's category rules, checked in order; undefined = stable. */
+export function categorize(f: FeatureStats, c: MetricsConfig): FeatureCategory | undefined {
+  if (f.freq_base < c.dormant_freq && f.freq_sft >= c.active_freq) return 'emerged';
+  if (f.freq_sft < c.dormant_freq && f.freq_base >= c.active_freq) return 'vanished';
+  const active = Math.max(f.freq_base, f.freq_sft) >= c.active_freq;
+  if (active && f.mean_sft >= (1 + c.divergence_threshold) * f.mean_base) return 'amplified';
+  if (active && f.mean_sft <= (1 - c.divergence_threshold) * f.mean_base) return 'suppressed';
+  return undefined;
+}
+
+export interface ShiftedFeatureList {
+  shifted: ShiftedFeature[];
+  shiftedCount: number;
+  categoryCounts: Record<FeatureCategory, number>;
+}
+
+/** All non-stable features ordered by mean_abs_diff (ties: lower index), the first `top_features` kept. */
+export function shiftedFeatures(acc: LayerAccumulator, c: MetricsConfig): ShiftedFeatureList {
+  const counts: Record<FeatureCategory, number> = { emerged: 0, vanished: 0, amplified: 0, suppressed: 0 };
+  const all: ShiftedFeature[] = [];
+  for (let i = 0; i < acc.width; i++) {
+    const stats = featureStats(acc, i);
+    const category = categorize(stats, c);
+    if (!category) continue;
+    counts[category]++;
+    all.push({ id: i, category, ...stats });
+  }
+  all.sort((a, b) => b.mean_abs_diff - a.mean_abs_diff || a.id - b.id);
+  return { shifted: all.slice(0, c.top_features), shiftedCount: all.length, categoryCounts: counts };
+}

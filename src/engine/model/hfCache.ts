@@ -1,0 +1,67 @@
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { ONNX_CANDIDATES } from './modelFolder';
+
+/** Environment variables the resolver reads (defaults to process.env). */
+export type HubEnv = Partial<Record<'HF_HUB_CACHE' | 'HUGGINGFACE_HUB_CACHE' | 'HF_HOME' | 'XDG_CACHE_HOME' | 'HOME', string>>;
+
+/** The local Hugging Face hub cache folder, following huggingface_hub's precedence. */
+export function hubCacheDir(env: HubEnv = process.env): string {
+  if (env.HF_HUB_CACHE) return env.HF_HUB_CACHE;
+  if (env.HUGGINGFACE_HUB_CACHE) return env.HUGGINGFACE_HUB_CACHE;
+  if (env.HF_HOME) return path.join(env.HF_HOME, 'hub');
+  const cacheRoot = env.XDG_CACHE_HOME ?? path.join(env.HOME ?? os.homedir(), '.cache');
+  return path.join(cacheRoot, 'huggingface', 'hub');
+}
+
+/** `org/name` or `name`: no path separators beyond the one slash, not relative, not absolute. */
+export function looksLikeHubModelId(value: string): boolean {
+  return /^[A-Za-z0-9][\w.-]*(\/[\w.-]+)?$/.test(value) && !value.includes('..') && !/\.(ya?ml|json|onnx)$/i.test(value);
+}
+
+export function hasOnnxModel(folder: string): boolean {
+  return ONNX_CANDIDATES.some((c) => fs.existsSync(path.join(folder, c)));
+}
+
+/**
+ * The snapshot folder of a hub model id in the local cache that holds an ONNX export, or undefined.
+ * Never touches the network: it only reads `models--org--name/{refs,snapshots}`.
+ * Prefers the revision `refs/main` points at, then the most recently written snapshot.
+ */
+export function resolveHubModelFolder(id: string, env: HubEnv = process.env): string | undefined {
+  if (!looksLikeHubModelId(id)) return undefined;
+  const repoDir = path.join(hubCacheDir(env), `models--${id.split('/').join('--')}`);
+  const snapshotsDir = path.join(repoDir, 'snapshots');
+  let revisions: string[];
+  try {
+    revisions = fs.readdirSync(snapshotsDir);
+  } catch {
+    return undefined;
+  }
+  const mainRev = readRef(path.join(repoDir, 'refs', 'main'));
+  const byRecency = revisions
+    .map((rev) => ({ rev, mtime: safeMtime(path.join(snapshotsDir, rev)) }))
+    .sort((a, b) => Number(b.rev === mainRev) - Number(a.rev === mainRev) || b.mtime - a.mtime);
+  for (const { rev } of byRecency) {
+    const folder = path.join(snapshotsDir, rev);
+    if (hasOnnxModel(folder)) return folder;
+  }
+  return undefined;
+}
+
+function readRef(file: string): string | undefined {
+  try {
+    return fs.readFileSync(file, 'utf8').trim();
+  } catch {
+    return undefined;
+  }
+}
+
+function safeMtime(p: string): number {
+  try {
+    return fs.statSync(p).mtimeMs;
+  } catch {
+    return 0;
+  }
+}

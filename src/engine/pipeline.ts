@@ -1,0 +1,235 @@
+import type { ModelSpec, ResolvedConfig } from './config/types';
+import { evaluatedRows, gatherRows, planBatches, PlannedBatch } from './data/batching';
+import { compileTemplate, readPrompts, renderPrompt } from './data/dataset';
+import { loadTokenizer, LoadedTokenizer } from './data/tokenizer';
+import { CancelledError, SaeDiffError, throwIfAborted } from './errors';
+import { LayerAccumulator } from './metrics/layerAccumulator';
+import { hiddenSize, layerCount, ModelFiles, resolveModelFiles } from './model/modelFolder';
+import { HookedModel } from './model/runner';
+import type { ProgressEvent, RunOptions } from './progress';
+import { buildReport } from './report/buildReport';
+import { readLabels } from './report/labels';
+import type { SaeDiffReport, SaeInfo as ReportSaeInfo } from './report/types';
+import { writeFileAtomic } from './report/writeReport';
+import { selectProvider } from './runtime/providers';
+import { probeEnvironment, SessionSettings } from './runtime/session';
+import { checkSaeFits, loadSae } from './sae/loadSae';
+import { SaeProjector } from './sae/projector';
+import { TOOL_VERSION } from './version';
+
+export type { RunOptions, ProgressEvent } from './progress';
+
+export interface RunResult {
+  report: SaeDiffReport;
+  reportPath: string;
+}
+
+/** Everything a run needs, loaded and checked before the first forward pass. */
+interface Prepared {
+  settings: SessionSettings;
+  providerReason: string;
+  warnings: string[];
+  baseFiles: ModelFiles;
+  sftFiles: ModelFiles[];
+  tokenizer: LoadedTokenizer;
+  sequences: number[][];
+  saes: ReportSaeInfo[];
+  labels: Map<number, Map<number, string>>;
+  projectors: Map<number, SaeProjector>;
+}
+
+/**
+ * Runs a diagnostic: base once, each fine-tune against it, every target layer hooked in one forward
+ * pass per batch, projected through the base SAEs, reduced to streaming accumulators, and written as
+ * one report (atomically; a cancelled or failed run writes nothing).
+ */
+export async function runDiagnostic(config: ResolvedConfig, options: RunOptions = {}): Promise<RunResult> {
+  const started = new Date();
+  const t0 = performance.now();
+  const log = options.onLog ?? (() => {});
+  const progress = (e: ProgressEvent) => options.onProgress?.(e);
+  const timings: Record<string, number> = { load: 0, tokenize: 0, forward: 0, sae: 0, metrics: 0, report: 0 };
+  const toRelease: { release(): Promise<void> }[] = [];
+  try {
+    progress({ stage: 'load', message: 'Loading models and SAEs' });
+    const prep = await prepare(config, options, log);
+    prep.projectors.forEach((p) => toRelease.push(p));
+    timings.tokenize = prep.tokenizeSeconds;
+    const hookOptions = { targets: config.layers.targets, hookPoint: config.layers.hookPoint, tensorNames: config.layers.tensorNames };
+    const base = await HookedModel.load(prep.baseFiles.onnxPath, hookOptions, prep.settings);
+    toRelease.push(base);
+    const sfts: HookedModel[] = [];
+    for (const f of prep.sftFiles) {
+      const m = await HookedModel.load(f.onnxPath, hookOptions, prep.settings);
+      toRelease.push(m);
+      sfts.push(m);
+    }
+    for (const [layer, tensor] of base.hookTensors) log(`hook layer ${layer}: ${tensor}`);
+    timings.load = (performance.now() - t0) / 1000 - timings.tokenize;
+    throwIfAborted(options.signal);
+
+    const batchSize = options.batchSize ?? config.runtime.batch_size;
+    const batches = planBatches(prep.sequences, batchSize, prep.tokenizer.padId);
+    const accumulators = prep.sftFiles.map(() => new Map(config.layers.targets.map((l) => {
+      const p = prep.projectors.get(l)!;
+      return [l, new LayerAccumulator(p.width, p.hidden, config.metrics.top_contexts)];
+    })));
+    let tokensDone = 0;
+    const loopStart = performance.now();
+    const reportOf = (complete: boolean) => buildReport({
+      config, provider: prep.settings.provider, providerReason: prep.providerReason, warnings: prep.warnings,
+      sequences: prep.sequences, decode: prep.tokenizer.decode, saes: prep.saes, labels: prep.labels,
+      accumulators, sftSpecs: prep.sftFiles.map((f) => f.spec), baseHooks: base.hookTensors, sftHooks: sfts.map((m) => m.hookTensors),
+      started, durationS: (performance.now() - t0) / 1000, timings, complete,
+    });
+    for (let bi = 0; bi < batches.length; bi++) {
+      throwIfAborted(options.signal);
+      const batch = batches[bi];
+      const rows = evaluatedRows(batch, config.dataset.excludeBos);
+      let t = performance.now();
+      progress({ stage: 'forward', message: `Batch ${bi + 1}/${batches.length}: ${config.models.base.name}`, model: config.models.base.name, batchesDone: bi, batchesTotal: batches.length, tokensDone, tokensPerSecond: rate(tokensDone, loopStart) });
+      const baseActs = await base.run(batch);
+      timings.forward += (performance.now() - t) / 1000;
+      for (let si = 0; si < sfts.length; si++) {
+        throwIfAborted(options.signal);
+        t = performance.now();
+        progress({ stage: 'forward', message: `Batch ${bi + 1}/${batches.length}: ${prep.sftFiles[si].spec.name}`, model: prep.sftFiles[si].spec.name, batchesDone: bi, batchesTotal: batches.length, tokensDone, tokensPerSecond: rate(tokensDone, loopStart) });
+        const sftActs = await sfts[si].run(batch);
+        timings.forward += (performance.now() - t) / 1000;
+        for (const layer of config.layers.targets) {
+          await projectLayer(config, prep.projectors.get(layer)!, accumulators[si].get(layer)!, baseActs.get(layer)!, sftActs.get(layer)!, rows, batch, timings);
+        }
+      }
+      tokensDone += rows.flat.length;
+      if (options.onPartialReport) options.onPartialReport(reportOf(false));
+    }
+    progress({ stage: 'report', message: 'Writing the report', batchesDone: batches.length, batchesTotal: batches.length, tokensDone, tokensPerSecond: rate(tokensDone, loopStart) });
+    throwIfAborted(options.signal);
+    const tr = performance.now();
+    const report = reportOf(true);
+    const reportPath = options.outPath ?? config.output.savePath;
+    timings.report = (performance.now() - tr) / 1000;
+    report.run.duration_s = (performance.now() - t0) / 1000;
+    writeFileAtomic(reportPath, JSON.stringify(report, null, 1) + '\n');
+    log(`timings (s): ${Object.entries(timings).map(([k, v]) => `${k} ${v.toFixed(3)}`).join(', ')}`);
+    log(`report written: ${reportPath}`);
+    progress({ stage: 'done', message: `Report written to ${reportPath}`, batchesDone: batches.length, batchesTotal: batches.length, tokensDone, tokensPerSecond: rate(tokensDone, loopStart) });
+    return { report, reportPath };
+  } finally {
+    for (const r of toRelease) await r.release().catch(() => {});
+  }
+}
+
+function rate(tokens: number, since: number): number {
+  const s = (performance.now() - since) / 1000;
+  return s > 0 ? tokens / s : 0;
+}
+
+async function projectLayer(
+  config: ResolvedConfig, projector: SaeProjector, acc: LayerAccumulator,
+  hb: { data: Float32Array; hidden: number }, hs: { data: Float32Array; hidden: number },
+  rows: ReturnType<typeof evaluatedRows>, batch: PlannedBatch, timings: Record<string, number>,
+): Promise<void> {
+  const d = hb.hidden;
+  if (d !== projector.hidden) {
+    throw new SaeDiffError(`The hooked tensor has ${d} features per token but the SAE expects ${projector.hidden}`, { location: config.locate('layers.target_indices') });
+  }
+  const chunk = config.runtime.sae_batch_tokens;
+  for (let from = 0; from < rows.flat.length; from += chunk) {
+    const to = Math.min(rows.flat.length, from + chunk);
+    const n = to - from;
+    let t = performance.now();
+    const out = await projector.project(gatherRows(hb.data, d, rows.flat, from, to), gatherRows(hs.data, d, rows.flat, from, to), n, config.sae.k, config.metrics.top_contexts);
+    timings.sae += (performance.now() - t) / 1000;
+    t = performance.now();
+    acc.add(out, n, rows.sample.subarray(from, to), rows.position.subarray(from, to));
+    timings.metrics += (performance.now() - t) / 1000;
+  }
+  void batch;
+}
+
+async function prepare(config: ResolvedConfig, options: RunOptions, log: (l: string) => void): Promise<Prepared & { tokenizeSeconds: number }> {
+  const warnings: string[] = [];
+  const requested = options.provider ?? config.runtime.execution_provider;
+  let choice;
+  try {
+    choice = await selectProvider(requested, probeEnvironment(), config.runtime.fallback);
+  } catch (e) {
+    if (e instanceof SaeDiffError && options.provider === undefined) {
+      throw new SaeDiffError(e.message, { location: config.locate('runtime.execution_provider'), hint: e.hint });
+    }
+    throw e;
+  }
+  warnings.push(...choice.warnings);
+  choice.warnings.forEach((w) => log(`warning: ${w}`));
+  log(`execution provider: ${choice.provider} (${choice.reason})`);
+  const settings: SessionSettings = { provider: choice.provider, threads: options.threads ?? config.runtime.threads };
+
+  const baseFiles = resolveModelFiles(config.models.base, config);
+  const sftFiles = config.models.sfts.map((s: ModelSpec) => resolveModelFiles(s, config));
+  const hidden = hiddenSize(baseFiles.configJson);
+  for (const files of [baseFiles, ...sftFiles]) {
+    const count = layerCount(files.configJson);
+    const h = hiddenSize(files.configJson);
+    log(`model ${files.spec.name}: ${files.onnxPath} (${count ?? '?'} layers, hidden ${h ?? '?'})`);
+    if (h !== undefined && hidden !== undefined && h !== hidden) {
+      throw new SaeDiffError(`${files.spec.name} has hidden size ${h} but the base has ${hidden}`, { location: config.locate(files.spec.key), hint: 'A fine-tune must keep the base architecture.' });
+    }
+    for (const l of config.layers.targets) {
+      if (count !== undefined && l >= count) {
+        throw new SaeDiffError(`Layer ${l} is past the last layer of ${files.spec.name}, which has ${count} layers (0-${count - 1})`, {
+          location: config.locate('layers.target_indices'), hint: `Remove ${l} from layers.target_indices.`,
+        });
+      }
+    }
+  }
+
+  const saes: ReportSaeInfo[] = [];
+  const projectors = new Map<number, SaeProjector>();
+  const labels = new Map<number, Map<number, string>>();
+  const settingsForSae = settings;
+  try {
+    for (const layer of config.layers.targets) {
+      const folder = config.sae.paths.get(layer)!;
+      const sae = loadSae(folder, config.sae.format);
+      checkSaeFits(sae, layer, hidden, config.sae.checkHookLayer, config.locate('sae.path'));
+      if (config.sae.k > sae.dSae) warnings.push(`sae.k ${config.sae.k} exceeds the SAE width ${sae.dSae} at layer ${layer}; all active features are compared.`);
+      log(`SAE layer ${layer}: ${sae.format} ${sae.architecture}, d_in ${sae.dIn}, d_sae ${sae.dSae}, dtype ${sae.dtype}${sae.kSae ? `, k ${sae.kSae}` : ''} (${folder})`);
+      saes.push({ layer, path: folder, format: sae.format, architecture: sae.architecture, d_in: sae.dIn, d_sae: sae.dSae, dtype: sae.dtype, hook_name: sae.hookName });
+      projectors.set(layer, await SaeProjector.create(sae, settingsForSae));
+      const labelsFile = config.sae.labels.get(layer);
+      if (labelsFile) labels.set(layer, readLabels(labelsFile));
+    }
+  } catch (e) {
+    for (const p of projectors.values()) await p.release().catch(() => {});
+    throw e;
+  }
+
+  const tt = performance.now();
+  const tokenizer = loadTokenizer(baseFiles.tokenizerJsonPath, baseFiles.tokenizerConfigPath);
+  const sftTokenizers = sftFiles.map((f) => loadTokenizer(f.tokenizerJsonPath, f.tokenizerConfigPath));
+  sftTokenizers.forEach((t, i) => {
+    if (t.fingerprint !== tokenizer.fingerprint) {
+      const w = `The tokenizer of ${sftFiles[i].spec.name} differs from the base's; prompts are tokenized with the base tokenizer.`;
+      warnings.push(w);
+      log(`warning: ${w}`);
+    }
+  });
+  const from = config.dataset.chatTemplateFrom;
+  const templateOwner = from === 'base' ? tokenizer : from === 'sft' ? sftTokenizers[0] : [tokenizer, ...sftTokenizers].find((t) => t.chatTemplate);
+  const template = templateOwner?.chatTemplate ? compileTemplate(templateOwner.chatTemplate, templateOwner.configFile ?? templateOwner.file) : undefined;
+  const records = readPrompts(config.dataset.path, config.dataset.maxSamples);
+  const maxTokens = config.runtime.max_tokens;
+  const sequences = records.map((r) => tokenizer.encode(renderPrompt(r, template, tokenizer.specialTokens, config.dataset.path)).slice(0, maxTokens));
+  const evaluated = sequences.reduce((a, s) => a + Math.max(0, s.length - (config.dataset.excludeBos ? 1 : 0)), 0);
+  if (evaluated === 0) {
+    throw new SaeDiffError('No token to evaluate: every prompt is empty after tokenization', { location: { file: config.dataset.path, key: 'dataset.path' }, hint: 'Give prompts with text.' });
+  }
+  if (template && records.some((r) => 'messages' in r)) log(`chat template from ${templateOwner!.configFile}`);
+  log(`dataset: ${records.length} prompts, ${evaluated} evaluated tokens (max_tokens ${maxTokens})`);
+  const tokenizeSeconds = (performance.now() - tt) / 1000;
+  return { settings, providerReason: choice.reason, warnings, baseFiles, sftFiles, tokenizer, sequences, saes, labels, projectors, tokenizeSeconds };
+}
+
+export { CancelledError };
+export const toolVersion = TOOL_VERSION;

@@ -1,0 +1,33 @@
+import * as ort from 'onnxruntime-node';
+import { createSession, SessionSettings } from '../runtime/session';
+import type { ProjectionOutputs } from '../metrics/layerAccumulator';
+import type { SaeWeights } from './loadSae';
+import { buildProjectionGraph } from './saeGraph';
+
+/** One SAE as an ONNX Runtime session on the selected provider: activations in, metric reductions out. */
+export class SaeProjector {
+  private constructor(private readonly session: ort.InferenceSession, readonly width: number, readonly hidden: number) {}
+
+  static async create(sae: SaeWeights, settings: SessionSettings): Promise<SaeProjector> {
+    const session = await createSession(buildProjectionGraph(sae), settings, `the SAE of ${sae.folder}`);
+    return new SaeProjector(session, sae.dSae, sae.dIn);
+  }
+
+  /** hb, hs: [n, hidden] rows of the same tokens in base and fine-tune. */
+  async project(hb: Float32Array, hs: Float32Array, n: number, topK: number, contexts: number): Promise<ProjectionOutputs> {
+    const d = this.hidden;
+    const out = await this.session.run({
+      hb: new ort.Tensor('float32', hb, [n, d]),
+      hs: new ort.Tensor('float32', hs, [n, d]),
+      k_top: new ort.Tensor('int64', BigInt64Array.from([BigInt(Math.min(topK, this.width))]), [1]),
+      k_ctx: new ort.Tensor('int64', BigInt64Array.from([BigInt(Math.max(1, Math.min(contexts, n)))]), [1]),
+    });
+    const result: ProjectionOutputs = {};
+    for (const [name, t] of Object.entries(out)) result[name] = { data: t.data as Float32Array | BigInt64Array, dims: t.dims };
+    return result;
+  }
+
+  async release(): Promise<void> {
+    await this.session.release();
+  }
+}

@@ -1,0 +1,14 @@
+import * as path from 'path';
+
+/** The package version, read once from package.json (two folders above out/src/engine or src/engine). */
+function readVersion(): string {
+  for (const rel of ['../../package.json', '../../../package.json']) {
+    try {
+      const pkg = require(path.join(__dirname, rel));
+      if (pkg?.name === 'sae-diff') return String(pkg.version);
+    } catch { /* try the next location */ }
+  }
+  return '0.0.0';
+}
+
+export const TOOL_VERSION = readVersion();
