@@ -13,7 +13,7 @@ import type { SaeDiffReport, SaeInfo as ReportSaeInfo } from './report/types';
 import { writeFileAtomic } from './report/writeReport';
 import { selectProvider } from './runtime/providers';
 import { probeEnvironment, SessionSettings } from './runtime/session';
-import { checkSaeFits, loadSae } from './sae/loadSae';
+import { checkSaeFits, loadSae, readSaeInfo } from './sae/loadSae';
 import { SaeProjector } from './sae/projector';
 import { TOOL_VERSION } from './version';
 
@@ -191,8 +191,9 @@ async function prepare(config: ResolvedConfig, options: RunOptions, log: (l: str
   try {
     for (const layer of config.layers.targets) {
       const folder = config.sae.paths.get(layer)!;
+      // check the declared shape and hook before reading any weights
+      checkSaeFits(readSaeInfo(folder, config.sae.format), layer, hidden, config.sae.checkHookLayer, config.locate('sae.path'));
       const sae = loadSae(folder, config.sae.format);
-      checkSaeFits(sae, layer, hidden, config.sae.checkHookLayer, config.locate('sae.path'));
       if (config.sae.k > sae.dSae) warnings.push(`sae.k ${config.sae.k} exceeds the SAE width ${sae.dSae} at layer ${layer}; all active features are compared.`);
       log(`SAE layer ${layer}: ${sae.format} ${sae.architecture}, d_in ${sae.dIn}, d_sae ${sae.dSae}, dtype ${sae.dtype}${sae.kSae ? `, k ${sae.kSae}` : ''} (${folder})`);
       saes.push({ layer, path: folder, format: sae.format, architecture: sae.architecture, d_in: sae.dIn, d_sae: sae.dSae, dtype: sae.dtype, hook_name: sae.hookName });

@@ -3,7 +3,7 @@ import type { HookPoint } from '../config/types';
 import { SaeDiffError } from '../errors';
 import { createSession, SessionSettings } from '../runtime/session';
 import { discoverHooks } from './hooks';
-import { declaredElemTypes, graphOf, encodeOnnxModel, makeNode, pruneToOutputs, readOnnxModel, TensorDataType, toNumber, valueInfo } from './onnxGraph';
+import { declaredElemTypes, encodeOnnxModel, graphOf, intAttr, makeNode, ModelProto, pruneToOutputs, readOnnxModel, TensorDataType, toNumber, valueInfo } from './onnxGraph';
 
 /** A padded batch of token ids, row-major [batch, seq]. */
 export interface TokenBatch {
@@ -39,27 +39,8 @@ export class HookedModel {
 
   static async load(onnxPath: string, hooks: HookOptions, settings: SessionSettings): Promise<HookedModel> {
     const model = readOnnxModel(onnxPath);
+    const { tensors, outputNames, blockCount } = hookGraph(model, onnxPath, hooks);
     const graph = graphOf(model);
-    const found = discoverHooks(model, onnxPath, hooks.targets, hooks.hookPoint, hooks.tensorNames);
-    const types = declaredElemTypes(graph);
-    const outputs = [];
-    const outputNames = new Map<number, string>();
-    for (const [layer, tensor] of found.tensors) {
-      const t = types.get(tensor);
-      if (t !== undefined && t !== FLOAT) {
-        // float16 / bfloat16 exports: the metrics are defined in float32
-        const name = `sae_diff.hook.${layer}`;
-        graph.node.push(makeNode('Cast', [tensor], [name], `sae_diff/Cast_hook_${layer}`, [{ name: 'to', type: 2, i: FLOAT }]));
-        outputs.push(valueInfo(name, FLOAT));
-        outputNames.set(layer, name);
-      } else {
-        outputs.push(valueInfo(tensor, FLOAT));
-        outputNames.set(layer, tensor);
-      }
-    }
-    // distinct layers may share a tensor (resid_pre of l+1 = resid_post of l): one output each name
-    const unique = [...new Map(outputs.map((o) => [o.name, o])).values()];
-    pruneToOutputs(model, unique);
     const inputSpecs = graph.input.map((i) => ({
       name: i.name!,
       elemType: i.type?.tensorType?.elemType ?? TensorDataType.INT64,
@@ -73,7 +54,7 @@ export class HookedModel {
       }
     }
     const session = await createSession(encodeOnnxModel(model), settings, onnxPath);
-    return new HookedModel(onnxPath, session, found.tensors, outputNames, inputSpecs, found.blockCount);
+    return new HookedModel(onnxPath, session, tensors, outputNames, inputSpecs, blockCount);
   }
 
   /** Runs one batch; returns the hooked activations per layer, float32 [batch, seq, hidden]. */
@@ -117,4 +98,29 @@ export class HookedModel {
 function intTensor(elemType: number, values: number[], dims: number[]): ort.Tensor {
   if (elemType === TensorDataType.INT32) return new ort.Tensor('int32', Int32Array.from(values), dims);
   return new ort.Tensor('int64', BigInt64Array.from(values, (v) => BigInt(v)), dims);
+}
+
+/**
+ * Graph surgery: exposes the hooked tensor of every target layer as a float32 output and drops every
+ * node those outputs do not need (the final norm, lm_head and later blocks), in place.
+ */
+export function hookGraph(model: ModelProto, onnxPath: string, hooks: HookOptions): { tensors: Map<number, string>; outputNames: Map<number, string>; blockCount?: number } {
+  const graph = graphOf(model);
+  const found = discoverHooks(model, onnxPath, hooks.targets, hooks.hookPoint, hooks.tensorNames);
+  const types = declaredElemTypes(graph);
+  const outputs = new Map<string, ReturnType<typeof valueInfo>>();
+  const outputNames = new Map<number, string>();
+  for (const [layer, tensor] of found.tensors) {
+    const t = types.get(tensor);
+    let name = tensor;
+    if (t !== undefined && t !== FLOAT) {
+      // float16 / bfloat16 exports: the metrics are defined in float32
+      name = `sae_diff.hook.${layer}`;
+      graph.node.push(makeNode('Cast', [tensor], [name], `sae_diff/Cast_hook_${layer}`, [intAttr('to', FLOAT)]));
+    }
+    outputs.set(name, valueInfo(name, FLOAT)); // layers may share a tensor (resid_pre of l+1 = resid_post of l)
+    outputNames.set(layer, name);
+  }
+  pruneToOutputs(model, [...outputs.values()]);
+  return { tensors: found.tensors, outputNames, blockCount: found.blockCount };
 }

@@ -1,0 +1,9 @@
+/** The config-authoring engine API used by the CLI (`validate`) and the VS Code extension. */
+export { isSaeDiffConfigDocument } from './configDocument';
+export type { ConfigDiagnostic, Position, Range, Severity } from './diagnostics';
+export { completionsAt, type ConfigCompletion } from './completion';
+export { formatDiagnosticLine } from './formatDiagnostic';
+export { hoverAt, type ConfigHover } from './hover';
+export { applyEdits, quickFixesFor, type ConfigQuickFix, type TextEdit } from './quickFixes';
+export { starterConfigText, STARTER_FILE_NAME, type StarterOptions } from './starter';
+export { invalidateSemanticCache, validateConfigFile, validateConfigText, type ConfigValidation, type ValidateOptions } from './validateFile';

@@ -1,0 +1,73 @@
+import * as path from 'path';
+import { parseDocument, LineCounter } from 'yaml';
+import type { HubEnv } from '../model/hfCache';
+import { configRefs, ConfigRefs, resolveModelPath, Segments } from './configRefs';
+import { Position, Range, toPosition } from './diagnostics';
+import { ModelFacts, modelFacts, saeFacts } from './facts';
+import { keyDoc, keyDocMarkdown } from './schemaLookup';
+import { locateOffset, offsetOf } from './yamlLocate';
+
+export interface ConfigHover { markdown: string; range: Range }
+
+/** Hover at a position: key documentation; for layer indices, SAE paths and model paths, facts read from the files. */
+export function hoverAt(text: string, configPath: string, position: Position, options: { env?: HubEnv } = {}): ConfigHover | undefined {
+  const lc = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lc });
+  const loc = locateOffset(doc, offsetOf(lc, text, position));
+  if (!loc?.node?.range) return undefined;
+  const range = { start: toPosition(lc, loc.node.range[0]), end: toPosition(lc, loc.node.range[1]) };
+  const refs = configRefs(doc, configPath);
+  const parts = [loc.on === 'value' ? valueFacts(loc.segments, refs, options.env) : undefined, keyDocMarkdown(docSegments(loc.segments))].filter(Boolean);
+  return parts.length ? { markdown: parts.join('\n\n---\n\n'), range } : undefined;
+}
+
+/** Sequence items and map entries (no description of their own) are documented by their parent key. */
+function docSegments(segs: Segments): Segments {
+  let out = segs;
+  while (out.length > 1 && !keyDoc(out)?.description) out = out.slice(0, -1);
+  return out;
+}
+
+const samePath = (a: Segments, b: Segments) => a.length === b.length && a.every((s, i) => String(s) === String(b[i]));
+
+function valueFacts(segs: Segments, refs: ConfigRefs, env?: HubEnv): string | undefined {
+  const base = baseFacts(refs, env);
+  const target = refs.targets.find((t) => samePath(t.segments, segs));
+  if (target) return layerFacts(target.layer, base);
+  const saes = refs.saes.filter((s) => samePath(s.segments, segs));
+  if (saes.length) return saeTable(saes.map((s) => ({ layer: s.layer, folder: path.resolve(refs.configDir, s.value) })), refs);
+  const model = refs.models.find((m) => samePath(m.segments, segs));
+  if (model) {
+    const resolved = resolveModelPath(model.value, refs.configDir, env);
+    const f = modelFacts(resolved.folder, model.onnxFile);
+    if (!f.isFolder) return undefined;
+    const from = resolved.fromHubCache ? ` (from the Hugging Face cache)` : '';
+    return `**${model.label}**: \`${f.folder}\`${from}\n\n${f.modelType ?? 'model'}, ${f.layerCount ?? '?'} layers, hidden size ${f.hiddenSize ?? '?'}, ONNX \`${f.onnxPath ? path.relative(f.folder, f.onnxPath) : 'missing'}\``;
+  }
+  return undefined;
+}
+
+function baseFacts(refs: ConfigRefs, env?: HubEnv): ModelFacts | undefined {
+  const base = refs.models.find((m) => m.role === 'base');
+  if (!base) return undefined;
+  const f = modelFacts(resolveModelPath(base.value, refs.configDir, env).folder, base.onnxFile);
+  return f.isFolder ? f : undefined;
+}
+
+function layerFacts(layer: number, base: ModelFacts | undefined): string {
+  if (!base || base.layerCount === undefined) return `**Layer ${layer}** (the base model's config.json could not be read)`;
+  const exists = layer < base.layerCount ? `layer ${layer} of 0-${base.layerCount - 1}` : `**does not exist** (layers 0-${base.layerCount - 1})`;
+  return `**Layer ${layer}**: ${exists}. The base model has ${base.layerCount} layers, hidden size ${base.hiddenSize ?? '?'}.`;
+}
+
+function saeTable(rows: { layer: number; folder: string }[], refs: ConfigRefs): string {
+  const lines = ['| layer | architecture | width (d_sae) | d_in | hook | dtype |', '|---|---|---|---|---|---|'];
+  for (const r of rows) {
+    const f = saeFacts(r.folder, refs.saeFormat);
+    if (f.info) {
+      const i = f.info;
+      lines.push(`| ${r.layer} | ${i.architecture}${i.kSae ? ` (k ${i.kSae})` : ''} | ${i.dSae} | ${i.dIn} | ${i.hookName ?? '?'}${i.hookLayer !== undefined ? ` (layer ${i.hookLayer})` : ''} | ${i.dtype} |`);
+    } else lines.push(`| ${r.layer} | ${f.error} | | | | |`);
+  }
+  return `**SAE** (${rows[0].folder === rows[rows.length - 1].folder ? `\`${rows[0].folder}\`` : `${rows.length} folders, format ${refs.saeFormat}`})\n\n${lines.join('\n')}`;
+}

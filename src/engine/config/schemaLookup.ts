@@ -1,0 +1,85 @@
+import type { Segments } from './configRefs';
+import { configSchema } from './diagnostics';
+
+type Schema = Record<string, any>;
+
+function resolveRef(s: Schema | undefined): Schema | undefined {
+  if (!s?.$ref) return s;
+  const parts = String(s.$ref).replace(/^#\//, '').split('/');
+  let out: any = configSchema;
+  for (const p of parts) out = out?.[p];
+  return resolveRef(out);
+}
+
+/** The schema itself and, for oneOf, each of its alternatives (refs resolved). */
+function alternatives(s: Schema | undefined): Schema[] {
+  const r = resolveRef(s);
+  if (!r) return [];
+  return r.oneOf ? [r, ...r.oneOf.map(resolveRef).filter(Boolean)] : [r];
+}
+
+/** The schema of the value at a YAML path (numbers index sequences), as written under its key. */
+export function schemaAtPath(segments: Segments): Schema | undefined {
+  let s: Schema | undefined = configSchema;
+  for (const seg of segments) {
+    let next: Schema | undefined;
+    for (const alt of alternatives(s)) {
+      if (typeof seg === 'number') next = alt.items;
+      else next = alt.properties?.[seg] ?? (typeof alt.additionalProperties === 'object' ? alt.additionalProperties : undefined);
+      if (next) break;
+    }
+    if (!next) return undefined;
+    s = next;
+  }
+  return s;
+}
+
+/** Keys an object at this path may hold. */
+export function allowedKeys(segments: Segments): string[] {
+  const keys = new Set<string>();
+  for (const alt of alternatives(schemaAtPath(segments))) for (const k of Object.keys(alt.properties ?? {})) keys.add(k);
+  return [...keys];
+}
+
+export function requiredKeys(segments: Segments): string[] {
+  return alternatives(schemaAtPath(segments)).flatMap((a) => a.required ?? []);
+}
+
+export interface KeyDoc { description?: string; default?: unknown; enum?: unknown[]; type: string; minimum?: number; maximum?: number }
+
+/** What the hover and completion say about a key: its description, type, default and range. */
+export function keyDoc(segments: Segments): KeyDoc | undefined {
+  const own = schemaAtPath(segments);
+  if (!own) return undefined;
+  const alts = alternatives(own);
+  const pick = <T>(f: (a: Schema) => T | undefined): T | undefined => alts.map(f).find((v) => v !== undefined);
+  return {
+    description: pick((a) => a.description),
+    default: pick((a) => a.default),
+    enum: pick((a) => a.enum),
+    minimum: pick((a) => a.minimum),
+    maximum: pick((a) => a.maximum),
+    type: typeText(own),
+  };
+}
+
+function typeText(s: Schema | undefined): string {
+  const r = resolveRef(s);
+  if (!r) return 'value';
+  if (r.oneOf) return r.oneOf.map(typeText).join(' | ');
+  if (r.type === 'array') return `list of ${typeText(r.items)}`;
+  if (r.type === 'object') return r.properties?.path ? '{name, path} mapping' : 'mapping';
+  return r.type ?? 'value';
+}
+
+/** Markdown documentation of a key, shared by hovers and key completions. */
+export function keyDocMarkdown(segments: Segments): string | undefined {
+  const doc = keyDoc(segments);
+  if (!doc) return undefined;
+  const name = String([...segments].reverse().find((s) => typeof s === 'string') ?? '');
+  const facts = [`\`${doc.type}\``];
+  if (doc.default !== undefined) facts.push(`default \`${JSON.stringify(doc.default)}\``);
+  if (doc.minimum !== undefined || doc.maximum !== undefined) facts.push(`range ${doc.minimum ?? '-∞'} … ${doc.maximum ?? '∞'}`);
+  if (doc.enum) facts.push(`one of ${doc.enum.map((v) => `\`${v}\``).join(', ')}`);
+  return `**${name}** — ${facts.join(', ')}\n\n${doc.description ?? ''}`.trim();
+}

@@ -1,0 +1,139 @@
+/**
+ * Loads the report panel in headless Debian Chromium the way VS Code would: the extension's own HTML
+ * (strict CSP, nonce), the built bundle from media/webview/, a stub `acquireVsCodeApi` that records
+ * postMessage and keeps setState, and VS Code theme variables on the page.
+ */
+import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { extname, join, normalize } from 'node:path';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { buildPanelHtml, createNonce } from '../../src/extension/report/panelHtml';
+import type { HostMessage } from '../../src/shared/reportMessages';
+import { REPO_ROOT } from './engineReport';
+import { THEMES, type ThemeName } from './vscodeThemes';
+
+// Functions below run inside the page (Playwright serialises them); the root tsconfig has no DOM lib,
+// so the page globals are declared here, for this module only.
+/* eslint-disable @typescript-eslint/no-explicit-any */
+declare const window: any;
+declare const document: any;
+
+export const CHROMIUM_PATH = '/usr/bin/chromium';
+const MEDIA_ROOT = join(REPO_ROOT, 'media', 'webview');
+
+export function chromiumMissingReason(): string | undefined {
+  return existsSync(CHROMIUM_PATH) ? undefined : `${CHROMIUM_PATH} is not installed (apt-get install chromium); the webview browser test needs it`;
+}
+
+export interface PanelPage {
+  page: Page;
+  /** Messages the page sent to the "extension". */
+  posted(): Promise<unknown[]>;
+  /** Sends a message as the extension would (webview.postMessage). */
+  send(message: HostMessage): Promise<void>;
+  setTheme(theme: ThemeName): Promise<void>;
+  /** Console errors, page errors and CSP violations seen so far. */
+  problems: string[];
+  close(): Promise<void>;
+}
+
+export async function openPanel(options: { theme: ThemeName; savedState?: unknown }): Promise<PanelPage> {
+  const server = await serveMedia();
+  const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const profile = mkdtempSync(join(tmpdir(), 'sae-diff-chromium-'));
+  let context: BrowserContext | undefined;
+  try {
+    context = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM_PATH,
+      headless: true,
+      viewport: { width: 1280, height: 900 },
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
+        '--disable-sync', '--no-first-run', '--disable-quic'],
+    });
+    // Only the local server may be reached: a request elsewhere would be a remote resource.
+    await context.route('**/*', (route) => (route.request().url().startsWith(origin) ? route.continue() : route.abort()));
+    const page = context.pages()[0] ?? (await context.newPage());
+    const problems: string[] = [];
+    page.on('console', (message) => { if (message.type() === 'error') problems.push(`console: ${message.text()}`); });
+    page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+    page.on('requestfailed', (request) => problems.push(`request failed: ${request.url()}`));
+    await page.addInitScript(installVsCodeStub, { savedState: options.savedState ?? null, theme: THEMES[options.theme] });
+    await page.goto(`${origin}/panel.html`);
+    await page.waitForFunction(() => (window as unknown as StubWindow).__posted.some((m) => (m as { type?: string }).type === 'ready'));
+    const panel: PanelPage = {
+      page,
+      problems,
+      posted: () => page.evaluate(() => (window as unknown as StubWindow).__posted),
+      send: (message) => page.evaluate((m) => window.postMessage(m, '*'), message),
+      setTheme: (theme) => page.evaluate(applyTheme, THEMES[theme]),
+      close: async () => {
+        problems.push(...(await page.evaluate(() => (window as unknown as StubWindow).__cspViolations)));
+        await context?.close();
+        server.close();
+        rmSync(profile, { recursive: true, force: true });
+      },
+    };
+    return panel;
+  } catch (error) {
+    await context?.close();
+    server.close();
+    rmSync(profile, { recursive: true, force: true });
+    throw error;
+  }
+
+  function serveMedia(): Promise<Server> {
+    const types: Record<string, string> = { '.js': 'text/javascript', '.css': 'text/css', '.html': 'text/html' };
+    const http = createServer((request, response) => {
+      const url = new URL(request.url ?? '/', 'http://localhost');
+      if (url.pathname === '/panel.html') {
+        const base = `http://${request.headers.host}`;
+        // The very HTML the extension gives VS Code; webview.cspSource is this server's origin here.
+        response.writeHead(200, { 'content-type': 'text/html' });
+        response.end(buildPanelHtml({ cspSource: base, scriptUri: `${base}/media/webview/main.js`, styleUri: `${base}/media/webview/main.css`, nonce: createNonce() }));
+        return;
+      }
+      const file = normalize(join(MEDIA_ROOT, decodeURIComponent(url.pathname.replace(/^\/media\/webview\//, ''))));
+      if (!url.pathname.startsWith('/media/webview/') || !file.startsWith(MEDIA_ROOT) || !existsSync(file)) {
+        response.writeHead(404).end();
+        return;
+      }
+      response.writeHead(200, { 'content-type': types[extname(file)] ?? 'application/octet-stream' });
+      response.end(readFileSync(file));
+    });
+    return new Promise((done) => http.listen(0, '127.0.0.1', () => done(http)));
+  }
+}
+
+interface StubWindow {
+  __posted: unknown[];
+  __state: unknown;
+  __cspViolations: string[];
+  acquireVsCodeApi(): unknown;
+}
+
+/** Runs in the page before its scripts (so it is not subject to the page's CSP). */
+function installVsCodeStub(input: { savedState: unknown; theme: { bodyClass: string; variables: Record<string, string> } }): void {
+  const w = window as unknown as StubWindow;
+  w.__posted = [];
+  w.__state = input.savedState ?? undefined;
+  w.__cspViolations = [];
+  document.addEventListener('securitypolicyviolation', (event: any) => w.__cspViolations.push(`CSP: ${event.violatedDirective} blocked ${event.blockedURI}`));
+  w.acquireVsCodeApi = () => ({
+    postMessage: (message: unknown) => w.__posted.push(JSON.parse(JSON.stringify(message))),
+    getState: () => w.__state,
+    setState: (state: unknown) => { w.__state = state; },
+  });
+  for (const [name, value] of Object.entries(input.theme.variables)) document.documentElement.style.setProperty(name, value);
+  document.addEventListener('DOMContentLoaded', () => document.body.classList.add(input.theme.bodyClass));
+}
+
+function applyTheme(theme: { bodyClass: string; variables: Record<string, string> }): void {
+  for (const [name, value] of Object.entries(theme.variables)) document.documentElement.style.setProperty(name, value);
+  document.documentElement.style.removeProperty('--vscode-contrastBorder');
+  document.documentElement.style.removeProperty('--vscode-contrastActiveBorder');
+  for (const [name, value] of Object.entries(theme.variables)) document.documentElement.style.setProperty(name, value);
+  document.body.classList.remove('vscode-dark', 'vscode-light', 'vscode-high-contrast');
+  document.body.classList.add(theme.bodyClass);
+}

@@ -1,0 +1,108 @@
+// The pure pieces of the editor run: settings precedence, config detection, progress text, throttling, cleanup, errors.
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { describe, test } from 'node:test';
+import { SaeDiffError } from '../src/engine/errors';
+import { CUDA_INSTALL_HINT } from '../src/engine/runtime/providers';
+import { PartialReportThrottle } from '../src/engine/worker/partialThrottle';
+import { toWorkerError } from '../src/engine/worker/runJob';
+import { effectiveRunSettings, runtimeSectionOf } from '../src/engine/worker/runSettings';
+import { diagnosticPipelineLine, hasDiagnosticPipelineRoot, isDiagnosticConfigName } from '../src/extension/run/configFiles';
+import { progressMessage, progressShort } from '../src/extension/run/progressText';
+import { removeReportTempFiles } from '../src/extension/run/reportTempFiles';
+
+describe('effectiveRunSettings: overrides > config file runtime > editor settings', () => {
+  const defaults = { provider: 'cuda' as const, fallback: true, batchSize: 8, threads: 4 };
+
+  test('editor settings apply where the file is silent', () => {
+    assert.deepEqual(effectiveRunSettings(undefined, defaults), { provider: 'cuda', fallback: true, batchSize: 8, threads: 4 });
+    assert.deepEqual(effectiveRunSettings({ max_tokens: 64 }, defaults), { provider: 'cuda', fallback: true, batchSize: 8, threads: 4 });
+  });
+
+  test('keys the file sets are not passed, so the file wins', () => {
+    const file = { execution_provider: 'cpu', fallback: false, batch_size: 2, threads: 1 };
+    assert.deepEqual(effectiveRunSettings(file, defaults), {});
+    assert.deepEqual(effectiveRunSettings({ batch_size: 2 }, defaults), { provider: 'cuda', fallback: true, threads: 4 });
+  });
+
+  test('overrides win over the file (the "Run on CPU" retry)', () => {
+    assert.deepEqual(effectiveRunSettings({ execution_provider: 'cuda' }, defaults, { provider: 'cpu', outPath: '/r.json' }),
+      { provider: 'cpu', fallback: true, batchSize: 8, threads: 4, outPath: '/r.json' });
+  });
+
+  test('runtimeSectionOf reads diagnostic_pipeline.runtime only when it is a mapping', () => {
+    assert.deepEqual(runtimeSectionOf({ diagnostic_pipeline: { runtime: { batch_size: 3 } } }), { batch_size: 3 });
+    assert.equal(runtimeSectionOf({ diagnostic_pipeline: { runtime: [1] } }), undefined);
+    assert.equal(runtimeSectionOf({ other: {} }), undefined);
+    assert.equal(runtimeSectionOf(null), undefined);
+  });
+});
+
+describe('config files', () => {
+  test('names and root key', () => {
+    assert.ok(isDiagnosticConfigName('/a/x.sae-diff.yaml'));
+    assert.ok(isDiagnosticConfigName('x.SAE-DIFF.yml'));
+    assert.ok(!isDiagnosticConfigName('x.yaml'));
+    assert.ok(hasDiagnosticPipelineRoot('# c\ndiagnostic_pipeline:\n  models: {}'));
+    assert.ok(!hasDiagnosticPipelineRoot('other:\n  diagnostic_pipeline: 1'));
+    assert.equal(diagnosticPipelineLine('# c\n\ndiagnostic_pipeline :\n'), 2);
+    assert.equal(diagnosticPipelineLine('a: 1'), -1);
+  });
+});
+
+describe('progress text', () => {
+  test('model, message, batches and throughput', () => {
+    const e = { stage: 'forward' as const, message: 'Batch 3/8: sft-refusal', model: 'sft-refusal', batchesDone: 2, batchesTotal: 8, tokensPerSecond: 1234.6 };
+    assert.equal(progressMessage(e), 'Batch 3/8: sft-refusal (batch 2/8, 1,235 tok/s)');
+    assert.equal(progressMessage({ stage: 'load', message: 'Loading', model: 'base' }), 'base: Loading');
+    assert.equal(progressShort(e), 'forward 2/8');
+    assert.equal(progressShort({ stage: 'load', message: 'x' }), 'load');
+  });
+});
+
+describe('PartialReportThrottle', () => {
+  test('sends the first at once, then only the latest per interval, and nothing after drop', async () => {
+    const sent: unknown[] = [];
+    const t = new PartialReportThrottle((r) => sent.push(r), 40);
+    t.push(1);
+    t.push(2);
+    t.push(3);
+    assert.deepEqual(sent, [1]);
+    await new Promise((r) => setTimeout(r, 60));
+    assert.deepEqual(sent, [1, 3]);
+    t.push(4);
+    t.drop();
+    await new Promise((r) => setTimeout(r, 60));
+    assert.deepEqual(sent, [1, 3]);
+  });
+});
+
+describe('removeReportTempFiles', () => {
+  test('removes only <report>.tmp-* beside the report', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sae-diff-tmp-'));
+    const report = path.join(dir, 'r.sae-report.json');
+    for (const f of ['r.sae-report.json', 'r.sae-report.json.tmp-1-abc', 'r.sae-report.json.tmp-2-def', 'other.json.tmp-1-x']) fs.writeFileSync(path.join(dir, f), '');
+    assert.equal(removeReportTempFiles(report).length, 2);
+    assert.deepEqual(fs.readdirSync(dir).sort(), ['other.json.tmp-1-x', 'r.sae-report.json']);
+    assert.deepEqual(removeReportTempFiles(path.join(dir, 'missing-dir', 'r.json')), []);
+    fs.rmSync(dir, { recursive: true });
+  });
+});
+
+describe('toWorkerError', () => {
+  test('SaeDiffError keeps its formatted message and location', () => {
+    const e = new SaeDiffError('Bad key', { location: { file: '/c.yaml', line: 3, column: 5, key: 'sae.k' } });
+    assert.deepEqual(toWorkerError(e), { message: '/c.yaml:3:5: Bad key (key sae.k).', location: e.location, cudaBinariesMissing: undefined });
+  });
+
+  test('missing CUDA binaries are flagged for the CPU retry', () => {
+    assert.equal(toWorkerError(new SaeDiffError(`Execution provider 'cuda' is not available: ${CUDA_INSTALL_HINT}`)).cudaBinariesMissing, true);
+  });
+
+  test('out-of-memory errors say what to lower', () => {
+    assert.match(toWorkerError(new RangeError('Array buffer allocation failed')).message, /^Out of memory: .*runtime\.batch_size/);
+    assert.deepEqual(toWorkerError(new Error('boom')), { message: 'boom' });
+  });
+});
