@@ -19,6 +19,7 @@ import { THEMES, type ThemeName } from './vscodeThemes';
 /* eslint-disable @typescript-eslint/no-explicit-any */
 declare const window: any;
 declare const document: any;
+declare const MutationObserver: any;
 
 export const CHROMIUM_PATH = '/usr/bin/chromium';
 const MEDIA_ROOT = join(REPO_ROOT, 'media', 'webview');
@@ -119,14 +120,24 @@ function installVsCodeStub(input: { savedState: unknown; theme: { bodyClass: str
   w.__posted = [];
   w.__state = input.savedState ?? undefined;
   w.__cspViolations = [];
-  document.addEventListener('securitypolicyviolation', (event: any) => w.__cspViolations.push(`CSP: ${event.violatedDirective} blocked ${event.blockedURI}`));
+  document.addEventListener('securitypolicyviolation', (event: any) => w.__cspViolations.push(`CSP: ${event.violatedDirective} blocked ${event.blockedURI} at ${event.sourceFile}:${event.lineNumber} (${event.sample})`));
   w.acquireVsCodeApi = () => ({
     postMessage: (message: unknown) => w.__posted.push(JSON.parse(JSON.stringify(message))),
     getState: () => w.__state,
     setState: (state: unknown) => { w.__state = state; },
   });
-  for (const [name, value] of Object.entries(input.theme.variables)) document.documentElement.style.setProperty(name, value);
-  document.addEventListener('DOMContentLoaded', () => document.body.classList.add(input.theme.bodyClass));
+  // The init script runs before <html> exists: apply the theme as soon as <html> and <body> do.
+  const applyWhenParsed = () => {
+    if (!document.documentElement) return false;
+    for (const [name, value] of Object.entries(input.theme.variables)) document.documentElement.style.setProperty(name, value);
+    if (!document.body) return false;
+    document.body.classList.add(input.theme.bodyClass);
+    return true;
+  };
+  if (!applyWhenParsed()) {
+    const observer = new MutationObserver(() => { if (applyWhenParsed()) observer.disconnect(); });
+    observer.observe(document, { childList: true, subtree: true });
+  }
 }
 
 function applyTheme(theme: { bodyClass: string; variables: Record<string, string> }): void {

@@ -110,6 +110,7 @@ function pathCompletions(ctx: CompletionContext, refs: ConfigRefs, range: Range)
       ? { label: `${e.name}/`, kind: 'folder', insertText: `${e.name}/`, range: nameRange, retrigger: true }
       : { label: e.name, kind: 'file', insertText: e.name, range: nameRange });
   }
+  if (!ctx.typed || /^\.\.?$/.test(namePart)) out.push({ label: '../', kind: 'folder', insertText: '../', range: nameRange, retrigger: true });
   if (ctx.segments.includes('sae') && key === 'path') out.push(...templateCompletions(dirPart, dir, entries, refs, range, ctx.quoted));
   return out;
 }

@@ -68,7 +68,7 @@ function typeText(s: Schema | undefined): string {
   if (!r) return 'value';
   if (r.oneOf) return r.oneOf.map(typeText).join(' | ');
   if (r.type === 'array') return `list of ${typeText(r.items)}`;
-  if (r.type === 'object') return r.properties?.path ? '{name, path} mapping' : 'mapping';
+  if (r.type === 'object') return r.properties?.path && r.properties?.name ? '{name, path} mapping' : 'mapping';
   return r.type ?? 'value';
 }
 

@@ -68,7 +68,7 @@ export class LayerAccumulator {
     const dotH = f('dot_h'), sqHb = f('sq_hb'), sqHs = f('sq_hs');
     const dotR = f('dot_r'), sqRb = f('sq_rb'), sqRs = f('sq_rs');
     const errB = f('err_b'), errS = f('err_s');
-    const l1b = f('l1_zb'), l1s = f('l1_zs'), l1d = f('l1_diff');
+    const l1b = f('l1_zb'), l1s = f('l1_zs'), minZ = f('min_z');
     const l0b = f('l0_b'), l0s = f('l0_s'), l0both = f('l0_both');
     const s = this.sums;
     for (let t = 0; t < n; t++) {
@@ -76,7 +76,7 @@ export class LayerAccumulator {
       s.cos_r += cosine(dotR[t], sqRb[t], sqRs[t]);
       const union = l0b[t] + l0s[t] - l0both[t];
       s.jaccard += union === 0 ? 1 : l0both[t] / union;
-      s.l1_num += l1d[t];
+      s.l1_num += Math.max(0, l1b[t] + l1s[t] - 2 * minZ[t]);
       s.l1_den += l1b[t] + l1s[t];
       s.norm_b += Math.sqrt(sqHb[t]);
       s.norm_s += Math.sqrt(sqHs[t]);
@@ -93,10 +93,12 @@ export class LayerAccumulator {
     addInto(this.cntS, f('cnt_s'));
     addInto(this.sumZb, f('sum_zb'));
     addInto(this.sumZs, f('sum_zs'));
-    addInto(this.sumDiff, f('sum_diff'));
+    // sum_t |z_s - z_b| per feature = sum z_b + sum z_s - 2 sum min(z_b, z_s)
+    const sb = f('sum_zb'), ss = f('sum_zs'), sm = f('sum_min');
+    for (let i = 0; i < this.width; i++) this.sumDiff[i] += Math.max(0, sb[i] + ss[i] - 2 * sm[i]);
     addInto(this.sumHb, f('sum_hb'));
     addInto(this.sumHs, f('sum_hs'));
-    const c = o.ctx_b_val.dims[0];
+    const c = o.ctx_b_val.dims[1];
     this.ctxBase.offerBatch(f('ctx_b_val'), o.ctx_b_idx.data as BigInt64Array, c, rowSample, rowPosition);
     this.ctxSft.offerBatch(f('ctx_s_val'), o.ctx_s_idx.data as BigInt64Array, c, rowSample, rowPosition);
   }

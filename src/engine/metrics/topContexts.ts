@@ -32,16 +32,17 @@ export class TopContexts {
   }
 
   /**
-   * Merges a batch's top tokens per feature: values/rows are [c, width] row-major (row r holds each
-   * feature's r-th best token of the batch); rowSample/rowPosition map a batch row to its token.
+   * Merges a batch's top tokens per feature: values/rows are [width, c] row-major (feature f's c best
+   * tokens of the batch, best first); rowSample/rowPosition map a batch row to its token.
    */
   offerBatch(values: Float32Array, rows: BigInt64Array | Int32Array, c: number, rowSample: Int32Array, rowPosition: Int32Array): void {
     const m = this.width;
-    for (let r = 0; r < c; r++) {
-      for (let f = 0; f < m; f++) {
-        const v = values[r * m + f];
-        if (!(v > this.values[f * this.capacity + this.capacity - 1]) || !(v > 0)) continue;
-        const row = Number(rows[r * m + f]);
+    for (let f = 0; f < m; f++) {
+      for (let r = 0; r < c; r++) {
+        const v = values[f * c + r];
+        // sorted: once one candidate does not make the list, the rest will not either
+        if (!(v > this.values[f * this.capacity + this.capacity - 1]) || !(v > 0)) break;
+        const row = Number(rows[f * c + r]);
         this.offer(f, v, rowSample[row], rowPosition[row]);
       }
     }

@@ -11,14 +11,14 @@ export const TOKEN_OUTPUTS = [
   'sq_hb', 'sq_hs', // |h|^2
   'dot_r', 'sq_rb', 'sq_rs', // reconstructions
   'err_b', 'err_s', // |h - r|^2
-  'l1_zb', 'l1_zs', 'l1_diff', // |z|_1 and |z_s - z_b|_1
+  'l1_zb', 'l1_zs', 'min_z', // |z|_1, and sum_i min(z_b,i, z_s,i): |z_s - z_b|_1 = |z_b|_1 + |z_s|_1 - 2 min_z
   'l0_b', 'l0_s', 'l0_both', // active counts and |A_b ∩ A_s|
 ] as const;
 
 /** Per-feature batch sums ([m] each) and per-dimension sums ([d]). */
-export const FEATURE_OUTPUTS = ['cnt_b', 'cnt_s', 'sum_zb', 'sum_zs', 'sum_diff'] as const;
+export const FEATURE_OUTPUTS = ['cnt_b', 'cnt_s', 'sum_zb', 'sum_zs', 'sum_min'] as const;
 export const DIM_OUTPUTS = ['sum_hb', 'sum_hs'] as const;
-/** Top-k features per token ([N, k]) and top tokens per feature ([c, m]). */
+/** Top-k features per token ([N, k]) and top tokens per feature ([m, c]). */
 export const TOPK_OUTPUTS = ['topk_b_val', 'topk_b_idx', 'topk_s_val', 'topk_s_idx', 'ctx_b_val', 'ctx_b_idx', 'ctx_s_val', 'ctx_s_idx'] as const;
 
 class GraphBuilder {
@@ -54,7 +54,7 @@ function addWeights(g: GraphBuilder, sae: SaeWeights): void {
   g.floats('b_dec', sae.b_dec, [d]);
   if (sae.threshold) g.floats('threshold', sae.threshold, [m]);
   if (sae.kSae) g.ints('k_sae', [Math.min(sae.kSae, m)]);
-  g.floats('zero', new Float32Array([0]), []);
+  if (sae.architecture !== 'standard') g.floats('zero', new Float32Array([0]), []);
 }
 
 /** METRICS.md's encoder f(x) per architecture, the decoder g(z), and the active mask, on input h. */
@@ -71,7 +71,8 @@ function addEncoder(g: GraphBuilder, sae: SaeWeights, h: string, tag: string) {
     z = g.one('ScatterElements', [zeros, idx, g.one('Relu', [vals])], [int('axis', 1)], `z_${tag}`);
   }
   const r = g.one('Add', [g.one('MatMul', [z, 'W_dec']), 'b_dec']);
-  const active = g.one('Cast', [g.one('Greater', [z, 'zero'])], [int('to', FLOAT)]);
+  // z >= 0, so sign(z) is the active mask as 0/1 floats in one pass
+  const active = g.one('Sign', [z]);
   return { pre, z, r, active };
 }
 
@@ -127,33 +128,36 @@ export function buildProjectionGraph(sae: SaeWeights): Uint8Array {
   rowSq(s.r, 'sq_rs');
   rowSq(g.one('Sub', ['hb', b.r]), 'err_b');
   rowSq(g.one('Sub', ['hs', s.r]), 'err_s');
-  g.one('ReduceL1', [b.z], [ints('axes', [1]), int('keepdims', 0)], 'l1_zb');
-  g.one('ReduceL1', [s.z], [ints('axes', [1]), int('keepdims', 0)], 'l1_zs');
-  const diff = g.one('Abs', [g.one('Sub', [s.z, b.z])]);
-  rowSum(diff, 'l1_diff');
+  rowSum(b.z, 'l1_zb');
+  rowSum(s.z, 'l1_zs');
+  // min(z_b, z_s) gives both the L1 distance (a + b - 2 min(a, b) for a, b >= 0) and the shared active set
+  // (min > 0 iff both fire) in one pass over [N, m], instead of Sub + Abs + Mul
+  const both = g.one('Min', [b.z, s.z]);
+  rowSum(both, 'min_z');
   rowSum(b.active, 'l0_b');
   rowSum(s.active, 'l0_s');
-  rowSum(g.one('Mul', [b.active, s.active]), 'l0_both');
+  rowSum(g.one('Sign', [both]), 'l0_both');
 
   colSum(b.active, 'cnt_b');
   colSum(s.active, 'cnt_s');
   colSum(b.z, 'sum_zb');
   colSum(s.z, 'sum_zs');
-  colSum(diff, 'sum_diff');
+  colSum(both, 'sum_min');
   colSum('hb', 'sum_hb');
   colSum('hs', 'sum_hs');
 
   // sorted descending; ties go to the lower index (ONNX TopK semantics), as METRICS.md asks
   g.op('TopK', [b.z, 'k_top'], [int('axis', 1), int('largest', 1), int('sorted', 1)], ['topk_b_val', 'topk_b_idx']);
   g.op('TopK', [s.z, 'k_top'], [int('axis', 1), int('largest', 1), int('sorted', 1)], ['topk_s_val', 'topk_s_idx']);
-  g.op('TopK', [b.z, 'k_ctx'], [int('axis', 0), int('largest', 1), int('sorted', 1)], ['ctx_b_val', 'ctx_b_idx']);
-  g.op('TopK', [s.z, 'k_ctx'], [int('axis', 0), int('largest', 1), int('sorted', 1)], ['ctx_s_val', 'ctx_s_idx']);
+  // top tokens per feature: TopK along contiguous rows of z^T is much faster than along axis 0
+  g.op('TopK', [g.one('Transpose', [b.z], [ints('perm', [1, 0])]), 'k_ctx'], [int('axis', 1), int('largest', 1), int('sorted', 1)], ['ctx_b_val', 'ctx_b_idx']);
+  g.op('TopK', [g.one('Transpose', [s.z], [ints('perm', [1, 0])]), 'k_ctx'], [int('axis', 1), int('largest', 1), int('sorted', 1)], ['ctx_s_val', 'ctx_s_idx']);
 
   const outputs = [
     ...TOKEN_OUTPUTS.map((n) => tensorInfo(n, FLOAT, ['N'])),
     ...FEATURE_OUTPUTS.map((n) => tensorInfo(n, FLOAT, [m])),
     ...DIM_OUTPUTS.map((n) => tensorInfo(n, FLOAT, [d])),
-    ...TOPK_OUTPUTS.map((n) => tensorInfo(n, n.endsWith('idx') ? INT64 : FLOAT, n.startsWith('topk') ? ['N', 'k'] : ['c', m])),
+    ...TOPK_OUTPUTS.map((n) => tensorInfo(n, n.endsWith('idx') ? INT64 : FLOAT, n.startsWith('topk') ? ['N', 'k'] : [m, 'c'])),
   ];
   const inputs = [tensorInfo('hb', FLOAT, ['N', d]), tensorInfo('hs', FLOAT, ['N', d]), tensorInfo('k_top', INT64, [1]), tensorInfo('k_ctx', INT64, [1])];
   return encodeModel(g, 'sae_projection', inputs, outputs);

@@ -1,0 +1,141 @@
+/**
+ * End to end in a real VS Code (code-server + headless Chromium): open a config, see its diagnostics
+ * and CodeLens, run "SAE Diff: Run Diagnostic" from the palette, see the report panel, cancel a run from
+ * its notification, then run a broken config and use the error's "Go to Line".
+ * Runs only under `npm run test:e2e` (SAE_DIFF_E2E=1); skips when code-server or chromium is missing.
+ */
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { BrowserContext, Page } from 'playwright-core';
+import { CHROMIUM, e2eUnavailableReason, REPO, RunningCodeServer, startCodeServer } from './codeServer';
+import { E2eWorkspace, writeWorkspace } from './workspaceFixture';
+
+const skip = process.env.SAE_DIFF_E2E !== '1' ? 'e2e suite: run with `npm run test:e2e`' : e2eUnavailableReason();
+const ROOT = path.join(REPO, 'test/.tmp', `e2e-${process.pid}`);
+const ARTIFACTS = path.join(REPO, 'test/.tmp', 'e2e-artifacts');
+
+describe('SAE Diff in VS Code (code-server)', { skip }, () => {
+  let server: RunningCodeServer;
+  let ctx: BrowserContext;
+  let page: Page;
+  let ws: E2eWorkspace;
+  let failures = 0;
+
+  before(async () => {
+    fs.rmSync(ARTIFACTS, { recursive: true, force: true });
+    fs.mkdirSync(ARTIFACTS, { recursive: true });
+    ws = writeWorkspace(path.join(ROOT, 'ws'));
+    server = await startCodeServer(ROOT, { 'saeDiff.executionProvider': 'auto', 'saeDiff.openReportWhenDone': true });
+    const { chromium } = await import('playwright-core');
+    ctx = await chromium.launchPersistentContext(path.join(ROOT, 'chrome'), {
+      executablePath: CHROMIUM, headless: true, viewport: { width: 1400, height: 900 },
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+        '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+    page = ctx.pages()[0] ?? await ctx.newPage();
+    await page.goto(server.url(ws.folder));
+    await page.waitForSelector('.monaco-workbench', { timeout: 60_000 });
+    // usable once the remote extension host has listed the workspace
+    await page.waitForSelector('.explorer-folders-view .monaco-list-row[aria-label*="demo.sae-diff.yaml"]', { timeout: 60_000 });
+  });
+
+  after(async () => {
+    if (failures && page) await page.screenshot({ path: path.join(ARTIFACTS, 'failure.png') }).catch(() => {});
+    await ctx?.close().catch(() => {});
+    await server?.stop();
+    if (server && failures) fs.copyFileSync(server.logFile, path.join(ARTIFACTS, 'code-server.log'));
+    fs.rmSync(ROOT, { recursive: true, force: true });
+  });
+
+  /** Marks failures so `after` keeps a screenshot and the server log. */
+  function step(name: string, fn: () => Promise<void>): void {
+    test(name, async () => {
+      try {
+        await fn();
+        await page.screenshot({ path: path.join(ARTIFACTS, `${name.replace(/[^a-z0-9]+/gi, '-')}.png`) });
+      } catch (e) {
+        failures++;
+        throw e;
+      }
+    });
+  }
+
+  step('a config with a typo shows a sae-diff diagnostic', async () => {
+    await quickOpen(page, 'typo.sae-diff.yaml');
+    await page.waitForSelector('.monaco-editor .squiggly-error, .monaco-editor .squiggly-warning', { timeout: 30_000 });
+    await page.keyboard.press('Control+Shift+M');
+    const row = page.locator('.markers-panel .monaco-list-row', { hasText: 'runtim' }).first();
+    await row.waitFor({ timeout: 15_000 });
+    assert.match(await row.innerText(), /sae-diff/, 'the Problems row names its source');
+  });
+
+  step('the runnable config shows the Run diagnostic CodeLens', async () => {
+    await quickOpen(page, 'demo.sae-diff.yaml');
+    await page.locator('.monaco-editor .codelens-decoration', { hasText: 'Run diagnostic' }).first().waitFor({ timeout: 30_000 });
+  });
+
+  step('Run Diagnostic from the palette writes the report and opens its panel', async () => {
+    await runCommand(page, 'SAE Diff: Run Diagnostic');
+    // the status bar follows the run and names the provider auto picked
+    await page.locator('.statusbar-item', { hasText: /SAE Diff: .*cpu/ }).first().waitFor({ timeout: 60_000 });
+    await waitFor(() => fs.existsSync(ws.report), 90_000, 'the report file');
+    const report = JSON.parse(fs.readFileSync(ws.report, 'utf8'));
+    assert.equal(report.complete, true);
+    assert.equal(report.comparisons[0].sft.name, 'sft-refusal');
+    // the report panel (a custom editor webview) shows the fine-tune
+    await page.locator('.tabs-container .tab', { hasText: 'demo.sae-report.json' }).first().waitFor({ timeout: 30_000 });
+    await page.frameLocator('iframe.webview.ready').last().frameLocator('iframe#active-frame')
+      .getByText('sft-refusal').first().waitFor({ timeout: 30_000 });
+    await page.locator('.statusbar-item', { hasText: 'SAE Diff: cpu (auto)' }).first().waitFor({ timeout: 15_000 });
+  });
+
+  step('Cancel in the progress notification stops the run: no report, no worker left', async () => {
+    await quickOpen(page, 'slow.sae-diff.yaml');
+    await runCommand(page, 'SAE Diff: Run Diagnostic');
+    const progress = page.locator('.notification-toast', { hasText: 'slow.sae-diff.yaml' }).filter({ hasText: 'Batch' }).first();
+    await progress.waitFor({ timeout: 60_000 });
+    assert.ok(server.processes().some((p) => p.includes('runWorker.js')), 'the run worker is running');
+    await progress.locator('.monaco-button', { hasText: 'Cancel' }).click();
+    await page.locator('.notification-toast', { hasText: 'SAE Diff: run cancelled.' }).first().waitFor({ timeout: 15_000 });
+    assert.deepEqual(server.processes().filter((p) => p.includes('runWorker.js')), [], 'the worker exited');
+    const out = path.dirname(ws.slowReport);
+    assert.deepEqual(fs.readdirSync(out).filter((f) => f.startsWith('slow.')), [], 'no report, no temp file');
+  });
+
+  step('a failing run shows the error with Go to Line, which opens the line', async () => {
+    await quickOpen(page, 'typo.sae-diff.yaml');
+    await runCommand(page, 'SAE Diff: Run Diagnostic');
+    const toast = page.locator('.notification-toast', { hasText: 'SAE Diff:' }).filter({ hasText: 'runtim' }).first();
+    await toast.waitFor({ timeout: 60_000 });
+    await toast.locator('.monaco-button', { hasText: 'Open Log' }).waitFor();
+    await toast.locator('.monaco-button', { hasText: 'Go to Line' }).click();
+    await page.locator('.statusbar-item', { hasText: `Ln ${ws.typoLine},` }).first().waitFor({ timeout: 15_000 });
+  });
+});
+
+async function quickOpen(page: Page, file: string): Promise<void> {
+  await page.keyboard.press('Control+P');
+  await page.waitForSelector('.quick-input-widget input', { state: 'visible' });
+  await page.keyboard.type(file);
+  await page.locator('.quick-input-list .monaco-list-row', { hasText: file }).first().waitFor({ timeout: 15_000 });
+  await page.keyboard.press('Enter');
+  await page.waitForSelector(`.tabs-container .tab.active[aria-label*="${file}"]`, { timeout: 15_000 });
+}
+
+async function runCommand(page: Page, title: string): Promise<void> {
+  await page.keyboard.press('F1');
+  await page.waitForSelector('.quick-input-widget input', { state: 'visible' });
+  await page.keyboard.type(title);
+  await page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first().waitFor({ timeout: 15_000 });
+  await page.keyboard.press('Enter');
+}
+
+async function waitFor(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}

@@ -1,0 +1,80 @@
+/** CSV and Markdown exports of a report: numbers round-trip exactly, untrusted text stays inert. */
+import assert from 'node:assert/strict';
+import { before, test } from 'node:test';
+import { SHIFTED_FEATURE_CSV_COLUMNS, reportToMarkdown, shiftedFeaturesToCsv } from '../src/engine/report/export';
+import type { SaeDiffReport } from '../src/engine/report/types';
+import { parseCsv } from './helpers/csv';
+import { refusalReport, twoFineTuneReport } from './helpers/engineReport';
+
+let report: SaeDiffReport;
+let twoSfts: SaeDiffReport;
+
+before(() => {
+  report = refusalReport();
+  twoSfts = twoFineTuneReport();
+});
+
+function featureRows(source: SaeDiffReport) {
+  return source.comparisons.flatMap((c) => c.layers.flatMap((l) => l.shifted_features.map((f) => ({ sft: c.sft.name, layer: l.layer, ...f }))));
+}
+
+for (const [name, pick] of [['one fine-tune', () => report], ['two fine-tunes', () => twoSfts]] as const) {
+  test(`CSV export round-trips every shifted feature of every layer (${name})`, () => {
+    const source = pick();
+    const [header, ...rows] = parseCsv(shiftedFeaturesToCsv(source));
+    assert.deepEqual(header, [...SHIFTED_FEATURE_CSV_COLUMNS]);
+    const expected = featureRows(source);
+    assert.ok(expected.length > 0);
+    assert.equal(rows.length, expected.length);
+    rows.forEach((row, i) => {
+      const cells = Object.fromEntries(header.map((column, j) => [column, row[j]]));
+      const feature = expected[i];
+      assert.equal(cells.sft, feature.sft);
+      assert.equal(cells.category, feature.category);
+      assert.equal(cells.label, feature.label ?? '');
+      for (const column of ['layer', 'id', 'freq_base', 'freq_sft', 'mean_base', 'mean_sft', 'mean_abs_diff'] as const) {
+        // Exact equality: the CSV must carry the full double, not a rounded display value.
+        assert.equal(Number(cells[column]), feature[column], `row ${i} ${column}`);
+      }
+    });
+  });
+}
+
+test('CSV export quotes text with commas, quotes and newlines, and defuses spreadsheet formulas', () => {
+  const copy = structuredClone(report);
+  const features = copy.comparisons[0].layers[0].shifted_features;
+  features[0].label = 'a, "quoted"\nlabel';
+  features[1].label = '=HYPERLINK("http://x")';
+  features[2].mean_abs_diff = 1e-7 / 3;
+  features[3].mean_base = 0.1 + 0.2;
+  copy.comparisons[0].sft.name = 'sft, "v2"';
+  const rows = parseCsv(shiftedFeaturesToCsv(copy));
+  assert.equal(rows[1][3], 'a, "quoted"\nlabel');
+  assert.equal(rows[2][3], `'=HYPERLINK("http://x")`);
+  assert.equal(Number(rows[3][9]), 1e-7 / 3);
+  assert.equal(Number(rows[4][7]), 0.1 + 0.2);
+  assert.equal(rows[1][0], 'sft, "v2"');
+  assert.ok(rows.every((row) => row.length === SHIFTED_FEATURE_CSV_COLUMNS.length));
+});
+
+test('Markdown summary lists the run, the findings and each layer', () => {
+  const markdown = reportToMarkdown(twoSfts);
+  assert.match(markdown, /^# SAE Diff report: base/);
+  for (const comparison of twoSfts.comparisons) {
+    assert.match(markdown, new RegExp(`^## ${comparison.sft.name}$`, 'm'));
+    for (const layer of comparison.layers) assert.match(markdown, new RegExp(`^\\| ${layer.layer} \\| ${layer.dense_cosine.toFixed(3)} \\|`, 'm'));
+  }
+  assert.match(markdown, /Diverges most at layer \d/);
+  assert.match(markdown, new RegExp(`Tokens evaluated: ${twoSfts.run.tokens}`));
+  assert.doesNotMatch(markdown, /Partial report/);
+});
+
+test('Markdown summary keeps labels inert and marks partial reports', () => {
+  const copy = structuredClone(report);
+  copy.complete = false;
+  copy.comparisons[0].layers[0].shifted_features[0].label = '<img src=x onerror=alert(1)> | *bold*';
+  const markdown = reportToMarkdown(copy);
+  assert.match(markdown, /Partial report/);
+  assert.ok(markdown.includes('\\<img src=x onerror=alert(1)\\> \\| \\*bold\\*'));
+  assert.doesNotMatch(markdown, /(^|[^\\])</m, 'every < is escaped');
+});
