@@ -108,10 +108,6 @@ export function resolveModelPath(value: string, configDir: string, env?: HubEnv)
   return { folder, hubId: value, fromHubCache: false, hubCacheDir: hubCacheDir(env) };
 }
 
-export function resolveRefPath(value: string, configDir: string): string {
-  return path.resolve(configDir, value);
-}
-
 function safeJs(doc: Document): unknown {
   try {
     return doc.toJS({ maxAliasCount: 100 });

@@ -52,9 +52,10 @@ function checkModels(ctx: CheckContext, env?: HubEnv): ModelFacts | undefined {
     const facts = modelFacts(resolved.folder, ref.onnxFile);
     if (!facts.exists) {
       if (resolved.hubId) {
+        // `org/name` may be a folder that is missing or a hub id: say what to do in both cases.
         report(ctx, 'hub-model-not-exported', ref.segments,
-          `'${ref.value}' is not a folder here. As a Hugging Face model id, it has no ONNX export in the local cache (${resolved.hubCacheDir}). ` +
-          `Export it to ONNX with \`optimum-cli export onnx --model ${ref.value} <folder>\` and give that folder.`, { hubId: ref.value });
+          `Model folder not found: ${resolved.folder}. If '${ref.value}' is a Hugging Face model id, no ONNX export of it is in the local cache (${resolved.hubCacheDir}): ` +
+          `export it with \`optimum-cli export onnx --model ${ref.value} <folder>\` and give that folder.`, { hubId: ref.value });
       } else {
         report(ctx, 'model-not-found', ref.segments, `Model folder not found: ${resolved.folder}.`);
       }

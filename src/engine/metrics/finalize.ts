@@ -72,6 +72,9 @@ export function categorize(f: FeatureStats, c: MetricsConfig): FeatureCategory |
 }
 
 export interface ShiftedFeatureList {
+  /** Every non-stable feature, ordered. */
+  all: ShiftedFeature[];
+  /** The first `top_features` of them. */
   shifted: ShiftedFeature[];
   shiftedCount: number;
   categoryCounts: Record<FeatureCategory, number>;
@@ -89,5 +92,5 @@ export function shiftedFeatures(acc: LayerAccumulator, c: MetricsConfig): Shifte
     all.push({ id: i, category, ...stats });
   }
   all.sort((a, b) => b.mean_abs_diff - a.mean_abs_diff || a.id - b.id);
-  return { shifted: all.slice(0, c.top_features), shiftedCount: all.length, categoryCounts: counts };
+  return { all, shifted: all.slice(0, c.top_features), shiftedCount: all.length, categoryCounts: counts };
 }

@@ -5,7 +5,8 @@ import { layerFlags, layerMetrics, shiftedFeatures } from '../metrics/finalize';
 import type { ExecutionProviderName } from '../config/types';
 import { TOOL_VERSION } from '../version';
 import { renderContext } from './contexts';
-import type { ComparisonReport, SaeDiffReport, SaeInfo } from './types';
+import { compareFineTunes } from './fineTuneComparison';
+import type { ComparisonReport, SaeDiffReport, SaeInfo, ShiftedFeature } from './types';
 
 export interface ReportInputs {
   config: ResolvedConfig;
@@ -30,12 +31,14 @@ export interface ReportInputs {
 /** Finalizes the accumulators into the report of REPORT.md (plus labels, contexts and run details). */
 export function buildReport(r: ReportInputs): SaeDiffReport {
   const { config } = r;
+  const allShifted = r.sftSpecs.map(() => new Map<number, ShiftedFeature[]>());
   const comparisons: ComparisonReport[] = r.sftSpecs.map((spec, si) => ({
     sft: { name: spec.name, path: spec.path },
     layers: config.layers.targets.map((layer) => {
       const acc = r.accumulators[si].get(layer)!;
       const metrics = layerMetrics(acc);
       const list = shiftedFeatures(acc, config.metrics);
+      allShifted[si].set(layer, list.all);
       const labels = r.labels.get(layer);
       return {
         layer,
@@ -76,5 +79,6 @@ export function buildReport(r: ReportInputs): SaeDiffReport {
     },
     base: { name: config.models.base.name, path: config.models.base.path },
     comparisons,
+    ...(comparisons.length >= 2 ? { fine_tune_comparison: compareFineTunes(comparisons, allShifted, r.labels, config.metrics.top_features) } : {}),
   };
 }

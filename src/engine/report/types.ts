@@ -68,6 +68,41 @@ export interface SaeInfo {
   hook_name?: string;
 }
 
+/** One fine-tune's divergence profile across depth (several fine-tunes in one run). */
+export interface FineTuneProfile {
+  sft: string;
+  layers: { layer: number; one_minus_overlap: number; l1_divergence: number }[];
+  /** The layer with the highest l1_divergence. */
+  peak_layer: number;
+  /** Share of the summed l1_divergence that sits in the peak layer. */
+  peak_share: number;
+  /** 1 - normalised entropy of l1_divergence over layers: 0 = spread evenly, 1 = all in one layer. */
+  concentration: number;
+}
+
+export interface SharedFeature {
+  layer: number;
+  id: number;
+  /** Category in each fine-tune where the feature shifted. */
+  categories: Record<string, FeatureCategory>;
+  /** Summed mean_abs_diff over those fine-tunes (the order of the list). */
+  mean_abs_diff_sum: number;
+  label?: string;
+}
+
+/** How several fine-tunes differ from each other (present when models.sft lists two or more). */
+export interface FineTuneComparison {
+  profiles: FineTuneProfile[];
+  /** Cosine similarity of the profile vectors (1 - overlap and l1_divergence, layer by layer). */
+  profile_similarity: { a: string; b: string; cosine: number }[];
+  /** Per layer: features shifted in two or more fine-tunes, and how many are unique to each one. */
+  shared_features: SharedFeature[];
+  shared_count: Record<string, number>;
+  unique_count: Record<string, Record<string, number>>;
+  /** Per fine-tune, its most shifted features that no other fine-tune shifts. */
+  unique_features: Record<string, { layer: number; id: number; category: FeatureCategory; mean_abs_diff: number; label?: string }[]>;
+}
+
 export interface SaeDiffReport {
   format: 'sae-diff-report';
   version: 1;
@@ -91,4 +126,6 @@ export interface SaeDiffReport {
   };
   base: { name: string; path: string };
   comparisons: ComparisonReport[];
+  /** Present when two or more fine-tunes were compared against the base. */
+  fine_tune_comparison?: FineTuneComparison;
 }
