@@ -34,11 +34,11 @@ test('chat messages render with the fine-tune template and a generation prompt; 
 
 test('batches are right-padded with the pad id, and T excludes BOS and padding', () => {
   const batches = planBatches([[0, 5, 6], [0, 7], [0, 8, 9, 10]], 2, 2);
-  assert.deepEqual(batches.map((b) => b.samples), [[2, 0], [1]]);
-  assert.deepEqual([...batches[0].ids], [0, 8, 9, 10, 0, 5, 6, 2]);
+  assert.deepEqual(batches.map((b) => b.samples), [[0, 2], [1]], 'longest first; dataset order within a batch');
+  assert.deepEqual([...batches[0].ids], [0, 5, 6, 2, 0, 8, 9, 10]);
   const rows = evaluatedRows(batches[0], true);
-  assert.deepEqual([...rows.flat], [1, 2, 3, 5, 6]);
-  assert.deepEqual([...rows.position], [1, 2, 3, 1, 2]);
+  assert.deepEqual([...rows.flat], [1, 2, 5, 6, 7]);
+  assert.deepEqual([...rows.position], [1, 2, 1, 2, 3]);
   assert.equal(evaluatedRows(batches[0], false).flat.length, 7);
 });
 

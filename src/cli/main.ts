@@ -1,6 +1,7 @@
 import { loadConfigFile } from '../engine/config/load';
 import type { ProviderRequest } from '../engine/config/types';
 import { CancelledError, SaeDiffError } from '../engine/errors';
+import { mergeToFile } from '../engine/merge';
 import { runDiagnostic } from '../engine/pipeline';
 import type { ProgressEvent } from '../engine/progress';
 import { TOOL_VERSION } from '../engine/version';
@@ -12,6 +13,8 @@ const USAGE = `sae-diff ${TOOL_VERSION}: what did fine-tuning change inside the 
 
 Usage:
   sae-diff run <config.yaml> [--provider auto|cpu|cuda|webgpu|dml|coreml] [--out <file>] [--fail-on-flags] [--quiet]
+               [--shard i/n]      run only the i-th of n slices of the dataset, writing a partial report
+  sae-diff merge <part>... --out <report.json> [--tokenizer <base tokenizer.json>]
   sae-diff validate <config.yaml>
 
 Exit codes: 0 ok, 1 error, 2 a layer is flagged (run --fail-on-flags).`;
@@ -28,7 +31,7 @@ export function parseArgs(argv: string[]): ParsedArgs {
       const eq = a.indexOf('=');
       const name = eq > 0 ? a.slice(2, eq) : a.slice(2);
       if (eq > 0) flags.set(name, a.slice(eq + 1));
-      else if (['provider', 'out'].includes(name) && i + 1 < argv.length) flags.set(name, argv[++i]);
+      else if (['provider', 'out', 'shard', 'tokenizer'].includes(name) && i + 1 < argv.length) flags.set(name, argv[++i]);
       else flags.set(name, true);
     } else if (command === undefined) command = a;
     else positional.push(a);
@@ -59,6 +62,7 @@ export async function main(argv: string[]): Promise<number> {
     return 1;
   }
   if (args.command === 'validate') return runValidate(file);
+  if (args.command === 'merge') return runMerge(args);
   if (args.command !== 'run') {
     process.stderr.write(`error: unknown command '${args.command}'.\n\n${USAGE}\n`);
     return 1;
@@ -70,6 +74,16 @@ export async function main(argv: string[]): Promise<number> {
   }
   const out = args.flags.get('out');
   const quiet = args.flags.has('quiet');
+  let shard: { index: number; count: number } | undefined;
+  const shardFlag = args.flags.get('shard');
+  if (shardFlag !== undefined) {
+    const m = /^(\d+)\/(\d+)$/.exec(String(shardFlag));
+    if (!m || Number(m[1]) < 1 || Number(m[1]) > Number(m[2])) {
+      process.stderr.write(`error: --shard must be i/n with 1 <= i <= n (got ${String(shardFlag)}).\n`);
+      return 1;
+    }
+    shard = { index: Number(m[1]) - 1, count: Number(m[2]) };
+  }
   const controller = new AbortController();
   const onSignal = () => controller.abort();
   process.once('SIGINT', onSignal);
@@ -79,13 +93,14 @@ export async function main(argv: string[]): Promise<number> {
     const { report, reportPath } = await runDiagnostic(config, {
       provider: provider as ProviderRequest | undefined,
       outPath: typeof out === 'string' ? out : undefined,
+      shard,
       signal: controller.signal,
       onProgress: quiet ? undefined : (e) => process.stderr.write(formatProgress(e) + '\n'),
       onLog: quiet ? undefined : (line) => process.stderr.write(`  ${line}\n`),
     });
     const flagged = report.comparisons.flatMap((c) => c.layers.filter((l) => l.flags.length > 0).map((l) => `${c.sft.name} layer ${l.layer}: ${l.flags.join(', ')}`));
     process.stdout.write(`${reportPath}\n`);
-    if (!quiet) for (const c of report.comparisons) process.stderr.write(summaryTable(c) + '\n');
+    if (!quiet && !shard) for (const c of report.comparisons) process.stderr.write(summaryTable(c) + '\n');
     if (args.flags.has('fail-on-flags') && flagged.length > 0) {
       process.stderr.write(`flagged: ${flagged.join('; ')}\n`);
       return 2;
@@ -102,6 +117,23 @@ export async function main(argv: string[]): Promise<number> {
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+  }
+}
+
+function runMerge(args: ParsedArgs): number {
+  const out = args.flags.get('out');
+  if (typeof out !== 'string') {
+    process.stderr.write('error: merge needs --out <report.json>.\n');
+    return 1;
+  }
+  try {
+    const tokenizer = args.flags.get('tokenizer');
+    mergeToFile(args.positional, out, { tokenizer: typeof tokenizer === 'string' ? tokenizer : undefined });
+    process.stdout.write(`${out}\n`);
+    return 0;
+  } catch (e) {
+    process.stderr.write(`error: ${e instanceof SaeDiffError ? e.format() : (e as Error).stack}\n`);
+    return 1;
   }
 }
 

@@ -1,5 +1,5 @@
 import type { ModelSpec, ResolvedConfig } from './config/types';
-import { evaluatedRows, gatherRows, planBatches, PlannedBatch } from './data/batching';
+import { evaluatedRows, gatherRows, planBatches, PlannedBatch, shardSamples } from './data/batching';
 import { compileTemplate, readPrompts, renderPrompt } from './data/dataset';
 import { loadTokenizer, LoadedTokenizer } from './data/tokenizer';
 import { CancelledError, SaeDiffError, throwIfAborted } from './errors';
@@ -7,9 +7,10 @@ import { LayerAccumulator } from './metrics/layerAccumulator';
 import { hiddenSize, layerCount, ModelFiles, resolveModelFiles } from './model/modelFolder';
 import { HookedModel } from './model/runner';
 import type { ProgressEvent, RunOptions } from './progress';
-import { buildReport } from './report/buildReport';
+import { buildReport, describeRun } from './report/buildReport';
 import { readLabels } from './report/labels';
-import type { SaeDiffReport, SaeInfo as ReportSaeInfo } from './report/types';
+import type { PartialState, SaeDiffReport, SaeInfo as ReportSaeInfo } from './report/types';
+import { accumulatorToJson } from './metrics/serialize';
 import { writeFileAtomic } from './report/writeReport';
 import { selectProvider } from './runtime/providers';
 import { probeEnvironment, SessionSettings } from './runtime/session';
@@ -33,6 +34,8 @@ interface Prepared {
   sftFiles: ModelFiles[];
   tokenizer: LoadedTokenizer;
   sequences: number[][];
+  /** Dataset indices this run evaluates (all, or one shard's slice). */
+  samples: number[];
   saes: ReportSaeInfo[];
   labels: Map<number, Map<number, string>>;
   projectors: Map<number, SaeProjector>;
@@ -69,17 +72,18 @@ export async function runDiagnostic(config: ResolvedConfig, options: RunOptions 
     throwIfAborted(options.signal);
 
     const batchSize = options.batchSize ?? config.runtime.batch_size;
-    const batches = planBatches(prep.sequences, batchSize, prep.tokenizer.padId);
+    const batches = planBatches(prep.sequences, batchSize, prep.tokenizer.padId, prep.samples);
     const accumulators = prep.sftFiles.map(() => new Map(config.layers.targets.map((l) => {
       const p = prep.projectors.get(l)!;
       return [l, new LayerAccumulator(p.width, p.hidden, config.metrics.top_contexts)];
     })));
     let tokensDone = 0;
     const loopStart = performance.now();
+    const runDescription = describeRun(config);
     const reportOf = (complete: boolean) => buildReport({
-      config, provider: prep.settings.provider, providerReason: prep.providerReason, warnings: prep.warnings,
+      run: runDescription, samples: prep.samples.length, provider: prep.settings.provider, providerReason: prep.providerReason, warnings: prep.warnings,
       sequences: prep.sequences, decode: prep.tokenizer.decode, saes: prep.saes, labels: prep.labels,
-      accumulators, sftSpecs: prep.sftFiles.map((f) => f.spec), baseHooks: base.hookTensors, sftHooks: sfts.map((m) => m.hookTensors),
+      accumulators, baseHooks: base.hookTensors, sftHooks: sfts.map((m) => m.hookTensors),
       started, durationS: (performance.now() - t0) / 1000, timings, complete,
     });
     for (let bi = 0; bi < batches.length; bi++) {
@@ -106,8 +110,12 @@ export async function runDiagnostic(config: ResolvedConfig, options: RunOptions 
     progress({ stage: 'report', message: 'Writing the report', batchesDone: batches.length, batchesTotal: batches.length, tokensDone, tokensPerSecond: rate(tokensDone, loopStart) });
     throwIfAborted(options.signal);
     const tr = performance.now();
-    const report = reportOf(true);
-    const reportPath = options.outPath ?? config.output.savePath;
+    const report = reportOf(options.shard === undefined);
+    const reportPath = options.outPath ?? (options.shard ? partialPathFor(config.output.savePath, options.shard) : config.output.savePath);
+    if (options.shard) {
+      report.shard = options.shard;
+      report.partial = partialState(prep, accumulators);
+    }
     timings.report = (performance.now() - tr) / 1000;
     report.run.duration_s = (performance.now() - t0) / 1000;
     writeFileAtomic(reportPath, JSON.stringify(report, null, 1) + '\n');
@@ -118,6 +126,22 @@ export async function runDiagnostic(config: ResolvedConfig, options: RunOptions 
   } finally {
     for (const r of toRelease) await r.release().catch(() => {});
   }
+}
+
+/** Where a shard's partial report goes by default: beside the report, named by its slice. */
+export function partialPathFor(savePath: string, shard: { index: number; count: number }): string {
+  return savePath.replace(/(\.sae-report)?\.json$/i, '') + `.shard-${shard.index + 1}-of-${shard.count}.sae-partial.json`;
+}
+
+function partialState(prep: Prepared, accumulators: Map<number, LayerAccumulator>[]): PartialState {
+  return {
+    samples_total: prep.sequences.length,
+    sequences: Object.fromEntries(prep.samples.map((i) => [String(i), prep.sequences[i]])),
+    accumulators: accumulators.map((m) => Object.fromEntries([...m.entries()].map(([l, a]) => [String(l), accumulatorToJson(a)]))),
+    tokenizer: prep.baseFiles.tokenizerJsonPath,
+    tokenizer_config: prep.baseFiles.tokenizerConfigPath,
+    labels: Object.fromEntries([...prep.labels.entries()].map(([l, m]) => [String(l), Object.fromEntries([...m.entries()].map(([k, v]) => [String(k), v]))])),
+  };
 }
 
 function rate(tokens: number, since: number): number {
@@ -222,14 +246,15 @@ async function prepare(config: ResolvedConfig, options: RunOptions, log: (l: str
   const records = readPrompts(config.dataset.path, config.dataset.maxSamples);
   const maxTokens = config.runtime.max_tokens;
   const sequences = records.map((r) => tokenizer.encode(renderPrompt(r, template, tokenizer.specialTokens, config.dataset.path)).slice(0, maxTokens));
-  const evaluated = sequences.reduce((a, s) => a + Math.max(0, s.length - (config.dataset.excludeBos ? 1 : 0)), 0);
+  const samples = shardSamples(sequences.length, options.shard);
+  const evaluated = samples.reduce((a, i) => a + Math.max(0, sequences[i].length - (config.dataset.excludeBos ? 1 : 0)), 0);
   if (evaluated === 0) {
     throw new SaeDiffError('No token to evaluate: every prompt is empty after tokenization', { location: { file: config.dataset.path, key: 'dataset.path' }, hint: 'Give prompts with text.' });
   }
   if (template && records.some((r) => 'messages' in r)) log(`chat template from ${templateOwner!.configFile}`);
-  log(`dataset: ${records.length} prompts, ${evaluated} evaluated tokens (max_tokens ${maxTokens})`);
+  log(`dataset: ${records.length} prompts${options.shard ? `, shard ${options.shard.index + 1}/${options.shard.count}: prompts ${samples[0] ?? '-'}-${samples[samples.length - 1] ?? '-'}` : ''}, ${evaluated} evaluated tokens (max_tokens ${maxTokens})`);
   const tokenizeSeconds = (performance.now() - tt) / 1000;
-  return { settings, providerReason: choice.reason, warnings, baseFiles, sftFiles, tokenizer, sequences, saes, labels, projectors, tokenizeSeconds };
+  return { settings, providerReason: choice.reason, warnings, baseFiles, sftFiles, tokenizer, sequences, samples, saes, labels, projectors, tokenizeSeconds };
 }
 
 export { CancelledError };

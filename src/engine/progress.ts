@@ -24,6 +24,8 @@ export interface RunOptions {
   /** Overrides runtime.batch_size / runtime.threads (editor settings). */
   batchSize?: number;
   threads?: number;
+  /** Run only the i-th (0-based) of n slices of the dataset and write a partial report (see merge). */
+  shard?: { index: number; count: number };
   signal?: AbortSignal;
   onProgress?: (e: ProgressEvent) => void;
   /** Log lines (config, models, SAE shapes, provider, timings, warnings). */

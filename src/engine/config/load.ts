@@ -1,6 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { SaeDiffError, SourceLocation } from '../errors';
+import { looksLikeHubModelId, resolveHubModelFolder } from '../model/hfCache';
 import { keyRange, parseAndCheckConfigText, ParsedConfigText } from './diagnostics';
 import { DEFAULT_METRICS, DEFAULT_RUNTIME, MetricsConfig, ModelSpec, ResolvedConfig, RuntimeConfig } from './types';
 
@@ -48,7 +49,9 @@ export function resolveConfig(parsed: ParsedConfigText, configPath: string): Res
 
   const modelSpec = (v: any, key: string): ModelSpec => {
     const entry = typeof v === 'string' ? { path: v } : v;
-    const resolved = abs(entry.path);
+    let resolved = abs(entry.path);
+    // a Hugging Face id resolves to its ONNX export in the local cache (never downloaded)
+    if (!fs.existsSync(resolved) && looksLikeHubModelId(entry.path)) resolved = resolveHubModelFolder(entry.path) ?? resolved;
     return { name: entry.name ?? path.basename(resolved), path: resolved, onnxFile: entry.onnx_file, key };
   };
   const base = modelSpec(p.models.base, 'models.base');

@@ -9,11 +9,13 @@ export interface PlannedBatch extends TokenBatch {
  * Groups sequences into right-padded batches. Sequences are ordered by length first so that a batch
  * holds similar lengths and little padding is computed; metrics are sums, so order does not matter.
  */
-export function planBatches(sequences: number[][], batchSize: number, padId: number): PlannedBatch[] {
-  const order = sequences.map((_, i) => i).sort((a, b) => sequences[b].length - sequences[a].length || a - b);
+export function planBatches(sequences: number[][], batchSize: number, padId: number, only?: number[]): PlannedBatch[] {
+  const order = (only ?? sequences.map((_, i) => i)).slice().sort((a, b) => sequences[b].length - sequences[a].length || a - b);
   const batches: PlannedBatch[] = [];
   for (let start = 0; start < order.length; start += batchSize) {
-    const samples = order.slice(start, start + batchSize);
+    // within a batch, rows follow dataset order: ONNX TopK breaks ties by lower row, which is then the
+    // earlier token, the same tie rule the context lists use, so sharded and single runs pick the same contexts
+    const samples = order.slice(start, start + batchSize).sort((a, b) => a - b);
     const seq = Math.max(...samples.map((s) => sequences[s].length));
     const ids = new Int32Array(samples.length * seq).fill(padId);
     const mask = new Uint8Array(samples.length * seq);
@@ -48,4 +50,11 @@ export function gatherRows(src: Float32Array, hidden: number, rows: Int32Array, 
   const out = new Float32Array((to - from) * hidden);
   for (let i = from; i < to; i++) out.set(src.subarray(rows[i] * hidden, rows[i] * hidden + hidden), (i - from) * hidden);
   return out;
+}
+
+/** The i-th of n contiguous slices of the dataset (0-based), as dataset indices. */
+export function shardSamples(total: number, shard?: { index: number; count: number }): number[] {
+  const from = shard ? Math.floor((shard.index * total) / shard.count) : 0;
+  const to = shard ? Math.floor(((shard.index + 1) * total) / shard.count) : total;
+  return Array.from({ length: to - from }, (_, i) => from + i);
 }

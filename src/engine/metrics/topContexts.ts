@@ -13,14 +13,22 @@ export class TopContexts {
     this.positions = new Int32Array(width * capacity).fill(-1);
   }
 
-  /** Adds one candidate for a feature, keeping its list sorted (highest first, earlier token on ties). */
+  /** Whether (value, sample, position) ranks above slot j: higher value first, then earlier token (a total order). */
+  private ranksAbove(value: number, sample: number, position: number, j: number): boolean {
+    const v = this.values[j];
+    if (value !== v) return value > v;
+    const s = this.samples[j];
+    return s < 0 || sample < s || (sample === s && position < this.positions[j]);
+  }
+
+  /** Adds one candidate for a feature, keeping its list sorted by that order. */
   offer(feature: number, value: number, sample: number, position: number): void {
     if (!(value > 0) || this.capacity === 0) return;
     const base = feature * this.capacity;
     const last = base + this.capacity - 1;
-    if (value <= this.values[last]) return;
+    if (!this.ranksAbove(value, sample, position, last)) return;
     let i = last;
-    while (i > base && this.values[i - 1] < value) {
+    while (i > base && this.ranksAbove(value, sample, position, i - 1)) {
       this.values[i] = this.values[i - 1];
       this.samples[i] = this.samples[i - 1];
       this.positions[i] = this.positions[i - 1];
@@ -40,8 +48,8 @@ export class TopContexts {
     for (let f = 0; f < m; f++) {
       for (let r = 0; r < c; r++) {
         const v = values[f * c + r];
-        // sorted: once one candidate does not make the list, the rest will not either
-        if (!(v > this.values[f * this.capacity + this.capacity - 1]) || !(v > 0)) break;
+        // sorted: once one candidate is below the list's last value, the rest are too
+        if (!(v >= this.values[f * this.capacity + this.capacity - 1]) || !(v > 0)) break;
         const row = Number(rows[f * c + r]);
         this.offer(f, v, rowSample[row], rowPosition[row]);
       }

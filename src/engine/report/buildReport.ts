@@ -1,25 +1,47 @@
 import { configToJson } from '../config/load';
-import type { ModelSpec, ResolvedConfig } from '../config/types';
+import type { ExecutionProviderName, HookPoint, MetricsConfig, ResolvedConfig } from '../config/types';
 import type { LayerAccumulator } from '../metrics/layerAccumulator';
 import { layerFlags, layerMetrics, shiftedFeatures } from '../metrics/finalize';
-import type { ExecutionProviderName } from '../config/types';
 import { TOOL_VERSION } from '../version';
 import { renderContext } from './contexts';
 import { compareFineTunes } from './fineTuneComparison';
 import type { ComparisonReport, SaeDiffReport, SaeInfo, ShiftedFeature } from './types';
 
+/** What the report says about the run's setup: from a config, or from the partial reports being merged. */
+export interface RunDescription {
+  configJson: Record<string, unknown>;
+  targets: number[];
+  metrics: MetricsConfig;
+  hookPoint: HookPoint;
+  base: { name: string; path: string };
+  sfts: { name: string; path: string }[];
+}
+
+export function describeRun(config: ResolvedConfig): RunDescription {
+  return {
+    configJson: configToJson(config),
+    targets: config.layers.targets,
+    metrics: config.metrics,
+    hookPoint: config.layers.hookPoint,
+    base: { name: config.models.base.name, path: config.models.base.path },
+    sfts: config.models.sfts.map((s) => ({ name: s.name, path: s.path })),
+  };
+}
+
 export interface ReportInputs {
-  config: ResolvedConfig;
+  run: RunDescription;
   provider: ExecutionProviderName;
   providerReason: string;
   warnings: string[];
+  /** Token ids per dataset index (sparse when only a shard was run). */
   sequences: number[][];
+  /** How many prompts were evaluated. */
+  samples: number;
   decode: (ids: number[]) => string;
   saes: SaeInfo[];
   labels: Map<number, Map<number, string>>;
   /** One map layer -> accumulator per fine-tune, in config order. */
   accumulators: Map<number, LayerAccumulator>[];
-  sftSpecs: ModelSpec[];
   baseHooks: Map<number, string>;
   sftHooks: Map<number, string>[];
   started: Date;
@@ -30,20 +52,20 @@ export interface ReportInputs {
 
 /** Finalizes the accumulators into the report of REPORT.md (plus labels, contexts and run details). */
 export function buildReport(r: ReportInputs): SaeDiffReport {
-  const { config } = r;
-  const allShifted = r.sftSpecs.map(() => new Map<number, ShiftedFeature[]>());
-  const comparisons: ComparisonReport[] = r.sftSpecs.map((spec, si) => ({
+  const { run } = r;
+  const allShifted = run.sfts.map(() => new Map<number, ShiftedFeature[]>());
+  const comparisons: ComparisonReport[] = run.sfts.map((spec, si) => ({
     sft: { name: spec.name, path: spec.path },
-    layers: config.layers.targets.map((layer) => {
+    layers: run.targets.map((layer) => {
       const acc = r.accumulators[si].get(layer)!;
       const metrics = layerMetrics(acc);
-      const list = shiftedFeatures(acc, config.metrics);
+      const list = shiftedFeatures(acc, run.metrics);
       allShifted[si].set(layer, list.all);
       const labels = r.labels.get(layer);
       return {
         layer,
         ...metrics,
-        flags: layerFlags(metrics, config.metrics),
+        flags: layerFlags(metrics, run.metrics),
         shifted_count: list.shiftedCount,
         category_counts: list.categoryCounts,
         shifted_features: list.shifted.map((f) => ({
@@ -58,7 +80,7 @@ export function buildReport(r: ReportInputs): SaeDiffReport {
       };
     }),
   }));
-  const tokens = r.accumulators[0]?.get(config.layers.targets[0])?.sums.tokens ?? 0;
+  const tokens = r.accumulators[0]?.get(run.targets[0])?.sums.tokens ?? 0;
   return {
     format: 'sae-diff-report',
     version: 1,
@@ -69,16 +91,16 @@ export function buildReport(r: ReportInputs): SaeDiffReport {
       duration_s: r.durationS,
       execution_provider: r.provider,
       execution_provider_reason: r.providerReason,
-      config: configToJson(config),
+      config: run.configJson,
       tokens,
-      samples: r.sequences.length,
-      hook_point: config.layers.hookPoint,
+      samples: r.samples,
+      hook_point: run.hookPoint,
       saes: r.saes,
       warnings: r.warnings,
       timings: r.timings,
     },
-    base: { name: config.models.base.name, path: config.models.base.path },
+    base: run.base,
     comparisons,
-    ...(comparisons.length >= 2 ? { fine_tune_comparison: compareFineTunes(comparisons, allShifted, r.labels, config.metrics.top_features) } : {}),
+    ...(comparisons.length >= 2 ? { fine_tune_comparison: compareFineTunes(comparisons, allShifted, r.labels, run.metrics.top_features) } : {}),
   };
 }

@@ -128,4 +128,20 @@ export interface SaeDiffReport {
   comparisons: ComparisonReport[];
   /** Present when two or more fine-tunes were compared against the base. */
   fine_tune_comparison?: FineTuneComparison;
+  /** Sharded runs: which slice this file holds (complete is false) or which slices were merged. */
+  shard?: { index: number; count: number } | { merged: number };
+  /** Partial files only: the additive state that `sae-diff merge` combines. */
+  partial?: PartialState;
+}
+
+export interface PartialState {
+  samples_total: number;
+  /** Token ids of this slice's prompts, by dataset index (to render contexts after merging). */
+  sequences: Record<string, number[]>;
+  /** Per fine-tune (config order), per layer: the serialized accumulators. */
+  accumulators: Record<string, import('../metrics/serialize').SerializedAccumulator>[];
+  /** Base tokenizer (tokenizer.json and tokenizer_config.json), to decode contexts after merging. */
+  tokenizer: string;
+  tokenizer_config?: string;
+  labels: Record<string, Record<string, string>>;
 }

@@ -1,0 +1,99 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import { loadTokenizer } from './data/tokenizer';
+import { SaeDiffError } from './errors';
+import { LayerAccumulator } from './metrics/layerAccumulator';
+import { accumulatorFromJson } from './metrics/serialize';
+import { buildReport, RunDescription } from './report/buildReport';
+import type { SaeDiffReport } from './report/types';
+import { writeFileAtomic } from './report/writeReport';
+
+function readPartial(file: string): SaeDiffReport {
+  let r: SaeDiffReport;
+  try {
+    r = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new SaeDiffError(`Cannot read the partial report: ${(e as Error).message}`, { location: { file } });
+  }
+  if (r?.format !== 'sae-diff-report' || !r.partial || !r.shard || !('index' in r.shard)) {
+    throw new SaeDiffError('Not a partial report of a sharded run', { location: { file }, hint: 'Give the files written by `sae-diff run <config> --shard i/n`.' });
+  }
+  return r;
+}
+
+/** The config that decides the numbers; paths and the shard itself may differ between machines. */
+function comparableConfig(r: SaeDiffReport): string {
+  const c = r.run.config as any;
+  return JSON.stringify({ layers: c.layers?.target_indices, hook: c.layers?.hook_point, k: c.sae?.k, metrics: c.metrics, dataset: { max_samples: c.dataset?.max_samples, exclude_bos: c.dataset?.exclude_bos }, max_tokens: c.runtime?.max_tokens, sfts: r.comparisons.map((x) => x.sft.name) });
+}
+
+/**
+ * Combines the partial reports of `run --shard i/n` into the report a single run would give: the
+ * accumulators are sums (and top-k lists), so every METRICS.md number is the same up to float order.
+ */
+export function mergePartialReports(files: string[], options: { tokenizer?: string } = {}): SaeDiffReport {
+  if (files.length === 0) throw new SaeDiffError('Nothing to merge', { hint: 'Give the partial reports: sae-diff merge part1.json part2.json … --out report.json' });
+  const parts = files.map(readPartial);
+  const count = (parts[0].shard as { count: number }).count;
+  const seen = new Map<number, string>();
+  parts.forEach((p, i) => {
+    const s = p.shard as { index: number; count: number };
+    if (s.count !== count) throw new SaeDiffError(`This part is shard ${s.index + 1} of ${s.count}, the first is of ${count}`, { location: { file: files[i] } });
+    if (seen.has(s.index)) throw new SaeDiffError(`Shard ${s.index + 1} of ${count} is given twice (also ${seen.get(s.index)})`, { location: { file: files[i] } });
+    if (comparableConfig(p) !== comparableConfig(parts[0])) throw new SaeDiffError('This part was run with a different configuration than the first', { location: { file: files[i] }, hint: 'Run every shard from the same config.' });
+    seen.set(s.index, files[i]);
+  });
+  const missing = Array.from({ length: count }, (_, i) => i).filter((i) => !seen.has(i));
+  if (missing.length > 0) throw new SaeDiffError(`Shards ${missing.map((i) => i + 1).join(', ')} of ${count} are missing`, { hint: 'Merge every shard of the run.' });
+
+  const first = parts[0];
+  const config = first.run.config as any;
+  const run: RunDescription = {
+    configJson: config,
+    targets: config.layers.target_indices,
+    metrics: config.metrics,
+    hookPoint: config.layers.hook_point,
+    base: first.base,
+    sfts: first.comparisons.map((c) => c.sft),
+  };
+  const accumulators: Map<number, LayerAccumulator>[] = run.sfts.map(() => new Map());
+  const sequences: number[][] = [];
+  for (const p of parts) {
+    p.partial!.accumulators.forEach((perLayer, si) => {
+      for (const [layer, s] of Object.entries(perLayer)) {
+        const acc = accumulatorFromJson(s);
+        const existing = accumulators[si].get(Number(layer));
+        if (existing) existing.mergeFrom(acc);
+        else accumulators[si].set(Number(layer), acc);
+      }
+    });
+    for (const [i, ids] of Object.entries(p.partial!.sequences)) sequences[Number(i)] = ids;
+  }
+  const tokenizerPath = options.tokenizer ?? first.partial!.tokenizer;
+  if (!fs.existsSync(tokenizerPath)) {
+    throw new SaeDiffError(`The base tokenizer ${tokenizerPath} is needed to render the top activating contexts`, { hint: 'Pass --tokenizer <path to the base model\'s tokenizer.json>.' });
+  }
+  const configPath = options.tokenizer ? path.join(path.dirname(options.tokenizer), 'tokenizer_config.json') : first.partial!.tokenizer_config;
+  const tokenizer = loadTokenizer(tokenizerPath, configPath && fs.existsSync(configPath) ? configPath : undefined);
+  const labels = new Map(Object.entries(first.partial!.labels).map(([l, m]) => [Number(l), new Map(Object.entries(m).map(([k, v]) => [Number(k), v]))]));
+  const timings: Record<string, number> = {};
+  for (const p of parts) for (const [k, v] of Object.entries(p.run.timings ?? {})) timings[k] = (timings[k] ?? 0) + v;
+  const report = buildReport({
+    run, provider: first.run.execution_provider, providerReason: first.run.execution_provider_reason ?? '',
+    warnings: [...new Set(parts.flatMap((p) => p.run.warnings))],
+    sequences, samples: parts.reduce((s, p) => s + p.run.samples, 0), decode: tokenizer.decode, saes: first.run.saes, labels, accumulators,
+    baseHooks: new Map(first.comparisons[0].layers.map((l) => [l.layer, l.hook_tensor?.base ?? ''])),
+    sftHooks: first.comparisons.map((c) => new Map(c.layers.map((l) => [l.layer, l.hook_tensor?.sft ?? '']))),
+    started: new Date(Math.min(...parts.map((p) => Date.parse(p.run.started_at)))),
+    durationS: parts.reduce((s, p) => s + p.run.duration_s, 0),
+    timings, complete: true,
+  });
+  report.shard = { merged: count };
+  return report;
+}
+
+export function mergeToFile(files: string[], out: string, options: { tokenizer?: string } = {}): SaeDiffReport {
+  const report = mergePartialReports(files, options);
+  writeFileAtomic(out, JSON.stringify(report, null, 1) + '\n');
+  return report;
+}

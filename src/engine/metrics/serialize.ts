@@ -1,0 +1,46 @@
+import { LayerAccumulator, LayerSums } from './layerAccumulator';
+import { TopContexts } from './topContexts';
+
+/** A LayerAccumulator as JSON (float64 sums print and parse back exactly). */
+export interface SerializedAccumulator {
+  width: number;
+  hidden: number;
+  contexts: number;
+  sums: LayerSums;
+  cntB: number[]; cntS: number[]; sumZb: number[]; sumZs: number[]; sumDiff: number[]; sumHb: number[]; sumHs: number[];
+  ctxBase: SerializedContexts;
+  ctxSft: SerializedContexts;
+}
+interface SerializedContexts { values: number[]; samples: number[]; positions: number[] }
+
+const ARRAYS = ['cntB', 'cntS', 'sumZb', 'sumZs', 'sumDiff', 'sumHb', 'sumHs'] as const;
+
+function contextsToJson(c: TopContexts): SerializedContexts {
+  // -Infinity (empty slot) is not JSON: empty slots are the ones with sample -1
+  return { values: Array.from(c.values, (v) => (Number.isFinite(v) ? v : 0)), samples: Array.from(c.samples), positions: Array.from(c.positions) };
+}
+
+export function accumulatorToJson(a: LayerAccumulator): SerializedAccumulator {
+  const out: any = { width: a.width, hidden: a.hidden, contexts: a.ctxBase.capacity, sums: { ...a.sums } };
+  for (const k of ARRAYS) out[k] = Array.from(a[k]);
+  out.ctxBase = contextsToJson(a.ctxBase);
+  out.ctxSft = contextsToJson(a.ctxSft);
+  return out as SerializedAccumulator;
+}
+
+function contextsFromJson(target: TopContexts, s: SerializedContexts): void {
+  for (let i = 0; i < s.samples.length; i++) {
+    target.samples[i] = s.samples[i];
+    target.positions[i] = s.positions[i];
+    target.values[i] = s.samples[i] >= 0 ? s.values[i] : -Infinity;
+  }
+}
+
+export function accumulatorFromJson(s: SerializedAccumulator): LayerAccumulator {
+  const a = new LayerAccumulator(s.width, s.hidden, s.contexts);
+  a.sums = { ...s.sums };
+  for (const k of ARRAYS) a[k].set(s[k]);
+  contextsFromJson(a.ctxBase, s.ctxBase);
+  contextsFromJson(a.ctxSft, s.ctxSft);
+  return a;
+}
