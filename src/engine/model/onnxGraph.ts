@@ -64,6 +64,20 @@ export function declaredElemTypes(graph: onnx.IGraphProto): Map<string, number> 
   return m;
 }
 
+/** The floating type holding most weight elements (FLOAT for a float32 export, FLOAT16 for a half one). */
+export function dominantFloatType(graph: onnx.IGraphProto): number {
+  const counts = new Map<number, number>();
+  const floats = [TensorDataType.FLOAT, TensorDataType.FLOAT16, TensorDataType.BFLOAT16, TensorDataType.DOUBLE];
+  for (const init of graph.initializer ?? []) {
+    if (!init.dataType || !floats.includes(init.dataType)) continue;
+    const n = (init.dims ?? []).reduce((a: number, d) => a * toNumber(d), 1);
+    counts.set(init.dataType, (counts.get(init.dataType) ?? 0) + n);
+  }
+  let best: number = TensorDataType.FLOAT, max = -1;
+  for (const [t, n] of counts) if (n > max) { best = t; max = n; }
+  return best;
+}
+
 /** Names a node reads, including outer-scope names read inside If/Loop/Scan subgraphs. */
 export function nodeInputs(node: onnx.INodeProto): string[] {
   const names = (node.input ?? []).filter((n) => n !== '');

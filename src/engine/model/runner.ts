@@ -1,9 +1,10 @@
+import * as path from 'path';
 import * as ort from 'onnxruntime-node';
 import type { HookPoint } from '../config/types';
 import { SaeDiffError } from '../errors';
 import { createSession, SessionSettings } from '../runtime/session';
 import { discoverHooks } from './hooks';
-import { declaredElemTypes, encodeOnnxModel, graphOf, intAttr, makeNode, ModelProto, pruneToOutputs, readOnnxModel, TensorDataType, toNumber, valueInfo } from './onnxGraph';
+import { declaredElemTypes, dominantFloatType, encodeOnnxModel, graphOf, intAttr, makeNode, ModelProto, pruneToOutputs, readOnnxModel, TensorDataType, toNumber, valueInfo } from './onnxGraph';
 
 /** A padded batch of token ids, row-major [batch, seq]. */
 export interface TokenBatch {
@@ -53,7 +54,7 @@ export class HookedModel {
         });
       }
     }
-    const session = await createSession(encodeOnnxModel(model), settings, onnxPath);
+    const session = await createSession(encodeOnnxModel(model), settings, onnxPath, path.dirname(onnxPath));
     return new HookedModel(onnxPath, session, tensors, outputNames, inputSpecs, blockCount);
   }
 
@@ -108,12 +109,13 @@ export function hookGraph(model: ModelProto, onnxPath: string, hooks: HookOption
   const graph = graphOf(model);
   const found = discoverHooks(model, onnxPath, hooks.targets, hooks.hookPoint, hooks.tensorNames);
   const types = declaredElemTypes(graph);
+  // activations whose type the graph does not declare have the type of the bulk of the weights
+  const weightsType = dominantFloatType(graph);
   const outputs = new Map<string, ReturnType<typeof valueInfo>>();
   const outputNames = new Map<number, string>();
   for (const [layer, tensor] of found.tensors) {
-    const t = types.get(tensor);
     let name = tensor;
-    if (t !== undefined && t !== FLOAT) {
+    if ((types.get(tensor) ?? weightsType) !== FLOAT) {
       // float16 / bfloat16 exports: the metrics are defined in float32
       name = `sae_diff.hook.${layer}`;
       graph.node.push(makeNode('Cast', [tensor], [name], `sae_diff/Cast_hook_${layer}`, [intAttr('to', FLOAT)]));

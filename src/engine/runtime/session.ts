@@ -10,13 +10,18 @@ export interface SessionSettings {
   threads: number;
 }
 
-export async function createSession(model: Uint8Array, settings: SessionSettings, what: string): Promise<ort.InferenceSession> {
+/**
+ * A session from an in-memory graph. `externalDataFolder` is where the graph's external weight files
+ * (`*.onnx_data`, `*.onnx.data`) live: the original model's folder, since the graph was rewritten in memory.
+ */
+export async function createSession(model: Uint8Array, settings: SessionSettings, what: string, externalDataFolder?: string): Promise<ort.InferenceSession> {
   const options: ort.InferenceSession.SessionOptions = {
     executionProviders: settings.provider === 'cpu' ? ['cpu'] : [settings.provider, 'cpu'],
     graphOptimizationLevel: 'all',
     executionMode: 'sequential',
     enableCpuMemArena: true,
   };
+  if (externalDataFolder) options.extra = { session: { model_external_initializers_file_folder_path: externalDataFolder } };
   if (settings.threads > 0) options.intraOpNumThreads = settings.threads;
   try {
     return await ort.InferenceSession.create(model, options);

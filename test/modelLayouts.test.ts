@@ -1,0 +1,109 @@
+import assert from 'node:assert/strict';
+import * as fs from 'fs';
+import * as path from 'path';
+import { test } from 'node:test';
+import { onnx } from 'onnx-proto';
+import { loadConfigText } from '../src/engine/config/load';
+import { resolveModelFiles } from '../src/engine/model/modelFolder';
+import { HookedModel } from '../src/engine/model/runner';
+import { f16ToF32 } from '../src/engine/sae/safetensors';
+import { fixtureConfig } from './helpers/cli';
+import { FIXTURES, scratchDir } from './helpers/paths';
+
+const dir = scratchDir('layouts');
+const cpu = { provider: 'cpu' as const, threads: 0 };
+const ALL = [0, 1, 2, 3, 4, 5];
+const hooks = (targets = ALL) => ({ targets, hookPoint: 'resid_post' as const, tensorNames: new Map<number, string>() });
+const batch = { batch: 2, seq: 4, ids: Int32Array.from([0, 80, 81, 82, 0, 90, 91, 2]), mask: Uint8Array.from([1, 1, 1, 1, 1, 1, 1, 0]) };
+
+/** Rewrites base/model.onnx with its weights in an external data file, as torch does past 2 GB. */
+function externalDataExport(folder: string, dataName: string): string {
+  fs.mkdirSync(folder, { recursive: true });
+  const model = onnx.ModelProto.decode(fs.readFileSync(path.join(FIXTURES, 'base', 'model.onnx')));
+  const chunks: Buffer[] = [];
+  let offset = 0;
+  for (const t of model.graph!.initializer!) {
+    if (!t.rawData || t.rawData.length <= 1024) continue;
+    chunks.push(Buffer.from(t.rawData));
+    t.externalData = [{ key: 'location', value: dataName }, { key: 'offset', value: String(offset) }, { key: 'length', value: String(t.rawData.length) }];
+    t.dataLocation = onnx.TensorProto.DataLocation.EXTERNAL;
+    offset += t.rawData.length;
+    t.rawData = new Uint8Array(0);
+  }
+  const file = path.join(folder, 'model.onnx');
+  fs.writeFileSync(file, onnx.ModelProto.encode(model).finish());
+  fs.writeFileSync(path.join(folder, dataName), Buffer.concat(chunks));
+  return file;
+}
+
+for (const dataName of ['model.onnx_data', 'model.onnx.data']) {
+  test(`an export with external data (${dataName}) hooks the same tensors and gives the same activations`, async () => {
+    const file = externalDataExport(path.join(dir, dataName.replace(/\W/g, '-')), dataName);
+    assert.ok(fs.statSync(file).size < 1_000_000, 'the weights are outside the graph file');
+    const ext = await HookedModel.load(file, hooks(), cpu);
+    const orig = await HookedModel.load(path.join(FIXTURES, 'base', 'model.onnx'), hooks(), cpu);
+    assert.deepEqual([...ext.hookTensors], [...orig.hookTensors]);
+    const a = await ext.run(batch), b = await orig.run(batch);
+    for (const l of ALL) assert.deepEqual(a.get(l)!.data, b.get(l)!.data);
+    await ext.release();
+    await orig.release();
+  });
+}
+
+/** A small Llama-scoped graph computed in float16: embed -> layers.0 (x + x*x, then + x) -> norm. */
+const halves = new Uint16Array(10 * 4).map((_, i) => 0x3800 + (i % 8) * 0x0100); // 0.5 .. 1.75, exact in fp16
+
+function float16Graph(file: string): void {
+  const FLOAT16 = onnx.TensorProto.DataType.FLOAT16;
+  const vi = (name: string, elemType: number, dims: (number | string)[]) => ({ name, type: { tensorType: { elemType, shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } } } });
+  const node = (name: string, opType: string, input: string[], output: string[], attribute: onnx.IAttributeProto[] = []) => ({ name, opType, input, output, attribute });
+  const model = onnx.ModelProto.encode({
+    irVersion: 8, opsetImport: [{ domain: '', version: 17 }],
+    graph: {
+      name: 'fp16',
+      initializer: [{ name: 'model.embed_tokens.weight', dataType: FLOAT16, dims: [10, 4], rawData: new Uint8Array(halves.buffer) }],
+      input: [vi('input_ids', onnx.TensorProto.DataType.INT64, ['batch', 'seq'])],
+      output: [vi('logits', onnx.TensorProto.DataType.FLOAT, ['batch', 'seq', 4])],
+      node: [
+        node('/model/embed_tokens/Gather', 'Gather', ['model.embed_tokens.weight', 'input_ids'], ['/model/embed_tokens/Gather_output_0']),
+        node('/model/layers.0/mlp/Mul', 'Mul', ['/model/embed_tokens/Gather_output_0', '/model/embed_tokens/Gather_output_0'], ['/model/layers.0/mlp/Mul_output_0']),
+        node('/model/layers.0/Add', 'Add', ['/model/embed_tokens/Gather_output_0', '/model/layers.0/mlp/Mul_output_0'], ['/model/layers.0/Add_output_0']),
+        node('/model/layers.0/Add_1', 'Add', ['/model/layers.0/Add_output_0', '/model/embed_tokens/Gather_output_0'], ['/model/layers.0/Add_1_output_0']),
+        node('/model/norm/Cast', 'Cast', ['/model/layers.0/Add_1_output_0'], ['logits'], [{ name: 'to', type: onnx.AttributeProto.AttributeType.INT, i: 1 }]),
+      ],
+    },
+  }).finish();
+  fs.writeFileSync(file, model);
+}
+
+test('a float16 graph: hooked tensors come back as float32 with the right values', async () => {
+  const file = path.join(dir, 'fp16.onnx');
+  float16Graph(file);
+  const ids = Int32Array.from([1, 2, 3, 9]);
+  const post = await HookedModel.load(file, hooks([0]), cpu);
+  assert.equal(post.hookTensors.get(0), '/model/layers.0/Add_1_output_0');
+  const out = (await post.run({ batch: 1, seq: 4, ids, mask: new Uint8Array(4).fill(1) })).get(0)!;
+  assert.ok(out.data instanceof Float32Array);
+  assert.equal(out.hidden, 4);
+  for (let t = 0; t < 4; t++) {
+    for (let j = 0; j < 4; j++) {
+      const x = f16ToF32(halves.subarray(ids[t] * 4 + j, ids[t] * 4 + j + 1))[0];
+      assert.equal(out.data[t * 4 + j], 2 * x + x * x, 'x + x*x + x, computed in float16, exact here');
+    }
+  }
+  const pre = await HookedModel.load(file, { ...hooks([0]), hookPoint: 'resid_pre' }, cpu);
+  assert.equal(pre.hookTensors.get(0), '/model/embed_tokens/Gather_output_0');
+  await post.release();
+  await pre.release();
+});
+
+test('transformers.js layout: onnx/model.onnx is found, and onnx_file picks another file', () => {
+  const folder = path.join(dir, 'tjs');
+  fs.mkdirSync(path.join(folder, 'onnx'), { recursive: true });
+  for (const f of ['config.json', 'tokenizer.json', 'tokenizer_config.json']) fs.copyFileSync(path.join(FIXTURES, 'base', f), path.join(folder, f));
+  fs.copyFileSync(path.join(FIXTURES, 'base', 'model.onnx'), path.join(folder, 'onnx', 'model.onnx'));
+  fs.copyFileSync(path.join(FIXTURES, 'base', 'model_with_past.onnx'), path.join(folder, 'onnx', 'decoder_with_past.onnx'));
+  const config = loadConfigText(fixtureConfig({ models: `{ base: "${folder}", sft: { path: "${folder}", onnx_file: "onnx/decoder_with_past.onnx" } }` }).replace(/@\//g, FIXTURES + '/'), path.join(dir, 'c.yaml'));
+  assert.equal(resolveModelFiles(config.models.base, config).onnxPath, path.join(folder, 'onnx', 'model.onnx'));
+  assert.equal(resolveModelFiles(config.models.sfts[0], config).onnxPath, path.join(folder, 'onnx', 'decoder_with_past.onnx'));
+});
