@@ -28,7 +28,11 @@ fi
 
 export npm_config_nodedir=/usr   # node-gyp would otherwise fetch headers from nodejs.org
 export npm_config_yes=true       # node-pty's postinstall runs npx node-gyp
-mkdir -p "$PREFIX" && cd "$PREFIX"
+# separate commands, not `a && b`: set -e does not stop on a failing left side of &&, and npm must never
+# run anywhere but inside $PREFIX (it would add code-server to whatever package.json it finds)
+mkdir -p "$PREFIX"
+cd "$PREFIX"
+[ "$(pwd -P)" = "$(cd "$PREFIX" && pwd -P)" ] || { echo "not in $PREFIX" >&2; exit 1; }
 [ -f package.json ] || echo '{"name":"code-server-host","private":true}' > package.json
 npm install --ignore-scripts --no-audit --no-fund code-server@4.100.3
 npm rebuild argon2 --build-from-source

@@ -251,7 +251,7 @@ describe('config semantic checks', () => {
     const [d, ...rest] = check(text);
     assert.equal(rest.length, 0);
     assert.equal(d.code, 'hub-model-not-exported');
-    assert.equal(d.message, `'my-org/tiny-sft' is not a folder here. As a Hugging Face model id, it has no ONNX export in the local cache (${NO_HUB.HF_HUB_CACHE}). Export it to ONNX with \`optimum-cli export onnx --model my-org/tiny-sft <folder>\` and give that folder.`);
+    assert.equal(d.message, `Model folder not found: ${path.join(TMP, 'my-org/tiny-sft')}. If 'my-org/tiny-sft' is a Hugging Face model id, no ONNX export of it is in the local cache (${NO_HUB.HF_HUB_CACHE}): export it with \`optimum-cli export onnx --model my-org/tiny-sft <folder>\` and give that folder.`);
     assert.deepEqual(d.range, rangeOf(text, 'my-org/tiny-sft'));
   });
 

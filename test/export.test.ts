@@ -67,6 +67,8 @@ test('Markdown summary lists the run, the findings and each layer', () => {
   assert.match(markdown, /Diverges most at layer \d/);
   assert.match(markdown, new RegExp(`Tokens evaluated: ${twoSfts.run.tokens}`));
   assert.doesNotMatch(markdown, /Partial report/);
+  assert.match(markdown, /^## Fine-tunes compared$/m);
+  for (const profile of twoSfts.fine_tune_comparison!.profiles) assert.match(markdown, new RegExp(`${profile.sft} peaks at layer ${profile.peak_layer}`));
 });
 
 test('Markdown summary keeps labels inert and marks partial reports', () => {

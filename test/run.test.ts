@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { ProgressEvent } from '../src/engine/progress';
+import type { SaeDiffReport } from '../src/engine/report/types';
 import { cudaBinariesInstalled } from '../src/engine/runtime/providers';
 import type { RunRequest } from '../src/engine/worker/messages';
 import { ProviderInfo, RunController, RunEvents } from '../src/extension/run/runController';
@@ -71,7 +72,7 @@ describe('RunController', () => {
     const outcome = await controller.run({ configPath, defaults: CPU_DEFAULTS }, events);
 
     assert.deepEqual(outcome, { kind: 'done', reportPath });
-    const report = JSON.parse(fs.readFileSync(reportPath, 'utf8'));
+    const report: SaeDiffReport = JSON.parse(fs.readFileSync(reportPath, 'utf8'));
     assert.equal(report.format, 'sae-diff-report');
     assert.equal(report.complete, true);
     assert.equal(report.comparisons[0].sft.name, 'sft-refusal');
@@ -86,7 +87,11 @@ describe('RunController', () => {
     assert.ok(forward.every((e) => e.batchesTotal === 4), '64 prompts in batches of 16');
     assert.ok(events.logs.some((l) => l.includes('execution provider: cpu')), 'engine log forwarded');
     assert.ok(events.partials.length >= 1, 'partial reports forwarded');
-    assert.equal((events.partials[0] as { complete: boolean }).complete, false);
+    const partial = events.partials[0] as SaeDiffReport;
+    assert.equal(partial.complete, false);
+    const features = (r: SaeDiffReport) => r.comparisons.flatMap((c) => c.layers.flatMap((l) => l.shifted_features));
+    assert.ok(features(partial).length > 0 && features(partial).every((f) => f.contexts === undefined), 'partials leave contexts out');
+    assert.ok(features(report).some((f) => f.contexts !== undefined), 'the final report has them');
 
     assert.equal(controller.isRunning, false);
     assert.equal(processExists(events.pid!), false, 'worker exited');

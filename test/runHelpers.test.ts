@@ -9,6 +9,8 @@ import { CUDA_INSTALL_HINT } from '../src/engine/runtime/providers';
 import { PartialReportThrottle } from '../src/engine/worker/partialThrottle';
 import { toWorkerError } from '../src/engine/worker/runJob';
 import { effectiveRunSettings, runtimeSectionOf } from '../src/engine/worker/runSettings';
+import { withoutContexts } from '../src/engine/worker/slimPartialReport';
+import type { SaeDiffReport } from '../src/engine/report/types';
 import { diagnosticPipelineLine, hasDiagnosticPipelineRoot, isDiagnosticConfigName } from '../src/extension/run/configFiles';
 import { progressMessage, progressShort } from '../src/extension/run/progressText';
 import { removeReportTempFiles } from '../src/extension/run/reportTempFiles';
@@ -104,5 +106,17 @@ describe('toWorkerError', () => {
   test('out-of-memory errors say what to lower', () => {
     assert.match(toWorkerError(new RangeError('Array buffer allocation failed')).message, /^Out of memory: .*runtime\.batch_size/);
     assert.deepEqual(toWorkerError(new Error('boom')), { message: 'boom' });
+  });
+});
+
+describe('withoutContexts', () => {
+  test('drops the activating contexts of every feature without touching the input', () => {
+    const ctx = { base: [{ activation: 1, sample: 0, position: 1, before: 'a', token: 'b', after: 'c' }], sft: [] };
+    const feature = { id: 3, category: 'emerged', freq_base: 0, freq_sft: 0.1, mean_base: 0, mean_sft: 1, mean_abs_diff: 1, contexts: ctx };
+    const report = { complete: false, comparisons: [{ sft: { name: 's', path: '/s' }, layers: [{ layer: 0, shifted_features: [feature] }] }] } as unknown as SaeDiffReport;
+    const slim = withoutContexts(report);
+    assert.equal('contexts' in slim.comparisons[0].layers[0].shifted_features[0], false);
+    assert.equal(slim.comparisons[0].layers[0].shifted_features[0].id, 3);
+    assert.equal(report.comparisons[0].layers[0].shifted_features[0].contexts, ctx);
   });
 });

@@ -163,10 +163,10 @@ async function projectLayer(
     const to = Math.min(rows.flat.length, from + chunk);
     const n = to - from;
     let t = performance.now();
-    const out = await projector.project(gatherRows(hb.data, d, rows.flat, from, to), gatherRows(hs.data, d, rows.flat, from, to), n, config.sae.k, config.metrics.top_contexts);
+    const out = await projector.project(gatherRows(hb.data, d, rows.flat, from, to), gatherRows(hs.data, d, rows.flat, from, to), n);
     timings.sae += (performance.now() - t) / 1000;
     t = performance.now();
-    acc.add(out, n, rows.sample.subarray(from, to), rows.position.subarray(from, to));
+    acc.add(out, n, config.sae.k, rows.sample.subarray(from, to), rows.position.subarray(from, to));
     timings.metrics += (performance.now() - t) / 1000;
   }
   void batch;

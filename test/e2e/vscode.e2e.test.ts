@@ -63,7 +63,7 @@ describe('SAE Diff in VS Code (code-server)', { skip }, () => {
   }
 
   step('a config with a typo shows a sae-diff diagnostic', async () => {
-    await quickOpen(page, 'typo.sae-diff.yaml');
+    await openFile(page, 'typo.sae-diff.yaml');
     await page.waitForSelector('.monaco-editor .squiggly-error, .monaco-editor .squiggly-warning', { timeout: 30_000 });
     await page.keyboard.press('Control+Shift+M');
     const row = page.locator('.markers-panel .monaco-list-row', { hasText: 'runtim' }).first();
@@ -72,7 +72,7 @@ describe('SAE Diff in VS Code (code-server)', { skip }, () => {
   });
 
   step('the runnable config shows the Run diagnostic CodeLens', async () => {
-    await quickOpen(page, 'demo.sae-diff.yaml');
+    await openFile(page, 'demo.sae-diff.yaml');
     await page.locator('.monaco-editor .codelens-decoration', { hasText: 'Run diagnostic' }).first().waitFor({ timeout: 30_000 });
   });
 
@@ -92,7 +92,7 @@ describe('SAE Diff in VS Code (code-server)', { skip }, () => {
   });
 
   step('Cancel in the progress notification stops the run: no report, no worker left', async () => {
-    await quickOpen(page, 'slow.sae-diff.yaml');
+    await openFile(page, 'slow.sae-diff.yaml');
     await runCommand(page, 'SAE Diff: Run Diagnostic');
     const progress = page.locator('.notification-toast', { hasText: 'slow.sae-diff.yaml' }).filter({ hasText: 'Batch' }).first();
     await progress.waitFor({ timeout: 60_000 });
@@ -105,7 +105,7 @@ describe('SAE Diff in VS Code (code-server)', { skip }, () => {
   });
 
   step('a failing run shows the error with Go to Line, which opens the line', async () => {
-    await quickOpen(page, 'typo.sae-diff.yaml');
+    await openFile(page, 'typo.sae-diff.yaml');
     await runCommand(page, 'SAE Diff: Run Diagnostic');
     const toast = page.locator('.notification-toast', { hasText: 'SAE Diff:' }).filter({ hasText: 'runtim' }).first();
     await toast.waitFor({ timeout: 60_000 });
@@ -115,12 +115,9 @@ describe('SAE Diff in VS Code (code-server)', { skip }, () => {
   });
 });
 
-async function quickOpen(page: Page, file: string): Promise<void> {
-  await page.keyboard.press('Control+P');
-  await page.waitForSelector('.quick-input-widget input', { state: 'visible' });
-  await page.keyboard.type(file);
-  await page.locator('.quick-input-list .monaco-list-row', { hasText: file }).first().waitFor({ timeout: 15_000 });
-  await page.keyboard.press('Enter');
+/** Opens a workspace file from the Explorer (a click works wherever the keyboard focus is, even in a webview). */
+async function openFile(page: Page, file: string): Promise<void> {
+  await page.locator(`.explorer-folders-view .monaco-list-row[aria-label*="${file}"]`).first().dblclick();
   await page.waitForSelector(`.tabs-container .tab.active[aria-label*="${file}"]`, { timeout: 15_000 });
 }
 

@@ -36,7 +36,7 @@ export function writeWorkspace(folder: string): E2eWorkspace {
   const slow = path.join(folder, 'slow.sae-diff.yaml');
   fs.writeFileSync(runnable, body('runtime: { max_tokens: 64 }'));
   fs.writeFileSync(typo, body('runtim: { max_tokens: 64 }', 'typo'));
-  const three = `[${['sft-refusal', 'sft-domain', 'sft-late'].map((m) => `"${FIXTURES}/${m}"`).join(', ')}]`;
+  const three = `[${['sft-refusal', 'sft-domain', 'sft-late'].map((m) => `{ name: ${m}, path: "${FIXTURES}/${m}" }`).join(', ')}]`;
   fs.writeFileSync(slow, body('runtime: { max_tokens: 64, batch_size: 1 }', 'slow', three));
   return {
     folder, runnable, report: path.join(folder, 'out', 'demo.sae-report.json'), typo, typoLine: 7,

@@ -77,6 +77,6 @@ export const DEFAULT_RUNTIME: RuntimeConfig = {
   fallback: false,
   batch_size: 16,
   max_tokens: 256,
-  sae_batch_tokens: 1024,
+  sae_batch_tokens: 512,
   threads: 0,
 };

@@ -48,6 +48,7 @@ export class LayerAccumulator {
   /** Scratch for the top-k intersection: stamp[f] = token + 1 when f is in K_b(token). */
   private readonly stamp: Int32Array;
   private stampId = 0;
+  private scratch = new Float32Array(256);
 
   constructor(readonly width: number, readonly hidden: number, contexts: number) {
     this.cntB = new Float64Array(width);
@@ -62,61 +63,125 @@ export class LayerAccumulator {
     this.stamp = new Int32Array(width);
   }
 
-  /** Adds one chunk of N tokens; rowSample/rowPosition say where each row came from (for contexts). */
-  add(o: ProjectionOutputs, n: number, rowSample: Int32Array, rowPosition: Int32Array): void {
+  /**
+   * Adds one chunk of N tokens. `k` is sae.k (the top-k of feature_overlap); rowSample/rowPosition say
+   * where each row came from (for the top activating contexts).
+   */
+  add(o: ProjectionOutputs, n: number, k: number, rowSample: Int32Array, rowPosition: Int32Array): void {
     const f = (name: string) => o[name].data as Float32Array;
     const dotH = f('dot_h'), sqHb = f('sq_hb'), sqHs = f('sq_hs');
     const dotR = f('dot_r'), sqRb = f('sq_rb'), sqRs = f('sq_rs');
     const errB = f('err_b'), errS = f('err_s');
-    const l1b = f('l1_zb'), l1s = f('l1_zs'), minZ = f('min_z');
-    const l0b = f('l0_b'), l0s = f('l0_s'), l0both = f('l0_both');
     const s = this.sums;
     for (let t = 0; t < n; t++) {
       s.cos_h += cosine(dotH[t], sqHb[t], sqHs[t]);
       s.cos_r += cosine(dotR[t], sqRb[t], sqRs[t]);
-      const union = l0b[t] + l0s[t] - l0both[t];
-      s.jaccard += union === 0 ? 1 : l0both[t] / union;
-      s.l1_num += Math.max(0, l1b[t] + l1s[t] - 2 * minZ[t]);
-      s.l1_den += l1b[t] + l1s[t];
       s.norm_b += Math.sqrt(sqHb[t]);
       s.norm_s += Math.sqrt(sqHs[t]);
-      s.l0_b += l0b[t];
-      s.l0_s += l0s[t];
       s.err_b += errB[t];
       s.err_s += errS[t];
       s.sq_b += sqHb[t];
       s.sq_s += sqHs[t];
     }
     s.tokens += n;
-    this.addOverlap(o, n);
-    addInto(this.cntB, f('cnt_b'));
-    addInto(this.cntS, f('cnt_s'));
-    addInto(this.sumZb, f('sum_zb'));
-    addInto(this.sumZs, f('sum_zs'));
-    // sum_t |z_s - z_b| per feature = sum z_b + sum z_s - 2 sum min(z_b, z_s)
-    const sb = f('sum_zb'), ss = f('sum_zs'), sm = f('sum_min');
-    for (let i = 0; i < this.width; i++) this.sumDiff[i] += Math.max(0, sb[i] + ss[i] - 2 * sm[i]);
     addInto(this.sumHb, f('sum_hb'));
     addInto(this.sumHs, f('sum_hs'));
-    const c = o.ctx_b_val.dims[1];
-    this.ctxBase.offerBatch(f('ctx_b_val'), o.ctx_b_idx.data as BigInt64Array, c, rowSample, rowPosition);
-    this.ctxSft.offerBatch(f('ctx_s_val'), o.ctx_s_idx.data as BigInt64Array, c, rowSample, rowPosition);
+    this.addCodes(lowWords(o.nz_b.data as BigInt64Array), f('val_b'), lowWords(o.nz_s.data as BigInt64Array), f('val_s'), n, k, rowSample, rowPosition);
   }
 
-  /** J(K_b, K_s) per token from the per-token top-k lists (active entries only). */
-  private addOverlap(o: ProjectionOutputs, n: number): void {
-    const k = o.topk_b_val.dims[1];
-    const bv = o.topk_b_val.data as Float32Array, bi = o.topk_b_idx.data as BigInt64Array;
-    const sv = o.topk_s_val.data as Float32Array, si = o.topk_s_idx.data as BigInt64Array;
+  /**
+   * Walks both models' active latents token by token (row-major (row, feature) pairs, features
+   * ascending within a row) and accumulates every feature-wise quantity of METRICS.md exactly.
+   */
+  private addCodes(nzB: Int32Array, valB: Float32Array, nzS: Int32Array, valS: Float32Array, n: number, k: number, rowSample: Int32Array, rowPosition: Int32Array): void {
+    const s = this.sums;
+    const nnzB = valB.length, nnzS = valS.length;
+    let pb = 0, ps = 0;
     for (let t = 0; t < n; t++) {
-      const id = ++this.stampId;
-      let nb = 0;
-      for (let j = 0; j < k && bv[t * k + j] > 0; j++) { this.stamp[Number(bi[t * k + j])] = id; nb++; }
-      let ns = 0, both = 0;
-      for (let j = 0; j < k && sv[t * k + j] > 0; j++) { ns++; if (this.stamp[Number(si[t * k + j])] === id) both++; }
-      const union = nb + ns - both;
-      this.sums.overlap += union === 0 ? 1 : both / union;
+      const b0 = pb, s0 = ps;
+      while (pb < nnzB && nzB[4 * pb] === t) pb++;
+      while (ps < nnzS && nzS[4 * ps] === t) ps++;
+      const sample = rowSample[t], position = rowPosition[t];
+      let l1b = 0, l1s = 0, l1diff = 0, both = 0;
+      // merge the two feature-sorted lists: shared features, |z_s - z_b| over the union
+      let i = b0, j = s0;
+      while (i < pb || j < ps) {
+        const fb = i < pb ? nzB[4 * i + 2] : 0x7fffffff;
+        const fs = j < ps ? nzS[4 * j + 2] : 0x7fffffff;
+        if (fb === fs) {
+          const vb = valB[i++], vs = valS[j++];
+          this.touch(fb, vb, vs, sample, position);
+          l1b += vb; l1s += vs; l1diff += Math.abs(vs - vb); both++;
+        } else if (fb < fs) {
+          const vb = valB[i++];
+          this.touch(fb, vb, 0, sample, position);
+          l1b += vb; l1diff += vb;
+        } else {
+          const vs = valS[j++];
+          this.touch(fs, 0, vs, sample, position);
+          l1s += vs; l1diff += vs;
+        }
+      }
+      const l0b = pb - b0, l0s = ps - s0;
+      const union = l0b + l0s - both;
+      s.jaccard += union === 0 ? 1 : both / union;
+      s.l1_num += l1diff;
+      s.l1_den += l1b + l1s;
+      s.l0_b += l0b;
+      s.l0_s += l0s;
+      s.overlap += this.topKJaccard(nzB, valB, b0, pb, nzS, valS, s0, ps, k);
     }
+  }
+
+  /** One active latent (value 0 = inactive in that model) of one token, into the per-feature sums. */
+  private touch(feature: number, vb: number, vs: number, sample: number, position: number): void {
+    if (vb > 0) { this.cntB[feature]++; this.sumZb[feature] += vb; this.ctxBase.offer(feature, vb, sample, position); }
+    if (vs > 0) { this.cntS[feature]++; this.sumZs[feature] += vs; this.ctxSft.offer(feature, vs, sample, position); }
+    this.sumDiff[feature] += Math.abs(vs - vb);
+  }
+
+  /** J(K_b, K_s): K = the top-k active features by activation, ties to the lower index; all if fewer. */
+  private topKJaccard(nzB: Int32Array, valB: Float32Array, b0: number, b1: number, nzS: Int32Array, valS: Float32Array, s0: number, s1: number, k: number): number {
+    const id = ++this.stampId;
+    const nb = this.markTopK(nzB, valB, b0, b1, k, id);
+    let ns = 0, shared = 0;
+    const cutS = this.kthValue(valS, s0, s1, k);
+    let tiesLeft = cutS.ties;
+    for (let j = s0; j < s1; j++) {
+      const v = valS[j];
+      if (v > cutS.value || (v === cutS.value && tiesLeft-- > 0)) {
+        ns++;
+        if (this.stamp[nzS[4 * j + 2]] === id) shared++;
+      }
+    }
+    const union = nb + ns - shared;
+    return union === 0 ? 1 : shared / union;
+  }
+
+  private markTopK(nz: Int32Array, val: Float32Array, from: number, to: number, k: number, id: number): number {
+    const cut = this.kthValue(val, from, to, k);
+    let ties = cut.ties, count = 0;
+    for (let i = from; i < to; i++) {
+      const v = val[i];
+      if (v > cut.value || (v === cut.value && ties-- > 0)) { this.stamp[nz[4 * i + 2]] = id; count++; }
+    }
+    return count;
+  }
+
+  /**
+   * The k-th largest value of a token's active list and how many entries equal to it make the top-k
+   * (taken in ascending feature order, i.e. ties go to the lower index). Everything when fewer than k.
+   */
+  private kthValue(val: Float32Array, from: number, to: number, k: number): { value: number; ties: number } {
+    const len = to - from;
+    if (len <= k) return { value: -Infinity, ties: 0 };
+    const sorted = this.scratch.length >= len ? this.scratch.subarray(0, len) : (this.scratch = new Float32Array(len * 2)).subarray(0, len);
+    sorted.set(val.subarray(from, to));
+    sorted.sort();
+    const value = sorted[len - k];
+    let above = 0;
+    for (let i = len - 1; i >= 0 && sorted[i] > value; i--) above++;
+    return { value, ties: k - above };
   }
 
   /** Adds another accumulator of the same layer (shards of one run). */
@@ -132,6 +197,12 @@ export class LayerAccumulator {
     this.ctxBase.mergeFrom(other.ctxBase);
     this.ctxSft.mergeFrom(other.ctxSft);
   }
+}
+
+/** The low 32-bit words of int64 values (indices here are far below 2^31), without BigInt conversions. */
+function lowWords(x: BigInt64Array): Int32Array {
+  // [nnz, 2] int64 -> Int32 view: element 4i is row i's low word, 4i + 2 its feature's
+  return new Int32Array(x.buffer, x.byteOffset, x.length * 2);
 }
 
 function addInto(acc: Float64Array, x: ArrayLike<number>): void {

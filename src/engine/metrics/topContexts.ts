@@ -1,6 +1,6 @@
 /**
- * The highest activations of every feature, with where they happened: O(width x c) memory,
- * fed from the projection graph's per-batch top tokens of each feature.
+ * The highest activations of every feature, with where they happened: O(width x c) memory, fed with
+ * every active latent; most are rejected by one comparison with the list's last entry.
  */
 export class TopContexts {
   readonly values: Float32Array;
@@ -37,23 +37,6 @@ export class TopContexts {
     this.values[i] = value;
     this.samples[i] = sample;
     this.positions[i] = position;
-  }
-
-  /**
-   * Merges a batch's top tokens per feature: values/rows are [width, c] row-major (feature f's c best
-   * tokens of the batch, best first); rowSample/rowPosition map a batch row to its token.
-   */
-  offerBatch(values: Float32Array, rows: BigInt64Array | Int32Array, c: number, rowSample: Int32Array, rowPosition: Int32Array): void {
-    const m = this.width;
-    for (let f = 0; f < m; f++) {
-      for (let r = 0; r < c; r++) {
-        const v = values[f * c + r];
-        // sorted: once one candidate is below the list's last value, the rest are too
-        if (!(v >= this.values[f * this.capacity + this.capacity - 1]) || !(v > 0)) break;
-        const row = Number(rows[f * c + r]);
-        this.offer(f, v, rowSample[row], rowPosition[row]);
-      }
-    }
   }
 
   list(feature: number): { activation: number; sample: number; position: number }[] {

@@ -2,7 +2,7 @@
  * Report exports as plain text: shifted features as CSV and a Markdown summary of a run.
  * No DOM or vscode imports, so the extension, the CLI and the tests share one implementation.
  */
-import { describeFindings, findComparison, formatMetric, reportThresholds } from '../../shared/reportFindings';
+import { describeFindings, describeFineTuneComparison, findComparison, formatMetric, reportThresholds } from '../../shared/reportFindings';
 import type { LayerReport, SaeDiffReport, ShiftedFeature } from './types';
 
 export const SHIFTED_FEATURE_CSV_COLUMNS = [
@@ -66,6 +66,8 @@ export function reportToMarkdown(report: SaeDiffReport, options: { topFeatures?:
     '',
   );
   for (const warning of report.run.warnings ?? []) out.push(`> Warning: ${mdText(warning)}`, '');
+  const across = describeFineTuneComparison(report);
+  if (across.length > 0) out.push('## Fine-tunes compared', '', ...across.map((line) => `- ${mdText(line)}`), '');
 
   for (const comparison of report.comparisons) {
     out.push(`## ${mdText(comparison.sft.name)}`, '');

@@ -14,14 +14,9 @@ export class SaeProjector {
   }
 
   /** hb, hs: [n, hidden] rows of the same tokens in base and fine-tune. */
-  async project(hb: Float32Array, hs: Float32Array, n: number, topK: number, contexts: number): Promise<ProjectionOutputs> {
+  async project(hb: Float32Array, hs: Float32Array, n: number): Promise<ProjectionOutputs> {
     const d = this.hidden;
-    const out = await this.session.run({
-      hb: new ort.Tensor('float32', hb, [n, d]),
-      hs: new ort.Tensor('float32', hs, [n, d]),
-      k_top: new ort.Tensor('int64', BigInt64Array.from([BigInt(Math.min(topK, this.width))]), [1]),
-      k_ctx: new ort.Tensor('int64', BigInt64Array.from([BigInt(Math.max(1, Math.min(contexts, n)))]), [1]),
-    });
+    const out = await this.session.run({ hb: new ort.Tensor('float32', hb, [n, d]), hs: new ort.Tensor('float32', hs, [n, d]) });
     const result: ProjectionOutputs = {};
     for (const [name, t] of Object.entries(out)) result[name] = { data: t.data as Float32Array | BigInt64Array, dims: t.dims };
     return result;

@@ -11,15 +11,17 @@ export const TOKEN_OUTPUTS = [
   'sq_hb', 'sq_hs', // |h|^2
   'dot_r', 'sq_rb', 'sq_rs', // reconstructions
   'err_b', 'err_s', // |h - r|^2
-  'l1_zb', 'l1_zs', 'min_z', // |z|_1, and sum_i min(z_b,i, z_s,i): |z_s - z_b|_1 = |z_b|_1 + |z_s|_1 - 2 min_z
-  'l0_b', 'l0_s', 'l0_both', // active counts and |A_b ∩ A_s|
 ] as const;
 
-/** Per-feature batch sums ([m] each) and per-dimension sums ([d]). */
-export const FEATURE_OUTPUTS = ['cnt_b', 'cnt_s', 'sum_zb', 'sum_zs', 'sum_min'] as const;
+/** Per-dimension sums ([d]), for the means in explained variance. */
 export const DIM_OUTPUTS = ['sum_hb', 'sum_hs'] as const;
-/** Top-k features per token ([N, k]) and top tokens per feature ([m, c]). */
-export const TOPK_OUTPUTS = ['topk_b_val', 'topk_b_idx', 'topk_s_val', 'topk_s_idx', 'ctx_b_val', 'ctx_b_idx', 'ctx_s_val', 'ctx_s_idx'] as const;
+
+/**
+ * The codes in sparse form: every active latent as (row, feature) ([nnz, 2] int64, row-major order)
+ * and its value ([nnz]). Everything feature-wise (L0, frequencies, means, L1 distance, active and
+ * top-k sets, top contexts) is exact from these, at O(L0) per token instead of O(width) passes.
+ */
+export const SPARSE_OUTPUTS = ['nz_b', 'val_b', 'nz_s', 'val_s'] as const;
 
 class GraphBuilder {
   nodes: onnx.INodeProto[] = [];
@@ -57,7 +59,7 @@ function addWeights(g: GraphBuilder, sae: SaeWeights): void {
   if (sae.architecture !== 'standard') g.floats('zero', new Float32Array([0]), []);
 }
 
-/** METRICS.md's encoder f(x) per architecture, the decoder g(z), and the active mask, on input h. */
+/** METRICS.md's encoder f(x) per architecture and the decoder g(z), on input h. */
 function addEncoder(g: GraphBuilder, sae: SaeWeights, h: string, tag: string) {
   const x = sae.applyBDecToInput ? g.one('Sub', [h, 'b_dec']) : h;
   const pre = g.one('Gemm', [x, 'W_enc', 'b_enc']);
@@ -71,9 +73,7 @@ function addEncoder(g: GraphBuilder, sae: SaeWeights, h: string, tag: string) {
     z = g.one('ScatterElements', [zeros, idx, g.one('Relu', [vals])], [int('axis', 1)], `z_${tag}`);
   }
   const r = g.one('Add', [g.one('MatMul', [z, 'W_dec']), 'b_dec']);
-  // z >= 0, so sign(z) is the active mask as 0/1 floats in one pass
-  const active = g.one('Sign', [z]);
-  return { pre, z, r, active };
+  return { pre, z, r };
 }
 
 function tensorInfo(name: string, elemType: number, dims: (number | string)[]): onnx.IValueInfoProto {
@@ -100,26 +100,22 @@ export function buildEncoderGraph(sae: SaeWeights): Uint8Array {
 }
 
 /**
- * Builds the projection graph for one SAE: both models' activations in, everything METRICS.md needs out,
- * reduced to per-token scalars, per-feature sums and top-k lists (never [tokens x width] to JavaScript).
- * Inputs: hb, hs [N, d] float32; k_top [1] int64 (per-token top-k), k_ctx [1] int64 (top tokens per feature).
+ * Builds the projection graph for one SAE: both models' activations in; per-token dot products and norms
+ * of activations and reconstructions, and the sparse codes, out (never [tokens x width] to JavaScript).
+ * Inputs: hb, hs [N, d] float32 (the same tokens in base and fine-tune).
  */
 export function buildProjectionGraph(sae: SaeWeights): Uint8Array {
   const g = new GraphBuilder();
-  const { dIn: d, dSae: m } = sae;
+  const d = sae.dIn;
   addWeights(g, sae);
   g.ints('axis0', [0]);
   g.ints('axis1', [1]);
-
-  const encode = (h: string, tag: string) => addEncoder(g, sae, h, tag);
-  const b = encode('hb', 'b');
-  const s = encode('hs', 's');
+  const b = addEncoder(g, sae, 'hb', 'b');
+  const s = addEncoder(g, sae, 'hs', 's');
 
   const rowSum = (t: string, out: string) => g.one('ReduceSum', [t, 'axis1'], [int('keepdims', 0)], out);
-  const colSum = (t: string, out: string) => g.one('ReduceSum', [t, 'axis0'], [int('keepdims', 0)], out);
   // |x|^2 with the same kernels as the dot products, so that identical activations give a cosine of exactly 1
   const rowSq = (t: string, out: string) => rowSum(g.one('Mul', [t, t]), out);
-
   rowSum(g.one('Mul', ['hb', 'hs']), 'dot_h');
   rowSq('hb', 'sq_hb');
   rowSq('hs', 'sq_hs');
@@ -128,37 +124,19 @@ export function buildProjectionGraph(sae: SaeWeights): Uint8Array {
   rowSq(s.r, 'sq_rs');
   rowSq(g.one('Sub', ['hb', b.r]), 'err_b');
   rowSq(g.one('Sub', ['hs', s.r]), 'err_s');
-  rowSum(b.z, 'l1_zb');
-  rowSum(s.z, 'l1_zs');
-  // min(z_b, z_s) gives both the L1 distance (a + b - 2 min(a, b) for a, b >= 0) and the shared active set
-  // (min > 0 iff both fire) in one pass over [N, m], instead of Sub + Abs + Mul
-  const both = g.one('Min', [b.z, s.z]);
-  rowSum(both, 'min_z');
-  rowSum(b.active, 'l0_b');
-  rowSum(s.active, 'l0_s');
-  rowSum(g.one('Sign', [both]), 'l0_both');
+  g.one('ReduceSum', ['hb', 'axis0'], [int('keepdims', 0)], 'sum_hb');
+  g.one('ReduceSum', ['hs', 'axis0'], [int('keepdims', 0)], 'sum_hs');
 
-  colSum(b.active, 'cnt_b');
-  colSum(s.active, 'cnt_s');
-  colSum(b.z, 'sum_zb');
-  colSum(s.z, 'sum_zs');
-  colSum(both, 'sum_min');
-  colSum('hb', 'sum_hb');
-  colSum('hs', 'sum_hs');
-
-  // sorted descending; ties go to the lower index (ONNX TopK semantics), as METRICS.md asks
-  g.op('TopK', [b.z, 'k_top'], [int('axis', 1), int('largest', 1), int('sorted', 1)], ['topk_b_val', 'topk_b_idx']);
-  g.op('TopK', [s.z, 'k_top'], [int('axis', 1), int('largest', 1), int('sorted', 1)], ['topk_s_val', 'topk_s_idx']);
-  // top tokens per feature: TopK along contiguous rows of z^T is much faster than along axis 0
-  g.op('TopK', [g.one('Transpose', [b.z], [ints('perm', [1, 0])]), 'k_ctx'], [int('axis', 1), int('largest', 1), int('sorted', 1)], ['ctx_b_val', 'ctx_b_idx']);
-  g.op('TopK', [g.one('Transpose', [s.z], [ints('perm', [1, 0])]), 'k_ctx'], [int('axis', 1), int('largest', 1), int('sorted', 1)], ['ctx_s_val', 'ctx_s_idx']);
+  for (const [code, tag] of [[b.z, 'b'], [s.z, 's']] as const) {
+    const nz = g.one('Transpose', [g.one('NonZero', [code])], [ints('perm', [1, 0])], `nz_${tag}`);
+    g.one('GatherND', [code, nz], [], `val_${tag}`);
+  }
 
   const outputs = [
     ...TOKEN_OUTPUTS.map((n) => tensorInfo(n, FLOAT, ['N'])),
-    ...FEATURE_OUTPUTS.map((n) => tensorInfo(n, FLOAT, [m])),
     ...DIM_OUTPUTS.map((n) => tensorInfo(n, FLOAT, [d])),
-    ...TOPK_OUTPUTS.map((n) => tensorInfo(n, n.endsWith('idx') ? INT64 : FLOAT, n.startsWith('topk') ? ['N', 'k'] : [m, 'c'])),
+    tensorInfo('nz_b', INT64, ['nnz_b', 2]), tensorInfo('val_b', FLOAT, ['nnz_b']),
+    tensorInfo('nz_s', INT64, ['nnz_s', 2]), tensorInfo('val_s', FLOAT, ['nnz_s']),
   ];
-  const inputs = [tensorInfo('hb', FLOAT, ['N', d]), tensorInfo('hs', FLOAT, ['N', d]), tensorInfo('k_top', INT64, [1]), tensorInfo('k_ctx', INT64, [1])];
-  return encodeModel(g, 'sae_projection', inputs, outputs);
+  return encodeModel(g, 'sae_projection', [tensorInfo('hb', FLOAT, ['N', d]), tensorInfo('hs', FLOAT, ['N', d])], outputs);
 }

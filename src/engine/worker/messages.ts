@@ -46,10 +46,13 @@ export type ChildMessage =
   | { type: 'provider'; provider: ExecutionProviderName; requested: ProviderRequest; reason: string; warnings: string[] }
   | { type: 'progress'; event: ProgressEvent }
   | { type: 'log'; line: string }
-  /** A report with complete: false (throttled: the latest one at most every PARTIAL_REPORT_INTERVAL_MS). */
+  /**
+   * A report with complete: false, without activating contexts (see slimPartialReport.ts), throttled:
+   * the latest one at most every PARTIAL_REPORT_INTERVAL_MS.
+   */
   | { type: 'partial'; report: unknown }
   | { type: 'done'; reportPath: string }
   | { type: 'error'; error: WorkerError }
   | { type: 'cancelled' };
 
-export const PARTIAL_REPORT_INTERVAL_MS = 250;
+export const PARTIAL_REPORT_INTERVAL_MS = 500;

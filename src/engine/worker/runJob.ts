@@ -3,16 +3,18 @@ import { parse } from 'yaml';
 import { loadConfigFile } from '../config/load';
 import type { ProviderRequest, ResolvedConfig } from '../config/types';
 import { CancelledError, SaeDiffError } from '../errors';
+import type { SaeDiffReport } from '../report/types';
 import { runDiagnostic } from '../pipeline';
 import { CUDA_INSTALL_HINT, ProviderChoice, selectProvider } from '../runtime/providers';
 import { probeEnvironment } from '../runtime/session';
 import type { ChildMessage, RunRequest, WorkerError } from './messages';
 import { PartialReportThrottle } from './partialThrottle';
 import { effectiveRunSettings, runtimeSectionOf } from './runSettings';
+import { withoutContexts } from './slimPartialReport';
 
 /** One run inside the worker: load, pick the provider, run the engine; every outcome becomes a message. */
 export async function runJob(request: RunRequest, signal: AbortSignal, send: (m: ChildMessage) => void): Promise<'done' | 'error' | 'cancelled'> {
-  const partials = new PartialReportThrottle((report) => send({ type: 'partial', report }));
+  const partials = new PartialReportThrottle((report) => send({ type: 'partial', report: withoutContexts(report as SaeDiffReport) }));
   try {
     const config = loadConfigFile(request.configPath);
     const settings = effectiveRunSettings(runtimeSectionOf(readYaml(config.configPath)), request.defaults, request.overrides);

@@ -14,8 +14,7 @@ function send(message: ChildMessage): void {
 
 /** Exit only after the last message is flushed to the parent. */
 function exitAfter(message: ChildMessage | undefined, code: number): void {
-  if (!process.connected) process.exit(code);
-  if (message) process.send!(message, () => process.exit(code));
+  if (message && process.connected) process.send!(message, () => process.exit(code));
   else process.exit(code);
 }
 

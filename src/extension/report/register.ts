@@ -1,4 +1,10 @@
 import * as vscode from 'vscode';
+import type { SaeDiffReport } from '../../engine/report/types';
+import type { PersistedViewState } from '../../shared/reportMessages';
+import { LiveReportPanel } from './liveReportPanel';
+import { pickReportFile } from './openReportCommand';
+import { reportShapeProblem } from './parseReport';
+import { REPORT_VIEW_TYPE, ReportEditorProvider } from './reportEditorProvider';
 
 /** What the run commands need from the report views. */
 export interface ReportViews {
@@ -8,10 +14,42 @@ export interface ReportViews {
   showPartial(report: unknown): void;
 }
 
-export function registerReportViews(_context: vscode.ExtensionContext): ReportViews {
-  // Filled in by the report panel work (issue 5).
-  return {
-    async openReportFile(file) { await vscode.commands.executeCommand('vscode.openWith', file, 'saeDiff.report'); },
-    showPartial() {},
-  };
+/** The report panel: custom editor for report files, a live panel for runs, the open command. */
+export function registerReportViews(context: vscode.ExtensionContext): ReportViews {
+  const { extensionUri } = context;
+  let live: LiveReportPanel | undefined;
+
+  context.subscriptions.push(
+    vscode.window.registerCustomEditorProvider(REPORT_VIEW_TYPE, new ReportEditorProvider(extensionUri), {
+      supportsMultipleEditorsPerDocument: true,
+    }),
+    vscode.window.registerWebviewPanelSerializer(REPORT_VIEW_TYPE, {
+      async deserializeWebviewPanel(panel, state) {
+        live = new LiveReportPanel(panel, extensionUri);
+        await live.restore(state as PersistedViewState | undefined);
+      },
+    }),
+    vscode.commands.registerCommand('saeDiff.openReport', async (file?: vscode.Uri) => {
+      const target = file instanceof vscode.Uri ? file : await pickReportFile();
+      if (target) await openReportFile(target);
+    }),
+    { dispose: () => live?.dispose() },
+  );
+
+  async function openReportFile(file: vscode.Uri): Promise<void> {
+    // The finished file replaces the panel that followed the run.
+    if (live && !live.isDisposed) live.dispose();
+    live = undefined;
+    await vscode.commands.executeCommand('vscode.openWith', file, REPORT_VIEW_TYPE);
+  }
+
+  function showPartial(report: unknown): void {
+    if (!live || live.isDisposed) live = LiveReportPanel.create(extensionUri);
+    // Called from a run's progress callback: report a bad value in the panel rather than throw into the run.
+    const problem = reportShapeProblem(report);
+    if (problem) live.showError(`The run sent an update that is not a report: ${problem}.`);
+    else live.show(report as SaeDiffReport);
+  }
+
+  return { openReportFile, showPartial };
 }

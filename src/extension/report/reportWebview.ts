@@ -1,0 +1,70 @@
+import * as vscode from 'vscode';
+import type { SaeDiffReport } from '../../engine/report/types';
+import { isViewMessage, type HostMessage, type ViewMessage } from '../../shared/reportMessages';
+import { saveExport } from './saveExport';
+import { WEBVIEW_SCRIPT_PATH, WEBVIEW_STYLE_PATH, buildPanelHtml, createNonce } from './panelHtml';
+
+/**
+ * One report webview (custom editor or live panel): sets up its HTML and options, sends the report
+ * once the page says it is ready, and answers the page's export requests.
+ */
+export class ReportWebview implements vscode.Disposable {
+  private ready = false;
+  private latest: HostMessage | undefined;
+  private report: SaeDiffReport | undefined;
+  private source: vscode.Uri | undefined;
+  private readonly subscriptions: vscode.Disposable[] = [];
+
+  constructor(private readonly webview: vscode.Webview, extensionUri: vscode.Uri) {
+    const mediaRoot = vscode.Uri.joinPath(extensionUri, 'media', 'webview');
+    webview.options = { enableScripts: true, localResourceRoots: [mediaRoot] };
+    webview.html = buildPanelHtml({
+      cspSource: webview.cspSource,
+      scriptUri: webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, ...WEBVIEW_SCRIPT_PATH)).toString(),
+      styleUri: webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, ...WEBVIEW_STYLE_PATH)).toString(),
+      nonce: createNonce(),
+    });
+    this.subscriptions.push(webview.onDidReceiveMessage((message: unknown) => this.onMessage(message)));
+  }
+
+  get currentSource(): vscode.Uri | undefined {
+    return this.source;
+  }
+
+  showReport(report: SaeDiffReport, source?: vscode.Uri): void {
+    this.report = report;
+    this.source = source;
+    this.post({ type: 'report', report, source: source?.toString() });
+  }
+
+  showError(message: string): void {
+    this.post({ type: 'error', message });
+  }
+
+  dispose(): void {
+    this.subscriptions.forEach((subscription) => subscription.dispose());
+  }
+
+  private post(message: HostMessage): void {
+    // Messages sent before the script listens are lost, so keep the latest and send it on 'ready'.
+    this.latest = message;
+    if (this.ready) void this.webview.postMessage(message);
+  }
+
+  private onMessage(message: unknown): void {
+    if (!isViewMessage(message)) return;
+    void this.handle(message).catch((error: unknown) => {
+      void vscode.window.showErrorMessage(`SAE Diff: ${(error as Error).message}`);
+    });
+  }
+
+  private async handle(message: ViewMessage): Promise<void> {
+    if (message.type === 'ready') {
+      this.ready = true;
+      if (this.latest) await this.webview.postMessage(this.latest);
+      return;
+    }
+    if (!this.report) return;
+    await saveExport(message, this.report, this.source);
+  }
+}

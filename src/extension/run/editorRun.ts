@@ -1,0 +1,123 @@
+import * as path from 'path';
+import * as vscode from 'vscode';
+import type { RunOverrides } from '../../engine/worker/messages';
+import type { ReportViews } from '../report/register';
+import { pickConfig } from './configPicker';
+import { progressMessage, progressShort } from './progressText';
+import { RunController, RunOutcome } from './runController';
+import { showRunError } from './runErrors';
+import { openReportWhenDone, readRunDefaults } from './runSettingsFromEditor';
+import { RunStatusBar } from './runStatusBar';
+import { explainUntrusted, runsAllowed } from './workspaceTrust';
+
+/** Adapts RunController to the editor: progress notification with Cancel, status bar, log, report panel, errors. */
+export class EditorRunner implements vscode.Disposable {
+  private readonly stateChanged = new vscode.EventEmitter<void>();
+  /** Fires when a run starts or ends (the CodeLens follows it). */
+  readonly onDidChangeState = this.stateChanged.event;
+
+  constructor(
+    private readonly controller: RunController,
+    private readonly log: vscode.OutputChannel,
+    private readonly status: RunStatusBar,
+    private readonly reports: ReportViews,
+  ) {}
+
+  get isRunning(): boolean { return this.controller.isRunning; }
+
+  async run(given?: vscode.Uri, overrides: RunOverrides = {}): Promise<void> {
+    if (!runsAllowed()) return explainUntrusted();
+    if (this.controller.isRunning) {
+      const action = await vscode.window.showInformationMessage('SAE Diff: a diagnostic is already running.', 'Cancel Run', 'Show Log');
+      if (action === 'Cancel Run') await this.cancel();
+      if (action === 'Show Log') this.log.show(true);
+      return;
+    }
+    const uri = await pickConfig(given);
+    // a run may have started while the user was picking
+    if (!uri || this.controller.isRunning) return;
+    await saveIfDirty(uri);
+
+    const outcome = await this.runWithProgress(uri, overrides);
+    await this.finish(uri, outcome, overrides);
+  }
+
+  async cancel(): Promise<void> {
+    if (!this.controller.isRunning) {
+      void vscode.window.showInformationMessage('SAE Diff: no diagnostic is running.');
+      return;
+    }
+    this.log.appendLine('Cancelling…');
+    this.status.running('cancelling');
+    await this.controller.cancel();
+  }
+
+  dispose(): void {
+    void this.controller.dispose();
+    this.stateChanged.dispose();
+  }
+
+  private runWithProgress(uri: vscode.Uri, overrides: RunOverrides): Thenable<RunOutcome> {
+    const request = { configPath: uri.fsPath, overrides, defaults: readRunDefaults(uri) };
+    this.log.appendLine(`\n=== ${new Date().toLocaleString()} Run ${uri.fsPath}${overrides.provider ? ` (provider ${overrides.provider})` : ''} ===`);
+    this.status.startRun();
+    const title = `SAE Diff: ${path.basename(uri.fsPath)}`;
+    return vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title, cancellable: true }, async (progress, token) => {
+      token.onCancellationRequested(() => void this.cancel());
+      let provider = '';
+      const promise = this.controller.run(request, {
+        onStarted: ({ pid, reportPath }) => this.log.appendLine(`Worker pid ${pid}; report: ${reportPath}`),
+        onProvider: (p) => {
+          provider = p.requested === 'auto' ? `${p.provider} (auto)` : p.provider;
+          this.status.setProvider(p.provider);
+          // the engine logs the provider and its warnings itself; a fallback also deserves a notification
+          for (const w of p.warnings) void vscode.window.showWarningMessage(`SAE Diff: ${w}`);
+          progress.report({ message: `on ${provider}` });
+        },
+        onProgress: (e) => {
+          this.status.running(progressShort(e));
+          progress.report({ message: `${progressMessage(e)}${provider ? ` · ${provider}` : ''}` });
+        },
+        onLog: (line) => this.log.appendLine(line),
+        onPartialReport: (report) => this.reports.showPartial(report),
+      });
+      this.stateChanged.fire();
+      try {
+        return await promise;
+      } finally {
+        this.stateChanged.fire();
+      }
+    });
+  }
+
+  private async finish(uri: vscode.Uri, outcome: RunOutcome, overrides: RunOverrides): Promise<void> {
+    if (outcome.kind === 'done') {
+      this.status.idle();
+      this.log.appendLine(`Report written: ${outcome.reportPath}`);
+      const report = vscode.Uri.file(outcome.reportPath);
+      if (openReportWhenDone(uri)) {
+        await this.reports.openReportFile(report);
+      } else if ((await vscode.window.showInformationMessage(`SAE Diff: report written to ${vscode.workspace.asRelativePath(report)}.`, 'Open Report')) === 'Open Report') {
+        await this.reports.openReportFile(report);
+      }
+      return;
+    }
+    if (outcome.kind === 'cancelled') {
+      this.status.idle();
+      this.log.appendLine('Run cancelled; no report written.');
+      void vscode.window.showInformationMessage('SAE Diff: run cancelled.');
+      return;
+    }
+    this.status.failed();
+    this.log.appendLine(`Error: ${outcome.error.message}`);
+    await showRunError(outcome.error, {
+      showLog: () => this.log.show(true),
+      runOnCpu: () => void this.run(uri, { ...overrides, provider: 'cpu' }),
+    });
+  }
+}
+
+async function saveIfDirty(uri: vscode.Uri): Promise<void> {
+  const doc = vscode.workspace.textDocuments.find((d) => d.uri.toString() === uri.toString());
+  if (doc?.isDirty) await doc.save();
+}

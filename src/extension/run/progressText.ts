@@ -1,0 +1,16 @@
+// No vscode import: how a ProgressEvent reads in the notification and the status bar.
+import type { ProgressEvent } from '../../engine/progress';
+
+/** e.g. "sft-refusal: Forward pass (batch 3/8, 1,234 tok/s)". */
+export function progressMessage(e: ProgressEvent): string {
+  const details: string[] = [];
+  if (e.batchesTotal !== undefined) details.push(`batch ${e.batchesDone ?? 0}/${e.batchesTotal}`);
+  if (e.tokensPerSecond !== undefined && Number.isFinite(e.tokensPerSecond)) details.push(`${Math.round(e.tokensPerSecond).toLocaleString('en-US')} tok/s`);
+  const model = e.model && !e.message.includes(e.model) ? `${e.model}: ` : '';
+  return `${model}${e.message}${details.length ? ` (${details.join(', ')})` : ''}`;
+}
+
+/** Short form for the status bar, e.g. "forward 3/8". */
+export function progressShort(e: ProgressEvent): string {
+  return e.batchesTotal !== undefined ? `${e.stage} ${e.batchesDone ?? 0}/${e.batchesTotal}` : e.stage;
+}

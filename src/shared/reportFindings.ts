@@ -1,0 +1,125 @@
+/**
+ * Plain-language findings from a report: which layers diverge most, where dense metrics hide a sparse
+ * shift, where the SAE cannot be trusted. Shared by the webview summary and the Markdown export, so the
+ * panel and the exported file say the same thing. No DOM or vscode imports.
+ */
+import type { ComparisonReport, LayerReport, SaeDiffReport } from '../engine/report/types';
+
+export interface Thresholds {
+  cosine_threshold: number;
+  overlap_threshold: number;
+  l1_divergence_threshold: number;
+  min_explained_variance: number;
+  coverage_drop_threshold: number;
+}
+
+/** METRICS.md defaults, used when a (partial or older) report's config lacks a key. */
+export const DEFAULT_THRESHOLDS: Thresholds = {
+  cosine_threshold: 0.95,
+  overlap_threshold: 0.5,
+  l1_divergence_threshold: 0.3,
+  min_explained_variance: 0.5,
+  coverage_drop_threshold: 0.1,
+};
+
+export function reportThresholds(report: SaeDiffReport): Thresholds {
+  const config = report.run?.config ?? {};
+  // The resolved config may be stored flat or under the YAML's top-level key.
+  const nested = (config as { diagnostic_pipeline?: Record<string, unknown> }).diagnostic_pipeline;
+  const metrics = ((config as { metrics?: unknown }).metrics ?? nested?.metrics ?? {}) as Record<string, unknown>;
+  const result = { ...DEFAULT_THRESHOLDS };
+  for (const key of Object.keys(result) as (keyof Thresholds)[]) {
+    if (typeof metrics[key] === 'number') result[key] = metrics[key] as number;
+  }
+  return result;
+}
+
+export interface ComparisonFindings {
+  name: string;
+  /** Layers by l1_divergence, highest first (at most three, only those above zero). */
+  mostDivergent: LayerReport[];
+  divergent: number[];
+  hiddenShift: number[];
+  lowFidelity: number[];
+  coverageDrop: number[];
+}
+
+export function findComparison(comparison: ComparisonReport): ComparisonFindings {
+  const withFlag = (flag: LayerReport['flags'][number]) =>
+    comparison.layers.filter((layer) => layer.flags.includes(flag)).map((layer) => layer.layer);
+  const mostDivergent = [...comparison.layers]
+    .filter((layer) => layer.l1_divergence > 0)
+    .sort((a, b) => b.l1_divergence - a.l1_divergence || a.layer - b.layer)
+    .slice(0, 3);
+  return {
+    name: comparison.sft.name,
+    mostDivergent,
+    divergent: withFlag('divergent'),
+    hiddenShift: withFlag('hidden_shift'),
+    lowFidelity: withFlag('low_fidelity'),
+    coverageDrop: withFlag('coverage_drop'),
+  };
+}
+
+/** Short sentences for one fine-tune, most important first. */
+export function describeFindings(findings: ComparisonFindings, thresholds: Thresholds): string[] {
+  const lines: string[] = [];
+  if (findings.mostDivergent.length > 0) {
+    const list = findings.mostDivergent.map((l) => `layer ${l.layer} (L1 ${formatMetric(l.l1_divergence)})`);
+    lines.push(`Diverges most at ${list.join(', ')}.`);
+  }
+  if (findings.divergent.length > 0) {
+    lines.push(`Feature activity diverges strongly (L1 divergence ≥ ${thresholds.l1_divergence_threshold}) at ${layerList(findings.divergent)}.`);
+  }
+  if (findings.hiddenShift.length > 0) {
+    lines.push(
+      `Hidden shift at ${layerList(findings.hiddenShift)}: the dense residual looks unchanged (cosine ≥ ${thresholds.cosine_threshold}) ` +
+        `but the top SAE features differ (overlap < ${thresholds.overlap_threshold}).`,
+    );
+  }
+  if (findings.lowFidelity.length > 0) {
+    lines.push(
+      `Do not trust the SAE at ${layerList(findings.lowFidelity)}: it explains less than ${thresholds.min_explained_variance} of the base model's variance there.`,
+    );
+  }
+  if (findings.coverageDrop.length > 0) {
+    lines.push(
+      `Coverage drop at ${layerList(findings.coverageDrop)}: the fine-tune moved into directions the base dictionary cannot express ` +
+        `(explained variance falls by more than ${thresholds.coverage_drop_threshold}).`,
+    );
+  }
+  if (lines.length === 0) lines.push('No layer shows a measurable shift.');
+  return lines;
+}
+
+export function layerList(layers: number[]): string {
+  if (layers.length === 1) return `layer ${layers[0]}`;
+  return `layers ${layers.slice(0, -1).join(', ')} and ${layers[layers.length - 1]}`;
+}
+
+/** Three significant decimals is enough to read; exports that must round-trip do not use this. */
+export function formatMetric(value: number): string {
+  if (!Number.isFinite(value)) return String(value);
+  if (value !== 0 && Math.abs(value) < 1e-3) return value.toExponential(2);
+  return value.toFixed(3);
+}
+
+/** Sentences comparing several fine-tunes (from report.fine_tune_comparison), or none for a single one. */
+export function describeFineTuneComparison(report: SaeDiffReport): string[] {
+  const comparison = report.fine_tune_comparison;
+  if (!comparison) return [];
+  const lines = comparison.profiles.map((profile) =>
+    `${profile.sft} peaks at layer ${profile.peak_layer}, which holds ${formatPercent(profile.peak_share)} of its L1 divergence ` +
+      `(concentration ${formatMetric(profile.concentration)}: 0 = spread evenly over layers, 1 = all in one layer).`,
+  );
+  for (const pair of comparison.profile_similarity) {
+    lines.push(`${pair.a} and ${pair.b} have ${pair.cosine >= 0.9 ? 'similar' : 'different'} divergence profiles (cosine ${formatMetric(pair.cosine)}).`);
+  }
+  const shared = Object.values(comparison.shared_count ?? {}).reduce((sum, count) => sum + count, 0);
+  if (shared > 0) lines.push(`Summed over layers, ${shared} shifted feature${shared === 1 ? ' is' : 's are'} shared by two or more fine-tunes.`);
+  return lines;
+}
+
+function formatPercent(share: number): string {
+  return `${Math.round(share * 100)}%`;
+}

@@ -1,0 +1,204 @@
+/**
+ * The layer profile: every per-layer metric across layers, one line style per fine-tune (overlays can be
+ * toggled), configured thresholds as dashed lines, flagged layers banded and coded. Clicking a layer
+ * selects it in the feature table.
+ */
+import {
+  CategoryScale, Chart, Legend, LinearScale, LineController, LineElement, PointElement, Tooltip,
+  type ChartDataset, type LegendItem,
+} from 'chart.js';
+import type { ComparisonReport, SaeDiffReport } from '../../src/engine/report/types';
+import { formatMetric, reportThresholds } from '../../src/shared/reportFindings';
+import { h, replaceChildren } from '../dom';
+import type { ViewState } from '../viewState';
+import { decorationPlugins, type ChartDecorations } from './chartPlugins';
+import { COMPARISON_DASHES, FLAG_CODES, LAYER_SERIES } from './layerSeries';
+import { readChartTheme } from './themeColors';
+
+Chart.register(LineController, LineElement, PointElement, LinearScale, CategoryScale, Legend, Tooltip);
+
+type LineDataset = ChartDataset<'line', (number | null)[]> & { seriesKey: string; comparison: number };
+
+export class LayerChart {
+  readonly element: HTMLElement;
+  readonly chart: Chart<'line', (number | null)[], string>;
+  private readonly canvas: HTMLCanvasElement;
+  private readonly overlayHost = h('div', { class: 'overlay-toggles' });
+  private readonly hiddenSeries = new Set<string>();
+  private decorations: ChartDecorations = { theme: readChartTheme(), thresholds: [], bands: [] };
+  private report: SaeDiffReport | undefined;
+  private state: ViewState | undefined;
+  private layers: number[] = [];
+
+  constructor(private readonly change: (change: Partial<ViewState>) => void) {
+    this.canvas = h('canvas', { attrs: { role: 'img', 'aria-label': 'Layer profile chart' } }) as HTMLCanvasElement;
+    this.element = h('section', { class: 'layer-profile', attrs: { 'aria-labelledby': 'profile-heading' } },
+      h('h2', { attrs: { id: 'profile-heading' } }, 'Layer profile'),
+      this.overlayHost,
+      h('div', { class: 'chart-box' }, this.canvas),
+      h('p', { class: 'flag-legend' }, 'Flags: ', ...Object.values(FLAG_CODES).map((f, i) => [i ? ' · ' : '', h('b', {}, f.code), ` ${f.text}`]).flat(),
+        '. Dashed horizontal lines are the configured thresholds; the highlighted column is the layer shown below.'));
+    this.chart = new Chart(this.canvas, {
+      type: 'line',
+      data: { labels: [], datasets: [] },
+      options: this.options(),
+      plugins: decorationPlugins(() => this.decorations),
+    });
+  }
+
+  render(report: SaeDiffReport, state: ViewState): void {
+    this.report = report;
+    this.state = state;
+    this.layers = [...new Set(report.comparisons.flatMap((c) => c.layers.map((l) => l.layer)))].sort((a, b) => a - b);
+    this.renderOverlayToggles(report, state);
+    this.chart.data.labels = this.layers.map((layer) => `L${layer}`);
+    this.chart.data.datasets = this.visibleComparisons(report, state).flatMap(({ comparison, index }) => this.datasetsFor(comparison, index, report.comparisons.length > 1));
+    this.decorations = this.buildDecorations(report, state);
+    this.canvas.setAttribute('aria-label', `Layer profile of ${this.layers.length} layers; the table below lists the same layers' shifted features.`);
+    this.chart.update();
+  }
+
+  /** Re-reads theme colours (VS Code changed theme). */
+  refreshTheme(): void {
+    this.decorations = { ...this.decorations, theme: readChartTheme() };
+    this.chart.options = this.options();
+    if (this.report && this.state) this.render(this.report, this.state);
+  }
+
+  toPngDataUrl(): string {
+    return this.chart.toBase64Image('image/png', 1);
+  }
+
+  private visibleComparisons(report: SaeDiffReport, state: ViewState): { comparison: ComparisonReport; index: number }[] {
+    return report.comparisons
+      .map((comparison, index) => ({ comparison, index }))
+      .filter(({ index }) => index === state.comparison || !state.hiddenComparisons.includes(index));
+  }
+
+  private datasetsFor(comparison: ComparisonReport, index: number, named: boolean): LineDataset[] {
+    const { theme } = this.decorations;
+    const byLayer = new Map(comparison.layers.map((layer) => [layer.layer, layer]));
+    return LAYER_SERIES.map((series) => {
+      const color = theme.series[series.key];
+      const flagged = this.layers.map((layer) => (byLayer.get(layer)?.flags.length ?? 0) > 0);
+      return {
+        label: named ? `${comparison.sft.name}: ${series.label}` : series.label,
+        seriesKey: series.key,
+        comparison: index,
+        data: this.layers.map((layer) => { const l = byLayer.get(layer); return l ? series.value(l) : null; }),
+        hidden: this.hiddenSeries.has(series.key),
+        borderColor: color,
+        backgroundColor: color,
+        borderWidth: theme.highContrast ? 3 : 2,
+        borderDash: COMPARISON_DASHES[index % COMPARISON_DASHES.length],
+        // Flagged layers get a larger triangle marker, per fine-tune.
+        pointStyle: flagged.map((f) => (f ? 'triangle' : 'circle')),
+        pointRadius: flagged.map((f) => (f ? 5 : 3)),
+        pointHoverRadius: 7,
+        spanGaps: true,
+        tension: 0,
+      };
+    });
+  }
+
+  private buildDecorations(report: SaeDiffReport, state: ViewState): ChartDecorations {
+    const theme = this.decorations.theme;
+    const thresholds = reportThresholds(report);
+    const primary = report.comparisons[state.comparison];
+    const flagsByLayer = new Map(primary?.layers.map((l) => [l.layer, l.flags]) ?? []);
+    return {
+      theme,
+      thresholds: LAYER_SERIES.filter((s) => s.threshold && !this.hiddenSeries.has(s.key)).map((s) => ({
+        value: thresholds[s.threshold!.key],
+        text: s.threshold!.text,
+        color: theme.series[s.key],
+      })),
+      bands: this.layers.map((layer, index) => ({
+        index,
+        codes: (flagsByLayer.get(layer) ?? []).map((flag) => FLAG_CODES[flag].code),
+        selected: layer === state.layer,
+      })),
+    };
+  }
+
+  private renderOverlayToggles(report: SaeDiffReport, state: ViewState): void {
+    if (report.comparisons.length < 2) {
+      replaceChildren(this.overlayHost);
+      return;
+    }
+    replaceChildren(this.overlayHost, h('span', { class: 'control-label' }, 'Fine-tunes:'), ...report.comparisons.map((comparison, index) => {
+      const box = h('vscode-checkbox', {
+        attrs: { checked: index === state.comparison || !state.hiddenComparisons.includes(index), disabled: index === state.comparison, 'data-comparison': index },
+      }, h('span', { class: `dash-sample dash-${index % COMPARISON_DASHES.length}` }), ` ${comparison.sft.name}`, index === state.comparison ? ' (selected)' : '');
+      box.addEventListener('change', () => {
+        const checked = (box as HTMLElement & { checked: boolean }).checked;
+        const hidden = new Set(state.hiddenComparisons);
+        if (checked) hidden.delete(index); else hidden.add(index);
+        this.change({ hiddenComparisons: [...hidden].sort() });
+      });
+      return box;
+    }));
+  }
+
+  private options(): Chart<'line'>['options'] {
+    const theme = this.decorations.theme;
+    return {
+      animation: false,
+      responsive: true,
+      maintainAspectRatio: false,
+      interaction: { mode: 'index', intersect: false },
+      layout: { padding: { top: 16 } },
+      color: theme.foreground,
+      scales: {
+        // offset: each layer gets a full column, so the first and last layers' bands and codes are not cut off.
+        x: { offset: true, grid: { color: theme.grid }, ticks: { color: theme.foreground }, title: { display: true, text: 'layer', color: theme.muted } },
+        y: { suggestedMin: 0, suggestedMax: 1, grid: { color: theme.grid }, ticks: { color: theme.foreground } },
+      },
+      onClick: (_event, _elements, chart) => {
+        const active = chart.getActiveElements()[0];
+        if (active) this.change({ layer: this.layers[active.index], selectedFeature: undefined });
+      },
+      plugins: {
+        legend: {
+          position: 'bottom',
+          labels: {
+            color: theme.foreground,
+            usePointStyle: true,
+            // One entry per metric (colour); fine-tunes are told apart by line style and the toggles above.
+            generateLabels: (chart) => LAYER_SERIES.map((series): LegendItem => ({
+              text: series.label,
+              fillStyle: theme.series[series.key],
+              strokeStyle: theme.series[series.key],
+              fontColor: theme.foreground,
+              hidden: this.hiddenSeries.has(series.key),
+              pointStyle: 'line',
+              lineWidth: 3,
+              datasetIndex: chart.data.datasets.findIndex((d) => (d as LineDataset).seriesKey === series.key),
+            })),
+          },
+          onClick: (_event, item) => {
+            const series = LAYER_SERIES.find((s) => s.label === item.text);
+            if (!series) return;
+            if (this.hiddenSeries.has(series.key)) this.hiddenSeries.delete(series.key); else this.hiddenSeries.add(series.key);
+            if (this.report && this.state) this.render(this.report, this.state);
+          },
+        },
+        tooltip: {
+          callbacks: {
+            label: (item) => `${item.dataset.label}: ${formatMetric(item.parsed.y ?? NaN)}`,
+            footer: (items) => this.flagsText(items[0]?.dataIndex),
+          },
+        },
+      },
+    };
+  }
+
+  private flagsText(index: number | undefined): string {
+    if (index === undefined || !this.report || !this.state) return '';
+    const lines = this.visibleComparisons(this.report, this.state).map(({ comparison }) => {
+      const flags = comparison.layers.find((l) => l.layer === this.layers[index])?.flags ?? [];
+      return flags.length ? `${comparison.sft.name}: ${flags.map((f) => FLAG_CODES[f].text).join(', ')}` : '';
+    });
+    return lines.filter(Boolean).join('\n');
+  }
+}

@@ -1,0 +1,33 @@
+/** What the layer chart plots: one series per metric, the threshold each is judged against, flag codes. */
+import type { LayerFlag, LayerReport } from '../../src/engine/report/types';
+import type { Thresholds } from '../../src/shared/reportFindings';
+
+export interface SeriesDefinition {
+  key: string;
+  label: string;
+  value(layer: LayerReport): number;
+  /** The configured threshold drawn for this series, and how it is compared. */
+  threshold?: { key: keyof Thresholds; text: string };
+}
+
+export const LAYER_SERIES: SeriesDefinition[] = [
+  { key: 'dense_cosine', label: 'dense cosine', value: (l) => l.dense_cosine, threshold: { key: 'cosine_threshold', text: 'cosine' } },
+  { key: 'recon_cosine', label: 'recon cosine', value: (l) => l.recon_cosine },
+  { key: 'feature_overlap', label: 'feature overlap', value: (l) => l.feature_overlap, threshold: { key: 'overlap_threshold', text: 'overlap' } },
+  { key: 'active_jaccard', label: 'active Jaccard', value: (l) => l.active_jaccard },
+  { key: 'l1_divergence', label: 'L1 divergence', value: (l) => l.l1_divergence, threshold: { key: 'l1_divergence_threshold', text: 'L1 div.' } },
+  { key: 'explained_variance_base', label: 'EV base', value: (l) => l.explained_variance_base, threshold: { key: 'min_explained_variance', text: 'min EV' } },
+  { key: 'explained_variance_sft', label: 'EV SFT', value: (l) => l.explained_variance_sft },
+  // Not a report field: coverage_drop is judged on this difference, so it is plotted to show its threshold.
+  { key: 'coverage_drop', label: 'EV drop (base − SFT)', value: (l) => l.explained_variance_base - l.explained_variance_sft, threshold: { key: 'coverage_drop_threshold', text: 'coverage drop' } },
+];
+
+export const FLAG_CODES: Record<LayerFlag, { code: string; text: string }> = {
+  hidden_shift: { code: 'HS', text: 'hidden shift' },
+  divergent: { code: 'DIV', text: 'divergent' },
+  low_fidelity: { code: 'LF', text: 'low fidelity' },
+  coverage_drop: { code: 'CD', text: 'coverage drop' },
+};
+
+/** Line styles that tell overlaid fine-tunes apart (colour already encodes the metric). */
+export const COMPARISON_DASHES: number[][] = [[], [8, 4], [2, 3], [12, 3, 2, 3]];

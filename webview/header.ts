@@ -1,0 +1,46 @@
+/** Title, run facts, the "running" banner, warnings and export buttons. */
+import type { SaeDiffReport } from '../src/engine/report/types';
+import type { ExportKind } from '../src/shared/reportMessages';
+import { h } from './dom';
+
+export function renderHeader(report: SaeDiffReport, onExport: (kind: ExportKind) => void): HTMLElement {
+  const names = report.comparisons.map((c) => c.sft.name).join(', ') || '(no fine-tune yet)';
+  const run = report.run;
+  const facts = [
+    `${run.tokens} tokens${run.samples !== undefined ? ` from ${run.samples} prompts` : ''}`,
+    run.hook_point,
+    `on ${run.execution_provider}`,
+    run.duration_s !== undefined ? `${run.duration_s.toFixed(1)} s` : undefined,
+    run.started_at ? new Date(run.started_at).toLocaleString() : undefined,
+  ].filter(Boolean).join(' · ');
+  return h('header', { class: 'report-header' },
+    h('div', { class: 'title-row' },
+      h('h1', {}, h('span', { class: 'model-name' }, report.base.name), ' → ', h('span', { class: 'model-name' }, names)),
+      h('div', { class: 'export-buttons', attrs: { role: 'group', 'aria-label': 'Export' } },
+        exportButton('Export CSV', 'Shifted features of all layers and fine-tunes as CSV', 'csv', onExport),
+        exportButton('Export chart PNG', 'The layer profile chart as a PNG image', 'png', onExport),
+        exportButton('Export Markdown', 'A Markdown summary of the run', 'markdown', onExport))),
+    h('p', { class: 'run-facts' }, facts),
+    report.complete ? null : partialBanner(report),
+    (run.warnings ?? []).length > 0
+      ? h('ul', { class: 'warnings', attrs: { 'aria-label': 'Warnings' } }, ...run.warnings.map((w) => h('li', {}, '⚠ ', w)))
+      : null,
+  );
+}
+
+function exportButton(text: string, title: string, kind: ExportKind, onExport: (kind: ExportKind) => void): HTMLElement {
+  return h('vscode-button', { attrs: { appearance: 'secondary', title, 'data-export': kind }, on: { click: () => onExport(kind) } }, text);
+}
+
+/** A live run still in progress, or one shard of a sharded run (which will not change by itself). */
+function partialBanner(report: SaeDiffReport): HTMLElement {
+  const shard = report.shard && 'index' in report.shard ? report.shard : undefined;
+  if (shard) {
+    return h('div', { class: 'running-banner', attrs: { role: 'status', 'data-testid': 'shard-banner' } },
+      h('span', {}, h('b', {}, `Shard ${shard.index + 1} of ${shard.count}. `), 'These numbers cover only this slice of the prompts; merge the shards (sae-diff merge) for the full report.'));
+  }
+  const done = Math.max(0, ...report.comparisons.map((c) => c.layers.length));
+  return h('div', { class: 'running-banner', attrs: { role: 'status', 'data-testid': 'running-banner' } },
+    h('vscode-progress-ring', { attrs: { 'aria-hidden': 'true' } }),
+    h('span', {}, h('b', {}, 'Run in progress. '), `${done} layer${done === 1 ? '' : 's'} so far; this view updates as layers finish.`));
+}

@@ -1,0 +1,104 @@
+/**
+ * Report panel entry point: receives the report from the extension, lays out the sections, and routes
+ * view-state changes to the sections they affect.
+ */
+import './styles.css';
+import type { SaeDiffReport } from '../src/engine/report/types';
+import type { ExportKind, HostMessage } from '../src/shared/reportMessages';
+import { LayerChart } from './chart/layerChart';
+import { h, replaceChildren } from './dom';
+import { FeaturesPanel } from './features/featuresPanel';
+import { renderHeader } from './header';
+import { renderMetricsTable } from './metricsTable';
+import { renderSummary } from './summary';
+import { registerToolkit } from './toolkit';
+import { sanitizeState, ViewStore, type ViewState } from './viewState';
+import { connectToHost } from './vscodeApi';
+
+registerToolkit();
+const host = connectToHost();
+const app = document.getElementById('app') as HTMLElement;
+const store = new ViewStore(sanitizeState(host.loadState(), undefined), host);
+
+let report: SaeDiffReport | undefined;
+let layout: Layout | undefined;
+
+interface Layout {
+  header: HTMLElement;
+  summary: HTMLElement;
+  chart: LayerChart;
+  metrics: HTMLElement;
+  features: FeaturesPanel;
+}
+
+function createLayout(): Layout {
+  const created: Layout = {
+    header: h('div'),
+    summary: h('div'),
+    chart: new LayerChart(change),
+    metrics: h('div'),
+    features: new FeaturesPanel(change),
+  };
+  replaceChildren(app, created.header, created.summary, created.chart.element, created.metrics, created.features.element);
+  // Exposed for tests and debugging in the webview developer tools.
+  (window as unknown as { saeDiffView: unknown }).saeDiffView = { chart: created.chart.chart };
+  // VS Code swaps the body's theme class (and the CSS variables) when the colour theme changes.
+  new MutationObserver(() => created.chart.refreshTheme()).observe(document.body, { attributes: true, attributeFilter: ['class'] });
+  return created;
+}
+
+function showReport(next: SaeDiffReport, source: string | undefined): void {
+  report = next;
+  layout ??= createLayout();
+  store.set(sanitizeState({ ...store.current, source }, report));
+  replaceChildren(layout.header, renderHeader(report, requestExport));
+  replaceChildren(layout.summary, renderSummary(report));
+  renderLayerSections(report, store.current);
+}
+
+function renderLayerSections(current: SaeDiffReport, state: ViewState): void {
+  if (!layout) return;
+  layout.chart.render(current, state);
+  replaceChildren(layout.metrics, renderMetricsTable(current.comparisons[state.comparison]));
+  layout.features.renderAll(current, state);
+}
+
+/** Applies a view change and re-renders only what it affects. */
+function change(delta: Partial<ViewState>): void {
+  if (!report || !layout) return;
+  const before = store.current;
+  store.set(sanitizeState({ ...before, ...delta }, report));
+  const after = store.current;
+  if (after.comparison !== before.comparison || after.layer !== before.layer) {
+    renderLayerSections(report, after);
+    return;
+  }
+  if (after.hiddenComparisons.join() !== before.hiddenComparisons.join()) layout.chart.render(report, after);
+  const sortChanged = after.sort.column !== before.sort.column || after.sort.descending !== before.sort.descending;
+  if (sortChanged || after.categoryFilter !== before.categoryFilter || after.textFilter !== before.textFilter) {
+    layout.features.renderTable(after);
+  }
+  if (after.selectedFeature !== before.selectedFeature) layout.features.renderSelection(after);
+}
+
+function requestExport(kind: ExportKind): void {
+  if (kind === 'png') {
+    if (layout) host.post({ type: 'export', kind, dataUrl: layout.chart.toPngDataUrl() });
+  } else {
+    host.post({ type: 'export', kind });
+  }
+}
+
+function showError(message: string): void {
+  report = undefined;
+  layout?.chart.chart.destroy();
+  layout = undefined;
+  replaceChildren(app, h('div', { class: 'error-box', attrs: { role: 'alert' } }, h('b', {}, 'Cannot show this report. '), message));
+}
+
+window.addEventListener('message', (event: MessageEvent<HostMessage>) => {
+  const message = event.data;
+  if (message?.type === 'report') showReport(message.report, message.source);
+  else if (message?.type === 'error') showError(message.message);
+});
+host.post({ type: 'ready' });

@@ -1,0 +1,24 @@
+/** The plain-language findings above the chart (same sentences as the Markdown export). */
+import type { SaeDiffReport } from '../src/engine/report/types';
+import { describeFindings, describeFineTuneComparison, findComparison, reportThresholds } from '../src/shared/reportFindings';
+import { h } from './dom';
+
+export function renderSummary(report: SaeDiffReport): HTMLElement {
+  const thresholds = reportThresholds(report);
+  const several = report.comparisons.length > 1;
+  return h('section', { class: 'summary', attrs: { 'aria-label': 'Summary' } },
+    report.comparisons.length === 0 ? h('p', {}, 'No layer has finished yet.') : null,
+    ...report.comparisons.map((comparison) => {
+      const lines = describeFindings(findComparison(comparison), thresholds);
+      return h('div', { class: 'summary-block' },
+        several ? h('h3', {}, comparison.sft.name) : null,
+        h('ul', {}, ...lines.map((line) => h('li', {}, line))));
+    }),
+    fineTunesCompared(report));
+}
+
+function fineTunesCompared(report: SaeDiffReport): HTMLElement | null {
+  const lines = describeFineTuneComparison(report);
+  if (lines.length === 0) return null;
+  return h('div', { class: 'summary-block' }, h('h3', {}, 'Fine-tunes compared'), h('ul', {}, ...lines.map((line) => h('li', {}, line))));
+}
