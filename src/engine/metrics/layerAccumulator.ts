@@ -1,3 +1,4 @@
+import { CODE_BLOCK } from '../sae/saeGraph';
 import { TopContexts } from './topContexts';
 
 /** The projection graph's outputs for one chunk of N tokens (see sae/saeGraph.ts). */
@@ -49,6 +50,8 @@ export class LayerAccumulator {
   private readonly stamp: Int32Array;
   private stampId = 0;
   private scratch = new Float32Array(256);
+  private readonly codesB = new SparseCodes();
+  private readonly codesS = new SparseCodes();
 
   constructor(readonly width: number, readonly hidden: number, contexts: number) {
     this.cntB = new Float64Array(width);
@@ -86,28 +89,33 @@ export class LayerAccumulator {
     s.tokens += n;
     addInto(this.sumHb, f('sum_hb'));
     addInto(this.sumHs, f('sum_hs'));
-    this.addCodes(lowWords(o.nz_b.data as BigInt64Array), f('val_b'), lowWords(o.nz_s.data as BigInt64Array), f('val_s'), n, k, rowSample, rowPosition);
+    const b = this.codesB.decode(o.blk_b.data as BigInt64Array, f('blkval_b'));
+    const c = this.codesS.decode(o.blk_s.data as BigInt64Array, f('blkval_s'));
+    this.addCodes(b.rows, b.feats, b.vals, b.count, c.rows, c.feats, c.vals, c.count, n, k, rowSample, rowPosition);
   }
 
   /**
    * Walks both models' active latents token by token (row-major (row, feature) pairs, features
    * ascending within a row) and accumulates every feature-wise quantity of METRICS.md exactly.
    */
-  private addCodes(nzB: Int32Array, valB: Float32Array, nzS: Int32Array, valS: Float32Array, n: number, k: number, rowSample: Int32Array, rowPosition: Int32Array): void {
+  private addCodes(
+    rowB: Int32Array, nzB: Int32Array, valB: Float32Array, nnzB: number,
+    rowS: Int32Array, nzS: Int32Array, valS: Float32Array, nnzS: number,
+    n: number, k: number, rowSample: Int32Array, rowPosition: Int32Array,
+  ): void {
     const s = this.sums;
-    const nnzB = valB.length, nnzS = valS.length;
     let pb = 0, ps = 0;
     for (let t = 0; t < n; t++) {
       const b0 = pb, s0 = ps;
-      while (pb < nnzB && nzB[4 * pb] === t) pb++;
-      while (ps < nnzS && nzS[4 * ps] === t) ps++;
+      while (pb < nnzB && rowB[pb] === t) pb++;
+      while (ps < nnzS && rowS[ps] === t) ps++;
       const sample = rowSample[t], position = rowPosition[t];
       let l1b = 0, l1s = 0, l1diff = 0, both = 0;
       // merge the two feature-sorted lists: shared features, |z_s - z_b| over the union
       let i = b0, j = s0;
       while (i < pb || j < ps) {
-        const fb = i < pb ? nzB[4 * i + 2] : 0x7fffffff;
-        const fs = j < ps ? nzS[4 * j + 2] : 0x7fffffff;
+        const fb = i < pb ? nzB[i] : 0x7fffffff;
+        const fs = j < ps ? nzS[j] : 0x7fffffff;
         if (fb === fs) {
           const vb = valB[i++], vs = valS[j++];
           this.touch(fb, vb, vs, sample, position);
@@ -151,7 +159,7 @@ export class LayerAccumulator {
       const v = valS[j];
       if (v > cutS.value || (v === cutS.value && tiesLeft-- > 0)) {
         ns++;
-        if (this.stamp[nzS[4 * j + 2]] === id) shared++;
+        if (this.stamp[nzS[j]] === id) shared++;
       }
     }
     const union = nb + ns - shared;
@@ -163,7 +171,7 @@ export class LayerAccumulator {
     let ties = cut.ties, count = 0;
     for (let i = from; i < to; i++) {
       const v = val[i];
-      if (v > cut.value || (v === cut.value && ties-- > 0)) { this.stamp[nz[4 * i + 2]] = id; count++; }
+      if (v > cut.value || (v === cut.value && ties-- > 0)) { this.stamp[nz[i]] = id; count++; }
     }
     return count;
   }
@@ -175,12 +183,12 @@ export class LayerAccumulator {
   private kthValue(val: Float32Array, from: number, to: number, k: number): { value: number; ties: number } {
     const len = to - from;
     if (len <= k) return { value: -Infinity, ties: 0 };
-    const sorted = this.scratch.length >= len ? this.scratch.subarray(0, len) : (this.scratch = new Float32Array(len * 2)).subarray(0, len);
-    sorted.set(val.subarray(from, to));
-    sorted.sort();
-    const value = sorted[len - k];
+    if (this.scratch.length < len) this.scratch = new Float32Array(len * 2);
+    const a = this.scratch;
+    a.set(val.subarray(from, to));
+    const value = selectKthLargest(a, len, k);
     let above = 0;
-    for (let i = len - 1; i >= 0 && sorted[i] > value; i--) above++;
+    for (let i = from; i < to; i++) if (val[i] > value) above++;
     return { value, ties: k - above };
   }
 
@@ -199,10 +207,55 @@ export class LayerAccumulator {
   }
 }
 
-/** The low 32-bit words of int64 values (indices here are far below 2^31), without BigInt conversions. */
-function lowWords(x: BigInt64Array): Int32Array {
-  // [nnz, 2] int64 -> Int32 view: element 4i is row i's low word, 4i + 2 its feature's
-  return new Int32Array(x.buffer, x.byteOffset, x.length * 2);
+/** The k-th largest of a[0..len) (1-based k), by quickselect: O(len) on average; reorders a. */
+function selectKthLargest(a: Float32Array, len: number, k: number): number {
+  let lo = 0, hi = len - 1;
+  const target = k - 1; // index in descending order
+  while (lo < hi) {
+    const pivot = a[(lo + hi) >> 1];
+    let i = lo, j = hi;
+    while (i <= j) {
+      while (a[i] > pivot) i++;
+      while (a[j] < pivot) j--;
+      if (i <= j) { const t = a[i]; a[i] = a[j]; a[j] = t; i++; j--; }
+    }
+    if (target <= j) hi = j;
+    else if (target >= i) lo = i;
+    else return a[target];
+  }
+  return a[target];
+}
+
+/** Active latents as parallel arrays (row, feature, value), row-major, decoded from the graph's blocks. */
+class SparseCodes {
+  rows = new Int32Array(1024);
+  feats = new Int32Array(1024);
+  vals = new Float32Array(1024);
+  count = 0;
+
+  /** blocks: [nblk, 2] int64 (row, block); values: [nblk, CODE_BLOCK]. */
+  decode(blocks: BigInt64Array, values: Float32Array): this {
+    // int64 indices here are far below 2^31: read their low 32-bit words, no BigInt conversions
+    const words = new Int32Array(blocks.buffer, blocks.byteOffset, blocks.length * 2);
+    const nblk = blocks.length / 2;
+    if (this.vals.length < nblk * CODE_BLOCK) this.grow(nblk * CODE_BLOCK);
+    let n = 0;
+    for (let i = 0; i < nblk; i++) {
+      const row = words[4 * i], first = words[4 * i + 2] * CODE_BLOCK;
+      for (let j = 0; j < CODE_BLOCK; j++) {
+        const v = values[i * CODE_BLOCK + j];
+        if (v > 0) { this.rows[n] = row; this.feats[n] = first + j; this.vals[n] = v; n++; }
+      }
+    }
+    this.count = n;
+    return this;
+  }
+
+  private grow(size: number): void {
+    this.rows = new Int32Array(size * 2);
+    this.feats = new Int32Array(size * 2);
+    this.vals = new Float32Array(size * 2);
+  }
 }
 
 function addInto(acc: Float64Array, x: ArrayLike<number>): void {

@@ -49,8 +49,45 @@ function notOnnx(file: string, detail: string): SaeDiffError {
   });
 }
 
-export function encodeOnnxModel(model: ModelProto): Uint8Array {
-  return onnx.ModelProto.encode(model).finish();
+function varint(n: number): Uint8Array {
+  const out: number[] = [];
+  while (n > 127) { out.push((n % 128) | 128); n = Math.floor(n / 128); }
+  out.push(n);
+  return Uint8Array.from(out);
+}
+
+function lengthOf(parts: Uint8Array[]): number {
+  return parts.reduce((s, p) => s + p.length, 0);
+}
+
+/**
+ * Serializes a model. protobufjs copies large `bytes` fields slowly (over 0.5 s per 100 MB), so the
+ * graph is written without its initializers, and the initializers follow as a second `graph` field
+ * holding only them: protobuf parsers merge repeated occurrences of an embedded message, so ONNX
+ * Runtime reads one graph. Each tensor's raw_data is appended as its own field, by one memory copy.
+ */
+export function encodeOnnxModel(model: onnx.IModelProto): Uint8Array {
+  const graph = model.graph as onnx.GraphProto;
+  const initializers = graph.initializer ?? [];
+  graph.initializer = [];
+  let head: Uint8Array;
+  try {
+    head = onnx.ModelProto.encode(model).finish();
+  } finally {
+    graph.initializer = initializers;
+  }
+  if (initializers.length === 0) return head;
+  const TENSOR_RAW_DATA = Uint8Array.of((9 << 3) | 2);
+  const GRAPH_INITIALIZER = Uint8Array.of((5 << 3) | 2);
+  const MODEL_GRAPH = Uint8Array.of((7 << 3) | 2);
+  const graphParts: Uint8Array[] = [];
+  for (const t of initializers) {
+    const raw = t.rawData;
+    const meta = onnx.TensorProto.encode({ ...t, rawData: undefined }).finish();
+    const parts = raw && raw.length > 0 ? [meta, TENSOR_RAW_DATA, varint(raw.length), raw] : [meta];
+    graphParts.push(GRAPH_INITIALIZER, varint(lengthOf(parts)), ...parts);
+  }
+  return Buffer.concat([head, MODEL_GRAPH, varint(lengthOf(graphParts)), ...graphParts]);
 }
 
 /** Element type of each tensor whose type the graph declares (inputs, outputs, value_info, initializers). */

@@ -1,4 +1,5 @@
 import { onnx } from 'onnx-proto';
+import { encodeOnnxModel } from '../model/onnxGraph';
 import type { SaeWeights } from './loadSae';
 
 const FLOAT = onnx.TensorProto.DataType.FLOAT;
@@ -17,11 +18,13 @@ export const TOKEN_OUTPUTS = [
 export const DIM_OUTPUTS = ['sum_hb', 'sum_hs'] as const;
 
 /**
- * The codes in sparse form: every active latent as (row, feature) ([nnz, 2] int64, row-major order)
- * and its value ([nnz]). Everything feature-wise (L0, frequencies, means, L1 distance, active and
- * top-k sets, top contexts) is exact from these, at O(L0) per token instead of O(width) passes.
+ * The codes in sparse form: every block of CODE_BLOCK features holding an active latent, as (row, block)
+ * ([nblk, 2] int64, row-major order) and its values ([nblk, CODE_BLOCK]). Everything feature-wise (L0,
+ * frequencies, means, L1 distance, active and top-k sets, top contexts) is exact from these, at
+ * O(L0) per token instead of O(width) passes.
  */
-export const SPARSE_OUTPUTS = ['nz_b', 'val_b', 'nz_s', 'val_s'] as const;
+export const SPARSE_OUTPUTS = ['blk_b', 'blkval_b', 'blk_s', 'blkval_s'] as const;
+export const CODE_BLOCK = 8;
 
 class GraphBuilder {
   nodes: onnx.INodeProto[] = [];
@@ -81,12 +84,12 @@ function tensorInfo(name: string, elemType: number, dims: (number | string)[]): 
 }
 
 function encodeModel(g: GraphBuilder, name: string, inputs: onnx.IValueInfoProto[], outputs: onnx.IValueInfoProto[]): Uint8Array {
-  return onnx.ModelProto.encode({
+  return encodeOnnxModel({
     irVersion: 8,
     producerName: 'sae-diff',
     opsetImport: [{ domain: '', version: OPSET }],
-    graph: { name, node: g.nodes, initializer: g.inits, input: inputs, output: outputs },
-  }).finish();
+    graph: onnx.GraphProto.create({ name, node: g.nodes, initializer: g.inits, input: inputs, output: outputs }),
+  });
 }
 
 /** The encoder alone (x [N, d] -> z [N, m], r [N, d]): for checks against a direct computation. */
@@ -99,12 +102,29 @@ export function buildEncoderGraph(sae: SaeWeights): Uint8Array {
   return encodeModel(g, 'sae_encoder', [tensorInfo('x', FLOAT, ['N', sae.dIn])], [tensorInfo('z', FLOAT, ['N', sae.dSae]), tensorInfo('r', FLOAT, ['N', sae.dIn])]);
 }
 
+/** Pads the width to a multiple of CODE_BLOCK with features that never fire (zero weights, pre-activation -1e30). */
+function padToBlocks(sae: SaeWeights): SaeWeights {
+  const m = sae.dSae, d = sae.dIn;
+  const padded = Math.ceil(m / CODE_BLOCK) * CODE_BLOCK;
+  if (padded === m) return sae;
+  const W_enc = new Float32Array(d * padded);
+  for (let i = 0; i < d; i++) W_enc.set(sae.W_enc.subarray(i * m, i * m + m), i * padded);
+  const b_enc = new Float32Array(padded).fill(-1e30);
+  b_enc.set(sae.b_enc);
+  const W_dec = new Float32Array(padded * d);
+  W_dec.set(sae.W_dec);
+  const threshold = sae.threshold ? new Float32Array(padded).fill(3e38) : undefined;
+  threshold?.set(sae.threshold!);
+  return { ...sae, dSae: padded, W_enc, b_enc, W_dec, threshold };
+}
+
 /**
  * Builds the projection graph for one SAE: both models' activations in; per-token dot products and norms
  * of activations and reconstructions, and the sparse codes, out (never [tokens x width] to JavaScript).
  * Inputs: hb, hs [N, d] float32 (the same tokens in base and fine-tune).
  */
-export function buildProjectionGraph(sae: SaeWeights): Uint8Array {
+export function buildProjectionGraph(unpadded: SaeWeights): Uint8Array {
+  const sae = padToBlocks(unpadded);
   const g = new GraphBuilder();
   const d = sae.dIn;
   addWeights(g, sae);
@@ -127,16 +147,21 @@ export function buildProjectionGraph(sae: SaeWeights): Uint8Array {
   g.one('ReduceSum', ['hb', 'axis0'], [int('keepdims', 0)], 'sum_hb');
   g.one('ReduceSum', ['hs', 'axis0'], [int('keepdims', 0)], 'sum_hs');
 
+  // Sparse codes by blocks of 8 features: a max-pool finds the blocks with an active latent (one fast
+  // vectorised pass), NonZero scans that 8x smaller map, and GatherND returns those blocks' values.
+  g.ints('block_shape', [0, -1, CODE_BLOCK]);
+  g.ints('pool_shape', [0, 1, -1]);
   for (const [code, tag] of [[b.z, 'b'], [s.z, 's']] as const) {
-    const nz = g.one('Transpose', [g.one('NonZero', [code])], [ints('perm', [1, 0])], `nz_${tag}`);
-    g.one('GatherND', [code, nz], [], `val_${tag}`);
+    const pooled = g.one('MaxPool', [g.one('Reshape', [code, 'pool_shape'])], [ints('kernel_shape', [CODE_BLOCK]), ints('strides', [CODE_BLOCK])]);
+    const blocks = g.one('Transpose', [g.one('NonZero', [g.one('Squeeze', [pooled, 'axis1'])])], [ints('perm', [1, 0])], `blk_${tag}`);
+    g.one('GatherND', [g.one('Reshape', [code, 'block_shape']), blocks], [], `blkval_${tag}`);
   }
 
   const outputs = [
     ...TOKEN_OUTPUTS.map((n) => tensorInfo(n, FLOAT, ['N'])),
     ...DIM_OUTPUTS.map((n) => tensorInfo(n, FLOAT, [d])),
-    tensorInfo('nz_b', INT64, ['nnz_b', 2]), tensorInfo('val_b', FLOAT, ['nnz_b']),
-    tensorInfo('nz_s', INT64, ['nnz_s', 2]), tensorInfo('val_s', FLOAT, ['nnz_s']),
+    tensorInfo('blk_b', INT64, ['nblk_b', 2]), tensorInfo('blkval_b', FLOAT, ['nblk_b', CODE_BLOCK]),
+    tensorInfo('blk_s', INT64, ['nblk_s', 2]), tensorInfo('blkval_s', FLOAT, ['nblk_s', CODE_BLOCK]),
   ];
   return encodeModel(g, 'sae_projection', [tensorInfo('hb', FLOAT, ['N', d]), tensorInfo('hs', FLOAT, ['N', d])], outputs);
 }
