@@ -3,7 +3,7 @@ import * as path from 'path';
 import { loadTokenizer } from './data/tokenizer';
 import { SaeDiffError } from './errors';
 import { LayerAccumulator } from './metrics/layerAccumulator';
-import { accumulatorFromJson } from './metrics/serialize';
+import { accumulatorFromJson, SerializedAccumulator } from './metrics/serialize';
 import { buildReport, RunDescription } from './report/buildReport';
 import type { SaeDiffReport } from './report/types';
 import { writeFileAtomic } from './report/writeReport';
@@ -61,7 +61,7 @@ export function mergePartialReports(files: string[], options: { tokenizer?: stri
   for (const p of parts) {
     p.partial!.accumulators.forEach((perLayer, si) => {
       for (const [layer, s] of Object.entries(perLayer)) {
-        const acc = accumulatorFromJson(s);
+        const acc = accumulatorFromJson(s as SerializedAccumulator);
         const existing = accumulators[si].get(Number(layer));
         if (existing) existing.mergeFrom(acc);
         else accumulators[si].set(Number(layer), acc);

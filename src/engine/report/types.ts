@@ -139,7 +139,7 @@ export interface PartialState {
   /** Token ids of this slice's prompts, by dataset index (to render contexts after merging). */
   sequences: Record<string, number[]>;
   /** Per fine-tune (config order), per layer: the serialized accumulators. */
-  accumulators: Record<string, import('../metrics/serialize').SerializedAccumulator>[];
+  accumulators: Record<string, unknown>[]; // metrics/serialize.ts SerializedAccumulator (kept opaque: this file is shared with the webview)
   /** Base tokenizer (tokenizer.json and tokenizer_config.json), to decode contexts after merging. */
   tokenizer: string;
   tokenizer_config?: string;
