@@ -23,6 +23,7 @@ function outputsFor(zb: number[][], zs: number[][]): ProjectionOutputs {
   return {
     dot_h: ones, sq_hb: ones, sq_hs: ones, dot_r: ones, sq_rb: ones, sq_rs: ones,
     err_b: { data: new Float32Array(n), dims: [n] }, err_s: { data: new Float32Array(n), dims: [n] },
+    sq_dh: ones, dh_dr: ones, dh_de: { data: new Float32Array(n), dims: [n] },
     sum_hb: { data: new Float32Array(2), dims: [2] }, sum_hs: { data: new Float32Array(2), dims: [2] },
     blk_b: b.idx, blkval_b: b.val, blk_s: s.idx, blkval_s: s.val,
   };

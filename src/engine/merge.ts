@@ -3,6 +3,7 @@ import * as path from 'path';
 import { loadTokenizer } from './data/tokenizer';
 import { SaeDiffError } from './errors';
 import { LayerAccumulator } from './metrics/layerAccumulator';
+import type { NeighbourFit } from './metrics/selfCheck';
 import { accumulatorFromJson, SerializedAccumulator } from './metrics/serialize';
 import { buildReport, RunDescription } from './report/buildReport';
 import type { SaeDiffReport } from './report/types';
@@ -56,7 +57,9 @@ export function mergePartialReports(files: string[], options: { tokenizer?: stri
     base: first.base,
     sfts: first.comparisons.map((c) => c.sft),
   };
-  const accumulators: Map<number, LayerAccumulator>[] = run.sfts.map(() => new Map());
+  // one per fine-tune, then models.reference's when the run had one
+  const accumulators: Map<number, LayerAccumulator>[] = first.partial!.accumulators.map(() => new Map());
+  const reference = config.models?.reference as { name: string; path: string } | undefined;
   const sequences: number[][] = [];
   for (const p of parts) {
     p.partial!.accumulators.forEach((perLayer, si) => {
@@ -81,7 +84,10 @@ export function mergePartialReports(files: string[], options: { tokenizer?: stri
   const report = buildReport({
     run, provider: first.run.execution_provider, providerReason: first.run.execution_provider_reason ?? '',
     warnings: [...new Set(parts.flatMap((p) => p.run.warnings))],
-    sequences, samples: parts.reduce((s, p) => s + p.run.samples, 0), decode: tokenizer.decode, saes: first.run.saes, labels, accumulators,
+    sequences, samples: parts.reduce((s, p) => s + p.run.samples, 0), decode: tokenizer.decode, saes: first.run.saes, labels,
+    accumulators: accumulators.slice(0, run.sfts.length), referenceAccumulators: reference ? accumulators[run.sfts.length] : undefined,
+    reference: reference ? { name: reference.name, path: reference.path } : undefined,
+    selfCheck: mergedSelfCheck(parts),
     baseHooks: new Map(first.comparisons[0].layers.map((l) => [l.layer, l.hook_tensor?.base ?? ''])),
     sftHooks: first.comparisons.map((c) => new Map(c.layers.map((l) => [l.layer, l.hook_tensor?.sft ?? '']))),
     started: new Date(Math.min(...parts.map((p) => Date.parse(p.run.started_at)))),
@@ -90,6 +96,17 @@ export function mergePartialReports(files: string[], options: { tokenizer?: stri
   });
   report.shard = { merged: count };
   return report;
+}
+
+/** The first shard that ran the self-check gives the neighbouring fits; declared values are the same in all. */
+function mergedSelfCheck(parts: SaeDiffReport[]) {
+  const withCheck = parts.find((p) => p.partial?.self_check && Object.keys(p.partial.self_check.fits).length > 0) ?? parts.find((p) => p.partial?.self_check);
+  const sc = withCheck?.partial?.self_check;
+  if (!sc) return undefined;
+  return {
+    fits: new Map(Object.entries(sc.fits).map(([l, f]) => [Number(l), f as NeighbourFit[]])),
+    declared: new Map(Object.entries(sc.declared).map(([l, d]) => [Number(l), d])),
+  };
 }
 
 export function mergeToFile(files: string[], out: string, options: { tokenizer?: string } = {}): SaeDiffReport {

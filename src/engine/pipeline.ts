@@ -4,6 +4,7 @@ import { compileTemplate, readPrompts, renderPrompt } from './data/dataset';
 import { loadTokenizer, LoadedTokenizer } from './data/tokenizer';
 import { CancelledError, SaeDiffError, throwIfAborted } from './errors';
 import { LayerAccumulator } from './metrics/layerAccumulator';
+import { NeighbourFit, neighbourFits } from './metrics/selfCheck';
 import { hiddenSize, layerCount, ModelFiles, resolveModelFiles } from './model/modelFolder';
 import { HookedModel } from './model/runner';
 import type { ProgressEvent, RunOptions } from './progress';
@@ -32,11 +33,15 @@ interface Prepared {
   warnings: string[];
   baseFiles: ModelFiles;
   sftFiles: ModelFiles[];
+  /** models.reference: run like a fine-tune; base vs reference is the noise floor. */
+  referenceFiles?: ModelFiles;
   tokenizer: LoadedTokenizer;
   sequences: number[][];
   /** Dataset indices this run evaluates (all, or one shard's slice). */
   samples: number[];
   saes: ReportSaeInfo[];
+  /** What each layer's SAE declares it achieves (self-check). */
+  declared: Map<number, { l0?: number; explainedVariance?: number }>;
   labels: Map<number, Map<number, string>>;
   projectors: Map<number, SaeProjector>;
 }
@@ -59,10 +64,12 @@ export async function runDiagnostic(config: ResolvedConfig, options: RunOptions 
     prep.projectors.forEach((p) => toRelease.push(p));
     timings.tokenize = prep.tokenizeSeconds;
     const hookOptions = { targets: config.layers.targets, hookPoint: config.layers.hookPoint, tensorNames: config.layers.tensorNames };
-    const base = await HookedModel.load(prep.baseFiles.onnxPath, hookOptions, prep.settings);
+    const base = await HookedModel.load(prep.baseFiles.onnxPath, { ...hookOptions, probeNeighbours: true }, prep.settings);
     toRelease.push(base);
+    // the fine-tunes, then the reference (if any): each is compared with base batch by batch
+    const compared = [...prep.sftFiles, ...(prep.referenceFiles ? [prep.referenceFiles] : [])];
     const sfts: HookedModel[] = [];
-    for (const f of prep.sftFiles) {
+    for (const f of compared) {
       const m = await HookedModel.load(f.onnxPath, hookOptions, prep.settings);
       toRelease.push(m);
       sfts.push(m);
@@ -73,17 +80,23 @@ export async function runDiagnostic(config: ResolvedConfig, options: RunOptions 
 
     const batchSize = options.batchSize ?? config.runtime.batch_size;
     const batches = planBatches(prep.sequences, batchSize, prep.tokenizer.padId, prep.samples);
-    const accumulators = prep.sftFiles.map(() => new Map(config.layers.targets.map((l) => {
+    const accumulators = compared.map(() => new Map(config.layers.targets.map((l) => {
       const p = prep.projectors.get(l)!;
       return [l, new LayerAccumulator(p.width, p.hidden, config.metrics.top_contexts)];
     })));
     let tokensDone = 0;
     const loopStart = performance.now();
     const runDescription = describeRun(config);
+    const saeRules = new Map([...prep.projectors.entries()].map(([l, p]) => [l, { architecture: p.architecture, threshold: p.threshold }]));
+    let preActivationShift: Map<number, Float32Array>[] | undefined;
+    const selfCheckInputs = { fits: new Map<number, NeighbourFit[]>(), declared: prep.declared };
     const reportOf = (complete: boolean) => buildReport({
+      preActivationShift, saeRules, selfCheck: selfCheckInputs,
       run: runDescription, samples: prep.samples.length, provider: prep.settings.provider, providerReason: prep.providerReason, warnings: prep.warnings,
       sequences: prep.sequences, decode: prep.tokenizer.decode, saes: prep.saes, labels: prep.labels,
-      accumulators, baseHooks: base.hookTensors, sftHooks: sfts.map((m) => m.hookTensors),
+      accumulators: accumulators.slice(0, prep.sftFiles.length), referenceAccumulators: prep.referenceFiles ? accumulators[prep.sftFiles.length] : undefined,
+      reference: prep.referenceFiles ? { name: prep.referenceFiles.spec.name, path: prep.referenceFiles.spec.path } : undefined,
+      baseHooks: base.hookTensors, sftHooks: sfts.map((m) => m.hookTensors),
       started, durationS: (performance.now() - t0) / 1000, timings, complete,
     });
     for (let bi = 0; bi < batches.length; bi++) {
@@ -92,12 +105,18 @@ export async function runDiagnostic(config: ResolvedConfig, options: RunOptions 
       const rows = evaluatedRows(batch, config.dataset.excludeBos);
       let t = performance.now();
       progress({ stage: 'forward', message: `Batch ${bi + 1}/${batches.length}: ${config.models.base.name}`, model: config.models.base.name, batchesDone: bi, batchesTotal: batches.length, tokensDone, tokensPerSecond: rate(tokensDone, loopStart) });
-      const baseActs = await base.run(batch);
+      const { layers: baseActs, outputs: baseOutputs } = await base.runWithProbes(batch);
+      if (bi === 0) {
+        // the self-check compares the SAE's fit at the hooked position with its neighbours, on one batch
+        for (const [layer, probes] of base.probes) {
+          selfCheckInputs.fits.set(layer, await neighbourFits(prep.projectors.get(layer)!, baseOutputs, probes, rows.flat.subarray(0, config.runtime.sae_batch_tokens), gatherRows));
+        }
+      }
       timings.forward += (performance.now() - t) / 1000;
       for (let si = 0; si < sfts.length; si++) {
         throwIfAborted(options.signal);
         t = performance.now();
-        progress({ stage: 'forward', message: `Batch ${bi + 1}/${batches.length}: ${prep.sftFiles[si].spec.name}`, model: prep.sftFiles[si].spec.name, batchesDone: bi, batchesTotal: batches.length, tokensDone, tokensPerSecond: rate(tokensDone, loopStart) });
+        progress({ stage: 'forward', message: `Batch ${bi + 1}/${batches.length}: ${compared[si].spec.name}`, model: compared[si].spec.name, batchesDone: bi, batchesTotal: batches.length, tokensDone, tokensPerSecond: rate(tokensDone, loopStart) });
         const sftActs = await sfts[si].run(batch);
         timings.forward += (performance.now() - t) / 1000;
         for (const layer of config.layers.targets) {
@@ -110,11 +129,16 @@ export async function runDiagnostic(config: ResolvedConfig, options: RunOptions 
     progress({ stage: 'report', message: 'Writing the report', batchesDone: batches.length, batchesTotal: batches.length, tokensDone, tokensPerSecond: rate(tokensDone, loopStart) });
     throwIfAborted(options.signal);
     const tr = performance.now();
+    preActivationShift = await meanPreActivationShifts(accumulators, prep.projectors);
     const report = reportOf(options.shard === undefined);
+    if (report.run.self_check_failed) {
+      const lines = report.comparisons[0].layers.flatMap((l) => l.self_check?.messages ?? []);
+      for (const line of [...new Set(lines)]) { log(`SELF-CHECK FAILED: ${line}`); report.run.warnings.push(`SAE self-check failed: ${line}`); }
+    }
     const reportPath = options.outPath ?? (options.shard ? partialPathFor(config.output.savePath, options.shard) : config.output.savePath);
     if (options.shard) {
       report.shard = options.shard;
-      report.partial = partialState(prep, accumulators);
+      report.partial = partialState(prep, accumulators, selfCheckInputs.fits);
     }
     timings.report = (performance.now() - tr) / 1000;
     report.run.duration_s = (performance.now() - t0) / 1000;
@@ -128,18 +152,36 @@ export async function runDiagnostic(config: ResolvedConfig, options: RunOptions 
   }
 }
 
+/** Per fine-tune and layer: (mean h_s - mean h_b) W_enc, through the SAE's session. */
+async function meanPreActivationShifts(accumulators: Map<number, LayerAccumulator>[], projectors: Map<number, SaeProjector>): Promise<Map<number, Float32Array>[]> {
+  const out: Map<number, Float32Array>[] = [];
+  for (const perLayer of accumulators) {
+    const m = new Map<number, Float32Array>();
+    for (const [layer, acc] of perLayer) {
+      const n = acc.sums.tokens || 1;
+      m.set(layer, await projectors.get(layer)!.preActivationShift(Float32Array.from(acc.sumHs, (v, i) => (v - acc.sumHb[i]) / n)));
+    }
+    out.push(m);
+  }
+  return out;
+}
+
 /** Where a shard's partial report goes by default: beside the report, named by its slice. */
 export function partialPathFor(savePath: string, shard: { index: number; count: number }): string {
   return savePath.replace(/(\.sae-report)?\.json$/i, '') + `.shard-${shard.index + 1}-of-${shard.count}.sae-partial.json`;
 }
 
-function partialState(prep: Prepared, accumulators: Map<number, LayerAccumulator>[]): PartialState {
+function partialState(prep: Prepared, accumulators: Map<number, LayerAccumulator>[], selfCheckFits: Map<number, NeighbourFit[]>): PartialState {
   return {
     samples_total: prep.sequences.length,
     sequences: Object.fromEntries(prep.samples.map((i) => [String(i), prep.sequences[i]])),
     accumulators: accumulators.map((m) => Object.fromEntries([...m.entries()].map(([l, a]) => [String(l), accumulatorToJson(a)]))),
     tokenizer: prep.baseFiles.tokenizerJsonPath,
     tokenizer_config: prep.baseFiles.tokenizerConfigPath,
+    self_check: {
+      fits: Object.fromEntries([...selfCheckFits.entries()].map(([l, f]) => [String(l), f])),
+      declared: Object.fromEntries([...prep.declared.entries()].map(([l, d]) => [String(l), d])),
+    },
     labels: Object.fromEntries([...prep.labels.entries()].map(([l, m]) => [String(l), Object.fromEntries([...m.entries()].map(([k, v]) => [String(k), v]))])),
   };
 }
@@ -191,8 +233,9 @@ async function prepare(config: ResolvedConfig, options: RunOptions, log: (l: str
 
   const baseFiles = resolveModelFiles(config.models.base, config);
   const sftFiles = config.models.sfts.map((s: ModelSpec) => resolveModelFiles(s, config));
+  const referenceFiles = config.models.reference ? resolveModelFiles(config.models.reference, config) : undefined;
   const hidden = hiddenSize(baseFiles.configJson);
-  for (const files of [baseFiles, ...sftFiles]) {
+  for (const files of [baseFiles, ...sftFiles, ...(referenceFiles ? [referenceFiles] : [])]) {
     const count = layerCount(files.configJson);
     const h = hiddenSize(files.configJson);
     log(`model ${files.spec.name}: ${files.onnxPath} (${count ?? '?'} layers, hidden ${h ?? '?'})`);
@@ -209,6 +252,7 @@ async function prepare(config: ResolvedConfig, options: RunOptions, log: (l: str
   }
 
   const saes: ReportSaeInfo[] = [];
+  const declared = new Map<number, { l0?: number; explainedVariance?: number }>();
   const projectors = new Map<number, SaeProjector>();
   const labels = new Map<number, Map<number, string>>();
   const settingsForSae = settings;
@@ -218,6 +262,7 @@ async function prepare(config: ResolvedConfig, options: RunOptions, log: (l: str
       // check the declared shape and hook before reading any weights
       checkSaeFits(readSaeInfo(folder, config.sae.format), layer, hidden, config.sae.checkHookLayer, config.locate('sae.path'));
       const sae = loadSae(folder, config.sae.format);
+      declared.set(layer, { l0: sae.declaredL0, explainedVariance: sae.declaredExplainedVariance });
       if (config.sae.k > sae.dSae) warnings.push(`sae.k ${config.sae.k} exceeds the SAE width ${sae.dSae} at layer ${layer}; all active features are compared.`);
       log(`SAE layer ${layer}: ${sae.format} ${sae.architecture}, d_in ${sae.dIn}, d_sae ${sae.dSae}, dtype ${sae.dtype}${sae.kSae ? `, k ${sae.kSae}` : ''} (${folder})`);
       saes.push({ layer, path: folder, format: sae.format, architecture: sae.architecture, d_in: sae.dIn, d_sae: sae.dSae, dtype: sae.dtype, hook_name: sae.hookName });
@@ -254,7 +299,7 @@ async function prepare(config: ResolvedConfig, options: RunOptions, log: (l: str
   if (template && records.some((r) => 'messages' in r)) log(`chat template from ${templateOwner!.configFile}`);
   log(`dataset: ${records.length} prompts${options.shard ? `, shard ${options.shard.index + 1}/${options.shard.count}: prompts ${samples[0] ?? '-'}-${samples[samples.length - 1] ?? '-'}` : ''}, ${evaluated} evaluated tokens (max_tokens ${maxTokens})`);
   const tokenizeSeconds = (performance.now() - tt) / 1000;
-  return { settings, providerReason: choice.reason, warnings, baseFiles, sftFiles, tokenizer, sequences, samples, saes, labels, projectors, tokenizeSeconds };
+  return { settings, providerReason: choice.reason, warnings, baseFiles, sftFiles, referenceFiles, tokenizer, sequences, samples, saes, declared, labels, projectors, tokenizeSeconds };
 }
 
 export { CancelledError };

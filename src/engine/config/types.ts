@@ -25,6 +25,9 @@ export interface MetricsConfig {
   divergence_threshold: number;
   top_features: number;
   top_contexts: number;
+  fdr: number;
+  threshold_margin: number;
+  self_check_max_l0_ratio: number;
 }
 
 export interface RuntimeConfig {
@@ -70,6 +73,9 @@ export const DEFAULT_METRICS: MetricsConfig = {
   divergence_threshold: 0.5,
   top_features: 50,
   top_contexts: 5,
+  fdr: 0.05,
+  threshold_margin: 0.1,
+  self_check_max_l0_ratio: 2,
 };
 
 export const DEFAULT_RUNTIME: RuntimeConfig = {

@@ -1,8 +1,23 @@
 import type { MetricsConfig } from '../config/types';
 import type { FeatureCategory, LayerFlag, LayerReport, ShiftedFeature } from '../report/types';
 import type { LayerAccumulator } from './layerAccumulator';
+import { benjaminiHochberg, pairedDifferencePValue, wilsonInterval } from './significance';
 
-export type LayerMetrics = Omit<LayerReport, 'layer' | 'flags' | 'shifted_count' | 'category_counts' | 'shifted_features' | 'hook_tensor'>;
+export type LayerMetrics = Pick<LayerReport, 'dense_cosine' | 'recon_cosine' | 'feature_overlap' | 'active_jaccard' | 'l1_divergence' | 'norm_ratio' | 'l0_base' | 'l0_sft' | 'explained_variance_base' | 'explained_variance_sft'>;
+
+/** How the change of the residual stream splits into what the dictionary reconstructs and the rest. */
+export function decomposition(acc: LayerAccumulator): NonNullable<LayerReport['decomposition']> {
+  const s = acc.sums;
+  const n = s.tokens || 1;
+  return {
+    delta_sq: s.delta_sq / n,
+    inside: s.inside / n,
+    outside: s.outside / n,
+    fraction_inside: s.delta_sq > 0 ? s.inside / s.delta_sq : 0,
+    mean_norm_base: s.norm_b / n,
+    mean_norm_sft: s.norm_s / n,
+  };
+}
 
 /** The per-layer metrics of METRICS.md from the accumulated sums. */
 export function layerMetrics(acc: LayerAccumulator): LayerMetrics {
@@ -71,6 +86,26 @@ export function categorize(f: FeatureStats, c: MetricsConfig): FeatureCategory |
   return undefined;
 }
 
+/**
+ * Significance of every shifted feature: Wilson intervals of its frequencies, a paired test of its mean
+ * activation change, and Benjamini-Hochberg over the layer's shifted features at rate `fdr`.
+ */
+function addSignificance(acc: LayerAccumulator, shifted: ShiftedFeature[], fdr: number): Record<FeatureCategory, number> {
+  const n = acc.sums.tokens;
+  const p = shifted.map((f) => pairedDifferencePValue(acc.sumZs[f.id] - acc.sumZb[f.id], acc.sumSqDiff[f.id], n));
+  const q = benjaminiHochberg(p);
+  const counts: Record<FeatureCategory, number> = { emerged: 0, vanished: 0, amplified: 0, suppressed: 0 };
+  shifted.forEach((f, i) => {
+    f.p_value = p[i];
+    f.q_value = q[i];
+    f.significant = q[i] <= fdr;
+    f.freq_base_ci = wilsonInterval(acc.cntB[f.id], n);
+    f.freq_sft_ci = wilsonInterval(acc.cntS[f.id], n);
+    if (f.significant) counts[f.category]++;
+  });
+  return counts;
+}
+
 export interface ShiftedFeatureList {
   /** Every non-stable feature, ordered. */
   all: ShiftedFeature[];
@@ -78,6 +113,7 @@ export interface ShiftedFeatureList {
   shifted: ShiftedFeature[];
   shiftedCount: number;
   categoryCounts: Record<FeatureCategory, number>;
+  significantCounts: Record<FeatureCategory, number>;
 }
 
 /** All non-stable features ordered by mean_abs_diff (ties: lower index), the first `top_features` kept. */
@@ -92,5 +128,6 @@ export function shiftedFeatures(acc: LayerAccumulator, c: MetricsConfig): Shifte
     all.push({ id: i, category, ...stats });
   }
   all.sort((a, b) => b.mean_abs_diff - a.mean_abs_diff || a.id - b.id);
-  return { all, shifted: all.slice(0, c.top_features), shiftedCount: all.length, categoryCounts: counts };
+  const significantCounts = addSignificance(acc, all, c.fdr);
+  return { all, shifted: all.slice(0, c.top_features), shiftedCount: all.length, categoryCounts: counts, significantCounts };
 }

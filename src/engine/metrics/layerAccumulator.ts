@@ -23,6 +23,10 @@ export interface LayerSums {
   err_s: number;
   sq_b: number;
   sq_s: number;
+  /** sum |Δh|^2, and its split into Δh·Δr (inside the dictionary) and Δh·Δe (outside). */
+  delta_sq: number;
+  inside: number;
+  outside: number;
 }
 
 function cosine(dot: number, sqA: number, sqB: number): number {
@@ -36,12 +40,14 @@ function cosine(dot: number, sqA: number, sqB: number): number {
  * number of tokens. Sums are float64 so the order of batches does not matter.
  */
 export class LayerAccumulator {
-  sums: LayerSums = { tokens: 0, cos_h: 0, cos_r: 0, overlap: 0, jaccard: 0, l1_num: 0, l1_den: 0, norm_b: 0, norm_s: 0, l0_b: 0, l0_s: 0, err_b: 0, err_s: 0, sq_b: 0, sq_s: 0 };
+  sums: LayerSums = { tokens: 0, cos_h: 0, cos_r: 0, overlap: 0, jaccard: 0, l1_num: 0, l1_den: 0, norm_b: 0, norm_s: 0, l0_b: 0, l0_s: 0, err_b: 0, err_s: 0, sq_b: 0, sq_s: 0, delta_sq: 0, inside: 0, outside: 0 };
   readonly cntB: Float64Array;
   readonly cntS: Float64Array;
   readonly sumZb: Float64Array;
   readonly sumZs: Float64Array;
   readonly sumDiff: Float64Array;
+  /** sum_t (z_s,i - z_b,i)^2: the variance of the paired difference, for significance. */
+  readonly sumSqDiff: Float64Array;
   readonly sumHb: Float64Array;
   readonly sumHs: Float64Array;
   readonly ctxBase: TopContexts;
@@ -59,6 +65,7 @@ export class LayerAccumulator {
     this.sumZb = new Float64Array(width);
     this.sumZs = new Float64Array(width);
     this.sumDiff = new Float64Array(width);
+    this.sumSqDiff = new Float64Array(width);
     this.sumHb = new Float64Array(hidden);
     this.sumHs = new Float64Array(hidden);
     this.ctxBase = new TopContexts(width, contexts);
@@ -75,6 +82,7 @@ export class LayerAccumulator {
     const dotH = f('dot_h'), sqHb = f('sq_hb'), sqHs = f('sq_hs');
     const dotR = f('dot_r'), sqRb = f('sq_rb'), sqRs = f('sq_rs');
     const errB = f('err_b'), errS = f('err_s');
+    const sqDh = f('sq_dh'), dhDr = f('dh_dr'), dhDe = f('dh_de');
     const s = this.sums;
     for (let t = 0; t < n; t++) {
       s.cos_h += cosine(dotH[t], sqHb[t], sqHs[t]);
@@ -85,6 +93,9 @@ export class LayerAccumulator {
       s.err_s += errS[t];
       s.sq_b += sqHb[t];
       s.sq_s += sqHs[t];
+      s.delta_sq += sqDh[t];
+      s.inside += dhDr[t];
+      s.outside += dhDe[t];
     }
     s.tokens += n;
     addInto(this.sumHb, f('sum_hb'));
@@ -146,6 +157,7 @@ export class LayerAccumulator {
     if (vb > 0) { this.cntB[feature]++; this.sumZb[feature] += vb; this.ctxBase.offer(feature, vb, sample, position); }
     if (vs > 0) { this.cntS[feature]++; this.sumZs[feature] += vs; this.ctxSft.offer(feature, vs, sample, position); }
     this.sumDiff[feature] += Math.abs(vs - vb);
+    this.sumSqDiff[feature] += (vs - vb) * (vs - vb);
   }
 
   /** J(K_b, K_s): K = the top-k active features by activation, ties to the lower index; all if fewer. */
@@ -200,6 +212,7 @@ export class LayerAccumulator {
     addInto(this.sumZb, other.sumZb);
     addInto(this.sumZs, other.sumZs);
     addInto(this.sumDiff, other.sumDiff);
+    addInto(this.sumSqDiff, other.sumSqDiff);
     addInto(this.sumHb, other.sumHb);
     addInto(this.sumHs, other.sumHs);
     this.ctxBase.mergeFrom(other.ctxBase);

@@ -7,13 +7,13 @@ export interface SerializedAccumulator {
   hidden: number;
   contexts: number;
   sums: LayerSums;
-  cntB: number[]; cntS: number[]; sumZb: number[]; sumZs: number[]; sumDiff: number[]; sumHb: number[]; sumHs: number[];
+  cntB: number[]; cntS: number[]; sumZb: number[]; sumZs: number[]; sumDiff: number[]; sumSqDiff: number[]; sumHb: number[]; sumHs: number[];
   ctxBase: SerializedContexts;
   ctxSft: SerializedContexts;
 }
 interface SerializedContexts { values: number[]; samples: number[]; positions: number[] }
 
-const ARRAYS = ['cntB', 'cntS', 'sumZb', 'sumZs', 'sumDiff', 'sumHb', 'sumHs'] as const;
+const ARRAYS = ['cntB', 'cntS', 'sumZb', 'sumZs', 'sumDiff', 'sumSqDiff', 'sumHb', 'sumHs'] as const;
 
 function contextsToJson(c: TopContexts): SerializedContexts {
   // -Infinity (empty slot) is not JSON: empty slots are the ones with sample -1

@@ -19,7 +19,13 @@ export interface HookOptions {
   targets: number[];
   hookPoint: HookPoint;
   tensorNames: Map<number, string>;
+  /** Also expose each target's neighbouring residual positions (for the SAE self-check). */
+  probeNeighbours?: boolean;
 }
+
+/** The residual stream around a target layer: entering it, leaving it, and leaving the next block. */
+export type ProbeKind = 'resid_pre' | 'resid_post' | 'next_resid_post';
+export type Activations = { data: Float32Array; hidden: number };
 
 const FLOAT = TensorDataType.FLOAT;
 
@@ -36,11 +42,13 @@ export class HookedModel {
     private readonly outputNames: Map<number, string>,
     private readonly inputSpecs: { name: string; elemType: number; dims: (number | string)[] }[],
     readonly blockCount: number | undefined,
+    /** Per target layer, the output name of each neighbouring position (probeNeighbours only). */
+    readonly probes: Map<number, Map<ProbeKind, string>>,
   ) {}
 
   static async load(onnxPath: string, hooks: HookOptions, settings: SessionSettings): Promise<HookedModel> {
     const model = readOnnxModel(onnxPath);
-    const { tensors, outputNames, blockCount } = hookGraph(model, onnxPath, hooks);
+    const { tensors, outputNames, blockCount, probes } = hookGraph(model, onnxPath, hooks);
     const graph = graphOf(model);
     const inputSpecs = graph.input.map((i) => ({
       name: i.name!,
@@ -55,11 +63,16 @@ export class HookedModel {
       }
     }
     const session = await createSession(encodeOnnxModel(model), settings, onnxPath, path.dirname(onnxPath));
-    return new HookedModel(onnxPath, session, tensors, outputNames, inputSpecs, blockCount);
+    return new HookedModel(onnxPath, session, tensors, outputNames, inputSpecs, blockCount, probes);
   }
 
   /** Runs one batch; returns the hooked activations per layer, float32 [batch, seq, hidden]. */
-  async run(b: TokenBatch): Promise<Map<number, { data: Float32Array; hidden: number }>> {
+  async run(b: TokenBatch): Promise<Map<number, Activations>> {
+    return (await this.runWithProbes(b)).layers;
+  }
+
+  /** Runs one batch; also returns every exposed tensor by output name (the probes among them). */
+  async runWithProbes(b: TokenBatch): Promise<{ layers: Map<number, Activations>; outputs: Map<string, Activations> }> {
     const feeds: Record<string, ort.Tensor> = {};
     const n = b.batch * b.seq;
     for (const spec of this.inputSpecs) {
@@ -82,13 +95,11 @@ export class HookedModel {
       }
     }
     const out = await this.session.run(feeds);
-    const result = new Map<number, { data: Float32Array; hidden: number }>();
-    for (const [layer, name] of this.outputNames) {
-      const t = out[name];
-      const dims = t.dims;
-      result.set(layer, { data: t.data as Float32Array, hidden: Number(dims[dims.length - 1]) });
-    }
-    return result;
+    const outputs = new Map<string, Activations>();
+    for (const [name, t] of Object.entries(out)) outputs.set(name, { data: t.data as Float32Array, hidden: Number(t.dims[t.dims.length - 1]) });
+    const layers = new Map<number, Activations>();
+    for (const [layer, name] of this.outputNames) layers.set(layer, outputs.get(name)!);
+    return { layers, outputs };
   }
 
   async release(): Promise<void> {
@@ -105,24 +116,38 @@ function intTensor(elemType: number, values: number[], dims: number[]): ort.Tens
  * Graph surgery: exposes the hooked tensor of every target layer as a float32 output and drops every
  * node those outputs do not need (the final norm, lm_head and later blocks), in place.
  */
-export function hookGraph(model: ModelProto, onnxPath: string, hooks: HookOptions): { tensors: Map<number, string>; outputNames: Map<number, string>; blockCount?: number } {
+export function hookGraph(model: ModelProto, onnxPath: string, hooks: HookOptions): {
+  tensors: Map<number, string>; outputNames: Map<number, string>; blockCount?: number; probes: Map<number, Map<ProbeKind, string>>;
+} {
   const graph = graphOf(model);
   const found = discoverHooks(model, onnxPath, hooks.targets, hooks.hookPoint, hooks.tensorNames);
   const types = declaredElemTypes(graph);
   // activations whose type the graph does not declare have the type of the bulk of the weights
   const weightsType = dominantFloatType(graph);
   const outputs = new Map<string, ReturnType<typeof valueInfo>>();
-  const outputNames = new Map<number, string>();
-  for (const [layer, tensor] of found.tensors) {
+  /** Exposes a tensor as a float32 output (layers may share one: resid_pre of l+1 = resid_post of l). */
+  const expose = (tensor: string): string => {
     let name = tensor;
     if ((types.get(tensor) ?? weightsType) !== FLOAT) {
       // float16 / bfloat16 exports: the metrics are defined in float32
-      name = `sae_diff.hook.${layer}`;
-      graph.node.push(makeNode('Cast', [tensor], [name], `sae_diff/Cast_hook_${layer}`, [intAttr('to', FLOAT)]));
+      name = `sae_diff.f32.${tensor}`;
+      if (!outputs.has(name)) graph.node.push(makeNode('Cast', [tensor], [name], `sae_diff/Cast_${tensor}`, [intAttr('to', FLOAT)]));
     }
-    outputs.set(name, valueInfo(name, FLOAT)); // layers may share a tensor (resid_pre of l+1 = resid_post of l)
-    outputNames.set(layer, name);
+    outputs.set(name, valueInfo(name, FLOAT));
+    return name;
+  };
+  const outputNames = new Map<number, string>();
+  for (const [layer, tensor] of found.tensors) outputNames.set(layer, expose(tensor));
+  const probes = new Map<number, Map<ProbeKind, string>>();
+  if (hooks.probeNeighbours && found.blockCount !== undefined) {
+    const count = found.blockCount;
+    const find = (layer: number, point: HookPoint) => discoverHooks(model, onnxPath, [layer], point, new Map()).tensors.get(layer)!;
+    for (const layer of hooks.targets) {
+      const m = new Map<ProbeKind, string>([['resid_pre', expose(find(layer, 'resid_pre'))], ['resid_post', expose(find(layer, 'resid_post'))]]);
+      if (layer + 1 < count) m.set('next_resid_post', expose(find(layer + 1, 'resid_post')));
+      probes.set(layer, m);
+    }
   }
   pruneToOutputs(model, [...outputs.values()]);
-  return { tensors: found.tensors, outputNames, blockCount: found.blockCount };
+  return { tensors: found.tensors, outputNames, blockCount: found.blockCount, probes };
 }

@@ -1,11 +1,12 @@
 import { configToJson } from '../config/load';
 import type { ExecutionProviderName, HookPoint, MetricsConfig, ResolvedConfig } from '../config/types';
 import type { LayerAccumulator } from '../metrics/layerAccumulator';
-import { layerFlags, layerMetrics, shiftedFeatures } from '../metrics/finalize';
+import { decomposition, layerFlags, LayerMetrics, layerMetrics, shiftedFeatures } from '../metrics/finalize';
 import { TOOL_VERSION } from '../version';
+import { NeighbourFit, selfCheck } from '../metrics/selfCheck';
 import { renderContext } from './contexts';
 import { compareFineTunes } from './fineTuneComparison';
-import type { ComparisonReport, SaeDiffReport, SaeInfo, ShiftedFeature } from './types';
+import type { ComparisonReport, LayerFlag, SaeDiffReport, SaeInfo, ShiftedFeature } from './types';
 
 /** What the report says about the run's setup: from a config, or from the partial reports being merged. */
 export interface RunDescription {
@@ -42,12 +43,55 @@ export interface ReportInputs {
   labels: Map<number, Map<number, string>>;
   /** One map layer -> accumulator per fine-tune, in config order. */
   accumulators: Map<number, LayerAccumulator>[];
+  /** Base vs models.reference: the noise floor. */
+  referenceAccumulators?: Map<number, LayerAccumulator>;
+  reference?: { name: string; path: string };
   baseHooks: Map<number, string>;
   sftHooks: Map<number, string>[];
+  /** Per fine-tune, per layer: the mean pre-activation change of every feature (final reports only). */
+  preActivationShift?: Map<number, Float32Array>[];
+  /** Per layer: the SAE's activation rule, for the threshold margin. */
+  saeRules?: Map<number, { architecture: string; threshold?: Float32Array }>;
+  /** The SAE self-check: neighbouring-position fits from the first batch, and what each SAE declares. */
+  selfCheck?: { fits: Map<number, NeighbourFit[]>; declared: Map<number, { l0?: number; explainedVariance?: number }> };
   started: Date;
   durationS: number;
   timings: Record<string, number>;
   complete: boolean;
+}
+
+/**
+ * The noise floor of a layer (base vs a reference that should not differ: base quantised, or on another
+ * provider): the fine-tune's numbers relative to it, and no divergence flag for a layer within it.
+ */
+function noiseFloor(sft: LayerMetrics, floor: LayerMetrics, flags: LayerFlag[]) {
+  const within = sft.l1_divergence <= floor.l1_divergence && 1 - sft.feature_overlap <= 1 - floor.feature_overlap;
+  const kept = within ? flags.filter((f) => f === 'low_fidelity') : flags;
+  return {
+    flags: kept,
+    fields: {
+      noise_floor: { dense_cosine: floor.dense_cosine, feature_overlap: floor.feature_overlap, l1_divergence: floor.l1_divergence, recon_cosine: floor.recon_cosine },
+      relative_to_floor: {
+        l1_divergence: sft.l1_divergence - floor.l1_divergence,
+        one_minus_overlap: floor.feature_overlap - sft.feature_overlap,
+        one_minus_dense_cosine: floor.dense_cosine - sft.dense_cosine,
+      },
+      within_noise_floor: within,
+      flags_suppressed_by_floor: flags.filter((f) => !kept.includes(f)),
+    },
+  };
+}
+
+/** The mean pre-activation change of a feature, and whether it is too small to trust a threshold crossing. */
+function thresholdMargin(r: ReportInputs, si: number, layer: number, acc: LayerAccumulator, id: number): { pre_activation_shift?: number; near_threshold?: boolean } {
+  const shift = r.preActivationShift?.[si]?.get(layer)?.[id];
+  if (shift === undefined) return {};
+  const rule = r.saeRules?.get(layer);
+  if (!rule || (rule.architecture !== 'jumprelu' && rule.architecture !== 'topk')) return { pre_activation_shift: shift };
+  // JumpReLU: relative to the feature's threshold; TopK (no threshold): to its mean activation when it fires
+  const fires = acc.cntB[id] + acc.cntS[id];
+  const scale = rule.architecture === 'jumprelu' && rule.threshold ? rule.threshold[id] : fires > 0 ? (acc.sumZb[id] + acc.sumZs[id]) / fires : 0;
+  return { pre_activation_shift: shift, near_threshold: Math.abs(shift) < r.run.metrics.threshold_margin * Math.abs(scale) };
 }
 
 /** Finalizes the accumulators into the report of REPORT.md (plus labels, contexts and run details). */
@@ -61,15 +105,22 @@ export function buildReport(r: ReportInputs): SaeDiffReport {
       const metrics = layerMetrics(acc);
       const list = shiftedFeatures(acc, run.metrics);
       allShifted[si].set(layer, list.all);
+      const check = r.selfCheck ? selfCheck(layer, run.hookPoint, metrics.l0_base, metrics.explained_variance_base,
+        r.selfCheck.declared.get(layer) ?? {}, r.selfCheck.fits.get(layer) ?? [], run.metrics.self_check_max_l0_ratio) : undefined;
+      const floorAcc = r.referenceAccumulators?.get(layer);
+      const floor = floorAcc ? noiseFloor(metrics, layerMetrics(floorAcc), layerFlags(metrics, run.metrics)) : undefined;
       const labels = r.labels.get(layer);
       return {
         layer,
         ...metrics,
-        flags: layerFlags(metrics, run.metrics),
+        flags: floor ? floor.flags : layerFlags(metrics, run.metrics),
         shifted_count: list.shiftedCount,
         category_counts: list.categoryCounts,
+        significant_counts: list.significantCounts,
+        decomposition: decomposition(acc),
         shifted_features: list.shifted.map((f) => ({
           ...f,
+          ...thresholdMargin(r, si, layer, acc, f.id),
           ...(labels?.has(f.id) ? { label: labels.get(f.id) } : {}),
           contexts: {
             base: acc.ctxBase.list(f.id).map((e) => renderContext(r.sequences, r.decode, e)),
@@ -77,6 +128,8 @@ export function buildReport(r: ReportInputs): SaeDiffReport {
           },
         })),
         hook_tensor: { base: r.baseHooks.get(layer) ?? '', sft: r.sftHooks[si].get(layer) ?? '' },
+        ...(floor ? floor.fields : {}),
+        ...(check ? { self_check: check } : {}),
       };
     }),
   }));
@@ -98,9 +151,12 @@ export function buildReport(r: ReportInputs): SaeDiffReport {
       saes: r.saes,
       warnings: r.warnings,
       timings: r.timings,
+      fdr: run.metrics.fdr,
+      ...(r.selfCheck ? { self_check_failed: comparisons.some((c) => c.layers.some((l) => l.self_check && !l.self_check.ok)) } : {}),
     },
     base: run.base,
     comparisons,
+    ...(r.reference ? { noise_floor: { reference: r.reference } } : {}),
     ...(comparisons.length >= 2 ? { fine_tune_comparison: compareFineTunes(comparisons, allShifted, r.labels, run.metrics.top_features) } : {}),
   };
 }

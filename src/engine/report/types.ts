@@ -26,6 +26,17 @@ export interface ShiftedFeature {
   mean_sft: number;
   mean_abs_diff: number;
   label?: string;
+  /** Passes Benjamini-Hochberg at the run's false discovery rate (paired test of the activation change). */
+  significant?: boolean;
+  p_value?: number;
+  q_value?: number;
+  /** 95% Wilson intervals of the firing frequencies. */
+  freq_base_ci?: [number, number];
+  freq_sft_ci?: [number, number];
+  /** Mean change of the feature's pre-activation, sft - base. */
+  pre_activation_shift?: number;
+  /** JumpReLU / TopK: the shift is within the threshold margin, so the category is likely an artefact. */
+  near_threshold?: boolean;
   /** Top activating contexts in each model (highest activation first). */
   contexts?: { base: ActivatingContext[]; sft: ActivatingContext[] };
 }
@@ -50,6 +61,28 @@ export interface LayerReport {
   shifted_features: ShiftedFeature[];
   /** The hooked ONNX tensor in base and in the fine-tune. */
   hook_tensor?: { base: string; sft: string };
+  /** Per category, the shifted features that are significant. */
+  significant_counts?: Record<FeatureCategory, number>;
+  /** Means over T of |Δh|^2, Δh·Δr (inside the dictionary) and Δh·Δe (outside); inside + outside = delta_sq. */
+  decomposition?: { delta_sq: number; inside: number; outside: number; fraction_inside: number; mean_norm_base: number; mean_norm_sft: number };
+  /** The same metrics for base vs the reference model (models.reference). */
+  noise_floor?: { dense_cosine: number; feature_overlap: number; l1_divergence: number; recon_cosine: number };
+  /** The fine-tune's divergence above the floor (sft - floor; 1 - x for overlap and cosine). */
+  relative_to_floor?: { l1_divergence: number; one_minus_overlap: number; one_minus_dense_cosine: number };
+  within_noise_floor?: boolean;
+  /** Flags the thresholds raised but the noise floor cancelled. */
+  flags_suppressed_by_floor?: LayerFlag[];
+  self_check?: SelfCheck;
+}
+
+/** Does the base SAE describe the base model at this hook as it should? A failure means a wrong hook, BOS handling or normalisation. */
+export interface SelfCheck {
+  ok: boolean;
+  l0_base: number;
+  explained_variance_base: number;
+  declared_l0?: number;
+  declared_explained_variance?: number;
+  messages: string[];
 }
 
 export interface ComparisonReport {
@@ -123,11 +156,18 @@ export interface SaeDiffReport {
     warnings: string[];
     /** Seconds per stage. */
     timings?: Record<string, number>;
+    /** False discovery rate of the significance filter. */
+    fdr?: number;
+    self_check_failed?: boolean;
+    /** Base and fine-tune differ in tokenizer, chat template or special tokens, or prompts get a double BOS. */
+    parity_warnings?: string[];
   };
   base: { name: string; path: string };
   comparisons: ComparisonReport[];
   /** Present when two or more fine-tunes were compared against the base. */
   fine_tune_comparison?: FineTuneComparison;
+  /** Present when models.reference was given: each layer's noise_floor is base vs this model. */
+  noise_floor?: { reference: { name: string; path: string } };
   /** Sharded runs: which slice this file holds (complete is false) or which slices were merged. */
   shard?: { index: number; count: number } | { merged: number };
   /** Partial files only: the additive state that `sae-diff merge` combines. */
@@ -144,4 +184,6 @@ export interface PartialState {
   tokenizer: string;
   tokenizer_config?: string;
   labels: Record<string, Record<string, string>>;
+  /** Self-check inputs: neighbouring-position fits (from the shard's first batch) and declared values. */
+  self_check?: { fits: Record<string, { kind: string; explainedVariance: number }[]>; declared: Record<string, { l0?: number; explainedVariance?: number }> };
 }

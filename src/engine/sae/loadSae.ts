@@ -23,6 +23,14 @@ export interface SaeInfo {
   kSae?: number;
   applyBDecToInput: boolean;
   weightsFile: string;
+  /** What the SAE says it achieves on its training distribution, when it says (for the self-check). */
+  declaredL0?: number;
+  declaredExplainedVariance?: number;
+}
+
+function firstNumber(cfg: Record<string, any>, keys: string[]): number | undefined {
+  for (const k of keys) if (typeof cfg[k] === 'number' && Number.isFinite(cfg[k])) return cfg[k];
+  return undefined;
 }
 
 /** Weights in SAELens layout: W_enc [d_in, d_sae], W_dec [d_sae, d_in], float32. */
@@ -91,6 +99,8 @@ function readSaeLensInfo(folder: string): SaeInfo {
     dtype: String(cfg.dtype ?? wEnc.dtype), hookName: cfg.hook_name,
     hookLayer: cfg.hook_layer !== undefined && cfg.hook_layer !== null ? Number(cfg.hook_layer) : layerFromName(cfg.hook_name),
     kSae, applyBDecToInput: cfg.apply_b_dec_to_input ?? true, weightsFile,
+    declaredL0: firstNumber(cfg, ['l0', 'expected_l0', 'average_l0', 'mean_l0']),
+    declaredExplainedVariance: firstNumber(cfg, ['explained_variance', 'variance_explained', 'expected_explained_variance']),
   };
 }
 
@@ -121,6 +131,7 @@ function readGemmaScopeInfo(folder: string): SaeInfo {
     folder, format: 'gemmascope', architecture: 'jumprelu', dIn: wEnc.shape[0], dSae: wEnc.shape[1], dtype: 'float32',
     hookName: folder, hookLayer: layerFromName(folder.replace(/\\/g, '/').split('/').find((s) => /^layer_\d+$/.test(s))),
     applyBDecToInput: false, weightsFile,
+    declaredL0: (() => { const m = /average_l0_(\d+)/.exec(folder); return m ? Number(m[1]) : undefined; })(),
   };
 }
 

@@ -12,6 +12,7 @@ export const TOKEN_OUTPUTS = [
   'sq_hb', 'sq_hs', // |h|^2
   'dot_r', 'sq_rb', 'sq_rs', // reconstructions
   'err_b', 'err_s', // |h - r|^2
+  'sq_dh', 'dh_dr', 'dh_de', // |Δh|^2 and its split: Δh·Δr (what the dictionary reconstructs) + Δh·Δe (the rest)
 ] as const;
 
 /** Per-dimension sums ([d]), for the means in explained variance. */
@@ -121,7 +122,7 @@ function padToBlocks(sae: SaeWeights): SaeWeights {
 /**
  * Builds the projection graph for one SAE: both models' activations in; per-token dot products and norms
  * of activations and reconstructions, and the sparse codes, out (never [tokens x width] to JavaScript).
- * Inputs: hb, hs [N, d] float32 (the same tokens in base and fine-tune).
+ * Inputs: hb, hs [N, d] float32 (the same tokens in base and fine-tune); dmean [1, d] (see dpre).
  */
 export function buildProjectionGraph(unpadded: SaeWeights): Uint8Array {
   const sae = padToBlocks(unpadded);
@@ -144,6 +145,15 @@ export function buildProjectionGraph(unpadded: SaeWeights): Uint8Array {
   rowSq(s.r, 'sq_rs');
   rowSq(g.one('Sub', ['hb', b.r]), 'err_b');
   rowSq(g.one('Sub', ['hs', s.r]), 'err_s');
+  // Δh = Δr + Δe (e = h - r): |Δh|^2 = Δh·Δr + Δh·Δe, each part computed on its own
+  const dh = g.one('Sub', ['hs', 'hb']);
+  const dr = g.one('Sub', [s.r, b.r]);
+  rowSq(dh, 'sq_dh');
+  rowSum(g.one('Mul', [dh, dr]), 'dh_dr');
+  rowSum(g.one('Mul', [dh, g.one('Sub', [dh, dr])]), 'dh_de');
+  // mean pre-activation shift per feature, (mean h_s - mean h_b) W_enc (the biases cancel): fed as a
+  // [1, d] row at the end of a run, zeros otherwise
+  g.one('MatMul', ['dmean', 'W_enc'], [], 'dpre');
   g.one('ReduceSum', ['hb', 'axis0'], [int('keepdims', 0)], 'sum_hb');
   g.one('ReduceSum', ['hs', 'axis0'], [int('keepdims', 0)], 'sum_hs');
 
@@ -160,8 +170,10 @@ export function buildProjectionGraph(unpadded: SaeWeights): Uint8Array {
   const outputs = [
     ...TOKEN_OUTPUTS.map((n) => tensorInfo(n, FLOAT, ['N'])),
     ...DIM_OUTPUTS.map((n) => tensorInfo(n, FLOAT, [d])),
+    tensorInfo('dpre', FLOAT, [1, sae.dSae]),
     tensorInfo('blk_b', INT64, ['nblk_b', 2]), tensorInfo('blkval_b', FLOAT, ['nblk_b', CODE_BLOCK]),
     tensorInfo('blk_s', INT64, ['nblk_s', 2]), tensorInfo('blkval_s', FLOAT, ['nblk_s', CODE_BLOCK]),
   ];
-  return encodeModel(g, 'sae_projection', [tensorInfo('hb', FLOAT, ['N', d]), tensorInfo('hs', FLOAT, ['N', d])], outputs);
+  const inputs = [tensorInfo('hb', FLOAT, ['N', d]), tensorInfo('hs', FLOAT, ['N', d]), tensorInfo('dmean', FLOAT, [1, d])];
+  return encodeModel(g, 'sae_projection', inputs, outputs);
 }

@@ -1,0 +1,68 @@
+import type { HookPoint } from '../config/types';
+import type { Activations, ProbeKind } from '../model/runner';
+import type { SelfCheck } from '../report/types';
+import type { SaeProjector } from '../sae/projector';
+
+/** How well the SAE explains base at one residual position around its layer. */
+export interface NeighbourFit { kind: ProbeKind; explainedVariance: number }
+
+const KIND_TEXT: Record<ProbeKind, string> = {
+  resid_pre: 'the stream entering the block (resid_pre)',
+  resid_post: 'the stream leaving the block (resid_post)',
+  next_resid_post: 'the stream leaving the next block',
+};
+
+/** EV of the SAE on each probed position of one batch's evaluated tokens (base only). */
+export async function neighbourFits(
+  projector: SaeProjector, outputs: Map<string, Activations>, probes: Map<ProbeKind, string>,
+  rows: Int32Array, gather: (src: Float32Array, hidden: number, rows: Int32Array) => Float32Array,
+): Promise<NeighbourFit[]> {
+  const fits: NeighbourFit[] = [];
+  for (const [kind, name] of probes) {
+    const acts = outputs.get(name);
+    if (!acts || acts.hidden !== projector.hidden || rows.length < 2) continue;
+    const h = gather(acts.data, acts.hidden, rows);
+    const o = await projector.project(h, h, rows.length);
+    const err = (o.err_b.data as Float32Array).reduce((a, b) => a + b, 0);
+    const sq = (o.sq_hb.data as Float32Array).reduce((a, b) => a + b, 0);
+    const sum = o.sum_hb.data as Float32Array;
+    let muSq = 0;
+    for (let i = 0; i < sum.length; i++) muSq += sum[i] * sum[i];
+    const total = sq - muSq / rows.length;
+    fits.push({ kind, explainedVariance: total > 0 ? 1 - err / total : 0 });
+  }
+  return fits;
+}
+
+/**
+ * Before anyone reads the diff: does the base SAE describe base where it is hooked? It fails when the
+ * SAE explains less than the mean, when its L0 or explained variance is far from what the SAE declares,
+ * or when it explains a neighbouring position of the residual stream better than the hooked one.
+ */
+export function selfCheck(
+  layer: number, hookPoint: HookPoint, l0Base: number, evBase: number,
+  declared: { l0?: number; explainedVariance?: number }, fits: NeighbourFit[], maxL0Ratio: number,
+): SelfCheck {
+  const messages: string[] = [];
+  if (evBase < 0) messages.push(`Layer ${layer}: the SAE explains less of base than its mean does (explained variance ${evBase.toFixed(3)}).`);
+  if (declared.l0 !== undefined && declared.l0 > 0) {
+    const ratio = l0Base / declared.l0;
+    if (ratio > maxL0Ratio || ratio < 1 / maxL0Ratio) messages.push(`Layer ${layer}: base L0 is ${l0Base.toFixed(1)} but the SAE declares ${declared.l0}.`);
+  }
+  if (declared.explainedVariance !== undefined && declared.explainedVariance - evBase > 0.15) {
+    messages.push(`Layer ${layer}: explained variance on base is ${evBase.toFixed(3)} but the SAE declares ${declared.explainedVariance}.`);
+  }
+  const assigned = fits.find((f) => f.kind === hookPoint);
+  const better = fits.filter((f) => f.kind !== hookPoint && assigned && f.explainedVariance > assigned.explainedVariance + 0.02)
+    .sort((a, b) => b.explainedVariance - a.explainedVariance)[0];
+  if (assigned && better) {
+    messages.push(`Layer ${layer}: the SAE explains ${KIND_TEXT[better.kind]} better (explained variance ${better.explainedVariance.toFixed(3)}) than the hooked ${hookPoint} (${assigned.explainedVariance.toFixed(3)}).`);
+  }
+  if (messages.length > 0) messages.push('The hook point, BOS handling or activation normalisation is probably wrong: read this diff with care.');
+  return {
+    ok: messages.length === 0, l0_base: l0Base, explained_variance_base: evBase,
+    ...(declared.l0 !== undefined ? { declared_l0: declared.l0 } : {}),
+    ...(declared.explainedVariance !== undefined ? { declared_explained_variance: declared.explainedVariance } : {}),
+    messages,
+  };
+}
