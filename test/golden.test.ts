@@ -38,6 +38,7 @@ for (const name of cases) {
     assert.equal(report.run.tokens, golden.tokens, '|T|');
     assert.equal(report.comparisons.length, 1);
     assert.deepEqual(compareWithGolden(report.comparisons[0], golden), []);
+    assert.equal(report.run.self_check_failed, false, 'the SAE self-check passes on every golden configuration');
   });
 }
 

@@ -1,6 +1,7 @@
 import type { ModelSpec, ResolvedConfig } from './config/types';
 import { evaluatedRows, gatherRows, planBatches, PlannedBatch, shardSamples } from './data/batching';
 import { compileTemplate, readPrompts, renderPrompt } from './data/dataset';
+import { parityWarnings } from './data/parity';
 import { loadTokenizer, LoadedTokenizer } from './data/tokenizer';
 import { CancelledError, SaeDiffError, throwIfAborted } from './errors';
 import { LayerAccumulator } from './metrics/layerAccumulator';
@@ -131,6 +132,7 @@ export async function runDiagnostic(config: ResolvedConfig, options: RunOptions 
     const tr = performance.now();
     preActivationShift = await meanPreActivationShifts(accumulators, prep.projectors);
     const report = reportOf(options.shard === undefined);
+    report.run.parity_warnings = prep.parity;
     if (report.run.self_check_failed) {
       const lines = report.comparisons[0].layers.flatMap((l) => l.self_check?.messages ?? []);
       for (const line of [...new Set(lines)]) { log(`SELF-CHECK FAILED: ${line}`); report.run.warnings.push(`SAE self-check failed: ${line}`); }
@@ -214,7 +216,7 @@ async function projectLayer(
   void batch;
 }
 
-async function prepare(config: ResolvedConfig, options: RunOptions, log: (l: string) => void): Promise<Prepared & { tokenizeSeconds: number }> {
+async function prepare(config: ResolvedConfig, options: RunOptions, log: (l: string) => void): Promise<Prepared & { tokenizeSeconds: number; parity: string[] }> {
   const warnings: string[] = [];
   const requested = options.provider ?? config.runtime.execution_provider;
   let choice;
@@ -278,19 +280,14 @@ async function prepare(config: ResolvedConfig, options: RunOptions, log: (l: str
   const tt = performance.now();
   const tokenizer = loadTokenizer(baseFiles.tokenizerJsonPath, baseFiles.tokenizerConfigPath);
   const sftTokenizers = sftFiles.map((f) => loadTokenizer(f.tokenizerJsonPath, f.tokenizerConfigPath));
-  sftTokenizers.forEach((t, i) => {
-    if (t.fingerprint !== tokenizer.fingerprint) {
-      const w = `The tokenizer of ${sftFiles[i].spec.name} differs from the base's; prompts are tokenized with the base tokenizer.`;
-      warnings.push(w);
-      log(`warning: ${w}`);
-    }
-  });
   const from = config.dataset.chatTemplateFrom;
   const templateOwner = from === 'base' ? tokenizer : from === 'sft' ? sftTokenizers[0] : [tokenizer, ...sftTokenizers].find((t) => t.chatTemplate);
   const template = templateOwner?.chatTemplate ? compileTemplate(templateOwner.chatTemplate, templateOwner.configFile ?? templateOwner.file) : undefined;
   const records = readPrompts(config.dataset.path, config.dataset.maxSamples);
   const maxTokens = config.runtime.max_tokens;
   const sequences = records.map((r) => tokenizer.encode(renderPrompt(r, template, tokenizer.specialTokens, config.dataset.path)).slice(0, maxTokens));
+  const parity = parityWarnings(tokenizer, sftTokenizers.map((t, i) => ({ name: sftFiles[i].spec.name, tokenizer: t })), sequences);
+  for (const w of parity) { warnings.push(w); log(`warning: ${w}`); }
   const samples = shardSamples(sequences.length, options.shard);
   const evaluated = samples.reduce((a, i) => a + Math.max(0, sequences[i].length - (config.dataset.excludeBos ? 1 : 0)), 0);
   if (evaluated === 0) {
@@ -299,7 +296,7 @@ async function prepare(config: ResolvedConfig, options: RunOptions, log: (l: str
   if (template && records.some((r) => 'messages' in r)) log(`chat template from ${templateOwner!.configFile}`);
   log(`dataset: ${records.length} prompts${options.shard ? `, shard ${options.shard.index + 1}/${options.shard.count}: prompts ${samples[0] ?? '-'}-${samples[samples.length - 1] ?? '-'}` : ''}, ${evaluated} evaluated tokens (max_tokens ${maxTokens})`);
   const tokenizeSeconds = (performance.now() - tt) / 1000;
-  return { settings, providerReason: choice.reason, warnings, baseFiles, sftFiles, referenceFiles, tokenizer, sequences, samples, saes, declared, labels, projectors, tokenizeSeconds };
+  return { settings, providerReason: choice.reason, warnings, baseFiles, sftFiles, referenceFiles, tokenizer, sequences, samples, saes, declared, labels, projectors, tokenizeSeconds, parity };
 }
 
 export { CancelledError };

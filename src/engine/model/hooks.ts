@@ -30,14 +30,35 @@ function collectBlocks(model: ModelProto): Map<number, BlockInfo> {
   return blocks;
 }
 
-/** The block's output: the last residual sum directly in the block's scope. */
-function residPost(block: BlockInfo): string | undefined {
+const SKIP_NORM = /^Skip(Simplified)?LayerNormalization$/;
+
+/**
+ * The block's output. Unfused exports: the last residual Add directly in the block's scope. Fused
+ * exports (ORT transformer optimizer): the residual sum is output 3 of the SkipSimplifiedLayerNormalization
+ * that consumes the block's last output (it sits in the next block, or is the final norm).
+ */
+function residPost(block: BlockInfo, model: ModelProto): string | undefined {
   const direct = block.nodes.filter((n) => n.direct && n.opType === 'Add');
   if (direct.length > 0) return direct[direct.length - 1].outputs[0];
-  // Fused exports (ORT transformer optimizer): the residual sum is the extra output of SkipSimplifiedLayerNormalization.
-  const fused = block.nodes.filter((n) => /^Skip(Simplified)?LayerNormalization$/.test(n.opType) && n.outputs.length >= 4 && n.outputs[3]);
-  if (fused.length > 0) return fused[fused.length - 1].outputs[3];
-  return undefined;
+  const last = [...block.nodes].sort((a, b) => a.index - b.index).pop();
+  const out = last?.outputs[0];
+  if (!out) return undefined;
+  const consumer = graphOf(model).node.find((n) => (n.input ?? []).includes(out) && (n.opType === 'Add' || (SKIP_NORM.test(n.opType ?? '') && (n.output ?? [])[3])));
+  if (!consumer) return undefined;
+  return consumer.opType === 'Add' ? consumer.output![0] : consumer.output![3];
+}
+
+/**
+ * Fused graphs whose node names carry no module scopes: find the residual stream by position. A Llama-style
+ * block has two residual sums (after attention, after the MLP), each the output 3 of a SkipLayerNorm; the
+ * block's input for layer 0 is what the first (plain) layer norm reads.
+ */
+function positionalHooks(model: ModelProto): { post: string[]; embeddings?: string } | undefined {
+  const nodes = graphOf(model).node;
+  const sums = nodes.filter((n) => SKIP_NORM.test(n.opType ?? '') && (n.output ?? [])[3]).map((n) => n.output![3]);
+  if (sums.length < 2 || sums.length % 2 !== 0) return undefined;
+  const firstNorm = nodes.find((n) => /^(Simplified)?LayerNormalization$/.test(n.opType ?? ''));
+  return { post: sums.filter((_, i) => i % 2 === 1), embeddings: firstNorm?.input?.[0] };
 }
 
 /** The block's input: the first outside tensor its first node reads (the embedding output for block 0). */
@@ -58,6 +79,7 @@ export function discoverHooks(model: ModelProto, file: string, targets: number[]
   const produced = new Set<string>();
   for (const n of graphOf(model).node) for (const o of n.output ?? []) produced.add(o);
   const tensors = new Map<number, string>();
+  const positional = blockCount === undefined ? positionalHooks(model) : undefined;
   for (const layer of targets) {
     const named = explicit.get(layer);
     if (named !== undefined) {
@@ -68,6 +90,15 @@ export function discoverHooks(model: ModelProto, file: string, targets: number[]
       }
       tensors.set(layer, named);
       continue;
+    }
+    if (blockCount === undefined && positional) {
+      if (layer >= positional.post.length) {
+        throw new SaeDiffError(`Layer ${layer} is past the model's last layer: the fused graph has ${positional.post.length} decoder blocks`, {
+          location: { file, key: 'layers.target_indices' }, hint: 'Remove the layer from layers.target_indices.',
+        });
+      }
+      const t = hookPoint === 'resid_post' ? positional.post[layer] : layer === 0 ? positional.embeddings : positional.post[layer - 1];
+      if (t) { tensors.set(layer, t); continue; }
     }
     if (blockCount === undefined) {
       throw new SaeDiffError('Cannot find decoder blocks in this ONNX graph: its node names carry no module scopes such as /model/layers.N/', {
@@ -80,8 +111,8 @@ export function discoverHooks(model: ModelProto, file: string, targets: number[]
       });
     }
     let t: string | undefined;
-    if (hookPoint === 'resid_post') t = residPost(blocks.get(layer)!);
-    else t = layer === 0 ? residPre(blocks.get(0)!, model) : residPost(blocks.get(layer - 1)!);
+    if (hookPoint === 'resid_post') t = residPost(blocks.get(layer)!, model);
+    else t = layer === 0 ? residPre(blocks.get(0)!, model) : residPost(blocks.get(layer - 1)!, model);
     if (!t) {
       throw new SaeDiffError(`Cannot find the ${hookPoint} tensor of layer ${layer} in the graph`, {
         location: { file }, hint: 'Name it with layers.tensor_names.',
@@ -89,5 +120,5 @@ export function discoverHooks(model: ModelProto, file: string, targets: number[]
     }
     tensors.set(layer, t);
   }
-  return { tensors, blockCount };
+  return { tensors, blockCount: blockCount ?? positional?.post.length };
 }
