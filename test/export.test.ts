@@ -4,7 +4,9 @@ import { before, test } from 'node:test';
 import { SHIFTED_FEATURE_CSV_COLUMNS, reportToMarkdown, shiftedFeaturesToCsv } from '../src/engine/report/export';
 import type { SaeDiffReport } from '../src/engine/report/types';
 import { parseCsv } from './helpers/csv';
+import { SELF_CHECK_FAILED_TEXT } from '../src/shared/reportTrust';
 import { refusalReport, twoFineTuneReport } from './helpers/engineReport';
+import { FAILING_LAYER_MESSAGE, REFERENCE_NAME, withTrustFields, withoutTrustFields } from './helpers/trustFields';
 
 let report: SaeDiffReport;
 let twoSfts: SaeDiffReport;
@@ -79,4 +81,35 @@ test('Markdown summary keeps labels inert and marks partial reports', () => {
   assert.match(markdown, /Partial report/);
   assert.ok(markdown.includes('\\<img src=x onerror=alert(1)\\> \\| \\*bold\\*'));
   assert.doesNotMatch(markdown, /(^|[^\\])</m, 'every < is escaped');
+});
+
+test('Markdown summary of a report without trust fields mentions none of them', () => {
+  const markdown = reportToMarkdown(withoutTrustFields(report));
+  for (const text of ['self-check', 'Significance', 'noise floor', 'Noise floor', 'sig.', 'inside dict.', 'Parity', 'Decomposition', 'near threshold']) {
+    assert.ok(!markdown.includes(text), text);
+  }
+  assert.match(markdown, /^\| layer \| dense cos \| recon cos \| overlap \| active J \| L1 div \| EV base \| EV sft \| shifted \| flags \|$/m);
+  assert.match(markdown, /^\| id \| label \| category \| freq base \| freq sft \| mean base \| mean sft \| mean abs diff \|$/m);
+});
+
+test('Markdown summary shows the self-check, parity, significance, noise floor and decomposition', () => {
+  const layers = report.comparisons[0].layers;
+  const [failing, floor] = [layers[0].layer, layers[1].layer];
+  const trusted = withTrustFields(report, { failingLayer: failing, floorLayer: floor });
+  const markdown = reportToMarkdown(trusted);
+  const lines = markdown.split('\n');
+  assert.ok(lines.indexOf(`> **${SELF_CHECK_FAILED_TEXT}**`) > 0 && lines.indexOf(`> **${SELF_CHECK_FAILED_TEXT}**`) < lines.findIndex((l) => l.startsWith('- Base model')),
+    'the self-check failure comes before the run facts');
+  assert.ok(lines.includes(`> - Layer ${failing}: ${FAILING_LAYER_MESSAGE}`));
+  assert.ok(lines.includes('- Significance: Benjamini–Hochberg at a false discovery rate of 0.05'));
+  assert.ok(markdown.includes(`- Noise floor: base vs ${REFERENCE_NAME}`));
+  assert.ok(markdown.includes('> Parity warning: Chat templates differ between base and fine-tune \\<b\\>not markup\\</b\\>'), 'parity warnings are escaped');
+  assert.match(markdown, /^\| layer \| .* \| flags \| significant \| inside dict\. \| noise floor \| self-check \|$/m);
+  assert.match(markdown, new RegExp(`^\\| ${floor} \\| .* \\| \\d+ \\| 63% \\| within \\(suppressed: divergent\\) \\| ok \\|$`, 'm'));
+  assert.match(markdown, new RegExp(`^\\| ${failing} \\| .* \\| above \\| FAILED \\|$`, 'm'));
+  assert.match(markdown, /^\| id \| label \| category \| .* \| mean abs diff \| sig\. \| q \|$/m);
+  assert.match(markdown, /⚠ near threshold/);
+  assert.match(markdown, /^- Decomposition: inside the dictionary: 63% of ‖Δh‖²/m);
+  assert.match(markdown, new RegExp(`Within the noise floor \\(base vs ${REFERENCE_NAME}\\), so not flagged: layer ${floor} \\(suppressed: divergent\\)\\.`));
+  assert.match(markdown, new RegExp(`SAE self-check failed at layer ${failing}`));
 });

@@ -10,6 +10,7 @@ import { before, test } from 'node:test';
 import type { SaeDiffReport, ShiftedFeature } from '../src/engine/report/types';
 import { chromiumMissingReason, openPanel, type PanelPage } from './helpers/browser';
 import { REPO_ROOT, TMP_DIR, refusalReport, twoFineTuneReport } from './helpers/engineReport';
+import { withoutTrustFields } from './helpers/trustFields';
 
 declare const window: any; // eslint-disable-line @typescript-eslint/no-explicit-any
 declare const document: any; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -27,8 +28,9 @@ before(() => {
     execFileSync(process.execPath, [join(REPO_ROOT, 'scripts', 'build-webview.mjs')], { stdio: 'inherit' });
   }
   mkdirSync(TMP_DIR, { recursive: true });
-  report = withLabels(refusalReport());
-  twoSfts = twoFineTuneReport();
+  // As an older engine wrote them: the panel must look exactly as before (webview-trust.test.ts covers the new fields).
+  report = withLabels(withoutTrustFields(refusalReport()));
+  twoSfts = withoutTrustFields(twoFineTuneReport());
   // The panel opens on the most divergent layer.
   shownLayer = [...report.comparisons[0].layers].sort((a, b) => b.l1_divergence - a.l1_divergence)[0].layer;
 });

@@ -160,6 +160,7 @@ async function meanPreActivationShifts(accumulators: Map<number, LayerAccumulato
   for (const perLayer of accumulators) {
     const m = new Map<number, Float32Array>();
     for (const [layer, acc] of perLayer) {
+      if (!projectors.get(layer)!.linearPreActivation) continue;
       const n = acc.sums.tokens || 1;
       m.set(layer, await projectors.get(layer)!.preActivationShift(Float32Array.from(acc.sumHs, (v, i) => (v - acc.sumHb[i]) / n)));
     }

@@ -6,7 +6,9 @@ import { readJson } from '../model/modelFolder';
 import { readNpz } from './npz';
 import { LoadedTensor, readSafetensors, readSafetensorsHeader } from './safetensors';
 
-export type SaeArchitecture = 'standard' | 'jumprelu' | 'topk';
+export type SaeArchitecture = 'standard' | 'jumprelu' | 'topk' | 'gated';
+/** SAELens activation normalisation, applied exactly: scale in, unscale the reconstruction out. */
+export type SaeNormalization = 'none' | 'expected_average_only_in' | 'constant_norm_rescale' | 'layer_norm';
 
 /** What an SAE is, read from its config and file headers only (no weights). */
 export interface SaeInfo {
@@ -23,9 +25,20 @@ export interface SaeInfo {
   kSae?: number;
   applyBDecToInput: boolean;
   weightsFile: string;
+  normalization: SaeNormalization;
+  /** expected_average_only_in: the factor activations are multiplied by before encoding. */
+  scalingFactor?: number;
   /** What the SAE says it achieves on its training distribution, when it says (for the self-check). */
   declaredL0?: number;
   declaredExplainedVariance?: number;
+}
+
+function readScalingFactor(folder: string, cfg: Record<string, any>): number | undefined {
+  const keys = ['scaling_factor', 'activation_scaling_factor', 'norm_scaling_factor', 'activation_norm_scaling_factor'];
+  const inCfg = firstNumber(cfg, keys);
+  if (inCfg !== undefined) return inCfg;
+  const scalerFile = path.join(folder, 'activation_scaler.json');
+  return fs.existsSync(scalerFile) ? firstNumber(readJson(scalerFile) as Record<string, any>, keys) : undefined;
 }
 
 function firstNumber(cfg: Record<string, any>, keys: string[]): number | undefined {
@@ -40,12 +53,16 @@ export interface SaeWeights extends SaeInfo {
   W_dec: Float32Array;
   b_dec: Float32Array;
   threshold?: Float32Array;
+  /** Gated SAEs: the gate bias, and the magnitude path's encoder (W_enc * exp(r_mag)) and bias. */
+  b_gate?: Float32Array;
+  W_mag?: Float32Array;
+  b_mag?: Float32Array;
 }
 
 export function detectSaeFormat(folder: string): Exclude<SaeFormat, 'auto'> | undefined {
   if (fs.existsSync(path.join(folder, 'sae_weights.safetensors'))) return 'saelens';
   if (fs.existsSync(path.join(folder, 'sae.safetensors'))) return 'sparsify';
-  if (fs.existsSync(path.join(folder, 'params.npz'))) return 'gemmascope';
+  if (fs.existsSync(path.join(folder, 'params.npz')) || fs.existsSync(path.join(folder, 'params.safetensors'))) return 'gemmascope';
   return undefined;
 }
 
@@ -78,12 +95,16 @@ function readSaeLensInfo(folder: string): SaeInfo {
   const weightsFile = path.join(folder, 'sae_weights.safetensors');
   const header = readSafetensorsHeader(weightsFile);
   const archRaw = String(cfg.architecture ?? (cfg.activation_fn_str === 'topk' ? 'topk' : 'standard'));
-  if (!['standard', 'jumprelu', 'topk'].includes(archRaw)) {
-    throw refuse(folder, `SAE architecture '${archRaw}' is not supported`, 'Supported: standard, jumprelu, topk.', cfgPath);
+  if (!['standard', 'jumprelu', 'topk', 'gated'].includes(archRaw)) {
+    throw refuse(folder, `SAE architecture '${archRaw}' is not supported`, 'Supported: standard, jumprelu, topk, gated.', cfgPath);
   }
-  const norm = cfg.normalize_activations ?? 'none';
-  if (norm !== 'none' && norm !== null) {
-    throw refuse(folder, `SAE activation normalisation '${norm}' cannot be applied exactly by this version`, 'Use an SAE with normalize_activations: none; approximating it would give wrong numbers.', cfgPath);
+  const norm = String(cfg.normalize_activations ?? 'none');
+  if (!['none', 'expected_average_only_in', 'constant_norm_rescale', 'layer_norm'].includes(norm)) {
+    throw refuse(folder, `SAE activation normalisation '${norm}' is not known`, 'Supported: none, expected_average_only_in, constant_norm_rescale, layer_norm.', cfgPath);
+  }
+  const scalingFactor = norm === 'expected_average_only_in' ? readScalingFactor(folder, cfg) : undefined;
+  if (norm === 'expected_average_only_in' && scalingFactor === undefined) {
+    throw refuse(folder, 'normalize_activations is expected_average_only_in but the SAE gives no scaling factor', 'Add scaling_factor to cfg.json (or activation_scaler.json), or fold it into the weights; approximating it would give wrong numbers.', cfgPath);
   }
   const wEnc = header.tensors.get('W_enc');
   if (!wEnc) throw refuse(folder, `No W_enc tensor in ${weightsFile}`, 'The file is not SAELens weights.', weightsFile);
@@ -99,6 +120,7 @@ function readSaeLensInfo(folder: string): SaeInfo {
     dtype: String(cfg.dtype ?? wEnc.dtype), hookName: cfg.hook_name,
     hookLayer: cfg.hook_layer !== undefined && cfg.hook_layer !== null ? Number(cfg.hook_layer) : layerFromName(cfg.hook_name),
     kSae, applyBDecToInput: cfg.apply_b_dec_to_input ?? true, weightsFile,
+    normalization: norm as SaeNormalization, scalingFactor,
     declaredL0: firstNumber(cfg, ['l0', 'expected_l0', 'average_l0', 'mean_l0']),
     declaredExplainedVariance: firstNumber(cfg, ['explained_variance', 'variance_explained', 'expected_explained_variance']),
   };
@@ -117,20 +139,30 @@ function readSparsifyInfo(folder: string): SaeInfo {
   return {
     folder, format: 'sparsify', architecture: k ? 'topk' : 'standard',
     dIn: Number(cfg.d_in ?? enc.shape[1]), dSae: Number(cfg.num_latents ?? enc.shape[0]), dtype: enc.dtype,
-    hookName: hookpoint, hookLayer: layerFromName(hookpoint), kSae: k, applyBDecToInput: true, weightsFile,
+    hookName: hookpoint, hookLayer: layerFromName(hookpoint), kSae: k, applyBDecToInput: true, weightsFile, normalization: 'none',
   };
 }
 
+/** Gemma Scope: params.npz (W_enc, …), or Gemma Scope 2's params.safetensors (lowercase w_enc, …). */
+function readGemmaScopeTensors(folder: string): { file: string; tensors: Map<string, LoadedTensor> } {
+  const npz = path.join(folder, 'params.npz');
+  if (fs.existsSync(npz)) return { file: npz, tensors: readNpz(npz) };
+  const st = path.join(folder, 'params.safetensors');
+  const raw = readSafetensors(st);
+  const tensors = new Map<string, LoadedTensor>();
+  for (const [k, v] of raw) tensors.set(k.replace(/^w_/, 'W_'), v);
+  return { file: st, tensors };
+}
+
 function readGemmaScopeInfo(folder: string): SaeInfo {
-  const weightsFile = path.join(folder, 'params.npz');
-  const shapes = readNpz(weightsFile);
+  const { file: weightsFile, tensors: shapes } = readGemmaScopeTensors(folder);
   const wEnc = shapes.get('W_enc');
   if (!wEnc) throw refuse(folder, `No W_enc array in ${weightsFile}`, 'The file is not a Gemma Scope SAE.', weightsFile);
   // Gemma Scope folders: layer_N/width_W/average_l0_K/params.npz
   return {
     folder, format: 'gemmascope', architecture: 'jumprelu', dIn: wEnc.shape[0], dSae: wEnc.shape[1], dtype: 'float32',
     hookName: folder, hookLayer: layerFromName(folder.replace(/\\/g, '/').split('/').find((s) => /^layer_\d+$/.test(s))),
-    applyBDecToInput: false, weightsFile,
+    applyBDecToInput: false, weightsFile, normalization: 'none',
     declaredL0: (() => { const m = /average_l0_(\d+)/.exec(folder); return m ? Number(m[1]) : undefined; })(),
   };
 }
@@ -154,12 +186,19 @@ export function loadSae(folder: string, format: SaeFormat = 'auto'): SaeWeights 
   const info = readSaeInfo(folder, format);
   const { dIn: d, dSae: m, weightsFile: file } = info;
   if (info.format === 'gemmascope') {
-    const t = readNpz(file);
+    const t = readGemmaScopeTensors(folder).tensors;
     return { ...info, W_enc: need(t, 'W_enc', file, [d, m]), b_enc: need(t, 'b_enc', file, [m]), W_dec: need(t, 'W_dec', file, [m, d]), b_dec: need(t, 'b_dec', file, [d]), threshold: need(t, 'threshold', file, [m]) };
   }
   const t = readSafetensors(file);
   if (info.format === 'sparsify') {
     return { ...info, W_enc: transpose(need(t, 'encoder.weight', file, [m, d]), m, d), b_enc: need(t, 'encoder.bias', file, [m]), W_dec: need(t, 'W_dec', file, [m, d]), b_dec: need(t, 'b_dec', file, [d]) };
+  }
+  if (info.architecture === 'gated') {
+    // SAELens gated: gate = (x' W_enc + b_gate > 0); magnitude = relu(x' (W_enc * exp(r_mag)) + b_mag)
+    const W_enc = need(t, 'W_enc', file, [d, m]);
+    const rMag = need(t, 'r_mag', file, [m]);
+    const W_mag = W_enc.map((w, i) => w * Math.exp(rMag[i % m]));
+    return { ...info, W_enc, b_enc: need(t, 'b_gate', file, [m]), b_gate: need(t, 'b_gate', file, [m]), W_mag, b_mag: need(t, 'b_mag', file, [m]), W_dec: need(t, 'W_dec', file, [m, d]), b_dec: need(t, 'b_dec', file, [d]) };
   }
   let threshold: Float32Array | undefined;
   if (info.architecture === 'jumprelu') {

@@ -11,13 +11,16 @@ export class SaeProjector {
   private constructor(
     private readonly session: ort.InferenceSession, readonly width: number, readonly hidden: number,
     readonly architecture: SaeWeights['architecture'], readonly threshold: Float32Array | undefined,
+    /** Whether the mean pre-activation change is linear in the mean activation change (not per-token normalisations). */
+    readonly linearPreActivation: boolean,
   ) {
     this.zeroMean = new ort.Tensor('float32', new Float32Array(hidden), [1, hidden]);
   }
 
   static async create(sae: SaeWeights, settings: SessionSettings): Promise<SaeProjector> {
     const session = await createSession(buildProjectionGraph(sae), settings, `the SAE of ${sae.folder}`);
-    return new SaeProjector(session, sae.dSae, sae.dIn, sae.architecture, sae.threshold);
+    const linear = sae.normalization === 'none' || sae.normalization === 'expected_average_only_in';
+    return new SaeProjector(session, sae.dSae, sae.dIn, sae.architecture, sae.threshold, linear);
   }
 
   /** Mean pre-activation change per feature for a mean activation change (mean h_s - mean h_b). */

@@ -60,15 +60,58 @@ function addWeights(g: GraphBuilder, sae: SaeWeights): void {
   g.floats('b_dec', sae.b_dec, [d]);
   if (sae.threshold) g.floats('threshold', sae.threshold, [m]);
   if (sae.kSae) g.ints('k_sae', [Math.min(sae.kSae, m)]);
+  if (sae.W_mag) {
+    g.floats('W_mag', sae.W_mag, [d, m]);
+    g.floats('b_mag', sae.b_mag!, [m]);
+  }
   if (sae.architecture !== 'standard') g.floats('zero', new Float32Array([0]), []);
+  if (sae.normalization === 'expected_average_only_in') g.floats('norm_scale', Float32Array.of(sae.scalingFactor!), []);
+  if (sae.normalization === 'constant_norm_rescale') g.floats('sqrt_d', Float32Array.of(Math.sqrt(d)), []);
+  if (sae.normalization === 'layer_norm') {
+    g.floats('ln_eps', Float32Array.of(1e-5), []);
+    g.floats('ln_dof', Float32Array.of(d - 1), []);
+  }
+  if (sae.normalization !== 'none') g.ints('norm_axis', [1]);
+}
+
+/**
+ * SAELens activation normalisation, exactly: the input the encoder sees, and how a reconstruction
+ * made in that space maps back to the activation's space.
+ */
+function addNormalization(g: GraphBuilder, sae: SaeWeights, h: string): { input: string; restore: (r: string) => string } {
+  const rowSum = (t: string) => g.one('ReduceSum', [t, 'norm_axis'], [int('keepdims', 1)]);
+  switch (sae.normalization) {
+    case 'expected_average_only_in':
+      return { input: g.one('Mul', [h, 'norm_scale']), restore: (r) => g.one('Div', [r, 'norm_scale']) };
+    case 'constant_norm_rescale': {
+      // x * sqrt(d) / |x|; the reconstruction is divided by the same per-token scale
+      const scale = g.one('Div', ['sqrt_d', g.one('Sqrt', [rowSum(g.one('Mul', [h, h]))])]);
+      return { input: g.one('Mul', [h, scale]), restore: (r) => g.one('Div', [r, scale]) };
+    }
+    case 'layer_norm': {
+      // (x - mean) / (std + 1e-5), std with Bessel's correction as torch.std; back: r * std + mean
+      const mean = g.one('ReduceMean', [h], [ints('axes', [1]), int('keepdims', 1)]);
+      const centred = g.one('Sub', [h, mean]);
+      const std = g.one('Sqrt', [g.one('Div', [rowSum(g.one('Mul', [centred, centred])), 'ln_dof'])]);
+      return { input: g.one('Div', [centred, g.one('Add', [std, 'ln_eps'])]), restore: (r) => g.one('Add', [g.one('Mul', [r, std]), mean]) };
+    }
+    default:
+      return { input: h, restore: (r) => r };
+  }
 }
 
 /** METRICS.md's encoder f(x) per architecture and the decoder g(z), on input h. */
 function addEncoder(g: GraphBuilder, sae: SaeWeights, h: string, tag: string) {
-  const x = sae.applyBDecToInput ? g.one('Sub', [h, 'b_dec']) : h;
+  const norm = addNormalization(g, sae, h);
+  const x = sae.applyBDecToInput ? g.one('Sub', [norm.input, 'b_dec']) : norm.input;
   const pre = g.one('Gemm', [x, 'W_enc', 'b_enc']);
   let z: string;
   if (sae.architecture === 'standard') z = g.one('Relu', [pre], [], `z_${tag}`);
+  else if (sae.architecture === 'gated') {
+    // gated: the gate (pre > 0, with b_gate as b_enc) selects the magnitude path's relu
+    const magnitude = g.one('Relu', [g.one('Gemm', [x, 'W_mag', 'b_mag'])]);
+    z = g.one('Where', [g.one('Greater', [pre, 'zero']), magnitude, 'zero'], [], `z_${tag}`);
+  }
   else if (sae.architecture === 'jumprelu') z = g.one('Where', [g.one('Greater', [pre, 'threshold']), pre, 'zero'], [], `z_${tag}`);
   else {
     // topk: relu of the k_sae largest pre-activations, scattered back into a zero row
@@ -76,7 +119,7 @@ function addEncoder(g: GraphBuilder, sae: SaeWeights, h: string, tag: string) {
     const zeros = g.one('Mul', [pre, 'zero']);
     z = g.one('ScatterElements', [zeros, idx, g.one('Relu', [vals])], [int('axis', 1)], `z_${tag}`);
   }
-  const r = g.one('Add', [g.one('MatMul', [z, 'W_dec']), 'b_dec']);
+  const r = norm.restore(g.one('Add', [g.one('MatMul', [z, 'W_dec']), 'b_dec']));
   return { pre, z, r };
 }
 
@@ -116,7 +159,12 @@ function padToBlocks(sae: SaeWeights): SaeWeights {
   W_dec.set(sae.W_dec);
   const threshold = sae.threshold ? new Float32Array(padded).fill(3e38) : undefined;
   threshold?.set(sae.threshold!);
-  return { ...sae, dSae: padded, W_enc, b_enc, W_dec, threshold };
+  const padColumns = (w: Float32Array) => { const out = new Float32Array(d * padded); for (let i = 0; i < d; i++) out.set(w.subarray(i * m, i * m + m), i * padded); return out; };
+  const padBias = (b: Float32Array) => { const out = new Float32Array(padded).fill(-1e30); out.set(b); return out; };
+  return {
+    ...sae, dSae: padded, W_enc, b_enc, W_dec, threshold,
+    ...(sae.W_mag ? { W_mag: padColumns(sae.W_mag), b_mag: padBias(sae.b_mag!), b_gate: padBias(sae.b_gate!) } : {}),
+  };
 }
 
 /**
@@ -153,7 +201,8 @@ export function buildProjectionGraph(unpadded: SaeWeights): Uint8Array {
   rowSum(g.one('Mul', [dh, g.one('Sub', [dh, dr])]), 'dh_de');
   // mean pre-activation shift per feature, (mean h_s - mean h_b) W_enc (the biases cancel): fed as a
   // [1, d] row at the end of a run, zeros otherwise
-  g.one('MatMul', ['dmean', 'W_enc'], [], 'dpre');
+  // (exact for the linear normalisations; the projector reports nothing for the per-token ones)
+  g.one('MatMul', [sae.normalization === 'expected_average_only_in' ? g.one('Mul', ['dmean', 'norm_scale']) : 'dmean', 'W_enc'], [], 'dpre');
   g.one('ReduceSum', ['hb', 'axis0'], [int('keepdims', 0)], 'sum_hb');
   g.one('ReduceSum', ['hs', 'axis0'], [int('keepdims', 0)], 'sum_hs');
 
