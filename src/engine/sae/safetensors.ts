@@ -101,8 +101,16 @@ export function readSafetensors(file: string, names?: string[]): Map<string, Loa
     for (const [name, entry] of header.tensors) {
       if (names && !names.includes(name)) continue;
       const len = entry.offsets[1] - entry.offsets[0];
+      const position = header.dataStart + entry.offsets[0];
+      if (entry.dtype === 'F32') {
+        // read straight into the float32 array: one copy of the weights, not two
+        const data = new Float32Array(len / 4);
+        fs.readSync(fd, new Uint8Array(data.buffer), 0, len, position);
+        out.set(name, { shape: entry.shape, data });
+        continue;
+      }
       const buf = Buffer.alloc(len);
-      fs.readSync(fd, buf, 0, len, header.dataStart + entry.offsets[0]);
+      fs.readSync(fd, buf, 0, len, position);
       out.set(name, { shape: entry.shape, data: toFloat32(buf, entry.dtype, file) });
     }
   } finally {
