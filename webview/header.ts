@@ -2,6 +2,7 @@
 import type { SaeDiffReport } from '../src/engine/report/types';
 import type { ExportKind } from '../src/shared/reportMessages';
 import { h } from './dom';
+import { renderParityBanner } from './trustBanners';
 
 export function renderHeader(report: SaeDiffReport, onExport: (kind: ExportKind) => void): HTMLElement {
   const names = report.comparisons.map((c) => c.sft.name).join(', ') || '(no fine-tune yet)';
@@ -12,6 +13,8 @@ export function renderHeader(report: SaeDiffReport, onExport: (kind: ExportKind)
     `on ${run.execution_provider}`,
     run.duration_s !== undefined ? `${run.duration_s.toFixed(1)} s` : undefined,
     run.started_at ? new Date(run.started_at).toLocaleString() : undefined,
+    run.fdr !== undefined ? `FDR ${run.fdr}` : undefined,
+    report.noise_floor ? `noise floor: base vs ${report.noise_floor.reference.name}` : undefined,
   ].filter(Boolean).join(' · ');
   return h('header', { class: 'report-header' },
     h('div', { class: 'title-row' },
@@ -25,6 +28,7 @@ export function renderHeader(report: SaeDiffReport, onExport: (kind: ExportKind)
     (run.warnings ?? []).length > 0
       ? h('ul', { class: 'warnings', attrs: { 'aria-label': 'Warnings' } }, ...run.warnings.map((w) => h('li', {}, '⚠ ', w)))
       : null,
+    renderParityBanner(report),
   );
 }
 

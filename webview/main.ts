@@ -13,6 +13,7 @@ import { renderMetricsTable } from './metricsTable';
 import { renderSummary } from './summary';
 import { registerToolkit } from './toolkit';
 import { sanitizeState, ViewStore, type ViewState } from './viewState';
+import { renderSelfCheckBanner } from './trustBanners';
 import { connectToHost } from './vscodeApi';
 
 registerToolkit();
@@ -24,6 +25,7 @@ let report: SaeDiffReport | undefined;
 let layout: Layout | undefined;
 
 interface Layout {
+  banner: HTMLElement;
   header: HTMLElement;
   summary: HTMLElement;
   chart: LayerChart;
@@ -33,13 +35,14 @@ interface Layout {
 
 function createLayout(): Layout {
   const created: Layout = {
+    banner: h('div'),
     header: h('div'),
     summary: h('div'),
     chart: new LayerChart(change),
     metrics: h('div'),
     features: new FeaturesPanel(change),
   };
-  replaceChildren(app, created.header, created.summary, created.chart.element, created.metrics, created.features.element);
+  replaceChildren(app, created.banner, created.header, created.summary, created.chart.element, created.metrics, created.features.element);
   // Exposed for tests and debugging in the webview developer tools.
   (window as unknown as { saeDiffView: unknown }).saeDiffView = { chart: created.chart.chart };
   // VS Code swaps the body's theme class (and the CSS variables) when the colour theme changes.
@@ -51,6 +54,7 @@ function showReport(next: SaeDiffReport, source: string | undefined): void {
   report = next;
   layout ??= createLayout();
   store.set(sanitizeState({ ...store.current, source }, report));
+  replaceChildren(layout.banner, renderSelfCheckBanner(report));
   replaceChildren(layout.header, renderHeader(report, requestExport));
   replaceChildren(layout.summary, renderSummary(report));
   renderLayerSections(report, store.current);
@@ -75,7 +79,8 @@ function change(delta: Partial<ViewState>): void {
   }
   if (after.hiddenComparisons.join() !== before.hiddenComparisons.join()) layout.chart.render(report, after);
   const sortChanged = after.sort.column !== before.sort.column || after.sort.descending !== before.sort.descending;
-  if (sortChanged || after.categoryFilter !== before.categoryFilter || after.textFilter !== before.textFilter) {
+  const filterChanged = after.categoryFilter !== before.categoryFilter || after.textFilter !== before.textFilter || after.significantOnly !== before.significantOnly;
+  if (sortChanged || filterChanged) {
     layout.features.renderTable(after);
   }
   if (after.selectedFeature !== before.selectedFeature) layout.features.renderSelection(after);

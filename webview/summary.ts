@@ -1,6 +1,7 @@
 /** The plain-language findings above the chart (same sentences as the Markdown export). */
 import type { SaeDiffReport } from '../src/engine/report/types';
 import { describeFindings, describeFineTuneComparison, findComparison, reportThresholds } from '../src/shared/reportFindings';
+import { describeTrust } from '../src/shared/reportTrust';
 import { h } from './dom';
 
 export function renderSummary(report: SaeDiffReport): HTMLElement {
@@ -10,9 +11,10 @@ export function renderSummary(report: SaeDiffReport): HTMLElement {
     report.comparisons.length === 0 ? h('p', {}, 'No layer has finished yet.') : null,
     ...report.comparisons.map((comparison) => {
       const lines = describeFindings(findComparison(comparison), thresholds);
+      const trust = describeTrust(comparison, report);
       return h('div', { class: 'summary-block' },
         several ? h('h3', {}, comparison.sft.name) : null,
-        h('ul', {}, ...lines.map((line) => h('li', {}, line))));
+        h('ul', {}, ...lines.map((line) => h('li', {}, line)), ...trust.map((line) => h('li', { class: 'trust-line' }, line))));
     }),
     fineTunesCompared(report));
 }

@@ -1,6 +1,7 @@
 /** The view's state (what is selected, sorted, filtered) and its persistence across reloads. */
 import type { SaeDiffReport } from '../src/engine/report/types';
 import { FEATURE_COLUMNS, type PersistedViewState } from '../src/shared/reportMessages';
+import { hasSignificance } from '../src/shared/reportTrust';
 import type { Host } from './vscodeApi';
 
 export type ViewState = PersistedViewState;
@@ -11,6 +12,7 @@ export const DEFAULT_STATE: ViewState = {
   sort: { column: 'mean_abs_diff', descending: true },
   categoryFilter: 'all',
   textFilter: '',
+  significantOnly: false,
   hiddenComparisons: [],
 };
 
@@ -19,6 +21,11 @@ export function sanitizeState(saved: Partial<ViewState> | undefined, report: Sae
   const state: ViewState = { ...DEFAULT_STATE, ...saved, sort: { ...DEFAULT_STATE.sort, ...saved?.sort } };
   if (!FEATURE_COLUMNS.includes(state.sort.column)) state.sort = { ...DEFAULT_STATE.sort };
   if (!report) return state;
+  // A report without significance has no sig. column to sort or filter by.
+  if (!hasSignificance(report)) {
+    state.significantOnly = false;
+    if (state.sort.column === 'significant') state.sort = { ...DEFAULT_STATE.sort };
+  }
   const comparisons = report.comparisons.length;
   if (!(state.comparison >= 0 && state.comparison < comparisons)) state.comparison = 0;
   state.hiddenComparisons = (state.hiddenComparisons ?? []).filter((index) => index >= 0 && index < comparisons && index !== state.comparison);

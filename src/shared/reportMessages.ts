@@ -32,12 +32,14 @@ export interface PersistedViewState {
   sort: { column: FeatureColumn; descending: boolean };
   categoryFilter: string;
   textFilter: string;
+  /** Only features that pass the significance filter (reports with run.fdr). Optional: older saved states lack it. */
+  significantOnly?: boolean;
   selectedFeature?: number;
   hiddenComparisons: number[];
 }
 
 export const FEATURE_COLUMNS = [
-  'id', 'label', 'category', 'freq_base', 'freq_sft', 'mean_base', 'mean_sft', 'mean_abs_diff',
+  'id', 'label', 'category', 'significant', 'freq_base', 'freq_sft', 'mean_base', 'mean_sft', 'mean_abs_diff',
 ] as const;
 export type FeatureColumn = (typeof FEATURE_COLUMNS)[number];
 

@@ -7,12 +7,12 @@ import {
   CategoryScale, Chart, Legend, LinearScale, LineController, LineElement, PointElement, Tooltip,
   type ChartDataset, type LegendItem,
 } from 'chart.js';
-import type { ComparisonReport, SaeDiffReport } from '../../src/engine/report/types';
+import type { ComparisonReport, LayerReport, SaeDiffReport } from '../../src/engine/report/types';
 import { formatMetric, reportThresholds } from '../../src/shared/reportFindings';
 import { h, replaceChildren } from '../dom';
 import type { ViewState } from '../viewState';
 import { decorationPlugins, type ChartDecorations } from './chartPlugins';
-import { COMPARISON_DASHES, FLAG_CODES, LAYER_SERIES } from './layerSeries';
+import { COMPARISON_DASHES, FLAG_CODES, FLOOR_DASH, LAYER_SERIES, TRUST_SERIES, type TrustSeries } from './layerSeries';
 import { readChartTheme } from './themeColors';
 
 Chart.register(LineController, LineElement, PointElement, LinearScale, CategoryScale, Legend, Tooltip);
@@ -29,6 +29,8 @@ export class LayerChart {
   private report: SaeDiffReport | undefined;
   private state: ViewState | undefined;
   private layers: number[] = [];
+  /** Trust series some layer has (noise floor, decomposition); none for older reports. */
+  private trustSeries: TrustSeries[] = [];
 
   constructor(private readonly change: (change: Partial<ViewState>) => void) {
     this.canvas = h('canvas', { attrs: { role: 'img', 'aria-label': 'Layer profile chart' } }) as HTMLCanvasElement;
@@ -52,7 +54,12 @@ export class LayerChart {
     this.layers = [...new Set(report.comparisons.flatMap((c) => c.layers.map((l) => l.layer)))].sort((a, b) => a - b);
     this.renderOverlayToggles(report, state);
     this.chart.data.labels = this.layers.map((layer) => `L${layer}`);
-    this.chart.data.datasets = this.visibleComparisons(report, state).flatMap(({ comparison, index }) => this.datasetsFor(comparison, index, report.comparisons.length > 1));
+    const visible = this.visibleComparisons(report, state);
+    this.trustSeries = TRUST_SERIES.filter((series) => visible.some(({ comparison }) => comparison.layers.some((l) => series.value(l) !== undefined)));
+    this.chart.data.datasets = [
+      ...visible.flatMap(({ comparison, index }) => this.datasetsFor(comparison, index, report.comparisons.length > 1)),
+      ...this.floorDatasets(report.comparisons[state.comparison]),
+    ];
     this.decorations = this.buildDecorations(report, state);
     this.canvas.setAttribute('aria-label', `Layer profile of ${this.layers.length} layers; the table below lists the same layers' shifted features.`);
     this.chart.update();
@@ -78,7 +85,7 @@ export class LayerChart {
   private datasetsFor(comparison: ComparisonReport, index: number, named: boolean): LineDataset[] {
     const { theme } = this.decorations;
     const byLayer = new Map(comparison.layers.map((layer) => [layer.layer, layer]));
-    return LAYER_SERIES.map((series) => {
+    const metrics = LAYER_SERIES.map((series): LineDataset => {
       const color = theme.series[series.key];
       const flagged = this.layers.map((layer) => (byLayer.get(layer)?.flags.length ?? 0) > 0);
       return {
@@ -99,6 +106,40 @@ export class LayerChart {
         tension: 0,
       };
     });
+    return [...metrics, ...this.trustDatasetsFor(comparison, index, named)];
+  }
+
+  /** Per fine-tune series from the trust fields (the share of ‖Δh‖² inside the dictionary). */
+  private trustDatasetsFor(comparison: ComparisonReport, index: number, named: boolean): LineDataset[] {
+    const byLayer = new Map(comparison.layers.map((layer) => [layer.layer, layer]));
+    return this.trustSeries.filter((series) => !series.floor).map((series) => this.trustDataset(series, byLayer, index, named ? `${comparison.sft.name}: ${series.label}` : series.label, COMPARISON_DASHES[index % COMPARISON_DASHES.length]));
+  }
+
+  /** The noise floor is base vs the reference model: the same for every fine-tune, drawn once. */
+  private floorDatasets(primary: ComparisonReport | undefined): LineDataset[] {
+    if (!primary) return [];
+    const byLayer = new Map(primary.layers.map((layer) => [layer.layer, layer]));
+    return this.trustSeries.filter((series) => series.floor).map((series) => this.trustDataset(series, byLayer, -1, series.label, FLOOR_DASH));
+  }
+
+  private trustDataset(series: TrustSeries, byLayer: Map<number, LayerReport>, comparison: number, label: string, dash: number[]): LineDataset {
+    const { theme } = this.decorations;
+    const color = theme.series[series.color];
+    return {
+      label,
+      seriesKey: series.key,
+      comparison,
+      data: this.layers.map((layer) => byLayer.get(layer) && series.value(byLayer.get(layer)!) !== undefined ? series.value(byLayer.get(layer)!)! : null),
+      hidden: this.hiddenSeries.has(series.key),
+      borderColor: color,
+      backgroundColor: color,
+      borderWidth: theme.highContrast ? 2.5 : 1.5,
+      borderDash: dash,
+      pointRadius: series.floor ? 0 : 2,
+      pointHoverRadius: 5,
+      spanGaps: true,
+      tension: 0,
+    };
   }
 
   private buildDecorations(report: SaeDiffReport, state: ViewState): ChartDecorations {
@@ -165,19 +206,20 @@ export class LayerChart {
             color: theme.foreground,
             usePointStyle: true,
             // One entry per metric (colour); fine-tunes are told apart by line style and the toggles above.
-            generateLabels: (chart) => LAYER_SERIES.map((series): LegendItem => ({
+            generateLabels: (chart) => this.legendSeries().map((series): LegendItem => ({
               text: series.label,
-              fillStyle: theme.series[series.key],
-              strokeStyle: theme.series[series.key],
-              fontColor: theme.foreground,
+              fillStyle: this.decorations.theme.series[series.color],
+              strokeStyle: this.decorations.theme.series[series.color],
+              fontColor: this.decorations.theme.foreground,
               hidden: this.hiddenSeries.has(series.key),
               pointStyle: 'line',
               lineWidth: 3,
+              lineDash: series.dash,
               datasetIndex: chart.data.datasets.findIndex((d) => (d as LineDataset).seriesKey === series.key),
             })),
           },
           onClick: (_event, item) => {
-            const series = LAYER_SERIES.find((s) => s.label === item.text);
+            const series = this.legendSeries().find((s) => s.label === item.text);
             if (!series) return;
             if (this.hiddenSeries.has(series.key)) this.hiddenSeries.delete(series.key); else this.hiddenSeries.add(series.key);
             if (this.report && this.state) this.render(this.report, this.state);
@@ -191,6 +233,14 @@ export class LayerChart {
         },
       },
     };
+  }
+
+  /** One legend entry per metric (and per trust series present), toggling all its datasets. */
+  private legendSeries(): { key: string; label: string; color: string; dash?: number[] }[] {
+    return [
+      ...LAYER_SERIES.map((s) => ({ key: s.key, label: s.label, color: s.key })),
+      ...this.trustSeries.map((s) => ({ key: s.key, label: s.label, color: s.color, dash: s.floor ? FLOOR_DASH : undefined })),
+    ];
   }
 
   private flagsText(index: number | undefined): string {

@@ -21,6 +21,7 @@ const SERIES_VARIABLES: Record<string, [string, string]> = {
   explained_variance_base: ['--vscode-charts-green', '#89d185'],
   explained_variance_sft: ['--vscode-charts-purple', '#b180d7'],
   coverage_drop: ['--vscode-terminal-ansiMagenta', '#bc3fbc'],
+  fraction_inside: ['--vscode-charts-foreground', '#cccccc'],
 };
 
 export function readChartTheme(): ChartTheme {

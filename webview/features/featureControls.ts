@@ -10,10 +10,12 @@ export interface ControlsInput {
   report: SaeDiffReport;
   layer: LayerReport | undefined;
   state: ViewState;
+  /** The report carries significance: offer the "significant only" filter. */
+  significance?: boolean;
   change(change: Partial<ViewState>): void;
 }
 
-export function renderFeatureControls({ report, layer, state, change }: ControlsInput): HTMLElement {
+export function renderFeatureControls({ report, layer, state, significance, change }: ControlsInput): HTMLElement {
   const comparison = report.comparisons[state.comparison];
   const controls = h('div', { class: 'controls' });
 
@@ -41,8 +43,18 @@ export function renderFeatureControls({ report, layer, state, change }: Controls
   search.setAttribute('value', state.textFilter);
   search.addEventListener('input', () => change({ textFilter: search.value }));
   controls.appendChild(labelled('Filter', search));
+  if (significance) controls.appendChild(significantOnlyBox(state, change, report.run.fdr));
 
   return h('div', { class: 'feature-controls' }, controls, layer ? categoryCounts(layer) : null);
+}
+
+function significantOnlyBox(state: ViewState, change: ControlsInput['change'], fdr: number | undefined): HTMLElement {
+  const box = h('vscode-checkbox', {
+    class: 'significant-only',
+    attrs: { checked: state.significantOnly === true, title: `Only features that pass Benjamini-Hochberg${fdr !== undefined ? ` at FDR ${fdr}` : ''}` },
+  }, 'Significant only');
+  box.addEventListener('change', () => change({ significantOnly: (box as HTMLElement & { checked: boolean }).checked }));
+  return box;
 }
 
 function layerOptionText(layer: LayerReport): string {
@@ -69,6 +81,9 @@ function categoryCounts(layer: LayerReport): HTMLElement {
       ' ',
       // A plain span: the toolkit's vscode-badge sets an inline style attribute, which the CSP blocks.
       h('span', { class: 'count-badge', attrs: { 'data-category': category } }, counts[category] ?? 0),
+      layer.significant_counts
+        ? h('span', { class: 'sig-count', attrs: { 'data-category': category, title: 'of which significant (Benjamini-Hochberg)' } }, ` (${layer.significant_counts[category] ?? 0} sig.)`)
+        : null,
     ]),
   );
 }

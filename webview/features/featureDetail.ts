@@ -2,8 +2,9 @@
 import type { ActivatingContext, ShiftedFeature } from '../../src/engine/report/types';
 import { h } from '../dom';
 import { formatStat } from '../format';
+import { renderFeatureTrust } from './featureTrust';
 
-export function renderFeatureDetail(feature: ShiftedFeature | undefined, sftName: string, baseName: string): HTMLElement {
+export function renderFeatureDetail(feature: ShiftedFeature | undefined, sftName: string, baseName: string, fdr?: number): HTMLElement {
   if (!feature) {
     return h('section', { class: 'feature-detail empty', attrs: { 'aria-label': 'Feature detail' } }, 'Select a feature (click, or focus a row and press Enter) to see where it fires.');
   }
@@ -18,6 +19,7 @@ export function renderFeatureDetail(feature: ShiftedFeature | undefined, sftName
     h('p', { class: 'feature-stats' },
       `fires on ${formatStat(feature.freq_base * 100)}% → ${formatStat(feature.freq_sft * 100)}% of tokens; `,
       `mean activation ${formatStat(feature.mean_base)} → ${formatStat(feature.mean_sft)}; mean |Δ| ${formatStat(feature.mean_abs_diff)}`),
+    renderFeatureTrust(feature, fdr),
     h('div', { class: 'context-columns' },
       contextColumn(`Base: ${baseName}`, 'base', contexts.base, maxActivation),
       contextColumn(`Fine-tune: ${sftName}`, 'sft', contexts.sft, maxActivation)),

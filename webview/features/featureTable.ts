@@ -14,6 +14,8 @@ const COLUMNS: { key: FeatureColumn; title: string; numeric: boolean; descriptio
   { key: 'id', title: 'ID', numeric: true, description: 'SAE feature index' },
   { key: 'label', title: 'Label', numeric: false, description: 'Feature label, if the SAE has labels' },
   { key: 'category', title: 'Category', numeric: false, description: 'emerged, vanished, amplified or suppressed' },
+  // Shown only for reports with significance (run.fdr); see visibleColumns.
+  { key: 'significant', title: 'sig.', numeric: false, description: 'Significant after Benjamini-Hochberg at the run\'s false discovery rate (✓) or not (–)' },
   { key: 'freq_base', title: 'Freq base', numeric: true, description: 'Fraction of tokens where the feature fires in base' },
   { key: 'freq_sft', title: 'Freq SFT', numeric: true, description: 'Fraction of tokens where the feature fires in the fine-tune' },
   { key: 'mean_base', title: 'Mean base', numeric: true, description: 'Mean activation in base (zeros included)' },
@@ -27,6 +29,8 @@ export interface FeatureTableInput {
   total: number;
   sort: RowQuery['sort'];
   selectedFeature: number | undefined;
+  /** The report carries significance: show the sig. column. */
+  showSignificance: boolean;
   onSort(column: FeatureColumn): void;
   onSelect(feature: ShiftedFeature): void;
 }
@@ -56,12 +60,16 @@ export function renderFeatureTable(input: FeatureTableInput): HTMLElement {
   const table = h(
     'table',
     { class: 'feature-table', attrs: { 'aria-label': 'Shifted features' } },
-    h('thead', {}, h('tr', {}, ...COLUMNS.map((column) => headerCell(column, input)))),
+    h('thead', {}, h('tr', {}, ...visibleColumns(input).map((column) => headerCell(column, input)))),
     body,
   );
   body.addEventListener('keydown', (event) => moveFocus(event, body));
   const empty = input.rows.length === 0 ? h('p', { class: 'empty' }, input.total === 0 ? 'This layer has no shifted features.' : 'No feature matches the filter.') : null;
   return h('div', { class: 'feature-table-wrap' }, status, h('div', { class: 'table-scroll' }, table), empty, more);
+}
+
+function visibleColumns(input: FeatureTableInput): typeof COLUMNS {
+  return input.showSignificance ? COLUMNS : COLUMNS.filter((column) => column.key !== 'significant');
 }
 
 function headerCell(column: (typeof COLUMNS)[number], input: FeatureTableInput): HTMLElement {
@@ -97,11 +105,23 @@ function featureRow(feature: ShiftedFeature, input: FeatureTableInput): HTMLElem
     },
     h('td', { class: 'numeric' }, feature.id),
     h('td', { class: 'label' }, feature.label ?? ''),
-    h('td', {}, h('span', { class: `category category-${feature.category}` }, feature.category)),
+    h('td', {}, h('span', { class: `category category-${feature.category}` }, feature.category), feature.near_threshold ? nearThresholdMarker() : null),
+    input.showSignificance ? significanceCell(feature) : null,
     ...(['freq_base', 'freq_sft', 'mean_base', 'mean_sft', 'mean_abs_diff'] as const).map((key) =>
       h('td', { class: 'numeric', attrs: { title: String(feature[key]) } }, formatStat(feature[key])),
     ),
   );
+}
+
+function significanceCell(feature: ShiftedFeature): HTMLElement {
+  const title = feature.q_value !== undefined ? `q = ${feature.q_value}` : feature.significant === undefined ? 'not tested' : undefined;
+  const text = feature.significant === undefined ? '' : feature.significant ? '✓' : '–';
+  return h('td', { class: `sig sig-${feature.significant === undefined ? 'unknown' : feature.significant}`, attrs: { title, 'data-column': 'significant' } }, text);
+}
+
+function nearThresholdMarker(): HTMLElement {
+  const text = 'Near threshold: the shift is within the activation threshold\'s margin (JumpReLU / TopK), so the category is likely an artefact';
+  return h('span', { class: 'near-threshold', attrs: { title: text, 'aria-label': text, 'data-testid': 'near-threshold' } }, ' ⚠');
 }
 
 /** Arrow keys, Home and End move between rows, like a list. */

@@ -4,7 +4,9 @@
  */
 import type { LayerReport, SaeDiffReport, ShiftedFeature } from '../../src/engine/report/types';
 import type { FeatureColumn } from '../../src/shared/reportMessages';
+import { hasSignificance } from '../../src/shared/reportTrust';
 import { h, replaceChildren } from '../dom';
+import { renderLayerTrust } from '../layerTrust';
 import type { ViewState } from '../viewState';
 import { renderFeatureControls } from './featureControls';
 import { renderFeatureDetail } from './featureDetail';
@@ -14,21 +16,26 @@ import { renderFeatureTable } from './featureTable';
 export class FeaturesPanel {
   readonly element: HTMLElement;
   private readonly controlsHost = h('div');
+  private readonly layerTrustHost = h('div');
   private readonly tableHost = h('div', { class: 'table-host' });
   private readonly detailHost = h('div', { class: 'detail-host' });
   private report: SaeDiffReport | undefined;
+  private significance = false;
 
   constructor(private readonly change: (change: Partial<ViewState>) => void) {
     this.element = h('section', { class: 'features', attrs: { 'aria-labelledby': 'features-heading' } },
       h('h2', { attrs: { id: 'features-heading' } }, 'Shifted features'),
       this.controlsHost,
+      this.layerTrustHost,
       h('div', { class: 'features-body' }, this.tableHost, this.detailHost));
   }
 
   /** Everything: new report, fine-tune or layer. */
   renderAll(report: SaeDiffReport, state: ViewState): void {
     this.report = report;
-    replaceChildren(this.controlsHost, renderFeatureControls({ report, layer: this.layer(state), state, change: this.change }));
+    this.significance = hasSignificance(report);
+    replaceChildren(this.controlsHost, renderFeatureControls({ report, layer: this.layer(state), state, significance: this.significance, change: this.change }));
+    replaceChildren(this.layerTrustHost, renderLayerTrust(this.layer(state)));
     this.renderTable(state);
     this.renderDetail(state);
   }
@@ -40,6 +47,7 @@ export class FeaturesPanel {
       total: features.length,
       sort: state.sort,
       selectedFeature: state.selectedFeature,
+      showSignificance: this.significance,
       onSort: (column: FeatureColumn) => this.change({
         // Numbers read best largest first; text A→Z.
         sort: { column, descending: state.sort.column === column ? !state.sort.descending : column !== 'label' && column !== 'category' },
@@ -60,7 +68,7 @@ export class FeaturesPanel {
   private renderDetail(state: ViewState): void {
     const feature = this.layer(state)?.shifted_features.find((f) => f.id === state.selectedFeature);
     const sftName = this.report?.comparisons[state.comparison]?.sft.name ?? 'fine-tune';
-    replaceChildren(this.detailHost, renderFeatureDetail(feature, sftName, this.report?.base.name ?? 'base'));
+    replaceChildren(this.detailHost, renderFeatureDetail(feature, sftName, this.report?.base.name ?? 'base', this.report?.run.fdr));
   }
 
   private layer(state: ViewState): LayerReport | undefined {
