@@ -12,6 +12,8 @@ export interface ReportViews {
   openReportFile(file: vscode.Uri): Promise<void>;
   /** Live update of an open panel while a run is in progress (report.complete === false). */
   showPartial(report: unknown): void;
+  /** The run that fed the live panel ended without a report: it must stop saying "running". */
+  endPartial(message: string): void;
 }
 
 /** The report panel: custom editor for report files, a live panel for runs, the open command. */
@@ -51,5 +53,9 @@ export function registerReportViews(context: vscode.ExtensionContext): ReportVie
     else live.show(report as SaeDiffReport);
   }
 
-  return { openReportFile, showPartial };
+  function endPartial(message: string): void {
+    if (live && !live.isDisposed) live.showError(message);
+  }
+
+  return { openReportFile, showPartial, endPartial };
 }

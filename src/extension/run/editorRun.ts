@@ -105,11 +105,13 @@ export class EditorRunner implements vscode.Disposable {
     if (outcome.kind === 'cancelled') {
       this.status.idle();
       this.log.appendLine('Run cancelled; no report written.');
+      this.reports.endPartial('The run was cancelled; no report was written.');
       void vscode.window.showInformationMessage('SAE Diff: run cancelled.');
       return;
     }
     this.status.failed();
     this.log.appendLine(`Error: ${outcome.error.message}`);
+    this.reports.endPartial(`The run failed; no report was written: ${outcome.error.message}`);
     await showRunError(outcome.error, {
       showLog: () => this.log.show(true),
       runOnCpu: () => void this.run(uri, { ...overrides, provider: 'cpu' }),
