@@ -68,11 +68,15 @@ export class HookedModel {
 
   /** Runs one batch; returns the hooked activations per layer, float32 [batch, seq, hidden]. */
   async run(b: TokenBatch): Promise<Map<number, Activations>> {
-    return (await this.runWithProbes(b)).layers;
+    return (await this.execute(b, false)).layers;
   }
 
   /** Runs one batch; also returns every exposed tensor by output name (the probes among them). */
   async runWithProbes(b: TokenBatch): Promise<{ layers: Map<number, Activations>; outputs: Map<string, Activations> }> {
+    return this.execute(b, true);
+  }
+
+  private async execute(b: TokenBatch, withProbes: boolean): Promise<{ layers: Map<number, Activations>; outputs: Map<string, Activations> }> {
     const feeds: Record<string, ort.Tensor> = {};
     const n = b.batch * b.seq;
     for (const spec of this.inputSpecs) {
@@ -94,7 +98,9 @@ export class HookedModel {
         feeds[spec.name] = new ort.Tensor(type, type === 'float16' ? new Uint16Array(0) : new Float32Array(0), dims);
       }
     }
-    const out = await this.session.run(feeds);
+    // fetch only the hooked layers unless the probes are wanted: ONNX Runtime then neither keeps nor copies them
+    const fetches = withProbes ? this.session.outputNames : [...new Set(this.outputNames.values())];
+    const out = await this.session.run(feeds, fetches);
     const outputs = new Map<string, Activations>();
     for (const [name, t] of Object.entries(out)) outputs.set(name, { data: t.data as Float32Array, hidden: Number(t.dims[t.dims.length - 1]) });
     const layers = new Map<number, Activations>();
