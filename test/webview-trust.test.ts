@@ -3,14 +3,13 @@
  * headless Chromium: a real engine report with synthetic trust values, and the same report without them.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync } from 'node:fs';
-import { execFileSync } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, test } from 'node:test';
 import type { LayerReport, SaeDiffReport } from '../src/engine/report/types';
 import { SELF_CHECK_FAILED_TEXT } from '../src/shared/reportTrust';
-import { chromiumMissingReason, openPanel, type PanelPage } from './helpers/browser';
-import { REPO_ROOT, TMP_DIR, refusalReport } from './helpers/engineReport';
+import { chromiumMissingReason, openPanel, type PanelPage, ensureWebviewBundle } from './helpers/browser';
+import { TMP_DIR, refusalReport } from './helpers/engineReport';
 import { FAILING_LAYER_MESSAGE, PARITY_WARNING, REFERENCE_NAME, withTrustFields, withoutTrustFields } from './helpers/trustFields';
 
 declare const window: any; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -25,9 +24,7 @@ let failingLayer: number;
 let floorLayer: number;
 
 before(() => {
-  if (!existsSync(join(REPO_ROOT, 'media', 'webview', 'main.js'))) {
-    execFileSync(process.execPath, [join(REPO_ROOT, 'scripts', 'build-webview.mjs')], { stdio: 'inherit' });
-  }
+  ensureWebviewBundle();
   mkdirSync(TMP_DIR, { recursive: true });
   const engine = refusalReport();
   const layers = engine.comparisons[0].layers;

@@ -3,13 +3,12 @@
  * report the engine produced from the tiny-llama fixtures (plus a hostile label).
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync } from 'node:fs';
-import { execFileSync } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, test } from 'node:test';
 import type { SaeDiffReport, ShiftedFeature } from '../src/engine/report/types';
-import { chromiumMissingReason, openPanel, type PanelPage } from './helpers/browser';
-import { REPO_ROOT, TMP_DIR, refusalReport, twoFineTuneReport } from './helpers/engineReport';
+import { chromiumMissingReason, openPanel, type PanelPage, ensureWebviewBundle } from './helpers/browser';
+import { TMP_DIR, refusalReport, twoFineTuneReport } from './helpers/engineReport';
 import { withoutTrustFields } from './helpers/trustFields';
 
 declare const window: any; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -24,9 +23,7 @@ let twoSfts: SaeDiffReport;
 let shownLayer: number;
 
 before(() => {
-  if (!existsSync(join(REPO_ROOT, 'media', 'webview', 'main.js'))) {
-    execFileSync(process.execPath, [join(REPO_ROOT, 'scripts', 'build-webview.mjs')], { stdio: 'inherit' });
-  }
+  ensureWebviewBundle();
   mkdirSync(TMP_DIR, { recursive: true });
   // As an older engine wrote them: the panel must look exactly as before (webview-trust.test.ts covers the new fields).
   report = withLabels(withoutTrustFields(refusalReport()));

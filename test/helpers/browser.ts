@@ -3,6 +3,7 @@
  * (strict CSP, nonce), the built bundle from media/webview/, a stub `acquireVsCodeApi` that records
  * postMessage and keeps setState, and VS Code theme variables on the page.
  */
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -22,6 +23,13 @@ declare const document: any;
 declare const MutationObserver: any;
 
 export const CHROMIUM_PATH = '/usr/bin/chromium';
+
+/** Builds the webview bundle when a test runs before `npm run build` made it. */
+export function ensureWebviewBundle(): void {
+  if (!existsSync(join(REPO_ROOT, 'media', 'webview', 'main.js'))) {
+    execFileSync(process.execPath, [join(REPO_ROOT, 'scripts', 'build-webview.mjs')], { stdio: 'inherit' });
+  }
+}
 const MEDIA_ROOT = join(REPO_ROOT, 'media', 'webview');
 
 export function chromiumMissingReason(): string | undefined {
