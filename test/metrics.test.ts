@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { DEFAULT_METRICS } from '../src/engine/config/types';
-import { categorize, layerMetrics } from '../src/engine/metrics/finalize';
+import { categorize, layerMetrics, shiftedFeatures } from '../src/engine/metrics/finalize';
 import { LayerAccumulator, ProjectionOutputs } from '../src/engine/metrics/layerAccumulator';
 import { CODE_BLOCK } from '../src/engine/sae/saeGraph';
 
@@ -59,4 +59,35 @@ test('category rules follow METRICS.md in order', () => {
   assert.equal(categorize({ freq_base: 0.01, freq_sft: 0.01, mean_base: 1, mean_sft: 0.5, mean_abs_diff: 1 }, c), 'suppressed');
   assert.equal(categorize({ freq_base: 0.01, freq_sft: 0.01, mean_base: 1, mean_sft: 1.2, mean_abs_diff: 1 }, c), undefined);
   assert.equal(categorize({ freq_base: 0.0005, freq_sft: 0.0005, mean_base: 1, mean_sft: 3, mean_abs_diff: 1 }, c), undefined, 'too rare to count');
+});
+
+test('significance: a shift planted as pure noise is rejected, a real shift is kept', () => {
+  // Feature 3 fires at random on 0.4% of tokens in base and in sft alike (pure noise); among a few seeds,
+  // one whose counts differ enough by chance to get a raw category is planted. Feature 5 fires on 20% of
+  // tokens in both, twice as strongly in the fine-tune (a real shift).
+  const n = 4000;
+  const build = (seed: number) => {
+    const rand = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+    const zb: number[][] = [], zs: number[][] = [];
+    for (let t = 0; t < n; t++) {
+      const b: Record<number, number> = {}, s: Record<number, number> = {};
+      if (rand() < 0.004) b[3] = 0.5 + rand();
+      if (rand() < 0.004) s[3] = 0.5 + rand();
+      if (t % 5 === 0) { b[5] = 1 + rand() * 0.1; s[5] = 2 + rand() * 0.1; }
+      zb.push(row(b));
+      zs.push(row(s));
+    }
+    const acc = new LayerAccumulator(m, 2, 0);
+    acc.add(outputsFor(zb, zs), n, 4, new Int32Array(n), new Int32Array(n));
+    return shiftedFeatures(acc, DEFAULT_METRICS);
+  };
+  let list: ReturnType<typeof shiftedFeatures> | undefined;
+  for (let seed = 1; seed <= 60 && !list?.all.some((f) => f.id === 3); seed++) list = build(seed);
+  const noise = list!.all.find((f) => f.id === 3);
+  const real = list!.all.find((f) => f.id === 5)!;
+  assert.ok(noise, 'chance gives the noise feature a raw category for some seed');
+  assert.equal(real.category, 'amplified');
+  assert.equal(real.significant, true);
+  assert.equal(noise.significant, false, `p ${noise.p_value}, q ${noise.q_value}`);
+  assert.equal(list!.significantCounts[real.category], 1);
 });
