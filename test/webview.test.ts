@@ -74,7 +74,7 @@ test('report panel in headless Chromium', async (t) => {
   }
   const panel = await openPanel({ theme: 'dark' });
   try {
-    await panel.send({ type: 'report', report, source: 'file:///work/refusal.sae-report.json' });
+    await panel.send({ type: 'report', report, source: 'file:///reports/refusal.sae-report.json' });
     await panel.page.waitForSelector('table.feature-table tbody tr');
 
     await t.test('the chart has a point per layer, with the report values', async () => {
@@ -170,7 +170,7 @@ test('report panel in headless Chromium', async (t) => {
       assert.deepEqual(await rowIds(panel), other.shifted_features.map((f) => f.id));
       const state = await panel.page.evaluate(() => window.__state);
       assert.equal(state.layer, other.layer);
-      assert.equal(state.source, 'file:///work/refusal.sae-report.json');
+      assert.equal(state.source, 'file:///reports/refusal.sae-report.json');
       await choose(panel, 'Layer', `Layer ${shownLayer}`);
     });
 

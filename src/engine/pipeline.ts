@@ -1,9 +1,9 @@
 import type { ModelSpec, ResolvedConfig } from './config/types';
-import { evaluatedRows, gatherRows, planBatches, PlannedBatch, shardSamples } from './data/batching';
+import { evaluatedRows, gatherRows, planBatches, shardSamples } from './data/batching';
 import { compileTemplate, readPrompts, renderPrompt } from './data/dataset';
 import { parityWarnings } from './data/parity';
 import { loadTokenizer, LoadedTokenizer } from './data/tokenizer';
-import { CancelledError, SaeDiffError, throwIfAborted } from './errors';
+import { SaeDiffError, throwIfAborted } from './errors';
 import { LayerAccumulator } from './metrics/layerAccumulator';
 import { NeighbourFit, neighbourFits } from './metrics/selfCheck';
 import { hiddenSize, layerCount, ModelFiles, resolveModelFiles } from './model/modelFolder';
@@ -18,7 +18,6 @@ import { selectProvider } from './runtime/providers';
 import { probeEnvironment, SessionSettings } from './runtime/session';
 import { checkSaeFits, loadSae, readSaeInfo } from './sae/loadSae';
 import { SaeProjector } from './sae/projector';
-import { TOOL_VERSION } from './version';
 
 export type { RunOptions, ProgressEvent } from './progress';
 
@@ -121,7 +120,7 @@ export async function runDiagnostic(config: ResolvedConfig, options: RunOptions 
         const sftActs = await sfts[si].run(batch);
         timings.forward += (performance.now() - t) / 1000;
         for (const layer of config.layers.targets) {
-          await projectLayer(config, prep.projectors.get(layer)!, accumulators[si].get(layer)!, baseActs.get(layer)!, sftActs.get(layer)!, rows, batch, timings);
+          await projectLayer(config, prep.projectors.get(layer)!, accumulators[si].get(layer)!, baseActs.get(layer)!, sftActs.get(layer)!, rows, timings);
         }
       }
       tokensDone += rows.flat.length;
@@ -197,7 +196,7 @@ function rate(tokens: number, since: number): number {
 async function projectLayer(
   config: ResolvedConfig, projector: SaeProjector, acc: LayerAccumulator,
   hb: { data: Float32Array; hidden: number }, hs: { data: Float32Array; hidden: number },
-  rows: ReturnType<typeof evaluatedRows>, batch: PlannedBatch, timings: Record<string, number>,
+  rows: ReturnType<typeof evaluatedRows>, timings: Record<string, number>,
 ): Promise<void> {
   const d = hb.hidden;
   if (d !== projector.hidden) {
@@ -214,7 +213,6 @@ async function projectLayer(
     acc.add(out, n, config.sae.k, rows.sample.subarray(from, to), rows.position.subarray(from, to));
     timings.metrics += (performance.now() - t) / 1000;
   }
-  void batch;
 }
 
 async function prepare(config: ResolvedConfig, options: RunOptions, log: (l: string) => void): Promise<Prepared & { tokenizeSeconds: number; parity: string[] }> {
@@ -300,5 +298,3 @@ async function prepare(config: ResolvedConfig, options: RunOptions, log: (l: str
   return { settings, providerReason: choice.reason, warnings, baseFiles, sftFiles, referenceFiles, tokenizer, sequences, samples, saes, declared, labels, projectors, tokenizeSeconds, parity };
 }
 
-export { CancelledError };
-export const toolVersion = TOOL_VERSION;

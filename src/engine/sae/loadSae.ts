@@ -53,8 +53,7 @@ export interface SaeWeights extends SaeInfo {
   W_dec: Float32Array;
   b_dec: Float32Array;
   threshold?: Float32Array;
-  /** Gated SAEs: the gate bias, and the magnitude path's encoder (W_enc * exp(r_mag)) and bias. */
-  b_gate?: Float32Array;
+  /** Gated SAEs (b_enc holds the gate bias): the magnitude path's encoder (W_enc * exp(r_mag)) and bias. */
   W_mag?: Float32Array;
   b_mag?: Float32Array;
 }
@@ -198,7 +197,7 @@ export function loadSae(folder: string, format: SaeFormat = 'auto'): SaeWeights 
     const W_enc = need(t, 'W_enc', file, [d, m]);
     const rMag = need(t, 'r_mag', file, [m]);
     const W_mag = W_enc.map((w, i) => w * Math.exp(rMag[i % m]));
-    return { ...info, W_enc, b_enc: need(t, 'b_gate', file, [m]), b_gate: need(t, 'b_gate', file, [m]), W_mag, b_mag: need(t, 'b_mag', file, [m]), W_dec: need(t, 'W_dec', file, [m, d]), b_dec: need(t, 'b_dec', file, [d]) };
+    return { ...info, W_enc, b_enc: need(t, 'b_gate', file, [m]), W_mag, b_mag: need(t, 'b_mag', file, [m]), W_dec: need(t, 'W_dec', file, [m, d]), b_dec: need(t, 'b_dec', file, [d]) };
   }
   let threshold: Float32Array | undefined;
   if (info.architecture === 'jumprelu') {

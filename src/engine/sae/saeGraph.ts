@@ -151,19 +151,16 @@ function padToBlocks(sae: SaeWeights): SaeWeights {
   const m = sae.dSae, d = sae.dIn;
   const padded = Math.ceil(m / CODE_BLOCK) * CODE_BLOCK;
   if (padded === m) return sae;
-  const W_enc = new Float32Array(d * padded);
-  for (let i = 0; i < d; i++) W_enc.set(sae.W_enc.subarray(i * m, i * m + m), i * padded);
-  const b_enc = new Float32Array(padded).fill(-1e30);
-  b_enc.set(sae.b_enc);
+  // encoder columns and biases of the new features: zero weights, pre-activation -1e30 (never fires)
+  const padColumns = (w: Float32Array) => { const out = new Float32Array(d * padded); for (let i = 0; i < d; i++) out.set(w.subarray(i * m, i * m + m), i * padded); return out; };
+  const padBias = (b: Float32Array) => { const out = new Float32Array(padded).fill(-1e30); out.set(b); return out; };
   const W_dec = new Float32Array(padded * d);
   W_dec.set(sae.W_dec);
   const threshold = sae.threshold ? new Float32Array(padded).fill(3e38) : undefined;
   threshold?.set(sae.threshold!);
-  const padColumns = (w: Float32Array) => { const out = new Float32Array(d * padded); for (let i = 0; i < d; i++) out.set(w.subarray(i * m, i * m + m), i * padded); return out; };
-  const padBias = (b: Float32Array) => { const out = new Float32Array(padded).fill(-1e30); out.set(b); return out; };
   return {
-    ...sae, dSae: padded, W_enc, b_enc, W_dec, threshold,
-    ...(sae.W_mag ? { W_mag: padColumns(sae.W_mag), b_mag: padBias(sae.b_mag!), b_gate: padBias(sae.b_gate!) } : {}),
+    ...sae, dSae: padded, W_enc: padColumns(sae.W_enc), b_enc: padBias(sae.b_enc), W_dec, threshold,
+    ...(sae.W_mag ? { W_mag: padColumns(sae.W_mag), b_mag: padBias(sae.b_mag!) } : {}),
   };
 }
 
