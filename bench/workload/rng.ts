@@ -1,0 +1,72 @@
+/**
+ * Deterministic random weights: every tensor draws from its own stream, seeded by the workload seed and
+ * the tensor's name, so a tensor can be generated (and regenerated) alone, in any order, in bounded memory.
+ */
+
+/** FNV-1a over the name, mixed with the seed. */
+export function streamSeed(seed: number, name: string): number {
+  let h = 0x811c9dc5 ^ seed;
+  for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}
+
+/** mulberry32: small, fast, good enough for random weights (not for cryptography). */
+export class Rng {
+  private s: number;
+  private spare: number | undefined;
+  constructor(seed: number) { this.s = seed >>> 0; }
+
+  uniform(): number {
+    let t = (this.s = (this.s + 0x6d2b79f5) >>> 0);
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return (((t ^ (t >>> 14)) >>> 0) + 0.5) / 4294967296;
+  }
+
+  /** Standard normal (Box-Muller, both values used). */
+  normal(): number {
+    if (this.spare !== undefined) { const v = this.spare; this.spare = undefined; return v; }
+    const r = Math.sqrt(-2 * Math.log(this.uniform())), a = 2 * Math.PI * this.uniform();
+    this.spare = r * Math.sin(a);
+    return r * Math.cos(a);
+  }
+
+  fillNormal(out: Float32Array, std: number, add = false): Float32Array {
+    for (let i = 0; i < out.length; i++) out[i] = (add ? out[i] : 0) + this.normal() * std;
+    return out;
+  }
+}
+
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+
+/** float32 -> IEEE half, round to nearest even (the bits torch's .half() stores). */
+export function toHalf(v: number): number {
+  f32[0] = v;
+  const x = u32[0];
+  const sign = (x >>> 16) & 0x8000;
+  const exp = (x >>> 23) & 0xff;
+  let mant = x & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
+  const e = exp - 127 + 15;
+  if (e >= 0x1f) return sign | 0x7c00;
+  if (e <= 0) {
+    if (e < -10) return sign;
+    mant |= 0x800000;
+    const shift = 14 - e;
+    let h = mant >>> shift;
+    const rem = mant & ((1 << shift) - 1), half = 1 << (shift - 1);
+    if (rem > half || (rem === half && (h & 1))) h++;
+    return sign | h;
+  }
+  let h = (e << 10) | (mant >>> 13);
+  const rem = mant & 0x1fff;
+  if (rem > 0x1000 || (rem === 0x1000 && (h & 1))) h++;
+  return sign | h;
+}
+
+export function toHalfArray(src: Float32Array): Uint16Array {
+  const out = new Uint16Array(src.length);
+  for (let i = 0; i < src.length; i++) out[i] = toHalf(src[i]);
+  return out;
+}
