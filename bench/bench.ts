@@ -1,105 +1,121 @@
 /**
- * `npm run bench`: runs the diagnostic on the bundled demo and on a workload of realistic shape
- * (built by ../shared/bench/make_bench.py: hidden 512, 8 layers, SAE width 8192 at 3 layers, 16,256
- * tokens), and prints tokens per second per stage and peak memory. With the Python peer available
- * (Debian python3-torch), it runs project and peer alternately, side by side, and prints the ratio.
+ * `npm run bench`: builds (or reuses) a synthetic Llama workload of the requested size, runs the
+ * diagnostic on it, and prints tokens/s, stage times, peak host RSS and peak device memory. When
+ * ../shared/bench and a Python with torch are present, it also builds the same sizes with
+ * make_bench_gpu.py and runs the PyTorch peer (torch_peer_dev.py) and the project alternately on that
+ * workload, and prints the ratio, naming the peer's build.
  *
- * Options: --rounds N (default 2), --no-peer, --bench-dir DIR (default $SAE_DIFF_BENCH_DIR or /tmp/sae-diff-bench).
+ * Sizes (default: the issue's bench workload): --hidden 512 --layers 8 --inter 1408 --heads 8 --kv-heads 4
+ *   --vocab 1024 --d-sae 8192 --sae-layers 2,5,7 --prompts 128 --max-tokens 128 --k 64 [--fp16] [--seed 0]
+ * Run: --provider auto|cpu|cuda|webgpu|dml|coreml (default auto), --threads N (0 = all cores), --rounds N (2),
+ *   --no-peer, --peer-device cpu|cuda, --out-dir DIR (workload folder; default a cache folder per size under
+ *   $SAE_DIFF_BENCH_DIR or the temp dir).
  */
-import { spawnSync } from 'child_process';
+import { spawn } from 'child_process';
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
+import { GpuMemorySampler } from './gpuMemory';
+import { ensurePeerWorkload, findPeer, Peer, PeerRun, runPeer } from './peer';
+import { ensureWorkload } from './workload/generate';
+import { defaultWorkloadDir, workloadOptions } from './workload/options';
 
 const ROOT = path.resolve(__dirname, '..', '..');
-const SHARED_BENCH = path.resolve(ROOT, '..', 'shared', 'bench');
-const TIME = fs.existsSync('/usr/bin/time') ? '/usr/bin/time' : undefined;
 
-interface Measured { wallS: number; maxRssMb?: number; stdout: string; stderr: string; code: number }
-
-/** Runs a command, measuring wall time and (with GNU time) peak resident memory. */
-function measure(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Measured {
-  const t = performance.now();
-  const r = TIME
-    ? spawnSync(TIME, ['-f', 'MAXRSS_KB %M', cmd, ...args], { encoding: 'utf8', env, maxBuffer: 64 << 20 })
-    : spawnSync(cmd, args, { encoding: 'utf8', env, maxBuffer: 64 << 20 });
-  const wallS = (performance.now() - t) / 1000;
-  const rss = /MAXRSS_KB (\d+)/.exec(r.stderr ?? '');
-  return { wallS, maxRssMb: rss ? Number(rss[1]) / 1024 : undefined, stdout: r.stdout ?? '', stderr: r.stderr ?? '', code: r.status ?? -1 };
+interface ProjectRun {
+  wallS: number; runS: number; tokens: number; timings: Record<string, number>; provider: string; providerReason?: string;
+  maxRssMb: number; deviceMb?: number; finite: boolean;
 }
 
-interface ProjectRun { wallS: number; maxRssMb?: number; tokens: number; timings: Record<string, number> }
-
-function runProject(config: string, out: string): ProjectRun {
-  const m = measure(process.execPath, [path.join(ROOT, 'bin', 'sae-diff.js'), 'run', config, '--provider', 'cpu', '--out', out, '--quiet']);
-  if (m.code !== 0) throw new Error(`sae-diff failed:\n${m.stderr}`);
-  const report = JSON.parse(fs.readFileSync(out, 'utf8'));
-  return { wallS: m.wallS, maxRssMb: m.maxRssMb, tokens: report.run.tokens, timings: report.run.timings };
+function runProject(config: string, provider: string, threads: number): Promise<ProjectRun> {
+  const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'sae-diff-bench-out-')), 'report.json');
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const child = spawn(process.execPath, [path.join(ROOT, 'out', 'bench', 'runOnce.js'), config, provider, out, String(threads)]);
+    const gpu = new GpuMemorySampler(() => child.pid).start();
+    let stdout = '', stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const wallS = (performance.now() - t0) / 1000;
+      const deviceMb = gpu.stop();
+      fs.rmSync(path.dirname(out), { recursive: true, force: true });
+      if (code !== 0) return reject(new Error(`sae-diff failed (exit ${code}):\n${stderr.slice(-3000)}`));
+      const r = JSON.parse(stdout.trim().split('\n').pop()!);
+      resolve({ wallS, runS: r.run_s, tokens: r.tokens, timings: r.timings, provider: r.provider, providerReason: r.provider_reason, maxRssMb: r.max_rss_mb, deviceMb, finite: r.finite });
+    });
+  });
 }
+
+const mb = (v: number | undefined) => (v === undefined ? 'n/a' : `${Math.round(v).toLocaleString('en')} MB`);
+const tps = (tokens: number, s: number) => `${Math.round(tokens / s).toLocaleString('en')} tok/s`;
 
 function printProject(label: string, r: ProjectRun): void {
   const t = r.timings;
-  const per = (s: number) => (s > 0 ? `${Math.round(r.tokens / s).toLocaleString('en')} tok/s` : '-');
-  console.log(`${label}: ${r.tokens} tokens in ${r.wallS.toFixed(2)} s wall = ${Math.round(r.tokens / r.wallS)} tok/s; peak RSS ${r.maxRssMb?.toFixed(0) ?? '?'} MB`);
-  console.log(`  load ${t.load.toFixed(2)} s | tokenize ${t.tokenize.toFixed(3)} s (${per(t.tokenize)}) | forward ${t.forward.toFixed(2)} s (${per(t.forward)}) | ` +
-    `SAE projection ${t.sae.toFixed(2)} s (${per(t.sae)}) | metrics ${t.metrics.toFixed(3)} s (${per(t.metrics)}) | report ${t.report.toFixed(3)} s`);
+  const stage = (name: string) => (t[name] !== undefined ? `${name} ${t[name].toFixed(2)} s` : undefined);
+  console.log(`${label} [${r.provider}]: ${r.tokens.toLocaleString('en')} tokens in ${r.wallS.toFixed(2)} s wall = ${tps(r.tokens, r.wallS)} ` +
+    `(${tps(r.tokens, r.runS)} without process start); peak host RSS ${mb(r.maxRssMb)}; peak device memory ${mb(r.deviceMb)}`);
+  console.log(`  stages: ${['load', 'tokenize', 'forward', 'sae', 'metrics', 'report'].map(stage).filter(Boolean).join(' | ')}`);
+  if (!r.finite) console.log('  WARNING: the report holds non-finite layer metrics');
 }
 
-function ensureWorkload(dir: string): boolean {
-  if (fs.existsSync(path.join(dir, 'bench.yaml'))) return true;
-  const maker = path.join(SHARED_BENCH, 'make_bench.py');
-  if (!fs.existsSync(maker)) {
-    console.log(`(no realistic workload: ${dir} is missing and ${maker} is not there to build it)`);
-    return false;
-  }
-  console.log(`building the realistic workload in ${dir} (make_bench.py, ~15 s)...`);
-  const r = spawnSync('/usr/bin/python3', [maker, dir], { stdio: 'inherit' });
-  if (r.status !== 0) {
-    console.log('(could not build the workload: install python3-torch python3-onnx python3-regex from Debian)');
-    return false;
-  }
-  return true;
+function printPeer(label: string, p: PeerRun, peer: Peer): void {
+  console.log(`${label} [PyTorch ${p.device}]: ${p.tokens.toLocaleString('en')} tokens in ${p.wallS.toFixed(2)} s wall = ${tps(p.tokens, p.wallS)}; ` +
+    `peak host RSS ${mb(p.maxRssMb)} (forward ${p.forwardS} s, SAE + metrics ${p.saeMetricsS} s; torch ${peer.torch}, ${peer.build})`);
 }
 
-function main(): void {
+async function main(): Promise<void> {
   const args = process.argv.slice(2);
-  const flag = (name: string) => { const i = args.indexOf(name); return i >= 0 ? args[i + 1] : undefined; };
-  const rounds = Number(flag('--rounds') ?? 2);
-  const withPeer = !args.includes('--no-peer');
-  const benchDir = path.resolve(flag('--bench-dir') ?? process.env.SAE_DIFF_BENCH_DIR ?? '/tmp/sae-diff-bench');
-  const outDir = fs.mkdtempSync(path.join(require('os').tmpdir(), 'sae-diff-bench-out-'));
+  const flag = (name: string) => {
+    const eq = args.find((a) => a.startsWith(`--${name}=`));
+    if (eq) return eq.slice(name.length + 3);
+    const i = args.indexOf(`--${name}`);
+    return i >= 0 ? args[i + 1] : undefined;
+  };
+  const has = (name: string) => args.includes(`--${name}`);
+  const o = workloadOptions(flag, has);
+  const provider = flag('provider') ?? 'auto';
+  const threads = Number(flag('threads') ?? 0);
+  const rounds = Number(flag('rounds') ?? 2);
+  const dir = path.resolve(flag('out-dir') ?? defaultWorkloadDir(o));
 
-  console.log('== demo (tiny-llama base vs sft-refusal, chat prompts, 6 layers) ==');
-  printProject('sae-diff', runProject(path.join(ROOT, 'demo', 'demo.sae-diff.yaml'), path.join(outDir, 'demo.json')));
+  console.log(`== synthetic workload: hidden ${o.hidden}, ${o.layers} layers, inter ${o.inter}, heads ${o.heads}/${o.kvHeads}, vocab ${o.vocab}, ` +
+    `SAE ${o.dSae} at layers ${o.saeLayers.join(',')}, ${o.prompts} prompts x ${o.maxTokens} tokens, k ${o.k}${o.fp16 ? ', float16' : ''} ==`);
+  const w = await ensureWorkload(o, dir, (l) => console.log(l));
+  if (w.reused) console.log(`reusing ${w.dir}`);
 
-  console.log(`\n== realistic workload (${benchDir}) ==`);
-  if (!ensureWorkload(benchDir)) return;
-  const peerScript = path.join(SHARED_BENCH, 'torch_peer.py');
-  const peerAvailable = withPeer && fs.existsSync(peerScript) && spawnSync('/usr/bin/python3', ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
-  const ours: ProjectRun[] = [];
-  const peers: { wallS: number; maxRssMb?: number; tokens: number }[] = [];
-  for (let round = 1; round <= rounds; round++) {
-    const r = runProject(path.join(benchDir, 'bench.yaml'), path.join(outDir, 'bench.json'));
+  const peer = has('no-peer') ? { missing: '--no-peer' } : findPeer();
+  const peerConfig = 'missing' in peer ? undefined : ensurePeerWorkload(peer, o, `${dir}-peer`, (l) => console.log(l));
+  const ourRounds = peerConfig ? 1 : rounds;
+  for (let i = 1; i <= ourRounds; i++) printProject(`round ${i} sae-diff (synthetic workload)`, await runProject(w.config, provider, threads));
+
+  if ('missing' in peer || !peerConfig) {
+    if ('missing' in peer) console.log(`\n(no PyTorch peer: ${peer.missing}; see ../shared/bench/README.md)`);
+    return;
+  }
+  const device = (flag('peer-device') as 'cpu' | 'cuda' | undefined) ?? (provider !== 'cpu' && peer.cuda ? 'cuda' : 'cpu');
+  const peerThreads = threads > 0 ? threads : os.availableParallelism();
+  console.log(`\n== side by side on make_bench_gpu.py's workload (${path.dirname(peerConfig)}): sae-diff --provider ${provider} vs ` +
+    `torch_peer_dev.py on ${device}, PyTorch ${peer.torch} (${peer.build}, ${peer.python}), ${peerThreads} threads ==`);
+  const ours: ProjectRun[] = [], theirs: PeerRun[] = [];
+  for (let i = 1; i <= rounds; i++) {
+    const r = await runProject(peerConfig, provider, threads);
     ours.push(r);
-    printProject(`round ${round} sae-diff`, r);
-    if (peerAvailable) {
-      const m = measure('/usr/bin/python3', [peerScript, benchDir]);
-      if (m.code !== 0) { console.log(`peer failed:\n${m.stderr}`); continue; }
-      const p = JSON.parse(m.stdout.slice(m.stdout.indexOf('{')));
-      peers.push({ wallS: m.wallS, maxRssMb: m.maxRssMb, tokens: p.tokens });
-      console.log(`round ${round} torch peer: ${p.tokens} tokens in ${m.wallS.toFixed(2)} s wall = ${Math.round(p.tokens / m.wallS)} tok/s; ` +
-        `peak RSS ${m.maxRssMb?.toFixed(0) ?? '?'} MB (forward ${p.forward_s} s, SAE+metrics ${p.sae_and_metrics_s} s)`);
-    }
+    printProject(`round ${i} sae-diff`, r);
+    const p = await runPeer(peer, path.dirname(peerConfig), device, peerThreads);
+    theirs.push(p);
+    printPeer(`round ${i} peer`, p, peer);
   }
-  const best = (xs: { wallS: number }[]) => Math.min(...xs.map((x) => x.wallS));
-  if (peers.length > 0) {
-    const ratio = best(peers) / best(ours);
-    const memOurs = Math.max(...ours.map((o) => o.maxRssMb ?? 0)), memPeer = Math.max(...peers.map((p) => p.maxRssMb ?? 0));
-    console.log(`\nspeed-up over the PyTorch peer (best of ${rounds}, same machine, alternating): ${ratio.toFixed(2)}x; ` +
-      `peak RSS ${memOurs.toFixed(0)} MB vs ${memPeer.toFixed(0)} MB`);
-  } else if (withPeer) {
-    console.log('(peer not run: needs Debian python3-torch; see ../shared/bench/README.md)');
-  }
-  fs.rmSync(outDir, { recursive: true, force: true });
+  const best = <T extends { wallS: number }>(xs: T[]) => xs.reduce((a, b) => (b.wallS < a.wallS ? b : a));
+  const a = best(ours), b = best(theirs);
+  const sm = (a.timings.sae ?? 0) + (a.timings.metrics ?? 0);
+  console.log(`\nsae-diff [${a.provider}] / PyTorch ${peer.torch} (${peer.build}) on ${device}: ${(b.wallS / a.wallS).toFixed(2)}x faster end to end ` +
+    `(best of ${rounds}, alternating, same machine); forward ${a.timings.forward?.toFixed(2)} s vs ${b.forwardS} s; ` +
+    `SAE + metrics ${sm.toFixed(2)} s vs ${b.saeMetricsS} s; peak host RSS ${mb(Math.max(...ours.map((x) => x.maxRssMb)))} vs ${mb(Math.max(...theirs.map((x) => x.maxRssMb ?? 0)))}`);
 }
 
-main();
+main().catch((e) => {
+  console.error(e instanceof Error ? e.message : e);
+  process.exit(1);
+});
