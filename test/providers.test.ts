@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { ExecutionProviderName } from '../src/engine/config/types';
 import { SaeDiffError } from '../src/engine/errors';
-import { CUDA_INSTALL_HINT, ProviderEnvironment, selectProvider } from '../src/engine/runtime/providers';
+import { CUDA_INSTALL_COMMAND, CUDA_INSTALL_HINT, ProviderEnvironment, selectProvider } from '../src/engine/runtime/providers';
+import { probeEnvironment } from '../src/engine/runtime/session';
 
 function machine(platform: NodeJS.Platform, loads: ExecutionProviderName[], opts: { cuda?: boolean; arch?: string; gpu?: boolean } = {}): ProviderEnvironment & { probed: ExecutionProviderName[] } {
   const probed: ExecutionProviderName[] = [];
@@ -68,6 +69,42 @@ describe('selectProvider: auto', () => {
 
   test('darwin whose coreml fails to load tries webgpu next', async () => {
     assert.equal((await selectProvider('auto', machine('darwin', ['webgpu', 'cpu']), false)).provider, 'webgpu');
+  });
+});
+
+describe('selectProvider: auto on this machine, only the GPU mocked', () => {
+  // the real probe (platform, binaries, session creation) for everything but CUDA, whose loading is injected
+  const withCuda = (loads: boolean): ProviderEnvironment & { probed: ExecutionProviderName[] } => {
+    const real = probeEnvironment();
+    const probed: ExecutionProviderName[] = [];
+    return {
+      ...real, platform: 'linux', arch: 'x64', cudaBinariesInstalled: true, probed,
+      canLoad: async (p) => { probed.push(p); return p === 'cuda' ? loads : real.canLoad(p); },
+    };
+  };
+
+  test('CUDA that loads is picked first, before WebGPU is even tried', async () => {
+    const env = withCuda(true);
+    const c = await selectProvider('auto', env, false);
+    assert.equal(c.provider, 'cuda');
+    assert.deepEqual(env.probed, ['cuda']);
+  });
+
+  test('CUDA that does not load: auto falls through to what really loads here', async () => {
+    const env = withCuda(false);
+    const c = await selectProvider('auto', env, false);
+    assert.notEqual(c.provider, 'cuda');
+    assert.match(c.reason, /cuda: failed to load/);
+    if (c.provider !== 'cpu') assert.equal(await probeEnvironment().canLoad(c.provider), true);
+  });
+
+  test('Windows with CUDA binaries that load: cuda before DirectML', async () => {
+    assert.equal((await selectProvider('auto', machine('win32', ['cuda', 'dml', 'webgpu', 'cpu'], { cuda: true }), false)).provider, 'cuda');
+  });
+
+  test('the install hint carries the one install command', () => {
+    assert.ok(CUDA_INSTALL_HINT.includes(CUDA_INSTALL_COMMAND));
+    assert.match(CUDA_INSTALL_COMMAND, /^npm rebuild onnxruntime-node --onnxruntime-node-install=cuda12$/);
   });
 });
 

@@ -5,6 +5,7 @@ import { mergeToFile } from '../engine/merge';
 import { runDiagnostic } from '../engine/pipeline';
 import type { ProgressEvent } from '../engine/progress';
 import { TOOL_VERSION } from '../engine/version';
+import { runDoctorCli } from './doctor';
 import { runValidate } from './validate';
 
 const PROVIDERS: ProviderRequest[] = ['auto', 'cpu', 'cuda', 'webgpu', 'dml', 'coreml'];
@@ -16,6 +17,7 @@ Usage:
                [--shard i/n]      run only the i-th of n slices of the dataset, writing a partial report
   sae-diff merge <part>... --out <report.json> [--tokenizer <base tokenizer.json>]
   sae-diff validate <config.yaml>
+  sae-diff doctor [--json]       which execution providers load on this machine, and what to install
 
 Exit codes: 0 ok, 1 error, 2 a layer is flagged (run --fail-on-flags).`;
 
@@ -56,6 +58,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(TOOL_VERSION + '\n');
     return 0;
   }
+  if (args.command === 'doctor') return runDoctorCli(args.flags.has('json'));
   const file = args.positional[0];
   if (!file) {
     process.stderr.write(`error: ${args.command} needs a config file.\n\n${USAGE}\n`);

@@ -1,5 +1,6 @@
 import * as vscode from 'vscode';
 import { registerConfigAuthoring } from './authoring/register';
+import { registerCheckGpu } from './doctor/checkGpuCommand';
 import { registerReportViews } from './report/register';
 import { registerRunCommands } from './run/register';
 
@@ -8,6 +9,7 @@ export function activate(context: vscode.ExtensionContext): void {
   const reports = registerReportViews(context);
   registerConfigAuthoring(context);
   registerRunCommands(context, reports);
+  registerCheckGpu(context);
 }
 
 export function deactivate(): void {}

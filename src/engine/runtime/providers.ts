@@ -23,13 +23,22 @@ export interface ProviderChoice {
   warnings: string[];
 }
 
+/**
+ * onnxruntime-node downloads its CUDA provider at install time (script/install.js, flag
+ * `--onnxruntime-node-install=cuda12`, env ONNXRUNTIME_NODE_INSTALL=cuda12). `npm rebuild` re-runs that
+ * script on an installed package (npm passes the flag to it as npm_config_onnxruntime_node_install);
+ * `npm install` of an already-installed version runs no scripts.
+ */
+export const CUDA_INSTALL_COMMAND = 'npm rebuild onnxruntime-node --onnxruntime-node-install=cuda12';
+
 export const CUDA_INSTALL_HINT =
-  'Install the CUDA binaries of onnxruntime-node: `npm install onnxruntime-node --onnxruntime-node-install=cuda12` ' +
-  '(or reinstall without ONNXRUNTIME_NODE_INSTALL=skip), with the CUDA 12 runtime and cuDNN 9 on the library path.';
+  `Install the CUDA binaries of onnxruntime-node (needs network): \`${CUDA_INSTALL_COMMAND}\` in the folder that holds sae-diff's node_modules, ` +
+  'with the CUDA 12 runtime and cuDNN 9 on the library path.';
 
 const PLATFORM_OF: Partial<Record<ExecutionProviderName, NodeJS.Platform[]>> = { dml: ['win32'], coreml: ['darwin'] };
 
-function unavailableReason(p: ExecutionProviderName, env: ProviderEnvironment): string | undefined {
+/** Why a provider cannot run here at all (platform, architecture, missing binaries), before trying it. */
+export function unavailableReason(p: ExecutionProviderName, env: ProviderEnvironment): string | undefined {
   const platforms = PLATFORM_OF[p];
   if (platforms && !platforms.includes(env.platform)) return `${p} runs only on ${platforms.join('/')} (this is ${env.platform})`;
   if (p === 'cuda' && !(env.platform === 'linux' || env.platform === 'win32')) return `cuda runs only on Linux and Windows (this is ${env.platform})`;

@@ -1,0 +1,116 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import type { ExecutionProviderName } from '../config/types';
+import { probeInChild, ProbeResult } from './probeProvider';
+import { CUDA_INSTALL_COMMAND, cudaBinariesInstalled, gpuDevicePresent, ortBinaryDir, ProviderChoice, selectProvider, unavailableReason } from './providers';
+import { CUDA_LINUX_LIBRARIES, libraryFinder, vulkanIcdFiles, WEBGPU_APT_COMMAND, WEBGPU_LINUX_LIBRARIES } from './systemLibraries';
+
+/** The machine as the doctor sees it; injected in tests, real in `realDoctorEnv`. */
+export interface DoctorEnv {
+  platform: NodeJS.Platform;
+  arch: string;
+  ortVersion?: string;
+  /** onnxruntime-node's listSupportedBackends(): the providers this build knows, and whether their binaries ship in the package. */
+  backends: { name: string; bundled: boolean }[];
+  /** Creates a one-node session on the provider (in a child process for the real machine). */
+  probe(provider: ExecutionProviderName): Promise<ProbeResult>;
+  cudaBinariesInstalled: boolean;
+  /** The folder whose node_modules holds onnxruntime-node (where to run the CUDA install command). */
+  installRoot?: string;
+  gpuDevicePresent: boolean;
+  findLibrary(soname: string): string | undefined;
+  vulkanIcds: string[];
+}
+
+export interface ProviderStatus { provider: ExecutionProviderName; loads: boolean; reason?: string; nativeLog?: string }
+
+export interface DoctorReport {
+  machine: string;
+  providers: ProviderStatus[];
+  auto: ProviderChoice;
+  /** Linux only: the libraries WebGPU needs, found or not. */
+  webgpuLibraries?: { soname: string; pkg: string; path?: string }[];
+  cuda: { installed: boolean; libraries?: { soname: string; path?: string }[] };
+  vulkanIcds?: string[];
+  advice: string[];
+}
+
+const PROVIDERS: ExecutionProviderName[] = ['cpu', 'cuda', 'webgpu', 'dml', 'coreml'];
+
+/** Why a provider cannot be used, before or after trying it. */
+async function statusOf(p: ExecutionProviderName, env: DoctorEnv): Promise<ProviderStatus> {
+  const before = unavailableReason(p, { ...env, canLoad: async () => false });
+  if (before) return { provider: p, loads: false, reason: before };
+  if (!env.backends.some((b) => b.name === p)) {
+    return { provider: p, loads: false, reason: `not built into onnxruntime-node ${env.ortVersion ?? ''} for ${env.platform}/${env.arch} (it lists: ${env.backends.map((b) => b.name).join(', ')})` };
+  }
+  const r = await env.probe(p);
+  return { provider: p, loads: r.loads, reason: r.loads ? undefined : r.error ?? 'failed to load', nativeLog: r.nativeLog };
+}
+
+export async function runDoctor(env: DoctorEnv): Promise<DoctorReport> {
+  const providers: ProviderStatus[] = [];
+  for (const p of PROVIDERS) providers.push(await statusOf(p, env));
+  const loads = new Map(providers.map((s) => [s.provider, s.loads]));
+  const auto = await selectProvider('auto', { ...env, canLoad: async (p) => loads.get(p) ?? false }, false);
+  const report: DoctorReport = {
+    machine: `${env.platform}/${env.arch}, onnxruntime-node ${env.ortVersion ?? '?'}, GPU device ${env.gpuDevicePresent ? 'present' : 'not found'}`,
+    providers, auto, cuda: { installed: env.cudaBinariesInstalled }, advice: [],
+  };
+  if (env.platform === 'linux') {
+    report.webgpuLibraries = WEBGPU_LINUX_LIBRARIES.map((l) => ({ ...l, path: env.findLibrary(l.soname) }));
+    report.vulkanIcds = env.vulkanIcds;
+    if (env.cudaBinariesInstalled) report.cuda.libraries = CUDA_LINUX_LIBRARIES.map((soname) => ({ soname, path: env.findLibrary(soname) }));
+  }
+  report.advice = advise(report, env);
+  return report;
+}
+
+function advise(r: DoctorReport, env: DoctorEnv): string[] {
+  const advice: string[] = [];
+  const st = (p: ExecutionProviderName) => r.providers.find((s) => s.provider === p)!;
+  const cudaPossible = (env.platform === 'linux' || env.platform === 'win32') && env.arch === 'x64';
+  if (cudaPossible && !st('cuda').loads) {
+    if (!env.cudaBinariesInstalled) {
+      advice.push(`CUDA (NVIDIA GPUs): install onnxruntime-node's CUDA binaries (needs network): ${env.installRoot ? `cd ${JSON.stringify(env.installRoot)} && ` : ''}${CUDA_INSTALL_COMMAND}` +
+        ' — then put the CUDA 12 runtime and cuDNN 9 on the library path.');
+    } else {
+      const missing = (r.cuda.libraries ?? []).filter((l) => !l.path).map((l) => l.soname);
+      advice.push(`CUDA: the binaries are installed but do not load${missing.length ? `; missing: ${missing.join(', ')} (install the CUDA 12 runtime, cuBLAS and cuDNN 9, or add their folder to LD_LIBRARY_PATH)` : ''}.`);
+    }
+  }
+  if (env.platform === 'linux' && !st('webgpu').loads) {
+    const missing = (r.webgpuLibraries ?? []).filter((l) => !l.path);
+    if (missing.length) advice.push(`WebGPU: missing ${missing.map((l) => `${l.soname} (${l.pkg})`).join(', ')}. Install them: ${WEBGPU_APT_COMMAND}`);
+    if (!env.gpuDevicePresent) advice.push('WebGPU: no GPU device is visible (/dev/dri/renderD*, /dev/nvidia*); in a container, pass the GPU through (e.g. docker --gpus all).');
+    else if (!missing.length) {
+      advice.push(`WebGPU: the libraries are present but no adapter was found. Vulkan driver manifests seen: ${r.vulkanIcds?.length ? r.vulkanIcds.join(', ') : 'none'}. ` +
+        "With NVIDIA's driver, point the loader at its manifest: VK_DRIVER_FILES=/path/to/nvidia_icd.json. Mesa's lavapipe (CPU Vulkan) is refused by WebGPU.");
+    }
+  }
+  if (r.auto.provider === 'cpu') advice.push('Runs use the CPU: correct, and fast on small models; a GPU provider above speeds up large ones.');
+  return advice;
+}
+
+/** The real machine; providers are probed in child processes. */
+export function realDoctorEnv(): DoctorEnv {
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const ort = require('onnxruntime-node') as typeof import('onnxruntime-node');
+  let ortRoot: string | undefined;
+  try { ortRoot = path.dirname(path.dirname(require.resolve('onnxruntime-node'))); } catch { /* not installed */ }
+  const version = ortRoot ? (JSON.parse(fs.readFileSync(path.join(ortRoot, 'package.json'), 'utf8')).version as string) : undefined;
+  const findLibrary = libraryFinder();
+  return {
+    platform: process.platform,
+    arch: process.arch,
+    ortVersion: version,
+    backends: ort.listSupportedBackends(),
+    probe: (p) => probeInChild(p),
+    cudaBinariesInstalled: cudaBinariesInstalled(ortBinaryDir()),
+    // .../node_modules/onnxruntime-node -> the folder holding node_modules
+    installRoot: ortRoot ? path.dirname(path.dirname(ortRoot)) : undefined,
+    gpuDevicePresent: gpuDevicePresent(),
+    findLibrary,
+    vulkanIcds: process.platform === 'linux' ? vulkanIcdFiles() : [],
+  };
+}

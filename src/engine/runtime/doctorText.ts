@@ -1,0 +1,20 @@
+import type { DoctorReport } from './doctor';
+
+/** The doctor's report as plain text (the CLI prints it; VS Code shows it in an output channel). */
+export function formatDoctor(r: DoctorReport): string {
+  const lines = ['SAE Diff doctor: what this machine can run', '', `machine: ${r.machine}`, '', 'execution providers:'];
+  for (const s of r.providers) {
+    lines.push(`  ${s.loads ? 'OK  ' : 'NO  '} ${s.provider}${s.reason ? `: ${s.reason.split('\n')[0]}` : ''}`);
+    if (!s.loads && s.nativeLog) for (const l of s.nativeLog.split('\n')) lines.push(`         | ${l}`);
+  }
+  lines.push('', `auto picks: ${r.auto.provider} (${r.auto.reason})`);
+  if (r.webgpuLibraries) {
+    lines.push('', 'WebGPU libraries (Linux: Vulkan loader and glvnd):');
+    for (const l of r.webgpuLibraries) lines.push(`  ${l.path ? 'found  ' : 'MISSING'} ${l.soname} (${l.pkg})${l.path ? `: ${l.path}` : ''}`);
+    lines.push(`  Vulkan driver manifests: ${r.vulkanIcds?.length ? r.vulkanIcds.join(', ') : 'none found'}`);
+  }
+  lines.push('', `CUDA binaries of onnxruntime-node: ${r.cuda.installed ? 'installed' : 'not installed'}`);
+  for (const l of r.cuda.libraries ?? []) lines.push(`  ${l.path ? 'found  ' : 'MISSING'} ${l.soname}${l.path ? `: ${l.path}` : ''}`);
+  if (r.advice.length) lines.push('', 'advice:', ...r.advice.map((a) => `  - ${a}`));
+  return lines.join('\n') + '\n';
+}

@@ -1,0 +1,119 @@
+// `sae-diff doctor` / "SAE Diff: Check GPU": real probes on this machine (CPU must load; an unknown
+// provider reports ONNX Runtime's reason), and the advice for machines described by an injected environment.
+import assert from 'node:assert/strict';
+import Module from 'node:module';
+import { describe, test } from 'node:test';
+import type { ExecutionProviderName } from '../src/engine/config/types';
+import { DoctorEnv, realDoctorEnv, runDoctor } from '../src/engine/runtime/doctor';
+import { formatDoctor } from '../src/engine/runtime/doctorText';
+import { probeInChild } from '../src/engine/runtime/probeProvider';
+import { CUDA_INSTALL_COMMAND } from '../src/engine/runtime/providers';
+import { WEBGPU_APT_COMMAND } from '../src/engine/runtime/systemLibraries';
+
+function linuxBox(opts: { loads: ExecutionProviderName[]; cuda?: boolean; libs?: string[]; gpu?: boolean; webgpuError?: string }): DoctorEnv & { probed: string[] } {
+  const probed: string[] = [];
+  return {
+    platform: 'linux', arch: 'x64', ortVersion: '1.30.0', probed,
+    backends: [{ name: 'cpu', bundled: true }, { name: 'webgpu', bundled: true }, { name: 'cuda', bundled: false }, { name: 'tensorrt', bundled: false }],
+    async probe(p) {
+      probed.push(p);
+      if (opts.loads.includes(p)) return { loads: true };
+      return { loads: false, error: p === 'webgpu' ? opts.webgpuError ?? 'Failed to get a WebGPU adapter: No supported adapters' : `${p} failed` };
+    },
+    cudaBinariesInstalled: opts.cuda ?? false,
+    installRoot: '/opt/app',
+    gpuDevicePresent: opts.gpu ?? true,
+    findLibrary: (so) => ((opts.libs ?? []).includes(so) ? `/usr/lib/x86_64-linux-gnu/${so}` : undefined),
+    vulkanIcds: [],
+  };
+}
+
+describe('doctor on this machine', () => {
+  test('the CPU provider loads, and the report names auto\'s choice', async () => {
+    const r = await runDoctor(realDoctorEnv());
+    const cpu = r.providers.find((p) => p.provider === 'cpu')!;
+    assert.equal(cpu.loads, true, cpu.reason);
+    for (const p of r.providers.filter((s) => !s.loads)) assert.ok(p.reason && p.reason.length > 0, `${p.provider} gives no reason`);
+    const text = formatDoctor(r);
+    assert.match(text, /OK {3}cpu/);
+    assert.match(text, new RegExp(`auto picks: ${r.auto.provider}`));
+  });
+
+  test('a provider this build lacks fails in the child process with ONNX Runtime\'s own reason', async () => {
+    const r = await probeInChild('no-such-provider');
+    assert.equal(r.loads, false);
+    assert.match(r.error ?? '', /no-such-provider/);
+  });
+});
+
+describe('doctor advice (injected machine)', () => {
+  test('Linux without CUDA binaries and without libvulkan: the CUDA command and the apt command', async () => {
+    const env = linuxBox({ loads: ['cpu'], libs: ['libGLdispatch.so.0', 'libEGL.so.1'] });
+    const r = await runDoctor(env);
+    assert.equal(r.auto.provider, 'cpu');
+    assert.ok(!env.probed.includes('cuda'), 'cuda without binaries is not probed');
+    const cuda = r.providers.find((p) => p.provider === 'cuda')!;
+    assert.match(cuda.reason!, /not installed/);
+    assert.ok(r.advice.some((a) => a.includes(`cd "/opt/app" && ${CUDA_INSTALL_COMMAND}`)));
+    const webgpu = r.advice.find((a) => a.startsWith('WebGPU: missing'))!;
+    assert.match(webgpu, /libvulkan\.so\.1 \(libvulkan1\)/);
+    assert.doesNotMatch(webgpu, /libEGL\.so\.1 \(/);
+    assert.ok(webgpu.endsWith(WEBGPU_APT_COMMAND));
+    assert.match(formatDoctor(r), /MISSING libvulkan\.so\.1 \(libvulkan1\)/);
+  });
+
+  test('CUDA binaries that load: auto picks cuda, and the CUDA libraries are listed', async () => {
+    const r = await runDoctor(linuxBox({ loads: ['cpu', 'cuda', 'webgpu'], cuda: true, libs: ['libcudart.so.12'] }));
+    assert.equal(r.auto.provider, 'cuda');
+    assert.deepEqual(r.cuda.libraries!.filter((l) => l.path).map((l) => l.soname), ['libcudart.so.12']);
+    assert.ok(!r.advice.some((a) => a.startsWith('CUDA')));
+  });
+
+  test('CUDA binaries that do not load: the missing CUDA libraries are named', async () => {
+    const r = await runDoctor(linuxBox({ loads: ['cpu'], cuda: true, libs: ['libcudart.so.12'] }));
+    const a = r.advice.find((x) => x.startsWith('CUDA'))!;
+    assert.match(a, /missing: libcublas\.so\.12, libcublasLt\.so\.12, libcudnn\.so\.9/);
+  });
+
+  test('libraries present but no adapter: points at the Vulkan driver manifest', async () => {
+    const all = ['libvulkan.so.1', 'libGLdispatch.so.0', 'libEGL.so.1', 'libGL.so.1', 'libGLX.so.0', 'libOpenGL.so.0', 'libGLESv2.so.2'];
+    const r = await runDoctor(linuxBox({ loads: ['cpu'], libs: all }));
+    assert.ok(r.advice.some((a) => a.includes('VK_DRIVER_FILES')));
+    assert.ok(!r.advice.some((a) => a.includes('apt-get')));
+    assert.match(r.providers.find((p) => p.provider === 'webgpu')!.reason!, /No supported adapters/);
+  });
+
+  test('WebGPU that loads is what auto picks without CUDA', async () => {
+    const r = await runDoctor(linuxBox({ loads: ['cpu', 'webgpu'] }));
+    assert.equal(r.auto.provider, 'webgpu');
+    assert.ok(!r.advice.some((a) => a.startsWith('WebGPU')));
+  });
+});
+
+describe('"SAE Diff: Check GPU" command', () => {
+  test('shows the doctor text in an output channel', async () => {
+    const commands: Record<string, () => Promise<void>> = {};
+    let written = '';
+    let shown = false;
+    const vscodeStub = {
+      ProgressLocation: { Notification: 15 },
+      commands: { registerCommand: (id: string, f: () => Promise<void>) => { commands[id] = f; return { dispose() {} }; } },
+      window: {
+        createOutputChannel: () => ({ clear: () => (written = ''), append: (t: string) => (written += t), show: () => (shown = true), dispose() {} }),
+        withProgress: (_o: unknown, task: () => Promise<string>) => task(),
+      },
+    };
+    const resolve = (Module as any)._resolveFilename;
+    (Module as any)._resolveFilename = function (request: string, ...rest: unknown[]) {
+      return request === 'vscode' ? 'vscode' : resolve.call(this, request, ...rest);
+    };
+    require.cache.vscode = { id: 'vscode', filename: 'vscode', loaded: true, exports: vscodeStub } as any;
+    const { registerCheckGpu } = require('../src/extension/doctor/checkGpuCommand');
+    const context = { subscriptions: [] as unknown[] };
+    registerCheckGpu(context);
+    await commands['saeDiff.checkGpu']();
+    assert.ok(shown);
+    assert.match(written, /^SAE Diff doctor/);
+    assert.match(written, /OK {3}cpu/);
+  });
+});
