@@ -62,7 +62,7 @@ function printProject(label: string, r: ProjectRun): void {
 
 function printPeer(label: string, p: PeerRun, peer: Peer): void {
   console.log(`${label} [PyTorch ${p.device}]: ${p.tokens.toLocaleString('en')} tokens in ${p.wallS.toFixed(2)} s wall = ${tps(p.tokens, p.wallS)}; ` +
-    `peak host RSS ${mb(p.maxRssMb)} (forward ${p.forwardS} s, SAE + metrics ${p.saeMetricsS} s; torch ${peer.torch}, ${peer.build})`);
+    `peak host RSS ${mb(p.maxRssMb)}; peak device memory ${mb(p.deviceMb)} (forward ${p.forwardS} s, SAE + metrics ${p.saeMetricsS} s; torch ${peer.torch}, ${peer.build})`);
 }
 
 async function main(): Promise<void> {
@@ -94,13 +94,17 @@ async function main(): Promise<void> {
     if ('missing' in peer) console.log(`\n(no PyTorch peer: ${peer.missing}; see ../shared/bench/README.md)`);
     return;
   }
-  const device = (flag('peer-device') as 'cpu' | 'cuda' | undefined) ?? (provider !== 'cpu' && peer.cuda ? 'cuda' : 'cpu');
   const peerThreads = threads > 0 ? threads : os.availableParallelism();
-  console.log(`\n== side by side on make_bench_gpu.py's workload (${path.dirname(peerConfig)}): sae-diff --provider ${provider} vs ` +
-    `torch_peer_dev.py on ${device}, PyTorch ${peer.torch} (${peer.build}, ${peer.python}), ${peerThreads} threads ==`);
   const ours: ProjectRun[] = [], theirs: PeerRun[] = [];
+  let device = flag('peer-device') as 'cpu' | 'cuda' | undefined;
   for (let i = 1; i <= rounds; i++) {
     const r = await runProject(peerConfig, provider, threads);
+    // the peer runs where the project ran: CUDA against a GPU provider (when torch has CUDA), else the CPU
+    device ??= r.provider !== 'cpu' && peer.cuda ? 'cuda' : 'cpu';
+    if (i === 1) {
+      console.log(`\n== side by side on make_bench_gpu.py's workload (${path.dirname(peerConfig)}): sae-diff --provider ${provider} vs ` +
+        `torch_peer_dev.py on ${device}, PyTorch ${peer.torch} (${peer.build}, ${peer.python}), ${peerThreads} threads ==`);
+    }
     ours.push(r);
     printProject(`round ${i} sae-diff`, r);
     const p = await runPeer(peer, path.dirname(peerConfig), device, peerThreads);
@@ -110,8 +114,8 @@ async function main(): Promise<void> {
   const best = <T extends { wallS: number }>(xs: T[]) => xs.reduce((a, b) => (b.wallS < a.wallS ? b : a));
   const a = best(ours), b = best(theirs);
   const sm = (a.timings.sae ?? 0) + (a.timings.metrics ?? 0);
-  console.log(`\nsae-diff [${a.provider}] / PyTorch ${peer.torch} (${peer.build}) on ${device}: ${(b.wallS / a.wallS).toFixed(2)}x faster end to end ` +
-    `(best of ${rounds}, alternating, same machine); forward ${a.timings.forward?.toFixed(2)} s vs ${b.forwardS} s; ` +
+  console.log(`\nspeed ratio sae-diff [${a.provider}] vs PyTorch ${peer.torch} (${peer.build}) on ${device}: ${(b.wallS / a.wallS).toFixed(2)}x (peer wall / sae-diff wall, above 1 = sae-diff faster; ` +
+    `best of ${rounds}, alternating, same machine); forward ${a.timings.forward?.toFixed(2)} s vs ${b.forwardS} s; ` +
     `SAE + metrics ${sm.toFixed(2)} s vs ${b.saeMetricsS} s; peak host RSS ${mb(Math.max(...ours.map((x) => x.maxRssMb)))} vs ${mb(Math.max(...theirs.map((x) => x.maxRssMb ?? 0)))}`);
 }
 

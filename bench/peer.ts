@@ -1,6 +1,7 @@
 import { spawn, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
+import { GpuMemorySampler } from './gpuMemory';
 import type { WorkloadOptions } from './workload/options';
 
 /** The PyTorch peer of ../shared/bench, when that folder and a Python with torch are both here. */
@@ -47,7 +48,7 @@ export function ensurePeerWorkload(peer: Peer, o: WorkloadOptions, dir: string, 
   return path.join(dir, 'bench.yaml');
 }
 
-export interface PeerRun { wallS: number; maxRssMb?: number; tokens: number; forwardS: number; saeMetricsS: number; device: string }
+export interface PeerRun { wallS: number; maxRssMb?: number; deviceMb?: number; tokens: number; forwardS: number; saeMetricsS: number; device: string }
 
 /** Runs torch_peer_dev.py on the workload, measuring its wall time and its own peak RSS (getrusage at exit). */
 export function runPeer(peer: Peer, workloadDir: string, device: 'cpu' | 'cuda', threads: number): Promise<PeerRun> {
@@ -58,16 +59,18 @@ export function runPeer(peer: Peer, workloadDir: string, device: 'cpu' | 'cuda',
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
     const child = spawn(peer.python, ['-c', wrapper, script, workloadDir], { env });
+    const gpu = new GpuMemorySampler(() => child.pid).start();
     let out = '', err = '';
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (err += d));
     child.on('error', reject);
     child.on('close', (code) => {
       const wallS = (performance.now() - t0) / 1000;
+      const deviceMb = gpu.stop();
       if (code !== 0) return reject(new Error(`torch_peer_dev.py exited with ${code}:\n${err.slice(-2000)}`));
       const rss = /PEER_MAXRSS_KB (\d+)/.exec(err);
       const p = JSON.parse(out.slice(out.indexOf('{')));
-      resolve({ wallS, maxRssMb: rss ? Number(rss[1]) / 1024 : undefined, tokens: p.tokens, forwardS: p.forward_s, saeMetricsS: p.sae_and_metrics_s, device: p.device });
+      resolve({ wallS, deviceMb, maxRssMb: rss ? Number(rss[1]) / 1024 : undefined, tokens: p.tokens, forwardS: p.forward_s, saeMetricsS: p.sae_and_metrics_s, device: p.device });
     });
   });
 }

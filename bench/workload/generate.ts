@@ -14,8 +14,11 @@ const FIXTURE = path.join(ROOT, 'test', 'fixtures', 'tiny-llama');
 const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json'];
 /** Above this many weight bytes per model, weights go to an external data file (protobuf caps a message at 2 GB). */
 const EXTERNAL_ABOVE = 1 << 30;
-/** Tokens of base activations the SAEs are calibrated on (the Python bench uses up to 4096). */
-const CALIBRATION_TOKENS = 2048;
+/**
+ * Tokens of base activations the SAEs are calibrated on (the Python bench uses up to 4096): 2048, fewer
+ * for big models so the CPU forward stays near 400 GFLOP (256 tokens for a 1B-class model).
+ */
+const calibrationTokens = (params: number) => Math.max(256, Math.min(2048, Math.floor(2e11 / params)));
 
 export interface Workload { dir: string; config: string; options: WorkloadOptions; reused: boolean }
 
@@ -39,10 +42,10 @@ function writeModel(dir: string, o: WorkloadOptions, fineTune: boolean, external
       const values = new Float32Array(dims.reduce((a, b) => a * b, 1));
       if (kind === 'ones') values.fill(1);
       else {
-        // base weights ~ N(0, 0.02) like make_bench.py; the fine-tune adds N(0, 0.01) on the later half of the layers
-        new Rng(streamSeed(o.seed, name)).fillNormal(values, 0.02);
+        // base weights of std 0.02 like make_bench.py; the fine-tune adds noise of std 0.01 on the later half of the layers
+        new Rng(streamSeed(o.seed, name)).fillUniform(values, 0.02);
         const layer = /^model\.layers\.(\d+)\./.exec(name);
-        if (fineTune && layer && Number(layer[1]) >= Math.floor(o.layers / 2)) new Rng(streamSeed(o.seed + 1, name)).fillNormal(values, 0.01, true);
+        if (fineTune && layer && Number(layer[1]) >= Math.floor(o.layers / 2)) new Rng(streamSeed(o.seed + 1, name)).fillUniform(values, 0.01, true);
       }
       store.addFloat(name, dims, values, o.fp16);
     });
@@ -83,13 +86,13 @@ function buildPrompts(o: WorkloadOptions, encode: (t: string) => number[]): stri
 }
 
 /** Base resid_post activations at each SAE layer, position 0 excluded, for calibrating the SAEs. */
-async function calibrationActivations(baseOnnx: string, o: WorkloadOptions, encoded: number[][]): Promise<Map<number, Float32Array>> {
+async function calibrationActivations(baseOnnx: string, o: WorkloadOptions, encoded: number[][], budget: number): Promise<Map<number, Float32Array>> {
   const model = await HookedModel.load(baseOnnx, { targets: o.saeLayers, hookPoint: 'resid_post', tensorNames: new Map() }, { provider: 'cpu', threads: 0 });
   const chunks = new Map<number, Float32Array[]>(o.saeLayers.map((l) => [l, []]));
   let tokens = 0;
   try {
     for (const ids of encoded) {
-      if (tokens >= CALIBRATION_TOKENS) break;
+      if (tokens >= budget) break;
       const seq = ids.length;
       const out = await model.run({ batch: 1, seq, ids: Int32Array.from(ids), mask: new Uint8Array(seq).fill(1) });
       for (const [layer, a] of out) chunks.get(layer)!.push(a.data.slice(a.hidden));
@@ -143,7 +146,7 @@ export async function ensureWorkload(o: WorkloadOptions, dir = defaultWorkloadDi
   fs.mkdirSync(path.join(dir, 'eval'), { recursive: true });
   fs.writeFileSync(path.join(dir, 'eval', 'prompts.jsonl'), prompts.map((p) => JSON.stringify({ text: p }) + '\n').join(''));
   const encoded = prompts.map((p) => tok.encode(p).slice(0, o.maxTokens));
-  const acts = await calibrationActivations(path.join(dir, 'base', 'model.onnx'), o, encoded);
+  const acts = await calibrationActivations(path.join(dir, 'base', 'model.onnx'), o, encoded, calibrationTokens(params));
   const template = JSON.parse(fs.readFileSync(path.join(FIXTURE, 'saes', 'blocks.0.hook_resid_post', 'cfg.json'), 'utf8'));
   for (const layer of o.saeLayers) {
     await writeSaeFolder(path.join(dir, 'saes', `blocks.${layer}.hook_resid_post`), { layer, hidden: o.hidden, dSae: o.dSae, fp16: o.fp16, seed: o.seed, modelName: 'bench-llama' }, acts.get(layer)!, template);

@@ -20,7 +20,7 @@ export interface WorkloadOptions {
 }
 
 /** Bump when the generator's output changes, so cached workloads are rebuilt. */
-export const GENERATOR_VERSION = 1;
+export const GENERATOR_VERSION = 2;
 
 
 function positiveInt(flag: string, v: string): number {
