@@ -5,6 +5,8 @@
  * Child usage: node probeProvider.js <provider>  -> one JSON line {loads, error?}.
  */
 import { execFile } from 'child_process';
+import * as fs from 'fs';
+import * as path from 'path';
 import * as ort from 'onnxruntime-node';
 import { onnx } from 'onnx-proto';
 
@@ -34,10 +36,16 @@ export async function probeHere(provider: string): Promise<ProbeResult> {
 // eslint-disable-next-line no-control-regex
 const ANSI = /\u001b\[[0-9;]*m/g;
 
+/**
+ * This file as a script: itself when unbundled; a bundle must emit it as its own entry point
+ * `probeProvider.js` beside the bundle (the bundle itself imports `vscode` and cannot run as a child).
+ */
+const SCRIPT = [path.join(__dirname, 'probeProvider.js'), __filename].find((f) => fs.existsSync(f)) ?? __filename;
+
 /** Runs the probe in a child Node (ELECTRON_RUN_AS_NODE makes VS Code's binary act as one). */
 export function probeInChild(provider: string, timeoutMs = 60_000): Promise<ProbeResult> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [__filename, provider], { env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' }, timeout: timeoutMs, maxBuffer: 4 << 20 },
+    execFile(process.execPath, [SCRIPT, provider], { env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' }, timeout: timeoutMs, maxBuffer: 4 << 20 },
       (err, stdout, stderr) => {
         const nativeLog = stderr.replace(ANSI, '').split('\n').map((l) => l.trim()).filter(Boolean).slice(-6).join('\n') || undefined;
         const line = stdout.trim().split('\n').pop() ?? '';
