@@ -15,6 +15,8 @@ import { E2eWorkspace, writeWorkspace } from './workspaceFixture';
 const skip = process.env.SAE_DIFF_E2E !== '1' ? 'e2e suite: run with `npm run test:e2e`' : e2eUnavailableReason();
 const ROOT = path.join(REPO, 'test/.tmp', `e2e-${process.pid}`);
 const ARTIFACTS = path.join(REPO, 'test/.tmp', 'e2e-artifacts');
+// SAE_DIFF_SCREENSHOTS=media/screenshots npm run test:e2e refreshes the README's pictures of the panel
+const SCREENSHOTS = process.env.SAE_DIFF_SCREENSHOTS ? path.resolve(REPO, process.env.SAE_DIFF_SCREENSHOTS) : undefined;
 
 describe('SAE Diff in VS Code (code-server)', { skip }, () => {
   let server: RunningCodeServer;
@@ -89,6 +91,7 @@ describe('SAE Diff in VS Code (code-server)', { skip }, () => {
     await page.frameLocator('iframe.webview.ready').last().frameLocator('iframe#active-frame')
       .getByText('sft-refusal').first().waitFor({ timeout: 30_000 });
     await page.locator('.statusbar-item', { hasText: 'SAE Diff: cpu (auto)' }).first().waitFor({ timeout: 15_000 });
+    if (SCREENSHOTS) await panelScreenshots(page, SCREENSHOTS);
   });
 
   step('Cancel in the progress notification stops the run: no report, no worker left', async () => {
@@ -110,10 +113,26 @@ describe('SAE Diff in VS Code (code-server)', { skip }, () => {
     const toast = page.locator('.notification-toast', { hasText: 'SAE Diff:' }).filter({ hasText: 'runtim' }).first();
     await toast.waitFor({ timeout: 60_000 });
     await toast.locator('.monaco-button', { hasText: 'Open Log' }).waitFor();
+    // installed from the VSIX, VS Code names the extension by its displayName
+    assert.match(await toast.locator('.notification-list-item-source').innerText(), /SAE Diff/, 'the notification names its source');
     await toast.locator('.monaco-button', { hasText: 'Go to Line' }).click();
     await page.locator('.statusbar-item', { hasText: `Ln ${ws.typoLine},` }).first().waitFor({ timeout: 15_000 });
   });
 });
+
+/** The report panel as the README shows it: the layer profile, then the shifted-feature table. */
+async function panelScreenshots(page: Page, dir: string): Promise<void> {
+  fs.mkdirSync(dir, { recursive: true });
+  // the Problems panel (opened by the first step) would take half of the editor's height
+  await runCommand(page, 'View: Close Panel');
+  const panel = page.frameLocator('iframe.webview.ready').last().frameLocator('iframe#active-frame');
+  await panel.locator('#profile-heading').scrollIntoViewIfNeeded();
+  await page.waitForTimeout(500);  // the chart's entry animation
+  await page.screenshot({ path: path.join(dir, 'report-panel.png') });
+  await panel.locator('#features-heading').scrollIntoViewIfNeeded();
+  await page.waitForTimeout(300);
+  await page.screenshot({ path: path.join(dir, 'shifted-features.png') });
+}
 
 /** Opens a workspace file from the Explorer (a click works wherever the keyboard focus is, even in a webview). */
 async function openFile(page: Page, file: string): Promise<void> {
