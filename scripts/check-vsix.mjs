@@ -1,8 +1,9 @@
-// Checks a built VSIX (default: this machine's target, e.g. vsix/sae-diff-linux-x64-<version>.vsix):
+// Checks a built VSIX (a file, or --target T for vsix/sae-diff-T-<version>.vsix; default: this machine's target):
 // size and file count within the targets, everything a run needs present (bundles, worker, webview,
 // schema, icon, onnxruntime-node with this target's binding and nothing of other targets or CUDA), then
 // unpacks it and runs the demo with the CLI bundle inside it, so ONNX Runtime must load from the VSIX's
-// own files. `node scripts/check-vsix.mjs [file.vsix] [--no-run]`; exit 1 with the reasons on failure.
+// own files (on the VSIX's own platform). `node scripts/check-vsix.mjs [file.vsix | --target T] [--no-run]`;
+// exit 1 with the reasons on failure.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -108,7 +109,9 @@ function main() {
   const args = process.argv.slice(2);
   const target = `${TARGET_OF[process.platform] ?? process.platform}-${process.arch}`;
   const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
-  const file = args.find((a) => !a.startsWith('--')) ?? join(root, 'vsix', `${pkg.name}-${target}-${pkg.version}.vsix`);
+  const asked = args[args.indexOf('--target') + 1];
+  const positional = args.filter((a, i) => !a.startsWith('--') && args[i - 1] !== '--target');
+  const file = positional[0] ?? join(root, 'vsix', `${pkg.name}-${args.includes('--target') ? asked : target}-${pkg.version}.vsix`);
   const fileTarget = /-(linux|darwin|win32)-(x64|arm64)-/.exec(file)?.slice(1).join('-') ?? target;
   const { errors, bytes, entries } = checkVsix(file, fileTarget);
   if (!errors.length && fileTarget === target && !args.includes('--no-run')) {

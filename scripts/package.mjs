@@ -2,7 +2,7 @@
 // its own platform's onnxruntime-node binaries. vsce reads .vscodeignore (an allow-list) plus, through a
 // per-target copy of it (--ignoreFile), the binary files of that target. The build runs once, through
 // vsce's `vscode:prepublish` (which rebuilds only what is stale).
-import { execFileSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -78,13 +78,21 @@ function main() {
     writeFileSync(ignoreFile, `${readFileSync(join(root, '.vscodeignore'), 'utf8')}\n# ${target}\n${binaries.map((f) => `!${f}`).join('\n')}\n`);
     const out = vsixPath(target);
     rmSync(out, { force: true });
-    try {
-      execFileSync(process.execPath, [vsce, 'package', '--target', target, '--ignoreFile', ignoreFile, '--out', out], { cwd: root, stdio: 'inherit' });
-    } catch {
+    // stdin closed: a vsce question ("continue? [y/N]") fails instead of waiting
+    const run = spawnSync(process.execPath, [vsce, 'package', '--target', target, '--ignoreFile', ignoreFile, '--out', out],
+      { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' });
+    rmSync(ignoreFile, { force: true });
+    process.stdout.write(run.stdout);
+    process.stderr.write(run.stderr);
+    if (run.status !== 0) {
       console.error(`package: vsce failed for ${target} (see above)`);
       process.exit(1);
-    } finally {
-      rmSync(ignoreFile, { force: true });
+    }
+    // a warning is a defect of the package (missing field, unbundled files…): fix it rather than ship it
+    if (/\bWARNING\b/.test(run.stdout + run.stderr)) {
+      rmSync(out, { force: true });
+      console.error(`package: vsce warned for ${target} (see above); no VSIX written`);
+      process.exit(1);
     }
   }
   for (const s of skipped) console.log(`package: skipped ${s}`);
