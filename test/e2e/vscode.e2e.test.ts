@@ -91,7 +91,6 @@ describe('SAE Diff in VS Code (code-server)', { skip }, () => {
     await page.frameLocator('iframe.webview.ready').last().frameLocator('iframe#active-frame')
       .getByText('sft-refusal').first().waitFor({ timeout: 30_000 });
     await page.locator('.statusbar-item', { hasText: 'SAE Diff: cpu (auto)' }).first().waitFor({ timeout: 15_000 });
-    if (SCREENSHOTS) await panelScreenshots(page, SCREENSHOTS);
   });
 
   step('Cancel in the progress notification stops the run: no report, no worker left', async () => {
@@ -118,13 +117,30 @@ describe('SAE Diff in VS Code (code-server)', { skip }, () => {
     await toast.locator('.monaco-button', { hasText: 'Go to Line' }).click();
     await page.locator('.statusbar-item', { hasText: `Ln ${ws.typoLine},` }).first().waitFor({ timeout: 15_000 });
   });
+
+  // README "Install in VS Code", word for word after the install: open the repository's demo folder, open
+  // demo.sae-diff.yaml, click Run diagnostic; demo/out/refusal.sae-report.json opens in the report panel.
+  step('the README walk-through: the demo folder, its CodeLens, the report panel', async () => {
+    const demo = path.join(REPO, 'demo');
+    const report = path.join(demo, 'out', 'refusal.sae-report.json');
+    const before = fs.existsSync(report) ? fs.statSync(report).mtimeMs : 0;
+    await page.goto(server.url(demo));
+    await page.waitForSelector('.explorer-folders-view .monaco-list-row[aria-label*="demo.sae-diff.yaml"]', { timeout: 60_000 });
+    await openFile(page, 'demo.sae-diff.yaml');
+    await page.locator('.monaco-editor .codelens-decoration a', { hasText: 'Run diagnostic' }).first().click({ timeout: 30_000 });
+    await waitFor(() => fs.existsSync(report) && fs.statSync(report).mtimeMs > before, 120_000, 'the demo report');
+    await page.locator('.tabs-container .tab', { hasText: 'refusal.sae-report.json' }).first().waitFor({ timeout: 30_000 });
+    await page.frameLocator('iframe.webview.ready').last().frameLocator('iframe#active-frame')
+      .getByText('sft-refusal').first().waitFor({ timeout: 30_000 });
+    if (SCREENSHOTS) await panelScreenshots(page, SCREENSHOTS);
+  });
 });
 
 /** The report panel as the README shows it: the layer profile, then the shifted-feature table. */
 async function panelScreenshots(page: Page, dir: string): Promise<void> {
   fs.mkdirSync(dir, { recursive: true });
-  // the Problems panel (opened by the first step) would take half of the editor's height
-  await runCommand(page, 'View: Close Panel');
+  // a bottom panel (Problems, Output) would take half of the editor's height
+  if (await page.locator('.part.panel.bottom').isVisible()) await runCommand(page, 'View: Hide Panel');
   const panel = page.frameLocator('iframe.webview.ready').last().frameLocator('iframe#active-frame');
   await panel.locator('#profile-heading').scrollIntoViewIfNeeded();
   await page.waitForTimeout(500);  // the chart's entry animation
