@@ -23,7 +23,8 @@ const common = {
   keepNames: true,
   // maps for F5 debugging; .vscodeignore keeps them out of the VSIX
   sourcemap: 'linked',
-  legalComments: 'none',
+  // the bundled libraries' licence comments go to <bundle>.js.LEGAL.txt, shipped beside the bundles
+  legalComments: 'linked',
   logLevel: 'warning',
 };
 

@@ -47,8 +47,6 @@ export function readZip(buf) {
   return entries;
 }
 
-const TARGET_OF = { linux: 'linux', darwin: 'darwin', win32: 'win32' };
-
 export function checkVsix(file, target) {
   const [os, arch] = target.split('-');
   const errors = [];
@@ -110,7 +108,7 @@ function runFromVsix(entries) {
 
 function main() {
   const args = process.argv.slice(2);
-  const target = `${TARGET_OF[process.platform] ?? process.platform}-${process.arch}`;
+  const target = `${process.platform}-${process.arch}`;  // VS Code's target names match Node's
   const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
   const asked = args[args.indexOf('--target') + 1];
   const positional = args.filter((a, i) => !a.startsWith('--') && args[i - 1] !== '--target');

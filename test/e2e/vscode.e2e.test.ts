@@ -17,6 +17,7 @@ const ROOT = path.join(REPO, 'test/.tmp', `e2e-${process.pid}`);
 const ARTIFACTS = path.join(REPO, 'test/.tmp', 'e2e-artifacts');
 // SAE_DIFF_SCREENSHOTS=media/screenshots npm run test:e2e refreshes the README's pictures of the panel
 const SCREENSHOTS = process.env.SAE_DIFF_SCREENSHOTS ? path.resolve(REPO, process.env.SAE_DIFF_SCREENSHOTS) : undefined;
+if (SCREENSHOTS) fs.mkdirSync(SCREENSHOTS, { recursive: true });
 
 describe('SAE Diff in VS Code (code-server)', { skip }, () => {
   let server: RunningCodeServer;
@@ -71,6 +72,7 @@ describe('SAE Diff in VS Code (code-server)', { skip }, () => {
     const row = page.locator('.markers-panel .monaco-list-row', { hasText: 'runtim' }).first();
     await row.waitFor({ timeout: 15_000 });
     assert.match(await row.innerText(), /sae-diff/, 'the Problems row names its source');
+    if (SCREENSHOTS) await page.screenshot({ path: path.join(SCREENSHOTS, 'config-diagnostics.png') });
   });
 
   step('the runnable config shows the Run diagnostic CodeLens', async () => {
@@ -136,18 +138,12 @@ describe('SAE Diff in VS Code (code-server)', { skip }, () => {
   });
 });
 
-/** The report panel as the README shows it: the layer profile, then the shifted-feature table. */
+/** The report panel as the README shows it: the header, the summary, the layer profile. */
 async function panelScreenshots(page: Page, dir: string): Promise<void> {
-  fs.mkdirSync(dir, { recursive: true });
   // a bottom panel (Problems, Output) would take half of the editor's height
   if (await page.locator('.part.panel.bottom').isVisible()) await runCommand(page, 'View: Hide Panel');
-  const panel = page.frameLocator('iframe.webview.ready').last().frameLocator('iframe#active-frame');
-  await panel.locator('#profile-heading').scrollIntoViewIfNeeded();
   await page.waitForTimeout(500);  // the chart's entry animation
   await page.screenshot({ path: path.join(dir, 'report-panel.png') });
-  await panel.locator('#features-heading').scrollIntoViewIfNeeded();
-  await page.waitForTimeout(300);
-  await page.screenshot({ path: path.join(dir, 'shifted-features.png') });
 }
 
 /** Opens a workspace file from the Explorer (a click works wherever the keyboard focus is, even in a webview). */
