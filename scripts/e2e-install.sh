@@ -21,9 +21,13 @@ command -v pkg-config >/dev/null 2>&1 || need_apt="$need_apt pkg-config"
 if [ -n "$need_apt" ]; then
   echo "apt-get install:$need_apt"
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
-  $SUDO apt-get update -q
+  # another apt/dpkg (unattended-upgrades, a second install) may hold the lock: wait for it (10 min)
+  # instead of failing with exit 100
+  LOCK_WAIT="-o DPkg::Lock::Timeout=600"
   # shellcheck disable=SC2086
-  $SUDO apt-get install -y -q --no-install-recommends $need_apt
+  $SUDO apt-get $LOCK_WAIT update -q
+  # shellcheck disable=SC2086
+  $SUDO apt-get $LOCK_WAIT install -y -q --no-install-recommends $need_apt
 fi
 
 export npm_config_nodedir=/usr   # node-gyp would otherwise fetch headers from nodejs.org

@@ -1,8 +1,8 @@
 import * as path from 'path';
 
-/** The package version, read once from package.json (two folders above out/src/engine or src/engine). */
+/** The package version, read once from package.json (above dist/ in the bundle, src/engine or out/src/engine). */
 function readVersion(): string {
-  for (const rel of ['../../package.json', '../../../package.json']) {
+  for (const rel of ['../package.json', '../../package.json', '../../../package.json']) {
     try {
       const pkg = require(path.join(__dirname, rel));
       if (pkg?.name === 'sae-diff') return String(pkg.version);

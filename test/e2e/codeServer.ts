@@ -1,9 +1,10 @@
 /**
  * A real VS Code for the e2e suite: code-server 4.100.3 (VS Code 1.100.3) installed by
- * scripts/e2e-install.sh, with this repository installed as the extension sae-diff.sae-diff-0.1.0.
+ * scripts/e2e-install.sh, with the extension installed from the VSIX `npm run package` builds for this
+ * platform (vsix/sae-diff-<target>-<version>.vsix), as a user installs it.
  * Helpers only: no side effects on import (node --test runs every file under out/test/).
  */
-import { ChildProcess, spawn } from 'node:child_process';
+import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
@@ -17,29 +18,25 @@ export function codeServerBinary(): string {
   return path.join(cache, 'code-server', 'node_modules', '.bin', 'code-server');
 }
 
+/** The VSIX `npm run package -- --target <this platform>` writes (scripts/package.mjs). */
+export function vsixPath(): string {
+  const pkg = JSON.parse(fs.readFileSync(path.join(REPO, 'package.json'), 'utf8'));
+  return path.join(REPO, 'vsix', `${pkg.name}-${process.platform}-${process.arch}-${pkg.version}.vsix`);
+}
+
 /** Why the suite cannot run here, or undefined. */
 export function e2eUnavailableReason(): string | undefined {
   if (!fs.existsSync(codeServerBinary())) return `code-server is not installed at ${codeServerBinary()} (scripts/e2e-install.sh)`;
   if (!fs.existsSync(CHROMIUM)) return `${CHROMIUM} is missing (apt-get install chromium)`;
-  if (!fs.existsSync(path.join(REPO, 'out/src/extension/extension.js'))) return 'the extension is not built (npm run build)';
+  if (!fs.existsSync(vsixPath())) return `the VSIX is not built: ${vsixPath()} (npm run package -- --target ${process.platform}-${process.arch})`;
   return undefined;
 }
 
-/**
- * The extension folder VS Code loads: a plain directory, as the recipe's copy makes,
- * holding a copy of package.json and links to everything else (out/, node_modules/, media/ …).
- */
-export function installExtension(extensionsDir: string): string {
-  const pkg = JSON.parse(fs.readFileSync(path.join(REPO, 'package.json'), 'utf8'));
-  const dir = path.join(extensionsDir, `${pkg.publisher}.${pkg.name}-${pkg.version}`);
-  fs.mkdirSync(dir, { recursive: true });
-  for (const entry of fs.readdirSync(REPO)) {
-    if (entry === '.git' || entry === 'test') continue;
-    const target = path.join(dir, entry);
-    if (entry === 'package.json') fs.copyFileSync(path.join(REPO, entry), target);
-    else fs.symlinkSync(path.join(REPO, entry), target);
-  }
-  return dir;
+/** Installs the VSIX the way the README tells a user to (`--install-extension`); returns the CLI's output. */
+export function installExtension(dirs: { ud: string; ext: string }, env: NodeJS.ProcessEnv): string {
+  return execFileSync(codeServerBinary(), [
+    '--user-data-dir', dirs.ud, '--extensions-dir', dirs.ext, '--install-extension', vsixPath(),
+  ], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000 });
 }
 
 export interface RunningCodeServer {
@@ -62,7 +59,9 @@ export async function startCodeServer(root: string, userSettings: Record<string,
     'git.openRepositoryInParentFolders': 'never',
     ...userSettings,
   }, null, 1));
-  installExtension(dirs.ext);
+  const env = { ...process.env, XDG_DATA_HOME: dirs.xdgData, XDG_CONFIG_HOME: dirs.xdgConfig };
+  const installed = installExtension(dirs, env);
+  if (!/successfully installed/i.test(installed)) throw new Error(`installing the VSIX failed: ${installed}`);
   const port = await freePort();
   const config = path.join(root, 'config.yaml');
   fs.writeFileSync(config, `bind-addr: 127.0.0.1:${port}\nauth: none\ncert: false\n`);
@@ -71,7 +70,7 @@ export async function startCodeServer(root: string, userSettings: Record<string,
   const child: ChildProcess = spawn(codeServerBinary(), [
     '--config', config, '--user-data-dir', dirs.ud, '--extensions-dir', dirs.ext,
     '--disable-telemetry', '--disable-update-check', '--disable-workspace-trust',
-  ], { env: { ...process.env, XDG_DATA_HOME: dirs.xdgData, XDG_CONFIG_HOME: dirs.xdgConfig }, stdio: ['ignore', log, log], detached: true });
+  ], { env, stdio: ['ignore', log, log], detached: true });
   const base = `http://127.0.0.1:${port}`;
   await waitForHealth(`${base}/healthz`, child, 30_000);
   return {

@@ -15,6 +15,9 @@ import { E2eWorkspace, writeWorkspace } from './workspaceFixture';
 const skip = process.env.SAE_DIFF_E2E !== '1' ? 'e2e suite: run with `npm run test:e2e`' : e2eUnavailableReason();
 const ROOT = path.join(REPO, 'test/.tmp', `e2e-${process.pid}`);
 const ARTIFACTS = path.join(REPO, 'test/.tmp', 'e2e-artifacts');
+// SAE_DIFF_SCREENSHOTS=media/screenshots npm run test:e2e refreshes the README's pictures of the panel
+const SCREENSHOTS = process.env.SAE_DIFF_SCREENSHOTS ? path.resolve(REPO, process.env.SAE_DIFF_SCREENSHOTS) : undefined;
+if (SCREENSHOTS) fs.mkdirSync(SCREENSHOTS, { recursive: true });
 
 describe('SAE Diff in VS Code (code-server)', { skip }, () => {
   let server: RunningCodeServer;
@@ -69,6 +72,7 @@ describe('SAE Diff in VS Code (code-server)', { skip }, () => {
     const row = page.locator('.markers-panel .monaco-list-row', { hasText: 'runtim' }).first();
     await row.waitFor({ timeout: 15_000 });
     assert.match(await row.innerText(), /sae-diff/, 'the Problems row names its source');
+    if (SCREENSHOTS) await page.screenshot({ path: path.join(SCREENSHOTS, 'config-diagnostics.png') });
   });
 
   step('the runnable config shows the Run diagnostic CodeLens', async () => {
@@ -110,10 +114,37 @@ describe('SAE Diff in VS Code (code-server)', { skip }, () => {
     const toast = page.locator('.notification-toast', { hasText: 'SAE Diff:' }).filter({ hasText: 'runtim' }).first();
     await toast.waitFor({ timeout: 60_000 });
     await toast.locator('.monaco-button', { hasText: 'Open Log' }).waitFor();
+    // installed from the VSIX, VS Code names the extension by its displayName
+    assert.match(await toast.locator('.notification-list-item-source').innerText(), /SAE Diff/, 'the notification names its source');
     await toast.locator('.monaco-button', { hasText: 'Go to Line' }).click();
     await page.locator('.statusbar-item', { hasText: `Ln ${ws.typoLine},` }).first().waitFor({ timeout: 15_000 });
   });
+
+  // README "Install in VS Code", word for word after the install: open the repository's demo folder, open
+  // demo.sae-diff.yaml, click Run diagnostic; demo/out/refusal.sae-report.json opens in the report panel.
+  step('the README walk-through: the demo folder, its CodeLens, the report panel', async () => {
+    const demo = path.join(REPO, 'demo');
+    const report = path.join(demo, 'out', 'refusal.sae-report.json');
+    const before = fs.existsSync(report) ? fs.statSync(report).mtimeMs : 0;
+    await page.goto(server.url(demo));
+    await page.waitForSelector('.explorer-folders-view .monaco-list-row[aria-label*="demo.sae-diff.yaml"]', { timeout: 60_000 });
+    await openFile(page, 'demo.sae-diff.yaml');
+    await page.locator('.monaco-editor .codelens-decoration a', { hasText: 'Run diagnostic' }).first().click({ timeout: 30_000 });
+    await waitFor(() => fs.existsSync(report) && fs.statSync(report).mtimeMs > before, 120_000, 'the demo report');
+    await page.locator('.tabs-container .tab', { hasText: 'refusal.sae-report.json' }).first().waitFor({ timeout: 30_000 });
+    await page.frameLocator('iframe.webview.ready').last().frameLocator('iframe#active-frame')
+      .getByText('sft-refusal').first().waitFor({ timeout: 30_000 });
+    if (SCREENSHOTS) await panelScreenshots(page, SCREENSHOTS);
+  });
 });
+
+/** The report panel as the README shows it: the header, the summary, the layer profile. */
+async function panelScreenshots(page: Page, dir: string): Promise<void> {
+  // a bottom panel (Problems, Output) would take half of the editor's height
+  if (await page.locator('.part.panel.bottom').isVisible()) await runCommand(page, 'View: Hide Panel');
+  await page.waitForTimeout(500);  // the chart's entry animation
+  await page.screenshot({ path: path.join(dir, 'report-panel.png') });
+}
 
 /** Opens a workspace file from the Explorer (a click works wherever the keyboard focus is, even in a webview). */
 async function openFile(page: Page, file: string): Promise<void> {

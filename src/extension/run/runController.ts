@@ -1,5 +1,6 @@
 // No vscode import here: tests and the event-loop benchmark drive this class in plain node.
 import { ChildProcess, fork } from 'child_process';
+import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as readline from 'readline';
@@ -30,7 +31,13 @@ export interface RunControllerOptions {
   env?: NodeJS.ProcessEnv;
 }
 
-export const DEFAULT_WORKER_PATH = path.resolve(__dirname, '../../engine/worker/runWorker.js');
+/**
+ * The worker entry: beside this file in the esbuild bundle (dist/extension.js + dist/runWorker.js, what the
+ * VSIX ships), else in tsc's layout (out/src/extension/run -> out/src/engine/worker).
+ */
+export const DEFAULT_WORKER_PATH = fs.existsSync(path.join(__dirname, 'runWorker.js'))
+  ? path.join(__dirname, 'runWorker.js')
+  : path.resolve(__dirname, '../../engine/worker/runWorker.js');
 
 interface ActiveRun {
   child: ChildProcess;
