@@ -1,5 +1,6 @@
 // Bundles what the VSIX runs into dist/ with esbuild: the extension host entry, the run worker it forks
-// (a separate process, so its own bundle, found beside extension.js), and the CLI. onnxruntime-node stays
+// (a separate process, so its own bundle, found beside extension.js), the doctor's provider probe (also a
+// child process, so a native crash cannot reach the host), and the CLI. onnxruntime-node stays
 // external: its native binding loads its shared libraries from its own folder, so it ships as files
 // (scripts/package.mjs picks the platform's binaries). `vscode` is provided by the editor.
 // The config schema is copied beside them for package.json's yamlValidation.
@@ -32,7 +33,7 @@ try {
   rmSync(outdir, { recursive: true, force: true });
   mkdirSync(outdir, { recursive: true });
   await Promise.all([
-    esbuild.build({ ...common, entryPoints: { extension: 'src/extension/extension.ts', runWorker: 'src/engine/worker/runWorker.ts' }, outdir }),
+    esbuild.build({ ...common, entryPoints: { extension: 'src/extension/extension.ts', runWorker: 'src/engine/worker/runWorker.ts', probeProvider: 'src/engine/runtime/probeProvider.ts' }, outdir }),
     esbuild.build({
       ...common,
       stdin: {

@@ -59,7 +59,7 @@ export function checkVsix(file, target) {
   const ort = 'extension/node_modules/onnxruntime-node';
   const binDir = `${ort}/bin/napi-v6/${os}/${arch}`;
   const required = [
-    'extension/package.json', 'extension/dist/extension.js', 'extension/dist/runWorker.js', 'extension/dist/cli.js',
+    'extension/package.json', 'extension/dist/extension.js', 'extension/dist/runWorker.js', 'extension/dist/probeProvider.js', 'extension/dist/cli.js',
     'extension/dist/sae-diff.schema.json', 'extension/media/icon.png', 'extension/media/webview/main.js',
     'extension/media/webview/main.css', 'extension/LICENSE.txt',
     `${ort}/package.json`, `${ort}/dist/index.js`, `${ort}/dist/binding.js`, `${ort}/dist/backend.js`,

@@ -59,6 +59,7 @@ export function probeInChild(provider: string, timeoutMs = 60_000): Promise<Prob
   });
 }
 
-if (require.main === module) {
+// In a bundle every module shares the bundle's `module`, so also check that this file is the script run.
+if (require.main === module && /probeProvider\.[jt]s$/.test(process.argv[1] ?? '')) {
   probeHere(process.argv[2]).then((r) => process.stdout.write(JSON.stringify(r) + '\n'));
 }
