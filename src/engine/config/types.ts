@@ -2,7 +2,8 @@ import type { SourceLocation } from '../errors';
 
 export type ExecutionProviderName = 'cpu' | 'cuda' | 'webgpu' | 'dml' | 'coreml';
 export type ProviderRequest = 'auto' | ExecutionProviderName;
-export type HookPoint = 'resid_post' | 'resid_pre';
+/** Where the SAE reads the model (TransformerLens names): resid_mid is the stream after the attention residual add. */
+export type HookPoint = 'resid_post' | 'resid_pre' | 'resid_mid' | 'attn_out' | 'mlp_out';
 export type SaeFormat = 'auto' | 'saelens' | 'sparsify' | 'gemmascope';
 
 export interface ModelSpec {
