@@ -261,7 +261,7 @@ async function prepare(config: ResolvedConfig, options: RunOptions, log: (l: str
     for (const layer of config.layers.targets) {
       const folder = config.sae.paths.get(layer)!;
       // check the declared shape and hook before reading any weights
-      checkSaeFits(readSaeInfo(folder, config.sae.format), layer, hidden, config.sae.checkHookLayer, config.locate('sae.path'));
+      checkSaeFits(readSaeInfo(folder, config.sae.format), layer, hidden, config.sae.checkHookLayer, config.locate('sae.path'), config.layers.hookPoint);
       const sae = loadSae(folder, config.sae.format);
       declared.set(layer, { l0: sae.declaredL0, explainedVariance: sae.declaredExplainedVariance });
       if (config.sae.k > sae.dSae) warnings.push(`sae.k ${config.sae.k} exceeds the SAE width ${sae.dSae} at layer ${layer}; all active features are compared.`);
