@@ -164,6 +164,13 @@ function checkSaeGroup(ctx: CheckContext, g: SaeGroup, base: ModelFacts | undefi
       `The SAE for ${layerList(g.layers)} has d_in ${info.dIn}, but the base model's hidden size is ${base.hiddenSize}: it was trained on another model (${g.folder}).`,
       { dIn: info.dIn, hiddenSize: base.hiddenSize });
   }
+  if (info.hookPoint !== undefined && info.hookPoint !== ctx.refs.hookPoint) {
+    // the SAE says where it reads the model: hooking another point diffs the wrong activations
+    const segs = ctx.refs.hookPointWritten ? [PIPELINE, 'layers', 'hook_point'] : g.segments;
+    report(ctx, 'sae-hook-point-mismatch', segs,
+      `The SAE for ${layerList(g.layers)} reads ${info.hookPoint} (hook ${info.hookName ?? '?'}), but layers.hook_point is ${ctx.refs.hookPoint}${ctx.refs.hookPointWritten ? '' : ' (the default)'}. Set layers.hook_point: ${info.hookPoint}.`,
+      { hookPoint: info.hookPoint, written: ctx.refs.hookPointWritten });
+  }
   if (!ctx.refs.checkHookLayer || info.hookLayer === undefined) return;
   const wrong = g.layers.filter((l) => l !== info.hookLayer);
   if (!wrong.length) return;
