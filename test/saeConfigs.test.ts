@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
 import { test } from 'node:test';
+import { selfCheck } from '../src/engine/metrics/selfCheck';
 import { checkSaeFits, guaranteedMaxL0, loadSae, readSaeInfo } from '../src/engine/sae/loadSae';
 import { FIXTURES, scratchDir } from './helpers/paths';
 import { encodeWithOrt, layer3Activations, maxAbsDiff } from './helpers/saeDirect';
@@ -198,4 +199,12 @@ test('npz: a zip bomb stops at the size the array needs, a bad offset is a clear
   writeZip(short, [{ name: 'W_enc.npy', ...a([8, 16]) }, { name: 'W_dec.npy', ...a([16, 8]) }, { name: 'b_enc.npy', ...a([16]) }, { name: 'b_dec.npy', ...a([8]) }, { name: 'threshold.npy', ...a([16]) }]);
   assert.deepEqual([readSaeInfo(path.dirname(short)).dIn, readSaeInfo(path.dirname(short)).dSae], [8, 16]);
   assert.throws(() => loadSae(path.dirname(short)), /entry W_enc\.npy holds 4 bytes, not the 512 its shape \[8,16\] needs/);
+});
+
+test('self-check: a TopK SAE whose base L0 exceeds k fails (what the architecture guarantees), within k it passes', () => {
+  const declared = { maxL0: 20 };
+  const bad = selfCheck(3, 'resid_post', 25.8, 0.9, declared, [], 3);
+  assert.equal(bad.ok, false);
+  assert.match(bad.messages[0], /Layer 3: base L0 is 25\.8, above the 20 latents per token the SAE's architecture allows \(TopK k\)/);
+  assert.equal(selfCheck(3, 'resid_post', 19.7, 0.9, declared, [], 3).ok, true);
 });

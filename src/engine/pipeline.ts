@@ -16,7 +16,7 @@ import { accumulatorToJson } from './metrics/serialize';
 import { writeFileAtomic } from './report/writeReport';
 import { selectProvider } from './runtime/providers';
 import { probeEnvironment, SessionSettings } from './runtime/session';
-import { checkSaeFits, loadSae, readSaeInfo } from './sae/loadSae';
+import { checkSaeFits, guaranteedMaxL0, loadSae, readSaeInfo } from './sae/loadSae';
 import { SaeProjector } from './sae/projector';
 
 export type { RunOptions, ProgressEvent } from './progress';
@@ -41,7 +41,7 @@ interface Prepared {
   samples: number[];
   saes: ReportSaeInfo[];
   /** What each layer's SAE declares it achieves (self-check). */
-  declared: Map<number, { l0?: number; explainedVariance?: number }>;
+  declared: Map<number, { l0?: number; explainedVariance?: number; maxL0?: number }>;
   labels: Map<number, Map<number, string>>;
   projectors: Map<number, SaeProjector>;
 }
@@ -253,7 +253,7 @@ async function prepare(config: ResolvedConfig, options: RunOptions, log: (l: str
   }
 
   const saes: ReportSaeInfo[] = [];
-  const declared = new Map<number, { l0?: number; explainedVariance?: number }>();
+  const declared = new Map<number, { l0?: number; explainedVariance?: number; maxL0?: number }>();
   const projectors = new Map<number, SaeProjector>();
   const labels = new Map<number, Map<number, string>>();
   const settingsForSae = settings;
@@ -263,7 +263,7 @@ async function prepare(config: ResolvedConfig, options: RunOptions, log: (l: str
       // check the declared shape and hook before reading any weights
       checkSaeFits(readSaeInfo(folder, config.sae.format), layer, hidden, config.sae.checkHookLayer, config.locate('sae.path'), config.layers.hookPoint);
       const sae = loadSae(folder, config.sae.format);
-      declared.set(layer, { l0: sae.declaredL0, explainedVariance: sae.declaredExplainedVariance });
+      declared.set(layer, { l0: sae.declaredL0, explainedVariance: sae.declaredExplainedVariance, maxL0: guaranteedMaxL0(sae) });
       if (config.sae.k > sae.dSae) warnings.push(`sae.k ${config.sae.k} exceeds the SAE width ${sae.dSae} at layer ${layer}; all active features are compared.`);
       log(`SAE layer ${layer}: ${sae.format} ${sae.architecture}, d_in ${sae.dIn}, d_sae ${sae.dSae}, dtype ${sae.dtype}${sae.kSae ? `, k ${sae.kSae}` : ''} (${folder})`);
       saes.push({ layer, path: folder, format: sae.format, architecture: sae.architecture, d_in: sae.dIn, d_sae: sae.dSae, dtype: sae.dtype, hook_name: sae.hookName });
