@@ -1,3 +1,4 @@
+import * as fs from 'fs';
 import type { ModelSpec, ResolvedConfig } from './config/types';
 import { evaluatedRows, gatherRows, planBatches, shardSamples } from './data/batching';
 import { compileTemplate, readPrompts, renderPrompt } from './data/dataset';
@@ -10,7 +11,7 @@ import { hiddenSize, layerCount, ModelFiles, resolveModelFiles } from './model/m
 import { HookedModel } from './model/runner';
 import type { ProgressEvent, RunOptions } from './progress';
 import { buildReport, describeRun } from './report/buildReport';
-import { readLabels } from './report/labels';
+import { labelMismatches, readLabelSet } from './report/labels';
 import type { PartialState, SaeDiffReport, SaeInfo as ReportSaeInfo } from './report/types';
 import { accumulatorToJson } from './metrics/serialize';
 import { writeFileAtomic } from './report/writeReport';
@@ -269,7 +270,13 @@ async function prepare(config: ResolvedConfig, options: RunOptions, log: (l: str
       saes.push({ layer, path: folder, format: sae.format, architecture: sae.architecture, d_in: sae.dIn, d_sae: sae.dSae, dtype: sae.dtype, hook_name: sae.hookName });
       projectors.set(layer, await SaeProjector.create(sae, settingsForSae));
       const labelsFile = config.sae.labels.get(layer);
-      if (labelsFile) labels.set(layer, readLabels(labelsFile));
+      if (labelsFile && config.sae.labelsFromTemplate && !fs.existsSync(labelsFile)) warnings.push(`No labels file for layer ${layer} (${labelsFile}): its features show their ids.`);
+      else if (labelsFile) {
+        const set = readLabelSet(labelsFile);
+        if (set.labels.size === 0) warnings.push(`The labels for layer ${layer} (${labelsFile}) are empty: its features show their ids.`);
+        labels.set(layer, set.labels);
+        warnings.push(...labelMismatches(set, layer, sae.modelName));
+      }
     }
   } catch (e) {
     for (const p of projectors.values()) await p.release().catch(() => {});

@@ -53,6 +53,8 @@ export interface ResolvedConfig {
     checkHookLayer: boolean;
     /** Absolute labels file per layer (only the layers that have one). */
     labels: Map<number, string>;
+    /** sae.labels is a {layer} template: a layer whose file is missing has no labels (a warning, not an error). */
+    labelsFromTemplate?: boolean;
   };
   layers: { targets: number[]; hookPoint: HookPoint; hookMode: 'forward'; tensorNames: Map<number, string> };
   dataset: { path: string; maxSamples?: number; excludeBos: boolean; chatTemplateFrom: 'auto' | 'base' | 'sft' };

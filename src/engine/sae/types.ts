@@ -28,6 +28,8 @@ export interface SaeInfo {
   finetuningScaling?: boolean;
   /** SAELens TopK rescale_acts_by_decoder_norm: pre-activations times |W_dec row|, latents divided by it in decode. */
   rescaleActsByDecoderNorm?: boolean;
+  /** The model the SAE was trained on, when its config says (SAELens model_name, Gemma Scope 2 model_name). */
+  modelName?: string;
   /** What the SAE says it achieves on its training distribution, when it says (for the self-check). */
   declaredL0?: number;
   declaredExplainedVariance?: number;

@@ -25,7 +25,7 @@ function hookFromPath(folder: string): { layer?: number; point?: SaeInfo['hookPo
   return { layer: layer !== undefined ? Number(layer) : undefined, point, name: layer !== undefined && point ? `blocks.${layer}.hook_${point}` : undefined };
 }
 
-function readGs2Config(folder: string): { layer?: number; point?: SaeInfo['hookPoint']; name?: string; l0?: number } | undefined {
+function readGs2Config(folder: string): { layer?: number; point?: SaeInfo['hookPoint']; name?: string; l0?: number; modelName?: string } | undefined {
   const file = path.join(folder, 'config.json');
   if (!fs.existsSync(file)) return undefined;
   const cfg = readConfigObject(file);
@@ -36,7 +36,7 @@ function readGs2Config(folder: string): { layer?: number; point?: SaeInfo['hookP
   }
   if (cfg.architecture !== undefined && !/^jump_?relu$/.test(String(cfg.architecture))) throw refuse(file, `Gemma Scope 2 architecture '${cfg.architecture}' (field architecture) is not supported`, 'Supported: jump_relu.');
   const hook = hookOf(cfg.hf_hook_point_in, 'hf_hook_point_in', file);
-  return { ...hook, name: cfg.hf_hook_point_in, l0: firstNumber(cfg, ['l0']) };
+  return { ...hook, name: cfg.hf_hook_point_in, l0: firstNumber(cfg, ['l0']), modelName: typeof cfg.model_name === 'string' ? cfg.model_name : undefined };
 }
 
 function weightsFileOf(folder: string): string {
@@ -57,7 +57,7 @@ function readInfo(folder: string): SaeInfo {
   return {
     folder, format: 'gemmascope', architecture: 'jumprelu', dIn: wEnc[0], dSae: wEnc[1], dtype: 'float32',
     hookName: gs2?.name ?? fromPath.name ?? folder, hookLayer: gs2?.layer ?? fromPath.layer, hookPoint: gs2?.point ?? fromPath.point,
-    applyBDecToInput: false, weightsFile, normalization: 'none',
+    applyBDecToInput: false, weightsFile, normalization: 'none', modelName: gs2?.modelName,
     declaredL0: gs2?.l0 ?? (() => { const m = /average_l0_(\d+)/.exec(folder); return m ? Number(m[1]) : undefined; })(),
   };
 }

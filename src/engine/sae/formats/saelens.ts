@@ -90,7 +90,7 @@ function readInfo(folder: string): SaeInfo {
   return {
     folder, format: 'saelens', architecture: arch,
     dIn: Number(cfg.d_in ?? wEnc.shape[0]), dSae: Number(cfg.d_sae ?? wEnc.shape[1]),
-    dtype: String(cfg.dtype ?? wEnc.dtype), hookName: cfg.hook_name, hookLayer, hookPoint: hook.point,
+    dtype: String(cfg.dtype ?? wEnc.dtype), hookName: cfg.hook_name, modelName: typeof (cfg.model_name ?? meta?.model_name) === 'string' ? cfg.model_name ?? meta?.model_name : undefined, hookLayer, hookPoint: hook.point,
     kSae, applyBDecToInput: cfg.apply_b_dec_to_input ?? true, weightsFile,
     normalization: norm as SaeNormalization, scalingFactor,
     finetuningScaling: finetuningScaling || undefined, rescaleActsByDecoderNorm: rescale || undefined,
