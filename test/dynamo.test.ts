@@ -9,7 +9,8 @@ import { readOnnxModel } from '../src/engine/model/onnxGraph';
 import type { SaeDiffReport } from '../src/engine/report/types';
 import { runCli } from './helpers/cli';
 import { compareWithGolden } from './helpers/golden';
-import { REPO_ROOT, scratchDir } from './helpers/paths';
+import { FIXTURES, REPO_ROOT, scratchDir } from './helpers/paths';
+import { HookedModel } from '../src/engine/model/runner';
 
 /** A Qwen2 exported by torch 2.11's dynamo exporter: scopes only in node metadata_props (see its README). */
 const DYNAMO = path.join(REPO_ROOT, 'test', 'fixtures', 'dynamo-export', 'qwen2');
@@ -64,3 +65,25 @@ test('the same graph without its metadata_props (scope-less) keeps the clear err
   assert.throws(() => discoverHooks(model, stripped, [0], 'resid_post', new Map()),
     /Cannot find decoder blocks in this ONNX graph: neither its node names nor their metadata_props carry module scopes/);
 });
+
+/** Activations of one hook point at layer 1 on a fixed batch. */
+async function hooked(file: string, point: HookPoint): Promise<Float32Array> {
+  const m = await HookedModel.load(file, { targets: [1], hookPoint: point, tensorNames: new Map() }, { provider: 'cpu', threads: 1 });
+  const out = await m.run({ batch: 1, seq: 4, ids: Int32Array.from([1, 40, 41, 42]), mask: Uint8Array.from([1, 1, 1, 1]) });
+  await m.release();
+  return out.get(1)!.data;
+}
+
+for (const [name, file] of [['TorchScript export (tiny-llama)', path.join(FIXTURES, 'base', 'model.onnx')], ['dynamo export (qwen2)', BASE]]) {
+  test(`${name}: resid_mid = resid_pre + attn_out and resid_post = resid_mid + mlp_out, numerically`, async () => {
+    const [pre, mid, post, attn, mlp] = await Promise.all((['resid_pre', 'resid_mid', 'resid_post', 'attn_out', 'mlp_out'] as const).map((p) => hooked(file, p)));
+    let e1 = 0, e2 = 0, moved = 0;
+    for (let i = 0; i < pre.length; i++) {
+      e1 = Math.max(e1, Math.abs(pre[i] + attn[i] - mid[i]));
+      e2 = Math.max(e2, Math.abs(mid[i] + mlp[i] - post[i]));
+      moved = Math.max(moved, Math.abs(mid[i] - pre[i]), Math.abs(post[i] - mid[i]));
+    }
+    assert.ok(e1 < 1e-5 && e2 < 1e-5, `sums off by ${e1}, ${e2}`);
+    assert.ok(moved > 1e-3, 'the three positions differ');
+  });
+}

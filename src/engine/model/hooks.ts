@@ -86,10 +86,18 @@ function residPost(block: BlockInfo, model: ModelProto): string | undefined {
  */
 function residMidNode(block: BlockInfo): { node: BlockNode; sum: string } | undefined {
   const inside = new Set(block.nodes.flatMap((n) => n.outputs));
+  const producer = new Map<string, BlockNode>();
+  for (const n of block.nodes) for (const o of n.outputs) producer.set(o, n);
+  // TorchScript exports read the residual through the norm's dtype Cast (`/input_layernorm/Cast`): see through it
+  const source = (t: string): string => {
+    for (let p = producer.get(t); p && (p.opType === 'Cast' || p.opType === 'Identity'); p = producer.get(t)) t = p.inputs[0];
+    return t;
+  };
   const direct = directAdds(block);
   if (direct.length > 0) {
     const post = direct[direct.length - 1];
-    const mid = direct.find((a) => a !== post && post.inputs.includes(a.outputs[0]) && a.inputs.some((i) => i && !inside.has(i)));
+    const postInputs = post.inputs.map(source);
+    const mid = direct.find((a) => a !== post && postInputs.includes(a.outputs[0]) && a.inputs.some((i) => i && !inside.has(source(i))));
     return mid ? { node: mid, sum: mid.outputs[0] } : undefined;
   }
   const skips = block.nodes.filter((n) => SKIP_NORM.test(n.opType) && n.outputs[3]).sort((a, b) => a.index - b.index);
