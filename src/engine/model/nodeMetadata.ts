@@ -38,6 +38,7 @@ function eachField(buf: Uint8Array, start: number, end: number, visit: FieldVisi
 }
 
 const text = new TextDecoder();
+const KEPT_KEYS = new Set(['pkg.torch.onnx.name_scopes', 'pkg.torch.onnx.class_hierarchy', 'namespace']);
 
 /**
  * The metadata of every top-level graph node, in graph order (the order onnx-proto decodes them, also
@@ -53,12 +54,13 @@ export function readNodeMetadata(bytes: Uint8Array): Record<string, string>[] | 
       const meta: Record<string, string> = {};
       eachField(bytes, gs, ge, (nField, ns, ne) => {
         if (nField !== 9) return;
-        let key = '', value = '';
+        let key = '', value: [number, number] = [0, 0];
         eachField(bytes, ns, ne, (f, a, b) => {
           if (f === 1) key = text.decode(bytes.subarray(a, b));
-          else if (f === 2) value = text.decode(bytes.subarray(a, b));
+          else if (f === 2) value = [a, b];
         });
-        meta[key] = value;
+        // only the scope keys are kept: dynamo also stores a stack trace per node (megabytes in all)
+        if (KEPT_KEYS.has(key)) meta[key] = text.decode(bytes.subarray(value[0], value[1]));
         any = true;
       });
       nodes.push(meta);
