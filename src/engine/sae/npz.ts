@@ -13,16 +13,37 @@ function failer(file: string) {
   return (what: string) => new SaeDiffError(`Invalid .npz file: ${what}`, { location: { file }, hint: 'The file is damaged or not a NumPy .npz; save it again with numpy.savez.' });
 }
 
+/** Bounded reads of a file by position (validation reads only the zip directory and each array's header). */
+interface FileReader { size: number; read(pos: number, len: number): Buffer }
+
+function openReader(fd: number, file: string): FileReader {
+  const size = fs.fstatSync(fd).size;
+  return {
+    size,
+    read(pos, len) {
+      if (pos < 0 || len < 0 || pos + len > size) throw failer(file)(`offset ${pos} is past the end of the file (${size} bytes)`);
+      const b = Buffer.alloc(len);
+      fs.readSync(fd, b, 0, len, pos);
+      return b;
+    },
+  };
+}
+
 /** The zip directory of a NumPy .npz (a zip of .npy files, stored or deflated), every offset bounds-checked. */
-function readDirectory(buf: Buffer, file: string): NpzEntry[] {
+function readDirectory(r: FileReader, file: string): NpzEntry[] {
   const fail = failer(file);
-  const u16 = (at: number) => { if (at < 0 || at + 2 > buf.length) throw fail(`offset ${at} is past the end of the file`); return buf.readUInt16LE(at); };
-  const u32 = (at: number) => { if (at < 0 || at + 4 > buf.length) throw fail(`offset ${at} is past the end of the file`); return buf.readUInt32LE(at); };
+  const tailStart = Math.max(0, r.size - 65557);
+  const tail = r.read(tailStart, r.size - tailStart);
   let eocd = -1;
-  for (let i = buf.length - 22; i >= Math.max(0, buf.length - 65557); i--) if (buf.readUInt32LE(i) === 0x06054b50) { eocd = i; break; }
+  for (let i = tail.length - 22; i >= 0; i--) if (tail.readUInt32LE(i) === 0x06054b50) { eocd = i; break; }
   if (eocd < 0) throw fail('no zip directory');
-  const count = u16(eocd + 10);
-  let p = u32(eocd + 16);
+  const count = tail.readUInt16LE(eocd + 10);
+  const cdSize = tail.readUInt32LE(eocd + 12), cdOffset = tail.readUInt32LE(eocd + 16);
+  if (cdOffset + cdSize > r.size) throw fail('the zip directory points past the end of the file');
+  const cd = r.read(cdOffset, cdSize);
+  const u16 = (at: number) => { if (at + 2 > cd.length) throw fail('corrupt zip directory'); return cd.readUInt16LE(at); };
+  const u32 = (at: number) => { if (at + 4 > cd.length) throw fail('corrupt zip directory'); return cd.readUInt32LE(at); };
+  let p = 0;
   const entries: NpzEntry[] = [];
   for (let e = 0; e < count; e++) {
     if (u32(p) !== 0x02014b50) throw fail('corrupt zip directory');
@@ -30,10 +51,10 @@ function readDirectory(buf: Buffer, file: string): NpzEntry[] {
     let compSize = u32(p + 20), size = u32(p + 24);
     const nameLen = u16(p + 28), extraLen = u16(p + 30), commentLen = u16(p + 32);
     let localOff = u32(p + 42);
-    if (p + 46 + nameLen + extraLen > buf.length) throw fail('corrupt zip directory');
-    const name = buf.toString('utf8', p + 46, p + 46 + nameLen);
+    if (p + 46 + nameLen + extraLen > cd.length) throw fail('corrupt zip directory');
+    const name = cd.toString('utf8', p + 46, p + 46 + nameLen);
     // zip64: sizes/offset in the extra field when the 32-bit fields are saturated
-    const extra = buf.subarray(p + 46 + nameLen, p + 46 + nameLen + extraLen);
+    const extra = cd.subarray(p + 46 + nameLen, p + 46 + nameLen + extraLen);
     for (let x = 0; x + 4 <= extra.length;) {
       const id = extra.readUInt16LE(x), len = extra.readUInt16LE(x + 2);
       if (id === 1) {
@@ -46,9 +67,11 @@ function readDirectory(buf: Buffer, file: string): NpzEntry[] {
       x += 4 + len;
     }
     p += 46 + nameLen + extraLen + commentLen;
-    if (u32(localOff) !== 0x04034b50) throw fail(`entry ${name} points at offset ${localOff}, where no zip entry starts`);
-    const dataStart = localOff + 30 + u16(localOff + 26) + u16(localOff + 28);
-    if (dataStart + compSize > buf.length) throw fail(`entry ${name} ends past the end of the file (truncated)`);
+    if (localOff + 30 > r.size) throw fail(`entry ${name} points at offset ${localOff}, past the end of the file`);
+    const local = r.read(localOff, 30);
+    if (local.readUInt32LE(0) !== 0x04034b50) throw fail(`entry ${name} points at offset ${localOff}, where no zip entry starts`);
+    const dataStart = localOff + 30 + local.readUInt16LE(26) + local.readUInt16LE(28);
+    if (dataStart + compSize > r.size) throw fail(`entry ${name} ends past the end of the file (truncated)`);
     if (method !== 0 && method !== 8) throw fail(`entry ${name} uses unsupported compression ${method}`);
     if (method === 8 && size > compSize * MAX_DEFLATE_RATIO + 1024) throw fail(`entry ${name} claims ${size} bytes from ${compSize} compressed, more than deflate can produce`);
     entries.push({ name, method, compSize, size, dataStart });
@@ -75,39 +98,57 @@ function parseNpyHeader(data: Buffer, where: string): NpyHeader {
 }
 
 /** The first bytes of an entry (enough for its .npy header), inflating only a prefix of deflated data. */
-function entryPrefix(buf: Buffer, e: NpzEntry): Buffer {
-  const raw = buf.subarray(e.dataStart, e.dataStart + e.compSize);
-  if (e.method === 0) return raw.subarray(0, 65536);
+function entryPrefix(r: FileReader, e: NpzEntry): Buffer {
+  const raw = r.read(e.dataStart, Math.min(e.compSize, e.method === 0 ? 65536 : 4096));
+  if (e.method === 0) return raw;
   // 4 KiB of deflate holds any .npy header and inflates to at most ~4 MiB (deflate's 1032:1 bound)
-  return zlib.inflateRawSync(raw.subarray(0, 4096), { finishFlush: zlib.constants.Z_SYNC_FLUSH, maxOutputLength: 8 << 20 });
+  return zlib.inflateRawSync(raw, { finishFlush: zlib.constants.Z_SYNC_FLUSH, maxOutputLength: 8 << 20 });
+}
+
+function withReader<T>(file: string, body: (r: FileReader) => T): T {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'r');
+  } catch (e) {
+    throw new SaeDiffError(`Cannot open ${file}: ${(e as Error).message}`, { location: { file } });
+  }
+  try {
+    return body(openReader(fd, file));
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 /** Array names and shapes only (validation: no array data is read or inflated). */
 export function readNpzHeaders(file: string): Map<string, { shape: number[]; dtype: string }> {
-  const buf = fs.readFileSync(file);
-  const out = new Map<string, { shape: number[]; dtype: string }>();
-  for (const e of readDirectory(buf, file)) {
-    let prefix: Buffer;
-    try { prefix = entryPrefix(buf, e); } catch (err) { throw failer(file)(`entry ${e.name} does not inflate (${(err as Error).message})`); }
-    const h = parseNpyHeader(prefix, `${file}:${e.name}`);
-    out.set(e.name.replace(/\.npy$/, ''), { shape: h.shape, dtype: h.dtype });
-  }
-  return out;
+  return withReader(file, (r) => {
+    const out = new Map<string, { shape: number[]; dtype: string }>();
+    for (const e of readDirectory(r, file)) {
+      let prefix: Buffer;
+      try { prefix = entryPrefix(r, e); } catch (err) { throw failer(file)(`entry ${e.name} does not inflate (${(err as Error).message})`); }
+      const h = parseNpyHeader(prefix, `${file}:${e.name}`);
+      out.set(e.name.replace(/\.npy$/, ''), { shape: h.shape, dtype: h.dtype });
+    }
+    return out;
+  });
 }
 
 /** Reads float arrays from a NumPy .npz; inflated output is capped at the size the array's header needs. */
 export function readNpz(file: string): Map<string, LoadedTensor> {
-  const buf = fs.readFileSync(file);
+  return withReader(file, (r) => readEntries(r, file));
+}
+
+function readEntries(r: FileReader, file: string): Map<string, LoadedTensor> {
   const fail = failer(file);
   const out = new Map<string, LoadedTensor>();
-  for (const e of readDirectory(buf, file)) {
+  for (const e of readDirectory(r, file)) {
     const where = `${file}:${e.name}`;
     let data: Buffer;
     try {
-      const h = parseNpyHeader(entryPrefix(buf, e), where);
+      const h = parseNpyHeader(entryPrefix(r, e), where);
       const per = ITEM_BYTES[h.dtype] ?? 8;
       const need = h.dataOffset + h.shape.reduce((a, b) => a * b, 1) * per;
-      const raw = buf.subarray(e.dataStart, e.dataStart + e.compSize);
+      const raw = r.read(e.dataStart, e.compSize);
       data = e.method === 0 ? raw : zlib.inflateRawSync(raw, { maxOutputLength: Math.max(1, Math.min(need, e.size || need)) });
     } catch (err) {
       if (err instanceof SaeDiffError) throw err;
