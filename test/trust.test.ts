@@ -24,7 +24,18 @@ test('self-check: silent on a correct hook, fires on resid_pre and on a neighbou
   const ok = run('self-ok', fixtureConfig({ models: '{ base: "@/base", sft: "@/sft-domain" }', dataset: general }));
   assert.equal(ok.run.self_check_failed, false);
   for (const l of ok.comparisons[0].layers) assert.equal(l.self_check!.ok, true, `layer ${l.layer}`);
-  const pre = run('self-pre', fixtureConfig({ models: '{ base: "@/base", sft: "@/sft-domain" }', dataset: general, layers: '{ target_indices: [2, 3, 4], hook_point: resid_pre }' }));
+  // an SAE that declares resid_post is refused at resid_pre before any run (saeHookPoint.test.ts); one
+  // that does not say its hook (cfg without hook_name / hook_layer) is caught by the statistical check
+  const anon = path.join(dir, 'anon-saes');
+  for (const l of [2, 3, 4]) {
+    const src = path.join(FIXTURES, 'saes', `blocks.${l}.hook_resid_post`), dst = path.join(anon, `L${l}`);
+    fs.mkdirSync(dst, { recursive: true });
+    fs.copyFileSync(path.join(src, 'sae_weights.safetensors'), path.join(dst, 'sae_weights.safetensors'));
+    const cfg = JSON.parse(fs.readFileSync(path.join(src, 'cfg.json'), 'utf8'));
+    delete cfg.hook_name; delete cfg.hook_layer;
+    fs.writeFileSync(path.join(dst, 'cfg.json'), JSON.stringify(cfg));
+  }
+  const pre = run('self-pre', fixtureConfig({ models: '{ base: "@/base", sft: "@/sft-domain" }', dataset: general, sae: `{ path: "${anon}/L{layer}", k: 16 }`, layers: '{ target_indices: [2, 3, 4], hook_point: resid_pre }' }));
   assert.equal(pre.run.self_check_failed, true);
   for (const l of pre.comparisons[0].layers) assert.match(l.self_check!.messages[0], /explains the stream leaving the block \(resid_post\) better/);
   assert.ok(pre.run.warnings.some((w) => w.startsWith('SAE self-check failed')));
@@ -171,6 +182,10 @@ test('fused graph without module scopes: resid_post is found by position (SkipSi
   assert.equal(out.get(1)!.data.length, 3 * d);
   const pre = await HookedModel.load(file, { targets: [0, 1], hookPoint: 'resid_pre', tensorNames: new Map() }, cpu);
   assert.deepEqual([...pre.hookTensors], [[0, 'emb'], [1, 'sum1']]);
+  const mid = await HookedModel.load(file, { targets: [0, 1], hookPoint: 'resid_mid', tensorNames: new Map() }, cpu);
+  assert.deepEqual([...mid.hookTensors], [[0, 'sum0'], [1, 'sum2']]);
+  await mid.release();
+  await assert.rejects(HookedModel.load(file, { targets: [0], hookPoint: 'mlp_out', tensorNames: new Map() }, cpu), /Cannot locate mlp_out in this fused graph: its node names carry no module scopes/);
   await post.release();
   await pre.release();
 });

@@ -1,3 +1,4 @@
+import * as fs from 'fs';
 import type { ModelSpec, ResolvedConfig } from './config/types';
 import { evaluatedRows, gatherRows, planBatches, shardSamples } from './data/batching';
 import { compileTemplate, readPrompts, renderPrompt } from './data/dataset';
@@ -10,13 +11,13 @@ import { hiddenSize, layerCount, ModelFiles, resolveModelFiles } from './model/m
 import { HookedModel } from './model/runner';
 import type { ProgressEvent, RunOptions } from './progress';
 import { buildReport, describeRun } from './report/buildReport';
-import { readLabels } from './report/labels';
+import { labelMismatches, readLabelSet } from './report/labels';
 import type { PartialState, SaeDiffReport, SaeInfo as ReportSaeInfo } from './report/types';
 import { accumulatorToJson } from './metrics/serialize';
 import { writeFileAtomic } from './report/writeReport';
 import { selectProvider } from './runtime/providers';
 import { probeEnvironment, SessionSettings } from './runtime/session';
-import { checkSaeFits, loadSae, readSaeInfo } from './sae/loadSae';
+import { checkSaeFits, guaranteedMaxL0, loadSae, readSaeInfo } from './sae/loadSae';
 import { SaeProjector } from './sae/projector';
 
 export type { RunOptions, ProgressEvent } from './progress';
@@ -41,7 +42,7 @@ interface Prepared {
   samples: number[];
   saes: ReportSaeInfo[];
   /** What each layer's SAE declares it achieves (self-check). */
-  declared: Map<number, { l0?: number; explainedVariance?: number }>;
+  declared: Map<number, { l0?: number; explainedVariance?: number; maxL0?: number }>;
   labels: Map<number, Map<number, string>>;
   projectors: Map<number, SaeProjector>;
 }
@@ -253,7 +254,7 @@ async function prepare(config: ResolvedConfig, options: RunOptions, log: (l: str
   }
 
   const saes: ReportSaeInfo[] = [];
-  const declared = new Map<number, { l0?: number; explainedVariance?: number }>();
+  const declared = new Map<number, { l0?: number; explainedVariance?: number; maxL0?: number }>();
   const projectors = new Map<number, SaeProjector>();
   const labels = new Map<number, Map<number, string>>();
   const settingsForSae = settings;
@@ -261,15 +262,21 @@ async function prepare(config: ResolvedConfig, options: RunOptions, log: (l: str
     for (const layer of config.layers.targets) {
       const folder = config.sae.paths.get(layer)!;
       // check the declared shape and hook before reading any weights
-      checkSaeFits(readSaeInfo(folder, config.sae.format), layer, hidden, config.sae.checkHookLayer, config.locate('sae.path'));
+      checkSaeFits(readSaeInfo(folder, config.sae.format), layer, hidden, config.sae.checkHookLayer, config.locate('sae.path'), config.layers.hookPoint);
       const sae = loadSae(folder, config.sae.format);
-      declared.set(layer, { l0: sae.declaredL0, explainedVariance: sae.declaredExplainedVariance });
+      declared.set(layer, { l0: sae.declaredL0, explainedVariance: sae.declaredExplainedVariance, maxL0: guaranteedMaxL0(sae) });
       if (config.sae.k > sae.dSae) warnings.push(`sae.k ${config.sae.k} exceeds the SAE width ${sae.dSae} at layer ${layer}; all active features are compared.`);
       log(`SAE layer ${layer}: ${sae.format} ${sae.architecture}, d_in ${sae.dIn}, d_sae ${sae.dSae}, dtype ${sae.dtype}${sae.kSae ? `, k ${sae.kSae}` : ''} (${folder})`);
       saes.push({ layer, path: folder, format: sae.format, architecture: sae.architecture, d_in: sae.dIn, d_sae: sae.dSae, dtype: sae.dtype, hook_name: sae.hookName });
       projectors.set(layer, await SaeProjector.create(sae, settingsForSae));
       const labelsFile = config.sae.labels.get(layer);
-      if (labelsFile) labels.set(layer, readLabels(labelsFile));
+      if (labelsFile && config.sae.labelsFromTemplate && !fs.existsSync(labelsFile)) warnings.push(`No labels file for layer ${layer} (${labelsFile}): its features show their ids.`);
+      else if (labelsFile) {
+        const set = readLabelSet(labelsFile);
+        if (set.labels.size === 0) warnings.push(`The labels for layer ${layer} (${labelsFile}) are empty: its features show their ids.`);
+        labels.set(layer, set.labels);
+        warnings.push(...labelMismatches(set, layer, sae.modelName));
+      }
     }
   } catch (e) {
     for (const p of projectors.values()) await p.release().catch(() => {});

@@ -2,7 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type { Document } from 'yaml';
 import { hubCacheDir, HubEnv, looksLikeHubModelId, resolveHubModelFolder } from '../model/hfCache';
-import type { SaeFormat } from './types';
+import type { HookPoint, SaeFormat } from './types';
 
 /**
  * The file references of a config, read defensively from the YAML document (which may not be
@@ -37,6 +37,9 @@ export interface ConfigRefs {
   saeMissingLayers: number[];
   saeFormat: SaeFormat;
   checkHookLayer: boolean;
+  /** layers.hook_point (resid_post when not written), and whether the config writes it. */
+  hookPoint: HookPoint;
+  hookPointWritten: boolean;
   labels: SaeRef[];
   dataset?: { value: string; segments: Segments };
 }
@@ -52,6 +55,8 @@ export function configRefs(doc: Document, configPath: string): ConfigRefs {
     models: [], targets: [], saes: [], saeMissingLayers: [], labels: [],
     saeFormat: ['auto', 'saelens', 'sparsify', 'gemmascope'].includes(p.sae?.format) ? p.sae.format : 'auto',
     checkHookLayer: p.sae?.check_hook_layer !== false,
+    hookPoint: typeof p.layers?.hook_point === 'string' ? p.layers.hook_point : 'resid_post',
+    hookPointWritten: typeof p.layers?.hook_point === 'string',
   };
   const models = isObj(p.models) ? p.models : {};
   const addModel = (role: ModelRef['role'], label: string, v: unknown, segs: Segments) => {

@@ -3,6 +3,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { SaeDiffError } from '../errors';
 import { hiddenSize, layerCount, ONNX_CANDIDATES } from '../model/modelFolder';
+import { SAE_FORMATS } from '../sae/formats';
 import { readSaeInfo, SaeInfo } from '../sae/loadSae';
 import { cachedOnFiles } from './fileCache';
 import type { SaeFormat } from './types';
@@ -54,7 +55,7 @@ export function modelFacts(folder: string, onnxFile?: string): ModelFacts {
 export interface SaeFacts { info?: SaeInfo; error?: string }
 
 export function saeFacts(folder: string, format: SaeFormat): SaeFacts {
-  const watched = [folder, ...['cfg.json', 'sae_weights.safetensors', 'sae.safetensors', 'params.npz'].map((f) => path.join(folder, f))];
+  const watched = [folder, ...[...new Set(SAE_FORMATS.flatMap((f) => f.watchedFiles))].map((f) => path.join(folder, f))];
   return cachedOnFiles(`sae:${format}`, watched, () => {
     try {
       return { info: readSaeInfo(folder, format) };

@@ -66,7 +66,7 @@ export function resolveConfig(parsed: ParsedConfigText, configPath: string): Res
   const reference = p.models.reference ? modelSpec(p.models.reference, 'models.reference') : undefined;
 
   const targets: number[] = p.layers.target_indices;
-  const perLayer = (value: any, key: string): Map<number, string> => {
+  const perLayer = (value: any, key: string, everyLayer = true): Map<number, string> => {
     const m = new Map<number, string>();
     if (value === undefined) return m;
     if (typeof value === 'string') {
@@ -74,7 +74,7 @@ export function resolveConfig(parsed: ParsedConfigText, configPath: string): Res
       return m;
     }
     for (const [k, v] of Object.entries(value)) m.set(Number(k), abs(String(v)));
-    for (const l of targets) {
+    for (const l of everyLayer ? targets : []) {
       if (!m.has(l)) throw new SaeDiffError(`No entry for target layer ${l} in ${key}`, { location: locate(key), hint: `Add "${l}: <folder>" or use a template with {layer}.` });
     }
     return m;
@@ -95,7 +95,9 @@ export function resolveConfig(parsed: ParsedConfigText, configPath: string): Res
       k: p.sae.k ?? 128,
       format: p.sae.format ?? 'auto',
       checkHookLayer: p.sae.check_hook_layer ?? true,
-      labels: perLayer(p.sae.labels, 'sae.labels'),
+      // labels may cover only some layers: the others show feature ids
+      labels: perLayer(p.sae.labels, 'sae.labels', false),
+      labelsFromTemplate: typeof p.sae.labels === 'string' && p.sae.labels.includes('{layer}'),
     },
     layers: {
       targets,

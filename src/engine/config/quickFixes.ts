@@ -1,4 +1,4 @@
-import { isSeq, LineCounter, Node, parseDocument, YAMLSeq } from 'yaml';
+import { isMap, isSeq, LineCounter, Node, parseDocument, YAMLSeq } from 'yaml';
 import { PIPELINE } from './configRefs';
 import { ConfigDiagnostic, nodeAt, Range, suggestKey, toPosition } from './diagnostics';
 
@@ -47,9 +47,35 @@ export function quickFixesFor(text: string, diagnostics: ConfigDiagnostic[]): Co
           fixes.push({ title: `Use the template ${data.template}`, diagnostic: d, edits: [{ range: d.range, newText: `${quote}${data.template}${quote}` }], preferred: true });
         }
         break;
+      case 'sae-hook-point-mismatch': {
+        if (typeof data.hookPoint !== 'string') break;
+        const edit = data.written ? { range: d.range, newText: data.hookPoint } : addLayersKey(doc, text, lc, 'hook_point', data.hookPoint);
+        if (edit) fixes.push({ title: `Set layers.hook_point: ${data.hookPoint}`, diagnostic: d, edits: [edit], preferred: true });
+        break;
+      }
     }
   }
   return fixes;
+}
+
+/** Adds `key: value` to the layers map, in its flow (`{ … }`) or block style. */
+function addLayersKey(doc: ReturnType<typeof parseDocument>, text: string, lc: LineCounter, key: string, value: string): TextEdit | undefined {
+  const layers = nodeAt(doc, [PIPELINE, 'layers']);
+  if (!isMap(layers) || !layers.range || layers.items.length === 0) return undefined;
+  const pos = (offset: number) => toPosition(lc, offset);
+  if (layers.flow) {
+    const close = text.lastIndexOf('}', layers.range[1]);
+    let at = close;
+    while (at > 0 && /\s/.test(text[at - 1])) at--;
+    return close < 0 ? undefined : { range: { start: pos(at), end: pos(at) }, newText: `, ${key}: ${value}` };
+  }
+  const first = layers.items[0].key as Node;
+  const last = layers.items[layers.items.length - 1];
+  const end = ((last.value as Node | null)?.range ?? (last.key as Node).range)![1];
+  const lineEnd = text.indexOf('\n', end - 1);
+  const indent = first.range![0] - (text.lastIndexOf('\n', first.range![0]) + 1);
+  const at = lineEnd < 0 ? text.length : lineEnd;
+  return { range: { start: pos(at), end: pos(at) }, newText: `\n${' '.repeat(indent)}${key}: ${value}` };
 }
 
 /** Deletes one item of a sequence with its separator: `, 7` in a flow list, the whole `- 7` line in a block list. */

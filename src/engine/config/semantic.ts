@@ -6,6 +6,9 @@ import { ONNX_CANDIDATES } from '../model/modelFolder';
 import { ConfigRefs, configRefs, ModelRef, PIPELINE, resolveModelPath, Segments } from './configRefs';
 import { ConfigDiagnostic, dotted, keyRange, valueRange } from './diagnostics';
 import { datasetFacts, ModelFacts, modelFacts, saeFacts, tokenizerFacts } from './facts';
+import { SaeDiffError } from '../errors';
+import { labelMismatches, LabelSet, readLabelSet } from '../report/labels';
+import { cachedOnFiles } from './fileCache';
 import { suggestSaeTemplate } from './saeTemplate';
 
 export interface SemanticOptions {
@@ -164,6 +167,13 @@ function checkSaeGroup(ctx: CheckContext, g: SaeGroup, base: ModelFacts | undefi
       `The SAE for ${layerList(g.layers)} has d_in ${info.dIn}, but the base model's hidden size is ${base.hiddenSize}: it was trained on another model (${g.folder}).`,
       { dIn: info.dIn, hiddenSize: base.hiddenSize });
   }
+  if (info.hookPoint !== undefined && info.hookPoint !== ctx.refs.hookPoint) {
+    // the SAE says where it reads the model: hooking another point diffs the wrong activations
+    const segs = ctx.refs.hookPointWritten ? [PIPELINE, 'layers', 'hook_point'] : g.segments;
+    report(ctx, 'sae-hook-point-mismatch', segs,
+      `The SAE for ${layerList(g.layers)} reads ${info.hookPoint} (hook ${info.hookName ?? '?'}), but layers.hook_point is ${ctx.refs.hookPoint}${ctx.refs.hookPointWritten ? '' : ' (the default)'}. Set layers.hook_point: ${info.hookPoint}.`,
+      { hookPoint: info.hookPoint, written: ctx.refs.hookPointWritten });
+  }
   if (!ctx.refs.checkHookLayer || info.hookLayer === undefined) return;
   const wrong = g.layers.filter((l) => l !== info.hookLayer);
   if (!wrong.length) return;
@@ -176,15 +186,39 @@ function checkSaeGroup(ctx: CheckContext, g: SaeGroup, base: ModelFacts | undefi
     { layers: wrong, hookLayer: info.hookLayer, ...(template ? { template } : {}) });
 }
 
+/** Label files read exactly as `run` reads them (readLabelSet), so that validate passing means run reads them. */
 function checkLabels(ctx: CheckContext): void {
   const seen = new Set<string>();
   for (const l of ctx.refs.labels) {
     const file = path.resolve(ctx.refs.configDir, l.value);
-    if (seen.has(file)) continue;
-    seen.add(file);
+    if (seen.has(`${file}\0${l.layer}`)) continue;
+    seen.add(`${file}\0${l.layer}`);
     ctx.referenced.add(file);
-    if (!fs.existsSync(file)) report(ctx, 'labels-not-found', l.segments, `Labels file not found for layer ${l.layer}: ${file}.`);
+    if (!fs.existsSync(file)) {
+      if (l.fromTemplate) report(ctx, 'labels-missing-layer', l.segments, `No labels file for layer ${l.layer} (${file}): its features will show their ids.`, { layer: l.layer }, 'warning');
+      else report(ctx, 'labels-not-found', l.segments, `Labels file not found for layer ${l.layer}: ${file}.`);
+      continue;
+    }
+    const facts = labelFacts(file);
+    if (facts.error) { report(ctx, 'labels-invalid', l.segments, `Labels for layer ${l.layer}: ${facts.error}`); continue; }
+    const set = facts.set!;
+    if (set.labels.size === 0) report(ctx, 'labels-empty', l.segments, `The labels for layer ${l.layer} (${file}) are empty: its features will show their ids.`, undefined, 'warning');
+    const sae = ctx.refs.saes.find((s) => s.layer === l.layer);
+    const modelName = sae ? saeFacts(path.resolve(ctx.refs.configDir, sae.value), ctx.refs.saeFormat).info?.modelName : undefined;
+    for (const m of labelMismatches(set, l.layer, modelName)) report(ctx, 'labels-mismatch', l.segments, m, undefined, 'warning');
   }
+}
+
+function labelFacts(file: string): { set?: LabelSet; error?: string } {
+  const files = fs.statSync(file).isDirectory() ? [file, path.join(file, 'explanations')] : [file];
+  return cachedOnFiles('labels', files, () => {
+    try {
+      return { set: readLabelSet(file) };
+    } catch (e) {
+      const err = e as SaeDiffError;
+      return { error: `${err.message}${err.location?.line ? ` (line ${err.location.line} of ${err.location.file})` : ''}.${err.hint ? ` ${err.hint}` : ''}`.replace(/\.\./g, '.') };
+    }
+  });
 }
 
 function checkDataset(ctx: CheckContext): void {

@@ -36,7 +36,7 @@ diagnostic_pipeline:
 
   layers:
     target_indices: [${(o.layers ?? [0, 1, 2]).join(', ')}]   # 0-based decoder blocks, below the model's layer count
-    hook_point: resid_post  # resid_post | resid_pre
+    hook_point: resid_post  # where the SAE reads: resid_post | resid_pre | resid_mid | attn_out | mlp_out (must match the SAE)
 
   dataset:
     path: ${q(o.dataset ?? 'prompts.jsonl')}   # .jsonl with text / prompt / messages per line, or .txt

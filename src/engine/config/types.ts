@@ -2,7 +2,8 @@ import type { SourceLocation } from '../errors';
 
 export type ExecutionProviderName = 'cpu' | 'cuda' | 'webgpu' | 'dml' | 'coreml';
 export type ProviderRequest = 'auto' | ExecutionProviderName;
-export type HookPoint = 'resid_post' | 'resid_pre';
+/** Where the SAE reads the model (TransformerLens names): resid_mid is the stream after the attention residual add. */
+export type HookPoint = 'resid_post' | 'resid_pre' | 'resid_mid' | 'attn_out' | 'mlp_out';
 export type SaeFormat = 'auto' | 'saelens' | 'sparsify' | 'gemmascope';
 
 export interface ModelSpec {
@@ -52,6 +53,8 @@ export interface ResolvedConfig {
     checkHookLayer: boolean;
     /** Absolute labels file per layer (only the layers that have one). */
     labels: Map<number, string>;
+    /** sae.labels is a {layer} template: a layer whose file is missing has no labels (a warning, not an error). */
+    labelsFromTemplate?: boolean;
   };
   layers: { targets: number[]; hookPoint: HookPoint; hookMode: 'forward'; tensorNames: Map<number, string> };
   dataset: { path: string; maxSamples?: number; excludeBos: boolean; chatTemplateFrom: 'auto' | 'base' | 'sft' };

@@ -41,9 +41,13 @@ export async function neighbourFits(
  */
 export function selfCheck(
   layer: number, hookPoint: HookPoint, l0Base: number, evBase: number,
-  declared: { l0?: number; explainedVariance?: number }, fits: NeighbourFit[], maxL0Ratio: number,
+  declared: { l0?: number; explainedVariance?: number; maxL0?: number }, fits: NeighbourFit[], maxL0Ratio: number,
 ): SelfCheck {
   const messages: string[] = [];
+  // what the architecture guarantees on every token (TopK: at most k latents), so the mean cannot exceed it
+  if (declared.maxL0 !== undefined && l0Base > declared.maxL0 + 1e-9) {
+    messages.push(`Layer ${layer}: base L0 is ${l0Base.toFixed(1)}, above the ${declared.maxL0} latents per token the SAE's architecture allows (TopK k).`);
+  }
   if (evBase < 0) messages.push(`Layer ${layer}: the SAE explains less of base than its mean does (explained variance ${evBase.toFixed(3)}).`);
   if (declared.l0 !== undefined && declared.l0 > 0) {
     const ratio = l0Base / declared.l0;

@@ -1,12 +1,19 @@
 import type { HookPoint } from '../config/types';
 import { SaeDiffError } from '../errors';
-import { graphOf, ModelProto } from './onnxGraph';
+import { deepestModuleScope } from './nodeMetadata';
+import { graphOf, ModelProto, nodeMetadata } from './onnxGraph';
+import type { onnx } from 'onnx-proto';
 
 /**
  * Module scopes of decoder blocks as torch / optimum name nodes:
  * Llama-style `/model/layers.N/`, GPT-2-style `/transformer/h.N/`, GPT-NeoX-style `/gpt_neox/layers.N/`, and kin.
  */
 const BLOCK_SCOPE = /^(.*\/(?:layers|h|blocks|layer|decoder_layers)\.)(\d+)\/(.*)$/;
+/** The same block names as dotted module paths (dynamo's name_scopes: `model.layers.0.self_attn`). */
+const DOTTED_BLOCK = /^(.*?(?:^|\.)(?:layers|h|blocks|layer|decoder_layers))\.(\d+)(?:\.(.+))?$/;
+/** First module below the block that is its attention / its MLP (the branches resid_mid / resid_post add). */
+const ATTN_MODULE = /^(self_attn|attn|attention|self_attention)$/;
+const MLP_MODULE = /^(mlp|feed_forward|ffn|block_sparse_moe)$/;
 
 export interface HookDiscovery {
   /** Tensor name per target layer. */
@@ -15,22 +22,45 @@ export interface HookDiscovery {
   blockCount?: number;
 }
 
-interface BlockInfo { nodes: { name: string; opType: string; inputs: string[]; outputs: string[]; direct: boolean; index: number }[] }
+/** `scope` is the path below the block ('' for a node directly in it, 'self_attn/o_proj' for one in a submodule). */
+interface BlockNode { name: string; opType: string; inputs: string[]; outputs: string[]; direct: boolean; scope: string; index: number }
+interface BlockInfo { nodes: BlockNode[] }
+
+/**
+ * The node's name as torch.onnx's TorchScript exporter writes it (`/model/layers.0/self_attn/MatMul`).
+ * Dynamo exports name nodes `node_add_377` and keep the scopes in metadata_props; they are rebuilt from
+ * the deepest module of `pkg.torch.onnx.name_scopes` (torch/onnx/_internal/exporter/_core.py).
+ */
+function scopedName(node: onnx.INodeProto): string {
+  const name = node.name ?? '';
+  if (BLOCK_SCOPE.test(name)) return name;
+  const scope = deepestModuleScope(nodeMetadata(node));
+  const m = scope ? DOTTED_BLOCK.exec(scope) : null;
+  if (!m) return name;
+  const below = m[3] ? `${m[3].replace(/\./g, '/')}/` : '';
+  return `/${m[1].replace(/\./g, '/')}.${m[2]}/${below}${name || node.opType}`;
+}
 
 function collectBlocks(model: ModelProto): Map<number, BlockInfo> {
   const blocks = new Map<number, BlockInfo>();
   graphOf(model).node.forEach((n, index) => {
-    const m = BLOCK_SCOPE.exec(n.name ?? '');
+    const m = BLOCK_SCOPE.exec(scopedName(n));
     if (!m) return;
     const layer = Number(m[2]);
     let b = blocks.get(layer);
     if (!b) blocks.set(layer, (b = { nodes: [] }));
-    b.nodes.push({ name: n.name!, opType: n.opType!, inputs: n.input ?? [], outputs: n.output ?? [], direct: !m[3].includes('/'), index });
+    const scope = m[3].includes('/') ? m[3].slice(0, m[3].lastIndexOf('/')) : '';
+    b.nodes.push({ name: n.name!, opType: n.opType!, inputs: n.input ?? [], outputs: n.output ?? [], direct: scope === '', scope, index });
   });
   return blocks;
 }
 
 const SKIP_NORM = /^Skip(Simplified)?LayerNormalization$/;
+
+/** The residual sums of an unfused block: the Adds directly in its scope, in graph order. */
+function directAdds(block: BlockInfo): BlockNode[] {
+  return block.nodes.filter((n) => n.direct && n.opType === 'Add');
+}
 
 /**
  * The block's output. Unfused exports: the last residual Add directly in the block's scope. Fused
@@ -38,7 +68,7 @@ const SKIP_NORM = /^Skip(Simplified)?LayerNormalization$/;
  * that consumes the block's last output (it sits in the next block, or is the final norm).
  */
 function residPost(block: BlockInfo, model: ModelProto): string | undefined {
-  const direct = block.nodes.filter((n) => n.direct && n.opType === 'Add');
+  const direct = directAdds(block);
   if (direct.length > 0) return direct[direct.length - 1].outputs[0];
   const last = [...block.nodes].sort((a, b) => a.index - b.index).pop();
   const out = last?.outputs[0];
@@ -49,16 +79,60 @@ function residPost(block: BlockInfo, model: ModelProto): string | undefined {
 }
 
 /**
+ * The stream after the attention residual add (TransformerLens hook_resid_mid). Unfused: the input of
+ * the last residual Add that is itself a direct Add of the block reading a tensor from outside the block
+ * (the block's input); parallel-attention blocks (GPT-J, NeoX) have none and are refused by the caller.
+ * Fused: output 3 of the block's last SkipLayerNorm (its post-attention norm).
+ */
+function residMidNode(block: BlockInfo): { node: BlockNode; sum: string } | undefined {
+  const inside = new Set(block.nodes.flatMap((n) => n.outputs));
+  const producer = new Map<string, BlockNode>();
+  for (const n of block.nodes) for (const o of n.outputs) producer.set(o, n);
+  // TorchScript exports read the residual through the norm's dtype Cast (`/input_layernorm/Cast`): see through it
+  const source = (t: string): string => {
+    for (let p = producer.get(t); p && (p.opType === 'Cast' || p.opType === 'Identity'); p = producer.get(t)) t = p.inputs[0];
+    return t;
+  };
+  const direct = directAdds(block);
+  if (direct.length > 0) {
+    const post = direct[direct.length - 1];
+    const postInputs = post.inputs.map(source);
+    const mid = direct.find((a) => a !== post && postInputs.includes(a.outputs[0]) && a.inputs.some((i) => i && !inside.has(source(i))));
+    return mid ? { node: mid, sum: mid.outputs[0] } : undefined;
+  }
+  const skips = block.nodes.filter((n) => SKIP_NORM.test(n.opType) && n.outputs[3]).sort((a, b) => a.index - b.index);
+  const last = skips[skips.length - 1];
+  return last ? { node: last, sum: last.outputs[3] } : undefined;
+}
+
+/** The branch a residual sum adds, when its producer sits in a submodule of the block matching `module`. */
+function branchInto(block: BlockInfo, sum: BlockNode, module: RegExp): string | undefined {
+  const producer = new Map<string, BlockNode>();
+  for (const n of block.nodes) for (const o of n.outputs) producer.set(o, n);
+  for (const input of sum.inputs.slice(0, 2)) {
+    const p = producer.get(input);
+    if (p && module.test(p.scope.split('/')[0])) return input;
+  }
+  return undefined;
+}
+
+/** The Add (or SkipLayerNorm) that makes the block's resid_post, when it sits in the block. */
+function residPostNode(block: BlockInfo): BlockNode | undefined {
+  const direct = directAdds(block);
+  return direct.length > 0 ? direct[direct.length - 1] : undefined;
+}
+
+/**
  * Fused graphs whose node names carry no module scopes: find the residual stream by position. A Llama-style
  * block has two residual sums (after attention, after the MLP), each the output 3 of a SkipLayerNorm; the
  * block's input for layer 0 is what the first (plain) layer norm reads.
  */
-function positionalHooks(model: ModelProto): { post: string[]; embeddings?: string } | undefined {
+function positionalHooks(model: ModelProto): { mid: string[]; post: string[]; embeddings?: string } | undefined {
   const nodes = graphOf(model).node;
   const sums = nodes.filter((n) => SKIP_NORM.test(n.opType ?? '') && (n.output ?? [])[3]).map((n) => n.output![3]);
   if (sums.length < 2 || sums.length % 2 !== 0) return undefined;
   const firstNorm = nodes.find((n) => /^(Simplified)?LayerNormalization$/.test(n.opType ?? ''));
-  return { post: sums.filter((_, i) => i % 2 === 1), embeddings: firstNorm?.input?.[0] };
+  return { mid: sums.filter((_, i) => i % 2 === 0), post: sums.filter((_, i) => i % 2 === 1), embeddings: firstNorm?.input?.[0] };
 }
 
 /** The block's input: the first outside tensor its first node reads (the embedding output for block 0). */
@@ -71,6 +145,28 @@ function residPre(block: BlockInfo, model: ModelProto): string | undefined {
     for (const i of n.inputs) if (i && !inside.has(i) && !inits.has(i) && !graphInputs.has(i)) return i;
   }
   return undefined;
+}
+
+const WHERE_TEXT: Record<HookPoint, string> = {
+  resid_pre: 'the block input', resid_mid: 'the residual sum after attention', resid_post: 'the block output',
+  attn_out: 'the attention output added to the residual stream', mlp_out: 'the MLP output added to the residual stream',
+};
+
+function scopedHook(blocks: Map<number, BlockInfo>, model: ModelProto, layer: number, hookPoint: HookPoint): string | undefined {
+  const block = blocks.get(layer)!;
+  switch (hookPoint) {
+    case 'resid_post': return residPost(block, model);
+    case 'resid_pre': return layer === 0 ? residPre(block, model) : residPost(blocks.get(layer - 1)!, model);
+    case 'resid_mid': return residMidNode(block)?.sum;
+    case 'attn_out': {
+      const mid = residMidNode(block);
+      return mid ? branchInto(block, mid.node, ATTN_MODULE) : undefined;
+    }
+    case 'mlp_out': {
+      const post = residPostNode(block);
+      return post && residMidNode(block) ? branchInto(block, post, MLP_MODULE) : undefined;
+    }
+  }
 }
 
 export function discoverHooks(model: ModelProto, file: string, targets: number[], hookPoint: HookPoint, explicit: Map<number, string>): HookDiscovery {
@@ -97,12 +193,17 @@ export function discoverHooks(model: ModelProto, file: string, targets: number[]
           location: { file, key: 'layers.target_indices' }, hint: 'Remove the layer from layers.target_indices.',
         });
       }
-      const t = hookPoint === 'resid_post' ? positional.post[layer] : layer === 0 ? positional.embeddings : positional.post[layer - 1];
+      if (hookPoint === 'attn_out' || hookPoint === 'mlp_out') {
+        throw new SaeDiffError(`Cannot locate ${hookPoint} in this fused graph: its node names carry no module scopes to tell the attention and MLP branches apart`, {
+          location: { file, key: 'layers.hook_point' }, hint: 'Name the tensor of each layer with layers.tensor_names, or export the model without fusion (torch.onnx.export).',
+        });
+      }
+      const t = hookPoint === 'resid_post' ? positional.post[layer] : hookPoint === 'resid_mid' ? positional.mid[layer] : layer === 0 ? positional.embeddings : positional.post[layer - 1];
       if (t) { tensors.set(layer, t); continue; }
     }
     if (blockCount === undefined) {
-      throw new SaeDiffError('Cannot find decoder blocks in this ONNX graph: its node names carry no module scopes such as /model/layers.N/', {
-        location: { file }, hint: 'Name the hooked tensor of each layer with layers.tensor_names, or export with torch.onnx.export (which keeps module scopes).',
+      throw new SaeDiffError('Cannot find decoder blocks in this ONNX graph: neither its node names nor their metadata_props carry module scopes such as /model/layers.N/', {
+        location: { file }, hint: 'Name the hooked tensor of each layer with layers.tensor_names, or export with torch.onnx.export (TorchScript or dynamo, which keep module scopes).',
       });
     }
     if (layer >= blockCount) {
@@ -110,12 +211,13 @@ export function discoverHooks(model: ModelProto, file: string, targets: number[]
         location: { file, key: 'layers.target_indices' }, hint: 'Remove the layer from layers.target_indices.',
       });
     }
-    let t: string | undefined;
-    if (hookPoint === 'resid_post') t = residPost(blocks.get(layer)!, model);
-    else t = layer === 0 ? residPre(blocks.get(0)!, model) : residPost(blocks.get(layer - 1)!, model);
+    const t = scopedHook(blocks, model, layer, hookPoint);
     if (!t) {
-      throw new SaeDiffError(`Cannot find the ${hookPoint} tensor of layer ${layer} in the graph`, {
-        location: { file }, hint: 'Name it with layers.tensor_names.',
+      throw new SaeDiffError(`Cannot find the ${hookPoint} tensor (${WHERE_TEXT[hookPoint]}) of layer ${layer} in the graph`, {
+        location: { file, key: 'layers.hook_point' },
+        hint: hookPoint === 'resid_mid' || hookPoint === 'attn_out' || hookPoint === 'mlp_out'
+          ? 'Blocks with parallel attention and MLP (GPT-J, NeoX) or a norm after each branch (Gemma 2) have no such tensor; name it with layers.tensor_names if it exists.'
+          : 'Name it with layers.tensor_names.',
       });
     }
     tensors.set(layer, t);

@@ -1,6 +1,7 @@
 import * as fs from 'fs';
 import { onnx } from 'onnx-proto';
 import { SaeDiffError } from '../errors';
+import { readNodeMetadata } from './nodeMetadata';
 
 export type ModelProto = onnx.ModelProto;
 export const TensorDataType = onnx.TensorProto.DataType;
@@ -39,7 +40,28 @@ export function decodeOnnxModel(bytes: Uint8Array, file: string): ModelProto {
   if (!g || g.node.length === 0 || g.output.length === 0 || !model.opsetImport?.length) {
     throw notOnnx(file, 'no graph, nodes, outputs or opset were found');
   }
+  attachNodeMetadata(g, bytes);
   return model;
+}
+
+/** Node metadata_props by node object (kept beside the nodes: onnx-proto's NodeProto has no field for them). */
+const metadataOf = new WeakMap<onnx.INodeProto, Record<string, string>>();
+
+function attachNodeMetadata(g: onnx.GraphProto, bytes: Uint8Array): void {
+  let meta: Record<string, string>[] | undefined;
+  try {
+    meta = readNodeMetadata(bytes);
+  } catch {
+    return; // onnx-proto decoded the file; metadata it cannot walk is just absent
+  }
+  // the walk visits the same top-level nodes in the same order as the decoder
+  if (!meta || meta.length !== g.node.length) return;
+  g.node.forEach((n, i) => metadataOf.set(n, meta![i]));
+}
+
+/** A node's metadata_props (ONNX IR >= 10), when the file carried any. */
+export function nodeMetadata(node: onnx.INodeProto): Record<string, string> | undefined {
+  return metadataOf.get(node);
 }
 
 function notOnnx(file: string, detail: string): SaeDiffError {

@@ -53,7 +53,7 @@ export interface ReportInputs {
   /** Per layer: the SAE's activation rule, for the threshold margin. */
   saeRules?: Map<number, { architecture: string; threshold?: Float32Array }>;
   /** The SAE self-check: neighbouring-position fits from the first batch, and what each SAE declares. */
-  selfCheck?: { fits: Map<number, NeighbourFit[]>; declared: Map<number, { l0?: number; explainedVariance?: number }> };
+  selfCheck?: { fits: Map<number, NeighbourFit[]>; declared: Map<number, { l0?: number; explainedVariance?: number; maxL0?: number }> };
   started: Date;
   durationS: number;
   timings: Record<string, number>;

@@ -151,7 +151,7 @@ export interface SaeDiffReport {
     /** |T|, the number of evaluated tokens. */
     tokens: number;
     samples: number;
-    hook_point: 'resid_post' | 'resid_pre';
+    hook_point: 'resid_post' | 'resid_pre' | 'resid_mid' | 'attn_out' | 'mlp_out';
     saes: SaeInfo[];
     warnings: string[];
     /** Seconds per stage. */

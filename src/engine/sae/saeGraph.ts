@@ -1,5 +1,6 @@
 import { onnx } from 'onnx-proto';
 import { encodeOnnxModel } from '../model/onnxGraph';
+import { ARCHITECTURES } from './architectures';
 import type { SaeWeights } from './loadSae';
 
 const FLOAT = onnx.TensorProto.DataType.FLOAT;
@@ -105,20 +106,7 @@ function addEncoder(g: GraphBuilder, sae: SaeWeights, h: string, tag: string) {
   const norm = addNormalization(g, sae, h);
   const x = sae.applyBDecToInput ? g.one('Sub', [norm.input, 'b_dec']) : norm.input;
   const pre = g.one('Gemm', [x, 'W_enc', 'b_enc']);
-  let z: string;
-  if (sae.architecture === 'standard') z = g.one('Relu', [pre], [], `z_${tag}`);
-  else if (sae.architecture === 'gated') {
-    // gated: the gate (pre > 0, with b_gate as b_enc) selects the magnitude path's relu
-    const magnitude = g.one('Relu', [g.one('Gemm', [x, 'W_mag', 'b_mag'])]);
-    z = g.one('Where', [g.one('Greater', [pre, 'zero']), magnitude, 'zero'], [], `z_${tag}`);
-  }
-  else if (sae.architecture === 'jumprelu') z = g.one('Where', [g.one('Greater', [pre, 'threshold']), pre, 'zero'], [], `z_${tag}`);
-  else {
-    // topk: relu of the k_sae largest pre-activations, scattered back into a zero row
-    const [vals, idx] = g.op('TopK', [pre, 'k_sae'], [int('axis', 1), int('largest', 1), int('sorted', 0)], 2);
-    const zeros = g.one('Mul', [pre, 'zero']);
-    z = g.one('ScatterElements', [zeros, idx, g.one('Relu', [vals])], [int('axis', 1)], `z_${tag}`);
-  }
+  const z = ARCHITECTURES[sae.architecture].activation(g, pre, x, `z_${tag}`);
   const r = norm.restore(g.one('Add', [g.one('MatMul', [z, 'W_dec']), 'b_dec']));
   return { pre, z, r };
 }

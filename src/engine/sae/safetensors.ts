@@ -48,6 +48,8 @@ export function readSafetensorsHeader(file: string): SafetensorsHeader {
       const entry = v as SafetensorsEntry;
       if (!entry || !Array.isArray(entry.shape) || !Array.isArray((entry as any).data_offsets ?? entry.offsets)) throw bad(file, `tensor '${name}' has no shape or offsets`);
       const offsets = ((entry as any).data_offsets ?? entry.offsets) as [number, number];
+      if (offsets.length !== 2 || !offsets.every((o) => Number.isSafeInteger(o) && o >= 0)) throw bad(file, `tensor '${name}' has data_offsets [${offsets}]: not two non-negative integers`);
+      if (!entry.shape.every((s: unknown) => Number.isSafeInteger(s) && (s as number) >= 0)) throw bad(file, `tensor '${name}' has shape [${entry.shape}]: not non-negative integers`);
       if (offsets[1] > dataSize || offsets[0] > offsets[1]) throw bad(file, `tensor '${name}' ends at byte ${offsets[1]} but the data section has ${dataSize} bytes (truncated file)`);
       const per = BYTES_PER[entry.dtype];
       const count = entry.shape.reduce((a: number, b: number) => a * b, 1);

@@ -1,0 +1,59 @@
+import type { HookPoint, SaeFormat } from '../config/types';
+
+export type SaeArchitecture = 'standard' | 'jumprelu' | 'topk' | 'gated';
+/** SAELens activation normalisation, applied exactly: scale in, unscale the reconstruction out. */
+export type SaeNormalization = 'none' | 'expected_average_only_in' | 'constant_norm_rescale' | 'layer_norm';
+
+/** What an SAE is, read from its config and file headers only (no weights). */
+export interface SaeInfo {
+  folder: string;
+  format: Exclude<SaeFormat, 'auto'>;
+  architecture: SaeArchitecture;
+  dIn: number;
+  dSae: number;
+  dtype: string;
+  hookName?: string;
+  /** Declared hook layer, when the SAE says. */
+  hookLayer?: number;
+  /** Where in the block the SAE reads the model, when the SAE says (TransformerLens names). */
+  hookPoint?: HookPoint;
+  /** The SAE's own k, for topk SAEs. */
+  kSae?: number;
+  applyBDecToInput: boolean;
+  weightsFile: string;
+  normalization: SaeNormalization;
+  /** expected_average_only_in: the factor activations are multiplied by before encoding. */
+  scalingFactor?: number;
+  /** SAELens <= 5 finetuning_scaling_factor: the `scaling_factor` tensor multiplies the latents before W_dec. */
+  finetuningScaling?: boolean;
+  /** SAELens TopK rescale_acts_by_decoder_norm: pre-activations times |W_dec row|, latents divided by it in decode. */
+  rescaleActsByDecoderNorm?: boolean;
+  /** The model the SAE was trained on, when its config says (SAELens model_name, Gemma Scope 2 model_name). */
+  modelName?: string;
+  /** What the SAE says it achieves on its training distribution, when it says (for the self-check). */
+  declaredL0?: number;
+  declaredExplainedVariance?: number;
+}
+
+/** Weights in SAELens layout: W_enc [d_in, d_sae], W_dec [d_sae, d_in], float32. */
+export interface SaeWeights extends SaeInfo {
+  W_enc: Float32Array;
+  b_enc: Float32Array;
+  W_dec: Float32Array;
+  b_dec: Float32Array;
+  threshold?: Float32Array;
+  /** Gated SAEs (b_enc holds the gate bias): the magnitude path's encoder (W_enc * exp(r_mag)) and bias. */
+  W_mag?: Float32Array;
+  b_mag?: Float32Array;
+}
+
+/** One SAE file format (SAELens NAMED_PRETRAINED_SAE_LOADERS style: one module per source format). */
+export interface SaeFormatModule {
+  name: Exclude<SaeFormat, 'auto'>;
+  /** The files whose presence identifies the format (and that an editor should watch). */
+  watchedFiles: string[];
+  detect(folder: string): boolean;
+  /** Config and headers only: never reads the weights' data. */
+  readInfo(folder: string): SaeInfo;
+  loadWeights(info: SaeInfo): SaeWeights;
+}

@@ -1,0 +1,39 @@
+import { SaeDiffError } from '../errors';
+import type { LoadedTensor } from './safetensors';
+
+/** A tensor of exactly this shape (not only this element count), with finite values only. */
+export function need(t: Map<string, LoadedTensor>, name: string, file: string, shape: number[]): Float32Array {
+  const v = t.get(name);
+  if (!v) throw new SaeDiffError(`Missing tensor '${name}'`, { location: { file }, hint: 'The SAE weights file is incomplete.' });
+  if (v.shape.length !== shape.length || v.shape.some((s, i) => s !== shape[i])) {
+    throw new SaeDiffError(`Tensor '${name}' has shape [${v.shape}], expected [${shape}]`, { location: { file }, hint: 'The weights do not match the SAE config (a transposed or foreign tensor would give wrong numbers).' });
+  }
+  assertFinite(v.data, name, file);
+  return v.data;
+}
+
+export function assertFinite(data: Float32Array, name: string, file: string): void {
+  for (let i = 0; i < data.length; i++) {
+    if (!Number.isFinite(data[i])) {
+      throw new SaeDiffError(`Tensor '${name}' holds ${Number.isNaN(data[i]) ? 'NaN' : 'an infinite value'} (element ${i})`, {
+        location: { file }, hint: 'The SAE weights are corrupt (a diverged training run or a bad conversion); re-save them.',
+      });
+    }
+  }
+}
+
+export function transpose(src: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(src.length);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = src[r * cols + c];
+  return out;
+}
+
+/** Multiplies row i of a [rows, cols] matrix by scale[i], in place. */
+export function scaleRows(m: Float32Array, scale: Float32Array, cols: number): void {
+  for (let r = 0; r < scale.length; r++) for (let c = 0; c < cols; c++) m[r * cols + c] *= scale[r];
+}
+
+/** Multiplies column j of a [rows, cols] matrix by scale[j], in place. */
+export function scaleColumns(m: Float32Array, scale: Float32Array, cols: number): void {
+  for (let i = 0; i < m.length; i++) m[i] *= scale[i % cols];
+}
