@@ -2,6 +2,8 @@ import type { SourceLocation } from '../errors';
 
 export type ExecutionProviderName = 'cpu' | 'cuda' | 'webgpu' | 'dml' | 'coreml';
 export type ProviderRequest = 'auto' | ExecutionProviderName;
+/** How the SAE codes are reduced: see runtime/reduction.ts. */
+export type ReductionRequest = 'auto' | 'sparse' | 'dense';
 export type HookPoint = 'resid_post' | 'resid_pre';
 export type SaeFormat = 'auto' | 'saelens' | 'sparsify' | 'gemmascope';
 
@@ -37,6 +39,7 @@ export interface RuntimeConfig {
   max_tokens: number;
   sae_batch_tokens: number;
   threads: number;
+  reduction: ReductionRequest;
 }
 
 export interface ResolvedConfig {
@@ -57,6 +60,8 @@ export interface ResolvedConfig {
   dataset: { path: string; maxSamples?: number; excludeBos: boolean; chatTemplateFrom: 'auto' | 'base' | 'sft' };
   metrics: MetricsConfig;
   runtime: RuntimeConfig;
+  /** The runtime keys the file writes (the others are defaults), e.g. to choose a GPU batch size only when none is set. */
+  runtimeKeysSet?: ReadonlySet<string>;
   output: { format: 'json'; savePath: string };
   /** Where a config key is written, for errors that name the line. */
   locate(keyPath: string): SourceLocation;
@@ -85,4 +90,5 @@ export const DEFAULT_RUNTIME: RuntimeConfig = {
   max_tokens: 256,
   sae_batch_tokens: 512,
   threads: 0,
+  reduction: 'auto',
 };
