@@ -211,8 +211,8 @@ test('GPU batch plan: stays within its stated bound, grows with the budget, and 
     last = plan;
   }
   // 1B-class / 65k at 3 layers on 8 GiB, by hand from the bound: a prompt costs 256·4·(6·2048 + 32·2048 + 32·256)
-  // = 88,080,384 bytes, a chunk token 8·(6·65536 + 4·2048) = 3,211,264; the chunk gets half (1337 tokens), 48 prompts fit the rest
-  assert.deepEqual(planDeviceBatch({ ...shape, budgetBytes: 8 * 2 ** 30 }), { batchSize: 48, chunkTokens: 1337, bytes: 48 * 88_080_384 + 1337 * 3_211_264, fits: true });
+  // = 88,080,384 bytes, a chunk token 8·(7·65536 + 4·2048) = 3,735,552; the chunk gets half (1149 tokens), 48 prompts fit the rest
+  assert.deepEqual(planDeviceBatch({ ...shape, budgetBytes: 8 * 2 ** 30 }), { batchSize: 48, chunkTokens: 1149, bytes: 48 * 88_080_384 + 1149 * 3_735_552, fits: true });
   const tiny = planDeviceBatch({ ...shape, budgetBytes: 1024 });
   assert.deepEqual([tiny.batchSize, tiny.chunkTokens, tiny.fits], [1, 1, false]);
 });

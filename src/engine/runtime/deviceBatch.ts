@@ -24,8 +24,8 @@ export interface DeviceBatchPlan {
 
 /** float32 working set of the forward pass per token, in units of d (residual, q/k/v/o, MLP up/gate/down, norms). */
 export const FORWARD_D_FACTOR = 32;
-/** [tokens x SAE width] float32 tensors alive at once per model in the dense SAE graph (pre, z, masks, diff, |diff|, diff^2). */
-export const SAE_WIDTH_FACTOR = 6;
+/** [tokens x SAE width] float32 tensors alive at once per model in the dense SAE graph (pre, z, active mask, top-k mask, diff, |diff|, diff^2). */
+export const SAE_WIDTH_FACTOR = 7;
 export const MAX_BATCH = 256;
 export const MAX_CHUNK = 8192;
 

@@ -39,8 +39,6 @@ export function buildReducedGraph(sae: SaeWeights): Uint8Array {
   addWeights(g, sae);
   g.ints('axis0', [0]);
   g.ints('axis1', [1]);
-  g.ints('axis2', [2]);
-  g.ints('axes12', [1, 2]);
   g.ints('flat_shape', [-1, d]);
   g.floats('zero_f', Float32Array.of(0), []);
   g.floats('one_f', Float32Array.of(1), []);
@@ -86,15 +84,14 @@ export function buildReducedGraph(sae: SaeWeights): Uint8Array {
   const jac = jaccard(rowSum(g.one('Mul', [actB, actS])), rowSum(actB), rowSum(actS));
 
   // top-k sets K(t): TopK breaks ties by the lower index (ONNX TopK), as METRICS.md does; entries with
-  // z = 0 (fewer than k active) are masked out; the intersection compares the k x k index pairs
+  // z = 0 (fewer than k active) are masked out. |K_b ∩ K_s|: K_b as a one-hot [n, m] row (one scatter),
+  // read at K_s's indices (one gather): O(n·m) like the rest of the graph, whatever k
   const [vb, ib] = g.op('TopK', [zb, 'k_top'], [int('axis', 1), int('largest', 1), int('sorted', 1)], 2);
   const [vs, is] = g.op('TopK', [zs, 'k_top'], [int('axis', 1), int('largest', 1), int('sorted', 1)], 2);
   const inB = active(vb), inS = active(vs);
-  // indices as float: exact below 2^24 features, and Equal on float is supported by every provider
-  const asFloat = (t: string) => g.one('Cast', [t], [int('to', FLOAT)]);
-  const pairs = g.one('Cast', [eq(g.one('Unsqueeze', [asFloat(ib), 'axis2']), g.one('Unsqueeze', [asFloat(is), 'axis1']))], [int('to', FLOAT)]);
-  const sharedPairs = g.one('Mul', [g.one('Mul', [pairs, g.one('Unsqueeze', [inB, 'axis2'])]), g.one('Unsqueeze', [inS, 'axis1'])]);
-  const overlap = jaccard(g.one('ReduceSum', [sharedPairs, 'axes12'], [int('keepdims', 0)]), rowSum(inB), rowSum(inS));
+  const topB = g.one('ScatterElements', [g.one('Mul', [zb, 'zero_f']), ib, inB], [int('axis', 1)]);
+  const shared = rowSum(g.one('Mul', [g.one('GatherElements', [topB, is], [int('axis', 1)]), inS]));
+  const overlap = jaccard(shared, rowSum(inB), rowSum(inS));
 
   const tokenTerms: Record<(typeof TOKEN_SUMS)[number], string> = {
     cos_h: cosH, cos_r: cosR, norm_b: g.one('Sqrt', [sqB]), norm_s: g.one('Sqrt', [sqS]),
