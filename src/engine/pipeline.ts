@@ -315,6 +315,6 @@ async function prepare(config: ResolvedConfig, options: RunOptions, log: (l: str
   if (template && records.some((r) => 'messages' in r)) log(`chat template from ${templateOwner!.configFile}`);
   log(`dataset: ${records.length} prompts${options.shard ? `, shard ${options.shard.index + 1}/${options.shard.count}: prompts ${samples[0] ?? '-'}-${samples[samples.length - 1] ?? '-'}` : ''}, ${evaluated} evaluated tokens (max_tokens ${maxTokens})`);
   const tokenizeSeconds = (performance.now() - tt) / 1000;
-  return { settings, providerReason: choice.reason, warnings, baseFiles, sftFiles, referenceFiles, tokenizer, sequences, samples, saes, declared, labels, projectors, reduction, tokenizeSeconds, parity };
+  return { settings, providerReason: `${choice.reason}; ${reduction.reduction} reduction (${reduction.reason})`, warnings, baseFiles, sftFiles, referenceFiles, tokenizer, sequences, samples, saes, declared, labels, projectors, reduction, tokenizeSeconds, parity };
 }
 

@@ -56,7 +56,7 @@ export class SaeProjector implements Projector {
     this.zeroMean = new ort.Tensor('float32', new Float32Array(hidden), [1, hidden]);
   }
 
-  static async create(sae: SaeWeights, settings: SessionSettings, options: ProjectorOptions = { k: 1, contexts: 0 }): Promise<SaeProjector> {
+  static async create(sae: SaeWeights, settings: SessionSettings, options: ProjectorOptions): Promise<SaeProjector> {
     const session = await createSession(buildProjectionGraph(sae), settings, `the SAE of ${sae.folder}`);
     return new SaeProjector(session, sae.dSae, sae.dIn, sae.architecture, sae.threshold, isLinearPreActivation(sae), options);
   }

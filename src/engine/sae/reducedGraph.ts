@@ -1,9 +1,8 @@
-import type { onnx } from 'onnx-proto';
+import { onnx } from 'onnx-proto';
 import type { SaeWeights } from './loadSae';
-import { addEncoder, addWeights, encodeModel, FLOAT, GraphBuilder, int, tensorInfo } from './saeGraph';
+import { addEncoder, addWeights, encodeModel, FLOAT, GraphBuilder, int, INT64, tensorInfo } from './saeGraph';
 
-const INT32 = 6; // onnx.TensorProto.DataType.INT32
-const INT64 = 7;
+const INT32 = onnx.TensorProto.DataType.INT32;
 
 /**
  * Per-token metrics summed over the chunk's tokens, in this order ([TOKEN_SUMS.length] float32). Each is
