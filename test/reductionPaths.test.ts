@@ -17,7 +17,7 @@ import { mergePartialReports } from '../src/engine/merge';
 import { HookedModel, hostData } from '../src/engine/model/runner';
 import { runDiagnostic } from '../src/engine/pipeline';
 import type { SaeDiffReport } from '../src/engine/report/types';
-import { deviceMemoryBudget, planDeviceBatch, MAX_BATCH, MAX_CHUNK } from '../src/engine/runtime/deviceBatch';
+import { chooseBatching, deviceMemoryBudget, planDeviceBatch, MAX_BATCH, MAX_CHUNK } from '../src/engine/runtime/deviceBatch';
 import { chooseReduction } from '../src/engine/runtime/reduction';
 import { createProjector } from '../src/engine/sae/createProjector';
 import type { SaeWeights } from '../src/engine/sae/loadSae';
@@ -222,4 +222,20 @@ test('GPU memory budget: half the free memory nvidia-smi reports, else a stated 
   assert.deepEqual(deviceMemoryBudget(fake('81000\n')).bytes, 81000 * 2 ** 20 / 2);
   assert.equal(deviceMemoryBudget(fake('', 1)).bytes, 2 * 2 ** 30);
   assert.equal(deviceMemoryBudget((() => { throw new Error('ENOENT'); }) as any).bytes, 2 * 2 ** 30);
+});
+
+test('batching: CPU and sparse keep the config; dense on a GPU plans what the file and the caller leave unset', () => {
+  const base = { batchSize: 16, chunkTokens: 512, keysSet: new Set<string>(), shape: { dModel: 2048, dSae: 65536, layers: 3, maxTokens: 256 }, budget: () => ({ bytes: 8 * 2 ** 30, source: 'test' }) };
+  assert.deepEqual(chooseBatching({ ...base, gpuDense: false }), { batchSize: 16, chunkTokens: 512 });
+  assert.deepEqual(chooseBatching({ ...base, gpuDense: false, optionBatchSize: 4 }), { batchSize: 4, chunkTokens: 512 });
+  const planned = chooseBatching({ ...base, gpuDense: true });
+  assert.deepEqual([planned.batchSize, planned.chunkTokens], [48, 1149]);
+  const fileSets = chooseBatching({ ...base, gpuDense: true, keysSet: new Set(['batch_size']) });
+  assert.deepEqual([fileSets.batchSize, fileSets.chunkTokens], [16, 1149]);
+  const callerSets = chooseBatching({ ...base, gpuDense: true, keysSet: new Set(['sae_batch_tokens']), optionBatchSize: 8 });
+  assert.deepEqual([callerSets.batchSize, callerSets.chunkTokens], [8, 512]);
+  // the loader says which runtime keys the file writes
+  const config = loadConfigText(fixtureConfig({ runtime: '{ max_tokens: 64, batch_size: 3 }' }).replace(/@\//g, FIXTURES + '/'), path.join(dir, 'keys.yaml'));
+  assert.deepEqual([...config.runtimeKeysSet!].sort(), ['batch_size', 'max_tokens']);
+  assert.equal(config.runtime.reduction, 'auto', 'reduction defaults to auto');
 });

@@ -16,7 +16,7 @@ import { accumulatorToJson } from './metrics/serialize';
 import { writeFileAtomic } from './report/writeReport';
 import { selectProvider } from './runtime/providers';
 import { probeEnvironment, SessionSettings } from './runtime/session';
-import { deviceMemoryBudget, planDeviceBatch } from './runtime/deviceBatch';
+import { chooseBatching, deviceMemoryBudget } from './runtime/deviceBatch';
 import { chooseReduction, ReductionChoice } from './runtime/reduction';
 import { checkSaeFits, loadSae, readSaeInfo } from './sae/loadSae';
 import { createProjector } from './sae/createProjector';
@@ -214,23 +214,21 @@ async function projectLayer(
   }
 }
 
-/**
- * Prompts per forward pass and tokens per SAE call. CPU and the sparse path: runtime.batch_size and
- * runtime.sae_batch_tokens. Dense on a GPU: what planDeviceBatch fits in the device memory budget,
- * for each of the two that neither the file nor the caller sets.
- */
+/** Batching of this run: runtime/deviceBatch.ts's chooseBatching, logged when a GPU plan was made. */
 function batchSizes(config: ResolvedConfig, options: RunOptions, prep: Prepared, log: (l: string) => void): { batchSize: number; chunkTokens: number } {
-  const set = config.runtimeKeysSet ?? new Set<string>();
-  let batchSize = options.batchSize ?? config.runtime.batch_size;
-  let chunkTokens = config.runtime.sae_batch_tokens;
-  if (prep.settings.provider === 'cpu' || prep.reduction.reduction !== 'dense') return { batchSize, chunkTokens };
-  const first = prep.projectors.values().next().value!;
-  const budget = deviceMemoryBudget();
-  const plan = planDeviceBatch({ dModel: first.hidden, dSae: Math.max(...[...prep.projectors.values()].map((p) => p.width)), layers: prep.projectors.size, maxTokens: config.runtime.max_tokens, budgetBytes: budget.bytes });
-  if (options.batchSize === undefined && !set.has('batch_size')) batchSize = plan.batchSize;
-  if (!set.has('sae_batch_tokens')) chunkTokens = plan.chunkTokens;
-  log(`device batching: ${batchSize} prompts per batch, ${chunkTokens} tokens per SAE call (budget ${(budget.bytes / 2 ** 20).toFixed(0)} MiB: ${budget.source}; plan ${(plan.bytes / 2 ** 20).toFixed(0)} MiB${plan.fits ? '' : ', over budget even at 1 prompt'})`);
-  return { batchSize, chunkTokens };
+  const projectors = [...prep.projectors.values()];
+  const choice = chooseBatching({
+    gpuDense: prep.settings.provider !== 'cpu' && prep.reduction.reduction === 'dense',
+    batchSize: config.runtime.batch_size, chunkTokens: config.runtime.sae_batch_tokens,
+    keysSet: config.runtimeKeysSet ?? new Set(), optionBatchSize: options.batchSize,
+    shape: { dModel: projectors[0].hidden, dSae: Math.max(...projectors.map((p) => p.width)), layers: projectors.length, maxTokens: config.runtime.max_tokens },
+    budget: deviceMemoryBudget,
+  });
+  if (choice.plan) {
+    log(`device batching: ${choice.batchSize} prompts per batch, ${choice.chunkTokens} tokens per SAE call (budget: ${choice.budgetSource}; `
+      + `plan ${(choice.plan.bytes / 2 ** 20).toFixed(0)} MiB${choice.plan.fits ? '' : ', over budget even at 1 prompt'})`);
+  }
+  return choice;
 }
 
 async function prepare(config: ResolvedConfig, options: RunOptions, log: (l: string) => void): Promise<Prepared & { tokenizeSeconds: number; parity: string[] }> {

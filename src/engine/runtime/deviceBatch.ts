@@ -77,3 +77,33 @@ export function deviceMemoryBudget(run: typeof spawnSync = spawnSync): { bytes: 
   }
   return { bytes: DEFAULT_DEVICE_BUDGET, source: 'default 2 GiB (free device memory unknown)' };
 }
+
+export interface BatchingInput {
+  /** The run's provider and reduction path. */
+  gpuDense: boolean;
+  /** runtime.batch_size and runtime.sae_batch_tokens as resolved (defaults included). */
+  batchSize: number;
+  chunkTokens: number;
+  /** The runtime keys the config file writes, and a batch size the caller passes (CLI, editor). */
+  keysSet: ReadonlySet<string>;
+  optionBatchSize?: number;
+  shape: Omit<DeviceBatchInput, 'budgetBytes'>;
+  budget: () => { bytes: number; source: string };
+}
+
+/**
+ * Prompts per forward pass and tokens per SAE call. The sparse path and the CPU keep runtime.batch_size
+ * and runtime.sae_batch_tokens. The dense path on a GPU takes planDeviceBatch's choice for each of the
+ * two that neither the file nor the caller sets.
+ */
+export function chooseBatching(p: BatchingInput): { batchSize: number; chunkTokens: number; plan?: DeviceBatchPlan; budgetSource?: string } {
+  const fixed = { batchSize: p.optionBatchSize ?? p.batchSize, chunkTokens: p.chunkTokens };
+  if (!p.gpuDense) return fixed;
+  const budget = p.budget();
+  const plan = planDeviceBatch({ ...p.shape, budgetBytes: budget.bytes });
+  return {
+    batchSize: p.optionBatchSize ?? (p.keysSet.has('batch_size') ? p.batchSize : plan.batchSize),
+    chunkTokens: p.keysSet.has('sae_batch_tokens') ? p.chunkTokens : plan.chunkTokens,
+    plan, budgetSource: budget.source,
+  };
+}
