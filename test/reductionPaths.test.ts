@@ -100,7 +100,7 @@ test('shards of either path merge into the unsharded run of the other (same cont
   for (const p of PATHS) assert.deepEqual(reportDifferences(withoutShift(merged), withoutShift(single[p as 'sparse' | 'dense'])), [], `merged vs ${p}`);
 });
 
-test('trust outputs agree: noise floor, self-check, significance, JumpReLU margins and top-k SAEs', async () => {
+test('trust outputs agree: noise floor, self-check, significance, JumpReLU margins; every SAE format and normalisation', async () => {
   const general = '{ path: "@/eval/general.jsonl", max_samples: 32 }';
   const configs: Record<string, string> = {
     floor: fixtureConfig({ models: '{ base: "@/base", sft: "@/sft-refusal", reference: "@/base" }', dataset: general }),
@@ -108,6 +108,20 @@ test('trust outputs agree: noise floor, self-check, significance, JumpReLU margi
     jumprelu: fixtureConfig({ models: '{ base: "@/base", sft: "@/sft-domain" }', dataset: general, layers: '{ target_indices: [3] }', sae: '{ path: { "3": "@/saes-variants/jumprelu" }, k: 16 }', metrics: '{ threshold_margin: 0.5 }' }),
     topk: fixtureConfig({ models: '{ base: "@/base", sft: "@/sft-domain" }', dataset: general, layers: '{ target_indices: [3] }', sae: '{ path: { "3": "@/saes-variants/topk" }, k: 8 }' }),
   };
+  // SAE formats and activation normalisations go through the same encoder in both graphs: a bf16 SAELens
+  // SAE, a sparsify folder, and the layer-3 SAE re-declared with each per-token normalisation
+  const layer3 = (sae: string) => fixtureConfig({ models: '{ base: "@/base", sft: "@/sft-domain" }', dataset: general, layers: '{ target_indices: [3] }', sae });
+  configs.bf16 = layer3('{ path: { "3": "@/saes-variants/bf16" }, k: 16 }');
+  configs.sparsify = layer3('{ path: { "3": "@/saes-variants/sparsify" }, k: 8 }');
+  for (const norm of ['layer_norm', 'constant_norm_rescale']) {
+    const folder = path.join(dir, `sae-${norm}`);
+    fs.mkdirSync(folder, { recursive: true });
+    const source = path.join(FIXTURES, 'saes', 'blocks.3.hook_resid_post');
+    fs.copyFileSync(path.join(source, 'sae_weights.safetensors'), path.join(folder, 'sae_weights.safetensors'));
+    const cfg = JSON.parse(fs.readFileSync(path.join(source, 'cfg.json'), 'utf8'));
+    fs.writeFileSync(path.join(folder, 'cfg.json'), JSON.stringify({ ...cfg, normalize_activations: norm }));
+    configs[norm] = layer3(`{ path: { "3": ${JSON.stringify(folder)} }, k: 16 }`);
+  }
   for (const [name, yaml] of Object.entries(configs)) {
     const [sparse, dense] = await Promise.all(PATHS.map((p) => run(name, yaml, p)));
     assert.deepEqual(reportDifferences(results(sparse), results(dense)), [], name);
