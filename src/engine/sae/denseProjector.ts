@@ -34,11 +34,11 @@ export class DenseProjector implements Projector {
   }
 
   /** Runs the graph on rows of hb / hs (tensors as the model returned them: host or device). */
-  private async run(hb: ort.Tensor, hs: ort.Tensor, rows: Int32Array, dmean = this.zeroMean): Promise<ProjectionOutputs> {
+  private async run(hb: ort.Tensor, hs: ort.Tensor, rows: Int32Array, dmean = this.zeroMean, contexts = this.options.contexts): Promise<ProjectionOutputs> {
     const n = rows.length;
     const out = await this.session.run({
       hb, hs, rows: new ort.Tensor('int32', rows, [n]), k_top: this.kTop,
-      k_ctx: int64(Math.max(1, Math.min(this.options.contexts, n))), dmean,
+      k_ctx: int64(Math.max(1, Math.min(contexts, n))), dmean,
     });
     const result: ProjectionOutputs = {};
     for (const [name, t] of Object.entries(out)) result[name] = { data: t.data as Float32Array | Int32Array, dims: t.dims };
@@ -55,7 +55,8 @@ export class DenseProjector implements Projector {
   }
 
   async fit(h: Activations, rows: Int32Array): Promise<FitSums> {
-    const o = await this.run(h.tensor, h.tensor, rows);
+    // contexts unused here: one candidate per feature keeps the token-axis TopK small
+    const o = await this.run(h.tensor, h.tensor, rows, this.zeroMean, 1);
     const sums = o.token_sums.data as Float32Array;
     return { err: sums[TOKEN_SUMS.indexOf('err_b')], sq: sums[TOKEN_SUMS.indexOf('sq_b')], sum: o.sum_hb.data as Float32Array };
   }
@@ -63,7 +64,7 @@ export class DenseProjector implements Projector {
   async preActivationShift(meanDelta: Float32Array): Promise<Float32Array> {
     const d = this.hidden;
     const zero = new ort.Tensor('float32', new Float32Array(d), [1, d]);
-    const out = await this.run(zero, zero, Int32Array.of(0), new ort.Tensor('float32', meanDelta, [1, d]));
+    const out = await this.run(zero, zero, Int32Array.of(0), new ort.Tensor('float32', meanDelta, [1, d]), 1);
     return (out.dpre.data as Float32Array).slice(0, this.width);
   }
 
