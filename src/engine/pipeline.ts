@@ -1,6 +1,6 @@
 import * as fs from 'fs';
 import type { ModelSpec, ResolvedConfig } from './config/types';
-import { evaluatedRows, gatherRows, planBatches, shardSamples } from './data/batching';
+import { evaluatedRows, planBatches, shardSamples } from './data/batching';
 import { compileTemplate, readPrompts, renderPrompt } from './data/dataset';
 import { parityWarnings } from './data/parity';
 import { loadTokenizer, LoadedTokenizer } from './data/tokenizer';
@@ -8,7 +8,7 @@ import { SaeDiffError, throwIfAborted } from './errors';
 import { LayerAccumulator } from './metrics/layerAccumulator';
 import { NeighbourFit, neighbourFits } from './metrics/selfCheck';
 import { hiddenSize, layerCount, ModelFiles, resolveModelFiles } from './model/modelFolder';
-import { HookedModel } from './model/runner';
+import { Activations, HookedModel, releaseActivations } from './model/runner';
 import type { ProgressEvent, RunOptions } from './progress';
 import { buildReport, describeRun } from './report/buildReport';
 import { labelMismatches, readLabelSet } from './report/labels';
@@ -17,8 +17,11 @@ import { accumulatorToJson } from './metrics/serialize';
 import { writeFileAtomic } from './report/writeReport';
 import { selectProvider } from './runtime/providers';
 import { probeEnvironment, SessionSettings } from './runtime/session';
+import { chooseBatching, deviceMemoryBudget } from './runtime/deviceBatch';
+import { chooseReduction, ReductionChoice } from './runtime/reduction';
 import { checkSaeFits, guaranteedMaxL0, loadSae, readSaeInfo } from './sae/loadSae';
-import { SaeProjector } from './sae/projector';
+import { createProjector } from './sae/createProjector';
+import type { Projector } from './sae/projector';
 
 export type { RunOptions, ProgressEvent } from './progress';
 
@@ -44,7 +47,9 @@ interface Prepared {
   /** What each layer's SAE declares it achieves (self-check). */
   declared: Map<number, { l0?: number; explainedVariance?: number; maxL0?: number }>;
   labels: Map<number, Map<number, string>>;
-  projectors: Map<number, SaeProjector>;
+  projectors: Map<number, Projector>;
+  /** Sparse or dense reduction, and where the hooked activations live (by provider). */
+  reduction: ReductionChoice;
 }
 
 /**
@@ -64,7 +69,7 @@ export async function runDiagnostic(config: ResolvedConfig, options: RunOptions 
     const prep = await prepare(config, options, log);
     prep.projectors.forEach((p) => toRelease.push(p));
     timings.tokenize = prep.tokenizeSeconds;
-    const hookOptions = { targets: config.layers.targets, hookPoint: config.layers.hookPoint, tensorNames: config.layers.tensorNames };
+    const hookOptions = { targets: config.layers.targets, hookPoint: config.layers.hookPoint, tensorNames: config.layers.tensorNames, outputLocation: prep.reduction.activationLocation };
     const base = await HookedModel.load(prep.baseFiles.onnxPath, { ...hookOptions, probeNeighbours: true }, prep.settings);
     toRelease.push(base);
     // the fine-tunes, then the reference (if any): each is compared with base batch by batch
@@ -79,7 +84,7 @@ export async function runDiagnostic(config: ResolvedConfig, options: RunOptions 
     timings.load = (performance.now() - t0) / 1000 - timings.tokenize;
     throwIfAborted(options.signal);
 
-    const batchSize = options.batchSize ?? config.runtime.batch_size;
+    const { batchSize, chunkTokens } = batchSizes(config, options, prep, log);
     const batches = planBatches(prep.sequences, batchSize, prep.tokenizer.padId, prep.samples);
     const accumulators = compared.map(() => new Map(config.layers.targets.map((l) => {
       const p = prep.projectors.get(l)!;
@@ -110,7 +115,7 @@ export async function runDiagnostic(config: ResolvedConfig, options: RunOptions 
       if (bi === 0) {
         // the self-check compares the SAE's fit at the hooked position with its neighbours, on one batch
         for (const [layer, probes] of base.probes) {
-          selfCheckInputs.fits.set(layer, await neighbourFits(prep.projectors.get(layer)!, baseOutputs, probes, rows.flat.subarray(0, config.runtime.sae_batch_tokens), gatherRows));
+          selfCheckInputs.fits.set(layer, await neighbourFits(prep.projectors.get(layer)!, baseOutputs, probes, rows.flat.subarray(0, chunkTokens)));
         }
       }
       timings.forward += (performance.now() - t) / 1000;
@@ -121,9 +126,11 @@ export async function runDiagnostic(config: ResolvedConfig, options: RunOptions 
         const sftActs = await sfts[si].run(batch);
         timings.forward += (performance.now() - t) / 1000;
         for (const layer of config.layers.targets) {
-          await projectLayer(config, prep.projectors.get(layer)!, accumulators[si].get(layer)!, baseActs.get(layer)!, sftActs.get(layer)!, rows, timings);
+          await projectLayer(config, prep.projectors.get(layer)!, accumulators[si].get(layer)!, baseActs.get(layer)!, sftActs.get(layer)!, rows, chunkTokens, timings);
         }
+        releaseActivations(sftActs.values());
       }
+      releaseActivations(baseOutputs.values());
       tokensDone += rows.flat.length;
       if (options.onPartialReport) options.onPartialReport(reportOf(false));
     }
@@ -155,7 +162,7 @@ export async function runDiagnostic(config: ResolvedConfig, options: RunOptions 
 }
 
 /** Per fine-tune and layer: (mean h_s - mean h_b) W_enc, through the SAE's session. */
-async function meanPreActivationShifts(accumulators: Map<number, LayerAccumulator>[], projectors: Map<number, SaeProjector>): Promise<Map<number, Float32Array>[]> {
+async function meanPreActivationShifts(accumulators: Map<number, LayerAccumulator>[], projectors: Map<number, Projector>): Promise<Map<number, Float32Array>[]> {
   const out: Map<number, Float32Array>[] = [];
   for (const perLayer of accumulators) {
     const m = new Map<number, Float32Array>();
@@ -195,25 +202,34 @@ function rate(tokens: number, since: number): number {
 }
 
 async function projectLayer(
-  config: ResolvedConfig, projector: SaeProjector, acc: LayerAccumulator,
-  hb: { data: Float32Array; hidden: number }, hs: { data: Float32Array; hidden: number },
-  rows: ReturnType<typeof evaluatedRows>, timings: Record<string, number>,
+  config: ResolvedConfig, projector: Projector, acc: LayerAccumulator, hb: Activations, hs: Activations,
+  rows: ReturnType<typeof evaluatedRows>, chunk: number, timings: Record<string, number>,
 ): Promise<void> {
-  const d = hb.hidden;
-  if (d !== projector.hidden) {
-    throw new SaeDiffError(`The hooked tensor has ${d} features per token but the SAE expects ${projector.hidden}`, { location: config.locate('layers.target_indices') });
+  if (hb.hidden !== projector.hidden) {
+    throw new SaeDiffError(`The hooked tensor has ${hb.hidden} features per token but the SAE expects ${projector.hidden}`, { location: config.locate('layers.target_indices') });
   }
-  const chunk = config.runtime.sae_batch_tokens;
   for (let from = 0; from < rows.flat.length; from += chunk) {
-    const to = Math.min(rows.flat.length, from + chunk);
-    const n = to - from;
-    let t = performance.now();
-    const out = await projector.project(gatherRows(hb.data, d, rows.flat, from, to), gatherRows(hs.data, d, rows.flat, from, to), n);
-    timings.sae += (performance.now() - t) / 1000;
-    t = performance.now();
-    acc.add(out, n, config.sae.k, rows.sample.subarray(from, to), rows.position.subarray(from, to));
-    timings.metrics += (performance.now() - t) / 1000;
+    const t = await projector.accumulate(acc, hb, hs, rows, from, Math.min(rows.flat.length, from + chunk));
+    timings.sae += t.sae;
+    timings.metrics += t.metrics;
   }
+}
+
+/** Batching of this run: runtime/deviceBatch.ts's chooseBatching, logged when a GPU plan was made. */
+function batchSizes(config: ResolvedConfig, options: RunOptions, prep: Prepared, log: (l: string) => void): { batchSize: number; chunkTokens: number } {
+  const projectors = [...prep.projectors.values()];
+  const choice = chooseBatching({
+    gpuDense: prep.settings.provider !== 'cpu' && prep.reduction.reduction === 'dense',
+    batchSize: config.runtime.batch_size, chunkTokens: config.runtime.sae_batch_tokens,
+    keysSet: config.runtimeKeysSet ?? new Set(), optionBatchSize: options.batchSize,
+    shape: { dModel: projectors[0].hidden, dSae: Math.max(...projectors.map((p) => p.width)), layers: projectors.length, maxTokens: config.runtime.max_tokens },
+    budget: deviceMemoryBudget,
+  });
+  if (choice.plan) {
+    log(`device batching: ${choice.batchSize} prompts per batch, ${choice.chunkTokens} tokens per SAE call (budget: ${choice.budgetSource}; `
+      + `plan ${(choice.plan.bytes / 2 ** 20).toFixed(0)} MiB${choice.plan.fits ? '' : ', over budget even at 1 prompt'})`);
+  }
+  return choice;
 }
 
 async function prepare(config: ResolvedConfig, options: RunOptions, log: (l: string) => void): Promise<Prepared & { tokenizeSeconds: number; parity: string[] }> {
@@ -255,7 +271,9 @@ async function prepare(config: ResolvedConfig, options: RunOptions, log: (l: str
 
   const saes: ReportSaeInfo[] = [];
   const declared = new Map<number, { l0?: number; explainedVariance?: number; maxL0?: number }>();
-  const projectors = new Map<number, SaeProjector>();
+  const projectors = new Map<number, Projector>();
+  const reduction = chooseReduction(settings.provider, config.runtime.reduction);
+  log(`reduction: ${reduction.reduction} (${reduction.reason})`);
   const labels = new Map<number, Map<number, string>>();
   const settingsForSae = settings;
   try {
@@ -268,7 +286,7 @@ async function prepare(config: ResolvedConfig, options: RunOptions, log: (l: str
       if (config.sae.k > sae.dSae) warnings.push(`sae.k ${config.sae.k} exceeds the SAE width ${sae.dSae} at layer ${layer}; all active features are compared.`);
       log(`SAE layer ${layer}: ${sae.format} ${sae.architecture}, d_in ${sae.dIn}, d_sae ${sae.dSae}, dtype ${sae.dtype}${sae.kSae ? `, k ${sae.kSae}` : ''} (${folder})`);
       saes.push({ layer, path: folder, format: sae.format, architecture: sae.architecture, d_in: sae.dIn, d_sae: sae.dSae, dtype: sae.dtype, hook_name: sae.hookName });
-      projectors.set(layer, await SaeProjector.create(sae, settingsForSae));
+      projectors.set(layer, await createProjector(sae, settingsForSae, reduction.reduction, { k: config.sae.k, contexts: config.metrics.top_contexts }));
       const labelsFile = config.sae.labels.get(layer);
       if (labelsFile && config.sae.labelsFromTemplate && !fs.existsSync(labelsFile)) warnings.push(`No labels file for layer ${layer} (${labelsFile}): its features show their ids.`);
       else if (labelsFile) {
@@ -302,6 +320,6 @@ async function prepare(config: ResolvedConfig, options: RunOptions, log: (l: str
   if (template && records.some((r) => 'messages' in r)) log(`chat template from ${templateOwner!.configFile}`);
   log(`dataset: ${records.length} prompts${options.shard ? `, shard ${options.shard.index + 1}/${options.shard.count}: prompts ${samples[0] ?? '-'}-${samples[samples.length - 1] ?? '-'}` : ''}, ${evaluated} evaluated tokens (max_tokens ${maxTokens})`);
   const tokenizeSeconds = (performance.now() - tt) / 1000;
-  return { settings, providerReason: choice.reason, warnings, baseFiles, sftFiles, referenceFiles, tokenizer, sequences, samples, saes, declared, labels, projectors, tokenizeSeconds, parity };
+  return { settings, providerReason: `${choice.reason}; ${reduction.reduction} reduction (${reduction.reason})`, warnings, baseFiles, sftFiles, referenceFiles, tokenizer, sequences, samples, saes, declared, labels, projectors, reduction, tokenizeSeconds, parity };
 }
 

@@ -113,6 +113,7 @@ export function resolveConfig(parsed: ParsedConfigText, configPath: string): Res
     },
     metrics,
     runtime,
+    runtimeKeysSet: new Set(Object.keys(p.runtime ?? {})),
     output: { format: 'json', savePath },
     locate,
   };

@@ -4,6 +4,8 @@ export type ExecutionProviderName = 'cpu' | 'cuda' | 'webgpu' | 'dml' | 'coreml'
 export type ProviderRequest = 'auto' | ExecutionProviderName;
 /** Where the SAE reads the model (TransformerLens names): resid_mid is the stream after the attention residual add. */
 export type HookPoint = 'resid_post' | 'resid_pre' | 'resid_mid' | 'attn_out' | 'mlp_out';
+/** How the SAE codes are reduced: see runtime/reduction.ts. */
+export type ReductionRequest = 'auto' | 'sparse' | 'dense';
 export type SaeFormat = 'auto' | 'saelens' | 'sparsify' | 'gemmascope';
 
 export interface ModelSpec {
@@ -38,6 +40,7 @@ export interface RuntimeConfig {
   max_tokens: number;
   sae_batch_tokens: number;
   threads: number;
+  reduction: ReductionRequest;
 }
 
 export interface ResolvedConfig {
@@ -60,6 +63,8 @@ export interface ResolvedConfig {
   dataset: { path: string; maxSamples?: number; excludeBos: boolean; chatTemplateFrom: 'auto' | 'base' | 'sft' };
   metrics: MetricsConfig;
   runtime: RuntimeConfig;
+  /** The runtime keys the file writes (the others are defaults), e.g. to choose a GPU batch size only when none is set. */
+  runtimeKeysSet?: ReadonlySet<string>;
   output: { format: 'json'; savePath: string };
   /** Where a config key is written, for errors that name the line. */
   locate(keyPath: string): SourceLocation;
@@ -88,4 +93,5 @@ export const DEFAULT_RUNTIME: RuntimeConfig = {
   max_tokens: 256,
   sae_batch_tokens: 512,
   threads: 0,
+  reduction: 'auto',
 };

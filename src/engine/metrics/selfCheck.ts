@@ -1,7 +1,7 @@
 import type { HookPoint } from '../config/types';
 import type { Activations, ProbeKind } from '../model/runner';
 import type { SelfCheck } from '../report/types';
-import type { SaeProjector } from '../sae/projector';
+import type { Projector } from '../sae/projector';
 
 /** How well the SAE explains base at one residual position around its layer. */
 export interface NeighbourFit { kind: ProbeKind; explainedVariance: number }
@@ -13,19 +13,12 @@ const KIND_TEXT: Record<ProbeKind, string> = {
 };
 
 /** EV of the SAE on each probed position of one batch's evaluated tokens (base only). */
-export async function neighbourFits(
-  projector: SaeProjector, outputs: Map<string, Activations>, probes: Map<ProbeKind, string>,
-  rows: Int32Array, gather: (src: Float32Array, hidden: number, rows: Int32Array) => Float32Array,
-): Promise<NeighbourFit[]> {
+export async function neighbourFits(projector: Projector, outputs: Map<string, Activations>, probes: Map<ProbeKind, string>, rows: Int32Array): Promise<NeighbourFit[]> {
   const fits: NeighbourFit[] = [];
   for (const [kind, name] of probes) {
     const acts = outputs.get(name);
     if (!acts || acts.hidden !== projector.hidden || rows.length < 2) continue;
-    const h = gather(acts.data, acts.hidden, rows);
-    const o = await projector.project(h, h, rows.length);
-    const err = (o.err_b.data as Float32Array).reduce((a, b) => a + b, 0);
-    const sq = (o.sq_hb.data as Float32Array).reduce((a, b) => a + b, 0);
-    const sum = o.sum_hb.data as Float32Array;
+    const { err, sq, sum } = await projector.fit(acts, rows);
     let muSq = 0;
     for (let i = 0; i < sum.length; i++) muSq += sum[i] * sum[i];
     const total = sq - muSq / rows.length;

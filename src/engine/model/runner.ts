@@ -21,11 +21,39 @@ export interface HookOptions {
   tensorNames: Map<number, string>;
   /** Also expose each target's neighbouring residual positions (for the SAE self-check). */
   probeNeighbours?: boolean;
+  /** 'gpu-buffer': the hooked outputs stay on the device for the next session (WebGPU only). */
+  outputLocation?: 'gpu-buffer';
 }
 
 /** The residual stream around a target layer: entering it, leaving it, and leaving the next block. */
 export type ProbeKind = 'resid_pre' | 'resid_post' | 'next_resid_post';
-export type Activations = { data: Float32Array; hidden: number };
+/**
+ * A hooked tensor, float32 [batch, seq, hidden]. `data` is its host copy; while the tensor stays on the
+ * device (HookOptions.outputLocation) reading `data` throws, and `hostData` downloads it.
+ */
+export interface Activations { readonly data: Float32Array; hidden: number; tensor: ort.Tensor; onDevice?: boolean }
+
+function activationsOf(t: ort.Tensor): Activations {
+  const hidden = Number(t.dims[t.dims.length - 1]);
+  if (t.location === 'cpu') return { data: t.data as Float32Array, hidden, tensor: t };
+  return {
+    get data(): Float32Array {
+      if (t.location === 'cpu') return t.data as Float32Array;
+      throw new Error('These activations are on the device: read them with hostData()');
+    },
+    hidden, tensor: t, onDevice: true,
+  };
+}
+
+/** The host copy of a hooked tensor (downloaded once when it lives on the device). */
+export async function hostData(a: Activations): Promise<Float32Array> {
+  return a.tensor.location === 'cpu' ? a.data : ((await a.tensor.getData()) as Float32Array);
+}
+
+/** Frees the device buffers of one batch's outputs (no-op for host tensors). */
+export function releaseActivations(outputs: Iterable<Activations>): void {
+  for (const a of outputs) if (a.onDevice) a.tensor.dispose();
+}
 
 const FLOAT = TensorDataType.FLOAT;
 
@@ -62,7 +90,7 @@ export class HookedModel {
         });
       }
     }
-    const session = await createSession(encodeOnnxModel(model), settings, onnxPath, path.dirname(onnxPath));
+    const session = await createSession(encodeOnnxModel(model), settings, onnxPath, path.dirname(onnxPath), hooks.outputLocation);
     return new HookedModel(onnxPath, session, tensors, outputNames, inputSpecs, blockCount, probes);
   }
 
@@ -102,7 +130,7 @@ export class HookedModel {
     const fetches = withProbes ? this.session.outputNames : [...new Set(this.outputNames.values())];
     const out = await this.session.run(feeds, fetches);
     const outputs = new Map<string, Activations>();
-    for (const [name, t] of Object.entries(out)) outputs.set(name, { data: t.data as Float32Array, hidden: Number(t.dims[t.dims.length - 1]) });
+    for (const [name, t] of Object.entries(out)) outputs.set(name, activationsOf(t));
     const layers = new Map<number, Activations>();
     for (const [layer, name] of this.outputNames) layers.set(layer, outputs.get(name)!);
     return { layers, outputs };

@@ -15,7 +15,11 @@ export interface SessionSettings {
  * A session from an in-memory graph. `externalDataFolder` is where the graph's external weight files
  * (`*.onnx_data`, `*.onnx.data`) live: the original model's folder, since the graph was rewritten in memory.
  */
-export async function createSession(model: Uint8Array, settings: SessionSettings, what: string, externalDataFolder?: string): Promise<ort.InferenceSession> {
+export async function createSession(
+  model: Uint8Array, settings: SessionSettings, what: string, externalDataFolder?: string,
+  /** Outputs to leave on the device (IO binding; see runtime/reduction.ts for which providers). */
+  outputLocation?: ort.InferenceSession.SessionOptions['preferredOutputLocation'],
+): Promise<ort.InferenceSession> {
   const options: ort.InferenceSession.SessionOptions = {
     executionProviders: settings.provider === 'cpu' ? ['cpu'] : [settings.provider, 'cpu'],
     // 'extended': every fusion that matters here; 'all' only adds NCHWc layouts (CNNs) and triples session creation
@@ -23,6 +27,7 @@ export async function createSession(model: Uint8Array, settings: SessionSettings
     executionMode: 'sequential',
     enableCpuMemArena: true,
   };
+  if (outputLocation && settings.provider !== 'cpu') options.preferredOutputLocation = outputLocation;
   if (externalDataFolder) options.extra = { session: { model_external_initializers_file_folder_path: externalDataFolder } };
   // ONNX Runtime's own default can leave cores idle (seen: 1 thread on a 2-vCPU VM, 40% slower): use them all
   options.intraOpNumThreads = settings.threads > 0 ? settings.threads : os.availableParallelism();

@@ -3,8 +3,8 @@ import { encodeOnnxModel } from '../model/onnxGraph';
 import { ARCHITECTURES } from './architectures';
 import type { SaeWeights } from './loadSae';
 
-const FLOAT = onnx.TensorProto.DataType.FLOAT;
-const INT64 = onnx.TensorProto.DataType.INT64;
+export const FLOAT = onnx.TensorProto.DataType.FLOAT;
+export const INT64 = onnx.TensorProto.DataType.INT64;
 const OPSET = 17;
 
 /** Per-token outputs of the projection graph ([N] each; N tokens of base and N of the fine-tune). */
@@ -28,7 +28,7 @@ export const DIM_OUTPUTS = ['sum_hb', 'sum_hs'] as const;
 export const SPARSE_OUTPUTS = ['blk_b', 'blkval_b', 'blk_s', 'blkval_s'] as const;
 export const CODE_BLOCK = 8;
 
-class GraphBuilder {
+export class GraphBuilder {
   nodes: onnx.INodeProto[] = [];
   inits: onnx.ITensorProto[] = [];
   private n = 0;
@@ -50,10 +50,10 @@ class GraphBuilder {
   }
 }
 
-const ints = (name: string, v: number[]): onnx.IAttributeProto => ({ name, type: onnx.AttributeProto.AttributeType.INTS, ints: v });
-const int = (name: string, v: number): onnx.IAttributeProto => ({ name, type: onnx.AttributeProto.AttributeType.INT, i: v });
+export const ints = (name: string, v: number[]): onnx.IAttributeProto => ({ name, type: onnx.AttributeProto.AttributeType.INTS, ints: v });
+export const int = (name: string, v: number): onnx.IAttributeProto => ({ name, type: onnx.AttributeProto.AttributeType.INT, i: v });
 
-function addWeights(g: GraphBuilder, sae: SaeWeights): void {
+export function addWeights(g: GraphBuilder, sae: SaeWeights): void {
   const { dIn: d, dSae: m } = sae;
   g.floats('W_enc', sae.W_enc, [d, m]);
   g.floats('b_enc', sae.b_enc, [m]);
@@ -102,7 +102,7 @@ function addNormalization(g: GraphBuilder, sae: SaeWeights, h: string): { input:
 }
 
 /** METRICS.md's encoder f(x) per architecture and the decoder g(z), on input h. */
-function addEncoder(g: GraphBuilder, sae: SaeWeights, h: string, tag: string) {
+export function addEncoder(g: GraphBuilder, sae: SaeWeights, h: string, tag: string) {
   const norm = addNormalization(g, sae, h);
   const x = sae.applyBDecToInput ? g.one('Sub', [norm.input, 'b_dec']) : norm.input;
   const pre = g.one('Gemm', [x, 'W_enc', 'b_enc']);
@@ -111,11 +111,11 @@ function addEncoder(g: GraphBuilder, sae: SaeWeights, h: string, tag: string) {
   return { pre, z, r };
 }
 
-function tensorInfo(name: string, elemType: number, dims: (number | string)[]): onnx.IValueInfoProto {
+export function tensorInfo(name: string, elemType: number, dims: (number | string)[]): onnx.IValueInfoProto {
   return { name, type: { tensorType: { elemType, shape: { dim: dims.map((x) => (typeof x === 'number' ? { dimValue: x } : { dimParam: x })) } } } };
 }
 
-function encodeModel(g: GraphBuilder, name: string, inputs: onnx.IValueInfoProto[], outputs: onnx.IValueInfoProto[]): Uint8Array {
+export function encodeModel(g: GraphBuilder, name: string, inputs: onnx.IValueInfoProto[], outputs: onnx.IValueInfoProto[]): Uint8Array {
   return encodeOnnxModel({
     irVersion: 8,
     producerName: 'sae-diff',

@@ -1,0 +1,74 @@
+import * as ort from 'onnxruntime-node';
+import type { LayerAccumulator, ProjectionOutputs } from '../metrics/layerAccumulator';
+import { addReduced } from '../metrics/reducedAccumulate';
+import type { Activations } from '../model/runner';
+import { createSession, SessionSettings } from '../runtime/session';
+import type { SaeWeights } from './loadSae';
+import { ChunkTimings, EvaluatedRows, FitSums, isLinearPreActivation, Projector, ProjectorOptions } from './projector';
+import { buildReducedGraph, TOKEN_SUMS } from './reducedGraph';
+
+const int64 = (v: number) => new ort.Tensor('int64', BigInt64Array.of(BigInt(v)), [1]);
+
+/**
+ * The dense path: the graph gathers T's rows from the hooked tensors (which may stay on the device),
+ * encodes, and reduces over the chunk's tokens; JavaScript reads back O(width + hidden) numbers.
+ */
+export class DenseProjector implements Projector {
+  readonly reduction = 'dense' as const;
+  private readonly zeroMean: ort.Tensor;
+  private readonly kTop: ort.Tensor;
+
+  private constructor(
+    private readonly session: ort.InferenceSession, readonly width: number, readonly hidden: number,
+    readonly architecture: SaeWeights['architecture'], readonly threshold: Float32Array | undefined,
+    readonly linearPreActivation: boolean, private readonly options: ProjectorOptions,
+  ) {
+    this.zeroMean = new ort.Tensor('float32', new Float32Array(hidden), [1, hidden]);
+    // sae.k above the width compares every active feature (the pipeline warns)
+    this.kTop = int64(Math.max(1, Math.min(options.k, width)));
+  }
+
+  static async create(sae: SaeWeights, settings: SessionSettings, options: ProjectorOptions): Promise<DenseProjector> {
+    const session = await createSession(buildReducedGraph(sae), settings, `the SAE of ${sae.folder}`);
+    return new DenseProjector(session, sae.dSae, sae.dIn, sae.architecture, sae.threshold, isLinearPreActivation(sae), options);
+  }
+
+  /** Runs the graph on rows of hb / hs (tensors as the model returned them: host or device). */
+  private async run(hb: ort.Tensor, hs: ort.Tensor, rows: Int32Array, dmean = this.zeroMean, contexts = this.options.contexts): Promise<ProjectionOutputs> {
+    const n = rows.length;
+    const out = await this.session.run({
+      hb, hs, rows: new ort.Tensor('int32', rows, [n]), k_top: this.kTop,
+      k_ctx: int64(Math.max(1, Math.min(contexts, n))), dmean,
+    });
+    const result: ProjectionOutputs = {};
+    for (const [name, t] of Object.entries(out)) result[name] = { data: t.data as Float32Array | Int32Array, dims: t.dims };
+    return result;
+  }
+
+  async accumulate(acc: LayerAccumulator, hb: Activations, hs: Activations, rows: EvaluatedRows, from: number, to: number): Promise<ChunkTimings> {
+    let t = performance.now();
+    const out = await this.run(hb.tensor, hs.tensor, rows.flat.subarray(from, to));
+    const sae = (performance.now() - t) / 1000;
+    t = performance.now();
+    addReduced(acc, out, to - from, rows.sample.subarray(from, to), rows.position.subarray(from, to));
+    return { sae, metrics: (performance.now() - t) / 1000 };
+  }
+
+  async fit(h: Activations, rows: Int32Array): Promise<FitSums> {
+    // contexts unused here: one candidate per feature keeps the token-axis TopK small
+    const o = await this.run(h.tensor, h.tensor, rows, this.zeroMean, 1);
+    const sums = o.token_sums.data as Float32Array;
+    return { err: sums[TOKEN_SUMS.indexOf('err_b')], sq: sums[TOKEN_SUMS.indexOf('sq_b')], sum: o.sum_hb.data as Float32Array };
+  }
+
+  async preActivationShift(meanDelta: Float32Array): Promise<Float32Array> {
+    const d = this.hidden;
+    const zero = new ort.Tensor('float32', new Float32Array(d), [1, d]);
+    const out = await this.run(zero, zero, Int32Array.of(0), new ort.Tensor('float32', meanDelta, [1, d]), 1);
+    return (out.dpre.data as Float32Array).slice(0, this.width);
+  }
+
+  async release(): Promise<void> {
+    await this.session.release();
+  }
+}
