@@ -21,6 +21,7 @@ import { chooseBatching, deviceMemoryBudget, planDeviceBatch, MAX_BATCH, MAX_CHU
 import { chooseReduction } from '../src/engine/runtime/reduction';
 import { createProjector } from '../src/engine/sae/createProjector';
 import type { SaeWeights } from '../src/engine/sae/loadSae';
+import { anonymousSaes } from './helpers/anonymousSaes';
 import { fixtureConfig } from './helpers/cli';
 import { compareWithGolden, FEATURE_ABS_TOL, FEATURE_REL_TOL, LAYER_TOL } from './helpers/golden';
 import { FIXTURES, scratchDir } from './helpers/paths';
@@ -104,7 +105,8 @@ test('trust outputs agree: noise floor, self-check, significance, JumpReLU margi
   const general = '{ path: "@/eval/general.jsonl", max_samples: 32 }';
   const configs: Record<string, string> = {
     floor: fixtureConfig({ models: '{ base: "@/base", sft: "@/sft-refusal", reference: "@/base" }', dataset: general }),
-    resid_pre: fixtureConfig({ models: '{ base: "@/base", sft: "@/sft-domain" }', dataset: general, layers: '{ target_indices: [2, 3], hook_point: resid_pre }' }),
+    // SAEs that do not declare their hook: one that declares resid_post is refused at resid_pre before the run
+    resid_pre: fixtureConfig({ models: '{ base: "@/base", sft: "@/sft-domain" }', dataset: general, sae: `{ path: "${anonymousSaes(dir, [2, 3])}", k: 16 }`, layers: '{ target_indices: [2, 3], hook_point: resid_pre }' }),
     jumprelu: fixtureConfig({ models: '{ base: "@/base", sft: "@/sft-domain" }', dataset: general, layers: '{ target_indices: [3] }', sae: '{ path: { "3": "@/saes-variants/jumprelu" }, k: 16 }', metrics: '{ threshold_margin: 0.5 }' }),
     topk: fixtureConfig({ models: '{ base: "@/base", sft: "@/sft-domain" }', dataset: general, layers: '{ target_indices: [3] }', sae: '{ path: { "3": "@/saes-variants/topk" }, k: 8 }' }),
   };

@@ -6,6 +6,7 @@ import { onnx } from 'onnx-proto';
 import { loadSae } from '../src/engine/sae/loadSae';
 import { HookedModel } from '../src/engine/model/runner';
 import type { SaeDiffReport } from '../src/engine/report/types';
+import { anonymousSaes } from './helpers/anonymousSaes';
 import { fixtureConfig, runCli, writeConfig } from './helpers/cli';
 import { FIXTURES, scratchDir } from './helpers/paths';
 
@@ -26,16 +27,8 @@ test('self-check: silent on a correct hook, fires on resid_pre and on a neighbou
   for (const l of ok.comparisons[0].layers) assert.equal(l.self_check!.ok, true, `layer ${l.layer}`);
   // an SAE that declares resid_post is refused at resid_pre before any run (saeHookPoint.test.ts); one
   // that does not say its hook (cfg without hook_name / hook_layer) is caught by the statistical check
-  const anon = path.join(dir, 'anon-saes');
-  for (const l of [2, 3, 4]) {
-    const src = path.join(FIXTURES, 'saes', `blocks.${l}.hook_resid_post`), dst = path.join(anon, `L${l}`);
-    fs.mkdirSync(dst, { recursive: true });
-    fs.copyFileSync(path.join(src, 'sae_weights.safetensors'), path.join(dst, 'sae_weights.safetensors'));
-    const cfg = JSON.parse(fs.readFileSync(path.join(src, 'cfg.json'), 'utf8'));
-    delete cfg.hook_name; delete cfg.hook_layer;
-    fs.writeFileSync(path.join(dst, 'cfg.json'), JSON.stringify(cfg));
-  }
-  const pre = run('self-pre', fixtureConfig({ models: '{ base: "@/base", sft: "@/sft-domain" }', dataset: general, sae: `{ path: "${anon}/L{layer}", k: 16 }`, layers: '{ target_indices: [2, 3, 4], hook_point: resid_pre }' }));
+  const anon = anonymousSaes(dir, [2, 3, 4]);
+  const pre = run('self-pre', fixtureConfig({ models: '{ base: "@/base", sft: "@/sft-domain" }', dataset: general, sae: `{ path: "${anon}", k: 16 }`, layers: '{ target_indices: [2, 3, 4], hook_point: resid_pre }' }));
   assert.equal(pre.run.self_check_failed, true);
   for (const l of pre.comparisons[0].layers) assert.match(l.self_check!.messages[0], /explains the stream leaving the block \(resid_post\) better/);
   assert.ok(pre.run.warnings.some((w) => w.startsWith('SAE self-check failed')));
