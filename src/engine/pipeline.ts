@@ -1,6 +1,8 @@
+import * as fs from 'fs';
+import * as path from 'path';
 import type { ModelSpec, ResolvedConfig } from './config/types';
 import { evaluatedRows, gatherRows, planBatches, shardSamples } from './data/batching';
-import { compileTemplate, readPrompts, renderPrompt } from './data/dataset';
+import { compileTemplate, cutRecord, encodeCapped, readPromptsAsync, renderPrompt } from './data/dataset';
 import { parityWarnings } from './data/parity';
 import { loadTokenizer, LoadedTokenizer } from './data/tokenizer';
 import { SaeDiffError, throwIfAborted } from './errors';
@@ -13,7 +15,7 @@ import { buildReport, describeRun } from './report/buildReport';
 import { readLabels } from './report/labels';
 import type { PartialState, SaeDiffReport, SaeInfo as ReportSaeInfo } from './report/types';
 import { accumulatorToJson } from './metrics/serialize';
-import { writeFileAtomic } from './report/writeReport';
+import { checkWritableTarget, writeFileAtomicAsync } from './report/writeReport';
 import { selectProvider } from './runtime/providers';
 import { probeEnvironment, SessionSettings } from './runtime/session';
 import { checkSaeFits, loadSae, readSaeInfo } from './sae/loadSae';
@@ -58,6 +60,8 @@ export async function runDiagnostic(config: ResolvedConfig, options: RunOptions 
   const progress = (e: ProgressEvent) => options.onProgress?.(e);
   const timings: Record<string, number> = { load: 0, tokenize: 0, forward: 0, sae: 0, metrics: 0, report: 0 };
   const toRelease: { release(): Promise<void> }[] = [];
+  const reportPath = options.outPath ?? (options.shard ? partialPathFor(config.output.savePath, options.shard) : config.output.savePath);
+  checkReportPath(config, reportPath, options.outPath !== undefined);
   try {
     progress({ stage: 'load', message: 'Loading models and SAEs' });
     const prep = await prepare(config, options, log);
@@ -132,18 +136,17 @@ export async function runDiagnostic(config: ResolvedConfig, options: RunOptions 
     preActivationShift = await meanPreActivationShifts(accumulators, prep.projectors);
     const report = reportOf(options.shard === undefined);
     report.run.parity_warnings = prep.parity;
-    if (report.run.self_check_failed) {
+    if (report.run.self_check_failed && tokensDone > 0) {
       const lines = report.comparisons[0].layers.flatMap((l) => l.self_check?.messages ?? []);
       for (const line of [...new Set(lines)]) { log(`SELF-CHECK FAILED: ${line}`); report.run.warnings.push(`SAE self-check failed: ${line}`); }
     }
-    const reportPath = options.outPath ?? (options.shard ? partialPathFor(config.output.savePath, options.shard) : config.output.savePath);
     if (options.shard) {
       report.shard = options.shard;
       report.partial = partialState(prep, accumulators, selfCheckInputs.fits);
     }
     timings.report = (performance.now() - tr) / 1000;
     report.run.duration_s = (performance.now() - t0) / 1000;
-    writeFileAtomic(reportPath, JSON.stringify(report, null, 1) + '\n');
+    await writeFileAtomicAsync(reportPath, JSON.stringify(report, null, 1) + '\n', options.signal);
     log(`timings (s): ${Object.entries(timings).map(([k, v]) => `${k} ${v.toFixed(3)}`).join(', ')}`);
     log(`report written: ${reportPath}`);
     progress({ stage: 'done', message: `Report written to ${reportPath}`, batchesDone: batches.length, batchesTotal: batches.length, tokensDone, tokensPerSecond: rate(tokensDone, loopStart) });
@@ -166,6 +169,37 @@ async function meanPreActivationShifts(accumulators: Map<number, LayerAccumulato
     out.push(m);
   }
   return out;
+}
+
+/**
+ * Before any work: the report path must be a regular file or new (a device or FIFO is left alone),
+ * and never one of the run's inputs (the config, the dataset, a labels file).
+ */
+function checkReportPath(config: ResolvedConfig, reportPath: string, fromFlag: boolean): void {
+  const location = fromFlag ? { file: reportPath } : config.locate('output.save_path');
+  const inputs: [string, string][] = [[config.configPath, 'the config file'], [config.dataset.path, 'the dataset (dataset.path)'],
+    ...[...config.sae.labels.values()].map((f): [string, string] => [f, 'a labels file (sae.labels)'])];
+  for (const [input, what] of inputs) {
+    if (sameFile(reportPath, input)) {
+      throw new SaeDiffError(`The report path ${reportPath} is ${what}: writing the report would overwrite it`, { location, hint: fromFlag ? 'Give another --out.' : 'Set output.save_path to another file.' });
+    }
+  }
+  try {
+    checkWritableTarget(reportPath);
+  } catch (e) {
+    if (e instanceof SaeDiffError) throw new SaeDiffError(e.message, { location, hint: e.hint });
+    throw e;
+  }
+}
+
+function sameFile(a: string, b: string): boolean {
+  if (path.resolve(a) === path.resolve(b)) return true;
+  try {
+    const sa = fs.statSync(a), sb = fs.statSync(b);
+    return sa.dev === sb.dev && sa.ino === sb.ino;
+  } catch {
+    return false;
+  }
 }
 
 /** Where a shard's partial report goes by default: beside the report, named by its slice. */
@@ -282,14 +316,17 @@ async function prepare(config: ResolvedConfig, options: RunOptions, log: (l: str
   const from = config.dataset.chatTemplateFrom;
   const templateOwner = from === 'base' ? tokenizer : from === 'sft' ? sftTokenizers[0] : [tokenizer, ...sftTokenizers].find((t) => t.chatTemplate);
   const template = templateOwner?.chatTemplate ? compileTemplate(templateOwner.chatTemplate, templateOwner.configFile ?? templateOwner.file) : undefined;
-  const records = readPrompts(config.dataset.path, config.dataset.maxSamples);
   const maxTokens = config.runtime.max_tokens;
-  const sequences = records.map((r) => tokenizer.encode(renderPrompt(r, template, tokenizer.specialTokens, config.dataset.path)).slice(0, maxTokens));
+  // streamed up to max_samples; each record cut to a character bound before it is encoded
+  const records = (await readPromptsAsync(config.dataset.path, config.dataset.maxSamples, options.signal)).map((r) => cutRecord(r, maxTokens));
+  const sequences = records.map((r) => encodeCapped(tokenizer.encode, renderPrompt(r, template, tokenizer.specialTokens, config.dataset.path), maxTokens));
   const parity = parityWarnings(tokenizer, sftTokenizers.map((t, i) => ({ name: sftFiles[i].spec.name, tokenizer: t })), sequences);
   for (const w of parity) { warnings.push(w); log(`warning: ${w}`); }
   const samples = shardSamples(sequences.length, options.shard);
-  const evaluated = samples.reduce((a, i) => a + Math.max(0, sequences[i].length - (config.dataset.excludeBos ? 1 : 0)), 0);
-  if (evaluated === 0) {
+  const evaluatedIn = (ids: number[]) => ids.reduce((a, i) => a + Math.max(0, sequences[i].length - (config.dataset.excludeBos ? 1 : 0)), 0);
+  const evaluated = evaluatedIn(samples);
+  // a shard past the last prompt (more shards than prompts) writes an empty partial report that merges
+  if (evaluated === 0 && (!options.shard || evaluatedIn(sequences.map((_, i) => i)) === 0)) {
     throw new SaeDiffError('No token to evaluate: every prompt is empty after tokenization', { location: { file: config.dataset.path, key: 'dataset.path' }, hint: 'Give prompts with text.' });
   }
   if (template && records.some((r) => 'messages' in r)) log(`chat template from ${templateOwner!.configFile}`);

@@ -2,7 +2,8 @@ import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { SaeDiffError } from '../errors';
-import { hiddenSize, layerCount, ONNX_CANDIDATES } from '../model/modelFolder';
+import { READ_CAPS, readJsonBounded, readTextBounded } from '../io/boundedRead';
+import { badSizeKey, HfModelConfig, hiddenSize, layerCount, ONNX_CANDIDATES } from '../model/modelFolder';
 import { readSaeInfo, SaeInfo } from '../sae/loadSae';
 import { cachedOnFiles } from './fileCache';
 import type { SaeFormat } from './types';
@@ -39,12 +40,15 @@ export function modelFacts(folder: string, onnxFile?: string): ModelFacts {
     facts.hasConfigJson = fs.existsSync(configJson);
     if (facts.hasConfigJson) {
       try {
-        const cfg = JSON.parse(fs.readFileSync(configJson, 'utf8'));
+        const cfg = readJsonBounded(configJson, READ_CAPS.config) as HfModelConfig;
+        if (cfg === null || typeof cfg !== 'object' || Array.isArray(cfg)) throw new Error('config.json is not a JSON object');
+        const badSize = badSizeKey(cfg);
+        if (badSize) throw new Error(`In config.json, ${badSize}`);
         facts.hiddenSize = hiddenSize(cfg);
         facts.layerCount = layerCount(cfg);
-        facts.modelType = cfg.model_type;
+        facts.modelType = typeof cfg.model_type === 'string' ? cfg.model_type : undefined;
       } catch (e) {
-        facts.configError = `config.json is not valid JSON: ${(e as Error).message}`;
+        facts.configError = (e as Error).message.replace(/^Not valid JSON/, 'config.json is not valid JSON');
       }
     }
     return facts;
@@ -72,9 +76,9 @@ export function tokenizerFacts(file: string): TokenizerFacts {
   return cachedOnFiles('tokenizer', [file], () => {
     let text: string;
     try {
-      text = fs.readFileSync(file, 'utf8');
+      text = readTextBounded(file, READ_CAPS.tokenizer);
     } catch (e) {
-      return { error: `cannot read ${file}: ${(e as Error).message}` };
+      return { error: (e as Error).message };
     }
     const contentHash = sha1(text);
     try {

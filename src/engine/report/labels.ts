@@ -1,4 +1,5 @@
 import { SaeDiffError } from '../errors';
+import { READ_CAPS } from '../io/boundedRead';
 import { readJson } from '../model/modelFolder';
 
 /**
@@ -6,7 +7,7 @@ import { readJson } from '../model/modelFolder';
  * explanation export ({index, description}) or {feature|id, label|explanation|text}.
  */
 export function readLabels(file: string): Map<number, string> {
-  const data = readJson(file) as unknown;
+  const data = readJson(file, READ_CAPS.labels) as unknown;
   const labels = new Map<number, string>();
   const records = Array.isArray(data) ? data : (data as any)?.explanations ?? (data as any)?.features;
   if (Array.isArray(records)) {
