@@ -1,8 +1,10 @@
+import * as os from 'os';
 import * as fs from 'fs';
 import * as path from 'path';
 import type { ModelSpec, ResolvedConfig } from './config/types';
 import { evaluatedRows, gatherRows, planBatches, shardSamples } from './data/batching';
-import { compileTemplate, cutRecord, encodeCapped, readPromptsAsync, renderPrompt } from './data/dataset';
+import { compileTemplate, cutRecord, encodeCapped, PromptRecord, readPromptsAsync, renderPrompt } from './data/dataset';
+import { provenanceOf } from './provenance';
 import { parityWarnings } from './data/parity';
 import { loadTokenizer, LoadedTokenizer } from './data/tokenizer';
 import { SaeDiffError, throwIfAborted } from './errors';
@@ -143,6 +145,10 @@ export async function runDiagnostic(config: ResolvedConfig, options: RunOptions 
     if (options.shard) {
       report.shard = options.shard;
       report.partial = partialState(prep, accumulators, selfCheckInputs.fits);
+      report.partial.provenance = await provenanceOf(config, prep.records, [
+        { role: 'base', files: prep.baseFiles }, ...prep.sftFiles.map((files) => ({ role: 'sft' as const, files })),
+        ...(prep.referenceFiles ? [{ role: 'reference' as const, files: prep.referenceFiles }] : []),
+      ], options.signal);
     }
     timings.report = (performance.now() - tr) / 1000;
     report.run.duration_s = (performance.now() - t0) / 1000;
@@ -222,6 +228,22 @@ function partialState(prep: Prepared, accumulators: Map<number, LayerAccumulator
   };
 }
 
+/**
+ * runtime.threads / saeDiff.threads within reason: ONNX Runtime crashes on 100000 threads and crawls
+ * on 1000; more than 4 per core (or 256) buys nothing, so it is capped with a warning.
+ */
+export function boundedThreads(requested: number, warnings: string[], log: (l: string) => void): number {
+  if (!Number.isSafeInteger(requested) || requested < 0) {
+    throw new SaeDiffError(`runtime.threads must be an integer from 0 to 256 (got ${requested})`, { hint: '0 uses every core.' });
+  }
+  const cap = Math.min(256, 4 * os.availableParallelism());
+  if (requested <= cap) return requested;
+  const w = `runtime.threads ${requested} is more than ${cap} (4 per core, at most 256): ${cap} threads are used.`;
+  warnings.push(w);
+  log(`warning: ${w}`);
+  return cap;
+}
+
 function rate(tokens: number, since: number): number {
   const s = (performance.now() - since) / 1000;
   return s > 0 ? tokens / s : 0;
@@ -249,7 +271,7 @@ async function projectLayer(
   }
 }
 
-async function prepare(config: ResolvedConfig, options: RunOptions, log: (l: string) => void): Promise<Prepared & { tokenizeSeconds: number; parity: string[] }> {
+async function prepare(config: ResolvedConfig, options: RunOptions, log: (l: string) => void): Promise<Prepared & { tokenizeSeconds: number; parity: string[]; records: PromptRecord[] }> {
   const warnings: string[] = [];
   const requested = options.provider ?? config.runtime.execution_provider;
   let choice;
@@ -264,7 +286,7 @@ async function prepare(config: ResolvedConfig, options: RunOptions, log: (l: str
   warnings.push(...choice.warnings);
   choice.warnings.forEach((w) => log(`warning: ${w}`));
   log(`execution provider: ${choice.provider} (${choice.reason})`);
-  const settings: SessionSettings = { provider: choice.provider, threads: options.threads ?? config.runtime.threads };
+  const settings: SessionSettings = { provider: choice.provider, threads: boundedThreads(options.threads ?? config.runtime.threads, warnings, log) };
 
   const baseFiles = resolveModelFiles(config.models.base, config);
   const sftFiles = config.models.sfts.map((s: ModelSpec) => resolveModelFiles(s, config));
@@ -332,6 +354,6 @@ async function prepare(config: ResolvedConfig, options: RunOptions, log: (l: str
   if (template && records.some((r) => 'messages' in r)) log(`chat template from ${templateOwner!.configFile}`);
   log(`dataset: ${records.length} prompts${options.shard ? `, shard ${options.shard.index + 1}/${options.shard.count}: prompts ${samples[0] ?? '-'}-${samples[samples.length - 1] ?? '-'}` : ''}, ${evaluated} evaluated tokens (max_tokens ${maxTokens})`);
   const tokenizeSeconds = (performance.now() - tt) / 1000;
-  return { settings, providerReason: choice.reason, warnings, baseFiles, sftFiles, referenceFiles, tokenizer, sequences, samples, saes, declared, labels, projectors, tokenizeSeconds, parity };
+  return { records, settings, providerReason: choice.reason, warnings, baseFiles, sftFiles, referenceFiles, tokenizer, sequences, samples, saes, declared, labels, projectors, tokenizeSeconds, parity };
 }
 

@@ -94,6 +94,31 @@ export async function readFileBoundedAsync(file: string, maxBytes: number, key?:
   }
 }
 
+/**
+ * The first `maxBytes` bytes of a regular file (a FIFO or device is refused, never read: reading a
+ * FIFO would take the data from its writer). `truncated` when the file is longer.
+ */
+export function readHeadBounded(file: string, maxBytes: number, key?: string): { bytes: Buffer; truncated: boolean } {
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(file, OPEN_FLAGS);
+    const st = fs.fstatSync(fd);
+    checkStats(file, st, Number.MAX_SAFE_INTEGER, key);
+    const buf = Buffer.alloc(Math.min(maxBytes, st.size));
+    let n = 0;
+    while (n < buf.length) {
+      const r = fs.readSync(fd, buf, n, buf.length - n, n);
+      if (r === 0) break;
+      n += r;
+    }
+    return { bytes: buf.subarray(0, n), truncated: st.size > n };
+  } catch (e) {
+    throw openError(file, e, key);
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
+  }
+}
+
 /** Decodes UTF-8 strictly: invalid bytes are an error naming the file, never silently replaced. */
 export function decodeUtf8(file: string, buf: Uint8Array, key?: string): string {
   try {
