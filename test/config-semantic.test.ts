@@ -230,7 +230,7 @@ describe('config semantic checks', () => {
     fs.writeFileSync(path.join(dir, 'prompts.csv'), 'text\nhello\n');
     fs.writeFileSync(path.join(dir, 'empty.txt'), '\n\n');
     const cases: [string, string][] = [
-      ['bad.jsonl', 'Line 3 of bad.jsonl has no text, prompt or messages field.'],
+      ['bad.jsonl', 'Line 3 of bad.jsonl has no "text", "prompt" or "messages" field.'],
       ['broken.jsonl', 'Line 2 of broken.jsonl is not valid JSON: Unexpected end of JSON input.'],
       ['prompts.csv', "The prompts file must be .jsonl or .txt, not '.csv'."],
       ['empty.txt', 'empty.txt has no prompts (it is empty).'],
