@@ -44,6 +44,8 @@ function checkStats(file: string, st: fs.Stats, maxBytes: number, key?: string):
 
 function openError(file: string, e: unknown, key?: string): SaeDiffError {
   if (e instanceof SaeDiffError) return e;
+  // opening a socket (e.g. /dev/stdin of a child process) through /proc fails with ENXIO
+  if ((e as NodeJS.ErrnoException).code === 'ENXIO') return new SaeDiffError(`${file} is a socket or device, not a regular file`, { location: { file, key }, hint: 'Point it at a regular file.' });
   return new SaeDiffError(`Cannot read ${file}: ${(e as Error).message}`, { location: { file, key } });
 }
 
