@@ -1,4 +1,5 @@
 import * as fs from 'fs';
+import * as net from 'net';
 import * as path from 'path';
 import { Template } from '@huggingface/jinja';
 import { CancelledError, SaeDiffError, throwIfAborted } from '../errors';
@@ -164,7 +165,13 @@ export async function readPromptsAsync(file: string, maxSamples?: number, signal
   const st = await fs.promises.stat(file).catch(() => undefined);
   checkDatasetPath(file, st);
   const parser = new PromptParser(file, maxSamples);
-  const stream = fs.createReadStream(file, { highWaterMark: CHUNK });
+  let stream: NodeJS.ReadableStream & { destroy(): void };
+  if (st!.isFIFO()) {
+    // a FIFO is read through the event loop (net.Socket), never by a blocked thread-pool thread, which
+    // would keep the process from exiting after a signal; only its open() waits for a writer
+    const fd = await openFifo(file, signal);
+    stream = new net.Socket({ fd, readable: true, writable: false });
+  } else stream = fs.createReadStream(file, { highWaterMark: CHUNK });
   let onAbort: (() => void) | undefined;
   const aborted = new Promise<never>((_, reject) => {
     onAbort = () => { stream.destroy(); reject(new CancelledError()); };
@@ -184,6 +191,29 @@ export async function readPromptsAsync(file: string, maxSamples?: number, signal
     if (onAbort) signal?.removeEventListener('abort', onAbort);
     stream.destroy();
   }
+}
+
+/**
+ * Opens a FIFO for reading; open() blocks until a writer comes. On abort, a writer is opened and
+ * closed at once (O_NONBLOCK), which releases the waiting open (the reader then sees end of file).
+ */
+function openFifo(file: string, signal?: AbortSignal): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let cancelled = false;
+    const onAbort = () => {
+      cancelled = true;
+      try { fs.closeSync(fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK)); } catch { /* no reader any more */ }
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    fs.open(file, fs.constants.O_RDONLY, (err, fd) => {
+      signal?.removeEventListener('abort', onAbort);
+      if (cancelled) {
+        if (!err) fs.close(fd, () => {});
+        reject(new CancelledError());
+      } else if (err) reject(datasetError(file, `Cannot open the dataset: ${err.message}`));
+      else resolve(fd);
+    });
+  });
 }
 
 /**
