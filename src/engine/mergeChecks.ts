@@ -36,6 +36,7 @@ export function checkProvenance(parts: SaeDiffReport[], files: string[]): void {
   provs.forEach((pv, i) => {
     if (i === 0) return;
     const where = `than the first part (${files[0]})`;
+    const whose = `from the first part's (${files[0]})`;
     if (pv.dataset.sha256 !== first.dataset.sha256) {
       throw bad(files[i], `This part was run on other prompts ${where}: dataset ${pv.dataset.path} (sha256 ${short(String(pv.dataset.sha256))}) vs ${first.dataset.path} (${short(first.dataset.sha256)})`, 'Merge only shards of one run.');
     }
@@ -46,14 +47,14 @@ export function checkProvenance(parts: SaeDiffReport[], files: string[]): void {
       const f = firstModels.get(key(m));
       if (!f) throw bad(files[i], `This part has a model ${m.role} '${m.name}' that the first part does not have`, 'Merge only shards of one run.');
       if (f.sha256 !== m.sha256) {
-        throw bad(files[i], `The ${m.role} model '${m.name}' of this part differs ${where}: ${m.path} (sha256 ${short(String(m.sha256))}) vs ${f.path} (${short(f.sha256)})`, 'Merge only shards of one run.');
+        throw bad(files[i], `The ${m.role} model '${m.name}' of this part differs ${whose}: ${m.path} (sha256 ${short(String(m.sha256))}) vs ${f.path} (${short(f.sha256)})`, 'Merge only shards of one run.');
       }
     }
     const layers = new Set([...Object.keys(pv.saes), ...Object.keys(first.saes)]);
     for (const l of layers) {
       const a = pv.saes[l], b = first.saes[l];
       if (!a || !b || a.sha256 !== b.sha256) {
-        throw bad(files[i], `The SAE of layer ${l} of this part differs ${where}: ${a?.path ?? 'none'} (sha256 ${short(String(a?.sha256 ?? '-'))}) vs ${b?.path ?? 'none'} (${short(String(b?.sha256 ?? '-'))})`, 'Merge only shards of one run.');
+        throw bad(files[i], `The SAE of layer ${l} of this part differs ${whose}: ${a?.path ?? 'none'} (sha256 ${short(String(a?.sha256 ?? '-'))}) vs ${b?.path ?? 'none'} (${short(String(b?.sha256 ?? '-'))})`, 'Merge only shards of one run.');
       }
     }
   });
