@@ -89,3 +89,11 @@ test('more shards than prompts: the empty shards write empty partial reports, an
   assert.equal(merged.run.samples, 2);
   assert.equal(merged.complete, true);
 });
+
+test('merge --out naming one of its parts is refused, and the part is left as it was', () => {
+  const before = fs.readFileSync(p1, 'utf8');
+  const r = runCli(['merge', p1, p2, '--out', p1]);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /--out is one of the partial reports/);
+  assert.equal(fs.readFileSync(p1, 'utf8'), before);
+});

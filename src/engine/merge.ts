@@ -129,6 +129,8 @@ function mergedSelfCheck(parts: SaeDiffReport[]) {
 }
 
 export function mergeToFile(files: string[], out: string, options: { tokenizer?: string } = {}): SaeDiffReport {
+  const part = files.find((f) => path.resolve(f) === path.resolve(out));
+  if (part) throw new SaeDiffError('--out is one of the partial reports: merging would overwrite it', { location: { file: part }, hint: 'Give another --out.' });
   const report = mergePartialReports(files, options);
   writeFileAtomic(out, JSON.stringify(report, null, 1) + '\n');
   return report;

@@ -44,7 +44,7 @@ export async function validateConfigFile(pathOrText: string, configPath?: string
     try {
       text = decodeUtf8(file, await readFileBoundedAsync(file, READ_CAPS.yaml));
     } catch (e) {
-      return [{ severity: 'error', code: 'unreadable', keyPath: '', message: `Cannot read the config file: ${(e as Error).message}`, range: { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } } }];
+      return [{ severity: 'error', code: 'unreadable', keyPath: '', message: `Cannot read the config file: ${(e as Error).message.replace(/^Cannot read .*?: (?=E[A-Z]+:)/, '')}`, range: { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } } }];
     }
   }
   return validateConfigText(text, file, options).diagnostics;
