@@ -42,3 +42,13 @@ test('a save_path equal to the config or the dataset fails validation, and the r
     assert.equal(fs.readFileSync(data, 'utf8'), name === 'data' ? before : fs.readFileSync(data, 'utf8'));
   }
 });
+
+test('a config with bytes that are not UTF-8 (a Latin-1 path) is an error in validate and run, not silently replaced', async () => {
+  const { loadConfigFile } = await import('../src/engine/config/load');
+  const { validateConfigFile } = await import('../src/engine/config/authoring');
+  const cfg = path.join(dir, 'latin1.sae-diff.yaml');
+  fs.writeFileSync(cfg, Buffer.concat([Buffer.from(fixtureConfig({ dataset: '{ path: "caf' }).replace(/@\//g, FIXTURES + '/')), Buffer.from([0xe9]), Buffer.from('.jsonl" }\n')]));
+  assert.throws(() => loadConfigFile(cfg), /latin1\.sae-diff\.yaml is not valid UTF-8 text/);
+  const [d] = await validateConfigFile(cfg);
+  assert.match(d.message, /Cannot read the config file: .*is not valid UTF-8 text/);
+});
