@@ -76,7 +76,7 @@ test('max_tokens truncates prompts (BOS included); exclude_bos false counts posi
 });
 
 test('labels from a JSON file and top activating contexts appear on shifted features', () => {
-  const labels = path.join(dir, 'labels.json');
+  const labels = path.join(dir, 'feature-labels.json');
   const report0 = run('nolabels', fixtureConfig({ layers: '{ target_indices: [3] }' }));
   const top = report0.comparisons[0].layers[0].shifted_features[0];
   fs.writeFileSync(labels, JSON.stringify([{ modelId: 'tiny', layer: '3', index: String(top.id), description: 'refusal words' }]));

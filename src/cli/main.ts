@@ -3,6 +3,7 @@ import type { ProviderRequest } from '../engine/config/types';
 import { CancelledError, SaeDiffError } from '../engine/errors';
 import { mergeToFile } from '../engine/merge';
 import { runDiagnostic } from '../engine/pipeline';
+import { removeLiveTempFiles } from '../engine/report/writeReport';
 import type { ProgressEvent } from '../engine/progress';
 import { TOOL_VERSION } from '../engine/version';
 import { runDoctorCli } from './doctor';
@@ -88,7 +89,16 @@ export async function main(argv: string[]): Promise<number> {
     shard = { index: Number(m[1]) - 1, count: Number(m[2]) };
   }
   const controller = new AbortController();
-  const onSignal = () => controller.abort();
+  let watchdog: NodeJS.Timeout | undefined;
+  const onSignal = () => {
+    controller.abort();
+    // a stage that cannot see the abort (a native call still pending) must not hold the exit: no report, no temp file
+    watchdog = setTimeout(() => {
+      removeLiveTempFiles();
+      process.stderr.write('cancelled: no report was written.\n');
+      process.exit(130);
+    }, 5000);
+  };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
@@ -110,7 +120,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     return 0;
   } catch (e) {
-    if (e instanceof CancelledError) {
+    if (e instanceof CancelledError || (controller.signal.aborted && !(e instanceof SaeDiffError))) {
       process.stderr.write('cancelled: no report was written.\n');
       return 130;
     }
@@ -118,6 +128,7 @@ export async function main(argv: string[]): Promise<number> {
     else process.stderr.write(`error: ${(e as Error).stack ?? String(e)}\n`);
     return 1;
   } finally {
+    if (watchdog) clearTimeout(watchdog);
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }

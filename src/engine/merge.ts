@@ -8,15 +8,20 @@ import { accumulatorFromJson, SerializedAccumulator } from './metrics/serialize'
 import { buildReport, RunDescription } from './report/buildReport';
 import type { SaeDiffReport } from './report/types';
 import { writeFileAtomic } from './report/writeReport';
+import { readTextBounded } from './io/boundedRead';
+import { checkPartContent, checkProvenance, checkShard } from './mergeChecks';
+
+/** A partial report is at most this big (V8 strings stop at ~512 MB). */
+const MAX_PARTIAL_BYTES = 512 * 1024 * 1024;
 
 function readPartial(file: string): SaeDiffReport {
   let r: SaeDiffReport;
   try {
-    r = JSON.parse(fs.readFileSync(file, 'utf8'));
+    r = JSON.parse(readTextBounded(file, MAX_PARTIAL_BYTES));
   } catch (e) {
     throw new SaeDiffError(`Cannot read the partial report: ${(e as Error).message}`, { location: { file } });
   }
-  if (r?.format !== 'sae-diff-report' || !r.partial || !r.shard || !('index' in r.shard)) {
+  if (r?.format !== 'sae-diff-report' || !r.partial || typeof r.partial !== 'object' || !r.shard || typeof r.shard !== 'object' || !('index' in r.shard) || !r.run || !Array.isArray(r.comparisons)) {
     throw new SaeDiffError('Not a partial report of a sharded run', { location: { file }, hint: 'Give the files written by `sae-diff run <config> --shard i/n`.' });
   }
   return r;
@@ -35,20 +40,30 @@ function comparableConfig(r: SaeDiffReport): string {
 export function mergePartialReports(files: string[], options: { tokenizer?: string } = {}): SaeDiffReport {
   if (files.length === 0) throw new SaeDiffError('Nothing to merge', { hint: 'Give the partial reports: sae-diff merge part1.json part2.json … --out report.json' });
   const parts = files.map(readPartial);
-  const count = (parts[0].shard as { count: number }).count;
+  const shards = parts.map((p, i) => checkShard(p, files[i]));
+  const count = shards[0].count;
   const seen = new Map<number, string>();
   parts.forEach((p, i) => {
-    const s = p.shard as { index: number; count: number };
+    const s = shards[i];
     if (s.count !== count) throw new SaeDiffError(`This part is shard ${s.index + 1} of ${s.count}, the first is of ${count}`, { location: { file: files[i] } });
     if (seen.has(s.index)) throw new SaeDiffError(`Shard ${s.index + 1} of ${count} is given twice (also ${seen.get(s.index)})`, { location: { file: files[i] } });
     if (comparableConfig(p) !== comparableConfig(parts[0])) throw new SaeDiffError('This part was run with a different configuration than the first', { location: { file: files[i] }, hint: 'Run every shard from the same config.' });
     seen.set(s.index, files[i]);
   });
   const missing = Array.from({ length: count }, (_, i) => i).filter((i) => !seen.has(i));
-  if (missing.length > 0) throw new SaeDiffError(`Shards ${missing.map((i) => i + 1).join(', ')} of ${count} are missing`, { hint: 'Merge every shard of the run.' });
+  if (missing.length > 0) throw new SaeDiffError(`Shards ${missing.slice(0, 20).map((i) => i + 1).join(', ')}${missing.length > 20 ? ', …' : ''} of ${count} are missing`, { hint: 'Merge every shard of the run.' });
+  checkProvenance(parts, files);
 
   const first = parts[0];
   const config = first.run.config as any;
+  const expect = {
+    samplesTotal: first.partial!.samples_total, layers: config.layers.target_indices as number[],
+    models: first.comparisons.length + (config.models?.reference ? 1 : 0), excludeBos: config.dataset?.exclude_bos !== false,
+    topContexts: config.metrics?.top_contexts, shapes: new Map((first.run.saes ?? []).map((s) => [s.layer, { width: s.d_sae, hidden: s.d_in }])),
+  };
+  if (!isSafeCount(expect.samplesTotal)) throw new SaeDiffError(`The dataset size ${JSON.stringify(expect.samplesTotal)} is not a count of prompts`, { location: { file: files[0] } });
+  if (!Array.isArray(expect.layers) || expect.layers.some((l) => !expect.shapes.has(l))) throw new SaeDiffError('The partial report does not describe the SAE of each target layer (run.saes)', { location: { file: files[0] } });
+  parts.forEach((p, i) => checkPartContent(p, files[i], shards[i], expect));
   const run: RunDescription = {
     configJson: config,
     targets: config.layers.target_indices,
@@ -98,6 +113,10 @@ export function mergePartialReports(files: string[], options: { tokenizer?: stri
   return report;
 }
 
+function isSafeCount(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 && v <= 1e8;
+}
+
 /** The first shard that ran the self-check gives the neighbouring fits; declared values are the same in all. */
 function mergedSelfCheck(parts: SaeDiffReport[]) {
   const withCheck = parts.find((p) => p.partial?.self_check && Object.keys(p.partial.self_check.fits).length > 0) ?? parts.find((p) => p.partial?.self_check);
@@ -110,6 +129,8 @@ function mergedSelfCheck(parts: SaeDiffReport[]) {
 }
 
 export function mergeToFile(files: string[], out: string, options: { tokenizer?: string } = {}): SaeDiffReport {
+  const part = files.find((f) => path.resolve(f) === path.resolve(out));
+  if (part) throw new SaeDiffError('--out is one of the partial reports: merging would overwrite it', { location: { file: part }, hint: 'Give another --out.' });
   const report = mergePartialReports(files, options);
   writeFileAtomic(out, JSON.stringify(report, null, 1) + '\n');
   return report;

@@ -1,7 +1,10 @@
+import * as os from 'os';
 import * as fs from 'fs';
+import * as path from 'path';
 import type { ModelSpec, ResolvedConfig } from './config/types';
 import { evaluatedRows, planBatches, shardSamples } from './data/batching';
-import { compileTemplate, readPrompts, renderPrompt } from './data/dataset';
+import { compileTemplate, cutRecord, encodeCapped, PromptRecord, readPromptsAsync, renderPrompt } from './data/dataset';
+import { provenanceOf } from './provenance';
 import { parityWarnings } from './data/parity';
 import { loadTokenizer, LoadedTokenizer } from './data/tokenizer';
 import { SaeDiffError, throwIfAborted } from './errors';
@@ -14,7 +17,7 @@ import { buildReport, describeRun } from './report/buildReport';
 import { labelMismatches, readLabelSet } from './report/labels';
 import type { PartialState, SaeDiffReport, SaeInfo as ReportSaeInfo } from './report/types';
 import { accumulatorToJson } from './metrics/serialize';
-import { writeFileAtomic } from './report/writeReport';
+import { checkWritableTarget, writeFileAtomicAsync } from './report/writeReport';
 import { selectProvider } from './runtime/providers';
 import { probeEnvironment, SessionSettings } from './runtime/session';
 import { chooseBatching, deviceMemoryBudget } from './runtime/deviceBatch';
@@ -64,6 +67,8 @@ export async function runDiagnostic(config: ResolvedConfig, options: RunOptions 
   const progress = (e: ProgressEvent) => options.onProgress?.(e);
   const timings: Record<string, number> = { load: 0, tokenize: 0, forward: 0, sae: 0, metrics: 0, report: 0 };
   const toRelease: { release(): Promise<void> }[] = [];
+  const reportPath = options.outPath ?? (options.shard ? partialPathFor(config.output.savePath, options.shard) : config.output.savePath);
+  checkReportPath(config, reportPath, options.outPath !== undefined);
   try {
     progress({ stage: 'load', message: 'Loading models and SAEs' });
     const prep = await prepare(config, options, log);
@@ -140,18 +145,21 @@ export async function runDiagnostic(config: ResolvedConfig, options: RunOptions 
     preActivationShift = await meanPreActivationShifts(accumulators, prep.projectors);
     const report = reportOf(options.shard === undefined);
     report.run.parity_warnings = prep.parity;
-    if (report.run.self_check_failed) {
+    if (report.run.self_check_failed && tokensDone > 0) {
       const lines = report.comparisons[0].layers.flatMap((l) => l.self_check?.messages ?? []);
       for (const line of [...new Set(lines)]) { log(`SELF-CHECK FAILED: ${line}`); report.run.warnings.push(`SAE self-check failed: ${line}`); }
     }
-    const reportPath = options.outPath ?? (options.shard ? partialPathFor(config.output.savePath, options.shard) : config.output.savePath);
     if (options.shard) {
       report.shard = options.shard;
       report.partial = partialState(prep, accumulators, selfCheckInputs.fits);
+      report.partial.provenance = await provenanceOf(config, prep.records, [
+        { role: 'base', files: prep.baseFiles }, ...prep.sftFiles.map((files) => ({ role: 'sft' as const, files })),
+        ...(prep.referenceFiles ? [{ role: 'reference' as const, files: prep.referenceFiles }] : []),
+      ], options.signal);
     }
     timings.report = (performance.now() - tr) / 1000;
     report.run.duration_s = (performance.now() - t0) / 1000;
-    writeFileAtomic(reportPath, JSON.stringify(report, null, 1) + '\n');
+    await writeFileAtomicAsync(reportPath, JSON.stringify(report, null, 1) + '\n', options.signal);
     log(`timings (s): ${Object.entries(timings).map(([k, v]) => `${k} ${v.toFixed(3)}`).join(', ')}`);
     log(`report written: ${reportPath}`);
     progress({ stage: 'done', message: `Report written to ${reportPath}`, batchesDone: batches.length, batchesTotal: batches.length, tokensDone, tokensPerSecond: rate(tokensDone, loopStart) });
@@ -176,6 +184,37 @@ async function meanPreActivationShifts(accumulators: Map<number, LayerAccumulato
   return out;
 }
 
+/**
+ * Before any work: the report path must be a regular file or new (a device or FIFO is left alone),
+ * and never one of the run's inputs (the config, the dataset, a labels file).
+ */
+function checkReportPath(config: ResolvedConfig, reportPath: string, fromFlag: boolean): void {
+  const location = fromFlag ? { file: reportPath } : config.locate('output.save_path');
+  const inputs: [string, string][] = [[config.configPath, 'the config file'], [config.dataset.path, 'the dataset (dataset.path)'],
+    ...[...config.sae.labels.values()].map((f): [string, string] => [f, 'a labels file (sae.labels)'])];
+  for (const [input, what] of inputs) {
+    if (sameFile(reportPath, input)) {
+      throw new SaeDiffError(`The report path ${reportPath} is ${what}: writing the report would overwrite it`, { location, hint: fromFlag ? 'Give another --out.' : 'Set output.save_path to another file.' });
+    }
+  }
+  try {
+    checkWritableTarget(reportPath);
+  } catch (e) {
+    if (e instanceof SaeDiffError) throw new SaeDiffError(e.message, { location, hint: e.hint });
+    throw e;
+  }
+}
+
+function sameFile(a: string, b: string): boolean {
+  if (path.resolve(a) === path.resolve(b)) return true;
+  try {
+    const sa = fs.statSync(a), sb = fs.statSync(b);
+    return sa.dev === sb.dev && sa.ino === sb.ino;
+  } catch {
+    return false;
+  }
+}
+
 /** Where a shard's partial report goes by default: beside the report, named by its slice. */
 export function partialPathFor(savePath: string, shard: { index: number; count: number }): string {
   return savePath.replace(/(\.sae-report)?\.json$/i, '') + `.shard-${shard.index + 1}-of-${shard.count}.sae-partial.json`;
@@ -194,6 +233,22 @@ function partialState(prep: Prepared, accumulators: Map<number, LayerAccumulator
     },
     labels: Object.fromEntries([...prep.labels.entries()].map(([l, m]) => [String(l), Object.fromEntries([...m.entries()].map(([k, v]) => [String(k), v]))])),
   };
+}
+
+/**
+ * runtime.threads / saeDiff.threads within reason: ONNX Runtime crashes on 100000 threads and crawls
+ * on 1000; more than 4 per core (or 256) buys nothing, so it is capped with a warning.
+ */
+export function boundedThreads(requested: number, warnings: string[], log: (l: string) => void): number {
+  if (!Number.isSafeInteger(requested) || requested < 0) {
+    throw new SaeDiffError(`runtime.threads must be an integer from 0 to 256 (got ${requested})`, { hint: '0 uses every core.' });
+  }
+  const cap = Math.min(256, 4 * os.availableParallelism());
+  if (requested <= cap) return requested;
+  const w = `runtime.threads ${requested} is more than ${cap} (4 per core, at most 256): ${cap} threads are used.`;
+  warnings.push(w);
+  log(`warning: ${w}`);
+  return cap;
 }
 
 function rate(tokens: number, since: number): number {
@@ -232,7 +287,7 @@ function batchSizes(config: ResolvedConfig, options: RunOptions, prep: Prepared,
   return choice;
 }
 
-async function prepare(config: ResolvedConfig, options: RunOptions, log: (l: string) => void): Promise<Prepared & { tokenizeSeconds: number; parity: string[] }> {
+async function prepare(config: ResolvedConfig, options: RunOptions, log: (l: string) => void): Promise<Prepared & { tokenizeSeconds: number; parity: string[]; records: PromptRecord[] }> {
   const warnings: string[] = [];
   const requested = options.provider ?? config.runtime.execution_provider;
   let choice;
@@ -247,7 +302,7 @@ async function prepare(config: ResolvedConfig, options: RunOptions, log: (l: str
   warnings.push(...choice.warnings);
   choice.warnings.forEach((w) => log(`warning: ${w}`));
   log(`execution provider: ${choice.provider} (${choice.reason})`);
-  const settings: SessionSettings = { provider: choice.provider, threads: options.threads ?? config.runtime.threads };
+  const settings: SessionSettings = { provider: choice.provider, threads: boundedThreads(options.threads ?? config.runtime.threads, warnings, log) };
 
   const baseFiles = resolveModelFiles(config.models.base, config);
   const sftFiles = config.models.sfts.map((s: ModelSpec) => resolveModelFiles(s, config));
@@ -307,19 +362,22 @@ async function prepare(config: ResolvedConfig, options: RunOptions, log: (l: str
   const from = config.dataset.chatTemplateFrom;
   const templateOwner = from === 'base' ? tokenizer : from === 'sft' ? sftTokenizers[0] : [tokenizer, ...sftTokenizers].find((t) => t.chatTemplate);
   const template = templateOwner?.chatTemplate ? compileTemplate(templateOwner.chatTemplate, templateOwner.configFile ?? templateOwner.file) : undefined;
-  const records = readPrompts(config.dataset.path, config.dataset.maxSamples);
   const maxTokens = config.runtime.max_tokens;
-  const sequences = records.map((r) => tokenizer.encode(renderPrompt(r, template, tokenizer.specialTokens, config.dataset.path)).slice(0, maxTokens));
+  // streamed up to max_samples; each record cut to a character bound before it is encoded
+  const records = (await readPromptsAsync(config.dataset.path, config.dataset.maxSamples, options.signal)).map((r) => cutRecord(r, maxTokens));
+  const sequences = records.map((r) => encodeCapped(tokenizer.encode, renderPrompt(r, template, tokenizer.specialTokens, config.dataset.path), maxTokens));
   const parity = parityWarnings(tokenizer, sftTokenizers.map((t, i) => ({ name: sftFiles[i].spec.name, tokenizer: t })), sequences);
   for (const w of parity) { warnings.push(w); log(`warning: ${w}`); }
   const samples = shardSamples(sequences.length, options.shard);
-  const evaluated = samples.reduce((a, i) => a + Math.max(0, sequences[i].length - (config.dataset.excludeBos ? 1 : 0)), 0);
-  if (evaluated === 0) {
+  const evaluatedIn = (ids: number[]) => ids.reduce((a, i) => a + Math.max(0, sequences[i].length - (config.dataset.excludeBos ? 1 : 0)), 0);
+  const evaluated = evaluatedIn(samples);
+  // a shard past the last prompt (more shards than prompts) writes an empty partial report that merges
+  if (evaluated === 0 && (!options.shard || evaluatedIn(sequences.map((_, i) => i)) === 0)) {
     throw new SaeDiffError('No token to evaluate: every prompt is empty after tokenization', { location: { file: config.dataset.path, key: 'dataset.path' }, hint: 'Give prompts with text.' });
   }
   if (template && records.some((r) => 'messages' in r)) log(`chat template from ${templateOwner!.configFile}`);
   log(`dataset: ${records.length} prompts${options.shard ? `, shard ${options.shard.index + 1}/${options.shard.count}: prompts ${samples[0] ?? '-'}-${samples[samples.length - 1] ?? '-'}` : ''}, ${evaluated} evaluated tokens (max_tokens ${maxTokens})`);
   const tokenizeSeconds = (performance.now() - tt) / 1000;
-  return { settings, providerReason: `${choice.reason}; ${reduction.reduction} reduction (${reduction.reason})`, warnings, baseFiles, sftFiles, referenceFiles, tokenizer, sequences, samples, saes, declared, labels, projectors, reduction, tokenizeSeconds, parity };
+  return { records, settings, providerReason: `${choice.reason}; ${reduction.reduction} reduction (${reduction.reason})`, warnings, baseFiles, sftFiles, referenceFiles, tokenizer, sequences, samples, saes, declared, labels, projectors, reduction, tokenizeSeconds, parity };
 }
 

@@ -25,7 +25,7 @@ export interface ConfigCompletion {
 export function completionsAt(text: string, configPath: string, position: Position, options: { env?: HubEnv } = {}): ConfigCompletion[] {
   const ctx = completionContext(text, position);
   const range: Range = { start: { line: position.line, character: ctx.typedStart }, end: position };
-  const doc = parseDocument(text, { lineCounter: new LineCounter() });
+  const doc = parseDocument(text, { lineCounter: new LineCounter(), uniqueKeys: false });
   const refs = configRefs(doc, configPath);
   if (ctx.kind === 'key') return keyCompletions(ctx, presentKeys(doc, ctx), range);
   return [

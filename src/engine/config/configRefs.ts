@@ -42,6 +42,10 @@ export interface ConfigRefs {
   hookPointWritten: boolean;
   labels: SaeRef[];
   dataset?: { value: string; segments: Segments };
+  /** output.save_path, when written. */
+  savePath?: { value: string; segments: Segments };
+  chatTemplateFrom: 'auto' | 'base' | 'sft';
+  configPath: string;
 }
 
 const isObj = (v: unknown): v is Record<string, any> => v !== null && typeof v === 'object' && !Array.isArray(v);
@@ -57,6 +61,8 @@ export function configRefs(doc: Document, configPath: string): ConfigRefs {
     checkHookLayer: p.sae?.check_hook_layer !== false,
     hookPoint: typeof p.layers?.hook_point === 'string' ? p.layers.hook_point : 'resid_post',
     hookPointWritten: typeof p.layers?.hook_point === 'string',
+    chatTemplateFrom: ['base', 'sft'].includes(p.dataset?.chat_template_from) ? p.dataset.chat_template_from : 'auto',
+    configPath: path.resolve(configPath),
   };
   const models = isObj(p.models) ? p.models : {};
   const addModel = (role: ModelRef['role'], label: string, v: unknown, segs: Segments) => {
@@ -99,6 +105,7 @@ export function configRefs(doc: Document, configPath: string): ConfigRefs {
   refs.saePathKind = perLayer(p.sae?.path, 'path', refs.saes, refs.saeMissingLayers);
   perLayer(p.sae?.labels, 'labels', refs.labels);
   if (isPathString(p.dataset?.path)) refs.dataset = { value: p.dataset.path, segments: [PIPELINE, 'dataset', 'path'] };
+  if (isPathString(p.output?.save_path)) refs.savePath = { value: p.output.save_path, segments: [PIPELINE, 'output', 'save_path'] };
   return refs;
 }
 

@@ -35,31 +35,103 @@ const validateSchema = ajv.compile(configSchema);
 /** Parses YAML and checks it against the JSON Schema; returns positioned diagnostics (no file-system access). */
 export function parseAndCheckConfigText(text: string): ParsedConfigText {
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  // uniqueKeys off: the yaml library compares each key with every earlier one (quadratic); duplicateKeys is linear
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: false });
   const diagnostics: ConfigDiagnostic[] = [];
   const rangeOf = (start: number, end: number): Range => ({ start: toPosition(lineCounter, start), end: toPosition(lineCounter, end) });
-  for (const err of doc.errors) {
+  for (const err of doc.errors.slice(0, MAX_DIAGNOSTICS)) {
     diagnostics.push({
       severity: 'error', code: 'yaml-syntax', keyPath: '',
       message: `YAML syntax error: ${firstLine(err.message)}`, range: rangeOf(err.pos[0], Math.max(err.pos[1], err.pos[0] + 1)),
     });
   }
-  if (doc.errors.length > 0) return { doc, lineCounter, diagnostics };
+  const scan = doc.errors.length === 0 ? scanDocument(doc) : { duplicates: [], nonFinite: [] };
+  if (doc.errors.length === 0) {
+    for (const key of scan.duplicates.slice(0, MAX_DIAGNOSTICS)) {
+      diagnostics.push({ severity: 'error', code: 'yaml-syntax', keyPath: '', message: 'YAML syntax error: Map keys must be unique', range: rangeOf(key.range![0], Math.max(key.range![1], key.range![0] + 1)) });
+    }
+  }
+  if (diagnostics.length > 0) return { doc, lineCounter, diagnostics: capped(diagnostics) };
   for (const warn of doc.warnings) {
     diagnostics.push({
       severity: 'warning', code: 'yaml-warning', keyPath: '',
       message: firstLine(warn.message), range: rangeOf(warn.pos[0], Math.max(warn.pos[1], warn.pos[0] + 1)),
     });
   }
-  const data = doc.toJS({ maxAliasCount: 100 });
+  let data: unknown;
+  try {
+    data = doc.toJS({ maxAliasCount: 100 });
+  } catch (e) {
+    // the yaml library refuses a "billion laughs" document (aliases that expand exponentially) with a ReferenceError
+    diagnostics.push({
+      severity: 'error', code: 'yaml-syntax', keyPath: '',
+      message: `YAML syntax error: the document expands too many aliases (*name), like a "billion laughs" attack: ${firstLine((e as Error).message)}. Write the values out instead of nesting aliases.`,
+      range: rangeOf(0, 1),
+    });
+    return { doc, lineCounter, diagnostics };
+  }
   if (data === null || data === undefined) {
     diagnostics.push({ severity: 'error', code: 'empty', keyPath: '', message: 'The config is empty: it needs a diagnostic_pipeline section.', range: rangeOf(0, 0) });
     return { doc, lineCounter, diagnostics };
   }
+  for (const d of nonFiniteDiagnostics(scan.nonFinite.slice(0, MAX_DIAGNOSTICS), lineCounter)) diagnostics.push(d);
   if (!validateSchema(data)) {
     for (const d of schemaErrorsToDiagnostics(validateSchema.errors ?? [], doc, lineCounter)) diagnostics.push(d);
   }
-  return { doc, lineCounter, diagnostics };
+  return { doc, lineCounter, diagnostics: capped(diagnostics) };
+}
+
+/** At most this many diagnostics are reported; the last one says how many more there are. */
+export const MAX_DIAGNOSTICS = 100;
+
+function capped(diagnostics: ConfigDiagnostic[]): ConfigDiagnostic[] {
+  if (diagnostics.length <= MAX_DIAGNOSTICS) return diagnostics;
+  const kept = diagnostics.slice(0, MAX_DIAGNOSTICS);
+  kept.push({ ...kept[kept.length - 1], code: 'too-many', data: undefined, message: `Only the first ${MAX_DIAGNOSTICS} problems are listed; fix these first.` });
+  return kept;
+}
+
+/**
+ * One iterative pass over the document (a deep document cannot overflow the stack): the second and
+ * later occurrence of each mapping key (a Set per map: linear, unlike the yaml library's uniqueKeys),
+ * and the `.inf` / `-.inf` / `.nan` scalars, which YAML reads as numbers but no setting accepts.
+ */
+function scanDocument(doc: Document): { duplicates: Scalar[]; nonFinite: Scalar[] } {
+  const duplicates: Scalar[] = [];
+  const nonFinite: Scalar[] = [];
+  const stack: unknown[] = [doc.contents];
+  while (stack.length) {
+    const n = stack.pop();
+    if (isMap(n)) {
+      const seen = new Set<string>();
+      for (const p of n.items) {
+        if (isScalar(p.key) && p.key.range) {
+          const k = String(p.key.value);
+          if (seen.has(k)) duplicates.push(p.key);
+          seen.add(k);
+        }
+        if (p.value && typeof p.value === 'object') stack.push(p.value);
+      }
+    } else if (isSeq(n)) {
+      for (const v of n.items) stack.push(v);
+    } else if (isScalar(n) && typeof n.value === 'number' && !Number.isFinite(n.value) && n.range) nonFinite.push(n);
+  }
+  const byStart = (a: Scalar, b: Scalar) => a.range![0] - b.range![0];
+  return { duplicates: duplicates.sort(byStart), nonFinite: nonFinite.sort(byStart) };
+}
+
+function nonFiniteDiagnostics(scalars: Scalar[], lc: LineCounter): ConfigDiagnostic[] {
+  return scalars.map((n) => ({
+    severity: 'error' as const, code: 'not-finite', keyPath: '',
+    message: `${describeNumber(n.value)} is not a finite number: every number of the config must be finite.`,
+    range: { start: toPosition(lc, n.range![0]), end: toPosition(lc, n.range![1]) },
+  }));
+}
+
+/** A number as the user wrote it: NaN and ±Infinity are not "null" (what JSON.stringify says). */
+export function describeNumber(v: unknown): string {
+  if (typeof v === 'number' && !Number.isFinite(v)) return Number.isNaN(v) ? '.nan' : v > 0 ? '.inf' : '-.inf';
+  return JSON.stringify(v);
 }
 
 function firstLine(s: string): string { return s.split('\n')[0].trim(); }
@@ -86,8 +158,22 @@ export function nodeAt(doc: Document, segments: (string | number)[]): Node | und
   return node as Node | undefined;
 }
 
+/** Index of each mapping's scalar keys, so that locating N diagnostics costs O(N), not O(N × keys). */
+const pairIndex = new WeakMap<YAMLMap, { items: unknown[]; length: number; byKey: Map<string, YAMLMap['items'][number]> }>();
+
 export function findPair(map: YAMLMap, key: string) {
-  return map.items.find((p) => isPair(p) && isScalar(p.key) && String((p.key as Scalar).value) === key);
+  let idx = pairIndex.get(map);
+  if (!idx || idx.items !== map.items || idx.length !== map.items.length) {
+    const byKey = new Map<string, YAMLMap['items'][number]>();
+    for (const p of map.items) {
+      if (!isPair(p) || !isScalar(p.key)) continue;
+      const k = String((p.key as Scalar).value);
+      if (!byKey.has(k)) byKey.set(k, p); // the first pair of a key, as Array.find gave
+    }
+    idx = { items: map.items, length: map.items.length, byKey };
+    pairIndex.set(map, idx);
+  }
+  return idx.byKey.get(key);
 }
 
 function nodeRange(node: Node | undefined | null, lc: LineCounter): Range {
@@ -200,6 +286,7 @@ function schemaErrorsToDiagnostics(errors: ErrorObject[], doc: Document, lc: Lin
   const seen = new Set<string>();
   const out: ConfigDiagnostic[] = [];
   for (const e of kept) {
+    if (out.length > MAX_DIAGNOSTICS) break; // capped() keeps MAX_DIAGNOSTICS and says there are more
     const d = schemaErrorToDiagnostic(e, doc, lc);
     if (!d) continue;
     const id = `${d.code}|${d.range.start.line}:${d.range.start.character}|${d.message}`;
@@ -244,13 +331,13 @@ function schemaErrorToDiagnostic(e: ErrorObject, doc: Document, lc: LineCounter)
       const p = e.params as any;
       return {
         severity: 'error', code: 'out-of-range', keyPath,
-        message: `'${keyPath}' is ${JSON.stringify(e.data)}, outside its range: it must be ${p.comparison} ${p.limit}.`, range: valueRange(doc, segments, lc),
+        message: `'${keyPath}' is ${describeNumber(e.data)}, outside its range: it must be ${p.comparison} ${p.limit}.`, range: valueRange(doc, segments, lc),
       };
     }
     case 'enum':
       return {
         severity: 'error', code: 'bad-enum', keyPath,
-        message: `'${keyPath}' is ${JSON.stringify(e.data)}; allowed values: ${((e.params as any).allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}.`,
+        message: `'${keyPath}' is ${describeNumber(e.data)}; allowed values: ${((e.params as any).allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}.`,
         range: valueRange(doc, segments, lc), data: { allowed: (e.params as any).allowedValues },
       };
     case 'uniqueItems': {

@@ -2,7 +2,9 @@ import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { SaeDiffError } from '../errors';
-import { hiddenSize, layerCount, ONNX_CANDIDATES } from '../model/modelFolder';
+import { PromptParser } from '../data/dataset';
+import { READ_CAPS, readHeadBounded, readJsonBounded, readTextBounded } from '../io/boundedRead';
+import { badSizeKey, HfModelConfig, hiddenSize, layerCount, ONNX_CANDIDATES } from '../model/modelFolder';
 import { SAE_FORMATS } from '../sae/formats';
 import { readSaeInfo, SaeInfo } from '../sae/loadSae';
 import { cachedOnFiles } from './fileCache';
@@ -24,13 +26,16 @@ export interface ModelFacts {
   layerCount?: number;
   modelType?: string;
   tokenizerPath?: string;
+  /** tokenizer_config.json has a chat_template (a string, or a list of named templates). */
+  hasChatTemplate?: boolean;
 }
 
 export function modelFacts(folder: string, onnxFile?: string): ModelFacts {
   const configJson = path.join(folder, 'config.json');
   const tokenizer = path.join(folder, 'tokenizer.json');
   const onnxCandidates = onnxFile ? [path.resolve(folder, onnxFile)] : ONNX_CANDIDATES.map((c) => path.join(folder, c));
-  const watched = [folder, path.join(folder, 'onnx'), configJson, tokenizer, ...onnxCandidates];
+  const tokenizerConfig = path.join(folder, 'tokenizer_config.json');
+  const watched = [folder, path.join(folder, 'onnx'), configJson, tokenizer, tokenizerConfig, ...onnxCandidates];
   return cachedOnFiles('model', watched, () => {
     const st = statOrUndefined(folder);
     const facts: ModelFacts = { folder, exists: !!st, isFolder: !!st?.isDirectory(), hasConfigJson: false };
@@ -38,14 +43,23 @@ export function modelFacts(folder: string, onnxFile?: string): ModelFacts {
     facts.onnxPath = onnxCandidates.find((c) => fs.existsSync(c));
     facts.tokenizerPath = fs.existsSync(tokenizer) ? tokenizer : undefined;
     facts.hasConfigJson = fs.existsSync(configJson);
+    try {
+      const tc = fs.existsSync(tokenizerConfig) ? readJsonBounded(tokenizerConfig, READ_CAPS.config) as Record<string, unknown> : undefined;
+      facts.hasChatTemplate = typeof tc?.chat_template === 'string' || (Array.isArray(tc?.chat_template) && tc.chat_template.length > 0);
+    } catch {
+      facts.hasChatTemplate = false; // unreadable: the run reports it when it loads the tokenizer
+    }
     if (facts.hasConfigJson) {
       try {
-        const cfg = JSON.parse(fs.readFileSync(configJson, 'utf8'));
+        const cfg = readJsonBounded(configJson, READ_CAPS.config) as HfModelConfig;
+        if (cfg === null || typeof cfg !== 'object' || Array.isArray(cfg)) throw new Error('config.json is not a JSON object');
+        const badSize = badSizeKey(cfg);
+        if (badSize) throw new Error(`In config.json, ${badSize}`);
         facts.hiddenSize = hiddenSize(cfg);
         facts.layerCount = layerCount(cfg);
-        facts.modelType = cfg.model_type;
+        facts.modelType = typeof cfg.model_type === 'string' ? cfg.model_type : undefined;
       } catch (e) {
-        facts.configError = `config.json is not valid JSON: ${(e as Error).message}`;
+        facts.configError = (e as Error).message.replace(/^Not valid JSON/, 'config.json is not valid JSON');
       }
     }
     return facts;
@@ -73,9 +87,9 @@ export function tokenizerFacts(file: string): TokenizerFacts {
   return cachedOnFiles('tokenizer', [file], () => {
     let text: string;
     try {
-      text = fs.readFileSync(file, 'utf8');
+      text = readTextBounded(file, READ_CAPS.tokenizer);
     } catch (e) {
-      return { error: `cannot read ${file}: ${(e as Error).message}` };
+      return { error: (e as Error).message };
     }
     const contentHash = sha1(text);
     try {
@@ -91,60 +105,59 @@ export function tokenizerFacts(file: string): TokenizerFacts {
   });
 }
 
-export interface DatasetFacts { exists: boolean; error?: string; /** 1-based line of the dataset file the error is on. */ errorLine?: number; checkedRecords: number }
+export interface DatasetFacts {
+  exists: boolean;
+  error?: string;
+  /** A problem that does not stop the run (the file could not be checked ahead). */
+  warning?: string;
+  /** 1-based line of the dataset file the error is on. */
+  errorLine?: number;
+  checkedRecords: number;
+  /** Some checked record is a chat (messages) record: the run needs a chat template. */
+  hasChat?: boolean;
+}
 
 const DATASET_PEEK_BYTES = 64 * 1024;
+/** A first record longer than the peek is read up to this far before giving up checking it. */
+const DATASET_MAX_PEEK_BYTES = 4 * 1024 * 1024;
 const DATASET_PEEK_RECORDS = 5;
 
-/** Checks that the first records of a .jsonl/.txt prompts file parse (reads at most 64 KB). */
+/** Checks that the first records of a .jsonl/.txt prompts file parse, as the run reads them (reads at most 4 MB). */
 export function datasetFacts(file: string): DatasetFacts {
   return cachedOnFiles('dataset', [file], () => {
     const st = statOrUndefined(file);
     if (!st) return { exists: false, checkedRecords: 0 };
-    if (!st.isFile()) return { exists: true, checkedRecords: 0, error: `${file} is a folder, not a prompts file` };
+    if (st.isDirectory()) return { exists: true, checkedRecords: 0, error: `${file} is a folder, not a prompts file` };
     const ext = path.extname(file).toLowerCase();
     if (ext !== '.jsonl' && ext !== '.txt') return { exists: true, checkedRecords: 0, error: `The prompts file must be .jsonl or .txt, not '${ext || 'no extension'}'` };
-    const { text, truncated } = readHead(file, DATASET_PEEK_BYTES);
-    const lines = text.split(/\r?\n/);
-    if (truncated) lines.pop(); // the last line may be cut in the middle
-    let checked = 0;
-    for (let i = 0; i < lines.length && checked < DATASET_PEEK_RECORDS; i++) {
-      if (!lines[i].trim()) continue;
-      checked++;
-      if (ext === '.txt') continue;
-      const problem = jsonlRecordProblem(lines[i]);
-      if (problem) return { exists: true, checkedRecords: checked, errorLine: i + 1, error: `Line ${i + 1} of ${path.basename(file)} ${problem}` };
+    if (!st.isFile()) return { exists: true, checkedRecords: 0, warning: `${file} is not a regular file (a pipe or device): its records are checked only when the run reads it` };
+    let head: { bytes: Buffer; truncated: boolean };
+    for (let peek = DATASET_PEEK_BYTES; ; peek *= 4) {
+      try {
+        head = readHeadBounded(file, peek);
+      } catch (e) {
+        return { exists: true, checkedRecords: 0, error: (e as Error).message };
+      }
+      // a first record longer than the peek is read further (up to 4 MB), never called "empty"
+      if (!head.truncated || head.bytes.includes(10) || peek >= DATASET_MAX_PEEK_BYTES) break;
     }
-    if (checked === 0) return { exists: true, checkedRecords: 0, error: `${path.basename(file)} has no prompts (it is empty)` };
-    return { exists: true, checkedRecords: checked };
+    const parser = new PromptParser(file, DATASET_PEEK_RECORDS);
+    try {
+      let bytes = head.bytes;
+      if (head.truncated) {
+        const lastNl = bytes.lastIndexOf(10);
+        if (lastNl < 0) return { exists: true, checkedRecords: 0, warning: `The first record of ${path.basename(file)} is longer than ${DATASET_MAX_PEEK_BYTES / 1024 / 1024} MB: it is checked only when the run reads it` };
+        bytes = bytes.subarray(0, lastNl + 1); // the last line may be cut in the middle
+      }
+      parser.push(bytes);
+      if (parser.records.length === 0) parser.end(); // throws "has no prompts"
+    } catch (e) {
+      const loc = e instanceof SaeDiffError ? e.location : undefined;
+      const message = (e as Error).message.replace(/^Line (\d+)/, `Line $1 of ${path.basename(file)}`).replace(/^The dataset (\S+) has no prompts$/, '$1 has no prompts (it is empty)');
+      return { exists: true, checkedRecords: parser.records.length, error: message, ...(loc?.line ? { errorLine: loc.line } : {}) };
+    }
+    return { exists: true, checkedRecords: parser.records.length, hasChat: parser.records.some((r) => 'messages' in r) };
   });
-}
-
-function jsonlRecordProblem(line: string): string | undefined {
-  let rec: any;
-  try {
-    rec = JSON.parse(line);
-  } catch (e) {
-    return `is not valid JSON: ${(e as Error).message}`;
-  }
-  if (rec === null || typeof rec !== 'object' || Array.isArray(rec)) return 'is not a JSON object';
-  if (typeof rec.text === 'string' || typeof rec.prompt === 'string') return undefined;
-  if (Array.isArray(rec.messages)) {
-    const bad = rec.messages.findIndex((m: any) => !m || typeof m.role !== 'string' || typeof m.content !== 'string');
-    return bad < 0 ? undefined : `has a messages entry ${bad} without a string role and content`;
-  }
-  return 'has no text, prompt or messages field';
-}
-
-function readHead(file: string, maxBytes: number): { text: string; truncated: boolean } {
-  const fd = fs.openSync(file, 'r');
-  try {
-    const buf = Buffer.alloc(maxBytes);
-    const n = fs.readSync(fd, buf, 0, maxBytes, 0);
-    return { text: buf.subarray(0, n).toString('utf8'), truncated: n === maxBytes };
-  } finally {
-    fs.closeSync(fd);
-  }
 }
 
 function statOrUndefined(p: string): fs.Stats | undefined {

@@ -12,7 +12,7 @@ export interface ConfigHover { markdown: string; range: Range }
 /** Hover at a position: key documentation; for layer indices, SAE paths and model paths, facts read from the files. */
 export function hoverAt(text: string, configPath: string, position: Position, options: { env?: HubEnv } = {}): ConfigHover | undefined {
   const lc = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lc });
+  const doc = parseDocument(text, { lineCounter: lc, uniqueKeys: false });
   const loc = locateOffset(doc, offsetOf(lc, text, position));
   if (!loc?.node?.range) return undefined;
   const range = { start: toPosition(lc, loc.node.range[0]), end: toPosition(lc, loc.node.range[1]) };

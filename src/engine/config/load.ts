@@ -1,6 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { SaeDiffError, SourceLocation } from '../errors';
+import { READ_CAPS, readTextBounded } from '../io/boundedRead';
 import { looksLikeHubModelId, resolveHubModelFolder } from '../model/hfCache';
 import { keyRange, parseAndCheckConfigText, ParsedConfigText } from './diagnostics';
 import { DEFAULT_METRICS, DEFAULT_RUNTIME, MetricsConfig, ModelSpec, ResolvedConfig, RuntimeConfig } from './types';
@@ -12,7 +13,7 @@ export function loadConfigFile(configPath: string): ResolvedConfig {
   const abs = path.resolve(configPath);
   let text: string;
   try {
-    text = fs.readFileSync(abs, 'utf8');
+    text = readTextBounded(abs, READ_CAPS.yaml);
   } catch (e) {
     throw new SaeDiffError(`Cannot read the config file: ${(e as Error).message}`, { location: { file: abs }, hint: 'Check the path.' });
   }

@@ -17,7 +17,7 @@ const TARGETS = [PIPELINE, 'layers', 'target_indices'];
 /** Quick fixes for diagnostics of this text: rename an unknown key, drop a bad layer, use a {layer} template, pick an allowed value. */
 export function quickFixesFor(text: string, diagnostics: ConfigDiagnostic[]): ConfigQuickFix[] {
   const lc = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lc });
+  const doc = parseDocument(text, { lineCounter: lc, uniqueKeys: false });
   const fixes: ConfigQuickFix[] = [];
   const textOf = (r: Range) => sliceRange(text, lc, r);
   for (const d of diagnostics) {
@@ -104,7 +104,7 @@ function sliceRange(text: string, lc: LineCounter, r: Range): string {
 /** Applies non-overlapping edits to text (used by tests and by the CLI's --fix, if it gets one). */
 export function applyEdits(text: string, edits: TextEdit[]): string {
   const lc = new LineCounter();
-  parseDocument(text, { lineCounter: lc });
+  parseDocument(text, { lineCounter: lc, uniqueKeys: false });
   const off = (p: { line: number; character: number }) => (lc.lineStarts[p.line] ?? text.length) + p.character;
   return [...edits]
     .sort((a, b) => off(b.range.start) - off(a.range.start))

@@ -26,11 +26,13 @@ export interface SemanticResult {
 export function semanticDiagnostics(doc: Document, lc: LineCounter, configPath: string, options: SemanticOptions = {}): SemanticResult {
   const refs = configRefs(doc, configPath);
   const ctx: CheckContext = { doc, lc, refs, out: [], referenced: new Set() };
-  const base = checkModels(ctx, options.env);
+  const models = checkModels(ctx, options.env);
+  const base = models.find((m) => m.ref.role === 'base')?.facts;
   checkLayers(ctx, base);
   checkSaes(ctx, base);
   checkLabels(ctx);
-  checkDataset(ctx);
+  checkDataset(ctx, chatTemplateSource(ctx.refs, models));
+  checkSavePath(ctx);
   return { diagnostics: ctx.out, referencedPaths: [...ctx.referenced] };
 }
 
@@ -46,8 +48,8 @@ function report(ctx: CheckContext, code: string, segments: Segments, message: st
   ctx.out.push({ severity, code, keyPath: dotted(segments), message, range: valueRange(ctx.doc, segments, ctx.lc), ...(data ? { data } : {}) });
 }
 
-/** Model folders: exist, hold ONNX + config.json + tokenizer.json, agree with the base. Returns the base's facts. */
-function checkModels(ctx: CheckContext, env?: HubEnv): ModelFacts | undefined {
+/** Model folders: exist, hold ONNX + config.json + tokenizer.json, agree with the base. Returns the usable ones. */
+function checkModels(ctx: CheckContext, env?: HubEnv): { ref: ModelRef; facts: ModelFacts }[] {
   const usable: { ref: ModelRef; facts: ModelFacts }[] = [];
   for (const ref of ctx.refs.models) {
     const resolved = resolveModelPath(ref.value, ctx.refs.configDir, env);
@@ -81,13 +83,23 @@ function checkModels(ctx: CheckContext, env?: HubEnv): ModelFacts | undefined {
     usable.push({ ref, facts });
   }
   const base = usable.find((u) => u.ref.role === 'base');
-  if (!base) return undefined;
+  if (!base) return usable;
   for (const other of usable) {
     if (other === base) continue;
     checkSameShape(ctx, base.facts, other);
     checkSameTokenizer(ctx, base.facts, other);
   }
-  return base.facts;
+  return usable;
+}
+
+/** Whether the run will find a chat template, as pipeline.ts picks it (dataset.chat_template_from); undefined: unknown. */
+function chatTemplateSource(refs: ConfigRefs, models: { ref: ModelRef; facts: ModelFacts }[]): boolean | undefined {
+  const base = models.find((m) => m.ref.role === 'base');
+  const sft = models.find((m) => m.ref.role === 'sft');
+  const from = refs.chatTemplateFrom;
+  const owners = from === 'base' ? [base] : from === 'sft' ? [sft] : models.filter((m) => m.ref.role !== 'reference');
+  if (owners.some((o) => o === undefined || o.facts.hasChatTemplate === undefined)) return undefined;
+  return owners.some((o) => o!.facts.hasChatTemplate);
 }
 
 function checkSameShape(ctx: CheckContext, base: ModelFacts, other: { ref: ModelRef; facts: ModelFacts }): void {
@@ -118,7 +130,7 @@ function checkLayers(ctx: CheckContext, base: ModelFacts | undefined): void {
   const count = base?.layerCount;
   if (count === undefined) return;
   for (const t of ctx.refs.targets) {
-    if (t.layer < count) continue;
+    if (t.layer < count) continue; // count is a positive integer (modelFacts refuses any other)
     report(ctx, 'layer-out-of-range', t.segments, `Layer ${t.layer} does not exist: the base model has ${count} layers (0-${count - 1}).`, { layer: t.layer, index: t.index, layerCount: count });
   }
 }
@@ -174,7 +186,7 @@ function checkSaeGroup(ctx: CheckContext, g: SaeGroup, base: ModelFacts | undefi
       `The SAE for ${layerList(g.layers)} reads ${info.hookPoint} (hook ${info.hookName ?? '?'}), but layers.hook_point is ${ctx.refs.hookPoint}${ctx.refs.hookPointWritten ? '' : ' (the default)'}. Set layers.hook_point: ${info.hookPoint}.`,
       { hookPoint: info.hookPoint, written: ctx.refs.hookPointWritten });
   }
-  if (!ctx.refs.checkHookLayer || info.hookLayer === undefined) return;
+  if (!ctx.refs.checkHookLayer || !Number.isInteger(info.hookLayer) || (info.hookLayer as number) < 0) return;
   const wrong = g.layers.filter((l) => l !== info.hookLayer);
   if (!wrong.length) return;
   const template = ctx.refs.saePathKind === 'single'
@@ -221,7 +233,7 @@ function labelFacts(file: string): { set?: LabelSet; error?: string } {
   });
 }
 
-function checkDataset(ctx: CheckContext): void {
+function checkDataset(ctx: CheckContext, hasChatTemplate: boolean | undefined): void {
   const ds = ctx.refs.dataset;
   if (!ds) return;
   const file = path.resolve(ctx.refs.configDir, ds.value);
@@ -229,4 +241,38 @@ function checkDataset(ctx: CheckContext): void {
   const facts = datasetFacts(file);
   if (!facts.exists) report(ctx, 'dataset-not-found', ds.segments, `Prompts file not found: ${file}.`);
   else if (facts.error) report(ctx, 'dataset-invalid', ds.segments, `${facts.error}.`, facts.errorLine ? { line: facts.errorLine } : undefined);
+  else if (facts.warning) report(ctx, 'dataset-unchecked', ds.segments, `${facts.warning}.`, undefined, 'warning');
+  else if (facts.hasChat && hasChatTemplate === false) {
+    const where = ctx.refs.chatTemplateFrom === 'auto' ? "neither the base's nor a fine-tune's" : `the ${ctx.refs.chatTemplateFrom} model's`;
+    report(ctx, 'dataset-no-chat-template', ds.segments,
+      `The dataset has chat messages, but ${where} tokenizer_config.json has a chat_template: the run cannot render them. Add a chat_template, or give prompts as text.`);
+  }
+}
+
+/** output.save_path must not be one of the run's inputs: the report would overwrite it. */
+function checkSavePath(ctx: CheckContext): void {
+  const sp = ctx.refs.savePath;
+  if (!sp) return;
+  const out = path.resolve(ctx.refs.configDir, sp.value);
+  const inputs: [string, string][] = [[ctx.refs.configPath, 'the config file itself']];
+  if (ctx.refs.dataset) inputs.push([path.resolve(ctx.refs.configDir, ctx.refs.dataset.value), 'the dataset (dataset.path)']);
+  for (const l of ctx.refs.labels) inputs.push([path.resolve(ctx.refs.configDir, l.value), 'a labels file (sae.labels)']);
+  const hit = inputs.find(([f]) => sameFile(out, f));
+  if (hit) report(ctx, 'save-path-is-input', sp.segments, `output.save_path is ${hit[1]}: the report would overwrite it. Choose another file.`);
+  else {
+    try {
+      const st = fs.lstatSync(out);
+      if (!st.isFile()) report(ctx, 'save-path-not-file', sp.segments, `output.save_path ${out} exists and is not a regular file (a folder, link, device or FIFO): the run refuses to replace it.`);
+    } catch { /* missing: the run creates it */ }
+  }
+}
+
+function sameFile(a: string, b: string): boolean {
+  if (a === b) return true;
+  try {
+    const sa = fs.statSync(a), sb = fs.statSync(b);
+    return sa.dev === sb.dev && sa.ino === sb.ino;
+  } catch {
+    return false;
+  }
 }

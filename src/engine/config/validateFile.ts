@@ -1,7 +1,7 @@
-import * as fs from 'fs';
 import * as path from 'path';
 import { ConfigDiagnostic, parseAndCheckConfigText, ParsedConfigText } from './diagnostics';
 import { invalidateFileCache } from './fileCache';
+import { decodeUtf8, READ_CAPS, readFileBoundedAsync } from '../io/boundedRead';
 import { semanticDiagnostics, SemanticOptions } from './semantic';
 
 export interface ValidateOptions extends SemanticOptions {
@@ -42,9 +42,9 @@ export async function validateConfigFile(pathOrText: string, configPath?: string
   if (configPath !== undefined) text = pathOrText;
   else {
     try {
-      text = await fs.promises.readFile(file, 'utf8');
+      text = decodeUtf8(file, await readFileBoundedAsync(file, READ_CAPS.yaml));
     } catch (e) {
-      return [{ severity: 'error', code: 'unreadable', keyPath: '', message: `Cannot read the config file: ${(e as Error).message}`, range: { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } } }];
+      return [{ severity: 'error', code: 'unreadable', keyPath: '', message: `Cannot read the config file: ${(e as Error).message.replace(/^Cannot read .*?: (?=E[A-Z]+:)/, '')}`, range: { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } } }];
     }
   }
   return validateConfigText(text, file, options).diagnostics;

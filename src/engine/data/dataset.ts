@@ -1,37 +1,252 @@
 import * as fs from 'fs';
+import * as net from 'net';
 import * as path from 'path';
 import { Template } from '@huggingface/jinja';
-import { SaeDiffError } from '../errors';
+import { CancelledError, SaeDiffError, throwIfAborted } from '../errors';
 
 export interface ChatMessage { role: string; content: string }
 export type PromptRecord = { text: string } | { messages: ChatMessage[] };
 
+/** One JSONL record may be this long at most; a longer line is refused (V8 strings stop at ~512 MB). */
+export const MAX_RECORD_BYTES = 128 * 1024 * 1024;
+const CHUNK = 1024 * 1024;
+
+function datasetError(file: string, message: string, line?: number, hint?: string): SaeDiffError {
+  return new SaeDiffError(message, { location: line === undefined ? { file, key: 'dataset.path' } : { file, line, column: 1 }, hint });
+}
+
+/**
+ * Splits a byte stream into prompt records and stops at `maxSamples`: the dataset is streamed, never
+ * read whole, so a 1 GB file costs what its first records cost. Lines are decoded as strict UTF-8;
+ * a UTF-8 BOM at the start is skipped.
+ */
+export class PromptParser {
+  readonly records: PromptRecord[] = [];
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private lineNo = 0;
+  private readonly isJsonl: boolean;
+  private readonly decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
+
+  constructor(readonly file: string, readonly maxSamples?: number) {
+    this.isJsonl = /\.jsonl?$/i.test(file);
+  }
+
+  get done(): boolean {
+    return this.maxSamples !== undefined && this.records.length >= this.maxSamples;
+  }
+
+  /** Feeds bytes; returns true once enough records are read (the caller stops reading). */
+  push(chunk: Buffer): boolean {
+    let from = 0;
+    while (!this.done) {
+      const nl = chunk.indexOf(10, from);
+      if (nl < 0) {
+        this.addPending(chunk.subarray(from));
+        return false;
+      }
+      this.addPending(chunk.subarray(from, nl));
+      this.takeLine();
+      from = nl + 1;
+    }
+    return true;
+  }
+
+  /** The end of the input: the last line (without a newline) counts too. */
+  end(): PromptRecord[] {
+    if (!this.done && this.pendingBytes > 0) this.takeLine();
+    if (this.records.length === 0) {
+      throw datasetError(this.file, `The dataset ${path.basename(this.file)} has no prompts`, undefined, 'Add prompts (one JSON object per line for .jsonl, one prompt per line for .txt).');
+    }
+    return this.records;
+  }
+
+  private addPending(b: Buffer): void {
+    if (b.length === 0) return;
+    this.pendingBytes += b.length;
+    if (this.pendingBytes > MAX_RECORD_BYTES) {
+      throw datasetError(this.file, `Line ${this.lineNo + 1} is longer than ${MAX_RECORD_BYTES / 1024 / 1024} MB`, this.lineNo + 1, 'Split it: only the first max_tokens tokens of a prompt are used.');
+    }
+    this.pending.push(b);
+  }
+
+  private takeLine(): void {
+    const bytes = this.pending.length === 1 ? this.pending[0] : Buffer.concat(this.pending);
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.lineNo++;
+    let line: string;
+    try {
+      line = this.decoder.decode(bytes);
+    } catch {
+      throw datasetError(this.file, `Line ${this.lineNo} is not valid UTF-8`, this.lineNo, 'Save the dataset as UTF-8.');
+    }
+    if (this.lineNo === 1 && line.charCodeAt(0) === 0xfeff) line = line.slice(1);
+    if (line.endsWith('\r')) line = line.slice(0, -1);
+    if (line.trim() === '') return;
+    this.records.push(this.isJsonl ? parseJsonlRecord(line, this.file, this.lineNo) : { text: line });
+  }
+}
+
+/** One JSONL line as a prompt record, or an error naming the line. */
+export function parseJsonlRecord(line: string, file: string, lineNo: number): PromptRecord {
+  let rec: any;
+  try {
+    rec = JSON.parse(line);
+  } catch (e) {
+    throw datasetError(file, `Line ${lineNo} is not valid JSON: ${(e as Error).message}`, lineNo, 'Each line must be one JSON object.');
+  }
+  const problem = recordProblem(rec);
+  if (problem) throw datasetError(file, `Line ${lineNo} ${problem}`, lineNo, 'Give each record a text or prompt string, or a messages list of {role, content}.');
+  if (typeof rec.text === 'string') return { text: rec.text };
+  if (typeof rec.prompt === 'string') return { text: rec.prompt };
+  return { messages: rec.messages.map((m: any) => ({ role: m.role, content: messageText(m.content)! })) };
+}
+
+/**
+ * `content` as a string, or as a list of text parts ({type: "text", text} or strings) as OpenAI-style
+ * chat datasets write it; the parts are joined with "\n", as vLLM does for text-only models
+ * (vllm/entrypoints/chat_utils.py). Any other part (an image…) is not text: undefined.
+ */
+function messageText(content: unknown): string | undefined {
+  if (typeof content === 'string') return content;
+  if (!Array.isArray(content)) return undefined;
+  const parts: string[] = [];
+  for (const p of content) {
+    if (typeof p === 'string') parts.push(p);
+    else if (p && typeof p === 'object' && (p.type === 'text' || p.type === undefined) && typeof p.text === 'string') parts.push(p.text);
+    else return undefined;
+  }
+  return parts.join('\n');
+}
+
+/** What is wrong with a parsed JSONL record, or undefined: shared by the run and by validation. */
+export function recordProblem(rec: any): string | undefined {
+  if (rec === null || typeof rec !== 'object' || Array.isArray(rec)) return 'is not a JSON object';
+  if (typeof rec.text === 'string' || typeof rec.prompt === 'string') return undefined;
+  if (Array.isArray(rec.messages)) {
+    if (rec.messages.length === 0) return 'has an empty messages list';
+    const bad = rec.messages.findIndex((m: any) => !m || typeof m.role !== 'string' || messageText(m.content) === undefined);
+    return bad < 0 ? undefined : `has a messages entry ${bad} without a string role and a text content (a string, or a list of {type: "text", text} parts)`;
+  }
+  return 'has no "text", "prompt" or "messages" field';
+}
+
+function checkDatasetPath(file: string, st: fs.Stats | undefined): void {
+  if (!st) throw datasetError(file, `Dataset not found: ${file}`, undefined, 'Check dataset.path (relative paths resolve against the config file).');
+  if (st.isDirectory()) throw datasetError(file, `The dataset ${file} is a folder, not a prompts file`, undefined, 'Give a .jsonl or .txt file.');
+}
+
 /** Reads prompts: .jsonl with `text`, `prompt` or `messages` per line, or .txt with one prompt per line. */
 export function readPrompts(file: string, maxSamples?: number): PromptRecord[] {
-  if (!fs.existsSync(file)) throw new SaeDiffError(`Dataset not found: ${file}`, { location: { file, key: 'dataset.path' }, hint: 'Check dataset.path (relative paths resolve against the config file).' });
-  const text = fs.readFileSync(file, 'utf8');
-  const lines = text.split(/\r?\n/);
-  const out: PromptRecord[] = [];
-  const isJsonl = /\.jsonl?$/i.test(file);
-  for (let i = 0; i < lines.length && (maxSamples === undefined || out.length < maxSamples); i++) {
-    const line = lines[i];
-    if (line.trim() === '') continue;
-    if (!isJsonl) { out.push({ text: line }); continue; }
-    let rec: any;
-    try {
-      rec = JSON.parse(line);
-    } catch (e) {
-      throw new SaeDiffError(`Line ${i + 1} is not valid JSON: ${(e as Error).message}`, { location: { file, line: i + 1, column: 1 }, hint: 'Each line must be one JSON object.' });
+  let st: fs.Stats | undefined;
+  try { st = fs.statSync(file); } catch { st = undefined; }
+  checkDatasetPath(file, st);
+  const parser = new PromptParser(file, maxSamples);
+  const fd = fs.openSync(file, 'r');
+  try {
+    const buf = Buffer.alloc(CHUNK);
+    for (;;) {
+      const n = fs.readSync(fd, buf, 0, CHUNK, null);
+      if (n === 0 || parser.push(buf.subarray(0, n))) break;
     }
-    if (rec && typeof rec.text === 'string') out.push({ text: rec.text });
-    else if (rec && typeof rec.prompt === 'string') out.push({ text: rec.prompt });
-    else if (rec && Array.isArray(rec.messages) && rec.messages.every((m: any) => typeof m?.role === 'string' && typeof m?.content === 'string')) out.push({ messages: rec.messages });
-    else throw new SaeDiffError(`Line ${i + 1} has no "text", "prompt" or "messages" field`, { location: { file, line: i + 1, column: 1 }, hint: 'Give each record a text or prompt string, or a messages list of {role, content}.' });
+  } finally {
+    fs.closeSync(fd);
   }
-  if (out.length === 0) {
-    throw new SaeDiffError(`The dataset ${path.basename(file)} has no prompts`, { location: { file, key: 'dataset.path' }, hint: 'Add prompts (one JSON object per line for .jsonl, one prompt per line for .txt).' });
+  return parser.end();
+}
+
+/**
+ * The same, without blocking the event loop: a FIFO or a slow disk never keeps a signal from being
+ * handled, and an abort stops the read at once with CancelledError.
+ */
+export async function readPromptsAsync(file: string, maxSamples?: number, signal?: AbortSignal): Promise<PromptRecord[]> {
+  throwIfAborted(signal);
+  const st = await fs.promises.stat(file).catch(() => undefined);
+  checkDatasetPath(file, st);
+  const parser = new PromptParser(file, maxSamples);
+  let stream: NodeJS.ReadableStream & { destroy(): void };
+  if (st!.isFIFO()) {
+    // a FIFO is read through the event loop (net.Socket), never by a blocked thread-pool thread, which
+    // would keep the process from exiting after a signal; only its open() waits for a writer
+    const fd = await openFifo(file, signal);
+    stream = new net.Socket({ fd, readable: true, writable: false });
+  } else stream = fs.createReadStream(file, { highWaterMark: CHUNK });
+  let onAbort: (() => void) | undefined;
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => { stream.destroy(); reject(new CancelledError()); };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+  aborted.catch(() => {});
+  const read = (async () => {
+    for await (const chunk of stream) if (parser.push(chunk as Buffer)) break;
+    return parser.end();
+  })();
+  try {
+    return await Promise.race([read, aborted]);
+  } catch (e) {
+    if (e instanceof SaeDiffError || e instanceof CancelledError) throw e;
+    throw datasetError(file, `Cannot read the dataset: ${(e as Error).message}`);
+  } finally {
+    if (onAbort) signal?.removeEventListener('abort', onAbort);
+    stream.destroy();
   }
-  return out;
+}
+
+/**
+ * Opens a FIFO for reading; open() blocks until a writer comes. On abort, a writer is opened and
+ * closed at once (O_NONBLOCK), which releases the waiting open (the reader then sees end of file).
+ */
+function openFifo(file: string, signal?: AbortSignal): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let cancelled = false;
+    const onAbort = () => {
+      cancelled = true;
+      try { fs.closeSync(fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK)); } catch { /* no reader any more */ }
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    fs.open(file, fs.constants.O_RDONLY, (err, fd) => {
+      signal?.removeEventListener('abort', onAbort);
+      if (cancelled) {
+        if (!err) fs.close(fd, () => {});
+        reject(new CancelledError());
+      } else if (err) reject(datasetError(file, `Cannot open the dataset: ${err.message}`));
+      else resolve(fd);
+    });
+  });
+}
+
+/**
+ * How many characters of a prompt can matter for `maxTokens` tokens: text is cut to this before it is
+ * encoded, so a 100 MB line costs what its start costs. `encodeCapped` checks the cut was long enough.
+ */
+export function charBound(maxTokens: number): number {
+  return Math.max(1024, maxTokens * 32);
+}
+
+/**
+ * The first `maxTokens` ids of `text`, encoding only a prefix of it: a prefix that still yields a
+ * margin of tokens past `maxTokens` gives the same first ids as the whole text (a cut only changes the
+ * tokens of the last pre-tokenized word); otherwise the prefix is grown until it does or is the text.
+ */
+export function encodeCapped(encode: (t: string) => number[], text: string, maxTokens: number): number[] {
+  const margin = 16;
+  for (let bound = charBound(maxTokens); ; bound *= 4) {
+    if (text.length <= bound) return encode(text).slice(0, maxTokens);
+    const ids = encode(text.slice(0, bound));
+    if (ids.length >= maxTokens + margin) return ids.slice(0, maxTokens);
+  }
+}
+
+/**
+ * What of a record is kept before rendering: each text or message content cut to 64 × charBound
+ * characters (2048 characters per token), far past what encodeCapped ever needs; the rendered
+ * prompt's start does not change, and a 100 MB record costs what its first megabyte costs.
+ */
+export function cutRecord(rec: PromptRecord, maxTokens: number): PromptRecord {
+  const cap = charBound(maxTokens) * 64;
+  if ('text' in rec) return rec.text.length > cap ? { text: rec.text.slice(0, cap) } : rec;
+  return { messages: rec.messages.map((m) => (m.content.length > cap ? { role: m.role, content: m.content.slice(0, cap) } : m)) };
 }
 
 /** Renders chat records with a Jinja chat template; a trailing user turn gets the generation prompt. */

@@ -1,6 +1,6 @@
-import * as fs from 'fs';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { SaeDiffError } from '../errors';
+import { parseJsonFinite, READ_CAPS, readTextBounded } from '../io/boundedRead';
 import { readJson } from '../model/modelFolder';
 
 /** A model's tokenizer (tokenizer.json + tokenizer_config.json) and what the run needs of it. */
@@ -25,14 +25,16 @@ function tokenText(t: unknown): string | undefined {
 }
 
 export function loadTokenizer(tokenizerJsonPath: string, tokenizerConfigPath?: string): LoadedTokenizer {
-  const json = fs.readFileSync(tokenizerJsonPath, 'utf8');
+  const json = readTextBounded(tokenizerJsonPath, READ_CAPS.tokenizer);
   let parsed: object;
   try {
-    parsed = JSON.parse(json);
+    parsed = parseJsonFinite(tokenizerJsonPath, json) as object;
   } catch (e) {
-    throw new SaeDiffError(`tokenizer.json is not valid JSON: ${(e as Error).message}`, { location: { file: tokenizerJsonPath } });
+    throw new SaeDiffError(`tokenizer.json: ${(e as Error).message}`, { location: { file: tokenizerJsonPath } });
   }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new SaeDiffError('tokenizer.json is not a JSON object', { location: { file: tokenizerJsonPath } });
   const config = (tokenizerConfigPath ? readJson(tokenizerConfigPath) : {}) as Record<string, unknown>;
+  if (config === null || typeof config !== 'object' || Array.isArray(config)) throw new SaeDiffError('tokenizer_config.json is not a JSON object', { location: { file: tokenizerConfigPath! } });
   let tok: Tokenizer;
   try {
     tok = new Tokenizer(parsed, config);

@@ -52,7 +52,8 @@ export function layerFlags(m: LayerMetrics, c: MetricsConfig): LayerFlag[] {
   const flags: LayerFlag[] = [];
   if (m.dense_cosine >= c.cosine_threshold && m.feature_overlap < c.overlap_threshold) flags.push('hidden_shift');
   if (m.l1_divergence >= c.l1_divergence_threshold) flags.push('divergent');
-  if (m.explained_variance_base < c.min_explained_variance) flags.push('low_fidelity');
+  // written as !(x >= t): a NaN or infinite fit (an SAE with non-finite weights) is low fidelity, never "fine"
+  if (!(m.explained_variance_base >= c.min_explained_variance) || !Number.isFinite(m.explained_variance_base) || !Number.isFinite(m.l0_base)) flags.push('low_fidelity');
   if (m.explained_variance_base - m.explained_variance_sft > c.coverage_drop_threshold) flags.push('coverage_drop');
   return flags;
 }

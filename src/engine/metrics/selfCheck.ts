@@ -41,7 +41,9 @@ export function selfCheck(
   if (declared.maxL0 !== undefined && l0Base > declared.maxL0 + 1e-9) {
     messages.push(`Layer ${layer}: base L0 is ${l0Base.toFixed(1)}, above the ${declared.maxL0} latents per token the SAE's architecture allows (TopK k).`);
   }
-  if (evBase < 0) messages.push(`Layer ${layer}: the SAE explains less of base than its mean does (explained variance ${evBase.toFixed(3)}).`);
+  if (!Number.isFinite(evBase) || !Number.isFinite(l0Base)) {
+    messages.push(`Layer ${layer}: the SAE's explained variance (${evBase}) or L0 (${l0Base}) on base is not a finite number: its weights or its input hold NaN or Inf.`);
+  } else if (evBase < 0) messages.push(`Layer ${layer}: the SAE explains less of base than its mean does (explained variance ${evBase.toFixed(3)}).`);
   if (declared.l0 !== undefined && declared.l0 > 0) {
     const ratio = l0Base / declared.l0;
     if (ratio > maxL0Ratio || ratio < 1 / maxL0Ratio) messages.push(`Layer ${layer}: base L0 is ${l0Base.toFixed(1)} but the SAE declares ${declared.l0}.`);

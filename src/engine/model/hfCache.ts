@@ -1,6 +1,7 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { readTextBounded } from '../io/boundedRead';
 import { ONNX_CANDIDATES } from './modelFolder';
 
 /** Environment variables the resolver reads (defaults to process.env). */
@@ -52,7 +53,7 @@ export function resolveHubModelFolder(id: string, env: HubEnv = process.env): st
 
 function readRef(file: string): string | undefined {
   try {
-    return fs.readFileSync(file, 'utf8').trim();
+    return readTextBounded(file, 4096).trim(); // a commit hash: bounded, so a link to a device cannot hang validation
   } catch {
     return undefined;
   }

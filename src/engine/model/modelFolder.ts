@@ -2,6 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type { ModelSpec, ResolvedConfig } from '../config/types';
 import { SaeDiffError } from '../errors';
+import { READ_CAPS, readJsonBounded } from '../io/boundedRead';
 
 /** What a model folder holds, resolved to files. */
 export interface ModelFiles {
@@ -22,10 +23,23 @@ export interface HfModelConfig {
 }
 
 export function hiddenSize(c: HfModelConfig): number | undefined {
-  return (c.hidden_size ?? c.n_embd ?? (c as any).d_model) as number | undefined;
+  return positiveInteger(c.hidden_size ?? c.n_embd ?? (c as any).d_model);
 }
 export function layerCount(c: HfModelConfig): number | undefined {
-  return (c.num_hidden_layers ?? c.n_layer ?? (c as any).num_layers) as number | undefined;
+  return positiveInteger(c.num_hidden_layers ?? c.n_layer ?? (c as any).num_layers);
+}
+
+/** The first size key config.json has that is not a positive integer (so "128" or -1 never reach a message). */
+export function badSizeKey(c: HfModelConfig): string | undefined {
+  for (const keys of [['hidden_size', 'n_embd', 'd_model'], ['num_hidden_layers', 'n_layer', 'num_layers']]) {
+    const k = keys.find((key) => c[key] !== undefined && c[key] !== null);
+    if (k !== undefined && positiveInteger(c[k]) === undefined) return `${k} is ${JSON.stringify(c[k])}, not a positive integer`;
+  }
+  return undefined;
+}
+
+function positiveInteger(v: unknown): number | undefined {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v > 0 ? v : undefined;
 }
 
 /** Candidate ONNX files, in order of preference (transformers.js repos keep them under onnx/). */
@@ -56,6 +70,11 @@ export function resolveModelFiles(spec: ModelSpec, config: ResolvedConfig): Mode
   const configPath = path.join(spec.path, 'config.json');
   if (!fs.existsSync(configPath)) throw new SaeDiffError(`Missing config.json in ${spec.path}`, { location: where, hint: 'Copy the Hugging Face config.json of the model into the folder.' });
   const configJson = readJson(configPath) as HfModelConfig;
+  if (configJson === null || typeof configJson !== 'object' || Array.isArray(configJson)) {
+    throw new SaeDiffError('config.json is not a JSON object', { location: { file: configPath }, hint: 'Copy the Hugging Face config.json of the model into the folder.' });
+  }
+  const badSize = badSizeKey(configJson);
+  if (badSize) throw new SaeDiffError(`In config.json, ${badSize}`, { location: { file: configPath }, hint: 'Copy the Hugging Face config.json of the model into the folder.' });
   const tokenizerJsonPath = path.join(spec.path, 'tokenizer.json');
   if (!fs.existsSync(tokenizerJsonPath)) throw new SaeDiffError(`Missing tokenizer.json in ${spec.path}`, { location: where, hint: 'Save the tokenizer with tokenizer.save_pretrained(<folder>).' });
   const tc = path.join(spec.path, 'tokenizer_config.json');
@@ -67,16 +86,7 @@ function looksLikeHubId(p: string, configDir: string): boolean {
   return /^[\w.-]+\/[\w.-]+$/.test(rel) && !rel.startsWith('.');
 }
 
-export function readJson(file: string): unknown {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new SaeDiffError(`Cannot read ${file}: ${(e as Error).message}`, { location: { file } });
-  }
-  try {
-    return JSON.parse(text);
-  } catch (e) {
-    throw new SaeDiffError(`Not valid JSON: ${(e as Error).message}`, { location: { file }, hint: 'Fix or re-export the file.' });
-  }
+/** A small JSON file, read bounded (regular file, size cap) and refused if it holds a non-finite number. */
+export function readJson(file: string, maxBytes: number = READ_CAPS.config): unknown {
+  return readJsonBounded(file, maxBytes);
 }

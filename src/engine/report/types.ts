@@ -186,4 +186,16 @@ export interface PartialState {
   labels: Record<string, Record<string, string>>;
   /** Self-check inputs: neighbouring-position fits (from the shard's first batch) and declared values. */
   self_check?: { fits: Record<string, { kind: string; explainedVariance: number }[]>; declared: Record<string, { l0?: number; explainedVariance?: number }> };
+  /** What the shard ran on, by path and sha256, so that merge refuses parts of different runs. */
+  provenance?: Provenance;
+}
+
+/** Path and content hash of each input of a sharded run (merge compares the hashes). */
+export interface Provenance {
+  /** sha256 of the prompts as read (up to max_samples). */
+  dataset: { path: string; sha256: string };
+  /** base, each fine-tune, then models.reference: sha256 of the ONNX file(s), config.json and tokenizer.json. */
+  models: { role: 'base' | 'sft' | 'reference'; name: string; path: string; sha256: string }[];
+  /** Per layer: sha256 of the SAE folder's files. */
+  saes: Record<string, { path: string; sha256: string }>;
 }

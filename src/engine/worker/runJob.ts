@@ -1,4 +1,4 @@
-import * as fs from 'fs';
+import { READ_CAPS, readTextBounded } from '../io/boundedRead';
 import { parse } from 'yaml';
 import { loadConfigFile } from '../config/load';
 import type { ProviderRequest, ResolvedConfig } from '../config/types';
@@ -52,7 +52,7 @@ export async function runJob(request: RunRequest, signal: AbortSignal, send: (m:
 
 function readYaml(file: string): unknown {
   try {
-    return parse(fs.readFileSync(file, 'utf8'));
+    return parse(readTextBounded(file, READ_CAPS.yaml), { maxAliasCount: 100 });
   } catch {
     return undefined; // loadConfigFile already parsed it; a race with an edit just means "no file keys"
   }
