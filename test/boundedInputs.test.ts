@@ -89,3 +89,17 @@ test('sizes that are not positive integers are named, never shown as "hidden siz
   assert.match(messages, /num_hidden_layers is -1, not a positive integer/);
   assert.doesNotMatch(messages, /128 vs 128|0--|NaN/);
 });
+
+test('validate on an SAE whose weights file links to /dev/stdin ends fast with an error (headers are read from regular files only)', async () => {
+  const sae = path.join(dir, 'stdin-sae');
+  fs.mkdirSync(sae, { recursive: true });
+  const src = path.join(FIXTURES, 'saes', 'blocks.3.hook_resid_post');
+  fs.copyFileSync(path.join(src, 'cfg.json'), path.join(sae, 'cfg.json'));
+  fs.rmSync(path.join(sae, 'sae_weights.safetensors'), { force: true });
+  fs.symlinkSync('/dev/stdin', path.join(sae, 'sae_weights.safetensors'));
+  const cfg = writeConfig(dir, 'stdin-sae.sae-diff.yaml', fixtureConfig({ layers: '{ target_indices: [3] }', sae: `{ path: { "3": "${sae}" }, k: 16 }` }));
+  const r = await validateChild(cfg);
+  assert.equal(r.code, 1, r.out);
+  assert.match(r.out, /sae_weights\.safetensors is (a FIFO \(named pipe\)|a device|a socket or device|not a regular file)/);
+  assert.ok(r.seconds < 5, `took ${r.seconds} s`);
+});

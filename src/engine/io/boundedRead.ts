@@ -49,6 +49,22 @@ function openError(file: string, e: unknown, key?: string): SaeDiffError {
   return new SaeDiffError(`Cannot read ${file}: ${(e as Error).message}`, { location: { file, key } });
 }
 
+/**
+ * Opens a regular file of any size for positioned reads (weights files: their headers say what to read).
+ * Same open as the bounded reads, so a FIFO, /dev/stdin or /dev/zero is refused instead of blocking.
+ */
+export function openRegularFile(file: string, key?: string): number {
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(file, OPEN_FLAGS);
+    checkStats(file, fs.fstatSync(fd), Number.POSITIVE_INFINITY, key);
+    return fd;
+  } catch (e) {
+    if (fd !== undefined) fs.closeSync(fd);
+    throw openError(file, e, key);
+  }
+}
+
 /** Reads a regular file of at most `maxBytes` bytes; throws SaeDiffError (naming the file) otherwise. */
 export function readFileBounded(file: string, maxBytes: number, key?: string): Buffer {
   let fd: number | undefined;

@@ -47,7 +47,7 @@ export function checkSaeFits(info: SaeInfo, layer: number, hiddenSize: number | 
       location: where, hint: 'Use an SAE trained on this model (its d_in must equal hidden_size in config.json).',
     });
   }
-  if (checkHookLayer && info.hookLayer !== undefined && info.hookLayer !== layer) {
+  if (checkHookLayer && Number.isInteger(info.hookLayer) && info.hookLayer !== layer) {
     throw new SaeDiffError(`The SAE assigned to layer ${layer} (${info.folder}) was trained on layer ${info.hookLayer} (hook ${info.hookName ?? '?'})`, {
       location: where, hint: `Assign it to layer ${info.hookLayer}, fix sae.path, or set sae.check_hook_layer: false if this is intended.`,
     });

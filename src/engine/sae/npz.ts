@@ -1,6 +1,7 @@
 import * as fs from 'fs';
 import * as zlib from 'zlib';
 import { SaeDiffError } from '../errors';
+import { openRegularFile } from '../io/boundedRead';
 import { LoadedTensor, toFloat32 } from './safetensors';
 
 interface NpzEntry { name: string; method: number; compSize: number; size: number; dataStart: number }
@@ -106,12 +107,7 @@ function entryPrefix(r: FileReader, e: NpzEntry): Buffer {
 }
 
 function withReader<T>(file: string, body: (r: FileReader) => T): T {
-  let fd: number;
-  try {
-    fd = fs.openSync(file, 'r');
-  } catch (e) {
-    throw new SaeDiffError(`Cannot open ${file}: ${(e as Error).message}`, { location: { file } });
-  }
+  const fd = openRegularFile(file);
   try {
     return body(openReader(fd, file));
   } finally {

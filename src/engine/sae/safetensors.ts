@@ -1,5 +1,6 @@
 import * as fs from 'fs';
 import { SaeDiffError } from '../errors';
+import { openRegularFile } from '../io/boundedRead';
 
 export type SafetensorsDtype = 'F32' | 'F16' | 'BF16' | 'F64' | string;
 
@@ -20,12 +21,7 @@ function bad(file: string, what: string): SaeDiffError {
 
 /** Reads only the header (a few KB), validating it against the file size. */
 export function readSafetensorsHeader(file: string): SafetensorsHeader {
-  let fd: number;
-  try {
-    fd = fs.openSync(file, 'r');
-  } catch (e) {
-    throw new SaeDiffError(`Cannot open ${file}: ${(e as Error).message}`, { location: { file } });
-  }
+  const fd = openRegularFile(file);
   try {
     const size = fs.fstatSync(fd).size;
     if (size < 8) throw bad(file, `the file has ${size} bytes, fewer than the 8-byte header length`);
@@ -98,7 +94,7 @@ export interface LoadedTensor { shape: number[]; data: Float32Array }
 export function readSafetensors(file: string, names?: string[]): Map<string, LoadedTensor> {
   const header = readSafetensorsHeader(file);
   const out = new Map<string, LoadedTensor>();
-  const fd = fs.openSync(file, 'r');
+  const fd = openRegularFile(file);
   try {
     for (const [name, entry] of header.tensors) {
       if (names && !names.includes(name)) continue;
