@@ -12,7 +12,7 @@ import { formatMetric, reportThresholds } from '../../src/shared/reportFindings'
 import { h, replaceChildren } from '../dom';
 import type { ViewState } from '../viewState';
 import { decorationPlugins, type ChartDecorations } from './chartPlugins';
-import { COMPARISON_DASHES, FLAG_CODES, FLOOR_DASH, LAYER_SERIES, TRUST_SERIES, type TrustSeries } from './layerSeries';
+import { COMPARISON_DASHES, FLAG_CODES, flagCode, FLOOR_DASH, LAYER_SERIES, TRUST_SERIES, type TrustSeries } from './layerSeries';
 import { readChartTheme } from './themeColors';
 
 Chart.register(LineController, LineElement, PointElement, LinearScale, CategoryScale, Legend, Tooltip);
@@ -156,7 +156,7 @@ export class LayerChart {
       })),
       bands: this.layers.map((layer, index) => ({
         index,
-        codes: (flagsByLayer.get(layer) ?? []).map((flag) => FLAG_CODES[flag].code),
+        codes: (flagsByLayer.get(layer) ?? []).map((flag) => flagCode(flag).code),
         selected: layer === state.layer,
       })),
     };
@@ -247,7 +247,7 @@ export class LayerChart {
     if (index === undefined || !this.report || !this.state) return '';
     const lines = this.visibleComparisons(this.report, this.state).map(({ comparison }) => {
       const flags = comparison.layers.find((l) => l.layer === this.layers[index])?.flags ?? [];
-      return flags.length ? `${comparison.sft.name}: ${flags.map((f) => FLAG_CODES[f].text).join(', ')}` : '';
+      return flags.length ? `${comparison.sft.name}: ${flags.map((f) => flagCode(f).text).join(', ')}` : '';
     });
     return lines.filter(Boolean).join('\n');
   }

@@ -29,6 +29,11 @@ export const FLAG_CODES: Record<LayerFlag, { code: string; text: string }> = {
   coverage_drop: { code: 'CD', text: 'coverage drop' },
 };
 
+/** A flag's code and text; a flag this viewer does not know (a newer engine's) is shown as itself. */
+export function flagCode(flag: string): { code: string; text: string } {
+  return (FLAG_CODES as Record<string, { code: string; text: string }>)[flag] ?? { code: flag, text: flag };
+}
+
 /**
  * Optional series from the trust fields, drawn only when some layer has them. The noise floor (base vs the
  * reference model) does not depend on the fine-tune, so it is drawn once, dotted, in its metric's colour.

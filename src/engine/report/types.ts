@@ -1,6 +1,6 @@
 /**
- * The report file (REPORT.md). Required fields keep their names and meanings; the rest are additions
- * this tool makes. The webview, the CLI and outside checks read this shape.
+ * The report file (docs/report-format.md). Required fields keep their names and meanings; the rest are
+ * additions this tool makes. The webview, the CLI and outside checks read this shape.
  */
 export type LayerFlag = 'hidden_shift' | 'divergent' | 'low_fidelity' | 'coverage_drop';
 export type FeatureCategory = 'emerged' | 'vanished' | 'amplified' | 'suppressed';
@@ -41,6 +41,22 @@ export interface ShiftedFeature {
   contexts?: { base: ActivatingContext[]; sft: ActivatingContext[] };
 }
 
+/** Parallel arrays: entry i of each describes one feature. Compact (one JSON number per value, no keys). */
+export interface FeatureColumns {
+  id: number[];
+  category: FeatureCategory[];
+  freq_base: number[];
+  freq_sft: number[];
+  mean_base: number[];
+  mean_sft: number[];
+  mean_abs_diff: number[];
+  q_value?: number[];
+  significant?: boolean[];
+  near_threshold?: boolean[];
+  /** null where the feature has no label; absent when the SAE has no labels. */
+  label?: (string | null)[];
+}
+
 export interface LayerReport {
   layer: number;
   dense_cosine: number;
@@ -59,6 +75,11 @@ export interface LayerReport {
   /** Count of each category over all features. */
   category_counts: Record<FeatureCategory, number>;
   shifted_features: ShiftedFeature[];
+  /**
+   * Version 2: every shifted feature of the layer (not only the first top_features), as parallel columns
+   * in the same order as shifted_features (mean_abs_diff descending, ties by lower id). Absent in version 1.
+   */
+  all_shifted?: FeatureColumns;
   /** The hooked ONNX tensor in base and in the fine-tune. */
   hook_tensor?: { base: string; sft: string };
   /** Per category, the shifted features that are significant. */
@@ -138,7 +159,8 @@ export interface FineTuneComparison {
 
 export interface SaeDiffReport {
   format: 'sae-diff-report';
-  version: 1;
+  /** 2 adds all_shifted (every shifted feature); readers accept 1 and 2. */
+  version: 1 | 2;
   complete: boolean;
   run: {
     tool_version: string;
