@@ -50,6 +50,7 @@ function createLayout(): Layout {
   // Exposed for tests and debugging in the webview developer tools.
   (window as unknown as { saeDiffView: unknown }).saeDiffView = {
     chart: created.chart.chart,
+    layerChart: created.chart,
     rows: () => created.features.rows.map((f) => f.id),
     plots: () => created.features.plots,
   };
@@ -89,7 +90,7 @@ function applyChange(delta: Partial<ViewState>): void {
     renderLayerSections(report, after);
     return;
   }
-  if (after.hiddenComparisons.join() !== before.hiddenComparisons.join()) layout.chart.render(report, after);
+  if (after.hiddenComparisons.join() !== before.hiddenComparisons.join() || after.chartMetric !== before.chartMetric) layout.chart.render(report, after);
   const sortChanged = after.sort.column !== before.sort.column || after.sort.descending !== before.sort.descending;
   const filterChanged = after.categoryFilter !== before.categoryFilter || after.textFilter !== before.textFilter || after.significantOnly !== before.significantOnly;
   if (sortChanged || filterChanged) {

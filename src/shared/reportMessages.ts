@@ -36,6 +36,8 @@ export interface PersistedViewState {
   significantOnly?: boolean;
   selectedFeature?: number;
   hiddenComparisons: number[];
+  /** The layer chart's metric: 'all' (every metric) or one metric key. Optional: older saved states lack it. */
+  chartMetric?: string;
 }
 
 export const FEATURE_COLUMNS = [
