@@ -15,6 +15,13 @@ export interface ActivatingContext {
   before: string;
   token: string;
   after: string;
+  /** Version 2: the window's tokens (up to 24 before, the token, up to 4 after), each decoded alone. */
+  tokens?: string[];
+  token_ids?: number[];
+  /** The feature's activation at each token of the window, from a replay of the model and the SAE. */
+  activations?: number[];
+  /** Index in `tokens` of the token that fired. */
+  focus?: number;
 }
 
 export interface ShiftedFeature {
@@ -39,6 +46,16 @@ export interface ShiftedFeature {
   near_threshold?: boolean;
   /** Top activating contexts in each model (highest activation first). */
   contexts?: { base: ActivatingContext[]; sft: ActivatingContext[] };
+  /** Top tokens of W_dec[f] · W_U (W_U: the base model's unembedding), highest first / lowest first. */
+  logit_effects?: { promoted: LogitEffectEntry[]; suppressed: LogitEffectEntry[] };
+  /** The feature's page on Neuronpedia, when the SAE's cfg.json names a Neuronpedia id. */
+  neuronpedia_url?: string;
+}
+
+export interface LogitEffectEntry {
+  token: string;
+  id: number;
+  value: number;
 }
 
 /** Parallel arrays: entry i of each describes one feature. Compact (one JSON number per value, no keys). */
@@ -186,6 +203,8 @@ export interface SaeDiffReport {
   };
   base: { name: string; path: string };
   comparisons: ComparisonReport[];
+  /** The prompts the contexts come from, by dataset index (decoded, without the BOS), shown on demand. */
+  prompts?: Record<string, string>;
   /** Present when two or more fine-tunes were compared against the base. */
   fine_tune_comparison?: FineTuneComparison;
   /** Present when models.reference was given: each layer's noise_floor is base vs this model. */
