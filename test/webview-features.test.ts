@@ -113,6 +113,38 @@ test('every shifted feature: table, scatter, volcano, picker, flag bands', async
       assert.equal(await panel.page.locator(`tr[data-feature-id="${opened}"]`).getAttribute('aria-selected'), 'true', 'the table scrolls the feature into view and selects it');
     });
 
+    await t.test('the feature page shows token heat maps with the report activations, logit effects and the prompt on demand', async () => {
+      const feature = shown.shifted_features[0];
+      await panel.page.locator('th[data-column="mean_abs_diff"] button').click(); // ascending
+      await panel.page.locator('th[data-column="mean_abs_diff"] button').click(); // descending: the top feature first
+      await panel.page.locator(`tr[data-feature-id="${feature.id}"]`).click();
+      await panel.page.waitForSelector(`.feature-detail[data-feature-id="${feature.id}"]`);
+      for (const side of ['base', 'sft'] as const) {
+        const shownContexts = await panel.page.$$eval(`.context-column[data-side="${side}"] li.context`, (items: any[]) => items.map((item) => ({
+          tokens: Array.from(item.querySelectorAll('.heat-map > *')).map((t: any) => t.textContent),
+          activations: Array.from(item.querySelectorAll('.heat-map > *')).map((t: any) => Number(t.dataset.activation)),
+          focus: Array.from(item.querySelectorAll('.heat-map > *')).findIndex((t: any) => t.classList.contains('focus')),
+          prompt: item.querySelector('details.prompt pre')?.textContent,
+        })));
+        const expected = feature.contexts![side];
+        assert.equal(shownContexts.length, expected.length);
+        shownContexts.forEach((c, i) => {
+          assert.deepEqual(c.tokens, expected[i].tokens!.map((t) => t.replace(/\r?\n/g, '↵').replace(/\t/g, '⇥') || '∅'));
+          assert.deepEqual(c.activations, expected[i].activations);
+          assert.equal(c.focus, expected[i].focus);
+          assert.equal(c.prompt, report.prompts![String(expected[i].sample)]);
+        });
+      }
+      // The prompt opens on demand.
+      const details = panel.page.locator('.context-column[data-side="sft"] details.prompt').first();
+      assert.equal(await details.evaluate((d: any) => d.open), false);
+      await details.locator('summary').click();
+      assert.equal(await details.evaluate((d: any) => d.open), true);
+      const logits = await panel.page.$$eval('[data-testid="logit-effects"] [data-side="promoted"] li', (lis: any[]) => lis.map((li) => li.title.split(':')[0]));
+      assert.deepEqual(logits, feature.logit_effects!.promoted.map((e) => `token id ${e.id}`));
+      await panel.page.screenshot({ path: join(TMP_DIR, 'report-feature-page-dark.png'), fullPage: true });
+    });
+
     await t.test('the layer says why each flag is or is not raised', async () => {
       const items = await panel.page.$$eval('[data-testid="layer-trust"] [data-flag]', (lis: any[]) => lis.map((li) => ({ flag: li.dataset.flag, text: li.textContent, title: li.title })));
       assert.deepEqual(items.map((i) => i.flag), ['hidden_shift', 'divergent', 'low_fidelity', 'coverage_drop']);

@@ -84,7 +84,7 @@ export class FeaturesPanel {
     const layer = this.layer(state);
     const feature = layer ? this.features(layer).find((f) => f.id === state.selectedFeature) : undefined;
     const sftName = this.report?.comparisons[state.comparison]?.sft.name ?? 'fine-tune';
-    replaceChildren(this.detailHost, renderFeatureDetail(feature, sftName, this.report?.base.name ?? 'base', this.report?.run.fdr));
+    replaceChildren(this.detailHost, renderFeatureDetail(feature, sftName, this.report?.base.name ?? 'base', this.report?.run.fdr, this.report?.prompts));
   }
 
   private features(layer: LayerReport): ShiftedFeature[] {
