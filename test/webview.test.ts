@@ -184,10 +184,12 @@ test('report panel in headless Chromium', async (t) => {
     });
 
     await t.test('export buttons send typed messages to the extension', async () => {
-      for (const kind of ['csv', 'markdown', 'png']) await panel.page.locator(`vscode-button[data-export="${kind}"]`).click();
+      for (const kind of ['csv', 'markdown', 'svg', 'html', 'png']) await panel.page.locator(`vscode-button[data-export="${kind}"]`).click();
+      // The PNG is drawn asynchronously (the SVG figure through a canvas).
+      await panel.page.waitForFunction(() => window.__posted.filter((m: any) => m.type === 'export').length === 5);
       const exports = (await panel.posted()).filter((m: any) => m.type === 'export') as any[];
-      assert.deepEqual(exports.map((m) => m.kind), ['csv', 'markdown', 'png']);
-      assert.match(exports[2].dataUrl, /^data:image\/png;base64,/);
+      assert.deepEqual(exports.map((m) => m.kind), ['csv', 'markdown', 'svg', 'html', 'png']);
+      assert.match(exports[4].dataUrl, /^data:image\/png;base64,/);
     });
 
     await t.test('screenshots in dark, light and high-contrast themes', async () => {

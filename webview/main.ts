@@ -10,6 +10,7 @@ import { h, replaceChildren } from './dom';
 import { FeaturesPanel } from './features/featuresPanel';
 import { renderHeader } from './header';
 import { renderGlossary } from './glossary';
+import { printPng } from './chart/printPng';
 import { reportProblem } from '../src/shared/reportCheck';
 import { renderMetricsTable } from './metricsTable';
 import { renderSummary } from './summary';
@@ -101,7 +102,7 @@ function applyChange(delta: Partial<ViewState>): void {
 
 function requestExport(kind: ExportKind): void {
   if (kind === 'png') {
-    if (layout) host.post({ type: 'export', kind, dataUrl: layout.chart.toPngDataUrl() });
+    if (report) void printPng(report).then((dataUrl) => host.post({ type: 'export', kind, dataUrl }), (error: Error) => showError(`the PNG could not be drawn: ${error.message}`));
   } else {
     host.post({ type: 'export', kind });
   }

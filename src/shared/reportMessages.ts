@@ -11,14 +11,15 @@ export type HostMessage =
   /** The file could not be read or is not a report. */
   | { type: 'error'; message: string };
 
-export type ExportKind = 'csv' | 'png' | 'markdown';
+export type ExportKind = 'csv' | 'png' | 'markdown' | 'svg' | 'html';
 
 /** Webview → extension. */
 export type ViewMessage =
   /** Sent once the script has loaded and listens; the host answers with the report. */
   | { type: 'ready' }
-  | { type: 'export'; kind: 'csv' | 'markdown' }
-  /** The chart as a `data:image/png;base64,…` URL (only the webview can render it). */
+  /** Built by the extension from the report: CSV, Markdown, the layer profile as SVG, the standalone HTML report. */
+  | { type: 'export'; kind: 'csv' | 'markdown' | 'svg' | 'html' }
+  /** The print figure as a `data:image/png;base64,…` URL (only the webview can render it). */
   | { type: 'export'; kind: 'png'; dataUrl: string };
 
 /**
@@ -50,6 +51,6 @@ export function isViewMessage(value: unknown): value is ViewMessage {
   const message = value as { type?: unknown; kind?: unknown; dataUrl?: unknown };
   if (message.type === 'ready') return true;
   if (message.type !== 'export') return false;
-  if (message.kind === 'csv' || message.kind === 'markdown') return true;
+  if (message.kind === 'csv' || message.kind === 'markdown' || message.kind === 'svg' || message.kind === 'html') return true;
   return message.kind === 'png' && typeof message.dataUrl === 'string' && message.dataUrl.startsWith('data:image/png;base64,');
 }

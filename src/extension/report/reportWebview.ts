@@ -15,7 +15,7 @@ export class ReportWebview implements vscode.Disposable {
   private source: vscode.Uri | undefined;
   private readonly subscriptions: vscode.Disposable[] = [];
 
-  constructor(private readonly webview: vscode.Webview, extensionUri: vscode.Uri) {
+  constructor(private readonly webview: vscode.Webview, private readonly extensionUri: vscode.Uri) {
     const mediaRoot = vscode.Uri.joinPath(extensionUri, 'media', 'webview');
     webview.options = { enableScripts: true, localResourceRoots: [mediaRoot] };
     webview.html = buildPanelHtml({
@@ -65,6 +65,6 @@ export class ReportWebview implements vscode.Disposable {
       return;
     }
     if (!this.report) return;
-    await saveExport(message, this.report, this.source);
+    await saveExport(message, this.report, this.source, this.extensionUri.fsPath);
   }
 }
