@@ -11,6 +11,7 @@ import { FeaturesPanel } from './features/featuresPanel';
 import { renderHeader } from './header';
 import { renderGlossary } from './glossary';
 import { printPng } from './chart/printPng';
+import { CompareView } from './compare/compareView';
 import { reportProblem } from '../src/shared/reportCheck';
 import { renderMetricsTable } from './metricsTable';
 import { renderSummary } from './summary';
@@ -100,6 +101,14 @@ function applyChange(delta: Partial<ViewState>): void {
   if (after.selectedFeature !== before.selectedFeature) layout.features.renderSelection(after);
 }
 
+function showCompare(reports: { file: string; report: SaeDiffReport }[]): void {
+  report = undefined;
+  layout = undefined;
+  const view = new CompareView(reports);
+  replaceChildren(app, view.element);
+  (window as unknown as { saeDiffView: unknown }).saeDiffView = { compare: view };
+}
+
 function requestExport(kind: ExportKind): void {
   if (kind === 'png') {
     if (report) void printPng(report).then((dataUrl) => host.post({ type: 'export', kind, dataUrl }), (error: Error) => showError(`the PNG could not be drawn: ${error.message}`));
@@ -136,6 +145,11 @@ window.addEventListener('message', (event: MessageEvent<HostMessage>) => {
     else guarded(() => showReport(message.report, message.source));
   } else if (message?.type === 'error') {
     showError(message.message);
+  } else if (message?.type === 'compare') {
+    const reports = Array.isArray(message.reports) ? message.reports : [];
+    const problem = reports.map((r) => (reportProblem(r?.report) ? `${String(r?.file)}: ${reportProblem(r?.report)}` : '')).find(Boolean);
+    if (problem || reports.length < 2) showError(problem ?? 'Compare Reports needs two or more reports.');
+    else guarded(() => showCompare(reports));
   }
 });
 host.post({ type: 'ready' });

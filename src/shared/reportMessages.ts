@@ -9,7 +9,9 @@ export type HostMessage =
   /** A report to show. `source` is the file it came from (absent for a live run not yet saved). */
   | { type: 'report'; report: SaeDiffReport; source?: string }
   /** The file could not be read or is not a report. */
-  | { type: 'error'; message: string };
+  | { type: 'error'; message: string }
+  /** "Compare Reports": several reports (file names for display). */
+  | { type: 'compare'; reports: { file: string; report: SaeDiffReport }[] };
 
 export type ExportKind = 'csv' | 'png' | 'markdown' | 'svg' | 'html';
 

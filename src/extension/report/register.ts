@@ -1,6 +1,7 @@
 import * as vscode from 'vscode';
 import type { SaeDiffReport } from '../../engine/report/types';
 import type { PersistedViewState } from '../../shared/reportMessages';
+import { compareReports } from './compareCommand';
 import { LiveReportPanel } from './liveReportPanel';
 import { pickReportFile } from './openReportCommand';
 import { reportShapeProblem } from './parseReport';
@@ -35,6 +36,7 @@ export function registerReportViews(context: vscode.ExtensionContext): ReportVie
       const target = file instanceof vscode.Uri ? file : await pickReportFile();
       if (target) await openReportFile(target);
     }),
+    vscode.commands.registerCommand('saeDiff.compareReports', (file?: vscode.Uri, files?: vscode.Uri[]) => compareReports(extensionUri, files ?? (file ? [file] : undefined))),
     { dispose: () => live?.dispose() },
   );
 

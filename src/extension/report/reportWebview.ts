@@ -37,6 +37,12 @@ export class ReportWebview implements vscode.Disposable {
     this.post({ type: 'report', report, source: source?.toString() });
   }
 
+  /** "Compare Reports": several reports in one view (no single report to export). */
+  showCompare(reports: { file: string; report: SaeDiffReport }[]): void {
+    this.report = undefined;
+    this.post({ type: 'compare', reports });
+  }
+
   showError(message: string): void {
     this.post({ type: 'error', message });
   }
