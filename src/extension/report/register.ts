@@ -41,10 +41,12 @@ export function registerReportViews(context: vscode.ExtensionContext): ReportVie
   );
 
   async function openReportFile(file: vscode.Uri): Promise<void> {
-    // The finished file replaces the panel that followed the run.
+    // The finished file replaces the panel that followed the run, in its place: opened there first, then the
+    // live panel closed, so the editor group neither collapses nor jumps.
+    const column = live && !live.isDisposed ? live.viewColumn : undefined;
+    await vscode.commands.executeCommand('vscode.openWith', file, REPORT_VIEW_TYPE, column !== undefined ? { viewColumn: column, preserveFocus: true } : undefined);
     if (live && !live.isDisposed) live.dispose();
     live = undefined;
-    await vscode.commands.executeCommand('vscode.openWith', file, REPORT_VIEW_TYPE);
   }
 
   function showPartial(report: unknown): void {
