@@ -156,6 +156,8 @@ function checkContext(value: unknown, path: string): void {
   for (const key of ['before', 'token', 'after']) optional(context[key], text, `${path}.${key}`);
   if (context.tokens !== undefined) strings(context.tokens, `${path}.tokens`);
   if (context.activations !== undefined) numbers(context.activations, `${path}.activations`);
+  optional(context.focus, number, `${path}.focus`);
+  optional(context.duplicate_of, number, `${path}.duplicate_of`);
 }
 
 function checkColumns(value: unknown, path: string): void {

@@ -25,7 +25,7 @@ export function withoutTrustFields(original: SaeDiffReport): SaeDiffReport {
       for (const feature of layer.shifted_features) {
         for (const key of ['significant', 'p_value', 'q_value', 'freq_base_ci', 'freq_sft_ci', 'pre_activation_shift', 'near_threshold', 'logit_effects', 'neuronpedia_url'] as const) delete feature[key];
         for (const context of [...(feature.contexts?.base ?? []), ...(feature.contexts?.sft ?? [])]) {
-          for (const key of ['tokens', 'token_ids', 'activations', 'focus'] as const) delete context[key];
+          for (const key of ['tokens', 'token_ids', 'activations', 'focus', 'duplicate_of'] as const) delete context[key];
         }
       }
     }

@@ -63,15 +63,21 @@ function contextColumn(title: string, side: 'base' | 'sft', contexts: Activating
     h('h4', {}, title),
     contexts.length === 0
       ? h('p', { class: 'empty' }, noContextsText(side))
-      : h('ol', { class: 'contexts' }, ...contexts.map((context) => contextItem(context, maxActivation, prompts))),
+      : h('ol', { class: 'contexts' }, ...contexts.filter((c) => c.duplicate_of === undefined).map((context) => contextItem(context, maxActivation, prompts, similar(contexts, context)))),
   );
+}
+
+/** How many other contexts of the list have the same near text as this one. */
+function similar(contexts: ActivatingContext[], context: ActivatingContext): number {
+  const index = contexts.indexOf(context);
+  return contexts.filter((c) => c.duplicate_of === index).length;
 }
 
 function noContextsText(side: 'base' | 'sft'): string {
   return side === 'base' ? 'No activating context in base (or none recorded).' : 'No activating context in the fine-tune (or none recorded).';
 }
 
-function contextItem(context: ActivatingContext, maxActivation: number, prompts: Record<string, string> | undefined): HTMLElement {
+function contextItem(context: ActivatingContext, maxActivation: number, prompts: Record<string, string> | undefined, repeats = 0): HTMLElement {
   const bar = h('span', { class: 'activation-bar' });
   // CSSOM writes are allowed under the CSP (only inline style attributes are not).
   bar.style.width = `${Math.max(2, (100 * context.activation) / maxActivation)}%`;
@@ -82,7 +88,7 @@ function contextItem(context: ActivatingContext, maxActivation: number, prompts:
     h('div', { class: 'context-meta' },
       h('span', { class: 'activation', attrs: { title: String(context.activation) } }, formatStat(context.activation)),
       h('span', { class: 'activation-track' }, bar),
-      h('span', { class: 'position' }, `prompt ${context.sample}, token ${context.position}`)),
+      h('span', { class: 'position' }, `prompt ${context.sample}, token ${context.position}`, repeats > 0 ? h('span', { class: 'repeats', attrs: { 'data-testid': 'repeats' } }, ` · same text in ${repeats} more prompt${repeats === 1 ? '' : 's'}`) : null)),
     context.tokens && context.activations ? heatMap(context, maxActivation) : h('div', { class: 'context-text' },
       h('span', { class: 'before' }, visibleWhitespace(context.before)),
       h('mark', { class: 'token', attrs: { title: `activation ${context.activation}` } }, visibleWhitespace(context.token) || '∅'),

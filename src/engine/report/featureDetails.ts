@@ -153,15 +153,19 @@ const SAME_BEFORE = 8;
 
 /**
  * Contexts whose near text is the same (the firing token with 8 tokens before and the window's tokens
- * after, like a chat template's `<|user|>` marker in every prompt) are listed once: the first, highest.
+ * after, like a chat template's `<|user|>` marker in every prompt) are marked with `duplicate_of`, the index
+ * of the first (highest) one; the panel lists each text once. The list itself stays as the run found it, so
+ * a merged sharded run and a single run keep equal lists.
  */
 function dedupe(contexts: ActivatingContext[]): ActivatingContext[] {
-  const seen = new Set<string>();
-  return contexts.filter((c) => {
-    if (!c.token_ids || c.focus === undefined) return true;
+  const first = new Map<string, number>();
+  return contexts.map((c, i) => {
+    if (!c.token_ids || c.focus === undefined) return c;
     const key = c.token_ids.slice(Math.max(0, c.focus - SAME_BEFORE)).join(',');
-    if (seen.has(key)) return false;
-    seen.add(key);
-    return true;
+    if (!first.has(key)) {
+      first.set(key, i);
+      return c;
+    }
+    return { ...c, duplicate_of: first.get(key)! };
   });
 }

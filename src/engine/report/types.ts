@@ -22,6 +22,8 @@ export interface ActivatingContext {
   activations?: number[];
   /** Index in `tokens` of the token that fired. */
   focus?: number;
+  /** The index, in the same list, of a context with the same near text (shown once). */
+  duplicate_of?: number;
 }
 
 export interface ShiftedFeature {
