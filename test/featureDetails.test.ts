@@ -10,7 +10,9 @@ import { HookedModel } from '../src/engine/model/runner';
 import { loadSae, type SaeWeights } from '../src/engine/sae/loadSae';
 import { readUnembedding, type Unembedding } from '../src/engine/report/unembedding';
 import type { SaeDiffReport } from '../src/engine/report/types';
-import { WINDOW_AFTER, WINDOW_BEFORE } from '../src/engine/report/featureDetails';
+import { WINDOW_AFTER, WINDOW_BEFORE, neuronpediaId } from '../src/engine/report/featureDetails';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { refusalReport } from './helpers/engineReport';
 import { FIXTURES } from './helpers/paths';
 import { loadTokenizer } from '../src/engine/data/tokenizer';
@@ -110,5 +112,23 @@ test('logit effects are the top 10 tokens of W_dec[f] · W_U, computed directly'
     assert.deepEqual(effects.suppressed.map((e) => e.id), suppressed.map((e) => e.id), `feature ${feature.id} suppressed`);
     effects.promoted.forEach((e, i) => assert.ok(Math.abs(e.value - promoted[i].value) < 1e-4));
     assert.ok(effects.promoted.every((e) => typeof e.token === 'string'));
+  }
+});
+
+test('a Neuronpedia id in the SAE cfg.json becomes the feature URL; anything else does not', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sae-diff-np-'));
+  try {
+    const write = (cfg: unknown) => writeFileSync(join(dir, 'cfg.json'), JSON.stringify(cfg));
+    write({ d_in: 128, neuronpedia_id: 'gpt2-small/0-res-jb' });
+    assert.equal(neuronpediaId(dir), 'gpt2-small/0-res-jb');
+    write({ metadata: { neuronpedia_id: 'gemma-2-2b/12-gemmascope-res-16k' } });
+    assert.equal(neuronpediaId(dir), 'gemma-2-2b/12-gemmascope-res-16k');
+    write({ neuronpedia_id: 'javascript:alert(1)' });
+    assert.equal(neuronpediaId(dir), undefined);
+    // The fixture SAEs name none: no URL in the report.
+    assert.equal(neuronpediaId(join(FIXTURES, 'saes', 'blocks.0.hook_resid_post')), undefined);
+    assert.ok(layer.shifted_features.every((f) => f.neuronpedia_url === undefined));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -76,7 +76,7 @@ export async function addFeatureDetails(r: FeatureDetailInputs): Promise<void> {
 }
 
 /** The Neuronpedia id SAELens writes into cfg.json (`neuronpedia_id`, or `metadata.neuronpedia_id` in SAELens 6). */
-function neuronpediaId(folder: string): string | undefined {
+export function neuronpediaId(folder: string): string | undefined {
   const file = join(folder, 'cfg.json');
   if (!existsSync(file)) return undefined;
   try {
