@@ -21,6 +21,11 @@ import { readUnembedding } from './unembedding';
 
 export const WINDOW_BEFORE = 24;
 export const WINDOW_AFTER = 4;
+/**
+ * At most this many prompts are replayed per model and layer (those holding the most contexts first), so the
+ * pass stays small next to the main run; contexts in other prompts keep their text without per-token values.
+ */
+export const MAX_REPLAY_PROMPTS = 128;
 
 export interface FeatureDetailInputs {
   report: SaeDiffReport;
@@ -41,6 +46,7 @@ export interface FeatureDetailInputs {
 
 /** Adds token-window contexts, logit effects and Neuronpedia URLs to the report's listed features, in place. */
 export async function addFeatureDetails(r: FeatureDetailInputs): Promise<void> {
+  const started = performance.now();
   const unembedding = readUnembedding(r.baseOnnxPath);
   if (typeof unembedding === 'string') r.report.run.warnings.push(`Logit effects are not shown: ${unembedding}.`);
   const prompts = new Set<number>();
@@ -72,6 +78,7 @@ export async function addFeatureDetails(r: FeatureDetailInputs): Promise<void> {
       }
     }
   }
+  if (r.report.run.timings) r.report.run.timings.details = (performance.now() - started) / 1000;
   r.report.prompts = Object.fromEntries([...prompts].sort((a, b) => a - b).map((s) => [String(s), r.decode(r.sequences[s].slice(1))]));
 }
 
@@ -110,7 +117,11 @@ async function replayContexts(r: FeatureDetailInputs, model: HookedModel, layer:
     });
   }
   if (wanted.size === 0) return;
-  const samples = [...wanted.keys()].sort((a, b) => a - b);
+  const samples = [...wanted.keys()]
+    .sort((a, b) => wanted.get(b)!.length - wanted.get(a)!.length || a - b)
+    .slice(0, MAX_REPLAY_PROMPTS)
+    .sort((a, b) => a - b);
+  if (wanted.size > samples.length) r.log?.(`feature details: layer ${layer} ${side}: token windows for the contexts of ${samples.length} of ${wanted.size} prompts`);
   for (const batch of planBatches(r.sequences, r.batchSize, r.padId, samples)) {
     const acts = (await model.run(batch)).get(layer);
     if (!acts) continue;
