@@ -4,6 +4,7 @@ import { before, test } from 'node:test';
 import { SHIFTED_FEATURE_CSV_COLUMNS, reportToMarkdown, shiftedFeaturesToCsv } from '../src/engine/report/export';
 import type { SaeDiffReport } from '../src/engine/report/types';
 import { parseCsv } from './helpers/csv';
+import { allShiftedFeatures } from '../src/shared/featureColumns';
 import { SELF_CHECK_FAILED_TEXT } from '../src/shared/reportTrust';
 import { refusalReport, twoFineTuneReport } from './helpers/engineReport';
 import { FAILING_LAYER_MESSAGE, REFERENCE_NAME, withTrustFields, withoutTrustFields } from './helpers/trustFields';
@@ -17,7 +18,7 @@ before(() => {
 });
 
 function featureRows(source: SaeDiffReport) {
-  return source.comparisons.flatMap((c) => c.layers.flatMap((l) => l.shifted_features.map((f) => ({ sft: c.sft.name, layer: l.layer, ...f }))));
+  return source.comparisons.flatMap((c) => c.layers.flatMap((l) => allShiftedFeatures(l).map((f) => ({ sft: c.sft.name, layer: l.layer, ...f }))));
 }
 
 for (const [name, pick] of [['one fine-tune', () => report], ['two fine-tunes', () => twoSfts]] as const) {
@@ -27,6 +28,9 @@ for (const [name, pick] of [['one fine-tune', () => report], ['two fine-tunes', 
     assert.deepEqual(header, [...SHIFTED_FEATURE_CSV_COLUMNS]);
     const expected = featureRows(source);
     assert.ok(expected.length > 0);
+    // Every shifted feature, not only the listed top ones.
+    const total = source.comparisons.reduce((n, c) => n + c.layers.reduce((m, l) => m + l.shifted_count, 0), 0);
+    assert.equal(expected.length, total);
     assert.equal(rows.length, expected.length);
     rows.forEach((row, i) => {
       const cells = Object.fromEntries(header.map((column, j) => [column, row[j]]));
@@ -112,4 +116,22 @@ test('Markdown summary shows the self-check, parity, significance, noise floor a
   assert.match(markdown, /^- Decomposition: inside the dictionary: 63% of ‖Δh‖²/m);
   assert.match(markdown, new RegExp(`Within the noise floor \\(base vs ${REFERENCE_NAME}\\), so not flagged: layer ${floor} \\(suppressed: divergent\\)\\.`));
   assert.match(markdown, new RegExp(`SAE self-check failed at layer ${failing}`));
+});
+
+test('every CSV cell goes through the formula guard, numeric columns included', () => {
+  const copy = withoutTrustFields(report);
+  const feature = copy.comparisons[0].layers[0].shifted_features[0] as unknown as Record<string, unknown>;
+  // A tampered report: text where numbers belong, with a formula and a comma that would shift the columns.
+  for (const key of ['freq_base', 'freq_sft', 'mean_base', 'mean_sft', 'mean_abs_diff', 'id', 'category']) feature[key] = '=HYPERLINK("http://x","a,b")';
+  (copy.comparisons[0].layers[0] as unknown as Record<string, unknown>).layer = '+cmd|calc';
+  const rows = parseCsv(shiftedFeaturesToCsv(copy));
+  assert.ok(rows.every((row) => row.length === SHIFTED_FEATURE_CSV_COLUMNS.length), 'no column shifts');
+  const cells = Object.fromEntries(rows[0].map((column, j) => [column, rows[1][j]]));
+  for (const key of ['freq_base', 'freq_sft', 'mean_base', 'mean_sft', 'mean_abs_diff', 'id', 'category']) assert.equal(cells[key], `'=HYPERLINK("http://x","a,b")`, key);
+  assert.equal(cells.layer, "'+cmd|calc");
+  // Real negative numbers are numbers, not formulas.
+  const negative = structuredClone(report);
+  negative.comparisons[0].layers[0].shifted_features[0].mean_base = -0.5;
+  const [, first] = parseCsv(shiftedFeaturesToCsv(withoutTrustFields(negative)));
+  assert.equal(first[SHIFTED_FEATURE_CSV_COLUMNS.indexOf('mean_base')], '-0.5');
 });

@@ -9,6 +9,10 @@ import { LayerChart } from './chart/layerChart';
 import { h, replaceChildren } from './dom';
 import { FeaturesPanel } from './features/featuresPanel';
 import { renderHeader } from './header';
+import { renderGlossary } from './glossary';
+import { printPng } from './chart/printPng';
+import { CompareView } from './compare/compareView';
+import { reportProblem } from '../src/shared/reportCheck';
 import { renderMetricsTable } from './metricsTable';
 import { renderSummary } from './summary';
 import { registerToolkit } from './toolkit';
@@ -31,6 +35,7 @@ interface Layout {
   chart: LayerChart;
   metrics: HTMLElement;
   features: FeaturesPanel;
+  glossary: HTMLElement;
 }
 
 function createLayout(): Layout {
@@ -41,10 +46,16 @@ function createLayout(): Layout {
     chart: new LayerChart(change),
     metrics: h('div'),
     features: new FeaturesPanel(change),
+    glossary: renderGlossary(),
   };
-  replaceChildren(app, created.banner, created.header, created.summary, created.chart.element, created.metrics, created.features.element);
+  replaceChildren(app, created.banner, created.header, created.summary, created.chart.element, created.metrics, created.features.element, created.glossary);
   // Exposed for tests and debugging in the webview developer tools.
-  (window as unknown as { saeDiffView: unknown }).saeDiffView = { chart: created.chart.chart };
+  (window as unknown as { saeDiffView: unknown }).saeDiffView = {
+    chart: created.chart.chart,
+    layerChart: created.chart,
+    rows: () => created.features.rows.map((f) => f.id),
+    plots: () => created.features.plots,
+  };
   // VS Code swaps the body's theme class (and the CSS variables) when the colour theme changes.
   new MutationObserver(() => created.chart.refreshTheme()).observe(document.body, { attributes: true, attributeFilter: ['class'] });
   return created;
@@ -69,6 +80,10 @@ function renderLayerSections(current: SaeDiffReport, state: ViewState): void {
 
 /** Applies a view change and re-renders only what it affects. */
 function change(delta: Partial<ViewState>): void {
+  guarded(() => applyChange(delta));
+}
+
+function applyChange(delta: Partial<ViewState>): void {
   if (!report || !layout) return;
   const before = store.current;
   store.set(sanitizeState({ ...before, ...delta }, report));
@@ -77,7 +92,7 @@ function change(delta: Partial<ViewState>): void {
     renderLayerSections(report, after);
     return;
   }
-  if (after.hiddenComparisons.join() !== before.hiddenComparisons.join()) layout.chart.render(report, after);
+  if (after.hiddenComparisons.join() !== before.hiddenComparisons.join() || after.chartMetric !== before.chartMetric) layout.chart.render(report, after);
   const sortChanged = after.sort.column !== before.sort.column || after.sort.descending !== before.sort.descending;
   const filterChanged = after.categoryFilter !== before.categoryFilter || after.textFilter !== before.textFilter || after.significantOnly !== before.significantOnly;
   if (sortChanged || filterChanged) {
@@ -86,9 +101,17 @@ function change(delta: Partial<ViewState>): void {
   if (after.selectedFeature !== before.selectedFeature) layout.features.renderSelection(after);
 }
 
+function showCompare(reports: { file: string; report: SaeDiffReport }[]): void {
+  report = undefined;
+  layout = undefined;
+  const view = new CompareView(reports);
+  replaceChildren(app, view.element);
+  (window as unknown as { saeDiffView: unknown }).saeDiffView = { compare: view };
+}
+
 function requestExport(kind: ExportKind): void {
   if (kind === 'png') {
-    if (layout) host.post({ type: 'export', kind, dataUrl: layout.chart.toPngDataUrl() });
+    if (report) void printPng(report).then((dataUrl) => host.post({ type: 'export', kind, dataUrl }), (error: Error) => showError(`the PNG could not be drawn: ${error.message}`));
   } else {
     host.post({ type: 'export', kind });
   }
@@ -96,14 +119,37 @@ function requestExport(kind: ExportKind): void {
 
 function showError(message: string): void {
   report = undefined;
-  layout?.chart.chart.destroy();
+  try {
+    layout?.chart.chart.destroy();
+  } catch {
+    // a chart that failed half-way may not destroy cleanly; the page is replaced below anyway
+  }
   layout = undefined;
   replaceChildren(app, h('div', { class: 'error-box', attrs: { role: 'alert' } }, h('b', {}, 'Cannot show this report. '), message));
 }
 
+/** A report is checked in full before it is drawn, and any error while drawing becomes the error box, never a half-drawn page. */
+function guarded(render: () => void): void {
+  try {
+    render();
+  } catch (error) {
+    showError(`the report could not be drawn: ${(error as Error)?.message ?? String(error)}`);
+  }
+}
+
 window.addEventListener('message', (event: MessageEvent<HostMessage>) => {
   const message = event.data;
-  if (message?.type === 'report') showReport(message.report, message.source);
-  else if (message?.type === 'error') showError(message.message);
+  if (message?.type === 'report') {
+    const problem = reportProblem(message.report);
+    if (problem) showError(`this is not a report this viewer can show: ${problem}.`);
+    else guarded(() => showReport(message.report, message.source));
+  } else if (message?.type === 'error') {
+    showError(message.message);
+  } else if (message?.type === 'compare') {
+    const reports = Array.isArray(message.reports) ? message.reports : [];
+    const problem = reports.map((r) => (reportProblem(r?.report) ? `${String(r?.file)}: ${reportProblem(r?.report)}` : '')).find(Boolean);
+    if (problem || reports.length < 2) showError(problem ?? 'Compare Reports needs two or more reports.');
+    else guarded(() => showCompare(reports));
+  }
 });
 host.post({ type: 'ready' });

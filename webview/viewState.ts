@@ -3,6 +3,7 @@ import type { SaeDiffReport } from '../src/engine/report/types';
 import { FEATURE_COLUMNS, type PersistedViewState } from '../src/shared/reportMessages';
 import { hasSignificance } from '../src/shared/reportTrust';
 import type { Host } from './vscodeApi';
+import { LAYER_SERIES } from './chart/layerSeries';
 
 export type ViewState = PersistedViewState;
 
@@ -14,12 +15,14 @@ export const DEFAULT_STATE: ViewState = {
   textFilter: '',
   significantOnly: false,
   hiddenComparisons: [],
+  chartMetric: 'all',
 };
 
 /** Restored state may come from an older version or another report: keep only what still fits. */
 export function sanitizeState(saved: Partial<ViewState> | undefined, report: SaeDiffReport | undefined): ViewState {
   const state: ViewState = { ...DEFAULT_STATE, ...saved, sort: { ...DEFAULT_STATE.sort, ...saved?.sort } };
   if (!FEATURE_COLUMNS.includes(state.sort.column)) state.sort = { ...DEFAULT_STATE.sort };
+  if (state.chartMetric !== 'all' && !LAYER_SERIES.some((s) => s.key === state.chartMetric)) state.chartMetric = 'all';
   if (!report) return state;
   // A report without significance has no sig. column to sort or filter by.
   if (!hasSignificance(report)) {

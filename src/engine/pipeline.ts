@@ -14,6 +14,7 @@ import { hiddenSize, layerCount, ModelFiles, resolveModelFiles } from './model/m
 import { Activations, HookedModel, releaseActivations } from './model/runner';
 import type { ProgressEvent, RunOptions } from './progress';
 import { buildReport, describeRun } from './report/buildReport';
+import { addFeatureDetails } from './report/featureDetails';
 import { labelMismatches, readLabelSet } from './report/labels';
 import type { PartialState, SaeDiffReport, SaeInfo as ReportSaeInfo } from './report/types';
 import { accumulatorToJson } from './metrics/serialize';
@@ -144,6 +145,8 @@ export async function runDiagnostic(config: ResolvedConfig, options: RunOptions 
     const tr = performance.now();
     preActivationShift = await meanPreActivationShifts(accumulators, prep.projectors);
     const report = reportOf(options.shard === undefined);
+    // Token-window contexts, logit effects, Neuronpedia links (report/featureDetails.ts); final runs only, not shards.
+    if (!options.shard) await addFeatureDetails({ report, saeFolders: config.sae.paths, saeFormat: config.sae.format, base, sfts: sfts.slice(0, prep.sftFiles.length), sequences: prep.sequences, decode: prep.tokenizer.decode, padId: prep.tokenizer.padId, batchSize, baseOnnxPath: prep.baseFiles.onnxPath, settings: prep.settings, log });
     report.run.parity_warnings = prep.parity;
     if (report.run.self_check_failed && tokensDone > 0) {
       const lines = report.comparisons[0].layers.flatMap((l) => l.self_check?.messages ?? []);

@@ -13,7 +13,7 @@ export interface Thresholds {
   coverage_drop_threshold: number;
 }
 
-/** METRICS.md defaults, used when a (partial or older) report's config lacks a key. */
+/** docs/metrics.md defaults, used when a (partial or older) report's config lacks a key. */
 export const DEFAULT_THRESHOLDS: Thresholds = {
   cosine_threshold: 0.95,
   overlap_threshold: 0.5,

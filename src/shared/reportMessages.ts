@@ -9,16 +9,19 @@ export type HostMessage =
   /** A report to show. `source` is the file it came from (absent for a live run not yet saved). */
   | { type: 'report'; report: SaeDiffReport; source?: string }
   /** The file could not be read or is not a report. */
-  | { type: 'error'; message: string };
+  | { type: 'error'; message: string }
+  /** "Compare Reports": several reports (file names for display). */
+  | { type: 'compare'; reports: { file: string; report: SaeDiffReport }[] };
 
-export type ExportKind = 'csv' | 'png' | 'markdown';
+export type ExportKind = 'csv' | 'png' | 'markdown' | 'svg' | 'html';
 
 /** Webview → extension. */
 export type ViewMessage =
   /** Sent once the script has loaded and listens; the host answers with the report. */
   | { type: 'ready' }
-  | { type: 'export'; kind: 'csv' | 'markdown' }
-  /** The chart as a `data:image/png;base64,…` URL (only the webview can render it). */
+  /** Built by the extension from the report: CSV, Markdown, the layer profile as SVG, the standalone HTML report. */
+  | { type: 'export'; kind: 'csv' | 'markdown' | 'svg' | 'html' }
+  /** The print figure as a `data:image/png;base64,…` URL (only the webview can render it). */
   | { type: 'export'; kind: 'png'; dataUrl: string };
 
 /**
@@ -36,6 +39,8 @@ export interface PersistedViewState {
   significantOnly?: boolean;
   selectedFeature?: number;
   hiddenComparisons: number[];
+  /** The layer chart's metric: 'all' (every metric) or one metric key. Optional: older saved states lack it. */
+  chartMetric?: string;
 }
 
 export const FEATURE_COLUMNS = [
@@ -48,6 +53,6 @@ export function isViewMessage(value: unknown): value is ViewMessage {
   const message = value as { type?: unknown; kind?: unknown; dataUrl?: unknown };
   if (message.type === 'ready') return true;
   if (message.type !== 'export') return false;
-  if (message.kind === 'csv' || message.kind === 'markdown') return true;
+  if (message.kind === 'csv' || message.kind === 'markdown' || message.kind === 'svg' || message.kind === 'html') return true;
   return message.kind === 'png' && typeof message.dataUrl === 'string' && message.dataUrl.startsWith('data:image/png;base64,');
 }

@@ -78,7 +78,7 @@ export function noiseFloorText(layer: LayerReport): string | undefined {
     : '';
   if (!layer.within_noise_floor) return `above the noise floor${values}`;
   const suppressed = layer.flags_suppressed_by_floor ?? [];
-  return `within the noise floor: not flagged${suppressed.length ? ` (suppressed: ${suppressed.map((f) => FLAG_TEXT[f]).join(', ')})` : ''}${values}`;
+  return `within the noise floor: not flagged${suppressed.length ? ` (suppressed: ${suppressed.map((f) => (FLAG_TEXT[f] ?? f)).join(', ')})` : ''}${values}`;
 }
 
 /** Summary sentences for one fine-tune; empty for a report without trust fields. */
@@ -94,7 +94,7 @@ export function describeTrust(comparison: ComparisonReport, report: SaeDiffRepor
   if (within.length > 0) {
     const reference = report.noise_floor?.reference.name;
     const detail = within.map((l) => (l.flags_suppressed_by_floor ?? []).length
-      ? `layer ${l.layer} (suppressed: ${l.flags_suppressed_by_floor!.map((f) => FLAG_TEXT[f]).join(', ')})`
+      ? `layer ${l.layer} (suppressed: ${l.flags_suppressed_by_floor!.map((f) => (FLAG_TEXT[f] ?? f)).join(', ')})`
       : `layer ${l.layer}`);
     lines.push(`Within the noise floor${reference ? ` (base vs ${reference})` : ''}, so not flagged: ${detail.join(', ')}.`);
   }

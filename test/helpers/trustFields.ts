@@ -11,15 +11,22 @@ export const REFERENCE_NAME = 'base-reseeded';
 /** The report as an older engine wrote it: none of the trust fields. */
 export function withoutTrustFields(original: SaeDiffReport): SaeDiffReport {
   const copy = structuredClone(original);
+  // Version 1: only the top features, listed in full (no all_shifted columns).
+  copy.version = 1;
   delete copy.run.fdr;
   delete copy.run.self_check_failed;
   delete copy.run.parity_warnings;
   delete copy.noise_floor;
+  delete copy.prompts;
   for (const comparison of copy.comparisons) {
     for (const layer of comparison.layers) {
+      delete layer.all_shifted;
       for (const key of ['significant_counts', 'decomposition', 'noise_floor', 'within_noise_floor', 'flags_suppressed_by_floor', 'self_check'] as const) delete layer[key];
       for (const feature of layer.shifted_features) {
-        for (const key of ['significant', 'p_value', 'q_value', 'freq_base_ci', 'freq_sft_ci', 'pre_activation_shift', 'near_threshold'] as const) delete feature[key];
+        for (const key of ['significant', 'p_value', 'q_value', 'freq_base_ci', 'freq_sft_ci', 'pre_activation_shift', 'near_threshold', 'logit_effects', 'neuronpedia_url'] as const) delete feature[key];
+        for (const context of [...(feature.contexts?.base ?? []), ...(feature.contexts?.sft ?? [])]) {
+          for (const key of ['tokens', 'token_ids', 'activations', 'focus', 'duplicate_of'] as const) delete context[key];
+        }
       }
     }
   }

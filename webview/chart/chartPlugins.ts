@@ -70,7 +70,8 @@ function drawBands(chart: Chart, { theme, bands }: ChartDecorations): void {
       ctx.font = `${theme.highContrast ? 'bold ' : ''}10px sans-serif`;
       ctx.textAlign = 'center';
       ctx.textBaseline = 'bottom';
-      ctx.fillText(band.codes.join(' '), x, chartArea.top - 3, width);
+      // One line per fine-tune, stacked upwards above the plot area (the chart's top padding makes room).
+      band.codes.forEach((line, i) => ctx.fillText(line, x, chartArea.top - 3 - 12 * (band.codes.length - 1 - i), width));
     }
   }
   ctx.restore();
@@ -82,9 +83,12 @@ function drawThresholds(chart: Chart, { theme, thresholds }: ChartDecorations): 
   const byValue = new Map<number, ThresholdLine[]>();
   for (const line of thresholds) byValue.set(line.value, [...(byValue.get(line.value) ?? []), line]);
   ctx.save();
-  for (const [value, lines] of byValue) {
-    const y = scales.y.getPixelForValue(value);
-    if (y < chartArea.top || y > chartArea.bottom) continue;
+  // Labels are placed top to bottom, each at least one text line below the previous: close thresholds never overlap.
+  let lastLabel = -Infinity;
+  const placed = [...byValue].map(([value, lines]) => ({ value, lines, y: scales.y.getPixelForValue(value) }))
+    .filter(({ y }) => y >= chartArea.top && y <= chartArea.bottom)
+    .sort((a, b) => a.y - b.y);
+  for (const { value, lines, y } of placed) {
     ctx.setLineDash([6, 4]);
     ctx.lineWidth = theme.highContrast ? 2 : 1.25;
     ctx.strokeStyle = lines[0].color;
@@ -96,7 +100,9 @@ function drawThresholds(chart: Chart, { theme, thresholds }: ChartDecorations): 
     ctx.textAlign = 'right';
     ctx.textBaseline = 'bottom';
     ctx.fillStyle = theme.muted;
-    ctx.fillText(`${lines.map((l) => l.text).join(' · ')} = ${value}`, chartArea.right - 4, y - 2);
+    const labelY = Math.max(y - 2, lastLabel + 12);
+    lastLabel = labelY;
+    ctx.fillText(`${lines.map((l) => l.text).join(' · ')} = ${value}`, chartArea.right - 4, labelY);
   }
   ctx.restore();
 }

@@ -12,8 +12,11 @@ import { formatMetric, reportThresholds } from '../../src/shared/reportFindings'
 import { h, replaceChildren } from '../dom';
 import type { ViewState } from '../viewState';
 import { decorationPlugins, type ChartDecorations } from './chartPlugins';
-import { COMPARISON_DASHES, FLAG_CODES, FLOOR_DASH, LAYER_SERIES, TRUST_SERIES, type TrustSeries } from './layerSeries';
+import { COMPARISON_DASHES, FLAG_CODES, flagCode, FLOOR_DASH, LAYER_SERIES, TRUST_SERIES, type TrustSeries } from './layerSeries';
 import { readChartTheme } from './themeColors';
+import { SERIES_COLORS } from './palette';
+import { dropdown } from '../toolkit';
+import { tooltip } from '../../src/shared/glossary';
 
 Chart.register(LineController, LineElement, PointElement, LinearScale, CategoryScale, Legend, Tooltip);
 
@@ -24,6 +27,7 @@ export class LayerChart {
   readonly chart: Chart<'line', (number | null)[], string>;
   private readonly canvas: HTMLCanvasElement;
   private readonly overlayHost = h('div', { class: 'overlay-toggles' });
+  private readonly pickerHost = h('div', { class: 'metric-picker' });
   private readonly hiddenSeries = new Set<string>();
   private decorations: ChartDecorations = { theme: readChartTheme(), thresholds: [], bands: [] };
   private report: SaeDiffReport | undefined;
@@ -36,6 +40,7 @@ export class LayerChart {
     this.canvas = h('canvas', { attrs: { role: 'img', 'aria-label': 'Layer profile chart' } }) as HTMLCanvasElement;
     this.element = h('section', { class: 'layer-profile', attrs: { 'aria-labelledby': 'profile-heading' } },
       h('h2', { attrs: { id: 'profile-heading' } }, 'Layer profile'),
+      this.pickerHost,
       this.overlayHost,
       h('div', { class: 'chart-box' }, this.canvas),
       h('p', { class: 'flag-legend' }, 'Flags: ', ...Object.values(FLAG_CODES).map((f, i) => [i ? ' · ' : '', h('b', {}, f.code), ` ${f.text}`]).flat(),
@@ -53,13 +58,19 @@ export class LayerChart {
     this.state = state;
     this.layers = [...new Set(report.comparisons.flatMap((c) => c.layers.map((l) => l.layer)))].sort((a, b) => a - b);
     this.renderOverlayToggles(report, state);
+    this.renderPicker(state);
     this.chart.data.labels = this.layers.map((layer) => `L${layer}`);
     const visible = this.visibleComparisons(report, state);
-    this.trustSeries = TRUST_SERIES.filter((series) => visible.some(({ comparison }) => comparison.layers.some((l) => series.value(l) !== undefined)));
-    this.chart.data.datasets = [
-      ...visible.flatMap(({ comparison, index }) => this.datasetsFor(comparison, index, report.comparisons.length > 1)),
-      ...this.floorDatasets(report.comparisons[state.comparison]),
-    ];
+    const single = LAYER_SERIES.find((series) => series.key === state.chartMetric);
+    this.trustSeries = single ? [] : TRUST_SERIES.filter((series) => visible.some(({ comparison }) => comparison.layers.some((l) => series.value(l) !== undefined)));
+    this.chart.data.datasets = single
+      ? visible.map(({ comparison, index }) => this.singleMetricDataset(single, comparison, index))
+      : [
+        ...visible.flatMap(({ comparison, index }) => this.datasetsFor(comparison, index, report.comparisons.length > 1)),
+        ...this.floorDatasets(report.comparisons[state.comparison]),
+      ];
+    const yScale = this.chart.options.scales?.y as { title?: { display?: boolean; text?: string } } | undefined;
+    if (yScale) yScale.title = { ...yScale.title, display: true, text: single ? single.label : 'value (each metric: see the legend)' };
     this.decorations = this.buildDecorations(report, state);
     this.canvas.setAttribute('aria-label', `Layer profile of ${this.layers.length} layers; the table below lists the same layers' shifted features.`);
     this.chart.update();
@@ -99,14 +110,45 @@ export class LayerChart {
         borderWidth: theme.highContrast ? 3 : 2,
         borderDash: COMPARISON_DASHES[index % COMPARISON_DASHES.length],
         // Flagged layers get a larger triangle marker, per fine-tune.
-        pointStyle: flagged.map((f) => (f ? 'triangle' : 'circle')),
-        pointRadius: flagged.map((f) => (f ? 5 : 3)),
+        pointStyle: series.point,
+        // Flagged layers get a larger marker, per fine-tune.
+        pointRadius: flagged.map((f) => (f ? 6 : 3)),
         pointHoverRadius: 7,
         spanGaps: true,
         tension: 0,
       };
     });
     return [...metrics, ...this.trustDatasetsFor(comparison, index, named)];
+  }
+
+  /** One metric, one line per fine-tune in its own colour (the picker's single-metric view). */
+  private singleMetricDataset(series: (typeof LAYER_SERIES)[number], comparison: ComparisonReport, index: number): LineDataset {
+    const byLayer = new Map(comparison.layers.map((layer) => [layer.layer, layer]));
+    const color = SERIES_COLORS[index % SERIES_COLORS.length];
+    const flagged = this.layers.map((layer) => (byLayer.get(layer)?.flags.length ?? 0) > 0);
+    return {
+      label: comparison.sft.name,
+      seriesKey: series.key,
+      comparison: index,
+      data: this.layers.map((layer) => { const l = byLayer.get(layer); return l ? series.value(l) : null; }),
+      borderColor: color,
+      backgroundColor: color,
+      borderWidth: this.decorations.theme.highContrast ? 3 : 2,
+      borderDash: COMPARISON_DASHES[index % COMPARISON_DASHES.length],
+      pointStyle: series.point,
+      pointRadius: flagged.map((f) => (f ? 6 : 3)),
+      pointHoverRadius: 7,
+      spanGaps: true,
+      tension: 0,
+    };
+  }
+
+  private renderPicker(state: ViewState): void {
+    const options = [{ value: 'all', text: 'All metrics' }, ...LAYER_SERIES.map((s) => ({ value: s.key, text: s.label }))];
+    const picker = dropdown('Chart metric', options, state.chartMetric ?? 'all', (value) => this.change({ chartMetric: value }));
+    const single = LAYER_SERIES.find((s) => s.key === state.chartMetric);
+    replaceChildren(this.pickerHost, h('label', { class: 'control' }, h('span', { class: 'control-label' }, 'Metric'), picker),
+      single ? h('span', { class: 'metric-definition' }, tooltip('layer metric', single.key)) : null);
   }
 
   /** Per fine-tune series from the trust fields (the share of ‖Δh‖² inside the dictionary). */
@@ -145,18 +187,23 @@ export class LayerChart {
   private buildDecorations(report: SaeDiffReport, state: ViewState): ChartDecorations {
     const theme = this.decorations.theme;
     const thresholds = reportThresholds(report);
-    const primary = report.comparisons[state.comparison];
-    const flagsByLayer = new Map(primary?.layers.map((l) => [l.layer, l.flags]) ?? []);
+    const visible = this.visibleComparisons(report, state);
+    const several = report.comparisons.length > 1;
+    const single = state.chartMetric && state.chartMetric !== 'all' ? state.chartMetric : undefined;
     return {
       theme,
-      thresholds: LAYER_SERIES.filter((s) => s.threshold && !this.hiddenSeries.has(s.key)).map((s) => ({
+      thresholds: LAYER_SERIES.filter((s) => s.threshold && !this.hiddenSeries.has(s.key) && (!single || s.key === single)).map((s) => ({
         value: thresholds[s.threshold!.key],
         text: s.threshold!.text,
         color: theme.series[s.key],
       })),
+      // Every shown fine-tune's flags: one line of codes each, prefixed with its name when there are several.
       bands: this.layers.map((layer, index) => ({
         index,
-        codes: (flagsByLayer.get(layer) ?? []).map((flag) => FLAG_CODES[flag].code),
+        codes: visible.map(({ comparison }) => {
+          const flags = comparison.layers.find((l) => l.layer === layer)?.flags ?? [];
+          return flags.length ? `${several ? `${comparison.sft.name}: ` : ''}${flags.map((flag) => flagCode(flag).code).join(' ')}` : '';
+        }).filter(Boolean),
         selected: layer === state.layer,
       })),
     };
@@ -188,7 +235,7 @@ export class LayerChart {
       responsive: true,
       maintainAspectRatio: false,
       interaction: { mode: 'index', intersect: false },
-      layout: { padding: { top: 16 } },
+      layout: { padding: { top: 16 + 12 * Math.max(0, (this.report?.comparisons.length ?? 1) - 1) } },
       color: theme.foreground,
       scales: {
         // offset: each layer gets a full column, so the first and last layers' bands and codes are not cut off.
@@ -247,7 +294,7 @@ export class LayerChart {
     if (index === undefined || !this.report || !this.state) return '';
     const lines = this.visibleComparisons(this.report, this.state).map(({ comparison }) => {
       const flags = comparison.layers.find((l) => l.layer === this.layers[index])?.flags ?? [];
-      return flags.length ? `${comparison.sft.name}: ${flags.map((f) => FLAG_CODES[f].text).join(', ')}` : '';
+      return flags.length ? `${comparison.sft.name}: ${flags.map((f) => flagCode(f).text).join(', ')}` : '';
     });
     return lines.filter(Boolean).join('\n');
   }

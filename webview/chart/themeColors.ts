@@ -11,17 +11,20 @@ export interface ChartTheme {
   series: Record<string, string>;
 }
 
-/** [variable, fallback] per series; the fallbacks are VS Code's Dark+ values. */
-const SERIES_VARIABLES: Record<string, [string, string]> = {
-  dense_cosine: ['--vscode-charts-blue', '#3794ff'],
-  recon_cosine: ['--vscode-terminal-ansiCyan', '#11a8cd'],
-  feature_overlap: ['--vscode-charts-orange', '#d18616'],
-  active_jaccard: ['--vscode-charts-yellow', '#cca700'],
-  l1_divergence: ['--vscode-charts-red', '#f14c4c'],
-  explained_variance_base: ['--vscode-charts-green', '#89d185'],
-  explained_variance_sft: ['--vscode-charts-purple', '#b180d7'],
-  coverage_drop: ['--vscode-terminal-ansiMagenta', '#bc3fbc'],
-  fraction_inside: ['--vscode-charts-foreground', '#cccccc'],
+/**
+ * Series colours from the Okabe-Ito palette (distinguishable with the common colour-vision deficiencies);
+ * pairs that are read together (overlap / active Jaccard, EV SFT / EV drop) also differ in marker shape
+ * (layerSeries.ts). The [light, dark] entries keep yellow and sky blue readable on both backgrounds.
+ */
+const SERIES_COLORS: Record<string, [string, string]> = {
+  dense_cosine: ['#0072B2', '#4aa3e0'],
+  recon_cosine: ['#3a8fb7', '#56B4E9'],
+  feature_overlap: ['#E69F00', '#E69F00'],
+  active_jaccard: ['#CC79A7', '#CC79A7'],
+  l1_divergence: ['#D55E00', '#ff7a2e'],
+  explained_variance_base: ['#009E73', '#1fc99a'],
+  explained_variance_sft: ['#8a7d00', '#F0E442'],
+  coverage_drop: ['#6b3fa0', '#b39ddb'],
 };
 
 export function readChartTheme(): ChartTheme {
@@ -30,7 +33,9 @@ export function readChartTheme(): ChartTheme {
   const highContrast = document.body.classList.contains('vscode-high-contrast') || document.body.classList.contains('vscode-high-contrast-light');
   const foreground = read('--vscode-charts-foreground', read('--vscode-foreground', '#cccccc'));
   const series: Record<string, string> = {};
-  for (const [key, [variable, fallback]] of Object.entries(SERIES_VARIABLES)) series[key] = read(variable, fallback);
+  const light = document.body.classList.contains('vscode-light') || document.body.classList.contains('vscode-high-contrast-light');
+  for (const [key, [onLight, onDark]] of Object.entries(SERIES_COLORS)) series[key] = light ? onLight : onDark;
+  series.fraction_inside = foreground;
   const flagColor = read('--vscode-charts-red', '#f14c4c');
   const focus = read('--vscode-focusBorder', '#007fd4');
   return {

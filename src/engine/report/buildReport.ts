@@ -6,6 +6,7 @@ import { TOOL_VERSION } from '../version';
 import { NeighbourFit, selfCheck } from '../metrics/selfCheck';
 import { renderContext } from './contexts';
 import { compareFineTunes } from './fineTuneComparison';
+import { toFeatureColumns } from '../../shared/featureColumns';
 import type { ComparisonReport, LayerFlag, SaeDiffReport, SaeInfo, ShiftedFeature } from './types';
 
 /** What the report says about the run's setup: from a config, or from the partial reports being merged. */
@@ -94,7 +95,10 @@ function thresholdMargin(r: ReportInputs, si: number, layer: number, acc: LayerA
   return { pre_activation_shift: shift, near_threshold: Math.abs(shift) < r.run.metrics.threshold_margin * Math.abs(scale) };
 }
 
-/** Finalizes the accumulators into the report of REPORT.md (plus labels, contexts and run details). */
+/** The report file's version (docs/report-format.md): 2 adds every shifted feature (all_shifted). */
+export const REPORT_VERSION = 2 as const;
+
+/** Finalizes the accumulators into the report of docs/report-format.md (plus labels, contexts and run details). */
 export function buildReport(r: ReportInputs): SaeDiffReport {
   const { run } = r;
   const allShifted = run.sfts.map(() => new Map<number, ShiftedFeature[]>());
@@ -118,6 +122,11 @@ export function buildReport(r: ReportInputs): SaeDiffReport {
         category_counts: list.categoryCounts,
         significant_counts: list.significantCounts,
         decomposition: decomposition(acc),
+        all_shifted: toFeatureColumns(list.all.map((f) => ({
+          ...f,
+          near_threshold: thresholdMargin(r, si, layer, acc, f.id).near_threshold,
+          label: labels?.get(f.id),
+        }))),
         shifted_features: list.shifted.map((f) => ({
           ...f,
           ...thresholdMargin(r, si, layer, acc, f.id),
@@ -136,7 +145,7 @@ export function buildReport(r: ReportInputs): SaeDiffReport {
   const tokens = r.accumulators[0]?.get(run.targets[0])?.sums.tokens ?? 0;
   return {
     format: 'sae-diff-report',
-    version: 1,
+    version: REPORT_VERSION,
     complete: r.complete,
     run: {
       tool_version: TOOL_VERSION,

@@ -4,47 +4,40 @@
  */
 import { describeFindings, describeFineTuneComparison, findComparison, formatMetric, reportThresholds } from '../../shared/reportFindings';
 import { SELF_CHECK_FAILED_TEXT, decompositionText, describeTrust, formatPercent, selfCheckFailures, sumCounts } from '../../shared/reportTrust';
+import { allShiftedFeatures } from '../../shared/featureColumns';
 import type { LayerReport, SaeDiffReport, ShiftedFeature } from './types';
 
 export const SHIFTED_FEATURE_CSV_COLUMNS = [
-  'sft', 'layer', 'id', 'label', 'category', 'freq_base', 'freq_sft', 'mean_base', 'mean_sft', 'mean_abs_diff',
+  'sft', 'layer', 'id', 'label', 'category', 'freq_base', 'freq_sft', 'mean_base', 'mean_sft', 'mean_abs_diff', 'significant', 'q_value',
 ] as const;
 
-/** Every shifted feature of every fine-tune and layer, one row each (RFC 4180, CRLF line ends). */
+/** Every shifted feature (all of them, version 2) of every fine-tune and layer, one row each (RFC 4180, CRLF line ends). */
 export function shiftedFeaturesToCsv(report: SaeDiffReport): string {
   const rows: string[] = [SHIFTED_FEATURE_CSV_COLUMNS.join(',')];
   for (const comparison of report.comparisons) {
     for (const layer of comparison.layers) {
-      for (const feature of layer.shifted_features) {
-        rows.push(
-          [
-            csvText(comparison.sft.name),
-            csvNumber(layer.layer),
-            csvNumber(feature.id),
-            csvText(feature.label ?? ''),
-            csvText(feature.category),
-            csvNumber(feature.freq_base),
-            csvNumber(feature.freq_sft),
-            csvNumber(feature.mean_base),
-            csvNumber(feature.mean_sft),
-            csvNumber(feature.mean_abs_diff),
-          ].join(','),
-        );
+      for (const feature of allShiftedFeatures(layer)) {
+        rows.push([
+          comparison.sft.name, layer.layer, feature.id, feature.label ?? '', feature.category,
+          feature.freq_base, feature.freq_sft, feature.mean_base, feature.mean_sft, feature.mean_abs_diff,
+          feature.significant ?? '', feature.q_value ?? '',
+        ].map(csvCell).join(','));
       }
     }
   }
   return rows.join('\r\n') + '\r\n';
 }
 
-/** JavaScript's shortest round-trip representation: parsing it gives back the same double. */
-function csvNumber(value: number): string {
-  return String(value);
-}
-
-function csvText(value: string): string {
-  // A cell starting with = + - @ (or a control char) is a formula in spreadsheets; a leading
-  // apostrophe keeps an untrusted label from running as one (OWASP "CSV injection").
-  const safe = /^[=+\-@\t\r]/.test(value) ? `'${value}` : value;
+/**
+ * Every cell goes through here, whatever column it is in: a report is untrusted input, and a "numeric"
+ * field may hold text. A real number is written in JavaScript's shortest round-trip form (parsing it gives
+ * back the same double); anything else is text: a leading = + - @ or control character (a spreadsheet
+ * formula) gets an apostrophe (OWASP "CSV injection"), and commas, quotes and line breaks are quoted.
+ */
+export function csvCell(value: unknown): string {
+  if (typeof value === 'number') return String(value);
+  const text = value === null || value === undefined ? '' : String(value);
+  const safe = /^[=+\-@\t\r]/.test(text) ? `'${text}` : text;
   return /[",\r\n]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
 }
 

@@ -1,6 +1,6 @@
 /**
- * The report file (REPORT.md). Required fields keep their names and meanings; the rest are additions
- * this tool makes. The webview, the CLI and outside checks read this shape.
+ * The report file (docs/report-format.md). Required fields keep their names and meanings; the rest are
+ * additions this tool makes. The webview, the CLI and outside checks read this shape.
  */
 export type LayerFlag = 'hidden_shift' | 'divergent' | 'low_fidelity' | 'coverage_drop';
 export type FeatureCategory = 'emerged' | 'vanished' | 'amplified' | 'suppressed';
@@ -15,6 +15,15 @@ export interface ActivatingContext {
   before: string;
   token: string;
   after: string;
+  /** Version 2: the window's tokens (up to 24 before, the token, up to 4 after), each decoded alone. */
+  tokens?: string[];
+  token_ids?: number[];
+  /** The feature's activation at each token of the window, from a replay of the model and the SAE. */
+  activations?: number[];
+  /** Index in `tokens` of the token that fired. */
+  focus?: number;
+  /** The index, in the same list, of a context with the same near text (shown once). */
+  duplicate_of?: number;
 }
 
 export interface ShiftedFeature {
@@ -39,6 +48,32 @@ export interface ShiftedFeature {
   near_threshold?: boolean;
   /** Top activating contexts in each model (highest activation first). */
   contexts?: { base: ActivatingContext[]; sft: ActivatingContext[] };
+  /** Top tokens of W_dec[f] · W_U (W_U: the base model's unembedding), highest first / lowest first. */
+  logit_effects?: { promoted: LogitEffectEntry[]; suppressed: LogitEffectEntry[] };
+  /** The feature's page on Neuronpedia, when the SAE's cfg.json names a Neuronpedia id. */
+  neuronpedia_url?: string;
+}
+
+export interface LogitEffectEntry {
+  token: string;
+  id: number;
+  value: number;
+}
+
+/** Parallel arrays: entry i of each describes one feature. Compact (one JSON number per value, no keys). */
+export interface FeatureColumns {
+  id: number[];
+  category: FeatureCategory[];
+  freq_base: number[];
+  freq_sft: number[];
+  mean_base: number[];
+  mean_sft: number[];
+  mean_abs_diff: number[];
+  q_value?: number[];
+  significant?: boolean[];
+  near_threshold?: boolean[];
+  /** null where the feature has no label; absent when the SAE has no labels. */
+  label?: (string | null)[];
 }
 
 export interface LayerReport {
@@ -59,6 +94,11 @@ export interface LayerReport {
   /** Count of each category over all features. */
   category_counts: Record<FeatureCategory, number>;
   shifted_features: ShiftedFeature[];
+  /**
+   * Version 2: every shifted feature of the layer (not only the first top_features), as parallel columns
+   * in the same order as shifted_features (mean_abs_diff descending, ties by lower id). Absent in version 1.
+   */
+  all_shifted?: FeatureColumns;
   /** The hooked ONNX tensor in base and in the fine-tune. */
   hook_tensor?: { base: string; sft: string };
   /** Per category, the shifted features that are significant. */
@@ -138,7 +178,8 @@ export interface FineTuneComparison {
 
 export interface SaeDiffReport {
   format: 'sae-diff-report';
-  version: 1;
+  /** 2 adds all_shifted (every shifted feature); readers accept 1 and 2. */
+  version: 1 | 2;
   complete: boolean;
   run: {
     tool_version: string;
@@ -164,6 +205,8 @@ export interface SaeDiffReport {
   };
   base: { name: string; path: string };
   comparisons: ComparisonReport[];
+  /** The prompts the contexts come from, by dataset index (decoded, without the BOS), shown on demand. */
+  prompts?: Record<string, string>;
   /** Present when two or more fine-tunes were compared against the base. */
   fine_tune_comparison?: FineTuneComparison;
   /** Present when models.reference was given: each layer's noise_floor is base vs this model. */

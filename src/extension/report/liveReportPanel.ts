@@ -31,6 +31,11 @@ export class LiveReportPanel implements vscode.Disposable {
     });
   }
 
+  /** Where the panel is, so the finished report can open in its place. */
+  get viewColumn(): vscode.ViewColumn | undefined {
+    return this.disposed ? undefined : this.panel.viewColumn;
+  }
+
   get isDisposed(): boolean {
     return this.disposed;
   }

@@ -1,6 +1,7 @@
 import * as vscode from 'vscode';
 import type { SaeDiffReport } from '../../engine/report/types';
 import type { PersistedViewState } from '../../shared/reportMessages';
+import { compareReports } from './compareCommand';
 import { LiveReportPanel } from './liveReportPanel';
 import { pickReportFile } from './openReportCommand';
 import { reportShapeProblem } from './parseReport';
@@ -35,14 +36,17 @@ export function registerReportViews(context: vscode.ExtensionContext): ReportVie
       const target = file instanceof vscode.Uri ? file : await pickReportFile();
       if (target) await openReportFile(target);
     }),
+    vscode.commands.registerCommand('saeDiff.compareReports', (file?: vscode.Uri, files?: vscode.Uri[]) => compareReports(extensionUri, files ?? (file ? [file] : undefined))),
     { dispose: () => live?.dispose() },
   );
 
   async function openReportFile(file: vscode.Uri): Promise<void> {
-    // The finished file replaces the panel that followed the run.
+    // The finished file replaces the panel that followed the run, in its place: opened there first, then the
+    // live panel closed, so the editor group neither collapses nor jumps.
+    const column = live && !live.isDisposed ? live.viewColumn : undefined;
+    await vscode.commands.executeCommand('vscode.openWith', file, REPORT_VIEW_TYPE, column !== undefined ? { viewColumn: column, preserveFocus: true } : undefined);
     if (live && !live.isDisposed) live.dispose();
     live = undefined;
-    await vscode.commands.executeCommand('vscode.openWith', file, REPORT_VIEW_TYPE);
   }
 
   function showPartial(report: unknown): void {

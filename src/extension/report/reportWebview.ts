@@ -15,7 +15,7 @@ export class ReportWebview implements vscode.Disposable {
   private source: vscode.Uri | undefined;
   private readonly subscriptions: vscode.Disposable[] = [];
 
-  constructor(private readonly webview: vscode.Webview, extensionUri: vscode.Uri) {
+  constructor(private readonly webview: vscode.Webview, private readonly extensionUri: vscode.Uri) {
     const mediaRoot = vscode.Uri.joinPath(extensionUri, 'media', 'webview');
     webview.options = { enableScripts: true, localResourceRoots: [mediaRoot] };
     webview.html = buildPanelHtml({
@@ -35,6 +35,12 @@ export class ReportWebview implements vscode.Disposable {
     this.report = report;
     this.source = source;
     this.post({ type: 'report', report, source: source?.toString() });
+  }
+
+  /** "Compare Reports": several reports in one view (no single report to export). */
+  showCompare(reports: { file: string; report: SaeDiffReport }[]): void {
+    this.report = undefined;
+    this.post({ type: 'compare', reports });
   }
 
   showError(message: string): void {
@@ -65,6 +71,6 @@ export class ReportWebview implements vscode.Disposable {
       return;
     }
     if (!this.report) return;
-    await saveExport(message, this.report, this.source);
+    await saveExport(message, this.report, this.source, this.extensionUri.fsPath);
   }
 }

@@ -3,6 +3,8 @@ import * as vscode from 'vscode';
 import { reportToMarkdown, shiftedFeaturesToCsv } from '../../engine/report/export';
 import type { SaeDiffReport } from '../../engine/report/types';
 import type { ViewMessage } from '../../shared/reportMessages';
+import { layerProfileSvg } from '../../shared/layerProfileSvg';
+import { standaloneHtml } from './standaloneHtml';
 
 type ExportMessage = Extract<ViewMessage, { type: 'export' }>;
 
@@ -10,24 +12,33 @@ const FORMATS: Record<ExportMessage['kind'], { suffix: string; filter: Record<st
   csv: { suffix: '.shifted-features.csv', filter: { 'CSV files': ['csv'] } },
   markdown: { suffix: '.summary.md', filter: { Markdown: ['md'] } },
   png: { suffix: '.layers.png', filter: { 'PNG images': ['png'] } },
+  svg: { suffix: '.layers.svg', filter: { 'SVG images': ['svg'] } },
+  html: { suffix: '.report.html', filter: { 'HTML files': ['html'] } },
+};
+
+const TITLES: Record<ExportMessage['kind'], string> = {
+  csv: 'shifted features', markdown: 'summary', png: 'layer profile (PNG)', svg: 'layer profile (SVG)', html: 'standalone HTML report',
 };
 
 /** Asks where to save an export (suggesting a name next to the report) and writes it. */
-export async function saveExport(message: ExportMessage, report: SaeDiffReport, source: vscode.Uri | undefined): Promise<void> {
+export async function saveExport(message: ExportMessage, report: SaeDiffReport, source: vscode.Uri | undefined, extensionRoot: string): Promise<void> {
   const format = FORMATS[message.kind];
   const target = await vscode.window.showSaveDialog({
     defaultUri: suggestedUri(source, format.suffix),
     filters: format.filter,
-    title: `Export ${message.kind === 'png' ? 'layer chart' : message.kind === 'csv' ? 'shifted features' : 'summary'}`,
+    title: `Export ${TITLES[message.kind]}`,
   });
   if (!target) return;
-  await vscode.workspace.fs.writeFile(target, exportBytes(message, report));
+  await vscode.workspace.fs.writeFile(target, exportBytes(message, report, extensionRoot));
   void vscode.window.showInformationMessage(`SAE Diff: saved ${path.basename(target.fsPath)}`);
 }
 
-function exportBytes(message: ExportMessage, report: SaeDiffReport): Uint8Array {
+function exportBytes(message: ExportMessage, report: SaeDiffReport, extensionRoot: string): Uint8Array {
   if (message.kind === 'png') return Buffer.from(message.dataUrl.slice(message.dataUrl.indexOf(',') + 1), 'base64');
-  const text = message.kind === 'csv' ? shiftedFeaturesToCsv(report) : reportToMarkdown(report);
+  const text = message.kind === 'csv' ? shiftedFeaturesToCsv(report)
+    : message.kind === 'svg' ? layerProfileSvg(report)
+      : message.kind === 'html' ? standaloneHtml(report, extensionRoot)
+        : reportToMarkdown(report);
   return Buffer.from(text, 'utf8');
 }
 

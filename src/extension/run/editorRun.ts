@@ -37,6 +37,7 @@ export class EditorRunner implements vscode.Disposable {
     // a run may have started while the user was picking
     if (!uri || this.controller.isRunning) return;
     await saveIfDirty(uri);
+    if (await refuseWithConfigErrors(uri)) return;
 
     const outcome = await this.runWithProgress(uri, overrides);
     await this.finish(uri, outcome, overrides);
@@ -122,4 +123,21 @@ export class EditorRunner implements vscode.Disposable {
 async function saveIfDirty(uri: vscode.Uri): Promise<void> {
   const doc = vscode.workspace.textDocuments.find((d) => d.uri.toString() === uri.toString());
   if (doc?.isDirty) await doc.save();
+}
+
+/**
+ * A config the editor marks with errors would fail a moment into the run: refuse to start, and say why.
+ * Returns true when the run must not start.
+ */
+async function refuseWithConfigErrors(uri: vscode.Uri): Promise<boolean> {
+  const errors = vscode.languages.getDiagnostics(uri).filter((d) => d.severity === vscode.DiagnosticSeverity.Error && d.source === 'sae-diff');
+  if (errors.length === 0) return false;
+  const lines = errors.slice(0, 3).map((d) => `line ${d.range.start.line + 1}: ${d.message}`).join('; ');
+  const more = errors.length > 3 ? ` (and ${errors.length - 3} more)` : '';
+  const action = await vscode.window.showErrorMessage(
+    `SAE Diff: ${path.basename(uri.fsPath)} has ${errors.length} error${errors.length === 1 ? '' : 's'}; fix ${errors.length === 1 ? 'it' : 'them'} before running. ${lines}${more}`,
+    'Show Problems',
+  );
+  if (action === 'Show Problems') await vscode.commands.executeCommand('workbench.actions.view.problems');
+  return true;
 }

@@ -1,0 +1,187 @@
+/**
+ * A small pass after the main run that adds detail to each listed shifted feature (docs/report-format.md):
+ * - contexts as token windows (24 tokens before, 4 after) with the feature's activation at every token,
+ *   found by replaying the model and the SAE on the few prompts the top contexts come from; windows with
+ *   the same tokens are listed once; the prompts they come from are stored in `prompts`;
+ * - logit effects: the top promoted and suppressed tokens of W_dec[f] · W_U (logitEffects.ts);
+ * - a Neuronpedia URL when the SAE's cfg.json names a Neuronpedia id.
+ */
+import * as ort from 'onnxruntime-node';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { SaeFormat } from '../config/types';
+import { planBatches } from '../data/batching';
+import { readJson } from '../model/modelFolder';
+import { hostData, releaseActivations, type HookedModel } from '../model/runner';
+import { loadSae, type SaeWeights } from '../sae/loadSae';
+import { buildEncoderGraph } from '../sae/saeGraph';
+import { createSession, type SessionSettings } from '../runtime/session';
+import { logitEffects } from './logitEffects';
+import type { ActivatingContext, SaeDiffReport, ShiftedFeature } from './types';
+import { readUnembedding } from './unembedding';
+
+export const WINDOW_BEFORE = 24;
+export const WINDOW_AFTER = 4;
+/**
+ * At most this many prompts are replayed per model and layer (those holding the most contexts first), so the
+ * pass stays small next to the main run; contexts in other prompts keep their text without per-token values.
+ */
+export const MAX_REPLAY_PROMPTS = 128;
+
+export interface FeatureDetailInputs {
+  report: SaeDiffReport;
+  /** Per layer: the SAE folder and format. */
+  saeFolders: Map<number, string>;
+  saeFormat: SaeFormat;
+  base: HookedModel;
+  /** The fine-tunes, in comparison order. */
+  sfts: HookedModel[];
+  sequences: number[][];
+  decode(ids: number[]): string;
+  padId: number;
+  batchSize: number;
+  baseOnnxPath: string;
+  settings: SessionSettings;
+  log?(line: string): void;
+}
+
+/** Adds token-window contexts, logit effects and Neuronpedia URLs to the report's listed features, in place. */
+export async function addFeatureDetails(r: FeatureDetailInputs): Promise<void> {
+  const started = performance.now();
+  const unembedding = readUnembedding(r.baseOnnxPath);
+  if (typeof unembedding === 'string') r.report.run.warnings.push(`Logit effects are not shown: ${unembedding}.`);
+  const prompts = new Set<number>();
+  for (const [layer, folder] of r.saeFolders) {
+    const layers = r.report.comparisons.map((c) => c.layers.find((l) => l.layer === layer));
+    if (layers.every((l) => !l || l.shifted_features.length === 0)) continue;
+    const sae = loadSae(folder, r.saeFormat);
+    const neuronpedia = neuronpediaId(folder);
+    const encoder = await createSession(buildEncoderGraph(sae), r.settings, `the SAE encoder of ${folder}`);
+    try {
+      // Base contexts are the same model for every comparison: replay base once per layer.
+      const baseFeatures = layers.flatMap((l) => l?.shifted_features ?? []);
+      await replayContexts(r, r.base, layer, sae, encoder, baseFeatures, 'base', prompts);
+      for (let si = 0; si < layers.length; si++) await replayContexts(r, r.sfts[si], layer, sae, encoder, layers[si]?.shifted_features ?? [], 'sft', prompts);
+    } finally {
+      await encoder.release();
+    }
+    const unique = [...new Set(layers.flatMap((l) => l?.shifted_features.map((f) => f.id) ?? []))];
+    const effects = typeof unembedding === 'string' || unembedding.hidden !== sae.dIn ? undefined
+      : await logitEffects(gatherRows(sae.W_dec, sae.dIn, unique), unique.length, unembedding, r.settings);
+    for (const l of layers) {
+      for (const f of l?.shifted_features ?? []) {
+        const i = unique.indexOf(f.id);
+        if (effects) {
+          const named = (e: { id: number; value: number }) => ({ token: r.decode([e.id]), id: e.id, value: e.value });
+          f.logit_effects = { promoted: effects[i].promoted.map(named), suppressed: effects[i].suppressed.map(named) };
+        }
+        if (neuronpedia) f.neuronpedia_url = `https://www.neuronpedia.org/${neuronpedia}/${f.id}`;
+      }
+    }
+  }
+  if (r.report.run.timings) r.report.run.timings.details = (performance.now() - started) / 1000;
+  r.report.prompts = Object.fromEntries([...prompts].sort((a, b) => a - b).map((s) => [String(s), r.decode(r.sequences[s].slice(1))]));
+}
+
+/** The Neuronpedia id SAELens writes into cfg.json (`neuronpedia_id`, or `metadata.neuronpedia_id` in SAELens 6). */
+export function neuronpediaId(folder: string): string | undefined {
+  const file = join(folder, 'cfg.json');
+  if (!existsSync(file)) return undefined;
+  try {
+    const cfg = readJson(file) as any;
+    const id = cfg?.neuronpedia_id ?? cfg?.metadata?.neuronpedia_id;
+    // An id is "model/sae-set" path segments; anything else is not turned into a URL.
+    return typeof id === 'string' && /^[\w.-]+(\/[\w.-]+)+$/.test(id) ? id : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function gatherRows(matrix: Float32Array, width: number, rows: number[]): Float32Array {
+  const out = new Float32Array(rows.length * width);
+  rows.forEach((row, i) => out.set(matrix.subarray(row * width, (row + 1) * width), i * width));
+  return out;
+}
+
+/**
+ * Replays `model` on the prompts of the features' `side` contexts, encodes the window tokens with the SAE,
+ * and rewrites each context as its token window with the feature's activation per token.
+ */
+async function replayContexts(r: FeatureDetailInputs, model: HookedModel, layer: number, sae: SaeWeights, encoder: ort.InferenceSession,
+  features: ShiftedFeature[], side: 'base' | 'sft', prompts: Set<number>): Promise<void> {
+  const wanted = new Map<number, { feature: ShiftedFeature; index: number; context: ActivatingContext }[]>();
+  for (const feature of features) {
+    (feature.contexts?.[side] ?? []).forEach((context, index) => {
+      if (context.tokens) return; // already a window (the base side of a feature listed by several fine-tunes)
+      if (!wanted.has(context.sample)) wanted.set(context.sample, []);
+      wanted.get(context.sample)!.push({ feature, index, context });
+    });
+  }
+  if (wanted.size === 0) return;
+  const samples = [...wanted.keys()]
+    .sort((a, b) => wanted.get(b)!.length - wanted.get(a)!.length || a - b)
+    .slice(0, MAX_REPLAY_PROMPTS)
+    .sort((a, b) => a - b);
+  if (wanted.size > samples.length) r.log?.(`feature details: layer ${layer} ${side}: token windows for the contexts of ${samples.length} of ${wanted.size} prompts`);
+  for (const batch of planBatches(r.sequences, r.batchSize, r.padId, samples)) {
+    const outputs = await model.run(batch);
+    const acts = outputs.get(layer);
+    // device-resident outputs (WebGPU, dense path) are read to the host once; the others are freed now
+    const data = acts ? await hostData(acts) : undefined;
+    releaseActivations(outputs.values());
+    if (!acts || !data) continue;
+    for (let row = 0; row < batch.batch; row++) {
+      const sample = batch.samples[row];
+      const ids = r.sequences[sample];
+      const jobs = wanted.get(sample) ?? [];
+      // Encode the union of the windows of this prompt once.
+      const positions = [...new Set(jobs.flatMap(({ context }) => windowOf(context.position, ids.length)))].sort((a, b) => a - b);
+      const x = new Float32Array(positions.length * sae.dIn);
+      positions.forEach((p, i) => x.set(data.subarray((row * batch.seq + p) * acts.hidden, (row * batch.seq + p + 1) * acts.hidden), i * sae.dIn));
+      const z = (await encoder.run({ x: new ort.Tensor('float32', x, [positions.length, sae.dIn]) })).z.data as Float32Array;
+      const width = z.length / positions.length;
+      for (const { feature, index, context } of jobs) {
+        const window = windowOf(context.position, ids.length);
+        const list = feature.contexts![side];
+        list[index] = {
+          ...context,
+          tokens: window.map((p) => r.decode([ids[p]])),
+          token_ids: window.map((p) => ids[p]),
+          activations: window.map((p) => z[positions.indexOf(p) * width + feature.id]),
+          focus: window.indexOf(context.position),
+        };
+        prompts.add(sample);
+      }
+    }
+  }
+  for (const feature of features) if (feature.contexts) feature.contexts[side] = dedupe(feature.contexts[side]);
+}
+
+/** Positions of the window around `position`, never the BOS (position 0). */
+function windowOf(position: number, length: number): number[] {
+  const from = Math.max(1, position - WINDOW_BEFORE);
+  const to = Math.min(length - 1, position + WINDOW_AFTER);
+  return Array.from({ length: to - from + 1 }, (_, i) => from + i);
+}
+
+/** Tokens around the firing one that make two contexts "the same" to a reader. */
+const SAME_BEFORE = 8;
+
+/**
+ * Contexts whose near text is the same (the firing token with 8 tokens before and the window's tokens
+ * after, like a chat template's `<|user|>` marker in every prompt) are marked with `duplicate_of`, the index
+ * of the first (highest) one; the panel lists each text once. The list itself stays as the run found it, so
+ * a merged sharded run and a single run keep equal lists.
+ */
+function dedupe(contexts: ActivatingContext[]): ActivatingContext[] {
+  const first = new Map<string, number>();
+  return contexts.map((c, i) => {
+    if (!c.token_ids || c.focus === undefined) return c;
+    const key = c.token_ids.slice(Math.max(0, c.focus - SAME_BEFORE)).join(',');
+    if (!first.has(key)) {
+      first.set(key, i);
+      return c;
+    }
+    return { ...c, duplicate_of: first.get(key)! };
+  });
+}

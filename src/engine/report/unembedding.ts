@@ -1,0 +1,69 @@
+/**
+ * The model's unembedding W_U [d, V], read from its ONNX file: the weight of the MatMul (or Gemm) that
+ * produces the `logits` output, which is `lm_head.weight` transposed, or the tied `embed_tokens` weight
+ * (through a Transpose, or a Gemm with transB). The run graph is cut before lm_head, so the initializer is
+ * read from the file itself. Only float32 weights stored in the file are read; anything else is refused
+ * (the caller skips logit effects with a warning naming the reason).
+ */
+import type { onnx } from 'onnx-proto';
+import { graphOf, readOnnxModel } from '../model/onnxGraph';
+
+export interface Unembedding {
+  /** Row-major [hidden, vocab]. */
+  data: Float32Array;
+  hidden: number;
+  vocab: number;
+  /** The initializer it came from. */
+  name: string;
+}
+
+const FLOAT = 1;
+
+export function readUnembedding(file: string): Unembedding | string {
+  const graph = graphOf(readOnnxModel(file));
+  const output = (graph.output ?? []).find((o) => o.name === 'logits') ?? graph.output?.[0];
+  if (!output?.name) return `${file} has no graph output`;
+  const producer = (graph.node ?? []).find((n) => (n.output ?? []).includes(output.name!));
+  if (!producer || (producer.opType !== 'MatMul' && producer.opType !== 'Gemm')) {
+    return `the ${output.name} output of ${file} is not made by a MatMul or Gemm (found ${producer?.opType ?? 'nothing'})`;
+  }
+  const inits = new Map((graph.initializer ?? []).map((t) => [t.name!, t]));
+  let weightName = producer.input![1];
+  // Gemm(x, W, transB=1) is x W^T: W is [V, d].
+  let transposed = producer.opType === 'Gemm' && (producer.attribute ?? []).some((a) => a.name === 'transB' && Number(a.i) === 1);
+  if (!inits.has(weightName)) {
+    // Tied weights: MatMul(x, Transpose(embed_tokens)).
+    const t = (graph.node ?? []).find((n) => (n.output ?? []).includes(weightName));
+    if (t?.opType === 'Transpose' && inits.has(t.input![0])) {
+      weightName = t.input![0];
+      transposed = !transposed;
+    } else {
+      return `the weight of ${producer.name ?? producer.opType} in ${file} is not a stored tensor`;
+    }
+  }
+  const tensor = inits.get(weightName)!;
+  const dims = (tensor.dims ?? []).map(Number);
+  if (dims.length !== 2) return `${weightName} in ${file} has ${dims.length} dimensions, expected 2`;
+  if (tensor.dataType !== FLOAT) return `${weightName} in ${file} is not float32 (ONNX type ${tensor.dataType})`;
+  const values = floatData(tensor);
+  if (!values) return `${weightName} in ${file} keeps its data outside the file`;
+  const [rows, cols] = dims;
+  if (!transposed) return { data: values, hidden: rows, vocab: cols, name: weightName };
+  // [V, d] -> [d, V]
+  const out = new Float32Array(rows * cols);
+  for (let v = 0; v < rows; v++) for (let i = 0; i < cols; i++) out[i * rows + v] = values[v * cols + i];
+  return { data: out, hidden: cols, vocab: rows, name: weightName };
+}
+
+/** ONNX TensorProto float data: raw_data (little-endian) or float_data. */
+function floatData(tensor: onnx.ITensorProto): Float32Array | undefined {
+  if (tensor.dataLocation === 1) return undefined;
+  if (tensor.rawData && tensor.rawData.length > 0) {
+    const raw = tensor.rawData;
+    const copy = new Uint8Array(raw.length);
+    copy.set(raw);
+    return new Float32Array(copy.buffer);
+  }
+  if (tensor.floatData && tensor.floatData.length > 0) return Float32Array.from(tensor.floatData);
+  return undefined;
+}
