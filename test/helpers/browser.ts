@@ -32,8 +32,12 @@ export function ensureWebviewBundle(): void {
 }
 const MEDIA_ROOT = join(REPO_ROOT, 'media', 'webview');
 
+/** Why the browser tests cannot run here, or undefined. In CI (CI set) a missing Chromium is an error, not a skip. */
 export function chromiumMissingReason(): string | undefined {
-  return existsSync(CHROMIUM_PATH) ? undefined : `${CHROMIUM_PATH} is not installed (apt-get install chromium); the webview browser test needs it`;
+  if (existsSync(CHROMIUM_PATH)) return undefined;
+  const why = `${CHROMIUM_PATH} is not installed (apt-get install chromium); the webview browser test needs it`;
+  if (process.env.CI) throw new Error(`${why}: CI must run the browser tests (.ci/run installs it)`);
+  return why;
 }
 
 export interface PanelPage {
