@@ -17,7 +17,7 @@ const DYNAMO = path.join(REPO_ROOT, 'test', 'fixtures', 'dynamo-export', 'qwen2'
 const BASE = path.join(DYNAMO, 'base', 'model.onnx');
 const out = scratchDir('dynamo');
 
-test('dynamo export: golden.yaml reproduces golden.json (PyTorch forward hooks) within METRICS.md tolerances', () => {
+test('dynamo export: golden.yaml reproduces golden.json (PyTorch forward hooks) within docs/metrics.md tolerances', () => {
   const file = path.join(out, 'report.json');
   const res = runCli(['run', path.join(DYNAMO, 'golden.yaml'), '--provider', 'cpu', '--out', file, '--quiet']);
   assert.equal(res.code, 0, res.stderr);

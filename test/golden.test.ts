@@ -30,7 +30,7 @@ test('there are golden cases to check', () => {
 });
 
 for (const name of cases) {
-  test(`CLI reproduces golden/${name}.json within METRICS.md tolerances`, () => {
+  test(`CLI reproduces golden/${name}.json within docs/metrics.md tolerances`, () => {
     const golden = JSON.parse(fs.readFileSync(path.join(goldenDir, `${name}.json`), 'utf8'));
     const report = reportFor(name);
     assert.equal(report.format, 'sae-diff-report');
@@ -53,7 +53,7 @@ test('sft-late: the frozen layers 0-3 report dense_cosine 1, feature_overlap 1, 
   }
 });
 
-test('report has the fields REPORT.md requires', () => {
+test('report has the fields docs/report-format.md requires', () => {
   const r = reportFor('sft-refusal__chat');
   assert.equal(r.version, 2);
   assert.equal(r.run.execution_provider, 'cpu');

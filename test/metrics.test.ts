@@ -51,7 +51,7 @@ test('feature-wise metrics from sparse codes equal a hand computation (top-k tie
   assert.deepEqual(acc.ctxSft.list(15), [{ activation: 5, sample: 0, position: 1 }]);
 });
 
-test('category rules follow METRICS.md in order', () => {
+test('category rules follow docs/metrics.md in order', () => {
   const c = DEFAULT_METRICS;
   assert.equal(categorize({ freq_base: 0, freq_sft: 0.01, mean_base: 0, mean_sft: 1, mean_abs_diff: 1 }, c), 'emerged');
   assert.equal(categorize({ freq_base: 0.01, freq_sft: 0, mean_base: 1, mean_sft: 0, mean_abs_diff: 1 }, c), 'vanished');

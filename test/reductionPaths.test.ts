@@ -43,7 +43,7 @@ async function run(name: string, yaml: string, reduction: ReductionRequest, conf
 }
 
 /**
- * Every difference between two reports' results: numbers beyond METRICS.md's tolerances (layer metrics
+ * Every difference between two reports' results: numbers beyond the tolerances of docs/metrics.md (layer metrics
  * 2e-3 absolute; anything else 1e-3 relative or 1e-6 absolute), anything else (ids, categories, flags,
  * context positions, significance) unequal.
  */
@@ -64,7 +64,7 @@ const results = (r: SaeDiffReport) => ({ tokens: r.run.tokens, self_check_failed
 
 const goldenCases = fs.readdirSync(goldenDir).filter((f) => f.endsWith('.yaml')).map((f) => f.replace(/\.yaml$/, ''));
 
-test('both paths reproduce every golden within METRICS.md tolerances, and give the same report', async () => {
+test('both paths reproduce every golden within docs/metrics.md tolerances, and give the same report', async () => {
   assert.equal(goldenCases.length, 5);
   for (const name of goldenCases) {
     const golden = JSON.parse(fs.readFileSync(path.join(goldenDir, `${name}.json`), 'utf8'));

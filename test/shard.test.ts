@@ -11,7 +11,7 @@ const dir = scratchDir('shard');
 const config = path.join(FIXTURES, 'golden', 'sft-domain__general.yaml');
 const read = (f: string) => JSON.parse(fs.readFileSync(f, 'utf8')) as SaeDiffReport;
 
-test('a 3-shard run merged equals the unsharded run (METRICS.md tolerances; same contexts)', () => {
+test('a 3-shard run merged equals the unsharded run (docs/metrics.md tolerances; same contexts)', () => {
   const parts = [1, 2, 3].map((i) => {
     const out = path.join(dir, `part${i}.json`);
     const r = runCli(['run', config, '--shard', `${i}/3`, '--out', out, '--quiet']);

@@ -35,7 +35,7 @@ function comparableConfig(r: SaeDiffReport): string {
 
 /**
  * Combines the partial reports of `run --shard i/n` into the report a single run would give: the
- * accumulators are sums (and top-k lists), so every METRICS.md number is the same up to float order.
+ * accumulators are sums (and top-k lists), so every docs/metrics.md number is the same up to float order.
  */
 export function mergePartialReports(files: string[], options: { tokenizer?: string } = {}): SaeDiffReport {
   if (files.length === 0) throw new SaeDiffError('Nothing to merge', { hint: 'Give the partial reports: sae-diff merge part1.json part2.json … --out report.json' });

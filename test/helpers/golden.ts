@@ -1,6 +1,6 @@
 import type { ComparisonReport } from '../../src/engine/report/types';
 
-/** METRICS.md tolerances. */
+/** docs/metrics.md tolerances. */
 export const LAYER_TOL = 2e-3;
 export const FEATURE_REL_TOL = 1e-3;
 export const FEATURE_ABS_TOL = 1e-6;
@@ -9,7 +9,7 @@ const LAYER_KEYS = ['dense_cosine', 'recon_cosine', 'feature_overlap', 'active_j
   'l0_base', 'l0_sft', 'explained_variance_base', 'explained_variance_sft'] as const;
 const FEATURE_KEYS = ['freq_base', 'freq_sft', 'mean_base', 'mean_sft', 'mean_abs_diff'] as const;
 
-/** Every way a comparison disagrees with a golden file, per METRICS.md's rules; empty = reproduced. */
+/** Every way a comparison disagrees with a golden file, per docs/metrics.md's rules; empty = reproduced. */
 export function compareWithGolden(actual: ComparisonReport, golden: any): string[] {
   const problems: string[] = [];
   for (const g of golden.layers) {

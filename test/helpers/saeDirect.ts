@@ -28,7 +28,7 @@ export async function encodeWithOrt(sae: SaeWeights, x: Float32Array, n: number)
   return out.z.data as Float32Array;
 }
 
-/** METRICS.md's encoder, computed directly in float64. */
+/** docs/metrics.md's encoder, computed directly in float64. */
 export function encodeDirect(sae: SaeWeights, xRaw: Float32Array, n: number): Float64Array {
   const { dIn: d, dSae: m } = sae;
   const z = new Float64Array(n * m);

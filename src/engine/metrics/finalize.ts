@@ -19,7 +19,7 @@ export function decomposition(acc: LayerAccumulator): NonNullable<LayerReport['d
   };
 }
 
-/** The per-layer metrics of METRICS.md from the accumulated sums. */
+/** The per-layer metrics of docs/metrics.md from the accumulated sums. */
 export function layerMetrics(acc: LayerAccumulator): LayerMetrics {
   const s = acc.sums;
   const n = s.tokens;
@@ -77,7 +77,7 @@ export function featureStats(acc: LayerAccumulator, i: number): FeatureStats {
   };
 }
 
-/** METRICS.md's category rules, checked in order; undefined = stable. */
+/** docs/metrics.md's category rules, checked in order; undefined = stable. */
 export function categorize(f: FeatureStats, c: MetricsConfig): FeatureCategory | undefined {
   if (f.freq_base < c.dormant_freq && f.freq_sft >= c.active_freq) return 'emerged';
   if (f.freq_sft < c.dormant_freq && f.freq_base >= c.active_freq) return 'vanished';

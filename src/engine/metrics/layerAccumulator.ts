@@ -6,7 +6,7 @@ export interface ProjectionOutputs {
   [name: string]: { data: Float32Array | BigInt64Array | Int32Array; dims: readonly number[] };
 }
 
-/** Scalar sums over T; every layer metric of METRICS.md is a ratio of these. */
+/** Scalar sums over T; every layer metric of docs/metrics.md is a ratio of these. */
 export interface LayerSums {
   tokens: number;
   cos_h: number;
@@ -107,7 +107,7 @@ export class LayerAccumulator {
 
   /**
    * Walks both models' active latents token by token (row-major (row, feature) pairs, features
-   * ascending within a row) and accumulates every feature-wise quantity of METRICS.md exactly.
+   * ascending within a row) and accumulates every feature-wise quantity of docs/metrics.md exactly.
    */
   private addCodes(
     rowB: Int32Array, nzB: Int32Array, valB: Float32Array, nnzB: number,

@@ -17,7 +17,7 @@ export interface ReductionChoice {
  * the active latents and JavaScript walks only those (O(tokens x L0)). On a GPU every batch's round
  * trip and the host-side walk dominate, so the dense path reduces over the tokens inside the graph
  * and reads back O(SAE width) per layer. `runtime.reduction` overrides either way; both paths give
- * the same numbers within METRICS.md's tolerances.
+ * the same numbers within the tolerances of docs/metrics.md.
  *
  * Device-resident activations: onnxruntime-node 1.30 binds 'gpu-buffer' outputs to WebGPU buffers
  * only (its binding names the memory "WebGPU_Buf" for every gpu-buffer value, js/node/src/

@@ -11,7 +11,7 @@ const int = (name: string, v: number): onnx.IAttributeProto => ({ name, type: on
 
 /**
  * One entry per SAE architecture (SAELens `register_sae_class`): the tensors its weights need, its
- * activation as ONNX nodes (METRICS.md's f(x); the decoder z W_dec + b_dec is shared), and what the
+ * activation as ONNX nodes (docs/metrics.md's f(x); the decoder z W_dec + b_dec is shared), and what the
  * architecture guarantees for the self-check. saeGraph.ts's addEncoder calls `activation`; the
  * initializers it reads (threshold, k_sae, W_mag, b_mag, zero) are added by saeGraph.ts's addWeights.
  */

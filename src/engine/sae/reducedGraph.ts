@@ -57,7 +57,7 @@ export function buildReducedGraph(sae: SaeWeights): Uint8Array {
   const where = (c: string, a: string, e: string) => g.one('Where', [c, a, e]);
   const eq = (a: string, e: string) => g.one('Equal', [a, e]);
 
-  /** METRICS.md's cos: 1 when both are zero, 0 when one is; u = v gives exactly 1 on every provider. */
+  /** docs/metrics.md's cos: 1 when both are zero, 0 when one is; u = v gives exactly 1 on every provider. */
   const cosine = (dot: string, sqA: string, sqB: string) => {
     const raw = g.one('Div', [dot, g.one('Sqrt', [g.one('Mul', [sqA, sqB])])]);
     const oneZero = g.one('Or', [eq(sqA, 'zero_f'), eq(sqB, 'zero_f')]);
@@ -82,7 +82,7 @@ export function buildReducedGraph(sae: SaeWeights): Uint8Array {
   const actB = active(zb), actS = active(zs);
   const jac = jaccard(rowSum(g.one('Mul', [actB, actS])), rowSum(actB), rowSum(actS));
 
-  // top-k sets K(t): TopK breaks ties by the lower index (ONNX TopK), as METRICS.md does; entries with
+  // top-k sets K(t): TopK breaks ties by the lower index (ONNX TopK), as docs/metrics.md does; entries with
   // z = 0 (fewer than k active) are masked out. |K_b ∩ K_s|: K_b as a one-hot [n, m] row (one scatter),
   // read at K_s's indices (one gather): O(n·m) like the rest of the graph, whatever k
   const [vb, ib] = g.op('TopK', [zb, 'k_top'], [int('axis', 1), int('largest', 1), int('sorted', 1)], 2);

@@ -101,7 +101,7 @@ function addNormalization(g: GraphBuilder, sae: SaeWeights, h: string): { input:
   }
 }
 
-/** METRICS.md's encoder f(x) per architecture and the decoder g(z), on input h. */
+/** docs/metrics.md's encoder f(x) per architecture and the decoder g(z), on input h. */
 export function addEncoder(g: GraphBuilder, sae: SaeWeights, h: string, tag: string) {
   const norm = addNormalization(g, sae, h);
   const x = sae.applyBDecToInput ? g.one('Sub', [norm.input, 'b_dec']) : norm.input;
