@@ -96,8 +96,14 @@ test('shards of either path merge into the unsharded run of the other (same cont
   }
   const merged = mergePartialReports(parts);
   assert.equal(merged.complete, true);
-  // a merge has no SAE session: it reports no pre-activation shift whichever path made the parts
-  const withoutShift = (r: SaeDiffReport) => JSON.parse(JSON.stringify(results(r), (k, v) => (k === 'pre_activation_shift' || k === 'near_threshold' ? undefined : v)));
+  // a merge has no SAE session and no models: it reports no pre-activation shift, and no token windows, logit
+  // effects or Neuronpedia links (report/featureDetails.ts adds those to single runs), whichever path made the parts
+  const afterRunOnly = new Set(['pre_activation_shift', 'near_threshold', 'logit_effects', 'neuronpedia_url']);
+  const windowFields = new Set(['tokens', 'token_ids', 'activations', 'focus', 'duplicate_of']);
+  const withoutShift = (r: SaeDiffReport) => JSON.parse(JSON.stringify(results(r), function (this: Record<string, unknown>, k, v) {
+    const inContext = typeof this?.position === 'number' && typeof this?.sample === 'number';
+    return afterRunOnly.has(k) || (inContext && windowFields.has(k)) ? undefined : v;
+  }));
   for (const p of PATHS) assert.deepEqual(reportDifferences(withoutShift(merged), withoutShift(single[p as 'sparse' | 'dense'])), [], `merged vs ${p}`);
 });
 

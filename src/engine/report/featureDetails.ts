@@ -13,11 +13,11 @@ import type { SaeFormat } from '../config/types';
 import { planBatches } from '../data/batching';
 import { readJson } from '../model/modelFolder';
 import { hostData, releaseActivations, type HookedModel } from '../model/runner';
-import { loadSae, type SaeWeights } from '../sae/loadSae';
+import { loadSae } from '../sae/loadSae';
 import { buildEncoderGraph } from '../sae/saeGraph';
 import { createSession, type SessionSettings } from '../runtime/session';
 import { logitEffects } from './logitEffects';
-import type { ActivatingContext, SaeDiffReport, ShiftedFeature } from './types';
+import type { ActivatingContext, LayerReport, SaeDiffReport, ShiftedFeature } from './types';
 import { readUnembedding } from './unembedding';
 
 export const WINDOW_BEFORE = 24;
@@ -51,23 +51,30 @@ export async function addFeatureDetails(r: FeatureDetailInputs): Promise<void> {
   const unembedding = readUnembedding(r.baseOnnxPath);
   if (typeof unembedding === 'string') r.report.run.warnings.push(`Logit effects are not shown: ${unembedding}.`);
   const prompts = new Set<number>();
-  for (const [layer, folder] of r.saeFolders) {
-    const layers = r.report.comparisons.map((c) => c.layers.find((l) => l.layer === layer));
-    if (layers.every((l) => !l || l.shifted_features.length === 0)) continue;
-    const sae = loadSae(folder, r.saeFormat);
-    const neuronpedia = neuronpediaId(folder);
-    const encoder = await createSession(buildEncoderGraph(sae), r.settings, `the SAE encoder of ${folder}`);
-    try {
-      // Base contexts are the same model for every comparison: replay base once per layer.
-      const baseFeatures = layers.flatMap((l) => l?.shifted_features ?? []);
-      await replayContexts(r, r.base, layer, sae, encoder, baseFeatures, 'base', prompts);
-      for (let si = 0; si < layers.length; si++) await replayContexts(r, r.sfts[si], layer, sae, encoder, layers[si]?.shifted_features ?? [], 'sft', prompts);
-    } finally {
-      await encoder.release();
+  // Every layer's SAE encoder first, so each model is replayed once for all layers.
+  const replayed: ReplayLayer[] = [];
+  try {
+    for (const [layer, folder] of r.saeFolders) {
+      const layers = r.report.comparisons.map((c) => c.layers.find((l) => l.layer === layer));
+      if (layers.every((l) => !l || l.shifted_features.length === 0)) continue;
+      const sae = loadSae(folder, r.saeFormat);
+      const encoder = await createSession(buildEncoderGraph(sae), r.settings, `the SAE encoder of ${folder}`);
+      // keep only the decoder rows of the listed features, not the whole SAE, while the models replay
+      const unique = [...new Set(layers.flatMap((l) => l?.shifted_features.map((f) => f.id) ?? []))];
+      replayed.push({ layer, folder, dIn: sae.dIn, encoder, layers, unique, decoderRows: gatherRows(sae.W_dec, sae.dIn, unique) });
     }
-    const unique = [...new Set(layers.flatMap((l) => l?.shifted_features.map((f) => f.id) ?? []))];
-    const effects = typeof unembedding === 'string' || unembedding.hidden !== sae.dIn ? undefined
-      : await logitEffects(gatherRows(sae.W_dec, sae.dIn, unique), unique.length, unembedding, r.settings);
+    // Base contexts are the same model for every comparison: replay base once.
+    await replayContexts(r, r.base, replayed.map((p) => ({ ...p, features: p.layers.flatMap((l) => l?.shifted_features ?? []) })), 'base', prompts);
+    for (let si = 0; si < r.sfts.length; si++) {
+      await replayContexts(r, r.sfts[si], replayed.map((p) => ({ ...p, features: p.layers[si]?.shifted_features ?? [] })), 'sft', prompts);
+    }
+  } finally {
+    for (const p of replayed) await p.encoder.release().catch(() => {});
+  }
+  for (const { folder, dIn, layers, unique, decoderRows } of replayed) {
+    const neuronpedia = neuronpediaId(folder);
+    const effects = typeof unembedding === 'string' || unembedding.hidden !== dIn ? undefined
+      : await logitEffects(decoderRows, unique.length, unembedding, r.settings);
     for (const l of layers) {
       for (const f of l?.shifted_features ?? []) {
         const i = unique.indexOf(f.id);
@@ -103,58 +110,92 @@ function gatherRows(matrix: Float32Array, width: number, rows: number[]): Float3
   return out;
 }
 
+/** One hooked layer in the replay: its SAE encoder and the report's layers (one per comparison). */
+interface ReplayLayer {
+  layer: number;
+  folder: string;
+  dIn: number;
+  encoder: ort.InferenceSession;
+  layers: (LayerReport | undefined)[];
+  /** The listed features' ids and their decoder rows (for the logit effects). */
+  unique: number[];
+  decoderRows: Float32Array;
+}
+
+type ContextJob = { feature: ShiftedFeature; index: number; context: ActivatingContext };
+
 /**
- * Replays `model` on the prompts of the features' `side` contexts, encodes the window tokens with the SAE,
- * and rewrites each context as its token window with the feature's activation per token.
+ * Replays `model` once on the prompts of the features' `side` contexts at every layer, encodes the window
+ * tokens with each layer's SAE, and rewrites each context as its token window with the feature's activation
+ * per token. Prompts are cut after their last window (the model is causal, so earlier activations are the
+ * same), and at most MAX_REPLAY_PROMPTS prompts per layer are replayed.
  */
-async function replayContexts(r: FeatureDetailInputs, model: HookedModel, layer: number, sae: SaeWeights, encoder: ort.InferenceSession,
-  features: ShiftedFeature[], side: 'base' | 'sft', prompts: Set<number>): Promise<void> {
-  const wanted = new Map<number, { feature: ShiftedFeature; index: number; context: ActivatingContext }[]>();
-  for (const feature of features) {
-    (feature.contexts?.[side] ?? []).forEach((context, index) => {
-      if (context.tokens) return; // already a window (the base side of a feature listed by several fine-tunes)
-      if (!wanted.has(context.sample)) wanted.set(context.sample, []);
-      wanted.get(context.sample)!.push({ feature, index, context });
-    });
+async function replayContexts(r: FeatureDetailInputs, model: HookedModel, layers: (ReplayLayer & { features: ShiftedFeature[] })[],
+  side: 'base' | 'sft', prompts: Set<number>): Promise<void> {
+  // per layer: sample -> the contexts to rewrite
+  const wanted = new Map<number, Map<number, ContextJob[]>>();
+  const chosen = new Set<number>();
+  for (const { layer, features } of layers) {
+    const bySample = new Map<number, ContextJob[]>();
+    for (const feature of features) {
+      (feature.contexts?.[side] ?? []).forEach((context, index) => {
+        if (context.tokens) return; // already a window (the base side of a feature listed by several fine-tunes)
+        if (!bySample.has(context.sample)) bySample.set(context.sample, []);
+        bySample.get(context.sample)!.push({ feature, index, context });
+      });
+    }
+    const samples = [...bySample.keys()].sort((a, b) => bySample.get(b)!.length - bySample.get(a)!.length || a - b).slice(0, MAX_REPLAY_PROMPTS);
+    if (bySample.size > samples.length) r.log?.(`feature details: layer ${layer} ${side}: token windows for the contexts of ${samples.length} of ${bySample.size} prompts`);
+    wanted.set(layer, new Map(samples.map((sample) => [sample, bySample.get(sample)!])));
+    samples.forEach((sample) => chosen.add(sample));
   }
-  if (wanted.size === 0) return;
-  const samples = [...wanted.keys()]
-    .sort((a, b) => wanted.get(b)!.length - wanted.get(a)!.length || a - b)
-    .slice(0, MAX_REPLAY_PROMPTS)
-    .sort((a, b) => a - b);
-  if (wanted.size > samples.length) r.log?.(`feature details: layer ${layer} ${side}: token windows for the contexts of ${samples.length} of ${wanted.size} prompts`);
-  for (const batch of planBatches(r.sequences, r.batchSize, r.padId, samples)) {
+  if (chosen.size === 0) return;
+  // each prompt only up to its last window's end
+  const cut = r.sequences.slice();
+  for (const sample of chosen) {
+    const ids = r.sequences[sample];
+    let end = 1;
+    for (const perLayer of wanted.values()) for (const { context } of perLayer.get(sample) ?? []) end = Math.max(end, Math.min(ids.length - 1, context.position + WINDOW_AFTER));
+    cut[sample] = ids.slice(0, end + 1);
+  }
+  for (const batch of planBatches(cut, r.batchSize, r.padId, [...chosen].sort((a, b) => a - b))) {
     const outputs = await model.run(batch);
-    const acts = outputs.get(layer);
-    // device-resident outputs (WebGPU, dense path) are read to the host once; the others are freed now
-    const data = acts ? await hostData(acts) : undefined;
-    releaseActivations(outputs.values());
-    if (!acts || !data) continue;
-    for (let row = 0; row < batch.batch; row++) {
-      const sample = batch.samples[row];
-      const ids = r.sequences[sample];
-      const jobs = wanted.get(sample) ?? [];
-      // Encode the union of the windows of this prompt once.
-      const positions = [...new Set(jobs.flatMap(({ context }) => windowOf(context.position, ids.length)))].sort((a, b) => a - b);
-      const x = new Float32Array(positions.length * sae.dIn);
-      positions.forEach((p, i) => x.set(data.subarray((row * batch.seq + p) * acts.hidden, (row * batch.seq + p + 1) * acts.hidden), i * sae.dIn));
-      const z = (await encoder.run({ x: new ort.Tensor('float32', x, [positions.length, sae.dIn]) })).z.data as Float32Array;
-      const width = z.length / positions.length;
-      for (const { feature, index, context } of jobs) {
-        const window = windowOf(context.position, ids.length);
-        const list = feature.contexts![side];
-        list[index] = {
-          ...context,
-          tokens: window.map((p) => r.decode([ids[p]])),
-          token_ids: window.map((p) => ids[p]),
-          activations: window.map((p) => z[positions.indexOf(p) * width + feature.id]),
-          focus: window.indexOf(context.position),
-        };
-        prompts.add(sample);
+    try {
+      for (const { layer, dIn, encoder } of layers) {
+        const acts = outputs.get(layer);
+        // device-resident outputs (WebGPU, dense path) are read to the host
+        const data = acts ? await hostData(acts) : undefined;
+        if (!acts || !data) continue;
+        for (let row = 0; row < batch.batch; row++) {
+          const sample = batch.samples[row];
+          const ids = r.sequences[sample];
+          const jobs = wanted.get(layer)!.get(sample) ?? [];
+          if (jobs.length === 0) continue;
+          // Encode the union of the windows of this prompt once.
+          const positions = [...new Set(jobs.flatMap(({ context }) => windowOf(context.position, ids.length)))].sort((a, b) => a - b);
+          const x = new Float32Array(positions.length * dIn);
+          positions.forEach((p, i) => x.set(data.subarray((row * batch.seq + p) * acts.hidden, (row * batch.seq + p + 1) * acts.hidden), i * dIn));
+          const z = (await encoder.run({ x: new ort.Tensor('float32', x, [positions.length, dIn]) })).z.data as Float32Array;
+          const width = z.length / positions.length;
+          for (const { feature, index, context } of jobs) {
+            const window = windowOf(context.position, ids.length);
+            const list = feature.contexts![side];
+            list[index] = {
+              ...context,
+              tokens: window.map((p) => r.decode([ids[p]])),
+              token_ids: window.map((p) => ids[p]),
+              activations: window.map((p) => z[positions.indexOf(p) * width + feature.id]),
+              focus: window.indexOf(context.position),
+            };
+            prompts.add(sample);
+          }
+        }
       }
+    } finally {
+      releaseActivations(outputs.values());
     }
   }
-  for (const feature of features) if (feature.contexts) feature.contexts[side] = dedupe(feature.contexts[side]);
+  for (const { features } of layers) for (const feature of features) if (feature.contexts) feature.contexts[side] = dedupe(feature.contexts[side]);
 }
 
 /** Positions of the window around `position`, never the BOS (position 0). */
