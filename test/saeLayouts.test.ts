@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
 import { test } from 'node:test';
-import { loadSae } from '../src/engine/sae/loadSae';
+import { ARCHITECTURES } from '../src/engine/sae/architectures';
+import { loadSae, type SaeWeights } from '../src/engine/sae/loadSae';
+import { latentSubset } from '../src/engine/sae/saeGraph';
 import { FIXTURES, scratchDir } from './helpers/paths';
 import { encodeDirect, encodeWithOrt, layer3Activations, maxAbsDiff } from './helpers/saeDirect';
 import { writeSafetensors } from './helpers/safetensors';
@@ -30,7 +32,33 @@ async function expectEncodingsEqualDirect(folder: string): Promise<void> {
   const scale = Math.max(1, ...Array.from(direct, Math.abs));
   assert.ok(maxAbsDiff(z, direct) <= 1e-5 * scale, `max diff ${maxAbsDiff(z, direct)}`);
   assert.ok(z.some((v) => v > 0), 'some features fire');
+  await expectSubsetEqualsFull(sae, data, n, z);
 }
+
+/** The feature-detail replay encodes only the listed latents (latentSubset): the same z at those latents, or refused for TopK. */
+async function expectSubsetEqualsFull(sae: SaeWeights, data: Float32Array, n: number, full: Float32Array): Promise<void> {
+  // the latents that fire most, plus some that never do, in a scrambled order
+  const fired = Array.from({ length: sae.dSae }, (_, f) => f).sort((a, b) => count(b) - count(a) || a - b);
+  function count(f: number): number { let c = 0; for (let t = 0; t < n; t++) if (full[t * sae.dSae + f] > 0) c++; return c; }
+  const ids = [...fired.slice(0, 12), ...fired.slice(-3)].reverse();
+  if (!ARCHITECTURES[sae.architecture].featureWise) {
+    assert.throws(() => latentSubset(sae, ids), /depend on each other/);
+    return;
+  }
+  const z = await encodeWithOrt(latentSubset(sae, ids), data, n);
+  let worst = 0;
+  for (let t = 0; t < n; t++) ids.forEach((f, j) => { worst = Math.max(worst, Math.abs(z[t * ids.length + j] - full[t * sae.dSae + f])); });
+  assert.ok(worst <= 1e-5, `subset vs full: max diff ${worst}`);
+  assert.ok(z.some((v) => v > 0), 'the subset fires');
+}
+
+test('latent subsets: JumpReLU equals the full encoder at its latents; TopK is refused', async () => {
+  for (const name of ['jumprelu', 'topk']) {
+    const sae = loadSae(path.join(FIXTURES, 'saes-variants', name));
+    const { data, n } = await layer3Activations();
+    await expectSubsetEqualsFull(sae, data, n, await encodeWithOrt(sae, data, n));
+  }
+});
 
 for (const mode of ['constant_norm_rescale', 'layer_norm'] as const) {
   test(`SAELens normalize_activations ${mode}: encodings equal a direct computation`, async () => {

@@ -14,7 +14,8 @@ import { planBatches } from '../data/batching';
 import { readJson } from '../model/modelFolder';
 import { hostData, releaseActivations, type HookedModel } from '../model/runner';
 import { loadSae } from '../sae/loadSae';
-import { buildEncoderGraph } from '../sae/saeGraph';
+import { ARCHITECTURES } from '../sae/architectures';
+import { buildEncoderGraph, latentSubset } from '../sae/saeGraph';
 import { createSession, type SessionSettings } from '../runtime/session';
 import { logitEffects } from './logitEffects';
 import type { ActivatingContext, LayerReport, SaeDiffReport, ShiftedFeature } from './types';
@@ -23,10 +24,13 @@ import { readUnembedding } from './unembedding';
 export const WINDOW_BEFORE = 24;
 export const WINDOW_AFTER = 4;
 /**
- * At most this many prompts are replayed per model and layer (those holding the most contexts first), so the
- * pass stays small next to the main run; contexts in other prompts keep their text without per-token values.
+ * The replay runs each model again on the prompts that hold listed contexts, so it is bounded to keep it
+ * small next to the main run: at most this many tokens per model, or this share of the run's tokens when that
+ * is more. Prompts are taken by contexts per replayed token; contexts in other prompts keep their text
+ * without per-token values.
  */
-export const MAX_REPLAY_PROMPTS = 128;
+export const REPLAY_MIN_TOKENS = 4096;
+export const REPLAY_TOKEN_SHARE = 0.05;
 
 export interface FeatureDetailInputs {
   report: SaeDiffReport;
@@ -58,10 +62,16 @@ export async function addFeatureDetails(r: FeatureDetailInputs): Promise<void> {
       const layers = r.report.comparisons.map((c) => c.layers.find((l) => l.layer === layer));
       if (layers.every((l) => !l || l.shifted_features.length === 0)) continue;
       const sae = loadSae(folder, r.saeFormat);
-      const encoder = await createSession(buildEncoderGraph(sae), r.settings, `the SAE encoder of ${folder}`);
-      // keep only the decoder rows of the listed features, not the whole SAE, while the models replay
       const unique = [...new Set(layers.flatMap((l) => l?.shifted_features.map((f) => f.id) ?? []))];
-      replayed.push({ layer, folder, dIn: sae.dIn, encoder, layers, unique, decoderRows: gatherRows(sae.W_dec, sae.dIn, unique) });
+      // only the listed latents are encoded where each depends on its own column (not TopK): exact, and
+      // |listed| / width of the cost
+      const subset = ARCHITECTURES[sae.architecture].featureWise;
+      const encoder = await createSession(buildEncoderGraph(subset ? latentSubset(sae, unique) : sae), r.settings, `the SAE encoder of ${folder}`);
+      // keep only the decoder rows of the listed features, not the whole SAE, while the models replay
+      replayed.push({
+        layer, folder, dIn: sae.dIn, encoder, layers, unique, decoderRows: gatherRows(sae.W_dec, sae.dIn, unique),
+        column: subset ? new Map(unique.map((f, j) => [f, j])) : undefined,
+      });
     }
     // Base contexts are the same model for every comparison: replay base once.
     await replayContexts(r, r.base, replayed.map((p) => ({ ...p, features: p.layers.flatMap((l) => l?.shifted_features ?? []) })), 'base', prompts);
@@ -120,6 +130,8 @@ interface ReplayLayer {
   /** The listed features' ids and their decoder rows (for the logit effects). */
   unique: number[];
   decoderRows: Float32Array;
+  /** The encoder's column of each listed latent when it encodes only those; undefined: the latent's id. */
+  column?: Map<number, number>;
 }
 
 type ContextJob = { feature: ShiftedFeature; index: number; context: ActivatingContext };
@@ -128,13 +140,14 @@ type ContextJob = { feature: ShiftedFeature; index: number; context: ActivatingC
  * Replays `model` once on the prompts of the features' `side` contexts at every layer, encodes the window
  * tokens with each layer's SAE, and rewrites each context as its token window with the feature's activation
  * per token. Prompts are cut after their last window (the model is causal, so earlier activations are the
- * same), and at most MAX_REPLAY_PROMPTS prompts per layer are replayed.
+ * same), within the replay's token budget.
  */
 async function replayContexts(r: FeatureDetailInputs, model: HookedModel, layers: (ReplayLayer & { features: ShiftedFeature[] })[],
   side: 'base' | 'sft', prompts: Set<number>): Promise<void> {
   // per layer: sample -> the contexts to rewrite
   const wanted = new Map<number, Map<number, ContextJob[]>>();
-  const chosen = new Set<number>();
+  const jobsPerSample = new Map<number, number>();
+  const end = new Map<number, number>();
   for (const { layer, features } of layers) {
     const bySample = new Map<number, ContextJob[]>();
     for (const feature of features) {
@@ -142,41 +155,59 @@ async function replayContexts(r: FeatureDetailInputs, model: HookedModel, layers
         if (context.tokens) return; // already a window (the base side of a feature listed by several fine-tunes)
         if (!bySample.has(context.sample)) bySample.set(context.sample, []);
         bySample.get(context.sample)!.push({ feature, index, context });
+        jobsPerSample.set(context.sample, (jobsPerSample.get(context.sample) ?? 0) + 1);
+        // each prompt is replayed only up to its last window's end (the model is causal)
+        const last = Math.min(r.sequences[context.sample].length - 1, context.position + WINDOW_AFTER);
+        end.set(context.sample, Math.max(end.get(context.sample) ?? 1, last));
       });
     }
-    const samples = [...bySample.keys()].sort((a, b) => bySample.get(b)!.length - bySample.get(a)!.length || a - b).slice(0, MAX_REPLAY_PROMPTS);
-    if (bySample.size > samples.length) r.log?.(`feature details: layer ${layer} ${side}: token windows for the contexts of ${samples.length} of ${bySample.size} prompts`);
-    wanted.set(layer, new Map(samples.map((sample) => [sample, bySample.get(sample)!])));
-    samples.forEach((sample) => chosen.add(sample));
+    wanted.set(layer, bySample);
   }
-  if (chosen.size === 0) return;
-  // each prompt only up to its last window's end
+  if (jobsPerSample.size === 0) return;
+  const totalTokens = r.sequences.reduce((n, s) => n + s.length, 0);
+  const budget = Math.max(REPLAY_MIN_TOKENS, Math.round(REPLAY_TOKEN_SHARE * totalTokens));
+  const chosen: number[] = [];
+  let spent = 0;
+  const byYield = [...jobsPerSample.keys()].sort((a, b) => jobsPerSample.get(b)! / (end.get(b)! + 1) - jobsPerSample.get(a)! / (end.get(a)! + 1) || a - b);
+  for (const sample of byYield) {
+    const cost = end.get(sample)! + 1;
+    if (spent + cost > budget) continue;
+    spent += cost;
+    chosen.push(sample);
+  }
+  if (chosen.length < jobsPerSample.size) {
+    r.log?.(`feature details (${side}): token windows from ${chosen.length} of ${jobsPerSample.size} prompts (${spent} of at most ${budget} replayed tokens)`);
+  }
   const cut = r.sequences.slice();
-  for (const sample of chosen) {
-    const ids = r.sequences[sample];
-    let end = 1;
-    for (const perLayer of wanted.values()) for (const { context } of perLayer.get(sample) ?? []) end = Math.max(end, Math.min(ids.length - 1, context.position + WINDOW_AFTER));
-    cut[sample] = ids.slice(0, end + 1);
-  }
-  for (const batch of planBatches(cut, r.batchSize, r.padId, [...chosen].sort((a, b) => a - b))) {
+  for (const sample of chosen) cut[sample] = r.sequences[sample].slice(0, end.get(sample)! + 1);
+  for (const batch of planBatches(cut, r.batchSize, r.padId, chosen.sort((a, b) => a - b))) {
     const outputs = await model.run(batch);
     try {
-      for (const { layer, dIn, encoder } of layers) {
+      for (const { layer, dIn, encoder, column } of layers) {
         const acts = outputs.get(layer);
         // device-resident outputs (WebGPU, dense path) are read to the host
         const data = acts ? await hostData(acts) : undefined;
         if (!acts || !data) continue;
+        // the union of each prompt's windows, for every prompt of the batch, encoded in one run
+        const rowsOf = new Map<number, { ids: number[]; jobs: ContextJob[]; positions: number[]; offset: number }>();
+        let count = 0;
         for (let row = 0; row < batch.batch; row++) {
           const sample = batch.samples[row];
           const ids = r.sequences[sample];
           const jobs = wanted.get(layer)!.get(sample) ?? [];
           if (jobs.length === 0) continue;
-          // Encode the union of the windows of this prompt once.
           const positions = [...new Set(jobs.flatMap(({ context }) => windowOf(context.position, ids.length)))].sort((a, b) => a - b);
-          const x = new Float32Array(positions.length * dIn);
-          positions.forEach((p, i) => x.set(data.subarray((row * batch.seq + p) * acts.hidden, (row * batch.seq + p + 1) * acts.hidden), i * dIn));
-          const z = (await encoder.run({ x: new ort.Tensor('float32', x, [positions.length, dIn]) })).z.data as Float32Array;
-          const width = z.length / positions.length;
+          rowsOf.set(row, { ids, jobs, positions, offset: count });
+          count += positions.length;
+        }
+        if (count === 0) continue;
+        const x = new Float32Array(count * dIn);
+        for (const [row, { positions, offset }] of rowsOf) {
+          positions.forEach((p, i) => x.set(data.subarray((row * batch.seq + p) * acts.hidden, (row * batch.seq + p + 1) * acts.hidden), (offset + i) * dIn));
+        }
+        const z = (await encoder.run({ x: new ort.Tensor('float32', x, [count, dIn]) })).z.data as Float32Array;
+        const width = z.length / count;
+        for (const [row, { ids, jobs, positions, offset }] of rowsOf) {
           for (const { feature, index, context } of jobs) {
             const window = windowOf(context.position, ids.length);
             const list = feature.contexts![side];
@@ -184,10 +215,10 @@ async function replayContexts(r: FeatureDetailInputs, model: HookedModel, layers
               ...context,
               tokens: window.map((p) => r.decode([ids[p]])),
               token_ids: window.map((p) => ids[p]),
-              activations: window.map((p) => z[positions.indexOf(p) * width + feature.id]),
+              activations: window.map((p) => z[(offset + positions.indexOf(p)) * width + (column?.get(feature.id) ?? feature.id)]),
               focus: window.indexOf(context.position),
             };
-            prompts.add(sample);
+            prompts.add(batch.samples[row]);
           }
         }
       }

@@ -134,6 +134,25 @@ export function buildEncoderGraph(sae: SaeWeights): Uint8Array {
   return encodeModel(g, 'sae_encoder', [tensorInfo('x', FLOAT, ['N', sae.dIn])], [tensorInfo('z', FLOAT, ['N', sae.dSae]), tensorInfo('r', FLOAT, ['N', sae.dIn])]);
 }
 
+/**
+ * The same SAE restricted to the latents `ids` (in that order), for architectures whose latents are
+ * feature-wise (architectures.ts): its encoder gives exactly the full SAE's z at those latents, at
+ * |ids| / width of the cost. The decoder rows come along so the graph stays whole.
+ */
+export function latentSubset(sae: SaeWeights, ids: number[]): SaeWeights {
+  if (!ARCHITECTURES[sae.architecture].featureWise) throw new Error(`${sae.architecture} latents depend on each other: encode the whole SAE`);
+  const m = sae.dSae, d = sae.dIn, n = ids.length;
+  const columns = (w: Float32Array) => { const out = new Float32Array(d * n); for (let i = 0; i < d; i++) ids.forEach((f, j) => { out[i * n + j] = w[i * m + f]; }); return out; };
+  const entries = (b: Float32Array) => Float32Array.from(ids, (f) => b[f]);
+  const W_dec = new Float32Array(n * d);
+  ids.forEach((f, j) => W_dec.set(sae.W_dec.subarray(f * d, (f + 1) * d), j * d));
+  return {
+    ...sae, dSae: n, W_enc: columns(sae.W_enc), b_enc: entries(sae.b_enc), W_dec,
+    threshold: sae.threshold ? entries(sae.threshold) : undefined,
+    ...(sae.W_mag ? { W_mag: columns(sae.W_mag), b_mag: entries(sae.b_mag!) } : {}),
+  };
+}
+
 /** Pads the width to a multiple of CODE_BLOCK with features that never fire (zero weights, pre-activation -1e30). */
 function padToBlocks(sae: SaeWeights): SaeWeights {
   const m = sae.dSae, d = sae.dIn;
