@@ -1,21 +1,15 @@
 import * as os from 'os';
 import * as path from 'path';
+import type { LlamaSizes } from './llamaGraph';
 
 /** The sizes of a synthetic workload. Defaults: the "bench" workload (../shared/bench/make_bench.py). */
-export interface WorkloadOptions {
-  hidden: number;
-  layers: number;
-  inter: number;
-  heads: number;
-  kvHeads: number;
-  vocab: number;
+export interface WorkloadOptions extends LlamaSizes {
   dSae: number;
   saeLayers: number[];
   prompts: number;
   maxTokens: number;
   /** sae.k of the config (top-k overlap). */
   k: number;
-  fp16: boolean;
   seed: number;
 }
 
