@@ -108,10 +108,20 @@ describe('SAE Diff in VS Code (code-server)', { skip }, () => {
     assert.deepEqual(fs.readdirSync(out).filter((f) => f.startsWith('slow.')), [], 'no report, no temp file');
   });
 
-  step('a failing run shows the error with Go to Line, which opens the line', async () => {
+  step('Run refuses to start while the config has errors, and lists them', async () => {
     await openFile(page, 'typo.sae-diff.yaml');
     await runCommand(page, 'SAE Diff: Run Diagnostic');
-    const toast = page.locator('.notification-toast', { hasText: 'SAE Diff:' }).filter({ hasText: 'runtim' }).first();
+    const toast = page.locator('.notification-toast', { hasText: 'fix it before running' }).filter({ hasText: 'runtim' }).first();
+    await toast.waitFor({ timeout: 30_000 });
+    await toast.locator('.monaco-button', { hasText: 'Show Problems' }).waitFor();
+    assert.ok(!server.processes().some((p) => p.includes('runWorker.js')), 'no run worker started');
+  });
+
+  step('a failing run shows the error with Go to Line, which opens the line', async () => {
+    // the CUDA binaries are never in the VSIX: asking for CUDA without fallback fails at the run, not before
+    await openFile(page, 'nocuda.sae-diff.yaml');
+    await runCommand(page, 'SAE Diff: Run Diagnostic');
+    const toast = page.locator('.notification-toast', { hasText: 'SAE Diff:' }).filter({ hasText: "'cuda' is not available" }).first();
     await toast.waitFor({ timeout: 60_000 });
     await toast.locator('.monaco-button', { hasText: 'Open Log' }).waitFor();
     // installed from the VSIX, VS Code names the extension by its displayName

@@ -11,6 +11,8 @@ export interface E2eWorkspace {
   /** The report the runnable config writes. */
   report: string;
   typo: string;
+  /** Runs into an error the editor cannot know before the run: CUDA asked for, without fallback, where it is not installed. */
+  noCuda: string;
   /** 1-based line of the misspelt key in `typo`. */
   typoLine: number;
   /** Three fine-tunes, one prompt per batch: long enough to cancel by hand. */
@@ -36,10 +38,12 @@ export function writeWorkspace(folder: string): E2eWorkspace {
   const slow = path.join(folder, 'slow.sae-diff.yaml');
   fs.writeFileSync(runnable, body('runtime: { max_tokens: 64 }'));
   fs.writeFileSync(typo, body('runtim: { max_tokens: 64 }', 'typo'));
+  const noCuda = path.join(folder, 'nocuda.sae-diff.yaml');
+  fs.writeFileSync(noCuda, body('runtime: { max_tokens: 64, execution_provider: cuda, fallback: false }', 'nocuda'));
   const three = `[${['sft-refusal', 'sft-domain', 'sft-late'].map((m) => `{ name: ${m}, path: "${FIXTURES}/${m}" }`).join(', ')}]`;
   fs.writeFileSync(slow, body('runtime: { max_tokens: 64, batch_size: 1 }', 'slow', three));
   return {
-    folder, runnable, report: path.join(folder, 'out', 'demo.sae-report.json'), typo, typoLine: 7,
+    folder, runnable, report: path.join(folder, 'out', 'demo.sae-report.json'), typo, typoLine: 7, noCuda,
     slow, slowReport: path.join(folder, 'out', 'slow.sae-report.json'),
   };
 }
