@@ -9,10 +9,17 @@ export function readRunDefaults(scope?: vscode.Uri): RunDefaults {
   return {
     provider: c.get<ProviderRequest>('executionProvider', 'auto'),
     fallback: c.get<boolean>('fallbackToCpu', true),
-    batchSize: c.get<number>('batchSize', 16),
+    // only when the user set it: otherwise the engine's default (16 on CPU; from device memory on a GPU)
+    batchSize: explicitlySet(c, 'batchSize') ? c.get<number>('batchSize') : undefined,
     // 0 = all cores: leave it to the engine
     threads: threads > 0 ? threads : undefined,
   };
+}
+
+/** Whether a user, workspace or folder setting gives `key` (not just the contributed default). */
+function explicitlySet(c: vscode.WorkspaceConfiguration, key: string): boolean {
+  const i = c.inspect(key);
+  return [i?.globalValue, i?.workspaceValue, i?.workspaceFolderValue].some((v) => v !== undefined);
 }
 
 export function openReportWhenDone(scope?: vscode.Uri): boolean {
