@@ -95,39 +95,24 @@ export class LayerChart {
 
   private datasetsFor(comparison: ComparisonReport, index: number, named: boolean): LineDataset[] {
     const { theme } = this.decorations;
-    const byLayer = new Map(comparison.layers.map((layer) => [layer.layer, layer]));
-    const metrics = LAYER_SERIES.map((series): LineDataset => {
-      const color = theme.series[series.key];
-      const flagged = this.layers.map((layer) => (byLayer.get(layer)?.flags.length ?? 0) > 0);
-      return {
-        label: named ? `${comparison.sft.name}: ${series.label}` : series.label,
-        seriesKey: series.key,
-        comparison: index,
-        data: this.layers.map((layer) => { const l = byLayer.get(layer); return l ? series.value(l) : null; }),
-        hidden: this.hiddenSeries.has(series.key),
-        borderColor: color,
-        backgroundColor: color,
-        borderWidth: theme.highContrast ? 3 : 2,
-        borderDash: COMPARISON_DASHES[index % COMPARISON_DASHES.length],
-        // Flagged layers get a larger triangle marker, per fine-tune.
-        pointStyle: series.point,
-        // Flagged layers get a larger marker, per fine-tune.
-        pointRadius: flagged.map((f) => (f ? 6 : 3)),
-        pointHoverRadius: 7,
-        spanGaps: true,
-        tension: 0,
-      };
-    });
+    const metrics = LAYER_SERIES.map((series): LineDataset => ({
+      ...this.metricLine(series, comparison, index, theme.series[series.key]),
+      label: named ? `${comparison.sft.name}: ${series.label}` : series.label,
+      hidden: this.hiddenSeries.has(series.key),
+    }));
     return [...metrics, ...this.trustDatasetsFor(comparison, index, named)];
   }
 
   /** One metric, one line per fine-tune in its own colour (the picker's single-metric view). */
   private singleMetricDataset(series: (typeof LAYER_SERIES)[number], comparison: ComparisonReport, index: number): LineDataset {
+    return { ...this.metricLine(series, comparison, index, SERIES_COLORS[index % SERIES_COLORS.length]), label: comparison.sft.name };
+  }
+
+  /** One metric of one fine-tune over the layers; flagged layers get a larger marker, per fine-tune. */
+  private metricLine(series: (typeof LAYER_SERIES)[number], comparison: ComparisonReport, index: number, color: string): Omit<LineDataset, 'label'> {
     const byLayer = new Map(comparison.layers.map((layer) => [layer.layer, layer]));
-    const color = SERIES_COLORS[index % SERIES_COLORS.length];
     const flagged = this.layers.map((layer) => (byLayer.get(layer)?.flags.length ?? 0) > 0);
     return {
-      label: comparison.sft.name,
       seriesKey: series.key,
       comparison: index,
       data: this.layers.map((layer) => { const l = byLayer.get(layer); return l ? series.value(l) : null; }),
