@@ -9,7 +9,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { monitorEventLoopDelay } from 'perf_hooks';
 import { loadConfigFile } from '../src/engine/config/load';
-import { runDiagnostic } from '../src/engine/pipeline';
+import { runDiagnostic } from '../src/engine/pipeline/pipeline';
 import { RunController } from '../src/extension/run/runController';
 
 const BUDGET_MS = 50;

@@ -5,7 +5,7 @@
  */
 import { loadConfigFile } from '../src/engine/config/load';
 import type { ProviderRequest } from '../src/engine/config/types';
-import { runDiagnostic } from '../src/engine/pipeline';
+import { runDiagnostic } from '../src/engine/pipeline/pipeline';
 
 async function main(): Promise<void> {
   const [config, provider, out, threads] = process.argv.slice(2);

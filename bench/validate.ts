@@ -6,7 +6,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { performance } from 'perf_hooks';
-import { invalidateSemanticCache, validateConfigText } from '../src/engine/config/authoring';
+import { invalidateSemanticCache, validateConfigText } from '../src/engine/authoring/index';
 
 const ROOT = path.resolve(__dirname, '../..');
 const FIX = path.join(ROOT, 'test/fixtures/tiny-llama');

@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import { builtinModules } from 'node:module';
 import * as path from 'node:path';
 import { after, describe, test } from 'node:test';
-import type { SaeDiffReport } from '../src/engine/report/types';
+import type { SaeDiffReport } from '../src/shared/reportTypes';
 import { DEFAULT_WORKER_PATH, RunController } from '../src/extension/run/runController';
 
 const REPO = path.resolve(__dirname, '../..');

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import * as path from 'path';
 import { test } from 'node:test';
-import { formatDiagnosticLine, validateConfigFile } from '../src/engine/config/authoring';
+import { formatDiagnosticLine, validateConfigFile } from '../src/engine/authoring/index';
 import { fixtureConfig, runCli, writeConfig } from './helpers/cli';
 import { FIXTURES, scratchDir } from './helpers/paths';
 

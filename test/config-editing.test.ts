@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { before, describe, it } from 'node:test';
-import { applyEdits, completionsAt, hoverAt, quickFixesFor, starterConfigText, validateConfigText } from '../src/engine/config/authoring';
-import type { Position } from '../src/engine/config/authoring';
+import { applyEdits, completionsAt, hoverAt, quickFixesFor, starterConfigText, validateConfigText } from '../src/engine/authoring/index';
+import type { Position } from '../src/engine/authoring/index';
 
 // Hovers, completions, quick fixes and the starter config, on configs that name the tiny-llama fixtures.
 const FIX = path.resolve(__dirname, '../../test/fixtures/tiny-llama');

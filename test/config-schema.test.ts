@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
-import { formatDiagnosticLine, isSaeDiffConfigDocument, validateConfigFile, validateConfigText } from '../src/engine/config/authoring';
-import type { ConfigDiagnostic, Range } from '../src/engine/config/authoring';
+import { formatDiagnosticLine, isSaeDiffConfigDocument, validateConfigFile, validateConfigText } from '../src/engine/authoring/index';
+import type { ConfigDiagnostic, Range } from '../src/engine/authoring/index';
 
 // Syntax and schema diagnostics: message and exact range of the offending node.
 const CONFIG = path.resolve(__dirname, '../../test/.tmp/config-schema/x.sae-diff.yaml');

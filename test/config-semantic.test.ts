@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { invalidateSemanticCache, validateConfigFile, validateConfigText } from '../src/engine/config/authoring';
-import type { ConfigDiagnostic, Range } from '../src/engine/config/authoring';
+import { invalidateSemanticCache, validateConfigFile, validateConfigText } from '../src/engine/authoring/index';
+import type { ConfigDiagnostic, Range } from '../src/engine/authoring/index';
 import { hubCacheDir, resolveHubModelFolder } from '../src/engine/model/hfCache';
 
 // Semantic checks against the real tiny-llama fixtures, plus temp copies with one thing changed.

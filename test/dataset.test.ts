@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import { compileTemplate, readPrompts, renderPrompt } from '../src/engine/data/dataset';
 import { planBatches, evaluatedRows } from '../src/engine/data/batching';
 import { loadTokenizer } from '../src/engine/data/tokenizer';
-import type { SaeDiffReport } from '../src/engine/report/types';
+import type { SaeDiffReport } from '../src/shared/reportTypes';
 import { fixtureConfig, runCli, writeConfig } from './helpers/cli';
 import { FIXTURES, scratchDir } from './helpers/paths';
 

@@ -3,11 +3,11 @@ import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { test } from 'node:test';
-import { datasetFacts } from '../src/engine/config/facts';
-import { invalidateSemanticCache } from '../src/engine/config/authoring';
+import { datasetFacts } from '../src/engine/authoring/facts';
+import { invalidateSemanticCache } from '../src/engine/authoring/index';
 import { charBound, cutRecord, encodeCapped, readPrompts, readPromptsAsync } from '../src/engine/data/dataset';
 import { loadTokenizer } from '../src/engine/data/tokenizer';
-import { boundedThreads } from '../src/engine/pipeline';
+import { boundedThreads } from '../src/engine/pipeline/pipeline';
 import { fixtureConfig, runCli, writeConfig } from './helpers/cli';
 import { FIXTURES, REPO_ROOT, scratchDir } from './helpers/paths';
 

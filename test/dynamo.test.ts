@@ -6,7 +6,7 @@ import type { HookPoint } from '../src/engine/config/types';
 import { discoverHooks } from '../src/engine/model/hooks';
 import { onnx } from 'onnx-proto';
 import { readOnnxModel } from '../src/engine/model/onnxGraph';
-import type { SaeDiffReport } from '../src/engine/report/types';
+import type { SaeDiffReport } from '../src/shared/reportTypes';
 import { runCli } from './helpers/cli';
 import { compareWithGolden } from './helpers/golden';
 import { FIXTURES, REPO_ROOT, scratchDir } from './helpers/paths';

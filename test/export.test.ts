@@ -1,8 +1,8 @@
 /** CSV and Markdown exports of a report: numbers round-trip exactly, untrusted text stays inert. */
 import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
-import { SHIFTED_FEATURE_CSV_COLUMNS, reportToMarkdown, shiftedFeaturesToCsv } from '../src/engine/report/export';
-import type { SaeDiffReport } from '../src/engine/report/types';
+import { SHIFTED_FEATURE_CSV_COLUMNS, reportToMarkdown, shiftedFeaturesToCsv } from '../src/shared/reportExport';
+import type { SaeDiffReport } from '../src/shared/reportTypes';
 import { parseCsv } from './helpers/csv';
 import { allShiftedFeatures } from '../src/shared/featureColumns';
 import { SELF_CHECK_FAILED_TEXT } from '../src/shared/reportTrust';

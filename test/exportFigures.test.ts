@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { before, test } from 'node:test';
 import { chromium } from 'playwright-core';
-import type { SaeDiffReport } from '../src/engine/report/types';
+import type { SaeDiffReport } from '../src/shared/reportTypes';
 import { layerProfileSvg, SVG_METRICS } from '../src/shared/layerProfileSvg';
 import { allShiftedFeatures } from '../src/shared/featureColumns';
 import { standaloneHtml } from '../src/extension/report/standaloneHtml';

@@ -9,7 +9,7 @@ import { before, test } from 'node:test';
 import { HookedModel } from '../src/engine/model/runner';
 import { loadSae, type SaeWeights } from '../src/engine/sae/loadSae';
 import { readUnembedding, type Unembedding } from '../src/engine/report/unembedding';
-import type { SaeDiffReport } from '../src/engine/report/types';
+import type { SaeDiffReport } from '../src/shared/reportTypes';
 import { WINDOW_AFTER, WINDOW_BEFORE, neuronpediaId } from '../src/engine/report/featureDetails';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

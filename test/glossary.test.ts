@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import { GLOSSARY, glossaryEntry } from '../src/shared/glossary';
 import { flagReasons } from '../src/shared/flagReasons';
 import { DEFAULT_THRESHOLDS } from '../src/shared/reportFindings';
-import type { LayerReport } from '../src/engine/report/types';
+import type { LayerReport } from '../src/shared/reportTypes';
 import { REPO_ROOT } from './helpers/engineReport';
 
 const docs = readFileSync(join(REPO_ROOT, 'docs', 'metrics.md'), 'utf8');

@@ -3,9 +3,9 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as zlib from 'zlib';
 import { test } from 'node:test';
-import { validateConfigText } from '../src/engine/config/authoring';
+import { validateConfigText } from '../src/engine/authoring/index';
 import { labelMismatches, readLabelSet } from '../src/engine/report/labels';
-import type { SaeDiffReport } from '../src/engine/report/types';
+import type { SaeDiffReport } from '../src/shared/reportTypes';
 import { fixtureConfig, runCli, writeConfig } from './helpers/cli';
 import { scratchDir } from './helpers/paths';
 

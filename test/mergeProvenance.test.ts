@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
 import { before, test } from 'node:test';
-import { mergePartialReports } from '../src/engine/merge';
+import { mergePartialReports } from '../src/engine/merge/merge';
 import { fixtureConfig, runCli, writeConfig } from './helpers/cli';
 import { scratchDir } from './helpers/paths';
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
 import { test } from 'node:test';
-import type { SaeDiffReport } from '../src/engine/report/types';
+import type { SaeDiffReport } from '../src/shared/reportTypes';
 import { fixtureConfig, runCli, writeConfig } from './helpers/cli';
 import { FIXTURES, scratchDir } from './helpers/paths';
 

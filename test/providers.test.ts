@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { ExecutionProviderName } from '../src/engine/config/types';
-import { SaeDiffError } from '../src/engine/errors';
+import { SaeDiffError } from '../src/engine/core/errors';
 import { CUDA_INSTALL_COMMAND, CUDA_INSTALL_HINT, ProviderEnvironment, selectProvider } from '../src/engine/runtime/providers';
 import { probeEnvironment } from '../src/engine/runtime/session';
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import { applyEdits, quickFixesFor, validateConfigText } from '../src/engine/config/authoring';
+import { applyEdits, quickFixesFor, validateConfigText } from '../src/engine/authoring/index';
 import { runCli } from './helpers/cli';
 
 // layers.hook_point that contradicts the SAE's own hook: an error in the editor and in `sae-diff validate`, with a quick fix.

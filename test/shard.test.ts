@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
 import { test } from 'node:test';
-import type { SaeDiffReport } from '../src/engine/report/types';
+import type { SaeDiffReport } from '../src/shared/reportTypes';
 import { runCli } from './helpers/cli';
 import { LAYER_TOL, FEATURE_ABS_TOL, FEATURE_REL_TOL } from './helpers/golden';
 import { FIXTURES, scratchDir } from './helpers/paths';

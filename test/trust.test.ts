@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import { onnx } from 'onnx-proto';
 import { loadSae } from '../src/engine/sae/loadSae';
 import { HookedModel } from '../src/engine/model/runner';
-import type { SaeDiffReport } from '../src/engine/report/types';
+import type { SaeDiffReport } from '../src/shared/reportTypes';
 import { anonymousSaes } from './helpers/anonymousSaes';
 import { fixtureConfig, runCli, writeConfig } from './helpers/cli';
 import { FIXTURES, scratchDir } from './helpers/paths';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
 import { test } from 'node:test';
-import { validateConfigText } from '../src/engine/config/authoring';
+import { validateConfigText } from '../src/engine/authoring/index';
 import { fixtureConfig, runCli, writeConfig } from './helpers/cli';
 import { FIXTURES, scratchDir } from './helpers/paths';
 
@@ -45,7 +45,7 @@ test('a save_path equal to the config or the dataset fails validation, and the r
 
 test('a config with bytes that are not UTF-8 (a Latin-1 path) is an error in validate and run, not silently replaced', async () => {
   const { loadConfigFile } = await import('../src/engine/config/load');
-  const { validateConfigFile } = await import('../src/engine/config/authoring');
+  const { validateConfigFile } = await import('../src/engine/authoring/index');
   const cfg = path.join(dir, 'latin1.sae-diff.yaml');
   fs.writeFileSync(cfg, Buffer.concat([Buffer.from(fixtureConfig({ dataset: '{ path: "caf' }).replace(/@\//g, FIXTURES + '/')), Buffer.from([0xe9]), Buffer.from('.jsonl" }\n')]));
   assert.throws(() => loadConfigFile(cfg), /latin1\.sae-diff\.yaml is not valid UTF-8 text/);

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { before, test } from 'node:test';
-import type { SaeDiffReport } from '../src/engine/report/types';
+import type { SaeDiffReport } from '../src/shared/reportTypes';
 import { allShiftedFeatures } from '../src/shared/featureColumns';
 import { trainingStep } from '../src/shared/compareReports';
 import { chromiumMissingReason, ensureWebviewBundle, openPanel } from './helpers/browser';

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { before, test } from 'node:test';
-import type { LayerReport, SaeDiffReport } from '../src/engine/report/types';
+import type { LayerReport, SaeDiffReport } from '../src/shared/reportTypes';
 import { allShiftedFeatures } from '../src/shared/featureColumns';
 import { chromiumMissingReason, openPanel, type PanelPage, ensureWebviewBundle } from './helpers/browser';
 import { TMP_DIR, refusalReport, twoFineTuneReport } from './helpers/engineReport';

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, test } from 'node:test';
-import type { LayerReport, SaeDiffReport } from '../src/engine/report/types';
+import type { LayerReport, SaeDiffReport } from '../src/shared/reportTypes';
 import { SELF_CHECK_FAILED_TEXT } from '../src/shared/reportTrust';
 import { chromiumMissingReason, openPanel, type PanelPage, ensureWebviewBundle } from './helpers/browser';
 import { TMP_DIR, refusalReport } from './helpers/engineReport';

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, test } from 'node:test';
-import type { SaeDiffReport, ShiftedFeature } from '../src/engine/report/types';
+import type { SaeDiffReport, ShiftedFeature } from '../src/shared/reportTypes';
 import { chromiumMissingReason, openPanel, type PanelPage, ensureWebviewBundle } from './helpers/browser';
 import { TMP_DIR, refusalReport, twoFineTuneReport } from './helpers/engineReport';
 import { withoutTrustFields } from './helpers/trustFields';

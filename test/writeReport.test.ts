@@ -3,7 +3,7 @@ import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { after, test } from 'node:test';
-import { CancelledError, SaeDiffError } from '../src/engine/errors';
+import { CancelledError, SaeDiffError } from '../src/engine/core/errors';
 import { removeStaleTempFiles, writeFileAtomic, writeFileAtomicAsync } from '../src/engine/report/writeReport';
 import { fixtureConfig, runCli, writeConfig } from './helpers/cli';
 import { scratchDir } from './helpers/paths';

@@ -1,5 +1,5 @@
 /** Title, run facts, the "running" banner, warnings and export buttons. */
-import type { SaeDiffReport } from '../src/engine/report/types';
+import type { SaeDiffReport } from '../src/shared/reportTypes';
 import type { ExportKind } from '../src/shared/reportMessages';
 import { h } from './dom';
 import { renderParityBanner } from './trustBanners';

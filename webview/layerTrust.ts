@@ -1,5 +1,5 @@
 /** The shown layer's flags with the reason for each, and its trust facts: SAE self-check, inside/outside-the-dictionary split, noise floor. */
-import type { LayerReport } from '../src/engine/report/types';
+import type { LayerReport } from '../src/shared/reportTypes';
 import { flagReasons } from '../src/shared/flagReasons';
 import { glossaryEntry, tooltip } from '../src/shared/glossary';
 import type { Thresholds } from '../src/shared/reportFindings';

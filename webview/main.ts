@@ -3,7 +3,7 @@
  * view-state changes to the sections they affect.
  */
 import './styles.css';
-import type { SaeDiffReport } from '../src/engine/report/types';
+import type { SaeDiffReport } from '../src/shared/reportTypes';
 import type { ExportKind, HostMessage } from '../src/shared/reportMessages';
 import { LayerChart } from './chart/layerChart';
 import { h, replaceChildren } from './dom';

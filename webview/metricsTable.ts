@@ -1,5 +1,5 @@
 /** The chart's numbers as a collapsible table: exact values, and the chart's accessible alternative. */
-import type { ComparisonReport, LayerReport } from '../src/engine/report/types';
+import type { ComparisonReport, LayerReport } from '../src/shared/reportTypes';
 import { formatPercent, sumCounts } from '../src/shared/reportTrust';
 import { h } from './dom';
 import { formatMetric } from './format';

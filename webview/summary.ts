@@ -1,5 +1,5 @@
 /** The plain-language findings above the chart (same sentences as the Markdown export). */
-import type { SaeDiffReport } from '../src/engine/report/types';
+import type { SaeDiffReport } from '../src/shared/reportTypes';
 import { describeFindings, describeFineTuneComparison, findComparison, reportThresholds } from '../src/shared/reportFindings';
 import { describeTrust } from '../src/shared/reportTrust';
 import { h } from './dom';

@@ -1,5 +1,5 @@
 /** Banners that change how the whole report should be read: a failed SAE self-check, tokenizer/template parity warnings. */
-import type { SaeDiffReport } from '../src/engine/report/types';
+import type { SaeDiffReport } from '../src/shared/reportTypes';
 import { SELF_CHECK_FAILED_TEXT, selfCheckFailures } from '../src/shared/reportTrust';
 import { h } from './dom';
 

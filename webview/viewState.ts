@@ -1,5 +1,5 @@
 /** The view's state (what is selected, sorted, filtered) and its persistence across reloads. */
-import type { SaeDiffReport } from '../src/engine/report/types';
+import type { SaeDiffReport } from '../src/shared/reportTypes';
 import { FEATURE_COLUMNS, type PersistedViewState } from '../src/shared/reportMessages';
 import { hasSignificance } from '../src/shared/reportTrust';
 import type { Host } from './vscodeApi';

@@ -1,11 +1,11 @@
 import { loadConfigFile } from '../engine/config/load';
 import type { ProviderRequest } from '../engine/config/types';
-import { CancelledError, SaeDiffError } from '../engine/errors';
-import { mergeToFile } from '../engine/merge';
-import { runDiagnostic } from '../engine/pipeline';
+import { CancelledError, SaeDiffError } from '../engine/core/errors';
+import { mergeToFile } from '../engine/merge/merge';
+import { runDiagnostic } from '../engine/pipeline/pipeline';
 import { removeLiveTempFiles } from '../engine/report/writeReport';
-import type { ProgressEvent } from '../engine/progress';
-import { TOOL_VERSION } from '../engine/version';
+import type { ProgressEvent } from '../engine/pipeline/progress';
+import { TOOL_VERSION } from '../engine/core/version';
 import { runDoctorCli } from './doctor';
 import { runValidate } from './validate';
 

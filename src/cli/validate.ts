@@ -1,6 +1,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { formatDiagnosticLine, validateConfigFile } from '../engine/config/authoring';
+import { formatDiagnosticLine, validateConfigFile } from '../engine/authoring/index';
 
 /** `sae-diff validate`: prints file:line:col: severity: message for each problem; exit 1 on errors. */
 export async function runValidate(file: string): Promise<number> {

@@ -4,7 +4,7 @@
  * steps. Each report contributes its first fine-tune (a report per checkpoint is the common case); a report
  * with several fine-tunes contributes one entry per fine-tune. No DOM or vscode imports.
  */
-import type { LayerReport, SaeDiffReport } from '../engine/report/types';
+import type { LayerReport, SaeDiffReport } from './reportTypes';
 import { allShiftedFeatures } from './featureColumns';
 
 export interface CompareEntry {

@@ -3,7 +3,7 @@
  * as rows. Shared by the engine (writes), the exports and the panel (read), so all three agree.
  * No DOM or vscode imports.
  */
-import type { FeatureCategory, FeatureColumns, LayerReport, ShiftedFeature } from '../engine/report/types';
+import type { FeatureCategory, FeatureColumns, LayerReport, ShiftedFeature } from './reportTypes';
 
 /** Rows (already ordered) to columns; optional columns only when some row has the field. */
 export function toFeatureColumns(rows: readonly ShiftedFeature[]): FeatureColumns {

@@ -2,7 +2,7 @@
  * Why a layer is or is not flagged: each flag's rule (docs/metrics.md) applied to the layer's numbers,
  * in words. No DOM or vscode imports.
  */
-import type { LayerReport } from '../engine/report/types';
+import type { LayerReport } from './reportTypes';
 import { formatMetric, type Thresholds } from './reportFindings';
 
 export interface FlagReason {

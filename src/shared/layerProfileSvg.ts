@@ -4,7 +4,7 @@
  * a title with the model names, on a light background. Pure string building (every text escaped), so the
  * extension, the CLI and tests share it. No DOM or vscode imports.
  */
-import type { LayerReport, SaeDiffReport } from '../engine/report/types';
+import type { LayerReport, SaeDiffReport } from './reportTypes';
 import { reportThresholds, type Thresholds } from './reportFindings';
 
 const COLORS = ['#0072B2', '#E69F00', '#009E73', '#CC79A7', '#D55E00', '#56B4E9', '#8a7d00', '#000000'];

@@ -3,7 +3,7 @@
  * shift, where the SAE cannot be trusted. Shared by the webview summary and the Markdown export, so the
  * panel and the exported file say the same thing. No DOM or vscode imports.
  */
-import type { ComparisonReport, LayerReport, SaeDiffReport } from '../engine/report/types';
+import type { ComparisonReport, LayerReport, SaeDiffReport } from './reportTypes';
 
 export interface Thresholds {
   cosine_threshold: number;

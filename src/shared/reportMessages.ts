@@ -2,7 +2,7 @@
  * The only contract between the report webview and the extension host. Both sides import these types;
  * this file must stay free of `vscode` and DOM imports so either bundle (and the tests) can use it.
  */
-import type { SaeDiffReport } from '../engine/report/types';
+import type { SaeDiffReport } from './reportTypes';
 
 /** Extension → webview. */
 export type HostMessage =

@@ -4,7 +4,7 @@
  * helper returns nothing when its field is absent. Shared by the webview and the Markdown export, so both
  * say the same thing. No DOM or vscode imports.
  */
-import type { ComparisonReport, FeatureCategory, LayerFlag, LayerReport, SaeDiffReport } from '../engine/report/types';
+import type { ComparisonReport, FeatureCategory, LayerFlag, LayerReport, SaeDiffReport } from './reportTypes';
 import { formatMetric, layerList } from './reportFindings';
 
 export const SELF_CHECK_FAILED_TEXT =

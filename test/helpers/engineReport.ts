@@ -2,7 +2,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import type { SaeDiffReport } from '../../src/engine/report/types';
+import type { SaeDiffReport } from '../../src/shared/reportTypes';
 
 export const REPO_ROOT = resolve(__dirname, '..', '..', '..');
 export const TMP_DIR = join(REPO_ROOT, 'test', '.tmp');

@@ -1,4 +1,4 @@
-import type { ComparisonReport } from '../../src/engine/report/types';
+import type { ComparisonReport } from '../../src/shared/reportTypes';
 
 /** docs/metrics.md tolerances. */
 export const LAYER_TOL = 2e-3;

@@ -2,7 +2,7 @@
  * The report's optional "trust" fields (significance, self-check, noise floor, decomposition, parity), for UI
  * and export tests: stripped, to stand for an older report, or filled with synthetic values.
  */
-import type { FeatureCategory, SaeDiffReport } from '../../src/engine/report/types';
+import type { FeatureCategory, SaeDiffReport } from '../../src/shared/reportTypes';
 
 export const FAILING_LAYER_MESSAGE = 'L0 of the base SAE is 412 but 32 is declared: the hook may be wrong.';
 export const PARITY_WARNING = 'Chat templates differ between base and fine-tune <b>not markup</b>';

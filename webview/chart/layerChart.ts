@@ -7,7 +7,7 @@ import {
   CategoryScale, Chart, Legend, LinearScale, LineController, LineElement, PointElement, Tooltip,
   type ChartDataset, type LegendItem,
 } from 'chart.js';
-import type { ComparisonReport, LayerReport, SaeDiffReport } from '../../src/engine/report/types';
+import type { ComparisonReport, LayerReport, SaeDiffReport } from '../../src/shared/reportTypes';
 import { formatMetric, reportThresholds } from '../../src/shared/reportFindings';
 import { h, replaceChildren } from '../dom';
 import type { ViewState } from '../viewState';

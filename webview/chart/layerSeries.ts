@@ -1,5 +1,5 @@
 /** What the layer chart plots: one series per metric, the threshold each is judged against, flag codes. */
-import type { LayerFlag, LayerReport } from '../../src/engine/report/types';
+import type { LayerFlag, LayerReport } from '../../src/shared/reportTypes';
 import type { Thresholds } from '../../src/shared/reportFindings';
 
 export interface SeriesDefinition {

@@ -3,7 +3,7 @@
  * panel per metric) drawn at 3x through a canvas. The SVG loads as a data: image, which the CSP allows
  * (img-src data:) and which leaves the canvas exportable.
  */
-import type { SaeDiffReport } from '../../src/engine/report/types';
+import type { SaeDiffReport } from '../../src/shared/reportTypes';
 import { layerProfileSvg } from '../../src/shared/layerProfileSvg';
 
 export const PRINT_SCALE = 3;

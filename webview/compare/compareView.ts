@@ -3,7 +3,7 @@
  * features they share or differ in per layer, and for a checkpoint series each metric over training steps.
  */
 import { CategoryScale, Chart, Legend, LinearScale, LineController, LineElement, PointElement, Tooltip } from 'chart.js';
-import type { SaeDiffReport } from '../../src/engine/report/types';
+import type { SaeDiffReport } from '../../src/shared/reportTypes';
 import { checkpointSeries, compareEntries, layerOverlaps, type CompareEntry } from '../../src/shared/compareReports';
 import { tooltip } from '../../src/shared/glossary';
 import { formatMetric } from '../../src/shared/reportFindings';

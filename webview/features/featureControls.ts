@@ -1,5 +1,5 @@
 /** Layer and fine-tune selectors, category and text filters, and the layer's category counts. */
-import type { FeatureCategory, LayerReport, SaeDiffReport } from '../../src/engine/report/types';
+import type { FeatureCategory, LayerReport, SaeDiffReport } from '../../src/shared/reportTypes';
 import { h } from '../dom';
 import { dropdown } from '../toolkit';
 import type { ViewState } from '../viewState';

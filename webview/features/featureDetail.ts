@@ -3,7 +3,7 @@
  * in the fine-tune as token heat maps (version 2: each token shaded by the feature's activation there), each
  * with its prompt on demand. Version-1 contexts (text before, token, text after) are shown as they were.
  */
-import type { ActivatingContext, LogitEffectEntry, ShiftedFeature } from '../../src/engine/report/types';
+import type { ActivatingContext, LogitEffectEntry, ShiftedFeature } from '../../src/shared/reportTypes';
 import { tooltip } from '../../src/shared/glossary';
 import { h } from '../dom';
 import { formatStat } from '../format';

@@ -8,7 +8,7 @@ import {
   Chart, Legend, LinearScale, LogarithmicScale, PointElement, ScatterController, Tooltip,
   type ChartDataset, type ScatterDataPoint,
 } from 'chart.js';
-import type { SaeDiffReport, ShiftedFeature } from '../../src/engine/report/types';
+import type { SaeDiffReport, ShiftedFeature } from '../../src/shared/reportTypes';
 import { h, replaceChildren } from '../dom';
 import { formatStat } from '../format';
 import { CATEGORY_STYLE, OTHER_CATEGORY } from '../chart/palette';

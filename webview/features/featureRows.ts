@@ -1,5 +1,5 @@
 /** Which shifted features the table shows, in which order. Pure: no DOM. */
-import type { ShiftedFeature } from '../../src/engine/report/types';
+import type { ShiftedFeature } from '../../src/shared/reportTypes';
 import type { FeatureColumn } from '../../src/shared/reportMessages';
 
 export interface RowQuery {

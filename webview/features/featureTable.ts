@@ -3,7 +3,7 @@
  * definitions, keyboard-focusable rows, and virtual scrolling (only the rows in view exist in the DOM,
  * with spacer rows above and below), so a layer with tens of thousands of features scrolls smoothly.
  */
-import type { ShiftedFeature } from '../../src/engine/report/types';
+import type { ShiftedFeature } from '../../src/shared/reportTypes';
 import type { FeatureColumn } from '../../src/shared/reportMessages';
 import { tooltip } from '../../src/shared/glossary';
 import { h, replaceChildren } from '../dom';

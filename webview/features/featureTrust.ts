@@ -1,5 +1,5 @@
 /** A selected feature's significance, Wilson intervals, pre-activation shift and near-threshold warning (all optional). */
-import type { ShiftedFeature } from '../../src/engine/report/types';
+import type { ShiftedFeature } from '../../src/shared/reportTypes';
 import { h } from '../dom';
 import { formatStat } from '../format';
 

@@ -3,7 +3,7 @@
  * shifted feature of the layer. Re-renders only the part a state change affects, so typing in the filter
  * keeps focus and selecting a row keeps the table's scroll position.
  */
-import type { LayerReport, SaeDiffReport, ShiftedFeature } from '../../src/engine/report/types';
+import type { LayerReport, SaeDiffReport, ShiftedFeature } from '../../src/shared/reportTypes';
 import type { FeatureColumn } from '../../src/shared/reportMessages';
 import { allShiftedFeatures, shiftedTotal } from '../../src/shared/featureColumns';
 import { reportThresholds } from '../../src/shared/reportFindings';

@@ -1,6 +1,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { SaeDiffError, SourceLocation } from '../errors';
+import { SaeDiffError, SourceLocation } from '../core/errors';
 import { READ_CAPS, readTextBounded } from '../io/boundedRead';
 import { looksLikeHubModelId, resolveHubModelFolder } from '../model/hfCache';
 import { keyRange, parseAndCheckConfigText, ParsedConfigText } from './diagnostics';

@@ -1,4 +1,4 @@
-import type { SourceLocation } from '../errors';
+import type { SourceLocation } from '../core/errors';
 
 export type ExecutionProviderName = 'cpu' | 'cuda' | 'webgpu' | 'dml' | 'coreml';
 export type ProviderRequest = 'auto' | ExecutionProviderName;

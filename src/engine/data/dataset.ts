@@ -2,7 +2,7 @@ import * as fs from 'fs';
 import * as net from 'net';
 import * as path from 'path';
 import { Template } from '@huggingface/jinja';
-import { CancelledError, SaeDiffError, throwIfAborted } from '../errors';
+import { CancelledError, SaeDiffError, throwIfAborted } from '../core/errors';
 
 export interface ChatMessage { role: string; content: string }
 export type PromptRecord = { text: string } | { messages: ChatMessage[] };

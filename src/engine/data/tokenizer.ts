@@ -1,5 +1,5 @@
 import { Tokenizer } from '@huggingface/tokenizers';
-import { SaeDiffError } from '../errors';
+import { SaeDiffError } from '../core/errors';
 import { parseJsonFinite, READ_CAPS, readTextBounded } from '../io/boundedRead';
 import { readJson } from '../model/modelFolder';
 

@@ -1,5 +1,5 @@
 import * as fs from 'fs';
-import { SaeDiffError } from '../errors';
+import { SaeDiffError } from '../core/errors';
 
 /**
  * Bounded reads of the small files a config names (JSON configs, tokenizers, labels, SAE cfg).

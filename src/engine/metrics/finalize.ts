@@ -1,5 +1,5 @@
 import type { MetricsConfig } from '../config/types';
-import type { FeatureCategory, LayerFlag, LayerReport, ShiftedFeature } from '../report/types';
+import type { FeatureCategory, LayerFlag, LayerReport, ShiftedFeature } from '../../shared/reportTypes';
 import type { LayerAccumulator } from './layerAccumulator';
 import { benjaminiHochberg, pairedDifferencePValue, wilsonInterval } from './significance';
 

@@ -1,6 +1,6 @@
 import type { HookPoint } from '../config/types';
 import type { Activations, ProbeKind } from '../model/runner';
-import type { SelfCheck } from '../report/types';
+import type { SelfCheck } from '../../shared/reportTypes';
 import type { Projector } from '../sae/projector';
 
 /** How well the SAE explains base at one residual position around its layer. */

@@ -1,5 +1,5 @@
 import type { HookPoint } from '../config/types';
-import { SaeDiffError } from '../errors';
+import { SaeDiffError } from '../core/errors';
 import { deepestModuleScope } from './nodeMetadata';
 import { graphOf, ModelProto, nodeMetadata } from './onnxGraph';
 import type { onnx } from 'onnx-proto';

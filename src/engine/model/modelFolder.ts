@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import type { ModelSpec, ResolvedConfig } from '../config/types';
-import { SaeDiffError } from '../errors';
+import { SaeDiffError } from '../core/errors';
 import { READ_CAPS, readJsonBounded } from '../io/boundedRead';
 
 /** What a model folder holds, resolved to files. */

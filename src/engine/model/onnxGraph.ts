@@ -1,6 +1,6 @@
 import * as fs from 'fs';
 import { onnx } from 'onnx-proto';
-import { SaeDiffError } from '../errors';
+import { SaeDiffError } from '../core/errors';
 import { readNodeMetadata } from './nodeMetadata';
 
 export type ModelProto = onnx.ModelProto;

@@ -1,7 +1,7 @@
 import * as path from 'path';
 import * as ort from 'onnxruntime-node';
 import type { HookPoint } from '../config/types';
-import { SaeDiffError } from '../errors';
+import { SaeDiffError } from '../core/errors';
 import { createSession, SessionSettings } from '../runtime/session';
 import { discoverHooks } from './hooks';
 import { declaredElemTypes, dominantFloatType, encodeOnnxModel, graphOf, intAttr, makeNode, ModelProto, pruneToOutputs, readOnnxModel, TensorDataType, toNumber, valueInfo } from './onnxGraph';

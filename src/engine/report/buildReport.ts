@@ -2,12 +2,12 @@ import { configToJson } from '../config/load';
 import type { ExecutionProviderName, HookPoint, MetricsConfig, ResolvedConfig } from '../config/types';
 import type { LayerAccumulator } from '../metrics/layerAccumulator';
 import { decomposition, layerFlags, LayerMetrics, layerMetrics, shiftedFeatures } from '../metrics/finalize';
-import { TOOL_VERSION } from '../version';
+import { TOOL_VERSION } from '../core/version';
 import { NeighbourFit, selfCheck } from '../metrics/selfCheck';
 import { renderContext } from './contexts';
 import { compareFineTunes } from './fineTuneComparison';
 import { toFeatureColumns } from '../../shared/featureColumns';
-import type { ComparisonReport, LayerFlag, SaeDiffReport, SaeInfo, ShiftedFeature } from './types';
+import type { ComparisonReport, LayerFlag, SaeDiffReport, SaeInfo, ShiftedFeature } from '../../shared/reportTypes';
 
 /** What the report says about the run's setup: from a config, or from the partial reports being merged. */
 export interface RunDescription {

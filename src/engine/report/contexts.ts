@@ -1,4 +1,4 @@
-import type { ActivatingContext } from './types';
+import type { ActivatingContext } from '../../shared/reportTypes';
 
 const BEFORE = 8;
 const AFTER = 3;

@@ -18,7 +18,7 @@ import { ARCHITECTURES } from '../sae/architectures';
 import { buildEncoderGraph, latentSubset } from '../sae/saeGraph';
 import { createSession, type SessionSettings } from '../runtime/session';
 import { logitEffects } from './logitEffects';
-import type { ActivatingContext, LayerReport, SaeDiffReport, ShiftedFeature } from './types';
+import type { ActivatingContext, LayerReport, SaeDiffReport, ShiftedFeature } from '../../shared/reportTypes';
 import { readUnembedding } from './unembedding';
 
 export const WINDOW_BEFORE = 24;

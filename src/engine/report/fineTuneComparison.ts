@@ -1,5 +1,5 @@
-import type { ShiftedFeature } from './types';
-import type { ComparisonReport, FineTuneComparison, FineTuneProfile, SharedFeature } from './types';
+import type { ShiftedFeature } from '../../shared/reportTypes';
+import type { ComparisonReport, FineTuneComparison, FineTuneProfile, SharedFeature } from '../../shared/reportTypes';
 
 function cosine(a: number[], b: number[]): number {
   let dot = 0, na = 0, nb = 0;

@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as zlib from 'zlib';
-import { SaeDiffError } from '../errors';
+import { SaeDiffError } from '../core/errors';
 
 /** Label files are text: a cap on what is read (and inflated) keeps a wrong path from exhausting memory. */
 export const MAX_LABEL_BYTES = 256 * 1024 * 1024;

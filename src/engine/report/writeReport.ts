@@ -1,6 +1,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { CancelledError, SaeDiffError } from '../errors';
+import { CancelledError, SaeDiffError } from '../core/errors';
 
 /** Temp files this process has open right now, so that a forced exit can remove them. */
 const liveTemps = new Set<string>();

@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import type { ExecutionProviderName, ProviderRequest } from '../config/types';
-import { SaeDiffError } from '../errors';
+import { SaeDiffError } from '../core/errors';
 
 /** What the machine offers; injected in tests, probed for real by `probeEnvironment`. */
 export interface ProviderEnvironment {

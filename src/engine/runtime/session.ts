@@ -2,7 +2,7 @@ import * as os from 'os';
 import * as ort from 'onnxruntime-node';
 import { onnx } from 'onnx-proto';
 import type { ExecutionProviderName } from '../config/types';
-import { SaeDiffError } from '../errors';
+import { SaeDiffError } from '../core/errors';
 import { cudaBinariesInstalled, gpuDevicePresent, ProviderEnvironment } from './providers';
 
 export interface SessionSettings {

@@ -1,6 +1,6 @@
 import * as fs from 'fs';
 import type { HookPoint, SaeFormat } from '../config/types';
-import { SaeDiffError, SourceLocation } from '../errors';
+import { SaeDiffError, SourceLocation } from '../core/errors';
 
 import { ARCHITECTURES } from './architectures';
 import { SAE_FORMATS } from './formats';

@@ -1,6 +1,6 @@
 import * as fs from 'fs';
 import * as zlib from 'zlib';
-import { SaeDiffError } from '../errors';
+import { SaeDiffError } from '../core/errors';
 import { openRegularFile } from '../io/boundedRead';
 import { LoadedTensor, toFloat32 } from './safetensors';
 

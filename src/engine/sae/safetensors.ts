@@ -1,5 +1,5 @@
 import * as fs from 'fs';
-import { SaeDiffError } from '../errors';
+import { SaeDiffError } from '../core/errors';
 import { openRegularFile } from '../io/boundedRead';
 
 export type SafetensorsDtype = 'F32' | 'F16' | 'BF16' | 'F64' | string;

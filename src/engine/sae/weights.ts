@@ -1,4 +1,4 @@
-import { SaeDiffError } from '../errors';
+import { SaeDiffError } from '../core/errors';
 import type { LoadedTensor } from './safetensors';
 
 /** A tensor of exactly this shape (not only this element count), with finite values only. */

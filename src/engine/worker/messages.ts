@@ -1,6 +1,6 @@
 import type { ExecutionProviderName, ProviderRequest } from '../config/types';
-import type { SourceLocation } from '../errors';
-import type { ProgressEvent } from '../progress';
+import type { SourceLocation } from '../core/errors';
+import type { ProgressEvent } from '../pipeline/progress';
 
 /**
  * The IPC protocol between the editor's RunController (parent) and the run worker (child process).

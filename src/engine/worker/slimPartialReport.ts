@@ -1,4 +1,4 @@
-import type { SaeDiffReport } from '../report/types';
+import type { SaeDiffReport } from '../../shared/reportTypes';
 
 /**
  * A partial report without the top activating contexts (about 80% of its bytes) and without the columns of

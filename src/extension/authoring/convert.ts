@@ -1,5 +1,5 @@
 import * as vscode from 'vscode';
-import type { ConfigCompletion, ConfigDiagnostic, Range } from '../../engine/config/authoring';
+import type { ConfigCompletion, ConfigDiagnostic, Range } from '../../engine/authoring/index';
 
 /** Engine positions are 0-based line/character like VS Code's: the mapping is one-to-one. */
 export function toVsRange(r: Range): vscode.Range {

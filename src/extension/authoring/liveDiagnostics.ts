@@ -1,5 +1,5 @@
 import * as vscode from 'vscode';
-import { invalidateSemanticCache, isSaeDiffConfigDocument, validateConfigText } from '../../engine/config/authoring';
+import { invalidateSemanticCache, isSaeDiffConfigDocument, validateConfigText } from '../../engine/authoring/index';
 import { toVsDiagnostic } from './convert';
 import { ReferenceWatcher } from './referenceWatcher';
 

@@ -1,5 +1,5 @@
 import * as vscode from 'vscode';
-import { starterConfigText, STARTER_FILE_NAME } from '../../engine/config/authoring';
+import { starterConfigText, STARTER_FILE_NAME } from '../../engine/authoring/index';
 
 /** SAE Diff: New Diagnostic Config — asks where, writes the commented starter, opens it. */
 export async function newConfigCommand(): Promise<void> {

@@ -1,5 +1,5 @@
 import * as vscode from 'vscode';
-import { completionsAt, hoverAt, quickFixesFor, validateConfigText } from '../../engine/config/authoring';
+import { completionsAt, hoverAt, quickFixesFor, validateConfigText } from '../../engine/authoring/index';
 import { fromVsRange, toVsCompletion, toVsDiagnostic, toVsRange } from './convert';
 import { isConfigDocument } from './liveDiagnostics';
 

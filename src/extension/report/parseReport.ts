@@ -1,5 +1,5 @@
 /** Reading a report file's text into the report shape, with an error a person can act on. No vscode import. */
-import type { SaeDiffReport } from '../../engine/report/types';
+import type { SaeDiffReport } from '../../shared/reportTypes';
 import { reportProblem } from '../../shared/reportCheck';
 
 export function parseReport(text: string, fileName: string): SaeDiffReport {

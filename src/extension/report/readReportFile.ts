@@ -1,5 +1,5 @@
 import * as vscode from 'vscode';
-import type { SaeDiffReport } from '../../engine/report/types';
+import type { SaeDiffReport } from '../../shared/reportTypes';
 import { parseReport } from './parseReport';
 
 /** Reads and parses a report through the workspace file system (works for remote workspaces too). */

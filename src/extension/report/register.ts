@@ -1,5 +1,5 @@
 import * as vscode from 'vscode';
-import type { SaeDiffReport } from '../../engine/report/types';
+import type { SaeDiffReport } from '../../shared/reportTypes';
 import type { PersistedViewState } from '../../shared/reportMessages';
 import { compareReports } from './compareCommand';
 import { LiveReportPanel } from './liveReportPanel';

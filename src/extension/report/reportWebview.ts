@@ -1,5 +1,5 @@
 import * as vscode from 'vscode';
-import type { SaeDiffReport } from '../../engine/report/types';
+import type { SaeDiffReport } from '../../shared/reportTypes';
 import { isViewMessage, type HostMessage, type ViewMessage } from '../../shared/reportMessages';
 import { saveExport } from './saveExport';
 import { WEBVIEW_SCRIPT_PATH, WEBVIEW_STYLE_PATH, buildPanelHtml, createNonce } from './panelHtml';

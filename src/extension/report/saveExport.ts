@@ -1,7 +1,7 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { reportToMarkdown, shiftedFeaturesToCsv } from '../../engine/report/export';
-import type { SaeDiffReport } from '../../engine/report/types';
+import { reportToMarkdown, shiftedFeaturesToCsv } from '../../shared/reportExport';
+import type { SaeDiffReport } from '../../shared/reportTypes';
 import type { ViewMessage } from '../../shared/reportMessages';
 import { layerProfileSvg } from '../../shared/layerProfileSvg';
 import { standaloneHtml } from './standaloneHtml';

@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { SaeDiffReport } from '../../engine/report/types';
+import type { SaeDiffReport } from '../../shared/reportTypes';
 import { WEBVIEW_SCRIPT_PATH, WEBVIEW_STYLE_PATH, createNonce } from './panelHtml';
 
 /** webview/vscodeApi.ts EMBEDDED_REPORT_ID. */

@@ -1,5 +1,5 @@
 // No vscode import: how a ProgressEvent reads in the notification and the status bar.
-import type { ProgressEvent } from '../../engine/progress';
+import type { ProgressEvent } from '../../engine/pipeline/progress';
 
 /** e.g. "sft-refusal: Forward pass (batch 3/8, 1,234 tok/s)". */
 export function progressMessage(e: ProgressEvent): string {

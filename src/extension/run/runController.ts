@@ -5,7 +5,7 @@ import * as os from 'os';
 import * as path from 'path';
 import * as readline from 'readline';
 import type { ChildMessage, ParentMessage, RunRequest, WorkerError } from '../../engine/worker/messages';
-import type { ProgressEvent } from '../../engine/progress';
+import type { ProgressEvent } from '../../engine/pipeline/progress';
 import { removeReportTempFiles } from './reportTempFiles';
 
 export type RunOutcome =

@@ -1,5 +1,5 @@
 import * as fs from 'fs';
-import { SaeDiffError } from '../../errors';
+import { SaeDiffError } from '../../core/errors';
 import { readJson } from '../../model/modelFolder';
 import { parseHookName } from '../hookName';
 

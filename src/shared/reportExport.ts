@@ -2,10 +2,10 @@
  * Report exports as plain text: shifted features as CSV and a Markdown summary of a run.
  * No DOM or vscode imports, so the extension, the CLI and the tests share one implementation.
  */
-import { describeFindings, describeFineTuneComparison, findComparison, formatMetric, reportThresholds } from '../../shared/reportFindings';
-import { SELF_CHECK_FAILED_TEXT, decompositionText, describeTrust, formatPercent, selfCheckFailures, sumCounts } from '../../shared/reportTrust';
-import { allShiftedFeatures } from '../../shared/featureColumns';
-import type { LayerReport, SaeDiffReport, ShiftedFeature } from './types';
+import { describeFindings, describeFineTuneComparison, findComparison, formatMetric, reportThresholds } from './reportFindings';
+import { SELF_CHECK_FAILED_TEXT, decompositionText, describeTrust, formatPercent, selfCheckFailures, sumCounts } from './reportTrust';
+import { allShiftedFeatures } from './featureColumns';
+import type { LayerReport, SaeDiffReport, ShiftedFeature } from './reportTypes';
 
 export const SHIFTED_FEATURE_CSV_COLUMNS = [
   'sft', 'layer', 'id', 'label', 'category', 'freq_base', 'freq_sft', 'mean_base', 'mean_sft', 'mean_abs_diff', 'significant', 'q_value',

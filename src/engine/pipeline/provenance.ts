@@ -1,10 +1,10 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import type { ResolvedConfig } from './config/types';
-import type { PromptRecord } from './data/dataset';
-import { hashFiles, hashText } from './io/contentHash';
-import type { ModelFiles } from './model/modelFolder';
-import type { Provenance } from './report/types';
+import type { ResolvedConfig } from '../config/types';
+import type { PromptRecord } from '../data/dataset';
+import { hashFiles, hashText } from '../io/contentHash';
+import type { ModelFiles } from '../model/modelFolder';
+import type { Provenance } from '../../shared/reportTypes';
 
 /** The files whose bytes decide a model's activations: its ONNX graph, external weights, config and tokenizer. */
 function modelFileList(m: ModelFiles): string[] {

@@ -1,6 +1,6 @@
 import { isMap, isSeq, LineCounter, Node, parseDocument, YAMLSeq } from 'yaml';
-import { PIPELINE } from './configRefs';
-import { ConfigDiagnostic, nodeAt, Range, suggestKey, toPosition } from './diagnostics';
+import { PIPELINE } from '../config/configRefs';
+import { ConfigDiagnostic, nodeAt, Range, suggestKey, toPosition } from '../config/diagnostics';
 
 export interface TextEdit { range: Range; newText: string }
 

@@ -1,5 +1,5 @@
-import type { Segments } from './configRefs';
-import { configSchema } from './diagnostics';
+import type { Segments } from '../config/configRefs';
+import { configSchema } from '../config/diagnostics';
 
 type Schema = Record<string, any>;
 

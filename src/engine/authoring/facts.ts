@@ -1,14 +1,14 @@
 import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
-import { SaeDiffError } from '../errors';
+import { SaeDiffError } from '../core/errors';
 import { PromptParser } from '../data/dataset';
 import { READ_CAPS, readHeadBounded, readJsonBounded, readTextBounded } from '../io/boundedRead';
 import { badSizeKey, HfModelConfig, hiddenSize, layerCount, ONNX_CANDIDATES } from '../model/modelFolder';
 import { SAE_FORMATS } from '../sae/formats';
 import { readSaeInfo, SaeInfo } from '../sae/loadSae';
 import { cachedOnFiles } from './fileCache';
-import type { SaeFormat } from './types';
+import type { SaeFormat } from '../config/types';
 
 /**
  * Cached, header-only facts about the files a config names. Never loads weights:

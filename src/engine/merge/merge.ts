@@ -1,14 +1,14 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { loadTokenizer } from './data/tokenizer';
-import { SaeDiffError } from './errors';
-import { LayerAccumulator } from './metrics/layerAccumulator';
-import type { NeighbourFit } from './metrics/selfCheck';
-import { accumulatorFromJson, SerializedAccumulator } from './metrics/serialize';
-import { buildReport, RunDescription } from './report/buildReport';
-import type { SaeDiffReport } from './report/types';
-import { writeFileAtomic } from './report/writeReport';
-import { readTextBounded } from './io/boundedRead';
+import { loadTokenizer } from '../data/tokenizer';
+import { SaeDiffError } from '../core/errors';
+import { LayerAccumulator } from '../metrics/layerAccumulator';
+import type { NeighbourFit } from '../metrics/selfCheck';
+import { accumulatorFromJson, SerializedAccumulator } from '../metrics/serialize';
+import { buildReport, RunDescription } from '../report/buildReport';
+import type { SaeDiffReport } from '../../shared/reportTypes';
+import { writeFileAtomic } from '../report/writeReport';
+import { readTextBounded } from '../io/boundedRead';
 import { checkPartContent, checkProvenance, checkShard } from './mergeChecks';
 
 /** A partial report is at most this big (V8 strings stop at ~512 MB). */

@@ -1,5 +1,5 @@
-import type { ProviderRequest } from './config/types';
-import type { SaeDiffReport } from './report/types';
+import type { ProviderRequest } from '../config/types';
+import type { SaeDiffReport } from '../../shared/reportTypes';
 
 export type RunStage = 'load' | 'tokenize' | 'forward' | 'report' | 'done';
 

@@ -1,8 +1,8 @@
 import * as path from 'path';
 import { parseDocument, LineCounter } from 'yaml';
 import type { HubEnv } from '../model/hfCache';
-import { configRefs, ConfigRefs, resolveModelPath, Segments } from './configRefs';
-import { Position, Range, toPosition } from './diagnostics';
+import { configRefs, ConfigRefs, resolveModelPath, Segments } from '../config/configRefs';
+import { Position, Range, toPosition } from '../config/diagnostics';
 import { ModelFacts, modelFacts, saeFacts } from './facts';
 import { keyDoc, keyDocMarkdown } from './schemaLookup';
 import { locateOffset, offsetOf } from './yamlLocate';

@@ -1,7 +1,7 @@
-import { shardSamples } from './data/batching';
-import { SaeDiffError } from './errors';
-import type { SerializedAccumulator } from './metrics/serialize';
-import type { Provenance, SaeDiffReport } from './report/types';
+import { shardSamples } from '../data/batching';
+import { SaeDiffError } from '../core/errors';
+import type { SerializedAccumulator } from '../metrics/serialize';
+import type { Provenance, SaeDiffReport } from '../../shared/reportTypes';
 
 /** More shards than this is not a run anyone made: a count of 2^32 or 1e9 is refused before any allocation. */
 export const MAX_SHARDS = 65536;

@@ -1,5 +1,5 @@
-import type { Segments } from './configRefs';
-import type { Position } from './diagnostics';
+import type { Segments } from '../config/configRefs';
+import type { Position } from '../config/diagnostics';
 import { schemaAtPath } from './schemaLookup';
 
 /**

@@ -1,6 +1,6 @@
 import { Document, isMap, isPair, isScalar, isSeq, LineCounter, Node, Scalar } from 'yaml';
-import type { Segments } from './configRefs';
-import type { Position } from './diagnostics';
+import type { Segments } from '../config/configRefs';
+import type { Position } from '../config/diagnostics';
 
 export interface NodeLocation {
   /** YAML path of the key or value under the cursor (numbers index sequences). */
