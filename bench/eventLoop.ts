@@ -8,7 +8,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { monitorEventLoopDelay } from 'perf_hooks';
-import { loadConfigFile } from '../src/engine/config/load';
+import { loadRunConfig } from '../src/engine/model/loadRunConfig';
 import { runDiagnostic } from '../src/engine/pipeline/pipeline';
 import { RunController } from '../src/extension/run/runController';
 
@@ -112,7 +112,7 @@ async function main(): Promise<void> {
 
     if (!process.argv.includes('--no-contrast')) {
       const stopInProcess = startProbe();
-      await runDiagnostic(loadConfigFile(configs[0]), { outPath: path.join(TMP, 'in-process.json') });
+      await runDiagnostic(loadRunConfig(configs[0]), { outPath: path.join(TMP, 'in-process.json') });
       print('in-process engine (contrast)', stopInProcess(), '(what the worker avoids)');
     }
   } finally {

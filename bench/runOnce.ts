@@ -3,14 +3,14 @@
  * node out/bench/runOnce.js <config.yaml> <provider> <report.json> [threads]
  * Prints one JSON line: tokens, stage timings, provider, peak RSS (process.resourceUsage().maxRSS, KiB on Linux).
  */
-import { loadConfigFile } from '../src/engine/config/load';
+import { loadRunConfig } from '../src/engine/model/loadRunConfig';
 import type { ProviderRequest } from '../src/engine/config/types';
 import { runDiagnostic } from '../src/engine/pipeline/pipeline';
 
 async function main(): Promise<void> {
   const [config, provider, out, threads] = process.argv.slice(2);
   const t0 = performance.now();
-  const { report } = await runDiagnostic(loadConfigFile(config), {
+  const { report } = await runDiagnostic(loadRunConfig(config), {
     provider: provider as ProviderRequest, outPath: out, threads: threads ? Number(threads) : undefined,
   });
   const numbers = report.comparisons.flatMap((c) => c.layers.flatMap((l) => [l.dense_cosine, l.feature_overlap, l.l1_divergence, l.explained_variance_base]));

@@ -44,7 +44,7 @@ try {
       outfile: join(outdir, 'cli.js'),
     }),
   ]);
-  copyFileSync(join(root, 'src/engine/config/sae-diff.schema.json'), join(outdir, 'sae-diff.schema.json'));
+  copyFileSync(join(root, 'src/shared/sae-diff.schema.json'), join(outdir, 'sae-diff.schema.json'));
   console.log(`bundle: wrote ${outdir}`);
 } catch (error) {
   console.error(`bundle: FAILED: ${error instanceof Error ? error.message : error}`);

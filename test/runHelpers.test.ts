@@ -11,7 +11,7 @@ import { toWorkerError } from '../src/engine/worker/runJob';
 import { effectiveRunSettings, runtimeSectionOf } from '../src/engine/worker/runSettings';
 import { withoutContexts } from '../src/engine/worker/slimPartialReport';
 import type { SaeDiffReport } from '../src/shared/reportTypes';
-import { diagnosticPipelineLine, hasDiagnosticPipelineRoot, isDiagnosticConfigName } from '../src/extension/run/configFiles';
+import { isConfigFileName, pipelineRootLine } from '../src/engine/config/configFileRule';
 import { progressMessage, progressShort } from '../src/extension/run/progressText';
 import { removeReportTempFiles } from '../src/extension/run/reportTempFiles';
 
@@ -44,13 +44,13 @@ describe('effectiveRunSettings: overrides > config file runtime > editor setting
 
 describe('config files', () => {
   test('names and root key', () => {
-    assert.ok(isDiagnosticConfigName('/a/x.sae-diff.yaml'));
-    assert.ok(isDiagnosticConfigName('x.SAE-DIFF.yml'));
-    assert.ok(!isDiagnosticConfigName('x.yaml'));
-    assert.ok(hasDiagnosticPipelineRoot('# c\ndiagnostic_pipeline:\n  models: {}'));
-    assert.ok(!hasDiagnosticPipelineRoot('other:\n  diagnostic_pipeline: 1'));
-    assert.equal(diagnosticPipelineLine('# c\n\ndiagnostic_pipeline :\n'), 2);
-    assert.equal(diagnosticPipelineLine('a: 1'), -1);
+    assert.ok(isConfigFileName('/a/x.sae-diff.yaml'));
+    assert.ok(isConfigFileName('x.SAE-DIFF.yml'));
+    assert.ok(!isConfigFileName('x.yaml'));
+    assert.equal(pipelineRootLine('# c\ndiagnostic_pipeline:\n  models: {}'), 1);
+    assert.equal(pipelineRootLine('other:\n  diagnostic_pipeline: 1'), -1);
+    assert.equal(pipelineRootLine('# c\n\ndiagnostic_pipeline :\n'), 2);
+    assert.equal(pipelineRootLine('a: 1'), -1);
   });
 });
 

@@ -1,7 +1,8 @@
-import { loadConfigFile } from '../engine/config/load';
+import { PROVIDER_REQUESTS } from '../engine/config/schema';
 import type { ProviderRequest } from '../engine/config/types';
 import { CancelledError, SaeDiffError } from '../engine/core/errors';
 import { mergeToFile } from '../engine/merge/merge';
+import { loadRunConfig } from '../engine/model/loadRunConfig';
 import { runDiagnostic } from '../engine/pipeline/pipeline';
 import { removeLiveTempFiles } from '../engine/report/writeReport';
 import type { ProgressEvent } from '../engine/pipeline/progress';
@@ -9,12 +10,12 @@ import { TOOL_VERSION } from '../engine/core/version';
 import { runDoctorCli } from './doctor';
 import { runValidate } from './validate';
 
-const PROVIDERS: ProviderRequest[] = ['auto', 'cpu', 'cuda', 'webgpu', 'dml', 'coreml'];
+const PROVIDERS = PROVIDER_REQUESTS;
 
 const USAGE = `sae-diff ${TOOL_VERSION}: what did fine-tuning change inside the model?
 
 Usage:
-  sae-diff run <config.yaml> [--provider auto|cpu|cuda|webgpu|dml|coreml] [--out <file>] [--fail-on-flags] [--quiet]
+  sae-diff run <config.yaml> [--provider ${PROVIDERS.join('|')}] [--out <file>] [--fail-on-flags] [--quiet]
                [--shard i/n]      run only the i-th of n slices of the dataset, writing a partial report
   sae-diff merge <part>... --out <report.json> [--tokenizer <base tokenizer.json>]
   sae-diff validate <config.yaml>
@@ -102,7 +103,7 @@ export async function main(argv: string[]): Promise<number> {
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
-    const config = loadConfigFile(file);
+    const config = loadRunConfig(file);
     const { report, reportPath } = await runDiagnostic(config, {
       provider: provider as ProviderRequest | undefined,
       outPath: typeof out === 'string' ? out : undefined,

@@ -3,24 +3,19 @@
  * shift, where the SAE cannot be trusted. Shared by the webview summary and the Markdown export, so the
  * panel and the exported file say the same thing. No DOM or vscode imports.
  */
+import { sectionDefaults } from './configDefaults';
 import type { ComparisonReport, LayerReport, SaeDiffReport } from './reportTypes';
 
-export interface Thresholds {
-  cosine_threshold: number;
-  overlap_threshold: number;
-  l1_divergence_threshold: number;
-  min_explained_variance: number;
-  coverage_drop_threshold: number;
-}
+/** The metric thresholds the layer flags use. */
+const THRESHOLD_KEYS = ['cosine_threshold', 'overlap_threshold', 'l1_divergence_threshold', 'min_explained_variance', 'coverage_drop_threshold'] as const;
+export type Thresholds = Record<(typeof THRESHOLD_KEYS)[number], number>;
 
-/** docs/metrics.md defaults, used when a (partial or older) report's config lacks a key. */
-export const DEFAULT_THRESHOLDS: Thresholds = {
-  cosine_threshold: 0.95,
-  overlap_threshold: 0.5,
-  l1_divergence_threshold: 0.3,
-  min_explained_variance: 0.5,
-  coverage_drop_threshold: 0.1,
-};
+/** The schema's defaults (their one definition), used when a (partial or older) report's config lacks a key. */
+export const DEFAULT_THRESHOLDS: Thresholds = pickThresholds(sectionDefaults('metrics'));
+
+function pickThresholds(metrics: Record<string, unknown>): Thresholds {
+  return Object.fromEntries(THRESHOLD_KEYS.map((k) => [k, metrics[k] as number])) as Thresholds;
+}
 
 export function reportThresholds(report: SaeDiffReport): Thresholds {
   const config = report.run?.config ?? {};

@@ -1,9 +1,9 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { isMap, isPair, isScalar, LineCounter, parseDocument, Scalar } from 'yaml';
-import type { HubEnv } from '../model/hfCache';
+import { HubEnv, resolveModelPath } from '../model/hfCache';
 import { completionContext, CompletionContext } from './completionContext';
-import { configRefs, ConfigRefs, resolveModelPath, Segments } from '../config/configRefs';
+import { configRefs, ConfigRefs, Segments } from '../config/configRefs';
 import { nodeAt, Position, Range } from '../config/diagnostics';
 import { modelFacts } from './facts';
 import { suggestSaeTemplate } from './saeTemplate';

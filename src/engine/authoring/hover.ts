@@ -1,7 +1,7 @@
 import * as path from 'path';
 import { parseDocument, LineCounter } from 'yaml';
-import type { HubEnv } from '../model/hfCache';
-import { configRefs, ConfigRefs, resolveModelPath, Segments } from '../config/configRefs';
+import { HubEnv, resolveModelPath } from '../model/hfCache';
+import { configRefs, ConfigRefs, Segments } from '../config/configRefs';
 import { Position, Range, toPosition } from '../config/diagnostics';
 import { ModelFacts, modelFacts, saeFacts } from './facts';
 import { keyDoc, keyDocMarkdown } from './schemaLookup';

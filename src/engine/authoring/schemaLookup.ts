@@ -1,38 +1,10 @@
 import type { Segments } from '../config/configRefs';
-import { configSchema } from '../config/diagnostics';
+import { alternatives, resolveRef, schemaAtPath } from '../config/schema';
+
+// The schema walk itself is config/schema.ts's (the one walker); this file says what editors show of it.
+export { schemaAtPath };
 
 type Schema = Record<string, any>;
-
-function resolveRef(s: Schema | undefined): Schema | undefined {
-  if (!s?.$ref) return s;
-  const parts = String(s.$ref).replace(/^#\//, '').split('/');
-  let out: any = configSchema;
-  for (const p of parts) out = out?.[p];
-  return resolveRef(out);
-}
-
-/** The schema itself and, for oneOf, each of its alternatives (refs resolved). */
-function alternatives(s: Schema | undefined): Schema[] {
-  const r = resolveRef(s);
-  if (!r) return [];
-  return r.oneOf ? [r, ...r.oneOf.map(resolveRef).filter(Boolean)] : [r];
-}
-
-/** The schema of the value at a YAML path (numbers index sequences), as written under its key. */
-export function schemaAtPath(segments: Segments): Schema | undefined {
-  let s: Schema | undefined = configSchema;
-  for (const seg of segments) {
-    let next: Schema | undefined;
-    for (const alt of alternatives(s)) {
-      if (typeof seg === 'number') next = alt.items;
-      else next = alt.properties?.[seg] ?? (typeof alt.additionalProperties === 'object' ? alt.additionalProperties : undefined);
-      if (next) break;
-    }
-    if (!next) return undefined;
-    s = next;
-  }
-  return s;
-}
 
 /** Keys an object at this path may hold. */
 export function allowedKeys(segments: Segments): string[] {

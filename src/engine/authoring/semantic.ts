@@ -1,9 +1,9 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import type { Document, LineCounter } from 'yaml';
-import type { HubEnv } from '../model/hfCache';
+import { HubEnv, resolveModelPath } from '../model/hfCache';
 import { ONNX_CANDIDATES } from '../model/modelFolder';
-import { ConfigRefs, configRefs, ModelRef, PIPELINE, resolveModelPath, Segments } from '../config/configRefs';
+import { ConfigRefs, configRefs, ModelRef, PIPELINE, Segments } from '../config/configRefs';
 import { ConfigDiagnostic, dotted, keyRange, valueRange } from '../config/diagnostics';
 import { datasetFacts, ModelFacts, modelFacts, saeFacts, tokenizerFacts } from './facts';
 import { SaeDiffError } from '../core/errors';

@@ -1,3 +1,5 @@
+import { schemaDefault, schemaEnum } from '../config/schema';
+
 /** Default file name for a new config (the `.sae-diff.yaml` suffix turns on validation and the Run button). */
 export const STARTER_FILE_NAME = 'diagnostic.sae-diff.yaml';
 
@@ -12,6 +14,10 @@ export interface StarterOptions {
 /** A commented starter config; every optional key shows its default. Paths are relative to the file. */
 export function starterConfigText(o: StarterOptions = {}): string {
   const q = (s: string) => JSON.stringify(s);
+  // defaults and allowed values come from the schema, their one definition
+  const d = (key: string) => String(schemaDefault(key));
+  const pad = (key: string, width: number) => d(key).padEnd(width);
+  const values = (key: string) => schemaEnum(key).join(' | ');
   return `# SAE Diff diagnostic config: compares a base model with its fine-tune(s) through a sparse
 # autoencoder (SAE) trained on the base model. Relative paths resolve against this file's folder.
 # Hover a key for its documentation; Ctrl+Space completes keys, values, layers and paths.
@@ -30,31 +36,31 @@ diagnostic_pipeline:
   sae:
     # One SAE folder per target layer: {layer} is replaced by each index of layers.target_indices.
     path: ${q(o.sae ?? 'saes/blocks.{layer}.hook_resid_post')}
-    k: 128                  # top-k features compared per token
-    format: auto            # auto | saelens | sparsify | gemmascope
-    check_hook_layer: true  # refuse an SAE trained on another layer than the one it is assigned to
+    k: ${pad('sae.k', 21)}# top-k features compared per token
+    format: ${pad('sae.format', 16)}# ${values('sae.format')}
+    check_hook_layer: ${pad('sae.check_hook_layer', 6)}# refuse an SAE trained on another layer than the one it is assigned to
 
   layers:
     target_indices: [${(o.layers ?? [0, 1, 2]).join(', ')}]   # 0-based decoder blocks, below the model's layer count
-    hook_point: resid_post  # where the SAE reads: resid_post | resid_pre | resid_mid | attn_out | mlp_out (must match the SAE)
+    hook_point: ${pad('layers.hook_point', 12)}# where the SAE reads: ${values('layers.hook_point')} (must match the SAE)
 
   dataset:
     path: ${q(o.dataset ?? 'prompts.jsonl')}   # .jsonl with text / prompt / messages per line, or .txt
     max_samples: 256
-    exclude_bos: true
+    exclude_bos: ${d('dataset.exclude_bos')}
 
   metrics:
-    cosine_threshold: 0.95
-    overlap_threshold: 0.5
-    l1_divergence_threshold: 0.3
+    cosine_threshold: ${d('metrics.cosine_threshold')}
+    overlap_threshold: ${d('metrics.overlap_threshold')}
+    l1_divergence_threshold: ${d('metrics.l1_divergence_threshold')}
 
   runtime:
-    execution_provider: auto  # auto | cpu | cuda | webgpu | dml | coreml
-    batch_size: 16
-    max_tokens: 256
+    execution_provider: ${pad('runtime.execution_provider', 6)}# ${values('runtime.execution_provider')}
+    batch_size: ${d('runtime.batch_size')}
+    max_tokens: ${d('runtime.max_tokens')}
 
   output:
-    format: json
+    format: ${d('output.format')}
     # save_path: report.sae-report.json   # default: next to this file
 `;
 }

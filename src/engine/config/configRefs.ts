@@ -1,12 +1,12 @@
-import * as fs from 'fs';
 import * as path from 'path';
 import type { Document } from 'yaml';
-import { hubCacheDir, HubEnv, looksLikeHubModelId, resolveHubModelFolder } from '../model/hfCache';
-import type { HookPoint, SaeFormat } from './types';
+import { CHAT_TEMPLATE_SOURCES, HOOK_POINTS, SAE_FORMATS_ALLOWED, schemaDefault } from './schema';
+import type { ChatTemplateFrom, HookPoint, SaeFormat } from './types';
 
 /**
- * The file references of a config, read defensively from the YAML document (which may not be
- * schema-valid while the user types), each with the YAML path of the scalar that names it.
+ * The one reader of a config's YAML document: its file references (each with the YAML path of the scalar
+ * that names it) and choices, read defensively because the editor's document may not be schema-valid
+ * while the user types. The strict loader (load.ts) reads a schema-valid document through it too.
  */
 
 export type Segments = (string | number)[];
@@ -16,6 +16,8 @@ export interface ModelRef {
   role: 'base' | 'sft' | 'reference';
   /** Dotted name for messages, e.g. `models.sft[1]`. */
   label: string;
+  /** The entry's display name, when written. */
+  name?: string;
   value: string;
   onnxFile?: string;
   /** YAML path of the path scalar. */
@@ -35,17 +37,23 @@ export interface ConfigRefs {
   saes: SaeRef[];
   /** Target layers a sae.path map has no entry for. */
   saeMissingLayers: number[];
+  /** Entries of a sae.path / sae.labels map for layers that are not targets: no check needs them, but a run records them. */
+  otherLayers: { saes: SaeRef[]; labels: SaeRef[] };
   saeFormat: SaeFormat;
   checkHookLayer: boolean;
   /** layers.hook_point (resid_post when not written), and whether the config writes it. */
   hookPoint: HookPoint;
   hookPointWritten: boolean;
   labels: SaeRef[];
+  /** sae.labels is a {layer} template. */
+  labelsFromTemplate: boolean;
   dataset?: { value: string; segments: Segments };
   /** output.save_path, when written. */
   savePath?: { value: string; segments: Segments };
-  chatTemplateFrom: 'auto' | 'base' | 'sft';
+  chatTemplateFrom: ChatTemplateFrom;
   configPath: string;
+  /** The diagnostic_pipeline mapping as plain data ({} when there is none), for the settings that name no file. */
+  pipeline: Record<string, any>;
 }
 
 const isObj = (v: unknown): v is Record<string, any> => v !== null && typeof v === 'object' && !Array.isArray(v);
@@ -56,19 +64,23 @@ export function configRefs(doc: Document, configPath: string): ConfigRefs {
   const p = isObj(data) && isObj(data[PIPELINE]) ? data[PIPELINE] : {};
   const refs: ConfigRefs = {
     configDir: path.dirname(path.resolve(configPath)),
-    models: [], targets: [], saes: [], saeMissingLayers: [], labels: [],
-    saeFormat: ['auto', 'saelens', 'sparsify', 'gemmascope'].includes(p.sae?.format) ? p.sae.format : 'auto',
-    checkHookLayer: p.sae?.check_hook_layer !== false,
-    hookPoint: typeof p.layers?.hook_point === 'string' ? p.layers.hook_point : 'resid_post',
+    models: [], targets: [], saes: [], saeMissingLayers: [], labels: [], otherLayers: { saes: [], labels: [] },
+    saeFormat: oneOf(SAE_FORMATS_ALLOWED, p.sae?.format, 'sae.format'),
+    checkHookLayer: typeof p.sae?.check_hook_layer === 'boolean' ? p.sae.check_hook_layer : schemaDefault<boolean>('sae.check_hook_layer'),
+    // a hook point the schema does not know is kept: the semantic checks name it
+    hookPoint: typeof p.layers?.hook_point === 'string' ? p.layers.hook_point : schemaDefault<HookPoint>('layers.hook_point'),
     hookPointWritten: typeof p.layers?.hook_point === 'string',
-    chatTemplateFrom: ['base', 'sft'].includes(p.dataset?.chat_template_from) ? p.dataset.chat_template_from : 'auto',
+    labelsFromTemplate: typeof p.sae?.labels === 'string' && p.sae.labels.includes('{layer}'),
+    chatTemplateFrom: oneOf(CHAT_TEMPLATE_SOURCES, p.dataset?.chat_template_from, 'dataset.chat_template_from'),
     configPath: path.resolve(configPath),
+    pipeline: p,
   };
   const models = isObj(p.models) ? p.models : {};
   const addModel = (role: ModelRef['role'], label: string, v: unknown, segs: Segments) => {
     if (isPathString(v)) refs.models.push({ role, label, value: v, segments: segs });
     else if (isObj(v) && isPathString(v.path)) {
-      refs.models.push({ role, label, value: v.path, onnxFile: isPathString(v.onnx_file) ? v.onnx_file : undefined, segments: [...segs, 'path'] });
+      const name = isPathString(v.name) ? v.name : undefined;
+      refs.models.push({ role, label, ...(name ? { name } : {}), value: v.path, onnxFile: isPathString(v.onnx_file) ? v.onnx_file : undefined, segments: [...segs, 'path'] });
     }
   };
   const modelsSegs = [PIPELINE, 'models'];
@@ -85,7 +97,7 @@ export function configRefs(doc: Document, configPath: string): ConfigRefs {
   }
   const layers = [...new Set(refs.targets.map((t) => t.layer))];
 
-  const perLayer = (value: unknown, key: string, out: SaeRef[], missing?: number[]): ConfigRefs['saePathKind'] => {
+  const perLayer = (value: unknown, key: string, out: SaeRef[], other: SaeRef[], missing?: number[]): ConfigRefs['saePathKind'] => {
     const segs = [PIPELINE, 'sae', key];
     if (isPathString(value)) {
       const fromTemplate = value.includes('{layer}');
@@ -98,26 +110,23 @@ export function configRefs(doc: Document, configPath: string): ConfigRefs {
         if (isPathString(v)) out.push({ layer: l, value: v, segments: [...segs, String(l)], fromTemplate: false });
         else missing?.push(l);
       }
+      for (const [k, v] of Object.entries(value)) {
+        if (/^\d+$/.test(k) && !layers.includes(Number(k)) && isPathString(v)) other.push({ layer: Number(k), value: v, segments: [...segs, k], fromTemplate: false });
+      }
       return 'map';
     }
     return undefined;
   };
-  refs.saePathKind = perLayer(p.sae?.path, 'path', refs.saes, refs.saeMissingLayers);
-  perLayer(p.sae?.labels, 'labels', refs.labels);
+  refs.saePathKind = perLayer(p.sae?.path, 'path', refs.saes, refs.otherLayers.saes, refs.saeMissingLayers);
+  perLayer(p.sae?.labels, 'labels', refs.labels, refs.otherLayers.labels);
   if (isPathString(p.dataset?.path)) refs.dataset = { value: p.dataset.path, segments: [PIPELINE, 'dataset', 'path'] };
   if (isPathString(p.output?.save_path)) refs.savePath = { value: p.output.save_path, segments: [PIPELINE, 'output', 'save_path'] };
   return refs;
 }
 
-/** Where a model reference points: a folder (absolute), or a hub id looked up in the local cache. */
-export interface ResolvedModelPath { folder: string; hubId?: string; fromHubCache: boolean; hubCacheDir?: string }
-
-export function resolveModelPath(value: string, configDir: string, env?: HubEnv): ResolvedModelPath {
-  const folder = path.resolve(configDir, value);
-  if (path.isAbsolute(value) || value.startsWith('.') || !looksLikeHubModelId(value) || fs.existsSync(folder)) return { folder, fromHubCache: false };
-  const hub = resolveHubModelFolder(value, env);
-  if (hub) return { folder: hub, hubId: value, fromHubCache: true };
-  return { folder, hubId: value, fromHubCache: false, hubCacheDir: hubCacheDir(env) };
+/** A written value among the schema's allowed ones, else the schema's default (the schema check names the bad value). */
+function oneOf<T extends string>(allowed: readonly T[], value: unknown, key: string): T {
+  return allowed.includes(value as T) ? (value as T) : schemaDefault<T>(key);
 }
 
 function safeJs(doc: Document): unknown {

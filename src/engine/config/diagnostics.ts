@@ -1,6 +1,6 @@
 import Ajv, { ErrorObject } from 'ajv';
 import { Document, isMap, isPair, isScalar, isSeq, LineCounter, Node, parseDocument, Scalar, YAMLMap } from 'yaml';
-import schema from './sae-diff.schema.json';
+import { configSchema, resolveRef } from './schema';
 
 /** 0-based line and character, as editors count them. */
 export interface Position { line: number; character: number }
@@ -26,8 +26,6 @@ export interface ParsedConfigText {
   lineCounter: LineCounter;
   diagnostics: ConfigDiagnostic[];
 }
-
-export const configSchema = schema as Record<string, any>;
 
 const ajv = new Ajv({ allErrors: true, strict: false, verbose: true });
 const validateSchema = ajv.compile(configSchema);
@@ -199,18 +197,6 @@ export function valueRange(doc: Document, segments: (string | number)[], lc: Lin
   return node ? nodeRange(node, lc) : keyRange(doc, segments, lc);
 }
 
-function schemaAt(schemaPath: string): Record<string, any> | undefined {
-  // schemaPath like '#/properties/diagnostic_pipeline/properties/sae/required'
-  const parts = schemaPath.replace(/^#\/?/, '').split('/').slice(0, -1);
-  let s: any = configSchema;
-  for (const p of parts) {
-    if (s === undefined) return undefined;
-    s = s[p.replace(/~1/g, '/').replace(/~0/g, '~')];
-  }
-  if (s && s.$ref) s = schemaAt(s.$ref + '/x');
-  return s;
-}
-
 function jsonType(v: unknown): string {
   if (Array.isArray(v)) return 'array';
   if (v === null) return 'null';
@@ -220,7 +206,7 @@ function jsonType(v: unknown): string {
 
 function describeSchemaType(s: Record<string, any> | undefined): string {
   if (!s) return 'a value';
-  if (s.$ref) return describeSchemaType(schemaAt(s.$ref + '/x'));
+  if (s.$ref) return describeSchemaType(resolveRef(s));
   if (s.oneOf) return s.oneOf.map(describeSchemaType).join(' or ');
   switch (s.type) {
     case 'string': return 'a string';
@@ -273,7 +259,7 @@ function schemaErrorsToDiagnostics(errors: ErrorObject[], doc: Document, lc: Lin
     const branches: any[] = (e.schema as any[]) ?? [];
     const t = jsonType(e.data);
     const matchIdx = branches.findIndex((b) => {
-      const bs = b.$ref ? schemaAt(b.$ref + '/x') : b;
+      const bs = resolveRef(b);
       return bs?.type === t || (bs?.type === 'number' && t === 'integer');
     });
     if (matchIdx >= 0) {

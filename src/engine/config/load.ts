@@ -1,15 +1,23 @@
-import * as fs from 'fs';
 import * as path from 'path';
 import { SaeDiffError, SourceLocation } from '../core/errors';
 import { READ_CAPS, readTextBounded } from '../io/boundedRead';
-import { looksLikeHubModelId, resolveHubModelFolder } from '../model/hfCache';
+import { configRefs, ModelRef, SaeRef, Segments } from './configRefs';
 import { keyRange, parseAndCheckConfigText, ParsedConfigText } from './diagnostics';
+import { modelTarget } from './modelId';
+import { schemaDefault } from './schema';
 import { DEFAULT_METRICS, DEFAULT_RUNTIME, MetricsConfig, ModelSpec, ResolvedConfig, RuntimeConfig } from './types';
+
+/**
+ * How the loader finds a Hugging Face id's ONNX export in the local cache: model/hfCache.ts's
+ * resolveHubModelFolder, passed in by model/loadRunConfig.ts so that this layer needs no model code.
+ * Without it an id stays the (missing) folder it also names, and loading the model says how to export it.
+ */
+export interface LoadOptions { hubModelFolder?: (id: string) => string | undefined }
 
 export const REPORT_EXTENSION = '.sae-report.json';
 
 /** Reads, schema-checks and resolves a config file. Throws SaeDiffError naming file:line:col and key. */
-export function loadConfigFile(configPath: string): ResolvedConfig {
+export function loadConfigFile(configPath: string, options: LoadOptions = {}): ResolvedConfig {
   const abs = path.resolve(configPath);
   let text: string;
   try {
@@ -17,10 +25,10 @@ export function loadConfigFile(configPath: string): ResolvedConfig {
   } catch (e) {
     throw new SaeDiffError(`Cannot read the config file: ${(e as Error).message}`, { location: { file: abs }, hint: 'Check the path.' });
   }
-  return loadConfigText(text, abs);
+  return loadConfigText(text, abs, options);
 }
 
-export function loadConfigText(text: string, configPath: string): ResolvedConfig {
+export function loadConfigText(text: string, configPath: string, options: LoadOptions = {}): ResolvedConfig {
   const parsed = parseAndCheckConfigText(text);
   const firstError = parsed.diagnostics.find((d) => d.severity === 'error');
   if (firstError) {
@@ -28,13 +36,14 @@ export function loadConfigText(text: string, configPath: string): ResolvedConfig
       location: { file: configPath, line: firstError.range.start.line + 1, column: firstError.range.start.character + 1, key: firstError.keyPath || undefined },
     });
   }
-  return resolveConfig(parsed, configPath);
+  return resolveConfig(parsed, configPath, options);
 }
 
-/** Turns schema-valid YAML into the resolved config: defaults applied, paths made absolute. */
-export function resolveConfig(parsed: ParsedConfigText, configPath: string): ResolvedConfig {
+/** Turns schema-valid YAML into the resolved config: read by configRefs, schema defaults applied, paths made absolute. */
+export function resolveConfig(parsed: ParsedConfigText, configPath: string, options: LoadOptions = {}): ResolvedConfig {
   const configDir = path.dirname(configPath);
-  const p = (parsed.doc.toJS() as any).diagnostic_pipeline;
+  const refs = configRefs(parsed.doc, configPath);
+  const p = refs.pipeline;
   const locate = (keyPath: string): SourceLocation => {
     const segs = ['diagnostic_pipeline', ...keyPath.split('.').filter(Boolean)].map((s) => (/^\d+$/.test(s) ? Number(s) : s));
     // a key that is not written (a default) is located at its nearest written parent
@@ -46,45 +55,39 @@ export function resolveConfig(parsed: ParsedConfigText, configPath: string): Res
     }
     return { file: configPath, key: keyPath };
   };
-  const abs = (rel: string) => (path.isAbsolute(rel) ? rel : path.resolve(configDir, rel));
+  const abs = (rel: string) => path.resolve(configDir, rel);
 
-  const modelSpec = (v: any, key: string): ModelSpec => {
-    const entry = typeof v === 'string' ? { path: v } : v;
-    let resolved = abs(entry.path);
+  const modelSpec = (ref: ModelRef): ModelSpec => {
+    const target = modelTarget(ref.value, configDir);
     // a Hugging Face id resolves to its ONNX export in the local cache (never downloaded)
-    if (!fs.existsSync(resolved) && looksLikeHubModelId(entry.path)) resolved = resolveHubModelFolder(entry.path) ?? resolved;
-    return { name: entry.name ?? path.basename(resolved), path: resolved, onnxFile: entry.onnx_file, key };
+    const resolved = (target.hubId && options.hubModelFolder?.(target.hubId)) || target.folder;
+    return { name: ref.name ?? path.basename(resolved), path: resolved, onnxFile: ref.onnxFile, key: modelKey(ref.segments), ...(target.hubId ? { hubId: target.hubId } : {}) };
   };
-  const base = modelSpec(p.models.base, 'models.base');
-  const sfts = Array.isArray(p.models.sft)
-    ? p.models.sft.map((m: any, i: number) => modelSpec(m, `models.sft.${i}`))
-    : [modelSpec(p.models.sft, 'models.sft')];
+  const base = modelSpec(refs.models.find((m) => m.role === 'base')!);
+  const sfts = refs.models.filter((m) => m.role === 'sft').map(modelSpec);
   const names = new Set<string>();
   sfts.forEach((s: ModelSpec) => {
     if (names.has(s.name)) throw new SaeDiffError(`Two fine-tunes are both named '${s.name}'`, { location: locate(s.key), hint: 'Give each entry of models.sft a distinct name.' });
     names.add(s.name);
   });
-  const reference = p.models.reference ? modelSpec(p.models.reference, 'models.reference') : undefined;
+  const referenceRef = refs.models.find((m) => m.role === 'reference');
+  const reference = referenceRef ? modelSpec(referenceRef) : undefined;
 
-  const targets: number[] = p.layers.target_indices;
-  const perLayer = (value: any, key: string, everyLayer = true): Map<number, string> => {
-    const m = new Map<number, string>();
-    if (value === undefined) return m;
-    if (typeof value === 'string') {
-      for (const l of targets) m.set(l, abs(value.replace(/\{layer\}/g, String(l))));
-      return m;
-    }
-    for (const [k, v] of Object.entries(value)) m.set(Number(k), abs(String(v)));
-    for (const l of everyLayer ? targets : []) {
-      if (!m.has(l)) throw new SaeDiffError(`No entry for target layer ${l} in ${key}`, { location: locate(key), hint: `Add "${l}: <folder>" or use a template with {layer}.` });
-    }
-    return m;
+  const targets = refs.targets.map((t) => t.layer);
+  if (refs.saeMissingLayers.length > 0) {
+    const l = refs.saeMissingLayers[0];
+    throw new SaeDiffError(`No entry for target layer ${l} in sae.path`, { location: locate('sae.path'), hint: `Add "${l}: <folder>" or use a template with {layer}.` });
+  }
+  // a map keeps every layer it names, in layer order, as the run has always recorded them
+  const perLayer = (own: SaeRef[], other: SaeRef[], value: unknown): Map<number, string> => {
+    const entries = typeof value === 'string' ? own : [...own, ...other].sort((a, b) => a.layer - b.layer);
+    return new Map(entries.map((r) => [r.layer, abs(r.value)]));
   };
 
   const metrics: MetricsConfig = { ...DEFAULT_METRICS, ...(p.metrics ?? {}) };
   const runtime: RuntimeConfig = { ...DEFAULT_RUNTIME, ...(p.runtime ?? {}) };
-  const savePath = p.output?.save_path
-    ? abs(p.output.save_path)
+  const savePath = refs.savePath
+    ? abs(refs.savePath.value)
     : path.join(configDir, path.basename(configPath).replace(/(\.sae-diff)?\.ya?ml$/i, '') + REPORT_EXTENSION);
 
   return {
@@ -92,25 +95,25 @@ export function resolveConfig(parsed: ParsedConfigText, configPath: string): Res
     configDir,
     models: { base, sfts, reference },
     sae: {
-      paths: perLayer(p.sae.path, 'sae.path'),
-      k: p.sae.k ?? 128,
-      format: p.sae.format ?? 'auto',
-      checkHookLayer: p.sae.check_hook_layer ?? true,
+      paths: perLayer(refs.saes, refs.otherLayers.saes, p.sae.path),
+      k: p.sae.k ?? schemaDefault<number>('sae.k'),
+      format: refs.saeFormat,
+      checkHookLayer: refs.checkHookLayer,
       // labels may cover only some layers: the others show feature ids
-      labels: perLayer(p.sae.labels, 'sae.labels', false),
-      labelsFromTemplate: typeof p.sae.labels === 'string' && p.sae.labels.includes('{layer}'),
+      labels: perLayer(refs.labels, refs.otherLayers.labels, p.sae.labels),
+      labelsFromTemplate: refs.labelsFromTemplate,
     },
     layers: {
       targets,
-      hookPoint: p.layers.hook_point ?? 'resid_post',
+      hookPoint: refs.hookPoint,
       hookMode: 'forward',
       tensorNames: new Map(Object.entries(p.layers.tensor_names ?? {}).map(([k, v]) => [Number(k), String(v)])),
     },
     dataset: {
-      path: abs(p.dataset.path),
+      path: abs(refs.dataset!.value),
       maxSamples: p.dataset.max_samples,
-      excludeBos: p.dataset.exclude_bos ?? true,
-      chatTemplateFrom: p.dataset.chat_template_from ?? 'auto',
+      excludeBos: p.dataset.exclude_bos ?? schemaDefault<boolean>('dataset.exclude_bos'),
+      chatTemplateFrom: refs.chatTemplateFrom,
     },
     metrics,
     runtime,
@@ -118,6 +121,12 @@ export function resolveConfig(parsed: ParsedConfigText, configPath: string): Res
     output: { format: 'json', savePath },
     locate,
   };
+}
+
+/** The loader's key of a model (`models.sft.1`), from the YAML path of its path scalar. */
+function modelKey(segments: Segments): string {
+  const segs = segments.slice(1);
+  return (segs[segs.length - 1] === 'path' ? segs.slice(0, -1) : segs).join('.');
 }
 
 /** The resolved config as plain JSON (paths absolute), for the report's run.config. */

@@ -1,12 +1,12 @@
 import type { SourceLocation } from '../core/errors';
 
-export type ExecutionProviderName = 'cpu' | 'cuda' | 'webgpu' | 'dml' | 'coreml';
-export type ProviderRequest = 'auto' | ExecutionProviderName;
-/** Where the SAE reads the model (TransformerLens names): resid_mid is the stream after the attention residual add. */
-export type HookPoint = 'resid_post' | 'resid_pre' | 'resid_mid' | 'attn_out' | 'mlp_out';
-/** How the SAE codes are reduced: see runtime/reduction.ts. */
-export type ReductionRequest = 'auto' | 'sparse' | 'dense';
-export type SaeFormat = 'auto' | 'saelens' | 'sparsify' | 'gemmascope';
+import { sectionDefaults } from './schema';
+import type { ChatTemplateFrom, HookPoint, MetricsConfig, ProviderRequest, RuntimeConfig, SaeFormat } from './schemaTypes';
+
+// The enums and the metrics/runtime key lists are generated from the schema (their one definition).
+// HookPoint: where the SAE reads the model (TransformerLens names); ReductionRequest: see runtime/reduction.ts.
+export type { ChatTemplateFrom, HookPoint, MetricsConfig, ProviderRequest, ReductionRequest, RuntimeConfig, SaeFormat } from './schemaTypes';
+export type ExecutionProviderName = Exclude<ProviderRequest, 'auto'>;
 
 export interface ModelSpec {
   name: string;
@@ -15,32 +15,8 @@ export interface ModelSpec {
   onnxFile?: string;
   /** Config key of this model, for error messages (e.g. `models.sft`). */
   key: string;
-}
-
-export interface MetricsConfig {
-  cosine_threshold: number;
-  overlap_threshold: number;
-  l1_divergence_threshold: number;
-  min_explained_variance: number;
-  coverage_drop_threshold: number;
-  dormant_freq: number;
-  active_freq: number;
-  divergence_threshold: number;
-  top_features: number;
-  top_contexts: number;
-  fdr: number;
-  threshold_margin: number;
-  self_check_max_l0_ratio: number;
-}
-
-export interface RuntimeConfig {
-  execution_provider: ProviderRequest;
-  fallback: boolean;
-  batch_size: number;
-  max_tokens: number;
-  sae_batch_tokens: number;
-  threads: number;
-  reduction: ReductionRequest;
+  /** The written value, when it reads as a Hugging Face id and names no folder (see modelId.ts). */
+  hubId?: string;
 }
 
 export interface ResolvedConfig {
@@ -60,7 +36,7 @@ export interface ResolvedConfig {
     labelsFromTemplate?: boolean;
   };
   layers: { targets: number[]; hookPoint: HookPoint; hookMode: 'forward'; tensorNames: Map<number, string> };
-  dataset: { path: string; maxSamples?: number; excludeBos: boolean; chatTemplateFrom: 'auto' | 'base' | 'sft' };
+  dataset: { path: string; maxSamples?: number; excludeBos: boolean; chatTemplateFrom: ChatTemplateFrom };
   metrics: MetricsConfig;
   runtime: RuntimeConfig;
   /** The runtime keys the file writes (the others are defaults), e.g. to choose a GPU batch size only when none is set. */
@@ -70,28 +46,8 @@ export interface ResolvedConfig {
   locate(keyPath: string): SourceLocation;
 }
 
-export const DEFAULT_METRICS: MetricsConfig = {
-  cosine_threshold: 0.95,
-  overlap_threshold: 0.5,
-  l1_divergence_threshold: 0.3,
-  min_explained_variance: 0.5,
-  coverage_drop_threshold: 0.1,
-  dormant_freq: 1e-4,
-  active_freq: 1e-3,
-  divergence_threshold: 0.5,
-  top_features: 50,
-  top_contexts: 5,
-  fdr: 0.05,
-  threshold_margin: 0.1,
-  self_check_max_l0_ratio: 2,
-};
+/** Every metrics key at the schema's default. */
+export const DEFAULT_METRICS = sectionDefaults('metrics') as unknown as MetricsConfig;
 
-export const DEFAULT_RUNTIME: RuntimeConfig = {
-  execution_provider: 'auto',
-  fallback: false,
-  batch_size: 16,
-  max_tokens: 256,
-  sae_batch_tokens: 512,
-  threads: 0,
-  reduction: 'auto',
-};
+/** Every runtime key at the schema's default. */
+export const DEFAULT_RUNTIME = sectionDefaults('runtime') as unknown as RuntimeConfig;

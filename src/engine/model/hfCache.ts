@@ -1,8 +1,11 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { looksLikeHubModelId, modelTarget } from '../config/modelId';
 import { readTextBounded } from '../io/boundedRead';
 import { ONNX_CANDIDATES } from './modelFolder';
+
+export { looksLikeHubModelId };
 
 /** Environment variables the resolver reads (defaults to process.env). */
 export type HubEnv = Partial<Record<'HF_HUB_CACHE' | 'HUGGINGFACE_HUB_CACHE' | 'HF_HOME' | 'XDG_CACHE_HOME' | 'HOME', string>>;
@@ -14,11 +17,6 @@ export function hubCacheDir(env: HubEnv = process.env): string {
   if (env.HF_HOME) return path.join(env.HF_HOME, 'hub');
   const cacheRoot = env.XDG_CACHE_HOME ?? path.join(env.HOME ?? os.homedir(), '.cache');
   return path.join(cacheRoot, 'huggingface', 'hub');
-}
-
-/** `org/name` or `name`: no path separators beyond the one slash, not relative, not absolute. */
-export function looksLikeHubModelId(value: string): boolean {
-  return /^[A-Za-z0-9][\w.-]*(\/[\w.-]+)?$/.test(value) && !value.includes('..') && !/\.(ya?ml|json|onnx)$/i.test(value);
 }
 
 export function hasOnnxModel(folder: string): boolean {
@@ -49,6 +47,18 @@ export function resolveHubModelFolder(id: string, env: HubEnv = process.env): st
     if (hasOnnxModel(folder)) return folder;
   }
   return undefined;
+}
+
+/** Where a model reference points: a folder (absolute), or a hub id looked up in the local cache. */
+export interface ResolvedModelPath { folder: string; hubId?: string; fromHubCache: boolean; hubCacheDir?: string }
+
+/** The one model-value resolver of the editor: config/modelId.ts's rule, then the local cache. */
+export function resolveModelPath(value: string, configDir: string, env?: HubEnv): ResolvedModelPath {
+  const { folder, hubId } = modelTarget(value, configDir);
+  if (!hubId) return { folder, fromHubCache: false };
+  const hub = resolveHubModelFolder(hubId, env);
+  if (hub) return { folder: hub, hubId, fromHubCache: true };
+  return { folder, hubId, fromHubCache: false, hubCacheDir: hubCacheDir(env) };
 }
 
 function readRef(file: string): string | undefined {

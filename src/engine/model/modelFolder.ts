@@ -50,7 +50,8 @@ export function resolveModelFiles(spec: ModelSpec, config: ResolvedConfig): Mode
   if (!fs.existsSync(spec.path) || !fs.statSync(spec.path).isDirectory()) {
     throw new SaeDiffError(`Model folder not found: ${spec.path}`, {
       location: where,
-      hint: looksLikeHubId(spec.path, config.configDir)
+      // the loader marks a value that reads as a hub id (config/modelId.ts) and was not found in the cache
+      hint: spec.hubId !== undefined
         ? 'This looks like a Hugging Face model id. Export it to ONNX first, e.g. `optimum-cli export onnx --model <id> <folder>`, and give the folder.'
         : 'Give a folder that holds model.onnx, config.json and tokenizer.json.',
     });
@@ -79,11 +80,6 @@ export function resolveModelFiles(spec: ModelSpec, config: ResolvedConfig): Mode
   if (!fs.existsSync(tokenizerJsonPath)) throw new SaeDiffError(`Missing tokenizer.json in ${spec.path}`, { location: where, hint: 'Save the tokenizer with tokenizer.save_pretrained(<folder>).' });
   const tc = path.join(spec.path, 'tokenizer_config.json');
   return { spec, onnxPath, configJson, tokenizerJsonPath, tokenizerConfigPath: fs.existsSync(tc) ? tc : undefined };
-}
-
-function looksLikeHubId(p: string, configDir: string): boolean {
-  const rel = path.relative(configDir, p);
-  return /^[\w.-]+\/[\w.-]+$/.test(rel) && !rel.startsWith('.');
 }
 
 /** A small JSON file, read bounded (regular file, size cap) and refused if it holds a non-finite number. */

@@ -1,6 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import type { ExecutionProviderName } from '../config/types';
+import { EXECUTION_PROVIDERS } from '../config/schema';
 import { probeInChild, ProbeResult } from './probeProvider';
 import { CUDA_INSTALL_COMMAND, cudaBinariesInstalled, gpuDevicePresent, ortBinaryDir, ProviderChoice, selectProvider, unavailableReason } from './providers';
 import { CUDA_LINUX_LIBRARIES, libraryFinder, vulkanIcdFiles, WEBGPU_APT_COMMAND, WEBGPU_LINUX_LIBRARIES } from './systemLibraries';
@@ -35,7 +36,7 @@ export interface DoctorReport {
   advice: string[];
 }
 
-const PROVIDERS: ExecutionProviderName[] = ['cpu', 'cuda', 'webgpu', 'dml', 'coreml'];
+const PROVIDERS: readonly ExecutionProviderName[] = EXECUTION_PROVIDERS;
 
 /** Why a provider cannot be used, before or after trying it. */
 async function statusOf(p: ExecutionProviderName, env: DoctorEnv): Promise<ProviderStatus> {

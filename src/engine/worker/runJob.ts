@@ -1,6 +1,6 @@
 import { READ_CAPS, readTextBounded } from '../io/boundedRead';
 import { parse } from 'yaml';
-import { loadConfigFile } from '../config/load';
+import { loadRunConfig } from '../model/loadRunConfig';
 import type { ProviderRequest, ResolvedConfig } from '../config/types';
 import { CancelledError, SaeDiffError } from '../core/errors';
 import type { SaeDiffReport } from '../../shared/reportTypes';
@@ -16,7 +16,7 @@ import { withoutContexts } from './slimPartialReport';
 export async function runJob(request: RunRequest, signal: AbortSignal, send: (m: ChildMessage) => void): Promise<'done' | 'error' | 'cancelled'> {
   const partials = new PartialReportThrottle((report) => send({ type: 'partial', report: withoutContexts(report as SaeDiffReport) }));
   try {
-    const config = loadConfigFile(request.configPath);
+    const config = loadRunConfig(request.configPath);
     const settings = effectiveRunSettings(runtimeSectionOf(readYaml(config.configPath)), request.defaults, request.overrides);
     if (settings.fallback !== undefined) config.runtime.fallback = settings.fallback;
     send({ type: 'started', configPath: config.configPath, reportPath: settings.outPath ?? config.output.savePath });

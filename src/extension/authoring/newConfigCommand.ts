@@ -1,5 +1,6 @@
 import * as vscode from 'vscode';
 import { starterConfigText, STARTER_FILE_NAME } from '../../engine/authoring/index';
+import { isConfigFileName } from '../../engine/config/configFileRule';
 
 /** SAE Diff: New Diagnostic Config — asks where, writes the commented starter, opens it. */
 export async function newConfigCommand(): Promise<void> {
@@ -16,7 +17,7 @@ export async function newConfigCommand(): Promise<void> {
   await vscode.workspace.fs.writeFile(target, Buffer.from(starterConfigText(), 'utf8'));
   const doc = await vscode.workspace.openTextDocument(target);
   await vscode.window.showTextDocument(doc);
-  if (!/\.sae-diff\.ya?ml$/i.test(target.fsPath)) {
-    void vscode.window.showInformationMessage('Tip: name configs *.sae-diff.yaml to get the Run button; validation works on any YAML file whose root key is diagnostic_pipeline.');
+  if (!isConfigFileName(target.fsPath)) {
+    void vscode.window.showInformationMessage('Tip: a config named *.sae-diff.yaml is always recognised; any other YAML file only while diagnostic_pipeline is its first key.');
   }
 }

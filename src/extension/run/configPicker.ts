@@ -1,14 +1,14 @@
 import * as path from 'path';
 import * as vscode from 'vscode';
-import { hasDiagnosticPipelineRoot, isDiagnosticConfigName } from './configFiles';
+import { CONFIG_GLOB, isConfigFile } from '../../engine/config/configFileRule';
+import { isConfigDocument } from '../authoring/liveDiagnostics';
 
 const EXCLUDE = '**/{node_modules,.git,out}/**';
 const MAX_SCANNED_BYTES = 1024 * 1024;
 
-/** Whether an open document is a diagnostic config (by name, or a YAML file whose root key is diagnostic_pipeline). */
+/** Whether an open document is a config that can run: one that is validated (the one rule), saved as a file. */
 export function isDiagnosticConfigDocument(doc: vscode.TextDocument): boolean {
-  if (doc.uri.scheme !== 'file') return false;
-  return isDiagnosticConfigName(doc.fileName) || (doc.languageId === 'yaml' && hasDiagnosticPipelineRoot(doc.getText()));
+  return doc.uri.scheme === 'file' && isConfigDocument(doc);
 }
 
 /** The config to run: the one given, the active editor's, the only one in the workspace, or the user's pick. */
@@ -33,7 +33,7 @@ export async function pickConfig(given?: vscode.Uri): Promise<vscode.Uri | undef
 }
 
 export async function findWorkspaceConfigs(): Promise<vscode.Uri[]> {
-  const named = await vscode.workspace.findFiles('**/*.sae-diff.{yaml,yml}', EXCLUDE);
+  const named = await vscode.workspace.findFiles(CONFIG_GLOB, EXCLUDE);
   const yaml = await vscode.workspace.findFiles('**/*.{yaml,yml}', EXCLUDE, 2000);
   const found = new Map(named.map((u) => [u.toString(), u]));
   for (const uri of yaml) {
@@ -47,7 +47,7 @@ async function hasPipelineRootOnDisk(uri: vscode.Uri): Promise<boolean> {
   try {
     const stat = await vscode.workspace.fs.stat(uri);
     if (stat.size > MAX_SCANNED_BYTES) return false;
-    return hasDiagnosticPipelineRoot(Buffer.from(await vscode.workspace.fs.readFile(uri)).toString('utf8'));
+    return isConfigFile(uri.fsPath, Buffer.from(await vscode.workspace.fs.readFile(uri)).toString('utf8'));
   } catch {
     return false;
   }

@@ -1,5 +1,5 @@
 import * as vscode from 'vscode';
-import { diagnosticPipelineLine } from './configFiles';
+import { pipelineRootLine } from '../../engine/config/configFileRule';
 import { isDiagnosticConfigDocument } from './configPicker';
 import { runsAllowed } from './workspaceTrust';
 
@@ -14,7 +14,7 @@ export class RunCodeLensProvider implements vscode.CodeLensProvider {
 
   provideCodeLenses(doc: vscode.TextDocument): vscode.CodeLens[] {
     if (!isDiagnosticConfigDocument(doc)) return [];
-    const line = diagnosticPipelineLine(doc.getText());
+    const line = pipelineRootLine(doc.getText());
     if (line < 0) return [];
     const range = new vscode.Range(line, 0, line, 0);
     if (!runsAllowed()) {

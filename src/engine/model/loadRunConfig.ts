@@ -1,0 +1,8 @@
+import { loadConfigFile } from '../config/load';
+import type { ResolvedConfig } from '../config/types';
+import { resolveHubModelFolder } from './hfCache';
+
+/** The config a run loads: the strict loader, with Hugging Face ids found in the local hub cache. */
+export function loadRunConfig(configPath: string): ResolvedConfig {
+  return loadConfigFile(configPath, { hubModelFolder: (id) => resolveHubModelFolder(id) });
+}
