@@ -1,4 +1,4 @@
-// Writes src/engine/config/schemaTypes.ts, the TypeScript mirror of the config schema's enums and of its
+// Writes src/shared/configTypes.ts, the TypeScript mirror of the config schema's enums and of its
 // metrics and runtime sections, so that each allowed value and key is written once (in the schema).
 // `node scripts/gen-config-types.mjs` rewrites it; `--check` exits 1 when it is stale (test/configSingleSource).
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const schemaFile = join(root, 'src/shared/sae-diff.schema.json');
-const outFile = join(root, 'src/engine/config/schemaTypes.ts');
+const outFile = join(root, 'src/shared/configTypes.ts');
 
 /** The type name of each enum-valued setting (dotted key under diagnostic_pipeline). */
 const ENUM_TYPES = {

@@ -160,7 +160,7 @@ describe('config/ is the low-level config contract', () => {
     for (const file of fs.readdirSync(dir).filter((f) => f.endsWith('.ts'))) {
       const text = fs.readFileSync(path.join(dir, file), 'utf8');
       for (const [, spec] of text.matchAll(/from '([^']+)'/g)) {
-        const ok = !spec.startsWith('.') || spec.startsWith('./') || /^\.\.\/(core|io)\//.test(spec) || spec === '../../shared/configDefaults';
+        const ok = !spec.startsWith('.') || spec.startsWith('./') || /^\.\.\/(core|io)\//.test(spec) || /^\.\.\/\.\.\/shared\/config(Defaults|Types)$/.test(spec);
         assert.ok(ok, `${file} imports ${spec}`);
       }
     }

@@ -2,6 +2,8 @@
  * The report file (docs/report-format.md). Required fields keep their names and meanings; the rest are
  * additions this tool makes. The webview, the CLI and outside checks read this shape.
  */
+import type { HookPoint, ProviderRequest } from './configTypes';
+
 export type LayerFlag = 'hidden_shift' | 'divergent' | 'low_fidelity' | 'coverage_drop';
 export type FeatureCategory = 'emerged' | 'vanished' | 'amplified' | 'suppressed';
 
@@ -185,14 +187,14 @@ export interface SaeDiffReport {
     tool_version: string;
     started_at: string;
     duration_s: number;
-    execution_provider: 'cpu' | 'cuda' | 'webgpu' | 'dml' | 'coreml';
+    execution_provider: Exclude<ProviderRequest, 'auto'>;
     /** Why that provider ran (auto choice, fallback). */
     execution_provider_reason?: string;
     config: Record<string, unknown>;
     /** |T|, the number of evaluated tokens. */
     tokens: number;
     samples: number;
-    hook_point: 'resid_post' | 'resid_pre' | 'resid_mid' | 'attn_out' | 'mlp_out';
+    hook_point: HookPoint;
     saes: SaeInfo[];
     warnings: string[];
     /** Seconds per stage. */

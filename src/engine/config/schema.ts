@@ -4,7 +4,7 @@
  */
 import { configSchema, sectionDefaults } from '../../shared/configDefaults';
 import type { Segments } from './configRefs';
-import type { ChatTemplateFrom, HookPoint, ProviderRequest, ReductionRequest, SaeFormat } from './schemaTypes';
+import type { ChatTemplateFrom, HookPoint, ProviderRequest, ReductionRequest, SaeFormat } from '../../shared/configTypes';
 
 export { configSchema, sectionDefaults };
 

@@ -1,11 +1,11 @@
 import type { SourceLocation } from '../core/errors';
 
 import { sectionDefaults } from './schema';
-import type { ChatTemplateFrom, HookPoint, MetricsConfig, ProviderRequest, RuntimeConfig, SaeFormat } from './schemaTypes';
+import type { ChatTemplateFrom, HookPoint, MetricsConfig, ProviderRequest, RuntimeConfig, SaeFormat } from '../../shared/configTypes';
 
 // The enums and the metrics/runtime key lists are generated from the schema (their one definition).
 // HookPoint: where the SAE reads the model (TransformerLens names); ReductionRequest: see runtime/reduction.ts.
-export type { ChatTemplateFrom, HookPoint, MetricsConfig, ProviderRequest, ReductionRequest, RuntimeConfig, SaeFormat } from './schemaTypes';
+export type { ChatTemplateFrom, HookPoint, MetricsConfig, ProviderRequest, ReductionRequest, RuntimeConfig, SaeFormat } from '../../shared/configTypes';
 export type ExecutionProviderName = Exclude<ProviderRequest, 'auto'>;
 
 export interface ModelSpec {

@@ -29,14 +29,16 @@ function providerItems(): { label: ProviderRequest; description: string }[] {
   const cuda = p === 'linux' || p === 'win32'
     ? (cudaBinariesInstalled() ? 'NVIDIA GPU (CUDA binaries installed)' : 'NVIDIA GPU: CUDA binaries of onnxruntime-node not installed')
     : `not available on ${p}`;
-  return [
-    { label: 'auto', description: 'CUDA where installed, DirectML on Windows, CoreML on macOS, WebGPU where it loads, else CPU' },
-    { label: 'cuda', description: cuda },
-    { label: 'webgpu', description: 'GPU through WebGPU, where onnxruntime-node can load it' },
-    { label: 'dml', description: p === 'win32' ? 'DirectML (Windows GPU)' : 'DirectML: Windows only' },
-    { label: 'coreml', description: p === 'darwin' ? 'CoreML (Apple GPU / Neural Engine)' : 'CoreML: macOS only' },
-    { label: 'cpu', description: 'Always available' },
-  ];
+  // keyed by every allowed value (generated from the schema), so a new provider does not compile without a description
+  const descriptions: Record<ProviderRequest, string> = {
+    auto: 'CUDA where installed, DirectML on Windows, CoreML on macOS, WebGPU where it loads, else CPU',
+    cuda,
+    webgpu: 'GPU through WebGPU, where onnxruntime-node can load it',
+    dml: p === 'win32' ? 'DirectML (Windows GPU)' : 'DirectML: Windows only',
+    coreml: p === 'darwin' ? 'CoreML (Apple GPU / Neural Engine)' : 'CoreML: macOS only',
+    cpu: 'Always available',
+  };
+  return Object.entries(descriptions).map(([label, description]) => ({ label: label as ProviderRequest, description }));
 }
 
 function activeConfigProvider(): string | undefined {
