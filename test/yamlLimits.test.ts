@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { MAX_DIAGNOSTICS, parseAndCheckConfigText } from '../src/engine/config/diagnostics';
+import { MAX_DIAGNOSTICS } from '../src/engine/config/configDiagnostic';
+import { parseAndCheckConfigText } from '../src/engine/config/diagnostics';
 
 const HEAD = 'diagnostic_pipeline:\n  models: { base: a, sft: b }\n  sae: { path: s }\n  layers: { target_indices: [0] }\n  dataset: { path: d.jsonl }\n';
 

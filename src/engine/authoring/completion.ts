@@ -4,7 +4,7 @@ import { isMap, isPair, isScalar, LineCounter, parseDocument, Scalar } from 'yam
 import { HubEnv, resolveModelPath } from '../model/hfCache';
 import { completionContext, CompletionContext } from './completionContext';
 import { configRefs, ConfigRefs, Segments } from '../config/configRefs';
-import { nodeAt, Position, Range } from '../config/diagnostics';
+import { nodeAt, Position, Range } from '../config/yamlNodes';
 import { modelFacts } from './facts';
 import { suggestSaeTemplate } from './saeTemplate';
 import { allowedKeys, keyDoc, keyDocMarkdown, requiredKeys, schemaAtPath } from './schemaLookup';

@@ -1,5 +1,5 @@
 import type { Segments } from '../config/configRefs';
-import type { Position } from '../config/diagnostics';
+import type { Position } from '../config/yamlNodes';
 import { schemaAtPath } from './schemaLookup';
 
 /**

@@ -1,4 +1,4 @@
-import type { ConfigDiagnostic } from '../config/diagnostics';
+import type { ConfigDiagnostic } from '../config/configDiagnostic';
 
 /** `file:line:col: severity: message` with 1-based line and column, as compilers print. */
 export function formatDiagnosticLine(file: string, d: ConfigDiagnostic): string {

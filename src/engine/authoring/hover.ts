@@ -2,7 +2,7 @@ import * as path from 'path';
 import { parseDocument, LineCounter } from 'yaml';
 import { HubEnv, resolveModelPath } from '../model/hfCache';
 import { configRefs, ConfigRefs, Segments } from '../config/configRefs';
-import { Position, Range, toPosition } from '../config/diagnostics';
+import { Position, Range, toPosition } from '../config/yamlNodes';
 import { ModelFacts, modelFacts, saeFacts } from './facts';
 import { keyDoc, keyDocMarkdown } from './schemaLookup';
 import { locateOffset, offsetOf } from './yamlLocate';

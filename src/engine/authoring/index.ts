@@ -1,6 +1,7 @@
 /** The config-authoring engine API used by the CLI (`validate`) and the VS Code extension. */
 export { isSaeDiffConfigDocument } from './configDocument';
-export type { ConfigDiagnostic, Position, Range, Severity } from '../config/diagnostics';
+export type { ConfigDiagnostic, Severity } from '../config/configDiagnostic';
+export type { Position, Range } from '../config/yamlNodes';
 export { completionsAt, type ConfigCompletion } from './completion';
 export { formatDiagnosticLine } from './formatDiagnostic';
 export { hoverAt, type ConfigHover } from './hover';

@@ -1,6 +1,8 @@
 import { isMap, isSeq, LineCounter, Node, parseDocument, YAMLSeq } from 'yaml';
 import { PIPELINE } from '../config/configRefs';
-import { ConfigDiagnostic, nodeAt, Range, suggestKey, toPosition } from '../config/diagnostics';
+import type { ConfigDiagnostic } from '../config/configDiagnostic';
+import { suggestKey } from '../config/suggestKey';
+import { nodeAt, Range, toPosition } from '../config/yamlNodes';
 
 export interface TextEdit { range: Range; newText: string }
 

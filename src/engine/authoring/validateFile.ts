@@ -1,5 +1,6 @@
 import * as path from 'path';
-import { ConfigDiagnostic, parseAndCheckConfigText, ParsedConfigText } from '../config/diagnostics';
+import type { ConfigDiagnostic } from '../config/configDiagnostic';
+import { parseAndCheckConfigText, ParsedConfigText } from '../config/diagnostics';
 import { invalidateFileCache } from './fileCache';
 import { decodeUtf8, READ_CAPS, readFileBoundedAsync } from '../io/boundedRead';
 import { semanticDiagnostics, SemanticOptions } from './semantic';

@@ -1,6 +1,6 @@
 import { Document, isMap, isPair, isScalar, isSeq, LineCounter, Node, Scalar } from 'yaml';
 import type { Segments } from '../config/configRefs';
-import type { Position } from '../config/diagnostics';
+import type { Position } from '../config/yamlNodes';
 
 export interface NodeLocation {
   /** YAML path of the key or value under the cursor (numbers index sequences). */
