@@ -8,13 +8,17 @@
 export const CONFIG_SUFFIXES = ['.sae-diff.yaml', '.sae-diff.yml'] as const;
 
 /** Workspace glob of configs named by suffix. */
-export const CONFIG_GLOB = '**/*.sae-diff.{yaml,yml}';
-
-const NAME = /\.sae-diff\.ya?ml$/i;
+export const CONFIG_GLOB = `**/*{${CONFIG_SUFFIXES.join(',')}}`;
 
 /** `*.sae-diff.yaml` / `*.sae-diff.yml`. */
 export function isConfigFileName(fileName: string): boolean {
-  return NAME.test(fileName);
+  const lower = fileName.toLowerCase();
+  return CONFIG_SUFFIXES.some((suffix) => lower.endsWith(suffix));
+}
+
+/** A config's name without its suffix (`run.sae-diff.yaml`, `run.yaml` -> `run`), e.g. for the default report name. */
+export function configStem(fileName: string): string {
+  return fileName.replace(/(\.sae-diff)?\.ya?ml$/i, '');
 }
 
 /** Only this many lines are scanned for the first key (a config starts with it). */

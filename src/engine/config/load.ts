@@ -1,6 +1,7 @@
 import * as path from 'path';
 import { SaeDiffError, SourceLocation } from '../core/errors';
 import { READ_CAPS, readTextBounded } from '../io/boundedRead';
+import { configStem } from './configFileRule';
 import { configRefs, ModelRef, SaeRef, Segments } from './configRefs';
 import { parseAndCheckConfigText, ParsedConfigText } from './diagnostics';
 import { keyRange } from './yamlNodes';
@@ -89,7 +90,7 @@ export function resolveConfig(parsed: ParsedConfigText, configPath: string, opti
   const runtime: RuntimeConfig = { ...DEFAULT_RUNTIME, ...(p.runtime ?? {}) };
   const savePath = refs.savePath
     ? abs(refs.savePath.value)
-    : path.join(configDir, path.basename(configPath).replace(/(\.sae-diff)?\.ya?ml$/i, '') + REPORT_EXTENSION);
+    : path.join(configDir, configStem(path.basename(configPath)) + REPORT_EXTENSION);
 
   return {
     configPath,
