@@ -53,7 +53,7 @@ describe('bundles', () => {
     const offending: string[] = [];
     for (const file of sourceFiles(path.join(REPO, 'src'))) {
       const text = fs.readFileSync(file, 'utf8');
-      for (const m of text.matchAll(/(?:from|import|require\()\s*['"]([^'"./][^'"]*)['"]/g)) {
+      for (const m of text.matchAll(/\b(?:from|import|require\()\s*['"]([^'"./][^'"]*)['"]/g)) {
         if (!BUILTIN.has(m[1]) && !allowed.has(packageOf(m[1]))) offending.push(`${path.relative(REPO, file)}: ${m[1]}`);
       }
     }
