@@ -50,6 +50,21 @@ describe('the schema is the one source of defaults and allowed values', () => {
     assert.deepEqual([...c.sae.paths.keys()], [1, 3]);
   });
 
+  it('the defaults docs/metrics.md quotes (for readers; Markdown cannot import) are the schema\'s', () => {
+    const doc = fs.readFileSync(path.join(REPO, 'docs/metrics.md'), 'utf8');
+    let quoted = 0;
+    for (const [section, s] of Object.entries<any>(pipeline)) {
+      for (const [key, k] of Object.entries<any>(s.properties ?? {})) {
+        if (k.default === undefined) continue;
+        for (const m of doc.matchAll(new RegExp(`(?<!\\w)${key}\`?\\)?,?\\s*\\(?default\\s+\`?([^\`),;\\s]+)`, 'g'))) {
+          quoted++;
+          assert.equal(m[1] === 'true' || m[1] === 'false' ? m[1] === 'true' : Number(m[1]), k.default, `docs/metrics.md: ${section}.${key} ${m[0]}`);
+        }
+      }
+    }
+    assert.ok(quoted >= 8, `found ${quoted} quoted defaults`);
+  });
+
   it('the SAE format registry implements exactly the formats the schema allows', () => {
     assert.deepEqual(SAE_FORMATS.map((f) => f.name).sort(), schemaEnum('sae.format').filter((f) => f !== 'auto').sort());
   });
