@@ -1,5 +1,6 @@
 /** The config-authoring engine API used by the CLI (`validate`) and the VS Code extension. */
-export { isSaeDiffConfigDocument } from './configDocument';
+// the one "is this a config?" rule, under the name the CLI and the extension have used
+export { isConfigFile as isSaeDiffConfigDocument } from '../config/configFileRule';
 export type { ConfigDiagnostic, Severity } from '../config/configDiagnostic';
 export type { Position, Range } from '../config/yamlNodes';
 export { completionsAt, type ConfigCompletion } from './completion';

@@ -67,7 +67,7 @@ export function configRefs(doc: Document, configPath: string): ConfigRefs {
     models: [], targets: [], saes: [], saeMissingLayers: [], labels: [], otherLayers: { saes: [], labels: [] },
     saeFormat: oneOf(SAE_FORMATS_ALLOWED, p.sae?.format, 'sae.format'),
     checkHookLayer: typeof p.sae?.check_hook_layer === 'boolean' ? p.sae.check_hook_layer : schemaDefault<boolean>('sae.check_hook_layer'),
-    // a hook point the schema does not know is kept: the semantic checks name it
+    // kept as written even when the schema does not allow it: the schema check names it, the SAE check compares it
     hookPoint: typeof p.layers?.hook_point === 'string' ? p.layers.hook_point : schemaDefault<HookPoint>('layers.hook_point'),
     hookPointWritten: typeof p.layers?.hook_point === 'string',
     labelsFromTemplate: typeof p.sae?.labels === 'string' && p.sae.labels.includes('{layer}'),
