@@ -1,6 +1,6 @@
 import * as path from 'path';
 import type { Document } from 'yaml';
-import { CHAT_TEMPLATE_SOURCES, HOOK_POINTS, SAE_FORMATS_ALLOWED, schemaDefault } from './schema';
+import { CHAT_TEMPLATE_SOURCES, SAE_FORMATS_ALLOWED, schemaDefault } from './schema';
 import type { ChatTemplateFrom, HookPoint, SaeFormat } from './types';
 
 /**

@@ -4,7 +4,7 @@
  */
 import { configSchema, sectionDefaults } from '../../shared/configDefaults';
 import type { Segments } from './configRefs';
-import type { ChatTemplateFrom, HookPoint, ProviderRequest, ReductionRequest, SaeFormat } from '../../shared/configTypes';
+import type { ChatTemplateFrom, ProviderRequest, SaeFormat } from '../../shared/configTypes';
 
 export { configSchema, sectionDefaults };
 
@@ -66,9 +66,7 @@ export function schemaEnum<T extends string>(key: string): readonly T[] {
 }
 
 export const SAE_FORMATS_ALLOWED = schemaEnum<SaeFormat>('sae.format');
-export const HOOK_POINTS = schemaEnum<HookPoint>('layers.hook_point');
 export const PROVIDER_REQUESTS = schemaEnum<ProviderRequest>('runtime.execution_provider');
 /** The execution providers proper (every allowed value but `auto`). */
 export const EXECUTION_PROVIDERS = PROVIDER_REQUESTS.filter((p): p is Exclude<ProviderRequest, 'auto'> => p !== 'auto');
-export const REDUCTIONS = schemaEnum<ReductionRequest>('runtime.reduction');
 export const CHAT_TEMPLATE_SOURCES = schemaEnum<ChatTemplateFrom>('dataset.chat_template_from');
