@@ -152,10 +152,7 @@ function loadExtensionSites(): { isConfigDocument: (doc: unknown) => boolean; Ru
     Range,
     CodeLens: class { constructor(public range: Range, public command: unknown) {} },
     EventEmitter: class { event = () => ({ dispose() {} }); fire() {} dispose() {} },
-    DiagnosticSeverity: { Error: 0, Warning: 1, Information: 2 },
-    CompletionItemKind: {},
     workspace: { isTrusted: true },
-    languages: { createDiagnosticCollection: () => ({}) },
   };
   const resolve = (Module as any)._resolveFilename;
   (Module as any)._resolveFilename = function (request: string, ...rest: unknown[]) {
@@ -163,7 +160,7 @@ function loadExtensionSites(): { isConfigDocument: (doc: unknown) => boolean; Ru
   };
   require.cache.vscode = { id: 'vscode', filename: 'vscode', loaded: true, exports: stub } as any;
   return {
-    isConfigDocument: require('../src/extension/authoring/liveDiagnostics').isConfigDocument,
+    isConfigDocument: require('../src/extension/configDocument').isConfigDocument,
     RunCodeLensProvider: require('../src/extension/run/runCodeLens').RunCodeLensProvider,
   };
 }

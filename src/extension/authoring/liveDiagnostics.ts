@@ -1,13 +1,8 @@
 import * as vscode from 'vscode';
-import { isConfigFile } from '../../engine/config/configFileRule';
 import { invalidateSemanticCache, validateConfigText } from '../../engine/authoring/index';
+import { isConfigDocument } from '../configDocument';
 import { toVsDiagnostic } from './convert';
 import { ReferenceWatcher } from './referenceWatcher';
-
-/** The one "is this a config?" rule (config/configFileRule.ts) for an open YAML document: validation, hovers, the Run CodeLens. */
-export function isConfigDocument(doc: vscode.TextDocument): boolean {
-  return doc.languageId === 'yaml' && isConfigFile(doc.fileName, doc.getText());
-}
 
 /** Validates open config documents as they change (debounced) and when the files they name change. */
 export class LiveDiagnostics implements vscode.Disposable {

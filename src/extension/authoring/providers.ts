@@ -1,7 +1,7 @@
 import * as vscode from 'vscode';
 import { completionsAt, hoverAt, quickFixesFor, validateConfigText } from '../../engine/authoring/index';
 import { fromVsRange, toVsCompletion, toVsDiagnostic, toVsRange } from './convert';
-import { isConfigDocument } from './liveDiagnostics';
+import { isConfigDocument } from '../configDocument';
 
 export const configHoverProvider: vscode.HoverProvider = {
   provideHover(doc, position) {

@@ -1,7 +1,7 @@
 import * as path from 'path';
 import * as vscode from 'vscode';
 import { CONFIG_GLOB, isConfigFile } from '../../engine/config/configFileRule';
-import { isConfigDocument } from '../authoring/liveDiagnostics';
+import { isConfigDocument } from '../configDocument';
 
 const EXCLUDE = '**/{node_modules,.git,out}/**';
 const MAX_SCANNED_BYTES = 1024 * 1024;
