@@ -1,4 +1,5 @@
-import { LayerAccumulator, LayerSums } from './layerAccumulator';
+import { LayerAccumulator } from './layerAccumulator';
+import type { LayerSums } from './layerSums';
 import { TopContexts } from './topContexts';
 
 /** A LayerAccumulator as JSON (float64 sums print and parse back exactly). */
