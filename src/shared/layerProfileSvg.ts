@@ -4,7 +4,7 @@
  * a title with the model names, on a light background. Pure string building (every text escaped), so the
  * extension, the CLI and tests share it. No DOM or vscode imports.
  */
-import type { LayerReport, SaeDiffReport } from './reportTypes';
+import type { SaeDiffReport } from './reportTypes';
 import { LAYER_METRICS } from './layerMetrics';
 import { reportThresholds } from './reportFindings';
 
