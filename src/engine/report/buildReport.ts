@@ -7,11 +7,11 @@ import { NeighbourFit, selfCheck } from '../metrics/selfCheck';
 import { renderContext } from './contexts';
 import { compareFineTunes } from './fineTuneComparison';
 import { toFeatureColumns } from '../../shared/featureColumns';
-import type { ComparisonReport, LayerFlag, SaeDiffReport, SaeInfo, ShiftedFeature } from '../../shared/reportTypes';
+import type { ComparisonReport, LayerFlag, RunConfig, SaeDiffReport, SaeInfo, ShiftedFeature } from '../../shared/reportTypes';
 
 /** What the report says about the run's setup: from a config, or from the partial reports being merged. */
 export interface RunDescription {
-  configJson: Record<string, unknown>;
+  configJson: RunConfig;
   targets: number[];
   metrics: MetricsConfig;
   hookPoint: HookPoint;
@@ -189,7 +189,8 @@ export function buildReport(r: ReportInputs, built: BuiltComparisons = buildComp
     ...(r.reference ? { noise_floor: { reference: r.reference } } : {}),
     ...(comparisons.length >= 2 ? { fine_tune_comparison: compareFineTunes(comparisons, allShifted, r.labels, run.metrics.top_features) } : {}),
     ...(r.prompts ? { prompts: r.prompts } : {}),
-    ...(r.shard ? { shard: r.shard, partial: r.partial } : {}),
+    ...(r.shard ? { shard: r.shard } : {}),
+    ...(r.partial ? { partial: r.partial } : {}),
   };
 }
 
