@@ -113,7 +113,7 @@ export function neuronpediaId(folder: string): string | undefined {
   const file = join(folder, 'cfg.json');
   if (!existsSync(file)) return undefined;
   try {
-    const cfg = readJson(file) as any;
+    const cfg = readJson(file) as { neuronpedia_id?: unknown; metadata?: { neuronpedia_id?: unknown } } | null;
     const id = cfg?.neuronpedia_id ?? cfg?.metadata?.neuronpedia_id;
     // An id is "model/sae-set" path segments; anything else is not turned into a URL.
     return typeof id === 'string' && /^[\w.-]+(\/[\w.-]+)+$/.test(id) ? id : undefined;
