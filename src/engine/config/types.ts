@@ -1,3 +1,4 @@
+import type { Thresholds } from '../../shared/layerMetrics';
 import type { SourceLocation } from '../core/errors';
 
 export type ExecutionProviderName = 'cpu' | 'cuda' | 'webgpu' | 'dml' | 'coreml';
@@ -17,12 +18,8 @@ export interface ModelSpec {
   key: string;
 }
 
-export interface MetricsConfig {
-  cosine_threshold: number;
-  overlap_threshold: number;
-  l1_divergence_threshold: number;
-  min_explained_variance: number;
-  coverage_drop_threshold: number;
+/** The flag thresholds are the registry's (src/shared/layerMetrics.ts THRESHOLD_KEYS); the rest are the config's own. */
+export interface MetricsConfig extends Thresholds {
   dormant_freq: number;
   active_freq: number;
   divergence_threshold: number;
