@@ -33,6 +33,8 @@ export interface RunResult {
 
 /** One layer -> accumulator map per compared model. */
 type Accumulators = Map<number, LayerAccumulator>;
+/** The models compared with base: base itself is never accumulated. */
+type Compared<T> = Omit<RunModels<T>, 'base'>;
 
 /**
  * Runs a diagnostic: base once, each fine-tune against it, every target layer hooked in one forward
@@ -73,16 +75,14 @@ export async function runDiagnostic(config: ResolvedConfig, options: RunOptions 
       const p = saes.projectors.get(l)!;
       return [l, new LayerAccumulator(p.width, p.hidden, config.metrics.top_contexts)];
     }));
-    const accumulators: RunModels<Accumulators | undefined> = {
-      base: undefined, fineTunes: files.fineTunes.map(newAccumulators), reference: files.reference ? newAccumulators() : undefined,
-    };
+    const accumulators: Compared<Accumulators> = { fineTunes: files.fineTunes.map(newAccumulators), reference: files.reference ? newAccumulators() : undefined };
     const selfCheckFits = new Map<number, NeighbourFit[]>();
     const runDescription = describeRun(config);
     const reportInputs = (complete: boolean, preActivationShift?: Map<number, Float32Array>[]): ReportInputs => ({
       preActivationShift, saeRules: saeRules(saes.projectors), selfCheck: { fits: selfCheckFits, declared: saes.declared },
       run: runDescription, samples: data.samples.length, provider: settings.provider, providerReason, warnings,
       sequences: data.sequences, decode: data.tokenizer.decode, saes: saes.infos, labels: saes.labels,
-      accumulators: accumulators.fineTunes as Accumulators[], referenceAccumulators: accumulators.reference,
+      accumulators: accumulators.fineTunes, referenceAccumulators: accumulators.reference,
       reference: files.reference ? { name: files.reference.spec.name, path: files.reference.spec.path } : undefined,
       baseHooks: models.base.hookTensors, sftHooks: models.fineTunes.map((m) => m.hookTensors),
       started, durationS: (performance.now() - t0) / 1000, timings, complete,
@@ -98,7 +98,7 @@ export async function runDiagnostic(config: ResolvedConfig, options: RunOptions 
     progress({ stage: 'report', message: 'Writing the report', ...loop.progress() });
     throwIfAborted(options.signal);
     const tr = performance.now();
-    const compared = [...(accumulators.fineTunes as Accumulators[]), ...(accumulators.reference ? [accumulators.reference] : [])];
+    const compared = [...accumulators.fineTunes, ...(accumulators.reference ? [accumulators.reference] : [])];
     const shifts = await meanPreActivationShifts(compared, saes.projectors);
     const inputs = reportInputs(options.shard === undefined, shifts);
     const built = buildComparisons(inputs);
@@ -111,7 +111,7 @@ export async function runDiagnostic(config: ResolvedConfig, options: RunOptions 
     if (loop.tokensDone > 0) {
       for (const line of selfCheckFailureLines(built.comparisons)) { log(`SELF-CHECK FAILED: ${line}`); warnings.push(`SAE self-check failed: ${line}`); }
     }
-    const partial = options.shard ? await shardState(config, files, data, saes, accumulators.fineTunes as Accumulators[], accumulators.reference, selfCheckFits, options.signal) : undefined;
+    const partial = options.shard ? await shardState(config, files, data, saes, accumulators, selfCheckFits, options.signal) : undefined;
     timings.report = (performance.now() - tr) / 1000;
     const report = buildReport({
       ...inputs, durationS: (performance.now() - t0) / 1000, parityWarnings: data.parity, prompts: details?.prompts, shard: options.shard, partial,
@@ -144,9 +144,8 @@ interface BatchLoop {
   config: ResolvedConfig;
   options: RunOptions;
   models: RunModels<HookedModel>;
-  names: RunModels<string | undefined>;
-  /** base is never accumulated: every other model is compared with it. */
-  accumulators: RunModels<Accumulators | undefined>;
+  names: RunModels<string>;
+  accumulators: Compared<Accumulators>;
   projectors: Map<number, Projector>;
   batches: PlannedBatch[];
   chunkTokens: number;
@@ -168,7 +167,7 @@ async function runBatches(b: BatchLoop): Promise<{ tokensDone: number; progress(
   const counters = (batchesDone: number) => ({ batchesDone, batchesTotal: batches.length, tokensDone, tokensPerSecond: rate(tokensDone, loopStart) });
   // the fine-tunes, then the reference (if any): each compared with base batch by batch
   const compared: { name: string; model: HookedModel; accumulators: Accumulators }[] = [
-    ...models.fineTunes.map((model, i) => ({ name: b.names.fineTunes[i]!, model, accumulators: b.accumulators.fineTunes[i]! })),
+    ...models.fineTunes.map((model, i) => ({ name: b.names.fineTunes[i], model, accumulators: b.accumulators.fineTunes[i] })),
     ...(models.reference ? [{ name: b.names.reference!, model: models.reference, accumulators: b.accumulators.reference! }] : []),
   ];
   for (let bi = 0; bi < batches.length; bi++) {
@@ -256,7 +255,7 @@ export function partialPathFor(savePath: string, shard: { index: number; count: 
 
 /** A shard's additive state (merge/merge.ts combines them) and what it ran on, by path and sha256. */
 async function shardState(
-  config: ResolvedConfig, files: RunModels<ModelFiles>, data: Tokenised, saes: RunSaes, fineTunes: Accumulators[], reference: Accumulators | undefined,
+  config: ResolvedConfig, files: RunModels<ModelFiles>, data: Tokenised, saes: RunSaes, { fineTunes, reference }: Compared<Accumulators>,
   selfCheckFits: Map<number, NeighbourFit[]>, signal: AbortSignal | undefined,
 ): Promise<PartialState> {
   const state: PartialState = {
