@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { DEFAULT_METRICS } from '../src/engine/config/types';
 import { categorize, layerMetrics, shiftedFeatures } from '../src/engine/metrics/finalize';
-import { LayerAccumulator, ProjectionOutputs } from '../src/engine/metrics/layerAccumulator';
+import { LayerAccumulator } from '../src/engine/metrics/layerAccumulator';
+import type { ProjectionOutputs } from '../src/engine/sae/projectionOutputs';
 import { CODE_BLOCK } from '../src/engine/sae/saeGraph';
 
 /** The projection outputs for dense codes zb, zs ([n][m], m a multiple of CODE_BLOCK), as the graph emits them. */

@@ -4,22 +4,15 @@
  * a title with the model names, on a light background. Pure string building (every text escaped), so the
  * extension, the CLI and tests share it. No DOM or vscode imports.
  */
-import type { LayerReport, SaeDiffReport } from './reportTypes';
-import { reportThresholds, type Thresholds } from './reportFindings';
+import type { SaeDiffReport } from './reportTypes';
+import { LAYER_METRICS } from './layerMetrics';
+import { reportThresholds } from './reportFindings';
 
 const COLORS = ['#0072B2', '#E69F00', '#009E73', '#CC79A7', '#D55E00', '#56B4E9', '#8a7d00', '#000000'];
 const DASHES = ['', '8 4', '2 3', '12 3 2 3'];
 
-export const SVG_METRICS: { key: string; label: string; value(l: LayerReport): number; threshold?: keyof Thresholds }[] = [
-  { key: 'dense_cosine', label: 'dense cosine', value: (l) => l.dense_cosine, threshold: 'cosine_threshold' },
-  { key: 'recon_cosine', label: 'recon cosine', value: (l) => l.recon_cosine },
-  { key: 'feature_overlap', label: 'feature overlap', value: (l) => l.feature_overlap, threshold: 'overlap_threshold' },
-  { key: 'active_jaccard', label: 'active Jaccard', value: (l) => l.active_jaccard },
-  { key: 'l1_divergence', label: 'L1 divergence', value: (l) => l.l1_divergence, threshold: 'l1_divergence_threshold' },
-  { key: 'explained_variance_base', label: 'EV base', value: (l) => l.explained_variance_base, threshold: 'min_explained_variance' },
-  { key: 'explained_variance_sft', label: 'EV SFT', value: (l) => l.explained_variance_sft },
-  { key: 'coverage_drop', label: 'EV drop (base − SFT)', value: (l) => l.explained_variance_base - l.explained_variance_sft, threshold: 'coverage_drop_threshold' },
-];
+/** One panel per layer metric of the registry (layerMetrics.ts). */
+export const SVG_METRICS = LAYER_METRICS;
 
 const PANEL_W = 300, PANEL_H = 190, COLS = 4, MARGIN = { left: 44, right: 12, top: 26, bottom: 30 };
 
@@ -46,7 +39,7 @@ export function layerProfileSvg(report: SaeDiffReport): string {
   SVG_METRICS.forEach((metric, m) => {
     const x0 = 10 + (m % COLS) * PANEL_W, y0 = 50 + Math.floor(m / COLS) * PANEL_H;
     const values = report.comparisons.flatMap((c) => c.layers.map(metric.value)).filter(Number.isFinite);
-    const threshold = metric.threshold ? thresholds[metric.threshold] : undefined;
+    const threshold = metric.threshold ? thresholds[metric.threshold.key] : undefined;
     let lo = Math.min(0, ...values, threshold ?? 0), hi = Math.max(...values, threshold ?? 0, lo + 1e-9);
     if (metric.key !== 'coverage_drop' && hi <= 1 && lo >= 0) hi = 1;
     const pad = (hi - lo) * 0.05; lo -= lo < 0 ? pad : 0; hi += pad;

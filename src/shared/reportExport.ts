@@ -5,6 +5,7 @@
 import { describeFindings, describeFineTuneComparison, findComparison, formatMetric, reportThresholds } from './reportFindings';
 import { SELF_CHECK_FAILED_TEXT, decompositionText, describeTrust, formatPercent, selfCheckFailures, sumCounts } from './reportTrust';
 import { allShiftedFeatures } from './featureColumns';
+import { LAYER_METRICS } from './layerMetrics';
 import type { LayerReport, SaeDiffReport, ShiftedFeature } from './reportTypes';
 
 export const SHIFTED_FEATURE_CSV_COLUMNS = [
@@ -99,12 +100,11 @@ const LAYER_TRUST_COLUMNS: { title: string; align: string; cell(layer: LayerRepo
 
 function layerTable(layers: LayerReport[]): string {
   const trust = LAYER_TRUST_COLUMNS.filter((column) => layers.some((layer) => column.cell(layer) !== undefined));
-  const header = '| layer | dense cos | recon cos | overlap | active J | L1 div | EV base | EV sft | shifted | flags |' + trust.map((c) => ` ${c.title} |`).join('');
-  const rule = '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|' + trust.map((c) => `${c.align}|`).join('');
+  const metrics = LAYER_METRICS.filter((m) => m.short !== undefined);
+  const header = `| layer |${metrics.map((m) => ` ${m.short} |`).join('')} shifted | flags |` + trust.map((c) => ` ${c.title} |`).join('');
+  const rule = `|---:|${metrics.map(() => '---:|').join('')}---:|---|` + trust.map((c) => `${c.align}|`).join('');
   const rows = layers.map((l) =>
-    `| ${l.layer} | ${formatMetric(l.dense_cosine)} | ${formatMetric(l.recon_cosine)} | ${formatMetric(l.feature_overlap)} | ` +
-      `${formatMetric(l.active_jaccard)} | ${formatMetric(l.l1_divergence)} | ${formatMetric(l.explained_variance_base)} | ` +
-      `${formatMetric(l.explained_variance_sft)} | ${l.shifted_count ?? l.shifted_features.length} | ${l.flags.join(', ')} |` +
+    `| ${l.layer} |${metrics.map((m) => ` ${formatMetric(m.value(l))} |`).join('')} ${l.shifted_count ?? l.shifted_features.length} | ${l.flags.join(', ')} |` +
       trust.map((c) => ` ${c.cell(l) ?? ''} |`).join(''),
   );
   return [header, rule, ...rows].join('\n');

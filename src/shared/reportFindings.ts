@@ -4,11 +4,12 @@
  * panel and the exported file say the same thing. No DOM or vscode imports.
  */
 import { sectionDefaults } from './configDefaults';
-import type { ComparisonReport, LayerReport, SaeDiffReport } from './reportTypes';
+import { formatMetric } from './formatMetric';
+import { FLAGS, THRESHOLD_KEYS, type Thresholds } from './layerMetrics';
+import type { ComparisonReport, LayerFlag, LayerReport, SaeDiffReport } from './reportTypes';
 
-/** The metric thresholds the layer flags use. */
-const THRESHOLD_KEYS = ['cosine_threshold', 'overlap_threshold', 'l1_divergence_threshold', 'min_explained_variance', 'coverage_drop_threshold'] as const;
-export type Thresholds = Record<(typeof THRESHOLD_KEYS)[number], number>;
+export { formatMetric } from './formatMetric';
+export type { Thresholds } from './layerMetrics';
 
 /** The schema's defaults (their one definition), used when a (partial or older) report's config lacks a key. */
 export const DEFAULT_THRESHOLDS: Thresholds = pickThresholds(sectionDefaults('metrics'));
@@ -33,14 +34,12 @@ export interface ComparisonFindings {
   name: string;
   /** Layers by l1_divergence, highest first (at most three, only those above zero). */
   mostDivergent: LayerReport[];
-  divergent: number[];
-  hiddenShift: number[];
-  lowFidelity: number[];
-  coverageDrop: number[];
+  /** The layers carrying each flag (layerMetrics.ts FLAGS). */
+  flagged: Partial<Record<LayerFlag, number[]>>;
 }
 
 export function findComparison(comparison: ComparisonReport): ComparisonFindings {
-  const withFlag = (flag: LayerReport['flags'][number]) =>
+  const withFlag = (flag: LayerFlag) =>
     comparison.layers.filter((layer) => layer.flags.includes(flag)).map((layer) => layer.layer);
   const mostDivergent = [...comparison.layers]
     .filter((layer) => layer.l1_divergence > 0)
@@ -49,10 +48,7 @@ export function findComparison(comparison: ComparisonReport): ComparisonFindings
   return {
     name: comparison.sft.name,
     mostDivergent,
-    divergent: withFlag('divergent'),
-    hiddenShift: withFlag('hidden_shift'),
-    lowFidelity: withFlag('low_fidelity'),
-    coverageDrop: withFlag('coverage_drop'),
+    flagged: Object.fromEntries(FLAGS.map((d) => [d.flag, withFlag(d.flag)])),
   };
 }
 
@@ -63,25 +59,9 @@ export function describeFindings(findings: ComparisonFindings, thresholds: Thres
     const list = findings.mostDivergent.map((l) => `layer ${l.layer} (L1 ${formatMetric(l.l1_divergence)})`);
     lines.push(`Diverges most at ${list.join(', ')}.`);
   }
-  if (findings.divergent.length > 0) {
-    lines.push(`Feature activity diverges strongly (L1 divergence ≥ ${thresholds.l1_divergence_threshold}) at ${layerList(findings.divergent)}.`);
-  }
-  if (findings.hiddenShift.length > 0) {
-    lines.push(
-      `Hidden shift at ${layerList(findings.hiddenShift)}: the dense residual looks unchanged (cosine ≥ ${thresholds.cosine_threshold}) ` +
-        `but the top SAE features differ (overlap < ${thresholds.overlap_threshold}).`,
-    );
-  }
-  if (findings.lowFidelity.length > 0) {
-    lines.push(
-      `Do not trust the SAE at ${layerList(findings.lowFidelity)}: it explains less than ${thresholds.min_explained_variance} of the base model's variance there.`,
-    );
-  }
-  if (findings.coverageDrop.length > 0) {
-    lines.push(
-      `Coverage drop at ${layerList(findings.coverageDrop)}: the fine-tune moved into directions the base dictionary cannot express ` +
-        `(explained variance falls by more than ${thresholds.coverage_drop_threshold}).`,
-    );
+  for (const d of [...FLAGS].sort((a, b) => a.findingRank - b.findingRank)) {
+    const layers = findings.flagged[d.flag] ?? [];
+    if (layers.length > 0) lines.push(d.finding(layerList(layers), thresholds));
   }
   if (lines.length === 0) lines.push('No layer shows a measurable shift.');
   return lines;
@@ -90,13 +70,6 @@ export function describeFindings(findings: ComparisonFindings, thresholds: Thres
 export function layerList(layers: number[]): string {
   if (layers.length === 1) return `layer ${layers[0]}`;
   return `layers ${layers.slice(0, -1).join(', ')} and ${layers[layers.length - 1]}`;
-}
-
-/** Three significant decimals is enough to read; exports that must round-trip do not use this. */
-export function formatMetric(value: number): string {
-  if (!Number.isFinite(value)) return String(value);
-  if (value !== 0 && Math.abs(value) < 1e-3) return value.toExponential(2);
-  return value.toFixed(3);
 }
 
 /** Sentences comparing several fine-tunes (from report.fine_tune_comparison), or none for a single one. */

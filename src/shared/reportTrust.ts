@@ -4,18 +4,12 @@
  * helper returns nothing when its field is absent. Shared by the webview and the Markdown export, so both
  * say the same thing. No DOM or vscode imports.
  */
-import type { ComparisonReport, FeatureCategory, LayerFlag, LayerReport, SaeDiffReport } from './reportTypes';
+import type { ComparisonReport, FeatureCategory, LayerReport, SaeDiffReport } from './reportTypes';
+import { flagInfo } from './layerMetrics';
 import { formatMetric, layerList } from './reportFindings';
 
 export const SELF_CHECK_FAILED_TEXT =
   'SAE self-check failed: the hook point, BOS handling or normalisation is probably wrong — read the diff with care';
-
-export const FLAG_TEXT: Record<LayerFlag, string> = {
-  hidden_shift: 'hidden shift',
-  divergent: 'divergent',
-  low_fidelity: 'low fidelity',
-  coverage_drop: 'coverage drop',
-};
 
 /** Does the report carry per-feature significance (BH at run.fdr)? Then the panel shows the sig. column. */
 export function hasSignificance(report: SaeDiffReport): boolean {
@@ -78,7 +72,7 @@ export function noiseFloorText(layer: LayerReport): string | undefined {
     : '';
   if (!layer.within_noise_floor) return `above the noise floor${values}`;
   const suppressed = layer.flags_suppressed_by_floor ?? [];
-  return `within the noise floor: not flagged${suppressed.length ? ` (suppressed: ${suppressed.map((f) => (FLAG_TEXT[f] ?? f)).join(', ')})` : ''}${values}`;
+  return `within the noise floor: not flagged${suppressed.length ? ` (suppressed: ${suppressed.map((f) => flagInfo(f).text).join(', ')})` : ''}${values}`;
 }
 
 /** Summary sentences for one fine-tune; empty for a report without trust fields. */
@@ -94,7 +88,7 @@ export function describeTrust(comparison: ComparisonReport, report: SaeDiffRepor
   if (within.length > 0) {
     const reference = report.noise_floor?.reference.name;
     const detail = within.map((l) => (l.flags_suppressed_by_floor ?? []).length
-      ? `layer ${l.layer} (suppressed: ${l.flags_suppressed_by_floor!.map((f) => (FLAG_TEXT[f] ?? f)).join(', ')})`
+      ? `layer ${l.layer} (suppressed: ${l.flags_suppressed_by_floor!.map((f) => flagInfo(f).text).join(', ')})`
       : `layer ${l.layer}`);
     lines.push(`Within the noise floor${reference ? ` (base vs ${reference})` : ''}, so not flagged: ${detail.join(', ')}.`);
   }

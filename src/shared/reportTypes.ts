@@ -3,6 +3,25 @@
  * additions this tool makes. The webview, the CLI and outside checks read this shape.
  */
 import type { HookPoint, ProviderRequest } from './configTypes';
+/** A model as run.config names it. */
+export interface ConfigModel { name: string; path: string; onnx_file?: string }
+
+/**
+ * run.config: the resolved config (paths absolute), as src/engine/config/load.ts configToJson writes it.
+ * Every key is optional for readers: the report check (reportCheck.ts) only requires an object, and older
+ * reports may differ. Metrics, runtime and output hold the config's own keys (docs/report-format.md).
+ */
+export interface RunConfig {
+  config_path?: string;
+  models?: { base: ConfigModel; sft: ConfigModel[]; reference?: ConfigModel };
+  sae?: { path: Record<string, string>; k: number; format: string; check_hook_layer?: boolean; labels?: Record<string, string> };
+  layers?: { target_indices: number[]; hook_mode?: string; hook_point: HookPoint; tensor_names?: Record<string, string> };
+  dataset?: { path: string; max_samples: number | null; exclude_bos: boolean; chat_template_from?: string };
+  metrics?: { [key: string]: number };
+  runtime?: { [key: string]: unknown };
+  output?: { [key: string]: unknown };
+}
+
 
 export type LayerFlag = 'hidden_shift' | 'divergent' | 'low_fidelity' | 'coverage_drop';
 export type FeatureCategory = 'emerged' | 'vanished' | 'amplified' | 'suppressed';
@@ -190,7 +209,7 @@ export interface SaeDiffReport {
     execution_provider: Exclude<ProviderRequest, 'auto'>;
     /** Why that provider ran (auto choice, fallback). */
     execution_provider_reason?: string;
-    config: Record<string, unknown>;
+    config: RunConfig;
     /** |T|, the number of evaluated tokens. */
     tokens: number;
     samples: number;

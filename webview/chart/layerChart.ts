@@ -12,7 +12,8 @@ import { formatMetric, reportThresholds } from '../../src/shared/reportFindings'
 import { h, replaceChildren } from '../dom';
 import type { ViewState } from '../viewState';
 import { decorationPlugins, type ChartDecorations } from './chartPlugins';
-import { COMPARISON_DASHES, FLAG_CODES, flagCode, FLOOR_DASH, LAYER_SERIES, TRUST_SERIES, type TrustSeries } from './layerSeries';
+import { FLAGS, flagInfo } from '../../src/shared/layerMetrics';
+import { COMPARISON_DASHES, FLOOR_DASH, LAYER_SERIES, TRUST_SERIES, type TrustSeries } from './layerSeries';
 import { readChartTheme } from './themeColors';
 import { SERIES_COLORS } from './palette';
 import { dropdown } from '../toolkit';
@@ -43,7 +44,7 @@ export class LayerChart {
       this.pickerHost,
       this.overlayHost,
       h('div', { class: 'chart-box' }, this.canvas),
-      h('p', { class: 'flag-legend' }, 'Flags: ', ...Object.values(FLAG_CODES).map((f, i) => [i ? ' · ' : '', h('b', {}, f.code), ` ${f.text}`]).flat(),
+      h('p', { class: 'flag-legend' }, 'Flags: ', ...FLAGS.map((f, i) => [i ? ' · ' : '', h('b', {}, f.code), ` ${f.text}`]).flat(),
         '. Dashed horizontal lines are the configured thresholds; the highlighted column is the layer shown below.'));
     this.chart = new Chart(this.canvas, {
       type: 'line',
@@ -187,7 +188,7 @@ export class LayerChart {
         index,
         codes: visible.map(({ comparison }) => {
           const flags = comparison.layers.find((l) => l.layer === layer)?.flags ?? [];
-          return flags.length ? `${several ? `${comparison.sft.name}: ` : ''}${flags.map((flag) => flagCode(flag).code).join(' ')}` : '';
+          return flags.length ? `${several ? `${comparison.sft.name}: ` : ''}${flags.map((flag) => flagInfo(flag).code).join(' ')}` : '';
         }).filter(Boolean),
         selected: layer === state.layer,
       })),
@@ -279,7 +280,7 @@ export class LayerChart {
     if (index === undefined || !this.report || !this.state) return '';
     const lines = this.visibleComparisons(this.report, this.state).map(({ comparison }) => {
       const flags = comparison.layers.find((l) => l.layer === this.layers[index])?.flags ?? [];
-      return flags.length ? `${comparison.sft.name}: ${flags.map((f) => flagCode(f).text).join(', ')}` : '';
+      return flags.length ? `${comparison.sft.name}: ${flags.map((f) => flagInfo(f).text).join(', ')}` : '';
     });
     return lines.filter(Boolean).join('\n');
   }

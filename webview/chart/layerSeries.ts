@@ -1,40 +1,10 @@
-/** What the layer chart plots: one series per metric, the threshold each is judged against, flag codes. */
-import type { LayerFlag, LayerReport } from '../../src/shared/reportTypes';
-import type { Thresholds } from '../../src/shared/reportFindings';
+/** What the layer chart plots: one series per metric of the registry (src/shared/layerMetrics.ts), and the trust series. */
+import type { LayerReport } from '../../src/shared/reportTypes';
+import { LAYER_METRICS, type LayerMetricDefinition } from '../../src/shared/layerMetrics';
 
-export interface SeriesDefinition {
-  key: string;
-  label: string;
-  /** Marker shape: a second cue besides colour. */
-  point: 'circle' | 'rect' | 'triangle' | 'rectRot' | 'star' | 'cross' | 'crossRot' | 'rectRounded';
-  value(layer: LayerReport): number;
-  /** The configured threshold drawn for this series, and how it is compared. */
-  threshold?: { key: keyof Thresholds; text: string };
-}
+export type SeriesDefinition = LayerMetricDefinition;
 
-export const LAYER_SERIES: SeriesDefinition[] = [
-  { key: 'dense_cosine', label: 'dense cosine', point: 'circle', value: (l) => l.dense_cosine, threshold: { key: 'cosine_threshold', text: 'cosine' } },
-  { key: 'recon_cosine', label: 'recon cosine', point: 'rectRot', value: (l) => l.recon_cosine },
-  { key: 'feature_overlap', label: 'feature overlap', point: 'rect', value: (l) => l.feature_overlap, threshold: { key: 'overlap_threshold', text: 'overlap' } },
-  { key: 'active_jaccard', label: 'active Jaccard', point: 'crossRot', value: (l) => l.active_jaccard },
-  { key: 'l1_divergence', label: 'L1 divergence', point: 'triangle', value: (l) => l.l1_divergence, threshold: { key: 'l1_divergence_threshold', text: 'L1 div.' } },
-  { key: 'explained_variance_base', label: 'EV base', point: 'rectRounded', value: (l) => l.explained_variance_base, threshold: { key: 'min_explained_variance', text: 'min EV' } },
-  { key: 'explained_variance_sft', label: 'EV SFT', point: 'star', value: (l) => l.explained_variance_sft },
-  // Not a report field: coverage_drop is judged on this difference, so it is plotted to show its threshold.
-  { key: 'coverage_drop', label: 'EV drop (base − SFT)', point: 'cross', value: (l) => l.explained_variance_base - l.explained_variance_sft, threshold: { key: 'coverage_drop_threshold', text: 'coverage drop' } },
-];
-
-export const FLAG_CODES: Record<LayerFlag, { code: string; text: string }> = {
-  hidden_shift: { code: 'HS', text: 'hidden shift' },
-  divergent: { code: 'DIV', text: 'divergent' },
-  low_fidelity: { code: 'LF', text: 'low fidelity' },
-  coverage_drop: { code: 'CD', text: 'coverage drop' },
-};
-
-/** A flag's code and text; a flag this viewer does not know (a newer engine's) is shown as itself. */
-export function flagCode(flag: string): { code: string; text: string } {
-  return (FLAG_CODES as Record<string, { code: string; text: string }>)[flag] ?? { code: flag, text: flag };
-}
+export const LAYER_SERIES: SeriesDefinition[] = LAYER_METRICS;
 
 /**
  * Optional series from the trust fields, drawn only when some layer has them. The noise floor (base vs the

@@ -1,4 +1,5 @@
 /** Chart colours from the VS Code theme's CSS variables, so the chart follows light, dark and high contrast. */
+import { LAYER_METRICS } from '../../src/shared/layerMetrics';
 
 export interface ChartTheme {
   foreground: string;
@@ -11,22 +12,6 @@ export interface ChartTheme {
   series: Record<string, string>;
 }
 
-/**
- * Series colours from the Okabe-Ito palette (distinguishable with the common colour-vision deficiencies);
- * pairs that are read together (overlap / active Jaccard, EV SFT / EV drop) also differ in marker shape
- * (layerSeries.ts). The [light, dark] entries keep yellow and sky blue readable on both backgrounds.
- */
-const SERIES_COLORS: Record<string, [string, string]> = {
-  dense_cosine: ['#0072B2', '#4aa3e0'],
-  recon_cosine: ['#3a8fb7', '#56B4E9'],
-  feature_overlap: ['#E69F00', '#E69F00'],
-  active_jaccard: ['#CC79A7', '#CC79A7'],
-  l1_divergence: ['#D55E00', '#ff7a2e'],
-  explained_variance_base: ['#009E73', '#1fc99a'],
-  explained_variance_sft: ['#8a7d00', '#F0E442'],
-  coverage_drop: ['#6b3fa0', '#b39ddb'],
-};
-
 export function readChartTheme(): ChartTheme {
   const style = getComputedStyle(document.documentElement);
   const read = (name: string, fallback: string) => style.getPropertyValue(name).trim() || fallback;
@@ -34,7 +19,8 @@ export function readChartTheme(): ChartTheme {
   const foreground = read('--vscode-charts-foreground', read('--vscode-foreground', '#cccccc'));
   const series: Record<string, string> = {};
   const light = document.body.classList.contains('vscode-light') || document.body.classList.contains('vscode-high-contrast-light');
-  for (const [key, [onLight, onDark]] of Object.entries(SERIES_COLORS)) series[key] = light ? onLight : onDark;
+  // Okabe-Ito colours per metric, [light, dark], from the registry (src/shared/layerMetrics.ts)
+  for (const { key, color: [onLight, onDark] } of LAYER_METRICS) series[key] = light ? onLight : onDark;
   series.fraction_inside = foreground;
   const flagColor = read('--vscode-charts-red', '#f14c4c');
   const focus = read('--vscode-focusBorder', '#007fd4');

@@ -8,6 +8,7 @@ import { keyRange } from './yamlNodes';
 import { modelTarget } from './modelId';
 import { schemaDefault } from './schema';
 import { DEFAULT_METRICS, DEFAULT_RUNTIME, MetricsConfig, ModelSpec, ResolvedConfig, RuntimeConfig } from './types';
+import type { RunConfig } from '../../shared/reportTypes';
 
 /**
  * How the loader finds a Hugging Face id's ONNX export in the local cache: model/hfCache.ts's
@@ -132,7 +133,7 @@ function modelKey(segments: Segments): string {
 }
 
 /** The resolved config as plain JSON (paths absolute), for the report's run.config. */
-export function configToJson(c: ResolvedConfig): Record<string, unknown> {
+export function configToJson(c: ResolvedConfig): RunConfig {
   const m = (spec: ModelSpec) => ({ name: spec.name, path: spec.path, ...(spec.onnxFile ? { onnx_file: spec.onnxFile } : {}) });
   const obj = (map: Map<number, string>) => Object.fromEntries([...map.entries()].map(([k, v]) => [String(k), v]));
   return {
@@ -141,8 +142,8 @@ export function configToJson(c: ResolvedConfig): Record<string, unknown> {
     sae: { path: obj(c.sae.paths), k: c.sae.k, format: c.sae.format, check_hook_layer: c.sae.checkHookLayer, labels: obj(c.sae.labels) },
     layers: { target_indices: c.layers.targets, hook_mode: c.layers.hookMode, hook_point: c.layers.hookPoint, tensor_names: obj(c.layers.tensorNames) },
     dataset: { path: c.dataset.path, max_samples: c.dataset.maxSamples ?? null, exclude_bos: c.dataset.excludeBos, chat_template_from: c.dataset.chatTemplateFrom },
-    metrics: c.metrics,
-    runtime: c.runtime,
-    output: c.output,
+    metrics: { ...c.metrics },
+    runtime: { ...c.runtime },
+    output: { ...c.output },
   };
 }

@@ -90,7 +90,7 @@ export class PromptParser {
 
 /** One JSONL line as a prompt record, or an error naming the line. */
 export function parseJsonlRecord(line: string, file: string, lineNo: number): PromptRecord {
-  let rec: any;
+  let rec: unknown;
   try {
     rec = JSON.parse(line);
   } catch (e) {
@@ -98,9 +98,11 @@ export function parseJsonlRecord(line: string, file: string, lineNo: number): Pr
   }
   const problem = recordProblem(rec);
   if (problem) throw datasetError(file, `Line ${lineNo} ${problem}`, lineNo, 'Give each record a text or prompt string, or a messages list of {role, content}.');
-  if (typeof rec.text === 'string') return { text: rec.text };
-  if (typeof rec.prompt === 'string') return { text: rec.prompt };
-  return { messages: rec.messages.map((m: any) => ({ role: m.role, content: messageText(m.content)! })) };
+  // recordProblem checked the shape: a text or prompt string, or messages of {role: string, content: text}
+  const r = rec as { text?: unknown; prompt?: unknown; messages: { role: string; content: unknown }[] };
+  if (typeof r.text === 'string') return { text: r.text };
+  if (typeof r.prompt === 'string') return { text: r.prompt };
+  return { messages: r.messages.map((m) => ({ role: m.role, content: messageText(m.content)! })) };
 }
 
 /**
@@ -121,12 +123,16 @@ function messageText(content: unknown): string | undefined {
 }
 
 /** What is wrong with a parsed JSONL record, or undefined: shared by the run and by validation. */
-export function recordProblem(rec: any): string | undefined {
-  if (rec === null || typeof rec !== 'object' || Array.isArray(rec)) return 'is not a JSON object';
+export function recordProblem(value: unknown): string | undefined {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return 'is not a JSON object';
+  const rec = value as Record<string, unknown>;
   if (typeof rec.text === 'string' || typeof rec.prompt === 'string') return undefined;
   if (Array.isArray(rec.messages)) {
     if (rec.messages.length === 0) return 'has an empty messages list';
-    const bad = rec.messages.findIndex((m: any) => !m || typeof m.role !== 'string' || messageText(m.content) === undefined);
+    const bad = (rec.messages as unknown[]).findIndex((entry) => {
+      const m = entry as { role?: unknown; content?: unknown } | null;
+      return !m || typeof m.role !== 'string' || messageText(m.content) === undefined;
+    });
     return bad < 0 ? undefined : `has a messages entry ${bad} without a string role and a text content (a string, or a list of {type: "text", text} parts)`;
   }
   return 'has no "text", "prompt" or "messages" field';

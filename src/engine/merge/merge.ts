@@ -7,6 +7,7 @@ import type { NeighbourFit } from '../metrics/selfCheck';
 import { accumulatorFromJson, SerializedAccumulator } from '../metrics/serialize';
 import { buildReport, RunDescription } from '../report/buildReport';
 import type { SaeDiffReport } from '../../shared/reportTypes';
+import type { MetricsConfig } from '../config/types';
 import { writeFileAtomic } from '../report/writeReport';
 import { readTextBounded } from '../io/boundedRead';
 import { checkPartContent, checkProvenance, checkShard } from './mergeChecks';
@@ -29,7 +30,7 @@ function readPartial(file: string): SaeDiffReport {
 
 /** The config that decides the numbers; paths and the shard itself may differ between machines. */
 function comparableConfig(r: SaeDiffReport): string {
-  const c = r.run.config as any;
+  const c = r.run.config ?? {};
   return JSON.stringify({ layers: c.layers?.target_indices, hook: c.layers?.hook_point, k: c.sae?.k, metrics: c.metrics, dataset: { max_samples: c.dataset?.max_samples, exclude_bos: c.dataset?.exclude_bos }, max_tokens: c.runtime?.max_tokens, sfts: r.comparisons.map((x) => x.sft.name) });
 }
 
@@ -55,26 +56,27 @@ export function mergePartialReports(files: string[], options: { tokenizer?: stri
   checkProvenance(parts, files);
 
   const first = parts[0];
-  const config = first.run.config as any;
+  const config = first.run.config ?? {};
   const expect = {
-    samplesTotal: first.partial!.samples_total, layers: config.layers.target_indices as number[],
+    samplesTotal: first.partial!.samples_total, layers: config.layers?.target_indices as number[],
     models: first.comparisons.length + (config.models?.reference ? 1 : 0), excludeBos: config.dataset?.exclude_bos !== false,
-    topContexts: config.metrics?.top_contexts, shapes: new Map((first.run.saes ?? []).map((s) => [s.layer, { width: s.d_sae, hidden: s.d_in }])),
+    topContexts: config.metrics?.top_contexts as number, shapes: new Map((first.run.saes ?? []).map((s) => [s.layer, { width: s.d_sae, hidden: s.d_in }])),
   };
   if (!isSafeCount(expect.samplesTotal)) throw new SaeDiffError(`The dataset size ${JSON.stringify(expect.samplesTotal)} is not a count of prompts`, { location: { file: files[0] } });
   if (!Array.isArray(expect.layers) || expect.layers.some((l) => !expect.shapes.has(l))) throw new SaeDiffError('The partial report does not describe the SAE of each target layer (run.saes)', { location: { file: files[0] } });
   parts.forEach((p, i) => checkPartContent(p, files[i], shards[i], expect));
+  // checked above: the layers are an array, each with its SAE; the rest is this engine's own config (configToJson)
   const run: RunDescription = {
     configJson: config,
-    targets: config.layers.target_indices,
-    metrics: config.metrics,
-    hookPoint: config.layers.hook_point,
+    targets: expect.layers,
+    metrics: config.metrics as unknown as MetricsConfig,
+    hookPoint: config.layers!.hook_point,
     base: first.base,
     sfts: first.comparisons.map((c) => c.sft),
   };
   // one per fine-tune, then models.reference's when the run had one
   const accumulators: Map<number, LayerAccumulator>[] = first.partial!.accumulators.map(() => new Map());
-  const reference = config.models?.reference as { name: string; path: string } | undefined;
+  const reference = config.models?.reference;
   const sequences: number[][] = [];
   for (const p of parts) {
     p.partial!.accumulators.forEach((perLayer, si) => {
@@ -107,9 +109,8 @@ export function mergePartialReports(files: string[], options: { tokenizer?: stri
     sftHooks: first.comparisons.map((c) => new Map(c.layers.map((l) => [l.layer, l.hook_tensor?.sft ?? '']))),
     started: new Date(Math.min(...parts.map((p) => Date.parse(p.run.started_at)))),
     durationS: parts.reduce((s, p) => s + p.run.duration_s, 0),
-    timings, complete: true,
+    timings, complete: true, shard: { merged: count },
   });
-  report.shard = { merged: count };
   return report;
 }
 

@@ -7,7 +7,7 @@ import type { Provenance, SaeDiffReport } from '../../shared/reportTypes';
 export const MAX_SHARDS = 65536;
 
 const isInt = (v: unknown, min: number, max: number): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= min && v <= max;
-const isObj = (v: unknown): v is Record<string, any> => v !== null && typeof v === 'object' && !Array.isArray(v);
+const isObj = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
 
 function bad(file: string, message: string, hint = 'Use the partial reports exactly as `sae-diff run --shard i/n` wrote them.'): SaeDiffError {
   return new SaeDiffError(message, { location: { file }, hint });

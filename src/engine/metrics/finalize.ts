@@ -1,9 +1,10 @@
 import type { MetricsConfig } from '../config/types';
+import { FLAGS, type LayerMetricValues } from '../../shared/layerMetrics';
 import type { FeatureCategory, LayerFlag, LayerReport, ShiftedFeature } from '../../shared/reportTypes';
 import type { LayerAccumulator } from './layerAccumulator';
 import { benjaminiHochberg, pairedDifferencePValue, wilsonInterval } from './significance';
 
-export type LayerMetrics = Pick<LayerReport, 'dense_cosine' | 'recon_cosine' | 'feature_overlap' | 'active_jaccard' | 'l1_divergence' | 'norm_ratio' | 'l0_base' | 'l0_sft' | 'explained_variance_base' | 'explained_variance_sft'>;
+export type LayerMetrics = LayerMetricValues;
 
 /** How the change of the residual stream splits into what the dictionary reconstructs and the rest. */
 export function decomposition(acc: LayerAccumulator): NonNullable<LayerReport['decomposition']> {
@@ -48,14 +49,9 @@ export function layerMetrics(acc: LayerAccumulator): LayerMetrics {
   };
 }
 
+/** The flags of a layer: each rule of src/shared/layerMetrics.ts FLAGS (docs/metrics.md), in its order. */
 export function layerFlags(m: LayerMetrics, c: MetricsConfig): LayerFlag[] {
-  const flags: LayerFlag[] = [];
-  if (m.dense_cosine >= c.cosine_threshold && m.feature_overlap < c.overlap_threshold) flags.push('hidden_shift');
-  if (m.l1_divergence >= c.l1_divergence_threshold) flags.push('divergent');
-  // written as !(x >= t): a NaN or infinite fit (an SAE with non-finite weights) is low fidelity, never "fine"
-  if (!(m.explained_variance_base >= c.min_explained_variance) || !Number.isFinite(m.explained_variance_base) || !Number.isFinite(m.l0_base)) flags.push('low_fidelity');
-  if (m.explained_variance_base - m.explained_variance_sft > c.coverage_drop_threshold) flags.push('coverage_drop');
-  return flags;
+  return FLAGS.filter((d) => d.raised(m, c)).map((d) => d.flag);
 }
 
 export interface FeatureStats {

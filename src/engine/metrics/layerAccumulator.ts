@@ -1,33 +1,10 @@
+import type { OutputTensor, ProjectionOutputs, ProjectionSink, SparseOutputName } from '../sae/projectionOutputs';
 import { CODE_BLOCK } from '../sae/saeGraph';
+import type { LayerSums } from './layerSums';
+import { addReduced } from './reducedAccumulate';
 import { TopContexts } from './topContexts';
 
-/** The projection graph's outputs for one chunk of N tokens (see sae/saeGraph.ts). */
-export interface ProjectionOutputs {
-  [name: string]: { data: Float32Array | BigInt64Array | Int32Array; dims: readonly number[] };
-}
-
-/** Scalar sums over T; every layer metric of docs/metrics.md is a ratio of these. */
-export interface LayerSums {
-  tokens: number;
-  cos_h: number;
-  cos_r: number;
-  overlap: number;
-  jaccard: number;
-  l1_num: number;
-  l1_den: number;
-  norm_b: number;
-  norm_s: number;
-  l0_b: number;
-  l0_s: number;
-  err_b: number;
-  err_s: number;
-  sq_b: number;
-  sq_s: number;
-  /** sum |Δh|^2, and its split into Δh·Δr (inside the dictionary) and Δh·Δe (outside). */
-  delta_sq: number;
-  inside: number;
-  outside: number;
-}
+export type { LayerSums } from './layerSums';
 
 function cosine(dot: number, sqA: number, sqB: number): number {
   if (sqA === 0 && sqB === 0) return 1;
@@ -39,7 +16,7 @@ function cosine(dot: number, sqA: number, sqB: number): number {
  * Streaming accumulators of one (layer, fine-tune): memory O(SAE width + hidden), whatever the
  * number of tokens. Sums are float64 so the order of batches does not matter.
  */
-export class LayerAccumulator {
+export class LayerAccumulator implements ProjectionSink {
   sums: LayerSums = { tokens: 0, cos_h: 0, cos_r: 0, overlap: 0, jaccard: 0, l1_num: 0, l1_den: 0, norm_b: 0, norm_s: 0, l0_b: 0, l0_s: 0, err_b: 0, err_s: 0, sq_b: 0, sq_s: 0, delta_sq: 0, inside: 0, outside: 0 };
   readonly cntB: Float64Array;
   readonly cntS: Float64Array;
@@ -78,7 +55,9 @@ export class LayerAccumulator {
    * where each row came from (for the top activating contexts).
    */
   add(o: ProjectionOutputs, n: number, k: number, rowSample: Int32Array, rowPosition: Int32Array): void {
-    const f = (name: string) => o[name].data as Float32Array;
+    // names typed by saeGraph.ts's output lists: a renamed graph output fails to compile here
+    const out = (name: SparseOutputName): OutputTensor => o[name];
+    const f = (name: SparseOutputName) => out(name).data as Float32Array;
     const dotH = f('dot_h'), sqHb = f('sq_hb'), sqHs = f('sq_hs');
     const dotR = f('dot_r'), sqRb = f('sq_rb'), sqRs = f('sq_rs');
     const errB = f('err_b'), errS = f('err_s');
@@ -100,20 +79,24 @@ export class LayerAccumulator {
     s.tokens += n;
     addInto(this.sumHb, f('sum_hb'));
     addInto(this.sumHs, f('sum_hs'));
-    const b = this.codesB.decode(o.blk_b.data as BigInt64Array, f('blkval_b'));
-    const c = this.codesS.decode(o.blk_s.data as BigInt64Array, f('blkval_s'));
-    this.addCodes(b.rows, b.feats, b.vals, b.count, c.rows, c.feats, c.vals, c.count, n, k, rowSample, rowPosition);
+    const base = this.codesB.decode(out('blk_b').data as BigInt64Array, f('blkval_b'));
+    const sft = this.codesS.decode(out('blk_s').data as BigInt64Array, f('blkval_s'));
+    this.addCodes({ base, sft, n, k, rowSample, rowPosition });
+  }
+
+  /** Dense graph outputs (sae/reducedGraph.ts), already reduced over the chunk's n tokens: metrics/reducedAccumulate.ts. */
+  addReduced(o: ProjectionOutputs, n: number, rowSample: Int32Array, rowPosition: Int32Array): void {
+    addReduced(this, o, n, rowSample, rowPosition);
   }
 
   /**
    * Walks both models' active latents token by token (row-major (row, feature) pairs, features
    * ascending within a row) and accumulates every feature-wise quantity of docs/metrics.md exactly.
    */
-  private addCodes(
-    rowB: Int32Array, nzB: Int32Array, valB: Float32Array, nnzB: number,
-    rowS: Int32Array, nzS: Int32Array, valS: Float32Array, nnzS: number,
-    n: number, k: number, rowSample: Int32Array, rowPosition: Int32Array,
-  ): void {
+  private addCodes(chunk: CodesChunk): void {
+    const { n, k, rowSample, rowPosition } = chunk;
+    const { rows: rowB, feats: nzB, vals: valB, count: nnzB } = chunk.base;
+    const { rows: rowS, feats: nzS, vals: valS, count: nnzS } = chunk.sft;
     const s = this.sums;
     let pb = 0, ps = 0;
     for (let t = 0; t < n; t++) {
@@ -237,6 +220,18 @@ function selectKthLargest(a: Float32Array, len: number, k: number): number {
     else return a[target];
   }
   return a[target];
+}
+
+/** One chunk's active latents of both models, for LayerAccumulator.addCodes. */
+interface CodesChunk {
+  base: SparseCodes;
+  sft: SparseCodes;
+  /** Tokens (rows) in the chunk. */
+  n: number;
+  /** sae.k: the top-k of feature_overlap. */
+  k: number;
+  rowSample: Int32Array;
+  rowPosition: Int32Array;
 }
 
 /** Active latents as parallel arrays (row, feature, value), row-major, decoded from the graph's blocks. */

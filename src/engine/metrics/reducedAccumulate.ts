@@ -1,13 +1,30 @@
+import type { OutputTensor, ProjectionOutputs } from '../sae/projectionOutputs';
 import { FEATURE_SUMS, TOKEN_SUMS } from '../sae/reducedGraph';
-import type { LayerAccumulator, LayerSums, ProjectionOutputs } from './layerAccumulator';
+import type { LayerSums } from './layerSums';
 import type { TopContexts } from './topContexts';
+
+/** The accumulator state addReduced fills (LayerAccumulator's fields; declared here so the two files import one way). */
+export interface ReducedTarget {
+  readonly width: number;
+  sums: LayerSums;
+  readonly cntB: Float64Array;
+  readonly cntS: Float64Array;
+  readonly sumZb: Float64Array;
+  readonly sumZs: Float64Array;
+  readonly sumDiff: Float64Array;
+  readonly sumSqDiff: Float64Array;
+  readonly sumHb: Float64Array;
+  readonly sumHs: Float64Array;
+  readonly ctxBase: TopContexts;
+  readonly ctxSft: TopContexts;
+}
 
 /**
  * Adds one chunk of n tokens, already reduced over its tokens by the dense graph (sae/reducedGraph.ts),
  * into the same state LayerAccumulator.add fills from sparse codes: float32 sums per chunk, float64
  * across chunks. rowSample/rowPosition say where each of the chunk's rows came from.
  */
-export function addReduced(acc: LayerAccumulator, o: ProjectionOutputs, n: number, rowSample: Int32Array, rowPosition: Int32Array): void {
+export function addReduced(acc: ReducedTarget, o: ProjectionOutputs, n: number, rowSample: Int32Array, rowPosition: Int32Array): void {
   const s = acc.sums;
   const t = o.token_sums.data as Float32Array;
   TOKEN_SUMS.forEach((key, i) => { s[key as keyof LayerSums] += t[i]; });
@@ -46,7 +63,7 @@ export function addReduced(acc: LayerAccumulator, o: ProjectionOutputs, n: numbe
  * Each feature's best rows of the chunk ([c, m], best first) into its context list. The global top
  * list is exact: any entry of it is among the top c of its own chunk under the same order.
  */
-function offerCandidates(ctx: TopContexts, values: ProjectionOutputs[string], rows: ProjectionOutputs[string], rowSample: Int32Array, rowPosition: Int32Array): void {
+function offerCandidates(ctx: TopContexts, values: OutputTensor, rows: OutputTensor, rowSample: Int32Array, rowPosition: Int32Array): void {
   if (ctx.capacity === 0) return;
   const v = values.data as Float32Array, r = rows.data as Int32Array;
   const c = Math.min(Number(values.dims[0]), ctx.capacity), m = ctx.width;

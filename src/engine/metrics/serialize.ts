@@ -1,4 +1,5 @@
-import { LayerAccumulator, LayerSums } from './layerAccumulator';
+import { LayerAccumulator } from './layerAccumulator';
+import type { LayerSums } from './layerSums';
 import { TopContexts } from './topContexts';
 
 /** A LayerAccumulator as JSON (float64 sums print and parse back exactly). */
@@ -21,11 +22,12 @@ function contextsToJson(c: TopContexts): SerializedContexts {
 }
 
 export function accumulatorToJson(a: LayerAccumulator): SerializedAccumulator {
-  const out: any = { width: a.width, hidden: a.hidden, contexts: a.ctxBase.capacity, sums: { ...a.sums } };
-  for (const k of ARRAYS) out[k] = Array.from(a[k]);
-  out.ctxBase = contextsToJson(a.ctxBase);
-  out.ctxSft = contextsToJson(a.ctxSft);
-  return out as SerializedAccumulator;
+  return {
+    width: a.width, hidden: a.hidden, contexts: a.ctxBase.capacity, sums: { ...a.sums },
+    ...Object.fromEntries(ARRAYS.map((k) => [k, Array.from(a[k])])),
+    ctxBase: contextsToJson(a.ctxBase),
+    ctxSft: contextsToJson(a.ctxSft),
+  } as SerializedAccumulator;
 }
 
 function contextsFromJson(target: TopContexts, s: SerializedContexts): void {

@@ -23,10 +23,10 @@ export interface HfModelConfig {
 }
 
 export function hiddenSize(c: HfModelConfig): number | undefined {
-  return positiveInteger(c.hidden_size ?? c.n_embd ?? (c as any).d_model);
+  return positiveInteger(c.hidden_size ?? c.n_embd ?? c.d_model);
 }
 export function layerCount(c: HfModelConfig): number | undefined {
-  return positiveInteger(c.num_hidden_layers ?? c.n_layer ?? (c as any).num_layers);
+  return positiveInteger(c.num_hidden_layers ?? c.n_layer ?? c.num_layers);
 }
 
 /** The first size key config.json has that is not a positive integer (so "128" or -1 never reach a message). */

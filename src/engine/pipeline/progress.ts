@@ -1,4 +1,5 @@
 import type { ProviderRequest } from '../config/types';
+import type { ProviderChoice } from '../runtime/providers';
 import type { SaeDiffReport } from '../../shared/reportTypes';
 
 export type RunStage = 'load' | 'tokenize' | 'forward' | 'report' | 'done';
@@ -19,6 +20,8 @@ export interface ProgressEvent {
 export interface RunOptions {
   /** Overrides runtime.execution_provider (CLI --provider, editor setting). */
   provider?: ProviderRequest;
+  /** The provider the caller already chose with pipeline/provider.ts (the worker, to show it early): not chosen again. */
+  chosenProvider?: ProviderChoice;
   /** Overrides output.save_path. */
   outPath?: string;
   /** Overrides runtime.batch_size / runtime.threads (editor settings). */

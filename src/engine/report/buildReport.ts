@@ -7,11 +7,11 @@ import { NeighbourFit, selfCheck } from '../metrics/selfCheck';
 import { renderContext } from './contexts';
 import { compareFineTunes } from './fineTuneComparison';
 import { toFeatureColumns } from '../../shared/featureColumns';
-import type { ComparisonReport, LayerFlag, SaeDiffReport, SaeInfo, ShiftedFeature } from '../../shared/reportTypes';
+import type { ComparisonReport, LayerFlag, RunConfig, SaeDiffReport, SaeInfo, ShiftedFeature } from '../../shared/reportTypes';
 
 /** What the report says about the run's setup: from a config, or from the partial reports being merged. */
 export interface RunDescription {
-  configJson: Record<string, unknown>;
+  configJson: RunConfig;
   targets: number[];
   metrics: MetricsConfig;
   hookPoint: HookPoint;
@@ -57,6 +57,13 @@ export interface ReportInputs {
   selfCheck?: { fits: Map<number, NeighbourFit[]>; declared: Map<number, { l0?: number; explainedVariance?: number; maxL0?: number }> };
   started: Date;
   durationS: number;
+  /** Tokenizer and template differences between base and the fine-tunes (final runs). */
+  parityWarnings?: string[];
+  /** The prompts the feature details' contexts come from (featureDetails.ts; final runs). */
+  prompts?: Record<string, string>;
+  /** A shard's slice and the state merge needs (partial reports). */
+  shard?: SaeDiffReport['shard'];
+  partial?: SaeDiffReport['partial'];
   timings: Record<string, number>;
   complete: boolean;
 }
@@ -98,8 +105,11 @@ function thresholdMargin(r: ReportInputs, si: number, layer: number, acc: LayerA
 /** The report file's version (docs/report-format.md): 2 adds every shifted feature (all_shifted). */
 export const REPORT_VERSION = 2 as const;
 
-/** Finalizes the accumulators into the report of docs/report-format.md (plus labels, contexts and run details). */
-export function buildReport(r: ReportInputs): SaeDiffReport {
+/** The per fine-tune comparisons, and every shifted feature of each (for the comparison across fine-tunes). */
+export interface BuiltComparisons { comparisons: ComparisonReport[]; allShifted: Map<number, ShiftedFeature[]>[] }
+
+/** Finalizes the accumulators into each fine-tune's layers (metrics, flags, shifted features, labels, contexts). */
+export function buildComparisons(r: ReportInputs): BuiltComparisons {
   const { run } = r;
   const allShifted = run.sfts.map(() => new Map<number, ShiftedFeature[]>());
   const comparisons: ComparisonReport[] = run.sfts.map((spec, si) => ({
@@ -142,6 +152,16 @@ export function buildReport(r: ReportInputs): SaeDiffReport {
       };
     }),
   }));
+  return { comparisons, allShifted };
+}
+
+/**
+ * The report of docs/report-format.md, built once from everything the run produced. `built` is given when
+ * the comparisons were finalized first to add their feature details (featureDetails.ts).
+ */
+export function buildReport(r: ReportInputs, built: BuiltComparisons = buildComparisons(r)): SaeDiffReport {
+  const { run } = r;
+  const { comparisons, allShifted } = built;
   const tokens = r.accumulators[0]?.get(run.targets[0])?.sums.tokens ?? 0;
   return {
     format: 'sae-diff-report',
@@ -161,11 +181,23 @@ export function buildReport(r: ReportInputs): SaeDiffReport {
       warnings: r.warnings,
       timings: r.timings,
       fdr: run.metrics.fdr,
-      ...(r.selfCheck ? { self_check_failed: comparisons.some((c) => c.layers.some((l) => l.self_check && !l.self_check.ok)) } : {}),
+      ...(r.selfCheck ? { self_check_failed: selfCheckFailed(comparisons) } : {}),
+      ...(r.parityWarnings ? { parity_warnings: r.parityWarnings } : {}),
     },
     base: run.base,
     comparisons,
     ...(r.reference ? { noise_floor: { reference: r.reference } } : {}),
     ...(comparisons.length >= 2 ? { fine_tune_comparison: compareFineTunes(comparisons, allShifted, r.labels, run.metrics.top_features) } : {}),
+    ...(r.prompts ? { prompts: r.prompts } : {}),
+    ...(r.shard ? { shard: r.shard } : {}),
+    ...(r.partial ? { partial: r.partial } : {}),
   };
+}
+
+const selfCheckFailed = (comparisons: ComparisonReport[]) => comparisons.some((c) => c.layers.some((l) => l.self_check && !l.self_check.ok));
+
+/** The failing self-check messages, once each: the check is on base, so the first fine-tune's layers hold them all. */
+export function selfCheckFailureLines(comparisons: ComparisonReport[]): string[] {
+  if (!selfCheckFailed(comparisons)) return [];
+  return [...new Set(comparisons[0].layers.flatMap((l) => l.self_check?.messages ?? []))];
 }

@@ -18,7 +18,7 @@ import { ARCHITECTURES } from '../sae/architectures';
 import { buildEncoderGraph, latentSubset } from '../sae/saeGraph';
 import { createSession, type SessionSettings } from '../runtime/session';
 import { logitEffects } from './logitEffects';
-import type { ActivatingContext, LayerReport, SaeDiffReport, ShiftedFeature } from '../../shared/reportTypes';
+import type { ActivatingContext, ComparisonReport, LayerReport, ShiftedFeature } from '../../shared/reportTypes';
 import { readUnembedding } from './unembedding';
 
 export const WINDOW_BEFORE = 24;
@@ -33,7 +33,10 @@ export const REPLAY_MIN_TOKENS = 4096;
 export const REPLAY_TOKEN_SHARE = 0.05;
 
 export interface FeatureDetailInputs {
-  report: SaeDiffReport;
+  /** The report's comparisons: their listed features get their details, in place. */
+  comparisons: ComparisonReport[];
+  /** The run's warnings, which a missing unembedding adds to. */
+  warnings: string[];
   /** Per layer: the SAE folder and format. */
   saeFolders: Map<number, string>;
   saeFormat: SaeFormat;
@@ -49,17 +52,20 @@ export interface FeatureDetailInputs {
   log?(line: string): void;
 }
 
-/** Adds token-window contexts, logit effects and Neuronpedia URLs to the report's listed features, in place. */
-export async function addFeatureDetails(r: FeatureDetailInputs): Promise<void> {
+/** What the pass adds beside the features: the report's `prompts`, and its time (run.timings.details). */
+export interface FeatureDetails { prompts: Record<string, string>; seconds: number }
+
+/** Adds token-window contexts, logit effects and Neuronpedia URLs to the comparisons' listed features, in place. */
+export async function addFeatureDetails(r: FeatureDetailInputs): Promise<FeatureDetails> {
   const started = performance.now();
   const unembedding = readUnembedding(r.baseOnnxPath);
-  if (typeof unembedding === 'string') r.report.run.warnings.push(`Logit effects are not shown: ${unembedding}.`);
+  if (typeof unembedding === 'string') r.warnings.push(`Logit effects are not shown: ${unembedding}.`);
   const prompts = new Set<number>();
   // Every layer's SAE encoder first, so each model is replayed once for all layers.
   const replayed: ReplayLayer[] = [];
   try {
     for (const [layer, folder] of r.saeFolders) {
-      const layers = r.report.comparisons.map((c) => c.layers.find((l) => l.layer === layer));
+      const layers = r.comparisons.map((c) => c.layers.find((l) => l.layer === layer));
       if (layers.every((l) => !l || l.shifted_features.length === 0)) continue;
       const sae = loadSae(folder, r.saeFormat);
       const unique = [...new Set(layers.flatMap((l) => l?.shifted_features.map((f) => f.id) ?? []))];
@@ -96,8 +102,10 @@ export async function addFeatureDetails(r: FeatureDetailInputs): Promise<void> {
       }
     }
   }
-  if (r.report.run.timings) r.report.run.timings.details = (performance.now() - started) / 1000;
-  r.report.prompts = Object.fromEntries([...prompts].sort((a, b) => a - b).map((s) => [String(s), r.decode(r.sequences[s].slice(1))]));
+  return {
+    prompts: Object.fromEntries([...prompts].sort((a, b) => a - b).map((s) => [String(s), r.decode(r.sequences[s].slice(1))])),
+    seconds: (performance.now() - started) / 1000,
+  };
 }
 
 /** The Neuronpedia id SAELens writes into cfg.json (`neuronpedia_id`, or `metadata.neuronpedia_id` in SAELens 6). */
@@ -105,7 +113,7 @@ export function neuronpediaId(folder: string): string | undefined {
   const file = join(folder, 'cfg.json');
   if (!existsSync(file)) return undefined;
   try {
-    const cfg = readJson(file) as any;
+    const cfg = readJson(file) as { neuronpedia_id?: unknown; metadata?: { neuronpedia_id?: unknown } } | null;
     const id = cfg?.neuronpedia_id ?? cfg?.metadata?.neuronpedia_id;
     // An id is "model/sae-set" path segments; anything else is not turned into a URL.
     return typeof id === 'string' && /^[\w.-]+(\/[\w.-]+)+$/.test(id) ? id : undefined;

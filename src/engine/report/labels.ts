@@ -58,9 +58,12 @@ function records(text: string, file: string): unknown[] | Record<string, unknown
   if (trimmed === '') return [];
   if (!/\.jsonl(\.gz)?$/i.test(file)) {
     try {
-      const data = JSON.parse(trimmed) as any;
+      const data: unknown = JSON.parse(trimmed);
       if (Array.isArray(data)) return data;
-      if (data && typeof data === 'object') return Array.isArray(data.explanations) ? data.explanations : Array.isArray(data.features) ? data.features : data;
+      if (data && typeof data === 'object') {
+        const o = data as Record<string, unknown>;
+        return Array.isArray(o.explanations) ? o.explanations : Array.isArray(o.features) ? o.features : o;
+      }
       throw fail(file, 'The labels file is JSON but neither a list nor an object');
     } catch (e) {
       if (e instanceof SaeDiffError) throw e;
@@ -91,18 +94,20 @@ export function readLabelSet(target: string): LabelSet {
   for (const file of set.files) {
     const data = records(readText(file), file);
     if (Array.isArray(data)) {
-      for (const r of data as any[]) {
+      for (const item of data) {
         nonEmpty = true;
-        const idx = Number(r?.index ?? r?.feature ?? r?.id ?? r?.featureIndex);
-        const text = r?.description ?? r?.explanation ?? r?.label ?? r?.text;
-        if (typeof r?.modelId === 'string') set.modelIds.add(r.modelId);
-        if (r?.layer !== undefined && r?.layer !== null) set.layers.add(String(r.layer));
+        const r = (item !== null && typeof item === 'object' ? item : {}) as Record<string, unknown>;
+        const idx = Number(r.index ?? r.feature ?? r.id ?? r.featureIndex);
+        const text = r.description ?? r.explanation ?? r.label ?? r.text;
+        if (typeof r.modelId === 'string') set.modelIds.add(r.modelId);
+        if (r.layer !== undefined && r.layer !== null) set.layers.add(String(r.layer));
         if (Number.isInteger(idx) && idx >= 0 && typeof text === 'string' && !set.labels.has(idx)) set.labels.set(idx, text);
       }
     } else {
       for (const [k, v] of Object.entries(data)) {
         nonEmpty = true;
-        const text = typeof v === 'string' ? v : (v as any)?.description ?? (v as any)?.label;
+        const o = v !== null && typeof v === 'object' ? (v as Record<string, unknown>) : undefined;
+        const text = typeof v === 'string' ? v : o?.description ?? o?.label;
         if (/^\d+$/.test(k) && typeof text === 'string' && !set.labels.has(Number(k))) set.labels.set(Number(k), text);
       }
     }

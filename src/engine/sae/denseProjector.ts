@@ -1,9 +1,8 @@
 import * as ort from 'onnxruntime-node';
-import type { LayerAccumulator, ProjectionOutputs } from '../metrics/layerAccumulator';
-import { addReduced } from '../metrics/reducedAccumulate';
 import type { Activations } from '../model/runner';
 import { createSession, SessionSettings } from '../runtime/session';
 import type { SaeWeights } from './loadSae';
+import type { ProjectionOutputs, ProjectionSink } from './projectionOutputs';
 import { ChunkTimings, EvaluatedRows, FitSums, isLinearPreActivation, Projector, ProjectorOptions } from './projector';
 import { buildReducedGraph, TOKEN_SUMS } from './reducedGraph';
 
@@ -45,12 +44,12 @@ export class DenseProjector implements Projector {
     return result;
   }
 
-  async accumulate(acc: LayerAccumulator, hb: Activations, hs: Activations, rows: EvaluatedRows, from: number, to: number): Promise<ChunkTimings> {
+  async accumulate(acc: ProjectionSink, hb: Activations, hs: Activations, rows: EvaluatedRows, from: number, to: number): Promise<ChunkTimings> {
     let t = performance.now();
     const out = await this.run(hb.tensor, hs.tensor, rows.flat.subarray(from, to));
     const sae = (performance.now() - t) / 1000;
     t = performance.now();
-    addReduced(acc, out, to - from, rows.sample.subarray(from, to), rows.position.subarray(from, to));
+    acc.addReduced(out, to - from, rows.sample.subarray(from, to), rows.position.subarray(from, to));
     return { sae, metrics: (performance.now() - t) / 1000 };
   }
 

@@ -1,10 +1,10 @@
 import * as ort from 'onnxruntime-node';
 import { gatherRows } from '../data/batching';
-import { LayerAccumulator, ProjectionOutputs } from '../metrics/layerAccumulator';
 import { Activations, hostData } from '../model/runner';
 import type { Reduction } from '../runtime/reduction';
 import { createSession, SessionSettings } from '../runtime/session';
 import type { SaeWeights } from './loadSae';
+import type { ProjectionOutputs, ProjectionSink } from './projectionOutputs';
 import { buildProjectionGraph } from './saeGraph';
 
 /** The evaluated tokens of one batch: row indices into [batch*seq] and where each came from. */
@@ -18,7 +18,7 @@ export interface FitSums { err: number; sq: number; sum: ArrayLike<number> }
 
 /**
  * One SAE as an ONNX Runtime session on the selected provider: activations in, reductions into a
- * LayerAccumulator out. Two implementations: sparse (codes to JavaScript; CPU) and dense (reduced in
+ * ProjectionSink (metrics/layerAccumulator.ts) out. Two implementations: sparse (codes to JavaScript; CPU) and dense (reduced in
  * the graph; GPU), chosen by runtime/reduction.ts; both fill the same accumulator state.
  */
 export interface Projector {
@@ -30,7 +30,7 @@ export interface Projector {
   /** Whether the mean pre-activation change is linear in the mean activation change (not per-token normalisations). */
   readonly linearPreActivation: boolean;
   /** Projects rows [from, to) of T (base and a fine-tune) and adds them into acc. */
-  accumulate(acc: LayerAccumulator, hb: Activations, hs: Activations, rows: EvaluatedRows, from: number, to: number): Promise<ChunkTimings>;
+  accumulate(acc: ProjectionSink, hb: Activations, hs: Activations, rows: EvaluatedRows, from: number, to: number): Promise<ChunkTimings>;
   /** Base-only fit on the given rows of one tensor (the self-check's neighbouring positions). */
   fit(h: Activations, rows: Int32Array): Promise<FitSums>;
   /** Mean pre-activation change per feature for a mean activation change (mean h_s - mean h_b). */
@@ -80,7 +80,7 @@ export class SaeProjector implements Projector {
     return result;
   }
 
-  async accumulate(acc: LayerAccumulator, hb: Activations, hs: Activations, rows: EvaluatedRows, from: number, to: number): Promise<ChunkTimings> {
+  async accumulate(acc: ProjectionSink, hb: Activations, hs: Activations, rows: EvaluatedRows, from: number, to: number): Promise<ChunkTimings> {
     const d = this.hidden;
     let t = performance.now();
     const out = await this.project(gatherRows(await hostData(hb), d, rows.flat, from, to), gatherRows(await hostData(hs), d, rows.flat, from, to), to - from);

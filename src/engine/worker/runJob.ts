@@ -1,12 +1,11 @@
 import { READ_CAPS, readTextBounded } from '../io/boundedRead';
 import { parse } from 'yaml';
 import { loadRunConfig } from '../model/loadRunConfig';
-import type { ProviderRequest, ResolvedConfig } from '../config/types';
 import { CancelledError, SaeDiffError } from '../core/errors';
 import type { SaeDiffReport } from '../../shared/reportTypes';
 import { runDiagnostic } from '../pipeline/pipeline';
-import { CUDA_INSTALL_HINT, ProviderChoice, selectProvider } from '../runtime/providers';
-import { probeEnvironment } from '../runtime/session';
+import { chooseProvider } from '../pipeline/provider';
+import { CUDA_INSTALL_HINT } from '../runtime/providers';
 import type { ChildMessage, RunRequest, WorkerError } from './messages';
 import { PartialReportThrottle } from './partialThrottle';
 import { effectiveRunSettings, runtimeSectionOf } from './runSettings';
@@ -21,11 +20,13 @@ export async function runJob(request: RunRequest, signal: AbortSignal, send: (m:
     if (settings.fallback !== undefined) config.runtime.fallback = settings.fallback;
     send({ type: 'started', configPath: config.configPath, reportPath: settings.outPath ?? config.output.savePath });
 
-    // Chosen here too (probes are cached per process) so the editor can show the provider before the first batch.
-    send({ type: 'provider', ...(await chooseProvider(config, settings.provider)) });
+    // Chosen here, once, so the editor can show the provider before the first batch; the engine uses this choice.
+    const chosenProvider = await chooseProvider(config, settings.provider);
+    send({ type: 'provider', ...chosenProvider });
 
     const { reportPath } = await runDiagnostic(config, {
       provider: settings.provider,
+      chosenProvider,
       batchSize: settings.batchSize,
       threads: settings.threads,
       outPath: settings.outPath,
@@ -59,18 +60,6 @@ function readYaml(file: string): unknown {
 }
 
 const OUT_OF_MEMORY = /out of memory|allocation failed|bad_alloc|ENOMEM|heap limit/i;
-
-/** The provider the engine will pick; an unavailable one from the file is located at its key, as the engine does. */
-async function chooseProvider(config: ResolvedConfig, fromEditor: ProviderRequest | undefined): Promise<ProviderChoice> {
-  try {
-    return await selectProvider(fromEditor ?? config.runtime.execution_provider, probeEnvironment(), config.runtime.fallback);
-  } catch (e) {
-    if (e instanceof SaeDiffError && fromEditor === undefined) {
-      throw new SaeDiffError(e.message, { location: config.locate('runtime.execution_provider'), hint: e.hint });
-    }
-    throw e;
-  }
-}
 
 export function toWorkerError(e: unknown): WorkerError {
   if (e instanceof SaeDiffError) {

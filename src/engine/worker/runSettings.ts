@@ -29,7 +29,7 @@ export function effectiveRunSettings(fileRuntime: Record<string, unknown> | unde
 
 /** The `diagnostic_pipeline.runtime` mapping of a parsed config, if it is one. */
 export function runtimeSectionOf(configData: unknown): Record<string, unknown> | undefined {
-  const pipeline = (configData as any)?.diagnostic_pipeline;
-  const runtime = pipeline && typeof pipeline === 'object' ? pipeline.runtime : undefined;
-  return runtime && typeof runtime === 'object' && !Array.isArray(runtime) ? runtime : undefined;
+  const field = (v: unknown, key: string): unknown => (v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[key] : undefined);
+  const runtime = field(field(configData, 'diagnostic_pipeline'), 'runtime');
+  return runtime && typeof runtime === 'object' && !Array.isArray(runtime) ? (runtime as Record<string, unknown>) : undefined;
 }

@@ -1,0 +1,55 @@
+import * as fs from 'fs';
+import type { ResolvedConfig } from '../config/types';
+import { labelMismatches, readLabelSet } from '../report/labels';
+import type { Reduction } from '../runtime/reduction';
+import type { SessionSettings } from '../runtime/session';
+import { createProjector } from '../sae/createProjector';
+import { checkSaeFits, guaranteedMaxL0, loadSae, readSaeInfo } from '../sae/loadSae';
+import type { Projector } from '../sae/projector';
+import type { SaeInfo } from '../../shared/reportTypes';
+
+/** What each layer's SAE declares it achieves (the self-check compares). */
+export type DeclaredFit = { l0?: number; explainedVariance?: number; maxL0?: number };
+
+export interface RunSaes {
+  /** The report's SAE shapes, in layer order. */
+  infos: SaeInfo[];
+  declared: Map<number, DeclaredFit>;
+  labels: Map<number, Map<number, string>>;
+  projectors: Map<number, Projector>;
+}
+
+/**
+ * Step "SAEs": each target layer's SAE checked against the model (shape and hook, before any weight is
+ * read), loaded, compiled into a projector session of the chosen reduction path, and its labels read.
+ * On failure the projectors built so far are released.
+ */
+export async function loadSaes(
+  config: ResolvedConfig, hidden: number | undefined, settings: SessionSettings, reduction: Reduction, warnings: string[], log: (line: string) => void,
+): Promise<RunSaes> {
+  const out: RunSaes = { infos: [], declared: new Map(), labels: new Map(), projectors: new Map() };
+  try {
+    for (const layer of config.layers.targets) {
+      const folder = config.sae.paths.get(layer)!;
+      checkSaeFits(readSaeInfo(folder, config.sae.format), layer, hidden, config.sae.checkHookLayer, config.locate('sae.path'), config.layers.hookPoint);
+      const sae = loadSae(folder, config.sae.format);
+      out.declared.set(layer, { l0: sae.declaredL0, explainedVariance: sae.declaredExplainedVariance, maxL0: guaranteedMaxL0(sae) });
+      if (config.sae.k > sae.dSae) warnings.push(`sae.k ${config.sae.k} exceeds the SAE width ${sae.dSae} at layer ${layer}; all active features are compared.`);
+      log(`SAE layer ${layer}: ${sae.format} ${sae.architecture}, d_in ${sae.dIn}, d_sae ${sae.dSae}, dtype ${sae.dtype}${sae.kSae ? `, k ${sae.kSae}` : ''} (${folder})`);
+      out.infos.push({ layer, path: folder, format: sae.format, architecture: sae.architecture, d_in: sae.dIn, d_sae: sae.dSae, dtype: sae.dtype, hook_name: sae.hookName });
+      out.projectors.set(layer, await createProjector(sae, settings, reduction, { k: config.sae.k, contexts: config.metrics.top_contexts }));
+      const labelsFile = config.sae.labels.get(layer);
+      if (labelsFile && config.sae.labelsFromTemplate && !fs.existsSync(labelsFile)) warnings.push(`No labels file for layer ${layer} (${labelsFile}): its features show their ids.`);
+      else if (labelsFile) {
+        const set = readLabelSet(labelsFile);
+        if (set.labels.size === 0) warnings.push(`The labels for layer ${layer} (${labelsFile}) are empty: its features show their ids.`);
+        out.labels.set(layer, set.labels);
+        warnings.push(...labelMismatches(set, layer, sae.modelName));
+      }
+    }
+  } catch (e) {
+    for (const p of out.projectors.values()) await p.release().catch(() => {});
+    throw e;
+  }
+  return out;
+}
