@@ -24,7 +24,9 @@ export const ENGINE_LAYERS = [
 export function forbiddenEngineFolders(folder) {
   const row = ENGINE_LAYERS.findIndex((names) => names.includes(folder));
   if (row < 0) throw new Error(`scripts/layers.mjs: engine folder '${folder}' is in no layer; add it to ENGINE_LAYERS`);
-  return ENGINE_LAYERS.slice(row).flat().filter((name) => name !== folder);
+  return ENGINE_LAYERS.slice(row)
+    .flat()
+    .filter((name) => name !== folder);
 }
 
 /** ONNX Runtime is loaded by the runtime module only (tests and benchmarks may use it directly). */
