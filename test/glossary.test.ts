@@ -16,7 +16,6 @@ import { REPO_ROOT } from './helpers/engineReport';
 const docs = readFileSync(join(REPO_ROOT, 'docs', 'metrics.md'), 'utf8');
 const GENERATOR = join(REPO_ROOT, 'scripts', 'glossary.mjs');
 // the generator is an ES module; Node >= 20.19 (which ESLint 10 needs too) can require() it
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const { parseGlossary } = require(GENERATOR) as { parseGlossary: (markdown: string, source?: string) => unknown[] };
 
 test('src/shared/glossary.generated.ts is what scripts/glossary.mjs makes of docs/metrics.md', () => {

@@ -72,8 +72,12 @@ test('dependency-cruiser finds a folder cycle no file is part of, and an import 
   const cli = join(REPO_ROOT, 'node_modules', 'dependency-cruiser', 'bin', 'dependency-cruise.mjs');
   const config = join(REPO_ROOT, '.dependency-cruiser.mjs');
   // the `err` reporter is the one `npm run lint` uses, and the one whose exit status counts the errors
-  const r = spawnSync(process.execPath, [cli, 'src', '--config', config, '--output-type', 'err'], { cwd: root, encoding: 'utf8' });
-  const out = r.stdout.replace(/\x1b\[[0-9;]*m/g, '');
+  const r = spawnSync(process.execPath, [cli, 'src', '--config', config, '--output-type', 'err'], {
+    cwd: root,
+    encoding: 'utf8',
+    env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' },
+  });
+  const out = r.stdout;
   assert.equal(r.status, 3, out);
   assert.match(out, /error no-folder-cycle: src\/engine\/sae → \s+src\/engine\/metrics →\s+src\/engine\/sae/);
   assert.match(out, /error engine-layer-sae: src\/engine\/sae\/projector\.ts → src\/engine\/metrics\/acc\.ts/);
