@@ -16,6 +16,16 @@ const engineRules = ENGINE_LAYERS.flat()
     to: { path: `^src/engine/(${forbiddenEngineFolders(folder).join('|')})/` },
   }));
 
+// a folder missing from the table would escape the layer rules, so it is an error of its own
+const known = `^src/engine/(${ENGINE_LAYERS.flat().join('|')})/`;
+const unknownEngineFolder = {
+  name: 'engine-folder-in-layer-table',
+  comment: 'Every src/engine folder has a row in scripts/layers.mjs ENGINE_LAYERS.',
+  severity: 'error',
+  from: { path: '^src/engine/', pathNot: known },
+  to: {},
+};
+
 const faceRules = Object.entries(FACES).map(([face, { forbid, node }]) => ({
   name: `face-${face.replace(/\//g, '-')}`,
   comment: `${face} must not import ${forbid.join(', ')}${node ? '' : ' or Node modules (it runs in the browser)'}`,
@@ -43,6 +53,7 @@ export default {
       to: { circular: true },
     },
     ...engineRules,
+    unknownEngineFolder,
     ...faceRules,
     {
       name: 'browser-code-no-node-builtins',
