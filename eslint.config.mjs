@@ -4,6 +4,7 @@
 // resolved graph (and folder cycles) in `npm run lint`.
 import { builtinModules } from 'node:module';
 import js from '@eslint/js';
+import { defineConfig } from 'eslint/config';
 import tseslint from 'typescript-eslint';
 import { ENGINE_LAYERS, FACES, ORT_FOLDER, VSCODE_FOLDER, forbiddenEngineFolders } from './scripts/layers.mjs';
 
@@ -58,10 +59,10 @@ const engineBlocks = ENGINE_LAYERS.flat().map((folder) => {
   };
 });
 
-export default tseslint.config(
+export default defineConfig(
   { ignores: ['out/**', 'dist/**', 'media/**', 'node_modules/**', 'test/fixtures/**', 'test/.tmp/**', 'vsix/**', 'demo/out/**'] },
   js.configs.recommended,
-  ...tseslint.configs.recommended,
+  tseslint.configs.recommended,
   {
     // Node scripts (build, packaging, this file): Node's globals are known, and TypeScript checks no JS here.
     files: ['**/*.mjs', '**/*.js', '**/*.cjs'],
