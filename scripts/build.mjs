@@ -1,4 +1,4 @@
-// Builds the project: `tsc` (out/: the CLI, the engine, the tests), `webview` (media/webview/: the report
+// Builds the project: `glossary` (src/shared/glossary.generated.ts from docs/metrics.md), `tsc` (out/: the CLI, the engine, the tests), `webview` (media/webview/: the report
 // panel's bundle) and `bundle` (dist/: what the VSIX runs). `node scripts/build.mjs [--if-stale] [step…]`
 // (all steps by default). With --if-stale a step runs only when one of its inputs is newer than the stamp
 // it wrote after its last success, so `npm run demo` and `vscode:prepublish` do not rebuild a current build.
@@ -14,6 +14,13 @@ const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
 const LOCK = ['package.json', 'package-lock.json'];
 
 const STEPS = {
+  // first: tsc and the webview bundle compile the file it writes (which is committed, so a build without
+  // this step still works; it rewrites the file only when docs/metrics.md's glossary changed)
+  glossary: {
+    command: [join(root, 'scripts/glossary.mjs')],
+    inputs: ['docs/metrics.md', 'scripts/glossary.mjs'],
+    stamp: 'out/.glossary-stamp',
+  },
   tsc: {
     command: [tsc, '-p', join(root, 'tsconfig.json')],
     inputs: [...LOCK, 'tsconfig.json', 'src', 'test', 'bench'],

@@ -4,6 +4,7 @@ import * as path from 'path';
 function readVersion(): string {
   for (const rel of ['../package.json', '../../package.json', '../../../package.json']) {
     try {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports -- a path known only at run time
       const pkg = require(path.join(__dirname, rel));
       if (pkg?.name === 'sae-diff') return String(pkg.version);
     } catch { /* try the next location */ }

@@ -95,7 +95,7 @@ function advise(r: DoctorReport, env: DoctorEnv): string[] {
 
 /** The real machine; providers are probed in child processes. */
 export function realDoctorEnv(): DoctorEnv {
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded on demand: the doctor reports a missing binary
   const ort = require('onnxruntime-node') as typeof import('onnxruntime-node');
   let ortRoot: string | undefined;
   try { ortRoot = path.dirname(path.dirname(require.resolve('onnxruntime-node'))); } catch { /* not installed */ }
