@@ -37,6 +37,8 @@ export function addReduced(acc: LayerAccumulator, o: ProjectionOutputs, n: numbe
   s.l0_s += l0s;
   s.l1_num += l1num;
   s.l1_den += l1den;
+  acc.histBase.addCumulative(cntB, o.hist_b.data as Float32Array);
+  acc.histSft.addCumulative(cntS, o.hist_s.data as Float32Array);
 
   offerCandidates(acc.ctxBase, o.ctx_val_b, o.ctx_row_b, rowSample, rowPosition);
   offerCandidates(acc.ctxSft, o.ctx_val_s, o.ctx_row_s, rowSample, rowPosition);

@@ -1,3 +1,4 @@
+import { HISTOGRAM_BINS } from './activationHistogram';
 import { LayerAccumulator, LayerSums } from './layerAccumulator';
 import { TopContexts } from './topContexts';
 
@@ -10,6 +11,13 @@ export interface SerializedAccumulator {
   cntB: number[]; cntS: number[]; sumZb: number[]; sumZs: number[]; sumDiff: number[]; sumSqDiff: number[]; sumHb: number[]; sumHs: number[];
   ctxBase: SerializedContexts;
   ctxSft: SerializedContexts;
+  /**
+   * Activation histograms, width x HISTOGRAM_BINS counts, feature-major (metrics/activationHistogram.ts).
+   * Absent in parts written before histograms existed: the merged report then has none.
+   */
+  histBase?: number[];
+  histSft?: number[];
+  histogramBins?: number;
 }
 interface SerializedContexts { values: number[]; samples: number[]; positions: number[] }
 
@@ -25,6 +33,11 @@ export function accumulatorToJson(a: LayerAccumulator): SerializedAccumulator {
   for (const k of ARRAYS) out[k] = Array.from(a[k]);
   out.ctxBase = contextsToJson(a.ctxBase);
   out.ctxSft = contextsToJson(a.ctxSft);
+  if (!a.histogramsMissing) {
+    out.histogramBins = HISTOGRAM_BINS;
+    out.histBase = Array.from(a.histBase.counts);
+    out.histSft = Array.from(a.histSft.counts);
+  }
   return out as SerializedAccumulator;
 }
 
@@ -42,5 +55,11 @@ export function accumulatorFromJson(s: SerializedAccumulator): LayerAccumulator 
   for (const k of ARRAYS) a[k].set(s[k]);
   contextsFromJson(a.ctxBase, s.ctxBase);
   contextsFromJson(a.ctxSft, s.ctxSft);
+  if (s.histBase && s.histSft && s.histogramBins === HISTOGRAM_BINS) {
+    a.histBase.counts.set(s.histBase);
+    a.histSft.counts.set(s.histSft);
+  } else {
+    a.histogramsMissing = true;
+  }
   return a;
 }

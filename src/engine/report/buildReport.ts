@@ -6,6 +6,7 @@ import { TOOL_VERSION } from '../core/version';
 import { NeighbourFit, selfCheck } from '../metrics/selfCheck';
 import { renderContext } from './contexts';
 import { compareFineTunes } from './fineTuneComparison';
+import { addActivationHistograms } from './histograms';
 import { toFeatureColumns } from '../../shared/featureColumns';
 import type { ComparisonReport, LayerFlag, SaeDiffReport, SaeInfo, ShiftedFeature } from '../../shared/reportTypes';
 
@@ -95,8 +96,8 @@ function thresholdMargin(r: ReportInputs, si: number, layer: number, acc: LayerA
   return { pre_activation_shift: shift, near_threshold: Math.abs(shift) < r.run.metrics.threshold_margin * Math.abs(scale) };
 }
 
-/** The report file's version (docs/report-format.md): 2 adds every shifted feature (all_shifted). */
-export const REPORT_VERSION = 2 as const;
+/** The report file's version (docs/report-format.md): 2 adds every shifted feature (all_shifted), 3 activation_histograms. */
+export const REPORT_VERSION = 3 as const;
 
 /** Finalizes the accumulators into the report of docs/report-format.md (plus labels, contexts and run details). */
 export function buildReport(r: ReportInputs): SaeDiffReport {
@@ -142,6 +143,7 @@ export function buildReport(r: ReportInputs): SaeDiffReport {
       };
     }),
   }));
+  addActivationHistograms(comparisons, allShifted, r.accumulators);
   const tokens = r.accumulators[0]?.get(run.targets[0])?.sums.tokens ?? 0;
   return {
     format: 'sae-diff-report',
