@@ -20,11 +20,17 @@ function svg(tag: string, attrs: Record<string, string | number>, ...children: (
   return element;
 }
 
+/** An edge as written exactly: the octaves below 1 as fractions (1/8), the others as numbers. */
+export function edgeLabel(e: number): string {
+  const inverse = 1 / e;
+  return e < 1 && Number.isInteger(inverse) ? `1/${inverse}` : formatStat(e);
+}
+
 /** The range of bin j: (0, e0], (e(j-1), e(j)], or above the last edge. */
 export function binLabel(edges: number[], j: number): string {
-  if (j === 0) return `(0, ${formatStat(edges[0])}]`;
-  if (j >= edges.length) return `> ${formatStat(edges[edges.length - 1])}`;
-  return `(${formatStat(edges[j - 1])}, ${formatStat(edges[j])}]`;
+  if (j === 0) return `(0, ${edgeLabel(edges[0])}]`;
+  if (j >= edges.length) return `> ${edgeLabel(edges[edges.length - 1])}`;
+  return `(${edgeLabel(edges[j - 1])}, ${edgeLabel(edges[j])}]`;
 }
 
 const seriesColor = (s: HistogramSeries) => (s.role === 'base' ? 'currentColor' : SERIES_COLORS[(s.comparison ?? 0) % SERIES_COLORS.length]);
@@ -63,9 +69,9 @@ export function renderFeatureHistogram(featureId: number, histograms: FeatureHis
   const step = Math.ceil(shown / 10);
   for (let j = first; j <= last + 1 && j <= edges.length; j++) {
     if (j === 0 || (j - first) % step !== 0) continue;
-    chart.append(svg('text', { x: x(j), y: H - M.bottom + 14, 'text-anchor': 'middle', class: 'histogram-tick' }, formatStat(edges[j - 1])));
+    chart.append(svg('text', { x: x(j), y: H - M.bottom + 14, 'text-anchor': 'middle', class: 'histogram-tick' }, edgeLabel(edges[j - 1])));
   }
-  chart.append(svg('text', { x: M.left + plotW / 2, y: H - 6, 'text-anchor': 'middle', class: 'histogram-axis' }, 'activation (bin upper edges; log scale)'));
+  chart.append(svg('text', { x: M.left + plotW / 2, y: H - 6, 'text-anchor': 'middle', class: 'histogram-axis' }, 'activation when firing (bin edges, octaves)'));
   series.forEach((s, si) => {
     const group = svg('g', { class: `histogram-series histogram-${s.role}`, 'data-series': si, 'data-name': s.name });
     for (let j = first; j <= last; j++) {
