@@ -19,6 +19,7 @@ import { mergePartialReports } from '../src/engine/merge/merge';
 import { runDiagnostic } from '../src/engine/pipeline/pipeline';
 import { createProjector } from '../src/engine/sae/createProjector';
 import type { SaeWeights } from '../src/engine/sae/loadSae';
+import { reportJson } from '../src/engine/report/reportJson';
 import { reportProblem } from '../src/shared/reportCheck';
 import type { SaeDiffReport } from '../src/shared/reportTypes';
 import { fixtureConfig } from './helpers/cli';
@@ -110,7 +111,12 @@ const TWO_SFTS = fixtureConfig({
 const histogramsOf = (r: SaeDiffReport) => r.comparisons.map((c) => c.layers.map((l) => ({ layer: l.layer, h: l.activation_histograms })));
 
 test('real fixture: every shifted feature has histograms whose bins sum to its firing counts; sparse = dense; merged shards = single run', async () => {
-  const sparse = (await run('two', TWO_SFTS, 'sparse')).report;
+  const sparseRun = await run('two', TWO_SFTS, 'sparse');
+  const sparse = sparseRun.report;
+  // written compactly: each histogram row (and every other array of numbers) on one line
+  const text = fs.readFileSync(sparseRun.file, 'utf8');
+  assert.ok(text.includes(`"edges": [${HISTOGRAM_EDGES.join(',')}]`), 'the edges on one line');
+  assert.deepEqual(JSON.parse(text), JSON.parse(JSON.stringify(sparse)));
   const dense = (await run('two', TWO_SFTS, 'dense')).report;
   const tokens = sparse.run.tokens;
   assert.equal(sparse.version, 3);
@@ -173,4 +179,15 @@ test('the report check refuses histogram rows that do not match the edges or the
   layer.activation_histograms.sft = [];
   assert.match(reportProblem(report)!, /activation_histograms\.sft has 0 rows/);
   assert.equal(reportProblem({ ...report, version: 2, comparisons: [] }), undefined, 'version 2 still opens');
+});
+
+test('report JSON: arrays of numbers on one line, strings (even with brackets and newlines) untouched', () => {
+  const value = { label: 'a [1, 2]\n[\n 3\n]', v: [1, 2.5e-7, -3, null], nested: [[1, 2], [3]], texts: ['1', '2'], empty: [], deep: { h: [[0, 0, 4]] } };
+  const text = reportJson(value);
+  assert.deepEqual(JSON.parse(text), value);
+  assert.ok(text.includes('"v": [1,2.5e-7,-3,null]'));
+  assert.ok(text.includes('  [1,2],\n  [3]\n'), 'rows of a nested list each on their own line');
+  assert.ok(text.includes('"texts": [\n  "1",\n  "2"\n ]'), 'lists of strings stay indented');
+  assert.ok(text.includes(JSON.stringify(value.label)), 'the string as JSON writes it');
+  assert.ok(text.endsWith('}\n'));
 });

@@ -19,6 +19,7 @@ import { labelMismatches, readLabelSet } from '../report/labels';
 import type { PartialState, SaeDiffReport, SaeInfo as ReportSaeInfo } from '../../shared/reportTypes';
 import { accumulatorToJson } from '../metrics/serialize';
 import { checkWritableTarget, writeFileAtomicAsync } from '../report/writeReport';
+import { reportJson } from '../report/reportJson';
 import { selectProvider } from '../runtime/providers';
 import { probeEnvironment, SessionSettings } from '../runtime/session';
 import { chooseBatching, deviceMemoryBudget } from '../runtime/deviceBatch';
@@ -162,7 +163,7 @@ export async function runDiagnostic(config: ResolvedConfig, options: RunOptions 
     }
     timings.report = (performance.now() - tr) / 1000;
     report.run.duration_s = (performance.now() - t0) / 1000;
-    await writeFileAtomicAsync(reportPath, JSON.stringify(report, null, 1) + '\n', options.signal);
+    await writeFileAtomicAsync(reportPath, reportJson(report), options.signal);
     log(`timings (s): ${Object.entries(timings).map(([k, v]) => `${k} ${v.toFixed(3)}`).join(', ')}`);
     log(`report written: ${reportPath}`);
     progress({ stage: 'done', message: `Report written to ${reportPath}`, batchesDone: batches.length, batchesTotal: batches.length, tokensDone, tokensPerSecond: rate(tokensDone, loopStart) });
