@@ -55,7 +55,7 @@ test('sft-late: the frozen layers 0-3 report dense_cosine 1, feature_overlap 1, 
 
 test('report has the fields docs/report-format.md requires', () => {
   const r = reportFor('sft-refusal__chat');
-  assert.equal(r.version, 2);
+  assert.equal(r.version, 3);
   assert.equal(r.run.execution_provider, 'cpu');
   assert.ok(!Number.isNaN(Date.parse(r.run.started_at)));
   assert.ok(r.run.duration_s > 0);

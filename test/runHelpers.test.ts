@@ -114,10 +114,13 @@ describe('withoutContexts', () => {
     const ctx = { base: [{ activation: 1, sample: 0, position: 1, before: 'a', token: 'b', after: 'c' }], sft: [] };
     const feature = { id: 3, category: 'emerged', freq_base: 0, freq_sft: 0.1, mean_base: 0, mean_sft: 1, mean_abs_diff: 1, contexts: ctx };
     const columns = { id: [3], category: ['emerged'], freq_base: [0], freq_sft: [0.1], mean_base: [0], mean_sft: [1], mean_abs_diff: [1] };
-    const report = { complete: false, comparisons: [{ sft: { name: 's', path: '/s' }, layers: [{ layer: 0, shifted_features: [feature], all_shifted: columns }] }] } as unknown as SaeDiffReport;
+    const histograms = { edges: [1], id: [3], base: [[0, 0]], sft: [[1, 2]] };
+    const report = { complete: false, comparisons: [{ sft: { name: 's', path: '/s' }, layers: [{ layer: 0, shifted_features: [feature], all_shifted: columns, activation_histograms: histograms }] }] } as unknown as SaeDiffReport;
     const slim = withoutContexts(report);
     assert.equal('contexts' in slim.comparisons[0].layers[0].shifted_features[0], false);
     assert.equal('all_shifted' in slim.comparisons[0].layers[0], false, 'the columns of every feature come with the final report');
+    assert.equal('activation_histograms' in slim.comparisons[0].layers[0], false, 'so do their histograms');
+    assert.equal(report.comparisons[0].layers[0].activation_histograms, histograms);
     assert.equal(report.comparisons[0].layers[0].all_shifted, columns);
     assert.equal(slim.comparisons[0].layers[0].shifted_features[0].id, 3);
     assert.equal(report.comparisons[0].layers[0].shifted_features[0].contexts, ctx);

@@ -1,5 +1,5 @@
 /**
- * The panel over every shifted feature of a version-2 report, in headless Chromium: the virtual table,
+ * The panel over every shifted feature of a version-3 report, in headless Chromium: the virtual table,
  * the scatter and volcano plots (point counts and positions), clicking a point, the metric picker and
  * per-fine-tune flag bands; a hostile report (markup in every string) stays text; malformed reports show
  * an error box instead of a half-drawn page.
@@ -47,7 +47,7 @@ test('every shifted feature: table, scatter, volcano, picker, flag bands', async
     const features = allShiftedFeatures(shown);
 
     await t.test('the table holds every shifted feature of the layer, not only the listed top ones', async () => {
-      assert.equal(report.version, 2);
+      assert.equal(report.version, 3);
       assert.ok(shown.shifted_count > shown.shifted_features.length, 'the fixture layer has more shifted features than are listed in full');
       assert.deepEqual(await rowIds(panel), shown.all_shifted!.id);
       assert.match((await panel.page.locator('.table-status').textContent()) ?? '', new RegExp(`^${shown.shifted_count} of ${shown.shifted_count} shifted features`));

@@ -6,7 +6,7 @@
  */
 
 /** The report versions this viewer reads (docs/report-format.md). */
-export const READABLE_VERSIONS = [1, 2];
+export const READABLE_VERSIONS = [1, 2, 3];
 
 type Json = Record<string, unknown>;
 
@@ -72,7 +72,7 @@ function checkReport(value: unknown): void {
   const report = object(value, 'the report');
   if (report.format !== 'sae-diff-report') throw new Problem(`"format" is ${JSON.stringify(report.format)}, expected "sae-diff-report"`);
   if (!READABLE_VERSIONS.includes(report.version as number)) {
-    throw new Problem(`unsupported version ${JSON.stringify(report.version)} (this viewer reads versions ${READABLE_VERSIONS.join(' and ')}; a newer sae-diff wrote it?)`);
+    throw new Problem(`unsupported version ${JSON.stringify(report.version)} (this viewer reads versions ${READABLE_VERSIONS.join(', ')}; a newer sae-diff wrote it?)`);
   }
   const run = object(report.run, 'run');
   number(run.tokens, 'run.tokens');
@@ -121,6 +121,23 @@ function checkLayer(value: unknown, path: string): void {
     strings(check.messages, `${path}.self_check.messages`);
   }
   if (layer.all_shifted !== undefined) checkColumns(layer.all_shifted, `${path}.all_shifted`);
+  if (layer.activation_histograms !== undefined) checkHistograms(layer.activation_histograms, `${path}.activation_histograms`);
+}
+
+/** Every row of counts has one entry per bin (edges + 1) and there is one row per feature id. */
+function checkHistograms(value: unknown, path: string): void {
+  const histograms = object(value, path);
+  numbers(histograms.edges, `${path}.edges`);
+  numbers(histograms.id, `${path}.id`);
+  const bins = (histograms.edges as unknown[]).length + 1, length = (histograms.id as unknown[]).length;
+  for (const side of ['base', 'sft']) {
+    const rows = list(histograms[side], `${path}.${side}`);
+    if (rows.length !== length) throw new Problem(`${path}.${side} has ${rows.length} rows, ${path}.id has ${length}`);
+    rows.forEach((row, i) => {
+      numbers(row, `${path}.${side}[${i}]`);
+      if ((row as unknown[]).length !== bins) throw new Problem(`${path}.${side}[${i}] has ${(row as unknown[]).length} counts, not ${bins} (one per bin)`);
+    });
+  }
 }
 
 function checkFeature(value: unknown, path: string): void {

@@ -97,6 +97,20 @@ export interface FeatureColumns {
   label?: (string | null)[];
 }
 
+/**
+ * Per-feature histograms of firing activations (z > 0) in fixed bins: bin 0 is (0, edges[0]], bin j is
+ * (edges[j-1], edges[j]], the last bin is above the last edge; a feature's bins sum to its firing count.
+ */
+export interface ActivationHistograms {
+  /** Bin edges, ascending (edges.length + 1 bins). */
+  edges: number[];
+  /** Feature ids, ascending. */
+  id: number[];
+  /** Per feature, in the order of id: counts per bin in base and in this fine-tune. */
+  base: number[][];
+  sft: number[][];
+}
+
 export interface LayerReport {
   layer: number;
   dense_cosine: number;
@@ -120,6 +134,11 @@ export interface LayerReport {
    * in the same order as shifted_features (mean_abs_diff descending, ties by lower id). Absent in version 1.
    */
   all_shifted?: FeatureColumns;
+  /**
+   * Version 3: activation histograms of every feature shifted at this layer in any fine-tune of the report,
+   * in base and in this fine-tune (docs/report-format.md). Absent in versions 1 and 2.
+   */
+  activation_histograms?: ActivationHistograms;
   /** The hooked ONNX tensor in base and in the fine-tune. */
   hook_tensor?: { base: string; sft: string };
   /** Per category, the shifted features that are significant. */
@@ -199,8 +218,8 @@ export interface FineTuneComparison {
 
 export interface SaeDiffReport {
   format: 'sae-diff-report';
-  /** 2 adds all_shifted (every shifted feature); readers accept 1 and 2. */
-  version: 1 | 2;
+  /** 2 adds all_shifted (every shifted feature), 3 activation_histograms; readers accept 1 to 3. */
+  version: 1 | 2 | 3;
   complete: boolean;
   run: {
     tool_version: string;

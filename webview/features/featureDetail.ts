@@ -1,5 +1,5 @@
 /**
- * The feature page: statistics, trust figures, logit effects, and the top activating contexts in base and
+ * The feature page: statistics, trust figures, activation histograms (version 3), logit effects, and the top activating contexts in base and
  * in the fine-tune as token heat maps (version 2: each token shaded by the feature's activation there), each
  * with its prompt on demand. Version-1 contexts (text before, token, text after) are shown as they were.
  */
@@ -7,6 +7,8 @@ import type { ActivatingContext, LogitEffectEntry, ShiftedFeature } from '../../
 import { tooltip } from '../../src/shared/glossary';
 import { h } from '../dom';
 import { formatStat } from '../format';
+import type { FeatureHistograms } from '../../src/shared/featureHistograms';
+import { renderFeatureHistogram } from './featureHistogram';
 import { renderFeatureTrust } from './featureTrust';
 
 export interface DetailContext {
@@ -17,7 +19,7 @@ export interface DetailContext {
   prompts?: Record<string, string>;
 }
 
-export function renderFeatureDetail(feature: ShiftedFeature | undefined, sftName: string, baseName: string, fdr?: number, prompts?: Record<string, string>): HTMLElement {
+export function renderFeatureDetail(feature: ShiftedFeature | undefined, sftName: string, baseName: string, fdr?: number, prompts?: Record<string, string>, histograms?: FeatureHistograms): HTMLElement {
   if (!feature) {
     return h('section', { class: 'feature-detail empty', attrs: { 'aria-label': 'Feature detail' } }, 'Select a feature (click a row or a point, or focus a row and press Enter) to see where it fires.');
   }
@@ -34,6 +36,7 @@ export function renderFeatureDetail(feature: ShiftedFeature | undefined, sftName
       `mean activation ${formatStat(feature.mean_base)} → ${formatStat(feature.mean_sft)}; mean |Δ| ${formatStat(feature.mean_abs_diff)}`),
     neuronpediaLink(feature.neuronpedia_url),
     renderFeatureTrust(feature, fdr),
+    renderFeatureHistogram(feature.id, histograms),
     feature.logit_effects ? logitEffects(feature.logit_effects) : null,
     h('div', { class: 'context-columns' },
       contextColumn(`Base: ${baseName}`, 'base', contexts.base, maxActivation, prompts),

@@ -1,8 +1,7 @@
 /**
  * Overview plots over every shifted feature of the layer: firing frequency in base vs fine-tune (log-log,
  * coloured and shaped by category) and a volcano plot (mean activation change vs -log10 q). Clicking a point
- * opens that feature. A slot is left for per-feature histograms (filled by the feature page when the report
- * has them).
+ * opens that feature (whose page shows its activation histograms).
  */
 import {
   Chart, Legend, LinearScale, LogarithmicScale, PointElement, ScatterController, Tooltip,
@@ -45,9 +44,7 @@ export class FeaturePlots {
       h('div', { class: 'plot-row' },
         h('figure', {}, h('figcaption', {}, 'Firing frequency: base vs fine-tune (log-log)'), this.scatterBox),
         h('figure', {}, h('figcaption', {}, 'Volcano: mean activation change vs −log₁₀ q'), this.volcanoBox)),
-      this.note,
-      // Per-feature activation histograms come with the per-feature accumulators (another change); the feature page shows them.
-      h('div', { class: 'histogram-slot', attrs: { 'data-testid': 'histogram-slot', hidden: true } }));
+      this.note);
   }
 
   render(report: SaeDiffReport, features: ShiftedFeature[], state: ViewState): void {

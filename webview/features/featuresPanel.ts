@@ -6,6 +6,7 @@
 import type { LayerReport, SaeDiffReport, ShiftedFeature } from '../../src/shared/reportTypes';
 import type { FeatureColumn } from '../../src/shared/reportMessages';
 import { allShiftedFeatures, shiftedTotal } from '../../src/shared/featureColumns';
+import { featureHistograms } from '../../src/shared/featureHistograms';
 import { reportThresholds } from '../../src/shared/reportFindings';
 import { hasSignificance } from '../../src/shared/reportTrust';
 import { h, replaceChildren } from '../dom';
@@ -84,7 +85,8 @@ export class FeaturesPanel {
     const layer = this.layer(state);
     const feature = layer ? this.features(layer).find((f) => f.id === state.selectedFeature) : undefined;
     const sftName = this.report?.comparisons[state.comparison]?.sft.name ?? 'fine-tune';
-    replaceChildren(this.detailHost, renderFeatureDetail(feature, sftName, this.report?.base.name ?? 'base', this.report?.run.fdr, this.report?.prompts));
+    const histograms = feature && this.report ? featureHistograms(this.report, state.comparison, state.layer, feature.id) : undefined;
+    replaceChildren(this.detailHost, renderFeatureDetail(feature, sftName, this.report?.base.name ?? 'base', this.report?.run.fdr, this.report?.prompts, histograms));
   }
 
   private features(layer: LayerReport): ShiftedFeature[] {

@@ -9,6 +9,7 @@ import { buildReport, RunDescription } from '../report/buildReport';
 import type { SaeDiffReport } from '../../shared/reportTypes';
 import type { MetricsConfig } from '../config/types';
 import { writeFileAtomic } from '../report/writeReport';
+import { reportJson } from '../report/reportJson';
 import { readTextBounded } from '../io/boundedRead';
 import { checkPartContent, checkProvenance, checkShard } from './mergeChecks';
 
@@ -133,6 +134,6 @@ export function mergeToFile(files: string[], out: string, options: { tokenizer?:
   const part = files.find((f) => path.resolve(f) === path.resolve(out));
   if (part) throw new SaeDiffError('--out is one of the partial reports: merging would overwrite it', { location: { file: part }, hint: 'Give another --out.' });
   const report = mergePartialReports(files, options);
-  writeFileAtomic(out, JSON.stringify(report, null, 1) + '\n');
+  writeFileAtomic(out, reportJson(report));
   return report;
 }

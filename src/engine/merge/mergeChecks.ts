@@ -1,5 +1,6 @@
 import { shardSamples } from '../data/batching';
 import { SaeDiffError } from '../core/errors';
+import { HISTOGRAM_BINS } from '../metrics/activationHistogram';
 import type { SerializedAccumulator } from '../metrics/serialize';
 import type { Provenance, SaeDiffReport } from '../../shared/reportTypes';
 
@@ -107,6 +108,7 @@ function checkAccumulator(s: SerializedAccumulator, what: string, shape: { width
     if (!finiteArray(s[k], shape.width)) throw fail(`has a ${k} that is not ${shape.width} finite numbers`);
   }
   for (const k of ['cntB', 'cntS'] as const) if (!s[k].every((c) => isInt(c, 0, tokens))) throw fail(`has ${k} counts outside 0-${tokens}`);
+  checkHistograms(s, shape.width, fail);
   for (const k of ['sumHb', 'sumHs'] as const) if (!finiteArray(s[k], shape.hidden)) throw fail(`has a ${k} that is not ${shape.hidden} finite numbers`);
   for (const c of [s.ctxBase, s.ctxSft]) {
     const n = shape.width * topContexts;
@@ -116,6 +118,28 @@ function checkAccumulator(s: SerializedAccumulator, what: string, shape: { width
       if (sample === -1) continue;
       const len = lengths.get(sample);
       if (len === undefined || !isInt(c.positions[i], 0, len - 1)) throw fail(`has a top context (prompt ${sample}, position ${c.positions[i]}) outside this shard's prompts`);
+    }
+  }
+}
+
+/**
+ * Activation histograms, when the part has them (parts of older versions have none: the merged report then
+ * has no histograms): integer counts of the known bins whose sum per feature is the feature's firing count.
+ */
+function checkHistograms(s: SerializedAccumulator, width: number, fail: (m: string) => Error): void {
+  if (s.histBase === undefined && s.histSft === undefined) return;
+  if (s.histogramBins !== HISTOGRAM_BINS) throw fail(`has histograms of ${JSON.stringify(s.histogramBins)} bins, not ${HISTOGRAM_BINS}`);
+  for (const [k, count] of [['histBase', s.cntB], ['histSft', s.cntS]] as const) {
+    const h = s[k];
+    if (!Array.isArray(h) || h.length !== width * HISTOGRAM_BINS) throw fail(`has a ${k} that is not ${width * HISTOGRAM_BINS} counts`);
+    for (let f = 0; f < width; f++) {
+      let sum = 0;
+      for (let j = 0; j < HISTOGRAM_BINS; j++) {
+        const c = h[f * HISTOGRAM_BINS + j];
+        if (!isInt(c, 0, 2 ** 32 - 1)) throw fail(`has a ${k} count that is not a non-negative integer`);
+        sum += c;
+      }
+      if (sum !== count[f]) throw fail(`has a ${k} of feature ${f} that sums to ${sum}, not its firing count ${count[f]}`);
     }
   }
 }

@@ -2,6 +2,7 @@ import type { OutputTensor, ProjectionOutputs, ProjectionSink, SparseOutputName 
 import { CODE_BLOCK } from '../sae/saeGraph';
 import type { LayerSums } from './layerSums';
 import { addReduced } from './reducedAccumulate';
+import { ActivationHistograms } from './activationHistogram';
 import { TopContexts } from './topContexts';
 
 export type { LayerSums } from './layerSums';
@@ -29,6 +30,11 @@ export class LayerAccumulator implements ProjectionSink {
   readonly sumHs: Float64Array;
   readonly ctxBase: TopContexts;
   readonly ctxSft: TopContexts;
+  /** Per-feature activation histograms of each model (metrics/activationHistogram.ts). */
+  readonly histBase: ActivationHistograms;
+  readonly histSft: ActivationHistograms;
+  /** Read from a partial report written before histograms existed: its histograms are not the run's. */
+  histogramsMissing = false;
   /** Scratch for the top-k intersection: stamp[f] = token + 1 when f is in K_b(token). */
   private readonly stamp: Int32Array;
   private stampId = 0;
@@ -47,6 +53,8 @@ export class LayerAccumulator implements ProjectionSink {
     this.sumHs = new Float64Array(hidden);
     this.ctxBase = new TopContexts(width, contexts);
     this.ctxSft = new TopContexts(width, contexts);
+    this.histBase = new ActivationHistograms(width);
+    this.histSft = new ActivationHistograms(width);
     this.stamp = new Int32Array(width);
   }
 
@@ -139,6 +147,8 @@ export class LayerAccumulator implements ProjectionSink {
   private touch(feature: number, vb: number, vs: number, sample: number, position: number): void {
     if (vb > 0) { this.cntB[feature]++; this.sumZb[feature] += vb; this.ctxBase.offer(feature, vb, sample, position); }
     if (vs > 0) { this.cntS[feature]++; this.sumZs[feature] += vs; this.ctxSft.offer(feature, vs, sample, position); }
+    if (vb > 0) this.histBase.add(feature, vb);
+    if (vs > 0) this.histSft.add(feature, vs);
     this.sumDiff[feature] += Math.abs(vs - vb);
     this.sumSqDiff[feature] += (vs - vb) * (vs - vb);
   }
@@ -200,6 +210,9 @@ export class LayerAccumulator implements ProjectionSink {
     addInto(this.sumHs, other.sumHs);
     this.ctxBase.mergeFrom(other.ctxBase);
     this.ctxSft.mergeFrom(other.ctxSft);
+    this.histBase.mergeFrom(other.histBase);
+    this.histSft.mergeFrom(other.histSft);
+    this.histogramsMissing ||= other.histogramsMissing;
   }
 }
 

@@ -1,6 +1,7 @@
 import type { OutputTensor, ProjectionOutputs } from '../sae/projectionOutputs';
 import { FEATURE_SUMS, TOKEN_SUMS } from '../sae/reducedGraph';
 import type { LayerSums } from './layerSums';
+import type { ActivationHistograms } from './activationHistogram';
 import type { TopContexts } from './topContexts';
 
 /** The accumulator state addReduced fills (LayerAccumulator's fields; declared here so the two files import one way). */
@@ -17,6 +18,8 @@ export interface ReducedTarget {
   readonly sumHs: Float64Array;
   readonly ctxBase: TopContexts;
   readonly ctxSft: TopContexts;
+  readonly histBase: ActivationHistograms;
+  readonly histSft: ActivationHistograms;
 }
 
 /**
@@ -54,6 +57,8 @@ export function addReduced(acc: ReducedTarget, o: ProjectionOutputs, n: number, 
   s.l0_s += l0s;
   s.l1_num += l1num;
   s.l1_den += l1den;
+  acc.histBase.addCumulative(cntB, o.hist_b.data as Float32Array);
+  acc.histSft.addCumulative(cntS, o.hist_s.data as Float32Array);
 
   offerCandidates(acc.ctxBase, o.ctx_val_b, o.ctx_row_b, rowSample, rowPosition);
   offerCandidates(acc.ctxSft, o.ctx_val_s, o.ctx_row_s, rowSample, rowPosition);

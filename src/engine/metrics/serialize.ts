@@ -1,3 +1,4 @@
+import { HISTOGRAM_BINS } from './activationHistogram';
 import { LayerAccumulator } from './layerAccumulator';
 import type { LayerSums } from './layerSums';
 import { TopContexts } from './topContexts';
@@ -11,6 +12,13 @@ export interface SerializedAccumulator {
   cntB: number[]; cntS: number[]; sumZb: number[]; sumZs: number[]; sumDiff: number[]; sumSqDiff: number[]; sumHb: number[]; sumHs: number[];
   ctxBase: SerializedContexts;
   ctxSft: SerializedContexts;
+  /**
+   * Activation histograms, width x HISTOGRAM_BINS counts, feature-major (metrics/activationHistogram.ts).
+   * Absent in parts written before histograms existed: the merged report then has none.
+   */
+  histBase?: number[];
+  histSft?: number[];
+  histogramBins?: number;
 }
 interface SerializedContexts { values: number[]; samples: number[]; positions: number[] }
 
@@ -22,12 +30,18 @@ function contextsToJson(c: TopContexts): SerializedContexts {
 }
 
 export function accumulatorToJson(a: LayerAccumulator): SerializedAccumulator {
-  return {
+  const out = {
     width: a.width, hidden: a.hidden, contexts: a.ctxBase.capacity, sums: { ...a.sums },
     ...Object.fromEntries(ARRAYS.map((k) => [k, Array.from(a[k])])),
     ctxBase: contextsToJson(a.ctxBase),
     ctxSft: contextsToJson(a.ctxSft),
   } as SerializedAccumulator;
+  if (!a.histogramsMissing) {
+    out.histogramBins = HISTOGRAM_BINS;
+    out.histBase = Array.from(a.histBase.counts);
+    out.histSft = Array.from(a.histSft.counts);
+  }
+  return out;
 }
 
 function contextsFromJson(target: TopContexts, s: SerializedContexts): void {
@@ -44,5 +58,11 @@ export function accumulatorFromJson(s: SerializedAccumulator): LayerAccumulator 
   for (const k of ARRAYS) a[k].set(s[k]);
   contextsFromJson(a.ctxBase, s.ctxBase);
   contextsFromJson(a.ctxSft, s.ctxSft);
+  if (s.histBase && s.histSft && s.histogramBins === HISTOGRAM_BINS) {
+    a.histBase.counts.set(s.histBase);
+    a.histSft.counts.set(s.histSft);
+  } else {
+    a.histogramsMissing = true;
+  }
   return a;
 }

@@ -15,6 +15,7 @@ import type { PartialState, SaeDiffReport } from '../../shared/reportTypes';
 import { accumulatorToJson } from '../metrics/serialize';
 import { checkWritableTarget, writeFileAtomicAsync } from '../report/writeReport';
 import type { SessionSettings } from '../runtime/session';
+import { reportJson } from '../report/reportJson';
 import { chooseBatching, deviceMemoryBudget } from '../runtime/deviceBatch';
 import { chooseReduction, ReductionChoice } from '../runtime/reduction';
 import type { Projector } from '../sae/projector';
@@ -116,7 +117,7 @@ export async function runDiagnostic(config: ResolvedConfig, options: RunOptions 
     const report = buildReport({
       ...inputs, durationS: (performance.now() - t0) / 1000, parityWarnings: data.parity, prompts: details?.prompts, shard: options.shard, partial,
     }, built);
-    await writeFileAtomicAsync(reportPath, JSON.stringify(report, null, 1) + '\n', options.signal);
+    await writeFileAtomicAsync(reportPath, reportJson(report), options.signal);
     log(`timings (s): ${Object.entries(timings).map(([k, v]) => `${k} ${v.toFixed(3)}`).join(', ')}`);
     log(`report written: ${reportPath}`);
     progress({ stage: 'done', message: `Report written to ${reportPath}`, ...loop.progress() });

@@ -6,6 +6,7 @@ import { TOOL_VERSION } from '../core/version';
 import { NeighbourFit, selfCheck } from '../metrics/selfCheck';
 import { renderContext } from './contexts';
 import { compareFineTunes } from './fineTuneComparison';
+import { addActivationHistograms } from './histograms';
 import { toFeatureColumns } from '../../shared/featureColumns';
 import type { ComparisonReport, LayerFlag, RunConfig, SaeDiffReport, SaeInfo, ShiftedFeature } from '../../shared/reportTypes';
 
@@ -102,8 +103,8 @@ function thresholdMargin(r: ReportInputs, si: number, layer: number, acc: LayerA
   return { pre_activation_shift: shift, near_threshold: Math.abs(shift) < r.run.metrics.threshold_margin * Math.abs(scale) };
 }
 
-/** The report file's version (docs/report-format.md): 2 adds every shifted feature (all_shifted). */
-export const REPORT_VERSION = 2 as const;
+/** The report file's version (docs/report-format.md): 2 adds every shifted feature (all_shifted), 3 activation_histograms. */
+export const REPORT_VERSION = 3 as const;
 
 /** The per fine-tune comparisons, and every shifted feature of each (for the comparison across fine-tunes). */
 export interface BuiltComparisons { comparisons: ComparisonReport[]; allShifted: Map<number, ShiftedFeature[]>[] }
@@ -152,6 +153,7 @@ export function buildComparisons(r: ReportInputs): BuiltComparisons {
       };
     }),
   }));
+  addActivationHistograms(comparisons, allShifted, r.accumulators);
   return { comparisons, allShifted };
 }
 

@@ -1,4 +1,5 @@
 import * as ort from 'onnxruntime-node';
+import { HISTOGRAM_EDGES } from './histogramEdges';
 import type { Activations } from '../model/runner';
 import { createSession, SessionSettings } from '../runtime/session';
 import type { SaeWeights } from './loadSae';
@@ -28,7 +29,7 @@ export class DenseProjector implements Projector {
   }
 
   static async create(sae: SaeWeights, settings: SessionSettings, options: ProjectorOptions): Promise<DenseProjector> {
-    const session = await createSession(buildReducedGraph(sae), settings, `the SAE of ${sae.folder}`);
+    const session = await createSession(buildReducedGraph(sae, HISTOGRAM_EDGES), settings, `the SAE of ${sae.folder}`);
     return new DenseProjector(session, sae.dSae, sae.dIn, sae.architecture, sae.threshold, isLinearPreActivation(sae), options);
   }
 

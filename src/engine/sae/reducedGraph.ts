@@ -30,9 +30,11 @@ export const FEATURE_SUMS = ['cnt_b', 'cnt_s', 'sum_zb', 'sum_zs', 'sum_diff', '
  * - k_ctx [1] int64: contexts kept per feature, 1 <= k_ctx <= n;
  * - dmean [1, d]: as in the sparse graph (pre-activation shift at the end of a run).
  * Outputs: token_sums [13], features [6, m], sum_hb / sum_hs [d], per-feature top-k_ctx values and
- * rows of each model (ctx_val_* [k_ctx, m] float32, ctx_row_* [k_ctx, m] int32), dpre [1, m].
+ * rows of each model (ctx_val_* [k_ctx, m] float32, ctx_row_* [k_ctx, m] int32), dpre [1, m], and for
+ * the activation histograms hist_b / hist_s [E, m]: Σ_t (z > e_i) for each of the E histogramEdges.
  */
-export function buildReducedGraph(sae: SaeWeights): Uint8Array {
+export function buildReducedGraph(sae: SaeWeights, histogramEdges: readonly number[]): Uint8Array {
+  if (histogramEdges.length === 0) throw new Error('buildReducedGraph: no histogram edges');
   const g = new GraphBuilder();
   const d = sae.dIn, m = sae.dSae;
   addWeights(g, sae);
@@ -116,6 +118,14 @@ export function buildReducedGraph(sae: SaeWeights): Uint8Array {
     g.one('Cast', [row], [int('to', INT32)], `ctx_row_${tag}`);
   }
 
+  // activation histograms (metrics/activationHistogram.ts): one count per edge and feature, Σ_t (z > e), so a
+  // chunk reads back E x m numbers whatever its tokens; the edges are exact in float32 (powers of two)
+  histogramEdges.forEach((e, i) => g.floats(`hist_edge_${i}`, Float32Array.of(e), []));
+  for (const [z, tag] of [[zb, 'b'], [zs, 's']] as const) {
+    const above = histogramEdges.map((_, i) => total(g.one('Cast', [g.one('Greater', [z, `hist_edge_${i}`])], [int('to', FLOAT)])));
+    g.one('Concat', above, [int('axis', 0)], `hist_${tag}`);
+  }
+
   g.one('MatMul', [sae.normalization === 'expected_average_only_in' ? g.one('Mul', ['dmean', 'norm_scale']) : 'dmean', 'W_enc'], [], 'dpre');
 
   const anyRank = (name: string): onnx.IValueInfoProto => ({ name, type: { tensorType: { elemType: FLOAT } } });
@@ -130,6 +140,7 @@ export function buildReducedGraph(sae: SaeWeights): Uint8Array {
     tensorInfo('ctx_val_b', FLOAT, ['c', m]), tensorInfo('ctx_row_b', INT32, ['c', m]),
     tensorInfo('ctx_val_s', FLOAT, ['c', m]), tensorInfo('ctx_row_s', INT32, ['c', m]),
     tensorInfo('dpre', FLOAT, [1, m]),
+    tensorInfo('hist_b', FLOAT, [histogramEdges.length, m]), tensorInfo('hist_s', FLOAT, [histogramEdges.length, m]),
   ];
   return encodeModel(g, 'sae_reduced_projection', inputs, outputs);
 }
