@@ -14,7 +14,7 @@ import { hiddenSize, layerCount, ModelFiles, resolveModelFiles } from '../model/
 import { Activations, HookedModel, releaseActivations } from '../model/runner';
 import type { ProgressEvent, RunOptions } from './progress';
 import { buildReport, describeRun } from '../report/buildReport';
-import { addFeatureDetails } from '../report/featureDetails';
+import { addFeatureDetails, keepLoadedSae } from '../report/featureDetails';
 import { labelMismatches, readLabelSet } from '../report/labels';
 import type { PartialState, SaeDiffReport, SaeInfo as ReportSaeInfo } from '../../shared/reportTypes';
 import { accumulatorToJson } from '../metrics/serialize';
@@ -23,7 +23,7 @@ import { selectProvider } from '../runtime/providers';
 import { probeEnvironment, SessionSettings } from '../runtime/session';
 import { chooseBatching, deviceMemoryBudget } from '../runtime/deviceBatch';
 import { chooseReduction, ReductionChoice } from '../runtime/reduction';
-import { checkSaeFits, guaranteedMaxL0, loadSae, readSaeInfo } from '../sae/loadSae';
+import { checkSaeFits, guaranteedMaxL0, loadSae, readSaeInfo, type SaeWeights } from '../sae/loadSae';
 import { createProjector } from '../sae/createProjector';
 import type { Projector } from '../sae/projector';
 
@@ -52,6 +52,8 @@ interface Prepared {
   declared: Map<number, { l0?: number; explainedVariance?: number; maxL0?: number }>;
   labels: Map<number, Map<number, string>>;
   projectors: Map<number, Projector>;
+  /** SAEs kept loaded for the feature details (within featureDetails.ts's KEEP_LOADED_SAE_BYTES). */
+  loadedSaes: Map<number, SaeWeights>;
   /** Sparse or dense reduction, and where the hooked activations live (by provider). */
   reduction: ReductionChoice;
 }
@@ -146,7 +148,7 @@ export async function runDiagnostic(config: ResolvedConfig, options: RunOptions 
     preActivationShift = await meanPreActivationShifts(accumulators, prep.projectors);
     const report = reportOf(options.shard === undefined);
     // Token-window contexts, logit effects, Neuronpedia links (report/featureDetails.ts); final runs only, not shards.
-    if (!options.shard) await addFeatureDetails({ report, saeFolders: config.sae.paths, saeFormat: config.sae.format, base, sfts: sfts.slice(0, prep.sftFiles.length), sequences: prep.sequences, decode: prep.tokenizer.decode, padId: prep.tokenizer.padId, batchSize, baseOnnxPath: prep.baseFiles.onnxPath, settings: prep.settings, log });
+    if (!options.shard) await addFeatureDetails({ report, saeFolders: config.sae.paths, saeFormat: config.sae.format, base, sfts: sfts.slice(0, prep.sftFiles.length), sequences: prep.sequences, decode: prep.tokenizer.decode, padId: prep.tokenizer.padId, batchSize, baseOnnxPath: prep.baseFiles.onnxPath, settings: prep.settings, loadedSaes: prep.loadedSaes, log });
     report.run.parity_warnings = prep.parity;
     if (report.run.self_check_failed && tokensDone > 0) {
       const lines = report.comparisons[0].layers.flatMap((l) => l.self_check?.messages ?? []);
@@ -330,6 +332,7 @@ async function prepare(config: ResolvedConfig, options: RunOptions, log: (l: str
   const saes: ReportSaeInfo[] = [];
   const declared = new Map<number, { l0?: number; explainedVariance?: number; maxL0?: number }>();
   const projectors = new Map<number, Projector>();
+  const loadedSaes = new Map<number, SaeWeights>();
   const reduction = chooseReduction(settings.provider, config.runtime.reduction);
   log(`reduction: ${reduction.reduction} (${reduction.reason})`);
   const labels = new Map<number, Map<number, string>>();
@@ -344,6 +347,7 @@ async function prepare(config: ResolvedConfig, options: RunOptions, log: (l: str
       if (config.sae.k > sae.dSae) warnings.push(`sae.k ${config.sae.k} exceeds the SAE width ${sae.dSae} at layer ${layer}; all active features are compared.`);
       log(`SAE layer ${layer}: ${sae.format} ${sae.architecture}, d_in ${sae.dIn}, d_sae ${sae.dSae}, dtype ${sae.dtype}${sae.kSae ? `, k ${sae.kSae}` : ''} (${folder})`);
       saes.push({ layer, path: folder, format: sae.format, architecture: sae.architecture, d_in: sae.dIn, d_sae: sae.dSae, dtype: sae.dtype, hook_name: sae.hookName });
+      keepLoadedSae(loadedSaes, layer, sae);
       projectors.set(layer, await createProjector(sae, settingsForSae, reduction.reduction, { k: config.sae.k, contexts: config.metrics.top_contexts }));
       const labelsFile = config.sae.labels.get(layer);
       if (labelsFile && config.sae.labelsFromTemplate && !fs.existsSync(labelsFile)) warnings.push(`No labels file for layer ${layer} (${labelsFile}): its features show their ids.`);
@@ -381,6 +385,6 @@ async function prepare(config: ResolvedConfig, options: RunOptions, log: (l: str
   if (template && records.some((r) => 'messages' in r)) log(`chat template from ${templateOwner!.configFile}`);
   log(`dataset: ${records.length} prompts${options.shard ? `, shard ${options.shard.index + 1}/${options.shard.count}: prompts ${samples[0] ?? '-'}-${samples[samples.length - 1] ?? '-'}` : ''}, ${evaluated} evaluated tokens (max_tokens ${maxTokens})`);
   const tokenizeSeconds = (performance.now() - tt) / 1000;
-  return { records, settings, providerReason: `${choice.reason}; ${reduction.reduction} reduction (${reduction.reason})`, warnings, baseFiles, sftFiles, referenceFiles, tokenizer, sequences, samples, saes, declared, labels, projectors, reduction, tokenizeSeconds, parity };
+  return { records, settings, providerReason: `${choice.reason}; ${reduction.reduction} reduction (${reduction.reason})`, warnings, baseFiles, sftFiles, referenceFiles, tokenizer, sequences, samples, saes, declared, labels, projectors, loadedSaes, reduction, tokenizeSeconds, parity };
 }
 
