@@ -79,7 +79,7 @@ describe('RunController', () => {
     assert.equal(report.comparisons[0].sft.name, 'sft-refusal');
     assert.equal(report.run.execution_provider, 'cpu');
     // the live panel's first view: the run's models and layers, before any batch
-    assert.deepEqual(events.outline, { base: 'base', sfts: ['sft-refusal'], reference: undefined, layers: [0, 1, 2, 3, 4, 5], hookPoint: 'resid_post', report: reportPath, maxSamples: 64 });
+    assert.deepEqual(events.outline, { base: 'base', sfts: ['sft-refusal'], layers: [0, 1, 2, 3, 4, 5], hookPoint: 'resid_post', report: reportPath, maxSamples: 64 });
 
     assert.equal(events.reportPath, reportPath);
     assert.equal(events.provider?.provider, 'cpu');
