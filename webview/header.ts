@@ -61,14 +61,14 @@ export function renderRunHeader(outline: RunOutline): HTMLElement {
       h('h1', {}, h('span', { class: 'model-name' }, outline.base), ' → ', h('span', { class: 'model-name' }, outline.sfts.join(', ') || '(no fine-tune)')),
       exportButtons()),
     h('p', { class: 'run-facts' }, facts),
-    runningBanner('Starting. ', 'Loading the models and SAEs; the layers fill in as the batches finish.'));
+    runningBanner('Starting. ', 'Loading the models and SAEs; the layers fill in as the batches finish.', true));
 }
 
 /** The run's live status: a ring, a sentence, a bar, and the latest progress line (main.ts keeps it current). */
-function runningBanner(title: string, text: string): HTMLElement {
+function runningBanner(title: string, text: string, starting = false): HTMLElement {
   return h('div', { class: 'running-banner', attrs: { role: 'status', 'data-testid': 'running-banner' } },
     h('vscode-progress-ring', { attrs: { 'aria-hidden': 'true' } }),
-    h('span', { class: 'running-text' }, h('b', {}, title), text),
+    h('span', { class: 'running-text', attrs: { 'data-starting': starting } }, h('b', {}, title), text),
     h('progress', { class: 'run-bar', attrs: { 'aria-label': 'Run progress', max: 1 } }),
     h('span', { class: 'run-progress', attrs: { 'data-testid': 'run-progress' } }));
 }

@@ -114,6 +114,9 @@ function showProgress(next: RunProgressView | undefined): void {
   const line = document.querySelector('[data-testid="run-progress"]');
   const bar = document.querySelector('progress.run-bar') as HTMLProgressElement | null;
   if (line) line.textContent = next?.message ?? '';
+  // loading is over once batches run: the outline's "Starting" sentence would be stale
+  const starting = document.querySelector('.running-text[data-starting]');
+  if (starting && next?.fraction !== undefined) replaceChildren(starting, h('b', {}, 'Running. '), 'The layers appear when the first batch finishes.');
   if (bar) {
     if (next?.fraction !== undefined) bar.value = next.fraction;
     else bar.removeAttribute('value'); // indeterminate while loading

@@ -96,6 +96,9 @@ describe('SAE Diff in VS Code (code-server)', { skip }, () => {
     await page.locator('.tabs-container .tab', { hasText: 'demo.sae-report.json' }).first().waitFor({ timeout: 30_000 });
     await page.frameLocator('iframe.webview.ready').last().frameLocator('iframe#active-frame')
       .getByText('sft-refusal').first().waitFor({ timeout: 30_000 });
+    // the panel that followed the run shows the written report in place: same tab, no new split
+    await webviewWith(page, '[data-testid="finished-banner"]', 60_000);
+    assert.equal(await page.locator('.editor-group-container').count(), 2, 'the config and the report: two editor groups');
     await page.locator('.statusbar-item', { hasText: 'SAE Diff: cpu (auto)' }).first().waitFor({ timeout: 15_000 });
   });
 
@@ -110,7 +113,10 @@ describe('SAE Diff in VS Code (code-server)', { skip }, () => {
     assert.equal((await live.locator('h1').first().innerText()).replace(/\s+/g, ' '), 'base → sft-refusal, sft-domain, sft-late');
     await live.locator('[data-testid="run-progress"]', { hasText: /Batch \d+\/\d+/ }).waitFor({ timeout: 30_000 });
     assert.equal(await page.locator('.editor-group-container').count(), 2, 'the config and the live panel: two editor groups');
-    if (SCREENSHOTS) await page.screenshot({ path: path.join(SCREENSHOTS, 'live-panel.png') });
+    if (SCREENSHOTS) {
+      if (await page.locator('.part.panel.bottom').isVisible()) await runCommand(page, 'View: Hide Panel');
+      await page.screenshot({ path: path.join(SCREENSHOTS, 'live-panel.png') });
+    }
     await progress.locator('.monaco-button', { hasText: 'Cancel' }).click();
     await page.locator('.notification-toast', { hasText: 'SAE Diff: run cancelled.' }).first().waitFor({ timeout: 15_000 });
     assert.deepEqual(server.processes().filter((p) => p.includes('runWorker.js')), [], 'the worker exited');
@@ -252,6 +258,7 @@ describe('SAE Diff in VS Code (code-server)', { skip }, () => {
     await page.locator('.tabs-container .tab', { hasText: 'refusal.sae-report.json' }).first().waitFor({ timeout: 30_000 });
     await page.frameLocator('iframe.webview.ready').last().frameLocator('iframe#active-frame')
       .getByText('sft-refusal').first().waitFor({ timeout: 30_000 });
+    await webviewWith(page, '[data-testid="finished-banner"]', 60_000);
     if (SCREENSHOTS) await panelScreenshots(page, SCREENSHOTS);
   });
 });
@@ -266,6 +273,8 @@ async function panelScreenshots(page: Page, dir: string): Promise<void> {
 /** A bottom panel (Problems, Output) would take half of the editor's height in a screenshot. */
 async function hideBottomPanel(page: Page): Promise<void> {
   if (await page.locator('.part.panel.bottom').isVisible()) await runCommand(page, 'View: Hide Panel');
+  // earlier steps' notifications would cover the panel
+  if (await page.locator('.notification-toast').count()) await runCommand(page, 'Notifications: Clear All Notifications');
 }
 
 /**
