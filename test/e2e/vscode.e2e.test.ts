@@ -244,6 +244,23 @@ describe('SAE Diff in VS Code (code-server)', { skip }, () => {
     }
   });
 
+  step('a run whose report is open follows in that tab: no second tab, no new split', async () => {
+    await runCommand(page, 'View: Close All Editors');
+    await openFile(page, 'demo.sae-diff.yaml');
+    await runCommand(page, 'SAE Diff: Open Report');
+    await page.locator('.quick-input-list .monaco-list-row', { hasText: 'demo.sae-report.json' }).first().click();
+    await page.waitForSelector('.tabs-container .tab.active[aria-label*="demo.sae-report.json"]', { timeout: 15_000 });
+    await openFile(page, 'demo.sae-diff.yaml');
+    const before = fs.statSync(ws.report).mtimeMs;
+    await runCommand(page, 'SAE Diff: Run Diagnostic');
+    const view = await webviewWith(page, '[data-testid="running-banner"]', 60_000);
+    await waitFor(() => fs.statSync(ws.report).mtimeMs > before, 120_000, 'the new report');
+    await view.locator('[data-testid="finished-banner"]').waitFor({ timeout: 60_000 });
+    assert.equal(await page.locator('.tabs-container .tab', { hasText: 'demo.sae-report.json' }).count(), 1, 'one tab for the report');
+    assert.equal(await page.locator('.tabs-container .tab', { hasText: '(running)' }).count(), 0, 'no separate live panel');
+    assert.equal(await page.locator('.editor-group-container').count(), 1, 'no new split');
+  });
+
   // README "Install in VS Code", word for word after the install: open the repository's demo folder, open
   // demo.sae-diff.yaml, click Run diagnostic; demo/out/refusal.sae-report.json opens in the report panel.
   step('the README walk-through: the demo folder, its CodeLens, the report panel', async () => {
