@@ -10,7 +10,7 @@ import { HookedModel } from '../src/engine/model/runner';
 import { loadSae, type SaeWeights } from '../src/engine/sae/loadSae';
 import { readUnembedding, type Unembedding } from '../src/engine/report/unembedding';
 import type { SaeDiffReport } from '../src/shared/reportTypes';
-import { WINDOW_AFTER, WINDOW_BEFORE, neuronpediaId } from '../src/engine/report/featureDetails';
+import { KEEP_LOADED_SAE_BYTES, WINDOW_AFTER, WINDOW_BEFORE, keepLoadedSae, neuronpediaId } from '../src/engine/report/featureDetails';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { refusalReport } from './helpers/engineReport';
@@ -131,4 +131,17 @@ test('a Neuronpedia id in the SAE cfg.json becomes the feature URL; anything els
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('the run keeps loaded SAEs for the feature details only within the memory budget', () => {
+  const kept = new Map<number, SaeWeights>();
+  keepLoadedSae(kept, 0, sae);
+  assert.equal(kept.get(0), sae, 'a small SAE is kept (the details pass does not read it again)');
+  // A stand-in as wide as the budget: holding it as well would pass the budget, so it is read again later.
+  const wide = { ...sae, W_enc: new Float32Array(KEEP_LOADED_SAE_BYTES / 8), W_dec: new Float32Array(KEEP_LOADED_SAE_BYTES / 8) };
+  keepLoadedSae(kept, 1, wide);
+  assert.deepEqual([...kept.keys()], [0]);
+  const alone = new Map<number, SaeWeights>();
+  keepLoadedSae(alone, 1, wide);
+  assert.deepEqual([...alone.keys()], [1], 'exactly the budget fits when nothing else is held');
 });

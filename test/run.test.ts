@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { ProgressEvent } from '../src/engine/pipeline/progress';
 import type { SaeDiffReport } from '../src/shared/reportTypes';
+import type { RunOutline } from '../src/shared/reportMessages';
 import { cudaBinariesInstalled } from '../src/engine/runtime/providers';
 import type { RunRequest } from '../src/engine/worker/messages';
 import { ProviderInfo, RunController, RunEvents } from '../src/extension/run/runController';
@@ -33,10 +34,10 @@ function writeConfig(name: string, runtime = '{ max_tokens: 64 }', extra = ''): 
 }
 
 /** Collects every event of a run. */
-function recorder(): RunEvents & { progress: ProgressEvent[]; logs: string[]; partials: unknown[]; provider?: ProviderInfo; pid?: number; reportPath?: string } {
+function recorder(): RunEvents & { progress: ProgressEvent[]; logs: string[]; partials: unknown[]; provider?: ProviderInfo; pid?: number; reportPath?: string; outline?: RunOutline } {
   const r: ReturnType<typeof recorder> = {
     progress: [], logs: [], partials: [],
-    onStarted: (i) => { r.pid = i.pid; r.reportPath = i.reportPath; },
+    onStarted: (i) => { r.pid = i.pid; r.reportPath = i.reportPath; r.outline = i.outline; },
     onProvider: (p) => { r.provider = p; },
     onProgress: (e) => r.progress.push(e),
     onLog: (l) => r.logs.push(l),
@@ -77,6 +78,8 @@ describe('RunController', () => {
     assert.equal(report.complete, true);
     assert.equal(report.comparisons[0].sft.name, 'sft-refusal');
     assert.equal(report.run.execution_provider, 'cpu');
+    // the live panel's first view: the run's models and layers, before any batch
+    assert.deepEqual(events.outline, { base: 'base', sfts: ['sft-refusal'], layers: [0, 1, 2, 3, 4, 5], hookPoint: 'resid_post', report: reportPath, maxSamples: 64 });
 
     assert.equal(events.reportPath, reportPath);
     assert.equal(events.provider?.provider, 'cpu');

@@ -12,7 +12,7 @@ import { effectiveRunSettings, runtimeSectionOf } from '../src/engine/worker/run
 import { withoutContexts } from '../src/engine/worker/slimPartialReport';
 import type { SaeDiffReport } from '../src/shared/reportTypes';
 import { isConfigFileName, pipelineRootLine } from '../src/engine/config/configFileRule';
-import { progressMessage, progressShort } from '../src/extension/run/progressText';
+import { progressFraction, progressMessage, progressShort } from '../src/extension/run/progressText';
 import { removeReportTempFiles } from '../src/extension/run/reportTempFiles';
 
 describe('effectiveRunSettings: overrides > config file runtime > editor settings', () => {
@@ -61,6 +61,10 @@ describe('progress text', () => {
     assert.equal(progressMessage({ stage: 'load', message: 'Loading', model: 'base' }), 'base: Loading');
     assert.equal(progressShort(e), 'forward 2/8');
     assert.equal(progressShort({ stage: 'load', message: 'x' }), 'load');
+    // the live panel's bar: unknown while loading, the batches' share during the run, full once writing
+    assert.equal(progressFraction({ stage: 'load', message: 'x' }), undefined);
+    assert.equal(progressFraction(e), 0.25);
+    assert.equal(progressFraction({ stage: 'report', message: 'x', batchesDone: 8, batchesTotal: 8 }), 1);
   });
 });
 

@@ -4,11 +4,11 @@
  */
 import './styles.css';
 import type { SaeDiffReport } from '../src/shared/reportTypes';
-import type { ExportKind, HostMessage } from '../src/shared/reportMessages';
+import type { ExportKind, HostMessage, RunOutline, RunProgressView } from '../src/shared/reportMessages';
 import { LayerChart } from './chart/layerChart';
 import { h, replaceChildren } from './dom';
 import { FeaturesPanel } from './features/featuresPanel';
-import { renderHeader } from './header';
+import { renderHeader, renderRunHeader } from './header';
 import { renderGlossary } from './glossary';
 import { printPng } from './chart/printPng';
 import { CompareView } from './compare/compareView';
@@ -27,6 +27,9 @@ const store = new ViewStore(sanitizeState(host.loadState(), undefined), host);
 
 let report: SaeDiffReport | undefined;
 let layout: Layout | undefined;
+/** This page follows a run (it got the run's outline or a partial report); its latest progress line. */
+let live = false;
+let progress: RunProgressView | undefined;
 
 interface Layout {
   banner: HTMLElement;
@@ -63,12 +66,61 @@ function createLayout(): Layout {
 
 function showReport(next: SaeDiffReport, source: string | undefined): void {
   report = next;
+  if (!next.complete && !next.shard) live = true;
+  if (next.complete) progress = undefined;
   layout ??= createLayout();
   store.set(sanitizeState({ ...store.current, source }, report));
   replaceChildren(layout.banner, renderSelfCheckBanner(report));
-  replaceChildren(layout.header, renderHeader(report, requestExport));
+  replaceChildren(layout.header, renderHeader(report, requestExport, live));
+  showProgress(progress);
   replaceChildren(layout.summary, renderSummary(report));
+  // a page that followed the run keeps the summary's room, so the finished report does not move either
+  layout.summary.classList.toggle('pending', !next.complete || live);
   renderLayerSections(report, store.current);
+}
+
+/**
+ * A run that has just started: the report's own layout (header, summary, chart, tables) with the run's
+ * models and layers and no numbers yet, so the first partial report fills it in place instead of
+ * replacing a "Loading" line.
+ */
+function showRun(outline: RunOutline): void {
+  report = undefined;
+  live = true;
+  progress = undefined;
+  layout ??= createLayout();
+  const skeleton = skeletonReport(outline);
+  store.set(sanitizeState({ ...store.current, source: undefined }, skeleton));
+  replaceChildren(layout.banner);
+  replaceChildren(layout.header, renderRunHeader(outline));
+  replaceChildren(layout.summary, h('section', { class: 'summary', attrs: { 'aria-label': 'Summary' } }, h('p', { class: 'placeholder' }, 'No layer has finished yet.')));
+  layout.summary.classList.add('pending');
+  renderLayerSections(skeleton, store.current);
+}
+
+/** The outline as a report with no layer yet: what the chart and the table draw before the first batch. */
+function skeletonReport(outline: RunOutline): SaeDiffReport {
+  return {
+    format: 'sae-diff-report', version: 2, complete: false,
+    run: { tool_version: '', started_at: '', duration_s: 0, execution_provider: 'cpu', config: {}, tokens: 0, samples: 0, hook_point: outline.hookPoint as SaeDiffReport['run']['hook_point'], saes: [], warnings: [] },
+    base: { name: outline.base, path: '' },
+    comparisons: outline.sfts.map((name) => ({ sft: { name, path: '' }, layers: [] })),
+  } as unknown as SaeDiffReport;
+}
+
+/** The running banner's bar and line; kept across re-renders of the header. */
+function showProgress(next: RunProgressView | undefined): void {
+  progress = next;
+  const line = document.querySelector('[data-testid="run-progress"]');
+  const bar = document.querySelector('progress.run-bar') as HTMLProgressElement | null;
+  if (line) line.textContent = next?.message ?? '';
+  // loading is over once batches run: the outline's "Starting" sentence would be stale
+  const starting = document.querySelector('.running-text[data-starting]');
+  if (starting && next?.fraction !== undefined) replaceChildren(starting, h('b', {}, 'Running. '), 'The layers appear when the first batch finishes.');
+  if (bar) {
+    if (next?.fraction !== undefined) bar.value = next.fraction;
+    else bar.removeAttribute('value'); // indeterminate while loading
+  }
 }
 
 function renderLayerSections(current: SaeDiffReport, state: ViewState): void {
@@ -119,6 +171,7 @@ function requestExport(kind: ExportKind): void {
 
 function showError(message: string): void {
   report = undefined;
+  progress = undefined;
   try {
     layout?.chart.chart.destroy();
   } catch {
@@ -143,6 +196,10 @@ window.addEventListener('message', (event: MessageEvent<HostMessage>) => {
     const problem = reportProblem(message.report);
     if (problem) showError(`this is not a report this viewer can show: ${problem}.`);
     else guarded(() => showReport(message.report, message.source));
+  } else if (message?.type === 'run' && message.outline && Array.isArray(message.outline.sfts) && Array.isArray(message.outline.layers)) {
+    guarded(() => showRun(message.outline));
+  } else if (message?.type === 'progress' && typeof message.progress?.message === 'string') {
+    showProgress(message.progress);
   } else if (message?.type === 'error') {
     showError(message.message);
   } else if (message?.type === 'compare') {

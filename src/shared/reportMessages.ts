@@ -11,7 +11,29 @@ export type HostMessage =
   /** The file could not be read or is not a report. */
   | { type: 'error'; message: string }
   /** "Compare Reports": several reports (file names for display). */
-  | { type: 'compare'; reports: { file: string; report: SaeDiffReport }[] };
+  | { type: 'compare'; reports: { file: string; report: SaeDiffReport }[] }
+  /** A run started: what it will report on, shown before any number exists (the live panel's first view). */
+  | { type: 'run'; outline: RunOutline }
+  /** The run's progress, shown in the running banner (it never re-renders the report). */
+  | { type: 'progress'; progress: RunProgressView };
+
+/** What a run will report on, known as soon as its config has loaded. */
+export interface RunOutline {
+  base: string;
+  sfts: string[];
+  reference?: string;
+  layers: number[];
+  hookPoint: string;
+  /** The report file the run writes (as the user would name it: workspace-relative where possible). */
+  report: string;
+  maxSamples?: number;
+}
+
+/** One line of run progress and, where known, the share of the batches done (0-1). */
+export interface RunProgressView {
+  message: string;
+  fraction?: number;
+}
 
 export type ExportKind = 'csv' | 'png' | 'markdown' | 'svg' | 'html';
 

@@ -1,16 +1,20 @@
 /**
  * End to end in a real VS Code (code-server + headless Chromium): open a config, see its diagnostics
  * and CodeLens, run "SAE Diff: Run Diagnostic" from the palette, see the report panel, cancel a run from
- * its notification, then run a broken config and use the error's "Go to Line".
+ * its notification (the live panel shows the run meanwhile), then run a broken config and use the error's
+ * "Go to Line"; open the saved report, open a feature from the scatter plot, export the standalone HTML and
+ * the SVG figure, and compare two reports.
  * Runs only under `npm run test:e2e` (SAE_DIFF_E2E=1); skips when code-server or chromium is missing.
  */
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { BrowserContext, Page } from 'playwright-core';
+import type { BrowserContext, Frame, Page } from 'playwright-core';
 import { CHROMIUM, e2eUnavailableReason, REPO, RunningCodeServer, startCodeServer } from './codeServer';
 import { E2eWorkspace, writeWorkspace } from './workspaceFixture';
+
+declare const window: any; // eslint-disable-line @typescript-eslint/no-explicit-any -- inside the webview (evaluate)
 
 const skip = process.env.SAE_DIFF_E2E !== '1' ? 'e2e suite: run with `npm run test:e2e`' : e2eUnavailableReason();
 const ROOT = path.join(REPO, 'test/.tmp', `e2e-${process.pid}`);
@@ -92,6 +96,9 @@ describe('SAE Diff in VS Code (code-server)', { skip }, () => {
     await page.locator('.tabs-container .tab', { hasText: 'demo.sae-report.json' }).first().waitFor({ timeout: 30_000 });
     await page.frameLocator('iframe.webview.ready').last().frameLocator('iframe#active-frame')
       .getByText('sft-refusal').first().waitFor({ timeout: 30_000 });
+    // the panel that followed the run shows the written report in place: same tab, no new split
+    await webviewWith(page, '[data-testid="finished-banner"]', 60_000);
+    assert.equal(await page.locator('.editor-group-container').count(), 2, 'the config and the report: two editor groups');
     await page.locator('.statusbar-item', { hasText: 'SAE Diff: cpu (auto)' }).first().waitFor({ timeout: 15_000 });
   });
 
@@ -101,9 +108,19 @@ describe('SAE Diff in VS Code (code-server)', { skip }, () => {
     const progress = page.locator('.notification-toast', { hasText: 'slow.sae-diff.yaml' }).filter({ hasText: 'Batch' }).first();
     await progress.waitFor({ timeout: 60_000 });
     assert.ok(server.processes().some((p) => p.includes('runWorker.js')), 'the run worker is running');
+    // the live panel: the run's three fine-tunes and its layers from the start, in the report's place (no new split)
+    const live = await webviewWith(page, '[data-testid="running-banner"]');
+    assert.equal((await live.locator('h1').first().innerText()).replace(/\s+/g, ' '), 'base → sft-refusal, sft-domain, sft-late');
+    await live.locator('[data-testid="run-progress"]', { hasText: /Batch \d+\/\d+/ }).waitFor({ timeout: 30_000 });
+    assert.equal(await page.locator('.editor-group-container').count(), 2, 'the config and the live panel: two editor groups');
+    if (SCREENSHOTS) {
+      if (await page.locator('.part.panel.bottom').isVisible()) await runCommand(page, 'View: Hide Panel');
+      await page.screenshot({ path: path.join(SCREENSHOTS, 'live-panel.png') });
+    }
     await progress.locator('.monaco-button', { hasText: 'Cancel' }).click();
     await page.locator('.notification-toast', { hasText: 'SAE Diff: run cancelled.' }).first().waitFor({ timeout: 15_000 });
     assert.deepEqual(server.processes().filter((p) => p.includes('runWorker.js')), [], 'the worker exited');
+    await live.locator('.error-box', { hasText: 'The run was cancelled' }).waitFor({ timeout: 15_000 });
     const out = path.dirname(ws.slowReport);
     assert.deepEqual(fs.readdirSync(out).filter((f) => f.startsWith('slow.')), [], 'no report, no temp file');
   });
@@ -130,6 +147,120 @@ describe('SAE Diff in VS Code (code-server)', { skip }, () => {
     await page.locator('.statusbar-item', { hasText: `Ln ${ws.typoLine},` }).first().waitFor({ timeout: 15_000 });
   });
 
+  step('a saved report opens in the report panel', async () => {
+    await runCommand(page, 'View: Close All Editors');
+    await page.keyboard.press('Control+P');
+    await page.waitForSelector('.quick-input-widget input', { state: 'visible' });
+    await page.keyboard.type('demo.sae-report.json');
+    await page.locator('.quick-input-list .monaco-list-row', { hasText: 'demo.sae-report.json' }).first().waitFor({ timeout: 15_000 });
+    await page.keyboard.press('Enter');
+    await page.waitForSelector('.tabs-container .tab.active[aria-label*="demo.sae-report.json"]', { timeout: 15_000 });
+    const view = await webviewWith(page, '.report-header h1');
+    assert.equal((await view.locator('.report-header h1').innerText()).replace(/\s+/g, ' '), 'base → sft-refusal');
+    assert.equal(await view.locator('[data-testid="running-banner"]').count(), 0, 'a saved report is not running');
+  });
+
+  step('clicking a point in the firing-frequency scatter opens that feature\'s page', async () => {
+    const view = await webviewWith(page, 'canvas[aria-label^="Firing frequency scatter"]');
+    const canvas = view.locator('canvas[aria-label^="Firing frequency scatter"]');
+    await canvas.scrollIntoViewIfNeeded();
+    // the most isolated point of the plot, at its pixel position in Chart.js's own layout
+    const target = await canvas.evaluate(() => {
+      const chart = window.saeDiffView.plots().scatter;
+      const points = chart.data.datasets.flatMap((d: any, di: number) => chart.getDatasetMeta(di).data.map((e: any, i: number) => ({ id: d.data[i].id, x: e.x, y: e.y })));
+      const gap = (p: any) => Math.min(...points.filter((q: any) => q !== p).map((q: any) => Math.hypot(q.x - p.x, q.y - p.y)));
+      return points.reduce((best: any, p: any) => (gap(p) > gap(best) ? p : best));
+    });
+    await canvas.click({ position: { x: target.x, y: target.y } });
+    const detail = view.locator('.feature-detail[data-feature-id]');
+    await detail.waitFor({ timeout: 15_000 });
+    assert.equal(Number(await detail.getAttribute('data-feature-id')), target.id, 'the clicked feature opens');
+    assert.match(await detail.locator('h3').innerText(), new RegExp(`^Feature ${target.id}\\b`));
+    // its page: logit effects and its contexts as token heat maps
+    await detail.locator('[data-testid="logit-effects"]').waitFor({ timeout: 15_000 });
+    assert.ok(await detail.locator('.heat-map').count() > 0, 'contexts as token heat maps');
+    assert.equal(await view.locator(`tr[data-feature-id="${target.id}"]`).getAttribute('aria-selected'), 'true', 'the table selects it too');
+    if (SCREENSHOTS) {
+      await hideBottomPanel(page);
+      await detail.scrollIntoViewIfNeeded();
+      await page.screenshot({ path: path.join(SCREENSHOTS, 'feature-page.png') });
+    }
+  });
+
+  step('Export HTML and Export SVG write the standalone report and the figure', async () => {
+    const view = await webviewWith(page, 'vscode-button[data-export="html"]');
+    const out = path.dirname(ws.report);
+    const html = path.join(out, 'demo.report.html');
+    const svg = path.join(out, 'demo.layers.svg');
+    for (const [kind, file] of [['html', html], ['svg', svg]] as const) {
+      await view.locator(`vscode-button[data-export="${kind}"]`).click();
+      // VS Code's save dialog (in a browser window, a path in the quick input), on the name beside the report
+      const input = page.locator('.quick-input-widget input');
+      await input.waitFor({ state: 'visible', timeout: 15_000 });
+      await waitFor(async () => (await input.inputValue()).endsWith(path.basename(file)), 15_000, `the save dialog on ${path.basename(file)}`);
+      await page.keyboard.press('Enter');
+      await waitFor(() => fs.existsSync(file) && fs.statSync(file).size > 0, 30_000, file);
+      await page.locator('.notification-toast', { hasText: `SAE Diff: saved ${path.basename(file)}` }).first().waitFor({ timeout: 15_000 });
+    }
+    const text = fs.readFileSync(html, 'utf8');
+    // one file, offline: its CSP allows only its own nonce-carrying script and style, nothing remote
+    const csp = /<meta http-equiv="Content-Security-Policy" content="([^"]+)">/.exec(text)?.[1] ?? '';
+    assert.match(csp, /^default-src 'none'; style-src 'nonce-[^']+'; script-src 'nonce-[^']+'; img-src data:; font-src data:$/);
+    assert.doesNotMatch(text, /<script[^>]+\bsrc=|<link[^>]+href=/, 'no external script or stylesheet');
+    assert.match(text, /<title>SAE Diff: base → sft-refusal<\/title>/);
+    assert.ok(text.includes('"sft-refusal"'), 'the report is embedded');
+    const figure = fs.readFileSync(svg, 'utf8');
+    assert.match(figure, /^<svg xmlns="http:\/\/www.w3.org\/2000\/svg"/);
+    assert.ok(figure.includes('SAE Diff layer profile: base → sft-refusal'), 'the title names the models');
+    assert.ok(figure.trimEnd().endsWith('</svg>'));
+  });
+
+  step('Compare Reports shows two reports together', async () => {
+    // a second report of the same run (a copy): every shifted feature is shared
+    const second = path.join(path.dirname(ws.report), 'seed2.sae-report.json');
+    fs.copyFileSync(ws.report, second);
+    await runCommand(page, 'SAE Diff: Compare Reports');
+    const rows = page.locator('.quick-input-list .monaco-list-row');
+    await rows.filter({ hasText: 'seed2.sae-report.json' }).first().waitFor({ timeout: 15_000 });
+    assert.equal(await rows.count(), 2, 'the workspace\'s two reports are offered');
+    for (const name of ['demo.sae-report.json', 'seed2.sae-report.json']) await rows.filter({ hasText: name }).first().click();
+    await page.keyboard.press('Enter');
+    const view = await webviewWith(page, '[data-testid="compare"]');
+    assert.equal(await view.locator('[data-testid="compare"] h1').innerText(), 'Comparing 2 runs');
+    const entries = await view.locator('.compare-entries li').allInnerTexts();
+    assert.deepEqual(entries.map((e) => e.trim()), ['demo.sae-report.json', 'seed2.sae-report.json']);
+    const report = JSON.parse(fs.readFileSync(ws.report, 'utf8'));
+    const table = view.locator('[data-testid="overlap-table"] tbody tr');
+    assert.equal(await table.count(), report.comparisons[0].layers.length, 'one row per layer');
+    for (let i = 0; i < await table.count(); i++) {
+      const row = table.nth(i);
+      const count = (await row.locator('td[data-entry="0"]').innerText()).split(' ')[0];
+      assert.equal(await row.locator('td[data-shared]').innerText(), count, 'identical reports share every shifted feature');
+    }
+    if (SCREENSHOTS) {
+      await hideBottomPanel(page);
+      await page.waitForTimeout(300);
+      await page.screenshot({ path: path.join(SCREENSHOTS, 'compare-reports.png') });
+    }
+  });
+
+  step('a run whose report is open follows in that tab: no second tab, no new split', async () => {
+    await runCommand(page, 'View: Close All Editors');
+    await openFile(page, 'demo.sae-diff.yaml');
+    await runCommand(page, 'SAE Diff: Open Report');
+    await page.locator('.quick-input-list .monaco-list-row', { hasText: 'demo.sae-report.json' }).first().click();
+    await page.waitForSelector('.tabs-container .tab.active[aria-label*="demo.sae-report.json"]', { timeout: 15_000 });
+    await openFile(page, 'demo.sae-diff.yaml');
+    const before = fs.statSync(ws.report).mtimeMs;
+    await runCommand(page, 'SAE Diff: Run Diagnostic');
+    const view = await webviewWith(page, '[data-testid="running-banner"]', 60_000);
+    await waitFor(() => fs.statSync(ws.report).mtimeMs > before, 120_000, 'the new report');
+    await view.locator('[data-testid="finished-banner"]').waitFor({ timeout: 60_000 });
+    assert.equal(await page.locator('.tabs-container .tab', { hasText: 'demo.sae-report.json' }).count(), 1, 'one tab for the report');
+    assert.equal(await page.locator('.tabs-container .tab', { hasText: '(running)' }).count(), 0, 'no separate live panel');
+    assert.equal(await page.locator('.editor-group-container').count(), 1, 'no new split');
+  });
+
   // README "Install in VS Code", word for word after the install: open the repository's demo folder, open
   // demo.sae-diff.yaml, click Run diagnostic; demo/out/refusal.sae-report.json opens in the report panel.
   step('the README walk-through: the demo folder, its CodeLens, the report panel', async () => {
@@ -144,16 +275,41 @@ describe('SAE Diff in VS Code (code-server)', { skip }, () => {
     await page.locator('.tabs-container .tab', { hasText: 'refusal.sae-report.json' }).first().waitFor({ timeout: 30_000 });
     await page.frameLocator('iframe.webview.ready').last().frameLocator('iframe#active-frame')
       .getByText('sft-refusal').first().waitFor({ timeout: 30_000 });
+    await webviewWith(page, '[data-testid="finished-banner"]', 60_000);
     if (SCREENSHOTS) await panelScreenshots(page, SCREENSHOTS);
   });
 });
 
 /** The report panel as the README shows it: the header, the summary, the layer profile. */
 async function panelScreenshots(page: Page, dir: string): Promise<void> {
-  // a bottom panel (Problems, Output) would take half of the editor's height
-  if (await page.locator('.part.panel.bottom').isVisible()) await runCommand(page, 'View: Hide Panel');
+  await hideBottomPanel(page);
   await page.waitForTimeout(500);  // the chart's entry animation
   await page.screenshot({ path: path.join(dir, 'report-panel.png') });
+}
+
+/** A bottom panel (Problems, Output) would take half of the editor's height in a screenshot. */
+async function hideBottomPanel(page: Page): Promise<void> {
+  if (await page.locator('.part.panel.bottom').isVisible()) await runCommand(page, 'View: Hide Panel');
+  // earlier steps' notifications would cover the panel
+  if (await page.locator('.notification-toast').count()) await runCommand(page, 'Notifications: Clear All Notifications');
+}
+
+/**
+ * The webview document (inside iframe.webview > iframe#active-frame) that has a visible `selector`:
+ * several webviews may exist at once (a finished run's panel, the report, a comparison).
+ */
+async function webviewWith(page: Page, selector: string, timeoutMs = 30_000): Promise<Frame> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    for (const frame of page.frames()) {
+      if (frame === page.mainFrame()) continue;
+      try {
+        if (await frame.locator(selector).first().isVisible()) return frame;
+      } catch { /* detached while looking */ }
+    }
+    if (Date.now() > deadline) throw new Error(`no webview shows ${selector}`);
+    await page.waitForTimeout(250);
+  }
 }
 
 /** Opens a workspace file from the Explorer (a click works wherever the keyboard focus is, even in a webview). */
@@ -170,9 +326,9 @@ async function runCommand(page: Page, title: string): Promise<void> {
   await page.keyboard.press('Enter');
 }
 
-async function waitFor(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
+async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!check()) {
+  while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 200));
   }

@@ -59,7 +59,11 @@ export class FeaturePlots {
       y: { type: 'logarithmic', title: `freq in ${sftName}` },
     });
     const tested = features.filter((f) => f.q_value !== undefined);
-    if (tested.length > 0) {
+    if (features.length === 0) {
+      // a run that has not finished a batch yet (the live panel), or a layer without shifted features
+      this.volcano = undefined;
+      replaceChildren(this.volcanoBox, h('p', { class: 'empty' }, 'No shifted feature at this layer (yet).'));
+    } else if (tested.length > 0) {
       this.volcano = this.chart(this.volcanoBox, 'Volcano plot', byCategory(tested, (f) => ({ x: f.mean_sft - f.mean_base, y: minusLog10(f.q_value!), id: f.id })), {
         x: { type: 'linear', title: 'mean activation change (SFT − base)' },
         y: { type: 'linear', title: '−log₁₀ q' },

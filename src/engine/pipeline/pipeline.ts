@@ -106,7 +106,7 @@ export async function runDiagnostic(config: ResolvedConfig, options: RunOptions 
     // Token-window contexts, logit effects, Neuronpedia links (report/featureDetails.ts); final runs only, not shards.
     const details = options.shard ? undefined : await addFeatureDetails({
       comparisons: built.comparisons, warnings, saeFolders: config.sae.paths, saeFormat: config.sae.format, base: models.base, sfts: models.fineTunes,
-      sequences: data.sequences, decode: data.tokenizer.decode, padId: data.tokenizer.padId, batchSize, baseOnnxPath: files.base.onnxPath, settings, log,
+      sequences: data.sequences, decode: data.tokenizer.decode, padId: data.tokenizer.padId, batchSize, baseOnnxPath: files.base.onnxPath, settings, loadedSaes: saes.loaded, log,
     });
     if (details) timings.details = details.seconds;
     if (loop.tokensDone > 0) {

@@ -1,10 +1,11 @@
 import * as fs from 'fs';
 import type { ResolvedConfig } from '../config/types';
+import { keepLoadedSae } from '../report/featureDetails';
 import { labelMismatches, readLabelSet } from '../report/labels';
 import type { Reduction } from '../runtime/reduction';
 import type { SessionSettings } from '../runtime/session';
 import { createProjector } from '../sae/createProjector';
-import { checkSaeFits, guaranteedMaxL0, loadSae, readSaeInfo } from '../sae/loadSae';
+import { checkSaeFits, guaranteedMaxL0, loadSae, readSaeInfo, type SaeWeights } from '../sae/loadSae';
 import type { Projector } from '../sae/projector';
 import type { SaeInfo } from '../../shared/reportTypes';
 
@@ -17,6 +18,8 @@ export interface RunSaes {
   declared: Map<number, DeclaredFit>;
   labels: Map<number, Map<number, string>>;
   projectors: Map<number, Projector>;
+  /** SAEs kept loaded for the feature details (within featureDetails.ts's KEEP_LOADED_SAE_BYTES). */
+  loaded: Map<number, SaeWeights>;
 }
 
 /**
@@ -27,7 +30,7 @@ export interface RunSaes {
 export async function loadSaes(
   config: ResolvedConfig, hidden: number | undefined, settings: SessionSettings, reduction: Reduction, warnings: string[], log: (line: string) => void,
 ): Promise<RunSaes> {
-  const out: RunSaes = { infos: [], declared: new Map(), labels: new Map(), projectors: new Map() };
+  const out: RunSaes = { infos: [], declared: new Map(), labels: new Map(), projectors: new Map(), loaded: new Map() };
   try {
     for (const layer of config.layers.targets) {
       const folder = config.sae.paths.get(layer)!;
@@ -37,6 +40,7 @@ export async function loadSaes(
       if (config.sae.k > sae.dSae) warnings.push(`sae.k ${config.sae.k} exceeds the SAE width ${sae.dSae} at layer ${layer}; all active features are compared.`);
       log(`SAE layer ${layer}: ${sae.format} ${sae.architecture}, d_in ${sae.dIn}, d_sae ${sae.dSae}, dtype ${sae.dtype}${sae.kSae ? `, k ${sae.kSae}` : ''} (${folder})`);
       out.infos.push({ layer, path: folder, format: sae.format, architecture: sae.architecture, d_in: sae.dIn, d_sae: sae.dSae, dtype: sae.dtype, hook_name: sae.hookName });
+      keepLoadedSae(out.loaded, layer, sae);
       out.projectors.set(layer, await createProjector(sae, settings, reduction, { k: config.sae.k, contexts: config.metrics.top_contexts }));
       const labelsFile = config.sae.labels.get(layer);
       if (labelsFile && config.sae.labelsFromTemplate && !fs.existsSync(labelsFile)) warnings.push(`No labels file for layer ${layer} (${labelsFile}): its features show their ids.`);

@@ -13,7 +13,7 @@ import type { SaeFormat } from '../config/types';
 import { planBatches } from '../data/batching';
 import { readJson } from '../model/modelFolder';
 import { hostData, releaseActivations, type HookedModel } from '../model/runner';
-import { loadSae } from '../sae/loadSae';
+import { loadSae, type SaeWeights } from '../sae/loadSae';
 import { ARCHITECTURES } from '../sae/architectures';
 import { buildEncoderGraph, latentSubset } from '../sae/saeGraph';
 import { createSession, type SessionSettings } from '../runtime/session';
@@ -49,7 +49,23 @@ export interface FeatureDetailInputs {
   batchSize: number;
   baseOnnxPath: string;
   settings: SessionSettings;
+  /** SAEs the run already loaded (keepLoadedSae), by layer; the others are read again from their folders. */
+  loadedSaes?: Map<number, SaeWeights>;
   log?(line: string): void;
+}
+
+/**
+ * Host bytes of loaded SAEs a run keeps for this pass, all layers together. Reading an SAE again costs about
+ * a second at large widths, but holding it doubles its memory for the whole run (ONNX Runtime holds its own
+ * copy), so only SAEs within this budget are kept; wider ones are read again here.
+ */
+export const KEEP_LOADED_SAE_BYTES = 512 * 2 ** 20;
+
+/** Keeps `sae` in `kept` for addFeatureDetails when the kept SAEs stay within KEEP_LOADED_SAE_BYTES. */
+export function keepLoadedSae(kept: Map<number, SaeWeights>, layer: number, sae: SaeWeights): void {
+  const bytes = (s: SaeWeights) => s.W_enc.byteLength + s.W_dec.byteLength;
+  const held = [...kept.values()].reduce((n, s) => n + bytes(s), 0);
+  if (held + bytes(sae) <= KEEP_LOADED_SAE_BYTES) kept.set(layer, sae);
 }
 
 /** What the pass adds beside the features: the report's `prompts`, and its time (run.timings.details). */
@@ -67,7 +83,7 @@ export async function addFeatureDetails(r: FeatureDetailInputs): Promise<Feature
     for (const [layer, folder] of r.saeFolders) {
       const layers = r.comparisons.map((c) => c.layers.find((l) => l.layer === layer));
       if (layers.every((l) => !l || l.shifted_features.length === 0)) continue;
-      const sae = loadSae(folder, r.saeFormat);
+      const sae = r.loadedSaes?.get(layer) ?? loadSae(folder, r.saeFormat);
       const unique = [...new Set(layers.flatMap((l) => l?.shifted_features.map((f) => f.id) ?? []))];
       // only the listed latents are encoded where each depends on its own column (not TopK): exact, and
       // |listed| / width of the cost

@@ -1,6 +1,7 @@
 import type { ExecutionProviderName, ProviderRequest } from '../config/types';
 import type { SourceLocation } from '../core/errors';
 import type { ProgressEvent } from '../pipeline/progress';
+import type { RunOutline } from '../../shared/reportMessages';
 
 /**
  * The IPC protocol between the editor's RunController (parent) and the run worker (child process).
@@ -41,8 +42,8 @@ export interface WorkerError {
 }
 
 export type ChildMessage =
-  /** The config loaded: where the report will go. */
-  | { type: 'started'; configPath: string; reportPath: string }
+  /** The config loaded: where the report will go, and what it will report on (the live panel's first view). */
+  | { type: 'started'; configPath: string; reportPath: string; outline: RunOutline }
   | { type: 'provider'; provider: ExecutionProviderName; requested: ProviderRequest; reason: string; warnings: string[] }
   | { type: 'progress'; event: ProgressEvent }
   | { type: 'log'; line: string }

@@ -1,8 +1,10 @@
 import { READ_CAPS, readTextBounded } from '../io/boundedRead';
 import { parse } from 'yaml';
 import { loadRunConfig } from '../model/loadRunConfig';
+import type { ResolvedConfig } from '../config/types';
 import { CancelledError, SaeDiffError } from '../core/errors';
 import type { SaeDiffReport } from '../../shared/reportTypes';
+import type { RunOutline } from '../../shared/reportMessages';
 import { runDiagnostic } from '../pipeline/pipeline';
 import { chooseProvider } from '../pipeline/provider';
 import { CUDA_INSTALL_HINT } from '../runtime/providers';
@@ -18,7 +20,8 @@ export async function runJob(request: RunRequest, signal: AbortSignal, send: (m:
     const config = loadRunConfig(request.configPath);
     const settings = effectiveRunSettings(runtimeSectionOf(readYaml(config.configPath)), request.defaults, request.overrides);
     if (settings.fallback !== undefined) config.runtime.fallback = settings.fallback;
-    send({ type: 'started', configPath: config.configPath, reportPath: settings.outPath ?? config.output.savePath });
+    const target = settings.outPath ?? config.output.savePath;
+    send({ type: 'started', configPath: config.configPath, reportPath: target, outline: runOutline(config, target) });
 
     // Chosen here, once, so the editor can show the provider before the first batch; the engine uses this choice.
     const chosenProvider = await chooseProvider(config, settings.provider);
@@ -49,6 +52,14 @@ export async function runJob(request: RunRequest, signal: AbortSignal, send: (m:
     send({ type: 'error', error: toWorkerError(e) });
     return 'error';
   }
+}
+
+/** The models and layers the report will hold: the live panel shows them before the first batch. */
+function runOutline(config: ResolvedConfig, reportPath: string): RunOutline {
+  return {
+    base: config.models.base.name, sfts: config.models.sfts.map((s) => s.name), reference: config.models.reference?.name,
+    layers: config.layers.targets, hookPoint: config.layers.hookPoint, report: reportPath, maxSamples: config.dataset.maxSamples,
+  };
 }
 
 function readYaml(file: string): unknown {

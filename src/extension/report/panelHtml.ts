@@ -12,6 +12,8 @@ export interface PanelHtmlResources {
   styleUri: string;
   /** A fresh random value per page load; only scripts carrying it run. */
   nonce: string;
+  /** Shown until the script draws the first message (default: "Loading report…"). */
+  placeholder?: string;
 }
 
 /** Relative to the extension root; written by scripts/build-webview.mjs. */
@@ -23,7 +25,7 @@ export function createNonce(): string {
 }
 
 export function buildPanelHtml(resources: PanelHtmlResources): string {
-  const { cspSource, scriptUri, styleUri, nonce } = resources;
+  const { cspSource, scriptUri, styleUri, nonce, placeholder = 'Loading report…' } = resources;
   // No remote origins, no inline script, no eval, no 'unsafe-inline'. Chart.js draws on canvas and the
   // toolkit styles through constructable stylesheets; its one probe <style> element (FAST's focus-visible
   // check) carries the nonce it reads from the csp-nonce meta tag. img-src data: is for the chart export.
@@ -45,7 +47,7 @@ export function buildPanelHtml(resources: PanelHtmlResources): string {
   <title>SAE Diff Report</title>
 </head>
 <body>
-  <main id="app" aria-live="polite"><p class="placeholder">Loading report…</p></main>
+  <main id="app" aria-live="polite"><p class="placeholder">${escapeAttribute(placeholder)}</p></main>
   <script nonce="${escapeAttribute(nonce)}" src="${escapeAttribute(scriptUri)}"></script>
 </body>
 </html>`;

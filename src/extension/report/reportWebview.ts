@@ -1,6 +1,6 @@
 import * as vscode from 'vscode';
 import type { SaeDiffReport } from '../../shared/reportTypes';
-import { isViewMessage, type HostMessage, type ViewMessage } from '../../shared/reportMessages';
+import { isViewMessage, type HostMessage, type RunOutline, type RunProgressView, type ViewMessage } from '../../shared/reportMessages';
 import { saveExport } from './saveExport';
 import { WEBVIEW_SCRIPT_PATH, WEBVIEW_STYLE_PATH, buildPanelHtml, createNonce } from './panelHtml';
 
@@ -11,11 +11,14 @@ import { WEBVIEW_SCRIPT_PATH, WEBVIEW_STYLE_PATH, buildPanelHtml, createNonce } 
 export class ReportWebview implements vscode.Disposable {
   private ready = false;
   private latest: HostMessage | undefined;
+  /** The latest progress of a live run: sent after `latest`, so a page that loads mid-run shows both. */
+  private progress: HostMessage | undefined;
   private report: SaeDiffReport | undefined;
   private source: vscode.Uri | undefined;
   private readonly subscriptions: vscode.Disposable[] = [];
 
-  constructor(private readonly webview: vscode.Webview, private readonly extensionUri: vscode.Uri) {
+  /** `placeholder`: what the page says until its script has drawn the first message. */
+  constructor(private readonly webview: vscode.Webview, private readonly extensionUri: vscode.Uri, placeholder?: string) {
     const mediaRoot = vscode.Uri.joinPath(extensionUri, 'media', 'webview');
     webview.options = { enableScripts: true, localResourceRoots: [mediaRoot] };
     webview.html = buildPanelHtml({
@@ -23,6 +26,7 @@ export class ReportWebview implements vscode.Disposable {
       scriptUri: webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, ...WEBVIEW_SCRIPT_PATH)).toString(),
       styleUri: webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, ...WEBVIEW_STYLE_PATH)).toString(),
       nonce: createNonce(),
+      placeholder,
     });
     this.subscriptions.push(webview.onDidReceiveMessage((message: unknown) => this.onMessage(message)));
   }
@@ -34,7 +38,20 @@ export class ReportWebview implements vscode.Disposable {
   showReport(report: SaeDiffReport, source?: vscode.Uri): void {
     this.report = report;
     this.source = source;
+    if (report.complete) this.progress = undefined;
     this.post({ type: 'report', report, source: source?.toString() });
+  }
+
+  /** A run started: the page lays out its models and layers at once, before any number exists. */
+  showRun(outline: RunOutline): void {
+    this.report = undefined;
+    this.progress = undefined;
+    this.post({ type: 'run', outline });
+  }
+
+  showProgress(progress: RunProgressView): void {
+    this.progress = { type: 'progress', progress };
+    if (this.ready) void this.webview.postMessage(this.progress);
   }
 
   /** "Compare Reports": several reports in one view (no single report to export). */
@@ -44,6 +61,7 @@ export class ReportWebview implements vscode.Disposable {
   }
 
   showError(message: string): void {
+    this.progress = undefined;
     this.post({ type: 'error', message });
   }
 
@@ -68,6 +86,7 @@ export class ReportWebview implements vscode.Disposable {
     if (message.type === 'ready') {
       this.ready = true;
       if (this.latest) await this.webview.postMessage(this.latest);
+      if (this.progress) await this.webview.postMessage(this.progress);
       return;
     }
     if (!this.report) return;

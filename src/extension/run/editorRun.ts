@@ -3,7 +3,7 @@ import * as vscode from 'vscode';
 import type { RunOverrides } from '../../engine/worker/messages';
 import type { ReportViews } from '../report/register';
 import { pickConfig } from './configPicker';
-import { progressMessage, progressShort } from './progressText';
+import { progressFraction, progressMessage, progressShort } from './progressText';
 import { RunController, RunOutcome } from './runController';
 import { showRunError } from './runErrors';
 import { openReportWhenDone, readRunDefaults } from './runSettingsFromEditor';
@@ -67,7 +67,12 @@ export class EditorRunner implements vscode.Disposable {
       token.onCancellationRequested(() => void this.cancel());
       let provider = '';
       const promise = this.controller.run(request, {
-        onStarted: ({ pid, reportPath }) => this.log.appendLine(`Worker pid ${pid}; report: ${reportPath}`),
+        onStarted: ({ pid, reportPath, outline }) => {
+          this.log.appendLine(`Worker pid ${pid}; report: ${reportPath}`);
+          // the live view opens now, with the run's models and layers, not at the first finished batch
+          const report = vscode.Uri.file(reportPath);
+          this.reports.startRun({ ...outline, report: vscode.workspace.asRelativePath(report) }, report);
+        },
         onProvider: (p) => {
           provider = p.requested === 'auto' ? `${p.provider} (auto)` : p.provider;
           this.status.setProvider(p.provider);
@@ -78,6 +83,7 @@ export class EditorRunner implements vscode.Disposable {
         onProgress: (e) => {
           this.status.running(progressShort(e));
           progress.report({ message: `${progressMessage(e)}${provider ? ` · ${provider}` : ''}` });
+          this.reports.runProgress({ message: progressMessage(e), fraction: progressFraction(e) });
         },
         onLog: (line) => this.log.appendLine(line),
         onPartialReport: (report) => this.reports.showPartial(report),
@@ -96,6 +102,8 @@ export class EditorRunner implements vscode.Disposable {
       this.status.idle();
       this.log.appendLine(`Report written: ${outcome.reportPath}`);
       const report = vscode.Uri.file(outcome.reportPath);
+      // the live view (open since the start) shows the report in place; the setting decides only without one
+      if (await this.reports.finishRun(report)) return;
       if (openReportWhenDone(uri)) {
         await this.reports.openReportFile(report);
       } else if ((await vscode.window.showInformationMessage(`SAE Diff: report written to ${vscode.workspace.asRelativePath(report)}.`, 'Open Report')) === 'Open Report') {

@@ -14,3 +14,10 @@ export function progressMessage(e: ProgressEvent): string {
 export function progressShort(e: ProgressEvent): string {
   return e.batchesTotal !== undefined ? `${e.stage} ${e.batchesDone ?? 0}/${e.batchesTotal}` : e.stage;
 }
+
+/** The share of the run's batches done (0-1) for the live panel's bar; undefined while loading. */
+export function progressFraction(e: ProgressEvent): number | undefined {
+  if (e.stage === 'report' || e.stage === 'done') return 1;
+  if (!e.batchesTotal) return undefined;
+  return Math.min(1, Math.max(0, (e.batchesDone ?? 0) / e.batchesTotal));
+}

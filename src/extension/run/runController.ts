@@ -6,6 +6,7 @@ import * as path from 'path';
 import * as readline from 'readline';
 import type { ChildMessage, ParentMessage, RunRequest, WorkerError } from '../../engine/worker/messages';
 import type { ProgressEvent } from '../../engine/pipeline/progress';
+import type { RunOutline } from '../../shared/reportMessages';
 import { removeReportTempFiles } from './reportTempFiles';
 
 export type RunOutcome =
@@ -16,7 +17,7 @@ export type RunOutcome =
 export interface ProviderInfo { provider: string; requested: string; reason: string; warnings: string[] }
 
 export interface RunEvents {
-  onStarted?(info: { pid: number; configPath: string; reportPath: string }): void;
+  onStarted?(info: { pid: number; configPath: string; reportPath: string; outline: RunOutline }): void;
   onProvider?(info: ProviderInfo): void;
   onProgress?(event: ProgressEvent): void;
   onLog?(line: string): void;
@@ -107,7 +108,7 @@ export class RunController {
       switch (m.type) {
         case 'started':
           reportPath = m.reportPath;
-          events.onStarted?.({ pid: child.pid!, configPath: m.configPath, reportPath: m.reportPath });
+          events.onStarted?.({ pid: child.pid!, configPath: m.configPath, reportPath: m.reportPath, outline: m.outline });
           break;
         case 'provider': events.onProvider?.({ provider: m.provider, requested: m.requested, reason: m.reason, warnings: m.warnings }); break;
         case 'progress': events.onProgress?.(m.event); break;
