@@ -1,4 +1,5 @@
-// Builds the project: `glossary` (src/shared/glossary.generated.ts from docs/metrics.md), `tsc` (out/: the CLI, the engine, the tests), `webview` (media/webview/: the report
+// Builds the project: `glossary` (src/shared/glossary.generated.ts from docs/metrics.md), `configTypes`
+// (src/shared/configTypes.ts from the config schema), `tsc` (out/: the CLI, the engine, the tests), `webview` (media/webview/: the report
 // panel's bundle) and `bundle` (dist/: what the VSIX runs). `node scripts/build.mjs [--if-stale] [step…]`
 // (all steps by default). With --if-stale a step runs only when one of its inputs is newer than the stamp
 // it wrote after its last success, so `npm run demo` and `vscode:prepublish` do not rebuild a current build.
@@ -20,6 +21,12 @@ const STEPS = {
     command: [join(root, 'scripts/glossary.mjs')],
     inputs: ['docs/metrics.md', 'scripts/glossary.mjs'],
     stamp: 'out/.glossary-stamp',
+  },
+  // the config types are generated from the schema, their one definition (committed, like the glossary)
+  configTypes: {
+    command: [join(root, 'scripts/gen-config-types.mjs')],
+    inputs: ['src/shared/sae-diff.schema.json', 'scripts/gen-config-types.mjs'],
+    stamp: 'out/.config-types-stamp',
   },
   tsc: {
     command: [tsc, '-p', join(root, 'tsconfig.json')],

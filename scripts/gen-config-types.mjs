@@ -55,4 +55,4 @@ if (process.argv.includes('--check')) {
     console.error(`${outFile} is stale: run node scripts/gen-config-types.mjs`);
     process.exit(1);
   }
-} else writeFileSync(outFile, text);
+} else if (readFileSync(outFile, 'utf8') !== text) writeFileSync(outFile, text); // unchanged: keep its mtime, so --if-stale builds stay current

@@ -53,7 +53,7 @@ test('hook_point written and wrong: the value is replaced', () => {
 test('hook_point not written (the default resid_post): the key is added, in flow and in block style', () => {
   fs.mkdirSync(TMP, { recursive: true });
   assert.match(fix(text('  layers: { target_indices: [3] }')), /layers: \{ target_indices: \[3\], hook_point: resid_mid \}/);
-  assert.match(fix(text('  layers:\n    target_indices: [3]')), /  layers:\n    target_indices: \[3\]\n    hook_point: resid_mid\n/);
+  assert.match(fix(text('  layers:\n    target_indices: [3]')), / {2}layers:\n {4}target_indices: \[3\]\n {4}hook_point: resid_mid\n/);
 });
 
 test('sae-diff validate reports the contradiction as an error, exit 1', () => {

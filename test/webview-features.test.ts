@@ -13,7 +13,6 @@ import { chromiumMissingReason, openPanel, type PanelPage, ensureWebviewBundle }
 import { TMP_DIR, refusalReport, twoFineTuneReport } from './helpers/engineReport';
 
 declare const window: any; // eslint-disable-line @typescript-eslint/no-explicit-any
-declare const document: any; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 let report: SaeDiffReport;
 let twoSfts: SaeDiffReport;

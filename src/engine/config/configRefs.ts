@@ -1,6 +1,6 @@
 import * as path from 'path';
 import type { Document } from 'yaml';
-import { CHAT_TEMPLATE_SOURCES, SAE_FORMATS_ALLOWED, schemaDefault } from './schema';
+import { CHAT_TEMPLATE_SOURCES, SAE_FORMATS_ALLOWED, schemaDefault, type Segments } from './schema';
 import type { ChatTemplateFrom, HookPoint, SaeFormat } from './types';
 
 /**
@@ -9,7 +9,7 @@ import type { ChatTemplateFrom, HookPoint, SaeFormat } from './types';
  * while the user types. The strict loader (load.ts) reads a schema-valid document through it too.
  */
 
-export type Segments = (string | number)[];
+export type { Segments };
 export const PIPELINE = 'diagnostic_pipeline';
 
 export interface ModelRef {

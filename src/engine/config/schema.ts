@@ -3,8 +3,10 @@
  * every default, allowed value and description). The validator, the loader, hovers and completions all ask it.
  */
 import { configSchema, sectionDefaults } from '../../shared/configDefaults';
-import type { Segments } from './configRefs';
 import type { ChatTemplateFrom, ProviderRequest, SaeFormat } from '../../shared/configTypes';
+
+/** A path into the config document: keys and sequence indices. */
+export type Segments = (string | number)[];
 
 export { configSchema, sectionDefaults };
 

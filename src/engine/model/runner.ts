@@ -1,5 +1,5 @@
 import * as path from 'path';
-import * as ort from 'onnxruntime-node';
+import { ort } from '../runtime/ort';
 import type { HookPoint } from '../config/types';
 import { SaeDiffError } from '../core/errors';
 import { createSession, SessionSettings } from '../runtime/session';

@@ -6,7 +6,7 @@
  * - logit effects: the top promoted and suppressed tokens of W_dec[f] · W_U (logitEffects.ts);
  * - a Neuronpedia URL when the SAE's cfg.json names a Neuronpedia id.
  */
-import * as ort from 'onnxruntime-node';
+import { ort } from '../runtime/ort';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SaeFormat } from '../config/types';

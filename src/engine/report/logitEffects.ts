@@ -3,7 +3,7 @@
  * and smallest (suppressed) entries, computed in one ONNX Runtime session (MatMul, TopK) rather than in
  * JavaScript loops.
  */
-import * as ort from 'onnxruntime-node';
+import { ort } from '../runtime/ort';
 import { onnx } from 'onnx-proto';
 import { encodeOnnxModel, makeNode, intAttr, valueInfo } from '../model/onnxGraph';
 import { createSession, type SessionSettings } from '../runtime/session';

@@ -1,4 +1,4 @@
-import * as ort from 'onnxruntime-node';
+import { ort } from '../runtime/ort';
 import { HISTOGRAM_EDGES } from './histogramEdges';
 import type { Activations } from '../model/runner';
 import { createSession, SessionSettings } from '../runtime/session';

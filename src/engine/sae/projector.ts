@@ -1,4 +1,4 @@
-import * as ort from 'onnxruntime-node';
+import { ort } from '../runtime/ort';
 import { gatherRows } from '../data/batching';
 import { Activations, hostData } from '../model/runner';
 import type { Reduction } from '../runtime/reduction';

@@ -1,6 +1,6 @@
 import * as vscode from 'vscode';
 import { readReportFile } from './readReportFile';
-import { REPORT_VIEW_TYPE } from './reportEditorProvider';
+import { REPORT_VIEW_TYPE } from './reportViewType';
 import { ReportWebview } from './reportWebview';
 
 /**

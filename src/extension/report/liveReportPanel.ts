@@ -3,7 +3,7 @@ import * as vscode from 'vscode';
 import type { SaeDiffReport } from '../../shared/reportTypes';
 import type { PersistedViewState, RunOutline, RunProgressView } from '../../shared/reportMessages';
 import { loadInto } from './readReportFile';
-import { REPORT_VIEW_TYPE } from './reportEditorProvider';
+import { REPORT_VIEW_TYPE } from './reportViewType';
 import { ReportWebview } from './reportWebview';
 
 /** What a run's live view does, whether it is its own panel or the report file's open editor. */

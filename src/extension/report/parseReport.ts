@@ -7,7 +7,7 @@ export function parseReport(text: string, fileName: string): SaeDiffReport {
   try {
     value = JSON.parse(text);
   } catch (error) {
-    throw new Error(`${fileName} is not valid JSON: ${(error as Error).message}`);
+    throw new Error(`${fileName} is not valid JSON: ${(error as Error).message}`, { cause: error });
   }
   const problem = reportShapeProblem(value);
   if (problem) throw new Error(`${fileName} is not an SAE Diff report this viewer can show: ${problem}`);

@@ -5,7 +5,8 @@ import { compareReports } from './compareCommand';
 import { LiveReportPanel, type LiveView } from './liveReportPanel';
 import { pickReportFile } from './openReportCommand';
 import { reportShapeProblem } from './parseReport';
-import { REPORT_VIEW_TYPE, ReportEditorProvider } from './reportEditorProvider';
+import { ReportEditorProvider } from './reportEditorProvider';
+import { REPORT_VIEW_TYPE } from './reportViewType';
 
 /** What the run commands need from the report views. */
 export interface ReportViews {

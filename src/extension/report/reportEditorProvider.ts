@@ -5,7 +5,6 @@ import type { LiveView } from './liveReportPanel';
 import { loadInto } from './readReportFile';
 import { ReportWebview } from './reportWebview';
 
-export const REPORT_VIEW_TYPE = 'saeDiff.report';
 
 interface OpenEditor { view: ReportWebview; panel: vscode.WebviewPanel; disposed: boolean }
 

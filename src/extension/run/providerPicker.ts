@@ -1,4 +1,3 @@
-import * as fs from 'fs';
 import { parse } from 'yaml';
 import * as vscode from 'vscode';
 import type { ProviderRequest } from '../../engine/config/types';
