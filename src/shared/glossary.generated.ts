@@ -236,6 +236,13 @@ export const GLOSSARY_ENTRIES: readonly GlossaryEntry[] = [
     "rule": "Ignores the layers after the hook and the final norm: a direct-path reading, as Neuronpedia shows it."
   },
   {
+    "key": "activation_histogram",
+    "name": "activation histogram",
+    "group": "feature detail",
+    "definition": "How often the feature fired at each activation size in each model, counted per token in fixed octave bins (edges 2^-11 to 2^11) shared by every model, run and shard; only firing activations (z > 0) count, so each model's bins sum to its firing count.",
+    "rule": "A fine-tune whose bars sit right of base's fires the feature harder; bars that grow at the same sizes mean it fires as hard but more often."
+  },
+  {
     "key": "contexts",
     "name": "contexts",
     "group": "feature detail",

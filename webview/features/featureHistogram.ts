@@ -5,6 +5,7 @@
  * last non-empty one are drawn. Each bar carries its count (title on hover, data-count for tests).
  */
 import type { FeatureHistograms, HistogramSeries } from '../../src/shared/featureHistograms';
+import { tooltip } from '../../src/shared/glossary';
 import { SERIES_COLORS } from '../chart/palette';
 import { h } from '../dom';
 import { formatStat } from '../format';
@@ -47,7 +48,7 @@ export function renderFeatureHistogram(featureId: number, histograms: FeatureHis
     swatch.style.setProperty('--swatch', seriesColor(s));
     return h('li', { attrs: { 'data-series': i } }, swatch, `${seriesLabel(s)}: fires ${totals[i]} times`);
   }));
-  const figure = h('figure', { class: 'feature-histogram', attrs: { 'data-testid': 'activation-histogram' } },
+  const figure = h('figure', { class: 'feature-histogram', attrs: { 'data-testid': 'activation-histogram', title: tooltip('feature detail', 'activation_histogram') } },
     h('figcaption', {}, 'Activation when firing (octave bins, counts of tokens)'));
   if (used.length === 0) {
     figure.append(h('p', { class: 'empty' }, 'The feature does not fire in any model on these prompts.'), legend);
