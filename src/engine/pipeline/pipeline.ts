@@ -337,14 +337,15 @@ async function prepare(config: ResolvedConfig, options: RunOptions, log: (l: str
   try {
     for (const layer of config.layers.targets) {
       const folder = config.sae.paths.get(layer)!;
+      const sae = readSaeInfo(folder, config.sae.format);
       // check the declared shape and hook before reading any weights
-      checkSaeFits(readSaeInfo(folder, config.sae.format), layer, hidden, config.sae.checkHookLayer, config.locate('sae.path'), config.layers.hookPoint);
-      const sae = loadSae(folder, config.sae.format);
+      checkSaeFits(sae, layer, hidden, config.sae.checkHookLayer, config.locate('sae.path'), config.layers.hookPoint);
       declared.set(layer, { l0: sae.declaredL0, explainedVariance: sae.declaredExplainedVariance, maxL0: guaranteedMaxL0(sae) });
       if (config.sae.k > sae.dSae) warnings.push(`sae.k ${config.sae.k} exceeds the SAE width ${sae.dSae} at layer ${layer}; all active features are compared.`);
       log(`SAE layer ${layer}: ${sae.format} ${sae.architecture}, d_in ${sae.dIn}, d_sae ${sae.dSae}, dtype ${sae.dtype}${sae.kSae ? `, k ${sae.kSae}` : ''} (${folder})`);
       saes.push({ layer, path: folder, format: sae.format, architecture: sae.architecture, d_in: sae.dIn, d_sae: sae.dSae, dtype: sae.dtype, hook_name: sae.hookName });
-      projectors.set(layer, await createProjector(sae, settingsForSae, reduction.reduction, { k: config.sae.k, contexts: config.metrics.top_contexts }));
+      // the weights are referenced by this call only: once ONNX Runtime holds its copy they are freed, not kept beside the next SAE's
+      projectors.set(layer, await createProjector(loadSae(folder, config.sae.format), settingsForSae, reduction.reduction, { k: config.sae.k, contexts: config.metrics.top_contexts }));
       const labelsFile = config.sae.labels.get(layer);
       if (labelsFile && config.sae.labelsFromTemplate && !fs.existsSync(labelsFile)) warnings.push(`No labels file for layer ${layer} (${labelsFile}): its features show their ids.`);
       else if (labelsFile) {

@@ -1,4 +1,5 @@
 import { onnx } from 'onnx-proto';
+import type { GraphWithWeights } from '../runtime/session';
 import type { SaeWeights } from './loadSae';
 import { addEncoder, addWeights, encodeModel, FLOAT, GraphBuilder, int, INT64, tensorInfo } from './saeGraph';
 
@@ -32,7 +33,7 @@ export const FEATURE_SUMS = ['cnt_b', 'cnt_s', 'sum_zb', 'sum_zs', 'sum_diff', '
  * Outputs: token_sums [13], features [6, m], sum_hb / sum_hs [d], per-feature top-k_ctx values and
  * rows of each model (ctx_val_* [k_ctx, m] float32, ctx_row_* [k_ctx, m] int32), dpre [1, m].
  */
-export function buildReducedGraph(sae: SaeWeights): Uint8Array {
+export function buildReducedGraph(sae: SaeWeights): GraphWithWeights {
   const g = new GraphBuilder();
   const d = sae.dIn, m = sae.dSae;
   addWeights(g, sae);
