@@ -45,7 +45,12 @@ export async function createSession(
   const session: Record<string, string> = {};
   if (!(graph instanceof Uint8Array) && graph.externalData.length > 0) {
     options.externalData = graph.externalData;
-    if (graph.externalData.reduce((n, e) => n + e.data.byteLength, 0) > PREPACK_MAX_BYTES) session.disable_prepacking = '1';
+    if (graph.externalData.reduce((n, e) => n + e.data.byteLength, 0) > PREPACK_MAX_BYTES) {
+      session.disable_prepacking = '1';
+      // a wide SAE's [tokens, width] intermediates (134 MB each at 512 x 65,536) would stay reserved in
+      // each session's arena between runs: freed after each run instead, so only the running SAE holds them
+      options.enableCpuMemArena = false;
+    }
   }
   if (outputLocation && settings.provider !== 'cpu') options.preferredOutputLocation = outputLocation;
   if (externalDataFolder) session.model_external_initializers_file_folder_path = externalDataFolder;
