@@ -22,7 +22,8 @@ export async function layer3Activations(): Promise<{ data: Float32Array; n: numb
 }
 
 export async function encodeWithOrt(sae: SaeWeights, x: Float32Array, n: number): Promise<Float32Array> {
-  const session = await ort.InferenceSession.create(buildEncoderGraph(sae));
+  const graph = buildEncoderGraph(sae);
+  const session = await ort.InferenceSession.create(graph.model, { externalData: graph.externalData });
   const out = await session.run({ x: new ort.Tensor('float32', x, [n, sae.dIn]) });
   await session.release();
   return out.z.data as Float32Array;

@@ -32,28 +32,38 @@ export async function loadSaes(
 ): Promise<RunSaes> {
   const out: RunSaes = { infos: [], declared: new Map(), labels: new Map(), projectors: new Map(), loaded: new Map() };
   try {
-    for (const layer of config.layers.targets) {
-      const folder = config.sae.paths.get(layer)!;
-      checkSaeFits(readSaeInfo(folder, config.sae.format), layer, hidden, config.sae.checkHookLayer, config.locate('sae.path'), config.layers.hookPoint);
-      const sae = loadSae(folder, config.sae.format);
-      out.declared.set(layer, { l0: sae.declaredL0, explainedVariance: sae.declaredExplainedVariance, maxL0: guaranteedMaxL0(sae) });
-      if (config.sae.k > sae.dSae) warnings.push(`sae.k ${config.sae.k} exceeds the SAE width ${sae.dSae} at layer ${layer}; all active features are compared.`);
-      log(`SAE layer ${layer}: ${sae.format} ${sae.architecture}, d_in ${sae.dIn}, d_sae ${sae.dSae}, dtype ${sae.dtype}${sae.kSae ? `, k ${sae.kSae}` : ''} (${folder})`);
-      out.infos.push({ layer, path: folder, format: sae.format, architecture: sae.architecture, d_in: sae.dIn, d_sae: sae.dSae, dtype: sae.dtype, hook_name: sae.hookName });
-      keepLoadedSae(out.loaded, layer, sae);
-      out.projectors.set(layer, await createProjector(sae, settings, reduction, { k: config.sae.k, contexts: config.metrics.top_contexts }));
-      const labelsFile = config.sae.labels.get(layer);
-      if (labelsFile && config.sae.labelsFromTemplate && !fs.existsSync(labelsFile)) warnings.push(`No labels file for layer ${layer} (${labelsFile}): its features show their ids.`);
-      else if (labelsFile) {
-        const set = readLabelSet(labelsFile);
-        if (set.labels.size === 0) warnings.push(`The labels for layer ${layer} (${labelsFile}) are empty: its features show their ids.`);
-        out.labels.set(layer, set.labels);
-        warnings.push(...labelMismatches(set, layer, sae.modelName));
-      }
-    }
+    for (const layer of config.layers.targets) await loadLayerSae(config, layer, hidden, settings, reduction, out, warnings, log);
   } catch (e) {
     for (const p of out.projectors.values()) await p.release().catch(() => {});
     throw e;
   }
   return out;
+}
+
+/**
+ * One layer's SAE into `out`. Its weights are referenced from this function only (and from `out.loaded`
+ * when small), so they are freed once ONNX Runtime holds its copy, before the next layer's SAE is read: an
+ * async function's locals would otherwise stay alive across the loop's awaits (two 65k SAEs at once).
+ */
+async function loadLayerSae(
+  config: ResolvedConfig, layer: number, hidden: number | undefined, settings: SessionSettings, reduction: Reduction, out: RunSaes,
+  warnings: string[], log: (line: string) => void,
+): Promise<void> {
+  const folder = config.sae.paths.get(layer)!;
+  checkSaeFits(readSaeInfo(folder, config.sae.format), layer, hidden, config.sae.checkHookLayer, config.locate('sae.path'), config.layers.hookPoint);
+  const sae = loadSae(folder, config.sae.format);
+  out.declared.set(layer, { l0: sae.declaredL0, explainedVariance: sae.declaredExplainedVariance, maxL0: guaranteedMaxL0(sae) });
+  if (config.sae.k > sae.dSae) warnings.push(`sae.k ${config.sae.k} exceeds the SAE width ${sae.dSae} at layer ${layer}; all active features are compared.`);
+  log(`SAE layer ${layer}: ${sae.format} ${sae.architecture}, d_in ${sae.dIn}, d_sae ${sae.dSae}, dtype ${sae.dtype}${sae.kSae ? `, k ${sae.kSae}` : ''} (${folder})`);
+  out.infos.push({ layer, path: folder, format: sae.format, architecture: sae.architecture, d_in: sae.dIn, d_sae: sae.dSae, dtype: sae.dtype, hook_name: sae.hookName });
+  keepLoadedSae(out.loaded, layer, sae);
+  out.projectors.set(layer, await createProjector(sae, settings, reduction, { k: config.sae.k, contexts: config.metrics.top_contexts }));
+  const labelsFile = config.sae.labels.get(layer);
+  if (labelsFile && config.sae.labelsFromTemplate && !fs.existsSync(labelsFile)) warnings.push(`No labels file for layer ${layer} (${labelsFile}): its features show their ids.`);
+  else if (labelsFile) {
+    const set = readLabelSet(labelsFile);
+    if (set.labels.size === 0) warnings.push(`The labels for layer ${layer} (${labelsFile}) are empty: its features show their ids.`);
+    out.labels.set(layer, set.labels);
+    warnings.push(...labelMismatches(set, layer, sae.modelName));
+  }
 }

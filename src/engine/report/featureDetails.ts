@@ -83,17 +83,8 @@ export async function addFeatureDetails(r: FeatureDetailInputs): Promise<Feature
     for (const [layer, folder] of r.saeFolders) {
       const layers = r.comparisons.map((c) => c.layers.find((l) => l.layer === layer));
       if (layers.every((l) => !l || l.shifted_features.length === 0)) continue;
-      const sae = r.loadedSaes?.get(layer) ?? loadSae(folder, r.saeFormat);
       const unique = [...new Set(layers.flatMap((l) => l?.shifted_features.map((f) => f.id) ?? []))];
-      // only the listed latents are encoded where each depends on its own column (not TopK): exact, and
-      // |listed| / width of the cost
-      const subset = ARCHITECTURES[sae.architecture].featureWise;
-      const encoder = await createSession(buildEncoderGraph(subset ? latentSubset(sae, unique) : sae), r.settings, `the SAE encoder of ${folder}`);
-      // keep only the decoder rows of the listed features, not the whole SAE, while the models replay
-      replayed.push({
-        layer, folder, dIn: sae.dIn, encoder, layers, unique, decoderRows: gatherRows(sae.W_dec, sae.dIn, unique),
-        column: subset ? new Map(unique.map((f, j) => [f, j])) : undefined,
-      });
+      replayed.push({ layer, folder, layers, unique, ...(await listedEncoder(layer, folder, r, unique)) });
     }
     // Base contexts are the same model for every comparison: replay base once.
     await replayContexts(r, r.base, replayed.map((p) => ({ ...p, features: p.layers.flatMap((l) => l?.shifted_features ?? []) })), 'base', prompts);
@@ -145,6 +136,21 @@ function gatherRows(matrix: Float32Array, width: number, rows: number[]): Float3
 }
 
 /** One hooked layer in the replay: its SAE encoder and the report's layers (one per comparison). */
+/**
+ * The SAE's encoder for the listed latents, and their decoder rows. In a function of its own so that the
+ * whole SAE's weights are garbage once it returns, never held beside the next layer's or during the replays.
+ */
+async function listedEncoder(layer: number, folder: string, r: FeatureDetailInputs, unique: number[]): Promise<Pick<ReplayLayer, 'dIn' | 'encoder' | 'decoderRows' | 'column'>> {
+  // the run's own copy when it kept one (small SAEs, pipeline/saes.ts); otherwise read again, and freed on return
+  const sae = r.loadedSaes?.get(layer) ?? loadSae(folder, r.saeFormat);
+  // only the listed latents are encoded where each depends on its own column (not TopK): exact, and
+  // |listed| / width of the cost
+  const subset = ARCHITECTURES[sae.architecture].featureWise;
+  const encoder = await createSession(buildEncoderGraph(subset ? latentSubset(sae, unique) : sae), r.settings, `the SAE encoder of ${folder}`);
+  // keep only the decoder rows of the listed features, not the whole SAE, while the models replay
+  return { dIn: sae.dIn, encoder, decoderRows: gatherRows(sae.W_dec, sae.dIn, unique), column: subset ? new Map(unique.map((f, j) => [f, j])) : undefined };
+}
+
 interface ReplayLayer {
   layer: number;
   folder: string;

@@ -1,4 +1,5 @@
 import { onnx } from 'onnx-proto';
+import type { GraphWithWeights } from '../runtime/session';
 import type { SaeWeights } from './loadSae';
 import { addEncoder, addWeights, encodeModel, FLOAT, GraphBuilder, int, INT64, tensorInfo } from './saeGraph';
 
@@ -33,7 +34,7 @@ export const FEATURE_SUMS = ['cnt_b', 'cnt_s', 'sum_zb', 'sum_zs', 'sum_diff', '
  * rows of each model (ctx_val_* [k_ctx, m] float32, ctx_row_* [k_ctx, m] int32), dpre [1, m], and for
  * the activation histograms hist_b / hist_s [E, m]: Σ_t (z > e_i) for each of the E histogramEdges.
  */
-export function buildReducedGraph(sae: SaeWeights, histogramEdges: readonly number[]): Uint8Array {
+export function buildReducedGraph(sae: SaeWeights, histogramEdges: readonly number[]): GraphWithWeights {
   if (histogramEdges.length === 0) throw new Error('buildReducedGraph: no histogram edges');
   const g = new GraphBuilder();
   const d = sae.dIn, m = sae.dSae;

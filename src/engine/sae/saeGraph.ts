@@ -1,5 +1,6 @@
 import { onnx } from 'onnx-proto';
 import { encodeOnnxModel } from '../model/onnxGraph';
+import type { GraphWithWeights } from '../runtime/session';
 import { ARCHITECTURES } from './architectures';
 import type { SaeWeights } from './loadSae';
 
@@ -28,9 +29,18 @@ export const DIM_OUTPUTS = ['sum_hb', 'sum_hs'] as const;
 export const SPARSE_OUTPUTS = ['blk_b', 'blkval_b', 'blk_s', 'blkval_s'] as const;
 export const CODE_BLOCK = 8;
 
+/**
+ * Float initialisers of at least this many bytes (ONNX's convert_model_to_external_data default) travel
+ * as external data held in memory, beside the protobuf instead of inside it: a 65,536 x 2048 SAE's
+ * weights are then never copied into a protobuf buffer, nor parsed back out of one by ONNX Runtime.
+ */
+const EXTERNAL_MIN_BYTES = 1024;
+
 export class GraphBuilder {
   nodes: onnx.INodeProto[] = [];
   inits: onnx.ITensorProto[] = [];
+  /** The external initialisers' bytes, by the location their TensorProto names (views of the weights, not copies). */
+  external: GraphWithWeights['externalData'] = [];
   private n = 0;
   op(opType: string, inputs: string[], attrs: onnx.IAttributeProto[] = [], outputs?: string[] | number): string[] {
     const outs = Array.isArray(outputs) ? outputs : Array.from({ length: outputs ?? 1 }, () => `t${this.n++}`);
@@ -41,7 +51,18 @@ export class GraphBuilder {
     return this.op(opType, inputs, attrs, output ? [output] : 1)[0];
   }
   floats(name: string, data: Float32Array, dims: number[]): string {
-    this.inits.push({ name, dataType: FLOAT, dims, rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) });
+    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    if (bytes.length < EXTERNAL_MIN_BYTES) {
+      this.inits.push({ name, dataType: FLOAT, dims, rawData: bytes });
+      return name;
+    }
+    // onnx.proto's external data: location (a file name, here the key of an in-memory buffer), offset, length
+    const location = `${name}.bin`;
+    this.external.push({ path: location, data: bytes });
+    this.inits.push({
+      name, dataType: FLOAT, dims, dataLocation: onnx.TensorProto.DataLocation.EXTERNAL,
+      externalData: [{ key: 'location', value: location }, { key: 'offset', value: '0' }, { key: 'length', value: String(bytes.length) }],
+    });
     return name;
   }
   ints(name: string, data: number[]): string {
@@ -115,17 +136,18 @@ export function tensorInfo(name: string, elemType: number, dims: (number | strin
   return { name, type: { tensorType: { elemType, shape: { dim: dims.map((x) => (typeof x === 'number' ? { dimValue: x } : { dimParam: x })) } } } };
 }
 
-export function encodeModel(g: GraphBuilder, name: string, inputs: onnx.IValueInfoProto[], outputs: onnx.IValueInfoProto[]): Uint8Array {
-  return encodeOnnxModel({
+export function encodeModel(g: GraphBuilder, name: string, inputs: onnx.IValueInfoProto[], outputs: onnx.IValueInfoProto[]): GraphWithWeights {
+  const model = encodeOnnxModel({
     irVersion: 8,
     producerName: 'sae-diff',
     opsetImport: [{ domain: '', version: OPSET }],
     graph: onnx.GraphProto.create({ name, node: g.nodes, initializer: g.inits, input: inputs, output: outputs }),
   });
+  return { model, externalData: g.external };
 }
 
 /** The encoder alone (x [N, d] -> z [N, m], r [N, d]): for checks against a direct computation. */
-export function buildEncoderGraph(sae: SaeWeights): Uint8Array {
+export function buildEncoderGraph(sae: SaeWeights): GraphWithWeights {
   const g = new GraphBuilder();
   addWeights(g, sae);
   const { z, r } = addEncoder(g, sae, 'x', 'x');
@@ -176,7 +198,7 @@ function padToBlocks(sae: SaeWeights): SaeWeights {
  * of activations and reconstructions, and the sparse codes, out (never [tokens x width] to JavaScript).
  * Inputs: hb, hs [N, d] float32 (the same tokens in base and fine-tune); dmean [1, d] (see dpre).
  */
-export function buildProjectionGraph(unpadded: SaeWeights): Uint8Array {
+export function buildProjectionGraph(unpadded: SaeWeights): GraphWithWeights {
   const sae = padToBlocks(unpadded);
   const g = new GraphBuilder();
   const d = sae.dIn;
