@@ -165,15 +165,3 @@ function loadExtensionSites(): { isConfigDocument: (doc: unknown) => boolean; Ru
   };
 }
 
-describe('config/ is the low-level config contract', () => {
-  it('imports only core/, io/, the shared schema and npm packages, never model/, sae/, data/, report/ or authoring/', () => {
-    const dir = path.join(REPO, 'src/engine/config');
-    for (const file of fs.readdirSync(dir).filter((f) => f.endsWith('.ts'))) {
-      const text = fs.readFileSync(path.join(dir, file), 'utf8');
-      for (const [, spec] of text.matchAll(/from '([^']+)'/g)) {
-        const ok = !spec.startsWith('.') || spec.startsWith('./') || /^\.\.\/(core|io)\//.test(spec) || /^\.\.\/\.\.\/shared\/config(Defaults|Types)$/.test(spec);
-        assert.ok(ok, `${file} imports ${spec}`);
-      }
-    }
-  });
-});
