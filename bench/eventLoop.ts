@@ -19,22 +19,27 @@ const TMP = path.join(REPO, 'test/.tmp', `bench-eventloop-${process.pid}`);
 
 function writeConfig(dataset: string): string {
   const file = path.join(TMP, `${dataset}.sae-diff.yaml`);
-  fs.writeFileSync(file, [
-    'diagnostic_pipeline:',
-    '  models:',
-    `    base: "${FIXTURES}/base"`,
-    `    sft: [{ path: "${FIXTURES}/sft-refusal" }, { path: "${FIXTURES}/sft-domain" }]`,
-    `  sae: { path: "${FIXTURES}/saes/blocks.{layer}.hook_resid_post", k: 16 }`,
-    '  layers: { target_indices: [0, 1, 2, 3, 4, 5] }',
-    `  dataset: { path: "${FIXTURES}/eval/${dataset}.jsonl" }`,
-    '  runtime: { execution_provider: cpu, batch_size: 8, max_tokens: 64 }',
-    `  output: { save_path: "${dataset}.sae-report.json" }`,
-  ].join('\n'));
+  fs.writeFileSync(
+    file,
+    [
+      'diagnostic_pipeline:',
+      '  models:',
+      `    base: "${FIXTURES}/base"`,
+      `    sft: [{ path: "${FIXTURES}/sft-refusal" }, { path: "${FIXTURES}/sft-domain" }]`,
+      `  sae: { path: "${FIXTURES}/saes/blocks.{layer}.hook_resid_post", k: 16 }`,
+      '  layers: { target_indices: [0, 1, 2, 3, 4, 5] }',
+      `  dataset: { path: "${FIXTURES}/eval/${dataset}.jsonl" }`,
+      '  runtime: { execution_provider: cpu, batch_size: 8, max_tokens: 64 }',
+      `  output: { save_path: "${dataset}.sae-report.json" }`,
+    ].join('\n'),
+  );
   return file;
 }
 
 interface ProbeResult {
-  maxMs: number; p99Ms: number; meanMs: number;
+  maxMs: number;
+  p99Ms: number;
+  meanMs: number;
   /** Longest gap between two 5 ms ticks beyond the 5 ms: what a UI timer would feel. */
   driftMaxMs: number;
   /** Most CPU time this process used within one such gap: the part of a stall our own work caused. */
@@ -64,13 +69,21 @@ function startProbe(): () => ProbeResult {
   return () => {
     clearInterval(timer);
     histogram.disable();
-    return { maxMs: histogram.max / 1e6, p99Ms: histogram.percentile(99) / 1e6, meanMs: histogram.mean / 1e6, driftMaxMs: driftMax, busyMaxMs: busyMax };
+    return {
+      maxMs: histogram.max / 1e6,
+      p99Ms: histogram.percentile(99) / 1e6,
+      meanMs: histogram.mean / 1e6,
+      driftMaxMs: driftMax,
+      busyMaxMs: busyMax,
+    };
   };
 }
 
 function print(label: string, r: ProbeResult, extra: string): void {
-  console.log(`${label.padEnd(30)} delay max ${r.maxMs.toFixed(1).padStart(5)} ms (p99 ${r.p99Ms.toFixed(1)}, mean ${r.meanMs.toFixed(1)})  ` +
-    `tick drift max ${r.driftMaxMs.toFixed(1).padStart(5)} ms  CPU per tick max ${r.busyMaxMs.toFixed(1).padStart(5)} ms  ${extra}`);
+  console.log(
+    `${label.padEnd(30)} delay max ${r.maxMs.toFixed(1).padStart(5)} ms (p99 ${r.p99Ms.toFixed(1)}, mean ${r.meanMs.toFixed(1)})  ` +
+      `tick drift max ${r.driftMaxMs.toFixed(1).padStart(5)} ms  CPU per tick max ${r.busyMaxMs.toFixed(1).padStart(5)} ms  ${extra}`,
+  );
 }
 
 async function main(): Promise<void> {
@@ -99,11 +112,22 @@ async function main(): Promise<void> {
       if (outcome.kind !== 'done') throw new Error(`run failed: ${JSON.stringify(outcome)}`);
       worst = Math.max(worst, r.maxMs, r.driftMaxMs);
       worstBusy = Math.max(worstBusy, r.busyMaxMs);
-      print(`worker run ${path.basename(configPath)}`, r, `(${((performance.now() - t0) / 1000).toFixed(1)} s, ${progress} progress, ${partials} partial reports; this process used ${((cpu.user + cpu.system) / 1000).toFixed(0)} ms CPU)`);
+      print(
+        `worker run ${path.basename(configPath)}`,
+        r,
+        `(${((performance.now() - t0) / 1000).toFixed(1)} s, ${progress} progress, ${partials} partial reports; this process used ${((cpu.user + cpu.system) / 1000).toFixed(0)} ms CPU)`,
+      );
     }
     // cancel: the kill path must not stall the caller either
     const stop = startProbe();
-    const run = controller.run({ configPath: configs[0] }, { onProgress: (e) => { if (e.stage === 'forward') void controller.cancel(); } });
+    const run = controller.run(
+      { configPath: configs[0] },
+      {
+        onProgress: (e) => {
+          if (e.stage === 'forward') void controller.cancel();
+        },
+      },
+    );
     const outcome = await run;
     const r = stop();
     worst = Math.max(worst, r.maxMs, r.driftMaxMs);
@@ -118,13 +142,18 @@ async function main(): Promise<void> {
   } finally {
     fs.rmSync(TMP, { recursive: true, force: true });
   }
-  const load = `machine load ${os.loadavg()[0].toFixed(1)} on ${os.cpus().length} cores` + (idle ? `, idle baseline ${Math.max(idle.maxMs, idle.driftMaxMs).toFixed(1)} ms` : '');
+  const load =
+    `machine load ${os.loadavg()[0].toFixed(1)} on ${os.cpus().length} cores` +
+    (idle ? `, idle baseline ${Math.max(idle.maxMs, idle.driftMaxMs).toFixed(1)} ms` : '');
   console.log(`max event-loop delay with the worker: ${worst.toFixed(1)} ms (wall clock, budget ${BUDGET_MS} ms; ${load})`);
   console.log(`max CPU this process used between two 5 ms ticks: ${worstBusy.toFixed(1)} ms (an upper bound on its own blocking work)`);
   // Wall-clock delay also counts time the OS gave this process's core to other processes; only our
   // own work can be fixed here, so the verdict is on it and the wall-clock figure is reported beside it.
   const ok = worstBusy <= BUDGET_MS;
-  const wallNote = worst <= BUDGET_MS ? 'wall-clock delay within budget too' : 'wall-clock delay over budget: other processes held the cores (see the idle baseline)';
+  const wallNote =
+    worst <= BUDGET_MS
+      ? 'wall-clock delay within budget too'
+      : 'wall-clock delay over budget: other processes held the cores (see the idle baseline)';
   console.log(`${ok ? 'PASS' : 'FAIL'}: ${ok ? 'no' : 'a'} stall over ${BUDGET_MS} ms from work on this event loop; ${wallNote}`);
   process.exitCode = ok ? 0 : 1;
 }

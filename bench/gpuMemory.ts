@@ -55,10 +55,14 @@ function boardUsedMb(): number | undefined {
 function processUsedMb(pid: number): number | undefined {
   const out = smi(['--query-compute-apps=pid,used_memory', '--format=csv,noheader,nounits']);
   if (!out) return undefined;
-  let total = 0, seen = false;
+  let total = 0,
+    seen = false;
   for (const line of out.trim().split('\n')) {
     const [p, mb] = line.split(',').map((x) => Number(x.trim()));
-    if (p === pid && Number.isFinite(mb)) { total += mb; seen = true; }
+    if (p === pid && Number.isFinite(mb)) {
+      total += mb;
+      seen = true;
+    }
   }
   return seen ? total : undefined;
 }

@@ -52,7 +52,11 @@ function newestInput(paths) {
   let newest = 0;
   const visit = (p) => {
     let st;
-    try { st = statSync(p); } catch { return; }
+    try {
+      st = statSync(p);
+    } catch {
+      return;
+    }
     if (st.isDirectory()) {
       for (const e of readdirSync(p)) if (!SKIP_DIRS.has(e)) visit(join(p, e));
     } else newest = Math.max(newest, st.mtimeMs);

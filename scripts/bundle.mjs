@@ -33,12 +33,22 @@ try {
   rmSync(outdir, { recursive: true, force: true });
   mkdirSync(outdir, { recursive: true });
   await Promise.all([
-    esbuild.build({ ...common, entryPoints: { extension: 'src/extension/extension.ts', runWorker: 'src/engine/worker/runWorker.ts', probeProvider: 'src/engine/runtime/probeProvider.ts' }, outdir }),
+    esbuild.build({
+      ...common,
+      entryPoints: {
+        extension: 'src/extension/extension.ts',
+        runWorker: 'src/engine/worker/runWorker.ts',
+        probeProvider: 'src/engine/runtime/probeProvider.ts',
+      },
+      outdir,
+    }),
     esbuild.build({
       ...common,
       stdin: {
         contents: "require('./src/cli/main').main(process.argv.slice(2)).then((code) => { process.exitCode = code; });",
-        resolveDir: root, loader: 'ts', sourcefile: 'cli-entry.ts',
+        resolveDir: root,
+        loader: 'ts',
+        sourcefile: 'cli-entry.ts',
       },
       banner: { js: '#!/usr/bin/env node' },
       outfile: join(outdir, 'cli.js'),

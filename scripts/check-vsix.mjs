@@ -35,7 +35,8 @@ export function readZip(buf) {
     const local = buf.readUInt32LE(p + 42);
     const name = buf.toString('utf8', p + 46, p + 46 + nameLen);
     entries.push({
-      name, size,
+      name,
+      size,
       data() {
         const start = local + 30 + buf.readUInt16LE(local + 26) + buf.readUInt16LE(local + 28);
         const raw = buf.subarray(start, start + compressed);
@@ -59,13 +60,28 @@ export function checkVsix(file, target) {
   const ort = 'extension/node_modules/onnxruntime-node';
   const binDir = `${ort}/bin/napi-v6/${os}/${arch}`;
   const required = [
-    'extension/package.json', 'extension/dist/extension.js', 'extension/dist/runWorker.js', 'extension/dist/probeProvider.js', 'extension/dist/cli.js',
-    'extension/dist/sae-diff.schema.json', 'extension/media/icon.png', 'extension/media/webview/main.js',
-    'extension/media/webview/main.css', 'extension/LICENSE.txt',
-    `${ort}/package.json`, `${ort}/dist/index.js`, `${ort}/dist/binding.js`, `${ort}/dist/backend.js`,
+    'extension/package.json',
+    'extension/dist/extension.js',
+    'extension/dist/runWorker.js',
+    'extension/dist/probeProvider.js',
+    'extension/dist/cli.js',
+    'extension/dist/sae-diff.schema.json',
+    'extension/media/icon.png',
+    'extension/media/webview/main.js',
+    'extension/media/webview/main.css',
+    'extension/LICENSE.txt',
+    `${ort}/package.json`,
+    `${ort}/dist/index.js`,
+    `${ort}/dist/binding.js`,
+    `${ort}/dist/backend.js`,
     `${binDir}/onnxruntime_binding.node`,
-    ...(os === 'linux' ? [`${binDir}/libonnxruntime.so.1`] : os === 'darwin' ? [`${binDir}/libonnxruntime.1.dylib`] : [`${binDir}/onnxruntime.dll`]),
-    'extension/node_modules/onnxruntime-common/package.json', 'extension/node_modules/onnxruntime-common/dist/cjs/index.js',
+    ...(os === 'linux'
+      ? [`${binDir}/libonnxruntime.so.1`]
+      : os === 'darwin'
+        ? [`${binDir}/libonnxruntime.1.dylib`]
+        : [`${binDir}/onnxruntime.dll`]),
+    'extension/node_modules/onnxruntime-common/package.json',
+    'extension/node_modules/onnxruntime-common/dist/cjs/index.js',
     'extension/node_modules/onnxruntime-common/dist/cjs/package.json',
   ];
   for (const r of required) if (!names.has(r)) errors.push(`missing ${r}`);
@@ -73,14 +89,21 @@ export function checkVsix(file, target) {
     if (n.includes('/bin/napi-') && !n.startsWith(`${binDir}/`)) errors.push(`another target's binary: ${n}`);
     if (/onnxruntime_providers_(cuda|tensorrt)/.test(n)) errors.push(`CUDA provider library (users install it with npm): ${n}`);
     if (/\.(map|ts)$/.test(n) || /^extension\/(src|test|webview|bench|out|demo)\//.test(n)) errors.push(`source, test or map file: ${n}`);
-    if (n.startsWith('extension/node_modules/') && !/^extension\/node_modules\/onnxruntime-(node|common)\//.test(n)) errors.push(`unbundled dependency: ${n}`);
+    if (n.startsWith('extension/node_modules/') && !/^extension\/node_modules\/onnxruntime-(node|common)\//.test(n))
+      errors.push(`unbundled dependency: ${n}`);
   }
   // the manifest's entry points resolve inside the VSIX
-  const manifest = JSON.parse(entries.find((e) => e.name === 'extension/package.json')?.data().toString('utf8') ?? '{}');
+  const manifest = JSON.parse(
+    entries
+      .find((e) => e.name === 'extension/package.json')
+      ?.data()
+      .toString('utf8') ?? '{}',
+  );
   const inVsix = (rel) => names.has(`extension/${rel.replace(/^\.\//, '')}`);
   if (manifest.main && !inVsix(manifest.main)) errors.push(`package.json main ${manifest.main} is not in the VSIX`);
   if (manifest.icon && !inVsix(manifest.icon)) errors.push(`package.json icon ${manifest.icon} is not in the VSIX`);
-  for (const v of manifest.contributes?.yamlValidation ?? []) if (!inVsix(v.url)) errors.push(`yamlValidation url ${v.url} is not in the VSIX`);
+  for (const v of manifest.contributes?.yamlValidation ?? [])
+    if (!inVsix(v.url)) errors.push(`yamlValidation url ${v.url} is not in the VSIX`);
   return { errors, bytes, entries };
 }
 
@@ -94,13 +117,21 @@ function runFromVsix(entries) {
       writeFileSync(join(dir, e.name), e.data());
     }
     const out = join(dir, 'demo.sae-report.json');
-    execFileSync(process.execPath, [join(dir, 'extension/dist/cli.js'), 'run', join(root, 'demo/demo.sae-diff.yaml'), '--provider', 'cpu', '--out', out],
-      { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, NODE_PATH: '' } });
+    execFileSync(
+      process.execPath,
+      [join(dir, 'extension/dist/cli.js'), 'run', join(root, 'demo/demo.sae-diff.yaml'), '--provider', 'cpu', '--out', out],
+      { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, NODE_PATH: '' } },
+    );
     const report = JSON.parse(readFileSync(out, 'utf8'));
-    if (report.complete !== true || report.comparisons?.[0]?.layers?.length !== 6) return 'the demo run from the VSIX wrote an incomplete report';
+    if (report.complete !== true || report.comparisons?.[0]?.layers?.length !== 6)
+      return 'the demo run from the VSIX wrote an incomplete report';
     return undefined;
   } catch (e) {
-    return `the demo run from the VSIX failed: ${String(e.stderr ?? e.message).trim().split('\n').slice(-3).join(' | ')}`;
+    return `the demo run from the VSIX failed: ${String(e.stderr ?? e.message)
+      .trim()
+      .split('\n')
+      .slice(-3)
+      .join(' | ')}`;
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -108,7 +139,7 @@ function runFromVsix(entries) {
 
 function main() {
   const args = process.argv.slice(2);
-  const target = `${process.platform}-${process.arch}`;  // VS Code's target names match Node's
+  const target = `${process.platform}-${process.arch}`; // VS Code's target names match Node's
   const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
   const asked = args[args.indexOf('--target') + 1];
   const positional = args.filter((a, i) => !a.startsWith('--') && args[i - 1] !== '--target');

@@ -29,7 +29,12 @@ function generate(schema) {
     '',
   ];
   for (const [key, name] of Object.entries(ENUM_TYPES)) {
-    lines.push(`/** ${key} */`, `export type ${name} = ${at(key).enum.map((v) => `'${v}'`).join(' | ')};`);
+    lines.push(
+      `/** ${key} */`,
+      `export type ${name} = ${at(key)
+        .enum.map((v) => `'${v}'`)
+        .join(' | ')};`,
+    );
   }
   const typeOf = (section, key, s) => {
     const named = ENUM_TYPES[`${section}.${key}`];
@@ -39,7 +44,11 @@ function generate(schema) {
     throw new Error(`${section}.${key}: no TypeScript type for schema type ${s.type}`);
   };
   for (const [section, name] of Object.entries(SECTION_TYPES)) {
-    lines.push('', `/** ${section}, every key set (the schema's defaults fill the ones a file leaves out). */`, `export interface ${name} {`);
+    lines.push(
+      '',
+      `/** ${section}, every key set (the schema's defaults fill the ones a file leaves out). */`,
+      `export interface ${name} {`,
+    );
     for (const [key, s] of Object.entries(pipeline[section].properties)) {
       if (s.default === undefined) throw new Error(`${section}.${key} has no default`);
       lines.push(`  ${key}: ${typeOf(section, key, s)};`);

@@ -41,7 +41,8 @@ export function targetBinaries(target) {
   for (const napi of readdirSync(bin).sort().reverse()) {
     const dir = join(bin, napi, os, arch);
     if (!existsSync(dir)) continue;
-    return readdirSync(dir).filter((f) => !NOT_SHIPPED.some((re) => re.test(f)))
+    return readdirSync(dir)
+      .filter((f) => !NOT_SHIPPED.some((re) => re.test(f)))
       .map((f) => `node_modules/onnxruntime-node/bin/${napi}/${os}/${arch}/${f}`);
   }
   return undefined;
@@ -75,12 +76,18 @@ function main() {
       continue;
     }
     const ignoreFile = join(root, 'vsix', `.vscodeignore-${target}`);
-    writeFileSync(ignoreFile, `${readFileSync(join(root, '.vscodeignore'), 'utf8')}\n# ${target}\n${binaries.map((f) => `!${f}`).join('\n')}\n`);
+    writeFileSync(
+      ignoreFile,
+      `${readFileSync(join(root, '.vscodeignore'), 'utf8')}\n# ${target}\n${binaries.map((f) => `!${f}`).join('\n')}\n`,
+    );
     const out = vsixPath(target);
     rmSync(out, { force: true });
     // stdin closed: a vsce question ("continue? [y/N]") fails instead of waiting
-    const run = spawnSync(process.execPath, [vsce, 'package', '--target', target, '--ignoreFile', ignoreFile, '--out', out],
-      { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' });
+    const run = spawnSync(process.execPath, [vsce, 'package', '--target', target, '--ignoreFile', ignoreFile, '--out', out], {
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      encoding: 'utf8',
+    });
     rmSync(ignoreFile, { force: true });
     process.stdout.write(run.stdout);
     process.stderr.write(run.stderr);

@@ -39,24 +39,56 @@ function identitySae(m: number): SaeWeights {
   const eye = new Float32Array(m * m);
   for (let i = 0; i < m; i++) eye[i * m + i] = 1;
   return {
-    folder: 'identity', format: 'saelens', architecture: 'standard', dIn: m, dSae: m, dtype: 'float32',
-    W_enc: eye, b_enc: new Float32Array(m), W_dec: eye.slice(), b_dec: new Float32Array(m),
-    applyBDecToInput: false, normalization: 'none',
+    folder: 'identity',
+    format: 'saelens',
+    architecture: 'standard',
+    dIn: m,
+    dSae: m,
+    dtype: 'float32',
+    W_enc: eye,
+    b_enc: new Float32Array(m),
+    W_dec: eye.slice(),
+    b_dec: new Float32Array(m),
+    applyBDecToInput: false,
+    normalization: 'none',
   } as unknown as SaeWeights;
 }
 
 test('values on and beside the edges fall in the documented bins, on both paths', async () => {
   // feature 0's activation at each token (base), and the bin docs/metrics.md gives it: (0, e0], (e(j-1), e(j)], > e22
-  const justAbove = (x: number) => { const f = new Float32Array([x]); new Uint32Array(f.buffer)[0]++; return f[0]; };
+  const justAbove = (x: number) => {
+    const f = new Float32Array([x]);
+    new Uint32Array(f.buffer)[0]++;
+    return f[0];
+  };
   const cases: [number, number][] = [
-    [2 ** -11, 0], [justAbove(2 ** -11), 1], [1e-6, 0], [0.3, 10], [0.5, 10], [justAbove(0.5), 11],
-    [1, 11], [2048, 22], [justAbove(2048), 23], [1e6, 23], [0, -1], [-2, -1],
+    [2 ** -11, 0],
+    [justAbove(2 ** -11), 1],
+    [1e-6, 0],
+    [0.3, 10],
+    [0.5, 10],
+    [justAbove(0.5), 11],
+    [1, 11],
+    [2048, 22],
+    [justAbove(2048), 23],
+    [1e6, 23],
+    [0, -1],
+    [-2, -1],
   ];
-  const m = 2, n = cases.length;
-  const zb = new Float32Array(n * m), zs = new Float32Array(n * m);
-  cases.forEach(([v], t) => { zb[t * m] = v; zs[t * m + 1] = v; });
+  const m = 2,
+    n = cases.length;
+  const zb = new Float32Array(n * m),
+    zs = new Float32Array(n * m);
+  cases.forEach(([v], t) => {
+    zb[t * m] = v;
+    zs[t * m + 1] = v;
+  });
   const tensor = (z: Float32Array) => ({ data: z, hidden: m, tensor: new ort.Tensor('float32', z, [1, n, m]) });
-  const rows = { flat: Int32Array.from({ length: n }, (_, i) => i), sample: new Int32Array(n), position: Int32Array.from({ length: n }, (_, i) => i + 1) };
+  const rows = {
+    flat: Int32Array.from({ length: n }, (_, i) => i),
+    sample: new Int32Array(n),
+    position: Int32Array.from({ length: n }, (_, i) => i + 1),
+  };
   const expected = new Array(HISTOGRAM_BINS).fill(0);
   for (const [, bin] of cases) if (bin >= 0) expected[bin]++;
   for (const reduction of ['sparse', 'dense'] as const) {
@@ -69,13 +101,21 @@ test('values on and beside the edges fall in the documented bins, on both paths'
     assert.deepEqual(acc.histBase.feature(0), expected, `${reduction}: base, feature 0`);
     assert.deepEqual(acc.histSft.feature(1), expected, `${reduction}: sft, feature 1`);
     assert.deepEqual(acc.histBase.feature(1), new Array(HISTOGRAM_BINS).fill(0), `${reduction}: feature 1 never fires in base`);
-    assert.equal(acc.cntB[0], expected.reduce((a, b) => a + b, 0), `${reduction}: bins sum to the firing count`);
+    assert.equal(
+      acc.cntB[0],
+      expected.reduce((a, b) => a + b, 0),
+      `${reduction}: bins sum to the firing count`,
+    );
   }
 });
 
 test('serialized accumulators keep their histograms; merging adds them', () => {
-  const a = new LayerAccumulator(3, 2, 1), b = new LayerAccumulator(3, 2, 1);
-  a.histBase.add(2, 0.3); a.histSft.add(0, 5000); b.histBase.add(2, 0.4); b.histBase.add(1, 1e-9);
+  const a = new LayerAccumulator(3, 2, 1),
+    b = new LayerAccumulator(3, 2, 1);
+  a.histBase.add(2, 0.3);
+  a.histSft.add(0, 5000);
+  b.histBase.add(2, 0.4);
+  b.histBase.add(1, 1e-9);
   const back = accumulatorFromJson(JSON.parse(JSON.stringify(accumulatorToJson(a))));
   assert.deepEqual(back.histBase.counts, a.histBase.counts);
   assert.deepEqual(back.histSft.counts, a.histSft.counts);
@@ -86,14 +126,21 @@ test('serialized accumulators keep their histograms; merging adds them', () => {
   assert.equal(back.histSft.feature(0)[23], 1);
   // a part written before histograms existed: the merge knows its histograms are not the run's
   const old = accumulatorToJson(b) as unknown as Record<string, unknown>;
-  delete old.histBase; delete old.histSft; delete old.histogramBins;
+  delete old.histBase;
+  delete old.histSft;
+  delete old.histogramBins;
   const merged = accumulatorFromJson(accumulatorToJson(a));
   merged.mergeFrom(accumulatorFromJson(old as never));
   assert.equal(merged.histogramsMissing, true);
 });
 
 /** Runs a fixture config in-process on the CPU with the given reduction path (and shard). */
-async function run(name: string, yaml: string, reduction: ReductionRequest, shard?: { index: number; count: number }): Promise<{ report: SaeDiffReport; file: string }> {
+async function run(
+  name: string,
+  yaml: string,
+  reduction: ReductionRequest,
+  shard?: { index: number; count: number },
+): Promise<{ report: SaeDiffReport; file: string }> {
   const text = yaml.replace(/@\//g, FIXTURES.replace(/\\/g, '/') + '/').replace(/runtime: \{/, `runtime: { reduction: ${reduction},`);
   const file = path.join(dir, `${name}-${reduction}${shard ? `-${shard.index}` : ''}.json`);
   const { report } = await runDiagnostic(loadConfigText(text, path.join(dir, `${name}.yaml`)), { provider: 'cpu', outPath: file, shard });
@@ -125,9 +172,13 @@ test('real fixture: every shifted feature has histograms whose bins sum to its f
     r.comparisons[0].layers.forEach((_, li) => {
       const layer = r.comparisons[0].layers[li].layer;
       const union = [...new Set(r.comparisons.flatMap((c) => c.layers[li].all_shifted!.id))].sort((a, b) => a - b);
-      assert.ok(union.length > r.comparisons[0].layers[li].all_shifted!.id.length, `layer ${layer}: the fine-tunes shift different features`);
+      assert.ok(
+        union.length > r.comparisons[0].layers[li].all_shifted!.id.length,
+        `layer ${layer}: the fine-tunes shift different features`,
+      );
       r.comparisons.forEach((c, ci) => {
-        const l = c.layers[li], h = l.activation_histograms!;
+        const l = c.layers[li],
+          h = l.activation_histograms!;
         assert.deepEqual(h.edges, HISTOGRAM_EDGES);
         assert.deepEqual(h.id, union, `${which} ${c.sft.name} layer ${layer}: every feature shifted in any fine-tune`);
         assert.deepEqual(h.base, r.comparisons[0].layers[li].activation_histograms!.base, 'base is the same in every comparison');
@@ -136,8 +187,16 @@ test('real fixture: every shifted feature has histograms whose bins sum to its f
           const row = h.id.indexOf(id);
           const sum = (counts: number[]) => counts.reduce((a, b) => a + b, 0);
           assert.equal(h.base[row].length, HISTOGRAM_BINS);
-          assert.equal(sum(h.base[row]), Math.round(cols.freq_base[k] * tokens), `${which} ${c.sft.name} layer ${layer} feature ${id}: base bins = firing count`);
-          assert.equal(sum(h.sft[row]), Math.round(cols.freq_sft[k] * tokens), `${which} ${c.sft.name} layer ${layer} feature ${id}: sft bins = firing count`);
+          assert.equal(
+            sum(h.base[row]),
+            Math.round(cols.freq_base[k] * tokens),
+            `${which} ${c.sft.name} layer ${layer} feature ${id}: base bins = firing count`,
+          );
+          assert.equal(
+            sum(h.sft[row]),
+            Math.round(cols.freq_sft[k] * tokens),
+            `${which} ${c.sft.name} layer ${layer} feature ${id}: sft bins = firing count`,
+          );
           if (ci === 0 && k === 0) assert.ok(h.base[row].filter((x) => x > 0).length >= 2, 'activations spread over several bins');
         });
       });
@@ -146,13 +205,19 @@ test('real fixture: every shifted feature has histograms whose bins sum to its f
   assert.deepEqual(histogramsOf(dense), histogramsOf(sparse), 'the dense path counts exactly what the sparse path counts');
 
   const parts: string[] = [];
-  for (const [i, p] of (['dense', 'sparse', 'dense'] as const).entries()) parts.push((await run('part', TWO_SFTS, p, { index: i, count: 3 })).file);
+  for (const [i, p] of (['dense', 'sparse', 'dense'] as const).entries())
+    parts.push((await run('part', TWO_SFTS, p, { index: i, count: 3 })).file);
   const merged = mergePartialReports(parts);
   assert.deepEqual(histogramsOf(merged), histogramsOf(sparse), 'merged shards = the single run');
 
   // a part without histograms (an older sae-diff): the merged report has none rather than wrong ones
   const old = JSON.parse(fs.readFileSync(parts[1], 'utf8')) as SaeDiffReport;
-  for (const perLayer of old.partial!.accumulators) for (const acc of Object.values(perLayer) as Record<string, unknown>[]) { delete acc.histBase; delete acc.histSft; delete acc.histogramBins; }
+  for (const perLayer of old.partial!.accumulators)
+    for (const acc of Object.values(perLayer) as Record<string, unknown>[]) {
+      delete acc.histBase;
+      delete acc.histSft;
+      delete acc.histogramBins;
+    }
   const oldFile = path.join(dir, 'part-old.json');
   fs.writeFileSync(oldFile, JSON.stringify(old));
   const withOld = mergePartialReports([parts[0], oldFile, parts[2]]);
@@ -170,9 +235,29 @@ test('real fixture: every shifted feature has histograms whose bins sum to its f
 });
 
 test('the report check refuses histogram rows that do not match the edges or the ids', () => {
-  const layer = { layer: 0, dense_cosine: 1, recon_cosine: 1, feature_overlap: 1, active_jaccard: 1, l1_divergence: 0, norm_ratio: 1, l0_base: 1, l0_sft: 1, explained_variance_base: 1, explained_variance_sft: 1, flags: [], shifted_features: [],
-    activation_histograms: { edges: [1, 2], id: [4], base: [[1, 2, 3]], sft: [[0, 0, 1]] } };
-  const report = { format: 'sae-diff-report', version: 3, run: { tokens: 10 }, base: { name: 'b' }, comparisons: [{ sft: { name: 's' }, layers: [layer] }] };
+  const layer = {
+    layer: 0,
+    dense_cosine: 1,
+    recon_cosine: 1,
+    feature_overlap: 1,
+    active_jaccard: 1,
+    l1_divergence: 0,
+    norm_ratio: 1,
+    l0_base: 1,
+    l0_sft: 1,
+    explained_variance_base: 1,
+    explained_variance_sft: 1,
+    flags: [],
+    shifted_features: [],
+    activation_histograms: { edges: [1, 2], id: [4], base: [[1, 2, 3]], sft: [[0, 0, 1]] },
+  };
+  const report = {
+    format: 'sae-diff-report',
+    version: 3,
+    run: { tokens: 10 },
+    base: { name: 'b' },
+    comparisons: [{ sft: { name: 's' }, layers: [layer] }],
+  };
   assert.equal(reportProblem(report), undefined);
   layer.activation_histograms.sft = [[0, 1]];
   assert.match(reportProblem(report)!, /activation_histograms\.sft\[0\] has 2 counts, not 3/);
@@ -182,7 +267,14 @@ test('the report check refuses histogram rows that do not match the edges or the
 });
 
 test('report JSON: arrays of numbers on one line, strings (even with brackets and newlines) untouched', () => {
-  const value = { label: 'a [1, 2]\n[\n 3\n]', v: [1, 2.5e-7, -3, null], nested: [[1, 2], [3]], texts: ['1', '2'], empty: [], deep: { h: [[0, 0, 4]] } };
+  const value = {
+    label: 'a [1, 2]\n[\n 3\n]',
+    v: [1, 2.5e-7, -3, null],
+    nested: [[1, 2], [3]],
+    texts: ['1', '2'],
+    empty: [],
+    deep: { h: [[0, 0, 4]] },
+  };
   const text = reportJson(value);
   assert.deepEqual(JSON.parse(text), value);
   assert.ok(text.includes('"v": [1,2.5e-7,-3,null]'));

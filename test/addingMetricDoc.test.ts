@@ -12,5 +12,8 @@ test('docs/adding-a-metric.md names files that exist', () => {
   const doc = fs.readFileSync(path.join(REPO_ROOT, 'docs', 'adding-a-metric.md'), 'utf8');
   const named = [...doc.matchAll(/`((?:src|docs|test)\/[\w./-]+\.(?:ts|json|md))`/g)].map((m) => m[1]);
   assert.ok(named.length >= 5, 'the recipe names its files');
-  assert.deepEqual(named.filter((f) => !fs.existsSync(path.join(REPO_ROOT, f))), []);
+  assert.deepEqual(
+    named.filter((f) => !fs.existsSync(path.join(REPO_ROOT, f))),
+    [],
+  );
 });

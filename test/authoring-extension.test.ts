@@ -21,9 +21,18 @@ function emitter<T>() {
 }
 
 class Range {
-  constructor(public startLine: number, public startCharacter: number, public endLine: number, public endCharacter: number) {}
-  get start() { return { line: this.startLine, character: this.startCharacter }; }
-  get end() { return { line: this.endLine, character: this.endCharacter }; }
+  constructor(
+    public startLine: number,
+    public startCharacter: number,
+    public endLine: number,
+    public endCharacter: number,
+  ) {}
+  get start() {
+    return { line: this.startLine, character: this.startCharacter };
+  }
+  get end() {
+    return { line: this.endLine, character: this.endCharacter };
+  }
 }
 const uriOf = (p: string) => ({ fsPath: p, scheme: 'file', toString: () => `file://${p}` });
 
@@ -38,16 +47,54 @@ const shown: string[] = [];
 
 const vscodeStub = {
   Range,
-  Diagnostic: class { source?: string; code?: string; constructor(public range: Range, public message: string, public severity: number) {} },
+  Diagnostic: class {
+    source?: string;
+    code?: string;
+    constructor(
+      public range: Range,
+      public message: string,
+      public severity: number,
+    ) {}
+  },
   DiagnosticSeverity: { Error: 0, Warning: 1, Information: 2 },
-  CompletionItem: class { constructor(public label: string, public kind: number) {} },
+  CompletionItem: class {
+    constructor(
+      public label: string,
+      public kind: number,
+    ) {}
+  },
   CompletionItemKind: { Property: 9, EnumMember: 19, Value: 11, Constant: 20, Folder: 18, File: 16, Snippet: 14 },
-  MarkdownString: class { constructor(public value: string) {} },
-  Hover: class { constructor(public contents: any, public range: Range) {} },
-  CodeAction: class { diagnostics?: unknown[]; isPreferred?: boolean; edit?: any; constructor(public title: string, public kind: string) {} },
+  MarkdownString: class {
+    constructor(public value: string) {}
+  },
+  Hover: class {
+    constructor(
+      public contents: any,
+      public range: Range,
+    ) {}
+  },
+  CodeAction: class {
+    diagnostics?: unknown[];
+    isPreferred?: boolean;
+    edit?: any;
+    constructor(
+      public title: string,
+      public kind: string,
+    ) {}
+  },
   CodeActionKind: { QuickFix: 'quickfix' },
-  WorkspaceEdit: class { edits: any[] = []; replace(_uri: unknown, range: Range, newText: string) { this.edits.push({ range, newText }); } },
-  RelativePattern: class { constructor(public base: any, public pattern: string) {} },
+  WorkspaceEdit: class {
+    edits: any[] = [];
+    replace(_uri: unknown, range: Range, newText: string) {
+      this.edits.push({ range, newText });
+    }
+  },
+  RelativePattern: class {
+    constructor(
+      public base: any,
+      public pattern: string,
+    ) {}
+  },
   Uri: { file: uriOf, joinPath: (u: any, ...parts: string[]) => uriOf(path.join(u.fsPath, ...parts)) },
   languages: {
     createDiagnosticCollection: () => ({
@@ -119,9 +166,15 @@ describe('extension config authoring (vscode stand-in)', () => {
     opened.fire(document(path.join(TMP, 'compose.yaml'), 'services: {}\n'));
     await tick();
     const ds = diagnostics.get(configPath)!;
-    assert.deepEqual(ds.map((d) => [d.code, d.severity, d.source, d.range.start]), [['layer-out-of-range', 0, 'sae-diff', { line: 3, character: 32 }]]);
+    assert.deepEqual(
+      ds.map((d) => [d.code, d.severity, d.source, d.range.start]),
+      [['layer-out-of-range', 0, 'sae-diff', { line: 3, character: 32 }]],
+    );
     assert.match(ds[0].message, /^Layer 8 does not exist: the base model has 6 layers/);
-    assert.ok(diagnostics.get(path.join(TMP, 'plain.yaml'))!.some((d) => d.code === 'unknown-key'), 'a YAML file whose root key is diagnostic_pipeline');
+    assert.ok(
+      diagnostics.get(path.join(TMP, 'plain.yaml'))!.some((d) => d.code === 'unknown-key'),
+      'a YAML file whose root key is diagnostic_pipeline',
+    );
     assert.equal(diagnostics.has(path.join(TMP, 'compose.yaml')), false);
   });
 
@@ -142,8 +195,14 @@ describe('extension config authoring (vscode stand-in)', () => {
     const items = providers.completion.provideCompletionItems(doc, { line: 2, character: 60 });
     assert.ok(Array.isArray(items));
     const actions = providers.codeActions.provideCodeActions(doc, new Range(3, 32, 3, 33));
-    assert.deepEqual(actions.map((a: any) => a.title), ['Remove layer 8']);
-    assert.deepEqual(actions[0].edit.edits.map((e: any) => [e.range.start, e.range.end, e.newText]), [[{ line: 3, character: 30 }, { line: 3, character: 33 }, '']]);
+    assert.deepEqual(
+      actions.map((a: any) => a.title),
+      ['Remove layer 8'],
+    );
+    assert.deepEqual(
+      actions[0].edit.edits.map((e: any) => [e.range.start, e.range.end, e.newText]),
+      [[{ line: 3, character: 30 }, { line: 3, character: 33 }, '']],
+    );
   });
 
   it('writes and opens a starter config', async () => {

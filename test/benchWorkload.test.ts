@@ -15,10 +15,31 @@ import { scratchDir } from './helpers/paths';
 const tmp = scratchDir('bench-workload');
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-const flags: Record<string, string> = { hidden: '64', layers: '2', heads: '4', 'kv-heads': '2', 'd-sae': '256', 'sae-layers': '0,1', k: '16', prompts: '8', 'max-tokens': '32' };
-const tiny = (extra: Record<string, string> = {}, fp16 = false) => workloadOptions((n) => ({ ...flags, ...extra })[n], (n) => n === 'fp16' && fp16);
+const flags: Record<string, string> = {
+  hidden: '64',
+  layers: '2',
+  heads: '4',
+  'kv-heads': '2',
+  'd-sae': '256',
+  'sae-layers': '0,1',
+  k: '16',
+  prompts: '8',
+  'max-tokens': '32',
+};
+const tiny = (extra: Record<string, string> = {}, fp16 = false) =>
+  workloadOptions(
+    (n) => ({ ...flags, ...extra })[n],
+    (n) => n === 'fp16' && fp16,
+  );
 
-interface Layer { layer: number; dense_cosine: number; feature_overlap: number; l1_divergence: number; l0_base: number; explained_variance_base: number }
+interface Layer {
+  layer: number;
+  dense_cosine: number;
+  feature_overlap: number;
+  l1_divergence: number;
+  l0_base: number;
+  explained_variance_base: number;
+}
 
 function runEngine(config: string): Layer[] {
   const out = path.join(path.dirname(config), 'report.json');
@@ -48,8 +69,13 @@ describe('bench workload generator', () => {
 
   test('the engine runs on it: finite metrics, the fine-tune changes only the later layer, SAEs sparse', () => {
     const layers = runEngine(w.config);
-    assert.deepEqual(layers.map((l) => l.layer), [0, 1]);
-    for (const l of layers) for (const v of [l.dense_cosine, l.feature_overlap, l.l1_divergence, l.l0_base, l.explained_variance_base]) assert.ok(Number.isFinite(v));
+    assert.deepEqual(
+      layers.map((l) => l.layer),
+      [0, 1],
+    );
+    for (const l of layers)
+      for (const v of [l.dense_cosine, l.feature_overlap, l.l1_divergence, l.l0_base, l.explained_variance_base])
+        assert.ok(Number.isFinite(v));
     // noise is added to layers >= layers/2 = 1 only, so layer 0's stream is identical
     assert.ok(Math.abs(layers[0].dense_cosine - 1) < 1e-6, String(layers[0].dense_cosine));
     assert.ok(layers[1].dense_cosine < 0.999, String(layers[1].dense_cosine));
@@ -62,7 +88,13 @@ describe('bench workload generator', () => {
     assert.equal(again.reused, true);
     const other = path.join(tmp, 'f32-again');
     await ensureWorkload(tiny(), other, () => {}, 0);
-    for (const f of ['base/model.onnx', 'base/model.onnx_data', 'sft/model.onnx_data', 'saes/blocks.0.hook_resid_post/sae_weights.safetensors', 'eval/prompts.jsonl']) {
+    for (const f of [
+      'base/model.onnx',
+      'base/model.onnx_data',
+      'sft/model.onnx_data',
+      'saes/blocks.0.hook_resid_post/sae_weights.safetensors',
+      'eval/prompts.jsonl',
+    ]) {
       assert.ok(fs.readFileSync(path.join(dir, f)).equals(fs.readFileSync(path.join(other, f))), f);
     }
     assert.ok(!fs.readFileSync(path.join(dir, 'base/model.onnx_data')).equals(fs.readFileSync(path.join(dir, 'sft/model.onnx_data'))));

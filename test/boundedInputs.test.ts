@@ -27,19 +27,26 @@ function modelCopy(name: string, from: string, replace: Record<string, { link?: 
 
 /** Runs `sae-diff validate` in a child whose stdin stays open (so /dev/stdin would block); returns code, output, seconds and peak RSS. */
 function validateChild(config: string): Promise<{ code: number | null; out: string; seconds: number; rssMb: number }> {
-  const script = `require(${JSON.stringify(path.join(REPO_ROOT, 'out', 'src', 'cli', 'main.js'))}).main(['validate', ${JSON.stringify(config)}])` +
+  const script =
+    `require(${JSON.stringify(path.join(REPO_ROOT, 'out', 'src', 'cli', 'main.js'))}).main(['validate', ${JSON.stringify(config)}])` +
     `.then((c) => { process.stderr.write('RSS ' + process.resourceUsage().maxRSS + '\\n'); process.exit(c); })`;
   const t0 = Date.now();
   const child = spawn(process.execPath, ['-e', script], { stdio: ['pipe', 'pipe', 'pipe'] });
   let out = '';
-  child.stdout.on('data', (d) => { out += d; });
-  child.stderr.on('data', (d) => { out += d; });
+  child.stdout.on('data', (d) => {
+    out += d;
+  });
+  child.stderr.on('data', (d) => {
+    out += d;
+  });
   const killer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-  return new Promise((resolve) => child.on('exit', (code) => {
-    clearTimeout(killer);
-    const rss = /RSS (\d+)/.exec(out);
-    resolve({ code, out, seconds: (Date.now() - t0) / 1000, rssMb: rss ? Number(rss[1]) / 1024 : Infinity });
-  }));
+  return new Promise((resolve) =>
+    child.on('exit', (code) => {
+      clearTimeout(killer);
+      const rss = /RSS (\d+)/.exec(out);
+      resolve({ code, out, seconds: (Date.now() - t0) / 1000, rssMb: rss ? Number(rss[1]) / 1024 : Infinity });
+    }),
+  );
 }
 
 test('validate on models whose config.json links to /dev/zero and tokenizer.json to /dev/stdin ends fast, bounded, with an error', async () => {
@@ -73,18 +80,32 @@ test('JSON inputs must be finite: 1e999 in config.json, a tokenizer or labels is
   const f = path.join(dir, 'inf.json');
   fs.writeFileSync(f, '{"a": {"b": [1, 1e999]}}');
   assert.throws(() => readJsonBounded(f, 1024), /not finite at a\.b\[1\]/);
-  const base = modelCopy('inf-base', 'base', { 'config.json': { text: JSON.stringify(JSON.parse(fs.readFileSync(path.join(FIXTURES, 'base', 'config.json'), 'utf8'))).replace(/"rms_norm_eps":\s*[^,}]+/, '"rms_norm_eps": 1e999') } });
+  const base = modelCopy('inf-base', 'base', {
+    'config.json': {
+      text: JSON.stringify(JSON.parse(fs.readFileSync(path.join(FIXTURES, 'base', 'config.json'), 'utf8'))).replace(
+        /"rms_norm_eps":\s*[^,}]+/,
+        '"rms_norm_eps": 1e999',
+      ),
+    },
+  });
   const cfg = writeConfig(dir, 'inf.sae-diff.yaml', fixtureConfig({ models: `{ base: "${base}", sft: "@/sft-domain" }` }));
   const d = validateConfigText(fs.readFileSync(cfg, 'utf8'), cfg).diagnostics;
-  assert.ok(d.some((x) => x.code === 'model-bad-config' && /not finite at rms_norm_eps/.test(x.message)), JSON.stringify(d.map((x) => x.message)));
+  assert.ok(
+    d.some((x) => x.code === 'model-bad-config' && /not finite at rms_norm_eps/.test(x.message)),
+    JSON.stringify(d.map((x) => x.message)),
+  );
 });
 
 test('sizes that are not positive integers are named, never shown as "hidden size 128 vs 128" or "(0--2)"', () => {
   const cfgJson = JSON.parse(fs.readFileSync(path.join(FIXTURES, 'sft-domain', 'config.json'), 'utf8'));
-  const sft = modelCopy('string-size', 'sft-domain', { 'config.json': { text: JSON.stringify({ ...cfgJson, hidden_size: String(cfgJson.hidden_size) }) } });
+  const sft = modelCopy('string-size', 'sft-domain', {
+    'config.json': { text: JSON.stringify({ ...cfgJson, hidden_size: String(cfgJson.hidden_size) }) },
+  });
   const base = modelCopy('neg-layers', 'base', { 'config.json': { text: JSON.stringify({ ...cfgJson, num_hidden_layers: -1 }) } });
   const cfg = writeConfig(dir, 'sizes.sae-diff.yaml', fixtureConfig({ models: `{ base: "${base}", sft: "${sft}" }` }));
-  const messages = validateConfigText(fs.readFileSync(cfg, 'utf8'), cfg).diagnostics.map((d) => d.message).join('\n');
+  const messages = validateConfigText(fs.readFileSync(cfg, 'utf8'), cfg)
+    .diagnostics.map((d) => d.message)
+    .join('\n');
   assert.match(messages, /hidden_size is "128", not a positive integer/);
   assert.match(messages, /num_hidden_layers is -1, not a positive integer/);
   assert.doesNotMatch(messages, /128 vs 128|0--|NaN/);
@@ -97,7 +118,11 @@ test('validate on an SAE whose weights file links to /dev/stdin ends fast with a
   fs.copyFileSync(path.join(src, 'cfg.json'), path.join(sae, 'cfg.json'));
   fs.rmSync(path.join(sae, 'sae_weights.safetensors'), { force: true });
   fs.symlinkSync('/dev/stdin', path.join(sae, 'sae_weights.safetensors'));
-  const cfg = writeConfig(dir, 'stdin-sae.sae-diff.yaml', fixtureConfig({ layers: '{ target_indices: [3] }', sae: `{ path: { "3": "${sae}" }, k: 16 }` }));
+  const cfg = writeConfig(
+    dir,
+    'stdin-sae.sae-diff.yaml',
+    fixtureConfig({ layers: '{ target_indices: [3] }', sae: `{ path: { "3": "${sae}" }, k: 16 }` }),
+  );
   const r = await validateChild(cfg);
   assert.equal(r.code, 1, r.out);
   assert.match(r.out, /sae_weights\.safetensors is (a FIFO \(named pipe\)|a device|a socket or device|not a regular file)/);

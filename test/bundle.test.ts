@@ -23,8 +23,9 @@ function packageOf(spec: string): string {
 }
 
 function sourceFiles(dir: string): string[] {
-  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
-    e.isDirectory() ? sourceFiles(path.join(dir, e.name)) : e.name.endsWith('.ts') ? [path.join(dir, e.name)] : []);
+  return fs
+    .readdirSync(dir, { withFileTypes: true })
+    .flatMap((e) => (e.isDirectory() ? sourceFiles(path.join(dir, e.name)) : e.name.endsWith('.ts') ? [path.join(dir, e.name)] : []));
 }
 
 describe('bundles', () => {
@@ -42,9 +43,15 @@ describe('bundles', () => {
     for (const f of ['extension.js', 'runWorker.js', 'probeProvider.js', 'cli.js']) {
       const code = fs.readFileSync(path.join(DIST, f), 'utf8');
       // not inside a string: ajv keeps `'require("ajv/dist/runtime/equal")'` as text for standalone code
-      const required = new Set([...code.matchAll(/(?<![\w$.'`])require\("([^"./][^"]*)"\)/g)].map((m) => m[1]).filter((m) => !BUILTIN.has(m)));
+      const required = new Set(
+        [...code.matchAll(/(?<![\w$.'`])require\("([^"./][^"]*)"\)/g)].map((m) => m[1]).filter((m) => !BUILTIN.has(m)),
+      );
       assert.ok(required.has('onnxruntime-node') || f === 'extension.js', `${f} loads onnxruntime-node`);
-      assert.deepEqual([...required].filter((m) => m !== 'vscode' && m !== 'onnxruntime-node'), [], `${f} needs no other package`);
+      assert.deepEqual(
+        [...required].filter((m) => m !== 'vscode' && m !== 'onnxruntime-node'),
+        [],
+        `${f} needs no other package`,
+      );
     }
   });
 
@@ -64,24 +71,36 @@ describe('bundles', () => {
   test('the bundled run worker writes the same report as the tsc build', async () => {
     fs.mkdirSync(TMP, { recursive: true });
     const configPath = path.join(TMP, 'bundle.sae-diff.yaml');
-    fs.writeFileSync(configPath, [
-      'diagnostic_pipeline:',
-      `  models: { base: "${FIXTURES}/base", sft: "${FIXTURES}/sft-refusal" }`,
-      `  sae: { path: "${FIXTURES}/saes/blocks.{layer}.hook_resid_post", k: 16 }`,
-      '  layers: { target_indices: [1, 4] }',
-      `  dataset: { path: "${FIXTURES}/eval/chat.jsonl", max_samples: 16 }`,
-      '  runtime: { max_tokens: 64, execution_provider: cpu }',
-      '  output: { format: "json", save_path: "out/bundle.sae-report.json" }',
-    ].join('\n'));
+    fs.writeFileSync(
+      configPath,
+      [
+        'diagnostic_pipeline:',
+        `  models: { base: "${FIXTURES}/base", sft: "${FIXTURES}/sft-refusal" }`,
+        `  sae: { path: "${FIXTURES}/saes/blocks.{layer}.hook_resid_post", k: 16 }`,
+        '  layers: { target_indices: [1, 4] }',
+        `  dataset: { path: "${FIXTURES}/eval/chat.jsonl", max_samples: 16 }`,
+        '  runtime: { max_tokens: 64, execution_provider: cpu }',
+        '  output: { format: "json", save_path: "out/bundle.sae-report.json" }',
+      ].join('\n'),
+    );
     const reports: SaeDiffReport[] = [];
     for (const workerPath of [path.join(DIST, 'runWorker.js'), DEFAULT_WORKER_PATH]) {
-      const outcome = await new RunController({ workerPath }).run({ configPath, defaults: { provider: 'cpu', fallback: false, batchSize: 16 } });
+      const outcome = await new RunController({ workerPath }).run({
+        configPath,
+        defaults: { provider: 'cpu', fallback: false, batchSize: 16 },
+      });
       assert.equal(outcome.kind, 'done', `${path.relative(REPO, workerPath)}: ${JSON.stringify(outcome)}`);
       reports.push(JSON.parse(fs.readFileSync(path.join(TMP, 'out/bundle.sae-report.json'), 'utf8')));
     }
     assert.notEqual(DEFAULT_WORKER_PATH, path.join(DIST, 'runWorker.js'), 'the tsc build forks its own worker');
-    const layers = (r: SaeDiffReport) => r.comparisons[0].layers.map(({ layer, dense_cosine, feature_overlap, l1_divergence, shifted_count }) =>
-      ({ layer, dense_cosine, feature_overlap, l1_divergence, shifted_count }));
+    const layers = (r: SaeDiffReport) =>
+      r.comparisons[0].layers.map(({ layer, dense_cosine, feature_overlap, l1_divergence, shifted_count }) => ({
+        layer,
+        dense_cosine,
+        feature_overlap,
+        l1_divergence,
+        shifted_count,
+      }));
     assert.equal(layers(reports[0]).length, 2);
     assert.deepEqual(layers(reports[0]), layers(reports[1]));
   });

@@ -7,10 +7,15 @@ import { FIXTURES, scratchDir } from './helpers/paths';
 
 const dir = scratchDir('cli');
 
-test('validate prints exactly the engine\'s diagnostics as file:line:col: severity: message, exit 1 on errors', async () => {
-  const file = writeConfig(dir, 'bad.sae-diff.yaml', fixtureConfig({
-    metrics: '{ cosine_treshold: 0.9, overlap_threshold: 1.5 }', layers: '{ target_indices: [0, 9] }',
-  }));
+test("validate prints exactly the engine's diagnostics as file:line:col: severity: message, exit 1 on errors", async () => {
+  const file = writeConfig(
+    dir,
+    'bad.sae-diff.yaml',
+    fixtureConfig({
+      metrics: '{ cosine_treshold: 0.9, overlap_threshold: 1.5 }',
+      layers: '{ target_indices: [0, 9] }',
+    }),
+  );
   const expected = (await validateConfigFile(file)).map((d) => formatDiagnosticLine(file, d));
   assert.ok(expected.length >= 3, expected.join('\n'));
   const res = runCli(['validate', file]);
@@ -24,11 +29,23 @@ test('validate prints exactly the engine\'s diagnostics as file:line:col: severi
 });
 
 test('run --fail-on-flags exits 2 when a layer is flagged, 0 otherwise; bad arguments exit 1', () => {
-  const flagged = writeConfig(dir, 'flagged.sae-diff.yaml', fixtureConfig({ layers: '{ target_indices: [5] }', dataset: '{ path: "@/eval/chat.jsonl", max_samples: 16 }' }));
+  const flagged = writeConfig(
+    dir,
+    'flagged.sae-diff.yaml',
+    fixtureConfig({ layers: '{ target_indices: [5] }', dataset: '{ path: "@/eval/chat.jsonl", max_samples: 16 }' }),
+  );
   const r = runCli(['run', flagged, '--fail-on-flags', '--out', path.join(dir, 'flagged.json'), '--quiet']);
   assert.equal(r.code, 2, r.stderr);
   assert.match(r.stderr, /flagged: sft-refusal layer 5: divergent/);
-  const calm = writeConfig(dir, 'calm.sae-diff.yaml', fixtureConfig({ models: '{ base: "@/base", sft: "@/sft-late" }', layers: '{ target_indices: [1] }', dataset: '{ path: "@/eval/general.jsonl", max_samples: 16 }' }));
+  const calm = writeConfig(
+    dir,
+    'calm.sae-diff.yaml',
+    fixtureConfig({
+      models: '{ base: "@/base", sft: "@/sft-late" }',
+      layers: '{ target_indices: [1] }',
+      dataset: '{ path: "@/eval/general.jsonl", max_samples: 16 }',
+    }),
+  );
   assert.equal(runCli(['run', calm, '--fail-on-flags', '--out', path.join(dir, 'calm.json'), '--quiet']).code, 0);
   const badProvider = runCli(['run', calm, '--provider', 'tpu']);
   assert.equal(badProvider.code, 1);
@@ -39,12 +56,31 @@ test('run --fail-on-flags exits 2 when a layer is flagged, 0 otherwise; bad argu
 });
 
 test('asking for CUDA where its binaries are missing fails clearly, or falls back to CPU with runtime.fallback', () => {
-  const cfg = writeConfig(dir, 'cuda.sae-diff.yaml', fixtureConfig({ layers: '{ target_indices: [1] }', dataset: '{ path: "@/eval/chat.jsonl", max_samples: 4 }', runtime: '{ execution_provider: cuda, max_tokens: 32 }' }));
+  const cfg = writeConfig(
+    dir,
+    'cuda.sae-diff.yaml',
+    fixtureConfig({
+      layers: '{ target_indices: [1] }',
+      dataset: '{ path: "@/eval/chat.jsonl", max_samples: 4 }',
+      runtime: '{ execution_provider: cuda, max_tokens: 32 }',
+    }),
+  );
   const r = runCli(['run', cfg, '--out', path.join(dir, 'cuda.json'), '--quiet']);
   assert.equal(r.code, 1);
-  assert.match(r.stderr, /cuda\.sae-diff\.yaml:6:\d+: Execution provider 'cuda' is not available: the CUDA binaries of onnxruntime-node are not installed/);
+  assert.match(
+    r.stderr,
+    /cuda\.sae-diff\.yaml:6:\d+: Execution provider 'cuda' is not available: the CUDA binaries of onnxruntime-node are not installed/,
+  );
   assert.match(r.stderr, /--onnxruntime-node-install=cuda12/);
-  const fb = writeConfig(dir, 'cuda-fallback.sae-diff.yaml', fixtureConfig({ layers: '{ target_indices: [1] }', dataset: '{ path: "@/eval/chat.jsonl", max_samples: 4 }', runtime: '{ execution_provider: cuda, fallback: true, max_tokens: 32 }' }));
+  const fb = writeConfig(
+    dir,
+    'cuda-fallback.sae-diff.yaml',
+    fixtureConfig({
+      layers: '{ target_indices: [1] }',
+      dataset: '{ path: "@/eval/chat.jsonl", max_samples: 4 }',
+      runtime: '{ execution_provider: cuda, fallback: true, max_tokens: 32 }',
+    }),
+  );
   const ok = runCli(['run', fb, '--out', path.join(dir, 'cuda-fallback.json')]);
   assert.equal(ok.code, 0, ok.stderr);
   assert.match(ok.stderr, /warning: Execution provider cuda is not available .* falling back to cpu/);

@@ -24,7 +24,10 @@ const TEXT = `diagnostic_pipeline:
 function at(marked: string): { text: string; pos: Position } {
   const off = marked.indexOf('|');
   const before = marked.slice(0, off).split('\n');
-  return { text: marked.slice(0, off) + marked.slice(off + 1), pos: { line: before.length - 1, character: before[before.length - 1].length } };
+  return {
+    text: marked.slice(0, off) + marked.slice(off + 1),
+    pos: { line: before.length - 1, character: before[before.length - 1].length },
+  };
 }
 
 function positionOf(text: string, needle: string, delta = 0): Position {
@@ -44,7 +47,10 @@ function errorsOf(text: string) {
 /** Applies the one quick fix for the one diagnostic of `text`, and returns the fixed text. */
 function fixOnce(text: string, code: string): { title: string; fixed: string } {
   const ds = errorsOf(text);
-  assert.deepEqual(ds.map((d) => d.code), [code]);
+  assert.deepEqual(
+    ds.map((d) => d.code),
+    [code],
+  );
   const fixes = quickFixesFor(text, ds);
   assert.equal(fixes.length, 1);
   return { title: fixes[0].title, fixed: applyEdits(text, fixes[0].edits) };
@@ -55,14 +61,20 @@ describe('config hovers', () => {
 
   it('documents a key from the schema, with its default', () => {
     const h = hoverAt(TEXT, CONFIG, positionOf(TEXT, 'k: 16'))!;
-    assert.equal(h.markdown, '**k** — `integer`, default `128`, range 1 … ∞\n\nk of the top-k feature overlap: the k most active features of each token are compared between base and fine-tune.');
+    assert.equal(
+      h.markdown,
+      '**k** — `integer`, default `128`, range 1 … ∞\n\nk of the top-k feature overlap: the k most active features of each token are compared between base and fine-tune.',
+    );
     assert.deepEqual(h.range, { start: positionOf(TEXT, 'k: 16'), end: positionOf(TEXT, 'k: 16', 1) });
   });
 
   it('documents enum keys with their allowed values', () => {
     const text = TEXT.replace('k: 16', 'format: auto');
     const h = hoverAt(text, CONFIG, positionOf(text, 'format'))!;
-    assert.match(h.markdown, /^\*\*format\*\* — `string`, default `"auto"`, one of `auto`, `saelens`, `sparsify`, `gemmascope`\n\nSAE file layout/);
+    assert.match(
+      h.markdown,
+      /^\*\*format\*\* — `string`, default `"auto"`, one of `auto`, `saelens`, `sparsify`, `gemmascope`\n\nSAE file layout/,
+    );
   });
 
   it("shows the model's layer count and hidden size on a layer index", () => {
@@ -90,7 +102,11 @@ describe('config hovers', () => {
 describe('config completions', () => {
   it('offers the keys of the current block mapping that are not present yet', () => {
     assert.deepEqual(labels(TEXT.replace('  dataset:', '  |\n  dataset:')), ['metrics', 'runtime', 'output']);
-    assert.deepEqual(labels(TEXT.replace('    target_indices: [0, 3]\n', '    target_indices: [0, 3]\n    hook_p|\n')), ['hook_mode', 'hook_point', 'tensor_names']);
+    assert.deepEqual(labels(TEXT.replace('    target_indices: [0, 3]\n', '    target_indices: [0, 3]\n    hook_p|\n')), [
+      'hook_mode',
+      'hook_point',
+      'tensor_names',
+    ]);
     assert.deepEqual(labels('|'), ['diagnostic_pipeline']);
   });
 
@@ -108,7 +124,14 @@ describe('config completions', () => {
 
   it('offers enum values and booleans', () => {
     assert.deepEqual(labels(TEXT.replace(', k: 16 }', ', format: | }')), ['auto', 'saelens', 'sparsify', 'gemmascope']);
-    assert.deepEqual(labels('diagnostic_pipeline:\n  runtime:\n    execution_provider: c|'), ['auto', 'cpu', 'cuda', 'webgpu', 'dml', 'coreml']);
+    assert.deepEqual(labels('diagnostic_pipeline:\n  runtime:\n    execution_provider: c|'), [
+      'auto',
+      'cpu',
+      'cuda',
+      'webgpu',
+      'dml',
+      'coreml',
+    ]);
     assert.deepEqual(labels('diagnostic_pipeline:\n  sae:\n    check_hook_layer: |'), ['true', 'false']);
   });
 
@@ -144,7 +167,10 @@ describe('config quick fixes', () => {
   });
 
   it('removes an out-of-range layer from a flow list', () => {
-    for (const [list, expected] of [['[0, 3, 7]', '[0, 3]'], ['[9, 0, 3]', '[0, 3]']]) {
+    for (const [list, expected] of [
+      ['[0, 3, 7]', '[0, 3]'],
+      ['[9, 0, 3]', '[0, 3]'],
+    ]) {
       const text = TEXT.replace('[0, 3]', list);
       const { title, fixed } = fixOnce(text, 'layer-out-of-range');
       assert.match(title, /^Remove layer [79]$/);
@@ -186,7 +212,13 @@ describe('starter config', () => {
   });
 
   it('passes every check once it names real files', () => {
-    const text = starterConfigText({ base: `${F}/base`, sft: `${F}/sft-domain`, sae: `${F}/saes/blocks.{layer}.hook_resid_post`, dataset: `${F}/eval/domain.jsonl`, layers: [1, 4] });
+    const text = starterConfigText({
+      base: `${F}/base`,
+      sft: `${F}/sft-domain`,
+      sae: `${F}/saes/blocks.{layer}.hook_resid_post`,
+      dataset: `${F}/eval/domain.jsonl`,
+      layers: [1, 4],
+    });
     assert.deepEqual(errorsOf(text), []);
   });
 });

@@ -128,7 +128,10 @@ describe('config syntax and schema diagnostics', () => {
   it('formats a diagnostic as file:line:col: severity: message (1-based)', () => {
     const text = VALID.replace('metrics:', 'metrcs:');
     const [d] = check(text);
-    assert.equal(formatDiagnosticLine('x.yaml', d), "x.yaml:6:3: error: Unknown key 'metrcs' in diagnostic_pipeline. Did you mean 'metrics'?");
+    assert.equal(
+      formatDiagnosticLine('x.yaml', d),
+      "x.yaml:6:3: error: Unknown key 'metrcs' in diagnostic_pipeline. Did you mean 'metrics'?",
+    );
   });
 
   it('validateConfigFile reports an unreadable file', async () => {

@@ -60,7 +60,8 @@ function modelCopy(name: string, files: { onnx?: boolean; config?: boolean; toke
   const dir = tmpDir(name);
   if (files.onnx !== false) fs.writeFileSync(path.join(dir, 'model.onnx'), 'placeholder');
   if (files.config !== false) fs.copyFileSync(path.join(FIX, 'base/config.json'), path.join(dir, 'config.json'));
-  if (files.tokenizer !== false) fs.writeFileSync(path.join(dir, 'tokenizer.json'), files.tokenizer ?? fs.readFileSync(path.join(FIX, 'base/tokenizer.json'), 'utf8'));
+  if (files.tokenizer !== false)
+    fs.writeFileSync(path.join(dir, 'tokenizer.json'), files.tokenizer ?? fs.readFileSync(path.join(FIX, 'base/tokenizer.json'), 'utf8'));
   return dir;
 }
 
@@ -124,7 +125,10 @@ describe('config semantic checks', () => {
     const [d, ...rest] = check(text);
     assert.equal(rest.length, 0);
     assert.equal(d.code, 'model-no-onnx');
-    assert.equal(d.message, `No ONNX model in ${dir} (looked for model.onnx, onnx/model.onnx, onnx/model_fp16.onnx, model_fp16.onnx). Export it with \`optimum-cli export onnx\`, or name the file with onnx_file.`);
+    assert.equal(
+      d.message,
+      `No ONNX model in ${dir} (looked for model.onnx, onnx/model.onnx, onnx/model_fp16.onnx, model_fp16.onnx). Export it with \`optimum-cli export onnx\`, or name the file with onnx_file.`,
+    );
     assert.deepEqual(d.range, rangeOf(text, rel(dir)));
   });
 
@@ -132,10 +136,13 @@ describe('config semantic checks', () => {
     const dir = modelCopy('no-config', { config: false, tokenizer: false });
     const text = config({ sft: rel(dir) });
     const ds = check(text);
-    assert.deepEqual(ds.map((d) => [d.code, d.message]), [
-      ['model-no-config', `Missing config.json in ${dir}.`],
-      ['model-no-tokenizer', `Missing tokenizer.json in ${dir}.`],
-    ]);
+    assert.deepEqual(
+      ds.map((d) => [d.code, d.message]),
+      [
+        ['model-no-config', `Missing config.json in ${dir}.`],
+        ['model-no-tokenizer', `Missing tokenizer.json in ${dir}.`],
+      ],
+    );
     for (const d of ds) assert.deepEqual(d.range, rangeOf(text, rel(dir)));
   });
 
@@ -153,7 +160,10 @@ describe('config semantic checks', () => {
     const [d, ...rest] = check(text);
     assert.equal(rest.length, 0);
     assert.equal(d.code, 'sae-not-found');
-    assert.match(d.message, new RegExp(`^No usable SAE for layer 2: SAE folder not found: ${escape(path.join(FIX, 'saes/layer_2'))}\\. Check sae\\.path`));
+    assert.match(
+      d.message,
+      new RegExp(`^No usable SAE for layer 2: SAE folder not found: ${escape(path.join(FIX, 'saes/layer_2'))}\\. Check sae\\.path`),
+    );
     assert.deepEqual(d.range, rangeOf(text, `"${F}/saes/layer_{layer}"`));
   });
 
@@ -167,12 +177,17 @@ describe('config semantic checks', () => {
   });
 
   it("reports an SAE whose d_in is not the model's hidden size (cfg.json + header only)", () => {
-    const dir = saeCopy('sae-d64', { d_in: 64 }, (file) => writeHeaderOnlySafetensors(file, { W_enc: [64, 1024], b_enc: [1024], W_dec: [1024, 64], b_dec: [64] }));
+    const dir = saeCopy('sae-d64', { d_in: 64 }, (file) =>
+      writeHeaderOnlySafetensors(file, { W_enc: [64, 1024], b_enc: [1024], W_dec: [1024, 64], b_dec: [64] }),
+    );
     const text = config({ sae: `{ 3: ${rel(dir)} }`, layers: '[3]' });
     const [d, ...rest] = check(text);
     assert.equal(rest.length, 0);
     assert.equal(d.code, 'sae-d-in-mismatch');
-    assert.equal(d.message, `The SAE for layer 3 has d_in 64, but the base model's hidden size is 128: it was trained on another model (${dir}).`);
+    assert.equal(
+      d.message,
+      `The SAE for layer 3 has d_in 64, but the base model's hidden size is 128: it was trained on another model (${dir}).`,
+    );
     assert.deepEqual(d.range, rangeOf(text, rel(dir)));
   });
 
@@ -182,7 +197,10 @@ describe('config semantic checks', () => {
     const [d, ...rest] = check(text);
     assert.equal(rest.length, 0);
     assert.equal(d.code, 'sae-hook-layer-mismatch');
-    assert.equal(d.message, 'The SAE assigned to layer 3 was trained on layer 2 (hook blocks.2.hook_resid_post). Assign it to layer 2, fix sae.path, or set sae.check_hook_layer: false if this is intended.');
+    assert.equal(
+      d.message,
+      'The SAE assigned to layer 3 was trained on layer 2 (hook blocks.2.hook_resid_post). Assign it to layer 2, fix sae.path, or set sae.check_hook_layer: false if this is intended.',
+    );
     assert.deepEqual(d.range, rangeOf(text, rel(dir)));
     assert.deepEqual(check(config({ sae: `{ 3: ${rel(dir)} }`, layers: '[3]', extraSae: '\n    check_hook_layer: false' })), []);
   });
@@ -192,7 +210,10 @@ describe('config semantic checks', () => {
     const [d, ...rest] = check(text);
     assert.equal(rest.length, 0);
     assert.equal(d.code, 'sae-hook-layer-mismatch');
-    assert.equal(d.message, `The SAE assigned to layers 0, 5 was trained on layer 3 (hook blocks.3.hook_resid_post). Use the template '${F}/saes/blocks.{layer}.hook_resid_post', or set sae.check_hook_layer: false if this is intended.`);
+    assert.equal(
+      d.message,
+      `The SAE assigned to layers 0, 5 was trained on layer 3 (hook blocks.3.hook_resid_post). Use the template '${F}/saes/blocks.{layer}.hook_resid_post', or set sae.check_hook_layer: false if this is intended.`,
+    );
     assert.deepEqual(d.data, { layers: [0, 5], hookLayer: 3, template: `${F}/saes/blocks.{layer}.hook_resid_post` });
   });
 
@@ -204,7 +225,10 @@ describe('config semantic checks', () => {
     const [d, ...rest] = check(text);
     assert.equal(rest.length, 0);
     assert.equal(d.code, 'tokenizer-mismatch');
-    assert.equal(d.message, "The tokenizer of models.sft differs from the base model's (1025 tokens vs the base's 1024): the comparison needs the same token ids. Use the base tokenizer.json for the fine-tune.");
+    assert.equal(
+      d.message,
+      "The tokenizer of models.sft differs from the base model's (1025 tokens vs the base's 1024): the comparison needs the same token ids. Use the base tokenizer.json for the fine-tune.",
+    );
     assert.deepEqual(d.range, rangeOf(text, rel(dir)));
   });
 
@@ -244,7 +268,8 @@ describe('config semantic checks', () => {
       assert.deepEqual(d.range, rangeOf(text, `${rel(dir)}/${file}`));
     }
     // chat.jsonl needs a chat template: the refusal fine-tune has one (sft-domain has none, and the run would fail)
-    for (const ok of ['general.txt', 'chat.jsonl', 'domain.jsonl']) assert.deepEqual(check(config({ dataset: `${F}/eval/${ok}`, sft: `${F}/sft-refusal` })), [], ok);
+    for (const ok of ['general.txt', 'chat.jsonl', 'domain.jsonl'])
+      assert.deepEqual(check(config({ dataset: `${F}/eval/${ok}`, sft: `${F}/sft-refusal` })), [], ok);
   });
 
   it('explains how to export a Hugging Face model id that is not in the local cache', () => {
@@ -252,7 +277,10 @@ describe('config semantic checks', () => {
     const [d, ...rest] = check(text);
     assert.equal(rest.length, 0);
     assert.equal(d.code, 'hub-model-not-exported');
-    assert.equal(d.message, `Model folder not found: ${path.join(TMP, 'my-org/tiny-sft')}. If 'my-org/tiny-sft' is a Hugging Face model id, no ONNX export of it is in the local cache (${NO_HUB.HF_HUB_CACHE}): export it with \`optimum-cli export onnx --model my-org/tiny-sft <folder>\` and give that folder.`);
+    assert.equal(
+      d.message,
+      `Model folder not found: ${path.join(TMP, 'my-org/tiny-sft')}. If 'my-org/tiny-sft' is a Hugging Face model id, no ONNX export of it is in the local cache (${NO_HUB.HF_HUB_CACHE}): export it with \`optimum-cli export onnx --model my-org/tiny-sft <folder>\` and give that folder.`,
+    );
     assert.deepEqual(d.range, rangeOf(text, 'my-org/tiny-sft'));
   });
 
@@ -295,20 +323,32 @@ describe('config semantic checks', () => {
     const tok = JSON.parse(fs.readFileSync(path.join(dir, 'tokenizer.json'), 'utf8'));
     tok.model.vocab['<new>'] = 1024;
     fs.writeFileSync(path.join(dir, 'tokenizer.json'), JSON.stringify(tok)); // a new size: a new stamp
-    assert.deepEqual(check(text).map((d) => d.code), ['tokenizer-mismatch']);
+    assert.deepEqual(
+      check(text).map((d) => d.code),
+      ['tokenizer-mismatch'],
+    );
 
     // Same size and (forced) same mtime: only the explicit invalidation the watcher sends can tell.
     const cfg = fs.readFileSync(cfgPath, 'utf8');
     fs.writeFileSync(cfgPath, cfg.replace('"hidden_size": 128', '"hidden_size": 256'));
     fs.utimesSync(cfgPath, fixedTime, fixedTime);
-    assert.deepEqual(check(text).map((d) => d.code), ['tokenizer-mismatch']);
+    assert.deepEqual(
+      check(text).map((d) => d.code),
+      ['tokenizer-mismatch'],
+    );
     invalidateSemanticCache(cfgPath);
-    assert.deepEqual(check(text).map((d) => d.code), ['model-shape-mismatch', 'tokenizer-mismatch']);
-    assert.equal(check(text)[0].message, 'models.sft is not a fine-tune of the base model\'s architecture: hidden size 256 vs 128.');
+    assert.deepEqual(
+      check(text).map((d) => d.code),
+      ['model-shape-mismatch', 'tokenizer-mismatch'],
+    );
+    assert.equal(check(text)[0].message, "models.sft is not a fine-tune of the base model's architecture: hidden size 256 vs 128.");
   });
 
   it('skips semantic checks when the YAML does not parse', () => {
-    assert.deepEqual(check(config({ sft: `${F}/nope` }) + '  : [\n').map((d) => d.code), ['yaml-syntax']);
+    assert.deepEqual(
+      check(config({ sft: `${F}/nope` }) + '  : [\n').map((d) => d.code),
+      ['yaml-syntax'],
+    );
   });
 });
 

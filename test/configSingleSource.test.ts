@@ -44,13 +44,16 @@ describe('the schema is the one source of defaults and allowed values', () => {
     const c = loadConfigText(minimalConfig(), path.join(TMP, 'minimal.sae-diff.yaml'));
     assert.deepEqual(
       [c.sae.k, c.sae.format, c.sae.checkHookLayer, c.layers.hookPoint, c.dataset.excludeBos, c.dataset.chatTemplateFrom],
-      ['sae.k', 'sae.format', 'sae.check_hook_layer', 'layers.hook_point', 'dataset.exclude_bos', 'dataset.chat_template_from'].map((k) => schemaDefault(k)));
+      ['sae.k', 'sae.format', 'sae.check_hook_layer', 'layers.hook_point', 'dataset.exclude_bos', 'dataset.chat_template_from'].map((k) =>
+        schemaDefault(k),
+      ),
+    );
     assert.deepEqual(c.metrics, sectionDefaults('metrics'));
     assert.deepEqual(c.runtime, sectionDefaults('runtime'));
     assert.deepEqual([...c.sae.paths.keys()], [1, 3]);
   });
 
-  it('the defaults docs/metrics.md quotes (for readers; Markdown cannot import) are the schema\'s', () => {
+  it("the defaults docs/metrics.md quotes (for readers; Markdown cannot import) are the schema's", () => {
     const doc = fs.readFileSync(path.join(REPO, 'docs/metrics.md'), 'utf8');
     let quoted = 0;
     for (const [section, s] of Object.entries<any>(pipeline)) {
@@ -58,7 +61,11 @@ describe('the schema is the one source of defaults and allowed values', () => {
         if (k.default === undefined) continue;
         for (const m of doc.matchAll(new RegExp(`(?<!\\w)${key}\`?\\)?,?\\s*\\(?default\\s+\`?([^\`),;\\s]+)`, 'g'))) {
           quoted++;
-          assert.equal(m[1] === 'true' || m[1] === 'false' ? m[1] === 'true' : Number(m[1]), k.default, `docs/metrics.md: ${section}.${key} ${m[0]}`);
+          assert.equal(
+            m[1] === 'true' || m[1] === 'false' ? m[1] === 'true' : Number(m[1]),
+            k.default,
+            `docs/metrics.md: ${section}.${key} ${m[0]}`,
+          );
         }
       }
     }
@@ -66,7 +73,12 @@ describe('the schema is the one source of defaults and allowed values', () => {
   });
 
   it('the SAE format registry implements exactly the formats the schema allows', () => {
-    assert.deepEqual(SAE_FORMATS.map((f) => f.name).sort(), schemaEnum('sae.format').filter((f) => f !== 'auto').sort());
+    assert.deepEqual(
+      SAE_FORMATS.map((f) => f.name).sort(),
+      schemaEnum('sae.format')
+        .filter((f) => f !== 'auto')
+        .sort(),
+    );
   });
 
   it("package.json's editor settings agree with the schema's runtime section", () => {
@@ -74,17 +86,26 @@ describe('the schema is the one source of defaults and allowed values', () => {
     const runtime = pipeline.runtime.properties;
     assert.deepEqual([...settings['saeDiff.executionProvider'].enum].sort(), [...runtime.execution_provider.enum].sort());
     assert.equal(settings['saeDiff.executionProvider'].default, runtime.execution_provider.default);
-    assert.deepEqual([settings['saeDiff.batchSize'].default, settings['saeDiff.batchSize'].minimum], [runtime.batch_size.default, runtime.batch_size.minimum]);
-    assert.deepEqual([settings['saeDiff.threads'].default, settings['saeDiff.threads'].minimum, settings['saeDiff.threads'].maximum],
-      [runtime.threads.default, runtime.threads.minimum, runtime.threads.maximum]);
-    assert.deepEqual([...EXECUTION_PROVIDERS], runtime.execution_provider.enum.filter((p: string) => p !== 'auto'));
+    assert.deepEqual(
+      [settings['saeDiff.batchSize'].default, settings['saeDiff.batchSize'].minimum],
+      [runtime.batch_size.default, runtime.batch_size.minimum],
+    );
+    assert.deepEqual(
+      [settings['saeDiff.threads'].default, settings['saeDiff.threads'].minimum, settings['saeDiff.threads'].maximum],
+      [runtime.threads.default, runtime.threads.minimum, runtime.threads.maximum],
+    );
+    assert.deepEqual(
+      [...EXECUTION_PROVIDERS],
+      runtime.execution_provider.enum.filter((p: string) => p !== 'auto'),
+    );
   });
 });
 
 describe('one Hugging Face id rule', () => {
   it('reads org/name and name as ids, paths and files as paths', () => {
     for (const id of ['gpt2', 'my-org/tiny-sft', 'google/gemma-2-2b-it']) assert.ok(looksLikeHubModelId(id), id);
-    for (const p of ['./models/base', '../base', '/abs/base', 'a/b/c', 'org/x.onnx', 'c.yaml', 'a/../b']) assert.ok(!looksLikeHubModelId(p), p);
+    for (const p of ['./models/base', '../base', '/abs/base', 'a/b/c', 'org/x.onnx', 'c.yaml', 'a/../b'])
+      assert.ok(!looksLikeHubModelId(p), p);
   });
 
   it('a missing folder the loader read as an id gets the export hint when the run opens it; a missing path does not', () => {
@@ -102,7 +123,9 @@ describe('one Hugging Face id rule', () => {
     assert.match(hint('nobody-org/no-such-model'), /looks like a Hugging Face model id/);
     assert.match(hint('./no-such-folder'), /^Give a folder/);
     // the loader finds the id through the cache lookup it is given, and keeps the written name as the default name's source
-    const c = loadConfigText(minimalConfig(`{ base: ${FIX}/base, sft: org/m }`), path.join(TMP, 'hub.sae-diff.yaml'), { hubModelFolder: (id) => (id === 'org/m' ? path.join(FIX, 'sft-domain') : undefined) });
+    const c = loadConfigText(minimalConfig(`{ base: ${FIX}/base, sft: org/m }`), path.join(TMP, 'hub.sae-diff.yaml'), {
+      hubModelFolder: (id) => (id === 'org/m' ? path.join(FIX, 'sft-domain') : undefined),
+    });
     assert.equal(c.models.sfts[0].path, path.join(FIX, 'sft-domain'));
   });
 });
@@ -122,12 +145,21 @@ describe('one "is this a config?" rule', () => {
     const stars = CONFIG_SUFFIXES.map((s) => `*${s}`);
     assert.deepEqual(PKG.contributes.yamlValidation[0].fileMatch, stars);
     for (const s of stars) assert.ok(PKG.activationEvents.includes(`workspaceContains:**/${s}`), s);
-    assert.ok(PKG.activationEvents.includes('onLanguage:yaml'), 'a YAML file whose first key is diagnostic_pipeline activates the extension');
+    assert.ok(
+      PKG.activationEvents.includes('onLanguage:yaml'),
+      'a YAML file whose first key is diagnostic_pipeline activates the extension',
+    );
     const whens = JSON.stringify(PKG.contributes.menus).match(/resourceFilename =~ \/(.*?)\//g) ?? [];
     assert.ok(whens.length > 0);
     for (const when of whens) {
-      const re = new RegExp(when.replace(/^resourceFilename =~ \//, '').replace(/\/$/, '').replace(/\\\\/g, '\\'));
-      for (const [name] of SAMPLES) assert.equal(re.test(path.basename(name).toLowerCase()), isConfigFileName(name.toLowerCase()), `${when} on ${name}`);
+      const re = new RegExp(
+        when
+          .replace(/^resourceFilename =~ \//, '')
+          .replace(/\/$/, '')
+          .replace(/\\\\/g, '\\'),
+      );
+      for (const [name] of SAMPLES)
+        assert.equal(re.test(path.basename(name).toLowerCase()), isConfigFileName(name.toLowerCase()), `${when} on ${name}`);
     }
     assert.equal(CONFIG_GLOB, '**/*{.sae-diff.yaml,.sae-diff.yml}');
   });
@@ -147,11 +179,25 @@ describe('one "is this a config?" rule', () => {
 
 /** The extension's two call sites, loaded against a minimal stand-in for the `vscode` module. */
 function loadExtensionSites(): { isConfigDocument: (doc: unknown) => boolean; RunCodeLensProvider: any } {
-  class Range { constructor(public line: number, public character: number) {} }
+  class Range {
+    constructor(
+      public line: number,
+      public character: number,
+    ) {}
+  }
   const stub = {
     Range,
-    CodeLens: class { constructor(public range: Range, public command: unknown) {} },
-    EventEmitter: class { event = () => ({ dispose() {} }); fire() {} dispose() {} },
+    CodeLens: class {
+      constructor(
+        public range: Range,
+        public command: unknown,
+      ) {}
+    },
+    EventEmitter: class {
+      event = () => ({ dispose() {} });
+      fire() {}
+      dispose() {}
+    },
     workspace: { isTrusted: true },
   };
   const resolve = (Module as any)._resolveFilename;
@@ -164,4 +210,3 @@ function loadExtensionSites(): { isConfigDocument: (doc: unknown) => boolean; Ru
     RunCodeLensProvider: require('../src/extension/run/runCodeLens').RunCodeLensProvider,
   };
 }
-

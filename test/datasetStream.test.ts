@@ -12,7 +12,12 @@ import { fixtureConfig, runCli, writeConfig } from './helpers/cli';
 import { FIXTURES, REPO_ROOT, scratchDir } from './helpers/paths';
 
 const dir = scratchDir('dataset-stream');
-const write = (name: string, data: string | Buffer) => { const f = path.join(dir, name); fs.writeFileSync(f, data); invalidateSemanticCache(f); return f; };
+const write = (name: string, data: string | Buffer) => {
+  const f = path.join(dir, name);
+  fs.writeFileSync(f, data);
+  invalidateSemanticCache(f);
+  return f;
+};
 
 test('a JSONL with a UTF-8 BOM is read, by the run and by validation', () => {
   const f = write('bom.jsonl', '\uFEFF{"text": "hello"}\n{"text": "world"}\n');
@@ -21,7 +26,10 @@ test('a JSONL with a UTF-8 BOM is read, by the run and by validation', () => {
 });
 
 test('chat messages whose content is a list of text parts are read (joined by newlines); other parts are refused', () => {
-  const f = write('parts.jsonl', '{"messages": [{"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]}]}\n');
+  const f = write(
+    'parts.jsonl',
+    '{"messages": [{"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]}]}\n',
+  );
   assert.deepEqual(readPrompts(f), [{ messages: [{ role: 'user', content: 'a\nb' }] }]);
   assert.equal(datasetFacts(f).error, undefined);
   const img = write('image.jsonl', '{"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]}\n');
@@ -52,7 +60,10 @@ test('a first JSONL record longer than 64 KB is checked, not called empty', () =
 
 test('bytes that are not UTF-8 are an error naming the line, in the run and in validation', () => {
   const f = write('latin1.jsonl', Buffer.concat([Buffer.from('{"text": "ok"}\n{"text": "caf'), Buffer.from([0xe9]), Buffer.from('"}\n')]));
-  assert.throws(() => readPrompts(f), (e: any) => e.location?.line === 2 && /Line 2 is not valid UTF-8/.test(e.message));
+  assert.throws(
+    () => readPrompts(f),
+    (e: any) => e.location?.line === 2 && /Line 2 is not valid UTF-8/.test(e.message),
+  );
   assert.match(datasetFacts(f).error!, /Line 2 of latin1\.jsonl is not valid UTF-8/);
 });
 
@@ -62,7 +73,14 @@ test('text is cut to a character bound before encoding, with the same first max_
   const text = words.repeat(Math.ceil(200_000 / words.length));
   for (const max of [2, 16, 64]) {
     let longest = 0;
-    const ids = encodeCapped((t) => { longest = Math.max(longest, t.length); return tok.encode(t); }, text, max);
+    const ids = encodeCapped(
+      (t) => {
+        longest = Math.max(longest, t.length);
+        return tok.encode(t);
+      },
+      text,
+      max,
+    );
     assert.deepEqual(ids, tok.encode(text).slice(0, max));
     assert.ok(longest <= charBound(max), `encoded ${longest} characters for max_tokens ${max}`);
   }
@@ -77,14 +95,30 @@ test('a 1 GB JSONL with max_samples 4 runs and validates in bounded memory (stre
   fs.writeFileSync(f, head);
   fs.truncateSync(f, 1024 ** 3);
   try {
-    const cfg = writeConfig(dir, 'huge.sae-diff.yaml', fixtureConfig({ layers: '{ target_indices: [1] }', dataset: `{ path: "${f}", max_samples: 4 }`, runtime: '{ max_tokens: 16, execution_provider: cpu }' }));
-    for (const args of [['validate', cfg], ['run', cfg, '--out', path.join(dir, 'huge.json'), '--quiet']]) {
-      const script = `require(${JSON.stringify(path.join(REPO_ROOT, 'out', 'src', 'cli', 'main.js'))}).main(${JSON.stringify(args)})` +
+    const cfg = writeConfig(
+      dir,
+      'huge.sae-diff.yaml',
+      fixtureConfig({
+        layers: '{ target_indices: [1] }',
+        dataset: `{ path: "${f}", max_samples: 4 }`,
+        runtime: '{ max_tokens: 16, execution_provider: cpu }',
+      }),
+    );
+    for (const args of [
+      ['validate', cfg],
+      ['run', cfg, '--out', path.join(dir, 'huge.json'), '--quiet'],
+    ]) {
+      const script =
+        `require(${JSON.stringify(path.join(REPO_ROOT, 'out', 'src', 'cli', 'main.js'))}).main(${JSON.stringify(args)})` +
         `.then((c) => { process.stderr.write('RSS ' + process.resourceUsage().maxRSS + '\\n'); process.exit(c); })`;
       const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
       let out = '';
-      child.stdout.on('data', (d) => { out += d; });
-      child.stderr.on('data', (d) => { out += d; });
+      child.stdout.on('data', (d) => {
+        out += d;
+      });
+      child.stderr.on('data', (d) => {
+        out += d;
+      });
       const code = await new Promise((r) => child.on('exit', r));
       assert.equal(code, 0, out);
       const rssMb = Number(/RSS (\d+)/.exec(out)![1]) / 1024;
@@ -102,6 +136,12 @@ test('runtime threads beyond 4 per core (or 256) are capped with a warning', () 
   const n = boundedThreads(100000, warnings, () => {});
   assert.ok(n >= 1 && n <= 256);
   assert.match(warnings[0], /runtime\.threads 100000 is more than \d+ \(4 per core, at most 256\)/);
-  assert.equal(boundedThreads(0, [], () => {}), 0);
-  assert.equal(boundedThreads(2, [], () => {}), 2);
+  assert.equal(
+    boundedThreads(0, [], () => {}),
+    0,
+  );
+  assert.equal(
+    boundedThreads(2, [], () => {}),
+    2,
+  );
 });

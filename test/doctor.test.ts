@@ -10,15 +10,32 @@ import { probeInChild } from '../src/engine/runtime/probeProvider';
 import { CUDA_INSTALL_COMMAND } from '../src/engine/runtime/providers';
 import { WEBGPU_APT_COMMAND } from '../src/engine/runtime/systemLibraries';
 
-function linuxBox(opts: { loads: ExecutionProviderName[]; cuda?: boolean; libs?: string[]; gpu?: boolean; webgpuError?: string }): DoctorEnv & { probed: string[] } {
+function linuxBox(opts: {
+  loads: ExecutionProviderName[];
+  cuda?: boolean;
+  libs?: string[];
+  gpu?: boolean;
+  webgpuError?: string;
+}): DoctorEnv & { probed: string[] } {
   const probed: string[] = [];
   return {
-    platform: 'linux', arch: 'x64', ortVersion: '1.30.0', probed,
-    backends: [{ name: 'cpu', bundled: true }, { name: 'webgpu', bundled: true }, { name: 'cuda', bundled: false }, { name: 'tensorrt', bundled: false }],
+    platform: 'linux',
+    arch: 'x64',
+    ortVersion: '1.30.0',
+    probed,
+    backends: [
+      { name: 'cpu', bundled: true },
+      { name: 'webgpu', bundled: true },
+      { name: 'cuda', bundled: false },
+      { name: 'tensorrt', bundled: false },
+    ],
     async probe(p) {
       probed.push(p);
       if (opts.loads.includes(p)) return { loads: true };
-      return { loads: false, error: p === 'webgpu' ? opts.webgpuError ?? 'Failed to get a WebGPU adapter: No supported adapters' : `${p} failed` };
+      return {
+        loads: false,
+        error: p === 'webgpu' ? (opts.webgpuError ?? 'Failed to get a WebGPU adapter: No supported adapters') : `${p} failed`,
+      };
     },
     cudaBinariesInstalled: opts.cuda ?? false,
     installRoot: '/opt/app',
@@ -29,7 +46,7 @@ function linuxBox(opts: { loads: ExecutionProviderName[]; cuda?: boolean; libs?:
 }
 
 describe('doctor on this machine', () => {
-  test('the CPU provider loads, and the report names auto\'s choice', async () => {
+  test("the CPU provider loads, and the report names auto's choice", async () => {
     const r = await runDoctor(realDoctorEnv());
     const cpu = r.providers.find((p) => p.provider === 'cpu')!;
     assert.equal(cpu.loads, true, cpu.reason);
@@ -39,7 +56,7 @@ describe('doctor on this machine', () => {
     assert.match(text, new RegExp(`auto picks: ${r.auto.provider}`));
   });
 
-  test('a provider this build lacks fails in the child process with ONNX Runtime\'s own reason', async () => {
+  test("a provider this build lacks fails in the child process with ONNX Runtime's own reason", async () => {
     const r = await probeInChild('no-such-provider');
     assert.equal(r.loads, false);
     assert.match(r.error ?? '', /no-such-provider/);
@@ -65,7 +82,10 @@ describe('doctor advice (injected machine)', () => {
   test('CUDA binaries that load: auto picks cuda, and the CUDA libraries are listed', async () => {
     const r = await runDoctor(linuxBox({ loads: ['cpu', 'cuda', 'webgpu'], cuda: true, libs: ['libcudart.so.12'] }));
     assert.equal(r.auto.provider, 'cuda');
-    assert.deepEqual(r.cuda.libraries!.filter((l) => l.path).map((l) => l.soname), ['libcudart.so.12']);
+    assert.deepEqual(
+      r.cuda.libraries!.filter((l) => l.path).map((l) => l.soname),
+      ['libcudart.so.12'],
+    );
     assert.ok(!r.advice.some((a) => a.startsWith('CUDA')));
   });
 
@@ -97,9 +117,19 @@ describe('"SAE Diff: Check GPU" command', () => {
     let shown = false;
     const vscodeStub = {
       ProgressLocation: { Notification: 15 },
-      commands: { registerCommand: (id: string, f: () => Promise<void>) => { commands[id] = f; return { dispose() {} }; } },
+      commands: {
+        registerCommand: (id: string, f: () => Promise<void>) => {
+          commands[id] = f;
+          return { dispose() {} };
+        },
+      },
       window: {
-        createOutputChannel: () => ({ clear: () => (written = ''), append: (t: string) => (written += t), show: () => (shown = true), dispose() {} }),
+        createOutputChannel: () => ({
+          clear: () => (written = ''),
+          append: (t: string) => (written += t),
+          show: () => (shown = true),
+          dispose() {},
+        }),
         withProgress: (_o: unknown, task: () => Promise<string>) => task(),
       },
     };

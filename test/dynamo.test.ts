@@ -31,7 +31,10 @@ test('dynamo export: golden.yaml reproduces golden.json (PyTorch forward hooks) 
     const l0 = /layer (\d+) (l0_base|l0_sft): (\S+) vs golden (\S+)/.exec(p);
     if (l0 && Math.abs(Number(l0[3]) - Number(l0[4])) <= 4e-3 * Math.abs(Number(l0[4]))) return false;
     const freq = /feature \d+ freq_(base|sft): (\S+) vs golden (\S+)/.exec(p);
-    if (freq && Math.abs(Number(freq[2]) - Number(freq[3])) * golden.tokens <= 8) { flips.push(p); return false; }
+    if (freq && Math.abs(Number(freq[2]) - Number(freq[3])) * golden.tokens <= 8) {
+      flips.push(p);
+      return false;
+    }
     return true;
   });
   assert.deepEqual(problems, []);
@@ -62,8 +65,10 @@ test('the same graph without its metadata_props (scope-less) keeps the clear err
   // onnx-proto's encoder has no metadata_props field: re-encoding drops the scopes
   fs.writeFileSync(stripped, onnx.ModelProto.encode(readOnnxModel(BASE)).finish());
   const model = readOnnxModel(stripped);
-  assert.throws(() => discoverHooks(model, stripped, [0], 'resid_post', new Map()),
-    /Cannot find decoder blocks in this ONNX graph: neither its node names nor their metadata_props carry module scopes/);
+  assert.throws(
+    () => discoverHooks(model, stripped, [0], 'resid_post', new Map()),
+    /Cannot find decoder blocks in this ONNX graph: neither its node names nor their metadata_props carry module scopes/,
+  );
 });
 
 /** Activations of one hook point at layer 1 on a fixed batch. */
@@ -74,10 +79,17 @@ async function hooked(file: string, point: HookPoint): Promise<Float32Array> {
   return out.get(1)!.data;
 }
 
-for (const [name, file] of [['TorchScript export (tiny-llama)', path.join(FIXTURES, 'base', 'model.onnx')], ['dynamo export (qwen2)', BASE]]) {
+for (const [name, file] of [
+  ['TorchScript export (tiny-llama)', path.join(FIXTURES, 'base', 'model.onnx')],
+  ['dynamo export (qwen2)', BASE],
+]) {
   test(`${name}: resid_mid = resid_pre + attn_out and resid_post = resid_mid + mlp_out, numerically`, async () => {
-    const [pre, mid, post, attn, mlp] = await Promise.all((['resid_pre', 'resid_mid', 'resid_post', 'attn_out', 'mlp_out'] as const).map((p) => hooked(file, p)));
-    let e1 = 0, e2 = 0, moved = 0;
+    const [pre, mid, post, attn, mlp] = await Promise.all(
+      (['resid_pre', 'resid_mid', 'resid_post', 'attn_out', 'mlp_out'] as const).map((p) => hooked(file, p)),
+    );
+    let e1 = 0,
+      e2 = 0,
+      moved = 0;
     for (let i = 0; i < pre.length; i++) {
       e1 = Math.max(e1, Math.abs(pre[i] + attn[i] - mid[i]));
       e2 = Math.max(e2, Math.abs(mid[i] + mlp[i] - post[i]));

@@ -11,7 +11,8 @@ const dir = scratchDir('errors');
 function fakeModelFolder(name: string, onnx?: Buffer): string {
   const folder = path.join(dir, name);
   fs.mkdirSync(folder, { recursive: true });
-  for (const f of ['config.json', 'tokenizer.json', 'tokenizer_config.json']) fs.copyFileSync(path.join(FIXTURES, 'base', f), path.join(folder, f));
+  for (const f of ['config.json', 'tokenizer.json', 'tokenizer_config.json'])
+    fs.copyFileSync(path.join(FIXTURES, 'base', f), path.join(folder, f));
   if (onnx) fs.writeFileSync(path.join(folder, 'model.onnx'), onnx);
   return folder;
 }
@@ -37,13 +38,19 @@ function expectFailure(name: string, yaml: string, expected: RegExp[]): void {
   assert.equal(res.code, 1, `exit code; stderr:\n${res.stderr}`);
   for (const re of expected) assert.match(res.stderr, re);
   assert.equal(fs.existsSync(out), false, 'no report is written');
-  assert.deepEqual(fs.readdirSync(dir).filter((f) => f.startsWith(`${name}.sae-report.json.tmp`)), [], 'no temp file is left');
+  assert.deepEqual(
+    fs.readdirSync(dir).filter((f) => f.startsWith(`${name}.sae-report.json.tmp`)),
+    [],
+    'no temp file is left',
+  );
 }
 
 const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 test('malformed YAML names the file, line and column', () => {
-  expectFailure('malformed', 'diagnostic_pipeline:\n  models: { base: "@/base", sft: [ \n  sae: {\n', [/malformed\.sae-diff\.yaml:\d+:\d+: YAML syntax error/]);
+  expectFailure('malformed', 'diagnostic_pipeline:\n  models: { base: "@/base", sft: [ \n  sae: {\n', [
+    /malformed\.sae-diff\.yaml:\d+:\d+: YAML syntax error/,
+  ]);
 });
 
 test('an unknown key names its line and suggests the right key', () => {
@@ -55,33 +62,42 @@ test('an unknown key names its line and suggests the right key', () => {
 test('a model folder without an ONNX file is refused, naming the folder and key', () => {
   const folder = fakeModelFolder('no-onnx');
   expectFailure('missing-model', fixtureConfig({ models: `{ base: "${folder}", sft: "@/sft-refusal" }` }), [
-    new RegExp(`missing-model\\.sae-diff\\.yaml:2:\\d+: No ONNX model in ${esc(folder)}`), /key models\.base/,
+    new RegExp(`missing-model\\.sae-diff\\.yaml:2:\\d+: No ONNX model in ${esc(folder)}`),
+    /key models\.base/,
   ]);
 });
 
 test('a layer past the last layer names the layer count and the key', () => {
   expectFailure('past-last', fixtureConfig({ layers: '{ target_indices: [0, 6] }' }), [
-    /past-last\.sae-diff\.yaml:4:\d+: Layer 6 is past the last layer of base, which has 6 layers \(0-5\)/, /key layers\.target_indices/,
+    /past-last\.sae-diff\.yaml:4:\d+: Layer 6 is past the last layer of base, which has 6 layers \(0-5\)/,
+    /key layers\.target_indices/,
   ]);
 });
 
 test('an SAE whose d_in differs from the hidden size is refused', () => {
-  const sae = fakeSae('sae-din', 2, (c) => { c.d_in = 64; });
+  const sae = fakeSae('sae-din', 2, (c) => {
+    c.d_in = 64;
+  });
   expectFailure('sae-din', fixtureConfig({ sae: `{ path: { "2": "${sae}" }, k: 16 }`, layers: '{ target_indices: [2] }' }), [
-    /has d_in 64, but the model's hidden size is 128/, /key sae\.path/,
+    /has d_in 64, but the model's hidden size is 128/,
+    /key sae\.path/,
   ]);
 });
 
 test('an SAE trained on another layer than its target is refused', () => {
-  expectFailure('sae-hook', fixtureConfig({ sae: '{ path: { "3": "@/saes/blocks.2.hook_resid_post" }, k: 16 }', layers: '{ target_indices: [3] }' }), [
-    /The SAE assigned to layer 3 .* was trained on layer 2 \(hook blocks\.2\.hook_resid_post\)/, /check_hook_layer: false/,
-  ]);
+  expectFailure(
+    'sae-hook',
+    fixtureConfig({ sae: '{ path: { "3": "@/saes/blocks.2.hook_resid_post" }, k: 16 }', layers: '{ target_indices: [3] }' }),
+    [/The SAE assigned to layer 3 .* was trained on layer 2 \(hook blocks\.2\.hook_resid_post\)/, /check_hook_layer: false/],
+  );
 });
 
 test('an empty dataset is refused', () => {
   const empty = path.join(dir, 'empty.jsonl');
   fs.writeFileSync(empty, '\n\n');
-  expectFailure('empty-dataset', fixtureConfig({ dataset: `{ path: "${empty}" }` }), [new RegExp(`${esc(empty)}: The dataset empty\\.jsonl has no prompts`)]);
+  expectFailure('empty-dataset', fixtureConfig({ dataset: `{ path: "${empty}" }` }), [
+    new RegExp(`${esc(empty)}: The dataset empty\\.jsonl has no prompts`),
+  ]);
 });
 
 test('a safetensors file with an absurd header length is refused', () => {
@@ -104,12 +120,14 @@ test('a truncated safetensors file is refused', () => {
 test('an ONNX file that is not ONNX is refused', () => {
   const folder = fakeModelFolder('not-onnx', Buffer.from('version https://git-lfs.github.com/spec/v1\noid sha256:abc\nsize 123\n'));
   expectFailure('not-onnx', fixtureConfig({ models: `{ base: "${folder}", sft: "@/sft-refusal" }` }), [
-    new RegExp(`${esc(path.join(folder, 'model.onnx'))}: Not an ONNX model`), /git lfs pull/,
+    new RegExp(`${esc(path.join(folder, 'model.onnx'))}: Not an ONNX model`),
+    /git lfs pull/,
   ]);
 });
 
 test('a missing model folder that looks like a hub id explains how to export it', () => {
   expectFailure('hub-id', fixtureConfig({ models: '{ base: "meta-llama/Llama-3.2-1B", sft: "@/sft-refusal" }' }), [
-    /Model folder not found/, /optimum-cli export onnx/,
+    /Model folder not found/,
+    /optimum-cli export onnx/,
   ]);
 });

@@ -18,10 +18,15 @@ before(() => {
 });
 
 function featureRows(source: SaeDiffReport) {
-  return source.comparisons.flatMap((c) => c.layers.flatMap((l) => allShiftedFeatures(l).map((f) => ({ sft: c.sft.name, layer: l.layer, ...f }))));
+  return source.comparisons.flatMap((c) =>
+    c.layers.flatMap((l) => allShiftedFeatures(l).map((f) => ({ sft: c.sft.name, layer: l.layer, ...f }))),
+  );
 }
 
-for (const [name, pick] of [['one fine-tune', () => report], ['two fine-tunes', () => twoSfts]] as const) {
+for (const [name, pick] of [
+  ['one fine-tune', () => report],
+  ['two fine-tunes', () => twoSfts],
+] as const) {
   test(`CSV export round-trips every shifted feature of every layer (${name})`, () => {
     const source = pick();
     const [header, ...rows] = parseCsv(shiftedFeaturesToCsv(source));
@@ -68,13 +73,15 @@ test('Markdown summary lists the run, the findings and each layer', () => {
   assert.match(markdown, /^# SAE Diff report: base/);
   for (const comparison of twoSfts.comparisons) {
     assert.match(markdown, new RegExp(`^## ${comparison.sft.name}$`, 'm'));
-    for (const layer of comparison.layers) assert.match(markdown, new RegExp(`^\\| ${layer.layer} \\| ${layer.dense_cosine.toFixed(3)} \\|`, 'm'));
+    for (const layer of comparison.layers)
+      assert.match(markdown, new RegExp(`^\\| ${layer.layer} \\| ${layer.dense_cosine.toFixed(3)} \\|`, 'm'));
   }
   assert.match(markdown, /Diverges most at layer \d/);
   assert.match(markdown, new RegExp(`Tokens evaluated: ${twoSfts.run.tokens}`));
   assert.doesNotMatch(markdown, /Partial report/);
   assert.match(markdown, /^## Fine-tunes compared$/m);
-  for (const profile of twoSfts.fine_tune_comparison!.profiles) assert.match(markdown, new RegExp(`${profile.sft} peaks at layer ${profile.peak_layer}`));
+  for (const profile of twoSfts.fine_tune_comparison!.profiles)
+    assert.match(markdown, new RegExp(`${profile.sft} peaks at layer ${profile.peak_layer}`));
 });
 
 test('Markdown summary keeps labels inert and marks partial reports', () => {
@@ -89,10 +96,23 @@ test('Markdown summary keeps labels inert and marks partial reports', () => {
 
 test('Markdown summary of a report without trust fields mentions none of them', () => {
   const markdown = reportToMarkdown(withoutTrustFields(report));
-  for (const text of ['self-check', 'Significance', 'noise floor', 'Noise floor', 'sig.', 'inside dict.', 'Parity', 'Decomposition', 'near threshold']) {
+  for (const text of [
+    'self-check',
+    'Significance',
+    'noise floor',
+    'Noise floor',
+    'sig.',
+    'inside dict.',
+    'Parity',
+    'Decomposition',
+    'near threshold',
+  ]) {
     assert.ok(!markdown.includes(text), text);
   }
-  assert.match(markdown, /^\| layer \| dense cos \| recon cos \| overlap \| active J \| L1 div \| EV base \| EV sft \| shifted \| flags \|$/m);
+  assert.match(
+    markdown,
+    /^\| layer \| dense cos \| recon cos \| overlap \| active J \| L1 div \| EV base \| EV sft \| shifted \| flags \|$/m,
+  );
   assert.match(markdown, /^\| id \| label \| category \| freq base \| freq sft \| mean base \| mean sft \| mean abs diff \|$/m);
 });
 
@@ -102,19 +122,28 @@ test('Markdown summary shows the self-check, parity, significance, noise floor a
   const trusted = withTrustFields(report, { failingLayer: failing, floorLayer: floor });
   const markdown = reportToMarkdown(trusted);
   const lines = markdown.split('\n');
-  assert.ok(lines.indexOf(`> **${SELF_CHECK_FAILED_TEXT}**`) > 0 && lines.indexOf(`> **${SELF_CHECK_FAILED_TEXT}**`) < lines.findIndex((l) => l.startsWith('- Base model')),
-    'the self-check failure comes before the run facts');
+  assert.ok(
+    lines.indexOf(`> **${SELF_CHECK_FAILED_TEXT}**`) > 0 &&
+      lines.indexOf(`> **${SELF_CHECK_FAILED_TEXT}**`) < lines.findIndex((l) => l.startsWith('- Base model')),
+    'the self-check failure comes before the run facts',
+  );
   assert.ok(lines.includes(`> - Layer ${failing}: ${FAILING_LAYER_MESSAGE}`));
   assert.ok(lines.includes('- Significance: Benjamini–Hochberg at a false discovery rate of 0.05'));
   assert.ok(markdown.includes(`- Noise floor: base vs ${REFERENCE_NAME}`));
-  assert.ok(markdown.includes('> Parity warning: Chat templates differ between base and fine-tune \\<b\\>not markup\\</b\\>'), 'parity warnings are escaped');
+  assert.ok(
+    markdown.includes('> Parity warning: Chat templates differ between base and fine-tune \\<b\\>not markup\\</b\\>'),
+    'parity warnings are escaped',
+  );
   assert.match(markdown, /^\| layer \| .* \| flags \| significant \| inside dict\. \| noise floor \| self-check \|$/m);
   assert.match(markdown, new RegExp(`^\\| ${floor} \\| .* \\| \\d+ \\| 63% \\| within \\(suppressed: divergent\\) \\| ok \\|$`, 'm'));
   assert.match(markdown, new RegExp(`^\\| ${failing} \\| .* \\| above \\| FAILED \\|$`, 'm'));
   assert.match(markdown, /^\| id \| label \| category \| .* \| mean abs diff \| sig\. \| q \|$/m);
   assert.match(markdown, /⚠ near threshold/);
   assert.match(markdown, /^- Decomposition: inside the dictionary: 63% of ‖Δh‖²/m);
-  assert.match(markdown, new RegExp(`Within the noise floor \\(base vs ${REFERENCE_NAME}\\), so not flagged: layer ${floor} \\(suppressed: divergent\\)\\.`));
+  assert.match(
+    markdown,
+    new RegExp(`Within the noise floor \\(base vs ${REFERENCE_NAME}\\), so not flagged: layer ${floor} \\(suppressed: divergent\\)\\.`),
+  );
   assert.match(markdown, new RegExp(`SAE self-check failed at layer ${failing}`));
 });
 
@@ -122,12 +151,17 @@ test('every CSV cell goes through the formula guard, numeric columns included', 
   const copy = withoutTrustFields(report);
   const feature = copy.comparisons[0].layers[0].shifted_features[0] as unknown as Record<string, unknown>;
   // A tampered report: text where numbers belong, with a formula and a comma that would shift the columns.
-  for (const key of ['freq_base', 'freq_sft', 'mean_base', 'mean_sft', 'mean_abs_diff', 'id', 'category']) feature[key] = '=HYPERLINK("http://x","a,b")';
+  for (const key of ['freq_base', 'freq_sft', 'mean_base', 'mean_sft', 'mean_abs_diff', 'id', 'category'])
+    feature[key] = '=HYPERLINK("http://x","a,b")';
   (copy.comparisons[0].layers[0] as unknown as Record<string, unknown>).layer = '+cmd|calc';
   const rows = parseCsv(shiftedFeaturesToCsv(copy));
-  assert.ok(rows.every((row) => row.length === SHIFTED_FEATURE_CSV_COLUMNS.length), 'no column shifts');
+  assert.ok(
+    rows.every((row) => row.length === SHIFTED_FEATURE_CSV_COLUMNS.length),
+    'no column shifts',
+  );
   const cells = Object.fromEntries(rows[0].map((column, j) => [column, rows[1][j]]));
-  for (const key of ['freq_base', 'freq_sft', 'mean_base', 'mean_sft', 'mean_abs_diff', 'id', 'category']) assert.equal(cells[key], `'=HYPERLINK("http://x","a,b")`, key);
+  for (const key of ['freq_base', 'freq_sft', 'mean_base', 'mean_sft', 'mean_abs_diff', 'id', 'category'])
+    assert.equal(cells[key], `'=HYPERLINK("http://x","a,b")`, key);
   assert.equal(cells.layer, "'+cmd|calc");
   // Real negative numbers are numbers, not formulas.
   const negative = structuredClone(report);

@@ -39,7 +39,10 @@ test('the SVG figure has a panel per metric, a line per fine-tune with the repor
   assert.ok(!svg.includes('<script') && !svg.includes('<img'), 'no markup from the report');
   assert.equal((svg.match(/<g data-metric=/g) ?? []).length, SVG_METRICS.length);
   const lines = [...svg.matchAll(/<polyline data-sft="[^"]*"[^>]* points="([^"]*)"/g)].map((m) => m[1].split(' ').length);
-  assert.deepEqual(lines, SVG_METRICS.flatMap(() => copy.comparisons.map((c) => c.layers.length)));
+  assert.deepEqual(
+    lines,
+    SVG_METRICS.flatMap(() => copy.comparisons.map((c) => c.layers.length)),
+  );
   const flagged = copy.comparisons.reduce((n, c) => n + c.layers.filter((l) => l.flags.length).length, 0);
   assert.equal((svg.match(/r="4"/g) ?? []).length, flagged * SVG_METRICS.length, 'flagged layers have filled markers in every panel');
 });
@@ -56,9 +59,13 @@ test('the print PNG is the SVG figure at 3x on a light background', async (t) =>
     const png = await panel.page.evaluate(async () => {
       const url = window.__posted.find((m: any) => m.kind === 'png').dataUrl;
       const image = new Image();
-      await new Promise((done) => { image.onload = done; image.src = url; });
+      await new Promise((done) => {
+        image.onload = done;
+        image.src = url;
+      });
       const canvas = document.createElement('canvas');
-      canvas.width = image.naturalWidth; canvas.height = image.naturalHeight;
+      canvas.width = image.naturalWidth;
+      canvas.height = image.naturalHeight;
       const ctx = canvas.getContext('2d');
       ctx.drawImage(image, 0, 0);
       return { width: image.naturalWidth, height: image.naturalHeight, corner: Array.from(ctx.getImageData(3, 3, 1, 1).data) };
@@ -77,15 +84,24 @@ test('the standalone HTML report renders offline with the same rows, and its CSP
   const missing = chromiumMissingReason();
   if (missing) return t.skip(missing);
   const copy = structuredClone(report);
-  copy.comparisons[0].layers.forEach((l) => { if (l.shifted_features[0]) l.shifted_features[0].label = HOSTILE; });
+  copy.comparisons[0].layers.forEach((l) => {
+    if (l.shifted_features[0]) l.shifted_features[0].label = HOSTILE;
+  });
   const dir = mkdtempSync(join(tmpdir(), 'sae-diff-html-'));
   const file = join(dir, 'report.html');
   writeFileSync(file, standaloneHtml(copy, REPO_ROOT));
-  const context = await chromium.launchPersistentContext(join(dir, 'profile'), { executablePath: CHROMIUM_PATH, headless: true, viewport: { width: 1280, height: 900 }, args: ['--no-sandbox', '--disable-gpu'] });
+  const context = await chromium.launchPersistentContext(join(dir, 'profile'), {
+    executablePath: CHROMIUM_PATH,
+    headless: true,
+    viewport: { width: 1280, height: 900 },
+    args: ['--no-sandbox', '--disable-gpu'],
+  });
   const problems: string[] = [];
   try {
     // Offline: any request that is not the file itself fails the test.
-    await context.route('**/*', (route) => (route.request().url().startsWith('file:') ? route.continue() : (problems.push(`request: ${route.request().url()}`), route.abort())));
+    await context.route('**/*', (route) =>
+      route.request().url().startsWith('file:') ? route.continue() : (problems.push(`request: ${route.request().url()}`), route.abort()),
+    );
     const page = context.pages()[0] ?? (await context.newPage());
     page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
     await page.addInitScript(() => {
@@ -95,13 +111,20 @@ test('the standalone HTML report renders offline with the same rows, and its CSP
     await page.goto(pathToFileURL(file).href);
     await page.waitForSelector('table.feature-table tbody tr[data-feature-id]');
     const shown = [...copy.comparisons[0].layers].sort((a, b) => b.l1_divergence - a.l1_divergence)[0];
-    assert.deepEqual(await page.evaluate(() => window.saeDiffView.rows()), allShiftedFeatures(shown).map((f) => f.id));
+    assert.deepEqual(
+      await page.evaluate(() => window.saeDiffView.rows()),
+      allShiftedFeatures(shown).map((f) => f.id),
+    );
     assert.equal(await page.evaluate(() => window.__pwned), undefined);
     assert.ok(((await page.locator('#app').textContent()) ?? '').includes(HOSTILE), 'the hostile label is text');
     assert.equal(await page.locator('.export-buttons').isVisible(), false, 'no exports outside VS Code');
     assert.deepEqual(await page.evaluate(() => window.__csp), [], 'the page itself needs nothing the CSP forbids');
     // A script without the nonce, added by anything, does not run.
-    await page.evaluate(() => { const s = document.createElement('script'); s.textContent = 'window.__injected = 1'; document.body.appendChild(s); });
+    await page.evaluate(() => {
+      const s = document.createElement('script');
+      s.textContent = 'window.__injected = 1';
+      document.body.appendChild(s);
+    });
     assert.equal(await page.evaluate(() => window.__injected), undefined);
     assert.deepEqual(await page.evaluate(() => window.__csp), ['script-src-elem']);
     await page.screenshot({ path: join(TMP_DIR, 'standalone-report.png'), fullPage: false });

@@ -54,17 +54,25 @@ test('context windows hold the prompt tokens around the firing token, with activ
           assert.ok(typeof text === 'string' && text.length > 0, 'the prompt is stored');
           // The model alone on this one prompt (no batch, no padding).
           const ids = promptIds(context.sample, context.token_ids, context.position, context.focus);
-          const out = (await model.run({ batch: 1, seq: ids.length, ids: Int32Array.from(ids), mask: new Uint8Array(ids.length).fill(1) })).get(layer.layer)!;
+          const out = (
+            await model.run({ batch: 1, seq: ids.length, ids: Int32Array.from(ids), mask: new Uint8Array(ids.length).fill(1) })
+          ).get(layer.layer)!;
           context.activations.forEach((activation, i) => {
             const position = context.position - context.focus! + i;
             const direct = directActivation(out.data.subarray(position * out.hidden, (position + 1) * out.hidden), feature.id);
-            assert.ok(Math.abs(activation - direct) <= 1e-3 * Math.max(1, Math.abs(direct)), `feature ${feature.id} ${side} sample ${context.sample} position ${position}: ${activation} vs ${direct}`);
+            assert.ok(
+              Math.abs(activation - direct) <= 1e-3 * Math.max(1, Math.abs(direct)),
+              `feature ${feature.id} ${side} sample ${context.sample} position ${position}: ${activation} vs ${direct}`,
+            );
             checked++;
           });
-          assert.ok(Math.abs(context.activations[context.focus] - context.activation) <= 1e-4 * Math.max(1, context.activation), 'the firing token matches the main run');
+          assert.ok(
+            Math.abs(context.activations[context.focus] - context.activation) <= 1e-4 * Math.max(1, context.activation),
+            'the firing token matches the main run',
+          );
         }
         // Listed once: contexts with the same near text point at the first one.
-        const key = (c: typeof contexts[number]) => c.token_ids!.slice(Math.max(0, c.focus! - 8)).join(',');
+        const key = (c: (typeof contexts)[number]) => c.token_ids!.slice(Math.max(0, c.focus! - 8)).join(',');
         contexts.forEach((c, i) => {
           const first = contexts.findIndex((d) => key(d) === key(c));
           assert.equal(c.duplicate_of, first === i ? undefined : first);
@@ -80,9 +88,9 @@ test('context windows hold the prompt tokens around the firing token, with activ
 /** The prompt's ids up to the window's end: the report's window ids after the BOS and the tokens before the window. */
 function promptIds(sample: number, windowIds: number[], position: number, focus: number): number[] {
   // The same prompts, rendered and tokenised as the pipeline does (the run's golden config).
-  const sequences = sequenceCache ??= loadSequences();
+  const sequences = (sequenceCache ??= loadSequences());
   const ids = sequences[sample];
-  assert.deepEqual(ids.slice(position - focus, position - focus + windowIds.length), windowIds, 'the window is the prompt\'s tokens');
+  assert.deepEqual(ids.slice(position - focus, position - focus + windowIds.length), windowIds, "the window is the prompt's tokens");
   return ids.slice(0, position - focus + windowIds.length);
 }
 let sequenceCache: number[][] | undefined;
@@ -108,8 +116,16 @@ test('logit effects are the top 10 tokens of W_dec[f] · W_U, computed directly'
     const promoted: { id: number; value: number }[] = [...scores].sort((a, b) => b.value - a.value).slice(0, 10);
     const suppressed = [...scores].sort((a, b) => a.value - b.value).slice(0, 10);
     const effects = feature.logit_effects!;
-    assert.deepEqual(effects.promoted.map((e) => e.id), promoted.map((e) => e.id), `feature ${feature.id} promoted`);
-    assert.deepEqual(effects.suppressed.map((e) => e.id), suppressed.map((e) => e.id), `feature ${feature.id} suppressed`);
+    assert.deepEqual(
+      effects.promoted.map((e) => e.id),
+      promoted.map((e) => e.id),
+      `feature ${feature.id} promoted`,
+    );
+    assert.deepEqual(
+      effects.suppressed.map((e) => e.id),
+      suppressed.map((e) => e.id),
+      `feature ${feature.id} suppressed`,
+    );
     effects.promoted.forEach((e, i) => assert.ok(Math.abs(e.value - promoted[i].value) < 1e-4));
     assert.ok(effects.promoted.every((e) => typeof e.token === 'string'));
   }

@@ -8,7 +8,10 @@ import { compareWithGolden } from './helpers/golden';
 import { FIXTURES, scratchDir } from './helpers/paths';
 
 const goldenDir = path.join(FIXTURES, 'golden');
-const cases = fs.readdirSync(goldenDir).filter((f) => f.endsWith('.yaml')).map((f) => f.replace(/\.yaml$/, ''));
+const cases = fs
+  .readdirSync(goldenDir)
+  .filter((f) => f.endsWith('.yaml'))
+  .map((f) => f.replace(/\.yaml$/, ''));
 const out = scratchDir('golden');
 const reports = new Map<string, SaeDiffReport>();
 

@@ -11,7 +11,11 @@ const cpu = { provider: 'cpu' as const, threads: 0 };
 const noNames = new Map<number, string>();
 
 const cases: [string, string][] = [
-  ['base', 'model.onnx'], ['base', 'model_with_past.onnx'], ['sft-domain', 'model.onnx'], ['sft-refusal', 'model.onnx'], ['sft-late', 'model.onnx'],
+  ['base', 'model.onnx'],
+  ['base', 'model_with_past.onnx'],
+  ['sft-domain', 'model.onnx'],
+  ['sft-refusal', 'model.onnx'],
+  ['sft-late', 'model.onnx'],
 ];
 
 for (const [folder, file] of cases) {
@@ -32,25 +36,46 @@ test('the hooked graph stops after the deepest hooked layer', () => {
   assert.ok(names.some((n) => n.startsWith('/model/layers.2/')));
   assert.ok(!names.some((n) => /^\/model\/layers\.[3-5]\//.test(n)), 'no later block');
   assert.ok(!names.some((n) => n.startsWith('/lm_head') || n.startsWith('/model/norm')), 'no final norm nor lm_head');
-  assert.deepEqual(graphOf(model).output.map((o) => o.name), ['/model/layers.1/Add_1_output_0', '/model/layers.2/Add_1_output_0']);
+  assert.deepEqual(
+    graphOf(model).output.map((o) => o.name),
+    ['/model/layers.1/Add_1_output_0', '/model/layers.2/Add_1_output_0'],
+  );
 });
 
 test('an explicit tensor name per layer is used, and an unknown one is refused', () => {
   const model = readOnnxModel(path.join(FIXTURES, 'base', 'model.onnx'));
-  const { tensors } = hookGraph(model, 'model.onnx', { targets: [2], hookPoint: 'resid_post', tensorNames: new Map([[2, '/model/layers.2/Add_output_0']]) });
+  const { tensors } = hookGraph(model, 'model.onnx', {
+    targets: [2],
+    hookPoint: 'resid_post',
+    tensorNames: new Map([[2, '/model/layers.2/Add_output_0']]),
+  });
   assert.equal(tensors.get(2), '/model/layers.2/Add_output_0');
-  assert.throws(() => hookGraph(readOnnxModel(path.join(FIXTURES, 'base', 'model.onnx')), 'model.onnx', { targets: [2], hookPoint: 'resid_post', tensorNames: new Map([[2, 'nope']]) }), /'nope' named for layer 2 is not produced/);
+  assert.throws(
+    () =>
+      hookGraph(readOnnxModel(path.join(FIXTURES, 'base', 'model.onnx')), 'model.onnx', {
+        targets: [2],
+        hookPoint: 'resid_post',
+        tensorNames: new Map([[2, 'nope']]),
+      }),
+    /'nope' named for layer 2 is not produced/,
+  );
 });
 
 test('model.onnx and model_with_past.onnx (empty past) give the same activations, with left and right padding', async () => {
   const hooks = { targets: ALL, hookPoint: 'resid_post' as const, tensorNames: noNames };
   const plain = await HookedModel.load(path.join(FIXTURES, 'base', 'model.onnx'), hooks, cpu);
   const past = await HookedModel.load(path.join(FIXTURES, 'base', 'model_with_past.onnx'), hooks, cpu);
-  const batch = { batch: 2, seq: 5, ids: Int32Array.from([0, 80, 81, 82, 83, 0, 90, 91, 2, 2]), mask: Uint8Array.from([1, 1, 1, 1, 1, 1, 1, 1, 0, 0]) };
+  const batch = {
+    batch: 2,
+    seq: 5,
+    ids: Int32Array.from([0, 80, 81, 82, 83, 0, 90, 91, 2, 2]),
+    mask: Uint8Array.from([1, 1, 1, 1, 1, 1, 1, 1, 0, 0]),
+  };
   const a = await plain.run(batch);
   const b = await past.run(batch);
   for (const l of ALL) {
-    const x = a.get(l)!.data, y = b.get(l)!.data;
+    const x = a.get(l)!.data,
+      y = b.get(l)!.data;
     let max = 0;
     for (let i = 0; i < x.length; i++) max = Math.max(max, Math.abs(x[i] - y[i]));
     assert.ok(max < 1e-4, `layer ${l}: ${max}`);

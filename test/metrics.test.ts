@@ -9,24 +9,44 @@ import { CODE_BLOCK } from '../src/engine/sae/saeGraph';
 /** The projection outputs for dense codes zb, zs ([n][m], m a multiple of CODE_BLOCK), as the graph emits them. */
 function outputsFor(zb: number[][], zs: number[][]): ProjectionOutputs {
   const blocks = (z: number[][]) => {
-    const idx: bigint[] = [], vals: number[] = [];
+    const idx: bigint[] = [],
+      vals: number[] = [];
     z.forEach((row, r) => {
       for (let b = 0; b < row.length / CODE_BLOCK; b++) {
         const chunk = row.slice(b * CODE_BLOCK, (b + 1) * CODE_BLOCK);
-        if (chunk.some((v) => v > 0)) { idx.push(BigInt(r), BigInt(b)); vals.push(...chunk); }
+        if (chunk.some((v) => v > 0)) {
+          idx.push(BigInt(r), BigInt(b));
+          vals.push(...chunk);
+        }
       }
     });
-    return { idx: { data: BigInt64Array.from(idx), dims: [idx.length / 2, 2] }, val: { data: Float32Array.from(vals), dims: [vals.length / CODE_BLOCK, CODE_BLOCK] } };
+    return {
+      idx: { data: BigInt64Array.from(idx), dims: [idx.length / 2, 2] },
+      val: { data: Float32Array.from(vals), dims: [vals.length / CODE_BLOCK, CODE_BLOCK] },
+    };
   };
   const n = zb.length;
   const ones = { data: new Float32Array(n).fill(1), dims: [n] };
-  const b = blocks(zb), s = blocks(zs);
+  const b = blocks(zb),
+    s = blocks(zs);
   return {
-    dot_h: ones, sq_hb: ones, sq_hs: ones, dot_r: ones, sq_rb: ones, sq_rs: ones,
-    err_b: { data: new Float32Array(n), dims: [n] }, err_s: { data: new Float32Array(n), dims: [n] },
-    sq_dh: ones, dh_dr: ones, dh_de: { data: new Float32Array(n), dims: [n] },
-    sum_hb: { data: new Float32Array(2), dims: [2] }, sum_hs: { data: new Float32Array(2), dims: [2] },
-    blk_b: b.idx, blkval_b: b.val, blk_s: s.idx, blkval_s: s.val,
+    dot_h: ones,
+    sq_hb: ones,
+    sq_hs: ones,
+    dot_r: ones,
+    sq_rb: ones,
+    sq_rs: ones,
+    err_b: { data: new Float32Array(n), dims: [n] },
+    err_s: { data: new Float32Array(n), dims: [n] },
+    sq_dh: ones,
+    dh_dr: ones,
+    dh_de: { data: new Float32Array(n), dims: [n] },
+    sum_hb: { data: new Float32Array(2), dims: [2] },
+    sum_hs: { data: new Float32Array(2), dims: [2] },
+    blk_b: b.idx,
+    blkval_b: b.val,
+    blk_s: s.idx,
+    blkval_s: s.val,
   };
 }
 
@@ -59,7 +79,11 @@ test('category rules follow docs/metrics.md in order', () => {
   assert.equal(categorize({ freq_base: 0.01, freq_sft: 0.01, mean_base: 1, mean_sft: 1.5, mean_abs_diff: 1 }, c), 'amplified');
   assert.equal(categorize({ freq_base: 0.01, freq_sft: 0.01, mean_base: 1, mean_sft: 0.5, mean_abs_diff: 1 }, c), 'suppressed');
   assert.equal(categorize({ freq_base: 0.01, freq_sft: 0.01, mean_base: 1, mean_sft: 1.2, mean_abs_diff: 1 }, c), undefined);
-  assert.equal(categorize({ freq_base: 0.0005, freq_sft: 0.0005, mean_base: 1, mean_sft: 3, mean_abs_diff: 1 }, c), undefined, 'too rare to count');
+  assert.equal(
+    categorize({ freq_base: 0.0005, freq_sft: 0.0005, mean_base: 1, mean_sft: 3, mean_abs_diff: 1 }, c),
+    undefined,
+    'too rare to count',
+  );
 });
 
 test('significance: a shift planted as pure noise is rejected, a real shift is kept', () => {
@@ -68,13 +92,18 @@ test('significance: a shift planted as pure noise is rejected, a real shift is k
   // tokens in both, twice as strongly in the fine-tune (a real shift).
   const n = 4000;
   const build = (seed: number) => {
-    const rand = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
-    const zb: number[][] = [], zs: number[][] = [];
+    const rand = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+    const zb: number[][] = [],
+      zs: number[][] = [];
     for (let t = 0; t < n; t++) {
-      const b: Record<number, number> = {}, s: Record<number, number> = {};
+      const b: Record<number, number> = {},
+        s: Record<number, number> = {};
       if (rand() < 0.004) b[3] = 0.5 + rand();
       if (rand() < 0.004) s[3] = 0.5 + rand();
-      if (t % 5 === 0) { b[5] = 1 + rand() * 0.1; s[5] = 2 + rand() * 0.1; }
+      if (t % 5 === 0) {
+        b[5] = 1 + rand() * 0.1;
+        s[5] = 2 + rand() * 0.1;
+      }
       zb.push(row(b));
       zs.push(row(s));
     }

@@ -25,7 +25,11 @@ function externalDataExport(folder: string, dataName: string): string {
   for (const t of model.graph!.initializer!) {
     if (!t.rawData || t.rawData.length <= 1024) continue;
     chunks.push(Buffer.from(t.rawData));
-    t.externalData = [{ key: 'location', value: dataName }, { key: 'offset', value: String(offset) }, { key: 'length', value: String(t.rawData.length) }];
+    t.externalData = [
+      { key: 'location', value: dataName },
+      { key: 'offset', value: String(offset) },
+      { key: 'length', value: String(t.rawData.length) },
+    ];
     t.dataLocation = onnx.TensorProto.DataLocation.EXTERNAL;
     offset += t.rawData.length;
     t.rawData = new Uint8Array(0);
@@ -43,7 +47,8 @@ for (const dataName of ['model.onnx_data', 'model.onnx.data']) {
     const ext = await HookedModel.load(file, hooks(), cpu);
     const orig = await HookedModel.load(path.join(FIXTURES, 'base', 'model.onnx'), hooks(), cpu);
     assert.deepEqual([...ext.hookTensors], [...orig.hookTensors]);
-    const a = await ext.run(batch), b = await orig.run(batch);
+    const a = await ext.run(batch),
+      b = await orig.run(batch);
     for (const l of ALL) assert.deepEqual(a.get(l)!.data, b.get(l)!.data);
     await ext.release();
     await orig.release();
@@ -55,10 +60,20 @@ const halves = new Uint16Array(10 * 4).map((_, i) => 0x3800 + (i % 8) * 0x0100);
 
 function float16Graph(file: string): void {
   const FLOAT16 = onnx.TensorProto.DataType.FLOAT16;
-  const vi = (name: string, elemType: number, dims: (number | string)[]) => ({ name, type: { tensorType: { elemType, shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } } } });
-  const node = (name: string, opType: string, input: string[], output: string[], attribute: onnx.IAttributeProto[] = []) => ({ name, opType, input, output, attribute });
+  const vi = (name: string, elemType: number, dims: (number | string)[]) => ({
+    name,
+    type: { tensorType: { elemType, shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } } },
+  });
+  const node = (name: string, opType: string, input: string[], output: string[], attribute: onnx.IAttributeProto[] = []) => ({
+    name,
+    opType,
+    input,
+    output,
+    attribute,
+  });
   const model = onnx.ModelProto.encode({
-    irVersion: 8, opsetImport: [{ domain: '', version: 17 }],
+    irVersion: 8,
+    opsetImport: [{ domain: '', version: 17 }],
     graph: {
       name: 'fp16',
       initializer: [{ name: 'model.embed_tokens.weight', dataType: FLOAT16, dims: [10, 4], rawData: new Uint8Array(halves.buffer) }],
@@ -66,10 +81,31 @@ function float16Graph(file: string): void {
       output: [vi('logits', onnx.TensorProto.DataType.FLOAT, ['batch', 'seq', 4])],
       node: [
         node('/model/embed_tokens/Gather', 'Gather', ['model.embed_tokens.weight', 'input_ids'], ['/model/embed_tokens/Gather_output_0']),
-        node('/model/layers.0/mlp/Mul', 'Mul', ['/model/embed_tokens/Gather_output_0', '/model/embed_tokens/Gather_output_0'], ['/model/layers.0/mlp/Mul_output_0']),
-        node('/model/layers.0/Add', 'Add', ['/model/embed_tokens/Gather_output_0', '/model/layers.0/mlp/Mul_output_0'], ['/model/layers.0/Add_output_0']),
-        node('/model/layers.0/Add_1', 'Add', ['/model/layers.0/Add_output_0', '/model/embed_tokens/Gather_output_0'], ['/model/layers.0/Add_1_output_0']),
-        node('/model/norm/Cast', 'Cast', ['/model/layers.0/Add_1_output_0'], ['logits'], [{ name: 'to', type: onnx.AttributeProto.AttributeType.INT, i: 1 }]),
+        node(
+          '/model/layers.0/mlp/Mul',
+          'Mul',
+          ['/model/embed_tokens/Gather_output_0', '/model/embed_tokens/Gather_output_0'],
+          ['/model/layers.0/mlp/Mul_output_0'],
+        ),
+        node(
+          '/model/layers.0/Add',
+          'Add',
+          ['/model/embed_tokens/Gather_output_0', '/model/layers.0/mlp/Mul_output_0'],
+          ['/model/layers.0/Add_output_0'],
+        ),
+        node(
+          '/model/layers.0/Add_1',
+          'Add',
+          ['/model/layers.0/Add_output_0', '/model/embed_tokens/Gather_output_0'],
+          ['/model/layers.0/Add_1_output_0'],
+        ),
+        node(
+          '/model/norm/Cast',
+          'Cast',
+          ['/model/layers.0/Add_1_output_0'],
+          ['logits'],
+          [{ name: 'to', type: onnx.AttributeProto.AttributeType.INT, i: 1 }],
+        ),
       ],
     },
   }).finish();
@@ -100,10 +136,17 @@ test('a float16 graph: hooked tensors come back as float32 with the right values
 test('transformers.js layout: onnx/model.onnx is found, and onnx_file picks another file', () => {
   const folder = path.join(dir, 'tjs');
   fs.mkdirSync(path.join(folder, 'onnx'), { recursive: true });
-  for (const f of ['config.json', 'tokenizer.json', 'tokenizer_config.json']) fs.copyFileSync(path.join(FIXTURES, 'base', f), path.join(folder, f));
+  for (const f of ['config.json', 'tokenizer.json', 'tokenizer_config.json'])
+    fs.copyFileSync(path.join(FIXTURES, 'base', f), path.join(folder, f));
   fs.copyFileSync(path.join(FIXTURES, 'base', 'model.onnx'), path.join(folder, 'onnx', 'model.onnx'));
   fs.copyFileSync(path.join(FIXTURES, 'base', 'model_with_past.onnx'), path.join(folder, 'onnx', 'decoder_with_past.onnx'));
-  const config = loadConfigText(fixtureConfig({ models: `{ base: "${folder}", sft: { path: "${folder}", onnx_file: "onnx/decoder_with_past.onnx" } }` }).replace(/@\//g, FIXTURES + '/'), path.join(dir, 'c.yaml'));
+  const config = loadConfigText(
+    fixtureConfig({ models: `{ base: "${folder}", sft: { path: "${folder}", onnx_file: "onnx/decoder_with_past.onnx" } }` }).replace(
+      /@\//g,
+      FIXTURES + '/',
+    ),
+    path.join(dir, 'c.yaml'),
+  );
   assert.equal(resolveModelFiles(config.models.base, config).onnxPath, path.join(folder, 'onnx', 'model.onnx'));
   assert.equal(resolveModelFiles(config.models.sfts[0], config).onnxPath, path.join(folder, 'onnx', 'decoder_with_past.onnx'));
 });

@@ -12,10 +12,14 @@ let cached: SaeDiffReport | undefined;
 
 function twoFineTuneReport(): SaeDiffReport {
   if (cached) return cached;
-  const config = writeConfig(dir, 'two.sae-diff.yaml', fixtureConfig({
-    models: '{ base: "@/base", sft: [ { name: domain, path: "@/sft-domain" }, { name: late, path: "@/sft-late" } ] }',
-    dataset: '{ path: "@/eval/domain.jsonl", max_samples: 64 }',
-  }));
+  const config = writeConfig(
+    dir,
+    'two.sae-diff.yaml',
+    fixtureConfig({
+      models: '{ base: "@/base", sft: [ { name: domain, path: "@/sft-domain" }, { name: late, path: "@/sft-late" } ] }',
+      dataset: '{ path: "@/eval/domain.jsonl", max_samples: 64 }',
+    }),
+  );
   const out = path.join(dir, 'two.json');
   const res = runCli(['run', config, '--out', out, '--quiet']);
   assert.equal(res.code, 0, res.stderr);
@@ -24,7 +28,10 @@ function twoFineTuneReport(): SaeDiffReport {
 
 test('two fine-tunes in one run: each comparison equals its golden file', () => {
   const r = twoFineTuneReport();
-  assert.deepEqual(r.comparisons.map((c) => c.sft.name), ['domain', 'late']);
+  assert.deepEqual(
+    r.comparisons.map((c) => c.sft.name),
+    ['domain', 'late'],
+  );
   for (const [i, golden] of ['sft-domain__domain', 'sft-late__domain'].entries()) {
     const g = JSON.parse(fs.readFileSync(path.join(FIXTURES, 'golden', `${golden}.json`), 'utf8'));
     assert.deepEqual(compareWithGolden(r.comparisons[i], g), [], golden);
@@ -63,7 +70,7 @@ test('the comparison section equals a hand computation from the per-layer values
   assert.ok(cmp.profiles[1].concentration > cmp.profiles[0].concentration);
 });
 
-test('shared and unique shifted features are consistent with each fine-tune\'s lists', () => {
+test("shared and unique shifted features are consistent with each fine-tune's lists", () => {
   const r = twoFineTuneReport();
   const cmp = r.fine_tune_comparison!;
   for (const layer of [0, 1, 2, 3]) {

@@ -25,10 +25,16 @@ function poisonedSae(): string {
 
 test('an SAE with NaN weights never yields a clean report: --fail-on-flags does not exit 0', () => {
   const sae = poisonedSae();
-  const cfg = writeConfig(dir, 'nan.sae-diff.yaml', fixtureConfig({
-    sae: `{ path: "${sae}", k: 16 }`, layers: '{ target_indices: [1] }', dataset: '{ path: "@/eval/general.jsonl", max_samples: 8 }',
-    runtime: '{ max_tokens: 32, execution_provider: cpu }',
-  }));
+  const cfg = writeConfig(
+    dir,
+    'nan.sae-diff.yaml',
+    fixtureConfig({
+      sae: `{ path: "${sae}", k: 16 }`,
+      layers: '{ target_indices: [1] }',
+      dataset: '{ path: "@/eval/general.jsonl", max_samples: 8 }',
+      runtime: '{ max_tokens: 32, execution_provider: cpu }',
+    }),
+  );
   const out = path.join(dir, 'nan.json');
   const r = runCli(['run', cfg, '--fail-on-flags', '--out', out, '--quiet']);
   assert.notEqual(r.code, 0, r.stderr); // 2 (flagged) today; 1 once NaN weights are refused when the SAE is read

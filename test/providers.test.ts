@@ -6,11 +6,22 @@ import { SaeDiffError } from '../src/engine/core/errors';
 import { CUDA_INSTALL_COMMAND, CUDA_INSTALL_HINT, ProviderEnvironment, selectProvider } from '../src/engine/runtime/providers';
 import { probeEnvironment } from '../src/engine/runtime/session';
 
-function machine(platform: NodeJS.Platform, loads: ExecutionProviderName[], opts: { cuda?: boolean; arch?: string; gpu?: boolean } = {}): ProviderEnvironment & { probed: ExecutionProviderName[] } {
+function machine(
+  platform: NodeJS.Platform,
+  loads: ExecutionProviderName[],
+  opts: { cuda?: boolean; arch?: string; gpu?: boolean } = {},
+): ProviderEnvironment & { probed: ExecutionProviderName[] } {
   const probed: ExecutionProviderName[] = [];
   return {
-    platform, arch: opts.arch ?? 'x64', cudaBinariesInstalled: opts.cuda ?? false, gpuDevicePresent: opts.gpu ?? true, probed,
-    async canLoad(p) { probed.push(p); return loads.includes(p); },
+    platform,
+    arch: opts.arch ?? 'x64',
+    cudaBinariesInstalled: opts.cuda ?? false,
+    gpuDevicePresent: opts.gpu ?? true,
+    probed,
+    async canLoad(p) {
+      probed.push(p);
+      return loads.includes(p);
+    },
   };
 }
 
@@ -78,8 +89,15 @@ describe('selectProvider: auto on this machine, only the GPU mocked', () => {
     const real = probeEnvironment();
     const probed: ExecutionProviderName[] = [];
     return {
-      ...real, platform: 'linux', arch: 'x64', cudaBinariesInstalled: true, probed,
-      canLoad: async (p) => { probed.push(p); return p === 'cuda' ? loads : real.canLoad(p); },
+      ...real,
+      platform: 'linux',
+      arch: 'x64',
+      cudaBinariesInstalled: true,
+      probed,
+      canLoad: async (p) => {
+        probed.push(p);
+        return p === 'cuda' ? loads : real.canLoad(p);
+      },
     };
   };
 
@@ -99,7 +117,10 @@ describe('selectProvider: auto on this machine, only the GPU mocked', () => {
   });
 
   test('Windows with CUDA binaries that load: cuda before DirectML', async () => {
-    assert.equal((await selectProvider('auto', machine('win32', ['cuda', 'dml', 'webgpu', 'cpu'], { cuda: true }), false)).provider, 'cuda');
+    assert.equal(
+      (await selectProvider('auto', machine('win32', ['cuda', 'dml', 'webgpu', 'cpu'], { cuda: true }), false)).provider,
+      'cuda',
+    );
   });
 
   test('the install hint carries the one install command', () => {

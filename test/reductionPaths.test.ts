@@ -31,14 +31,27 @@ const goldenDir = path.join(FIXTURES, 'golden');
 const PATHS: ReductionRequest[] = ['sparse', 'dense'];
 
 /** Runs a config text (fixture paths as `@/`) in-process on the CPU with the given reduction. */
-async function run(name: string, yaml: string, reduction: ReductionRequest, configPath = path.join(dir, `${name}.yaml`), shard?: { index: number; count: number }): Promise<SaeDiffReport> {
-  const text = yaml.replace(/@\//g, FIXTURES.replace(/\\/g, '/') + '/')
-    .replace(/runtime: \{/, `runtime: { reduction: ${reduction},`);
+async function run(
+  name: string,
+  yaml: string,
+  reduction: ReductionRequest,
+  configPath = path.join(dir, `${name}.yaml`),
+  shard?: { index: number; count: number },
+): Promise<SaeDiffReport> {
+  const text = yaml.replace(/@\//g, FIXTURES.replace(/\\/g, '/') + '/').replace(/runtime: \{/, `runtime: { reduction: ${reduction},`);
   assert.match(text, new RegExp(`reduction: ${reduction}`), 'the config sets the path');
   const logs: string[] = [];
   const out = path.join(dir, `${name}-${reduction}${shard ? `-${shard.index}` : ''}.json`);
-  const { report } = await runDiagnostic(loadConfigText(text, configPath), { provider: 'cpu', outPath: out, shard, onLog: (l) => logs.push(l) });
-  assert.ok(logs.some((l) => l.startsWith(`reduction: ${reduction} (runtime.reduction: ${reduction}`)), `${name} ran the ${reduction} path`);
+  const { report } = await runDiagnostic(loadConfigText(text, configPath), {
+    provider: 'cpu',
+    outPath: out,
+    shard,
+    onLog: (l) => logs.push(l),
+  });
+  assert.ok(
+    logs.some((l) => l.startsWith(`reduction: ${reduction} (runtime.reduction: ${reduction}`)),
+    `${name} ran the ${reduction} path`,
+  );
   return shard ? (JSON.parse(fs.readFileSync(out, 'utf8')) as SaeDiffReport) : report;
 }
 
@@ -50,7 +63,10 @@ async function run(name: string, yaml: string, reduction: ReductionRequest, conf
 function reportDifferences(a: unknown, b: unknown, where = ''): string[] {
   if (typeof a === 'number' && typeof b === 'number') {
     const d = Math.abs(a - b);
-    const layerKey = /\.layers\[\d+\]\.(dense_cosine|recon_cosine|feature_overlap|active_jaccard|l1_divergence|norm_ratio|l0_base|l0_sft|explained_variance_base|explained_variance_sft)$/.test(where);
+    const layerKey =
+      /\.layers\[\d+\]\.(dense_cosine|recon_cosine|feature_overlap|active_jaccard|l1_divergence|norm_ratio|l0_base|l0_sft|explained_variance_base|explained_variance_sft)$/.test(
+        where,
+      );
     const ok = layerKey ? d <= LAYER_TOL : d <= FEATURE_ABS_TOL || d <= FEATURE_REL_TOL * Math.abs(b);
     return ok ? [] : [`${where}: ${a} vs ${b}`];
   }
@@ -60,9 +76,17 @@ function reportDifferences(a: unknown, b: unknown, where = ''): string[] {
   }
   return a === b ? [] : [`${where}: ${JSON.stringify(a)} vs ${JSON.stringify(b)}`];
 }
-const results = (r: SaeDiffReport) => ({ tokens: r.run.tokens, self_check_failed: r.run.self_check_failed, comparisons: r.comparisons, noise_floor: r.noise_floor });
+const results = (r: SaeDiffReport) => ({
+  tokens: r.run.tokens,
+  self_check_failed: r.run.self_check_failed,
+  comparisons: r.comparisons,
+  noise_floor: r.noise_floor,
+});
 
-const goldenCases = fs.readdirSync(goldenDir).filter((f) => f.endsWith('.yaml')).map((f) => f.replace(/\.yaml$/, ''));
+const goldenCases = fs
+  .readdirSync(goldenDir)
+  .filter((f) => f.endsWith('.yaml'))
+  .map((f) => f.replace(/\.yaml$/, ''));
 
 test('both paths reproduce every golden within docs/metrics.md tolerances, and give the same report', async () => {
   assert.equal(goldenCases.length, 5);
@@ -79,7 +103,11 @@ test('both paths reproduce every golden within docs/metrics.md tolerances, and g
     if (name.startsWith('sft-late')) {
       // frozen layers: exactly equal activations must give exactly 1 / 1 / 0 on the dense path too
       for (const l of dense.comparisons[0].layers.filter((x) => x.layer <= 3)) {
-        assert.deepEqual([l.dense_cosine, l.recon_cosine, l.feature_overlap, l.active_jaccard, l.l1_divergence], [1, 1, 1, 1, 0], `${name} layer ${l.layer}`);
+        assert.deepEqual(
+          [l.dense_cosine, l.recon_cosine, l.feature_overlap, l.active_jaccard, l.l1_divergence],
+          [1, 1, 1, 1, 0],
+          `${name} layer ${l.layer}`,
+        );
       }
     }
   }
@@ -100,11 +128,15 @@ test('shards of either path merge into the unsharded run of the other (same cont
   // effects or Neuronpedia links (report/featureDetails.ts adds those to single runs), whichever path made the parts
   const afterRunOnly = new Set(['pre_activation_shift', 'near_threshold', 'logit_effects', 'neuronpedia_url']);
   const windowFields = new Set(['tokens', 'token_ids', 'activations', 'focus', 'duplicate_of']);
-  const withoutShift = (r: SaeDiffReport) => JSON.parse(JSON.stringify(results(r), function (this: Record<string, unknown>, k, v) {
-    const inContext = typeof this?.position === 'number' && typeof this?.sample === 'number';
-    return afterRunOnly.has(k) || (inContext && windowFields.has(k)) ? undefined : v;
-  }));
-  for (const p of PATHS) assert.deepEqual(reportDifferences(withoutShift(merged), withoutShift(single[p as 'sparse' | 'dense'])), [], `merged vs ${p}`);
+  const withoutShift = (r: SaeDiffReport) =>
+    JSON.parse(
+      JSON.stringify(results(r), function (this: Record<string, unknown>, k, v) {
+        const inContext = typeof this?.position === 'number' && typeof this?.sample === 'number';
+        return afterRunOnly.has(k) || (inContext && windowFields.has(k)) ? undefined : v;
+      }),
+    );
+  for (const p of PATHS)
+    assert.deepEqual(reportDifferences(withoutShift(merged), withoutShift(single[p as 'sparse' | 'dense'])), [], `merged vs ${p}`);
 });
 
 test('trust outputs agree: noise floor, self-check, significance, JumpReLU margins; every SAE format and normalisation', async () => {
@@ -112,13 +144,30 @@ test('trust outputs agree: noise floor, self-check, significance, JumpReLU margi
   const configs: Record<string, string> = {
     floor: fixtureConfig({ models: '{ base: "@/base", sft: "@/sft-refusal", reference: "@/base" }', dataset: general }),
     // SAEs that do not declare their hook: one that declares resid_post is refused at resid_pre before the run
-    resid_pre: fixtureConfig({ models: '{ base: "@/base", sft: "@/sft-domain" }', dataset: general, sae: `{ path: "${anonymousSaes(dir, [2, 3])}", k: 16 }`, layers: '{ target_indices: [2, 3], hook_point: resid_pre }' }),
-    jumprelu: fixtureConfig({ models: '{ base: "@/base", sft: "@/sft-domain" }', dataset: general, layers: '{ target_indices: [3] }', sae: '{ path: { "3": "@/saes-variants/jumprelu" }, k: 16 }', metrics: '{ threshold_margin: 0.5 }' }),
-    topk: fixtureConfig({ models: '{ base: "@/base", sft: "@/sft-domain" }', dataset: general, layers: '{ target_indices: [3] }', sae: '{ path: { "3": "@/saes-variants/topk" }, k: 8 }' }),
+    resid_pre: fixtureConfig({
+      models: '{ base: "@/base", sft: "@/sft-domain" }',
+      dataset: general,
+      sae: `{ path: "${anonymousSaes(dir, [2, 3])}", k: 16 }`,
+      layers: '{ target_indices: [2, 3], hook_point: resid_pre }',
+    }),
+    jumprelu: fixtureConfig({
+      models: '{ base: "@/base", sft: "@/sft-domain" }',
+      dataset: general,
+      layers: '{ target_indices: [3] }',
+      sae: '{ path: { "3": "@/saes-variants/jumprelu" }, k: 16 }',
+      metrics: '{ threshold_margin: 0.5 }',
+    }),
+    topk: fixtureConfig({
+      models: '{ base: "@/base", sft: "@/sft-domain" }',
+      dataset: general,
+      layers: '{ target_indices: [3] }',
+      sae: '{ path: { "3": "@/saes-variants/topk" }, k: 8 }',
+    }),
   };
   // SAE formats and activation normalisations go through the same encoder in both graphs: a bf16 SAELens
   // SAE, a sparsify folder, and the layer-3 SAE re-declared with each per-token normalisation
-  const layer3 = (sae: string) => fixtureConfig({ models: '{ base: "@/base", sft: "@/sft-domain" }', dataset: general, layers: '{ target_indices: [3] }', sae });
+  const layer3 = (sae: string) =>
+    fixtureConfig({ models: '{ base: "@/base", sft: "@/sft-domain" }', dataset: general, layers: '{ target_indices: [3] }', sae });
   configs.bf16 = layer3('{ path: { "3": "@/saes-variants/bf16" }, k: 16 }');
   configs.sparsify = layer3('{ path: { "3": "@/saes-variants/sparsify" }, k: 8 }');
   for (const norm of ['layer_norm', 'constant_norm_rescale']) {
@@ -134,10 +183,12 @@ test('trust outputs agree: noise floor, self-check, significance, JumpReLU margi
     const [sparse, dense] = await Promise.all(PATHS.map((p) => run(name, yaml, p)));
     assert.deepEqual(reportDifferences(results(sparse), results(dense)), [], name);
     if (name === 'floor') {
-      for (const l of dense.comparisons[0].layers) assert.deepEqual(l.noise_floor, { dense_cosine: 1, feature_overlap: 1, l1_divergence: 0, recon_cosine: 1 });
+      for (const l of dense.comparisons[0].layers)
+        assert.deepEqual(l.noise_floor, { dense_cosine: 1, feature_overlap: 1, l1_divergence: 0, recon_cosine: 1 });
     }
     if (name === 'resid_pre') assert.equal(dense.run.self_check_failed, true, 'the self-check fires on the dense path');
-    if (name === 'jumprelu') assert.ok(dense.comparisons[0].layers[0].shifted_features.some((f) => typeof f.pre_activation_shift === 'number'));
+    if (name === 'jumprelu')
+      assert.ok(dense.comparisons[0].layers[0].shifted_features.some((f) => typeof f.pre_activation_shift === 'number'));
   }
 });
 
@@ -146,9 +197,18 @@ function identitySae(m: number): SaeWeights {
   const eye = new Float32Array(m * m);
   for (let i = 0; i < m; i++) eye[i * m + i] = 1;
   return {
-    folder: 'identity', format: 'saelens', architecture: 'standard', dIn: m, dSae: m, dtype: 'float32',
-    W_enc: eye, b_enc: new Float32Array(m), W_dec: eye.slice(), b_dec: new Float32Array(m),
-    applyBDecToInput: false, normalization: 'none',
+    folder: 'identity',
+    format: 'saelens',
+    architecture: 'standard',
+    dIn: m,
+    dSae: m,
+    dtype: 'float32',
+    W_enc: eye,
+    b_enc: new Float32Array(m),
+    W_dec: eye.slice(),
+    b_dec: new Float32Array(m),
+    applyBDecToInput: false,
+    normalization: 'none',
   } as unknown as SaeWeights;
 }
 
@@ -158,7 +218,10 @@ test('dense graph: feature-wise metrics equal a hand computation (top-k ties to 
   // token 0: base {1: 3, 2: 2, 9: 2, 12: 1}, sft {2: 2, 9: 1, 15: 5}; token 1: nothing; token 2: base {9: 2} (ties token 0's 9)
   const zb = [row({ 1: 3, 2: 2, 9: 2, 12: 1 }), row({}), row({ 9: 2 })];
   const zs = [row({ 2: 2, 9: 1, 15: 5 }), row({}), row({})];
-  const tensorOf = (z: number[][]) => { const data = Float32Array.from(z.flat()); return { data, hidden: m, tensor: new ort.Tensor('float32', data, [1, z.length, m]) }; };
+  const tensorOf = (z: number[][]) => {
+    const data = Float32Array.from(z.flat());
+    return { data, hidden: m, tensor: new ort.Tensor('float32', data, [1, z.length, m]) };
+  };
   const rows = { flat: Int32Array.from([0, 1, 2]), sample: Int32Array.from([0, 0, 0]), position: Int32Array.from([1, 2, 3]) };
   const accs = new Map<string, LayerAccumulator>();
   for (const p of ['sparse', 'dense'] as const) {
@@ -173,21 +236,29 @@ test('dense graph: feature-wise metrics equal a hand computation (top-k ties to 
   const dense = accs.get('dense')!;
   const metrics = layerMetrics(dense);
   // per-token ratios are float32 in the graph: equal to 1e-7
-  const close = (a: number, b: number, what: string) => assert.ok(Math.abs(a - b) <= 1e-7 * Math.max(1, Math.abs(b)), `${what}: ${a} vs ${b}`);
+  const close = (a: number, b: number, what: string) =>
+    assert.ok(Math.abs(a - b) <= 1e-7 * Math.max(1, Math.abs(b)), `${what}: ${a} vs ${b}`);
   // K_b(0) = top-2 of {1:3, 2:2, 9:2} -> {1, 2} (if 9 won the tie, J would be 0); K_s(0) = {15, 2}: J = 1/3;
   // token 1: J(∅, ∅) = 1; token 2: K_b {9}, K_s ∅: 0
   close(metrics.feature_overlap, (1 / 3 + 1 + 0) / 3, 'feature_overlap');
   close(metrics.active_jaccard, (2 / 5 + 1 + 0) / 3, 'active_jaccard');
   assert.equal(metrics.l1_divergence, (10 + 2) / (16 + 2));
   assert.equal(metrics.l0_base, 5 / 3);
-  assert.deepEqual([dense.cntB[9], dense.cntS[9], dense.sumZb[9], dense.sumZs[9], dense.sumDiff[9], dense.sumSqDiff[9]], [2, 1, 4, 1, 3, 5]);
+  assert.deepEqual(
+    [dense.cntB[9], dense.cntS[9], dense.sumZb[9], dense.sumZs[9], dense.sumDiff[9], dense.sumSqDiff[9]],
+    [2, 1, 4, 1, 3, 5],
+  );
   // feature 9's base activations tie at 2: the earlier token first
-  assert.deepEqual(dense.ctxBase.list(9), [{ activation: 2, sample: 0, position: 1 }, { activation: 2, sample: 0, position: 3 }]);
+  assert.deepEqual(dense.ctxBase.list(9), [
+    { activation: 2, sample: 0, position: 1 },
+    { activation: 2, sample: 0, position: 3 },
+  ]);
   assert.deepEqual(dense.ctxSft.list(15), [{ activation: 5, sample: 0, position: 1 }]);
   // and the sparse path agrees number for number
   const sparse = accs.get('sparse')!;
   for (const [k, v] of Object.entries(sparse.sums)) close(v, dense.sums[k as keyof typeof dense.sums], k);
-  for (const k of ['cntB', 'cntS', 'sumZb', 'sumZs', 'sumDiff', 'sumSqDiff', 'sumHb', 'sumHs'] as const) assert.deepEqual(sparse[k], dense[k], k);
+  for (const k of ['cntB', 'cntS', 'sumZb', 'sumZs', 'sumDiff', 'sumSqDiff', 'sumHb', 'sumHs'] as const)
+    assert.deepEqual(sparse[k], dense[k], k);
   assert.deepEqual(shiftedFeatures(sparse, DEFAULT_METRICS).all, shiftedFeatures(dense, DEFAULT_METRICS).all);
   for (let f = 0; f < m; f++) assert.deepEqual(sparse.ctxBase.list(f), dense.ctxBase.list(f), `contexts of ${f}`);
 });
@@ -208,7 +279,11 @@ test('path selection: sparse on cpu, dense on GPU providers, the override wins; 
 });
 
 test('device-resident outputs fall back to host tensors on the CPU provider', async () => {
-  const model = await HookedModel.load(path.join(FIXTURES, 'base', 'model.onnx'), { targets: [1], hookPoint: 'resid_post', tensorNames: new Map(), outputLocation: 'gpu-buffer' }, { provider: 'cpu', threads: 1 });
+  const model = await HookedModel.load(
+    path.join(FIXTURES, 'base', 'model.onnx'),
+    { targets: [1], hookPoint: 'resid_post', tensorNames: new Map(), outputLocation: 'gpu-buffer' },
+    { provider: 'cpu', threads: 1 },
+  );
   try {
     const acts = (await model.run({ batch: 1, seq: 3, ids: Int32Array.from([1, 5, 9]), mask: Uint8Array.from([1, 1, 1]) })).get(1)!;
     assert.equal(acts.tensor.location, 'cpu');
@@ -234,20 +309,36 @@ test('GPU batch plan: stays within its stated bound, grows with the budget, and 
   }
   // 1B-class / 65k at 3 layers on 8 GiB, by hand from the bound: a prompt costs 256·4·(6·2048 + 32·2048 + 32·256)
   // = 88,080,384 bytes, a chunk token 8·(7·65536 + 4·2048) = 3,735,552; the chunk gets half (1149 tokens), 48 prompts fit the rest
-  assert.deepEqual(planDeviceBatch({ ...shape, budgetBytes: 8 * 2 ** 30 }), { batchSize: 48, chunkTokens: 1149, bytes: 48 * 88_080_384 + 1149 * 3_735_552, fits: true });
+  assert.deepEqual(planDeviceBatch({ ...shape, budgetBytes: 8 * 2 ** 30 }), {
+    batchSize: 48,
+    chunkTokens: 1149,
+    bytes: 48 * 88_080_384 + 1149 * 3_735_552,
+    fits: true,
+  });
   const tiny = planDeviceBatch({ ...shape, budgetBytes: 1024 });
   assert.deepEqual([tiny.batchSize, tiny.chunkTokens, tiny.fits], [1, 1, false]);
 });
 
 test('GPU memory budget: half the free memory nvidia-smi reports, else a stated default', () => {
   const fake = (stdout: string, status = 0) => (() => ({ stdout, status })) as any;
-  assert.deepEqual(deviceMemoryBudget(fake('81000\n')).bytes, 81000 * 2 ** 20 / 2);
+  assert.deepEqual(deviceMemoryBudget(fake('81000\n')).bytes, (81000 * 2 ** 20) / 2);
   assert.equal(deviceMemoryBudget(fake('', 1)).bytes, 2 * 2 ** 30);
-  assert.equal(deviceMemoryBudget((() => { throw new Error('ENOENT'); }) as any).bytes, 2 * 2 ** 30);
+  assert.equal(
+    deviceMemoryBudget((() => {
+      throw new Error('ENOENT');
+    }) as any).bytes,
+    2 * 2 ** 30,
+  );
 });
 
 test('batching: CPU and sparse keep the config; dense on a GPU plans what the file and the caller leave unset', () => {
-  const base = { batchSize: 16, chunkTokens: 512, keysSet: new Set<string>(), shape: { dModel: 2048, dSae: 65536, layers: 3, maxTokens: 256 }, budget: () => ({ bytes: 8 * 2 ** 30, source: 'test' }) };
+  const base = {
+    batchSize: 16,
+    chunkTokens: 512,
+    keysSet: new Set<string>(),
+    shape: { dModel: 2048, dSae: 65536, layers: 3, maxTokens: 256 },
+    budget: () => ({ bytes: 8 * 2 ** 30, source: 'test' }),
+  };
   assert.deepEqual(chooseBatching({ ...base, gpuDense: false }), { batchSize: 16, chunkTokens: 512 });
   assert.deepEqual(chooseBatching({ ...base, gpuDense: false, optionBatchSize: 4 }), { batchSize: 4, chunkTokens: 512 });
   const planned = chooseBatching({ ...base, gpuDense: true });
@@ -257,7 +348,10 @@ test('batching: CPU and sparse keep the config; dense on a GPU plans what the fi
   const callerSets = chooseBatching({ ...base, gpuDense: true, keysSet: new Set(['sae_batch_tokens']), optionBatchSize: 8 });
   assert.deepEqual([callerSets.batchSize, callerSets.chunkTokens], [8, 512]);
   // the loader says which runtime keys the file writes
-  const config = loadConfigText(fixtureConfig({ runtime: '{ max_tokens: 64, batch_size: 3 }' }).replace(/@\//g, FIXTURES + '/'), path.join(dir, 'keys.yaml'));
+  const config = loadConfigText(
+    fixtureConfig({ runtime: '{ max_tokens: 64, batch_size: 3 }' }).replace(/@\//g, FIXTURES + '/'),
+    path.join(dir, 'keys.yaml'),
+  );
   assert.deepEqual([...config.runtimeKeysSet!].sort(), ['batch_size', 'max_tokens']);
   assert.equal(config.runtime.reduction, 'auto', 'reduction defaults to auto');
 });

@@ -20,25 +20,44 @@ function writeConfig(name: string, runtime = '{ max_tokens: 64 }', extra = ''): 
   fs.mkdirSync(dir, { recursive: true });
   const configPath = path.join(dir, `${name}.sae-diff.yaml`);
   const reportPath = path.join(dir, 'out', `${name}.sae-report.json`);
-  fs.writeFileSync(configPath, [
-    'diagnostic_pipeline:',
-    `  models: { base: "${FIXTURES}/base", sft: "${FIXTURES}/sft-refusal" }`,
-    `  sae: { path: "${FIXTURES}/saes/blocks.{layer}.hook_resid_post", k: 16 }`,
-    '  layers: { target_indices: [0, 1, 2, 3, 4, 5], hook_mode: "forward" }',
-    `  dataset: { path: "${FIXTURES}/eval/chat.jsonl", max_samples: 64 }`,
-    `  runtime: ${runtime}`,
-    `  output: { format: "json", save_path: "out/${name}.sae-report.json" }`,
-    extra,
-  ].join('\n'));
+  fs.writeFileSync(
+    configPath,
+    [
+      'diagnostic_pipeline:',
+      `  models: { base: "${FIXTURES}/base", sft: "${FIXTURES}/sft-refusal" }`,
+      `  sae: { path: "${FIXTURES}/saes/blocks.{layer}.hook_resid_post", k: 16 }`,
+      '  layers: { target_indices: [0, 1, 2, 3, 4, 5], hook_mode: "forward" }',
+      `  dataset: { path: "${FIXTURES}/eval/chat.jsonl", max_samples: 64 }`,
+      `  runtime: ${runtime}`,
+      `  output: { format: "json", save_path: "out/${name}.sae-report.json" }`,
+      extra,
+    ].join('\n'),
+  );
   return { configPath, reportPath };
 }
 
 /** Collects every event of a run. */
-function recorder(): RunEvents & { progress: ProgressEvent[]; logs: string[]; partials: unknown[]; provider?: ProviderInfo; pid?: number; reportPath?: string; outline?: RunOutline } {
+function recorder(): RunEvents & {
+  progress: ProgressEvent[];
+  logs: string[];
+  partials: unknown[];
+  provider?: ProviderInfo;
+  pid?: number;
+  reportPath?: string;
+  outline?: RunOutline;
+} {
   const r: ReturnType<typeof recorder> = {
-    progress: [], logs: [], partials: [],
-    onStarted: (i) => { r.pid = i.pid; r.reportPath = i.reportPath; r.outline = i.outline; },
-    onProvider: (p) => { r.provider = p; },
+    progress: [],
+    logs: [],
+    partials: [],
+    onStarted: (i) => {
+      r.pid = i.pid;
+      r.reportPath = i.reportPath;
+      r.outline = i.outline;
+    },
+    onProvider: (p) => {
+      r.provider = p;
+    },
     onProgress: (e) => r.progress.push(e),
     onLog: (l) => r.logs.push(l),
     onPartialReport: (p) => r.partials.push(p),
@@ -79,7 +98,14 @@ describe('RunController', () => {
     assert.equal(report.comparisons[0].sft.name, 'sft-refusal');
     assert.equal(report.run.execution_provider, 'cpu');
     // the live panel's first view: the run's models and layers, before any batch
-    assert.deepEqual(events.outline, { base: 'base', sfts: ['sft-refusal'], layers: [0, 1, 2, 3, 4, 5], hookPoint: 'resid_post', report: reportPath, maxSamples: 64 });
+    assert.deepEqual(events.outline, {
+      base: 'base',
+      sfts: ['sft-refusal'],
+      layers: [0, 1, 2, 3, 4, 5],
+      hookPoint: 'resid_post',
+      report: reportPath,
+      maxSamples: 64,
+    });
 
     assert.equal(events.reportPath, reportPath);
     assert.equal(events.provider?.provider, 'cpu');
@@ -87,14 +113,23 @@ describe('RunController', () => {
     for (const s of ['load', 'forward', 'done'] as const) assert.ok(stages.has(s), `progress stage ${s}`);
     const forward = events.progress.filter((e) => e.stage === 'forward');
     assert.ok(forward.some((e) => e.model === 'base') && forward.some((e) => e.model === 'sft-refusal'), 'progress names both models');
-    assert.ok(forward.every((e) => e.batchesTotal === 4), '64 prompts in batches of 16');
-    assert.ok(events.logs.some((l) => l.includes('execution provider: cpu')), 'engine log forwarded');
+    assert.ok(
+      forward.every((e) => e.batchesTotal === 4),
+      '64 prompts in batches of 16',
+    );
+    assert.ok(
+      events.logs.some((l) => l.includes('execution provider: cpu')),
+      'engine log forwarded',
+    );
     assert.ok(events.partials.length >= 1, 'partial reports forwarded');
     const partial = events.partials[0] as SaeDiffReport;
     assert.equal(partial.complete, false);
     const features = (r: SaeDiffReport) => r.comparisons.flatMap((c) => c.layers.flatMap((l) => l.shifted_features));
     assert.ok(features(partial).length > 0 && features(partial).every((f) => f.contexts === undefined), 'partials leave contexts out');
-    assert.ok(features(report).some((f) => f.contexts !== undefined), 'the final report has them');
+    assert.ok(
+      features(report).some((f) => f.contexts !== undefined),
+      'the final report has them',
+    );
 
     assert.equal(controller.isRunning, false);
     assert.equal(processExists(events.pid!), false, 'worker exited');
@@ -111,7 +146,10 @@ describe('RunController', () => {
         if (e.stage !== 'forward' || cancelMs) return;
         const t = performance.now();
         cancelMs = -1;
-        void controller.cancel().then(() => { cancelMs = performance.now() - t; resolve(); });
+        void controller.cancel().then(() => {
+          cancelMs = performance.now() - t;
+          resolve();
+        });
       };
     });
     const outcome = await controller.run({ configPath, defaults: CPU_DEFAULTS }, events);
@@ -131,17 +169,25 @@ describe('RunController', () => {
     fs.mkdirSync(dir, { recursive: true });
     const reportPath = path.join(dir, 'stuck.sae-report.json');
     const workerPath = path.join(dir, 'stuckWorker.js');
-    fs.writeFileSync(workerPath, `
+    fs.writeFileSync(
+      workerPath,
+      `
       process.on('message', (m) => {
         if (m.type !== 'start') return;
         require('fs').writeFileSync(${JSON.stringify(reportPath)} + '.tmp-1-abc', '{"complete": tr');
         process.send({ type: 'started', configPath: m.request.configPath, reportPath: ${JSON.stringify(reportPath)} }, () => {
           for (;;) {} // never reads the cancel message
         });
-      });`);
+      });`,
+    );
     const controller = new RunController({ workerPath, killAfterMs: 500 });
     const events = recorder();
-    const started = new Promise<void>((resolve) => { events.onStarted = (i) => { events.pid = i.pid; resolve(); }; });
+    const started = new Promise<void>((resolve) => {
+      events.onStarted = (i) => {
+        events.pid = i.pid;
+        resolve();
+      };
+    });
     const outcome = controller.run({ configPath: '/nowhere.sae-diff.yaml' }, events);
     await started;
     const t = performance.now();
@@ -179,23 +225,27 @@ describe('RunController', () => {
     assert.equal(fs.existsSync(reportPath), false);
   });
 
-  test('cuda without its binaries fails with the install hint; the CPU retry then succeeds', { skip: cudaBinariesInstalled() && 'CUDA binaries are installed here' }, async () => {
-    const { configPath, reportPath } = writeConfig('cuda', '{ max_tokens: 64, execution_provider: cuda, fallback: false }');
-    const controller = new RunController();
-    const failed = await controller.run({ configPath, defaults: { provider: 'auto', fallback: true } });
+  test(
+    'cuda without its binaries fails with the install hint; the CPU retry then succeeds',
+    { skip: cudaBinariesInstalled() && 'CUDA binaries are installed here' },
+    async () => {
+      const { configPath, reportPath } = writeConfig('cuda', '{ max_tokens: 64, execution_provider: cuda, fallback: false }');
+      const controller = new RunController();
+      const failed = await controller.run({ configPath, defaults: { provider: 'auto', fallback: true } });
 
-    assert.equal(failed.kind, 'error');
-    if (failed.kind !== 'error') return;
-    assert.equal(failed.error.cudaBinariesMissing, true);
-    assert.match(failed.error.message, /onnxruntime-node-install=cuda12/);
-    assert.equal(failed.error.location?.line, 6, 'points at runtime.execution_provider');
-    assert.equal(fs.existsSync(reportPath), false);
+      assert.equal(failed.kind, 'error');
+      if (failed.kind !== 'error') return;
+      assert.equal(failed.error.cudaBinariesMissing, true);
+      assert.match(failed.error.message, /onnxruntime-node-install=cuda12/);
+      assert.equal(failed.error.location?.line, 6, 'points at runtime.execution_provider');
+      assert.equal(fs.existsSync(reportPath), false);
 
-    const events = recorder();
-    const retried = await controller.run({ configPath, overrides: { provider: 'cpu' } }, events);
-    assert.deepEqual(retried, { kind: 'done', reportPath });
-    assert.equal(events.provider?.provider, 'cpu');
-  });
+      const events = recorder();
+      const retried = await controller.run({ configPath, overrides: { provider: 'cpu' } }, events);
+      assert.deepEqual(retried, { kind: 'done', reportPath });
+      assert.equal(events.provider?.provider, 'cpu');
+    },
+  );
 
   test('only one run at a time', async () => {
     const { configPath } = writeConfig('twice');

@@ -25,7 +25,8 @@ const resolve = (Module as any)._resolveFilename;
   return request === 'vscode' ? 'vscode' : resolve.call(this, request, ...rest);
 };
 require.cache.vscode = { id: 'vscode', filename: 'vscode', loaded: true, exports: vscodeStub } as any;
-const { readRunDefaults } = require('../src/extension/run/runSettingsFromEditor') as typeof import('../src/extension/run/runSettingsFromEditor');
+const { readRunDefaults } =
+  require('../src/extension/run/runSettingsFromEditor') as typeof import('../src/extension/run/runSettingsFromEditor');
 
 test('saeDiff.batchSize reaches the run only when a user, workspace or folder setting gives it', () => {
   settings = { batchSize: { defaultValue: 16 }, executionProvider: { defaultValue: 'auto' } };

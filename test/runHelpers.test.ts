@@ -30,8 +30,13 @@ describe('effectiveRunSettings: overrides > config file runtime > editor setting
   });
 
   test('overrides win over the file (the "Run on CPU" retry)', () => {
-    assert.deepEqual(effectiveRunSettings({ execution_provider: 'cuda' }, defaults, { provider: 'cpu', outPath: '/r.json' }),
-      { provider: 'cpu', fallback: true, batchSize: 8, threads: 4, outPath: '/r.json' });
+    assert.deepEqual(effectiveRunSettings({ execution_provider: 'cuda' }, defaults, { provider: 'cpu', outPath: '/r.json' }), {
+      provider: 'cpu',
+      fallback: true,
+      batchSize: 8,
+      threads: 4,
+      outPath: '/r.json',
+    });
   });
 
   test('runtimeSectionOf reads diagnostic_pipeline.runtime only when it is a mapping', () => {
@@ -56,7 +61,14 @@ describe('config files', () => {
 
 describe('progress text', () => {
   test('model, message, batches and throughput', () => {
-    const e = { stage: 'forward' as const, message: 'Batch 3/8: sft-refusal', model: 'sft-refusal', batchesDone: 2, batchesTotal: 8, tokensPerSecond: 1234.6 };
+    const e = {
+      stage: 'forward' as const,
+      message: 'Batch 3/8: sft-refusal',
+      model: 'sft-refusal',
+      batchesDone: 2,
+      batchesTotal: 8,
+      tokensPerSecond: 1234.6,
+    };
     assert.equal(progressMessage(e), 'Batch 3/8: sft-refusal (batch 2/8, 1,235 tok/s)');
     assert.equal(progressMessage({ stage: 'load', message: 'Loading', model: 'base' }), 'base: Loading');
     assert.equal(progressShort(e), 'forward 2/8');
@@ -89,7 +101,8 @@ describe('removeReportTempFiles', () => {
   test('removes only <report>.tmp-* beside the report', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sae-diff-tmp-'));
     const report = path.join(dir, 'r.sae-report.json');
-    for (const f of ['r.sae-report.json', 'r.sae-report.json.tmp-1-abc', 'r.sae-report.json.tmp-2-def', 'other.json.tmp-1-x']) fs.writeFileSync(path.join(dir, f), '');
+    for (const f of ['r.sae-report.json', 'r.sae-report.json.tmp-1-abc', 'r.sae-report.json.tmp-2-def', 'other.json.tmp-1-x'])
+      fs.writeFileSync(path.join(dir, f), '');
     assert.equal(removeReportTempFiles(report).length, 2);
     assert.deepEqual(fs.readdirSync(dir).sort(), ['other.json.tmp-1-x', 'r.sae-report.json']);
     assert.deepEqual(removeReportTempFiles(path.join(dir, 'missing-dir', 'r.json')), []);
@@ -100,11 +113,18 @@ describe('removeReportTempFiles', () => {
 describe('toWorkerError', () => {
   test('SaeDiffError keeps its formatted message and location', () => {
     const e = new SaeDiffError('Bad key', { location: { file: '/c.yaml', line: 3, column: 5, key: 'sae.k' } });
-    assert.deepEqual(toWorkerError(e), { message: '/c.yaml:3:5: Bad key (key sae.k).', location: e.location, cudaBinariesMissing: undefined });
+    assert.deepEqual(toWorkerError(e), {
+      message: '/c.yaml:3:5: Bad key (key sae.k).',
+      location: e.location,
+      cudaBinariesMissing: undefined,
+    });
   });
 
   test('missing CUDA binaries are flagged for the CPU retry', () => {
-    assert.equal(toWorkerError(new SaeDiffError(`Execution provider 'cuda' is not available: ${CUDA_INSTALL_HINT}`)).cudaBinariesMissing, true);
+    assert.equal(
+      toWorkerError(new SaeDiffError(`Execution provider 'cuda' is not available: ${CUDA_INSTALL_HINT}`)).cudaBinariesMissing,
+      true,
+    );
   });
 
   test('out-of-memory errors say what to lower', () => {
@@ -119,7 +139,15 @@ describe('withoutContexts', () => {
     const feature = { id: 3, category: 'emerged', freq_base: 0, freq_sft: 0.1, mean_base: 0, mean_sft: 1, mean_abs_diff: 1, contexts: ctx };
     const columns = { id: [3], category: ['emerged'], freq_base: [0], freq_sft: [0.1], mean_base: [0], mean_sft: [1], mean_abs_diff: [1] };
     const histograms = { edges: [1], id: [3], base: [[0, 0]], sft: [[1, 2]] };
-    const report = { complete: false, comparisons: [{ sft: { name: 's', path: '/s' }, layers: [{ layer: 0, shifted_features: [feature], all_shifted: columns, activation_histograms: histograms }] }] } as unknown as SaeDiffReport;
+    const report = {
+      complete: false,
+      comparisons: [
+        {
+          sft: { name: 's', path: '/s' },
+          layers: [{ layer: 0, shifted_features: [feature], all_shifted: columns, activation_histograms: histograms }],
+        },
+      ],
+    } as unknown as SaeDiffReport;
     const slim = withoutContexts(report);
     assert.equal('contexts' in slim.comparisons[0].layers[0].shifted_features[0], false);
     assert.equal('all_shifted' in slim.comparisons[0].layers[0], false, 'the columns of every feature come with the final report');

@@ -13,7 +13,10 @@ for (const variant of ['jumprelu', 'topk', 'bf16', 'sparsify', 'gemmascope']) {
     const { data, n } = await layer3Activations();
     const z = await encodeWithOrt(sae, data, n);
     assert.ok(maxAbsDiff(z, encodeDirect(sae, data, n)) <= 1e-5);
-    assert.ok(z.some((v) => v > 0), 'some features fire');
+    assert.ok(
+      z.some((v) => v > 0),
+      'some features fire',
+    );
   });
 }
 

@@ -17,10 +17,26 @@ function midSae(): string {
   fs.mkdirSync(folder, { recursive: true });
   const src = path.join(FIX, 'saes', 'blocks.3.hook_resid_post');
   fs.copyFileSync(path.join(src, 'sae_weights.safetensors'), path.join(folder, 'sae_weights.safetensors'));
-  fs.writeFileSync(path.join(folder, 'cfg.json'), JSON.stringify({
-    architecture: 'standard', d_in: 128, d_sae: 1024, dtype: 'float32', device: 'cpu', apply_b_dec_to_input: true, normalize_activations: 'none', reshape_activations: 'none',
-    metadata: { sae_lens_version: '6.5.0', model_name: 'tiny-llama/base', hook_name: 'blocks.3.hook_resid_mid', hook_head_index: null, prepend_bos: true },
-  }));
+  fs.writeFileSync(
+    path.join(folder, 'cfg.json'),
+    JSON.stringify({
+      architecture: 'standard',
+      d_in: 128,
+      d_sae: 1024,
+      dtype: 'float32',
+      device: 'cpu',
+      apply_b_dec_to_input: true,
+      normalize_activations: 'none',
+      reshape_activations: 'none',
+      metadata: {
+        sae_lens_version: '6.5.0',
+        model_name: 'tiny-llama/base',
+        hook_name: 'blocks.3.hook_resid_mid',
+        hook_head_index: null,
+        prepend_bos: true,
+      },
+    }),
+  );
   return folder;
 }
 
@@ -35,8 +51,14 @@ ${layers}
 
 function fix(t: string): string {
   const ds = validateConfigText(t, CONFIG, { env: ENV }).diagnostics;
-  assert.deepEqual(ds.map((d) => d.code), ['sae-hook-point-mismatch']);
-  assert.match(ds[0].message, /The SAE for layer 3 reads resid_mid \(hook blocks\.3\.hook_resid_mid\), but layers\.hook_point is resid_post/);
+  assert.deepEqual(
+    ds.map((d) => d.code),
+    ['sae-hook-point-mismatch'],
+  );
+  assert.match(
+    ds[0].message,
+    /The SAE for layer 3 reads resid_mid \(hook blocks\.3\.hook_resid_mid\), but layers\.hook_point is resid_post/,
+  );
   const fixes = quickFixesFor(t, ds);
   assert.equal(fixes.length, 1);
   assert.equal(fixes[0].title, 'Set layers.hook_point: resid_mid');
@@ -47,7 +69,10 @@ function fix(t: string): string {
 
 test('hook_point written and wrong: the value is replaced', () => {
   fs.mkdirSync(TMP, { recursive: true });
-  assert.match(fix(text('  layers: { target_indices: [3], hook_point: resid_post }')), /layers: \{ target_indices: \[3\], hook_point: resid_mid \}/);
+  assert.match(
+    fix(text('  layers: { target_indices: [3], hook_point: resid_post }')),
+    /layers: \{ target_indices: \[3\], hook_point: resid_mid \}/,
+  );
 });
 
 test('hook_point not written (the default resid_post): the key is added, in flow and in block style', () => {

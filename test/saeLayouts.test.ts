@@ -31,7 +31,10 @@ async function expectEncodingsEqualDirect(folder: string): Promise<void> {
   const direct = encodeDirect(sae, data, n);
   const scale = Math.max(1, ...Array.from(direct, Math.abs));
   assert.ok(maxAbsDiff(z, direct) <= 1e-5 * scale, `max diff ${maxAbsDiff(z, direct)}`);
-  assert.ok(z.some((v) => v > 0), 'some features fire');
+  assert.ok(
+    z.some((v) => v > 0),
+    'some features fire',
+  );
   await expectSubsetEqualsFull(sae, data, n, z);
 }
 
@@ -39,7 +42,11 @@ async function expectEncodingsEqualDirect(folder: string): Promise<void> {
 async function expectSubsetEqualsFull(sae: SaeWeights, data: Float32Array, n: number, full: Float32Array): Promise<void> {
   // the latents that fire most, plus some that never do, in a scrambled order
   const fired = Array.from({ length: sae.dSae }, (_, f) => f).sort((a, b) => count(b) - count(a) || a - b);
-  function count(f: number): number { let c = 0; for (let t = 0; t < n; t++) if (full[t * sae.dSae + f] > 0) c++; return c; }
+  function count(f: number): number {
+    let c = 0;
+    for (let t = 0; t < n; t++) if (full[t * sae.dSae + f] > 0) c++;
+    return c;
+  }
   const ids = [...fired.slice(0, 12), ...fired.slice(-3)].reverse();
   if (!ARCHITECTURES[sae.architecture].featureWise) {
     assert.throws(() => latentSubset(sae, ids), /depend on each other/);
@@ -47,9 +54,15 @@ async function expectSubsetEqualsFull(sae: SaeWeights, data: Float32Array, n: nu
   }
   const z = await encodeWithOrt(latentSubset(sae, ids), data, n);
   let worst = 0;
-  for (let t = 0; t < n; t++) ids.forEach((f, j) => { worst = Math.max(worst, Math.abs(z[t * ids.length + j] - full[t * sae.dSae + f])); });
+  for (let t = 0; t < n; t++)
+    ids.forEach((f, j) => {
+      worst = Math.max(worst, Math.abs(z[t * ids.length + j] - full[t * sae.dSae + f]));
+    });
   assert.ok(worst <= 1e-5, `subset vs full: max diff ${worst}`);
-  assert.ok(z.some((v) => v > 0), 'the subset fires');
+  assert.ok(
+    z.some((v) => v > 0),
+    'the subset fires',
+  );
 }
 
 test('latent subsets: JumpReLU equals the full encoder at its latents; TopK is refused', async () => {
@@ -62,22 +75,39 @@ test('latent subsets: JumpReLU equals the full encoder at its latents; TopK is r
 
 for (const mode of ['constant_norm_rescale', 'layer_norm'] as const) {
   test(`SAELens normalize_activations ${mode}: encodings equal a direct computation`, async () => {
-    const folder = variant(mode, (c) => { c.normalize_activations = mode; });
+    const folder = variant(mode, (c) => {
+      c.normalize_activations = mode;
+    });
     assert.equal(loadSae(folder).normalization, mode);
     await expectEncodingsEqualDirect(folder);
   });
 }
 
 test('SAELens expected_average_only_in: applied with its scaling factor (cfg or activation_scaler.json), refused without', async () => {
-  const inCfg = variant('expected-cfg', (c) => { c.normalize_activations = 'expected_average_only_in'; c.scaling_factor = 0.37; });
+  const inCfg = variant('expected-cfg', (c) => {
+    c.normalize_activations = 'expected_average_only_in';
+    c.scaling_factor = 0.37;
+  });
   assert.equal(loadSae(inCfg).scalingFactor, 0.37);
   await expectEncodingsEqualDirect(inCfg);
-  const inFile = variant('expected-file', (c) => { c.normalize_activations = 'expected_average_only_in'; });
+  const inFile = variant('expected-file', (c) => {
+    c.normalize_activations = 'expected_average_only_in';
+  });
   fs.writeFileSync(path.join(inFile, 'activation_scaler.json'), JSON.stringify({ scaling_factor: 1.7 }));
   assert.equal(loadSae(inFile).scalingFactor, 1.7);
-  const missing = variant('expected-missing', (c) => { c.normalize_activations = 'expected_average_only_in'; });
+  const missing = variant('expected-missing', (c) => {
+    c.normalize_activations = 'expected_average_only_in';
+  });
   assert.throws(() => loadSae(missing), /gives no scaling factor/);
-  assert.throws(() => loadSae(variant('unknown-norm', (c) => { c.normalize_activations = 'whiten'; })), /normalisation 'whiten' is not known/);
+  assert.throws(
+    () =>
+      loadSae(
+        variant('unknown-norm', (c) => {
+          c.normalize_activations = 'whiten';
+        }),
+      ),
+    /normalisation 'whiten' is not known/,
+  );
 });
 
 test('SAELens gated: encodings equal a direct computation', async () => {
@@ -105,8 +135,11 @@ test('Gemma Scope 2 params.safetensors (lowercase w_enc, w_dec, …) gives the l
   const folder = path.join(dir, 'gemmascope2');
   fs.mkdirSync(folder, { recursive: true });
   writeSafetensors(path.join(folder, 'params.safetensors'), {
-    w_enc: { shape: [npz.dIn, npz.dSae], data: npz.W_enc }, w_dec: { shape: [npz.dSae, npz.dIn], data: npz.W_dec },
-    b_enc: { shape: [npz.dSae], data: npz.b_enc }, b_dec: { shape: [npz.dIn], data: npz.b_dec }, threshold: { shape: [npz.dSae], data: npz.threshold! },
+    w_enc: { shape: [npz.dIn, npz.dSae], data: npz.W_enc },
+    w_dec: { shape: [npz.dSae, npz.dIn], data: npz.W_dec },
+    b_enc: { shape: [npz.dSae], data: npz.b_enc },
+    b_dec: { shape: [npz.dIn], data: npz.b_dec },
+    threshold: { shape: [npz.dSae], data: npz.threshold! },
   });
   const gs2 = loadSae(folder);
   assert.deepEqual([gs2.format, gs2.architecture, gs2.applyBDecToInput], ['gemmascope', 'jumprelu', false]);

@@ -14,7 +14,9 @@ const layer3 = path.join(FIXTURES, 'saes', 'blocks.3.hook_resid_post');
 
 /** IEEE 754 binary16 -> binary32 by moving the bit fields (a different route from the loader's table). */
 function halfByBits(h: number): number {
-  const sign = (h & 0x8000) << 16, e = (h >> 10) & 0x1f, f = h & 0x3ff;
+  const sign = (h & 0x8000) << 16,
+    e = (h >> 10) & 0x1f,
+    f = h & 0x3ff;
   if (e === 0) return (h & 0x8000 ? -1 : 1) * f * 2 ** -24; // subnormal (and signed zero)
   const bits = new Uint32Array(1);
   bits[0] = e === 31 ? sign | 0x7f800000 | (f << 13) : sign | ((e - 15 + 127) << 23) | (f << 13);
@@ -36,7 +38,10 @@ test('half, bfloat16 and float64 tensors larger than one read chunk (16 MB) deco
   // 9M halves = 18 MB: two chunks; a one-element tensor first puts the big one at an odd half offset
   const n = 9 * 1024 * 1024;
   const halves = new Uint16Array(n);
-  for (let i = 0; i < n; i++) { const h = (i * 7919) & 0xffff; halves[i] = ((h >> 10) & 0x1f) === 31 ? h & 0xfbff : h; }
+  for (let i = 0; i < n; i++) {
+    const h = (i * 7919) & 0xffff;
+    halves[i] = ((h >> 10) & 0x1f) === 31 ? h & 0xfbff : h;
+  }
   const bf = Uint16Array.of(0x3f80, 0xc000, 0x0001, 0x7f7f);
   const f64 = Float64Array.of(0.1, -3.5, 1e-40, 6e4);
   const tensors: [string, string, number[], Uint8Array][] = [
@@ -47,7 +52,10 @@ test('half, bfloat16 and float64 tensors larger than one read chunk (16 MB) deco
   ];
   const header: Record<string, unknown> = {};
   let offset = 0;
-  for (const [name, dtype, shape, bytes] of tensors) { header[name] = { dtype, shape, data_offsets: [offset, offset + bytes.length] }; offset += bytes.length; }
+  for (const [name, dtype, shape, bytes] of tensors) {
+    header[name] = { dtype, shape, data_offsets: [offset, offset + bytes.length] };
+    offset += bytes.length;
+  }
   const json = Buffer.from(JSON.stringify(header));
   const len = Buffer.alloc(8);
   len.writeBigUInt64LE(BigInt(json.length));
@@ -59,8 +67,12 @@ test('half, bfloat16 and float64 tensors larger than one read chunk (16 MB) deco
   const big = t.get('big')!;
   assert.deepEqual(big.shape, [3, n / 3]);
   assert.equal(big.data.length, n);
-  for (let i = 0; i < n; i++) if (!Object.is(big.data[i], halfByBits(halves[i]))) assert.fail(`element ${i}: ${big.data[i]} vs ${halfByBits(halves[i])}`);
-  assert.deepEqual([...t.get('bf')!.data], [1, -2, new Float32Array(Uint32Array.of(0x00010000).buffer)[0], new Float32Array(Uint32Array.of(0x7f7f0000).buffer)[0]]);
+  for (let i = 0; i < n; i++)
+    if (!Object.is(big.data[i], halfByBits(halves[i]))) assert.fail(`element ${i}: ${big.data[i]} vs ${halfByBits(halves[i])}`);
+  assert.deepEqual(
+    [...t.get('bf')!.data],
+    [1, -2, new Float32Array(Uint32Array.of(0x00010000).buffer)[0], new Float32Array(Uint32Array.of(0x7f7f0000).buffer)[0]],
+  );
   assert.deepEqual([...t.get('f64')!.data], [...Float32Array.from(f64)]);
   fs.rmSync(file);
 });
@@ -68,27 +80,44 @@ test('half, bfloat16 and float64 tensors larger than one read chunk (16 MB) deco
 test('SAE weights reach ONNX Runtime as in-memory external data, not inside the protobuf, read as ONNX external-data files are', async () => {
   const sae = loadSae(layer3);
   const graph = buildProjectionGraph(sae);
-  const weightBytes = (sae.W_enc.byteLength + sae.W_dec.byteLength);
+  const weightBytes = sae.W_enc.byteLength + sae.W_dec.byteLength;
   assert.ok(graph.externalData.some((e) => e.path === 'W_enc.bin') && graph.externalData.some((e) => e.path === 'W_dec.bin'));
   assert.ok(graph.model.length < weightBytes / 10, `the protobuf holds ${graph.model.length} bytes for ${weightBytes} bytes of weights`);
   // the in-memory buffers must mean what the same bytes mean as external-data files
   const inline = await fileSession(graph);
   const external = await createSession(graph, { provider: 'cpu', threads: 1 }, 'test');
-  const d = sae.dIn, n = 5;
+  const d = sae.dIn,
+    n = 5;
   const hb = Float32Array.from({ length: n * d }, (_, i) => Math.sin(i) * 2);
   const hs = Float32Array.from({ length: n * d }, (_, i) => Math.cos(i * 1.3) * 2);
-  const feeds = { hb: new ort.Tensor('float32', hb, [n, d]), hs: new ort.Tensor('float32', hs, [n, d]), dmean: new ort.Tensor('float32', hb.slice(0, d), [1, d]) };
-  const a = await inline.run(feeds), b = await external.run(feeds);
-  for (const name of ['err_b', 'sq_rs', 'dot_r', 'blkval_b', 'dpre']) assert.deepEqual([...(b[name].data as Float32Array)], [...(a[name].data as Float32Array)], name);
-  assert.ok((a.blkval_b.data as Float32Array).some((v) => v > 0), 'some latent fires');
+  const feeds = {
+    hb: new ort.Tensor('float32', hb, [n, d]),
+    hs: new ort.Tensor('float32', hs, [n, d]),
+    dmean: new ort.Tensor('float32', hb.slice(0, d), [1, d]),
+  };
+  const a = await inline.run(feeds),
+    b = await external.run(feeds);
+  for (const name of ['err_b', 'sq_rs', 'dot_r', 'blkval_b', 'dpre'])
+    assert.deepEqual([...(b[name].data as Float32Array)], [...(a[name].data as Float32Array)], name);
+  assert.ok(
+    (a.blkval_b.data as Float32Array).some((v) => v > 0),
+    'some latent fires',
+  );
   await inline.release();
   await external.release();
 });
 
 /** The same graph with its external initialisers in real files beside it, as ONNX's external-data format stores them. */
-async function fileSession(graph: { model: Uint8Array; externalData: { path: string; data: Uint8Array }[] }): Promise<ort.InferenceSession> {
+async function fileSession(graph: {
+  model: Uint8Array;
+  externalData: { path: string; data: Uint8Array }[];
+}): Promise<ort.InferenceSession> {
   const folder = path.join(dir, 'external');
   fs.mkdirSync(folder, { recursive: true });
   for (const e of graph.externalData) fs.writeFileSync(path.join(folder, e.path), e.data);
-  return ort.InferenceSession.create(graph.model, { executionProviders: ['cpu'], intraOpNumThreads: 1, extra: { session: { model_external_initializers_file_folder_path: folder } } });
+  return ort.InferenceSession.create(graph.model, {
+    executionProviders: ['cpu'],
+    intraOpNumThreads: 1,
+    extra: { session: { model_external_initializers_file_folder_path: folder } },
+  });
 }

@@ -26,19 +26,34 @@ test('a 3-shard run merged equals the unsharded run (docs/metrics.md tolerances;
   assert.equal(m.code, 0, m.stderr);
   const single = path.join(dir, 'single.json');
   assert.equal(runCli(['run', config, '--out', single, '--quiet']).code, 0);
-  const a = read(merged), b = read(single);
+  const a = read(merged),
+    b = read(single);
   assert.equal(a.complete, true);
   assert.equal(a.partial, undefined);
   assert.equal(a.run.tokens, b.run.tokens);
   assert.equal(a.run.samples, 64);
   a.comparisons[0].layers.forEach((la, i) => {
     const lb = b.comparisons[0].layers[i];
-    for (const k of ['dense_cosine', 'recon_cosine', 'feature_overlap', 'active_jaccard', 'l1_divergence', 'norm_ratio', 'l0_base', 'l0_sft', 'explained_variance_base', 'explained_variance_sft'] as const) {
+    for (const k of [
+      'dense_cosine',
+      'recon_cosine',
+      'feature_overlap',
+      'active_jaccard',
+      'l1_divergence',
+      'norm_ratio',
+      'l0_base',
+      'l0_sft',
+      'explained_variance_base',
+      'explained_variance_sft',
+    ] as const) {
       assert.ok(Math.abs(la[k] - lb[k]) <= LAYER_TOL, `${k}`);
     }
     assert.deepEqual(la.flags, lb.flags);
     assert.equal(la.shifted_count, lb.shifted_count);
-    assert.deepEqual(la.shifted_features.map((f) => [f.id, f.category]), lb.shifted_features.map((f) => [f.id, f.category]));
+    assert.deepEqual(
+      la.shifted_features.map((f) => [f.id, f.category]),
+      lb.shifted_features.map((f) => [f.id, f.category]),
+    );
     la.shifted_features.forEach((f, j) => {
       const g = lb.shifted_features[j];
       for (const k of ['freq_base', 'freq_sft', 'mean_base', 'mean_sft', 'mean_abs_diff'] as const) {
@@ -46,8 +61,9 @@ test('a 3-shard run merged equals the unsharded run (docs/metrics.md tolerances;
         assert.ok(d <= FEATURE_ABS_TOL || d <= FEATURE_REL_TOL * Math.abs(g[k]), `${k}`);
       }
       // The single run adds token windows after the run (report/featureDetails.ts); a merge has no models to replay.
-      const found = (list: { activation: number; sample: number; position: number; before: string; token: string; after: string }[] | undefined) =>
-        list?.map(({ activation, sample, position, before, token, after }) => ({ activation, sample, position, before, token, after }));
+      const found = (
+        list: { activation: number; sample: number; position: number; before: string; token: string; after: string }[] | undefined,
+      ) => list?.map(({ activation, sample, position, before, token, after }) => ({ activation, sample, position, before, token, after }));
       assert.deepEqual(found(f.contexts?.base), found(g.contexts?.base));
       assert.deepEqual(found(f.contexts?.sft), found(g.contexts?.sft));
     });
@@ -55,7 +71,8 @@ test('a 3-shard run merged equals the unsharded run (docs/metrics.md tolerances;
 });
 
 test('merge refuses missing, repeated and foreign parts', () => {
-  const p1 = path.join(dir, 'part1.json'), p2 = path.join(dir, 'part2.json');
+  const p1 = path.join(dir, 'part1.json'),
+    p2 = path.join(dir, 'part2.json');
   let r = runCli(['merge', p1, p2, '--out', path.join(dir, 'x.json')]);
   assert.equal(r.code, 1);
   assert.match(r.stderr, /Shards 3 of 3 are missing/);

@@ -14,10 +14,16 @@ async function interruptOnFifo(sig: NodeJS.Signals): Promise<{ code: number | nu
   execFileSync('mkfifo', [fifo]);
   const out = path.join(dir, `${sig}.json`);
   fs.writeFileSync(out, 'previous report');
-  const cfg = writeConfig(dir, `${sig}.sae-diff.yaml`, fixtureConfig({ layers: '{ target_indices: [1] }', dataset: `{ path: "${fifo}", max_samples: 4 }` }));
+  const cfg = writeConfig(
+    dir,
+    `${sig}.sae-diff.yaml`,
+    fixtureConfig({ layers: '{ target_indices: [1] }', dataset: `{ path: "${fifo}", max_samples: 4 }` }),
+  );
   const child = spawn(process.execPath, [CLI, 'run', cfg, '--out', out], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
-  child.stderr.on('data', (d) => { stderr += d; });
+  child.stderr.on('data', (d) => {
+    stderr += d;
+  });
   const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
   // the dataset is read after the models and SAEs are loaded: wait for the last SAE line, then a little
   const deadline = Date.now() + 60_000;
@@ -38,7 +44,10 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
     assert.match(r.stderr, /cancelled: no report was written/);
     assert.ok(r.seconds < 10, `exited ${r.seconds} s after the signal`);
     assert.equal(fs.readFileSync(r.out, 'utf8'), 'previous report');
-    assert.deepEqual(fs.readdirSync(dir).filter((f) => f.includes('.tmp-')), []);
+    assert.deepEqual(
+      fs.readdirSync(dir).filter((f) => f.includes('.tmp-')),
+      [],
+    );
   });
 }
 

@@ -10,7 +10,15 @@ const dir = scratchDir('validation-agrees');
 const codes = (cfg: string) => validateConfigText(fs.readFileSync(cfg, 'utf8'), cfg).diagnostics;
 
 test('a chat dataset with no chat template anywhere fails validation, as it fails the run', () => {
-  const cfg = writeConfig(dir, 'no-template.sae-diff.yaml', fixtureConfig({ models: '{ base: "@/base", sft: "@/sft-domain" }', layers: '{ target_indices: [1] }', dataset: '{ path: "@/eval/chat.jsonl", max_samples: 4 }' }));
+  const cfg = writeConfig(
+    dir,
+    'no-template.sae-diff.yaml',
+    fixtureConfig({
+      models: '{ base: "@/base", sft: "@/sft-domain" }',
+      layers: '{ target_indices: [1] }',
+      dataset: '{ path: "@/eval/chat.jsonl", max_samples: 4 }',
+    }),
+  );
   const d = codes(cfg).find((x) => x.code === 'dataset-no-chat-template');
   assert.ok(d, JSON.stringify(codes(cfg)));
   assert.equal(d.severity, 'error');
@@ -27,7 +35,10 @@ test('a save_path equal to the config or the dataset fails validation, and the r
   fs.copyFileSync(path.join(FIXTURES, 'eval', 'general.jsonl'), data);
   const small = { layers: '{ target_indices: [1] }', dataset: `{ path: "${data}", max_samples: 4 }` };
   const selfCfg = path.join(dir, 'self.sae-diff.yaml');
-  for (const [name, target] of [['self', selfCfg], ['data', data]] as const) {
+  for (const [name, target] of [
+    ['self', selfCfg],
+    ['data', data],
+  ] as const) {
     const cfg = writeConfig(dir, `${name}.sae-diff.yaml`, fixtureConfig({ ...small, output: `{ save_path: "${target}" }` }));
     const before = fs.readFileSync(target, 'utf8');
     const d = codes(cfg).find((x) => x.code === 'save-path-is-input');
@@ -47,7 +58,14 @@ test('a config with bytes that are not UTF-8 (a Latin-1 path) is an error in val
   const { loadConfigFile } = await import('../src/engine/config/load');
   const { validateConfigFile } = await import('../src/engine/authoring/index');
   const cfg = path.join(dir, 'latin1.sae-diff.yaml');
-  fs.writeFileSync(cfg, Buffer.concat([Buffer.from(fixtureConfig({ dataset: '{ path: "caf' }).replace(/@\//g, FIXTURES + '/')), Buffer.from([0xe9]), Buffer.from('.jsonl" }\n')]));
+  fs.writeFileSync(
+    cfg,
+    Buffer.concat([
+      Buffer.from(fixtureConfig({ dataset: '{ path: "caf' }).replace(/@\//g, FIXTURES + '/')),
+      Buffer.from([0xe9]),
+      Buffer.from('.jsonl" }\n'),
+    ]),
+  );
   assert.throws(() => loadConfigFile(cfg), /latin1\.sae-diff\.yaml is not valid UTF-8 text/);
   const [d] = await validateConfigFile(cfg);
   assert.match(d.message, /Cannot read the config file: .*is not valid UTF-8 text/);

@@ -43,20 +43,43 @@ test('Compare Reports shows profiles together, curves over steps and shared feat
   try {
     await panel.send({ type: 'compare', reports: checkpoints });
     await panel.page.waitForSelector('[data-testid="overlap-table"]');
-    const profile = await panel.page.evaluate(() => window.saeDiffView.compare.profile.data.datasets.map((d: any) => ({ label: d.label, data: d.data })));
-    assert.deepEqual(profile.map((d: any) => d.label), checkpoints.map((c) => c.file));
-    checkpoints.forEach((c, i) => assert.deepEqual(profile[i].data, c.report.comparisons[0].layers.map((l) => l.l1_divergence)));
-    const steps = await panel.page.evaluate(() => window.saeDiffView.compare.steps.data.datasets.map((d: any) => ({ label: d.label, data: d.data })));
+    const profile = await panel.page.evaluate(() =>
+      window.saeDiffView.compare.profile.data.datasets.map((d: any) => ({ label: d.label, data: d.data })),
+    );
+    assert.deepEqual(
+      profile.map((d: any) => d.label),
+      checkpoints.map((c) => c.file),
+    );
+    checkpoints.forEach((c, i) =>
+      assert.deepEqual(
+        profile[i].data,
+        c.report.comparisons[0].layers.map((l) => l.l1_divergence),
+      ),
+    );
+    const steps = await panel.page.evaluate(() =>
+      window.saeDiffView.compare.steps.data.datasets.map((d: any) => ({ label: d.label, data: d.data })),
+    );
     const layers = checkpoints[0].report.comparisons[0].layers;
     assert.equal(steps.length, layers.length);
-    const ordered = [...checkpoints].sort((a, b) => trainingStep(a.report.comparisons[0].sft.path)! - trainingStep(b.report.comparisons[0].sft.path)!);
-    layers.forEach((layer, li) => assert.deepEqual(steps[li].data, ordered.map((c) => ({ x: trainingStep(c.report.comparisons[0].sft.path), y: c.report.comparisons[0].layers[li].l1_divergence }))));
+    const ordered = [...checkpoints].sort(
+      (a, b) => trainingStep(a.report.comparisons[0].sft.path)! - trainingStep(b.report.comparisons[0].sft.path)!,
+    );
+    layers.forEach((layer, li) =>
+      assert.deepEqual(
+        steps[li].data,
+        ordered.map((c) => ({ x: trainingStep(c.report.comparisons[0].sft.path), y: c.report.comparisons[0].layers[li].l1_divergence })),
+      ),
+    );
     for (const layer of layers) {
-      const sets = checkpoints.map((c) => new Set(allShiftedFeatures(c.report.comparisons[0].layers.find((l) => l.layer === layer.layer)!).map((f) => f.id)));
+      const sets = checkpoints.map(
+        (c) => new Set(allShiftedFeatures(c.report.comparisons[0].layers.find((l) => l.layer === layer.layer)!).map((f) => f.id)),
+      );
       const shared = [...sets[0]].filter((id) => sets[1].has(id) && sets[2].has(id)).length;
       const cell = await panel.page.locator(`[data-testid="overlap-table"] tr[data-layer="${layer.layer}"] td[data-shared]`).textContent();
       assert.equal(Number(cell), shared);
-      const first = await panel.page.locator(`[data-testid="overlap-table"] tr[data-layer="${layer.layer}"] td[data-entry="0"]`).textContent();
+      const first = await panel.page
+        .locator(`[data-testid="overlap-table"] tr[data-layer="${layer.layer}"] td[data-entry="0"]`)
+        .textContent();
       assert.match(first ?? '', new RegExp(`^${sets[0].size} \\(`));
     }
     await panel.page.screenshot({ path: join(TMP_DIR, 'compare-dark.png'), fullPage: true });

@@ -29,8 +29,14 @@ async function rowIds(panel: PanelPage): Promise<number[]> {
   return panel.page.evaluate(() => window.saeDiffView.rows());
 }
 
-async function plotPoints(panel: PanelPage, which: 'scatter' | 'volcano'): Promise<{ label: string; points: { x: number; y: number; id: number }[] }[]> {
-  return panel.page.evaluate((name: string) => window.saeDiffView.plots()[name].data.datasets.map((d: any) => ({ label: d.label, points: d.data })), which);
+async function plotPoints(
+  panel: PanelPage,
+  which: 'scatter' | 'volcano',
+): Promise<{ label: string; points: { x: number; y: number; id: number }[] }[]> {
+  return panel.page.evaluate(
+    (name: string) => window.saeDiffView.plots()[name].data.datasets.map((d: any) => ({ label: d.label, points: d.data })),
+    which,
+  );
 }
 
 test('every shifted feature: table, scatter, volcano, picker, flag bands', async (t) => {
@@ -49,7 +55,10 @@ test('every shifted feature: table, scatter, volcano, picker, flag bands', async
       assert.equal(report.version, 3);
       assert.ok(shown.shifted_count > shown.shifted_features.length, 'the fixture layer has more shifted features than are listed in full');
       assert.deepEqual(await rowIds(panel), shown.all_shifted!.id);
-      assert.match((await panel.page.locator('.table-status').textContent()) ?? '', new RegExp(`^${shown.shifted_count} of ${shown.shifted_count} shifted features`));
+      assert.match(
+        (await panel.page.locator('.table-status').textContent()) ?? '',
+        new RegExp(`^${shown.shifted_count} of ${shown.shifted_count} shifted features`),
+      );
       // Sort and filter work over all of them.
       await panel.page.locator('th[data-column="freq_sft"] button').click();
       const byFreqSft = [...features].sort((a, b) => b.freq_sft - a.freq_sft || a.id - b.id).map((f) => f.id);
@@ -63,7 +72,10 @@ test('every shifted feature: table, scatter, volcano, picker, flag bands', async
 
     await t.test('the scatter has one point per feature at its two firing frequencies', async () => {
       const sets = await plotPoints(panel, 'scatter');
-      assert.equal(sets.reduce((n, s) => n + s.points.length, 0), features.length);
+      assert.equal(
+        sets.reduce((n, s) => n + s.points.length, 0),
+        features.length,
+      );
       const floor = 0.5 / report.run.tokens;
       for (const set of sets) {
         for (const point of set.points) {
@@ -81,7 +93,10 @@ test('every shifted feature: table, scatter, volcano, picker, flag bands', async
       const sets = await plotPoints(panel, 'volcano');
       const tested = features.filter((f) => f.q_value !== undefined);
       assert.equal(tested.length, features.length);
-      assert.equal(sets.reduce((n, s) => n + s.points.length, 0), tested.length);
+      assert.equal(
+        sets.reduce((n, s) => n + s.points.length, 0),
+        tested.length,
+      );
       for (const point of sets.flatMap((s) => s.points)) {
         const f = features.find((g) => g.id === point.id)!;
         assert.equal(point.x, f.mean_sft - f.mean_base);
@@ -107,9 +122,16 @@ test('every shifted feature: table, scatter, volcano, picker, flag bands', async
       const sets = await plotPoints(panel, 'scatter');
       const at = sets.flatMap((s) => s.points).find((p) => p.id === target.id)!;
       const hit = sets.flatMap((s) => s.points).find((p) => p.id === opened)!;
-      assert.ok(hit && Math.abs(Math.log10(hit.x / at.x)) < 0.1 && Math.abs(Math.log10(hit.y / at.y)) < 0.1, `opened ${opened}, clicked ${target.id}`);
+      assert.ok(
+        hit && Math.abs(Math.log10(hit.x / at.x)) < 0.1 && Math.abs(Math.log10(hit.y / at.y)) < 0.1,
+        `opened ${opened}, clicked ${target.id}`,
+      );
       assert.equal((await panel.page.evaluate(() => window.__state)).selectedFeature, opened);
-      assert.equal(await panel.page.locator(`tr[data-feature-id="${opened}"]`).getAttribute('aria-selected'), 'true', 'the table scrolls the feature into view and selects it');
+      assert.equal(
+        await panel.page.locator(`tr[data-feature-id="${opened}"]`).getAttribute('aria-selected'),
+        'true',
+        'the table scrolls the feature into view and selects it',
+      );
     });
 
     await t.test('the feature page shows token heat maps with the report activations, logit effects and the prompt on demand', async () => {
@@ -119,17 +141,22 @@ test('every shifted feature: table, scatter, volcano, picker, flag bands', async
       await panel.page.locator(`tr[data-feature-id="${feature.id}"]`).click();
       await panel.page.waitForSelector(`.feature-detail[data-feature-id="${feature.id}"]`);
       for (const side of ['base', 'sft'] as const) {
-        const shownContexts = await panel.page.$$eval(`.context-column[data-side="${side}"] li.context`, (items: any[]) => items.map((item) => ({
-          tokens: Array.from(item.querySelectorAll('.heat-map > *')).map((t: any) => t.textContent),
-          activations: Array.from(item.querySelectorAll('.heat-map > *')).map((t: any) => Number(t.dataset.activation)),
-          focus: Array.from(item.querySelectorAll('.heat-map > *')).findIndex((t: any) => t.classList.contains('focus')),
-          prompt: item.querySelector('details.prompt pre')?.textContent,
-        })));
+        const shownContexts = await panel.page.$$eval(`.context-column[data-side="${side}"] li.context`, (items: any[]) =>
+          items.map((item) => ({
+            tokens: Array.from(item.querySelectorAll('.heat-map > *')).map((t: any) => t.textContent),
+            activations: Array.from(item.querySelectorAll('.heat-map > *')).map((t: any) => Number(t.dataset.activation)),
+            focus: Array.from(item.querySelectorAll('.heat-map > *')).findIndex((t: any) => t.classList.contains('focus')),
+            prompt: item.querySelector('details.prompt pre')?.textContent,
+          })),
+        );
         // Contexts with the same near text are shown once.
         const expected = feature.contexts![side].filter((c) => c.duplicate_of === undefined);
         assert.equal(shownContexts.length, expected.length);
         shownContexts.forEach((c, i) => {
-          assert.deepEqual(c.tokens, expected[i].tokens!.map((t) => t.replace(/\r?\n/g, '↵').replace(/\t/g, '⇥') || '∅'));
+          assert.deepEqual(
+            c.tokens,
+            expected[i].tokens!.map((t) => t.replace(/\r?\n/g, '↵').replace(/\t/g, '⇥') || '∅'),
+          );
           assert.deepEqual(c.activations, expected[i].activations);
           assert.equal(c.focus, expected[i].focus);
           assert.equal(c.prompt, report.prompts![String(expected[i].sample)]);
@@ -140,19 +167,29 @@ test('every shifted feature: table, scatter, volcano, picker, flag bands', async
       assert.equal(await details.evaluate((d: any) => d.open), false);
       await details.locator('summary').click();
       assert.equal(await details.evaluate((d: any) => d.open), true);
-      const logits = await panel.page.$$eval('[data-testid="logit-effects"] [data-side="promoted"] li', (lis: any[]) => lis.map((li) => li.title.split(':')[0]));
-      assert.deepEqual(logits, feature.logit_effects!.promoted.map((e) => `token id ${e.id}`));
+      const logits = await panel.page.$$eval('[data-testid="logit-effects"] [data-side="promoted"] li', (lis: any[]) =>
+        lis.map((li) => li.title.split(':')[0]),
+      );
+      assert.deepEqual(
+        logits,
+        feature.logit_effects!.promoted.map((e) => `token id ${e.id}`),
+      );
       await panel.page.screenshot({ path: join(TMP_DIR, 'report-feature-page-dark.png'), fullPage: true });
     });
 
     await t.test('the layer says why each flag is or is not raised', async () => {
-      const items = await panel.page.$$eval('[data-testid="layer-trust"] [data-flag]', (lis: any[]) => lis.map((li) => ({ flag: li.dataset.flag, text: li.textContent, title: li.title })));
-      assert.deepEqual(items.map((i) => i.flag), ['hidden_shift', 'divergent', 'low_fidelity', 'coverage_drop']);
+      const items = await panel.page.$$eval('[data-testid="layer-trust"] [data-flag]', (lis: any[]) =>
+        lis.map((li) => ({ flag: li.dataset.flag, text: li.textContent, title: li.title })),
+      );
+      assert.deepEqual(
+        items.map((i) => i.flag),
+        ['hidden_shift', 'divergent', 'low_fidelity', 'coverage_drop'],
+      );
       for (const item of items) {
         assert.equal(item.text.startsWith('⚑'), shown.flags.includes(item.flag as never), item.text);
         assert.ok(item.title.length > 20, 'each flag has its rule on hover');
       }
-      assert.equal(await panel.page.locator('[data-testid="glossary"] dt').count() > 20, true);
+      assert.equal((await panel.page.locator('[data-testid="glossary"] dt').count()) > 20, true);
     });
 
     await t.test('the metric picker shows one metric, one line per fine-tune, with flag codes of every fine-tune', async () => {
@@ -160,14 +197,29 @@ test('every shifted feature: table, scatter, volcano, picker, flag bands', async
       await panel.page.waitForSelector('vscode-checkbox[data-comparison="1"]');
       await panel.page.locator('vscode-dropdown[aria-label="Chart metric"]').click();
       await panel.page.locator('vscode-dropdown[aria-label="Chart metric"] vscode-option', { hasText: 'L1 divergence' }).first().click();
-      const datasets = await panel.page.evaluate(() => window.saeDiffView.chart.data.datasets.map((d: any) => ({ label: d.label, data: d.data, color: d.borderColor })));
-      assert.deepEqual(datasets.map((d: any) => d.label), twoSfts.comparisons.map((c) => c.sft.name));
-      twoSfts.comparisons.forEach((c, i) => assert.deepEqual(datasets[i].data, c.layers.map((l) => l.l1_divergence)));
+      const datasets = await panel.page.evaluate(() =>
+        window.saeDiffView.chart.data.datasets.map((d: any) => ({ label: d.label, data: d.data, color: d.borderColor })),
+      );
+      assert.deepEqual(
+        datasets.map((d: any) => d.label),
+        twoSfts.comparisons.map((c) => c.sft.name),
+      );
+      twoSfts.comparisons.forEach((c, i) =>
+        assert.deepEqual(
+          datasets[i].data,
+          c.layers.map((l) => l.l1_divergence),
+        ),
+      );
       assert.notEqual(datasets[0].color, datasets[1].color);
       const bands = await panel.page.evaluate(() => window.saeDiffView.layerChart.decorations.bands.map((b: any) => b.codes));
-      const expected = twoSfts.comparisons[0].layers.map((_, li) => twoSfts.comparisons
-        .filter((c) => c.layers[li].flags.length > 0)
-        .map((c) => `${c.sft.name}: ${c.layers[li].flags.map((f) => ({ hidden_shift: 'HS', divergent: 'DIV', low_fidelity: 'LF', coverage_drop: 'CD' })[f]).join(' ')}`));
+      const expected = twoSfts.comparisons[0].layers.map((_, li) =>
+        twoSfts.comparisons
+          .filter((c) => c.layers[li].flags.length > 0)
+          .map(
+            (c) =>
+              `${c.sft.name}: ${c.layers[li].flags.map((f) => ({ hidden_shift: 'HS', divergent: 'DIV', low_fidelity: 'LF', coverage_drop: 'CD' })[f]).join(' ')}`,
+          ),
+      );
       assert.deepEqual(bands, expected);
       await panel.page.screenshot({ path: join(TMP_DIR, 'report-metric-picker-dark.png'), fullPage: true });
     });
@@ -215,16 +267,61 @@ test('a hostile report renders every string as text, and malformed reports show 
     });
 
     const mutations: [string, (r: any) => unknown][] = [
-      ['flags is a string', (r) => { r.comparisons[0].layers[0].flags = 'x'; }],
-      ['shifted_features is null', (r) => { r.comparisons[0].layers[0].shifted_features = null; }],
-      ['a null layer', (r) => { r.comparisons[0].layers[1] = null; }],
-      ['a missing sft', (r) => { delete r.comparisons[0].sft; }],
-      ['warnings is not a list', (r) => { r.run.warnings = 'oops'; }],
-      ['duration_s is a string', (r) => { r.run.duration_s = '12'; }],
+      [
+        'flags is a string',
+        (r) => {
+          r.comparisons[0].layers[0].flags = 'x';
+        },
+      ],
+      [
+        'shifted_features is null',
+        (r) => {
+          r.comparisons[0].layers[0].shifted_features = null;
+        },
+      ],
+      [
+        'a null layer',
+        (r) => {
+          r.comparisons[0].layers[1] = null;
+        },
+      ],
+      [
+        'a missing sft',
+        (r) => {
+          delete r.comparisons[0].sft;
+        },
+      ],
+      [
+        'warnings is not a list',
+        (r) => {
+          r.run.warnings = 'oops';
+        },
+      ],
+      [
+        'duration_s is a string',
+        (r) => {
+          r.run.duration_s = '12';
+        },
+      ],
       ['only run and base', () => ({ format: 'sae-diff-report', version: 2, run: {}, base: {} })],
-      ['contexts that are not objects', (r) => { r.comparisons[0].layers[0].shifted_features[0].contexts = { base: [1, 2], sft: 'x' }; }],
-      ['all_shifted columns of different lengths', (r) => { r.comparisons[0].layers[0].all_shifted.freq_base.pop(); }],
-      ['a newer version', (r) => { r.version = 99; }],
+      [
+        'contexts that are not objects',
+        (r) => {
+          r.comparisons[0].layers[0].shifted_features[0].contexts = { base: [1, 2], sft: 'x' };
+        },
+      ],
+      [
+        'all_shifted columns of different lengths',
+        (r) => {
+          r.comparisons[0].layers[0].all_shifted.freq_base.pop();
+        },
+      ],
+      [
+        'a newer version',
+        (r) => {
+          r.version = 99;
+        },
+      ],
     ];
     for (const [name, mutate] of mutations) {
       await t.test(`malformed: ${name} shows an error box`, async () => {

@@ -27,10 +27,16 @@ before(() => {
   report = twoFineTuneReport();
 });
 
-interface DrawnSeries { name: string; bars: { bin: number; count: number; height: number }[]; label: string }
+interface DrawnSeries {
+  name: string;
+  bars: { bin: number; count: number; height: number }[];
+  label: string;
+}
 
 /** Opens the first feature of the table and reads its histogram as drawn. */
-async function openFirstFeature(page: Page): Promise<{ id: number; layer: number; comparison: number; series: DrawnSeries[]; aria: string }> {
+async function openFirstFeature(
+  page: Page,
+): Promise<{ id: number; layer: number; comparison: number; series: DrawnSeries[]; aria: string }> {
   await page.waitForSelector('table.feature-table tbody tr[data-feature-id]');
   await page.locator('table.feature-table tbody tr[data-feature-id]').first().click();
   await page.waitForSelector('.feature-detail[data-feature-id] [data-testid="activation-histogram"]');
@@ -39,13 +45,19 @@ async function openFirstFeature(page: Page): Promise<{ id: number; layer: number
     const figure = document.querySelector('[data-testid="activation-histogram"]');
     const series = Array.from(figure.querySelectorAll('g.histogram-series')).map((g: any) => ({
       name: g.dataset.name,
-      bars: Array.from(g.querySelectorAll('rect')).map((r: any) => ({ bin: Number(r.dataset.bin), count: Number(r.dataset.count), height: Number(r.getAttribute('height')) })),
+      bars: Array.from(g.querySelectorAll('rect')).map((r: any) => ({
+        bin: Number(r.dataset.bin),
+        count: Number(r.dataset.count),
+        height: Number(r.getAttribute('height')),
+      })),
       label: Array.from(figure.querySelectorAll('.histogram-legend li')).map((li: any) => li.textContent)[Number(g.dataset.series)],
     }));
     return {
       id: Number(document.querySelector('.feature-detail').dataset.featureId),
-      layer: state?.layer, comparison: state?.comparison ?? 0,
-      series, aria: figure.querySelector('svg').getAttribute('aria-label'),
+      layer: state?.layer,
+      comparison: state?.comparison ?? 0,
+      series,
+      aria: figure.querySelector('svg').getAttribute('aria-label'),
     };
   });
 }
@@ -56,10 +68,15 @@ function checkAgainstReport(r: SaeDiffReport, drawn: Awaited<ReturnType<typeof o
   const own = layerOf(drawn.comparison).activation_histograms!;
   const row = own.id.indexOf(drawn.id);
   assert.ok(row >= 0, `feature ${drawn.id} has histograms at layer ${drawn.layer}`);
-  assert.deepEqual(drawn.series.map((s) => s.name), [r.base.name, ...r.comparisons.map((c) => c.sft.name)], 'base, then every fine-tune');
+  assert.deepEqual(
+    drawn.series.map((s) => s.name),
+    [r.base.name, ...r.comparisons.map((c) => c.sft.name)],
+    'base, then every fine-tune',
+  );
   const expected = [own.base[row], ...r.comparisons.map((_, ci) => layerOf(ci).activation_histograms!.sft[row])];
   const max = Math.max(...drawn.series.flatMap((s) => s.bars.map((b) => b.count)));
-  const scale = drawn.series[0].bars.find((b) => b.count === max)?.height ?? drawn.series.flatMap((s) => s.bars).find((b) => b.count === max)!.height;
+  const scale =
+    drawn.series[0].bars.find((b) => b.count === max)?.height ?? drawn.series.flatMap((s) => s.bars).find((b) => b.count === max)!.height;
   drawn.series.forEach((s, si) => {
     const counts = expected[si];
     for (const bar of s.bars) {
@@ -67,7 +84,11 @@ function checkAgainstReport(r: SaeDiffReport, drawn: Awaited<ReturnType<typeof o
       assert.ok(Math.abs(bar.height - (scale * bar.count) / max) < 1e-6, `${s.name}, bin ${bar.bin}: height to scale`);
     }
     const drawnTotal = s.bars.reduce((a, b) => a + b.count, 0);
-    assert.equal(drawnTotal, counts.reduce((a, b) => a + b, 0), `${s.name}: every non-empty bin is drawn`);
+    assert.equal(
+      drawnTotal,
+      counts.reduce((a, b) => a + b, 0),
+      `${s.name}: every non-empty bin is drawn`,
+    );
     assert.match(s.label, new RegExp(`fires ${drawnTotal} times$`));
     assert.ok(drawn.aria.includes(`${s.name} fires ${drawnTotal} times`), 'the accessible label gives each count');
   });
@@ -113,10 +134,17 @@ test('the standalone HTML report draws the same histograms under its CSP', async
   const dir = mkdtempSync(join(tmpdir(), 'sae-diff-histogram-html-'));
   const file = join(dir, 'report.html');
   writeFileSync(file, standaloneHtml(report, REPO_ROOT));
-  const context = await chromium.launchPersistentContext(join(dir, 'profile'), { executablePath: CHROMIUM_PATH, headless: true, viewport: { width: 1280, height: 900 }, args: ['--no-sandbox', '--disable-gpu'] });
+  const context = await chromium.launchPersistentContext(join(dir, 'profile'), {
+    executablePath: CHROMIUM_PATH,
+    headless: true,
+    viewport: { width: 1280, height: 900 },
+    args: ['--no-sandbox', '--disable-gpu'],
+  });
   const problems: string[] = [];
   try {
-    await context.route('**/*', (route) => (route.request().url().startsWith('file:') ? route.continue() : (problems.push(`request: ${route.request().url()}`), route.abort())));
+    await context.route('**/*', (route) =>
+      route.request().url().startsWith('file:') ? route.continue() : (problems.push(`request: ${route.request().url()}`), route.abort()),
+    );
     const page = context.pages()[0] ?? (await context.newPage());
     page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
     await page.addInitScript(() => {
@@ -126,7 +154,8 @@ test('the standalone HTML report draws the same histograms under its CSP', async
     await page.goto(pathToFileURL(file).href);
     const drawn = await openFirstFeature(page);
     // the standalone page keeps no host state: its layer is the one the panel opens on (the most divergent)
-    if (drawn.layer === undefined) drawn.layer = [...report.comparisons[0].layers].sort((a, b) => b.l1_divergence - a.l1_divergence)[0].layer;
+    if (drawn.layer === undefined)
+      drawn.layer = [...report.comparisons[0].layers].sort((a, b) => b.l1_divergence - a.l1_divergence)[0].layer;
     checkAgainstReport(report, drawn);
     assert.deepEqual(await page.evaluate(() => window.__csp), []);
   } finally {

@@ -17,7 +17,12 @@ declare const document: any; // eslint-disable-line @typescript-eslint/no-explic
 
 let report: SaeDiffReport;
 const OUTLINE: RunOutline = {
-  base: 'base', sfts: ['sft-refusal'], layers: [0, 1, 2, 3, 4, 5], hookPoint: 'resid_post', report: 'out/demo.sae-report.json', maxSamples: 64,
+  base: 'base',
+  sfts: ['sft-refusal'],
+  layers: [0, 1, 2, 3, 4, 5],
+  hookPoint: 'resid_post',
+  report: 'out/demo.sae-report.json',
+  maxSamples: 64,
 };
 
 before(() => {
@@ -29,7 +34,13 @@ before(() => {
 async function sectionTops(panel: PanelPage): Promise<Record<string, number>> {
   return panel.page.evaluate(() => {
     const top = (selector: string) => Math.round(document.querySelector(selector).getBoundingClientRect().top + window.scrollY);
-    return { summary: top('.summary'), layerProfile: top('section.layer-profile'), chart: top('.chart-box'), metrics: top('.metrics-details'), features: top('section.features') };
+    return {
+      summary: top('.summary'),
+      layerProfile: top('section.layer-profile'),
+      chart: top('.chart-box'),
+      metrics: top('.metrics-details'),
+      features: top('section.features'),
+    };
   });
 }
 
@@ -42,7 +53,10 @@ test('the live panel shows the run from its first message and fills in without m
       await header.waitFor();
       assert.equal(await panel.page.locator('.placeholder', { hasText: 'Loading report' }).count(), 0);
       assert.equal((await header.locator('h1').innerText()).replace(/\s+/g, ' '), 'base → sft-refusal');
-      assert.match(await header.locator('.run-facts').innerText(), /layers 0, 1, 2, 3, 4, 5 · resid_post · up to 64 prompts · report: out\/demo\.sae-report\.json/);
+      assert.match(
+        await header.locator('.run-facts').innerText(),
+        /layers 0, 1, 2, 3, 4, 5 · resid_post · up to 64 prompts · report: out\/demo\.sae-report\.json/,
+      );
       await panel.page.locator('[data-testid="running-banner"]', { hasText: 'Starting' }).waitFor();
       // nothing to export yet
       assert.equal(await panel.page.locator('vscode-button[data-export][disabled]').count(), 5);
@@ -78,7 +92,7 @@ test('the live panel shows the run from its first message and fills in without m
       assert.deepEqual(after, before, 'the chart, table and features start where they did');
     });
 
-    await t.test('the finished report takes the banner\'s place and keeps the layout', async () => {
+    await t.test("the finished report takes the banner's place and keeps the layout", async () => {
       await panel.send({ type: 'report', report });
       await panel.page.locator('[data-testid="finished-banner"]').waitFor();
       assert.equal(await panel.page.locator('[data-testid="running-banner"]').count(), 0);

@@ -42,7 +42,14 @@ async function rowIds(panel: PanelPage): Promise<number[]> {
 }
 
 async function datasets(panel: PanelPage): Promise<{ label: string; data: (number | null)[]; dash: number[]; hidden: boolean }[]> {
-  return panel.page.evaluate(() => window.saeDiffView.chart.data.datasets.map((d: any) => ({ label: d.label, data: d.data, dash: d.borderDash ?? [], hidden: !!d.hidden })));
+  return panel.page.evaluate(() =>
+    window.saeDiffView.chart.data.datasets.map((d: any) => ({
+      label: d.label,
+      data: d.data,
+      dash: d.borderDash ?? [],
+      hidden: !!d.hidden,
+    })),
+  );
 }
 
 test('report panel shows the trust fields, and an older report exactly as before', async (t) => {
@@ -57,7 +64,9 @@ test('report panel shows the trust fields, and an older report exactly as before
     await panel.page.waitForSelector('table.feature-table tbody tr[data-feature-id]');
 
     await t.test('a failed self-check is an alert above everything else, listing the failing layer', async () => {
-      const first = await panel.page.evaluate(() => document.getElementById('app').querySelector(':scope > *:first-child > *')?.dataset.testid);
+      const first = await panel.page.evaluate(
+        () => document.getElementById('app').querySelector(':scope > *:first-child > *')?.dataset.testid,
+      );
       assert.equal(first, 'self-check-banner');
       const banner = (await panel.page.locator('[data-testid="self-check-banner"]').textContent()) ?? '';
       assert.ok(banner.includes(SELF_CHECK_FAILED_TEXT));
@@ -65,28 +74,47 @@ test('report panel shows the trust fields, and an older report exactly as before
       assert.equal(await panel.page.locator('[data-testid="self-check-banner"]').getAttribute('role'), 'alert');
       const status = (await panel.page.locator('[data-testid="layer-trust"] tr[data-trust="self-check"]').textContent()) ?? '';
       assert.match(status, /✗ FAILED/);
-      assert.match((await panel.page.locator('.summary').textContent()) ?? '', new RegExp(`SAE self-check failed at layer ${failingLayer}`));
+      assert.match(
+        (await panel.page.locator('.summary').textContent()) ?? '',
+        new RegExp(`SAE self-check failed at layer ${failingLayer}`),
+      );
     });
 
     await t.test('parity warnings are a banner, as text', async () => {
       const items = await panel.page.$$eval('[data-testid="parity-banner"] li', (lis: any[]) => lis.map((li) => li.textContent));
-      assert.deepEqual(items, trusted.run.parity_warnings!.map((w) => `⚠ ${w}`));
+      assert.deepEqual(
+        items,
+        trusted.run.parity_warnings!.map((w) => `⚠ ${w}`),
+      );
       assert.ok(items[0].includes(PARITY_WARNING));
       assert.equal(await panel.page.locator('[data-testid="parity-banner"] b b').count(), 0, 'markup in a warning stays text');
     });
 
     await t.test('the sig. column shows ✓ / –, sorts significant first, and the filter keeps only significant rows', async () => {
-      const marks = await panel.page.$$eval('table.feature-table tbody td[data-column="significant"]', (cells: any[]) => cells.map((c) => c.textContent));
+      const marks = await panel.page.$$eval('table.feature-table tbody td[data-column="significant"]', (cells: any[]) =>
+        cells.map((c) => c.textContent),
+      );
       assert.ok(marks.length > 10);
-      assert.deepEqual(marks, shown.shifted_features.slice(0, marks.length).map((f) => (f.significant ? '✓' : '–')));
+      assert.deepEqual(
+        marks,
+        shown.shifted_features.slice(0, marks.length).map((f) => (f.significant ? '✓' : '–')),
+      );
       await panel.page.locator('th[data-column="significant"] button').click();
-      const significantFirst = [...shown.shifted_features].sort((a, b) => Number(b.significant) - Number(a.significant) || a.id - b.id).map((f) => f.id);
+      const significantFirst = [...shown.shifted_features]
+        .sort((a, b) => Number(b.significant) - Number(a.significant) || a.id - b.id)
+        .map((f) => f.id);
       assert.deepEqual(await rowIds(panel), significantFirst);
       await panel.page.locator('th[data-column="mean_abs_diff"] button').click();
-      assert.deepEqual(await rowIds(panel), shown.shifted_features.map((f) => f.id));
+      assert.deepEqual(
+        await rowIds(panel),
+        shown.shifted_features.map((f) => f.id),
+      );
 
       await panel.page.locator('vscode-checkbox.significant-only').click();
-      assert.deepEqual(await rowIds(panel), shown.shifted_features.filter((f) => f.significant).map((f) => f.id));
+      assert.deepEqual(
+        await rowIds(panel),
+        shown.shifted_features.filter((f) => f.significant).map((f) => f.id),
+      );
       assert.equal((await panel.page.evaluate(() => window.__state)).significantOnly, true);
       await panel.page.locator('vscode-checkbox.significant-only').click();
       assert.equal((await rowIds(panel)).length, shown.shifted_features.length);
@@ -95,7 +123,10 @@ test('report panel shows the trust fields, and an older report exactly as before
     await t.test('category counts show how many are significant', async () => {
       const counts = (await panel.page.locator('[data-testid="category-counts"]').textContent()) ?? '';
       for (const [category, n] of Object.entries(shown.significant_counts!)) {
-        assert.ok(counts.includes(`${category} ${shown.category_counts[category as keyof typeof shown.category_counts]} (${n} sig.)`), counts);
+        assert.ok(
+          counts.includes(`${category} ${shown.category_counts[category as keyof typeof shown.category_counts]} (${n} sig.)`),
+          counts,
+        );
       }
     });
 
@@ -119,11 +150,20 @@ test('report panel shows the trust fields, and an older report exactly as before
       const layers = trusted.comparisons[0].layers;
       const l1Floor = all.find((d) => d.label === 'noise floor: L1 divergence')!;
       const overlapFloor = all.find((d) => d.label === 'noise floor: feature overlap')!;
-      assert.deepEqual(l1Floor.data, layers.map((l) => l.noise_floor!.l1_divergence));
-      assert.deepEqual(overlapFloor.data, layers.map((l) => l.noise_floor!.feature_overlap));
+      assert.deepEqual(
+        l1Floor.data,
+        layers.map((l) => l.noise_floor!.l1_divergence),
+      );
+      assert.deepEqual(
+        overlapFloor.data,
+        layers.map((l) => l.noise_floor!.feature_overlap),
+      );
       assert.ok(l1Floor.dash.length > 0 && overlapFloor.dash.length > 0, 'floors are dashed');
       const inside = all.find((d) => d.label === 'inside dictionary (share of ‖Δh‖²)')!;
-      assert.deepEqual(inside.data, layers.map((l) => l.decomposition!.fraction_inside));
+      assert.deepEqual(
+        inside.data,
+        layers.map((l) => l.decomposition!.fraction_inside),
+      );
       assert.equal(all.length, METRIC_SERIES + 3);
       // The legend click handler, as Chart.js calls it.
       await panel.page.evaluate(() => {
@@ -143,14 +183,25 @@ test('report panel shows the trust fields, and an older report exactly as before
       assert.match(decomposition, /inside the dictionary: 63% of ‖Δh‖²/);
       assert.match(decomposition, /residual norm 3\.600 → 3\.500/);
       const summary = (await panel.page.locator('.summary').textContent()) ?? '';
-      assert.ok(summary.includes(`Within the noise floor (base vs ${REFERENCE_NAME}), so not flagged: layer ${floorLayer} (suppressed: divergent).`), summary);
+      assert.ok(
+        summary.includes(
+          `Within the noise floor (base vs ${REFERENCE_NAME}), so not flagged: layer ${floorLayer} (suppressed: divergent).`,
+        ),
+        summary,
+      );
       assert.match(summary, /shifted features are significant at a false discovery rate of 0\.05/);
       await panel.page.locator('vscode-dropdown[aria-label="Layer"]').click();
-      await panel.page.locator('vscode-dropdown[aria-label="Layer"] vscode-option', { hasText: `Layer ${floorLayer}` }).first().click();
+      await panel.page
+        .locator('vscode-dropdown[aria-label="Layer"] vscode-option', { hasText: `Layer ${floorLayer}` })
+        .first()
+        .click();
       const floor = (await panel.page.locator('[data-testid="layer-trust"] tr[data-trust="noise-floor"]').textContent()) ?? '';
       assert.match(floor, /within the noise floor: not flagged \(suppressed: divergent\)/);
       await panel.page.locator('vscode-dropdown[aria-label="Layer"]').click();
-      await panel.page.locator('vscode-dropdown[aria-label="Layer"] vscode-option', { hasText: `Layer ${shown.layer}` }).first().click();
+      await panel.page
+        .locator('vscode-dropdown[aria-label="Layer"] vscode-option', { hasText: `Layer ${shown.layer}` })
+        .first()
+        .click();
     });
 
     await t.test('screenshots with the trust fields', async () => {
@@ -167,12 +218,23 @@ test('report panel shows the trust fields, and an older report exactly as before
       await panel.send({ type: 'report', report: plain });
       await panel.page.waitForSelector('[data-testid="self-check-banner"]', { state: 'detached' });
       await panel.page.waitForSelector('table.feature-table tbody tr[data-feature-id]');
-      for (const selector of ['[data-testid="parity-banner"]', 'th[data-column="significant"]', 'td[data-column="significant"]', 'vscode-checkbox.significant-only',
-        '.sig-count', '[data-testid="near-threshold"]', '.feature-trust', '.summary li.trust-line']) {
+      for (const selector of [
+        '[data-testid="parity-banner"]',
+        'th[data-column="significant"]',
+        'td[data-column="significant"]',
+        'vscode-checkbox.significant-only',
+        '.sig-count',
+        '[data-testid="near-threshold"]',
+        '.feature-trust',
+        '.summary li.trust-line',
+      ]) {
         assert.equal(await panel.page.locator(selector).count(), 0, selector);
       }
       // Only the flag reasons remain in the layer box: they need no trust field.
-      assert.deepEqual(await panel.page.$$eval('[data-testid="layer-trust"] tr[data-trust]', (rows: any[]) => rows.map((r) => r.dataset.trust)), ['flags']);
+      assert.deepEqual(
+        await panel.page.$$eval('[data-testid="layer-trust"] tr[data-trust]', (rows: any[]) => rows.map((r) => r.dataset.trust)),
+        ['flags'],
+      );
       const all = await datasets(panel);
       assert.equal(all.length, METRIC_SERIES);
       assert.ok(all.every((d) => !/noise floor|inside dictionary/.test(d.label)));

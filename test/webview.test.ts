@@ -54,7 +54,9 @@ function shownFeatures(): ShiftedFeature[] {
  */
 async function rowIds(panel: PanelPage): Promise<number[]> {
   const model: number[] = await panel.page.evaluate(() => window.saeDiffView.rows());
-  const rendered: number[] = await panel.page.$$eval('table.feature-table tbody tr[data-feature-id]', (rows: any[]) => rows.map((row) => Number(row.dataset.featureId)));
+  const rendered: number[] = await panel.page.$$eval('table.feature-table tbody tr[data-feature-id]', (rows: any[]) =>
+    rows.map((row) => Number(row.dataset.featureId)),
+  );
   const start = rendered.length ? model.indexOf(rendered[0]) : 0;
   assert.deepEqual(rendered, model.slice(start, start + rendered.length), 'rendered rows are a run of the table order');
   return model;
@@ -68,7 +70,11 @@ async function choose(panel: PanelPage, dropdownLabel: string, optionText: strin
 async function chartPoints(panel: PanelPage): Promise<{ label: string; points: number; data: (number | null)[] }[]> {
   return panel.page.evaluate(() => {
     const chart = window.saeDiffView.chart;
-    return chart.data.datasets.map((dataset: any, index: number) => ({ label: dataset.label, points: chart.getDatasetMeta(index).data.length, data: dataset.data }));
+    return chart.data.datasets.map((dataset: any, index: number) => ({
+      label: dataset.label,
+      points: chart.getDatasetMeta(index).data.length,
+      data: dataset.data,
+    }));
   });
 }
 
@@ -91,9 +97,15 @@ test('report panel in headless Chromium', async (t) => {
       assert.equal(datasets.length, METRIC_SERIES);
       for (const dataset of datasets) assert.equal(dataset.points, layers.length, dataset.label);
       const dense = datasets.find((d) => d.label === 'dense cosine')!;
-      assert.deepEqual(dense.data, layers.map((l) => l.dense_cosine));
+      assert.deepEqual(
+        dense.data,
+        layers.map((l) => l.dense_cosine),
+      );
       const l1 = datasets.find((d) => d.label === 'L1 divergence')!;
-      assert.deepEqual(l1.data, layers.map((l) => l.l1_divergence));
+      assert.deepEqual(
+        l1.data,
+        layers.map((l) => l.l1_divergence),
+      );
     });
 
     await t.test('the summary names the most divergent layer', async () => {
@@ -102,11 +114,22 @@ test('report panel in headless Chromium', async (t) => {
     });
 
     await t.test('the table rows are the report shifted features, in report order', async () => {
-      assert.deepEqual(await rowIds(panel), shownFeatures().map((f) => f.id));
-      const firstRowCells = await panel.page.$$eval('table.feature-table tbody tr[data-feature-id]:not(.spacer) td[data-column]', (cells: any[]) =>
-        Object.fromEntries(cells.slice(0, 5).map((c) => [c.dataset.column, Number(c.title)])));
+      assert.deepEqual(
+        await rowIds(panel),
+        shownFeatures().map((f) => f.id),
+      );
+      const firstRowCells = await panel.page.$$eval(
+        'table.feature-table tbody tr[data-feature-id]:not(.spacer) td[data-column]',
+        (cells: any[]) => Object.fromEntries(cells.slice(0, 5).map((c) => [c.dataset.column, Number(c.title)])),
+      );
       const first = shownFeatures()[0];
-      assert.deepEqual(firstRowCells, { freq_base: first.freq_base, freq_sft: first.freq_sft, mean_base: first.mean_base, mean_sft: first.mean_sft, mean_abs_diff: first.mean_abs_diff });
+      assert.deepEqual(firstRowCells, {
+        freq_base: first.freq_base,
+        freq_sft: first.freq_sft,
+        mean_base: first.mean_base,
+        mean_sft: first.mean_sft,
+        mean_abs_diff: first.mean_abs_diff,
+      });
       const counts = await panel.page.locator('[data-testid="category-counts"]').textContent();
       const layer = report.comparisons[0].layers.find((l) => l.layer === shownLayer)!;
       for (const [category, count] of Object.entries(layer.category_counts)) assert.match(counts ?? '', new RegExp(`${category} ${count}`));
@@ -122,27 +145,46 @@ test('report panel in headless Chromium', async (t) => {
 
     await t.test('sorting by a column reorders the rows, and again reverses them', async () => {
       await panel.page.locator('th[data-column="freq_base"] button').click();
-      assert.deepEqual(await rowIds(panel), [...shownFeatures()].sort(byFreqBaseDescending).map((f) => f.id));
+      assert.deepEqual(
+        await rowIds(panel),
+        [...shownFeatures()].sort(byFreqBaseDescending).map((f) => f.id),
+      );
       assert.equal(await panel.page.locator('th[data-column="freq_base"]').getAttribute('aria-sort'), 'descending');
       await panel.page.locator('th[data-column="freq_base"] button').click();
-      assert.deepEqual(await rowIds(panel), [...shownFeatures()].sort((a, b) => a.freq_base - b.freq_base || a.id - b.id).map((f) => f.id));
+      assert.deepEqual(
+        await rowIds(panel),
+        [...shownFeatures()].sort((a, b) => a.freq_base - b.freq_base || a.id - b.id).map((f) => f.id),
+      );
       await panel.page.locator('th[data-column="label"] button').click();
       assert.equal((await rowIds(panel))[0], shownFeatures()[0].id, "'<img…' sorts before letters");
       await panel.page.locator('th[data-column="mean_abs_diff"] button').click();
-      assert.deepEqual(await rowIds(panel), shownFeatures().map((f) => f.id));
+      assert.deepEqual(
+        await rowIds(panel),
+        shownFeatures().map((f) => f.id),
+      );
     });
 
     await t.test('filtering by category and by text narrows the rows', async () => {
       const categories = [...new Set(shownFeatures().map((f) => f.category))];
       const category = categories.find((c) => c !== shownFeatures()[0].category) ?? categories[0];
       await choose(panel, 'Category filter', category);
-      assert.deepEqual(await rowIds(panel), shownFeatures().filter((f) => f.category === category).map((f) => f.id));
+      assert.deepEqual(
+        await rowIds(panel),
+        shownFeatures()
+          .filter((f) => f.category === category)
+          .map((f) => f.id),
+      );
       await choose(panel, 'Category filter', 'All categories');
       await panel.page.locator('vscode-text-field.text-filter input').fill('refusal');
       assert.deepEqual(await rowIds(panel), [shownFeatures()[1].id]);
       const idText = String(shownFeatures()[4].id);
       await panel.page.locator('vscode-text-field.text-filter input').fill(idText);
-      assert.deepEqual(await rowIds(panel), shownFeatures().filter((f) => String(f.id).includes(idText)).map((f) => f.id));
+      assert.deepEqual(
+        await rowIds(panel),
+        shownFeatures()
+          .filter((f) => String(f.id).includes(idText))
+          .map((f) => f.id),
+      );
       await panel.page.locator('vscode-text-field.text-filter input').fill('');
       assert.equal((await rowIds(panel)).length, shownFeatures().length);
     });
@@ -154,11 +196,13 @@ test('report panel in headless Chromium', async (t) => {
       await panel.page.waitForSelector(`.feature-detail[data-feature-id="${feature.id}"]`);
       assert.equal(await panel.page.locator(`tr[data-feature-id="${feature.id}"]`).getAttribute('aria-selected'), 'true');
       for (const side of ['base', 'sft'] as const) {
-        const shown = await panel.page.$$eval(`.context-column[data-side="${side}"] li.context`, (items: any[]) => items.map((item) => ({
-          token: item.querySelector('mark.token').textContent,
-          activation: Number(item.querySelector('.activation').title),
-          text: item.querySelector('.context-text').textContent,
-        })));
+        const shown = await panel.page.$$eval(`.context-column[data-side="${side}"] li.context`, (items: any[]) =>
+          items.map((item) => ({
+            token: item.querySelector('mark.token').textContent,
+            activation: Number(item.querySelector('.activation').title),
+            text: item.querySelector('.context-text').textContent,
+          })),
+        );
         const expected = feature.contexts![side];
         assert.equal(shown.length, expected.length);
         const visible = (s: string) => s.replace(/\r?\n/g, '↵').replace(/\t/g, '⇥');
@@ -176,7 +220,10 @@ test('report panel in headless Chromium', async (t) => {
     await t.test('choosing another layer shows its features and highlights it in the chart', async () => {
       const other = report.comparisons[0].layers.find((l) => l.layer !== shownLayer)!;
       await choose(panel, 'Layer', `Layer ${other.layer}`);
-      assert.deepEqual(await rowIds(panel), other.shifted_features.map((f) => f.id));
+      assert.deepEqual(
+        await rowIds(panel),
+        other.shifted_features.map((f) => f.id),
+      );
       const state = await panel.page.evaluate(() => window.__state);
       assert.equal(state.layer, other.layer);
       assert.equal(state.source, 'file:///reports/refusal.sae-report.json');
@@ -184,11 +231,15 @@ test('report panel in headless Chromium', async (t) => {
     });
 
     await t.test('export buttons send typed messages to the extension', async () => {
-      for (const kind of ['csv', 'markdown', 'svg', 'html', 'png']) await panel.page.locator(`vscode-button[data-export="${kind}"]`).click();
+      for (const kind of ['csv', 'markdown', 'svg', 'html', 'png'])
+        await panel.page.locator(`vscode-button[data-export="${kind}"]`).click();
       // The PNG is drawn asynchronously (the SVG figure through a canvas).
       await panel.page.waitForFunction(() => window.__posted.filter((m: any) => m.type === 'export').length === 5);
       const exports = (await panel.posted()).filter((m: any) => m.type === 'export') as any[];
-      assert.deepEqual(exports.map((m) => m.kind), ['csv', 'markdown', 'svg', 'html', 'png']);
+      assert.deepEqual(
+        exports.map((m) => m.kind),
+        ['csv', 'markdown', 'svg', 'html', 'png'],
+      );
       assert.match(exports[4].dataUrl, /^data:image\/png;base64,/);
     });
 
@@ -225,7 +276,8 @@ test('report panel in headless Chromium', async (t) => {
       assert.equal(datasets.length, 2 * METRIC_SERIES);
       assert.ok(datasets.some((d) => d.label === 'domain: dense cosine'));
       const summary = (await panel.page.locator('.summary').textContent()) ?? '';
-      for (const profile of twoSfts.fine_tune_comparison!.profiles) assert.match(summary, new RegExp(`${profile.sft} peaks at layer ${profile.peak_layer}`));
+      for (const profile of twoSfts.fine_tune_comparison!.profiles)
+        assert.match(summary, new RegExp(`${profile.sft} peaks at layer ${profile.peak_layer}`));
       for (const dataset of datasets) assert.equal(dataset.points, twoSfts.comparisons[0].layers.length);
       await panel.page.locator('vscode-checkbox[data-comparison="1"]').click();
       datasets = await chartPoints(panel);
@@ -267,30 +319,47 @@ test('a large report (dozens of layers, thousands of features) stays responsive'
   try {
     // Built in the page from the real report (keeps 20 MB of JSON out of the test's IPC), then sent
     // through the same message path the extension uses.
-    const timing: { transferMs: number; renderMs: number } = await panel.page.evaluate(({ seed, layerCount, featureCount }) => {
-      const big = structuredClone(seed);
-      const template = big.comparisons[0].layers;
-      big.comparisons[0].layers = Array.from({ length: layerCount }, (_, index) => {
-        const from = template[index % template.length];
-        const features = Array.from({ length: featureCount }, (_, i) => {
-          const f = from.shifted_features[i % from.shifted_features.length];
-          return { ...f, id: i, mean_abs_diff: f.mean_abs_diff / (1 + Math.floor(i / from.shifted_features.length)), contexts: i < 50 ? f.contexts : undefined };
+    const timing: { transferMs: number; renderMs: number } = await panel.page.evaluate(
+      ({ seed, layerCount, featureCount }) => {
+        const big = structuredClone(seed);
+        const template = big.comparisons[0].layers;
+        big.comparisons[0].layers = Array.from({ length: layerCount }, (_, index) => {
+          const from = template[index % template.length];
+          const features = Array.from({ length: featureCount }, (_, i) => {
+            const f = from.shifted_features[i % from.shifted_features.length];
+            return {
+              ...f,
+              id: i,
+              mean_abs_diff: f.mean_abs_diff / (1 + Math.floor(i / from.shifted_features.length)),
+              contexts: i < 50 ? f.contexts : undefined,
+            };
+          });
+          return { ...from, layer: index, shifted_features: features, shifted_count: featureCount };
         });
-        return { ...from, layer: index, shifted_features: features, shifted_count: featureCount };
-      });
-      const sent = performance.now();
-      let received = 0;
-      // A capture listener on window runs before the panel's own listener: it marks when cloning ends.
-      window.addEventListener('message', () => { received = performance.now(); }, { capture: true, once: true });
-      window.postMessage({ type: 'report', report: big }, '*');
-      return new Promise((done) => {
-        const check = () => document.querySelector('table.feature-table tbody tr')
-          ? done({ transferMs: received - sent, renderMs: performance.now() - received })
-          : requestAnimationFrame(check);
-        check();
-      });
-    }, { seed: report, layerCount: 40, featureCount: 5000 });
-    t.diagnostic(`40 layers x 5000 features: message transfer ${Math.round(timing.transferMs)} ms, render ${Math.round(timing.renderMs)} ms`);
+        const sent = performance.now();
+        let received = 0;
+        // A capture listener on window runs before the panel's own listener: it marks when cloning ends.
+        window.addEventListener(
+          'message',
+          () => {
+            received = performance.now();
+          },
+          { capture: true, once: true },
+        );
+        window.postMessage({ type: 'report', report: big }, '*');
+        return new Promise((done) => {
+          const check = () =>
+            document.querySelector('table.feature-table tbody tr')
+              ? done({ transferMs: received - sent, renderMs: performance.now() - received })
+              : requestAnimationFrame(check);
+          check();
+        });
+      },
+      { seed: report, layerCount: 40, featureCount: 5000 },
+    );
+    t.diagnostic(
+      `40 layers x 5000 features: message transfer ${Math.round(timing.transferMs)} ms, render ${Math.round(timing.renderMs)} ms`,
+    );
     // Generous bound for a loaded 2-core CI box; the page-at-a-time check below is the structural one.
     assert.ok(timing.renderMs < 3000, `first render took ${timing.renderMs} ms`);
     assert.equal((await rowIds(panel)).length, 5000, 'the table holds every feature');
@@ -299,7 +368,9 @@ test('a large report (dozens of layers, thousands of features) stays responsive'
     for (const dataset of await chartPoints(panel)) assert.equal(dataset.points, 40);
     assert.match((await panel.page.locator('.table-status').textContent()) ?? '', /5000 of 5000 shifted features/);
     // Scrolled to the end, the last rows are rendered.
-    await panel.page.locator('[data-testid="feature-scroll"]').evaluate((el: any) => { el.scrollTop = el.scrollHeight; });
+    await panel.page.locator('[data-testid="feature-scroll"]').evaluate((el: any) => {
+      el.scrollTop = el.scrollHeight;
+    });
     await panel.page.waitForFunction(() => document.querySelector('table.feature-table tbody tr[data-feature-id="4999"]'));
     const sortStart = Date.now();
     await panel.page.locator('th[data-column="id"] button').click();

@@ -12,7 +12,13 @@ const dir = scratchDir('write-report');
 const isRoot = process.getuid?.() === 0;
 const ROOT_ONLY = isRoot ? false : 'needs root (tmpfs mount, mknod)';
 const temps = (d: string) => fs.readdirSync(d).filter((f) => f.includes('.tmp-'));
-const smallRun = (out: string) => fixtureConfig({ layers: '{ target_indices: [1] }', dataset: '{ path: "@/eval/general.jsonl", max_samples: 4 }', runtime: '{ max_tokens: 16, execution_provider: cpu }', output: `{ save_path: "${out}" }` });
+const smallRun = (out: string) =>
+  fixtureConfig({
+    layers: '{ target_indices: [1] }',
+    dataset: '{ path: "@/eval/general.jsonl", max_samples: 4 }',
+    runtime: '{ max_tokens: 16, execution_provider: cpu }',
+    output: `{ save_path: "${out}" }`,
+  });
 
 test('a FIFO or a device node as the report path is refused and left as it was (API and CLI)', { skip: ROOT_ONLY }, () => {
   const fifo = path.join(dir, 'out.fifo');
@@ -20,7 +26,10 @@ test('a FIFO or a device node as the report path is refused and left as it was (
   const dev = path.join(dir, 'null-like');
   execFileSync('mknod', [dev, 'c', '1', '3']); // the same device as /dev/null
   for (const target of [fifo, dev]) {
-    assert.throws(() => writeFileAtomic(target, '{}'), (e: unknown) => e instanceof SaeDiffError && /is a (FIFO|device); it is left as it is/.test(e.message));
+    assert.throws(
+      () => writeFileAtomic(target, '{}'),
+      (e: unknown) => e instanceof SaeDiffError && /is a (FIFO|device); it is left as it is/.test(e.message),
+    );
     const cfg = writeConfig(dir, 'dev.sae-diff.yaml', smallRun(target));
     const byFlag = runCli(['run', cfg, '--out', target, '--quiet']);
     assert.equal(byFlag.code, 1, byFlag.stderr);
@@ -71,11 +80,21 @@ test('a signal during the write (before the rename) leaves the previous report a
   c.abort(); // arrives while the write is in flight
   await assert.rejects(p, CancelledError);
   assert.equal(fs.readFileSync(target, 'utf8'), 'previous');
-  assert.deepEqual(temps(dir).filter((f) => f.startsWith('signal.json')), []);
+  assert.deepEqual(
+    temps(dir).filter((f) => f.startsWith('signal.json')),
+    [],
+  );
 });
 
 const mnt = path.join(dir, 'tmpfs');
-after(() => { if (isRoot) try { execFileSync('umount', [mnt]); } catch { /* not mounted */ } });
+after(() => {
+  if (isRoot)
+    try {
+      execFileSync('umount', [mnt]);
+    } catch {
+      /* not mounted */
+    }
+});
 
 test('a full disk keeps the previous report, leaves no temp file, and the run exits 1', { skip: ROOT_ONLY }, () => {
   fs.mkdirSync(mnt);
@@ -84,9 +103,15 @@ test('a full disk keeps the previous report, leaves no temp file, and the run ex
   const previous = JSON.stringify({ previous: 'x'.repeat(60_000) });
   fs.writeFileSync(report, previous);
   // leave about 12 KB free
-  const free = () => { const s = fs.statfsSync(mnt); return s.bavail * s.bsize; };
+  const free = () => {
+    const s = fs.statfsSync(mnt);
+    return s.bavail * s.bsize;
+  };
   fs.writeFileSync(path.join(mnt, 'filler'), Buffer.alloc(Math.max(0, free() - 12 * 1024)));
-  assert.throws(() => writeFileAtomic(report, JSON.stringify({ big: 'y'.repeat(100_000) })), (e: unknown) => e instanceof SaeDiffError && /Cannot write the report: .*(ENOSPC|wrote)/.test(e.message));
+  assert.throws(
+    () => writeFileAtomic(report, JSON.stringify({ big: 'y'.repeat(100_000) })),
+    (e: unknown) => e instanceof SaeDiffError && /Cannot write the report: .*(ENOSPC|wrote)/.test(e.message),
+  );
   assert.equal(fs.readFileSync(report, 'utf8'), previous);
   assert.deepEqual(temps(mnt), []);
 

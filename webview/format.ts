@@ -6,5 +6,8 @@ export function formatStat(value: number): string {
   if (!Number.isFinite(value)) return String(value);
   if (value === 0) return '0';
   if (Math.abs(value) < 1e-3) return value.toExponential(2);
-  return value.toPrecision(4).replace(/(\.\d*?)0+$/, '$1').replace(/\.$/, '');
+  return value
+    .toPrecision(4)
+    .replace(/(\.\d*?)0+$/, '$1')
+    .replace(/\.$/, '');
 }

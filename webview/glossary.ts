@@ -12,12 +12,30 @@ const GROUPS: { group: GlossaryEntry['group']; title: string }[] = [
 ];
 
 export function renderGlossary(): HTMLElement {
-  return h('details', { class: 'glossary', attrs: { 'data-testid': 'glossary' } },
+  return h(
+    'details',
+    { class: 'glossary', attrs: { 'data-testid': 'glossary' } },
     h('summary', {}, 'Glossary: what each number means and when a flag is raised'),
-    ...GROUPS.map(({ group, title }) => h('section', {},
-      h('h3', {}, title),
-      h('dl', {}, ...GLOSSARY.filter((e) => e.group === group).flatMap((entry) => [
-        h('dt', { attrs: { id: `glossary-${group.replace(' ', '-')}-${entry.key}`, 'data-key': entry.key } }, entry.name, ' ', h('code', {}, entry.key)),
-        h('dd', {}, entry.definition, entry.rule ? h('span', { class: 'rule' }, ' ', entry.rule) : null),
-      ])))));
+    ...GROUPS.map(({ group, title }) =>
+      h(
+        'section',
+        {},
+        h('h3', {}, title),
+        h(
+          'dl',
+          {},
+          ...GLOSSARY.filter((e) => e.group === group).flatMap((entry) => [
+            h(
+              'dt',
+              { attrs: { id: `glossary-${group.replace(' ', '-')}-${entry.key}`, 'data-key': entry.key } },
+              entry.name,
+              ' ',
+              h('code', {}, entry.key),
+            ),
+            h('dd', {}, entry.definition, entry.rule ? h('span', { class: 'rule' }, ' ', entry.rule) : null),
+          ]),
+        ),
+      ),
+    ),
+  );
 }

@@ -51,7 +51,16 @@ function createLayout(): Layout {
     features: new FeaturesPanel(change),
     glossary: renderGlossary(),
   };
-  replaceChildren(app, created.banner, created.header, created.summary, created.chart.element, created.metrics, created.features.element, created.glossary);
+  replaceChildren(
+    app,
+    created.banner,
+    created.header,
+    created.summary,
+    created.chart.element,
+    created.metrics,
+    created.features.element,
+    created.glossary,
+  );
   // Exposed for tests and debugging in the webview developer tools.
   (window as unknown as { saeDiffView: unknown }).saeDiffView = {
     chart: created.chart.chart,
@@ -93,7 +102,10 @@ function showRun(outline: RunOutline): void {
   store.set(sanitizeState({ ...store.current, source: undefined }, skeleton));
   replaceChildren(layout.banner);
   replaceChildren(layout.header, renderRunHeader(outline));
-  replaceChildren(layout.summary, h('section', { class: 'summary', attrs: { 'aria-label': 'Summary' } }, h('p', { class: 'placeholder' }, 'No layer has finished yet.')));
+  replaceChildren(
+    layout.summary,
+    h('section', { class: 'summary', attrs: { 'aria-label': 'Summary' } }, h('p', { class: 'placeholder' }, 'No layer has finished yet.')),
+  );
   layout.summary.classList.add('pending');
   renderLayerSections(skeleton, store.current);
 }
@@ -101,8 +113,21 @@ function showRun(outline: RunOutline): void {
 /** The outline as a report with no layer yet: what the chart and the table draw before the first batch. */
 function skeletonReport(outline: RunOutline): SaeDiffReport {
   return {
-    format: 'sae-diff-report', version: 2, complete: false,
-    run: { tool_version: '', started_at: '', duration_s: 0, execution_provider: 'cpu', config: {}, tokens: 0, samples: 0, hook_point: outline.hookPoint as SaeDiffReport['run']['hook_point'], saes: [], warnings: [] },
+    format: 'sae-diff-report',
+    version: 2,
+    complete: false,
+    run: {
+      tool_version: '',
+      started_at: '',
+      duration_s: 0,
+      execution_provider: 'cpu',
+      config: {},
+      tokens: 0,
+      samples: 0,
+      hook_point: outline.hookPoint as SaeDiffReport['run']['hook_point'],
+      saes: [],
+      warnings: [],
+    },
     base: { name: outline.base, path: '' },
     comparisons: outline.sfts.map((name) => ({ sft: { name, path: '' }, layers: [] })),
   } as unknown as SaeDiffReport;
@@ -116,7 +141,8 @@ function showProgress(next: RunProgressView | undefined): void {
   if (line) line.textContent = next?.message ?? '';
   // loading is over once batches run: the outline's "Starting" sentence would be stale
   const starting = document.querySelector('.running-text[data-starting]');
-  if (starting && next?.fraction !== undefined) replaceChildren(starting, h('b', {}, 'Running. '), 'The layers appear when the first batch finishes.');
+  if (starting && next?.fraction !== undefined)
+    replaceChildren(starting, h('b', {}, 'Running. '), 'The layers appear when the first batch finishes.');
   if (bar) {
     if (next?.fraction !== undefined) bar.value = next.fraction;
     else bar.removeAttribute('value'); // indeterminate while loading
@@ -144,9 +170,13 @@ function applyChange(delta: Partial<ViewState>): void {
     renderLayerSections(report, after);
     return;
   }
-  if (after.hiddenComparisons.join() !== before.hiddenComparisons.join() || after.chartMetric !== before.chartMetric) layout.chart.render(report, after);
+  if (after.hiddenComparisons.join() !== before.hiddenComparisons.join() || after.chartMetric !== before.chartMetric)
+    layout.chart.render(report, after);
   const sortChanged = after.sort.column !== before.sort.column || after.sort.descending !== before.sort.descending;
-  const filterChanged = after.categoryFilter !== before.categoryFilter || after.textFilter !== before.textFilter || after.significantOnly !== before.significantOnly;
+  const filterChanged =
+    after.categoryFilter !== before.categoryFilter ||
+    after.textFilter !== before.textFilter ||
+    after.significantOnly !== before.significantOnly;
   if (sortChanged || filterChanged) {
     layout.features.renderTable(after);
   }
@@ -163,7 +193,11 @@ function showCompare(reports: { file: string; report: SaeDiffReport }[]): void {
 
 function requestExport(kind: ExportKind): void {
   if (kind === 'png') {
-    if (report) void printPng(report).then((dataUrl) => host.post({ type: 'export', kind, dataUrl }), (error: Error) => showError(`the PNG could not be drawn: ${error.message}`));
+    if (report)
+      void printPng(report).then(
+        (dataUrl) => host.post({ type: 'export', kind, dataUrl }),
+        (error: Error) => showError(`the PNG could not be drawn: ${error.message}`),
+      );
   } else {
     host.post({ type: 'export', kind });
   }

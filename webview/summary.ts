@@ -7,16 +7,22 @@ import { h } from './dom';
 export function renderSummary(report: SaeDiffReport): HTMLElement {
   const thresholds = reportThresholds(report);
   const several = report.comparisons.length > 1;
-  return h('section', { class: 'summary', attrs: { 'aria-label': 'Summary' } },
+  return h(
+    'section',
+    { class: 'summary', attrs: { 'aria-label': 'Summary' } },
     report.comparisons.length === 0 ? h('p', {}, 'No layer has finished yet.') : null,
     ...report.comparisons.map((comparison) => {
       const lines = describeFindings(findComparison(comparison), thresholds);
       const trust = describeTrust(comparison, report);
-      return h('div', { class: 'summary-block' },
+      return h(
+        'div',
+        { class: 'summary-block' },
         several ? h('h3', {}, comparison.sft.name) : null,
-        h('ul', {}, ...lines.map((line) => h('li', {}, line)), ...trust.map((line) => h('li', { class: 'trust-line' }, line))));
+        h('ul', {}, ...lines.map((line) => h('li', {}, line)), ...trust.map((line) => h('li', { class: 'trust-line' }, line))),
+      );
     }),
-    fineTunesCompared(report));
+    fineTunesCompared(report),
+  );
 }
 
 function fineTunesCompared(report: SaeDiffReport): HTMLElement | null {

@@ -23,7 +23,12 @@ export function registerToolkit(): void {
 }
 
 /** A toolkit dropdown with plain options; `onChange` gets the chosen value. */
-export function dropdown(label: string, options: { value: string; text: string }[], selected: string, onChange: (value: string) => void): HTMLElement {
+export function dropdown(
+  label: string,
+  options: { value: string; text: string }[],
+  selected: string,
+  onChange: (value: string) => void,
+): HTMLElement {
   const select = document.createElement('vscode-dropdown') as HTMLElement & { value: string };
   select.setAttribute('aria-label', label);
   for (const option of options) {

@@ -31,7 +31,9 @@ export function sanitizeState(saved: Partial<ViewState> | undefined, report: Sae
   }
   const comparisons = report.comparisons.length;
   if (!(state.comparison >= 0 && state.comparison < comparisons)) state.comparison = 0;
-  state.hiddenComparisons = (state.hiddenComparisons ?? []).filter((index) => index >= 0 && index < comparisons && index !== state.comparison);
+  state.hiddenComparisons = (state.hiddenComparisons ?? []).filter(
+    (index) => index >= 0 && index < comparisons && index !== state.comparison,
+  );
   const layers = report.comparisons[state.comparison]?.layers ?? [];
   if (!layers.some((layer) => layer.layer === state.layer)) {
     // Open on the layer that diverges most: that is where a reader wants to look first.
@@ -43,7 +45,10 @@ export function sanitizeState(saved: Partial<ViewState> | undefined, report: Sae
 }
 
 export class ViewStore {
-  constructor(private state: ViewState, private readonly host: Host) {}
+  constructor(
+    private state: ViewState,
+    private readonly host: Host,
+  ) {}
 
   get current(): ViewState {
     return this.state;

@@ -20,7 +20,12 @@ const EXTERNAL_ABOVE = 1 << 30;
  */
 const calibrationTokens = (params: number) => Math.max(256, Math.min(2048, Math.floor(2e11 / params)));
 
-export interface Workload { dir: string; config: string; options: WorkloadOptions; reused: boolean }
+export interface Workload {
+  dir: string;
+  config: string;
+  options: WorkloadOptions;
+  reused: boolean;
+}
 
 function paramCount(s: LlamaSizes): number {
   const hd = s.hidden / s.heads;
@@ -31,7 +36,15 @@ function paramCount(s: LlamaSizes): number {
 /** Writes one model folder: model.onnx (+ model.onnx_data when large), config.json, tokenizer files. */
 function writeModel(dir: string, o: WorkloadOptions, fineTune: boolean, externalAbove: number): number {
   fs.mkdirSync(dir, { recursive: true });
-  const sizes: LlamaSizes = { hidden: o.hidden, layers: o.layers, inter: o.inter, heads: o.heads, kvHeads: o.kvHeads, vocab: o.vocab, fp16: o.fp16 };
+  const sizes: LlamaSizes = {
+    hidden: o.hidden,
+    layers: o.layers,
+    inter: o.inter,
+    heads: o.heads,
+    kvHeads: o.kvHeads,
+    vocab: o.vocab,
+    fp16: o.fp16,
+  };
   const params = paramCount(sizes);
   const external = params * (o.fp16 ? 2 : 4) > externalAbove;
   const dataFile = path.join(dir, 'model.onnx_data');
@@ -45,7 +58,8 @@ function writeModel(dir: string, o: WorkloadOptions, fineTune: boolean, external
         // base weights of std 0.02 like make_bench.py; the fine-tune adds noise of std 0.01 on the later half of the layers
         new Rng(streamSeed(o.seed, name)).fillUniform(values, 0.02);
         const layer = /^model\.layers\.(\d+)\./.exec(name);
-        if (fineTune && layer && Number(layer[1]) >= Math.floor(o.layers / 2)) new Rng(streamSeed(o.seed + 1, name)).fillUniform(values, 0.01, true);
+        if (fineTune && layer && Number(layer[1]) >= Math.floor(o.layers / 2))
+          new Rng(streamSeed(o.seed + 1, name)).fillUniform(values, 0.01, true);
       }
       store.addFloat(name, dims, values, o.fp16);
     });
@@ -56,8 +70,14 @@ function writeModel(dir: string, o: WorkloadOptions, fineTune: boolean, external
   }
   const cfg = JSON.parse(fs.readFileSync(path.join(FIXTURE, 'base', 'config.json'), 'utf8'));
   Object.assign(cfg, {
-    hidden_size: o.hidden, intermediate_size: o.inter, num_hidden_layers: o.layers, num_attention_heads: o.heads,
-    num_key_value_heads: o.kvHeads, head_dim: o.hidden / o.heads, vocab_size: o.vocab, max_position_embeddings: Math.max(256, o.maxTokens),
+    hidden_size: o.hidden,
+    intermediate_size: o.inter,
+    num_hidden_layers: o.layers,
+    num_attention_heads: o.heads,
+    num_key_value_heads: o.kvHeads,
+    head_dim: o.hidden / o.heads,
+    vocab_size: o.vocab,
+    max_position_embeddings: Math.max(256, o.maxTokens),
     torch_dtype: o.fp16 ? 'float16' : 'float32',
   });
   fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(cfg, null, 2));
@@ -75,19 +95,36 @@ function tokenizerVocab(): number {
 /** Prompts as make_bench.py builds them: fixture texts joined until a prompt reaches max_tokens. */
 function buildPrompts(o: WorkloadOptions, encode: (t: string) => number[]): string[] {
   const texts = ['general.jsonl', 'domain.jsonl'].flatMap((f) =>
-    fs.readFileSync(path.join(FIXTURE, 'eval', f), 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l).text as string));
+    fs
+      .readFileSync(path.join(FIXTURE, 'eval', f), 'utf8')
+      .split('\n')
+      .filter((l) => l.trim())
+      .map((l) => JSON.parse(l).text as string),
+  );
   const prompts: string[] = [];
   let cur = '';
   for (let i = 0; prompts.length < o.prompts; i++) {
     cur = `${cur} ${texts[i % texts.length].replace(/\n/g, ' ')}`.trim();
-    if (encode(cur).length >= o.maxTokens) { prompts.push(cur); cur = ''; }
+    if (encode(cur).length >= o.maxTokens) {
+      prompts.push(cur);
+      cur = '';
+    }
   }
   return prompts;
 }
 
 /** Base resid_post activations at each SAE layer, position 0 excluded, for calibrating the SAEs. */
-async function calibrationActivations(baseOnnx: string, o: WorkloadOptions, encoded: number[][], budget: number): Promise<Map<number, Float32Array>> {
-  const model = await HookedModel.load(baseOnnx, { targets: o.saeLayers, hookPoint: 'resid_post', tensorNames: new Map() }, { provider: 'cpu', threads: 0 });
+async function calibrationActivations(
+  baseOnnx: string,
+  o: WorkloadOptions,
+  encoded: number[][],
+  budget: number,
+): Promise<Map<number, Float32Array>> {
+  const model = await HookedModel.load(
+    baseOnnx,
+    { targets: o.saeLayers, hookPoint: 'resid_post', tensorNames: new Map() },
+    { provider: 'cpu', threads: 0 },
+  );
   const chunks = new Map<number, Float32Array[]>(o.saeLayers.map((l) => [l, []]));
   let tokens = 0;
   try {
@@ -105,7 +142,10 @@ async function calibrationActivations(baseOnnx: string, o: WorkloadOptions, enco
   for (const [layer, parts] of chunks) {
     const all = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
     let at = 0;
-    for (const p of parts) { all.set(p, at); at += p.length; }
+    for (const p of parts) {
+      all.set(p, at);
+      at += p.length;
+    }
     joined.set(layer, all);
   }
   return joined;
@@ -129,18 +169,26 @@ diagnostic_pipeline:
  * folder when its workload.json (written last, so an interrupted build is never reused) matches.
  * `externalAbove`: weight bytes per model above which weights go to model.onnx_data (lowered by tests).
  */
-export async function ensureWorkload(o: WorkloadOptions, dir = defaultWorkloadDir(o), log: (line: string) => void = () => {}, externalAbove = EXTERNAL_ABOVE): Promise<Workload> {
+export async function ensureWorkload(
+  o: WorkloadOptions,
+  dir = defaultWorkloadDir(o),
+  log: (line: string) => void = () => {},
+  externalAbove = EXTERNAL_ABOVE,
+): Promise<Workload> {
   const marker = path.join(dir, 'workload.json');
   const want = JSON.stringify({ generator: GENERATOR_VERSION, options: o, externalAbove }, null, 2);
   const config = path.join(dir, 'bench.yaml');
-  if (fs.existsSync(marker) && fs.readFileSync(marker, 'utf8') === want && fs.existsSync(config)) return { dir, config, options: o, reused: true };
+  if (fs.existsSync(marker) && fs.readFileSync(marker, 'utf8') === want && fs.existsSync(config))
+    return { dir, config, options: o, reused: true };
   const minVocab = tokenizerVocab();
   if (o.vocab < minVocab) throw new Error(`--vocab ${o.vocab} is below the tokenizer's ${minVocab} ids`);
   fs.rmSync(marker, { force: true });
   const t0 = performance.now();
   const params = writeModel(path.join(dir, 'base'), o, false, externalAbove);
   writeModel(path.join(dir, 'sft'), o, true, externalAbove);
-  log(`models written (${(params / 1e6).toFixed(1)}M parameters each, ${o.fp16 ? 'float16' : 'float32'}) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  log(
+    `models written (${(params / 1e6).toFixed(1)}M parameters each, ${o.fp16 ? 'float16' : 'float32'}) in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+  );
   const tok = loadTokenizer(path.join(FIXTURE, 'base', 'tokenizer.json'), path.join(FIXTURE, 'base', 'tokenizer_config.json'));
   const prompts = buildPrompts(o, tok.encode);
   fs.mkdirSync(path.join(dir, 'eval'), { recursive: true });
@@ -149,9 +197,25 @@ export async function ensureWorkload(o: WorkloadOptions, dir = defaultWorkloadDi
   const acts = await calibrationActivations(path.join(dir, 'base', 'model.onnx'), o, encoded, calibrationTokens(params));
   const template = JSON.parse(fs.readFileSync(path.join(FIXTURE, 'saes', 'blocks.0.hook_resid_post', 'cfg.json'), 'utf8'));
   for (const layer of o.saeLayers) {
-    await writeSaeFolder(path.join(dir, 'saes', `blocks.${layer}.hook_resid_post`), { layer, hidden: o.hidden, dSae: o.dSae, fp16: o.fp16, seed: o.seed, modelName: 'bench-llama' }, acts.get(layer)!, template);
+    await writeSaeFolder(
+      path.join(dir, 'saes', `blocks.${layer}.hook_resid_post`),
+      { layer, hidden: o.hidden, dSae: o.dSae, fp16: o.fp16, seed: o.seed, modelName: 'bench-llama' },
+      acts.get(layer)!,
+      template,
+    );
   }
-  fs.writeFileSync(path.join(dir, 'bench.json'), JSON.stringify({ layers: o.saeLayers, k: o.k, max_tokens: o.maxTokens, nprompts: o.prompts, hidden: o.hidden, n_layers: o.layers, d_sae: o.dSae }));
+  fs.writeFileSync(
+    path.join(dir, 'bench.json'),
+    JSON.stringify({
+      layers: o.saeLayers,
+      k: o.k,
+      max_tokens: o.maxTokens,
+      nprompts: o.prompts,
+      hidden: o.hidden,
+      n_layers: o.layers,
+      d_sae: o.dSae,
+    }),
+  );
   fs.writeFileSync(config, configYaml(o));
   fs.writeFileSync(marker, want);
   log(`workload ready in ${dir} (${((performance.now() - t0) / 1000).toFixed(1)} s)`);

@@ -49,12 +49,18 @@ export function buildLlamaGraph(s: LlamaSizes, store: WeightStore, weight: Weigh
   const consts = new Map<string, string>();
   const i64 = (values: number[], scalar = false): string => {
     const name = `const_i64_${scalar ? 's' : 'v'}_${values.join('_').replace(/-/g, 'm')}`;
-    if (!consts.has(name)) { store.addInt64(name, scalar ? [] : [values.length], values); consts.set(name, name); }
+    if (!consts.has(name)) {
+      store.addInt64(name, scalar ? [] : [values.length], values);
+      consts.set(name, name);
+    }
     return name;
   };
   const f32 = (v: number, half = false): string => {
     const name = `const_${half ? 'f16' : 'f32'}_${String(v).replace(/[-.]/g, (c) => (c === '-' ? 'm' : 'p'))}`;
-    if (!consts.has(name)) { store.addFloat(name, [], Float32Array.of(v), half); consts.set(name, name); }
+    if (!consts.has(name)) {
+      store.addFloat(name, [], Float32Array.of(v), half);
+      consts.set(name, name);
+    }
     return name;
   };
   const cast = (scope: string, x: string, to: number) => one(scope, 'Cast', [x], [int('to', to)]);
@@ -75,7 +81,10 @@ export function buildLlamaGraph(s: LlamaSizes, store: WeightStore, weight: Weigh
   // shared by every block: the additive attention mask [B,1,S,S] and the rotary cos/sin [B,1,S,hd]
   const seqLen = one('/model', 'Gather', [one('/model', 'Shape', ['input_ids']), i64([1], true)], [int('axis', 0)]);
   const range = one('/model', 'Range', [i64([0], true), seqLen, i64([1], true)]);
-  const causal = one('/model', 'LessOrEqual', [one('/model', 'Unsqueeze', [range, i64([0])]), one('/model', 'Unsqueeze', [range, i64([1])])]);
+  const causal = one('/model', 'LessOrEqual', [
+    one('/model', 'Unsqueeze', [range, i64([0])]),
+    one('/model', 'Unsqueeze', [range, i64([1])]),
+  ]);
   const padding = one('/model', 'Unsqueeze', [cast('/model', 'attention_mask', T.BOOL), i64([1, 2])]);
   const maskBias = one('/model', 'Where', [one('/model', 'And', [causal, padding]), f32(0), f32(-1e9)]);
   const invFreq = Float32Array.from({ length: hd / 2 }, (_, i) => 1 / Math.pow(ROPE_THETA, (2 * i) / hd));
@@ -87,16 +96,24 @@ export function buildLlamaGraph(s: LlamaSizes, store: WeightStore, weight: Weigh
     const v = one(rs, 'Unsqueeze', [one(rs, op, [emb]), i64([1])]);
     return s.fp16 ? cast(rs, v, T.FLOAT16) : v;
   };
-  const cos = rope('Cos'), sin = rope('Sin');
+  const cos = rope('Cos'),
+    sin = rope('Sin');
 
   weight('model.embed_tokens.weight', [s.vocab, s.hidden], 'matrix');
   let h = one('/model/embed_tokens', 'Gather', ['model.embed_tokens.weight', 'input_ids'], [int('axis', 0)]);
 
   for (let l = 0; l < s.layers; l++) {
-    const b = `/model/layers.${l}`, w = `model.layers.${l}`;
+    const b = `/model/layers.${l}`,
+      w = `model.layers.${l}`;
     const a = `${b}/self_attn`;
     const xn = rmsNorm(`${b}/input_layernorm`, h, `${w}.input_layernorm.weight`);
-    const heads = (proj: string, n: number) => one(a, 'Transpose', [one(a, 'Reshape', [linear(`${a}/${proj}`, xn, `${w}.self_attn.${proj}.weight`, s.hidden, n * hd), i64([0, 0, n, hd])])], [ints('perm', [0, 2, 1, 3])]);
+    const heads = (proj: string, n: number) =>
+      one(
+        a,
+        'Transpose',
+        [one(a, 'Reshape', [linear(`${a}/${proj}`, xn, `${w}.self_attn.${proj}.weight`, s.hidden, n * hd), i64([0, 0, n, hd])])],
+        [ints('perm', [0, 2, 1, 3])],
+      );
     const rotate = (x: string) => {
       const x1 = one(a, 'Slice', [x, i64([0]), i64([hd / 2]), i64([3])]);
       const x2 = one(a, 'Slice', [x, i64([hd / 2]), i64([hd]), i64([3])]);
@@ -117,7 +134,10 @@ export function buildLlamaGraph(s: LlamaSizes, store: WeightStore, weight: Weigh
     scores = one(a, 'Add', [one(a, 'Mul', [scores, f32(1 / Math.sqrt(hd))]), maskBias]);
     let probs = one(a, 'Softmax', [scores], [int('axis', -1)]);
     if (s.fp16) probs = cast(a, probs, T.FLOAT16);
-    const ctx = one(a, 'Reshape', [one(a, 'Transpose', [one(a, 'MatMul', [probs, v])], [ints('perm', [0, 2, 1, 3])]), i64([0, 0, s.hidden])]);
+    const ctx = one(a, 'Reshape', [
+      one(a, 'Transpose', [one(a, 'MatMul', [probs, v])], [ints('perm', [0, 2, 1, 3])]),
+      i64([0, 0, s.hidden]),
+    ]);
     h = one(b, 'Add', [h, linear(`${a}/o_proj`, ctx, `${w}.self_attn.o_proj.weight`, s.hidden, s.hidden)]);
     const m = `${b}/mlp`;
     const xm = rmsNorm(`${b}/post_attention_layernorm`, h, `${w}.post_attention_layernorm.weight`);
@@ -129,8 +149,10 @@ export function buildLlamaGraph(s: LlamaSizes, store: WeightStore, weight: Weigh
   const logits = linear('/lm_head', rmsNorm('/model/norm', h, 'model.norm.weight'), 'lm_head.weight', s.hidden, s.vocab);
   nodes.push({ name: '/Identity_logits', opType: 'Identity', input: [logits], output: ['logits'] });
 
-  const io = (name: string, elemType: number, dims: (string | number)[]): onnx.IValueInfoProto =>
-    ({ name, type: { tensorType: { elemType, shape: { dim: dims.map((d) => (typeof d === 'string' ? { dimParam: d } : { dimValue: d })) } } } });
+  const io = (name: string, elemType: number, dims: (string | number)[]): onnx.IValueInfoProto => ({
+    name,
+    type: { tensorType: { elemType, shape: { dim: dims.map((d) => (typeof d === 'string' ? { dimParam: d } : { dimValue: d })) } } },
+  });
   return {
     irVersion: 8,
     producerName: 'sae-diff bench (synthetic Llama)',

@@ -14,7 +14,9 @@ export function streamSeed(seed: number, name: string): number {
 export class Rng {
   private s: number;
   private spare: number | undefined;
-  constructor(seed: number) { this.s = seed >>> 0; }
+  constructor(seed: number) {
+    this.s = seed >>> 0;
+  }
 
   uniform(): number {
     let t = (this.s = (this.s + 0x6d2b79f5) >>> 0);
@@ -25,8 +27,13 @@ export class Rng {
 
   /** Standard normal (Box-Muller, both values used). */
   normal(): number {
-    if (this.spare !== undefined) { const v = this.spare; this.spare = undefined; return v; }
-    const r = Math.sqrt(-2 * Math.log(this.uniform())), a = 2 * Math.PI * this.uniform();
+    if (this.spare !== undefined) {
+      const v = this.spare;
+      this.spare = undefined;
+      return v;
+    }
+    const r = Math.sqrt(-2 * Math.log(this.uniform())),
+      a = 2 * Math.PI * this.uniform();
     this.spare = r * Math.sin(a);
     return r * Math.cos(a);
   }
@@ -60,13 +67,14 @@ function halfBits(x: number): number {
     mant |= 0x800000;
     const shift = 14 - e;
     let h = mant >>> shift;
-    const rem = mant & ((1 << shift) - 1), half = 1 << (shift - 1);
-    if (rem > half || (rem === half && (h & 1))) h++;
+    const rem = mant & ((1 << shift) - 1),
+      half = 1 << (shift - 1);
+    if (rem > half || (rem === half && h & 1)) h++;
     return sign | h;
   }
   let h = (e << 10) | (mant >>> 13);
   const rem = mant & 0x1fff;
-  if (rem > 0x1000 || (rem === 0x1000 && (h & 1))) h++;
+  if (rem > 0x1000 || (rem === 0x1000 && h & 1)) h++;
   return sign | h;
 }
 

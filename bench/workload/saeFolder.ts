@@ -5,22 +5,40 @@ import { onnx } from 'onnx-proto';
 import { Rng, streamSeed, toHalfArray } from './rng';
 import { TensorToWrite, writeSafetensors } from './safetensorsWriter';
 
-export interface SaeSpec { layer: number; hidden: number; dSae: number; fp16: boolean; seed: number; modelName: string }
+export interface SaeSpec {
+  layer: number;
+  hidden: number;
+  dSae: number;
+  fp16: boolean;
+  seed: number;
+  modelName: string;
+}
 
 /** X [N,H] @ W [H,C] on ONNX Runtime: the calibration product is too big for a JS loop at real sizes. */
 async function matmulSession(): Promise<ort.InferenceSession> {
   const F = onnx.TensorProto.DataType.FLOAT;
-  const vi = (name: string, dims: string[]) => ({ name, type: { tensorType: { elemType: F, shape: { dim: dims.map((d) => ({ dimParam: d })) } } } });
+  const vi = (name: string, dims: string[]) => ({
+    name,
+    type: { tensorType: { elemType: F, shape: { dim: dims.map((d) => ({ dimParam: d })) } } },
+  });
   const bytes = onnx.ModelProto.encode({
-    irVersion: 8, opsetImport: [{ domain: '', version: 17 }],
-    graph: { name: 'mm', node: [{ opType: 'MatMul', input: ['x', 'w'], output: ['y'], name: 'mm' }], input: [vi('x', ['n', 'h']), vi('w', ['h', 'c'])], output: [vi('y', ['n', 'c'])] },
+    irVersion: 8,
+    opsetImport: [{ domain: '', version: 17 }],
+    graph: {
+      name: 'mm',
+      node: [{ opType: 'MatMul', input: ['x', 'w'], output: ['y'], name: 'mm' }],
+      input: [vi('x', ['n', 'h']), vi('w', ['h', 'c'])],
+      output: [vi('y', ['n', 'c'])],
+    },
   }).finish();
   return ort.InferenceSession.create(bytes, { executionProviders: ['cpu'] });
 }
 
 /** torch.quantile's default (linear interpolation between the two nearest ranks). */
 function quantile(sorted: Float32Array, q: number): number {
-  const pos = q * (sorted.length - 1), lo = Math.floor(pos), hi = Math.ceil(pos);
+  const pos = q * (sorted.length - 1),
+    lo = Math.floor(pos),
+    hi = Math.ceil(pos);
   return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo);
 }
 
@@ -35,12 +53,18 @@ const bytesOf = (a: Float32Array, half: boolean): Uint8Array => {
  * fires on about 0.8% of the calibration tokens (its 0.992 quantile), as a trained SAE of this width would.
  * `acts` are the base model's resid_post activations at this layer [N, hidden], position 0 excluded.
  */
-export async function writeSaeFolder(folder: string, spec: SaeSpec, acts: Float32Array, templateCfg: Record<string, unknown>): Promise<void> {
+export async function writeSaeFolder(
+  folder: string,
+  spec: SaeSpec,
+  acts: Float32Array,
+  templateCfg: Record<string, unknown>,
+): Promise<void> {
   const { hidden: H, dSae: D } = spec;
   const n = acts.length / H;
   const bDec = new Float32Array(H);
   for (let t = 0; t < n; t++) for (let j = 0; j < H; j++) bDec[j] += acts[t * H + j] / n;
-  let mean = 0, m2 = 0;
+  let mean = 0,
+    m2 = 0;
   for (let i = 0; i < acts.length; i++) mean += acts[i] / acts.length;
   for (let i = 0; i < acts.length; i++) m2 += (acts[i] - mean) ** 2;
   const std = Math.sqrt(m2 / (acts.length - 1));
@@ -87,8 +111,14 @@ export async function writeSaeFolder(folder: string, spec: SaeSpec, acts: Float3
   writeSafetensors(path.join(folder, 'sae_weights.safetensors'), tensors);
   const hook = `blocks.${spec.layer}.hook_resid_post`;
   const cfg = {
-    ...templateCfg, d_in: H, d_sae: D, dtype: spec.fp16 ? 'float16' : 'float32', model_name: spec.modelName,
-    hook_name: hook, hook_layer: spec.layer, dataset_path: 'synthetic: random SAE calibrated on the bench prompts (sae-diff bench)',
+    ...templateCfg,
+    d_in: H,
+    d_sae: D,
+    dtype: spec.fp16 ? 'float16' : 'float32',
+    model_name: spec.modelName,
+    hook_name: hook,
+    hook_layer: spec.layer,
+    dataset_path: 'synthetic: random SAE calibrated on the bench prompts (sae-diff bench)',
   };
   fs.writeFileSync(path.join(folder, 'cfg.json'), JSON.stringify(cfg, null, 2));
 }

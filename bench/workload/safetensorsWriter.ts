@@ -1,6 +1,11 @@
 import * as fs from 'fs';
 
-export interface TensorToWrite { name: string; dtype: 'F32' | 'F16'; shape: number[]; bytes: Uint8Array }
+export interface TensorToWrite {
+  name: string;
+  dtype: 'F32' | 'F16';
+  shape: number[];
+  bytes: Uint8Array;
+}
 
 /**
  * Writes a safetensors file as huggingface/safetensors specifies it: an 8-byte little-endian header

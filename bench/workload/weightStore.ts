@@ -22,7 +22,12 @@ export class WeightStore {
   /** A float weight in the model's dtype (values given as float32, stored as float16 when asked). */
   addFloat(name: string, dims: number[], values: Float32Array, half: boolean): void {
     const raw = half ? toHalfArray(values) : values;
-    this.addRaw(name, dims, half ? onnx.TensorProto.DataType.FLOAT16 : onnx.TensorProto.DataType.FLOAT, new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength));
+    this.addRaw(
+      name,
+      dims,
+      half ? onnx.TensorProto.DataType.FLOAT16 : onnx.TensorProto.DataType.FLOAT,
+      new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength),
+    );
   }
 
   addInt64(name: string, dims: number[], values: number[]): void {
@@ -39,7 +44,10 @@ export class WeightStore {
     fs.writeSync(this.fd, bytes, 0, bytes.length, start);
     this.offset = start + bytes.length;
     this.initializers.push({
-      name, dims, dataType, dataLocation: onnx.TensorProto.DataLocation.EXTERNAL,
+      name,
+      dims,
+      dataType,
+      dataLocation: onnx.TensorProto.DataLocation.EXTERNAL,
       externalData: [
         { key: 'location', value: this.externalFile!.location },
         { key: 'offset', value: String(start) },

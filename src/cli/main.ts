@@ -23,7 +23,11 @@ Usage:
 
 Exit codes: 0 ok, 1 error, 2 a layer is flagged (run --fail-on-flags).`;
 
-interface ParsedArgs { command?: string; positional: string[]; flags: Map<string, string | true> }
+interface ParsedArgs {
+  command?: string;
+  positional: string[];
+  flags: Map<string, string | true>;
+}
 
 export function parseArgs(argv: string[]): ParsedArgs {
   const positional: string[] = [];
@@ -112,7 +116,9 @@ export async function main(argv: string[]): Promise<number> {
       onProgress: quiet ? undefined : (e) => process.stderr.write(formatProgress(e) + '\n'),
       onLog: quiet ? undefined : (line) => process.stderr.write(`  ${line}\n`),
     });
-    const flagged = report.comparisons.flatMap((c) => c.layers.filter((l) => l.flags.length > 0).map((l) => `${c.sft.name} layer ${l.layer}: ${l.flags.join(', ')}`));
+    const flagged = report.comparisons.flatMap((c) =>
+      c.layers.filter((l) => l.flags.length > 0).map((l) => `${c.sft.name} layer ${l.layer}: ${l.flags.join(', ')}`),
+    );
     process.stdout.write(`${reportPath}\n`);
     if (!quiet && !shard) for (const c of report.comparisons) process.stderr.write(summaryTable(c) + '\n');
     if (args.flags.has('fail-on-flags') && flagged.length > 0) {
@@ -152,8 +158,21 @@ function runMerge(args: ParsedArgs): number {
   }
 }
 
-function summaryTable(c: { sft: { name: string }; layers: { layer: number; dense_cosine: number; feature_overlap: number; l1_divergence: number; explained_variance_base: number; flags: string[]; shifted_count: number }[] }): string {
-  const rows = c.layers.map((l) =>
-    `  ${String(l.layer).padStart(5)}  ${l.dense_cosine.toFixed(4)}  ${l.feature_overlap.toFixed(4)}  ${l.l1_divergence.toFixed(4)}  ${l.explained_variance_base.toFixed(3)}  ${String(l.shifted_count).padStart(7)}  ${l.flags.join(', ') || '-'}`);
+function summaryTable(c: {
+  sft: { name: string };
+  layers: {
+    layer: number;
+    dense_cosine: number;
+    feature_overlap: number;
+    l1_divergence: number;
+    explained_variance_base: number;
+    flags: string[];
+    shifted_count: number;
+  }[];
+}): string {
+  const rows = c.layers.map(
+    (l) =>
+      `  ${String(l.layer).padStart(5)}  ${l.dense_cosine.toFixed(4)}  ${l.feature_overlap.toFixed(4)}  ${l.l1_divergence.toFixed(4)}  ${l.explained_variance_base.toFixed(3)}  ${String(l.shifted_count).padStart(7)}  ${l.flags.join(', ') || '-'}`,
+  );
   return [`${c.sft.name}:`, '  layer  dense_cos  overlap  l1_div  EV_base  shifted  flags', ...rows].join('\n');
 }

@@ -34,11 +34,13 @@ export function trainingStep(text: string): number | undefined {
 }
 
 export function compareEntries(reports: { file: string; report: SaeDiffReport }[]): CompareEntry[] {
-  return reports.flatMap(({ file, report }) => report.comparisons.map((comparison) => ({
-    name: report.comparisons.length > 1 ? `${file}: ${comparison.sft.name}` : file,
-    step: trainingStep(comparison.sft.path ?? '') ?? trainingStep(comparison.sft.name) ?? trainingStep(file),
-    layers: comparison.layers,
-  })));
+  return reports.flatMap(({ file, report }) =>
+    report.comparisons.map((comparison) => ({
+      name: report.comparisons.length > 1 ? `${file}: ${comparison.sft.name}` : file,
+      step: trainingStep(comparison.sft.path ?? '') ?? trainingStep(comparison.sft.name) ?? trainingStep(file),
+      layers: comparison.layers,
+    })),
+  );
 }
 
 /** Is this a checkpoint series (every entry has a distinct step)? Then entries are ordered by step. */
@@ -55,7 +57,7 @@ export function layerOverlaps(entries: CompareEntry[]): LayerOverlap[] {
       const l = e.layers.find((x) => x.layer === layer);
       return new Set(l ? allShiftedFeatures(l).map((f) => f.id) : []);
     });
-    const shared = [...sets[0] ?? []].filter((id) => sets.every((s) => s.has(id))).length;
+    const shared = [...(sets[0] ?? [])].filter((id) => sets.every((s) => s.has(id))).length;
     const unique = sets.map((s, i) => [...s].filter((id) => sets.every((other, j) => j === i || !other.has(id))).length);
     const pairs: LayerOverlap['pairs'] = [];
     for (let a = 0; a < sets.length; a++) {

@@ -35,7 +35,8 @@ export function featureHistograms(report: SaeDiffReport, shown: number, layer: n
   const series: HistogramSeries[] = [{ name: report.base?.name ?? 'base', role: 'base', counts: own.h.base[own.i] }];
   report.comparisons.forEach((c, ci) => {
     const row = rowOf(ci);
-    if (row && row.h.edges.length === own.h.edges.length) series.push({ name: c.sft.name, role: 'sft', comparison: ci, counts: row.h.sft[row.i] });
+    if (row && row.h.edges.length === own.h.edges.length)
+      series.push({ name: c.sft.name, role: 'sft', comparison: ci, counts: row.h.sft[row.i] });
   });
   return { edges: own.h.edges, series };
 }

@@ -17,10 +17,15 @@ export function flagReasons(layer: LayerReport, t: Thresholds): FlagReason[] {
   const suppressed = new Set<string>(layer.flags_suppressed_by_floor ?? []);
   const reasons: FlagReason[] = FLAGS.map((d) => {
     const because = d.because(layer, t);
-    return { flag: d.flag, raised: flags.has(d.flag), because: suppressed.has(d.flag) ? `${because}, but the layer is within the noise floor` : because };
+    return {
+      flag: d.flag,
+      raised: flags.has(d.flag),
+      because: suppressed.has(d.flag) ? `${because}, but the layer is within the noise floor` : because,
+    };
   });
   for (const flag of flags) {
-    if (!FLAGS.some((d) => d.flag === flag)) reasons.push({ flag, raised: true, because: 'written by the engine; this viewer does not know its rule' });
+    if (!FLAGS.some((d) => d.flag === flag))
+      reasons.push({ flag, raised: true, because: 'written by the engine; this viewer does not know its rule' });
   }
   return reasons;
 }

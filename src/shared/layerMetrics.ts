@@ -9,12 +9,30 @@ import { formatMetric } from './formatMetric';
 import type { LayerFlag, LayerReport } from './reportTypes';
 
 /** The configured thresholds the flags are judged against (metrics.* in the config; defaults in the schema). */
-export const THRESHOLD_KEYS = ['cosine_threshold', 'overlap_threshold', 'l1_divergence_threshold', 'min_explained_variance', 'coverage_drop_threshold'] as const;
+export const THRESHOLD_KEYS = [
+  'cosine_threshold',
+  'overlap_threshold',
+  'l1_divergence_threshold',
+  'min_explained_variance',
+  'coverage_drop_threshold',
+] as const;
 export type ThresholdKey = (typeof THRESHOLD_KEYS)[number];
 export type Thresholds = Record<ThresholdKey, number>;
 
 /** The per-layer numbers the engine computes from its accumulators (metrics/finalize.ts layerMetrics). */
-export type LayerMetricValues = Pick<LayerReport, 'dense_cosine' | 'recon_cosine' | 'feature_overlap' | 'active_jaccard' | 'l1_divergence' | 'norm_ratio' | 'l0_base' | 'l0_sft' | 'explained_variance_base' | 'explained_variance_sft'>;
+export type LayerMetricValues = Pick<
+  LayerReport,
+  | 'dense_cosine'
+  | 'recon_cosine'
+  | 'feature_overlap'
+  | 'active_jaccard'
+  | 'l1_divergence'
+  | 'norm_ratio'
+  | 'l0_base'
+  | 'l0_sft'
+  | 'explained_variance_base'
+  | 'explained_variance_sft'
+>;
 
 /** Chart.js point styles: a second cue besides colour. */
 export type PointStyle = 'circle' | 'rect' | 'triangle' | 'rectRot' | 'star' | 'cross' | 'crossRot' | 'rectRounded';
@@ -36,15 +54,75 @@ export interface LayerMetricDefinition {
 
 /** Every plotted layer metric, in chart, table and export order. */
 export const LAYER_METRICS: LayerMetricDefinition[] = [
-  { key: 'dense_cosine', label: 'dense cosine', short: 'dense cos', point: 'circle', color: ['#0072B2', '#4aa3e0'], value: (l) => l.dense_cosine, threshold: { key: 'cosine_threshold', text: 'cosine' } },
-  { key: 'recon_cosine', label: 'recon cosine', short: 'recon cos', point: 'rectRot', color: ['#3a8fb7', '#56B4E9'], value: (l) => l.recon_cosine },
-  { key: 'feature_overlap', label: 'feature overlap', short: 'overlap', point: 'rect', color: ['#E69F00', '#E69F00'], value: (l) => l.feature_overlap, threshold: { key: 'overlap_threshold', text: 'overlap' } },
-  { key: 'active_jaccard', label: 'active Jaccard', short: 'active J', point: 'crossRot', color: ['#CC79A7', '#CC79A7'], value: (l) => l.active_jaccard },
-  { key: 'l1_divergence', label: 'L1 divergence', short: 'L1 div', point: 'triangle', color: ['#D55E00', '#ff7a2e'], value: (l) => l.l1_divergence, threshold: { key: 'l1_divergence_threshold', text: 'L1 div.' } },
-  { key: 'explained_variance_base', label: 'EV base', short: 'EV base', point: 'rectRounded', color: ['#009E73', '#1fc99a'], value: (l) => l.explained_variance_base, threshold: { key: 'min_explained_variance', text: 'min EV' } },
-  { key: 'explained_variance_sft', label: 'EV SFT', short: 'EV sft', point: 'star', color: ['#8a7d00', '#F0E442'], value: (l) => l.explained_variance_sft },
+  {
+    key: 'dense_cosine',
+    label: 'dense cosine',
+    short: 'dense cos',
+    point: 'circle',
+    color: ['#0072B2', '#4aa3e0'],
+    value: (l) => l.dense_cosine,
+    threshold: { key: 'cosine_threshold', text: 'cosine' },
+  },
+  {
+    key: 'recon_cosine',
+    label: 'recon cosine',
+    short: 'recon cos',
+    point: 'rectRot',
+    color: ['#3a8fb7', '#56B4E9'],
+    value: (l) => l.recon_cosine,
+  },
+  {
+    key: 'feature_overlap',
+    label: 'feature overlap',
+    short: 'overlap',
+    point: 'rect',
+    color: ['#E69F00', '#E69F00'],
+    value: (l) => l.feature_overlap,
+    threshold: { key: 'overlap_threshold', text: 'overlap' },
+  },
+  {
+    key: 'active_jaccard',
+    label: 'active Jaccard',
+    short: 'active J',
+    point: 'crossRot',
+    color: ['#CC79A7', '#CC79A7'],
+    value: (l) => l.active_jaccard,
+  },
+  {
+    key: 'l1_divergence',
+    label: 'L1 divergence',
+    short: 'L1 div',
+    point: 'triangle',
+    color: ['#D55E00', '#ff7a2e'],
+    value: (l) => l.l1_divergence,
+    threshold: { key: 'l1_divergence_threshold', text: 'L1 div.' },
+  },
+  {
+    key: 'explained_variance_base',
+    label: 'EV base',
+    short: 'EV base',
+    point: 'rectRounded',
+    color: ['#009E73', '#1fc99a'],
+    value: (l) => l.explained_variance_base,
+    threshold: { key: 'min_explained_variance', text: 'min EV' },
+  },
+  {
+    key: 'explained_variance_sft',
+    label: 'EV SFT',
+    short: 'EV sft',
+    point: 'star',
+    color: ['#8a7d00', '#F0E442'],
+    value: (l) => l.explained_variance_sft,
+  },
   // Not a report field: coverage_drop is judged on this difference, so it is plotted to show its threshold.
-  { key: 'coverage_drop', label: 'EV drop (base − SFT)', point: 'cross', color: ['#6b3fa0', '#b39ddb'], value: (l) => l.explained_variance_base - l.explained_variance_sft, threshold: { key: 'coverage_drop_threshold', text: 'coverage drop' } },
+  {
+    key: 'coverage_drop',
+    label: 'EV drop (base − SFT)',
+    point: 'cross',
+    color: ['#6b3fa0', '#b39ddb'],
+    value: (l) => l.explained_variance_base - l.explained_variance_sft,
+    threshold: { key: 'coverage_drop_threshold', text: 'coverage drop' },
+  },
 ];
 
 export interface FlagDefinition {
@@ -67,37 +145,60 @@ const f = (value: number) => formatMetric(value);
 /** Every flag the engine raises, in the order it lists them. */
 export const FLAGS: FlagDefinition[] = [
   {
-    flag: 'hidden_shift', code: 'HS', text: 'hidden shift', findingRank: 1,
+    flag: 'hidden_shift',
+    code: 'HS',
+    text: 'hidden shift',
+    findingRank: 1,
     raised: (m, t) => m.dense_cosine >= t.cosine_threshold && m.feature_overlap < t.overlap_threshold,
     because: (l, t) => {
-      const cosineHigh = l.dense_cosine >= t.cosine_threshold, overlapLow = l.feature_overlap < t.overlap_threshold;
-      return `dense cosine ${f(l.dense_cosine)} ${cosineHigh ? '≥' : '<'} ${t.cosine_threshold} and overlap ${f(l.feature_overlap)} ${overlapLow ? '<' : '≥'} ${t.overlap_threshold}` +
-        (!cosineHigh && overlapLow ? ': the features changed, but so did the dense residual, so the change is not hidden' : '');
+      const cosineHigh = l.dense_cosine >= t.cosine_threshold,
+        overlapLow = l.feature_overlap < t.overlap_threshold;
+      return (
+        `dense cosine ${f(l.dense_cosine)} ${cosineHigh ? '≥' : '<'} ${t.cosine_threshold} and overlap ${f(l.feature_overlap)} ${overlapLow ? '<' : '≥'} ${t.overlap_threshold}` +
+        (!cosineHigh && overlapLow ? ': the features changed, but so did the dense residual, so the change is not hidden' : '')
+      );
     },
-    finding: (where, t) => `Hidden shift at ${where}: the dense residual looks unchanged (cosine ≥ ${t.cosine_threshold}) ` +
+    finding: (where, t) =>
+      `Hidden shift at ${where}: the dense residual looks unchanged (cosine ≥ ${t.cosine_threshold}) ` +
       `but the top SAE features differ (overlap < ${t.overlap_threshold}).`,
   },
   {
-    flag: 'divergent', code: 'DIV', text: 'divergent', findingRank: 0,
+    flag: 'divergent',
+    code: 'DIV',
+    text: 'divergent',
+    findingRank: 0,
     raised: (m, t) => m.l1_divergence >= t.l1_divergence_threshold,
-    because: (l, t) => `L1 divergence ${f(l.l1_divergence)} ${l.l1_divergence >= t.l1_divergence_threshold ? '≥' : '<'} ${t.l1_divergence_threshold}`,
+    because: (l, t) =>
+      `L1 divergence ${f(l.l1_divergence)} ${l.l1_divergence >= t.l1_divergence_threshold ? '≥' : '<'} ${t.l1_divergence_threshold}`,
     finding: (where, t) => `Feature activity diverges strongly (L1 divergence ≥ ${t.l1_divergence_threshold}) at ${where}.`,
   },
   {
-    flag: 'low_fidelity', code: 'LF', text: 'low fidelity', findingRank: 2,
+    flag: 'low_fidelity',
+    code: 'LF',
+    text: 'low fidelity',
+    findingRank: 2,
     // written as !(x >= t): a NaN or infinite fit (an SAE with non-finite weights) is low fidelity, never "fine"
-    raised: (m, t) => !(m.explained_variance_base >= t.min_explained_variance) || !Number.isFinite(m.explained_variance_base) || !Number.isFinite(m.l0_base),
-    because: (l, t) => `EV base ${f(l.explained_variance_base)} ${l.explained_variance_base < t.min_explained_variance ? '<' : '≥'} ${t.min_explained_variance}`,
-    finding: (where, t) => `Do not trust the SAE at ${where}: it explains less than ${t.min_explained_variance} of the base model's variance there.`,
+    raised: (m, t) =>
+      !(m.explained_variance_base >= t.min_explained_variance) ||
+      !Number.isFinite(m.explained_variance_base) ||
+      !Number.isFinite(m.l0_base),
+    because: (l, t) =>
+      `EV base ${f(l.explained_variance_base)} ${l.explained_variance_base < t.min_explained_variance ? '<' : '≥'} ${t.min_explained_variance}`,
+    finding: (where, t) =>
+      `Do not trust the SAE at ${where}: it explains less than ${t.min_explained_variance} of the base model's variance there.`,
   },
   {
-    flag: 'coverage_drop', code: 'CD', text: 'coverage drop', findingRank: 3,
+    flag: 'coverage_drop',
+    code: 'CD',
+    text: 'coverage drop',
+    findingRank: 3,
     raised: (m, t) => m.explained_variance_base - m.explained_variance_sft > t.coverage_drop_threshold,
     because: (l, t) => {
       const drop = l.explained_variance_base - l.explained_variance_sft;
       return `EV drop ${f(drop)} ${drop > t.coverage_drop_threshold ? '>' : '≤'} ${t.coverage_drop_threshold}`;
     },
-    finding: (where, t) => `Coverage drop at ${where}: the fine-tune moved into directions the base dictionary cannot express ` +
+    finding: (where, t) =>
+      `Coverage drop at ${where}: the fine-tune moved into directions the base dictionary cannot express ` +
       `(explained variance falls by more than ${t.coverage_drop_threshold}).`,
   },
 ];

@@ -11,8 +11,17 @@ export const READABLE_VERSIONS = [1, 2, 3];
 type Json = Record<string, unknown>;
 
 const LAYER_NUMBERS = [
-  'layer', 'dense_cosine', 'recon_cosine', 'feature_overlap', 'active_jaccard', 'l1_divergence', 'norm_ratio',
-  'l0_base', 'l0_sft', 'explained_variance_base', 'explained_variance_sft',
+  'layer',
+  'dense_cosine',
+  'recon_cosine',
+  'feature_overlap',
+  'active_jaccard',
+  'l1_divergence',
+  'norm_ratio',
+  'l0_base',
+  'l0_sft',
+  'explained_variance_base',
+  'explained_variance_sft',
 ];
 const FEATURE_NUMBERS = ['id', 'freq_base', 'freq_sft', 'mean_base', 'mean_sft', 'mean_abs_diff'];
 const COLUMN_NUMBERS = ['id', 'freq_base', 'freq_sft', 'mean_base', 'mean_sft', 'mean_abs_diff'];
@@ -72,7 +81,9 @@ function checkReport(value: unknown): void {
   const report = object(value, 'the report');
   if (report.format !== 'sae-diff-report') throw new Problem(`"format" is ${JSON.stringify(report.format)}, expected "sae-diff-report"`);
   if (!READABLE_VERSIONS.includes(report.version as number)) {
-    throw new Problem(`unsupported version ${JSON.stringify(report.version)} (this viewer reads versions ${READABLE_VERSIONS.join(', ')}; a newer sae-diff wrote it?)`);
+    throw new Problem(
+      `unsupported version ${JSON.stringify(report.version)} (this viewer reads versions ${READABLE_VERSIONS.join(', ')}; a newer sae-diff wrote it?)`,
+    );
   }
   const run = object(report.run, 'run');
   number(run.tokens, 'run.tokens');
@@ -91,7 +102,8 @@ function checkReport(value: unknown): void {
   text(base.name, 'base.name');
   optional(base.path, text, 'base.path');
   list(report.comparisons, 'comparisons').forEach((c, i) => checkComparison(c, `comparisons[${i}]`));
-  if (report.noise_floor !== undefined) text(object(object(report.noise_floor, 'noise_floor').reference, 'noise_floor.reference').name, 'noise_floor.reference.name');
+  if (report.noise_floor !== undefined)
+    text(object(object(report.noise_floor, 'noise_floor').reference, 'noise_floor.reference').name, 'noise_floor.reference.name');
   if (report.shard !== undefined) object(report.shard, 'shard');
   if (report.fine_tune_comparison !== undefined) checkFineTuneComparison(report.fine_tune_comparison);
 }
@@ -129,13 +141,15 @@ function checkHistograms(value: unknown, path: string): void {
   const histograms = object(value, path);
   numbers(histograms.edges, `${path}.edges`);
   numbers(histograms.id, `${path}.id`);
-  const bins = (histograms.edges as unknown[]).length + 1, length = (histograms.id as unknown[]).length;
+  const bins = (histograms.edges as unknown[]).length + 1,
+    length = (histograms.id as unknown[]).length;
   for (const side of ['base', 'sft']) {
     const rows = list(histograms[side], `${path}.${side}`);
     if (rows.length !== length) throw new Problem(`${path}.${side} has ${rows.length} rows, ${path}.id has ${length}`);
     rows.forEach((row, i) => {
       numbers(row, `${path}.${side}[${i}]`);
-      if ((row as unknown[]).length !== bins) throw new Problem(`${path}.${side}[${i}] has ${(row as unknown[]).length} counts, not ${bins} (one per bin)`);
+      if ((row as unknown[]).length !== bins)
+        throw new Problem(`${path}.${side}[${i}] has ${(row as unknown[]).length} counts, not ${bins} (one per bin)`);
     });
   }
 }
@@ -153,7 +167,8 @@ function checkFeature(value: unknown, path: string): void {
   optional(feature.neuronpedia_url, text, `${path}.neuronpedia_url`);
   if (feature.contexts !== undefined) {
     const contexts = object(feature.contexts, `${path}.contexts`);
-    for (const side of ['base', 'sft']) list(contexts[side], `${path}.contexts.${side}`).forEach((c, i) => checkContext(c, `${path}.contexts.${side}[${i}]`));
+    for (const side of ['base', 'sft'])
+      list(contexts[side], `${path}.contexts.${side}`).forEach((c, i) => checkContext(c, `${path}.contexts.${side}[${i}]`));
   }
   if (feature.logit_effects !== undefined) {
     const effects = object(feature.logit_effects, `${path}.logit_effects`);
@@ -182,14 +197,18 @@ function checkColumns(value: unknown, path: string): void {
   const length = list(columns.id, `${path}.id`).length;
   for (const key of COLUMN_NUMBERS) {
     numbers(columns[key], `${path}.${key}`);
-    if ((columns[key] as unknown[]).length !== length) throw new Problem(`${path}.${key} has ${(columns[key] as unknown[]).length} entries, ${path}.id has ${length}`);
+    if ((columns[key] as unknown[]).length !== length)
+      throw new Problem(`${path}.${key} has ${(columns[key] as unknown[]).length} entries, ${path}.id has ${length}`);
   }
   strings(columns.category, `${path}.category`);
   for (const key of ['category', 'q_value', 'significant', 'near_threshold', 'label']) {
-    if (columns[key] !== undefined && list(columns[key], `${path}.${key}`).length !== length) throw new Problem(`${path}.${key} has ${(columns[key] as unknown[]).length} entries, ${path}.id has ${length}`);
+    if (columns[key] !== undefined && list(columns[key], `${path}.${key}`).length !== length)
+      throw new Problem(`${path}.${key} has ${(columns[key] as unknown[]).length} entries, ${path}.id has ${length}`);
   }
   optional(columns.q_value, numbers, `${path}.q_value`);
-  (columns.label as unknown[] | undefined)?.forEach((v, i) => { if (v !== null) text(v, `${path}.label[${i}]`); });
+  (columns.label as unknown[] | undefined)?.forEach((v, i) => {
+    if (v !== null) text(v, `${path}.label[${i}]`);
+  });
 }
 
 function checkFineTuneComparison(value: unknown): void {

@@ -9,7 +9,18 @@ import { LAYER_METRICS } from './layerMetrics';
 import type { LayerReport, SaeDiffReport, ShiftedFeature } from './reportTypes';
 
 export const SHIFTED_FEATURE_CSV_COLUMNS = [
-  'sft', 'layer', 'id', 'label', 'category', 'freq_base', 'freq_sft', 'mean_base', 'mean_sft', 'mean_abs_diff', 'significant', 'q_value',
+  'sft',
+  'layer',
+  'id',
+  'label',
+  'category',
+  'freq_base',
+  'freq_sft',
+  'mean_base',
+  'mean_sft',
+  'mean_abs_diff',
+  'significant',
+  'q_value',
 ] as const;
 
 /** Every shifted feature (all of them, version 2) of every fine-tune and layer, one row each (RFC 4180, CRLF line ends). */
@@ -18,11 +29,24 @@ export function shiftedFeaturesToCsv(report: SaeDiffReport): string {
   for (const comparison of report.comparisons) {
     for (const layer of comparison.layers) {
       for (const feature of allShiftedFeatures(layer)) {
-        rows.push([
-          comparison.sft.name, layer.layer, feature.id, feature.label ?? '', feature.category,
-          feature.freq_base, feature.freq_sft, feature.mean_base, feature.mean_sft, feature.mean_abs_diff,
-          feature.significant ?? '', feature.q_value ?? '',
-        ].map(csvCell).join(','));
+        rows.push(
+          [
+            comparison.sft.name,
+            layer.layer,
+            feature.id,
+            feature.label ?? '',
+            feature.category,
+            feature.freq_base,
+            feature.freq_sft,
+            feature.mean_base,
+            feature.mean_sft,
+            feature.mean_abs_diff,
+            feature.significant ?? '',
+            feature.q_value ?? '',
+          ]
+            .map(csvCell)
+            .join(','),
+        );
       }
     }
   }
@@ -51,7 +75,8 @@ export function reportToMarkdown(report: SaeDiffReport, options: { topFeatures?:
   if (!report.complete) out.push('> **Partial report**: the run had not finished when this was written.', '');
   if (report.run.self_check_failed) {
     out.push(`> **${mdText(SELF_CHECK_FAILED_TEXT)}**`);
-    for (const failure of selfCheckFailures(report)) out.push(`> - Layer ${failure.layer}: ${mdText(failure.messages.join(' ') || 'failed')}`);
+    for (const failure of selfCheckFailures(report))
+      out.push(`> - Layer ${failure.layer}: ${mdText(failure.messages.join(' ') || 'failed')}`);
     out.push('');
   }
   out.push(
@@ -65,7 +90,8 @@ export function reportToMarkdown(report: SaeDiffReport, options: { topFeatures?:
       `coverage drop ${thresholds.coverage_drop_threshold}`,
   );
   if (report.run.fdr !== undefined) out.push(`- Significance: Benjamini–Hochberg at a false discovery rate of ${report.run.fdr}`);
-  if (report.noise_floor) out.push(`- Noise floor: base vs ${mdText(report.noise_floor.reference.name)} (\`${mdCode(report.noise_floor.reference.path)}\`)`);
+  if (report.noise_floor)
+    out.push(`- Noise floor: base vs ${mdText(report.noise_floor.reference.name)} (\`${mdCode(report.noise_floor.reference.path)}\`)`);
   out.push('');
   for (const warning of report.run.warnings ?? []) out.push(`> Warning: ${mdText(warning)}`, '');
   for (const warning of report.run.parity_warnings ?? []) out.push(`> Parity warning: ${mdText(warning)}`, '');
@@ -80,7 +106,10 @@ export function reportToMarkdown(report: SaeDiffReport, options: { topFeatures?:
     for (const layer of comparison.layers) {
       if (layer.shifted_features.length === 0) continue;
       const shown = layer.shifted_features.slice(0, topFeatures);
-      out.push(`### Layer ${layer.layer}: top ${shown.length} of ${layer.shifted_count ?? layer.shifted_features.length} shifted features`, '');
+      out.push(
+        `### Layer ${layer.layer}: top ${shown.length} of ${layer.shifted_count ?? layer.shifted_features.length} shifted features`,
+        '',
+      );
       const notes = layerNotes(layer);
       if (notes.length > 0) out.push(...notes, '');
       out.push(featureTable(shown), '');
@@ -93,8 +122,16 @@ export function reportToMarkdown(report: SaeDiffReport, options: { topFeatures?:
 const LAYER_TRUST_COLUMNS: { title: string; align: string; cell(layer: LayerReport): string | undefined }[] = [
   { title: 'significant', align: '---:', cell: (l) => sumCounts(l.significant_counts)?.toString() },
   { title: 'inside dict.', align: '---:', cell: (l) => (l.decomposition ? formatPercent(l.decomposition.fraction_inside) : undefined) },
-  { title: 'noise floor', align: '---', cell: (l) => (l.within_noise_floor === undefined && !l.noise_floor ? undefined
-    : l.within_noise_floor ? `within${(l.flags_suppressed_by_floor ?? []).length ? ` (suppressed: ${l.flags_suppressed_by_floor!.join(', ')})` : ''}` : 'above') },
+  {
+    title: 'noise floor',
+    align: '---',
+    cell: (l) =>
+      l.within_noise_floor === undefined && !l.noise_floor
+        ? undefined
+        : l.within_noise_floor
+          ? `within${(l.flags_suppressed_by_floor ?? []).length ? ` (suppressed: ${l.flags_suppressed_by_floor!.join(', ')})` : ''}`
+          : 'above',
+  },
   { title: 'self-check', align: '---', cell: (l) => (l.self_check ? (l.self_check.ok ? 'ok' : 'FAILED') : undefined) },
 ];
 
@@ -103,8 +140,9 @@ function layerTable(layers: LayerReport[]): string {
   const metrics = LAYER_METRICS.filter((m) => m.short !== undefined);
   const header = `| layer |${metrics.map((m) => ` ${m.short} |`).join('')} shifted | flags |` + trust.map((c) => ` ${c.title} |`).join('');
   const rule = `|---:|${metrics.map(() => '---:|').join('')}---:|---|` + trust.map((c) => `${c.align}|`).join('');
-  const rows = layers.map((l) =>
-    `| ${l.layer} |${metrics.map((m) => ` ${formatMetric(m.value(l))} |`).join('')} ${l.shifted_count ?? l.shifted_features.length} | ${l.flags.join(', ')} |` +
+  const rows = layers.map(
+    (l) =>
+      `| ${l.layer} |${metrics.map((m) => ` ${formatMetric(m.value(l))} |`).join('')} ${l.shifted_count ?? l.shifted_features.length} | ${l.flags.join(', ')} |` +
       trust.map((c) => ` ${c.cell(l) ?? ''} |`).join(''),
   );
   return [header, rule, ...rows].join('\n');
@@ -115,7 +153,8 @@ function layerNotes(layer: LayerReport): string[] {
   const notes: string[] = [];
   const decomposition = decompositionText(layer);
   if (decomposition) notes.push(`- Decomposition: ${mdText(decomposition)}`);
-  if (layer.self_check && !layer.self_check.ok) notes.push(`- SAE self-check FAILED: ${mdText((layer.self_check.messages ?? []).join(' '))}`);
+  if (layer.self_check && !layer.self_check.ok)
+    notes.push(`- SAE self-check FAILED: ${mdText((layer.self_check.messages ?? []).join(' '))}`);
   return notes;
 }
 
@@ -124,10 +163,13 @@ function featureTable(features: ShiftedFeature[]): string {
   const sig = features.some((f) => f.significant !== undefined || f.q_value !== undefined);
   const header = '| id | label | category | freq base | freq sft | mean base | mean sft | mean abs diff |' + (sig ? ' sig. | q |' : '');
   const rule = '|---:|---|---|---:|---:|---:|---:|---:|' + (sig ? ':---:|---:|' : '');
-  const rows = features.map((f) =>
-    `| ${f.id} | ${mdText(f.label ?? '')} | ${f.category}${f.near_threshold ? ' ⚠ near threshold' : ''} | ${formatMetric(f.freq_base)} | ${formatMetric(f.freq_sft)} | ` +
+  const rows = features.map(
+    (f) =>
+      `| ${f.id} | ${mdText(f.label ?? '')} | ${f.category}${f.near_threshold ? ' ⚠ near threshold' : ''} | ${formatMetric(f.freq_base)} | ${formatMetric(f.freq_sft)} | ` +
       `${formatMetric(f.mean_base)} | ${formatMetric(f.mean_sft)} | ${formatMetric(f.mean_abs_diff)} |` +
-      (sig ? ` ${f.significant === undefined ? '' : f.significant ? '✓' : '–'} | ${f.q_value === undefined ? '' : formatMetric(f.q_value)} |` : ''),
+      (sig
+        ? ` ${f.significant === undefined ? '' : f.significant ? '✓' : '–'} | ${f.q_value === undefined ? '' : formatMetric(f.q_value)} |`
+        : ''),
   );
   return [header, rule, ...rows].join('\n');
 }

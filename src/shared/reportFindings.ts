@@ -39,8 +39,7 @@ export interface ComparisonFindings {
 }
 
 export function findComparison(comparison: ComparisonReport): ComparisonFindings {
-  const withFlag = (flag: LayerFlag) =>
-    comparison.layers.filter((layer) => layer.flags.includes(flag)).map((layer) => layer.layer);
+  const withFlag = (flag: LayerFlag) => comparison.layers.filter((layer) => layer.flags.includes(flag)).map((layer) => layer.layer);
   const mostDivergent = [...comparison.layers]
     .filter((layer) => layer.l1_divergence > 0)
     .sort((a, b) => b.l1_divergence - a.l1_divergence || a.layer - b.layer)
@@ -76,15 +75,19 @@ export function layerList(layers: number[]): string {
 export function describeFineTuneComparison(report: SaeDiffReport): string[] {
   const comparison = report.fine_tune_comparison;
   if (!comparison) return [];
-  const lines = comparison.profiles.map((profile) =>
-    `${profile.sft} peaks at layer ${profile.peak_layer}, which holds ${formatPercent(profile.peak_share)} of its L1 divergence ` +
+  const lines = comparison.profiles.map(
+    (profile) =>
+      `${profile.sft} peaks at layer ${profile.peak_layer}, which holds ${formatPercent(profile.peak_share)} of its L1 divergence ` +
       `(concentration ${formatMetric(profile.concentration)}: 0 = spread evenly over layers, 1 = all in one layer).`,
   );
   for (const pair of comparison.profile_similarity) {
-    lines.push(`${pair.a} and ${pair.b} have ${pair.cosine >= 0.9 ? 'similar' : 'different'} divergence profiles (cosine ${formatMetric(pair.cosine)}).`);
+    lines.push(
+      `${pair.a} and ${pair.b} have ${pair.cosine >= 0.9 ? 'similar' : 'different'} divergence profiles (cosine ${formatMetric(pair.cosine)}).`,
+    );
   }
   const shared = Object.values(comparison.shared_count ?? {}).reduce((sum, count) => sum + count, 0);
-  if (shared > 0) lines.push(`Summed over layers, ${shared} shifted feature${shared === 1 ? ' is' : 's are'} shared by two or more fine-tunes.`);
+  if (shared > 0)
+    lines.push(`Summed over layers, ${shared} shifted feature${shared === 1 ? ' is' : 's are'} shared by two or more fine-tunes.`);
   return lines;
 }
 

@@ -66,7 +66,15 @@ export interface PersistedViewState {
 }
 
 export const FEATURE_COLUMNS = [
-  'id', 'label', 'category', 'significant', 'freq_base', 'freq_sft', 'mean_base', 'mean_sft', 'mean_abs_diff',
+  'id',
+  'label',
+  'category',
+  'significant',
+  'freq_base',
+  'freq_sft',
+  'mean_base',
+  'mean_sft',
+  'mean_abs_diff',
 ] as const;
 export type FeatureColumn = (typeof FEATURE_COLUMNS)[number];
 

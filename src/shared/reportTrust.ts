@@ -14,7 +14,9 @@ export const SELF_CHECK_FAILED_TEXT =
 /** Does the report carry per-feature significance (BH at run.fdr)? Then the panel shows the sig. column. */
 export function hasSignificance(report: SaeDiffReport): boolean {
   if (report.run?.fdr !== undefined) return true;
-  return report.comparisons.some((c) => c.layers.some((l) => l.significant_counts !== undefined || l.shifted_features.some((f) => f.significant !== undefined)));
+  return report.comparisons.some((c) =>
+    c.layers.some((l) => l.significant_counts !== undefined || l.shifted_features.some((f) => f.significant !== undefined)),
+  );
 }
 
 /** Failing layers' self-check messages. The check is on base, so a layer shared by several fine-tunes is listed once. */
@@ -40,9 +42,11 @@ export function formatPercent(share: number): string {
 export function decompositionText(layer: LayerReport): string | undefined {
   const d = layer.decomposition;
   if (!d) return undefined;
-  return `inside the dictionary: ${formatPercent(d.fraction_inside)} of ‖Δh‖² ` +
+  return (
+    `inside the dictionary: ${formatPercent(d.fraction_inside)} of ‖Δh‖² ` +
     `(Δh·Δr ${formatMetric(d.inside)}, Δh·Δe ${formatMetric(d.outside)} of ${formatMetric(d.delta_sq)}); ` +
-    `residual norm ${formatMetric(d.mean_norm_base)} → ${formatMetric(d.mean_norm_sft)}`;
+    `residual norm ${formatMetric(d.mean_norm_base)} → ${formatMetric(d.mean_norm_sft)}`
+  );
 }
 
 /** "passed: …" or "FAILED: <messages> (measured …)", with the measured and declared L0 / explained variance. */
@@ -50,7 +54,8 @@ export function selfCheckText(layer: LayerReport): string | undefined {
   const check = layer.self_check;
   if (!check) return undefined;
   const declared = (value: number | undefined) => (value !== undefined ? ` (declared ${formatNumber(value)})` : '');
-  const measured = `base L0 ${formatNumber(check.l0_base)}${declared(check.declared_l0)}, ` +
+  const measured =
+    `base L0 ${formatNumber(check.l0_base)}${declared(check.declared_l0)}, ` +
     `explained variance ${formatNumber(check.explained_variance_base)}${declared(check.declared_explained_variance)}`;
   if (check.ok) return `passed: ${measured}`;
   const messages = (check.messages ?? []).join(' ');
@@ -82,14 +87,17 @@ export function describeTrust(comparison: ComparisonReport, report: SaeDiffRepor
   const checked = layers.filter((l) => l.self_check);
   const failed = checked.filter((l) => !l.self_check!.ok).map((l) => l.layer);
   if (failed.length > 0) lines.push(`SAE self-check failed at ${layerList(failed)}: do not trust the feature diff there.`);
-  else if (checked.length > 0) lines.push(`SAE self-check passed at ${checked.length === layers.length ? 'every layer' : layerList(checked.map((l) => l.layer))}.`);
+  else if (checked.length > 0)
+    lines.push(`SAE self-check passed at ${checked.length === layers.length ? 'every layer' : layerList(checked.map((l) => l.layer))}.`);
 
   const within = layers.filter((l) => l.within_noise_floor);
   if (within.length > 0) {
     const reference = report.noise_floor?.reference.name;
-    const detail = within.map((l) => (l.flags_suppressed_by_floor ?? []).length
-      ? `layer ${l.layer} (suppressed: ${l.flags_suppressed_by_floor!.map((f) => flagInfo(f).text).join(', ')})`
-      : `layer ${l.layer}`);
+    const detail = within.map((l) =>
+      (l.flags_suppressed_by_floor ?? []).length
+        ? `layer ${l.layer} (suppressed: ${l.flags_suppressed_by_floor!.map((f) => flagInfo(f).text).join(', ')})`
+        : `layer ${l.layer}`,
+    );
     lines.push(`Within the noise floor${reference ? ` (base vs ${reference})` : ''}, so not flagged: ${detail.join(', ')}.`);
   }
 
@@ -98,10 +106,13 @@ export function describeTrust(comparison: ComparisonReport, report: SaeDiffRepor
     const shifted = layers.filter((l) => l.significant_counts).reduce((sum, l) => sum + (l.shifted_count ?? l.shifted_features.length), 0);
     const total = significant.reduce((sum, n) => sum + n, 0);
     const fdr = report.run?.fdr;
-    lines.push(`${total} of ${shifted} shifted features are significant${fdr !== undefined ? ` at a false discovery rate of ${fdr}` : ''} (Benjamini–Hochberg).`);
+    lines.push(
+      `${total} of ${shifted} shifted features are significant${fdr !== undefined ? ` at a false discovery rate of ${fdr}` : ''} (Benjamini–Hochberg).`,
+    );
   }
 
   const near = layers.reduce((sum, l) => sum + l.shifted_features.filter((f) => f.near_threshold).length, 0);
-  if (near > 0) lines.push(`${near} listed feature${near === 1 ? ' shifts' : 's shift'} within the activation threshold's margin: likely artefacts.`);
+  if (near > 0)
+    lines.push(`${near} listed feature${near === 1 ? ' shifts' : 's shift'} within the activation threshold's margin: likely artefacts.`);
   return lines;
 }

@@ -4,7 +4,11 @@
  */
 import type { HookPoint, ProviderRequest } from './configTypes';
 /** A model as run.config names it. */
-export interface ConfigModel { name: string; path: string; onnx_file?: string }
+export interface ConfigModel {
+  name: string;
+  path: string;
+  onnx_file?: string;
+}
 
 /**
  * run.config: the resolved config (paths absolute), as src/engine/config/load.ts configToJson writes it.
@@ -21,7 +25,6 @@ export interface RunConfig {
   runtime?: { [key: string]: unknown };
   output?: { [key: string]: unknown };
 }
-
 
 export type LayerFlag = 'hidden_shift' | 'divergent' | 'low_fidelity' | 'coverage_drop';
 export type FeatureCategory = 'emerged' | 'vanished' | 'amplified' | 'suppressed';
@@ -144,7 +147,14 @@ export interface LayerReport {
   /** Per category, the shifted features that are significant. */
   significant_counts?: Record<FeatureCategory, number>;
   /** Means over T of |Δh|^2, Δh·Δr (inside the dictionary) and Δh·Δe (outside); inside + outside = delta_sq. */
-  decomposition?: { delta_sq: number; inside: number; outside: number; fraction_inside: number; mean_norm_base: number; mean_norm_sft: number };
+  decomposition?: {
+    delta_sq: number;
+    inside: number;
+    outside: number;
+    fraction_inside: number;
+    mean_norm_base: number;
+    mean_norm_sft: number;
+  };
   /** The same metrics for base vs the reference model (models.reference). */
   noise_floor?: { dense_cosine: number; feature_overlap: number; l1_divergence: number; recon_cosine: number };
   /** The fine-tune's divergence above the floor (sft - floor; 1 - x for overlap and cosine). */
@@ -268,7 +278,10 @@ export interface PartialState {
   tokenizer_config?: string;
   labels: Record<string, Record<string, string>>;
   /** Self-check inputs: neighbouring-position fits (from the shard's first batch) and declared values. */
-  self_check?: { fits: Record<string, { kind: string; explainedVariance: number }[]>; declared: Record<string, { l0?: number; explainedVariance?: number }> };
+  self_check?: {
+    fits: Record<string, { kind: string; explainedVariance: number }[]>;
+    declared: Record<string, { l0?: number; explainedVariance?: number }>;
+  };
   /** What the shard ran on, by path and sha256, so that merge refuses parts of different runs. */
   provenance?: Provenance;
 }

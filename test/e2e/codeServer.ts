@@ -28,15 +28,19 @@ export function vsixPath(): string {
 export function e2eUnavailableReason(): string | undefined {
   if (!fs.existsSync(codeServerBinary())) return `code-server is not installed at ${codeServerBinary()} (scripts/e2e-install.sh)`;
   if (!fs.existsSync(CHROMIUM)) return `${CHROMIUM} is missing (apt-get install chromium)`;
-  if (!fs.existsSync(vsixPath())) return `the VSIX is not built: ${vsixPath()} (npm run package -- --target ${process.platform}-${process.arch})`;
+  if (!fs.existsSync(vsixPath()))
+    return `the VSIX is not built: ${vsixPath()} (npm run package -- --target ${process.platform}-${process.arch})`;
   return undefined;
 }
 
 /** Installs the VSIX the way the README tells a user to (`--install-extension`); returns the CLI's output. */
 export function installExtension(dirs: { ud: string; ext: string }, env: NodeJS.ProcessEnv): string {
-  return execFileSync(codeServerBinary(), [
-    '--user-data-dir', dirs.ud, '--extensions-dir', dirs.ext, '--install-extension', vsixPath(),
-  ], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000 });
+  return execFileSync(codeServerBinary(), ['--user-data-dir', dirs.ud, '--extensions-dir', dirs.ext, '--install-extension', vsixPath()], {
+    env,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+    timeout: 120_000,
+  });
 }
 
 export interface RunningCodeServer {
@@ -49,16 +53,33 @@ export interface RunningCodeServer {
 
 /** Starts code-server on 127.0.0.1 with its state under `root` (HOME is left alone). */
 export async function startCodeServer(root: string, userSettings: Record<string, unknown>): Promise<RunningCodeServer> {
-  const dirs = { ud: path.join(root, 'ud'), ext: path.join(root, 'ext'), xdgData: path.join(root, 'xdg-data'), xdgConfig: path.join(root, 'xdg-config') };
+  const dirs = {
+    ud: path.join(root, 'ud'),
+    ext: path.join(root, 'ext'),
+    xdgData: path.join(root, 'xdg-data'),
+    xdgConfig: path.join(root, 'xdg-config'),
+  };
   for (const d of Object.values(dirs)) fs.mkdirSync(d, { recursive: true });
   fs.mkdirSync(path.join(dirs.ud, 'User'), { recursive: true });
-  fs.writeFileSync(path.join(dirs.ud, 'User', 'settings.json'), JSON.stringify({
-    'workbench.startupEditor': 'none', 'security.workspace.trust.enabled': false, 'telemetry.telemetryLevel': 'off',
-    'extensions.autoCheckUpdates': false, 'extensions.autoUpdate': false, 'update.mode': 'none', 'workbench.tips.enabled': false,
-    // the workspace lives inside this repository's test/.tmp: keep Git's prompt out of the way
-    'git.openRepositoryInParentFolders': 'never',
-    ...userSettings,
-  }, null, 1));
+  fs.writeFileSync(
+    path.join(dirs.ud, 'User', 'settings.json'),
+    JSON.stringify(
+      {
+        'workbench.startupEditor': 'none',
+        'security.workspace.trust.enabled': false,
+        'telemetry.telemetryLevel': 'off',
+        'extensions.autoCheckUpdates': false,
+        'extensions.autoUpdate': false,
+        'update.mode': 'none',
+        'workbench.tips.enabled': false,
+        // the workspace lives inside this repository's test/.tmp: keep Git's prompt out of the way
+        'git.openRepositoryInParentFolders': 'never',
+        ...userSettings,
+      },
+      null,
+      1,
+    ),
+  );
   const env = { ...process.env, XDG_DATA_HOME: dirs.xdgData, XDG_CONFIG_HOME: dirs.xdgConfig };
   const installed = installExtension(dirs, env);
   if (!/successfully installed/i.test(installed)) throw new Error(`installing the VSIX failed: ${installed}`);
@@ -67,10 +88,21 @@ export async function startCodeServer(root: string, userSettings: Record<string,
   fs.writeFileSync(config, `bind-addr: 127.0.0.1:${port}\nauth: none\ncert: false\n`);
   const logFile = path.join(root, 'code-server.log');
   const log = fs.openSync(logFile, 'w');
-  const child: ChildProcess = spawn(codeServerBinary(), [
-    '--config', config, '--user-data-dir', dirs.ud, '--extensions-dir', dirs.ext,
-    '--disable-telemetry', '--disable-update-check', '--disable-workspace-trust',
-  ], { env, stdio: ['ignore', log, log], detached: true });
+  const child: ChildProcess = spawn(
+    codeServerBinary(),
+    [
+      '--config',
+      config,
+      '--user-data-dir',
+      dirs.ud,
+      '--extensions-dir',
+      dirs.ext,
+      '--disable-telemetry',
+      '--disable-update-check',
+      '--disable-workspace-trust',
+    ],
+    { env, stdio: ['ignore', log, log], detached: true },
+  );
   const base = `http://127.0.0.1:${port}`;
   await waitForHealth(`${base}/healthz`, child, 30_000);
   return {
@@ -81,8 +113,18 @@ export async function startCodeServer(root: string, userSettings: Record<string,
       if (child.exitCode !== null || child.pid === undefined) return;
       const exited = new Promise((r) => child.once('exit', r));
       // the whole group: code-server, its extension host and the extension's run worker
-      try { process.kill(-child.pid, 'SIGTERM'); } catch { /* gone */ }
-      const timer = setTimeout(() => { try { process.kill(-child.pid!, 'SIGKILL'); } catch { /* gone */ } }, 5000);
+      try {
+        process.kill(-child.pid, 'SIGTERM');
+      } catch {
+        /* gone */
+      }
+      const timer = setTimeout(() => {
+        try {
+          process.kill(-child.pid!, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+      }, 5000);
       await exited;
       clearTimeout(timer);
       fs.closeSync(log);
@@ -98,7 +140,9 @@ function processGroup(pgid: number): string[] {
       const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
       const pgrp = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
       if (pgrp === pgid) found.push(fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ').trim());
-    } catch { /* exited meanwhile */ }
+    } catch {
+      /* exited meanwhile */
+    }
   }
   return found;
 }
@@ -120,7 +164,9 @@ async function waitForHealth(url: string, child: ChildProcess, timeoutMs: number
     if (child.exitCode !== null) throw new Error(`code-server exited with code ${child.exitCode}`);
     try {
       if ((await fetch(url)).ok) return;
-    } catch { /* not listening yet */ }
+    } catch {
+      /* not listening yet */
+    }
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`code-server did not answer ${url} within ${timeoutMs} ms`);

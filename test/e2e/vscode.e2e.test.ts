@@ -37,11 +37,21 @@ describe('SAE Diff in VS Code (code-server)', { skip }, () => {
     server = await startCodeServer(ROOT, { 'saeDiff.executionProvider': 'auto', 'saeDiff.openReportWhenDone': true });
     const { chromium } = await import('playwright-core');
     ctx = await chromium.launchPersistentContext(path.join(ROOT, 'chrome'), {
-      executablePath: CHROMIUM, headless: true, viewport: { width: 1400, height: 900 },
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-        '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      executablePath: CHROMIUM,
+      headless: true,
+      viewport: { width: 1400, height: 900 },
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
     });
-    page = ctx.pages()[0] ?? await ctx.newPage();
+    page = ctx.pages()[0] ?? (await ctx.newPage());
     await page.goto(server.url(ws.folder));
     await page.waitForSelector('.monaco-workbench', { timeout: 60_000 });
     // usable once the remote extension host has listed the workspace
@@ -87,15 +97,23 @@ describe('SAE Diff in VS Code (code-server)', { skip }, () => {
   step('Run Diagnostic from the palette writes the report and opens its panel', async () => {
     await runCommand(page, 'SAE Diff: Run Diagnostic');
     // the status bar follows the run and names the provider auto picked
-    await page.locator('.statusbar-item', { hasText: /SAE Diff: .*cpu/ }).first().waitFor({ timeout: 60_000 });
+    await page
+      .locator('.statusbar-item', { hasText: /SAE Diff: .*cpu/ })
+      .first()
+      .waitFor({ timeout: 60_000 });
     await waitFor(() => fs.existsSync(ws.report), 90_000, 'the report file');
     const report = JSON.parse(fs.readFileSync(ws.report, 'utf8'));
     assert.equal(report.complete, true);
     assert.equal(report.comparisons[0].sft.name, 'sft-refusal');
     // the report panel (a custom editor webview) shows the fine-tune
     await page.locator('.tabs-container .tab', { hasText: 'demo.sae-report.json' }).first().waitFor({ timeout: 30_000 });
-    await page.frameLocator('iframe.webview.ready').last().frameLocator('iframe#active-frame')
-      .getByText('sft-refusal').first().waitFor({ timeout: 30_000 });
+    await page
+      .frameLocator('iframe.webview.ready')
+      .last()
+      .frameLocator('iframe#active-frame')
+      .getByText('sft-refusal')
+      .first()
+      .waitFor({ timeout: 30_000 });
     // the panel that followed the run shows the written report in place: same tab, no new split
     await webviewWith(page, '[data-testid="finished-banner"]', 60_000);
     assert.equal(await page.locator('.editor-group-container').count(), 2, 'the config and the report: two editor groups');
@@ -107,7 +125,10 @@ describe('SAE Diff in VS Code (code-server)', { skip }, () => {
     await runCommand(page, 'SAE Diff: Run Diagnostic');
     const progress = page.locator('.notification-toast', { hasText: 'slow.sae-diff.yaml' }).filter({ hasText: 'Batch' }).first();
     await progress.waitFor({ timeout: 60_000 });
-    assert.ok(server.processes().some((p) => p.includes('runWorker.js')), 'the run worker is running');
+    assert.ok(
+      server.processes().some((p) => p.includes('runWorker.js')),
+      'the run worker is running',
+    );
     // the live panel: the run's three fine-tunes and its layers from the start, in the report's place (no new split)
     const live = await webviewWith(page, '[data-testid="running-banner"]');
     assert.equal((await live.locator('h1').first().innerText()).replace(/\s+/g, ' '), 'base → sft-refusal, sft-domain, sft-late');
@@ -119,10 +140,18 @@ describe('SAE Diff in VS Code (code-server)', { skip }, () => {
     }
     await progress.locator('.monaco-button', { hasText: 'Cancel' }).click();
     await page.locator('.notification-toast', { hasText: 'SAE Diff: run cancelled.' }).first().waitFor({ timeout: 15_000 });
-    assert.deepEqual(server.processes().filter((p) => p.includes('runWorker.js')), [], 'the worker exited');
+    assert.deepEqual(
+      server.processes().filter((p) => p.includes('runWorker.js')),
+      [],
+      'the worker exited',
+    );
     await live.locator('.error-box', { hasText: 'The run was cancelled' }).waitFor({ timeout: 15_000 });
     const out = path.dirname(ws.slowReport);
-    assert.deepEqual(fs.readdirSync(out).filter((f) => f.startsWith('slow.')), [], 'no report, no temp file');
+    assert.deepEqual(
+      fs.readdirSync(out).filter((f) => f.startsWith('slow.')),
+      [],
+      'no report, no temp file',
+    );
   });
 
   step('Run refuses to start while the config has errors, and lists them', async () => {
@@ -144,7 +173,10 @@ describe('SAE Diff in VS Code (code-server)', { skip }, () => {
     // installed from the VSIX, VS Code names the extension by its displayName
     assert.match(await toast.locator('.notification-list-item-source').innerText(), /SAE Diff/, 'the notification names its source');
     await toast.locator('.monaco-button', { hasText: 'Go to Line' }).click();
-    await page.locator('.statusbar-item', { hasText: `Ln ${ws.typoLine},` }).first().waitFor({ timeout: 15_000 });
+    await page
+      .locator('.statusbar-item', { hasText: `Ln ${ws.typoLine},` })
+      .first()
+      .waitFor({ timeout: 15_000 });
   });
 
   step('a saved report opens in the report panel', async () => {
@@ -160,14 +192,16 @@ describe('SAE Diff in VS Code (code-server)', { skip }, () => {
     assert.equal(await view.locator('[data-testid="running-banner"]').count(), 0, 'a saved report is not running');
   });
 
-  step('clicking a point in the firing-frequency scatter opens that feature\'s page', async () => {
+  step("clicking a point in the firing-frequency scatter opens that feature's page", async () => {
     const view = await webviewWith(page, 'canvas[aria-label^="Firing frequency scatter"]');
     const canvas = view.locator('canvas[aria-label^="Firing frequency scatter"]');
     await canvas.scrollIntoViewIfNeeded();
     // the most isolated point of the plot, at its pixel position in Chart.js's own layout
     const target = await canvas.evaluate(() => {
       const chart = window.saeDiffView.plots().scatter;
-      const points = chart.data.datasets.flatMap((d: any, di: number) => chart.getDatasetMeta(di).data.map((e: any, i: number) => ({ id: d.data[i].id, x: e.x, y: e.y })));
+      const points = chart.data.datasets.flatMap((d: any, di: number) =>
+        chart.getDatasetMeta(di).data.map((e: any, i: number) => ({ id: d.data[i].id, x: e.x, y: e.y })),
+      );
       const gap = (p: any) => Math.min(...points.filter((q: any) => q !== p).map((q: any) => Math.hypot(q.x - p.x, q.y - p.y)));
       return points.reduce((best: any, p: any) => (gap(p) > gap(best) ? p : best));
     });
@@ -178,8 +212,12 @@ describe('SAE Diff in VS Code (code-server)', { skip }, () => {
     assert.match(await detail.locator('h3').innerText(), new RegExp(`^Feature ${target.id}\\b`));
     // its page: logit effects and its contexts as token heat maps
     await detail.locator('[data-testid="logit-effects"]').waitFor({ timeout: 15_000 });
-    assert.ok(await detail.locator('.heat-map').count() > 0, 'contexts as token heat maps');
-    assert.equal(await view.locator(`tr[data-feature-id="${target.id}"]`).getAttribute('aria-selected'), 'true', 'the table selects it too');
+    assert.ok((await detail.locator('.heat-map').count()) > 0, 'contexts as token heat maps');
+    assert.equal(
+      await view.locator(`tr[data-feature-id="${target.id}"]`).getAttribute('aria-selected'),
+      'true',
+      'the table selects it too',
+    );
     if (SCREENSHOTS) {
       await hideBottomPanel(page);
       await detail.scrollIntoViewIfNeeded();
@@ -192,15 +230,25 @@ describe('SAE Diff in VS Code (code-server)', { skip }, () => {
     const out = path.dirname(ws.report);
     const html = path.join(out, 'demo.report.html');
     const svg = path.join(out, 'demo.layers.svg');
-    for (const [kind, file] of [['html', html], ['svg', svg]] as const) {
+    for (const [kind, file] of [
+      ['html', html],
+      ['svg', svg],
+    ] as const) {
       await view.locator(`vscode-button[data-export="${kind}"]`).click();
       // VS Code's save dialog (in a browser window, a path in the quick input), on the name beside the report
       const input = page.locator('.quick-input-widget input');
       await input.waitFor({ state: 'visible', timeout: 15_000 });
-      await waitFor(async () => (await input.inputValue()).endsWith(path.basename(file)), 15_000, `the save dialog on ${path.basename(file)}`);
+      await waitFor(
+        async () => (await input.inputValue()).endsWith(path.basename(file)),
+        15_000,
+        `the save dialog on ${path.basename(file)}`,
+      );
       await page.keyboard.press('Enter');
       await waitFor(() => fs.existsSync(file) && fs.statSync(file).size > 0, 30_000, file);
-      await page.locator('.notification-toast', { hasText: `SAE Diff: saved ${path.basename(file)}` }).first().waitFor({ timeout: 15_000 });
+      await page
+        .locator('.notification-toast', { hasText: `SAE Diff: saved ${path.basename(file)}` })
+        .first()
+        .waitFor({ timeout: 15_000 });
     }
     const text = fs.readFileSync(html, 'utf8');
     // one file, offline: its CSP allows only its own nonce-carrying script and style, nothing remote
@@ -222,17 +270,20 @@ describe('SAE Diff in VS Code (code-server)', { skip }, () => {
     await runCommand(page, 'SAE Diff: Compare Reports');
     const rows = page.locator('.quick-input-list .monaco-list-row');
     await rows.filter({ hasText: 'seed2.sae-report.json' }).first().waitFor({ timeout: 15_000 });
-    assert.equal(await rows.count(), 2, 'the workspace\'s two reports are offered');
+    assert.equal(await rows.count(), 2, "the workspace's two reports are offered");
     for (const name of ['demo.sae-report.json', 'seed2.sae-report.json']) await rows.filter({ hasText: name }).first().click();
     await page.keyboard.press('Enter');
     const view = await webviewWith(page, '[data-testid="compare"]');
     assert.equal(await view.locator('[data-testid="compare"] h1').innerText(), 'Comparing 2 runs');
     const entries = await view.locator('.compare-entries li').allInnerTexts();
-    assert.deepEqual(entries.map((e) => e.trim()), ['demo.sae-report.json', 'seed2.sae-report.json']);
+    assert.deepEqual(
+      entries.map((e) => e.trim()),
+      ['demo.sae-report.json', 'seed2.sae-report.json'],
+    );
     const report = JSON.parse(fs.readFileSync(ws.report, 'utf8'));
     const table = view.locator('[data-testid="overlap-table"] tbody tr');
     assert.equal(await table.count(), report.comparisons[0].layers.length, 'one row per layer');
-    for (let i = 0; i < await table.count(); i++) {
+    for (let i = 0; i < (await table.count()); i++) {
       const row = table.nth(i);
       const count = (await row.locator('td[data-entry="0"]').innerText()).split(' ')[0];
       assert.equal(await row.locator('td[data-shared]').innerText(), count, 'identical reports share every shifted feature');
@@ -273,8 +324,13 @@ describe('SAE Diff in VS Code (code-server)', { skip }, () => {
     await page.locator('.monaco-editor .codelens-decoration a', { hasText: 'Run diagnostic' }).first().click({ timeout: 30_000 });
     await waitFor(() => fs.existsSync(report) && fs.statSync(report).mtimeMs > before, 120_000, 'the demo report');
     await page.locator('.tabs-container .tab', { hasText: 'refusal.sae-report.json' }).first().waitFor({ timeout: 30_000 });
-    await page.frameLocator('iframe.webview.ready').last().frameLocator('iframe#active-frame')
-      .getByText('sft-refusal').first().waitFor({ timeout: 30_000 });
+    await page
+      .frameLocator('iframe.webview.ready')
+      .last()
+      .frameLocator('iframe#active-frame')
+      .getByText('sft-refusal')
+      .first()
+      .waitFor({ timeout: 30_000 });
     await webviewWith(page, '[data-testid="finished-banner"]', 60_000);
     if (SCREENSHOTS) await panelScreenshots(page, SCREENSHOTS);
   });
@@ -283,7 +339,7 @@ describe('SAE Diff in VS Code (code-server)', { skip }, () => {
 /** The report panel as the README shows it: the header, the summary, the layer profile. */
 async function panelScreenshots(page: Page, dir: string): Promise<void> {
   await hideBottomPanel(page);
-  await page.waitForTimeout(500);  // the chart's entry animation
+  await page.waitForTimeout(500); // the chart's entry animation
   await page.screenshot({ path: path.join(dir, 'report-panel.png') });
 }
 
@@ -305,7 +361,9 @@ async function webviewWith(page: Page, selector: string, timeoutMs = 30_000): Pr
       if (frame === page.mainFrame()) continue;
       try {
         if (await frame.locator(selector).first().isVisible()) return frame;
-      } catch { /* detached while looking */ }
+      } catch {
+        /* detached while looking */
+      }
     }
     if (Date.now() > deadline) throw new Error(`no webview shows ${selector}`);
     await page.waitForTimeout(250);

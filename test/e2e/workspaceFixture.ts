@@ -22,17 +22,18 @@ export interface E2eWorkspace {
 
 export function writeWorkspace(folder: string): E2eWorkspace {
   fs.mkdirSync(folder, { recursive: true });
-  const body = (runtime: string, name = 'demo', sft = `"${FIXTURES}/sft-refusal"`) => [
-    '# SAE Diff e2e workspace',
-    'diagnostic_pipeline:',
-    `  models: { base: "${FIXTURES}/base", sft: ${sft} }`,
-    `  sae: { path: "${FIXTURES}/saes/blocks.{layer}.hook_resid_post", k: 16 }`,
-    '  layers: { target_indices: [0, 1, 2, 3, 4, 5] }',
-    `  dataset: { path: "${FIXTURES}/eval/chat.jsonl", max_samples: 64 }`,
-    `  ${runtime}`,
-    `  output: { format: "json", save_path: "out/${name}.sae-report.json" }`,
-    '',
-  ].join('\n');
+  const body = (runtime: string, name = 'demo', sft = `"${FIXTURES}/sft-refusal"`) =>
+    [
+      '# SAE Diff e2e workspace',
+      'diagnostic_pipeline:',
+      `  models: { base: "${FIXTURES}/base", sft: ${sft} }`,
+      `  sae: { path: "${FIXTURES}/saes/blocks.{layer}.hook_resid_post", k: 16 }`,
+      '  layers: { target_indices: [0, 1, 2, 3, 4, 5] }',
+      `  dataset: { path: "${FIXTURES}/eval/chat.jsonl", max_samples: 64 }`,
+      `  ${runtime}`,
+      `  output: { format: "json", save_path: "out/${name}.sae-report.json" }`,
+      '',
+    ].join('\n');
   const runnable = path.join(folder, 'demo.sae-diff.yaml');
   const typo = path.join(folder, 'typo.sae-diff.yaml');
   const slow = path.join(folder, 'slow.sae-diff.yaml');
@@ -43,7 +44,13 @@ export function writeWorkspace(folder: string): E2eWorkspace {
   const three = `[${['sft-refusal', 'sft-domain', 'sft-late'].map((m) => `{ name: ${m}, path: "${FIXTURES}/${m}" }`).join(', ')}]`;
   fs.writeFileSync(slow, body('runtime: { max_tokens: 64, batch_size: 1 }', 'slow', three));
   return {
-    folder, runnable, report: path.join(folder, 'out', 'demo.sae-report.json'), typo, typoLine: 7, noCuda,
-    slow, slowReport: path.join(folder, 'out', 'slow.sae-report.json'),
+    folder,
+    runnable,
+    report: path.join(folder, 'out', 'demo.sae-report.json'),
+    typo,
+    typoLine: 7,
+    noCuda,
+    slow,
+    slowReport: path.join(folder, 'out', 'slow.sae-report.json'),
   };
 }

@@ -10,11 +10,13 @@ import { FIXTURES } from './paths';
 export function anonymousSaes(dir: string, layers: number[]): string {
   const root = path.join(dir, 'anon-saes');
   for (const l of layers) {
-    const src = path.join(FIXTURES, 'saes', `blocks.${l}.hook_resid_post`), dst = path.join(root, `L${l}`);
+    const src = path.join(FIXTURES, 'saes', `blocks.${l}.hook_resid_post`),
+      dst = path.join(root, `L${l}`);
     fs.mkdirSync(dst, { recursive: true });
     fs.copyFileSync(path.join(src, 'sae_weights.safetensors'), path.join(dst, 'sae_weights.safetensors'));
     const cfg = JSON.parse(fs.readFileSync(path.join(src, 'cfg.json'), 'utf8'));
-    delete cfg.hook_name; delete cfg.hook_layer;
+    delete cfg.hook_name;
+    delete cfg.hook_layer;
     fs.writeFileSync(path.join(dst, 'cfg.json'), JSON.stringify(cfg));
   }
   return `${root.replace(/\\/g, '/')}/L{layer}`;

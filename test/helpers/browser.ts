@@ -62,14 +62,24 @@ export async function openPanel(options: { theme: ThemeName; savedState?: unknow
       executablePath: CHROMIUM_PATH,
       headless: true,
       viewport: { width: 1280, height: 900 },
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
-        '--disable-sync', '--no-first-run', '--disable-quic'],
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run',
+        '--disable-quic',
+      ],
     });
     // Only the local server may be reached: a request elsewhere would be a remote resource.
     await context.route('**/*', (route) => (route.request().url().startsWith(origin) ? route.continue() : route.abort()));
     const page = context.pages()[0] ?? (await context.newPage());
     const problems: string[] = [];
-    page.on('console', (message) => { if (message.type() === 'error') problems.push(`console: ${message.text()}`); });
+    page.on('console', (message) => {
+      if (message.type() === 'error') problems.push(`console: ${message.text()}`);
+    });
     page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
     page.on('requestfailed', (request) => problems.push(`request failed: ${request.url()}`));
     await page.addInitScript(installVsCodeStub, { savedState: options.savedState ?? null, theme: THEMES[options.theme] });
@@ -104,7 +114,14 @@ export async function openPanel(options: { theme: ThemeName; savedState?: unknow
         const base = `http://${request.headers.host}`;
         // The very HTML the extension gives VS Code; webview.cspSource is this server's origin here.
         response.writeHead(200, { 'content-type': 'text/html' });
-        response.end(buildPanelHtml({ cspSource: base, scriptUri: `${base}/media/webview/main.js`, styleUri: `${base}/media/webview/main.css`, nonce: createNonce() }));
+        response.end(
+          buildPanelHtml({
+            cspSource: base,
+            scriptUri: `${base}/media/webview/main.js`,
+            styleUri: `${base}/media/webview/main.css`,
+            nonce: createNonce(),
+          }),
+        );
         return;
       }
       const file = normalize(join(MEDIA_ROOT, decodeURIComponent(url.pathname.replace(/^\/media\/webview\//, ''))));
@@ -132,11 +149,17 @@ function installVsCodeStub(input: { savedState: unknown; theme: { bodyClass: str
   w.__posted = [];
   w.__state = input.savedState ?? undefined;
   w.__cspViolations = [];
-  document.addEventListener('securitypolicyviolation', (event: any) => w.__cspViolations.push(`CSP: ${event.violatedDirective} blocked ${event.blockedURI} at ${event.sourceFile}:${event.lineNumber} (${event.sample})`));
+  document.addEventListener('securitypolicyviolation', (event: any) =>
+    w.__cspViolations.push(
+      `CSP: ${event.violatedDirective} blocked ${event.blockedURI} at ${event.sourceFile}:${event.lineNumber} (${event.sample})`,
+    ),
+  );
   w.acquireVsCodeApi = () => ({
     postMessage: (message: unknown) => w.__posted.push(JSON.parse(JSON.stringify(message))),
     getState: () => w.__state,
-    setState: (state: unknown) => { w.__state = state; },
+    setState: (state: unknown) => {
+      w.__state = state;
+    },
   });
   // The init script runs before <html> exists: apply the theme as soon as <html> and <body> do.
   const applyWhenParsed = () => {
@@ -147,7 +170,9 @@ function installVsCodeStub(input: { savedState: unknown; theme: { bodyClass: str
     return true;
   };
   if (!applyWhenParsed()) {
-    const observer = new MutationObserver(() => { if (applyWhenParsed()) observer.disconnect(); });
+    const observer = new MutationObserver(() => {
+      if (applyWhenParsed()) observer.disconnect();
+    });
     observer.observe(document, { childList: true, subtree: true });
   }
 }

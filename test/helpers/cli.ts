@@ -3,7 +3,11 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { CLI, FIXTURES } from './paths';
 
-export interface CliResult { code: number; stdout: string; stderr: string }
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
 
 export function runCli(args: string[], cwd?: string): CliResult {
   const r = spawnSync(process.execPath, [CLI, ...args], { cwd, encoding: 'utf8', timeout: 120_000 });
@@ -18,7 +22,9 @@ export function writeConfig(dir: string, name: string, body: string): string {
 }
 
 /** The standard config of the fixtures, with overridable sections. */
-export function fixtureConfig(overrides: Partial<Record<'models' | 'sae' | 'layers' | 'dataset' | 'metrics' | 'runtime' | 'output', string>> = {}): string {
+export function fixtureConfig(
+  overrides: Partial<Record<'models' | 'sae' | 'layers' | 'dataset' | 'metrics' | 'runtime' | 'output', string>> = {},
+): string {
   const s = {
     models: '{ base: "@/base", sft: "@/sft-refusal" }',
     sae: '{ path: "@/saes/blocks.{layer}.hook_resid_post", k: 16 }',
@@ -27,5 +33,11 @@ export function fixtureConfig(overrides: Partial<Record<'models' | 'sae' | 'laye
     runtime: '{ max_tokens: 64, execution_provider: cpu }',
     ...overrides,
   };
-  return 'diagnostic_pipeline:\n' + Object.entries(s).map(([k, v]) => `  ${k}: ${v}`).join('\n') + '\n';
+  return (
+    'diagnostic_pipeline:\n' +
+    Object.entries(s)
+      .map(([k, v]) => `  ${k}: ${v}`)
+      .join('\n') +
+    '\n'
+  );
 }

@@ -19,16 +19,19 @@ export function twoFineTuneReport(): SaeDiffReport {
   mkdirSync(TMP_DIR, { recursive: true });
   const config = join(TMP_DIR, 'two-sfts.sae-diff.yaml');
   const at = (path: string) => JSON.stringify(join(FIXTURES, path));
-  writeFileSync(config, [
-    'diagnostic_pipeline:',
-    `  models: { base: ${at('base')}, sft: [{ name: refusal, path: ${at('sft-refusal')} }, { name: domain, path: ${at('sft-domain')} }] }`,
-    `  sae: { path: ${at('saes/blocks.{layer}.hook_resid_post')}, k: 16 }`,
-    '  layers: { target_indices: [0, 1, 2, 3, 4, 5], hook_mode: "forward" }',
-    `  dataset: { path: ${at('eval/general.jsonl')}, max_samples: 32 }`,
-    '  runtime: { max_tokens: 48 }',
-    `  output: { format: "json", save_path: ${JSON.stringify(join(TMP_DIR, 'two-sfts.sae-report.json'))} }`,
-    '',
-  ].join('\n'));
+  writeFileSync(
+    config,
+    [
+      'diagnostic_pipeline:',
+      `  models: { base: ${at('base')}, sft: [{ name: refusal, path: ${at('sft-refusal')} }, { name: domain, path: ${at('sft-domain')} }] }`,
+      `  sae: { path: ${at('saes/blocks.{layer}.hook_resid_post')}, k: 16 }`,
+      '  layers: { target_indices: [0, 1, 2, 3, 4, 5], hook_mode: "forward" }',
+      `  dataset: { path: ${at('eval/general.jsonl')}, max_samples: 32 }`,
+      '  runtime: { max_tokens: 48 }',
+      `  output: { format: "json", save_path: ${JSON.stringify(join(TMP_DIR, 'two-sfts.sae-report.json'))} }`,
+      '',
+    ].join('\n'),
+  );
   return runEngine(config, 'two-sfts.sae-report.json');
 }
 

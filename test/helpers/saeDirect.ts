@@ -10,7 +10,11 @@ const cpu = { provider: 'cpu' as const, threads: 0 };
 
 /** Real layer-3 activations of the base model on a few prompts (BOS excluded). */
 export async function layer3Activations(): Promise<{ data: Float32Array; n: number }> {
-  const model = await HookedModel.load(path.join(FIXTURES, 'base', 'model.onnx'), { targets: [3], hookPoint: 'resid_post', tensorNames: new Map() }, cpu);
+  const model = await HookedModel.load(
+    path.join(FIXTURES, 'base', 'model.onnx'),
+    { targets: [3], hookPoint: 'resid_post', tensorNames: new Map() },
+    cpu,
+  );
   const ids = Int32Array.from([0, 84, 290, 301, 77, 412, 99, 300, 0, 55, 66, 77, 88, 99, 100, 101]);
   const out = await model.run({ batch: 2, seq: 8, ids, mask: new Uint8Array(16).fill(1) });
   await model.release();
@@ -38,7 +42,8 @@ export function encodeDirect(sae: SaeWeights, xRaw: Float32Array, n: number): Fl
     const pre = new Float64Array(m);
     const mag = new Float64Array(m);
     for (let j = 0; j < m; j++) {
-      let s = sae.b_enc[j], sm = sae.b_mag ? sae.b_mag[j] : 0;
+      let s = sae.b_enc[j],
+        sm = sae.b_mag ? sae.b_mag[j] : 0;
       for (let i = 0; i < d; i++) {
         const xi = x[t * d + i] - (sae.applyBDecToInput ? sae.b_dec[i] : 0);
         s += xi * sae.W_enc[i * m + j];
@@ -47,11 +52,16 @@ export function encodeDirect(sae: SaeWeights, xRaw: Float32Array, n: number): Fl
       pre[j] = s;
       mag[j] = sm;
     }
-    if (sae.architecture === 'gated') { for (let j = 0; j < m; j++) z[t * m + j] = pre[j] > 0 ? Math.max(0, mag[j]) : 0; continue; }
+    if (sae.architecture === 'gated') {
+      for (let j = 0; j < m; j++) z[t * m + j] = pre[j] > 0 ? Math.max(0, mag[j]) : 0;
+      continue;
+    }
     if (sae.architecture === 'standard') for (let j = 0; j < m; j++) z[t * m + j] = Math.max(0, pre[j]);
     else if (sae.architecture === 'jumprelu') for (let j = 0; j < m; j++) z[t * m + j] = pre[j] > sae.threshold![j] ? pre[j] : 0;
     else {
-      const order = Array.from(pre.keys()).sort((a, b) => pre[b] - pre[a] || a - b).slice(0, sae.kSae);
+      const order = Array.from(pre.keys())
+        .sort((a, b) => pre[b] - pre[a] || a - b)
+        .slice(0, sae.kSae);
       for (const j of order) z[t * m + j] = Math.max(0, pre[j]);
     }
   }
@@ -64,7 +74,6 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
   return m;
 }
-
 
 /** SAELens normalisations, per token, in float64. */
 export function normalizeDirect(sae: SaeWeights, x: Float32Array, n: number): Float64Array {

@@ -21,9 +21,28 @@ export function withoutTrustFields(original: SaeDiffReport): SaeDiffReport {
   for (const comparison of copy.comparisons) {
     for (const layer of comparison.layers) {
       delete layer.all_shifted;
-      for (const key of ['significant_counts', 'decomposition', 'noise_floor', 'within_noise_floor', 'flags_suppressed_by_floor', 'self_check'] as const) delete layer[key];
+      for (const key of [
+        'significant_counts',
+        'decomposition',
+        'noise_floor',
+        'within_noise_floor',
+        'flags_suppressed_by_floor',
+        'self_check',
+      ] as const)
+        delete layer[key];
       for (const feature of layer.shifted_features) {
-        for (const key of ['significant', 'p_value', 'q_value', 'freq_base_ci', 'freq_sft_ci', 'pre_activation_shift', 'near_threshold', 'logit_effects', 'neuronpedia_url'] as const) delete feature[key];
+        for (const key of [
+          'significant',
+          'p_value',
+          'q_value',
+          'freq_base_ci',
+          'freq_sft_ci',
+          'pre_activation_shift',
+          'near_threshold',
+          'logit_effects',
+          'neuronpedia_url',
+        ] as const)
+          delete feature[key];
         for (const context of [...(feature.contexts?.base ?? []), ...(feature.contexts?.sft ?? [])]) {
           for (const key of ['tokens', 'token_ids', 'activations', 'focus', 'duplicate_of'] as const) delete context[key];
         }
@@ -47,9 +66,21 @@ export function withTrustFields(original: SaeDiffReport, options: { failingLayer
     for (const layer of comparison.layers) {
       const failing = layer.layer === options.failingLayer;
       layer.self_check = failing
-        ? { ok: false, l0_base: 412, explained_variance_base: 0.12, declared_l0: 32, declared_explained_variance: 0.8, messages: [FAILING_LAYER_MESSAGE] }
+        ? {
+            ok: false,
+            l0_base: 412,
+            explained_variance_base: 0.12,
+            declared_l0: 32,
+            declared_explained_variance: 0.8,
+            messages: [FAILING_LAYER_MESSAGE],
+          }
         : { ok: true, l0_base: layer.l0_base, explained_variance_base: layer.explained_variance_base, messages: [] };
-      layer.noise_floor = { dense_cosine: 0.99, feature_overlap: 0.8 - layer.layer / 100, l1_divergence: 0.05 + layer.layer / 100, recon_cosine: 0.98 };
+      layer.noise_floor = {
+        dense_cosine: 0.99,
+        feature_overlap: 0.8 - layer.layer / 100,
+        l1_divergence: 0.05 + layer.layer / 100,
+        recon_cosine: 0.98,
+      };
       if (layer.layer === options.floorLayer) {
         layer.within_noise_floor = true;
         layer.flags_suppressed_by_floor = ['divergent'];

@@ -85,7 +85,8 @@ function drawThresholds(chart: Chart, { theme, thresholds }: ChartDecorations): 
   ctx.save();
   // Labels are placed top to bottom, each at least one text line below the previous: close thresholds never overlap.
   let lastLabel = -Infinity;
-  const placed = [...byValue].map(([value, lines]) => ({ value, lines, y: scales.y.getPixelForValue(value) }))
+  const placed = [...byValue]
+    .map(([value, lines]) => ({ value, lines, y: scales.y.getPixelForValue(value) }))
     .filter(({ y }) => y >= chartArea.top && y <= chartArea.bottom)
     .sort((a, b) => a.y - b.y);
   for (const { value, lines, y } of placed) {

@@ -4,8 +4,16 @@
  * selects it in the feature table.
  */
 import {
-  CategoryScale, Chart, Legend, LinearScale, LineController, LineElement, PointElement, Tooltip,
-  type ChartDataset, type LegendItem,
+  CategoryScale,
+  Chart,
+  Legend,
+  LinearScale,
+  LineController,
+  LineElement,
+  PointElement,
+  Tooltip,
+  type ChartDataset,
+  type LegendItem,
 } from 'chart.js';
 import type { ComparisonReport, LayerReport, SaeDiffReport } from '../../src/shared/reportTypes';
 import { formatMetric, reportThresholds } from '../../src/shared/reportFindings';
@@ -39,13 +47,21 @@ export class LayerChart {
 
   constructor(private readonly change: (change: Partial<ViewState>) => void) {
     this.canvas = h('canvas', { attrs: { role: 'img', 'aria-label': 'Layer profile chart' } }) as HTMLCanvasElement;
-    this.element = h('section', { class: 'layer-profile', attrs: { 'aria-labelledby': 'profile-heading' } },
+    this.element = h(
+      'section',
+      { class: 'layer-profile', attrs: { 'aria-labelledby': 'profile-heading' } },
       h('h2', { attrs: { id: 'profile-heading' } }, 'Layer profile'),
       this.pickerHost,
       this.overlayHost,
       h('div', { class: 'chart-box' }, this.canvas),
-      h('p', { class: 'flag-legend' }, 'Flags: ', ...FLAGS.map((f, i) => [i ? ' · ' : '', h('b', {}, f.code), ` ${f.text}`]).flat(),
-        '. Dashed horizontal lines are the configured thresholds; the highlighted column is the layer shown below.'));
+      h(
+        'p',
+        { class: 'flag-legend' },
+        'Flags: ',
+        ...FLAGS.map((f, i) => [i ? ' · ' : '', h('b', {}, f.code), ` ${f.text}`]).flat(),
+        '. Dashed horizontal lines are the configured thresholds; the highlighted column is the layer shown below.',
+      ),
+    );
     this.chart = new Chart(this.canvas, {
       type: 'line',
       data: { labels: [], datasets: [] },
@@ -63,17 +79,22 @@ export class LayerChart {
     this.chart.data.labels = this.layers.map((layer) => `L${layer}`);
     const visible = this.visibleComparisons(report, state);
     const single = LAYER_SERIES.find((series) => series.key === state.chartMetric);
-    this.trustSeries = single ? [] : TRUST_SERIES.filter((series) => visible.some(({ comparison }) => comparison.layers.some((l) => series.value(l) !== undefined)));
+    this.trustSeries = single
+      ? []
+      : TRUST_SERIES.filter((series) => visible.some(({ comparison }) => comparison.layers.some((l) => series.value(l) !== undefined)));
     this.chart.data.datasets = single
       ? visible.map(({ comparison, index }) => this.singleMetricDataset(single, comparison, index))
       : [
-        ...visible.flatMap(({ comparison, index }) => this.datasetsFor(comparison, index, report.comparisons.length > 1)),
-        ...this.floorDatasets(report.comparisons[state.comparison]),
-      ];
+          ...visible.flatMap(({ comparison, index }) => this.datasetsFor(comparison, index, report.comparisons.length > 1)),
+          ...this.floorDatasets(report.comparisons[state.comparison]),
+        ];
     const yScale = this.chart.options.scales?.y as { title?: { display?: boolean; text?: string } } | undefined;
     if (yScale) yScale.title = { ...yScale.title, display: true, text: single ? single.label : 'value (each metric: see the legend)' };
     this.decorations = this.buildDecorations(report, state);
-    this.canvas.setAttribute('aria-label', `Layer profile of ${this.layers.length} layers; the table below lists the same layers' shifted features.`);
+    this.canvas.setAttribute(
+      'aria-label',
+      `Layer profile of ${this.layers.length} layers; the table below lists the same layers' shifted features.`,
+    );
     this.chart.update();
   }
 
@@ -110,13 +131,21 @@ export class LayerChart {
   }
 
   /** One metric of one fine-tune over the layers; flagged layers get a larger marker, per fine-tune. */
-  private metricLine(series: (typeof LAYER_SERIES)[number], comparison: ComparisonReport, index: number, color: string): Omit<LineDataset, 'label'> {
+  private metricLine(
+    series: (typeof LAYER_SERIES)[number],
+    comparison: ComparisonReport,
+    index: number,
+    color: string,
+  ): Omit<LineDataset, 'label'> {
     const byLayer = new Map(comparison.layers.map((layer) => [layer.layer, layer]));
     const flagged = this.layers.map((layer) => (byLayer.get(layer)?.flags.length ?? 0) > 0);
     return {
       seriesKey: series.key,
       comparison: index,
-      data: this.layers.map((layer) => { const l = byLayer.get(layer); return l ? series.value(l) : null; }),
+      data: this.layers.map((layer) => {
+        const l = byLayer.get(layer);
+        return l ? series.value(l) : null;
+      }),
       borderColor: color,
       backgroundColor: color,
       borderWidth: this.decorations.theme.highContrast ? 3 : 2,
@@ -133,31 +162,54 @@ export class LayerChart {
     const options = [{ value: 'all', text: 'All metrics' }, ...LAYER_SERIES.map((s) => ({ value: s.key, text: s.label }))];
     const picker = dropdown('Chart metric', options, state.chartMetric ?? 'all', (value) => this.change({ chartMetric: value }));
     const single = LAYER_SERIES.find((s) => s.key === state.chartMetric);
-    replaceChildren(this.pickerHost, h('label', { class: 'control' }, h('span', { class: 'control-label' }, 'Metric'), picker),
-      single ? h('span', { class: 'metric-definition' }, tooltip('layer metric', single.key)) : null);
+    replaceChildren(
+      this.pickerHost,
+      h('label', { class: 'control' }, h('span', { class: 'control-label' }, 'Metric'), picker),
+      single ? h('span', { class: 'metric-definition' }, tooltip('layer metric', single.key)) : null,
+    );
   }
 
   /** Per fine-tune series from the trust fields (the share of ‖Δh‖² inside the dictionary). */
   private trustDatasetsFor(comparison: ComparisonReport, index: number, named: boolean): LineDataset[] {
     const byLayer = new Map(comparison.layers.map((layer) => [layer.layer, layer]));
-    return this.trustSeries.filter((series) => !series.floor).map((series) => this.trustDataset(series, byLayer, index, named ? `${comparison.sft.name}: ${series.label}` : series.label, COMPARISON_DASHES[index % COMPARISON_DASHES.length]));
+    return this.trustSeries
+      .filter((series) => !series.floor)
+      .map((series) =>
+        this.trustDataset(
+          series,
+          byLayer,
+          index,
+          named ? `${comparison.sft.name}: ${series.label}` : series.label,
+          COMPARISON_DASHES[index % COMPARISON_DASHES.length],
+        ),
+      );
   }
 
   /** The noise floor is base vs the reference model: the same for every fine-tune, drawn once. */
   private floorDatasets(primary: ComparisonReport | undefined): LineDataset[] {
     if (!primary) return [];
     const byLayer = new Map(primary.layers.map((layer) => [layer.layer, layer]));
-    return this.trustSeries.filter((series) => series.floor).map((series) => this.trustDataset(series, byLayer, -1, series.label, FLOOR_DASH));
+    return this.trustSeries
+      .filter((series) => series.floor)
+      .map((series) => this.trustDataset(series, byLayer, -1, series.label, FLOOR_DASH));
   }
 
-  private trustDataset(series: TrustSeries, byLayer: Map<number, LayerReport>, comparison: number, label: string, dash: number[]): LineDataset {
+  private trustDataset(
+    series: TrustSeries,
+    byLayer: Map<number, LayerReport>,
+    comparison: number,
+    label: string,
+    dash: number[],
+  ): LineDataset {
     const { theme } = this.decorations;
     const color = theme.series[series.color];
     return {
       label,
       seriesKey: series.key,
       comparison,
-      data: this.layers.map((layer) => byLayer.get(layer) && series.value(byLayer.get(layer)!) !== undefined ? series.value(byLayer.get(layer)!)! : null),
+      data: this.layers.map((layer) =>
+        byLayer.get(layer) && series.value(byLayer.get(layer)!) !== undefined ? series.value(byLayer.get(layer)!)! : null,
+      ),
       hidden: this.hiddenSeries.has(series.key),
       borderColor: color,
       backgroundColor: color,
@@ -186,10 +238,12 @@ export class LayerChart {
       // Every shown fine-tune's flags: one line of codes each, prefixed with its name when there are several.
       bands: this.layers.map((layer, index) => ({
         index,
-        codes: visible.map(({ comparison }) => {
-          const flags = comparison.layers.find((l) => l.layer === layer)?.flags ?? [];
-          return flags.length ? `${several ? `${comparison.sft.name}: ` : ''}${flags.map((flag) => flagInfo(flag).code).join(' ')}` : '';
-        }).filter(Boolean),
+        codes: visible
+          .map(({ comparison }) => {
+            const flags = comparison.layers.find((l) => l.layer === layer)?.flags ?? [];
+            return flags.length ? `${several ? `${comparison.sft.name}: ` : ''}${flags.map((flag) => flagInfo(flag).code).join(' ')}` : '';
+          })
+          .filter(Boolean),
         selected: layer === state.layer,
       })),
     };
@@ -200,18 +254,33 @@ export class LayerChart {
       replaceChildren(this.overlayHost);
       return;
     }
-    replaceChildren(this.overlayHost, h('span', { class: 'control-label' }, 'Fine-tunes:'), ...report.comparisons.map((comparison, index) => {
-      const box = h('vscode-checkbox', {
-        attrs: { checked: index === state.comparison || !state.hiddenComparisons.includes(index), disabled: index === state.comparison, 'data-comparison': index },
-      }, h('span', { class: `dash-sample dash-${index % COMPARISON_DASHES.length}` }), ` ${comparison.sft.name}`, index === state.comparison ? ' (selected)' : '');
-      box.addEventListener('change', () => {
-        const checked = (box as HTMLElement & { checked: boolean }).checked;
-        const hidden = new Set(state.hiddenComparisons);
-        if (checked) hidden.delete(index); else hidden.add(index);
-        this.change({ hiddenComparisons: [...hidden].sort() });
-      });
-      return box;
-    }));
+    replaceChildren(
+      this.overlayHost,
+      h('span', { class: 'control-label' }, 'Fine-tunes:'),
+      ...report.comparisons.map((comparison, index) => {
+        const box = h(
+          'vscode-checkbox',
+          {
+            attrs: {
+              checked: index === state.comparison || !state.hiddenComparisons.includes(index),
+              disabled: index === state.comparison,
+              'data-comparison': index,
+            },
+          },
+          h('span', { class: `dash-sample dash-${index % COMPARISON_DASHES.length}` }),
+          ` ${comparison.sft.name}`,
+          index === state.comparison ? ' (selected)' : '',
+        );
+        box.addEventListener('change', () => {
+          const checked = (box as HTMLElement & { checked: boolean }).checked;
+          const hidden = new Set(state.hiddenComparisons);
+          if (checked) hidden.delete(index);
+          else hidden.add(index);
+          this.change({ hiddenComparisons: [...hidden].sort() });
+        });
+        return box;
+      }),
+    );
   }
 
   private options(): Chart<'line'>['options'] {
@@ -225,7 +294,12 @@ export class LayerChart {
       color: theme.foreground,
       scales: {
         // offset: each layer gets a full column, so the first and last layers' bands and codes are not cut off.
-        x: { offset: true, grid: { color: theme.grid }, ticks: { color: theme.foreground }, title: { display: true, text: 'layer', color: theme.muted } },
+        x: {
+          offset: true,
+          grid: { color: theme.grid },
+          ticks: { color: theme.foreground },
+          title: { display: true, text: 'layer', color: theme.muted },
+        },
         y: { suggestedMin: 0, suggestedMax: 1, grid: { color: theme.grid }, ticks: { color: theme.foreground } },
       },
       onClick: (_event, _elements, chart) => {
@@ -239,22 +313,24 @@ export class LayerChart {
             color: theme.foreground,
             usePointStyle: true,
             // One entry per metric (colour); fine-tunes are told apart by line style and the toggles above.
-            generateLabels: (chart) => this.legendSeries().map((series): LegendItem => ({
-              text: series.label,
-              fillStyle: this.decorations.theme.series[series.color],
-              strokeStyle: this.decorations.theme.series[series.color],
-              fontColor: this.decorations.theme.foreground,
-              hidden: this.hiddenSeries.has(series.key),
-              pointStyle: 'line',
-              lineWidth: 3,
-              lineDash: series.dash,
-              datasetIndex: chart.data.datasets.findIndex((d) => (d as LineDataset).seriesKey === series.key),
-            })),
+            generateLabels: (chart) =>
+              this.legendSeries().map((series): LegendItem => ({
+                text: series.label,
+                fillStyle: this.decorations.theme.series[series.color],
+                strokeStyle: this.decorations.theme.series[series.color],
+                fontColor: this.decorations.theme.foreground,
+                hidden: this.hiddenSeries.has(series.key),
+                pointStyle: 'line',
+                lineWidth: 3,
+                lineDash: series.dash,
+                datasetIndex: chart.data.datasets.findIndex((d) => (d as LineDataset).seriesKey === series.key),
+              })),
           },
           onClick: (_event, item) => {
             const series = this.legendSeries().find((s) => s.label === item.text);
             if (!series) return;
-            if (this.hiddenSeries.has(series.key)) this.hiddenSeries.delete(series.key); else this.hiddenSeries.add(series.key);
+            if (this.hiddenSeries.has(series.key)) this.hiddenSeries.delete(series.key);
+            else this.hiddenSeries.add(series.key);
             if (this.report && this.state) this.render(this.report, this.state);
           },
         },

@@ -20,9 +20,27 @@ export interface TrustSeries {
 }
 
 export const TRUST_SERIES: TrustSeries[] = [
-  { key: 'floor_l1_divergence', label: 'noise floor: L1 divergence', color: 'l1_divergence', value: (l) => l.noise_floor?.l1_divergence, floor: true },
-  { key: 'floor_feature_overlap', label: 'noise floor: feature overlap', color: 'feature_overlap', value: (l) => l.noise_floor?.feature_overlap, floor: true },
-  { key: 'fraction_inside', label: 'inside dictionary (share of ‖Δh‖²)', color: 'fraction_inside', value: (l) => l.decomposition?.fraction_inside, floor: false },
+  {
+    key: 'floor_l1_divergence',
+    label: 'noise floor: L1 divergence',
+    color: 'l1_divergence',
+    value: (l) => l.noise_floor?.l1_divergence,
+    floor: true,
+  },
+  {
+    key: 'floor_feature_overlap',
+    label: 'noise floor: feature overlap',
+    color: 'feature_overlap',
+    value: (l) => l.noise_floor?.feature_overlap,
+    floor: true,
+  },
+  {
+    key: 'fraction_inside',
+    label: 'inside dictionary (share of ‖Δh‖²)',
+    color: 'fraction_inside',
+    value: (l) => l.decomposition?.fraction_inside,
+    floor: false,
+  },
 ];
 
 export const FLOOR_DASH = [2, 4];

@@ -15,12 +15,17 @@ export interface ChartTheme {
 export function readChartTheme(): ChartTheme {
   const style = getComputedStyle(document.documentElement);
   const read = (name: string, fallback: string) => style.getPropertyValue(name).trim() || fallback;
-  const highContrast = document.body.classList.contains('vscode-high-contrast') || document.body.classList.contains('vscode-high-contrast-light');
+  const highContrast =
+    document.body.classList.contains('vscode-high-contrast') || document.body.classList.contains('vscode-high-contrast-light');
   const foreground = read('--vscode-charts-foreground', read('--vscode-foreground', '#cccccc'));
   const series: Record<string, string> = {};
   const light = document.body.classList.contains('vscode-light') || document.body.classList.contains('vscode-high-contrast-light');
   // Okabe-Ito colours per metric, [light, dark], from the registry (src/shared/layerMetrics.ts)
-  for (const { key, color: [onLight, onDark] } of LAYER_METRICS) series[key] = light ? onLight : onDark;
+  for (const {
+    key,
+    color: [onLight, onDark],
+  } of LAYER_METRICS)
+    series[key] = light ? onLight : onDark;
   series.fraction_inside = foreground;
   const flagColor = read('--vscode-charts-red', '#f14c4c');
   const focus = read('--vscode-focusBorder', '#007fd4');
@@ -40,7 +45,13 @@ export function readChartTheme(): ChartTheme {
 export function withAlpha(color: string, alpha: number): string {
   const hex = color.match(/^#([0-9a-f]{3}|[0-9a-f]{6})([0-9a-f]{2})?$/i);
   if (hex) {
-    const digits = hex[1].length === 3 ? hex[1].split('').map((d) => d + d).join('') : hex[1];
+    const digits =
+      hex[1].length === 3
+        ? hex[1]
+            .split('')
+            .map((d) => d + d)
+            .join('')
+        : hex[1];
     const [r, g, b] = [0, 2, 4].map((i) => parseInt(digits.slice(i, i + 2), 16));
     return `rgba(${r}, ${g}, ${b}, ${alpha})`;
   }

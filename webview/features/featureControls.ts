@@ -21,19 +21,38 @@ export function renderFeatureControls({ report, layer, state, significance, chan
 
   if (report.comparisons.length > 1) {
     controls.appendChild(
-      labelled('Fine-tune', dropdown('Fine-tune', report.comparisons.map((c, i) => ({ value: String(i), text: c.sft.name })), String(state.comparison),
-        (value) => change({ comparison: Number(value), selectedFeature: undefined }))),
+      labelled(
+        'Fine-tune',
+        dropdown(
+          'Fine-tune',
+          report.comparisons.map((c, i) => ({ value: String(i), text: c.sft.name })),
+          String(state.comparison),
+          (value) => change({ comparison: Number(value), selectedFeature: undefined }),
+        ),
+      ),
     );
   }
   controls.appendChild(
-    labelled('Layer', dropdown('Layer', (comparison?.layers ?? []).map((l) => ({ value: String(l.layer), text: layerOptionText(l) })), String(state.layer),
-      (value) => change({ layer: Number(value), selectedFeature: undefined }))),
+    labelled(
+      'Layer',
+      dropdown(
+        'Layer',
+        (comparison?.layers ?? []).map((l) => ({ value: String(l.layer), text: layerOptionText(l) })),
+        String(state.layer),
+        (value) => change({ layer: Number(value), selectedFeature: undefined }),
+      ),
+    ),
   );
   controls.appendChild(
-    labelled('Category', dropdown('Category filter', [
-      { value: 'all', text: 'All categories' },
-      ...CATEGORIES.map((category) => ({ value: category, text: category })),
-    ], state.categoryFilter, (value) => change({ categoryFilter: value }))),
+    labelled(
+      'Category',
+      dropdown(
+        'Category filter',
+        [{ value: 'all', text: 'All categories' }, ...CATEGORIES.map((category) => ({ value: category, text: category }))],
+        state.categoryFilter,
+        (value) => change({ categoryFilter: value }),
+      ),
+    ),
   );
 
   const search = document.createElement('vscode-text-field') as HTMLElement & { value: string };
@@ -49,10 +68,17 @@ export function renderFeatureControls({ report, layer, state, significance, chan
 }
 
 function significantOnlyBox(state: ViewState, change: ControlsInput['change'], fdr: number | undefined): HTMLElement {
-  const box = h('vscode-checkbox', {
-    class: 'significant-only',
-    attrs: { checked: state.significantOnly === true, title: `Only features that pass Benjamini-Hochberg${fdr !== undefined ? ` at FDR ${fdr}` : ''}` },
-  }, 'Significant only');
+  const box = h(
+    'vscode-checkbox',
+    {
+      class: 'significant-only',
+      attrs: {
+        checked: state.significantOnly === true,
+        title: `Only features that pass Benjamini-Hochberg${fdr !== undefined ? ` at FDR ${fdr}` : ''}`,
+      },
+    },
+    'Significant only',
+  );
   box.addEventListener('change', () => change({ significantOnly: (box as HTMLElement & { checked: boolean }).checked }));
   return box;
 }
@@ -82,7 +108,11 @@ function categoryCounts(layer: LayerReport): HTMLElement {
       // A plain span: the toolkit's vscode-badge sets an inline style attribute, which the CSP blocks.
       h('span', { class: 'count-badge', attrs: { 'data-category': category } }, counts[category] ?? 0),
       layer.significant_counts
-        ? h('span', { class: 'sig-count', attrs: { 'data-category': category, title: 'of which significant (Benjamini-Hochberg)' } }, ` (${layer.significant_counts[category] ?? 0} sig.)`)
+        ? h(
+            'span',
+            { class: 'sig-count', attrs: { 'data-category': category, title: 'of which significant (Benjamini-Hochberg)' } },
+            ` (${layer.significant_counts[category] ?? 0} sig.)`,
+          )
         : null,
     ]),
   );

@@ -19,9 +19,20 @@ export interface DetailContext {
   prompts?: Record<string, string>;
 }
 
-export function renderFeatureDetail(feature: ShiftedFeature | undefined, sftName: string, baseName: string, fdr?: number, prompts?: Record<string, string>, histograms?: FeatureHistograms): HTMLElement {
+export function renderFeatureDetail(
+  feature: ShiftedFeature | undefined,
+  sftName: string,
+  baseName: string,
+  fdr?: number,
+  prompts?: Record<string, string>,
+  histograms?: FeatureHistograms,
+): HTMLElement {
   if (!feature) {
-    return h('section', { class: 'feature-detail empty', attrs: { 'aria-label': 'Feature detail' } }, 'Select a feature (click a row or a point, or focus a row and press Enter) to see where it fires.');
+    return h(
+      'section',
+      { class: 'feature-detail empty', attrs: { 'aria-label': 'Feature detail' } },
+      'Select a feature (click a row or a point, or focus a row and press Enter) to see where it fires.',
+    );
   }
   const contexts = feature.contexts ?? { base: [], sft: [] };
   // One scale for both columns, so bar lengths and shades compare across models.
@@ -29,18 +40,37 @@ export function renderFeatureDetail(feature: ShiftedFeature | undefined, sftName
   return h(
     'section',
     { class: 'feature-detail', attrs: { 'aria-label': `Feature ${feature.id} detail`, 'data-feature-id': feature.id } },
-    h('h3', {}, `Feature ${feature.id}`, feature.label ? h('span', { class: 'feature-label' }, ` — ${feature.label}`) : null, ' ',
-      h('span', { class: `category category-${String(feature.category).replace(/[^a-z]/gi, '_')}`, attrs: { title: tooltip('feature category', feature.category) } }, feature.category)),
-    h('p', { class: 'feature-stats' },
+    h(
+      'h3',
+      {},
+      `Feature ${feature.id}`,
+      feature.label ? h('span', { class: 'feature-label' }, ` — ${feature.label}`) : null,
+      ' ',
+      h(
+        'span',
+        {
+          class: `category category-${String(feature.category).replace(/[^a-z]/gi, '_')}`,
+          attrs: { title: tooltip('feature category', feature.category) },
+        },
+        feature.category,
+      ),
+    ),
+    h(
+      'p',
+      { class: 'feature-stats' },
       `fires on ${formatStat(feature.freq_base * 100)}% → ${formatStat(feature.freq_sft * 100)}% of tokens; `,
-      `mean activation ${formatStat(feature.mean_base)} → ${formatStat(feature.mean_sft)}; mean |Δ| ${formatStat(feature.mean_abs_diff)}`),
+      `mean activation ${formatStat(feature.mean_base)} → ${formatStat(feature.mean_sft)}; mean |Δ| ${formatStat(feature.mean_abs_diff)}`,
+    ),
     neuronpediaLink(feature.neuronpedia_url),
     renderFeatureTrust(feature, fdr),
     renderFeatureHistogram(feature.id, histograms),
     feature.logit_effects ? logitEffects(feature.logit_effects) : null,
-    h('div', { class: 'context-columns' },
+    h(
+      'div',
+      { class: 'context-columns' },
       contextColumn(`Base: ${baseName}`, 'base', contexts.base, maxActivation, prompts),
-      contextColumn(`Fine-tune: ${sftName}`, 'sft', contexts.sft, maxActivation, prompts)),
+      contextColumn(`Fine-tune: ${sftName}`, 'sft', contexts.sft, maxActivation, prompts),
+    ),
   );
 }
 
@@ -48,25 +78,61 @@ export function renderFeatureDetail(feature: ShiftedFeature | undefined, sftName
 function neuronpediaLink(url: string | undefined): HTMLElement | null {
   if (!url) return null;
   const safe = /^https:\/\/www\.neuronpedia\.org\/[\w./-]+$/.test(url);
-  return h('p', { class: 'neuronpedia' }, safe ? h('a', { attrs: { href: url, 'data-testid': 'neuronpedia' } }, 'Open on Neuronpedia') : `Neuronpedia: ${url}`);
+  return h(
+    'p',
+    { class: 'neuronpedia' },
+    safe ? h('a', { attrs: { href: url, 'data-testid': 'neuronpedia' } }, 'Open on Neuronpedia') : `Neuronpedia: ${url}`,
+  );
 }
 
 function logitEffects(effects: { promoted: LogitEffectEntry[]; suppressed: LogitEffectEntry[] }): HTMLElement {
-  const list = (title: string, side: string, entries: LogitEffectEntry[]) => h('div', { class: 'logit-list', attrs: { 'data-side': side } },
-    h('h4', {}, title),
-    h('ol', {}, ...entries.map((e) => h('li', { attrs: { title: `token id ${e.id}: ${e.value}` } }, h('code', { class: 'logit-token' }, visibleWhitespace(e.token) || '∅'), ' ', h('span', { class: 'logit-value' }, formatStat(e.value))))));
-  return h('div', { class: 'logit-effects', attrs: { 'data-testid': 'logit-effects', title: tooltip('feature detail', 'logit_effects') } },
-    list('Promotes', 'promoted', effects.promoted), list('Suppresses', 'suppressed', effects.suppressed));
+  const list = (title: string, side: string, entries: LogitEffectEntry[]) =>
+    h(
+      'div',
+      { class: 'logit-list', attrs: { 'data-side': side } },
+      h('h4', {}, title),
+      h(
+        'ol',
+        {},
+        ...entries.map((e) =>
+          h(
+            'li',
+            { attrs: { title: `token id ${e.id}: ${e.value}` } },
+            h('code', { class: 'logit-token' }, visibleWhitespace(e.token) || '∅'),
+            ' ',
+            h('span', { class: 'logit-value' }, formatStat(e.value)),
+          ),
+        ),
+      ),
+    );
+  return h(
+    'div',
+    { class: 'logit-effects', attrs: { 'data-testid': 'logit-effects', title: tooltip('feature detail', 'logit_effects') } },
+    list('Promotes', 'promoted', effects.promoted),
+    list('Suppresses', 'suppressed', effects.suppressed),
+  );
 }
 
-function contextColumn(title: string, side: 'base' | 'sft', contexts: ActivatingContext[], maxActivation: number, prompts: Record<string, string> | undefined): HTMLElement {
+function contextColumn(
+  title: string,
+  side: 'base' | 'sft',
+  contexts: ActivatingContext[],
+  maxActivation: number,
+  prompts: Record<string, string> | undefined,
+): HTMLElement {
   return h(
     'div',
     { class: 'context-column', attrs: { 'data-side': side } },
     h('h4', {}, title),
     contexts.length === 0
       ? h('p', { class: 'empty' }, noContextsText(side))
-      : h('ol', { class: 'contexts' }, ...contexts.filter((c) => c.duplicate_of === undefined).map((context) => contextItem(context, maxActivation, prompts, similar(contexts, context)))),
+      : h(
+          'ol',
+          { class: 'contexts' },
+          ...contexts
+            .filter((c) => c.duplicate_of === undefined)
+            .map((context) => contextItem(context, maxActivation, prompts, similar(contexts, context))),
+        ),
   );
 }
 
@@ -77,10 +143,17 @@ function similar(contexts: ActivatingContext[], context: ActivatingContext): num
 }
 
 function noContextsText(side: 'base' | 'sft'): string {
-  return side === 'base' ? 'No activating context in base (or none recorded).' : 'No activating context in the fine-tune (or none recorded).';
+  return side === 'base'
+    ? 'No activating context in base (or none recorded).'
+    : 'No activating context in the fine-tune (or none recorded).';
 }
 
-function contextItem(context: ActivatingContext, maxActivation: number, prompts: Record<string, string> | undefined, repeats = 0): HTMLElement {
+function contextItem(
+  context: ActivatingContext,
+  maxActivation: number,
+  prompts: Record<string, string> | undefined,
+  repeats = 0,
+): HTMLElement {
   const bar = h('span', { class: 'activation-bar' });
   // CSSOM writes are allowed under the CSP (only inline style attributes are not).
   bar.style.width = `${Math.max(2, (100 * context.activation) / maxActivation)}%`;
@@ -88,34 +161,68 @@ function contextItem(context: ActivatingContext, maxActivation: number, prompts:
   return h(
     'li',
     { class: 'context' },
-    h('div', { class: 'context-meta' },
+    h(
+      'div',
+      { class: 'context-meta' },
       h('span', { class: 'activation', attrs: { title: String(context.activation) } }, formatStat(context.activation)),
       h('span', { class: 'activation-track' }, bar),
-      h('span', { class: 'position' }, `prompt ${context.sample}, token ${context.position}`, repeats > 0 ? h('span', { class: 'repeats', attrs: { 'data-testid': 'repeats' } }, ` · same text in ${repeats} more prompt${repeats === 1 ? '' : 's'}`) : null)),
-    context.tokens && context.activations ? heatMap(context, maxActivation) : h('div', { class: 'context-text' },
-      h('span', { class: 'before' }, visibleWhitespace(context.before)),
-      h('mark', { class: 'token', attrs: { title: `activation ${context.activation}` } }, visibleWhitespace(context.token) || '∅'),
-      h('span', { class: 'after' }, visibleWhitespace(context.after))),
+      h(
+        'span',
+        { class: 'position' },
+        `prompt ${context.sample}, token ${context.position}`,
+        repeats > 0
+          ? h(
+              'span',
+              { class: 'repeats', attrs: { 'data-testid': 'repeats' } },
+              ` · same text in ${repeats} more prompt${repeats === 1 ? '' : 's'}`,
+            )
+          : null,
+      ),
+    ),
+    context.tokens && context.activations
+      ? heatMap(context, maxActivation)
+      : h(
+          'div',
+          { class: 'context-text' },
+          h('span', { class: 'before' }, visibleWhitespace(context.before)),
+          h('mark', { class: 'token', attrs: { title: `activation ${context.activation}` } }, visibleWhitespace(context.token) || '∅'),
+          h('span', { class: 'after' }, visibleWhitespace(context.after)),
+        ),
     prompt !== undefined
-      ? h('details', { class: 'prompt', attrs: { 'data-sample': context.sample } }, h('summary', {}, `Prompt ${context.sample}`), h('pre', { class: 'prompt-text' }, prompt))
+      ? h(
+          'details',
+          { class: 'prompt', attrs: { 'data-sample': context.sample } },
+          h('summary', {}, `Prompt ${context.sample}`),
+          h('pre', { class: 'prompt-text' }, prompt),
+        )
       : null,
   );
 }
 
 /** The window's tokens, each shaded by the feature's activation there; the firing token is marked. */
 function heatMap(context: ActivatingContext, maxActivation: number): HTMLElement {
-  return h('div', { class: 'context-text heat-map' }, ...context.tokens!.map((token, i) => {
-    const activation = context.activations![i] ?? 0;
-    const span = h(i === context.focus ? 'mark' : 'span', {
-      class: i === context.focus ? 'token focus' : 'token-cell',
-      attrs: { title: `activation ${activation}`, 'data-activation': activation },
-    }, visibleWhitespace(token) || '∅');
-    if (activation > 0) span.style.setProperty('--heat', String(Math.min(1, activation / maxActivation)));
-    return span;
-  }));
+  return h(
+    'div',
+    { class: 'context-text heat-map' },
+    ...context.tokens!.map((token, i) => {
+      const activation = context.activations![i] ?? 0;
+      const span = h(
+        i === context.focus ? 'mark' : 'span',
+        {
+          class: i === context.focus ? 'token focus' : 'token-cell',
+          attrs: { title: `activation ${activation}`, 'data-activation': activation },
+        },
+        visibleWhitespace(token) || '∅',
+      );
+      if (activation > 0) span.style.setProperty('--heat', String(Math.min(1, activation / maxActivation)));
+      return span;
+    }),
+  );
 }
 
 /** Newlines and tabs would vanish or break the layout; show them as symbols. */
 function visibleWhitespace(text: string): string {
-  return String(text ?? '').replace(/\r?\n/g, '↵').replace(/\t/g, '⇥');
+  return String(text ?? '')
+    .replace(/\r?\n/g, '↵')
+    .replace(/\t/g, '⇥');
 }

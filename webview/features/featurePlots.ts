@@ -4,8 +4,15 @@
  * opens that feature (whose page shows its activation histograms).
  */
 import {
-  Chart, Legend, LinearScale, LogarithmicScale, PointElement, ScatterController, Tooltip,
-  type ChartDataset, type ScatterDataPoint,
+  Chart,
+  Legend,
+  LinearScale,
+  LogarithmicScale,
+  PointElement,
+  ScatterController,
+  Tooltip,
+  type ChartDataset,
+  type ScatterDataPoint,
 } from 'chart.js';
 import type { SaeDiffReport, ShiftedFeature } from '../../src/shared/reportTypes';
 import { h, replaceChildren } from '../dom';
@@ -39,12 +46,18 @@ export class FeaturePlots {
   private selected: number | undefined;
 
   constructor(private readonly onSelect: (id: number) => void) {
-    this.element = h('details', { class: 'feature-plots', attrs: { open: true } },
+    this.element = h(
+      'details',
+      { class: 'feature-plots', attrs: { open: true } },
       h('summary', {}, 'Overview of every shifted feature at this layer'),
-      h('div', { class: 'plot-row' },
+      h(
+        'div',
+        { class: 'plot-row' },
         h('figure', {}, h('figcaption', {}, 'Firing frequency: base vs fine-tune (log-log)'), this.scatterBox),
-        h('figure', {}, h('figcaption', {}, 'Volcano: mean activation change vs −log₁₀ q'), this.volcanoBox)),
-      this.note);
+        h('figure', {}, h('figcaption', {}, 'Volcano: mean activation change vs −log₁₀ q'), this.volcanoBox),
+      ),
+      this.note,
+    );
   }
 
   render(report: SaeDiffReport, features: ShiftedFeature[], state: ViewState): void {
@@ -54,27 +67,43 @@ export class FeaturePlots {
     const floor = frequencyFloor(report.run.tokens);
     const sftName = report.comparisons[state.comparison]?.sft.name ?? 'fine-tune';
     const zeros = features.filter((f) => f.freq_base === 0 || f.freq_sft === 0).length;
-    this.scatter = this.chart(this.scatterBox, 'Firing frequency scatter', byCategory(features, (f) => ({ x: Math.max(f.freq_base, floor), y: Math.max(f.freq_sft, floor), id: f.id })), {
-      x: { type: 'logarithmic', title: `freq in ${report.base.name}` },
-      y: { type: 'logarithmic', title: `freq in ${sftName}` },
-    });
+    this.scatter = this.chart(
+      this.scatterBox,
+      'Firing frequency scatter',
+      byCategory(features, (f) => ({ x: Math.max(f.freq_base, floor), y: Math.max(f.freq_sft, floor), id: f.id })),
+      {
+        x: { type: 'logarithmic', title: `freq in ${report.base.name}` },
+        y: { type: 'logarithmic', title: `freq in ${sftName}` },
+      },
+    );
     const tested = features.filter((f) => f.q_value !== undefined);
     if (features.length === 0) {
       // a run that has not finished a batch yet (the live panel), or a layer without shifted features
       this.volcano = undefined;
       replaceChildren(this.volcanoBox, h('p', { class: 'empty' }, 'No shifted feature at this layer (yet).'));
     } else if (tested.length > 0) {
-      this.volcano = this.chart(this.volcanoBox, 'Volcano plot', byCategory(tested, (f) => ({ x: f.mean_sft - f.mean_base, y: minusLog10(f.q_value!), id: f.id })), {
-        x: { type: 'linear', title: 'mean activation change (SFT − base)' },
-        y: { type: 'linear', title: '−log₁₀ q' },
-      });
+      this.volcano = this.chart(
+        this.volcanoBox,
+        'Volcano plot',
+        byCategory(tested, (f) => ({ x: f.mean_sft - f.mean_base, y: minusLog10(f.q_value!), id: f.id })),
+        {
+          x: { type: 'linear', title: 'mean activation change (SFT − base)' },
+          y: { type: 'linear', title: '−log₁₀ q' },
+        },
+      );
     } else {
       this.volcano = undefined;
-      replaceChildren(this.volcanoBox, h('p', { class: 'empty' }, 'This report has no q values (significance was not computed), so there is no volcano plot.'));
+      replaceChildren(
+        this.volcanoBox,
+        h('p', { class: 'empty' }, 'This report has no q values (significance was not computed), so there is no volcano plot.'),
+      );
     }
-    replaceChildren(this.note, `${features.length} features. `,
+    replaceChildren(
+      this.note,
+      `${features.length} features. `,
       zeros > 0 ? `${zeros} with a frequency of 0 in one model are drawn at ${formatStat(floor)} (half a token's share). ` : '',
-      'Click a point to open the feature.');
+      'Click a point to open the feature.',
+    );
   }
 
   highlight(id: number | undefined): void {
@@ -82,9 +111,16 @@ export class FeaturePlots {
     for (const chart of [this.scatter, this.volcano]) chart?.update('none');
   }
 
-  private chart(box: HTMLElement, label: string, datasets: PointSet[], axes: Record<'x' | 'y', { type: 'linear' | 'logarithmic'; title: string }>): Chart<'scatter', Point[]> {
+  private chart(
+    box: HTMLElement,
+    label: string,
+    datasets: PointSet[],
+    axes: Record<'x' | 'y', { type: 'linear' | 'logarithmic'; title: string }>,
+  ): Chart<'scatter', Point[]> {
     const theme = readChartTheme();
-    const canvas = h('canvas', { attrs: { role: 'img', 'aria-label': `${label} of ${datasets.reduce((n, d) => n + d.data.length, 0)} features` } }) as HTMLCanvasElement;
+    const canvas = h('canvas', {
+      attrs: { role: 'img', 'aria-label': `${label} of ${datasets.reduce((n, d) => n + d.data.length, 0)} features` },
+    }) as HTMLCanvasElement;
     replaceChildren(box, canvas);
     const axis = (a: { type: 'linear' | 'logarithmic'; title: string }) => ({
       type: a.type,
@@ -104,7 +140,8 @@ export class FeaturePlots {
           point: {
             radius: (ctx) => ((ctx.raw as Point | undefined)?.id === this.selected ? 7 : 3),
             borderWidth: (ctx) => ((ctx.raw as Point | undefined)?.id === this.selected ? 2 : 1),
-            borderColor: (ctx) => ((ctx.raw as Point | undefined)?.id === this.selected ? theme.foreground : (ctx.dataset.backgroundColor as string)),
+            borderColor: (ctx) =>
+              (ctx.raw as Point | undefined)?.id === this.selected ? theme.foreground : (ctx.dataset.backgroundColor as string),
           },
         },
         onClick: (_event, elements, chart) => {
@@ -115,7 +152,12 @@ export class FeaturePlots {
         },
         plugins: {
           legend: { position: 'bottom', labels: { color: theme.foreground, usePointStyle: true } },
-          tooltip: { callbacks: { label: (item) => `feature ${(item.raw as Point).id}: (${formatStat(item.parsed.x ?? NaN)}, ${formatStat(item.parsed.y ?? NaN)})` } },
+          tooltip: {
+            callbacks: {
+              label: (item) =>
+                `feature ${(item.raw as Point).id}: (${formatStat(item.parsed.x ?? NaN)}, ${formatStat(item.parsed.y ?? NaN)})`,
+            },
+          },
         },
       },
     });

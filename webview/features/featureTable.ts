@@ -17,12 +17,22 @@ const OVERSCAN = 12;
 /** Rows assumed visible before the table is laid out. */
 const FALLBACK_VISIBLE = 24;
 
-interface Column { key: FeatureColumn; title: string; numeric: boolean; description: string }
+interface Column {
+  key: FeatureColumn;
+  title: string;
+  numeric: boolean;
+  description: string;
+}
 
 const stat = (key: string) => tooltip('feature statistic', key);
 const COLUMNS: Column[] = [
   { key: 'id', title: 'ID', numeric: true, description: 'SAE feature index' },
-  { key: 'category', title: 'Category', numeric: false, description: 'emerged, vanished, amplified or suppressed (see the glossary for each rule)' },
+  {
+    key: 'category',
+    title: 'Category',
+    numeric: false,
+    description: 'emerged, vanished, amplified or suppressed (see the glossary for each rule)',
+  },
   { key: 'mean_abs_diff', title: 'Mean |Δ|', numeric: true, description: stat('mean_abs_diff') },
   // Shown only for reports with significance (run.fdr); see visibleColumns.
   { key: 'significant', title: 'sig.', numeric: false, description: tooltip('trust figure', 'significant') },
@@ -58,15 +68,20 @@ export class FeatureTable {
   constructor(private readonly input: FeatureTableInput) {
     const hasLabels = input.rows.some((f) => f.label);
     this.columns = COLUMNS.filter((c) => (c.key !== 'significant' || input.showSignificance) && (c.key !== 'label' || hasLabels));
-    const table = h('table', { class: 'feature-table', attrs: { 'aria-label': 'Shifted features', 'aria-rowcount': input.rows.length + 1 } },
+    const table = h(
+      'table',
+      { class: 'feature-table', attrs: { 'aria-label': 'Shifted features', 'aria-rowcount': input.rows.length + 1 } },
       h('thead', {}, h('tr', {}, ...this.columns.map((column) => this.headerCell(column)))),
-      this.body);
+      this.body,
+    );
     this.scroller = h('div', { class: 'table-scroll virtual-scroll', attrs: { 'data-testid': 'feature-scroll' } }, table);
     this.scroller.addEventListener('scroll', () => this.renderWindow());
     this.body.addEventListener('keydown', (event) => this.onKey(event));
-    const status = h('p', { class: 'table-status', attrs: { role: 'status' } },
-      `${input.rows.length} of ${input.total} shifted features`);
-    const empty = input.rows.length === 0 ? h('p', { class: 'empty' }, input.total === 0 ? 'This layer has no shifted features.' : 'No feature matches the filter.') : null;
+    const status = h('p', { class: 'table-status', attrs: { role: 'status' } }, `${input.rows.length} of ${input.total} shifted features`);
+    const empty =
+      input.rows.length === 0
+        ? h('p', { class: 'empty' }, input.total === 0 ? 'This layer has no shifted features.' : 'No feature matches the filter.')
+        : null;
     this.element = h('div', { class: 'feature-table-wrap' }, status, this.scroller, empty);
     this.renderWindow();
     // Once laid out, the real viewport height is known.
@@ -103,10 +118,12 @@ export class FeatureTable {
     if (!force && start === this.rendered.start && end === this.rendered.end) return;
     this.rendered = { start, end };
     const hadFocus = this.body.contains(document.activeElement);
-    replaceChildren(this.body,
+    replaceChildren(
+      this.body,
       spacer(start * ROW_HEIGHT, this.columns.length),
       ...this.input.rows.slice(start, end).map((feature, i) => this.row(feature, start + i)),
-      spacer((count - end) * ROW_HEIGHT, this.columns.length));
+      spacer((count - end) * ROW_HEIGHT, this.columns.length),
+    );
     if (hadFocus) this.focusRow(this.focusIndex);
   }
 
@@ -114,10 +131,22 @@ export class FeatureTable {
     const { sort } = this.input;
     const active = sort.column === column.key;
     const arrow = active ? (sort.descending ? ' ▼' : ' ▲') : '';
-    return h('th', {
-      class: column.numeric ? 'numeric' : '',
-      attrs: { scope: 'col', 'aria-sort': active ? (sort.descending ? 'descending' : 'ascending') : 'none', 'data-column': column.key },
-    }, h('button', { class: 'sort-button', attrs: { type: 'button', title: `${column.description} Sort by ${column.title}.` }, on: { click: () => this.input.onSort(column.key) } }, column.title + arrow));
+    return h(
+      'th',
+      {
+        class: column.numeric ? 'numeric' : '',
+        attrs: { scope: 'col', 'aria-sort': active ? (sort.descending ? 'descending' : 'ascending') : 'none', 'data-column': column.key },
+      },
+      h(
+        'button',
+        {
+          class: 'sort-button',
+          attrs: { type: 'button', title: `${column.description} Sort by ${column.title}.` },
+          on: { click: () => this.input.onSort(column.key) },
+        },
+        column.title + arrow,
+      ),
+    );
   }
 
   private row(feature: ShiftedFeature, index: number): HTMLElement {
@@ -128,38 +157,71 @@ export class FeatureTable {
     };
     const cells: Record<string, () => HTMLElement> = {
       id: () => h('td', { class: 'numeric' }, feature.id),
-      category: () => h('td', {}, h('span', { class: `category category-${safeClass(feature.category)}`, attrs: { title: tooltip('feature category', feature.category) } }, feature.category), feature.near_threshold ? nearThresholdMarker() : null),
+      category: () =>
+        h(
+          'td',
+          {},
+          h(
+            'span',
+            { class: `category category-${safeClass(feature.category)}`, attrs: { title: tooltip('feature category', feature.category) } },
+            feature.category,
+          ),
+          feature.near_threshold ? nearThresholdMarker() : null,
+        ),
       significant: () => significanceCell(feature),
       label: () => h('td', { class: 'label', attrs: { title: feature.label ?? '' } }, feature.label ?? ''),
     };
-    for (const key of NUMBER_CELLS) cells[key] = () => h('td', { class: 'numeric', attrs: { title: String(feature[key]), 'data-column': key } }, formatStat(feature[key]));
-    return h('tr', {
-      class: selected ? 'selected' : '',
-      attrs: { tabindex: 0, 'aria-selected': selected ? 'true' : 'false', 'aria-rowindex': index + 2, 'data-feature-id': feature.id, 'data-index': index, title: 'Enter: open the feature' },
-      on: {
-        click: select,
-        focus: () => { this.focusIndex = index; },
-        keydown: (event: KeyboardEvent) => {
-          if (event.key === 'Enter' || event.key === ' ') {
-            event.preventDefault();
-            select();
-          }
+    for (const key of NUMBER_CELLS)
+      cells[key] = () =>
+        h('td', { class: 'numeric', attrs: { title: String(feature[key]), 'data-column': key } }, formatStat(feature[key]));
+    return h(
+      'tr',
+      {
+        class: selected ? 'selected' : '',
+        attrs: {
+          tabindex: 0,
+          'aria-selected': selected ? 'true' : 'false',
+          'aria-rowindex': index + 2,
+          'data-feature-id': feature.id,
+          'data-index': index,
+          title: 'Enter: open the feature',
+        },
+        on: {
+          click: select,
+          focus: () => {
+            this.focusIndex = index;
+          },
+          keydown: (event: KeyboardEvent) => {
+            if (event.key === 'Enter' || event.key === ' ') {
+              event.preventDefault();
+              select();
+            }
+          },
         },
       },
-    }, ...this.columns.map((column) => cells[column.key]()));
+      ...this.columns.map((column) => cells[column.key]()),
+    );
   }
 
   /** Arrow keys, Page Up/Down, Home and End move between rows (scrolling rows that are not rendered into view). */
   private onKey(event: KeyboardEvent): void {
     const page = Math.max(1, Math.floor(this.scroller.clientHeight / ROW_HEIGHT) - 1);
     const last = this.input.rows.length - 1;
-    const target = { ArrowDown: this.focusIndex + 1, ArrowUp: this.focusIndex - 1, PageDown: this.focusIndex + page, PageUp: this.focusIndex - page, Home: 0, End: last }[event.key];
+    const target = {
+      ArrowDown: this.focusIndex + 1,
+      ArrowUp: this.focusIndex - 1,
+      PageDown: this.focusIndex + page,
+      PageUp: this.focusIndex - page,
+      Home: 0,
+      End: last,
+    }[event.key];
     if (target === undefined || this.focusIndex < 0 || last < 0) return;
     event.preventDefault();
     this.focusIndex = Math.min(last, Math.max(0, target));
     const top = this.focusIndex * ROW_HEIGHT;
     if (top < this.scroller.scrollTop) this.scroller.scrollTop = top;
-    else if (top + ROW_HEIGHT > this.scroller.scrollTop + this.scroller.clientHeight) this.scroller.scrollTop = top + ROW_HEIGHT - this.scroller.clientHeight;
+    else if (top + ROW_HEIGHT > this.scroller.scrollTop + this.scroller.clientHeight)
+      this.scroller.scrollTop = top + ROW_HEIGHT - this.scroller.clientHeight;
     this.renderWindow(true);
     this.focusRow(this.focusIndex);
   }
@@ -186,7 +248,14 @@ function spacer(height: number, columns: number): HTMLElement {
 function significanceCell(feature: ShiftedFeature): HTMLElement {
   const title = feature.q_value !== undefined ? `q = ${feature.q_value}` : feature.significant === undefined ? 'not tested' : undefined;
   const text = feature.significant === undefined ? '' : feature.significant ? '✓' : '–';
-  return h('td', { class: `sig sig-${feature.significant === undefined ? 'unknown' : feature.significant}`, attrs: { title, 'data-column': 'significant' } }, text);
+  return h(
+    'td',
+    {
+      class: `sig sig-${feature.significant === undefined ? 'unknown' : feature.significant}`,
+      attrs: { title, 'data-column': 'significant' },
+    },
+    text,
+  );
 }
 
 function nearThresholdMarker(): HTMLElement {

@@ -7,14 +7,24 @@ export function renderFeatureTrust(feature: ShiftedFeature, fdr: number | undefi
   const lines: (HTMLElement | null)[] = [
     significanceLine(feature, fdr),
     feature.freq_base_ci || feature.freq_sft_ci
-      ? h('li', { attrs: { 'data-testid': 'wilson-ci' } }, '95% interval of the firing rate (Wilson): base ', interval(feature.freq_base_ci), ' → fine-tune ', interval(feature.freq_sft_ci))
+      ? h(
+          'li',
+          { attrs: { 'data-testid': 'wilson-ci' } },
+          '95% interval of the firing rate (Wilson): base ',
+          interval(feature.freq_base_ci),
+          ' → fine-tune ',
+          interval(feature.freq_sft_ci),
+        )
       : null,
     feature.pre_activation_shift !== undefined
       ? h('li', {}, `mean pre-activation shift (fine-tune − base): ${formatStat(feature.pre_activation_shift)}`)
       : null,
     feature.near_threshold
-      ? h('li', { class: 'near-threshold-note', attrs: { 'data-testid': 'near-threshold-note' } },
-        '⚠ Near threshold: the shift is within the activation threshold\'s margin (JumpReLU / TopK), so this category is likely an artefact.')
+      ? h(
+          'li',
+          { class: 'near-threshold-note', attrs: { 'data-testid': 'near-threshold-note' } },
+          "⚠ Near threshold: the shift is within the activation threshold's margin (JumpReLU / TopK), so this category is likely an artefact.",
+        )
       : null,
   ];
   const shown = lines.filter((line): line is HTMLElement => line !== null);
@@ -23,13 +33,18 @@ export function renderFeatureTrust(feature: ShiftedFeature, fdr: number | undefi
 
 function significanceLine(feature: ShiftedFeature, fdr: number | undefined): HTMLElement | null {
   if (feature.significant === undefined && feature.q_value === undefined && feature.p_value === undefined) return null;
-  const verdict = feature.significant === undefined ? '' : feature.significant
-    ? `significant${fdr !== undefined ? ` at FDR ${fdr}` : ''}`
-    : `not significant${fdr !== undefined ? ` at FDR ${fdr}` : ''}`;
+  const verdict =
+    feature.significant === undefined
+      ? ''
+      : feature.significant
+        ? `significant${fdr !== undefined ? ` at FDR ${fdr}` : ''}`
+        : `not significant${fdr !== undefined ? ` at FDR ${fdr}` : ''}`;
   const values = [
     feature.q_value !== undefined ? `q = ${formatStat(feature.q_value)}` : '',
     feature.p_value !== undefined ? `p = ${formatStat(feature.p_value)}` : '',
-  ].filter(Boolean).join(', ');
+  ]
+    .filter(Boolean)
+    .join(', ');
   return h('li', { attrs: { 'data-testid': 'significance' } }, [verdict, values && `(${values})`].filter(Boolean).join(' '));
 }
 

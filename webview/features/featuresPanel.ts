@@ -34,12 +34,15 @@ export class FeaturesPanel {
 
   constructor(private readonly change: (change: Partial<ViewState>) => void) {
     this.plots = new FeaturePlots((id) => this.change({ selectedFeature: id }));
-    this.element = h('section', { class: 'features', attrs: { 'aria-labelledby': 'features-heading' } },
+    this.element = h(
+      'section',
+      { class: 'features', attrs: { 'aria-labelledby': 'features-heading' } },
       h('h2', { attrs: { id: 'features-heading' } }, 'Shifted features'),
       this.controlsHost,
       this.layerTrustHost,
       this.plots.element,
-      h('div', { class: 'features-body' }, this.tableHost, this.detailHost));
+      h('div', { class: 'features-body' }, this.tableHost, this.detailHost),
+    );
   }
 
   /** Everything: new report, fine-tune or layer. */
@@ -48,7 +51,10 @@ export class FeaturesPanel {
     this.cache = new WeakMap();
     this.significance = hasSignificance(report);
     const layer = this.layer(state);
-    replaceChildren(this.controlsHost, renderFeatureControls({ report, layer, state, significance: this.significance, change: this.change }));
+    replaceChildren(
+      this.controlsHost,
+      renderFeatureControls({ report, layer, state, significance: this.significance, change: this.change }),
+    );
     replaceChildren(this.layerTrustHost, renderLayerTrust(layer, reportThresholds(report)));
     this.plots.render(report, layer ? this.features(layer) : [], state);
     this.renderTable(state);
@@ -65,10 +71,11 @@ export class FeaturesPanel {
       sort: state.sort,
       selectedFeature: state.selectedFeature,
       showSignificance: this.significance,
-      onSort: (column: FeatureColumn) => this.change({
-        // Numbers read best largest first; text A→Z.
-        sort: { column, descending: state.sort.column === column ? !state.sort.descending : column !== 'label' && column !== 'category' },
-      }),
+      onSort: (column: FeatureColumn) =>
+        this.change({
+          // Numbers read best largest first; text A→Z.
+          sort: { column, descending: state.sort.column === column ? !state.sort.descending : column !== 'label' && column !== 'category' },
+        }),
       onSelect: (feature: ShiftedFeature) => this.change({ selectedFeature: feature.id }),
     });
     replaceChildren(this.tableHost, this.table.element);
@@ -86,7 +93,10 @@ export class FeaturesPanel {
     const feature = layer ? this.features(layer).find((f) => f.id === state.selectedFeature) : undefined;
     const sftName = this.report?.comparisons[state.comparison]?.sft.name ?? 'fine-tune';
     const histograms = feature && this.report ? featureHistograms(this.report, state.comparison, state.layer, feature.id) : undefined;
-    replaceChildren(this.detailHost, renderFeatureDetail(feature, sftName, this.report?.base.name ?? 'base', this.report?.run.fdr, this.report?.prompts, histograms));
+    replaceChildren(
+      this.detailHost,
+      renderFeatureDetail(feature, sftName, this.report?.base.name ?? 'base', this.report?.run.fdr, this.report?.prompts, histograms),
+    );
   }
 
   private features(layer: LayerReport): ShiftedFeature[] {

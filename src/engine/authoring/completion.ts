@@ -28,11 +28,7 @@ export function completionsAt(text: string, configPath: string, position: Positi
   const doc = parseDocument(text, { lineCounter: new LineCounter(), uniqueKeys: false });
   const refs = configRefs(doc, configPath);
   if (ctx.kind === 'key') return keyCompletions(ctx, presentKeys(doc, ctx), range);
-  return [
-    ...enumCompletions(ctx, range),
-    ...layerCompletions(ctx, refs, range, options.env),
-    ...pathCompletions(ctx, refs, range),
-  ];
+  return [...enumCompletions(ctx, range), ...layerCompletions(ctx, refs, range, options.env), ...pathCompletions(ctx, refs, range)];
 }
 
 function presentKeys(doc: ReturnType<typeof parseDocument>, ctx: CompletionContext): Set<string> {
@@ -50,7 +46,9 @@ function keyCompletions(ctx: CompletionContext, present: Set<string>, range: Ran
       const doc = keyDoc([...ctx.segments, k]);
       const isObject = schemaAtPath([...ctx.segments, k])?.type === 'object';
       return {
-        label: k, kind: 'key' as const, range,
+        label: k,
+        kind: 'key' as const,
+        range,
         insertText: isObject ? `${k}:` : `${k}: `,
         detail: `${doc?.type ?? ''}${required.has(k) ? ' (required)' : ''}`,
         documentation: keyDocMarkdown([...ctx.segments, k]),
@@ -60,8 +58,22 @@ function keyCompletions(ctx: CompletionContext, present: Set<string>, range: Ran
 
 function enumCompletions(ctx: CompletionContext, range: Range): ConfigCompletion[] {
   const doc = keyDoc(ctx.segments);
-  if (doc?.enum) return doc.enum.map((v) => ({ label: String(v), kind: 'enum' as const, insertText: String(v), range, detail: v === doc.default ? 'default' : undefined }));
-  if (doc?.type === 'boolean') return ['true', 'false'].map((v) => ({ label: v, kind: 'boolean' as const, insertText: v, range, detail: String(doc.default) === v ? 'default' : undefined }));
+  if (doc?.enum)
+    return doc.enum.map((v) => ({
+      label: String(v),
+      kind: 'enum' as const,
+      insertText: String(v),
+      range,
+      detail: v === doc.default ? 'default' : undefined,
+    }));
+  if (doc?.type === 'boolean')
+    return ['true', 'false'].map((v) => ({
+      label: v,
+      kind: 'boolean' as const,
+      insertText: v,
+      range,
+      detail: String(doc.default) === v ? 'default' : undefined,
+    }));
   return [];
 }
 
@@ -83,7 +95,14 @@ function layerCompletions(ctx: CompletionContext, refs: ConfigRefs, range: Range
 }
 
 /** Keys whose string value is a path relative to the config, and whether files (not only folders) fit. */
-const PATH_KEYS: Record<string, 'folder' | 'file' | 'any'> = { base: 'folder', sft: 'folder', reference: 'folder', path: 'any', labels: 'file', save_path: 'file' };
+const PATH_KEYS: Record<string, 'folder' | 'file' | 'any'> = {
+  base: 'folder',
+  sft: 'folder',
+  reference: 'folder',
+  path: 'any',
+  labels: 'file',
+  save_path: 'file',
+};
 
 function pathCompletions(ctx: CompletionContext, refs: ConfigRefs, range: Range): ConfigCompletion[] {
   const key = [...ctx.segments].reverse().find((s): s is string => typeof s === 'string' && !/^\d+$/.test(s));
@@ -106,17 +125,27 @@ function pathCompletions(ctx: CompletionContext, refs: ConfigRefs, range: Range)
     if (e.name.startsWith('.') && !namePart.startsWith('.')) continue;
     const isDir = e.isDirectory() || (e.isSymbolicLink() && isDirectory(path.join(dir, e.name)));
     if (!isDir && want === 'folder') continue;
-    out.push(isDir
-      ? { label: `${e.name}/`, kind: 'folder', insertText: `${e.name}/`, range: nameRange, retrigger: true }
-      : { label: e.name, kind: 'file', insertText: e.name, range: nameRange });
+    out.push(
+      isDir
+        ? { label: `${e.name}/`, kind: 'folder', insertText: `${e.name}/`, range: nameRange, retrigger: true }
+        : { label: e.name, kind: 'file', insertText: e.name, range: nameRange },
+    );
   }
-  if (!ctx.typed || /^\.\.?$/.test(namePart)) out.push({ label: '../', kind: 'folder', insertText: '../', range: nameRange, retrigger: true });
+  if (!ctx.typed || /^\.\.?$/.test(namePart))
+    out.push({ label: '../', kind: 'folder', insertText: '../', range: nameRange, retrigger: true });
   if (ctx.segments.includes('sae') && key === 'path') out.push(...templateCompletions(dirPart, dir, entries, refs, range, ctx.quoted));
   return out;
 }
 
 /** `{layer}` templates that match the folders in the typed directory for every target layer. */
-function templateCompletions(dirPart: string, dir: string, entries: fs.Dirent[], refs: ConfigRefs, range: Range, quoted: boolean): ConfigCompletion[] {
+function templateCompletions(
+  dirPart: string,
+  dir: string,
+  entries: fs.Dirent[],
+  refs: ConfigRefs,
+  range: Range,
+  quoted: boolean,
+): ConfigCompletion[] {
   const layers = refs.targets.map((t) => t.layer);
   const templates = new Set<string>();
   for (const e of entries) {
@@ -125,7 +154,13 @@ function templateCompletions(dirPart: string, dir: string, entries: fs.Dirent[],
     if (t) templates.add(t);
   }
   // `{` cannot start or sit inside a plain scalar in a flow mapping: quote the template unless a quote is open.
-  return [...templates].map((t) => ({ label: t, kind: 'template' as const, insertText: quoted ? t : JSON.stringify(t), range, detail: 'one SAE folder per target layer' }));
+  return [...templates].map((t) => ({
+    label: t,
+    kind: 'template' as const,
+    insertText: quoted ? t : JSON.stringify(t),
+    range,
+    detail: 'one SAE folder per target layer',
+  }));
 }
 
 function isDirectory(p: string): boolean {

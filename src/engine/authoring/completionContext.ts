@@ -36,7 +36,15 @@ export function completionContext(text: string, position: Position): CompletionC
     const typed = prefix.slice(keyCol);
     const itemSchema = dash ? schemaAtPath(parent) : undefined;
     const kind = dash && itemSchema?.type !== 'object' && !itemSchema?.$ref && !itemSchema?.oneOf ? 'value' : 'key';
-    return { kind, segments: parent, typed: typed.trim(), typedStart: keyCol + (typed.length - typed.trimStart().length), quoted: false, flowKeys: [], flowItems: [] };
+    return {
+      kind,
+      segments: parent,
+      typed: typed.trim(),
+      typedStart: keyCol + (typed.length - typed.trimStart().length),
+      quoted: false,
+      flowKeys: [],
+      flowItems: [],
+    };
   }
   const valueStart = m[0].length;
   return scanFlow(prefix, valueStart, [...parent, unquote(m[3])]);
@@ -75,7 +83,14 @@ function blockParent(lines: string[], lineNo: number, keyCol: number, dashCol: n
   return segs;
 }
 
-interface Frame { type: 'map' | 'seq'; segments: Segments; key?: string; index: number; keys: string[]; items: string[] }
+interface Frame {
+  type: 'map' | 'seq';
+  segments: Segments;
+  key?: string;
+  index: number;
+  keys: string[];
+  items: string[];
+}
 
 function scanFlow(prefix: string, start: number, base: Segments): CompletionContext {
   const stack: Frame[] = [];
@@ -118,7 +133,8 @@ function scanFlow(prefix: string, start: number, base: Segments): CompletionCont
   const flowKeys = top?.type === 'map' ? top.keys : [];
   const flowItems = top?.type === 'seq' ? top.items : [];
   const quoteShift = /^["']/.test(raw.trimStart()) ? 1 : 0; // completions replace the text inside an open quote
-  if (top?.type === 'map' && top.key === undefined) return { kind: 'key', segments: top.segments, typed, typedStart, quoted: false, flowKeys, flowItems };
+  if (top?.type === 'map' && top.key === undefined)
+    return { kind: 'key', segments: top.segments, typed, typedStart, quoted: false, flowKeys, flowItems };
   return { kind: 'value', segments: here(), typed, typedStart: typedStart + quoteShift, quoted: quoteShift > 0, flowKeys, flowItems };
 }
 

@@ -44,7 +44,9 @@ export function modelFacts(folder: string, onnxFile?: string): ModelFacts {
     facts.tokenizerPath = fs.existsSync(tokenizer) ? tokenizer : undefined;
     facts.hasConfigJson = fs.existsSync(configJson);
     try {
-      const tc = fs.existsSync(tokenizerConfig) ? readJsonBounded(tokenizerConfig, READ_CAPS.config) as Record<string, unknown> : undefined;
+      const tc = fs.existsSync(tokenizerConfig)
+        ? (readJsonBounded(tokenizerConfig, READ_CAPS.config) as Record<string, unknown>)
+        : undefined;
       facts.hasChatTemplate = typeof tc?.chat_template === 'string' || (Array.isArray(tc?.chat_template) && tc.chat_template.length > 0);
     } catch {
       facts.hasChatTemplate = false; // unreadable: the run reports it when it loads the tokenizer
@@ -66,7 +68,10 @@ export function modelFacts(folder: string, onnxFile?: string): ModelFacts {
   });
 }
 
-export interface SaeFacts { info?: SaeInfo; error?: string }
+export interface SaeFacts {
+  info?: SaeInfo;
+  error?: string;
+}
 
 export function saeFacts(folder: string, format: SaeFormat): SaeFacts {
   const watched = [folder, ...[...new Set(SAE_FORMATS.flatMap((f) => f.watchedFiles))].map((f) => path.join(folder, f))];
@@ -80,7 +85,12 @@ export function saeFacts(folder: string, format: SaeFormat): SaeFacts {
   });
 }
 
-export interface TokenizerFacts { contentHash?: string; vocabHash?: string; vocabSize?: number; error?: string }
+export interface TokenizerFacts {
+  contentHash?: string;
+  vocabHash?: string;
+  vocabSize?: number;
+  error?: string;
+}
 
 /** Hashes of tokenizer.json's content and of its vocabulary (model vocab + added tokens). */
 export function tokenizerFacts(file: string): TokenizerFacts {
@@ -95,7 +105,9 @@ export function tokenizerFacts(file: string): TokenizerFacts {
     try {
       const json = JSON.parse(text);
       const vocab = json?.model?.vocab ?? {};
-      const entries: [string, unknown][] = Array.isArray(vocab) ? vocab.map((v: unknown[], i: number) => [String(v[0]), i]) : Object.entries(vocab);
+      const entries: [string, unknown][] = Array.isArray(vocab)
+        ? vocab.map((v: unknown[], i: number) => [String(v[0]), i])
+        : Object.entries(vocab);
       entries.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
       const added = (json?.added_tokens ?? []).map((t: any) => [t.id, t.content]);
       return { contentHash, vocabHash: sha1(JSON.stringify([entries, added])), vocabSize: entries.length };
@@ -129,8 +141,14 @@ export function datasetFacts(file: string): DatasetFacts {
     if (!st) return { exists: false, checkedRecords: 0 };
     if (st.isDirectory()) return { exists: true, checkedRecords: 0, error: `${file} is a folder, not a prompts file` };
     const ext = path.extname(file).toLowerCase();
-    if (ext !== '.jsonl' && ext !== '.txt') return { exists: true, checkedRecords: 0, error: `The prompts file must be .jsonl or .txt, not '${ext || 'no extension'}'` };
-    if (!st.isFile()) return { exists: true, checkedRecords: 0, warning: `${file} is not a regular file (a pipe or device): its records are checked only when the run reads it` };
+    if (ext !== '.jsonl' && ext !== '.txt')
+      return { exists: true, checkedRecords: 0, error: `The prompts file must be .jsonl or .txt, not '${ext || 'no extension'}'` };
+    if (!st.isFile())
+      return {
+        exists: true,
+        checkedRecords: 0,
+        warning: `${file} is not a regular file (a pipe or device): its records are checked only when the run reads it`,
+      };
     let head: { bytes: Buffer; truncated: boolean };
     for (let peek = DATASET_PEEK_BYTES; ; peek *= 4) {
       try {
@@ -146,14 +164,21 @@ export function datasetFacts(file: string): DatasetFacts {
       let bytes = head.bytes;
       if (head.truncated) {
         const lastNl = bytes.lastIndexOf(10);
-        if (lastNl < 0) return { exists: true, checkedRecords: 0, warning: `The first record of ${path.basename(file)} is longer than ${DATASET_MAX_PEEK_BYTES / 1024 / 1024} MB: it is checked only when the run reads it` };
+        if (lastNl < 0)
+          return {
+            exists: true,
+            checkedRecords: 0,
+            warning: `The first record of ${path.basename(file)} is longer than ${DATASET_MAX_PEEK_BYTES / 1024 / 1024} MB: it is checked only when the run reads it`,
+          };
         bytes = bytes.subarray(0, lastNl + 1); // the last line may be cut in the middle
       }
       parser.push(bytes);
       if (parser.records.length === 0) parser.end(); // throws "has no prompts"
     } catch (e) {
       const loc = e instanceof SaeDiffError ? e.location : undefined;
-      const message = (e as Error).message.replace(/^Line (\d+)/, `Line $1 of ${path.basename(file)}`).replace(/^The dataset (\S+) has no prompts$/, '$1 has no prompts (it is empty)');
+      const message = (e as Error).message
+        .replace(/^Line (\d+)/, `Line $1 of ${path.basename(file)}`)
+        .replace(/^The dataset (\S+) has no prompts$/, '$1 has no prompts (it is empty)');
       return { exists: true, checkedRecords: parser.records.length, error: message, ...(loc?.line ? { errorLine: loc.line } : {}) };
     }
     return { exists: true, checkedRecords: parser.records.length, hasChat: parser.records.some((r) => 'messages' in r) };

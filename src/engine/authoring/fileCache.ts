@@ -5,7 +5,11 @@ import * as path from 'path';
  * Memoises facts read from files, keyed by the files' path + mtime + size, so that re-validating
  * a config while typing costs a few stat calls. A changed file gives a new stamp and a fresh read.
  */
-interface Entry { stamp: string; files: string[]; value: unknown }
+interface Entry {
+  stamp: string;
+  files: string[];
+  value: unknown;
+}
 
 const entries = new Map<string, Entry>();
 

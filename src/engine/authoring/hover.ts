@@ -7,7 +7,10 @@ import { ModelFacts, modelFacts, saeFacts } from './facts';
 import { keyDoc, keyDocMarkdown } from './schemaLookup';
 import { locateOffset, offsetOf } from './yamlLocate';
 
-export interface ConfigHover { markdown: string; range: Range }
+export interface ConfigHover {
+  markdown: string;
+  range: Range;
+}
 
 /** Hover at a position: key documentation; for layer indices, SAE paths and model paths, facts read from the files. */
 export function hoverAt(text: string, configPath: string, position: Position, options: { env?: HubEnv } = {}): ConfigHover | undefined {
@@ -17,7 +20,10 @@ export function hoverAt(text: string, configPath: string, position: Position, op
   if (!loc?.node?.range) return undefined;
   const range = { start: toPosition(lc, loc.node.range[0]), end: toPosition(lc, loc.node.range[1]) };
   const refs = configRefs(doc, configPath);
-  const parts = [loc.on === 'value' ? valueFacts(loc.segments, refs, options.env) : undefined, keyDocMarkdown(docSegments(loc.segments))].filter(Boolean);
+  const parts = [
+    loc.on === 'value' ? valueFacts(loc.segments, refs, options.env) : undefined,
+    keyDocMarkdown(docSegments(loc.segments)),
+  ].filter(Boolean);
   return parts.length ? { markdown: parts.join('\n\n---\n\n'), range } : undefined;
 }
 
@@ -35,7 +41,11 @@ function valueFacts(segs: Segments, refs: ConfigRefs, env?: HubEnv): string | un
   const target = refs.targets.find((t) => samePath(t.segments, segs));
   if (target) return layerFacts(target.layer, base);
   const saes = refs.saes.filter((s) => samePath(s.segments, segs));
-  if (saes.length) return saeTable(saes.map((s) => ({ layer: s.layer, folder: path.resolve(refs.configDir, s.value) })), refs);
+  if (saes.length)
+    return saeTable(
+      saes.map((s) => ({ layer: s.layer, folder: path.resolve(refs.configDir, s.value) })),
+      refs,
+    );
   const model = refs.models.find((m) => samePath(m.segments, segs));
   if (model) {
     const resolved = resolveModelPath(model.value, refs.configDir, env);
@@ -56,7 +66,8 @@ function baseFacts(refs: ConfigRefs, env?: HubEnv): ModelFacts | undefined {
 
 function layerFacts(layer: number, base: ModelFacts | undefined): string {
   if (!base || base.layerCount === undefined) return `**Layer ${layer}** (the base model's config.json could not be read)`;
-  const exists = layer < base.layerCount ? `layer ${layer} of 0-${base.layerCount - 1}` : `**does not exist** (layers 0-${base.layerCount - 1})`;
+  const exists =
+    layer < base.layerCount ? `layer ${layer} of 0-${base.layerCount - 1}` : `**does not exist** (layers 0-${base.layerCount - 1})`;
   return `**Layer ${layer}**: ${exists}. The base model has ${base.layerCount} layers, hidden size ${base.hiddenSize ?? '?'}.`;
 }
 
@@ -66,7 +77,9 @@ function saeTable(rows: { layer: number; folder: string }[], refs: ConfigRefs): 
     const f = saeFacts(r.folder, refs.saeFormat);
     if (f.info) {
       const i = f.info;
-      lines.push(`| ${r.layer} | ${i.architecture}${i.kSae ? ` (k ${i.kSae})` : ''} | ${i.dSae} | ${i.dIn} | ${i.hookName ?? '?'}${i.hookLayer !== undefined ? ` (layer ${i.hookLayer})` : ''} | ${i.dtype} |`);
+      lines.push(
+        `| ${r.layer} | ${i.architecture}${i.kSae ? ` (k ${i.kSae})` : ''} | ${i.dSae} | ${i.dIn} | ${i.hookName ?? '?'}${i.hookLayer !== undefined ? ` (layer ${i.hookLayer})` : ''} | ${i.dtype} |`,
+      );
     } else lines.push(`| ${r.layer} | ${f.error} | | | | |`);
   }
   return `**SAE** (${rows[0].folder === rows[rows.length - 1].folder ? `\`${rows[0].folder}\`` : `${rows.length} folders, format ${refs.saeFormat}`})\n\n${lines.join('\n')}`;

@@ -8,4 +8,10 @@ export { formatDiagnosticLine } from './formatDiagnostic';
 export { hoverAt, type ConfigHover } from './hover';
 export { applyEdits, quickFixesFor, type ConfigQuickFix, type TextEdit } from './quickFixes';
 export { starterConfigText, STARTER_FILE_NAME, type StarterOptions } from './starter';
-export { invalidateSemanticCache, validateConfigFile, validateConfigText, type ConfigValidation, type ValidateOptions } from './validateFile';
+export {
+  invalidateSemanticCache,
+  validateConfigFile,
+  validateConfigText,
+  type ConfigValidation,
+  type ValidateOptions,
+} from './validateFile';

@@ -4,7 +4,10 @@ import type { ConfigDiagnostic } from '../config/configDiagnostic';
 import { suggestKey } from '../config/suggestKey';
 import { nodeAt, Range, toPosition } from '../config/yamlNodes';
 
-export interface TextEdit { range: Range; newText: string }
+export interface TextEdit {
+  range: Range;
+  newText: string;
+}
 
 export interface ConfigQuickFix {
   title: string;
@@ -26,7 +29,13 @@ export function quickFixesFor(text: string, diagnostics: ConfigDiagnostic[]): Co
     const data = d.data ?? {};
     switch (d.code) {
       case 'unknown-key':
-        if (typeof data.suggestion === 'string') fixes.push({ title: `Rename to '${data.suggestion}'`, diagnostic: d, edits: [{ range: d.range, newText: data.suggestion }], preferred: true });
+        if (typeof data.suggestion === 'string')
+          fixes.push({
+            title: `Rename to '${data.suggestion}'`,
+            diagnostic: d,
+            edits: [{ range: d.range, newText: data.suggestion }],
+            preferred: true,
+          });
         break;
       case 'bad-enum': {
         const allowed = (data.allowed as unknown[] | undefined)?.map(String) ?? [];
@@ -46,7 +55,12 @@ export function quickFixesFor(text: string, diagnostics: ConfigDiagnostic[]): Co
       case 'sae-hook-layer-mismatch':
         if (typeof data.template === 'string') {
           const quote = textOf(d.range).startsWith("'") ? "'" : '"';
-          fixes.push({ title: `Use the template ${data.template}`, diagnostic: d, edits: [{ range: d.range, newText: `${quote}${data.template}${quote}` }], preferred: true });
+          fixes.push({
+            title: `Use the template ${data.template}`,
+            diagnostic: d,
+            edits: [{ range: d.range, newText: `${quote}${data.template}${quote}` }],
+            preferred: true,
+          });
         }
         break;
       case 'sae-hook-point-mismatch': {
@@ -61,7 +75,13 @@ export function quickFixesFor(text: string, diagnostics: ConfigDiagnostic[]): Co
 }
 
 /** Adds `key: value` to the layers map, in its flow (`{ … }`) or block style. */
-function addLayersKey(doc: ReturnType<typeof parseDocument>, text: string, lc: LineCounter, key: string, value: string): TextEdit | undefined {
+function addLayersKey(
+  doc: ReturnType<typeof parseDocument>,
+  text: string,
+  lc: LineCounter,
+  key: string,
+  value: string,
+): TextEdit | undefined {
   const layers = nodeAt(doc, [PIPELINE, 'layers']);
   if (!isMap(layers) || !layers.range || layers.items.length === 0) return undefined;
   const pos = (offset: number) => toPosition(lc, offset);

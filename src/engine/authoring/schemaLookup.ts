@@ -17,7 +17,14 @@ export function requiredKeys(segments: Segments): string[] {
   return alternatives(schemaAtPath(segments)).flatMap((a) => a.required ?? []);
 }
 
-export interface KeyDoc { description?: string; default?: unknown; enum?: unknown[]; type: string; minimum?: number; maximum?: number }
+export interface KeyDoc {
+  description?: string;
+  default?: unknown;
+  enum?: unknown[];
+  type: string;
+  minimum?: number;
+  maximum?: number;
+}
 
 /** What the hover and completion say about a key: its description, type, default and range. */
 export function keyDoc(segments: Segments): KeyDoc | undefined {

@@ -45,8 +45,22 @@ interface CheckContext {
   referenced: Set<string>;
 }
 
-function report(ctx: CheckContext, code: string, segments: Segments, message: string, data?: Record<string, unknown>, severity: ConfigDiagnostic['severity'] = 'error'): void {
-  ctx.out.push({ severity, code, keyPath: dotted(segments), message, range: valueRange(ctx.doc, segments, ctx.lc), ...(data ? { data } : {}) });
+function report(
+  ctx: CheckContext,
+  code: string,
+  segments: Segments,
+  message: string,
+  data?: Record<string, unknown>,
+  severity: ConfigDiagnostic['severity'] = 'error',
+): void {
+  ctx.out.push({
+    severity,
+    code,
+    keyPath: dotted(segments),
+    message,
+    range: valueRange(ctx.doc, segments, ctx.lc),
+    ...(data ? { data } : {}),
+  });
 }
 
 /** Model folders: exist, hold ONNX + config.json + tokenizer.json, agree with the base. Returns the usable ones. */
@@ -59,22 +73,33 @@ function checkModels(ctx: CheckContext, env?: HubEnv): { ref: ModelRef; facts: M
     if (!facts.exists) {
       if (resolved.hubId) {
         // `org/name` may be a folder that is missing or a hub id: say what to do in both cases.
-        report(ctx, 'hub-model-not-exported', ref.segments,
+        report(
+          ctx,
+          'hub-model-not-exported',
+          ref.segments,
           `Model folder not found: ${resolved.folder}. If '${ref.value}' is a Hugging Face model id, no ONNX export of it is in the local cache (${resolved.hubCacheDir}): ` +
-          `export it with \`optimum-cli export onnx --model ${ref.value} <folder>\` and give that folder.`, { hubId: ref.value });
+            `export it with \`optimum-cli export onnx --model ${ref.value} <folder>\` and give that folder.`,
+          { hubId: ref.value },
+        );
       } else {
         report(ctx, 'model-not-found', ref.segments, `Model folder not found: ${resolved.folder}.`);
       }
       continue;
     }
     if (!facts.isFolder) {
-      report(ctx, 'model-not-folder', ref.segments, `${ref.label} must be a folder (holding model.onnx, config.json and tokenizer.json), not a file: ${resolved.folder}.`);
+      report(
+        ctx,
+        'model-not-folder',
+        ref.segments,
+        `${ref.label} must be a folder (holding model.onnx, config.json and tokenizer.json), not a file: ${resolved.folder}.`,
+      );
       continue;
     }
     const problems = [
-      !facts.onnxPath && (ref.onnxFile
-        ? `ONNX file not found: ${path.resolve(facts.folder, ref.onnxFile)}.`
-        : `No ONNX model in ${facts.folder} (looked for ${ONNX_CANDIDATES.join(', ')}). Export it with \`optimum-cli export onnx\`, or name the file with onnx_file.`),
+      !facts.onnxPath &&
+        (ref.onnxFile
+          ? `ONNX file not found: ${path.resolve(facts.folder, ref.onnxFile)}.`
+          : `No ONNX model in ${facts.folder} (looked for ${ONNX_CANDIDATES.join(', ')}). Export it with \`optimum-cli export onnx\`, or name the file with onnx_file.`),
       !facts.hasConfigJson && `Missing config.json in ${facts.folder}.`,
       facts.configError && `${facts.configError} (${facts.folder}).`,
       !facts.tokenizerPath && `Missing tokenizer.json in ${facts.folder}.`,
@@ -108,7 +133,13 @@ function checkSameShape(ctx: CheckContext, base: ModelFacts, other: { ref: Model
   const { hiddenSize: h, layerCount: n } = other.facts;
   if (h !== undefined && base.hiddenSize !== undefined && h !== base.hiddenSize) diffs.push(`hidden size ${h} vs ${base.hiddenSize}`);
   if (n !== undefined && base.layerCount !== undefined && n !== base.layerCount) diffs.push(`${n} layers vs ${base.layerCount}`);
-  if (diffs.length) report(ctx, 'model-shape-mismatch', other.ref.segments, `${other.ref.label} is not a fine-tune of the base model's architecture: ${diffs.join(', ')}.`);
+  if (diffs.length)
+    report(
+      ctx,
+      'model-shape-mismatch',
+      other.ref.segments,
+      `${other.ref.label} is not a fine-tune of the base model's architecture: ${diffs.join(', ')}.`,
+    );
 }
 
 function checkSameTokenizer(ctx: CheckContext, base: ModelFacts, other: { ref: ModelRef; facts: ModelFacts }): void {
@@ -122,9 +153,14 @@ function checkSameTokenizer(ctx: CheckContext, base: ModelFacts, other: { ref: M
     return;
   }
   if (a.vocabHash === b.vocabHash) return; // same vocabulary: token ids line up even if other settings differ
-  const sizes = a.vocabSize === b.vocabSize ? `both ${a.vocabSize} tokens, different ids` : `${b.vocabSize} tokens vs the base's ${a.vocabSize}`;
-  report(ctx, 'tokenizer-mismatch', other.ref.segments,
-    `The tokenizer of ${other.ref.label} differs from the base model's (${sizes}): the comparison needs the same token ids. Use the base tokenizer.json for the fine-tune.`);
+  const sizes =
+    a.vocabSize === b.vocabSize ? `both ${a.vocabSize} tokens, different ids` : `${b.vocabSize} tokens vs the base's ${a.vocabSize}`;
+  report(
+    ctx,
+    'tokenizer-mismatch',
+    other.ref.segments,
+    `The tokenizer of ${other.ref.label} differs from the base model's (${sizes}): the comparison needs the same token ids. Use the base tokenizer.json for the fine-tune.`,
+  );
 }
 
 function checkLayers(ctx: CheckContext, base: ModelFacts | undefined): void {
@@ -132,19 +168,31 @@ function checkLayers(ctx: CheckContext, base: ModelFacts | undefined): void {
   if (count === undefined) return;
   for (const t of ctx.refs.targets) {
     if (t.layer < count) continue; // count is a positive integer (modelFacts refuses any other)
-    report(ctx, 'layer-out-of-range', t.segments, `Layer ${t.layer} does not exist: the base model has ${count} layers (0-${count - 1}).`, { layer: t.layer, index: t.index, layerCount: count });
+    report(ctx, 'layer-out-of-range', t.segments, `Layer ${t.layer} does not exist: the base model has ${count} layers (0-${count - 1}).`, {
+      layer: t.layer,
+      index: t.index,
+      layerCount: count,
+    });
   }
 }
 
 /** One SAE folder and the target layers it is assigned to (a single path serves several layers). */
-interface SaeGroup { folder: string; value: string; segments: Segments; layers: number[] }
+interface SaeGroup {
+  folder: string;
+  value: string;
+  segments: Segments;
+  layers: number[];
+}
 
 function checkSaes(ctx: CheckContext, base: ModelFacts | undefined): void {
   const { refs } = ctx;
   if (refs.saeMissingLayers.length) {
     const ls = refs.saeMissingLayers.join(', ');
     ctx.out.push({
-      severity: 'error', code: 'sae-missing-layer', keyPath: dotted([PIPELINE, 'sae', 'path']), range: keyRange(ctx.doc, [PIPELINE, 'sae', 'path'], ctx.lc),
+      severity: 'error',
+      code: 'sae-missing-layer',
+      keyPath: dotted([PIPELINE, 'sae', 'path']),
+      range: keyRange(ctx.doc, [PIPELINE, 'sae', 'path'], ctx.lc),
       message: `sae.path has no SAE for target layer${refs.saeMissingLayers.length > 1 ? 's' : ''} ${ls}. Add "${refs.saeMissingLayers[0]}: <folder>" or use a template with {layer}.`,
       data: { layers: refs.saeMissingLayers },
     });
@@ -176,27 +224,45 @@ function checkSaeGroup(ctx: CheckContext, g: SaeGroup, base: ModelFacts | undefi
   }
   const info = facts.info;
   if (base?.hiddenSize !== undefined && info.dIn !== base.hiddenSize) {
-    report(ctx, 'sae-d-in-mismatch', g.segments,
+    report(
+      ctx,
+      'sae-d-in-mismatch',
+      g.segments,
       `The SAE for ${layerList(g.layers)} has d_in ${info.dIn}, but the base model's hidden size is ${base.hiddenSize}: it was trained on another model (${g.folder}).`,
-      { dIn: info.dIn, hiddenSize: base.hiddenSize });
+      { dIn: info.dIn, hiddenSize: base.hiddenSize },
+    );
   }
   if (info.hookPoint !== undefined && info.hookPoint !== ctx.refs.hookPoint) {
     // the SAE says where it reads the model: hooking another point diffs the wrong activations
     const segs = ctx.refs.hookPointWritten ? [PIPELINE, 'layers', 'hook_point'] : g.segments;
-    report(ctx, 'sae-hook-point-mismatch', segs,
+    report(
+      ctx,
+      'sae-hook-point-mismatch',
+      segs,
       `The SAE for ${layerList(g.layers)} reads ${info.hookPoint} (hook ${info.hookName ?? '?'}), but layers.hook_point is ${ctx.refs.hookPoint}${ctx.refs.hookPointWritten ? '' : ' (the default)'}. Set layers.hook_point: ${info.hookPoint}.`,
-      { hookPoint: info.hookPoint, written: ctx.refs.hookPointWritten });
+      { hookPoint: info.hookPoint, written: ctx.refs.hookPointWritten },
+    );
   }
   if (!ctx.refs.checkHookLayer || !Number.isInteger(info.hookLayer) || (info.hookLayer as number) < 0) return;
   const wrong = g.layers.filter((l) => l !== info.hookLayer);
   if (!wrong.length) return;
-  const template = ctx.refs.saePathKind === 'single'
-    ? suggestSaeTemplate(g.value, ctx.refs.configDir, ctx.refs.targets.map((t) => t.layer).filter((l) => base?.layerCount === undefined || l < base.layerCount), info.hookLayer)
-    : undefined;
+  const template =
+    ctx.refs.saePathKind === 'single'
+      ? suggestSaeTemplate(
+          g.value,
+          ctx.refs.configDir,
+          ctx.refs.targets.map((t) => t.layer).filter((l) => base?.layerCount === undefined || l < base.layerCount),
+          info.hookLayer,
+        )
+      : undefined;
   const remedy = template ? `Use the template '${template}'` : `Assign it to layer ${info.hookLayer}, fix sae.path`;
-  report(ctx, 'sae-hook-layer-mismatch', g.segments,
+  report(
+    ctx,
+    'sae-hook-layer-mismatch',
+    g.segments,
     `The SAE assigned to ${layerList(wrong)} was trained on layer ${info.hookLayer} (hook ${info.hookName ?? '?'}). ${remedy}, or set sae.check_hook_layer: false if this is intended.`,
-    { layers: wrong, hookLayer: info.hookLayer, ...(template ? { template } : {}) });
+    { layers: wrong, hookLayer: info.hookLayer, ...(template ? { template } : {}) },
+  );
 }
 
 /** Label files read exactly as `run` reads them (readLabelSet), so that validate passing means run reads them. */
@@ -208,14 +274,33 @@ function checkLabels(ctx: CheckContext): void {
     seen.add(`${file}\0${l.layer}`);
     ctx.referenced.add(file);
     if (!fs.existsSync(file)) {
-      if (l.fromTemplate) report(ctx, 'labels-missing-layer', l.segments, `No labels file for layer ${l.layer} (${file}): its features will show their ids.`, { layer: l.layer }, 'warning');
+      if (l.fromTemplate)
+        report(
+          ctx,
+          'labels-missing-layer',
+          l.segments,
+          `No labels file for layer ${l.layer} (${file}): its features will show their ids.`,
+          { layer: l.layer },
+          'warning',
+        );
       else report(ctx, 'labels-not-found', l.segments, `Labels file not found for layer ${l.layer}: ${file}.`);
       continue;
     }
     const facts = labelFacts(file);
-    if (facts.error) { report(ctx, 'labels-invalid', l.segments, `Labels for layer ${l.layer}: ${facts.error}`); continue; }
+    if (facts.error) {
+      report(ctx, 'labels-invalid', l.segments, `Labels for layer ${l.layer}: ${facts.error}`);
+      continue;
+    }
     const set = facts.set!;
-    if (set.labels.size === 0) report(ctx, 'labels-empty', l.segments, `The labels for layer ${l.layer} (${file}) are empty: its features will show their ids.`, undefined, 'warning');
+    if (set.labels.size === 0)
+      report(
+        ctx,
+        'labels-empty',
+        l.segments,
+        `The labels for layer ${l.layer} (${file}) are empty: its features will show their ids.`,
+        undefined,
+        'warning',
+      );
     const sae = ctx.refs.saes.find((s) => s.layer === l.layer);
     const modelName = sae ? saeFacts(path.resolve(ctx.refs.configDir, sae.value), ctx.refs.saeFormat).info?.modelName : undefined;
     for (const m of labelMismatches(set, l.layer, modelName)) report(ctx, 'labels-mismatch', l.segments, m, undefined, 'warning');
@@ -229,7 +314,13 @@ function labelFacts(file: string): { set?: LabelSet; error?: string } {
       return { set: readLabelSet(file) };
     } catch (e) {
       const err = e as SaeDiffError;
-      return { error: `${err.message}${err.location?.line ? ` (line ${err.location.line} of ${err.location.file})` : ''}.${err.hint ? ` ${err.hint}` : ''}`.replace(/\.\./g, '.') };
+      return {
+        error:
+          `${err.message}${err.location?.line ? ` (line ${err.location.line} of ${err.location.file})` : ''}.${err.hint ? ` ${err.hint}` : ''}`.replace(
+            /\.\./g,
+            '.',
+          ),
+      };
     }
   });
 }
@@ -241,12 +332,18 @@ function checkDataset(ctx: CheckContext, hasChatTemplate: boolean | undefined): 
   ctx.referenced.add(file);
   const facts = datasetFacts(file);
   if (!facts.exists) report(ctx, 'dataset-not-found', ds.segments, `Prompts file not found: ${file}.`);
-  else if (facts.error) report(ctx, 'dataset-invalid', ds.segments, `${facts.error}.`, facts.errorLine ? { line: facts.errorLine } : undefined);
+  else if (facts.error)
+    report(ctx, 'dataset-invalid', ds.segments, `${facts.error}.`, facts.errorLine ? { line: facts.errorLine } : undefined);
   else if (facts.warning) report(ctx, 'dataset-unchecked', ds.segments, `${facts.warning}.`, undefined, 'warning');
   else if (facts.hasChat && hasChatTemplate === false) {
-    const where = ctx.refs.chatTemplateFrom === 'auto' ? "neither the base's nor a fine-tune's" : `the ${ctx.refs.chatTemplateFrom} model's`;
-    report(ctx, 'dataset-no-chat-template', ds.segments,
-      `The dataset has chat messages, but ${where} tokenizer_config.json has a chat_template: the run cannot render them. Add a chat_template, or give prompts as text.`);
+    const where =
+      ctx.refs.chatTemplateFrom === 'auto' ? "neither the base's nor a fine-tune's" : `the ${ctx.refs.chatTemplateFrom} model's`;
+    report(
+      ctx,
+      'dataset-no-chat-template',
+      ds.segments,
+      `The dataset has chat messages, but ${where} tokenizer_config.json has a chat_template: the run cannot render them. Add a chat_template, or give prompts as text.`,
+    );
   }
 }
 
@@ -259,19 +356,29 @@ function checkSavePath(ctx: CheckContext): void {
   if (ctx.refs.dataset) inputs.push([path.resolve(ctx.refs.configDir, ctx.refs.dataset.value), 'the dataset (dataset.path)']);
   for (const l of ctx.refs.labels) inputs.push([path.resolve(ctx.refs.configDir, l.value), 'a labels file (sae.labels)']);
   const hit = inputs.find(([f]) => sameFile(out, f));
-  if (hit) report(ctx, 'save-path-is-input', sp.segments, `output.save_path is ${hit[1]}: the report would overwrite it. Choose another file.`);
+  if (hit)
+    report(ctx, 'save-path-is-input', sp.segments, `output.save_path is ${hit[1]}: the report would overwrite it. Choose another file.`);
   else {
     try {
       const st = fs.lstatSync(out);
-      if (!st.isFile()) report(ctx, 'save-path-not-file', sp.segments, `output.save_path ${out} exists and is not a regular file (a folder, link, device or FIFO): the run refuses to replace it.`);
-    } catch { /* missing: the run creates it */ }
+      if (!st.isFile())
+        report(
+          ctx,
+          'save-path-not-file',
+          sp.segments,
+          `output.save_path ${out} exists and is not a regular file (a folder, link, device or FIFO): the run refuses to replace it.`,
+        );
+    } catch {
+      /* missing: the run creates it */
+    }
   }
 }
 
 function sameFile(a: string, b: string): boolean {
   if (a === b) return true;
   try {
-    const sa = fs.statSync(a), sb = fs.statSync(b);
+    const sa = fs.statSync(a),
+      sb = fs.statSync(b);
     return sa.dev === sb.dev && sa.ino === sb.ino;
   } catch {
     return false;

@@ -37,7 +37,11 @@ export function validateConfigText(text: string, configPath: string, options: Va
  * Validates a config file: `validateConfigFile(path)` reads it; `validateConfigFile(text, path)`
  * checks unsaved text as if it were at `path` (relative paths resolve against its folder).
  */
-export async function validateConfigFile(pathOrText: string, configPath?: string, options: ValidateOptions = {}): Promise<ConfigDiagnostic[]> {
+export async function validateConfigFile(
+  pathOrText: string,
+  configPath?: string,
+  options: ValidateOptions = {},
+): Promise<ConfigDiagnostic[]> {
   const file = configPath ?? pathOrText;
   let text: string;
   if (configPath !== undefined) text = pathOrText;
@@ -45,7 +49,15 @@ export async function validateConfigFile(pathOrText: string, configPath?: string
     try {
       text = decodeUtf8(file, await readFileBoundedAsync(file, READ_CAPS.yaml));
     } catch (e) {
-      return [{ severity: 'error', code: 'unreadable', keyPath: '', message: `Cannot read the config file: ${(e as Error).message.replace(/^Cannot read .*?: (?=E[A-Z]+:)/, '')}`, range: { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } } }];
+      return [
+        {
+          severity: 'error',
+          code: 'unreadable',
+          keyPath: '',
+          message: `Cannot read the config file: ${(e as Error).message.replace(/^Cannot read .*?: (?=E[A-Z]+:)/, '')}`,
+          range: { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } },
+        },
+      ];
     }
   }
   return validateConfigText(text, file, options).diagnostics;

@@ -34,7 +34,9 @@ function walk(node: Node | null, offset: number, segs: Segments): NodeLocation |
   }
   if (isSeq(node)) {
     const i = node.items.findIndex((item) => contains(item as Node, offset));
-    return i < 0 ? undefined : walk(node.items[i] as Node, offset, [...segs, i]) ?? { segments: [...segs, i], on: 'value', node: node.items[i] as Node };
+    return i < 0
+      ? undefined
+      : (walk(node.items[i] as Node, offset, [...segs, i]) ?? { segments: [...segs, i], on: 'value', node: node.items[i] as Node });
   }
   if (isScalar(node) && contains(node, offset)) return { segments: segs, on: 'value', node };
   return undefined;

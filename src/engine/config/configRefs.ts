@@ -24,9 +24,18 @@ export interface ModelRef {
   segments: Segments;
 }
 
-export interface SaeRef { layer: number; value: string; segments: Segments; fromTemplate: boolean }
+export interface SaeRef {
+  layer: number;
+  value: string;
+  segments: Segments;
+  fromTemplate: boolean;
+}
 
-export interface LayerRef { layer: number; index: number; segments: Segments }
+export interface LayerRef {
+  layer: number;
+  index: number;
+  segments: Segments;
+}
 
 export interface ConfigRefs {
   configDir: string;
@@ -64,7 +73,12 @@ export function configRefs(doc: Document, configPath: string): ConfigRefs {
   const p = isObj(data) && isObj(data[PIPELINE]) ? data[PIPELINE] : {};
   const refs: ConfigRefs = {
     configDir: path.dirname(path.resolve(configPath)),
-    models: [], targets: [], saes: [], saeMissingLayers: [], labels: [], otherLayers: { saes: [], labels: [] },
+    models: [],
+    targets: [],
+    saes: [],
+    saeMissingLayers: [],
+    labels: [],
+    otherLayers: { saes: [], labels: [] },
     saeFormat: oneOf(SAE_FORMATS_ALLOWED, p.sae?.format, 'sae.format'),
     checkHookLayer: typeof p.sae?.check_hook_layer === 'boolean' ? p.sae.check_hook_layer : schemaDefault<boolean>('sae.check_hook_layer'),
     // kept as written even when the schema does not allow it: the schema check names it, the SAE check compares it
@@ -80,19 +94,28 @@ export function configRefs(doc: Document, configPath: string): ConfigRefs {
     if (isPathString(v)) refs.models.push({ role, label, value: v, segments: segs });
     else if (isObj(v) && isPathString(v.path)) {
       const name = isPathString(v.name) ? v.name : undefined;
-      refs.models.push({ role, label, ...(name ? { name } : {}), value: v.path, onnxFile: isPathString(v.onnx_file) ? v.onnx_file : undefined, segments: [...segs, 'path'] });
+      refs.models.push({
+        role,
+        label,
+        ...(name ? { name } : {}),
+        value: v.path,
+        onnxFile: isPathString(v.onnx_file) ? v.onnx_file : undefined,
+        segments: [...segs, 'path'],
+      });
     }
   };
   const modelsSegs = [PIPELINE, 'models'];
   addModel('base', 'models.base', models.base, [...modelsSegs, 'base']);
-  if (Array.isArray(models.sft)) models.sft.forEach((m: unknown, i: number) => addModel('sft', `models.sft[${i}]`, m, [...modelsSegs, 'sft', i]));
+  if (Array.isArray(models.sft))
+    models.sft.forEach((m: unknown, i: number) => addModel('sft', `models.sft[${i}]`, m, [...modelsSegs, 'sft', i]));
   else addModel('sft', 'models.sft', models.sft, [...modelsSegs, 'sft']);
   addModel('reference', 'models.reference', models.reference, [...modelsSegs, 'reference']);
 
   const indices = p.layers?.target_indices;
   if (Array.isArray(indices)) {
     indices.forEach((l: unknown, i: number) => {
-      if (Number.isInteger(l) && (l as number) >= 0) refs.targets.push({ layer: l as number, index: i, segments: [PIPELINE, 'layers', 'target_indices', i] });
+      if (Number.isInteger(l) && (l as number) >= 0)
+        refs.targets.push({ layer: l as number, index: i, segments: [PIPELINE, 'layers', 'target_indices', i] });
     });
   }
   const layers = [...new Set(refs.targets.map((t) => t.layer))];
@@ -111,7 +134,8 @@ export function configRefs(doc: Document, configPath: string): ConfigRefs {
         else missing?.push(l);
       }
       for (const [k, v] of Object.entries(value)) {
-        if (/^\d+$/.test(k) && !layers.includes(Number(k)) && isPathString(v)) other.push({ layer: Number(k), value: v, segments: [...segs, k], fromTemplate: false });
+        if (/^\d+$/.test(k) && !layers.includes(Number(k)) && isPathString(v))
+          other.push({ layer: Number(k), value: v, segments: [...segs, k], fromTemplate: false });
       }
       return 'map';
     }

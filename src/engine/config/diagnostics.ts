@@ -24,21 +24,33 @@ export function parseAndCheckConfigText(text: string): ParsedConfigText {
   const rangeOf = (start: number, end: number): Range => ({ start: toPosition(lineCounter, start), end: toPosition(lineCounter, end) });
   for (const err of doc.errors.slice(0, MAX_DIAGNOSTICS)) {
     diagnostics.push({
-      severity: 'error', code: 'yaml-syntax', keyPath: '',
-      message: `YAML syntax error: ${firstLine(err.message)}`, range: rangeOf(err.pos[0], Math.max(err.pos[1], err.pos[0] + 1)),
+      severity: 'error',
+      code: 'yaml-syntax',
+      keyPath: '',
+      message: `YAML syntax error: ${firstLine(err.message)}`,
+      range: rangeOf(err.pos[0], Math.max(err.pos[1], err.pos[0] + 1)),
     });
   }
   const scan = doc.errors.length === 0 ? scanDocument(doc) : { duplicates: [], nonFinite: [] };
   if (doc.errors.length === 0) {
     for (const key of scan.duplicates.slice(0, MAX_DIAGNOSTICS)) {
-      diagnostics.push({ severity: 'error', code: 'yaml-syntax', keyPath: '', message: 'YAML syntax error: Map keys must be unique', range: rangeOf(key.range![0], Math.max(key.range![1], key.range![0] + 1)) });
+      diagnostics.push({
+        severity: 'error',
+        code: 'yaml-syntax',
+        keyPath: '',
+        message: 'YAML syntax error: Map keys must be unique',
+        range: rangeOf(key.range![0], Math.max(key.range![1], key.range![0] + 1)),
+      });
     }
   }
   if (diagnostics.length > 0) return { doc, lineCounter, diagnostics: capped(diagnostics) };
   for (const warn of doc.warnings) {
     diagnostics.push({
-      severity: 'warning', code: 'yaml-warning', keyPath: '',
-      message: firstLine(warn.message), range: rangeOf(warn.pos[0], Math.max(warn.pos[1], warn.pos[0] + 1)),
+      severity: 'warning',
+      code: 'yaml-warning',
+      keyPath: '',
+      message: firstLine(warn.message),
+      range: rangeOf(warn.pos[0], Math.max(warn.pos[1], warn.pos[0] + 1)),
     });
   }
   let data: unknown;
@@ -47,14 +59,22 @@ export function parseAndCheckConfigText(text: string): ParsedConfigText {
   } catch (e) {
     // the yaml library refuses a "billion laughs" document (aliases that expand exponentially) with a ReferenceError
     diagnostics.push({
-      severity: 'error', code: 'yaml-syntax', keyPath: '',
+      severity: 'error',
+      code: 'yaml-syntax',
+      keyPath: '',
       message: `YAML syntax error: the document expands too many aliases (*name), like a "billion laughs" attack: ${firstLine((e as Error).message)}. Write the values out instead of nesting aliases.`,
       range: rangeOf(0, 1),
     });
     return { doc, lineCounter, diagnostics };
   }
   if (data === null || data === undefined) {
-    diagnostics.push({ severity: 'error', code: 'empty', keyPath: '', message: 'The config is empty: it needs a diagnostic_pipeline section.', range: rangeOf(0, 0) });
+    diagnostics.push({
+      severity: 'error',
+      code: 'empty',
+      keyPath: '',
+      message: 'The config is empty: it needs a diagnostic_pipeline section.',
+      range: rangeOf(0, 0),
+    });
     return { doc, lineCounter, diagnostics };
   }
   for (const d of nonFiniteDiagnostics(scan.nonFinite.slice(0, MAX_DIAGNOSTICS), lineCounter)) diagnostics.push(d);
@@ -67,7 +87,12 @@ export function parseAndCheckConfigText(text: string): ParsedConfigText {
 function capped(diagnostics: ConfigDiagnostic[]): ConfigDiagnostic[] {
   if (diagnostics.length <= MAX_DIAGNOSTICS) return diagnostics;
   const kept = diagnostics.slice(0, MAX_DIAGNOSTICS);
-  kept.push({ ...kept[kept.length - 1], code: 'too-many', data: undefined, message: `Only the first ${MAX_DIAGNOSTICS} problems are listed; fix these first.` });
+  kept.push({
+    ...kept[kept.length - 1],
+    code: 'too-many',
+    data: undefined,
+    message: `Only the first ${MAX_DIAGNOSTICS} problems are listed; fix these first.`,
+  });
   return kept;
 }
 
@@ -102,10 +127,14 @@ function scanDocument(doc: Document): { duplicates: Scalar[]; nonFinite: Scalar[
 
 function nonFiniteDiagnostics(scalars: Scalar[], lc: LineCounter): ConfigDiagnostic[] {
   return scalars.map((n) => ({
-    severity: 'error' as const, code: 'not-finite', keyPath: '',
+    severity: 'error' as const,
+    code: 'not-finite',
+    keyPath: '',
     message: `${describeNumber(n.value)} is not a finite number: every number of the config must be finite.`,
     range: { start: toPosition(lc, n.range![0]), end: toPosition(lc, n.range![1]) },
   }));
 }
 
-function firstLine(s: string): string { return s.split('\n')[0].trim(); }
+function firstLine(s: string): string {
+  return s.split('\n')[0].trim();
+}

@@ -15,7 +15,9 @@ import type { RunConfig } from '../../shared/reportTypes';
  * resolveHubModelFolder, passed in by model/loadRunConfig.ts so that this layer needs no model code.
  * Without it an id stays the (missing) folder it also names, and loading the model says how to export it.
  */
-export interface LoadOptions { hubModelFolder?: (id: string) => string | undefined }
+export interface LoadOptions {
+  hubModelFolder?: (id: string) => string | undefined;
+}
 
 export const REPORT_EXTENSION = '.sae-report.json';
 
@@ -36,7 +38,12 @@ export function loadConfigText(text: string, configPath: string, options: LoadOp
   const firstError = parsed.diagnostics.find((d) => d.severity === 'error');
   if (firstError) {
     throw new SaeDiffError(firstError.message, {
-      location: { file: configPath, line: firstError.range.start.line + 1, column: firstError.range.start.character + 1, key: firstError.keyPath || undefined },
+      location: {
+        file: configPath,
+        line: firstError.range.start.line + 1,
+        column: firstError.range.start.character + 1,
+        key: firstError.keyPath || undefined,
+      },
     });
   }
   return resolveConfig(parsed, configPath, options);
@@ -64,13 +71,23 @@ export function resolveConfig(parsed: ParsedConfigText, configPath: string, opti
     const target = modelTarget(ref.value, configDir);
     // a Hugging Face id resolves to its ONNX export in the local cache (never downloaded)
     const resolved = (target.hubId && options.hubModelFolder?.(target.hubId)) || target.folder;
-    return { name: ref.name ?? path.basename(resolved), path: resolved, onnxFile: ref.onnxFile, key: modelKey(ref.segments), ...(target.hubId ? { hubId: target.hubId } : {}) };
+    return {
+      name: ref.name ?? path.basename(resolved),
+      path: resolved,
+      onnxFile: ref.onnxFile,
+      key: modelKey(ref.segments),
+      ...(target.hubId ? { hubId: target.hubId } : {}),
+    };
   };
   const base = modelSpec(refs.models.find((m) => m.role === 'base')!);
   const sfts = refs.models.filter((m) => m.role === 'sft').map(modelSpec);
   const names = new Set<string>();
   sfts.forEach((s: ModelSpec) => {
-    if (names.has(s.name)) throw new SaeDiffError(`Two fine-tunes are both named '${s.name}'`, { location: locate(s.key), hint: 'Give each entry of models.sft a distinct name.' });
+    if (names.has(s.name))
+      throw new SaeDiffError(`Two fine-tunes are both named '${s.name}'`, {
+        location: locate(s.key),
+        hint: 'Give each entry of models.sft a distinct name.',
+      });
     names.add(s.name);
   });
   const referenceRef = refs.models.find((m) => m.role === 'reference');
@@ -79,7 +96,10 @@ export function resolveConfig(parsed: ParsedConfigText, configPath: string, opti
   const targets = refs.targets.map((t) => t.layer);
   if (refs.saeMissingLayers.length > 0) {
     const l = refs.saeMissingLayers[0];
-    throw new SaeDiffError(`No entry for target layer ${l} in sae.path`, { location: locate('sae.path'), hint: `Add "${l}: <folder>" or use a template with {layer}.` });
+    throw new SaeDiffError(`No entry for target layer ${l} in sae.path`, {
+      location: locate('sae.path'),
+      hint: `Add "${l}: <folder>" or use a template with {layer}.`,
+    });
   }
   // a map keeps every layer it names, in layer order, as the run has always recorded them
   const perLayer = (own: SaeRef[], other: SaeRef[], value: unknown): Map<number, string> => {
@@ -140,8 +160,18 @@ export function configToJson(c: ResolvedConfig): RunConfig {
     config_path: c.configPath,
     models: { base: m(c.models.base), sft: c.models.sfts.map(m), ...(c.models.reference ? { reference: m(c.models.reference) } : {}) },
     sae: { path: obj(c.sae.paths), k: c.sae.k, format: c.sae.format, check_hook_layer: c.sae.checkHookLayer, labels: obj(c.sae.labels) },
-    layers: { target_indices: c.layers.targets, hook_mode: c.layers.hookMode, hook_point: c.layers.hookPoint, tensor_names: obj(c.layers.tensorNames) },
-    dataset: { path: c.dataset.path, max_samples: c.dataset.maxSamples ?? null, exclude_bos: c.dataset.excludeBos, chat_template_from: c.dataset.chatTemplateFrom },
+    layers: {
+      target_indices: c.layers.targets,
+      hook_mode: c.layers.hookMode,
+      hook_point: c.layers.hookPoint,
+      tensor_names: obj(c.layers.tensorNames),
+    },
+    dataset: {
+      path: c.dataset.path,
+      max_samples: c.dataset.maxSamples ?? null,
+      exclude_bos: c.dataset.excludeBos,
+      chat_template_from: c.dataset.chatTemplateFrom,
+    },
     metrics: { ...c.metrics },
     runtime: { ...c.runtime },
     output: { ...c.output },

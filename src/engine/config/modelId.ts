@@ -11,7 +11,10 @@ export function looksLikeHubModelId(value: string): boolean {
 }
 
 /** What a config's model value names: a folder (absolute, against the config's folder) and, when no such folder exists and the value reads as an id, that hub id. */
-export interface ModelTarget { folder: string; hubId?: string }
+export interface ModelTarget {
+  folder: string;
+  hubId?: string;
+}
 
 export function modelTarget(value: string, configDir: string): ModelTarget {
   const folder = path.resolve(configDir, value);

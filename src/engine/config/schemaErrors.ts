@@ -9,7 +9,11 @@ import { dotted, keyRange, nodeAt, valueRange } from './yamlNodes';
 /** Path segments of an ajv instancePath (`/a/b/0` -> ['a','b',0]). */
 function pathSegments(instancePath: string, data?: unknown): (string | number)[] {
   if (!instancePath) return [];
-  return instancePath.slice(1).split('/').map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~')).map((s) => (/^\d+$/.test(s) && Array.isArray(data) ? Number(s) : s));
+  return instancePath
+    .slice(1)
+    .split('/')
+    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'))
+    .map((s) => (/^\d+$/.test(s) && Array.isArray(data) ? Number(s) : s));
 }
 
 function jsonType(v: unknown): string {
@@ -24,13 +28,20 @@ function describeSchemaType(s: Record<string, any> | undefined): string {
   if (s.$ref) return describeSchemaType(resolveRef(s));
   if (s.oneOf) return s.oneOf.map(describeSchemaType).join(' or ');
   switch (s.type) {
-    case 'string': return 'a string';
-    case 'integer': return 'an integer';
-    case 'number': return 'a number';
-    case 'boolean': return 'true or false';
-    case 'array': return s.items?.properties?.path ? 'a list of {name, path}' : 'a list';
-    case 'object': return s.properties?.path ? 'a {name, path} mapping' : 'a mapping';
-    default: return 'a value';
+    case 'string':
+      return 'a string';
+    case 'integer':
+      return 'an integer';
+    case 'number':
+      return 'a number';
+    case 'boolean':
+      return 'true or false';
+    case 'array':
+      return s.items?.properties?.path ? 'a list of {name, path}' : 'a list';
+    case 'object':
+      return s.properties?.path ? 'a {name, path} mapping' : 'a mapping';
+    default:
+      return 'a value';
   }
 }
 
@@ -50,7 +61,8 @@ export function schemaErrorsToDiagnostics(errors: ErrorObject[], doc: Document, 
     });
     if (matchIdx >= 0) {
       const branchPrefix = `${prefix}${matchIdx}/`;
-      for (const be of errors) if (be.schemaPath.startsWith(branchPrefix) && !be.schemaPath.slice(branchPrefix.length).startsWith('type')) extra.push(be);
+      for (const be of errors)
+        if (be.schemaPath.startsWith(branchPrefix) && !be.schemaPath.slice(branchPrefix.length).startsWith('type')) extra.push(be);
       if (!extra.some((x) => x.schemaPath.startsWith(branchPrefix))) extra.push(e);
     } else extra.push(e);
   }
@@ -86,57 +98,116 @@ function schemaErrorToDiagnostic(e: ErrorObject, doc: Document, lc: LineCounter)
       const msg = suggestion
         ? `Unknown key '${prop}'${where}. Did you mean '${suggestion}'?`
         : `Unknown key '${prop}'${where}. Allowed keys: ${candidates.join(', ')}.`;
-      return { severity: 'error', code: 'unknown-key', keyPath: full, message: msg, range: keyRange(doc, [...segments, prop], lc), data: { key: prop, suggestion } };
+      return {
+        severity: 'error',
+        code: 'unknown-key',
+        keyPath: full,
+        message: msg,
+        range: keyRange(doc, [...segments, prop], lc),
+        data: { key: prop, suggestion },
+      };
     }
     case 'required': {
       const prop = String((e.params as any).missingProperty);
       return {
-        severity: 'error', code: 'missing-key', keyPath: dotted([...segments, prop]),
-        message: `Missing required key '${prop}' in ${name}.`, range: keyRange(doc, segments, lc), data: { key: prop },
+        severity: 'error',
+        code: 'missing-key',
+        keyPath: dotted([...segments, prop]),
+        message: `Missing required key '${prop}' in ${name}.`,
+        range: keyRange(doc, segments, lc),
+        data: { key: prop },
       };
     }
     case 'type':
-      return { severity: 'error', code: 'wrong-type', keyPath, message: `'${keyPath}' must be ${describeSchemaType(e.parentSchema as any)}.`, range: valueRange(doc, segments, lc) };
+      return {
+        severity: 'error',
+        code: 'wrong-type',
+        keyPath,
+        message: `'${keyPath}' must be ${describeSchemaType(e.parentSchema as any)}.`,
+        range: valueRange(doc, segments, lc),
+      };
     case 'oneOf':
-      return { severity: 'error', code: 'wrong-type', keyPath, message: `'${keyPath}' must be ${describeSchemaType(e.parentSchema as any)}.`, range: valueRange(doc, segments, lc) };
-    case 'minimum': case 'maximum': case 'exclusiveMinimum': case 'exclusiveMaximum': {
+      return {
+        severity: 'error',
+        code: 'wrong-type',
+        keyPath,
+        message: `'${keyPath}' must be ${describeSchemaType(e.parentSchema as any)}.`,
+        range: valueRange(doc, segments, lc),
+      };
+    case 'minimum':
+    case 'maximum':
+    case 'exclusiveMinimum':
+    case 'exclusiveMaximum': {
       const p = e.params as any;
       return {
-        severity: 'error', code: 'out-of-range', keyPath,
-        message: `'${keyPath}' is ${describeNumber(e.data)}, outside its range: it must be ${p.comparison} ${p.limit}.`, range: valueRange(doc, segments, lc),
+        severity: 'error',
+        code: 'out-of-range',
+        keyPath,
+        message: `'${keyPath}' is ${describeNumber(e.data)}, outside its range: it must be ${p.comparison} ${p.limit}.`,
+        range: valueRange(doc, segments, lc),
       };
     }
     case 'enum':
       return {
-        severity: 'error', code: 'bad-enum', keyPath,
+        severity: 'error',
+        code: 'bad-enum',
+        keyPath,
         message: `'${keyPath}' is ${describeNumber(e.data)}; allowed values: ${((e.params as any).allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}.`,
-        range: valueRange(doc, segments, lc), data: { allowed: (e.params as any).allowedValues },
+        range: valueRange(doc, segments, lc),
+        data: { allowed: (e.params as any).allowedValues },
       };
     case 'uniqueItems': {
       const j = (e.params as any).j as number; // the later duplicate
       const value = (e.data as unknown[])[j];
       return {
-        severity: 'error', code: 'duplicate-item', keyPath: dotted([...segments, j]),
+        severity: 'error',
+        code: 'duplicate-item',
+        keyPath: dotted([...segments, j]),
         message: `Duplicate ${segments[segments.length - 1] === 'target_indices' ? 'layer index' : 'item'} ${JSON.stringify(value)} in '${keyPath}'.`,
-        range: valueRange(doc, [...segments, j], lc), data: { index: j },
+        range: valueRange(doc, [...segments, j], lc),
+        data: { index: j },
       };
     }
-    case 'minItems': case 'minLength': case 'minProperties':
-      return { severity: 'error', code: 'empty-value', keyPath, message: `'${keyPath}' must not be empty.`, range: valueRange(doc, segments, lc) };
+    case 'minItems':
+    case 'minLength':
+    case 'minProperties':
+      return {
+        severity: 'error',
+        code: 'empty-value',
+        keyPath,
+        message: `'${keyPath}' must not be empty.`,
+        range: valueRange(doc, segments, lc),
+      };
     case 'propertyNames':
       return undefined; // reported by its child error, which names the key
     case 'pattern': {
       // Under propertyNames, ajv puts the offending key in `propertyName` and the map's path in instancePath.
       const badKey = (e as ErrorObject & { propertyName?: string }).propertyName;
       if (badKey === undefined) {
-        return { severity: 'error', code: 'bad-value', keyPath, message: `'${keyPath}' has an invalid format (it must match ${(e.params as any).pattern}).`, range: valueRange(doc, segments, lc) };
+        return {
+          severity: 'error',
+          code: 'bad-value',
+          keyPath,
+          message: `'${keyPath}' has an invalid format (it must match ${(e.params as any).pattern}).`,
+          range: valueRange(doc, segments, lc),
+        };
       }
       return {
-        severity: 'error', code: 'bad-key', keyPath: dotted([...segments, badKey]),
-        message: `'${badKey}' in '${keyPath}' must be a layer index (a non-negative integer).`, range: keyRange(doc, [...segments, badKey], lc), data: { key: badKey },
+        severity: 'error',
+        code: 'bad-key',
+        keyPath: dotted([...segments, badKey]),
+        message: `'${badKey}' in '${keyPath}' must be a layer index (a non-negative integer).`,
+        range: keyRange(doc, [...segments, badKey], lc),
+        data: { key: badKey },
       };
     }
     default:
-      return { severity: 'error', code: 'schema', keyPath, message: `'${name}' ${e.message ?? 'is invalid'}.`, range: valueRange(doc, segments, lc) };
+      return {
+        severity: 'error',
+        code: 'schema',
+        keyPath,
+        message: `'${name}' ${e.message ?? 'is invalid'}.`,
+        range: valueRange(doc, segments, lc),
+      };
   }
 }

@@ -20,7 +20,10 @@ export function suggestKey(unknown: string, candidates: string[]): string | unde
   let bestDist = Infinity;
   for (const c of candidates) {
     const d = levenshtein(unknown.toLowerCase(), c.toLowerCase());
-    if (d < bestDist) { bestDist = d; best = c; }
+    if (d < bestDist) {
+      bestDist = d;
+      best = c;
+    }
   }
   return best !== undefined && bestDist <= Math.max(2, Math.floor(best.length / 3)) ? best : undefined;
 }

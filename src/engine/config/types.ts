@@ -5,7 +5,15 @@ import type { ChatTemplateFrom, HookPoint, MetricsConfig, ProviderRequest, Runti
 
 // The enums and the metrics/runtime key lists are generated from the schema (their one definition).
 // HookPoint: where the SAE reads the model (TransformerLens names); ReductionRequest: see runtime/reduction.ts.
-export type { ChatTemplateFrom, HookPoint, MetricsConfig, ProviderRequest, ReductionRequest, RuntimeConfig, SaeFormat } from '../../shared/configTypes';
+export type {
+  ChatTemplateFrom,
+  HookPoint,
+  MetricsConfig,
+  ProviderRequest,
+  ReductionRequest,
+  RuntimeConfig,
+  SaeFormat,
+} from '../../shared/configTypes';
 export type ExecutionProviderName = Exclude<ProviderRequest, 'auto'>;
 
 export interface ModelSpec {

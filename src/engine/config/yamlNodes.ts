@@ -2,8 +2,14 @@
 import { Document, isMap, isPair, isScalar, isSeq, LineCounter, Node, Scalar, YAMLMap } from 'yaml';
 
 /** 0-based line and character, as editors count them. */
-export interface Position { line: number; character: number }
-export interface Range { start: Position; end: Position }
+export interface Position {
+  line: number;
+  character: number;
+}
+export interface Range {
+  start: Position;
+  end: Position;
+}
 
 export function toPosition(lc: LineCounter, offset: number): Position {
   const p = lc.linePos(offset);
@@ -64,5 +70,8 @@ export function valueRange(doc: Document, segments: (string | number)[], lc: Lin
 
 /** A YAML path as a key name for messages (`sae.path`, `models.sft[1]`). */
 export function dotted(segments: (string | number)[]): string {
-  return segments.map((s) => (typeof s === 'number' ? `[${s}]` : s)).join('.').replace(/\.\[/g, '[');
+  return segments
+    .map((s) => (typeof s === 'number' ? `[${s}]` : s))
+    .join('.')
+    .replace(/\.\[/g, '[');
 }

@@ -7,7 +7,9 @@ function readVersion(): string {
       // eslint-disable-next-line @typescript-eslint/no-require-imports -- a path known only at run time
       const pkg = require(path.join(__dirname, rel));
       if (pkg?.name === 'sae-diff') return String(pkg.version);
-    } catch { /* try the next location */ }
+    } catch {
+      /* try the next location */
+    }
   }
   return '0.0.0';
 }

@@ -33,7 +33,9 @@ export function planBatches(sequences: number[][], batchSize: number, padId: num
 
 /** The evaluated token set T of a batch: (row, position) with mask 1, position 0 excluded when excludeBos. */
 export function evaluatedRows(b: PlannedBatch, excludeBos: boolean): { flat: Int32Array; sample: Int32Array; position: Int32Array } {
-  const flat: number[] = [], sample: number[] = [], position: number[] = [];
+  const flat: number[] = [],
+    sample: number[] = [],
+    position: number[] = [];
   for (let r = 0; r < b.batch; r++) {
     for (let c = excludeBos ? 1 : 0; c < b.seq; c++) {
       if (!b.mask[r * b.seq + c]) continue;

@@ -4,7 +4,10 @@ import * as path from 'path';
 import { Template } from '@huggingface/jinja';
 import { CancelledError, SaeDiffError, throwIfAborted } from '../core/errors';
 
-export interface ChatMessage { role: string; content: string }
+export interface ChatMessage {
+  role: string;
+  content: string;
+}
 export type PromptRecord = { text: string } | { messages: ChatMessage[] };
 
 /** One JSONL record may be this long at most; a longer line is refused (V8 strings stop at ~512 MB). */
@@ -28,7 +31,10 @@ export class PromptParser {
   private readonly isJsonl: boolean;
   private readonly decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
 
-  constructor(readonly file: string, readonly maxSamples?: number) {
+  constructor(
+    readonly file: string,
+    readonly maxSamples?: number,
+  ) {
     this.isJsonl = /\.jsonl?$/i.test(file);
   }
 
@@ -56,7 +62,12 @@ export class PromptParser {
   end(): PromptRecord[] {
     if (!this.done && this.pendingBytes > 0) this.takeLine();
     if (this.records.length === 0) {
-      throw datasetError(this.file, `The dataset ${path.basename(this.file)} has no prompts`, undefined, 'Add prompts (one JSON object per line for .jsonl, one prompt per line for .txt).');
+      throw datasetError(
+        this.file,
+        `The dataset ${path.basename(this.file)} has no prompts`,
+        undefined,
+        'Add prompts (one JSON object per line for .jsonl, one prompt per line for .txt).',
+      );
     }
     return this.records;
   }
@@ -65,7 +76,12 @@ export class PromptParser {
     if (b.length === 0) return;
     this.pendingBytes += b.length;
     if (this.pendingBytes > MAX_RECORD_BYTES) {
-      throw datasetError(this.file, `Line ${this.lineNo + 1} is longer than ${MAX_RECORD_BYTES / 1024 / 1024} MB`, this.lineNo + 1, 'Split it: only the first max_tokens tokens of a prompt are used.');
+      throw datasetError(
+        this.file,
+        `Line ${this.lineNo + 1} is longer than ${MAX_RECORD_BYTES / 1024 / 1024} MB`,
+        this.lineNo + 1,
+        'Split it: only the first max_tokens tokens of a prompt are used.',
+      );
     }
     this.pending.push(b);
   }
@@ -97,7 +113,13 @@ export function parseJsonlRecord(line: string, file: string, lineNo: number): Pr
     throw datasetError(file, `Line ${lineNo} is not valid JSON: ${(e as Error).message}`, lineNo, 'Each line must be one JSON object.');
   }
   const problem = recordProblem(rec);
-  if (problem) throw datasetError(file, `Line ${lineNo} ${problem}`, lineNo, 'Give each record a text or prompt string, or a messages list of {role, content}.');
+  if (problem)
+    throw datasetError(
+      file,
+      `Line ${lineNo} ${problem}`,
+      lineNo,
+      'Give each record a text or prompt string, or a messages list of {role, content}.',
+    );
   // recordProblem checked the shape: a text or prompt string, or messages of {role: string, content: text}
   const r = rec as { text?: unknown; prompt?: unknown; messages: { role: string; content: unknown }[] };
   if (typeof r.text === 'string') return { text: r.text };
@@ -133,20 +155,33 @@ export function recordProblem(value: unknown): string | undefined {
       const m = entry as { role?: unknown; content?: unknown } | null;
       return !m || typeof m.role !== 'string' || messageText(m.content) === undefined;
     });
-    return bad < 0 ? undefined : `has a messages entry ${bad} without a string role and a text content (a string, or a list of {type: "text", text} parts)`;
+    return bad < 0
+      ? undefined
+      : `has a messages entry ${bad} without a string role and a text content (a string, or a list of {type: "text", text} parts)`;
   }
   return 'has no "text", "prompt" or "messages" field';
 }
 
 function checkDatasetPath(file: string, st: fs.Stats | undefined): void {
-  if (!st) throw datasetError(file, `Dataset not found: ${file}`, undefined, 'Check dataset.path (relative paths resolve against the config file).');
-  if (st.isDirectory()) throw datasetError(file, `The dataset ${file} is a folder, not a prompts file`, undefined, 'Give a .jsonl or .txt file.');
+  if (!st)
+    throw datasetError(
+      file,
+      `Dataset not found: ${file}`,
+      undefined,
+      'Check dataset.path (relative paths resolve against the config file).',
+    );
+  if (st.isDirectory())
+    throw datasetError(file, `The dataset ${file} is a folder, not a prompts file`, undefined, 'Give a .jsonl or .txt file.');
 }
 
 /** Reads prompts: .jsonl with `text`, `prompt` or `messages` per line, or .txt with one prompt per line. */
 export function readPrompts(file: string, maxSamples?: number): PromptRecord[] {
   let st: fs.Stats | undefined;
-  try { st = fs.statSync(file); } catch { st = undefined; }
+  try {
+    st = fs.statSync(file);
+  } catch {
+    st = undefined;
+  }
   checkDatasetPath(file, st);
   const parser = new PromptParser(file, maxSamples);
   const fd = fs.openSync(file, 'r');
@@ -180,7 +215,10 @@ export async function readPromptsAsync(file: string, maxSamples?: number, signal
   } else stream = fs.createReadStream(file, { highWaterMark: CHUNK });
   let onAbort: (() => void) | undefined;
   const aborted = new Promise<never>((_, reject) => {
-    onAbort = () => { stream.destroy(); reject(new CancelledError()); };
+    onAbort = () => {
+      stream.destroy();
+      reject(new CancelledError());
+    };
     signal?.addEventListener('abort', onAbort, { once: true });
   });
   aborted.catch(() => {});
@@ -208,7 +246,11 @@ function openFifo(file: string, signal?: AbortSignal): Promise<number> {
     let cancelled = false;
     const onAbort = () => {
       cancelled = true;
-      try { fs.closeSync(fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK)); } catch { /* no reader any more */ }
+      try {
+        fs.closeSync(fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK));
+      } catch {
+        /* no reader any more */
+      }
     };
     signal?.addEventListener('abort', onAbort, { once: true });
     fs.open(file, fs.constants.O_RDONLY, (err, fd) => {
@@ -256,11 +298,17 @@ export function cutRecord(rec: PromptRecord, maxTokens: number): PromptRecord {
 }
 
 /** Renders chat records with a Jinja chat template; a trailing user turn gets the generation prompt. */
-export function renderPrompt(rec: PromptRecord, template: Template | undefined, specialTokens: Record<string, string>, file: string): string {
+export function renderPrompt(
+  rec: PromptRecord,
+  template: Template | undefined,
+  specialTokens: Record<string, string>,
+  file: string,
+): string {
   if ('text' in rec) return rec.text;
   if (!template) {
-    throw new SaeDiffError('The dataset has chat messages but neither model\'s tokenizer_config.json has a chat_template', {
-      location: { file, key: 'dataset.path' }, hint: 'Add a chat_template to tokenizer_config.json, or give prompts as text.',
+    throw new SaeDiffError("The dataset has chat messages but neither model's tokenizer_config.json has a chat_template", {
+      location: { file, key: 'dataset.path' },
+      hint: 'Add a chat_template to tokenizer_config.json, or give prompts as text.',
     });
   }
   const last = rec.messages[rec.messages.length - 1];

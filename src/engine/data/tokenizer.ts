@@ -32,14 +32,19 @@ export function loadTokenizer(tokenizerJsonPath: string, tokenizerConfigPath?: s
   } catch (e) {
     throw new SaeDiffError(`tokenizer.json: ${(e as Error).message}`, { location: { file: tokenizerJsonPath } });
   }
-  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new SaeDiffError('tokenizer.json is not a JSON object', { location: { file: tokenizerJsonPath } });
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed))
+    throw new SaeDiffError('tokenizer.json is not a JSON object', { location: { file: tokenizerJsonPath } });
   const config = (tokenizerConfigPath ? readJson(tokenizerConfigPath) : {}) as Record<string, unknown>;
-  if (config === null || typeof config !== 'object' || Array.isArray(config)) throw new SaeDiffError('tokenizer_config.json is not a JSON object', { location: { file: tokenizerConfigPath! } });
+  if (config === null || typeof config !== 'object' || Array.isArray(config))
+    throw new SaeDiffError('tokenizer_config.json is not a JSON object', { location: { file: tokenizerConfigPath! } });
   let tok: Tokenizer;
   try {
     tok = new Tokenizer(parsed, config);
   } catch (e) {
-    throw new SaeDiffError(`Cannot load the tokenizer: ${(e as Error).message}`, { location: { file: tokenizerJsonPath }, hint: 'Save it again with tokenizer.save_pretrained().' });
+    throw new SaeDiffError(`Cannot load the tokenizer: ${(e as Error).message}`, {
+      location: { file: tokenizerJsonPath },
+      hint: 'Save it again with tokenizer.save_pretrained().',
+    });
   }
   const specialTokens: Record<string, string> = {};
   for (const key of ['bos_token', 'eos_token', 'pad_token', 'unk_token']) {

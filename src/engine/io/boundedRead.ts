@@ -35,17 +35,27 @@ function kindOf(st: fs.Stats): string {
 
 function checkStats(file: string, st: fs.Stats, maxBytes: number, key?: string): void {
   if (!st.isFile()) {
-    throw new SaeDiffError(`${file} is ${kindOf(st)}, not a regular file`, { location: { file, key }, hint: 'Point it at a regular file.' });
+    throw new SaeDiffError(`${file} is ${kindOf(st)}, not a regular file`, {
+      location: { file, key },
+      hint: 'Point it at a regular file.',
+    });
   }
   if (st.size > maxBytes) {
-    throw new SaeDiffError(`${file} is ${humanBytes(st.size)}, more than the ${humanBytes(maxBytes)} this file may have`, { location: { file, key }, hint: 'Check that the path names the right file.' });
+    throw new SaeDiffError(`${file} is ${humanBytes(st.size)}, more than the ${humanBytes(maxBytes)} this file may have`, {
+      location: { file, key },
+      hint: 'Check that the path names the right file.',
+    });
   }
 }
 
 function openError(file: string, e: unknown, key?: string): SaeDiffError {
   if (e instanceof SaeDiffError) return e;
   // opening a socket (e.g. /dev/stdin of a child process) through /proc fails with ENXIO
-  if ((e as NodeJS.ErrnoException).code === 'ENXIO') return new SaeDiffError(`${file} is a socket or device, not a regular file`, { location: { file, key }, hint: 'Point it at a regular file.' });
+  if ((e as NodeJS.ErrnoException).code === 'ENXIO')
+    return new SaeDiffError(`${file} is a socket or device, not a regular file`, {
+      location: { file, key },
+      hint: 'Point it at a regular file.',
+    });
   return new SaeDiffError(`Cannot read ${file}: ${(e as Error).message}`, { location: { file, key } });
 }
 
@@ -160,7 +170,10 @@ export function parseJsonFinite(file: string, text: string, key?: string): unkno
   }
   const bad = nonFinitePath(value);
   if (bad !== undefined) {
-    throw new SaeDiffError(`${file} holds a number that is not finite at ${bad || 'the top level'}`, { location: { file, key }, hint: 'Every number must be finite.' });
+    throw new SaeDiffError(`${file} holds a number that is not finite at ${bad || 'the top level'}`, {
+      location: { file, key },
+      hint: 'Every number must be finite.',
+    });
   }
   return value;
 }

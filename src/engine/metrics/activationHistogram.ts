@@ -16,7 +16,8 @@ export const HISTOGRAM_BINS = HISTOGRAM_EDGES.length + 1;
 
 /** The bin of a firing activation z > 0: how many edges lie strictly below it. */
 export function histogramBin(z: number): number {
-  let lo = 0, hi = HISTOGRAM_EDGES.length; // answer in [lo, hi]
+  let lo = 0,
+    hi = HISTOGRAM_EDGES.length; // answer in [lo, hi]
   while (lo < hi) {
     const mid = (lo + hi) >> 1;
     if (HISTOGRAM_EDGES[mid] < z) lo = mid + 1;
@@ -46,7 +47,8 @@ export class ActivationHistograms {
    * #(z > e_i), both over the chunk's tokens; bin counts are their differences.
    */
   addCumulative(firing: ArrayLike<number>, above: ArrayLike<number>): void {
-    const m = this.width, last = HISTOGRAM_EDGES.length;
+    const m = this.width,
+      last = HISTOGRAM_EDGES.length;
     for (let f = 0; f < m; f++) {
       if (firing[f] === 0) continue;
       const row = f * HISTOGRAM_BINS;

@@ -18,7 +18,26 @@ function cosine(dot: number, sqA: number, sqB: number): number {
  * number of tokens. Sums are float64 so the order of batches does not matter.
  */
 export class LayerAccumulator implements ProjectionSink {
-  sums: LayerSums = { tokens: 0, cos_h: 0, cos_r: 0, overlap: 0, jaccard: 0, l1_num: 0, l1_den: 0, norm_b: 0, norm_s: 0, l0_b: 0, l0_s: 0, err_b: 0, err_s: 0, sq_b: 0, sq_s: 0, delta_sq: 0, inside: 0, outside: 0 };
+  sums: LayerSums = {
+    tokens: 0,
+    cos_h: 0,
+    cos_r: 0,
+    overlap: 0,
+    jaccard: 0,
+    l1_num: 0,
+    l1_den: 0,
+    norm_b: 0,
+    norm_s: 0,
+    l0_b: 0,
+    l0_s: 0,
+    err_b: 0,
+    err_s: 0,
+    sq_b: 0,
+    sq_s: 0,
+    delta_sq: 0,
+    inside: 0,
+    outside: 0,
+  };
   readonly cntB: Float64Array;
   readonly cntS: Float64Array;
   readonly sumZb: Float64Array;
@@ -42,7 +61,11 @@ export class LayerAccumulator implements ProjectionSink {
   private readonly codesB = new SparseCodes();
   private readonly codesS = new SparseCodes();
 
-  constructor(readonly width: number, readonly hidden: number, contexts: number) {
+  constructor(
+    readonly width: number,
+    readonly hidden: number,
+    contexts: number,
+  ) {
     this.cntB = new Float64Array(width);
     this.cntS = new Float64Array(width);
     this.sumZb = new Float64Array(width);
@@ -66,10 +89,17 @@ export class LayerAccumulator implements ProjectionSink {
     // names typed by saeGraph.ts's output lists: a renamed graph output fails to compile here
     const out = (name: SparseOutputName): OutputTensor => o[name];
     const f = (name: SparseOutputName) => out(name).data as Float32Array;
-    const dotH = f('dot_h'), sqHb = f('sq_hb'), sqHs = f('sq_hs');
-    const dotR = f('dot_r'), sqRb = f('sq_rb'), sqRs = f('sq_rs');
-    const errB = f('err_b'), errS = f('err_s');
-    const sqDh = f('sq_dh'), dhDr = f('dh_dr'), dhDe = f('dh_de');
+    const dotH = f('dot_h'),
+      sqHb = f('sq_hb'),
+      sqHs = f('sq_hs');
+    const dotR = f('dot_r'),
+      sqRb = f('sq_rb'),
+      sqRs = f('sq_rs');
+    const errB = f('err_b'),
+      errS = f('err_s');
+    const sqDh = f('sq_dh'),
+      dhDr = f('dh_dr'),
+      dhDe = f('dh_de');
     const s = this.sums;
     for (let t = 0; t < n; t++) {
       s.cos_h += cosine(dotH[t], sqHb[t], sqHs[t]);
@@ -106,33 +136,47 @@ export class LayerAccumulator implements ProjectionSink {
     const { rows: rowB, feats: nzB, vals: valB, count: nnzB } = chunk.base;
     const { rows: rowS, feats: nzS, vals: valS, count: nnzS } = chunk.sft;
     const s = this.sums;
-    let pb = 0, ps = 0;
+    let pb = 0,
+      ps = 0;
     for (let t = 0; t < n; t++) {
-      const b0 = pb, s0 = ps;
+      const b0 = pb,
+        s0 = ps;
       while (pb < nnzB && rowB[pb] === t) pb++;
       while (ps < nnzS && rowS[ps] === t) ps++;
-      const sample = rowSample[t], position = rowPosition[t];
-      let l1b = 0, l1s = 0, l1diff = 0, both = 0;
+      const sample = rowSample[t],
+        position = rowPosition[t];
+      let l1b = 0,
+        l1s = 0,
+        l1diff = 0,
+        both = 0;
       // merge the two feature-sorted lists: shared features, |z_s - z_b| over the union
-      let i = b0, j = s0;
+      let i = b0,
+        j = s0;
       while (i < pb || j < ps) {
         const fb = i < pb ? nzB[i] : 0x7fffffff;
         const fs = j < ps ? nzS[j] : 0x7fffffff;
         if (fb === fs) {
-          const vb = valB[i++], vs = valS[j++];
+          const vb = valB[i++],
+            vs = valS[j++];
           this.touch(fb, vb, vs, sample, position);
-          l1b += vb; l1s += vs; l1diff += Math.abs(vs - vb); both++;
+          l1b += vb;
+          l1s += vs;
+          l1diff += Math.abs(vs - vb);
+          both++;
         } else if (fb < fs) {
           const vb = valB[i++];
           this.touch(fb, vb, 0, sample, position);
-          l1b += vb; l1diff += vb;
+          l1b += vb;
+          l1diff += vb;
         } else {
           const vs = valS[j++];
           this.touch(fs, 0, vs, sample, position);
-          l1s += vs; l1diff += vs;
+          l1s += vs;
+          l1diff += vs;
         }
       }
-      const l0b = pb - b0, l0s = ps - s0;
+      const l0b = pb - b0,
+        l0s = ps - s0;
       const union = l0b + l0s - both;
       s.jaccard += union === 0 ? 1 : both / union;
       s.l1_num += l1diff;
@@ -145,8 +189,16 @@ export class LayerAccumulator implements ProjectionSink {
 
   /** One active latent (value 0 = inactive in that model) of one token, into the per-feature sums. */
   private touch(feature: number, vb: number, vs: number, sample: number, position: number): void {
-    if (vb > 0) { this.cntB[feature]++; this.sumZb[feature] += vb; this.ctxBase.offer(feature, vb, sample, position); }
-    if (vs > 0) { this.cntS[feature]++; this.sumZs[feature] += vs; this.ctxSft.offer(feature, vs, sample, position); }
+    if (vb > 0) {
+      this.cntB[feature]++;
+      this.sumZb[feature] += vb;
+      this.ctxBase.offer(feature, vb, sample, position);
+    }
+    if (vs > 0) {
+      this.cntS[feature]++;
+      this.sumZs[feature] += vs;
+      this.ctxSft.offer(feature, vs, sample, position);
+    }
     if (vb > 0) this.histBase.add(feature, vb);
     if (vs > 0) this.histSft.add(feature, vs);
     this.sumDiff[feature] += Math.abs(vs - vb);
@@ -154,10 +206,21 @@ export class LayerAccumulator implements ProjectionSink {
   }
 
   /** J(K_b, K_s): K = the top-k active features by activation, ties to the lower index; all if fewer. */
-  private topKJaccard(nzB: Int32Array, valB: Float32Array, b0: number, b1: number, nzS: Int32Array, valS: Float32Array, s0: number, s1: number, k: number): number {
+  private topKJaccard(
+    nzB: Int32Array,
+    valB: Float32Array,
+    b0: number,
+    b1: number,
+    nzS: Int32Array,
+    valS: Float32Array,
+    s0: number,
+    s1: number,
+    k: number,
+  ): number {
     const id = ++this.stampId;
     const nb = this.markTopK(nzB, valB, b0, b1, k, id);
-    let ns = 0, shared = 0;
+    let ns = 0,
+      shared = 0;
     const cutS = this.kthValue(valS, s0, s1, k);
     let tiesLeft = cutS.ties;
     for (let j = s0; j < s1; j++) {
@@ -173,10 +236,14 @@ export class LayerAccumulator implements ProjectionSink {
 
   private markTopK(nz: Int32Array, val: Float32Array, from: number, to: number, k: number, id: number): number {
     const cut = this.kthValue(val, from, to, k);
-    let ties = cut.ties, count = 0;
+    let ties = cut.ties,
+      count = 0;
     for (let i = from; i < to; i++) {
       const v = val[i];
-      if (v > cut.value || (v === cut.value && ties-- > 0)) { this.stamp[nz[i]] = id; count++; }
+      if (v > cut.value || (v === cut.value && ties-- > 0)) {
+        this.stamp[nz[i]] = id;
+        count++;
+      }
     }
     return count;
   }
@@ -218,15 +285,23 @@ export class LayerAccumulator implements ProjectionSink {
 
 /** The k-th largest of a[0..len) (1-based k), by quickselect: O(len) on average; reorders a. */
 function selectKthLargest(a: Float32Array, len: number, k: number): number {
-  let lo = 0, hi = len - 1;
+  let lo = 0,
+    hi = len - 1;
   const target = k - 1; // index in descending order
   while (lo < hi) {
     const pivot = a[(lo + hi) >> 1];
-    let i = lo, j = hi;
+    let i = lo,
+      j = hi;
     while (i <= j) {
       while (a[i] > pivot) i++;
       while (a[j] < pivot) j--;
-      if (i <= j) { const t = a[i]; a[i] = a[j]; a[j] = t; i++; j--; }
+      if (i <= j) {
+        const t = a[i];
+        a[i] = a[j];
+        a[j] = t;
+        i++;
+        j--;
+      }
     }
     if (target <= j) hi = j;
     else if (target >= i) lo = i;
@@ -262,10 +337,16 @@ class SparseCodes {
     if (this.vals.length < nblk * CODE_BLOCK) this.grow(nblk * CODE_BLOCK);
     let n = 0;
     for (let i = 0; i < nblk; i++) {
-      const row = words[4 * i], first = words[4 * i + 2] * CODE_BLOCK;
+      const row = words[4 * i],
+        first = words[4 * i + 2] * CODE_BLOCK;
       for (let j = 0; j < CODE_BLOCK; j++) {
         const v = values[i * CODE_BLOCK + j];
-        if (v > 0) { this.rows[n] = row; this.feats[n] = first + j; this.vals[n] = v; n++; }
+        if (v > 0) {
+          this.rows[n] = row;
+          this.feats[n] = first + j;
+          this.vals[n] = v;
+          n++;
+        }
       }
     }
     this.count = n;

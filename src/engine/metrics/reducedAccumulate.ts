@@ -30,7 +30,9 @@ export interface ReducedTarget {
 export function addReduced(acc: ReducedTarget, o: ProjectionOutputs, n: number, rowSample: Int32Array, rowPosition: Int32Array): void {
   const s = acc.sums;
   const t = o.token_sums.data as Float32Array;
-  TOKEN_SUMS.forEach((key, i) => { s[key as keyof LayerSums] += t[i]; });
+  TOKEN_SUMS.forEach((key, i) => {
+    s[key as keyof LayerSums] += t[i];
+  });
   s.tokens += n;
   addInto(acc.sumHb, o.sum_hb.data as Float32Array);
   addInto(acc.sumHs, o.sum_hs.data as Float32Array);
@@ -38,8 +40,16 @@ export function addReduced(acc: ReducedTarget, o: ProjectionOutputs, n: number, 
   const m = acc.width;
   const f = o.features.data as Float32Array;
   const row = (name: (typeof FEATURE_SUMS)[number]) => f.subarray(FEATURE_SUMS.indexOf(name) * m, (FEATURE_SUMS.indexOf(name) + 1) * m);
-  const cntB = row('cnt_b'), cntS = row('cnt_s'), zb = row('sum_zb'), zs = row('sum_zs'), diff = row('sum_diff'), sqDiff = row('sum_sq_diff');
-  let l0b = 0, l0s = 0, l1num = 0, l1den = 0;
+  const cntB = row('cnt_b'),
+    cntS = row('cnt_s'),
+    zb = row('sum_zb'),
+    zs = row('sum_zs'),
+    diff = row('sum_diff'),
+    sqDiff = row('sum_sq_diff');
+  let l0b = 0,
+    l0s = 0,
+    l1num = 0,
+    l1den = 0;
   for (let i = 0; i < m; i++) {
     acc.cntB[i] += cntB[i];
     acc.cntS[i] += cntS[i];
@@ -70,8 +80,10 @@ export function addReduced(acc: ReducedTarget, o: ProjectionOutputs, n: number, 
  */
 function offerCandidates(ctx: TopContexts, values: OutputTensor, rows: OutputTensor, rowSample: Int32Array, rowPosition: Int32Array): void {
   if (ctx.capacity === 0) return;
-  const v = values.data as Float32Array, r = rows.data as Int32Array;
-  const c = Math.min(Number(values.dims[0]), ctx.capacity), m = ctx.width;
+  const v = values.data as Float32Array,
+    r = rows.data as Int32Array;
+  const c = Math.min(Number(values.dims[0]), ctx.capacity),
+    m = ctx.width;
   for (let f = 0; f < m; f++) {
     for (let j = 0; j < c; j++) {
       const value = v[j * m + f];

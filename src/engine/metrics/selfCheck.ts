@@ -4,7 +4,10 @@ import type { SelfCheck } from '../../shared/reportTypes';
 import type { Projector } from '../sae/projector';
 
 /** How well the SAE explains base at one residual position around its layer. */
-export interface NeighbourFit { kind: ProbeKind; explainedVariance: number }
+export interface NeighbourFit {
+  kind: ProbeKind;
+  explainedVariance: number;
+}
 
 const KIND_TEXT: Record<ProbeKind, string> = {
   resid_pre: 'the stream entering the block (resid_pre)',
@@ -13,7 +16,12 @@ const KIND_TEXT: Record<ProbeKind, string> = {
 };
 
 /** EV of the SAE on each probed position of one batch's evaluated tokens (base only). */
-export async function neighbourFits(projector: Projector, outputs: Map<string, Activations>, probes: Map<ProbeKind, string>, rows: Int32Array): Promise<NeighbourFit[]> {
+export async function neighbourFits(
+  projector: Projector,
+  outputs: Map<string, Activations>,
+  probes: Map<ProbeKind, string>,
+  rows: Int32Array,
+): Promise<NeighbourFit[]> {
   const fits: NeighbourFit[] = [];
   for (const [kind, name] of probes) {
     const acts = outputs.get(name);
@@ -33,33 +41,50 @@ export async function neighbourFits(projector: Projector, outputs: Map<string, A
  * or when it explains a neighbouring position of the residual stream better than the hooked one.
  */
 export function selfCheck(
-  layer: number, hookPoint: HookPoint, l0Base: number, evBase: number,
-  declared: { l0?: number; explainedVariance?: number; maxL0?: number }, fits: NeighbourFit[], maxL0Ratio: number,
+  layer: number,
+  hookPoint: HookPoint,
+  l0Base: number,
+  evBase: number,
+  declared: { l0?: number; explainedVariance?: number; maxL0?: number },
+  fits: NeighbourFit[],
+  maxL0Ratio: number,
 ): SelfCheck {
   const messages: string[] = [];
   // what the architecture guarantees on every token (TopK: at most k latents), so the mean cannot exceed it
   if (declared.maxL0 !== undefined && l0Base > declared.maxL0 + 1e-9) {
-    messages.push(`Layer ${layer}: base L0 is ${l0Base.toFixed(1)}, above the ${declared.maxL0} latents per token the SAE's architecture allows (TopK k).`);
+    messages.push(
+      `Layer ${layer}: base L0 is ${l0Base.toFixed(1)}, above the ${declared.maxL0} latents per token the SAE's architecture allows (TopK k).`,
+    );
   }
   if (!Number.isFinite(evBase) || !Number.isFinite(l0Base)) {
-    messages.push(`Layer ${layer}: the SAE's explained variance (${evBase}) or L0 (${l0Base}) on base is not a finite number: its weights or its input hold NaN or Inf.`);
-  } else if (evBase < 0) messages.push(`Layer ${layer}: the SAE explains less of base than its mean does (explained variance ${evBase.toFixed(3)}).`);
+    messages.push(
+      `Layer ${layer}: the SAE's explained variance (${evBase}) or L0 (${l0Base}) on base is not a finite number: its weights or its input hold NaN or Inf.`,
+    );
+  } else if (evBase < 0)
+    messages.push(`Layer ${layer}: the SAE explains less of base than its mean does (explained variance ${evBase.toFixed(3)}).`);
   if (declared.l0 !== undefined && declared.l0 > 0) {
     const ratio = l0Base / declared.l0;
-    if (ratio > maxL0Ratio || ratio < 1 / maxL0Ratio) messages.push(`Layer ${layer}: base L0 is ${l0Base.toFixed(1)} but the SAE declares ${declared.l0}.`);
+    if (ratio > maxL0Ratio || ratio < 1 / maxL0Ratio)
+      messages.push(`Layer ${layer}: base L0 is ${l0Base.toFixed(1)} but the SAE declares ${declared.l0}.`);
   }
   if (declared.explainedVariance !== undefined && declared.explainedVariance - evBase > 0.15) {
     messages.push(`Layer ${layer}: explained variance on base is ${evBase.toFixed(3)} but the SAE declares ${declared.explainedVariance}.`);
   }
   const assigned = fits.find((f) => f.kind === hookPoint);
-  const better = fits.filter((f) => f.kind !== hookPoint && assigned && f.explainedVariance > assigned.explainedVariance + 0.02)
+  const better = fits
+    .filter((f) => f.kind !== hookPoint && assigned && f.explainedVariance > assigned.explainedVariance + 0.02)
     .sort((a, b) => b.explainedVariance - a.explainedVariance)[0];
   if (assigned && better) {
-    messages.push(`Layer ${layer}: the SAE explains ${KIND_TEXT[better.kind]} better (explained variance ${better.explainedVariance.toFixed(3)}) than the hooked ${hookPoint} (${assigned.explainedVariance.toFixed(3)}).`);
+    messages.push(
+      `Layer ${layer}: the SAE explains ${KIND_TEXT[better.kind]} better (explained variance ${better.explainedVariance.toFixed(3)}) than the hooked ${hookPoint} (${assigned.explainedVariance.toFixed(3)}).`,
+    );
   }
-  if (messages.length > 0) messages.push('The hook point, BOS handling or activation normalisation is probably wrong: read this diff with care.');
+  if (messages.length > 0)
+    messages.push('The hook point, BOS handling or activation normalisation is probably wrong: read this diff with care.');
   return {
-    ok: messages.length === 0, l0_base: l0Base, explained_variance_base: evBase,
+    ok: messages.length === 0,
+    l0_base: l0Base,
+    explained_variance_base: evBase,
     ...(declared.l0 !== undefined ? { declared_l0: declared.l0 } : {}),
     ...(declared.explainedVariance !== undefined ? { declared_explained_variance: declared.explainedVariance } : {}),
     messages,

@@ -9,7 +9,14 @@ export interface SerializedAccumulator {
   hidden: number;
   contexts: number;
   sums: LayerSums;
-  cntB: number[]; cntS: number[]; sumZb: number[]; sumZs: number[]; sumDiff: number[]; sumSqDiff: number[]; sumHb: number[]; sumHs: number[];
+  cntB: number[];
+  cntS: number[];
+  sumZb: number[];
+  sumZs: number[];
+  sumDiff: number[];
+  sumSqDiff: number[];
+  sumHb: number[];
+  sumHs: number[];
   ctxBase: SerializedContexts;
   ctxSft: SerializedContexts;
   /**
@@ -20,18 +27,29 @@ export interface SerializedAccumulator {
   histSft?: number[];
   histogramBins?: number;
 }
-interface SerializedContexts { values: number[]; samples: number[]; positions: number[] }
+interface SerializedContexts {
+  values: number[];
+  samples: number[];
+  positions: number[];
+}
 
 const ARRAYS = ['cntB', 'cntS', 'sumZb', 'sumZs', 'sumDiff', 'sumSqDiff', 'sumHb', 'sumHs'] as const;
 
 function contextsToJson(c: TopContexts): SerializedContexts {
   // -Infinity (empty slot) is not JSON: empty slots are the ones with sample -1
-  return { values: Array.from(c.values, (v) => (Number.isFinite(v) ? v : 0)), samples: Array.from(c.samples), positions: Array.from(c.positions) };
+  return {
+    values: Array.from(c.values, (v) => (Number.isFinite(v) ? v : 0)),
+    samples: Array.from(c.samples),
+    positions: Array.from(c.positions),
+  };
 }
 
 export function accumulatorToJson(a: LayerAccumulator): SerializedAccumulator {
   const out = {
-    width: a.width, hidden: a.hidden, contexts: a.ctxBase.capacity, sums: { ...a.sums },
+    width: a.width,
+    hidden: a.hidden,
+    contexts: a.ctxBase.capacity,
+    sums: { ...a.sums },
     ...Object.fromEntries(ARRAYS.map((k) => [k, Array.from(a[k])])),
     ctxBase: contextsToJson(a.ctxBase),
     ctxSft: contextsToJson(a.ctxSft),

@@ -7,7 +7,10 @@ export class TopContexts {
   readonly samples: Int32Array;
   readonly positions: Int32Array;
 
-  constructor(readonly width: number, readonly capacity: number) {
+  constructor(
+    readonly width: number,
+    readonly capacity: number,
+  ) {
     this.values = new Float32Array(width * capacity).fill(-Infinity);
     this.samples = new Int32Array(width * capacity).fill(-1);
     this.positions = new Int32Array(width * capacity).fill(-1);

@@ -50,7 +50,12 @@ export function resolveHubModelFolder(id: string, env: HubEnv = process.env): st
 }
 
 /** Where a model reference points: a folder (absolute), or a hub id looked up in the local cache. */
-export interface ResolvedModelPath { folder: string; hubId?: string; fromHubCache: boolean; hubCacheDir?: string }
+export interface ResolvedModelPath {
+  folder: string;
+  hubId?: string;
+  fromHubCache: boolean;
+  hubCacheDir?: string;
+}
 
 /** The one model-value resolver of the editor: config/modelId.ts's rule, then the local cache. */
 export function resolveModelPath(value: string, configDir: string, env?: HubEnv): ResolvedModelPath {

@@ -23,8 +23,18 @@ export interface HookDiscovery {
 }
 
 /** `scope` is the path below the block ('' for a node directly in it, 'self_attn/o_proj' for one in a submodule). */
-interface BlockNode { name: string; opType: string; inputs: string[]; outputs: string[]; direct: boolean; scope: string; index: number }
-interface BlockInfo { nodes: BlockNode[] }
+interface BlockNode {
+  name: string;
+  opType: string;
+  inputs: string[];
+  outputs: string[];
+  direct: boolean;
+  scope: string;
+  index: number;
+}
+interface BlockInfo {
+  nodes: BlockNode[];
+}
 
 /**
  * The node's name as torch.onnx's TorchScript exporter writes it (`/model/layers.0/self_attn/MatMul`).
@@ -73,7 +83,9 @@ function residPost(block: BlockInfo, model: ModelProto): string | undefined {
   const last = [...block.nodes].sort((a, b) => a.index - b.index).pop();
   const out = last?.outputs[0];
   if (!out) return undefined;
-  const consumer = graphOf(model).node.find((n) => (n.input ?? []).includes(out) && (n.opType === 'Add' || (SKIP_NORM.test(n.opType ?? '') && (n.output ?? [])[3])));
+  const consumer = graphOf(model).node.find(
+    (n) => (n.input ?? []).includes(out) && (n.opType === 'Add' || (SKIP_NORM.test(n.opType ?? '') && (n.output ?? [])[3])),
+  );
   if (!consumer) return undefined;
   return consumer.opType === 'Add' ? consumer.output![0] : consumer.output![3];
 }
@@ -148,16 +160,22 @@ function residPre(block: BlockInfo, model: ModelProto): string | undefined {
 }
 
 const WHERE_TEXT: Record<HookPoint, string> = {
-  resid_pre: 'the block input', resid_mid: 'the residual sum after attention', resid_post: 'the block output',
-  attn_out: 'the attention output added to the residual stream', mlp_out: 'the MLP output added to the residual stream',
+  resid_pre: 'the block input',
+  resid_mid: 'the residual sum after attention',
+  resid_post: 'the block output',
+  attn_out: 'the attention output added to the residual stream',
+  mlp_out: 'the MLP output added to the residual stream',
 };
 
 function scopedHook(blocks: Map<number, BlockInfo>, model: ModelProto, layer: number, hookPoint: HookPoint): string | undefined {
   const block = blocks.get(layer)!;
   switch (hookPoint) {
-    case 'resid_post': return residPost(block, model);
-    case 'resid_pre': return layer === 0 ? residPre(block, model) : residPost(blocks.get(layer - 1)!, model);
-    case 'resid_mid': return residMidNode(block)?.sum;
+    case 'resid_post':
+      return residPost(block, model);
+    case 'resid_pre':
+      return layer === 0 ? residPre(block, model) : residPost(blocks.get(layer - 1)!, model);
+    case 'resid_mid':
+      return residMidNode(block)?.sum;
     case 'attn_out': {
       const mid = residMidNode(block);
       return mid ? branchInto(block, mid.node, ATTN_MODULE) : undefined;
@@ -169,7 +187,13 @@ function scopedHook(blocks: Map<number, BlockInfo>, model: ModelProto, layer: nu
   }
 }
 
-export function discoverHooks(model: ModelProto, file: string, targets: number[], hookPoint: HookPoint, explicit: Map<number, string>): HookDiscovery {
+export function discoverHooks(
+  model: ModelProto,
+  file: string,
+  targets: number[],
+  hookPoint: HookPoint,
+  explicit: Map<number, string>,
+): HookDiscovery {
   const blocks = collectBlocks(model);
   const blockCount = blocks.size > 0 ? Math.max(...blocks.keys()) + 1 : undefined;
   const produced = new Set<string>();
@@ -181,7 +205,8 @@ export function discoverHooks(model: ModelProto, file: string, targets: number[]
     if (named !== undefined) {
       if (!produced.has(named)) {
         throw new SaeDiffError(`The tensor '${named}' named for layer ${layer} is not produced by any node of the graph`, {
-          location: { file, key: `layers.tensor_names.${layer}` }, hint: 'Open the model in Netron to find the tensor name.',
+          location: { file, key: `layers.tensor_names.${layer}` },
+          hint: 'Open the model in Netron to find the tensor name.',
         });
       }
       tensors.set(layer, named);
@@ -189,35 +214,62 @@ export function discoverHooks(model: ModelProto, file: string, targets: number[]
     }
     if (blockCount === undefined && positional) {
       if (layer >= positional.post.length) {
-        throw new SaeDiffError(`Layer ${layer} is past the model's last layer: the fused graph has ${positional.post.length} decoder blocks`, {
-          location: { file, key: 'layers.target_indices' }, hint: 'Remove the layer from layers.target_indices.',
-        });
+        throw new SaeDiffError(
+          `Layer ${layer} is past the model's last layer: the fused graph has ${positional.post.length} decoder blocks`,
+          {
+            location: { file, key: 'layers.target_indices' },
+            hint: 'Remove the layer from layers.target_indices.',
+          },
+        );
       }
       if (hookPoint === 'attn_out' || hookPoint === 'mlp_out') {
-        throw new SaeDiffError(`Cannot locate ${hookPoint} in this fused graph: its node names carry no module scopes to tell the attention and MLP branches apart`, {
-          location: { file, key: 'layers.hook_point' }, hint: 'Name the tensor of each layer with layers.tensor_names, or export the model without fusion (torch.onnx.export).',
-        });
+        throw new SaeDiffError(
+          `Cannot locate ${hookPoint} in this fused graph: its node names carry no module scopes to tell the attention and MLP branches apart`,
+          {
+            location: { file, key: 'layers.hook_point' },
+            hint: 'Name the tensor of each layer with layers.tensor_names, or export the model without fusion (torch.onnx.export).',
+          },
+        );
       }
-      const t = hookPoint === 'resid_post' ? positional.post[layer] : hookPoint === 'resid_mid' ? positional.mid[layer] : layer === 0 ? positional.embeddings : positional.post[layer - 1];
-      if (t) { tensors.set(layer, t); continue; }
+      const t =
+        hookPoint === 'resid_post'
+          ? positional.post[layer]
+          : hookPoint === 'resid_mid'
+            ? positional.mid[layer]
+            : layer === 0
+              ? positional.embeddings
+              : positional.post[layer - 1];
+      if (t) {
+        tensors.set(layer, t);
+        continue;
+      }
     }
     if (blockCount === undefined) {
-      throw new SaeDiffError('Cannot find decoder blocks in this ONNX graph: neither its node names nor their metadata_props carry module scopes such as /model/layers.N/', {
-        location: { file }, hint: 'Name the hooked tensor of each layer with layers.tensor_names, or export with torch.onnx.export (TorchScript or dynamo, which keep module scopes).',
-      });
+      throw new SaeDiffError(
+        'Cannot find decoder blocks in this ONNX graph: neither its node names nor their metadata_props carry module scopes such as /model/layers.N/',
+        {
+          location: { file },
+          hint: 'Name the hooked tensor of each layer with layers.tensor_names, or export with torch.onnx.export (TorchScript or dynamo, which keep module scopes).',
+        },
+      );
     }
     if (layer >= blockCount) {
-      throw new SaeDiffError(`Layer ${layer} is past the model's last layer: the graph has ${blockCount} decoder blocks (0-${blockCount - 1})`, {
-        location: { file, key: 'layers.target_indices' }, hint: 'Remove the layer from layers.target_indices.',
-      });
+      throw new SaeDiffError(
+        `Layer ${layer} is past the model's last layer: the graph has ${blockCount} decoder blocks (0-${blockCount - 1})`,
+        {
+          location: { file, key: 'layers.target_indices' },
+          hint: 'Remove the layer from layers.target_indices.',
+        },
+      );
     }
     const t = scopedHook(blocks, model, layer, hookPoint);
     if (!t) {
       throw new SaeDiffError(`Cannot find the ${hookPoint} tensor (${WHERE_TEXT[hookPoint]}) of layer ${layer} in the graph`, {
         location: { file, key: 'layers.hook_point' },
-        hint: hookPoint === 'resid_mid' || hookPoint === 'attn_out' || hookPoint === 'mlp_out'
-          ? 'Blocks with parallel attention and MLP (GPT-J, NeoX) or a norm after each branch (Gemma 2) have no such tensor; name it with layers.tensor_names if it exists.'
-          : 'Name it with layers.tensor_names.',
+        hint:
+          hookPoint === 'resid_mid' || hookPoint === 'attn_out' || hookPoint === 'mlp_out'
+            ? 'Blocks with parallel attention and MLP (GPT-J, NeoX) or a norm after each branch (Gemma 2) have no such tensor; name it with layers.tensor_names if it exists.'
+            : 'Name it with layers.tensor_names.',
       });
     }
     tensors.set(layer, t);

@@ -31,7 +31,10 @@ export function layerCount(c: HfModelConfig): number | undefined {
 
 /** The first size key config.json has that is not a positive integer (so "128" or -1 never reach a message). */
 export function badSizeKey(c: HfModelConfig): string | undefined {
-  for (const keys of [['hidden_size', 'n_embd', 'd_model'], ['num_hidden_layers', 'n_layer', 'num_layers']]) {
+  for (const keys of [
+    ['hidden_size', 'n_embd', 'd_model'],
+    ['num_hidden_layers', 'n_layer', 'num_layers'],
+  ]) {
     const k = keys.find((key) => c[key] !== undefined && c[key] !== null);
     if (k !== undefined && positiveInteger(c[k]) === undefined) return `${k} is ${JSON.stringify(c[k])}, not a positive integer`;
   }
@@ -51,9 +54,10 @@ export function resolveModelFiles(spec: ModelSpec, config: ResolvedConfig): Mode
     throw new SaeDiffError(`Model folder not found: ${spec.path}`, {
       location: where,
       // the loader marks a value that reads as a hub id (config/modelId.ts) and was not found in the cache
-      hint: spec.hubId !== undefined
-        ? 'This looks like a Hugging Face model id. Export it to ONNX first, e.g. `optimum-cli export onnx --model <id> <folder>`, and give the folder.'
-        : 'Give a folder that holds model.onnx, config.json and tokenizer.json.',
+      hint:
+        spec.hubId !== undefined
+          ? 'This looks like a Hugging Face model id. Export it to ONNX first, e.g. `optimum-cli export onnx --model <id> <folder>`, and give the folder.'
+          : 'Give a folder that holds model.onnx, config.json and tokenizer.json.',
     });
   }
   let onnxPath: string | undefined;
@@ -64,20 +68,36 @@ export function resolveModelFiles(spec: ModelSpec, config: ResolvedConfig): Mode
     onnxPath = ONNX_CANDIDATES.map((c) => path.join(spec.path, c)).find((c) => fs.existsSync(c));
     if (!onnxPath) {
       throw new SaeDiffError(`No ONNX model in ${spec.path} (looked for ${ONNX_CANDIDATES.join(', ')})`, {
-        location: where, hint: 'Export the model with `optimum-cli export onnx` or torch.onnx.export, or name the file with onnx_file.',
+        location: where,
+        hint: 'Export the model with `optimum-cli export onnx` or torch.onnx.export, or name the file with onnx_file.',
       });
     }
   }
   const configPath = path.join(spec.path, 'config.json');
-  if (!fs.existsSync(configPath)) throw new SaeDiffError(`Missing config.json in ${spec.path}`, { location: where, hint: 'Copy the Hugging Face config.json of the model into the folder.' });
+  if (!fs.existsSync(configPath))
+    throw new SaeDiffError(`Missing config.json in ${spec.path}`, {
+      location: where,
+      hint: 'Copy the Hugging Face config.json of the model into the folder.',
+    });
   const configJson = readJson(configPath) as HfModelConfig;
   if (configJson === null || typeof configJson !== 'object' || Array.isArray(configJson)) {
-    throw new SaeDiffError('config.json is not a JSON object', { location: { file: configPath }, hint: 'Copy the Hugging Face config.json of the model into the folder.' });
+    throw new SaeDiffError('config.json is not a JSON object', {
+      location: { file: configPath },
+      hint: 'Copy the Hugging Face config.json of the model into the folder.',
+    });
   }
   const badSize = badSizeKey(configJson);
-  if (badSize) throw new SaeDiffError(`In config.json, ${badSize}`, { location: { file: configPath }, hint: 'Copy the Hugging Face config.json of the model into the folder.' });
+  if (badSize)
+    throw new SaeDiffError(`In config.json, ${badSize}`, {
+      location: { file: configPath },
+      hint: 'Copy the Hugging Face config.json of the model into the folder.',
+    });
   const tokenizerJsonPath = path.join(spec.path, 'tokenizer.json');
-  if (!fs.existsSync(tokenizerJsonPath)) throw new SaeDiffError(`Missing tokenizer.json in ${spec.path}`, { location: where, hint: 'Save the tokenizer with tokenizer.save_pretrained(<folder>).' });
+  if (!fs.existsSync(tokenizerJsonPath))
+    throw new SaeDiffError(`Missing tokenizer.json in ${spec.path}`, {
+      location: where,
+      hint: 'Save the tokenizer with tokenizer.save_pretrained(<folder>).',
+    });
   const tc = path.join(spec.path, 'tokenizer_config.json');
   return { spec, onnxPath, configJson, tokenizerJsonPath, tokenizerConfigPath: fs.existsSync(tc) ? tc : undefined };
 }

@@ -9,7 +9,9 @@
 type FieldVisitor = (field: number, start: number, end: number) => void;
 
 function readVarint(buf: Uint8Array, at: { pos: number }): number {
-  let value = 0, scale = 1, byte: number;
+  let value = 0,
+    scale = 1,
+    byte: number;
   do {
     if (at.pos >= buf.length) throw new Error('truncated varint');
     byte = buf[at.pos++];
@@ -54,7 +56,8 @@ export function readNodeMetadata(bytes: Uint8Array): Record<string, string>[] | 
       const meta: Record<string, string> = {};
       eachField(bytes, gs, ge, (nField, ns, ne) => {
         if (nField !== 9) return;
-        let key = '', value: [number, number] = [0, 0];
+        let key = '',
+          value: [number, number] = [0, 0];
         eachField(bytes, ns, ne, (f, a, b) => {
           if (f === 1) key = text.decode(bytes.subarray(a, b));
           else if (f === 2) value = [a, b];

@@ -73,7 +73,10 @@ function notOnnx(file: string, detail: string): SaeDiffError {
 
 function varint(n: number): Uint8Array {
   const out: number[] = [];
-  while (n > 127) { out.push((n % 128) | 128); n = Math.floor(n / 128); }
+  while (n > 127) {
+    out.push((n % 128) | 128);
+    n = Math.floor(n / 128);
+  }
   out.push(n);
   return Uint8Array.from(out);
 }
@@ -132,8 +135,13 @@ export function dominantFloatType(graph: onnx.IGraphProto): number {
     const n = (init.dims ?? []).reduce((a: number, d) => a * toNumber(d), 1);
     counts.set(init.dataType, (counts.get(init.dataType) ?? 0) + n);
   }
-  let best: number = TensorDataType.FLOAT, max = -1;
-  for (const [t, n] of counts) if (n > max) { best = t; max = n; }
+  let best: number = TensorDataType.FLOAT,
+    max = -1;
+  for (const [t, n] of counts)
+    if (n > max) {
+      best = t;
+      max = n;
+    }
   return best;
 }
 
@@ -184,7 +192,13 @@ export function valueInfo(name: string, elemType?: number): onnx.ValueInfoProto 
   return onnx.ValueInfoProto.create({ name, type: elemType ? { tensorType: { elemType } } : undefined });
 }
 
-export function makeNode(opType: string, inputs: string[], outputs: string[], name: string, attrs: onnx.IAttributeProto[] = []): onnx.NodeProto {
+export function makeNode(
+  opType: string,
+  inputs: string[],
+  outputs: string[],
+  name: string,
+  attrs: onnx.IAttributeProto[] = [],
+): onnx.NodeProto {
   return onnx.NodeProto.create({ opType, input: inputs, output: outputs, name, attribute: attrs });
 }
 

@@ -4,7 +4,20 @@ import type { HookPoint } from '../config/types';
 import { SaeDiffError } from '../core/errors';
 import { createSession, SessionSettings } from '../runtime/session';
 import { discoverHooks } from './hooks';
-import { declaredElemTypes, dominantFloatType, encodeOnnxModel, graphOf, intAttr, makeNode, ModelProto, pruneToOutputs, readOnnxModel, TensorDataType, toNumber, valueInfo } from './onnxGraph';
+import {
+  declaredElemTypes,
+  dominantFloatType,
+  encodeOnnxModel,
+  graphOf,
+  intAttr,
+  makeNode,
+  ModelProto,
+  pruneToOutputs,
+  readOnnxModel,
+  TensorDataType,
+  toNumber,
+  valueInfo,
+} from './onnxGraph';
 
 /** A padded batch of token ids, row-major [batch, seq]. */
 export interface TokenBatch {
@@ -31,7 +44,12 @@ export type ProbeKind = 'resid_pre' | 'resid_post' | 'next_resid_post';
  * A hooked tensor, float32 [batch, seq, hidden]. `data` is its host copy; while the tensor stays on the
  * device (HookOptions.outputLocation) reading `data` throws, and `hostData` downloads it.
  */
-export interface Activations { readonly data: Float32Array; hidden: number; tensor: ort.Tensor; onDevice?: boolean }
+export interface Activations {
+  readonly data: Float32Array;
+  hidden: number;
+  tensor: ort.Tensor;
+  onDevice?: boolean;
+}
 
 function activationsOf(t: ort.Tensor): Activations {
   const hidden = Number(t.dims[t.dims.length - 1]);
@@ -41,7 +59,9 @@ function activationsOf(t: ort.Tensor): Activations {
       if (t.location === 'cpu') return t.data as Float32Array;
       throw new Error('These activations are on the device: read them with hostData()');
     },
-    hidden, tensor: t, onDevice: true,
+    hidden,
+    tensor: t,
+    onDevice: true,
   };
 }
 
@@ -81,12 +101,15 @@ export class HookedModel {
     const inputSpecs = graph.input.map((i) => ({
       name: i.name!,
       elemType: i.type?.tensorType?.elemType ?? TensorDataType.INT64,
-      dims: (i.type?.tensorType?.shape?.dim ?? []).map((d) => (d.dimParam ? d.dimParam : d.dimValue !== undefined && d.dimValue !== null ? toNumber(d.dimValue) : '?')),
+      dims: (i.type?.tensorType?.shape?.dim ?? []).map((d) =>
+        d.dimParam ? d.dimParam : d.dimValue !== undefined && d.dimValue !== null ? toNumber(d.dimValue) : '?',
+      ),
     }));
     for (const spec of inputSpecs) {
       if (!['input_ids', 'attention_mask', 'position_ids'].includes(spec.name) && !spec.name.startsWith('past_key_values')) {
         throw new SaeDiffError(`The graph needs an input '${spec.name}' that sae-diff does not know how to feed`, {
-          location: { file: onnxPath }, hint: 'Export with inputs input_ids, attention_mask, position_ids and optional past_key_values.*.',
+          location: { file: onnxPath },
+          hint: 'Export with inputs input_ids, attention_mask, position_ids and optional past_key_values.*.',
         });
       }
     }
@@ -104,7 +127,10 @@ export class HookedModel {
     return this.execute(b, true);
   }
 
-  private async execute(b: TokenBatch, withProbes: boolean): Promise<{ layers: Map<number, Activations>; outputs: Map<string, Activations> }> {
+  private async execute(
+    b: TokenBatch,
+    withProbes: boolean,
+  ): Promise<{ layers: Map<number, Activations>; outputs: Map<string, Activations> }> {
     const feeds: Record<string, ort.Tensor> = {};
     const n = b.batch * b.seq;
     for (const spec of this.inputSpecs) {
@@ -143,15 +169,26 @@ export class HookedModel {
 
 function intTensor(elemType: number, values: number[], dims: number[]): ort.Tensor {
   if (elemType === TensorDataType.INT32) return new ort.Tensor('int32', Int32Array.from(values), dims);
-  return new ort.Tensor('int64', BigInt64Array.from(values, (v) => BigInt(v)), dims);
+  return new ort.Tensor(
+    'int64',
+    BigInt64Array.from(values, (v) => BigInt(v)),
+    dims,
+  );
 }
 
 /**
  * Graph surgery: exposes the hooked tensor of every target layer as a float32 output and drops every
  * node those outputs do not need (the final norm, lm_head and later blocks), in place.
  */
-export function hookGraph(model: ModelProto, onnxPath: string, hooks: HookOptions): {
-  tensors: Map<number, string>; outputNames: Map<number, string>; blockCount?: number; probes: Map<number, Map<ProbeKind, string>>;
+export function hookGraph(
+  model: ModelProto,
+  onnxPath: string,
+  hooks: HookOptions,
+): {
+  tensors: Map<number, string>;
+  outputNames: Map<number, string>;
+  blockCount?: number;
+  probes: Map<number, Map<ProbeKind, string>>;
 } {
   const graph = graphOf(model);
   const found = discoverHooks(model, onnxPath, hooks.targets, hooks.hookPoint, hooks.tensorNames);
@@ -177,7 +214,10 @@ export function hookGraph(model: ModelProto, onnxPath: string, hooks: HookOption
     const count = found.blockCount;
     const find = (layer: number, point: HookPoint) => discoverHooks(model, onnxPath, [layer], point, new Map()).tensors.get(layer)!;
     for (const layer of hooks.targets) {
-      const m = new Map<ProbeKind, string>([['resid_pre', expose(find(layer, 'resid_pre'))], ['resid_post', expose(find(layer, 'resid_post'))]]);
+      const m = new Map<ProbeKind, string>([
+        ['resid_pre', expose(find(layer, 'resid_pre'))],
+        ['resid_post', expose(find(layer, 'resid_post'))],
+      ]);
       if (layer + 1 < count) m.set('next_resid_post', expose(find(layer + 1, 'resid_post')));
       probes.set(layer, m);
     }

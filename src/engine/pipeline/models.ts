@@ -22,7 +22,10 @@ export function everyModel<T>(m: RunModels<T>): T[] {
  * Step "models", first half: every model folder resolved and checked against base and the target layers
  * (hidden size, layer count) before any weight is read. Returns base's hidden size when config.json says it.
  */
-export function resolveModels(config: ResolvedConfig, log: (line: string) => void): { files: RunModels<ModelFiles>; hidden: number | undefined } {
+export function resolveModels(
+  config: ResolvedConfig,
+  log: (line: string) => void,
+): { files: RunModels<ModelFiles>; hidden: number | undefined } {
   const files: RunModels<ModelFiles> = {
     base: resolveModelFiles(config.models.base, config),
     fineTunes: config.models.sfts.map((s) => resolveModelFiles(s, config)),
@@ -34,12 +37,16 @@ export function resolveModels(config: ResolvedConfig, log: (line: string) => voi
     const h = hiddenSize(model.configJson);
     log(`model ${model.spec.name}: ${model.onnxPath} (${count ?? '?'} layers, hidden ${h ?? '?'})`);
     if (h !== undefined && hidden !== undefined && h !== hidden) {
-      throw new SaeDiffError(`${model.spec.name} has hidden size ${h} but the base has ${hidden}`, { location: config.locate(model.spec.key), hint: 'A fine-tune must keep the base architecture.' });
+      throw new SaeDiffError(`${model.spec.name} has hidden size ${h} but the base has ${hidden}`, {
+        location: config.locate(model.spec.key),
+        hint: 'A fine-tune must keep the base architecture.',
+      });
     }
     for (const l of config.layers.targets) {
       if (count !== undefined && l >= count) {
         throw new SaeDiffError(`Layer ${l} is past the last layer of ${model.spec.name}, which has ${count} layers (0-${count - 1})`, {
-          location: config.locate('layers.target_indices'), hint: `Remove ${l} from layers.target_indices.`,
+          location: config.locate('layers.target_indices'),
+          hint: `Remove ${l} from layers.target_indices.`,
         });
       }
     }
@@ -52,7 +59,12 @@ export function resolveModels(config: ResolvedConfig, log: (line: string) => voi
  * self-check probes), then the fine-tunes, then the reference. `loaded` sees each as soon as it exists, so
  * the caller can release it whatever fails next.
  */
-export async function loadModels(files: RunModels<ModelFiles>, hooks: HookOptions, settings: SessionSettings, loaded: (m: HookedModel) => void): Promise<RunModels<HookedModel>> {
+export async function loadModels(
+  files: RunModels<ModelFiles>,
+  hooks: HookOptions,
+  settings: SessionSettings,
+  loaded: (m: HookedModel) => void,
+): Promise<RunModels<HookedModel>> {
   const load = async (f: ModelFiles, options: HookOptions) => {
     const m = await HookedModel.load(f.onnxPath, options, settings);
     loaded(m);

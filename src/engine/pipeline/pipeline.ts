@@ -65,34 +65,68 @@ export async function runDiagnostic(config: ResolvedConfig, options: RunOptions 
     saes.projectors.forEach((p) => toRelease.push(p));
     const data = await tokenise(config, files, options.shard, options.signal, warnings, log);
     timings.tokenize = data.seconds;
-    const hooks = { targets: config.layers.targets, hookPoint: config.layers.hookPoint, tensorNames: config.layers.tensorNames, outputLocation: reduction.activationLocation };
+    const hooks = {
+      targets: config.layers.targets,
+      hookPoint: config.layers.hookPoint,
+      tensorNames: config.layers.tensorNames,
+      outputLocation: reduction.activationLocation,
+    };
     const models = await loadModels(files, hooks, settings, (m) => toRelease.push(m));
     for (const [layer, tensor] of models.base.hookTensors) log(`hook layer ${layer}: ${tensor}`);
     timings.load = (performance.now() - t0) / 1000 - timings.tokenize;
     throwIfAborted(options.signal);
 
     const { batchSize, chunkTokens } = batchSizes(config, options, settings, reduction, saes.projectors, log);
-    const newAccumulators = (): Accumulators => new Map(config.layers.targets.map((l) => {
-      const p = saes.projectors.get(l)!;
-      return [l, new LayerAccumulator(p.width, p.hidden, config.metrics.top_contexts)];
-    }));
-    const accumulators: Compared<Accumulators> = { fineTunes: files.fineTunes.map(newAccumulators), reference: files.reference ? newAccumulators() : undefined };
+    const newAccumulators = (): Accumulators =>
+      new Map(
+        config.layers.targets.map((l) => {
+          const p = saes.projectors.get(l)!;
+          return [l, new LayerAccumulator(p.width, p.hidden, config.metrics.top_contexts)];
+        }),
+      );
+    const accumulators: Compared<Accumulators> = {
+      fineTunes: files.fineTunes.map(newAccumulators),
+      reference: files.reference ? newAccumulators() : undefined,
+    };
     const selfCheckFits = new Map<number, NeighbourFit[]>();
     const runDescription = describeRun(config);
     const reportInputs = (complete: boolean, preActivationShift?: Map<number, Float32Array>[]): ReportInputs => ({
-      preActivationShift, saeRules: saeRules(saes.projectors), selfCheck: { fits: selfCheckFits, declared: saes.declared },
-      run: runDescription, samples: data.samples.length, provider: settings.provider, providerReason, warnings,
-      sequences: data.sequences, decode: data.tokenizer.decode, saes: saes.infos, labels: saes.labels,
-      accumulators: accumulators.fineTunes, referenceAccumulators: accumulators.reference,
+      preActivationShift,
+      saeRules: saeRules(saes.projectors),
+      selfCheck: { fits: selfCheckFits, declared: saes.declared },
+      run: runDescription,
+      samples: data.samples.length,
+      provider: settings.provider,
+      providerReason,
+      warnings,
+      sequences: data.sequences,
+      decode: data.tokenizer.decode,
+      saes: saes.infos,
+      labels: saes.labels,
+      accumulators: accumulators.fineTunes,
+      referenceAccumulators: accumulators.reference,
       reference: files.reference ? { name: files.reference.spec.name, path: files.reference.spec.path } : undefined,
-      baseHooks: models.base.hookTensors, sftHooks: models.fineTunes.map((m) => m.hookTensors),
-      started, durationS: (performance.now() - t0) / 1000, timings, complete,
+      baseHooks: models.base.hookTensors,
+      sftHooks: models.fineTunes.map((m) => m.hookTensors),
+      started,
+      durationS: (performance.now() - t0) / 1000,
+      timings,
+      complete,
     });
 
     const batches = planBatches(data.sequences, batchSize, data.tokenizer.padId, data.samples);
     const loop = await runBatches({
-      config, options, models, names: { base: files.base.spec.name, fineTunes: files.fineTunes.map((f) => f.spec.name), reference: files.reference?.spec.name },
-      accumulators, projectors: saes.projectors, batches, chunkTokens, selfCheckFits, timings, progress,
+      config,
+      options,
+      models,
+      names: { base: files.base.spec.name, fineTunes: files.fineTunes.map((f) => f.spec.name), reference: files.reference?.spec.name },
+      accumulators,
+      projectors: saes.projectors,
+      batches,
+      chunkTokens,
+      selfCheckFits,
+      timings,
+      progress,
       onBatch: options.onPartialReport ? () => options.onPartialReport!(buildReport(reportInputs(false))) : undefined,
     });
 
@@ -104,21 +138,50 @@ export async function runDiagnostic(config: ResolvedConfig, options: RunOptions 
     const inputs = reportInputs(options.shard === undefined, shifts);
     const built = buildComparisons(inputs);
     // Token-window contexts, logit effects, Neuronpedia links (report/featureDetails.ts); final runs only, not shards.
-    const details = options.shard ? undefined : await addFeatureDetails({
-      comparisons: built.comparisons, warnings, saeFolders: config.sae.paths, saeFormat: config.sae.format, base: models.base, sfts: models.fineTunes,
-      sequences: data.sequences, decode: data.tokenizer.decode, padId: data.tokenizer.padId, batchSize, baseOnnxPath: files.base.onnxPath, settings, loadedSaes: saes.loaded, log,
-    });
+    const details = options.shard
+      ? undefined
+      : await addFeatureDetails({
+          comparisons: built.comparisons,
+          warnings,
+          saeFolders: config.sae.paths,
+          saeFormat: config.sae.format,
+          base: models.base,
+          sfts: models.fineTunes,
+          sequences: data.sequences,
+          decode: data.tokenizer.decode,
+          padId: data.tokenizer.padId,
+          batchSize,
+          baseOnnxPath: files.base.onnxPath,
+          settings,
+          loadedSaes: saes.loaded,
+          log,
+        });
     if (details) timings.details = details.seconds;
     if (loop.tokensDone > 0) {
-      for (const line of selfCheckFailureLines(built.comparisons)) { log(`SELF-CHECK FAILED: ${line}`); warnings.push(`SAE self-check failed: ${line}`); }
+      for (const line of selfCheckFailureLines(built.comparisons)) {
+        log(`SELF-CHECK FAILED: ${line}`);
+        warnings.push(`SAE self-check failed: ${line}`);
+      }
     }
     const partial = options.shard ? await shardState(config, files, data, saes, accumulators, selfCheckFits, options.signal) : undefined;
     timings.report = (performance.now() - tr) / 1000;
-    const report = buildReport({
-      ...inputs, durationS: (performance.now() - t0) / 1000, parityWarnings: data.parity, prompts: details?.prompts, shard: options.shard, partial,
-    }, built);
+    const report = buildReport(
+      {
+        ...inputs,
+        durationS: (performance.now() - t0) / 1000,
+        parityWarnings: data.parity,
+        prompts: details?.prompts,
+        shard: options.shard,
+        partial,
+      },
+      built,
+    );
     await writeFileAtomicAsync(reportPath, reportJson(report), options.signal);
-    log(`timings (s): ${Object.entries(timings).map(([k, v]) => `${k} ${v.toFixed(3)}`).join(', ')}`);
+    log(
+      `timings (s): ${Object.entries(timings)
+        .map(([k, v]) => `${k} ${v.toFixed(3)}`)
+        .join(', ')}`,
+    );
     log(`report written: ${reportPath}`);
     progress({ stage: 'done', message: `Report written to ${reportPath}`, ...loop.progress() });
     return { report, reportPath };
@@ -128,12 +191,20 @@ export async function runDiagnostic(config: ResolvedConfig, options: RunOptions 
 }
 
 /** Step "provider": chosen once (pipeline/provider.ts), or taken from the caller that already chose it (the worker). */
-async function provider(config: ResolvedConfig, options: RunOptions, warnings: string[], log: (l: string) => void): Promise<{ settings: SessionSettings; providerReason: string }> {
-  const choice = options.chosenProvider ?? await chooseProvider(config, options.provider);
+async function provider(
+  config: ResolvedConfig,
+  options: RunOptions,
+  warnings: string[],
+  log: (l: string) => void,
+): Promise<{ settings: SessionSettings; providerReason: string }> {
+  const choice = options.chosenProvider ?? (await chooseProvider(config, options.provider));
   warnings.push(...choice.warnings);
   choice.warnings.forEach((w) => log(`warning: ${w}`));
   log(`execution provider: ${choice.provider} (${choice.reason})`);
-  return { settings: { provider: choice.provider, threads: boundedThreads(options.threads ?? config.runtime.threads, warnings, log) }, providerReason: choice.reason };
+  return {
+    settings: { provider: choice.provider, threads: boundedThreads(options.threads ?? config.runtime.threads, warnings, log) },
+    providerReason: choice.reason,
+  };
 }
 
 /** Per layer: the SAE's activation rule, for the threshold margin. */
@@ -161,11 +232,18 @@ interface BatchLoop {
  * Step "run": each batch through base once (with the self-check's neighbouring positions on the first
  * batch), then through each fine-tune and the reference, every layer projected and accumulated against base.
  */
-async function runBatches(b: BatchLoop): Promise<{ tokensDone: number; progress(): Pick<ProgressEvent, 'batchesDone' | 'batchesTotal' | 'tokensDone' | 'tokensPerSecond'> }> {
+async function runBatches(
+  b: BatchLoop,
+): Promise<{ tokensDone: number; progress(): Pick<ProgressEvent, 'batchesDone' | 'batchesTotal' | 'tokensDone' | 'tokensPerSecond'> }> {
   const { config, options, models, batches, timings } = b;
   let tokensDone = 0;
   const loopStart = performance.now();
-  const counters = (batchesDone: number) => ({ batchesDone, batchesTotal: batches.length, tokensDone, tokensPerSecond: rate(tokensDone, loopStart) });
+  const counters = (batchesDone: number) => ({
+    batchesDone,
+    batchesTotal: batches.length,
+    tokensDone,
+    tokensPerSecond: rate(tokensDone, loopStart),
+  });
   // the fine-tunes, then the reference (if any): each compared with base batch by batch
   const compared: { name: string; model: HookedModel; accumulators: Accumulators }[] = [
     ...models.fineTunes.map((model, i) => ({ name: b.names.fineTunes[i], model, accumulators: b.accumulators.fineTunes[i] })),
@@ -176,12 +254,20 @@ async function runBatches(b: BatchLoop): Promise<{ tokensDone: number; progress(
     const batch = batches[bi];
     const rows = evaluatedRows(batch, config.dataset.excludeBos);
     let t = performance.now();
-    b.progress({ stage: 'forward', message: `Batch ${bi + 1}/${batches.length}: ${config.models.base.name}`, model: config.models.base.name, ...counters(bi) });
+    b.progress({
+      stage: 'forward',
+      message: `Batch ${bi + 1}/${batches.length}: ${config.models.base.name}`,
+      model: config.models.base.name,
+      ...counters(bi),
+    });
     const { layers: baseActs, outputs: baseOutputs } = await models.base.runWithProbes(batch);
     if (bi === 0) {
       // the self-check compares the SAE's fit at the hooked position with its neighbours, on one batch
       for (const [layer, probes] of models.base.probes) {
-        b.selfCheckFits.set(layer, await neighbourFits(b.projectors.get(layer)!, baseOutputs, probes, rows.flat.subarray(0, b.chunkTokens)));
+        b.selfCheckFits.set(
+          layer,
+          await neighbourFits(b.projectors.get(layer)!, baseOutputs, probes, rows.flat.subarray(0, b.chunkTokens)),
+        );
       }
     }
     timings.forward += (performance.now() - t) / 1000;
@@ -192,7 +278,16 @@ async function runBatches(b: BatchLoop): Promise<{ tokensDone: number; progress(
       const sftActs = await c.model.run(batch);
       timings.forward += (performance.now() - t) / 1000;
       for (const layer of config.layers.targets) {
-        await projectLayer(config, b.projectors.get(layer)!, c.accumulators.get(layer)!, baseActs.get(layer)!, sftActs.get(layer)!, rows, b.chunkTokens, timings);
+        await projectLayer(
+          config,
+          b.projectors.get(layer)!,
+          c.accumulators.get(layer)!,
+          baseActs.get(layer)!,
+          sftActs.get(layer)!,
+          rows,
+          b.chunkTokens,
+          timings,
+        );
       }
       releaseActivations(sftActs.values());
     }
@@ -204,7 +299,10 @@ async function runBatches(b: BatchLoop): Promise<{ tokensDone: number; progress(
 }
 
 /** Per fine-tune and layer: (mean h_s - mean h_b) W_enc, through the SAE's session. */
-async function meanPreActivationShifts(accumulators: Map<number, LayerAccumulator>[], projectors: Map<number, Projector>): Promise<Map<number, Float32Array>[]> {
+async function meanPreActivationShifts(
+  accumulators: Map<number, LayerAccumulator>[],
+  projectors: Map<number, Projector>,
+): Promise<Map<number, Float32Array>[]> {
   const out: Map<number, Float32Array>[] = [];
   for (const perLayer of accumulators) {
     const m = new Map<number, Float32Array>();
@@ -224,11 +322,17 @@ async function meanPreActivationShifts(accumulators: Map<number, LayerAccumulato
  */
 function checkReportPath(config: ResolvedConfig, reportPath: string, fromFlag: boolean): void {
   const location = fromFlag ? { file: reportPath } : config.locate('output.save_path');
-  const inputs: [string, string][] = [[config.configPath, 'the config file'], [config.dataset.path, 'the dataset (dataset.path)'],
-    ...[...config.sae.labels.values()].map((f): [string, string] => [f, 'a labels file (sae.labels)'])];
+  const inputs: [string, string][] = [
+    [config.configPath, 'the config file'],
+    [config.dataset.path, 'the dataset (dataset.path)'],
+    ...[...config.sae.labels.values()].map((f): [string, string] => [f, 'a labels file (sae.labels)']),
+  ];
   for (const [input, what] of inputs) {
     if (sameFile(reportPath, input)) {
-      throw new SaeDiffError(`The report path ${reportPath} is ${what}: writing the report would overwrite it`, { location, hint: fromFlag ? 'Give another --out.' : 'Set output.save_path to another file.' });
+      throw new SaeDiffError(`The report path ${reportPath} is ${what}: writing the report would overwrite it`, {
+        location,
+        hint: fromFlag ? 'Give another --out.' : 'Set output.save_path to another file.',
+      });
     }
   }
   try {
@@ -242,7 +346,8 @@ function checkReportPath(config: ResolvedConfig, reportPath: string, fromFlag: b
 function sameFile(a: string, b: string): boolean {
   if (path.resolve(a) === path.resolve(b)) return true;
   try {
-    const sa = fs.statSync(a), sb = fs.statSync(b);
+    const sa = fs.statSync(a),
+      sb = fs.statSync(b);
     return sa.dev === sb.dev && sa.ino === sb.ino;
   } catch {
     return false;
@@ -256,25 +361,40 @@ export function partialPathFor(savePath: string, shard: { index: number; count: 
 
 /** A shard's additive state (merge/merge.ts combines them) and what it ran on, by path and sha256. */
 async function shardState(
-  config: ResolvedConfig, files: RunModels<ModelFiles>, data: Tokenised, saes: RunSaes, { fineTunes, reference }: Compared<Accumulators>,
-  selfCheckFits: Map<number, NeighbourFit[]>, signal: AbortSignal | undefined,
+  config: ResolvedConfig,
+  files: RunModels<ModelFiles>,
+  data: Tokenised,
+  saes: RunSaes,
+  { fineTunes, reference }: Compared<Accumulators>,
+  selfCheckFits: Map<number, NeighbourFit[]>,
+  signal: AbortSignal | undefined,
 ): Promise<PartialState> {
   const state: PartialState = {
     samples_total: data.sequences.length,
     sequences: Object.fromEntries(data.samples.map((i) => [String(i), data.sequences[i]])),
-    accumulators: [...fineTunes, ...(reference ? [reference] : [])].map((m) => Object.fromEntries([...m.entries()].map(([l, a]) => [String(l), accumulatorToJson(a)]))),
+    accumulators: [...fineTunes, ...(reference ? [reference] : [])].map((m) =>
+      Object.fromEntries([...m.entries()].map(([l, a]) => [String(l), accumulatorToJson(a)])),
+    ),
     tokenizer: files.base.tokenizerJsonPath,
     tokenizer_config: files.base.tokenizerConfigPath,
     self_check: {
       fits: Object.fromEntries([...selfCheckFits.entries()].map(([l, f]) => [String(l), f])),
       declared: Object.fromEntries([...saes.declared.entries()].map(([l, d]) => [String(l), d])),
     },
-    labels: Object.fromEntries([...saes.labels.entries()].map(([l, m]) => [String(l), Object.fromEntries([...m.entries()].map(([k, v]) => [String(k), v]))])),
+    labels: Object.fromEntries(
+      [...saes.labels.entries()].map(([l, m]) => [String(l), Object.fromEntries([...m.entries()].map(([k, v]) => [String(k), v]))]),
+    ),
   };
-  state.provenance = await provenanceOf(config, data.records, [
-    { role: 'base', files: files.base }, ...files.fineTunes.map((f) => ({ role: 'sft' as const, files: f })),
-    ...(files.reference ? [{ role: 'reference' as const, files: files.reference }] : []),
-  ], signal);
+  state.provenance = await provenanceOf(
+    config,
+    data.records,
+    [
+      { role: 'base', files: files.base },
+      ...files.fineTunes.map((f) => ({ role: 'sft' as const, files: f })),
+      ...(files.reference ? [{ role: 'reference' as const, files: files.reference }] : []),
+    ],
+    signal,
+  );
   return state;
 }
 
@@ -300,11 +420,19 @@ function rate(tokens: number, since: number): number {
 }
 
 async function projectLayer(
-  config: ResolvedConfig, projector: Projector, acc: LayerAccumulator, hb: Activations, hs: Activations,
-  rows: ReturnType<typeof evaluatedRows>, chunk: number, timings: Record<string, number>,
+  config: ResolvedConfig,
+  projector: Projector,
+  acc: LayerAccumulator,
+  hb: Activations,
+  hs: Activations,
+  rows: ReturnType<typeof evaluatedRows>,
+  chunk: number,
+  timings: Record<string, number>,
 ): Promise<void> {
   if (hb.hidden !== projector.hidden) {
-    throw new SaeDiffError(`The hooked tensor has ${hb.hidden} features per token but the SAE expects ${projector.hidden}`, { location: config.locate('layers.target_indices') });
+    throw new SaeDiffError(`The hooked tensor has ${hb.hidden} features per token but the SAE expects ${projector.hidden}`, {
+      location: config.locate('layers.target_indices'),
+    });
   }
   for (let from = 0; from < rows.flat.length; from += chunk) {
     const t = await projector.accumulate(acc, hb, hs, rows, from, Math.min(rows.flat.length, from + chunk));
@@ -315,19 +443,33 @@ async function projectLayer(
 
 /** Batching of this run: runtime/deviceBatch.ts's chooseBatching, logged when a GPU plan was made. */
 function batchSizes(
-  config: ResolvedConfig, options: RunOptions, settings: SessionSettings, reduction: ReductionChoice, byLayer: Map<number, Projector>, log: (l: string) => void,
+  config: ResolvedConfig,
+  options: RunOptions,
+  settings: SessionSettings,
+  reduction: ReductionChoice,
+  byLayer: Map<number, Projector>,
+  log: (l: string) => void,
 ): { batchSize: number; chunkTokens: number } {
   const projectors = [...byLayer.values()];
   const choice = chooseBatching({
     gpuDense: settings.provider !== 'cpu' && reduction.reduction === 'dense',
-    batchSize: config.runtime.batch_size, chunkTokens: config.runtime.sae_batch_tokens,
-    keysSet: config.runtimeKeysSet ?? new Set(), optionBatchSize: options.batchSize,
-    shape: { dModel: projectors[0].hidden, dSae: Math.max(...projectors.map((p) => p.width)), layers: projectors.length, maxTokens: config.runtime.max_tokens },
+    batchSize: config.runtime.batch_size,
+    chunkTokens: config.runtime.sae_batch_tokens,
+    keysSet: config.runtimeKeysSet ?? new Set(),
+    optionBatchSize: options.batchSize,
+    shape: {
+      dModel: projectors[0].hidden,
+      dSae: Math.max(...projectors.map((p) => p.width)),
+      layers: projectors.length,
+      maxTokens: config.runtime.max_tokens,
+    },
     budget: deviceMemoryBudget,
   });
   if (choice.plan) {
-    log(`device batching: ${choice.batchSize} prompts per batch, ${choice.chunkTokens} tokens per SAE call (budget: ${choice.budgetSource}; `
-      + `plan ${(choice.plan.bytes / 2 ** 20).toFixed(0)} MiB${choice.plan.fits ? '' : ', over budget even at 1 prompt'})`);
+    log(
+      `device batching: ${choice.batchSize} prompts per batch, ${choice.chunkTokens} tokens per SAE call (budget: ${choice.budgetSource}; ` +
+        `plan ${(choice.plan.bytes / 2 ** 20).toFixed(0)} MiB${choice.plan.fits ? '' : ', over budget even at 1 prompt'})`,
+    );
   }
   return choice;
 }

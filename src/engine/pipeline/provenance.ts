@@ -10,21 +10,38 @@ import type { Provenance } from '../../shared/reportTypes';
 function modelFileList(m: ModelFiles): string[] {
   const dir = path.dirname(m.onnxPath);
   const base = path.basename(m.onnxPath);
-  const external = fs.readdirSync(dir).filter((f) => f !== base && f.startsWith(base) && /(_data|\.data)$/.test(f)).sort().map((f) => path.join(dir, f));
+  const external = fs
+    .readdirSync(dir)
+    .filter((f) => f !== base && f.startsWith(base) && /(_data|\.data)$/.test(f))
+    .sort()
+    .map((f) => path.join(dir, f));
   return [m.onnxPath, ...external, path.join(m.spec.path, 'config.json'), m.tokenizerJsonPath];
 }
 
 function folderFiles(dir: string): string[] {
-  return fs.readdirSync(dir).sort().map((f) => path.join(dir, f)).filter((f) => fs.statSync(f).isFile());
+  return fs
+    .readdirSync(dir)
+    .sort()
+    .map((f) => path.join(dir, f))
+    .filter((f) => fs.statSync(f).isFile());
 }
 
 /** Path and sha256 of every input of a shard, recorded in its partial report for `merge` to compare. */
-export async function provenanceOf(config: ResolvedConfig, records: PromptRecord[], models: { role: 'base' | 'sft' | 'reference'; files: ModelFiles }[], signal?: AbortSignal): Promise<Provenance> {
+export async function provenanceOf(
+  config: ResolvedConfig,
+  records: PromptRecord[],
+  models: { role: 'base' | 'sft' | 'reference'; files: ModelFiles }[],
+  signal?: AbortSignal,
+): Promise<Provenance> {
   const saes: Provenance['saes'] = {};
   for (const [layer, folder] of config.sae.paths) {
-    saes[String(layer)] = { path: folder, sha256: await hashFiles(fs.statSync(folder).isDirectory() ? folderFiles(folder) : [folder], signal) };
+    saes[String(layer)] = {
+      path: folder,
+      sha256: await hashFiles(fs.statSync(folder).isDirectory() ? folderFiles(folder) : [folder], signal),
+    };
   }
   const out: Provenance['models'] = [];
-  for (const m of models) out.push({ role: m.role, name: m.files.spec.name, path: m.files.spec.path, sha256: await hashFiles(modelFileList(m.files), signal) });
+  for (const m of models)
+    out.push({ role: m.role, name: m.files.spec.name, path: m.files.spec.path, sha256: await hashFiles(modelFileList(m.files), signal) });
   return { dataset: { path: config.dataset.path, sha256: hashText(JSON.stringify(records)) }, models: out, saes };
 }

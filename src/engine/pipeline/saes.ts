@@ -28,7 +28,12 @@ export interface RunSaes {
  * On failure the projectors built so far are released.
  */
 export async function loadSaes(
-  config: ResolvedConfig, hidden: number | undefined, settings: SessionSettings, reduction: Reduction, warnings: string[], log: (line: string) => void,
+  config: ResolvedConfig,
+  hidden: number | undefined,
+  settings: SessionSettings,
+  reduction: Reduction,
+  warnings: string[],
+  log: (line: string) => void,
 ): Promise<RunSaes> {
   const out: RunSaes = { infos: [], declared: new Map(), labels: new Map(), projectors: new Map(), loaded: new Map() };
   try {
@@ -46,20 +51,46 @@ export async function loadSaes(
  * async function's locals would otherwise stay alive across the loop's awaits (two 65k SAEs at once).
  */
 async function loadLayerSae(
-  config: ResolvedConfig, layer: number, hidden: number | undefined, settings: SessionSettings, reduction: Reduction, out: RunSaes,
-  warnings: string[], log: (line: string) => void,
+  config: ResolvedConfig,
+  layer: number,
+  hidden: number | undefined,
+  settings: SessionSettings,
+  reduction: Reduction,
+  out: RunSaes,
+  warnings: string[],
+  log: (line: string) => void,
 ): Promise<void> {
   const folder = config.sae.paths.get(layer)!;
-  checkSaeFits(readSaeInfo(folder, config.sae.format), layer, hidden, config.sae.checkHookLayer, config.locate('sae.path'), config.layers.hookPoint);
+  checkSaeFits(
+    readSaeInfo(folder, config.sae.format),
+    layer,
+    hidden,
+    config.sae.checkHookLayer,
+    config.locate('sae.path'),
+    config.layers.hookPoint,
+  );
   const sae = loadSae(folder, config.sae.format);
   out.declared.set(layer, { l0: sae.declaredL0, explainedVariance: sae.declaredExplainedVariance, maxL0: guaranteedMaxL0(sae) });
-  if (config.sae.k > sae.dSae) warnings.push(`sae.k ${config.sae.k} exceeds the SAE width ${sae.dSae} at layer ${layer}; all active features are compared.`);
-  log(`SAE layer ${layer}: ${sae.format} ${sae.architecture}, d_in ${sae.dIn}, d_sae ${sae.dSae}, dtype ${sae.dtype}${sae.kSae ? `, k ${sae.kSae}` : ''} (${folder})`);
-  out.infos.push({ layer, path: folder, format: sae.format, architecture: sae.architecture, d_in: sae.dIn, d_sae: sae.dSae, dtype: sae.dtype, hook_name: sae.hookName });
+  if (config.sae.k > sae.dSae)
+    warnings.push(`sae.k ${config.sae.k} exceeds the SAE width ${sae.dSae} at layer ${layer}; all active features are compared.`);
+  log(
+    `SAE layer ${layer}: ${sae.format} ${sae.architecture}, d_in ${sae.dIn}, d_sae ${sae.dSae}, dtype ${sae.dtype}${sae.kSae ? `, k ${sae.kSae}` : ''} (${folder})`,
+  );
+  out.infos.push({
+    layer,
+    path: folder,
+    format: sae.format,
+    architecture: sae.architecture,
+    d_in: sae.dIn,
+    d_sae: sae.dSae,
+    dtype: sae.dtype,
+    hook_name: sae.hookName,
+  });
   keepLoadedSae(out.loaded, layer, sae);
   out.projectors.set(layer, await createProjector(sae, settings, reduction, { k: config.sae.k, contexts: config.metrics.top_contexts }));
   const labelsFile = config.sae.labels.get(layer);
-  if (labelsFile && config.sae.labelsFromTemplate && !fs.existsSync(labelsFile)) warnings.push(`No labels file for layer ${layer} (${labelsFile}): its features show their ids.`);
+  if (labelsFile && config.sae.labelsFromTemplate && !fs.existsSync(labelsFile))
+    warnings.push(`No labels file for layer ${layer} (${labelsFile}): its features show their ids.`);
   else if (labelsFile) {
     const set = readLabelSet(labelsFile);
     if (set.labels.size === 0) warnings.push(`The labels for layer ${layer} (${labelsFile}) are empty: its features show their ids.`);

@@ -25,29 +25,51 @@ export interface Tokenised {
  * fine-tunes' tokenizers checked; this run's slice (shard) chosen.
  */
 export async function tokenise(
-  config: ResolvedConfig, files: RunModels<ModelFiles>, shard: { index: number; count: number } | undefined, signal: AbortSignal | undefined,
-  warnings: string[], log: (line: string) => void,
+  config: ResolvedConfig,
+  files: RunModels<ModelFiles>,
+  shard: { index: number; count: number } | undefined,
+  signal: AbortSignal | undefined,
+  warnings: string[],
+  log: (line: string) => void,
 ): Promise<Tokenised> {
   const tt = performance.now();
   const tokenizer = loadTokenizer(files.base.tokenizerJsonPath, files.base.tokenizerConfigPath);
   const sftTokenizers = files.fineTunes.map((f) => loadTokenizer(f.tokenizerJsonPath, f.tokenizerConfigPath));
   const from = config.dataset.chatTemplateFrom;
-  const templateOwner = from === 'base' ? tokenizer : from === 'sft' ? sftTokenizers[0] : [tokenizer, ...sftTokenizers].find((t) => t.chatTemplate);
-  const template = templateOwner?.chatTemplate ? compileTemplate(templateOwner.chatTemplate, templateOwner.configFile ?? templateOwner.file) : undefined;
+  const templateOwner =
+    from === 'base' ? tokenizer : from === 'sft' ? sftTokenizers[0] : [tokenizer, ...sftTokenizers].find((t) => t.chatTemplate);
+  const template = templateOwner?.chatTemplate
+    ? compileTemplate(templateOwner.chatTemplate, templateOwner.configFile ?? templateOwner.file)
+    : undefined;
   const maxTokens = config.runtime.max_tokens;
   // streamed up to max_samples; each record cut to a character bound before it is encoded
   const records = (await readPromptsAsync(config.dataset.path, config.dataset.maxSamples, signal)).map((r) => cutRecord(r, maxTokens));
-  const sequences = records.map((r) => encodeCapped(tokenizer.encode, renderPrompt(r, template, tokenizer.specialTokens, config.dataset.path), maxTokens));
-  const parity = parityWarnings(tokenizer, sftTokenizers.map((t, i) => ({ name: files.fineTunes[i].spec.name, tokenizer: t })), sequences);
-  for (const w of parity) { warnings.push(w); log(`warning: ${w}`); }
+  const sequences = records.map((r) =>
+    encodeCapped(tokenizer.encode, renderPrompt(r, template, tokenizer.specialTokens, config.dataset.path), maxTokens),
+  );
+  const parity = parityWarnings(
+    tokenizer,
+    sftTokenizers.map((t, i) => ({ name: files.fineTunes[i].spec.name, tokenizer: t })),
+    sequences,
+  );
+  for (const w of parity) {
+    warnings.push(w);
+    log(`warning: ${w}`);
+  }
   const samples = shardSamples(sequences.length, shard);
-  const evaluatedIn = (ids: number[]) => ids.reduce((a, i) => a + Math.max(0, sequences[i].length - (config.dataset.excludeBos ? 1 : 0)), 0);
+  const evaluatedIn = (ids: number[]) =>
+    ids.reduce((a, i) => a + Math.max(0, sequences[i].length - (config.dataset.excludeBos ? 1 : 0)), 0);
   const evaluated = evaluatedIn(samples);
   // a shard past the last prompt (more shards than prompts) writes an empty partial report that merges
   if (evaluated === 0 && (!shard || evaluatedIn(sequences.map((_, i) => i)) === 0)) {
-    throw new SaeDiffError('No token to evaluate: every prompt is empty after tokenization', { location: { file: config.dataset.path, key: 'dataset.path' }, hint: 'Give prompts with text.' });
+    throw new SaeDiffError('No token to evaluate: every prompt is empty after tokenization', {
+      location: { file: config.dataset.path, key: 'dataset.path' },
+      hint: 'Give prompts with text.',
+    });
   }
   if (template && records.some((r) => 'messages' in r)) log(`chat template from ${templateOwner!.configFile}`);
-  log(`dataset: ${records.length} prompts${shard ? `, shard ${shard.index + 1}/${shard.count}: prompts ${samples[0] ?? '-'}-${samples[samples.length - 1] ?? '-'}` : ''}, ${evaluated} evaluated tokens (max_tokens ${maxTokens})`);
+  log(
+    `dataset: ${records.length} prompts${shard ? `, shard ${shard.index + 1}/${shard.count}: prompts ${samples[0] ?? '-'}-${samples[samples.length - 1] ?? '-'}` : ''}, ${evaluated} evaluated tokens (max_tokens ${maxTokens})`,
+  );
   return { tokenizer, records, sequences, samples, parity, seconds: (performance.now() - tt) / 1000 };
 }

@@ -79,7 +79,12 @@ function noiseFloor(sft: LayerMetrics, floor: LayerMetrics, flags: LayerFlag[]) 
   return {
     flags: kept,
     fields: {
-      noise_floor: { dense_cosine: floor.dense_cosine, feature_overlap: floor.feature_overlap, l1_divergence: floor.l1_divergence, recon_cosine: floor.recon_cosine },
+      noise_floor: {
+        dense_cosine: floor.dense_cosine,
+        feature_overlap: floor.feature_overlap,
+        l1_divergence: floor.l1_divergence,
+        recon_cosine: floor.recon_cosine,
+      },
       relative_to_floor: {
         l1_divergence: sft.l1_divergence - floor.l1_divergence,
         one_minus_overlap: floor.feature_overlap - sft.feature_overlap,
@@ -92,14 +97,21 @@ function noiseFloor(sft: LayerMetrics, floor: LayerMetrics, flags: LayerFlag[]) 
 }
 
 /** The mean pre-activation change of a feature, and whether it is too small to trust a threshold crossing. */
-function thresholdMargin(r: ReportInputs, si: number, layer: number, acc: LayerAccumulator, id: number): { pre_activation_shift?: number; near_threshold?: boolean } {
+function thresholdMargin(
+  r: ReportInputs,
+  si: number,
+  layer: number,
+  acc: LayerAccumulator,
+  id: number,
+): { pre_activation_shift?: number; near_threshold?: boolean } {
   const shift = r.preActivationShift?.[si]?.get(layer)?.[id];
   if (shift === undefined) return {};
   const rule = r.saeRules?.get(layer);
   if (!rule || (rule.architecture !== 'jumprelu' && rule.architecture !== 'topk')) return { pre_activation_shift: shift };
   // JumpReLU: relative to the feature's threshold; TopK (no threshold): to its mean activation when it fires
   const fires = acc.cntB[id] + acc.cntS[id];
-  const scale = rule.architecture === 'jumprelu' && rule.threshold ? rule.threshold[id] : fires > 0 ? (acc.sumZb[id] + acc.sumZs[id]) / fires : 0;
+  const scale =
+    rule.architecture === 'jumprelu' && rule.threshold ? rule.threshold[id] : fires > 0 ? (acc.sumZb[id] + acc.sumZs[id]) / fires : 0;
   return { pre_activation_shift: shift, near_threshold: Math.abs(shift) < r.run.metrics.threshold_margin * Math.abs(scale) };
 }
 
@@ -107,7 +119,10 @@ function thresholdMargin(r: ReportInputs, si: number, layer: number, acc: LayerA
 export const REPORT_VERSION = 3 as const;
 
 /** The per fine-tune comparisons, and every shifted feature of each (for the comparison across fine-tunes). */
-export interface BuiltComparisons { comparisons: ComparisonReport[]; allShifted: Map<number, ShiftedFeature[]>[] }
+export interface BuiltComparisons {
+  comparisons: ComparisonReport[];
+  allShifted: Map<number, ShiftedFeature[]>[];
+}
 
 /** Finalizes the accumulators into each fine-tune's layers (metrics, flags, shifted features, labels, contexts). */
 export function buildComparisons(r: ReportInputs): BuiltComparisons {
@@ -120,8 +135,17 @@ export function buildComparisons(r: ReportInputs): BuiltComparisons {
       const metrics = layerMetrics(acc);
       const list = shiftedFeatures(acc, run.metrics);
       allShifted[si].set(layer, list.all);
-      const check = r.selfCheck ? selfCheck(layer, run.hookPoint, metrics.l0_base, metrics.explained_variance_base,
-        r.selfCheck.declared.get(layer) ?? {}, r.selfCheck.fits.get(layer) ?? [], run.metrics.self_check_max_l0_ratio) : undefined;
+      const check = r.selfCheck
+        ? selfCheck(
+            layer,
+            run.hookPoint,
+            metrics.l0_base,
+            metrics.explained_variance_base,
+            r.selfCheck.declared.get(layer) ?? {},
+            r.selfCheck.fits.get(layer) ?? [],
+            run.metrics.self_check_max_l0_ratio,
+          )
+        : undefined;
       const floorAcc = r.referenceAccumulators?.get(layer);
       const floor = floorAcc ? noiseFloor(metrics, layerMetrics(floorAcc), layerFlags(metrics, run.metrics)) : undefined;
       const labels = r.labels.get(layer);
@@ -133,11 +157,13 @@ export function buildComparisons(r: ReportInputs): BuiltComparisons {
         category_counts: list.categoryCounts,
         significant_counts: list.significantCounts,
         decomposition: decomposition(acc),
-        all_shifted: toFeatureColumns(list.all.map((f) => ({
-          ...f,
-          near_threshold: thresholdMargin(r, si, layer, acc, f.id).near_threshold,
-          label: labels?.get(f.id),
-        }))),
+        all_shifted: toFeatureColumns(
+          list.all.map((f) => ({
+            ...f,
+            near_threshold: thresholdMargin(r, si, layer, acc, f.id).near_threshold,
+            label: labels?.get(f.id),
+          })),
+        ),
         shifted_features: list.shifted.map((f) => ({
           ...f,
           ...thresholdMargin(r, si, layer, acc, f.id),
@@ -189,14 +215,17 @@ export function buildReport(r: ReportInputs, built: BuiltComparisons = buildComp
     base: run.base,
     comparisons,
     ...(r.reference ? { noise_floor: { reference: r.reference } } : {}),
-    ...(comparisons.length >= 2 ? { fine_tune_comparison: compareFineTunes(comparisons, allShifted, r.labels, run.metrics.top_features) } : {}),
+    ...(comparisons.length >= 2
+      ? { fine_tune_comparison: compareFineTunes(comparisons, allShifted, r.labels, run.metrics.top_features) }
+      : {}),
     ...(r.prompts ? { prompts: r.prompts } : {}),
     ...(r.shard ? { shard: r.shard } : {}),
     ...(r.partial ? { partial: r.partial } : {}),
   };
 }
 
-const selfCheckFailed = (comparisons: ComparisonReport[]) => comparisons.some((c) => c.layers.some((l) => l.self_check && !l.self_check.ok));
+const selfCheckFailed = (comparisons: ComparisonReport[]) =>
+  comparisons.some((c) => c.layers.some((l) => l.self_check && !l.self_check.ok));
 
 /** The failing self-check messages, once each: the check is on base, so the first fine-tune's layers hold them all. */
 export function selfCheckFailureLines(comparisons: ComparisonReport[]): string[] {

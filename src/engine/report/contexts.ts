@@ -5,7 +5,8 @@ const AFTER = 3;
 
 /** Renders a token in its prompt: a few tokens of text before and after it. */
 export function renderContext(
-  sequences: number[][], decode: (ids: number[]) => string,
+  sequences: number[][],
+  decode: (ids: number[]) => string,
   e: { activation: number; sample: number; position: number },
 ): ActivatingContext {
   const ids = sequences[e.sample];

@@ -69,7 +69,10 @@ export function keepLoadedSae(kept: Map<number, SaeWeights>, layer: number, sae:
 }
 
 /** What the pass adds beside the features: the report's `prompts`, and its time (run.timings.details). */
-export interface FeatureDetails { prompts: Record<string, string>; seconds: number }
+export interface FeatureDetails {
+  prompts: Record<string, string>;
+  seconds: number;
+}
 
 /** Adds token-window contexts, logit effects and Neuronpedia URLs to the comparisons' listed features, in place. */
 export async function addFeatureDetails(r: FeatureDetailInputs): Promise<FeatureDetails> {
@@ -87,17 +90,31 @@ export async function addFeatureDetails(r: FeatureDetailInputs): Promise<Feature
       replayed.push({ layer, folder, layers, unique, ...(await listedEncoder(layer, folder, r, unique)) });
     }
     // Base contexts are the same model for every comparison: replay base once.
-    await replayContexts(r, r.base, replayed.map((p) => ({ ...p, features: p.layers.flatMap((l) => l?.shifted_features ?? []) })), 'base', prompts);
+    await replayContexts(
+      r,
+      r.base,
+      replayed.map((p) => ({ ...p, features: p.layers.flatMap((l) => l?.shifted_features ?? []) })),
+      'base',
+      prompts,
+    );
     for (let si = 0; si < r.sfts.length; si++) {
-      await replayContexts(r, r.sfts[si], replayed.map((p) => ({ ...p, features: p.layers[si]?.shifted_features ?? [] })), 'sft', prompts);
+      await replayContexts(
+        r,
+        r.sfts[si],
+        replayed.map((p) => ({ ...p, features: p.layers[si]?.shifted_features ?? [] })),
+        'sft',
+        prompts,
+      );
     }
   } finally {
     for (const p of replayed) await p.encoder.release().catch(() => {});
   }
   for (const { folder, dIn, layers, unique, decoderRows } of replayed) {
     const neuronpedia = neuronpediaId(folder);
-    const effects = typeof unembedding === 'string' || unembedding.hidden !== dIn ? undefined
-      : await logitEffects(decoderRows, unique.length, unembedding, r.settings);
+    const effects =
+      typeof unembedding === 'string' || unembedding.hidden !== dIn
+        ? undefined
+        : await logitEffects(decoderRows, unique.length, unembedding, r.settings);
     for (const l of layers) {
       for (const f of l?.shifted_features ?? []) {
         const i = unique.indexOf(f.id);
@@ -140,15 +157,29 @@ function gatherRows(matrix: Float32Array, width: number, rows: number[]): Float3
  * The SAE's encoder for the listed latents, and their decoder rows. In a function of its own so that the
  * whole SAE's weights are garbage once it returns, never held beside the next layer's or during the replays.
  */
-async function listedEncoder(layer: number, folder: string, r: FeatureDetailInputs, unique: number[]): Promise<Pick<ReplayLayer, 'dIn' | 'encoder' | 'decoderRows' | 'column'>> {
+async function listedEncoder(
+  layer: number,
+  folder: string,
+  r: FeatureDetailInputs,
+  unique: number[],
+): Promise<Pick<ReplayLayer, 'dIn' | 'encoder' | 'decoderRows' | 'column'>> {
   // the run's own copy when it kept one (small SAEs, pipeline/saes.ts); otherwise read again, and freed on return
   const sae = r.loadedSaes?.get(layer) ?? loadSae(folder, r.saeFormat);
   // only the listed latents are encoded where each depends on its own column (not TopK): exact, and
   // |listed| / width of the cost
   const subset = ARCHITECTURES[sae.architecture].featureWise;
-  const encoder = await createSession(buildEncoderGraph(subset ? latentSubset(sae, unique) : sae), r.settings, `the SAE encoder of ${folder}`);
+  const encoder = await createSession(
+    buildEncoderGraph(subset ? latentSubset(sae, unique) : sae),
+    r.settings,
+    `the SAE encoder of ${folder}`,
+  );
   // keep only the decoder rows of the listed features, not the whole SAE, while the models replay
-  return { dIn: sae.dIn, encoder, decoderRows: gatherRows(sae.W_dec, sae.dIn, unique), column: subset ? new Map(unique.map((f, j) => [f, j])) : undefined };
+  return {
+    dIn: sae.dIn,
+    encoder,
+    decoderRows: gatherRows(sae.W_dec, sae.dIn, unique),
+    column: subset ? new Map(unique.map((f, j) => [f, j])) : undefined,
+  };
 }
 
 interface ReplayLayer {
@@ -172,8 +203,13 @@ type ContextJob = { feature: ShiftedFeature; index: number; context: ActivatingC
  * per token. Prompts are cut after their last window (the model is causal, so earlier activations are the
  * same), within the replay's token budget.
  */
-async function replayContexts(r: FeatureDetailInputs, model: HookedModel, layers: (ReplayLayer & { features: ShiftedFeature[] })[],
-  side: 'base' | 'sft', prompts: Set<number>): Promise<void> {
+async function replayContexts(
+  r: FeatureDetailInputs,
+  model: HookedModel,
+  layers: (ReplayLayer & { features: ShiftedFeature[] })[],
+  side: 'base' | 'sft',
+  prompts: Set<number>,
+): Promise<void> {
   // per layer: sample -> the contexts to rewrite
   const wanted = new Map<number, Map<number, ContextJob[]>>();
   const jobsPerSample = new Map<number, number>();
@@ -198,7 +234,9 @@ async function replayContexts(r: FeatureDetailInputs, model: HookedModel, layers
   const budget = Math.max(REPLAY_MIN_TOKENS, Math.round(REPLAY_TOKEN_SHARE * totalTokens));
   const chosen: number[] = [];
   let spent = 0;
-  const byYield = [...jobsPerSample.keys()].sort((a, b) => jobsPerSample.get(b)! / (end.get(b)! + 1) - jobsPerSample.get(a)! / (end.get(a)! + 1) || a - b);
+  const byYield = [...jobsPerSample.keys()].sort(
+    (a, b) => jobsPerSample.get(b)! / (end.get(b)! + 1) - jobsPerSample.get(a)! / (end.get(a)! + 1) || a - b,
+  );
   for (const sample of byYield) {
     const cost = end.get(sample)! + 1;
     if (spent + cost > budget) continue;
@@ -206,11 +244,18 @@ async function replayContexts(r: FeatureDetailInputs, model: HookedModel, layers
     chosen.push(sample);
   }
   if (chosen.length < jobsPerSample.size) {
-    r.log?.(`feature details (${side}): token windows from ${chosen.length} of ${jobsPerSample.size} prompts (${spent} of at most ${budget} replayed tokens)`);
+    r.log?.(
+      `feature details (${side}): token windows from ${chosen.length} of ${jobsPerSample.size} prompts (${spent} of at most ${budget} replayed tokens)`,
+    );
   }
   const cut = r.sequences.slice();
   for (const sample of chosen) cut[sample] = r.sequences[sample].slice(0, end.get(sample)! + 1);
-  for (const batch of planBatches(cut, r.batchSize, r.padId, chosen.sort((a, b) => a - b))) {
+  for (const batch of planBatches(
+    cut,
+    r.batchSize,
+    r.padId,
+    chosen.sort((a, b) => a - b),
+  )) {
     const outputs = await model.run(batch);
     try {
       for (const { layer, dIn, encoder, column } of layers) {
@@ -233,7 +278,9 @@ async function replayContexts(r: FeatureDetailInputs, model: HookedModel, layers
         if (count === 0) continue;
         const x = new Float32Array(count * dIn);
         for (const [row, { positions, offset }] of rowsOf) {
-          positions.forEach((p, i) => x.set(data.subarray((row * batch.seq + p) * acts.hidden, (row * batch.seq + p + 1) * acts.hidden), (offset + i) * dIn));
+          positions.forEach((p, i) =>
+            x.set(data.subarray((row * batch.seq + p) * acts.hidden, (row * batch.seq + p + 1) * acts.hidden), (offset + i) * dIn),
+          );
         }
         const z = (await encoder.run({ x: new ort.Tensor('float32', x, [count, dIn]) })).z.data as Float32Array;
         const width = z.length / count;
@@ -256,7 +303,8 @@ async function replayContexts(r: FeatureDetailInputs, model: HookedModel, layers
       releaseActivations(outputs.values());
     }
   }
-  for (const { features } of layers) for (const feature of features) if (feature.contexts) feature.contexts[side] = dedupe(feature.contexts[side]);
+  for (const { features } of layers)
+    for (const feature of features) if (feature.contexts) feature.contexts[side] = dedupe(feature.contexts[side]);
 }
 
 /** Positions of the window around `position`, never the BOS (position 0). */

@@ -2,8 +2,14 @@ import type { ShiftedFeature } from '../../shared/reportTypes';
 import type { ComparisonReport, FineTuneComparison, FineTuneProfile, SharedFeature } from '../../shared/reportTypes';
 
 function cosine(a: number[], b: number[]): number {
-  let dot = 0, na = 0, nb = 0;
-  for (let i = 0; i < a.length; i++) { dot += a[i] * b[i]; na += a[i] * a[i]; nb += b[i] * b[i]; }
+  let dot = 0,
+    na = 0,
+    nb = 0;
+  for (let i = 0; i < a.length; i++) {
+    dot += a[i] * b[i];
+    na += a[i] * a[i];
+    nb += b[i] * b[i];
+  }
   if (na === 0 && nb === 0) return 1;
   if (na === 0 || nb === 0) return 0;
   return dot / Math.sqrt(na * nb);
@@ -14,7 +20,11 @@ export function profileOf(c: ComparisonReport): FineTuneProfile {
   const total = layers.reduce((s, l) => s + l.l1_divergence, 0);
   const peak = layers.reduce((best, l) => (l.l1_divergence > best.l1_divergence ? l : best), layers[0]);
   let entropy = 0;
-  for (const l of layers) if (total > 0 && l.l1_divergence > 0) { const p = l.l1_divergence / total; entropy -= p * Math.log(p); }
+  for (const l of layers)
+    if (total > 0 && l.l1_divergence > 0) {
+      const p = l.l1_divergence / total;
+      entropy -= p * Math.log(p);
+    }
   const concentration = layers.length > 1 && total > 0 ? 1 - entropy / Math.log(layers.length) : layers.length === 1 ? 1 : 0;
   return { sft: c.sft.name, layers, peak_layer: peak.layer, peak_share: total > 0 ? peak.l1_divergence / total : 0, concentration };
 }
@@ -30,13 +40,20 @@ export function profileVector(p: FineTuneProfile): number[] {
  * the listed ones).
  */
 export function compareFineTunes(
-  comparisons: ComparisonReport[], allShifted: Map<number, ShiftedFeature[]>[], labels: Map<number, Map<number, string>>, listSize: number,
+  comparisons: ComparisonReport[],
+  allShifted: Map<number, ShiftedFeature[]>[],
+  labels: Map<number, Map<number, string>>,
+  listSize: number,
 ): FineTuneComparison {
   const profiles = comparisons.map(profileOf);
   const profile_similarity = [];
   for (let i = 0; i < profiles.length; i++) {
     for (let j = i + 1; j < profiles.length; j++) {
-      profile_similarity.push({ a: profiles[i].sft, b: profiles[j].sft, cosine: cosine(profileVector(profiles[i]), profileVector(profiles[j])) });
+      profile_similarity.push({
+        a: profiles[i].sft,
+        b: profiles[j].sft,
+        cosine: cosine(profileVector(profiles[i]), profileVector(profiles[j])),
+      });
     }
   }
   const names = comparisons.map((c) => c.sft.name);
@@ -59,7 +76,13 @@ export function compareFineTunes(
     for (const [id, hits] of byFeature) {
       if (hits.length >= 2) {
         shared_count[String(layer)]++;
-        shared.push({ layer, id, categories: Object.fromEntries(hits.map((h) => [h.sft, h.f.category])), mean_abs_diff_sum: hits.reduce((s, h) => s + h.f.mean_abs_diff, 0), ...label(id) });
+        shared.push({
+          layer,
+          id,
+          categories: Object.fromEntries(hits.map((h) => [h.sft, h.f.category])),
+          mean_abs_diff_sum: hits.reduce((s, h) => s + h.f.mean_abs_diff, 0),
+          ...label(id),
+        });
       } else {
         const h = hits[0];
         unique_count[String(layer)][h.sft]++;
@@ -68,6 +91,7 @@ export function compareFineTunes(
     }
   }
   shared.sort((a, b) => b.mean_abs_diff_sum - a.mean_abs_diff_sum || a.layer - b.layer || a.id - b.id);
-  for (const n of names) unique[n] = unique[n].sort((a, b) => b.mean_abs_diff - a.mean_abs_diff || a.layer - b.layer || a.id - b.id).slice(0, listSize);
+  for (const n of names)
+    unique[n] = unique[n].sort((a, b) => b.mean_abs_diff - a.mean_abs_diff || a.layer - b.layer || a.id - b.id).slice(0, listSize);
   return { profiles, profile_similarity, shared_features: shared.slice(0, listSize), shared_count, unique_count, unique_features: unique };
 }

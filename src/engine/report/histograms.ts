@@ -7,7 +7,11 @@ import type { ComparisonReport, ShiftedFeature } from '../../shared/reportTypes'
  * any fine-tune, its histogram in base and in each fine-tune, so the feature page can overlay them all. A
  * layer whose accumulators came from parts without histograms (an older sae-diff) gets none.
  */
-export function addActivationHistograms(comparisons: ComparisonReport[], shifted: Map<number, ShiftedFeature[]>[], accumulators: Map<number, LayerAccumulator>[]): void {
+export function addActivationHistograms(
+  comparisons: ComparisonReport[],
+  shifted: Map<number, ShiftedFeature[]>[],
+  accumulators: Map<number, LayerAccumulator>[],
+): void {
   comparisons[0]?.layers.forEach((_, li) => {
     const layer = comparisons[0].layers[li].layer;
     const accs = comparisons.map((_, si) => accumulators[si].get(layer));

@@ -15,7 +15,11 @@ export interface LabelSet {
   files: string[];
 }
 
-function fail(file: string, message: string, hint = 'Use {"<feature index>": "label"}, a list of {index, description}, or Neuronpedia\'s explanation export (JSON, JSONL or explanations/batch-N.jsonl.gz).'): SaeDiffError {
+function fail(
+  file: string,
+  message: string,
+  hint = 'Use {"<feature index>": "label"}, a list of {index, description}, or Neuronpedia\'s explanation export (JSON, JSONL or explanations/batch-N.jsonl.gz).',
+): SaeDiffError {
   return new SaeDiffError(message, { location: { file, key: 'sae.labels' }, hint });
 }
 
@@ -32,23 +36,43 @@ function labelFiles(target: string): string[] {
     throw fail(target, `Labels file not found: ${target}`, 'Fix sae.labels.');
   }
   if (stat.isFile()) return [target];
-  if (!stat.isDirectory()) throw fail(target, `${target} is neither a file nor a folder`, 'Point sae.labels at a labels file or a folder of batches.');
+  if (!stat.isDirectory())
+    throw fail(target, `${target} is neither a file nor a folder`, 'Point sae.labels at a labels file or a folder of batches.');
   const sub = path.join(target, 'explanations');
   const dir = fs.existsSync(sub) && fs.statSync(sub).isDirectory() ? sub : target;
-  const files = fs.readdirSync(dir).filter((f) => LABEL_FILE.test(f)).sort(natural).map((f) => path.join(dir, f)).filter((f) => fs.statSync(f).isFile());
-  if (files.length === 0) throw fail(target, `No label files (*.json, *.jsonl, *.jsonl.gz) in the folder ${dir}`, 'Point sae.labels at a labels file or at the export\'s explanations folder.');
+  const files = fs
+    .readdirSync(dir)
+    .filter((f) => LABEL_FILE.test(f))
+    .sort(natural)
+    .map((f) => path.join(dir, f))
+    .filter((f) => fs.statSync(f).isFile());
+  if (files.length === 0)
+    throw fail(
+      target,
+      `No label files (*.json, *.jsonl, *.jsonl.gz) in the folder ${dir}`,
+      "Point sae.labels at a labels file or at the export's explanations folder.",
+    );
   return files;
 }
 
 function readText(file: string): string {
   const size = fs.statSync(file).size;
-  if (size > MAX_LABEL_BYTES) throw fail(file, `The labels file has ${size} bytes, more than the ${MAX_LABEL_BYTES} a labels file may have`, 'Split it into batches, or check sae.labels points at the labels.');
+  if (size > MAX_LABEL_BYTES)
+    throw fail(
+      file,
+      `The labels file has ${size} bytes, more than the ${MAX_LABEL_BYTES} a labels file may have`,
+      'Split it into batches, or check sae.labels points at the labels.',
+    );
   const raw = fs.readFileSync(file);
   if (!/\.gz$/i.test(file)) return raw.toString('utf8');
   try {
     return zlib.gunzipSync(raw, { maxOutputLength: MAX_LABEL_BYTES }).toString('utf8');
   } catch (e) {
-    throw fail(file, `Cannot gunzip the labels file (${(e as Error).message})`, 'The file is damaged, or inflates past the labels size cap; download the batch again.');
+    throw fail(
+      file,
+      `Cannot gunzip the labels file (${(e as Error).message})`,
+      'The file is damaged, or inflates past the labels size cap; download the batch again.',
+    );
   }
 }
 
@@ -77,7 +101,10 @@ function records(text: string, file: string): unknown[] | Record<string, unknown
     try {
       out.push(JSON.parse(line));
     } catch (e) {
-      throw new SaeDiffError(`Line ${i + 1} of the labels file is not JSON: ${(e as Error).message}`, { location: { file, line: i + 1, key: 'sae.labels' }, hint: 'Each line of a JSONL export is one {index, description} record.' });
+      throw new SaeDiffError(`Line ${i + 1} of the labels file is not JSON: ${(e as Error).message}`, {
+        location: { file, line: i + 1, key: 'sae.labels' },
+        hint: 'Each line of a JSONL export is one {index, description} record.',
+      });
     }
   });
   return out;
@@ -107,13 +134,17 @@ export function readLabelSet(target: string): LabelSet {
       for (const [k, v] of Object.entries(data)) {
         nonEmpty = true;
         const o = v !== null && typeof v === 'object' ? (v as Record<string, unknown>) : undefined;
-        const text = typeof v === 'string' ? v : o?.description ?? o?.label;
+        const text = typeof v === 'string' ? v : (o?.description ?? o?.label);
         if (/^\d+$/.test(k) && typeof text === 'string' && !set.labels.has(Number(k))) set.labels.set(Number(k), text);
       }
     }
   }
   // records, but none with an index and a text: a format this reader does not know, not an empty set
-  if (nonEmpty && set.labels.size === 0) throw fail(target, `No feature labels found in ${set.files.length > 1 ? `the ${set.files.length} label files of the folder` : 'the labels file'}`);
+  if (nonEmpty && set.labels.size === 0)
+    throw fail(
+      target,
+      `No feature labels found in ${set.files.length > 1 ? `the ${set.files.length} label files of the folder` : 'the labels file'}`,
+    );
   return set;
 }
 
@@ -122,7 +153,12 @@ export function readLabels(target: string): Map<number, string> {
   return readLabelSet(target).labels;
 }
 
-const modelKey = (s: string) => s.toLowerCase().split('/').pop()!.replace(/[^a-z0-9.]+/g, '-');
+const modelKey = (s: string) =>
+  s
+    .toLowerCase()
+    .split('/')
+    .pop()!
+    .replace(/[^a-z0-9.]+/g, '-');
 
 /** Where the export says it describes another model or layer than the SAE it labels (warnings, not errors). */
 export function labelMismatches(set: LabelSet, layer: number, saeModelName?: string): string[] {
@@ -133,7 +169,8 @@ export function labelMismatches(set: LabelSet, layer: number, saeModelName?: str
   if (otherLayers.length) out.push(`The labels for layer ${layer} (${where}) say they describe layer ${otherLayers.join(', ')}.`);
   if (saeModelName) {
     const other = [...set.modelIds].filter((m) => modelKey(m) !== modelKey(saeModelName));
-    if (other.length) out.push(`The labels for layer ${layer} (${where}) describe model ${other.join(', ')}, but the SAE was trained on ${saeModelName}.`);
+    if (other.length)
+      out.push(`The labels for layer ${layer} (${where}) describe model ${other.join(', ')}, but the SAE was trained on ${saeModelName}.`);
   }
   return out;
 }

@@ -11,7 +11,10 @@ import type { Unembedding } from './unembedding';
 
 export const LOGIT_TOP = 10;
 
-export interface LogitEffect { id: number; value: number }
+export interface LogitEffect {
+  id: number;
+  value: number;
+}
 
 function graph(k: number): Uint8Array {
   const kTensor = onnx.TensorProto.create({ name: 'k', dataType: 7, dims: [1], int64Data: [k] });
@@ -34,7 +37,12 @@ function graph(k: number): Uint8Array {
 }
 
 /** For each row of `directions` ([n, hidden], W_dec rows): the top promoted and suppressed token ids with their values. */
-export async function logitEffects(directions: Float32Array, n: number, unembedding: Unembedding, settings: SessionSettings): Promise<{ promoted: LogitEffect[]; suppressed: LogitEffect[] }[]> {
+export async function logitEffects(
+  directions: Float32Array,
+  n: number,
+  unembedding: Unembedding,
+  settings: SessionSettings,
+): Promise<{ promoted: LogitEffect[]; suppressed: LogitEffect[] }[]> {
   if (n === 0) return [];
   const k = Math.min(LOGIT_TOP, unembedding.vocab);
   const session = await createSession(graph(k), settings, 'the logit-effect graph');
@@ -43,10 +51,11 @@ export async function logitEffects(directions: Float32Array, n: number, unembedd
       D: new ort.Tensor('float32', directions, [n, unembedding.hidden]),
       W: new ort.Tensor('float32', unembedding.data, [unembedding.hidden, unembedding.vocab]),
     });
-    const read = (values: string, ids: string, row: number) => Array.from({ length: k }, (_, j) => ({
-      id: Number((out[ids].data as BigInt64Array)[row * k + j]),
-      value: (out[values].data as Float32Array)[row * k + j],
-    }));
+    const read = (values: string, ids: string, row: number) =>
+      Array.from({ length: k }, (_, j) => ({
+        id: Number((out[ids].data as BigInt64Array)[row * k + j]),
+        value: (out[values].data as Float32Array)[row * k + j],
+      }));
     return Array.from({ length: n }, (_, row) => ({ promoted: read('pv', 'pi', row), suppressed: read('sv', 'si', row) }));
   } finally {
     await session.release();

@@ -52,8 +52,22 @@ export function checkWritableTarget(file: string): void {
     throw fail(file, `Cannot check the report path: ${(e as Error).message}`);
   }
   if (st.isFile()) return;
-  const what = st.isDirectory() ? 'a folder' : st.isSymbolicLink() ? 'a symbolic link' : st.isFIFO() ? 'a FIFO' : st.isCharacterDevice() || st.isBlockDevice() ? 'a device' : st.isSocket() ? 'a socket' : 'not a regular file';
-  throw fail(file, `The report path is ${what}; it is left as it is and no report is written`, 'Give a path to a regular file (or a new one).');
+  const what = st.isDirectory()
+    ? 'a folder'
+    : st.isSymbolicLink()
+      ? 'a symbolic link'
+      : st.isFIFO()
+        ? 'a FIFO'
+        : st.isCharacterDevice() || st.isBlockDevice()
+          ? 'a device'
+          : st.isSocket()
+            ? 'a socket'
+            : 'not a regular file';
+  throw fail(
+    file,
+    `The report path is ${what}; it is left as it is and no report is written`,
+    'Give a path to a regular file (or a new one).',
+  );
 }
 
 function writeTemp(file: string, content: string): string {
@@ -91,9 +105,18 @@ function writeTemp(file: string, content: string): string {
     fd = undefined;
     return tmp;
   } catch (e) {
-    if (fd !== undefined) try { fs.closeSync(fd); } catch { /* already failing */ }
+    if (fd !== undefined)
+      try {
+        fs.closeSync(fd);
+      } catch {
+        /* already failing */
+      }
     if (tmp) dropTemp(tmp);
-    throw fail(file, `Cannot write the report: ${(e as Error).message}`, 'The previous report (if any) is unchanged. Free some disk space or choose another output path.');
+    throw fail(
+      file,
+      `Cannot write the report: ${(e as Error).message}`,
+      'The previous report (if any) is unchanged. Free some disk space or choose another output path.',
+    );
   }
 }
 
@@ -111,7 +134,11 @@ function commit(tmp: string, file: string): void {
 
 function dropTemp(tmp: string): void {
   liveTemps.delete(tmp);
-  try { fs.rmSync(tmp, { force: true }); } catch { /* nothing more to do */ }
+  try {
+    fs.rmSync(tmp, { force: true });
+  } catch {
+    /* nothing more to do */
+  }
 }
 
 export function tempPathFor(file: string): string {
@@ -135,7 +162,9 @@ export function removeStaleTempFiles(file: string): void {
     const p = path.join(dir, name);
     try {
       if (fs.lstatSync(p).isFile()) fs.rmSync(p, { force: true });
-    } catch { /* another run removed it */ }
+    } catch {
+      /* another run removed it */
+    }
   }
 }
 

@@ -40,7 +40,9 @@ export const MAX_CHUNK = 8192;
  * rest (capped at MAX_BATCH prompts). A pure function, so the choice is reproducible and testable.
  */
 export function planDeviceBatch(p: DeviceBatchInput): DeviceBatchPlan {
-  const d = p.dModel, m = p.dSae, S = Math.max(1, p.maxTokens);
+  const d = p.dModel,
+    m = p.dSae,
+    S = Math.max(1, p.maxTokens);
   const heads = Math.max(1, Math.floor(d / 64));
   const perPrompt = S * 4 * (2 * p.layers * d + FORWARD_D_FACTOR * d + heads * S);
   const perChunkToken = 4 * 2 * (SAE_WIDTH_FACTOR * m + 4 * d);
@@ -70,8 +72,13 @@ export const FREE_MEMORY_SHARE = 0.5;
 export function deviceMemoryBudget(run: typeof spawnSync = spawnSync): { bytes: number; source: string } {
   try {
     const r = run('nvidia-smi', ['--query-gpu=memory.free', '--format=csv,noheader,nounits'], { encoding: 'utf8', timeout: 3000 });
-    const mib = Number(String(r.stdout ?? '').split('\n')[0].trim());
-    if (r.status === 0 && Number.isFinite(mib) && mib > 0) return { bytes: Math.floor(mib * 1024 * 1024 * FREE_MEMORY_SHARE), source: `half of ${mib} MiB free (nvidia-smi)` };
+    const mib = Number(
+      String(r.stdout ?? '')
+        .split('\n')[0]
+        .trim(),
+    );
+    if (r.status === 0 && Number.isFinite(mib) && mib > 0)
+      return { bytes: Math.floor(mib * 1024 * 1024 * FREE_MEMORY_SHARE), source: `half of ${mib} MiB free (nvidia-smi)` };
   } catch {
     // no nvidia-smi: the default below
   }
@@ -96,7 +103,12 @@ export interface BatchingInput {
  * and runtime.sae_batch_tokens. The dense path on a GPU takes planDeviceBatch's choice for each of the
  * two that neither the file nor the caller sets.
  */
-export function chooseBatching(p: BatchingInput): { batchSize: number; chunkTokens: number; plan?: DeviceBatchPlan; budgetSource?: string } {
+export function chooseBatching(p: BatchingInput): {
+  batchSize: number;
+  chunkTokens: number;
+  plan?: DeviceBatchPlan;
+  budgetSource?: string;
+} {
   const fixed = { batchSize: p.optionBatchSize ?? p.batchSize, chunkTokens: p.chunkTokens };
   if (!p.gpuDense) return fixed;
   const budget = p.budget();
@@ -104,6 +116,7 @@ export function chooseBatching(p: BatchingInput): { batchSize: number; chunkToke
   return {
     batchSize: p.optionBatchSize ?? (p.keysSet.has('batch_size') ? p.batchSize : plan.batchSize),
     chunkTokens: p.keysSet.has('sae_batch_tokens') ? p.chunkTokens : plan.chunkTokens,
-    plan, budgetSource: budget.source,
+    plan,
+    budgetSource: budget.source,
   };
 }

@@ -3,7 +3,15 @@ import * as path from 'path';
 import type { ExecutionProviderName } from '../config/types';
 import { EXECUTION_PROVIDERS } from '../config/schema';
 import { probeInChild, ProbeResult } from './probeProvider';
-import { CUDA_INSTALL_COMMAND, cudaBinariesInstalled, gpuDevicePresent, ortBinaryDir, ProviderChoice, selectProvider, unavailableReason } from './providers';
+import {
+  CUDA_INSTALL_COMMAND,
+  cudaBinariesInstalled,
+  gpuDevicePresent,
+  ortBinaryDir,
+  ProviderChoice,
+  selectProvider,
+  unavailableReason,
+} from './providers';
 import { CUDA_LINUX_LIBRARIES, libraryFinder, vulkanIcdFiles, WEBGPU_APT_COMMAND, WEBGPU_LINUX_LIBRARIES } from './systemLibraries';
 
 /** The machine as the doctor sees it; injected in tests, real in `realDoctorEnv`. */
@@ -23,7 +31,12 @@ export interface DoctorEnv {
   vulkanIcds: string[];
 }
 
-export interface ProviderStatus { provider: ExecutionProviderName; loads: boolean; reason?: string; nativeLog?: string }
+export interface ProviderStatus {
+  provider: ExecutionProviderName;
+  loads: boolean;
+  reason?: string;
+  nativeLog?: string;
+}
 
 export interface DoctorReport {
   machine: string;
@@ -43,10 +56,14 @@ async function statusOf(p: ExecutionProviderName, env: DoctorEnv): Promise<Provi
   const before = unavailableReason(p, { ...env, canLoad: async () => false });
   if (before) return { provider: p, loads: false, reason: before };
   if (!env.backends.some((b) => b.name === p)) {
-    return { provider: p, loads: false, reason: `not built into onnxruntime-node ${env.ortVersion ?? ''} for ${env.platform}/${env.arch} (it lists: ${env.backends.map((b) => b.name).join(', ')})` };
+    return {
+      provider: p,
+      loads: false,
+      reason: `not built into onnxruntime-node ${env.ortVersion ?? ''} for ${env.platform}/${env.arch} (it lists: ${env.backends.map((b) => b.name).join(', ')})`,
+    };
   }
   const r = await env.probe(p);
-  return { provider: p, loads: r.loads, reason: r.loads ? undefined : r.error ?? 'failed to load', nativeLog: r.nativeLog };
+  return { provider: p, loads: r.loads, reason: r.loads ? undefined : (r.error ?? 'failed to load'), nativeLog: r.nativeLog };
 }
 
 export async function runDoctor(env: DoctorEnv): Promise<DoctorReport> {
@@ -56,12 +73,16 @@ export async function runDoctor(env: DoctorEnv): Promise<DoctorReport> {
   const auto = await selectProvider('auto', { ...env, canLoad: async (p) => loads.get(p) ?? false }, false);
   const report: DoctorReport = {
     machine: `${env.platform}/${env.arch}, onnxruntime-node ${env.ortVersion ?? '?'}, GPU device ${env.gpuDevicePresent ? 'present' : 'not found'}`,
-    providers, auto, cuda: { installed: env.cudaBinariesInstalled }, advice: [],
+    providers,
+    auto,
+    cuda: { installed: env.cudaBinariesInstalled },
+    advice: [],
   };
   if (env.platform === 'linux') {
     report.webgpuLibraries = WEBGPU_LINUX_LIBRARIES.map((l) => ({ ...l, path: env.findLibrary(l.soname) }));
     report.vulkanIcds = env.vulkanIcds;
-    if (env.cudaBinariesInstalled) report.cuda.libraries = CUDA_LINUX_LIBRARIES.map((soname) => ({ soname, path: env.findLibrary(soname) }));
+    if (env.cudaBinariesInstalled)
+      report.cuda.libraries = CUDA_LINUX_LIBRARIES.map((soname) => ({ soname, path: env.findLibrary(soname) }));
   }
   report.advice = advise(report, env);
   return report;
@@ -73,23 +94,34 @@ function advise(r: DoctorReport, env: DoctorEnv): string[] {
   const cudaPossible = (env.platform === 'linux' || env.platform === 'win32') && env.arch === 'x64';
   if (cudaPossible && !st('cuda').loads) {
     if (!env.cudaBinariesInstalled) {
-      advice.push(`CUDA (NVIDIA GPUs): install onnxruntime-node's CUDA binaries (needs network): ${env.installRoot ? `cd ${JSON.stringify(env.installRoot)} && ` : ''}${CUDA_INSTALL_COMMAND}` +
-        ' — then put the CUDA 12 runtime and cuDNN 9 on the library path.');
+      advice.push(
+        `CUDA (NVIDIA GPUs): install onnxruntime-node's CUDA binaries (needs network): ${env.installRoot ? `cd ${JSON.stringify(env.installRoot)} && ` : ''}${CUDA_INSTALL_COMMAND}` +
+          ' — then put the CUDA 12 runtime and cuDNN 9 on the library path.',
+      );
     } else {
       const missing = (r.cuda.libraries ?? []).filter((l) => !l.path).map((l) => l.soname);
-      advice.push(`CUDA: the binaries are installed but do not load${missing.length ? `; missing: ${missing.join(', ')} (install the CUDA 12 runtime, cuBLAS and cuDNN 9, or add their folder to LD_LIBRARY_PATH)` : ''}.`);
+      advice.push(
+        `CUDA: the binaries are installed but do not load${missing.length ? `; missing: ${missing.join(', ')} (install the CUDA 12 runtime, cuBLAS and cuDNN 9, or add their folder to LD_LIBRARY_PATH)` : ''}.`,
+      );
     }
   }
   if (env.platform === 'linux' && !st('webgpu').loads) {
     const missing = (r.webgpuLibraries ?? []).filter((l) => !l.path);
-    if (missing.length) advice.push(`WebGPU: missing ${missing.map((l) => `${l.soname} (${l.pkg})`).join(', ')}. Install them: ${WEBGPU_APT_COMMAND}`);
-    if (!env.gpuDevicePresent) advice.push('WebGPU: no GPU device is visible (/dev/dri/renderD*, /dev/nvidia*); in a container, pass the GPU through (e.g. docker --gpus all).');
+    if (missing.length)
+      advice.push(`WebGPU: missing ${missing.map((l) => `${l.soname} (${l.pkg})`).join(', ')}. Install them: ${WEBGPU_APT_COMMAND}`);
+    if (!env.gpuDevicePresent)
+      advice.push(
+        'WebGPU: no GPU device is visible (/dev/dri/renderD*, /dev/nvidia*); in a container, pass the GPU through (e.g. docker --gpus all).',
+      );
     else if (!missing.length) {
-      advice.push(`WebGPU: the libraries are present but no adapter was found. Vulkan driver manifests seen: ${r.vulkanIcds?.length ? r.vulkanIcds.join(', ') : 'none'}. ` +
-        "With NVIDIA's driver, point the loader at its manifest: VK_DRIVER_FILES=/path/to/nvidia_icd.json. Mesa's lavapipe (CPU Vulkan) is refused by WebGPU.");
+      advice.push(
+        `WebGPU: the libraries are present but no adapter was found. Vulkan driver manifests seen: ${r.vulkanIcds?.length ? r.vulkanIcds.join(', ') : 'none'}. ` +
+          "With NVIDIA's driver, point the loader at its manifest: VK_DRIVER_FILES=/path/to/nvidia_icd.json. Mesa's lavapipe (CPU Vulkan) is refused by WebGPU.",
+      );
     }
   }
-  if (r.auto.provider === 'cpu') advice.push('Runs use the CPU: correct, and fast on small models; a GPU provider above speeds up large ones.');
+  if (r.auto.provider === 'cpu')
+    advice.push('Runs use the CPU: correct, and fast on small models; a GPU provider above speeds up large ones.');
   return advice;
 }
 
@@ -98,7 +130,11 @@ export function realDoctorEnv(): DoctorEnv {
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded on demand: the doctor reports a missing binary
   const ort = require('onnxruntime-node') as typeof import('onnxruntime-node');
   let ortRoot: string | undefined;
-  try { ortRoot = path.dirname(path.dirname(require.resolve('onnxruntime-node'))); } catch { /* not installed */ }
+  try {
+    ortRoot = path.dirname(path.dirname(require.resolve('onnxruntime-node')));
+  } catch {
+    /* not installed */
+  }
   const version = ortRoot ? (JSON.parse(fs.readFileSync(path.join(ortRoot, 'package.json'), 'utf8')).version as string) : undefined;
   const findLibrary = libraryFinder();
   return {

@@ -10,7 +10,8 @@ export function formatDoctor(r: DoctorReport): string {
   lines.push('', `auto picks: ${r.auto.provider} (${r.auto.reason})`);
   if (r.webgpuLibraries) {
     lines.push('', 'WebGPU libraries (Linux: Vulkan loader and glvnd):');
-    for (const l of r.webgpuLibraries) lines.push(`  ${l.path ? 'found  ' : 'MISSING'} ${l.soname} (${l.pkg})${l.path ? `: ${l.path}` : ''}`);
+    for (const l of r.webgpuLibraries)
+      lines.push(`  ${l.path ? 'found  ' : 'MISSING'} ${l.soname} (${l.pkg})${l.path ? `: ${l.path}` : ''}`);
     lines.push(`  Vulkan driver manifests: ${r.vulkanIcds?.length ? r.vulkanIcds.join(', ') : 'none found'}`);
   }
   lines.push('', `CUDA binaries of onnxruntime-node: ${r.cuda.installed ? 'installed' : 'not installed'}`);

@@ -10,13 +10,18 @@ import * as path from 'path';
 import * as ort from 'onnxruntime-node';
 import { onnx } from 'onnx-proto';
 
-export interface ProbeResult { loads: boolean; error?: string; nativeLog?: string }
+export interface ProbeResult {
+  loads: boolean;
+  error?: string;
+  nativeLog?: string;
+}
 
 function probeModel(): Uint8Array {
   const FLOAT = onnx.TensorProto.DataType.FLOAT;
   const vi = (name: string) => ({ name, type: { tensorType: { elemType: FLOAT, shape: { dim: [{ dimValue: 1 }] } } } });
   return onnx.ModelProto.encode({
-    irVersion: 8, opsetImport: [{ domain: '', version: 17 }],
+    irVersion: 8,
+    opsetImport: [{ domain: '', version: 17 }],
     graph: { name: 'probe', node: [{ opType: 'Identity', input: ['x'], output: ['y'], name: 'id' }], input: [vi('x')], output: [vi('y')] },
   }).finish();
 }
@@ -45,17 +50,32 @@ const SCRIPT = [path.join(__dirname, 'probeProvider.js'), __filename].find((f) =
 /** Runs the probe in a child Node (ELECTRON_RUN_AS_NODE makes VS Code's binary act as one). */
 export function probeInChild(provider: string, timeoutMs = 60_000): Promise<ProbeResult> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [SCRIPT, provider], { env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' }, timeout: timeoutMs, maxBuffer: 4 << 20 },
+    execFile(
+      process.execPath,
+      [SCRIPT, provider],
+      { env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' }, timeout: timeoutMs, maxBuffer: 4 << 20 },
       (err, stdout, stderr) => {
-        const nativeLog = stderr.replace(ANSI, '').split('\n').map((l) => l.trim()).filter(Boolean).slice(-6).join('\n') || undefined;
+        const nativeLog =
+          stderr
+            .replace(ANSI, '')
+            .split('\n')
+            .map((l) => l.trim())
+            .filter(Boolean)
+            .slice(-6)
+            .join('\n') || undefined;
         const line = stdout.trim().split('\n').pop() ?? '';
         try {
           resolve({ ...(JSON.parse(line) as ProbeResult), nativeLog });
         } catch {
-          const why = err ? (err.killed ? `timed out after ${timeoutMs / 1000} s` : `exited with ${err.code ?? err.signal}`) : 'printed no result';
+          const why = err
+            ? err.killed
+              ? `timed out after ${timeoutMs / 1000} s`
+              : `exited with ${err.code ?? err.signal}`
+            : 'printed no result';
           resolve({ loads: false, error: `the probe process ${why}`, nativeLog });
         }
-      });
+      },
+    );
   });
 }
 

@@ -41,7 +41,8 @@ const PLATFORM_OF: Partial<Record<ExecutionProviderName, NodeJS.Platform[]>> = {
 export function unavailableReason(p: ExecutionProviderName, env: ProviderEnvironment): string | undefined {
   const platforms = PLATFORM_OF[p];
   if (platforms && !platforms.includes(env.platform)) return `${p} runs only on ${platforms.join('/')} (this is ${env.platform})`;
-  if (p === 'cuda' && !(env.platform === 'linux' || env.platform === 'win32')) return `cuda runs only on Linux and Windows (this is ${env.platform})`;
+  if (p === 'cuda' && !(env.platform === 'linux' || env.platform === 'win32'))
+    return `cuda runs only on Linux and Windows (this is ${env.platform})`;
   if (p === 'cuda' && env.arch !== 'x64') return `onnxruntime-node ships CUDA for x64 only (this is ${env.arch})`;
   if (p === 'cuda' && !env.cudaBinariesInstalled) return `the CUDA binaries of onnxruntime-node are not installed. ${CUDA_INSTALL_HINT}`;
   return undefined;
@@ -59,14 +60,21 @@ export async function selectProvider(requested: ProviderRequest, env: ProviderEn
     const skipped: string[] = [];
     for (const p of order) {
       const why = unavailableReason(p, env);
-      if (why) { if (p === 'cuda' && env.platform === 'linux') skipped.push(`cuda: ${why}`); continue; }
-      if (p === 'webgpu' && !env.gpuDevicePresent) { skipped.push('webgpu: no GPU device found'); continue; }
+      if (why) {
+        if (p === 'cuda' && env.platform === 'linux') skipped.push(`cuda: ${why}`);
+        continue;
+      }
+      if (p === 'webgpu' && !env.gpuDevicePresent) {
+        skipped.push('webgpu: no GPU device found');
+        continue;
+      }
       if (await env.canLoad(p)) return { provider: p, requested, reason: `auto picked ${p}`, warnings };
       skipped.push(`${p}: failed to load`);
     }
     return { provider: 'cpu', requested, reason: `auto picked cpu${skipped.length ? ` (${skipped.join('; ')})` : ''}`, warnings };
   }
-  const why = unavailableReason(requested, env) ?? ((await env.canLoad(requested)) ? undefined : `${requested} failed to load on this machine`);
+  const why =
+    unavailableReason(requested, env) ?? ((await env.canLoad(requested)) ? undefined : `${requested} failed to load on this machine`);
   if (!why) return { provider: requested, requested, reason: `${requested} was requested`, warnings };
   if (fallback) {
     warnings.push(`Execution provider ${requested} is not available (${why}); falling back to cpu.`);
@@ -98,7 +106,13 @@ export function ortBinaryDir(platform: NodeJS.Platform = process.platform, arch:
 /** Linux exposes GPUs as /dev/dri/renderD* (Mesa, Vulkan) or /dev/nvidia*; other platforms are assumed to have one. */
 export function gpuDevicePresent(platform: NodeJS.Platform = process.platform): boolean {
   if (platform !== 'linux') return true;
-  const list = (dir: string) => { try { return fs.readdirSync(dir); } catch { return []; } };
+  const list = (dir: string) => {
+    try {
+      return fs.readdirSync(dir);
+    } catch {
+      return [];
+    }
+  };
   return list('/dev/dri').some((f) => f.startsWith('renderD')) || list('/dev').some((f) => /^nvidia\d+$/.test(f));
 }
 

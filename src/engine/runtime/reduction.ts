@@ -27,12 +27,16 @@ export interface ReductionChoice {
  */
 export function chooseReduction(provider: ExecutionProviderName, requested: ReductionRequest = 'auto'): ReductionChoice {
   const reduction: Reduction = requested === 'auto' ? (provider === 'cpu' ? 'sparse' : 'dense') : requested;
-  const why = requested === 'auto' ? `auto: ${provider === 'cpu' ? 'sparse on cpu' : `dense on ${provider}`}` : `runtime.reduction: ${requested}`;
+  const why =
+    requested === 'auto' ? `auto: ${provider === 'cpu' ? 'sparse on cpu' : `dense on ${provider}`}` : `runtime.reduction: ${requested}`;
   if (reduction === 'dense' && provider === 'webgpu') {
     return { reduction, activationLocation: 'gpu-buffer', reason: `${why}; hooked activations stay on the device` };
   }
-  const where = provider === 'cpu' ? '' : reduction === 'dense'
-    ? `; hooked activations go through the host (onnxruntime-node keeps device outputs for webgpu only)`
-    : '; hooked activations go through the host (the sparse path reads them in JavaScript)';
+  const where =
+    provider === 'cpu'
+      ? ''
+      : reduction === 'dense'
+        ? `; hooked activations go through the host (onnxruntime-node keeps device outputs for webgpu only)`
+        : '; hooked activations go through the host (the sparse path reads them in JavaScript)';
   return { reduction, reason: why + where };
 }

@@ -15,7 +15,10 @@ export interface SessionSettings {
  * An in-memory graph and the bytes of its external initialisers (ONNX external data whose `location`
  * is a `path` here): ONNX Runtime copies each into its own tensor once, without a protobuf in between.
  */
-export interface GraphWithWeights { model: Uint8Array; externalData: { path: string; data: Uint8Array }[] }
+export interface GraphWithWeights {
+  model: Uint8Array;
+  externalData: { path: string; data: Uint8Array }[];
+}
 
 /**
  * External weights above this many bytes are not pre-packed: ONNX Runtime's CPU GEMM pre-packing keeps a
@@ -30,7 +33,10 @@ export const PREPACK_MAX_BYTES = 512 * 1024 * 1024;
  * (`*.onnx_data`, `*.onnx.data`) live: the original model's folder, since the graph was rewritten in memory.
  */
 export async function createSession(
-  graph: Uint8Array | GraphWithWeights, settings: SessionSettings, what: string, externalDataFolder?: string,
+  graph: Uint8Array | GraphWithWeights,
+  settings: SessionSettings,
+  what: string,
+  externalDataFolder?: string,
   /** Outputs to leave on the device (IO binding; see runtime/reduction.ts for which providers). */
   outputLocation?: ort.InferenceSession.SessionOptions['preferredOutputLocation'],
 ): Promise<ort.InferenceSession> {
@@ -61,7 +67,10 @@ export async function createSession(
     return await ort.InferenceSession.create(model, options);
   } catch (e) {
     throw new SaeDiffError(`ONNX Runtime could not load ${what} on ${settings.provider}: ${(e as Error).message}`, {
-      hint: settings.provider === 'cpu' ? 'The graph may use operators this ONNX Runtime does not support; re-export with opset 14-21.' : 'Try --provider cpu.',
+      hint:
+        settings.provider === 'cpu'
+          ? 'The graph may use operators this ONNX Runtime does not support; re-export with opset 14-21.'
+          : 'Try --provider cpu.',
     });
   }
 }
@@ -90,7 +99,10 @@ export function probeEnvironment(): ProviderEnvironment {
       let p = loadCache.get(provider);
       if (!p) {
         p = ort.InferenceSession.create(probeModel(), { executionProviders: [provider] })
-          .then(async (s) => { await s.release(); return true; })
+          .then(async (s) => {
+            await s.release();
+            return true;
+          })
           .catch(() => false);
         loadCache.set(provider, p);
       }

@@ -28,16 +28,24 @@ export interface ArchitectureEntry {
 }
 
 export const ARCHITECTURES: Record<SaeArchitecture, ArchitectureEntry> = {
-  standard: { name: 'standard', tensors: [['W_enc'], ['b_enc'], ['W_dec'], ['b_dec']], activation: (g, pre, _x, out) => g.one('Relu', [pre], [], out), featureWise: true },
+  standard: {
+    name: 'standard',
+    tensors: [['W_enc'], ['b_enc'], ['W_dec'], ['b_dec']],
+    activation: (g, pre, _x, out) => g.one('Relu', [pre], [], out),
+    featureWise: true,
+  },
   // sae_lens/saes/jumprelu_sae.py: z = pre * (pre > threshold); older saves hold log_threshold
   jumprelu: {
-    name: 'jumprelu', tensors: [['W_enc'], ['b_enc'], ['W_dec'], ['b_dec'], ['threshold', 'log_threshold']],
+    name: 'jumprelu',
+    tensors: [['W_enc'], ['b_enc'], ['W_dec'], ['b_dec'], ['threshold', 'log_threshold']],
     activation: (g, pre, _x, out) => g.one('Where', [g.one('Greater', [pre, 'threshold']), pre, 'zero'], [], out),
     featureWise: true,
   },
   // sae_lens/saes/topk_sae.py: relu of the k largest pre-activations: L0 <= k on every token
   topk: {
-    name: 'topk', tensors: [['W_enc'], ['b_enc'], ['W_dec'], ['b_dec']], maxL0: (info) => info.kSae,
+    name: 'topk',
+    tensors: [['W_enc'], ['b_enc'], ['W_dec'], ['b_dec']],
+    maxL0: (info) => info.kSae,
     // relu of the k_sae largest pre-activations, scattered back into a zero row
     activation: (g, pre, _x, out) => {
       const [vals, idx] = g.op('TopK', [pre, 'k_sae'], [int('axis', 1), int('largest', 1), int('sorted', 0)], 2);
@@ -47,9 +55,11 @@ export const ARCHITECTURES: Record<SaeArchitecture, ArchitectureEntry> = {
   },
   // sae_lens/saes/gated_sae.py: gate W_enc + b_gate, magnitude W_enc * exp(r_mag) + b_mag
   gated: {
-    name: 'gated', tensors: [['W_enc'], ['b_gate'], ['r_mag'], ['b_mag'], ['W_dec'], ['b_dec']],
+    name: 'gated',
+    tensors: [['W_enc'], ['b_gate'], ['r_mag'], ['b_mag'], ['W_dec'], ['b_dec']],
     // the gate (pre > 0, with b_gate as b_enc) selects the magnitude path's relu
-    activation: (g, pre, x, out) => g.one('Where', [g.one('Greater', [pre, 'zero']), g.one('Relu', [g.one('Gemm', [x, 'W_mag', 'b_mag'])]), 'zero'], [], out),
+    activation: (g, pre, x, out) =>
+      g.one('Where', [g.one('Greater', [pre, 'zero']), g.one('Relu', [g.one('Gemm', [x, 'W_mag', 'b_mag'])]), 'zero'], [], out),
     featureWise: true,
   },
 };

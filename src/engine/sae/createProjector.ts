@@ -5,6 +5,11 @@ import type { SaeWeights } from './loadSae';
 import { Projector, ProjectorOptions, SaeProjector } from './projector';
 
 /** The projector of the chosen reduction path (runtime/reduction.ts). */
-export async function createProjector(sae: SaeWeights, settings: SessionSettings, reduction: Reduction, options: ProjectorOptions): Promise<Projector> {
+export async function createProjector(
+  sae: SaeWeights,
+  settings: SessionSettings,
+  reduction: Reduction,
+  options: ProjectorOptions,
+): Promise<Projector> {
   return reduction === 'dense' ? DenseProjector.create(sae, settings, options) : SaeProjector.create(sae, settings, options);
 }

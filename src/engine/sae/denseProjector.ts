@@ -19,9 +19,13 @@ export class DenseProjector implements Projector {
   private readonly kTop: ort.Tensor;
 
   private constructor(
-    private readonly session: ort.InferenceSession, readonly width: number, readonly hidden: number,
-    readonly architecture: SaeWeights['architecture'], readonly threshold: Float32Array | undefined,
-    readonly linearPreActivation: boolean, private readonly options: ProjectorOptions,
+    private readonly session: ort.InferenceSession,
+    readonly width: number,
+    readonly hidden: number,
+    readonly architecture: SaeWeights['architecture'],
+    readonly threshold: Float32Array | undefined,
+    readonly linearPreActivation: boolean,
+    private readonly options: ProjectorOptions,
   ) {
     this.zeroMean = new ort.Tensor('float32', new Float32Array(hidden), [1, hidden]);
     // sae.k above the width compares every active feature (the pipeline warns)
@@ -34,18 +38,35 @@ export class DenseProjector implements Projector {
   }
 
   /** Runs the graph on rows of hb / hs (tensors as the model returned them: host or device). */
-  private async run(hb: ort.Tensor, hs: ort.Tensor, rows: Int32Array, dmean = this.zeroMean, contexts = this.options.contexts): Promise<ProjectionOutputs> {
+  private async run(
+    hb: ort.Tensor,
+    hs: ort.Tensor,
+    rows: Int32Array,
+    dmean = this.zeroMean,
+    contexts = this.options.contexts,
+  ): Promise<ProjectionOutputs> {
     const n = rows.length;
     const out = await this.session.run({
-      hb, hs, rows: new ort.Tensor('int32', rows, [n]), k_top: this.kTop,
-      k_ctx: int64(Math.max(1, Math.min(contexts, n))), dmean,
+      hb,
+      hs,
+      rows: new ort.Tensor('int32', rows, [n]),
+      k_top: this.kTop,
+      k_ctx: int64(Math.max(1, Math.min(contexts, n))),
+      dmean,
     });
     const result: ProjectionOutputs = {};
     for (const [name, t] of Object.entries(out)) result[name] = { data: t.data as Float32Array | Int32Array, dims: t.dims };
     return result;
   }
 
-  async accumulate(acc: ProjectionSink, hb: Activations, hs: Activations, rows: EvaluatedRows, from: number, to: number): Promise<ChunkTimings> {
+  async accumulate(
+    acc: ProjectionSink,
+    hb: Activations,
+    hs: Activations,
+    rows: EvaluatedRows,
+    from: number,
+    to: number,
+  ): Promise<ChunkTimings> {
     let t = performance.now();
     const out = await this.run(hb.tensor, hs.tensor, rows.flat.subarray(from, to));
     const sae = (performance.now() - t) / 1000;

@@ -1,10 +1,18 @@
 import type { HookPoint } from '../config/types';
 
 /** What an SAE's hook name says: the layer, and the hook point or why it cannot be hooked. */
-export interface ParsedHook { layer?: number; point?: HookPoint; refused?: string }
+export interface ParsedHook {
+  layer?: number;
+  point?: HookPoint;
+  refused?: string;
+}
 
 const TL_POINTS: Record<string, HookPoint> = {
-  hook_resid_pre: 'resid_pre', hook_resid_mid: 'resid_mid', hook_resid_post: 'resid_post', hook_mlp_out: 'mlp_out', hook_attn_out: 'attn_out',
+  hook_resid_pre: 'resid_pre',
+  hook_resid_mid: 'resid_mid',
+  hook_resid_post: 'resid_post',
+  hook_mlp_out: 'mlp_out',
+  hook_attn_out: 'attn_out',
 };
 
 /**
@@ -15,15 +23,21 @@ const TL_POINTS: Record<string, HookPoint> = {
 export function parseHookName(name: string | undefined): ParsedHook {
   if (!name) return {};
   if (/^hook_(embed|pos_embed|tokens)$|(^|\.)embed_tokens(\.|$)/.test(name)) {
-    return { refused: 'it reads the embeddings, not a decoder block (hook the block input with resid_pre of layer 0 only if the SAE says so)' };
+    return {
+      refused: 'it reads the embeddings, not a decoder block (hook the block input with resid_pre of layer 0 only if the SAE says so)',
+    };
   }
   const tl = /^blocks\.(\d+)\.(.+)$/.exec(name);
   if (tl) {
     const layer = Number(tl[1]);
     const point = TL_POINTS[tl[2]];
     if (point) return { layer, point };
-    if (/hook_z$/.test(tl[2])) return { layer, refused: 'attn.hook_z is the per-head attention output before W_O, which is not a tensor of the residual stream' };
-    return { layer, refused: `'${tl[2]}' is not a residual-stream hook the engine supports (resid_pre, resid_mid, resid_post, attn_out, mlp_out)` };
+    if (/hook_z$/.test(tl[2]))
+      return { layer, refused: 'attn.hook_z is the per-head attention output before W_O, which is not a tensor of the residual stream' };
+    return {
+      layer,
+      refused: `'${tl[2]}' is not a residual-stream hook the engine supports (resid_pre, resid_mid, resid_post, attn_out, mlp_out)`,
+    };
   }
   // module paths: sparsify hookpoints and HF `<module>.output`
   const mod = /^(?:.*?\.)?(?:layers|h|blocks|layer)\.(\d+)(?:\.(.*?))?(?:\.output)?$/.exec(name);

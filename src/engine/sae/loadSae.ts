@@ -19,12 +19,18 @@ export function guaranteedMaxL0(info: SaeInfo): number | undefined {
 
 export function readSaeInfo(folder: string, format: SaeFormat = 'auto'): SaeInfo {
   if (!fs.existsSync(folder) || !fs.statSync(folder).isDirectory()) {
-    throw new SaeDiffError(`SAE folder not found: ${folder}`, { location: { file: folder }, hint: 'Check sae.path (a folder, a {layer} template, or a map layer -> folder).' });
+    throw new SaeDiffError(`SAE folder not found: ${folder}`, {
+      location: { file: folder },
+      hint: 'Check sae.path (a folder, a {layer} template, or a map layer -> folder).',
+    });
   }
   const fmt = format === 'auto' ? detectSaeFormat(folder) : format;
   const module = SAE_FORMATS.find((f) => f.name === fmt);
   if (!module) {
-    throw new SaeDiffError(`No SAE in ${folder}: expected cfg.json + sae_weights.safetensors (SAELens), sae.safetensors (sparsify) or params.npz / params.safetensors (Gemma Scope)`, { location: { file: folder }, hint: 'Point sae.path at the SAE folder, or set sae.format.' });
+    throw new SaeDiffError(
+      `No SAE in ${folder}: expected cfg.json + sae_weights.safetensors (SAELens), sae.safetensors (sparsify) or params.npz / params.safetensors (Gemma Scope)`,
+      { location: { file: folder }, hint: 'Point sae.path at the SAE folder, or set sae.format.' },
+    );
   }
   return module.readInfo(folder);
 }
@@ -36,20 +42,39 @@ export function loadSae(folder: string, format: SaeFormat = 'auto'): SaeWeights 
 }
 
 /** Refuses an SAE that does not fit the model or the layer it is assigned to. */
-export function checkSaeFits(info: SaeInfo, layer: number, hiddenSize: number | undefined, checkHookLayer: boolean, where: SourceLocation, hookPoint?: HookPoint): void {
+export function checkSaeFits(
+  info: SaeInfo,
+  layer: number,
+  hiddenSize: number | undefined,
+  checkHookLayer: boolean,
+  where: SourceLocation,
+  hookPoint?: HookPoint,
+): void {
   if (hookPoint !== undefined && info.hookPoint !== undefined && info.hookPoint !== hookPoint) {
-    throw new SaeDiffError(`The SAE for layer ${layer} (${info.folder}) reads ${info.hookPoint} (hook ${info.hookName ?? '?'}), but layers.hook_point is ${hookPoint}`, {
-      location: where, hint: `Set layers.hook_point: ${info.hookPoint}; hooking another point would diff the wrong activations.`,
-    });
+    throw new SaeDiffError(
+      `The SAE for layer ${layer} (${info.folder}) reads ${info.hookPoint} (hook ${info.hookName ?? '?'}), but layers.hook_point is ${hookPoint}`,
+      {
+        location: where,
+        hint: `Set layers.hook_point: ${info.hookPoint}; hooking another point would diff the wrong activations.`,
+      },
+    );
   }
   if (hiddenSize !== undefined && info.dIn !== hiddenSize) {
-    throw new SaeDiffError(`The SAE for layer ${layer} (${info.folder}) has d_in ${info.dIn}, but the model's hidden size is ${hiddenSize}`, {
-      location: where, hint: 'Use an SAE trained on this model (its d_in must equal hidden_size in config.json).',
-    });
+    throw new SaeDiffError(
+      `The SAE for layer ${layer} (${info.folder}) has d_in ${info.dIn}, but the model's hidden size is ${hiddenSize}`,
+      {
+        location: where,
+        hint: 'Use an SAE trained on this model (its d_in must equal hidden_size in config.json).',
+      },
+    );
   }
   if (checkHookLayer && Number.isInteger(info.hookLayer) && info.hookLayer !== layer) {
-    throw new SaeDiffError(`The SAE assigned to layer ${layer} (${info.folder}) was trained on layer ${info.hookLayer} (hook ${info.hookName ?? '?'})`, {
-      location: where, hint: `Assign it to layer ${info.hookLayer}, fix sae.path, or set sae.check_hook_layer: false if this is intended.`,
-    });
+    throw new SaeDiffError(
+      `The SAE assigned to layer ${layer} (${info.folder}) was trained on layer ${info.hookLayer} (hook ${info.hookName ?? '?'})`,
+      {
+        location: where,
+        hint: `Assign it to layer ${info.hookLayer}, fix sae.path, or set sae.check_hook_layer: false if this is intended.`,
+      },
+    );
   }
 }

@@ -4,18 +4,31 @@ import { SaeDiffError } from '../core/errors';
 import { openRegularFile } from '../io/boundedRead';
 import { LoadedTensor, toFloat32 } from './safetensors';
 
-interface NpzEntry { name: string; method: number; compSize: number; size: number; dataStart: number }
+interface NpzEntry {
+  name: string;
+  method: number;
+  compSize: number;
+  size: number;
+  dataStart: number;
+}
 
 /** Deflate cannot expand more than 1032:1; a larger claim is a damaged file or a zip bomb. */
 const MAX_DEFLATE_RATIO = 1032;
 const ITEM_BYTES: Record<string, number> = { '<f4': 4, '<f2': 2, '<f8': 8 };
 
 function failer(file: string) {
-  return (what: string) => new SaeDiffError(`Invalid .npz file: ${what}`, { location: { file }, hint: 'The file is damaged or not a NumPy .npz; save it again with numpy.savez.' });
+  return (what: string) =>
+    new SaeDiffError(`Invalid .npz file: ${what}`, {
+      location: { file },
+      hint: 'The file is damaged or not a NumPy .npz; save it again with numpy.savez.',
+    });
 }
 
 /** Bounded reads of a file by position (validation reads only the zip directory and each array's header). */
-interface FileReader { size: number; read(pos: number, len: number): Buffer }
+interface FileReader {
+  size: number;
+  read(pos: number, len: number): Buffer;
+}
 
 function openReader(fd: number, file: string): FileReader {
   const size = fs.fstatSync(fd).size;
@@ -36,31 +49,51 @@ function readDirectory(r: FileReader, file: string): NpzEntry[] {
   const tailStart = Math.max(0, r.size - 65557);
   const tail = r.read(tailStart, r.size - tailStart);
   let eocd = -1;
-  for (let i = tail.length - 22; i >= 0; i--) if (tail.readUInt32LE(i) === 0x06054b50) { eocd = i; break; }
+  for (let i = tail.length - 22; i >= 0; i--)
+    if (tail.readUInt32LE(i) === 0x06054b50) {
+      eocd = i;
+      break;
+    }
   if (eocd < 0) throw fail('no zip directory');
   const count = tail.readUInt16LE(eocd + 10);
-  const cdSize = tail.readUInt32LE(eocd + 12), cdOffset = tail.readUInt32LE(eocd + 16);
+  const cdSize = tail.readUInt32LE(eocd + 12),
+    cdOffset = tail.readUInt32LE(eocd + 16);
   if (cdOffset + cdSize > r.size) throw fail('the zip directory points past the end of the file');
   const cd = r.read(cdOffset, cdSize);
-  const u16 = (at: number) => { if (at + 2 > cd.length) throw fail('corrupt zip directory'); return cd.readUInt16LE(at); };
-  const u32 = (at: number) => { if (at + 4 > cd.length) throw fail('corrupt zip directory'); return cd.readUInt32LE(at); };
+  const u16 = (at: number) => {
+    if (at + 2 > cd.length) throw fail('corrupt zip directory');
+    return cd.readUInt16LE(at);
+  };
+  const u32 = (at: number) => {
+    if (at + 4 > cd.length) throw fail('corrupt zip directory');
+    return cd.readUInt32LE(at);
+  };
   let p = 0;
   const entries: NpzEntry[] = [];
   for (let e = 0; e < count; e++) {
     if (u32(p) !== 0x02014b50) throw fail('corrupt zip directory');
     const method = u16(p + 10);
-    let compSize = u32(p + 20), size = u32(p + 24);
-    const nameLen = u16(p + 28), extraLen = u16(p + 30), commentLen = u16(p + 32);
+    let compSize = u32(p + 20),
+      size = u32(p + 24);
+    const nameLen = u16(p + 28),
+      extraLen = u16(p + 30),
+      commentLen = u16(p + 32);
     let localOff = u32(p + 42);
     if (p + 46 + nameLen + extraLen > cd.length) throw fail('corrupt zip directory');
     const name = cd.toString('utf8', p + 46, p + 46 + nameLen);
     // zip64: sizes/offset in the extra field when the 32-bit fields are saturated
     const extra = cd.subarray(p + 46 + nameLen, p + 46 + nameLen + extraLen);
     for (let x = 0; x + 4 <= extra.length;) {
-      const id = extra.readUInt16LE(x), len = extra.readUInt16LE(x + 2);
+      const id = extra.readUInt16LE(x),
+        len = extra.readUInt16LE(x + 2);
       if (id === 1) {
         let q = x + 4;
-        const take = () => { if (q + 8 > extra.length) throw fail('corrupt zip64 field'); const v = Number(extra.readBigUInt64LE(q)); q += 8; return v; };
+        const take = () => {
+          if (q + 8 > extra.length) throw fail('corrupt zip64 field');
+          const v = Number(extra.readBigUInt64LE(q));
+          q += 8;
+          return v;
+        };
         if (size === 0xffffffff) size = take();
         if (compSize === 0xffffffff) compSize = take();
         if (localOff === 0xffffffff) localOff = take();
@@ -74,16 +107,23 @@ function readDirectory(r: FileReader, file: string): NpzEntry[] {
     const dataStart = localOff + 30 + local.readUInt16LE(26) + local.readUInt16LE(28);
     if (dataStart + compSize > r.size) throw fail(`entry ${name} ends past the end of the file (truncated)`);
     if (method !== 0 && method !== 8) throw fail(`entry ${name} uses unsupported compression ${method}`);
-    if (method === 8 && size > compSize * MAX_DEFLATE_RATIO + 1024) throw fail(`entry ${name} claims ${size} bytes from ${compSize} compressed, more than deflate can produce`);
+    if (method === 8 && size > compSize * MAX_DEFLATE_RATIO + 1024)
+      throw fail(`entry ${name} claims ${size} bytes from ${compSize} compressed, more than deflate can produce`);
     entries.push({ name, method, compSize, size, dataStart });
   }
   return entries;
 }
 
-interface NpyHeader { shape: number[]; dtype: string; dataOffset: number; fortran: boolean }
+interface NpyHeader {
+  shape: number[];
+  dtype: string;
+  dataOffset: number;
+  fortran: boolean;
+}
 
 function parseNpyHeader(data: Buffer, where: string): NpyHeader {
-  const fail = (what: string) => new SaeDiffError(`Invalid .npy array: ${what}`, { location: { file: where }, hint: 'Save it again with numpy.savez.' });
+  const fail = (what: string) =>
+    new SaeDiffError(`Invalid .npy array: ${what}`, { location: { file: where }, hint: 'Save it again with numpy.savez.' });
   if (data.length < 10 || data.readUInt32BE(0) !== 0x934e554d) throw fail('no .npy magic');
   const major = data[6];
   const headerStart = major === 1 ? 10 : 12;
@@ -93,7 +133,11 @@ function parseNpyHeader(data: Buffer, where: string): NpyHeader {
   const header = data.toString('latin1', headerStart, headerStart + headerLen);
   const descr = /'descr':\s*'([^']+)'/.exec(header)?.[1];
   const fortran = /'fortran_order':\s*True/.test(header);
-  const shape = (/'shape':\s*\(([^)]*)\)/.exec(header)?.[1] ?? '').split(',').map((s) => s.trim()).filter(Boolean).map(Number);
+  const shape = (/'shape':\s*\(([^)]*)\)/.exec(header)?.[1] ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map(Number);
   if (!descr || shape.some((s) => !Number.isInteger(s) || s < 0)) throw fail('cannot read the header');
   return { shape, dtype: descr.replace('|', '<'), dataOffset: headerStart + headerLen, fortran };
 }
@@ -121,7 +165,11 @@ export function readNpzHeaders(file: string): Map<string, { shape: number[]; dty
     const out = new Map<string, { shape: number[]; dtype: string }>();
     for (const e of readDirectory(r, file)) {
       let prefix: Buffer;
-      try { prefix = entryPrefix(r, e); } catch (err) { throw failer(file)(`entry ${e.name} does not inflate (${(err as Error).message})`); }
+      try {
+        prefix = entryPrefix(r, e);
+      } catch (err) {
+        throw failer(file)(`entry ${e.name} does not inflate (${(err as Error).message})`);
+      }
       const h = parseNpyHeader(prefix, `${file}:${e.name}`);
       out.set(e.name.replace(/\.npy$/, ''), { shape: h.shape, dtype: h.dtype });
     }
@@ -151,11 +199,16 @@ function readEntries(r: FileReader, file: string): Map<string, LoadedTensor> {
       throw fail(`entry ${e.name} does not inflate within the size its header declares (${(err as Error).message})`);
     }
     const h = parseNpyHeader(data, where);
-    if (h.fortran && h.shape.length > 1) throw new SaeDiffError('Fortran-ordered arrays are not supported', { location: { file: where }, hint: 'Save with numpy.ascontiguousarray.' });
+    if (h.fortran && h.shape.length > 1)
+      throw new SaeDiffError('Fortran-ordered arrays are not supported', {
+        location: { file: where },
+        hint: 'Save with numpy.ascontiguousarray.',
+      });
     const count = h.shape.reduce((a, b) => a * b, 1);
     const body = data.subarray(h.dataOffset);
     const per = ITEM_BYTES[h.dtype];
-    if (per !== undefined && body.length !== count * per) throw fail(`entry ${e.name} holds ${body.length} bytes, not the ${count * per} its shape [${h.shape}] needs`);
+    if (per !== undefined && body.length !== count * per)
+      throw fail(`entry ${e.name} holds ${body.length} bytes, not the ${count * per} its shape [${h.shape}] needs`);
     out.set(e.name.replace(/\.npy$/, ''), { shape: h.shape, data: toFloat32(body, h.dtype, where) });
   }
   return out;

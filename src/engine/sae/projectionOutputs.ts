@@ -6,10 +6,15 @@
 import type { DIM_OUTPUTS, SPARSE_OUTPUTS, TOKEN_OUTPUTS } from './saeGraph';
 
 /** One output tensor as read back from ONNX Runtime (host memory). */
-export interface OutputTensor { data: Float32Array | BigInt64Array | Int32Array; dims: readonly number[] }
+export interface OutputTensor {
+  data: Float32Array | BigInt64Array | Int32Array;
+  dims: readonly number[];
+}
 
 /** A graph's outputs by name (sae/saeGraph.ts for the sparse path, sae/reducedGraph.ts for the dense one). */
-export interface ProjectionOutputs { [name: string]: OutputTensor }
+export interface ProjectionOutputs {
+  [name: string]: OutputTensor;
+}
 
 /** The sparse projection graph's outputs that the accumulator reads: the names saeGraph.ts declares. */
 export type SparseOutputName = (typeof TOKEN_OUTPUTS)[number] | (typeof DIM_OUTPUTS)[number] | (typeof SPARSE_OUTPUTS)[number];

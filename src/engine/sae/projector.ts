@@ -8,13 +8,24 @@ import type { ProjectionOutputs, ProjectionSink } from './projectionOutputs';
 import { buildProjectionGraph } from './saeGraph';
 
 /** The evaluated tokens of one batch: row indices into [batch*seq] and where each came from. */
-export interface EvaluatedRows { flat: Int32Array; sample: Int32Array; position: Int32Array }
+export interface EvaluatedRows {
+  flat: Int32Array;
+  sample: Int32Array;
+  position: Int32Array;
+}
 
 /** Seconds spent in the SAE session and in JavaScript for one chunk. */
-export interface ChunkTimings { sae: number; metrics: number }
+export interface ChunkTimings {
+  sae: number;
+  metrics: number;
+}
 
 /** Sums over some tokens of one model, for explained variance: Σ|h - r|^2, Σ|h|^2, Σh. */
-export interface FitSums { err: number; sq: number; sum: ArrayLike<number> }
+export interface FitSums {
+  err: number;
+  sq: number;
+  sum: ArrayLike<number>;
+}
 
 /**
  * One SAE as an ONNX Runtime session on the selected provider: activations in, reductions into a
@@ -39,7 +50,10 @@ export interface Projector {
 }
 
 /** What both projectors need from the run's config. */
-export interface ProjectorOptions { k: number; contexts: number }
+export interface ProjectorOptions {
+  k: number;
+  contexts: number;
+}
 
 export const isLinearPreActivation = (sae: SaeWeights) => sae.normalization === 'none' || sae.normalization === 'expected_average_only_in';
 
@@ -49,9 +63,13 @@ export class SaeProjector implements Projector {
   private readonly zeroMean: ort.Tensor;
 
   private constructor(
-    private readonly session: ort.InferenceSession, readonly width: number, readonly hidden: number,
-    readonly architecture: SaeWeights['architecture'], readonly threshold: Float32Array | undefined,
-    readonly linearPreActivation: boolean, private readonly options: ProjectorOptions,
+    private readonly session: ort.InferenceSession,
+    readonly width: number,
+    readonly hidden: number,
+    readonly architecture: SaeWeights['architecture'],
+    readonly threshold: Float32Array | undefined,
+    readonly linearPreActivation: boolean,
+    private readonly options: ProjectorOptions,
   ) {
     this.zeroMean = new ort.Tensor('float32', new Float32Array(hidden), [1, hidden]);
   }
@@ -65,7 +83,8 @@ export class SaeProjector implements Projector {
     const d = this.hidden;
     const zero = new Float32Array(d);
     const out = await this.session.run({
-      hb: new ort.Tensor('float32', zero, [1, d]), hs: new ort.Tensor('float32', zero, [1, d]),
+      hb: new ort.Tensor('float32', zero, [1, d]),
+      hs: new ort.Tensor('float32', zero, [1, d]),
       dmean: new ort.Tensor('float32', meanDelta, [1, d]),
     });
     return (out.dpre.data as Float32Array).slice(0, this.width);
@@ -74,16 +93,31 @@ export class SaeProjector implements Projector {
   /** hb, hs: [n, hidden] rows of the same tokens in base and fine-tune. */
   async project(hb: Float32Array, hs: Float32Array, n: number): Promise<ProjectionOutputs> {
     const d = this.hidden;
-    const out = await this.session.run({ hb: new ort.Tensor('float32', hb, [n, d]), hs: new ort.Tensor('float32', hs, [n, d]), dmean: this.zeroMean });
+    const out = await this.session.run({
+      hb: new ort.Tensor('float32', hb, [n, d]),
+      hs: new ort.Tensor('float32', hs, [n, d]),
+      dmean: this.zeroMean,
+    });
     const result: ProjectionOutputs = {};
     for (const [name, t] of Object.entries(out)) result[name] = { data: t.data as Float32Array | BigInt64Array, dims: t.dims };
     return result;
   }
 
-  async accumulate(acc: ProjectionSink, hb: Activations, hs: Activations, rows: EvaluatedRows, from: number, to: number): Promise<ChunkTimings> {
+  async accumulate(
+    acc: ProjectionSink,
+    hb: Activations,
+    hs: Activations,
+    rows: EvaluatedRows,
+    from: number,
+    to: number,
+  ): Promise<ChunkTimings> {
     const d = this.hidden;
     let t = performance.now();
-    const out = await this.project(gatherRows(await hostData(hb), d, rows.flat, from, to), gatherRows(await hostData(hs), d, rows.flat, from, to), to - from);
+    const out = await this.project(
+      gatherRows(await hostData(hb), d, rows.flat, from, to),
+      gatherRows(await hostData(hs), d, rows.flat, from, to),
+      to - from,
+    );
     const sae = (performance.now() - t) / 1000;
     t = performance.now();
     acc.add(out, to - from, this.options.k, rows.sample.subarray(from, to), rows.position.subarray(from, to));

@@ -9,7 +9,21 @@ const INT32 = onnx.TensorProto.DataType.INT32;
  * Per-token metrics summed over the chunk's tokens, in this order ([TOKEN_SUMS.length] float32). Each is
  * the sum over T of what LayerAccumulator.add sums per token (see metrics/layerAccumulator.ts).
  */
-export const TOKEN_SUMS = ['cos_h', 'cos_r', 'norm_b', 'norm_s', 'err_b', 'err_s', 'sq_b', 'sq_s', 'delta_sq', 'inside', 'outside', 'jaccard', 'overlap'] as const;
+export const TOKEN_SUMS = [
+  'cos_h',
+  'cos_r',
+  'norm_b',
+  'norm_s',
+  'err_b',
+  'err_s',
+  'sq_b',
+  'sq_s',
+  'delta_sq',
+  'inside',
+  'outside',
+  'jaccard',
+  'overlap',
+] as const;
 
 /**
  * Per-feature sums over the chunk's tokens, rows of the `features` output ([FEATURE_SUMS.length, m]):
@@ -37,7 +51,8 @@ export const FEATURE_SUMS = ['cnt_b', 'cnt_s', 'sum_zb', 'sum_zs', 'sum_diff', '
 export function buildReducedGraph(sae: SaeWeights, histogramEdges: readonly number[]): GraphWithWeights {
   if (histogramEdges.length === 0) throw new Error('buildReducedGraph: no histogram edges');
   const g = new GraphBuilder();
-  const d = sae.dIn, m = sae.dSae;
+  const d = sae.dIn,
+    m = sae.dSae;
   addWeights(g, sae);
   g.ints('axis0', [0]);
   g.ints('axis1', [1]);
@@ -52,7 +67,8 @@ export function buildReducedGraph(sae: SaeWeights, histogramEdges: readonly numb
   // the sparse path keeps only latents > 0 (its decoder drops the rest); a JumpReLU with a negative
   // threshold can emit negative codes, which neither path counts
   const code = (z: string) => (sae.architecture === 'jumprelu' ? g.one('Relu', [z]) : z);
-  const zb = code(b.z), zs = code(s.z);
+  const zb = code(b.z),
+    zs = code(s.z);
 
   const rowSum = (t: string) => g.one('ReduceSum', [t, 'axis1'], [int('keepdims', 0)]);
   const rowSq = (t: string) => rowSum(g.one('Mul', [t, t]));
@@ -73,16 +89,19 @@ export function buildReducedGraph(sae: SaeWeights, histogramEdges: readonly numb
     return where(eq(union, 'zero_f'), 'one_f', g.one('Div', [both, g.one('Max', [union, 'one_f'])]));
   };
 
-  const sqB = rowSq(xb), sqS = rowSq(xs);
+  const sqB = rowSq(xb),
+    sqS = rowSq(xs);
   const cosH = cosine(rowSum(g.one('Mul', [xb, xs])), sqB, sqS);
-  const sqRb = rowSq(b.r), sqRs = rowSq(s.r);
+  const sqRb = rowSq(b.r),
+    sqRs = rowSq(s.r);
   const cosR = cosine(rowSum(g.one('Mul', [b.r, s.r])), sqRb, sqRs);
   const dh = g.one('Sub', [xs, xb]);
   const dr = g.one('Sub', [s.r, b.r]);
 
   // active sets A(t) and their Jaccard
   const active = (z: string) => g.one('Cast', [g.one('Greater', [z, 'zero_f'])], [int('to', FLOAT)]);
-  const actB = active(zb), actS = active(zs);
+  const actB = active(zb),
+    actS = active(zs);
   const jac = jaccard(rowSum(g.one('Mul', [actB, actS])), rowSum(actB), rowSum(actS));
 
   // top-k sets K(t): TopK breaks ties by the lower index (ONNX TopK), as docs/metrics.md does; entries with
@@ -90,31 +109,59 @@ export function buildReducedGraph(sae: SaeWeights, histogramEdges: readonly numb
   // read at K_s's indices (one gather): O(n·m) like the rest of the graph, whatever k
   const [vb, ib] = g.op('TopK', [zb, 'k_top'], [int('axis', 1), int('largest', 1), int('sorted', 1)], 2);
   const [vs, is] = g.op('TopK', [zs, 'k_top'], [int('axis', 1), int('largest', 1), int('sorted', 1)], 2);
-  const inB = active(vb), inS = active(vs);
+  const inB = active(vb),
+    inS = active(vs);
   const topB = g.one('ScatterElements', [g.one('Mul', [zb, 'zero_f']), ib, inB], [int('axis', 1)]);
   const shared = rowSum(g.one('Mul', [g.one('GatherElements', [topB, is], [int('axis', 1)]), inS]));
   const overlap = jaccard(shared, rowSum(inB), rowSum(inS));
 
   const tokenTerms: Record<(typeof TOKEN_SUMS)[number], string> = {
-    cos_h: cosH, cos_r: cosR, norm_b: g.one('Sqrt', [sqB]), norm_s: g.one('Sqrt', [sqS]),
-    err_b: rowSq(g.one('Sub', [xb, b.r])), err_s: rowSq(g.one('Sub', [xs, s.r])), sq_b: sqB, sq_s: sqS,
+    cos_h: cosH,
+    cos_r: cosR,
+    norm_b: g.one('Sqrt', [sqB]),
+    norm_s: g.one('Sqrt', [sqS]),
+    err_b: rowSq(g.one('Sub', [xb, b.r])),
+    err_s: rowSq(g.one('Sub', [xs, s.r])),
+    sq_b: sqB,
+    sq_s: sqS,
     // Δh = Δr + Δe (e = h - r): |Δh|^2 = Δh·Δr + Δh·Δe, each part computed on its own
-    delta_sq: rowSq(dh), inside: rowSum(g.one('Mul', [dh, dr])), outside: rowSum(g.one('Mul', [dh, g.one('Sub', [dh, dr])])),
-    jaccard: jac, overlap,
+    delta_sq: rowSq(dh),
+    inside: rowSum(g.one('Mul', [dh, dr])),
+    outside: rowSum(g.one('Mul', [dh, g.one('Sub', [dh, dr])])),
+    jaccard: jac,
+    overlap,
   };
-  g.one('Concat', TOKEN_SUMS.map((k) => total(tokenTerms[k])), [int('axis', 0)], 'token_sums');
+  g.one(
+    'Concat',
+    TOKEN_SUMS.map((k) => total(tokenTerms[k])),
+    [int('axis', 0)],
+    'token_sums',
+  );
 
   const diff = g.one('Sub', [zs, zb]);
   const featureTerms: Record<(typeof FEATURE_SUMS)[number], string> = {
-    cnt_b: actB, cnt_s: actS, sum_zb: zb, sum_zs: zs, sum_diff: g.one('Abs', [diff]), sum_sq_diff: g.one('Mul', [diff, diff]),
+    cnt_b: actB,
+    cnt_s: actS,
+    sum_zb: zb,
+    sum_zs: zs,
+    sum_diff: g.one('Abs', [diff]),
+    sum_sq_diff: g.one('Mul', [diff, diff]),
   };
-  g.one('Concat', FEATURE_SUMS.map((k) => total(featureTerms[k])), [int('axis', 0)], 'features');
+  g.one(
+    'Concat',
+    FEATURE_SUMS.map((k) => total(featureTerms[k])),
+    [int('axis', 0)],
+    'features',
+  );
   g.one('ReduceSum', [xb, 'axis0'], [int('keepdims', 0)], 'sum_hb');
   g.one('ReduceSum', [xs, 'axis0'], [int('keepdims', 0)], 'sum_hs');
 
   // top-context candidates: each feature's k_ctx highest activations over the chunk (TopK on the token
   // axis; ties to the lower row, i.e. the earlier token, the order TopContexts uses)
-  for (const [z, tag] of [[zb, 'b'], [zs, 's']] as const) {
+  for (const [z, tag] of [
+    [zb, 'b'],
+    [zs, 's'],
+  ] as const) {
     const [, row] = g.op('TopK', [z, 'k_ctx'], [int('axis', 0), int('largest', 1), int('sorted', 1)], [`ctx_val_${tag}`, `ctx_idx_${tag}`]);
     g.one('Cast', [row], [int('to', INT32)], `ctx_row_${tag}`);
   }
@@ -122,26 +169,42 @@ export function buildReducedGraph(sae: SaeWeights, histogramEdges: readonly numb
   // activation histograms (metrics/activationHistogram.ts): one count per edge and feature, Σ_t (z > e), so a
   // chunk reads back E x m numbers whatever its tokens; the edges are exact in float32 (powers of two)
   histogramEdges.forEach((e, i) => g.floats(`hist_edge_${i}`, Float32Array.of(e), []));
-  for (const [z, tag] of [[zb, 'b'], [zs, 's']] as const) {
+  for (const [z, tag] of [
+    [zb, 'b'],
+    [zs, 's'],
+  ] as const) {
     const above = histogramEdges.map((_, i) => total(g.one('Cast', [g.one('Greater', [z, `hist_edge_${i}`])], [int('to', FLOAT)])));
     g.one('Concat', above, [int('axis', 0)], `hist_${tag}`);
   }
 
-  g.one('MatMul', [sae.normalization === 'expected_average_only_in' ? g.one('Mul', ['dmean', 'norm_scale']) : 'dmean', 'W_enc'], [], 'dpre');
+  g.one(
+    'MatMul',
+    [sae.normalization === 'expected_average_only_in' ? g.one('Mul', ['dmean', 'norm_scale']) : 'dmean', 'W_enc'],
+    [],
+    'dpre',
+  );
 
   const anyRank = (name: string): onnx.IValueInfoProto => ({ name, type: { tensorType: { elemType: FLOAT } } });
   const inputs = [
-    anyRank('hb'), anyRank('hs'), tensorInfo('rows', INT32, ['n']),
-    tensorInfo('k_top', INT64, [1]), tensorInfo('k_ctx', INT64, [1]), tensorInfo('dmean', FLOAT, [1, d]),
+    anyRank('hb'),
+    anyRank('hs'),
+    tensorInfo('rows', INT32, ['n']),
+    tensorInfo('k_top', INT64, [1]),
+    tensorInfo('k_ctx', INT64, [1]),
+    tensorInfo('dmean', FLOAT, [1, d]),
   ];
   const outputs = [
     tensorInfo('token_sums', FLOAT, [TOKEN_SUMS.length]),
     tensorInfo('features', FLOAT, [FEATURE_SUMS.length, m]),
-    tensorInfo('sum_hb', FLOAT, [d]), tensorInfo('sum_hs', FLOAT, [d]),
-    tensorInfo('ctx_val_b', FLOAT, ['c', m]), tensorInfo('ctx_row_b', INT32, ['c', m]),
-    tensorInfo('ctx_val_s', FLOAT, ['c', m]), tensorInfo('ctx_row_s', INT32, ['c', m]),
+    tensorInfo('sum_hb', FLOAT, [d]),
+    tensorInfo('sum_hs', FLOAT, [d]),
+    tensorInfo('ctx_val_b', FLOAT, ['c', m]),
+    tensorInfo('ctx_row_b', INT32, ['c', m]),
+    tensorInfo('ctx_val_s', FLOAT, ['c', m]),
+    tensorInfo('ctx_row_s', INT32, ['c', m]),
     tensorInfo('dpre', FLOAT, [1, m]),
-    tensorInfo('hist_b', FLOAT, [histogramEdges.length, m]), tensorInfo('hist_s', FLOAT, [histogramEdges.length, m]),
+    tensorInfo('hist_b', FLOAT, [histogramEdges.length, m]),
+    tensorInfo('hist_s', FLOAT, [histogramEdges.length, m]),
   ];
   return encodeModel(g, 'sae_reduced_projection', inputs, outputs);
 }

@@ -11,10 +11,16 @@ const OPSET = 17;
 /** Per-token outputs of the projection graph ([N] each; N tokens of base and N of the fine-tune). */
 export const TOKEN_OUTPUTS = [
   'dot_h', // h_b . h_s
-  'sq_hb', 'sq_hs', // |h|^2
-  'dot_r', 'sq_rb', 'sq_rs', // reconstructions
-  'err_b', 'err_s', // |h - r|^2
-  'sq_dh', 'dh_dr', 'dh_de', // |Δh|^2 and its split: Δh·Δr (what the dictionary reconstructs) + Δh·Δe (the rest)
+  'sq_hb',
+  'sq_hs', // |h|^2
+  'dot_r',
+  'sq_rb',
+  'sq_rs', // reconstructions
+  'err_b',
+  'err_s', // |h - r|^2
+  'sq_dh',
+  'dh_dr',
+  'dh_de', // |Δh|^2 and its split: Δh·Δr (what the dictionary reconstructs) + Δh·Δe (the rest)
 ] as const;
 
 /** Per-dimension sums ([d]), for the means in explained variance. */
@@ -60,8 +66,15 @@ export class GraphBuilder {
     const location = `${name}.bin`;
     this.external.push({ path: location, data: bytes });
     this.inits.push({
-      name, dataType: FLOAT, dims, dataLocation: onnx.TensorProto.DataLocation.EXTERNAL,
-      externalData: [{ key: 'location', value: location }, { key: 'offset', value: '0' }, { key: 'length', value: String(bytes.length) }],
+      name,
+      dataType: FLOAT,
+      dims,
+      dataLocation: onnx.TensorProto.DataLocation.EXTERNAL,
+      externalData: [
+        { key: 'location', value: location },
+        { key: 'offset', value: '0' },
+        { key: 'length', value: String(bytes.length) },
+      ],
     });
     return name;
   }
@@ -115,7 +128,10 @@ function addNormalization(g: GraphBuilder, sae: SaeWeights, h: string): { input:
       const mean = g.one('ReduceMean', [h], [ints('axes', [1]), int('keepdims', 1)]);
       const centred = g.one('Sub', [h, mean]);
       const std = g.one('Sqrt', [g.one('Div', [rowSum(g.one('Mul', [centred, centred])), 'ln_dof'])]);
-      return { input: g.one('Div', [centred, g.one('Add', [std, 'ln_eps'])]), restore: (r) => g.one('Add', [g.one('Mul', [r, std]), mean]) };
+      return {
+        input: g.one('Div', [centred, g.one('Add', [std, 'ln_eps'])]),
+        restore: (r) => g.one('Add', [g.one('Mul', [r, std]), mean]),
+      };
     }
     default:
       return { input: h, restore: (r) => r };
@@ -133,10 +149,18 @@ export function addEncoder(g: GraphBuilder, sae: SaeWeights, h: string, tag: str
 }
 
 export function tensorInfo(name: string, elemType: number, dims: (number | string)[]): onnx.IValueInfoProto {
-  return { name, type: { tensorType: { elemType, shape: { dim: dims.map((x) => (typeof x === 'number' ? { dimValue: x } : { dimParam: x })) } } } };
+  return {
+    name,
+    type: { tensorType: { elemType, shape: { dim: dims.map((x) => (typeof x === 'number' ? { dimValue: x } : { dimParam: x })) } } },
+  };
 }
 
-export function encodeModel(g: GraphBuilder, name: string, inputs: onnx.IValueInfoProto[], outputs: onnx.IValueInfoProto[]): GraphWithWeights {
+export function encodeModel(
+  g: GraphBuilder,
+  name: string,
+  inputs: onnx.IValueInfoProto[],
+  outputs: onnx.IValueInfoProto[],
+): GraphWithWeights {
   const model = encodeOnnxModel({
     irVersion: 8,
     producerName: 'sae-diff',
@@ -153,7 +177,12 @@ export function buildEncoderGraph(sae: SaeWeights): GraphWithWeights {
   const { z, r } = addEncoder(g, sae, 'x', 'x');
   g.one('Identity', [z], [], 'z');
   g.one('Identity', [r], [], 'r');
-  return encodeModel(g, 'sae_encoder', [tensorInfo('x', FLOAT, ['N', sae.dIn])], [tensorInfo('z', FLOAT, ['N', sae.dSae]), tensorInfo('r', FLOAT, ['N', sae.dIn])]);
+  return encodeModel(
+    g,
+    'sae_encoder',
+    [tensorInfo('x', FLOAT, ['N', sae.dIn])],
+    [tensorInfo('z', FLOAT, ['N', sae.dSae]), tensorInfo('r', FLOAT, ['N', sae.dIn])],
+  );
 }
 
 /**
@@ -162,14 +191,28 @@ export function buildEncoderGraph(sae: SaeWeights): GraphWithWeights {
  * |ids| / width of the cost. The decoder rows come along so the graph stays whole.
  */
 export function latentSubset(sae: SaeWeights, ids: number[]): SaeWeights {
-  if (!ARCHITECTURES[sae.architecture].featureWise) throw new Error(`${sae.architecture} latents depend on each other: encode the whole SAE`);
-  const m = sae.dSae, d = sae.dIn, n = ids.length;
-  const columns = (w: Float32Array) => { const out = new Float32Array(d * n); for (let i = 0; i < d; i++) ids.forEach((f, j) => { out[i * n + j] = w[i * m + f]; }); return out; };
+  if (!ARCHITECTURES[sae.architecture].featureWise)
+    throw new Error(`${sae.architecture} latents depend on each other: encode the whole SAE`);
+  const m = sae.dSae,
+    d = sae.dIn,
+    n = ids.length;
+  const columns = (w: Float32Array) => {
+    const out = new Float32Array(d * n);
+    for (let i = 0; i < d; i++)
+      ids.forEach((f, j) => {
+        out[i * n + j] = w[i * m + f];
+      });
+    return out;
+  };
   const entries = (b: Float32Array) => Float32Array.from(ids, (f) => b[f]);
   const W_dec = new Float32Array(n * d);
   ids.forEach((f, j) => W_dec.set(sae.W_dec.subarray(f * d, (f + 1) * d), j * d));
   return {
-    ...sae, dSae: n, W_enc: columns(sae.W_enc), b_enc: entries(sae.b_enc), W_dec,
+    ...sae,
+    dSae: n,
+    W_enc: columns(sae.W_enc),
+    b_enc: entries(sae.b_enc),
+    W_dec,
     threshold: sae.threshold ? entries(sae.threshold) : undefined,
     ...(sae.W_mag ? { W_mag: columns(sae.W_mag), b_mag: entries(sae.b_mag!) } : {}),
   };
@@ -177,18 +220,32 @@ export function latentSubset(sae: SaeWeights, ids: number[]): SaeWeights {
 
 /** Pads the width to a multiple of CODE_BLOCK with features that never fire (zero weights, pre-activation -1e30). */
 function padToBlocks(sae: SaeWeights): SaeWeights {
-  const m = sae.dSae, d = sae.dIn;
+  const m = sae.dSae,
+    d = sae.dIn;
   const padded = Math.ceil(m / CODE_BLOCK) * CODE_BLOCK;
   if (padded === m) return sae;
   // encoder columns and biases of the new features: zero weights, pre-activation -1e30 (never fires)
-  const padColumns = (w: Float32Array) => { const out = new Float32Array(d * padded); for (let i = 0; i < d; i++) out.set(w.subarray(i * m, i * m + m), i * padded); return out; };
-  const padBias = (b: Float32Array) => { const out = new Float32Array(padded).fill(-1e30); out.set(b); return out; };
+  const padColumns = (w: Float32Array) => {
+    const out = new Float32Array(d * padded);
+    for (let i = 0; i < d; i++) out.set(w.subarray(i * m, i * m + m), i * padded);
+    return out;
+  };
+  const padBias = (b: Float32Array) => {
+    const out = new Float32Array(padded).fill(-1e30);
+    out.set(b);
+    return out;
+  };
   const W_dec = new Float32Array(padded * d);
   W_dec.set(sae.W_dec);
   const threshold = sae.threshold ? new Float32Array(padded).fill(3e38) : undefined;
   threshold?.set(sae.threshold!);
   return {
-    ...sae, dSae: padded, W_enc: padColumns(sae.W_enc), b_enc: padBias(sae.b_enc), W_dec, threshold,
+    ...sae,
+    dSae: padded,
+    W_enc: padColumns(sae.W_enc),
+    b_enc: padBias(sae.b_enc),
+    W_dec,
+    threshold,
     ...(sae.W_mag ? { W_mag: padColumns(sae.W_mag), b_mag: padBias(sae.b_mag!) } : {}),
   };
 }
@@ -228,7 +285,12 @@ export function buildProjectionGraph(unpadded: SaeWeights): GraphWithWeights {
   // mean pre-activation shift per feature, (mean h_s - mean h_b) W_enc (the biases cancel): fed as a
   // [1, d] row at the end of a run, zeros otherwise
   // (exact for the linear normalisations; the projector reports nothing for the per-token ones)
-  g.one('MatMul', [sae.normalization === 'expected_average_only_in' ? g.one('Mul', ['dmean', 'norm_scale']) : 'dmean', 'W_enc'], [], 'dpre');
+  g.one(
+    'MatMul',
+    [sae.normalization === 'expected_average_only_in' ? g.one('Mul', ['dmean', 'norm_scale']) : 'dmean', 'W_enc'],
+    [],
+    'dpre',
+  );
   g.one('ReduceSum', ['hb', 'axis0'], [int('keepdims', 0)], 'sum_hb');
   g.one('ReduceSum', ['hs', 'axis0'], [int('keepdims', 0)], 'sum_hs');
 
@@ -236,8 +298,15 @@ export function buildProjectionGraph(unpadded: SaeWeights): GraphWithWeights {
   // vectorised pass), NonZero scans that 8x smaller map, and GatherND returns those blocks' values.
   g.ints('block_shape', [0, -1, CODE_BLOCK]);
   g.ints('pool_shape', [0, 1, -1]);
-  for (const [code, tag] of [[b.z, 'b'], [s.z, 's']] as const) {
-    const pooled = g.one('MaxPool', [g.one('Reshape', [code, 'pool_shape'])], [ints('kernel_shape', [CODE_BLOCK]), ints('strides', [CODE_BLOCK])]);
+  for (const [code, tag] of [
+    [b.z, 'b'],
+    [s.z, 's'],
+  ] as const) {
+    const pooled = g.one(
+      'MaxPool',
+      [g.one('Reshape', [code, 'pool_shape'])],
+      [ints('kernel_shape', [CODE_BLOCK]), ints('strides', [CODE_BLOCK])],
+    );
     const blocks = g.one('Transpose', [g.one('NonZero', [g.one('Squeeze', [pooled, 'axis1'])])], [ints('perm', [1, 0])], `blk_${tag}`);
     g.one('GatherND', [g.one('Reshape', [code, 'block_shape']), blocks], [], `blkval_${tag}`);
   }
@@ -246,8 +315,10 @@ export function buildProjectionGraph(unpadded: SaeWeights): GraphWithWeights {
     ...TOKEN_OUTPUTS.map((n) => tensorInfo(n, FLOAT, ['N'])),
     ...DIM_OUTPUTS.map((n) => tensorInfo(n, FLOAT, [d])),
     tensorInfo('dpre', FLOAT, [1, sae.dSae]),
-    tensorInfo('blk_b', INT64, ['nblk_b', 2]), tensorInfo('blkval_b', FLOAT, ['nblk_b', CODE_BLOCK]),
-    tensorInfo('blk_s', INT64, ['nblk_s', 2]), tensorInfo('blkval_s', FLOAT, ['nblk_s', CODE_BLOCK]),
+    tensorInfo('blk_b', INT64, ['nblk_b', 2]),
+    tensorInfo('blkval_b', FLOAT, ['nblk_b', CODE_BLOCK]),
+    tensorInfo('blk_s', INT64, ['nblk_s', 2]),
+    tensorInfo('blkval_s', FLOAT, ['nblk_s', CODE_BLOCK]),
   ];
   const inputs = [tensorInfo('hb', FLOAT, ['N', d]), tensorInfo('hs', FLOAT, ['N', d]), tensorInfo('dmean', FLOAT, [1, d])];
   return encodeModel(g, 'sae_projection', inputs, outputs);

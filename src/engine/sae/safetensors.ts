@@ -4,7 +4,11 @@ import { openRegularFile } from '../io/boundedRead';
 
 export type SafetensorsDtype = 'F32' | 'F16' | 'BF16' | 'F64' | string;
 
-export interface SafetensorsEntry { dtype: SafetensorsDtype; shape: number[]; offsets: [number, number] }
+export interface SafetensorsEntry {
+  dtype: SafetensorsDtype;
+  shape: number[];
+  offsets: [number, number];
+}
 export interface SafetensorsHeader {
   tensors: Map<string, SafetensorsEntry>;
   metadata: Record<string, string>;
@@ -16,7 +20,10 @@ const MAX_HEADER_BYTES = 100 * 1024 * 1024;
 const BYTES_PER: Record<string, number> = { F32: 4, F16: 2, BF16: 2, F64: 8 };
 
 function bad(file: string, what: string): SaeDiffError {
-  return new SaeDiffError(`Invalid safetensors file: ${what}`, { location: { file }, hint: 'The file is truncated or not safetensors; download or save it again.' });
+  return new SaeDiffError(`Invalid safetensors file: ${what}`, {
+    location: { file },
+    hint: 'The file is truncated or not safetensors; download or save it again.',
+  });
 }
 
 /** Reads only the header (a few KB), validating it against the file size. */
@@ -42,14 +49,19 @@ export function readSafetensorsHeader(file: string): SafetensorsHeader {
     for (const [name, v] of Object.entries(json)) {
       if (name === '__metadata__') continue;
       const entry = v as SafetensorsEntry;
-      if (!entry || !Array.isArray(entry.shape) || !Array.isArray((entry as any).data_offsets ?? entry.offsets)) throw bad(file, `tensor '${name}' has no shape or offsets`);
+      if (!entry || !Array.isArray(entry.shape) || !Array.isArray((entry as any).data_offsets ?? entry.offsets))
+        throw bad(file, `tensor '${name}' has no shape or offsets`);
       const offsets = ((entry as any).data_offsets ?? entry.offsets) as [number, number];
-      if (offsets.length !== 2 || !offsets.every((o) => Number.isSafeInteger(o) && o >= 0)) throw bad(file, `tensor '${name}' has data_offsets [${offsets}]: not two non-negative integers`);
-      if (!entry.shape.every((s: unknown) => Number.isSafeInteger(s) && (s as number) >= 0)) throw bad(file, `tensor '${name}' has shape [${entry.shape}]: not non-negative integers`);
-      if (offsets[1] > dataSize || offsets[0] > offsets[1]) throw bad(file, `tensor '${name}' ends at byte ${offsets[1]} but the data section has ${dataSize} bytes (truncated file)`);
+      if (offsets.length !== 2 || !offsets.every((o) => Number.isSafeInteger(o) && o >= 0))
+        throw bad(file, `tensor '${name}' has data_offsets [${offsets}]: not two non-negative integers`);
+      if (!entry.shape.every((s: unknown) => Number.isSafeInteger(s) && (s as number) >= 0))
+        throw bad(file, `tensor '${name}' has shape [${entry.shape}]: not non-negative integers`);
+      if (offsets[1] > dataSize || offsets[0] > offsets[1])
+        throw bad(file, `tensor '${name}' ends at byte ${offsets[1]} but the data section has ${dataSize} bytes (truncated file)`);
       const per = BYTES_PER[entry.dtype];
       const count = entry.shape.reduce((a: number, b: number) => a * b, 1);
-      if (per !== undefined && count * per !== offsets[1] - offsets[0]) throw bad(file, `tensor '${name}' has ${offsets[1] - offsets[0]} bytes, not the ${count * per} its shape needs`);
+      if (per !== undefined && count * per !== offsets[1] - offsets[0])
+        throw bad(file, `tensor '${name}' has ${offsets[1] - offsets[0]} bytes, not the ${count * per} its shape needs`);
       tensors.set(name, { dtype: entry.dtype, shape: entry.shape, offsets });
     }
     return { tensors, metadata: (json.__metadata__ ?? {}) as Record<string, string>, dataStart: 8 + len };
@@ -86,20 +98,52 @@ export function f16ToF32(src: Uint16Array, out: Float32Array = new Float32Array(
   return out;
 }
 
-const ITEM_BYTES: Record<string, number> = { F32: 4, float32: 4, '<f4': 4, F16: 2, float16: 2, '<f2': 2, BF16: 2, bfloat16: 2, F64: 8, float64: 8, '<f8': 8 };
+const ITEM_BYTES: Record<string, number> = {
+  F32: 4,
+  float32: 4,
+  '<f4': 4,
+  F16: 2,
+  float16: 2,
+  '<f2': 2,
+  BF16: 2,
+  bfloat16: 2,
+  F64: 8,
+  float64: 8,
+  '<f8': 8,
+};
 
 function unsupported(dtype: string, where: string): SaeDiffError {
-  return new SaeDiffError(`Unsupported tensor dtype ${dtype}`, { location: { file: where }, hint: 'Save the SAE weights as float32, float16 or bfloat16.' });
+  return new SaeDiffError(`Unsupported tensor dtype ${dtype}`, {
+    location: { file: where },
+    hint: 'Save the SAE weights as float32, float16 or bfloat16.',
+  });
 }
 
 /** Decodes little-endian values of a floating dtype into out (bytes must start at a multiple of the item size). */
 function decodeInto(bytes: Uint8Array, dtype: string, out: Float32Array): void {
   const n = out.length;
   switch (dtype) {
-    case 'F32': case 'float32': case '<f4': out.set(new Float32Array(bytes.buffer, bytes.byteOffset, n)); return;
-    case 'F16': case 'float16': case '<f2': f16ToF32(new Uint16Array(bytes.buffer, bytes.byteOffset, n), out); return;
-    case 'BF16': case 'bfloat16': bf16ToF32(new Uint16Array(bytes.buffer, bytes.byteOffset, n), out); return;
-    case 'F64': case 'float64': case '<f8': { const src = new Float64Array(bytes.buffer, bytes.byteOffset, n); for (let i = 0; i < n; i++) out[i] = src[i]; return; }
+    case 'F32':
+    case 'float32':
+    case '<f4':
+      out.set(new Float32Array(bytes.buffer, bytes.byteOffset, n));
+      return;
+    case 'F16':
+    case 'float16':
+    case '<f2':
+      f16ToF32(new Uint16Array(bytes.buffer, bytes.byteOffset, n), out);
+      return;
+    case 'BF16':
+    case 'bfloat16':
+      bf16ToF32(new Uint16Array(bytes.buffer, bytes.byteOffset, n), out);
+      return;
+    case 'F64':
+    case 'float64':
+    case '<f8': {
+      const src = new Float64Array(bytes.buffer, bytes.byteOffset, n);
+      for (let i = 0; i < n; i++) out[i] = src[i];
+      return;
+    }
   }
 }
 
@@ -138,7 +182,10 @@ function readFloat32(fd: number, position: number, len: number, dtype: string, f
   return out;
 }
 
-export interface LoadedTensor { shape: number[]; data: Float32Array }
+export interface LoadedTensor {
+  shape: number[];
+  data: Float32Array;
+}
 
 /** Reads the named tensors as float32 (float16 and bfloat16 are upcast exactly). */
 export function readSafetensors(file: string, names?: string[]): Map<string, LoadedTensor> {

@@ -6,7 +6,10 @@ export function need(t: Map<string, LoadedTensor>, name: string, file: string, s
   const v = t.get(name);
   if (!v) throw new SaeDiffError(`Missing tensor '${name}'`, { location: { file }, hint: 'The SAE weights file is incomplete.' });
   if (v.shape.length !== shape.length || v.shape.some((s, i) => s !== shape[i])) {
-    throw new SaeDiffError(`Tensor '${name}' has shape [${v.shape}], expected [${shape}]`, { location: { file }, hint: 'The weights do not match the SAE config (a transposed or foreign tensor would give wrong numbers).' });
+    throw new SaeDiffError(`Tensor '${name}' has shape [${v.shape}], expected [${shape}]`, {
+      location: { file },
+      hint: 'The weights do not match the SAE config (a transposed or foreign tensor would give wrong numbers).',
+    });
   }
   assertFinite(v.data, name, file);
   return v.data;
@@ -16,7 +19,8 @@ export function assertFinite(data: Float32Array, name: string, file: string): vo
   for (let i = 0; i < data.length; i++) {
     if (!Number.isFinite(data[i])) {
       throw new SaeDiffError(`Tensor '${name}' holds ${Number.isNaN(data[i]) ? 'NaN' : 'an infinite value'} (element ${i})`, {
-        location: { file }, hint: 'The SAE weights are corrupt (a diverged training run or a bad conversion); re-save them.',
+        location: { file },
+        hint: 'The SAE weights are corrupt (a diverged training run or a bad conversion); re-save them.',
       });
     }
   }

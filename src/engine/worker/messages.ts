@@ -28,9 +28,7 @@ export interface RunRequest {
   defaults?: RunDefaults;
 }
 
-export type ParentMessage =
-  | { type: 'start'; request: RunRequest }
-  | { type: 'cancel' };
+export type ParentMessage = { type: 'start'; request: RunRequest } | { type: 'cancel' };
 
 /** A failure as the editor shows it. */
 export interface WorkerError {

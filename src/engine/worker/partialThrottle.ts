@@ -9,7 +9,10 @@ export class PartialReportThrottle {
   private pending: unknown;
   private timer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly forward: (report: unknown) => void, private readonly intervalMs = PARTIAL_REPORT_INTERVAL_MS) {}
+  constructor(
+    private readonly forward: (report: unknown) => void,
+    private readonly intervalMs = PARTIAL_REPORT_INTERVAL_MS,
+  ) {}
 
   push(report: unknown): void {
     this.pending = report;

@@ -14,7 +14,11 @@ import { effectiveRunSettings, runtimeSectionOf } from './runSettings';
 import { withoutContexts } from './slimPartialReport';
 
 /** One run inside the worker: load, pick the provider, run the engine; every outcome becomes a message. */
-export async function runJob(request: RunRequest, signal: AbortSignal, send: (m: ChildMessage) => void): Promise<'done' | 'error' | 'cancelled'> {
+export async function runJob(
+  request: RunRequest,
+  signal: AbortSignal,
+  send: (m: ChildMessage) => void,
+): Promise<'done' | 'error' | 'cancelled'> {
   const partials = new PartialReportThrottle((report) => send({ type: 'partial', report: withoutContexts(report as SaeDiffReport) }));
   try {
     const config = loadRunConfig(request.configPath);
@@ -57,8 +61,13 @@ export async function runJob(request: RunRequest, signal: AbortSignal, send: (m:
 /** The models and layers the report will hold: the live panel shows them before the first batch. */
 function runOutline(config: ResolvedConfig, reportPath: string): RunOutline {
   return {
-    base: config.models.base.name, sfts: config.models.sfts.map((s) => s.name), reference: config.models.reference?.name,
-    layers: config.layers.targets, hookPoint: config.layers.hookPoint, report: reportPath, maxSamples: config.dataset.maxSamples,
+    base: config.models.base.name,
+    sfts: config.models.sfts.map((s) => s.name),
+    reference: config.models.reference?.name,
+    layers: config.layers.targets,
+    hookPoint: config.layers.hookPoint,
+    report: reportPath,
+    maxSamples: config.dataset.maxSamples,
   };
 }
 

@@ -14,7 +14,11 @@ export interface EffectiveRunSettings {
  * Precedence: overrides > the config file's runtime section > editor defaults.
  * The engine lets RunOptions win over the file, so a default is passed only where the file is silent.
  */
-export function effectiveRunSettings(fileRuntime: Record<string, unknown> | undefined, defaults: RunDefaults = {}, overrides: RunOverrides = {}): EffectiveRunSettings {
+export function effectiveRunSettings(
+  fileRuntime: Record<string, unknown> | undefined,
+  defaults: RunDefaults = {},
+  overrides: RunOverrides = {},
+): EffectiveRunSettings {
   const fileSets = (key: string) => fileRuntime !== undefined && fileRuntime[key] !== undefined && fileRuntime[key] !== null;
   const out: EffectiveRunSettings = {};
   if (overrides.provider !== undefined) out.provider = overrides.provider;
@@ -29,7 +33,8 @@ export function effectiveRunSettings(fileRuntime: Record<string, unknown> | unde
 
 /** The `diagnostic_pipeline.runtime` mapping of a parsed config, if it is one. */
 export function runtimeSectionOf(configData: unknown): Record<string, unknown> | undefined {
-  const field = (v: unknown, key: string): unknown => (v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[key] : undefined);
+  const field = (v: unknown, key: string): unknown =>
+    v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[key] : undefined;
   const runtime = field(field(configData, 'diagnostic_pipeline'), 'runtime');
   return runtime && typeof runtime === 'object' && !Array.isArray(runtime) ? (runtime as Record<string, unknown>) : undefined;
 }

@@ -19,7 +19,10 @@ export class LiveDiagnostics implements vscode.Disposable {
       return;
     }
     const delay = immediately ? 0 : vscode.workspace.getConfiguration('saeDiff').get<number>('validation.debounceMs', 300);
-    this.timers.set(key, setTimeout(() => this.validate(doc), delay));
+    this.timers.set(
+      key,
+      setTimeout(() => this.validate(doc), delay),
+    );
   }
 
   private validate(doc: vscode.TextDocument): void {

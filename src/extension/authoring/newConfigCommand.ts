@@ -4,9 +4,10 @@ import { isConfigFileName } from '../../engine/config/configFileRule';
 
 /** SAE Diff: New Diagnostic Config — asks where, writes the commented starter, opens it. */
 export async function newConfigCommand(): Promise<void> {
-  const folder = vscode.window.activeTextEditor?.document.uri.scheme === 'file'
-    ? vscode.Uri.joinPath(vscode.window.activeTextEditor.document.uri, '..')
-    : vscode.workspace.workspaceFolders?.[0]?.uri;
+  const folder =
+    vscode.window.activeTextEditor?.document.uri.scheme === 'file'
+      ? vscode.Uri.joinPath(vscode.window.activeTextEditor.document.uri, '..')
+      : vscode.workspace.workspaceFolders?.[0]?.uri;
   const target = await vscode.window.showSaveDialog({
     title: 'New SAE Diff diagnostic config',
     saveLabel: 'Create',
@@ -18,6 +19,8 @@ export async function newConfigCommand(): Promise<void> {
   const doc = await vscode.workspace.openTextDocument(target);
   await vscode.window.showTextDocument(doc);
   if (!isConfigFileName(target.fsPath)) {
-    void vscode.window.showInformationMessage('Tip: a config named *.sae-diff.yaml is always recognised; any other YAML file only while diagnostic_pipeline is its first key.');
+    void vscode.window.showInformationMessage(
+      'Tip: a config named *.sae-diff.yaml is always recognised; any other YAML file only while diagnostic_pipeline is its first key.',
+    );
   }
 }

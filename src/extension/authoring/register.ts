@@ -6,7 +6,10 @@ import { COMPLETION_TRIGGERS, configCodeActionProvider, configCompletionProvider
 /** Config authoring: diagnostics as you type, hovers, completions, quick fixes, new-config command. */
 export function registerConfigAuthoring(context: vscode.ExtensionContext): void {
   // Every YAML document is offered; each provider decides per document (file name or root key).
-  const yaml: vscode.DocumentSelector = [{ language: 'yaml', scheme: 'file' }, { language: 'yaml', scheme: 'untitled' }];
+  const yaml: vscode.DocumentSelector = [
+    { language: 'yaml', scheme: 'file' },
+    { language: 'yaml', scheme: 'untitled' },
+  ];
   const live = new LiveDiagnostics();
   context.subscriptions.push(
     live,
@@ -15,7 +18,9 @@ export function registerConfigAuthoring(context: vscode.ExtensionContext): void 
     vscode.workspace.onDidCloseTextDocument((doc) => live.clear(doc)),
     vscode.languages.registerHoverProvider(yaml, configHoverProvider),
     vscode.languages.registerCompletionItemProvider(yaml, configCompletionProvider, ...COMPLETION_TRIGGERS),
-    vscode.languages.registerCodeActionsProvider(yaml, configCodeActionProvider, { providedCodeActionKinds: [vscode.CodeActionKind.QuickFix] }),
+    vscode.languages.registerCodeActionsProvider(yaml, configCodeActionProvider, {
+      providedCodeActionKinds: [vscode.CodeActionKind.QuickFix],
+    }),
     vscode.commands.registerCommand('saeDiff.newConfig', newConfigCommand),
   );
   for (const doc of vscode.workspace.textDocuments) live.schedule(doc, true);

@@ -5,15 +5,17 @@ import { formatDoctor } from '../../engine/runtime/doctorText';
 /** "SAE Diff: Check GPU": the engine's doctor report (the same text as `npx sae-diff doctor`) in an output channel. */
 export function registerCheckGpu(context: vscode.ExtensionContext): void {
   let channel: vscode.OutputChannel | undefined;
-  context.subscriptions.push(vscode.commands.registerCommand('saeDiff.checkGpu', async () => {
-    channel ??= vscode.window.createOutputChannel('SAE Diff: Check GPU');
-    context.subscriptions.push(channel);
-    const text = await vscode.window.withProgress(
-      { location: vscode.ProgressLocation.Notification, title: 'SAE Diff: checking which execution providers load…' },
-      async () => formatDoctor(await runDoctor(realDoctorEnv())),
-    );
-    channel.clear();
-    channel.append(text);
-    channel.show(true);
-  }));
+  context.subscriptions.push(
+    vscode.commands.registerCommand('saeDiff.checkGpu', async () => {
+      channel ??= vscode.window.createOutputChannel('SAE Diff: Check GPU');
+      context.subscriptions.push(channel);
+      const text = await vscode.window.withProgress(
+        { location: vscode.ProgressLocation.Notification, title: 'SAE Diff: checking which execution providers load…' },
+        async () => formatDoctor(await runDoctor(realDoctorEnv())),
+      );
+      channel.clear();
+      channel.append(text);
+      channel.show(true);
+    }),
+  );
 }

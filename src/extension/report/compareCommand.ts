@@ -14,7 +14,9 @@ export async function compareReports(extensionUri: vscode.Uri, files?: vscode.Ur
     void vscode.window.showWarningMessage('SAE Diff: choose two or more reports to compare.');
     return;
   }
-  const panel = vscode.window.createWebviewPanel(REPORT_VIEW_TYPE, `SAE Diff: compare ${picked.length} reports`, vscode.ViewColumn.Active, { enableScripts: true });
+  const panel = vscode.window.createWebviewPanel(REPORT_VIEW_TYPE, `SAE Diff: compare ${picked.length} reports`, vscode.ViewColumn.Active, {
+    enableScripts: true,
+  });
   const view = new ReportWebview(panel.webview, extensionUri);
   panel.onDidDispose(() => view.dispose());
   try {
@@ -43,9 +45,16 @@ async function pickReports(): Promise<vscode.Uri[] | undefined> {
     });
   }
   found.sort((a, b) => a.fsPath.localeCompare(b.fsPath));
-  const items = found.map((uri) => ({ label: uri.path.split('/').pop() ?? uri.fsPath, description: vscode.workspace.asRelativePath(uri, true), uri }));
+  const items = found.map((uri) => ({
+    label: uri.path.split('/').pop() ?? uri.fsPath,
+    description: vscode.workspace.asRelativePath(uri, true),
+    uri,
+  }));
   const chosen = await vscode.window.showQuickPick(items, {
-    canPickMany: true, title: 'Compare SAE Diff reports: choose two or more', placeHolder: 'Reports in this workspace', matchOnDescription: true,
+    canPickMany: true,
+    title: 'Compare SAE Diff reports: choose two or more',
+    placeHolder: 'Reports in this workspace',
+    matchOnDescription: true,
   });
   return chosen?.map((item) => item.uri);
 }

@@ -40,7 +40,11 @@ export class LiveReportPanel implements LiveView, vscode.Disposable {
     return new LiveReportPanel(panel, extensionUri, `Starting the run: ${outline.base} → ${outline.sfts.join(', ')}…`);
   }
 
-  constructor(private readonly panel: vscode.WebviewPanel, extensionUri: vscode.Uri, placeholder?: string) {
+  constructor(
+    private readonly panel: vscode.WebviewPanel,
+    extensionUri: vscode.Uri,
+    placeholder?: string,
+  ) {
     this.view = new ReportWebview(panel.webview, extensionUri, placeholder);
     panel.onDidDispose(() => {
       this.disposed = true;
@@ -62,7 +66,10 @@ export class LiveReportPanel implements LiveView, vscode.Disposable {
   }
 
   showPartial(report: SaeDiffReport): void {
-    this.panel.title = runTitle(report.comparisons.map((c) => c.sft.name), report.base.name);
+    this.panel.title = runTitle(
+      report.comparisons.map((c) => c.sft.name),
+      report.base.name,
+    );
     this.view.showReport(report);
   }
 

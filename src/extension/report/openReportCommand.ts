@@ -8,11 +8,19 @@ export async function pickReportFile(): Promise<vscode.Uri | undefined> {
   if (found.length === 0) return browseForReport();
   found.sort((a, b) => a.fsPath.localeCompare(b.fsPath));
   const items: (vscode.QuickPickItem & { uri?: vscode.Uri })[] = [
-    ...found.map((uri) => ({ label: vscode.workspace.asRelativePath(uri, false).split('/').pop() ?? uri.fsPath, description: vscode.workspace.asRelativePath(uri, true), uri })),
+    ...found.map((uri) => ({
+      label: vscode.workspace.asRelativePath(uri, false).split('/').pop() ?? uri.fsPath,
+      description: vscode.workspace.asRelativePath(uri, true),
+      uri,
+    })),
     { label: '', kind: vscode.QuickPickItemKind.Separator },
     { label: BROWSE },
   ];
-  const choice = await vscode.window.showQuickPick(items, { title: 'Open SAE Diff Report', placeHolder: 'Choose a report', matchOnDescription: true });
+  const choice = await vscode.window.showQuickPick(items, {
+    title: 'Open SAE Diff Report',
+    placeHolder: 'Choose a report',
+    matchOnDescription: true,
+  });
   if (!choice) return undefined;
   return choice.uri ?? browseForReport();
 }

@@ -9,7 +9,10 @@ export async function readReportFile(file: vscode.Uri): Promise<SaeDiffReport> {
 }
 
 /** Shows the file in a webview, or why it cannot be shown. */
-export async function loadInto(view: { showReport(r: SaeDiffReport, s: vscode.Uri): void; showError(m: string): void }, file: vscode.Uri): Promise<void> {
+export async function loadInto(
+  view: { showReport(r: SaeDiffReport, s: vscode.Uri): void; showError(m: string): void },
+  file: vscode.Uri,
+): Promise<void> {
   try {
     view.showReport(await readReportFile(file), file);
   } catch (error) {

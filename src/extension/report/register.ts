@@ -48,8 +48,15 @@ export function registerReportViews(context: vscode.ExtensionContext): ReportVie
       const target = file instanceof vscode.Uri ? file : await pickReportFile();
       if (target) await openReportFile(target);
     }),
-    vscode.commands.registerCommand('saeDiff.compareReports', (file?: vscode.Uri, files?: vscode.Uri[]) => compareReports(extensionUri, files ?? (file ? [file] : undefined))),
-    { dispose: () => { if (live instanceof LiveReportPanel) live.dispose(); restored?.dispose(); } },
+    vscode.commands.registerCommand('saeDiff.compareReports', (file?: vscode.Uri, files?: vscode.Uri[]) =>
+      compareReports(extensionUri, files ?? (file ? [file] : undefined)),
+    ),
+    {
+      dispose: () => {
+        if (live instanceof LiveReportPanel) live.dispose();
+        restored?.dispose();
+      },
+    },
   );
 
   async function openReportFile(file: vscode.Uri): Promise<void> {

@@ -5,8 +5,11 @@ import type { LiveView } from './liveReportPanel';
 import { loadInto } from './readReportFile';
 import { ReportWebview } from './reportWebview';
 
-
-interface OpenEditor { view: ReportWebview; panel: vscode.WebviewPanel; disposed: boolean }
+interface OpenEditor {
+  view: ReportWebview;
+  panel: vscode.WebviewPanel;
+  disposed: boolean;
+}
 
 /**
  * `*.sae-report.json` opens here as a read-only custom editor. VS Code re-creates these editors after a
@@ -35,7 +38,10 @@ export class ReportEditorProvider implements vscode.CustomReadonlyEditorProvider
     watcher.onDidCreate(reload);
     panel.onDidDispose(() => {
       entry.disposed = true;
-      this.open.set(key, (this.open.get(key) ?? []).filter((e) => e !== entry));
+      this.open.set(
+        key,
+        (this.open.get(key) ?? []).filter((e) => e !== entry),
+      );
       watcher.dispose();
       view.dispose();
     });
@@ -53,7 +59,10 @@ export class ReportEditorProvider implements vscode.CustomReadonlyEditorProvider
 }
 
 class EditorLiveView implements LiveView {
-  constructor(private readonly editor: OpenEditor, private readonly file: vscode.Uri) {}
+  constructor(
+    private readonly editor: OpenEditor,
+    private readonly file: vscode.Uri,
+  ) {}
 
   get isDisposed(): boolean {
     return this.editor.disposed;

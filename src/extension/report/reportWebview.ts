@@ -18,7 +18,11 @@ export class ReportWebview implements vscode.Disposable {
   private readonly subscriptions: vscode.Disposable[] = [];
 
   /** `placeholder`: what the page says until its script has drawn the first message. */
-  constructor(private readonly webview: vscode.Webview, private readonly extensionUri: vscode.Uri, placeholder?: string) {
+  constructor(
+    private readonly webview: vscode.Webview,
+    private readonly extensionUri: vscode.Uri,
+    placeholder?: string,
+  ) {
     const mediaRoot = vscode.Uri.joinPath(extensionUri, 'media', 'webview');
     webview.options = { enableScripts: true, localResourceRoots: [mediaRoot] };
     webview.html = buildPanelHtml({

@@ -17,11 +17,20 @@ const FORMATS: Record<ExportMessage['kind'], { suffix: string; filter: Record<st
 };
 
 const TITLES: Record<ExportMessage['kind'], string> = {
-  csv: 'shifted features', markdown: 'summary', png: 'layer profile (PNG)', svg: 'layer profile (SVG)', html: 'standalone HTML report',
+  csv: 'shifted features',
+  markdown: 'summary',
+  png: 'layer profile (PNG)',
+  svg: 'layer profile (SVG)',
+  html: 'standalone HTML report',
 };
 
 /** Asks where to save an export (suggesting a name next to the report) and writes it. */
-export async function saveExport(message: ExportMessage, report: SaeDiffReport, source: vscode.Uri | undefined, extensionRoot: string): Promise<void> {
+export async function saveExport(
+  message: ExportMessage,
+  report: SaeDiffReport,
+  source: vscode.Uri | undefined,
+  extensionRoot: string,
+): Promise<void> {
   const format = FORMATS[message.kind];
   const target = await vscode.window.showSaveDialog({
     defaultUri: suggestedUri(source, format.suffix),
@@ -35,10 +44,14 @@ export async function saveExport(message: ExportMessage, report: SaeDiffReport, 
 
 function exportBytes(message: ExportMessage, report: SaeDiffReport, extensionRoot: string): Uint8Array {
   if (message.kind === 'png') return Buffer.from(message.dataUrl.slice(message.dataUrl.indexOf(',') + 1), 'base64');
-  const text = message.kind === 'csv' ? shiftedFeaturesToCsv(report)
-    : message.kind === 'svg' ? layerProfileSvg(report)
-      : message.kind === 'html' ? standaloneHtml(report, extensionRoot)
-        : reportToMarkdown(report);
+  const text =
+    message.kind === 'csv'
+      ? shiftedFeaturesToCsv(report)
+      : message.kind === 'svg'
+        ? layerProfileSvg(report)
+        : message.kind === 'html'
+          ? standaloneHtml(report, extensionRoot)
+          : reportToMarkdown(report);
   return Buffer.from(text, 'utf8');
 }
 

@@ -16,13 +16,9 @@ export function standaloneHtml(report: SaeDiffReport, extensionRoot: string): st
   const script = readFileSync(join(extensionRoot, ...WEBVIEW_SCRIPT_PATH), 'utf8');
   const style = readFileSync(join(extensionRoot, ...WEBVIEW_STYLE_PATH), 'utf8');
   const nonce = createNonce();
-  const csp = [
-    "default-src 'none'",
-    `style-src 'nonce-${nonce}'`,
-    `script-src 'nonce-${nonce}'`,
-    'img-src data:',
-    'font-src data:',
-  ].join('; ');
+  const csp = ["default-src 'none'", `style-src 'nonce-${nonce}'`, `script-src 'nonce-${nonce}'`, 'img-src data:', 'font-src data:'].join(
+    '; ',
+  );
   const title = `SAE Diff: ${report.base?.name ?? 'base'} → ${(report.comparisons ?? []).map((c) => c?.sft?.name).join(', ')}`;
   return `<!DOCTYPE html>
 <html lang="en">
@@ -45,7 +41,10 @@ export function standaloneHtml(report: SaeDiffReport, extensionRoot: string): st
 
 /** JSON inside a script element: `<` escaped, so no string in the report can close the element or open a comment. */
 function jsonInHtml(value: unknown): string {
-  return JSON.stringify(value).replace(/</g, '\\u003c').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
+  return JSON.stringify(value)
+    .replace(/</g, '\\u003c')
+    .replace(/\u2028/g, '\\u2028')
+    .replace(/\u2029/g, '\\u2029');
 }
 
 /** The bundle must not contain its own closing tag (it would end the element early). */

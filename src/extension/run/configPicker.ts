@@ -22,13 +22,15 @@ export async function pickConfig(given?: vscode.Uri): Promise<vscode.Uri | undef
   if (configs.length === 0) {
     const action = await vscode.window.showInformationMessage(
       'SAE Diff: no diagnostic config found in this workspace (*.sae-diff.yaml, or a YAML file with a diagnostic_pipeline section).',
-      'New Diagnostic Config');
+      'New Diagnostic Config',
+    );
     if (action) await vscode.commands.executeCommand('saeDiff.newConfig');
     return undefined;
   }
   const picked = await vscode.window.showQuickPick(
     configs.map((uri) => ({ label: path.basename(uri.fsPath), description: vscode.workspace.asRelativePath(uri), uri })),
-    { title: 'SAE Diff: Run Diagnostic', placeHolder: 'Which config?' });
+    { title: 'SAE Diff: Run Diagnostic', placeHolder: 'Which config?' },
+  );
   return picked?.uri;
 }
 

@@ -23,7 +23,9 @@ export class EditorRunner implements vscode.Disposable {
     private readonly reports: ReportViews,
   ) {}
 
-  get isRunning(): boolean { return this.controller.isRunning; }
+  get isRunning(): boolean {
+    return this.controller.isRunning;
+  }
 
   async run(given?: vscode.Uri, overrides: RunOverrides = {}): Promise<void> {
     if (!runsAllowed()) return explainUntrusted();
@@ -60,41 +62,46 @@ export class EditorRunner implements vscode.Disposable {
 
   private runWithProgress(uri: vscode.Uri, overrides: RunOverrides): Thenable<RunOutcome> {
     const request = { configPath: uri.fsPath, overrides, defaults: readRunDefaults(uri) };
-    this.log.appendLine(`\n=== ${new Date().toLocaleString()} Run ${uri.fsPath}${overrides.provider ? ` (provider ${overrides.provider})` : ''} ===`);
+    this.log.appendLine(
+      `\n=== ${new Date().toLocaleString()} Run ${uri.fsPath}${overrides.provider ? ` (provider ${overrides.provider})` : ''} ===`,
+    );
     this.status.startRun();
     const title = `SAE Diff: ${path.basename(uri.fsPath)}`;
-    return vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title, cancellable: true }, async (progress, token) => {
-      token.onCancellationRequested(() => void this.cancel());
-      let provider = '';
-      const promise = this.controller.run(request, {
-        onStarted: ({ pid, reportPath, outline }) => {
-          this.log.appendLine(`Worker pid ${pid}; report: ${reportPath}`);
-          // the live view opens now, with the run's models and layers, not at the first finished batch
-          const report = vscode.Uri.file(reportPath);
-          this.reports.startRun({ ...outline, report: vscode.workspace.asRelativePath(report) }, report);
-        },
-        onProvider: (p) => {
-          provider = p.requested === 'auto' ? `${p.provider} (auto)` : p.provider;
-          this.status.setProvider(p.provider);
-          // the engine logs the provider and its warnings itself; a fallback also deserves a notification
-          for (const w of p.warnings) void vscode.window.showWarningMessage(`SAE Diff: ${w}`);
-          progress.report({ message: `on ${provider}` });
-        },
-        onProgress: (e) => {
-          this.status.running(progressShort(e));
-          progress.report({ message: `${progressMessage(e)}${provider ? ` · ${provider}` : ''}` });
-          this.reports.runProgress({ message: progressMessage(e), fraction: progressFraction(e) });
-        },
-        onLog: (line) => this.log.appendLine(line),
-        onPartialReport: (report) => this.reports.showPartial(report),
-      });
-      this.stateChanged.fire();
-      try {
-        return await promise;
-      } finally {
+    return vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title, cancellable: true },
+      async (progress, token) => {
+        token.onCancellationRequested(() => void this.cancel());
+        let provider = '';
+        const promise = this.controller.run(request, {
+          onStarted: ({ pid, reportPath, outline }) => {
+            this.log.appendLine(`Worker pid ${pid}; report: ${reportPath}`);
+            // the live view opens now, with the run's models and layers, not at the first finished batch
+            const report = vscode.Uri.file(reportPath);
+            this.reports.startRun({ ...outline, report: vscode.workspace.asRelativePath(report) }, report);
+          },
+          onProvider: (p) => {
+            provider = p.requested === 'auto' ? `${p.provider} (auto)` : p.provider;
+            this.status.setProvider(p.provider);
+            // the engine logs the provider and its warnings itself; a fallback also deserves a notification
+            for (const w of p.warnings) void vscode.window.showWarningMessage(`SAE Diff: ${w}`);
+            progress.report({ message: `on ${provider}` });
+          },
+          onProgress: (e) => {
+            this.status.running(progressShort(e));
+            progress.report({ message: `${progressMessage(e)}${provider ? ` · ${provider}` : ''}` });
+            this.reports.runProgress({ message: progressMessage(e), fraction: progressFraction(e) });
+          },
+          onLog: (line) => this.log.appendLine(line),
+          onPartialReport: (report) => this.reports.showPartial(report),
+        });
         this.stateChanged.fire();
-      }
-    });
+        try {
+          return await promise;
+        } finally {
+          this.stateChanged.fire();
+        }
+      },
+    );
   }
 
   private async finish(uri: vscode.Uri, outcome: RunOutcome, overrides: RunOverrides): Promise<void> {
@@ -106,7 +113,12 @@ export class EditorRunner implements vscode.Disposable {
       if (await this.reports.finishRun(report)) return;
       if (openReportWhenDone(uri)) {
         await this.reports.openReportFile(report);
-      } else if ((await vscode.window.showInformationMessage(`SAE Diff: report written to ${vscode.workspace.asRelativePath(report)}.`, 'Open Report')) === 'Open Report') {
+      } else if (
+        (await vscode.window.showInformationMessage(
+          `SAE Diff: report written to ${vscode.workspace.asRelativePath(report)}.`,
+          'Open Report',
+        )) === 'Open Report'
+      ) {
         await this.reports.openReportFile(report);
       }
       return;
@@ -138,9 +150,14 @@ async function saveIfDirty(uri: vscode.Uri): Promise<void> {
  * Returns true when the run must not start.
  */
 async function refuseWithConfigErrors(uri: vscode.Uri): Promise<boolean> {
-  const errors = vscode.languages.getDiagnostics(uri).filter((d) => d.severity === vscode.DiagnosticSeverity.Error && d.source === 'sae-diff');
+  const errors = vscode.languages
+    .getDiagnostics(uri)
+    .filter((d) => d.severity === vscode.DiagnosticSeverity.Error && d.source === 'sae-diff');
   if (errors.length === 0) return false;
-  const lines = errors.slice(0, 3).map((d) => `line ${d.range.start.line + 1}: ${d.message}`).join('; ');
+  const lines = errors
+    .slice(0, 3)
+    .map((d) => `line ${d.range.start.line + 1}: ${d.message}`)
+    .join('; ');
   const more = errors.length > 3 ? ` (and ${errors.length - 3} more)` : '';
   const action = await vscode.window.showErrorMessage(
     `SAE Diff: ${path.basename(uri.fsPath)} has ${errors.length} error${errors.length === 1 ? '' : 's'}; fix ${errors.length === 1 ? 'it' : 'them'} before running. ${lines}${more}`,

@@ -5,7 +5,8 @@ import type { ProgressEvent } from '../../engine/pipeline/progress';
 export function progressMessage(e: ProgressEvent): string {
   const details: string[] = [];
   if (e.batchesTotal !== undefined) details.push(`batch ${e.batchesDone ?? 0}/${e.batchesTotal}`);
-  if (e.tokensPerSecond !== undefined && Number.isFinite(e.tokensPerSecond)) details.push(`${Math.round(e.tokensPerSecond).toLocaleString('en-US')} tok/s`);
+  if (e.tokensPerSecond !== undefined && Number.isFinite(e.tokensPerSecond))
+    details.push(`${Math.round(e.tokensPerSecond).toLocaleString('en-US')} tok/s`);
   const model = e.model && !e.message.includes(e.model) ? `${e.model}: ` : '';
   return `${model}${e.message}${details.length ? ` (${details.join(', ')})` : ''}`;
 }

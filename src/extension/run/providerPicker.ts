@@ -15,19 +15,25 @@ export async function selectExecutionProvider(): Promise<void> {
   const picked = await vscode.window.showQuickPick(items, { title: 'SAE Diff: Execution Provider', placeHolder: `Current: ${current}` });
   if (!picked) return;
   // A hardware choice belongs to the user; keep writing the workspace when it already overrides the user value.
-  const target = config.inspect(SETTING)?.workspaceValue !== undefined ? vscode.ConfigurationTarget.Workspace : vscode.ConfigurationTarget.Global;
+  const target =
+    config.inspect(SETTING)?.workspaceValue !== undefined ? vscode.ConfigurationTarget.Workspace : vscode.ConfigurationTarget.Global;
   await config.update(SETTING, picked.value, target);
   const fileProvider = activeConfigProvider();
   if (fileProvider) {
-    void vscode.window.showInformationMessage(`SAE Diff: the open config sets runtime.execution_provider: ${fileProvider}, which takes precedence over the setting for that file.`);
+    void vscode.window.showInformationMessage(
+      `SAE Diff: the open config sets runtime.execution_provider: ${fileProvider}, which takes precedence over the setting for that file.`,
+    );
   }
 }
 
 function providerItems(): { label: ProviderRequest; description: string }[] {
   const p = process.platform;
-  const cuda = p === 'linux' || p === 'win32'
-    ? (cudaBinariesInstalled() ? 'NVIDIA GPU (CUDA binaries installed)' : 'NVIDIA GPU: CUDA binaries of onnxruntime-node not installed')
-    : `not available on ${p}`;
+  const cuda =
+    p === 'linux' || p === 'win32'
+      ? cudaBinariesInstalled()
+        ? 'NVIDIA GPU (CUDA binaries installed)'
+        : 'NVIDIA GPU: CUDA binaries of onnxruntime-node not installed'
+      : `not available on ${p}`;
   // keyed by every allowed value (generated from the schema), so a new provider does not compile without a description
   const descriptions: Record<ProviderRequest, string> = {
     auto: 'CUDA where installed, DirectML on Windows, CoreML on macOS, WebGPU where it loads, else CPU',

@@ -15,7 +15,10 @@ export function registerRunCommands(context: vscode.ExtensionContext, reports: R
   const lenses = new RunCodeLensProvider(() => runner.isRunning);
 
   context.subscriptions.push(
-    log, status, runner, lenses,
+    log,
+    status,
+    runner,
+    lenses,
     vscode.commands.registerCommand('saeDiff.runDiagnostic', (arg?: unknown) => runner.run(arg instanceof vscode.Uri ? arg : undefined)),
     vscode.commands.registerCommand('saeDiff.cancelRun', () => runner.cancel()),
     vscode.commands.registerCommand('saeDiff.selectExecutionProvider', () => selectExecutionProvider()),

@@ -21,7 +21,9 @@ export function removeReportTempFiles(reportPath: string): string[] {
     try {
       fs.rmSync(file, { force: true });
       removed.push(file);
-    } catch { /* best effort: a locked file on Windows */ }
+    } catch {
+      /* best effort: a locked file on Windows */
+    }
   }
   return removed;
 }

@@ -10,7 +10,9 @@ export class RunCodeLensProvider implements vscode.CodeLensProvider {
 
   constructor(private readonly isRunning: () => boolean) {}
 
-  refresh(): void { this.changed.fire(); }
+  refresh(): void {
+    this.changed.fire();
+  }
 
   provideCodeLenses(doc: vscode.TextDocument): vscode.CodeLens[] {
     if (!isDiagnosticConfigDocument(doc)) return [];
@@ -18,7 +20,13 @@ export class RunCodeLensProvider implements vscode.CodeLensProvider {
     if (line < 0) return [];
     const range = new vscode.Range(line, 0, line, 0);
     if (!runsAllowed()) {
-      return [new vscode.CodeLens(range, { title: '$(shield) Run diagnostic (needs a trusted workspace)', command: 'saeDiff.runDiagnostic', arguments: [doc.uri] })];
+      return [
+        new vscode.CodeLens(range, {
+          title: '$(shield) Run diagnostic (needs a trusted workspace)',
+          command: 'saeDiff.runDiagnostic',
+          arguments: [doc.uri],
+        }),
+      ];
     }
     if (this.isRunning()) {
       return [new vscode.CodeLens(range, { title: '$(sync~spin) Running… Cancel run', command: 'saeDiff.cancelRun' })];
@@ -26,5 +34,7 @@ export class RunCodeLensProvider implements vscode.CodeLensProvider {
     return [new vscode.CodeLens(range, { title: '$(play) Run diagnostic', command: 'saeDiff.runDiagnostic', arguments: [doc.uri] })];
   }
 
-  dispose(): void { this.changed.dispose(); }
+  dispose(): void {
+    this.changed.dispose();
+  }
 }

@@ -9,12 +9,14 @@ import type { ProgressEvent } from '../../engine/pipeline/progress';
 import type { RunOutline } from '../../shared/reportMessages';
 import { removeReportTempFiles } from './reportTempFiles';
 
-export type RunOutcome =
-  | { kind: 'done'; reportPath: string }
-  | { kind: 'cancelled' }
-  | { kind: 'error'; error: WorkerError };
+export type RunOutcome = { kind: 'done'; reportPath: string } | { kind: 'cancelled' } | { kind: 'error'; error: WorkerError };
 
-export interface ProviderInfo { provider: string; requested: string; reason: string; warnings: string[] }
+export interface ProviderInfo {
+  provider: string;
+  requested: string;
+  reason: string;
+  warnings: string[];
+}
 
 export interface RunEvents {
   onStarted?(info: { pid: number; configPath: string; reportPath: string; outline: RunOutline }): void;
@@ -61,10 +63,14 @@ export class RunController {
     this.killAfterMs = options.killAfterMs ?? 800;
   }
 
-  get isRunning(): boolean { return this.active !== undefined; }
+  get isRunning(): boolean {
+    return this.active !== undefined;
+  }
 
   /** Process id of the running worker, if any. */
-  get pid(): number | undefined { return this.active?.child.pid; }
+  get pid(): number | undefined {
+    return this.active?.child.pid;
+  }
 
   run(request: RunRequest, events: RunEvents = {}): Promise<RunOutcome> {
     if (this.active) return Promise.reject(new Error('A diagnostic run is already in progress.'));
@@ -93,7 +99,9 @@ export class RunController {
     await run.closed;
   }
 
-  dispose(): Promise<void> { return this.cancel(); }
+  dispose(): Promise<void> {
+    return this.cancel();
+  }
 
   private supervise(run: ActiveRun, request: RunRequest, events: RunEvents): Promise<RunOutcome> {
     const { child } = run;
@@ -104,22 +112,40 @@ export class RunController {
     for (const stream of [child.stdout, child.stderr]) {
       if (stream) readline.createInterface({ input: stream }).on('line', (line) => events.onLog?.(line));
     }
-    child.on('message', (m: ChildMessage) => safely(events, () => {
-      switch (m.type) {
-        case 'started':
-          reportPath = m.reportPath;
-          events.onStarted?.({ pid: child.pid!, configPath: m.configPath, reportPath: m.reportPath, outline: m.outline });
-          break;
-        case 'provider': events.onProvider?.({ provider: m.provider, requested: m.requested, reason: m.reason, warnings: m.warnings }); break;
-        case 'progress': events.onProgress?.(m.event); break;
-        case 'log': events.onLog?.(m.line); break;
-        case 'partial': events.onPartialReport?.(m.report); break;
-        case 'done': final = { kind: 'done', reportPath: m.reportPath }; break;
-        case 'error': final = { kind: 'error', error: m.error }; break;
-        case 'cancelled': final = { kind: 'cancelled' }; break;
-      }
-    }));
-    child.on('error', (e) => { spawnError = e; });
+    child.on('message', (m: ChildMessage) =>
+      safely(events, () => {
+        switch (m.type) {
+          case 'started':
+            reportPath = m.reportPath;
+            events.onStarted?.({ pid: child.pid!, configPath: m.configPath, reportPath: m.reportPath, outline: m.outline });
+            break;
+          case 'provider':
+            events.onProvider?.({ provider: m.provider, requested: m.requested, reason: m.reason, warnings: m.warnings });
+            break;
+          case 'progress':
+            events.onProgress?.(m.event);
+            break;
+          case 'log':
+            events.onLog?.(m.line);
+            break;
+          case 'partial':
+            events.onPartialReport?.(m.report);
+            break;
+          case 'done':
+            final = { kind: 'done', reportPath: m.reportPath };
+            break;
+          case 'error':
+            final = { kind: 'error', error: m.error };
+            break;
+          case 'cancelled':
+            final = { kind: 'cancelled' };
+            break;
+        }
+      }),
+    );
+    child.on('error', (e) => {
+      spawnError = e;
+    });
     send(child, { type: 'start', request });
 
     // 'close' comes after the exit and after the IPC channel and pipes are drained, so no message is lost.
@@ -144,7 +170,9 @@ function lowerPriority(child: ChildProcess): void {
   if (child.pid === undefined) return;
   try {
     os.setPriority(child.pid, os.constants.priority.PRIORITY_BELOW_NORMAL);
-  } catch { /* not permitted here: run at normal priority */ }
+  } catch {
+    /* not permitted here: run at normal priority */
+  }
 }
 
 /** A throwing listener (e.g. a view that rejects a partial report) must not break the supervision of the run. */
@@ -152,12 +180,19 @@ function safely(events: RunEvents, handle: () => void): void {
   try {
     handle();
   } catch (e) {
-    try { events.onLog?.(`Error in a run listener: ${(e as Error).stack ?? e}`); } catch { /* nothing left to tell */ }
+    try {
+      events.onLog?.(`Error in a run listener: ${(e as Error).stack ?? e}`);
+    } catch {
+      /* nothing left to tell */
+    }
   }
 }
 
 function send(child: ChildProcess, message: ParentMessage): void {
-  if (child.connected) child.send(message, () => { /* a closed channel is handled by 'close' */ });
+  if (child.connected)
+    child.send(message, () => {
+      /* a closed channel is handled by 'close' */
+    });
 }
 
 function unexpectedExitMessage(code: number | null, signal: NodeJS.Signals | null, spawnError?: Error): string {

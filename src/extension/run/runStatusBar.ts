@@ -25,11 +25,17 @@ export class RunStatusBar implements vscode.Disposable {
     this.running('starting');
   }
 
-  setProvider(provider: string): void { this.provider = provider; }
+  setProvider(provider: string): void {
+    this.provider = provider;
+  }
 
   running(detail: string): void {
     const on = this.provider ? ` · ${this.provider}` : '';
-    this.set('$(sync~spin)', `${detail}${on}`, `A diagnostic is running${this.provider ? ` on ${this.provider}` : ''}. Click to show the log.`);
+    this.set(
+      '$(sync~spin)',
+      `${detail}${on}`,
+      `A diagnostic is running${this.provider ? ` on ${this.provider}` : ''}. Click to show the log.`,
+    );
   }
 
   failed(): void {
@@ -38,7 +44,9 @@ export class RunStatusBar implements vscode.Disposable {
     this.item.backgroundColor = new vscode.ThemeColor('statusBarItem.errorBackground');
   }
 
-  dispose(): void { this.item.dispose(); }
+  dispose(): void {
+    this.item.dispose();
+  }
 
   private set(icon: string, text: string, tooltip: string): void {
     this.item.text = `${icon} SAE Diff: ${text}`;

@@ -18,25 +18,66 @@ function hookFromPath(folder: string): { layer?: number; point?: SaeInfo['hookPo
   const p = folder.replace(/\\/g, '/');
   const layer = /(?:^|\/)layer_(\d+)(?:\/|_|$)/.exec(p)?.[1];
   const repo = /gemma-scope-[^/]*?-(res|mlp|att|transcoders)(?:-canonical)?(?:\/|$)/.exec(p)?.[1];
-  if (/(^|\/)embedding(\/|$)/.test(p)) throw refuse(folder, 'This Gemma Scope SAE reads the embeddings (folder embedding), not a decoder block', 'Use a residual-stream SAE of a layer.');
-  if (repo === 'att') throw refuse(folder, 'This Gemma Scope SAE reads attn.hook_z (repo gemma-scope-*-att), the per-head attention output before W_O, not the residual stream', 'Use a gemma-scope-*-res SAE.');
-  if (repo === 'transcoders') throw refuse(folder, 'This is a Gemma Scope transcoder (repo gemma-scope-*-transcoders): it predicts the MLP output from its input, it does not reconstruct one stream', 'Use a gemma-scope-*-res or -mlp SAE.');
+  if (/(^|\/)embedding(\/|$)/.test(p))
+    throw refuse(
+      folder,
+      'This Gemma Scope SAE reads the embeddings (folder embedding), not a decoder block',
+      'Use a residual-stream SAE of a layer.',
+    );
+  if (repo === 'att')
+    throw refuse(
+      folder,
+      'This Gemma Scope SAE reads attn.hook_z (repo gemma-scope-*-att), the per-head attention output before W_O, not the residual stream',
+      'Use a gemma-scope-*-res SAE.',
+    );
+  if (repo === 'transcoders')
+    throw refuse(
+      folder,
+      'This is a Gemma Scope transcoder (repo gemma-scope-*-transcoders): it predicts the MLP output from its input, it does not reconstruct one stream',
+      'Use a gemma-scope-*-res or -mlp SAE.',
+    );
   const point = repo === 'res' ? 'resid_post' : repo === 'mlp' ? 'mlp_out' : undefined;
-  return { layer: layer !== undefined ? Number(layer) : undefined, point, name: layer !== undefined && point ? `blocks.${layer}.hook_${point}` : undefined };
+  return {
+    layer: layer !== undefined ? Number(layer) : undefined,
+    point,
+    name: layer !== undefined && point ? `blocks.${layer}.hook_${point}` : undefined,
+  };
 }
 
-function readGs2Config(folder: string): { layer?: number; point?: SaeInfo['hookPoint']; name?: string; l0?: number; modelName?: string } | undefined {
+function readGs2Config(
+  folder: string,
+): { layer?: number; point?: SaeInfo['hookPoint']; name?: string; l0?: number; modelName?: string } | undefined {
   const file = path.join(folder, 'config.json');
   if (!fs.existsSync(file)) return undefined;
   const cfg = readConfigObject(file);
-  if (cfg.type !== undefined && cfg.type !== 'sae') throw refuse(file, `Gemma Scope 2 dictionary of type '${cfg.type}' (field type) is not an SAE`, 'Transcoders predict one activation from another; use a type "sae" dictionary.');
-  if (cfg.affine_connection === true) throw refuse(file, 'The dictionary has an affine skip connection (field affine_connection: true), which sae-diff does not implement', 'Use a dictionary without affine_connection.');
+  if (cfg.type !== undefined && cfg.type !== 'sae')
+    throw refuse(
+      file,
+      `Gemma Scope 2 dictionary of type '${cfg.type}' (field type) is not an SAE`,
+      'Transcoders predict one activation from another; use a type "sae" dictionary.',
+    );
+  if (cfg.affine_connection === true)
+    throw refuse(
+      file,
+      'The dictionary has an affine skip connection (field affine_connection: true), which sae-diff does not implement',
+      'Use a dictionary without affine_connection.',
+    );
   if (cfg.hf_hook_point_out !== undefined && cfg.hf_hook_point_out !== cfg.hf_hook_point_in) {
-    throw refuse(file, `hf_hook_point_out '${cfg.hf_hook_point_out}' differs from hf_hook_point_in '${cfg.hf_hook_point_in}': this is a transcoder`, 'Use an SAE (hook in = hook out).');
+    throw refuse(
+      file,
+      `hf_hook_point_out '${cfg.hf_hook_point_out}' differs from hf_hook_point_in '${cfg.hf_hook_point_in}': this is a transcoder`,
+      'Use an SAE (hook in = hook out).',
+    );
   }
-  if (cfg.architecture !== undefined && !/^jump_?relu$/.test(String(cfg.architecture))) throw refuse(file, `Gemma Scope 2 architecture '${cfg.architecture}' (field architecture) is not supported`, 'Supported: jump_relu.');
+  if (cfg.architecture !== undefined && !/^jump_?relu$/.test(String(cfg.architecture)))
+    throw refuse(file, `Gemma Scope 2 architecture '${cfg.architecture}' (field architecture) is not supported`, 'Supported: jump_relu.');
   const hook = hookOf(cfg.hf_hook_point_in, 'hf_hook_point_in', file);
-  return { ...hook, name: cfg.hf_hook_point_in, l0: firstNumber(cfg, ['l0']), modelName: typeof cfg.model_name === 'string' ? cfg.model_name : undefined };
+  return {
+    ...hook,
+    name: cfg.hf_hook_point_in,
+    l0: firstNumber(cfg, ['l0']),
+    modelName: typeof cfg.model_name === 'string' ? cfg.model_name : undefined,
+  };
 }
 
 function weightsFileOf(folder: string): string {
@@ -55,10 +96,25 @@ function readInfo(folder: string): SaeInfo {
   const gs2 = readGs2Config(folder);
   const fromPath = hookFromPath(folder);
   return {
-    folder, format: 'gemmascope', architecture: 'jumprelu', dIn: wEnc[0], dSae: wEnc[1], dtype: 'float32',
-    hookName: gs2?.name ?? fromPath.name ?? folder, hookLayer: gs2?.layer ?? fromPath.layer, hookPoint: gs2?.point ?? fromPath.point,
-    applyBDecToInput: false, weightsFile, normalization: 'none', modelName: gs2?.modelName,
-    declaredL0: gs2?.l0 ?? (() => { const m = /average_l0_(\d+)/.exec(folder); return m ? Number(m[1]) : undefined; })(),
+    folder,
+    format: 'gemmascope',
+    architecture: 'jumprelu',
+    dIn: wEnc[0],
+    dSae: wEnc[1],
+    dtype: 'float32',
+    hookName: gs2?.name ?? fromPath.name ?? folder,
+    hookLayer: gs2?.layer ?? fromPath.layer,
+    hookPoint: gs2?.point ?? fromPath.point,
+    applyBDecToInput: false,
+    weightsFile,
+    normalization: 'none',
+    modelName: gs2?.modelName,
+    declaredL0:
+      gs2?.l0 ??
+      (() => {
+        const m = /average_l0_(\d+)/.exec(folder);
+        return m ? Number(m[1]) : undefined;
+      })(),
   };
 }
 
@@ -70,7 +126,14 @@ function loadWeights(info: SaeInfo): SaeWeights {
     t = new Map();
     for (const [k, v] of readSafetensors(file)) t.set(k.replace(/^w_/, 'W_'), v);
   }
-  return { ...info, W_enc: need(t, 'W_enc', file, [d, m]), b_enc: need(t, 'b_enc', file, [m]), W_dec: need(t, 'W_dec', file, [m, d]), b_dec: need(t, 'b_dec', file, [d]), threshold: need(t, 'threshold', file, [m]) };
+  return {
+    ...info,
+    W_enc: need(t, 'W_enc', file, [d, m]),
+    b_enc: need(t, 'b_enc', file, [m]),
+    W_dec: need(t, 'W_dec', file, [m, d]),
+    b_dec: need(t, 'b_dec', file, [d]),
+    threshold: need(t, 'threshold', file, [m]),
+  };
 }
 
 export const gemmaScopeFormat: SaeFormatModule = {

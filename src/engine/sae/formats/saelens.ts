@@ -25,7 +25,12 @@ export function upgradeSaeLensConfig(raw: Record<string, any>): Record<string, a
   if (meta.hook_name !== undefined && cfg.hook_name === undefined) cfg.hook_name = meta.hook_name;
   if (meta.hook_head_index !== undefined && cfg.hook_head_index === undefined) cfg.hook_head_index = meta.hook_head_index;
   if (major !== undefined && Number(major) >= 6) return cfg;
-  const renames: Record<string, string> = { hook_point: 'hook_name', hook_point_head_index: 'hook_head_index', activation_fn_str: 'activation_fn', hook_point_layer: 'hook_layer' };
+  const renames: Record<string, string> = {
+    hook_point: 'hook_name',
+    hook_point_head_index: 'hook_head_index',
+    activation_fn_str: 'activation_fn',
+    hook_point_layer: 'hook_layer',
+  };
   for (const [from, to] of Object.entries(renames)) if (from in cfg && !(to in cfg)) cfg[to] = cfg[from];
   cfg.apply_b_dec_to_input ??= true;
   cfg.finetuning_scaling_factor ??= false;
@@ -35,7 +40,8 @@ export function upgradeSaeLensConfig(raw: Record<string, any>): Record<string, a
     cfg.architecture = 'topk';
     cfg.k = cfg.activation_fn_kwargs.k;
   }
-  if (typeof cfg.normalize_activations === 'boolean') cfg.normalize_activations = cfg.normalize_activations ? 'expected_average_only_in' : 'none';
+  if (typeof cfg.normalize_activations === 'boolean')
+    cfg.normalize_activations = cfg.normalize_activations ? 'expected_average_only_in' : 'none';
   return cfg;
 }
 
@@ -49,38 +55,83 @@ function readScalingFactor(folder: string, cfg: Record<string, any>): number | u
 
 function readInfo(folder: string): SaeInfo {
   const cfgPath = path.join(folder, 'cfg.json');
-  if (!fs.existsSync(cfgPath)) throw refuse(folder, `Missing cfg.json in the SAELens folder ${folder}`, 'Save the SAE with SAELens (sae.save_model) so that cfg.json is written.');
+  if (!fs.existsSync(cfgPath))
+    throw refuse(
+      folder,
+      `Missing cfg.json in the SAELens folder ${folder}`,
+      'Save the SAE with SAELens (sae.save_model) so that cfg.json is written.',
+    );
   const cfg = upgradeSaeLensConfig(readConfigObject(cfgPath));
   const weightsFile = path.join(folder, 'sae_weights.safetensors');
   const header = readSafetensorsHeader(weightsFile);
   const arch = String(cfg.architecture ?? 'standard');
   if (!isArchitecture(arch)) {
-    const why = /transcoder/.test(arch) ? ': a transcoder predicts a later activation from an earlier one, it does not reconstruct one stream' : '';
-    throw refuse(cfgPath, `SAE architecture '${arch}' (field architecture) is not supported${why}`, `Supported: ${Object.keys(ARCHITECTURES).join(', ')}.`);
+    const why = /transcoder/.test(arch)
+      ? ': a transcoder predicts a later activation from an earlier one, it does not reconstruct one stream'
+      : '';
+    throw refuse(
+      cfgPath,
+      `SAE architecture '${arch}' (field architecture) is not supported${why}`,
+      `Supported: ${Object.keys(ARCHITECTURES).join(', ')}.`,
+    );
   }
   if (cfg.activation_fn !== undefined && !['relu', 'topk'].includes(String(cfg.activation_fn))) {
-    throw refuse(cfgPath, `SAE activation '${cfg.activation_fn}' (field activation_fn_str / activation_fn) is not supported`, 'Supported: relu, and topk with activation_fn_kwargs.k.');
+    throw refuse(
+      cfgPath,
+      `SAE activation '${cfg.activation_fn}' (field activation_fn_str / activation_fn) is not supported`,
+      'Supported: relu, and topk with activation_fn_kwargs.k.',
+    );
   }
-  if (cfg.activation_fn === 'topk' && arch !== 'topk') throw refuse(cfgPath, 'activation_fn_str is topk but activation_fn_kwargs.k is missing', 'Set activation_fn_kwargs.k in cfg.json.');
+  if (cfg.activation_fn === 'topk' && arch !== 'topk')
+    throw refuse(cfgPath, 'activation_fn_str is topk but activation_fn_kwargs.k is missing', 'Set activation_fn_kwargs.k in cfg.json.');
   if (cfg.hook_head_index !== undefined && cfg.hook_head_index !== null) {
-    throw refuse(cfgPath, `The SAE reads one attention head (field hook_head_index ${cfg.hook_head_index}), not the residual stream`, 'Use an SAE trained on the residual stream.');
+    throw refuse(
+      cfgPath,
+      `The SAE reads one attention head (field hook_head_index ${cfg.hook_head_index}), not the residual stream`,
+      'Use an SAE trained on the residual stream.',
+    );
   }
-  if (cfg.reshape_activations === 'hook_z') throw refuse(cfgPath, 'The SAE reads attn.hook_z (field reshape_activations: hook_z), the per-head attention output before W_O', 'Use an SAE trained on the residual stream.');
+  if (cfg.reshape_activations === 'hook_z')
+    throw refuse(
+      cfgPath,
+      'The SAE reads attn.hook_z (field reshape_activations: hook_z), the per-head attention output before W_O',
+      'Use an SAE trained on the residual stream.',
+    );
   const norm = String(cfg.normalize_activations ?? 'none');
-  if (!NORMALIZATIONS.includes(norm)) throw refuse(cfgPath, `SAE activation normalisation '${norm}' is not known (field normalize_activations)`, `Supported: ${NORMALIZATIONS.join(', ')}.`);
+  if (!NORMALIZATIONS.includes(norm))
+    throw refuse(
+      cfgPath,
+      `SAE activation normalisation '${norm}' is not known (field normalize_activations)`,
+      `Supported: ${NORMALIZATIONS.join(', ')}.`,
+    );
   const scalingFactor = norm === 'expected_average_only_in' ? readScalingFactor(folder, cfg) : undefined;
   if (norm === 'expected_average_only_in' && scalingFactor === undefined) {
-    throw refuse(cfgPath, `normalize_activations is ${cfg.normalize_activations === 'expected_average_only_in' && typeof readConfigObject(cfgPath).normalize_activations === 'boolean' ? 'true (SAELens <= 3: expected_average_only_in)' : 'expected_average_only_in'} but the SAE gives no scaling factor`, 'Add scaling_factor to cfg.json (or activation_scaler.json), or fold it into the weights; approximating it would give wrong numbers.');
+    throw refuse(
+      cfgPath,
+      `normalize_activations is ${cfg.normalize_activations === 'expected_average_only_in' && typeof readConfigObject(cfgPath).normalize_activations === 'boolean' ? 'true (SAELens <= 3: expected_average_only_in)' : 'expected_average_only_in'} but the SAE gives no scaling factor`,
+      'Add scaling_factor to cfg.json (or activation_scaler.json), or fold it into the weights; approximating it would give wrong numbers.',
+    );
   }
   const wEnc = header.tensors.get('W_enc');
   if (!wEnc) throw refuse(weightsFile, `No W_enc tensor in ${weightsFile}`, 'The file is not SAELens weights.');
   for (const group of ARCHITECTURES[arch].tensors) {
-    if (!group.some((t) => header.tensors.has(t))) throw refuse(weightsFile, `The ${arch} SAE has no ${group.join(' or ')} tensor`, 'The weights file does not match the config\'s architecture.');
+    if (!group.some((t) => header.tensors.has(t)))
+      throw refuse(
+        weightsFile,
+        `The ${arch} SAE has no ${group.join(' or ')} tensor`,
+        "The weights file does not match the config's architecture.",
+      );
   }
   const kSae = arch === 'topk' ? Number(cfg.k ?? cfg.activation_fn_kwargs?.k) : undefined;
-  if (arch === 'topk' && !(kSae! > 0)) throw refuse(cfgPath, 'TopK SAE without k', 'Set k (SAELens 6) or activation_fn_kwargs.k in cfg.json.');
+  if (arch === 'topk' && !(kSae! > 0))
+    throw refuse(cfgPath, 'TopK SAE without k', 'Set k (SAELens 6) or activation_fn_kwargs.k in cfg.json.');
   const rescale = cfg.rescale_acts_by_decoder_norm === true;
-  if (rescale && arch !== 'topk') throw refuse(cfgPath, `rescale_acts_by_decoder_norm is set for a ${arch} SAE`, 'SAELens applies it to TopK SAEs only; remove the field or fix architecture.');
+  if (rescale && arch !== 'topk')
+    throw refuse(
+      cfgPath,
+      `rescale_acts_by_decoder_norm is set for a ${arch} SAE`,
+      'SAELens applies it to TopK SAEs only; remove the field or fix architecture.',
+    );
   // sae_lens load_pretrained_sae_lens_sae_components: a scaling_factor tensor of all ones is dropped; any
   // other needs finetuning_scaling_factor true (checked on the values in loadWeights)
   const finetuningScaling = header.tensors.has('scaling_factor');
@@ -88,12 +139,23 @@ function readInfo(folder: string): SaeInfo {
   const hookLayer = cfg.hook_layer !== undefined && cfg.hook_layer !== null ? Number(cfg.hook_layer) : hook.layer;
   const meta = cfg.metadata && typeof cfg.metadata === 'object' ? cfg.metadata : undefined;
   return {
-    folder, format: 'saelens', architecture: arch,
-    dIn: Number(cfg.d_in ?? wEnc.shape[0]), dSae: Number(cfg.d_sae ?? wEnc.shape[1]),
-    dtype: String(cfg.dtype ?? wEnc.dtype), hookName: cfg.hook_name, modelName: typeof (cfg.model_name ?? meta?.model_name) === 'string' ? cfg.model_name ?? meta?.model_name : undefined, hookLayer, hookPoint: hook.point,
-    kSae, applyBDecToInput: cfg.apply_b_dec_to_input ?? true, weightsFile,
-    normalization: norm as SaeNormalization, scalingFactor,
-    finetuningScaling: finetuningScaling || undefined, rescaleActsByDecoderNorm: rescale || undefined,
+    folder,
+    format: 'saelens',
+    architecture: arch,
+    dIn: Number(cfg.d_in ?? wEnc.shape[0]),
+    dSae: Number(cfg.d_sae ?? wEnc.shape[1]),
+    dtype: String(cfg.dtype ?? wEnc.dtype),
+    hookName: cfg.hook_name,
+    modelName: typeof (cfg.model_name ?? meta?.model_name) === 'string' ? (cfg.model_name ?? meta?.model_name) : undefined,
+    hookLayer,
+    hookPoint: hook.point,
+    kSae,
+    applyBDecToInput: cfg.apply_b_dec_to_input ?? true,
+    weightsFile,
+    normalization: norm as SaeNormalization,
+    scalingFactor,
+    finetuningScaling: finetuningScaling || undefined,
+    rescaleActsByDecoderNorm: rescale || undefined,
     declaredL0: firstNumber(cfg, ['l0', 'expected_l0', 'average_l0', 'mean_l0']) ?? firstNumber(meta, ['l0']),
     declaredExplainedVariance: firstNumber(cfg, ['explained_variance', 'variance_explained', 'expected_explained_variance']),
   };
@@ -108,18 +170,39 @@ function loadWeights(info: SaeInfo): SaeWeights {
     const W_enc = need(t, 'W_enc', file, [d, m]);
     const rMag = need(t, 'r_mag', file, [m]);
     const W_mag = W_enc.map((x, i) => x * Math.exp(rMag[i % m]));
-    w = { ...info, W_enc, b_enc: need(t, 'b_gate', file, [m]), W_mag, b_mag: need(t, 'b_mag', file, [m]), W_dec: need(t, 'W_dec', file, [m, d]), b_dec: need(t, 'b_dec', file, [d]) };
+    w = {
+      ...info,
+      W_enc,
+      b_enc: need(t, 'b_gate', file, [m]),
+      W_mag,
+      b_mag: need(t, 'b_mag', file, [m]),
+      W_dec: need(t, 'W_dec', file, [m, d]),
+      b_dec: need(t, 'b_dec', file, [d]),
+    };
   } else {
     let threshold: Float32Array | undefined;
-    if (info.architecture === 'jumprelu') threshold = t.has('threshold') ? need(t, 'threshold', file, [m]) : need(t, 'log_threshold', file, [m]).map(Math.exp);
-    w = { ...info, W_enc: need(t, 'W_enc', file, [d, m]), b_enc: need(t, 'b_enc', file, [m]), W_dec: need(t, 'W_dec', file, [m, d]), b_dec: need(t, 'b_dec', file, [d]), threshold };
+    if (info.architecture === 'jumprelu')
+      threshold = t.has('threshold') ? need(t, 'threshold', file, [m]) : need(t, 'log_threshold', file, [m]).map(Math.exp);
+    w = {
+      ...info,
+      W_enc: need(t, 'W_enc', file, [d, m]),
+      b_enc: need(t, 'b_enc', file, [m]),
+      W_dec: need(t, 'W_dec', file, [m, d]),
+      b_dec: need(t, 'b_dec', file, [d]),
+      threshold,
+    };
   }
   if (t.has('scaling_factor')) {
     // SAELens <= 5 decode: (z * scaling_factor) @ W_dec, folded exactly into W_dec's rows
     const s = need(t, 'scaling_factor', file, [m]);
     if (s.some((v) => v !== 1)) {
       const cfgSays = upgradeSaeLensConfig(readConfigObject(path.join(info.folder, 'cfg.json'))).finetuning_scaling_factor;
-      if (cfgSays !== true) throw refuse(file, 'The weights hold a scaling_factor tensor that is not all ones, but finetuning_scaling_factor is false', 'SAELens refuses this SAE too ("Scaling factor is present but finetuning_scaling_factor is False"); fix cfg.json.');
+      if (cfgSays !== true)
+        throw refuse(
+          file,
+          'The weights hold a scaling_factor tensor that is not all ones, but finetuning_scaling_factor is false',
+          'SAELens refuses this SAE too ("Scaling factor is present but finetuning_scaling_factor is False"); fix cfg.json.',
+        );
       w.W_dec = Float32Array.from(w.W_dec);
       scaleRows(w.W_dec, s, d);
     }
@@ -128,11 +211,21 @@ function loadWeights(info: SaeInfo): SaeWeights {
     // sae_lens/saes/topk_sae.py: encode multiplies the pre-activations by |W_dec_i|, decode divides the
     // latents by it; folded exactly as its _fold_norm_topk does (W_enc, b_enc times the norm, W_dec divided)
     const norms = new Float32Array(m);
-    for (let i = 0; i < m; i++) { let s = 0; for (let j = 0; j < d; j++) s += w.W_dec[i * d + j] ** 2; norms[i] = Math.sqrt(s); }
+    for (let i = 0; i < m; i++) {
+      let s = 0;
+      for (let j = 0; j < d; j++) s += w.W_dec[i * d + j] ** 2;
+      norms[i] = Math.sqrt(s);
+    }
     if (norms.some((n) => n === 0)) throw refuse(file, 'rescale_acts_by_decoder_norm with a zero decoder row', 'The SAE is damaged.');
-    w.W_enc = Float32Array.from(w.W_enc); scaleColumns(w.W_enc, norms, m);
+    w.W_enc = Float32Array.from(w.W_enc);
+    scaleColumns(w.W_enc, norms, m);
     w.b_enc = w.b_enc.map((b, i) => b * norms[i]);
-    w.W_dec = Float32Array.from(w.W_dec); scaleRows(w.W_dec, norms.map((n) => 1 / n), d);
+    w.W_dec = Float32Array.from(w.W_dec);
+    scaleRows(
+      w.W_dec,
+      norms.map((n) => 1 / n),
+      d,
+    );
   }
   return w;
 }

@@ -20,27 +20,60 @@ function readInfo(folder: string): SaeInfo {
   const enc = header.tensors.get('encoder.weight');
   if (!enc) throw refuse(weightsFile, `No encoder.weight tensor in ${weightsFile}`, 'The file is not an EleutherAI sparsify SAE.');
   // fields that change the maths and are not implemented: refused, never ignored
-  if (cfg.transcode === true) throw refuse(cfgPath, 'The sparse coder is a transcoder (field transcode: true): it predicts a module\'s output from its input, it does not reconstruct one stream', 'Use a sparsify SAE (transcode: false).');
-  if (cfg.skip_connection === true || header.tensors.has('W_skip')) throw refuse(cfgPath, 'The sparse coder has a linear skip connection (field skip_connection / tensor W_skip), which sae-diff does not implement', 'Use an SAE trained without skip_connection.');
-  if (cfg.activation !== undefined && cfg.activation !== 'topk') throw refuse(cfgPath, `Sparsify activation '${cfg.activation}' (field activation) is not supported`, 'Supported: topk.');
-  if (cfg.signed === true) throw refuse(cfgPath, 'The sparse coder is signed (field signed: true), which sae-diff does not implement', 'Use an unsigned sparsify SAE.');
+  if (cfg.transcode === true)
+    throw refuse(
+      cfgPath,
+      "The sparse coder is a transcoder (field transcode: true): it predicts a module's output from its input, it does not reconstruct one stream",
+      'Use a sparsify SAE (transcode: false).',
+    );
+  if (cfg.skip_connection === true || header.tensors.has('W_skip'))
+    throw refuse(
+      cfgPath,
+      'The sparse coder has a linear skip connection (field skip_connection / tensor W_skip), which sae-diff does not implement',
+      'Use an SAE trained without skip_connection.',
+    );
+  if (cfg.activation !== undefined && cfg.activation !== 'topk')
+    throw refuse(cfgPath, `Sparsify activation '${cfg.activation}' (field activation) is not supported`, 'Supported: topk.');
+  if (cfg.signed === true)
+    throw refuse(
+      cfgPath,
+      'The sparse coder is signed (field signed: true), which sae-diff does not implement',
+      'Use an unsigned sparsify SAE.',
+    );
   const dIn = Number(cfg.d_in ?? enc.shape[1]);
-  const numLatents = Number(cfg.num_latents ?? 0) || (cfg.expansion_factor !== undefined ? dIn * Number(cfg.expansion_factor) : enc.shape[0]);
+  const numLatents =
+    Number(cfg.num_latents ?? 0) || (cfg.expansion_factor !== undefined ? dIn * Number(cfg.expansion_factor) : enc.shape[0]);
   // sparsify always writes k (default 32); a cfg without k is read as plain ReLU (the fixture's documented layout)
   const k = cfg.k !== undefined && cfg.k !== null ? Number(cfg.k) : undefined;
   const hookName = path.basename(folder);
   const hook = hookOf(hookName, 'folder name', folder);
   return {
-    folder, format: 'sparsify', architecture: k ? 'topk' : 'standard', dIn, dSae: numLatents, dtype: enc.dtype,
-    hookName, hookLayer: hook.layer ?? hookOf(cfg.hookpoint, 'hookpoint', cfgPath).layer, hookPoint: hook.point ?? hookOf(cfg.hookpoint, 'hookpoint', cfgPath).point,
-    kSae: k, applyBDecToInput: true, weightsFile, normalization: 'none',
+    folder,
+    format: 'sparsify',
+    architecture: k ? 'topk' : 'standard',
+    dIn,
+    dSae: numLatents,
+    dtype: enc.dtype,
+    hookName,
+    hookLayer: hook.layer ?? hookOf(cfg.hookpoint, 'hookpoint', cfgPath).layer,
+    hookPoint: hook.point ?? hookOf(cfg.hookpoint, 'hookpoint', cfgPath).point,
+    kSae: k,
+    applyBDecToInput: true,
+    weightsFile,
+    normalization: 'none',
   };
 }
 
 function loadWeights(info: SaeInfo): SaeWeights {
   const { dIn: d, dSae: m, weightsFile: file } = info;
   const t = readSafetensors(file);
-  return { ...info, W_enc: transpose(need(t, 'encoder.weight', file, [m, d]), m, d), b_enc: need(t, 'encoder.bias', file, [m]), W_dec: need(t, 'W_dec', file, [m, d]), b_dec: need(t, 'b_dec', file, [d]) };
+  return {
+    ...info,
+    W_enc: transpose(need(t, 'encoder.weight', file, [m, d]), m, d),
+    b_enc: need(t, 'encoder.bias', file, [m]),
+    W_dec: need(t, 'W_dec', file, [m, d]),
+    b_dec: need(t, 'b_dec', file, [d]),
+  };
 }
 
 export const sparsifyFormat: SaeFormatModule = {
