@@ -19,20 +19,20 @@ export const THRESHOLD_KEYS = [
 export type ThresholdKey = (typeof THRESHOLD_KEYS)[number];
 export type Thresholds = Record<ThresholdKey, number>;
 
-/** The per-layer numbers the engine computes from its accumulators (metrics/finalize.ts layerMetrics). */
-export type LayerMetricValues = Pick<
-  LayerReport,
-  | 'dense_cosine'
-  | 'recon_cosine'
-  | 'feature_overlap'
-  | 'active_jaccard'
-  | 'l1_divergence'
-  | 'norm_ratio'
-  | 'l0_base'
-  | 'l0_sft'
-  | 'explained_variance_base'
-  | 'explained_variance_sft'
->;
+/** The per-layer numbers the engine computes from its accumulators (metrics/finalize.ts layerMetrics): report fields. */
+export const LAYER_METRIC_FIELDS = [
+  'dense_cosine',
+  'recon_cosine',
+  'feature_overlap',
+  'active_jaccard',
+  'l1_divergence',
+  'norm_ratio',
+  'l0_base',
+  'l0_sft',
+  'explained_variance_base',
+  'explained_variance_sft',
+] as const satisfies readonly (keyof LayerReport)[];
+export type LayerMetricValues = Pick<LayerReport, (typeof LAYER_METRIC_FIELDS)[number]>;
 
 /** Chart.js point styles: a second cue besides colour. */
 export type PointStyle = 'circle' | 'rect' | 'triangle' | 'rectRot' | 'star' | 'cross' | 'crossRot' | 'rectRounded';

@@ -4,25 +4,14 @@
  * page. Unknown extra fields and unknown flag names pass (a newer engine may write them). No DOM or vscode
  * imports: the extension host and the webview both run it.
  */
+import { LAYER_METRIC_FIELDS } from './layerMetrics';
 
 /** The report versions this viewer reads (docs/report-format.md). */
 export const READABLE_VERSIONS = [1, 2, 3];
 
 type Json = Record<string, unknown>;
 
-const LAYER_NUMBERS = [
-  'layer',
-  'dense_cosine',
-  'recon_cosine',
-  'feature_overlap',
-  'active_jaccard',
-  'l1_divergence',
-  'norm_ratio',
-  'l0_base',
-  'l0_sft',
-  'explained_variance_base',
-  'explained_variance_sft',
-];
+const LAYER_NUMBERS = ['layer', ...LAYER_METRIC_FIELDS];
 const FEATURE_NUMBERS = ['id', 'freq_base', 'freq_sft', 'mean_base', 'mean_sft', 'mean_abs_diff'];
 const COLUMN_NUMBERS = ['id', 'freq_base', 'freq_sft', 'mean_base', 'mean_sft', 'mean_abs_diff'];
 

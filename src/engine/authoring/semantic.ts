@@ -11,6 +11,7 @@ import { SaeDiffError } from '../core/errors';
 import { labelMismatches, LabelSet, readLabelSet } from '../report/labels';
 import { cachedOnFiles } from './fileCache';
 import { suggestSaeTemplate } from './saeTemplate';
+import { sameFile } from '../io/sameFile';
 
 export interface SemanticOptions {
   /** Environment for the Hugging Face cache lookup (HF_HUB_CACHE, HF_HOME, HOME). */
@@ -371,16 +372,5 @@ function checkSavePath(ctx: CheckContext): void {
     } catch {
       /* missing: the run creates it */
     }
-  }
-}
-
-function sameFile(a: string, b: string): boolean {
-  if (a === b) return true;
-  try {
-    const sa = fs.statSync(a),
-      sb = fs.statSync(b);
-    return sa.dev === sb.dev && sa.ino === sb.ino;
-  } catch {
-    return false;
   }
 }

@@ -1,6 +1,4 @@
 import * as os from 'os';
-import * as fs from 'fs';
-import * as path from 'path';
 import type { ResolvedConfig } from '../config/types';
 import { evaluatedRows, PlannedBatch, planBatches } from '../data/batching';
 import { provenanceOf } from './provenance';
@@ -24,6 +22,7 @@ import { loadModels, resolveModels, RunModels } from './models';
 import { loadSaes, RunSaes } from './saes';
 import { tokenise, Tokenised } from './tokenise';
 import type { ModelFiles } from '../model/modelFolder';
+import { sameFile } from '../io/sameFile';
 
 export type { RunOptions, ProgressEvent } from './progress';
 
@@ -340,17 +339,6 @@ function checkReportPath(config: ResolvedConfig, reportPath: string, fromFlag: b
   } catch (e) {
     if (e instanceof SaeDiffError) throw new SaeDiffError(e.message, { location, hint: e.hint });
     throw e;
-  }
-}
-
-function sameFile(a: string, b: string): boolean {
-  if (path.resolve(a) === path.resolve(b)) return true;
-  try {
-    const sa = fs.statSync(a),
-      sb = fs.statSync(b);
-    return sa.dev === sb.dev && sa.ino === sb.ino;
-  } catch {
-    return false;
   }
 }
 
