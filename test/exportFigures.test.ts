@@ -4,18 +4,13 @@
  * (one offline file that renders the same rows as the panel, scripts limited by its CSP).
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { before, test } from 'node:test';
-import { chromium } from 'playwright-core';
 import type { SaeDiffReport } from '../src/shared/reportTypes';
 import { layerProfileSvg, SVG_METRICS } from '../src/shared/layerProfileSvg';
 import { allShiftedFeatures } from '../src/shared/featureColumns';
-import { standaloneHtml } from '../src/extension/report/standaloneHtml';
-import { CHROMIUM_PATH, chromiumMissingReason, ensureWebviewBundle, openPanel } from './helpers/browser';
-import { REPO_ROOT, TMP_DIR, twoFineTuneReport } from './helpers/engineReport';
+import { chromiumMissingReason, ensureWebviewBundle, openPanel, openStandaloneHtml } from './helpers/browser';
+import { TMP_DIR, twoFineTuneReport } from './helpers/engineReport';
 
 declare const window: any; // eslint-disable-line @typescript-eslint/no-explicit-any
 declare const document: any; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -87,28 +82,8 @@ test('the standalone HTML report renders offline with the same rows, and its CSP
   copy.comparisons[0].layers.forEach((l) => {
     if (l.shifted_features[0]) l.shifted_features[0].label = HOSTILE;
   });
-  const dir = mkdtempSync(join(tmpdir(), 'sae-diff-html-'));
-  const file = join(dir, 'report.html');
-  writeFileSync(file, standaloneHtml(copy, REPO_ROOT));
-  const context = await chromium.launchPersistentContext(join(dir, 'profile'), {
-    executablePath: CHROMIUM_PATH,
-    headless: true,
-    viewport: { width: 1280, height: 900 },
-    args: ['--no-sandbox', '--disable-gpu'],
-  });
-  const problems: string[] = [];
+  const { page, problems, cspViolations, close } = await openStandaloneHtml(copy);
   try {
-    // Offline: any request that is not the file itself fails the test.
-    await context.route('**/*', (route) =>
-      route.request().url().startsWith('file:') ? route.continue() : (problems.push(`request: ${route.request().url()}`), route.abort()),
-    );
-    const page = context.pages()[0] ?? (await context.newPage());
-    page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
-    await page.addInitScript(() => {
-      window.__csp = [];
-      document.addEventListener('securitypolicyviolation', (event: any) => window.__csp.push(event.violatedDirective));
-    });
-    await page.goto(pathToFileURL(file).href);
     await page.waitForSelector('table.feature-table tbody tr[data-feature-id]');
     const shown = [...copy.comparisons[0].layers].sort((a, b) => b.l1_divergence - a.l1_divergence)[0];
     assert.deepEqual(
@@ -118,7 +93,7 @@ test('the standalone HTML report renders offline with the same rows, and its CSP
     assert.equal(await page.evaluate(() => window.__pwned), undefined);
     assert.ok(((await page.locator('#app').textContent()) ?? '').includes(HOSTILE), 'the hostile label is text');
     assert.equal(await page.locator('.export-buttons').isVisible(), false, 'no exports outside VS Code');
-    assert.deepEqual(await page.evaluate(() => window.__csp), [], 'the page itself needs nothing the CSP forbids');
+    assert.deepEqual(await cspViolations(), [], 'the page itself needs nothing the CSP forbids');
     // A script without the nonce, added by anything, does not run.
     await page.evaluate(() => {
       const s = document.createElement('script');
@@ -126,11 +101,10 @@ test('the standalone HTML report renders offline with the same rows, and its CSP
       document.body.appendChild(s);
     });
     assert.equal(await page.evaluate(() => window.__injected), undefined);
-    assert.deepEqual(await page.evaluate(() => window.__csp), ['script-src-elem']);
+    assert.deepEqual(await cspViolations(), ['script-src-elem']);
     await page.screenshot({ path: join(TMP_DIR, 'standalone-report.png'), fullPage: false });
   } finally {
-    await context.close();
-    rmSync(dir, { recursive: true, force: true });
+    await close();
   }
   assert.deepEqual(problems, []);
 });

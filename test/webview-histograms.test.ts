@@ -5,17 +5,13 @@
  * version-2 report (no histograms) still opens its feature page.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { before, test } from 'node:test';
-import { chromium, type Page } from 'playwright-core';
-import { standaloneHtml } from '../src/extension/report/standaloneHtml';
+import type { Page } from 'playwright-core';
 import { allShiftedFeatures } from '../src/shared/featureColumns';
 import type { SaeDiffReport } from '../src/shared/reportTypes';
-import { CHROMIUM_PATH, chromiumMissingReason, ensureWebviewBundle, openPanel } from './helpers/browser';
-import { REPO_ROOT, TMP_DIR, twoFineTuneReport } from './helpers/engineReport';
+import { chromiumMissingReason, ensureWebviewBundle, openPanel, openStandaloneHtml } from './helpers/browser';
+import { TMP_DIR, twoFineTuneReport } from './helpers/engineReport';
 
 declare const window: any; // eslint-disable-line @typescript-eslint/no-explicit-any
 declare const document: any; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -131,36 +127,16 @@ test('the feature page draws base and every fine-tune with the report counts', a
 test('the standalone HTML report draws the same histograms under its CSP', async (t) => {
   const missing = chromiumMissingReason();
   if (missing) return t.skip(missing);
-  const dir = mkdtempSync(join(tmpdir(), 'sae-diff-histogram-html-'));
-  const file = join(dir, 'report.html');
-  writeFileSync(file, standaloneHtml(report, REPO_ROOT));
-  const context = await chromium.launchPersistentContext(join(dir, 'profile'), {
-    executablePath: CHROMIUM_PATH,
-    headless: true,
-    viewport: { width: 1280, height: 900 },
-    args: ['--no-sandbox', '--disable-gpu'],
-  });
-  const problems: string[] = [];
+  const { page, problems, cspViolations, close } = await openStandaloneHtml(report);
   try {
-    await context.route('**/*', (route) =>
-      route.request().url().startsWith('file:') ? route.continue() : (problems.push(`request: ${route.request().url()}`), route.abort()),
-    );
-    const page = context.pages()[0] ?? (await context.newPage());
-    page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
-    await page.addInitScript(() => {
-      window.__csp = [];
-      document.addEventListener('securitypolicyviolation', (event: any) => window.__csp.push(event.violatedDirective));
-    });
-    await page.goto(pathToFileURL(file).href);
     const drawn = await openFirstFeature(page);
     // the standalone page keeps no host state: its layer is the one the panel opens on (the most divergent)
     if (drawn.layer === undefined)
       drawn.layer = [...report.comparisons[0].layers].sort((a, b) => b.l1_divergence - a.l1_divergence)[0].layer;
     checkAgainstReport(report, drawn);
-    assert.deepEqual(await page.evaluate(() => window.__csp), []);
+    assert.deepEqual(await cspViolations(), []);
   } finally {
-    await context.close();
-    rmSync(dir, { recursive: true, force: true });
+    await close();
   }
   assert.deepEqual(problems, []);
 });

@@ -4,13 +4,16 @@
  * postMessage and keeps setState, and VS Code theme variables on the page.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, existsSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { extname, join, normalize } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { buildPanelHtml, createNonce } from '../../src/extension/report/panelHtml';
+import { standaloneHtml } from '../../src/extension/report/standaloneHtml';
+import type { SaeDiffReport } from '../../src/shared/reportTypes';
 import type { HostMessage } from '../../src/shared/reportMessages';
 import { REPO_ROOT } from './engineReport';
 import { THEMES, type ThemeName } from './vscodeThemes';
@@ -184,4 +187,54 @@ function applyTheme(theme: { bodyClass: string; variables: Record<string, string
   for (const [name, value] of Object.entries(theme.variables)) document.documentElement.style.setProperty(name, value);
   document.body.classList.remove('vscode-dark', 'vscode-light', 'vscode-high-contrast');
   document.body.classList.add(theme.bodyClass);
+}
+
+/** A standalone HTML report (src/extension/report/standaloneHtml.ts) opened offline in Chromium. */
+export interface StandalonePage {
+  page: Page;
+  /** Requests that were not the file itself (refused: the page must work offline), and page errors. */
+  problems: string[];
+  /** The CSP directives the page violated so far. */
+  cspViolations(): Promise<string[]>;
+  close(): Promise<void>;
+}
+
+/**
+ * Writes `report` as a standalone HTML file and opens it from disk: every request other than the file
+ * fails and is recorded, and the page's CSP violations are collected.
+ */
+export async function openStandaloneHtml(report: SaeDiffReport): Promise<StandalonePage> {
+  const dir = mkdtempSync(join(tmpdir(), 'sae-diff-html-'));
+  const file = join(dir, 'report.html');
+  writeFileSync(file, standaloneHtml(report, REPO_ROOT));
+  const context = await chromium.launchPersistentContext(join(dir, 'profile'), {
+    executablePath: CHROMIUM_PATH,
+    headless: true,
+    viewport: { width: 1280, height: 900 },
+    args: ['--no-sandbox', '--disable-gpu'],
+  });
+  const problems: string[] = [];
+  const close = async () => {
+    await context.close();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    await context.route('**/*', (route) =>
+      route.request().url().startsWith('file:') ? route.continue() : (problems.push(`request: ${route.request().url()}`), route.abort()),
+    );
+    const page = context.pages()[0] ?? (await context.newPage());
+    page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+    await page.addInitScript(() => {
+      window.__csp = [];
+      document.addEventListener('securitypolicyviolation', (event: { violatedDirective: string }) =>
+        window.__csp.push(event.violatedDirective),
+      );
+    });
+    await page.goto(pathToFileURL(file).href);
+    const cspViolations = (): Promise<string[]> => page.evaluate(() => window.__csp);
+    return { page, problems, cspViolations, close };
+  } catch (e) {
+    await close();
+    throw e;
+  }
 }
