@@ -18,11 +18,11 @@ import { accumulatorFromJson, accumulatorToJson } from '../src/engine/metrics/se
 import { mergePartialReports } from '../src/engine/merge/merge';
 import { runDiagnostic } from '../src/engine/pipeline/pipeline';
 import { createProjector } from '../src/engine/sae/createProjector';
-import type { SaeWeights } from '../src/engine/sae/loadSae';
 import { reportJson } from '../src/engine/report/reportJson';
 import { reportProblem } from '../src/shared/reportCheck';
 import type { SaeDiffReport } from '../src/shared/reportTypes';
 import { fixtureConfig } from './helpers/cli';
+import { identitySae } from './helpers/identitySae';
 import { FIXTURES, scratchDir } from './helpers/paths';
 
 const dir = scratchDir('histograms');
@@ -33,26 +33,6 @@ test('the edges are 23 octaves 2^-11 … 2^11, exact in float32', () => {
   assert.equal(HISTOGRAM_EDGES[HISTOGRAM_EDGES.length - 1], 2048);
   for (const e of HISTOGRAM_EDGES) assert.equal(Math.fround(e), e);
 });
-
-/** An SAE whose codes are its inputs: d = m, W_enc = I, no biases, ReLU. */
-function identitySae(m: number): SaeWeights {
-  const eye = new Float32Array(m * m);
-  for (let i = 0; i < m; i++) eye[i * m + i] = 1;
-  return {
-    folder: 'identity',
-    format: 'saelens',
-    architecture: 'standard',
-    dIn: m,
-    dSae: m,
-    dtype: 'float32',
-    W_enc: eye,
-    b_enc: new Float32Array(m),
-    W_dec: eye.slice(),
-    b_dec: new Float32Array(m),
-    applyBDecToInput: false,
-    normalization: 'none',
-  } as unknown as SaeWeights;
-}
 
 test('values on and beside the edges fall in the documented bins, on both paths', async () => {
   // feature 0's activation at each token (base), and the bin docs/metrics.md gives it: (0, e0], (e(j-1), e(j)], > e22

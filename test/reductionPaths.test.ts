@@ -20,9 +20,9 @@ import type { SaeDiffReport } from '../src/shared/reportTypes';
 import { chooseBatching, deviceMemoryBudget, planDeviceBatch, MAX_BATCH, MAX_CHUNK } from '../src/engine/runtime/deviceBatch';
 import { chooseReduction } from '../src/engine/runtime/reduction';
 import { createProjector } from '../src/engine/sae/createProjector';
-import type { SaeWeights } from '../src/engine/sae/loadSae';
 import { anonymousSaes } from './helpers/anonymousSaes';
 import { fixtureConfig } from './helpers/cli';
+import { identitySae } from './helpers/identitySae';
 import { compareWithGolden, FEATURE_ABS_TOL, FEATURE_REL_TOL, LAYER_TOL } from './helpers/golden';
 import { FIXTURES, scratchDir } from './helpers/paths';
 
@@ -191,26 +191,6 @@ test('trust outputs agree: noise floor, self-check, significance, JumpReLU margi
       assert.ok(dense.comparisons[0].layers[0].shifted_features.some((f) => typeof f.pre_activation_shift === 'number'));
   }
 });
-
-/** An SAE whose codes are its inputs: d = m, W_enc = I, no biases, ReLU; the decoder is I too. */
-function identitySae(m: number): SaeWeights {
-  const eye = new Float32Array(m * m);
-  for (let i = 0; i < m; i++) eye[i * m + i] = 1;
-  return {
-    folder: 'identity',
-    format: 'saelens',
-    architecture: 'standard',
-    dIn: m,
-    dSae: m,
-    dtype: 'float32',
-    W_enc: eye,
-    b_enc: new Float32Array(m),
-    W_dec: eye.slice(),
-    b_dec: new Float32Array(m),
-    applyBDecToInput: false,
-    normalization: 'none',
-  } as unknown as SaeWeights;
-}
 
 test('dense graph: feature-wise metrics equal a hand computation (top-k ties to the lower index, contexts in token order)', async () => {
   const m = 16;
