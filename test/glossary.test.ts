@@ -3,6 +3,7 @@
  * by scripts/glossary.mjs; every flag and metric the report carries has an entry.
  */
 import assert from 'node:assert/strict';
+import { LAYER_METRIC_FIELDS } from '../src/shared/layerMetrics';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -54,19 +55,7 @@ test('a glossary entry the generator cannot split into definition and rule is re
 });
 
 test('every layer metric, flag, category and feature statistic of the report has a glossary entry', () => {
-  const metrics = [
-    'dense_cosine',
-    'recon_cosine',
-    'feature_overlap',
-    'active_jaccard',
-    'l1_divergence',
-    'norm_ratio',
-    'l0_base',
-    'l0_sft',
-    'explained_variance_base',
-    'explained_variance_sft',
-  ];
-  for (const key of metrics) assert.ok(glossaryEntry('layer metric', key), key);
+  for (const key of LAYER_METRIC_FIELDS) assert.ok(glossaryEntry('layer metric', key), key);
   for (const key of ['hidden_shift', 'divergent', 'low_fidelity', 'coverage_drop']) assert.ok(glossaryEntry('layer flag', key), key);
   for (const key of ['emerged', 'vanished', 'amplified', 'suppressed']) assert.ok(glossaryEntry('feature category', key), key);
   for (const key of ['freq_base', 'freq_sft', 'mean_base', 'mean_sft', 'mean_abs_diff'])

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { LAYER_METRIC_FIELDS } from '../src/shared/layerMetrics';
 import * as fs from 'fs';
 import * as path from 'path';
 import { test } from 'node:test';
@@ -34,18 +35,7 @@ test('a 3-shard run merged equals the unsharded run (docs/metrics.md tolerances;
   assert.equal(a.run.samples, 64);
   a.comparisons[0].layers.forEach((la, i) => {
     const lb = b.comparisons[0].layers[i];
-    for (const k of [
-      'dense_cosine',
-      'recon_cosine',
-      'feature_overlap',
-      'active_jaccard',
-      'l1_divergence',
-      'norm_ratio',
-      'l0_base',
-      'l0_sft',
-      'explained_variance_base',
-      'explained_variance_sft',
-    ] as const) {
+    for (const k of LAYER_METRIC_FIELDS) {
       assert.ok(Math.abs(la[k] - lb[k]) <= LAYER_TOL, `${k}`);
     }
     assert.deepEqual(la.flags, lb.flags);
