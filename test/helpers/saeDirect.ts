@@ -26,11 +26,21 @@ export async function layer3Activations(): Promise<{ data: Float32Array; n: numb
 }
 
 export async function encodeWithOrt(sae: SaeWeights, x: Float32Array, n: number): Promise<Float32Array> {
-  const graph = buildEncoderGraph(sae);
+  return (await encodeAndDecodeWithOrt(sae, x, n)).z;
+}
+
+/** The encoder graph's z and reconstruction r; `maxBufferBytes` splits its weight matrices as on WebGPU. */
+export async function encodeAndDecodeWithOrt(
+  sae: SaeWeights,
+  x: Float32Array,
+  n: number,
+  maxBufferBytes?: number,
+): Promise<{ z: Float32Array; r: Float32Array }> {
+  const graph = buildEncoderGraph(sae, maxBufferBytes);
   const session = await ort.InferenceSession.create(graph.model, { externalData: graph.externalData });
   const out = await session.run({ x: new ort.Tensor('float32', x, [n, sae.dIn]) });
   await session.release();
-  return out.z.data as Float32Array;
+  return { z: out.z.data as Float32Array, r: out.r.data as Float32Array };
 }
 
 /** docs/metrics.md's encoder, computed directly in float64. */

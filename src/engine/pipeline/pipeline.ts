@@ -14,6 +14,7 @@ import { accumulatorToJson } from '../metrics/serialize';
 import { checkWritableTarget, writeFileAtomicAsync } from '../report/writeReport';
 import type { SessionSettings } from '../runtime/session';
 import { reportJson } from '../report/reportJson';
+import { bufferLimit } from '../runtime/bufferLimit';
 import { chooseBatching, deviceMemoryBudget } from '../runtime/deviceBatch';
 import { chooseReduction, ReductionChoice } from '../runtime/reduction';
 import type { Projector } from '../sae/projector';
@@ -200,8 +201,15 @@ async function provider(
   warnings.push(...choice.warnings);
   choice.warnings.forEach((w) => log(`warning: ${w}`));
   log(`execution provider: ${choice.provider} (${choice.reason})`);
+  const limit = bufferLimit(choice.provider);
+  if (limit.bytes !== undefined)
+    log(`buffer limit: ${(limit.bytes / 2 ** 20).toFixed(limit.bytes % 2 ** 20 ? 2 : 0)} MiB per tensor (${limit.source})`);
   return {
-    settings: { provider: choice.provider, threads: boundedThreads(options.threads ?? config.runtime.threads, warnings, log) },
+    settings: {
+      provider: choice.provider,
+      threads: boundedThreads(options.threads ?? config.runtime.threads, warnings, log),
+      maxBufferBytes: limit.bytes,
+    },
     providerReason: choice.reason,
   };
 }
@@ -441,6 +449,7 @@ function batchSizes(
   const projectors = [...byLayer.values()];
   const choice = chooseBatching({
     gpuDense: settings.provider !== 'cpu' && reduction.reduction === 'dense',
+    maxBufferBytes: settings.maxBufferBytes,
     batchSize: config.runtime.batch_size,
     chunkTokens: config.runtime.sae_batch_tokens,
     keysSet: config.runtimeKeysSet ?? new Set(),
@@ -459,5 +468,6 @@ function batchSizes(
         `plan ${(choice.plan.bytes / 2 ** 20).toFixed(0)} MiB${choice.plan.fits ? '' : ', over budget even at 1 prompt'})`,
     );
   }
+  if (choice.lowered) log(`buffer limit lowered the batching: ${choice.lowered}`);
   return choice;
 }

@@ -9,6 +9,8 @@ export interface DeviceBatchInput {
   maxTokens: number;
   /** Device memory this run may use for activations and intermediates (weights already loaded). */
   budgetBytes: number;
+  /** The largest single tensor the provider may hold (runtime/bufferLimit.ts); undefined: no limit. */
+  maxBufferBytes?: number;
 }
 
 export interface DeviceBatchPlan {
@@ -28,6 +30,25 @@ export const FORWARD_D_FACTOR = 32;
 export const SAE_WIDTH_FACTOR = 7;
 export const MAX_BATCH = 256;
 export const MAX_CHUNK = 8192;
+/** The widest per-token tensor of a forward pass, in units of d: the MLP's up projection (4x in Llama, 8x in Gemma 7B). */
+export const WIDEST_FORWARD_D_FACTOR = 8;
+
+/**
+ * The most prompts per batch and tokens per SAE call for which no single tensor exceeds maxBufferBytes:
+ * a prompt's widest forward tensor is S·4·max(WIDEST_FORWARD_D_FACTOR·d, heads·S) bytes (the MLP, or one
+ * layer's attention scores), a chunk token's widest SAE tensor 4·m (pre-activations, codes, masks).
+ * `fits` is false when one prompt or one token alone exceeds it.
+ */
+export function bufferCaps(shape: Omit<DeviceBatchInput, 'budgetBytes'>): { batch: number; chunk: number; fits: boolean } {
+  const max = shape.maxBufferBytes;
+  if (max === undefined) return { batch: Infinity, chunk: Infinity, fits: true };
+  const d = shape.dModel,
+    S = Math.max(1, shape.maxTokens);
+  const heads = Math.max(1, Math.floor(d / 64));
+  const batch = Math.floor(max / (S * 4 * Math.max(WIDEST_FORWARD_D_FACTOR * d, heads * S)));
+  const chunk = Math.floor(max / (4 * shape.dSae));
+  return { batch: Math.max(1, batch), chunk: Math.max(1, chunk), fits: batch >= 1 && chunk >= 1 };
+}
 
 /**
  * The bound (bytes, float32, per batch of B prompts and chunks of C tokens, S = maxTokens):
@@ -56,8 +77,10 @@ export function planDeviceBatch(p: DeviceBatchInput): DeviceBatchPlan {
     batch = 1;
     chunk = Math.max(1, Math.min(MAX_CHUNK, Math.floor((budget - perPrompt) / perChunkToken)));
   }
-  chunk = Math.min(chunk, batch * S);
-  return { batchSize: batch, chunkTokens: chunk, bytes: bytes(batch, chunk), fits: bytes(batch, chunk) <= budget };
+  const caps = bufferCaps(p);
+  batch = Math.min(batch, caps.batch);
+  chunk = Math.min(chunk, caps.chunk, batch * S);
+  return { batchSize: batch, chunkTokens: chunk, bytes: bytes(batch, chunk), fits: bytes(batch, chunk) <= budget && caps.fits };
 }
 
 /** Used when the free device memory cannot be read (no nvidia-smi: WebGPU on other vendors, DirectML, CoreML). */
@@ -88,6 +111,8 @@ export function deviceMemoryBudget(run: typeof spawnSync = spawnSync): { bytes: 
 export interface BatchingInput {
   /** The run's provider and reduction path. */
   gpuDense: boolean;
+  /** The largest single tensor the provider may hold (runtime/bufferLimit.ts): caps either choice. */
+  maxBufferBytes?: number;
   /** runtime.batch_size and runtime.sae_batch_tokens as resolved (defaults included). */
   batchSize: number;
   chunkTokens: number;
@@ -101,22 +126,36 @@ export interface BatchingInput {
 /**
  * Prompts per forward pass and tokens per SAE call. The sparse path and the CPU keep runtime.batch_size
  * and runtime.sae_batch_tokens. The dense path on a GPU takes planDeviceBatch's choice for each of the
- * two that neither the file nor the caller sets.
+ * two that neither the file nor the caller sets. Under a buffer limit (WebGPU), bufferCaps lowers
+ * either, whoever set it, and `lowered` says so.
  */
 export function chooseBatching(p: BatchingInput): {
   batchSize: number;
   chunkTokens: number;
   plan?: DeviceBatchPlan;
   budgetSource?: string;
+  lowered?: string;
 } {
-  const fixed = { batchSize: p.optionBatchSize ?? p.batchSize, chunkTokens: p.chunkTokens };
-  if (!p.gpuDense) return fixed;
-  const budget = p.budget();
-  const plan = planDeviceBatch({ ...p.shape, budgetBytes: budget.bytes });
-  return {
-    batchSize: p.optionBatchSize ?? (p.keysSet.has('batch_size') ? p.batchSize : plan.batchSize),
-    chunkTokens: p.keysSet.has('sae_batch_tokens') ? p.chunkTokens : plan.chunkTokens,
-    plan,
-    budgetSource: budget.source,
-  };
+  const shape = { ...p.shape, maxBufferBytes: p.maxBufferBytes };
+  const chosen: ReturnType<typeof chooseBatching> = { batchSize: p.optionBatchSize ?? p.batchSize, chunkTokens: p.chunkTokens };
+  if (p.gpuDense) {
+    const budget = p.budget();
+    const plan = planDeviceBatch({ ...shape, budgetBytes: budget.bytes });
+    chosen.batchSize = p.optionBatchSize ?? (p.keysSet.has('batch_size') ? p.batchSize : plan.batchSize);
+    chosen.chunkTokens = p.keysSet.has('sae_batch_tokens') ? p.chunkTokens : plan.chunkTokens;
+    chosen.plan = plan;
+    chosen.budgetSource = budget.source;
+  }
+  const caps = bufferCaps(shape);
+  const lowered: string[] = [];
+  if (chosen.batchSize > caps.batch) lowered.push(`batch ${chosen.batchSize} -> ${caps.batch} prompts`);
+  if (chosen.chunkTokens > caps.chunk) lowered.push(`SAE chunk ${chosen.chunkTokens} -> ${caps.chunk} tokens`);
+  if (lowered.length > 0) {
+    chosen.batchSize = Math.min(chosen.batchSize, caps.batch);
+    chosen.chunkTokens = Math.min(chosen.chunkTokens, caps.chunk);
+    chosen.lowered = lowered.join(', ');
+  }
+  if (!caps.fits)
+    chosen.lowered = `${chosen.lowered ?? 'nothing'}; one prompt of ${p.shape.maxTokens} tokens or one SAE row still exceeds it`;
+  return chosen;
 }

@@ -9,6 +9,8 @@ export interface SessionSettings {
   provider: ExecutionProviderName;
   /** 0 = ONNX Runtime's default (all cores). */
   threads: number;
+  /** The largest tensor the provider may hold (runtime/bufferLimit.ts); undefined: no limit. */
+  maxBufferBytes?: number;
 }
 
 /**

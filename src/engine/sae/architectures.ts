@@ -5,6 +5,8 @@ import type { SaeArchitecture, SaeInfo } from './types';
 export interface GraphOps {
   op(opType: string, inputs: string[], attrs?: onnx.IAttributeProto[], outputs?: string[] | number): string[];
   one(opType: string, inputs: string[], attrs?: onnx.IAttributeProto[], output?: string): string;
+  /** x W + bias for a weight matrix of the graph (whole or in blocks). */
+  linear(x: string, w: string, bias: string): string;
 }
 
 const int = (name: string, v: number): onnx.IAttributeProto => ({ name, type: onnx.AttributeProto.AttributeType.INT, i: v });
@@ -59,7 +61,7 @@ export const ARCHITECTURES: Record<SaeArchitecture, ArchitectureEntry> = {
     tensors: [['W_enc'], ['b_gate'], ['r_mag'], ['b_mag'], ['W_dec'], ['b_dec']],
     // the gate (pre > 0, with b_gate as b_enc) selects the magnitude path's relu
     activation: (g, pre, x, out) =>
-      g.one('Where', [g.one('Greater', [pre, 'zero']), g.one('Relu', [g.one('Gemm', [x, 'W_mag', 'b_mag'])]), 'zero'], [], out),
+      g.one('Where', [g.one('Greater', [pre, 'zero']), g.one('Relu', [g.linear(x, 'W_mag', 'b_mag')]), 'zero'], [], out),
     featureWise: true,
   },
 };

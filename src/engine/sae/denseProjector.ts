@@ -33,7 +33,11 @@ export class DenseProjector implements Projector {
   }
 
   static async create(sae: SaeWeights, settings: SessionSettings, options: ProjectorOptions): Promise<DenseProjector> {
-    const session = await createSession(buildReducedGraph(sae, HISTOGRAM_EDGES), settings, `the SAE of ${sae.folder}`);
+    const session = await createSession(
+      buildReducedGraph(sae, HISTOGRAM_EDGES, settings.maxBufferBytes),
+      settings,
+      `the SAE of ${sae.folder}`,
+    );
     return new DenseProjector(session, sae.dSae, sae.dIn, sae.architecture, sae.threshold, isLinearPreActivation(sae), options);
   }
 

@@ -75,7 +75,7 @@ export class SaeProjector implements Projector {
   }
 
   static async create(sae: SaeWeights, settings: SessionSettings, options: ProjectorOptions): Promise<SaeProjector> {
-    const session = await createSession(buildProjectionGraph(sae), settings, `the SAE of ${sae.folder}`);
+    const session = await createSession(buildProjectionGraph(sae, settings.maxBufferBytes), settings, `the SAE of ${sae.folder}`);
     return new SaeProjector(session, sae.dSae, sae.dIn, sae.architecture, sae.threshold, isLinearPreActivation(sae), options);
   }
 

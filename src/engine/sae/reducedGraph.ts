@@ -48,9 +48,9 @@ export const FEATURE_SUMS = ['cnt_b', 'cnt_s', 'sum_zb', 'sum_zs', 'sum_diff', '
  * rows of each model (ctx_val_* [k_ctx, m] float32, ctx_row_* [k_ctx, m] int32), dpre [1, m], and for
  * the activation histograms hist_b / hist_s [E, m]: Σ_t (z > e_i) for each of the E histogramEdges.
  */
-export function buildReducedGraph(sae: SaeWeights, histogramEdges: readonly number[]): GraphWithWeights {
+export function buildReducedGraph(sae: SaeWeights, histogramEdges: readonly number[], maxBufferBytes?: number): GraphWithWeights {
   if (histogramEdges.length === 0) throw new Error('buildReducedGraph: no histogram edges');
-  const g = new GraphBuilder();
+  const g = new GraphBuilder(maxBufferBytes);
   const d = sae.dIn,
     m = sae.dSae;
   addWeights(g, sae);
@@ -178,8 +178,8 @@ export function buildReducedGraph(sae: SaeWeights, histogramEdges: readonly numb
   }
 
   g.one(
-    'MatMul',
-    [sae.normalization === 'expected_average_only_in' ? g.one('Mul', ['dmean', 'norm_scale']) : 'dmean', 'W_enc'],
+    'Identity',
+    [g.matmul(sae.normalization === 'expected_average_only_in' ? g.one('Mul', ['dmean', 'norm_scale']) : 'dmean', 'W_enc')],
     [],
     'dpre',
   );

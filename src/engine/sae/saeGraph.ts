@@ -42,12 +42,24 @@ export const CODE_BLOCK = 8;
  */
 const EXTERNAL_MIN_BYTES = 1024;
 
+/** A weight matrix stored as blocks (GraphBuilder.matrix): along its columns (axis 1) or its rows (axis 0). */
+interface MatrixBlocks {
+  axis: 0 | 1;
+  names: string[];
+  sizes: number[];
+}
+
 export class GraphBuilder {
   nodes: onnx.INodeProto[] = [];
   inits: onnx.ITensorProto[] = [];
   /** The external initialisers' bytes, by the location their TensorProto names (views of the weights, not copies). */
   external: GraphWithWeights['externalData'] = [];
   private n = 0;
+  private readonly blocks = new Map<string, MatrixBlocks>();
+
+  /** `maxBufferBytes`: no weight matrix initialiser above it (runtime/bufferLimit.ts); matrix() splits larger ones. */
+  constructor(private readonly maxBufferBytes = Infinity) {}
+
   op(opType: string, inputs: string[], attrs: onnx.IAttributeProto[] = [], outputs?: string[] | number): string[] {
     const outs = Array.isArray(outputs) ? outputs : Array.from({ length: outputs ?? 1 }, () => `t${this.n++}`);
     this.nodes.push({ opType, input: inputs, output: outs, name: `${opType}_${this.n++}`, attribute: attrs });
@@ -78,6 +90,56 @@ export class GraphBuilder {
     });
     return name;
   }
+  /**
+   * A [rows, cols] float32 weight, split into blocks along `axis` when it exceeds maxBufferBytes (WebGPU
+   * binds each tensor as one buffer). Rows are contiguous, so row blocks are views; column blocks are
+   * copies. matmul() and linear() multiply by the whole matrix either way.
+   */
+  matrix(name: string, data: Float32Array, rows: number, cols: number, axis: 0 | 1): string {
+    if (data.byteLength <= this.maxBufferBytes) return this.floats(name, data, [rows, cols]);
+    const along = axis === 0 ? rows : cols;
+    const fitting = Math.floor(this.maxBufferBytes / ((axis === 0 ? cols : rows) * 4));
+    if (fitting < 1) throw new Error(`${name}: one ${axis === 0 ? 'row' : 'column'} exceeds ${this.maxBufferBytes} bytes`);
+    // blocks of equal size (the last one smaller), each within the limit
+    const step = Math.ceil(along / Math.ceil(along / fitting));
+    const blocks: MatrixBlocks = { axis, names: [], sizes: [] };
+    for (let from = 0; from < along; from += step) {
+      const size = Math.min(step, along - from);
+      const block = `${name}.${blocks.names.length}`;
+      if (axis === 0) this.floats(block, data.subarray(from * cols, (from + size) * cols), [size, cols]);
+      else {
+        const out = new Float32Array(rows * size);
+        for (let r = 0; r < rows; r++) out.set(data.subarray(r * cols + from, r * cols + from + size), r * size);
+        this.floats(block, out, [rows, size]);
+      }
+      blocks.names.push(block);
+      blocks.sizes.push(size);
+    }
+    if (axis === 0) this.ints(`${name}.split`, blocks.sizes);
+    this.blocks.set(name, blocks);
+    return name;
+  }
+  /** x [N, rows] times the matrix `w` [rows, cols] (whole or in blocks). */
+  matmul(x: string, w: string): string {
+    const b = this.blocks.get(w);
+    if (!b) return this.one('MatMul', [x, w]);
+    if (b.axis === 1)
+      return this.one(
+        'Concat',
+        b.names.map((block) => this.one('MatMul', [x, block])),
+        [int('axis', 1)],
+      );
+    // row blocks: x's columns split to match, the partial products summed
+    const pieces = this.op('Split', [x, `${w}.split`], [int('axis', 1)], b.names.length);
+    return this.one(
+      'Sum',
+      b.names.map((block, i) => this.one('MatMul', [pieces[i], block])),
+    );
+  }
+  /** x W + bias: one Gemm for a whole matrix. */
+  linear(x: string, w: string, bias: string): string {
+    return this.blocks.has(w) ? this.one('Add', [this.matmul(x, w), bias]) : this.one('Gemm', [x, w, bias]);
+  }
   ints(name: string, data: number[]): string {
     this.inits.push({ name, dataType: INT64, dims: [data.length], rawData: new Uint8Array(BigInt64Array.from(data.map(BigInt)).buffer) });
     return name;
@@ -89,14 +151,15 @@ export const int = (name: string, v: number): onnx.IAttributeProto => ({ name, t
 
 export function addWeights(g: GraphBuilder, sae: SaeWeights): void {
   const { dIn: d, dSae: m } = sae;
-  g.floats('W_enc', sae.W_enc, [d, m]);
+  // the encoder in column blocks, the decoder in row blocks: each block is whole latents
+  g.matrix('W_enc', sae.W_enc, d, m, 1);
   g.floats('b_enc', sae.b_enc, [m]);
-  g.floats('W_dec', sae.W_dec, [m, d]);
+  g.matrix('W_dec', sae.W_dec, m, d, 0);
   g.floats('b_dec', sae.b_dec, [d]);
   if (sae.threshold) g.floats('threshold', sae.threshold, [m]);
   if (sae.kSae) g.ints('k_sae', [Math.min(sae.kSae, m)]);
   if (sae.W_mag) {
-    g.floats('W_mag', sae.W_mag, [d, m]);
+    g.matrix('W_mag', sae.W_mag, d, m, 1);
     g.floats('b_mag', sae.b_mag!, [m]);
   }
   if (sae.architecture !== 'standard') g.floats('zero', new Float32Array([0]), []);
@@ -142,9 +205,9 @@ function addNormalization(g: GraphBuilder, sae: SaeWeights, h: string): { input:
 export function addEncoder(g: GraphBuilder, sae: SaeWeights, h: string, tag: string) {
   const norm = addNormalization(g, sae, h);
   const x = sae.applyBDecToInput ? g.one('Sub', [norm.input, 'b_dec']) : norm.input;
-  const pre = g.one('Gemm', [x, 'W_enc', 'b_enc']);
+  const pre = g.linear(x, 'W_enc', 'b_enc');
   const z = ARCHITECTURES[sae.architecture].activation(g, pre, x, `z_${tag}`);
-  const r = norm.restore(g.one('Add', [g.one('MatMul', [z, 'W_dec']), 'b_dec']));
+  const r = norm.restore(g.one('Add', [g.matmul(z, 'W_dec'), 'b_dec']));
   return { pre, z, r };
 }
 
@@ -171,8 +234,8 @@ export function encodeModel(
 }
 
 /** The encoder alone (x [N, d] -> z [N, m], r [N, d]): for checks against a direct computation. */
-export function buildEncoderGraph(sae: SaeWeights): GraphWithWeights {
-  const g = new GraphBuilder();
+export function buildEncoderGraph(sae: SaeWeights, maxBufferBytes?: number): GraphWithWeights {
+  const g = new GraphBuilder(maxBufferBytes);
   addWeights(g, sae);
   const { z, r } = addEncoder(g, sae, 'x', 'x');
   g.one('Identity', [z], [], 'z');
@@ -255,9 +318,9 @@ function padToBlocks(sae: SaeWeights): SaeWeights {
  * of activations and reconstructions, and the sparse codes, out (never [tokens x width] to JavaScript).
  * Inputs: hb, hs [N, d] float32 (the same tokens in base and fine-tune); dmean [1, d] (see dpre).
  */
-export function buildProjectionGraph(unpadded: SaeWeights): GraphWithWeights {
+export function buildProjectionGraph(unpadded: SaeWeights, maxBufferBytes?: number): GraphWithWeights {
   const sae = padToBlocks(unpadded);
-  const g = new GraphBuilder();
+  const g = new GraphBuilder(maxBufferBytes);
   const d = sae.dIn;
   addWeights(g, sae);
   g.ints('axis0', [0]);
@@ -286,8 +349,8 @@ export function buildProjectionGraph(unpadded: SaeWeights): GraphWithWeights {
   // [1, d] row at the end of a run, zeros otherwise
   // (exact for the linear normalisations; the projector reports nothing for the per-token ones)
   g.one(
-    'MatMul',
-    [sae.normalization === 'expected_average_only_in' ? g.one('Mul', ['dmean', 'norm_scale']) : 'dmean', 'W_enc'],
+    'Identity',
+    [g.matmul(sae.normalization === 'expected_average_only_in' ? g.one('Mul', ['dmean', 'norm_scale']) : 'dmean', 'W_enc')],
     [],
     'dpre',
   );
