@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import { onnx } from 'onnx-proto';
 import { loadConfigText } from '../src/engine/config/load';
 import { resolveModelFiles } from '../src/engine/model/modelFolder';
+import { floatWeightElements } from '../src/engine/model/onnxGraph';
 import { HookedModel } from '../src/engine/model/runner';
 import { f16ToF32 } from '../src/engine/sae/safetensors';
 import { fixtureConfig } from './helpers/cli';
@@ -131,6 +132,17 @@ test('a float16 graph: hooked tensors come back as float32 with the right values
   assert.equal(pre.hookTensors.get(0), '/model/embed_tokens/Gather_output_0');
   await post.release();
   await pre.release();
+});
+
+test('weight elements per float type: what decides whether a half-precision model keeps the CPU arena (runtime/session.ts)', () => {
+  const file = path.join(dir, 'fp16-count.onnx');
+  float16Graph(file);
+  const FLOAT16 = onnx.TensorProto.DataType.FLOAT16;
+  const half = floatWeightElements(onnx.ModelProto.decode(fs.readFileSync(file)).graph!);
+  assert.deepEqual([...half], [[FLOAT16, 40]]);
+  const base = floatWeightElements(onnx.ModelProto.decode(fs.readFileSync(path.join(FIXTURES, 'base', 'model.onnx'))).graph!);
+  assert.equal(base.get(FLOAT16), undefined);
+  assert.ok(base.get(onnx.TensorProto.DataType.FLOAT)! > 1_000_000, 'the base fixture holds its float32 weights');
 });
 
 test('transformers.js layout: onnx/model.onnx is found, and onnx_file picks another file', () => {

@@ -6,7 +6,7 @@ import * as ort from 'onnxruntime-node';
 import { loadSae } from '../src/engine/sae/loadSae';
 import { f16ToF32, readSafetensors } from '../src/engine/sae/safetensors';
 import { buildProjectionGraph } from '../src/engine/sae/saeGraph';
-import { createSession } from '../src/engine/runtime/session';
+import { createSession, halfWeightsKeepArena, PREPACK_MAX_BYTES, sessionOptions } from '../src/engine/runtime/session';
 import { FIXTURES, scratchDir } from './helpers/paths';
 
 const dir = scratchDir('sae-loading');
@@ -121,3 +121,21 @@ async function fileSession(graph: {
     extra: { session: { model_external_initializers_file_folder_path: folder } },
   });
 }
+
+test('session memory: the arena is off for weights over 512 MB (no pre-packing either) and for half-precision models too large to hold twice in float32', () => {
+  const cpu = { provider: 'cpu' as const, threads: 1 };
+  const GB = 2 ** 30;
+  const small = { model: new Uint8Array(0), externalData: [{ path: 'w.bin', data: new Uint8Array(4096) }] };
+  const large = { model: new Uint8Array(0), externalData: [{ path: 'w.bin', data: { byteLength: PREPACK_MAX_BYTES + 1 } as Uint8Array }] };
+  const arena = (o: ReturnType<typeof sessionOptions>) => [o.enableCpuMemArena, (o.extra as any)?.session?.disable_prepacking];
+  assert.deepEqual(arena(sessionOptions(small, cpu)), [true, undefined]);
+  assert.deepEqual(arena(sessionOptions(large, cpu)), [false, '1']);
+  // a 1.1B fp16 model (2.2 GB of halves): base + fine-tune in float32 take 8.8 GB, kept on 24 GB, not on 16 GB
+  const half = { halfWeightBytes: 2.2 * GB };
+  assert.deepEqual(arena(sessionOptions(new Uint8Array(0), cpu, half, 24 * GB)), [true, undefined]);
+  assert.deepEqual(arena(sessionOptions(new Uint8Array(0), cpu, half, 16 * GB)), [false, undefined]);
+  assert.equal(halfWeightsKeepArena(2 * GB, 16 * GB), true, 'exactly half the memory');
+  assert.equal(halfWeightsKeepArena(2 * GB + 1, 16 * GB), false);
+  // on a GPU provider the half-precision products run natively: the CPU arena is left as it is
+  assert.deepEqual(arena(sessionOptions(new Uint8Array(0), { provider: 'cuda', threads: 1 }, half, 16 * GB)), [true, undefined]);
+});

@@ -126,8 +126,8 @@ export function declaredElemTypes(graph: onnx.IGraphProto): Map<string, number> 
   return m;
 }
 
-/** The floating type holding most weight elements (FLOAT for a float32 export, FLOAT16 for a half one). */
-export function dominantFloatType(graph: onnx.IGraphProto): number {
+/** Weight elements per floating type (FLOAT, FLOAT16, BFLOAT16, DOUBLE) among the graph's initialisers. */
+export function floatWeightElements(graph: onnx.IGraphProto): Map<number, number> {
   const counts = new Map<number, number>();
   const floats = [TensorDataType.FLOAT, TensorDataType.FLOAT16, TensorDataType.BFLOAT16, TensorDataType.DOUBLE];
   for (const init of graph.initializer ?? []) {
@@ -135,9 +135,14 @@ export function dominantFloatType(graph: onnx.IGraphProto): number {
     const n = (init.dims ?? []).reduce((a: number, d) => a * toNumber(d), 1);
     counts.set(init.dataType, (counts.get(init.dataType) ?? 0) + n);
   }
+  return counts;
+}
+
+/** The floating type holding most weight elements (FLOAT for a float32 export, FLOAT16 for a half one). */
+export function dominantFloatType(graph: onnx.IGraphProto): number {
   let best: number = TensorDataType.FLOAT,
     max = -1;
-  for (const [t, n] of counts)
+  for (const [t, n] of floatWeightElements(graph))
     if (n > max) {
       best = t;
       max = n;

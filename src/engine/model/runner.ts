@@ -7,6 +7,7 @@ import { discoverHooks } from './hooks';
 import {
   declaredElemTypes,
   dominantFloatType,
+  floatWeightElements,
   encodeOnnxModel,
   graphOf,
   intAttr,
@@ -113,7 +114,13 @@ export class HookedModel {
         });
       }
     }
-    const session = await createSession(encodeOnnxModel(model), settings, onnxPath, path.dirname(onnxPath), hooks.outputLocation);
+    const counts = floatWeightElements(graph);
+    const halfElements = (counts.get(TensorDataType.FLOAT16) ?? 0) + (counts.get(TensorDataType.BFLOAT16) ?? 0);
+    const session = await createSession(encodeOnnxModel(model), settings, onnxPath, {
+      externalDataFolder: path.dirname(onnxPath),
+      outputLocation: hooks.outputLocation,
+      halfWeightBytes: halfElements * 2,
+    });
     return new HookedModel(onnxPath, session, tensors, outputNames, inputSpecs, blockCount, probes);
   }
 

@@ -31,17 +31,33 @@ export interface GraphWithWeights {
 export const PREPACK_MAX_BYTES = 512 * 1024 * 1024;
 
 /**
- * A session from an in-memory graph. `externalDataFolder` is where the graph's external weight files
- * (`*.onnx_data`, `*.onnx.data`) live: the original model's folder, since the graph was rewritten in memory.
+ * ONNX Runtime's CPU provider has no float16 GEMM on x64: it wraps a half-precision model's products in Casts
+ * that convert each weight to float32 on every run, and the memory arena keeps every converted weight
+ * reserved, so the model is held again in float32. Measured on a 1.1B fp16 model (2-core VM, 16 prompts x
+ * 128 tokens): with the arena, 5.2 GB anonymous memory and 41-52 s for two batches; without, 0.8-1.4 GB and
+ * 57-61 s. The arena stays on while the float32 copies of base and one fine-tune (2 x 2 x the half bytes)
+ * take at most half of the machine's memory; above that, memory wins.
  */
-export async function createSession(
+export function halfWeightsKeepArena(halfBytes: number, machineBytes: number): boolean {
+  return 2 * 2 * halfBytes <= machineBytes / 2;
+}
+
+/** How a graph's session is created: the choices of createSession, as a pure function of the graph and the provider. */
+export interface SessionPlan {
+  /** Where the graph's external weight files live (see createSession). */
+  externalDataFolder?: string;
+  /** Outputs to leave on the device (IO binding; see runtime/reduction.ts for which providers). */
+  outputLocation?: ort.InferenceSession.SessionOptions['preferredOutputLocation'];
+  /** Bytes of float16 / bfloat16 weights in the graph. */
+  halfWeightBytes?: number;
+}
+
+export function sessionOptions(
   graph: Uint8Array | GraphWithWeights,
   settings: SessionSettings,
-  what: string,
-  externalDataFolder?: string,
-  /** Outputs to leave on the device (IO binding; see runtime/reduction.ts for which providers). */
-  outputLocation?: ort.InferenceSession.SessionOptions['preferredOutputLocation'],
-): Promise<ort.InferenceSession> {
+  plan: SessionPlan = {},
+  totalMemory = os.totalmem(),
+): ort.InferenceSession.SessionOptions {
   const options: ort.InferenceSession.SessionOptions = {
     executionProviders: settings.provider === 'cpu' ? ['cpu'] : [settings.provider, 'cpu'],
     // 'extended': every fusion that matters here; 'all' only adds NCHWc layouts (CNNs) and triples session creation
@@ -49,7 +65,6 @@ export async function createSession(
     executionMode: 'sequential',
     enableCpuMemArena: true,
   };
-  const model = graph instanceof Uint8Array ? graph : graph.model;
   const session: Record<string, string> = {};
   if (!(graph instanceof Uint8Array) && graph.externalData.length > 0) {
     options.externalData = graph.externalData;
@@ -60,11 +75,27 @@ export async function createSession(
       options.enableCpuMemArena = false;
     }
   }
-  if (outputLocation && settings.provider !== 'cpu') options.preferredOutputLocation = outputLocation;
-  if (externalDataFolder) session.model_external_initializers_file_folder_path = externalDataFolder;
+  if (settings.provider === 'cpu' && !halfWeightsKeepArena(plan.halfWeightBytes ?? 0, totalMemory)) options.enableCpuMemArena = false;
+  if (plan.outputLocation && settings.provider !== 'cpu') options.preferredOutputLocation = plan.outputLocation;
+  if (plan.externalDataFolder) session.model_external_initializers_file_folder_path = plan.externalDataFolder;
   if (Object.keys(session).length > 0) options.extra = { session };
   // ONNX Runtime's own default can leave cores idle (seen: 1 thread on a 2-vCPU VM, 40% slower): use them all
   options.intraOpNumThreads = settings.threads > 0 ? settings.threads : os.availableParallelism();
+  return options;
+}
+
+/**
+ * A session from an in-memory graph. `plan.externalDataFolder` is where the graph's external weight files
+ * (`*.onnx_data`, `*.onnx.data`) live: the original model's folder, since the graph was rewritten in memory.
+ */
+export async function createSession(
+  graph: Uint8Array | GraphWithWeights,
+  settings: SessionSettings,
+  what: string,
+  plan: SessionPlan = {},
+): Promise<ort.InferenceSession> {
+  const model = graph instanceof Uint8Array ? graph : graph.model;
+  const options = sessionOptions(graph, settings, plan);
   try {
     return await ort.InferenceSession.create(model, options);
   } catch (e) {
