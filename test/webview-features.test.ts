@@ -323,17 +323,22 @@ test('a hostile report renders every string as text, and malformed reports show 
         },
       ],
     ];
+    // the report cut to its first two layers (what the mutations touch): each case renders it twice, so the
+    // cases take a second each instead of seven
+    const slim = structuredClone(report);
+    for (const c of slim.comparisons) c.layers = c.layers.slice(0, 2);
     for (const [name, mutate] of mutations) {
       await t.test(`malformed: ${name} shows an error box`, async () => {
-        const copy = structuredClone(report) as any;
+        const copy = structuredClone(slim) as any;
         const replaced = mutate(copy);
         await panel.send({ type: 'report', report: (replaced ?? copy) as SaeDiffReport });
         await panel.page.waitForSelector('.error-box');
         const text = (await panel.page.locator('.error-box').textContent()) ?? '';
         assert.match(text, /Cannot show this report/);
         // Recover: the next good report renders.
-        await panel.send({ type: 'report', report });
+        await panel.send({ type: 'report', report: slim });
         await panel.page.waitForSelector('table.feature-table tbody tr[data-feature-id]');
+        assert.equal(await panel.page.locator('.error-box').count(), 0);
       });
     }
 
