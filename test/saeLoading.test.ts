@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import * as ort from 'onnxruntime-node';
 import { loadSae } from '../src/engine/sae/loadSae';
 import { f16ToF32, readSafetensors } from '../src/engine/sae/safetensors';
-import { buildProjectionGraph } from '../src/engine/sae/saeGraph';
+import { buildProjectionGraph, saeGraphOptions } from '../src/engine/sae/saeGraph';
 import { createSession, halfWeightsKeepArena, PREPACK_MAX_BYTES, sessionOptions } from '../src/engine/runtime/session';
 import { FIXTURES, scratchDir } from './helpers/paths';
 
@@ -138,4 +138,61 @@ test('session memory: the arena is off for weights over 512 MB (no pre-packing e
   assert.equal(halfWeightsKeepArena(2 * GB + 1, 16 * GB), false);
   // on a GPU provider the half-precision products run natively: the CPU arena is left as it is
   assert.deepEqual(arena(sessionOptions(new Uint8Array(0), { provider: 'cuda', threads: 1 }, half, 16 * GB)), [true, undefined]);
+});
+
+test('large SAE weights on the CPU are graph inputs fed with every run: the same outputs, no copy in ONNX Runtime, arena and pre-packing off', async () => {
+  const sae = loadSae(layer3);
+  assert.deepEqual(saeGraphOptions({ provider: 'cpu', threads: 1 }).feedWeightsOver, PREPACK_MAX_BYTES);
+  assert.equal(
+    saeGraphOptions({ provider: 'webgpu', threads: 1 }).feedWeightsOver,
+    undefined,
+    'a GPU would upload fed weights on every run',
+  );
+  // the fixture SAE is 1 MB: a threshold of 0 feeds it as a 65k SAE would be fed
+  const fed = buildProjectionGraph(sae, { feedWeightsOver: 0 });
+  const kept = buildProjectionGraph(sae, { feedWeightsOver: 2 ** 30 });
+  // every weight that would have been external data (1 KB and more) is fed
+  assert.deepEqual(
+    fed.weightInputs!.map((w) => [w.name, w.dims]),
+    [
+      ['W_enc', [sae.dIn, sae.dSae]],
+      ['b_enc', [sae.dSae]],
+      ['W_dec', [sae.dSae, sae.dIn]],
+    ],
+  );
+  assert.equal(fed.weightInputs![0].data.buffer, sae.W_enc.buffer, 'a view of the weights, not a copy');
+  assert.deepEqual(fed.externalData, []);
+  assert.equal(kept.weightInputs, undefined);
+  const options = sessionOptions(fed, { provider: 'cpu', threads: 1 });
+  assert.deepEqual([options.enableCpuMemArena, (options.extra as any)?.session?.disable_prepacking], [true, undefined], '1 MB: small');
+  const d = sae.dIn,
+    n = 6;
+  const feeds = {
+    hb: new ort.Tensor(
+      'float32',
+      Float32Array.from({ length: n * d }, (_, i) => Math.sin(i) * 2),
+      [n, d],
+    ),
+    hs: new ort.Tensor(
+      'float32',
+      Float32Array.from({ length: n * d }, (_, i) => Math.cos(i * 1.3) * 2),
+      [n, d],
+    ),
+    dmean: new ort.Tensor('float32', new Float32Array(d).fill(0.1), [1, d]),
+  };
+  const a = await createSession(fed, { provider: 'cpu', threads: 1 }, 'fed');
+  const b = await createSession(kept, { provider: 'cpu', threads: 1 }, 'kept');
+  const [x, y] = [await a.run(feeds), await b.run(feeds)];
+  // the same active blocks; values within float32 rounding (a fed matrix is multiplied unpacked, a small constant one pre-packed)
+  assert.deepEqual(Array.from(x.blk_b.data as BigInt64Array), Array.from(y.blk_b.data as BigInt64Array));
+  for (const name of ['err_b', 'sq_rs', 'dot_r', 'blkval_b', 'dpre']) {
+    const [u, v] = [x[name].data as Float32Array, y[name].data as Float32Array];
+    assert.equal(u.length, v.length, name);
+    u.forEach((value, i) => assert.ok(Math.abs(value - v[i]) <= 1e-5 * Math.max(1, Math.abs(v[i])), `${name}[${i}]: ${value} vs ${v[i]}`));
+  }
+  await a.release();
+  await b.release();
+  const large = { ...fed, weightInputs: [{ name: 'W', data: { byteLength: PREPACK_MAX_BYTES + 1 } as Float32Array, dims: [1] }] };
+  const largeOptions = sessionOptions(large, { provider: 'cpu', threads: 1 });
+  assert.deepEqual([largeOptions.enableCpuMemArena, (largeOptions.extra as any)?.session?.disable_prepacking], [false, '1']);
 });

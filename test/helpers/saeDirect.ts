@@ -36,7 +36,7 @@ export async function encodeAndDecodeWithOrt(
   n: number,
   maxBufferBytes?: number,
 ): Promise<{ z: Float32Array; r: Float32Array }> {
-  const graph = buildEncoderGraph(sae, maxBufferBytes);
+  const graph = buildEncoderGraph(sae, { maxBufferBytes });
   const session = await ort.InferenceSession.create(graph.model, { externalData: graph.externalData });
   const out = await session.run({ x: new ort.Tensor('float32', x, [n, sae.dIn]) });
   await session.release();

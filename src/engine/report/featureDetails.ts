@@ -15,7 +15,7 @@ import { readJson } from '../model/modelFolder';
 import { hostData, releaseActivations, type HookedModel } from '../model/runner';
 import { loadSae, type SaeWeights } from '../sae/loadSae';
 import { ARCHITECTURES } from '../sae/architectures';
-import { buildEncoderGraph, latentSubset } from '../sae/saeGraph';
+import { buildEncoderGraph, latentSubset, saeGraphOptions } from '../sae/saeGraph';
 import { createSession, type SessionSettings } from '../runtime/session';
 import { logitEffects } from './logitEffects';
 import type { ActivatingContext, ComparisonReport, LayerReport, ShiftedFeature } from '../../shared/reportTypes';
@@ -170,7 +170,7 @@ async function listedEncoder(
   // |listed| / width of the cost
   const subset = ARCHITECTURES[sae.architecture].featureWise;
   const encoder = await createSession(
-    buildEncoderGraph(subset ? latentSubset(sae, unique) : sae),
+    buildEncoderGraph(subset ? latentSubset(sae, unique) : sae, saeGraphOptions(r.settings)),
     r.settings,
     `the SAE encoder of ${folder}`,
   );

@@ -6,6 +6,7 @@ import type { SaeWeights } from './loadSae';
 import type { ProjectionOutputs, ProjectionSink } from './projectionOutputs';
 import { ChunkTimings, EvaluatedRows, FitSums, isLinearPreActivation, Projector, ProjectorOptions } from './projector';
 import { buildReducedGraph, TOKEN_SUMS } from './reducedGraph';
+import { saeGraphOptions } from './saeGraph';
 
 const int64 = (v: number) => new ort.Tensor('int64', BigInt64Array.of(BigInt(v)), [1]);
 
@@ -34,7 +35,7 @@ export class DenseProjector implements Projector {
 
   static async create(sae: SaeWeights, settings: SessionSettings, options: ProjectorOptions): Promise<DenseProjector> {
     const session = await createSession(
-      buildReducedGraph(sae, HISTOGRAM_EDGES, settings.maxBufferBytes),
+      buildReducedGraph(sae, HISTOGRAM_EDGES, saeGraphOptions(settings)),
       settings,
       `the SAE of ${sae.folder}`,
     );

@@ -5,7 +5,7 @@ import type { Reduction } from '../runtime/reduction';
 import { createSession, SessionSettings } from '../runtime/session';
 import type { SaeWeights } from './loadSae';
 import type { ProjectionOutputs, ProjectionSink } from './projectionOutputs';
-import { buildProjectionGraph } from './saeGraph';
+import { buildProjectionGraph, saeGraphOptions } from './saeGraph';
 
 /** The evaluated tokens of one batch: row indices into [batch*seq] and where each came from. */
 export interface EvaluatedRows {
@@ -75,7 +75,7 @@ export class SaeProjector implements Projector {
   }
 
   static async create(sae: SaeWeights, settings: SessionSettings, options: ProjectorOptions): Promise<SaeProjector> {
-    const session = await createSession(buildProjectionGraph(sae, settings.maxBufferBytes), settings, `the SAE of ${sae.folder}`);
+    const session = await createSession(buildProjectionGraph(sae, saeGraphOptions(settings)), settings, `the SAE of ${sae.folder}`);
     return new SaeProjector(session, sae.dSae, sae.dIn, sae.architecture, sae.threshold, isLinearPreActivation(sae), options);
   }
 

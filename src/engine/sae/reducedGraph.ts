@@ -1,7 +1,7 @@
 import { onnx } from 'onnx-proto';
 import type { GraphWithWeights } from '../runtime/session';
 import type { SaeWeights } from './loadSae';
-import { addEncoder, addWeights, encodeModel, FLOAT, GraphBuilder, int, INT64, tensorInfo } from './saeGraph';
+import { addEncoder, addWeights, encodeModel, FLOAT, GraphBuilder, type GraphOptions, int, INT64, tensorInfo } from './saeGraph';
 
 const INT32 = onnx.TensorProto.DataType.INT32;
 
@@ -48,9 +48,9 @@ export const FEATURE_SUMS = ['cnt_b', 'cnt_s', 'sum_zb', 'sum_zs', 'sum_diff', '
  * rows of each model (ctx_val_* [k_ctx, m] float32, ctx_row_* [k_ctx, m] int32), dpre [1, m], and for
  * the activation histograms hist_b / hist_s [E, m]: Σ_t (z > e_i) for each of the E histogramEdges.
  */
-export function buildReducedGraph(sae: SaeWeights, histogramEdges: readonly number[], maxBufferBytes?: number): GraphWithWeights {
+export function buildReducedGraph(sae: SaeWeights, histogramEdges: readonly number[], options: GraphOptions = {}): GraphWithWeights {
   if (histogramEdges.length === 0) throw new Error('buildReducedGraph: no histogram edges');
-  const g = new GraphBuilder(maxBufferBytes);
+  const g = new GraphBuilder(options.maxBufferBytes);
   const d = sae.dIn,
     m = sae.dSae;
   addWeights(g, sae);
@@ -206,5 +206,5 @@ export function buildReducedGraph(sae: SaeWeights, histogramEdges: readonly numb
     tensorInfo('hist_b', FLOAT, [histogramEdges.length, m]),
     tensorInfo('hist_s', FLOAT, [histogramEdges.length, m]),
   ];
-  return encodeModel(g, 'sae_reduced_projection', inputs, outputs);
+  return encodeModel(g, 'sae_reduced_projection', inputs, outputs, options.feedWeightsOver);
 }

@@ -1,6 +1,6 @@
 import { onnx } from 'onnx-proto';
 import { encodeOnnxModel } from '../model/onnxGraph';
-import type { GraphWithWeights } from '../runtime/session';
+import { PREPACK_MAX_BYTES, type GraphWithWeights, type SessionSettings } from '../runtime/session';
 import { ARCHITECTURES } from './architectures';
 import type { SaeWeights } from './loadSae';
 
@@ -218,24 +218,58 @@ export function tensorInfo(name: string, elemType: number, dims: (number | strin
   };
 }
 
+/** How an SAE graph holds its weights (runtime/bufferLimit.ts, runtime/session.ts's GraphWithWeights.weightInputs). */
+export interface GraphOptions {
+  /** No weight matrix initialiser above this many bytes: larger ones are split into blocks. */
+  maxBufferBytes?: number;
+  /** Weights over this many bytes in all are declared as inputs and fed with every run, not initialisers. */
+  feedWeightsOver?: number;
+}
+
+/** The graph options for a session of these settings: fed weights on the CPU only (a GPU would upload them every run). */
+export function saeGraphOptions(settings: SessionSettings): GraphOptions {
+  return { maxBufferBytes: settings.maxBufferBytes, feedWeightsOver: settings.provider === 'cpu' ? PREPACK_MAX_BYTES : undefined };
+}
+
 export function encodeModel(
   g: GraphBuilder,
   name: string,
   inputs: onnx.IValueInfoProto[],
   outputs: onnx.IValueInfoProto[],
+  feedWeightsOver?: number,
 ): GraphWithWeights {
+  const externalBytes = g.external.reduce((n, e) => n + e.data.byteLength, 0);
+  const feed = feedWeightsOver !== undefined && externalBytes > feedWeightsOver;
+  const fed = new Set(feed ? g.external.map((e) => e.path) : []);
+  const location = (t: onnx.ITensorProto) => t.externalData?.find((e) => e.key === 'location')?.value ?? '';
+  const weightInputs = g.inits
+    .filter((t) => fed.has(location(t)))
+    .map((t) => {
+      const bytes = g.external.find((e) => e.path === location(t))!.data;
+      return {
+        name: t.name!,
+        data: new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4),
+        dims: (t.dims ?? []).map(Number),
+      };
+    });
   const model = encodeOnnxModel({
     irVersion: 8,
     producerName: 'sae-diff',
     opsetImport: [{ domain: '', version: OPSET }],
-    graph: onnx.GraphProto.create({ name, node: g.nodes, initializer: g.inits, input: inputs, output: outputs }),
+    graph: onnx.GraphProto.create({
+      name,
+      node: g.nodes,
+      initializer: g.inits.filter((t) => !fed.has(location(t))),
+      input: [...inputs, ...weightInputs.map((w) => tensorInfo(w.name, FLOAT, w.dims))],
+      output: outputs,
+    }),
   });
-  return { model, externalData: g.external };
+  return feed ? { model, externalData: [], weightInputs } : { model, externalData: g.external };
 }
 
 /** The encoder alone (x [N, d] -> z [N, m], r [N, d]): for checks against a direct computation. */
-export function buildEncoderGraph(sae: SaeWeights, maxBufferBytes?: number): GraphWithWeights {
-  const g = new GraphBuilder(maxBufferBytes);
+export function buildEncoderGraph(sae: SaeWeights, options: GraphOptions = {}): GraphWithWeights {
+  const g = new GraphBuilder(options.maxBufferBytes);
   addWeights(g, sae);
   const { z, r } = addEncoder(g, sae, 'x', 'x');
   g.one('Identity', [z], [], 'z');
@@ -245,6 +279,7 @@ export function buildEncoderGraph(sae: SaeWeights, maxBufferBytes?: number): Gra
     'sae_encoder',
     [tensorInfo('x', FLOAT, ['N', sae.dIn])],
     [tensorInfo('z', FLOAT, ['N', sae.dSae]), tensorInfo('r', FLOAT, ['N', sae.dIn])],
+    options.feedWeightsOver,
   );
 }
 
@@ -318,9 +353,9 @@ function padToBlocks(sae: SaeWeights): SaeWeights {
  * of activations and reconstructions, and the sparse codes, out (never [tokens x width] to JavaScript).
  * Inputs: hb, hs [N, d] float32 (the same tokens in base and fine-tune); dmean [1, d] (see dpre).
  */
-export function buildProjectionGraph(unpadded: SaeWeights, maxBufferBytes?: number): GraphWithWeights {
+export function buildProjectionGraph(unpadded: SaeWeights, options: GraphOptions = {}): GraphWithWeights {
   const sae = padToBlocks(unpadded);
-  const g = new GraphBuilder(maxBufferBytes);
+  const g = new GraphBuilder(options.maxBufferBytes);
   const d = sae.dIn;
   addWeights(g, sae);
   g.ints('axis0', [0]);
@@ -384,5 +419,5 @@ export function buildProjectionGraph(unpadded: SaeWeights, maxBufferBytes?: numb
     tensorInfo('blkval_s', FLOAT, ['nblk_s', CODE_BLOCK]),
   ];
   const inputs = [tensorInfo('hb', FLOAT, ['N', d]), tensorInfo('hs', FLOAT, ['N', d]), tensorInfo('dmean', FLOAT, [1, d])];
-  return encodeModel(g, 'sae_projection', inputs, outputs);
+  return encodeModel(g, 'sae_projection', inputs, outputs, options.feedWeightsOver);
 }
