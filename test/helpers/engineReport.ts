@@ -1,6 +1,6 @@
 /** Real reports for tests: runs the engine through the CLI on the tiny-llama fixtures, into test/.tmp/. */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { SaeDiffReport } from '../../src/shared/reportTypes';
 
@@ -35,9 +35,22 @@ export function twoFineTuneReport(): SaeDiffReport {
   return runEngine(config, 'two-sfts.sae-report.json');
 }
 
+/**
+ * Runs the CLI once per build and config: the report is kept beside a key of the build's stamp
+ * (out/.build-stamp, rewritten by every compile) and the config text, so the ten test files that read these
+ * reports share one engine run each instead of running it ten times. A new build or config runs it again.
+ */
 function runEngine(config: string, outName: string): SaeDiffReport {
   mkdirSync(TMP_DIR, { recursive: true });
   const out = join(TMP_DIR, outName);
-  execFileSync(process.execPath, [CLI, 'run', config, '--out', out, '--quiet'], { cwd: REPO_ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+  const stamp = join(REPO_ROOT, 'out', '.build-stamp');
+  const key = existsSync(stamp) ? `${readFileSync(stamp, 'utf8').trim()}\n${config}\n${readFileSync(config, 'utf8')}` : undefined;
+  const keyFile = `${out}.key`;
+  const cached = key !== undefined && existsSync(out) && existsSync(keyFile) && readFileSync(keyFile, 'utf8') === key;
+  if (!cached) {
+    rmSync(keyFile, { force: true });
+    execFileSync(process.execPath, [CLI, 'run', config, '--out', out, '--quiet'], { cwd: REPO_ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+    if (key !== undefined) writeFileSync(keyFile, key);
+  }
   return JSON.parse(readFileSync(out, 'utf8')) as SaeDiffReport;
 }
