@@ -16,6 +16,7 @@ function linuxBox(opts: {
   libs?: string[];
   gpu?: boolean;
   webgpuError?: string;
+  variables?: Record<string, string>;
 }): DoctorEnv & { probed: string[] } {
   const probed: string[] = [];
   return {
@@ -42,6 +43,7 @@ function linuxBox(opts: {
     gpuDevicePresent: opts.gpu ?? true,
     findLibrary: (so) => ((opts.libs ?? []).includes(so) ? `/usr/lib/x86_64-linux-gnu/${so}` : undefined),
     vulkanIcds: [],
+    variables: opts.variables ?? {},
   };
 }
 
@@ -107,6 +109,23 @@ describe('doctor advice (injected machine)', () => {
     const r = await runDoctor(linuxBox({ loads: ['cpu', 'webgpu'] }));
     assert.equal(r.auto.provider, 'webgpu');
     assert.ok(!r.advice.some((a) => a.startsWith('WebGPU')));
+  });
+
+  test('where WebGPU loads, the doctor states the buffer size runs plan for, and refuses a bad SAE_DIFF_MAX_BUFFER_MB as advice', async () => {
+    const text = formatDoctor(await runDoctor(linuxBox({ loads: ['cpu', 'webgpu'] })));
+    assert.match(
+      text,
+      /WebGPU buffers: runs plan for at most 1024 MiB per tensor \(webgpu: 1 GiB planned per buffer\); on an adapter that allows less, set SAE_DIFF_MAX_BUFFER_MB/,
+    );
+    const set = await runDoctor(linuxBox({ loads: ['cpu', 'webgpu'], variables: { SAE_DIFF_MAX_BUFFER_MB: '256' } }));
+    assert.match(formatDoctor(set), /at most 256 MiB per tensor \(SAE_DIFF_MAX_BUFFER_MB=256\)/);
+    const bad = await runDoctor(linuxBox({ loads: ['cpu', 'webgpu'], variables: { SAE_DIFF_MAX_BUFFER_MB: 'lots' } }));
+    assert.equal(bad.webgpuBufferLimit, undefined);
+    assert.ok(
+      bad.advice.some((a) => a.startsWith('SAE_DIFF_MAX_BUFFER_MB=lots is not a buffer size')),
+      bad.advice.join('\n'),
+    );
+    assert.doesNotMatch(formatDoctor(await runDoctor(linuxBox({ loads: ['cpu'] }))), /WebGPU buffers/, 'nothing to say without WebGPU');
   });
 });
 

@@ -2,6 +2,8 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type { ExecutionProviderName } from '../config/types';
 import { EXECUTION_PROVIDERS } from '../config/schema';
+import type { SaeDiffError } from '../core/errors';
+import { bufferLimit, type BufferLimit } from './bufferLimit';
 import { probeInChild, ProbeResult } from './probeProvider';
 import {
   CUDA_INSTALL_COMMAND,
@@ -29,6 +31,8 @@ export interface DoctorEnv {
   gpuDevicePresent: boolean;
   findLibrary(soname: string): string | undefined;
   vulkanIcds: string[];
+  /** The process environment (SAE_DIFF_MAX_BUFFER_MB; runtime/bufferLimit.ts). */
+  variables: Record<string, string | undefined>;
 }
 
 export interface ProviderStatus {
@@ -46,6 +50,8 @@ export interface DoctorReport {
   webgpuLibraries?: { soname: string; pkg: string; path?: string }[];
   cuda: { installed: boolean; libraries?: { soname: string; path?: string }[] };
   vulkanIcds?: string[];
+  /** When WebGPU loads: the largest tensor a run plans for on it. */
+  webgpuBufferLimit?: BufferLimit;
   advice: string[];
 }
 
@@ -85,6 +91,13 @@ export async function runDoctor(env: DoctorEnv): Promise<DoctorReport> {
       report.cuda.libraries = CUDA_LINUX_LIBRARIES.map((soname) => ({ soname, path: env.findLibrary(soname) }));
   }
   report.advice = advise(report, env);
+  if (report.providers.find((s) => s.provider === 'webgpu')?.loads) {
+    try {
+      report.webgpuBufferLimit = bufferLimit('webgpu', env.variables);
+    } catch (e) {
+      report.advice.push(`${(e as Error).message}: ${(e as SaeDiffError).hint ?? ''}`.trim());
+    }
+  }
   return report;
 }
 
@@ -149,5 +162,6 @@ export function realDoctorEnv(): DoctorEnv {
     gpuDevicePresent: gpuDevicePresent(),
     findLibrary,
     vulkanIcds: process.platform === 'linux' ? vulkanIcdFiles() : [],
+    variables: process.env,
   };
 }

@@ -1,3 +1,4 @@
+import { MAX_BUFFER_ENV } from './bufferLimit';
 import type { DoctorReport } from './doctor';
 
 /** The doctor's report as plain text (the CLI prints it; VS Code shows it in an output channel). */
@@ -8,6 +9,13 @@ export function formatDoctor(r: DoctorReport): string {
     if (!s.loads && s.nativeLog) for (const l of s.nativeLog.split('\n')) lines.push(`         | ${l}`);
   }
   lines.push('', `auto picks: ${r.auto.provider} (${r.auto.reason})`);
+  if (r.webgpuBufferLimit?.bytes !== undefined) {
+    lines.push(
+      '',
+      `WebGPU buffers: runs plan for at most ${+(r.webgpuBufferLimit.bytes / 2 ** 20).toFixed(2)} MiB per tensor (${r.webgpuBufferLimit.source}); ` +
+        `on an adapter that allows less, set ${MAX_BUFFER_ENV}`,
+    );
+  }
   if (r.webgpuLibraries) {
     lines.push('', 'WebGPU libraries (Linux: Vulkan loader and glvnd):');
     for (const l of r.webgpuLibraries)
