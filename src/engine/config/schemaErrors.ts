@@ -119,13 +119,6 @@ function schemaErrorToDiagnostic(e: ErrorObject, doc: Document, lc: LineCounter)
       };
     }
     case 'type':
-      return {
-        severity: 'error',
-        code: 'wrong-type',
-        keyPath,
-        message: `'${keyPath}' must be ${describeSchemaType(e.parentSchema as any)}.`,
-        range: valueRange(doc, segments, lc),
-      };
     case 'oneOf':
       return {
         severity: 'error',

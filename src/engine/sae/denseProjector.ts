@@ -3,7 +3,7 @@ import { HISTOGRAM_EDGES } from './histogramEdges';
 import type { Activations } from '../model/runner';
 import { createSession, SessionSettings } from '../runtime/session';
 import type { SaeWeights } from './loadSae';
-import type { ProjectionOutputs, ProjectionSink } from './projectionOutputs';
+import { toProjectionOutputs, type ProjectionOutputs, type ProjectionSink } from './projectionOutputs';
 import { ChunkTimings, EvaluatedRows, FitSums, isLinearPreActivation, Projector, ProjectorOptions } from './projector';
 import { buildReducedGraph, TOKEN_SUMS } from './reducedGraph';
 import { saeGraphOptions } from './saeGraph';
@@ -59,9 +59,7 @@ export class DenseProjector implements Projector {
       k_ctx: int64(Math.max(1, Math.min(contexts, n))),
       dmean,
     });
-    const result: ProjectionOutputs = {};
-    for (const [name, t] of Object.entries(out)) result[name] = { data: t.data as Float32Array | Int32Array, dims: t.dims };
-    return result;
+    return toProjectionOutputs(out);
   }
 
   async accumulate(

@@ -16,6 +16,13 @@ export interface ProjectionOutputs {
   [name: string]: OutputTensor;
 }
 
+/** A session's results as ProjectionOutputs (host tensors: the SAE graphs' outputs always come back to the host). */
+export function toProjectionOutputs(out: Record<string, { data: unknown; dims: readonly number[] }>): ProjectionOutputs {
+  const result: ProjectionOutputs = {};
+  for (const [name, t] of Object.entries(out)) result[name] = { data: t.data as OutputTensor['data'], dims: t.dims };
+  return result;
+}
+
 /** The sparse projection graph's outputs that the accumulator reads: the names saeGraph.ts declares. */
 export type SparseOutputName = (typeof TOKEN_OUTPUTS)[number] | (typeof DIM_OUTPUTS)[number] | (typeof SPARSE_OUTPUTS)[number];
 

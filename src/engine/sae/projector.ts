@@ -4,7 +4,7 @@ import { Activations, hostData } from '../model/runner';
 import type { Reduction } from '../runtime/reduction';
 import { createSession, SessionSettings } from '../runtime/session';
 import type { SaeWeights } from './loadSae';
-import type { ProjectionOutputs, ProjectionSink } from './projectionOutputs';
+import { toProjectionOutputs, type ProjectionOutputs, type ProjectionSink } from './projectionOutputs';
 import { buildProjectionGraph, saeGraphOptions } from './saeGraph';
 
 /** The evaluated tokens of one batch: row indices into [batch*seq] and where each came from. */
@@ -98,9 +98,7 @@ export class SaeProjector implements Projector {
       hs: new ort.Tensor('float32', hs, [n, d]),
       dmean: this.zeroMean,
     });
-    const result: ProjectionOutputs = {};
-    for (const [name, t] of Object.entries(out)) result[name] = { data: t.data as Float32Array | BigInt64Array, dims: t.dims };
-    return result;
+    return toProjectionOutputs(out);
   }
 
   async accumulate(
