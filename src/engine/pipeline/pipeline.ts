@@ -14,7 +14,7 @@ import { accumulatorToJson } from '../metrics/serialize';
 import { checkWritableTarget, writeFileAtomicAsync } from '../report/writeReport';
 import type { SessionSettings } from '../runtime/session';
 import { reportJson } from '../report/reportJson';
-import { bufferLimit } from '../runtime/bufferLimit';
+import { bufferLimit, limitMiB } from '../runtime/bufferLimit';
 import { chooseBatching, deviceMemoryBudget } from '../runtime/deviceBatch';
 import { chooseReduction, ReductionChoice } from '../runtime/reduction';
 import type { Projector } from '../sae/projector';
@@ -202,8 +202,7 @@ async function provider(
   choice.warnings.forEach((w) => log(`warning: ${w}`));
   log(`execution provider: ${choice.provider} (${choice.reason})`);
   const limit = bufferLimit(choice.provider);
-  if (limit.bytes !== undefined)
-    log(`buffer limit: ${(limit.bytes / 2 ** 20).toFixed(limit.bytes % 2 ** 20 ? 2 : 0)} MiB per tensor (${limit.source})`);
+  if (limit.bytes !== undefined) log(`buffer limit: ${limitMiB(limit.bytes)} MiB per tensor (${limit.source})`);
   return {
     settings: {
       provider: choice.provider,

@@ -38,3 +38,8 @@ export function bufferLimit(provider: ExecutionProviderName, env: Record<string,
   if (provider === 'webgpu') return { bytes: WEBGPU_PLANNED_BUFFER_BYTES, source: 'webgpu: 1 GiB planned per buffer' };
   return { source: `${provider}: no per-buffer limit` };
 }
+
+/** The limit in MiB for logs and the doctor: whole MiB as integers, fractions to two decimals (0.20). */
+export function limitMiB(bytes: number): string {
+  return (bytes / 2 ** 20).toFixed(bytes % 2 ** 20 ? 2 : 0);
+}

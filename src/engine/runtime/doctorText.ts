@@ -1,4 +1,4 @@
-import { MAX_BUFFER_ENV } from './bufferLimit';
+import { limitMiB, MAX_BUFFER_ENV } from './bufferLimit';
 import type { DoctorReport } from './doctor';
 
 /** The doctor's report as plain text (the CLI prints it; VS Code shows it in an output channel). */
@@ -12,7 +12,7 @@ export function formatDoctor(r: DoctorReport): string {
   if (r.webgpuBufferLimit?.bytes !== undefined) {
     lines.push(
       '',
-      `WebGPU buffers: runs plan for at most ${+(r.webgpuBufferLimit.bytes / 2 ** 20).toFixed(2)} MiB per tensor (${r.webgpuBufferLimit.source}); ` +
+      `WebGPU buffers: runs plan for at most ${limitMiB(r.webgpuBufferLimit.bytes)} MiB per tensor (${r.webgpuBufferLimit.source}); ` +
         `on an adapter that allows less, set ${MAX_BUFFER_ENV}`,
     );
   }

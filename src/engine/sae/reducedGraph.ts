@@ -1,7 +1,18 @@
 import { onnx } from 'onnx-proto';
 import type { GraphWithWeights } from '../runtime/session';
 import type { SaeWeights } from './loadSae';
-import { addEncoder, addWeights, encodeModel, FLOAT, GraphBuilder, type GraphOptions, int, INT64, tensorInfo } from './saeGraph';
+import {
+  addEncoder,
+  addPreActivationShift,
+  addWeights,
+  encodeModel,
+  FLOAT,
+  GraphBuilder,
+  type GraphOptions,
+  int,
+  INT64,
+  tensorInfo,
+} from './saeGraph';
 
 const INT32 = onnx.TensorProto.DataType.INT32;
 
@@ -50,7 +61,7 @@ export const FEATURE_SUMS = ['cnt_b', 'cnt_s', 'sum_zb', 'sum_zs', 'sum_diff', '
  */
 export function buildReducedGraph(sae: SaeWeights, histogramEdges: readonly number[], options: GraphOptions = {}): GraphWithWeights {
   if (histogramEdges.length === 0) throw new Error('buildReducedGraph: no histogram edges');
-  const g = new GraphBuilder(options.maxBufferBytes);
+  const g = new GraphBuilder(options);
   const d = sae.dIn,
     m = sae.dSae;
   addWeights(g, sae);
@@ -177,12 +188,7 @@ export function buildReducedGraph(sae: SaeWeights, histogramEdges: readonly numb
     g.one('Concat', above, [int('axis', 0)], `hist_${tag}`);
   }
 
-  g.one(
-    'Identity',
-    [g.matmul(sae.normalization === 'expected_average_only_in' ? g.one('Mul', ['dmean', 'norm_scale']) : 'dmean', 'W_enc')],
-    [],
-    'dpre',
-  );
+  addPreActivationShift(g, sae);
 
   const anyRank = (name: string): onnx.IValueInfoProto => ({ name, type: { tensorType: { elemType: FLOAT } } });
   const inputs = [
@@ -206,5 +212,5 @@ export function buildReducedGraph(sae: SaeWeights, histogramEdges: readonly numb
     tensorInfo('hist_b', FLOAT, [histogramEdges.length, m]),
     tensorInfo('hist_s', FLOAT, [histogramEdges.length, m]),
   ];
-  return encodeModel(g, 'sae_reduced_projection', inputs, outputs, options.feedWeightsOver);
+  return encodeModel(g, 'sae_reduced_projection', inputs, outputs);
 }

@@ -52,13 +52,15 @@ interface MatrixBlocks {
 export class GraphBuilder {
   nodes: onnx.INodeProto[] = [];
   inits: onnx.ITensorProto[] = [];
-  /** The external initialisers' bytes, by the location their TensorProto names (views of the weights, not copies). */
-  external: GraphWithWeights['externalData'] = [];
+  /** The weights too large to sit inside the protobuf (views of the weights, not copies): external data, or fed inputs. */
+  large: { name: string; data: Float32Array; dims: number[] }[] = [];
   private n = 0;
   private readonly blocks = new Map<string, MatrixBlocks>();
+  private readonly maxBufferBytes: number;
 
-  /** `maxBufferBytes`: no weight matrix initialiser above it (runtime/bufferLimit.ts); matrix() splits larger ones. */
-  constructor(private readonly maxBufferBytes = Infinity) {}
+  constructor(readonly options: GraphOptions = {}) {
+    this.maxBufferBytes = options.maxBufferBytes ?? Infinity;
+  }
 
   op(opType: string, inputs: string[], attrs: onnx.IAttributeProto[] = [], outputs?: string[] | number): string[] {
     const outs = Array.isArray(outputs) ? outputs : Array.from({ length: outputs ?? 1 }, () => `t${this.n++}`);
@@ -68,26 +70,13 @@ export class GraphBuilder {
   one(opType: string, inputs: string[], attrs: onnx.IAttributeProto[] = [], output?: string): string {
     return this.op(opType, inputs, attrs, output ? [output] : 1)[0];
   }
+  /** A float32 initialiser: in the protobuf when small, else one of `large` (encodeModel decides how it travels). */
   floats(name: string, data: Float32Array, dims: number[]): string {
-    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-    if (bytes.length < EXTERNAL_MIN_BYTES) {
-      this.inits.push({ name, dataType: FLOAT, dims, rawData: bytes });
-      return name;
+    if (data.byteLength < EXTERNAL_MIN_BYTES) {
+      this.inits.push({ name, dataType: FLOAT, dims, rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) });
+    } else {
+      this.large.push({ name, data, dims });
     }
-    // onnx.proto's external data: location (a file name, here the key of an in-memory buffer), offset, length
-    const location = `${name}.bin`;
-    this.external.push({ path: location, data: bytes });
-    this.inits.push({
-      name,
-      dataType: FLOAT,
-      dims,
-      dataLocation: onnx.TensorProto.DataLocation.EXTERNAL,
-      externalData: [
-        { key: 'location', value: location },
-        { key: 'offset', value: '0' },
-        { key: 'length', value: String(bytes.length) },
-      ],
-    });
     return name;
   }
   /**
@@ -231,27 +220,30 @@ export function saeGraphOptions(settings: SessionSettings): GraphOptions {
   return { maxBufferBytes: settings.maxBufferBytes, feedWeightsOver: settings.provider === 'cpu' ? PREPACK_MAX_BYTES : undefined };
 }
 
+/**
+ * The graph and its large weights: fed as inputs when they exceed the builder's feedWeightsOver, else as
+ * in-memory external data (onnx.proto's external data: location, here the key of an in-memory buffer,
+ * offset and length).
+ */
 export function encodeModel(
   g: GraphBuilder,
   name: string,
   inputs: onnx.IValueInfoProto[],
   outputs: onnx.IValueInfoProto[],
-  feedWeightsOver?: number,
 ): GraphWithWeights {
-  const externalBytes = g.external.reduce((n, e) => n + e.data.byteLength, 0);
-  const feed = feedWeightsOver !== undefined && externalBytes > feedWeightsOver;
-  const fed = new Set(feed ? g.external.map((e) => e.path) : []);
-  const location = (t: onnx.ITensorProto) => t.externalData?.find((e) => e.key === 'location')?.value ?? '';
-  const weightInputs = g.inits
-    .filter((t) => fed.has(location(t)))
-    .map((t) => {
-      const bytes = g.external.find((e) => e.path === location(t))!.data;
-      return {
-        name: t.name!,
-        data: new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4),
-        dims: (t.dims ?? []).map(Number),
-      };
-    });
+  const largeBytes = g.large.reduce((n, w) => n + w.data.byteLength, 0);
+  const feed = g.options.feedWeightsOver !== undefined && largeBytes > g.options.feedWeightsOver;
+  const external = (w: GraphBuilder['large'][number]): onnx.ITensorProto => ({
+    name: w.name,
+    dataType: FLOAT,
+    dims: w.dims,
+    dataLocation: onnx.TensorProto.DataLocation.EXTERNAL,
+    externalData: [
+      { key: 'location', value: `${w.name}.bin` },
+      { key: 'offset', value: '0' },
+      { key: 'length', value: String(w.data.byteLength) },
+    ],
+  });
   const model = encodeOnnxModel({
     irVersion: 8,
     producerName: 'sae-diff',
@@ -259,17 +251,29 @@ export function encodeModel(
     graph: onnx.GraphProto.create({
       name,
       node: g.nodes,
-      initializer: g.inits.filter((t) => !fed.has(location(t))),
-      input: [...inputs, ...weightInputs.map((w) => tensorInfo(w.name, FLOAT, w.dims))],
+      initializer: feed ? g.inits : [...g.inits, ...g.large.map(external)],
+      input: feed ? [...inputs, ...g.large.map((w) => tensorInfo(w.name, FLOAT, w.dims))] : inputs,
       output: outputs,
     }),
   });
-  return feed ? { model, externalData: [], weightInputs } : { model, externalData: g.external };
+  if (feed) return { model, externalData: [], weightInputs: g.large };
+  const bytes = (data: Float32Array) => new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  return { model, externalData: g.large.map((w) => ({ path: `${w.name}.bin`, data: bytes(w.data) })) };
+}
+
+/**
+ * `dpre` [1, m]: the mean pre-activation shift per feature, (mean h_s - mean h_b) W_enc (the biases cancel),
+ * from a [1, d] input `dmean`, fed at the end of a run (zeros otherwise). Exact for the linear
+ * normalisations; projectors report nothing for the per-token ones.
+ */
+export function addPreActivationShift(g: GraphBuilder, sae: SaeWeights): void {
+  const x = sae.normalization === 'expected_average_only_in' ? g.one('Mul', ['dmean', 'norm_scale']) : 'dmean';
+  g.one('Identity', [g.matmul(x, 'W_enc')], [], 'dpre');
 }
 
 /** The encoder alone (x [N, d] -> z [N, m], r [N, d]): for checks against a direct computation. */
 export function buildEncoderGraph(sae: SaeWeights, options: GraphOptions = {}): GraphWithWeights {
-  const g = new GraphBuilder(options.maxBufferBytes);
+  const g = new GraphBuilder(options);
   addWeights(g, sae);
   const { z, r } = addEncoder(g, sae, 'x', 'x');
   g.one('Identity', [z], [], 'z');
@@ -279,7 +283,6 @@ export function buildEncoderGraph(sae: SaeWeights, options: GraphOptions = {}): 
     'sae_encoder',
     [tensorInfo('x', FLOAT, ['N', sae.dIn])],
     [tensorInfo('z', FLOAT, ['N', sae.dSae]), tensorInfo('r', FLOAT, ['N', sae.dIn])],
-    options.feedWeightsOver,
   );
 }
 
@@ -355,7 +358,7 @@ function padToBlocks(sae: SaeWeights): SaeWeights {
  */
 export function buildProjectionGraph(unpadded: SaeWeights, options: GraphOptions = {}): GraphWithWeights {
   const sae = padToBlocks(unpadded);
-  const g = new GraphBuilder(options.maxBufferBytes);
+  const g = new GraphBuilder(options);
   const d = sae.dIn;
   addWeights(g, sae);
   g.ints('axis0', [0]);
@@ -380,15 +383,7 @@ export function buildProjectionGraph(unpadded: SaeWeights, options: GraphOptions
   rowSq(dh, 'sq_dh');
   rowSum(g.one('Mul', [dh, dr]), 'dh_dr');
   rowSum(g.one('Mul', [dh, g.one('Sub', [dh, dr])]), 'dh_de');
-  // mean pre-activation shift per feature, (mean h_s - mean h_b) W_enc (the biases cancel): fed as a
-  // [1, d] row at the end of a run, zeros otherwise
-  // (exact for the linear normalisations; the projector reports nothing for the per-token ones)
-  g.one(
-    'Identity',
-    [g.matmul(sae.normalization === 'expected_average_only_in' ? g.one('Mul', ['dmean', 'norm_scale']) : 'dmean', 'W_enc')],
-    [],
-    'dpre',
-  );
+  addPreActivationShift(g, sae);
   g.one('ReduceSum', ['hb', 'axis0'], [int('keepdims', 0)], 'sum_hb');
   g.one('ReduceSum', ['hs', 'axis0'], [int('keepdims', 0)], 'sum_hs');
 
@@ -419,5 +414,5 @@ export function buildProjectionGraph(unpadded: SaeWeights, options: GraphOptions
     tensorInfo('blkval_s', FLOAT, ['nblk_s', CODE_BLOCK]),
   ];
   const inputs = [tensorInfo('hb', FLOAT, ['N', d]), tensorInfo('hs', FLOAT, ['N', d]), tensorInfo('dmean', FLOAT, [1, d])];
-  return encodeModel(g, 'sae_projection', inputs, outputs, options.feedWeightsOver);
+  return encodeModel(g, 'sae_projection', inputs, outputs);
 }
