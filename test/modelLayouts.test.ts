@@ -5,7 +5,9 @@ import { test } from 'node:test';
 import { onnx } from 'onnx-proto';
 import { loadConfigText } from '../src/engine/config/load';
 import { resolveModelFiles } from '../src/engine/model/modelFolder';
-import { floatWeightElements } from '../src/engine/model/onnxGraph';
+import { floatWeightElements, graphOf, readOnnxModel } from '../src/engine/model/onnxGraph';
+import type { SaeDiffError } from '../src/engine/core/errors';
+import { readUnembedding, type Unembedding } from '../src/engine/report/unembedding';
 import { HookedModel } from '../src/engine/model/runner';
 import { f16ToF32 } from '../src/engine/sae/safetensors';
 import { fixtureConfig } from './helpers/cli';
@@ -55,6 +57,116 @@ for (const dataName of ['model.onnx_data', 'model.onnx.data']) {
     await orig.release();
   });
 }
+
+/** A Hugging Face hub cache snapshot: every file a symlink into ../../blobs, named by hash there. */
+function hubSnapshot(root: string, files: Record<string, string>): string {
+  const blobs = path.join(root, 'blobs');
+  const snapshot = path.join(root, 'snapshots', 'rev1');
+  fs.mkdirSync(blobs, { recursive: true });
+  fs.mkdirSync(snapshot, { recursive: true });
+  Object.entries(files).forEach(([name, source], i) => {
+    fs.copyFileSync(source, path.join(blobs, `blob${i}`));
+    fs.symlinkSync(path.join('..', '..', 'blobs', `blob${i}`), path.join(snapshot, name));
+  });
+  return path.join(snapshot, 'model.onnx');
+}
+
+test('a hub cache snapshot (symlinks into blobs/) loads, inline weights and external data alike, with the same activations', async () => {
+  const ext = externalDataExport(path.join(dir, 'for-hub'), 'model.onnx_data');
+  const inline = hubSnapshot(path.join(dir, 'hub-inline'), { 'model.onnx': path.join(FIXTURES, 'base', 'model.onnx') });
+  const external = hubSnapshot(path.join(dir, 'hub-external'), {
+    'model.onnx': ext,
+    'model.onnx_data': path.join(path.dirname(ext), 'model.onnx_data'),
+  });
+  const orig = await HookedModel.load(path.join(FIXTURES, 'base', 'model.onnx'), hooks(), cpu);
+  const expected = await orig.run(batch);
+  for (const file of [inline, external]) {
+    const m = await HookedModel.load(file, hooks(), cpu);
+    const got = await m.run(batch);
+    for (const l of ALL) assert.deepEqual(got.get(l)!.data, expected.get(l)!.data, `${file} layer ${l}`);
+    await m.release();
+  }
+  await orig.release();
+});
+
+test('the graph is read without its weights: large initialisers become references to their bytes in the file', () => {
+  const file = path.join(FIXTURES, 'base', 'model.onnx');
+  const bytes = fs.readFileSync(file);
+  const full = onnx.ModelProto.decode(bytes);
+  const skeleton = readOnnxModel(file);
+  assert.deepEqual(
+    graphOf(skeleton).node.map((n) => n.name),
+    full.graph!.node!.map((n) => n.name),
+  );
+  assert.deepEqual(skeleton.opsetImport, full.opsetImport);
+  let external = 0;
+  for (const [i, t] of graphOf(skeleton).initializer.entries()) {
+    const original = full.graph!.initializer![i];
+    assert.equal(t.name, original.name);
+    assert.deepEqual(t.dims, original.dims);
+    if (original.rawData!.length < 1024) {
+      assert.deepEqual(t.rawData, original.rawData);
+      continue;
+    }
+    external++;
+    const at = Object.fromEntries(t.externalData!.map((e) => [e.key, e.value]));
+    assert.equal(t.dataLocation, onnx.TensorProto.DataLocation.EXTERNAL);
+    assert.equal(at.location, 'model.onnx');
+    assert.ok(bytes.subarray(Number(at.offset), Number(at.offset) + Number(at.length)).equals(original.rawData!), t.name!);
+  }
+  assert.ok(external > 10, `${external} external initialisers`);
+  assert.ok(onnx.ModelProto.encode(skeleton).finish().length < bytes.length / 20, 'the skeleton holds no weights');
+});
+
+test('external data outside the model folder, or missing, is refused naming the tensor and what to do', async () => {
+  const file = externalDataExport(path.join(dir, 'escaping'), 'model.onnx_data');
+  const model = onnx.ModelProto.decode(fs.readFileSync(file));
+  const escaping = path.join(dir, 'escaping', 'escaping.onnx');
+  for (const t of model.graph!.initializer!)
+    for (const e of t.externalData ?? []) if (e.key === 'location') e.value = path.join('..', 'for-hub', 'model.onnx_data');
+  fs.writeFileSync(escaping, onnx.ModelProto.encode(model).finish());
+  await assert.rejects(
+    HookedModel.load(escaping, hooks(), cpu),
+    /The weights of 'model\.embed_tokens\.weight' are in '\.\.\/for-hub\/model\.onnx_data', outside the model's folder/,
+  );
+  fs.rmSync(path.join(dir, 'escaping', 'model.onnx_data'));
+  await assert.rejects(HookedModel.load(file, hooks(), cpu), (e: SaeDiffError) => {
+    assert.match(e.message, /'model\.onnx_data', which is missing beside the model/);
+    assert.equal(e.location?.file, file);
+    assert.match(e.hint ?? '', /the whole onnx\/ folder/);
+    return true;
+  });
+});
+
+test('a truncated ONNX file is refused as not an ONNX model, naming the file', () => {
+  const truncated = path.join(dir, 'truncated.onnx');
+  fs.writeFileSync(truncated, fs.readFileSync(path.join(FIXTURES, 'base', 'model.onnx')).subarray(0, 500_000));
+  assert.throws(
+    () => readOnnxModel(truncated),
+    (e: SaeDiffError) => /^Not an ONNX model/.test(e.message) && e.location?.file === truncated,
+  );
+});
+
+test('the unembedding is read from external data, and a bfloat16 one is widened exactly', () => {
+  const inline = readUnembedding(path.join(FIXTURES, 'base', 'model.onnx')) as Unembedding;
+  const ext = readUnembedding(externalDataExport(path.join(dir, 'unembed'), 'model.onnx_data')) as Unembedding;
+  assert.equal(typeof ext, 'object', String(ext));
+  assert.deepEqual(ext.data, inline.data);
+  // the same lm_head, truncated to bfloat16 (its top 16 bits), inline
+  const model = onnx.ModelProto.decode(fs.readFileSync(path.join(FIXTURES, 'base', 'model.onnx')));
+  const head = model.graph!.initializer!.find((t) => t.name === inline.name)!;
+  const f32 = new Float32Array(Uint8Array.from(head.rawData!).buffer);
+  assert.deepEqual(inline.data, f32, 'this export stores W_U as [hidden, vocab], as read');
+  const bf16 = Uint16Array.from(new Uint32Array(f32.buffer), (u) => u >>> 16);
+  head.dataType = onnx.TensorProto.DataType.BFLOAT16;
+  head.rawData = new Uint8Array(bf16.buffer);
+  const file = path.join(dir, 'bf16-head.onnx');
+  fs.writeFileSync(file, onnx.ModelProto.encode(model).finish());
+  const widened = readUnembedding(file) as Unembedding;
+  assert.equal(typeof widened, 'object', String(widened));
+  const truncatedHead = new Float32Array(new Uint32Array(f32.buffer).map((u) => (u >>> 16) << 16).buffer);
+  assert.deepEqual(widened.data, truncatedHead);
+});
 
 /** A small Llama-scoped graph computed in float16: embed -> layers.0 (x + x*x, then + x) -> norm. */
 const halves = new Uint16Array(10 * 4).map((_, i) => 0x3800 + (i % 8) * 0x0100); // 0.5 .. 1.75, exact in fp16

@@ -1,7 +1,8 @@
-import * as fs from 'fs';
+import * as path from 'path';
 import { onnx } from 'onnx-proto';
 import { SaeDiffError } from '../core/errors';
 import { readNodeMetadata } from './nodeMetadata';
+import { readOnnxSkeleton, varintBytes } from './onnxSkeleton';
 
 export type ModelProto = onnx.ModelProto;
 export const TensorDataType = onnx.TensorProto.DataType;
@@ -18,13 +19,20 @@ export function toNumber(v: unknown): number {
   return Number(v);
 }
 
-/** Decodes an ONNX file, refusing files that are not ONNX models with a message naming the file. */
+/**
+ * Decodes an ONNX file without reading its weights (model/onnxSkeleton.ts): large initialisers come back as
+ * external-data references into the file, located relative to its folder. Refuses files that are not ONNX
+ * models with a message naming the file.
+ */
 export function readOnnxModel(file: string): ModelProto {
-  let bytes: Buffer;
+  let bytes: Uint8Array;
   try {
-    bytes = fs.readFileSync(file);
+    bytes = readOnnxSkeleton(file, path.basename(file));
   } catch (e) {
-    throw new SaeDiffError(`Cannot read the ONNX file: ${(e as Error).message}`, { location: { file } });
+    // a system error (ENOENT, EACCES, EISDIR) is about the file; any other is about its bytes
+    if ((e as NodeJS.ErrnoException).code)
+      throw new SaeDiffError(`Cannot read the ONNX file: ${(e as Error).message}`, { location: { file } });
+    throw notOnnx(file, (e as Error).message);
   }
   return decodeOnnxModel(bytes, file);
 }
@@ -71,16 +79,6 @@ function notOnnx(file: string, detail: string): SaeDiffError {
   });
 }
 
-function varint(n: number): Uint8Array {
-  const out: number[] = [];
-  while (n > 127) {
-    out.push((n % 128) | 128);
-    n = Math.floor(n / 128);
-  }
-  out.push(n);
-  return Uint8Array.from(out);
-}
-
 function lengthOf(parts: Uint8Array[]): number {
   return parts.reduce((s, p) => s + p.length, 0);
 }
@@ -109,10 +107,10 @@ export function encodeOnnxModel(model: onnx.IModelProto): Uint8Array {
   for (const t of initializers) {
     const raw = t.rawData;
     const meta = onnx.TensorProto.encode({ ...t, rawData: undefined }).finish();
-    const parts = raw && raw.length > 0 ? [meta, TENSOR_RAW_DATA, varint(raw.length), raw] : [meta];
-    graphParts.push(GRAPH_INITIALIZER, varint(lengthOf(parts)), ...parts);
+    const parts = raw && raw.length > 0 ? [meta, TENSOR_RAW_DATA, varintBytes(raw.length), raw] : [meta];
+    graphParts.push(GRAPH_INITIALIZER, varintBytes(lengthOf(parts)), ...parts);
   }
-  return Buffer.concat([head, MODEL_GRAPH, varint(lengthOf(graphParts)), ...graphParts]);
+  return Buffer.concat([head, MODEL_GRAPH, varintBytes(lengthOf(graphParts)), ...graphParts]);
 }
 
 /** Element type of each tensor whose type the graph declares (inputs, outputs, value_info, initializers). */

@@ -1,9 +1,9 @@
-import * as path from 'path';
 import { ort } from '../runtime/ort';
 import type { HookPoint } from '../config/types';
 import { SaeDiffError } from '../core/errors';
 import { createSession, SessionSettings } from '../runtime/session';
 import { discoverHooks } from './hooks';
+import { placeExternalData } from './externalData';
 import {
   declaredElemTypes,
   dominantFloatType,
@@ -116,8 +116,9 @@ export class HookedModel {
     }
     const counts = floatWeightElements(graph);
     const halfElements = (counts.get(TensorDataType.FLOAT16) ?? 0) + (counts.get(TensorDataType.BFLOAT16) ?? 0);
+    const externalDataFolder = placeExternalData(graph, onnxPath);
     const session = await createSession(encodeOnnxModel(model), settings, onnxPath, {
-      externalDataFolder: path.dirname(onnxPath),
+      externalDataFolder,
       outputLocation: hooks.outputLocation,
       halfWeightBytes: halfElements * 2,
     });

@@ -2,11 +2,14 @@
  * The model's unembedding W_U [d, V], read from its ONNX file: the weight of the MatMul (or Gemm) that
  * produces the `logits` output, which is `lm_head.weight` transposed, or the tied `embed_tokens` weight
  * (through a Transpose, or a Gemm with transB). The run graph is cut before lm_head, so the initializer is
- * read from the file itself. Only float32 weights stored in the file are read; anything else is refused
- * (the caller skips logit effects with a warning naming the reason).
+ * read from the file itself, or from its external data file, reading that tensor only. float32 weights are
+ * read as they are, float16 and bfloat16 ones widened exactly; anything else is refused (the caller skips
+ * logit effects with a warning naming the reason).
  */
-import type { onnx } from 'onnx-proto';
-import { graphOf, readOnnxModel } from '../model/onnxGraph';
+import { onnx } from 'onnx-proto';
+import { placeExternalData, readExternalBytes } from '../model/externalData';
+import { graphOf, readOnnxModel, TensorDataType } from '../model/onnxGraph';
+import { bf16ToF32, f16ToF32 } from '../sae/safetensors';
 
 export interface Unembedding {
   /** Row-major [hidden, vocab]. */
@@ -16,8 +19,6 @@ export interface Unembedding {
   /** The initializer it came from. */
   name: string;
 }
-
-const FLOAT = 1;
 
 export function readUnembedding(file: string): Unembedding | string {
   const graph = graphOf(readOnnxModel(file));
@@ -44,9 +45,8 @@ export function readUnembedding(file: string): Unembedding | string {
   const tensor = inits.get(weightName)!;
   const dims = (tensor.dims ?? []).map(Number);
   if (dims.length !== 2) return `${weightName} in ${file} has ${dims.length} dimensions, expected 2`;
-  if (tensor.dataType !== FLOAT) return `${weightName} in ${file} is not float32 (ONNX type ${tensor.dataType})`;
-  const values = floatData(tensor);
-  if (!values) return `${weightName} in ${file} keeps its data outside the file`;
+  const values = floatData(tensor, () => readExternalBytes(tensor, placeExternalData({ initializer: [tensor] }, file)!));
+  if (!values) return `${weightName} in ${file} is not float32, float16 or bfloat16 (ONNX type ${tensor.dataType})`;
   const [rows, cols] = dims;
   if (!transposed) return { data: values, hidden: rows, vocab: cols, name: weightName };
   // [V, d] -> [d, V]
@@ -55,15 +55,15 @@ export function readUnembedding(file: string): Unembedding | string {
   return { data: out, hidden: cols, vocab: rows, name: weightName };
 }
 
-/** ONNX TensorProto float data: raw_data (little-endian) or float_data. */
-function floatData(tensor: onnx.ITensorProto): Float32Array | undefined {
-  if (tensor.dataLocation === 1) return undefined;
-  if (tensor.rawData && tensor.rawData.length > 0) {
-    const raw = tensor.rawData;
-    const copy = new Uint8Array(raw.length);
-    copy.set(raw);
-    return new Float32Array(copy.buffer);
-  }
-  if (tensor.floatData && tensor.floatData.length > 0) return Float32Array.from(tensor.floatData);
-  return undefined;
+/** ONNX TensorProto float data (raw_data, little-endian, in the file or external, or float_data) as float32. */
+function floatData(tensor: onnx.ITensorProto, external: () => Uint8Array): Float32Array | undefined {
+  const type = tensor.dataType;
+  if (type !== TensorDataType.FLOAT && type !== TensorDataType.FLOAT16 && type !== TensorDataType.BFLOAT16) return undefined;
+  if (type === TensorDataType.FLOAT && tensor.floatData && tensor.floatData.length > 0) return Float32Array.from(tensor.floatData);
+  const raw = tensor.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL ? external() : (tensor.rawData ?? new Uint8Array(0));
+  // typed views need their own aligned buffer
+  const bytes = raw.byteOffset === 0 && raw.byteLength === raw.buffer.byteLength ? raw : Uint8Array.from(raw);
+  if (type === TensorDataType.FLOAT) return new Float32Array(bytes.buffer);
+  const halves = new Uint16Array(bytes.buffer);
+  return type === TensorDataType.FLOAT16 ? f16ToF32(halves) : bf16ToF32(halves);
 }
