@@ -12,7 +12,7 @@ import { test } from 'node:test';
 import * as ort from 'onnxruntime-node';
 import { loadConfigText } from '../src/engine/config/load';
 import type { ReductionRequest } from '../src/engine/config/types';
-import { HISTOGRAM_BINS, HISTOGRAM_EDGES } from '../src/engine/metrics/activationHistogram';
+import { HISTOGRAM_BINS, HISTOGRAM_EDGES, histogramBin } from '../src/engine/metrics/activationHistogram';
 import { LayerAccumulator } from '../src/engine/metrics/layerAccumulator';
 import { accumulatorFromJson, accumulatorToJson } from '../src/engine/metrics/serialize';
 import { mergePartialReports } from '../src/engine/merge/merge';
@@ -26,6 +26,15 @@ import { identitySae } from './helpers/identitySae';
 import { FIXTURES, scratchDir } from './helpers/paths';
 
 const dir = scratchDir('histograms');
+
+test('histogramBin counts the edges strictly below z, for edges, their float neighbours, tiny and huge values', () => {
+  const byDefinition = (z: number) => HISTOGRAM_EDGES.filter((e) => e < z).length;
+  const below = (x: number) => x - Math.max(Number.MIN_VALUE, Math.abs(x) * 2 ** -52);
+  const above = (x: number) => x + Math.max(Number.MIN_VALUE, Math.abs(x) * 2 ** -52);
+  const values = [Number.MIN_VALUE, 1e-300, 2 ** -1022, 1e-6, 0.3, 1, 1.5, 3, 1000, 2047.9, 1e6, 1e300, Number.MAX_VALUE, Infinity];
+  for (const e of HISTOGRAM_EDGES) values.push(e, below(e), above(e), Math.fround(above(e)), e * 1.25);
+  for (const z of values) assert.equal(histogramBin(z), byDefinition(z), `z = ${z}`);
+});
 
 test('the edges are 23 octaves 2^-11 … 2^11, exact in float32', () => {
   assert.equal(HISTOGRAM_BINS, 24);

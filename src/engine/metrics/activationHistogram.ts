@@ -14,16 +14,25 @@ export { HISTOGRAM_EDGES };
 /** Bins per feature: one more than the edges (below the first edge, between edges, above the last). */
 export const HISTOGRAM_BINS = HISTOGRAM_EDGES.length + 1;
 
-/** The bin of a firing activation z > 0: how many edges lie strictly below it. */
+const float64 = new Float64Array(1);
+const words = new Uint32Array(float64.buffer);
+const EXPONENT_BIAS = 1023;
+/** log2 of the first edge (2^-11). */
+const FIRST_EDGE_EXPONENT = -11;
+
+/**
+ * The bin of a firing activation z > 0: how many edges lie strictly below it. Read from z's float64
+ * exponent and mantissa, exactly (z = m · 2^p, 1 <= m < 2: the edges up to 2^p lie below it, 2^p itself
+ * only when m > 1); a binary search over the edges took a third of the sparse path's histogram time.
+ */
 export function histogramBin(z: number): number {
-  let lo = 0,
-    hi = HISTOGRAM_EDGES.length; // answer in [lo, hi]
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (HISTOGRAM_EDGES[mid] < z) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
+  float64[0] = z;
+  const high = words[1];
+  const biased = (high >>> 20) & 0x7ff;
+  if (biased === 0) return 0; // subnormal: far below the first edge
+  const exactPower = (high & 0xfffff) === 0 && words[0] === 0;
+  const below = biased - EXPONENT_BIAS - FIRST_EDGE_EXPONENT + (exactPower ? 0 : 1);
+  return below < 0 ? 0 : below > HISTOGRAM_EDGES.length ? HISTOGRAM_EDGES.length : below;
 }
 
 /**

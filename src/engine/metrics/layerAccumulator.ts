@@ -158,19 +158,27 @@ export class LayerAccumulator implements ProjectionSink {
         if (fb === fs) {
           const vb = valB[i++],
             vs = valS[j++];
-          this.touch(fb, vb, vs, sample, position);
+          this.fireBase(fb, vb, sample, position);
+          this.fireSft(fb, vs, sample, position);
+          const d = vs - vb;
+          this.sumDiff[fb] += Math.abs(d);
+          this.sumSqDiff[fb] += d * d;
           l1b += vb;
           l1s += vs;
-          l1diff += Math.abs(vs - vb);
+          l1diff += Math.abs(d);
           both++;
         } else if (fb < fs) {
           const vb = valB[i++];
-          this.touch(fb, vb, 0, sample, position);
+          this.fireBase(fb, vb, sample, position);
+          this.sumDiff[fb] += vb;
+          this.sumSqDiff[fb] += vb * vb;
           l1b += vb;
           l1diff += vb;
         } else {
           const vs = valS[j++];
-          this.touch(fs, 0, vs, sample, position);
+          this.fireSft(fs, vs, sample, position);
+          this.sumDiff[fs] += vs;
+          this.sumSqDiff[fs] += vs * vs;
           l1s += vs;
           l1diff += vs;
         }
@@ -187,22 +195,22 @@ export class LayerAccumulator implements ProjectionSink {
     }
   }
 
-  /** One active latent (value 0 = inactive in that model) of one token, into the per-feature sums. */
-  private touch(feature: number, vb: number, vs: number, sample: number, position: number): void {
-    if (vb > 0) {
-      this.cntB[feature]++;
-      this.sumZb[feature] += vb;
-      this.ctxBase.offer(feature, vb, sample, position);
-    }
-    if (vs > 0) {
-      this.cntS[feature]++;
-      this.sumZs[feature] += vs;
-      this.ctxSft.offer(feature, vs, sample, position);
-    }
-    if (vb > 0) this.histBase.add(feature, vb);
-    if (vs > 0) this.histSft.add(feature, vs);
-    this.sumDiff[feature] += Math.abs(vs - vb);
-    this.sumSqDiff[feature] += (vs - vb) * (vs - vb);
+  /**
+   * A firing latent (z > 0; the sparse codes hold no others) of base at one token, into base's per-feature
+   * sums, contexts and histograms. One method per side, so that each touches only its own arrays.
+   */
+  private fireBase(feature: number, z: number, sample: number, position: number): void {
+    this.cntB[feature]++;
+    this.sumZb[feature] += z;
+    this.ctxBase.offer(feature, z, sample, position);
+    this.histBase.add(feature, z);
+  }
+
+  private fireSft(feature: number, z: number, sample: number, position: number): void {
+    this.cntS[feature]++;
+    this.sumZs[feature] += z;
+    this.ctxSft.offer(feature, z, sample, position);
+    this.histSft.add(feature, z);
   }
 
   /** J(K_b, K_s): K = the top-k active features by activation, ties to the lower index; all if fewer. */
