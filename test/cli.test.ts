@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
+import * as fs from 'fs';
 import * as path from 'path';
 import { test } from 'node:test';
 import { formatDiagnosticLine, validateConfigFile } from '../src/engine/authoring/index';
 import { fixtureConfig, runCli, writeConfig } from './helpers/cli';
-import { FIXTURES, scratchDir } from './helpers/paths';
+import { FIXTURES, REPO_ROOT, scratchDir } from './helpers/paths';
 
 const dir = scratchDir('cli');
 
@@ -53,6 +54,26 @@ test('run --fail-on-flags exits 2 when a layer is flagged, 0 otherwise; bad argu
   assert.equal(runCli(['frobnicate', calm]).code, 1);
   assert.equal(runCli([]).code, 1);
   assert.match(runCli(['--help']).stdout, /sae-diff run <config.yaml>/);
+  // a mistyped or unsupported flag is refused before any work, never ignored
+  const threads = runCli(['run', calm, '--threads', '1', '--out', path.join(dir, 'never.json')]);
+  assert.equal(threads.code, 1);
+  assert.match(
+    threads.stderr,
+    /unknown option --threads for run \(set runtime\.threads in the config file instead\); run takes --provider, --out/,
+  );
+  assert.ok(!fs.existsSync(path.join(dir, 'never.json')));
+  assert.match(runCli(['doctor', '--jsn']).stderr, /unknown option --jsn for doctor; doctor takes --json\./);
+});
+
+test('--version prints the package version, and reports written by the CLI carry it', () => {
+  const version = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')).version as string;
+  assert.notEqual(version, '0.0.0');
+  const r = runCli(['--version']);
+  assert.equal(r.code, 0);
+  assert.equal(r.stdout.trim(), version);
+  assert.match(runCli(['--help']).stdout, new RegExp(`^sae-diff ${version.replace(/\./g, '\\.')}:`));
+  const report = JSON.parse(fs.readFileSync(path.join(dir, 'calm.json'), 'utf8'));
+  assert.equal(report.run.tool_version, version);
 });
 
 test('asking for CUDA where its binaries are missing fails clearly, or falls back to CPU with runtime.fallback', () => {

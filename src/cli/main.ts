@@ -47,6 +47,35 @@ export function parseArgs(argv: string[]): ParsedArgs {
   return { command, positional, flags };
 }
 
+/** The flags each command takes (besides --help and --version). */
+const COMMAND_FLAGS: Record<string, string[]> = {
+  run: ['provider', 'out', 'fail-on-flags', 'quiet', 'shard'],
+  merge: ['out', 'tokenizer'],
+  validate: [],
+  doctor: ['json'],
+};
+
+/** Run settings that live in the config, not on the command line: an unknown flag named like one points there. */
+const CONFIG_SETTINGS: Record<string, string> = {
+  threads: 'runtime.threads',
+  'batch-size': 'runtime.batch_size',
+  'max-tokens': 'runtime.max_tokens',
+  reduction: 'runtime.reduction',
+};
+
+/** What is wrong with the command's flags, or undefined: a mistyped flag is refused, never ignored. */
+export function unknownFlags(args: ParsedArgs): string | undefined {
+  const known = COMMAND_FLAGS[args.command ?? ''];
+  if (!known) return undefined; // an unknown command has its own message
+  for (const name of args.flags.keys()) {
+    if (known.includes(name) || name === 'help' || name === 'version') continue;
+    const setting = CONFIG_SETTINGS[name];
+    const takes = known.length > 0 ? `; ${args.command} takes ${known.map((f) => `--${f}`).join(', ')}` : '';
+    return `unknown option --${name} for ${args.command}${setting ? ` (set ${setting} in the config file instead)` : ''}${takes}.`;
+  }
+  return undefined;
+}
+
 function formatProgress(e: ProgressEvent): string {
   const parts = [`[${e.stage}]`, e.message];
   if (e.tokensPerSecond) parts.push(`(${Math.round(e.tokensPerSecond)} tok/s)`);
@@ -56,13 +85,18 @@ function formatProgress(e: ProgressEvent): string {
 /** Runs the CLI; resolves to the process exit code. */
 export async function main(argv: string[]): Promise<number> {
   const args = parseArgs(argv);
+  if (args.flags.has('version')) {
+    process.stdout.write(TOOL_VERSION + '\n');
+    return 0;
+  }
   if (!args.command || args.flags.has('help') || args.command === 'help') {
     process.stdout.write(USAGE + '\n');
     return args.command ? 0 : 1;
   }
-  if (args.flags.has('version')) {
-    process.stdout.write(TOOL_VERSION + '\n');
-    return 0;
+  const unknown = unknownFlags(args);
+  if (unknown) {
+    process.stderr.write(`error: ${unknown}\n\n${USAGE}\n`);
+    return 1;
   }
   if (args.command === 'doctor') return runDoctorCli(args.flags.has('json'));
   const file = args.positional[0];
