@@ -147,7 +147,7 @@ test('a truncated ONNX file is refused as not an ONNX model, naming the file', (
   );
 });
 
-test('the unembedding is read from external data, and a bfloat16 one is widened exactly', () => {
+test('the unembedding is read from external data, and a bfloat16 one behind an Identity is widened exactly', () => {
   const inline = readUnembedding(path.join(FIXTURES, 'base', 'model.onnx')) as Unembedding;
   const ext = readUnembedding(externalDataExport(path.join(dir, 'unembed'), 'model.onnx_data')) as Unembedding;
   assert.equal(typeof ext, 'object', String(ext));
@@ -160,6 +160,10 @@ test('the unembedding is read from external data, and a bfloat16 one is widened 
   const bf16 = Uint16Array.from(new Uint32Array(f32.buffer), (u) => u >>> 16);
   head.dataType = onnx.TensorProto.DataType.BFLOAT16;
   head.rawData = new Uint8Array(bf16.buffer);
+  // and handed on to the logits output through an Identity, as half-precision exports may do
+  const logits = model.graph!.output![0].name!;
+  model.graph!.node!.find((n) => n.output!.includes(logits))!.output = ['logits_product'];
+  model.graph!.node!.push(onnx.NodeProto.create({ opType: 'Identity', input: ['logits_product'], output: [logits], name: 'to_logits' }));
   const file = path.join(dir, 'bf16-head.onnx');
   fs.writeFileSync(file, onnx.ModelProto.encode(model).finish());
   const widened = readUnembedding(file) as Unembedding;

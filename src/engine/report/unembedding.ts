@@ -24,7 +24,11 @@ export function readUnembedding(file: string): Unembedding | string {
   const graph = graphOf(readOnnxModel(file));
   const output = (graph.output ?? []).find((o) => o.name === 'logits') ?? graph.output?.[0];
   if (!output?.name) return `${file} has no graph output`;
-  const producer = (graph.node ?? []).find((n) => (n.output ?? []).includes(output.name!));
+  const producerOf = (name: string) => (graph.node ?? []).find((n) => (n.output ?? []).includes(name));
+  let producer = producerOf(output.name);
+  // a half-precision export may hand the product on through a Cast to float32 or an Identity
+  for (let hops = 0; hops < 4 && (producer?.opType === 'Cast' || producer?.opType === 'Identity'); hops++)
+    producer = producerOf(producer.input![0]);
   if (!producer || (producer.opType !== 'MatMul' && producer.opType !== 'Gemm')) {
     return `the ${output.name} output of ${file} is not made by a MatMul or Gemm (found ${producer?.opType ?? 'nothing'})`;
   }
