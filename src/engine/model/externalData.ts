@@ -23,8 +23,14 @@ function isExternal(t: onnx.ITensorProto): boolean {
   return t.dataLocation === EXTERNAL;
 }
 
-/** The resolved file of a location written relative to `folder`, refusing one that leaves it. */
+/** The resolved file of a location written relative to the model's folder, refusing one that leaves it. */
 function resolveLocation(location: string, tensor: string, modelFile: string): string {
+  if (!location) {
+    throw new SaeDiffError(`'${tensor}' is marked as external data but names no file (no 'location' entry)`, {
+      location: { file: modelFile },
+      hint: 'The export is damaged: export the model again.',
+    });
+  }
   const normal = path.normalize(location);
   if (path.isAbsolute(location) || normal === '..' || normal.startsWith(`..${path.sep}`)) {
     throw new SaeDiffError(`The weights of '${tensor}' are in '${location}', outside the model's folder`, {
@@ -58,7 +64,8 @@ function commonFolder(files: string[], modelFile: string): string {
       hint: 'Keep the .onnx file and its data files in one folder.',
     });
   }
-  return common.join(path.sep) || path.sep;
+  // a lone first segment is the root: '' on POSIX, the drive ('C:') on Windows
+  return common.length === 1 ? common[0] + path.sep : common.join(path.sep);
 }
 
 /**
