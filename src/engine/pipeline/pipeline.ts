@@ -9,6 +9,7 @@ import { Activations, HookedModel, releaseActivations } from '../model/runner';
 import type { ProgressEvent, RunOptions } from './progress';
 import { buildComparisons, buildReport, describeRun, ReportInputs, selfCheckFailureLines } from '../report/buildReport';
 import { addFeatureDetails } from '../report/featureDetails';
+import { KeptActivations, keepActivationsBytes, keptBytes } from '../report/keptActivations';
 import type { PartialState, SaeDiffReport } from '../../shared/reportTypes';
 import { accumulatorToJson } from '../metrics/serialize';
 import { checkWritableTarget, writeFileAtomicAsync } from '../report/writeReport';
@@ -115,6 +116,7 @@ export async function runDiagnostic(config: ResolvedConfig, options: RunOptions 
     });
 
     const batches = planBatches(data.sequences, batchSize, data.tokenizer.padId, data.samples);
+    const kept = keepActivations(config, options, reduction, saes.projectors, files.fineTunes.length, data.sequences, log);
     const loop = await runBatches({
       config,
       options,
@@ -125,6 +127,7 @@ export async function runDiagnostic(config: ResolvedConfig, options: RunOptions 
       batches,
       chunkTokens,
       selfCheckFits,
+      kept,
       timings,
       progress,
       onBatch: options.onPartialReport ? () => options.onPartialReport!(buildReport(reportInputs(false))) : undefined,
@@ -154,6 +157,7 @@ export async function runDiagnostic(config: ResolvedConfig, options: RunOptions 
           baseOnnxPath: files.base.onnxPath,
           settings,
           loadedSaes: saes.loaded,
+          kept,
           log,
         });
     if (details) timings.details = details.seconds;
@@ -228,6 +232,8 @@ interface BatchLoop {
   batches: PlannedBatch[];
   chunkTokens: number;
   selfCheckFits: Map<number, NeighbourFit[]>;
+  /** Where the feature details take their activations from, when the run keeps them. */
+  kept?: KeptActivations;
   timings: Record<string, number>;
   progress(e: ProgressEvent): void;
   /** After each batch (live partial reports). */
@@ -277,12 +283,14 @@ async function runBatches(
       }
     }
     timings.forward += (performance.now() - t) / 1000;
+    b.kept?.keep(models.base, batch, baseActs);
     for (const c of compared) {
       throwIfAborted(options.signal);
       t = performance.now();
       b.progress({ stage: 'forward', message: `Batch ${bi + 1}/${batches.length}: ${c.name}`, model: c.name, ...counters(bi) });
       const sftActs = await c.model.run(batch);
       timings.forward += (performance.now() - t) / 1000;
+      if (models.fineTunes.includes(c.model)) b.kept?.keep(c.model, batch, sftActs);
       for (const layer of config.layers.targets) {
         await projectLayer(
           config,
@@ -302,6 +310,29 @@ async function runBatches(
     b.onBatch?.();
   }
   return { tokensDone, progress: () => counters(batches.length) };
+}
+
+/**
+ * The run's hooked activations kept for the feature details (report/keptActivations.ts), when the details
+ * will be made (not a shard), the activations are on the host and base and the fine-tunes' fit the bound.
+ */
+function keepActivations(
+  config: ResolvedConfig,
+  options: RunOptions,
+  reduction: ReductionChoice,
+  projectors: Map<number, Projector>,
+  fineTunes: number,
+  sequences: number[][],
+  log: (l: string) => void,
+): KeptActivations | undefined {
+  const bytes = keepActivationsBytes();
+  if (options.shard || reduction.activationLocation) return undefined;
+  const tokens = sequences.reduce((n, s) => n + s.length, 0);
+  const hidden = Math.max(...[...projectors.values()].map((p) => p.hidden));
+  const need = keptBytes(1 + fineTunes, config.layers.targets.length, tokens, hidden);
+  if (need > bytes) return undefined;
+  log(`feature details: token windows cut from this pass's activations (${limitMiB(need)} MiB kept)`);
+  return new KeptActivations();
 }
 
 /** Per fine-tune and layer: (mean h_s - mean h_b) W_enc, through the SAE's session. */

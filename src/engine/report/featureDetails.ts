@@ -20,6 +20,7 @@ import { createSession, type SessionSettings } from '../runtime/session';
 import { logitEffects } from './logitEffects';
 import type { ActivatingContext, ComparisonReport, LayerReport, ShiftedFeature } from '../../shared/reportTypes';
 import { readUnembedding } from './unembedding';
+import type { KeptActivations } from './keptActivations';
 
 export const WINDOW_BEFORE = 24;
 export const WINDOW_AFTER = 4;
@@ -51,6 +52,8 @@ export interface FeatureDetailInputs {
   settings: SessionSettings;
   /** SAEs the run already loaded (keepLoadedSae), by layer; the others are read again from their folders. */
   loadedSaes?: Map<number, SaeWeights>;
+  /** The main pass's activations, when the run kept them (report/keptActivations.ts): no model is run again. */
+  kept?: KeptActivations;
   log?(line: string): void;
 }
 
@@ -257,7 +260,7 @@ async function replayContexts(
     r.padId,
     chosen.sort((a, b) => a - b),
   )) {
-    const outputs = await model.run(batch);
+    const outputs = r.kept?.outputs(model, batch) ?? (await model.run(batch));
     try {
       for (const { layer, dIn, encoder, column } of layers) {
         const acts = outputs.get(layer);

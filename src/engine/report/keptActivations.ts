@@ -1,0 +1,88 @@
+/**
+ * The hooked activations of a small run, kept from the main pass for the feature details
+ * (report/featureDetails.ts): their token windows are then cut from these instead of running the models
+ * again on the prompts. The replay covers at least REPLAY_MIN_TOKENS tokens per model, so on a short run it
+ * repeats the whole forward pass: a third of the 1B-class CPU run (2,032 tokens, 100 MB of activations).
+ * A cache bounded by KEEP_ACTIVATIONS_BYTES for all models and layers together, not an accumulator: larger
+ * runs, device-resident activations (GPU providers) and shards replay as before. The windows are the main
+ * pass's own values, so a window's focus is exactly the context's activation.
+ */
+import { SaeDiffError } from '../core/errors';
+import type { PlannedBatch } from '../data/batching';
+import type { Activations, HookedModel } from '../model/runner';
+import { ort } from '../runtime/ort';
+
+export const KEEP_ACTIVATIONS_BYTES = 128 * 2 ** 20;
+/** Overrides the bound (MiB; 0 always replays the models). */
+export const KEEP_ACTIVATIONS_ENV = 'SAE_DIFF_KEEP_ACTIVATIONS_MB';
+
+/** The bound in bytes: KEEP_ACTIVATIONS_BYTES, or the variable's value. */
+export function keepActivationsBytes(env: Record<string, string | undefined> = process.env): number {
+  const raw = env[KEEP_ACTIVATIONS_ENV];
+  if (raw === undefined || raw.trim() === '') return KEEP_ACTIVATIONS_BYTES;
+  const mib = Number(raw);
+  if (!Number.isFinite(mib) || mib < 0) {
+    throw new SaeDiffError(`${KEEP_ACTIVATIONS_ENV}=${raw} is not a size`, {
+      hint: `Give the memory the feature details may keep in MiB (0 replays the models), or unset it.`,
+    });
+  }
+  return mib * 2 ** 20;
+}
+
+/** Bytes kept for `models` models' `layers` hooked layers over `tokens` tokens of width `hidden` (float32). */
+export function keptBytes(models: number, layers: number, tokens: number, hidden: number): number {
+  return models * layers * tokens * hidden * 4;
+}
+
+/** One hooked layer of one model: each prompt's rows, [length, hidden], padding excluded. */
+interface KeptLayer {
+  hidden: number;
+  bySample: Map<number, Float32Array>;
+}
+
+/** How many leading positions of row r are real tokens (batches are right-padded). */
+function rowLength(batch: PlannedBatch, r: number): number {
+  let length = 0;
+  while (length < batch.seq && batch.mask[r * batch.seq + length]) length++;
+  return length;
+}
+
+export class KeptActivations {
+  private readonly models = new Map<HookedModel, Map<number, KeptLayer>>();
+
+  /** Copies one batch's activations of `model`; device-resident ones are not kept (the details replay them). */
+  keep(model: HookedModel, batch: PlannedBatch, layers: Map<number, Activations>): void {
+    if (!this.models.has(model)) this.models.set(model, new Map());
+    const kept = this.models.get(model)!;
+    for (const [layer, acts] of layers) {
+      if (acts.onDevice) continue;
+      if (!kept.has(layer)) kept.set(layer, { hidden: acts.hidden, bySample: new Map() });
+      const { hidden, bySample } = kept.get(layer)!;
+      for (let r = 0; r < batch.batch; r++) {
+        const from = r * batch.seq * hidden;
+        bySample.set(batch.samples[r], acts.data.slice(from, from + rowLength(batch, r) * hidden));
+      }
+    }
+  }
+
+  /**
+   * What `model.run(batch)` gives for a batch of prompt prefixes, from the kept rows: [batch, seq, hidden] per
+   * layer, padding zeroed. Undefined unless every row of every layer was kept.
+   */
+  outputs(model: HookedModel, batch: PlannedBatch): Map<number, Activations> | undefined {
+    const kept = this.models.get(model);
+    if (!kept || kept.size === 0) return undefined;
+    const out = new Map<number, Activations>();
+    for (const [layer, { hidden, bySample }] of kept) {
+      const data = new Float32Array(batch.batch * batch.seq * hidden);
+      for (let r = 0; r < batch.batch; r++) {
+        const rows = bySample.get(batch.samples[r]);
+        const length = rowLength(batch, r) * hidden;
+        if (!rows || length > rows.length) return undefined;
+        data.set(rows.subarray(0, length), r * batch.seq * hidden);
+      }
+      out.set(layer, { data, hidden, tensor: new ort.Tensor('float32', data, [batch.batch, batch.seq, hidden]) });
+    }
+    return out;
+  }
+}

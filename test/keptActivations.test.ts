@@ -1,0 +1,79 @@
+/**
+ * The feature details of a small run cut their token windows from the main pass's activations
+ * (report/keptActivations.ts) instead of replaying the models: the same windows, values and prompts as the
+ * replay, which SAE_DIFF_KEEP_ACTIVATIONS_MB=0 forces; shards and larger runs replay as before.
+ */
+import assert from 'node:assert/strict';
+import * as path from 'path';
+import { test } from 'node:test';
+import { loadConfigText } from '../src/engine/config/load';
+import { runDiagnostic } from '../src/engine/pipeline/pipeline';
+import { KEEP_ACTIVATIONS_BYTES, KEEP_ACTIVATIONS_ENV, keepActivationsBytes, keptBytes } from '../src/engine/report/keptActivations';
+import type { SaeDiffReport } from '../src/shared/reportTypes';
+import { fixtureConfig } from './helpers/cli';
+import { FIXTURES, scratchDir } from './helpers/paths';
+
+const dir = scratchDir('kept');
+const yaml = fixtureConfig({ layers: '{ target_indices: [1, 4] }', dataset: '{ path: "@/eval/chat.jsonl", max_samples: 24 }' }).replace(
+  /@\//g,
+  FIXTURES.replace(/\\/g, '/') + '/',
+);
+
+async function run(name: string, keepMiB: string | undefined, shard?: { index: number; count: number }) {
+  const saved = process.env[KEEP_ACTIVATIONS_ENV];
+  if (keepMiB === undefined) delete process.env[KEEP_ACTIVATIONS_ENV];
+  else process.env[KEEP_ACTIVATIONS_ENV] = keepMiB;
+  const log: string[] = [];
+  try {
+    const { report } = await runDiagnostic(loadConfigText(yaml, path.join(dir, `${name}.yaml`)), {
+      provider: 'cpu',
+      outPath: path.join(dir, `${name}.json`),
+      shard,
+      onLog: (l) => log.push(l),
+    });
+    return { report, log: log.join('\n') };
+  } finally {
+    if (saved === undefined) delete process.env[KEEP_ACTIVATIONS_ENV];
+    else process.env[KEEP_ACTIVATIONS_ENV] = saved;
+  }
+}
+
+/** Every listed context, in report order. */
+function contexts(report: SaeDiffReport) {
+  return report.comparisons.flatMap((c) =>
+    c.layers.flatMap((l) => l.shifted_features.flatMap((f) => [...(f.contexts?.base ?? []), ...(f.contexts?.sft ?? [])])),
+  );
+}
+
+test('kept activations give the replay’s windows exactly, and the focus is the context’s own activation', async () => {
+  const kept = await run('kept', undefined);
+  const replayed = await run('replayed', '0');
+  assert.match(kept.log, /feature details: token windows cut from this pass's activations \(\d+(\.\d+)? MiB kept\)/);
+  assert.doesNotMatch(replayed.log, /cut from this pass's activations/);
+  const a = contexts(kept.report),
+    b = contexts(replayed.report);
+  assert.equal(a.length, b.length);
+  const windows = a.filter((c) => c.activations);
+  assert.ok(windows.length > 100, `${windows.length} windows`);
+  for (const [i, c] of a.entries()) {
+    assert.deepEqual(c.token_ids, b[i].token_ids);
+    assert.deepEqual(c.activations, b[i].activations);
+    if (c.activations) assert.equal(c.activations[c.focus!], c.activation);
+  }
+  assert.deepEqual(kept.report.prompts, replayed.report.prompts);
+});
+
+test('a shard keeps nothing (its report has no feature details to make)', async () => {
+  const { log } = await run('shard', undefined, { index: 0, count: 2 });
+  assert.doesNotMatch(log, /cut from this pass's activations/);
+});
+
+test(`${KEEP_ACTIVATIONS_ENV} sets the bound in MiB, and a bad value is refused naming it`, () => {
+  assert.equal(keepActivationsBytes({}), KEEP_ACTIVATIONS_BYTES);
+  assert.equal(keepActivationsBytes({ [KEEP_ACTIVATIONS_ENV]: '0' }), 0);
+  assert.equal(keepActivationsBytes({ [KEEP_ACTIVATIONS_ENV]: '1.5' }), 1.5 * 2 ** 20);
+  assert.throws(() => keepActivationsBytes({ [KEEP_ACTIVATIONS_ENV]: 'lots' }), /SAE_DIFF_KEEP_ACTIVATIONS_MB=lots is not a size/);
+  // the bench workload (base and one fine-tune, 3 layers, 16,256 tokens of width 512) replays; the 1B-class run keeps
+  assert.ok(keptBytes(2, 3, 16_256, 512) > KEEP_ACTIVATIONS_BYTES);
+  assert.ok(keptBytes(2, 3, 2_032, 2048) <= KEEP_ACTIVATIONS_BYTES);
+});
