@@ -2,7 +2,7 @@
  * The hooked activations of a small run, kept from the main pass for the feature details
  * (report/featureDetails.ts): their token windows are then cut from these instead of running the models
  * again on the prompts. The replay covers at least REPLAY_MIN_TOKENS tokens per model, so on a short run it
- * repeats the whole forward pass: a third of the 1B-class CPU run (2,032 tokens, 100 MB of activations).
+ * repeats the whole forward pass: a quarter of the 1B-class CPU run (2,032 tokens, 100 MB of activations).
  * A cache bounded by KEEP_ACTIVATIONS_BYTES for all models and layers together, not an accumulator: larger
  * runs, device-resident activations (GPU providers) and shards replay as before. The windows are the main
  * pass's own values, so a window's focus is exactly the context's activation.
