@@ -7,7 +7,7 @@
  * runs, device-resident activations (GPU providers) and shards replay as before. The windows are the main
  * pass's own values, so a window's focus is exactly the context's activation.
  */
-import { SaeDiffError } from '../core/errors';
+import { sizeVariable } from '../core/sizeVariable';
 import type { PlannedBatch } from '../data/batching';
 import type { Activations, HookedModel } from '../model/runner';
 import { ort } from '../runtime/ort';
@@ -18,15 +18,8 @@ export const KEEP_ACTIVATIONS_ENV = 'SAE_DIFF_KEEP_ACTIVATIONS_MB';
 
 /** The bound in bytes: KEEP_ACTIVATIONS_BYTES, or the variable's value. */
 export function keepActivationsBytes(env: Record<string, string | undefined> = process.env): number {
-  const raw = env[KEEP_ACTIVATIONS_ENV];
-  if (raw === undefined || raw.trim() === '') return KEEP_ACTIVATIONS_BYTES;
-  const mib = Number(raw);
-  if (!Number.isFinite(mib) || mib < 0) {
-    throw new SaeDiffError(`${KEEP_ACTIVATIONS_ENV}=${raw} is not a size`, {
-      hint: `Give the memory the feature details may keep in MiB (0 replays the models), or unset it.`,
-    });
-  }
-  return mib * 2 ** 20;
+  const hint = 'Give the memory the feature details may keep in MiB (0 replays the models), or unset it.';
+  return sizeVariable(env, KEEP_ACTIVATIONS_ENV, 0, 'a size', hint) ?? KEEP_ACTIVATIONS_BYTES;
 }
 
 /** Bytes kept for `models` models' `layers` hooked layers over `tokens` tokens of width `hidden` (float32). */

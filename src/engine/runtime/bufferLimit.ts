@@ -1,5 +1,5 @@
 import type { ExecutionProviderName } from '../config/types';
-import { SaeDiffError } from '../core/errors';
+import { sizeVariable } from '../core/sizeVariable';
 
 /**
  * WebGPU binds every tensor as one storage buffer, and a buffer above the device's maxBufferSize, or a
@@ -24,17 +24,14 @@ export interface BufferLimit {
 }
 
 export function bufferLimit(provider: ExecutionProviderName, env: Record<string, string | undefined> = process.env): BufferLimit {
-  const raw = env[MAX_BUFFER_ENV];
-  if (raw !== undefined && raw.trim() !== '') {
-    const mib = Number(raw);
-    const bytes = Math.floor(mib * 2 ** 20);
-    if (!Number.isFinite(mib) || bytes < MIN_BUFFER_BYTES) {
-      throw new SaeDiffError(`${MAX_BUFFER_ENV}=${raw} is not a buffer size`, {
-        hint: `Give the largest buffer your device allows in MiB (for example ${MAX_BUFFER_ENV}=256), or unset it.`,
-      });
-    }
-    return { bytes, source: `${MAX_BUFFER_ENV}=${raw}` };
-  }
+  const bytes = sizeVariable(
+    env,
+    MAX_BUFFER_ENV,
+    MIN_BUFFER_BYTES,
+    'a buffer size',
+    `Give the largest buffer your device allows in MiB (for example ${MAX_BUFFER_ENV}=256), or unset it.`,
+  );
+  if (bytes !== undefined) return { bytes, source: `${MAX_BUFFER_ENV}=${env[MAX_BUFFER_ENV]}` };
   if (provider === 'webgpu') return { bytes: WEBGPU_PLANNED_BUFFER_BYTES, source: 'webgpu: 1 GiB planned per buffer' };
   return { source: `${provider}: no per-buffer limit` };
 }
