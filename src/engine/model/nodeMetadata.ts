@@ -5,38 +5,13 @@
  * ModelProto.graph (7) -> GraphProto.node (1) -> NodeProto.metadata_props (9) -> StringStringEntryProto
  * key (1) / value (2), field numbers from onnx/onnx.proto; every other field is skipped by its length.
  */
+import { bufferSource, type ByteSource, fields, WIRE_LEN } from './protobufFields';
 
 type FieldVisitor = (field: number, start: number, end: number) => void;
 
-function readVarint(buf: Uint8Array, at: { pos: number }): number {
-  let value = 0,
-    scale = 1,
-    byte: number;
-  do {
-    if (at.pos >= buf.length) throw new Error('truncated varint');
-    byte = buf[at.pos++];
-    value += (byte & 0x7f) * scale;
-    scale *= 128;
-  } while (byte & 0x80);
-  return value;
-}
-
 /** Calls `visit` for each length-delimited field in [start, end); other wire types are skipped. */
-function eachField(buf: Uint8Array, start: number, end: number, visit: FieldVisitor): void {
-  const at = { pos: start };
-  while (at.pos < end) {
-    const tag = readVarint(buf, at);
-    const wire = tag & 7;
-    if (wire === 0) readVarint(buf, at);
-    else if (wire === 1) at.pos += 8;
-    else if (wire === 5) at.pos += 4;
-    else if (wire === 2) {
-      const len = readVarint(buf, at);
-      if (at.pos + len > end) throw new Error('truncated field');
-      visit(Math.floor(tag / 8), at.pos, at.pos + len);
-      at.pos += len;
-    } else throw new Error(`unsupported wire type ${wire}`);
-  }
+function eachField(src: ByteSource, start: number, end: number, visit: FieldVisitor): void {
+  for (const f of fields(src, start, end)) if (f.wire === WIRE_LEN) visit(f.number, f.value, f.end);
 }
 
 const text = new TextDecoder();
@@ -47,18 +22,19 @@ const KEPT_KEYS = new Set(['pkg.torch.onnx.name_scopes', 'pkg.torch.onnx.class_h
  * when the graph field is repeated and merged). Undefined when no node carries any.
  */
 export function readNodeMetadata(bytes: Uint8Array): Record<string, string>[] | undefined {
+  const src = bufferSource(bytes);
   const nodes: Record<string, string>[] = [];
   let any = false;
-  eachField(bytes, 0, bytes.length, (field, s, e) => {
+  eachField(src, 0, bytes.length, (field, s, e) => {
     if (field !== 7) return;
-    eachField(bytes, s, e, (gField, gs, ge) => {
+    eachField(src, s, e, (gField, gs, ge) => {
       if (gField !== 1) return;
       const meta: Record<string, string> = {};
-      eachField(bytes, gs, ge, (nField, ns, ne) => {
+      eachField(src, gs, ge, (nField, ns, ne) => {
         if (nField !== 9) return;
         let key = '',
           value: [number, number] = [0, 0];
-        eachField(bytes, ns, ne, (f, a, b) => {
+        eachField(src, ns, ne, (f, a, b) => {
           if (f === 1) key = text.decode(bytes.subarray(a, b));
           else if (f === 2) value = [a, b];
         });

@@ -2,7 +2,8 @@ import * as path from 'path';
 import { onnx } from 'onnx-proto';
 import { SaeDiffError } from '../core/errors';
 import { readNodeMetadata } from './nodeMetadata';
-import { readOnnxSkeleton, varintBytes } from './onnxSkeleton';
+import { readOnnxSkeleton } from './onnxSkeleton';
+import { varintBytes } from './protobufFields';
 
 export type ModelProto = onnx.ModelProto;
 export const TensorDataType = onnx.TensorProto.DataType;

@@ -14,6 +14,7 @@
 import * as fs from 'fs';
 import { onnx } from 'onnx-proto';
 import { readAt } from '../io/readAt';
+import { type ByteSource, fields, varintBytes, WIRE_LEN } from './protobufFields';
 
 /** raw_data at least this long is left in the file (onnx's convert_model_to_external_data default threshold). */
 export const EXTERNAL_MIN_BYTES = 1024;
@@ -21,19 +22,9 @@ export const EXTERNAL_MIN_BYTES = 1024;
 const MODEL_GRAPH = 7;
 const GRAPH_INITIALIZER = 5;
 const TENSOR_RAW_DATA = 9;
-const WIRE_LEN = 2;
-
-/** A field as found in the file: it spans [header, end); a length-delimited field's payload is [value, end). */
-interface Field {
-  number: number;
-  wire: number;
-  header: number;
-  value: number;
-  end: number;
-}
 
 /** Small sequential reads through one reused window (the file is never read whole). */
-class FileWindow {
+class FileWindow implements ByteSource {
   private readonly buf = Buffer.allocUnsafe(64 * 1024);
   private start = 0;
   private end = 0;
@@ -49,39 +40,6 @@ class FileWindow {
       this.start = pos;
     }
     return this.buf[pos - this.start];
-  }
-
-  varint(at: { pos: number }): number {
-    let value = 0,
-      scale = 1,
-      byte: number;
-    do {
-      byte = this.byteAt(at.pos++);
-      value += (byte & 0x7f) * scale;
-      scale *= 128;
-    } while (byte & 0x80);
-    return value;
-  }
-
-  /** The fields of the message in [start, end), headers only. */
-  *fields(start: number, end: number): Generator<Field> {
-    const at = { pos: start };
-    while (at.pos < end) {
-      const header = at.pos;
-      const tag = this.varint(at);
-      const wire = tag & 7;
-      let value = at.pos;
-      if (wire === 0) this.varint(at);
-      else if (wire === 1) at.pos += 8;
-      else if (wire === 5) at.pos += 4;
-      else if (wire === WIRE_LEN) {
-        const length = this.varint(at);
-        value = at.pos;
-        at.pos += length;
-      } else throw new Error(`unsupported wire type ${wire} at byte ${header}`);
-      if (at.pos > end) throw new Error(`field at byte ${header} runs past its message`);
-      yield { number: Math.floor(tag / 8), wire, header, value, end: at.pos };
-    }
   }
 }
 
@@ -113,21 +71,10 @@ class Pieces {
   }
 }
 
-/** A protobuf varint. */
-export function varintBytes(n: number): Uint8Array {
-  const out: number[] = [];
-  while (n > 127) {
-    out.push((n % 128) | 128);
-    n = Math.floor(n / 128);
-  }
-  out.push(n);
-  return Uint8Array.from(out);
-}
-
 /** A TensorProto with its large raw_data replaced by a reference into `location`; undefined when it keeps its bytes. */
 function tensorSkeleton(w: FileWindow, start: number, end: number, location: string): Pieces | undefined {
   let raw: [number, number] | undefined;
-  for (const f of w.fields(start, end)) {
+  for (const f of fields(w, start, end)) {
     if (f.number === TENSOR_RAW_DATA && f.wire === WIRE_LEN) {
       const from = f.value;
       raw = f.end - from >= EXTERNAL_MIN_BYTES ? [from, f.end] : undefined;
@@ -135,7 +82,7 @@ function tensorSkeleton(w: FileWindow, start: number, end: number, location: str
   }
   if (!raw) return undefined;
   const out = new Pieces();
-  for (const f of w.fields(start, end)) if (!(f.number === TENSOR_RAW_DATA && f.wire === WIRE_LEN)) out.copy(f.header, f.end);
+  for (const f of fields(w, start, end)) if (!(f.number === TENSOR_RAW_DATA && f.wire === WIRE_LEN)) out.copy(f.header, f.end);
   out.bytes(
     onnx.TensorProto.encode({
       dataLocation: onnx.TensorProto.DataLocation.EXTERNAL,
@@ -151,7 +98,7 @@ function tensorSkeleton(w: FileWindow, start: number, end: number, location: str
 
 function graphSkeleton(w: FileWindow, start: number, end: number, location: string): Pieces {
   const out = new Pieces();
-  for (const f of w.fields(start, end)) {
+  for (const f of fields(w, start, end)) {
     const tensor = f.number === GRAPH_INITIALIZER && f.wire === WIRE_LEN ? tensorSkeleton(w, f.value, f.end, location) : undefined;
     if (tensor) out.message(GRAPH_INITIALIZER, tensor);
     else out.copy(f.header, f.end);
@@ -169,7 +116,7 @@ export function readOnnxSkeleton(file: string, location: string): Uint8Array {
   try {
     const w = new FileWindow(fd, fs.fstatSync(fd).size);
     const model = new Pieces();
-    for (const f of w.fields(0, w.size)) {
+    for (const f of fields(w, 0, w.size)) {
       if (f.number === MODEL_GRAPH && f.wire === WIRE_LEN) model.message(MODEL_GRAPH, graphSkeleton(w, f.value, f.end, location));
       else model.copy(f.header, f.end);
     }
