@@ -9,18 +9,16 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import type { onnx } from 'onnx-proto';
+import { onnx } from 'onnx-proto';
 import { SaeDiffError } from '../core/errors';
 import { readAt } from '../io/readAt';
-
-const EXTERNAL = 1;
 
 function entry(t: onnx.ITensorProto, key: string): string | undefined {
   return (t.externalData ?? []).find((e) => e.key === key)?.value ?? undefined;
 }
 
 function isExternal(t: onnx.ITensorProto): boolean {
-  return t.dataLocation === EXTERNAL;
+  return t.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL;
 }
 
 /** The resolved file of a location written relative to the model's folder, refusing one that leaves it. */

@@ -9,7 +9,7 @@
 import { onnx } from 'onnx-proto';
 import { placeExternalData, readExternalBytes } from '../model/externalData';
 import { graphOf, readOnnxModel, TensorDataType } from '../model/onnxGraph';
-import { bf16ToF32, f16ToF32 } from '../sae/safetensors';
+import { toFloat32 } from '../sae/safetensors';
 
 export interface Unembedding {
   /** Row-major [hidden, vocab]. */
@@ -49,9 +49,10 @@ export function readUnembedding(file: string): Unembedding | string {
   const tensor = inits.get(weightName)!;
   const dims = (tensor.dims ?? []).map(Number);
   if (dims.length !== 2) return `${weightName} in ${file} has ${dims.length} dimensions, expected 2`;
-  const values = floatData(tensor, () => readExternalBytes(tensor, placeExternalData({ initializer: [tensor] }, file)!));
+  const values = floatData(tensor, () => readExternalBytes(tensor, placeExternalData({ initializer: [tensor] }, file)!), file);
   if (!values) return `${weightName} in ${file} is not float32, float16 or bfloat16 (ONNX type ${tensor.dataType})`;
   const [rows, cols] = dims;
+  if (values.length !== rows * cols) return `${weightName} in ${file} holds ${values.length} values, not ${rows} x ${cols}`;
   if (!transposed) return { data: values, hidden: rows, vocab: cols, name: weightName };
   // [V, d] -> [d, V]
   const out = new Float32Array(rows * cols);
@@ -59,15 +60,18 @@ export function readUnembedding(file: string): Unembedding | string {
   return { data: out, hidden: cols, vocab: rows, name: weightName };
 }
 
+/** The dtype names sae/safetensors.ts's toFloat32 decodes, by ONNX element type. */
+const WIDENED: Record<number, string> = {
+  [TensorDataType.FLOAT]: 'float32',
+  [TensorDataType.FLOAT16]: 'float16',
+  [TensorDataType.BFLOAT16]: 'bfloat16',
+};
+
 /** ONNX TensorProto float data (raw_data, little-endian, in the file or external, or float_data) as float32. */
-function floatData(tensor: onnx.ITensorProto, external: () => Uint8Array): Float32Array | undefined {
-  const type = tensor.dataType;
-  if (type !== TensorDataType.FLOAT && type !== TensorDataType.FLOAT16 && type !== TensorDataType.BFLOAT16) return undefined;
-  if (type === TensorDataType.FLOAT && tensor.floatData && tensor.floatData.length > 0) return Float32Array.from(tensor.floatData);
+function floatData(tensor: onnx.ITensorProto, external: () => Uint8Array, file: string): Float32Array | undefined {
+  const dtype = WIDENED[tensor.dataType ?? 0];
+  if (!dtype) return undefined;
+  if (dtype === 'float32' && tensor.floatData && tensor.floatData.length > 0) return Float32Array.from(tensor.floatData);
   const raw = tensor.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL ? external() : (tensor.rawData ?? new Uint8Array(0));
-  // typed views need their own aligned buffer
-  const bytes = raw.byteOffset === 0 && raw.byteLength === raw.buffer.byteLength ? raw : Uint8Array.from(raw);
-  if (type === TensorDataType.FLOAT) return new Float32Array(bytes.buffer);
-  const halves = new Uint16Array(bytes.buffer);
-  return type === TensorDataType.FLOAT16 ? f16ToF32(halves) : bf16ToF32(halves);
+  return toFloat32(raw, dtype, file);
 }
