@@ -14,7 +14,7 @@
 import * as fs from 'fs';
 import { onnx } from 'onnx-proto';
 import { readAt } from '../io/readAt';
-import { type ByteSource, fields, varintBytes, WIRE_LEN } from './protobufFields';
+import { type ByteSource, type Field, fields, varintBytes, WIRE_LEN } from './protobufFields';
 
 /** raw_data at least this long is left in the file (onnx's convert_model_to_external_data default threshold). */
 export const EXTERNAL_MIN_BYTES = 1024;
@@ -73,16 +73,14 @@ class Pieces {
 
 /** A TensorProto with its large raw_data replaced by a reference into `location`; undefined when it keeps its bytes. */
 function tensorSkeleton(w: FileWindow, start: number, end: number, location: string): Pieces | undefined {
-  let raw: [number, number] | undefined;
-  for (const f of fields(w, start, end)) {
-    if (f.number === TENSOR_RAW_DATA && f.wire === WIRE_LEN) {
-      const from = f.value;
-      raw = f.end - from >= EXTERNAL_MIN_BYTES ? [from, f.end] : undefined;
-    }
-  }
-  if (!raw) return undefined;
+  const all = [...fields(w, start, end)];
+  const isRaw = (f: Field) => f.number === TENSOR_RAW_DATA && f.wire === WIRE_LEN;
+  // the last raw_data counts (protobuf: a repeated scalar field's last value wins)
+  const rawField = all.filter(isRaw).pop();
+  if (!rawField || rawField.end - rawField.value < EXTERNAL_MIN_BYTES) return undefined;
+  const raw = [rawField.value, rawField.end];
   const out = new Pieces();
-  for (const f of fields(w, start, end)) if (!(f.number === TENSOR_RAW_DATA && f.wire === WIRE_LEN)) out.copy(f.header, f.end);
+  for (const f of all) if (!isRaw(f)) out.copy(f.header, f.end);
   out.bytes(
     onnx.TensorProto.encode({
       dataLocation: onnx.TensorProto.DataLocation.EXTERNAL,
