@@ -2,6 +2,12 @@ import assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
 import { test } from 'node:test';
+import * as ort from 'onnxruntime-node';
+import { LayerAccumulator } from '../src/engine/metrics/layerAccumulator';
+import { accumulatorToJson } from '../src/engine/metrics/serialize';
+import type { Activations } from '../src/engine/model/runner';
+import { loadSae } from '../src/engine/sae/loadSae';
+import { SaeProjector } from '../src/engine/sae/projector';
 import type { SaeDiffReport } from '../src/shared/reportTypes';
 import { fixtureConfig, runCli, writeConfig } from './helpers/cli';
 import { compareWithGolden } from './helpers/golden';
@@ -92,4 +98,47 @@ test("shared and unique shifted features are consistent with each fine-tune's li
     });
   }
   for (const u of cmp.unique_features.late) assert.ok(u.layer >= 4);
+});
+
+test("base is encoded once per batch for all its comparisons: each comparison's accumulators equal a projector of its own, bit for bit", async () => {
+  const sae = loadSae(path.join(FIXTURES, 'saes', 'blocks.3.hook_resid_post'));
+  const settings = { provider: 'cpu' as const, threads: 1 };
+  const options = { k: 16, contexts: 4 };
+  const d = sae.dIn,
+    tokens = 40,
+    chunk = 16;
+  const activations = (f: (i: number) => number): Activations => {
+    const data = Float32Array.from({ length: tokens * d }, (_, i) => f(i));
+    return { data, hidden: d, tensor: new ort.Tensor('float32', data, [1, tokens, d]) };
+  };
+  const rows = {
+    flat: Int32Array.from({ length: tokens }, (_, i) => i),
+    sample: new Int32Array(tokens),
+    position: Int32Array.from({ length: tokens }, (_, i) => i),
+  };
+  const hb = activations((i) => Math.sin(i * 0.7) * 3);
+  const fineTunes = [activations((i) => Math.sin(i * 0.7) * 3 + Math.cos(i * 1.3)), activations((i) => Math.cos(i * 0.31) * 2)];
+  const shared = await SaeProjector.create(sae, settings, { ...options, comparisons: 2 });
+  const own = await SaeProjector.create(sae, settings, options);
+  try {
+    for (let batch = 0; batch < 2; batch++) {
+      for (const hs of fineTunes) {
+        const viaShared = new LayerAccumulator(sae.dSae, d, 4);
+        const viaOwn = new LayerAccumulator(sae.dSae, d, 4);
+        for (let from = 0; from < tokens; from += chunk) {
+          const to = Math.min(tokens, from + chunk);
+          await shared.accumulate(viaShared, hb, hs, rows, from, to);
+          await own.accumulate(viaOwn, hb, hs, rows, from, to);
+        }
+        assert.deepEqual(accumulatorToJson(viaShared), accumulatorToJson(viaOwn));
+        assert.ok(viaShared.sums.l0_b > 0 && viaShared.sums.l0_s > 0, 'latents fire in both models');
+      }
+    }
+    // 3 chunks a batch: encoded by the first comparison, taken by the second
+    assert.deepEqual(shared.baseChunks, { encoded: 6, reused: 6 });
+    assert.deepEqual(own.baseChunks, { encoded: 12, reused: 0 });
+  } finally {
+    await shared.release();
+    await own.release();
+  }
 });

@@ -4,6 +4,7 @@ import * as path from 'path';
 import { test } from 'node:test';
 import * as ort from 'onnxruntime-node';
 import { loadSae } from '../src/engine/sae/loadSae';
+import { encodeBaseFeeds } from '../src/engine/sae/projector';
 import { f16ToF32, readSafetensors } from '../src/engine/sae/safetensors';
 import { buildProjectionGraph, saeGraphOptions } from '../src/engine/sae/saeGraph';
 import { createSession, halfWeightsKeepArena, PREPACK_MAX_BYTES, sessionOptions } from '../src/engine/runtime/session';
@@ -94,6 +95,7 @@ test('SAE weights reach ONNX Runtime as in-memory external data, not inside the 
     hb: new ort.Tensor('float32', hb, [n, d]),
     hs: new ort.Tensor('float32', hs, [n, d]),
     dmean: new ort.Tensor('float32', hb.slice(0, d), [1, d]),
+    ...encodeBaseFeeds(d),
   };
   const a = await inline.run(feeds),
     b = await external.run(feeds);
@@ -179,6 +181,7 @@ test('large SAE weights on the CPU are graph inputs fed with every run: the same
       [n, d],
     ),
     dmean: new ort.Tensor('float32', new Float32Array(d).fill(0.1), [1, d]),
+    ...encodeBaseFeeds(d),
   };
   const a = await createSession(fed, { provider: 'cpu', threads: 1 }, 'fed');
   const b = await createSession(kept, { provider: 'cpu', threads: 1 }, 'kept');

@@ -88,7 +88,11 @@ async function loadLayerSae(
     hook_name: sae.hookName,
   });
   keepLoadedSae(out.loaded, layer, sae);
-  out.projectors.set(layer, await createProjector(sae, settings, reduction, { k: config.sae.k, contexts: config.metrics.top_contexts }));
+  const comparisons = config.models.sfts.length + (config.models.reference ? 1 : 0);
+  out.projectors.set(
+    layer,
+    await createProjector(sae, settings, reduction, { k: config.sae.k, contexts: config.metrics.top_contexts, comparisons }),
+  );
   const labelsFile = config.sae.labels.get(layer);
   if (labelsFile && config.sae.labelsFromTemplate && !fs.existsSync(labelsFile))
     warnings.push(`No labels file for layer ${layer} (${labelsFile}): its features show their ids.`);

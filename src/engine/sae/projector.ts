@@ -4,7 +4,7 @@ import { Activations, hostData } from '../model/runner';
 import type { Reduction } from '../runtime/reduction';
 import { createSession, SessionSettings } from '../runtime/session';
 import type { SaeWeights } from './loadSae';
-import { toProjectionOutputs, type ProjectionOutputs, type ProjectionSink } from './projectionOutputs';
+import { toProjectionOutputs, type OutputTensor, type ProjectionOutputs, type ProjectionSink } from './projectionOutputs';
 import { buildProjectionGraph, saeGraphOptions } from './saeGraph';
 
 /** The evaluated tokens of one batch: row indices into [batch*seq] and where each came from. */
@@ -53,6 +53,28 @@ export interface Projector {
 export interface ProjectorOptions {
   k: number;
   contexts: number;
+  /**
+   * How many models are compared with base on each batch (the fine-tunes and the reference). Above 1, the
+   * sparse path encodes each chunk of base once per batch and gives the later comparisons its reconstruction
+   * and codes (saeGraph.ts's use_rb), so base's half of the SAE work is not repeated.
+   */
+  comparisons?: number;
+}
+
+/** Base's encoding of one chunk of a batch, kept for that batch's other comparisons (ProjectorOptions.comparisons). */
+interface EncodedBase {
+  /** The hooked tensor the chunk's rows came from: the same object for every comparison of one batch. */
+  hb: Activations;
+  to: number;
+  rb: Float32Array;
+  blk: OutputTensor;
+  blkval: OutputTensor;
+  usesLeft: number;
+}
+
+/** The feeds with which the projection graph encodes base itself (saeGraph.ts's use_rb false, rb empty). */
+export function encodeBaseFeeds(hidden: number): { use_rb: ort.Tensor; rb: ort.Tensor } {
+  return { use_rb: new ort.Tensor('bool', Uint8Array.of(0), []), rb: new ort.Tensor('float32', new Float32Array(0), [0, hidden]) };
 }
 
 export const isLinearPreActivation = (sae: SaeWeights) => sae.normalization === 'none' || sae.normalization === 'expected_average_only_in';
@@ -61,6 +83,15 @@ export const isLinearPreActivation = (sae: SaeWeights) => sae.normalization === 
 export class SaeProjector implements Projector {
   readonly reduction = 'sparse' as const;
   private readonly zeroMean: ort.Tensor;
+  /** Feeds that make the graph encode base itself (saeGraph.ts's use_rb and rb). */
+  private readonly encodeBase: { use_rb: ort.Tensor; rb: ort.Tensor };
+  private readonly givenBase = new ort.Tensor('bool', Uint8Array.of(1), []);
+  /** Every output but rb_base, which is read only when a later comparison will use it. */
+  private readonly pairOutputs: string[];
+  /** By the chunk's first row. */
+  private readonly encodedBase = new Map<number, EncodedBase>();
+  /** Chunks whose base this projector encoded, and those that took an earlier comparison's encoding. */
+  readonly baseChunks = { encoded: 0, reused: 0 };
 
   private constructor(
     private readonly session: ort.InferenceSession,
@@ -72,6 +103,8 @@ export class SaeProjector implements Projector {
     private readonly options: ProjectorOptions,
   ) {
     this.zeroMean = new ort.Tensor('float32', new Float32Array(hidden), [1, hidden]);
+    this.encodeBase = encodeBaseFeeds(hidden);
+    this.pairOutputs = session.outputNames.filter((name) => name !== 'rb_base');
   }
 
   static async create(sae: SaeWeights, settings: SessionSettings, options: ProjectorOptions): Promise<SaeProjector> {
@@ -82,22 +115,36 @@ export class SaeProjector implements Projector {
   async preActivationShift(meanDelta: Float32Array): Promise<Float32Array> {
     const d = this.hidden;
     const zero = new Float32Array(d);
-    const out = await this.session.run({
-      hb: new ort.Tensor('float32', zero, [1, d]),
-      hs: new ort.Tensor('float32', zero, [1, d]),
-      dmean: new ort.Tensor('float32', meanDelta, [1, d]),
-    });
+    const out = await this.session.run(
+      {
+        hb: new ort.Tensor('float32', zero, [1, d]),
+        hs: new ort.Tensor('float32', zero, [1, d]),
+        dmean: new ort.Tensor('float32', meanDelta, [1, d]),
+        ...this.encodeBase,
+      },
+      ['dpre'],
+    );
     return (out.dpre.data as Float32Array).slice(0, this.width);
   }
 
-  /** hb, hs: [n, hidden] rows of the same tokens in base and fine-tune. */
-  async project(hb: Float32Array, hs: Float32Array, n: number): Promise<ProjectionOutputs> {
+  /** hb, hs: [n, hidden] rows of the same tokens in base and fine-tune; `base`: how base is encoded (saeGraph.ts's use_rb). */
+  async project(
+    hb: Float32Array,
+    hs: Float32Array,
+    n: number,
+    fetches: readonly string[] = this.pairOutputs,
+    base: { use_rb: ort.Tensor; rb: ort.Tensor } = this.encodeBase,
+  ): Promise<ProjectionOutputs> {
     const d = this.hidden;
-    const out = await this.session.run({
-      hb: new ort.Tensor('float32', hb, [n, d]),
-      hs: new ort.Tensor('float32', hs, [n, d]),
-      dmean: this.zeroMean,
-    });
+    const out = await this.session.run(
+      {
+        hb: new ort.Tensor('float32', hb, [n, d]),
+        hs: new ort.Tensor('float32', hs, [n, d]),
+        dmean: this.zeroMean,
+        ...base,
+      },
+      fetches,
+    );
     return toProjectionOutputs(out);
   }
 
@@ -111,10 +158,12 @@ export class SaeProjector implements Projector {
   ): Promise<ChunkTimings> {
     const d = this.hidden;
     let t = performance.now();
-    const out = await this.project(
+    const out = await this.projectPair(
+      hb,
       gatherRows(await hostData(hb), d, rows.flat, from, to),
       gatherRows(await hostData(hs), d, rows.flat, from, to),
-      to - from,
+      from,
+      to,
     );
     const sae = (performance.now() - t) / 1000;
     t = performance.now();
@@ -122,14 +171,40 @@ export class SaeProjector implements Projector {
     return { sae, metrics: (performance.now() - t) / 1000 };
   }
 
+  /**
+   * One chunk of base and a fine-tune. Base's reconstruction and codes come from an earlier comparison of the
+   * same batch when one kept them: the same numbers (the graph computes everything else from rb exactly as
+   * from its own encoding), at about half the SAE's work.
+   */
+  private async projectPair(hb: Activations, xb: Float32Array, xs: Float32Array, from: number, to: number): Promise<ProjectionOutputs> {
+    const n = to - from;
+    const kept = this.encodedBase.get(from);
+    if (kept && kept.hb === hb && kept.to === to) {
+      if (--kept.usesLeft === 0) this.encodedBase.delete(from);
+      this.baseChunks.reused++;
+      const out = await this.project(xb, xs, n, this.pairOutputs, {
+        use_rb: this.givenBase,
+        rb: new ort.Tensor('float32', kept.rb, [n, this.hidden]),
+      });
+      return { ...out, blk_b: kept.blk, blkval_b: kept.blkval };
+    }
+    this.baseChunks.encoded++;
+    const usesLeft = (this.options.comparisons ?? 1) - 1;
+    if (usesLeft <= 0) return this.project(xb, xs, n);
+    const out = await this.project(xb, xs, n, [...this.pairOutputs, 'rb_base']);
+    this.encodedBase.set(from, { hb, to, rb: out.rb_base.data as Float32Array, blk: out.blk_b, blkval: out.blkval_b, usesLeft });
+    return out;
+  }
+
   async fit(h: Activations, rows: Int32Array): Promise<FitSums> {
     const x = gatherRows(await hostData(h), this.hidden, rows);
-    const o = await this.project(x, x, rows.length);
+    const o = await this.project(x, x, rows.length, ['err_b', 'sq_hb', 'sum_hb']);
     const sum = (a: Float32Array) => a.reduce((p, v) => p + v, 0);
     return { err: sum(o.err_b.data as Float32Array), sq: sum(o.sq_hb.data as Float32Array), sum: o.sum_hb.data as Float32Array };
   }
 
   async release(): Promise<void> {
+    this.encodedBase.clear();
     await this.session.release();
   }
 }

@@ -6,6 +6,7 @@ import type { SaeWeights } from './loadSae';
 
 export const FLOAT = onnx.TensorProto.DataType.FLOAT;
 export const INT64 = onnx.TensorProto.DataType.INT64;
+export const BOOL = onnx.TensorProto.DataType.BOOL;
 const OPSET = 17;
 
 /** Per-token outputs of the projection graph ([N] each; N tokens of base and N of the fine-tune). */
@@ -129,6 +130,20 @@ export class GraphBuilder {
   linear(x: string, w: string, bias: string): string {
     return this.blocks.has(w) ? this.one('Add', [this.matmul(x, w), bias]) : this.one('Gemm', [x, w, bias]);
   }
+  /**
+   * The nodes `build` adds, taken out of this graph: the body of an If branch. Names stay unique across the
+   * branches and the outer graph, which the branch reads by name (weights included).
+   */
+  branch(build: () => string[]): { nodes: onnx.INodeProto[]; outputs: string[] } {
+    const outer = this.nodes;
+    this.nodes = [];
+    try {
+      const outputs = build();
+      return { nodes: this.nodes, outputs };
+    } finally {
+      this.nodes = outer;
+    }
+  }
   ints(name: string, data: number[]): string {
     this.inits.push({ name, dataType: INT64, dims: [data.length], rawData: new Uint8Array(BigInt64Array.from(data.map(BigInt)).buffer) });
     return name;
@@ -198,6 +213,29 @@ export function addEncoder(g: GraphBuilder, sae: SaeWeights, h: string, tag: str
   const z = ARCHITECTURES[sae.architecture].activation(g, pre, x, `z_${tag}`);
   const r = norm.restore(g.one('Add', [g.matmul(z, 'W_dec'), 'b_dec']));
   return { pre, z, r };
+}
+
+/** An empty tensor of these dims (one of them 0) as a node attribute: a Constant's value. */
+function tensorAttr(name: string, dataType: number, dims: number[]): onnx.IAttributeProto {
+  return { name, type: onnx.AttributeProto.AttributeType.TENSOR, t: { dataType, dims } };
+}
+
+/** A branch as an If node's graph attribute; `outputs` gives each output's type, in order (names are the branch's). */
+function graphAttr(
+  name: string,
+  graphName: string,
+  branch: { nodes: onnx.INodeProto[]; outputs: string[] },
+  outputs: onnx.IValueInfoProto[],
+): onnx.IAttributeProto {
+  return {
+    name,
+    type: onnx.AttributeProto.AttributeType.GRAPH,
+    g: onnx.GraphProto.create({
+      name: graphName,
+      node: branch.nodes,
+      output: branch.outputs.map((o, i) => ({ ...outputs[i], name: o })),
+    }),
+  };
 }
 
 export function tensorInfo(name: string, elemType: number, dims: (number | string)[]): onnx.IValueInfoProto {
@@ -354,7 +392,11 @@ function padToBlocks(sae: SaeWeights): SaeWeights {
 /**
  * Builds the projection graph for one SAE: both models' activations in; per-token dot products and norms
  * of activations and reconstructions, and the sparse codes, out (never [tokens x width] to JavaScript).
- * Inputs: hb, hs [N, d] float32 (the same tokens in base and fine-tune); dmean [1, d] (see dpre).
+ * Inputs: hb, hs [N, d] float32 (the same tokens in base and fine-tune); dmean [1, d] (see dpre);
+ * use_rb [] bool and rb [R, d]: with use_rb true, rb [N, d] is base's reconstruction from an earlier run on the
+ * same hb (its `rb_base` output), and base is not encoded again (blk_b and blkval_b are then empty); with
+ * use_rb false, base is encoded and rb may be empty ([0, d]). ONNX Runtime's Node binding takes no optional
+ * inputs (it drops feeds for inputs with a default), so both are always fed.
  */
 export function buildProjectionGraph(unpadded: SaeWeights, options: GraphOptions = {}): GraphWithWeights {
   const sae = padToBlocks(unpadded);
@@ -363,8 +405,45 @@ export function buildProjectionGraph(unpadded: SaeWeights, options: GraphOptions
   addWeights(g, sae);
   g.ints('axis0', [0]);
   g.ints('axis1', [1]);
-  const b = addEncoder(g, sae, 'hb', 'b');
+  g.ints('block_shape', [0, -1, CODE_BLOCK]);
+  g.ints('pool_shape', [0, 1, -1]);
+  // Sparse codes by blocks of 8 features: a max-pool finds the blocks with an active latent (one fast
+  // vectorised pass), NonZero scans that 8x smaller map, and GatherND returns those blocks' values.
+  const sparseCodes = (code: string, blkName: string, valName: string) => {
+    const pooled = g.one(
+      'MaxPool',
+      [g.one('Reshape', [code, 'pool_shape'])],
+      [ints('kernel_shape', [CODE_BLOCK]), ints('strides', [CODE_BLOCK])],
+    );
+    const blocks = g.one('Transpose', [g.one('NonZero', [g.one('Squeeze', [pooled, 'axis1'])])], [ints('perm', [1, 0])], blkName);
+    g.one('GatherND', [g.one('Reshape', [code, 'block_shape']), blocks], [], valName);
+  };
+
+  // base: encoded here, or its reconstruction given (several fine-tunes compared on the same batch)
+  const encodeBase = g.branch(() => {
+    const b = addEncoder(g, sae, 'hb', 'b');
+    sparseCodes(b.z, 'enc_blk_b', 'enc_blkval_b');
+    return [g.one('Identity', [b.r], [], 'enc_rb'), 'enc_blk_b', 'enc_blkval_b'];
+  });
+  const givenBase = g.branch(() => [
+    g.one('Identity', ['rb'], [], 'given_rb'),
+    g.one('Constant', [], [tensorAttr('value', INT64, [0, 2])], 'given_blk_b'),
+    g.one('Constant', [], [tensorAttr('value', FLOAT, [0, CODE_BLOCK])], 'given_blkval_b'),
+  ]);
+  const baseOutputs = [
+    tensorInfo('', FLOAT, ['N', d]),
+    tensorInfo('', INT64, ['nblk_b', 2]),
+    tensorInfo('', FLOAT, ['nblk_b', CODE_BLOCK]),
+  ];
+  g.op(
+    'If',
+    ['use_rb'],
+    [graphAttr('then_branch', 'given_base', givenBase, baseOutputs), graphAttr('else_branch', 'encode_base', encodeBase, baseOutputs)],
+    ['rb_out', 'blk_b', 'blkval_b'],
+  );
+  const b = { r: 'rb_out' };
   const s = addEncoder(g, sae, 'hs', 's');
+  sparseCodes(s.z, 'blk_s', 'blkval_s');
 
   const rowSum = (t: string, out: string) => g.one('ReduceSum', [t, 'axis1'], [int('keepdims', 0)], out);
   // |x|^2 with the same kernels as the dot products, so that identical activations give a cosine of exactly 1
@@ -386,23 +465,7 @@ export function buildProjectionGraph(unpadded: SaeWeights, options: GraphOptions
   addPreActivationShift(g, sae);
   g.one('ReduceSum', ['hb', 'axis0'], [int('keepdims', 0)], 'sum_hb');
   g.one('ReduceSum', ['hs', 'axis0'], [int('keepdims', 0)], 'sum_hs');
-
-  // Sparse codes by blocks of 8 features: a max-pool finds the blocks with an active latent (one fast
-  // vectorised pass), NonZero scans that 8x smaller map, and GatherND returns those blocks' values.
-  g.ints('block_shape', [0, -1, CODE_BLOCK]);
-  g.ints('pool_shape', [0, 1, -1]);
-  for (const [code, tag] of [
-    [b.z, 'b'],
-    [s.z, 's'],
-  ] as const) {
-    const pooled = g.one(
-      'MaxPool',
-      [g.one('Reshape', [code, 'pool_shape'])],
-      [ints('kernel_shape', [CODE_BLOCK]), ints('strides', [CODE_BLOCK])],
-    );
-    const blocks = g.one('Transpose', [g.one('NonZero', [g.one('Squeeze', [pooled, 'axis1'])])], [ints('perm', [1, 0])], `blk_${tag}`);
-    g.one('GatherND', [g.one('Reshape', [code, 'block_shape']), blocks], [], `blkval_${tag}`);
-  }
+  g.one('Identity', [b.r], [], 'rb_base');
 
   const outputs = [
     ...TOKEN_OUTPUTS.map((n) => tensorInfo(n, FLOAT, ['N'])),
@@ -412,7 +475,14 @@ export function buildProjectionGraph(unpadded: SaeWeights, options: GraphOptions
     tensorInfo('blkval_b', FLOAT, ['nblk_b', CODE_BLOCK]),
     tensorInfo('blk_s', INT64, ['nblk_s', 2]),
     tensorInfo('blkval_s', FLOAT, ['nblk_s', CODE_BLOCK]),
+    tensorInfo('rb_base', FLOAT, ['N', d]),
   ];
-  const inputs = [tensorInfo('hb', FLOAT, ['N', d]), tensorInfo('hs', FLOAT, ['N', d]), tensorInfo('dmean', FLOAT, [1, d])];
+  const inputs = [
+    tensorInfo('hb', FLOAT, ['N', d]),
+    tensorInfo('hs', FLOAT, ['N', d]),
+    tensorInfo('dmean', FLOAT, [1, d]),
+    tensorInfo('use_rb', BOOL, []),
+    tensorInfo('rb', FLOAT, ['R', d]),
+  ];
   return encodeModel(g, 'sae_projection', inputs, outputs);
 }
