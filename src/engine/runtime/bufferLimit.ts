@@ -7,7 +7,7 @@ import { sizeVariable } from '../core/sizeVariable';
  * adapter's own limits (onnxruntime/core/providers/webgpu/webgpu_context.cc, GetRequiredLimits), which
  * vary by adapter and which onnxruntime-node does not expose; the WebGPU spec guarantees only 128 MiB
  * and 256 MiB. A run on WebGPU therefore plans for 1 GiB per tensor: SAE weight matrices above it are
- * split into blocks (sae/saeGraph.ts) and the batch and SAE chunk are capped so that no intermediate
+ * split into blocks (sae/graphBuilder.ts) and the batch and SAE chunk are capped so that no intermediate
  * tensor exceeds it (runtime/deviceBatch.ts). Adapters that allow less can lower it with the variable.
  */
 export const WEBGPU_PLANNED_BUFFER_BYTES = 2 ** 30;

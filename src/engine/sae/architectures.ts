@@ -1,7 +1,7 @@
 import { onnx } from 'onnx-proto';
 import type { SaeArchitecture, SaeInfo } from './types';
 
-/** The graph-building calls an encoder piece needs (saeGraph.ts's GraphBuilder has them). */
+/** The graph-building calls an encoder piece needs (graphBuilder.ts's GraphBuilder has them). */
 export interface GraphOps {
   op(opType: string, inputs: string[], attrs?: onnx.IAttributeProto[], outputs?: string[] | number): string[];
   one(opType: string, inputs: string[], attrs?: onnx.IAttributeProto[], output?: string): string;

@@ -1,18 +1,8 @@
 import { onnx } from 'onnx-proto';
 import type { GraphWithWeights } from '../runtime/session';
 import type { SaeWeights } from './loadSae';
-import {
-  addEncoder,
-  addPreActivationShift,
-  addWeights,
-  encodeModel,
-  FLOAT,
-  GraphBuilder,
-  type GraphOptions,
-  int,
-  INT64,
-  tensorInfo,
-} from './saeGraph';
+import { encodeModel, FLOAT, GraphBuilder, type GraphOptions, int, INT64, tensorInfo } from './graphBuilder';
+import { addEncoder, addPreActivationShift, addWeights } from './saeGraph';
 
 const INT32 = onnx.TensorProto.DataType.INT32;
 
