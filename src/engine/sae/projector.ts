@@ -85,7 +85,7 @@ export class SaeProjector implements Projector {
   private readonly zeroMean: ort.Tensor;
   /** Feeds that make the graph encode base itself (saeGraph.ts's use_rb and rb). */
   private readonly encodeBase: { use_rb: ort.Tensor; rb: ort.Tensor };
-  private readonly givenBase = new ort.Tensor('bool', Uint8Array.of(1), []);
+  private readonly useGivenRb = new ort.Tensor('bool', Uint8Array.of(1), []);
   /** Every output but rb_base, which is read only when a later comparison will use it. */
   private readonly pairOutputs: string[];
   /** By the chunk's first row. */
@@ -183,7 +183,7 @@ export class SaeProjector implements Projector {
       if (--kept.usesLeft === 0) this.encodedBase.delete(from);
       this.baseChunks.reused++;
       const out = await this.project(xb, xs, n, this.pairOutputs, {
-        use_rb: this.givenBase,
+        use_rb: this.useGivenRb,
         rb: new ort.Tensor('float32', kept.rb, [n, this.hidden]),
       });
       return { ...out, blk_b: kept.blk, blkval_b: kept.blkval };
