@@ -7,6 +7,7 @@
  *
  * Sizes (default: the issue's bench workload): --hidden 512 --layers 8 --inter 1408 --heads 8 --kv-heads 4
  *   --vocab 1024 --d-sae 8192 --sae-layers 2,5,7 --prompts 128 --max-tokens 128 --k 64 [--fp16] [--seed 0]
+ *   [--fine-tunes 1] (several: one run compares each with base; the peer compares one, so it is not run)
  * Run: --provider auto|cpu|cuda|webgpu|dml|coreml (default auto), --threads N (0 = all cores), --rounds N (2),
  *   --no-peer, --peer-device cpu|cuda, --out-dir DIR (workload folder; default a cache folder per size under
  *   $SAE_DIFF_BENCH_DIR or the temp dir).
@@ -104,12 +105,17 @@ async function main(): Promise<void> {
 
   console.log(
     `== synthetic workload: hidden ${o.hidden}, ${o.layers} layers, inter ${o.inter}, heads ${o.heads}/${o.kvHeads}, vocab ${o.vocab}, ` +
-      `SAE ${o.dSae} at layers ${o.saeLayers.join(',')}, ${o.prompts} prompts x ${o.maxTokens} tokens, k ${o.k}${o.fp16 ? ', float16' : ''} ==`,
+      `SAE ${o.dSae} at layers ${o.saeLayers.join(',')}, ${o.prompts} prompts x ${o.maxTokens} tokens, k ${o.k}${o.fp16 ? ', float16' : ''}` +
+      `${o.fineTunes > 1 ? `, ${o.fineTunes} fine-tunes` : ''} ==`,
   );
   const w = await ensureWorkload(o, dir, (l) => console.log(l));
   if (w.reused) console.log(`reusing ${w.dir}`);
 
-  const peer = has('no-peer') ? { missing: '--no-peer' } : findPeer();
+  const peer = has('no-peer')
+    ? { missing: '--no-peer' }
+    : o.fineTunes > 1
+      ? { missing: `--fine-tunes ${o.fineTunes} (the peer compares one fine-tune)` }
+      : findPeer();
   const peerConfig = 'missing' in peer ? undefined : ensurePeerWorkload(peer, o, `${dir}-peer`, (l) => console.log(l));
   const ourRounds = peerConfig ? 1 : rounds;
   for (let i = 1; i <= ourRounds; i++)

@@ -100,6 +100,31 @@ describe('bench workload generator', () => {
     assert.ok(!fs.readFileSync(path.join(dir, 'base/model.onnx_data')).equals(fs.readFileSync(path.join(dir, 'sft/model.onnx_data'))));
   });
 
+  test('--fine-tunes 2: a second fine-tune with noise of its own, the first as in the one-fine-tune workload; one run compares both', async () => {
+    const two = await ensureWorkload(tiny({ 'fine-tunes': '2' }), path.join(tmp, 'two'), () => {}, 0);
+    const bytes = (d: string, f: string) => fs.readFileSync(path.join(d, f));
+    assert.ok(
+      bytes(two.dir, 'sft/model.onnx_data').equals(bytes(dir, 'sft/model.onnx_data')),
+      'sft is the same as in the one-fine-tune workload',
+    );
+    assert.ok(!bytes(two.dir, 'sft2/model.onnx_data').equals(bytes(two.dir, 'sft/model.onnx_data')));
+    assert.match(fs.readFileSync(two.config, 'utf8'), /sft: \[\{ path: "sft" \}, \{ path: "sft2" \}\]/);
+    const out = path.join(two.dir, 'report.json');
+    const r = runCli(['run', two.config, '--provider', 'cpu', '--out', out, '--quiet']);
+    assert.equal(r.code, 0, r.stderr);
+    const report = JSON.parse(fs.readFileSync(out, 'utf8'));
+    assert.deepEqual(
+      report.comparisons.map((c: { sft: { name: string } }) => c.sft.name),
+      ['sft', 'sft2'],
+    );
+    // the same numbers as the one-fine-tune run (activation_histograms cover the features listed by any comparison)
+    const withoutHistograms = (layers: Record<string, unknown>[]) => layers.map(({ activation_histograms: _histograms, ...rest }) => rest);
+    assert.deepEqual(
+      withoutHistograms(report.comparisons[0].layers),
+      withoutHistograms(runEngine(w.config) as unknown as Record<string, unknown>[]),
+    );
+  });
+
   test('float16 weights and SAEs run through the engine too', async () => {
     const w16 = await ensureWorkload(tiny({ 'sae-layers': '1' }, true), path.join(tmp, 'f16'));
     assert.equal(readSaeInfo(path.join(w16.dir, 'saes', 'blocks.1.hook_resid_post')).dtype, 'float16');

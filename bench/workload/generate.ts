@@ -33,8 +33,14 @@ function paramCount(s: LlamaSizes): number {
   return s.layers * block + 2 * s.vocab * s.hidden + s.hidden;
 }
 
-/** Writes one model folder: model.onnx (+ model.onnx_data when large), config.json, tokenizer files. */
-function writeModel(dir: string, o: WorkloadOptions, fineTune: boolean, externalAbove: number): number {
+/** The folder of fine-tune i (0-based): sft, sft2, sft3, ... */
+export const fineTuneFolder = (i: number) => (i === 0 ? 'sft' : `sft${i + 1}`);
+
+/**
+ * Writes one model folder: model.onnx (+ model.onnx_data when large), config.json, tokenizer files.
+ * `fineTune`: undefined for base, else the fine-tune's index (each adds noise of its own seed).
+ */
+function writeModel(dir: string, o: WorkloadOptions, fineTune: number | undefined, externalAbove: number): number {
   fs.mkdirSync(dir, { recursive: true });
   const sizes: LlamaSizes = {
     hidden: o.hidden,
@@ -58,8 +64,8 @@ function writeModel(dir: string, o: WorkloadOptions, fineTune: boolean, external
         // base weights of std 0.02 like make_bench.py; the fine-tune adds noise of std 0.01 on the later half of the layers
         new Rng(streamSeed(o.seed, name)).fillUniform(values, 0.02);
         const layer = /^model\.layers\.(\d+)\./.exec(name);
-        if (fineTune && layer && Number(layer[1]) >= Math.floor(o.layers / 2))
-          new Rng(streamSeed(o.seed + 1, name)).fillUniform(values, 0.01, true);
+        if (fineTune !== undefined && layer && Number(layer[1]) >= Math.floor(o.layers / 2))
+          new Rng(streamSeed(o.seed + 1 + fineTune, name)).fillUniform(values, 0.01, true);
       }
       store.addFloat(name, dims, values, o.fp16);
     });
@@ -152,9 +158,11 @@ async function calibrationActivations(
 }
 
 function configYaml(o: WorkloadOptions): string {
+  const sft =
+    o.fineTunes === 1 ? '"sft"' : `[${Array.from({ length: o.fineTunes }, (_, i) => `{ path: "${fineTuneFolder(i)}" }`).join(', ')}]`;
   return `# Synthetic bench workload written by bench/workload (sae-diff ${GENERATOR_VERSION}); regenerate with npm run bench.
 diagnostic_pipeline:
-  models: { base: "base", sft: "sft" }
+  models: { base: "base", sft: ${sft} }
   sae: { path: "saes/blocks.{layer}.hook_resid_post", k: ${o.k} }
   layers: { target_indices: [${o.saeLayers.join(', ')}], hook_mode: "forward" }
   dataset: { path: "eval/prompts.jsonl", max_samples: ${o.prompts} }
@@ -184,10 +192,10 @@ export async function ensureWorkload(
   if (o.vocab < minVocab) throw new Error(`--vocab ${o.vocab} is below the tokenizer's ${minVocab} ids`);
   fs.rmSync(marker, { force: true });
   const t0 = performance.now();
-  const params = writeModel(path.join(dir, 'base'), o, false, externalAbove);
-  writeModel(path.join(dir, 'sft'), o, true, externalAbove);
+  const params = writeModel(path.join(dir, 'base'), o, undefined, externalAbove);
+  for (let i = 0; i < o.fineTunes; i++) writeModel(path.join(dir, fineTuneFolder(i)), o, i, externalAbove);
   log(
-    `models written (${(params / 1e6).toFixed(1)}M parameters each, ${o.fp16 ? 'float16' : 'float32'}) in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+    `models written (base and ${o.fineTunes} fine-tune${o.fineTunes > 1 ? 's' : ''}, ${(params / 1e6).toFixed(1)}M parameters each, ${o.fp16 ? 'float16' : 'float32'}) in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
   );
   const tok = loadTokenizer(path.join(FIXTURE, 'base', 'tokenizer.json'), path.join(FIXTURE, 'base', 'tokenizer_config.json'));
   const prompts = buildPrompts(o, tok.encode);

@@ -11,6 +11,8 @@ export interface WorkloadOptions extends LlamaSizes {
   /** sae.k of the config (top-k overlap). */
   k: number;
   seed: number;
+  /** Fine-tunes compared with base in one run (folders sft, sft2, ...; each its own noise). */
+  fineTunes: number;
 }
 
 /** Bump when the generator's output changes, so cached workloads are rebuilt. */
@@ -54,6 +56,7 @@ export function workloadOptions(flag: (name: string) => string | undefined, has:
     k: int('k', 64),
     fp16: has('fp16'),
     seed: flag('seed') !== undefined ? Number(flag('seed')) : 0,
+    fineTunes: int('fine-tunes', 1),
   };
   if (o.saeLayers.some((l) => l >= o.layers))
     throw new Error(`--sae-layers ${o.saeLayers.join(',')}: the model has layers 0-${o.layers - 1}`);
@@ -65,6 +68,6 @@ export function workloadOptions(flag: (name: string) => string | undefined, has:
 export function defaultWorkloadDir(o: WorkloadOptions): string {
   const key =
     `llama-h${o.hidden}-l${o.layers}-i${o.inter}-a${o.heads}kv${o.kvHeads}-v${o.vocab}-sae${o.dSae}@${o.saeLayers.join('.')}` +
-    `-p${o.prompts}x${o.maxTokens}-k${o.k}${o.fp16 ? '-fp16' : ''}-s${o.seed}-g${GENERATOR_VERSION}`;
+    `-p${o.prompts}x${o.maxTokens}-k${o.k}${o.fp16 ? '-fp16' : ''}${o.fineTunes > 1 ? `-ft${o.fineTunes}` : ''}-s${o.seed}-g${GENERATOR_VERSION}`;
   return path.join(process.env.SAE_DIFF_BENCH_DIR ?? path.join(os.tmpdir(), 'sae-diff-bench'), key);
 }
