@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { before, test } from 'node:test';
-import type { LayerReport, SaeDiffReport } from '../src/shared/reportTypes';
+import type { FeatureColumns, LayerReport, SaeDiffReport } from '../src/shared/reportTypes';
 import { allShiftedFeatures } from '../src/shared/featureColumns';
 import { chromiumMissingReason, openPanel, type PanelPage, ensureWebviewBundle } from './helpers/browser';
 import { TMP_DIR, refusalReport, twoFineTuneReport } from './helpers/engineReport';
@@ -323,10 +323,10 @@ test('a hostile report renders every string as text, and malformed reports show 
         },
       ],
     ];
-    // the report cut to its first two layers (what the mutations touch): each case renders it twice, so the
-    // cases take a second each instead of seven
+    // the report cut to its first two layers (what the mutations touch) and their first ten listed features:
+    // each case renders it twice
     const slim = structuredClone(report);
-    for (const c of slim.comparisons) c.layers = c.layers.slice(0, 2);
+    for (const c of slim.comparisons) c.layers = c.layers.slice(0, 2).map((l) => keepListed(l, 10));
     for (const [name, mutate] of mutations) {
       await t.test(`malformed: ${name} shows an error box`, async () => {
         const copy = structuredClone(slim) as any;
@@ -343,7 +343,7 @@ test('a hostile report renders every string as text, and malformed reports show 
     }
 
     await t.test('an unknown flag (a newer engine) is shown as itself', async () => {
-      const copy = structuredClone(report);
+      const copy = structuredClone(slim);
       (copy.comparisons[0].layers[0].flags as string[]).push('future_flag');
       await panel.send({ type: 'report', report: copy });
       await panel.page.waitForSelector('table.feature-table tbody tr[data-feature-id]');
@@ -356,3 +356,27 @@ test('a hostile report renders every string as text, and malformed reports show 
   }
   assert.deepEqual(panel.problems, [], 'no console errors, page errors, failed requests or CSP violations');
 });
+
+/** A layer with only its first `n` listed features, and only their rows in all_shifted and activation_histograms. */
+function keepListed(layer: LayerReport, n: number): LayerReport {
+  const listed = layer.shifted_features.slice(0, n);
+  const ids = new Set(listed.map((f) => f.id));
+  const out: LayerReport = { ...layer, shifted_features: listed };
+  if (layer.all_shifted) {
+    const rows = layer.all_shifted.id.flatMap((id, i) => (ids.has(id) ? [i] : []));
+    out.all_shifted = Object.fromEntries(
+      Object.entries(layer.all_shifted).map(([key, column]) => [key, rows.map((i) => (column as unknown[])[i])]),
+    ) as unknown as FeatureColumns;
+  }
+  if (layer.activation_histograms) {
+    const h = layer.activation_histograms;
+    const rows = h.id.flatMap((id, i) => (ids.has(id) ? [i] : []));
+    out.activation_histograms = {
+      edges: h.edges,
+      id: rows.map((i) => h.id[i]),
+      base: rows.map((i) => h.base[i]),
+      sft: rows.map((i) => h.sft[i]),
+    };
+  }
+  return out;
+}
