@@ -254,9 +254,9 @@ export function buildProjectionGraph(unpadded: SaeWeights, options: GraphOptions
     'If',
     ['use_rb'],
     [graphAttr('then_branch', 'given_base', givenBase, baseOutputs), graphAttr('else_branch', 'encode_base', encodeBase, baseOutputs)],
-    ['rb_out', 'blk_b', 'blkval_b'],
+    ['rb_base', 'blk_b', 'blkval_b'],
   );
-  const b = { r: 'rb_out' };
+  const b = { r: 'rb_base' };
   const s = addEncoder(g, sae, 'hs', 's');
   sparseCodes(s.z, 'blk_s', 'blkval_s');
 
@@ -280,7 +280,6 @@ export function buildProjectionGraph(unpadded: SaeWeights, options: GraphOptions
   addPreActivationShift(g, sae);
   g.one('ReduceSum', ['hb', 'axis0'], [int('keepdims', 0)], 'sum_hb');
   g.one('ReduceSum', ['hs', 'axis0'], [int('keepdims', 0)], 'sum_hs');
-  g.one('Identity', [b.r], [], 'rb_base');
 
   const outputs = [
     ...TOKEN_OUTPUTS.map((n) => tensorInfo(n, FLOAT, ['N'])),
