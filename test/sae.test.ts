@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
 import * as path from 'path';
 import { test } from 'node:test';
+import { onnx } from 'onnx-proto';
+import { checkSae } from '../src/engine/pipeline/kernelCheckData';
+import { HISTOGRAM_EDGES } from '../src/engine/sae/histogramEdges';
+import { bufferSource, fields } from '../src/engine/model/protobufFields';
 import { loadSae } from '../src/engine/sae/loadSae';
+import { buildReducedGraph } from '../src/engine/sae/reducedGraph';
+import { buildProjectionGraph } from '../src/engine/sae/saeGraph';
 import { FIXTURES } from './helpers/paths';
 import { encodeDirect, encodeWithOrt, layer3Activations, maxAbsDiff } from './helpers/saeDirect';
 
@@ -50,4 +56,31 @@ test('sparsify and Gemma Scope layouts give the latents of their SAELens twins',
   const jumprelu = await encodeWithOrt(loadSae(path.join(variants, 'jumprelu')), data, n);
   const gemmascope = await encodeWithOrt(loadSae(path.join(variants, 'gemmascope')), data, n);
   assert.ok(maxAbsDiff(jumprelu, gemmascope) <= 1e-5);
+});
+
+test('every initialiser of the SAE graphs is used, for every architecture and normalisation (ONNX Runtime warns on each unused one)', () => {
+  for (const architecture of ['standard', 'jumprelu', 'topk', 'gated'] as const)
+    for (const normalization of ['none', 'expected_average_only_in', 'constant_norm_rescale', 'layer_norm'] as const) {
+      const sae = checkSae({ architecture, normalization, applyBDecToInput: true }, 64);
+      for (const [name, graph] of [
+        ['projection', buildProjectionGraph(sae)],
+        ['dense', buildReducedGraph(sae, HISTOGRAM_EDGES)],
+      ] as const) {
+        // encodeOnnxModel writes the graph twice (nodes, then initialisers) for protobuf to merge: read both
+        const parts = [...fields(bufferSource(graph.model), 0, graph.model.length)]
+          .filter((f) => f.number === 7)
+          .map((f) => onnx.GraphProto.decode(graph.model.subarray(f.value, f.end)));
+        const g = { node: parts.flatMap((p) => p.node), initializer: parts.flatMap((p) => p.initializer) };
+        const used = new Set<string>();
+        const visit = (nodes: onnx.INodeProto[]) =>
+          nodes.forEach((n) => {
+            n.input?.forEach((i) => used.add(i));
+            n.attribute?.forEach((a) => a.g && visit(a.g.node ?? []));
+          });
+        visit(g.node);
+        assert.ok(g.node.length > 10 && g.initializer.length > 3);
+        const unused = g.initializer.map((i) => i.name!).filter((n) => !used.has(n));
+        assert.deepEqual(unused, [], `${architecture} ${normalization} ${name}`);
+      }
+    }
 });

@@ -1,3 +1,5 @@
+import { SeededRandom } from '../../src/engine/core/seededRandom';
+
 /**
  * Deterministic random weights: every tensor draws from its own stream, seeded by the workload seed and
  * the tensor's name, so a tensor can be generated (and regenerated) alone, in any order, in bounded memory.
@@ -10,20 +12,9 @@ export function streamSeed(seed: number, name: string): number {
   return h >>> 0;
 }
 
-/** mulberry32: small, fast, good enough for random weights (not for cryptography). */
-export class Rng {
-  private s: number;
+/** The engine's mulberry32 (core/seededRandom.ts), with the distributions random weights need. */
+export class Rng extends SeededRandom {
   private spare: number | undefined;
-  constructor(seed: number) {
-    this.s = seed >>> 0;
-  }
-
-  uniform(): number {
-    let t = (this.s = (this.s + 0x6d2b79f5) >>> 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (((t ^ (t >>> 14)) >>> 0) + 0.5) / 4294967296;
-  }
 
   /** Standard normal (Box-Muller, both values used). */
   normal(): number {

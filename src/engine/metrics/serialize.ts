@@ -33,7 +33,8 @@ interface SerializedContexts {
   positions: number[];
 }
 
-const ARRAYS = ['cntB', 'cntS', 'sumZb', 'sumZs', 'sumDiff', 'sumSqDiff', 'sumHb', 'sumHs'] as const;
+/** The accumulator's per-feature and per-dimension arrays (metrics/accumulatorAgreement.ts names each). */
+export const ACCUMULATOR_ARRAYS = ['cntB', 'cntS', 'sumZb', 'sumZs', 'sumDiff', 'sumSqDiff', 'sumHb', 'sumHs'] as const;
 
 function contextsToJson(c: TopContexts): SerializedContexts {
   // -Infinity (empty slot) is not JSON: empty slots are the ones with sample -1
@@ -50,7 +51,7 @@ export function accumulatorToJson(a: LayerAccumulator): SerializedAccumulator {
     hidden: a.hidden,
     contexts: a.ctxBase.capacity,
     sums: { ...a.sums },
-    ...Object.fromEntries(ARRAYS.map((k) => [k, Array.from(a[k])])),
+    ...Object.fromEntries(ACCUMULATOR_ARRAYS.map((k) => [k, Array.from(a[k])])),
     ctxBase: contextsToJson(a.ctxBase),
     ctxSft: contextsToJson(a.ctxSft),
   } as SerializedAccumulator;
@@ -73,7 +74,7 @@ function contextsFromJson(target: TopContexts, s: SerializedContexts): void {
 export function accumulatorFromJson(s: SerializedAccumulator): LayerAccumulator {
   const a = new LayerAccumulator(s.width, s.hidden, s.contexts);
   a.sums = { ...s.sums };
-  for (const k of ARRAYS) a[k].set(s[k]);
+  for (const k of ACCUMULATOR_ARRAYS) a[k].set(s[k]);
   contextsFromJson(a.ctxBase, s.ctxBase);
   contextsFromJson(a.ctxSft, s.ctxSft);
   if (s.histBase && s.histSft && s.histogramBins === HISTOGRAM_BINS) {

@@ -1,5 +1,5 @@
 import * as os from 'os';
-import type { ResolvedConfig } from '../config/types';
+import type { ExecutionProviderName, ResolvedConfig } from '../config/types';
 import { evaluatedRows, PlannedBatch, planBatches } from '../data/batching';
 import { provenanceOf } from './provenance';
 import { SaeDiffError, throwIfAborted } from '../core/errors';
@@ -19,6 +19,7 @@ import { bufferLimit, limitMiB } from '../runtime/bufferLimit';
 import { chooseBatching, deviceMemoryBudget } from '../runtime/deviceBatch';
 import { chooseReduction, ReductionChoice } from '../runtime/reduction';
 import type { Projector } from '../sae/projector';
+import { checkRunKernels } from './kernelCheck';
 import { chooseProvider } from './provider';
 import { loadModels, resolveModels, RunModels } from './models';
 import { loadSaes, RunSaes } from './saes';
@@ -205,16 +206,24 @@ async function provider(
   warnings.push(...choice.warnings);
   choice.warnings.forEach((w) => log(`warning: ${w}`));
   log(`execution provider: ${choice.provider} (${choice.reason})`);
-  const limit = bufferLimit(choice.provider);
+  const threads = boundedThreads(options.threads ?? config.runtime.threads, warnings, log);
+  const settingsOn = (provider: ExecutionProviderName): SessionSettings => ({
+    provider,
+    threads,
+    maxBufferBytes: bufferLimit(provider).bytes,
+  });
+  let settings = settingsOn(choice.provider);
+  let providerReason = choice.reason;
+  if (choice.provider !== 'cpu') {
+    // GPU kernels are checked against the CPU's before they compute a report (pipeline/kernelCheck.ts)
+    const checked = await checkRunKernels(config, settings, choice, log);
+    if (checked.warning) warnings.push(checked.warning);
+    if (checked.useCpu) settings = settingsOn('cpu');
+    providerReason = checked.useCpu ? checked.note : `${providerReason}; ${checked.note}`;
+  }
+  const limit = bufferLimit(settings.provider);
   if (limit.bytes !== undefined) log(`buffer limit: ${limitMiB(limit.bytes)} MiB per tensor (${limit.source})`);
-  return {
-    settings: {
-      provider: choice.provider,
-      threads: boundedThreads(options.threads ?? config.runtime.threads, warnings, log),
-      maxBufferBytes: limit.bytes,
-    },
-    providerReason: choice.reason,
-  };
+  return { settings, providerReason };
 }
 
 /** Per layer: the SAE's activation rule, for the threshold margin. */

@@ -67,7 +67,8 @@ export function addWeights(g: GraphBuilder, sae: SaeWeights): void {
     g.floats('ln_eps', Float32Array.of(1e-5), []);
     g.floats('ln_dof', Float32Array.of(d - 1), []);
   }
-  if (sae.normalization !== 'none') g.ints('norm_axis', [1]);
+  // per-token norms only: an unused initialiser makes ONNX Runtime print a warning on every session
+  if (sae.normalization === 'constant_norm_rescale' || sae.normalization === 'layer_norm') g.ints('norm_axis', [1]);
 }
 
 /**

@@ -1,0 +1,174 @@
+import type { ResolvedConfig } from '../config/types';
+import { SaeDiffError } from '../core/errors';
+import { accumulatorDifferences } from '../metrics/accumulatorAgreement';
+import { LayerAccumulator } from '../metrics/layerAccumulator';
+import type { Activations } from '../model/runner';
+import type { ProviderChoice } from '../runtime/providers';
+import { chooseReduction, type Reduction } from '../runtime/reduction';
+import type { SessionSettings } from '../runtime/session';
+import { createProjector } from '../sae/createProjector';
+import { readSaeInfo } from '../sae/loadSae';
+import type { EvaluatedRows, ProjectorOptions } from '../sae/projector';
+import type { SaeWeights } from '../sae/types';
+import { CHECK_CHUNK, checkActivations, checkRows, checkSae, EXACT_NORMALIZATIONS, type SaeGraphShape } from './kernelCheckData';
+
+/**
+ * The check's SAE width: the run's widest, up to 2304. Above 2048 WebGPU's TopK sorts in global memory
+ * rather than in one workgroup, so a run with wide SAEs has that path checked; the cost grows with the
+ * width (kernelCheckData.ts keeps features distinct up to 4096).
+ */
+const MAX_CHECK_WIDTH = 2304;
+
+export interface KernelCheck {
+  /** What was compared, e.g. "standard SAE, dense path". */
+  checked: string[];
+  /** Where the provider disagreed with the CPU, prefixed with what was compared; empty when it agreed. */
+  differences: string[];
+  seconds: number;
+}
+
+/** The same call as sae/createProjector.ts (tests put a faulty provider in its place). */
+export type MakeProjector = typeof createProjector;
+
+/**
+ * Runs the SAE graphs a run will use (its reduction path, each of its SAEs' shapes) on the provider and on
+ * the CPU, over kernelCheckData.ts's exact synthetic SAE and activations, and compares the accumulators
+ * (metrics/accumulatorAgreement.ts). A GPU kernel that computes a firing count, a top-k set, a histogram bin
+ * or a sum wrongly would otherwise make a report that looks right and is not.
+ */
+export async function checkKernels(
+  settings: SessionSettings,
+  reduction: Reduction,
+  shapes: SaeGraphShape[],
+  width: number,
+  options: Pick<ProjectorOptions, 'k' | 'contexts'>,
+  make: MakeProjector = createProjector,
+): Promise<KernelCheck> {
+  const t0 = performance.now();
+  const { base, fineTune } = checkActivations();
+  const rows = checkRows();
+  const cpu: SessionSettings = { provider: 'cpu', threads: settings.threads };
+  const result: KernelCheck = { checked: [], differences: [], seconds: 0 };
+  for (const shape of shapes) {
+    const sae = checkSae(shape, width);
+    const what = `${describeShape(shape)}, ${reduction} path`;
+    const projectorOptions: ProjectorOptions = { k: Math.min(options.k, width), contexts: options.contexts };
+    const reference = await accumulateOn(make, sae, cpu, reduction, projectorOptions, base, fineTune, rows);
+    const device = await accumulateOn(make, sae, settings, reduction, projectorOptions, base, fineTune, rows);
+    const exactCounts = EXACT_NORMALIZATIONS.has(shape.normalization);
+    result.checked.push(what);
+    result.differences.push(...accumulatorDifferences(reference, device, { exactCounts }).map((d) => `${what}: ${d}`));
+  }
+  result.seconds = (performance.now() - t0) / 1000;
+  return result;
+}
+
+async function accumulateOn(
+  make: MakeProjector,
+  sae: SaeWeights,
+  settings: SessionSettings,
+  reduction: Reduction,
+  options: ProjectorOptions,
+  base: Activations,
+  fineTune: Activations,
+  rows: EvaluatedRows,
+): Promise<LayerAccumulator> {
+  const projector = await make(sae, settings, reduction, options);
+  try {
+    const acc = new LayerAccumulator(sae.dSae, sae.dIn, options.contexts);
+    const n = rows.flat.length;
+    for (let from = 0; from < n; from += CHECK_CHUNK)
+      await projector.accumulate(acc, base, fineTune, rows, from, Math.min(n, from + CHECK_CHUNK));
+    return acc;
+  } finally {
+    await projector.release();
+  }
+}
+
+function describeShape(s: SaeGraphShape): string {
+  const input = [
+    s.normalization !== 'none' ? `${s.normalization} normalisation` : '',
+    s.applyBDecToInput ? 'b_dec subtracted from the input' : '',
+  ]
+    .filter(Boolean)
+    .join(', ');
+  return `${s.architecture} SAE${input ? ` (${input})` : ''}`;
+}
+
+/**
+ * The distinct graph shapes of the run's SAEs and the check's width, from their configs (no weights are
+ * read). Undefined when an SAE cannot be read: the SAE step then reports that, naming the file.
+ */
+export function runShapes(config: ResolvedConfig): { shapes: SaeGraphShape[]; width: number } | undefined {
+  const shapes = new Map<string, SaeGraphShape>();
+  let widest = 0;
+  try {
+    for (const layer of config.layers.targets) {
+      const info = readSaeInfo(config.sae.paths.get(layer)!, config.sae.format);
+      const shape = { architecture: info.architecture, normalization: info.normalization, applyBDecToInput: info.applyBDecToInput };
+      shapes.set(JSON.stringify(shape), shape);
+      widest = Math.max(widest, info.dSae);
+    }
+  } catch {
+    return undefined;
+  }
+  return { shapes: [...shapes.values()], width: Math.min(MAX_CHECK_WIDTH, widest) };
+}
+
+/** What a run does after the check: go on, or run on the CPU instead (with the warning to record). */
+export interface KernelCheckOutcome {
+  useCpu: boolean;
+  /** For the log and the report's provider reason. */
+  note: string;
+  warning?: string;
+}
+
+/**
+ * A provider whose kernels disagree is not used: `auto` and `runtime.fallback: true` run on the CPU with a
+ * warning; a provider asked for by name stops the run, saying what differed.
+ */
+export function afterKernelCheck(
+  check: KernelCheck,
+  choice: Pick<ProviderChoice, 'provider' | 'requested'>,
+  fallback: boolean,
+): KernelCheckOutcome {
+  const p = choice.provider;
+  if (check.differences.length === 0) {
+    return { useCpu: false, note: `SAE kernels on ${p} agree with the CPU (${check.checked.join('; ')}; ${check.seconds.toFixed(1)} s)` };
+  }
+  const shown =
+    check.differences.slice(0, 3).join('; ') + (check.differences.length > 3 ? `; and ${check.differences.length - 3} more` : '');
+  const what = `The SAE graph gives different numbers on ${p} than on the CPU: ${shown}`;
+  if (choice.requested === 'auto' || fallback) {
+    return {
+      useCpu: true,
+      note: `fallback from ${p}: its SAE kernels disagree with the CPU's`,
+      warning: `${what}. This run uses the CPU instead.`,
+    };
+  }
+  throw new SaeDiffError(`${what}. A report computed with these kernels would be wrong.`, {
+    hint: `Run on the CPU (--provider cpu), or set runtime.fallback: true to fall back to it. ONNX Runtime's ${p} kernels differ on this machine: worth reporting to ONNX Runtime with your GPU and driver.`,
+  });
+}
+
+/**
+ * Step "provider", on a GPU provider: the check on the run's SAE shapes and reduction path, and what
+ * follows from it (afterKernelCheck).
+ */
+export async function checkRunKernels(
+  config: ResolvedConfig,
+  settings: SessionSettings,
+  choice: Pick<ProviderChoice, 'provider' | 'requested'>,
+  log: (line: string) => void,
+): Promise<KernelCheckOutcome> {
+  const run = runShapes(config);
+  if (!run) return { useCpu: false, note: 'SAE kernels not checked: an SAE could not be read' };
+  const reduction = chooseReduction(settings.provider, config.runtime.reduction).reduction;
+  log(
+    `checking the SAE kernels on ${settings.provider} against the CPU (${run.shapes.length} graph${run.shapes.length > 1 ? 's' : ''}, width ${run.width})`,
+  );
+  const check = await checkKernels(settings, reduction, run.shapes, run.width, { k: config.sae.k, contexts: config.metrics.top_contexts });
+  const outcome = afterKernelCheck(check, choice, config.runtime.fallback);
+  log(outcome.warning ? `warning: ${outcome.warning}` : outcome.note);
+  return outcome;
+}
