@@ -39,6 +39,7 @@ try {
         extension: 'src/extension/extension.ts',
         runWorker: 'src/engine/worker/runWorker.ts',
         probeProvider: 'src/engine/runtime/probeProvider.ts',
+        kernelProbe: 'src/engine/pipeline/kernelProbe.ts',
       },
       outdir,
     }),

@@ -64,6 +64,7 @@ export function checkVsix(file, target) {
     'extension/dist/extension.js',
     'extension/dist/runWorker.js',
     'extension/dist/probeProvider.js',
+    'extension/dist/kernelProbe.js',
     'extension/dist/cli.js',
     'extension/dist/sae-diff.schema.json',
     'extension/media/icon.png',

@@ -32,7 +32,7 @@ describe('bundles', () => {
   after(() => fs.rmSync(TMP, { recursive: true, force: true }));
 
   test('dist/ holds the extension, the worker, the CLI and the schema that package.json names', () => {
-    for (const f of ['extension.js', 'runWorker.js', 'probeProvider.js', 'cli.js', 'sae-diff.schema.json']) {
+    for (const f of ['extension.js', 'runWorker.js', 'probeProvider.js', 'kernelProbe.js', 'cli.js', 'sae-diff.schema.json']) {
       assert.ok(fs.existsSync(path.join(DIST, f)), `dist/${f} is missing: run npm run build`);
     }
     assert.equal(path.resolve(REPO, PKG.main), path.join(DIST, 'extension.js'));
@@ -40,7 +40,7 @@ describe('bundles', () => {
   });
 
   test('the bundles require only node builtins, vscode and onnxruntime-node', () => {
-    for (const f of ['extension.js', 'runWorker.js', 'probeProvider.js', 'cli.js']) {
+    for (const f of ['extension.js', 'runWorker.js', 'probeProvider.js', 'kernelProbe.js', 'cli.js']) {
       const code = fs.readFileSync(path.join(DIST, f), 'utf8');
       // not inside a string: ajv keeps `'require("ajv/dist/runtime/equal")'` as text for standalone code
       const required = new Set(

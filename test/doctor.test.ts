@@ -4,8 +4,10 @@ import assert from 'node:assert/strict';
 import Module from 'node:module';
 import { describe, test } from 'node:test';
 import type { ExecutionProviderName } from '../src/engine/config/types';
-import { DoctorEnv, realDoctorEnv, runDoctor } from '../src/engine/runtime/doctor';
+import { probeKernelsInChild } from '../src/engine/pipeline/kernelProbe';
+import { DoctorEnv, type GraphProbe, realDoctorEnv, runDoctor } from '../src/engine/runtime/doctor';
 import { formatDoctor } from '../src/engine/runtime/doctorText';
+import { parsePlacements } from '../src/engine/runtime/nodePlacement';
 import { probeInChild } from '../src/engine/runtime/probeProvider';
 import { CUDA_INSTALL_COMMAND } from '../src/engine/runtime/providers';
 import { WEBGPU_APT_COMMAND } from '../src/engine/runtime/systemLibraries';
@@ -56,6 +58,29 @@ describe('doctor on this machine', () => {
     const text = formatDoctor(r);
     assert.match(text, /OK {3}cpu/);
     assert.match(text, new RegExp(`auto picks: ${r.auto.provider}`));
+  });
+
+  test('the SAE graphs in a child process on the CPU provider: each agrees with the CPU, and ONNX Runtime reports all its nodes there', async () => {
+    const probe = await probeKernelsInChild('cpu');
+    assert.equal(probe.error, undefined);
+    assert.deepEqual(
+      probe.graphs.map((g) => g.what),
+      [
+        'standard SAE, dense path',
+        'jumprelu SAE, dense path',
+        'topk SAE, dense path',
+        'gated SAE, dense path',
+        'standard SAE, sparse path',
+      ],
+    );
+    for (const g of probe.graphs) {
+      assert.deepEqual(g.differences, [], g.what);
+      assert.equal(g.placement.length, 1, g.what);
+      assert.equal(g.placement[0].provider, 'CPUExecutionProvider');
+      assert.ok(g.placement[0].nodes > 40, `${g.what}: ${g.placement[0].nodes} nodes`);
+    }
+    // the topk SAE adds its encoder's TopK and ScatterElements to the dense graph
+    assert.ok(probe.graphs[2].placement[0].nodes > probe.graphs[0].placement[0].nodes);
   });
 
   test("a provider this build lacks fails in the child process with ONNX Runtime's own reason", async () => {
@@ -126,6 +151,87 @@ describe('doctor advice (injected machine)', () => {
       bad.advice.join('\n'),
     );
     assert.doesNotMatch(formatDoctor(await runDoctor(linuxBox({ loads: ['cpu'] }))), /WebGPU buffers/, 'nothing to say without WebGPU');
+  });
+});
+
+/**
+ * ONNX Runtime 1.30's placement log on a GPU provider, in the format of session_state.cc's
+ * VerifyEachNodeIsAssignedToAnEp (severity letter, source line, then the message; warnings in colour).
+ */
+const GPU_PLACEMENT_LOG = [
+  '2026-11-28 04:38:03.049 [I:onnxruntime:, webgpu_execution_provider.cc:880 GetCapability] webgpu kernel not found in registries for Op type: NonZero node name: NonZero_12',
+  '2026-11-28 04:38:03.049 [V:onnxruntime:, session_state.cc:1377 VerifyEachNodeIsAssignedToAnEp] Node placements',
+  '2026-11-28 04:38:03.049 [V:onnxruntime:, session_state.cc:1382 VerifyEachNodeIsAssignedToAnEp]  Node(s) placed on [WebGpuExecutionProvider]. Number of nodes: 5',
+  '2026-11-28 04:38:03.049 [V:onnxruntime:, session_state.cc:1384 VerifyEachNodeIsAssignedToAnEp]   MatMul (MatMul_3)',
+  '2026-11-28 04:38:03.049 [V:onnxruntime:, session_state.cc:1384 VerifyEachNodeIsAssignedToAnEp]   Relu (Relu_4)',
+  '2026-11-28 04:38:03.049 [V:onnxruntime:, session_state.cc:1384 VerifyEachNodeIsAssignedToAnEp]   MemcpyFromHost (Memcpy)',
+  '2026-11-28 04:38:03.049 [V:onnxruntime:, session_state.cc:1384 VerifyEachNodeIsAssignedToAnEp]   MemcpyToHost (Memcpy_token_1)',
+  '2026-11-28 04:38:03.049 [V:onnxruntime:, session_state.cc:1384 VerifyEachNodeIsAssignedToAnEp]   ReduceSum (ReduceSum_9)',
+  '2026-11-28 04:38:03.049 [V:onnxruntime:, session_state.cc:1382 VerifyEachNodeIsAssignedToAnEp]  Node(s) placed on [CPUExecutionProvider]. Number of nodes: 3',
+  '2026-11-28 04:38:03.049 [V:onnxruntime:, session_state.cc:1384 VerifyEachNodeIsAssignedToAnEp]   NonZero (NonZero_12)',
+  '2026-11-28 04:38:03.049 [V:onnxruntime:, session_state.cc:1384 VerifyEachNodeIsAssignedToAnEp]   Shape (Shape_1)',
+  '2026-11-28 04:38:03.049 [V:onnxruntime:, session_state.cc:1384 VerifyEachNodeIsAssignedToAnEp]   Shape (Shape_2)',
+  '\u001b[0;93m2026-11-28 04:38:03.049 [W:onnxruntime:, session_state.cc:1394 VerifyEachNodeIsAssignedToAnEp] Some nodes were not assigned to the preferred execution providers which may or may not have an negative impact on performance. e.g. ORT explicitly assigns shape related ops to CPU to improve perf.\u001b[m',
+  // a control-flow subgraph's own block
+  '2026-11-28 04:38:03.050 [V:onnxruntime:, session_state.cc:1377 VerifyEachNodeIsAssignedToAnEp] Node placements',
+  '2026-11-28 04:38:03.050 [V:onnxruntime:, session_state.cc:1380 VerifyEachNodeIsAssignedToAnEp]  All nodes placed on [WebGpuExecutionProvider]. Number of nodes: 7',
+].join('\n');
+
+test("ONNX Runtime's placement log: nodes and operators per provider, summed over a graph's blocks", () => {
+  assert.deepEqual(parsePlacements(GPU_PLACEMENT_LOG), [
+    { provider: 'WebGpuExecutionProvider', nodes: 12, ops: { MatMul: 1, Relu: 1, MemcpyFromHost: 1, MemcpyToHost: 1, ReduceSum: 1 } },
+    { provider: 'CPUExecutionProvider', nodes: 3, ops: { NonZero: 1, Shape: 2 } },
+  ]);
+  assert.deepEqual(parsePlacements('no placements here\n'), []);
+});
+
+describe('doctor: SAE graphs on a GPU provider (injected probe)', () => {
+  const probe = (graphs: GraphProbe[]): Pick<DoctorEnv, 'kernels'> & { asked: string[] } => {
+    const asked: string[] = [];
+    return {
+      asked,
+      kernels: async (p) => {
+        asked.push(p);
+        return { graphs, seconds: 4.2 };
+      },
+    };
+  };
+  const placement = parsePlacements(GPU_PLACEMENT_LOG);
+
+  test('each GPU provider that loads is probed; the report lists each graph, where its nodes ran and the copies', async () => {
+    const k = probe([{ what: 'standard SAE, dense path', differences: [], placement }]);
+    const r = await runDoctor({ ...linuxBox({ loads: ['cpu', 'webgpu'] }), ...k });
+    assert.deepEqual(k.asked, ['webgpu']);
+    const text = formatDoctor(r);
+    assert.match(
+      text,
+      /SAE graphs on webgpu, against the CPU \(4\.2 s\):\n {2}agrees {2}standard SAE, dense path: 12 nodes on WebGpuExecutionProvider, 3 on CPUExecutionProvider \(NonZero, Shape 2\); 2 copies between host and device\n/,
+    );
+    // NonZero is work on [tokens x width] data; Shape is ONNX Runtime's own choice for shape arithmetic
+    assert.ok(
+      r.advice.some((a) => /^webgpu: ONNX Runtime runs NonZero of the SAE graphs on the CPU/.test(a)),
+      r.advice.join('\n'),
+    );
+  });
+
+  test('kernels that disagree are reported with what differed, and the advice says runs will not use them', async () => {
+    const k = probe([
+      { what: 'topk SAE, dense path', differences: ['firing count (base): 1 of 2304 differ (feature 17: 203 vs 204)'], placement: [] },
+    ]);
+    const r = await runDoctor({ ...linuxBox({ loads: ['cpu', 'webgpu'] }), ...k });
+    const text = formatDoctor(r);
+    assert.match(
+      text,
+      /DIFFERS topk SAE, dense path: placement not logged\n {10}firing count \(base\): 1 of 2304 differ \(feature 17: 203 vs 204\)/,
+    );
+    assert.ok(r.advice.some((a) => /^webgpu: its SAE kernels give different numbers from the CPU's; runs fall back to the CPU/.test(a)));
+  });
+
+  test('a CPU-only machine is not probed', async () => {
+    const k = probe([]);
+    const r = await runDoctor({ ...linuxBox({ loads: ['cpu'] }), ...k });
+    assert.deepEqual(k.asked, []);
+    assert.equal(r.kernels, undefined);
   });
 });
 

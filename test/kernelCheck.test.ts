@@ -9,7 +9,14 @@ import * as path from 'path';
 import { test } from 'node:test';
 import { loadConfigText } from '../src/engine/config/load';
 import { SaeDiffError } from '../src/engine/core/errors';
-import { afterKernelCheck, checkKernels, checkRunKernels, type KernelCheck, type MakeProjector } from '../src/engine/pipeline/kernelCheck';
+import {
+  afterKernelCheck,
+  checkDifferences,
+  checkKernels,
+  checkRunKernels,
+  type KernelCheck,
+  type MakeProjector,
+} from '../src/engine/pipeline/kernelCheck';
 import { CHECK_CHUNK, CHECK_HIDDEN, CHECK_TOKENS, checkActivations, checkRows, checkSae } from '../src/engine/pipeline/kernelCheckData';
 import { createProjector } from '../src/engine/sae/createProjector';
 import type { Projector } from '../src/engine/sae/projector';
@@ -75,8 +82,8 @@ test('the sparse and the dense path agree under the check, for every architectur
     { architecture, normalization: 'layer_norm' as const, applyBDecToInput: false },
   ]);
   const check = await checkKernels(cpu, 'dense', shapes, WIDTH, options, otherPathForDevice());
-  assert.equal(check.checked.length, 8);
-  assert.deepEqual(check.differences, []);
+  assert.equal(check.graphs.length, 8);
+  assert.deepEqual(checkDifferences(check), []);
 });
 
 /** A device whose projector hands the accumulator corrupted outputs (what a faulty kernel returns). */
@@ -125,12 +132,12 @@ test('a kernel that miscounts one firing on the last, short chunk is caught, nam
     }),
   );
   assert.ok(
-    check.differences.includes(
+    checkDifferences(check).includes(
       `standard SAE (b_dec subtracted from the input), dense path: firing count (base): 1 of 2304 differ (feature 17: ${
-        /feature 17: (\d+) vs/.exec(check.differences.join())?.[1]
-      } vs ${Number(/feature 17: (\d+) vs/.exec(check.differences.join())?.[1]) + 1})`,
+        /feature 17: (\d+) vs/.exec(checkDifferences(check).join())?.[1]
+      } vs ${Number(/feature 17: (\d+) vs/.exec(checkDifferences(check).join())?.[1]) + 1})`,
     ),
-    check.differences.join('\n'),
+    checkDifferences(check).join('\n'),
   );
 });
 
@@ -150,8 +157,8 @@ test('a kernel that orders tied or near top contexts wrongly is caught', async (
     }),
   );
   assert.ok(
-    check.differences.some((d) => /top contexts \(fine-tune\): (samples|positions)/.test(d)),
-    check.differences.join('\n'),
+    checkDifferences(check).some((d) => /top contexts \(fine-tune\): (samples|positions)/.test(d)),
+    checkDifferences(check).join('\n'),
   );
 });
 
@@ -162,11 +169,11 @@ test('float noise within docs/metrics.md tolerances (summation order) passes; a 
     for (let i = 3 * WIDTH; i < 4 * WIDTH; i++) f[i] *= factor;
   };
   const noise = await checkKernels(cpu, 'dense', [standard], WIDTH, options, faultyDevice(scaleAll(1 + 1e-5)));
-  assert.deepEqual(noise.differences, []);
+  assert.deepEqual(checkDifferences(noise), []);
   const wrong = await checkKernels(cpu, 'dense', [standard], WIDTH, options, faultyDevice(scaleAll(1.01)));
   assert.ok(
-    wrong.differences.some((d) => /sum of activations \(fine-tune\): \d+ of 2304 differ/.test(d)),
-    wrong.differences.join('\n'),
+    checkDifferences(wrong).some((d) => /sum of activations \(fine-tune\): \d+ of 2304 differ/.test(d)),
+    checkDifferences(wrong).join('\n'),
   );
 });
 
@@ -183,19 +190,18 @@ test('the sparse path is checked too: a wrong per-token cosine is caught in the 
     }),
   );
   assert.deepEqual(
-    check.differences.map((d) => d.replace(/: -?[\d.e+-]+ vs -?[\d.e+-]+$/, '')),
+    checkDifferences(check).map((d) => d.replace(/: -?[\d.e+-]+ vs -?[\d.e+-]+$/, '')),
     ['standard SAE (b_dec subtracted from the input), sparse path: cos_h'],
   );
 });
 
 test('after the check: agreement goes on; auto or runtime.fallback falls back to the CPU with a warning; a named provider stops', () => {
-  const agreed: KernelCheck = { checked: ['standard SAE, dense path'], differences: [], seconds: 0.42 };
+  const agreed: KernelCheck = { graphs: [{ what: 'standard SAE, dense path', differences: [] }], seconds: 0.42 };
   const ok = afterKernelCheck(agreed, { provider: 'webgpu', requested: 'webgpu' }, false);
   assert.deepEqual(ok, { useCpu: false, note: 'SAE kernels on webgpu agree with the CPU (standard SAE, dense path; 0.4 s)' });
 
   const differing: KernelCheck = {
-    checked: ['standard SAE, dense path'],
-    differences: ['a', 'b', 'c', 'd', 'e'].map((x) => `standard SAE, dense path: ${x}`),
+    graphs: [{ what: 'standard SAE, dense path', differences: ['a', 'b', 'c', 'd', 'e'] }],
     seconds: 1,
   };
   for (const [requested, fallback] of [

@@ -20,11 +20,18 @@ import { CHECK_CHUNK, checkActivations, checkRows, checkSae, EXACT_NORMALIZATION
 const MAX_CHECK_WIDTH = 2304;
 
 export interface KernelCheck {
-  /** What was compared, e.g. "standard SAE, dense path". */
-  checked: string[];
-  /** Where the provider disagreed with the CPU, prefixed with what was compared; empty when it agreed. */
-  differences: string[];
+  graphs: {
+    /** What was compared, e.g. "standard SAE, dense path". */
+    what: string;
+    /** Where the provider disagreed with the CPU (metrics/accumulatorAgreement.ts); empty when it agreed. */
+    differences: string[];
+  }[];
   seconds: number;
+}
+
+/** Every difference of a check, each prefixed with what was compared. */
+export function checkDifferences(check: KernelCheck): string[] {
+  return check.graphs.flatMap((g) => g.differences.map((d) => `${g.what}: ${d}`));
 }
 
 /** The same call as sae/createProjector.ts (tests put a faulty provider in its place). */
@@ -48,7 +55,7 @@ export async function checkKernels(
   const { base, fineTune } = checkActivations();
   const rows = checkRows();
   const cpu: SessionSettings = { provider: 'cpu', threads: settings.threads };
-  const result: KernelCheck = { checked: [], differences: [], seconds: 0 };
+  const result: KernelCheck = { graphs: [], seconds: 0 };
   for (const shape of shapes) {
     const sae = checkSae(shape, width);
     const what = `${describeShape(shape)}, ${reduction} path`;
@@ -56,8 +63,7 @@ export async function checkKernels(
     const reference = await accumulateOn(make, sae, cpu, reduction, projectorOptions, base, fineTune, rows);
     const device = await accumulateOn(make, sae, settings, reduction, projectorOptions, base, fineTune, rows);
     const exactCounts = EXACT_NORMALIZATIONS.has(shape.normalization);
-    result.checked.push(what);
-    result.differences.push(...accumulatorDifferences(reference, device, { exactCounts }).map((d) => `${what}: ${d}`));
+    result.graphs.push({ what, differences: accumulatorDifferences(reference, device, { exactCounts }) });
   }
   result.seconds = (performance.now() - t0) / 1000;
   return result;
@@ -133,11 +139,12 @@ export function afterKernelCheck(
   fallback: boolean,
 ): KernelCheckOutcome {
   const p = choice.provider;
-  if (check.differences.length === 0) {
-    return { useCpu: false, note: `SAE kernels on ${p} agree with the CPU (${check.checked.join('; ')}; ${check.seconds.toFixed(1)} s)` };
+  const differences = checkDifferences(check);
+  if (differences.length === 0) {
+    const checked = check.graphs.map((g) => g.what).join('; ');
+    return { useCpu: false, note: `SAE kernels on ${p} agree with the CPU (${checked}; ${check.seconds.toFixed(1)} s)` };
   }
-  const shown =
-    check.differences.slice(0, 3).join('; ') + (check.differences.length > 3 ? `; and ${check.differences.length - 3} more` : '');
+  const shown = differences.slice(0, 3).join('; ') + (differences.length > 3 ? `; and ${differences.length - 3} more` : '');
   const what = `The SAE graph gives different numbers on ${p} than on the CPU: ${shown}`;
   if (choice.requested === 'auto' || fallback) {
     return {

@@ -4,6 +4,7 @@ import type { ExecutionProviderName } from '../config/types';
 import { EXECUTION_PROVIDERS } from '../config/schema';
 import type { SaeDiffError } from '../core/errors';
 import { bufferLimit, type BufferLimit } from './bufferLimit';
+import type { ProviderPlacement } from './nodePlacement';
 import { probeInChild, ProbeResult } from './probeProvider';
 import {
   CUDA_INSTALL_COMMAND,
@@ -33,6 +34,27 @@ export interface DoctorEnv {
   vulkanIcds: string[];
   /** The process environment (SAE_DIFF_MAX_BUFFER_MB; runtime/bufferLimit.ts). */
   variables: Record<string, string | undefined>;
+  /**
+   * Runs the SAE graphs on a GPU provider that loads, against the CPU (pipeline/kernelProbe.ts, handed in by
+   * the CLI and the extension: it sits above this layer). Absent: not probed.
+   */
+  kernels?(provider: ExecutionProviderName): Promise<KernelProbe>;
+}
+
+/** One SAE graph on a GPU provider: its numbers against the CPU's, and where ONNX Runtime ran its nodes. */
+export interface GraphProbe {
+  /** e.g. "standard SAE, dense path". */
+  what: string;
+  /** Where the provider's numbers differ from the CPU's; empty when they agree. */
+  differences: string[];
+  placement: ProviderPlacement[];
+}
+
+export interface KernelProbe {
+  graphs: GraphProbe[];
+  /** Why the probe gave no result (the provider failed to build a graph, the process died). */
+  error?: string;
+  seconds: number;
 }
 
 export interface ProviderStatus {
@@ -52,6 +74,8 @@ export interface DoctorReport {
   vulkanIcds?: string[];
   /** When WebGPU loads: the largest tensor a run plans for on it. */
   webgpuBufferLimit?: BufferLimit;
+  /** Per GPU provider that loads: its SAE graphs against the CPU. */
+  kernels?: ({ provider: ExecutionProviderName } & KernelProbe)[];
   advice: string[];
 }
 
@@ -89,6 +113,11 @@ export async function runDoctor(env: DoctorEnv): Promise<DoctorReport> {
     report.vulkanIcds = env.vulkanIcds;
     if (env.cudaBinariesInstalled)
       report.cuda.libraries = CUDA_LINUX_LIBRARIES.map((soname) => ({ soname, path: env.findLibrary(soname) }));
+  }
+  const gpus = providers.filter((s) => s.loads && s.provider !== 'cpu').map((s) => s.provider);
+  if (env.kernels && gpus.length > 0) {
+    report.kernels = [];
+    for (const provider of gpus) report.kernels.push({ provider, ...(await env.kernels(provider)) });
   }
   report.advice = advise(report, env);
   if (report.providers.find((s) => s.provider === 'webgpu')?.loads) {
@@ -133,13 +162,50 @@ function advise(r: DoctorReport, env: DoctorEnv): string[] {
       );
     }
   }
+  for (const k of r.kernels ?? []) {
+    if (k.error) advice.push(`${k.provider}: the SAE graphs could not be checked (${k.error}).`);
+    else if (k.graphs.some((g) => g.differences.length > 0))
+      advice.push(
+        `${k.provider}: its SAE kernels give different numbers from the CPU's; runs fall back to the CPU (auto, runtime.fallback) or stop. Use --provider cpu, and report the ONNX Runtime version and GPU to ONNX Runtime.`,
+      );
+    const heavy = [...new Set(k.graphs.flatMap((g) => heavyOpsOnCpu(g.placement)))];
+    if (heavy.length)
+      advice.push(
+        `${k.provider}: ONNX Runtime runs ${heavy.join(', ')} of the SAE graphs on the CPU, with copies to and from the device on every batch: expect slower runs than the GPU could give.`,
+      );
+  }
   if (r.auto.provider === 'cpu')
     advice.push('Runs use the CPU: correct, and fast on small models; a GPU provider above speeds up large ones.');
   return advice;
 }
 
-/** The real machine; providers are probed in child processes. */
-export function realDoctorEnv(): DoctorEnv {
+/**
+ * Operators of the SAE graphs that do real work over [tokens x width] tensors: on the CPU they mean host
+ * copies of those tensors. ONNX Runtime keeps shape arithmetic (Shape, Gather of shapes, ...) on the CPU on
+ * purpose; those are not listed.
+ */
+const HEAVY_OPS = new Set([
+  'MatMul',
+  'Gemm',
+  'TopK',
+  'ScatterElements',
+  'GatherElements',
+  'GatherND',
+  'NonZero',
+  'ReduceSum',
+  'Greater',
+  'Where',
+  'Relu',
+]);
+
+/** The heavy operators placed on the CPU provider. */
+export function heavyOpsOnCpu(placement: ProviderPlacement[]): string[] {
+  const cpu = placement.find((p) => p.provider === 'CPUExecutionProvider');
+  return cpu && placement.length > 1 ? Object.keys(cpu.ops).filter((op) => HEAVY_OPS.has(op)) : [];
+}
+
+/** The real machine; providers are probed in child processes, the SAE graphs by `kernels` where given. */
+export function realDoctorEnv(kernels?: DoctorEnv['kernels']): DoctorEnv {
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded on demand: the doctor reports a missing binary
   const ort = require('onnxruntime-node') as typeof import('onnxruntime-node');
   let ortRoot: string | undefined;
@@ -163,5 +229,6 @@ export function realDoctorEnv(): DoctorEnv {
     findLibrary,
     vulkanIcds: process.platform === 'linux' ? vulkanIcdFiles() : [],
     variables: process.env,
+    kernels,
   };
 }

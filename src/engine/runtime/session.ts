@@ -11,6 +11,11 @@ export interface SessionSettings {
   threads: number;
   /** The largest tensor the provider may hold (runtime/bufferLimit.ts); undefined: no limit. */
   maxBufferBytes?: number;
+  /**
+   * ONNX Runtime logs at verbose severity (to stderr): among much else, which provider runs each node
+   * (runtime/nodePlacement.ts). For the doctor's child process only: a run's terminal would drown.
+   */
+  verboseLog?: boolean;
 }
 
 /**
@@ -92,6 +97,7 @@ export function sessionOptions(
   if (plan.outputLocation && settings.provider !== 'cpu') options.preferredOutputLocation = plan.outputLocation;
   if (plan.externalDataFolder) session.model_external_initializers_file_folder_path = plan.externalDataFolder;
   if (Object.keys(session).length > 0) options.extra = { session };
+  if (settings.verboseLog) options.logSeverityLevel = 0;
   // ONNX Runtime's own default can leave cores idle (seen: 1 thread on a 2-vCPU VM, 40% slower): use them all
   options.intraOpNumThreads = settings.threads > 0 ? settings.threads : os.availableParallelism();
   return options;

@@ -1,4 +1,5 @@
 import * as vscode from 'vscode';
+import { probeKernelsInChild } from '../../engine/pipeline/kernelProbe';
 import { realDoctorEnv, runDoctor } from '../../engine/runtime/doctor';
 import { formatDoctor } from '../../engine/runtime/doctorText';
 
@@ -10,8 +11,11 @@ export function registerCheckGpu(context: vscode.ExtensionContext): void {
       channel ??= vscode.window.createOutputChannel('SAE Diff: Check GPU');
       context.subscriptions.push(channel);
       const text = await vscode.window.withProgress(
-        { location: vscode.ProgressLocation.Notification, title: 'SAE Diff: checking which execution providers load…' },
-        async () => formatDoctor(await runDoctor(realDoctorEnv())),
+        {
+          location: vscode.ProgressLocation.Notification,
+          title: 'SAE Diff: checking which execution providers load, and their SAE kernels…',
+        },
+        async () => formatDoctor(await runDoctor(realDoctorEnv(probeKernelsInChild))),
       );
       channel.clear();
       channel.append(text);

@@ -1,0 +1,92 @@
+/**
+ * The doctor's look at the SAE graphs on one GPU provider, in a child process: kernelCheck.ts's check for
+ * each architecture (dense path, and the sparse path once), with ONNX Runtime logging at verbose severity so
+ * that its node placements say which operators the provider leaves to the CPU. A provider's native library
+ * prints only to stderr or may crash, and neither should reach the CLI's or the extension host's process.
+ * Child usage: node kernelProbe.js <provider>  -> stderr: ONNX Runtime's log, a marker line before each
+ * graph; stdout: one JSON line.
+ */
+import { execFile } from 'child_process';
+import * as fs from 'fs';
+import * as path from 'path';
+import type { ExecutionProviderName } from '../config/types';
+import { bufferLimit } from '../runtime/bufferLimit';
+import type { KernelProbe } from '../runtime/doctor';
+import { parsePlacements } from '../runtime/nodePlacement';
+import type { Reduction } from '../runtime/reduction';
+import type { SaeArchitecture } from '../sae/types';
+import { checkKernels } from './kernelCheck';
+
+/** Every architecture on the dense path (GPU providers' default), the standard SAE on the sparse path too. */
+const PLAN: { reduction: Reduction; architecture: SaeArchitecture }[] = [
+  ...(['standard', 'jumprelu', 'topk', 'gated'] as const).map((architecture) => ({ reduction: 'dense' as const, architecture })),
+  { reduction: 'sparse', architecture: 'standard' },
+];
+/** Wide enough for WebGPU's global-memory TopK (above 2048), as kernelCheck.ts checks a wide run. */
+const WIDTH = 2304;
+const MARKER = '@@sae-diff graph: ';
+
+/** The checks in this process, each announced on stderr before ONNX Runtime logs its placements. */
+export async function probeKernelsHere(provider: ExecutionProviderName): Promise<{ graphs: { what: string; differences: string[] }[] }> {
+  const settings = { provider, threads: 0, maxBufferBytes: bufferLimit(provider).bytes, verboseLog: true };
+  const graphs: { what: string; differences: string[] }[] = [];
+  for (const { reduction, architecture } of PLAN) {
+    const what = `${architecture} SAE, ${reduction} path`;
+    // a pipe's writes are synchronous on Linux: the marker lands before the session's log lines
+    process.stderr.write(`\n${MARKER}${what}\n`);
+    const check = await checkKernels(settings, reduction, [{ architecture, normalization: 'none', applyBDecToInput: true }], WIDTH, {
+      k: 64,
+      contexts: 10,
+    });
+    graphs.push({ what, differences: check.graphs[0].differences });
+  }
+  return { graphs };
+}
+
+/** This file as a script: itself when unbundled, `kernelProbe.js` beside a bundle (see runtime/probeProvider.ts). */
+const SCRIPT = [path.join(__dirname, 'kernelProbe.js'), __filename].find((f) => fs.existsSync(f)) ?? __filename;
+
+/** Runs the probe in a child Node (ELECTRON_RUN_AS_NODE makes VS Code's binary act as one). */
+export function probeKernelsInChild(provider: ExecutionProviderName, timeoutMs = 300_000): Promise<KernelProbe> {
+  const t0 = performance.now();
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [SCRIPT, provider],
+      { env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' }, timeout: timeoutMs, maxBuffer: 256 << 20 },
+      (err, stdout, stderr) => {
+        const seconds = (performance.now() - t0) / 1000;
+        // the log after each marker is that graph's (the CPU reference sessions log nothing at this severity)
+        const sections = new Map(
+          stderr
+            .split(MARKER)
+            .slice(1)
+            .map((s) => [s.slice(0, s.indexOf('\n')), s] as const),
+        );
+        try {
+          const result = JSON.parse(stdout.trim().split('\n').pop() ?? '') as { graphs: { what: string; differences: string[] }[] };
+          resolve({ graphs: result.graphs.map((g) => ({ ...g, placement: parsePlacements(sections.get(g.what) ?? '') })), seconds });
+        } catch {
+          const why = err
+            ? err.killed
+              ? `timed out after ${timeoutMs / 1000} s`
+              : (err.message.split('\n')[0] ?? 'failed')
+            : 'printed no result';
+          const last = stderr.trim().split('\n').slice(-3).join(' | ');
+          resolve({ graphs: [], error: `the probe process ${why}${last ? `: ${last}` : ''}`, seconds });
+        }
+      },
+    );
+  });
+}
+
+// In a bundle every module shares the bundle's `module`, so also check that this file is the script run.
+if (require.main === module && /kernelProbe\.[jt]s$/.test(process.argv[1] ?? '')) {
+  probeKernelsHere(process.argv[2] as ExecutionProviderName).then(
+    (r) => process.stdout.write(JSON.stringify(r) + '\n'),
+    (e: Error) => {
+      process.stderr.write(`${e.message}\n`);
+      process.exitCode = 1;
+    },
+  );
+}
