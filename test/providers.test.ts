@@ -3,7 +3,13 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { ExecutionProviderName } from '../src/engine/config/types';
 import { SaeDiffError } from '../src/engine/core/errors';
-import { CUDA_INSTALL_COMMAND, CUDA_INSTALL_HINT, ProviderEnvironment, selectProvider } from '../src/engine/runtime/providers';
+import {
+  CUDA_INSTALL_COMMAND,
+  CUDA_INSTALL_HINT,
+  fullFloat32OnCuda,
+  ProviderEnvironment,
+  selectProvider,
+} from '../src/engine/runtime/providers';
 import { probeEnvironment } from '../src/engine/runtime/session';
 
 function machine(
@@ -174,4 +180,18 @@ describe('selectProvider: explicit request', () => {
     assert.equal(c.provider, 'cpu');
     assert.match(c.reason, /fallback from webgpu/);
   });
+});
+
+test('CUDA sessions run in full float32: NVIDIA_TF32_OVERRIDE=0 unless the user set it; other providers leave the environment alone', () => {
+  const unset: Record<string, string | undefined> = {};
+  fullFloat32OnCuda('cuda', unset);
+  assert.equal(unset.NVIDIA_TF32_OVERRIDE, '0');
+  const chosen: Record<string, string | undefined> = { NVIDIA_TF32_OVERRIDE: '1' };
+  fullFloat32OnCuda('cuda', chosen);
+  assert.equal(chosen.NVIDIA_TF32_OVERRIDE, '1');
+  for (const p of ['cpu', 'webgpu', 'dml', 'coreml']) {
+    const env: Record<string, string | undefined> = {};
+    fullFloat32OnCuda(p, env);
+    assert.deepEqual(env, {}, p);
+  }
 });

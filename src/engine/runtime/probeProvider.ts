@@ -8,7 +8,8 @@ import { execFile } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import * as ort from 'onnxruntime-node';
-import { onnx } from 'onnx-proto';
+import { fullFloat32OnCuda } from './providers';
+import { probeModel } from './session';
 
 export interface ProbeResult {
   loads: boolean;
@@ -16,19 +17,10 @@ export interface ProbeResult {
   nativeLog?: string;
 }
 
-function probeModel(): Uint8Array {
-  const FLOAT = onnx.TensorProto.DataType.FLOAT;
-  const vi = (name: string) => ({ name, type: { tensorType: { elemType: FLOAT, shape: { dim: [{ dimValue: 1 }] } } } });
-  return onnx.ModelProto.encode({
-    irVersion: 8,
-    opsetImport: [{ domain: '', version: 17 }],
-    graph: { name: 'probe', node: [{ opType: 'Identity', input: ['x'], output: ['y'], name: 'id' }], input: [vi('x')], output: [vi('y')] },
-  }).finish();
-}
-
 /** Tries the provider in this process: a session that runs once (creating it is where providers fail). */
 export async function probeHere(provider: string): Promise<ProbeResult> {
   try {
+    fullFloat32OnCuda(provider);
     const s = await ort.InferenceSession.create(probeModel(), { executionProviders: [provider] });
     await s.run({ x: new ort.Tensor('float32', Float32Array.of(1), [1]) });
     await s.release();

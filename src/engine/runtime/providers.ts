@@ -120,3 +120,14 @@ export function cudaBinariesInstalled(dir = ortBinaryDir()): boolean {
   if (!dir) return false;
   return fs.readdirSync(dir).some((f) => /onnxruntime_providers_cuda\.(so|dll)$/.test(f));
 }
+
+/**
+ * ONNX Runtime's CUDA provider computes float32 products in TF32 by default (CUDAExecutionProviderInfo
+ * `use_tf32{true}`, a provider option onnxruntime-node does not expose): 10-bit mantissas, about 1e-3
+ * relative, the size of docs/metrics.md's tolerances, where PyTorch's matmuls default to full float32.
+ * NVIDIA_TF32_OVERRIDE=0 turns TF32 off in NVIDIA's libraries whatever the program asked for; it must be set
+ * before the first CUDA session of the process. A value the user set is kept.
+ */
+export function fullFloat32OnCuda(provider: string, env: Record<string, string | undefined> = process.env): void {
+  if (provider === 'cuda' && env.NVIDIA_TF32_OVERRIDE === undefined) env.NVIDIA_TF32_OVERRIDE = '0';
+}

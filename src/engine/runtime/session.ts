@@ -3,7 +3,7 @@ import * as ort from 'onnxruntime-node';
 import { onnx } from 'onnx-proto';
 import type { ExecutionProviderName } from '../config/types';
 import { SaeDiffError } from '../core/errors';
-import { cudaBinariesInstalled, gpuDevicePresent, ProviderEnvironment } from './providers';
+import { cudaBinariesInstalled, fullFloat32OnCuda, gpuDevicePresent, ProviderEnvironment } from './providers';
 
 export interface SessionSettings {
   provider: ExecutionProviderName;
@@ -114,6 +114,7 @@ export async function createSession(
   plan: SessionPlan = {},
 ): Promise<ort.InferenceSession> {
   const model = graph instanceof Uint8Array ? graph : graph.model;
+  fullFloat32OnCuda(settings.provider);
   const options = sessionOptions(graph, settings, plan);
   const fed = graph instanceof Uint8Array ? [] : (graph.weightInputs ?? []);
   try {
@@ -141,8 +142,8 @@ function feedingWeights(session: ort.InferenceSession, weights: NonNullable<Grap
   return session;
 }
 
-/** A one-node graph (Identity) to check that a provider loads. */
-function probeModel(): Uint8Array {
+/** A one-node graph (Identity) to check that a provider loads (here, and in runtime/probeProvider.ts's child). */
+export function probeModel(): Uint8Array {
   const FLOAT = onnx.TensorProto.DataType.FLOAT;
   const vi = (name: string) => ({ name, type: { tensorType: { elemType: FLOAT, shape: { dim: [{ dimValue: 1 }] } } } });
   return onnx.ModelProto.encode({
@@ -164,6 +165,7 @@ export function probeEnvironment(): ProviderEnvironment {
     canLoad(provider) {
       let p = loadCache.get(provider);
       if (!p) {
+        fullFloat32OnCuda(provider);
         p = ort.InferenceSession.create(probeModel(), { executionProviders: [provider] })
           .then(async (s) => {
             await s.release();
