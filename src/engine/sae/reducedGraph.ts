@@ -77,17 +77,20 @@ export function buildReducedGraph(sae: SaeWeights, histogramEdges: readonly numb
   const where = (c: string, a: string, e: string) => g.one('Where', [c, a, e]);
   const eq = (a: string, e: string) => g.one('Equal', [a, e]);
 
+  // Conditions are nested Wheres rather than And / Or / Max: WebGPU kernels of those are not certain in every
+  // ONNX Runtime build, and one left to the CPU would copy each chunk's per-token values to the host and back.
   /** docs/metrics.md's cos: 1 when both are zero, 0 when one is; u = v gives exactly 1 on every provider. */
   const cosine = (dot: string, sqA: string, sqB: string) => {
     const raw = g.one('Div', [dot, g.one('Sqrt', [g.one('Mul', [sqA, sqB])])]);
-    const oneZero = g.one('Or', [eq(sqA, 'zero_f'), eq(sqB, 'zero_f')]);
-    const same = g.one('And', [eq(dot, sqA), eq(sqA, sqB)]); // Cauchy-Schwarz equality: u = v (both zero included)
-    return where(same, 'one_f', where(oneZero, 'zero_f', raw));
+    const unlessOneZero = where(eq(sqA, 'zero_f'), 'zero_f', where(eq(sqB, 'zero_f'), 'zero_f', raw));
+    // Cauchy-Schwarz equality: u = v (both zero included)
+    return where(eq(dot, sqA), where(eq(sqA, sqB), 'one_f', unlessOneZero), unlessOneZero);
   };
   /** J(X, Y) from |X ∩ Y| and |X|, |Y|, with J(∅, ∅) = 1. */
   const jaccard = (both: string, nb: string, ns: string) => {
     const union = g.one('Sub', [g.one('Add', [nb, ns]), both]);
-    return where(eq(union, 'zero_f'), 'one_f', g.one('Div', [both, g.one('Max', [union, 'one_f'])]));
+    const empty = eq(union, 'zero_f');
+    return where(empty, 'one_f', g.one('Div', [both, where(empty, 'one_f', union)]));
   };
 
   const sqB = rowSq(xb),
