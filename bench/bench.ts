@@ -78,6 +78,8 @@ function printProject(label: string, r: ProjectRun): void {
       `(${tps(r.tokens, r.runS)} without process start); peak host RSS ${mb(r.maxRssMb)}; peak device memory ${mb(r.deviceMb)}`,
   );
   console.log(`  stages: ${['load', 'tokenize', 'forward', 'sae', 'metrics', 'report'].map(stage).filter(Boolean).join(' | ')}`);
+  // on a GPU: the reduction path, where activations live, and whether the SAE kernels agreed with the CPU
+  if (r.provider !== 'cpu' && r.providerReason) console.log(`  provider: ${r.providerReason}`);
   if (!r.finite) console.log('  WARNING: the report holds non-finite layer metrics');
 }
 
