@@ -9,10 +9,15 @@ import * as path from 'path';
 import { test } from 'node:test';
 import * as ort from 'onnxruntime-node';
 import { loadConfigText } from '../src/engine/config/load';
+import { onnx } from 'onnx-proto';
 import { SaeDiffError } from '../src/engine/core/errors';
+import { graphOf, readOnnxModel } from '../src/engine/model/onnxGraph';
+import { embeddingsOnCpu } from '../src/engine/model/oversizedWeights';
+import { hookGraph } from '../src/engine/model/runner';
 import { runDiagnostic } from '../src/engine/pipeline/pipeline';
 import { bufferLimit, MAX_BUFFER_ENV, WEBGPU_PLANNED_BUFFER_BYTES } from '../src/engine/runtime/bufferLimit';
 import { bufferCaps, chooseBatching, planDeviceBatch } from '../src/engine/runtime/deviceBatch';
+import { probeModel, sessionOptions } from '../src/engine/runtime/session';
 import { HISTOGRAM_EDGES } from '../src/engine/sae/histogramEdges';
 import { loadSae, type SaeWeights } from '../src/engine/sae/loadSae';
 import { buildReducedGraph } from '../src/engine/sae/reducedGraph';
@@ -165,4 +170,69 @@ test('a run under a forced buffer limit (split SAEs, small chunks) on the dense 
     if (previous === undefined) delete process.env[MAX_BUFFER_ENV];
     else process.env[MAX_BUFFER_ENV] = previous;
   }
+});
+
+test("model weights above WebGPU's limit: embedding lookups move to the CPU; any other reader is refused, naming the weight", () => {
+  const modelFile = path.join(FIXTURES, 'base', 'model.onnx');
+  const kib = 2 ** 10;
+  // the fixture: embedding and lm_head 512 KiB each, MLP matrices 176 KiB
+  const hooked = () => {
+    const model = readOnnxModel(modelFile);
+    hookGraph(model, modelFile, { targets: [1, 3], hookPoint: 'resid_post', tensorNames: new Map() });
+    return graphOf(model);
+  };
+  const g = hooked();
+  assert.deepEqual(embeddingsOnCpu(g, 256 * kib, modelFile), {
+    nodes: ['/model/embed_tokens/Gather'],
+    tables: ['model.embed_tokens.weight (0.50 MiB)'],
+  });
+  assert.deepEqual(embeddingsOnCpu(g, 512 * kib, modelFile), { nodes: [], tables: [] }, 'at the limit is within it');
+  // an unnamed lookup is named, so that the provider option can name it
+  const unnamed = hooked();
+  unnamed.node.find((n) => n.opType === 'Gather' && n.input![0] === 'model.embed_tokens.weight')!.name = '';
+  const named = embeddingsOnCpu(unnamed, 256 * kib, modelFile).nodes;
+  assert.deepEqual(named, ['sae_diff/embedding_gather_model.embed_tokens.weight_0']);
+  assert.ok(unnamed.node.some((n) => n.name === named[0]));
+  // the whole graph still has lm_head, and below 176 KiB the MLP weights are too large: refused, naming them
+  const refused = (graph: onnx.IGraphProto, max: number, what: RegExp) =>
+    assert.throws(
+      () => embeddingsOnCpu(graph, max, modelFile),
+      (e: unknown) =>
+        e instanceof SaeDiffError && what.test(e.message) && /SAE_DIFF_MAX_BUFFER_MB/.test(e.hint ?? '') && e.location?.file === modelFile,
+    );
+  refused(
+    graphOf(readOnnxModel(modelFile)),
+    256 * kib,
+    /'onnx::MatMul_\d+' \(0\.50 MiB, read by MatMul '\/lm_head\/MatMul'\) is larger than the 0\.25 MiB/,
+  );
+  refused(g, 128 * kib, /read by MatMul '\/model\/layers\.0\/mlp\/gate_proj\/MatMul'/);
+});
+
+test('the lookups to move reach the WebGPU provider as forceCpuNodeNames; other providers are unchanged', () => {
+  const graph = new Uint8Array(0);
+  const plan = { cpuNodes: ['/model/embed_tokens/Gather'] };
+  assert.deepEqual(sessionOptions(graph, { provider: 'webgpu', threads: 1 }, plan).executionProviders, [
+    { name: 'webgpu', forceCpuNodeNames: ['/model/embed_tokens/Gather'] },
+    'cpu',
+  ]);
+  assert.deepEqual(sessionOptions(graph, { provider: 'webgpu', threads: 1 }, {}).executionProviders, ['webgpu', 'cpu']);
+  assert.deepEqual(sessionOptions(graph, { provider: 'cuda', threads: 1 }, plan).executionProviders, ['cuda', 'cpu']);
+  assert.deepEqual(sessionOptions(graph, { provider: 'cpu', threads: 1 }, plan).executionProviders, ['cpu']);
+});
+
+test("onnxruntime-node's WebGPU provider reads forceCpuNodeNames (a wrong element type is refused; a string list gets past the options)", async () => {
+  const attempt = async (names: unknown[]) => {
+    try {
+      const s = await ort.InferenceSession.create(probeModel(), {
+        executionProviders: [{ name: 'webgpu', forceCpuNodeNames: names } as ort.InferenceSession.ExecutionProviderConfig],
+      });
+      await s.release();
+      return 'created';
+    } catch (e) {
+      return (e as Error).message;
+    }
+  };
+  assert.match(await attempt([3]), /elements of "forceCpuNodeNames" must be strings/);
+  // without a GPU this fails later, finding no adapter: not on the option
+  assert.doesNotMatch(await attempt(['id']), /Invalid argument/);
 });

@@ -4,6 +4,7 @@ import { SaeDiffError } from '../core/errors';
 import { createSession, SessionSettings } from '../runtime/session';
 import { discoverHooks } from './hooks';
 import { placeExternalData } from './externalData';
+import { embeddingsOnCpu } from './oversizedWeights';
 import {
   declaredElemTypes,
   dominantFloatType,
@@ -93,6 +94,8 @@ export class HookedModel {
     readonly blockCount: number | undefined,
     /** Per target layer, the output name of each neighbouring position (probeNeighbours only). */
     readonly probes: Map<number, Map<ProbeKind, string>>,
+    /** Embedding tables looked up on the CPU: above the provider's buffer limit (model/oversizedWeights.ts). */
+    readonly tablesOnCpu: string[] = [],
   ) {}
 
   static async load(onnxPath: string, hooks: HookOptions, settings: SessionSettings): Promise<HookedModel> {
@@ -117,12 +120,18 @@ export class HookedModel {
     const counts = floatWeightElements(graph);
     const halfElements = (counts.get(TensorDataType.FLOAT16) ?? 0) + (counts.get(TensorDataType.BFLOAT16) ?? 0);
     const externalDataFolder = placeExternalData(graph, onnxPath);
+    // only WebGPU binds each tensor as one buffer; elsewhere the limit (when set) is for the SAE graphs
+    const cpuLookups =
+      settings.provider === 'webgpu' && settings.maxBufferBytes !== undefined
+        ? embeddingsOnCpu(graph, settings.maxBufferBytes, onnxPath)
+        : { nodes: [], tables: [] };
     const session = await createSession(encodeOnnxModel(model), settings, onnxPath, {
       externalDataFolder,
       outputLocation: hooks.outputLocation,
       halfWeightBytes: halfElements * 2,
+      cpuNodes: cpuLookups.nodes,
     });
-    return new HookedModel(onnxPath, session, tensors, outputNames, inputSpecs, blockCount, probes);
+    return new HookedModel(onnxPath, session, tensors, outputNames, inputSpecs, blockCount, probes, cpuLookups.tables);
   }
 
   /** Runs one batch; returns the hooked activations per layer, float32 [batch, seq, hidden]. */

@@ -75,6 +75,8 @@ export async function runDiagnostic(config: ResolvedConfig, options: RunOptions 
     };
     const models = await loadModels(files, hooks, settings, (m) => toRelease.push(m));
     for (const [layer, tensor] of models.base.hookTensors) log(`hook layer ${layer}: ${tensor}`);
+    if (models.base.tablesOnCpu.length)
+      log(`embedding lookups on the CPU, their tables above the buffer limit: ${models.base.tablesOnCpu.join(', ')}`);
     timings.load = (performance.now() - t0) / 1000 - timings.tokenize;
     throwIfAborted(options.signal);
 

@@ -68,6 +68,8 @@ export interface SessionPlan {
   outputLocation?: ort.InferenceSession.SessionOptions['preferredOutputLocation'];
   /** Bytes of float16 / bfloat16 weights in the graph. */
   halfWeightBytes?: number;
+  /** WebGPU: nodes to run on the CPU (embedding lookups whose table is above the buffer limit; model/oversizedWeights.ts). */
+  cpuNodes?: string[];
 }
 
 export function sessionOptions(
@@ -77,7 +79,12 @@ export function sessionOptions(
   totalMemory = os.totalmem(),
 ): ort.InferenceSession.SessionOptions {
   const options: ort.InferenceSession.SessionOptions = {
-    executionProviders: settings.provider === 'cpu' ? ['cpu'] : [settings.provider, 'cpu'],
+    executionProviders:
+      settings.provider === 'cpu'
+        ? ['cpu']
+        : settings.provider === 'webgpu' && plan.cpuNodes?.length
+          ? [{ name: 'webgpu', forceCpuNodeNames: plan.cpuNodes }, 'cpu']
+          : [settings.provider, 'cpu'],
     // 'extended': every fusion that matters here; 'all' only adds NCHWc layouts (CNNs) and triples session creation
     graphOptimizationLevel: 'extended',
     executionMode: 'sequential',
