@@ -195,6 +195,19 @@ test('the sparse path is checked too: a wrong per-token cosine is caught in the 
   );
 });
 
+test('a provider that cannot build the graph fails the check with its reason, so that auto falls back to the CPU', async () => {
+  let calls = 0;
+  const failing: MakeProjector = async (sae, settings, reduction, opts) => {
+    if (calls++ % 2 === 1) throw new Error('ONNX Runtime could not load the SAE on webgpu: no kernel for TopK\nstack');
+    return createProjector(sae, settings, reduction, opts);
+  };
+  const check = await checkKernels(cpu, 'dense', [standard], WIDTH, options, failing);
+  assert.deepEqual(checkDifferences(check), [
+    'standard SAE (b_dec subtracted from the input), dense path: the provider could not run it: ONNX Runtime could not load the SAE on webgpu: no kernel for TopK',
+  ]);
+  assert.equal(afterKernelCheck(check, { provider: 'webgpu', requested: 'auto' }, false).useCpu, true);
+});
+
 test('after the check: agreement goes on; auto or runtime.fallback falls back to the CPU with a warning; a named provider stops', () => {
   const agreed: KernelCheck = { graphs: [{ what: 'standard SAE, dense path', differences: [] }], seconds: 0.42 };
   const ok = afterKernelCheck(agreed, { provider: 'webgpu', requested: 'webgpu' }, false);
