@@ -119,46 +119,36 @@ function faultyDevice(corrupt: (o: ProjectionOutputs, chunk: number) => void): M
   };
 }
 
+/** The differences the check finds on a device whose outputs `corrupt` alters (standard SAE). */
+async function differencesWith(reduction: 'sparse' | 'dense', corrupt: (o: ProjectionOutputs, chunk: number) => void): Promise<string[]> {
+  return checkDifferences(await checkKernels(cpu, reduction, [standard], WIDTH, options, faultyDevice(corrupt)));
+}
+
 test('a kernel that miscounts one firing on the last, short chunk is caught, naming the feature', async () => {
-  const check = await checkKernels(
-    cpu,
-    'dense',
-    [standard],
-    WIDTH,
-    options,
-    // features: [cnt_b, cnt_s, ...] x width (sae/reducedGraph.ts)
-    faultyDevice((o, chunk) => {
-      if (chunk === 1) (o.features.data as Float32Array)[17] += 1;
-    }),
-  );
-  assert.ok(
-    checkDifferences(check).includes(
-      `standard SAE (b_dec subtracted from the input), dense path: firing count (base): 1 of 2304 differ (feature 17: ${
-        /feature 17: (\d+) vs/.exec(checkDifferences(check).join())?.[1]
-      } vs ${Number(/feature 17: (\d+) vs/.exec(checkDifferences(check).join())?.[1]) + 1})`,
-    ),
-    checkDifferences(check).join('\n'),
-  );
+  // features: [cnt_b, cnt_s, ...] x width (sae/reducedGraph.ts)
+  const found = await differencesWith('dense', (o, chunk) => {
+    if (chunk === 1) (o.features.data as Float32Array)[17] += 1;
+  });
+  const line = found.find((d) => d.includes('firing count (base)'));
+  const m =
+    /^standard SAE \(b_dec subtracted from the input\), dense path: firing count \(base\): 1 of 2304 differ \(feature 17: (\d+) vs (\d+)\)$/.exec(
+      line ?? '',
+    );
+  assert.ok(m, found.join('\n'));
+  assert.equal(Number(m[2]), Number(m[1]) + 1);
 });
 
 test('a kernel that orders tied or near top contexts wrongly is caught', async () => {
-  const check = await checkKernels(
-    cpu,
-    'dense',
-    [standard],
-    WIDTH,
-    options,
-    faultyDevice((o, chunk) => {
-      // the chunk's best and second-best token of feature 3 swapped: the values stay, the tokens move
-      if (chunk !== 0) return;
-      const rows = o.ctx_row_s.data as Int32Array; // [contexts, width]
-      const m = o.ctx_row_s.dims[1];
-      [rows[3], rows[m + 3]] = [rows[m + 3], rows[3]];
-    }),
-  );
+  // the chunk's best and second-best token of feature 3 swapped: the values stay, the tokens move
+  const found = await differencesWith('dense', (o, chunk) => {
+    if (chunk !== 0) return;
+    const rows = o.ctx_row_s.data as Int32Array; // [contexts, width]
+    const m = o.ctx_row_s.dims[1];
+    [rows[3], rows[m + 3]] = [rows[m + 3], rows[3]];
+  });
   assert.ok(
-    checkDifferences(check).some((d) => /top contexts \(fine-tune\): (samples|positions)/.test(d)),
-    checkDifferences(check).join('\n'),
+    found.some((d) => /top contexts \(fine-tune\): (samples|positions)/.test(d)),
+    found.join('\n'),
   );
 });
 
@@ -168,29 +158,21 @@ test('float noise within docs/metrics.md tolerances (summation order) passes; a 
     const f = o.features.data as Float32Array;
     for (let i = 3 * WIDTH; i < 4 * WIDTH; i++) f[i] *= factor;
   };
-  const noise = await checkKernels(cpu, 'dense', [standard], WIDTH, options, faultyDevice(scaleAll(1 + 1e-5)));
-  assert.deepEqual(checkDifferences(noise), []);
-  const wrong = await checkKernels(cpu, 'dense', [standard], WIDTH, options, faultyDevice(scaleAll(1.01)));
+  assert.deepEqual(await differencesWith('dense', scaleAll(1 + 1e-5)), []);
+  const wrong = await differencesWith('dense', scaleAll(1.01));
   assert.ok(
-    checkDifferences(wrong).some((d) => /sum of activations \(fine-tune\): \d+ of 2304 differ/.test(d)),
-    checkDifferences(wrong).join('\n'),
+    wrong.some((d) => /sum of activations \(fine-tune\): \d+ of 2304 differ/.test(d)),
+    wrong.join('\n'),
   );
 });
 
 test('the sparse path is checked too: a wrong per-token cosine is caught in the layer sums', async () => {
-  const check = await checkKernels(
-    cpu,
-    'sparse',
-    [standard],
-    WIDTH,
-    options,
-    faultyDevice((o) => {
-      const dot = o.dot_h.data as Float32Array;
-      for (let i = 0; i < dot.length; i++) dot[i] *= 0.9;
-    }),
-  );
+  const found = await differencesWith('sparse', (o) => {
+    const dot = o.dot_h.data as Float32Array;
+    for (let i = 0; i < dot.length; i++) dot[i] *= 0.9;
+  });
   assert.deepEqual(
-    checkDifferences(check).map((d) => d.replace(/: -?[\d.e+-]+ vs -?[\d.e+-]+$/, '')),
+    found.map((d) => d.replace(/: -?[\d.e+-]+ vs -?[\d.e+-]+$/, '')),
     ['standard SAE (b_dec subtracted from the input), sparse path: cos_h'],
   );
 });

@@ -1,16 +1,13 @@
 /**
- * The doctor's look at the SAE graphs on one GPU provider, in a child process: kernelCheck.ts's check for
- * each architecture (dense path, and the sparse path once), with ONNX Runtime logging at verbose severity so
- * that its node placements say which operators the provider leaves to the CPU. A provider's native library
- * prints only to stderr or may crash, and neither should reach the CLI's or the extension host's process.
+ * The doctor's look at the SAE graphs on one GPU provider, in a child process (runtime/childScript.ts):
+ * kernelCheck.ts's check for each architecture (dense path, and the sparse path once), with ONNX Runtime
+ * logging at verbose severity so that its node placements say which operators the provider leaves to the CPU.
  * Child usage: node kernelProbe.js <provider>  -> stderr: ONNX Runtime's log, a marker line before each
  * graph; stdout: one JSON line.
  */
-import { execFile } from 'child_process';
-import * as fs from 'fs';
-import * as path from 'path';
 import type { ExecutionProviderName } from '../config/types';
 import { bufferLimit } from '../runtime/bufferLimit';
+import { runChildScript, scriptPath } from '../runtime/childScript';
 import type { KernelProbe } from '../runtime/doctor';
 import { parsePlacements } from '../runtime/nodePlacement';
 import type { Reduction } from '../runtime/reduction';
@@ -43,41 +40,26 @@ export async function probeKernelsHere(provider: ExecutionProviderName): Promise
   return { graphs };
 }
 
-/** This file as a script: itself when unbundled, `kernelProbe.js` beside a bundle (see runtime/probeProvider.ts). */
-const SCRIPT = [path.join(__dirname, 'kernelProbe.js'), __filename].find((f) => fs.existsSync(f)) ?? __filename;
+const SCRIPT = scriptPath('kernelProbe', __dirname, __filename);
 
-/** Runs the probe in a child Node (ELECTRON_RUN_AS_NODE makes VS Code's binary act as one). */
-export function probeKernelsInChild(provider: ExecutionProviderName, timeoutMs = 300_000): Promise<KernelProbe> {
+/** Runs the probe in a child Node (runtime/childScript.ts). */
+export async function probeKernelsInChild(provider: ExecutionProviderName, timeoutMs = 300_000): Promise<KernelProbe> {
   const t0 = performance.now();
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [SCRIPT, provider],
-      { env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' }, timeout: timeoutMs, maxBuffer: 256 << 20 },
-      (err, stdout, stderr) => {
-        const seconds = (performance.now() - t0) / 1000;
-        // the log after each marker is that graph's (the CPU reference sessions log nothing at this severity)
-        const sections = new Map(
-          stderr
-            .split(MARKER)
-            .slice(1)
-            .map((s) => [s.slice(0, s.indexOf('\n')), s] as const),
-        );
-        try {
-          const result = JSON.parse(stdout.trim().split('\n').pop() ?? '') as { graphs: { what: string; differences: string[] }[] };
-          resolve({ graphs: result.graphs.map((g) => ({ ...g, placement: parsePlacements(sections.get(g.what) ?? '') })), seconds });
-        } catch {
-          const why = err
-            ? err.killed
-              ? `timed out after ${timeoutMs / 1000} s`
-              : (err.message.split('\n')[0] ?? 'failed')
-            : 'printed no result';
-          const last = stderr.trim().split('\n').slice(-3).join(' | ');
-          resolve({ graphs: [], error: `the probe process ${why}${last ? `: ${last}` : ''}`, seconds });
-        }
-      },
-    );
-  });
+  const child = await runChildScript(SCRIPT, [provider], timeoutMs, 256 << 20);
+  const seconds = (performance.now() - t0) / 1000;
+  const result = child.result as { graphs: { what: string; differences: string[] }[] } | undefined;
+  if (!result?.graphs) {
+    const last = child.stderr.trim().split('\n').slice(-3).join(' | ');
+    return { graphs: [], error: `the probe process ${child.failure}${last ? `: ${last}` : ''}`, seconds };
+  }
+  // the log after each marker is that graph's (the CPU reference sessions log nothing at this severity)
+  const sections = new Map(
+    child.stderr
+      .split(MARKER)
+      .slice(1)
+      .map((s) => [s.slice(0, s.indexOf('\n')), s] as const),
+  );
+  return { graphs: result.graphs.map((g) => ({ ...g, placement: parsePlacements(sections.get(g.what) ?? '') })), seconds };
 }
 
 // In a bundle every module shares the bundle's `module`, so also check that this file is the script run.
