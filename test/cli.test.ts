@@ -63,6 +63,9 @@ test('run --fail-on-flags exits 2 when a layer is flagged, 0 otherwise; bad argu
   );
   assert.ok(!fs.existsSync(path.join(dir, 'never.json')));
   assert.match(runCli(['doctor', '--jsn']).stderr, /unknown option --jsn for doctor; doctor takes --json\./);
+  const missing = runCli(['doctor', path.join(dir, 'no-such.sae-diff.yaml')]);
+  assert.equal(missing.code, 1);
+  assert.match(missing.stderr, /^error: config file not found: .*no-such\.sae-diff\.yaml/);
 });
 
 test('--version prints the package version, and reports written by the CLI carry it', () => {

@@ -5,6 +5,8 @@ import Module from 'node:module';
 import { describe, test } from 'node:test';
 import type { ExecutionProviderName } from '../src/engine/config/types';
 import { probeKernelsInChild } from '../src/engine/pipeline/kernelProbe';
+import { fixtureConfig, writeConfig } from './helpers/cli';
+import { scratchDir } from './helpers/paths';
 import { DoctorEnv, type GraphProbe, realDoctorEnv, runDoctor } from '../src/engine/runtime/doctor';
 import { formatDoctor } from '../src/engine/runtime/doctorText';
 import { parsePlacements } from '../src/engine/runtime/nodePlacement';
@@ -60,17 +62,19 @@ describe('doctor on this machine', () => {
     assert.match(text, new RegExp(`auto picks: ${r.auto.provider}`));
   });
 
-  test('the SAE graphs in a child process on the CPU provider: each agrees with the CPU, and ONNX Runtime reports all its nodes there', async () => {
-    const probe = await probeKernelsInChild('cpu');
+  test("the SAE graphs and a config's base model in a child process on the CPU provider: the graphs agree with the CPU, the model runs, and ONNX Runtime reports all their nodes there", async () => {
+    const config = writeConfig(scratchDir('doctor'), 'doctor.sae-diff.yaml', fixtureConfig());
+    const probe = await probeKernelsInChild('cpu', config);
     assert.equal(probe.error, undefined);
     assert.deepEqual(
-      probe.graphs.map((g) => g.what),
+      probe.graphs.map((g) => [g.what, g.compared ?? true]),
       [
-        'standard SAE, dense path',
-        'jumprelu SAE, dense path',
-        'topk SAE, dense path',
-        'gated SAE, dense path',
-        'standard SAE, sparse path',
+        ['standard SAE, dense path', true],
+        ['jumprelu SAE, dense path', true],
+        ['topk SAE, dense path', true],
+        ['gated SAE, dense path', true],
+        ['standard SAE, sparse path', true],
+        ['the base model of the config, hooked', false],
       ],
     );
     for (const g of probe.graphs) {
@@ -81,6 +85,8 @@ describe('doctor on this machine', () => {
     }
     // the topk SAE adds its encoder's TopK and ScatterElements to the dense graph
     assert.ok(probe.graphs[2].placement[0].nodes > probe.graphs[0].placement[0].nodes);
+    // the fixture model, cut after its last hooked layer
+    assert.ok(probe.graphs[5].placement[0].nodes > 200, `${probe.graphs[5].placement[0].nodes} model nodes`);
   });
 
   test("a provider this build lacks fails in the child process with ONNX Runtime's own reason", async () => {
@@ -225,6 +231,22 @@ describe('doctor: SAE graphs on a GPU provider (injected probe)', () => {
       /DIFFERS topk SAE, dense path: placement not logged\n {10}firing count \(base\): 1 of 2304 differ \(feature 17: 203 vs 204\)/,
     );
     assert.ok(r.advice.some((a) => /^webgpu: its SAE kernels give different numbers from the CPU's; runs fall back to the CPU/.test(a)));
+  });
+
+  test("the user's model is run, not compared: 'ran', or 'FAILED' with why, and advice for its heavy operators on the CPU", async () => {
+    const k = probe([
+      { what: 'the base model of the config, hooked', differences: [], placement, compared: false },
+      { what: 'the base model of the config, hooked', differences: ['it did not run: no kernel'], placement: [], compared: false },
+    ]);
+    const r = await runDoctor({ ...linuxBox({ loads: ['cpu', 'webgpu'] }), ...k });
+    const text = formatDoctor(r);
+    assert.match(text, /\n {2}ran {5}the base model of the config, hooked: 12 nodes on WebGpuExecutionProvider/);
+    assert.match(text, /\n {2}FAILED {2}the base model of the config, hooked: placement not logged\n {10}it did not run: no kernel/);
+    assert.ok(
+      r.advice.some((a) => /^webgpu: ONNX Runtime runs NonZero of the model on the CPU/.test(a)),
+      r.advice.join('\n'),
+    );
+    assert.ok(!r.advice.some((a) => /different numbers/.test(a)), 'a model that is not compared is not called different');
   });
 
   test('a CPU-only machine is not probed', async () => {

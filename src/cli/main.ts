@@ -19,7 +19,9 @@ Usage:
                [--shard i/n]      run only the i-th of n slices of the dataset, writing a partial report
   sae-diff merge <part>... --out <report.json> [--tokenizer <base tokenizer.json>]
   sae-diff validate <config.yaml>
-  sae-diff doctor [--json]       which execution providers load on this machine, and what to install
+  sae-diff doctor [config.yaml] [--json]
+                                 which execution providers load on this machine, and what to install; on a GPU,
+                                 its SAE kernels against the CPU and (given a config) how its base model runs
 
 Exit codes: 0 ok, 1 error, 2 a layer is flagged (run --fail-on-flags).`;
 
@@ -98,7 +100,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`error: ${unknown}\n\n${USAGE}\n`);
     return 1;
   }
-  if (args.command === 'doctor') return runDoctorCli(args.flags.has('json'));
+  if (args.command === 'doctor') return runDoctorCli(args.flags.has('json'), args.positional[0]);
   const file = args.positional[0];
   if (!file) {
     process.stderr.write(`error: ${args.command} needs a config file.\n\n${USAGE}\n`);

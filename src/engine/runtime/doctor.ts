@@ -35,8 +35,9 @@ export interface DoctorEnv {
   /** The process environment (SAE_DIFF_MAX_BUFFER_MB; runtime/bufferLimit.ts). */
   variables: Record<string, string | undefined>;
   /**
-   * Runs the SAE graphs on a GPU provider that loads, against the CPU (pipeline/kernelProbe.ts, handed in by
-   * the CLI and the extension: it sits above this layer). Absent: not probed.
+   * Runs the SAE graphs on a GPU provider that loads, against the CPU, and the user's model when the caller
+   * has a config (pipeline/kernelProbe.ts, handed in by the CLI and the extension: it sits above this layer).
+   * Absent: not probed.
    */
   kernels?(provider: ExecutionProviderName): Promise<KernelProbe>;
 }
@@ -45,9 +46,11 @@ export interface DoctorEnv {
 export interface GraphProbe {
   /** e.g. "standard SAE, dense path". */
   what: string;
-  /** Where the provider's numbers differ from the CPU's; empty when they agree. */
+  /** Where the provider's numbers differ from the CPU's (or why the graph did not run); empty when they agree. */
   differences: string[];
   placement: ProviderPlacement[];
+  /** False for a graph only run, not compared with the CPU (the user's model). */
+  compared?: boolean;
 }
 
 export interface KernelProbe {
@@ -164,15 +167,20 @@ function advise(r: DoctorReport, env: DoctorEnv): string[] {
   }
   for (const k of r.kernels ?? []) {
     if (k.error) advice.push(`${k.provider}: the SAE graphs could not be checked (${k.error}).`);
-    else if (k.graphs.some((g) => g.differences.length > 0))
+    else if (k.graphs.some((g) => g.compared !== false && g.differences.length > 0))
       advice.push(
         `${k.provider}: its SAE kernels give different numbers from the CPU's; runs fall back to the CPU (auto, runtime.fallback) or stop. Use --provider cpu, and report the ONNX Runtime version and GPU to ONNX Runtime.`,
       );
-    const heavy = [...new Set(k.graphs.flatMap((g) => heavyOpsOnCpu(g.placement)))];
-    if (heavy.length)
-      advice.push(
-        `${k.provider}: ONNX Runtime runs ${heavy.join(', ')} of the SAE graphs on the CPU, with copies to and from the device on every batch: expect slower runs than the GPU could give.`,
-      );
+    for (const [what, graphs] of [
+      ['the SAE graphs', k.graphs.filter((g) => g.compared !== false)],
+      ['the model', k.graphs.filter((g) => g.compared === false)],
+    ] as const) {
+      const heavy = [...new Set(graphs.flatMap((g) => heavyOpsOnCpu(g.placement)))];
+      if (heavy.length)
+        advice.push(
+          `${k.provider}: ONNX Runtime runs ${heavy.join(', ')} of ${what} on the CPU, with copies to and from the device on every batch: expect slower runs than the GPU could give.`,
+        );
+    }
   }
   if (r.auto.provider === 'cpu')
     advice.push('Runs use the CPU: correct, and fast on small models; a GPU provider above speeds up large ones.');
@@ -185,17 +193,11 @@ function advise(r: DoctorReport, env: DoctorEnv): string[] {
  * purpose; those are not listed.
  */
 const HEAVY_OPS = new Set([
-  'MatMul',
-  'Gemm',
-  'TopK',
-  'ScatterElements',
-  'GatherElements',
-  'GatherND',
-  'NonZero',
-  'ReduceSum',
-  'Greater',
-  'Where',
-  'Relu',
+  // the SAE graphs
+  ...['MatMul', 'Gemm', 'TopK', 'ScatterElements', 'GatherElements', 'GatherND', 'NonZero', 'ReduceSum', 'Greater', 'Where', 'Relu'],
+  // transformer blocks (elementwise operators and Gather are left out: ONNX Runtime keeps shape arithmetic on the CPU)
+  ...['Softmax', 'LayerNormalization', 'SimplifiedLayerNormalization', 'SkipSimplifiedLayerNormalization', 'RotaryEmbedding'],
+  ...['Attention', 'MultiHeadAttention', 'GroupQueryAttention', 'ReduceMean', 'Pow', 'Sqrt', 'Erf', 'Sigmoid', 'Tanh'],
 ]);
 
 /** The heavy operators placed on the CPU provider. */

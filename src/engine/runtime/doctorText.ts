@@ -21,7 +21,8 @@ export function formatDoctor(r: DoctorReport): string {
     lines.push('', `SAE graphs on ${k.provider}, against the CPU (${k.seconds.toFixed(1)} s):`);
     if (k.error) lines.push(`  not checked: ${k.error}`);
     for (const g of k.graphs) {
-      lines.push(`  ${g.differences.length ? 'DIFFERS' : 'agrees '} ${g.what}: ${placementText(g.placement)}`);
+      const verdict = g.compared === false ? (g.differences.length ? 'FAILED ' : 'ran    ') : g.differences.length ? 'DIFFERS' : 'agrees ';
+      lines.push(`  ${verdict} ${g.what}: ${placementText(g.placement)}`);
       for (const d of g.differences) lines.push(`          ${d}`);
     }
   }
