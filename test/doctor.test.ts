@@ -62,19 +62,19 @@ describe('doctor on this machine', () => {
     assert.match(text, new RegExp(`auto picks: ${r.auto.provider}`));
   });
 
-  test("the SAE graphs and a config's base model in a child process on the CPU provider: the graphs agree with the CPU, the model runs, and ONNX Runtime reports all their nodes there", async () => {
+  test("the SAE graphs and a config's base model in a child process on the CPU provider: the graphs and the model's activations agree with the CPU, and ONNX Runtime reports all their nodes there", async () => {
     const config = writeConfig(scratchDir('doctor'), 'doctor.sae-diff.yaml', fixtureConfig());
     const probe = await probeKernelsInChild('cpu', config);
     assert.equal(probe.error, undefined);
     assert.deepEqual(
-      probe.graphs.map((g) => [g.what, g.compared ?? true]),
+      probe.graphs.map((g) => [g.what, g.kind ?? 'sae']),
       [
-        ['standard SAE, dense path', true],
-        ['jumprelu SAE, dense path', true],
-        ['topk SAE, dense path', true],
-        ['gated SAE, dense path', true],
-        ['standard SAE, sparse path', true],
-        ['the base model of the config, hooked', false],
+        ['standard SAE, dense path', 'sae'],
+        ['jumprelu SAE, dense path', 'sae'],
+        ['topk SAE, dense path', 'sae'],
+        ['gated SAE, dense path', 'sae'],
+        ['standard SAE, sparse path', 'sae'],
+        ['the base model of the config, hooked', 'model'],
       ],
     );
     for (const g of probe.graphs) {
@@ -85,8 +85,9 @@ describe('doctor on this machine', () => {
     }
     // the topk SAE adds its encoder's TopK and ScatterElements to the dense graph
     assert.ok(probe.graphs[2].placement[0].nodes > probe.graphs[0].placement[0].nodes);
-    // the fixture model, cut after its last hooked layer
+    // the fixture model, cut after its last hooked layer, and the same activations as on the CPU
     assert.ok(probe.graphs[5].placement[0].nodes > 200, `${probe.graphs[5].placement[0].nodes} model nodes`);
+    assert.equal(probe.graphs[5].note, "hooked activations against the CPU's: smallest cosine 1.000000 over 6 layers x 32 tokens");
   });
 
   test("a provider this build lacks fails in the child process with ONNX Runtime's own reason", async () => {
@@ -211,7 +212,7 @@ describe('doctor: SAE graphs on a GPU provider (injected probe)', () => {
     const text = formatDoctor(r);
     assert.match(
       text,
-      /SAE graphs on webgpu, against the CPU \(4\.2 s\):\n {2}agrees {2}standard SAE, dense path: 12 nodes on WebGpuExecutionProvider, 3 on CPUExecutionProvider \(NonZero, Shape 2\); 2 copies between host and device\n/,
+      /Graphs on webgpu, against the CPU \(4\.2 s\):\n {2}agrees {2}standard SAE, dense path: 12 nodes on WebGpuExecutionProvider, 3 on CPUExecutionProvider \(NonZero, Shape 2\); 2 copies between host and device\n/,
     );
     // NonZero is work on [tokens x width] data; Shape is ONNX Runtime's own choice for shape arithmetic
     assert.ok(
@@ -233,20 +234,27 @@ describe('doctor: SAE graphs on a GPU provider (injected probe)', () => {
     assert.ok(r.advice.some((a) => /^webgpu: its SAE kernels give different numbers from the CPU's; runs fall back to the CPU/.test(a)));
   });
 
-  test("the user's model is run, not compared: 'ran', or 'FAILED' with why, and advice for its heavy operators on the CPU", async () => {
+  test("the user's model: its smallest cosine against the CPU, why it failed when it did, and advice for its heavy operators on the CPU", async () => {
+    const note = "hooked activations against the CPU's: smallest cosine 0.999991 over 3 layers x 32 tokens";
     const k = probe([
-      { what: 'the base model of the config, hooked', differences: [], placement, compared: false },
-      { what: 'the base model of the config, hooked', differences: ['it did not run: no kernel'], placement: [], compared: false },
+      { what: 'the base model of the config, hooked', differences: [], placement, kind: 'model', note },
+      { what: 'the base model of the config, hooked', differences: ['it did not run: no kernel'], placement: [], kind: 'model' },
     ]);
     const r = await runDoctor({ ...linuxBox({ loads: ['cpu', 'webgpu'] }), ...k });
     const text = formatDoctor(r);
-    assert.match(text, /\n {2}ran {5}the base model of the config, hooked: 12 nodes on WebGpuExecutionProvider/);
-    assert.match(text, /\n {2}FAILED {2}the base model of the config, hooked: placement not logged\n {10}it did not run: no kernel/);
+    assert.match(
+      text,
+      /\n {2}agrees {2}the base model of the config, hooked: 12 nodes on WebGpuExecutionProvider[^\n]*\n {10}hooked activations against the CPU's: smallest cosine 0\.999991/,
+    );
+    assert.match(text, /\n {2}DIFFERS the base model of the config, hooked: placement not logged\n {10}it did not run: no kernel/);
+    assert.ok(
+      r.advice.includes('webgpu: the base model of the config, hooked: it did not run: no kernel. Run this model with --provider cpu.'),
+    );
     assert.ok(
       r.advice.some((a) => /^webgpu: ONNX Runtime runs NonZero of the model on the CPU/.test(a)),
       r.advice.join('\n'),
     );
-    assert.ok(!r.advice.some((a) => /different numbers/.test(a)), 'a model that is not compared is not called different');
+    assert.ok(!r.advice.some((a) => /SAE kernels give different numbers/.test(a)), "the model's failure is not the SAE kernels'");
   });
 
   test('a CPU-only machine is not probed', async () => {

@@ -2,14 +2,14 @@
  * The doctor's look at the SAE graphs on one GPU provider, in a child process (runtime/childScript.ts):
  * kernelCheck.ts's check for each architecture (dense path, and the sparse path once), with ONNX Runtime
  * logging at verbose severity so that its node placements say which operators the provider leaves to the CPU;
- * given a config, also its base model, hooked as a run hooks it (run once, not compared).
+ * given a config, also its base model, hooked as a run hooks it, against the CPU on one small batch.
  * Child usage: node kernelProbe.js <provider> [config.yaml]  -> stderr: ONNX Runtime's log, a marker line before each
  * graph; stdout: one JSON line.
  */
 import type { ExecutionProviderName } from '../config/types';
 import { bufferLimit } from '../runtime/bufferLimit';
 import { runChildScript, scriptPath } from '../runtime/childScript';
-import { HookedModel, releaseActivations } from '../model/runner';
+import { HookedModel, hostData, releaseActivations } from '../model/runner';
 import { loadRunConfig } from '../model/loadRunConfig';
 import type { GraphProbe, KernelProbe } from '../runtime/doctor';
 import type { SessionSettings } from '../runtime/session';
@@ -28,7 +28,7 @@ const PLAN: { reduction: Reduction; architecture: SaeArchitecture }[] = [
 const WIDTH = 2304;
 const MARKER = '@@sae-diff graph: ';
 
-type ProbeLine = Pick<GraphProbe, 'what' | 'differences' | 'compared'>;
+type ProbeLine = Pick<GraphProbe, 'what' | 'differences' | 'kind' | 'note'>;
 
 /** The checks in this process, each announced on stderr before ONNX Runtime logs its placements. */
 export async function probeKernelsHere(provider: ExecutionProviderName, configPath?: string): Promise<{ graphs: ProbeLine[] }> {
@@ -48,28 +48,70 @@ export async function probeKernelsHere(provider: ExecutionProviderName, configPa
   if (configPath) {
     const what = 'the base model of the config, hooked';
     announce(what);
-    graphs.push({ what, differences: await runBaseModel(configPath, settings), compared: false });
+    graphs.push({ what, ...(await runBaseModel(configPath, settings)), kind: 'model' });
   }
   return { graphs };
 }
 
-/** The config's base model, hooked as a run hooks it, on one small batch: [] when it ran, else why not. */
-async function runBaseModel(configPath: string, settings: SessionSettings): Promise<string[]> {
+/**
+ * Below this cosine between a token's hooked activations on the provider and on the CPU, the model computes
+ * differently there. Float16 models on a GPU stay above it; a cosine this far from 1 would move dense_cosine
+ * by more than docs/metrics.md's 2e-3 layer tolerance.
+ */
+const MODEL_MIN_COSINE = 0.999;
+
+/**
+ * The config's base model, hooked as a run hooks it, on one small batch on the provider and on the CPU: the
+ * smallest per-token cosine between the two, and why it failed when it did.
+ */
+async function runBaseModel(configPath: string, settings: SessionSettings): Promise<Pick<GraphProbe, 'differences' | 'note'>> {
   try {
     const config = loadRunConfig(configPath);
     const { files } = resolveModels(config, () => {});
     const hooks = { targets: config.layers.targets, hookPoint: config.layers.hookPoint, tensorNames: config.layers.tensorNames };
-    const model = await HookedModel.load(files.base.onnxPath, hooks, settings);
-    try {
-      // 2 prompts of 16 tokens: ids 1-16 exist in every vocabulary
-      const ids = Int32Array.from({ length: 32 }, (_, i) => 1 + (i % 16));
-      releaseActivations((await model.run({ batch: 2, seq: 16, ids, mask: new Uint8Array(32).fill(1) })).values());
-    } finally {
-      await model.release();
+    // 2 prompts of 16 tokens: ids 1-16 exist in every vocabulary
+    const batch = { batch: 2, seq: 16, ids: Int32Array.from({ length: 32 }, (_, i) => 1 + (i % 16)), mask: new Uint8Array(32).fill(1) };
+    const hooked = async (on: SessionSettings) => {
+      const model = await HookedModel.load(files.base.onnxPath, hooks, on);
+      try {
+        const layers = await model.run(batch);
+        const host = new Map<number, Float32Array>();
+        for (const [layer, a] of layers) host.set(layer, (await hostData(a)).slice());
+        releaseActivations(layers.values());
+        return host;
+      } finally {
+        await model.release();
+      }
+    };
+    const device = await hooked(settings);
+    const cpu = await hooked({ provider: 'cpu', threads: settings.threads });
+    let worst = { cosine: 1, layer: -1 };
+    for (const [layer, reference] of cpu) {
+      const d = reference.length / (batch.batch * batch.seq);
+      const values = device.get(layer)!;
+      for (let t = 0; t < batch.batch * batch.seq; t++) {
+        let dot = 0,
+          a = 0,
+          b = 0;
+        for (let i = t * d; i < (t + 1) * d; i++) {
+          dot += reference[i] * values[i];
+          a += reference[i] * reference[i];
+          b += values[i] * values[i];
+        }
+        const cosine = a === 0 && b === 0 ? 1 : dot / Math.sqrt(a * b);
+        if (!(cosine >= worst.cosine)) worst = { cosine, layer };
+      }
     }
-    return [];
+    const note = `hooked activations against the CPU's: smallest cosine ${worst.cosine.toFixed(6)} over ${cpu.size} layers x ${batch.batch * batch.seq} tokens`;
+    return {
+      differences:
+        worst.cosine >= MODEL_MIN_COSINE
+          ? []
+          : [`its activations differ from the CPU's at layer ${worst.layer} (cosine ${worst.cosine.toFixed(6)})`],
+      note,
+    };
   } catch (e) {
-    return [`it did not run: ${(e as Error).message.split('\n')[0]}`];
+    return { differences: [`it did not run: ${(e as Error).message.split('\n')[0]}`] };
   }
 }
 

@@ -49,8 +49,10 @@ export interface GraphProbe {
   /** Where the provider's numbers differ from the CPU's (or why the graph did not run); empty when they agree. */
   differences: string[];
   placement: ProviderPlacement[];
-  /** False for a graph only run, not compared with the CPU (the user's model). */
-  compared?: boolean;
+  /** The user's model (compared by the cosine of its hooked activations), else one of the SAE graphs. */
+  kind?: 'model';
+  /** What was measured, for the report (the model's smallest cosine against the CPU). */
+  note?: string;
 }
 
 export interface KernelProbe {
@@ -167,13 +169,15 @@ function advise(r: DoctorReport, env: DoctorEnv): string[] {
   }
   for (const k of r.kernels ?? []) {
     if (k.error) advice.push(`${k.provider}: the SAE graphs could not be checked (${k.error}).`);
-    else if (k.graphs.some((g) => g.compared !== false && g.differences.length > 0))
+    for (const g of k.graphs.filter((x) => x.kind === 'model' && x.differences.length > 0))
+      advice.push(`${k.provider}: ${g.what}: ${g.differences.join('; ')}. Run this model with --provider cpu.`);
+    if (k.graphs.some((g) => g.kind !== 'model' && g.differences.length > 0))
       advice.push(
         `${k.provider}: its SAE kernels give different numbers from the CPU's; runs fall back to the CPU (auto, runtime.fallback) or stop. Use --provider cpu, and report the ONNX Runtime version and GPU to ONNX Runtime.`,
       );
     for (const [what, graphs] of [
-      ['the SAE graphs', k.graphs.filter((g) => g.compared !== false)],
-      ['the model', k.graphs.filter((g) => g.compared === false)],
+      ['the SAE graphs', k.graphs.filter((g) => g.kind !== 'model')],
+      ['the model', k.graphs.filter((g) => g.kind === 'model')],
     ] as const) {
       const heavy = [...new Set(graphs.flatMap((g) => heavyOpsOnCpu(g.placement)))];
       if (heavy.length)

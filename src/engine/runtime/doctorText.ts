@@ -18,11 +18,11 @@ export function formatDoctor(r: DoctorReport): string {
     );
   }
   for (const k of r.kernels ?? []) {
-    lines.push('', `SAE graphs on ${k.provider}, against the CPU (${k.seconds.toFixed(1)} s):`);
+    lines.push('', `Graphs on ${k.provider}, against the CPU (${k.seconds.toFixed(1)} s):`);
     if (k.error) lines.push(`  not checked: ${k.error}`);
     for (const g of k.graphs) {
-      const verdict = g.compared === false ? (g.differences.length ? 'FAILED ' : 'ran    ') : g.differences.length ? 'DIFFERS' : 'agrees ';
-      lines.push(`  ${verdict} ${g.what}: ${placementText(g.placement)}`);
+      lines.push(`  ${g.differences.length ? 'DIFFERS' : 'agrees '} ${g.what}: ${placementText(g.placement)}`);
+      if (g.note) lines.push(`          ${g.note}`);
       for (const d of g.differences) lines.push(`          ${d}`);
     }
   }
