@@ -42,7 +42,7 @@ export interface DoctorEnv {
   kernels?(provider: ExecutionProviderName): Promise<KernelProbe>;
 }
 
-/** One SAE graph on a GPU provider: its numbers against the CPU's, and where ONNX Runtime ran its nodes. */
+/** One graph on a GPU provider (an SAE graph, or the user's model): against the CPU, and where ONNX Runtime ran its nodes. */
 export interface GraphProbe {
   /** e.g. "standard SAE, dense path". */
   what: string;
@@ -79,7 +79,7 @@ export interface DoctorReport {
   vulkanIcds?: string[];
   /** When WebGPU loads: the largest tensor a run plans for on it. */
   webgpuBufferLimit?: BufferLimit;
-  /** Per GPU provider that loads: its SAE graphs against the CPU. */
+  /** Per GPU provider that loads: its SAE graphs (and the user's model, given a config) against the CPU. */
   kernels?: ({ provider: ExecutionProviderName } & KernelProbe)[];
   advice: string[];
 }
@@ -192,9 +192,9 @@ function advise(r: DoctorReport, env: DoctorEnv): string[] {
 }
 
 /**
- * Operators of the SAE graphs that do real work over [tokens x width] tensors: on the CPU they mean host
- * copies of those tensors. ONNX Runtime keeps shape arithmetic (Shape, Gather of shapes, ...) on the CPU on
- * purpose; those are not listed.
+ * Operators of the SAE graphs and of transformer blocks that do real work over [tokens x width] tensors: on
+ * the CPU they mean host copies of those tensors. ONNX Runtime keeps shape arithmetic (Shape, Gather of
+ * shapes, ...) on the CPU on purpose; those are not listed.
  */
 const HEAVY_OPS = new Set([
   // the SAE graphs
@@ -210,7 +210,7 @@ export function heavyOpsOnCpu(placement: ProviderPlacement[]): string[] {
   return cpu && placement.length > 1 ? Object.keys(cpu.ops).filter((op) => HEAVY_OPS.has(op)) : [];
 }
 
-/** The real machine; providers are probed in child processes, the SAE graphs by `kernels` where given. */
+/** The real machine; providers are probed in child processes, the graphs by `kernels` where given. */
 export function realDoctorEnv(kernels?: DoctorEnv['kernels']): DoctorEnv {
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded on demand: the doctor reports a missing binary
   const ort = require('onnxruntime-node') as typeof import('onnxruntime-node');
