@@ -1,33 +1,78 @@
 #!/bin/bash
-# The measurements issue #10 still needs from a GPU machine, for a session whose device call carries only
-# .devrun/ (../shared/gpu/README.md). Prepare: bash ../shared/gpu/pack.sh, then
+# What issue #10 measures on a GPU machine, in one device call that carries only .devrun/
+# (../shared/gpu/README.md). Prepare: bash ../shared/gpu/pack.sh, then
 #   git show main:bench/gpu-session.sh > .devrun/gpu-session.sh
-# run: bash .devrun/gpu-session.sh (after .devrun/gpu-check.sh in the same call, or alone), then
-# ../shared/gpu/restore.sh. It prints, into $OUT/gpu-session.log:
-#   1. `sae-diff doctor`: which providers load, and for each GPU provider its SAE kernels against the CPU
-#      with ONNX Runtime's node placements (which operators it leaves to the CPU), and the placements of the
-#      bench model of gpu-check.sh (/tmp/bs) when that ran first (DOCTOR_CONFIG names another config);
-#   2. the 1B-class / 65k bench (Llama 3.2 1B shape, fp16, 65,536-wide SAEs at layers 5, 10, 15) on
-#      $PROVIDER (webgpu): tokens/s, stage times, peak host RSS and GPU memory.
-# BENCH_ARGS replaces the sizes (a dry run on a CPU machine: PROVIDER=cpu BENCH_ARGS="--hidden 64 ...").
+# run: bash .devrun/gpu-session.sh (timeout_s 580), then ALWAYS ../shared/gpu/restore.sh. In order of priority:
+#   1. the large workload of gpu-check.sh (143.7M params, 65,280 tokens, SAE 16,384 x 3): the PyTorch peer on
+#      CUDA, then the project on WebGPU (if that fails: again with runtime.reduction: sparse, to see which path);
+#   2. `sae-diff doctor` on that workload: providers, SAE kernels against the CPU with ONNX Runtime's node
+#      placements, the model's placements and its activations against the CPU's;
+#   3. the 1B-class / 65k bench (Llama 3.2 1B shape, fp16, 65,536-wide SAEs at layers 5, 10, 15) on WebGPU:
+#      tokens/s, stage times, peak host RSS and GPU memory. Its workload is generated in the background
+#      from the start (single-threaded JavaScript), so that the call fits in the device budget.
+# SAE_DIFF_KERNEL_CHECK=report: a kernel disagreement is printed and the GPU is still timed (the report says so).
+# Everything goes to $OUT/gpu-session.log; logs and reports to $OUT/runs.tgz.
+# A dry run on a CPU machine: PROVIDER=cpu BENCH_ARGS="--hidden 64 ..." LARGE="HIDDEN=64 ..." SAE_DIFF_PROJECT=.
+# (SKIP_LARGE=1 skips part 1 and 2).
 set -u
 D=$(cd "$(dirname "$0")" && pwd)
 OUT=${OUT:-/tmp}
 exec > >(tee "$OUT/gpu-session.log") 2>&1
+T() { echo "== +${SECONDS}s $*"; }
 P=${SAE_DIFF_PROJECT:-/opt/sd/proj}
-if [ ! -f "$P/bin/sae-diff.js" ]; then # not unpacked yet by gpu-check.sh on this machine
+if [ ! -f "$P/bin/sae-diff.js" ]; then # not unpacked yet on this machine
   for f in "$D"/gl/*.deb; do dpkg -x "$f" /; done
   ldconfig
   mkdir -p /opt/sd && tar -xJf "$D/payload.tar.xz" -C /opt/sd
 fi
 [ -d /opt/sd/bin ] && export PATH=/opt/sd/bin:$PATH
+export SAE_DIFF_KERNEL_CHECK=report
+R=/tmp/gpu-session-runs; rm -rf "$R"; mkdir -p "$R"; trap 'tar -czf "$OUT/runs.tgz" -C /tmp gpu-session-runs' EXIT
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null
 PROVIDER=${PROVIDER:-webgpu}
 BENCH_ARGS=${BENCH_ARGS:---hidden 2048 --layers 16 --inter 8192 --heads 32 --kv-heads 8 --vocab 32000 --d-sae 65536 --sae-layers 5,10,15 --fp16 --prompts 16 --max-tokens 128}
-# the bench workload gpu-check.sh builds, when it ran first: its model's node placements on each GPU provider
-DOCTOR_CONFIG=${DOCTOR_CONFIG:-$([ -f /tmp/bs/bench.yaml ] && echo /tmp/bs/bench.yaml)}
-echo "== +${SECONDS}s doctor ${DOCTOR_CONFIG}"
-timeout 300 node "$P/bin/sae-diff.js" doctor ${DOCTOR_CONFIG:+"$DOCTOR_CONFIG"}
-echo "== +${SECONDS}s bench on $PROVIDER: $BENCH_ARGS"
+BENCH_DIR=${BENCH_DIR:-/tmp/sae-diff-bench-gpu}
+LARGE=${LARGE:-HIDDEN=1024 LAYERS=12 INTER=2816 HEADS=16 KV=8 DSAE=16384 SAE_LAYERS=3,7,11 NPROMPTS=256 MAXTOK=256}
+T "1B workload: generating in the background"
 # shellcheck disable=SC2086 # the sizes are separate arguments
-timeout "${BENCH_TIMEOUT:-480}" node "$P/out/bench/bench.js" $BENCH_ARGS --provider "$PROVIDER" --no-peer --rounds 1 --out-dir "${BENCH_DIR:-/tmp/sae-diff-bench-gpu}"
-echo "== +${SECONDS}s end (exit $?)"
+node "$P/out/bench/bench.js" $BENCH_ARGS --provider cpu --no-peer --rounds 0 --out-dir "$BENCH_DIR" > "$R/generate-1b.log" 2>&1 &
+GEN=$!
+
+ours() { # name provider config [timeout]
+  local t0=$(date +%s.%N)
+  timeout "${4:-150}" node "$P/bin/sae-diff.js" run "$3" --provider "$2" --out "$R/ours-$1.json" > "$R/ours-$1.log" 2>&1
+  local rc=$?
+  echo "RESULT ours $1 $2 rc=$rc wall=$(awk "BEGIN{print $(date +%s.%N) - $t0}")"
+  grep -E 'timings|execution provider|reduction:|SAE kernels|warning|buffer limit|batch size|error' "$R/ours-$1.log" | cut -c1-600 | head -20
+  return $rc
+}
+if [ -z "${SKIP_LARGE:-}" ]; then
+  T "large workload: building"
+  # shellcheck disable=SC2086 # LARGE is a list of assignments
+  (cd "$D/bench" && env THREADS=16 $LARGE python3 make_bench_gpu.py /tmp/bl | tail -1)
+  T "large: PyTorch peer on CUDA"
+  t0=$(date +%s.%N)
+  DEVICE=cuda THREADS=16 timeout 120 python3 "$D/bench/torch_peer_dev.py" /tmp/bl 32 > "$R/peer-large-cuda.log" 2>&1
+  echo "RESULT peer large-cuda rc=$? wall=$(awk "BEGIN{print $(date +%s.%N) - $t0}") $(grep -E '"(forward_s|sae_and_metrics_s|total_s)"' "$R/peer-large-cuda.log" | tr -d '\n ')"
+  T "large: sae-diff on $PROVIDER"
+  if ! ours large-$PROVIDER "$PROVIDER" /tmp/bl/bench.yaml 150; then
+    sed 's/runtime: { max_tokens: \([0-9]*\) }/runtime: { max_tokens: \1, reduction: sparse }/' /tmp/bl/bench.yaml > /tmp/bl/sparse.yaml
+    T "large: sae-diff on $PROVIDER, sparse reduction"
+    ours large-$PROVIDER-sparse "$PROVIDER" /tmp/bl/sparse.yaml 120
+  else
+    T "large: sae-diff on $PROVIDER, second run"
+    ours large-$PROVIDER-2 "$PROVIDER" /tmp/bl/bench.yaml 100
+  fi
+  T "doctor /tmp/bl/bench.yaml"
+  timeout 100 node "$P/bin/sae-diff.js" doctor /tmp/bl/bench.yaml
+fi
+T "1B workload: waiting for the generator"
+wait $GEN
+echo "generator exit $?"
+tail -3 "$R/generate-1b.log"
+T "1B bench on $PROVIDER: $BENCH_ARGS"
+left=$((560 - SECONDS)); [ "$left" -lt 60 ] && left=60
+# shellcheck disable=SC2086 # the sizes are separate arguments
+timeout "${BENCH_TIMEOUT:-$left}" node "$P/out/bench/bench.js" $BENCH_ARGS --provider "$PROVIDER" --no-peer --rounds 1 --out-dir "$BENCH_DIR"
+T "end (exit $?)"
+nvidia-smi --query-gpu=memory.used --format=csv,noheader 2>/dev/null

@@ -11,6 +11,7 @@ import { loadConfigText } from '../src/engine/config/load';
 import { SaeDiffError } from '../src/engine/core/errors';
 import {
   afterKernelCheck,
+  keepProviderForMeasuring,
   checkDifferences,
   checkKernels,
   checkRunKernels,
@@ -219,6 +220,18 @@ test('after the check: agreement goes on; auto or runtime.fallback falls back to
       /--provider cpu/.test(e.hint ?? '') &&
       /runtime\.fallback: true/.test(e.hint ?? ''),
   );
+});
+
+test('SAE_DIFF_KERNEL_CHECK=report keeps a disagreeing provider for measuring, and says so; it changes nothing when the kernels agree', () => {
+  const differing: KernelCheck = { graphs: [{ what: 'standard SAE, dense path', differences: ['count of feature 7'] }], seconds: 1 };
+  const agreed: KernelCheck = { graphs: [{ what: 'standard SAE, dense path', differences: [] }], seconds: 1 };
+  const report = { SAE_DIFF_KERNEL_CHECK: 'report' };
+  const kept = keepProviderForMeasuring(differing, { provider: 'webgpu' }, report)!;
+  assert.equal(kept.useCpu, false);
+  assert.match(kept.note, /DISAGREE with the CPU; used anyway \(SAE_DIFF_KERNEL_CHECK=report\)/);
+  assert.match(kept.warning!, /standard SAE, dense path: count of feature 7\..*not trustworthy/);
+  assert.equal(keepProviderForMeasuring(agreed, { provider: 'webgpu' }, report), undefined);
+  assert.equal(keepProviderForMeasuring(differing, { provider: 'webgpu' }, {}), undefined);
 });
 
 test("a run's check reads its SAEs' shapes from their configs and checks each once", async () => {

@@ -166,6 +166,26 @@ export function afterKernelCheck(
 }
 
 /**
+ * SAE_DIFF_KERNEL_CHECK=report: a GPU whose kernels disagree is still used, for measuring its speed and
+ * seeing its numbers (bench/gpu-session.sh). The disagreement is a warning in the report and its provider
+ * reason, so the report never poses as checked.
+ */
+export function keepProviderForMeasuring(
+  check: KernelCheck,
+  choice: Pick<ProviderChoice, 'provider'>,
+  env: Record<string, string | undefined>,
+): KernelCheckOutcome | undefined {
+  const differences = checkDifferences(check);
+  if (env.SAE_DIFF_KERNEL_CHECK !== 'report' || differences.length === 0) return undefined;
+  const what = `The SAE graph gives different numbers on ${choice.provider} than on the CPU: ${differences.slice(0, 5).join('; ')}`;
+  return {
+    useCpu: false,
+    note: `SAE kernels on ${choice.provider} DISAGREE with the CPU; used anyway (SAE_DIFF_KERNEL_CHECK=report)`,
+    warning: `${what}. Used anyway because SAE_DIFF_KERNEL_CHECK=report: this report's numbers are not trustworthy.`,
+  };
+}
+
+/**
  * Step "provider", on a GPU provider: the check on the run's SAE shapes and reduction path, and what
  * follows from it (afterKernelCheck).
  */
@@ -174,6 +194,7 @@ export async function checkRunKernels(
   settings: SessionSettings,
   choice: Pick<ProviderChoice, 'provider' | 'requested'>,
   log: (line: string) => void,
+  env: Record<string, string | undefined> = process.env,
 ): Promise<KernelCheckOutcome> {
   const run = runShapes(config);
   if (!run) return { useCpu: false, note: 'SAE kernels not checked: an SAE could not be read' };
@@ -182,7 +203,7 @@ export async function checkRunKernels(
     `checking the SAE kernels on ${settings.provider} against the CPU (${run.shapes.length} graph${run.shapes.length > 1 ? 's' : ''}, width ${run.width})`,
   );
   const check = await checkKernels(settings, reduction, run.shapes, run.width, { k: config.sae.k, contexts: config.metrics.top_contexts });
-  const outcome = afterKernelCheck(check, choice, config.runtime.fallback);
+  const outcome = keepProviderForMeasuring(check, choice, env) ?? afterKernelCheck(check, choice, config.runtime.fallback);
   log(outcome.warning ? `warning: ${outcome.warning}` : outcome.note);
   return outcome;
 }
