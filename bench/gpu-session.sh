@@ -1,12 +1,16 @@
 #!/bin/bash
 # What issue #10 measures on a GPU machine, in one device call that carries only .devrun/
-# (../shared/gpu/README.md). Prepare: bash ../shared/gpu/pack.sh, then
+# (../shared/gpu/README.md). Prepare: bash ../shared/gpu/pack.sh, then (pack.sh's payload has no test/fixtures,
+# which the bench's workload generator reads; it has the fixture's tokenizer and prompts, not an SAE config)
 #   git show main:bench/gpu-session.sh > .devrun/gpu-session.sh
+#   s=tiny-llama/saes/blocks.0.hook_resid_post; mkdir -p .devrun/fixtures/$s
+#   git show main:test/fixtures/$s/cfg.json > .devrun/fixtures/$s/cfg.json
 # run: bash .devrun/gpu-session.sh (timeout_s 580), then ALWAYS ../shared/gpu/restore.sh. In order of priority:
 #   1. the large workload of gpu-check.sh (143.7M params, 65,280 tokens, SAE 16,384 x 3): the PyTorch peer on
-#      CUDA, then the project on WebGPU (if that fails: again with runtime.reduction: sparse, to see which path);
-#   2. `sae-diff doctor` on that workload: providers, SAE kernels against the CPU with ONNX Runtime's node
-#      placements, the model's placements and its activations against the CPU's;
+#      CUDA, then the project on WebGPU: the dense path, the same with ONNX Runtime's default buffer cache, the
+#      sparse path, the dense path again;
+#   2. with DOCTOR=1, `sae-diff doctor` on that workload: providers, SAE kernels against the CPU with ONNX
+#      Runtime's node placements, the model's placements and its activations against the CPU's;
 #   3. the 1B-class / 65k bench (Llama 3.2 1B shape, fp16, 65,536-wide SAEs at layers 5, 10, 15) on WebGPU:
 #      tokens/s, stage times, peak host RSS and GPU memory. Its workload is generated in the background
 #      from the start (single-threaded JavaScript), so that the call fits in the device budget.
@@ -26,6 +30,7 @@ if [ ! -f "$P/bin/sae-diff.js" ]; then # not unpacked yet on this machine
   mkdir -p /opt/sd && tar -xJf "$D/payload.tar.xz" -C /opt/sd
 fi
 [ -d /opt/sd/bin ] && export PATH=/opt/sd/bin:$PATH
+[ -f "$P/test/fixtures/tiny-llama/base/tokenizer.json" ] || { mkdir -p "$P/test/fixtures" && cp -r "$D/fixtures/tiny-llama" "$P/test/fixtures/"; }
 export SAE_DIFF_KERNEL_CHECK=report
 R=/tmp/gpu-session-runs; rm -rf "$R"; mkdir -p "$R"; trap 'tar -czf "$OUT/runs.tgz" -C /tmp gpu-session-runs' EXIT
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null
@@ -38,12 +43,12 @@ T "1B workload: generating in the background"
 node "$P/out/bench/bench.js" $BENCH_ARGS --provider cpu --no-peer --rounds 0 --out-dir "$BENCH_DIR" > "$R/generate-1b.log" 2>&1 &
 GEN=$!
 
-ours() { # name provider config [timeout]
+ours() { # name provider config [timeout] [storage buffer cache mode]
   local t0=$(date +%s.%N)
-  timeout "${4:-150}" node "$P/bin/sae-diff.js" run "$3" --provider "$2" --out "$R/ours-$1.json" > "$R/ours-$1.log" 2>&1
+  SAE_DIFF_WEBGPU_BUFFER_CACHE=${5:-} timeout "${4:-150}" node "$P/bin/sae-diff.js" run "$3" --provider "$2" --out "$R/ours-$1.json" > "$R/ours-$1.log" 2>&1
   local rc=$?
   echo "RESULT ours $1 $2 rc=$rc wall=$(awk "BEGIN{print $(date +%s.%N) - $t0}")"
-  grep -E 'timings|execution provider|reduction:|SAE kernels|warning|buffer limit|batch size|error' "$R/ours-$1.log" | cut -c1-600 | head -20
+  grep -E 'timings|execution provider|reduction:|SAE kernels|warning|buffer limit|device batching|error' "$R/ours-$1.log" | cut -c1-600 | head -20
   return $rc
 }
 if [ -z "${SKIP_LARGE:-}" ]; then
@@ -54,17 +59,16 @@ if [ -z "${SKIP_LARGE:-}" ]; then
   t0=$(date +%s.%N)
   DEVICE=cuda THREADS=16 timeout 120 python3 "$D/bench/torch_peer_dev.py" /tmp/bl 32 > "$R/peer-large-cuda.log" 2>&1
   echo "RESULT peer large-cuda rc=$? wall=$(awk "BEGIN{print $(date +%s.%N) - $t0}") $(grep -E '"(forward_s|sae_and_metrics_s|total_s)"' "$R/peer-large-cuda.log" | tr -d '\n ')"
-  T "large: sae-diff on $PROVIDER"
-  if ! ours large-$PROVIDER "$PROVIDER" /tmp/bl/bench.yaml 150; then
-    sed 's/runtime: { max_tokens: \([0-9]*\) }/runtime: { max_tokens: \1, reduction: sparse }/' /tmp/bl/bench.yaml > /tmp/bl/sparse.yaml
-    T "large: sae-diff on $PROVIDER, sparse reduction"
-    ours large-$PROVIDER-sparse "$PROVIDER" /tmp/bl/sparse.yaml 120
-  else
-    T "large: sae-diff on $PROVIDER, second run"
-    ours large-$PROVIDER-2 "$PROVIDER" /tmp/bl/bench.yaml 100
-  fi
-  T "doctor /tmp/bl/bench.yaml"
-  timeout 100 node "$P/bin/sae-diff.js" doctor /tmp/bl/bench.yaml
+  sed 's/runtime: { max_tokens: \([0-9]*\) }/runtime: { max_tokens: \1, reduction: sparse }/' /tmp/bl/bench.yaml > /tmp/bl/sparse.yaml
+  T "large: sae-diff on $PROVIDER (dense path; storage buffers cached by size)"
+  ours large-$PROVIDER "$PROVIDER" /tmp/bl/bench.yaml 120
+  T "large: the same with ONNX Runtime's default buffer cache (bucket: nothing above 160 MiB kept)"
+  ours large-$PROVIDER-bucket "$PROVIDER" /tmp/bl/bench.yaml 90 bucket
+  T "large: sparse path"
+  ours large-$PROVIDER-sparse "$PROVIDER" /tmp/bl/sparse.yaml 80
+  T "large: dense path, second run"
+  ours large-$PROVIDER-2 "$PROVIDER" /tmp/bl/bench.yaml 90
+  [ -n "${DOCTOR:-}" ] && timeout 100 node "$P/bin/sae-diff.js" doctor /tmp/bl/bench.yaml
 fi
 T "1B workload: waiting for the generator"
 wait $GEN

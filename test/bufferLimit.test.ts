@@ -18,6 +18,7 @@ import { runDiagnostic } from '../src/engine/pipeline/pipeline';
 import { bufferLimit, MAX_BUFFER_ENV, WEBGPU_PLANNED_BUFFER_BYTES } from '../src/engine/runtime/bufferLimit';
 import { bufferCaps, chooseBatching, planDeviceBatch } from '../src/engine/runtime/deviceBatch';
 import { probeModel, sessionOptions } from '../src/engine/runtime/session';
+import { probeProviderEntry, WEBGPU_BUFFER_CACHE_ENV, webgpuProvider, webgpuStorageCache } from '../src/engine/runtime/webgpuOptions';
 import { HISTOGRAM_EDGES } from '../src/engine/sae/histogramEdges';
 import { loadSae, type SaeWeights } from '../src/engine/sae/loadSae';
 import { buildReducedGraph } from '../src/engine/sae/reducedGraph';
@@ -212,10 +213,13 @@ test('the lookups to move reach the WebGPU provider as forceCpuNodeNames; other 
   const graph = new Uint8Array(0);
   const plan = { cpuNodes: ['/model/embed_tokens/Gather'] };
   assert.deepEqual(sessionOptions(graph, { provider: 'webgpu', threads: 1 }, plan).executionProviders, [
-    { name: 'webgpu', forceCpuNodeNames: ['/model/embed_tokens/Gather'] },
+    { name: 'webgpu', storageBufferCacheMode: 'simple', forceCpuNodeNames: ['/model/embed_tokens/Gather'] },
     'cpu',
   ]);
-  assert.deepEqual(sessionOptions(graph, { provider: 'webgpu', threads: 1 }, {}).executionProviders, ['webgpu', 'cpu']);
+  assert.deepEqual(sessionOptions(graph, { provider: 'webgpu', threads: 1 }, {}).executionProviders, [
+    { name: 'webgpu', storageBufferCacheMode: 'simple' },
+    'cpu',
+  ]);
   assert.deepEqual(sessionOptions(graph, { provider: 'cuda', threads: 1 }, plan).executionProviders, ['cuda', 'cpu']);
   assert.deepEqual(sessionOptions(graph, { provider: 'cpu', threads: 1 }, plan).executionProviders, ['cpu']);
 });
@@ -235,4 +239,25 @@ test("onnxruntime-node's WebGPU provider reads forceCpuNodeNames (a wrong elemen
   assert.match(await attempt([3]), /elements of "forceCpuNodeNames" must be strings/);
   // without a GPU this fails later, finding no adapter: not on the option
   assert.doesNotMatch(await attempt(['id']), /Invalid argument/);
+});
+
+test("WebGPU sessions keep freed buffers of every size ('simple'); the variable overrides it, a bad value is refused, and onnxruntime-node passes the mode to ONNX Runtime", async () => {
+  assert.equal(webgpuStorageCache({}), 'simple');
+  assert.equal(webgpuStorageCache({ [WEBGPU_BUFFER_CACHE_ENV]: 'bucket' }), 'bucket');
+  assert.throws(() => webgpuStorageCache({ [WEBGPU_BUFFER_CACHE_ENV]: 'big' }), /SAE_DIFF_WEBGPU_BUFFER_CACHE=big: use one of disabled, lazyRelease, simple, bucket/);
+  assert.deepEqual(probeProviderEntry('cpu'), 'cpu');
+  assert.deepEqual(probeProviderEntry('webgpu'), webgpuProvider([]));
+  const attempt = async (mode: string) => {
+    try {
+      const entry = { name: 'webgpu', storageBufferCacheMode: mode } as ort.InferenceSession.ExecutionProviderConfig;
+      const s = await ort.InferenceSession.create(probeModel(), { executionProviders: [entry] });
+      await s.release();
+      return 'created';
+    } catch (e) {
+      return (e as Error).message;
+    }
+  };
+  // ONNX Runtime parses the mode before it looks for an adapter: a wrong one is refused there
+  assert.match(await attempt('nonsense'), /Invalid buffer cache mode: nonsense/);
+  assert.doesNotMatch(await attempt('simple'), /Invalid buffer cache mode/);
 });

@@ -14,7 +14,7 @@ import { DEFAULT_METRICS } from '../src/engine/config/types';
 import { layerMetrics, shiftedFeatures } from '../src/engine/metrics/finalize';
 import { LayerAccumulator } from '../src/engine/metrics/layerAccumulator';
 import { mergePartialReports } from '../src/engine/merge/merge';
-import { HookedModel, hostData } from '../src/engine/model/runner';
+import { fetchedOutputs, HookedModel, hostData } from '../src/engine/model/runner';
 import { runDiagnostic } from '../src/engine/pipeline/pipeline';
 import type { SaeDiffReport } from '../src/shared/reportTypes';
 import { chooseBatching, deviceMemoryBudget, planDeviceBatch, MAX_BATCH, MAX_CHUNK } from '../src/engine/runtime/deviceBatch';
@@ -258,6 +258,12 @@ test('path selection: sparse on cpu, dense on GPU providers, the override wins; 
   assert.equal(chooseReduction('webgpu', 'sparse').activationLocation, undefined, 'the sparse path reads activations in JavaScript');
 });
 
+test('device outputs: every run fetches every output, so none stays bound to an earlier batch; host runs fetch only what they use', () => {
+  const all = ['hook.3', 'probe.2', 'probe.4'];
+  assert.deepEqual(fetchedOutputs(all, ['hook.3'], true), all);
+  assert.deepEqual(fetchedOutputs(all, ['hook.3'], false), ['hook.3']);
+});
+
 test('device-resident outputs fall back to host tensors on the CPU provider', async () => {
   const model = await HookedModel.load(
     path.join(FIXTURES, 'base', 'model.onnx'),
@@ -287,12 +293,12 @@ test('GPU batch plan: stays within its stated bound, grows with the budget, and 
     assert.ok(plan.batchSize <= MAX_BATCH && plan.chunkTokens <= MAX_CHUNK && plan.chunkTokens <= plan.batchSize * shape.maxTokens);
     last = plan;
   }
-  // 1B-class / 65k at 3 layers on 8 GiB, by hand from the bound: a prompt costs 256·4·(6·2048 + 32·2048 + 32·256)
-  // = 88,080,384 bytes, a chunk token 8·(7·65536 + 4·2048) = 3,735,552; the chunk gets half (1149 tokens), 48 prompts fit the rest
+  // 1B-class / 65k at 3 layers on 8 GiB, by hand from the bound: a prompt costs 256·4·(4·3·2048 + 32·2048 + 32·256)
+  // = 100,663,296 bytes, a chunk token 8·(7·65536 + 4·2048) = 3,735,552; the chunk gets half (1149 tokens), 42 prompts fit the rest
   assert.deepEqual(planDeviceBatch({ ...shape, budgetBytes: 8 * 2 ** 30 }), {
-    batchSize: 48,
+    batchSize: 42,
     chunkTokens: 1149,
-    bytes: 48 * 88_080_384 + 1149 * 3_735_552,
+    bytes: 42 * 100_663_296 + 1149 * 3_735_552,
     fits: true,
   });
   const tiny = planDeviceBatch({ ...shape, budgetBytes: 1024 });
@@ -322,7 +328,7 @@ test('batching: CPU and sparse keep the config; dense on a GPU plans what the fi
   assert.deepEqual(chooseBatching({ ...base, gpuDense: false }), { batchSize: 16, chunkTokens: 512 });
   assert.deepEqual(chooseBatching({ ...base, gpuDense: false, optionBatchSize: 4 }), { batchSize: 4, chunkTokens: 512 });
   const planned = chooseBatching({ ...base, gpuDense: true });
-  assert.deepEqual([planned.batchSize, planned.chunkTokens], [48, 1149]);
+  assert.deepEqual([planned.batchSize, planned.chunkTokens], [42, 1149]);
   const fileSets = chooseBatching({ ...base, gpuDense: true, keysSet: new Set(['batch_size']) });
   assert.deepEqual([fileSets.batchSize, fileSets.chunkTokens], [16, 1149]);
   const callerSets = chooseBatching({ ...base, gpuDense: true, keysSet: new Set(['sae_batch_tokens']), optionBatchSize: 8 });

@@ -96,6 +96,8 @@ export class HookedModel {
     readonly probes: Map<number, Map<ProbeKind, string>>,
     /** Embedding tables looked up on the CPU: above the provider's buffer limit (model/oversizedWeights.ts). */
     readonly tablesOnCpu: string[] = [],
+    /** The outputs stay on the device (HookOptions.outputLocation). */
+    private readonly deviceOutputs = false,
   ) {}
 
   static async load(onnxPath: string, hooks: HookOptions, settings: SessionSettings): Promise<HookedModel> {
@@ -131,7 +133,17 @@ export class HookedModel {
       halfWeightBytes: halfElements * 2,
       cpuNodes: cpuLookups.nodes,
     });
-    return new HookedModel(onnxPath, session, tensors, outputNames, inputSpecs, blockCount, probes, cpuLookups.tables);
+    return new HookedModel(
+      onnxPath,
+      session,
+      tensors,
+      outputNames,
+      inputSpecs,
+      blockCount,
+      probes,
+      cpuLookups.tables,
+      hooks.outputLocation === 'gpu-buffer' && settings.provider !== 'cpu',
+    );
   }
 
   /** Runs one batch; returns the hooked activations per layer, float32 [batch, seq, hidden]. */
@@ -169,11 +181,13 @@ export class HookedModel {
         feeds[spec.name] = new ort.Tensor(type, type === 'float16' ? new Uint16Array(0) : new Float32Array(0), dims);
       }
     }
-    // fetch only the hooked layers unless the probes are wanted: ONNX Runtime then neither keeps nor copies them
-    const fetches = withProbes ? this.session.outputNames : [...new Set(this.outputNames.values())];
-    const out = await this.session.run(feeds, fetches);
+    const wanted = withProbes ? this.session.outputNames : [...new Set(this.outputNames.values())];
+    const out = await this.session.run(feeds, fetchedOutputs(this.session.outputNames, wanted, this.deviceOutputs));
     const outputs = new Map<string, Activations>();
-    for (const [name, t] of Object.entries(out)) outputs.set(name, activationsOf(t));
+    for (const [name, t] of Object.entries(out)) {
+      if (wanted.includes(name)) outputs.set(name, activationsOf(t));
+      else t.dispose();
+    }
     const layers = new Map<number, Activations>();
     for (const [layer, name] of this.outputNames) layers.set(layer, outputs.get(name)!);
     return { layers, outputs };
@@ -182,6 +196,20 @@ export class HookedModel {
   async release(): Promise<void> {
     await this.session.release();
   }
+}
+
+/**
+ * The outputs a run asks ONNX Runtime for. On the host: only those wanted (the hooked layers, plus the probes
+ * on the self-check's batch), so ONNX Runtime neither keeps nor copies the rest. With device outputs: all of
+ * them, every run. onnxruntime-node binds device outputs through one IO binding per session and binds only
+ * the outputs a run fetches; an output fetched before and not now stays bound to the buffer of that earlier
+ * run, and ONNX Runtime then writes into it as a pre-allocated output: a later batch of another size fails
+ * ("has shape {128,256,1024} but the computed output shape for this run is {28,256,1024}", seen on an H200),
+ * and one of the same size overwrites a buffer already handed back. Fetching the same outputs every run
+ * rebinds each of them; the unwanted ones are disposed at once.
+ */
+export function fetchedOutputs(all: readonly string[], wanted: readonly string[], deviceOutputs: boolean): readonly string[] {
+  return deviceOutputs ? all : wanted;
 }
 
 function intTensor(elemType: number, values: number[], dims: number[]): ort.Tensor {

@@ -28,6 +28,12 @@ export interface DeviceBatchPlan {
 export const FORWARD_D_FACTOR = 32;
 /** [tokens x SAE width] float32 tensors alive at once per model in the dense SAE graph (pre, z, active mask, top-k mask, diff, |diff|, diff^2). */
 export const SAE_WIDTH_FACTOR = 7;
+/**
+ * [batch x seq x d] outputs per hooked layer on the device: base's resid_pre, resid_post and the next block's
+ * (its self-check probes, fetched on every run when outputs stay on the device: model/runner.ts's
+ * fetchedOutputs) and the fine-tune's hooked one.
+ */
+export const HOOKED_TENSORS_PER_LAYER = 4;
 export const MAX_BATCH = 256;
 export const MAX_CHUNK = 8192;
 /** The widest per-token tensor of a forward pass, in units of d: the MLP's up projection (4x in Llama, 8x in Gemma 7B). */
@@ -53,9 +59,9 @@ export function bufferCaps(shape: Omit<DeviceBatchInput, 'budgetBytes'>): { batc
 /**
  * The bound (bytes, float32, per batch of B prompts and chunks of C tokens, S = maxTokens):
  *
- *   bytes = B·S·4·(2·layers·d + FORWARD_D_FACTOR·d + heads·S) + C·4·2·(SAE_WIDTH_FACTOR·m + 4·d)
+ *   bytes = B·S·4·(HOOKED_TENSORS_PER_LAYER·layers·d + FORWARD_D_FACTOR·d + heads·S) + C·4·2·(SAE_WIDTH_FACTOR·m + 4·d)
  *
- * with heads = max(1, d/64): base's and a fine-tune's hooked activations at every layer, the forward
+ * with heads = max(1, d/64): the hooked activations at every layer (see HOOKED_TENSORS_PER_LAYER), the forward
  * pass's peak (attention scores of one layer included), and the dense SAE graph's intermediates for
  * both models. The chunk takes at most half the budget (capped at MAX_CHUNK tokens), the batch the
  * rest (capped at MAX_BATCH prompts). A pure function, so the choice is reproducible and testable.
@@ -65,7 +71,7 @@ export function planDeviceBatch(p: DeviceBatchInput): DeviceBatchPlan {
     m = p.dSae,
     S = Math.max(1, p.maxTokens);
   const heads = Math.max(1, Math.floor(d / 64));
-  const perPrompt = S * 4 * (2 * p.layers * d + FORWARD_D_FACTOR * d + heads * S);
+  const perPrompt = S * 4 * (HOOKED_TENSORS_PER_LAYER * p.layers * d + FORWARD_D_FACTOR * d + heads * S);
   const perChunkToken = 4 * 2 * (SAE_WIDTH_FACTOR * m + 4 * d);
   const bytes = (b: number, c: number) => b * perPrompt + c * perChunkToken;
   const budget = Math.max(0, p.budgetBytes);

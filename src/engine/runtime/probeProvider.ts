@@ -6,6 +6,7 @@ import * as ort from 'onnxruntime-node';
 import { runChildScript, scriptPath } from './childScript';
 import { fullFloat32OnCuda } from './providers';
 import { probeModel } from './session';
+import { probeProviderEntry } from './webgpuOptions';
 
 export interface ProbeResult {
   loads: boolean;
@@ -17,7 +18,7 @@ export interface ProbeResult {
 export async function probeHere(provider: string): Promise<ProbeResult> {
   try {
     fullFloat32OnCuda(provider);
-    const s = await ort.InferenceSession.create(probeModel(), { executionProviders: [provider] });
+    const s = await ort.InferenceSession.create(probeModel(), { executionProviders: [probeProviderEntry(provider)] });
     await s.run({ x: new ort.Tensor('float32', Float32Array.of(1), [1]) });
     await s.release();
     return { loads: true };

@@ -4,6 +4,7 @@ import { onnx } from 'onnx-proto';
 import type { ExecutionProviderName } from '../config/types';
 import { SaeDiffError } from '../core/errors';
 import { cudaBinariesInstalled, fullFloat32OnCuda, gpuDevicePresent, ProviderEnvironment } from './providers';
+import { probeProviderEntry, webgpuProvider } from './webgpuOptions';
 
 export interface SessionSettings {
   provider: ExecutionProviderName;
@@ -82,8 +83,8 @@ export function sessionOptions(
     executionProviders:
       settings.provider === 'cpu'
         ? ['cpu']
-        : settings.provider === 'webgpu' && plan.cpuNodes?.length
-          ? [{ name: 'webgpu', forceCpuNodeNames: plan.cpuNodes }, 'cpu']
+        : settings.provider === 'webgpu'
+          ? [webgpuProvider(plan.cpuNodes), 'cpu']
           : [settings.provider, 'cpu'],
     // 'extended': every fusion that matters here; 'all' only adds NCHWc layouts (CNNs) and triples session creation
     graphOptimizationLevel: 'extended',
@@ -173,7 +174,7 @@ export function probeEnvironment(): ProviderEnvironment {
       let p = loadCache.get(provider);
       if (!p) {
         fullFloat32OnCuda(provider);
-        p = ort.InferenceSession.create(probeModel(), { executionProviders: [provider] })
+        p = ort.InferenceSession.create(probeModel(), { executionProviders: [probeProviderEntry(provider)] })
           .then(async (s) => {
             await s.release();
             return true;
