@@ -6,9 +6,9 @@
 #   s=tiny-llama/saes/blocks.0.hook_resid_post; mkdir -p .devrun/fixtures/$s
 #   git show main:test/fixtures/$s/cfg.json > .devrun/fixtures/$s/cfg.json
 # run: bash .devrun/gpu-session.sh (timeout_s 580), then ALWAYS ../shared/gpu/restore.sh. In order of priority:
-#   1. the large workload of gpu-check.sh (143.7M params, 65,280 tokens, SAE 16,384 x 3): the PyTorch peer on
-#      CUDA, then the project on WebGPU: the dense path, the same with ONNX Runtime's default buffer cache, the
-#      sparse path, the dense path again;
+#   1. the large workload of gpu-check.sh (143.7M params, 65,280 tokens, SAE 16,384 x 3), runs in LARGE_RUNS order
+#      (default: dense peer bucket sparse dense): the project on WebGPU on the dense path, the PyTorch peer on
+#      CUDA, the dense path with ONNX Runtime's default buffer cache, the sparse path;
 #   2. with DOCTOR=1, `sae-diff doctor` on that workload: providers, SAE kernels against the CPU with ONNX
 #      Runtime's node placements, the model's placements and its activations against the CPU's;
 #   3. the 1B-class / 65k bench (Llama 3.2 1B shape, fp16, 65,536-wide SAEs at layers 5, 10, 15) on WebGPU:
@@ -16,6 +16,7 @@
 #      from the start (single-threaded JavaScript), so that the call fits in the device budget.
 # SAE_DIFF_KERNEL_CHECK=report: a kernel disagreement is printed and the GPU is still timed (the report says so).
 # Everything goes to $OUT/gpu-session.log; logs and reports to $OUT/runs.tgz.
+# END_AT (default 560): the second of the call by which the 1B bench must end.
 # A dry run on a CPU machine: PROVIDER=cpu BENCH_ARGS="--hidden 64 ..." LARGE="HIDDEN=64 ..." SAE_DIFF_PROJECT=.
 # (SKIP_LARGE=1 skips part 1 and 2).
 set -u
@@ -55,19 +56,25 @@ if [ -z "${SKIP_LARGE:-}" ]; then
   T "large workload: building"
   # shellcheck disable=SC2086 # LARGE is a list of assignments
   (cd "$D/bench" && env THREADS=16 $LARGE python3 make_bench_gpu.py /tmp/bl | tail -1)
-  T "large: PyTorch peer on CUDA"
-  t0=$(date +%s.%N)
-  DEVICE=cuda THREADS=16 timeout 120 python3 "$D/bench/torch_peer_dev.py" /tmp/bl 32 > "$R/peer-large-cuda.log" 2>&1
-  echo "RESULT peer large-cuda rc=$? wall=$(awk "BEGIN{print $(date +%s.%N) - $t0}") $(grep -E '"(forward_s|sae_and_metrics_s|total_s)"' "$R/peer-large-cuda.log" | tr -d '\n ')"
   sed 's/runtime: { max_tokens: \([0-9]*\) }/runtime: { max_tokens: \1, reduction: sparse }/' /tmp/bl/bench.yaml > /tmp/bl/sparse.yaml
-  T "large: sae-diff on $PROVIDER (dense path; storage buffers cached by size)"
-  ours large-$PROVIDER "$PROVIDER" /tmp/bl/bench.yaml 120
-  T "large: the same with ONNX Runtime's default buffer cache (bucket: nothing above 160 MiB kept)"
-  ours large-$PROVIDER-bucket "$PROVIDER" /tmp/bl/bench.yaml 90 bucket
-  T "large: sparse path"
-  ours large-$PROVIDER-sparse "$PROVIDER" /tmp/bl/sparse.yaml 80
-  T "large: dense path, second run"
-  ours large-$PROVIDER-2 "$PROVIDER" /tmp/bl/bench.yaml 90
+  for run in ${LARGE_RUNS:-dense peer bucket sparse dense}; do
+    case $run in
+      peer)
+        T "large: PyTorch peer on CUDA"
+        t0=$(date +%s.%N)
+        DEVICE=cuda THREADS=16 timeout 120 python3 "$D/bench/torch_peer_dev.py" /tmp/bl 32 > "$R/peer-large-cuda.log" 2>&1
+        echo "RESULT peer large-cuda rc=$? wall=$(awk "BEGIN{print $(date +%s.%N) - $t0}") $(grep -E '"(forward_s|sae_and_metrics_s|total_s)"' "$R/peer-large-cuda.log" | tr -d '\n ')" ;;
+      dense)
+        T "large: sae-diff on $PROVIDER (dense path; storage buffers cached by size)"
+        ours "large-$PROVIDER-$SECONDS" "$PROVIDER" /tmp/bl/bench.yaml 120 ;;
+      bucket)
+        T "large: the same with ONNX Runtime's default buffer cache (bucket: nothing above 160 MiB kept)"
+        ours large-$PROVIDER-bucket "$PROVIDER" /tmp/bl/bench.yaml 90 bucket ;;
+      sparse)
+        T "large: sparse path"
+        ours large-$PROVIDER-sparse "$PROVIDER" /tmp/bl/sparse.yaml 80 ;;
+    esac
+  done
   [ -n "${DOCTOR:-}" ] && timeout 100 node "$P/bin/sae-diff.js" doctor /tmp/bl/bench.yaml
 fi
 T "1B workload: waiting for the generator"
@@ -75,7 +82,7 @@ wait $GEN
 echo "generator exit $?"
 tail -3 "$R/generate-1b.log"
 T "1B bench on $PROVIDER: $BENCH_ARGS"
-left=$((560 - SECONDS)); [ "$left" -lt 60 ] && left=60
+left=$((${END_AT:-560} - SECONDS)); [ "$left" -lt 60 ] && left=60
 # shellcheck disable=SC2086 # the sizes are separate arguments
 timeout "${BENCH_TIMEOUT:-$left}" node "$P/out/bench/bench.js" $BENCH_ARGS --provider "$PROVIDER" --no-peer --rounds 1 --out-dir "$BENCH_DIR"
 T "end (exit $?)"

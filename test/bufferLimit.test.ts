@@ -244,7 +244,10 @@ test("onnxruntime-node's WebGPU provider reads forceCpuNodeNames (a wrong elemen
 test("WebGPU sessions keep freed buffers of every size ('simple'); the variable overrides it, a bad value is refused, and onnxruntime-node passes the mode to ONNX Runtime", async () => {
   assert.equal(webgpuStorageCache({}), 'simple');
   assert.equal(webgpuStorageCache({ [WEBGPU_BUFFER_CACHE_ENV]: 'bucket' }), 'bucket');
-  assert.throws(() => webgpuStorageCache({ [WEBGPU_BUFFER_CACHE_ENV]: 'big' }), /SAE_DIFF_WEBGPU_BUFFER_CACHE=big: use one of disabled, lazyRelease, simple, bucket/);
+  assert.throws(
+    () => webgpuStorageCache({ [WEBGPU_BUFFER_CACHE_ENV]: 'big' }),
+    /SAE_DIFF_WEBGPU_BUFFER_CACHE=big: use one of disabled, lazyRelease, simple, bucket/,
+  );
   assert.deepEqual(probeProviderEntry('cpu'), 'cpu');
   assert.deepEqual(probeProviderEntry('webgpu'), webgpuProvider([]));
   const attempt = async (mode: string) => {

@@ -14,7 +14,7 @@ import { DEFAULT_METRICS } from '../src/engine/config/types';
 import { layerMetrics, shiftedFeatures } from '../src/engine/metrics/finalize';
 import { LayerAccumulator } from '../src/engine/metrics/layerAccumulator';
 import { mergePartialReports } from '../src/engine/merge/merge';
-import { fetchedOutputs, HookedModel, hostData } from '../src/engine/model/runner';
+import { DeviceDownload, fetchedOutputs, HookedModel, hostData } from '../src/engine/model/runner';
 import { runDiagnostic } from '../src/engine/pipeline/pipeline';
 import type { SaeDiffReport } from '../src/shared/reportTypes';
 import { chooseBatching, deviceMemoryBudget, planDeviceBatch, MAX_BATCH, MAX_CHUNK } from '../src/engine/runtime/deviceBatch';
@@ -262,6 +262,17 @@ test('device outputs: every run fetches every output, so none stays bound to an 
   const all = ['hook.3', 'probe.2', 'probe.4'];
   assert.deepEqual(fetchedOutputs(all, ['hook.3'], true), all);
   assert.deepEqual(fetchedOutputs(all, ['hook.3'], false), ['hook.3']);
+});
+
+test('the device-to-host copy (an Identity session: onnxruntime-node cannot download WebGPU tensors) returns the tensor of any shape', async () => {
+  const download = new DeviceDownload({ provider: 'cpu', threads: 1 });
+  try {
+    const values = Float32Array.from({ length: 2 * 3 * 4 }, (_, i) => i / 7 - 1);
+    assert.deepEqual(await download.toHost(new ort.Tensor('float32', values, [2, 3, 4])), values);
+    assert.deepEqual(await download.toHost(new ort.Tensor('float32', Float32Array.of(5, 6), [2])), Float32Array.of(5, 6));
+  } finally {
+    await download.release();
+  }
 });
 
 test('device-resident outputs fall back to host tensors on the CPU provider', async () => {

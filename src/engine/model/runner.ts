@@ -1,7 +1,7 @@
 import { ort } from '../runtime/ort';
 import type { HookPoint } from '../config/types';
 import { SaeDiffError } from '../core/errors';
-import { createSession, SessionSettings } from '../runtime/session';
+import { createSession, identityModel, SessionSettings } from '../runtime/session';
 import { discoverHooks } from './hooks';
 import { placeExternalData } from './externalData';
 import { embeddingsOnCpu } from './oversizedWeights';
@@ -51,25 +51,50 @@ export interface Activations {
   hidden: number;
   tensor: ort.Tensor;
   onDevice?: boolean;
+  /** On the device: a host copy (DeviceDownload). */
+  download?: () => Promise<Float32Array>;
 }
 
-function activationsOf(t: ort.Tensor): Activations {
+function activationsOf(t: ort.Tensor, downloader?: DeviceDownload): Activations {
   const hidden = Number(t.dims[t.dims.length - 1]);
-  if (t.location === 'cpu') return { data: t.data as Float32Array, hidden, tensor: t };
+  if (t.location === 'cpu' || !downloader) return { data: t.data as Float32Array, hidden, tensor: t };
   return {
     get data(): Float32Array {
-      if (t.location === 'cpu') return t.data as Float32Array;
       throw new Error('These activations are on the device: read them with hostData()');
     },
     hidden,
     tensor: t,
     onDevice: true,
+    download: () => downloader.toHost(t),
   };
 }
 
-/** The host copy of a hooked tensor (downloaded once when it lives on the device). */
+/** The host copy of a hooked tensor (downloaded when it lives on the device). */
 export async function hostData(a: Activations): Promise<Float32Array> {
-  return a.tensor.location === 'cpu' ? a.data : ((await a.tensor.getData()) as Float32Array);
+  return a.download ? a.download() : a.data;
+}
+
+/**
+ * Brings device tensors to the host. onnxruntime-node cannot: a WebGPU output's download() throws "not
+ * implemented" from native code (js/node/src/tensor_helper.cc), which aborts the process ("terminate called
+ * after throwing an instance of 'char const*'", seen on an H200). A device tensor can be a session's input,
+ * though, and a session's outputs come to the host unless asked otherwise: a one-node Identity session on
+ * the same provider does the copy.
+ */
+export class DeviceDownload {
+  private session?: Promise<ort.InferenceSession>;
+
+  constructor(private readonly settings: SessionSettings) {}
+
+  async toHost(t: ort.Tensor): Promise<Float32Array> {
+    this.session ??= createSession(identityModel(undefined), this.settings, 'the device-to-host copy');
+    const out = await (await this.session).run({ x: t });
+    return out.y.data as Float32Array;
+  }
+
+  async release(): Promise<void> {
+    if (this.session) await (await this.session).release();
+  }
 }
 
 /** Frees the device buffers of one batch's outputs (no-op for host tensors). */
@@ -96,8 +121,8 @@ export class HookedModel {
     readonly probes: Map<number, Map<ProbeKind, string>>,
     /** Embedding tables looked up on the CPU: above the provider's buffer limit (model/oversizedWeights.ts). */
     readonly tablesOnCpu: string[] = [],
-    /** The outputs stay on the device (HookOptions.outputLocation). */
-    private readonly deviceOutputs = false,
+    /** Set when the outputs stay on the device (HookOptions.outputLocation): how they come to the host. */
+    private readonly downloader?: DeviceDownload,
   ) {}
 
   static async load(onnxPath: string, hooks: HookOptions, settings: SessionSettings): Promise<HookedModel> {
@@ -142,7 +167,7 @@ export class HookedModel {
       blockCount,
       probes,
       cpuLookups.tables,
-      hooks.outputLocation === 'gpu-buffer' && settings.provider !== 'cpu',
+      hooks.outputLocation === 'gpu-buffer' && settings.provider !== 'cpu' ? new DeviceDownload(settings) : undefined,
     );
   }
 
@@ -182,10 +207,10 @@ export class HookedModel {
       }
     }
     const wanted = withProbes ? this.session.outputNames : [...new Set(this.outputNames.values())];
-    const out = await this.session.run(feeds, fetchedOutputs(this.session.outputNames, wanted, this.deviceOutputs));
+    const out = await this.session.run(feeds, fetchedOutputs(this.session.outputNames, wanted, this.downloader !== undefined));
     const outputs = new Map<string, Activations>();
     for (const [name, t] of Object.entries(out)) {
-      if (wanted.includes(name)) outputs.set(name, activationsOf(t));
+      if (wanted.includes(name)) outputs.set(name, activationsOf(t, this.downloader));
       else t.dispose();
     }
     const layers = new Map<number, Activations>();
@@ -194,6 +219,7 @@ export class HookedModel {
   }
 
   async release(): Promise<void> {
+    await this.downloader?.release();
     await this.session.release();
   }
 }

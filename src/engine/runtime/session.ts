@@ -150,16 +150,27 @@ function feedingWeights(session: ort.InferenceSession, weights: NonNullable<Grap
   return session;
 }
 
-/** A one-node graph (Identity) to check that a provider loads (here, and in runtime/probeProvider.ts's child). */
-export function probeModel(): Uint8Array {
+/**
+ * A one-node graph, y = Identity(x), float32: of shape [1] to check that a provider loads (here, and in
+ * runtime/probeProvider.ts's child); of any shape (dims undefined) to bring a device tensor to the host.
+ */
+export function identityModel(dims: number[] | undefined): Uint8Array {
   const FLOAT = onnx.TensorProto.DataType.FLOAT;
-  const vi = (name: string) => ({ name, type: { tensorType: { elemType: FLOAT, shape: { dim: [{ dimValue: 1 }] } } } });
+  const shape = dims ? { shape: { dim: dims.map((dimValue) => ({ dimValue })) } } : {};
+  const vi = (name: string) => ({ name, type: { tensorType: { elemType: FLOAT, ...shape } } });
   return onnx.ModelProto.encode({
     irVersion: 8,
     opsetImport: [{ domain: '', version: 17 }],
-    graph: { name: 'probe', node: [{ opType: 'Identity', input: ['x'], output: ['y'], name: 'id' }], input: [vi('x')], output: [vi('y')] },
+    graph: {
+      name: 'identity',
+      node: [{ opType: 'Identity', input: ['x'], output: ['y'], name: 'id' }],
+      input: [vi('x')],
+      output: [vi('y')],
+    },
   }).finish();
 }
+
+export const probeModel = (): Uint8Array => identityModel([1]);
 
 const loadCache = new Map<ExecutionProviderName, Promise<boolean>>();
 
