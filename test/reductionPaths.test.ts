@@ -352,3 +352,12 @@ test('batching: CPU and sparse keep the config; dense on a GPU plans what the fi
   assert.deepEqual([...config.runtimeKeysSet!].sort(), ['batch_size', 'max_tokens']);
   assert.equal(config.runtime.reduction, 'auto', 'reduction defaults to auto');
 });
+
+test('GPU batch plan: a chunk cap (WebGPU sorts a chunk of tokens in one workgroup up to 2048) bounds the chunk, not the batch', () => {
+  const shape = { dModel: 1024, dSae: 16384, layers: 3, maxTokens: 256 };
+  const free = planDeviceBatch({ ...shape, budgetBytes: 40 * 2 ** 30 });
+  const capped = planDeviceBatch({ ...shape, budgetBytes: 40 * 2 ** 30, maxChunk: 2048 });
+  assert.equal(free.chunkTokens, MAX_CHUNK);
+  assert.equal(capped.chunkTokens, 2048);
+  assert.ok(capped.batchSize >= free.batchSize, 'the memory the chunk leaves goes to the batch');
+});

@@ -13,9 +13,10 @@ import type { SaeWeights } from '../sae/types';
 import { CHECK_CHUNK, checkActivations, checkRows, checkSae, EXACT_NORMALIZATIONS, type SaeGraphShape } from './kernelCheckData';
 
 /**
- * The check's SAE width: the run's widest, up to 2304. Above 2048 WebGPU's TopK sorts in global memory
- * rather than in one workgroup, so a run with wide SAEs has that path checked; the cost grows with the
- * width (kernelCheckData.ts keeps features distinct up to 4096).
+ * The check's SAE width: the run's widest, up to 2304. Above 2048 the dense graph takes its top-k sets in
+ * blocks, padded (sae/topKMembership.ts), so a run with wide SAEs has that path checked; the token-axis
+ * sort of the 2250-token chunk is WebGPU's global-memory TopK. The cost grows with the width
+ * (kernelCheckData.ts keeps features distinct up to 4096).
  */
 const MAX_CHECK_WIDTH = 2304;
 

@@ -18,6 +18,7 @@ import { reportJson } from '../report/reportJson';
 import { bufferLimit, limitMiB } from '../runtime/bufferLimit';
 import { chooseBatching, deviceMemoryBudget } from '../runtime/deviceBatch';
 import { chooseReduction, ReductionChoice } from '../runtime/reduction';
+import { WEBGPU_WORKGROUP_SORT_MAX } from '../runtime/webgpuOptions';
 import type { Projector } from '../sae/projector';
 import { checkRunKernels } from './kernelCheck';
 import { chooseProvider } from './provider';
@@ -500,6 +501,8 @@ function batchSizes(
       dSae: Math.max(...projectors.map((p) => p.width)),
       layers: projectors.length,
       maxTokens: config.runtime.max_tokens,
+      // the top contexts sort each chunk's tokens: on WebGPU at most a workgroup's sort at once
+      maxChunk: settings.provider === 'webgpu' ? WEBGPU_WORKGROUP_SORT_MAX : undefined,
     },
     budget: deviceMemoryBudget,
   });

@@ -11,6 +11,8 @@ export interface DeviceBatchInput {
   budgetBytes: number;
   /** The largest single tensor the provider may hold (runtime/bufferLimit.ts); undefined: no limit. */
   maxBufferBytes?: number;
+  /** Tokens per SAE call at most (default MAX_CHUNK; WebGPU: its TopK's workgroup sort, runtime/webgpuOptions.ts). */
+  maxChunk?: number;
 }
 
 export interface DeviceBatchPlan {
@@ -76,12 +78,13 @@ export function planDeviceBatch(p: DeviceBatchInput): DeviceBatchPlan {
   const bytes = (b: number, c: number) => b * perPrompt + c * perChunkToken;
   const budget = Math.max(0, p.budgetBytes);
   // the chunk never needs more tokens than one batch holds
-  let chunk = Math.max(1, Math.min(MAX_CHUNK, Math.floor(budget / 2 / perChunkToken)));
+  const maxChunk = p.maxChunk ?? MAX_CHUNK;
+  let chunk = Math.max(1, Math.min(maxChunk, Math.floor(budget / 2 / perChunkToken)));
   let batch = Math.max(1, Math.min(MAX_BATCH, Math.floor((budget - chunk * perChunkToken) / perPrompt)));
   if (bytes(batch, chunk) > budget) {
     // one prompt first: give the chunk what is left after it
     batch = 1;
-    chunk = Math.max(1, Math.min(MAX_CHUNK, Math.floor((budget - perPrompt) / perChunkToken)));
+    chunk = Math.max(1, Math.min(maxChunk, Math.floor((budget - perPrompt) / perChunkToken)));
   }
   const caps = bufferCaps(p);
   batch = Math.min(batch, caps.batch);

@@ -41,3 +41,13 @@ export function webgpuProvider(
 export function probeProviderEntry(provider: string): ort.InferenceSession.ExecutionProviderConfig {
   return provider === 'webgpu' ? webgpuProvider() : provider;
 }
+
+/**
+ * The widest row ONNX Runtime's WebGPU TopK sorts in workgroup memory (onnxruntime/core/providers/webgpu/
+ * math/top_k.cc: a bitonic sort of the whole row, whatever k, in one dispatch up to 2048 padded columns).
+ * A wider row takes one global-memory dispatch per bitonic step: 105 passes over a [tokens x 16,384]
+ * tensor, about 0.1 s each time on an H200. So SAE graphs sort at most this many columns at once on
+ * WebGPU: the top-k sets in blocks (sae/topKMembership.ts) and the token axis in chunks of at most this
+ * many tokens (runtime/deviceBatch.ts).
+ */
+export const WEBGPU_WORKGROUP_SORT_MAX = 2048;

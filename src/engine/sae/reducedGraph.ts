@@ -3,6 +3,7 @@ import type { GraphWithWeights } from '../runtime/session';
 import type { SaeWeights } from './loadSae';
 import { encodeModel, FLOAT, GraphBuilder, type GraphOptions, int, INT64, tensorInfo } from './graphBuilder';
 import { addEncoder, addPreActivationShift, addWeights } from './saeGraph';
+import { addTopKMembership } from './topKMembership';
 
 const INT32 = onnx.TensorProto.DataType.INT32;
 
@@ -108,16 +109,11 @@ export function buildReducedGraph(sae: SaeWeights, histogramEdges: readonly numb
     actS = active(zs);
   const jac = jaccard(rowSum(g.one('Mul', [actB, actS])), rowSum(actB), rowSum(actS));
 
-  // top-k sets K(t): TopK breaks ties by the lower index (ONNX TopK), as docs/metrics.md does; entries with
-  // z = 0 (fewer than k active) are masked out. |K_b ∩ K_s|: K_b as a one-hot [n, m] row (one scatter),
-  // read at K_s's indices (one gather): O(n·m) like the rest of the graph, whatever k
-  const [vb, ib] = g.op('TopK', [zb, 'k_top'], [int('axis', 1), int('largest', 1), int('sorted', 1)], 2);
-  const [vs, is] = g.op('TopK', [zs, 'k_top'], [int('axis', 1), int('largest', 1), int('sorted', 1)], 2);
-  const inB = active(vb),
-    inS = active(vs);
-  const topB = g.one('ScatterElements', [g.one('Mul', [zb, 'zero_f']), ib, inB], [int('axis', 1)]);
-  const shared = rowSum(g.one('Mul', [g.one('GatherElements', [topB, is], [int('axis', 1)]), inS]));
-  const overlap = jaccard(shared, rowSum(inB), rowSum(inS));
+  // top-k sets K(t) as [n, m] masks (sae/topKMembership.ts): ties to the lower index (ONNX TopK), as
+  // docs/metrics.md breaks them; entries with z = 0 (fewer than k active) are left out. O(n·m) like the rest
+  const inB = addTopKMembership(g, zb, 'k_top', m, 'topk_b'),
+    inS = addTopKMembership(g, zs, 'k_top', m, 'topk_s');
+  const overlap = jaccard(rowSum(g.one('Mul', [inB, inS])), rowSum(inB), rowSum(inS));
 
   const tokenTerms: Record<(typeof TOKEN_SUMS)[number], string> = {
     cos_h: cosH,
