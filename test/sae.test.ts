@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import * as path from 'path';
 import { test } from 'node:test';
 import { onnx } from 'onnx-proto';
-import { checkSae } from '../src/engine/pipeline/kernelCheckData';
+import { checkActivations, checkSae } from '../src/engine/pipeline/kernelCheckData';
 import { HISTOGRAM_EDGES } from '../src/engine/sae/histogramEdges';
 import { bufferSource, fields } from '../src/engine/model/protobufFields';
 import { loadSae } from '../src/engine/sae/loadSae';
@@ -58,10 +58,16 @@ test('sparsify and Gemma Scope layouts give the latents of their SAELens twins',
   assert.ok(maxAbsDiff(jumprelu, gemmascope) <= 1e-5);
 });
 
-test('every initialiser of the SAE graphs is used, for every architecture and normalisation (ONNX Runtime warns on each unused one)', () => {
+test('every initialiser of the SAE graphs is used, for every architecture and normalisation, top-k sets whole or in blocks (ONNX Runtime warns on each unused one)', () => {
   for (const architecture of ['standard', 'jumprelu', 'topk', 'gated'] as const)
-    for (const normalization of ['none', 'expected_average_only_in', 'constant_norm_rescale', 'layer_norm'] as const) {
-      const sae = checkSae({ architecture, normalization, applyBDecToInput: true }, 64);
+    for (const [normalization, width] of [
+      ['none', 64],
+      ['expected_average_only_in', 64],
+      ['constant_norm_rescale', 64],
+      ['layer_norm', 64],
+      ['none', 2304],
+    ] as const) {
+      const sae = checkSae({ architecture, normalization, applyBDecToInput: true }, width);
       for (const [name, graph] of [
         ['projection', buildProjectionGraph(sae)],
         ['dense', buildReducedGraph(sae, HISTOGRAM_EDGES)],
@@ -80,7 +86,25 @@ test('every initialiser of the SAE graphs is used, for every architecture and no
         visit(g.node);
         assert.ok(g.node.length > 10 && g.initializer.length > 3);
         const unused = g.initializer.map((i) => i.name!).filter((n) => !used.has(n));
-        assert.deepEqual(unused, [], `${architecture} ${normalization} ${name}`);
+        assert.deepEqual(unused, [], `${architecture} ${normalization} ${width} ${name}`);
       }
     }
+});
+
+test('a TopK SAE wider than 2048 latents (its top-k taken in blocks, the last padded) encodes as docs/metrics.md says, with the same firing set', async () => {
+  const sae = checkSae({ architecture: 'topk', normalization: 'none', applyBDecToInput: true }, 3000);
+  const n = 40;
+  const x = (checkActivations().base.data as Float32Array).slice(0, n * sae.dIn);
+  const z = await encodeWithOrt(sae, x, n);
+  const direct = encodeDirect(sae, x, n);
+  assert.ok(maxAbsDiff(z, direct) <= 1e-4, `max |z - direct| ${maxAbsDiff(z, direct)}`);
+  const firing = (v: ArrayLike<number>) => Array.from(v, (e) => (e > 0 ? 1 : 0)).join('');
+  assert.equal(firing(z), firing(direct));
+  assert.equal(
+    firing(z)
+      .split('')
+      .filter((c) => c === '1').length,
+    n * (sae.kSae ?? 0),
+    'k latents fire on every token',
+  );
 });

@@ -1,15 +1,6 @@
-import { onnx } from 'onnx-proto';
+import type { GraphOps } from './graphBuilder';
+import { addTopKMembership } from './topKMembership';
 import type { SaeArchitecture, SaeInfo } from './types';
-
-/** The graph-building calls an encoder piece needs (graphBuilder.ts's GraphBuilder has them). */
-export interface GraphOps {
-  op(opType: string, inputs: string[], attrs?: onnx.IAttributeProto[], outputs?: string[] | number): string[];
-  one(opType: string, inputs: string[], attrs?: onnx.IAttributeProto[], output?: string): string;
-  /** x W + bias for a weight matrix of the graph (whole or in blocks). */
-  linear(x: string, w: string, bias: string): string;
-}
-
-const int = (name: string, v: number): onnx.IAttributeProto => ({ name, type: onnx.AttributeProto.AttributeType.INT, i: v });
 
 /**
  * One entry per SAE architecture (SAELens `register_sae_class`): the tensors its weights need, its
@@ -23,8 +14,8 @@ export interface ArchitectureEntry {
   tensors: string[][];
   /** The most latents that can fire on one token, when the architecture bounds it (TopK: exactly k). */
   maxL0?(info: SaeInfo): number | undefined;
-  /** z from the pre-activation `pre` = x W_enc + b_enc (x: the encoder's input), written to `out`. */
-  activation(g: GraphOps, pre: string, x: string, out: string): string;
+  /** z from the pre-activation `pre` = x W_enc + b_enc [n, width] (x: the encoder's input), written to `out`. */
+  activation(g: GraphOps, pre: string, x: string, out: string, width: number): string;
   /** Each latent depends on its own encoder column alone (not TopK), so a subset of latents can be encoded exactly. */
   featureWise: boolean;
 }
@@ -48,11 +39,9 @@ export const ARCHITECTURES: Record<SaeArchitecture, ArchitectureEntry> = {
     name: 'topk',
     tensors: [['W_enc'], ['b_enc'], ['W_dec'], ['b_dec']],
     maxL0: (info) => info.kSae,
-    // relu of the k_sae largest pre-activations, scattered back into a zero row
-    activation: (g, pre, _x, out) => {
-      const [vals, idx] = g.op('TopK', [pre, 'k_sae'], [int('axis', 1), int('largest', 1), int('sorted', 0)], 2);
-      return g.one('ScatterElements', [g.one('Mul', [pre, 'zero']), idx, g.one('Relu', [vals])], [int('axis', 1)], out);
-    },
+    // relu of the k_sae largest pre-activations: pre where it is among them and above 0, else 0 (the
+    // top-k set as a mask, in blocks above 2048 latents: WebGPU sorts whole rows, sae/topKMembership.ts)
+    activation: (g, pre, _x, out, width) => g.one('Mul', [pre, addTopKMembership(g, pre, 'k_sae', width, out)], [], out),
     featureWise: false,
   },
   // sae_lens/saes/gated_sae.py: gate W_enc + b_gate, magnitude W_enc * exp(r_mag) + b_mag

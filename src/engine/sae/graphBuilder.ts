@@ -26,7 +26,19 @@ interface MatrixBlocks {
   sizes: number[];
 }
 
-export class GraphBuilder {
+/** The graph-building calls an encoder piece needs (GraphBuilder has them). */
+export interface GraphOps {
+  op(opType: string, inputs: string[], attrs?: onnx.IAttributeProto[], outputs?: string[] | number): string[];
+  one(opType: string, inputs: string[], attrs?: onnx.IAttributeProto[], output?: string): string;
+  /** A float32 initialiser, returning its name. */
+  floats(name: string, data: Float32Array, dims: number[]): string;
+  /** An int64 [n] initialiser, returning its name. */
+  ints(name: string, data: number[]): string;
+  /** x W + bias for a weight matrix of the graph (whole or in blocks). */
+  linear(x: string, w: string, bias: string): string;
+}
+
+export class GraphBuilder implements GraphOps {
   nodes: onnx.INodeProto[] = [];
   inits: onnx.ITensorProto[] = [];
   /** The weights too large to sit inside the protobuf (views of the weights, not copies): external data, or fed inputs. */

@@ -60,7 +60,7 @@ export function addWeights(g: GraphBuilder, sae: SaeWeights): void {
     g.matrix('W_mag', sae.W_mag, d, m, 1);
     g.floats('b_mag', sae.b_mag!, [m]);
   }
-  if (sae.architecture !== 'standard') g.floats('zero', new Float32Array([0]), []);
+  if (sae.architecture === 'jumprelu' || sae.architecture === 'gated') g.floats('zero', new Float32Array([0]), []);
   if (sae.normalization === 'expected_average_only_in') g.floats('norm_scale', Float32Array.of(sae.scalingFactor!), []);
   if (sae.normalization === 'constant_norm_rescale') g.floats('sqrt_d', Float32Array.of(Math.sqrt(d)), []);
   if (sae.normalization === 'layer_norm') {
@@ -105,7 +105,7 @@ export function addEncoder(g: GraphBuilder, sae: SaeWeights, h: string, tag: str
   const norm = addNormalization(g, sae, h);
   const x = sae.applyBDecToInput ? g.one('Sub', [norm.input, 'b_dec']) : norm.input;
   const pre = g.linear(x, 'W_enc', 'b_enc');
-  const z = ARCHITECTURES[sae.architecture].activation(g, pre, x, `z_${tag}`);
+  const z = ARCHITECTURES[sae.architecture].activation(g, pre, x, `z_${tag}`, sae.dSae);
   const r = norm.restore(g.one('Add', [g.matmul(z, 'W_dec'), 'b_dec']));
   return { pre, z, r };
 }

@@ -1,5 +1,5 @@
 import { WEBGPU_WORKGROUP_SORT_MAX } from '../runtime/webgpuOptions';
-import { FLOAT, GraphBuilder, int } from './graphBuilder';
+import { FLOAT, type GraphOps, int } from './graphBuilder';
 
 /** The lowest float32: below every code, so padding columns are never among a top-k. */
 const LOWEST_FLOAT32 = -3.4028234663852886e38;
@@ -17,7 +17,7 @@ const LOWEST_FLOAT32 = -3.4028234663852886e38;
  * the block), so the second TopK picks the set the one-level TopK would. The chosen candidates are
  * scattered back into their blocks.
  */
-export function addTopKMembership(g: GraphBuilder, z: string, k: string, m: number, tag: string): string {
+export function addTopKMembership(g: GraphOps, z: string, k: string, m: number, tag: string): string {
   const zero = g.floats(`${tag}_zero`, Float32Array.of(0), []);
   const positive = (values: string) => g.one('Cast', [g.one('Greater', [values, zero])], [int('to', FLOAT)]);
   const scatter = (like: string, indices: string, updates: string, axis: number) =>
