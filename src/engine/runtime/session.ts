@@ -4,6 +4,7 @@ import { onnx } from 'onnx-proto';
 import type { ExecutionProviderName } from '../config/types';
 import { SaeDiffError } from '../core/errors';
 import { cudaBinariesInstalled, fullFloat32OnCuda, gpuDevicePresent, ProviderEnvironment } from './providers';
+import { profileOptions } from './ortProfile';
 import { probeProviderEntry, webgpuProvider } from './webgpuOptions';
 
 export interface SessionSettings {
@@ -123,7 +124,7 @@ export async function createSession(
 ): Promise<ort.InferenceSession> {
   const model = graph instanceof Uint8Array ? graph : graph.model;
   fullFloat32OnCuda(settings.provider);
-  const options = sessionOptions(graph, settings, plan);
+  const options = { ...sessionOptions(graph, settings, plan), ...profileOptions(what) };
   const fed = graph instanceof Uint8Array ? [] : (graph.weightInputs ?? []);
   try {
     const session = await ort.InferenceSession.create(model, options);
