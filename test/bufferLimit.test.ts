@@ -246,7 +246,10 @@ test("WebGPU sessions keep freed buffers of every size ('simple'); the variable 
   assert.equal(webgpuStorageCache({ [WEBGPU_BUFFER_CACHE_ENV]: 'bucket' }), 'bucket');
   assert.throws(
     () => webgpuStorageCache({ [WEBGPU_BUFFER_CACHE_ENV]: 'big' }),
-    /SAE_DIFF_WEBGPU_BUFFER_CACHE=big: use one of disabled, lazyRelease, simple, bucket/,
+    (e: unknown) =>
+      e instanceof SaeDiffError &&
+      /SAE_DIFF_WEBGPU_BUFFER_CACHE=big/.test(e.message) &&
+      /disabled, lazyRelease, simple, bucket/.test(e.hint ?? ''),
   );
   assert.deepEqual(probeProviderEntry('cpu'), 'cpu');
   assert.deepEqual(probeProviderEntry('webgpu'), webgpuProvider([]));

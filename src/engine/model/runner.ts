@@ -230,9 +230,8 @@ export class HookedModel {
  * them, every run. onnxruntime-node binds device outputs through one IO binding per session and binds only
  * the outputs a run fetches; an output fetched before and not now stays bound to the buffer of that earlier
  * run, and ONNX Runtime then writes into it as a pre-allocated output: a later batch of another size fails
- * ("has shape {128,256,1024} but the computed output shape for this run is {28,256,1024}", seen on an H200),
- * and one of the same size overwrites a buffer already handed back. Fetching the same outputs every run
- * rebinds each of them; the unwanted ones are disposed at once.
+ * ("has shape {128,256,1024} but the computed output shape for this run is {28,256,1024}", seen on an H200).
+ * Fetching the same outputs every run rebinds each of them; the unwanted ones are disposed at once.
  */
 export function fetchedOutputs(all: readonly string[], wanted: readonly string[], deviceOutputs: boolean): readonly string[] {
   return deviceOutputs ? all : wanted;
