@@ -15,24 +15,30 @@ interface TraceEvent {
 
 function summarise(file: string, top: number): void {
   const events = JSON.parse(fs.readFileSync(file, 'utf8')) as TraceEvent[];
-  const sums = new Map<string, { us: number; count: number }>();
-  for (const e of events) {
-    if (e.ph !== 'X' || e.dur === undefined || e.cat === 'Session') continue;
-    // node events carry the operator; other categories (e.g. a provider's GPU timestamps) keep their name
-    const op = e.args?.op_name ?? (e.name ?? '?').replace(/_\d+$/, '');
-    const key = `${e.cat}/${e.args?.provider ?? ''}/${op}`;
-    const s = sums.get(key) ?? { us: 0, count: 0 };
-    s.us += e.dur;
+  const session = new Map<string, { us: number; count: number }>();
+  const ops = new Map<string, { us: number; count: number }>();
+  const add = (to: Map<string, { us: number; count: number }>, key: string, us: number) => {
+    const s = to.get(key) ?? { us: 0, count: 0 };
+    s.us += us;
     s.count++;
-    sums.set(key, s);
+    to.set(key, s);
+  };
+  for (const e of events) {
+    if (e.ph !== 'X' || e.dur === undefined) continue;
+    // the session's own events (loading, initialisation, each run) enclose its nodes': listed apart
+    if (e.cat === 'Session') add(session, e.name ?? '?', e.dur);
+    // node events carry the operator; other categories (a provider's GPU timestamps) keep their name
+    else add(ops, `${e.cat}/${e.args?.provider ?? ''}/${e.args?.op_name ?? (e.name ?? '?').replace(/_\d+$/, '')}`, e.dur);
   }
-  const sorted = [...sums.entries()].sort((a, b) => b[1].us - a[1].us);
-  const total = sorted.reduce((n, [, s]) => n + s.us, 0);
-  console.log(`\n${path.basename(file)}: ${(total / 1e6).toFixed(2)} s in ${sorted.length} kinds of event`);
-  for (const [key, s] of sorted.slice(0, top)) {
-    console.log(
-      `  ${(s.us / 1e6).toFixed(3).padStart(8)} s ${((100 * s.us) / total).toFixed(1).padStart(5)}%  ${String(s.count).padStart(7)}x  ${key}`,
-    );
+  const s = (us: number) => `${(us / 1e6).toFixed(3)} s`;
+  console.log(`\n${path.basename(file)}`);
+  console.log(
+    `  session: ${[...session.entries()].map(([name, v]) => `${name} ${s(v.us)}${v.count > 1 ? ` (${v.count}x)` : ''}`).join(', ')}`,
+  );
+  const sorted = [...ops.entries()].sort((a, b) => b[1].us - a[1].us);
+  const total = sorted.reduce((n, [, v]) => n + v.us, 0);
+  for (const [key, v] of sorted.slice(0, top)) {
+    console.log(`  ${s(v.us).padStart(10)} ${((100 * v.us) / total).toFixed(1).padStart(5)}%  ${String(v.count).padStart(7)}x  ${key}`);
   }
 }
 
