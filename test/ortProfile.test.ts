@@ -14,6 +14,9 @@ test('profiles: off unless the variable names a folder; a run then writes one pe
     enableProfiling: true,
     profileFilePrefix: path.join('/p', 'the_SAE_of_x_blocks.3'),
   });
+  const long = profileOptions(`the SAE of /${'deep/'.repeat(30)}blocks.3.hook_resid_post`, { [ORT_PROFILE_ENV]: '/p' });
+  assert.match(path.basename(long.profileFilePrefix!), /^the_SAE_of_deep_deep.*\.\..*deep_blocks\.3\.hook_resid_post$/);
+  assert.ok(path.basename(long.profileFilePrefix!).length <= 90);
 
   const dir = scratchDir('ort-profile');
   const profiles = path.join(dir, 'profiles');

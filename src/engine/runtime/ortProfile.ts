@@ -12,6 +12,8 @@ export const ORT_PROFILE_ENV = 'SAE_DIFF_ORT_PROFILE';
 export function profileOptions(what: string, env: Record<string, string | undefined> = process.env): ort.InferenceSession.SessionOptions {
   const dir = env[ORT_PROFILE_ENV];
   if (!dir) return {};
-  const name = what.replace(/[^A-Za-z0-9._-]+/g, '_').slice(-80);
+  // what the session runs, then the end of its path (the start of a long path says little)
+  const safe = what.replace(/[^A-Za-z0-9._-]+/g, '_');
+  const name = safe.length > 90 ? `${safe.slice(0, 30)}..${safe.slice(-58)}` : safe;
   return { enableProfiling: true, profileFilePrefix: path.join(dir, name) };
 }
