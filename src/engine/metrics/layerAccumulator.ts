@@ -3,15 +3,10 @@ import { CODE_BLOCK } from '../sae/saeGraph';
 import type { LayerSums } from './layerSums';
 import { addReduced } from './reducedAccumulate';
 import { ActivationHistograms } from './activationHistogram';
+import { cosineFromSums } from './cosine';
 import { TopContexts } from './topContexts';
 
 export type { LayerSums } from './layerSums';
-
-function cosine(dot: number, sqA: number, sqB: number): number {
-  if (sqA === 0 && sqB === 0) return 1;
-  if (sqA === 0 || sqB === 0) return 0;
-  return dot / Math.sqrt(sqA * sqB);
-}
 
 /**
  * Streaming accumulators of one (layer, fine-tune): memory O(SAE width + hidden), whatever the
@@ -102,8 +97,8 @@ export class LayerAccumulator implements ProjectionSink {
       dhDe = f('dh_de');
     const s = this.sums;
     for (let t = 0; t < n; t++) {
-      s.cos_h += cosine(dotH[t], sqHb[t], sqHs[t]);
-      s.cos_r += cosine(dotR[t], sqRb[t], sqRs[t]);
+      s.cos_h += cosineFromSums(dotH[t], sqHb[t], sqHs[t]);
+      s.cos_r += cosineFromSums(dotR[t], sqRb[t], sqRs[t]);
       s.norm_b += Math.sqrt(sqHb[t]);
       s.norm_s += Math.sqrt(sqHs[t]);
       s.err_b += errB[t];

@@ -16,6 +16,7 @@ import type { SessionSettings } from '../runtime/session';
 import { parsePlacements } from '../runtime/nodePlacement';
 import type { Reduction } from '../runtime/reduction';
 import type { SaeArchitecture } from '../sae/types';
+import { cosineOf } from '../metrics/cosine';
 import { checkKernels } from './kernelCheck';
 import { resolveModels } from './models';
 
@@ -24,7 +25,7 @@ const PLAN: { reduction: Reduction; architecture: SaeArchitecture }[] = [
   ...(['standard', 'jumprelu', 'topk', 'gated'] as const).map((architecture) => ({ reduction: 'dense' as const, architecture })),
   { reduction: 'sparse', architecture: 'standard' },
 ];
-/** Wide enough for WebGPU's global-memory TopK (above 2048), as kernelCheck.ts checks a wide run. */
+/** Above 2048, as kernelCheck.ts checks a wide run: the top-k sets in blocks, a padded last one (sae/topKMembership.ts). */
 const WIDTH = 2304;
 const MARKER = '@@sae-diff graph: ';
 
@@ -90,15 +91,7 @@ async function runBaseModel(configPath: string, settings: SessionSettings): Prom
       const d = reference.length / (batch.batch * batch.seq);
       const values = device.get(layer)!;
       for (let t = 0; t < batch.batch * batch.seq; t++) {
-        let dot = 0,
-          a = 0,
-          b = 0;
-        for (let i = t * d; i < (t + 1) * d; i++) {
-          dot += reference[i] * values[i];
-          a += reference[i] * reference[i];
-          b += values[i] * values[i];
-        }
-        const cosine = a === 0 && b === 0 ? 1 : dot / Math.sqrt(a * b);
+        const cosine = cosineOf(reference, values, t * d, (t + 1) * d);
         if (!(cosine >= worst.cosine)) worst = { cosine, layer };
       }
     }

@@ -1,19 +1,6 @@
 import type { ShiftedFeature } from '../../shared/reportTypes';
 import type { ComparisonReport, FineTuneComparison, FineTuneProfile, SharedFeature } from '../../shared/reportTypes';
-
-function cosine(a: number[], b: number[]): number {
-  let dot = 0,
-    na = 0,
-    nb = 0;
-  for (let i = 0; i < a.length; i++) {
-    dot += a[i] * b[i];
-    na += a[i] * a[i];
-    nb += b[i] * b[i];
-  }
-  if (na === 0 && nb === 0) return 1;
-  if (na === 0 || nb === 0) return 0;
-  return dot / Math.sqrt(na * nb);
-}
+import { cosineOf } from '../metrics/cosine';
 
 export function profileOf(c: ComparisonReport): FineTuneProfile {
   const layers = c.layers.map((l) => ({ layer: l.layer, one_minus_overlap: 1 - l.feature_overlap, l1_divergence: l.l1_divergence }));
@@ -52,7 +39,7 @@ export function compareFineTunes(
       profile_similarity.push({
         a: profiles[i].sft,
         b: profiles[j].sft,
-        cosine: cosine(profileVector(profiles[i]), profileVector(profiles[j])),
+        cosine: cosineOf(profileVector(profiles[i]), profileVector(profiles[j])),
       });
     }
   }
