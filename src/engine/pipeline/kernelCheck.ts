@@ -129,6 +129,13 @@ export function runShapes(config: ResolvedConfig): { shapes: SaeGraphShape[]; wi
   return { shapes: [...shapes.values()], width: Math.min(MAX_CHECK_WIDTH, widest) };
 }
 
+/** The check's differences in one sentence (the first three, and how many more). */
+function disagreement(check: KernelCheck, provider: string): string {
+  const differences = checkDifferences(check);
+  const shown = differences.slice(0, 3).join('; ') + (differences.length > 3 ? `; and ${differences.length - 3} more` : '');
+  return `The SAE graph gives different numbers on ${provider} than on the CPU: ${shown}`;
+}
+
 /** What a run does after the check: go on, or run on the CPU instead (with the warning to record). */
 export interface KernelCheckOutcome {
   useCpu: boolean;
@@ -147,13 +154,11 @@ export function afterKernelCheck(
   fallback: boolean,
 ): KernelCheckOutcome {
   const p = choice.provider;
-  const differences = checkDifferences(check);
-  if (differences.length === 0) {
+  if (checkDifferences(check).length === 0) {
     const checked = check.graphs.map((g) => g.what).join('; ');
     return { useCpu: false, note: `SAE kernels on ${p} agree with the CPU (${checked}; ${check.seconds.toFixed(1)} s)` };
   }
-  const shown = differences.slice(0, 3).join('; ') + (differences.length > 3 ? `; and ${differences.length - 3} more` : '');
-  const what = `The SAE graph gives different numbers on ${p} than on the CPU: ${shown}`;
+  const what = disagreement(check, p);
   if (choice.requested === 'auto' || fallback) {
     return {
       useCpu: true,
@@ -176,9 +181,8 @@ export function keepProviderForMeasuring(
   choice: Pick<ProviderChoice, 'provider'>,
   env: Record<string, string | undefined>,
 ): KernelCheckOutcome | undefined {
-  const differences = checkDifferences(check);
-  if (env.SAE_DIFF_KERNEL_CHECK !== 'report' || differences.length === 0) return undefined;
-  const what = `The SAE graph gives different numbers on ${choice.provider} than on the CPU: ${differences.slice(0, 5).join('; ')}`;
+  if (env.SAE_DIFF_KERNEL_CHECK !== 'report' || checkDifferences(check).length === 0) return undefined;
+  const what = disagreement(check, choice.provider);
   return {
     useCpu: false,
     note: `SAE kernels on ${choice.provider} DISAGREE with the CPU; used anyway (SAE_DIFF_KERNEL_CHECK=report)`,
