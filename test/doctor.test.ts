@@ -11,7 +11,7 @@ import { DoctorEnv, type GraphProbe, realDoctorEnv, runDoctor } from '../src/eng
 import { formatDoctor } from '../src/engine/runtime/doctorText';
 import { parsePlacements } from '../src/engine/runtime/nodePlacement';
 import { probeInChild } from '../src/engine/runtime/probeProvider';
-import { CUDA_INSTALL_COMMAND } from '../src/engine/runtime/providers';
+import { CUDA_INSTALL_COMMAND, WEBGPU_WITHOUT_GPU } from '../src/engine/runtime/providers';
 import { WEBGPU_APT_COMMAND } from '../src/engine/runtime/systemLibraries';
 
 function linuxBox(opts: {
@@ -111,6 +111,14 @@ describe('doctor advice (injected machine)', () => {
     assert.doesNotMatch(webgpu, /libEGL\.so\.1 \(/);
     assert.ok(webgpu.endsWith(WEBGPU_APT_COMMAND));
     assert.match(formatDoctor(r), /MISSING libvulkan\.so\.1 \(libvulkan1\)/);
+  });
+
+  test('WebGPU that loads without a GPU device (lavapipe): auto keeps the CPU, and the advice says WebGPU would run on the CPU', async () => {
+    const r = await runDoctor(linuxBox({ loads: ['cpu', 'webgpu'], gpu: false }));
+    assert.equal(r.providers.find((p) => p.provider === 'webgpu')!.loads, true);
+    assert.equal(r.auto.provider, 'cpu');
+    assert.ok(r.advice.includes(WEBGPU_WITHOUT_GPU));
+    assert.ok(!r.advice.some((a) => a.startsWith('WebGPU: ')), 'no advice on making WebGPU load where it loads');
   });
 
   test('CUDA binaries that load: auto picks cuda, and the CUDA libraries are listed', async () => {

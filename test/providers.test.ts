@@ -9,6 +9,7 @@ import {
   fullFloat32OnCuda,
   ProviderEnvironment,
   selectProvider,
+  WEBGPU_WITHOUT_GPU,
 } from '../src/engine/runtime/providers';
 import { probeEnvironment } from '../src/engine/runtime/session';
 
@@ -82,6 +83,13 @@ describe('selectProvider: auto', () => {
     assert.equal(c.provider, 'cpu');
     assert.match(c.reason, /webgpu: no GPU device found/);
     assert.ok(!env.probed.includes('webgpu'));
+  });
+
+  test('webgpu requested where it loads without a GPU device (lavapipe): it runs, with a warning that it is on the CPU', async () => {
+    const c = await selectProvider('webgpu', machine('linux', ['webgpu', 'cpu'], { gpu: false }), false);
+    assert.equal(c.provider, 'webgpu');
+    assert.deepEqual(c.warnings, [WEBGPU_WITHOUT_GPU]);
+    assert.deepEqual((await selectProvider('webgpu', machine('linux', ['webgpu', 'cpu']), false)).warnings, []);
   });
 
   test('darwin whose coreml fails to load tries webgpu next', async () => {

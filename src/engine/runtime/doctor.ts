@@ -10,6 +10,7 @@ import {
   CUDA_INSTALL_COMMAND,
   cudaBinariesInstalled,
   gpuDevicePresent,
+  WEBGPU_WITHOUT_GPU,
   ortBinaryDir,
   ProviderChoice,
   selectProvider,
@@ -152,6 +153,7 @@ function advise(r: DoctorReport, env: DoctorEnv): string[] {
       );
     }
   }
+  if (env.platform === 'linux' && st('webgpu').loads && !env.gpuDevicePresent) advice.push(WEBGPU_WITHOUT_GPU);
   if (env.platform === 'linux' && !st('webgpu').loads) {
     const missing = (r.webgpuLibraries ?? []).filter((l) => !l.path);
     if (missing.length)
@@ -163,7 +165,7 @@ function advise(r: DoctorReport, env: DoctorEnv): string[] {
     else if (!missing.length) {
       advice.push(
         `WebGPU: the libraries are present but no adapter was found. Vulkan driver manifests seen: ${r.vulkanIcds?.length ? r.vulkanIcds.join(', ') : 'none'}. ` +
-          "With NVIDIA's driver, point the loader at its manifest: VK_DRIVER_FILES=/path/to/nvidia_icd.json. Mesa's lavapipe (CPU Vulkan) is refused by WebGPU.",
+          "With NVIDIA's driver, point the loader at its manifest: VK_DRIVER_FILES=/path/to/nvidia_icd.json. Mesa 22's lavapipe (CPU Vulkan, Debian bookworm) is refused by WebGPU; Mesa 25's is accepted but runs on the CPU.",
       );
     }
   }

@@ -48,6 +48,10 @@ export function unavailableReason(p: ExecutionProviderName, env: ProviderEnviron
   return undefined;
 }
 
+/** WebGPU that loads where Linux shows no GPU: its device is a Vulkan on the CPU (Mesa's lavapipe; scripts/lavapipe.sh). */
+export const WEBGPU_WITHOUT_GPU =
+  "WebGPU runs, but this machine shows no GPU (/dev/dri/renderD*, /dev/nvidia*): its device is a software Vulkan (such as Mesa's lavapipe), which is slower than --provider cpu.";
+
 /**
  * auto: CUDA where its binaries are installed, DirectML on Windows, CoreML on macOS, WebGPU where it
  * loads, else CPU. An explicit request that cannot load fails, or falls back to CPU when `fallback`.
@@ -75,7 +79,10 @@ export async function selectProvider(requested: ProviderRequest, env: ProviderEn
   }
   const why =
     unavailableReason(requested, env) ?? ((await env.canLoad(requested)) ? undefined : `${requested} failed to load on this machine`);
-  if (!why) return { provider: requested, requested, reason: `${requested} was requested`, warnings };
+  if (!why) {
+    if (requested === 'webgpu' && !env.gpuDevicePresent) warnings.push(WEBGPU_WITHOUT_GPU);
+    return { provider: requested, requested, reason: `${requested} was requested`, warnings };
+  }
   if (fallback) {
     warnings.push(`Execution provider ${requested} is not available (${why}); falling back to cpu.`);
     return { provider: 'cpu', requested, reason: `fallback from ${requested}: ${why}`, warnings };
