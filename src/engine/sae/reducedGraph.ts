@@ -75,6 +75,13 @@ export function buildReducedGraph(sae: SaeWeights, histogramEdges: readonly numb
   const rowSum = (t: string) => g.one('ReduceSum', [t, 'axis1'], [int('keepdims', 0)]);
   const rowSq = (t: string) => rowSum(g.one('Mul', [t, t]));
   const total = (t: string) => g.one('ReduceSum', [t, 'axis0'], [int('keepdims', 1)]);
+  // Sums of [n, columns] terms over the chunk's tokens, as [1, columns]: a product with a row of n ones. ONNX
+  // Runtime's WebGPU ReduceSum over axis 0 transposes its input first (a pass that writes all n x columns, then
+  // one that reads them again); the product reads the input once. Exact for counts (integers below 2^24).
+  g.floats('one_row', Float32Array.of(1), [1, 1]);
+  g.ints('one_dim', [1]);
+  const onesRow = g.one('Expand', ['one_row', g.one('Concat', ['one_dim', g.one('Shape', ['rows'])], [int('axis', 0)])]);
+  const columnSums = (t: string) => g.one('MatMul', [onesRow, t]);
   const where = (c: string, a: string, e: string) => g.one('Where', [c, a, e]);
   const eq = (a: string, e: string) => g.one('Equal', [a, e]);
 
@@ -149,12 +156,13 @@ export function buildReducedGraph(sae: SaeWeights, histogramEdges: readonly numb
   };
   g.one(
     'Concat',
-    FEATURE_SUMS.map((k) => total(featureTerms[k])),
+    FEATURE_SUMS.map((k) => columnSums(featureTerms[k])),
     [int('axis', 0)],
     'features',
   );
-  g.one('ReduceSum', [xb, 'axis0'], [int('keepdims', 0)], 'sum_hb');
-  g.one('ReduceSum', [xs, 'axis0'], [int('keepdims', 0)], 'sum_hs');
+  g.ints('flat', [-1]);
+  g.one('Reshape', [columnSums(xb), 'flat'], [], 'sum_hb');
+  g.one('Reshape', [columnSums(xs), 'flat'], [], 'sum_hs');
 
   // top-context candidates: each feature's k_ctx highest activations over the chunk (TopK on the token
   // axis; ties to the lower row, i.e. the earlier token, the order TopContexts uses)
@@ -173,7 +181,7 @@ export function buildReducedGraph(sae: SaeWeights, histogramEdges: readonly numb
     [zb, 'b'],
     [zs, 's'],
   ] as const) {
-    const above = histogramEdges.map((_, i) => total(g.one('Cast', [g.one('Greater', [z, `hist_edge_${i}`])], [int('to', FLOAT)])));
+    const above = histogramEdges.map((_, i) => columnSums(g.one('Cast', [g.one('Greater', [z, `hist_edge_${i}`])], [int('to', FLOAT)])));
     g.one('Concat', above, [int('axis', 0)], `hist_${tag}`);
   }
 
