@@ -18,7 +18,7 @@ import { reportJson } from '../report/reportJson';
 import { bufferLimit, limitMiB } from '../runtime/bufferLimit';
 import { chooseBatching, deviceMemoryBudget } from '../runtime/deviceBatch';
 import { chooseReduction, ReductionChoice } from '../runtime/reduction';
-import { WEBGPU_WORKGROUP_SORT_MAX } from '../runtime/webgpuOptions';
+import { contextChunkCap } from '../sae/contextCandidates';
 import type { Projector } from '../sae/projector';
 import { checkRunKernels } from './kernelCheck';
 import { chooseProvider } from './provider';
@@ -501,8 +501,8 @@ function batchSizes(
       dSae: Math.max(...projectors.map((p) => p.width)),
       layers: projectors.length,
       maxTokens: config.runtime.max_tokens,
-      // the top contexts sort each chunk's tokens: on WebGPU at most a workgroup's sort at once
-      maxChunk: settings.provider === 'webgpu' ? WEBGPU_WORKGROUP_SORT_MAX : undefined,
+      // the top contexts sort each chunk's tokens in blocks, then the blocks' candidates: on WebGPU at most a workgroup's sort
+      maxChunk: settings.provider === 'webgpu' ? contextChunkCap(config.metrics.top_contexts) : undefined,
     },
     budget: deviceMemoryBudget,
   });

@@ -50,7 +50,7 @@ export function probeProviderEntry(provider: string): ort.InferenceSession.Execu
  * math/top_k.cc: a bitonic sort of the whole row, whatever k, in one dispatch up to 2048 padded columns).
  * A wider row takes one global-memory dispatch per bitonic step: 105 passes over a [tokens x 16,384]
  * tensor, each reading and writing its values and indices. So SAE graphs sort at most this many columns at once on
- * WebGPU: the top-k sets in blocks (sae/topKMembership.ts) and the token axis in chunks of at most this
- * many tokens (runtime/deviceBatch.ts).
+ * WebGPU: the top-k sets in blocks of features (sae/topKMembership.ts), the top contexts in blocks of tokens
+ * (sae/contextCandidates.ts), which bounds the tokens of an SAE chunk (runtime/deviceBatch.ts's maxChunk).
  */
 export const WEBGPU_WORKGROUP_SORT_MAX = 2048;

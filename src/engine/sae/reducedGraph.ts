@@ -3,6 +3,7 @@ import type { GraphWithWeights } from '../runtime/session';
 import type { SaeWeights } from './loadSae';
 import { encodeModel, FLOAT, GraphBuilder, type GraphOptions, int, INT64, tensorInfo } from './graphBuilder';
 import { addEncoder, addPreActivationShift, addWeights } from './saeGraph';
+import { addContextCandidates } from './contextCandidates';
 import { addTopKMembership } from './topKMembership';
 
 const INT32 = onnx.TensorProto.DataType.INT32;
@@ -164,15 +165,13 @@ export function buildReducedGraph(sae: SaeWeights, histogramEdges: readonly numb
   g.one('Reshape', [columnSums(xb), 'flat'], [], 'sum_hb');
   g.one('Reshape', [columnSums(xs), 'flat'], [], 'sum_hs');
 
-  // top-context candidates: each feature's k_ctx highest activations over the chunk (TopK on the token
-  // axis; ties to the lower row, i.e. the earlier token, the order TopContexts uses)
+  // top-context candidates: each feature's k_ctx highest activations over the chunk, with their rows (ties to
+  // the lower row, i.e. the earlier token, the order TopContexts uses; sae/contextCandidates.ts)
   for (const [z, tag] of [
     [zb, 'b'],
     [zs, 's'],
-  ] as const) {
-    const [, row] = g.op('TopK', [z, 'k_ctx'], [int('axis', 0), int('largest', 1), int('sorted', 1)], [`ctx_val_${tag}`, `ctx_idx_${tag}`]);
-    g.one('Cast', [row], [int('to', INT32)], `ctx_row_${tag}`);
-  }
+  ] as const)
+    addContextCandidates(g, z, 'k_ctx', `ctx_${tag}`, { values: `ctx_val_${tag}`, rows: `ctx_row_${tag}` });
 
   // activation histograms (metrics/activationHistogram.ts): one count per edge and feature, Σ_t (z > e), so a
   // chunk reads back E x m numbers whatever its tokens; the edges are exact in float32 (powers of two)
