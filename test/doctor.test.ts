@@ -113,11 +113,16 @@ describe('doctor advice (injected machine)', () => {
     assert.match(formatDoctor(r), /MISSING libvulkan\.so\.1 \(libvulkan1\)/);
   });
 
-  test('WebGPU that loads without a GPU device (lavapipe): auto keeps the CPU, and the advice says WebGPU would run on the CPU', async () => {
-    const r = await runDoctor(linuxBox({ loads: ['cpu', 'webgpu'], gpu: false }));
+  test('WebGPU that loads without a GPU device (lavapipe): auto keeps the CPU, the advice says WebGPU would run on the CPU, its kernels are not checked', async () => {
+    const checked: string[] = [];
+    const kernels = async (p: ExecutionProviderName) => (checked.push(p), { graphs: [], seconds: 0 });
+    const r = await runDoctor({ ...linuxBox({ loads: ['cpu', 'webgpu'], gpu: false }), kernels });
     assert.equal(r.providers.find((p) => p.provider === 'webgpu')!.loads, true);
     assert.equal(r.auto.provider, 'cpu');
-    assert.ok(r.advice.includes(WEBGPU_WITHOUT_GPU));
+    assert.ok(r.advice.some((a) => a.startsWith(WEBGPU_WITHOUT_GPU) && a.endsWith('a run on it checks them at its start.')));
+    assert.deepEqual(checked, [], 'no kernel check on a software device (minutes on lavapipe)');
+    await runDoctor({ ...linuxBox({ loads: ['cpu', 'webgpu'] }), kernels });
+    assert.deepEqual(checked, ['webgpu'], 'with a GPU device the kernels are checked');
     assert.ok(!r.advice.some((a) => a.startsWith('WebGPU: ')), 'no advice on making WebGPU load where it loads');
   });
 
