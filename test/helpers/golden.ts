@@ -46,13 +46,22 @@ export function compareWithGolden(actual: ComparisonReport, golden: any): string
           problems.push(`layer ${g.layer} feature ${gf.id} ${k}: ${af[k]} vs golden ${gf[k]}`);
       }
     }
-    const first15 = a.shifted_features.slice(0, 15);
-    for (const gf of g.shifted_features.slice(0, 10)) {
-      const hit = first15.find((f) => f.id === gf.id);
-      if (!hit) problems.push(`layer ${g.layer}: golden top-10 feature ${gf.id} not among the first 15`);
-      else if (hit.category !== gf.category)
-        problems.push(`layer ${g.layer} feature ${gf.id} category ${hit.category} vs golden ${gf.category}`);
-    }
+    problems.push(...rankingProblems(g.layer, a.shifted_features, g.shifted_features));
+  }
+  return problems;
+}
+
+type Ranked = { id: number; category: string };
+
+/** docs/metrics.md's ranking rule: the reference list's first 10 features among the first 15 of `actual`, each with its category. */
+export function rankingProblems(layer: number, actual: Ranked[], reference: Ranked[]): string[] {
+  const problems: string[] = [];
+  const first15 = actual.slice(0, 15);
+  for (const gf of reference.slice(0, 10)) {
+    const hit = first15.find((f) => f.id === gf.id);
+    if (!hit) problems.push(`layer ${layer}: reference top-10 feature ${gf.id} not among the first 15`);
+    else if (hit.category !== gf.category)
+      problems.push(`layer ${layer} feature ${gf.id} category ${hit.category} vs reference ${gf.category}`);
   }
   return problems;
 }

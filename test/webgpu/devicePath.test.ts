@@ -18,7 +18,7 @@ import { runDiagnostic } from '../../src/engine/pipeline/pipeline';
 import { probeInChild } from '../../src/engine/runtime/probeProvider';
 import { LAYER_METRIC_FIELDS } from '../../src/shared/layerMetrics';
 import type { SaeDiffReport } from '../../src/shared/reportTypes';
-import { compareWithGolden, LAYER_TOL } from '../helpers/golden';
+import { compareWithGolden, LAYER_TOL, rankingProblems } from '../helpers/golden';
 import { FIXTURES, scratchDir } from '../helpers/paths';
 
 const dir = scratchDir('webgpu');
@@ -48,60 +48,51 @@ function providerDifferences(a: SaeDiffReport, b: SaeDiffReport): string[] {
     for (const k of LAYER_METRIC_FIELDS)
       if (!(Math.abs(la[k] - lb[k]) <= LAYER_TOL)) problems.push(`layer ${la.layer} ${k}: ${la[k]} vs ${lb[k]}`);
     if (la.flags.join() !== lb.flags.join()) problems.push(`layer ${la.layer} flags: ${la.flags} vs ${lb.flags}`);
-    const first15 = lb.shifted_features.slice(0, 15);
-    for (const f of la.shifted_features.slice(0, 10)) {
-      const hit = first15.find((g) => g.id === f.id);
-      if (hit?.category !== f.category)
-        problems.push(`layer ${la.layer} feature ${f.id}: ${f.category} vs ${hit?.category ?? 'not in the first 15'}`);
-    }
+    problems.push(...rankingProblems(la.layer, lb.shifted_features, la.shifted_features));
   });
   return problems;
 }
 
-async function run(name: string, provider: 'cpu' | 'webgpu', shard?: { index: number; count: number }) {
+async function run(name: string, provider: 'cpu' | 'webgpu') {
   const configPath = path.join(goldenDir, `${name}.yaml`);
   const logs: string[] = [];
-  const out = path.join(dir, `${name}-${provider}${shard ? `-${shard.index}` : ''}.json`);
   const { report } = await runDiagnostic(loadConfigText(fs.readFileSync(configPath, 'utf8'), configPath), {
     provider,
-    outPath: out,
-    shard,
+    outPath: path.join(dir, `${name}-${provider}.json`),
     onLog: (l) => logs.push(l),
   });
-  return { report: shard ? (JSON.parse(fs.readFileSync(out, 'utf8')) as SaeDiffReport) : report, logs };
+  return { report, logs };
 }
 
-test('goldens on WebGPU, activations on the device: within docs/metrics.md tolerances, and the CPU provider’s report', async (t) => {
+test('a golden on WebGPU, activations on the device: within docs/metrics.md tolerances, and the CPU provider’s report', async (t) => {
   if (!(await webgpuLoads(t))) return;
   // frozen early layers, where equal activations must give exactly 1 / 1 / 0 (one golden: lavapipe takes about
   // a minute per run). On lavapipe, sft-refusal__chat's layer 2 l0_sft comes out 4 activations above its golden
   // (2.2e-3 at 1,833 tokens, the tolerance is 2e-3): pre-activations within float32 rounding of 0, while the
   // activations agree to 5e-7 relative; the other goldens hold.
-  for (const name of ['sft-late__general__custom']) {
-    const golden = JSON.parse(fs.readFileSync(path.join(goldenDir, `${name}.json`), 'utf8'));
-    const gpu = await run(name, 'webgpu');
-    assert.equal(gpu.report.run.execution_provider, 'webgpu');
-    assert.ok(
-      gpu.logs.includes('reduction: dense (auto: dense on webgpu; hooked activations stay on the device)'),
-      `${name}: the device-resident path ran\n${gpu.logs.join('\n')}`,
+  const name = 'sft-late__general__custom';
+  const golden = JSON.parse(fs.readFileSync(path.join(goldenDir, `${name}.json`), 'utf8'));
+  const gpu = await run(name, 'webgpu');
+  assert.equal(gpu.report.run.execution_provider, 'webgpu');
+  assert.ok(
+    gpu.logs.includes('reduction: dense (auto: dense on webgpu; hooked activations stay on the device)'),
+    `${name}: the device-resident path ran\n${gpu.logs.join('\n')}`,
+  );
+  assert.ok(
+    gpu.logs.some((l) => /^SAE kernels on webgpu agree with the CPU/.test(l)),
+    `${name}: the kernel check passed\n${gpu.logs.join('\n')}`,
+  );
+  assert.equal(gpu.report.run.tokens, golden.tokens);
+  assert.deepEqual(compareWithGolden(gpu.report.comparisons[0], golden), [], name);
+  assert.equal(gpu.report.run.self_check_failed, false);
+  const cpu = await run(name, 'cpu');
+  assert.deepEqual(providerDifferences(cpu.report, gpu.report), [], `${name}: cpu vs webgpu`);
+  for (const l of gpu.report.comparisons[0].layers.filter((x) => x.layer <= 3))
+    assert.deepEqual(
+      [l.dense_cosine, l.recon_cosine, l.feature_overlap, l.active_jaccard, l.l1_divergence],
+      [1, 1, 1, 1, 0],
+      `${name} layer ${l.layer}`,
     );
-    assert.ok(
-      gpu.logs.some((l) => /^SAE kernels on webgpu agree with the CPU/.test(l)),
-      `${name}: the kernel check passed\n${gpu.logs.join('\n')}`,
-    );
-    assert.equal(gpu.report.run.tokens, golden.tokens);
-    assert.deepEqual(compareWithGolden(gpu.report.comparisons[0], golden), [], name);
-    assert.equal(gpu.report.run.self_check_failed, false);
-    const cpu = await run(name, 'cpu');
-    assert.deepEqual(providerDifferences(cpu.report, gpu.report), [], `${name}: cpu vs webgpu`);
-    if (name.startsWith('sft-late'))
-      for (const l of gpu.report.comparisons[0].layers.filter((x) => x.layer <= 3))
-        assert.deepEqual(
-          [l.dense_cosine, l.recon_cosine, l.feature_overlap, l.active_jaccard, l.l1_divergence],
-          [1, 1, 1, 1, 0],
-          `${name} layer ${l.layer}`,
-        );
-  }
 });
 
 test('hooked activations left on the device come back to the host equal to the CPU provider’s', async (t) => {
