@@ -1,11 +1,5 @@
-import { onnx } from 'onnx-proto';
 import { WEBGPU_WORKGROUP_SORT_MAX } from '../runtime/webgpuOptions';
-import { FLOAT, type GraphOps, int } from './graphBuilder';
-
-const INT32 = onnx.TensorProto.DataType.INT32;
-
-/** The lowest float32: below every code, so padding rows are never among a feature's top contexts. */
-const LOWEST_FLOAT32 = -3.4028234663852886e38;
+import { FLOAT, type GraphOps, int, INT32, LOWEST_FLOAT32, topK } from './graphBuilder';
 
 /**
  * Tokens per block of the first level. ONNX Runtime's TopK sorts a whole padded row with a bitonic network
@@ -49,10 +43,9 @@ export function addContextCandidates(g: GraphOps, z: string, kCtx: string, tag: 
   ]);
   const m = g.one('Slice', [g.one('Shape', [z]), g.ints(`${tag}_one_b`, [1]), g.ints(`${tag}_two`, [2])]);
   const inBlocks = g.one('Reshape', [padded, g.one('Concat', [g.ints(`${tag}_minus_one`, [-1]), blockInt, m], [int('axis', 0)])]);
-  const topK = (x: string, k: string, axis: number) => g.op('TopK', [x, k], [int('axis', axis), int('largest', 1), int('sorted', 1)], 2);
 
   // first level: each block's top min(k_ctx, block), with its rows (local row + the block's first row)
-  const [v1, i1] = topK(inBlocks, g.one('Min', [kCtx, blockInt]), 1);
+  const [v1, i1] = topK(g, inBlocks, g.one('Min', [kCtx, blockInt]), 1);
   const localRows = g.floats(
     `${tag}_local_rows`,
     Float32Array.from({ length: block }, (_, r) => r),
@@ -74,7 +67,7 @@ export function addContextCandidates(g: GraphOps, z: string, kCtx: string, tag: 
 
   // second level over the candidates, in block order
   const candidateShape = g.one('Concat', [g.ints(`${tag}_minus_one_b`, [-1]), m], [int('axis', 0)]);
-  const [values, i2] = topK(g.one('Reshape', [v1, candidateShape]), kCtx, 0);
+  const [values, i2] = topK(g, g.one('Reshape', [v1, candidateShape]), kCtx, 0);
   const rows = g.one('GatherElements', [g.one('Reshape', [rows1, candidateShape]), i2], [int('axis', 0)]);
   g.one('Identity', [values], [], out.values);
   g.one('Cast', [rows], [int('to', INT32)], out.rows);

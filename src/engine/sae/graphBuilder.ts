@@ -10,6 +10,9 @@ import type { GraphWithWeights } from '../runtime/session';
 export const FLOAT = onnx.TensorProto.DataType.FLOAT;
 export const INT64 = onnx.TensorProto.DataType.INT64;
 export const BOOL = onnx.TensorProto.DataType.BOOL;
+export const INT32 = onnx.TensorProto.DataType.INT32;
+/** The lowest float32: below every code, so padding never enters a top-k. */
+export const LOWEST_FLOAT32 = -3.4028234663852886e38;
 const OPSET = 17;
 
 /**
@@ -218,4 +221,9 @@ export function encodeModel(
   if (feed) return { model, externalData: [], weightInputs: g.large };
   const bytes = (data: Float32Array) => new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   return { model, externalData: g.large.map((w) => ({ path: `${w.name}.bin`, data: bytes(w.data) })) };
+}
+
+/** ONNX TopK, largest first and sorted (ties to the lower index): [values, indices] of x's top k along `axis`. */
+export function topK(g: GraphOps, x: string, k: string, axis: number): string[] {
+  return g.op('TopK', [x, k], [int('axis', axis), int('largest', 1), int('sorted', 1)], 2);
 }

@@ -1,12 +1,10 @@
 import { onnx } from 'onnx-proto';
 import type { GraphWithWeights } from '../runtime/session';
 import type { SaeWeights } from './loadSae';
-import { encodeModel, FLOAT, GraphBuilder, type GraphOptions, int, INT64, tensorInfo } from './graphBuilder';
+import { encodeModel, FLOAT, GraphBuilder, type GraphOptions, int, INT32, INT64, tensorInfo } from './graphBuilder';
 import { addEncoder, addPreActivationShift, addWeights } from './saeGraph';
 import { addContextCandidates } from './contextCandidates';
 import { addTopKMembership } from './topKMembership';
-
-const INT32 = onnx.TensorProto.DataType.INT32;
 
 /**
  * Per-token metrics summed over the chunk's tokens, in this order ([TOKEN_SUMS.length] float32). Each is

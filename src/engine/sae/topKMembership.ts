@@ -1,8 +1,5 @@
 import { WEBGPU_WORKGROUP_SORT_MAX } from '../runtime/webgpuOptions';
-import { FLOAT, type GraphOps, int } from './graphBuilder';
-
-/** The lowest float32: below every code, so padding columns are never among a top-k. */
-const LOWEST_FLOAT32 = -3.4028234663852886e38;
+import { FLOAT, type GraphOps, int, LOWEST_FLOAT32, topK } from './graphBuilder';
 
 /**
  * Each row's top-k set as a float mask [n, m]: 1 where feature f is among the k largest codes of row t
@@ -22,11 +19,10 @@ export function addTopKMembership(g: GraphOps, z: string, k: string, m: number, 
   const positive = (values: string) => g.one('Cast', [g.one('Greater', [values, zero])], [int('to', FLOAT)]);
   const scatter = (like: string, indices: string, updates: string, axis: number) =>
     g.one('ScatterElements', [g.one('Mul', [like, zero]), indices, updates], [int('axis', axis)]);
-  const topK = (x: string, kk: string, axis: number) => g.op('TopK', [x, kk], [int('axis', axis), int('largest', 1), int('sorted', 1)], 2);
 
   const block = WEBGPU_WORKGROUP_SORT_MAX;
   if (m <= block) {
-    const [v, i] = topK(z, k, 1);
+    const [v, i] = topK(g, z, k, 1);
     return scatter(z, i, positive(v), 1);
   }
   const blocks = Math.ceil(m / block);
@@ -37,10 +33,10 @@ export function addTopKMembership(g: GraphOps, z: string, k: string, m: number, 
   const inBlocks = g.one('Reshape', [padded, g.ints(`${tag}_blocks_shape`, [0, blocks, block])]);
   // k per block: all of k, or the whole block when k is larger
   const kBlock = g.one('Min', [k, g.ints(`${tag}_block`, [block])]);
-  const [v1, i1] = topK(inBlocks, kBlock, 2);
+  const [v1, i1] = topK(g, inBlocks, kBlock, 2);
   const rowShape = g.ints(`${tag}_row_shape`, [0, -1]);
   const candidates = g.one('Reshape', [v1, rowShape]);
-  const [v2, i2] = topK(candidates, k, 1);
+  const [v2, i2] = topK(g, candidates, k, 1);
   const chosen = g.one('Reshape', [scatter(candidates, i2, positive(v2), 1), g.one('Shape', [v1])]);
   const mask = g.one('Reshape', [scatter(inBlocks, i1, chosen, 2), rowShape]);
   return pad
