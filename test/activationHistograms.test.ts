@@ -50,7 +50,20 @@ test('values on and beside the edges fall in the documented bins, on both paths'
     new Uint32Array(f.buffer)[0]++;
     return f[0];
   };
+  const justBelow = (x: number) => {
+    const f = new Float32Array([x]);
+    new Uint32Array(f.buffer)[0]--;
+    return f[0];
+  };
+  // the dense graph compares with HardSigmoid at scales up to 2^34 (reducedGraph.ts addAbovePowerOfTwo): values
+  // beside every edge, a subnormal, and one whose scaled value overflows float32
   const cases: [number, number][] = [
+    ...HISTOGRAM_EDGES.flatMap((e, j): [number, number][] => [
+      [justBelow(e), j],
+      [justAbove(e), j + 1],
+    ]),
+    [1e-45, 0],
+    [3e38, 23],
     [2 ** -11, 0],
     [justAbove(2 ** -11), 1],
     [1e-6, 0],

@@ -2,7 +2,8 @@
  * The GPU-resident path on a real WebGPU device: the hooked activations stay on the device (gpu-buffer outputs),
  * the dense graph reduces them there, and only its sums come back. test/reductionPaths.test.ts runs the same
  * graphs on the CPU provider; this runs them through onnxruntime-node's WebGPU provider, its IO binding and its
- * device tensors, which the CPU provider never exercises.
+ * device tensors, which the CPU provider never exercises; and checks that every operator of the dense graph has a
+ * WebGPU kernel, so that no tensor goes to the host inside it.
  *
  * Without a GPU, Mesa's lavapipe (Vulkan on the CPU; scripts/lavapipe.sh) gives WebGPU a device, slowly.
  * Run by `npm run test:webgpu`, not `npm test`. Where WebGPU does not load the tests skip with the reason, unless
@@ -13,7 +14,12 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { test, type TestContext } from 'node:test';
 import { loadConfigText } from '../../src/engine/config/load';
+import { LayerAccumulator } from '../../src/engine/metrics/layerAccumulator';
 import { HookedModel, hostData } from '../../src/engine/model/runner';
+import { checkActivations, checkRows, checkSae } from '../../src/engine/pipeline/kernelCheckData';
+import { ORT_PROFILE_ENV } from '../../src/engine/runtime/ortProfile';
+import { DenseProjector } from '../../src/engine/sae/denseProjector';
+import type { SaeArchitecture } from '../../src/engine/sae/types';
 import { runDiagnostic } from '../../src/engine/pipeline/pipeline';
 import { probeInChild } from '../../src/engine/runtime/probeProvider';
 import { LAYER_METRIC_FIELDS } from '../../src/shared/layerMetrics';
@@ -124,4 +130,50 @@ test('hooked activations left on the device come back to the host equal to the C
     const worst = c.reduce((w, v, j) => Math.max(w, Math.abs(v - gpu[i][j]) / Math.max(1, Math.abs(v))), 0);
     assert.ok(worst < 1e-4, `layer ${hooks.targets[i]}: WebGPU differs from the CPU by ${worst}`);
   });
+});
+
+test('the dense graph runs on the device: no operator of any architecture copies a tensor to the host', async (t) => {
+  if (!(await webgpuLoads(t))) return;
+  // An operator without a WebGPU kernel runs on the CPU behind a copy of its input (seen: Sign, which took the
+  // codes [tokens x width] to the host and back on every run). ONNX Runtime's profile names such copies Memcpy*.
+  // Width 2304: the top-k sets in blocks of 2048 with a padded last block, as on a wide SAE.
+  const profiles = fs.mkdtempSync(path.join(dir, 'profile-'));
+  const { base, fineTune } = checkActivations();
+  const rows = checkRows();
+  process.env[ORT_PROFILE_ENV] = profiles;
+  try {
+    for (const architecture of ['standard', 'jumprelu', 'topk', 'gated'] satisfies SaeArchitecture[]) {
+      const sae = checkSae({ architecture, normalization: 'none', applyBDecToInput: true }, 2304);
+      const projector = await DenseProjector.create(
+        sae,
+        { provider: 'webgpu', threads: 0, maxBufferBytes: 1 << 30 },
+        { k: 64, contexts: 5 },
+      );
+      await projector.accumulate(new LayerAccumulator(sae.dSae, sae.dIn, 5), base, fineTune, rows, 0, 100);
+      await projector.release();
+    }
+  } finally {
+    delete process.env[ORT_PROFILE_ENV];
+  }
+  const files = fs.readdirSync(profiles);
+  assert.equal(files.length, 4, `one profile per architecture: ${files}`);
+  for (const f of files) {
+    const events = JSON.parse(fs.readFileSync(path.join(profiles, f), 'utf8')) as {
+      cat?: string;
+      name: string;
+      args?: { op_name?: string; provider?: string };
+    }[];
+    const nodes = events.filter((e) => e.cat === 'Node');
+    assert.ok(
+      nodes.some((e) => e.args?.op_name === 'HardSigmoid'),
+      `${f}: the profile holds the graph's nodes`,
+    );
+    const copies = nodes.filter((e) => /^Memcpy/.test(e.args?.op_name ?? ''));
+    const onCpu = [...new Set(nodes.filter((e) => e.args?.provider === 'CPUExecutionProvider').map((e) => e.args?.op_name))];
+    assert.deepEqual(
+      copies.map((e) => e.name),
+      [],
+      `${f}: copies between host and device (operators on the CPU: ${onCpu})`,
+    );
+  }
 });

@@ -143,6 +143,7 @@ export class GraphBuilder implements GraphOps {
 
 export const ints = (name: string, v: number[]): onnx.IAttributeProto => ({ name, type: onnx.AttributeProto.AttributeType.INTS, ints: v });
 export const int = (name: string, v: number): onnx.IAttributeProto => ({ name, type: onnx.AttributeProto.AttributeType.INT, i: v });
+export const float = (name: string, v: number): onnx.IAttributeProto => ({ name, type: onnx.AttributeProto.AttributeType.FLOAT, f: v });
 
 /** An empty tensor of these dims (one of them 0) as a node attribute: a Constant's value. */
 export function tensorAttr(name: string, dataType: number, dims: number[]): onnx.IAttributeProto {

@@ -1,7 +1,7 @@
 import { onnx } from 'onnx-proto';
 import type { GraphWithWeights } from '../runtime/session';
 import type { SaeWeights } from './loadSae';
-import { encodeModel, FLOAT, GraphBuilder, type GraphOptions, int, INT32, INT64, tensorInfo } from './graphBuilder';
+import { encodeModel, float, FLOAT, GraphBuilder, type GraphOptions, int, INT32, INT64, tensorInfo } from './graphBuilder';
 import { addEncoder, addPreActivationShift, addWeights } from './saeGraph';
 import { addContextCandidates } from './contextCandidates';
 import { addTopKMembership } from './topKMembership';
@@ -109,7 +109,8 @@ export function buildReducedGraph(sae: SaeWeights, histogramEdges: readonly numb
   const dh = g.one('Sub', [xs, xb]);
   const dr = g.one('Sub', [s.r, b.r]);
 
-  // active sets A(t) and their Jaccard
+  // active sets A(t) and their Jaccard (not Sign: ONNX Runtime's WebGPU provider has none, and would copy the codes
+  // to the host for it)
   const active = (z: string) => g.one('Cast', [g.one('Greater', [z, 'zero_f'])], [int('to', FLOAT)]);
   const actB = active(zb),
     actS = active(zs);
@@ -172,13 +173,12 @@ export function buildReducedGraph(sae: SaeWeights, histogramEdges: readonly numb
     addContextCandidates(g, z, 'k_ctx', `ctx_${tag}`, { values: `ctx_val_${tag}`, rows: `ctx_row_${tag}` });
 
   // activation histograms (metrics/activationHistogram.ts): one count per edge and feature, Σ_t (z > e), so a
-  // chunk reads back E x m numbers whatever its tokens; the edges are exact in float32 (powers of two)
-  histogramEdges.forEach((e, i) => g.floats(`hist_edge_${i}`, Float32Array.of(e), []));
+  // chunk reads back E x m numbers whatever its tokens
   for (const [z, tag] of [
     [zb, 'b'],
     [zs, 's'],
   ] as const) {
-    const above = histogramEdges.map((_, i) => columnSums(g.one('Cast', [g.one('Greater', [z, `hist_edge_${i}`])], [int('to', FLOAT)])));
+    const above = histogramEdges.map((e) => columnSums(addAbovePowerOfTwo(g, z, e)));
     g.one('Concat', above, [int('axis', 0)], `hist_${tag}`);
   }
 
@@ -207,4 +207,16 @@ export function buildReducedGraph(sae: SaeWeights, histogramEdges: readonly numb
     tensorInfo('hist_s', FLOAT, [histogramEdges.length, m]),
   ];
   return encodeModel(g, 'sae_reduced_projection', inputs, outputs);
+}
+
+/**
+ * (z > e) as a float 0 / 1, for a power of two e = 2^p, in one pass (Greater then Cast take two and write the
+ * tensor twice): HardSigmoid's max(0, min(1, A z + B)) with A = 2^(23 - p) and B = -A e = -2^23. Exact however
+ * A z + B is rounded or fused: A z is exact (a power-of-two scale; +inf on overflow, where z > e holds), and the
+ * next float above e is e + 2^(p - 23), so z > e makes A (z - e) >= 1 while z <= e makes it <= 0.
+ */
+export function addAbovePowerOfTwo(g: GraphBuilder, z: string, e: number): string {
+  const p = Math.log2(e);
+  if (!Number.isInteger(p) || p < -100 || p > 100) throw new Error(`addAbovePowerOfTwo: ${e} is not a power of two within float32's range`);
+  return g.one('HardSigmoid', [z], [float('alpha', 2 ** (23 - p)), float('beta', -(2 ** 23))]);
 }

@@ -17,8 +17,9 @@ import { FLOAT, type GraphOps, int, LOWEST_FLOAT32, topK } from './graphBuilder'
 export function addTopKMembership(g: GraphOps, z: string, k: string, m: number, tag: string): string {
   const zero = g.floats(`${tag}_zero`, Float32Array.of(0), []);
   const positive = (values: string) => g.one('Cast', [g.one('Greater', [values, zero])], [int('to', FLOAT)]);
+  // zeros shaped like `like`: Expand writes them in one pass (Mul by 0 read `like` as well)
   const scatter = (like: string, indices: string, updates: string, axis: number) =>
-    g.one('ScatterElements', [g.one('Mul', [like, zero]), indices, updates], [int('axis', axis)]);
+    g.one('ScatterElements', [g.one('Expand', [zero, g.one('Shape', [like])]), indices, updates], [int('axis', axis)]);
 
   const block = WEBGPU_WORKGROUP_SORT_MAX;
   if (m <= block) {
