@@ -61,13 +61,14 @@ export async function checkKernels(
     const sae = checkSae(shape, width);
     const what = `${describeShape(shape)}, ${reduction} path`;
     const projectorOptions: ProjectorOptions = { k: Math.min(options.k, width), contexts: options.contexts };
-    const reference = await accumulateOn(make, sae, cpu, reduction, projectorOptions, base, fineTune, rows);
-    let device: LayerAccumulator;
-    try {
-      device = await accumulateOn(make, sae, settings, reduction, projectorOptions, base, fineTune, rows);
-    } catch (e) {
+    // the CPU's reference and the device's run at once: the device's work is mostly waiting for the GPU
+    const [reference, device] = await Promise.all([
+      accumulateOn(make, sae, cpu, reduction, projectorOptions, base, fineTune, rows),
+      accumulateOn(make, sae, settings, reduction, projectorOptions, base, fineTune, rows).catch((e: Error) => e),
+    ]);
+    if (device instanceof Error) {
       // a provider that cannot build or run the graph fails the check like one that computes it wrongly
-      result.graphs.push({ what, differences: [`the provider could not run it: ${(e as Error).message.split('\n')[0]}`] });
+      result.graphs.push({ what, differences: [`the provider could not run it: ${device.message.split('\n')[0]}`] });
       continue;
     }
     const exactCounts = EXACT_NORMALIZATIONS.has(shape.normalization);
