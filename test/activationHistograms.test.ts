@@ -9,7 +9,6 @@ import assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
 import { test } from 'node:test';
-import * as ort from 'onnxruntime-node';
 import { loadConfigText } from '../src/engine/config/load';
 import type { ReductionRequest } from '../src/engine/config/types';
 import { HISTOGRAM_BINS, HISTOGRAM_EDGES, histogramBin } from '../src/engine/metrics/activationHistogram';
@@ -17,12 +16,11 @@ import { LayerAccumulator } from '../src/engine/metrics/layerAccumulator';
 import { accumulatorFromJson, accumulatorToJson } from '../src/engine/metrics/serialize';
 import { mergePartialReports } from '../src/engine/merge/merge';
 import { runDiagnostic } from '../src/engine/pipeline/pipeline';
-import { createProjector } from '../src/engine/sae/createProjector';
 import { reportJson } from '../src/engine/report/reportJson';
 import { reportProblem } from '../src/shared/reportCheck';
 import type { SaeDiffReport } from '../src/shared/reportTypes';
 import { fixtureConfig } from './helpers/cli';
-import { identitySae } from './helpers/identitySae';
+import { assertEdgeCaseBins } from './helpers/histogramEdgeCases';
 import { FIXTURES, scratchDir } from './helpers/paths';
 
 const dir = scratchDir('histograms');
@@ -44,71 +42,7 @@ test('the edges are 23 octaves 2^-11 … 2^11, exact in float32', () => {
 });
 
 test('values on and beside the edges fall in the documented bins, on both paths', async () => {
-  // feature 0's activation at each token (base), and the bin docs/metrics.md gives it: (0, e0], (e(j-1), e(j)], > e22
-  const justAbove = (x: number) => {
-    const f = new Float32Array([x]);
-    new Uint32Array(f.buffer)[0]++;
-    return f[0];
-  };
-  const justBelow = (x: number) => {
-    const f = new Float32Array([x]);
-    new Uint32Array(f.buffer)[0]--;
-    return f[0];
-  };
-  // the dense graph compares with HardSigmoid at scales up to 2^34 (reducedGraph.ts addAbovePowerOfTwo): values
-  // beside every edge, a subnormal, and one whose scaled value overflows float32
-  const cases: [number, number][] = [
-    ...HISTOGRAM_EDGES.flatMap((e, j): [number, number][] => [
-      [justBelow(e), j],
-      [justAbove(e), j + 1],
-    ]),
-    [1e-45, 0],
-    [3e38, 23],
-    [2 ** -11, 0],
-    [justAbove(2 ** -11), 1],
-    [1e-6, 0],
-    [0.3, 10],
-    [0.5, 10],
-    [justAbove(0.5), 11],
-    [1, 11],
-    [2048, 22],
-    [justAbove(2048), 23],
-    [1e6, 23],
-    [0, -1],
-    [-2, -1],
-  ];
-  const m = 2,
-    n = cases.length;
-  const zb = new Float32Array(n * m),
-    zs = new Float32Array(n * m);
-  cases.forEach(([v], t) => {
-    zb[t * m] = v;
-    zs[t * m + 1] = v;
-  });
-  const tensor = (z: Float32Array) => ({ data: z, hidden: m, tensor: new ort.Tensor('float32', z, [1, n, m]) });
-  const rows = {
-    flat: Int32Array.from({ length: n }, (_, i) => i),
-    sample: new Int32Array(n),
-    position: Int32Array.from({ length: n }, (_, i) => i + 1),
-  };
-  const expected = new Array(HISTOGRAM_BINS).fill(0);
-  for (const [, bin] of cases) if (bin >= 0) expected[bin]++;
-  for (const reduction of ['sparse', 'dense'] as const) {
-    const projector = await createProjector(identitySae(m), { provider: 'cpu', threads: 1 }, reduction, { k: 2, contexts: 1 });
-    const acc = new LayerAccumulator(m, m, 1);
-    // two chunks: counts add across chunks
-    await projector.accumulate(acc, tensor(zb), tensor(zs), rows, 0, 5);
-    await projector.accumulate(acc, tensor(zb), tensor(zs), rows, 5, n);
-    await projector.release();
-    assert.deepEqual(acc.histBase.feature(0), expected, `${reduction}: base, feature 0`);
-    assert.deepEqual(acc.histSft.feature(1), expected, `${reduction}: sft, feature 1`);
-    assert.deepEqual(acc.histBase.feature(1), new Array(HISTOGRAM_BINS).fill(0), `${reduction}: feature 1 never fires in base`);
-    assert.equal(
-      acc.cntB[0],
-      expected.reduce((a, b) => a + b, 0),
-      `${reduction}: bins sum to the firing count`,
-    );
-  }
+  for (const reduction of ['sparse', 'dense'] as const) await assertEdgeCaseBins({ provider: 'cpu', threads: 1 }, reduction);
 });
 
 test('serialized accumulators keep their histograms; merging adds them', () => {

@@ -2,8 +2,9 @@
  * The GPU-resident path on a real WebGPU device: the hooked activations stay on the device (gpu-buffer outputs),
  * the dense graph reduces them there, and only its sums come back. test/reductionPaths.test.ts runs the same
  * graphs on the CPU provider; this runs them through onnxruntime-node's WebGPU provider, its IO binding and its
- * device tensors, which the CPU provider never exercises; and checks that every operator of the dense graph has a
- * WebGPU kernel, so that no tensor goes to the host inside it.
+ * device tensors, which the CPU provider never exercises; checks that every operator of the dense graph has a
+ * WebGPU kernel, so that no tensor goes to the host inside it; and that its histogram comparisons are exact in
+ * shaders, on and beside every edge.
  *
  * Without a GPU, Mesa's lavapipe (Vulkan on the CPU; scripts/lavapipe.sh) gives WebGPU a device, slowly.
  * Run by `npm run test:webgpu`, not `npm test`. Where WebGPU does not load the tests skip with the reason, unless
@@ -25,6 +26,7 @@ import { probeInChild } from '../../src/engine/runtime/probeProvider';
 import { LAYER_METRIC_FIELDS } from '../../src/shared/layerMetrics';
 import type { SaeDiffReport } from '../../src/shared/reportTypes';
 import { compareWithGolden, LAYER_TOL, rankingProblems } from '../helpers/golden';
+import { assertEdgeCaseBins } from '../helpers/histogramEdgeCases';
 import { FIXTURES, scratchDir } from '../helpers/paths';
 
 const dir = scratchDir('webgpu');
@@ -176,4 +178,9 @@ test('the dense graph runs on the device: no operator of any architecture copies
       `${f}: copies between host and device (operators on the CPU: ${onCpu})`,
     );
   }
+});
+
+test('histogram counts on the device: values on and beside every edge fall in their documented bins', async (t) => {
+  if (!(await webgpuLoads(t))) return;
+  await assertEdgeCaseBins({ provider: 'webgpu', threads: 0 }, 'dense');
 });
