@@ -7,9 +7,10 @@
 #   git show main:test/fixtures/$s/cfg.json > .devrun/fixtures/$s/cfg.json
 # run: bash .devrun/gpu-session.sh (timeout_s 580), then ALWAYS ../shared/gpu/restore.sh. In order of priority:
 #   1. the large workload of gpu-check.sh (143.7M params, 65,280 tokens, SAE 16,384 x 3), runs in LARGE_RUNS order
-#      (default: dense peer dense profile): the project on WebGPU on the dense path, the PyTorch peer on CUDA,
+#      (default: graph dense peer dense profile): the project on WebGPU on the dense path, the PyTorch peer on CUDA,
 #      and also: bucket (the dense path with ONNX Runtime's default buffer cache), sparse (the sparse path),
-#      profile (the dense path under ONNX Runtime's profiler, summed per session and operator);
+#      profile (the dense path under ONNX Runtime's profiler, summed per session and operator),
+#      graph (bench/saeGraphBench.ts: the dense SAE graph alone per chunk size, the products' TFLOP/s, its operators);
 #   2. with DOCTOR=1, `sae-diff doctor` on that workload: providers, SAE kernels against the CPU with ONNX
 #      Runtime's node placements, the model's placements and its activations against the CPU's;
 #   3. the 1B-class / 65k bench (Llama 3.2 1B shape, fp16, 65,536-wide SAEs at layers 5, 10, 15) on WebGPU:
@@ -58,7 +59,7 @@ if [ -z "${SKIP_LARGE:-}" ]; then
   # shellcheck disable=SC2086 # LARGE is a list of assignments
   (cd "$D/bench" && env THREADS=16 $LARGE python3 make_bench_gpu.py /tmp/bl | tail -1)
   sed 's/runtime: { max_tokens: \([0-9]*\) }/runtime: { max_tokens: \1, reduction: sparse }/' /tmp/bl/bench.yaml > /tmp/bl/sparse.yaml
-  for run in ${LARGE_RUNS:-dense peer dense profile}; do
+  for run in ${LARGE_RUNS:-graph dense peer dense profile}; do
     case $run in
       peer)
         T "large: PyTorch peer on CUDA"
@@ -74,6 +75,12 @@ if [ -z "${SKIP_LARGE:-}" ]; then
       sparse)
         T "large: sparse path"
         ours large-$PROVIDER-sparse "$PROVIDER" /tmp/bl/sparse.yaml 80 ;;
+      graph)
+        T "the dense SAE graph alone (large workload's shapes), per chunk size; then per operator"
+        timeout 90 node "$P/out/bench/saeGraphBench.js" --provider "$PROVIDER" --hidden 1024 --width 16384 --tokens 2048,8192,16384 --runs 3
+        rm -rf /tmp/gpu-graph-prof && mkdir -p /tmp/gpu-graph-prof
+        SAE_DIFF_ORT_PROFILE=/tmp/gpu-graph-prof timeout 60 node "$P/out/bench/saeGraphBench.js" --provider "$PROVIDER" --hidden 1024 --width 16384 --tokens 8192 --runs 2
+        node "$P/out/bench/ortProfileSummary.js" /tmp/gpu-graph-prof 16 ;;
       profile)
         T "large: dense path under ONNX Runtime's profiler (slower): time per session and operator"
         rm -rf /tmp/gpu-prof && mkdir -p /tmp/gpu-prof

@@ -1,0 +1,103 @@
+/**
+ * The dense SAE graph alone (sae/reducedGraph.ts, what a GPU run spends its SAE stage in), timed per chunk on
+ * one provider at the sizes given, so that a short GPU session can tell the products from the rest:
+ *   node out/bench/saeGraphBench.js --provider webgpu --hidden 1024 --width 16384 --tokens 2048,8192 --runs 3
+ * A random standard SAE (encoder columns of norm ~1, biases firing ~0.8% of latents on N(0, 1) activations, as
+ * ../shared/bench/make_bench_gpu.py's quantile bias does) and random activations for base and fine-tune. Prints
+ * per chunk size the median time of a run after one warm-up, tokens/s, and the products' rate (encoder and
+ * decoder, both models: 8 n d m FLOPs). With SAE_DIFF_ORT_PROFILE=<folder>, ONNX Runtime's profile per operator
+ * follows (out/bench/ortProfileSummary.js sums it).
+ */
+import type { ExecutionProviderName } from '../src/engine/config/types';
+import { ort } from '../src/engine/runtime/ort';
+import { bufferLimit } from '../src/engine/runtime/bufferLimit';
+import { DenseProjector } from '../src/engine/sae/denseProjector';
+import type { SaeWeights } from '../src/engine/sae/loadSae';
+import { LayerAccumulator } from '../src/engine/metrics/layerAccumulator';
+import { Rng } from './workload/rng';
+
+/** The standard normal's 0.992 quantile: a bias of minus this fires 0.8% of latents on N(0, 1) pre-activations. */
+const FIRING_QUANTILE = 2.409;
+
+function randomSae(d: number, m: number, rng: Rng): SaeWeights {
+  const W_enc = new Float32Array(d * m);
+  const scale = 1 / Math.sqrt(d);
+  for (let i = 0; i < W_enc.length; i++) W_enc[i] = rng.normal() * scale;
+  const W_dec = new Float32Array(m * d);
+  for (let i = 0; i < W_dec.length; i++) W_dec[i] = rng.normal() * scale;
+  return {
+    folder: 'random',
+    format: 'saelens',
+    architecture: 'standard',
+    dIn: d,
+    dSae: m,
+    dtype: 'float32',
+    W_enc,
+    b_enc: new Float32Array(m).fill(-FIRING_QUANTILE),
+    W_dec,
+    b_dec: new Float32Array(d),
+    applyBDecToInput: true,
+    normalization: 'none',
+    weightsFile: '',
+  };
+}
+
+function activations(n: number, d: number, rng: Rng, from?: Float32Array): ort.Tensor {
+  const data = new Float32Array(n * d);
+  // the fine-tune: base moved by a tenth of its scale, so that codes differ as after fine-tuning
+  for (let i = 0; i < data.length; i++) data[i] = from ? from[i] + 0.1 * rng.normal() : rng.normal();
+  return new ort.Tensor('float32', data, [1, n, d]);
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  const flag = (name: string, dflt: string) => {
+    const i = args.indexOf(`--${name}`);
+    return i >= 0 ? args[i + 1] : dflt;
+  };
+  const provider = flag('provider', 'cpu') as ExecutionProviderName;
+  const d = Number(flag('hidden', '1024')),
+    m = Number(flag('width', '16384')),
+    runs = Number(flag('runs', '3'));
+  const sizes = flag('tokens', '2048').split(',').map(Number);
+  const rng = new Rng(1);
+  const sae = randomSae(d, m, rng);
+  const settings = { provider, threads: 0, maxBufferBytes: bufferLimit(provider).bytes };
+  const projector = await DenseProjector.create(sae, settings, { k: 64, contexts: 5 });
+  console.log(`dense SAE graph on ${provider}: d ${d}, width ${m}, ${runs} runs per size after a warm-up`);
+  try {
+    for (const n of sizes) {
+      const hb = activations(n, d, rng);
+      const hs = activations(n, d, rng, hb.data as Float32Array);
+      const rows = { flat: Int32Array.from({ length: n }, (_, i) => i), sample: new Int32Array(n), position: new Int32Array(n) };
+      const acc = new LayerAccumulator(m, d, 5);
+      const times: number[] = [];
+      for (let r = 0; r <= runs; r++) {
+        const t = await projector.accumulate(
+          acc,
+          { data: hb.data as Float32Array, hidden: d, tensor: hb },
+          { data: hs.data as Float32Array, hidden: d, tensor: hs },
+          rows,
+          0,
+          n,
+        );
+        if (r > 0) times.push(t.sae);
+      }
+      const s = median(times);
+      const l0 = acc.cntB.reduce((a, c) => a + c, 0) / ((runs + 1) * n);
+      console.log(
+        `${n} tokens: ${(s * 1000).toFixed(1)} ms per run (${times.map((x) => (x * 1000).toFixed(0)).join(', ')}), ` +
+          `${Math.round(n / s).toLocaleString('en')} tokens/s, products ${((8 * n * d * m) / s / 1e12).toFixed(2)} TFLOP/s, L0 ${l0.toFixed(1)}`,
+      );
+    }
+  } finally {
+    await projector.release();
+  }
+}
+
+main().catch((e: Error) => {
+  console.error(e.message);
+  process.exitCode = 1;
+});
