@@ -77,7 +77,7 @@ if [ -z "${SKIP_LARGE:-}" ]; then
         ours large-$PROVIDER-sparse "$PROVIDER" /tmp/bl/sparse.yaml 80 ;;
       graph)
         T "the dense SAE graph alone (large workload's shapes), per chunk size; then per operator"
-        timeout 90 node "$P/out/bench/saeGraphBench.js" --provider "$PROVIDER" --hidden 1024 --width 16384 --tokens 2048,8192,16384 --runs 3
+        timeout 90 node "$P/out/bench/saeGraphBench.js" --provider "$PROVIDER" --hidden 1024 --width 16384 --tokens 2048,8192,15360 --runs 3
         rm -rf /tmp/gpu-graph-prof && mkdir -p /tmp/gpu-graph-prof
         SAE_DIFF_ORT_PROFILE=/tmp/gpu-graph-prof timeout 60 node "$P/out/bench/saeGraphBench.js" --provider "$PROVIDER" --hidden 1024 --width 16384 --tokens 8192 --runs 2
         node "$P/out/bench/ortProfileSummary.js" /tmp/gpu-graph-prof 16 ;;

@@ -4,7 +4,7 @@
  *   node out/bench/saeGraphBench.js --provider webgpu --hidden 1024 --width 16384 --tokens 2048,8192 --runs 3
  * A random standard SAE (encoder columns of norm ~1, biases firing ~0.8% of latents on N(0, 1) activations, as
  * ../shared/bench/make_bench_gpu.py's quantile bias does) and random activations for base and fine-tune. Prints
- * per chunk size the median time of a run after one warm-up, tokens/s, and the products' rate (encoder and
+ * per chunk size the median time of a run after two warm-ups, tokens/s, and the products' rate (encoder and
  * decoder, both models: 8 n d m FLOPs). With SAE_DIFF_ORT_PROFILE=<folder>, ONNX Runtime's profile per operator
  * follows (out/bench/ortProfileSummary.js sums it).
  */
@@ -49,6 +49,9 @@ function activations(n: number, d: number, rng: Rng, from?: Float32Array): ort.T
   return new ort.Tensor('float32', data, [1, n, d]);
 }
 
+/** The first runs of a shape allocate its buffers (and on a GPU compile its shaders): left out of the times. */
+const WARM_UPS = 2;
+
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function main(): Promise<void> {
@@ -66,7 +69,9 @@ async function main(): Promise<void> {
   const sae = randomSae(d, m, rng);
   const settings = { provider, threads: 0, maxBufferBytes: bufferLimit(provider).bytes };
   const projector = await DenseProjector.create(sae, settings, { k: 64, contexts: 5 });
-  console.log(`dense SAE graph on ${provider}: d ${d}, width ${m}, ${runs} runs per size after a warm-up`);
+  console.log(
+    `dense SAE graph on ${provider}: d ${d}, width ${m}, ${runs} run${runs === 1 ? '' : 's'} per size after ${WARM_UPS} warm-ups`,
+  );
   try {
     for (const n of sizes) {
       const hb = activations(n, d, rng);
@@ -74,7 +79,7 @@ async function main(): Promise<void> {
       const rows = { flat: Int32Array.from({ length: n }, (_, i) => i), sample: new Int32Array(n), position: new Int32Array(n) };
       const acc = new LayerAccumulator(m, d, 5);
       const times: number[] = [];
-      for (let r = 0; r <= runs; r++) {
+      for (let r = 0; r < WARM_UPS + runs; r++) {
         const t = await projector.accumulate(
           acc,
           { data: hb.data as Float32Array, hidden: d, tensor: hb },
@@ -83,10 +88,10 @@ async function main(): Promise<void> {
           0,
           n,
         );
-        if (r > 0) times.push(t.sae);
+        if (r >= WARM_UPS) times.push(t.sae);
       }
       const s = median(times);
-      const l0 = acc.cntB.reduce((a, c) => a + c, 0) / ((runs + 1) * n);
+      const l0 = acc.cntB.reduce((a, c) => a + c, 0) / ((WARM_UPS + runs) * n);
       console.log(
         `${n} tokens: ${(s * 1000).toFixed(1)} ms per run (${times.map((x) => (x * 1000).toFixed(0)).join(', ')}), ` +
           `${Math.round(n / s).toLocaleString('en')} tokens/s, products ${((8 * n * d * m) / s / 1e12).toFixed(2)} TFLOP/s, L0 ${l0.toFixed(1)}`,
