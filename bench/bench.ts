@@ -20,6 +20,7 @@ import { GpuMemorySampler } from './gpuMemory';
 import { ensurePeerWorkload, findPeer, Peer, PeerRun, runPeer } from './peer';
 import { ensureWorkload } from './workload/generate';
 import { defaultWorkloadDir, workloadOptions } from './workload/options';
+import { commandLineFlags } from './flags';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 
@@ -91,14 +92,7 @@ function printPeer(label: string, p: PeerRun, peer: Peer): void {
 }
 
 async function main(): Promise<void> {
-  const args = process.argv.slice(2);
-  const flag = (name: string) => {
-    const eq = args.find((a) => a.startsWith(`--${name}=`));
-    if (eq) return eq.slice(name.length + 3);
-    const i = args.indexOf(`--${name}`);
-    return i >= 0 ? args[i + 1] : undefined;
-  };
-  const has = (name: string) => args.includes(`--${name}`);
+  const { flag, has } = commandLineFlags(process.argv.slice(2));
   const o = workloadOptions(flag, has);
   const provider = flag('provider') ?? 'auto';
   const threads = Number(flag('threads') ?? 0);

@@ -14,6 +14,7 @@ import { bufferLimit } from '../src/engine/runtime/bufferLimit';
 import { DenseProjector } from '../src/engine/sae/denseProjector';
 import type { SaeWeights } from '../src/engine/sae/loadSae';
 import { LayerAccumulator } from '../src/engine/metrics/layerAccumulator';
+import { commandLineFlags } from './flags';
 import { Rng } from './workload/rng';
 
 /** The standard normal's 0.992 quantile: a bias of minus this fires 0.8% of latents on N(0, 1) pre-activations. */
@@ -55,11 +56,8 @@ const WARM_UPS = 2;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function main(): Promise<void> {
-  const args = process.argv.slice(2);
-  const flag = (name: string, dflt: string) => {
-    const i = args.indexOf(`--${name}`);
-    return i >= 0 ? args[i + 1] : dflt;
-  };
+  const flags = commandLineFlags(process.argv.slice(2));
+  const flag = (name: string, dflt: string) => flags.flag(name) ?? dflt;
   const provider = flag('provider', 'cpu') as ExecutionProviderName;
   const d = Number(flag('hidden', '1024')),
     m = Number(flag('width', '16384')),
