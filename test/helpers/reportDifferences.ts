@@ -1,5 +1,9 @@
 import type { SaeDiffReport } from '../../src/shared/reportTypes';
+import { LAYER_METRIC_FIELDS } from '../../src/shared/layerMetrics';
 import { FEATURE_ABS_TOL, FEATURE_REL_TOL, LAYER_TOL } from './golden';
+
+/** A layer metric's path in a report (docs/metrics.md gives layer metrics their own tolerance). */
+const LAYER_METRIC_PATH = new RegExp(`\\.layers\\[\\d+\\]\\.(${LAYER_METRIC_FIELDS.join('|')})$`);
 
 /**
  * Every difference between two reports' results: numbers beyond the tolerances of docs/metrics.md (layer metrics
@@ -9,10 +13,7 @@ import { FEATURE_ABS_TOL, FEATURE_REL_TOL, LAYER_TOL } from './golden';
 export function reportDifferences(a: unknown, b: unknown, where = ''): string[] {
   if (typeof a === 'number' && typeof b === 'number') {
     const d = Math.abs(a - b);
-    const layerKey =
-      /\.layers\[\d+\]\.(dense_cosine|recon_cosine|feature_overlap|active_jaccard|l1_divergence|norm_ratio|l0_base|l0_sft|explained_variance_base|explained_variance_sft)$/.test(
-        where,
-      );
+    const layerKey = LAYER_METRIC_PATH.test(where);
     const ok = layerKey ? d <= LAYER_TOL : d <= FEATURE_ABS_TOL || d <= FEATURE_REL_TOL * Math.abs(b);
     return ok ? [] : [`${where}: ${a} vs ${b}`];
   }
