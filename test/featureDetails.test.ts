@@ -160,4 +160,12 @@ test('the run keeps loaded SAEs for the feature details only within the memory b
   const alone = new Map<number, SaeWeights>();
   keepLoadedSae(alone, 1, wide);
   assert.deepEqual([...alone.keys()], [1], 'exactly the budget fits when nothing else is held');
+  // SAEs whose projector sessions hold their arrays anyway are kept whatever their size, and take none of the budget
+  const shared = new Map<number, SaeWeights>();
+  const huge = { ...wide, W_enc: new Float32Array(KEEP_LOADED_SAE_BYTES / 2) };
+  keepLoadedSae(shared, 0, huge, true);
+  keepLoadedSae(shared, 1, { ...wide }, true);
+  keepLoadedSae(shared, 2, wide);
+  keepLoadedSae(shared, 3, sae);
+  assert.deepEqual([...shared.keys()], [0, 1, 2], 'the budget is spent on layer 2 alone, so layer 3 is read again');
 });

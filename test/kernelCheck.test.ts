@@ -111,6 +111,7 @@ function faultyDevice(corrupt: (o: ProjectionOutputs, chunk: number) => void): M
       architecture: real.architecture,
       threshold: real.threshold,
       linearPreActivation: real.linearPreActivation,
+      sharesSaeWeights: real.sharesSaeWeights,
       accumulate: (acc, ...rest) => real.accumulate(sinkFor(acc), ...rest),
       fit: (h, rows) => real.fit(h, rows),
       preActivationShift: (m) => real.preActivationShift(m),

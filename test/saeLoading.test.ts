@@ -7,7 +7,8 @@ import { loadSae } from '../src/engine/sae/loadSae';
 import { encodeBaseFeeds } from '../src/engine/sae/projector';
 import { f16ToF32, readSafetensors } from '../src/engine/sae/safetensors';
 import { buildProjectionGraph, saeGraphOptions } from '../src/engine/sae/saeGraph';
-import { createSession, halfWeightsKeepArena, PREPACK_MAX_BYTES, sessionOptions } from '../src/engine/runtime/session';
+import { createSession, halfWeightsKeepArena, PREPACK_MAX_BYTES, PREPACK_MIN_ROWS, sessionOptions } from '../src/engine/runtime/session';
+import { createProjector } from '../src/engine/sae/createProjector';
 import { FIXTURES, scratchDir } from './helpers/paths';
 
 const dir = scratchDir('sae-loading');
@@ -150,12 +151,17 @@ test('session memory: the arena is off for weights over 512 MB (no pre-packing e
 
 test('large SAE weights on the CPU are graph inputs fed with every run: the same outputs, no copy in ONNX Runtime, arena and pre-packing off', async () => {
   const sae = loadSae(layer3);
-  assert.deepEqual(saeGraphOptions({ provider: 'cpu', threads: 1 }).feedWeightsOver, PREPACK_MAX_BYTES);
-  assert.equal(
-    saeGraphOptions({ provider: 'webgpu', threads: 1 }).feedWeightsOver,
-    undefined,
-    'a GPU would upload fed weights on every run',
-  );
+  const cpu = { provider: 'cpu', threads: 1 } as const;
+  assert.deepEqual(saeGraphOptions(cpu).feedWeightsOver, PREPACK_MAX_BYTES);
+  assert.equal(saeGraphOptions(cpu, PREPACK_MIN_ROWS).feedWeightsOver, PREPACK_MAX_BYTES, 'a long run pre-packs');
+  assert.equal(saeGraphOptions(cpu, PREPACK_MIN_ROWS - 1).feedWeightsOver, 0, 'a short run feeds every weight');
+  for (const rows of [undefined, 1]) {
+    assert.equal(
+      saeGraphOptions({ provider: 'webgpu', threads: 1 }, rows).feedWeightsOver,
+      undefined,
+      'a GPU would upload fed weights on every run',
+    );
+  }
   // the fixture SAE is 1 MB: a threshold of 0 feeds it as a 65k SAE would be fed
   const fed = buildProjectionGraph(sae, { feedWeightsOver: 0 });
   const kept = buildProjectionGraph(sae, { feedWeightsOver: 2 ** 30 });
@@ -204,4 +210,19 @@ test('large SAE weights on the CPU are graph inputs fed with every run: the same
   const large = { ...fed, weightInputs: [{ name: 'W', data: { byteLength: PREPACK_MAX_BYTES + 1 } as Float32Array, dims: [1] }] };
   const largeOptions = sessionOptions(large, { provider: 'cpu', threads: 1 });
   assert.deepEqual([largeOptions.enableCpuMemArena, (largeOptions.extra as any)?.session?.disable_prepacking], [false, '1']);
+});
+
+test("a short CPU run's projectors are fed the SAE's own weight arrays, so the feature details keep the SAE at no cost; a long run's copy them", async () => {
+  const sae = loadSae(layer3);
+  const cpu = { provider: 'cpu', threads: 1 } as const;
+  for (const reduction of ['sparse', 'dense'] as const) {
+    const short = await createProjector(sae, cpu, reduction, { k: 4, contexts: 2, encodedRows: 2 * 1000 });
+    const long = await createProjector(sae, cpu, reduction, { k: 4, contexts: 2, encodedRows: PREPACK_MIN_ROWS });
+    try {
+      assert.equal(short.sharesSaeWeights, true, reduction);
+      assert.equal(long.sharesSaeWeights, false, `${reduction}: pre-packed, ONNX Runtime holds its own copy`);
+    } finally {
+      for (const p of [short, long]) await p.release();
+    }
+  }
 });

@@ -24,7 +24,8 @@ export interface RunSaes {
 
 /**
  * Step "SAEs": each target layer's SAE checked against the model (shape and hook, before any weight is
- * read), loaded, compiled into a projector session of the chosen reduction path, and its labels read.
+ * read), loaded, compiled into a projector session of the chosen reduction path for a run of `tokens`
+ * evaluated tokens, and its labels read.
  * On failure the projectors built so far are released.
  */
 export async function loadSaes(
@@ -32,12 +33,13 @@ export async function loadSaes(
   hidden: number | undefined,
   settings: SessionSettings,
   reduction: Reduction,
+  tokens: number,
   warnings: string[],
   log: (line: string) => void,
 ): Promise<RunSaes> {
   const out: RunSaes = { infos: [], declared: new Map(), labels: new Map(), projectors: new Map(), loaded: new Map() };
   try {
-    for (const layer of config.layers.targets) await loadLayerSae(config, layer, hidden, settings, reduction, out, warnings, log);
+    for (const layer of config.layers.targets) await loadLayerSae(config, layer, hidden, settings, reduction, tokens, out, warnings, log);
   } catch (e) {
     for (const p of out.projectors.values()) await p.release().catch(() => {});
     throw e;
@@ -57,6 +59,7 @@ async function loadLayerSae(
   hidden: number | undefined,
   settings: SessionSettings,
   reduction: Reduction,
+  tokens: number,
   out: RunSaes,
   warnings: string[],
   log: (line: string) => void,
@@ -87,12 +90,15 @@ async function loadLayerSae(
     dtype: sae.dtype,
     hook_name: sae.hookName,
   });
-  keepLoadedSae(out.loaded, layer, sae);
   const comparisons = config.models.sfts.length + (config.models.reference ? 1 : 0);
-  out.projectors.set(
-    layer,
-    await createProjector(sae, settings, reduction, { k: config.sae.k, contexts: config.metrics.top_contexts, comparisons }),
-  );
+  const projector = await createProjector(sae, settings, reduction, {
+    k: config.sae.k,
+    contexts: config.metrics.top_contexts,
+    comparisons,
+    encodedRows: tokens * (1 + comparisons),
+  });
+  out.projectors.set(layer, projector);
+  keepLoadedSae(out.loaded, layer, sae, projector.sharesSaeWeights);
   const labelsFile = config.sae.labels.get(layer);
   if (labelsFile && config.sae.labelsFromTemplate && !fs.existsSync(labelsFile))
     warnings.push(`No labels file for layer ${layer} (${labelsFile}): its features show their ids.`);

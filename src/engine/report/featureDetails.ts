@@ -33,6 +33,12 @@ export const WINDOW_AFTER = 4;
 export const REPLAY_MIN_TOKENS = 4096;
 export const REPLAY_TOKEN_SHARE = 0.05;
 
+/** The most tokens a model replays (REPLAY_MIN_TOKENS, REPLAY_TOKEN_SHARE). */
+function replayBudget(sequences: readonly ArrayLike<number>[]): number {
+  const totalTokens = sequences.reduce((n, s) => n + s.length, 0);
+  return Math.max(REPLAY_MIN_TOKENS, Math.round(REPLAY_TOKEN_SHARE * totalTokens));
+}
+
 export interface FeatureDetailInputs {
   /** The report's comparisons: their listed features get their details, in place. */
   comparisons: ComparisonReport[];
@@ -65,12 +71,17 @@ export interface FeatureDetailInputs {
  */
 export const KEEP_LOADED_SAE_BYTES = 16 * 2 ** 20;
 
-/** Keeps `sae` in `kept` for addFeatureDetails when the kept SAEs stay within KEEP_LOADED_SAE_BYTES. */
-export function keepLoadedSae(kept: Map<number, SaeWeights>, layer: number, sae: SaeWeights): void {
-  const bytes = (s: SaeWeights) => s.W_enc.byteLength + s.W_dec.byteLength;
+/**
+ * Keeps `sae` in `kept` for addFeatureDetails: at no cost when its projector's session holds its weights
+ * anyway (`heldByProjector`: fed, not copied), else while the kept SAEs stay within KEEP_LOADED_SAE_BYTES.
+ */
+export function keepLoadedSae(kept: Map<number, SaeWeights>, layer: number, sae: SaeWeights, heldByProjector = false): void {
+  const bytes = (s: SaeWeights) => (keptAtNoCost.has(s) ? 0 : s.W_enc.byteLength + s.W_dec.byteLength);
+  if (heldByProjector) keptAtNoCost.add(sae);
   const held = [...kept.values()].reduce((n, s) => n + bytes(s), 0);
   if (held + bytes(sae) <= KEEP_LOADED_SAE_BYTES) kept.set(layer, sae);
 }
+const keptAtNoCost = new WeakSet<SaeWeights>();
 
 /** What the pass adds beside the features: the report's `prompts`, and its time (run.timings.details). */
 export interface FeatureDetails {
@@ -172,8 +183,10 @@ async function listedEncoder(
   // only the listed latents are encoded where each depends on its own column (not TopK): exact, and
   // |listed| / width of the cost
   const subset = ARCHITECTURES[sae.architecture].featureWise;
+  // it encodes at most the replayed tokens of base and each fine-tune
+  const rows = replayBudget(r.sequences) * (1 + r.sfts.length);
   const encoder = await createSession(
-    buildEncoderGraph(subset ? latentSubset(sae, unique) : sae, saeGraphOptions(r.settings)),
+    buildEncoderGraph(subset ? latentSubset(sae, unique) : sae, saeGraphOptions(r.settings, rows)),
     r.settings,
     `the SAE encoder of ${folder}`,
   );
@@ -234,8 +247,7 @@ async function replayContexts(
     wanted.set(layer, bySample);
   }
   if (jobsPerSample.size === 0) return;
-  const totalTokens = r.sequences.reduce((n, s) => n + s.length, 0);
-  const budget = Math.max(REPLAY_MIN_TOKENS, Math.round(REPLAY_TOKEN_SHARE * totalTokens));
+  const budget = replayBudget(r.sequences);
   const chosen: number[] = [];
   let spent = 0;
   const byYield = [...jobsPerSample.keys()].sort(

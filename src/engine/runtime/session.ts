@@ -46,6 +46,18 @@ export interface GraphWithWeights {
 export const PREPACK_MAX_BYTES = 512 * 1024 * 1024;
 
 /**
+ * A run that encodes fewer rows than this (tokens x (1 + comparisons), per SAE) feeds its CPU SAE weights
+ * too: pre-packing and ONNX Runtime's own copy cost more at session creation than the faster products give
+ * back. Measured on the 2-core VM, where touching fresh memory costs about 5 ms per MB:
+ * - a 1024 x 16,384 SAE (134 MB): its session took 3.1-3.8 s pre-packed, 0.14-0.28 s fed; pre-packed, the
+ *   products of a 512-token chunk were 5-8% (about 30 ms) faster, which repays the difference only after
+ *   about 100k rows. On 510 tokens of the large workload, three such SAEs loaded in 9.7 s instead of 19.8 s.
+ * - the bench workload (SAEs of 512 x 8192, 16,256 tokens, 32,512 rows): fed, the load was 0.85 s shorter
+ *   and the SAE stage 0.3-0.7 s longer, about even.
+ */
+export const PREPACK_MIN_ROWS = 64 * 1024;
+
+/**
  * ONNX Runtime's CPU provider has no float16 GEMM on x64: it wraps a half-precision model's products in Casts
  * that convert each weight to float32 on every run, and the memory arena keeps every converted weight
  * reserved, so the model is held again in float32. Measured on a 1.1B fp16 model (2-core VM, 16 prompts x
@@ -55,6 +67,12 @@ export const PREPACK_MAX_BYTES = 512 * 1024 * 1024;
  */
 export function halfWeightsKeepArena(halfBytes: number, machineBytes: number): boolean {
   return 2 * 2 * halfBytes <= machineBytes / 2;
+}
+
+/** Whether a graph's session will be fed these very arrays' memory (views of fed weights): holding them elsewhere costs nothing. */
+export function feedsArraysOf(graph: GraphWithWeights, arrays: Float32Array[]): boolean {
+  const fed = new Set<ArrayBufferLike>((graph.weightInputs ?? []).map((w) => w.data.buffer));
+  return arrays.every((a) => fed.has(a.buffer));
 }
 
 /** Bytes of a graph's weights held outside its protobuf (external data and fed inputs). */

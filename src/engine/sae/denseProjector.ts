@@ -1,7 +1,7 @@
 import { ort } from '../runtime/ort';
 import { HISTOGRAM_EDGES } from './histogramEdges';
 import type { Activations } from '../model/runner';
-import { createSession, SessionSettings } from '../runtime/session';
+import { createSession, feedsArraysOf, SessionSettings } from '../runtime/session';
 import type { SaeWeights } from './loadSae';
 import { toProjectionOutputs, type ProjectionOutputs, type ProjectionSink } from './projectionOutputs';
 import { ChunkTimings, EvaluatedRows, FitSums, isLinearPreActivation, Projector, ProjectorOptions } from './projector';
@@ -27,6 +27,7 @@ export class DenseProjector implements Projector {
     readonly threshold: Float32Array | undefined,
     readonly linearPreActivation: boolean,
     private readonly options: ProjectorOptions,
+    readonly sharesSaeWeights: boolean,
   ) {
     this.zeroMean = new ort.Tensor('float32', new Float32Array(hidden), [1, hidden]);
     // sae.k above the width compares every active feature (the pipeline warns)
@@ -34,12 +35,10 @@ export class DenseProjector implements Projector {
   }
 
   static async create(sae: SaeWeights, settings: SessionSettings, options: ProjectorOptions): Promise<DenseProjector> {
-    const session = await createSession(
-      buildReducedGraph(sae, HISTOGRAM_EDGES, saeGraphOptions(settings)),
-      settings,
-      `the SAE of ${sae.folder}`,
-    );
-    return new DenseProjector(session, sae.dSae, sae.dIn, sae.architecture, sae.threshold, isLinearPreActivation(sae), options);
+    const graph = buildReducedGraph(sae, HISTOGRAM_EDGES, saeGraphOptions(settings, options.encodedRows));
+    const session = await createSession(graph, settings, `the SAE of ${sae.folder}`);
+    const shares = feedsArraysOf(graph, [sae.W_enc, sae.W_dec]);
+    return new DenseProjector(session, sae.dSae, sae.dIn, sae.architecture, sae.threshold, isLinearPreActivation(sae), options, shares);
   }
 
   /** Runs the graph on rows of hb / hs (tensors as the model returned them: host or device). */

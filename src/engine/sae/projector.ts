@@ -2,7 +2,7 @@ import { ort } from '../runtime/ort';
 import { gatherRows } from '../data/batching';
 import { Activations, hostData } from '../model/runner';
 import type { Reduction } from '../runtime/reduction';
-import { createSession, SessionSettings } from '../runtime/session';
+import { createSession, feedsArraysOf, SessionSettings } from '../runtime/session';
 import type { SaeWeights } from './loadSae';
 import { toProjectionOutputs, type OutputTensor, type ProjectionOutputs, type ProjectionSink } from './projectionOutputs';
 import { buildProjectionGraph, saeGraphOptions } from './saeGraph';
@@ -44,6 +44,11 @@ export interface Projector {
   accumulate(acc: ProjectionSink, hb: Activations, hs: Activations, rows: EvaluatedRows, from: number, to: number): Promise<ChunkTimings>;
   /** Base-only fit on the given rows of one tensor (the self-check's neighbouring positions). */
   fit(h: Activations, rows: Int32Array): Promise<FitSums>;
+  /**
+   * Whether the session is fed the SAE's own W_enc and W_dec (no copy of them in ONNX Runtime): keeping the
+   * SAE loaded for the feature details then costs no memory (report/featureDetails.ts's keepLoadedSae).
+   */
+  readonly sharesSaeWeights: boolean;
   /** Mean pre-activation change per feature for a mean activation change (mean h_s - mean h_b). */
   preActivationShift(meanDelta: Float32Array): Promise<Float32Array>;
   release(): Promise<void>;
@@ -59,6 +64,8 @@ export interface ProjectorOptions {
    * and codes (saeGraph.ts's use_rb), so base's half of the SAE work is not repeated.
    */
   comparisons?: number;
+  /** Rows the run will encode through this SAE (tokens x (1 + comparisons)): a short run feeds the weights (saeGraphOptions). */
+  encodedRows?: number;
 }
 
 /** Base's encoding of one chunk of a batch, kept for that batch's other comparisons (ProjectorOptions.comparisons). */
@@ -101,6 +108,7 @@ export class SaeProjector implements Projector {
     readonly threshold: Float32Array | undefined,
     readonly linearPreActivation: boolean,
     private readonly options: ProjectorOptions,
+    readonly sharesSaeWeights: boolean,
   ) {
     this.zeroMean = new ort.Tensor('float32', new Float32Array(hidden), [1, hidden]);
     this.encodeBase = encodeBaseFeeds(hidden);
@@ -108,8 +116,10 @@ export class SaeProjector implements Projector {
   }
 
   static async create(sae: SaeWeights, settings: SessionSettings, options: ProjectorOptions): Promise<SaeProjector> {
-    const session = await createSession(buildProjectionGraph(sae, saeGraphOptions(settings)), settings, `the SAE of ${sae.folder}`);
-    return new SaeProjector(session, sae.dSae, sae.dIn, sae.architecture, sae.threshold, isLinearPreActivation(sae), options);
+    const graph = buildProjectionGraph(sae, saeGraphOptions(settings, options.encodedRows));
+    const session = await createSession(graph, settings, `the SAE of ${sae.folder}`);
+    const shares = feedsArraysOf(graph, [sae.W_enc, sae.W_dec]);
+    return new SaeProjector(session, sae.dSae, sae.dIn, sae.architecture, sae.threshold, isLinearPreActivation(sae), options, shares);
   }
 
   async preActivationShift(meanDelta: Float32Array): Promise<Float32Array> {
