@@ -20,6 +20,8 @@ import type { SaeDiffReport } from '../src/shared/reportTypes';
 import { chooseBatching, deviceMemoryBudget, planDeviceBatch, MAX_BATCH, MAX_CHUNK } from '../src/engine/runtime/deviceBatch';
 import { chooseReduction } from '../src/engine/runtime/reduction';
 import { createProjector } from '../src/engine/sae/createProjector';
+import { loadSae } from '../src/engine/sae/loadSae';
+import type { SaeProjector } from '../src/engine/sae/projector';
 import { anonymousSaes } from './helpers/anonymousSaes';
 import { fixtureConfig } from './helpers/cli';
 import { identitySae } from './helpers/identitySae';
@@ -214,6 +216,34 @@ test('dense graph: feature-wise metrics equal a hand computation (top-k ties to 
     assert.deepEqual(sparse[k], dense[k], k);
   assert.deepEqual(shiftedFeatures(sparse, DEFAULT_METRICS).all, shiftedFeatures(dense, DEFAULT_METRICS).all);
   for (let f = 0; f < m; f++) assert.deepEqual(sparse.ctxBase.list(f), dense.ctxBase.list(f), `contexts of ${f}`);
+});
+
+test("the self-check's fit (on the sparse path its tokens encoded once, as the fine-tune's side) gives the sums of encoding them as base; the dense path agrees", async () => {
+  const sae = loadSae(path.join(FIXTURES, 'saes', 'blocks.3.hook_resid_post'));
+  const n = 37,
+    d = sae.dIn;
+  const data = Float32Array.from({ length: 2 * n * d }, (_, i) => Math.sin(i * 0.37) * 3 + Math.cos(i * 0.011));
+  const h = { data, hidden: d, tensor: new ort.Tensor('float32', data, [2, n, d]) };
+  // every other token of both rows: the fit gathers its rows from the hooked tensor
+  const rows = Int32Array.from({ length: n }, (_, i) => 2 * i);
+  const cpu = { provider: 'cpu', threads: 1 } as const;
+  const sparse = (await createProjector(sae, cpu, 'sparse', { k: 4, contexts: 2 })) as SaeProjector;
+  const dense = await createProjector(sae, cpu, 'dense', { k: 4, contexts: 2 });
+  try {
+    const fit = await sparse.fit(h, rows);
+    const x = Float32Array.from(Array.from(rows).flatMap((r) => Array.from(data.subarray(r * d, (r + 1) * d))));
+    const asBase = await sparse.project(x, x, n, ['err_b', 'sq_hb', 'sum_hb']);
+    const total = (t: ort.Tensor) => (t.data as Float32Array).reduce((a, v) => a + v, 0);
+    assert.equal(fit.err, total(asBase.err_b as ort.Tensor), 'the same kernels on the same rows: the same sum');
+    assert.equal(fit.sq, total(asBase.sq_hb as ort.Tensor));
+    assert.deepEqual(Array.from(fit.sum), Array.from(asBase.sum_hb.data as Float32Array));
+    const other = await dense.fit(h, rows);
+    assert.ok(Math.abs(other.err - fit.err) <= 1e-5 * fit.err, `dense ${other.err} vs sparse ${fit.err}`);
+    assert.ok(Math.abs(other.sq - fit.sq) <= 1e-5 * fit.sq);
+  } finally {
+    await sparse.release();
+    await dense.release();
+  }
 });
 
 test('path selection: sparse on cpu, dense on GPU providers, the override wins; device residency only on WebGPU', () => {

@@ -15,6 +15,15 @@ const KIND_TEXT: Record<ProbeKind, string> = {
   next_resid_post: 'the stream leaving the next block',
 };
 
+/**
+ * The neighbouring-position fits take at most this many of the first chunk's evaluated tokens (every position
+ * on the same tokens, so they compare like with like). Each fit is one more SAE projection of its tokens, and
+ * the dense path encodes them twice: on a GPU's chunk of 8,192 tokens (runtime/deviceBatch.ts's MAX_CHUNK),
+ * three fits per layer of the whole chunk were 49k encodings per layer beside the large workload's 130k. On
+ * the CPU (512-token chunks) the cap changes nothing.
+ */
+export const SELF_CHECK_TOKENS = 2048;
+
 /** EV of the SAE on each probed position of one batch's evaluated tokens (base only). */
 export async function neighbourFits(
   projector: Projector,

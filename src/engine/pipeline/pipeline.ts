@@ -4,7 +4,7 @@ import { evaluatedRows, PlannedBatch, planBatches } from '../data/batching';
 import { provenanceOf } from './provenance';
 import { SaeDiffError, throwIfAborted } from '../core/errors';
 import { LayerAccumulator } from '../metrics/layerAccumulator';
-import { NeighbourFit, neighbourFits } from '../metrics/selfCheck';
+import { NeighbourFit, neighbourFits, SELF_CHECK_TOKENS } from '../metrics/selfCheck';
 import { Activations, HookedModel, releaseActivations } from '../model/runner';
 import type { ProgressEvent, RunOptions } from './progress';
 import { buildComparisons, buildReport, describeRun, ReportInputs, selfCheckFailureLines } from '../report/buildReport';
@@ -286,16 +286,23 @@ async function runBatches(
       ...counters(bi),
     });
     const { layers: baseActs, outputs: baseOutputs } = await models.base.runWithProbes(batch);
+    timings.forward += (performance.now() - t) / 1000;
     if (bi === 0) {
-      // the self-check compares the SAE's fit at the hooked position with its neighbours, on one batch
+      // the self-check compares the SAE's fit at the hooked position with its neighbours, on one batch (SAE work)
+      t = performance.now();
       for (const [layer, probes] of models.base.probes) {
         b.selfCheckFits.set(
           layer,
-          await neighbourFits(b.projectors.get(layer)!, baseOutputs, probes, rows.flat.subarray(0, b.chunkTokens)),
+          await neighbourFits(
+            b.projectors.get(layer)!,
+            baseOutputs,
+            probes,
+            rows.flat.subarray(0, Math.min(b.chunkTokens, SELF_CHECK_TOKENS)),
+          ),
         );
       }
+      timings.sae += (performance.now() - t) / 1000;
     }
-    timings.forward += (performance.now() - t) / 1000;
     b.kept?.keep(models.base, batch, baseActs);
     for (const c of compared) {
       throwIfAborted(options.signal);

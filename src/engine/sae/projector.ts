@@ -208,9 +208,14 @@ export class SaeProjector implements Projector {
 
   async fit(h: Activations, rows: Int32Array): Promise<FitSums> {
     const x = gatherRows(await hostData(h), this.hidden, rows);
-    const o = await this.project(x, x, rows.length, ['err_b', 'sq_hb', 'sum_hb']);
+    // encoded once, as the fine-tune's side: a given (unused) base reconstruction skips base's encoder
+    const n = rows.length;
+    const o = await this.project(x, x, n, ['err_s', 'sq_hs', 'sum_hs'], {
+      use_rb: this.useGivenRb,
+      rb: new ort.Tensor('float32', new Float32Array(n * this.hidden), [n, this.hidden]),
+    });
     const sum = (a: Float32Array) => a.reduce((p, v) => p + v, 0);
-    return { err: sum(o.err_b.data as Float32Array), sq: sum(o.sq_hb.data as Float32Array), sum: o.sum_hb.data as Float32Array };
+    return { err: sum(o.err_s.data as Float32Array), sq: sum(o.sq_hs.data as Float32Array), sum: o.sum_hs.data as Float32Array };
   }
 
   async release(): Promise<void> {
