@@ -139,6 +139,9 @@ test('session memory: the arena is off for weights over 512 MB (no pre-packing e
   const arena = (o: ReturnType<typeof sessionOptions>) => [o.enableCpuMemArena, (o.extra as any)?.session?.disable_prepacking];
   assert.deepEqual(arena(sessionOptions(small, cpu)), [true, undefined]);
   assert.deepEqual(arena(sessionOptions(large, cpu)), [false, '1']);
+  // a run too short to repay pre-packing (a model's plan: runtime/session.ts's PREPACK_MIN_ROWS)
+  assert.deepEqual(arena(sessionOptions(new Uint8Array(0), cpu, { prepack: false })), [true, '1']);
+  assert.deepEqual(arena(sessionOptions(new Uint8Array(0), cpu, { prepack: true })), [true, undefined]);
   // a 1.1B fp16 model (2.2 GB of halves): base + fine-tune in float32 take 8.8 GB, kept on 24 GB, not on 16 GB
   const half = { halfWeightBytes: 2.2 * GB };
   assert.deepEqual(arena(sessionOptions(new Uint8Array(0), cpu, half, 24 * GB)), [true, undefined]);

@@ -66,14 +66,14 @@ export async function runDiagnostic(config: ResolvedConfig, options: RunOptions 
     const providerReason = `${chosenBecause}; ${reduction.reduction} reduction (${reduction.reason})`;
     const data = await tokenise(config, files, options.shard, options.signal, warnings, log);
     timings.tokenize = data.seconds;
-    const tokens = data.samples.reduce((n, i) => n + data.sequences[i].length, 0);
-    const saes = await loadSaes(config, hidden, settings, reduction.reduction, tokens, warnings, log);
+    const saes = await loadSaes(config, hidden, settings, reduction.reduction, data.evaluated, warnings, log);
     saes.projectors.forEach((p) => toRelease.push(p));
     const hooks = {
       targets: config.layers.targets,
       hookPoint: config.layers.hookPoint,
       tensorNames: config.layers.tensorNames,
       outputLocation: reduction.activationLocation,
+      tokens: data.samples.reduce((n, i) => n + data.sequences[i].length, 0),
     };
     const models = await loadModels(files, hooks, settings, (m) => toRelease.push(m));
     for (const [layer, tensor] of models.base.hookTensors) log(`hook layer ${layer}: ${tensor}`);

@@ -24,8 +24,8 @@ export interface RunSaes {
 
 /**
  * Step "SAEs": each target layer's SAE checked against the model (shape and hook, before any weight is
- * read), loaded, compiled into a projector session of the chosen reduction path for a run of `tokens`
- * evaluated tokens, and its labels read.
+ * read), loaded, compiled into a projector session of the chosen reduction path for a run that evaluates
+ * `tokens` tokens, and its labels read.
  * On failure the projectors built so far are released.
  */
 export async function loadSaes(

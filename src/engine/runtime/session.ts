@@ -32,7 +32,8 @@ export interface GraphWithWeights {
    * session. ONNX Runtime then holds no copy of its own and builds the session at once: a 65,536 x 2048 SAE's
    * 1 GB as in-memory external data took 9-10 s of session creation and a second gigabyte, as inputs 0.01 s
    * and none, for products within 3% of the same speed (CPU; measured on the 2-core VM). Only where weights
-   * are not pre-packed anyway (over PREPACK_MAX_BYTES) and on the CPU, where a fed tensor is not copied.
+   * are not pre-packed anyway (over PREPACK_MAX_BYTES, or a run under PREPACK_MIN_ROWS) and on the CPU,
+   * where a fed tensor is not copied.
    */
   weightInputs?: { name: string; data: Float32Array; dims: number[] }[];
 }
@@ -46,16 +47,20 @@ export interface GraphWithWeights {
 export const PREPACK_MAX_BYTES = 512 * 1024 * 1024;
 
 /**
- * A run that encodes fewer rows than this (tokens x (1 + comparisons), per SAE) feeds its CPU SAE weights
- * too: pre-packing and ONNX Runtime's own copy cost more at session creation than the faster products give
- * back. Measured on the 2-core VM, where touching fresh memory costs about 5 ms per MB:
- * - a 1024 x 16,384 SAE (134 MB): its session took 3.1-3.8 s pre-packed, 0.14-0.28 s fed; pre-packed, the
- *   products of a 512-token chunk were 5-8% (about 30 ms) faster, which repays the difference only after
- *   about 100k rows. On 510 tokens of the large workload, three such SAEs loaded in 9.7 s instead of 19.8 s.
- * - the bench workload (SAEs of 512 x 8192, 16,256 tokens, 32,512 rows): fed, the load was 0.85 s shorter
- *   and the SAE stage 0.3-0.7 s longer, about even.
+ * Below this many rows through a matrix (tokens for a model, tokens x (1 + comparisons) for an SAE) a CPU
+ * session does not pre-pack its weights: the packed copies cost more to make than the faster products give
+ * back. Without pre-packing, a model's weights stay in the file's pages (external data, mapped) and an SAE's
+ * are fed from its arrays (saeGraphOptions). Measured on the 2-core VM, where touching fresh memory costs
+ * about 5 ms per MB:
+ * - the large workload's 143.7M-parameter model (575 MB): its session took 2.7-2.9 s pre-packed, 0.2 s not;
+ *   its forward over 510 tokens took the same time either way. On 510 tokens the load stage went from 19.8 s
+ *   to 2.9 s with both changes (two models, three SAEs).
+ * - the bench workload (16,256 tokens): the models loaded 0.85 s faster and their forward was 0.3-0.8 s
+ *   slower; its SAEs (512 x 8192, 32,512 rows) loaded 0.85 s faster and projected 0.3-0.7 s slower: even.
+ * - a 1024 x 16,384 SAE (134 MB): its session took 3.1-3.8 s pre-packed, 0.14-0.28 s fed; pre-packed, a
+ *   512-token chunk of the dense graph was 5-8% (about 30 ms) faster.
  */
-export const PREPACK_MIN_ROWS = 64 * 1024;
+export const PREPACK_MIN_ROWS = 32 * 1024;
 
 /**
  * ONNX Runtime's CPU provider has no float16 GEMM on x64: it wraps a half-precision model's products in Casts
@@ -90,6 +95,8 @@ export interface SessionPlan {
   halfWeightBytes?: number;
   /** WebGPU: nodes to run on the CPU (embedding lookups whose table is above the buffer limit; model/oversizedWeights.ts). */
   cpuNodes?: string[];
+  /** False: the weights are used as they are, not pre-packed (a short run; PREPACK_MIN_ROWS). */
+  prepack?: boolean;
 }
 
 export function sessionOptions(
@@ -120,6 +127,7 @@ export function sessionOptions(
       options.enableCpuMemArena = false;
     }
   }
+  if (plan.prepack === false) session.disable_prepacking = '1';
   if (settings.provider === 'cpu' && !halfWeightsKeepArena(plan.halfWeightBytes ?? 0, totalMemory)) options.enableCpuMemArena = false;
   if (plan.outputLocation && settings.provider !== 'cpu') options.preferredOutputLocation = plan.outputLocation;
   if (plan.externalDataFolder) session.model_external_initializers_file_folder_path = plan.externalDataFolder;
