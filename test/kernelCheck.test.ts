@@ -113,7 +113,7 @@ function faultyDevice(corrupt: (o: ProjectionOutputs, chunk: number) => void): M
       linearPreActivation: real.linearPreActivation,
       sharesSaeWeights: real.sharesSaeWeights,
       accumulate: (acc, ...rest) => real.accumulate(sinkFor(acc), ...rest),
-      fit: (h, rows) => real.fit(h, rows),
+      fits: (positions, rows) => real.fits(positions, rows),
       preActivationShift: (m) => real.preActivationShift(m),
       release: () => real.release(),
     };

@@ -218,28 +218,40 @@ test('dense graph: feature-wise metrics equal a hand computation (top-k ties to 
   for (let f = 0; f < m; f++) assert.deepEqual(sparse.ctxBase.list(f), dense.ctxBase.list(f), `contexts of ${f}`);
 });
 
-test("the self-check's fit (on the sparse path its tokens encoded once, as the fine-tune's side) gives the sums of encoding them as base; the dense path agrees", async () => {
+test("the self-check's fits: on the sparse path each position encoded once, as the fine-tune's side, with the sums of encoding it as base; the dense path pairs positions as base and fine-tune and agrees", async () => {
   const sae = loadSae(path.join(FIXTURES, 'saes', 'blocks.3.hook_resid_post'));
   const n = 37,
     d = sae.dIn;
-  const data = Float32Array.from({ length: 2 * n * d }, (_, i) => Math.sin(i * 0.37) * 3 + Math.cos(i * 0.011));
-  const h = { data, hidden: d, tensor: new ort.Tensor('float32', data, [2, n, d]) };
-  // every other token of both rows: the fit gathers its rows from the hooked tensor
+  // three positions (as resid_pre, resid_post, next_resid_post): the dense path runs one pair, then one alone
+  const positions = [0, 1, 2].map((p) => {
+    const data = Float32Array.from({ length: 2 * n * d }, (_, i) => Math.sin(i * 0.37 + p) * 3 + Math.cos(i * 0.011 * (p + 1)));
+    return { data, hidden: d, tensor: new ort.Tensor('float32', data, [2, n, d]) };
+  });
+  // every other token of both rows: the fits gather their rows from the hooked tensors
   const rows = Int32Array.from({ length: n }, (_, i) => 2 * i);
   const cpu = { provider: 'cpu', threads: 1 } as const;
   const sparse = (await createProjector(sae, cpu, 'sparse', { k: 4, contexts: 2 })) as SaeProjector;
   const dense = await createProjector(sae, cpu, 'dense', { k: 4, contexts: 2 });
   try {
-    const fit = await sparse.fit(h, rows);
-    const x = Float32Array.from(Array.from(rows).flatMap((r) => Array.from(data.subarray(r * d, (r + 1) * d))));
-    const asBase = await sparse.project(x, x, n, ['err_b', 'sq_hb', 'sum_hb']);
-    const total = (t: ort.Tensor) => (t.data as Float32Array).reduce((a, v) => a + v, 0);
-    assert.equal(fit.err, total(asBase.err_b as ort.Tensor), 'the same kernels on the same rows: the same sum');
-    assert.equal(fit.sq, total(asBase.sq_hb as ort.Tensor));
-    assert.deepEqual(Array.from(fit.sum), Array.from(asBase.sum_hb.data as Float32Array));
-    const other = await dense.fit(h, rows);
-    assert.ok(Math.abs(other.err - fit.err) <= 1e-5 * fit.err, `dense ${other.err} vs sparse ${fit.err}`);
-    assert.ok(Math.abs(other.sq - fit.sq) <= 1e-5 * fit.sq);
+    const fits = await sparse.fits(positions, rows);
+    const others = await dense.fits(positions, rows);
+    assert.equal(fits.length, 3);
+    assert.equal(others.length, 3);
+    const total = (t: { data: unknown }) => (t.data as Float32Array).reduce((a, v) => a + v, 0);
+    for (let p = 0; p < 3; p++) {
+      const x = Float32Array.from(Array.from(rows).flatMap((r) => Array.from(positions[p].data.subarray(r * d, (r + 1) * d))));
+      const asBase = await sparse.project(x, x, n, ['err_b', 'sq_hb', 'sum_hb']);
+      assert.equal(fits[p].err, total(asBase.err_b), `position ${p}: the same kernels on the same rows, the same sum`);
+      assert.equal(fits[p].sq, total(asBase.sq_hb));
+      assert.deepEqual(Array.from(fits[p].sum), Array.from(asBase.sum_hb.data as Float32Array));
+      assert.ok(
+        Math.abs(others[p].err - fits[p].err) <= 1e-5 * fits[p].err,
+        `position ${p}: dense ${others[p].err} vs sparse ${fits[p].err}`,
+      );
+      assert.ok(Math.abs(others[p].sq - fits[p].sq) <= 1e-5 * fits[p].sq);
+      Array.from(others[p].sum).forEach((v, j) => assert.ok(Math.abs(v - fits[p].sum[j]) <= 1e-4 * Math.max(1, Math.abs(v)), `sum[${j}]`));
+    }
+    assert.notEqual(fits[0].err, fits[1].err, 'the positions differ, so a mixed-up pair would show');
   } finally {
     await sparse.release();
     await dense.release();

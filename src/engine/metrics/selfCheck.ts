@@ -31,17 +31,21 @@ export async function neighbourFits(
   probes: Map<ProbeKind, string>,
   rows: Int32Array,
 ): Promise<NeighbourFit[]> {
-  const fits: NeighbourFit[] = [];
-  for (const [kind, name] of probes) {
-    const acts = outputs.get(name);
-    if (!acts || acts.hidden !== projector.hidden || rows.length < 2) continue;
-    const { err, sq, sum } = await projector.fit(acts, rows);
+  if (rows.length < 2) return [];
+  const probed = [...probes]
+    .map(([kind, name]) => ({ kind, acts: outputs.get(name) }))
+    .filter((p): p is { kind: ProbeKind; acts: Activations } => p.acts !== undefined && p.acts.hidden === projector.hidden);
+  const sums = await projector.fits(
+    probed.map((p) => p.acts),
+    rows,
+  );
+  return probed.map(({ kind }, i) => {
+    const { err, sq, sum } = sums[i];
     let muSq = 0;
-    for (let i = 0; i < sum.length; i++) muSq += sum[i] * sum[i];
+    for (let j = 0; j < sum.length; j++) muSq += sum[j] * sum[j];
     const total = sq - muSq / rows.length;
-    fits.push({ kind, explainedVariance: total > 0 ? 1 - err / total : 0 });
-  }
-  return fits;
+    return { kind, explainedVariance: total > 0 ? 1 - err / total : 0 };
+  });
 }
 
 /**

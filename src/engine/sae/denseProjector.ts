@@ -77,11 +77,23 @@ export class DenseProjector implements Projector {
     return { sae, metrics: (performance.now() - t) / 1000 };
   }
 
-  async fit(h: Activations, rows: Int32Array): Promise<FitSums> {
-    // contexts unused here: one candidate per feature keeps the token-axis TopK small
-    const o = await this.run(h.tensor, h.tensor, rows, this.zeroMean, 1);
-    const sums = o.token_sums.data as Float32Array;
-    return { err: sums[TOKEN_SUMS.indexOf('err_b')], sq: sums[TOKEN_SUMS.indexOf('sq_b')], sum: o.sum_hb.data as Float32Array };
+  /** Two positions per run, as base and fine-tune (the graph always encodes both sides); an odd last one on both. */
+  async fits(positions: Activations[], rows: Int32Array): Promise<FitSums[]> {
+    const out: FitSums[] = [];
+    for (let i = 0; i < positions.length; i += 2) {
+      const [a, b] = [positions[i], positions[i + 1] ?? positions[i]];
+      // contexts unused here: one candidate per feature keeps the token-axis TopK small
+      const o = await this.run(a.tensor, b.tensor, rows, this.zeroMean, 1);
+      const sums = o.token_sums.data as Float32Array;
+      const side = (m: 'b' | 's'): FitSums => ({
+        err: sums[TOKEN_SUMS.indexOf(`err_${m}`)],
+        sq: sums[TOKEN_SUMS.indexOf(`sq_${m}`)],
+        sum: o[`sum_h${m}`].data as Float32Array,
+      });
+      out.push(side('b'));
+      if (i + 1 < positions.length) out.push(side('s'));
+    }
+    return out;
   }
 
   async preActivationShift(meanDelta: Float32Array): Promise<Float32Array> {

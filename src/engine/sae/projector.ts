@@ -42,8 +42,8 @@ export interface Projector {
   readonly linearPreActivation: boolean;
   /** Projects rows [from, to) of T (base and a fine-tune) and adds them into acc. */
   accumulate(acc: ProjectionSink, hb: Activations, hs: Activations, rows: EvaluatedRows, from: number, to: number): Promise<ChunkTimings>;
-  /** Base-only fit on the given rows of one tensor (the self-check's neighbouring positions). */
-  fit(h: Activations, rows: Int32Array): Promise<FitSums>;
+  /** Base-only fits on the given rows of each tensor (the self-check's neighbouring positions), in order. */
+  fits(positions: Activations[], rows: Int32Array): Promise<FitSums[]>;
   /**
    * Whether the session is fed the SAE's own W_enc and W_dec (no copy of them in ONNX Runtime): keeping the
    * SAE loaded for the feature details then costs no memory (report/featureDetails.ts's keepLoadedSae).
@@ -206,16 +206,20 @@ export class SaeProjector implements Projector {
     return out;
   }
 
-  async fit(h: Activations, rows: Int32Array): Promise<FitSums> {
-    const x = gatherRows(await hostData(h), this.hidden, rows);
-    // encoded once, as the fine-tune's side: a given (unused) base reconstruction skips base's encoder
+  async fits(positions: Activations[], rows: Int32Array): Promise<FitSums[]> {
     const n = rows.length;
-    const o = await this.project(x, x, n, ['err_s', 'sq_hs', 'sum_hs'], {
-      use_rb: this.useGivenRb,
-      rb: new ort.Tensor('float32', new Float32Array(n * this.hidden), [n, this.hidden]),
-    });
-    const sum = (a: Float32Array) => a.reduce((p, v) => p + v, 0);
-    return { err: sum(o.err_s.data as Float32Array), sq: sum(o.sq_hs.data as Float32Array), sum: o.sum_hs.data as Float32Array };
+    const out: FitSums[] = [];
+    for (const h of positions) {
+      const x = gatherRows(await hostData(h), this.hidden, rows);
+      // encoded once, as the fine-tune's side: a given (unused) base reconstruction skips base's encoder
+      const o = await this.project(x, x, n, ['err_s', 'sq_hs', 'sum_hs'], {
+        use_rb: this.useGivenRb,
+        rb: new ort.Tensor('float32', new Float32Array(n * this.hidden), [n, this.hidden]),
+      });
+      const sum = (a: Float32Array) => a.reduce((p, v) => p + v, 0);
+      out.push({ err: sum(o.err_s.data as Float32Array), sq: sum(o.sq_hs.data as Float32Array), sum: o.sum_hs.data as Float32Array });
+    }
+    return out;
   }
 
   async release(): Promise<void> {
