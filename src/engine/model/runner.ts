@@ -1,7 +1,7 @@
 import { ort } from '../runtime/ort';
 import type { HookPoint } from '../config/types';
 import { SaeDiffError } from '../core/errors';
-import { createSession, identityModel, PREPACK_MIN_ROWS, SessionSettings } from '../runtime/session';
+import { createSession, identityModel, SessionSettings } from '../runtime/session';
 import { discoverHooks } from './hooks';
 import { placeExternalData } from './externalData';
 import { embeddingsOnCpu } from './oversizedWeights';
@@ -38,8 +38,6 @@ export interface HookOptions {
   probeNeighbours?: boolean;
   /** 'gpu-buffer': the hooked outputs stay on the device for the next session (WebGPU only). */
   outputLocation?: 'gpu-buffer';
-  /** Tokens the run passes through the model: a short run does not pre-pack its weights (runtime/session.ts's PREPACK_MIN_ROWS). */
-  tokens?: number;
 }
 
 /** The residual stream around a target layer: entering it, leaving it, and leaving the next block. */
@@ -159,7 +157,6 @@ export class HookedModel {
       outputLocation: hooks.outputLocation,
       halfWeightBytes: halfElements * 2,
       cpuNodes: cpuLookups.nodes,
-      prepack: hooks.tokens === undefined || hooks.tokens >= PREPACK_MIN_ROWS,
     });
     return new HookedModel(
       onnxPath,

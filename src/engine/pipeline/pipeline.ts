@@ -44,7 +44,7 @@ type Compared<T> = Omit<RunModels<T>, 'base'>;
  * Runs a diagnostic: base once, each fine-tune against it, every target layer hooked in one forward
  * pass per batch, projected through the base SAEs, reduced to streaming accumulators, and written as
  * one report (atomically; a cancelled or failed run writes nothing). Named steps, in order: choose the
- * provider, resolve the models, tokenise, load the SAEs, load the hooked models, run the batches, build
+ * provider, resolve the models, load the SAEs, tokenise, load the hooked models, run the batches, build
  * the report (once), write it.
  */
 export async function runDiagnostic(config: ResolvedConfig, options: RunOptions = {}): Promise<RunResult> {
@@ -64,16 +64,15 @@ export async function runDiagnostic(config: ResolvedConfig, options: RunOptions 
     const reduction = chooseReduction(settings.provider, config.runtime.reduction);
     log(`reduction: ${reduction.reduction} (${reduction.reason})`);
     const providerReason = `${chosenBecause}; ${reduction.reduction} reduction (${reduction.reason})`;
+    const saes = await loadSaes(config, hidden, settings, reduction.reduction, warnings, log);
+    saes.projectors.forEach((p) => toRelease.push(p));
     const data = await tokenise(config, files, options.shard, options.signal, warnings, log);
     timings.tokenize = data.seconds;
-    const saes = await loadSaes(config, hidden, settings, reduction.reduction, data.evaluated, warnings, log);
-    saes.projectors.forEach((p) => toRelease.push(p));
     const hooks = {
       targets: config.layers.targets,
       hookPoint: config.layers.hookPoint,
       tensorNames: config.layers.tensorNames,
       outputLocation: reduction.activationLocation,
-      tokens: data.samples.reduce((n, i) => n + data.sequences[i].length, 0),
     };
     const models = await loadModels(files, hooks, settings, (m) => toRelease.push(m));
     for (const [layer, tensor] of models.base.hookTensors) log(`hook layer ${layer}: ${tensor}`);

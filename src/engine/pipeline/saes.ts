@@ -24,8 +24,7 @@ export interface RunSaes {
 
 /**
  * Step "SAEs": each target layer's SAE checked against the model (shape and hook, before any weight is
- * read), loaded, compiled into a projector session of the chosen reduction path for a run that evaluates
- * `tokens` tokens, and its labels read.
+ * read), loaded, compiled into a projector session of the chosen reduction path, and its labels read.
  * On failure the projectors built so far are released.
  */
 export async function loadSaes(
@@ -33,13 +32,12 @@ export async function loadSaes(
   hidden: number | undefined,
   settings: SessionSettings,
   reduction: Reduction,
-  tokens: number,
   warnings: string[],
   log: (line: string) => void,
 ): Promise<RunSaes> {
   const out: RunSaes = { infos: [], declared: new Map(), labels: new Map(), projectors: new Map(), loaded: new Map() };
   try {
-    for (const layer of config.layers.targets) await loadLayerSae(config, layer, hidden, settings, reduction, tokens, out, warnings, log);
+    for (const layer of config.layers.targets) await loadLayerSae(config, layer, hidden, settings, reduction, out, warnings, log);
   } catch (e) {
     for (const p of out.projectors.values()) await p.release().catch(() => {});
     throw e;
@@ -59,7 +57,6 @@ async function loadLayerSae(
   hidden: number | undefined,
   settings: SessionSettings,
   reduction: Reduction,
-  tokens: number,
   out: RunSaes,
   warnings: string[],
   log: (line: string) => void,
@@ -95,7 +92,6 @@ async function loadLayerSae(
     k: config.sae.k,
     contexts: config.metrics.top_contexts,
     comparisons,
-    encodedRows: tokens * (1 + comparisons),
   });
   out.projectors.set(layer, projector);
   keepLoadedSae(out.loaded, layer, sae, projector.sharesSaeWeights);

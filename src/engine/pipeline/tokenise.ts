@@ -14,8 +14,6 @@ export interface Tokenised {
   sequences: number[][];
   /** Dataset indices this run evaluates (all, or one shard's slice). */
   samples: number[];
-  /** The tokens of `samples` the metrics evaluate (without BOS when dataset.exclude_bos). */
-  evaluated: number;
   /** Tokenizer / template differences between base and the fine-tunes (also in `warnings`). */
   parity: string[];
   seconds: number;
@@ -73,5 +71,5 @@ export async function tokenise(
   log(
     `dataset: ${records.length} prompts${shard ? `, shard ${shard.index + 1}/${shard.count}: prompts ${samples[0] ?? '-'}-${samples[samples.length - 1] ?? '-'}` : ''}, ${evaluated} evaluated tokens (max_tokens ${maxTokens})`,
   );
-  return { tokenizer, records, sequences, samples, evaluated, parity, seconds: (performance.now() - tt) / 1000 };
+  return { tokenizer, records, sequences, samples, parity, seconds: (performance.now() - tt) / 1000 };
 }

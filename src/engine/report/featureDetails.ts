@@ -33,12 +33,6 @@ export const WINDOW_AFTER = 4;
 export const REPLAY_MIN_TOKENS = 4096;
 export const REPLAY_TOKEN_SHARE = 0.05;
 
-/** The most tokens a model replays (REPLAY_MIN_TOKENS, REPLAY_TOKEN_SHARE). */
-function replayBudget(sequences: readonly ArrayLike<number>[]): number {
-  const totalTokens = sequences.reduce((n, s) => n + s.length, 0);
-  return Math.max(REPLAY_MIN_TOKENS, Math.round(REPLAY_TOKEN_SHARE * totalTokens));
-}
-
 export interface FeatureDetailInputs {
   /** The report's comparisons: their listed features get their details, in place. */
   comparisons: ComparisonReport[];
@@ -183,10 +177,8 @@ async function listedEncoder(
   // only the listed latents are encoded where each depends on its own column (not TopK): exact, and
   // |listed| / width of the cost
   const subset = ARCHITECTURES[sae.architecture].featureWise;
-  // it encodes at most the replayed tokens of base and each fine-tune
-  const rows = replayBudget(r.sequences) * (1 + r.sfts.length);
   const encoder = await createSession(
-    buildEncoderGraph(subset ? latentSubset(sae, unique) : sae, saeGraphOptions(r.settings, rows)),
+    buildEncoderGraph(subset ? latentSubset(sae, unique) : sae, saeGraphOptions(r.settings)),
     r.settings,
     `the SAE encoder of ${folder}`,
   );
@@ -247,7 +239,8 @@ async function replayContexts(
     wanted.set(layer, bySample);
   }
   if (jobsPerSample.size === 0) return;
-  const budget = replayBudget(r.sequences);
+  const totalTokens = r.sequences.reduce((n, s) => n + s.length, 0);
+  const budget = Math.max(REPLAY_MIN_TOKENS, Math.round(REPLAY_TOKEN_SHARE * totalTokens));
   const chosen: number[] = [];
   let spent = 0;
   const byYield = [...jobsPerSample.keys()].sort(

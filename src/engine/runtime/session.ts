@@ -32,8 +32,7 @@ export interface GraphWithWeights {
    * session. ONNX Runtime then holds no copy of its own and builds the session at once: a 65,536 x 2048 SAE's
    * 1 GB as in-memory external data took 9-10 s of session creation and a second gigabyte, as inputs 0.01 s
    * and none, for products within 3% of the same speed (CPU; measured on the 2-core VM). Only where weights
-   * are not pre-packed anyway (over PREPACK_MAX_BYTES, or a run under PREPACK_MIN_ROWS) and on the CPU,
-   * where a fed tensor is not copied.
+   * are not pre-packed anyway (over PREPACK_MAX_BYTES) and on the CPU, where a fed tensor is not copied.
    */
   weightInputs?: { name: string; data: Float32Array; dims: number[] }[];
 }
@@ -43,24 +42,19 @@ export interface GraphWithWeights {
  * second, packed copy of each weight matrix per consuming kernel (measured: +1.6 GB and +13 s CPU at
  * session creation for one 65,536 x 2048 SAE) for about 10% faster products; above this size the bounded
  * RAM matters more (three such SAEs: 4.8 GB saved).
+ *
+ * Below it, short runs pre-pack too, because pre-packing also keeps the CPU's products independent of how
+ * many rows are multiplied at once. Measured (2 threads, ONNX Runtime 1.30): unpacked, a prompt's hooked
+ * activations differ in their last bits between a batch of 1 prompt and one of 8, and an SAE's codes between
+ * a chunk of 5 rows and one of 512; pre-packed, or on 1 thread, they are identical. Ties between tokens of a
+ * shared prefix then break differently, and a merged shard's contexts no longer equal the unsharded run's
+ * (shard.test.ts). That holds although pre-packing is most of a short run's load on the 2-core VM, where
+ * touching fresh memory costs about 5 ms per MB: unpacked, the large workload's 575 MB model loaded in 0.2 s
+ * instead of 2.7-2.9 s (its weights left in the file's mapped pages: 27 MB of anonymous memory instead of
+ * 585 MB), and a 1024 x 16,384 SAE in 0.14-0.28 s fed instead of 3.1-3.8 s. Fed weights (over this size) are
+ * multiplied unpacked, so runs with SAEs that large keep equal contexts across shards only up to such ties.
  */
 export const PREPACK_MAX_BYTES = 512 * 1024 * 1024;
-
-/**
- * Below this many rows through a matrix (tokens for a model, tokens x (1 + comparisons) for an SAE) a CPU
- * session does not pre-pack its weights: the packed copies cost more to make than the faster products give
- * back. Without pre-packing, a model's weights stay in the file's pages (external data, mapped) and an SAE's
- * are fed from its arrays (saeGraphOptions). Measured on the 2-core VM, where touching fresh memory costs
- * about 5 ms per MB:
- * - the large workload's 143.7M-parameter model (575 MB): its session took 2.7-2.9 s pre-packed, 0.2 s not;
- *   its forward over 510 tokens took the same time either way. On 510 tokens the load stage went from 19.8 s
- *   to 2.9 s with both changes (two models, three SAEs).
- * - the bench workload (16,256 tokens): the models loaded 0.85 s faster and their forward was 0.3-0.8 s
- *   slower; its SAEs (512 x 8192, 32,512 rows) loaded 0.85 s faster and projected 0.3-0.7 s slower: even.
- * - a 1024 x 16,384 SAE (134 MB): its session took 3.1-3.8 s pre-packed, 0.14-0.28 s fed; pre-packed, a
- *   512-token chunk of the dense graph was 5-8% (about 30 ms) faster.
- */
-export const PREPACK_MIN_ROWS = 32 * 1024;
 
 /**
  * ONNX Runtime's CPU provider has no float16 GEMM on x64: it wraps a half-precision model's products in Casts
@@ -95,8 +89,6 @@ export interface SessionPlan {
   halfWeightBytes?: number;
   /** WebGPU: nodes to run on the CPU (embedding lookups whose table is above the buffer limit; model/oversizedWeights.ts). */
   cpuNodes?: string[];
-  /** False: the weights are used as they are, not pre-packed (a short run; PREPACK_MIN_ROWS). */
-  prepack?: boolean;
 }
 
 export function sessionOptions(
@@ -127,7 +119,6 @@ export function sessionOptions(
       options.enableCpuMemArena = false;
     }
   }
-  if (plan.prepack === false) session.disable_prepacking = '1';
   if (settings.provider === 'cpu' && !halfWeightsKeepArena(plan.halfWeightBytes ?? 0, totalMemory)) options.enableCpuMemArena = false;
   if (plan.outputLocation && settings.provider !== 'cpu') options.preferredOutputLocation = plan.outputLocation;
   if (plan.externalDataFolder) session.model_external_initializers_file_folder_path = plan.externalDataFolder;

@@ -35,7 +35,7 @@ export class DenseProjector implements Projector {
   }
 
   static async create(sae: SaeWeights, settings: SessionSettings, options: ProjectorOptions): Promise<DenseProjector> {
-    const graph = buildReducedGraph(sae, HISTOGRAM_EDGES, saeGraphOptions(settings, options.encodedRows));
+    const graph = buildReducedGraph(sae, HISTOGRAM_EDGES, saeGraphOptions(settings));
     const session = await createSession(graph, settings, `the SAE of ${sae.folder}`);
     const shares = feedsArraysOf(graph, [sae.W_enc, sae.W_dec]);
     return new DenseProjector(session, sae.dSae, sae.dIn, sae.architecture, sae.threshold, isLinearPreActivation(sae), options, shares);

@@ -64,8 +64,6 @@ export interface ProjectorOptions {
    * and codes (saeGraph.ts's use_rb), so base's half of the SAE work is not repeated.
    */
   comparisons?: number;
-  /** Rows the run will encode through this SAE (tokens x (1 + comparisons)): a short run feeds the weights (saeGraphOptions). */
-  encodedRows?: number;
 }
 
 /** Base's encoding of one chunk of a batch, kept for that batch's other comparisons (ProjectorOptions.comparisons). */
@@ -116,7 +114,7 @@ export class SaeProjector implements Projector {
   }
 
   static async create(sae: SaeWeights, settings: SessionSettings, options: ProjectorOptions): Promise<SaeProjector> {
-    const graph = buildProjectionGraph(sae, saeGraphOptions(settings, options.encodedRows));
+    const graph = buildProjectionGraph(sae, saeGraphOptions(settings));
     const session = await createSession(graph, settings, `the SAE of ${sae.folder}`);
     const shares = feedsArraysOf(graph, [sae.W_enc, sae.W_dec]);
     return new SaeProjector(session, sae.dSae, sae.dIn, sae.architecture, sae.threshold, isLinearPreActivation(sae), options, shares);

@@ -3,7 +3,7 @@
  * of each architecture and the decoder, and the sparse path's projection graph (base and a fine-tune in,
  * per-token scalars and the active latents out). The dense path's graph is reducedGraph.ts.
  */
-import { PREPACK_MAX_BYTES, PREPACK_MIN_ROWS, type GraphWithWeights, type SessionSettings } from '../runtime/session';
+import { PREPACK_MAX_BYTES, type GraphWithWeights, type SessionSettings } from '../runtime/session';
 import { ARCHITECTURES } from './architectures';
 import {
   BOOL,
@@ -110,14 +110,9 @@ export function addEncoder(g: GraphBuilder, sae: SaeWeights, h: string, tag: str
   return { pre, z, r };
 }
 
-/**
- * The graph options for a session of these settings that will encode `encodedRows` rows. Fed weights on the
- * CPU only (a GPU would upload them every run): above PREPACK_MAX_BYTES, and every weight of a run too short
- * for pre-packing to pay (PREPACK_MIN_ROWS).
- */
-export function saeGraphOptions(settings: SessionSettings, encodedRows = Infinity): GraphOptions {
-  if (settings.provider !== 'cpu') return { maxBufferBytes: settings.maxBufferBytes };
-  return { maxBufferBytes: settings.maxBufferBytes, feedWeightsOver: encodedRows < PREPACK_MIN_ROWS ? 0 : PREPACK_MAX_BYTES };
+/** The graph options for a session of these settings: fed weights on the CPU only (a GPU would upload them every run). */
+export function saeGraphOptions(settings: SessionSettings): GraphOptions {
+  return { maxBufferBytes: settings.maxBufferBytes, feedWeightsOver: settings.provider === 'cpu' ? PREPACK_MAX_BYTES : undefined };
 }
 
 /**
