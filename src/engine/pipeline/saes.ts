@@ -46,8 +46,8 @@ export async function loadSaes(
 }
 
 /**
- * One layer's SAE into `out`. Its weights are referenced from this function only (and from `out.loaded`
- * when small, and from the session when it feeds them: runtime/session.ts's weightInputs), so the rest is
+ * One layer's SAE into `out`. Its weights are referenced from this function only (and from the session when
+ * it feeds them: runtime/session.ts's weightInputs; and from `out.loaded` when small or so fed), so the rest is
  * freed before the next layer's SAE is read: an async function's locals would otherwise stay alive across the
  * loop's awaits (two 65k SAEs at once).
  */
