@@ -88,3 +88,24 @@ test('model.onnx and model_with_past.onnx (empty past) give the same activations
   await plain.release();
   await past.release();
 });
+
+test('the probes (neighbouring positions) are fetched only when asked: the same hooked activations either way', async () => {
+  const hooks = { targets: [1, 2], hookPoint: 'resid_post' as const, tensorNames: noNames, probeNeighbours: true };
+  const model = await HookedModel.load(path.join(FIXTURES, 'base', 'model.onnx'), hooks, cpu);
+  try {
+    const batch = { batch: 1, seq: 4, ids: Int32Array.from([0, 80, 81, 82]), mask: Uint8Array.from([1, 1, 1, 1]) };
+    const probed = await model.runWithProbes(batch);
+    const plain = await model.runWithProbes(batch, false);
+    const probeNames = new Set([...model.probes.values()].flatMap((m) => [...m.values()]));
+    for (const n of probeNames) assert.ok(probed.outputs.has(n), `${n} is fetched with the probes`);
+    // without them, only the two hooked layers' tensors (resid_pre of layer 1, for one, is left in the graph)
+    assert.deepEqual([...plain.outputs.keys()].sort(), [...new Set(model.hookTensors.values())].sort());
+    assert.ok(
+      [...probeNames].some((n) => !plain.outputs.has(n)),
+      'a probe that is not a hooked layer stays unfetched',
+    );
+    for (const l of [1, 2]) assert.deepEqual(plain.layers.get(l)!.data, probed.layers.get(l)!.data);
+  } finally {
+    await model.release();
+  }
+});

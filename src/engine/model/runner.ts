@@ -176,9 +176,12 @@ export class HookedModel {
     return (await this.execute(b, false)).layers;
   }
 
-  /** Runs one batch; also returns every exposed tensor by output name (the probes among them). */
-  async runWithProbes(b: TokenBatch): Promise<{ layers: Map<number, Activations>; outputs: Map<string, Activations> }> {
-    return this.execute(b, true);
+  /**
+   * Runs one batch; also returns every tensor it fetched by output name: the probes among them when `probes`
+   * (a batch whose neighbouring positions are not fitted leaves them unfetched: on the host each is a copy).
+   */
+  async runWithProbes(b: TokenBatch, probes = true): Promise<{ layers: Map<number, Activations>; outputs: Map<string, Activations> }> {
+    return this.execute(b, probes);
   }
 
   private async execute(

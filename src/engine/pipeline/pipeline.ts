@@ -284,7 +284,7 @@ async function runBatches(
       model: config.models.base.name,
       ...counters(bi),
     });
-    const { layers: baseActs, outputs: baseOutputs } = await models.base.runWithProbes(batch);
+    const { layers: baseActs, outputs: baseOutputs } = await models.base.runWithProbes(batch, bi === 0);
     timings.forward += (performance.now() - t) / 1000;
     if (bi === 0) {
       // the self-check compares the SAE's fit at the hooked position with its neighbours, on one batch (SAE work)
