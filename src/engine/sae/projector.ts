@@ -206,15 +206,13 @@ export class SaeProjector implements Projector {
 
   async fits(positions: Activations[], rows: Int32Array): Promise<FitSums[]> {
     const n = rows.length;
+    // each position encoded once, as the fine-tune's side: a given (unused) base reconstruction skips base's encoder
+    const skipBase = { use_rb: this.useGivenRb, rb: new ort.Tensor('float32', new Float32Array(n * this.hidden), [n, this.hidden]) };
+    const sum = (a: Float32Array) => a.reduce((p, v) => p + v, 0);
     const out: FitSums[] = [];
     for (const h of positions) {
       const x = gatherRows(await hostData(h), this.hidden, rows);
-      // encoded once, as the fine-tune's side: a given (unused) base reconstruction skips base's encoder
-      const o = await this.project(x, x, n, ['err_s', 'sq_hs', 'sum_hs'], {
-        use_rb: this.useGivenRb,
-        rb: new ort.Tensor('float32', new Float32Array(n * this.hidden), [n, this.hidden]),
-      });
-      const sum = (a: Float32Array) => a.reduce((p, v) => p + v, 0);
+      const o = await this.project(x, x, n, ['err_s', 'sq_hs', 'sum_hs'], skipBase);
       out.push({ err: sum(o.err_s.data as Float32Array), sq: sum(o.sq_hs.data as Float32Array), sum: o.sum_hs.data as Float32Array });
     }
     return out;
