@@ -7,10 +7,11 @@
 #   git show main:test/fixtures/$s/cfg.json > .devrun/fixtures/$s/cfg.json
 # run: bash .devrun/gpu-session.sh (timeout_s 580), then ALWAYS ../shared/gpu/restore.sh. In order of priority:
 #   1. the large workload of gpu-check.sh (143.7M params, 65,280 tokens, SAE 16,384 x 3), runs in LARGE_RUNS order
-#      (default: graph dense peer dense profile): the project on WebGPU on the dense path, the PyTorch peer on CUDA,
+#      (default: graph dense peer cuda dense profile): the project on WebGPU on the dense path, the PyTorch peer on CUDA,
 #      and also: bucket (the dense path with ONNX Runtime's default buffer cache), sparse (the sparse path),
 #      profile (the dense path under ONNX Runtime's profiler, summed per session and operator),
-#      graph (bench/saeGraphBench.ts: the dense SAE graph alone per chunk size, the products' TFLOP/s, its operators);
+#      graph (bench/saeGraphBench.ts: the dense SAE graph alone per chunk size, the products' TFLOP/s, its operators),
+#      cuda (onnxruntime-node's CUDA provider borrowed from the image's Python onnxruntime-gpu, see borrow_cuda);
 #   2. with DOCTOR=1, `sae-diff doctor` on that workload: providers, SAE kernels against the CPU with ONNX
 #      Runtime's node placements, the model's placements and its activations against the CPU's;
 #   3. the 1B-class / 65k bench (Llama 3.2 1B shape, fp16, 65,536-wide SAEs at layers 5, 10, 15) on WebGPU:
@@ -54,12 +55,29 @@ ours() { # name provider config [timeout] [storage buffer cache mode]
   grep -E 'timings|execution provider|reduction:|SAE kernels|warning|buffer limit|device batching|error' "$R/ours-$1.log" | cut -c1-600 | head -20
   return $rc
 }
+# onnxruntime-node's CUDA provider is a download at install time, which this machine cannot make. The image's Python
+# onnxruntime may be onnxruntime-gpu, whose wheel carries the same provider libraries (libonnxruntime_providers_cuda.so
+# and _shared.so, loaded from the folder of libonnxruntime.so.1); PyTorch's pip wheels carry CUDA's and cuDNN's
+# libraries (site-packages/nvidia/*/lib). A provider library of another ONNX Runtime version may refuse to load or
+# crash; `sae-diff doctor` probes it in a child process, so the session goes on either way.
+borrow_cuda() {
+  local ortbin="$P/node_modules/onnxruntime-node/bin/napi-v6/linux/x64" capi site
+  capi=$(python3 -c 'import onnxruntime, os; print(os.path.join(os.path.dirname(onnxruntime.__file__), "capi"))' 2>/dev/null)
+  python3 -c 'import onnxruntime as o, torch; print("python onnxruntime", o.__version__, o.get_available_providers(), "torch", torch.__version__, "cuda", torch.version.cuda, "cudnn", torch.backends.cudnn.version())' 2>&1 | tail -1
+  echo "onnxruntime-node $(node -p "require('$P/node_modules/onnxruntime-node/package.json').version" 2>/dev/null)"
+  ls "$capi" 2>/dev/null | grep -E 'providers_(cuda|shared)' || { echo "no CUDA provider library in the Python onnxruntime"; return 1; }
+  cp "$capi"/libonnxruntime_providers_cuda.so "$capi"/libonnxruntime_providers_shared.so "$ortbin"/ || return 1
+  site=$(python3 -c 'import torch, os; print(os.path.dirname(os.path.dirname(torch.__file__)))')
+  LD_LIBRARY_PATH=$(ls -d "$site"/nvidia/*/lib 2>/dev/null | tr '\n' ':')${LD_LIBRARY_PATH:-}
+  export LD_LIBRARY_PATH
+  timeout 60 node "$P/bin/sae-diff.js" doctor 2>&1 | grep -i -E -A2 'cuda' | head -12
+}
 if [ -z "${SKIP_LARGE:-}" ]; then
   T "large workload: building"
   # shellcheck disable=SC2086 # LARGE is a list of assignments
   (cd "$D/bench" && env THREADS=16 $LARGE python3 make_bench_gpu.py /tmp/bl | tail -1)
   sed 's/runtime: { max_tokens: \([0-9]*\) }/runtime: { max_tokens: \1, reduction: sparse }/' /tmp/bl/bench.yaml > /tmp/bl/sparse.yaml
-  for run in ${LARGE_RUNS:-graph dense peer dense profile}; do
+  for run in ${LARGE_RUNS:-graph dense peer cuda dense profile}; do
     case $run in
       peer)
         T "large: PyTorch peer on CUDA"
@@ -69,6 +87,9 @@ if [ -z "${SKIP_LARGE:-}" ]; then
       dense)
         T "large: sae-diff on $PROVIDER (dense path; storage buffers cached by size)"
         ours "large-$PROVIDER-$SECONDS" "$PROVIDER" /tmp/bl/bench.yaml 120 ;;
+      cuda)
+        T "large: sae-diff on CUDA, its provider borrowed from Python's onnxruntime-gpu"
+        (borrow_cuda && ours large-cuda cuda /tmp/bl/bench.yaml 120) ;; # a subshell: the library path stays with this run
       bucket)
         T "large: the same with ONNX Runtime's default buffer cache (bucket: nothing above 160 MiB kept)"
         ours large-$PROVIDER-bucket "$PROVIDER" /tmp/bl/bench.yaml 90 bucket ;;
