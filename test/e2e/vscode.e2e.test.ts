@@ -29,6 +29,7 @@ describe('SAE Diff in VS Code (code-server)', { skip }, () => {
   let page: Page;
   let ws: E2eWorkspace;
   let failures = 0;
+  const consoleLines: string[] = [];
 
   before(async () => {
     fs.rmSync(ARTIFACTS, { recursive: true, force: true });
@@ -52,6 +53,11 @@ describe('SAE Diff in VS Code (code-server)', { skip }, () => {
       ],
     });
     page = ctx.pages()[0] ?? (await ctx.newPage());
+    // the workbench's and the webviews' console (errors and warnings), kept when a step fails
+    ctx.on('console', (message) => {
+      if (message.type() === 'error' || message.type() === 'warning')
+        consoleLines.push(`${new Date().toISOString()} ${message.type()} ${message.text().slice(0, 500)}`);
+    });
     await page.goto(server.url(ws.folder));
     await page.waitForSelector('.monaco-workbench', { timeout: 60_000 });
     // usable once the remote extension host has listed the workspace
@@ -62,18 +68,27 @@ describe('SAE Diff in VS Code (code-server)', { skip }, () => {
     if (failures && page) await page.screenshot({ path: path.join(ARTIFACTS, 'failure.png') }).catch(() => {});
     await ctx?.close().catch(() => {});
     await server?.stop();
-    if (server && failures) fs.copyFileSync(server.logFile, path.join(ARTIFACTS, 'code-server.log'));
+    if (server && failures) {
+      fs.copyFileSync(server.logFile, path.join(ARTIFACTS, 'code-server.log'));
+      fs.writeFileSync(path.join(ARTIFACTS, 'browser-console.log'), consoleLines.join('\n'));
+      // the window's and the extension host's logs (the extension's own output channel among them)
+      const logs = path.join(ROOT, 'ud', 'logs');
+      if (fs.existsSync(logs)) fs.cpSync(logs, path.join(ARTIFACTS, 'vscode-logs'), { recursive: true });
+    }
     fs.rmSync(ROOT, { recursive: true, force: true });
   });
 
   /** Marks failures so `after` keeps a screenshot and the server log. */
   function step(name: string, fn: () => Promise<void>): void {
     test(name, async () => {
+      consoleLines.push(`${new Date().toISOString()} == step: ${name}`);
       try {
         await fn();
         await page.screenshot({ path: path.join(ARTIFACTS, `${name.replace(/[^a-z0-9]+/gi, '-')}.png`) });
       } catch (e) {
         failures++;
+        // the moment it failed (failure.png, at the end, shows what the later steps left)
+        await page?.screenshot({ path: path.join(ARTIFACTS, `FAILED-${name.replace(/[^a-z0-9]+/gi, '-')}.png`) }).catch(() => {});
         throw e;
       }
     });
@@ -180,7 +195,7 @@ describe('SAE Diff in VS Code (code-server)', { skip }, () => {
   });
 
   step('a saved report opens in the report panel', async () => {
-    await runCommand(page, 'View: Close All Editors');
+    await closeAllEditors(page);
     await page.keyboard.press('Control+P');
     await page.waitForSelector('.quick-input-widget input', { state: 'visible' });
     await page.keyboard.type('demo.sae-report.json');
@@ -296,7 +311,7 @@ describe('SAE Diff in VS Code (code-server)', { skip }, () => {
   });
 
   step('a run whose report is open follows in that tab: no second tab, no new split', async () => {
-    await runCommand(page, 'View: Close All Editors');
+    await closeAllEditors(page);
     await openFile(page, 'demo.sae-diff.yaml');
     await runCommand(page, 'SAE Diff: Open Report');
     await page.locator('.quick-input-list .monaco-list-row', { hasText: 'demo.sae-report.json' }).first().click();
@@ -354,18 +369,28 @@ async function hideBottomPanel(page: Page): Promise<void> {
  * The webview document (inside iframe.webview > iframe#active-frame) that has a visible `selector`:
  * several webviews may exist at once (a finished run's panel, the report, a comparison).
  */
-async function webviewWith(page: Page, selector: string, timeoutMs = 30_000): Promise<Frame> {
+/**
+ * More than the 30 s after which VS Code's webview service worker gives up on a resource request
+ * (resolveTimeout in webview/browser/pre/service-worker.js). In about 1 run in 3 of 'a saved report opens', the
+ * extension resolved the editor and sent the report within 0.1 s, but the page loaded only ~31 s later, just after
+ * that timeout; setting its HTML again meanwhile did not shorten it. In code-server all webviews share one origin,
+ * so one service-worker scope that each new webview re-registers; desktop VS Code gives each webview its own.
+ */
+const WEBVIEW_TIMEOUT_MS = 45_000;
+
+async function webviewWith(page: Page, selector: string, timeoutMs = WEBVIEW_TIMEOUT_MS): Promise<Frame> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     for (const frame of page.frames()) {
       if (frame === page.mainFrame()) continue;
       try {
-        if (await frame.locator(selector).first().isVisible()) return frame;
+        // isVisible waits for the frame's document: one still loading or being torn down must not hold up the rest
+        if (await withinMs(frame.locator(selector).first().isVisible(), 2_000)) return frame;
       } catch {
         /* detached while looking */
       }
     }
-    if (Date.now() > deadline) throw new Error(`no webview shows ${selector}`);
+    if (Date.now() > deadline) throw new Error(`no webview shows ${selector}; the frames:\n${await describeFrames(page, selector)}`);
     await page.waitForTimeout(250);
   }
 }
@@ -374,6 +399,12 @@ async function webviewWith(page: Page, selector: string, timeoutMs = 30_000): Pr
 async function openFile(page: Page, file: string): Promise<void> {
   await page.locator(`.explorer-folders-view .monaco-list-row[aria-label*="${file}"]`).first().dblclick();
   await page.waitForSelector(`.tabs-container .tab.active[aria-label*="${file}"]`, { timeout: 15_000 });
+}
+
+/** Closes every editor and waits until their tabs are gone, so that the next step starts from an empty editor area. */
+async function closeAllEditors(page: Page): Promise<void> {
+  await runCommand(page, 'View: Close All Editors');
+  await waitFor(async () => (await page.locator('.tabs-container .tab').count()) === 0, 15_000, 'every editor to close');
 }
 
 async function runCommand(page: Page, title: string): Promise<void> {
@@ -390,4 +421,38 @@ async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs: numbe
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 200));
   }
+}
+
+/** `check`'s answer, or false when it has none within `ms`. */
+async function withinMs(check: Promise<boolean>, ms: number): Promise<boolean> {
+  return (await withinMsValue(check, ms)) ?? false;
+}
+
+/** `work`'s value, or undefined when it fails or has none within `ms`. */
+async function withinMsValue<T>(work: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), ms)));
+  try {
+    return await Promise.race([work.catch(() => undefined), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** For a failure message: each frame's address, how many `selector` matches it has, and the start of its text. */
+async function describeFrames(page: Page, selector: string): Promise<string> {
+  const lines: string[] = [];
+  for (const frame of page.frames()) {
+    if (frame === page.mainFrame()) continue;
+    const facts = await withinMsValue(
+      (async () => {
+        const matches = await frame.locator(selector).count();
+        const text = (await frame.locator('body').innerText()).replace(/\s+/g, ' ').slice(0, 160);
+        return `${matches} match(es); text: ${text}`;
+      })(),
+      2_000,
+    );
+    lines.push(`  ${frame.url().slice(0, 100)}: ${facts ?? 'no answer within 2 s'}`);
+  }
+  return lines.join('\n');
 }
