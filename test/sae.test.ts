@@ -58,7 +58,7 @@ test('sparsify and Gemma Scope layouts give the latents of their SAELens twins',
   assert.ok(maxAbsDiff(jumprelu, gemmascope) <= 1e-5);
 });
 
-test('every initialiser of the SAE graphs is used, for every architecture and normalisation, top-k sets whole or in blocks (ONNX Runtime warns on each unused one)', () => {
+test('every initialiser of the SAE graphs is used, for every architecture and normalisation, top-k sets whole or in blocks, as masks or ids (ONNX Runtime warns on each unused one)', () => {
   for (const architecture of ['standard', 'jumprelu', 'topk', 'gated'] as const)
     for (const [normalization, width] of [
       ['none', 64],
@@ -70,7 +70,8 @@ test('every initialiser of the SAE graphs is used, for every architecture and no
       const sae = checkSae({ architecture, normalization, applyBDecToInput: true }, width);
       for (const [name, graph] of [
         ['projection', buildProjectionGraph(sae)],
-        ['dense', buildReducedGraph(sae, HISTOGRAM_EDGES)],
+        ['dense, top-k masks', buildReducedGraph(sae, HISTOGRAM_EDGES, {}, 'masks')],
+        ['dense, top-k ids', buildReducedGraph(sae, HISTOGRAM_EDGES, {}, 'ids')],
       ] as const) {
         // encodeOnnxModel writes the graph twice (nodes, then initialisers) for protobuf to merge: read both
         const parts = [...fields(bufferSource(graph.model), 0, graph.model.length)]

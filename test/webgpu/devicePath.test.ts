@@ -138,27 +138,25 @@ test('the dense graph runs on the device: no operator of any architecture copies
   if (!(await webgpuLoads(t))) return;
   // An operator without a WebGPU kernel runs on the CPU behind a copy of its input (seen: Sign, which took the
   // codes [tokens x width] to the host and back on every run). ONNX Runtime's profile names such copies Memcpy*.
-  // Width 2304: the top-k sets in blocks of 2048 with a padded last block, as on a wide SAE.
+  // Width 2304: the top-k sets in blocks of 2048 with a padded last block, as on a wide SAE; k 64 compares them as
+  // masks, k 16 as feature ids (sae/topKMembership.ts's topKSetsFor).
   const profiles = fs.mkdtempSync(path.join(dir, 'profile-'));
   const { base, fineTune } = checkActivations();
   const rows = checkRows();
   process.env[ORT_PROFILE_ENV] = profiles;
   try {
-    for (const architecture of ['standard', 'jumprelu', 'topk', 'gated'] satisfies SaeArchitecture[]) {
-      const sae = checkSae({ architecture, normalization: 'none', applyBDecToInput: true }, 2304);
-      const projector = await DenseProjector.create(
-        sae,
-        { provider: 'webgpu', threads: 0, maxBufferBytes: 1 << 30 },
-        { k: 64, contexts: 5 },
-      );
-      await projector.accumulate(new LayerAccumulator(sae.dSae, sae.dIn, 5), base, fineTune, rows, 0, 100);
-      await projector.release();
-    }
+    for (const k of [64, 16])
+      for (const architecture of ['standard', 'jumprelu', 'topk', 'gated'] satisfies SaeArchitecture[]) {
+        const sae = checkSae({ architecture, normalization: 'none', applyBDecToInput: true }, 2304);
+        const projector = await DenseProjector.create(sae, { provider: 'webgpu', threads: 0, maxBufferBytes: 1 << 30 }, { k, contexts: 5 });
+        await projector.accumulate(new LayerAccumulator(sae.dSae, sae.dIn, 5), base, fineTune, rows, 0, 100);
+        await projector.release();
+      }
   } finally {
     delete process.env[ORT_PROFILE_ENV];
   }
   const files = fs.readdirSync(profiles);
-  assert.equal(files.length, 4, `one profile per architecture: ${files}`);
+  assert.equal(files.length, 8, `one profile per architecture and k: ${files}`);
   for (const f of files) {
     const events = JSON.parse(fs.readFileSync(path.join(profiles, f), 'utf8')) as {
       cat?: string;

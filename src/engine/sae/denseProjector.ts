@@ -7,8 +7,11 @@ import { toProjectionOutputs, type ProjectionOutputs, type ProjectionSink } from
 import { ChunkTimings, EvaluatedRows, FitSums, isLinearPreActivation, Projector, ProjectorOptions } from './projector';
 import { buildReducedGraph, TOKEN_SUMS } from './reducedGraph';
 import { saeGraphOptions } from './saeGraph';
+import { topKSetsFor } from './topKMembership';
 
 const int64 = (v: number) => new ort.Tensor('int64', BigInt64Array.of(BigInt(v)), [1]);
+/** The k of feature_overlap's top-k sets: sae.k above the width compares every active feature (the pipeline warns). */
+const kTopOf = (k: number, width: number) => Math.max(1, Math.min(k, width));
 
 /**
  * The dense path: the graph gathers T's rows from the hooked tensors (which may stay on the device),
@@ -30,12 +33,11 @@ export class DenseProjector implements Projector {
     readonly sharesSaeWeights: boolean,
   ) {
     this.zeroMean = new ort.Tensor('float32', new Float32Array(hidden), [1, hidden]);
-    // sae.k above the width compares every active feature (the pipeline warns)
-    this.kTop = int64(Math.max(1, Math.min(options.k, width)));
+    this.kTop = int64(kTopOf(options.k, width));
   }
 
   static async create(sae: SaeWeights, settings: SessionSettings, options: ProjectorOptions): Promise<DenseProjector> {
-    const graph = buildReducedGraph(sae, HISTOGRAM_EDGES, saeGraphOptions(settings));
+    const graph = buildReducedGraph(sae, HISTOGRAM_EDGES, saeGraphOptions(settings), topKSetsFor(kTopOf(options.k, sae.dSae), sae.dSae));
     const session = await createSession(graph, settings, `the SAE of ${sae.folder}`);
     const shares = feedsArraysOf(graph, [sae.W_enc, sae.W_dec]);
     return new DenseProjector(session, sae.dSae, sae.dIn, sae.architecture, sae.threshold, isLinearPreActivation(sae), options, shares);

@@ -4,7 +4,7 @@ import type { SaeWeights } from './loadSae';
 import { encodeModel, float, FLOAT, GraphBuilder, type GraphOptions, int, INT32, INT64, tensorInfo } from './graphBuilder';
 import { addEncoder, addPreActivationShift, addWeights } from './saeGraph';
 import { addContextCandidates } from './contextCandidates';
-import { addTopKMembership } from './topKMembership';
+import { addTopKIds, addTopKMembership, type TopKSets } from './topKMembership';
 
 /**
  * Per-token metrics summed over the chunk's tokens, in this order ([TOKEN_SUMS.length] float32). Each is
@@ -48,8 +48,14 @@ export const FEATURE_SUMS = ['cnt_b', 'cnt_s', 'sum_zb', 'sum_zs', 'sum_diff', '
  * Outputs: token_sums [13], features [6, m], sum_hb / sum_hs [d], per-feature top-k_ctx values and
  * rows of each model (ctx_val_* [k_ctx, m] float32, ctx_row_* [k_ctx, m] int32), dpre [1, m], and for
  * the activation histograms hist_b / hist_s [E, m]: Σ_t (z > e_i) for each of the E histogramEdges.
+ * `topKSets`: how feature_overlap compares the top-k sets (sae/topKMembership.ts's topKSetsFor picks by k and m).
  */
-export function buildReducedGraph(sae: SaeWeights, histogramEdges: readonly number[], options: GraphOptions = {}): GraphWithWeights {
+export function buildReducedGraph(
+  sae: SaeWeights,
+  histogramEdges: readonly number[],
+  options: GraphOptions = {},
+  topKSets: TopKSets = 'masks',
+): GraphWithWeights {
   if (histogramEdges.length === 0) throw new Error('buildReducedGraph: no histogram edges');
   const g = new GraphBuilder(options);
   const d = sae.dIn,
@@ -116,11 +122,23 @@ export function buildReducedGraph(sae: SaeWeights, histogramEdges: readonly numb
     actS = active(zs);
   const jac = jaccard(rowSum(g.one('Mul', [actB, actS])), rowSum(actB), rowSum(actS));
 
-  // top-k sets K(t) as [n, m] masks (sae/topKMembership.ts): ties to the lower index (ONNX TopK), as
-  // docs/metrics.md breaks them; entries with z = 0 (fewer than k active) are left out. O(n·m) like the rest
-  const inB = addTopKMembership(g, zb, 'k_top', m, 'topk_b'),
-    inS = addTopKMembership(g, zs, 'k_top', m, 'topk_s');
-  const overlap = jaccard(rowSum(g.one('Mul', [inB, inS])), rowSum(inB), rowSum(inS));
+  // top-k sets K(t) (sae/topKMembership.ts): ties to the lower index (ONNX TopK), as docs/metrics.md breaks them;
+  // entries with z = 0 (fewer than k active) are left out. As k feature ids per row compared pairwise, or as
+  // [n, m] masks (topKSetsFor: whichever moves fewer numbers)
+  let overlap: string;
+  if (topKSets === 'ids') {
+    const idsB = addTopKIds(g, zb, 'k_top', m, 'topk_b', -1),
+      idsS = addTopKIds(g, zs, 'k_top', m, 'topk_s', -2);
+    const pairs = g.one('Equal', [g.one('Unsqueeze', [idsB, g.ints('axis2', [2])]), g.one('Unsqueeze', [idsS, 'axis1'])]);
+    const both = g.one('ReduceSum', [g.one('Cast', [pairs], [int('to', FLOAT)]), g.ints('axes12', [1, 2])], [int('keepdims', 0)]);
+    g.floats('minus_half', Float32Array.of(-0.5), []);
+    const members = (ids: string) => rowSum(g.one('Cast', [g.one('Greater', [ids, 'minus_half'])], [int('to', FLOAT)]));
+    overlap = jaccard(both, members(idsB), members(idsS));
+  } else {
+    const inB = addTopKMembership(g, zb, 'k_top', m, 'topk_b'),
+      inS = addTopKMembership(g, zs, 'k_top', m, 'topk_s');
+    overlap = jaccard(rowSum(g.one('Mul', [inB, inS])), rowSum(inB), rowSum(inS));
+  }
 
   const tokenTerms: Record<(typeof TOKEN_SUMS)[number], string> = {
     cos_h: cosH,
