@@ -1,17 +1,17 @@
 /**
  * Loads the report panel in headless Debian Chromium the way VS Code would: the extension's own HTML
- * (strict CSP, nonce), the built bundle from media/webview/, a stub `acquireVsCodeApi` that records
+ * (strict CSP, nonce) with the built bundle from media/webview/ inlined, a stub `acquireVsCodeApi` that records
  * postMessage and keeps setState, and VS Code theme variables on the page.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, existsSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, existsSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { extname, join, normalize } from 'node:path';
+import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { buildPanelHtml, createNonce } from '../../src/extension/report/panelHtml';
+import { buildPanelHtml, createNonce, readPanelBundle } from '../../src/extension/report/panelHtml';
 import { standaloneHtml } from '../../src/extension/report/standaloneHtml';
 import type { SaeDiffReport } from '../../src/shared/reportTypes';
 import type { HostMessage } from '../../src/shared/reportMessages';
@@ -33,7 +33,6 @@ export function ensureWebviewBundle(): void {
     execFileSync(process.execPath, [join(REPO_ROOT, 'scripts', 'build-webview.mjs')], { stdio: 'inherit' });
   }
 }
-const MEDIA_ROOT = join(REPO_ROOT, 'media', 'webview');
 
 /** Why the browser tests cannot run here, or undefined. In CI (CI set) a missing Chromium is an error, not a skip. */
 export function chromiumMissingReason(): string | undefined {
@@ -56,7 +55,7 @@ export interface PanelPage {
 }
 
 export async function openPanel(options: { theme: ThemeName; savedState?: unknown }): Promise<PanelPage> {
-  const server = await serveMedia();
+  const server = await servePanel();
   const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const profile = mkdtempSync(join(tmpdir(), 'sae-diff-chromium-'));
   let context: BrowserContext | undefined;
@@ -109,31 +108,16 @@ export async function openPanel(options: { theme: ThemeName; savedState?: unknow
     throw error;
   }
 
-  function serveMedia(): Promise<Server> {
-    const types: Record<string, string> = { '.js': 'text/javascript', '.css': 'text/css', '.html': 'text/html' };
+  /** Serves the panel page (its bundle inlined, as the extension gives it to VS Code); nothing else. */
+  function servePanel(): Promise<Server> {
     const http = createServer((request, response) => {
       const url = new URL(request.url ?? '/', 'http://localhost');
-      if (url.pathname === '/panel.html') {
-        const base = `http://${request.headers.host}`;
-        // The very HTML the extension gives VS Code; webview.cspSource is this server's origin here.
-        response.writeHead(200, { 'content-type': 'text/html' });
-        response.end(
-          buildPanelHtml({
-            cspSource: base,
-            scriptUri: `${base}/media/webview/main.js`,
-            styleUri: `${base}/media/webview/main.css`,
-            nonce: createNonce(),
-          }),
-        );
-        return;
-      }
-      const file = normalize(join(MEDIA_ROOT, decodeURIComponent(url.pathname.replace(/^\/media\/webview\//, ''))));
-      if (!url.pathname.startsWith('/media/webview/') || !file.startsWith(MEDIA_ROOT) || !existsSync(file)) {
+      if (url.pathname !== '/panel.html') {
         response.writeHead(404).end();
         return;
       }
-      response.writeHead(200, { 'content-type': types[extname(file)] ?? 'application/octet-stream' });
-      response.end(readFileSync(file));
+      response.writeHead(200, { 'content-type': 'text/html' });
+      response.end(buildPanelHtml({ bundle: readPanelBundle(REPO_ROOT), nonce: createNonce() }));
     });
     return new Promise((done) => http.listen(0, '127.0.0.1', () => done(http)));
   }

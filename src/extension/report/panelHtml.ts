@@ -1,16 +1,20 @@
 /**
  * The report webview's HTML. Kept free of `vscode` imports so the browser test loads exactly the page
- * the extension shows, with only the resource URIs swapped.
+ * the extension shows.
  */
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** The webview bundle scripts/build-webview.mjs writes into media/webview/: its script and its stylesheet. */
+export interface PanelBundle {
+  script: string;
+  style: string;
+}
 
 export interface PanelHtmlResources {
-  /** `webview.cspSource`: the origin the webview may load local resources from. */
-  cspSource: string;
-  /** URIs (as webview URIs) of the bundled script and stylesheet in media/webview/. */
-  scriptUri: string;
-  styleUri: string;
-  /** A fresh random value per page load; only scripts carrying it run. */
+  bundle: PanelBundle;
+  /** A fresh random value per page load; only the script and styles carrying it run. */
   nonce: string;
   /** Shown until the script draws the first message (default: "Loading report…"). */
   placeholder?: string;
@@ -20,22 +24,43 @@ export interface PanelHtmlResources {
 export const WEBVIEW_SCRIPT_PATH = ['media', 'webview', 'main.js'] as const;
 export const WEBVIEW_STYLE_PATH = ['media', 'webview', 'main.css'] as const;
 
+const bundles = new Map<string, PanelBundle>();
+
+/** The bundle of the extension at `extensionRoot`, read once per process (it changes only with the extension). */
+export function readPanelBundle(extensionRoot: string): PanelBundle {
+  let bundle = bundles.get(extensionRoot);
+  if (!bundle) {
+    bundle = {
+      script: readFileSync(join(extensionRoot, ...WEBVIEW_SCRIPT_PATH), 'utf8'),
+      style: readFileSync(join(extensionRoot, ...WEBVIEW_STYLE_PATH), 'utf8'),
+    };
+    bundles.set(extensionRoot, bundle);
+  }
+  return bundle;
+}
+
 export function createNonce(): string {
   return randomBytes(16).toString('base64');
 }
 
+/** Source text inside a <script> or <style> element: it must not hold the element's closing tag. */
+export function inlineSafe(source: string, tag: 'script' | 'style'): string {
+  return source.replace(new RegExp(`</${tag}`, 'gi'), `<\\/${tag}`);
+}
+
+/**
+ * The page with the bundle inlined, so that it loads no resource: in a browser-hosted VS Code (code-server) a
+ * webview's resources come through VS Code's webview service worker, which all webviews of the origin share, and
+ * a panel sometimes stayed blank until that worker gave up on its stylesheet or script after 30 s (about 1 open
+ * in 3 in the end-to-end suite; none in 8 runs inlined).
+ */
 export function buildPanelHtml(resources: PanelHtmlResources): string {
-  const { cspSource, scriptUri, styleUri, nonce, placeholder = 'Loading report…' } = resources;
-  // No remote origins, no inline script, no eval, no 'unsafe-inline'. Chart.js draws on canvas and the
-  // toolkit styles through constructable stylesheets; its one probe <style> element (FAST's focus-visible
-  // check) carries the nonce it reads from the csp-nonce meta tag. img-src data: is for the chart export.
-  const csp = [
-    "default-src 'none'",
-    `style-src ${cspSource} 'nonce-${nonce}'`,
-    `font-src ${cspSource}`,
-    `img-src ${cspSource} data:`,
-    `script-src 'nonce-${nonce}'`,
-  ].join('; ');
+  const { bundle, nonce, placeholder = 'Loading report…' } = resources;
+  // No remote origins, no eval, no 'unsafe-inline': only the inlined script and styles carrying the nonce run.
+  // Chart.js draws on canvas and the toolkit styles through constructable stylesheets; its one probe <style>
+  // element (FAST's focus-visible check) carries the nonce it reads from the csp-nonce meta tag. img-src data: is
+  // for the chart export.
+  const csp = ["default-src 'none'", `style-src 'nonce-${nonce}'`, 'img-src data:', `script-src 'nonce-${nonce}'`].join('; ');
   return `<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -43,12 +68,12 @@ export function buildPanelHtml(resources: PanelHtmlResources): string {
   <meta http-equiv="Content-Security-Policy" content="${escapeAttribute(csp)}">
   <meta property="csp-nonce" content="${escapeAttribute(nonce)}">
   <meta name="viewport" content="width=device-width, initial-scale=1.0">
-  <link rel="stylesheet" href="${escapeAttribute(styleUri)}">
+  <style nonce="${escapeAttribute(nonce)}">${inlineSafe(bundle.style, 'style')}</style>
   <title>SAE Diff Report</title>
 </head>
 <body>
   <main id="app" aria-live="polite"><p class="placeholder">${escapeAttribute(placeholder)}</p></main>
-  <script nonce="${escapeAttribute(nonce)}" src="${escapeAttribute(scriptUri)}"></script>
+  <script nonce="${escapeAttribute(nonce)}">${inlineSafe(bundle.script, 'script')}</script>
 </body>
 </html>`;
 }

@@ -2,7 +2,7 @@ import * as vscode from 'vscode';
 import type { SaeDiffReport } from '../../shared/reportTypes';
 import { isViewMessage, type HostMessage, type RunOutline, type RunProgressView, type ViewMessage } from '../../shared/reportMessages';
 import { saveExport } from './saveExport';
-import { WEBVIEW_SCRIPT_PATH, WEBVIEW_STYLE_PATH, buildPanelHtml, createNonce } from './panelHtml';
+import { buildPanelHtml, createNonce, readPanelBundle } from './panelHtml';
 
 /**
  * One report webview (custom editor or live panel): sets up its HTML and options, sends the report
@@ -23,15 +23,9 @@ export class ReportWebview implements vscode.Disposable {
     private readonly extensionUri: vscode.Uri,
     placeholder?: string,
   ) {
-    const mediaRoot = vscode.Uri.joinPath(extensionUri, 'media', 'webview');
-    webview.options = { enableScripts: true, localResourceRoots: [mediaRoot] };
-    webview.html = buildPanelHtml({
-      cspSource: webview.cspSource,
-      scriptUri: webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, ...WEBVIEW_SCRIPT_PATH)).toString(),
-      styleUri: webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, ...WEBVIEW_STYLE_PATH)).toString(),
-      nonce: createNonce(),
-      placeholder,
-    });
+    // the page inlines its bundle (panelHtml.ts): it loads no local resource
+    webview.options = { enableScripts: true, localResourceRoots: [] };
+    webview.html = buildPanelHtml({ bundle: readPanelBundle(extensionUri.fsPath), nonce: createNonce(), placeholder });
     this.subscriptions.push(webview.onDidReceiveMessage((message: unknown) => this.onMessage(message)));
   }
 

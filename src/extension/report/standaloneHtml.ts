@@ -4,17 +4,14 @@
  * eval, no inline event handlers; only the inlined script and styles carrying this file's nonce run.
  * No vscode import (the CLI and tests build it too).
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { SaeDiffReport } from '../../shared/reportTypes';
-import { WEBVIEW_SCRIPT_PATH, WEBVIEW_STYLE_PATH, createNonce } from './panelHtml';
+import { createNonce, inlineSafe, readPanelBundle } from './panelHtml';
 
 /** webview/vscodeApi.ts EMBEDDED_REPORT_ID. */
 const EMBEDDED_REPORT_ID = 'sae-diff-report';
 
 export function standaloneHtml(report: SaeDiffReport, extensionRoot: string): string {
-  const script = readFileSync(join(extensionRoot, ...WEBVIEW_SCRIPT_PATH), 'utf8');
-  const style = readFileSync(join(extensionRoot, ...WEBVIEW_STYLE_PATH), 'utf8');
+  const { script, style } = readPanelBundle(extensionRoot);
   const nonce = createNonce();
   const csp = ["default-src 'none'", `style-src 'nonce-${nonce}'`, `script-src 'nonce-${nonce}'`, 'img-src data:', 'font-src data:'].join(
     '; ',
@@ -28,12 +25,12 @@ export function standaloneHtml(report: SaeDiffReport, extensionRoot: string): st
   <meta property="csp-nonce" content="${attr(nonce)}">
   <meta name="viewport" content="width=device-width, initial-scale=1.0">
   <title>${text(title)}</title>
-  <style nonce="${attr(nonce)}">${closeTagSafe(style, 'style')}</style>
+  <style nonce="${attr(nonce)}">${inlineSafe(style, 'style')}</style>
 </head>
 <body class="vscode-light">
   <main id="app" aria-live="polite"><p class="placeholder">Loading report…</p></main>
   <script type="application/json" id="${EMBEDDED_REPORT_ID}">${jsonInHtml(report)}</script>
-  <script nonce="${attr(nonce)}">${closeTagSafe(script, 'script')}</script>
+  <script nonce="${attr(nonce)}">${inlineSafe(script, 'script')}</script>
 </body>
 </html>
 `;
@@ -45,11 +42,6 @@ function jsonInHtml(value: unknown): string {
     .replace(/</g, '\\u003c')
     .replace(/\u2028/g, '\\u2028')
     .replace(/\u2029/g, '\\u2029');
-}
-
-/** The bundle must not contain its own closing tag (it would end the element early). */
-function closeTagSafe(source: string, tag: string): string {
-  return source.replace(new RegExp(`</${tag}`, 'gi'), `<\\/${tag}`);
 }
 
 function attr(value: string): string {
