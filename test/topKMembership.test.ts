@@ -24,88 +24,71 @@ function referenceMask(z: Float32Array, n: number, m: number, k: number): Float3
   return mask;
 }
 
-async function graphMask(z: Float32Array, n: number, m: number, k: number): Promise<Float32Array> {
+/** Runs addTopKMembership (a mask [n, m]) or addTopKIds (the members' ids [n, k], absent ones -1) on z. */
+async function topKGraph(kind: 'mask' | 'ids', z: Float32Array, n: number, m: number, k: number): Promise<Float32Array> {
   const g = new GraphBuilder();
-  g.one('Identity', [addTopKMembership(g, 'z', 'k', m, 'topk')], [], 'mask');
+  const sets = kind === 'mask' ? addTopKMembership(g, 'z', 'k', m, 'topk') : addTopKIds(g, 'z', 'k', m, 'topk', -1);
+  g.one('Identity', [sets], [], 'sets');
   const graph = encodeModel(
     g,
-    'topk_membership',
+    `topk_${kind}`,
     [tensorInfo('z', FLOAT, ['n', m]), tensorInfo('k', INT64, [1])],
-    [tensorInfo('mask', FLOAT, ['n', m])],
+    [tensorInfo('sets', FLOAT, ['n', kind === 'mask' ? m : 'k'])],
   );
-  const session = await createSession(graph, { provider: 'cpu', threads: 1 }, 'the top-k membership graph');
+  const session = await createSession(graph, { provider: 'cpu', threads: 1 }, `the top-k ${kind} graph`);
   try {
     const out = await session.run({
       z: new ort.Tensor('float32', z, [n, m]),
       k: new ort.Tensor('int64', BigInt64Array.of(BigInt(k)), [1]),
     });
-    return out.mask.data as Float32Array;
+    return out.sets.data as Float32Array;
   } finally {
     await session.release();
   }
 }
 
+/**
+ * n rows of m codes with few distinct values (many ties across blocks and within them), about half of them 0; the
+ * first row has fewer active codes than any k tried (two), so its set is the active ones.
+ */
+function tiedCodes(rng: SeededRandom, n: number, m: number): Float32Array {
+  const z = Float32Array.from({ length: n * m }, () => (rng.uniform() < 0.5 ? 0 : Math.floor(rng.uniform() * 8) / 4));
+  z.fill(0, 0, m);
+  z[3] = 1;
+  z[m - 1] = 1;
+  return z;
+}
+
+/** Widths and k: one level (up to 2048 columns), two (a multiple of 2048 or padded), k above a block. */
+const SHAPES = [
+  [300, [1, 64, 300]],
+  [2048, [64]],
+  [5000, [1, 64, 2100, 5000]],
+  [6144, [64, 2048]],
+] as const;
+const ROWS = 6;
+
 test('top-k sets: one TopK up to 2048 columns, two levels above (padded or not), equal to the reference with ties, zeros and k above a block', async () => {
   const rng = new SeededRandom(7);
-  for (const [m, ks] of [
-    [300, [1, 64, 300]],
-    [2048, [64]],
-    [5000, [1, 64, 2100, 5000]],
-    [6144, [64, 2048]],
-  ] as const) {
-    const n = 6;
-    // few distinct values: many ties across blocks and within them; about half the codes are 0
-    const z = Float32Array.from({ length: n * m }, () => (rng.uniform() < 0.5 ? 0 : Math.floor(rng.uniform() * 8) / 4));
-    // one row with fewer active codes than k: the set is the active ones
-    z.fill(0, 0, m);
-    z[3] = 1;
-    z[m - 1] = 1;
+  for (const [m, ks] of SHAPES) {
+    const z = tiedCodes(rng, ROWS, m);
     for (const k of ks) {
-      const got = await graphMask(z, n, m, k);
-      const want = referenceMask(z, n, m, k);
+      const got = await topKGraph('mask', z, ROWS, m, k);
+      const want = referenceMask(z, ROWS, m, k);
       const differs = got.findIndex((v, i) => v !== want[i]);
       assert.equal(differs, -1, `m ${m}, k ${k}: first difference at row ${Math.floor(differs / m)}, feature ${differs % m}`);
     }
   }
 });
 
-async function graphIds(z: Float32Array, n: number, m: number, k: number): Promise<Float32Array> {
-  const g = new GraphBuilder();
-  g.one('Identity', [addTopKIds(g, 'z', 'k', m, 'topk', -1)], [], 'ids');
-  const graph = encodeModel(
-    g,
-    'topk_ids',
-    [tensorInfo('z', FLOAT, ['n', m]), tensorInfo('k', INT64, [1])],
-    [tensorInfo('ids', FLOAT, ['n', 'k'])],
-  );
-  const session = await createSession(graph, { provider: 'cpu', threads: 1 }, 'the top-k ids graph');
-  try {
-    const out = await session.run({
-      z: new ort.Tensor('float32', z, [n, m]),
-      k: new ort.Tensor('int64', BigInt64Array.of(BigInt(k)), [1]),
-    });
-    return out.ids.data as Float32Array;
-  } finally {
-    await session.release();
-  }
-}
-
 test('top-k sets as feature ids: the reference set of every row, absent members marked, one level and two (padded or not)', async () => {
   const rng = new SeededRandom(11);
-  for (const [m, ks] of [
-    [300, [1, 64, 300]],
-    [5000, [1, 64, 2100, 5000]],
-    [6144, [64, 2048]],
-  ] as const) {
-    const n = 6;
-    const z = Float32Array.from({ length: n * m }, () => (rng.uniform() < 0.5 ? 0 : Math.floor(rng.uniform() * 8) / 4));
-    z.fill(0, 0, m);
-    z[3] = 1;
-    z[m - 1] = 1;
+  for (const [m, ks] of SHAPES) {
+    const z = tiedCodes(rng, ROWS, m);
     for (const k of ks) {
-      const ids = await graphIds(z, n, m, k);
-      const want = referenceMask(z, n, m, k);
-      for (let t = 0; t < n; t++) {
+      const ids = await topKGraph('ids', z, ROWS, m, k);
+      const want = referenceMask(z, ROWS, m, k);
+      for (let t = 0; t < ROWS; t++) {
         const row = Array.from(ids.subarray(t * k, (t + 1) * k));
         const members = row.filter((f) => f >= 0).sort((a, b) => a - b);
         const expected = [...want.subarray(t * m, (t + 1) * m)].flatMap((v, f) => (v ? [f] : []));
