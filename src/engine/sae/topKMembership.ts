@@ -14,9 +14,10 @@ export function topKSetsFor(k: number, m: number): TopKSets {
 }
 
 /**
- * Each row's top-k candidates (ties to the lower index, as ONNX TopK and docs/metrics.md break them): values [n, k]
- * in TopK order and, with `withIds`, their feature ids as float32 [n, k] (exact below 2^24); plus a mask-scatter of
- * chosen values for addTopKMembership. `k` names an int64 [1] tensor with 1 <= k <= m.
+ * Each row's top k (ties to the lower index, as ONNX TopK and docs/metrics.md break them): their values [n, k] in
+ * TopK order, their indices, and `ids()`, which adds their feature ids as float32 [n, k] (exact below 2^24) to the
+ * graph when asked; with two levels, also the pieces addTopKMembership scatters back. `k` names an int64 [1] tensor
+ * with 1 <= k <= m.
  *
  * Up to WEBGPU_WORKGROUP_SORT_MAX columns: one TopK. Wider: two levels, so that no TopK sorts more columns than a
  * WebGPU workgroup holds. TopK within blocks of that many columns (the last padded with the lowest float), then

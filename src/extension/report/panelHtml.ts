@@ -52,7 +52,7 @@ export function inlineSafe(source: string, tag: 'script' | 'style'): string {
  * The page with the bundle inlined, so that it loads no resource: in a browser-hosted VS Code (code-server) a
  * webview's resources come through VS Code's webview service worker, which all webviews of the origin share, and
  * a panel sometimes stayed blank until that worker gave up on its stylesheet or script after 30 s (about 1 open
- * in 3 in the end-to-end suite; none in 8 runs inlined).
+ * in 3 in the end-to-end suite; none in 15 runs inlined).
  */
 export function buildPanelHtml(resources: PanelHtmlResources): string {
   const { bundle, nonce, placeholder = 'Loading report…' } = resources;
