@@ -65,7 +65,7 @@ borrow_cuda() {
   capi=$(python3 -c 'import onnxruntime, os; print(os.path.join(os.path.dirname(onnxruntime.__file__), "capi"))' 2>/dev/null)
   python3 -c 'import onnxruntime as o, torch; print("python onnxruntime", o.__version__, o.get_available_providers(), "torch", torch.__version__, "cuda", torch.version.cuda, "cudnn", torch.backends.cudnn.version())' 2>&1 | tail -1
   echo "onnxruntime-node $(node -p "require('$P/node_modules/onnxruntime-node/package.json').version" 2>/dev/null)"
-  ls "$capi" 2>/dev/null | grep -E 'providers_(cuda|shared)' || { echo "no CUDA provider library in the Python onnxruntime"; return 1; }
+  [ -f "$capi/libonnxruntime_providers_cuda.so" ] || { echo "no CUDA provider library in the Python onnxruntime ($capi)"; return 1; }
   cp "$capi"/libonnxruntime_providers_cuda.so "$capi"/libonnxruntime_providers_shared.so "$ortbin"/ || return 1
   site=$(python3 -c 'import torch, os; print(os.path.dirname(os.path.dirname(torch.__file__)))')
   LD_LIBRARY_PATH=$(ls -d "$site"/nvidia/*/lib 2>/dev/null | tr '\n' ':')${LD_LIBRARY_PATH:-}
