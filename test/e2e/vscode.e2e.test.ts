@@ -366,10 +366,6 @@ async function hideBottomPanel(page: Page): Promise<void> {
 }
 
 /**
- * The webview document (inside iframe.webview > iframe#active-frame) that has a visible `selector`:
- * several webviews may exist at once (a finished run's panel, the report, a comparison).
- */
-/**
  * More than the 30 s after which VS Code's webview service worker gives up on a resource request
  * (resolveTimeout in webview/browser/pre/service-worker.js). While the panel loaded its script and stylesheet as
  * webview resources, in about 1 run in 3 of 'a saved report opens' the extension resolved the editor and sent the
@@ -378,6 +374,10 @@ async function hideBottomPanel(page: Page): Promise<void> {
  */
 const WEBVIEW_TIMEOUT_MS = 45_000;
 
+/**
+ * The webview document (inside iframe.webview > iframe#active-frame) that has a visible `selector`:
+ * several webviews may exist at once (a finished run's panel, the report, a comparison).
+ */
 async function webviewWith(page: Page, selector: string, timeoutMs = WEBVIEW_TIMEOUT_MS): Promise<Frame> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
