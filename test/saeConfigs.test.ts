@@ -4,6 +4,7 @@ import * as path from 'path';
 import { test } from 'node:test';
 import { selfCheck } from '../src/engine/metrics/selfCheck';
 import { checkSaeFits, guaranteedMaxL0, loadSae, readSaeInfo } from '../src/engine/sae/loadSae';
+import { latentSubset } from '../src/engine/sae/saeGraph';
 import { FIXTURES, scratchDir } from './helpers/paths';
 import { encodeWithOrt, layer3Activations, maxAbsDiff } from './helpers/saeDirect';
 import { npy, writeZip } from './helpers/npz';
@@ -225,7 +226,10 @@ test('finding 4: finetuning_scaling_factor + scaling_factor tensor is applied ex
     });
     return folder;
   };
-  const sae = loadSae(write('finetuning-scaling', true));
+  const folder = write('finetuning-scaling', true);
+  const sae = loadSae(folder);
+  // the feature details read only their latents, scaled the same way
+  assert.deepEqual(loadSae(folder, 'auto', [1023, 7, 0]).W_dec, latentSubset(sae, [1023, 7, 0]).W_dec);
   for (const [i, j] of [
     [0, 0],
     [7, 5],

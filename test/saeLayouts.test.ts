@@ -50,8 +50,10 @@ async function expectSubsetEqualsFull(sae: SaeWeights, data: Float32Array, n: nu
   const ids = [...fired.slice(0, 12), ...fired.slice(-3)].reverse();
   if (!ARCHITECTURES[sae.architecture].featureWise) {
     assert.throws(() => latentSubset(sae, ids), /depend on each other/);
+    assert.throws(() => loadSae(sae.folder, sae.format, ids), /depend on each other/);
     return;
   }
+  expectLatentReadEqualsSubset(sae, ids);
   const z = await encodeWithOrt(latentSubset(sae, ids), data, n);
   let worst = 0;
   for (let t = 0; t < n; t++)
@@ -64,6 +66,32 @@ async function expectSubsetEqualsFull(sae: SaeWeights, data: Float32Array, n: nu
     'the subset fires',
   );
 }
+
+/** The feature details read only the listed latents from the file (loadSae with latents): exactly latentSubset of the whole SAE. */
+function expectLatentReadEqualsSubset(sae: SaeWeights, ids: number[]): void {
+  const read = loadSae(sae.folder, sae.format, ids);
+  const cut = latentSubset(sae, ids);
+  assert.equal(read.dSae, ids.length);
+  for (const key of ['W_enc', 'b_enc', 'W_dec', 'b_dec', 'threshold', 'W_mag', 'b_mag'] as const)
+    assert.deepEqual(read[key], cut[key], `${sae.folder}: ${key}`);
+}
+
+test('latent reads: each format and dtype reads exactly latentSubset of the whole SAE (first, last, scrambled latents)', () => {
+  const folders = [layer3, ...['bf16', 'jumprelu', 'sparsify', 'gemmascope'].map((name) => path.join(FIXTURES, 'saes-variants', name))];
+  for (const folder of folders) {
+    const sae = loadSae(folder);
+    assert.ok(ARCHITECTURES[sae.architecture].featureWise, folder);
+    const m = sae.dSae;
+    expectLatentReadEqualsSubset(sae, [m - 1, 0, 17, 5, m - 2, 300]);
+    expectLatentReadEqualsSubset(sae, [42]);
+    assert.throws(() => loadSae(folder, 'auto', [3, m]), new RegExp(`latent ${m} is (past|not among)`));
+  }
+  assert.deepEqual(
+    new Set(folders.map((f) => loadSae(f)).map((s) => `${s.format} ${s.dtype}`)),
+    new Set(['saelens float32', 'saelens bfloat16', 'sparsify F32', 'gemmascope float32']),
+    'the formats and dtypes covered',
+  );
+});
 
 test('latent subsets: JumpReLU equals the full encoder at its latents; TopK is refused', async () => {
   for (const name of ['jumprelu', 'topk']) {

@@ -13,7 +13,7 @@ import type { SaeFormat } from '../config/types';
 import { planBatches } from '../data/batching';
 import { readJson } from '../model/modelFolder';
 import { hostData, releaseActivations, type HookedModel } from '../model/runner';
-import { loadSae, type SaeWeights } from '../sae/loadSae';
+import { loadSae, readSaeInfo, type SaeWeights } from '../sae/loadSae';
 import { ARCHITECTURES } from '../sae/architectures';
 import { buildEncoderGraph, latentSubset, saeGraphOptions } from '../sae/saeGraph';
 import { createSession, type SessionSettings } from '../runtime/session';
@@ -172,21 +172,18 @@ async function listedEncoder(
   r: FeatureDetailInputs,
   unique: number[],
 ): Promise<Pick<ReplayLayer, 'dIn' | 'encoder' | 'decoderRows' | 'column'>> {
-  // the run's own copy when it kept one (small SAEs, pipeline/saes.ts); otherwise read again, and freed on return
-  const sae = r.loadedSaes?.get(layer) ?? loadSae(folder, r.saeFormat);
-  // only the listed latents are encoded where each depends on its own column (not TopK): exact, and
-  // |listed| / width of the cost
-  const subset = ARCHITECTURES[sae.architecture].featureWise;
-  const encoder = await createSession(
-    buildEncoderGraph(subset ? latentSubset(sae, unique) : sae, saeGraphOptions(r.settings)),
-    r.settings,
-    `the SAE encoder of ${folder}`,
-  );
-  // keep only the decoder rows of the listed features, not the whole SAE, while the models replay
+  // Only the listed latents are encoded where each depends on its own column (not TopK): exact, and |listed| /
+  // width of the cost. They come from the run's own copy of the SAE when it kept one (small SAEs,
+  // pipeline/saes.ts); otherwise from the file, reading only theirs (the whole SAE for TopK), freed on return.
+  const kept = r.loadedSaes?.get(layer);
+  const subset = ARCHITECTURES[(kept ?? readSaeInfo(folder, r.saeFormat)).architecture].featureWise;
+  const sae = kept ? (subset ? latentSubset(kept, unique) : kept) : loadSae(folder, r.saeFormat, subset ? unique : undefined);
+  const encoder = await createSession(buildEncoderGraph(sae, saeGraphOptions(r.settings)), r.settings, `the SAE encoder of ${folder}`);
+  // keep only the decoder rows of the listed features, not the whole SAE, while the models replay (a subset's rows are theirs)
   return {
     dIn: sae.dIn,
     encoder,
-    decoderRows: gatherRows(sae.W_dec, sae.dIn, unique),
+    decoderRows: subset ? sae.W_dec : gatherRows(sae.W_dec, sae.dIn, unique),
     column: subset ? new Map(unique.map((f, j) => [f, j])) : undefined,
   };
 }

@@ -35,10 +35,16 @@ export function readSaeInfo(folder: string, format: SaeFormat = 'auto'): SaeInfo
   return module.readInfo(folder);
 }
 
-/** Loads the weights as float32 in SAELens layout, whatever the format (shapes exact, values finite). */
-export function loadSae(folder: string, format: SaeFormat = 'auto'): SaeWeights {
+/**
+ * Loads the weights as float32 in SAELens layout, whatever the format (shapes exact, values finite). With
+ * `latents`, only those latents, in that order (saeGraph.ts's latentSubset of the whole SAE, without reading or
+ * decoding the rest); only where each latent depends on its own weights alone (not TopK).
+ */
+export function loadSae(folder: string, format: SaeFormat = 'auto', latents?: readonly number[]): SaeWeights {
   const info = readSaeInfo(folder, format);
-  return SAE_FORMATS.find((f) => f.name === info.format)!.loadWeights(info);
+  if (latents && !ARCHITECTURES[info.architecture].featureWise)
+    throw new Error(`${info.architecture} latents depend on each other: load the whole SAE`);
+  return SAE_FORMATS.find((f) => f.name === info.format)!.loadWeights(info, latents);
 }
 
 /** Refuses an SAE that does not fit the model or the layer it is assigned to. */

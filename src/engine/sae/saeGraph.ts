@@ -19,6 +19,7 @@ import {
   tensorInfo,
 } from './graphBuilder';
 import type { SaeWeights } from './loadSae';
+import { pickLatents } from './weights';
 
 /** Per-token outputs of the projection graph ([N] each; N tokens of base and N of the fine-tune). */
 export const TOKEN_OUTPUTS = [
@@ -145,29 +146,19 @@ export function buildEncoderGraph(sae: SaeWeights, options: GraphOptions = {}): 
  * feature-wise (architectures.ts): its encoder gives exactly the full SAE's z at those latents, at
  * |ids| / width of the cost. The decoder rows come along so the graph stays whole.
  */
-export function latentSubset(sae: SaeWeights, ids: number[]): SaeWeights {
+export function latentSubset(sae: SaeWeights, ids: readonly number[]): SaeWeights {
   if (!ARCHITECTURES[sae.architecture].featureWise)
     throw new Error(`${sae.architecture} latents depend on each other: encode the whole SAE`);
   const m = sae.dSae,
-    d = sae.dIn,
-    n = ids.length;
-  const columns = (w: Float32Array) => {
-    const out = new Float32Array(d * n);
-    for (let i = 0; i < d; i++)
-      ids.forEach((f, j) => {
-        out[i * n + j] = w[i * m + f];
-      });
-    return out;
-  };
-  const entries = (b: Float32Array) => Float32Array.from(ids, (f) => b[f]);
-  const W_dec = new Float32Array(n * d);
-  ids.forEach((f, j) => W_dec.set(sae.W_dec.subarray(f * d, (f + 1) * d), j * d));
+    d = sae.dIn;
+  const columns = (w: Float32Array) => pickLatents(w, [d, m], 1, ids);
+  const entries = (b: Float32Array) => pickLatents(b, [m], 0, ids);
   return {
     ...sae,
-    dSae: n,
+    dSae: ids.length,
     W_enc: columns(sae.W_enc),
     b_enc: entries(sae.b_enc),
-    W_dec,
+    W_dec: pickLatents(sae.W_dec, [m, d], 0, ids),
     threshold: sae.threshold ? entries(sae.threshold) : undefined,
     ...(sae.W_mag ? { W_mag: columns(sae.W_mag), b_mag: entries(sae.b_mag!) } : {}),
   };

@@ -55,5 +55,18 @@ export interface SaeFormatModule {
   detect(folder: string): boolean;
   /** Config and headers only: never reads the weights' data. */
   readInfo(folder: string): SaeInfo;
-  loadWeights(info: SaeInfo): SaeWeights;
+  /**
+   * The weights as float32 in SAELens layout. With `latents` (feature-wise architectures only, sae/loadSae.ts
+   * checks), only those latents, in that order: what saeGraph.ts's latentSubset makes of the whole SAE.
+   */
+  loadWeights(info: SaeInfo, latents?: readonly number[]): SaeWeights;
+}
+
+/**
+ * Which latents to keep, and along which axis each tensor holds them (undefined: a tensor with no latent axis,
+ * such as b_dec). A tensor read with it keeps only those latents, in the order of `ids`.
+ */
+export interface LatentPick {
+  ids: readonly number[];
+  axisOf(name: string): 0 | 1 | undefined;
 }

@@ -41,3 +41,24 @@ export function scaleRows(m: Float32Array, scale: Float32Array, cols: number): v
 export function scaleColumns(m: Float32Array, scale: Float32Array, cols: number): void {
   for (let i = 0; i < m.length; i++) m[i] *= scale[i % cols];
 }
+
+/**
+ * The latents `ids` of a [rows] or [rows, cols] tensor held in memory, along `axis` (0: rows, 1: columns), in
+ * the order of `ids`: what sae/safetensors.ts reads from a file with a LatentPick, for formats read whole.
+ */
+export function pickLatents(data: Float32Array, shape: readonly number[], axis: 0 | 1, ids: readonly number[]): Float32Array {
+  const rows = shape[0],
+    cols = shape.length > 1 ? shape[1] : 1;
+  const count = axis === 0 ? rows : cols;
+  const outOfRange = ids.find((f) => !Number.isInteger(f) || f < 0 || f >= count);
+  if (outOfRange !== undefined) throw new Error(`pickLatents: latent ${outOfRange} is not among the ${count} of a [${shape}] tensor`);
+  const n = ids.length;
+  if (axis === 0) {
+    const out = new Float32Array(n * cols);
+    ids.forEach((f, j) => out.set(data.subarray(f * cols, (f + 1) * cols), j * cols));
+    return out;
+  }
+  const out = new Float32Array(rows * n);
+  for (let r = 0; r < rows; r++) for (let j = 0; j < n; j++) out[r * n + j] = data[r * cols + ids[j]];
+  return out;
+}

@@ -3,7 +3,7 @@ import * as path from 'path';
 import { readNpz, readNpzHeaders } from '../npz';
 import { LoadedTensor, readSafetensors, readSafetensorsHeader } from '../safetensors';
 import type { SaeFormatModule, SaeInfo, SaeWeights } from '../types';
-import { need } from '../weights';
+import { need, pickLatents } from '../weights';
 import { firstNumber, hookOf, readConfigObject, refuse } from './common';
 
 /**
@@ -118,16 +118,33 @@ function readInfo(folder: string): SaeInfo {
   };
 }
 
-function loadWeights(info: SaeInfo): SaeWeights {
+/** Where each tensor holds the latents: W_enc [d_in, latents] along its columns, W_dec [latents, d_in], b_enc and threshold along their first axis. */
+const PER_LATENT = new Set(['W_dec', 'b_enc', 'threshold']);
+const latentAxis = (name: string) => (name === 'W_enc' ? 1 : PER_LATENT.has(name) ? 0 : undefined);
+/** Gemma Scope 2's params.safetensors names W_enc and W_dec in lower case. */
+const canonicalName = (name: string) => name.replace(/^w_/, 'W_');
+
+function loadWeights(info: SaeInfo, latents?: readonly number[]): SaeWeights {
   const { dIn: d, dSae: m, weightsFile: file } = info;
   let t: Map<string, LoadedTensor>;
-  if (file.endsWith('.npz')) t = readNpz(file);
-  else {
+  if (file.endsWith('.npz')) {
+    // a zip member is read whole (it may be deflated); the latents are picked in memory
+    t = readNpz(file);
+    if (latents)
+      for (const [name, v] of t) {
+        const axis = latentAxis(name);
+        // a tensor of another shape is left whole for need() to refuse, naming it
+        if (axis !== undefined && v.shape.length <= 2 && v.shape[axis] === m)
+          t.set(name, { shape: v.shape, data: pickLatents(v.data, v.shape, axis, latents) });
+      }
+  } else {
     t = new Map();
-    for (const [k, v] of readSafetensors(file)) t.set(k.replace(/^w_/, 'W_'), v);
+    const pick = latents && { ids: latents, axisOf: (name: string) => latentAxis(canonicalName(name)) };
+    for (const [k, v] of readSafetensors(file, undefined, pick)) t.set(canonicalName(k), v);
   }
   return {
     ...info,
+    dSae: latents?.length ?? m,
     W_enc: need(t, 'W_enc', file, [d, m]),
     b_enc: need(t, 'b_enc', file, [m]),
     W_dec: need(t, 'W_dec', file, [m, d]),

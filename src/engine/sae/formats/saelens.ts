@@ -161,17 +161,24 @@ function readInfo(folder: string): SaeInfo {
   };
 }
 
-function loadWeights(info: SaeInfo): SaeWeights {
+/** Where SAELens tensors hold the latents: W_enc [d_in, d_sae] along its columns, the others listed along their first axis. */
+const PER_LATENT = new Set(['b_enc', 'b_gate', 'r_mag', 'b_mag', 'threshold', 'log_threshold', 'scaling_factor', 'W_dec']);
+const latentAxis = (name: string) => (name === 'W_enc' ? 1 : PER_LATENT.has(name) ? 0 : undefined);
+
+function loadWeights(info: SaeInfo, latents?: readonly number[]): SaeWeights {
   const { dIn: d, dSae: m, weightsFile: file } = info;
-  const t = readSafetensors(file);
+  const t = readSafetensors(file, undefined, latents && { ids: latents, axisOf: latentAxis });
+  // every step below is per latent, so it gives the picked latents exactly what it gives them in the whole SAE
+  const width = latents?.length ?? m;
   let w: SaeWeights;
   if (info.architecture === 'gated') {
     // SAELens gated: gate = (x' W_enc + b_gate > 0); magnitude = relu(x' (W_enc * exp(r_mag)) + b_mag)
     const W_enc = need(t, 'W_enc', file, [d, m]);
     const rMag = need(t, 'r_mag', file, [m]);
-    const W_mag = W_enc.map((x, i) => x * Math.exp(rMag[i % m]));
+    const W_mag = W_enc.map((x, i) => x * Math.exp(rMag[i % width]));
     w = {
       ...info,
+      dSae: width,
       W_enc,
       b_enc: need(t, 'b_gate', file, [m]),
       W_mag,
@@ -185,6 +192,7 @@ function loadWeights(info: SaeInfo): SaeWeights {
       threshold = t.has('threshold') ? need(t, 'threshold', file, [m]) : need(t, 'log_threshold', file, [m]).map(Math.exp);
     w = {
       ...info,
+      dSae: width,
       W_enc: need(t, 'W_enc', file, [d, m]),
       b_enc: need(t, 'b_enc', file, [m]),
       W_dec: need(t, 'W_dec', file, [m, d]),
@@ -210,15 +218,15 @@ function loadWeights(info: SaeInfo): SaeWeights {
   if (info.rescaleActsByDecoderNorm) {
     // sae_lens/saes/topk_sae.py: encode multiplies the pre-activations by |W_dec_i|, decode divides the
     // latents by it; folded exactly as its _fold_norm_topk does (W_enc, b_enc times the norm, W_dec divided)
-    const norms = new Float32Array(m);
-    for (let i = 0; i < m; i++) {
+    const norms = new Float32Array(width);
+    for (let i = 0; i < width; i++) {
       let s = 0;
       for (let j = 0; j < d; j++) s += w.W_dec[i * d + j] ** 2;
       norms[i] = Math.sqrt(s);
     }
     if (norms.some((n) => n === 0)) throw refuse(file, 'rescale_acts_by_decoder_norm with a zero decoder row', 'The SAE is damaged.');
     w.W_enc = Float32Array.from(w.W_enc);
-    scaleColumns(w.W_enc, norms, m);
+    scaleColumns(w.W_enc, norms, width);
     w.b_enc = w.b_enc.map((b, i) => b * norms[i]);
     w.W_dec = Float32Array.from(w.W_dec);
     scaleRows(

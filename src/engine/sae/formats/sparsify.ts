@@ -64,12 +64,18 @@ function readInfo(folder: string): SaeInfo {
   };
 }
 
-function loadWeights(info: SaeInfo): SaeWeights {
+/** sparsify's tensors hold the latents along their first axis (encoder.weight is [latents, d_in]); b_dec has none. */
+const PER_LATENT = new Set(['encoder.weight', 'encoder.bias', 'W_dec']);
+const latentAxis = (name: string) => (PER_LATENT.has(name) ? 0 : undefined);
+
+function loadWeights(info: SaeInfo, latents?: readonly number[]): SaeWeights {
   const { dIn: d, dSae: m, weightsFile: file } = info;
-  const t = readSafetensors(file);
+  const t = readSafetensors(file, undefined, latents && { ids: latents, axisOf: latentAxis });
+  const width = latents?.length ?? m;
   return {
     ...info,
-    W_enc: transpose(need(t, 'encoder.weight', file, [m, d]), m, d),
+    dSae: width,
+    W_enc: transpose(need(t, 'encoder.weight', file, [m, d]), width, d),
     b_enc: need(t, 'encoder.bias', file, [m]),
     W_dec: need(t, 'W_dec', file, [m, d]),
     b_dec: need(t, 'b_dec', file, [d]),
