@@ -52,7 +52,7 @@ ours() { # name provider config [timeout] [storage buffer cache mode]
   SAE_DIFF_WEBGPU_BUFFER_CACHE=${5:-} timeout "${4:-150}" node "$P/bin/sae-diff.js" run "$3" --provider "$2" --out "$R/ours-$1.json" > "$R/ours-$1.log" 2>&1
   local rc=$?
   echo "RESULT ours $1 $2 rc=$rc wall=$(awk "BEGIN{print $(date +%s.%N) - $t0}")"
-  grep -E 'timings|execution provider|reduction:|SAE kernels|warning|buffer limit|device batching|error' "$R/ours-$1.log" | cut -c1-600 | head -20
+  grep -E 'timings|loaded:|execution provider|reduction:|SAE kernels|warning|buffer limit|device batching|error' "$R/ours-$1.log" | cut -c1-600 | head -20
   return $rc
 }
 # onnxruntime-node's CUDA provider is a download at install time, which this machine cannot make. The image's Python

@@ -22,7 +22,7 @@ import { contextChunkCap } from '../sae/contextCandidates';
 import type { Projector } from '../sae/projector';
 import { checkRunKernels } from './kernelCheck';
 import { chooseProvider } from './provider';
-import { loadModels, resolveModels, RunModels } from './models';
+import { everyModel, loadModels, resolveModels, RunModels } from './models';
 import { loadSaes, RunSaes } from './saes';
 import { tokenise, Tokenised } from './tokenise';
 import type { ModelFiles } from '../model/modelFolder';
@@ -64,8 +64,11 @@ export async function runDiagnostic(config: ResolvedConfig, options: RunOptions 
     const reduction = chooseReduction(settings.provider, config.runtime.reduction);
     log(`reduction: ${reduction.reduction} (${reduction.reason})`);
     const providerReason = `${chosenBecause}; ${reduction.reduction} reduction (${reduction.reason})`;
+    const since = (t: number) => ((performance.now() - t) / 1000).toFixed(2);
+    const tSaes = performance.now();
     const saes = await loadSaes(config, hidden, settings, reduction.reduction, warnings, log);
     saes.projectors.forEach((p) => toRelease.push(p));
+    log(`loaded: ${saes.projectors.size} SAE session(s) in ${since(tSaes)} s`);
     const data = await tokenise(config, files, options.shard, options.signal, warnings, log);
     timings.tokenize = data.seconds;
     const hooks = {
@@ -74,7 +77,9 @@ export async function runDiagnostic(config: ResolvedConfig, options: RunOptions 
       tensorNames: config.layers.tensorNames,
       outputLocation: reduction.activationLocation,
     };
+    const tModels = performance.now();
     const models = await loadModels(files, hooks, settings, (m) => toRelease.push(m));
+    log(`loaded: ${everyModel(files).length} model session(s) in ${since(tModels)} s`);
     for (const [layer, tensor] of models.base.hookTensors) log(`hook layer ${layer}: ${tensor}`);
     if (models.base.tablesOnCpu.length)
       log(`embedding lookups on the CPU, their tables above the buffer limit: ${models.base.tablesOnCpu.join(', ')}`);
