@@ -18,7 +18,17 @@ export interface PanelHtmlResources {
   nonce: string;
   /** Shown until the script draws the first message (default: "Loading report…"). */
   placeholder?: string;
+  /** The page's title (default: "SAE Diff Report"). */
+  title?: string;
+  /**
+   * A standalone page (the saved HTML report, opened in any browser): the report it shows, embedded as JSON for
+   * the script to read (webview/vscodeApi.ts), with the light theme's body class.
+   */
+  embeddedReport?: unknown;
 }
+
+/** webview/vscodeApi.ts EMBEDDED_REPORT_ID. */
+const EMBEDDED_REPORT_ID = 'sae-diff-report';
 
 /** Relative to the extension root; written by scripts/build-webview.mjs. */
 export const WEBVIEW_SCRIPT_PATH = ['media', 'webview', 'main.js'] as const;
@@ -55,12 +65,22 @@ export function inlineSafe(source: string, tag: 'script' | 'style'): string {
  * in 3 in the end-to-end suite; none in 15 runs inlined).
  */
 export function buildPanelHtml(resources: PanelHtmlResources): string {
-  const { bundle, nonce, placeholder = 'Loading report…' } = resources;
+  const { bundle, nonce, placeholder = 'Loading report…', title = 'SAE Diff Report', embeddedReport } = resources;
+  const standalone = embeddedReport !== undefined;
   // No remote origins, no eval, no 'unsafe-inline': only the inlined script and styles carrying the nonce run.
   // Chart.js draws on canvas and the toolkit styles through constructable stylesheets; its one probe <style>
   // element (FAST's focus-visible check) carries the nonce it reads from the csp-nonce meta tag. img-src data: is
   // for the chart export.
-  const csp = ["default-src 'none'", `style-src 'nonce-${nonce}'`, 'img-src data:', `script-src 'nonce-${nonce}'`].join('; ');
+  const csp = [
+    "default-src 'none'",
+    `style-src 'nonce-${nonce}'`,
+    'img-src data:',
+    `script-src 'nonce-${nonce}'`,
+    ...(standalone ? ['font-src data:'] : []),
+  ].join('; ');
+  const embedded = standalone
+    ? `\n  <script type="application/json" id="${EMBEDDED_REPORT_ID}">${jsonInHtml(embeddedReport)}</script>`
+    : '';
   return `<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -69,13 +89,26 @@ export function buildPanelHtml(resources: PanelHtmlResources): string {
   <meta property="csp-nonce" content="${escapeAttribute(nonce)}">
   <meta name="viewport" content="width=device-width, initial-scale=1.0">
   <style nonce="${escapeAttribute(nonce)}">${inlineSafe(bundle.style, 'style')}</style>
-  <title>SAE Diff Report</title>
+  <title>${escapeText(title)}</title>
 </head>
-<body>
-  <main id="app" aria-live="polite"><p class="placeholder">${escapeAttribute(placeholder)}</p></main>
+<body${standalone ? ' class="vscode-light"' : ''}>
+  <main id="app" aria-live="polite"><p class="placeholder">${escapeText(placeholder)}</p></main>${embedded}
   <script nonce="${escapeAttribute(nonce)}">${inlineSafe(bundle.script, 'script')}</script>
 </body>
-</html>`;
+</html>
+`;
+}
+
+/** JSON inside a script element: `<` escaped, so no string in the report can close the element or open a comment. */
+function jsonInHtml(value: unknown): string {
+  return JSON.stringify(value)
+    .replace(/</g, '\\u003c')
+    .replace(/\u2028/g, '\\u2028')
+    .replace(/\u2029/g, '\\u2029');
+}
+
+function escapeText(value: string): string {
+  return value.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
 function escapeAttribute(value: string): string {
