@@ -4,7 +4,7 @@ import type { Activations } from '../model/runner';
 import { createSession, feedsArraysOf, SessionSettings } from '../runtime/session';
 import type { SaeWeights } from './loadSae';
 import { toProjectionOutputs, type ProjectionOutputs, type ProjectionSink } from './projectionOutputs';
-import { ChunkTimings, EvaluatedRows, FitSums, isLinearPreActivation, Projector, ProjectorOptions } from './projector';
+import { ChunkTimings, EvaluatedRows, FitSums, Projector, ProjectorOptions, SessionProjector } from './projector';
 import { buildReducedGraph, TOKEN_SUMS } from './reducedGraph';
 import { saeGraphOptions } from './saeGraph';
 import { topKSetsFor } from './topKMembership';
@@ -17,30 +17,19 @@ const kTopOf = (k: number, width: number) => Math.max(1, Math.min(k, width));
  * The dense path: the graph gathers T's rows from the hooked tensors (which may stay on the device),
  * encodes, and reduces over the chunk's tokens; JavaScript reads back O(width + hidden) numbers.
  */
-export class DenseProjector implements Projector {
+export class DenseProjector extends SessionProjector implements Projector {
   readonly reduction = 'dense' as const;
-  private readonly zeroMean: ort.Tensor;
   private readonly kTop: ort.Tensor;
 
-  private constructor(
-    private readonly session: ort.InferenceSession,
-    readonly width: number,
-    readonly hidden: number,
-    readonly architecture: SaeWeights['architecture'],
-    readonly threshold: Float32Array | undefined,
-    readonly linearPreActivation: boolean,
-    private readonly options: ProjectorOptions,
-    readonly sharesSaeWeights: boolean,
-  ) {
-    this.zeroMean = new ort.Tensor('float32', new Float32Array(hidden), [1, hidden]);
-    this.kTop = int64(kTopOf(options.k, width));
+  private constructor(session: ort.InferenceSession, sae: SaeWeights, options: ProjectorOptions, sharesSaeWeights: boolean) {
+    super(session, sae, options, sharesSaeWeights);
+    this.kTop = int64(kTopOf(options.k, this.width));
   }
 
   static async create(sae: SaeWeights, settings: SessionSettings, options: ProjectorOptions): Promise<DenseProjector> {
     const graph = buildReducedGraph(sae, HISTOGRAM_EDGES, saeGraphOptions(settings), topKSetsFor(kTopOf(options.k, sae.dSae), sae.dSae));
     const session = await createSession(graph, settings, `the SAE of ${sae.folder}`);
-    const shares = feedsArraysOf(graph, [sae.W_enc, sae.W_dec]);
-    return new DenseProjector(session, sae.dSae, sae.dIn, sae.architecture, sae.threshold, isLinearPreActivation(sae), options, shares);
+    return new DenseProjector(session, sae, options, feedsArraysOf(graph, [sae.W_enc, sae.W_dec]));
   }
 
   /** Runs the graph on rows of hb / hs (tensors as the model returned them: host or device). */
@@ -103,9 +92,5 @@ export class DenseProjector implements Projector {
     const zero = new ort.Tensor('float32', new Float32Array(d), [1, d]);
     const out = await this.run(zero, zero, Int32Array.of(0), new ort.Tensor('float32', meanDelta, [1, d]), 1);
     return (out.dpre.data as Float32Array).slice(0, this.width);
-  }
-
-  async release(): Promise<void> {
-    await this.session.release();
   }
 }

@@ -84,10 +84,38 @@ export function encodeBaseFeeds(hidden: number): { use_rb: ort.Tensor; rb: ort.T
 
 export const isLinearPreActivation = (sae: SaeWeights) => sae.normalization === 'none' || sae.normalization === 'expected_average_only_in';
 
+/** What both projectors hold: their session, the SAE's shape and activation rule, and the run's options. */
+export abstract class SessionProjector {
+  readonly width: number;
+  readonly hidden: number;
+  readonly architecture: SaeWeights['architecture'];
+  readonly threshold: Float32Array | undefined;
+  readonly linearPreActivation: boolean;
+  /** A zero mean activation change: `dmean` for every run but the pre-activation shift's. */
+  protected readonly zeroMean: ort.Tensor;
+
+  protected constructor(
+    protected readonly session: ort.InferenceSession,
+    sae: SaeWeights,
+    protected readonly options: ProjectorOptions,
+    readonly sharesSaeWeights: boolean,
+  ) {
+    this.width = sae.dSae;
+    this.hidden = sae.dIn;
+    this.architecture = sae.architecture;
+    this.threshold = sae.threshold;
+    this.linearPreActivation = isLinearPreActivation(sae);
+    this.zeroMean = new ort.Tensor('float32', new Float32Array(this.hidden), [1, this.hidden]);
+  }
+
+  async release(): Promise<void> {
+    await this.session.release();
+  }
+}
+
 /** The sparse path: the graph emits per-token scalars and the active latents; JavaScript accumulates. */
-export class SaeProjector implements Projector {
+export class SaeProjector extends SessionProjector implements Projector {
   readonly reduction = 'sparse' as const;
-  private readonly zeroMean: ort.Tensor;
   /** Feeds that make the graph encode base itself (saeGraph.ts's use_rb and rb). */
   private readonly encodeBase: { use_rb: ort.Tensor; rb: ort.Tensor };
   private readonly useGivenRb = new ort.Tensor('bool', Uint8Array.of(1), []);
@@ -98,26 +126,16 @@ export class SaeProjector implements Projector {
   /** Chunks whose base this projector encoded, and those that took an earlier comparison's encoding. */
   readonly baseChunks = { encoded: 0, reused: 0 };
 
-  private constructor(
-    private readonly session: ort.InferenceSession,
-    readonly width: number,
-    readonly hidden: number,
-    readonly architecture: SaeWeights['architecture'],
-    readonly threshold: Float32Array | undefined,
-    readonly linearPreActivation: boolean,
-    private readonly options: ProjectorOptions,
-    readonly sharesSaeWeights: boolean,
-  ) {
-    this.zeroMean = new ort.Tensor('float32', new Float32Array(hidden), [1, hidden]);
-    this.encodeBase = encodeBaseFeeds(hidden);
+  private constructor(session: ort.InferenceSession, sae: SaeWeights, options: ProjectorOptions, sharesSaeWeights: boolean) {
+    super(session, sae, options, sharesSaeWeights);
+    this.encodeBase = encodeBaseFeeds(this.hidden);
     this.pairOutputs = session.outputNames.filter((name) => name !== 'rb_base');
   }
 
   static async create(sae: SaeWeights, settings: SessionSettings, options: ProjectorOptions): Promise<SaeProjector> {
     const graph = buildProjectionGraph(sae, saeGraphOptions(settings));
     const session = await createSession(graph, settings, `the SAE of ${sae.folder}`);
-    const shares = feedsArraysOf(graph, [sae.W_enc, sae.W_dec]);
-    return new SaeProjector(session, sae.dSae, sae.dIn, sae.architecture, sae.threshold, isLinearPreActivation(sae), options, shares);
+    return new SaeProjector(session, sae, options, feedsArraysOf(graph, [sae.W_enc, sae.W_dec]));
   }
 
   async preActivationShift(meanDelta: Float32Array): Promise<Float32Array> {
@@ -220,6 +238,6 @@ export class SaeProjector implements Projector {
 
   async release(): Promise<void> {
     this.encodedBase.clear();
-    await this.session.release();
+    await super.release();
   }
 }
