@@ -10,7 +10,7 @@
 #      (default: graph dense peer cuda dense profile): the project on WebGPU on the dense path, the PyTorch peer on CUDA,
 #      and also: bucket (the dense path with ONNX Runtime's default buffer cache), sparse (the sparse path),
 #      profile (the dense path under ONNX Runtime's profiler, summed per session and operator),
-#      graph (bench/saeGraphBench.ts: the dense SAE graph alone per chunk size, the products' TFLOP/s, its operators),
+#      graph (bench/saeGraphBench.ts: the dense SAE graph alone per chunk size, the products' TFLOP/s in the graph and alone, its operators),
 #      cuda (onnxruntime-node's CUDA provider borrowed from the image's Python onnxruntime-gpu, see borrow_cuda);
 #   2. with DOCTOR=1, `sae-diff doctor` on that workload: providers, SAE kernels against the CPU with ONNX
 #      Runtime's node placements, the model's placements and its activations against the CPU's;
@@ -97,8 +97,8 @@ if [ -z "${SKIP_LARGE:-}" ]; then
         T "large: sparse path"
         ours large-$PROVIDER-sparse "$PROVIDER" /tmp/bl/sparse.yaml 80 ;;
       graph)
-        T "the dense SAE graph alone (large workload's shapes), per chunk size; then per operator"
-        timeout 90 node "$P/out/bench/saeGraphBench.js" --provider "$PROVIDER" --hidden 1024 --width 16384 --tokens 2048,8192,15360 --runs 3
+        T "the dense SAE graph alone (large workload's shapes), per chunk size, with its products alone (the rate ceiling; Gemm or MatMul); then per operator"
+        timeout 100 node "$P/out/bench/saeGraphBench.js" --provider "$PROVIDER" --hidden 1024 --width 16384 --tokens 2048,8192,15360 --runs 3
         rm -rf /tmp/gpu-graph-prof && mkdir -p /tmp/gpu-graph-prof
         SAE_DIFF_ORT_PROFILE=/tmp/gpu-graph-prof timeout 60 node "$P/out/bench/saeGraphBench.js" --provider "$PROVIDER" --hidden 1024 --width 16384 --tokens 8192 --runs 2
         node "$P/out/bench/ortProfileSummary.js" /tmp/gpu-graph-prof 16 ;;

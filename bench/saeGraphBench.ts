@@ -5,12 +5,15 @@
  * A random standard SAE (encoder columns of norm ~1, biases firing ~0.8% of latents on N(0, 1) activations, as
  * ../shared/bench/make_bench_gpu.py's quantile bias does) and random activations for base and fine-tune. Prints
  * per chunk size the median time of a run after two warm-ups, tokens/s, and the products' rate (encoder and
- * decoder, both models: 8 n d m FLOPs). With SAE_DIFF_ORT_PROFILE=<folder>, ONNX Runtime's profile per operator
+ * decoder, both models: 8 n d m FLOPs), then the products alone (timeProducts: the provider's ceiling, and which
+ * form of the encoder product is faster on it). With SAE_DIFF_ORT_PROFILE=<folder>, ONNX Runtime's profile per operator
  * follows (out/bench/ortProfileSummary.js sums it).
  */
 import type { ExecutionProviderName } from '../src/engine/config/types';
 import { ort } from '../src/engine/runtime/ort';
 import { bufferLimit } from '../src/engine/runtime/bufferLimit';
+import { createSession, type SessionSettings } from '../src/engine/runtime/session';
+import { encodeModel, FLOAT, GraphBuilder, int, tensorInfo } from '../src/engine/sae/graphBuilder';
 import { DenseProjector } from '../src/engine/sae/denseProjector';
 import type { SaeWeights } from '../src/engine/sae/loadSae';
 import { LayerAccumulator } from '../src/engine/metrics/layerAccumulator';
@@ -55,6 +58,58 @@ const WARM_UPS = 2;
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
+/** The median seconds of `runs` runs of a session after the warm-ups. */
+async function timeRuns(session: ort.InferenceSession, feeds: Record<string, ort.Tensor>, runs: number): Promise<number> {
+  const times: number[] = [];
+  for (let r = 0; r < WARM_UPS + runs; r++) {
+    const t = performance.now();
+    await session.run(feeds);
+    if (r >= WARM_UPS) times.push((performance.now() - t) / 1000);
+  }
+  return median(times);
+}
+
+/**
+ * The SAE's products alone, in the forms ONNX offers, on the same rows: what bounds the dense graph on this provider,
+ * and whether the encoder is faster as one Gemm (what saeGraph.ts builds) or as MatMul then Add. Each graph ends in a
+ * row sum, so that only n numbers come back (a [n, width] output would time its copy to the host).
+ */
+async function timeProducts(sae: SaeWeights, settings: SessionSettings, x: Float32Array, runs: number): Promise<string> {
+  const d = sae.dIn,
+    m = sae.dSae,
+    n = x.length / d;
+  const forms = {
+    'encoder Gemm': (g: GraphBuilder) => g.one('Relu', [g.one('Gemm', ['x', 'W_enc', 'b_enc'])]),
+    'encoder MatMul+Add': (g: GraphBuilder) => g.one('Relu', [g.one('Add', [g.one('MatMul', ['x', 'W_enc']), 'b_enc'])]),
+    'encoder and decoder': (g: GraphBuilder) => g.one('MatMul', [g.one('Relu', [g.one('Gemm', ['x', 'W_enc', 'b_enc'])]), 'W_dec']),
+  };
+  const seconds: Record<string, number> = {};
+  for (const [form, build] of Object.entries(forms)) {
+    const g = new GraphBuilder({ maxBufferBytes: settings.maxBufferBytes });
+    g.floats('W_enc', sae.W_enc, [d, m]);
+    g.floats('b_enc', sae.b_enc, [m]);
+    if (form === 'encoder and decoder') g.floats('W_dec', sae.W_dec, [m, d]);
+    g.one('ReduceSum', [build(g), g.ints('axis1', [1])], [int('keepdims', 0)], 'rows');
+    const session = await createSession(
+      encodeModel(g, 'products', [tensorInfo('x', FLOAT, ['n', d])], [tensorInfo('rows', FLOAT, ['n'])]),
+      settings,
+      `products ${form}`,
+    );
+    try {
+      seconds[form] = await timeRuns(session, { x: new ort.Tensor('float32', x, [n, d]) }, runs);
+    } finally {
+      await session.release();
+    }
+  }
+  const product = 2 * n * d * m;
+  const rate = (s: number) => `${(s * 1000).toFixed(1)} ms, ${(product / s / 1e12).toFixed(2)} TFLOP/s`;
+  const decoder = seconds['encoder and decoder'] - seconds['encoder Gemm'];
+  return (
+    `  products alone: encoder Gemm ${rate(seconds['encoder Gemm'])}; encoder MatMul+Add ${rate(seconds['encoder MatMul+Add'])}; ` +
+    `decoder (encoder and decoder less encoder) ${decoder > 0 ? rate(decoder) : 'not measurable'}`
+  );
+}
+
 async function main(): Promise<void> {
   const flags = commandLineFlags(process.argv.slice(2));
   const flag = (name: string, dflt: string) => flags.flag(name) ?? dflt;
@@ -94,6 +149,7 @@ async function main(): Promise<void> {
         `${n} tokens: ${(s * 1000).toFixed(1)} ms per run (${times.map((x) => (x * 1000).toFixed(0)).join(', ')}), ` +
           `${Math.round(n / s).toLocaleString('en')} tokens/s, products ${((8 * n * d * m) / s / 1e12).toFixed(2)} TFLOP/s, L0 ${l0.toFixed(1)}`,
       );
+      console.log(await timeProducts(sae, settings, hb.data as Float32Array, runs));
     }
   } finally {
     await projector.release();
