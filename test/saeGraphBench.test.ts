@@ -26,7 +26,9 @@ test('the SAE graph bench times each chunk size and its products alone, its SAE 
     const rate = '[\\d.]+ ms, [\\d.]+ TFLOP/s';
     assert.match(
       lines[2 * i + 2],
-      new RegExp(`^  products alone: encoder Gemm ${rate}; encoder MatMul\\+Add ${rate}; decoder \\(encoder and decoder less encoder\\) (${rate}|not measurable)$`),
+      new RegExp(
+        `^  products alone: encoder Gemm ${rate}; encoder MatMul\\+Add ${rate}; decoder \\(encoder and decoder less encoder\\) (${rate}|not measurable)$`,
+      ),
     );
     const firing = Number(m[1]) / width;
     assert.ok(firing > 0.005 && firing < 0.012, `${n} tokens: ${(firing * 100).toFixed(2)}% of latents fire`);
