@@ -117,6 +117,17 @@ describe('RunController', () => {
       forward.every((e) => e.batchesTotal === 4),
       '64 prompts in batches of 16',
     );
+    // the time left: none before the first batch is done, then the tokens left at the rate so far
+    assert.ok(forward.filter((e) => e.batchesDone === 0).every((e) => e.secondsLeft === undefined));
+    const later = forward.filter((e) => e.batchesDone! > 0);
+    assert.ok(later.length >= 6, 'batches 2-4, both models');
+    for (const e of later) {
+      const expected = (report.run.tokens - e.tokensDone!) / e.tokensPerSecond!;
+      assert.ok(
+        e.secondsLeft! > 0 && Math.abs(e.secondsLeft! - expected) <= 1e-9 * expected,
+        `${e.secondsLeft} s left, expected ${expected}`,
+      );
+    }
     assert.ok(
       events.logs.some((l) => l.includes('execution provider: cpu')),
       'engine log forwarded',

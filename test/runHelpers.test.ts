@@ -13,6 +13,7 @@ import { withoutContexts } from '../src/engine/worker/slimPartialReport';
 import type { SaeDiffReport } from '../src/shared/reportTypes';
 import { isConfigFileName, pipelineRootLine } from '../src/engine/config/configFileRule';
 import { progressFraction, progressMessage, progressShort } from '../src/extension/run/progressText';
+import { timeLeftText } from '../src/engine/pipeline/progress';
 import { removeReportTempFiles } from '../src/extension/run/reportTempFiles';
 
 describe('effectiveRunSettings: overrides > config file runtime > editor settings', () => {
@@ -70,6 +71,7 @@ describe('progress text', () => {
       tokensPerSecond: 1234.6,
     };
     assert.equal(progressMessage(e), 'Batch 3/8: sft-refusal (batch 2/8, 1,235 tok/s)');
+    assert.equal(progressMessage({ ...e, secondsLeft: 250 }), 'Batch 3/8: sft-refusal (batch 2/8, 1,235 tok/s, about 4 min left)');
     assert.equal(progressMessage({ stage: 'load', message: 'Loading', model: 'base' }), 'base: Loading');
     assert.equal(progressShort(e), 'forward 2/8');
     assert.equal(progressShort({ stage: 'load', message: 'x' }), 'load');
@@ -78,6 +80,21 @@ describe('progress text', () => {
     assert.equal(progressFraction(e), 0.25);
     assert.equal(progressFraction({ stage: 'report', message: 'x', batchesDone: 8, batchesTotal: 8 }), 1);
   });
+});
+
+test('the time left reads as an estimate, rounded as much as it deserves', () => {
+  const cases: [number, string][] = [
+    [3, 'a few seconds left'],
+    [12, 'about 10 s left'],
+    [47, 'about 45 s left'],
+    [89, 'about 90 s left'],
+    [95, 'about 2 min left'],
+    [59 * 60, 'about 59 min left'],
+    [3600, 'about 1 h left'],
+    [2 * 3600 + 14 * 60, 'about 2 h 10 min left'],
+    [3 * 3600 + 58 * 60, 'about 4 h left'],
+  ];
+  for (const [seconds, text] of cases) assert.equal(timeLeftText(seconds), text, `${seconds} s`);
 });
 
 describe('PartialReportThrottle', () => {

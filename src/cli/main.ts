@@ -5,7 +5,7 @@ import { mergeToFile } from '../engine/merge/merge';
 import { loadRunConfig } from '../engine/model/loadRunConfig';
 import { runDiagnostic } from '../engine/pipeline/pipeline';
 import { removeLiveTempFiles } from '../engine/report/writeReport';
-import type { ProgressEvent } from '../engine/pipeline/progress';
+import { timeLeftText, type ProgressEvent } from '../engine/pipeline/progress';
 import { TOOL_VERSION } from '../engine/core/version';
 import { runDoctorCli } from './doctor';
 import { runValidate } from './validate';
@@ -80,7 +80,8 @@ export function unknownFlags(args: ParsedArgs): string | undefined {
 
 function formatProgress(e: ProgressEvent): string {
   const parts = [`[${e.stage}]`, e.message];
-  if (e.tokensPerSecond) parts.push(`(${Math.round(e.tokensPerSecond)} tok/s)`);
+  if (e.tokensPerSecond)
+    parts.push(`(${Math.round(e.tokensPerSecond)} tok/s${e.secondsLeft !== undefined ? `, ${timeLeftText(e.secondsLeft)}` : ''})`);
   return parts.join(' ');
 }
 

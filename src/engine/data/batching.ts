@@ -47,6 +47,13 @@ export function evaluatedRows(b: PlannedBatch, excludeBos: boolean): { flat: Int
   return { flat: Int32Array.from(flat), sample: Int32Array.from(sample), position: Int32Array.from(position) };
 }
 
+/** |T| of a batch (evaluatedRows' length) without building the rows. */
+export function evaluatedTokenCount(b: PlannedBatch, excludeBos: boolean): number {
+  let n = 0;
+  for (let r = 0; r < b.batch; r++) for (let c = excludeBos ? 1 : 0; c < b.seq; c++) n += b.mask[r * b.seq + c] ? 1 : 0;
+  return n;
+}
+
 /** Copies the rows of T out of a [batch*seq, hidden] activation tensor into a dense [|T|, hidden] one. */
 export function gatherRows(src: Float32Array, hidden: number, rows: Int32Array, from = 0, to = rows.length): Float32Array {
   const out = new Float32Array((to - from) * hidden);

@@ -1,6 +1,6 @@
 import * as os from 'os';
 import type { ExecutionProviderName, ResolvedConfig } from '../config/types';
-import { evaluatedRows, PlannedBatch, planBatches } from '../data/batching';
+import { evaluatedRows, evaluatedTokenCount, PlannedBatch, planBatches } from '../data/batching';
 import { provenanceOf } from './provenance';
 import { SaeDiffError, throwIfAborted } from '../core/errors';
 import { LayerAccumulator } from '../metrics/layerAccumulator';
@@ -266,13 +266,19 @@ async function runBatches(
 ): Promise<{ tokensDone: number; progress(): Pick<ProgressEvent, 'batchesDone' | 'batchesTotal' | 'tokensDone' | 'tokensPerSecond'> }> {
   const { config, options, models, batches, timings } = b;
   let tokensDone = 0;
+  const tokensTotal = batches.reduce((n, batch) => n + evaluatedTokenCount(batch, config.dataset.excludeBos), 0);
   const loopStart = performance.now();
-  const counters = (batchesDone: number) => ({
-    batchesDone,
-    batchesTotal: batches.length,
-    tokensDone,
-    tokensPerSecond: rate(tokensDone, loopStart),
-  });
+  const counters = (batchesDone: number) => {
+    const tokensPerSecond = rate(tokensDone, loopStart);
+    const left = tokensTotal - tokensDone;
+    return {
+      batchesDone,
+      batchesTotal: batches.length,
+      tokensDone,
+      tokensPerSecond,
+      ...(tokensDone > 0 && left > 0 && tokensPerSecond > 0 ? { secondsLeft: left / tokensPerSecond } : {}),
+    };
+  };
   // the fine-tunes, then the reference (if any): each compared with base batch by batch
   const compared: { name: string; model: HookedModel; accumulators: Accumulators }[] = [
     ...models.fineTunes.map((model, i) => ({ name: b.names.fineTunes[i], model, accumulators: b.accumulators.fineTunes[i] })),

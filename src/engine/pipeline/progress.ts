@@ -15,6 +15,21 @@ export interface ProgressEvent {
   /** Evaluated tokens so far, and throughput of the forward + SAE work. */
   tokensDone?: number;
   tokensPerSecond?: number;
+  /**
+   * The evaluated tokens still to run at the rate so far: an estimate of the forward and SAE work left (the
+   * report, with its feature details, comes after). Set from the second batch on.
+   */
+  secondsLeft?: number;
+}
+
+/** "a few seconds left", "about 45 s left", "about 3 min left", "about 2 h 10 min left": an estimate, rounded as much as it deserves. */
+export function timeLeftText(seconds: number): string {
+  if (seconds < 10) return 'a few seconds left';
+  if (seconds < 90) return `about ${Math.max(5, Math.round(seconds / 5) * 5)} s left`;
+  const minutes = Math.round(seconds / 60);
+  if (minutes < 60) return `about ${minutes} min left`;
+  const tens = Math.round(minutes / 10) * 10;
+  return `about ${Math.floor(tens / 60)} h${tens % 60 ? ` ${tens % 60} min` : ''} left`;
 }
 
 export interface RunOptions {

@@ -1,12 +1,13 @@
 // No vscode import: how a ProgressEvent reads in the notification and the status bar.
-import type { ProgressEvent } from '../../engine/pipeline/progress';
+import { timeLeftText, type ProgressEvent } from '../../engine/pipeline/progress';
 
-/** e.g. "sft-refusal: Forward pass (batch 3/8, 1,234 tok/s)". */
+/** e.g. "sft-refusal: Forward pass (batch 3/8, 1,234 tok/s, about 4 min left)". */
 export function progressMessage(e: ProgressEvent): string {
   const details: string[] = [];
   if (e.batchesTotal !== undefined) details.push(`batch ${e.batchesDone ?? 0}/${e.batchesTotal}`);
   if (e.tokensPerSecond !== undefined && Number.isFinite(e.tokensPerSecond))
     details.push(`${Math.round(e.tokensPerSecond).toLocaleString('en-US')} tok/s`);
+  if (e.secondsLeft !== undefined && Number.isFinite(e.secondsLeft)) details.push(timeLeftText(e.secondsLeft));
   const model = e.model && !e.message.includes(e.model) ? `${e.model}: ` : '';
   return `${model}${e.message}${details.length ? ` (${details.join(', ')})` : ''}`;
 }
