@@ -4,6 +4,7 @@ import type { LayerSums } from './layerSums';
 import { addReduced } from './reducedAccumulate';
 import { ActivationHistograms } from './activationHistogram';
 import { cosineFromSums } from './cosine';
+import { LatentsByFeature } from './latentsByFeature';
 import { TopContexts } from './topContexts';
 
 export type { LayerSums } from './layerSums';
@@ -55,6 +56,7 @@ export class LayerAccumulator implements ProjectionSink {
   private scratch = new Float32Array(256);
   private readonly codesB = new SparseCodes();
   private readonly codesS = new SparseCodes();
+  private readonly byFeature: LatentsByFeature;
 
   constructor(
     readonly width: number,
@@ -74,6 +76,7 @@ export class LayerAccumulator implements ProjectionSink {
     this.histBase = new ActivationHistograms(width);
     this.histSft = new ActivationHistograms(width);
     this.stamp = new Int32Array(width);
+    this.byFeature = new LatentsByFeature(width);
   }
 
   /**
@@ -123,14 +126,17 @@ export class LayerAccumulator implements ProjectionSink {
   }
 
   /**
-   * Walks both models' active latents token by token (row-major (row, feature) pairs, features
-   * ascending within a row) and accumulates every feature-wise quantity of docs/metrics.md exactly.
+   * Walks both models' active latents token by token (row-major (row, feature) pairs, features ascending within a
+   * row) for the per-token metrics, then feature by feature (metrics/latentsByFeature.ts) for every feature-wise
+   * quantity of docs/metrics.md, exactly.
    */
   private addCodes(chunk: CodesChunk): void {
     const { n, k, rowSample, rowPosition } = chunk;
     const { rows: rowB, feats: nzB, vals: valB, count: nnzB } = chunk.base;
     const { rows: rowS, feats: nzS, vals: valS, count: nnzS } = chunk.sft;
     const s = this.sums;
+    const union = this.byFeature;
+    union.clear();
     let pb = 0,
       ps = 0;
     for (let t = 0; t < n; t++) {
@@ -138,8 +144,6 @@ export class LayerAccumulator implements ProjectionSink {
         s0 = ps;
       while (pb < nnzB && rowB[pb] === t) pb++;
       while (ps < nnzS && rowS[ps] === t) ps++;
-      const sample = rowSample[t],
-        position = rowPosition[t];
       let l1b = 0,
         l1s = 0,
         l1diff = 0,
@@ -153,40 +157,55 @@ export class LayerAccumulator implements ProjectionSink {
         if (fb === fs) {
           const vb = valB[i++],
             vs = valS[j++];
-          this.fireBase(fb, vb, sample, position);
-          this.fireSft(fb, vs, sample, position);
-          const d = vs - vb;
-          this.sumDiff[fb] += Math.abs(d);
-          this.sumSqDiff[fb] += d * d;
+          union.push(fb, t, vb, vs);
           l1b += vb;
           l1s += vs;
-          l1diff += Math.abs(d);
+          l1diff += Math.abs(vs - vb);
           both++;
         } else if (fb < fs) {
           const vb = valB[i++];
-          this.fireBase(fb, vb, sample, position);
-          this.sumDiff[fb] += vb;
-          this.sumSqDiff[fb] += vb * vb;
+          union.push(fb, t, vb, 0);
           l1b += vb;
           l1diff += vb;
         } else {
           const vs = valS[j++];
-          this.fireSft(fs, vs, sample, position);
-          this.sumDiff[fs] += vs;
-          this.sumSqDiff[fs] += vs * vs;
+          union.push(fs, t, 0, vs);
           l1s += vs;
           l1diff += vs;
         }
       }
       const l0b = pb - b0,
         l0s = ps - s0;
-      const union = l0b + l0s - both;
-      s.jaccard += union === 0 ? 1 : both / union;
+      const unionSize = l0b + l0s - both;
+      s.jaccard += unionSize === 0 ? 1 : both / unionSize;
       s.l1_num += l1diff;
       s.l1_den += l1b + l1s;
       s.l0_b += l0b;
       s.l0_s += l0s;
       s.overlap += this.topKJaccard(nzB, valB, b0, pb, nzS, valS, s0, ps, k);
+    }
+    union.sort();
+    this.addFeatureWise(union, rowSample, rowPosition);
+  }
+
+  /**
+   * Each feature's active latents of the chunk, in token order, into its firing counts, sums, contexts and
+   * histograms, and |z_s - z_b| and its square (a latent active in one model only has z = 0 in the other).
+   */
+  private addFeatureWise(union: LatentsByFeature, rowSample: Int32Array, rowPosition: Int32Array): void {
+    const { tokenAt, zbAt, zsAt, end } = union;
+    let p = 0;
+    for (let f = 0; f < this.width; f++) {
+      for (const last = end[f]; p < last; p++) {
+        const t = tokenAt[p],
+          vb = zbAt[p],
+          vs = zsAt[p];
+        if (vb > 0) this.fireBase(f, vb, rowSample[t], rowPosition[t]);
+        if (vs > 0) this.fireSft(f, vs, rowSample[t], rowPosition[t]);
+        const d = vs - vb;
+        this.sumDiff[f] += Math.abs(d);
+        this.sumSqDiff[f] += d * d;
+      }
     }
   }
 
