@@ -127,6 +127,14 @@ test('every shifted feature: table, scatter, volcano, picker, flag bands', async
         `opened ${opened}, clicked ${target.id}`,
       );
       assert.equal((await panel.page.evaluate(() => window.__state)).selectedFeature, opened);
+      // both plots ring the opened feature's point (drawn over the plot, not by restyling every point)
+      assert.deepEqual(
+        await panel.page.evaluate(() => {
+          const plots = window.saeDiffView.plots();
+          return [plots.scatter.canvas.dataset.selectedFeature, plots.volcano.canvas.dataset.selectedFeature];
+        }),
+        [String(opened), String(opened)],
+      );
       assert.equal(
         await panel.page.locator(`tr[data-feature-id="${opened}"]`).getAttribute('aria-selected'),
         'true',

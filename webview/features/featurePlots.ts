@@ -12,8 +12,11 @@ import {
   ScatterController,
   Tooltip,
   type ChartDataset,
+  type Plugin,
+  type PointStyle,
   type ScatterDataPoint,
 } from 'chart.js';
+import { drawPoint } from 'chart.js/helpers';
 import type { SaeDiffReport, ShiftedFeature } from '../../src/shared/reportTypes';
 import { h, replaceChildren } from '../dom';
 import { formatStat } from '../format';
@@ -106,9 +109,46 @@ export class FeaturePlots {
     );
   }
 
+  /**
+   * Rings the selected feature's point: drawn over the plot after its datasets (selectionRing), so a selection
+   * only redraws the canvas. Options that differ per point (a bigger radius for one) would make Chart.js resolve
+   * every point's options on each update: 1.2 s per click at 65,536 latents.
+   */
   highlight(id: number | undefined): void {
     this.selected = id;
-    for (const chart of [this.scatter, this.volcano]) chart?.update('none');
+    for (const chart of [this.scatter, this.volcano]) chart?.draw();
+  }
+
+  /** The plugin that draws the selected point, bigger and outlined, on top of one chart. */
+  private selectionRing(outline: string): Plugin<'scatter'> {
+    return {
+      id: 'selectionRing',
+      afterDatasetsDraw: (chart) => {
+        const id = this.selected;
+        let drawn: number | undefined;
+        chart.data.datasets.forEach((dataset, di) => {
+          const index = id === undefined ? -1 : (dataset.data as Point[]).findIndex((p) => p.id === id);
+          if (index < 0 || !chart.isDatasetVisible(di)) return;
+          const point = chart.getDatasetMeta(di).data[index];
+          const ctx = chart.ctx;
+          ctx.save();
+          ctx.fillStyle = dataset.backgroundColor as string;
+          ctx.strokeStyle = outline;
+          ctx.lineWidth = 2;
+          drawPoint(
+            ctx,
+            { pointStyle: (dataset.pointStyle as PointStyle | undefined) ?? 'circle', radius: 7, borderWidth: 2 },
+            point.x,
+            point.y,
+          );
+          ctx.restore();
+          drawn = id;
+        });
+        // what the ring shows, for tests and assistive tooling
+        if (drawn === undefined) delete chart.canvas.dataset.selectedFeature;
+        else chart.canvas.dataset.selectedFeature = String(drawn);
+      },
+    };
   }
 
   private chart(
@@ -131,19 +171,15 @@ export class FeaturePlots {
     return new Chart<'scatter', Point[]>(canvas, {
       type: 'scatter',
       data: { datasets },
+      plugins: [this.selectionRing(theme.foreground)],
       options: {
         animation: false,
         responsive: true,
         maintainAspectRatio: false,
         scales: { x: axis(axes.x), y: axis(axes.y) },
-        elements: {
-          point: {
-            radius: (ctx) => ((ctx.raw as Point | undefined)?.id === this.selected ? 7 : 3),
-            borderWidth: (ctx) => ((ctx.raw as Point | undefined)?.id === this.selected ? 2 : 1),
-            borderColor: (ctx) =>
-              (ctx.raw as Point | undefined)?.id === this.selected ? theme.foreground : (ctx.dataset.backgroundColor as string),
-          },
-        },
+        // the same for every point (Chart.js then shares them instead of resolving each point's); the selected one
+        // is drawn by selectionRing
+        elements: { point: { radius: 3, borderWidth: 1 } },
         onClick: (_event, elements, chart) => {
           const hit = elements[0];
           if (!hit) return;
