@@ -74,8 +74,8 @@ export function buildPanelHtml(resources: PanelHtmlResources): string {
   const csp = [
     "default-src 'none'",
     `style-src 'nonce-${nonce}'`,
-    'img-src data:',
     `script-src 'nonce-${nonce}'`,
+    'img-src data:',
     ...(standalone ? ['font-src data:'] : []),
   ].join('; ');
   const embedded = standalone
