@@ -1,7 +1,9 @@
 /**
  * The feature details of a small run cut their token windows from the main pass's activations
  * (report/keptActivations.ts) instead of replaying the models: the same windows, values and prompts as the
- * replay, which SAE_DIFF_KEEP_ACTIVATIONS_MB=0 forces; shards and larger runs replay as before.
+ * replay, which SAE_DIFF_KEEP_ACTIVATIONS_MB=0 forces; shards and larger runs replay as before. Likewise they
+ * use the run's own copy of a small SAE, and read an SAE the run did not keep again (only its listed features'
+ * weights, SAE_DIFF_KEEP_SAES_MB=0): the same details either way.
  */
 import assert from 'node:assert/strict';
 import * as path from 'path';
@@ -9,6 +11,7 @@ import { test } from 'node:test';
 import { loadConfigText } from '../src/engine/config/load';
 import { runDiagnostic } from '../src/engine/pipeline/pipeline';
 import { KEEP_ACTIVATIONS_BYTES, KEEP_ACTIVATIONS_ENV, keepActivationsBytes, keptBytes } from '../src/engine/report/keptActivations';
+import { KEEP_LOADED_SAE_BYTES, KEEP_LOADED_SAES_ENV, keepLoadedSaeBytes } from '../src/engine/report/featureDetails';
 import type { SaeDiffReport } from '../src/shared/reportTypes';
 import { fixtureConfig } from './helpers/cli';
 import { FIXTURES, scratchDir } from './helpers/paths';
@@ -19,10 +22,17 @@ const yaml = fixtureConfig({ layers: '{ target_indices: [1, 4] }', dataset: '{ p
   FIXTURES.replace(/\\/g, '/') + '/',
 );
 
-async function run(name: string, keepMiB: string | undefined, shard?: { index: number; count: number }) {
-  const saved = process.env[KEEP_ACTIVATIONS_ENV];
-  if (keepMiB === undefined) delete process.env[KEEP_ACTIVATIONS_ENV];
-  else process.env[KEEP_ACTIVATIONS_ENV] = keepMiB;
+/** A run with KEEP_ACTIVATIONS_ENV set to `keepMiB` (unset when undefined) and the other variables of `env`. */
+async function run(name: string, keepMiB: string | undefined, shard?: { index: number; count: number }, env: Record<string, string> = {}) {
+  const variables = { [KEEP_ACTIVATIONS_ENV]: keepMiB, ...env };
+  const saved = Object.fromEntries(Object.keys(variables).map((k) => [k, process.env[k]]));
+  const set = (values: Record<string, string | undefined>) => {
+    for (const [k, v] of Object.entries(values)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  };
+  set(variables);
   const log: string[] = [];
   try {
     const { report } = await runDiagnostic(loadConfigText(yaml, path.join(dir, `${name}.yaml`)), {
@@ -33,8 +43,7 @@ async function run(name: string, keepMiB: string | undefined, shard?: { index: n
     });
     return { report, log: log.join('\n') };
   } finally {
-    if (saved === undefined) delete process.env[KEEP_ACTIVATIONS_ENV];
-    else process.env[KEEP_ACTIVATIONS_ENV] = saved;
+    set(saved);
   }
 }
 
@@ -61,6 +70,25 @@ test('kept activations give the replay’s windows exactly, and the focus is the
     if (c.activations) assert.equal(c.activations[c.focus!], c.activation);
   }
   assert.deepEqual(kept.report.prompts, replayed.report.prompts);
+});
+
+test('SAEs read again for the feature details (only the listed features) give the details of the kept SAEs', async () => {
+  const kept = await run('sae-kept', undefined);
+  const reread = await run('sae-reread', undefined, undefined, { [KEEP_LOADED_SAES_ENV]: '0' });
+  const details = (r: SaeDiffReport) =>
+    r.comparisons.flatMap((c) =>
+      c.layers.flatMap((l) => l.shifted_features.map((f) => ({ contexts: f.contexts, logit: f.logit_effects }))),
+    );
+  const a = details(kept.report);
+  assert.ok(a.filter((d) => d.logit && d.contexts?.base.some((c) => c.activations)).length > 20, 'features with windows and logit effects');
+  assert.deepEqual(details(reread.report), a);
+});
+
+test(`${KEEP_LOADED_SAES_ENV} sets the SAE bound in MiB, and a bad value is refused naming it`, () => {
+  assert.equal(keepLoadedSaeBytes({}), KEEP_LOADED_SAE_BYTES);
+  assert.equal(keepLoadedSaeBytes({ [KEEP_LOADED_SAES_ENV]: '0' }), 0);
+  assert.equal(keepLoadedSaeBytes({ [KEEP_LOADED_SAES_ENV]: '64' }), 64 * 2 ** 20);
+  assert.throws(() => keepLoadedSaeBytes({ [KEEP_LOADED_SAES_ENV]: '-1' }), /SAE_DIFF_KEEP_SAES_MB=-1 is not a size/);
 });
 
 test('a shard keeps nothing (its report has no feature details to make)', async () => {

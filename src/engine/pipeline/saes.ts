@@ -18,7 +18,7 @@ export interface RunSaes {
   declared: Map<number, DeclaredFit>;
   labels: Map<number, Map<number, string>>;
   projectors: Map<number, Projector>;
-  /** SAEs kept loaded for the feature details (within featureDetails.ts's KEEP_LOADED_SAE_BYTES). */
+  /** SAEs kept loaded for the feature details (within featureDetails.ts's keepLoadedSaeBytes()). */
   loaded: Map<number, SaeWeights>;
 }
 

@@ -7,6 +7,7 @@
  * - a Neuronpedia URL when the SAE's cfg.json names a Neuronpedia id.
  */
 import { ort } from '../runtime/ort';
+import { sizeVariable } from '../core/sizeVariable';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SaeFormat } from '../config/types';
@@ -64,16 +65,30 @@ export interface FeatureDetailInputs {
  * the PyTorch peer's, and saved no measurable time. So only small SAEs are kept; the others are read again.
  */
 export const KEEP_LOADED_SAE_BYTES = 16 * 2 ** 20;
+/** Overrides the bound (MiB; 0 reads every SAE again, only its listed features' weights where it can). */
+export const KEEP_LOADED_SAES_ENV = 'SAE_DIFF_KEEP_SAES_MB';
+
+/** The bound in bytes: KEEP_LOADED_SAE_BYTES, or the variable's value. */
+export function keepLoadedSaeBytes(env: Record<string, string | undefined> = process.env): number {
+  const hint = 'Give the memory the feature details may keep SAEs in, in MiB (0 reads them again), or unset it.';
+  return sizeVariable(env, KEEP_LOADED_SAES_ENV, 0, 'a size', hint) ?? KEEP_LOADED_SAE_BYTES;
+}
 
 /**
  * Keeps `sae` in `kept` for addFeatureDetails: at no cost when its projector's session holds its weights
- * anyway (`heldByProjector`: fed, not copied), else while the kept SAEs stay within KEEP_LOADED_SAE_BYTES.
+ * anyway (`heldByProjector`: fed, not copied), else while the kept SAEs stay within keepLoadedSaeBytes().
  */
-export function keepLoadedSae(kept: Map<number, SaeWeights>, layer: number, sae: SaeWeights, heldByProjector = false): void {
+export function keepLoadedSae(
+  kept: Map<number, SaeWeights>,
+  layer: number,
+  sae: SaeWeights,
+  heldByProjector = false,
+  bound = keepLoadedSaeBytes(),
+): void {
   const bytes = (s: SaeWeights) => (keptAtNoCost.has(s) ? 0 : s.W_enc.byteLength + s.W_dec.byteLength);
   if (heldByProjector) keptAtNoCost.add(sae);
   const held = [...kept.values()].reduce((n, s) => n + bytes(s), 0);
-  if (held + bytes(sae) <= KEEP_LOADED_SAE_BYTES) kept.set(layer, sae);
+  if (held + bytes(sae) <= bound) kept.set(layer, sae);
 }
 const keptAtNoCost = new WeakSet<SaeWeights>();
 
