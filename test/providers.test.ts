@@ -16,7 +16,7 @@ import { probeEnvironment } from '../src/engine/runtime/session';
 function machine(
   platform: NodeJS.Platform,
   loads: ExecutionProviderName[],
-  opts: { cuda?: boolean; arch?: string; gpu?: boolean } = {},
+  opts: { cuda?: boolean; arch?: string; gpu?: boolean; nvidia?: boolean } = {},
 ): ProviderEnvironment & { probed: ExecutionProviderName[] } {
   const probed: ExecutionProviderName[] = [];
   return {
@@ -24,6 +24,7 @@ function machine(
     arch: opts.arch ?? 'x64',
     cudaBinariesInstalled: opts.cuda ?? false,
     gpuDevicePresent: opts.gpu ?? true,
+    nvidiaGpuPresent: opts.nvidia,
     probed,
     async canLoad(p) {
       probed.push(p);
@@ -45,6 +46,14 @@ describe('selectProvider: auto', () => {
     assert.equal(c.provider, 'cpu');
     assert.ok(c.reason.includes(CUDA_INSTALL_HINT));
     assert.ok(!env.probed.includes('cuda'));
+  });
+
+  test('linux without an NVIDIA GPU says so instead of how to install CUDA; with one, how to install it', async () => {
+    const none = await selectProvider('auto', machine('linux', ['cpu'], { nvidia: false, gpu: false }), false);
+    assert.equal(none.reason, 'auto picked cpu (cuda: no NVIDIA GPU found; webgpu: no GPU device found)');
+    const nvidia = await selectProvider('auto', machine('linux', ['cpu'], { nvidia: true }), false);
+    assert.equal(nvidia.provider, 'cpu');
+    assert.ok(nvidia.reason.includes(CUDA_INSTALL_HINT));
   });
 
   test('linux with CUDA binaries that fail to load (no driver) falls through to cpu', async () => {

@@ -11,6 +11,8 @@ export interface ProviderEnvironment {
   cudaBinariesInstalled: boolean;
   /** A GPU device node exists (Linux /dev/dri or /dev/nvidia*); elsewhere assumed true. auto tries WebGPU only then. */
   gpuDevicePresent: boolean;
+  /** Linux: an NVIDIA device node exists (/dev/nvidia0, ...); undefined where unknown. */
+  nvidiaGpuPresent?: boolean;
   /** Whether a session can actually be created on this provider (tries it once; cached). */
   canLoad(provider: ExecutionProviderName): Promise<boolean>;
 }
@@ -65,7 +67,9 @@ export async function selectProvider(requested: ProviderRequest, env: ProviderEn
     for (const p of order) {
       const why = unavailableReason(p, env);
       if (why) {
-        if (p === 'cuda' && env.platform === 'linux') skipped.push(`cuda: ${why}`);
+        // how to install CUDA only where there is an NVIDIA GPU to use it (sae-diff doctor says it either way)
+        if (p === 'cuda' && env.platform === 'linux')
+          skipped.push(env.nvidiaGpuPresent === false ? 'cuda: no NVIDIA GPU found' : `cuda: ${why}`);
         continue;
       }
       if (p === 'webgpu' && !env.gpuDevicePresent) {
@@ -120,7 +124,20 @@ export function gpuDevicePresent(platform: NodeJS.Platform = process.platform): 
       return [];
     }
   };
-  return list('/dev/dri').some((f) => f.startsWith('renderD')) || list('/dev').some((f) => /^nvidia\d+$/.test(f));
+  return list('/dev/dri').some((f) => f.startsWith('renderD')) || nvidiaGpuPresent(platform, list) === true;
+}
+
+/** Linux: an NVIDIA device node (/dev/nvidia0, ...); undefined on other platforms, where it is not known this way. */
+export function nvidiaGpuPresent(
+  platform: NodeJS.Platform = process.platform,
+  list: (dir: string) => string[] = (dir) => fs.readdirSync(dir),
+): boolean | undefined {
+  if (platform !== 'linux') return undefined;
+  try {
+    return list('/dev').some((f) => /^nvidia\d+$/.test(f));
+  } catch {
+    return false;
+  }
 }
 
 export function cudaBinariesInstalled(dir = ortBinaryDir()): boolean {

@@ -3,7 +3,7 @@ import * as ort from 'onnxruntime-node';
 import { onnx } from 'onnx-proto';
 import type { ExecutionProviderName } from '../config/types';
 import { SaeDiffError } from '../core/errors';
-import { cudaBinariesInstalled, fullFloat32OnCuda, gpuDevicePresent, ProviderEnvironment } from './providers';
+import { cudaBinariesInstalled, fullFloat32OnCuda, gpuDevicePresent, nvidiaGpuPresent, ProviderEnvironment } from './providers';
 import { profileOptions } from './ortProfile';
 import { probeProviderEntry, webgpuProvider } from './webgpuOptions';
 
@@ -199,6 +199,7 @@ export function probeEnvironment(): ProviderEnvironment {
     arch: process.arch,
     cudaBinariesInstalled: cudaBinariesInstalled(),
     gpuDevicePresent: gpuDevicePresent(),
+    nvidiaGpuPresent: nvidiaGpuPresent(),
     canLoad(provider) {
       let p = loadCache.get(provider);
       if (!p) {
