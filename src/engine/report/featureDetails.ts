@@ -14,7 +14,7 @@ import type { SaeFormat } from '../config/types';
 import { planBatches } from '../data/batching';
 import { readJson } from '../model/modelFolder';
 import { hostData, releaseActivations, type HookedModel } from '../model/runner';
-import { loadSae, readSaeInfo, type SaeWeights } from '../sae/loadSae';
+import { loadSaeWeights, readSaeInfo, type SaeWeights } from '../sae/loadSae';
 import { ARCHITECTURES } from '../sae/architectures';
 import { buildEncoderGraph, latentSubset, saeGraphOptions } from '../sae/saeGraph';
 import { createSession, type SessionSettings } from '../runtime/session';
@@ -191,8 +191,9 @@ async function listedEncoder(
   // width of the cost. They come from the run's own copy of the SAE when it kept one (small SAEs,
   // pipeline/saes.ts); otherwise from the file, reading only theirs (the whole SAE for TopK), freed on return.
   const kept = r.loadedSaes?.get(layer);
-  const subset = ARCHITECTURES[(kept ?? readSaeInfo(folder, r.saeFormat)).architecture].featureWise;
-  const sae = kept ? (subset ? latentSubset(kept, unique) : kept) : loadSae(folder, r.saeFormat, subset ? unique : undefined);
+  const info = kept ?? readSaeInfo(folder, r.saeFormat);
+  const subset = ARCHITECTURES[info.architecture].featureWise;
+  const sae = kept ? (subset ? latentSubset(kept, unique) : kept) : loadSaeWeights(info, subset ? unique : undefined);
   const encoder = await createSession(buildEncoderGraph(sae, saeGraphOptions(r.settings)), r.settings, `the SAE encoder of ${folder}`);
   // keep only the decoder rows of the listed features, not the whole SAE, while the models replay (a subset's rows are theirs)
   return {

@@ -41,7 +41,11 @@ export function readSaeInfo(folder: string, format: SaeFormat = 'auto'): SaeInfo
  * decoding the rest); only where each latent depends on its own weights alone (not TopK).
  */
 export function loadSae(folder: string, format: SaeFormat = 'auto', latents?: readonly number[]): SaeWeights {
-  const info = readSaeInfo(folder, format);
+  return loadSaeWeights(readSaeInfo(folder, format), latents);
+}
+
+/** loadSae for an SAE whose config and headers were read already (readSaeInfo). */
+export function loadSaeWeights(info: SaeInfo, latents?: readonly number[]): SaeWeights {
   if (latents && !ARCHITECTURES[info.architecture].featureWise)
     throw new Error(`${info.architecture} latents depend on each other: load the whole SAE`);
   return SAE_FORMATS.find((f) => f.name === info.format)!.loadWeights(info, latents);
