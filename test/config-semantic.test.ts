@@ -119,7 +119,7 @@ describe('config semantic checks', () => {
     assert.deepEqual(d.range, rangeOf(text, `${F}/sft-nope`));
   });
 
-  it('reports a model folder without an ONNX model', () => {
+  it('reports a model folder with neither an ONNX model nor a checkpoint', () => {
     const dir = modelCopy('no-onnx', { onnx: false });
     const text = config({ sft: rel(dir) });
     const [d, ...rest] = check(text);
@@ -127,7 +127,7 @@ describe('config semantic checks', () => {
     assert.equal(d.code, 'model-no-onnx');
     assert.equal(
       d.message,
-      `No ONNX model in ${dir} (looked for model.onnx, onnx/model.onnx, onnx/model_fp16.onnx, model_fp16.onnx). Export it with \`optimum-cli export onnx\`, or name the file with onnx_file.`,
+      `No model in ${dir} (looked for model.onnx, onnx/model.onnx, onnx/model_fp16.onnx, model_fp16.onnx, model.safetensors, model.safetensors.index.json). Save it with save_pretrained or export it with \`optimum-cli export onnx\`, or name the ONNX file with onnx_file.`,
     );
     assert.deepEqual(d.range, rangeOf(text, rel(dir)));
   });
@@ -279,7 +279,7 @@ describe('config semantic checks', () => {
     assert.equal(d.code, 'hub-model-not-exported');
     assert.equal(
       d.message,
-      `Model folder not found: ${path.join(TMP, 'my-org/tiny-sft')}. If 'my-org/tiny-sft' is a Hugging Face model id, no ONNX export of it is in the local cache (${NO_HUB.HF_HUB_CACHE}): export it with \`optimum-cli export onnx --model my-org/tiny-sft <folder>\` and give that folder.`,
+      `Model folder not found: ${path.join(TMP, 'my-org/tiny-sft')}. If 'my-org/tiny-sft' is a Hugging Face model id, it is not in the local cache (${NO_HUB.HF_HUB_CACHE}): download it with \`hf download my-org/tiny-sft\` (Llama, Mistral and Qwen2 run from their safetensors), or export it with \`optimum-cli export onnx --model my-org/tiny-sft <folder>\` and give that folder.`,
     );
     assert.deepEqual(d.range, rangeOf(text, 'my-org/tiny-sft'));
   });
@@ -296,6 +296,11 @@ describe('config semantic checks', () => {
     assert.equal(resolveHubModelFolder('my-org/tiny-sft', { HF_HUB_CACHE: path.join(home, 'hub') }), snapshot);
     assert.equal(resolveHubModelFolder('my-org/tiny-sft', { HF_HOME: home }), snapshot);
     assert.equal(resolveHubModelFolder('my-org/other', { HF_HOME: home }), undefined);
+    // a snapshot as from_pretrained downloads it: config, tokenizer and safetensors, no ONNX
+    const downloaded = path.join(home, 'hub', 'models--my-org--tiny-base', 'snapshots', 'def');
+    fs.mkdirSync(downloaded, { recursive: true });
+    fs.writeFileSync(path.join(downloaded, 'model.safetensors'), 'placeholder');
+    assert.equal(resolveHubModelFolder('my-org/tiny-base', { HF_HOME: home }), downloaded);
     assert.equal(resolveHubModelFolder('../relative/path', { HF_HOME: home }), undefined);
     assert.equal(hubCacheDir({ HOME: '/home/u' }), path.join('/home/u', '.cache', 'huggingface', 'hub'));
     assert.deepEqual(check(config({ sft: 'my-org/tiny-sft' }), { HF_HUB_CACHE: path.join(home, 'hub') }), []);

@@ -59,10 +59,10 @@ test('an unknown key names its line and suggests the right key', () => {
   ]);
 });
 
-test('a model folder without an ONNX file is refused, naming the folder and key', () => {
+test('a model folder with neither an ONNX file nor a checkpoint is refused, naming the folder and key', () => {
   const folder = fakeModelFolder('no-onnx');
   expectFailure('missing-model', fixtureConfig({ models: `{ base: "${folder}", sft: "@/sft-refusal" }` }), [
-    new RegExp(`missing-model\\.sae-diff\\.yaml:2:\\d+: No ONNX model in ${esc(folder)}`),
+    new RegExp(`missing-model\\.sae-diff\\.yaml:2:\\d+: No model in ${esc(folder)}`),
     /key models\.base/,
   ]);
 });

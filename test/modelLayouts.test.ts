@@ -275,6 +275,6 @@ test('transformers.js layout: onnx/model.onnx is found, and onnx_file picks anot
     ),
     path.join(dir, 'c.yaml'),
   );
-  assert.equal(resolveModelFiles(config.models.base, config).onnxPath, path.join(folder, 'onnx', 'model.onnx'));
-  assert.equal(resolveModelFiles(config.models.sfts[0], config).onnxPath, path.join(folder, 'onnx', 'decoder_with_past.onnx'));
+  assert.equal(resolveModelFiles(config.models.base, config).source.file, path.join(folder, 'onnx', 'model.onnx'));
+  assert.equal(resolveModelFiles(config.models.sfts[0], config).source.file, path.join(folder, 'onnx', 'decoder_with_past.onnx'));
 });

@@ -16,6 +16,8 @@ import * as path from 'path';
 import { test, type TestContext } from 'node:test';
 import { loadConfigText } from '../../src/engine/config/load';
 import { LayerAccumulator } from '../../src/engine/metrics/layerAccumulator';
+import { decoderSpec } from '../../src/engine/model/checkpoint/decoderConfig';
+import { checkpointSource, type ModelSource } from '../../src/engine/model/modelSource';
 import { HookedModel, hostData } from '../../src/engine/model/runner';
 import { checkActivations, checkRows, checkSae } from '../../src/engine/pipeline/kernelCheckData';
 import { ORT_PROFILE_ENV } from '../../src/engine/runtime/ortProfile';
@@ -103,36 +105,53 @@ test('a golden on WebGPU, activations on the device: within docs/metrics.md tole
     );
 });
 
-test('hooked activations left on the device come back to the host equal to the CPU provider’s', async (t) => {
-  if (!(await webgpuLoads(t))) return;
-  const hooks = { targets: [1, 4], hookPoint: 'resid_post' as const, tensorNames: new Map(), outputLocation: 'gpu-buffer' as const };
-  const batch = { batch: 2, seq: 4, ids: Int32Array.from([1, 5, 9, 12, 3, 7, 0, 0]), mask: Uint8Array.from([1, 1, 1, 1, 1, 1, 0, 0]) };
-  const hosted: Float32Array[][] = [];
-  for (const provider of ['cpu', 'webgpu'] as const) {
-    const model = await HookedModel.load(path.join(FIXTURES, 'base', 'model.onnx'), hooks, { provider, threads: 1 });
-    try {
-      // two runs with different shapes: the second must not read the first's bound outputs
-      await model.run({ batch: 1, seq: 3, ids: Int32Array.from([1, 5, 9]), mask: Uint8Array.from([1, 1, 1]) });
-      const acts = await model.run(batch);
-      const layers: Float32Array[] = [];
-      for (const layer of hooks.targets) {
-        const a = acts.get(layer)!;
-        assert.equal(a.onDevice === true, provider === 'webgpu', `${provider}: layer ${layer} on the device`);
-        const data = await hostData(a);
-        assert.equal(data.length, 2 * 4 * a.hidden);
-        layers.push(data);
+/** base as its torch export and as its safetensors checkpoint (the graph model/checkpoint builds). */
+const BASE_SOURCES: [string, () => string | ModelSource][] = [
+  ['ONNX export', () => path.join(FIXTURES, 'base', 'model.onnx')],
+  [
+    'safetensors checkpoint',
+    () => {
+      const config = path.join(FIXTURES, 'base', 'config.json');
+      return checkpointSource(
+        path.join(FIXTURES, 'base', 'model.safetensors'),
+        config,
+        decoderSpec(JSON.parse(fs.readFileSync(config, 'utf8')), config, 64),
+      );
+    },
+  ],
+];
+
+for (const [kind, sourceOf] of BASE_SOURCES)
+  test(`hooked activations left on the device come back to the host equal to the CPU provider’s (${kind})`, async (t) => {
+    if (!(await webgpuLoads(t))) return;
+    const hooks = { targets: [1, 4], hookPoint: 'resid_post' as const, tensorNames: new Map(), outputLocation: 'gpu-buffer' as const };
+    const batch = { batch: 2, seq: 4, ids: Int32Array.from([1, 5, 9, 12, 3, 7, 0, 0]), mask: Uint8Array.from([1, 1, 1, 1, 1, 1, 0, 0]) };
+    const hosted: Float32Array[][] = [];
+    for (const provider of ['cpu', 'webgpu'] as const) {
+      const model = await HookedModel.load(sourceOf(), hooks, { provider, threads: 1 });
+      try {
+        // two runs with different shapes: the second must not read the first's bound outputs
+        await model.run({ batch: 1, seq: 3, ids: Int32Array.from([1, 5, 9]), mask: Uint8Array.from([1, 1, 1]) });
+        const acts = await model.run(batch);
+        const layers: Float32Array[] = [];
+        for (const layer of hooks.targets) {
+          const a = acts.get(layer)!;
+          assert.equal(a.onDevice === true, provider === 'webgpu', `${provider}: layer ${layer} on the device`);
+          const data = await hostData(a);
+          assert.equal(data.length, 2 * 4 * a.hidden);
+          layers.push(data);
+        }
+        hosted.push(layers);
+      } finally {
+        await model.release();
       }
-      hosted.push(layers);
-    } finally {
-      await model.release();
     }
-  }
-  const [cpu, gpu] = hosted;
-  cpu.forEach((c, i) => {
-    const worst = c.reduce((w, v, j) => Math.max(w, Math.abs(v - gpu[i][j]) / Math.max(1, Math.abs(v))), 0);
-    assert.ok(worst < 1e-4, `layer ${hooks.targets[i]}: WebGPU differs from the CPU by ${worst}`);
+    const [cpu, gpu] = hosted;
+    cpu.forEach((c, i) => {
+      const worst = c.reduce((w, v, j) => Math.max(w, Math.abs(v - gpu[i][j]) / Math.max(1, Math.abs(v))), 0);
+      assert.ok(worst < 1e-4, `layer ${hooks.targets[i]}: WebGPU differs from the CPU by ${worst}`);
+    });
   });
-});
 
 test('the dense graph runs on the device: no operator of any architecture copies a tensor to the host', async (t) => {
   if (!(await webgpuLoads(t))) return;

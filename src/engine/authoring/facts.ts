@@ -4,7 +4,8 @@ import * as path from 'path';
 import { SaeDiffError } from '../core/errors';
 import { PromptParser } from '../data/dataset';
 import { READ_CAPS, readHeadBounded, readJsonBounded, readTextBounded } from '../io/boundedRead';
-import { badSizeKey, HfModelConfig, hiddenSize, layerCount, ONNX_CANDIDATES } from '../model/modelFolder';
+import { badSizeKey, CHECKPOINT_CANDIDATES, HfModelConfig, hiddenSize, layerCount, ONNX_CANDIDATES } from '../model/modelFolder';
+import { decoderSpec } from '../model/checkpoint/decoderConfig';
 import { SAE_FORMATS } from '../sae/formats';
 import { readSaeInfo, SaeInfo } from '../sae/loadSae';
 import { cachedOnFiles } from './fileCache';
@@ -20,6 +21,10 @@ export interface ModelFacts {
   exists: boolean;
   isFolder: boolean;
   onnxPath?: string;
+  /** model.safetensors (or its index) when the folder has no ONNX file: the run builds the graph from it. */
+  checkpointPath?: string;
+  /** Why config.json does not describe a checkpoint the run can build (model_type, RoPE type…). */
+  checkpointError?: string;
   hasConfigJson: boolean;
   configError?: string;
   hiddenSize?: number;
@@ -35,12 +40,14 @@ export function modelFacts(folder: string, onnxFile?: string): ModelFacts {
   const tokenizer = path.join(folder, 'tokenizer.json');
   const onnxCandidates = onnxFile ? [path.resolve(folder, onnxFile)] : ONNX_CANDIDATES.map((c) => path.join(folder, c));
   const tokenizerConfig = path.join(folder, 'tokenizer_config.json');
-  const watched = [folder, path.join(folder, 'onnx'), configJson, tokenizer, tokenizerConfig, ...onnxCandidates];
+  const checkpoints = CHECKPOINT_CANDIDATES.map((c) => path.join(folder, c));
+  const watched = [folder, path.join(folder, 'onnx'), configJson, tokenizer, tokenizerConfig, ...onnxCandidates, ...checkpoints];
   return cachedOnFiles('model', watched, () => {
     const st = statOrUndefined(folder);
     const facts: ModelFacts = { folder, exists: !!st, isFolder: !!st?.isDirectory(), hasConfigJson: false };
     if (!facts.isFolder) return facts;
     facts.onnxPath = onnxCandidates.find((c) => fs.existsSync(c));
+    if (!facts.onnxPath && !onnxFile) facts.checkpointPath = checkpoints.find((c) => fs.existsSync(c));
     facts.tokenizerPath = fs.existsSync(tokenizer) ? tokenizer : undefined;
     facts.hasConfigJson = fs.existsSync(configJson);
     try {
@@ -60,6 +67,14 @@ export function modelFacts(folder: string, onnxFile?: string): ModelFacts {
         facts.hiddenSize = hiddenSize(cfg);
         facts.layerCount = layerCount(cfg);
         facts.modelType = typeof cfg.model_type === 'string' ? cfg.model_type : undefined;
+        if (facts.checkpointPath) {
+          try {
+            // the sliding window depends on runtime.max_tokens: the run checks it
+            decoderSpec(cfg, configJson, 0);
+          } catch (e) {
+            facts.checkpointError = (e as Error).message;
+          }
+        }
       } catch (e) {
         facts.configError = (e as Error).message.replace(/^Not valid JSON/, 'config.json is not valid JSON');
       }

@@ -52,7 +52,12 @@ function valueFacts(segs: Segments, refs: ConfigRefs, env?: HubEnv): string | un
     const f = modelFacts(resolved.folder, model.onnxFile);
     if (!f.isFolder) return undefined;
     const from = resolved.fromHubCache ? ` (from the Hugging Face cache)` : '';
-    return `**${model.label}**: \`${f.folder}\`${from}\n\n${f.modelType ?? 'model'}, ${f.layerCount ?? '?'} layers, hidden size ${f.hiddenSize ?? '?'}, ONNX \`${f.onnxPath ? path.relative(f.folder, f.onnxPath) : 'missing'}\``;
+    const weights = f.onnxPath
+      ? `ONNX \`${path.relative(f.folder, f.onnxPath)}\``
+      : f.checkpointPath
+        ? `safetensors \`${path.basename(f.checkpointPath)}\` (graph built from config.json)`
+        : 'no ONNX file or checkpoint';
+    return `**${model.label}**: \`${f.folder}\`${from}\n\n${f.modelType ?? 'model'}, ${f.layerCount ?? '?'} layers, hidden size ${f.hiddenSize ?? '?'}, ${weights}`;
   }
   return undefined;
 }

@@ -2,7 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type { Document, LineCounter } from 'yaml';
 import { HubEnv, resolveModelPath } from '../model/hfCache';
-import { ONNX_CANDIDATES } from '../model/modelFolder';
+import { CHECKPOINT_CANDIDATES, ONNX_CANDIDATES } from '../model/modelFolder';
 import { ConfigRefs, configRefs, ModelRef, PIPELINE, Segments } from '../config/configRefs';
 import type { ConfigDiagnostic } from '../config/configDiagnostic';
 import { dotted, keyRange, valueRange } from '../config/yamlNodes';
@@ -78,8 +78,8 @@ function checkModels(ctx: CheckContext, env?: HubEnv): { ref: ModelRef; facts: M
           ctx,
           'hub-model-not-exported',
           ref.segments,
-          `Model folder not found: ${resolved.folder}. If '${ref.value}' is a Hugging Face model id, no ONNX export of it is in the local cache (${resolved.hubCacheDir}): ` +
-            `export it with \`optimum-cli export onnx --model ${ref.value} <folder>\` and give that folder.`,
+          `Model folder not found: ${resolved.folder}. If '${ref.value}' is a Hugging Face model id, it is not in the local cache (${resolved.hubCacheDir}): ` +
+            `download it with \`hf download ${ref.value}\` (Llama, Mistral and Qwen2 run from their safetensors), or export it with \`optimum-cli export onnx --model ${ref.value} <folder>\` and give that folder.`,
           { hubId: ref.value },
         );
       } else {
@@ -92,20 +92,22 @@ function checkModels(ctx: CheckContext, env?: HubEnv): { ref: ModelRef; facts: M
         ctx,
         'model-not-folder',
         ref.segments,
-        `${ref.label} must be a folder (holding model.onnx, config.json and tokenizer.json), not a file: ${resolved.folder}.`,
+        `${ref.label} must be a folder (holding config.json, tokenizer.json and model.safetensors or model.onnx), not a file: ${resolved.folder}.`,
       );
       continue;
     }
     const problems = [
       !facts.onnxPath &&
+        !facts.checkpointPath &&
         (ref.onnxFile
           ? `ONNX file not found: ${path.resolve(facts.folder, ref.onnxFile)}.`
-          : `No ONNX model in ${facts.folder} (looked for ${ONNX_CANDIDATES.join(', ')}). Export it with \`optimum-cli export onnx\`, or name the file with onnx_file.`),
+          : `No model in ${facts.folder} (looked for ${[...ONNX_CANDIDATES, ...CHECKPOINT_CANDIDATES].join(', ')}). Save it with save_pretrained or export it with \`optimum-cli export onnx\`, or name the ONNX file with onnx_file.`),
       !facts.hasConfigJson && `Missing config.json in ${facts.folder}.`,
       facts.configError && `${facts.configError} (${facts.folder}).`,
       !facts.tokenizerPath && `Missing tokenizer.json in ${facts.folder}.`,
+      facts.checkpointError && `${facts.checkpointError} (${path.join(facts.folder, 'config.json')}).`,
     ];
-    const codes = ['model-no-onnx', 'model-no-config', 'model-bad-config', 'model-no-tokenizer'];
+    const codes = ['model-no-onnx', 'model-no-config', 'model-bad-config', 'model-no-tokenizer', 'model-bad-checkpoint'];
     problems.forEach((p, i) => p && report(ctx, codes[i], ref.segments, p));
     usable.push({ ref, facts });
   }

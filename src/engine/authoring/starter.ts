@@ -23,9 +23,10 @@ export function starterConfigText(o: StarterOptions = {}): string {
 # Hover a key for its documentation; Ctrl+Space completes keys, values, layers and paths.
 diagnostic_pipeline:
   models:
-    # Folders holding model.onnx (or onnx/model.onnx), config.json and tokenizer.json.
-    # A Hugging Face id works when an ONNX export of it is in the local Hugging Face cache;
-    # otherwise export it: optimum-cli export onnx --model <id> <folder>
+    # Folders holding config.json, tokenizer.json and the weights: model.safetensors as
+    # save_pretrained writes it (Llama, Mistral, Qwen2), or an ONNX export (model.onnx, onnx/model.onnx).
+    # A Hugging Face id works when the model is in the local Hugging Face cache (hf download <id>);
+    # other architectures: optimum-cli export onnx --model <id> <folder>
     base: ${q(o.base ?? 'models/base')}
     sft: ${q(o.sft ?? 'models/sft')}
     # sft can also be a list, to compare several fine-tunes with the same base:

@@ -3,7 +3,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { looksLikeHubModelId, modelTarget } from '../config/modelId';
 import { readTextBounded } from '../io/boundedRead';
-import { ONNX_CANDIDATES } from './modelFolder';
+import { CHECKPOINT_CANDIDATES, ONNX_CANDIDATES } from './modelFolder';
 
 export { looksLikeHubModelId };
 
@@ -19,12 +19,14 @@ export function hubCacheDir(env: HubEnv = process.env): string {
   return path.join(cacheRoot, 'huggingface', 'hub');
 }
 
-export function hasOnnxModel(folder: string): boolean {
-  return ONNX_CANDIDATES.some((c) => fs.existsSync(path.join(folder, c)));
+/** The folder holds a model the run can load: an ONNX export, or a safetensors checkpoint (model/checkpoint). */
+export function hasModel(folder: string): boolean {
+  return [...ONNX_CANDIDATES, ...CHECKPOINT_CANDIDATES].some((c) => fs.existsSync(path.join(folder, c)));
 }
 
 /**
- * The snapshot folder of a hub model id in the local cache that holds an ONNX export, or undefined.
+ * The snapshot folder of a hub model id in the local cache that holds a model (an ONNX export or the
+ * safetensors `from_pretrained` downloads), or undefined.
  * Never touches the network: it only reads `models--org--name/{refs,snapshots}`.
  * Prefers the revision `refs/main` points at, then the most recently written snapshot.
  */
@@ -44,7 +46,7 @@ export function resolveHubModelFolder(id: string, env: HubEnv = process.env): st
     .sort((a, b) => Number(b.rev === mainRev) - Number(a.rev === mainRev) || b.mtime - a.mtime);
   for (const { rev } of byRecency) {
     const folder = path.join(snapshotsDir, rev);
-    if (hasOnnxModel(folder)) return folder;
+    if (hasModel(folder)) return folder;
   }
   return undefined;
 }

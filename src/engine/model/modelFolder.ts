@@ -3,11 +3,15 @@ import * as path from 'path';
 import type { ModelSpec, ResolvedConfig } from '../config/types';
 import { SaeDiffError } from '../core/errors';
 import { READ_CAPS, readJsonBounded } from '../io/boundedRead';
+import { checkpointMainFile, INDEX_FILE, SINGLE_FILE } from './checkpoint/checkpointFiles';
+import { decoderSpec } from './checkpoint/decoderConfig';
+import { checkpointSource, type ModelSource, onnxSource } from './modelSource';
 
 /** What a model folder holds, resolved to files. */
 export interface ModelFiles {
   spec: ModelSpec;
-  onnxPath: string;
+  /** The ONNX export, or (when the folder has none) the safetensors checkpoint the graph is built from. */
+  source: ModelSource;
   configJson: HfModelConfig;
   tokenizerJsonPath: string;
   tokenizerConfigPath?: string;
@@ -47,6 +51,8 @@ function positiveInteger(v: unknown): number | undefined {
 
 /** Candidate ONNX files, in order of preference (transformers.js repos keep them under onnx/). */
 export const ONNX_CANDIDATES = ['model.onnx', path.join('onnx', 'model.onnx'), path.join('onnx', 'model_fp16.onnx'), 'model_fp16.onnx'];
+/** A save_pretrained checkpoint, used when the folder has no ONNX file (model/checkpoint builds its graph). */
+export const CHECKPOINT_CANDIDATES = [SINGLE_FILE, INDEX_FILE];
 
 export function resolveModelFiles(spec: ModelSpec, config: ResolvedConfig): ModelFiles {
   const where = config.locate(spec.key.replace(/\.(\d+)$/, '.$1.path'));
@@ -56,8 +62,8 @@ export function resolveModelFiles(spec: ModelSpec, config: ResolvedConfig): Mode
       // the loader marks a value that reads as a hub id (config/modelId.ts) and was not found in the cache
       hint:
         spec.hubId !== undefined
-          ? 'This looks like a Hugging Face model id. Export it to ONNX first, e.g. `optimum-cli export onnx --model <id> <folder>`, and give the folder.'
-          : 'Give a folder that holds model.onnx, config.json and tokenizer.json.',
+          ? 'This looks like a Hugging Face model id that is not in the local cache. Download it (`hf download <id>`: Llama, Mistral and Qwen2 run from their safetensors), or export it with `optimum-cli export onnx --model <id> <folder>` and give the folder.'
+          : 'Give a folder that holds config.json, tokenizer.json and model.safetensors or model.onnx.',
     });
   }
   let onnxPath: string | undefined;
@@ -66,12 +72,13 @@ export function resolveModelFiles(spec: ModelSpec, config: ResolvedConfig): Mode
     if (!fs.existsSync(onnxPath)) throw new SaeDiffError(`ONNX file not found: ${onnxPath}`, { location: where, hint: 'Check onnx_file.' });
   } else {
     onnxPath = ONNX_CANDIDATES.map((c) => path.join(spec.path, c)).find((c) => fs.existsSync(c));
-    if (!onnxPath) {
-      throw new SaeDiffError(`No ONNX model in ${spec.path} (looked for ${ONNX_CANDIDATES.join(', ')})`, {
-        location: where,
-        hint: 'Export the model with `optimum-cli export onnx` or torch.onnx.export, or name the file with onnx_file.',
-      });
-    }
+  }
+  const checkpoint = onnxPath ? undefined : checkpointMainFile(spec.path);
+  if (!onnxPath && !checkpoint) {
+    throw new SaeDiffError(`No model in ${spec.path} (looked for ${[...ONNX_CANDIDATES, ...CHECKPOINT_CANDIDATES].join(', ')})`, {
+      location: where,
+      hint: 'Give a folder saved with save_pretrained (config.json, model.safetensors) or an ONNX export (`optimum-cli export onnx`), or name the ONNX file with onnx_file.',
+    });
   }
   const configPath = path.join(spec.path, 'config.json');
   if (!fs.existsSync(configPath))
@@ -99,7 +106,10 @@ export function resolveModelFiles(spec: ModelSpec, config: ResolvedConfig): Mode
       hint: 'Save the tokenizer with tokenizer.save_pretrained(<folder>).',
     });
   const tc = path.join(spec.path, 'tokenizer_config.json');
-  return { spec, onnxPath, configJson, tokenizerJsonPath, tokenizerConfigPath: fs.existsSync(tc) ? tc : undefined };
+  const source = onnxPath
+    ? onnxSource(onnxPath)
+    : checkpointSource(checkpoint!, configPath, decoderSpec(configJson, configPath, config.runtime.max_tokens));
+  return { spec, source, configJson, tokenizerJsonPath, tokenizerConfigPath: fs.existsSync(tc) ? tc : undefined };
 }
 
 /** A small JSON file, read bounded (regular file, size cap) and refused if it holds a non-finite number. */

@@ -4,6 +4,7 @@ import { SaeDiffError } from '../core/errors';
 import { createSession, identityModel, SessionSettings } from '../runtime/session';
 import { discoverHooks } from './hooks';
 import { placeExternalData } from './externalData';
+import { type ModelSource, onnxSource, readModelGraph } from './modelSource';
 import { embeddingsOnCpu } from './oversizedWeights';
 import {
   declaredElemTypes,
@@ -15,7 +16,6 @@ import {
   makeNode,
   ModelProto,
   pruneToOutputs,
-  readOnnxModel,
   TensorDataType,
   toNumber,
   valueInfo,
@@ -110,7 +110,8 @@ const FLOAT = TensorDataType.FLOAT;
  */
 export class HookedModel {
   private constructor(
-    readonly onnxPath: string,
+    /** The ONNX file or the checkpoint the graph came from. */
+    readonly modelFile: string,
     private readonly session: ort.InferenceSession,
     /** Hooked tensor name per layer, as found in the original graph. */
     readonly hookTensors: Map<number, string>,
@@ -125,8 +126,11 @@ export class HookedModel {
     private readonly downloader?: DeviceDownload,
   ) {}
 
-  static async load(onnxPath: string, hooks: HookOptions, settings: SessionSettings): Promise<HookedModel> {
-    const model = readOnnxModel(onnxPath);
+  /** Loads an ONNX file (a path) or any model source: its graph hooked, cut and in a session. */
+  static async load(from: string | ModelSource, hooks: HookOptions, settings: SessionSettings): Promise<HookedModel> {
+    const source = typeof from === 'string' ? onnxSource(from) : from;
+    const onnxPath = source.file;
+    const model = readModelGraph(source);
     const { tensors, outputNames, blockCount, probes } = hookGraph(model, onnxPath, hooks);
     const graph = graphOf(model);
     const inputSpecs = graph.input.map((i) => ({

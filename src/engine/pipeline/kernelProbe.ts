@@ -73,7 +73,7 @@ async function runBaseModel(configPath: string, settings: SessionSettings): Prom
     // 2 prompts of 16 tokens: ids 1-16 exist in every vocabulary
     const batch = { batch: 2, seq: 16, ids: Int32Array.from({ length: 32 }, (_, i) => 1 + (i % 16)), mask: new Uint8Array(32).fill(1) };
     const hooked = async (on: SessionSettings) => {
-      const model = await HookedModel.load(files.base.onnxPath, hooks, on);
+      const model = await HookedModel.load(files.base.source, hooks, on);
       try {
         const layers = await model.run(batch);
         const host = new Map<number, Float32Array>();

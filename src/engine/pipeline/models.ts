@@ -35,7 +35,7 @@ export function resolveModels(
   for (const model of everyModel(files)) {
     const count = layerCount(model.configJson);
     const h = hiddenSize(model.configJson);
-    log(`model ${model.spec.name}: ${model.onnxPath} (${count ?? '?'} layers, hidden ${h ?? '?'})`);
+    log(`model ${model.spec.name}: ${model.source.file} (${count ?? '?'} layers, hidden ${h ?? '?'})`);
     if (h !== undefined && hidden !== undefined && h !== hidden) {
       throw new SaeDiffError(`${model.spec.name} has hidden size ${h} but the base has ${hidden}`, {
         location: config.locate(model.spec.key),
@@ -66,7 +66,7 @@ export async function loadModels(
   loaded: (m: HookedModel) => void,
 ): Promise<RunModels<HookedModel>> {
   const load = async (f: ModelFiles, options: HookOptions) => {
-    const m = await HookedModel.load(f.onnxPath, options, settings);
+    const m = await HookedModel.load(f.source, options, settings);
     loaded(m);
     return m;
   };

@@ -163,7 +163,7 @@ export async function runDiagnostic(config: ResolvedConfig, options: RunOptions 
           decode: data.tokenizer.decode,
           padId: data.tokenizer.padId,
           batchSize,
-          baseOnnxPath: files.base.onnxPath,
+          baseModel: files.base.source,
           settings,
           loadedSaes: saes.loaded,
           kept,

@@ -4,18 +4,12 @@ import type { ResolvedConfig } from '../config/types';
 import type { PromptRecord } from '../data/dataset';
 import { hashFiles, hashText } from '../io/contentHash';
 import type { ModelFiles } from '../model/modelFolder';
+import { weightFiles } from '../model/modelSource';
 import type { Provenance } from '../../shared/reportTypes';
 
-/** The files whose bytes decide a model's activations: its ONNX graph, external weights, config and tokenizer. */
+/** The files whose bytes decide a model's activations: its weights (ONNX graph and external data, or checkpoint), config and tokenizer. */
 function modelFileList(m: ModelFiles): string[] {
-  const dir = path.dirname(m.onnxPath);
-  const base = path.basename(m.onnxPath);
-  const external = fs
-    .readdirSync(dir)
-    .filter((f) => f !== base && f.startsWith(base) && /(_data|\.data)$/.test(f))
-    .sort()
-    .map((f) => path.join(dir, f));
-  return [m.onnxPath, ...external, path.join(m.spec.path, 'config.json'), m.tokenizerJsonPath];
+  return [...weightFiles(m.source), path.join(m.spec.path, 'config.json'), m.tokenizerJsonPath];
 }
 
 function folderFiles(dir: string): string[] {

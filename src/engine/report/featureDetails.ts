@@ -21,6 +21,7 @@ import { createSession, type SessionSettings } from '../runtime/session';
 import { logitEffects } from './logitEffects';
 import type { ActivatingContext, ComparisonReport, LayerReport, ShiftedFeature } from '../../shared/reportTypes';
 import { readUnembedding } from './unembedding';
+import type { ModelSource } from '../model/modelSource';
 import type { KeptActivations } from './keptActivations';
 
 export const WINDOW_BEFORE = 24;
@@ -49,7 +50,8 @@ export interface FeatureDetailInputs {
   decode(ids: number[]): string;
   padId: number;
   batchSize: number;
-  baseOnnxPath: string;
+  /** Base's ONNX file or checkpoint: W_U for the logit effects is read from it. */
+  baseModel: ModelSource;
   settings: SessionSettings;
   /** SAEs the run already loaded (keepLoadedSae), by layer; the others are read again from their folders. */
   loadedSaes?: Map<number, SaeWeights>;
@@ -101,7 +103,7 @@ export interface FeatureDetails {
 /** Adds token-window contexts, logit effects and Neuronpedia URLs to the comparisons' listed features, in place. */
 export async function addFeatureDetails(r: FeatureDetailInputs): Promise<FeatureDetails> {
   const started = performance.now();
-  const unembedding = readUnembedding(r.baseOnnxPath);
+  const unembedding = readUnembedding(r.baseModel);
   if (typeof unembedding === 'string') r.warnings.push(`Logit effects are not shown: ${unembedding}.`);
   const prompts = new Set<number>();
   // Every layer's SAE encoder first, so each model is replayed once for all layers.

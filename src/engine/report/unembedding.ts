@@ -1,5 +1,6 @@
 /**
- * The model's unembedding W_U [d, V], read from its ONNX file: the weight of the MatMul (or Gemm) that
+ * The model's unembedding W_U [d, V]. From a checkpoint: `lm_head.weight` [V, d], or with tied embeddings
+ * `embed_tokens.weight`, transposed. From an ONNX file: the weight of the MatMul (or Gemm) that
  * produces the `logits` output, which is `lm_head.weight` transposed, or the tied `embed_tokens` weight
  * (through a Transpose, or a Gemm with transB). The run graph is cut before lm_head, so the initializer is
  * read from the file itself, or from its external data file, reading that tensor only. float32 weights are
@@ -10,6 +11,9 @@ import { onnx } from 'onnx-proto';
 import { placeExternalData, readExternalBytes } from '../model/externalData';
 import { graphOf, readOnnxModel, TensorDataType } from '../model/onnxGraph';
 import { toFloat32 } from '../sae/safetensors';
+import { readAt } from '../io/readAt';
+import * as fs from 'fs';
+import { type CheckpointSource, type ModelSource, onnxSource } from '../model/modelSource';
 
 export interface Unembedding {
   /** Row-major [hidden, vocab]. */
@@ -20,7 +24,39 @@ export interface Unembedding {
   name: string;
 }
 
-export function readUnembedding(file: string): Unembedding | string {
+/** W_U of a model source (a path is an ONNX file), or why it cannot be read. */
+export function readUnembedding(from: string | ModelSource): Unembedding | string {
+  const source = typeof from === 'string' ? onnxSource(from) : from;
+  return source.format === 'onnx' ? fromOnnx(source.file) : fromCheckpoint(source);
+}
+
+function fromCheckpoint(source: CheckpointSource): Unembedding | string {
+  const tensors = source.checkpoint.tensors;
+  const tiedName = ['model.embed_tokens.weight', 'embed_tokens.weight'].find((n) => tensors.has(n));
+  const name = tensors.has('lm_head.weight') ? 'lm_head.weight' : source.spec.tiedEmbeddings ? tiedName : undefined;
+  if (!name) return `${source.file} has no lm_head.weight and config.json does not tie the embeddings`;
+  const t = tensors.get(name)!;
+  const dtype = { F32: 'float32', F16: 'float16', BF16: 'bfloat16' }[t.dtype];
+  if (!dtype) return `${name} in ${source.file} is ${t.dtype}, not float32, float16 or bfloat16`;
+  if (t.shape.length !== 2) return `${name} in ${t.file} has ${t.shape.length} dimensions, expected 2`;
+  const bytes = Buffer.allocUnsafe(t.length);
+  const fd = fs.openSync(t.file, 'r');
+  try {
+    readAt(fd, bytes, 0, t.length, t.offset, t.file);
+  } finally {
+    fs.closeSync(fd);
+  }
+  return transposed(toFloat32(bytes, dtype, t.file), t.shape[0], t.shape[1], name);
+}
+
+/** [V, d] row-major -> the Unembedding [d, V]. */
+function transposed(values: Float32Array, rows: number, cols: number, name: string): Unembedding {
+  const out = new Float32Array(rows * cols);
+  for (let v = 0; v < rows; v++) for (let i = 0; i < cols; i++) out[i * rows + v] = values[v * cols + i];
+  return { data: out, hidden: cols, vocab: rows, name };
+}
+
+function fromOnnx(file: string): Unembedding | string {
   const graph = graphOf(readOnnxModel(file));
   const output = (graph.output ?? []).find((o) => o.name === 'logits') ?? graph.output?.[0];
   if (!output?.name) return `${file} has no graph output`;
@@ -35,13 +71,13 @@ export function readUnembedding(file: string): Unembedding | string {
   const inits = new Map((graph.initializer ?? []).map((t) => [t.name!, t]));
   let weightName = producer.input![1];
   // Gemm(x, W, transB=1) is x W^T: W is [V, d].
-  let transposed = producer.opType === 'Gemm' && (producer.attribute ?? []).some((a) => a.name === 'transB' && Number(a.i) === 1);
+  let isTransposed = producer.opType === 'Gemm' && (producer.attribute ?? []).some((a) => a.name === 'transB' && Number(a.i) === 1);
   if (!inits.has(weightName)) {
     // Tied weights: MatMul(x, Transpose(embed_tokens)).
     const t = (graph.node ?? []).find((n) => (n.output ?? []).includes(weightName));
     if (t?.opType === 'Transpose' && inits.has(t.input![0])) {
       weightName = t.input![0];
-      transposed = !transposed;
+      isTransposed = !isTransposed;
     } else {
       return `the weight of ${producer.name ?? producer.opType} in ${file} is not a stored tensor`;
     }
@@ -53,11 +89,7 @@ export function readUnembedding(file: string): Unembedding | string {
   if (!values) return `${weightName} in ${file} is not float32, float16 or bfloat16 (ONNX type ${tensor.dataType})`;
   const [rows, cols] = dims;
   if (values.length !== rows * cols) return `${weightName} in ${file} holds ${values.length} values, not ${rows} x ${cols}`;
-  if (!transposed) return { data: values, hidden: rows, vocab: cols, name: weightName };
-  // [V, d] -> [d, V]
-  const out = new Float32Array(rows * cols);
-  for (let v = 0; v < rows; v++) for (let i = 0; i < cols; i++) out[i * rows + v] = values[v * cols + i];
-  return { data: out, hidden: cols, vocab: rows, name: weightName };
+  return isTransposed ? transposed(values, rows, cols, weightName) : { data: values, hidden: rows, vocab: cols, name: weightName };
 }
 
 /** The dtype names sae/safetensors.ts's toFloat32 decodes, by ONNX element type. */

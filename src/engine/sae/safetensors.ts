@@ -1,75 +1,8 @@
 import * as fs from 'fs';
 import { SaeDiffError } from '../core/errors';
 import { openRegularFile } from '../io/boundedRead';
+import { invalidSafetensors, readSafetensorsHeader, type SafetensorsEntry } from '../io/safetensorsHeader';
 import type { LatentPick } from './types';
-
-export type SafetensorsDtype = 'F32' | 'F16' | 'BF16' | 'F64' | string;
-
-export interface SafetensorsEntry {
-  dtype: SafetensorsDtype;
-  shape: number[];
-  offsets: [number, number];
-}
-export interface SafetensorsHeader {
-  tensors: Map<string, SafetensorsEntry>;
-  metadata: Record<string, string>;
-  /** Byte offset of the data section in the file. */
-  dataStart: number;
-}
-
-const MAX_HEADER_BYTES = 100 * 1024 * 1024;
-const BYTES_PER: Record<string, number> = { F32: 4, F16: 2, BF16: 2, F64: 8 };
-
-function bad(file: string, what: string): SaeDiffError {
-  return new SaeDiffError(`Invalid safetensors file: ${what}`, {
-    location: { file },
-    hint: 'The file is truncated or not safetensors; download or save it again.',
-  });
-}
-
-/** Reads only the header (a few KB), validating it against the file size. */
-export function readSafetensorsHeader(file: string): SafetensorsHeader {
-  const fd = openRegularFile(file);
-  try {
-    const size = fs.fstatSync(fd).size;
-    if (size < 8) throw bad(file, `the file has ${size} bytes, fewer than the 8-byte header length`);
-    const lenBuf = Buffer.alloc(8);
-    fs.readSync(fd, lenBuf, 0, 8, 0);
-    const len = Number(lenBuf.readBigUInt64LE(0));
-    if (len > MAX_HEADER_BYTES || len + 8 > size) throw bad(file, `the header length ${len} is absurd for a file of ${size} bytes`);
-    const headerBuf = Buffer.alloc(len);
-    fs.readSync(fd, headerBuf, 0, len, 8);
-    let json: Record<string, any>;
-    try {
-      json = JSON.parse(headerBuf.toString('utf8'));
-    } catch {
-      throw bad(file, 'the header is not JSON');
-    }
-    const tensors = new Map<string, SafetensorsEntry>();
-    const dataSize = size - 8 - len;
-    for (const [name, v] of Object.entries(json)) {
-      if (name === '__metadata__') continue;
-      const entry = v as SafetensorsEntry;
-      if (!entry || !Array.isArray(entry.shape) || !Array.isArray((entry as any).data_offsets ?? entry.offsets))
-        throw bad(file, `tensor '${name}' has no shape or offsets`);
-      const offsets = ((entry as any).data_offsets ?? entry.offsets) as [number, number];
-      if (offsets.length !== 2 || !offsets.every((o) => Number.isSafeInteger(o) && o >= 0))
-        throw bad(file, `tensor '${name}' has data_offsets [${offsets}]: not two non-negative integers`);
-      if (!entry.shape.every((s: unknown) => Number.isSafeInteger(s) && (s as number) >= 0))
-        throw bad(file, `tensor '${name}' has shape [${entry.shape}]: not non-negative integers`);
-      if (offsets[1] > dataSize || offsets[0] > offsets[1])
-        throw bad(file, `tensor '${name}' ends at byte ${offsets[1]} but the data section has ${dataSize} bytes (truncated file)`);
-      const per = BYTES_PER[entry.dtype];
-      const count = entry.shape.reduce((a: number, b: number) => a * b, 1);
-      if (per !== undefined && count * per !== offsets[1] - offsets[0])
-        throw bad(file, `tensor '${name}' has ${offsets[1] - offsets[0]} bytes, not the ${count * per} its shape needs`);
-      tensors.set(name, { dtype: entry.dtype, shape: entry.shape, offsets });
-    }
-    return { tensors, metadata: (json.__metadata__ ?? {}) as Record<string, string>, dataStart: 8 + len };
-  } finally {
-    fs.closeSync(fd);
-  }
-}
 
 export function bf16ToF32(src: Uint16Array, out: Float32Array = new Float32Array(src.length)): Float32Array {
   const u = new Uint32Array(out.buffer, out.byteOffset, src.length);
@@ -176,7 +109,7 @@ function readFloat32(fd: number, position: number, len: number, dtype: string, f
   for (let done = 0; done < len;) {
     const want = direct ? Math.min(len - done, 1 << 30) : Math.min(len - done, target.length);
     const got = fs.readSync(fd, target, direct ? done : 0, want, position + done);
-    if (got !== want) throw bad(file, `the file ended ${len - done - got} bytes before its tensor data`);
+    if (got !== want) throw invalidSafetensors(file, `the file ended ${len - done - got} bytes before its tensor data`);
     if (!direct) decodeInto(target.subarray(0, want), dtype, out.subarray(done / per, (done + want) / per));
     done += want;
   }
@@ -223,12 +156,12 @@ function readLatents(fd: number, start: number, entry: SafetensorsEntry, axis: 0
   const per = ITEM_BYTES[entry.dtype];
   if (per === undefined) throw unsupported(entry.dtype, where);
   if (entry.shape.length < 1 || entry.shape.length > 2 || (axis === 1 && entry.shape.length !== 2))
-    throw bad(where, `a tensor of shape [${entry.shape}] has no latent axis ${axis}`);
+    throw invalidSafetensors(where, `a tensor of shape [${entry.shape}] has no latent axis ${axis}`);
   const rows = entry.shape[0],
     cols = entry.shape.length > 1 ? entry.shape[1] : 1;
   const count = axis === 0 ? rows : cols;
   const outOfRange = ids.find((f) => !Number.isInteger(f) || f < 0 || f >= count);
-  if (outOfRange !== undefined) throw bad(where, `latent ${outOfRange} is past its ${count} latents`);
+  if (outOfRange !== undefined) throw invalidSafetensors(where, `latent ${outOfRange} is past its ${count} latents`);
   const n = ids.length;
   if (axis === 0) {
     const out = new Float32Array(n * cols);
@@ -244,7 +177,7 @@ function readLatents(fd: number, start: number, entry: SafetensorsEntry, axis: 0
   for (let r0 = 0; r0 < rows; r0 += runRows) {
     const k = Math.min(runRows, rows - r0);
     const got = fs.readSync(fd, run, 0, k * rowBytes, start + r0 * rowBytes);
-    if (got !== k * rowBytes) throw bad(where, `the file ended ${k * rowBytes - got} bytes before its tensor data`);
+    if (got !== k * rowBytes) throw invalidSafetensors(where, `the file ended ${k * rowBytes - got} bytes before its tensor data`);
     let o = 0;
     for (let r = 0; r < k; r++)
       for (let j = 0; j < n; j++) for (let b = 0, i = r * rowBytes + ids[j] * per; b < per; b++) picked[o++] = run[i + b];

@@ -1,7 +1,8 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { readNpz, readNpzHeaders } from '../npz';
-import { LoadedTensor, readSafetensors, readSafetensorsHeader } from '../safetensors';
+import { LoadedTensor, readSafetensors } from '../safetensors';
+import { readSafetensorsHeader } from '../../io/safetensorsHeader';
 import type { SaeFormatModule, SaeInfo, SaeWeights } from '../types';
 import { need, pickLatents } from '../weights';
 import { firstNumber, hookOf, readConfigObject, refuse } from './common';

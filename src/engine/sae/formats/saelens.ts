@@ -1,7 +1,8 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { ARCHITECTURES, isArchitecture } from '../architectures';
-import { readSafetensors, readSafetensorsHeader } from '../safetensors';
+import { readSafetensors } from '../safetensors';
+import { readSafetensorsHeader } from '../../io/safetensorsHeader';
 import type { SaeFormatModule, SaeInfo, SaeNormalization, SaeWeights } from '../types';
 import { need, scaleColumns, scaleRows } from '../weights';
 import { firstNumber, hookOf, readConfigObject, refuse } from './common';

@@ -1,6 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { readSafetensors, readSafetensorsHeader } from '../safetensors';
+import { readSafetensors } from '../safetensors';
+import { readSafetensorsHeader } from '../../io/safetensorsHeader';
 import type { SaeFormatModule, SaeInfo, SaeWeights } from '../types';
 import { need, transpose } from '../weights';
 import { hookOf, readConfigObject, refuse } from './common';

@@ -1,0 +1,194 @@
+/**
+ * The decoder a Hugging Face checkpoint's config.json describes, for the families whose forward pass
+ * decoderGraph.ts builds exactly as transformers runs it: LlamaForCausalLM, MistralForCausalLM and
+ * Qwen2ForCausalLM (pre-norm RMSNorm blocks, rotary attention with grouped KV heads, SwiGLU MLP). Config keys
+ * of transformers 4.x (`rope_theta`, `rope_scaling`) and 5.x (`rope_parameters`, `layer_types`) are read; a
+ * setting that would change the forward pass and is not built (another RoPE type, a binding sliding window,
+ * quantisation, another activation) is refused, naming the key.
+ */
+import { SaeDiffError } from '../../core/errors';
+import { ropeInverseFrequencies, type RopeScaling } from './ropeFrequencies';
+
+/** config.json as read (model/modelFolder.ts's HfConfig). */
+type HfConfig = Record<string, unknown>;
+
+export const CHECKPOINT_FAMILIES = ['llama', 'mistral', 'qwen2'] as const;
+
+export interface DecoderSpec {
+  family: (typeof CHECKPOINT_FAMILIES)[number];
+  hidden: number;
+  layers: number;
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+  intermediate: number;
+  rmsNormEps: number;
+  /** RoPE inverse frequencies [headDim / 2], float32 as transformers computes them. */
+  invFreq: Float32Array;
+  /** Biases the checkpoint must hold: q, k, v (Qwen2, Llama attention_bias), o (Llama attention_bias), MLP (mlp_bias). */
+  qkvBias: boolean;
+  oBias: boolean;
+  mlpBias: boolean;
+  tiedEmbeddings: boolean;
+}
+
+function refuse(configFile: string, key: string, message: string, hint: string): SaeDiffError {
+  return new SaeDiffError(message, { location: { file: configFile, key }, hint });
+}
+
+const EXPORT_HINT = 'Export the model to ONNX instead (`optimum-cli export onnx --model <folder> <out>`) and give that folder.';
+
+function positive(c: HfConfig, key: string, file: string, fallback?: number): number {
+  const v = c[key] ?? fallback;
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0)
+    throw refuse(
+      file,
+      key,
+      `${key} is ${JSON.stringify(c[key])}, not a positive integer`,
+      'Use the config.json the checkpoint was saved with.',
+    );
+  return v;
+}
+
+function finite(v: unknown, key: string, file: string): number {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0)
+    throw refuse(file, key, `${key} is ${JSON.stringify(v)}, not a positive number`, 'Use the config.json the checkpoint was saved with.');
+  return v;
+}
+
+/** RoPE settings: transformers 5's `rope_parameters`, else 4.x's `rope_theta` + `rope_scaling`. */
+function ropeOf(c: HfConfig, file: string): { theta: number; scaling: RopeScaling; key: string } {
+  const v5 = c.rope_parameters as Record<string, unknown> | undefined | null;
+  const key = v5 ? 'rope_parameters' : 'rope_scaling';
+  const params = (v5 ?? c.rope_scaling ?? {}) as Record<string, unknown>;
+  const theta = finite(v5 ? params.rope_theta : (c.rope_theta ?? 10000), v5 ? 'rope_parameters.rope_theta' : 'rope_theta', file);
+  const type = String(params.rope_type ?? params.type ?? 'default');
+  if (params.partial_rotary_factor !== undefined && params.partial_rotary_factor !== 1)
+    throw refuse(file, `${key}.partial_rotary_factor`, 'A partial rotary embedding is not built for checkpoints', EXPORT_HINT);
+  const num = (k: string) => finite(params[k], `${key}.${k}`, file);
+  switch (type) {
+    case 'default':
+      return { theta, scaling: { type: 'default' }, key };
+    case 'linear':
+      return { theta, scaling: { type: 'linear', factor: num('factor') }, key };
+    case 'llama3':
+      return {
+        theta,
+        scaling: {
+          type: 'llama3',
+          factor: num('factor'),
+          lowFreqFactor: num('low_freq_factor'),
+          highFreqFactor: num('high_freq_factor'),
+          originalMaxPositions: num('original_max_position_embeddings'),
+        },
+        key,
+      };
+    default:
+      throw refuse(
+        file,
+        `${key}.rope_type`,
+        `RoPE type '${type}' is not built for checkpoints (default, linear and llama3 are)`,
+        EXPORT_HINT,
+      );
+  }
+}
+
+/**
+ * The sliding window, when some layer has one (Mistral `sliding_window`; Qwen2 `use_sliding_window` from layer
+ * `max_window_layers` on, or transformers 5's `layer_types`). A window of W tokens changes nothing for prompts
+ * of at most W tokens, so it is refused only when `maxTokens` exceeds it.
+ */
+function checkSlidingWindow(c: HfConfig, family: DecoderSpec['family'], layers: number, maxTokens: number, file: string): void {
+  const window = c.sliding_window;
+  const types = Array.isArray(c.layer_types) ? (c.layer_types as unknown[]) : undefined;
+  let used: boolean;
+  let key = 'sliding_window';
+  if (types) {
+    const other = types.find((t) => t !== 'full_attention' && t !== 'sliding_attention');
+    if (other !== undefined)
+      throw refuse(file, 'layer_types', `Layer type ${JSON.stringify(other)} is not built for checkpoints`, EXPORT_HINT);
+    used = types.includes('sliding_attention');
+    key = 'layer_types';
+  } else if (family === 'qwen2') {
+    used = c.use_sliding_window === true && (typeof c.max_window_layers !== 'number' || c.max_window_layers < layers);
+    key = 'use_sliding_window';
+  } else {
+    used = window !== undefined && window !== null;
+  }
+  if (!used) return;
+  if (typeof window !== 'number' || !Number.isSafeInteger(window) || window <= 0)
+    throw refuse(file, 'sliding_window', `${key} asks for a sliding window but sliding_window is ${JSON.stringify(window)}`, EXPORT_HINT);
+  if (maxTokens > window) {
+    throw refuse(
+      file,
+      key,
+      `The model attends within a sliding window of ${window} tokens, which runtime.max_tokens (${maxTokens}) exceeds; the window is not built for checkpoints`,
+      `Set runtime.max_tokens to at most ${window} (the window then changes nothing), or export the model to ONNX.`,
+    );
+  }
+}
+
+/** Reads and checks config.json of a checkpoint that runs prompts of at most `maxTokens` tokens. */
+export function decoderSpec(c: HfConfig, configFile: string, maxTokens: number): DecoderSpec {
+  const family = CHECKPOINT_FAMILIES.find((f) => f === c.model_type);
+  if (!family) {
+    throw refuse(
+      configFile,
+      'model_type',
+      `model_type ${JSON.stringify(c.model_type)} cannot run from safetensors: sae-diff builds ${CHECKPOINT_FAMILIES.join(', ')} checkpoints`,
+      EXPORT_HINT,
+    );
+  }
+  if (c.quantization_config !== undefined && c.quantization_config !== null)
+    throw refuse(
+      configFile,
+      'quantization_config',
+      'Quantised checkpoints are not built',
+      'Give the unquantised checkpoint, or an ONNX export.',
+    );
+  const act = c.hidden_act ?? c.hidden_activation ?? 'silu';
+  if (act !== 'silu')
+    throw refuse(
+      configFile,
+      'hidden_act',
+      `hidden_act ${JSON.stringify(act)} is not built for ${family} checkpoints (silu is)`,
+      EXPORT_HINT,
+    );
+  const hidden = positive(c, 'hidden_size', configFile);
+  const layers = positive(c, 'num_hidden_layers', configFile);
+  const heads = positive(c, 'num_attention_heads', configFile);
+  const kvHeads = positive(c, 'num_key_value_heads', configFile, heads);
+  if (heads % kvHeads !== 0)
+    throw refuse(
+      configFile,
+      'num_key_value_heads',
+      `num_attention_heads (${heads}) is not a multiple of num_key_value_heads (${kvHeads})`,
+      'Use the config.json the checkpoint was saved with.',
+    );
+  const headDim = c.head_dim === undefined || c.head_dim === null ? hidden / heads : positive(c, 'head_dim', configFile);
+  if (!Number.isSafeInteger(headDim) || headDim % 2 !== 0)
+    throw refuse(
+      configFile,
+      'head_dim',
+      `The head dimension ${headDim} is not an even integer`,
+      'Use the config.json the checkpoint was saved with.',
+    );
+  const rope = ropeOf(c, configFile);
+  checkSlidingWindow(c, family, layers, maxTokens, configFile);
+  const eps = finite(c.rms_norm_eps ?? 1e-6, 'rms_norm_eps', configFile);
+  return {
+    family,
+    hidden,
+    layers,
+    heads,
+    kvHeads,
+    headDim,
+    intermediate: positive(c, 'intermediate_size', configFile),
+    rmsNormEps: eps,
+    invFreq: ropeInverseFrequencies(headDim, rope.theta, rope.scaling),
+    qkvBias: family === 'qwen2' || c.attention_bias === true,
+    oBias: family !== 'qwen2' && c.attention_bias === true,
+    mlpBias: c.mlp_bias === true,
+    tiedEmbeddings: c.tie_word_embeddings === true,
+  };
+}

@@ -1,0 +1,318 @@
+/**
+ * Models given as Hugging Face checkpoints (config.json + safetensors, no ONNX file): the graph built from
+ * them (model/checkpoint) against the torch exports of the same weights, the goldens run from checkpoints,
+ * and the refusals of what the builder does not build.
+ */
+import assert from 'node:assert/strict';
+import * as fs from 'fs';
+import * as path from 'path';
+import { test } from 'node:test';
+import { validateConfigText } from '../src/engine/authoring/index';
+import type { HookPoint } from '../src/engine/config/types';
+import { SaeDiffError } from '../src/engine/core/errors';
+import { decoderSpec } from '../src/engine/model/checkpoint/decoderConfig';
+import { ropeInverseFrequencies } from '../src/engine/model/checkpoint/ropeFrequencies';
+import { checkpointSource, type ModelSource } from '../src/engine/model/modelSource';
+import { HookedModel, type TokenBatch } from '../src/engine/model/runner';
+import { readUnembedding, type Unembedding } from '../src/engine/report/unembedding';
+import type { SaeDiffReport } from '../src/shared/reportTypes';
+import { checkpointFolder, checkpointFromDynamo } from './helpers/checkpoints';
+import { runCli } from './helpers/cli';
+import { compareWithGolden } from './helpers/golden';
+import { FIXTURES, REPO_ROOT, scratchDir } from './helpers/paths';
+import { fromBf16, toBf16, writeRawSafetensors, type RawTensors } from './helpers/safetensors';
+import { readSafetensors } from '../src/engine/sae/safetensors';
+
+const out = scratchDir('checkpoint');
+const cpu = { provider: 'cpu' as const, threads: 1 };
+const DYNAMO = path.join(REPO_ROOT, 'test', 'fixtures', 'dynamo-export', 'qwen2');
+
+function sourceOf(folder: string, main = 'model.safetensors', maxTokens = 64): ModelSource {
+  const configFile = path.join(folder, 'config.json');
+  return checkpointSource(
+    path.join(folder, main),
+    configFile,
+    decoderSpec(JSON.parse(fs.readFileSync(configFile, 'utf8')), configFile, maxTokens),
+  );
+}
+
+/** Three prompts of 20 tokens: one full, one right-padded, one left-padded. */
+const BATCH: TokenBatch = (() => {
+  const B = 3,
+    S = 20;
+  const mask = new Uint8Array(B * S).fill(1);
+  for (let c = 15; c < S; c++) mask[S + c] = 0;
+  for (let c = 0; c < 6; c++) mask[2 * S + c] = 0;
+  return { batch: B, seq: S, ids: Int32Array.from({ length: B * S }, (_, i) => 3 + ((i * 37) % 900)), mask };
+})();
+
+/** The largest |a - b| over the real tokens of BATCH, every layer, and the largest |b|. */
+async function hookDifference(a: ModelSource | string, b: ModelSource | string, layers: number[], point: HookPoint) {
+  const hooks = { targets: layers, hookPoint: point, tensorNames: new Map<number, string>() };
+  const [ma, mb] = [await HookedModel.load(a, hooks, cpu), await HookedModel.load(b, hooks, cpu)];
+  try {
+    const [ra, rb] = [await ma.run(BATCH), await mb.run(BATCH)];
+    let worst = 0,
+      largest = 0;
+    for (const [layer, x] of ra) {
+      const y = rb.get(layer)!;
+      for (let t = 0; t < BATCH.batch * BATCH.seq; t++) {
+        if (!BATCH.mask[t]) continue;
+        for (let i = 0; i < x.hidden; i++) {
+          worst = Math.max(worst, Math.abs(x.data[t * x.hidden + i] - y.data[t * x.hidden + i]));
+          largest = Math.max(largest, Math.abs(y.data[t * x.hidden + i]));
+        }
+      }
+    }
+    return { worst, largest };
+  } finally {
+    await ma.release();
+    await mb.release();
+  }
+}
+
+test('a Llama checkpoint gives the torch export its activations at every hook point, padded either side', async () => {
+  const folder = checkpointFolder(path.join(FIXTURES, 'base'), path.join(out, 'llama-base'));
+  for (const point of ['resid_pre', 'resid_mid', 'resid_post', 'attn_out', 'mlp_out'] as HookPoint[]) {
+    const { worst, largest } = await hookDifference(sourceOf(folder), path.join(FIXTURES, 'base', 'model.onnx'), [0, 1, 2, 3, 4, 5], point);
+    // the export matched PyTorch to 2.4e-6 (the fixture README)
+    assert.ok(worst < 1e-5, `${point}: ${worst}`);
+    assert.ok(largest > 0.5, `${point}: activations of size ${largest}`);
+  }
+});
+
+test('a Qwen2 checkpoint (transformers 5 config: rope_parameters, biases, tied embeddings) matches its dynamo export', async () => {
+  const folder = checkpointFolder(path.join(DYNAMO, 'base'), path.join(out, 'qwen2-base'), []);
+  checkpointFromDynamo(path.join(DYNAMO, 'base', 'model.onnx'), path.join(folder, 'model.safetensors'));
+  for (const point of ['resid_post', 'resid_mid', 'attn_out', 'mlp_out'] as HookPoint[]) {
+    const { worst, largest } = await hookDifference(sourceOf(folder), path.join(DYNAMO, 'base', 'model.onnx'), [0, 1, 2, 3], point);
+    assert.ok(worst < 1e-6 * Math.max(1, largest) + 1e-7, `${point}: ${worst} (largest ${largest})`);
+  }
+});
+
+test('golden sft-domain__domain runs from checkpoint folders (linked safetensors, no ONNX) within docs/metrics.md tolerances', () => {
+  const base = checkpointFolder(path.join(FIXTURES, 'base'), path.join(out, 'golden', 'base'), []);
+  const sft = checkpointFolder(path.join(FIXTURES, 'sft-domain'), path.join(out, 'golden', 'sft-domain'), []);
+  // the Hugging Face cache keeps snapshot files as links into its blobs folder
+  fs.symlinkSync(path.join(FIXTURES, 'base', 'model.safetensors'), path.join(base, 'model.safetensors'));
+  fs.symlinkSync(path.join(FIXTURES, 'sft-domain', 'model.safetensors'), path.join(sft, 'model.safetensors'));
+  const yaml = fs
+    .readFileSync(path.join(FIXTURES, 'golden', 'sft-domain__domain.yaml'), 'utf8')
+    .replace('"../base"', JSON.stringify(base))
+    .replace('"../sft-domain"', JSON.stringify(sft))
+    .replace(/"\.\.\//g, `"${FIXTURES.replace(/\\/g, '/')}/`);
+  const config = path.join(out, 'golden', 'checkpoint.sae-diff.yaml');
+  fs.writeFileSync(config, yaml);
+  const file = path.join(out, 'golden', 'report.json');
+  const res = runCli(['run', config, '--provider', 'cpu', '--out', file]);
+  assert.equal(res.code, 0, res.stderr);
+  assert.match(res.stderr, new RegExp(`model base: ${path.join(base, 'model.safetensors').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
+  const report = JSON.parse(fs.readFileSync(file, 'utf8')) as SaeDiffReport;
+  const golden = JSON.parse(fs.readFileSync(path.join(FIXTURES, 'golden', 'sft-domain__domain.json'), 'utf8'));
+  assert.equal(report.run.tokens, golden.tokens);
+  assert.deepEqual(compareWithGolden(report.comparisons[0], golden), []);
+  assert.equal(report.run.self_check_failed, false);
+  // logit effects come from the checkpoint's lm_head
+  assert.ok(report.comparisons[0].layers[5].shifted_features[0].logit_effects, 'logit effects');
+});
+
+test('golden of the dynamo Qwen2 runs from checkpoints recovered from its export', () => {
+  const golden = JSON.parse(fs.readFileSync(path.join(DYNAMO, 'golden.json'), 'utf8'));
+  const dir = path.join(out, 'qwen2-golden');
+  for (const side of ['base', 'sft']) {
+    checkpointFolder(path.join(DYNAMO, side), path.join(dir, side), []);
+    checkpointFromDynamo(path.join(DYNAMO, side, 'model.onnx'), path.join(dir, side, 'model.safetensors'));
+  }
+  const yaml = fs
+    .readFileSync(path.join(DYNAMO, 'golden.yaml'), 'utf8')
+    .replace('"saes/', `"${DYNAMO.replace(/\\/g, '/')}/saes/`)
+    .replace('"eval/', `"${DYNAMO.replace(/\\/g, '/')}/eval/`);
+  fs.writeFileSync(path.join(dir, 'golden.yaml'), yaml);
+  const file = path.join(dir, 'report.json');
+  const res = runCli(['run', path.join(dir, 'golden.yaml'), '--provider', 'cpu', '--out', file, '--quiet']);
+  assert.equal(res.code, 0, res.stderr);
+  const report = JSON.parse(fs.readFileSync(file, 'utf8')) as SaeDiffReport;
+  assert.equal(report.run.tokens, golden.tokens);
+  // as test/dynamo.test.ts: the fixture's random SAE thresholds flip a token's firing on float rounding
+  const problems = compareWithGolden(report.comparisons[0], golden).filter((p) => {
+    const l0 = /layer (\d+) (l0_base|l0_sft): (\S+) vs golden (\S+)/.exec(p);
+    if (l0 && Math.abs(Number(l0[3]) - Number(l0[4])) <= 4e-3 * Math.abs(Number(l0[4]))) return false;
+    const freq = /feature \d+ freq_(base|sft): (\S+) vs golden (\S+)/.exec(p);
+    return !(freq && Math.abs(Number(freq[2]) - Number(freq[3])) * golden.tokens <= 8);
+  });
+  assert.deepEqual(problems, []);
+});
+
+test('a sharded bfloat16 checkpoint runs as its weights widened to float32, and its W_U reads alike', async () => {
+  const weights = readSafetensors(path.join(FIXTURES, 'base', 'model.safetensors'));
+  const half: RawTensors[] = [{}, {}];
+  const widened: RawTensors = {};
+  const index: Record<string, string> = {};
+  [...weights].forEach(([name, t], i) => {
+    const bits = toBf16(t.data);
+    const shard = i % 2;
+    half[shard][name] = { dtype: 'BF16', shape: t.shape, bytes: new Uint8Array(bits.buffer) };
+    widened[name] = { dtype: 'F32', shape: t.shape, bytes: new Uint8Array(fromBf16(bits).buffer) };
+    index[name] = `model-0000${shard + 1}-of-00002.safetensors`;
+  });
+  const sharded = checkpointFolder(path.join(FIXTURES, 'base'), path.join(out, 'bf16-sharded'), []);
+  half.forEach((tensors, i) => writeRawSafetensors(path.join(sharded, `model-0000${i + 1}-of-00002.safetensors`), tensors));
+  fs.writeFileSync(path.join(sharded, 'model.safetensors.index.json'), JSON.stringify({ metadata: {}, weight_map: index }));
+  const wide = checkpointFolder(path.join(FIXTURES, 'base'), path.join(out, 'bf16-widened'), []);
+  writeRawSafetensors(path.join(wide, 'model.safetensors'), widened);
+
+  const shardedSource = sourceOf(sharded, 'model.safetensors.index.json');
+  const { worst, largest } = await hookDifference(shardedSource, sourceOf(wide), [1, 4], 'resid_post');
+  assert.equal(worst, 0, 'the same float32 weights give the same activations');
+  assert.ok(largest > 1);
+  // and bfloat16 weights are not the original ones: the comparison can fail
+  const original = await hookDifference(shardedSource, path.join(FIXTURES, 'base', 'model.onnx'), [4], 'resid_post');
+  assert.ok(original.worst > 1e-4, `bf16 rounding shows: ${original.worst}`);
+
+  const fromShards = readUnembedding(shardedSource) as Unembedding;
+  const fromOnnx = readUnembedding(path.join(FIXTURES, 'base', 'model.onnx')) as Unembedding;
+  assert.deepEqual([fromShards.hidden, fromShards.vocab, fromShards.name], [128, 1024, 'lm_head.weight']);
+  assert.deepEqual(
+    fromShards.data,
+    Float32Array.from(fromOnnx.data, (v) => fromBf16(toBf16(Float32Array.of(v)))[0]),
+  );
+});
+
+test("RoPE inverse frequencies equal transformers' float32 buffers bit for bit (default, linear, llama3)", () => {
+  // From modeling_rope_utils.py's formulas run in PyTorch 1.13 (float32), as float32 bit patterns.
+  const bits = (a: Float32Array) => Array.from(new Uint32Array(a.buffer));
+  assert.deepEqual(
+    bits(ropeInverseFrequencies(32, 10000, { type: 'default' })),
+    [
+      1065353216, 1058010522, 1050798235, 1043732615, 1036831949, 1030116802, 1023510243, 1016180025, 1008981770, 1001931932, 995049016,
+      988353832, 981668463, 974350870, 967166816, 960132947,
+    ],
+  );
+  assert.deepEqual(
+    bits(ropeInverseFrequencies(32, 10000, { type: 'linear', factor: 4 })),
+    [
+      1048576000, 1041233306, 1034021019, 1026955399, 1020054733, 1013339586, 1006733027, 999402809, 992204554, 985154716, 978271800,
+      971576616, 964891247, 957573654, 950389600, 943355731,
+    ],
+  );
+  // Llama 3.2 1B: theta 500000, head_dim 64, factor 32, low 1, high 4, original context 8192
+  assert.deepEqual(
+    bits(
+      ropeInverseFrequencies(64, 500000, { type: 'llama3', factor: 32, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositions: 8192 }),
+    ),
+    [
+      1065353216, 1059709382, 1054963644, 1049992931, 1044812720, 1040434848, 1034871981, 1030233703, 1025116360, 1020030793, 1015523779,
+      1010044269, 1005516623, 1000248322, 995260192, 984164251, 971060768, 952867063, 933446029, 928558209, 923781368, 918476020, 914179523,
+      908595819, 903811268, 898893515, 893679120, 889347892, 883754919, 879076685, 874013863, 868893104,
+    ],
+  );
+});
+
+/** decoderSpec's refusal of `config` (a change to the tiny-llama config.json), or undefined. */
+function refusal(change: Record<string, unknown>, maxTokens = 64): SaeDiffError | undefined {
+  const config = { ...JSON.parse(fs.readFileSync(path.join(FIXTURES, 'base', 'config.json'), 'utf8')), ...change };
+  try {
+    decoderSpec(config, 'config.json', maxTokens);
+    return undefined;
+  } catch (e) {
+    return e as SaeDiffError;
+  }
+}
+
+test('what the checkpoint builder does not build is refused, naming the config key', () => {
+  const cases: [Record<string, unknown>, string, RegExp][] = [
+    [{ model_type: 'gemma2' }, 'model_type', /model_type "gemma2" cannot run from safetensors: sae-diff builds llama, mistral, qwen2/],
+    [{ hidden_act: 'gelu' }, 'hidden_act', /hidden_act "gelu" is not built/],
+    [{ rope_scaling: { rope_type: 'yarn', factor: 4 } }, 'rope_scaling.rope_type', /RoPE type 'yarn' is not built/],
+    [{ rope_scaling: { rope_type: 'llama3', factor: 8 } }, 'rope_scaling.low_freq_factor', /low_freq_factor is undefined/],
+    [{ quantization_config: { quant_method: 'gptq' } }, 'quantization_config', /Quantised checkpoints are not built/],
+    [{ num_key_value_heads: 3 }, 'num_key_value_heads', /not a multiple of num_key_value_heads/],
+    [
+      { model_type: 'mistral', sliding_window: 32 },
+      'sliding_window',
+      /sliding window of 32 tokens, which runtime\.max_tokens \(64\) exceeds/,
+    ],
+    [
+      { model_type: 'qwen2', use_sliding_window: true, sliding_window: 16, max_window_layers: 2 },
+      'use_sliding_window',
+      /window of 16 tokens/,
+    ],
+    [{ layer_types: ['full_attention', 'chunked_attention'] }, 'layer_types', /Layer type "chunked_attention" is not built/],
+  ];
+  for (const [change, key, message] of cases) {
+    const e = refusal(change);
+    assert.ok(e instanceof SaeDiffError, `${JSON.stringify(change)} is refused`);
+    assert.equal(e.location?.key, key, JSON.stringify(change));
+    assert.match(e.message, message);
+  }
+  // a window the prompts never reach changes nothing, and Qwen2's window below max_window_layers is unused
+  assert.equal(refusal({ model_type: 'mistral', sliding_window: 4096 }), undefined);
+  assert.equal(refusal({ model_type: 'qwen2', use_sliding_window: true, sliding_window: 16, max_window_layers: 6 }), undefined);
+  assert.equal(refusal({ rope_parameters: { rope_type: 'default', rope_theta: 10000 } }), undefined);
+});
+
+test('a checkpoint whose tensors do not match its config is refused, naming the tensor', async () => {
+  const weights = readSafetensors(path.join(FIXTURES, 'base', 'model.safetensors'));
+  const write = (name: string, edit: (t: RawTensors) => void) => {
+    const tensors: RawTensors = {};
+    for (const [n, t] of weights)
+      tensors[n] = { dtype: 'F32', shape: t.shape, bytes: new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength) };
+    edit(tensors);
+    const folder = checkpointFolder(path.join(FIXTURES, 'base'), path.join(out, name), []);
+    writeRawSafetensors(path.join(folder, 'model.safetensors'), tensors);
+    return folder;
+  };
+  const load = (folder: string) =>
+    HookedModel.load(sourceOf(folder), { targets: [0], hookPoint: 'resid_post', tensorNames: new Map() }, cpu);
+  await assert.rejects(
+    load(write('extra', (t) => (t['model.layers.0.self_attn.q_norm.weight'] = t['model.norm.weight']))),
+    (e: SaeDiffError) => {
+      assert.match(
+        e.message,
+        /holds 'model\.layers\.0\.self_attn\.q_norm\.weight', which a llama model with this config\.json does not have/,
+      );
+      return true;
+    },
+  );
+  await assert.rejects(
+    load(write('missing', (t) => delete t['model.layers.2.mlp.up_proj.weight'])),
+    /has no tensor 'model\.layers\.2\.mlp\.up_proj\.weight'/,
+  );
+  await assert.rejects(
+    load(
+      write(
+        'shape',
+        (t) => (t['model.layers.0.self_attn.q_proj.weight'] = { ...t['model.layers.0.self_attn.q_proj.weight'], shape: [64, 256] }),
+      ),
+    ),
+    /'model\.layers\.0\.self_attn\.q_proj\.weight' has shape \[64,256\] but config\.json implies \[128,128\]/,
+  );
+  // a saved rotary buffer is derived from config.json, not a foreign tensor
+  const withBuffer = write(
+    'inv-freq',
+    (t) => (t['model.layers.0.self_attn.rotary_emb.inv_freq'] = { dtype: 'F32', shape: [16], bytes: new Uint8Array(64) }),
+  );
+  await (await load(withBuffer)).release();
+});
+
+test('the editor accepts a checkpoint folder and flags one it cannot build', () => {
+  const good = checkpointFolder(path.join(FIXTURES, 'base'), path.join(out, 'editor', 'good'));
+  const bad = checkpointFolder(path.join(FIXTURES, 'sft-domain'), path.join(out, 'editor', 'bad'));
+  fs.writeFileSync(
+    path.join(bad, 'config.json'),
+    JSON.stringify({ ...JSON.parse(fs.readFileSync(path.join(bad, 'config.json'), 'utf8')), model_type: 'gemma' }),
+  );
+  const configFile = path.join(out, 'editor', 'check.sae-diff.yaml');
+  const text = `diagnostic_pipeline:
+  models: { base: "${good}", sft: "${bad}" }
+  sae: { path: "${FIXTURES}/saes/blocks.{layer}.hook_resid_post", k: 16 }
+  layers: { target_indices: [0, 3] }
+  dataset: { path: "${FIXTURES}/eval/general.jsonl" }
+`;
+  fs.writeFileSync(configFile, text);
+  const diagnostics = validateConfigText(text, configFile, { env: { HF_HUB_CACHE: path.join(out, 'no-hub') } }).diagnostics;
+  assert.deepEqual(
+    diagnostics.map((d) => [d.code, d.message.slice(0, 60)]),
+    [['model-bad-checkpoint', 'model_type "gemma" cannot run from safetensors: sae-diff bui']],
+  );
+});
