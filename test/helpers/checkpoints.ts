@@ -62,3 +62,83 @@ export function checkpointFromDynamo(onnxFile: string, safetensorsFile: string):
   }
   writeRawSafetensors(safetensorsFile, tensors);
 }
+
+/** A LoRA adapter for a checkpoint: random A [r, in] and B [out, r] per module, and PEFT's adapter_config.json. */
+export interface LoraSpec {
+  modules: string[];
+  r: number;
+  alpha: number;
+  rslora?: boolean;
+  /** adapter_config.json keys to add or override. */
+  config?: Record<string, unknown>;
+  seed?: number;
+}
+
+/** Deterministic values in [-scale, scale). */
+function noise(n: number, seed: number, scale: number): Float32Array {
+  let s = seed >>> 0;
+  return Float32Array.from({ length: n }, () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return (s / 2 ** 32 - 0.5) * 2 * scale;
+  });
+}
+
+/**
+ * Writes a PEFT LoRA adapter folder for `weights` (name -> [out, in] float32) and returns the merged weights
+ * W + scaling · B A (computed in float64), the oracle an unmerged adapter must reproduce.
+ */
+export function writeLoraAdapter(
+  folder: string,
+  weights: Map<string, { shape: number[]; data: Float32Array }>,
+  spec: LoraSpec,
+): Map<string, { shape: number[]; data: Float32Array }> {
+  fs.rmSync(folder, { recursive: true, force: true });
+  fs.mkdirSync(folder, { recursive: true });
+  const scaling = Math.fround(spec.rslora ? spec.alpha / Math.sqrt(spec.r) : spec.alpha / spec.r);
+  const tensors: RawTensors = {};
+  const merged = new Map(weights);
+  spec.modules.forEach((module, i) => {
+    const w = weights.get(`${module}.weight`)!;
+    const [out, inDim] = w.shape;
+    const a = noise(spec.r * inDim, (spec.seed ?? 7) + 2 * i, 0.2);
+    const b = noise(out * spec.r, (spec.seed ?? 7) + 2 * i + 1, 0.2);
+    tensors[`base_model.model.${module}.lora_A.weight`] = { dtype: 'F32', shape: [spec.r, inDim], bytes: new Uint8Array(a.buffer) };
+    tensors[`base_model.model.${module}.lora_B.weight`] = { dtype: 'F32', shape: [out, spec.r], bytes: new Uint8Array(b.buffer) };
+    const m = new Float32Array(w.data.length);
+    for (let o = 0; o < out; o++)
+      for (let c = 0; c < inDim; c++) {
+        let sum = 0;
+        for (let k = 0; k < spec.r; k++) sum += b[o * spec.r + k] * a[k * inDim + c];
+        m[o * inDim + c] = w.data[o * inDim + c] + scaling * sum;
+      }
+    merged.set(`${module}.weight`, { shape: w.shape, data: m });
+  });
+  writeRawSafetensors(path.join(folder, 'adapter_model.safetensors'), tensors);
+  const config = {
+    peft_type: 'LORA',
+    task_type: 'CAUSAL_LM',
+    base_model_name_or_path: 'tiny-llama/base',
+    r: spec.r,
+    lora_alpha: spec.alpha,
+    lora_dropout: 0.05,
+    use_rslora: spec.rslora ?? false,
+    use_dora: false,
+    bias: 'none',
+    fan_in_fan_out: false,
+    target_modules: [...new Set(spec.modules.map((m) => m.split('.').pop()))],
+    rank_pattern: {},
+    alpha_pattern: {},
+    modules_to_save: null,
+    ...spec.config,
+  };
+  fs.writeFileSync(path.join(folder, 'adapter_config.json'), JSON.stringify(config, null, 2));
+  return merged;
+}
+
+/** Writes float32 tensors as a checkpoint's model.safetensors. */
+export function writeCheckpointWeights(file: string, weights: Map<string, { shape: number[]; data: Float32Array }>): void {
+  const tensors: RawTensors = {};
+  for (const [name, t] of weights)
+    tensors[name] = { dtype: 'F32', shape: t.shape, bytes: new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength) };
+  writeRawSafetensors(file, tensors);
+}

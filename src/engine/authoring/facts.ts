@@ -6,6 +6,7 @@ import { PromptParser } from '../data/dataset';
 import { READ_CAPS, readHeadBounded, readJsonBounded, readTextBounded } from '../io/boundedRead';
 import { badSizeKey, CHECKPOINT_CANDIDATES, HfModelConfig, hiddenSize, layerCount, ONNX_CANDIDATES } from '../model/modelFolder';
 import { decoderSpec } from '../model/checkpoint/decoderConfig';
+import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, isAdapterFolder, readLoraAdapter } from '../model/checkpoint/loraAdapter';
 import { SAE_FORMATS } from '../sae/formats';
 import { readSaeInfo, SaeInfo } from '../sae/loadSae';
 import { cachedOnFiles } from './fileCache';
@@ -25,6 +26,10 @@ export interface ModelFacts {
   checkpointPath?: string;
   /** Why config.json does not describe a checkpoint the run can build (model_type, RoPE type…). */
   checkpointError?: string;
+  /** A PEFT LoRA adapter folder (adapter_config.json): a fine-tune applied on base's checkpoint. */
+  adapterPath?: string;
+  /** Why the adapter cannot be applied (DoRA, another PEFT type…). */
+  adapterError?: string;
   hasConfigJson: boolean;
   configError?: string;
   hiddenSize?: number;
@@ -41,13 +46,31 @@ export function modelFacts(folder: string, onnxFile?: string): ModelFacts {
   const onnxCandidates = onnxFile ? [path.resolve(folder, onnxFile)] : ONNX_CANDIDATES.map((c) => path.join(folder, c));
   const tokenizerConfig = path.join(folder, 'tokenizer_config.json');
   const checkpoints = CHECKPOINT_CANDIDATES.map((c) => path.join(folder, c));
-  const watched = [folder, path.join(folder, 'onnx'), configJson, tokenizer, tokenizerConfig, ...onnxCandidates, ...checkpoints];
+  const adapter = [ADAPTER_CONFIG, ADAPTER_WEIGHTS].map((f) => path.join(folder, f));
+  const watched = [
+    folder,
+    path.join(folder, 'onnx'),
+    configJson,
+    tokenizer,
+    tokenizerConfig,
+    ...onnxCandidates,
+    ...checkpoints,
+    ...adapter,
+  ];
   return cachedOnFiles('model', watched, () => {
     const st = statOrUndefined(folder);
     const facts: ModelFacts = { folder, exists: !!st, isFolder: !!st?.isDirectory(), hasConfigJson: false };
     if (!facts.isFolder) return facts;
     facts.onnxPath = onnxCandidates.find((c) => fs.existsSync(c));
     if (!facts.onnxPath && !onnxFile) facts.checkpointPath = checkpoints.find((c) => fs.existsSync(c));
+    if (!facts.onnxPath && !facts.checkpointPath && isAdapterFolder(folder)) {
+      facts.adapterPath = path.join(folder, ADAPTER_CONFIG);
+      try {
+        readLoraAdapter(folder);
+      } catch (e) {
+        facts.adapterError = (e as Error).message;
+      }
+    }
     facts.tokenizerPath = fs.existsSync(tokenizer) ? tokenizer : undefined;
     facts.hasConfigJson = fs.existsSync(configJson);
     try {

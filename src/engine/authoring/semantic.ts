@@ -96,18 +96,33 @@ function checkModels(ctx: CheckContext, env?: HubEnv): { ref: ModelRef; facts: M
       );
       continue;
     }
+    const adapter = facts.adapterPath !== undefined;
     const problems = [
       !facts.onnxPath &&
         !facts.checkpointPath &&
+        !adapter &&
         (ref.onnxFile
           ? `ONNX file not found: ${path.resolve(facts.folder, ref.onnxFile)}.`
           : `No model in ${facts.folder} (looked for ${[...ONNX_CANDIDATES, ...CHECKPOINT_CANDIDATES].join(', ')}). Save it with save_pretrained or export it with \`optimum-cli export onnx\`, or name the ONNX file with onnx_file.`),
-      !facts.hasConfigJson && `Missing config.json in ${facts.folder}.`,
+      // an adapter folder uses base's config.json, and base's tokenizer when it has none
+      !adapter && !facts.hasConfigJson && `Missing config.json in ${facts.folder}.`,
       facts.configError && `${facts.configError} (${facts.folder}).`,
-      !facts.tokenizerPath && `Missing tokenizer.json in ${facts.folder}.`,
+      !adapter && !facts.tokenizerPath && `Missing tokenizer.json in ${facts.folder}.`,
       facts.checkpointError && `${facts.checkpointError} (${path.join(facts.folder, 'config.json')}).`,
+      facts.adapterError && `${facts.adapterError} (${facts.adapterPath}).`,
+      adapter &&
+        ref.role === 'base' &&
+        `${ref.label} is a LoRA adapter folder: the base must be a whole model (give the adapter as a fine-tune).`,
     ];
-    const codes = ['model-no-onnx', 'model-no-config', 'model-bad-config', 'model-no-tokenizer', 'model-bad-checkpoint'];
+    const codes = [
+      'model-no-onnx',
+      'model-no-config',
+      'model-bad-config',
+      'model-no-tokenizer',
+      'model-bad-checkpoint',
+      'model-bad-adapter',
+      'model-adapter-as-base',
+    ];
     problems.forEach((p, i) => p && report(ctx, codes[i], ref.segments, p));
     usable.push({ ref, facts });
   }

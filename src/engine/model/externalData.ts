@@ -46,8 +46,8 @@ function resolveLocation(location: string, tensor: string, modelFile: string): s
   }
 }
 
-/** The deepest folder that contains every one of `files`. */
-function commonFolder(files: string[], modelFile: string): string {
+/** The deepest folder that contains every one of `files` (`modelFile` names the model in the error). */
+export function commonFolder(files: string[], modelFile: string): string {
   const split = (f: string) => path.dirname(f).split(path.sep);
   let common = split(files[0]);
   for (const f of files.slice(1)) {

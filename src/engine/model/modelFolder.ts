@@ -1,17 +1,21 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import type { ModelSpec, ResolvedConfig } from '../config/types';
+import type { SourceLocation } from '../core/errors';
 import { SaeDiffError } from '../core/errors';
 import { READ_CAPS, readJsonBounded } from '../io/boundedRead';
 import { checkpointMainFile, INDEX_FILE, SINGLE_FILE } from './checkpoint/checkpointFiles';
 import { decoderSpec } from './checkpoint/decoderConfig';
-import { checkpointSource, type ModelSource, onnxSource } from './modelSource';
+import { ADAPTER_CONFIG, isAdapterFolder, readLoraAdapter } from './checkpoint/loraAdapter';
+import { adapterSource, checkpointSource, type ModelSource, onnxSource } from './modelSource';
 
 /** What a model folder holds, resolved to files. */
 export interface ModelFiles {
   spec: ModelSpec;
   /** The ONNX export, or (when the folder has none) the safetensors checkpoint the graph is built from. */
   source: ModelSource;
+  /** config.json: the folder's, or for a LoRA adapter folder the base's. */
+  configPath: string;
   configJson: HfModelConfig;
   tokenizerJsonPath: string;
   tokenizerConfigPath?: string;
@@ -54,7 +58,12 @@ export const ONNX_CANDIDATES = ['model.onnx', path.join('onnx', 'model.onnx'), p
 /** A save_pretrained checkpoint, used when the folder has no ONNX file (model/checkpoint builds its graph). */
 export const CHECKPOINT_CANDIDATES = [SINGLE_FILE, INDEX_FILE];
 
-export function resolveModelFiles(spec: ModelSpec, config: ResolvedConfig): ModelFiles {
+/**
+ * A model folder's files. `base`: the resolved base model, for a fine-tune given as a LoRA adapter folder (its
+ * graph is base's checkpoint with the adapter's branches; its config and, when it has none of its own, its
+ * tokenizer are base's).
+ */
+export function resolveModelFiles(spec: ModelSpec, config: ResolvedConfig, base?: ModelFiles): ModelFiles {
   const where = config.locate(spec.key.replace(/\.(\d+)$/, '.$1.path'));
   if (!fs.existsSync(spec.path) || !fs.statSync(spec.path).isDirectory()) {
     throw new SaeDiffError(`Model folder not found: ${spec.path}`, {
@@ -74,6 +83,7 @@ export function resolveModelFiles(spec: ModelSpec, config: ResolvedConfig): Mode
     onnxPath = ONNX_CANDIDATES.map((c) => path.join(spec.path, c)).find((c) => fs.existsSync(c));
   }
   const checkpoint = onnxPath ? undefined : checkpointMainFile(spec.path);
+  if (!onnxPath && !checkpoint && isAdapterFolder(spec.path)) return adapterFiles(spec, where, base);
   if (!onnxPath && !checkpoint) {
     throw new SaeDiffError(`No model in ${spec.path} (looked for ${[...ONNX_CANDIDATES, ...CHECKPOINT_CANDIDATES].join(', ')})`, {
       location: where,
@@ -109,7 +119,38 @@ export function resolveModelFiles(spec: ModelSpec, config: ResolvedConfig): Mode
   const source = onnxPath
     ? onnxSource(onnxPath)
     : checkpointSource(checkpoint!, configPath, decoderSpec(configJson, configPath, config.runtime.max_tokens));
-  return { spec, source, configJson, tokenizerJsonPath, tokenizerConfigPath: fs.existsSync(tc) ? tc : undefined };
+  return { spec, source, configPath, configJson, tokenizerJsonPath, tokenizerConfigPath: fs.existsSync(tc) ? tc : undefined };
+}
+
+/** A fine-tune given as a PEFT LoRA adapter folder, applied on base's checkpoint. */
+function adapterFiles(spec: ModelSpec, where: SourceLocation, base: ModelFiles | undefined): ModelFiles {
+  if (!base) {
+    throw new SaeDiffError(`${spec.path} is a LoRA adapter (${ADAPTER_CONFIG}); the base must be a whole model`, {
+      location: where,
+      hint: 'Give the model the adapter was trained on as models.base, and the adapter folder as a fine-tune.',
+    });
+  }
+  if (base.source.format !== 'safetensors' || base.source.adapter) {
+    throw new SaeDiffError(
+      `The LoRA adapter ${spec.path} needs the base as a safetensors checkpoint, but base runs from ${base.source.file}`,
+      {
+        location: where,
+        hint: "Give the base's Hugging Face folder (config.json, model.safetensors) as models.base, or merge the adapter (merge_and_unload) and export the merged model.",
+      },
+    );
+  }
+  const own = (f: string) => (fs.existsSync(path.join(spec.path, f)) ? path.join(spec.path, f) : undefined);
+  // what the adapter was saved with wins (a chat SFT may add a template); the rest is base's
+  const tokenizerJsonPath = own('tokenizer.json') ?? base.tokenizerJsonPath;
+  const tokenizerConfigPath = own('tokenizer_config.json') ?? (own('tokenizer.json') ? undefined : base.tokenizerConfigPath);
+  return {
+    spec,
+    source: adapterSource(base.source, readLoraAdapter(spec.path)),
+    configPath: base.configPath,
+    configJson: base.configJson,
+    tokenizerJsonPath,
+    tokenizerConfigPath,
+  };
 }
 
 /** A small JSON file, read bounded (regular file, size cap) and refused if it holds a non-finite number. */

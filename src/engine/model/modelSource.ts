@@ -7,7 +7,9 @@ import * as path from 'path';
 import { readCheckpointFiles, type CheckpointFiles } from './checkpoint/checkpointFiles';
 import { buildDecoderGraph } from './checkpoint/decoderGraph';
 import type { DecoderSpec } from './checkpoint/decoderConfig';
-import { type ModelProto, readOnnxModel } from './onnxGraph';
+import type { LoraAdapter } from './checkpoint/loraAdapter';
+import { placeExternalData } from './externalData';
+import { graphOf, type ModelProto, readOnnxModel } from './onnxGraph';
 
 export type ModelSource = OnnxSource | CheckpointSource;
 
@@ -19,11 +21,14 @@ export interface OnnxSource {
 
 export interface CheckpointSource {
   format: 'safetensors';
-  /** model.safetensors or model.safetensors.index.json. */
+  /** model.safetensors or model.safetensors.index.json; the adapter's weights for a LoRA fine-tune. */
   file: string;
   configFile: string;
   spec: DecoderSpec;
+  /** The (base) checkpoint. */
   checkpoint: CheckpointFiles;
+  /** A LoRA fine-tune: the adapter applied on `checkpoint`. */
+  adapter?: LoraAdapter;
 }
 
 export function onnxSource(file: string): OnnxSource {
@@ -34,16 +39,28 @@ export function checkpointSource(main: string, configFile: string, spec: Decoder
   return { format: 'safetensors', file: main, configFile, spec, checkpoint: readCheckpointFiles(main) };
 }
 
-/** The whole graph, before hooking. */
-export function readModelGraph(source: ModelSource): ModelProto {
-  return source.format === 'onnx' ? readOnnxModel(source.file) : buildDecoderGraph(source.spec, source.checkpoint, source.configFile);
+/** A LoRA fine-tune: `base`'s checkpoint with the adapter's branches. */
+export function adapterSource(base: CheckpointSource, adapter: LoraAdapter): CheckpointSource {
+  return { ...base, file: adapter.file, adapter };
+}
+
+/**
+ * The whole graph, before hooking, and the folder its external data locations are relative to (undefined when
+ * it has none).
+ */
+export function readModelGraph(source: ModelSource): { model: ModelProto; externalDataFolder?: string } {
+  if (source.format === 'safetensors') return buildDecoderGraph(source.spec, source.checkpoint, source.configFile, source.adapter);
+  const model = readOnnxModel(source.file);
+  return { model, externalDataFolder: placeExternalData(graphOf(model), source.file) };
 }
 
 /** The files whose bytes are the weights: the ONNX file and its external data files, or the checkpoint's files. */
 export function weightFiles(source: ModelSource): string[] {
   if (source.format === 'safetensors') {
-    const index = source.file === source.checkpoint.shards[0] ? [] : [source.file];
-    return [...index, ...source.checkpoint.shards];
+    const main = source.checkpoint.main;
+    const index = main === source.checkpoint.shards[0] ? [] : [main];
+    const adapter = source.adapter ? [source.adapter.configFile, source.adapter.file] : [];
+    return [...index, ...source.checkpoint.shards, ...adapter];
   }
   const dir = path.dirname(source.file);
   const base = path.basename(source.file);

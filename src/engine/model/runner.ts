@@ -3,7 +3,6 @@ import type { HookPoint } from '../config/types';
 import { SaeDiffError } from '../core/errors';
 import { createSession, identityModel, SessionSettings } from '../runtime/session';
 import { discoverHooks } from './hooks';
-import { placeExternalData } from './externalData';
 import { type ModelSource, onnxSource, readModelGraph } from './modelSource';
 import { embeddingsOnCpu } from './oversizedWeights';
 import {
@@ -130,7 +129,7 @@ export class HookedModel {
   static async load(from: string | ModelSource, hooks: HookOptions, settings: SessionSettings): Promise<HookedModel> {
     const source = typeof from === 'string' ? onnxSource(from) : from;
     const onnxPath = source.file;
-    const model = readModelGraph(source);
+    const { model, externalDataFolder } = readModelGraph(source);
     const { tensors, outputNames, blockCount, probes } = hookGraph(model, onnxPath, hooks);
     const graph = graphOf(model);
     const inputSpecs = graph.input.map((i) => ({
@@ -150,7 +149,6 @@ export class HookedModel {
     }
     const counts = floatWeightElements(graph);
     const halfElements = (counts.get(TensorDataType.FLOAT16) ?? 0) + (counts.get(TensorDataType.BFLOAT16) ?? 0);
-    const externalDataFolder = placeExternalData(graph, onnxPath);
     // only WebGPU binds each tensor as one buffer; elsewhere the limit (when set) is for the SAE graphs
     const cpuLookups =
       settings.provider === 'webgpu' && settings.maxBufferBytes !== undefined

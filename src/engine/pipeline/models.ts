@@ -26,10 +26,11 @@ export function resolveModels(
   config: ResolvedConfig,
   log: (line: string) => void,
 ): { files: RunModels<ModelFiles>; hidden: number | undefined } {
+  const base = resolveModelFiles(config.models.base, config);
   const files: RunModels<ModelFiles> = {
-    base: resolveModelFiles(config.models.base, config),
-    fineTunes: config.models.sfts.map((s) => resolveModelFiles(s, config)),
-    reference: config.models.reference ? resolveModelFiles(config.models.reference, config) : undefined,
+    base,
+    fineTunes: config.models.sfts.map((s) => resolveModelFiles(s, config, base)),
+    reference: config.models.reference ? resolveModelFiles(config.models.reference, config, base) : undefined,
   };
   const hidden = hiddenSize(files.base.configJson);
   for (const model of everyModel(files)) {

@@ -9,7 +9,7 @@ import type { Provenance } from '../../shared/reportTypes';
 
 /** The files whose bytes decide a model's activations: its weights (ONNX graph and external data, or checkpoint), config and tokenizer. */
 function modelFileList(m: ModelFiles): string[] {
-  return [...weightFiles(m.source), path.join(m.spec.path, 'config.json'), m.tokenizerJsonPath];
+  return [...weightFiles(m.source), m.configPath, m.tokenizerJsonPath];
 }
 
 function folderFiles(dir: string): string[] {

@@ -39,11 +39,11 @@ function entryOf(file: string, e: SafetensorsEntry, dataStart: number): Checkpoi
   return { file, dtype: e.dtype, shape: e.shape, offset: dataStart + e.offsets[0], length: e.offsets[1] - e.offsets[0] };
 }
 
-/** Reads the headers of a checkpoint's safetensors files (`main`: model.safetensors or the index). */
+/** Reads the headers of a checkpoint's safetensors files (`main`: a .safetensors file, or a shard index). */
 export function readCheckpointFiles(main: string): CheckpointFiles {
   const folder = path.dirname(main);
   const tensors = new Map<string, CheckpointTensor>();
-  if (path.basename(main) === SINGLE_FILE) {
+  if (main.endsWith('.safetensors')) {
     const header = readSafetensorsHeader(main);
     for (const [name, e] of header.tensors) tensors.set(name, entryOf(main, e, header.dataStart));
     return { main, shards: [main], tensors };

@@ -17,13 +17,19 @@
  * the block's residual sums `/model/layers.3/Add` and `/model/layers.3/Add_1`), so model/hooks.ts finds every
  * hook point in it as it does in an export. The graph ends at the last block: no final norm, no lm_head
  * (report/unembedding.ts reads W_U from the checkpoint).
+ *
+ * With a LoRA adapter (loraAdapter.ts), each adapted projection adds its branch, B (A x) · scaling, to the base
+ * product, as PEFT runs an unmerged adapter; the adapter's matrices are external data in its own file.
  */
+import * as fs from 'fs';
 import * as path from 'path';
 import { onnx } from 'onnx-proto';
 import { SaeDiffError } from '../../core/errors';
+import { commonFolder } from '../externalData';
 import { intAttr, type ModelProto, TensorDataType, valueInfo } from '../onnxGraph';
 import type { CheckpointFiles, CheckpointTensor } from './checkpointFiles';
 import type { DecoderSpec } from './decoderConfig';
+import type { LoraAdapter } from './loraAdapter';
 
 const FLOAT = TensorDataType.FLOAT;
 const INT64 = TensorDataType.INT64;
@@ -71,10 +77,22 @@ class ScopedGraph {
   }
 }
 
-/** Builds the decoder's graph; `folder` is where the safetensors files' external-data locations are relative to. */
-export function buildDecoderGraph(spec: DecoderSpec, files: CheckpointFiles, configFile: string): ModelProto {
+/**
+ * Builds the decoder's graph (with the adapter's branches when given). Its external data locations are relative
+ * to `externalDataFolder`: the deepest folder holding every weight file, links resolved, as ONNX Runtime
+ * requires of session.model_external_initializers_file_folder_path (see externalData.ts).
+ */
+export function buildDecoderGraph(
+  spec: DecoderSpec,
+  files: CheckpointFiles,
+  configFile: string,
+  adapter?: LoraAdapter,
+): { model: ModelProto; externalDataFolder: string } {
   const g = new ScopedGraph();
-  const weights = new WeightReader(files, spec, g, configFile);
+  const resolved = new Map([...files.shards, ...(adapter ? [adapter.file] : [])].map((f) => [f, fs.realpathSync(f)]));
+  const root = commonFolder([...resolved.values()], files.main);
+  const locate = (file: string) => path.relative(root, resolved.get(file)!);
+  const weights = new WeightReader(files, spec, g, configFile, locate);
   const { hidden, heads, kvHeads, headDim } = spec;
 
   // shapes: [B, S] of the batch, and the constants the reshapes use
@@ -120,12 +138,50 @@ export function buildDecoderGraph(spec: DecoderSpec, files: CheckpointFiles, con
     return g.one(scope, 'Add', [g.one(scope, 'Mul', [x, cos]), g.one(scope, 'Mul', [rotated, sin])]);
   };
 
-  /** x [B, S, in] W^T (+ b) -> [B, S, out], as one Gemm on the flattened tokens. */
+  const lorasUsed = new Set<string>();
+  const loraInitializers: onnx.ITensorProto[] = [];
+  const loraMatrix = (name: string, t: CheckpointTensor, dims: number[]) => {
+    if (dims.some((d, i) => d !== -1 && d !== t.shape[i])) {
+      throw new SaeDiffError(
+        `The adapter's '${name}' has shape [${t.shape}], which does not fit the base's [${dims.map((d) => (d === -1 ? '?' : d))}]`,
+        {
+          location: { file: adapter!.file },
+          hint: 'The adapter was trained on another base model: give the base it was trained on.',
+        },
+      );
+    }
+    const dataType = DTYPES[t.dtype];
+    if (dataType === undefined)
+      throw new SaeDiffError(`The adapter's '${name}' is ${t.dtype}`, {
+        location: { file: adapter!.file },
+        hint: 'Save the adapter in float32, float16 or bfloat16.',
+      });
+    loraInitializers.push(external(`sae_diff.adapter.${name}`, t, dataType, locate(t.file)));
+    return dataType === FLOAT
+      ? `sae_diff.adapter.${name}`
+      : g.one('/model/weights', 'Cast', [`sae_diff.adapter.${name}`], [intAttr('to', FLOAT)]);
+  };
+
+  /** x [B, S, in] W^T (+ b) (+ the adapter's branch) -> [B, S, out], as Gemms on the flattened tokens. */
   const linear = (scope: string, x: string, name: string, width: number, bias: boolean, xWidth: number) => {
     const flatX = g.one(scope, 'Reshape', [x, xWidth === hidden ? flat : g.int64s(`sae_diff.flat_${xWidth}`, [-1, xWidth])]);
     const inputs = [flatX, weights.get(`${name}.weight`, [width, xWidth])];
     if (bias) inputs.push(weights.get(`${name}.bias`, [width]));
-    const y = g.one(scope, 'Gemm', inputs, [intAttr('transB', 1)]);
+    let y = g.one(scope, 'Gemm', inputs, [intAttr('transB', 1)]);
+    const lora = adapter?.modules.get(name);
+    if (lora) {
+      lorasUsed.add(name);
+      const a = loraMatrix(`${name}.lora_A.weight`, lora.a, [-1, xWidth]);
+      const b = loraMatrix(`${name}.lora_B.weight`, lora.b, [width, -1]);
+      const branch = g.one(
+        `${scope}/lora_B`,
+        'Gemm',
+        [g.one(`${scope}/lora_A`, 'Gemm', [flatX, a], [intAttr('transB', 1)]), b],
+        [intAttr('transB', 1)],
+      );
+      const scaled = g.one(scope, 'Mul', [branch, g.floats(`sae_diff.lora_scaling_${lora.scaling}`, Float32Array.of(lora.scaling), [])]);
+      y = g.one(scope, 'Add', [y, scaled]);
+    }
     return g.one(scope, 'Reshape', [y, width === hidden ? hiddenShape : shapeOf(width)]);
   };
   const rmsNorm = (scope: string, x: string, weightName: string) => {
@@ -177,16 +233,23 @@ export function buildDecoderGraph(spec: DecoderSpec, files: CheckpointFiles, con
     x = g.one(block, 'Add', [mid, down]);
   }
   weights.checkAllUsed(prefix);
+  const unused = [...(adapter?.modules.keys() ?? [])].find((m) => !lorasUsed.has(m));
+  if (unused !== undefined) {
+    throw new SaeDiffError(`The adapter adapts '${unused}', which the ${spec.family} graph has no projection for`, {
+      location: { file: adapter!.file },
+      hint: 'Merge the adapter into the base (merge_and_unload, then save_pretrained) and give that folder, or export the merged model to ONNX.',
+    });
+  }
 
   const declared = new Set(g.floatOutputs);
-  return onnx.ModelProto.create({
+  const model = onnx.ModelProto.create({
     irVersion: 8,
     producerName: 'sae-diff (safetensors checkpoint)',
     opsetImport: [{ domain: '', version: 17 }],
     graph: onnx.GraphProto.create({
       name: path.basename(path.dirname(files.main)),
       node: g.nodes,
-      initializer: [...g.inits, ...weights.initializers],
+      initializer: [...g.inits, ...weights.initializers, ...loraInitializers],
       input: ['input_ids', 'attention_mask', 'position_ids'].map((name) => ({
         name,
         type: { tensorType: { elemType: INT64, shape: { dim: [{ dimParam: 'batch_size' }, { dimParam: 'sequence_length' }] } } },
@@ -196,6 +259,7 @@ export function buildDecoderGraph(spec: DecoderSpec, files: CheckpointFiles, con
       valueInfo: [...declared].filter((t) => t !== x).map((t) => valueInfo(t, FLOAT)),
     }),
   });
+  return { model, externalDataFolder: root };
 }
 
 /** The checkpoint's tensors as graph initialisers: external data in place, half types cast to float32. */
@@ -203,15 +267,15 @@ class WeightReader {
   readonly initializers: onnx.ITensorProto[] = [];
   readonly prefix: string;
   private readonly used = new Set<string>();
-  private readonly folder: string;
 
   constructor(
     private readonly files: CheckpointFiles,
     private readonly spec: DecoderSpec,
     private readonly g: ScopedGraph,
     private readonly configFile: string,
+    /** A weight file's location relative to the graph's external data folder. */
+    private readonly locate: (file: string) => string,
   ) {
-    this.folder = path.dirname(files.main);
     // a LlamaModel saved without its causal-LM head names its tensors without the `model.` prefix
     this.prefix = files.tensors.has('model.embed_tokens.weight') || !files.tensors.has('embed_tokens.weight') ? 'model.' : '';
   }
@@ -239,7 +303,7 @@ class WeightReader {
       });
     }
     this.used.add(name);
-    this.initializers.push(external(name, t, dataType, this.folder));
+    this.initializers.push(external(name, t, dataType, this.locate(t.file)));
     return dataType === FLOAT ? name : this.g.one('/model/weights', 'Cast', [name], [intAttr('to', FLOAT)]);
   }
 
@@ -256,14 +320,14 @@ class WeightReader {
   }
 }
 
-function external(name: string, t: CheckpointTensor, dataType: number, folder: string): onnx.ITensorProto {
+function external(name: string, t: CheckpointTensor, dataType: number, location: string): onnx.ITensorProto {
   return {
     name,
     dataType,
     dims: t.shape,
     dataLocation: onnx.TensorProto.DataLocation.EXTERNAL,
     externalData: [
-      { key: 'location', value: path.relative(folder, t.file) },
+      { key: 'location', value: location },
       { key: 'offset', value: String(t.offset) },
       { key: 'length', value: String(t.length) },
     ],

@@ -1,0 +1,107 @@
+/**
+ * A PEFT LoRA adapter folder (`adapter_config.json` + `adapter_model.safetensors`, as PeftModel.save_pretrained
+ * writes them): the fine-tune is the base checkpoint with, on each adapted Linear, PEFT's
+ * `result + lora_B(lora_A(dropout(x))) * scaling` (peft/tuners/lora/layer.py, Linear.forward; dropout is off at
+ * inference), scaling = lora_alpha / r, or lora_alpha / sqrt(r) with use_rslora (LoraLayer.update_layer). Saved
+ * keys are `base_model.model.<module>.lora_A.weight` [r, in] and `.lora_B.weight` [out, r]
+ * (peft/utils/save_and_load.py: get_peft_model_state_dict drops the adapter name). Variants that compute
+ * something else (DoRA, lora_bias, alpha_pattern, aLoRA, trainable tokens, layer replication, parameter targets)
+ * are refused, naming the key.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { SaeDiffError } from '../../core/errors';
+import { READ_CAPS, readJsonBounded } from '../../io/boundedRead';
+import { readCheckpointFiles, type CheckpointFiles, type CheckpointTensor } from './checkpointFiles';
+
+export const ADAPTER_CONFIG = 'adapter_config.json';
+export const ADAPTER_WEIGHTS = 'adapter_model.safetensors';
+const SAVED_PREFIX = 'base_model.model.';
+
+export interface LoraModule {
+  a: CheckpointTensor;
+  b: CheckpointTensor;
+  /** float32, as the branch's product is scaled in PyTorch. */
+  scaling: number;
+}
+
+export interface LoraAdapter {
+  /** adapter_model.safetensors. */
+  file: string;
+  configFile: string;
+  /** By module name as the base checkpoint names it (`model.layers.0.self_attn.q_proj`). */
+  modules: Map<string, LoraModule>;
+  /** Tensors of modules the run never reaches (lm_head), ignored. */
+  ignored: string[];
+  files: CheckpointFiles;
+}
+
+export function isAdapterFolder(folder: string): boolean {
+  return fs.existsSync(path.join(folder, ADAPTER_CONFIG));
+}
+
+function refuse(file: string, key: string, message: string): SaeDiffError {
+  return new SaeDiffError(message, {
+    location: { file, key },
+    hint: 'Merge the adapter into the base (PeftModel.merge_and_unload(), then save_pretrained) and give that folder.',
+  });
+}
+
+/** Keys whose non-default value makes PEFT compute something other than plain LoRA. */
+const REFUSED: [key: string, isSet: (v: unknown) => boolean, what: string][] = [
+  ['use_dora', (v) => v === true, 'DoRA adapters are not built'],
+  ['lora_bias', (v) => v === true, 'LoRA biases (lora_bias) are not built'],
+  ['bias', (v) => v !== undefined && v !== null && v !== 'none', 'Adapters that train the base biases are not built'],
+  ['fan_in_fan_out', (v) => v === true, 'fan_in_fan_out adapters (GPT-2 Conv1D) are not built'],
+  ['alpha_pattern', (v) => !!v && typeof v === 'object' && Object.keys(v).length > 0, 'Per-module alphas (alpha_pattern) are not built'],
+  ['layer_replication', (v) => Array.isArray(v) && v.length > 0, 'layer_replication is not built'],
+  ['target_parameters', (v) => Array.isArray(v) && v.length > 0, 'LoRA on parameters (target_parameters) is not built'],
+  ['alora_invocation_tokens', (v) => Array.isArray(v) && v.length > 0, 'Activated LoRA (alora_invocation_tokens) is not built'],
+  ['trainable_token_indices', (v) => v !== undefined && v !== null, 'Trainable token embeddings are not built'],
+];
+
+/** Reads and checks a LoRA adapter folder. */
+export function readLoraAdapter(folder: string): LoraAdapter {
+  const configFile = path.join(folder, ADAPTER_CONFIG);
+  const file = path.join(folder, ADAPTER_WEIGHTS);
+  const cfg = readJsonBounded(configFile, READ_CAPS.config) as Record<string, unknown>;
+  if (!cfg || typeof cfg !== 'object' || Array.isArray(cfg)) throw refuse(configFile, '', `${ADAPTER_CONFIG} is not a JSON object`);
+  if (cfg.peft_type !== 'LORA') throw refuse(configFile, 'peft_type', `peft_type ${JSON.stringify(cfg.peft_type)} is not built (LORA is)`);
+  for (const [key, isSet, what] of REFUSED) if (isSet(cfg[key])) throw refuse(configFile, key, what);
+  const alpha = cfg.lora_alpha;
+  if (typeof alpha !== 'number' || !Number.isFinite(alpha))
+    throw refuse(configFile, 'lora_alpha', `lora_alpha is ${JSON.stringify(alpha)}, not a number`);
+  if (!fs.existsSync(file)) {
+    throw new SaeDiffError(`The adapter folder has no ${ADAPTER_WEIGHTS}`, {
+      location: { file: configFile },
+      hint: 'Save the adapter with save_pretrained(safe_serialization=True); adapter_model.bin (a pickle) is not read.',
+    });
+  }
+  const files = readCheckpointFiles(file);
+  const halves = new Map<string, Partial<Record<'a' | 'b', CheckpointTensor>>>();
+  const ignored: string[] = [];
+  for (const [name, t] of files.tensors) {
+    const m = /^(.+)\.lora_([AB])\.weight$/.exec(name.startsWith(SAVED_PREFIX) ? name.slice(SAVED_PREFIX.length) : name);
+    if (!m || !name.startsWith(SAVED_PREFIX)) {
+      // modules_to_save of the head: the run stops before lm_head (logit effects use base's)
+      if (/^base_model\.model\.lm_head\./.test(name)) {
+        ignored.push(name);
+        continue;
+      }
+      throw refuse(file, '', `The adapter holds '${name}', which is not a LoRA A or B matrix of a Linear layer`);
+    }
+    if (t.shape.length !== 2) throw refuse(file, '', `'${name}' has shape [${t.shape}], not a matrix`);
+    const half = halves.get(m[1]) ?? {};
+    half[m[2] === 'A' ? 'a' : 'b'] = t;
+    halves.set(m[1], half);
+  }
+  const modules = new Map<string, LoraModule>();
+  for (const [module, { a, b }] of halves) {
+    if (!a || !b) throw refuse(file, '', `The adapter has lora_${a ? 'A' : 'B'} of ${module} but not lora_${a ? 'B' : 'A'}`);
+    const r = a.shape[0];
+    if (b.shape[1] !== r) throw refuse(file, '', `${module}: lora_A has rank ${r} but lora_B is [${b.shape}]`);
+    modules.set(module, { a, b, scaling: Math.fround(cfg.use_rslora === true ? alpha / Math.sqrt(r) : alpha / r) });
+  }
+  if (modules.size === 0) throw refuse(file, '', 'The adapter holds no LoRA matrices');
+  return { file, configFile, modules, ignored, files };
+}

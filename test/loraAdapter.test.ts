@@ -1,0 +1,203 @@
+/**
+ * Fine-tunes given as PEFT LoRA adapter folders, applied unmerged on the base checkpoint's graph: they must give
+ * what the merged weights W + scaling · B A give (the oracle, merged in float64 by the test helper), in the hooks
+ * and in a whole run; what PEFT computes otherwise is refused.
+ */
+import assert from 'node:assert/strict';
+import * as fs from 'fs';
+import * as path from 'path';
+import { test } from 'node:test';
+import { validateConfigText } from '../src/engine/authoring/index';
+import { loadConfigText } from '../src/engine/config/load';
+import { SaeDiffError } from '../src/engine/core/errors';
+import { decoderSpec } from '../src/engine/model/checkpoint/decoderConfig';
+import { readLoraAdapter } from '../src/engine/model/checkpoint/loraAdapter';
+import { adapterSource, checkpointSource, type CheckpointSource } from '../src/engine/model/modelSource';
+import { HookedModel } from '../src/engine/model/runner';
+import { resolveModels } from '../src/engine/pipeline/models';
+import { readSafetensors } from '../src/engine/sae/safetensors';
+import { LAYER_METRIC_FIELDS } from '../src/shared/layerMetrics';
+import type { SaeDiffReport } from '../src/shared/reportTypes';
+import { checkpointFolder, writeCheckpointWeights, writeLoraAdapter, type LoraSpec } from './helpers/checkpoints';
+import { runCli } from './helpers/cli';
+import { LAYER_TOL } from './helpers/golden';
+import { FIXTURES, scratchDir } from './helpers/paths';
+
+const out = scratchDir('lora');
+const cpu = { provider: 'cpu' as const, threads: 1 };
+const BASE = checkpointFolder(path.join(FIXTURES, 'base'), path.join(out, 'base'));
+const weights = new Map([...readSafetensors(path.join(BASE, 'model.safetensors'))].map(([n, t]) => [n, { shape: t.shape, data: t.data }]));
+const MODULES = [
+  'model.layers.0.self_attn.k_proj',
+  'model.layers.1.self_attn.q_proj',
+  'model.layers.2.self_attn.v_proj',
+  'model.layers.3.self_attn.o_proj',
+  'model.layers.4.mlp.gate_proj',
+  'model.layers.4.mlp.down_proj',
+  'model.layers.5.mlp.up_proj',
+];
+
+function source(folder: string): CheckpointSource {
+  const config = path.join(folder, 'config.json');
+  return checkpointSource(
+    path.join(folder, 'model.safetensors'),
+    config,
+    decoderSpec(JSON.parse(fs.readFileSync(config, 'utf8')), config, 64),
+  );
+}
+
+/** An adapter folder and a checkpoint folder holding the weights it merges into. */
+function adapterAndMerged(name: string, spec: LoraSpec): { adapter: string; merged: string } {
+  const adapter = path.join(out, name, 'adapter');
+  const mergedWeights = writeLoraAdapter(adapter, weights, spec);
+  const merged = checkpointFolder(path.join(FIXTURES, 'base'), path.join(out, name, 'merged'), []);
+  writeCheckpointWeights(path.join(merged, 'model.safetensors'), mergedWeights);
+  return { adapter, merged };
+}
+
+const batch = (() => {
+  const mask = new Uint8Array(3 * 20).fill(1);
+  for (let c = 0; c < 5; c++) mask[40 + c] = 0;
+  return { batch: 3, seq: 20, ids: Int32Array.from({ length: 60 }, (_, i) => 3 + ((i * 53) % 900)), mask };
+})();
+
+async function activations(from: CheckpointSource, point: 'resid_post' | 'attn_out' | 'mlp_out'): Promise<Map<number, Float32Array>> {
+  const m = await HookedModel.load(from, { targets: [0, 1, 2, 3, 4, 5], hookPoint: point, tensorNames: new Map() }, cpu);
+  try {
+    return new Map([...(await m.run(batch))].map(([l, a]) => [l, a.data.slice()]));
+  } finally {
+    await m.release();
+  }
+}
+
+function largestDifference(a: Map<number, Float32Array>, b: Map<number, Float32Array>): number {
+  let worst = 0;
+  for (const [layer, x] of a) {
+    const y = b.get(layer)!;
+    for (let i = 0; i < x.length; i++)
+      if (batch.mask[Math.floor(i / 128)]) worst = Math.max(worst, Math.abs(x[i] - y[i]) / Math.max(1, Math.abs(y[i])));
+  }
+  return worst;
+}
+
+for (const rslora of [false, true]) {
+  test(`an unmerged LoRA adapter${rslora ? ' (use_rslora)' : ''} gives the activations of its merged weights`, async () => {
+    const { adapter, merged } = adapterAndMerged(rslora ? 'rslora' : 'plain', { modules: MODULES, r: 4, alpha: 8, rslora });
+    const lora = adapterSource(source(BASE), readLoraAdapter(adapter));
+    for (const point of ['resid_post', 'attn_out', 'mlp_out'] as const) {
+      const [viaAdapter, viaMerged, viaBase] = [
+        await activations(lora, point),
+        await activations(source(merged), point),
+        await activations(source(BASE), point),
+      ];
+      assert.ok(largestDifference(viaAdapter, viaMerged) < 1e-5, `${point}: adapter vs merged ${largestDifference(viaAdapter, viaMerged)}`);
+      // the adapter changes the model: from layer 0 on (k_proj), and more than rounding
+      assert.ok(largestDifference(viaAdapter, viaBase) > 1e-2, `${point}: adapter vs base ${largestDifference(viaAdapter, viaBase)}`);
+    }
+  });
+}
+
+test('a run with a LoRA adapter folder as the fine-tune reports what the merged fine-tune reports', () => {
+  const { adapter, merged } = adapterAndMerged('run', { modules: MODULES, r: 8, alpha: 16, seed: 11 });
+  const reports = [adapter, merged].map((sft, i) => {
+    const config = path.join(out, 'run', `run${i}.sae-diff.yaml`);
+    fs.writeFileSync(
+      config,
+      `diagnostic_pipeline:
+  models: { base: ${JSON.stringify(BASE)}, sft: ${JSON.stringify(sft)} }
+  sae: { path: "${FIXTURES}/saes/blocks.{layer}.hook_resid_post", k: 16 }
+  layers: { target_indices: [0, 2, 5] }
+  dataset: { path: "${FIXTURES}/eval/general.jsonl", max_samples: 24 }
+  runtime: { max_tokens: 48 }
+`,
+    );
+    const file = path.join(out, 'run', `report${i}.json`);
+    const res = runCli(['run', config, '--provider', 'cpu', '--out', file, '--quiet']);
+    assert.equal(res.code, 0, res.stderr);
+    return JSON.parse(fs.readFileSync(file, 'utf8')) as SaeDiffReport;
+  });
+  const [viaAdapter, viaMerged] = reports;
+  assert.equal(viaAdapter.run.tokens, viaMerged.run.tokens);
+  viaAdapter.comparisons[0].layers.forEach((l, i) => {
+    const m = viaMerged.comparisons[0].layers[i];
+    for (const k of LAYER_METRIC_FIELDS) assert.ok(Math.abs(l[k] - m[k]) <= LAYER_TOL, `layer ${l.layer} ${k}: ${l[k]} vs ${m[k]}`);
+    assert.deepEqual(l.flags, m.flags);
+  });
+  assert.ok(viaAdapter.comparisons[0].layers[2].dense_cosine < 0.999, 'the adapter shifts layer 2');
+});
+
+test('adapters PEFT runs otherwise are refused, naming the key or tensor', () => {
+  const refusal = (name: string, spec: Partial<LoraSpec>, edit?: (folder: string) => void) => {
+    const folder = path.join(out, 'refused', name);
+    writeLoraAdapter(folder, weights, { modules: MODULES.slice(0, 2), r: 2, alpha: 4, ...spec });
+    edit?.(folder);
+    try {
+      readLoraAdapter(folder);
+    } catch (e) {
+      return e as SaeDiffError;
+    }
+    assert.fail(`${name} is refused`);
+  };
+  for (const [key, value, message] of [
+    ['use_dora', true, /DoRA adapters are not built/],
+    ['peft_type', 'IA3', /peft_type "IA3" is not built/],
+    ['alpha_pattern', { q_proj: 32 }, /alpha_pattern/],
+    ['bias', 'all', /train the base biases/],
+    ['trainable_token_indices', [5, 6], /Trainable token embeddings/],
+  ] as const) {
+    const e = refusal(key, { config: { [key]: value } });
+    assert.equal(e.location?.key, key);
+    assert.match(e.message, message);
+  }
+  const embedding = refusal('embedding', {}, (folder) => {
+    const file = path.join(folder, 'adapter_model.safetensors');
+    const tensors = readSafetensors(file);
+    tensors.set('base_model.model.model.embed_tokens.lora_embedding_A', { shape: [2, 1024], data: new Float32Array(2048) });
+    writeCheckpointWeights(file, tensors);
+  });
+  assert.match(embedding.message, /holds 'base_model\.model\.model\.embed_tokens\.lora_embedding_A', which is not a LoRA A or B matrix/);
+});
+
+test('an adapter needs a safetensors base, and is not a base itself', () => {
+  const { adapter } = adapterAndMerged('roles', { modules: MODULES, r: 2, alpha: 2 });
+  const config = (base: string, sft: string) =>
+    loadConfigText(
+      `diagnostic_pipeline:
+  models: { base: ${JSON.stringify(base)}, sft: ${JSON.stringify(sft)} }
+  sae: { path: "${FIXTURES}/saes/blocks.{layer}.hook_resid_post", k: 16 }
+  layers: { target_indices: [0] }
+  dataset: { path: "${FIXTURES}/eval/general.jsonl" }
+`,
+      path.join(out, 'roles', 'c.sae-diff.yaml'),
+    );
+  assert.throws(
+    () => resolveModels(config(adapter, BASE), () => {}),
+    /is a LoRA adapter \(adapter_config\.json\); the base must be a whole model/,
+  );
+  assert.throws(
+    () => resolveModels(config(path.join(FIXTURES, 'base'), adapter), () => {}),
+    /needs the base as a safetensors checkpoint, but base runs from .*model\.onnx/,
+  );
+  const { files } = resolveModels(config(BASE, adapter), () => {});
+  // config and tokenizer come from base; provenance hashes the adapter's files too
+  assert.equal(files.fineTunes[0].configPath, path.join(BASE, 'config.json'));
+  assert.equal(files.fineTunes[0].tokenizerJsonPath, path.join(BASE, 'tokenizer.json'));
+  assert.equal(files.fineTunes[0].source.file, path.join(adapter, 'adapter_model.safetensors'));
+
+  const editor = (base: string, sft: string) => {
+    const file = path.join(out, 'roles', 'e.sae-diff.yaml');
+    const text = `diagnostic_pipeline:
+  models: { base: ${JSON.stringify(base)}, sft: ${JSON.stringify(sft)} }
+  sae: { path: "${FIXTURES}/saes/blocks.{layer}.hook_resid_post", k: 16 }
+  layers: { target_indices: [0, 3] }
+  dataset: { path: "${FIXTURES}/eval/general.jsonl" }
+`;
+    fs.writeFileSync(file, text);
+    return validateConfigText(text, file, { env: { HF_HUB_CACHE: path.join(out, 'no-hub') } }).diagnostics.map((d) => d.code);
+  };
+  assert.deepEqual(editor(BASE, adapter), []);
+  assert.deepEqual(editor(adapter, BASE), ['model-adapter-as-base']);
+  const dora = path.join(out, 'roles', 'dora');
+  writeLoraAdapter(dora, weights, { modules: MODULES, r: 2, alpha: 2, config: { use_dora: true } });
+  assert.deepEqual(editor(BASE, dora), ['model-bad-adapter']);
+});
