@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
 import { test } from 'node:test';
+import { hoverAt } from '../src/engine/authoring/hover';
 import { validateConfigText } from '../src/engine/authoring/index';
 import type { HookPoint } from '../src/engine/config/types';
 import { SaeDiffError } from '../src/engine/core/errors';
@@ -311,6 +312,11 @@ test('the editor accepts a checkpoint folder and flags one it cannot build', () 
 `;
   fs.writeFileSync(configFile, text);
   const diagnostics = validateConfigText(text, configFile, { env: { HF_HUB_CACHE: path.join(out, 'no-hub') } }).diagnostics;
+  const hover = hoverAt(text, configFile, { line: 1, character: text.split('\n')[1].indexOf(good) + 2 });
+  assert.match(
+    hover?.markdown ?? '',
+    /llama, 6 layers, hidden size 128, safetensors `model\.safetensors` \(graph built from config\.json\)/,
+  );
   assert.deepEqual(
     diagnostics.map((d) => [d.code, d.message.slice(0, 60)]),
     [['model-bad-checkpoint', 'model_type "gemma" cannot run from safetensors: sae-diff bui']],

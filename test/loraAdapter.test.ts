@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
 import { test } from 'node:test';
+import { hoverAt } from '../src/engine/authoring/hover';
 import { validateConfigText } from '../src/engine/authoring/index';
 import { loadConfigText } from '../src/engine/config/load';
 import { SaeDiffError } from '../src/engine/core/errors';
@@ -196,6 +197,12 @@ test('an adapter needs a safetensors base, and is not a base itself', () => {
     return validateConfigText(text, file, { env: { HF_HUB_CACHE: path.join(out, 'no-hub') } }).diagnostics.map((d) => d.code);
   };
   assert.deepEqual(editor(BASE, adapter), []);
+  const hoverText = `diagnostic_pipeline:\n  models: { base: ${JSON.stringify(BASE)}, sft: ${JSON.stringify(adapter)} }\n`;
+  const hover = hoverAt(hoverText, path.join(out, 'roles', 'e.sae-diff.yaml'), {
+    line: 1,
+    character: hoverText.split('\n')[1].indexOf(adapter) + 2,
+  });
+  assert.match(hover?.markdown ?? '', /PEFT LoRA adapter, run on the base's checkpoint \(its config\.json and tokenizer from the base\)/);
   assert.deepEqual(editor(adapter, BASE), ['model-adapter-as-base']);
   const dora = path.join(out, 'roles', 'dora');
   writeLoraAdapter(dora, weights, { modules: MODULES, r: 2, alpha: 2, config: { use_dora: true } });
