@@ -13,7 +13,9 @@ import type { HookPoint } from '../src/engine/config/types';
 import { SaeDiffError } from '../src/engine/core/errors';
 import { decoderSpec } from '../src/engine/model/checkpoint/decoderConfig';
 import { ropeInverseFrequencies } from '../src/engine/model/checkpoint/ropeFrequencies';
-import { checkpointSource, type ModelSource } from '../src/engine/model/modelSource';
+import { checkpointSource, type ModelSource, readModelGraph } from '../src/engine/model/modelSource';
+import { graphOf, TensorDataType } from '../src/engine/model/onnxGraph';
+import { embeddingsOnCpu } from '../src/engine/model/oversizedWeights';
 import { HookedModel, type TokenBatch } from '../src/engine/model/runner';
 import { readUnembedding, type Unembedding } from '../src/engine/report/unembedding';
 import type { SaeDiffReport } from '../src/shared/reportTypes';
@@ -166,6 +168,13 @@ test('a sharded bfloat16 checkpoint runs as its weights widened to float32, and 
   const { worst, largest } = await hookDifference(shardedSource, sourceOf(wide), [1, 4], 'resid_post');
   assert.equal(worst, 0, 'the same float32 weights give the same activations');
   assert.ok(largest > 1);
+  // the embedding rows are widened after the gather, from the table as stored
+  assert.equal((await hookDifference(shardedSource, sourceOf(wide), [0], 'resid_pre')).worst, 0);
+  const graph = graphOf(readModelGraph(shardedSource).model);
+  const table = graph.initializer.find((t) => t.name === 'model.embed_tokens.weight')!;
+  assert.equal(table.dataType, TensorDataType.BFLOAT16);
+  // over a WebGPU buffer limit, the bfloat16 table is gathered from on the CPU (only its rows go to the device)
+  assert.deepEqual(embeddingsOnCpu(graph, 200_000, shardedSource.file).nodes, ['/model/embed_tokens/Gather']);
   // and bfloat16 weights are not the original ones: the comparison can fail
   const original = await hookDifference(shardedSource, path.join(FIXTURES, 'base', 'model.onnx'), [4], 'resid_post');
   assert.ok(original.worst > 1e-4, `bf16 rounding shows: ${original.worst}`);

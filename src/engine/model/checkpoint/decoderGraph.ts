@@ -192,7 +192,11 @@ export function buildDecoderGraph(
   };
 
   const prefix = weights.prefix;
-  let x = g.one('/model/embed_tokens', 'Gather', [weights.get(`${prefix}embed_tokens.weight`, [-1, hidden]), 'input_ids']);
+  // the table is gathered from as stored and only its rows widened: a half table stays half in memory, and a
+  // table above a WebGPU buffer can be gathered on the CPU (model/oversizedWeights.ts)
+  const table = weights.get(`${prefix}embed_tokens.weight`, [-1, hidden], false);
+  const rows = g.one('/model/embed_tokens', 'Gather', [table.name, 'input_ids'], [], table.dataType === FLOAT);
+  let x = table.dataType === FLOAT ? rows : g.one('/model/embed_tokens', 'Cast', [rows], [intAttr('to', FLOAT)]);
   const repeat = heads / kvHeads;
   const kvExpanded = g.int64s('sae_diff.kv_expand', [1, 1, repeat, 1, 1]);
   const headsOut = g.int64s('sae_diff.heads_merged', [0, heads, -1, headDim]);
@@ -281,7 +285,10 @@ class WeightReader {
   }
 
   /** The float32 tensor `name` (dims checked against `dims`; -1 accepts any size). */
-  get(name: string, dims: number[]): string {
+  get(name: string, dims: number[]): string;
+  /** The tensor `name` as stored, and its ONNX type. */
+  get(name: string, dims: number[], widen: false): { name: string; dataType: number };
+  get(name: string, dims: number[], widen = true): string | { name: string; dataType: number } {
     const t = this.files.tensors.get(name);
     if (!t) {
       throw new SaeDiffError(`The checkpoint has no tensor '${name}', which a ${this.spec.family} model with this config.json needs`, {
@@ -304,6 +311,7 @@ class WeightReader {
     }
     this.used.add(name);
     this.initializers.push(external(name, t, dataType, this.locate(t.file)));
+    if (!widen) return { name, dataType };
     return dataType === FLOAT ? name : this.g.one('/model/weights', 'Cast', [name], [intAttr('to', FLOAT)]);
   }
 
