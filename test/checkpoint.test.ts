@@ -13,13 +13,19 @@ import type { HookPoint } from '../src/engine/config/types';
 import { SaeDiffError } from '../src/engine/core/errors';
 import { decoderSpec } from '../src/engine/model/checkpoint/decoderConfig';
 import { ropeInverseFrequencies } from '../src/engine/model/checkpoint/ropeFrequencies';
-import { checkpointSource, type ModelSource, readModelGraph } from '../src/engine/model/modelSource';
-import { graphOf, TensorDataType } from '../src/engine/model/onnxGraph';
+import {
+  checkpointCompute,
+  checkpointSource,
+  type CheckpointSource,
+  type ModelSource,
+  readModelGraph,
+} from '../src/engine/model/modelSource';
+import { declaredElemTypes, graphOf, TensorDataType } from '../src/engine/model/onnxGraph';
 import { embeddingsOnCpu } from '../src/engine/model/oversizedWeights';
 import { HookedModel, type TokenBatch } from '../src/engine/model/runner';
 import { readUnembedding, type Unembedding } from '../src/engine/report/unembedding';
 import type { SaeDiffReport } from '../src/shared/reportTypes';
-import { checkpointFolder, checkpointFromDynamo } from './helpers/checkpoints';
+import { checkpointFolder, checkpointFromDynamo, float16Checkpoint } from './helpers/checkpoints';
 import { runCli } from './helpers/cli';
 import { compareWithGolden } from './helpers/golden';
 import { FIXTURES, REPO_ROOT, scratchDir } from './helpers/paths';
@@ -330,4 +336,35 @@ test('the editor accepts a checkpoint folder and flags one it cannot build', () 
     diagnostics.map((d) => [d.code, d.message.slice(0, 60)]),
     [['model-bad-checkpoint', 'model_type "gemma" cannot run from safetensors: sae-diff bui']],
   );
+});
+
+test('a float16 checkpoint computes in float16 on a GPU (float32 on the CPU): the graph declares it, and agrees with float32', async () => {
+  const folder = float16Checkpoint(path.join(FIXTURES, 'base'), path.join(out, 'float16'));
+  const half = sourceOf(folder) as CheckpointSource;
+  assert.equal(checkpointCompute(half, false), 'float32', 'the CPU computes in float32');
+  assert.equal(checkpointCompute(half, true), 'float16', 'a GPU computes in float16');
+  assert.equal(
+    checkpointCompute(sourceOf(path.join(FIXTURES, 'base')) as CheckpointSource, true),
+    'float32',
+    'a float32 checkpoint: float32',
+  );
+  const graph = graphOf(readModelGraph(half, true).model);
+  const types = declaredElemTypes(graph);
+  // the block outputs are float16; the norms' statistics and the softmax are float32
+  assert.equal(types.get('/model/layers.2/Add_1_output_0'), TensorDataType.FLOAT16);
+  assert.equal(types.get('/model/layers.2/input_layernorm/ReduceMean_output_0'), TensorDataType.FLOAT);
+  assert.equal(types.get('/model/layers.2/self_attn/Softmax_output_0'), TensorDataType.FLOAT);
+  assert.ok(
+    graph.initializer.filter((t) => t.name!.startsWith('model.')).every((t) => t.dataType === TensorDataType.FLOAT16),
+    'weights stay float16',
+  );
+  // ONNX Runtime's CPU provider runs float16 graphs partly in float32, so only closeness is checked here;
+  // test/webgpu/devicePath.test.ts checks the float16 arithmetic on a device
+  const { worst, largest } = await hookDifference(
+    { ...half, compute: 'float16' },
+    { ...half, compute: 'float32' },
+    [0, 2, 5],
+    'resid_post',
+  );
+  assert.ok(worst < 1e-2 * largest && largest > 1, `float16 vs float32 compute: ${worst} of ${largest}`);
 });

@@ -8,6 +8,8 @@ import { onnx } from 'onnx-proto';
 import { placeExternalData, readExternalBytes } from '../../src/engine/model/externalData';
 import { deepestModuleScope } from '../../src/engine/model/nodeMetadata';
 import { graphOf, nodeMetadata, readOnnxModel } from '../../src/engine/model/onnxGraph';
+import { toHalfArray } from '../../bench/workload/rng';
+import { readSafetensors } from '../../src/engine/sae/safetensors';
 import { writeRawSafetensors, type RawTensors } from './safetensors';
 
 /** Copies of a model folder's config, tokenizer and `extra` files, without its ONNX files (links where possible). */
@@ -141,4 +143,16 @@ export function writeCheckpointWeights(file: string, weights: Map<string, { shap
   for (const [name, t] of weights)
     tensors[name] = { dtype: 'F32', shape: t.shape, bytes: new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength) };
   writeRawSafetensors(file, tensors);
+}
+
+/** A copy of a checkpoint folder with every weight stored as float16 (round to nearest even). */
+export function float16Checkpoint(from: string, to: string): string {
+  const folder = checkpointFolder(from, to, []);
+  const tensors: RawTensors = {};
+  for (const [name, t] of readSafetensors(path.join(from, 'model.safetensors'))) {
+    const half = toHalfArray(t.data);
+    tensors[name] = { dtype: 'F16', shape: t.shape, bytes: new Uint8Array(half.buffer, half.byteOffset, half.byteLength) };
+  }
+  writeRawSafetensors(path.join(folder, 'model.safetensors'), tensors);
+  return folder;
 }

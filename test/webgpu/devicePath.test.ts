@@ -30,6 +30,9 @@ import type { SaeDiffReport } from '../../src/shared/reportTypes';
 import { compareWithGolden, LAYER_TOL, rankingProblems } from '../helpers/golden';
 import { assertEdgeCaseBins } from '../helpers/histogramEdgeCases';
 import { FIXTURES, scratchDir } from '../helpers/paths';
+import { float16Checkpoint } from '../helpers/checkpoints';
+import { toHalfArray } from '../../bench/workload/rng';
+import { f16ToF32 } from '../../src/engine/sae/safetensors';
 
 const dir = scratchDir('webgpu');
 const goldenDir = path.join(FIXTURES, 'golden');
@@ -200,4 +203,39 @@ test('the dense graph runs on the device: no operator of any architecture copies
 test('histogram counts on the device: values on and beside every edge fall in their documented bins', async (t) => {
   if (!(await webgpuLoads(t))) return;
   await assertEdgeCaseBins({ provider: 'webgpu', threads: 0 }, 'dense');
+});
+
+test('a float16 checkpoint on WebGPU computes in float16 (every hooked value a float16), within 1e-2 of float32', async (t) => {
+  if (!(await webgpuLoads(t))) return;
+  const folder = float16Checkpoint(path.join(FIXTURES, 'base'), path.join(dir, 'float16-checkpoint'));
+  const config = path.join(folder, 'config.json');
+  const half = checkpointSource(
+    path.join(folder, 'model.safetensors'),
+    config,
+    decoderSpec(JSON.parse(fs.readFileSync(config, 'utf8')), config, 64),
+  );
+  const hooks = { targets: [0, 3, 5], hookPoint: 'resid_post' as const, tensorNames: new Map() };
+  const batch = {
+    batch: 2,
+    seq: 6,
+    ids: Int32Array.from([1, 5, 9, 12, 40, 41, 3, 7, 8, 0, 0, 0]),
+    mask: Uint8Array.from([1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0]),
+  };
+  const run = async (source: ModelSource) => {
+    const model = await HookedModel.load(source, hooks, { provider: 'webgpu', threads: 1 });
+    try {
+      const acts = await model.run(batch);
+      return Promise.all(hooks.targets.map(async (l) => (await hostData(acts.get(l)!)).slice()));
+    } finally {
+      await model.release();
+    }
+  };
+  const [asHalf, asFloat] = [await run(half), await run({ ...half, compute: 'float32' })];
+  asHalf.forEach((values, i) => {
+    const real = values.filter((_, j) => batch.mask[Math.floor(j / 128)]);
+    assert.deepEqual(real, f16ToF32(toHalfArray(real)), `layer ${hooks.targets[i]}: computed in float16`);
+    const largest = asFloat[i].reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+    const worst = real.reduce((w, v, j) => Math.max(w, Math.abs(v - asFloat[i].filter((_, k) => batch.mask[Math.floor(k / 128)])[j])), 0);
+    assert.ok(worst < 1e-2 * largest, `layer ${hooks.targets[i]}: float16 differs from float32 by ${worst} of ${largest}`);
+  });
 });

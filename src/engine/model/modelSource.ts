@@ -5,6 +5,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { readCheckpointFiles, type CheckpointFiles } from './checkpoint/checkpointFiles';
+import { allFloat16 } from './checkpoint/checkpointWeights';
 import { buildDecoderGraph } from './checkpoint/decoderGraph';
 import type { DecoderSpec } from './checkpoint/decoderConfig';
 import type { LoraAdapter } from './checkpoint/loraAdapter';
@@ -29,6 +30,8 @@ export interface CheckpointSource {
   checkpoint: CheckpointFiles;
   /** A LoRA fine-tune: the adapter applied on `checkpoint`. */
   adapter?: LoraAdapter;
+  /** What the graph computes in regardless of the provider (tests); else checkpointCompute decides. */
+  compute?: 'float32' | 'float16';
 }
 
 export function onnxSource(file: string): OnnxSource {
@@ -46,15 +49,23 @@ export function adapterSource(base: CheckpointSource, adapter: LoraAdapter): Che
 
 /**
  * The whole graph, before hooking, and the folder its external data locations are relative to (undefined when
- * it has none).
+ * it has none). `onGpu`: a float16 checkpoint then computes in float16, as a float16 export does.
  */
-export function readModelGraph(source: ModelSource): { model: ModelProto; externalDataFolder?: string } {
-  if (source.format === 'safetensors') return buildDecoderGraph(source.spec, source.checkpoint, source.configFile, source.adapter);
+export function readModelGraph(source: ModelSource, onGpu = false): { model: ModelProto; externalDataFolder?: string } {
+  if (source.format === 'safetensors') {
+    const compute = checkpointCompute(source, onGpu);
+    return buildDecoderGraph(source.spec, source.checkpoint, source.configFile, { adapter: source.adapter, compute });
+  }
   const model = readOnnxModel(source.file);
   return { model, externalDataFolder: placeExternalData(graphOf(model), source.file) };
 }
 
 /** The files whose bytes are the weights: the ONNX file and its external data files, or the checkpoint's files. */
+/** What a checkpoint's graph computes in: float16 for a float16 checkpoint on a GPU, else float32. */
+export function checkpointCompute(source: CheckpointSource, onGpu: boolean): 'float32' | 'float16' {
+  return source.compute ?? (onGpu && allFloat16(source.checkpoint) ? 'float16' : 'float32');
+}
+
 export function weightFiles(source: ModelSource): string[] {
   if (source.format === 'safetensors') {
     const main = source.checkpoint.main;

@@ -129,7 +129,7 @@ export class HookedModel {
   static async load(from: string | ModelSource, hooks: HookOptions, settings: SessionSettings): Promise<HookedModel> {
     const source = typeof from === 'string' ? onnxSource(from) : from;
     const onnxPath = source.file;
-    const { model, externalDataFolder } = readModelGraph(source);
+    const { model, externalDataFolder } = readModelGraph(source, settings.provider !== 'cpu');
     const { tensors, outputNames, blockCount, probes } = hookGraph(model, onnxPath, hooks);
     const graph = graphOf(model);
     const inputSpecs = graph.input.map((i) => ({

@@ -1,0 +1,119 @@
+/**
+ * A checkpoint's tensors (and a LoRA adapter's) as graph initialisers: external data that points into the
+ * safetensors files in place, each checked against the shape config.json implies, cast to the type the graph
+ * computes in where it is stored otherwise (ONNX Runtime folds those casts once, when the session is created).
+ */
+import * as path from 'path';
+import { onnx } from 'onnx-proto';
+import { SaeDiffError } from '../../core/errors';
+import { TensorDataType } from '../onnxGraph';
+import type { CheckpointFiles, CheckpointTensor } from './checkpointFiles';
+import type { DecoderSpec } from './decoderConfig';
+import type { ScopedGraph } from './scopedGraph';
+
+/** safetensors dtype -> ONNX element type, for the dtypes a checkpoint may store its weights in. */
+export const DTYPES: Record<string, number> = { F32: TensorDataType.FLOAT, F16: TensorDataType.FLOAT16, BF16: TensorDataType.BFLOAT16 };
+/** Buffers some checkpoints saved beside the weights; they are derived from config.json here. */
+const DERIVED = /\.rotary_emb\.inv_freq$/;
+
+export class WeightReader {
+  readonly initializers: onnx.ITensorProto[] = [];
+  readonly prefix: string;
+  private readonly used = new Set<string>();
+
+  constructor(
+    private readonly files: CheckpointFiles,
+    private readonly spec: DecoderSpec,
+    private readonly g: ScopedGraph,
+    private readonly configFile: string,
+    /** A weight file's location relative to the graph's external data folder. */
+    private readonly locate: (file: string) => string,
+  ) {
+    // a LlamaModel saved without its causal-LM head names its tensors without the `model.` prefix
+    this.prefix = files.tensors.has('model.embed_tokens.weight') || !files.tensors.has('embed_tokens.weight') ? 'model.' : '';
+  }
+
+  /** The tensor `name` in the graph's activation type (dims checked against `dims`; -1 accepts any size). */
+  get(name: string, dims: number[]): string {
+    const stored = this.stored(name, dims);
+    return this.g.cast('/model/weights', stored.name, stored.dataType, this.g.act);
+  }
+
+  /** The tensor `name` as stored, and its ONNX type. */
+  stored(name: string, dims: number[]): { name: string; dataType: number } {
+    const t = this.files.tensors.get(name);
+    if (!t) {
+      throw new SaeDiffError(`The checkpoint has no tensor '${name}', which a ${this.spec.family} model with this config.json needs`, {
+        location: { file: this.files.main },
+        hint: 'Check that config.json belongs to these weights (attention_bias, mlp_bias, num_hidden_layers), or export the model to ONNX.',
+      });
+    }
+    if (t.shape.length !== dims.length || dims.some((d, i) => d !== -1 && d !== t.shape[i])) {
+      throw new SaeDiffError(`'${name}' has shape [${t.shape}] but config.json implies [${dims.map((d) => (d === -1 ? '?' : d))}]`, {
+        location: { file: this.files.main },
+        hint: `Check that ${path.basename(this.configFile)} belongs to these weights.`,
+      });
+    }
+    const dataType = DTYPES[t.dtype];
+    if (dataType === undefined) {
+      throw new SaeDiffError(`'${name}' is ${t.dtype}; checkpoints run from float32, float16 or bfloat16 weights`, {
+        location: { file: this.files.main },
+        hint: 'Save the model unquantised (save_pretrained after dequantising), or export it to ONNX.',
+      });
+    }
+    this.used.add(name);
+    this.initializers.push(externalTensor(name, t, dataType, this.locate(t.file)));
+    return { name, dataType };
+  }
+
+  /** A LoRA matrix of `adapterFile` in float32 (PEFT upcasts half adapters to float32), checked against `dims`. */
+  loraMatrix(name: string, t: CheckpointTensor, dims: number[], adapterFile: string): string {
+    if (dims.some((d, i) => d !== -1 && d !== t.shape[i])) {
+      throw new SaeDiffError(
+        `The adapter's '${name}' has shape [${t.shape}], which does not fit the base's [${dims.map((d) => (d === -1 ? '?' : d))}]`,
+        { location: { file: adapterFile }, hint: 'The adapter was trained on another base model: give the base it was trained on.' },
+      );
+    }
+    const dataType = DTYPES[t.dtype];
+    if (dataType === undefined)
+      throw new SaeDiffError(`The adapter's '${name}' is ${t.dtype}`, {
+        location: { file: adapterFile },
+        hint: 'Save the adapter in float32, float16 or bfloat16.',
+      });
+    const initializer = `sae_diff.adapter.${name}`;
+    this.initializers.push(externalTensor(initializer, t, dataType, this.locate(t.file)));
+    return this.g.cast('/model/weights', initializer, dataType, TensorDataType.FLOAT);
+  }
+
+  /** Refuses a tensor the graph did not read (another architecture's, a quantisation's), naming it. */
+  checkAllUsed(): void {
+    const ignored = new Set([`${this.prefix}norm.weight`, 'lm_head.weight']);
+    for (const name of this.files.tensors.keys()) {
+      if (this.used.has(name) || ignored.has(name) || DERIVED.test(name)) continue;
+      throw new SaeDiffError(`The checkpoint holds '${name}', which a ${this.spec.family} model with this config.json does not have`, {
+        location: { file: this.files.main },
+        hint: 'The weights are of another architecture or carry a quantisation or adapter: export the model to ONNX, or merge the adapter first.',
+      });
+    }
+  }
+}
+
+/** An initialiser whose bytes are `t`'s, read by ONNX Runtime from `location` (onnx.proto's external data). */
+function externalTensor(name: string, t: CheckpointTensor, dataType: number, location: string): onnx.ITensorProto {
+  return {
+    name,
+    dataType,
+    dims: t.shape,
+    dataLocation: onnx.TensorProto.DataLocation.EXTERNAL,
+    externalData: [
+      { key: 'location', value: location },
+      { key: 'offset', value: String(t.offset) },
+      { key: 'length', value: String(t.length) },
+    ],
+  };
+}
+
+/** Whether every weight of the checkpoint is stored as float16 (then a GPU run computes in float16). */
+export function allFloat16(files: CheckpointFiles): boolean {
+  return [...files.tensors.entries()].every(([name, t]) => t.dtype === 'F16' || DERIVED.test(name));
+}
