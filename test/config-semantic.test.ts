@@ -301,6 +301,11 @@ describe('config semantic checks', () => {
     fs.mkdirSync(downloaded, { recursive: true });
     fs.writeFileSync(path.join(downloaded, 'model.safetensors'), 'placeholder');
     assert.equal(resolveHubModelFolder('my-org/tiny-base', { HF_HOME: home }), downloaded);
+    // and an adapter as PeftModel.push_to_hub leaves it
+    const lora = path.join(home, 'hub', 'models--my-org--tiny-lora', 'snapshots', 'ghi');
+    fs.mkdirSync(lora, { recursive: true });
+    fs.writeFileSync(path.join(lora, 'adapter_config.json'), '{}');
+    assert.equal(resolveHubModelFolder('my-org/tiny-lora', { HF_HOME: home }), lora);
     assert.equal(resolveHubModelFolder('../relative/path', { HF_HOME: home }), undefined);
     assert.equal(hubCacheDir({ HOME: '/home/u' }), path.join('/home/u', '.cache', 'huggingface', 'hub'));
     assert.deepEqual(check(config({ sft: 'my-org/tiny-sft' }), { HF_HUB_CACHE: path.join(home, 'hub') }), []);

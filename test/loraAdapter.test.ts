@@ -179,7 +179,22 @@ test('an adapter needs a safetensors base, and is not a base itself', () => {
     () => resolveModels(config(path.join(FIXTURES, 'base'), adapter), () => {}),
     /needs the base as a safetensors checkpoint, but base runs from .*model\.onnx/,
   );
-  const { files } = resolveModels(config(BASE, adapter), () => {});
+  const warnings: string[] = [];
+  const { files } = resolveModels(config(BASE, adapter), () => {}, warnings);
+  assert.deepEqual(warnings, [], "the adapter's recorded base (tiny-llama/base) names a folder 'base'");
+  const elsewhere = path.join(out, 'roles', 'other-base-adapter');
+  writeLoraAdapter(elsewhere, weights, {
+    modules: MODULES,
+    r: 2,
+    alpha: 2,
+    config: { base_model_name_or_path: 'meta-llama/Llama-3.2-1B' },
+  });
+  resolveModels(config(BASE, elsewhere), () => {}, warnings);
+  assert.equal(warnings.length, 1);
+  assert.match(
+    warnings[0],
+    /was trained on 'meta-llama\/Llama-3\.2-1B' \(base_model_name_or_path in adapter_config\.json\), but the base is .*base: check/,
+  );
   // config and tokenizer come from base; provenance hashes the adapter's files too
   assert.equal(files.fineTunes[0].configPath, path.join(BASE, 'config.json'));
   assert.equal(files.fineTunes[0].tokenizerJsonPath, path.join(BASE, 'tokenizer.json'));

@@ -3,6 +3,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { looksLikeHubModelId, modelTarget } from '../config/modelId';
 import { readTextBounded } from '../io/boundedRead';
+import { ADAPTER_CONFIG } from './checkpoint/loraAdapter';
 import { CHECKPOINT_CANDIDATES, ONNX_CANDIDATES } from './modelFolder';
 
 export { looksLikeHubModelId };
@@ -19,9 +20,9 @@ export function hubCacheDir(env: HubEnv = process.env): string {
   return path.join(cacheRoot, 'huggingface', 'hub');
 }
 
-/** The folder holds a model the run can load: an ONNX export, or a safetensors checkpoint (model/checkpoint). */
+/** The folder holds a model the run can load: an ONNX export, a safetensors checkpoint or a LoRA adapter (model/checkpoint). */
 export function hasModel(folder: string): boolean {
-  return [...ONNX_CANDIDATES, ...CHECKPOINT_CANDIDATES].some((c) => fs.existsSync(path.join(folder, c)));
+  return [...ONNX_CANDIDATES, ...CHECKPOINT_CANDIDATES, ADAPTER_CONFIG].some((c) => fs.existsSync(path.join(folder, c)));
 }
 
 /**

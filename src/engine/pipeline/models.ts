@@ -1,6 +1,7 @@
 import type { ResolvedConfig } from '../config/types';
 import { SaeDiffError } from '../core/errors';
 import { hiddenSize, layerCount, ModelFiles, resolveModelFiles } from '../model/modelFolder';
+import { adapterBaseWarning } from '../model/checkpoint/loraAdapter';
 import { HookedModel, type HookOptions } from '../model/runner';
 import type { SessionSettings } from '../runtime/session';
 
@@ -25,6 +26,7 @@ export function everyModel<T>(m: RunModels<T>): T[] {
 export function resolveModels(
   config: ResolvedConfig,
   log: (line: string) => void,
+  warnings: string[] = [],
 ): { files: RunModels<ModelFiles>; hidden: number | undefined } {
   const base = resolveModelFiles(config.models.base, config);
   const files: RunModels<ModelFiles> = {
@@ -37,6 +39,12 @@ export function resolveModels(
     const count = layerCount(model.configJson);
     const h = hiddenSize(model.configJson);
     log(`model ${model.spec.name}: ${model.source.file} (${count ?? '?'} layers, hidden ${h ?? '?'})`);
+    const adapter = model.source.format === 'safetensors' ? model.source.adapter : undefined;
+    const mismatch = adapter && adapterBaseWarning(adapter, model.spec.name, base.spec);
+    if (mismatch) {
+      warnings.push(mismatch);
+      log(`warning: ${mismatch}`);
+    }
     if (h !== undefined && hidden !== undefined && h !== hidden) {
       throw new SaeDiffError(`${model.spec.name} has hidden size ${h} but the base has ${hidden}`, {
         location: config.locate(model.spec.key),

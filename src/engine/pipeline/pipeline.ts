@@ -60,7 +60,7 @@ export async function runDiagnostic(config: ResolvedConfig, options: RunOptions 
     progress({ stage: 'load', message: 'Loading models and SAEs' });
     const warnings: string[] = [];
     const { settings, providerReason: chosenBecause } = await provider(config, options, warnings, log);
-    const { files, hidden } = resolveModels(config, log);
+    const { files, hidden } = resolveModels(config, log, warnings);
     const reduction = chooseReduction(settings.provider, config.runtime.reduction);
     log(`reduction: ${reduction.reduction} (${reduction.reason})`);
     const providerReason = `${chosenBecause}; ${reduction.reduction} reduction (${reduction.reason})`;

@@ -33,6 +33,8 @@ export interface LoraAdapter {
   modules: Map<string, LoraModule>;
   /** Tensors of modules the run never reaches (lm_head), ignored. */
   ignored: string[];
+  /** adapter_config.json's base_model_name_or_path: what it was trained on, as PEFT recorded it. */
+  trainedOn?: string;
   files: CheckpointFiles;
 }
 
@@ -103,5 +105,25 @@ export function readLoraAdapter(folder: string): LoraAdapter {
     modules.set(module, { a, b, scaling: Math.fround(cfg.use_rslora === true ? alpha / Math.sqrt(r) : alpha / r) });
   }
   if (modules.size === 0) throw refuse(file, '', 'The adapter holds no LoRA matrices');
-  return { file, configFile, modules, ignored, files };
+  const trainedOn =
+    typeof cfg.base_model_name_or_path === 'string' && cfg.base_model_name_or_path ? cfg.base_model_name_or_path : undefined;
+  return { file, configFile, modules, ignored, files, trainedOn };
+}
+
+/**
+ * A warning when the adapter's recorded base (base_model_name_or_path) does not look like the base it is run on:
+ * neither the hub id the config gives nor a folder of the same name (a path's last part). An adapter on another
+ * model of the same shape runs without error and diffs nonsense.
+ */
+export function adapterBaseWarning(adapter: LoraAdapter, sft: string, base: { path: string; hubId?: string }): string | undefined {
+  const recorded = adapter.trainedOn;
+  if (!recorded) return undefined;
+  const last = (p: string) =>
+    p
+      .replace(/[\\/]+$/, '')
+      .split(/[\\/]/)
+      .pop()!
+      .toLowerCase();
+  if (recorded === base.hubId || last(recorded) === last(base.hubId ?? base.path)) return undefined;
+  return `The LoRA adapter ${sft} was trained on '${recorded}' (base_model_name_or_path in ${ADAPTER_CONFIG}), but the base is ${base.hubId ?? base.path}: check that they are the same model.`;
 }
