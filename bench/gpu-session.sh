@@ -7,8 +7,9 @@
 #   git show main:test/fixtures/$s/cfg.json > .devrun/fixtures/$s/cfg.json
 # run: bash .devrun/gpu-session.sh (timeout_s 580), then ALWAYS ../shared/gpu/restore.sh. In order of priority:
 #   1. the large workload of gpu-check.sh (143.7M params, 65,280 tokens, SAE 16,384 x 3), runs in LARGE_RUNS order
-#      (default: graph dense peer cuda dense profile): the project on WebGPU on the dense path, the PyTorch peer on CUDA,
-#      and also: bucket (the dense path with ONNX Runtime's default buffer cache), sparse (the sparse path),
+#      (default: graph dense peer cuda checkpoint dense profile): the project on WebGPU on the dense path, the PyTorch
+#      peer on CUDA, and also: checkpoint (the dense path with the models built from their model.safetensors, no ONNX
+#      file: src/engine/model/checkpoint), bucket (the dense path with ONNX Runtime's default buffer cache), sparse (the sparse path),
 #      profile (the dense path under ONNX Runtime's profiler, summed per session and operator),
 #      graph (bench/saeGraphBench.ts: the dense SAE graph alone per chunk size, the products' TFLOP/s in the graph and alone, its operators),
 #      cuda (onnxruntime-node's CUDA provider borrowed from the image's Python onnxruntime-gpu, see borrow_cuda);
@@ -77,7 +78,11 @@ if [ -z "${SKIP_LARGE:-}" ]; then
   # shellcheck disable=SC2086 # LARGE is a list of assignments
   (cd "$D/bench" && env THREADS=16 $LARGE python3 make_bench_gpu.py /tmp/bl | tail -1)
   sed 's/runtime: { max_tokens: \([0-9]*\) }/runtime: { max_tokens: \1, reduction: sparse }/' /tmp/bl/bench.yaml > /tmp/bl/sparse.yaml
-  for run in ${LARGE_RUNS:-graph dense peer cuda dense profile}; do
+  for m in base sft; do # the same models as checkpoints: every file but the ONNX export
+    mkdir -p /tmp/bl/ck/$m && for f in /tmp/bl/$m/*; do [ "${f##*/}" = model.onnx ] || ln -sf "$f" /tmp/bl/ck/$m/; done
+  done
+  sed 's#base: "base", sft: "sft"#base: "ck/base", sft: "ck/sft"#' /tmp/bl/bench.yaml > /tmp/bl/checkpoint.yaml
+  for run in ${LARGE_RUNS:-graph dense peer cuda checkpoint dense profile}; do
     case $run in
       peer)
         T "large: PyTorch peer on CUDA"
@@ -90,6 +95,9 @@ if [ -z "${SKIP_LARGE:-}" ]; then
       cuda)
         T "large: sae-diff on CUDA, its provider borrowed from Python's onnxruntime-gpu"
         (borrow_cuda && ours large-cuda cuda /tmp/bl/bench.yaml 120) ;; # a subshell: the library path stays with this run
+      checkpoint)
+        T "large: sae-diff on $PROVIDER, the models built from their safetensors checkpoints"
+        ours large-$PROVIDER-checkpoint "$PROVIDER" /tmp/bl/checkpoint.yaml 90 ;;
       bucket)
         T "large: the same with ONNX Runtime's default buffer cache (bucket: nothing above 160 MiB kept)"
         ours large-$PROVIDER-bucket "$PROVIDER" /tmp/bl/bench.yaml 90 bucket ;;
