@@ -2,7 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type { Document, LineCounter } from 'yaml';
 import { HubEnv, resolveModelPath } from '../model/hfCache';
-import { CHECKPOINT_CANDIDATES, ONNX_CANDIDATES } from '../model/modelFolder';
+import { CHECKPOINT_CANDIDATES, noModelHint, ONNX_CANDIDATES } from '../model/modelFolder';
 import { ConfigRefs, configRefs, ModelRef, PIPELINE, Segments } from '../config/configRefs';
 import type { ConfigDiagnostic } from '../config/configDiagnostic';
 import { dotted, keyRange, valueRange } from '../config/yamlNodes';
@@ -103,7 +103,7 @@ function checkModels(ctx: CheckContext, env?: HubEnv): { ref: ModelRef; facts: M
         !adapter &&
         (ref.onnxFile
           ? `ONNX file not found: ${path.resolve(facts.folder, ref.onnxFile)}.`
-          : `No model in ${facts.folder} (looked for ${[...ONNX_CANDIDATES, ...CHECKPOINT_CANDIDATES].join(', ')}). Save it with save_pretrained or export it with \`optimum-cli export onnx\`, or name the ONNX file with onnx_file.`),
+          : `No model in ${facts.folder} (looked for ${[...ONNX_CANDIDATES, ...CHECKPOINT_CANDIDATES].join(', ')}). ${noModelHint(facts.folder)}`),
       // an adapter folder uses base's config.json, and base's tokenizer when it has none
       !adapter && !facts.hasConfigJson && `Missing config.json in ${facts.folder}.`,
       facts.configError && `${facts.configError} (${facts.folder}).`,

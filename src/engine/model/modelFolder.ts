@@ -87,7 +87,7 @@ export function resolveModelFiles(spec: ModelSpec, config: ResolvedConfig, base?
   if (!onnxPath && !checkpoint) {
     throw new SaeDiffError(`No model in ${spec.path} (looked for ${[...ONNX_CANDIDATES, ...CHECKPOINT_CANDIDATES].join(', ')})`, {
       location: where,
-      hint: 'Give a folder saved with save_pretrained (config.json, model.safetensors) or an ONNX export (`optimum-cli export onnx`), or name the ONNX file with onnx_file.',
+      hint: noModelHint(spec.path),
     });
   }
   const configPath = path.join(spec.path, 'config.json');
@@ -151,6 +151,17 @@ function adapterFiles(spec: ModelSpec, where: SourceLocation, base: ModelFiles |
     tokenizerJsonPath,
     tokenizerConfigPath,
   };
+}
+
+/** Weights saved as PyTorch pickles, which are not read (loading a pickle runs code). */
+const PICKLE_CHECKPOINTS = ['pytorch_model.bin', 'pytorch_model.bin.index.json'];
+
+/** What to do about a folder without a model: re-save pickled weights as safetensors, or give one that has a model. */
+export function noModelHint(folder: string): string {
+  const pickle = PICKLE_CHECKPOINTS.find((f) => fs.existsSync(path.join(folder, f)));
+  return pickle
+    ? `The folder has ${pickle}: PyTorch pickles are not read. Save the model again as safetensors (save_pretrained(folder, safe_serialization=True), the default since transformers 4.35).`
+    : 'Save the model with save_pretrained (config.json, model.safetensors) or export it with `optimum-cli export onnx`, or name the ONNX file with onnx_file.';
 }
 
 /** A small JSON file, read bounded (regular file, size cap) and refused if it holds a non-finite number. */
