@@ -368,3 +368,38 @@ test('a float16 checkpoint computes in float16 on a GPU (float32 on the CPU): th
   );
   assert.ok(worst < 1e-2 * largest && largest > 1, `float16 vs float32 compute: ${worst} of ${largest}`);
 });
+
+test("a Qwen3 checkpoint (q_norm / k_norm, head_dim 32 != hidden / heads) gives what transformers' modeling_qwen3.py gives in PyTorch", async () => {
+  // test/fixtures/qwen3-tiny: random weights and the activations of make_fixture.py, a PyTorch transcription of
+  // transformers' Qwen3 forward pass
+  const folder = path.join(REPO_ROOT, 'test', 'fixtures', 'qwen3-tiny');
+  const expected = JSON.parse(fs.readFileSync(path.join(folder, 'expected.json'), 'utf8')) as {
+    ids: number[][];
+    mask: number[][];
+    resid_mid: number[][];
+    resid_post: number[][];
+  };
+  const [batch, seq] = [expected.ids.length, expected.ids[0].length];
+  const input: TokenBatch = { batch, seq, ids: Int32Array.from(expected.ids.flat()), mask: Uint8Array.from(expected.mask.flat()) };
+  for (const point of ['resid_mid', 'resid_post'] as const) {
+    const model = await HookedModel.load(sourceOf(folder), { targets: [0, 1, 2], hookPoint: point, tensorNames: new Map() }, cpu);
+    try {
+      const out = await model.run(input);
+      for (const layer of [0, 1, 2]) {
+        const got = out.get(layer)!.data;
+        const want = expected[point][layer];
+        let worst = 0,
+          largest = 0;
+        for (let i = 0; i < want.length; i++) {
+          if (!input.mask[Math.floor(i / 64)]) continue;
+          worst = Math.max(worst, Math.abs(got[i] - want[i]));
+          largest = Math.max(largest, Math.abs(want[i]));
+        }
+        assert.ok(worst < 1e-5 * Math.max(1, largest), `${point} layer ${layer}: ${worst} (largest ${largest})`);
+        assert.ok(largest > 0.5, `${point} layer ${layer}: activations of size ${largest}`);
+      }
+    } finally {
+      await model.release();
+    }
+  }
+});

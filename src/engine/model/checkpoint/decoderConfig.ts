@@ -1,7 +1,8 @@
 /**
  * The decoder a Hugging Face checkpoint's config.json describes, for the families whose forward pass
- * decoderGraph.ts builds exactly as transformers runs it: LlamaForCausalLM, MistralForCausalLM and
- * Qwen2ForCausalLM (pre-norm RMSNorm blocks, rotary attention with grouped KV heads, SwiGLU MLP). Config keys
+ * decoderGraph.ts builds exactly as transformers runs it: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM and
+ * Qwen3ForCausalLM (pre-norm RMSNorm blocks, rotary attention with grouped KV heads, SwiGLU MLP; Qwen3 adds an
+ * RMSNorm over each head's queries and keys before RoPE, modeling_qwen3.py's q_norm / k_norm). Config keys
  * of transformers 4.x (`rope_theta`, `rope_scaling`) and 5.x (`rope_parameters`, `layer_types`) are read; a
  * setting that would change the forward pass and is not built (another RoPE type, a binding sliding window,
  * quantisation, another activation) is refused, naming the key.
@@ -12,7 +13,7 @@ import { ropeInverseFrequencies, type RopeScaling } from './ropeFrequencies';
 /** config.json as read (model/modelFolder.ts's HfConfig). */
 type HfConfig = Record<string, unknown>;
 
-export const CHECKPOINT_FAMILIES = ['llama', 'mistral', 'qwen2'] as const;
+export const CHECKPOINT_FAMILIES = ['llama', 'mistral', 'qwen2', 'qwen3'] as const;
 
 export interface DecoderSpec {
   family: (typeof CHECKPOINT_FAMILIES)[number];
@@ -25,10 +26,12 @@ export interface DecoderSpec {
   rmsNormEps: number;
   /** RoPE inverse frequencies [headDim / 2], float32 as transformers computes them. */
   invFreq: Float32Array;
-  /** Biases the checkpoint must hold: q, k, v (Qwen2, Llama attention_bias), o (Llama attention_bias), MLP (mlp_bias). */
+  /** Biases the checkpoint must hold: q, k, v (Qwen2, attention_bias), o (Llama and Qwen3 attention_bias), MLP (mlp_bias). */
   qkvBias: boolean;
   oBias: boolean;
   mlpBias: boolean;
+  /** Qwen3: RMSNorm (weight [head_dim]) on each head's queries and keys, before RoPE. */
+  qkNorm: boolean;
   tiedEmbeddings: boolean;
 }
 
@@ -109,7 +112,7 @@ function checkSlidingWindow(c: HfConfig, family: DecoderSpec['family'], layers: 
       throw refuse(file, 'layer_types', `Layer type ${JSON.stringify(other)} is not built for checkpoints`, EXPORT_HINT);
     used = types.includes('sliding_attention');
     key = 'layer_types';
-  } else if (family === 'qwen2') {
+  } else if (family === 'qwen2' || family === 'qwen3') {
     used = c.use_sliding_window === true && (typeof c.max_window_layers !== 'number' || c.max_window_layers < layers);
     key = 'use_sliding_window';
   } else {
@@ -189,6 +192,7 @@ export function decoderSpec(c: HfConfig, configFile: string, maxTokens: number):
     qkvBias: family === 'qwen2' || c.attention_bias === true,
     oBias: family !== 'qwen2' && c.attention_bias === true,
     mlpBias: c.mlp_bias === true,
+    qkNorm: family === 'qwen3',
     tiedEmbeddings: c.tie_word_embeddings === true,
   };
 }

@@ -4,10 +4,10 @@
  * themselves (safetensors stores each tensor as raw little-endian bytes at a known offset, which is what ONNX
  * external data names), so nothing is converted or copied on disk (checkpointWeights.ts).
  *
- * The forward pass is transformers' modeling_llama.py / modeling_mistral.py / modeling_qwen2.py, eager
- * attention:
+ * The forward pass is transformers' modeling_llama.py / modeling_mistral.py / modeling_qwen2.py /
+ * modeling_qwen3.py, eager attention:
  * - RMSNorm: x * rsqrt(mean(x²) + eps) in float32, times the weight;
- * - attention: q, k, v projections, RoPE (rotate_half convention, angles position_ids x inv_freq in float32), the
+ * - attention: q, k, v projections (Qwen3: each head's q and k RMS-normalised over head_dim), RoPE (rotate_half convention, angles position_ids x inv_freq in float32), the
  *   KV heads repeated for their query heads, softmax(q kᵀ / sqrt(head_dim) + causal and padding mask) in float32,
  *   times v, o_proj;
  * - MLP: down_proj(silu(gate_proj(x)) * up_proj(x));
@@ -99,13 +99,12 @@ export function buildDecoderGraph(
     g.cast(rs, g.one(rs, 'Unsqueeze', [g.one(rs, op, [angles], [], FLOAT), 'sae_diff.axes_1'], [], FLOAT), FLOAT, act);
   const [cos, sin] = [rotary('Cos'), rotary('Sin')];
   const scale = g.floats('sae_diff.attention_scale', Float32Array.of(1 / Math.sqrt(headDim)), []);
-  const toHeads = (scope: string, x: string, n: number) =>
-    g.one(
-      scope,
-      'Transpose',
-      [g.one(scope, 'Reshape', [x, g.int64s(`sae_diff.heads_${n}`, [0, 0, n, headDim])])],
-      [ints('perm', [0, 2, 1, 3])],
-    );
+  /** [B, S, n·head_dim] -> [B, n, S, head_dim]; `norm`: Qwen3's per-head RMSNorm (its module and weight), before the transpose. */
+  const toHeads = (scope: string, x: string, n: number, norm?: { module: string; weight: string }) => {
+    let split = g.one(scope, 'Reshape', [x, g.int64s(`sae_diff.heads_${n}`, [0, 0, n, headDim])]);
+    if (norm) split = rmsNorm(`${scope}/${norm.module}`, split, norm.weight, headDim);
+    return g.one(scope, 'Transpose', [split], [ints('perm', [0, 2, 1, 3])]);
+  };
   const rope = (scope: string, x: string) => {
     const [x1, x2] = g.op(scope, 'Split', [x], [intAttr('axis', -1)], 2);
     const rotated = g.one(scope, 'Concat', [g.one(scope, 'Neg', [x2]), x1], [intAttr('axis', -1)]);
@@ -138,7 +137,8 @@ export function buildDecoderGraph(
     }
     return g.one(scope, 'Reshape', [y, shapeOf(width)]);
   };
-  const rmsNorm = (scope: string, x: string, weightName: string) => {
+  /** RMSNorm over x's last axis, of `width` (hidden, or head_dim for Qwen3's q_norm / k_norm). */
+  const rmsNorm = (scope: string, x: string, weightName: string, width = hidden) => {
     const xf = g.cast(scope, x, act, FLOAT);
     const meanSquare = g.one(
       scope,
@@ -156,7 +156,7 @@ export function buildDecoderGraph(
       FLOAT,
     );
     const normed = g.cast(scope, g.one(scope, 'Mul', [xf, inverse], [], FLOAT), FLOAT, act);
-    return g.one(scope, 'Mul', [weights.get(weightName, [hidden]), normed]);
+    return g.one(scope, 'Mul', [weights.get(weightName, [width]), normed]);
   };
 
   const prefix = weights.prefix;
@@ -176,13 +176,14 @@ export function buildDecoderGraph(
     const q = linear(`${attn}/q_proj`, normed, `${w}.self_attn.q_proj`, heads * headDim, spec.qkvBias, hidden);
     const k = linear(`${attn}/k_proj`, normed, `${w}.self_attn.k_proj`, kvHeads * headDim, spec.qkvBias, hidden);
     const v = linear(`${attn}/v_proj`, normed, `${w}.self_attn.v_proj`, kvHeads * headDim, spec.qkvBias, hidden);
-    const qr = rope(attn, toHeads(attn, q, heads));
+    const qkNorm = (module: string) => (spec.qkNorm ? { module, weight: `${w}.self_attn.${module}.weight` } : undefined);
+    const qr = rope(attn, toHeads(attn, q, heads, qkNorm('q_norm')));
     // repeat_kv: each KV head serves `repeat` consecutive query heads
     const repeatKv = (t: string) =>
       repeat === 1
         ? t
         : g.one(attn, 'Reshape', [g.one(attn, 'Expand', [g.one(attn, 'Unsqueeze', [t, 'sae_diff.axes_2']), kvExpanded]), headsOut]);
-    const kr = repeatKv(rope(attn, toHeads(attn, k, kvHeads)));
+    const kr = repeatKv(rope(attn, toHeads(attn, k, kvHeads, qkNorm('k_norm'))));
     const vr = repeatKv(toHeads(attn, v, kvHeads));
     const products = g.one(attn, 'MatMul', [qr, g.one(attn, 'Transpose', [kr], [ints('perm', [0, 1, 3, 2])])]);
     // q kᵀ * scaling, rounded to the activations' type as transformers computes it, then softmax in float32
