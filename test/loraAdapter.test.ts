@@ -157,6 +157,16 @@ test('adapters PEFT runs otherwise are refused, naming the key or tensor', () =>
     writeCheckpointWeights(file, tensors);
   });
   assert.match(embedding.message, /holds 'base_model\.model\.model\.embed_tokens\.lora_embedding_A', which is not a LoRA A or B matrix/);
+  // a LoRA on the head changes nothing the run sees (it stops before lm_head): ignored, not refused
+  const head = path.join(out, 'refused', 'head');
+  writeLoraAdapter(head, weights, { modules: MODULES.slice(0, 2), r: 2, alpha: 4 });
+  const file = path.join(head, 'adapter_model.safetensors');
+  const tensors = readSafetensors(file);
+  tensors.set('base_model.model.lm_head.lora_A.weight', { shape: [2, 128], data: new Float32Array(256) });
+  tensors.set('base_model.model.lm_head.lora_B.weight', { shape: [1024, 2], data: new Float32Array(2048) });
+  writeCheckpointWeights(file, tensors);
+  const read = readLoraAdapter(head);
+  assert.deepEqual([read.modules.size, read.ignored.length], [2, 2]);
 });
 
 test('an adapter needs a safetensors base, and is not a base itself', () => {

@@ -60,12 +60,12 @@ export function readModelGraph(source: ModelSource, onGpu = false): { model: Mod
   return { model, externalDataFolder: placeExternalData(graphOf(model), source.file) };
 }
 
-/** The files whose bytes are the weights: the ONNX file and its external data files, or the checkpoint's files. */
 /** What a checkpoint's graph computes in: float16 for a float16 checkpoint on a GPU, else float32. */
 export function checkpointCompute(source: CheckpointSource, onGpu: boolean): 'float32' | 'float16' {
   return source.compute ?? (onGpu && allFloat16(source.checkpoint) ? 'float16' : 'float32');
 }
 
+/** The files whose bytes are the weights: the ONNX file and its external data files, or the checkpoint's (and adapter's). */
 export function weightFiles(source: ModelSource): string[] {
   if (source.format === 'safetensors') {
     const main = source.checkpoint.main;

@@ -83,13 +83,13 @@ export function readLoraAdapter(folder: string): LoraAdapter {
   const halves = new Map<string, Partial<Record<'a' | 'b', CheckpointTensor>>>();
   const ignored: string[] = [];
   for (const [name, t] of files.tensors) {
+    // the head (a LoRA on it, or modules_to_save): the run stops before lm_head, and logit effects use base's
+    if (/^base_model\.model\.lm_head\./.test(name)) {
+      ignored.push(name);
+      continue;
+    }
     const m = /^(.+)\.lora_([AB])\.weight$/.exec(name.startsWith(SAVED_PREFIX) ? name.slice(SAVED_PREFIX.length) : name);
     if (!m || !name.startsWith(SAVED_PREFIX)) {
-      // modules_to_save of the head: the run stops before lm_head (logit effects use base's)
-      if (/^base_model\.model\.lm_head\./.test(name)) {
-        ignored.push(name);
-        continue;
-      }
       throw refuse(file, '', `The adapter holds '${name}', which is not a LoRA A or B matrix of a Linear layer`);
     }
     if (t.shape.length !== 2) throw refuse(file, '', `'${name}' has shape [${t.shape}], not a matrix`);
