@@ -237,8 +237,17 @@ function refusal(change: Record<string, unknown>, maxTokens = 64): SaeDiffError 
 
 test('what the checkpoint builder does not build is refused, naming the config key', () => {
   const cases: [Record<string, unknown>, string, RegExp][] = [
-    [{ model_type: 'gemma2' }, 'model_type', /model_type "gemma2" cannot run from safetensors: sae-diff builds llama, mistral, qwen2/],
+    [
+      { model_type: 'gemma3' },
+      'model_type',
+      /model_type "gemma3" cannot run from safetensors: sae-diff builds llama, mistral, qwen2, qwen3, gemma2/,
+    ],
     [{ hidden_act: 'gelu' }, 'hidden_act', /hidden_act "gelu" is not built/],
+    [
+      { model_type: 'gemma2', hidden_activation: 'gelu' },
+      'hidden_activation',
+      /hidden_activation "gelu" is not built for gemma2 checkpoints \(gelu_pytorch_tanh is\)/,
+    ],
     [{ rope_scaling: { rope_type: 'yarn', factor: 4 } }, 'rope_scaling.rope_type', /RoPE type 'yarn' is not built/],
     [{ rope_scaling: { rope_type: 'llama3', factor: 8 } }, 'rope_scaling.low_freq_factor', /low_freq_factor is undefined/],
     [{ quantization_config: { quant_method: 'gptq' } }, 'quantization_config', /Quantised checkpoints are not built/],
@@ -265,6 +274,16 @@ test('what the checkpoint builder does not build is refused, naming the config k
   assert.equal(refusal({ model_type: 'mistral', sliding_window: 4096 }), undefined);
   assert.equal(refusal({ model_type: 'qwen2', use_sliding_window: true, sliding_window: 16, max_window_layers: 6 }), undefined);
   assert.equal(refusal({ rope_parameters: { rope_type: 'default', rope_theta: 10000 } }), undefined);
+  // Gemma2Config's defaults where a config leaves them out: soft-capping 50 (null: none), query_pre_attn_scalar 256
+  const gemma = (change: Record<string, unknown>) =>
+    decoderSpec(
+      { ...JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'test', 'fixtures', 'gemma2-tiny', 'config.json'), 'utf8')), ...change },
+      'config.json',
+      64,
+    );
+  assert.equal(gemma({ attn_logit_softcapping: undefined }).softcap, 50);
+  assert.equal(gemma({ attn_logit_softcapping: null }).softcap, undefined);
+  assert.equal(gemma({ query_pre_attn_scalar: undefined }).attentionScale, Math.fround(1 / 16));
 });
 
 test('a checkpoint whose tensors do not match its config is refused, naming the tensor', async () => {
@@ -369,37 +388,46 @@ test('a float16 checkpoint computes in float16 on a GPU (float32 on the CPU): th
   assert.ok(worst < 1e-2 * largest && largest > 1, `float16 vs float32 compute: ${worst} of ${largest}`);
 });
 
-test("a Qwen3 checkpoint (q_norm / k_norm, head_dim 32 != hidden / heads) gives what transformers' modeling_qwen3.py gives in PyTorch", async () => {
-  // test/fixtures/qwen3-tiny: random weights and the activations of make_fixture.py, a PyTorch transcription of
-  // transformers' Qwen3 forward pass
-  const folder = path.join(REPO_ROOT, 'test', 'fixtures', 'qwen3-tiny');
-  const expected = JSON.parse(fs.readFileSync(path.join(folder, 'expected.json'), 'utf8')) as {
-    ids: number[][];
-    mask: number[][];
-    resid_mid: number[][];
-    resid_post: number[][];
-  };
-  const [batch, seq] = [expected.ids.length, expected.ids[0].length];
-  const input: TokenBatch = { batch, seq, ids: Int32Array.from(expected.ids.flat()), mask: Uint8Array.from(expected.mask.flat()) };
-  for (const point of ['resid_mid', 'resid_post'] as const) {
-    const model = await HookedModel.load(sourceOf(folder), { targets: [0, 1, 2], hookPoint: point, tensorNames: new Map() }, cpu);
-    try {
-      const out = await model.run(input);
-      for (const layer of [0, 1, 2]) {
-        const got = out.get(layer)!.data;
-        const want = expected[point][layer];
-        let worst = 0,
-          largest = 0;
-        for (let i = 0; i < want.length; i++) {
-          if (!input.mask[Math.floor(i / 64)]) continue;
-          worst = Math.max(worst, Math.abs(got[i] - want[i]));
-          largest = Math.max(largest, Math.abs(want[i]));
+/** Fixtures of families no export here covers: random weights and PyTorch's activations (their make_fixture.py). */
+const TRANSCRIBED: [string, string][] = [
+  ['qwen3-tiny', "Qwen3 checkpoint (q_norm / k_norm, head_dim 32 != hidden / heads) gives what transformers' modeling_qwen3.py gives"],
+  [
+    'gemma2-tiny',
+    'Gemma 2 checkpoint (1 + weight norms, four per block, scaled embedding, query_pre_attn_scalar, soft-capping, GELU tanh) gives what modeling_gemma2.py gives',
+  ],
+];
+
+for (const [fixture, what] of TRANSCRIBED) {
+  test(`a ${what}, as transcribed in PyTorch (test/fixtures/${fixture})`, async () => {
+    const folder = path.join(REPO_ROOT, 'test', 'fixtures', fixture);
+    const expected = JSON.parse(fs.readFileSync(path.join(folder, 'expected.json'), 'utf8')) as {
+      ids: number[][];
+      mask: number[][];
+      resid_mid: number[][];
+      resid_post: number[][];
+    };
+    const [batch, seq] = [expected.ids.length, expected.ids[0].length];
+    const input: TokenBatch = { batch, seq, ids: Int32Array.from(expected.ids.flat()), mask: Uint8Array.from(expected.mask.flat()) };
+    for (const point of ['resid_mid', 'resid_post'] as const) {
+      const model = await HookedModel.load(sourceOf(folder), { targets: [0, 1, 2], hookPoint: point, tensorNames: new Map() }, cpu);
+      try {
+        const out = await model.run(input);
+        for (const layer of [0, 1, 2]) {
+          const got = out.get(layer)!;
+          const want = expected[point][layer];
+          let worst = 0,
+            largest = 0;
+          for (let i = 0; i < want.length; i++) {
+            if (!input.mask[Math.floor(i / got.hidden)]) continue;
+            worst = Math.max(worst, Math.abs(got.data[i] - want[i]));
+            largest = Math.max(largest, Math.abs(want[i]));
+          }
+          assert.ok(worst < 1e-5 * Math.max(1, largest), `${point} layer ${layer}: ${worst} (largest ${largest})`);
+          assert.ok(largest > 0.5, `${point} layer ${layer}: activations of size ${largest}`);
         }
-        assert.ok(worst < 1e-5 * Math.max(1, largest), `${point} layer ${layer}: ${worst} (largest ${largest})`);
-        assert.ok(largest > 0.5, `${point} layer ${layer}: activations of size ${largest}`);
+      } finally {
+        await model.release();
       }
-    } finally {
-      await model.release();
     }
-  }
-});
+  });
+}

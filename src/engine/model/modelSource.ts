@@ -60,9 +60,10 @@ export function readModelGraph(source: ModelSource, onGpu = false): { model: Mod
   return { model, externalDataFolder: placeExternalData(graphOf(model), source.file) };
 }
 
-/** What a checkpoint's graph computes in: float16 for a float16 checkpoint on a GPU, else float32. */
+/** What a checkpoint's graph computes in: float16 for a float16 checkpoint (not Gemma) on a GPU, else float32. */
 export function checkpointCompute(source: CheckpointSource, onGpu: boolean): 'float32' | 'float16' {
-  return source.compute ?? (onGpu && allFloat16(source.checkpoint) ? 'float16' : 'float32');
+  // Gemma overflows float16 (transformers warns against it): it computes in float32 everywhere
+  return source.compute ?? (onGpu && allFloat16(source.checkpoint) && !source.spec.gemmaNorms ? 'float16' : 'float32');
 }
 
 /** The files whose bytes are the weights: the ONNX file and its external data files, or the checkpoint's (and adapter's). */

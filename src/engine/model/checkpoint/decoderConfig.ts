@@ -2,7 +2,9 @@
  * The decoder a Hugging Face checkpoint's config.json describes, for the families whose forward pass
  * decoderGraph.ts builds exactly as transformers runs it: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM and
  * Qwen3ForCausalLM (pre-norm RMSNorm blocks, rotary attention with grouped KV heads, SwiGLU MLP; Qwen3 adds an
- * RMSNorm over each head's queries and keys before RoPE, modeling_qwen3.py's q_norm / k_norm). Config keys
+ * RMSNorm over each head's queries and keys before RoPE, modeling_qwen3.py's q_norm / k_norm), and
+ * Gemma2ForCausalLM (modeling_gemma2.py: norms scaling by 1 + weight, a norm after attention and around the MLP
+ * too, the embedding times sqrt(hidden_size), query_pre_attn_scalar, attention logit soft-capping, GELU (tanh)). Config keys
  * of transformers 4.x (`rope_theta`, `rope_scaling`) and 5.x (`rope_parameters`, `layer_types`) are read; a
  * setting that would change the forward pass and is not built (another RoPE type, a binding sliding window,
  * quantisation, another activation) is refused, naming the key.
@@ -13,7 +15,7 @@ import { ropeInverseFrequencies, type RopeScaling } from './ropeFrequencies';
 /** config.json as read (model/modelFolder.ts's HfConfig). */
 type HfConfig = Record<string, unknown>;
 
-export const CHECKPOINT_FAMILIES = ['llama', 'mistral', 'qwen2', 'qwen3'] as const;
+export const CHECKPOINT_FAMILIES = ['llama', 'mistral', 'qwen2', 'qwen3', 'gemma2'] as const;
 
 export interface DecoderSpec {
   family: (typeof CHECKPOINT_FAMILIES)[number];
@@ -33,6 +35,16 @@ export interface DecoderSpec {
   /** Qwen3: RMSNorm (weight [head_dim]) on each head's queries and keys, before RoPE. */
   qkNorm: boolean;
   tiedEmbeddings: boolean;
+  /** Gemma 2: its norms scale by (1 + weight), in float32; post-attention and pre/post-MLP norms. */
+  gemmaNorms: boolean;
+  /** The embedding's scale (Gemma: sqrt(hidden_size) in float32), when it has one. */
+  embedScale?: number;
+  /** q kᵀ's scale: head_dim^-0.5, or Gemma's query_pre_attn_scalar^-0.5. */
+  attentionScale: number;
+  /** Gemma 2's attn_logit_softcapping: scores -> tanh(scores / cap) · cap. */
+  softcap?: number;
+  /** The MLP gate's activation: SiLU, or GELU's tanh approximation (gelu_pytorch_tanh). */
+  mlpActivation: 'silu' | 'gelu_tanh';
 }
 
 function refuse(configFile: string, key: string, message: string, hint: string): SaeDiffError {
@@ -149,14 +161,13 @@ export function decoderSpec(c: HfConfig, configFile: string, maxTokens: number):
       'Quantised checkpoints are not built',
       'Give the unquantised checkpoint, or an ONNX export.',
     );
-  const act = c.hidden_act ?? c.hidden_activation ?? 'silu';
-  if (act !== 'silu')
-    throw refuse(
-      configFile,
-      'hidden_act',
-      `hidden_act ${JSON.stringify(act)} is not built for ${family} checkpoints (silu is)`,
-      EXPORT_HINT,
-    );
+  const gemma = family === 'gemma2';
+  // Gemma2MLP reads hidden_activation; the others hidden_act
+  const actKey = gemma && c.hidden_activation !== undefined ? 'hidden_activation' : 'hidden_act';
+  const act = c[actKey] ?? (gemma ? 'gelu_pytorch_tanh' : 'silu');
+  const built = gemma ? 'gelu_pytorch_tanh' : 'silu';
+  if (act !== built)
+    throw refuse(configFile, actKey, `${actKey} ${JSON.stringify(act)} is not built for ${family} checkpoints (${built} is)`, EXPORT_HINT);
   const hidden = positive(c, 'hidden_size', configFile);
   const layers = positive(c, 'num_hidden_layers', configFile);
   const heads = positive(c, 'num_attention_heads', configFile);
@@ -168,7 +179,8 @@ export function decoderSpec(c: HfConfig, configFile: string, maxTokens: number):
       `num_attention_heads (${heads}) is not a multiple of num_key_value_heads (${kvHeads})`,
       'Use the config.json the checkpoint was saved with.',
     );
-  const headDim = c.head_dim === undefined || c.head_dim === null ? hidden / heads : positive(c, 'head_dim', configFile);
+  // Gemma2Config's defaults: head_dim 256, query_pre_attn_scalar 256, attn_logit_softcapping 50 (null: none)
+  const headDim = c.head_dim === undefined || c.head_dim === null ? (gemma ? 256 : hidden / heads) : positive(c, 'head_dim', configFile);
   if (!Number.isSafeInteger(headDim) || headDim % 2 !== 0)
     throw refuse(
       configFile,
@@ -193,6 +205,17 @@ export function decoderSpec(c: HfConfig, configFile: string, maxTokens: number):
     oBias: family !== 'qwen2' && c.attention_bias === true,
     mlpBias: c.mlp_bias === true,
     qkNorm: family === 'qwen3',
-    tiedEmbeddings: c.tie_word_embeddings === true,
+    // Gemma ties its embeddings unless the config says otherwise (Gemma2Config's default)
+    tiedEmbeddings: c.tie_word_embeddings === true || (gemma && c.tie_word_embeddings === undefined),
+    gemmaNorms: gemma,
+    embedScale: gemma ? Math.fround(Math.sqrt(hidden)) : undefined,
+    attentionScale: Math.fround(
+      Math.pow(gemma ? finite(c.query_pre_attn_scalar ?? 256, 'query_pre_attn_scalar', configFile) : headDim, -0.5),
+    ),
+    softcap:
+      !gemma || c.attn_logit_softcapping === null
+        ? undefined
+        : finite(c.attn_logit_softcapping ?? 50, 'attn_logit_softcapping', configFile),
+    mlpActivation: gemma ? 'gelu_tanh' : 'silu',
   };
 }

@@ -98,7 +98,7 @@ export function buildDecoderGraph(
   const rotary = (op: 'Cos' | 'Sin') =>
     g.cast(rs, g.one(rs, 'Unsqueeze', [g.one(rs, op, [angles], [], FLOAT), 'sae_diff.axes_1'], [], FLOAT), FLOAT, act);
   const [cos, sin] = [rotary('Cos'), rotary('Sin')];
-  const scale = g.floats('sae_diff.attention_scale', Float32Array.of(1 / Math.sqrt(headDim)), []);
+  const scale = g.floats('sae_diff.attention_scale', Float32Array.of(spec.attentionScale), []);
   /** [B, S, n·head_dim] -> [B, n, S, head_dim]; `norm`: Qwen3's per-head RMSNorm (its module and weight), before the transpose. */
   const toHeads = (scope: string, x: string, n: number, norm?: { module: string; weight: string }) => {
     let split = g.one(scope, 'Reshape', [x, g.int64s(`sae_diff.heads_${n}`, [0, 0, n, headDim])]);
@@ -155,8 +155,34 @@ export function buildDecoderGraph(
       [],
       FLOAT,
     );
-    const normed = g.cast(scope, g.one(scope, 'Mul', [xf, inverse], [], FLOAT), FLOAT, act);
-    return g.one(scope, 'Mul', [weights.get(weightName, [width]), normed]);
+    const normed = g.one(scope, 'Mul', [xf, inverse], [], FLOAT);
+    if (spec.gemmaNorms) {
+      // Gemma2RMSNorm: (x · rsqrt(...)) · (1 + weight), all in float32, then to x's type
+      const weight = g.cast(scope, weights.get(weightName, [width]), act, FLOAT);
+      const gain = g.one(scope, 'Add', [weight, g.floats('sae_diff.one_f32', Float32Array.of(1), [])], [], FLOAT);
+      return g.cast(scope, g.one(scope, 'Mul', [normed, gain], [], FLOAT), FLOAT, act);
+    }
+    return g.one(scope, 'Mul', [weights.get(weightName, [width]), g.cast(scope, normed, FLOAT, act)]);
+  };
+
+  const silu = (scope: string, t: string) => g.one(scope, 'Mul', [t, g.one(scope, 'Sigmoid', [t])]);
+  /** PyTorch's gelu(approximate='tanh'): 0.5 · x · (1 + tanh(sqrt(2/π) · (x + 0.044715 · x³))), in float32. */
+  const geluTanh = (scope: string, t: string) => {
+    const xf = g.cast(scope, t, act, FLOAT);
+    const c = (name: string, v: number) => g.floats(`sae_diff.gelu_${name}`, Float32Array.of(v), []);
+    const cube = g.one(scope, 'Mul', [g.one(scope, 'Mul', [xf, xf], [], FLOAT), xf], [], FLOAT);
+    const inner = g.one(
+      scope,
+      'Mul',
+      [
+        g.one(scope, 'Add', [xf, g.one(scope, 'Mul', [cube, c('kappa', 0.044715)], [], FLOAT)], [], FLOAT),
+        c('beta', Math.sqrt(2 / Math.PI)),
+      ],
+      [],
+      FLOAT,
+    );
+    const onePlus = g.one(scope, 'Add', [g.one(scope, 'Tanh', [inner], [], FLOAT), c('one', 1)], [], FLOAT);
+    return g.cast(scope, g.one(scope, 'Mul', [g.one(scope, 'Mul', [xf, c('half', 0.5)], [], FLOAT), onePlus], [], FLOAT), FLOAT, act);
   };
 
   const prefix = weights.prefix;
@@ -165,6 +191,9 @@ export function buildDecoderGraph(
   const table = weights.stored(`${prefix}embed_tokens.weight`, [-1, hidden]);
   const rows = g.one('/model/embed_tokens', 'Gather', [table.name, 'input_ids'], [], table.dataType);
   let x = g.cast('/model/embed_tokens', rows, table.dataType, act);
+  // Gemma: hidden_states * torch.tensor(hidden_size ** 0.5, dtype=hidden_states.dtype)
+  if (spec.embedScale !== undefined)
+    x = g.one('/model', 'Mul', [x, g.cast('/model', g.floats('sae_diff.embed_scale', Float32Array.of(spec.embedScale), []), FLOAT, act)]);
   const repeat = heads / kvHeads;
   const kvExpanded = g.int64s('sae_diff.kv_expand', [1, 1, repeat, 1, 1]);
   const headsOut = g.int64s('sae_diff.heads_merged', [0, heads, -1, headDim]);
@@ -187,20 +216,38 @@ export function buildDecoderGraph(
     const vr = repeatKv(toHeads(attn, v, kvHeads));
     const products = g.one(attn, 'MatMul', [qr, g.one(attn, 'Transpose', [kr], [ints('perm', [0, 1, 3, 2])])]);
     // q kᵀ * scaling, rounded to the activations' type as transformers computes it, then softmax in float32
-    const scores = g.one(attn, 'Mul', [g.cast(attn, products, act, FLOAT), scale], [], FLOAT);
+    let scores = g.one(attn, 'Mul', [g.cast(attn, products, act, FLOAT), scale], [], FLOAT);
+    if (spec.softcap !== undefined) {
+      // Gemma 2: attn_weights / softcap, tanh, * softcap, before the mask
+      const cap = g.floats('sae_diff.softcap', Float32Array.of(spec.softcap), []);
+      scores = g.one(attn, 'Mul', [g.one(attn, 'Tanh', [g.one(attn, 'Div', [scores, cap], [], FLOAT)], [], FLOAT), cap], [], FLOAT);
+    }
     const logits = g.cast(attn, g.cast(attn, scores, FLOAT, act), act, FLOAT);
     const probs = g.one(attn, 'Softmax', [g.one(attn, 'Where', [visible, logits, masked], [], FLOAT)], [intAttr('axis', -1)], FLOAT);
     const context = g.one(attn, 'Transpose', [g.one(attn, 'MatMul', [g.cast(attn, probs, FLOAT, act), vr])], [ints('perm', [0, 2, 1, 3])]);
     const merged = g.one(attn, 'Reshape', [context, g.int64s('sae_diff.merge_heads', [0, 0, heads * headDim])]);
     const attnOut = linear(`${attn}/o_proj`, merged, `${w}.self_attn.o_proj`, hidden, spec.oBias, heads * headDim);
-    const mid = g.one(block, 'Add', [x, attnOut]);
-    const normed2 = rmsNorm(`${block}/post_attention_layernorm`, mid, `${w}.post_attention_layernorm.weight`);
+    // Gemma 2 normalises the attention output before the residual add, and the MLP's input and output
+    const gemma = spec.gemmaNorms;
+    const attnBranch = gemma ? rmsNorm(`${block}/post_attention_layernorm`, attnOut, `${w}.post_attention_layernorm.weight`) : attnOut;
+    const mid = g.one(block, 'Add', [x, attnBranch]);
+    const normed2 = gemma
+      ? rmsNorm(`${block}/pre_feedforward_layernorm`, mid, `${w}.pre_feedforward_layernorm.weight`)
+      : rmsNorm(`${block}/post_attention_layernorm`, mid, `${w}.post_attention_layernorm.weight`);
     const mlp = `${block}/mlp`;
     const gate = linear(`${mlp}/gate_proj`, normed2, `${w}.mlp.gate_proj`, spec.intermediate, spec.mlpBias, hidden);
     const up = linear(`${mlp}/up_proj`, normed2, `${w}.mlp.up_proj`, spec.intermediate, spec.mlpBias, hidden);
-    const silu = g.one(`${mlp}/act_fn`, 'Mul', [gate, g.one(`${mlp}/act_fn`, 'Sigmoid', [gate])]);
-    const down = linear(`${mlp}/down_proj`, g.one(mlp, 'Mul', [silu, up]), `${w}.mlp.down_proj`, hidden, spec.mlpBias, spec.intermediate);
-    x = g.one(block, 'Add', [mid, down]);
+    const activated = spec.mlpActivation === 'silu' ? silu(`${mlp}/act_fn`, gate) : geluTanh(`${mlp}/act_fn`, gate);
+    const down = linear(
+      `${mlp}/down_proj`,
+      g.one(mlp, 'Mul', [activated, up]),
+      `${w}.mlp.down_proj`,
+      hidden,
+      spec.mlpBias,
+      spec.intermediate,
+    );
+    const mlpBranch = gemma ? rmsNorm(`${block}/post_feedforward_layernorm`, down, `${w}.post_feedforward_layernorm.weight`) : down;
+    x = g.one(block, 'Add', [mid, mlpBranch]);
   }
   weights.checkAllUsed();
   const unused = [...(adapter?.modules.keys() ?? [])].find((m) => !lorasUsed.has(m));
