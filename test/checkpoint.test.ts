@@ -243,6 +243,7 @@ test('what the checkpoint builder does not build is refused, naming the config k
       /model_type "gemma3" cannot run from safetensors: sae-diff builds llama, mistral, qwen2, qwen3, gemma2/,
     ],
     [{ hidden_act: 'gelu' }, 'hidden_act', /hidden_act "gelu" is not built/],
+    [{ model_type: 'gemma3_text', use_bidirectional_attention: true }, 'use_bidirectional_attention', /Bidirectional attention/],
     [
       { model_type: 'gemma2', hidden_activation: 'gelu' },
       'hidden_activation',
@@ -391,6 +392,10 @@ test('a float16 checkpoint computes in float16 on a GPU (float32 on the CPU): th
 /** Fixtures of families no export here covers: random weights and PyTorch's activations (their make_fixture.py). */
 const TRANSCRIBED: [string, string][] = [
   ['qwen3-tiny', "Qwen3 checkpoint (q_norm / k_norm, head_dim 32 != hidden / heads) gives what transformers' modeling_qwen3.py gives"],
+  [
+    'gemma3-tiny',
+    'Gemma 3 text checkpoint (q_norm / k_norm with 1 + weight, local and global RoPE bases by layer, linear RoPE scaling, no soft-capping; a transformers 4 config) gives what modeling_gemma3.py gives',
+  ],
   [
     'gemma2-tiny',
     'Gemma 2 checkpoint (1 + weight norms, four per block, scaled embedding, query_pre_attn_scalar, soft-capping, GELU tanh) gives what modeling_gemma2.py gives',

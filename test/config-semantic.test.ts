@@ -286,7 +286,7 @@ describe('config semantic checks', () => {
     assert.equal(d.code, 'hub-model-not-exported');
     assert.equal(
       d.message,
-      `Model folder not found: ${path.join(TMP, 'my-org/tiny-sft')}. If 'my-org/tiny-sft' is a Hugging Face model id, it is not in the local cache (${NO_HUB.HF_HUB_CACHE}): download it with \`hf download my-org/tiny-sft\` (Llama, Mistral, Qwen2, Qwen3 and Gemma 2 run from their safetensors), or export it with \`optimum-cli export onnx --model my-org/tiny-sft <folder>\` and give that folder.`,
+      `Model folder not found: ${path.join(TMP, 'my-org/tiny-sft')}. If 'my-org/tiny-sft' is a Hugging Face model id, it is not in the local cache (${NO_HUB.HF_HUB_CACHE}): download it with \`hf download my-org/tiny-sft\` (Llama, Mistral, Qwen2, Qwen3, Gemma 2 and Gemma 3 run from their safetensors), or export it with \`optimum-cli export onnx --model my-org/tiny-sft <folder>\` and give that folder.`,
     );
     assert.deepEqual(d.range, rangeOf(text, 'my-org/tiny-sft'));
   });

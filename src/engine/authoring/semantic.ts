@@ -79,7 +79,7 @@ function checkModels(ctx: CheckContext, env?: HubEnv): { ref: ModelRef; facts: M
           'hub-model-not-exported',
           ref.segments,
           `Model folder not found: ${resolved.folder}. If '${ref.value}' is a Hugging Face model id, it is not in the local cache (${resolved.hubCacheDir}): ` +
-            `download it with \`hf download ${ref.value}\` (Llama, Mistral, Qwen2, Qwen3 and Gemma 2 run from their safetensors), or export it with \`optimum-cli export onnx --model ${ref.value} <folder>\` and give that folder.`,
+            `download it with \`hf download ${ref.value}\` (Llama, Mistral, Qwen2, Qwen3, Gemma 2 and Gemma 3 run from their safetensors), or export it with \`optimum-cli export onnx --model ${ref.value} <folder>\` and give that folder.`,
           { hubId: ref.value },
         );
       } else {

@@ -71,7 +71,7 @@ export function resolveModelFiles(spec: ModelSpec, config: ResolvedConfig, base?
       // the loader marks a value that reads as a hub id (config/modelId.ts) and was not found in the cache
       hint:
         spec.hubId !== undefined
-          ? 'This looks like a Hugging Face model id that is not in the local cache. Download it (`hf download <id>`: Llama, Mistral, Qwen2, Qwen3 and Gemma 2 run from their safetensors), or export it with `optimum-cli export onnx --model <id> <folder>` and give the folder.'
+          ? 'This looks like a Hugging Face model id that is not in the local cache. Download it (`hf download <id>`: Llama, Mistral, Qwen2, Qwen3, Gemma 2 and Gemma 3 run from their safetensors), or export it with `optimum-cli export onnx --model <id> <folder>` and give the folder.'
           : 'Give a folder that holds config.json, tokenizer.json and model.safetensors or model.onnx.',
     });
   }

@@ -15,7 +15,7 @@ import { ropeInverseFrequencies, type RopeScaling } from './ropeFrequencies';
 /** config.json as read (model/modelFolder.ts's HfConfig). */
 type HfConfig = Record<string, unknown>;
 
-export const CHECKPOINT_FAMILIES = ['llama', 'mistral', 'qwen2', 'qwen3', 'gemma2'] as const;
+export const CHECKPOINT_FAMILIES = ['llama', 'mistral', 'qwen2', 'qwen3', 'gemma2', 'gemma3_text'] as const;
 
 export interface DecoderSpec {
   family: (typeof CHECKPOINT_FAMILIES)[number];
@@ -28,20 +28,23 @@ export interface DecoderSpec {
   rmsNormEps: number;
   /** RoPE inverse frequencies [headDim / 2], float32 as transformers computes them. */
   invFreq: Float32Array;
+  /** Gemma 3: the sliding-window layers' own RoPE (rope_local_base_freq), and which layers those are. */
+  slidingInvFreq?: Float32Array;
+  slidingLayers?: boolean[];
   /** Biases the checkpoint must hold: q, k, v (Qwen2, attention_bias), o (Llama and Qwen3 attention_bias), MLP (mlp_bias). */
   qkvBias: boolean;
   oBias: boolean;
   mlpBias: boolean;
-  /** Qwen3: RMSNorm (weight [head_dim]) on each head's queries and keys, before RoPE. */
+  /** Qwen3, Gemma 3: RMSNorm (weight [head_dim]) on each head's queries and keys, before RoPE. */
   qkNorm: boolean;
   tiedEmbeddings: boolean;
-  /** Gemma 2: its norms scale by (1 + weight), in float32; post-attention and pre/post-MLP norms. */
+  /** Gemma 2 and 3: their norms scale by (1 + weight), in float32; post-attention and pre/post-MLP norms. */
   gemmaNorms: boolean;
   /** The embedding's scale (Gemma: sqrt(hidden_size) in float32), when it has one. */
   embedScale?: number;
   /** q kᵀ's scale: head_dim^-0.5, or Gemma's query_pre_attn_scalar^-0.5. */
   attentionScale: number;
-  /** Gemma 2's attn_logit_softcapping: scores -> tanh(scores / cap) · cap. */
+  /** Gemma's attn_logit_softcapping: scores -> tanh(scores / cap) · cap (Gemma 2 by default, Gemma 3 when set). */
   softcap?: number;
   /** The MLP gate's activation: SiLU, or GELU's tanh approximation (gelu_pytorch_tanh). */
   mlpActivation: 'silu' | 'gelu_tanh';
@@ -71,21 +74,17 @@ function finite(v: unknown, key: string, file: string): number {
   return v;
 }
 
-/** RoPE settings: transformers 5's `rope_parameters`, else 4.x's `rope_theta` + `rope_scaling`. */
-function ropeOf(c: HfConfig, file: string): { theta: number; scaling: RopeScaling; key: string } {
-  const v5 = c.rope_parameters as Record<string, unknown> | undefined | null;
-  const key = v5 ? 'rope_parameters' : 'rope_scaling';
-  const params = (v5 ?? c.rope_scaling ?? {}) as Record<string, unknown>;
-  const theta = finite(v5 ? params.rope_theta : (c.rope_theta ?? 10000), v5 ? 'rope_parameters.rope_theta' : 'rope_theta', file);
+/** One RoPE setting: `params` holds rope_type (or type) and its scaling's keys, named under `key` in messages. */
+function ropeFrom(params: Record<string, unknown>, theta: number, key: string, file: string): Rope {
   const type = String(params.rope_type ?? params.type ?? 'default');
   if (params.partial_rotary_factor !== undefined && params.partial_rotary_factor !== 1)
     throw refuse(file, `${key}.partial_rotary_factor`, 'A partial rotary embedding is not built for checkpoints', EXPORT_HINT);
   const num = (k: string) => finite(params[k], `${key}.${k}`, file);
   switch (type) {
     case 'default':
-      return { theta, scaling: { type: 'default' }, key };
+      return { theta, scaling: { type: 'default' } };
     case 'linear':
-      return { theta, scaling: { type: 'linear', factor: num('factor') }, key };
+      return { theta, scaling: { type: 'linear', factor: num('factor') } };
     case 'llama3':
       return {
         theta,
@@ -96,7 +95,6 @@ function ropeOf(c: HfConfig, file: string): { theta: number; scaling: RopeScalin
           highFreqFactor: num('high_freq_factor'),
           originalMaxPositions: num('original_max_position_embeddings'),
         },
-        key,
       };
     default:
       throw refuse(
@@ -106,6 +104,54 @@ function ropeOf(c: HfConfig, file: string): { theta: number; scaling: RopeScalin
         EXPORT_HINT,
       );
   }
+}
+
+interface Rope {
+  theta: number;
+  scaling: RopeScaling;
+}
+
+/**
+ * The RoPE of full-attention layers, and (Gemma 3) of sliding-window layers: transformers 5's `rope_parameters`
+ * (per layer type for Gemma 3), else 4.x's `rope_theta` + `rope_scaling` (Gemma 3's local layers:
+ * `rope_local_base_freq`, default RoPE).
+ */
+function ropeOf(c: HfConfig, file: string, gemma3: boolean): { full: Rope; sliding?: Rope } {
+  const v5 = c.rope_parameters as Record<string, Record<string, unknown>> | undefined | null;
+  if (gemma3) {
+    if (v5) {
+      const of = (type: string) => {
+        const p = v5[type] ?? {};
+        return ropeFrom(p, finite(p.rope_theta, `rope_parameters.${type}.rope_theta`, file), `rope_parameters.${type}`, file);
+      };
+      return { full: of('full_attention'), sliding: of('sliding_attention') };
+    }
+    return {
+      full: ropeFrom(
+        (c.rope_scaling ?? {}) as Record<string, unknown>,
+        finite(c.rope_theta ?? 1_000_000, 'rope_theta', file),
+        'rope_scaling',
+        file,
+      ),
+      sliding: { theta: finite(c.rope_local_base_freq ?? 10_000, 'rope_local_base_freq', file), scaling: { type: 'default' } },
+    };
+  }
+  if (v5) return { full: ropeFrom(v5, finite(v5.rope_theta, 'rope_parameters.rope_theta', file), 'rope_parameters', file) };
+  return {
+    full: ropeFrom(
+      (c.rope_scaling ?? {}) as Record<string, unknown>,
+      finite(c.rope_theta ?? 10000, 'rope_theta', file),
+      'rope_scaling',
+      file,
+    ),
+  };
+}
+
+/** Gemma 3's layer types: `layer_types`, else every sliding_window_pattern-th layer full (Gemma3TextConfig). */
+function gemma3SlidingLayers(c: HfConfig, layers: number): boolean[] {
+  if (Array.isArray(c.layer_types)) return (c.layer_types as unknown[]).map((t) => t === 'sliding_attention');
+  const pattern = typeof c.sliding_window_pattern === 'number' ? c.sliding_window_pattern : 6;
+  return Array.from({ length: layers }, (_, i) => (i + 1) % pattern !== 0);
 }
 
 /**
@@ -161,7 +207,10 @@ export function decoderSpec(c: HfConfig, configFile: string, maxTokens: number):
       'Quantised checkpoints are not built',
       'Give the unquantised checkpoint, or an ONNX export.',
     );
-  const gemma = family === 'gemma2';
+  const gemma = family === 'gemma2' || family === 'gemma3_text';
+  const gemma3 = family === 'gemma3_text';
+  if (c.use_bidirectional_attention === true)
+    throw refuse(configFile, 'use_bidirectional_attention', 'Bidirectional attention (an embedding model) is not built', EXPORT_HINT);
   // Gemma2MLP reads hidden_activation; the others hidden_act
   const actKey = gemma && c.hidden_activation !== undefined ? 'hidden_activation' : 'hidden_act';
   const act = c[actKey] ?? (gemma ? 'gelu_pytorch_tanh' : 'silu');
@@ -188,7 +237,7 @@ export function decoderSpec(c: HfConfig, configFile: string, maxTokens: number):
       `The head dimension ${headDim} is not an even integer`,
       'Use the config.json the checkpoint was saved with.',
     );
-  const rope = ropeOf(c, configFile);
+  const rope = ropeOf(c, configFile, gemma3);
   checkSlidingWindow(c, family, layers, maxTokens, configFile);
   const eps = finite(c.rms_norm_eps ?? 1e-6, 'rms_norm_eps', configFile);
   return {
@@ -200,11 +249,13 @@ export function decoderSpec(c: HfConfig, configFile: string, maxTokens: number):
     headDim,
     intermediate: positive(c, 'intermediate_size', configFile),
     rmsNormEps: eps,
-    invFreq: ropeInverseFrequencies(headDim, rope.theta, rope.scaling),
+    invFreq: ropeInverseFrequencies(headDim, rope.full.theta, rope.full.scaling),
+    slidingInvFreq: rope.sliding && ropeInverseFrequencies(headDim, rope.sliding.theta, rope.sliding.scaling),
+    slidingLayers: gemma3 ? gemma3SlidingLayers(c, layers) : undefined,
     qkvBias: family === 'qwen2' || c.attention_bias === true,
     oBias: family !== 'qwen2' && c.attention_bias === true,
     mlpBias: c.mlp_bias === true,
-    qkNorm: family === 'qwen3',
+    qkNorm: family === 'qwen3' || gemma3,
     // Gemma ties its embeddings unless the config says otherwise (Gemma2Config's default)
     tiedEmbeddings: c.tie_word_embeddings === true || (gemma && c.tie_word_embeddings === undefined),
     gemmaNorms: gemma,
@@ -212,8 +263,9 @@ export function decoderSpec(c: HfConfig, configFile: string, maxTokens: number):
     attentionScale: Math.fround(
       Math.pow(gemma ? finite(c.query_pre_attn_scalar ?? 256, 'query_pre_attn_scalar', configFile) : headDim, -0.5),
     ),
+    // Gemma2Config defaults the soft-cap to 50, Gemma3TextConfig to none
     softcap:
-      !gemma || c.attn_logit_softcapping === null
+      !gemma || c.attn_logit_softcapping === null || (gemma3 && c.attn_logit_softcapping === undefined)
         ? undefined
         : finite(c.attn_logit_softcapping ?? 50, 'attn_logit_softcapping', configFile),
     mlpActivation: gemma ? 'gelu_tanh' : 'silu',

@@ -5,13 +5,15 @@
  * external data names), so nothing is converted or copied on disk (checkpointWeights.ts).
  *
  * The forward pass is transformers' modeling_llama.py / modeling_mistral.py / modeling_qwen2.py /
- * modeling_qwen3.py, eager attention:
- * - RMSNorm: x * rsqrt(mean(x²) + eps) in float32, times the weight;
- * - attention: q, k, v projections (Qwen3: each head's q and k RMS-normalised over head_dim), RoPE (rotate_half convention, angles position_ids x inv_freq in float32), the
- *   KV heads repeated for their query heads, softmax(q kᵀ / sqrt(head_dim) + causal and padding mask) in float32,
- *   times v, o_proj;
- * - MLP: down_proj(silu(gate_proj(x)) * up_proj(x));
- * - residual adds after attention and after the MLP.
+ * modeling_qwen3.py / modeling_gemma2.py / modeling_gemma3.py (text), eager attention:
+ * - RMSNorm: x * rsqrt(mean(x²) + eps) in float32, times the weight (Gemma: times 1 + weight, in float32);
+ * - attention: q, k, v projections (Qwen3, Gemma 3: each head's q and k RMS-normalised over head_dim), RoPE
+ *   (rotate_half convention, angles position_ids x inv_freq in float32; Gemma 3's sliding-window layers with
+ *   their own base), the KV heads repeated for their query heads, softmax(q kᵀ · scale (Gemma: soft-capped) +
+ *   causal and padding mask) in float32, times v, o_proj;
+ * - MLP: down_proj(act(gate_proj(x)) * up_proj(x)), act SiLU or (Gemma) GELU's tanh approximation;
+ * - residual adds after attention and after the MLP (Gemma: the attention output and the MLP's input and output
+ *   normalised too, and the embedding scaled by sqrt(hidden_size)).
  *
  * It computes in float32, or in float16 (`compute`: a GPU run of a float16 checkpoint, as transformers runs it
  * with torch_dtype=float16: activations and products in float16; the norms' statistics, RoPE angles and
@@ -91,21 +93,26 @@ export function buildDecoderGraph(
   // RoPE: angles = position_ids x inv_freq in float32, duplicated over the two halves; cos and sin [B, 1, S, head_dim]
   const rs = '/model/rotary_emb';
   const positions = g.one(rs, 'Cast', ['position_ids'], [intAttr('to', FLOAT)], FLOAT);
-  const invFreq = g.floats('sae_diff.inv_freq', spec.invFreq, [headDim / 2]);
-  const freqs = g.one(rs, 'Mul', [g.one(rs, 'Unsqueeze', [positions, g.int64s('sae_diff.axes_2', [2])], [], FLOAT), invFreq], [], FLOAT);
-  const angles = g.one(rs, 'Concat', [freqs, freqs], [intAttr('axis', -1)], FLOAT);
-  // cos / sin .to(x.dtype)
-  const rotary = (op: 'Cos' | 'Sin') =>
-    g.cast(rs, g.one(rs, 'Unsqueeze', [g.one(rs, op, [angles], [], FLOAT), 'sae_diff.axes_1'], [], FLOAT), FLOAT, act);
-  const [cos, sin] = [rotary('Cos'), rotary('Sin')];
+  /** cos and sin [B, 1, S, head_dim] of one inverse-frequency table, .to(x.dtype). */
+  const rotaryOf = (name: string, table: Float32Array) => {
+    const invFreq = g.floats(`sae_diff.${name}`, table, [headDim / 2]);
+    const freqs = g.one(rs, 'Mul', [g.one(rs, 'Unsqueeze', [positions, g.int64s('sae_diff.axes_2', [2])], [], FLOAT), invFreq], [], FLOAT);
+    const angles = g.one(rs, 'Concat', [freqs, freqs], [intAttr('axis', -1)], FLOAT);
+    const part = (op: 'Cos' | 'Sin') =>
+      g.cast(rs, g.one(rs, 'Unsqueeze', [g.one(rs, op, [angles], [], FLOAT), 'sae_diff.axes_1'], [], FLOAT), FLOAT, act);
+    return { cos: part('Cos'), sin: part('Sin') };
+  };
+  const globalRotary = rotaryOf('inv_freq', spec.invFreq);
+  // Gemma 3's sliding-window layers rotate with their own base (rope_local_base_freq)
+  const localRotary = spec.slidingInvFreq ? rotaryOf('local_inv_freq', spec.slidingInvFreq) : globalRotary;
   const scale = g.floats('sae_diff.attention_scale', Float32Array.of(spec.attentionScale), []);
-  /** [B, S, n·head_dim] -> [B, n, S, head_dim]; `norm`: Qwen3's per-head RMSNorm (its module and weight), before the transpose. */
+  /** [B, S, n·head_dim] -> [B, n, S, head_dim]; `norm`: the per-head RMSNorm of Qwen3 / Gemma 3 (module, weight). */
   const toHeads = (scope: string, x: string, n: number, norm?: { module: string; weight: string }) => {
     let split = g.one(scope, 'Reshape', [x, g.int64s(`sae_diff.heads_${n}`, [0, 0, n, headDim])]);
     if (norm) split = rmsNorm(`${scope}/${norm.module}`, split, norm.weight, headDim);
     return g.one(scope, 'Transpose', [split], [ints('perm', [0, 2, 1, 3])]);
   };
-  const rope = (scope: string, x: string) => {
+  const rope = (scope: string, x: string, { cos, sin }: { cos: string; sin: string }) => {
     const [x1, x2] = g.op(scope, 'Split', [x], [intAttr('axis', -1)], 2);
     const rotated = g.one(scope, 'Concat', [g.one(scope, 'Neg', [x2]), x1], [intAttr('axis', -1)]);
     return g.one(scope, 'Add', [g.one(scope, 'Mul', [x, cos]), g.one(scope, 'Mul', [rotated, sin])]);
@@ -206,13 +213,14 @@ export function buildDecoderGraph(
     const k = linear(`${attn}/k_proj`, normed, `${w}.self_attn.k_proj`, kvHeads * headDim, spec.qkvBias, hidden);
     const v = linear(`${attn}/v_proj`, normed, `${w}.self_attn.v_proj`, kvHeads * headDim, spec.qkvBias, hidden);
     const qkNorm = (module: string) => (spec.qkNorm ? { module, weight: `${w}.self_attn.${module}.weight` } : undefined);
-    const qr = rope(attn, toHeads(attn, q, heads, qkNorm('q_norm')));
+    const rotary = spec.slidingLayers?.[l] ? localRotary : globalRotary;
+    const qr = rope(attn, toHeads(attn, q, heads, qkNorm('q_norm')), rotary);
     // repeat_kv: each KV head serves `repeat` consecutive query heads
     const repeatKv = (t: string) =>
       repeat === 1
         ? t
         : g.one(attn, 'Reshape', [g.one(attn, 'Expand', [g.one(attn, 'Unsqueeze', [t, 'sae_diff.axes_2']), kvExpanded]), headsOut]);
-    const kr = repeatKv(rope(attn, toHeads(attn, k, kvHeads, qkNorm('k_norm'))));
+    const kr = repeatKv(rope(attn, toHeads(attn, k, kvHeads, qkNorm('k_norm')), rotary));
     const vr = repeatKv(toHeads(attn, v, kvHeads));
     const products = g.one(attn, 'MatMul', [qr, g.one(attn, 'Transpose', [kr], [ints('perm', [0, 1, 3, 2])])]);
     // q kᵀ * scaling, rounded to the activations' type as transformers computes it, then softmax in float32
