@@ -118,33 +118,26 @@ interface Rope {
  */
 function ropeOf(c: HfConfig, file: string, gemma3: boolean): { full: Rope; sliding?: Rope } {
   const v5 = c.rope_parameters as Record<string, Record<string, unknown>> | undefined | null;
-  if (gemma3) {
-    if (v5) {
-      const of = (type: string) => {
-        const p = v5[type] ?? {};
-        return ropeFrom(p, finite(p.rope_theta, `rope_parameters.${type}.rope_theta`, file), `rope_parameters.${type}`, file);
-      };
-      return { full: of('full_attention'), sliding: of('sliding_attention') };
-    }
-    return {
-      full: ropeFrom(
-        (c.rope_scaling ?? {}) as Record<string, unknown>,
-        finite(c.rope_theta ?? 1_000_000, 'rope_theta', file),
-        'rope_scaling',
-        file,
-      ),
-      sliding: { theta: finite(c.rope_local_base_freq ?? 10_000, 'rope_local_base_freq', file), scaling: { type: 'default' } },
-    };
-  }
-  if (v5) return { full: ropeFrom(v5, finite(v5.rope_theta, 'rope_parameters.rope_theta', file), 'rope_parameters', file) };
-  return {
-    full: ropeFrom(
+  // transformers 4.x: rope_theta (Gemma3TextConfig's default 1e6) with rope_scaling
+  const v4Global = () =>
+    ropeFrom(
       (c.rope_scaling ?? {}) as Record<string, unknown>,
-      finite(c.rope_theta ?? 10000, 'rope_theta', file),
+      finite(c.rope_theta ?? (gemma3 ? 1_000_000 : 10_000), 'rope_theta', file),
       'rope_scaling',
       file,
-    ),
+    );
+  if (!gemma3)
+    return { full: v5 ? ropeFrom(v5, finite(v5.rope_theta, 'rope_parameters.rope_theta', file), 'rope_parameters', file) : v4Global() };
+  if (!v5)
+    return {
+      full: v4Global(),
+      sliding: { theta: finite(c.rope_local_base_freq ?? 10_000, 'rope_local_base_freq', file), scaling: { type: 'default' } },
+    };
+  const of = (type: string) => {
+    const p = v5[type] ?? {};
+    return ropeFrom(p, finite(p.rope_theta, `rope_parameters.${type}.rope_theta`, file), `rope_parameters.${type}`, file);
   };
+  return { full: of('full_attention'), sliding: of('sliding_attention') };
 }
 
 /** Gemma 3's layer types: `layer_types`, else every sliding_window_pattern-th layer full (Gemma3TextConfig). */
