@@ -389,7 +389,7 @@ test('a float16 checkpoint computes in float16 on a GPU (float32 on the CPU): th
   assert.ok(worst < 1e-2 * largest && largest > 1, `float16 vs float32 compute: ${worst} of ${largest}`);
 });
 
-/** Fixtures of families no export here covers: random weights and PyTorch's activations (their make_fixture.py). */
+/** Fixtures of families no export here covers: random weights and PyTorch's activations (qwen3-tiny/make_fixture.py, gemma_fixtures.py). */
 const TRANSCRIBED: [string, string][] = [
   ['qwen3-tiny', "Qwen3 checkpoint (q_norm / k_norm, head_dim 32 != hidden / heads) gives what transformers' modeling_qwen3.py gives"],
   [
