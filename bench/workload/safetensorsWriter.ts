@@ -2,7 +2,7 @@ import * as fs from 'fs';
 
 export interface TensorToWrite {
   name: string;
-  dtype: 'F32' | 'F16';
+  dtype: 'F32' | 'F16' | 'BF16';
   shape: number[];
   bytes: Uint8Array;
 }

@@ -10,7 +10,7 @@ import { deepestModuleScope } from '../../src/engine/model/nodeMetadata';
 import { graphOf, nodeMetadata, readOnnxModel } from '../../src/engine/model/onnxGraph';
 import { toHalfArray } from '../../bench/workload/rng';
 import { readSafetensors } from '../../src/engine/sae/safetensors';
-import { writeRawSafetensors, type RawTensors } from './safetensors';
+import { writeRawSafetensors, writeSafetensors, type RawTensors } from './safetensors';
 
 /** Copies of a model folder's config, tokenizer and `extra` files, without its ONNX files (links where possible). */
 export function checkpointFolder(from: string, to: string, extra: string[] = ['model.safetensors']): string {
@@ -139,10 +139,7 @@ export function writeLoraAdapter(
 
 /** Writes float32 tensors as a checkpoint's model.safetensors. */
 export function writeCheckpointWeights(file: string, weights: Map<string, { shape: number[]; data: Float32Array }>): void {
-  const tensors: RawTensors = {};
-  for (const [name, t] of weights)
-    tensors[name] = { dtype: 'F32', shape: t.shape, bytes: new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength) };
-  writeRawSafetensors(file, tensors);
+  writeSafetensors(file, Object.fromEntries(weights));
 }
 
 /** A copy of a checkpoint folder with every weight stored as float16 (round to nearest even). */

@@ -8,3 +8,15 @@ export function readAt(fd: number, out: Uint8Array, outOffset: number, length: n
     done += n;
   }
 }
+
+/** Exactly `length` bytes of `file` from byte `position`: one tensor of a weights file. */
+export function readRange(file: string, position: number, length: number): Buffer {
+  const out = Buffer.allocUnsafe(length);
+  const fd = fs.openSync(file, 'r');
+  try {
+    readAt(fd, out, 0, length, position, file);
+  } finally {
+    fs.closeSync(fd);
+  }
+  return out;
+}

@@ -11,7 +11,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { onnx } from 'onnx-proto';
 import { SaeDiffError } from '../core/errors';
-import { readAt } from '../io/readAt';
+import { readRange } from '../io/readAt';
 
 function entry(t: onnx.ITensorProto, key: string): string | undefined {
   return (t.externalData ?? []).find((e) => e.key === key)?.value ?? undefined;
@@ -91,12 +91,5 @@ export function readExternalBytes(t: onnx.ITensorProto, folder: string): Buffer 
   const file = path.join(folder, entry(t, 'location') ?? '');
   const offset = Number(entry(t, 'offset') ?? 0);
   const length = entry(t, 'length') !== undefined ? Number(entry(t, 'length')) : fs.statSync(file).size - offset;
-  const out = Buffer.allocUnsafe(length);
-  const fd = fs.openSync(file, 'r');
-  try {
-    readAt(fd, out, 0, length, offset, file);
-  } finally {
-    fs.closeSync(fd);
-  }
-  return out;
+  return readRange(file, offset, length);
 }

@@ -11,8 +11,7 @@ import { onnx } from 'onnx-proto';
 import { placeExternalData, readExternalBytes } from '../model/externalData';
 import { graphOf, readOnnxModel, TensorDataType } from '../model/onnxGraph';
 import { toFloat32 } from '../sae/safetensors';
-import { readAt } from '../io/readAt';
-import * as fs from 'fs';
+import { readRange } from '../io/readAt';
 import { type CheckpointSource, type ModelSource, onnxSource } from '../model/modelSource';
 
 export interface Unembedding {
@@ -39,14 +38,7 @@ function fromCheckpoint(source: CheckpointSource): Unembedding | string {
   const dtype = { F32: 'float32', F16: 'float16', BF16: 'bfloat16' }[t.dtype];
   if (!dtype) return `${name} in ${source.file} is ${t.dtype}, not float32, float16 or bfloat16`;
   if (t.shape.length !== 2) return `${name} in ${t.file} has ${t.shape.length} dimensions, expected 2`;
-  const bytes = Buffer.allocUnsafe(t.length);
-  const fd = fs.openSync(t.file, 'r');
-  try {
-    readAt(fd, bytes, 0, t.length, t.offset, t.file);
-  } finally {
-    fs.closeSync(fd);
-  }
-  return transposed(toFloat32(bytes, dtype, t.file), t.shape[0], t.shape[1], name);
+  return transposed(toFloat32(readRange(t.file, t.offset, t.length), dtype, t.file), t.shape[0], t.shape[1], name);
 }
 
 /** [V, d] row-major -> the Unembedding [d, V]. */

@@ -188,7 +188,13 @@ export function buildDecoderGraph(
       [],
       FLOAT,
     );
-    const onePlus = g.one(scope, 'Add', [g.one(scope, 'Tanh', [inner], [], FLOAT), c('one', 1)], [], FLOAT);
+    const onePlus = g.one(
+      scope,
+      'Add',
+      [g.one(scope, 'Tanh', [inner], [], FLOAT), g.floats('sae_diff.one_f32', Float32Array.of(1), [])],
+      [],
+      FLOAT,
+    );
     return g.cast(scope, g.one(scope, 'Mul', [g.one(scope, 'Mul', [xf, c('half', 0.5)], [], FLOAT), onePlus], [], FLOAT), FLOAT, act);
   };
 
