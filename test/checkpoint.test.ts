@@ -36,13 +36,9 @@ const out = scratchDir('checkpoint');
 const cpu = { provider: 'cpu' as const, threads: 1 };
 const DYNAMO = path.join(REPO_ROOT, 'test', 'fixtures', 'dynamo-export', 'qwen2');
 
-function sourceOf(folder: string, main = 'model.safetensors', maxTokens = 64): ModelSource {
+function sourceOf(folder: string, main = 'model.safetensors'): ModelSource {
   const configFile = path.join(folder, 'config.json');
-  return checkpointSource(
-    path.join(folder, main),
-    configFile,
-    decoderSpec(JSON.parse(fs.readFileSync(configFile, 'utf8')), configFile, maxTokens),
-  );
+  return checkpointSource(path.join(folder, main), configFile, decoderSpec(JSON.parse(fs.readFileSync(configFile, 'utf8')), configFile));
 }
 
 /** Three prompts of 20 tokens: one full, one right-padded, one left-padded. */
@@ -225,10 +221,10 @@ test("RoPE inverse frequencies equal transformers' float32 buffers bit for bit (
 });
 
 /** decoderSpec's refusal of `config` (a change to the tiny-llama config.json), or undefined. */
-function refusal(change: Record<string, unknown>, maxTokens = 64): SaeDiffError | undefined {
+function refusal(change: Record<string, unknown>): SaeDiffError | undefined {
   const config = { ...JSON.parse(fs.readFileSync(path.join(FIXTURES, 'base', 'config.json'), 'utf8')), ...change };
   try {
-    decoderSpec(config, 'config.json', maxTokens);
+    decoderSpec(config, 'config.json');
     return undefined;
   } catch (e) {
     return e as SaeDiffError;
@@ -254,16 +250,17 @@ test('what the checkpoint builder does not build is refused, naming the config k
     [{ quantization_config: { quant_method: 'gptq' } }, 'quantization_config', /Quantised checkpoints are not built/],
     [{ num_key_value_heads: 3 }, 'num_key_value_heads', /not a multiple of num_key_value_heads/],
     [
-      { model_type: 'mistral', sliding_window: 32 },
+      { model_type: 'qwen2', use_sliding_window: false, layer_types: ['sliding_attention', ...Array(5).fill('full_attention')] },
       'sliding_window',
-      /sliding window of 32 tokens, which runtime\.max_tokens \(64\) exceeds/,
+      /Some layers are sliding_attention layers but sliding_window is undefined \(use_sliding_window is false\)/,
     ],
+    [{ model_type: 'mistral', sliding_window: 0 }, 'sliding_window', /sliding_window is 0/],
     [
-      { model_type: 'qwen2', use_sliding_window: true, sliding_window: 16, max_window_layers: 2 },
-      'use_sliding_window',
-      /window of 16 tokens/,
+      { model_type: 'qwen3', layer_types: ['full_attention', 'chunked_attention'] },
+      'layer_types',
+      /Layer type "chunked_attention" is not built/,
     ],
-    [{ layer_types: ['full_attention', 'chunked_attention'] }, 'layer_types', /Layer type "chunked_attention" is not built/],
+    [{ model_type: 'qwen2', layer_types: ['full_attention'] }, 'layer_types', /layer_types lists 1 layers but num_hidden_layers is 6/],
   ];
   for (const [change, key, message] of cases) {
     const e = refusal(change);
@@ -271,16 +268,35 @@ test('what the checkpoint builder does not build is refused, naming the config k
     assert.equal(e.location?.key, key, JSON.stringify(change));
     assert.match(e.message, message);
   }
-  // a window the prompts never reach changes nothing, and Qwen2's window below max_window_layers is unused
-  assert.equal(refusal({ model_type: 'mistral', sliding_window: 4096 }), undefined);
-  assert.equal(refusal({ model_type: 'qwen2', use_sliding_window: true, sliding_window: 16, max_window_layers: 6 }), undefined);
+  // which layers slide, and how far, as transformers' configs default them
+  const sliding = (change: Record<string, unknown>) => {
+    const spec = decoderSpec(
+      { ...JSON.parse(fs.readFileSync(path.join(FIXTURES, 'base', 'config.json'), 'utf8')), ...change },
+      'config.json',
+    );
+    return spec.slidingWindow === undefined
+      ? undefined
+      : `${spec.slidingWindow}:${spec.slidingLayers!.map((s) => (s ? 'S' : 'F')).join('')}`;
+  };
+  assert.equal(sliding({ sliding_window: 8 }), undefined, 'Llama has no sliding window');
+  assert.equal(sliding({ model_type: 'mistral', sliding_window: 32 }), '32:SSSSSS');
+  assert.equal(sliding({ model_type: 'mistral', sliding_window: null }), undefined);
+  assert.equal(sliding({ model_type: 'mistral', sliding_window: undefined }), '4096:SSSSSS', "MistralConfig's default");
+  assert.equal(sliding({ model_type: 'mistral', sliding_window: 32, layer_types: Array(6).fill('full_attention') }), '32:SSSSSS');
+  assert.equal(sliding({ model_type: 'qwen2', use_sliding_window: true, sliding_window: 16, max_window_layers: 2 }), '16:FFSSSS');
+  assert.equal(sliding({ model_type: 'qwen2', use_sliding_window: true, sliding_window: 16, max_window_layers: 6 }), undefined);
+  assert.equal(sliding({ model_type: 'qwen3', use_sliding_window: false, sliding_window: 16, max_window_layers: 0 }), undefined);
+  assert.equal(sliding({ model_type: 'gemma2', hidden_act: 'gelu_pytorch_tanh', sliding_window: 16 }), '16:SFSFSF');
+  assert.equal(
+    sliding({ model_type: 'gemma3_text', hidden_act: 'gelu_pytorch_tanh', sliding_window: 16, sliding_window_pattern: 3 }),
+    '16:SSFSSF',
+  );
   assert.equal(refusal({ rope_parameters: { rope_type: 'default', rope_theta: 10000 } }), undefined);
   // Gemma2Config's defaults where a config leaves them out: soft-capping 50 (null: none), query_pre_attn_scalar 256
   const gemma = (change: Record<string, unknown>) =>
     decoderSpec(
       { ...JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'test', 'fixtures', 'gemma2-tiny', 'config.json'), 'utf8')), ...change },
       'config.json',
-      64,
     );
   assert.equal(gemma({ attn_logit_softcapping: undefined }).softcap, 50);
   assert.equal(gemma({ attn_logit_softcapping: null }).softcap, undefined);
@@ -389,8 +405,12 @@ test('a float16 checkpoint computes in float16 on a GPU (float32 on the CPU): th
   assert.ok(worst < 1e-2 * largest && largest > 1, `float16 vs float32 compute: ${worst} of ${largest}`);
 });
 
-/** Fixtures of families no export here covers: random weights and PyTorch's activations (qwen3-tiny/make_fixture.py, gemma_fixtures.py). */
-const TRANSCRIBED: [string, string][] = [
+/**
+ * Fixtures of what no export here covers: random weights and PyTorch's activations, from transcriptions of transformers'
+ * modeling code (qwen3-tiny/make_fixture.py, gemma_fixtures.py; transformers 5.18 itself gives the same within 5e-6) or
+ * from transformers itself (sliding_window_fixtures.py: windows of 5 tokens on 12-token prompts).
+ */
+const FROM_PYTORCH: [string, string][] = [
   ['qwen3-tiny', "Qwen3 checkpoint (q_norm / k_norm, head_dim 32 != hidden / heads) gives what transformers' modeling_qwen3.py gives"],
   [
     'gemma3-tiny',
@@ -400,10 +420,17 @@ const TRANSCRIBED: [string, string][] = [
     'gemma2-tiny',
     'Gemma 2 checkpoint (1 + weight norms, four per block, scaled embedding, query_pre_attn_scalar, soft-capping, GELU tanh) gives what modeling_gemma2.py gives',
   ],
+  ['sliding-window/mistral', 'Mistral checkpoint whose sliding window binds (every layer) gives what transformers gives'],
+  ['sliding-window/qwen2', 'Qwen2 checkpoint whose sliding window binds from max_window_layers on gives what transformers gives'],
+  ['sliding-window/gemma2', 'Gemma 2 checkpoint whose sliding window binds on every other layer gives what transformers gives'],
+  [
+    'sliding-window/gemma3',
+    'Gemma 3 checkpoint whose sliding window binds on its sliding layers (with their RoPE base) gives what transformers gives',
+  ],
 ];
 
-for (const [fixture, what] of TRANSCRIBED) {
-  test(`a ${what}, as transcribed in PyTorch (test/fixtures/${fixture})`, async () => {
+for (const [fixture, what] of FROM_PYTORCH) {
+  test(`a ${what} (test/fixtures/${fixture})`, async () => {
     const folder = path.join(REPO_ROOT, 'test', 'fixtures', fixture);
     const expected = JSON.parse(fs.readFileSync(path.join(folder, 'expected.json'), 'utf8')) as {
       ids: number[][];

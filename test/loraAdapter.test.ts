@@ -43,7 +43,7 @@ function source(folder: string): CheckpointSource {
   return checkpointSource(
     path.join(folder, 'model.safetensors'),
     config,
-    decoderSpec(JSON.parse(fs.readFileSync(config, 'utf8')), config, 64),
+    decoderSpec(JSON.parse(fs.readFileSync(config, 'utf8')), config),
   );
 }
 

@@ -118,7 +118,7 @@ const BASE_SOURCES: [string, () => string | ModelSource][] = [
       return checkpointSource(
         path.join(FIXTURES, 'base', 'model.safetensors'),
         config,
-        decoderSpec(JSON.parse(fs.readFileSync(config, 'utf8')), config, 64),
+        decoderSpec(JSON.parse(fs.readFileSync(config, 'utf8')), config),
       );
     },
   ],
@@ -212,7 +212,7 @@ test('a float16 checkpoint on WebGPU computes in float16 (every hooked value a f
   const half = checkpointSource(
     path.join(folder, 'model.safetensors'),
     config,
-    decoderSpec(JSON.parse(fs.readFileSync(config, 'utf8')), config, 64),
+    decoderSpec(JSON.parse(fs.readFileSync(config, 'utf8')), config),
   );
   const hooks = { targets: [0, 3, 5], hookPoint: 'resid_post' as const, tensorNames: new Map() };
   const batch = {

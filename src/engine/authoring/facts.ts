@@ -92,8 +92,7 @@ export function modelFacts(folder: string, onnxFile?: string): ModelFacts {
         facts.modelType = typeof cfg.model_type === 'string' ? cfg.model_type : undefined;
         if (facts.checkpointPath) {
           try {
-            // the sliding window depends on runtime.max_tokens: the run checks it
-            decoderSpec(cfg, configJson, 0);
+            decoderSpec(cfg, configJson);
           } catch (e) {
             facts.checkpointError = (e as Error).message;
           }

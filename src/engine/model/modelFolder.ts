@@ -118,7 +118,7 @@ export function resolveModelFiles(spec: ModelSpec, config: ResolvedConfig, base?
   const tc = path.join(spec.path, 'tokenizer_config.json');
   const source = onnxPath
     ? onnxSource(onnxPath)
-    : checkpointSource(checkpoint!, configPath, decoderSpec(configJson, configPath, config.runtime.max_tokens));
+    : checkpointSource(checkpoint!, configPath, decoderSpec(configJson, configPath));
   return { spec, source, configPath, configJson, tokenizerJsonPath, tokenizerConfigPath: fs.existsSync(tc) ? tc : undefined };
 }
 

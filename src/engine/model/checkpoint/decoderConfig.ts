@@ -6,8 +6,8 @@
  * Gemma2ForCausalLM (modeling_gemma2.py: norms scaling by 1 + weight, a norm after attention and around the MLP
  * too, the embedding times sqrt(hidden_size), query_pre_attn_scalar, attention logit soft-capping, GELU (tanh)). Config keys
  * of transformers 4.x (`rope_theta`, `rope_scaling`) and 5.x (`rope_parameters`, `layer_types`) are read; a
- * setting that would change the forward pass and is not built (another RoPE type, a binding sliding window,
- * quantisation, another activation) is refused, naming the key.
+ * setting that would change the forward pass and is not built (another RoPE type, quantisation, another activation)
+ * is refused, naming the key.
  */
 import { SaeDiffError } from '../../core/errors';
 import { ropeInverseFrequencies, type RopeScaling } from './ropeFrequencies';
@@ -28,9 +28,11 @@ export interface DecoderSpec {
   rmsNormEps: number;
   /** RoPE inverse frequencies [headDim / 2], float32 as transformers computes them. */
   invFreq: Float32Array;
-  /** Gemma 3: the sliding-window layers' own RoPE (rope_local_base_freq), and which layers those are. */
-  slidingInvFreq?: Float32Array;
+  /** The attention window of sliding-window layers (keys fewer than this many positions back), and which layers those are. */
+  slidingWindow?: number;
   slidingLayers?: boolean[];
+  /** Gemma 3: the sliding-window layers' own RoPE (rope_local_base_freq). */
+  slidingInvFreq?: Float32Array;
   /** Biases the checkpoint must hold: q, k, v (Qwen2, attention_bias), o (Llama and Qwen3 attention_bias), MLP (mlp_bias). */
   qkvBias: boolean;
   oBias: boolean;
@@ -140,50 +142,82 @@ function ropeOf(c: HfConfig, file: string, gemma3: boolean): { full: Rope; slidi
   return { full: of('full_attention'), sliding: of('sliding_attention') };
 }
 
-/** Gemma 3's layer types: `layer_types`, else every sliding_window_pattern-th layer full (Gemma3TextConfig). */
-function gemma3SlidingLayers(c: HfConfig, layers: number): boolean[] {
-  if (Array.isArray(c.layer_types)) return (c.layer_types as unknown[]).map((t) => t === 'sliding_attention');
-  const pattern = typeof c.sliding_window_pattern === 'number' ? c.sliding_window_pattern : 6;
-  return Array.from({ length: layers }, (_, i) => (i + 1) % pattern !== 0);
+/** The layer types a config gives in `layer_types` (transformers 4.5x / 5), checked; undefined when it gives none. */
+function layerTypes(c: HfConfig, layers: number, file: string): boolean[] | undefined {
+  if (!Array.isArray(c.layer_types)) return undefined;
+  const types = c.layer_types as unknown[];
+  const other = types.find((t) => t !== 'full_attention' && t !== 'sliding_attention');
+  if (other !== undefined)
+    throw refuse(file, 'layer_types', `Layer type ${JSON.stringify(other)} is not built for checkpoints`, EXPORT_HINT);
+  if (types.length !== layers)
+    throw refuse(
+      file,
+      'layer_types',
+      `layer_types lists ${types.length} layers but num_hidden_layers is ${layers}`,
+      'Use the config.json the checkpoint was saved with.',
+    );
+  return types.map((t) => t === 'sliding_attention');
 }
 
 /**
- * The sliding window, when some layer has one (Mistral `sliding_window`; Qwen2 `use_sliding_window` from layer
- * `max_window_layers` on, or transformers 5's `layer_types`). A window of W tokens changes nothing for prompts
- * of at most W tokens, so it is refused only when `maxTokens` exceeds it.
+ * Which layers attend within a sliding window, and the window, as transformers' configs default them and its masks
+ * apply them (masking_utils.sliding_window_overlay: key k is visible to query q when q - k < sliding_window, on top of
+ * the causal and padding mask; the positions are the batch's columns, so padding never counts):
+ * - Mistral: every layer when `sliding_window` is set (MistralConfig's default 4096; null: none); MistralModel
+ *   ignores `layer_types`;
+ * - Qwen2, Qwen3: `layer_types`, else the layers from `max_window_layers` (default 28) on, when
+ *   `use_sliding_window` (the config's sliding_window is None without it);
+ * - Gemma 2: `layer_types`, else every other layer from layer 0; Gemma 3: `layer_types`, else all but every
+ *   `sliding_window_pattern`-th (default 6); both default the window to 4096;
+ * - Llama: none.
  */
-function checkSlidingWindow(c: HfConfig, family: DecoderSpec['family'], layers: number, maxTokens: number, file: string): void {
-  const window = c.sliding_window;
-  const types = Array.isArray(c.layer_types) ? (c.layer_types as unknown[]) : undefined;
-  let used: boolean;
-  let key = 'sliding_window';
-  if (types) {
-    const other = types.find((t) => t !== 'full_attention' && t !== 'sliding_attention');
-    if (other !== undefined)
-      throw refuse(file, 'layer_types', `Layer type ${JSON.stringify(other)} is not built for checkpoints`, EXPORT_HINT);
-    used = types.includes('sliding_attention');
-    key = 'layer_types';
-  } else if (family === 'qwen2' || family === 'qwen3') {
-    used = c.use_sliding_window === true && (typeof c.max_window_layers !== 'number' || c.max_window_layers < layers);
-    key = 'use_sliding_window';
-  } else {
-    used = window !== undefined && window !== null;
+function slidingAttention(
+  c: HfConfig,
+  family: DecoderSpec['family'],
+  layers: number,
+  file: string,
+): { window: number; layers: boolean[] } | undefined {
+  const all = (v: boolean) => Array.from({ length: layers }, () => v);
+  let sliding: boolean[];
+  let window: unknown = c.sliding_window === undefined ? 4096 : c.sliding_window;
+  switch (family) {
+    case 'llama':
+      return undefined;
+    case 'mistral':
+      if (window === null) return undefined;
+      sliding = all(true);
+      break;
+    case 'qwen2':
+    case 'qwen3': {
+      if (c.use_sliding_window !== true) window = null;
+      const from = typeof c.max_window_layers === 'number' ? c.max_window_layers : 28;
+      sliding = layerTypes(c, layers, file) ?? all(false).map((_, i) => window !== null && i >= from);
+      break;
+    }
+    case 'gemma2':
+      sliding = layerTypes(c, layers, file) ?? all(false).map((_, i) => i % 2 === 0);
+      break;
+    case 'gemma3_text': {
+      const pattern = typeof c.sliding_window_pattern === 'number' ? c.sliding_window_pattern : 6;
+      sliding = layerTypes(c, layers, file) ?? all(false).map((_, i) => (i + 1) % pattern !== 0);
+      break;
+    }
   }
-  if (!used) return;
-  if (typeof window !== 'number' || !Number.isSafeInteger(window) || window <= 0)
-    throw refuse(file, 'sliding_window', `${key} asks for a sliding window but sliding_window is ${JSON.stringify(window)}`, EXPORT_HINT);
-  if (maxTokens > window) {
+  if (!sliding.includes(true)) return undefined;
+  if (typeof window !== 'number' || !Number.isSafeInteger(window) || window <= 0) {
+    const why = c.use_sliding_window === false && window === null ? ' (use_sliding_window is false)' : '';
     throw refuse(
       file,
-      key,
-      `The model attends within a sliding window of ${window} tokens, which runtime.max_tokens (${maxTokens}) exceeds; the window is not built for checkpoints`,
-      `Set runtime.max_tokens to at most ${window} (the window then changes nothing), or export the model to ONNX.`,
+      'sliding_window',
+      `Some layers are sliding_attention layers but sliding_window is ${JSON.stringify(c.sliding_window)}${why}`,
+      'Use the config.json the checkpoint was saved with.',
     );
   }
+  return { window, layers: sliding };
 }
 
-/** Reads and checks config.json of a checkpoint that runs prompts of at most `maxTokens` tokens. */
-export function decoderSpec(c: HfConfig, configFile: string, maxTokens: number): DecoderSpec {
+/** Reads and checks a checkpoint's config.json. */
+export function decoderSpec(c: HfConfig, configFile: string): DecoderSpec {
   const family = CHECKPOINT_FAMILIES.find((f) => f === c.model_type);
   if (!family) {
     throw refuse(
@@ -231,7 +265,7 @@ export function decoderSpec(c: HfConfig, configFile: string, maxTokens: number):
       'Use the config.json the checkpoint was saved with.',
     );
   const rope = ropeOf(c, configFile, gemma3);
-  checkSlidingWindow(c, family, layers, maxTokens, configFile);
+  const sliding = slidingAttention(c, family, layers, configFile);
   const eps = finite(c.rms_norm_eps ?? 1e-6, 'rms_norm_eps', configFile);
   return {
     family,
@@ -244,7 +278,8 @@ export function decoderSpec(c: HfConfig, configFile: string, maxTokens: number):
     rmsNormEps: eps,
     invFreq: ropeInverseFrequencies(headDim, rope.full.theta, rope.full.scaling),
     slidingInvFreq: rope.sliding && ropeInverseFrequencies(headDim, rope.sliding.theta, rope.sliding.scaling),
-    slidingLayers: gemma3 ? gemma3SlidingLayers(c, layers) : undefined,
+    slidingWindow: sliding?.window,
+    slidingLayers: sliding?.layers,
     qkvBias: family === 'qwen2' || c.attention_bias === true,
     oBias: family !== 'qwen2' && c.attention_bias === true,
     mlpBias: c.mlp_bias === true,

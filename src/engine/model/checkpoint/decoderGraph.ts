@@ -10,7 +10,8 @@
  * - attention: q, k, v projections (Qwen3, Gemma 3: each head's q and k RMS-normalised over head_dim), RoPE
  *   (rotate_half convention, angles position_ids x inv_freq in float32; Gemma 3's sliding-window layers with
  *   their own base), the KV heads repeated for their query heads, softmax(q kᵀ · scale (Gemma: soft-capped) +
- *   causal and padding mask) in float32, times v, o_proj;
+ *   causal and padding mask; sliding-window layers see only the last `sliding_window` positions) in float32,
+ *   times v, o_proj;
  * - MLP: down_proj(act(gate_proj(x)) * up_proj(x)), act SiLU or (Gemma) GELU's tanh approximation;
  * - residual adds after attention and after the MLP (Gemma: the attention output and the MLP's input and output
  *   normalised too, and the embedding scaled by sqrt(hidden_size)).
@@ -88,6 +89,26 @@ export function buildDecoderGraph(
   const real = g.one('/model/mask', 'Cast', ['attention_mask'], [intAttr('to', TensorDataType.BOOL)], null);
   const realKeys = g.one('/model/mask', 'Unsqueeze', [real, g.int64s('sae_diff.axes_1_2', [1, 2])], [], null);
   const visible = g.one('/model/mask', 'And', [causal, realKeys], [], null);
+  // sliding-window layers also hide keys `slidingWindow` or more positions back (q - k < window)
+  const windowVisible =
+    spec.slidingWindow === undefined
+      ? visible
+      : g.one(
+          '/model/mask',
+          'And',
+          [
+            visible,
+            g.one(
+              '/model/mask',
+              'Less',
+              [g.one('/model/mask', 'Sub', [queries, keys], [], null), g.int64s('sae_diff.sliding_window', [spec.slidingWindow], [])],
+              [],
+              null,
+            ),
+          ],
+          [],
+          null,
+        );
   const masked = g.floats('sae_diff.masked', Float32Array.of(MASKED), []);
 
   // RoPE: angles = position_ids x inv_freq in float32, duplicated over the two halves; cos and sin [B, 1, S, head_dim]
@@ -219,7 +240,8 @@ export function buildDecoderGraph(
     const k = linear(`${attn}/k_proj`, normed, `${w}.self_attn.k_proj`, kvHeads * headDim, spec.qkvBias, hidden);
     const v = linear(`${attn}/v_proj`, normed, `${w}.self_attn.v_proj`, kvHeads * headDim, spec.qkvBias, hidden);
     const qkNorm = (module: string) => (spec.qkNorm ? { module, weight: `${w}.self_attn.${module}.weight` } : undefined);
-    const rotary = spec.slidingLayers?.[l] ? localRotary : globalRotary;
+    const sliding = spec.slidingLayers?.[l] === true;
+    const rotary = sliding ? localRotary : globalRotary;
     const qr = rope(attn, toHeads(attn, q, heads, qkNorm('q_norm')), rotary);
     // repeat_kv: each KV head serves `repeat` consecutive query heads
     const repeatKv = (t: string) =>
@@ -237,7 +259,13 @@ export function buildDecoderGraph(
       scores = g.one(attn, 'Mul', [g.one(attn, 'Tanh', [g.one(attn, 'Div', [scores, cap], [], FLOAT)], [], FLOAT), cap], [], FLOAT);
     }
     const logits = g.cast(attn, g.cast(attn, scores, FLOAT, act), act, FLOAT);
-    const probs = g.one(attn, 'Softmax', [g.one(attn, 'Where', [visible, logits, masked], [], FLOAT)], [intAttr('axis', -1)], FLOAT);
+    const probs = g.one(
+      attn,
+      'Softmax',
+      [g.one(attn, 'Where', [sliding ? windowVisible : visible, logits, masked], [], FLOAT)],
+      [intAttr('axis', -1)],
+      FLOAT,
+    );
     const context = g.one(attn, 'Transpose', [g.one(attn, 'MatMul', [g.cast(attn, probs, FLOAT, act), vr])], [ints('perm', [0, 2, 1, 3])]);
     const merged = g.one(attn, 'Reshape', [context, g.int64s('sae_diff.merge_heads', [0, 0, heads * headDim])]);
     const attnOut = linear(`${attn}/o_proj`, merged, `${w}.self_attn.o_proj`, hidden, spec.oBias, heads * headDim);
