@@ -22,7 +22,7 @@ import type { SaeDiffReport } from '../src/shared/reportTypes';
 import { checkpointFolder, writeCheckpointWeights, writeLoraAdapter, type LoraSpec } from './helpers/checkpoints';
 import { runCli } from './helpers/cli';
 import { LAYER_TOL } from './helpers/golden';
-import { FIXTURES, scratchDir } from './helpers/paths';
+import { FIXTURES, REPO_ROOT, scratchDir } from './helpers/paths';
 
 const out = scratchDir('lora');
 const cpu = { provider: 'cpu' as const, threads: 1 };
@@ -40,11 +40,7 @@ const MODULES = [
 
 function source(folder: string): CheckpointSource {
   const config = path.join(folder, 'config.json');
-  return checkpointSource(
-    path.join(folder, 'model.safetensors'),
-    config,
-    decoderSpec(JSON.parse(fs.readFileSync(config, 'utf8')), config),
-  );
+  return checkpointSource(path.join(folder, 'model.safetensors'), config, decoderSpec(JSON.parse(fs.readFileSync(config, 'utf8')), config));
 }
 
 /** An adapter folder and a checkpoint folder holding the weights it merges into. */
@@ -98,6 +94,43 @@ for (const rslora of [false, true]) {
   });
 }
 
+test('an adapter PEFT 0.21 saved (rsLoRA, rank_pattern, all seven projections) gives what PEFT computes with it', async () => {
+  // test/fixtures/peft-lora: PeftModel.save_pretrained's files, and PEFT's unmerged forward pass on transformers, in
+  // float32. Two float32 computations differ by their rounding: PyTorch's own result is up to 1.4e-5 (relative) from
+  // its float64 result on this batch, growing with depth; sae-diff's is 3.5e-6 to 3.1e-5 from PyTorch's
+  const folder = path.join(REPO_ROOT, 'test', 'fixtures', 'peft-lora');
+  const expected = JSON.parse(fs.readFileSync(path.join(folder, 'expected.json'), 'utf8')) as {
+    ids: number[][];
+    mask: number[][];
+    resid_post: number[][];
+  };
+  const adapter = readLoraAdapter(folder);
+  assert.equal(adapter.modules.size, 6 * 7);
+  assert.equal(adapter.modules.get('model.layers.4.mlp.down_proj')!.a.shape[0], 2, 'rank_pattern');
+  const input = {
+    batch: expected.ids.length,
+    seq: expected.ids[0].length,
+    ids: Int32Array.from(expected.ids.flat()),
+    mask: Uint8Array.from(expected.mask.flat()),
+  };
+  const m = await HookedModel.load(
+    adapterSource(source(BASE), adapter),
+    { targets: [0, 1, 2, 3, 4, 5], hookPoint: 'resid_post', tensorNames: new Map() },
+    cpu,
+  );
+  try {
+    for (const [layer, got] of await m.run(input)) {
+      const want = expected.resid_post[layer];
+      let worst = 0;
+      for (let i = 0; i < want.length; i++)
+        if (input.mask[Math.floor(i / 128)]) worst = Math.max(worst, Math.abs(got.data[i] - want[i]) / Math.max(1, Math.abs(want[i])));
+      assert.ok(worst < 5e-5, `layer ${layer}: ${worst}`);
+    }
+  } finally {
+    await m.release();
+  }
+});
+
 test('a run with a LoRA adapter folder as the fine-tune reports what the merged fine-tune reports', () => {
   const { adapter, merged } = adapterAndMerged('run', { modules: MODULES, r: 8, alpha: 16, seed: 11 });
   const reports = [adapter, merged].map((sft, i) => {
@@ -145,6 +178,12 @@ test('adapters PEFT runs otherwise are refused, naming the key or tensor', () =>
     ['alpha_pattern', { q_proj: 32 }, /alpha_pattern/],
     ['bias', 'all', /train the base biases/],
     ['trainable_token_indices', [5, 6], /Trainable token embeddings/],
+    ['use_bdlora', { target_modules_bd_a: ['q_proj'], nblocks: 2 }, /Block-diagonal LoRA \(use_bdlora\)/],
+    ['kasa_config', { beta: 1e-4 }, /KaSA/],
+    ['init_lora_weights', 'mica', /MiCA adapters/],
+    ['use_qalora', true, /QA-LoRA/],
+    // a key from a later PEFT that is set: it might be a variant
+    ['use_futura', true, /sets use_futura, which sae-diff does not know/],
   ] as const) {
     const e = refusal(key, { config: { [key]: value } });
     assert.equal(e.location?.key, key);

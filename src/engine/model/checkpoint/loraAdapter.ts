@@ -5,8 +5,9 @@
  * inference), scaling = lora_alpha / r, or lora_alpha / sqrt(r) with use_rslora (LoraLayer.update_layer). Saved
  * keys are `base_model.model.<module>.lora_A.weight` [r, in] and `.lora_B.weight` [out, r]
  * (peft/utils/save_and_load.py: get_peft_model_state_dict drops the adapter name). Variants that compute
- * something else (DoRA, lora_bias, alpha_pattern, aLoRA, trainable tokens, layer replication, parameter targets)
- * are refused, naming the key.
+ * something else (DoRA, lora_bias, alpha_pattern, aLoRA, trainable tokens, layer replication, parameter targets,
+ * and the LoraConfig fields PEFT 0.21 tags `is_lora_variant`) are refused, naming the key, and so is any key this
+ * reader does not know that is set: a later PEFT's variant must not run as plain LoRA.
  */
 import * as fs from 'fs';
 import * as path from 'path';
@@ -60,7 +61,58 @@ const REFUSED: [key: string, isSet: (v: unknown) => boolean, what: string][] = [
   ['target_parameters', (v) => Array.isArray(v) && v.length > 0, 'LoRA on parameters (target_parameters) is not built'],
   ['alora_invocation_tokens', (v) => Array.isArray(v) && v.length > 0, 'Activated LoRA (alora_invocation_tokens) is not built'],
   ['trainable_token_indices', (v) => v !== undefined && v !== null, 'Trainable token embeddings are not built'],
+  // the other LoRA variants of PEFT 0.21 (LoraConfig fields with is_lora_variant, and init_lora_weights "mica",
+  // which selects MiCALinearVariant for the forward pass too; peft/tuners/lora/layer.py, resolve_lora_variant)
+  ['arrow_config', (v) => !!v, 'Arrow routing (arrow_config) is not built'],
+  ['use_bdlora', (v) => !!v, 'Block-diagonal LoRA (use_bdlora) is not built'],
+  ['velora_config', (v) => !!v, 'VeLoRA (velora_config) is not built'],
+  ['monteclora_config', (v) => !!v, 'MonteCLoRA (monteclora_config) is not built'],
+  ['kasa_config', (v) => !!v, 'KaSA (kasa_config) is not built'],
+  ['init_lora_weights', (v) => v === 'mica', 'MiCA adapters (init_lora_weights "mica") are not built'],
+  ['use_qalora', (v) => v === true, 'QA-LoRA (use_qalora) is not built'],
 ];
+
+/**
+ * The other keys adapter_config.json has had (PEFT 0.3 to 0.21): what the reader uses, what only shapes
+ * initialisation or training, and selections the saved tensors already reflect. Any key outside these and
+ * REFUSED that is set (not null, false, 0, "" or empty) is refused.
+ */
+const KNOWN = new Set([
+  'task_type',
+  'peft_type',
+  'auto_mapping',
+  'peft_version',
+  'base_model_name_or_path',
+  'revision',
+  'inference_mode',
+  'r',
+  'target_modules',
+  'exclude_modules',
+  'lora_alpha',
+  'lora_dropout',
+  'use_rslora',
+  'modules_to_save',
+  'layers_to_transform',
+  'layers_pattern',
+  'rank_pattern',
+  'megatron_config',
+  'megatron_core',
+  'loftq_config',
+  'eva_config',
+  'corda_config',
+  'lora_ga_config',
+  'qalora_group_size',
+  'runtime_config',
+  'ensure_weight_tying',
+  'enable_lora',
+  'merge_weights',
+]);
+
+function isSetValue(v: unknown): boolean {
+  if (Array.isArray(v)) return v.length > 0;
+  if (v && typeof v === 'object') return Object.keys(v).length > 0;
+  return !!v;
+}
 
 /** Reads and checks a LoRA adapter folder. */
 export function readLoraAdapter(folder: string): LoraAdapter {
@@ -70,6 +122,14 @@ export function readLoraAdapter(folder: string): LoraAdapter {
   if (!cfg || typeof cfg !== 'object' || Array.isArray(cfg)) throw refuse(configFile, '', `${ADAPTER_CONFIG} is not a JSON object`);
   if (cfg.peft_type !== 'LORA') throw refuse(configFile, 'peft_type', `peft_type ${JSON.stringify(cfg.peft_type)} is not built (LORA is)`);
   for (const [key, isSet, what] of REFUSED) if (isSet(cfg[key])) throw refuse(configFile, key, what);
+  const refusedKeys = new Set(REFUSED.map(([key]) => key));
+  const unknown = Object.keys(cfg).find((k) => !KNOWN.has(k) && !refusedKeys.has(k) && isSetValue(cfg[k]));
+  if (unknown !== undefined)
+    throw refuse(
+      configFile,
+      unknown,
+      `${ADAPTER_CONFIG} sets ${unknown}, which sae-diff does not know (PEFT ${String(cfg.peft_version ?? 'of an unknown version')} wrote it); it may change what the adapter computes`,
+    );
   const alpha = cfg.lora_alpha;
   if (typeof alpha !== 'number' || !Number.isFinite(alpha))
     throw refuse(configFile, 'lora_alpha', `lora_alpha is ${JSON.stringify(alpha)}, not a number`);
