@@ -3,8 +3,10 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { test } from 'node:test';
 import { graphOf, readOnnxModel } from '../src/engine/model/onnxGraph';
+import { decoderSpec } from '../src/engine/model/checkpoint/decoderConfig';
+import { checkpointSource, type ModelSource } from '../src/engine/model/modelSource';
 import { hookGraph, HookedModel } from '../src/engine/model/runner';
-import { FIXTURES } from './helpers/paths';
+import { FIXTURES, REPO_ROOT } from './helpers/paths';
 
 const ALL = [0, 1, 2, 3, 4, 5];
 const cpu = { provider: 'cpu' as const, threads: 0 };
@@ -109,3 +111,54 @@ test('the probes (neighbouring positions) are fetched only when asked: the same 
     await model.release();
   }
 });
+
+/**
+ * Gemma 2 exported by both torch exporters (test/fixtures/gemma2_export_fixtures.py), with dynamic axes, and the
+ * checkpoint they were exported from: every hook point against transformers' forward hooks. Its sandwich norms put a
+ * norm after attention and after the MLP, so attn_out and mlp_out are those norms' outputs (what the residual sums
+ * add), and its sliding window binds.
+ */
+const GEMMA2_EXPORTS = path.join(REPO_ROOT, 'test', 'fixtures', 'gemma2-exports');
+const GEMMA2_CHECKPOINT = path.join(REPO_ROOT, 'test', 'fixtures', 'sliding-window', 'gemma2');
+const gemma2Sources: [string, () => ModelSource | string][] = [
+  ['torchscript export', () => path.join(GEMMA2_EXPORTS, 'torchscript', 'model.onnx')],
+  ['dynamo export', () => path.join(GEMMA2_EXPORTS, 'dynamo', 'model.onnx')],
+  [
+    'checkpoint',
+    () => {
+      const config = path.join(GEMMA2_CHECKPOINT, 'config.json');
+      return checkpointSource(
+        path.join(GEMMA2_CHECKPOINT, 'model.safetensors'),
+        config,
+        decoderSpec(JSON.parse(fs.readFileSync(config, 'utf8')), config),
+      );
+    },
+  ],
+];
+for (const [what, source] of gemma2Sources) {
+  test(`Gemma 2 (${what}): all five hook points give what transformers gives`, async () => {
+    const expected = JSON.parse(fs.readFileSync(path.join(GEMMA2_EXPORTS, 'expected.json'), 'utf8')) as Record<string, number[][]>;
+    const ids = expected.ids as unknown as number[][];
+    const input = {
+      batch: ids.length,
+      seq: ids[0].length,
+      ids: Int32Array.from(ids.flat()),
+      mask: Uint8Array.from((expected.mask as unknown as number[][]).flat()),
+    };
+    for (const hookPoint of ['resid_pre', 'resid_mid', 'resid_post', 'attn_out', 'mlp_out'] as const) {
+      const model = await HookedModel.load(source(), { targets: [0, 1, 2], hookPoint, tensorNames: noNames }, cpu);
+      try {
+        for (const [layer, got] of await model.run(input)) {
+          const want = expected[hookPoint][layer];
+          let worst = 0;
+          for (let i = 0; i < want.length; i++)
+            if (input.mask[Math.floor(i / got.hidden)])
+              worst = Math.max(worst, Math.abs(got.data[i] - want[i]) / Math.max(1, Math.abs(want[i])));
+          assert.ok(worst < 1e-5, `${hookPoint} layer ${layer}: ${worst}`);
+        }
+      } finally {
+        await model.release();
+      }
+    }
+  });
+}

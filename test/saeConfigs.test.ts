@@ -189,6 +189,22 @@ test('findings 2-3: sparsify folder names and Gemma Scope paths / config.json gi
     }),
   );
   assert.deepEqual([g2.hookPoint, g2.hookLayer, g2.declaredL0], ['resid_post', 3, 20]);
+  // Gemma Scope 2's MLP SAEs read what the MLP adds: the post-feedforward norm's output
+  const mlpOut = readSaeInfo(
+    gs2('layer_3_mlp', {
+      hf_hook_point_in: 'model.layers.3.post_feedforward_layernorm.output',
+      hf_hook_point_out: 'model.layers.3.post_feedforward_layernorm.output',
+      width: 1024,
+      architecture: 'jump_relu',
+      type: 'sae',
+    }),
+  );
+  assert.deepEqual([mlpOut.hookPoint, mlpOut.hookLayer], ['mlp_out', 3]);
+  // the norm in front of the MLP is not what a block adds
+  assert.throws(
+    () => readSaeInfo(gs2('mlp_in', { hf_hook_point_in: 'model.layers.3.pre_feedforward_layernorm.output', width: 1024, type: 'sae' })),
+    /pre_feedforward_layernorm/,
+  );
   assert.throws(() => checkSaeFits(g2, 2, 128, true, where, 'resid_post'), /was trained on layer 3/);
   assert.throws(
     () =>

@@ -11,9 +11,14 @@ import type { onnx } from 'onnx-proto';
 const BLOCK_SCOPE = /^(.*\/(?:layers|h|blocks|layer|decoder_layers)\.)(\d+)\/(.*)$/;
 /** The same block names as dotted module paths (dynamo's name_scopes: `model.layers.0.self_attn`). */
 const DOTTED_BLOCK = /^(.*?(?:^|\.)(?:layers|h|blocks|layer|decoder_layers))\.(\d+)(?:\.(.+))?$/;
-/** First module below the block that is its attention / its MLP (the branches resid_mid / resid_post add). */
-const ATTN_MODULE = /^(self_attn|attn|attention|self_attention)$/;
-const MLP_MODULE = /^(mlp|feed_forward|ffn|block_sparse_moe)$/;
+/**
+ * First module below the block that makes the branch resid_mid / resid_post adds: the attention / the MLP, or in
+ * blocks with sandwich norms (Gemma 2 and 3, OLMo 2) the norm after it, whose output is what reaches the residual
+ * stream (TransformerLens's hook_attn_out / hook_mlp_out there; Gemma Scope's MLP SAEs read
+ * post_feedforward_layernorm.output). A Llama block's post_attention_layernorm feeds the MLP, never the sum.
+ */
+const ATTN_MODULE = /^(self_attn|attn|attention|self_attention|post_attention_layernorm)$/;
+const MLP_MODULE = /^(mlp|feed_forward|ffn|block_sparse_moe|post_feedforward_layernorm)$/;
 
 export interface HookDiscovery {
   /** Tensor name per target layer. */
@@ -268,7 +273,7 @@ export function discoverHooks(
         location: { file, key: 'layers.hook_point' },
         hint:
           hookPoint === 'resid_mid' || hookPoint === 'attn_out' || hookPoint === 'mlp_out'
-            ? 'Blocks with parallel attention and MLP (GPT-J, NeoX) or a norm after each branch (Gemma 2) have no such tensor; name it with layers.tensor_names if it exists.'
+            ? 'Blocks with parallel attention and MLP (GPT-J, NeoX) have no such tensor; name it with layers.tensor_names if it exists.'
             : 'Name it with layers.tensor_names.',
       });
     }

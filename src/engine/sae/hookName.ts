@@ -45,7 +45,8 @@ export function parseHookName(name: string | undefined): ParsedHook {
     const layer = Number(mod[1]);
     const sub = mod[2] ?? '';
     if (sub === '' || sub === 'output') return { layer, point: 'resid_post' };
-    if (/^(mlp|feed_forward|ffn)$/.test(sub)) return { layer, point: 'mlp_out' };
+    // post_feedforward_layernorm: what Gemma 2/3's MLP adds (Gemma Scope 2's hf_hook_point_in of MLP SAEs)
+    if (/^(mlp|feed_forward|ffn|post_feedforward_layernorm)$/.test(sub)) return { layer, point: 'mlp_out' };
     if (/^(self_attn|attn|attention)$/.test(sub)) return { layer, point: 'attn_out' };
     return { layer, refused: `the module '${sub}' is not a residual-stream hook the engine supports` };
   }
