@@ -261,9 +261,15 @@ describe('config semantic checks', () => {
     fs.writeFileSync(path.join(dir, 'prompts.csv'), 'text\nhello\n');
     fs.writeFileSync(path.join(dir, 'empty.txt'), '\n\n');
     const cases: [string, string][] = [
-      ['bad.jsonl', 'Line 3 of bad.jsonl has no "text", "prompt" or "messages" field.'],
+      [
+        'bad.jsonl',
+        'Line 3 of bad.jsonl has no prompt field (a "text" or "prompt" string, a "messages" list, ShareGPT "conversations" or an Alpaca "instruction").',
+      ],
       ['broken.jsonl', 'Line 2 of broken.jsonl is not valid JSON: Unexpected end of JSON input.'],
-      ['prompts.csv', "The prompts file must be .jsonl or .txt, not '.csv'."],
+      [
+        'prompts.csv',
+        `The prompts file must be .jsonl, .json or .txt, not '.csv'. Convert it to JSONL, e.g. python -c "import pandas as pd; pd.read_csv('prompts.csv').to_json('prompts.jsonl', orient='records', lines=True, force_ascii=False)" (datasets' Dataset.to_json does the same).`,
+      ],
       ['empty.txt', 'empty.txt has no prompts (it is empty).'],
     ];
     for (const [file, message] of cases) {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
 import { test } from 'node:test';
+import { datasetFacts } from '../src/engine/authoring/facts';
 import { compileTemplate, readPrompts, renderPrompt } from '../src/engine/data/dataset';
 import { planBatches, evaluatedRows } from '../src/engine/data/batching';
 import { loadTokenizer } from '../src/engine/data/tokenizer';
@@ -21,8 +22,137 @@ test('jsonl text, prompt and messages records, and txt lines, are read; max_samp
   fs.writeFileSync(f, '{"text": "a"}\n{"other": 1}\n');
   assert.throws(
     () => readPrompts(f),
-    (e: any) => e.location.line === 2 && /no "text", "prompt" or "messages"/.test(e.message),
+    (e: any) => e.location.line === 2 && /has no prompt field \(a "text" or "prompt" string, a "messages" list/.test(e.message),
   );
+});
+
+test("records as fine-tuning datasets hold them: ShareGPT, Alpaca (LLaMA-Factory's conversion), TRL's conversational prompt", () => {
+  const f = path.join(dir, 'shapes.jsonl');
+  const records = [
+    {
+      conversations: [
+        { from: 'human', value: 'hi' },
+        { from: 'gpt', value: 'hello' },
+      ],
+      system: 'Be brief.',
+    },
+    {
+      conversations: [
+        { from: 'user', value: 'a' },
+        { from: 'assistant', value: 'b' },
+        { from: 'human', value: 'c' },
+      ],
+    },
+    { instruction: 'Translate.', input: 'chat', output: 'cat', system: 'You translate.', history: [['q0', 'r0']] },
+    { instruction: 'Say hi.', input: '', output: '' },
+    { prompt: [{ role: 'user', content: 'p' }], completion: [{ role: 'assistant', content: 'not evaluated' }] },
+    { prompt: 'plain', completion: 'not evaluated' },
+  ];
+  fs.writeFileSync(f, records.map((r) => JSON.stringify(r)).join('\n'));
+  assert.deepEqual(readPrompts(f), [
+    {
+      messages: [
+        { role: 'system', content: 'Be brief.' },
+        { role: 'user', content: 'hi' },
+        { role: 'assistant', content: 'hello' },
+      ],
+    },
+    {
+      messages: [
+        { role: 'user', content: 'a' },
+        { role: 'assistant', content: 'b' },
+        { role: 'user', content: 'c' },
+      ],
+    },
+    {
+      messages: [
+        { role: 'system', content: 'You translate.' },
+        { role: 'user', content: 'q0' },
+        { role: 'assistant', content: 'r0' },
+        { role: 'user', content: 'Translate.\nchat' },
+        { role: 'assistant', content: 'cat' },
+      ],
+    },
+    { messages: [{ role: 'user', content: 'Say hi.' }] },
+    { messages: [{ role: 'user', content: 'p' }] },
+    { text: 'plain' },
+  ]);
+  const refused = (rec: unknown, message: RegExp) => {
+    fs.writeFileSync(f, `{"text": "ok"}\n${JSON.stringify(rec)}\n`);
+    assert.throws(
+      () => readPrompts(f),
+      (e: any) => e.location.line === 2 && message.test(e.message),
+    );
+  };
+  refused(
+    {
+      conversations: [
+        { from: 'human', value: 'x' },
+        { from: 'function_call', value: '{}' },
+      ],
+    },
+    /entry 1 from "function_call": tool turns/,
+  );
+  refused({ conversations: [{ from: 'human' }] }, /entry 0 without a string "from" and "value"/);
+  refused({ instruction: 'x', history: [['only one']] }, /"history" that is not a list of \[query, response\] string pairs/);
+  refused({ instruction: 'x', input: 3 }, /Alpaca "input" that is not a string/);
+  refused({ prompt: [] }, /empty prompt list/);
+});
+
+test('.json datasets: a JSON array of records is streamed (max_samples stops the read), with errors naming the line', () => {
+  const f = path.join(dir, 'alpaca.json');
+  const alpaca = [
+    { instruction: 'Give three tips.', input: '', output: '1. Eat. 2. Sleep. 3. Move.' },
+    { instruction: 'Quote "this" [exactly]', input: 'a \\ b } {', output: 'ok' },
+    { text: 'ünïcödé ✓' },
+  ];
+  // pretty-printed as json.dump(indent=4) writes it, with a BOM; then minified on one line
+  fs.writeFileSync(f, '\ufeff' + JSON.stringify(alpaca, null, 4));
+  const pretty = readPrompts(f);
+  assert.equal(pretty.length, 3);
+  assert.deepEqual(pretty[1], {
+    messages: [
+      { role: 'user', content: 'Quote "this" [exactly]\na \\ b } {' },
+      { role: 'assistant', content: 'ok' },
+    ],
+  });
+  assert.deepEqual(pretty[2], { text: 'ünïcödé ✓' });
+  fs.writeFileSync(f, JSON.stringify(alpaca));
+  assert.deepEqual(readPrompts(f), pretty);
+  // max_samples: the read stops after the second element, so what follows is never looked at
+  fs.writeFileSync(f, JSON.stringify(alpaca.slice(0, 2)).slice(0, -1) + ', {"text": "x"} ]]] garbage');
+  assert.equal(readPrompts(f, 2).length, 2);
+  const error = (content: string, line: number, message: RegExp) => {
+    fs.writeFileSync(f, content);
+    assert.throws(
+      () => readPrompts(f),
+      (e: any) => e.location.line === line && message.test(e.message),
+      content,
+    );
+  };
+  error('[\n  {"text": "a"},\n  {"other": 1}\n]', 3, /The record at line 3 has no prompt field/);
+  error('[\n  {"text": "a"},\n  "b"\n]', 3, /Each element of the JSON array must be a JSON object/);
+  error('[\n  {"text": "a"}', 2, /The JSON array is not closed/);
+  error('[{"text": "a"}] {"text": "b"}', 1, /more after the end of the JSON array/);
+  error('[\n{"text": "a",}\n]', 2, /The record at line 2 is not valid JSON/);
+  // a .json that is not an array is read as JSON lines, as before
+  fs.writeFileSync(f, '{"text": "a"}\n{"text": "b"}\n');
+  assert.equal(readPrompts(f).length, 2);
+});
+
+test('columnar datasets are refused with the line that converts them, in the run and in the editor', () => {
+  const f = path.join(dir, 'train-00000-of-00001.parquet');
+  fs.writeFileSync(f, 'PAR1');
+  assert.throws(
+    () => readPrompts(f),
+    (e: any) =>
+      /must be \.jsonl, \.json or \.txt, not '\.parquet'/.test(e.message) &&
+      /pd\.read_parquet\('train-00000-of-00001\.parquet'\)\.to_json/.test(e.hint),
+  );
+  assert.match(datasetFacts(f).error!, /not '\.parquet'\. Convert it to JSONL/);
+  const json = path.join(dir, 'facts.json');
+  fs.writeFileSync(json, JSON.stringify([{ instruction: 'a' }, { conversations: [{ from: 'human', value: 'b' }] }]));
+  assert.deepEqual([datasetFacts(json).checkedRecords, datasetFacts(json).hasChat, datasetFacts(json).error], [2, true, undefined]);
 });
 
 test('chat messages render with the fine-tune template and a generation prompt; BOS comes from the tokenizer', () => {
@@ -90,6 +220,36 @@ test('.txt and .jsonl versions of the same prompts give the same report; batch s
       x.shifted_features.map((f) => f.id),
       y.shifted_features.map((f) => f.id),
     );
+  }
+});
+
+test('the chat prompts as a ShareGPT .json array and as Alpaca records give the report of their messages JSONL', () => {
+  const layers = '{ target_indices: [2] }';
+  const chat = fs
+    .readFileSync(path.join(FIXTURES, 'eval', 'chat.jsonl'), 'utf8')
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .slice(0, 24)
+    .map((l) => JSON.parse(l).messages as { role: string; content: string }[]);
+  assert.ok(chat.every((m) => m.length === 1 && m[0].role === 'user'));
+  const shareGpt = path.join(dir, 'chat-sharegpt.json');
+  fs.writeFileSync(
+    shareGpt,
+    JSON.stringify(
+      chat.map((m) => ({ conversations: [{ from: 'human', value: m[0].content }] })),
+      null,
+      2,
+    ),
+  );
+  const alpaca = path.join(dir, 'chat-alpaca.jsonl');
+  fs.writeFileSync(alpaca, chat.map((m) => JSON.stringify({ instruction: m[0].content, input: '', output: '' })).join('\n'));
+  const reports = [`@/eval/chat.jsonl`, shareGpt, alpaca].map((file, i) =>
+    run(`shapes${i}`, fixtureConfig({ layers, dataset: `{ path: "${file}", max_samples: 24 }` })),
+  );
+  assert.ok(reports[0].run.tokens > 200);
+  for (const r of reports.slice(1)) {
+    assert.equal(r.run.tokens, reports[0].run.tokens);
+    assert.deepEqual(r.comparisons[0].layers[0], reports[0].comparisons[0].layers[0]);
   }
 });
 

@@ -55,7 +55,7 @@ test('a first JSONL record longer than 64 KB is checked, not called empty', () =
   assert.equal(facts.error, undefined);
   assert.ok(facts.checkedRecords >= 1);
   const bad = write('long-bad.jsonl', JSON.stringify({ txt: 'x'.repeat(100_000) }) + '\n');
-  assert.match(datasetFacts(bad).error!, /Line 1 of long-bad\.jsonl has no "text"/);
+  assert.match(datasetFacts(bad).error!, /Line 1 of long-bad\.jsonl has no prompt field/);
 });
 
 test('bytes that are not UTF-8 are an error naming the line, in the run and in validation', () => {

@@ -2,7 +2,7 @@ import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { SaeDiffError } from '../core/errors';
-import { PromptParser } from '../data/dataset';
+import { datasetExtensionProblem, PromptParser } from '../data/dataset';
 import { READ_CAPS, readHeadBounded, readJsonBounded, readTextBounded } from '../io/boundedRead';
 import { badSizeKey, CHECKPOINT_CANDIDATES, HfModelConfig, hiddenSize, layerCount, ONNX_CANDIDATES } from '../model/modelFolder';
 import { decoderSpec } from '../model/checkpoint/decoderConfig';
@@ -171,15 +171,15 @@ const DATASET_PEEK_BYTES = 64 * 1024;
 const DATASET_MAX_PEEK_BYTES = 4 * 1024 * 1024;
 const DATASET_PEEK_RECORDS = 5;
 
-/** Checks that the first records of a .jsonl/.txt prompts file parse, as the run reads them (reads at most 4 MB). */
+/** Checks that the first records of a .jsonl/.json/.txt prompts file parse, as the run reads them (reads at most 4 MB). */
 export function datasetFacts(file: string): DatasetFacts {
   return cachedOnFiles('dataset', [file], () => {
     const st = statOrUndefined(file);
     if (!st) return { exists: false, checkedRecords: 0 };
     if (st.isDirectory()) return { exists: true, checkedRecords: 0, error: `${file} is a folder, not a prompts file` };
-    const ext = path.extname(file).toLowerCase();
-    if (ext !== '.jsonl' && ext !== '.txt')
-      return { exists: true, checkedRecords: 0, error: `The prompts file must be .jsonl or .txt, not '${ext || 'no extension'}'` };
+    const badExtension = datasetExtensionProblem(file);
+    if (badExtension) return { exists: true, checkedRecords: 0, error: `${badExtension.message}. ${badExtension.hint.replace(/\.$/, '')}` };
+    const isJson = path.extname(file).toLowerCase() === '.json';
     if (!st.isFile())
       return {
         exists: true,
@@ -199,7 +199,8 @@ export function datasetFacts(file: string): DatasetFacts {
     const parser = new PromptParser(file, DATASET_PEEK_RECORDS);
     try {
       let bytes = head.bytes;
-      if (head.truncated) {
+      // a .json array is split by its brackets, not its lines: an element cut by the peek is not taken
+      if (head.truncated && !isJson) {
         const lastNl = bytes.lastIndexOf(10);
         if (lastNl < 0)
           return {
@@ -210,11 +211,18 @@ export function datasetFacts(file: string): DatasetFacts {
         bytes = bytes.subarray(0, lastNl + 1); // the last line may be cut in the middle
       }
       parser.push(bytes);
+      if (parser.records.length === 0 && isJson && head.truncated)
+        return {
+          exists: true,
+          checkedRecords: 0,
+          warning: `The first record of ${path.basename(file)} is longer than ${DATASET_MAX_PEEK_BYTES / 1024 / 1024} MB: it is checked only when the run reads it`,
+        };
       if (parser.records.length === 0) parser.end(); // throws "has no prompts"
     } catch (e) {
       const loc = e instanceof SaeDiffError ? e.location : undefined;
       const message = (e as Error).message
         .replace(/^Line (\d+)/, `Line $1 of ${path.basename(file)}`)
+        .replace(/^The record at line (\d+)/, `The record at line $1 of ${path.basename(file)}`)
         .replace(/^The dataset (\S+) has no prompts$/, '$1 has no prompts (it is empty)');
       return { exists: true, checkedRecords: parser.records.length, error: message, ...(loc?.line ? { errorLine: loc.line } : {}) };
     }

@@ -3,12 +3,8 @@ import * as net from 'net';
 import * as path from 'path';
 import { Template } from '@huggingface/jinja';
 import { CancelledError, SaeDiffError, throwIfAborted } from '../core/errors';
-
-export interface ChatMessage {
-  role: string;
-  content: string;
-}
-export type PromptRecord = { text: string } | { messages: ChatMessage[] };
+import { JsonArraySplitter } from './jsonArray';
+import { RECORD_SHAPES, toPromptRecord, type PromptRecord } from './promptRecords';
 
 /** One JSONL record may be this long at most; a longer line is refused (V8 strings stop at ~512 MB). */
 export const MAX_RECORD_BYTES = 128 * 1024 * 1024;
@@ -20,22 +16,25 @@ function datasetError(file: string, message: string, line?: number, hint?: strin
 
 /**
  * Splits a byte stream into prompt records and stops at `maxSamples`: the dataset is streamed, never
- * read whole, so a 1 GB file costs what its first records cost. Lines are decoded as strict UTF-8;
- * a UTF-8 BOM at the start is skipped.
+ * read whole, so a 1 GB file costs what its first records cost. `.txt`: a prompt per line; `.jsonl`: a JSON
+ * record per line; `.json`: a JSON array of records (split as it streams, jsonArray.ts), or a record per line
+ * when it does not start with `[`. Records are decoded as strict UTF-8; a UTF-8 BOM at the start is skipped.
  */
 export class PromptParser {
   readonly records: PromptRecord[] = [];
   private pending: Buffer[] = [];
   private pendingBytes = 0;
   private lineNo = 0;
-  private readonly isJsonl: boolean;
+  /** undefined until a .json file shows whether it is an array. */
+  private mode: 'lines' | 'jsonl' | 'array' | undefined;
+  private array?: JsonArraySplitter;
   private readonly decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
 
   constructor(
     readonly file: string,
     readonly maxSamples?: number,
   ) {
-    this.isJsonl = /\.jsonl?$/i.test(file);
+    this.mode = /\.jsonl$/i.test(file) ? 'jsonl' : /\.json$/i.test(file) ? undefined : 'lines';
   }
 
   get done(): boolean {
@@ -44,6 +43,33 @@ export class PromptParser {
 
   /** Feeds bytes; returns true once enough records are read (the caller stops reading). */
   push(chunk: Buffer): boolean {
+    if (this.mode === undefined) {
+      const first = chunk.findIndex(
+        (b, i) => !(b === 0x20 || b === 0x0a || b === 0x0d || b === 0x09 || (i < 3 && b === [0xef, 0xbb, 0xbf][i])),
+      );
+      if (first < 0) {
+        this.addPending(chunk);
+        return false;
+      }
+      this.mode = chunk[first] === 0x5b ? 'array' : 'jsonl';
+      if (this.mode === 'array') {
+        this.array = new JsonArraySplitter(
+          (bytes, line) => this.records.push(parseJsonlRecord(this.decode(bytes, line), this.file, line, true)),
+          MAX_RECORD_BYTES,
+          (message, line) => {
+            throw datasetError(this.file, message, line, 'Save the dataset as a JSON array of records, or as JSONL (one record per line).');
+          },
+        );
+        const held = this.pending;
+        this.pending = [];
+        this.pendingBytes = 0;
+        for (const b of held) this.array.push(b, () => this.done);
+      }
+    }
+    if (this.array) {
+      this.array.push(chunk, () => this.done);
+      return this.done;
+    }
     let from = 0;
     while (!this.done) {
       const nl = chunk.indexOf(10, from);
@@ -60,13 +86,15 @@ export class PromptParser {
 
   /** The end of the input: the last line (without a newline) counts too. */
   end(): PromptRecord[] {
-    if (!this.done && this.pendingBytes > 0) this.takeLine();
+    if (this.array) {
+      if (!this.done) this.array.end();
+    } else if (!this.done && this.pendingBytes > 0) this.takeLine();
     if (this.records.length === 0) {
       throw datasetError(
         this.file,
         `The dataset ${path.basename(this.file)} has no prompts`,
         undefined,
-        'Add prompts (one JSON object per line for .jsonl, one prompt per line for .txt).',
+        'Add prompts (one JSON object per line for .jsonl, a JSON array of records for .json, one prompt per line for .txt).',
       );
     }
     return this.records;
@@ -86,80 +114,56 @@ export class PromptParser {
     this.pending.push(b);
   }
 
+  private decode(bytes: Uint8Array, line: number): string {
+    try {
+      return this.decoder.decode(bytes);
+    } catch {
+      throw datasetError(this.file, `Line ${line} is not valid UTF-8`, line, 'Save the dataset as UTF-8.');
+    }
+  }
+
   private takeLine(): void {
     const bytes = this.pending.length === 1 ? this.pending[0] : Buffer.concat(this.pending);
     this.pending = [];
     this.pendingBytes = 0;
     this.lineNo++;
-    let line: string;
-    try {
-      line = this.decoder.decode(bytes);
-    } catch {
-      throw datasetError(this.file, `Line ${this.lineNo} is not valid UTF-8`, this.lineNo, 'Save the dataset as UTF-8.');
-    }
+    let line = this.decode(bytes, this.lineNo);
     if (this.lineNo === 1 && line.charCodeAt(0) === 0xfeff) line = line.slice(1);
     if (line.endsWith('\r')) line = line.slice(0, -1);
     if (line.trim() === '') return;
-    this.records.push(this.isJsonl ? parseJsonlRecord(line, this.file, this.lineNo) : { text: line });
+    this.records.push(this.mode === 'lines' ? { text: line } : parseJsonlRecord(line, this.file, this.lineNo));
   }
 }
 
-/** One JSONL line as a prompt record, or an error naming the line. */
-export function parseJsonlRecord(line: string, file: string, lineNo: number): PromptRecord {
+/** One JSONL line (or, `inArray`, a JSON array's element) as a prompt record, or an error naming its line. */
+export function parseJsonlRecord(line: string, file: string, lineNo: number, inArray = false): PromptRecord {
+  const subject = inArray ? `The record at line ${lineNo}` : `Line ${lineNo}`;
   let rec: unknown;
   try {
     rec = JSON.parse(line);
   } catch (e) {
-    throw datasetError(file, `Line ${lineNo} is not valid JSON: ${(e as Error).message}`, lineNo, 'Each line must be one JSON object.');
+    const hint = inArray ? 'Each element of the array must be one JSON object.' : 'Each line must be one JSON object.';
+    throw datasetError(file, `${subject} is not valid JSON: ${(e as Error).message}`, lineNo, hint);
   }
-  const problem = recordProblem(rec);
-  if (problem)
-    throw datasetError(
-      file,
-      `Line ${lineNo} ${problem}`,
-      lineNo,
-      'Give each record a text or prompt string, or a messages list of {role, content}.',
-    );
-  // recordProblem checked the shape: a text or prompt string, or messages of {role: string, content: text}
-  const r = rec as { text?: unknown; prompt?: unknown; messages: { role: string; content: unknown }[] };
-  if (typeof r.text === 'string') return { text: r.text };
-  if (typeof r.prompt === 'string') return { text: r.prompt };
-  return { messages: r.messages.map((m) => ({ role: m.role, content: messageText(m.content)! })) };
+  const parsed = toPromptRecord(rec);
+  if (typeof parsed === 'string') throw datasetError(file, `${subject} ${parsed}`, lineNo, `Give each record ${RECORD_SHAPES}.`);
+  return parsed;
 }
 
 /**
- * `content` as a string, or as a list of text parts ({type: "text", text} or strings) as OpenAI-style
- * chat datasets write it; the parts are joined with "\n", as vLLM does for text-only models
- * (vllm/entrypoints/chat_utils.py). Any other part (an image…) is not text: undefined.
+ * Why a dataset file cannot be read by its extension, or undefined: prompts come as .jsonl, .json or .txt.
+ * Columnar files get the line that converts them.
  */
-function messageText(content: unknown): string | undefined {
-  if (typeof content === 'string') return content;
-  if (!Array.isArray(content)) return undefined;
-  const parts: string[] = [];
-  for (const p of content) {
-    if (typeof p === 'string') parts.push(p);
-    else if (p && typeof p === 'object' && (p.type === 'text' || p.type === undefined) && typeof p.text === 'string') parts.push(p.text);
-    else return undefined;
-  }
-  return parts.join('\n');
-}
-
-/** What is wrong with a parsed JSONL record, or undefined: shared by the run and by validation. */
-export function recordProblem(value: unknown): string | undefined {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) return 'is not a JSON object';
-  const rec = value as Record<string, unknown>;
-  if (typeof rec.text === 'string' || typeof rec.prompt === 'string') return undefined;
-  if (Array.isArray(rec.messages)) {
-    if (rec.messages.length === 0) return 'has an empty messages list';
-    const bad = (rec.messages as unknown[]).findIndex((entry) => {
-      const m = entry as { role?: unknown; content?: unknown } | null;
-      return !m || typeof m.role !== 'string' || messageText(m.content) === undefined;
-    });
-    return bad < 0
-      ? undefined
-      : `has a messages entry ${bad} without a string role and a text content (a string, or a list of {type: "text", text} parts)`;
-  }
-  return 'has no "text", "prompt" or "messages" field';
+export function datasetExtensionProblem(file: string): { message: string; hint: string } | undefined {
+  const ext = path.extname(file).toLowerCase();
+  if (ext === '.jsonl' || ext === '.json' || ext === '.txt') return undefined;
+  const columnar = ext === '.parquet' || ext === '.arrow' || ext === '.csv' || ext === '.tsv';
+  return {
+    message: `The prompts file must be .jsonl, .json or .txt, not '${ext || 'no extension'}'`,
+    hint: columnar
+      ? `Convert it to JSONL, e.g. python -c "import pandas as pd; pd.read_${ext === '.arrow' ? 'feather' : ext === '.parquet' ? 'parquet' : 'csv'}('${path.basename(file)}'${ext === '.tsv' ? ", sep='\\t'" : ''}).to_json('prompts.jsonl', orient='records', lines=True, force_ascii=False)" (datasets' Dataset.to_json does the same).`
+      : 'Give the prompts as .jsonl (a JSON record per line), .json (a JSON array of records) or .txt (a prompt per line).',
+  };
 }
 
 function checkDatasetPath(file: string, st: fs.Stats | undefined): void {
@@ -171,10 +175,12 @@ function checkDatasetPath(file: string, st: fs.Stats | undefined): void {
       'Check dataset.path (relative paths resolve against the config file).',
     );
   if (st.isDirectory())
-    throw datasetError(file, `The dataset ${file} is a folder, not a prompts file`, undefined, 'Give a .jsonl or .txt file.');
+    throw datasetError(file, `The dataset ${file} is a folder, not a prompts file`, undefined, 'Give a .jsonl, .json or .txt file.');
+  const bad = datasetExtensionProblem(file);
+  if (bad) throw datasetError(file, bad.message, undefined, bad.hint);
 }
 
-/** Reads prompts: .jsonl with `text`, `prompt` or `messages` per line, or .txt with one prompt per line. */
+/** Reads prompts: .jsonl (a record per line), .json (an array of records), or .txt (a prompt per line); promptRecords.ts says which records. */
 export function readPrompts(file: string, maxSamples?: number): PromptRecord[] {
   let st: fs.Stats | undefined;
   try {

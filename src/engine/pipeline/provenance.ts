@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import type { ResolvedConfig } from '../config/types';
-import type { PromptRecord } from '../data/dataset';
+import type { PromptRecord } from '../data/promptRecords';
 import { hashFiles, hashText } from '../io/contentHash';
 import type { ModelFiles } from '../model/modelFolder';
 import { weightFiles } from '../model/modelSource';

@@ -1,7 +1,8 @@
 import type { ResolvedConfig } from '../config/types';
 import { SaeDiffError } from '../core/errors';
 import { shardSamples } from '../data/batching';
-import { compileTemplate, cutRecord, encodeCapped, PromptRecord, readPromptsAsync, renderPrompt } from '../data/dataset';
+import { compileTemplate, cutRecord, encodeCapped, readPromptsAsync, renderPrompt } from '../data/dataset';
+import type { PromptRecord } from '../data/promptRecords';
 import { parityWarnings } from '../data/parity';
 import { loadTokenizer, LoadedTokenizer } from '../data/tokenizer';
 import type { ModelFiles } from '../model/modelFolder';
