@@ -3,6 +3,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { test } from 'node:test';
 import { datasetFacts } from '../src/engine/authoring/facts';
+import { SaeDiffError } from '../src/engine/core/errors';
 import { compileTemplate, readPrompts, renderPrompt } from '../src/engine/data/dataset';
 import { planBatches, evaluatedRows } from '../src/engine/data/batching';
 import { loadTokenizer } from '../src/engine/data/tokenizer';
@@ -81,7 +82,7 @@ test("records as fine-tuning datasets hold them: ShareGPT, Alpaca (LLaMA-Factory
     fs.writeFileSync(f, `{"text": "ok"}\n${JSON.stringify(rec)}\n`);
     assert.throws(
       () => readPrompts(f),
-      (e: any) => e.location.line === 2 && message.test(e.message),
+      (e: SaeDiffError) => e.location?.line === 2 && message.test(e.message),
     );
   };
   refused(
@@ -126,7 +127,7 @@ test('.json datasets: a JSON array of records is streamed (max_samples stops the
     fs.writeFileSync(f, content);
     assert.throws(
       () => readPrompts(f),
-      (e: any) => e.location.line === line && message.test(e.message),
+      (e: SaeDiffError) => e.location?.line === line && message.test(e.message),
       content,
     );
   };
@@ -145,9 +146,9 @@ test('columnar datasets are refused with the line that converts them, in the run
   fs.writeFileSync(f, 'PAR1');
   assert.throws(
     () => readPrompts(f),
-    (e: any) =>
+    (e: SaeDiffError) =>
       /must be \.jsonl, \.json or \.txt, not '\.parquet'/.test(e.message) &&
-      /pd\.read_parquet\('train-00000-of-00001\.parquet'\)\.to_json/.test(e.hint),
+      /pd\.read_parquet\('train-00000-of-00001\.parquet'\)\.to_json/.test(e.hint ?? ''),
   );
   assert.match(datasetFacts(f).error!, /not '\.parquet'\. Convert it to JSONL/);
   const json = path.join(dir, 'facts.json');
