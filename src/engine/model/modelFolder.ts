@@ -116,9 +116,7 @@ export function resolveModelFiles(spec: ModelSpec, config: ResolvedConfig, base?
       hint: 'Save the tokenizer with tokenizer.save_pretrained(<folder>).',
     });
   const tc = path.join(spec.path, 'tokenizer_config.json');
-  const source = onnxPath
-    ? onnxSource(onnxPath)
-    : checkpointSource(checkpoint!, configPath, decoderSpec(configJson, configPath));
+  const source = onnxPath ? onnxSource(onnxPath) : checkpointSource(checkpoint!, configPath, decoderSpec(configJson, configPath));
   return { spec, source, configPath, configJson, tokenizerJsonPath, tokenizerConfigPath: fs.existsSync(tc) ? tc : undefined };
 }
 
