@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
 import { test } from 'node:test';
-import { datasetFacts } from '../src/engine/authoring/facts';
+import { datasetFacts, modelFacts } from '../src/engine/authoring/facts';
 import { SaeDiffError } from '../src/engine/core/errors';
 import { compileTemplate, readPrompts, renderPrompt } from '../src/engine/data/dataset';
 import { planBatches, evaluatedRows } from '../src/engine/data/batching';
@@ -92,9 +92,9 @@ test("records as fine-tuning datasets hold them: ShareGPT, Alpaca (LLaMA-Factory
         { from: 'function_call', value: '{}' },
       ],
     },
-    /entry 1 from "function_call": tool turns/,
+    /entry 1 whose speaker is "function_call": tool turns/,
   );
-  refused({ conversations: [{ from: 'human' }] }, /entry 0 without a string "from" and "value"/);
+  refused({ conversations: [{ from: 'human' }] }, /entry 0 without a string speaker and text \(its from and value keys\)/);
   refused({ instruction: 'x', history: [['only one']] }, /"history" that is not a list of \[query, response\] string pairs/);
   refused({ instruction: 'x', input: 3 }, /Alpaca "input" that is not a string/);
   refused({ prompt: [] }, /empty prompt list/);
@@ -164,6 +164,40 @@ test('chat messages render with the fine-tune template and a generation prompt; 
   const ids = tok.encode(text);
   assert.equal(ids[0], 0, 'BOS first');
   assert.notEqual(ids[1], 0, 'a single BOS');
+});
+
+test('the chat template is found where transformers keeps it: chat_template.jinja first, tokenizer_config.json, a processor chat_template.json', () => {
+  const folder = path.join(dir, 'template-files');
+  fs.rmSync(folder, { recursive: true, force: true });
+  fs.mkdirSync(folder, { recursive: true });
+  fs.copyFileSync(path.join(refusal, 'tokenizer.json'), path.join(folder, 'tokenizer.json'));
+  const config = JSON.parse(fs.readFileSync(path.join(refusal, 'tokenizer_config.json'), 'utf8'));
+  const inConfig = config.chat_template as string;
+  delete config.chat_template;
+  // what transformers 5's save_pretrained writes: the template in its own file, none in tokenizer_config.json
+  const tokenizerConfig = path.join(folder, 'tokenizer_config.json');
+  fs.writeFileSync(tokenizerConfig, JSON.stringify(config));
+  const load = () => loadTokenizer(path.join(folder, 'tokenizer.json'), tokenizerConfig);
+  assert.equal(load().chatTemplate, undefined);
+  assert.equal(modelFacts(folder).hasChatTemplate, false);
+  fs.writeFileSync(path.join(folder, 'chat_template.json'), JSON.stringify({ chat_template: 'processor: {{ messages[0].content }}' }));
+  assert.deepEqual(
+    [load().chatTemplate, path.basename(load().chatTemplateFile!)],
+    ['processor: {{ messages[0].content }}', 'chat_template.json'],
+  );
+  fs.writeFileSync(tokenizerConfig, JSON.stringify({ ...config, chat_template: inConfig }));
+  assert.deepEqual([load().chatTemplate, path.basename(load().chatTemplateFile!)], [inConfig, 'tokenizer_config.json']);
+  fs.writeFileSync(path.join(folder, 'chat_template.jinja'), inConfig.replace('<|user|>', '<|user|>:'));
+  const fromJinja = load();
+  assert.equal(path.basename(fromJinja.chatTemplateFile!), 'chat_template.jinja', 'the .jinja file takes priority');
+  assert.equal(modelFacts(folder).hasChatTemplate, true);
+  const text = renderPrompt(
+    { messages: [{ role: 'user', content: 'Hi.' }] },
+    compileTemplate(fromJinja.chatTemplate!, 'x'),
+    fromJinja.specialTokens,
+    'x',
+  );
+  assert.equal(text, '<|user|>: Hi.\n<|assistant|>');
 });
 
 test('batches are right-padded with the pad id, and T excludes BOS and padding', () => {

@@ -24,7 +24,7 @@ test('a chat dataset with no chat template anywhere fails validation, as it fail
   assert.equal(d.severity, 'error');
   const r = runCli(['run', cfg, '--out', path.join(dir, 'no-template.json'), '--quiet']);
   assert.equal(r.code, 1);
-  assert.match(r.stderr, /chat messages but neither model's tokenizer_config\.json has a chat_template/);
+  assert.match(r.stderr, /chat messages but neither model's tokenizer has a chat template/);
   // the refusal fine-tune has one: no diagnostic
   const ok = writeConfig(dir, 'template.sae-diff.yaml', fixtureConfig({ layers: '{ target_indices: [1] }' }));
   assert.ok(!codes(ok).some((x) => x.code === 'dataset-no-chat-template'));

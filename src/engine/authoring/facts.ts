@@ -2,6 +2,7 @@ import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { SaeDiffError } from '../core/errors';
+import { CHAT_TEMPLATE_JINJA, findChatTemplate, PROCESSOR_CHAT_TEMPLATE } from '../data/chatTemplate';
 import { datasetExtensionProblem, PromptParser } from '../data/dataset';
 import { READ_CAPS, readHeadBounded, readJsonBounded, readTextBounded } from '../io/boundedRead';
 import { badSizeKey, CHECKPOINT_CANDIDATES, HfModelConfig, hiddenSize, layerCount, ONNX_CANDIDATES } from '../model/modelFolder';
@@ -36,7 +37,7 @@ export interface ModelFacts {
   layerCount?: number;
   modelType?: string;
   tokenizerPath?: string;
-  /** tokenizer_config.json has a chat_template (a string, or a list of named templates). */
+  /** The tokenizer has a chat template (data/chatTemplate.ts: chat_template.jinja, tokenizer_config.json, chat_template.json). */
   hasChatTemplate?: boolean;
 }
 
@@ -53,6 +54,8 @@ export function modelFacts(folder: string, onnxFile?: string): ModelFacts {
     configJson,
     tokenizer,
     tokenizerConfig,
+    path.join(folder, CHAT_TEMPLATE_JINJA),
+    path.join(folder, PROCESSOR_CHAT_TEMPLATE),
     ...onnxCandidates,
     ...checkpoints,
     ...adapter,
@@ -77,7 +80,7 @@ export function modelFacts(folder: string, onnxFile?: string): ModelFacts {
       const tc = fs.existsSync(tokenizerConfig)
         ? (readJsonBounded(tokenizerConfig, READ_CAPS.config) as Record<string, unknown>)
         : undefined;
-      facts.hasChatTemplate = typeof tc?.chat_template === 'string' || (Array.isArray(tc?.chat_template) && tc.chat_template.length > 0);
+      facts.hasChatTemplate = !!findChatTemplate(folder, tc ?? {}, tc ? tokenizerConfig : undefined);
     } catch {
       facts.hasChatTemplate = false; // unreadable: the run reports it when it loads the tokenizer
     }

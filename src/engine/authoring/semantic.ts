@@ -360,7 +360,7 @@ function checkDataset(ctx: CheckContext, hasChatTemplate: boolean | undefined): 
       ctx,
       'dataset-no-chat-template',
       ds.segments,
-      `The dataset has chat messages, but ${where} tokenizer_config.json has a chat_template: the run cannot render them. Add a chat_template, or give prompts as text.`,
+      `The dataset has chat messages, but ${where} tokenizer has a chat template: the run cannot render them. Add chat_template.jinja (or a chat_template in tokenizer_config.json), or give prompts as text.`,
     );
   }
 }

@@ -312,9 +312,9 @@ export function renderPrompt(
 ): string {
   if ('text' in rec) return rec.text;
   if (!template) {
-    throw new SaeDiffError("The dataset has chat messages but neither model's tokenizer_config.json has a chat_template", {
+    throw new SaeDiffError("The dataset has chat messages but neither model's tokenizer has a chat template", {
       location: { file, key: 'dataset.path' },
-      hint: 'Add a chat_template to tokenizer_config.json, or give prompts as text.',
+      hint: 'Add chat_template.jinja (or a chat_template in tokenizer_config.json) to the model folder, or give prompts as text.',
     });
   }
   const last = rec.messages[rec.messages.length - 1];

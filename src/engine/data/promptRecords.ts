@@ -61,10 +61,10 @@ function shareGpt(rec: Record<string, unknown>, turns: unknown[]): ChatMessage[]
   for (let i = 0; i < turns.length; i++) {
     const t = turns[i] as { from?: unknown; value?: unknown } | null;
     if (!t || typeof t.from !== 'string' || typeof t.value !== 'string')
-      return `has a conversations entry ${i} without a string "from" and "value"`;
+      return `has a conversations entry ${i} without a string speaker and text (its from and value keys)`;
     const role = SHAREGPT_ROLES[t.from];
     if (!role)
-      return `has a conversations entry ${i} from "${t.from}": tool turns (function_call, observation) and other speakers are not rendered (human, gpt and system are)`;
+      return `has a conversations entry ${i} whose speaker is "${t.from}": tool turns (function_call, observation) and other speakers are not rendered (human, gpt and system are)`;
     out.push({ role, content: t.value });
   }
   return out;

@@ -1,18 +1,22 @@
+import * as path from 'path';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { SaeDiffError } from '../core/errors';
 import { parseJsonFinite, READ_CAPS, readTextBounded } from '../io/boundedRead';
 import { readJson } from '../model/modelFolder';
+import { findChatTemplate } from './chatTemplate';
 
 /** A model's tokenizer (tokenizer.json + tokenizer_config.json) and what the run needs of it. */
 export interface LoadedTokenizer {
   file: string;
-  /** tokenizer_config.json, where the chat template comes from. */
+  /** tokenizer_config.json. */
   configFile?: string;
   encode(text: string): number[];
   decode(ids: number[]): string;
   padId: number;
   bosId?: number;
   chatTemplate?: string;
+  /** Where the chat template was read (chatTemplate.ts: chat_template.jinja, tokenizer_config.json, chat_template.json). */
+  chatTemplateFile?: string;
   specialTokens: Record<string, string>;
   /** tokenizer.json as text, to compare base and fine-tune tokenizers. */
   fingerprint: string;
@@ -53,10 +57,7 @@ export function loadTokenizer(tokenizerJsonPath: string, tokenizerConfigPath?: s
   }
   const idOf = (key: string) => (specialTokens[key] !== undefined ? tok.token_to_id(specialTokens[key]) : undefined);
   const padId = idOf('pad_token') ?? idOf('eos_token') ?? 0;
-  let chatTemplate: string | undefined;
-  const ct = config.chat_template;
-  if (typeof ct === 'string') chatTemplate = ct;
-  else if (Array.isArray(ct)) chatTemplate = (ct.find((t) => t?.name === 'default') ?? ct[0])?.template;
+  const chat = findChatTemplate(path.dirname(tokenizerConfigPath ?? tokenizerJsonPath), config, tokenizerConfigPath);
   return {
     file: tokenizerJsonPath,
     configFile: tokenizerConfigPath,
@@ -64,7 +65,8 @@ export function loadTokenizer(tokenizerJsonPath: string, tokenizerConfigPath?: s
     decode: (ids) => (ids.length === 0 ? '' : tok.decode(ids, { skip_special_tokens: false })),
     padId,
     bosId: idOf('bos_token'),
-    chatTemplate,
+    chatTemplate: chat?.template,
+    chatTemplateFile: chat?.file,
     specialTokens,
     fingerprint: json,
   };

@@ -40,7 +40,7 @@ export async function tokenise(
   const templateOwner =
     from === 'base' ? tokenizer : from === 'sft' ? sftTokenizers[0] : [tokenizer, ...sftTokenizers].find((t) => t.chatTemplate);
   const template = templateOwner?.chatTemplate
-    ? compileTemplate(templateOwner.chatTemplate, templateOwner.configFile ?? templateOwner.file)
+    ? compileTemplate(templateOwner.chatTemplate, templateOwner.chatTemplateFile ?? templateOwner.file)
     : undefined;
   const maxTokens = config.runtime.max_tokens;
   // streamed up to max_samples; each record cut to a character bound before it is encoded
