@@ -190,6 +190,78 @@ test('a sharded bfloat16 checkpoint runs as its weights widened to float32, and 
   );
 });
 
+test("Gemma 3 4B's config.json as published (a sparse text_config) reads with Gemma3TextConfig's defaults; its vision tower is skipped, W_U read", async () => {
+  // google/gemma-3-4b-it's config.json, as on the Hub (transformers 4.50): text_config names only a few keys
+  const spec = decoderSpec(
+    {
+      architectures: ['Gemma3ForConditionalGeneration'],
+      boi_token_index: 255999,
+      eoi_token_index: 256000,
+      eos_token_id: [1, 106],
+      image_token_index: 262144,
+      initializer_range: 0.02,
+      mm_tokens_per_image: 256,
+      model_type: 'gemma3',
+      text_config: {
+        hidden_size: 2560,
+        intermediate_size: 10240,
+        model_type: 'gemma3_text',
+        num_hidden_layers: 34,
+        rope_scaling: { factor: 8.0, rope_type: 'linear' },
+        sliding_window: 1024,
+      },
+      torch_dtype: 'bfloat16',
+      transformers_version: '4.50.0.dev0',
+      vision_config: {
+        hidden_size: 1152,
+        image_size: 896,
+        intermediate_size: 4304,
+        model_type: 'siglip_vision_model',
+        num_attention_heads: 16,
+        num_hidden_layers: 27,
+        patch_size: 14,
+        vision_use_head: false,
+      },
+    },
+    'config.json',
+  );
+  assert.deepEqual(
+    [
+      spec.family,
+      spec.hidden,
+      spec.layers,
+      spec.heads,
+      spec.kvHeads,
+      spec.headDim,
+      spec.intermediate,
+      spec.slidingWindow,
+      spec.visionTower,
+      spec.tiedEmbeddings,
+    ],
+    ['gemma3_text', 2560, 34, 8, 4, 256, 10240, 1024, true, true],
+  );
+  assert.equal(spec.attentionScale, Math.fround(1 / 16), 'query_pre_attn_scalar 256');
+  assert.equal(spec.slidingLayers!.filter((s) => !s).length, 5, 'every sixth of 34 layers is global');
+  assert.equal(spec.invFreq[1], Math.fround(Math.fround(1 / Math.pow(1e6, 2 / 256)) / 8), 'rope_theta 1e6, linear factor 8');
+  assert.equal(spec.slidingInvFreq![1], Math.fround(1 / Math.pow(1e4, 2 / 256)), 'rope_local_base_freq 1e4');
+  // the fixture's checkpoint: its vision tensors are not refused, and W_U is the tied language_model embedding
+  const folder = path.join(REPO_ROOT, 'test', 'fixtures', 'gemma3-multimodal');
+  const source = sourceOf(folder) as CheckpointSource;
+  const wU = readUnembedding(source) as Unembedding;
+  assert.deepEqual([wU.name, wU.hidden, wU.vocab], ['language_model.model.embed_tokens.weight', 64, 300]);
+  assert.ok([...source.checkpoint.tensors.keys()].some((n) => n.startsWith('vision_tower.')));
+  // a text checkpoint holding vision tensors is another architecture: refused
+  const text = checkpointFolder(folder, path.join(out, 'vision-in-text'), ['model.safetensors']);
+  fs.writeFileSync(
+    path.join(text, 'config.json'),
+    JSON.stringify(JSON.parse(fs.readFileSync(path.join(folder, 'config.json'), 'utf8')).text_config),
+  );
+  await assert.rejects(
+    HookedModel.load(sourceOf(text), { targets: [0], hookPoint: 'resid_post', tensorNames: new Map() }, cpu),
+    /holds 'multi_modal_projector\.|holds 'vision_tower\./,
+  );
+});
+
 test("RoPE inverse frequencies equal transformers' float32 buffers bit for bit (default, linear, llama3)", () => {
   // From modeling_rope_utils.py's formulas run in PyTorch 1.13 (float32), as float32 bit patterns.
   const bits = (a: Float32Array) => Array.from(new Uint32Array(a.buffer));
@@ -234,10 +306,12 @@ function refusal(change: Record<string, unknown>): SaeDiffError | undefined {
 test('what the checkpoint builder does not build is refused, naming the config key', () => {
   const cases: [Record<string, unknown>, string, RegExp][] = [
     [
-      { model_type: 'gemma3' },
+      { model_type: 'gemma3n' },
       'model_type',
-      /model_type "gemma3" cannot run from safetensors: sae-diff builds llama, mistral, qwen2, qwen3, gemma2/,
+      /model_type "gemma3n" cannot run from safetensors: sae-diff builds llama, mistral, qwen2, qwen3, gemma2, gemma3_text, gemma3/,
     ],
+    [{ model_type: 'gemma3' }, 'text_config', /A gemma3 config\.json needs its text_config/],
+    [{ model_type: 'gemma3', text_config: { head_dim: 7 } }, 'text_config.head_dim', /The head dimension 7 is not an even integer/],
     [{ hidden_act: 'gelu' }, 'hidden_act', /hidden_act "gelu" is not built/],
     [{ model_type: 'gemma3_text', use_bidirectional_attention: true }, 'use_bidirectional_attention', /Bidirectional attention/],
     [
@@ -426,6 +500,10 @@ const FROM_PYTORCH: [string, string][] = [
   [
     'sliding-window/gemma3',
     'Gemma 3 checkpoint whose sliding window binds on its sliding layers (with their RoPE base) gives what transformers gives',
+  ],
+  [
+    'gemma3-multimodal',
+    'Gemma 3 multimodal checkpoint (Gemma3ForConditionalGeneration, as Gemma 3 4B-27B are saved: text_config, language_model.model.* tensors beside a vision tower) gives what its text decoder gives in transformers',
   ],
 ];
 

@@ -30,15 +30,24 @@ export interface HfModelConfig {
   [key: string]: unknown;
 }
 
-export function hiddenSize(c: HfModelConfig): number | undefined {
+/** The text decoder's part of config.json: a multimodal model's `text_config` (transformers' get_text_config), else all of it. */
+function textPart(c: HfModelConfig): HfModelConfig {
+  const t = c.text_config;
+  return t && typeof t === 'object' && !Array.isArray(t) ? (t as HfModelConfig) : c;
+}
+
+export function hiddenSize(config: HfModelConfig): number | undefined {
+  const c = textPart(config);
   return positiveInteger(c.hidden_size ?? c.n_embd ?? c.d_model);
 }
-export function layerCount(c: HfModelConfig): number | undefined {
+export function layerCount(config: HfModelConfig): number | undefined {
+  const c = textPart(config);
   return positiveInteger(c.num_hidden_layers ?? c.n_layer ?? c.num_layers);
 }
 
 /** The first size key config.json has that is not a positive integer (so "128" or -1 never reach a message). */
-export function badSizeKey(c: HfModelConfig): string | undefined {
+export function badSizeKey(config: HfModelConfig): string | undefined {
+  const c = textPart(config);
   for (const keys of [
     ['hidden_size', 'n_embd', 'd_model'],
     ['num_hidden_layers', 'n_layer', 'num_layers'],

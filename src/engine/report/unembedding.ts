@@ -12,6 +12,7 @@ import { placeExternalData, readExternalBytes } from '../model/externalData';
 import { graphOf, readOnnxModel, TensorDataType } from '../model/onnxGraph';
 import { toFloat32 } from '../sae/safetensors';
 import { readRange } from '../io/readAt';
+import { decoderTensorNames } from '../model/checkpoint/checkpointWeights';
 import { type CheckpointSource, type ModelSource, onnxSource } from '../model/modelSource';
 
 export interface Unembedding {
@@ -31,9 +32,10 @@ export function readUnembedding(from: string | ModelSource): Unembedding | strin
 
 function fromCheckpoint(source: CheckpointSource): Unembedding | string {
   const tensors = source.checkpoint.tensors;
-  const tiedName = ['model.embed_tokens.weight', 'embed_tokens.weight'].find((n) => tensors.has(n));
-  const name = tensors.has('lm_head.weight') ? 'lm_head.weight' : source.spec.tiedEmbeddings ? tiedName : undefined;
-  if (!name) return `${source.file} has no lm_head.weight and config.json does not tie the embeddings`;
+  const { prefix, lmHead } = decoderTensorNames(tensors);
+  const tiedName = `${prefix}embed_tokens.weight`;
+  const name = tensors.has(lmHead) ? lmHead : source.spec.tiedEmbeddings && tensors.has(tiedName) ? tiedName : undefined;
+  if (!name) return `${source.file} has no ${lmHead} and config.json does not tie the embeddings`;
   const t = tensors.get(name)!;
   const dtype = { F32: 'float32', F16: 'float16', BF16: 'bfloat16' }[t.dtype];
   if (!dtype) return `${name} in ${source.file} is ${t.dtype}, not float32, float16 or bfloat16`;

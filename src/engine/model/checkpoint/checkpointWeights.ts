@@ -16,9 +16,30 @@ export const DTYPES: Record<string, number> = { F32: TensorDataType.FLOAT, F16: 
 /** Buffers some checkpoints saved beside the weights; they are derived from config.json here. */
 const DERIVED = /\.rotary_emb\.inv_freq$/;
 
+/**
+ * Where a checkpoint keeps its decoder's tensors: `model.` (a ForCausalLM), nothing (a bare LlamaModel saved
+ * without its head), or, for Gemma 3's multimodal models, `language_model.model.` (what save_pretrained writes,
+ * transformers 4.5x and 5 alike) or `model.language_model.` (transformers 5's names in memory).
+ */
+export function decoderTensorNames(tensors: ReadonlyMap<string, unknown>): { prefix: string; lmHead: string } {
+  for (const [prefix, lmHead] of [
+    ['language_model.model.', 'language_model.lm_head.weight'],
+    ['model.language_model.', 'lm_head.weight'],
+  ])
+    if (tensors.has(`${prefix}embed_tokens.weight`)) return { prefix, lmHead };
+  return {
+    prefix: tensors.has('model.embed_tokens.weight') || !tensors.has('embed_tokens.weight') ? 'model.' : '',
+    lmHead: 'lm_head.weight',
+  };
+}
+
+/** A multimodal checkpoint's parts besides the text decoder (Gemma 3's SigLIP tower and projector): never run. */
+const VISION_PARTS = /^(model\.)?(vision_tower|multi_modal_projector)\./;
+
 export class WeightReader {
   readonly initializers: onnx.ITensorProto[] = [];
   readonly prefix: string;
+  private readonly lmHead: string;
   private readonly used = new Set<string>();
 
   constructor(
@@ -29,8 +50,9 @@ export class WeightReader {
     /** A weight file's location relative to the graph's external data folder. */
     private readonly locate: (file: string) => string,
   ) {
-    // a LlamaModel saved without its causal-LM head names its tensors without the `model.` prefix
-    this.prefix = files.tensors.has('model.embed_tokens.weight') || !files.tensors.has('embed_tokens.weight') ? 'model.' : '';
+    const names = decoderTensorNames(files.tensors);
+    this.prefix = names.prefix;
+    this.lmHead = names.lmHead;
   }
 
   /** The tensor `name` in the graph's activation type (dims checked against `dims`; -1 accepts any size). */
@@ -87,9 +109,10 @@ export class WeightReader {
 
   /** Refuses a tensor the graph did not read (another architecture's, a quantisation's), naming it. */
   checkAllUsed(): void {
-    const ignored = new Set([`${this.prefix}norm.weight`, 'lm_head.weight']);
+    const ignored = new Set([`${this.prefix}norm.weight`, this.lmHead]);
     for (const name of this.files.tensors.keys()) {
       if (this.used.has(name) || ignored.has(name) || DERIVED.test(name)) continue;
+      if (this.spec.visionTower && VISION_PARTS.test(name)) continue;
       throw new SaeDiffError(`The checkpoint holds '${name}', which a ${this.spec.family} model with this config.json does not have`, {
         location: { file: this.files.main },
         hint: 'The weights are of another architecture or carry a quantisation or adapter: export the model to ONNX, or merge the adapter first.',

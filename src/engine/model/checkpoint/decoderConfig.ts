@@ -4,7 +4,8 @@
  * Qwen3ForCausalLM (pre-norm RMSNorm blocks, rotary attention with grouped KV heads, SwiGLU MLP; Qwen3 adds an
  * RMSNorm over each head's queries and keys before RoPE, modeling_qwen3.py's q_norm / k_norm), and
  * Gemma2ForCausalLM (modeling_gemma2.py: norms scaling by 1 + weight, a norm after attention and around the MLP
- * too, the embedding times sqrt(hidden_size), query_pre_attn_scalar, attention logit soft-capping, GELU (tanh)). Config keys
+ * too, the embedding times sqrt(hidden_size), query_pre_attn_scalar, attention logit soft-capping, GELU (tanh)), Gemma 3's
+ * text models (q/k norms, local and global RoPE) and the text decoder of Gemma3ForConditionalGeneration. Config keys
  * of transformers 4.x (`rope_theta`, `rope_scaling`) and 5.x (`rope_parameters`, `layer_types`) are read; a
  * setting that would change the forward pass and is not built (another RoPE type, quantisation, another activation)
  * is refused, naming the key.
@@ -50,6 +51,8 @@ export interface DecoderSpec {
   softcap?: number;
   /** The MLP gate's activation: SiLU, or GELU's tanh approximation (gelu_pytorch_tanh). */
   mlpActivation: 'silu' | 'gelu_tanh';
+  /** The checkpoint is a multimodal model's (Gemma 3 4B+): its vision tower and projector are there, and never run. */
+  visionTower?: boolean;
 }
 
 function refuse(configFile: string, key: string, message: string, hint: string): SaeDiffError {
@@ -216,14 +219,62 @@ function slidingAttention(
   return { window, layers: sliding };
 }
 
-/** Reads and checks a checkpoint's config.json. */
-export function decoderSpec(c: HfConfig, configFile: string): DecoderSpec {
+/** Multimodal models whose text decoder runs from a checkpoint: model_type -> its text model's (text_config). */
+const MULTIMODAL_TEXT: Record<string, (typeof CHECKPOINT_FAMILIES)[number]> = { gemma3: 'gemma3_text' };
+
+/**
+ * Gemma3TextConfig's defaults (transformers 4.5x and 5), for the keys a saved text_config leaves out: the
+ * released Gemma 3 4B-27B config.json name only a few (hidden_size, intermediate_size, num_hidden_layers,
+ * rope_scaling, sliding_window, and head_dim / heads / query_pre_attn_scalar where they differ).
+ */
+const GEMMA3_TEXT_DEFAULTS: HfConfig = {
+  vocab_size: 262_208,
+  hidden_size: 2304,
+  intermediate_size: 9216,
+  num_hidden_layers: 26,
+  num_attention_heads: 8,
+  num_key_value_heads: 4,
+  head_dim: 256,
+  query_pre_attn_scalar: 256,
+  rms_norm_eps: 1e-6,
+  sliding_window: 4096,
+  rope_theta: 1_000_000,
+  rope_local_base_freq: 10_000,
+  hidden_activation: 'gelu_pytorch_tanh',
+  tie_word_embeddings: true,
+};
+
+/**
+ * Reads and checks a checkpoint's config.json. A multimodal model (Gemma 3 4B and up) is read as its text decoder:
+ * text_config, whose keys errors name as `text_config.<key>`; its vision tower never runs (text prompts).
+ */
+export function decoderSpec(config: HfConfig, configFile: string): DecoderSpec {
+  const textOf = typeof config.model_type === 'string' ? MULTIMODAL_TEXT[config.model_type] : undefined;
+  if (!textOf) return textDecoderSpec(config, configFile);
+  const text = config.text_config;
+  if (!text || typeof text !== 'object' || Array.isArray(text))
+    throw refuse(
+      configFile,
+      'text_config',
+      `A ${config.model_type} config.json needs its text_config`,
+      'Use the config.json the checkpoint was saved with.',
+    );
+  try {
+    return { ...textDecoderSpec({ ...GEMMA3_TEXT_DEFAULTS, ...(text as HfConfig), model_type: textOf }, configFile), visionTower: true };
+  } catch (e) {
+    if (!(e instanceof SaeDiffError) || !e.location?.key) throw e;
+    throw new SaeDiffError(e.message, { location: { ...e.location, key: `text_config.${e.location.key}` }, hint: e.hint });
+  }
+}
+
+function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
+  if (c.model_type === 'gemma3_text') c = { ...GEMMA3_TEXT_DEFAULTS, ...c };
   const family = CHECKPOINT_FAMILIES.find((f) => f === c.model_type);
   if (!family) {
     throw refuse(
       configFile,
       'model_type',
-      `model_type ${JSON.stringify(c.model_type)} cannot run from safetensors: sae-diff builds ${CHECKPOINT_FAMILIES.join(', ')} checkpoints`,
+      `model_type ${JSON.stringify(c.model_type)} cannot run from safetensors: sae-diff builds ${[...CHECKPOINT_FAMILIES, ...Object.keys(MULTIMODAL_TEXT)].join(', ')} checkpoints`,
       EXPORT_HINT,
     );
   }
