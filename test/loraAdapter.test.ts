@@ -131,6 +131,41 @@ test('an adapter PEFT 0.21 saved (rsLoRA, rank_pattern, all seven projections) g
   }
 });
 
+test("a PEFT adapter of a Gemma 3 vision-language model (all-linear: transformers 5's module names, LoRA on the vision tower too) gives what PEFT computes on text", async () => {
+  const base = path.join(REPO_ROOT, 'test', 'fixtures', 'gemma3-multimodal');
+  const folder = path.join(base, 'lora');
+  const expected = JSON.parse(fs.readFileSync(path.join(folder, 'expected.json'), 'utf8')) as {
+    ids: number[][];
+    mask: number[][];
+    resid_post: number[][];
+  };
+  const adapter = readLoraAdapter(folder);
+  assert.ok([...adapter.modules.keys()].some((m) => m.startsWith('model.language_model.layers.')));
+  assert.ok([...adapter.modules.keys()].some((m) => m.startsWith('model.vision_tower.')));
+  const input = {
+    batch: expected.ids.length,
+    seq: expected.ids[0].length,
+    ids: Int32Array.from(expected.ids.flat()),
+    mask: Uint8Array.from(expected.mask.flat()),
+  };
+  const m = await HookedModel.load(
+    adapterSource(source(base), adapter),
+    { targets: [0, 1, 2], hookPoint: 'resid_post', tensorNames: new Map() },
+    cpu,
+  );
+  try {
+    for (const [layer, got] of await m.run(input)) {
+      const want = expected.resid_post[layer];
+      let worst = 0;
+      for (let i = 0; i < want.length; i++)
+        if (input.mask[Math.floor(i / 64)]) worst = Math.max(worst, Math.abs(got.data[i] - want[i]) / Math.max(1, Math.abs(want[i])));
+      assert.ok(worst < 1e-5, `layer ${layer}: ${worst}`);
+    }
+  } finally {
+    await m.release();
+  }
+});
+
 test('a run with a LoRA adapter folder as the fine-tune reports what the merged fine-tune reports', () => {
   const { adapter, merged } = adapterAndMerged('run', { modules: MODULES, r: 8, alpha: 16, seed: 11 });
   const reports = [adapter, merged].map((sft, i) => {

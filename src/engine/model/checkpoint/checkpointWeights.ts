@@ -34,7 +34,7 @@ export function decoderTensorNames(tensors: ReadonlyMap<string, unknown>): { pre
 }
 
 /** A multimodal checkpoint's parts besides the text decoder (Gemma 3's SigLIP tower and projector): never run. */
-const VISION_PARTS = /^(model\.)?(vision_tower|multi_modal_projector)\./;
+export const VISION_PARTS = /^(model\.)?(vision_tower|multi_modal_projector)\./;
 
 export class WeightReader {
   readonly initializers: onnx.ITensorProto[] = [];

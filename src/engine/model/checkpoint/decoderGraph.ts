@@ -36,9 +36,9 @@ import { SaeDiffError } from '../../core/errors';
 import { commonFolder } from '../externalData';
 import { intAttr, type ModelProto, TensorDataType, valueInfo } from '../onnxGraph';
 import type { CheckpointFiles } from './checkpointFiles';
-import { WeightReader } from './checkpointWeights';
+import { VISION_PARTS, WeightReader } from './checkpointWeights';
 import type { DecoderSpec } from './decoderConfig';
-import type { LoraAdapter } from './loraAdapter';
+import type { LoraAdapter, LoraModule } from './loraAdapter';
 import { FLOAT, FLOAT16, INT64, ints, ScopedGraph } from './scopedGraph';
 
 /** The lowest float32: the additive mask value transformers uses (torch.finfo(float32).min). */
@@ -140,15 +140,23 @@ export function buildDecoderGraph(
   };
 
   const lorasUsed = new Set<string>();
+  // the adapter's modules by their path in the decoder (`layers.3.self_attn.q_proj`): PEFT names them as the model is
+  // in memory (transformers 5's Gemma 3: model.language_model.*), the checkpoint as it was saved (language_model.model.*)
+  const loraByPath = new Map<string, { module: string; lora: LoraModule }>();
+  for (const [module, lora] of adapter?.modules ?? []) {
+    const inDecoder = /^(?:model\.language_model\.|language_model\.model\.|model\.)?(layers\.\d+\..+)$/.exec(module);
+    if (inDecoder) loraByPath.set(inDecoder[1], { module, lora });
+  }
   /** x [B, S, in] W^T (+ b) (+ the adapter's branch) -> [B, S, out], as Gemms on the flattened tokens. */
   const linear = (scope: string, x: string, name: string, width: number, bias: boolean, xWidth: number) => {
     const flatX = g.one(scope, 'Reshape', [x, flatShape(xWidth)]);
     const inputs = [flatX, weights.get(`${name}.weight`, [width, xWidth])];
     if (bias) inputs.push(weights.get(`${name}.bias`, [width]));
     let y = g.one(scope, 'Gemm', inputs, [intAttr('transB', 1)]);
-    const lora = adapter?.modules.get(name);
-    if (lora) {
-      lorasUsed.add(name);
+    const adapted = loraByPath.get(name.slice(weights.prefix.length));
+    if (adapted) {
+      const { lora } = adapted;
+      lorasUsed.add(adapted.module);
       // PEFT: x cast to the (float32) adapter's dtype, result + lora_B(lora_A(x)) * scaling, back to the base's dtype
       const a = weights.loraMatrix(`${name}.lora_A.weight`, lora.a, [-1, xWidth], adapter!.file);
       const b = weights.loraMatrix(`${name}.lora_B.weight`, lora.b, [width, -1], adapter!.file);
@@ -292,7 +300,8 @@ export function buildDecoderGraph(
     x = g.one(block, 'Add', [mid, mlpBranch]);
   }
   weights.checkAllUsed();
-  const unused = [...(adapter?.modules.keys() ?? [])].find((m) => !lorasUsed.has(m));
+  // LoRA on a vision tower changes nothing text prompts reach (Gemma 3 adapters with target_modules "all-linear")
+  const unused = [...(adapter?.modules.keys() ?? [])].find((m) => !lorasUsed.has(m) && !(spec.visionTower && VISION_PARTS.test(m)));
   if (unused !== undefined) {
     throw new SaeDiffError(`The adapter adapts '${unused}', which the ${spec.family} graph has no projection for`, {
       location: { file: adapter!.file },
