@@ -262,6 +262,37 @@ test("Gemma 3 4B's config.json as published (a sparse text_config) reads with Ge
   );
 });
 
+test("Phi-3's RoPE reads alike from transformers 4 and 5 configs; Phi-3.5-mini's attention factor; what is not built is refused", () => {
+  const file = path.join(REPO_ROOT, 'test', 'fixtures', 'phi3', 'longrope-long', 'config.json');
+  const v5 = JSON.parse(fs.readFileSync(file, 'utf8'));
+  const { rope_parameters: p, ...rest } = v5;
+  // as Phi-3.5-mini's config.json on the Hub writes it (transformers 4.x)
+  const v4 = {
+    ...rest,
+    rope_theta: p.rope_theta,
+    rope_scaling: { type: 'longrope', short_factor: p.short_factor, long_factor: p.long_factor },
+  };
+  const [a, b] = [decoderSpec(v5, file), decoderSpec(v4, file)];
+  for (const k of ['rotaryDim', 'invFreq', 'longInvFreq', 'longropeFrom', 'ropeAttentionFactor', 'fusedProjections'] as const)
+    assert.deepEqual(b[k], a[k], k);
+  assert.deepEqual([a.rotaryDim, a.longropeFrom, a.ropeAttentionFactor], [12, 8, Math.fround(Math.sqrt(2))]);
+  // Phi-3.5-mini: max_position_embeddings 131072 over original 4096
+  const mini35 = decoderSpec({ ...v4, max_position_embeddings: 131072, original_max_position_embeddings: 4096 }, file);
+  assert.equal(mini35.ropeAttentionFactor, Math.fround(Math.sqrt(1 + Math.log(32) / Math.log(4096))));
+  const refused = (change: Record<string, unknown>, key: string, message: RegExp) =>
+    assert.throws(
+      () => decoderSpec({ ...v4, ...change }, file),
+      (e: SaeDiffError) => e.location?.key === key && message.test(e.message),
+    );
+  refused({ rope_scaling: { type: 'dynamic', factor: 2 } }, 'rope_scaling.rope_type', /RoPE type 'dynamic' is not built for phi3/);
+  refused(
+    { rope_scaling: { ...v4.rope_scaling, short_factor: [1, 2] } },
+    'rope_scaling.short_factor',
+    /short_factor must be 6 positive numbers/,
+  );
+  refused({ partial_rotary_factor: 0.1 }, 'partial_rotary_factor', /does not give an even rotary dimension of head_dim 16/);
+});
+
 test("RoPE inverse frequencies equal transformers' float32 buffers bit for bit (default, linear, llama3)", () => {
   // From modeling_rope_utils.py's formulas run in PyTorch 1.13 (float32), as float32 bit patterns.
   const bits = (a: Float32Array) => Array.from(new Uint32Array(a.buffer));
@@ -308,7 +339,7 @@ test('what the checkpoint builder does not build is refused, naming the config k
     [
       { model_type: 'gemma3n' },
       'model_type',
-      /model_type "gemma3n" cannot run from safetensors: sae-diff builds llama, mistral, qwen2, qwen3, gemma2, gemma3_text, gemma3/,
+      /model_type "gemma3n" cannot run from safetensors: sae-diff builds llama, mistral, qwen2, qwen3, gemma2, gemma3_text, phi3, gemma3 checkpoints/,
     ],
     [{ model_type: 'gemma3' }, 'text_config', /A gemma3 config\.json needs its text_config/],
     [{ model_type: 'gemma3', text_config: { head_dim: 7 } }, 'text_config.head_dim', /The head dimension 7 is not an even integer/],
@@ -500,6 +531,15 @@ const FROM_PYTORCH: [string, string][] = [
   [
     'sliding-window/gemma3',
     'Gemma 3 checkpoint whose sliding window binds on its sliding layers (with their RoPE base) gives what transformers gives',
+  ],
+  ['phi3/mini', 'Phi-3 checkpoint (fused qkv_proj and gate_up_proj, a sliding window that binds) gives what transformers gives'],
+  [
+    'phi3/longrope-short',
+    'Phi-3 checkpoint with partial rotary (0.75) and longrope within original_max_position_embeddings (short factors, attention factor) gives what transformers gives',
+  ],
+  [
+    'phi3/longrope-long',
+    'Phi-3 checkpoint with longrope past original_max_position_embeddings (long factors) gives what transformers gives',
   ],
   [
     'gemma3-multimodal',

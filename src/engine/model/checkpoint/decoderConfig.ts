@@ -16,7 +16,7 @@ import { ropeInverseFrequencies, type RopeScaling } from './ropeFrequencies';
 /** config.json as read (model/modelFolder.ts's HfConfig). */
 type HfConfig = Record<string, unknown>;
 
-export const CHECKPOINT_FAMILIES = ['llama', 'mistral', 'qwen2', 'qwen3', 'gemma2', 'gemma3_text'] as const;
+export const CHECKPOINT_FAMILIES = ['llama', 'mistral', 'qwen2', 'qwen3', 'gemma2', 'gemma3_text', 'phi3'] as const;
 
 export interface DecoderSpec {
   family: (typeof CHECKPOINT_FAMILIES)[number];
@@ -27,8 +27,17 @@ export interface DecoderSpec {
   headDim: number;
   intermediate: number;
   rmsNormEps: number;
-  /** RoPE inverse frequencies [headDim / 2], float32 as transformers computes them. */
+  /** RoPE inverse frequencies [rotaryDim / 2], float32 as transformers computes them. */
   invFreq: Float32Array;
+  /** The dimensions of each head RoPE rotates, from the first: head_dim, or Phi-3's head_dim · partial_rotary_factor. */
+  rotaryDim: number;
+  /** Phi-3's longrope: the long factors' table, used when the batch's positions pass `longropeFrom` tokens. */
+  longInvFreq?: Float32Array;
+  longropeFrom?: number;
+  /** Phi-3's longrope: cos and sin are scaled by this. */
+  ropeAttentionFactor?: number;
+  /** Phi-3: q, k, v as one qkv_proj and gate, up as one gate_up_proj. */
+  fusedProjections: boolean;
   /** The attention window of sliding-window layers (keys fewer than this many positions back), and which layers those are. */
   slidingWindow?: number;
   slidingLayers?: boolean[];
@@ -145,6 +154,75 @@ function ropeOf(c: HfConfig, file: string, gemma3: boolean): { full: Rope; slidi
   return { full: of('full_attention'), sliding: of('sliding_attention') };
 }
 
+/**
+ * Phi-3's RoPE (configuration_phi3.py, modeling_phi3.py, modeling_rope_utils.py `_compute_longrope_parameters` and
+ * `longrope_frequency_update`, transformers 5.18): it rotates the first int(head_dim · partial_rotary_factor)
+ * dimensions of each head; "longrope" ("su" and "yarn" too, which Phi3Config reads as longrope) divides
+ * base^(2i/dim) by the short factors while the batch's positions stay within original_max_position_embeddings and by
+ * the long ones past it, and scales cos and sin by attention_factor, else sqrt(1 + ln(factor) / ln(original)) where
+ * factor is rope's factor, else max_position_embeddings / original. Keys of transformers 4.x (rope_scaling,
+ * top-level partial_rotary_factor and original_max_position_embeddings) and 5.x (rope_parameters) are read.
+ */
+function phi3Rope(c: HfConfig, file: string, headDim: number): { rope: Rope; rotaryDim: number } {
+  const v5 = c.rope_parameters as Record<string, unknown> | undefined | null;
+  const key = v5 ? 'rope_parameters' : 'rope_scaling';
+  const params = (v5 ?? c.rope_scaling ?? {}) as Record<string, unknown>;
+  const theta = finite(v5 ? v5.rope_theta : (c.rope_theta ?? 10_000), v5 ? 'rope_parameters.rope_theta' : 'rope_theta', file);
+  const prfKey = v5?.partial_rotary_factor !== undefined ? 'rope_parameters.partial_rotary_factor' : 'partial_rotary_factor';
+  const prf = v5?.partial_rotary_factor ?? c.partial_rotary_factor ?? 1;
+  const rotaryDim = typeof prf === 'number' && prf > 0 && prf <= 1 ? Math.trunc(headDim * prf) : NaN;
+  if (!(rotaryDim >= 2 && rotaryDim % 2 === 0))
+    throw refuse(
+      file,
+      prfKey,
+      `partial_rotary_factor ${JSON.stringify(prf)} does not give an even rotary dimension of head_dim ${headDim}`,
+      'Use the config.json the checkpoint was saved with.',
+    );
+  const type = String(params.rope_type ?? params.type ?? 'default');
+  if (type === 'default') return { rope: { theta, scaling: { type: 'default' } }, rotaryDim };
+  if (type !== 'longrope' && type !== 'su' && type !== 'yarn')
+    throw refuse(file, `${key}.rope_type`, `RoPE type '${type}' is not built for phi3 checkpoints (default and longrope are)`, EXPORT_HINT);
+  const factors = (name: string) => {
+    const v = params[name];
+    if (!Array.isArray(v) || v.length !== rotaryDim / 2 || v.some((x) => typeof x !== 'number' || !(x > 0)))
+      throw refuse(
+        file,
+        `${key}.${name}`,
+        `${name} must be ${rotaryDim / 2} positive numbers (the rotary dimension ${rotaryDim} / 2)`,
+        'Use the config.json the checkpoint was saved with.',
+      );
+    return v as number[];
+  };
+  const original = finite(
+    params.original_max_position_embeddings ?? c.original_max_position_embeddings ?? 4096,
+    'original_max_position_embeddings',
+    file,
+  );
+  const factor =
+    params.factor !== undefined && params.factor !== null
+      ? finite(params.factor, `${key}.factor`, file)
+      : finite(c.max_position_embeddings ?? 4096, 'max_position_embeddings', file) / original;
+  const attentionFactor =
+    params.attention_factor !== undefined && params.attention_factor !== null
+      ? finite(params.attention_factor, `${key}.attention_factor`, file)
+      : factor <= 1
+        ? 1
+        : Math.sqrt(1 + Math.log(factor) / Math.log(original));
+  return {
+    rope: {
+      theta,
+      scaling: {
+        type: 'longrope',
+        shortFactor: factors('short_factor'),
+        longFactor: factors('long_factor'),
+        originalMaxPositions: original,
+        attentionFactor,
+      },
+    },
+    rotaryDim,
+  };
+}
+
 /** The layer types a config gives in `layer_types` (transformers 4.5x / 5), checked; undefined when it gives none. */
 function layerTypes(c: HfConfig, layers: number, file: string): boolean[] | undefined {
   if (!Array.isArray(c.layer_types)) return undefined;
@@ -167,7 +245,7 @@ function layerTypes(c: HfConfig, layers: number, file: string): boolean[] | unde
  * apply them (masking_utils.sliding_window_overlay: key k is visible to query q when q - k < sliding_window, on top of
  * the causal and padding mask; the positions are the batch's columns, so padding never counts):
  * - Mistral: every layer when `sliding_window` is set (MistralConfig's default 4096; null: none); MistralModel
- *   ignores `layer_types`;
+ *   ignores `layer_types`; Phi-3 likewise, without a default window;
  * - Qwen2, Qwen3: `layer_types`, else the layers from `max_window_layers` (default 28) on, when
  *   `use_sliding_window` (the config's sliding_window is None without it);
  * - Gemma 2: `layer_types`, else every other layer from layer 0; Gemma 3: `layer_types`, else all but every
@@ -188,6 +266,11 @@ function slidingAttention(
       return undefined;
     case 'mistral':
       if (window === null) return undefined;
+      sliding = all(true);
+      break;
+    // Phi3Model: every layer when sliding_window is set (Phi3Config's default: none)
+    case 'phi3':
+      if (c.sliding_window === undefined || c.sliding_window === null) return undefined;
       sliding = all(true);
       break;
     case 'qwen2':
@@ -315,9 +398,14 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
       `The head dimension ${headDim} is not an even integer`,
       'Use the config.json the checkpoint was saved with.',
     );
-  const rope = ropeOf(c, configFile, gemma3);
+  const phi3 = family === 'phi3';
+  const phi3Rotary = phi3 ? phi3Rope(c, configFile, headDim) : undefined;
+  const rope = phi3Rotary ? { full: phi3Rotary.rope, sliding: undefined } : ropeOf(c, configFile, gemma3);
+  const rotaryDim = phi3Rotary?.rotaryDim ?? headDim;
+  const longrope = rope.full.scaling.type === 'longrope' ? rope.full.scaling : undefined;
   const sliding = slidingAttention(c, family, layers, configFile);
-  const eps = finite(c.rms_norm_eps ?? 1e-6, 'rms_norm_eps', configFile);
+  // Phi3Config's default rms_norm_eps is 1e-5
+  const eps = finite(c.rms_norm_eps ?? (phi3 ? 1e-5 : 1e-6), 'rms_norm_eps', configFile);
   return {
     family,
     hidden,
@@ -327,13 +415,19 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
     headDim,
     intermediate: positive(c, 'intermediate_size', configFile),
     rmsNormEps: eps,
-    invFreq: ropeInverseFrequencies(headDim, rope.full.theta, rope.full.scaling),
+    invFreq: ropeInverseFrequencies(rotaryDim, rope.full.theta, rope.full.scaling),
+    rotaryDim,
+    longInvFreq: longrope && ropeInverseFrequencies(rotaryDim, rope.full.theta, longrope, true),
+    longropeFrom: longrope?.originalMaxPositions,
+    ropeAttentionFactor: longrope && Math.fround(longrope.attentionFactor),
+    fusedProjections: phi3,
     slidingInvFreq: rope.sliding && ropeInverseFrequencies(headDim, rope.sliding.theta, rope.sliding.scaling),
     slidingWindow: sliding?.window,
     slidingLayers: sliding?.layers,
-    qkvBias: family === 'qwen2' || c.attention_bias === true,
-    oBias: family !== 'qwen2' && c.attention_bias === true,
-    mlpBias: c.mlp_bias === true,
+    // Phi3Attention and Phi3MLP have no biases, whatever attention_bias says
+    qkvBias: family === 'qwen2' || (!phi3 && c.attention_bias === true),
+    oBias: family !== 'qwen2' && !phi3 && c.attention_bias === true,
+    mlpBias: !phi3 && c.mlp_bias === true,
     qkNorm: family === 'qwen3' || gemma3,
     // Gemma ties its embeddings unless the config says otherwise (Gemma2Config's default)
     tiedEmbeddings: c.tie_word_embeddings === true || (gemma && c.tie_word_embeddings === undefined),

@@ -111,21 +111,47 @@ export function buildDecoderGraph(
         );
   const masked = g.floats('sae_diff.masked', Float32Array.of(MASKED), []);
 
-  // RoPE: angles = position_ids x inv_freq in float32, duplicated over the two halves; cos and sin [B, 1, S, head_dim]
+  // RoPE: angles = position_ids x inv_freq in float32, duplicated over the two halves; cos and sin [B, 1, S, rotary dim]
   const rs = '/model/rotary_emb';
   const positions = g.one(rs, 'Cast', ['position_ids'], [intAttr('to', FLOAT)], FLOAT);
-  /** cos and sin [B, 1, S, head_dim] of one inverse-frequency table, .to(x.dtype). */
-  const rotaryOf = (name: string, table: Float32Array) => {
-    const invFreq = g.floats(`sae_diff.${name}`, table, [headDim / 2]);
+  const rotaryDim = spec.rotaryDim;
+  /** cos and sin [B, 1, S, rotary dim] of one inverse-frequency table (Phi-3: times the attention factor), .to(x.dtype). */
+  const rotaryOf = (invFreq: string) => {
     const freqs = g.one(rs, 'Mul', [g.one(rs, 'Unsqueeze', [positions, g.int64s('sae_diff.axes_2', [2])], [], FLOAT), invFreq], [], FLOAT);
     const angles = g.one(rs, 'Concat', [freqs, freqs], [intAttr('axis', -1)], FLOAT);
-    const part = (op: 'Cos' | 'Sin') =>
-      g.cast(rs, g.one(rs, 'Unsqueeze', [g.one(rs, op, [angles], [], FLOAT), 'sae_diff.axes_1'], [], FLOAT), FLOAT, act);
+    const factor = spec.ropeAttentionFactor;
+    const part = (op: 'Cos' | 'Sin') => {
+      let wave = g.one(rs, op, [angles], [], FLOAT);
+      if (factor !== undefined)
+        wave = g.one(rs, 'Mul', [wave, g.floats('sae_diff.rope_attention_factor', Float32Array.of(factor), [])], [], FLOAT);
+      return g.cast(rs, g.one(rs, 'Unsqueeze', [wave, 'sae_diff.axes_1'], [], FLOAT), FLOAT, act);
+    };
     return { cos: part('Cos'), sin: part('Sin') };
   };
-  const globalRotary = rotaryOf('inv_freq', spec.invFreq);
+  let globalTable = g.floats('sae_diff.inv_freq', spec.invFreq, [rotaryDim / 2]);
+  if (spec.longInvFreq && spec.longropeFrom !== undefined) {
+    // longrope_frequency_update: the long factors when max(position_ids) + 1 passes original_max_position_embeddings
+    const longest = g.one(
+      rs,
+      'Add',
+      [g.one(rs, 'ReduceMax', ['position_ids'], [intAttr('keepdims', 0)], INT64), 'sae_diff.one'],
+      [],
+      INT64,
+    );
+    const isLong = g.one(rs, 'Greater', [longest, g.int64s('sae_diff.longrope_from', [spec.longropeFrom], [])], [], null);
+    globalTable = g.one(
+      rs,
+      'Where',
+      [isLong, g.floats('sae_diff.long_inv_freq', spec.longInvFreq, [rotaryDim / 2]), globalTable],
+      [],
+      FLOAT,
+    );
+  }
+  const globalRotary = rotaryOf(globalTable);
   // Gemma 3's sliding-window layers rotate with their own base (rope_local_base_freq)
-  const localRotary = spec.slidingInvFreq ? rotaryOf('local_inv_freq', spec.slidingInvFreq) : globalRotary;
+  const localRotary = spec.slidingInvFreq
+    ? rotaryOf(g.floats('sae_diff.local_inv_freq', spec.slidingInvFreq, [rotaryDim / 2]))
+    : globalRotary;
   const scale = g.floats('sae_diff.attention_scale', Float32Array.of(spec.attentionScale), []);
   /** [B, S, n·head_dim] -> [B, n, S, head_dim]; `norm`: the per-head RMSNorm of Qwen3 / Gemma 3 (module, weight). */
   const toHeads = (scope: string, x: string, n: number, norm?: { module: string; weight: string }) => {
@@ -134,9 +160,15 @@ export function buildDecoderGraph(
     return g.one(scope, 'Transpose', [split], [ints('perm', [0, 2, 1, 3])]);
   };
   const rope = (scope: string, x: string, { cos, sin }: { cos: string; sin: string }) => {
-    const [x1, x2] = g.op(scope, 'Split', [x], [intAttr('axis', -1)], 2);
+    // a partial rotary embedding (Phi-3) rotates the first rotary dims and passes the rest through
+    const [xr, pass] =
+      rotaryDim === headDim
+        ? [x, undefined]
+        : g.op(scope, 'Split', [x, g.int64s('sae_diff.rotary_split', [rotaryDim, headDim - rotaryDim])], [intAttr('axis', -1)], 2);
+    const [x1, x2] = g.op(scope, 'Split', [xr], [intAttr('axis', -1)], 2);
     const rotated = g.one(scope, 'Concat', [g.one(scope, 'Neg', [x2]), x1], [intAttr('axis', -1)]);
-    return g.one(scope, 'Add', [g.one(scope, 'Mul', [x, cos]), g.one(scope, 'Mul', [rotated, sin])]);
+    const out = g.one(scope, 'Add', [g.one(scope, 'Mul', [xr, cos]), g.one(scope, 'Mul', [rotated, sin])]);
+    return pass === undefined ? out : g.one(scope, 'Concat', [out, pass], [intAttr('axis', -1)]);
   };
 
   const lorasUsed = new Set<string>();
@@ -244,9 +276,17 @@ export function buildDecoderGraph(
     const w = `${prefix}layers.${l}`;
     const attn = `${block}/self_attn`;
     const normed = rmsNorm(`${block}/input_layernorm`, x, `${w}.input_layernorm.weight`);
-    const q = linear(`${attn}/q_proj`, normed, `${w}.self_attn.q_proj`, heads * headDim, spec.qkvBias, hidden);
-    const k = linear(`${attn}/k_proj`, normed, `${w}.self_attn.k_proj`, kvHeads * headDim, spec.qkvBias, hidden);
-    const v = linear(`${attn}/v_proj`, normed, `${w}.self_attn.v_proj`, kvHeads * headDim, spec.qkvBias, hidden);
+    let q: string, k: string, v: string;
+    if (spec.fusedProjections) {
+      // Phi-3: qkv_proj's output is q, then k, then v
+      const qkv = linear(`${attn}/qkv_proj`, normed, `${w}.self_attn.qkv_proj`, (heads + 2 * kvHeads) * headDim, false, hidden);
+      const sizes = g.int64s('sae_diff.qkv_split', [heads * headDim, kvHeads * headDim, kvHeads * headDim]);
+      [q, k, v] = g.op(attn, 'Split', [qkv, sizes], [intAttr('axis', -1)], 3);
+    } else {
+      q = linear(`${attn}/q_proj`, normed, `${w}.self_attn.q_proj`, heads * headDim, spec.qkvBias, hidden);
+      k = linear(`${attn}/k_proj`, normed, `${w}.self_attn.k_proj`, kvHeads * headDim, spec.qkvBias, hidden);
+      v = linear(`${attn}/v_proj`, normed, `${w}.self_attn.v_proj`, kvHeads * headDim, spec.qkvBias, hidden);
+    }
     const qkNorm = (module: string) => (spec.qkNorm ? { module, weight: `${w}.self_attn.${module}.weight` } : undefined);
     const sliding = spec.slidingLayers?.[l] === true;
     const rotary = sliding ? localRotary : globalRotary;
@@ -285,8 +325,19 @@ export function buildDecoderGraph(
       ? rmsNorm(`${block}/pre_feedforward_layernorm`, mid, `${w}.pre_feedforward_layernorm.weight`)
       : rmsNorm(`${block}/post_attention_layernorm`, mid, `${w}.post_attention_layernorm.weight`);
     const mlp = `${block}/mlp`;
-    const gate = linear(`${mlp}/gate_proj`, normed2, `${w}.mlp.gate_proj`, spec.intermediate, spec.mlpBias, hidden);
-    const up = linear(`${mlp}/up_proj`, normed2, `${w}.mlp.up_proj`, spec.intermediate, spec.mlpBias, hidden);
+    // Phi-3: gate_up_proj's output is gate, then up (chunk(2))
+    const [gate, up] = spec.fusedProjections
+      ? g.op(
+          mlp,
+          'Split',
+          [linear(`${mlp}/gate_up_proj`, normed2, `${w}.mlp.gate_up_proj`, 2 * spec.intermediate, false, hidden)],
+          [intAttr('axis', -1)],
+          2,
+        )
+      : [
+          linear(`${mlp}/gate_proj`, normed2, `${w}.mlp.gate_proj`, spec.intermediate, spec.mlpBias, hidden),
+          linear(`${mlp}/up_proj`, normed2, `${w}.mlp.up_proj`, spec.intermediate, spec.mlpBias, hidden),
+        ];
     const activated = spec.mlpActivation === 'silu' ? silu(`${mlp}/act_fn`, gate) : geluTanh(`${mlp}/act_fn`, gate);
     const down = linear(
       `${mlp}/down_proj`,
