@@ -339,7 +339,7 @@ test('what the checkpoint builder does not build is refused, naming the config k
     [
       { model_type: 'gemma3n' },
       'model_type',
-      /model_type "gemma3n" cannot run from safetensors: sae-diff builds llama, mistral, qwen2, qwen3, gemma2, gemma3_text, phi3, gemma3 checkpoints/,
+      /model_type "gemma3n" cannot run from safetensors: sae-diff builds llama, mistral, qwen2, qwen3, gemma2, gemma3_text, phi3, smollm3, gemma3 checkpoints/,
     ],
     [{ model_type: 'gemma3' }, 'text_config', /A gemma3 config\.json needs its text_config/],
     [{ model_type: 'gemma3', text_config: { head_dim: 7 } }, 'text_config.head_dim', /The head dimension 7 is not an even integer/],
@@ -392,6 +392,9 @@ test('what the checkpoint builder does not build is refused, naming the config k
   assert.equal(sliding({ model_type: 'qwen2', use_sliding_window: true, sliding_window: 16, max_window_layers: 6 }), undefined);
   assert.equal(sliding({ model_type: 'qwen3', use_sliding_window: false, sliding_window: 16, max_window_layers: 0 }), undefined);
   assert.equal(sliding({ model_type: 'gemma2', hidden_act: 'gelu_pytorch_tanh', sliding_window: 16 }), '16:SFSFSF');
+  // SmolLM3Config: windows on the NoPE layers (every fourth by default) when use_sliding_window
+  assert.equal(sliding({ model_type: 'smollm3', sliding_window: 16 }), undefined);
+  assert.equal(sliding({ model_type: 'smollm3', use_sliding_window: true, sliding_window: 16, no_rope_layer_interval: 3 }), '16:FFSFFS');
   assert.equal(
     sliding({ model_type: 'gemma3_text', hidden_act: 'gelu_pytorch_tanh', sliding_window: 16, sliding_window_pattern: 3 }),
     '16:SSFSSF',
@@ -541,6 +544,7 @@ const FROM_PYTORCH: [string, string][] = [
     'phi3/longrope-long',
     'Phi-3 checkpoint with longrope past original_max_position_embeddings (long factors) gives what transformers gives',
   ],
+  ['smollm3', 'SmolLM3 checkpoint (NoPE layers, one with a sliding window that binds) gives what transformers gives'],
   [
     'gemma3-multimodal',
     'Gemma 3 multimodal checkpoint (Gemma3ForConditionalGeneration, as Gemma 3 4B-27B are saved: text_config, language_model.model.* tensors beside a vision tower) gives what its text decoder gives in transformers',

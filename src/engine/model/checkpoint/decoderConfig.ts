@@ -16,7 +16,7 @@ import { ropeInverseFrequencies, type RopeScaling } from './ropeFrequencies';
 /** config.json as read (model/modelFolder.ts's HfConfig). */
 type HfConfig = Record<string, unknown>;
 
-export const CHECKPOINT_FAMILIES = ['llama', 'mistral', 'qwen2', 'qwen3', 'gemma2', 'gemma3_text', 'phi3'] as const;
+export const CHECKPOINT_FAMILIES = ['llama', 'mistral', 'qwen2', 'qwen3', 'gemma2', 'gemma3_text', 'phi3', 'smollm3'] as const;
 
 export interface DecoderSpec {
   family: (typeof CHECKPOINT_FAMILIES)[number];
@@ -38,6 +38,8 @@ export interface DecoderSpec {
   ropeAttentionFactor?: number;
   /** Phi-3: q, k, v as one qkv_proj and gate, up as one gate_up_proj. */
   fusedProjections: boolean;
+  /** SmolLM3: the layers that apply no RoPE (NoPE; its no_rope_layers are 0 there). */
+  noRopeLayers?: boolean[];
   /** The attention window of sliding-window layers (keys fewer than this many positions back), and which layers those are. */
   slidingWindow?: number;
   slidingLayers?: boolean[];
@@ -223,6 +225,23 @@ function phi3Rope(c: HfConfig, file: string, headDim: number): { rope: Rope; rot
   };
 }
 
+/** SmolLM3's NoPE layers: no_rope_layers (1: RoPE, 0: none), else every no_rope_layer_interval-th (default 4) (SmolLM3Config). */
+function smolNoRope(c: HfConfig, layers: number, file: string): boolean[] {
+  if (c.no_rope_layers !== undefined && c.no_rope_layers !== null) {
+    const list = c.no_rope_layers;
+    if (!Array.isArray(list) || list.length !== layers || list.some((v) => v !== 0 && v !== 1))
+      throw refuse(
+        file,
+        'no_rope_layers',
+        `no_rope_layers must list 0 or 1 for each of the ${layers} layers`,
+        'Use the config.json the checkpoint was saved with.',
+      );
+    return list.map((v) => v === 0);
+  }
+  const interval = positive(c, 'no_rope_layer_interval', file, 4);
+  return Array.from({ length: layers }, (_, i) => (i + 1) % interval === 0);
+}
+
 /** The layer types a config gives in `layer_types` (transformers 4.5x / 5), checked; undefined when it gives none. */
 function layerTypes(c: HfConfig, layers: number, file: string): boolean[] | undefined {
   if (!Array.isArray(c.layer_types)) return undefined;
@@ -268,6 +287,13 @@ function slidingAttention(
       if (window === null) return undefined;
       sliding = all(true);
       break;
+    // SmolLM3Config: layer_types, else the NoPE layers when use_sliding_window and sliding_window are set
+    case 'smollm3': {
+      window = c.sliding_window ?? null;
+      const binds = c.use_sliding_window === true && window !== null;
+      sliding = layerTypes(c, layers, file) ?? smolNoRope(c, layers, file).map((noRope) => noRope && binds);
+      break;
+    }
     // Phi3Model: every layer when sliding_window is set (Phi3Config's default: none)
     case 'phi3':
       if (c.sliding_window === undefined || c.sliding_window === null) return undefined;
@@ -421,6 +447,7 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
     longropeFrom: longrope?.originalMaxPositions,
     ropeAttentionFactor: longrope && Math.fround(longrope.attentionFactor),
     fusedProjections: phi3,
+    noRopeLayers: family === 'smollm3' ? smolNoRope(c, layers, configFile) : undefined,
     slidingInvFreq: rope.sliding && ropeInverseFrequencies(headDim, rope.sliding.theta, rope.sliding.scaling),
     slidingWindow: sliding?.window,
     slidingLayers: sliding?.layers,

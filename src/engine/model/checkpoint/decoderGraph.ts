@@ -290,13 +290,15 @@ export function buildDecoderGraph(
     const qkNorm = (module: string) => (spec.qkNorm ? { module, weight: `${w}.self_attn.${module}.weight` } : undefined);
     const sliding = spec.slidingLayers?.[l] === true;
     const rotary = sliding ? localRotary : globalRotary;
-    const qr = rope(attn, toHeads(attn, q, heads, qkNorm('q_norm')), rotary);
+    // SmolLM3's NoPE layers rotate nothing
+    const rotate = (scope: string, t: string) => (spec.noRopeLayers?.[l] ? t : rope(scope, t, rotary));
+    const qr = rotate(attn, toHeads(attn, q, heads, qkNorm('q_norm')));
     // repeat_kv: each KV head serves `repeat` consecutive query heads
     const repeatKv = (t: string) =>
       repeat === 1
         ? t
         : g.one(attn, 'Reshape', [g.one(attn, 'Expand', [g.one(attn, 'Unsqueeze', [t, 'sae_diff.axes_2']), kvExpanded]), headsOut]);
-    const kr = repeatKv(rope(attn, toHeads(attn, k, kvHeads, qkNorm('k_norm')), rotary));
+    const kr = repeatKv(rotate(attn, toHeads(attn, k, kvHeads, qkNorm('k_norm'))));
     const vr = repeatKv(toHeads(attn, v, kvHeads));
     const products = g.one(attn, 'MatMul', [qr, g.one(attn, 'Transpose', [kr], [ints('perm', [0, 1, 3, 2])])]);
     // q kᵀ * scaling, rounded to the activations' type as transformers computes it, then softmax in float32
