@@ -293,6 +293,31 @@ test("Phi-3's RoPE reads alike from transformers 4 and 5 configs; Phi-3.5-mini's
   refused({ partial_rotary_factor: 0.1 }, 'partial_rotary_factor', /does not give an even rotary dimension of head_dim 16/);
 });
 
+test("YaRN: the frequencies equal transformers 5.18's buffer bit for bit, from transformers 4 and 5 configs alike", () => {
+  const folder = path.join(REPO_ROOT, 'test', 'fixtures', 'qwen3-yarn');
+  const file = path.join(folder, 'config.json');
+  const v5 = JSON.parse(fs.readFileSync(file, 'utf8'));
+  const buffer = Float32Array.from(JSON.parse(fs.readFileSync(path.join(folder, 'expected.json'), 'utf8')).inv_freq as number[]);
+  const spec = decoderSpec(v5, file);
+  assert.deepEqual(spec.invFreq, buffer);
+  assert.equal(spec.ropeAttentionFactor, Math.fround(0.1 * Math.log(4) + 1));
+  const { rope_parameters: p, ...rest } = v5;
+  const v4 = decoderSpec(
+    { ...rest, rope_theta: p.rope_theta, rope_scaling: { rope_type: 'yarn', factor: 4, original_max_position_embeddings: 4096 } },
+    file,
+  );
+  assert.deepEqual([v4.invFreq, v4.ropeAttentionFactor], [spec.invFreq, spec.ropeAttentionFactor]);
+  // mscale / mscale_all_dim (DeepSeek-style) set the attention factor instead
+  const deep = decoderSpec({ ...v5, rope_parameters: { ...p, mscale: 1, mscale_all_dim: 0.5 } }, file);
+  assert.equal(deep.ropeAttentionFactor, Math.fround((0.1 * Math.log(4) + 1) / (0.05 * Math.log(4) + 1)));
+  assert.throws(
+    () => decoderSpec({ ...v5, original_max_position_embeddings: 2048 }, file),
+    (e: SaeDiffError) =>
+      e.location?.key === 'rope_parameters.original_max_position_embeddings' &&
+      /transformers 4 and 5 would build different/.test(e.message),
+  );
+});
+
 test("RoPE inverse frequencies equal transformers' float32 buffers bit for bit (default, linear, llama3)", () => {
   // From modeling_rope_utils.py's formulas run in PyTorch 1.13 (float32), as float32 bit patterns.
   const bits = (a: Float32Array) => Array.from(new Uint32Array(a.buffer));
@@ -350,7 +375,7 @@ test('what the checkpoint builder does not build is refused, naming the config k
       'hidden_activation',
       /hidden_activation "gelu" is not built for gemma2 checkpoints \(gelu_pytorch_tanh is\)/,
     ],
-    [{ rope_scaling: { rope_type: 'yarn', factor: 4 } }, 'rope_scaling.rope_type', /RoPE type 'yarn' is not built/],
+    [{ rope_scaling: { rope_type: 'dynamic', factor: 4 } }, 'rope_scaling.rope_type', /RoPE type 'dynamic' is not built/],
     [{ rope_scaling: { rope_type: 'llama3', factor: 8 } }, 'rope_scaling.low_freq_factor', /low_freq_factor is undefined/],
     [{ quantization_config: { quant_method: 'gptq' } }, 'quantization_config', /Quantised checkpoints are not built/],
     [{ num_key_value_heads: 3 }, 'num_key_value_heads', /not a multiple of num_key_value_heads/],
@@ -545,6 +570,7 @@ const FROM_PYTORCH: [string, string][] = [
     'Phi-3 checkpoint with longrope past original_max_position_embeddings (long factors) gives what transformers gives',
   ],
   ['smollm3', 'SmolLM3 checkpoint (NoPE layers, one with a sliding window that binds) gives what transformers gives'],
+  ['qwen3-yarn', 'Qwen3 checkpoint with YaRN RoPE (blended frequencies, attention factor) gives what transformers gives'],
   [
     'gemma3-multimodal',
     'Gemma 3 multimodal checkpoint (Gemma3ForConditionalGeneration, as Gemma 3 4B-27B are saved: text_config, language_model.model.* tensors beside a vision tower) gives what its text decoder gives in transformers',

@@ -34,7 +34,7 @@ export interface DecoderSpec {
   /** Phi-3's longrope: the long factors' table, used when the batch's positions pass `longropeFrom` tokens. */
   longInvFreq?: Float32Array;
   longropeFrom?: number;
-  /** Phi-3's longrope: cos and sin are scaled by this. */
+  /** Phi-3's longrope and YaRN: cos and sin are scaled by this (not Gemma 3's local RoPE, which has neither). */
   ropeAttentionFactor?: number;
   /** Phi-3: q, k, v as one qkv_proj and gate, up as one gate_up_proj. */
   fusedProjections: boolean;
@@ -91,7 +91,7 @@ function finite(v: unknown, key: string, file: string): number {
 }
 
 /** One RoPE setting: `params` holds rope_type (or type) and its scaling's keys, named under `key` in messages. */
-function ropeFrom(params: Record<string, unknown>, theta: number, key: string, file: string): Rope {
+function ropeFrom(params: Record<string, unknown>, theta: number, key: string, file: string, yarn?: YarnContext): Rope {
   const type = String(params.rope_type ?? params.type ?? 'default');
   if (params.partial_rotary_factor !== undefined && params.partial_rotary_factor !== 1)
     throw refuse(file, `${key}.partial_rotary_factor`, 'A partial rotary embedding is not built for checkpoints', EXPORT_HINT);
@@ -112,11 +112,14 @@ function ropeFrom(params: Record<string, unknown>, theta: number, key: string, f
           originalMaxPositions: num('original_max_position_embeddings'),
         },
       };
+    case 'yarn':
+      if (yarn) return { theta, scaling: yarnScaling(params, key, file, yarn) };
+    // falls through: Gemma 3's two RoPEs do not take YaRN here
     default:
       throw refuse(
         file,
         `${key}.rope_type`,
-        `RoPE type '${type}' is not built for checkpoints (default, linear and llama3 are)`,
+        `RoPE type '${type}' is not built for checkpoints (default, linear, llama3 and yarn are)`,
         EXPORT_HINT,
       );
   }
@@ -127,12 +130,59 @@ interface Rope {
   scaling: RopeScaling;
 }
 
+/** What YaRN reads beyond its own keys: the config's max_position_embeddings and original_max_position_embeddings. */
+interface YarnContext {
+  maxPositions?: number;
+  topLevelOriginal?: unknown;
+}
+
+/**
+ * YaRN's settings (modeling_rope_utils.py `_compute_yarn_parameters`, transformers 4.57 and 5.18 alike): factor
+ * (else max_position_embeddings / original), original_max_position_embeddings (transformers 5 prefers config.json's
+ * top-level one; a config whose two differ is refused, as 4.x would use the other), beta_fast 32 and beta_slow 1
+ * by default, truncate (default true), and the attention factor on cos and sin: attention_factor, else
+ * mscale(factor, mscale) / mscale(factor, mscale_all_dim) when both are set, else 0.1 ln(factor) + 1.
+ */
+function yarnScaling(params: Record<string, unknown>, key: string, file: string, ctx: YarnContext): RopeScaling {
+  const num = (k: string) => finite(params[k], `${key}.${k}`, file);
+  const set = (k: string) => params[k] !== undefined && params[k] !== null && params[k] !== 0;
+  const inParams = params.original_max_position_embeddings;
+  if (ctx.topLevelOriginal !== undefined && inParams !== undefined && inParams !== ctx.topLevelOriginal)
+    throw refuse(
+      file,
+      `${key}.original_max_position_embeddings`,
+      `original_max_position_embeddings is ${JSON.stringify(ctx.topLevelOriginal)} at the top of config.json but ${JSON.stringify(inParams)} in ${key}: transformers 4 and 5 would build different frequencies`,
+      'Make the two equal.',
+    );
+  const original = finite(ctx.topLevelOriginal ?? inParams ?? ctx.maxPositions, `${key}.original_max_position_embeddings`, file);
+  const factor = set('factor') ? num('factor') : finite(ctx.maxPositions, 'max_position_embeddings', file) / original;
+  const mscale = (scale: number, m = 1) => (scale <= 1 ? 1 : 0.1 * m * Math.log(scale) + 1);
+  const attentionFactor = set('attention_factor')
+    ? num('attention_factor')
+    : set('mscale') && set('mscale_all_dim')
+      ? mscale(factor, num('mscale')) / mscale(factor, num('mscale_all_dim'))
+      : mscale(factor);
+  return {
+    type: 'yarn',
+    factor,
+    originalMaxPositions: original,
+    betaFast: set('beta_fast') ? num('beta_fast') : 32,
+    betaSlow: set('beta_slow') ? num('beta_slow') : 1,
+    truncate: params.truncate !== false,
+    attentionFactor,
+  };
+}
+
 /**
  * The RoPE of full-attention layers, and (Gemma 3) of sliding-window layers: transformers 5's `rope_parameters`
  * (per layer type for Gemma 3), else 4.x's `rope_theta` + `rope_scaling` (Gemma 3's local layers:
  * `rope_local_base_freq`, default RoPE).
  */
 function ropeOf(c: HfConfig, file: string, gemma3: boolean): { full: Rope; sliding?: Rope } {
+  const yarn: YarnContext = {
+    maxPositions: typeof c.max_position_embeddings === 'number' ? c.max_position_embeddings : undefined,
+    topLevelOriginal: c.original_max_position_embeddings,
+  };
   const v5 = c.rope_parameters as Record<string, Record<string, unknown>> | undefined | null;
   // transformers 4.x: rope_theta (Gemma3TextConfig's default 1e6) with rope_scaling
   const v4Global = () =>
@@ -141,9 +191,12 @@ function ropeOf(c: HfConfig, file: string, gemma3: boolean): { full: Rope; slidi
       finite(c.rope_theta ?? (gemma3 ? 1_000_000 : 10_000), 'rope_theta', file),
       'rope_scaling',
       file,
+      gemma3 ? undefined : yarn,
     );
   if (!gemma3)
-    return { full: v5 ? ropeFrom(v5, finite(v5.rope_theta, 'rope_parameters.rope_theta', file), 'rope_parameters', file) : v4Global() };
+    return {
+      full: v5 ? ropeFrom(v5, finite(v5.rope_theta, 'rope_parameters.rope_theta', file), 'rope_parameters', file, yarn) : v4Global(),
+    };
   if (!v5)
     return {
       full: v4Global(),
@@ -429,6 +482,7 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
   const rope = phi3Rotary ? { full: phi3Rotary.rope, sliding: undefined } : ropeOf(c, configFile, gemma3);
   const rotaryDim = phi3Rotary?.rotaryDim ?? headDim;
   const longrope = rope.full.scaling.type === 'longrope' ? rope.full.scaling : undefined;
+  const yarnScale = rope.full.scaling.type === 'yarn' ? rope.full.scaling.attentionFactor : undefined;
   const sliding = slidingAttention(c, family, layers, configFile);
   // Phi3Config's default rms_norm_eps is 1e-5
   const eps = finite(c.rms_norm_eps ?? (phi3 ? 1e-5 : 1e-6), 'rms_norm_eps', configFile);
@@ -445,7 +499,7 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
     rotaryDim,
     longInvFreq: longrope && ropeInverseFrequencies(rotaryDim, rope.full.theta, longrope, true),
     longropeFrom: longrope?.originalMaxPositions,
-    ropeAttentionFactor: longrope && Math.fround(longrope.attentionFactor),
+    ropeAttentionFactor: longrope ? Math.fround(longrope.attentionFactor) : yarnScale !== undefined ? Math.fround(yarnScale) : undefined,
     fusedProjections: phi3,
     noRopeLayers: family === 'smollm3' ? smolNoRope(c, layers, configFile) : undefined,
     slidingInvFreq: rope.sliding && ropeInverseFrequencies(headDim, rope.sliding.theta, rope.sliding.scaling),

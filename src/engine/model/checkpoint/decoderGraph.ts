@@ -116,10 +116,9 @@ export function buildDecoderGraph(
   const positions = g.one(rs, 'Cast', ['position_ids'], [intAttr('to', FLOAT)], FLOAT);
   const rotaryDim = spec.rotaryDim;
   /** cos and sin [B, 1, S, rotary dim] of one inverse-frequency table (Phi-3: times the attention factor), .to(x.dtype). */
-  const rotaryOf = (invFreq: string) => {
+  const rotaryOf = (invFreq: string, factor?: number) => {
     const freqs = g.one(rs, 'Mul', [g.one(rs, 'Unsqueeze', [positions, g.int64s('sae_diff.axes_2', [2])], [], FLOAT), invFreq], [], FLOAT);
     const angles = g.one(rs, 'Concat', [freqs, freqs], [intAttr('axis', -1)], FLOAT);
-    const factor = spec.ropeAttentionFactor;
     const part = (op: 'Cos' | 'Sin') => {
       let wave = g.one(rs, op, [angles], [], FLOAT);
       if (factor !== undefined)
@@ -147,7 +146,7 @@ export function buildDecoderGraph(
       FLOAT,
     );
   }
-  const globalRotary = rotaryOf(globalTable);
+  const globalRotary = rotaryOf(globalTable, spec.ropeAttentionFactor);
   // Gemma 3's sliding-window layers rotate with their own base (rope_local_base_freq)
   const localRotary = spec.slidingInvFreq
     ? rotaryOf(g.floats('sae_diff.local_inv_freq', spec.slidingInvFreq, [rotaryDim / 2]))

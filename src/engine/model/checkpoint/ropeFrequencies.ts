@@ -8,7 +8,16 @@ export type RopeScaling =
   | { type: 'default' }
   | { type: 'linear'; factor: number }
   | { type: 'llama3'; factor: number; lowFreqFactor: number; highFreqFactor: number; originalMaxPositions: number }
-  | { type: 'longrope'; shortFactor: number[]; longFactor: number[]; originalMaxPositions: number; attentionFactor: number };
+  | { type: 'longrope'; shortFactor: number[]; longFactor: number[]; originalMaxPositions: number; attentionFactor: number }
+  | {
+      type: 'yarn';
+      factor: number;
+      originalMaxPositions: number;
+      betaFast: number;
+      betaSlow: number;
+      truncate: boolean;
+      attentionFactor: number;
+    };
 
 const f = Math.fround;
 
@@ -25,6 +34,7 @@ export function ropeInverseFrequencies(dim: number, theta: number, scaling: Rope
     for (let i = 0; i < half; i++) inv[i] = f(1 / f(f(factors[i]) * f(Math.pow(base, f((2 * i) / dim)))));
     return inv;
   }
+  if (scaling.type === 'yarn') return yarnInverseFrequencies(dim, theta, scaling);
   // 1.0 / (base ** (torch.arange(0, dim, 2).float() / dim))
   for (let i = 0; i < half; i++) inv[i] = f(1 / f(Math.pow(base, f((2 * i) / dim))));
   if (scaling.type === 'linear') for (let i = 0; i < half; i++) inv[i] = f(inv[i] / f(scaling.factor));
@@ -46,6 +56,36 @@ export function ropeInverseFrequencies(dim: number, theta: number, scaling: Rope
       );
       inv[i] = f(f(f(f(1 - smooth) * scaled) / factor) + f(smooth * scaled));
     }
+  }
+  return inv;
+}
+
+/**
+ * YaRN (`_compute_yarn_parameters`): each frequency blends its extrapolated value 1 / base^(2i/dim) with the
+ * interpolated 1 / (factor · base^(2i/dim)) by a linear ramp over the dimensions whose wavelengths fall between
+ * beta_fast and beta_slow rotations of original_max_position_embeddings (the ramp's ends floored and ceiled when
+ * `truncate`); the correction range in float64, as Python computes it, the rest in float32.
+ */
+function yarnInverseFrequencies(dim: number, theta: number, s: Extract<RopeScaling, { type: 'yarn' }>): Float32Array {
+  const half = dim / 2;
+  const correction = (rotations: number) => (dim * Math.log(s.originalMaxPositions / (rotations * 2 * Math.PI))) / (2 * Math.log(theta));
+  let low = correction(s.betaFast);
+  let high = correction(s.betaSlow);
+  if (s.truncate) {
+    low = Math.floor(low);
+    high = Math.ceil(high);
+  }
+  low = Math.max(low, 0);
+  high = Math.min(high, dim - 1);
+  if (low === high) high += 0.001;
+  const inv = new Float32Array(half);
+  for (let i = 0; i < half; i++) {
+    const pos = f(Math.pow(f(theta), f((2 * i) / dim)));
+    const extrapolation = f(1 / pos);
+    const interpolation = f(1 / f(f(s.factor) * pos));
+    const ramp = Math.min(1, Math.max(0, f(f(i - f(low)) / f(high - low))));
+    const extrapolationFactor = f(1 - ramp);
+    inv[i] = f(f(interpolation * f(1 - extrapolationFactor)) + f(extrapolation * extrapolationFactor));
   }
   return inv;
 }
