@@ -364,7 +364,7 @@ test('what the checkpoint builder does not build is refused, naming the config k
     [
       { model_type: 'gemma3n' },
       'model_type',
-      /model_type "gemma3n" cannot run from safetensors: sae-diff builds llama, mistral, qwen2, qwen3, gemma2, gemma3_text, phi3, smollm3, gemma3 checkpoints/,
+      /model_type "gemma3n" cannot run from safetensors: sae-diff builds llama, mistral, qwen2, qwen3, gemma2, gemma3_text, phi3, smollm3, olmo2, gemma3 checkpoints/,
     ],
     [{ model_type: 'gemma3' }, 'text_config', /A gemma3 config\.json needs its text_config/],
     [{ model_type: 'gemma3', text_config: { head_dim: 7 } }, 'text_config.head_dim', /The head dimension 7 is not an even integer/],
@@ -571,6 +571,10 @@ const FROM_PYTORCH: [string, string][] = [
   ],
   ['smollm3', 'SmolLM3 checkpoint (NoPE layers, one with a sliding window that binds) gives what transformers gives'],
   ['qwen3-yarn', 'Qwen3 checkpoint with YaRN RoPE (blended frequencies, attention factor) gives what transformers gives'],
+  [
+    'olmo2',
+    'OLMo 2 checkpoint (norms after attention and the MLP only, q_norm / k_norm over the projections) gives what transformers gives',
+  ],
   [
     'gemma3-multimodal',
     'Gemma 3 multimodal checkpoint (Gemma3ForConditionalGeneration, as Gemma 3 4B-27B are saved: text_config, language_model.model.* tensors beside a vision tower) gives what its text decoder gives in transformers',

@@ -16,7 +16,7 @@ import { ropeInverseFrequencies, type RopeScaling } from './ropeFrequencies';
 /** config.json as read (model/modelFolder.ts's HfConfig). */
 type HfConfig = Record<string, unknown>;
 
-export const CHECKPOINT_FAMILIES = ['llama', 'mistral', 'qwen2', 'qwen3', 'gemma2', 'gemma3_text', 'phi3', 'smollm3'] as const;
+export const CHECKPOINT_FAMILIES = ['llama', 'mistral', 'qwen2', 'qwen3', 'gemma2', 'gemma3_text', 'phi3', 'smollm3', 'olmo2'] as const;
 
 export interface DecoderSpec {
   family: (typeof CHECKPOINT_FAMILIES)[number];
@@ -49,11 +49,18 @@ export interface DecoderSpec {
   qkvBias: boolean;
   oBias: boolean;
   mlpBias: boolean;
-  /** Qwen3, Gemma 3: RMSNorm (weight [head_dim]) on each head's queries and keys, before RoPE. */
-  qkNorm: boolean;
+  /**
+   * RMSNorm on queries and keys before RoPE: over each head (Qwen3, Gemma 3; weight [head_dim]) or over the whole
+   * projection (OLMo 2; weight [heads · head_dim]).
+   */
+  qkNorm?: 'head' | 'projection';
   tiedEmbeddings: boolean;
   /** Gemma 2 and 3: their norms scale by (1 + weight), in float32; post-attention and pre/post-MLP norms. */
   gemmaNorms: boolean;
+  /** OLMo 2: no norm in front of attention or the MLP, one after each (on the branch, before the residual add). */
+  postNorms?: boolean;
+  /** OLMo 2's RMSNorm multiplies by its weight in float32, then casts (Llama's casts first). */
+  normWeightInFloat32?: boolean;
   /** The embedding's scale (Gemma: sqrt(hidden_size) in float32), when it has one. */
   embedScale?: number;
   /** q kᵀ's scale: head_dim^-0.5, or Gemma's query_pre_attn_scalar^-0.5. */
@@ -322,7 +329,7 @@ function layerTypes(c: HfConfig, layers: number, file: string): boolean[] | unde
  *   `use_sliding_window` (the config's sliding_window is None without it);
  * - Gemma 2: `layer_types`, else every other layer from layer 0; Gemma 3: `layer_types`, else all but every
  *   `sliding_window_pattern`-th (default 6); both default the window to 4096;
- * - Llama: none.
+ * - Llama, OLMo 2: none.
  */
 function slidingAttention(
   c: HfConfig,
@@ -335,6 +342,7 @@ function slidingAttention(
   let window: unknown = c.sliding_window === undefined ? 4096 : c.sliding_window;
   switch (family) {
     case 'llama':
+    case 'olmo2':
       return undefined;
     case 'mistral':
       if (window === null) return undefined;
@@ -484,8 +492,8 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
   const longrope = rope.full.scaling.type === 'longrope' ? rope.full.scaling : undefined;
   const yarnScale = rope.full.scaling.type === 'yarn' ? rope.full.scaling.attentionFactor : undefined;
   const sliding = slidingAttention(c, family, layers, configFile);
-  // Phi3Config's default rms_norm_eps is 1e-5
-  const eps = finite(c.rms_norm_eps ?? (phi3 ? 1e-5 : 1e-6), 'rms_norm_eps', configFile);
+  // Phi3Config's and Olmo2Config's default rms_norm_eps is 1e-5
+  const eps = finite(c.rms_norm_eps ?? (phi3 || family === 'olmo2' ? 1e-5 : 1e-6), 'rms_norm_eps', configFile);
   return {
     family,
     hidden,
@@ -509,7 +517,9 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
     qkvBias: family === 'qwen2' || (!phi3 && c.attention_bias === true),
     oBias: family !== 'qwen2' && !phi3 && c.attention_bias === true,
     mlpBias: !phi3 && c.mlp_bias === true,
-    qkNorm: family === 'qwen3' || gemma3,
+    qkNorm: family === 'qwen3' || gemma3 ? 'head' : family === 'olmo2' ? 'projection' : undefined,
+    postNorms: family === 'olmo2' || undefined,
+    normWeightInFloat32: family === 'olmo2' || undefined,
     // Gemma ties its embeddings unless the config says otherwise (Gemma2Config's default)
     tiedEmbeddings: c.tie_word_embeddings === true || (gemma && c.tie_word_embeddings === undefined),
     gemmaNorms: gemma,

@@ -5,16 +5,19 @@
  * external data names), so nothing is converted or copied on disk (checkpointWeights.ts).
  *
  * The forward pass is transformers' modeling_llama.py / modeling_mistral.py / modeling_qwen2.py /
- * modeling_qwen3.py / modeling_gemma2.py / modeling_gemma3.py (text), eager attention:
+ * modeling_qwen3.py / modeling_gemma2.py / modeling_gemma3.py (text) / modeling_phi3.py / modeling_smollm3.py /
+ * modeling_olmo2.py, eager attention:
  * - RMSNorm: x * rsqrt(mean(x²) + eps) in float32, times the weight (Gemma: times 1 + weight, in float32);
- * - attention: q, k, v projections (Qwen3, Gemma 3: each head's q and k RMS-normalised over head_dim), RoPE
+ * - attention: q, k, v projections (Qwen3, Gemma 3: each head's q and k RMS-normalised over head_dim; OLMo 2: the
+ *   whole q and k projections), RoPE
  *   (rotate_half convention, angles position_ids x inv_freq in float32; Gemma 3's sliding-window layers with
  *   their own base), the KV heads repeated for their query heads, softmax(q kᵀ · scale (Gemma: soft-capped) +
  *   causal and padding mask; sliding-window layers see only the last `sliding_window` positions) in float32,
  *   times v, o_proj;
  * - MLP: down_proj(act(gate_proj(x)) * up_proj(x)), act SiLU or (Gemma) GELU's tanh approximation;
  * - residual adds after attention and after the MLP (Gemma: the attention output and the MLP's input and output
- *   normalised too, and the embedding scaled by sqrt(hidden_size)).
+ *   normalised too, and the embedding scaled by sqrt(hidden_size); OLMo 2: no norm in front of attention or the MLP,
+ *   one after each).
  *
  * It computes in float32, or in float16 (`compute`: a GPU run of a float16 checkpoint, as transformers runs it
  * with torch_dtype=float16: activations and products in float16; the norms' statistics, RoPE angles and
@@ -229,6 +232,14 @@ export function buildDecoderGraph(
       const gain = g.one(scope, 'Add', [weight, g.floats('sae_diff.one_f32', Float32Array.of(1), [])], [], FLOAT);
       return g.cast(scope, g.one(scope, 'Mul', [normed, gain], [], FLOAT), FLOAT, act);
     }
+    // Olmo2RMSNorm: (weight · x · rsqrt(...)) in float32, then to x's type
+    if (spec.normWeightInFloat32)
+      return g.cast(
+        scope,
+        g.one(scope, 'Mul', [g.cast(scope, weights.get(weightName, [width]), act, FLOAT), normed], [], FLOAT),
+        FLOAT,
+        act,
+      );
     return g.one(scope, 'Mul', [weights.get(weightName, [width]), g.cast(scope, normed, FLOAT, act)]);
   };
 
@@ -274,7 +285,8 @@ export function buildDecoderGraph(
     const block = `/model/layers.${l}`;
     const w = `${prefix}layers.${l}`;
     const attn = `${block}/self_attn`;
-    const normed = rmsNorm(`${block}/input_layernorm`, x, `${w}.input_layernorm.weight`);
+    // OLMo 2 normalises only after each branch
+    const normed = spec.postNorms ? x : rmsNorm(`${block}/input_layernorm`, x, `${w}.input_layernorm.weight`);
     let q: string, k: string, v: string;
     if (spec.fusedProjections) {
       // Phi-3: qkv_proj's output is q, then k, then v
@@ -286,7 +298,12 @@ export function buildDecoderGraph(
       k = linear(`${attn}/k_proj`, normed, `${w}.self_attn.k_proj`, kvHeads * headDim, spec.qkvBias, hidden);
       v = linear(`${attn}/v_proj`, normed, `${w}.self_attn.v_proj`, kvHeads * headDim, spec.qkvBias, hidden);
     }
-    const qkNorm = (module: string) => (spec.qkNorm ? { module, weight: `${w}.self_attn.${module}.weight` } : undefined);
+    if (spec.qkNorm === 'projection') {
+      // OLMo 2: q_norm and k_norm over the whole projections
+      q = rmsNorm(`${attn}/q_norm`, q, `${w}.self_attn.q_norm.weight`, heads * headDim);
+      k = rmsNorm(`${attn}/k_norm`, k, `${w}.self_attn.k_norm.weight`, kvHeads * headDim);
+    }
+    const qkNorm = (module: string) => (spec.qkNorm === 'head' ? { module, weight: `${w}.self_attn.${module}.weight` } : undefined);
     const sliding = spec.slidingLayers?.[l] === true;
     const rotary = sliding ? localRotary : globalRotary;
     // SmolLM3's NoPE layers rotate nothing
@@ -318,13 +335,19 @@ export function buildDecoderGraph(
     const context = g.one(attn, 'Transpose', [g.one(attn, 'MatMul', [g.cast(attn, probs, FLOAT, act), vr])], [ints('perm', [0, 2, 1, 3])]);
     const merged = g.one(attn, 'Reshape', [context, g.int64s('sae_diff.merge_heads', [0, 0, heads * headDim])]);
     const attnOut = linear(`${attn}/o_proj`, merged, `${w}.self_attn.o_proj`, hidden, spec.oBias, heads * headDim);
-    // Gemma 2 normalises the attention output before the residual add, and the MLP's input and output
+    // Gemma 2 normalises the attention output before the residual add, and the MLP's input and output; OLMo 2 the
+    // attention and MLP outputs only
     const gemma = spec.gemmaNorms;
-    const attnBranch = gemma ? rmsNorm(`${block}/post_attention_layernorm`, attnOut, `${w}.post_attention_layernorm.weight`) : attnOut;
+    const afterBranch = gemma || spec.postNorms;
+    const attnBranch = afterBranch
+      ? rmsNorm(`${block}/post_attention_layernorm`, attnOut, `${w}.post_attention_layernorm.weight`)
+      : attnOut;
     const mid = g.one(block, 'Add', [x, attnBranch]);
-    const normed2 = gemma
-      ? rmsNorm(`${block}/pre_feedforward_layernorm`, mid, `${w}.pre_feedforward_layernorm.weight`)
-      : rmsNorm(`${block}/post_attention_layernorm`, mid, `${w}.post_attention_layernorm.weight`);
+    const normed2 = spec.postNorms
+      ? mid
+      : gemma
+        ? rmsNorm(`${block}/pre_feedforward_layernorm`, mid, `${w}.pre_feedforward_layernorm.weight`)
+        : rmsNorm(`${block}/post_attention_layernorm`, mid, `${w}.post_attention_layernorm.weight`);
     const mlp = `${block}/mlp`;
     // Phi-3: gate_up_proj's output is gate, then up (chunk(2))
     const [gate, up] = spec.fusedProjections
@@ -348,7 +371,7 @@ export function buildDecoderGraph(
       spec.mlpBias,
       spec.intermediate,
     );
-    const mlpBranch = gemma ? rmsNorm(`${block}/post_feedforward_layernorm`, down, `${w}.post_feedforward_layernorm.weight`) : down;
+    const mlpBranch = afterBranch ? rmsNorm(`${block}/post_feedforward_layernorm`, down, `${w}.post_feedforward_layernorm.weight`) : down;
     x = g.one(block, 'Add', [mid, mlpBranch]);
   }
   weights.checkAllUsed();
