@@ -16,7 +16,18 @@ import { ropeInverseFrequencies, type RopeScaling } from './ropeFrequencies';
 /** config.json as read (model/modelFolder.ts's HfConfig). */
 type HfConfig = Record<string, unknown>;
 
-export const CHECKPOINT_FAMILIES = ['llama', 'mistral', 'qwen2', 'qwen3', 'gemma2', 'gemma3_text', 'phi3', 'smollm3', 'olmo2'] as const;
+export const CHECKPOINT_FAMILIES = [
+  'llama',
+  'mistral',
+  'qwen2',
+  'qwen3',
+  'gemma2',
+  'gemma3_text',
+  'phi3',
+  'smollm3',
+  'olmo2',
+  'olmo3',
+] as const;
 
 export interface DecoderSpec {
   family: (typeof CHECKPOINT_FAMILIES)[number];
@@ -181,39 +192,39 @@ function yarnScaling(params: Record<string, unknown>, key: string, file: string,
 }
 
 /**
- * The RoPE of full-attention layers, and (Gemma 3) of sliding-window layers: transformers 5's `rope_parameters`
- * (per layer type for Gemma 3), else 4.x's `rope_theta` + `rope_scaling` (Gemma 3's local layers:
- * `rope_local_base_freq`, default RoPE).
+ * The RoPE of full-attention layers, and (Gemma 3, OLMo 3) of sliding-window layers: transformers 5's
+ * `rope_parameters` (per layer type for those two), else 4.x's `rope_theta` + `rope_scaling`; 4.x's sliding layers
+ * rotate by default RoPE with `rope_local_base_freq` (Gemma 3) or `rope_theta` (OLMo 3: its scaling, YaRN in the
+ * released models, is the full layers' only). `defaultTheta`: the config class's rope_theta default.
  */
-function ropeOf(c: HfConfig, file: string, gemma3: boolean): { full: Rope; sliding?: Rope } {
+function ropeOf(
+  c: HfConfig,
+  file: string,
+  perLayerType: 'gemma3' | 'olmo3' | undefined,
+  defaultTheta: number,
+): { full: Rope; sliding?: Rope } {
   const yarn: YarnContext = {
     maxPositions: typeof c.max_position_embeddings === 'number' ? c.max_position_embeddings : undefined,
     topLevelOriginal: c.original_max_position_embeddings,
   };
   const v5 = c.rope_parameters as Record<string, Record<string, unknown>> | undefined | null;
-  // transformers 4.x: rope_theta (Gemma3TextConfig's default 1e6) with rope_scaling
-  const v4Global = () =>
-    ropeFrom(
-      (c.rope_scaling ?? {}) as Record<string, unknown>,
-      finite(c.rope_theta ?? (gemma3 ? 1_000_000 : 10_000), 'rope_theta', file),
-      'rope_scaling',
-      file,
-      gemma3 ? undefined : yarn,
-    );
-  if (!gemma3)
+  const theta = () => finite(c.rope_theta ?? defaultTheta, 'rope_theta', file);
+  // transformers 4.x: rope_theta with rope_scaling
+  const v4Global = () => ropeFrom((c.rope_scaling ?? {}) as Record<string, unknown>, theta(), 'rope_scaling', file, yarn);
+  if (!perLayerType)
     return {
       full: v5 ? ropeFrom(v5, finite(v5.rope_theta, 'rope_parameters.rope_theta', file), 'rope_parameters', file, yarn) : v4Global(),
     };
-  if (!v5)
-    return {
-      full: v4Global(),
-      sliding: { theta: finite(c.rope_local_base_freq ?? 10_000, 'rope_local_base_freq', file), scaling: { type: 'default' } },
-    };
-  const of = (type: string) => {
+  if (!v5) {
+    const local = perLayerType === 'gemma3' ? finite(c.rope_local_base_freq ?? 10_000, 'rope_local_base_freq', file) : theta();
+    return { full: v4Global(), sliding: { theta: local, scaling: { type: 'default' } } };
+  }
+  // YaRN's attention factor is built for the full layers' RoPE only
+  const of = (type: string, withYarn?: YarnContext) => {
     const p = v5[type] ?? {};
-    return ropeFrom(p, finite(p.rope_theta, `rope_parameters.${type}.rope_theta`, file), `rope_parameters.${type}`, file);
+    return ropeFrom(p, finite(p.rope_theta, `rope_parameters.${type}.rope_theta`, file), `rope_parameters.${type}`, file, withYarn);
   };
-  return { full: of('full_attention'), sliding: of('sliding_attention') };
+  return { full: of('full_attention', yarn), sliding: of('sliding_attention') };
 }
 
 /**
@@ -329,7 +340,7 @@ function layerTypes(c: HfConfig, layers: number, file: string): boolean[] | unde
  *   `use_sliding_window` (the config's sliding_window is None without it);
  * - Gemma 2: `layer_types`, else every other layer from layer 0; Gemma 3: `layer_types`, else all but every
  *   `sliding_window_pattern`-th (default 6); both default the window to 4096;
- * - Llama, OLMo 2: none.
+ * - OLMo 3: `layer_types`, else all but every fourth; Llama, OLMo 2: none.
  */
 function slidingAttention(
   c: HfConfig,
@@ -369,6 +380,10 @@ function slidingAttention(
     }
     case 'gemma2':
       sliding = layerTypes(c, layers, file) ?? all(false).map((_, i) => i % 2 === 0);
+      break;
+    // Olmo3Config: layer_types, else every fourth layer full; the window 4096 by default
+    case 'olmo3':
+      sliding = layerTypes(c, layers, file) ?? all(false).map((_, i) => (i + 1) % 4 !== 0);
       break;
     case 'gemma3_text': {
       const pattern = typeof c.sliding_window_pattern === 'number' ? c.sliding_window_pattern : 6;
@@ -487,13 +502,17 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
     );
   const phi3 = family === 'phi3';
   const phi3Rotary = phi3 ? phi3Rope(c, configFile, headDim) : undefined;
-  const rope = phi3Rotary ? { full: phi3Rotary.rope, sliding: undefined } : ropeOf(c, configFile, gemma3);
+  const olmo = family === 'olmo2' || family === 'olmo3';
+  // the config classes' rope_theta defaults: Gemma3TextConfig 1e6, Olmo3Config 5e5, the others 1e4
+  const defaultTheta = gemma3 ? 1_000_000 : family === 'olmo3' ? 500_000 : 10_000;
+  const perLayerType = gemma3 ? 'gemma3' : family === 'olmo3' ? 'olmo3' : undefined;
+  const rope = phi3Rotary ? { full: phi3Rotary.rope, sliding: undefined } : ropeOf(c, configFile, perLayerType, defaultTheta);
   const rotaryDim = phi3Rotary?.rotaryDim ?? headDim;
   const longrope = rope.full.scaling.type === 'longrope' ? rope.full.scaling : undefined;
   const yarnScale = rope.full.scaling.type === 'yarn' ? rope.full.scaling.attentionFactor : undefined;
   const sliding = slidingAttention(c, family, layers, configFile);
-  // Phi3Config's and Olmo2Config's default rms_norm_eps is 1e-5
-  const eps = finite(c.rms_norm_eps ?? (phi3 || family === 'olmo2' ? 1e-5 : 1e-6), 'rms_norm_eps', configFile);
+  // Phi3Config's and the OLMo configs' default rms_norm_eps is 1e-5
+  const eps = finite(c.rms_norm_eps ?? (phi3 || olmo ? 1e-5 : 1e-6), 'rms_norm_eps', configFile);
   return {
     family,
     hidden,
@@ -517,9 +536,9 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
     qkvBias: family === 'qwen2' || (!phi3 && c.attention_bias === true),
     oBias: family !== 'qwen2' && !phi3 && c.attention_bias === true,
     mlpBias: !phi3 && c.mlp_bias === true,
-    qkNorm: family === 'qwen3' || gemma3 ? 'head' : family === 'olmo2' ? 'projection' : undefined,
-    postNorms: family === 'olmo2' || undefined,
-    normWeightInFloat32: family === 'olmo2' || undefined,
+    qkNorm: family === 'qwen3' || gemma3 ? 'head' : olmo ? 'projection' : undefined,
+    postNorms: olmo || undefined,
+    normWeightInFloat32: olmo || undefined,
     // Gemma ties its embeddings unless the config says otherwise (Gemma2Config's default)
     tiedEmbeddings: c.tie_word_embeddings === true || (gemma && c.tie_word_embeddings === undefined),
     gemmaNorms: gemma,
