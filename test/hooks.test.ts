@@ -6,6 +6,7 @@ import { graphOf, readOnnxModel } from '../src/engine/model/onnxGraph';
 import { decoderSpec } from '../src/engine/model/checkpoint/decoderConfig';
 import { checkpointSource, type ModelSource } from '../src/engine/model/modelSource';
 import { hookGraph, HookedModel } from '../src/engine/model/runner';
+import { differenceFromExpected, expectedIn } from './helpers/expectedActivations';
 import { FIXTURES, REPO_ROOT } from './helpers/paths';
 
 const ALL = [0, 1, 2, 3, 4, 5];
@@ -137,28 +138,9 @@ const gemma2Sources: [string, () => ModelSource | string][] = [
 ];
 for (const [what, source] of gemma2Sources) {
   test(`Gemma 2 (${what}): all five hook points give what transformers gives`, async () => {
-    const expected = JSON.parse(fs.readFileSync(path.join(GEMMA2_EXPORTS, 'expected.json'), 'utf8')) as Record<string, number[][]>;
-    const ids = expected.ids as unknown as number[][];
-    const input = {
-      batch: ids.length,
-      seq: ids[0].length,
-      ids: Int32Array.from(ids.flat()),
-      mask: Uint8Array.from((expected.mask as unknown as number[][]).flat()),
-    };
-    for (const hookPoint of ['resid_pre', 'resid_mid', 'resid_post', 'attn_out', 'mlp_out'] as const) {
-      const model = await HookedModel.load(source(), { targets: [0, 1, 2], hookPoint, tensorNames: noNames }, cpu);
-      try {
-        for (const [layer, got] of await model.run(input)) {
-          const want = expected[hookPoint][layer];
-          let worst = 0;
-          for (let i = 0; i < want.length; i++)
-            if (input.mask[Math.floor(i / got.hidden)])
-              worst = Math.max(worst, Math.abs(got.data[i] - want[i]) / Math.max(1, Math.abs(want[i])));
-          assert.ok(worst < 1e-5, `${hookPoint} layer ${layer}: ${worst}`);
-        }
-      } finally {
-        await model.release();
-      }
-    }
+    const expected = expectedIn(GEMMA2_EXPORTS);
+    for (const hookPoint of ['resid_pre', 'resid_mid', 'resid_post', 'attn_out', 'mlp_out'] as const)
+      for (const d of await differenceFromExpected(source(), expected, hookPoint, cpu))
+        assert.ok(d.relative < 1e-5, `${hookPoint} layer ${d.layer}: ${d.relative}`);
   });
 }

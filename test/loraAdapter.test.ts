@@ -22,6 +22,7 @@ import type { SaeDiffReport } from '../src/shared/reportTypes';
 import { checkpointFolder, writeCheckpointWeights, writeLoraAdapter, type LoraSpec } from './helpers/checkpoints';
 import { runCli } from './helpers/cli';
 import { LAYER_TOL } from './helpers/golden';
+import { differenceFromExpected, expectedIn } from './helpers/expectedActivations';
 import { FIXTURES, REPO_ROOT, scratchDir } from './helpers/paths';
 
 const out = scratchDir('lora');
@@ -99,71 +100,21 @@ test('an adapter PEFT 0.21 saved (rsLoRA, rank_pattern, all seven projections) g
   // float32. Two float32 computations differ by their rounding: PyTorch's own result is up to 1.4e-5 (relative) from
   // its float64 result on this batch, growing with depth; sae-diff's is 3.5e-6 to 3.1e-5 from PyTorch's
   const folder = path.join(REPO_ROOT, 'test', 'fixtures', 'peft-lora');
-  const expected = JSON.parse(fs.readFileSync(path.join(folder, 'expected.json'), 'utf8')) as {
-    ids: number[][];
-    mask: number[][];
-    resid_post: number[][];
-  };
   const adapter = readLoraAdapter(folder);
   assert.equal(adapter.modules.size, 6 * 7);
   assert.equal(adapter.modules.get('model.layers.4.mlp.down_proj')!.a.shape[0], 2, 'rank_pattern');
-  const input = {
-    batch: expected.ids.length,
-    seq: expected.ids[0].length,
-    ids: Int32Array.from(expected.ids.flat()),
-    mask: Uint8Array.from(expected.mask.flat()),
-  };
-  const m = await HookedModel.load(
-    adapterSource(source(BASE), adapter),
-    { targets: [0, 1, 2, 3, 4, 5], hookPoint: 'resid_post', tensorNames: new Map() },
-    cpu,
-  );
-  try {
-    for (const [layer, got] of await m.run(input)) {
-      const want = expected.resid_post[layer];
-      let worst = 0;
-      for (let i = 0; i < want.length; i++)
-        if (input.mask[Math.floor(i / 128)]) worst = Math.max(worst, Math.abs(got.data[i] - want[i]) / Math.max(1, Math.abs(want[i])));
-      assert.ok(worst < 5e-5, `layer ${layer}: ${worst}`);
-    }
-  } finally {
-    await m.release();
-  }
+  for (const d of await differenceFromExpected(adapterSource(source(BASE), adapter), expectedIn(folder), 'resid_post', cpu))
+    assert.ok(d.relative < 5e-5, `layer ${d.layer}: ${d.relative}`);
 });
 
 test("a PEFT adapter of a Gemma 3 vision-language model (all-linear: transformers 5's module names, LoRA on the vision tower too) gives what PEFT computes on text", async () => {
   const base = path.join(REPO_ROOT, 'test', 'fixtures', 'gemma3-multimodal');
   const folder = path.join(base, 'lora');
-  const expected = JSON.parse(fs.readFileSync(path.join(folder, 'expected.json'), 'utf8')) as {
-    ids: number[][];
-    mask: number[][];
-    resid_post: number[][];
-  };
   const adapter = readLoraAdapter(folder);
   assert.ok([...adapter.modules.keys()].some((m) => m.startsWith('model.language_model.layers.')));
   assert.ok([...adapter.modules.keys()].some((m) => m.startsWith('model.vision_tower.')));
-  const input = {
-    batch: expected.ids.length,
-    seq: expected.ids[0].length,
-    ids: Int32Array.from(expected.ids.flat()),
-    mask: Uint8Array.from(expected.mask.flat()),
-  };
-  const m = await HookedModel.load(
-    adapterSource(source(base), adapter),
-    { targets: [0, 1, 2], hookPoint: 'resid_post', tensorNames: new Map() },
-    cpu,
-  );
-  try {
-    for (const [layer, got] of await m.run(input)) {
-      const want = expected.resid_post[layer];
-      let worst = 0;
-      for (let i = 0; i < want.length; i++)
-        if (input.mask[Math.floor(i / 64)]) worst = Math.max(worst, Math.abs(got.data[i] - want[i]) / Math.max(1, Math.abs(want[i])));
-      assert.ok(worst < 1e-5, `layer ${layer}: ${worst}`);
-    }
-  } finally {
-    await m.release();
-  }
+  for (const d of await differenceFromExpected(adapterSource(source(base), adapter), expectedIn(folder), 'resid_post', cpu))
+    assert.ok(d.relative < 1e-5, `layer ${d.layer}: ${d.relative}`);
 });
 
 test('a run with a LoRA adapter folder as the fine-tune reports what the merged fine-tune reports', () => {

@@ -1,0 +1,74 @@
+/**
+ * The expected.json of the fixtures made with PyTorch or transformers (test/fixtures/*.py): a batch (ids, mask) and
+ * each hook point's activations per layer, flattened [batch, seq, hidden]; and how far a model's hooks are from them.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import type { HookPoint } from '../../src/engine/config/types';
+import type { ModelSource } from '../../src/engine/model/modelSource';
+import { HookedModel, type TokenBatch } from '../../src/engine/model/runner';
+
+export interface ExpectedActivations {
+  batch: TokenBatch;
+  /** By hook point, one flattened array per layer. */
+  points: Partial<Record<HookPoint, number[][]>>;
+}
+
+export function readExpected(file: string): ExpectedActivations {
+  const e = JSON.parse(fs.readFileSync(file, 'utf8')) as { ids: number[][]; mask: number[][] } & Record<string, number[][]>;
+  const batch: TokenBatch = {
+    batch: e.ids.length,
+    seq: e.ids[0].length,
+    ids: Int32Array.from(e.ids.flat()),
+    mask: Uint8Array.from(e.mask.flat()),
+  };
+  const points: ExpectedActivations['points'] = {};
+  for (const p of ['resid_pre', 'resid_mid', 'resid_post', 'attn_out', 'mlp_out'] as const) if (e[p]) points[p] = e[p];
+  return { batch, points };
+}
+
+/** The expected.json in `folder`. */
+export function expectedIn(folder: string): ExpectedActivations {
+  return readExpected(path.join(folder, 'expected.json'));
+}
+
+export interface LayerDifference {
+  layer: number;
+  /** max over real tokens of |got - want| / max(1, |want|). */
+  relative: number;
+  /** max |got - want| and max |want| over real tokens. */
+  absolute: number;
+  largest: number;
+}
+
+/** Runs `source` on the expected batch, hooked at `point` for every layer the expectation has, and compares. */
+export async function differenceFromExpected(
+  source: ModelSource | string,
+  expected: ExpectedActivations,
+  point: HookPoint,
+  cpu: { provider: 'cpu'; threads: number },
+): Promise<LayerDifference[]> {
+  const want = expected.points[point];
+  if (!want) throw new Error(`no ${point} in the expectation`);
+  const { batch } = expected;
+  const model = await HookedModel.load(source, { targets: want.map((_, l) => l), hookPoint: point, tensorNames: new Map() }, cpu);
+  try {
+    const out = await model.run(batch);
+    return want.map((values, layer) => {
+      const got = out.get(layer)!;
+      let relative = 0,
+        absolute = 0,
+        largest = 0;
+      for (let i = 0; i < values.length; i++) {
+        if (!batch.mask[Math.floor(i / got.hidden)]) continue;
+        const d = Math.abs(got.data[i] - values[i]);
+        relative = Math.max(relative, d / Math.max(1, Math.abs(values[i])));
+        absolute = Math.max(absolute, d);
+        largest = Math.max(largest, Math.abs(values[i]));
+      }
+      return { layer, relative, absolute, largest };
+    });
+  } finally {
+    await model.release();
+  }
+}
