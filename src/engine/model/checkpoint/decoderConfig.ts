@@ -132,7 +132,7 @@ function ropeFrom(params: Record<string, unknown>, theta: number, key: string, f
       };
     case 'yarn':
       if (yarn) return { theta, scaling: yarnScaling(params, key, file, yarn) };
-    // falls through: Gemma 3's two RoPEs do not take YaRN here
+    // falls through: a sliding layer type's own RoPE (Gemma 3, OLMo 3) takes no YaRN here
     default:
       throw refuse(
         file,

@@ -6,7 +6,7 @@
  *
  * The forward pass is transformers' modeling_llama.py / modeling_mistral.py / modeling_qwen2.py /
  * modeling_qwen3.py / modeling_gemma2.py / modeling_gemma3.py (text) / modeling_phi3.py / modeling_smollm3.py /
- * modeling_olmo2.py, eager attention:
+ * modeling_olmo2.py / modeling_olmo3.py, eager attention:
  * - RMSNorm: x * rsqrt(mean(x²) + eps) in float32, times the weight (Gemma: times 1 + weight, in float32);
  * - attention: q, k, v projections (Qwen3, Gemma 3: each head's q and k RMS-normalised over head_dim; OLMo 2: the
  *   whole q and k projections), RoPE
@@ -118,7 +118,7 @@ export function buildDecoderGraph(
   const rs = '/model/rotary_emb';
   const positions = g.one(rs, 'Cast', ['position_ids'], [intAttr('to', FLOAT)], FLOAT);
   const rotaryDim = spec.rotaryDim;
-  /** cos and sin [B, 1, S, rotary dim] of one inverse-frequency table (Phi-3: times the attention factor), .to(x.dtype). */
+  /** cos and sin [B, 1, S, rotary dim] of one inverse-frequency table (longrope, YaRN: times their attention factor), .to(x.dtype). */
   const rotaryOf = (invFreq: string, factor?: number) => {
     const freqs = g.one(rs, 'Mul', [g.one(rs, 'Unsqueeze', [positions, g.int64s('sae_diff.axes_2', [2])], [], FLOAT), invFreq], [], FLOAT);
     const angles = g.one(rs, 'Concat', [freqs, freqs], [intAttr('axis', -1)], FLOAT);
