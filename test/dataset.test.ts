@@ -136,6 +136,17 @@ test('.json datasets: a JSON array of records is streamed (max_samples stops the
   error('[\n  {"text": "a"}', 2, /The JSON array is not closed/);
   error('[{"text": "a"}] {"text": "b"}', 1, /more after the end of the JSON array/);
   error('[\n{"text": "a",}\n]', 2, /The record at line 2 is not valid JSON/);
+  // records that cross the reader's 1 MB chunks, after a megabyte of whitespace: read whole, lines counted
+  const long = 'x'.repeat(1_500_000);
+  fs.writeFileSync(f, '\n\n' + ' '.repeat(1_200_000) + `\n[{"text": "${long}"},\n {"other": 1}]`);
+  error(fs.readFileSync(f, 'utf8'), 5, /The record at line 5 has no prompt field/);
+  assert.equal((readPrompts(f, 1)[0] as { text: string }).text, long);
+  const jsonl = path.join(dir, 'long.jsonl');
+  fs.writeFileSync(jsonl, `{"text": "${long}"}\n{"text": "${long}b"}\n`);
+  assert.deepEqual(
+    readPrompts(jsonl).map((r) => (r as { text: string }).text.length),
+    [long.length, long.length + 1],
+  );
   // a .json that is not an array is read as JSON lines, as before
   fs.writeFileSync(f, '{"text": "a"}\n{"text": "b"}\n');
   assert.equal(readPrompts(f).length, 2);

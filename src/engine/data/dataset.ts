@@ -52,7 +52,7 @@ export class PromptParser {
         return false;
       }
       this.mode = chunk[first] === 0x5b ? 'array' : 'jsonl';
-      if (this.mode === 'array') {
+      if (this.mode === 'array')
         this.array = new JsonArraySplitter(
           (bytes, line) => this.records.push(parseJsonlRecord(this.decode(bytes, line), this.file, line, true)),
           MAX_RECORD_BYTES,
@@ -60,12 +60,16 @@ export class PromptParser {
             throw datasetError(this.file, message, line, 'Save the dataset as a JSON array of records, or as JSONL (one record per line).');
           },
         );
-        const held = this.pending;
-        this.pending = [];
-        this.pendingBytes = 0;
-        for (const b of held) this.array.push(b, () => this.done);
-      }
+      // the whitespace held while the mode was unknown is read as what it now is
+      const held = this.pending;
+      this.pending = [];
+      this.pendingBytes = 0;
+      for (const b of held) this.pushKnown(b);
     }
+    return this.pushKnown(chunk);
+  }
+
+  private pushKnown(chunk: Buffer): boolean {
     if (this.array) {
       this.array.push(chunk, () => this.done);
       return this.done;
@@ -111,7 +115,8 @@ export class PromptParser {
         'Split it: only the first max_tokens tokens of a prompt are used.',
       );
     }
-    this.pending.push(b);
+    // a copy: the caller may reuse its chunk's buffer for the next read (readPrompts does)
+    this.pending.push(Buffer.from(b));
   }
 
   private decode(bytes: Uint8Array, line: number): string {
