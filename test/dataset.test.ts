@@ -48,6 +48,7 @@ test("records as fine-tuning datasets hold them: ShareGPT, Alpaca (LLaMA-Factory
     { instruction: 'Say hi.', input: '', output: '' },
     { prompt: [{ role: 'user', content: 'p' }], completion: [{ role: 'assistant', content: 'not evaluated' }] },
     { prompt: 'plain', completion: 'not evaluated' },
+    { conversation: [{ role: 'user', content: 'lmsys' }], conversation_id: 'x' },
   ];
   fs.writeFileSync(f, records.map((r) => JSON.stringify(r)).join('\n'));
   assert.deepEqual(readPrompts(f), [
@@ -77,6 +78,7 @@ test("records as fine-tuning datasets hold them: ShareGPT, Alpaca (LLaMA-Factory
     { messages: [{ role: 'user', content: 'Say hi.' }] },
     { messages: [{ role: 'user', content: 'p' }] },
     { text: 'plain' },
+    { messages: [{ role: 'user', content: 'lmsys' }] },
   ]);
   const refused = (rec: unknown, message: RegExp) => {
     fs.writeFileSync(f, `{"text": "ok"}\n${JSON.stringify(rec)}\n`);

@@ -5,7 +5,8 @@
  * - `messages` (OpenAI / TRL conversational), or `prompt` as a list of messages (TRL's conversational
  *   prompt-completion: again the prompt only);
  * - ShareGPT `conversations` of {from, value} (LLaMA-Factory's and axolotl's sharegpt: human -> user, gpt ->
- *   assistant, system; `user` / `assistant` too), after an optional `system` string;
+ *   assistant, system; `user` / `assistant` too), after an optional `system` string; `conversations` or
+ *   `conversation` (lmsys-chat-1m) of {role, content} are read as messages;
  * - Alpaca `instruction` [+ `input`] [+ `output`] [+ `system`, `history`], as LLaMA-Factory's
  *   AlpacaDatasetConverter builds the conversation: each [query, response] of `history`, then the user turn
  *   instruction + "\n" + input (input only when non-empty), then the assistant's output.
@@ -96,8 +97,13 @@ export function toPromptRecord(value: unknown): PromptRecord | string {
   let messages: ChatMessage[] | string | undefined;
   if (Array.isArray(rec.messages)) messages = messagesOf(rec.messages, 'messages');
   else if (Array.isArray(rec.prompt)) messages = messagesOf(rec.prompt, 'prompt');
-  else if (Array.isArray(rec.conversations)) messages = shareGpt(rec, rec.conversations);
-  else if (typeof rec.instruction === 'string') messages = alpaca(rec);
+  else if (Array.isArray(rec.conversations) || Array.isArray(rec.conversation)) {
+    // ShareGPT's {from, value} turns, or {role, content} ones under that name (lmsys-chat-1m's `conversation`)
+    const key = Array.isArray(rec.conversations) ? 'conversations' : 'conversation';
+    const turns = rec[key] as unknown[];
+    const openAi = turns.length > 0 && turns.every((t) => t !== null && typeof t === 'object' && 'role' in t);
+    messages = openAi ? messagesOf(turns, key) : shareGpt(rec, turns);
+  } else if (typeof rec.instruction === 'string') messages = alpaca(rec);
   if (messages === undefined) return `has no prompt field (${RECORD_SHAPES})`;
   return typeof messages === 'string' ? messages : { messages };
 }
