@@ -1,7 +1,8 @@
 /**
  * The feature details of a small run cut their token windows from the main pass's activations
  * (report/keptActivations.ts) instead of replaying the models: the same windows, values and prompts as the
- * replay, which SAE_DIFF_KEEP_ACTIVATIONS_MB=0 forces; shards and larger runs replay as before. Likewise they
+ * replay, which SAE_DIFF_KEEP_ACTIVATIONS_MB=0 forces; a run over the bound keeps what fits and replays the
+ * rest; shards replay as before. Likewise they
  * use the run's own copy of a small SAE, and read an SAE the run did not keep again (only its listed features'
  * weights, SAE_DIFF_KEEP_SAES_MB=0): the same details either way.
  */
@@ -72,6 +73,18 @@ test('kept activations give the replay’s windows exactly, and the focus is the
   assert.deepEqual(kept.report.prompts, replayed.report.prompts);
 });
 
+test('a run over the bound keeps the prompts that fit and replays only the others: the same windows', async () => {
+  const whole = await run('whole', undefined);
+  const mib = Number(/\((\d+(?:\.\d+)?) MiB kept\)/.exec(whole.log)![1]);
+  const part = await run('part', String(mib / 2));
+  assert.match(part.log, /token windows cut from this pass's activations for the prompts that fit in \d+(\.\d+)? MiB/);
+  const split = [...part.log.matchAll(/feature details \((base|sft)\): (\d+) prompts cut from the kept activations, (\d+) replayed/g)];
+  assert.ok(split.length > 0, part.log);
+  for (const [, , cut, replayed] of split) assert.ok(Number(cut) > 0 && Number(replayed) > 0);
+  assert.deepEqual(contexts(part.report), contexts(whole.report));
+  assert.deepEqual(part.report.prompts, whole.report.prompts);
+});
+
 test('SAEs read again for the feature details (only the listed features) give the details of the kept SAEs', async () => {
   const kept = await run('sae-kept', undefined);
   const reread = await run('sae-reread', undefined, undefined, { [KEEP_LOADED_SAES_ENV]: '0' });
@@ -101,7 +114,7 @@ test(`${KEEP_ACTIVATIONS_ENV} sets the bound in MiB, and a bad value is refused 
   assert.equal(keepActivationsBytes({ [KEEP_ACTIVATIONS_ENV]: '0' }), 0);
   assert.equal(keepActivationsBytes({ [KEEP_ACTIVATIONS_ENV]: '1.5' }), 1.5 * 2 ** 20);
   assert.throws(() => keepActivationsBytes({ [KEEP_ACTIVATIONS_ENV]: 'lots' }), /SAE_DIFF_KEEP_ACTIVATIONS_MB=lots is not a size/);
-  // the bench workload (base and one fine-tune, 3 layers, 16,256 tokens of width 512) replays; the 1B-class run keeps
+  // the bench workload (base and one fine-tune, 3 layers, 16,256 tokens of width 512) keeps part; the 1B-class run all
   assert.ok(keptBytes(2, 3, 16_256, 512) > KEEP_ACTIVATIONS_BYTES);
   assert.ok(keptBytes(2, 3, 2_032, 2048) <= KEEP_ACTIVATIONS_BYTES);
 });

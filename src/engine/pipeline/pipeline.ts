@@ -344,7 +344,8 @@ async function runBatches(
 
 /**
  * The run's hooked activations kept for the feature details (report/keptActivations.ts), when the details
- * will be made (not a shard), the activations are on the host and base and the fine-tunes' fit the bound.
+ * will be made (not a shard) and the activations are on the host: all of them when base's and the fine-tunes'
+ * fit the bound, else the prompts that do.
  */
 function keepActivations(
   config: ResolvedConfig,
@@ -356,13 +357,16 @@ function keepActivations(
   log: (l: string) => void,
 ): KeptActivations | undefined {
   const bytes = keepActivationsBytes();
-  if (options.shard || reduction.activationLocation) return undefined;
+  if (options.shard || reduction.activationLocation || bytes === 0) return undefined;
   const tokens = sequences.reduce((n, s) => n + s.length, 0);
   const hidden = Math.max(...[...projectors.values()].map((p) => p.hidden));
   const need = keptBytes(1 + fineTunes, config.layers.targets.length, tokens, hidden);
-  if (need > bytes) return undefined;
-  log(`feature details: token windows cut from this pass's activations (${limitMiB(need)} MiB kept)`);
-  return new KeptActivations();
+  log(
+    need <= bytes
+      ? `feature details: token windows cut from this pass's activations (${limitMiB(need)} MiB kept)`
+      : `feature details: token windows cut from this pass's activations for the prompts that fit in ${limitMiB(bytes)} MiB (of ${limitMiB(need)} MiB); the others replay`,
+  );
+  return new KeptActivations(bytes, 1 + fineTunes);
 }
 
 /** Per fine-tune and layer: (mean h_s - mean h_b) W_enc, through the SAE's session. */

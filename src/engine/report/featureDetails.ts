@@ -274,12 +274,14 @@ async function replayContexts(
   }
   const cut = r.sequences.slice();
   for (const sample of chosen) cut[sample] = r.sequences[sample].slice(0, end.get(sample)! + 1);
-  for (const batch of planBatches(
-    cut,
-    r.batchSize,
-    r.padId,
-    chosen.sort((a, b) => a - b),
-  )) {
+  // the prompts the main pass kept are cut from its activations, in batches of their own; only the others run
+  const kept = chosen.filter((s) => r.kept?.holds(s)).sort((a, b) => a - b);
+  const replay = chosen.filter((s) => !r.kept?.holds(s)).sort((a, b) => a - b);
+  if (kept.length > 0 && replay.length > 0) {
+    r.log?.(`feature details (${side}): ${kept.length} prompts cut from the kept activations, ${replay.length} replayed`);
+  }
+  const batches = [...planBatches(cut, r.batchSize, r.padId, kept), ...planBatches(cut, r.batchSize, r.padId, replay)];
+  for (const batch of batches) {
     const outputs = r.kept?.outputs(model, batch) ?? (await model.run(batch));
     try {
       for (const { layer, dIn, encoder, column } of layers) {
