@@ -268,7 +268,7 @@ describe('config semantic checks', () => {
       ['broken.jsonl', 'Line 2 of broken.jsonl is not valid JSON: Unexpected end of JSON input.'],
       [
         'prompts.csv',
-        `The prompts file must be .jsonl, .json or .txt, not '.csv'. Convert it to JSONL, e.g. python -c "import pandas as pd; pd.read_csv('prompts.csv').to_json('prompts.jsonl', orient='records', lines=True, force_ascii=False)" (datasets' Dataset.to_json does the same).`,
+        `The prompts file must be .jsonl, .json, .txt or .parquet, not '.csv'. Convert it to JSONL, e.g. python -c "import pandas as pd; pd.read_csv('prompts.csv').to_json('prompts.jsonl', orient='records', lines=True, force_ascii=False)" (datasets' Dataset.to_json does the same).`,
       ],
       ['empty.txt', 'empty.txt has no prompts (it is empty).'],
     ];

@@ -154,16 +154,19 @@ test('.json datasets: a JSON array of records is streamed (max_samples stops the
   assert.equal(readPrompts(f).length, 2);
 });
 
-test('columnar datasets are refused with the line that converts them, in the run and in the editor', () => {
-  const f = path.join(dir, 'train-00000-of-00001.parquet');
-  fs.writeFileSync(f, 'PAR1');
+test('Arrow and CSV datasets are refused with the line that converts them, in the run and in the editor', () => {
+  const f = path.join(dir, 'train.csv');
+  fs.writeFileSync(f, 'text\nhello\n');
   assert.throws(
     () => readPrompts(f),
     (e: SaeDiffError) =>
-      /must be \.jsonl, \.json or \.txt, not '\.parquet'/.test(e.message) &&
-      /pd\.read_parquet\('train-00000-of-00001\.parquet'\)\.to_json/.test(e.hint ?? ''),
+      /must be \.jsonl, \.json, \.txt or \.parquet, not '\.csv'/.test(e.message) &&
+      /pd\.read_csv\('train\.csv'\)\.to_json/.test(e.hint ?? ''),
   );
-  assert.match(datasetFacts(f).error!, /not '\.parquet'\. Convert it to JSONL/);
+  assert.match(datasetFacts(f).error!, /not '\.csv'\. Convert it to JSONL/);
+  const arrow = path.join(dir, 'data-00000-of-00001.arrow');
+  fs.writeFileSync(arrow, 'ARROW1');
+  assert.match(datasetFacts(arrow).error!, /not '\.arrow'\. Convert it to JSONL, e\.g\. .*pd\.read_feather/);
   const json = path.join(dir, 'facts.json');
   fs.writeFileSync(json, JSON.stringify([{ instruction: 'a' }, { conversations: [{ from: 'human', value: 'b' }] }]));
   assert.deepEqual([datasetFacts(json).checkedRecords, datasetFacts(json).hasChat, datasetFacts(json).error], [2, true, undefined]);
@@ -271,7 +274,7 @@ test('.txt and .jsonl versions of the same prompts give the same report; batch s
   }
 });
 
-test('the chat prompts as a ShareGPT .json array and as Alpaca records give the report of their messages JSONL', () => {
+test('the chat prompts as a ShareGPT .json array, as Alpaca records and as Parquet give the report of their messages JSONL', () => {
   const layers = '{ target_indices: [2] }';
   const chat = fs
     .readFileSync(path.join(FIXTURES, 'eval', 'chat.jsonl'), 'utf8')
@@ -291,7 +294,9 @@ test('the chat prompts as a ShareGPT .json array and as Alpaca records give the 
   );
   const alpaca = path.join(dir, 'chat-alpaca.jsonl');
   fs.writeFileSync(alpaca, chat.map((m) => JSON.stringify({ instruction: m[0].content, input: '', output: '' })).join('\n'));
-  const reports = [`@/eval/chat.jsonl`, shareGpt, alpaca].map((file, i) =>
+  // the same messages saved by datasets' to_parquet (test/fixtures/parquet_fixtures.py)
+  const parquet = path.join(FIXTURES, '..', 'parquet', 'chat-datasets.parquet').replace(/\\/g, '/');
+  const reports = [`@/eval/chat.jsonl`, shareGpt, alpaca, parquet].map((file, i) =>
     run(`shapes${i}`, fixtureConfig({ layers, dataset: `{ path: "${file}", max_samples: 24 }` })),
   );
   assert.ok(reports[0].run.tokens > 200);

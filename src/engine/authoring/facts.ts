@@ -3,7 +3,8 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { SaeDiffError } from '../core/errors';
 import { CHAT_TEMPLATE_JINJA, findChatTemplate, PROCESSOR_CHAT_TEMPLATE } from '../data/chatTemplate';
-import { datasetExtensionProblem, PromptParser } from '../data/dataset';
+import { datasetExtensionProblem, isParquet, PromptParser } from '../data/dataset';
+import { parquetLayout, readParquetMetadata } from '../data/parquetPrompts';
 import { READ_CAPS, readHeadBounded, readJsonBounded, readTextBounded } from '../io/boundedRead';
 import { badSizeKey, CHECKPOINT_CANDIDATES, HfModelConfig, hiddenSize, layerCount, ONNX_CANDIDATES } from '../model/modelFolder';
 import { decoderSpec } from '../model/checkpoint/decoderConfig';
@@ -174,7 +175,7 @@ const DATASET_PEEK_BYTES = 64 * 1024;
 const DATASET_MAX_PEEK_BYTES = 4 * 1024 * 1024;
 const DATASET_PEEK_RECORDS = 5;
 
-/** Checks that the first records of a .jsonl/.json/.txt prompts file parse, as the run reads them (reads at most 4 MB). */
+/** Checks that the first records of a .jsonl/.json/.txt prompts file parse, as the run reads them (reads at most 4 MB); a .parquet file's footer. */
 export function datasetFacts(file: string): DatasetFacts {
   return cachedOnFiles('dataset', [file], () => {
     const st = statOrUndefined(file);
@@ -183,6 +184,7 @@ export function datasetFacts(file: string): DatasetFacts {
     const badExtension = datasetExtensionProblem(file);
     if (badExtension) return { exists: true, checkedRecords: 0, error: `${badExtension.message}. ${badExtension.hint.replace(/\.$/, '')}` };
     const isJson = path.extname(file).toLowerCase() === '.json';
+    if (isParquet(file) && st.isFile()) return parquetFacts(file);
     if (!st.isFile())
       return {
         exists: true,
@@ -231,6 +233,18 @@ export function datasetFacts(file: string): DatasetFacts {
     }
     return { exists: true, checkedRecords: parser.records.length, hasChat: parser.records.some((r) => 'messages' in r) };
   });
+}
+
+/** A Parquet file is checked from its footer: a prompt column, codecs it can decode, rows; its rows are read by the run. */
+function parquetFacts(file: string): DatasetFacts {
+  try {
+    const layout = parquetLayout(readParquetMetadata(file), file);
+    if (layout.rows === 0) return { exists: true, checkedRecords: 0, error: `${path.basename(file)} has no prompts (it has no rows)` };
+    return { exists: true, checkedRecords: 0, hasChat: layout.chat };
+  } catch (e) {
+    const hint = e instanceof SaeDiffError && e.hint ? `. ${e.hint.replace(/\.$/, '')}` : '';
+    return { exists: true, checkedRecords: 0, error: `${(e as Error).message}${hint}` };
+  }
 }
 
 function statOrUndefined(p: string): fs.Stats | undefined {

@@ -46,7 +46,7 @@ diagnostic_pipeline:
     hook_point: ${pad('layers.hook_point', 12)}# where the SAE reads: ${values('layers.hook_point')} (must match the SAE)
 
   dataset:
-    path: ${q(o.dataset ?? 'prompts.jsonl')}   # .jsonl / .json records (text, prompt, messages, ShareGPT, Alpaca), or .txt
+    path: ${q(o.dataset ?? 'prompts.jsonl')}   # .jsonl / .json / .parquet records (text, prompt, messages, ShareGPT, Alpaca), or .txt
     max_samples: 256
     exclude_bos: ${d('dataset.exclude_bos')}
 

@@ -4,6 +4,7 @@ import * as path from 'path';
 import { Template } from '@huggingface/jinja';
 import { CancelledError, SaeDiffError, throwIfAborted } from '../core/errors';
 import { JsonArraySplitter } from './jsonArray';
+import { readParquetPrompts } from './parquetPrompts';
 import { RECORD_SHAPES, toPromptRecord, type PromptRecord } from './promptRecords';
 
 /** One JSONL record may be this long at most; a longer line is refused (V8 strings stop at ~512 MB). */
@@ -156,19 +157,24 @@ export function parseJsonlRecord(line: string, file: string, lineNo: number, inA
 }
 
 /**
- * Why a dataset file cannot be read by its extension, or undefined: prompts come as .jsonl, .json or .txt.
- * Columnar files get the line that converts them.
+ * Why a dataset file cannot be read by its extension, or undefined: prompts come as .jsonl, .json, .txt or
+ * .parquet (parquetPrompts.ts). Other columnar files get the line that converts them.
  */
 export function datasetExtensionProblem(file: string): { message: string; hint: string } | undefined {
   const ext = path.extname(file).toLowerCase();
-  if (ext === '.jsonl' || ext === '.json' || ext === '.txt') return undefined;
-  const columnar = ext === '.parquet' || ext === '.arrow' || ext === '.csv' || ext === '.tsv';
+  if (ext === '.jsonl' || ext === '.json' || ext === '.txt' || ext === '.parquet') return undefined;
+  const columnar = ext === '.arrow' || ext === '.csv' || ext === '.tsv';
   return {
-    message: `The prompts file must be .jsonl, .json or .txt, not '${ext || 'no extension'}'`,
+    message: `The prompts file must be .jsonl, .json, .txt or .parquet, not '${ext || 'no extension'}'`,
     hint: columnar
-      ? `Convert it to JSONL, e.g. python -c "import pandas as pd; pd.read_${ext === '.arrow' ? 'feather' : ext === '.parquet' ? 'parquet' : 'csv'}('${path.basename(file)}'${ext === '.tsv' ? ", sep='\\t'" : ''}).to_json('prompts.jsonl', orient='records', lines=True, force_ascii=False)" (datasets' Dataset.to_json does the same).`
-      : 'Give the prompts as .jsonl (a JSON record per line), .json (a JSON array of records) or .txt (a prompt per line).',
+      ? `Convert it to JSONL, e.g. python -c "import pandas as pd; pd.read_${ext === '.arrow' ? 'feather' : 'csv'}('${path.basename(file)}'${ext === '.tsv' ? ", sep='\\t'" : ''}).to_json('prompts.jsonl', orient='records', lines=True, force_ascii=False)" (datasets' Dataset.to_json does the same).`
+      : 'Give the prompts as .jsonl (a JSON record per line), .json (a JSON array of records), .txt (a prompt per line) or .parquet (a row per record).',
   };
+}
+
+/** Whether the dataset is a Parquet file (read by row ranges, parquetPrompts.ts, not as a byte stream). */
+export function isParquet(file: string): boolean {
+  return path.extname(file).toLowerCase() === '.parquet';
 }
 
 function checkDatasetPath(file: string, st: fs.Stats | undefined): void {
@@ -180,7 +186,12 @@ function checkDatasetPath(file: string, st: fs.Stats | undefined): void {
       'Check dataset.path (relative paths resolve against the config file).',
     );
   if (st.isDirectory())
-    throw datasetError(file, `The dataset ${file} is a folder, not a prompts file`, undefined, 'Give a .jsonl, .json or .txt file.');
+    throw datasetError(
+      file,
+      `The dataset ${file} is a folder, not a prompts file`,
+      undefined,
+      'Give a .jsonl, .json, .txt or .parquet file.',
+    );
   const bad = datasetExtensionProblem(file);
   if (bad) throw datasetError(file, bad.message, undefined, bad.hint);
 }
@@ -194,6 +205,8 @@ export function readPrompts(file: string, maxSamples?: number): PromptRecord[] {
     st = undefined;
   }
   checkDatasetPath(file, st);
+  // hyparquet reads asynchronously only
+  if (isParquet(file)) throw datasetError(file, 'A Parquet dataset is read by readPromptsAsync', undefined, 'Call readPromptsAsync.');
   const parser = new PromptParser(file, maxSamples);
   const fd = fs.openSync(file, 'r');
   try {
@@ -216,6 +229,21 @@ export async function readPromptsAsync(file: string, maxSamples?: number, signal
   throwIfAborted(signal);
   const st = await fs.promises.stat(file).catch(() => undefined);
   checkDatasetPath(file, st);
+  if (isParquet(file)) {
+    if (!st!.isFile())
+      throw datasetError(
+        file,
+        `The Parquet dataset ${file} is not a regular file`,
+        undefined,
+        'A Parquet file is read from its footer: give a file, not a pipe.',
+      );
+    try {
+      return await readParquetPrompts(file, maxSamples, signal);
+    } catch (e) {
+      if (e instanceof SaeDiffError || e instanceof CancelledError) throw e;
+      throw datasetError(file, `Cannot read the dataset: ${(e as Error).message}`);
+    }
+  }
   const parser = new PromptParser(file, maxSamples);
   let stream: NodeJS.ReadableStream & { destroy(): void };
   if (st!.isFIFO()) {
