@@ -20,7 +20,14 @@ export interface RunConfig {
   models?: { base: ConfigModel; sft: ConfigModel[]; reference?: ConfigModel };
   sae?: { path: Record<string, string>; k: number; format: string; check_hook_layer?: boolean; labels?: Record<string, string> };
   layers?: { target_indices: number[]; hook_mode?: string; hook_point: HookPoint; tensor_names?: Record<string, string> };
-  dataset?: { path: string; max_samples: number | null; exclude_bos: boolean; chat_template_from?: string };
+  dataset?: {
+    path: string;
+    split?: string;
+    subset?: string;
+    max_samples: number | null;
+    exclude_bos: boolean;
+    chat_template_from?: string;
+  };
   metrics?: { [key: string]: number };
   runtime?: { [key: string]: unknown };
   output?: { [key: string]: unknown };

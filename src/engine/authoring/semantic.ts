@@ -12,6 +12,9 @@ import { labelMismatches, LabelSet, readLabelSet } from '../report/labels';
 import { cachedOnFiles } from './fileCache';
 import { suggestSaeTemplate } from './saeTemplate';
 import { sameFile } from '../io/sameFile';
+import { datasetTarget } from '../config/modelId';
+import { schemaDefault } from '../config/schema';
+import { resolveDataset } from '../data/datasetSource';
 
 export interface SemanticOptions {
   /** Environment for the Hugging Face cache lookup (HF_HUB_CACHE, HF_HOME, HOME). */
@@ -33,7 +36,7 @@ export function semanticDiagnostics(doc: Document, lc: LineCounter, configPath: 
   checkLayers(ctx, base);
   checkSaes(ctx, base);
   checkLabels(ctx);
-  checkDataset(ctx, chatTemplateSource(ctx.refs, models));
+  checkDataset(ctx, chatTemplateSource(ctx.refs, models), options.env);
   checkSavePath(ctx);
   return { diagnostics: ctx.out, referencedPaths: [...ctx.referenced] };
 }
@@ -343,11 +346,26 @@ function labelFacts(file: string): { set?: LabelSet; error?: string } {
   });
 }
 
-function checkDataset(ctx: CheckContext, hasChatTemplate: boolean | undefined): void {
+function checkDataset(ctx: CheckContext, hasChatTemplate: boolean | undefined, env?: HubEnv): void {
   const ds = ctx.refs.dataset;
   if (!ds) return;
-  const file = path.resolve(ctx.refs.configDir, ds.value);
+  const target = datasetTarget(ds.value, ctx.refs.configDir);
+  let file = target.path;
   ctx.referenced.add(file);
+  // a folder or a cached hub dataset: the split's files as the run finds them; the first is checked
+  if (target.hubId || fs.statSync(target.path, { throwIfNoEntry: false })?.isDirectory()) {
+    const d = ctx.refs.pipeline.dataset ?? {};
+    const split = typeof d.split === 'string' ? d.split : schemaDefault<string>('dataset.split');
+    try {
+      const source = resolveDataset({ ...target, split, ...(typeof d.subset === 'string' ? { subset: d.subset } : {}) }, env);
+      file = source.files[0];
+      ctx.referenced.add(file);
+    } catch (e) {
+      const hint = e instanceof SaeDiffError && e.hint ? ` ${e.hint}` : '';
+      report(ctx, target.hubId ? 'dataset-not-found' : 'dataset-invalid', ds.segments, `${(e as Error).message}.${hint}`);
+      return;
+    }
+  }
   const facts = datasetFacts(file);
   if (!facts.exists) report(ctx, 'dataset-not-found', ds.segments, `Prompts file not found: ${file}.`);
   else if (facts.error)

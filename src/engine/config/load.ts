@@ -5,7 +5,7 @@ import { configStem } from './configFileRule';
 import { configRefs, ModelRef, SaeRef, Segments } from './configRefs';
 import { parseAndCheckConfigText, ParsedConfigText } from './diagnostics';
 import { keyRange } from './yamlNodes';
-import { modelTarget } from './modelId';
+import { datasetTarget, modelTarget } from './modelId';
 import { schemaDefault } from './schema';
 import { DEFAULT_METRICS, DEFAULT_RUNTIME, MetricsConfig, ModelSpec, ResolvedConfig, RuntimeConfig } from './types';
 import type { RunConfig } from '../../shared/reportTypes';
@@ -133,7 +133,9 @@ export function resolveConfig(parsed: ParsedConfigText, configPath: string, opti
       tensorNames: new Map(Object.entries(p.layers.tensor_names ?? {}).map(([k, v]) => [Number(k), String(v)])),
     },
     dataset: {
-      path: abs(refs.dataset!.value),
+      ...datasetTarget(refs.dataset!.value, configDir),
+      split: p.dataset.split ?? schemaDefault<string>('dataset.split'),
+      ...(p.dataset.subset !== undefined ? { subset: p.dataset.subset } : {}),
       maxSamples: p.dataset.max_samples,
       excludeBos: p.dataset.exclude_bos ?? schemaDefault<boolean>('dataset.exclude_bos'),
       chatTemplateFrom: refs.chatTemplateFrom,
@@ -167,7 +169,9 @@ export function configToJson(c: ResolvedConfig): RunConfig {
       tensor_names: obj(c.layers.tensorNames),
     },
     dataset: {
-      path: c.dataset.path,
+      path: c.dataset.hubId ?? c.dataset.path,
+      split: c.dataset.split,
+      ...(c.dataset.subset !== undefined ? { subset: c.dataset.subset } : {}),
       max_samples: c.dataset.maxSamples ?? null,
       exclude_bos: c.dataset.excludeBos,
       chat_template_from: c.dataset.chatTemplateFrom,

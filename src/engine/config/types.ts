@@ -44,7 +44,18 @@ export interface ResolvedConfig {
     labelsFromTemplate?: boolean;
   };
   layers: { targets: number[]; hookPoint: HookPoint; hookMode: 'forward'; tensorNames: Map<number, string> };
-  dataset: { path: string; maxSamples?: number; excludeBos: boolean; chatTemplateFrom: ChatTemplateFrom };
+  dataset: {
+    /** Absolute: a prompts file or a folder; for a hub id, where a folder of that name would be. */
+    path: string;
+    /** A Hugging Face dataset id, when path does not exist and the value reads as one (config/modelId.ts). */
+    hubId?: string;
+    /** The split and subset a folder or a hub id is read for (data/datasetSource.ts). */
+    split: string;
+    subset?: string;
+    maxSamples?: number;
+    excludeBos: boolean;
+    chatTemplateFrom: ChatTemplateFrom;
+  };
   metrics: MetricsConfig;
   runtime: RuntimeConfig;
   /** The runtime keys the file writes (the others are defaults), e.g. to choose a GPU batch size only when none is set. */

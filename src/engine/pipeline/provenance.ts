@@ -37,5 +37,5 @@ export async function provenanceOf(
   const out: Provenance['models'] = [];
   for (const m of models)
     out.push({ role: m.role, name: m.files.spec.name, path: m.files.spec.path, sha256: await hashFiles(modelFileList(m.files), signal) });
-  return { dataset: { path: config.dataset.path, sha256: hashText(JSON.stringify(records)) }, models: out, saes };
+  return { dataset: { path: config.dataset.hubId ?? config.dataset.path, sha256: hashText(JSON.stringify(records)) }, models: out, saes };
 }

@@ -1,7 +1,8 @@
 import type { ResolvedConfig } from '../config/types';
 import { SaeDiffError } from '../core/errors';
 import { shardSamples } from '../data/batching';
-import { compileTemplate, cutRecord, encodeCapped, readPromptsAsync, renderPrompt } from '../data/dataset';
+import { compileTemplate, cutRecord, encodeCapped, renderPrompt } from '../data/dataset';
+import { readDatasetPrompts, resolveDataset } from '../data/datasetSource';
 import type { PromptRecord } from '../data/promptRecords';
 import { parityWarnings } from '../data/parity';
 import { loadTokenizer, LoadedTokenizer } from '../data/tokenizer';
@@ -44,9 +45,12 @@ export async function tokenise(
     : undefined;
   const maxTokens = config.runtime.max_tokens;
   // streamed up to max_samples; each record cut to a character bound before it is encoded
-  const records = (await readPromptsAsync(config.dataset.path, config.dataset.maxSamples, signal)).map((r) => cutRecord(r, maxTokens));
+  // a file, or the split's files of a folder or a cached hub dataset
+  const source = resolveDataset(config.dataset);
+  if (source.files.length > 1 || config.dataset.hubId) log(`dataset: ${source.label}`);
+  const records = (await readDatasetPrompts(config.dataset, source, config.dataset.maxSamples, signal)).map((r) => cutRecord(r, maxTokens));
   const sequences = records.map((r) =>
-    encodeCapped(tokenizer.encode, renderPrompt(r, template, tokenizer.specialTokens, config.dataset.path), maxTokens),
+    encodeCapped(tokenizer.encode, renderPrompt(r, template, tokenizer.specialTokens, source.files[0]), maxTokens),
   );
   const parity = parityWarnings(
     tokenizer,
