@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { invalidateSemanticCache, validateConfigFile, validateConfigText } from '../src/engine/authoring/index';
 import type { ConfigDiagnostic, Range } from '../src/engine/authoring/index';
-import { hubCacheDir, resolveHubModelFolder } from '../src/engine/model/hfCache';
+import { hubCacheDir, resolveHubModelFolder, resolveSaePath } from '../src/engine/model/hfCache';
 
 // Semantic checks against the real tiny-llama fixtures, plus temp copies with one thing changed.
 const FIX = path.resolve(__dirname, '../../test/fixtures/tiny-llama');
@@ -334,6 +334,37 @@ describe('config semantic checks', () => {
     fs.mkdirSync(path.join(repo, 'refs'));
     fs.writeFileSync(path.join(repo, 'refs', 'main'), 'old\n');
     assert.equal(resolveHubModelFolder('org/m', { HF_HUB_CACHE: hub }), path.join(repo, 'snapshots', 'old'));
+  });
+
+  it('finds an SAE folder inside a cached hub repo (org/name/sub/path, {layer} too), and says how to download one that is missing', () => {
+    const hub = tmpDir('hf-saes');
+    const snapshot = path.join(hub, 'models--sae-org--tiny-saes', 'snapshots', 'rev1');
+    for (const layer of [0, 3, 5]) {
+      const to = path.join(snapshot, 'res', `blocks.${layer}.hook_resid_post`);
+      fs.mkdirSync(to, { recursive: true });
+      for (const f of fs.readdirSync(path.join(FIX, 'saes', `blocks.${layer}.hook_resid_post`)))
+        fs.symlinkSync(path.join(FIX, 'saes', `blocks.${layer}.hook_resid_post`, f), path.join(to, f));
+    }
+    const env = { HF_HUB_CACHE: hub };
+    assert.deepEqual(resolveSaePath('sae-org/tiny-saes/res/blocks.3.hook_resid_post', TMP, env), {
+      folder: path.join(snapshot, 'res', 'blocks.3.hook_resid_post'),
+      hub: { id: 'sae-org/tiny-saes', subpath: 'res/blocks.3.hook_resid_post', found: true },
+    });
+    // a path beside the config wins; a relative path with '..' is never a repo
+    assert.deepEqual(resolveSaePath(`${F}/saes/blocks.3.hook_resid_post`, TMP, env), {
+      folder: path.join(FIX, 'saes', 'blocks.3.hook_resid_post'),
+    });
+    assert.deepEqual(check(config({ sae: '"sae-org/tiny-saes/res/blocks.{layer}.hook_resid_post"' }), env), []);
+    const missing = check(config({ sae: '"sae-org/tiny-saes/mlp/blocks.{layer}.hook_mlp_out"' }), env);
+    // one per layer, as for a template's missing local folders
+    assert.deepEqual(
+      missing.map((d) => d.code),
+      ['sae-not-found', 'sae-not-found', 'sae-not-found'],
+    );
+    assert.match(
+      missing[0].message,
+      /If 'sae-org\/tiny-saes' is a Hugging Face repo, its folder mlp\/blocks\.0\.hook_mlp_out is not in the local cache \(.*hf-saes\): download it with hf download sae-org\/tiny-saes --include "mlp\/blocks\.0\.hook_mlp_out\/\*"/,
+    );
   });
 
   it('re-reads a referenced file when it changes on disk, and on explicit invalidation', () => {

@@ -15,7 +15,7 @@ import { readPrompts } from '../src/engine/data/dataset';
 import { globPattern, readDatasetPrompts, resolveDataset, type DatasetRef } from '../src/engine/data/datasetSource';
 import { runDiagnostic } from '../src/engine/pipeline/pipeline';
 import { validateConfigText } from '../src/engine/authoring/validateFile';
-import { fixtureConfig } from './helpers/cli';
+import { fixtureConfig, runCli } from './helpers/cli';
 import { FIXTURES, REPO_ROOT, scratchDir } from './helpers/paths';
 
 const PARQUET = path.join(REPO_ROOT, 'test', 'fixtures', 'parquet');
@@ -181,4 +181,42 @@ test('a run on a cached hub id reads its split and records the id; the editor re
     messages(yaml.replace('path: "org/run"', 'path: "org/run", split: "test"')).join('\n'),
     /org\/run has no data files for split "test"/,
   );
+});
+
+test('the CLI runs on a cached hub dataset with SAEs from a cached hub repo (org/name/folder/{layer})', () => {
+  cached('org/cli', { 'data/train-00000-of-00001.parquet': path.join(PARQUET, 'text.parquet') });
+  const snapshot = path.join(cache, 'models--sae-org--tiny-saes', 'snapshots', REVISION);
+  for (const layer of [1, 2]) {
+    const from = path.join(FIXTURES, 'saes', `blocks.${layer}.hook_resid_post`);
+    const to = path.join(snapshot, 'res', `blocks.${layer}.hook_resid_post`);
+    fs.rmSync(to, { recursive: true, force: true });
+    fs.mkdirSync(to, { recursive: true });
+    for (const f of fs.readdirSync(from)) fs.symlinkSync(path.join(from, f), path.join(to, f));
+  }
+  const yaml = fixtureConfig({
+    layers: '{ target_indices: [1, 2] }',
+    sae: '{ path: "sae-org/tiny-saes/res/blocks.{layer}.hook_resid_post", k: 16 }',
+    dataset: '{ path: "org/cli" }',
+    output: `{ format: "json", save_path: "${path.join(dir, 'cli.json').replace(/\\/g, '/')}" }`,
+  }).replace(/@\//g, FIXTURES.replace(/\\/g, '/') + '/');
+  const configPath = path.join(dir, 'cli.sae-diff.yaml');
+  fs.writeFileSync(configPath, yaml);
+  const saved = process.env.HF_HUB_CACHE;
+  process.env.HF_HUB_CACHE = cache;
+  try {
+    const r = runCli(['run', configPath]);
+    assert.equal(r.code, 0, r.stderr);
+    const report = JSON.parse(fs.readFileSync(path.join(dir, 'cli.json'), 'utf8'));
+    assert.equal(report.run.config.sae.path['1'], path.join(snapshot, 'res', 'blocks.1.hook_resid_post'));
+    assert.equal(report.run.config.dataset.path, 'org/cli');
+    assert.equal(report.comparisons[0].layers.length, 2);
+    // a folder that is in neither place: the run says how to download it
+    fs.writeFileSync(configPath, yaml.replace('sae-org/tiny-saes/res/', 'sae-org/tiny-saes/mlp/'));
+    const missing = runCli(['run', configPath]);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /SAE folder not found: .*hf download sae-org\/tiny-saes --include "mlp\/blocks\.1\.hook_resid_post\/\*"/);
+  } finally {
+    if (saved === undefined) delete process.env.HF_HUB_CACHE;
+    else process.env.HF_HUB_CACHE = saved;
+  }
 });

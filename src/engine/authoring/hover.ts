@@ -1,6 +1,6 @@
 import * as path from 'path';
 import { parseDocument, LineCounter } from 'yaml';
-import { HubEnv, resolveModelPath } from '../model/hfCache';
+import { HubEnv, resolveModelPath, resolveSaePath } from '../model/hfCache';
 import { configRefs, ConfigRefs, Segments } from '../config/configRefs';
 import { Position, Range, toPosition } from '../config/yamlNodes';
 import { ModelFacts, modelFacts, saeFacts } from './facts';
@@ -43,7 +43,7 @@ function valueFacts(segs: Segments, refs: ConfigRefs, env?: HubEnv): string | un
   const saes = refs.saes.filter((s) => samePath(s.segments, segs));
   if (saes.length)
     return saeTable(
-      saes.map((s) => ({ layer: s.layer, folder: path.resolve(refs.configDir, s.value) })),
+      saes.map((s) => ({ layer: s.layer, folder: resolveSaePath(s.value, refs.configDir, env).folder })),
       refs,
     );
   const model = refs.models.find((m) => samePath(m.segments, segs));

@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import type { Document, LineCounter } from 'yaml';
-import { HubEnv, resolveModelPath } from '../model/hfCache';
+import { HubEnv, hubSaeHint, resolveModelPath, resolveSaePath } from '../model/hfCache';
 import { CHECKPOINT_CANDIDATES, noModelHint, ONNX_CANDIDATES } from '../model/modelFolder';
 import { ConfigRefs, configRefs, ModelRef, PIPELINE, Segments } from '../config/configRefs';
 import type { ConfigDiagnostic } from '../config/configDiagnostic';
@@ -34,8 +34,8 @@ export function semanticDiagnostics(doc: Document, lc: LineCounter, configPath: 
   const models = checkModels(ctx, options.env);
   const base = models.find((m) => m.ref.role === 'base')?.facts;
   checkLayers(ctx, base);
-  checkSaes(ctx, base);
-  checkLabels(ctx);
+  checkSaes(ctx, base, options.env);
+  checkLabels(ctx, options.env);
   checkDataset(ctx, chatTemplateSource(ctx.refs, models), options.env);
   checkSavePath(ctx);
   return { diagnostics: ctx.out, referencedPaths: [...ctx.referenced] };
@@ -203,9 +203,11 @@ interface SaeGroup {
   value: string;
   segments: Segments;
   layers: number[];
+  /** How to get it into the hub cache, when the value reads as a hub repo path that is not there. */
+  hubHint?: string;
 }
 
-function checkSaes(ctx: CheckContext, base: ModelFacts | undefined): void {
+function checkSaes(ctx: CheckContext, base: ModelFacts | undefined, env?: HubEnv): void {
   const { refs } = ctx;
   if (refs.saeMissingLayers.length) {
     const ls = refs.saeMissingLayers.join(', ');
@@ -222,9 +224,11 @@ function checkSaes(ctx: CheckContext, base: ModelFacts | undefined): void {
   const groups = new Map<string, SaeGroup>();
   for (const s of refs.saes) {
     if (!inRange(s.layer)) continue; // already reported on the layer index
-    const folder = path.resolve(refs.configDir, s.value);
+    const resolved = resolveSaePath(s.value, refs.configDir, env);
+    const folder = resolved.folder;
     const key = `${folder}\0${dotted(s.segments)}`;
-    const g = groups.get(key) ?? { folder, value: s.value, segments: s.segments, layers: [] };
+    const hubHint = resolved.hub && !resolved.hub.found ? hubSaeHint(resolved.hub, env) : undefined;
+    const g = groups.get(key) ?? { folder, value: s.value, segments: s.segments, layers: [], hubHint };
     g.layers.push(s.layer);
     groups.set(key, g);
   }
@@ -240,7 +244,8 @@ function checkSaeGroup(ctx: CheckContext, g: SaeGroup, base: ModelFacts | undefi
   const facts = saeFacts(g.folder, ctx.refs.saeFormat);
   if (!facts.info) {
     const code = fs.existsSync(g.folder) ? 'sae-invalid' : 'sae-not-found';
-    report(ctx, code, g.segments, `No usable SAE for ${layerList(g.layers)}: ${facts.error}`, { layers: g.layers });
+    const hint = g.hubHint ? ` ${g.hubHint}` : '';
+    report(ctx, code, g.segments, `No usable SAE for ${layerList(g.layers)}: ${facts.error}${hint}`, { layers: g.layers });
     return;
   }
   const info = facts.info;
@@ -287,7 +292,7 @@ function checkSaeGroup(ctx: CheckContext, g: SaeGroup, base: ModelFacts | undefi
 }
 
 /** Label files read exactly as `run` reads them (readLabelSet), so that validate passing means run reads them. */
-function checkLabels(ctx: CheckContext): void {
+function checkLabels(ctx: CheckContext, env?: HubEnv): void {
   const seen = new Set<string>();
   for (const l of ctx.refs.labels) {
     const file = path.resolve(ctx.refs.configDir, l.value);
@@ -323,7 +328,9 @@ function checkLabels(ctx: CheckContext): void {
         'warning',
       );
     const sae = ctx.refs.saes.find((s) => s.layer === l.layer);
-    const modelName = sae ? saeFacts(path.resolve(ctx.refs.configDir, sae.value), ctx.refs.saeFormat).info?.modelName : undefined;
+    const modelName = sae
+      ? saeFacts(resolveSaePath(sae.value, ctx.refs.configDir, env).folder, ctx.refs.saeFormat).info?.modelName
+      : undefined;
     for (const m of labelMismatches(set, l.layer, modelName)) report(ctx, 'labels-mismatch', l.segments, m, undefined, 'warning');
   }
 }

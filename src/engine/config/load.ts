@@ -17,6 +17,8 @@ import type { RunConfig } from '../../shared/reportTypes';
  */
 export interface LoadOptions {
   hubModelFolder?: (id: string) => string | undefined;
+  /** Likewise an SAE value that names a path inside a cached hub repo (model/hfCache.ts's resolveSaePath). */
+  saeFolder?: (value: string, configDir: string) => string;
 }
 
 export const REPORT_EXTENSION = '.sae-report.json';
@@ -102,10 +104,11 @@ export function resolveConfig(parsed: ParsedConfigText, configPath: string, opti
     });
   }
   // a map keeps every layer it names, in layer order, as the run has always recorded them
-  const perLayer = (own: SaeRef[], other: SaeRef[], value: unknown): Map<number, string> => {
+  const perLayer = (own: SaeRef[], other: SaeRef[], value: unknown, resolve = abs): Map<number, string> => {
     const entries = typeof value === 'string' ? own : [...own, ...other].sort((a, b) => a.layer - b.layer);
-    return new Map(entries.map((r) => [r.layer, abs(r.value)]));
+    return new Map(entries.map((r) => [r.layer, resolve(r.value)]));
   };
+  const saeFolder = (value: string) => options.saeFolder?.(value, configDir) ?? abs(value);
 
   const metrics: MetricsConfig = { ...DEFAULT_METRICS, ...(p.metrics ?? {}) };
   const runtime: RuntimeConfig = { ...DEFAULT_RUNTIME, ...(p.runtime ?? {}) };
@@ -118,7 +121,7 @@ export function resolveConfig(parsed: ParsedConfigText, configPath: string, opti
     configDir,
     models: { base, sfts, reference },
     sae: {
-      paths: perLayer(refs.saes, refs.otherLayers.saes, p.sae.path),
+      paths: perLayer(refs.saes, refs.otherLayers.saes, p.sae.path, saeFolder),
       k: p.sae.k ?? schemaDefault<number>('sae.k'),
       format: refs.saeFormat,
       checkHookLayer: refs.checkHookLayer,

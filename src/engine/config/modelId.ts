@@ -36,3 +36,17 @@ export function datasetTarget(value: string, configDir: string): { path: string;
   const target = path.resolve(configDir, value);
   return !fs.existsSync(target) && looksLikeHubDatasetId(value) ? { path: target, hubId: value } : { path: target };
 }
+
+/**
+ * An SAE value read as a path inside a Hugging Face repo: `org/name` then an optional folder inside it
+ * (`google/gemma-scope-2b-pt-res/layer_12/width_16k/average_l0_82`, `EleutherAI/sae-llama-3-8b-32x/layers.10`), with
+ * no such path beside the config; model/hfCache.ts finds it in the local cache's snapshot of that repo.
+ */
+export function hubRepoPath(value: string, configDir: string): { id: string; subpath: string } | undefined {
+  if (fs.existsSync(path.resolve(configDir, value))) return undefined;
+  const parts = value.split('/');
+  if (parts.length < 2 || parts.some((p) => p === '' || p === '.' || p === '..') || !/^[A-Za-z0-9][\w.-]*$/.test(parts[0]))
+    return undefined;
+  if (!/^[\w.-]+$/.test(parts[1]) || value.includes('\\')) return undefined;
+  return { id: `${parts[0]}/${parts[1]}`, subpath: parts.slice(2).join('/') };
+}

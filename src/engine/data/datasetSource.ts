@@ -13,7 +13,7 @@ import * as path from 'path';
 import { parse as parseYaml } from 'yaml';
 import { SaeDiffError, throwIfAborted } from '../core/errors';
 import { readTextBounded } from '../io/boundedRead';
-import { hubCacheDir, type HubEnv } from '../model/hfCache';
+import { cachedSnapshots, hubCacheDir, type HubEnv } from '../model/hfCache';
 import { datasetExtensionProblem, readPromptsAsync } from './dataset';
 import type { PromptRecord } from './promptRecords';
 
@@ -47,28 +47,14 @@ function sourceError(ref: DatasetRef, message: string, hint?: string): SaeDiffEr
 /** The snapshot of a hub dataset in the local cache: the revision refs/main names, else the newest. */
 function hubSnapshot(ref: DatasetRef, env: HubEnv): { folder: string; revision: string } {
   const id = ref.hubId!;
-  const repo = path.join(hubCacheDir(env), `datasets--${id.split('/').join('--')}`);
-  let revisions: string[] = [];
-  try {
-    revisions = fs.readdirSync(path.join(repo, 'snapshots'));
-  } catch {
-    /* not in the cache */
-  }
-  if (revisions.length === 0)
+  const snapshot = cachedSnapshots(id, 'datasets', env)[0];
+  if (!snapshot)
     throw sourceError(
       ref,
       `The dataset ${id} is neither a file or folder beside the config nor in the local Hugging Face cache (${hubCacheDir(env)})`,
       `Download it once with: hf download ${id} --repo-type dataset (sae-diff never downloads), or give a path.`,
     );
-  let main: string | undefined;
-  try {
-    main = readTextBounded(path.join(repo, 'refs', 'main'), 4096).trim();
-  } catch {
-    main = undefined;
-  }
-  const mtime = (rev: string) => fs.statSync(path.join(repo, 'snapshots', rev)).mtimeMs;
-  const revision = revisions.includes(main ?? '') ? main! : revisions.sort((a, b) => mtime(b) - mtime(a))[0];
-  return { folder: path.join(repo, 'snapshots', revision), revision };
+  return snapshot;
 }
 
 /** Every data file under `root`, relative with '/' separators: hidden files and folders and IGNORED skipped. */

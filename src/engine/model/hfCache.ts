@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { looksLikeHubModelId, modelTarget } from '../config/modelId';
+import { hubRepoPath, looksLikeHubModelId, modelTarget } from '../config/modelId';
 import { readTextBounded } from '../io/boundedRead';
 import { ADAPTER_CONFIG } from './checkpoint/loraAdapter';
 import { CHECKPOINT_CANDIDATES, ONNX_CANDIDATES } from './modelFolder';
@@ -26,30 +26,36 @@ export function hasModel(folder: string): boolean {
 }
 
 /**
- * The snapshot folder of a hub model id in the local cache that holds a model (an ONNX export or the
- * safetensors `from_pretrained` downloads), or undefined.
- * Never touches the network: it only reads `models--org--name/{refs,snapshots}`.
- * Prefers the revision `refs/main` points at, then the most recently written snapshot.
+ * The snapshots of a cached hub repo (`models--org--name`, or `datasets--org--name`), the one refs/main names
+ * first, then the most recently written. Never touches the network: it only reads `{refs,snapshots}`.
  */
-export function resolveHubModelFolder(id: string, env: HubEnv = process.env): string | undefined {
-  if (!looksLikeHubModelId(id)) return undefined;
-  const repoDir = path.join(hubCacheDir(env), `models--${id.split('/').join('--')}`);
+export function cachedSnapshots(
+  id: string,
+  kind: 'models' | 'datasets',
+  env: HubEnv = process.env,
+): { folder: string; revision: string }[] {
+  const repoDir = path.join(hubCacheDir(env), `${kind}--${id.split('/').join('--')}`);
   const snapshotsDir = path.join(repoDir, 'snapshots');
   let revisions: string[];
   try {
     revisions = fs.readdirSync(snapshotsDir);
   } catch {
-    return undefined;
+    return [];
   }
   const mainRev = readRef(path.join(repoDir, 'refs', 'main'));
-  const byRecency = revisions
-    .map((rev) => ({ rev, mtime: safeMtime(path.join(snapshotsDir, rev)) }))
-    .sort((a, b) => Number(b.rev === mainRev) - Number(a.rev === mainRev) || b.mtime - a.mtime);
-  for (const { rev } of byRecency) {
-    const folder = path.join(snapshotsDir, rev);
-    if (hasModel(folder)) return folder;
-  }
-  return undefined;
+  return revisions
+    .map((revision) => ({ revision, folder: path.join(snapshotsDir, revision), mtime: safeMtime(path.join(snapshotsDir, revision)) }))
+    .sort((a, b) => Number(b.revision === mainRev) - Number(a.revision === mainRev) || b.mtime - a.mtime)
+    .map(({ revision, folder }) => ({ revision, folder }));
+}
+
+/**
+ * The snapshot folder of a hub model id in the local cache that holds a model (an ONNX export or the
+ * safetensors `from_pretrained` downloads), or undefined.
+ */
+export function resolveHubModelFolder(id: string, env: HubEnv = process.env): string | undefined {
+  if (!looksLikeHubModelId(id)) return undefined;
+  return cachedSnapshots(id, 'models', env).find((s) => hasModel(s.folder))?.folder;
 }
 
 /** Where a model reference points: a folder (absolute), or a hub id looked up in the local cache. */
@@ -67,6 +73,39 @@ export function resolveModelPath(value: string, configDir: string, env?: HubEnv)
   const hub = resolveHubModelFolder(hubId, env);
   if (hub) return { folder: hub, hubId, fromHubCache: true };
   return { folder, hubId, fromHubCache: false, hubCacheDir: hubCacheDir(env) };
+}
+
+/**
+ * A path inside a cached hub repo (an SAE folder, config/modelId.ts's hubRepoPath), in the first snapshot
+ * (cachedSnapshots' order) that holds it. `hf download org/name --include "sub/*"` puts only that folder there,
+ * which is enough.
+ */
+export function resolveHubRepoPath(id: string, subpath: string, env: HubEnv = process.env): string | undefined {
+  return cachedSnapshots(id, 'models', env)
+    .map((s) => path.join(s.folder, ...subpath.split('/').filter(Boolean)))
+    .find((target) => fs.existsSync(target));
+}
+
+/** Where an SAE value points: a folder or file beside the config, or that path inside a cached hub repo. */
+export interface ResolvedSaePath {
+  folder: string;
+  /** The hub repo and path inside it, when the value reads as one (found in the cache or not). */
+  hub?: { id: string; subpath: string; found: boolean };
+}
+
+/** The one SAE-value resolver of the run and the editor: beside the config, else in the local hub cache. */
+export function resolveSaePath(value: string, configDir: string, env?: HubEnv): ResolvedSaePath {
+  const folder = path.resolve(configDir, value);
+  const repo = hubRepoPath(value, configDir);
+  if (!repo) return { folder };
+  const cached = resolveHubRepoPath(repo.id, repo.subpath, env);
+  return { folder: cached ?? folder, hub: { ...repo, found: cached !== undefined } };
+}
+
+/** What to do when an SAE value that reads as a hub repo path is not in the cache. */
+export function hubSaeHint(hub: { id: string; subpath: string }, env?: HubEnv): string {
+  const include = hub.subpath ? ` --include "${hub.subpath}/*"` : '';
+  return `If '${hub.id}' is a Hugging Face repo, ${hub.subpath ? `its folder ${hub.subpath} is` : 'it is'} not in the local cache (${hubCacheDir(env)}): download it with hf download ${hub.id}${include} (sae-diff never downloads).`;
 }
 
 function readRef(file: string): string | undefined {

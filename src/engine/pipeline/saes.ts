@@ -1,5 +1,9 @@
 import * as fs from 'fs';
+import * as path from 'path';
+import { hubRepoPath } from '../config/modelId';
 import type { ResolvedConfig } from '../config/types';
+import { SaeDiffError } from '../core/errors';
+import { hubSaeHint } from '../model/hfCache';
 import { keepLoadedSae } from '../report/featureDetails';
 import { labelMismatches, readLabelSet } from '../report/labels';
 import type { Reduction } from '../runtime/reduction';
@@ -62,6 +66,11 @@ async function loadLayerSae(
   log: (line: string) => void,
 ): Promise<void> {
   const folder = config.sae.paths.get(layer)!;
+  if (!fs.existsSync(folder)) {
+    // a value that reads as a hub repo path, not in the cache either: say how to get it there
+    const repo = hubRepoPath(path.relative(config.configDir, folder).split(path.sep).join('/'), config.configDir);
+    if (repo) throw new SaeDiffError(`SAE folder not found: ${folder}`, { location: config.locate('sae.path'), hint: hubSaeHint(repo) });
+  }
   checkSaeFits(
     readSaeInfo(folder, config.sae.format),
     layer,
