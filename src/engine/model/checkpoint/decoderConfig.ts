@@ -5,7 +5,9 @@
  * RMSNorm over each head's queries and keys before RoPE, modeling_qwen3.py's q_norm / k_norm), and
  * Gemma2ForCausalLM (modeling_gemma2.py: norms scaling by 1 + weight, a norm after attention and around the MLP
  * too, the embedding times sqrt(hidden_size), query_pre_attn_scalar, attention logit soft-capping, GELU (tanh)), Gemma 3's
- * text models (q/k norms, local and global RoPE) and the text decoder of Gemma3ForConditionalGeneration. Config keys
+ * text models (q/k norms, local and global RoPE) and the text decoder of Gemma3ForConditionalGeneration; Phi-3,
+ * SmolLM3, OLMo 2 and 3, and GraniteForCausalLM (modeling_granite.py: Llama's blocks with embedding_multiplier,
+ * attention_multiplier as q kᵀ's scale, and residual_multiplier on each branch before its residual add). Config keys
  * of transformers 4.x (`rope_theta`, `rope_scaling`) and 5.x (`rope_parameters`, `layer_types`) are read; a
  * setting that would change the forward pass and is not built (another RoPE type, quantisation, another activation)
  * is refused, naming the key.
@@ -27,6 +29,7 @@ export const CHECKPOINT_FAMILIES = [
   'smollm3',
   'olmo2',
   'olmo3',
+  'granite',
 ] as const;
 
 export interface DecoderSpec {
@@ -72,10 +75,12 @@ export interface DecoderSpec {
   postNorms?: boolean;
   /** OLMo 2's RMSNorm multiplies by its weight in float32, then casts (Llama's casts first). */
   normWeightInFloat32?: boolean;
-  /** The embedding's scale (Gemma: sqrt(hidden_size) in float32), when it has one. */
+  /** The embedding's scale (Gemma: sqrt(hidden_size) in float32; Granite: embedding_multiplier), when it has one. */
   embedScale?: number;
-  /** q kᵀ's scale: head_dim^-0.5, or Gemma's query_pre_attn_scalar^-0.5. */
+  /** q kᵀ's scale: head_dim^-0.5, Gemma's query_pre_attn_scalar^-0.5, or Granite's attention_multiplier. */
   attentionScale: number;
+  /** Granite: each branch's output times residual_multiplier before its residual add. */
+  residualScale?: number;
   /** Gemma's attn_logit_softcapping: scores -> tanh(scores / cap) · cap (Gemma 2 by default, Gemma 3 when set). */
   softcap?: number;
   /** The MLP gate's activation: SiLU, or GELU's tanh approximation (gelu_pytorch_tanh). */
@@ -354,6 +359,7 @@ function slidingAttention(
   switch (family) {
     case 'llama':
     case 'olmo2':
+    case 'granite':
       return undefined;
     case 'mistral':
       if (window === null) return undefined;
@@ -503,6 +509,9 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
   const phi3 = family === 'phi3';
   const phi3Rotary = phi3 ? phi3Rope(c, configFile, headDim) : undefined;
   const olmo = family === 'olmo2' || family === 'olmo3';
+  // GraniteConfig's multipliers (default 1): Python floats that multiply float32 tensors, so float32 in effect
+  const granite = family === 'granite';
+  const multiplier = (key: string) => Math.fround(finite(c[key] ?? 1, key, configFile));
   // the config classes' rope_theta defaults: Gemma3TextConfig 1e6, Olmo3Config 5e5, the others 1e4
   const defaultTheta = gemma3 ? 1_000_000 : family === 'olmo3' ? 500_000 : 10_000;
   const perLayerType = gemma3 ? 'gemma3' : family === 'olmo3' ? 'olmo3' : undefined;
@@ -542,10 +551,11 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
     // Gemma ties its embeddings unless the config says otherwise (Gemma2Config's default)
     tiedEmbeddings: c.tie_word_embeddings === true || (gemma && c.tie_word_embeddings === undefined),
     gemmaNorms: gemma,
-    embedScale: gemma ? Math.fround(Math.sqrt(hidden)) : undefined,
-    attentionScale: Math.fround(
-      Math.pow(gemma ? finite(c.query_pre_attn_scalar ?? 256, 'query_pre_attn_scalar', configFile) : headDim, -0.5),
-    ),
+    embedScale: gemma ? Math.fround(Math.sqrt(hidden)) : granite ? multiplier('embedding_multiplier') : undefined,
+    attentionScale: granite
+      ? multiplier('attention_multiplier')
+      : Math.fround(Math.pow(gemma ? finite(c.query_pre_attn_scalar ?? 256, 'query_pre_attn_scalar', configFile) : headDim, -0.5)),
+    residualScale: granite ? multiplier('residual_multiplier') : undefined,
     // Gemma2Config defaults the soft-cap to 50, Gemma3TextConfig to none
     softcap:
       !gemma || c.attn_logit_softcapping === null || (gemma3 && c.attn_logit_softcapping === undefined)

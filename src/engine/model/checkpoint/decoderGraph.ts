@@ -6,7 +6,7 @@
  *
  * The forward pass is transformers' modeling_llama.py / modeling_mistral.py / modeling_qwen2.py /
  * modeling_qwen3.py / modeling_gemma2.py / modeling_gemma3.py (text) / modeling_phi3.py / modeling_smollm3.py /
- * modeling_olmo2.py / modeling_olmo3.py, eager attention:
+ * modeling_olmo2.py / modeling_olmo3.py / modeling_granite.py, eager attention:
  * - RMSNorm: x * rsqrt(mean(x²) + eps) in float32, times the weight (Gemma: times 1 + weight, in float32);
  * - attention: q, k, v projections (Qwen3, Gemma 3: each head's q and k RMS-normalised over head_dim; OLMo 2: the
  *   whole q and k projections), RoPE
@@ -17,7 +17,7 @@
  * - MLP: down_proj(act(gate_proj(x)) * up_proj(x)), act SiLU or (Gemma) GELU's tanh approximation;
  * - residual adds after attention and after the MLP (Gemma: the attention output and the MLP's input and output
  *   normalised too, and the embedding scaled by sqrt(hidden_size); OLMo 2: no norm in front of attention or the MLP,
- *   one after each).
+ *   one after each; Granite: each branch times residual_multiplier, the embedding times embedding_multiplier).
  *
  * It computes in float32, or in float16 (`compute`: a GPU run of a float16 checkpoint, as transformers runs it
  * with torch_dtype=float16: activations and products in float16; the norms' statistics, RoPE angles and
@@ -278,6 +278,10 @@ export function buildDecoderGraph(
   // Gemma: hidden_states * torch.tensor(hidden_size ** 0.5, dtype=hidden_states.dtype)
   if (spec.embedScale !== undefined)
     x = g.one('/model', 'Mul', [x, g.cast('/model', g.floats('sae_diff.embed_scale', Float32Array.of(spec.embedScale), []), FLOAT, act)]);
+  const residualScale =
+    spec.residualScale === undefined
+      ? undefined
+      : g.cast('/model', g.floats('sae_diff.residual_scale', Float32Array.of(spec.residualScale), []), FLOAT, act);
   const repeat = heads / kvHeads;
   const kvExpanded = g.int64s('sae_diff.kv_expand', [1, 1, repeat, 1, 1]);
   const headsOut = g.int64s('sae_diff.heads_merged', [0, heads, -1, headDim]);
@@ -342,7 +346,9 @@ export function buildDecoderGraph(
     const attnBranch = afterBranch
       ? rmsNorm(`${block}/post_attention_layernorm`, attnOut, `${w}.post_attention_layernorm.weight`)
       : attnOut;
-    const mid = g.one(block, 'Add', [x, attnBranch]);
+    // Granite: residual + hidden_states * residual_multiplier (in the block, as the exporters scope it)
+    const scaled = (branch: string) => (residualScale ? g.one(block, 'Mul', [branch, residualScale]) : branch);
+    const mid = g.one(block, 'Add', [x, scaled(attnBranch)]);
     const normed2 = spec.postNorms
       ? mid
       : gemma
@@ -372,7 +378,7 @@ export function buildDecoderGraph(
       spec.intermediate,
     );
     const mlpBranch = afterBranch ? rmsNorm(`${block}/post_feedforward_layernorm`, down, `${w}.post_feedforward_layernorm.weight`) : down;
-    x = g.one(block, 'Add', [mid, mlpBranch]);
+    x = g.one(block, 'Add', [mid, scaled(mlpBranch)]);
   }
   weights.checkAllUsed();
   // LoRA on a vision tower changes nothing text prompts reach (Gemma 3 adapters with target_modules "all-linear")
