@@ -15,6 +15,8 @@ import { readPrompts } from '../src/engine/data/dataset';
 import { globPattern, readDatasetPrompts, resolveDataset, type DatasetRef } from '../src/engine/data/datasetSource';
 import { runDiagnostic } from '../src/engine/pipeline/pipeline';
 import { validateConfigText } from '../src/engine/authoring/validateFile';
+import { completionsAt } from '../src/engine/authoring/completion';
+import { hoverAt } from '../src/engine/authoring/hover';
 import { fixtureConfig, runCli } from './helpers/cli';
 import { FIXTURES, REPO_ROOT, scratchDir } from './helpers/paths';
 
@@ -100,6 +102,48 @@ test("a card's configs choose the files: named splits, subsets, the default one"
     );
   refused(ref('org/carded'), /Subset "chat" of org\/carded has no split "train": its splits are train_sft, test_sft/, /dataset\.split/);
   refused(ref('org/carded', 'train', 'other'), /org\/carded has no subset "other": its subsets are chat, plain/, /dataset\.subset/);
+});
+
+test('the editor completes dataset.split and dataset.subset from the cached dataset, and its hover says what is read', () => {
+  const configPath = path.join(dir, 'complete.sae-diff.yaml');
+  const complete = (dataset: string) => {
+    const text = `diagnostic_pipeline:\n  dataset:\n${dataset}`;
+    const lines = text.split('\n');
+    const position = { line: lines.length - 1, character: lines[lines.length - 1].length };
+    return completionsAt(text, configPath, position, { env }).map((c) => `${c.label} (${c.detail})`);
+  };
+  cached('org/done', {
+    'data/train-00000-of-00002.parquet': path.join(PARQUET, 'text.parquet'),
+    'data/train-00001-of-00002.parquet': path.join(PARQUET, 'text.parquet'),
+    'data/test-00000-of-00001.parquet': path.join(PARQUET, 'text.parquet'),
+  });
+  assert.deepEqual(complete('    path: org/done\n    split: '), ['test (split of org/done)', 'train (split of org/done)']);
+  cached('org/cards', {
+    'README.md':
+      '---\nconfigs:\n- config_name: a\n  data_files: [{split: x, path: a/*}]\n- config_name: b\n  default: true\n  data_files: [{split: y, path: b/*}, {split: z, path: b/*}]\n---\n',
+    'a/1.jsonl': '{"text": "1"}\n',
+    'b/1.jsonl': '{"text": "1"}\n',
+  });
+  assert.deepEqual(complete('    path: org/cards\n    split: '), ['y (split of org/cards)', 'z (split of org/cards)']);
+  assert.deepEqual(complete('    path: org/cards\n    subset: a\n    split: '), ['x (split of org/cards)']);
+  assert.deepEqual(complete('    path: org/cards\n    subset: '), ['a (subset of org/cards)', 'b (subset of org/cards)']);
+  // hover on the path: what the run reads
+  const text = 'diagnostic_pipeline:\n  dataset:\n    path: org/done\n';
+  const hover = hoverAt(text, configPath, { line: 2, character: 12 }, { env })?.markdown ?? '';
+  assert.match(hover, /\*\*Dataset\*\*: org\/done@a1b2c3d4e5f6 \(split train, 2 files\) \(from the Hugging Face cache\)/);
+  assert.match(hover, /train-00001-of-00002\.parquet`\n\nSplits: test, train/);
+  const absent = hoverAt(text.replace('org/done', 'org/none'), configPath, { line: 2, character: 12 }, { env })?.markdown ?? '';
+  assert.match(
+    absent,
+    /\*\*Dataset\*\*: The dataset org\/none is neither a file or folder beside the config nor in the local Hugging Face cache/,
+  );
+  const parquet = hoverAt(
+    text.replace('org/done', path.join(PARQUET, 'chat-datasets.parquet')),
+    configPath,
+    { line: 2, character: 12 },
+    { env },
+  );
+  assert.match(parquet?.markdown ?? '', /\*\*Dataset\*\*: Parquet, 24 rows; prompt columns messages \(chat\)/);
 });
 
 test('a missing shard is an error only when the prompts would be read from it; no data files, no cache: errors that say what to give', async () => {

@@ -2,6 +2,8 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { isMap, isPair, isScalar, LineCounter, parseDocument, Scalar } from 'yaml';
 import { HubEnv, resolveModelPath } from '../model/hfCache';
+import { datasetTarget } from '../config/modelId';
+import { datasetChoices } from '../data/datasetSource';
 import { completionContext, CompletionContext } from './completionContext';
 import { configRefs, ConfigRefs, Segments } from '../config/configRefs';
 import { nodeAt, Position, Range } from '../config/yamlNodes';
@@ -28,7 +30,12 @@ export function completionsAt(text: string, configPath: string, position: Positi
   const doc = parseDocument(text, { lineCounter: new LineCounter(), uniqueKeys: false });
   const refs = configRefs(doc, configPath);
   if (ctx.kind === 'key') return keyCompletions(ctx, presentKeys(doc, ctx), range);
-  return [...enumCompletions(ctx, range), ...layerCompletions(ctx, refs, range, options.env), ...pathCompletions(ctx, refs, range)];
+  return [
+    ...enumCompletions(ctx, range),
+    ...layerCompletions(ctx, refs, range, options.env),
+    ...pathCompletions(ctx, refs, range),
+    ...datasetCompletions(ctx, refs, range, options.env),
+  ];
 }
 
 function presentKeys(doc: ReturnType<typeof parseDocument>, ctx: CompletionContext): Set<string> {
@@ -92,6 +99,23 @@ function layerCompletions(ctx: CompletionContext, refs: ConfigRefs, range: Range
   }
   const used = new Set([...refs.targets.map((t) => t.layer), ...ctx.flowItems.map(Number)]);
   return all.filter((l) => !used.has(l)).map((l) => ({ label: String(l), kind: 'layer' as const, insertText: String(l), range, detail }));
+}
+
+/** dataset.split and dataset.subset: what the folder or cached hub dataset in dataset.path offers (datasetSource.ts). */
+function datasetCompletions(ctx: CompletionContext, refs: ConfigRefs, range: Range, env?: HubEnv): ConfigCompletion[] {
+  const key = ctx.segments[ctx.segments.length - 1];
+  if (ctx.segments[ctx.segments.length - 2] !== 'dataset' || (key !== 'split' && key !== 'subset') || !refs.dataset) return [];
+  const target = datasetTarget(refs.dataset.value, refs.configDir);
+  const subset = refs.pipeline.dataset?.subset;
+  const choices = datasetChoices({ ...target, ...(typeof subset === 'string' ? { subset } : {}) }, env);
+  const where = target.hubId ?? refs.dataset.value;
+  return (key === 'split' ? choices.splits : choices.subsets).map((v) => ({
+    label: v,
+    kind: 'enum' as const,
+    insertText: v,
+    range,
+    detail: `${key} of ${where}`,
+  }));
 }
 
 /** Keys whose string value is a path relative to the config, and whether files (not only folders) fit. */

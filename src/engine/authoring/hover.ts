@@ -1,6 +1,12 @@
+import * as fs from 'fs';
 import * as path from 'path';
 import { parseDocument, LineCounter } from 'yaml';
 import { HubEnv, resolveModelPath, resolveSaePath } from '../model/hfCache';
+import { datasetTarget } from '../config/modelId';
+import { schemaDefault } from '../config/schema';
+import { isParquet } from '../data/dataset';
+import { datasetChoices, resolveDataset, type DatasetSource } from '../data/datasetSource';
+import { parquetLayout, readParquetMetadata } from '../data/parquetPrompts';
 import { configRefs, ConfigRefs, Segments } from '../config/configRefs';
 import { Position, Range, toPosition } from '../config/yamlNodes';
 import { ModelFacts, modelFacts, saeFacts } from './facts';
@@ -46,6 +52,7 @@ function valueFacts(segs: Segments, refs: ConfigRefs, env?: HubEnv): string | un
       saes.map((s) => ({ layer: s.layer, folder: resolveSaePath(s.value, refs.configDir, env).folder })),
       refs,
     );
+  if (refs.dataset && samePath(refs.dataset.segments, segs)) return datasetHover(refs, env);
   const model = refs.models.find((m) => samePath(m.segments, segs));
   if (model) {
     const resolved = resolveModelPath(model.value, refs.configDir, env);
@@ -62,6 +69,40 @@ function valueFacts(segs: Segments, refs: ConfigRefs, env?: HubEnv): string | un
     return `**${model.label}**: \`${f.folder}\`${from}\n\n${f.modelType ?? 'model'}, ${f.layerCount ?? '?'} layers, hidden size ${f.hiddenSize ?? '?'}, ${weights}`;
   }
   return undefined;
+}
+
+/** What dataset.path reads: the file, or a folder's or cached hub dataset's split files (datasetSource.ts). */
+function datasetHover(refs: ConfigRefs, env?: HubEnv): string | undefined {
+  const target = datasetTarget(refs.dataset!.value, refs.configDir);
+  const d = refs.pipeline.dataset ?? {};
+  const ref = {
+    ...target,
+    split: typeof d.split === 'string' ? d.split : schemaDefault<string>('dataset.split'),
+    ...(typeof d.subset === 'string' ? { subset: d.subset } : {}),
+  };
+  let source: DatasetSource;
+  try {
+    source = resolveDataset(ref, env);
+  } catch (e) {
+    return `**Dataset**: ${(e as Error).message}`;
+  }
+  if (source.files.length === 1 && source.files[0] === target.path) {
+    // one file: a Parquet file's footer says what it holds
+    if (!isParquet(target.path) || !fs.existsSync(target.path)) return undefined;
+    try {
+      const layout = parquetLayout(readParquetMetadata(target.path), target.path);
+      return `**Dataset**: Parquet, ${layout.rows} rows; prompt columns ${layout.columns.join(', ')} (${layout.chat ? 'chat' : 'text'})`;
+    } catch (e) {
+      return `**Dataset**: ${(e as Error).message}`;
+    }
+  }
+  const shown = source.files.slice(0, 5).map((f) => `- \`${f}\``);
+  if (source.files.length > 5) shown.push(`- … ${source.files.length - 5} more`);
+  const choices = target.hubId || source.files[0] !== target.path ? datasetChoices(ref, env) : undefined;
+  const also = choices?.splits.length
+    ? `\n\nSplits: ${choices.splits.join(', ')}${choices.subsets.length ? `; subsets: ${choices.subsets.join(', ')}` : ''}`
+    : '';
+  return `**Dataset**: ${source.label}${target.hubId ? ' (from the Hugging Face cache)' : ''}\n\n${shown.join('\n')}${also}`;
 }
 
 function baseFacts(refs: ConfigRefs, env?: HubEnv): ModelFacts | undefined {

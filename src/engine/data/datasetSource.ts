@@ -157,6 +157,28 @@ function cardConfigs(root: string, ref: DatasetRef): { name: string; isDefault: 
   });
 }
 
+/**
+ * The subsets and the splits a folder or a cached hub dataset offers (for the editor's completions): the card's
+ * configs and the splits of `subset` (else of the default or only one), or the splits of its push_to_hub shards.
+ * Empty when the value names a file or nothing readable.
+ */
+export function datasetChoices(ref: Omit<DatasetRef, 'split'>, env: HubEnv = process.env): { subsets: string[]; splits: string[] } {
+  const none = { subsets: [], splits: [] };
+  try {
+    const root = ref.hubId ? cachedSnapshots(ref.hubId, 'datasets', env)[0]?.folder : ref.path;
+    if (!root || !fs.statSync(root, { throwIfNoEntry: false })?.isDirectory()) return none;
+    const configs = cardConfigs(root, { ...ref, split: '' });
+    if (configs && configs.length > 0) {
+      const chosen = configs.find((c) => c.name === ref.subset) ?? configs.find((c) => c.isDefault) ?? configs[0];
+      return { subsets: configs.map((c) => c.name), splits: [...chosen.splits.keys()] };
+    }
+    const shard = /^data\/(.+)-\d{5}-of-\d{5}[^/]*\.[^/]+$/;
+    return { subsets: [], splits: [...new Set(dataFiles(root).flatMap((f) => shard.exec(f)?.[1] ?? []))] };
+  } catch {
+    return none;
+  }
+}
+
 /** The files of the split in a folder (a snapshot, or a folder the config names). */
 function folderFiles(root: string, ref: DatasetRef, where: string): string[] {
   const all = dataFiles(root);
