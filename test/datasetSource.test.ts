@@ -59,6 +59,8 @@ test('push_to_hub shards of the split are read in order, up to max_samples', asy
     'data/train-00001-of-00002-9a8b.parquet': path.join(PARQUET, 'text.parquet'),
     'data/test-00000-of-00001-77aa.parquet': path.join(PARQUET, 'alpaca.parquet'),
     '.gitattributes': '*.parquet filter=lfs',
+    // matched by the shard pattern but no data file: passed over, as load_dataset does
+    'data/train-00001-of-00002-9a8b.md5': '0123',
   });
   const source = resolveDataset(ref('org/pushed'), env);
   assert.deepEqual(

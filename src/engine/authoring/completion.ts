@@ -106,8 +106,8 @@ function datasetCompletions(ctx: CompletionContext, refs: ConfigRefs, range: Ran
   const key = ctx.segments[ctx.segments.length - 1];
   if (ctx.segments[ctx.segments.length - 2] !== 'dataset' || (key !== 'split' && key !== 'subset') || !refs.dataset) return [];
   const target = datasetTarget(refs.dataset.value, refs.configDir);
-  const subset = refs.pipeline.dataset?.subset;
-  const choices = datasetChoices({ ...target, ...(typeof subset === 'string' ? { subset } : {}) }, env);
+  const subset = refs.dataset.subset;
+  const choices = datasetChoices({ ...target, ...(subset ? { subset } : {}) }, env);
   const where = target.hubId ?? refs.dataset.value;
   return (key === 'split' ? choices.splits : choices.subsets).map((v) => ({
     label: v,

@@ -3,7 +3,6 @@ import * as path from 'path';
 import { parseDocument, LineCounter } from 'yaml';
 import { HubEnv, resolveModelPath, resolveSaePath } from '../model/hfCache';
 import { datasetTarget } from '../config/modelId';
-import { schemaDefault } from '../config/schema';
 import { isParquet } from '../data/dataset';
 import { datasetChoices, resolveDataset, type DatasetSource } from '../data/datasetSource';
 import { parquetLayout, readParquetMetadata } from '../data/parquetPrompts';
@@ -73,13 +72,9 @@ function valueFacts(segs: Segments, refs: ConfigRefs, env?: HubEnv): string | un
 
 /** What dataset.path reads: the file, or a folder's or cached hub dataset's split files (datasetSource.ts). */
 function datasetHover(refs: ConfigRefs, env?: HubEnv): string | undefined {
-  const target = datasetTarget(refs.dataset!.value, refs.configDir);
-  const d = refs.pipeline.dataset ?? {};
-  const ref = {
-    ...target,
-    split: typeof d.split === 'string' ? d.split : schemaDefault<string>('dataset.split'),
-    ...(typeof d.subset === 'string' ? { subset: d.subset } : {}),
-  };
+  const { value, split, subset } = refs.dataset!;
+  const target = datasetTarget(value, refs.configDir);
+  const ref = { ...target, split, ...(subset ? { subset } : {}) };
   let source: DatasetSource;
   try {
     source = resolveDataset(ref, env);

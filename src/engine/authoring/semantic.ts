@@ -13,7 +13,6 @@ import { cachedOnFiles } from './fileCache';
 import { suggestSaeTemplate } from './saeTemplate';
 import { sameFile } from '../io/sameFile';
 import { datasetTarget } from '../config/modelId';
-import { schemaDefault } from '../config/schema';
 import { resolveDataset } from '../data/datasetSource';
 
 export interface SemanticOptions {
@@ -361,10 +360,8 @@ function checkDataset(ctx: CheckContext, hasChatTemplate: boolean | undefined, e
   ctx.referenced.add(file);
   // a folder or a cached hub dataset: the split's files as the run finds them; the first is checked
   if (target.hubId || fs.statSync(target.path, { throwIfNoEntry: false })?.isDirectory()) {
-    const d = ctx.refs.pipeline.dataset ?? {};
-    const split = typeof d.split === 'string' ? d.split : schemaDefault<string>('dataset.split');
     try {
-      const source = resolveDataset({ ...target, split, ...(typeof d.subset === 'string' ? { subset: d.subset } : {}) }, env);
+      const source = resolveDataset({ ...target, split: ds.split, ...(ds.subset ? { subset: ds.subset } : {}) }, env);
       file = source.files[0];
       ctx.referenced.add(file);
     } catch (e) {

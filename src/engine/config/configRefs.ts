@@ -56,7 +56,8 @@ export interface ConfigRefs {
   labels: SaeRef[];
   /** sae.labels is a {layer} template. */
   labelsFromTemplate: boolean;
-  dataset?: { value: string; segments: Segments };
+  /** dataset.path, and the split and subset a folder or hub id is read for (the schema's default split when not written). */
+  dataset?: { value: string; segments: Segments; split: string; subset?: string };
   /** output.save_path, when written. */
   savePath?: { value: string; segments: Segments };
   chatTemplateFrom: ChatTemplateFrom;
@@ -143,7 +144,13 @@ export function configRefs(doc: Document, configPath: string): ConfigRefs {
   };
   refs.saePathKind = perLayer(p.sae?.path, 'path', refs.saes, refs.otherLayers.saes, refs.saeMissingLayers);
   perLayer(p.sae?.labels, 'labels', refs.labels, refs.otherLayers.labels);
-  if (isPathString(p.dataset?.path)) refs.dataset = { value: p.dataset.path, segments: [PIPELINE, 'dataset', 'path'] };
+  if (isPathString(p.dataset?.path))
+    refs.dataset = {
+      value: p.dataset.path,
+      segments: [PIPELINE, 'dataset', 'path'],
+      split: isPathString(p.dataset.split) ? p.dataset.split : schemaDefault<string>('dataset.split'),
+      ...(isPathString(p.dataset.subset) ? { subset: p.dataset.subset } : {}),
+    };
   if (isPathString(p.output?.save_path)) refs.savePath = { value: p.output.save_path, segments: [PIPELINE, 'output', 'save_path'] };
   return refs;
 }

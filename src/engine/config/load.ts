@@ -137,8 +137,8 @@ export function resolveConfig(parsed: ParsedConfigText, configPath: string, opti
     },
     dataset: {
       ...datasetTarget(refs.dataset!.value, configDir),
-      split: p.dataset.split ?? schemaDefault<string>('dataset.split'),
-      ...(p.dataset.subset !== undefined ? { subset: p.dataset.subset } : {}),
+      split: refs.dataset!.split,
+      ...(refs.dataset!.subset !== undefined ? { subset: refs.dataset!.subset } : {}),
       maxSamples: p.dataset.max_samples,
       excludeBos: p.dataset.exclude_bos ?? schemaDefault<boolean>('dataset.exclude_bos'),
       chatTemplateFrom: refs.chatTemplateFrom,

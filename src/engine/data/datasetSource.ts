@@ -39,6 +39,8 @@ export interface DatasetSource {
 /** Files load_dataset never reads as data (datasets/data_files.py FILES_TO_IGNORE), and hidden ones. */
 const IGNORED = new Set(['README.md', 'config.json', 'dataset_info.json', 'dataset_infos.json', 'dummy_data.zip', 'dataset_dict.json']);
 const SHARD = /-(\d{5})-of-(\d{5})/;
+/** Extensions load_dataset reads as text data (a subset of its packaged modules'); the unreadable ones are refused by name. */
+const DATA_SUFFIXES = new Set(['jsonl', 'json', 'txt', 'parquet', 'csv', 'tsv', 'arrow', 'feather']);
 
 function sourceError(ref: DatasetRef, message: string, hint?: string): SaeDiffError {
   return new SaeDiffError(message, { location: { file: ref.path, key: 'dataset.path' }, hint });
@@ -218,8 +220,16 @@ function folderFiles(root: string, ref: DatasetRef, where: string): string[] {
     );
   }
   const sharded = `data/${ref.split.replace(/[[\]*?]/g, '\\$&')}-[0-9][0-9][0-9][0-9][0-9]-of-[0-9][0-9][0-9][0-9][0-9]*.*`;
-  const matchers = (patterns ?? [sharded]).map(globPattern);
-  const files = all.filter((f) => matchers.some((m) => m.test(f)));
+  // pattern after pattern, each one's files sorted (data_files.resolve_pattern), a file once; a file without a data
+  // extension (a licence, a script) is passed over as load_dataset passes it over
+  const isData = (f: string) =>
+    path
+      .basename(f)
+      .split('.')
+      .slice(1)
+      .some((suffix) => DATA_SUFFIXES.has(suffix.toLowerCase()));
+  const matched = (patterns ?? [sharded]).flatMap((p) => all.filter((f) => globPattern(p).test(f) && isData(f)));
+  const files = [...new Set(matched)];
   if (files.length === 0) {
     const listed = all.slice(0, 12).join(', ') + (all.length > 12 ? `, … (${all.length} files)` : '');
     const how = patterns
