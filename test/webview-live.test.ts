@@ -97,9 +97,19 @@ test('the live panel shows the run from its first message and fills in without m
       await panel.page.locator('[data-testid="finished-banner"]').waitFor();
       assert.equal(await panel.page.locator('[data-testid="running-banner"]').count(), 0);
       assert.equal(await panel.page.locator('vscode-button[data-export][disabled]').count(), 0, 'exports are offered');
+      // the run's facts name the prompts file
+      assert.match(
+        await panel.page.locator('.report-header .run-facts').innerText(),
+        /\d+ tokens from 64 prompts of chat\.jsonl · resid_post/,
+      );
       const after = await sectionTops(panel);
       assert.equal(after.chart, before.chart, 'the chart starts where it did');
       await panel.page.screenshot({ path: join(TMP_DIR, 'live-finished.png') });
+      // a Hugging Face dataset is named by its id and split
+      const fromHub = structuredClone(report);
+      fromHub.run.config.dataset = { ...fromHub.run.config.dataset!, path: 'HuggingFaceH4/ultrachat_200k', split: 'test_sft' };
+      await panel.send({ type: 'report', report: fromHub });
+      await panel.page.locator('.report-header .run-facts', { hasText: 'of HuggingFaceH4/ultrachat_200k (test_sft)' }).waitFor();
     });
     assert.deepEqual(panel.problems, []);
   } finally {

@@ -8,8 +8,9 @@ import { renderParityBanner } from './trustBanners';
 export function renderHeader(report: SaeDiffReport, onExport: (kind: ExportKind) => void, live = false): HTMLElement {
   const names = report.comparisons.map((c) => c.sft.name).join(', ') || '(no fine-tune yet)';
   const run = report.run;
+  const dataset = datasetName(report);
   const facts = [
-    `${run.tokens} tokens${run.samples !== undefined ? ` from ${run.samples} prompts` : ''}`,
+    `${run.tokens} tokens${run.samples !== undefined ? ` from ${run.samples} prompts` : ''}${dataset ? ` of ${dataset}` : ''}`,
     run.hook_point,
     `on ${run.execution_provider}`,
     run.duration_s !== undefined ? `${run.duration_s.toFixed(1)} s` : undefined,
@@ -35,6 +36,19 @@ export function renderHeader(report: SaeDiffReport, onExport: (kind: ExportKind)
       : null,
     renderParityBanner(report),
   );
+}
+
+/**
+ * The prompts' source as the run recorded it (run.config.dataset): a file's name, or a Hugging Face dataset id (the
+ * one relative value the engine records) with its split and subset.
+ */
+function datasetName(report: SaeDiffReport): string | undefined {
+  const d = report.run.config?.dataset;
+  if (!d?.path) return undefined;
+  const absolute = d.path.startsWith('/') || /^[A-Za-z]:[\\/]/.test(d.path) || d.path.startsWith('\\\\');
+  if (absolute) return d.path.split(/[\\/]/).pop();
+  const part = [d.split, d.subset].filter(Boolean);
+  return part.length ? `${d.path} (${part.join(', ')})` : d.path;
 }
 
 function exportButton(text: string, title: string, kind: ExportKind, onExport?: (kind: ExportKind) => void): HTMLElement {
