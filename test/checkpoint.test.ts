@@ -590,6 +590,16 @@ const FROM_PYTORCH: [string, string][] = [
   ],
 ];
 
+test("a Granite checkpoint's attn_out and mlp_out are what its attention and MLP modules return, before residual_multiplier (test/fixtures/granite)", async () => {
+  const folder = path.join(REPO_ROOT, 'test', 'fixtures', 'granite');
+  for (const point of ['attn_out', 'mlp_out'] as const) {
+    for (const d of await differenceFromExpected(sourceOf(folder), expectedIn(folder), point, cpu)) {
+      assert.ok(d.absolute < 1e-5 * Math.max(1, d.largest), `${point} layer ${d.layer}: ${d.absolute} (largest ${d.largest})`);
+      assert.ok(d.largest > 0.05, `${point} layer ${d.layer}: activations of size ${d.largest}`);
+    }
+  }
+});
+
 for (const [fixture, what] of FROM_PYTORCH) {
   test(`a ${what} (test/fixtures/${fixture})`, async () => {
     const folder = path.join(REPO_ROOT, 'test', 'fixtures', fixture);

@@ -122,13 +122,26 @@ function residMidNode(block: BlockInfo): { node: BlockNode; sum: string } | unde
   return last ? { node: last, sum: last.outputs[3] } : undefined;
 }
 
-/** The branch a residual sum adds, when its producer sits in a submodule of the block matching `module`. */
+/**
+ * The branch a residual sum adds, when its producer sits in a submodule of the block matching `module`. Granite
+ * scales each branch in the block (`residual + hidden_states * residual_multiplier`, modeling_granite.py): through
+ * such a Mul, the branch is the module's output, what a forward hook on the module gives.
+ */
 function branchInto(block: BlockInfo, sum: BlockNode, module: RegExp): string | undefined {
   const producer = new Map<string, BlockNode>();
   for (const n of block.nodes) for (const o of n.outputs) producer.set(o, n);
+  const inModule = (t: string) => {
+    const p = producer.get(t);
+    return p !== undefined && module.test(p.scope.split('/')[0]);
+  };
   for (const input of sum.inputs.slice(0, 2)) {
+    if (inModule(input)) return input;
     const p = producer.get(input);
-    if (p && module.test(p.scope.split('/')[0])) return input;
+    // a direct Mul of the module's output by something from outside the block's computation (a constant)
+    if (p && p.direct && p.opType === 'Mul') {
+      const scaled = p.inputs.filter(inModule);
+      if (scaled.length === 1 && p.inputs.length === 2) return scaled[0];
+    }
   }
   return undefined;
 }
