@@ -119,7 +119,7 @@ test('the editor completes dataset.split and dataset.subset from the cached data
     'data/train-00001-of-00002.parquet': path.join(PARQUET, 'text.parquet'),
     'data/test-00000-of-00001.parquet': path.join(PARQUET, 'text.parquet'),
   });
-  assert.deepEqual(complete('    path: org/done\n    split: '), ['test (split of org/done)', 'train (split of org/done)']);
+  assert.deepEqual(complete('    path: org/done\n    split: '), ['train (split of org/done)', 'test (split of org/done)']);
   cached('org/cards', {
     'README.md':
       '---\nconfigs:\n- config_name: a\n  data_files: [{split: x, path: a/*}]\n- config_name: b\n  default: true\n  data_files: [{split: y, path: b/*}, {split: z, path: b/*}]\n---\n',
@@ -133,7 +133,7 @@ test('the editor completes dataset.split and dataset.subset from the cached data
   const text = 'diagnostic_pipeline:\n  dataset:\n    path: org/done\n';
   const hover = hoverAt(text, configPath, { line: 2, character: 12 }, { env })?.markdown ?? '';
   assert.match(hover, /\*\*Dataset\*\*: org\/done@a1b2c3d4e5f6 \(split train, 2 files\) \(from the Hugging Face cache\)/);
-  assert.match(hover, /train-00001-of-00002\.parquet`\n\nSplits: test, train/);
+  assert.match(hover, /train-00001-of-00002\.parquet`\n\nSplits: train, test/);
   const absent = hoverAt(text.replace('org/done', 'org/none'), configPath, { line: 2, character: 12 }, { env })?.markdown ?? '';
   assert.match(
     absent,
@@ -148,7 +148,7 @@ test('the editor completes dataset.split and dataset.subset from the cached data
   assert.match(parquet?.markdown ?? '', /\*\*Dataset\*\*: Parquet, 24 rows; prompt columns messages \(chat\)/);
 });
 
-test('a missing shard is an error only when the prompts would be read from it; no data files, no cache: errors that say what to give', async () => {
+test('a missing shard is an error only when the prompts would be read from it; splits by keyword as load_dataset finds them; no cache: errors that say what to give', async () => {
   cached('org/partial', {
     'data/train-00000-of-00003.parquet': path.join(PARQUET, 'chat-datasets.parquet'),
     'data/train-00002-of-00003.parquet': path.join(PARQUET, 'text.parquet'),
@@ -161,10 +161,32 @@ test('a missing shard is an error only when the prompts would be read from it; n
     assert.match(e.hint ?? '', /hf download org\/partial --repo-type dataset/);
     return true;
   });
+  // without shards, split keywords in file names (datasets 5.0.1's load_dataset picks the same files here)
   cached('org/odd', { 'prompts/train_part.jsonl': '{"text": "x"}\n', 'notes.txt': 'x' });
+  assert.deepEqual(
+    resolveDataset(ref('org/odd'), env).files.map((f) => path.basename(f)),
+    ['train_part.jsonl'],
+  );
+  // split keywords in folder names come first: then the file names' keywords are not read
+  cached('org/keywords', {
+    'data/validation/a.jsonl': '{"text": "v"}\n',
+    'data/my_train.jsonl': '{"text": "t"}\n',
+    'test.jsonl': '{"text": "t2"}\n',
+  });
+  assert.deepEqual(
+    resolveDataset(ref('org/keywords', 'validation'), env).files.map((f) => path.basename(f)),
+    ['a.jsonl'],
+  );
   assert.throws(
-    () => resolveDataset(ref('org/odd'), env),
-    /org\/odd has no data files for split "train" by data\/train-NNNNN-of-NNNNN\.\* \(what push_to_hub writes\) or a card's configs; it holds notes\.txt, prompts\/train_part\.jsonl/,
+    () => resolveDataset(ref('org/keywords'), env),
+    /org\/keywords has no split "train" as load_dataset finds splits .*: its splits are validation/,
+  );
+  // no keyword anywhere: every data file is train
+  cached('org/plain', { 'prompts.jsonl': '{"text": "p"}\n', 'more/prompts2.jsonl': '{"text": "q"}\n' });
+  const plainRoot = path.join(cache, 'datasets--org--plain', 'snapshots', REVISION);
+  assert.deepEqual(
+    resolveDataset(ref('org/plain'), env).files.map((f) => path.relative(plainRoot, f)),
+    [path.join('more', 'prompts2.jsonl'), 'prompts.jsonl'],
   );
   cached('org/csv', { 'data/train-00000-of-00001.csv': 'text\nx\n' });
   assert.throws(() => resolveDataset(ref('org/csv'), env), /not '\.csv' \(data\/train-00000-of-00001\.csv of org\/csv\)/);
@@ -225,7 +247,7 @@ test('a run on a cached hub id reads its split and records the id; the editor re
   assert.deepEqual(messages(yaml), []);
   assert.match(
     messages(yaml.replace('path: "org/run"', 'path: "org/run", split: "test"')).join('\n'),
-    /org\/run has no data files for split "test"/,
+    /org\/run has no split "test" .*: its splits are train/,
   );
 });
 

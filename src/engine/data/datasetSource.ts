@@ -4,9 +4,10 @@
  * it there; nothing is downloaded). A folder or a snapshot gives the files of dataset.split (and dataset.subset) as
  * `datasets`' load_dataset finds them (datasets/data_files.py, datasets/utils/metadata.py):
  * - the dataset card's `configs` (README.md's YAML header): each subset's `data_files`, by split;
- * - else the shards push_to_hub writes: data/{split}-NNNNN-of-NNNNN*.* (SPLIT_PATTERN_SHARDED).
- * load_dataset's other conventions (split keywords in file or folder names) are not guessed: the error lists the
- * data files, so that dataset.path can name one. Files are read in sorted order, as load_dataset reads them.
+ * - else the shards push_to_hub writes: data/{split}-NNNNN-of-NNNNN*.* (SPLIT_PATTERN_SHARDED);
+ * - else split keywords (train, validation / valid / dev / val, test / eval…) in folder names, then in file names,
+ *   then every file as train (data_files.py's default patterns).
+ * Files are read in the order load_dataset reads them.
  */
 import * as fs from 'fs';
 import * as path from 'path';
@@ -174,11 +175,60 @@ export function datasetChoices(ref: Omit<DatasetRef, 'split'>, env: HubEnv = pro
       const chosen = configs.find((c) => c.name === ref.subset) ?? configs.find((c) => c.isDefault) ?? configs[0];
       return { subsets: configs.map((c) => c.name), splits: [...chosen.splits.keys()] };
     }
-    const shard = /^data\/(.+)-\d{5}-of-\d{5}[^/]*\.[^/]+$/;
-    return { subsets: [], splits: [...new Set(dataFiles(root).flatMap((f) => shard.exec(f)?.[1] ?? []))] };
+    return { subsets: [], splits: [...inferredSplits(dataFiles(root)).keys()] };
   } catch {
     return none;
   }
+}
+
+/** A file load_dataset reads as data: one of its extensions, anywhere in the name (data_files.resolve_pattern). */
+function isData(file: string): boolean {
+  return path
+    .basename(file)
+    .split('.')
+    .slice(1)
+    .some((suffix) => DATA_SUFFIXES.has(suffix.toLowerCase()));
+}
+
+/** Files matching the patterns, pattern after pattern, each one's sorted (data_files.resolve_pattern), a file once. */
+function matching(all: string[], patterns: string[]): string[] {
+  return [...new Set(patterns.flatMap((p) => all.filter((f) => globPattern(p).test(f))))];
+}
+
+// datasets/data_files.py (fsspec 2023.12 and later): split keywords, delimited by a non-word character, in a folder
+// name or in a file name; else every file is train
+const SPLIT_KEYWORDS: [string, string[]][] = [
+  ['train', ['train', 'training']],
+  ['validation', ['validation', 'valid', 'dev', 'val']],
+  ['test', ['test', 'testing', 'eval', 'evaluation']],
+];
+const SEP = '[-._ 0-9]';
+const KEYWORDS_IN_DIR_NAME = ['**/{k}/**', `**/{k}${SEP}*/**`, `**/*${SEP}{k}/**`, `**/*${SEP}{k}${SEP}*/**`];
+const KEYWORDS_IN_FILENAME = [`**/{k}${SEP}*`, `**/*${SEP}{k}${SEP}*`];
+const byKeywords = (base: string[]) =>
+  new Map(SPLIT_KEYWORDS.map(([split, keywords]) => [split, keywords.flatMap((k) => base.map((b) => b.replace(/\{k\}/g, k)))]));
+const DEFAULT_PATTERNS = [byKeywords(KEYWORDS_IN_DIR_NAME), byKeywords(KEYWORDS_IN_FILENAME), new Map([['train', ['**']]])];
+const SHARD_NAME = /^data\/([^/]+)-[0-9]{5}-of-[0-9]{5}[^/]*\.[^/]*$/;
+
+/**
+ * The splits of a folder without a card's configs, and each one's patterns, as load_dataset infers them
+ * (data_files._get_data_files_patterns): push_to_hub's shards data/{split}-NNNNN-of-NNNNN*.* when there are any,
+ * else the first of the split-keyword folder names, the split-keyword file names and "all files are train" that
+ * matches a file.
+ */
+function inferredSplits(all: string[]): Map<string, string[]> {
+  const sharded = new Set(all.flatMap((f) => SHARD_NAME.exec(f)?.[1] ?? []));
+  if (sharded.size > 0) {
+    const first = SPLIT_KEYWORDS.map(([s]) => s).filter((s) => sharded.has(s));
+    const ordered = [...first, ...[...sharded].filter((s) => !first.includes(s)).sort()];
+    const escaped = (split: string) => split.replace(/[[\]*?]/g, '\\$&');
+    return new Map(ordered.map((s) => [s, [`data/${escaped(s)}-[0-9][0-9][0-9][0-9][0-9]-of-[0-9][0-9][0-9][0-9][0-9]*.*`]]));
+  }
+  for (const patterns of DEFAULT_PATTERNS) {
+    const found = new Map([...patterns].filter(([, list]) => matching(all, list).length > 0));
+    if (found.size > 0) return found;
+  }
+  return new Map();
 }
 
 /** The files of the split in a folder (a snapshot, or a folder the config names). */
@@ -192,6 +242,7 @@ function folderFiles(root: string, ref: DatasetRef, where: string): string[] {
     );
   const configs = cardConfigs(root, ref);
   let patterns: string[] | undefined;
+  let from: string;
   if (configs && configs.length > 0) {
     const names = configs.map((c) => c.name);
     const chosen = ref.subset
@@ -212,32 +263,31 @@ function folderFiles(root: string, ref: DatasetRef, where: string): string[] {
         `Subset "${chosen.name}" of ${where} has no split "${ref.split}": its splits are ${[...chosen.splits.keys()].join(', ')}`,
         'Name one with dataset.split.',
       );
-  } else if (ref.subset) {
-    throw sourceError(
-      ref,
-      `${where} declares no subsets (its README.md has no configs), so dataset.subset "${ref.subset}" names nothing`,
-      'Remove dataset.subset.',
-    );
+    from = `its card's data_files (${patterns.join(', ')})`;
+  } else {
+    if (ref.subset)
+      throw sourceError(
+        ref,
+        `${where} declares no subsets (its README.md has no configs), so dataset.subset "${ref.subset}" names nothing`,
+        'Remove dataset.subset.',
+      );
+    const splits = inferredSplits(all);
+    patterns = splits.get(ref.split);
+    if (!patterns)
+      throw sourceError(
+        ref,
+        `${where} has no split "${ref.split}" as load_dataset finds splits (its card's configs, push_to_hub's data/{split}-NNNNN-of-NNNNN files, split names in folder or file names): ${splits.size > 0 ? `its splits are ${[...splits.keys()].join(', ')}` : 'it has none'}`,
+        'Name one with dataset.split, or name one of its files in dataset.path.',
+      );
+    from = 'the file names';
   }
-  const sharded = `data/${ref.split.replace(/[[\]*?]/g, '\\$&')}-[0-9][0-9][0-9][0-9][0-9]-of-[0-9][0-9][0-9][0-9][0-9]*.*`;
-  // pattern after pattern, each one's files sorted (data_files.resolve_pattern), a file once; a file without a data
-  // extension (a licence, a script) is passed over as load_dataset passes it over
-  const isData = (f: string) =>
-    path
-      .basename(f)
-      .split('.')
-      .slice(1)
-      .some((suffix) => DATA_SUFFIXES.has(suffix.toLowerCase()));
-  const matched = (patterns ?? [sharded]).flatMap((p) => all.filter((f) => globPattern(p).test(f) && isData(f)));
-  const files = [...new Set(matched)];
+  // a file without a data extension (a licence, a script) is passed over as load_dataset passes it over
+  const files = matching(all, patterns).filter(isData);
   if (files.length === 0) {
     const listed = all.slice(0, 12).join(', ') + (all.length > 12 ? `, … (${all.length} files)` : '');
-    const how = patterns
-      ? `its card's data_files (${patterns.join(', ')})`
-      : `data/${ref.split}-NNNNN-of-NNNNN.* (what push_to_hub writes) or a card's configs`;
     throw sourceError(
       ref,
-      `${where} has no data files for split "${ref.split}" by ${how}; it holds ${listed}`,
+      `${where} has no data files for split "${ref.split}" by ${from}; it holds ${listed}`,
       'Give dataset.split, or name one of its files in dataset.path.',
     );
   }
