@@ -49,6 +49,15 @@ test("records as fine-tuning datasets hold them: ShareGPT, Alpaca (LLaMA-Factory
     { prompt: [{ role: 'user', content: 'p' }], completion: [{ role: 'assistant', content: 'not evaluated' }] },
     { prompt: 'plain', completion: 'not evaluated' },
     { conversation: [{ role: 'user', content: 'lmsys' }], conversation_id: 'x' },
+    // ultrachat_200k / no_robots: the prompt string is the first turn of the messages, which are read
+    {
+      prompt: 'first turn',
+      prompt_id: 'abc',
+      messages: [
+        { role: 'user', content: 'first turn' },
+        { role: 'assistant', content: 'reply' },
+      ],
+    },
   ];
   fs.writeFileSync(f, records.map((r) => JSON.stringify(r)).join('\n'));
   assert.deepEqual(readPrompts(f), [
@@ -79,6 +88,12 @@ test("records as fine-tuning datasets hold them: ShareGPT, Alpaca (LLaMA-Factory
     { messages: [{ role: 'user', content: 'p' }] },
     { text: 'plain' },
     { messages: [{ role: 'user', content: 'lmsys' }] },
+    {
+      messages: [
+        { role: 'user', content: 'first turn' },
+        { role: 'assistant', content: 'reply' },
+      ],
+    },
   ]);
   const refused = (rec: unknown, message: RegExp) => {
     fs.writeFileSync(f, `{"text": "ok"}\n${JSON.stringify(rec)}\n`);

@@ -47,6 +47,15 @@ test('Alpaca rows with nulls and a history list read as LLaMA-Factory converts t
   ]);
 });
 
+test('rows with a prompt string and messages (ultrachat_200k, no_robots) are read as their messages', async () => {
+  const chat = chatJsonl().slice(0, 3) as { messages: { role: string; content: string }[] }[];
+  assert.deepEqual(
+    await readPromptsAsync(at('h4-style.parquet')),
+    chat.map((r, i) => ({ messages: [...r.messages, { role: 'assistant', content: `Reply ${i}.` }] })),
+  );
+  assert.equal(datasetFacts(at('h4-style.parquet')).hasChat, true);
+});
+
 test('what cannot be read is refused naming the file and the codec, the columns or the row', async () => {
   const refused = async (file: string, message: RegExp, hint?: RegExp) =>
     assert.rejects(readPromptsAsync(file), (e: SaeDiffError) => {

@@ -63,7 +63,7 @@ const isString = (t: SchemaTree) => t.children.length === 0 && t.element.type ==
 
 /**
  * The layout of the file's metadata, or what makes it unreadable: no prompt column, or a codec this reader cannot
- * decode. Whether records are chats follows toPromptRecord's order (text, prompt, messages, conversations,
+ * decode. Whether records are chats follows toPromptRecord's order (text, messages, prompt, conversations,
  * instruction) by column type; a row's nulls may still send it to a later shape.
  */
 export function parquetLayout(metadata: FileMetaData, file: string): ParquetLayout {
@@ -72,11 +72,11 @@ export function parquetLayout(metadata: FileMetaData, file: string): ParquetLayo
   const has = (name: string, kind: (t: SchemaTree) => boolean) => top.has(name) && kind(top.get(name)!);
   const shape = has('text', isString)
     ? 'text'
-    : has('prompt', isString)
-      ? 'text'
-      : has('messages', isList) || has('prompt', isList) || has('conversations', isList) || has('conversation', isList)
-        ? 'chat'
-        : has('instruction', isString)
+    : has('messages', isList)
+      ? 'chat'
+      : has('prompt', isString)
+        ? 'text'
+        : has('prompt', isList) || has('conversations', isList) || has('conversation', isList) || has('instruction', isString)
           ? 'chat'
           : undefined;
   const name = path.basename(file);

@@ -1,7 +1,8 @@
 /**
  * One dataset record as a prompt: the record shapes fine-tuning datasets come in, read as the tools that train on
  * them read them.
- * - `text`, or `prompt` as a string (TRL's prompt-completion: the completion is not evaluated);
+ * - `text`, or `prompt` as a string (TRL's prompt-completion: the completion is not evaluated) unless the record has
+ *   `messages` too (HuggingFaceH4's ultrachat_200k and no_robots: the prompt is the first user turn of them);
  * - `messages` (OpenAI / TRL conversational), or `prompt` as a list of messages (TRL's conversational
  *   prompt-completion: again the prompt only);
  * - ShareGPT `conversations` of {from, value} (LLaMA-Factory's and axolotl's sharegpt: human -> user, gpt ->
@@ -93,7 +94,9 @@ export function toPromptRecord(value: unknown): PromptRecord | string {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return 'is not a JSON object';
   const rec = value as Record<string, unknown>;
   if (typeof rec.text === 'string') return { text: rec.text };
-  if (typeof rec.prompt === 'string') return { text: rec.prompt };
+  // a whole conversation wins over a bare prompt string: HuggingFaceH4's ultrachat_200k and no_robots rows hold both
+  // (prompt: the first user turn; messages: what the chat fine-tune trains on)
+  if (typeof rec.prompt === 'string' && !Array.isArray(rec.messages)) return { text: rec.prompt };
   let messages: ChatMessage[] | string | undefined;
   if (Array.isArray(rec.messages)) messages = messagesOf(rec.messages, 'messages');
   else if (Array.isArray(rec.prompt)) messages = messagesOf(rec.prompt, 'prompt');
