@@ -203,6 +203,8 @@ test('a folder the config names is read like a snapshot; hub ids are org/name wi
   fs.rmSync(folder, { recursive: true, force: true });
   fs.mkdirSync(path.join(folder, 'data'), { recursive: true });
   fs.copyFileSync(path.join(PARQUET, 'text.parquet'), path.join(folder, 'data', 'validation-00000-of-00001.parquet'));
+  // a link back up the tree is walked once
+  fs.symlinkSync('..', path.join(folder, 'data', 'up'));
   const r: DatasetRef = { path: folder, split: 'validation' };
   assert.deepEqual(await readDatasetPrompts(r, resolveDataset(r, env)), general);
   assert.deepEqual(resolveDataset({ path: path.join(PARQUET, 'text.parquet'), split: 'train' }, env).files, [

@@ -60,10 +60,18 @@ function hubSnapshot(ref: DatasetRef, env: HubEnv): { folder: string; revision: 
   return snapshot;
 }
 
+/** A folder with more files than this is not a dataset's (a home folder given by mistake): refused, not walked. */
+const MAX_FOLDER_FILES = 100_000;
+
 /** Every data file under `root`, relative with '/' separators: hidden files and folders and IGNORED skipped. */
 function dataFiles(root: string): string[] {
   const out: string[] = [];
+  const seen = new Set<string>();
   const visit = (dir: string, rel: string) => {
+    // a link back up the tree is walked once
+    const real = fs.realpathSync(dir);
+    if (seen.has(real)) return;
+    seen.add(real);
     for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
       if (entry.name.startsWith('.') || entry.name.startsWith('__')) continue;
       const relative = rel ? `${rel}/${entry.name}` : entry.name;
@@ -72,6 +80,11 @@ function dataFiles(root: string): string[] {
       const stat = fs.statSync(full, { throwIfNoEntry: false });
       if (stat?.isDirectory()) visit(full, relative);
       else if (stat?.isFile() && !IGNORED.has(entry.name)) out.push(relative);
+      if (out.length > MAX_FOLDER_FILES)
+        throw new SaeDiffError(`${root} holds more than ${MAX_FOLDER_FILES.toLocaleString('en')} files: it is not a dataset's folder`, {
+          location: { file: root, key: 'dataset.path' },
+          hint: "Give the dataset's own folder, or one of its files.",
+        });
     }
   };
   visit(root, '');
