@@ -175,8 +175,8 @@ function cardConfigs(root: string, ref: DatasetRef): { name: string; isDefault: 
 
 /**
  * The subsets and the splits a folder or a cached hub dataset offers (for the editor's completions): the card's
- * configs and the splits of `subset` (else of the default or only one), or the splits of its push_to_hub shards.
- * Empty when the value names a file or nothing readable.
+ * configs and the splits of `subset` (else of the default or only one), or the splits load_dataset infers from its
+ * file names (inferredSplits). Empty when the value names a file or nothing readable.
  */
 export function datasetChoices(ref: Omit<DatasetRef, 'split'>, env: HubEnv = process.env): { subsets: string[]; splits: string[] } {
   const none = { subsets: [], splits: [] };
@@ -309,14 +309,20 @@ function folderFiles(root: string, ref: DatasetRef, where: string): string[] {
 
 /** Shards of each -NNNNN-of-NNNNN series that `files` lacks, by where they would stand in the sorted list. */
 function missingShards(files: string[]): DatasetSource['missing'] {
+  /** A shard's series (its folder and the name before -NNNNN-of-) and its index, or undefined. */
+  const shardOf = (f: string) => {
+    const m = SHARD.exec(path.basename(f));
+    return m
+      ? { key: path.join(path.dirname(f), path.basename(f).slice(0, m.index)), index: Number(m[1]), count: Number(m[2]) }
+      : undefined;
+  };
   const series = new Map<string, { count: number; present: Set<number> }>();
   for (const f of files) {
-    const m = SHARD.exec(path.basename(f));
-    if (!m) continue;
-    const key = path.join(path.dirname(f), path.basename(f).slice(0, m.index));
-    const s = series.get(key) ?? { count: Number(m[2]), present: new Set<number>() };
-    s.present.add(Number(m[1]));
-    series.set(key, s);
+    const shard = shardOf(f);
+    if (!shard) continue;
+    const s = series.get(shard.key) ?? { count: shard.count, present: new Set<number>() };
+    s.present.add(shard.index);
+    series.set(shard.key, s);
   }
   const missing: DatasetSource['missing'] = [];
   for (const [key, { count, present }] of series) {
@@ -324,7 +330,7 @@ function missingShards(files: string[]): DatasetSource['missing'] {
       if (present.has(i)) continue;
       const name = `${path.basename(key)}-${String(i).padStart(5, '0')}-of-${String(count).padStart(5, '0')}`;
       // the first present file of the series that sorts after the missing one
-      const after = files.findIndex((f) => f.startsWith(key) && Number(SHARD.exec(path.basename(f))?.[1]) > i);
+      const after = files.findIndex((f) => shardOf(f)?.key === key && shardOf(f)!.index > i);
       missing.push({ before: after < 0 ? files.length : after, name });
     }
   }
