@@ -285,6 +285,15 @@ test('the CLI runs on a cached hub dataset with SAEs from a cached hub repo (org
     const missing = runCli(['run', configPath]);
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /SAE folder not found: .*hf download sae-org\/tiny-saes --include "mlp\/blocks\.1\.hook_resid_post\/\*"/);
+    // a dataset that is not there stops the run before anything is loaded, at the config's line
+    fs.writeFileSync(configPath, yaml.replace('path: "org/cli"', 'path: "org/absent"'));
+    const absent = runCli(['run', configPath]);
+    assert.equal(absent.code, 1);
+    assert.match(
+      absent.stderr,
+      /cli\.sae-diff\.yaml:\d+:\d+: The dataset org\/absent is neither a file or folder beside the config nor in the local Hugging Face cache/,
+    );
+    assert.doesNotMatch(absent.stderr, /loaded:/);
   } finally {
     if (saved === undefined) delete process.env.HF_HUB_CACHE;
     else process.env.HF_HUB_CACHE = saved;

@@ -45,7 +45,8 @@ test('a dataset that is a folder is a clear error, not a stack trace', async () 
   const cfg = writeConfig(dir, 'folder.sae-diff.yaml', fixtureConfig({ layers: '{ target_indices: [1] }', dataset: `{ path: "${d}" }` }));
   const r = runCli(['run', cfg, '--out', path.join(dir, 'folder.json'), '--quiet']);
   assert.equal(r.code, 1);
-  assert.match(r.stderr, /^error: .*folder\.jsonl: The dataset .* is a folder, not a prompts file/m);
+  // named at the config's dataset.path, before anything is loaded
+  assert.match(r.stderr, /^error: .*folder\.sae-diff\.yaml:\d+:\d+: The dataset .*folder\.jsonl is a folder, not a prompts file/m);
   assert.doesNotMatch(r.stderr, /\n\s+at /);
 });
 

@@ -24,7 +24,7 @@ import { checkRunKernels } from './kernelCheck';
 import { chooseProvider } from './provider';
 import { everyModel, loadModels, resolveModels, RunModels } from './models';
 import { loadSaes, RunSaes } from './saes';
-import { tokenise, Tokenised } from './tokenise';
+import { datasetSourceOf, tokenise, Tokenised } from './tokenise';
 import type { ModelFiles } from '../model/modelFolder';
 import { sameFile } from '../io/sameFile';
 
@@ -56,6 +56,7 @@ export async function runDiagnostic(config: ResolvedConfig, options: RunOptions 
   const toRelease: { release(): Promise<void> }[] = [];
   const reportPath = options.outPath ?? (options.shard ? partialPathFor(config.output.savePath, options.shard) : config.output.savePath);
   checkReportPath(config, reportPath, options.outPath !== undefined);
+  const dataSource = datasetSourceOf(config);
   try {
     progress({ stage: 'load', message: 'Loading models and SAEs' });
     const warnings: string[] = [];
@@ -69,7 +70,7 @@ export async function runDiagnostic(config: ResolvedConfig, options: RunOptions 
     const saes = await loadSaes(config, hidden, settings, reduction.reduction, warnings, log);
     saes.projectors.forEach((p) => toRelease.push(p));
     log(`loaded: ${saes.projectors.size} SAE session(s) in ${since(tSaes)} s`);
-    const data = await tokenise(config, files, options.shard, options.signal, warnings, log);
+    const data = await tokenise(config, dataSource, files, options.shard, options.signal, warnings, log);
     timings.tokenize = data.seconds;
     const hooks = {
       targets: config.layers.targets,

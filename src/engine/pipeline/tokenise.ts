@@ -1,8 +1,9 @@
+import * as fs from 'fs';
 import type { ResolvedConfig } from '../config/types';
 import { SaeDiffError } from '../core/errors';
 import { shardSamples } from '../data/batching';
 import { compileTemplate, cutRecord, encodeCapped, renderPrompt } from '../data/dataset';
-import { readDatasetPrompts, resolveDataset } from '../data/datasetSource';
+import { readDatasetPrompts, resolveDataset, type DatasetSource } from '../data/datasetSource';
 import type { PromptRecord } from '../data/promptRecords';
 import { parityWarnings } from '../data/parity';
 import { loadTokenizer, LoadedTokenizer } from '../data/tokenizer';
@@ -26,8 +27,27 @@ export interface Tokenised {
  * (dataset.chat_template_from), encoded with base's tokenizer and capped at max_tokens; the parity of the
  * fine-tunes' tokenizers checked; this run's slice (shard) chosen.
  */
+/**
+ * The files dataset.path names (a file, or a folder's or cached hub dataset's split), resolved before anything is
+ * loaded so that a dataset that is not there stops the run at once; its errors point at the config's dataset.path.
+ */
+export function datasetSourceOf(config: ResolvedConfig): DatasetSource {
+  try {
+    const source = resolveDataset(config.dataset);
+    if (!fs.existsSync(source.files[0]))
+      throw new SaeDiffError(`Dataset not found: ${source.files[0]}`, {
+        hint: 'Check dataset.path (relative paths resolve against the config file).',
+      });
+    return source;
+  } catch (e) {
+    if (!(e instanceof SaeDiffError)) throw e;
+    throw new SaeDiffError(e.message, { location: config.locate('dataset.path'), hint: e.hint });
+  }
+}
+
 export async function tokenise(
   config: ResolvedConfig,
+  source: DatasetSource,
   files: RunModels<ModelFiles>,
   shard: { index: number; count: number } | undefined,
   signal: AbortSignal | undefined,
@@ -45,8 +65,6 @@ export async function tokenise(
     : undefined;
   const maxTokens = config.runtime.max_tokens;
   // streamed up to max_samples; each record cut to a character bound before it is encoded
-  // a file, or the split's files of a folder or a cached hub dataset
-  const source = resolveDataset(config.dataset);
   if (source.files.length > 1 || config.dataset.hubId) log(`dataset: ${source.label}`);
   const records = (await readDatasetPrompts(config.dataset, source, config.dataset.maxSamples, signal)).map((r) => cutRecord(r, maxTokens));
   const sequences = records.map((r) =>
