@@ -23,11 +23,6 @@ export interface Tokenised {
 }
 
 /**
- * Step "tokenise": the dataset streamed up to max_samples, rendered with the chat template
- * (dataset.chat_template_from), encoded with base's tokenizer and capped at max_tokens; the parity of the
- * fine-tunes' tokenizers checked; this run's slice (shard) chosen.
- */
-/**
  * The files dataset.path names (a file, or a folder's or cached hub dataset's split), resolved before anything is
  * loaded so that a dataset that is not there stops the run at once; its errors point at the config's dataset.path.
  */
@@ -45,6 +40,11 @@ export function datasetSourceOf(config: ResolvedConfig): DatasetSource {
   }
 }
 
+/**
+ * Step "tokenise": the dataset streamed up to max_samples, rendered with the chat template
+ * (dataset.chat_template_from), encoded with base's tokenizer and capped at max_tokens; the parity of the
+ * fine-tunes' tokenizers checked; this run's slice (shard) chosen.
+ */
 export async function tokenise(
   config: ResolvedConfig,
   source: DatasetSource,

@@ -5,7 +5,7 @@
  * repeats the whole forward pass: a quarter of the 1B-class CPU run (2,032 tokens, 100 MB of activations).
  * A cache bounded by KEEP_ACTIVATIONS_BYTES for all models and layers together, not an accumulator: a larger
  * run keeps the prompts that fit, first come first kept, and replays only the others (on the bench, 200 MB of
- * activations, the 64% kept cut the details from 1.6 s to 0.9 s). Device-resident activations (GPU providers)
+ * activations, the 64% kept cut the details from 1.6 s to 0.65-0.9 s). Device-resident activations (GPU providers)
  * and shards replay as before. The windows are the main pass's own values, so a window's focus is exactly the
  * context's activation.
  */
@@ -61,11 +61,6 @@ export class KeptActivations {
   /** Whether prompt `sample`'s rows were kept (for every model, once the pass has run them all). */
   holds(sample: number): boolean {
     return this.admitted.has(sample);
-  }
-
-  /** How many prompts are kept, of those seen. */
-  get counts(): { kept: number; seen: number; bytes: number } {
-    return { kept: this.admitted.size, seen: this.seen.size, bytes: this.bytes };
   }
 
   /** Copies one batch's activations of `model` for the admitted prompts; device-resident ones are not kept. */
