@@ -110,6 +110,13 @@ test('the live panel shows the run from its first message and fills in without m
       fromHub.run.config.dataset = { ...fromHub.run.config.dataset!, path: 'HuggingFaceH4/ultrachat_200k', split: 'test_sft' };
       await panel.send({ type: 'report', report: fromHub });
       await panel.page.locator('.report-header .run-facts', { hasText: 'of HuggingFaceH4/ultrachat_200k (test_sft)' }).waitFor();
+      // activations centred for SAEs trained on TransformerLens's centred stream are said so
+      const centred = structuredClone(report);
+      centred.run.saes = centred.run.saes.map((s) => (s.layer === 2 ? { ...s, centred: true } : s));
+      await panel.send({ type: 'report', report: centred });
+      await panel.page
+        .locator('.report-header .run-facts', { hasText: 'resid_post centred as TransformerLens centres it (layer 2)' })
+        .waitFor();
     });
     assert.deepEqual(panel.problems, []);
   } finally {

@@ -9,9 +9,13 @@ export function renderHeader(report: SaeDiffReport, onExport: (kind: ExportKind)
   const names = report.comparisons.map((c) => c.sft.name).join(', ') || '(no fine-tune yet)';
   const run = report.run;
   const dataset = datasetName(report);
+  // the SAEs read TransformerLens's centred stream (center_writing_weights), and so do the metrics
+  const centred = (run.saes ?? []).filter((s) => s.centred).map((s) => s.layer);
   const facts = [
     `${run.tokens} tokens${run.samples !== undefined ? ` from ${run.samples} prompts` : ''}${dataset ? ` of ${dataset}` : ''}`,
-    run.hook_point,
+    centred.length
+      ? `${run.hook_point} centred as TransformerLens centres it (layer${centred.length > 1 ? 's' : ''} ${centred.join(', ')})`
+      : run.hook_point,
     `on ${run.execution_provider}`,
     run.duration_s !== undefined ? `${run.duration_s.toFixed(1)} s` : undefined,
     run.started_at ? new Date(run.started_at).toLocaleString() : undefined,

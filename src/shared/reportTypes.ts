@@ -196,6 +196,11 @@ export interface SaeInfo {
   d_sae: number;
   dtype: string;
   hook_name?: string;
+  /**
+   * The activations were centred over the hidden axis before this SAE read them (and for every metric), as
+   * TransformerLens's center_writing_weights centres a LayerNorm model's stream, which the SAE was trained on.
+   */
+  centred?: boolean;
 }
 
 /** One fine-tune's divergence profile across depth (several fine-tunes in one run). */

@@ -6,7 +6,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type { HookPoint } from '../../src/engine/config/types';
 import type { ModelSource } from '../../src/engine/model/modelSource';
-import { HookedModel, type TokenBatch } from '../../src/engine/model/runner';
+import { HookedModel, type HookOptions, type TokenBatch } from '../../src/engine/model/runner';
 
 export interface ExpectedActivations {
   batch: TokenBatch;
@@ -14,13 +14,15 @@ export interface ExpectedActivations {
   points: Partial<Record<HookPoint, number[][]>>;
 }
 
-export function readExpected(file: string): ExpectedActivations {
-  const e = JSON.parse(fs.readFileSync(file, 'utf8')) as { ids: number[][]; mask: number[][] } & Record<string, number[][]>;
+/** `section`: a key of expected.json holding another set of hook points for the same batch (gpt2's `centred`). */
+export function readExpected(file: string, section?: string): ExpectedActivations {
+  const all = JSON.parse(fs.readFileSync(file, 'utf8')) as { ids: number[][]; mask: number[][] } & Record<string, any>;
+  const e: Record<string, number[][]> = section ? all[section] : all;
   const batch: TokenBatch = {
-    batch: e.ids.length,
-    seq: e.ids[0].length,
-    ids: Int32Array.from(e.ids.flat()),
-    mask: Uint8Array.from(e.mask.flat()),
+    batch: all.ids.length,
+    seq: all.ids[0].length,
+    ids: Int32Array.from(all.ids.flat()),
+    mask: Uint8Array.from(all.mask.flat()),
   };
   const points: ExpectedActivations['points'] = {};
   for (const p of ['resid_pre', 'resid_mid', 'resid_post', 'attn_out', 'mlp_out'] as const) if (e[p]) points[p] = e[p];
@@ -28,8 +30,8 @@ export function readExpected(file: string): ExpectedActivations {
 }
 
 /** The expected.json in `folder`. */
-export function expectedIn(folder: string): ExpectedActivations {
-  return readExpected(path.join(folder, 'expected.json'));
+export function expectedIn(folder: string, section?: string): ExpectedActivations {
+  return readExpected(path.join(folder, 'expected.json'), section);
 }
 
 export interface LayerDifference {
@@ -47,11 +49,13 @@ export async function differenceFromExpected(
   expected: ExpectedActivations,
   point: HookPoint,
   cpu: { provider: 'cpu'; threads: number },
+  /** Hook options beyond the targets and the point (HookOptions.centred). */
+  more: Partial<HookOptions> = {},
 ): Promise<LayerDifference[]> {
   const want = expected.points[point];
   if (!want) throw new Error(`no ${point} in the expectation`);
   const { batch } = expected;
-  const model = await HookedModel.load(source, { targets: want.map((_, l) => l), hookPoint: point, tensorNames: new Map() }, cpu);
+  const model = await HookedModel.load(source, { targets: want.map((_, l) => l), hookPoint: point, tensorNames: new Map(), ...more }, cpu);
   try {
     const out = await model.run(batch);
     return want.map((values, layer) => {

@@ -7,7 +7,7 @@ import { datasetExtensionProblem, isParquet, PromptParser } from '../data/datase
 import { parquetLayout, readParquetMetadata } from '../data/parquetPrompts';
 import { READ_CAPS, readHeadBounded, readJsonBounded, readTextBounded } from '../io/boundedRead';
 import { badSizeKey, CHECKPOINT_CANDIDATES, HfModelConfig, hiddenSize, layerCount, ONNX_CANDIDATES } from '../model/modelFolder';
-import { decoderSpec } from '../model/checkpoint/decoderConfig';
+import { checkpointSpec } from '../model/checkpoint/decoderConfig';
 import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, isAdapterFolder, readLoraAdapter } from '../model/checkpoint/loraAdapter';
 import { SAE_FORMATS } from '../sae/formats';
 import { readSaeInfo, SaeInfo } from '../sae/loadSae';
@@ -96,7 +96,7 @@ export function modelFacts(folder: string, onnxFile?: string): ModelFacts {
         facts.modelType = typeof cfg.model_type === 'string' ? cfg.model_type : undefined;
         if (facts.checkpointPath) {
           try {
-            decoderSpec(cfg, configJson);
+            checkpointSpec(cfg, configJson);
           } catch (e) {
             facts.checkpointError = (e as Error).message;
           }

@@ -5,7 +5,7 @@ import type { SourceLocation } from '../core/errors';
 import { SaeDiffError } from '../core/errors';
 import { READ_CAPS, readJsonBounded } from '../io/boundedRead';
 import { checkpointMainFile, INDEX_FILE, SINGLE_FILE } from './checkpoint/checkpointFiles';
-import { decoderSpec } from './checkpoint/decoderConfig';
+import { checkpointSpec } from './checkpoint/decoderConfig';
 import { ADAPTER_CONFIG, isAdapterFolder, readLoraAdapter } from './checkpoint/loraAdapter';
 import { adapterSource, checkpointSource, type ModelSource, onnxSource } from './modelSource';
 
@@ -125,7 +125,7 @@ export function resolveModelFiles(spec: ModelSpec, config: ResolvedConfig, base?
       hint: 'Save the tokenizer with tokenizer.save_pretrained(<folder>).',
     });
   const tc = path.join(spec.path, 'tokenizer_config.json');
-  const source = onnxPath ? onnxSource(onnxPath) : checkpointSource(checkpoint!, configPath, decoderSpec(configJson, configPath));
+  const source = onnxPath ? onnxSource(onnxPath) : checkpointSource(checkpoint!, configPath, checkpointSpec(configJson, configPath));
   return { spec, source, configPath, configJson, tokenizerJsonPath, tokenizerConfigPath: fs.existsSync(tc) ? tc : undefined };
 }
 

@@ -7,7 +7,8 @@ import * as path from 'path';
 import { readCheckpointFiles, type CheckpointFiles } from './checkpoint/checkpointFiles';
 import { allFloat16 } from './checkpoint/checkpointWeights';
 import { buildDecoderGraph } from './checkpoint/decoderGraph';
-import type { DecoderSpec } from './checkpoint/decoderConfig';
+import type { CheckpointSpec } from './checkpoint/decoderConfig';
+import { buildGpt2Graph } from './checkpoint/gpt2Graph';
 import type { LoraAdapter } from './checkpoint/loraAdapter';
 import { placeExternalData } from './externalData';
 import { graphOf, type ModelProto, readOnnxModel } from './onnxGraph';
@@ -25,7 +26,7 @@ export interface CheckpointSource {
   /** model.safetensors or model.safetensors.index.json; the adapter's weights for a LoRA fine-tune. */
   file: string;
   configFile: string;
-  spec: DecoderSpec;
+  spec: CheckpointSpec;
   /** The (base) checkpoint. */
   checkpoint: CheckpointFiles;
   /** A LoRA fine-tune: the adapter applied on `checkpoint`. */
@@ -38,7 +39,7 @@ export function onnxSource(file: string): OnnxSource {
   return { format: 'onnx', file };
 }
 
-export function checkpointSource(main: string, configFile: string, spec: DecoderSpec): CheckpointSource {
+export function checkpointSource(main: string, configFile: string, spec: CheckpointSpec): CheckpointSource {
   return { format: 'safetensors', file: main, configFile, spec, checkpoint: readCheckpointFiles(main) };
 }
 
@@ -53,6 +54,7 @@ export function adapterSource(base: CheckpointSource, adapter: LoraAdapter): Che
  */
 export function readModelGraph(source: ModelSource, onGpu = false): { model: ModelProto; externalDataFolder?: string } {
   if (source.format === 'safetensors') {
+    if (source.spec.family === 'gpt2') return buildGpt2Graph(source.spec, source.checkpoint, source.configFile, source.adapter);
     const compute = checkpointCompute(source, onGpu);
     return buildDecoderGraph(source.spec, source.checkpoint, source.configFile, { adapter: source.adapter, compute });
   }
@@ -60,9 +62,11 @@ export function readModelGraph(source: ModelSource, onGpu = false): { model: Mod
   return { model, externalDataFolder: placeExternalData(graphOf(model), source.file) };
 }
 
-/** What a checkpoint's graph computes in: float16 for a float16 checkpoint (not Gemma) on a GPU, else float32. */
+/** What a checkpoint's graph computes in: float16 for a float16 checkpoint (not Gemma, not GPT-2) on a GPU, else float32. */
 export function checkpointCompute(source: CheckpointSource, onGpu: boolean): 'float32' | 'float16' {
-  // Gemma overflows float16 (transformers warns against it): it computes in float32 everywhere
+  // Gemma overflows float16 (transformers warns against it): it computes in float32 everywhere; GPT-2's graph is
+  // float32 only (its checkpoints are float32 as published)
+  if (source.spec.family === 'gpt2') return 'float32';
   return source.compute ?? (onGpu && allFloat16(source.checkpoint) && !source.spec.gemmaNorms ? 'float16' : 'float32');
 }
 

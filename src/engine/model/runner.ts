@@ -2,6 +2,7 @@ import { ort } from '../runtime/ort';
 import type { HookPoint } from '../config/types';
 import { SaeDiffError } from '../core/errors';
 import { createSession, identityModel, SessionSettings } from '../runtime/session';
+import { appendCentred, normalisesWithLayerNorm } from './centring';
 import { discoverHooks } from './hooks';
 import { type ModelSource, onnxSource, readModelGraph } from './modelSource';
 import { embeddingsOnCpu } from './oversizedWeights';
@@ -37,6 +38,11 @@ export interface HookOptions {
   probeNeighbours?: boolean;
   /** 'gpu-buffer': the hooked outputs stay on the device for the next session (WebGPU only). */
   outputLocation?: 'gpu-buffer';
+  /**
+   * Layers whose SAE was trained on TransformerLens's centred stream (center_writing_weights): their activations
+   * (and probes) come out minus their mean over the hidden axis, where the graph normalises with LayerNorm (centring.ts).
+   */
+  centred?: ReadonlySet<number>;
 }
 
 /** The residual stream around a target layer: entering it, leaving it, and leaving the next block. */
@@ -123,6 +129,9 @@ export class HookedModel {
     readonly tablesOnCpu: string[] = [],
     /** Set when the outputs stay on the device (HookOptions.outputLocation): how they come to the host. */
     private readonly downloader?: DeviceDownload,
+    /** Whether the graph normalises with LayerNorm (centring.ts), and so the layers whose activations are centred. */
+    readonly layerNorm = false,
+    readonly centred: ReadonlySet<number> = new Set(),
   ) {}
 
   /** Loads an ONNX file (a path) or any model source: its graph hooked, cut and in a session. */
@@ -130,7 +139,7 @@ export class HookedModel {
     const source = typeof from === 'string' ? onnxSource(from) : from;
     const onnxPath = source.file;
     const { model, externalDataFolder } = readModelGraph(source, settings.provider !== 'cpu');
-    const { tensors, outputNames, blockCount, probes } = hookGraph(model, onnxPath, hooks);
+    const { tensors, outputNames, blockCount, probes, layerNorm, centred } = hookGraph(model, onnxPath, hooks);
     const graph = graphOf(model);
     const inputSpecs = graph.input.map((i) => ({
       name: i.name!,
@@ -170,6 +179,8 @@ export class HookedModel {
       probes,
       cpuLookups.tables,
       hooks.outputLocation === 'gpu-buffer' && settings.provider !== 'cpu' ? new DeviceDownload(settings) : undefined,
+      layerNorm,
+      centred,
     );
   }
 
@@ -252,8 +263,9 @@ function intTensor(elemType: number, values: number[], dims: number[]): ort.Tens
 }
 
 /**
- * Graph surgery: exposes the hooked tensor of every target layer as a float32 output and drops every
- * node those outputs do not need (the final norm, lm_head and later blocks), in place.
+ * Graph surgery: exposes the hooked tensor of every target layer as a float32 output (centred where
+ * HookOptions.centred asks and the graph normalises with LayerNorm) and drops every node those outputs do not
+ * need (the final norm, lm_head and later blocks), in place.
  */
 export function hookGraph(
   model: ModelProto,
@@ -264,39 +276,49 @@ export function hookGraph(
   outputNames: Map<number, string>;
   blockCount?: number;
   probes: Map<number, Map<ProbeKind, string>>;
+  layerNorm: boolean;
+  centred: Set<number>;
 } {
   const graph = graphOf(model);
+  const layerNorm = normalisesWithLayerNorm(model);
+  const centred = new Set(layerNorm ? (hooks.centred ?? []) : []);
   const found = discoverHooks(model, onnxPath, hooks.targets, hooks.hookPoint, hooks.tensorNames);
   const types = declaredElemTypes(graph);
   // activations whose type the graph does not declare have the type of the bulk of the weights
   const weightsType = dominantFloatType(graph);
   const outputs = new Map<string, ReturnType<typeof valueInfo>>();
-  /** Exposes a tensor as a float32 output (layers may share one: resid_pre of l+1 = resid_post of l). */
-  const expose = (tensor: string): string => {
+  /** Exposes a tensor as a float32 output (layers may share one: resid_pre of l+1 = resid_post of l), centred or not. */
+  const expose = (tensor: string, centre: boolean): string => {
     let name = tensor;
     if ((types.get(tensor) ?? weightsType) !== FLOAT) {
       // float16 / bfloat16 exports: the metrics are defined in float32
       name = `sae_diff.f32.${tensor}`;
-      if (!outputs.has(name)) graph.node.push(makeNode('Cast', [tensor], [name], `sae_diff/Cast_${tensor}`, [intAttr('to', FLOAT)]));
+      if (!graph.node.some((n) => (n.output ?? []).includes(name)))
+        graph.node.push(makeNode('Cast', [tensor], [name], `sae_diff/Cast_${tensor}`, [intAttr('to', FLOAT)]));
+    }
+    if (centre) {
+      const centredName = `sae_diff.centred.${tensor}`;
+      if (!outputs.has(centredName)) appendCentred(model, name, centredName);
+      name = centredName;
     }
     outputs.set(name, valueInfo(name, FLOAT));
     return name;
   };
   const outputNames = new Map<number, string>();
-  for (const [layer, tensor] of found.tensors) outputNames.set(layer, expose(tensor));
+  for (const [layer, tensor] of found.tensors) outputNames.set(layer, expose(tensor, centred.has(layer)));
   const probes = new Map<number, Map<ProbeKind, string>>();
   if (hooks.probeNeighbours && found.blockCount !== undefined) {
     const count = found.blockCount;
     const find = (layer: number, point: HookPoint) => discoverHooks(model, onnxPath, [layer], point, new Map()).tensors.get(layer)!;
     for (const layer of hooks.targets) {
       const m = new Map<ProbeKind, string>([
-        ['resid_pre', expose(find(layer, 'resid_pre'))],
-        ['resid_post', expose(find(layer, 'resid_post'))],
+        ['resid_pre', expose(find(layer, 'resid_pre'), centred.has(layer))],
+        ['resid_post', expose(find(layer, 'resid_post'), centred.has(layer))],
       ]);
-      if (layer + 1 < count) m.set('next_resid_post', expose(find(layer + 1, 'resid_post')));
+      if (layer + 1 < count) m.set('next_resid_post', expose(find(layer + 1, 'resid_post'), centred.has(layer)));
       probes.set(layer, m);
     }
   }
   pruneToOutputs(model, [...outputs.values()]);
-  return { tensors: found.tensors, outputNames, blockCount: found.blockCount, probes };
+  return { tensors: found.tensors, outputNames, blockCount: found.blockCount, probes, layerNorm, centred };
 }

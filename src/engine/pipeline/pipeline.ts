@@ -22,6 +22,7 @@ import { contextChunkCap } from '../sae/contextCandidates';
 import type { Projector } from '../sae/projector';
 import { checkRunKernels } from './kernelCheck';
 import { chooseProvider } from './provider';
+import { centringNotes } from './centring';
 import { everyModel, loadModels, resolveModels, RunModels } from './models';
 import { loadSaes, RunSaes } from './saes';
 import { datasetSourceOf, tokenise, Tokenised } from './tokenise';
@@ -77,11 +78,19 @@ export async function runDiagnostic(config: ResolvedConfig, options: RunOptions 
       hookPoint: config.layers.hookPoint,
       tensorNames: config.layers.tensorNames,
       outputLocation: reduction.activationLocation,
+      centred: new Set([...saes.centring].filter(([, c]) => c?.centre).map(([l]) => l)),
     };
     const tModels = performance.now();
     const models = await loadModels(files, hooks, settings, (m) => toRelease.push(m));
     log(`loaded: ${everyModel(files).length} model session(s) in ${since(tModels)} s`);
     for (const [layer, tensor] of models.base.hookTensors) log(`hook layer ${layer}: ${tensor}`);
+    const centring = centringNotes(saes.centring, models.base, files.base.spec.name);
+    centring.logs.forEach((line) => log(line));
+    for (const w of centring.warnings) {
+      warnings.push(w);
+      log(`warning: ${w}`);
+    }
+    for (const info of saes.infos) if (models.base.centred.has(info.layer)) info.centred = true;
     if (models.base.tablesOnCpu.length)
       log(`embedding lookups on the CPU, their tables above the buffer limit: ${models.base.tablesOnCpu.join(', ')}`);
     timings.load = (performance.now() - t0) / 1000 - timings.tokenize;

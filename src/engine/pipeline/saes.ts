@@ -11,6 +11,7 @@ import type { SessionSettings } from '../runtime/session';
 import { createProjector } from '../sae/createProjector';
 import { checkSaeFits, guaranteedMaxL0, loadSae, readSaeInfo, type SaeWeights } from '../sae/loadSae';
 import type { Projector } from '../sae/projector';
+import type { SaeCentring } from '../sae/types';
 import type { SaeInfo } from '../../shared/reportTypes';
 
 /** What each layer's SAE declares it achieves (the self-check compares). */
@@ -24,6 +25,8 @@ export interface RunSaes {
   projectors: Map<number, Projector>;
   /** SAEs kept loaded for the feature details (within featureDetails.ts's keepLoadedSaeBytes()). */
   loaded: Map<number, SaeWeights>;
+  /** Per layer, whether its SAE reads TransformerLens's centred stream (the hooks centre it: model/centring.ts). */
+  centring: Map<number, SaeCentring | undefined>;
 }
 
 /**
@@ -39,7 +42,7 @@ export async function loadSaes(
   warnings: string[],
   log: (line: string) => void,
 ): Promise<RunSaes> {
-  const out: RunSaes = { infos: [], declared: new Map(), labels: new Map(), projectors: new Map(), loaded: new Map() };
+  const out: RunSaes = { infos: [], declared: new Map(), labels: new Map(), projectors: new Map(), loaded: new Map(), centring: new Map() };
   try {
     for (const layer of config.layers.targets) await loadLayerSae(config, layer, hidden, settings, reduction, out, warnings, log);
   } catch (e) {
@@ -80,6 +83,7 @@ async function loadLayerSae(
     config.layers.hookPoint,
   );
   const sae = loadSae(folder, config.sae.format);
+  out.centring.set(layer, sae.centring);
   out.declared.set(layer, { l0: sae.declaredL0, explainedVariance: sae.declaredExplainedVariance, maxL0: guaranteedMaxL0(sae) });
   if (config.sae.k > sae.dSae)
     warnings.push(`sae.k ${config.sae.k} exceeds the SAE width ${sae.dSae} at layer ${layer}; all active features are compared.`);

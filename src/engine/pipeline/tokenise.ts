@@ -8,7 +8,7 @@ import type { PromptRecord } from '../data/promptRecords';
 import { parityWarnings } from '../data/parity';
 import { loadTokenizer, LoadedTokenizer } from '../data/tokenizer';
 import type { ModelFiles } from '../model/modelFolder';
-import type { RunModels } from './models';
+import { everyModel, type RunModels } from './models';
 
 export interface Tokenised {
   tokenizer: LoadedTokenizer;
@@ -37,6 +37,23 @@ export function datasetSourceOf(config: ResolvedConfig): DatasetSource {
   } catch (e) {
     if (!(e instanceof SaeDiffError)) throw e;
     throw new SaeDiffError(e.message, { location: config.locate('dataset.path'), hint: e.hint });
+  }
+}
+
+/**
+ * GPT-2 learns one position embedding per position up to n_positions (wpe): a longer prompt has none past it, where
+ * transformers and ONNX Runtime fail with an index error. Said here, naming the key that shortens the prompts.
+ */
+function checkLearnedPositions(config: ResolvedConfig, files: RunModels<ModelFiles>, sequences: number[][]): void {
+  const longest = sequences.reduce((m, s) => Math.max(m, s.length), 0);
+  for (const model of everyModel(files)) {
+    const c = model.configJson as Record<string, unknown>;
+    const limit = c.model_type === 'gpt2' ? (c.n_positions ?? c.max_position_embeddings) : undefined;
+    if (typeof limit === 'number' && longest > limit)
+      throw new SaeDiffError(
+        `A prompt has ${longest} tokens, but ${model.spec.name} has position embeddings for ${limit} (n_positions in ${model.configPath})`,
+        { location: config.locate('runtime.max_tokens'), hint: `Set runtime.max_tokens to ${limit} or less.` },
+      );
   }
 }
 
@@ -70,6 +87,7 @@ export async function tokenise(
   const sequences = records.map((r) =>
     encodeCapped(tokenizer.encode, renderPrompt(r, template, tokenizer.specialTokens, source.files[0]), maxTokens),
   );
+  checkLearnedPositions(config, files, sequences);
   const parity = parityWarnings(
     tokenizer,
     sftTokenizers.map((t, i) => ({ name: files.fineTunes[i].spec.name, tokenizer: t })),

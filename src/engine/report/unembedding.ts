@@ -12,7 +12,7 @@ import { placeExternalData, readExternalBytes } from '../model/externalData';
 import { graphOf, readOnnxModel, TensorDataType } from '../model/onnxGraph';
 import { toFloat32 } from '../sae/safetensors';
 import { readRange } from '../io/readAt';
-import { decoderTensorNames } from '../model/checkpoint/checkpointWeights';
+import { checkpointTensorNames } from '../model/checkpoint/checkpointWeights';
 import { type CheckpointSource, type ModelSource, onnxSource } from '../model/modelSource';
 
 export interface Unembedding {
@@ -32,8 +32,7 @@ export function readUnembedding(from: string | ModelSource): Unembedding | strin
 
 function fromCheckpoint(source: CheckpointSource): Unembedding | string {
   const tensors = source.checkpoint.tensors;
-  const { prefix, lmHead } = decoderTensorNames(tensors);
-  const tiedName = `${prefix}embed_tokens.weight`;
+  const { embedding: tiedName, lmHead } = checkpointTensorNames(tensors, source.spec.family);
   const name = tensors.has(lmHead) ? lmHead : source.spec.tiedEmbeddings && tensors.has(tiedName) ? tiedName : undefined;
   if (!name) return `${source.file} has no ${lmHead} and config.json does not tie the embeddings`;
   const t = tensors.get(name)!;

@@ -4,6 +4,16 @@ export type SaeArchitecture = 'standard' | 'jumprelu' | 'topk' | 'gated';
 /** SAELens activation normalisation, applied exactly: scale in, unscale the reconstruction out. */
 export type SaeNormalization = 'none' | 'expected_average_only_in' | 'constant_norm_rescale' | 'layer_norm';
 
+/** Whether an SAE reads TransformerLens's centred stream (model/centring.ts; SAELens: formats/saelensCentring.ts). */
+export interface SaeCentring {
+  /** Trained on the centred stream of a LayerNorm model (center_writing_weights). */
+  centre: boolean;
+  /** What says so, for logs and warnings. */
+  source: string;
+  /** A config from before SAELens 3.19.2 that does not say, though its training centred LayerNorm models by default. */
+  unstated?: boolean;
+}
+
 /** What an SAE is, read from its config and file headers only (no weights). */
 export interface SaeInfo {
   folder: string;
@@ -28,6 +38,8 @@ export interface SaeInfo {
   finetuningScaling?: boolean;
   /** SAELens TopK rescale_acts_by_decoder_norm: pre-activations times |W_dec row|, latents divided by it in decode. */
   rescaleActsByDecoderNorm?: boolean;
+  /** TransformerLens's centring of the stream the SAE was trained on (SAELens SAEs; others read it as it is). */
+  centring?: SaeCentring;
   /** The model the SAE was trained on, when its config says (SAELens model_name, Gemma Scope 2 model_name). */
   modelName?: string;
   /** What the SAE says it achieves on its training distribution, when it says (for the self-check). */

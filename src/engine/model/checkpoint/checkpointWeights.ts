@@ -8,30 +8,58 @@ import { onnx } from 'onnx-proto';
 import { SaeDiffError } from '../../core/errors';
 import { TensorDataType } from '../onnxGraph';
 import type { CheckpointFiles, CheckpointTensor } from './checkpointFiles';
-import type { DecoderSpec } from './decoderConfig';
+import type { CheckpointSpec } from './decoderConfig';
 import type { ScopedGraph } from './scopedGraph';
 
 /** safetensors dtype -> ONNX element type, for the dtypes a checkpoint may store its weights in. */
 export const DTYPES: Record<string, number> = { F32: TensorDataType.FLOAT, F16: TensorDataType.FLOAT16, BF16: TensorDataType.BFLOAT16 };
-/** Buffers some checkpoints saved beside the weights; they are derived from config.json here. */
-const DERIVED = /\.rotary_emb\.inv_freq$/;
+/**
+ * Buffers some checkpoints saved beside the weights, derived from config.json here: RoPE's inv_freq, and GPT-2's
+ * causal-mask buffers attn.bias / attn.masked_bias (in openai-community/gpt2's own model.safetensors).
+ */
+const DERIVED = /\.rotary_emb\.inv_freq$|(?:^|\.)h\.\d+\.attn\.(?:bias|masked_bias)$/;
+
+/** Where a checkpoint keeps its decoder's tensors, and the ones the graph (cut before the final norm) never reads. */
+export interface CheckpointTensorNames {
+  /** What every decoder tensor's name starts with. */
+  prefix: string;
+  /** The token embedding table. */
+  embedding: string;
+  lmHead: string;
+  /** The final norm's tensors: the graph ends at the last block. */
+  finalNorm: string[];
+}
 
 /**
  * Where a checkpoint keeps its decoder's tensors: `model.` (a ForCausalLM), nothing (a bare LlamaModel saved
  * without its head), or, for Gemma 3's multimodal models, `language_model.model.` (what save_pretrained writes,
- * transformers 4.5x and 5 alike) or `model.language_model.` (transformers 5's names in memory).
+ * transformers 4.5x and 5 alike) or `model.language_model.` (transformers 5's names in memory). GPT-2: `transformer.`
+ * (GPT2LMHeadModel.save_pretrained), or nothing (openai-community/gpt2's own file, a bare GPT2Model's names).
  */
-export function decoderTensorNames(tensors: ReadonlyMap<string, unknown>): { prefix: string; lmHead: string } {
+export function checkpointTensorNames(tensors: ReadonlyMap<string, unknown>, family: string): CheckpointTensorNames {
+  if (family === 'gpt2') {
+    const prefix = tensors.has('transformer.wte.weight') || !tensors.has('wte.weight') ? 'transformer.' : '';
+    return {
+      prefix,
+      embedding: `${prefix}wte.weight`,
+      lmHead: 'lm_head.weight',
+      finalNorm: [`${prefix}ln_f.weight`, `${prefix}ln_f.bias`],
+    };
+  }
   for (const [prefix, lmHead] of [
     ['language_model.model.', 'language_model.lm_head.weight'],
     ['model.language_model.', 'lm_head.weight'],
   ])
-    if (tensors.has(`${prefix}embed_tokens.weight`)) return { prefix, lmHead };
-  return {
-    prefix: tensors.has('model.embed_tokens.weight') || !tensors.has('embed_tokens.weight') ? 'model.' : '',
-    lmHead: 'lm_head.weight',
-  };
+    if (tensors.has(`${prefix}embed_tokens.weight`)) return llamaNames(prefix, lmHead);
+  return llamaNames(tensors.has('model.embed_tokens.weight') || !tensors.has('embed_tokens.weight') ? 'model.' : '', 'lm_head.weight');
 }
+
+const llamaNames = (prefix: string, lmHead: string): CheckpointTensorNames => ({
+  prefix,
+  embedding: `${prefix}embed_tokens.weight`,
+  lmHead,
+  finalNorm: [`${prefix}norm.weight`],
+});
 
 /** A multimodal checkpoint's parts besides the text decoder (Gemma 3's SigLIP tower and projector): never run. */
 export const VISION_PARTS = /^(model\.)?(vision_tower|multi_modal_projector)\./;
@@ -39,20 +67,24 @@ export const VISION_PARTS = /^(model\.)?(vision_tower|multi_modal_projector)\./;
 export class WeightReader {
   readonly initializers: onnx.ITensorProto[] = [];
   readonly prefix: string;
-  private readonly lmHead: string;
+  private readonly names: CheckpointTensorNames;
   private readonly used = new Set<string>();
 
   constructor(
     private readonly files: CheckpointFiles,
-    private readonly spec: DecoderSpec,
+    private readonly spec: Pick<CheckpointSpec, 'family' | 'visionTower'>,
     private readonly g: ScopedGraph,
     private readonly configFile: string,
     /** A weight file's location relative to the graph's external data folder. */
     private readonly locate: (file: string) => string,
   ) {
-    const names = decoderTensorNames(files.tensors);
-    this.prefix = names.prefix;
-    this.lmHead = names.lmHead;
+    this.names = checkpointTensorNames(files.tensors, spec.family);
+    this.prefix = this.names.prefix;
+  }
+
+  /** The token embedding table's name. */
+  get embedding(): string {
+    return this.names.embedding;
   }
 
   /** The tensor `name` in the graph's activation type (dims checked against `dims`; -1 accepts any size). */
@@ -109,7 +141,7 @@ export class WeightReader {
 
   /** Refuses a tensor the graph did not read (another architecture's, a quantisation's), naming it. */
   checkAllUsed(): void {
-    const ignored = new Set([`${this.prefix}norm.weight`, this.lmHead]);
+    const ignored = new Set([...this.names.finalNorm, this.names.lmHead]);
     for (const name of this.files.tensors.keys()) {
       if (this.used.has(name) || ignored.has(name) || DERIVED.test(name)) continue;
       if (this.spec.visionTower && VISION_PARTS.test(name)) continue;

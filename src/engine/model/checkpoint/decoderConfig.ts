@@ -13,6 +13,7 @@
  * is refused, naming the key.
  */
 import { SaeDiffError } from '../../core/errors';
+import { gpt2Spec, type Gpt2Spec } from './gpt2Config';
 import { ropeInverseFrequencies, type RopeScaling } from './ropeFrequencies';
 
 /** config.json as read (model/modelFolder.ts's HfConfig). */
@@ -31,6 +32,9 @@ export const CHECKPOINT_FAMILIES = [
   'olmo3',
   'granite',
 ] as const;
+
+/** What a checkpoint's config.json describes: a decoder of Llama's kin (decoderGraph.ts) or GPT-2 (gpt2Graph.ts). */
+export type CheckpointSpec = DecoderSpec | Gpt2Spec;
 
 export interface DecoderSpec {
   family: (typeof CHECKPOINT_FAMILIES)[number];
@@ -435,8 +439,13 @@ const GEMMA3_TEXT_DEFAULTS: HfConfig = {
   tie_word_embeddings: true,
 };
 
+/** Reads and checks a checkpoint's config.json, whichever graph builder it needs. */
+export function checkpointSpec(config: HfConfig, configFile: string): CheckpointSpec {
+  return config.model_type === 'gpt2' ? gpt2Spec(config, configFile) : decoderSpec(config, configFile);
+}
+
 /**
- * Reads and checks a checkpoint's config.json. A multimodal model (Gemma 3 4B and up) is read as its text decoder:
+ * Reads and checks the config.json of a decoder of Llama's kin. A multimodal model (Gemma 3 4B and up) is read as its text decoder:
  * text_config, whose keys errors name as `text_config.<key>`; its vision tower never runs (text prompts).
  */
 export function decoderSpec(config: HfConfig, configFile: string): DecoderSpec {
@@ -465,7 +474,7 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
     throw refuse(
       configFile,
       'model_type',
-      `model_type ${JSON.stringify(c.model_type)} cannot run from safetensors: sae-diff builds ${[...CHECKPOINT_FAMILIES, ...Object.keys(MULTIMODAL_TEXT)].join(', ')} checkpoints`,
+      `model_type ${JSON.stringify(c.model_type)} cannot run from safetensors: sae-diff builds ${[...CHECKPOINT_FAMILIES, ...Object.keys(MULTIMODAL_TEXT), 'gpt2'].join(', ')} checkpoints`,
       EXPORT_HINT,
     );
   }

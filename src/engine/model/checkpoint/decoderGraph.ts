@@ -34,18 +34,14 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { onnx } from 'onnx-proto';
-import { SaeDiffError } from '../../core/errors';
 import { commonFolder } from '../externalData';
-import { intAttr, type ModelProto, TensorDataType, valueInfo } from '../onnxGraph';
+import { intAttr, type ModelProto } from '../onnxGraph';
 import type { CheckpointFiles } from './checkpointFiles';
-import { VISION_PARTS, WeightReader } from './checkpointWeights';
+import { WeightReader } from './checkpointWeights';
 import type { DecoderSpec } from './decoderConfig';
-import type { LoraAdapter, LoraModule } from './loraAdapter';
+import { decoderModel, geluTanh, graphFrame, Projections } from './graphParts';
+import type { LoraAdapter } from './loraAdapter';
 import { FLOAT, FLOAT16, INT64, ints, ScopedGraph } from './scopedGraph';
-
-/** The lowest float32: the additive mask value transformers uses (torch.finfo(float32).min). */
-const MASKED = -3.4028234663852886e38;
 
 export interface DecoderGraphOptions {
   adapter?: LoraAdapter;
@@ -72,47 +68,10 @@ export function buildDecoderGraph(
   const weights = new WeightReader(files, spec, g, configFile, (file) => path.relative(root, resolved.get(file)!));
   const { hidden, heads, kvHeads, headDim } = spec;
 
-  // shapes: [B, S] of the batch, and the constants the reshapes use
-  const bs = g.one('/model', 'Shape', ['input_ids'], [], null);
-  const seqLen = g.one('/model', 'Gather', [bs, g.int64s('sae_diff.one', [1], [])], [intAttr('axis', 0)], null);
-  const shapes = new Map<number, string>();
-  /** [B, S, width]: the shape a projection's flat [B·S, width] output is given back. */
-  const shapeOf = (width: number) => {
-    if (!shapes.has(width))
-      shapes.set(width, g.one('/model', 'Concat', [bs, g.int64s(`sae_diff.width_${width}`, [width])], [intAttr('axis', 0)], null));
-    return shapes.get(width)!;
-  };
-  const flatShape = (width: number) => g.int64s(`sae_diff.flat_${width}`, [-1, width]);
-
-  // the mask: key j is visible to query i when j <= i and j is a real token (attention_mask); [B, 1, S, S]
-  const idx = g.one('/model/mask', 'Range', [g.int64s('sae_diff.zero', [0], []), seqLen, g.int64s('sae_diff.step', [1], [])], [], null);
-  const keys = g.one('/model/mask', 'Unsqueeze', [idx, g.int64s('sae_diff.axes_0', [0])], [], null);
-  const queries = g.one('/model/mask', 'Unsqueeze', [idx, g.int64s('sae_diff.axes_1', [1])], [], null);
-  const causal = g.one('/model/mask', 'LessOrEqual', [keys, queries], [], null);
-  const real = g.one('/model/mask', 'Cast', ['attention_mask'], [intAttr('to', TensorDataType.BOOL)], null);
-  const realKeys = g.one('/model/mask', 'Unsqueeze', [real, g.int64s('sae_diff.axes_1_2', [1, 2])], [], null);
-  const visible = g.one('/model/mask', 'And', [causal, realKeys], [], null);
-  // sliding-window layers also hide keys `slidingWindow` or more positions back (q - k < window)
-  const windowVisible =
-    spec.slidingWindow === undefined
-      ? visible
-      : g.one(
-          '/model/mask',
-          'And',
-          [
-            visible,
-            g.one(
-              '/model/mask',
-              'Less',
-              [g.one('/model/mask', 'Sub', [queries, keys], [], null), g.int64s('sae_diff.sliding_window', [spec.slidingWindow], [])],
-              [],
-              null,
-            ),
-          ],
-          [],
-          null,
-        );
-  const masked = g.floats('sae_diff.masked', Float32Array.of(MASKED), []);
+  const frame = graphFrame(g, '/model');
+  const visible = frame.visible;
+  const windowVisible = spec.slidingWindow === undefined ? visible : frame.windowVisible(spec.slidingWindow);
+  const masked = frame.masked;
 
   // RoPE: angles = position_ids x inv_freq in float32, duplicated over the two halves; cos and sin [B, 1, S, rotary dim]
   const rs = '/model/rotary_emb';
@@ -173,40 +132,8 @@ export function buildDecoderGraph(
     return pass === undefined ? out : g.one(scope, 'Concat', [out, pass], [intAttr('axis', -1)]);
   };
 
-  const lorasUsed = new Set<string>();
-  // the adapter's modules by their path in the decoder (`layers.3.self_attn.q_proj`): PEFT names them as the model is
-  // in memory (transformers 5's Gemma 3: model.language_model.*), the checkpoint as it was saved (language_model.model.*)
-  const loraByPath = new Map<string, { module: string; lora: LoraModule }>();
-  for (const [module, lora] of adapter?.modules ?? []) {
-    const inDecoder = /^(?:model\.language_model\.|language_model\.model\.|model\.)?(layers\.\d+\..+)$/.exec(module);
-    if (inDecoder) loraByPath.set(inDecoder[1], { module, lora });
-  }
-  /** x [B, S, in] W^T (+ b) (+ the adapter's branch) -> [B, S, out], as Gemms on the flattened tokens. */
-  const linear = (scope: string, x: string, name: string, width: number, bias: boolean, xWidth: number) => {
-    const flatX = g.one(scope, 'Reshape', [x, flatShape(xWidth)]);
-    const inputs = [flatX, weights.get(`${name}.weight`, [width, xWidth])];
-    if (bias) inputs.push(weights.get(`${name}.bias`, [width]));
-    let y = g.one(scope, 'Gemm', inputs, [intAttr('transB', 1)]);
-    const adapted = loraByPath.get(name.slice(weights.prefix.length));
-    if (adapted) {
-      const { lora } = adapted;
-      lorasUsed.add(adapted.module);
-      // PEFT: x cast to the (float32) adapter's dtype, result + lora_B(lora_A(x)) * scaling, back to the base's dtype
-      const a = weights.loraMatrix(`${name}.lora_A.weight`, lora.a, [-1, xWidth], adapter!.file);
-      const b = weights.loraMatrix(`${name}.lora_B.weight`, lora.b, [width, -1], adapter!.file);
-      const low = g.one(`${scope}/lora_A`, 'Gemm', [g.cast(scope, flatX, act, FLOAT), a], [intAttr('transB', 1)], FLOAT);
-      const branch = g.one(`${scope}/lora_B`, 'Gemm', [low, b], [intAttr('transB', 1)], FLOAT);
-      const scaled = g.one(
-        scope,
-        'Mul',
-        [branch, g.floats(`sae_diff.lora_scaling_${lora.scaling}`, Float32Array.of(lora.scaling), [])],
-        [],
-        FLOAT,
-      );
-      y = g.cast(scope, g.one(scope, 'Add', [g.cast(scope, y, act, FLOAT), scaled], [], FLOAT), FLOAT, act);
-    }
-    return g.one(scope, 'Reshape', [y, shapeOf(width)]);
-  };
+  const projections = new Projections(g, weights, frame, adapter);
+  const linear = projections.linear.bind(projections);
   /** RMSNorm over x's last axis, of `width` (hidden, or head_dim for Qwen3's q_norm / k_norm). */
   const rmsNorm = (scope: string, x: string, weightName: string, width = hidden) => {
     const xf = g.cast(scope, x, act, FLOAT);
@@ -244,35 +171,10 @@ export function buildDecoderGraph(
   };
 
   const silu = (scope: string, t: string) => g.one(scope, 'Mul', [t, g.one(scope, 'Sigmoid', [t])]);
-  /** PyTorch's gelu(approximate='tanh'): 0.5 · x · (1 + tanh(sqrt(2/π) · (x + 0.044715 · x³))), in float32. */
-  const geluTanh = (scope: string, t: string) => {
-    const xf = g.cast(scope, t, act, FLOAT);
-    const c = (name: string, v: number) => g.floats(`sae_diff.gelu_${name}`, Float32Array.of(v), []);
-    const cube = g.one(scope, 'Mul', [g.one(scope, 'Mul', [xf, xf], [], FLOAT), xf], [], FLOAT);
-    const inner = g.one(
-      scope,
-      'Mul',
-      [
-        g.one(scope, 'Add', [xf, g.one(scope, 'Mul', [cube, c('kappa', 0.044715)], [], FLOAT)], [], FLOAT),
-        c('beta', Math.sqrt(2 / Math.PI)),
-      ],
-      [],
-      FLOAT,
-    );
-    const onePlus = g.one(
-      scope,
-      'Add',
-      [g.one(scope, 'Tanh', [inner], [], FLOAT), g.floats('sae_diff.one_f32', Float32Array.of(1), [])],
-      [],
-      FLOAT,
-    );
-    return g.cast(scope, g.one(scope, 'Mul', [g.one(scope, 'Mul', [xf, c('half', 0.5)], [], FLOAT), onePlus], [], FLOAT), FLOAT, act);
-  };
-
   const prefix = weights.prefix;
   // the table is gathered from as stored and only its rows converted: a half table stays half in memory, and a
   // table above a WebGPU buffer can be gathered on the CPU (model/oversizedWeights.ts)
-  const table = weights.stored(`${prefix}embed_tokens.weight`, [-1, hidden]);
+  const table = weights.stored(weights.embedding, [-1, hidden]);
   const rows = g.one('/model/embed_tokens', 'Gather', [table.name, 'input_ids'], [], table.dataType);
   let x = g.cast('/model/embed_tokens', rows, table.dataType, act);
   // Gemma: hidden_states * torch.tensor(hidden_size ** 0.5, dtype=hidden_states.dtype)
@@ -368,7 +270,7 @@ export function buildDecoderGraph(
           linear(`${mlp}/gate_proj`, normed2, `${w}.mlp.gate_proj`, spec.intermediate, spec.mlpBias, hidden),
           linear(`${mlp}/up_proj`, normed2, `${w}.mlp.up_proj`, spec.intermediate, spec.mlpBias, hidden),
         ];
-    const activated = spec.mlpActivation === 'silu' ? silu(`${mlp}/act_fn`, gate) : geluTanh(`${mlp}/act_fn`, gate);
+    const activated = spec.mlpActivation === 'silu' ? silu(`${mlp}/act_fn`, gate) : geluTanh(g, `${mlp}/act_fn`, gate);
     const down = linear(
       `${mlp}/down_proj`,
       g.one(mlp, 'Mul', [activated, up]),
@@ -381,31 +283,6 @@ export function buildDecoderGraph(
     x = g.one(block, 'Add', [mid, scaled(mlpBranch)]);
   }
   weights.checkAllUsed();
-  // LoRA on a vision tower changes nothing text prompts reach (Gemma 3 adapters with target_modules "all-linear")
-  const unused = [...(adapter?.modules.keys() ?? [])].find((m) => !lorasUsed.has(m) && !(spec.visionTower && VISION_PARTS.test(m)));
-  if (unused !== undefined) {
-    throw new SaeDiffError(`The adapter adapts '${unused}', which the ${spec.family} graph has no projection for`, {
-      location: { file: adapter!.file },
-      hint: 'Merge the adapter into the base (merge_and_unload, then save_pretrained) and give that folder, or export the merged model to ONNX.',
-    });
-  }
-
-  const model = onnx.ModelProto.create({
-    irVersion: 8,
-    producerName: 'sae-diff (safetensors checkpoint)',
-    opsetImport: [{ domain: '', version: 17 }],
-    graph: onnx.GraphProto.create({
-      name: path.basename(path.dirname(files.main)),
-      node: g.nodes,
-      initializer: [...g.inits, ...weights.initializers],
-      input: ['input_ids', 'attention_mask', 'position_ids'].map((name) => ({
-        name,
-        type: { tensorType: { elemType: INT64, shape: { dim: [{ dimParam: 'batch_size' }, { dimParam: 'sequence_length' }] } } },
-      })),
-      output: [valueInfo(x, act)],
-      // hookGraph casts a hooked tensor that is not float32 to float32
-      valueInfo: [...g.types].filter(([t]) => t !== x).map(([t, type]) => valueInfo(t, type)),
-    }),
-  });
-  return { model, externalDataFolder: root };
+  projections.checkAdapterUsed(spec.family, spec.visionTower);
+  return { model: decoderModel(g, weights, files, x), externalDataFolder: root };
 }

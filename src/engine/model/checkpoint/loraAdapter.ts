@@ -55,7 +55,6 @@ const REFUSED: [key: string, isSet: (v: unknown) => boolean, what: string][] = [
   ['use_dora', (v) => v === true, 'DoRA adapters are not built'],
   ['lora_bias', (v) => v === true, 'LoRA biases (lora_bias) are not built'],
   ['bias', (v) => v !== undefined && v !== null && v !== 'none', 'Adapters that train the base biases are not built'],
-  ['fan_in_fan_out', (v) => v === true, 'fan_in_fan_out adapters (GPT-2 Conv1D) are not built'],
   ['alpha_pattern', (v) => !!v && typeof v === 'object' && Object.keys(v).length > 0, 'Per-module alphas (alpha_pattern) are not built'],
   ['layer_replication', (v) => Array.isArray(v) && v.length > 0, 'layer_replication is not built'],
   ['target_parameters', (v) => Array.isArray(v) && v.length > 0, 'LoRA on parameters (target_parameters) is not built'],
@@ -90,6 +89,9 @@ const KNOWN = new Set([
   'exclude_modules',
   'lora_alpha',
   'lora_dropout',
+  // PEFT sets it for GPT-2's Conv1D (weights stored [in, out]); it transposes only the merged delta, the unmerged
+  // forward is lora_B(lora_A(x)) either way (peft/tuners/lora/layer.py Linear.forward, get_delta_weight)
+  'fan_in_fan_out',
   'use_rslora',
   'modules_to_save',
   'layers_to_transform',

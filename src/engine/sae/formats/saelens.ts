@@ -6,6 +6,7 @@ import { readSafetensorsHeader } from '../../io/safetensorsHeader';
 import type { SaeFormatModule, SaeInfo, SaeNormalization, SaeWeights } from '../types';
 import { need, scaleColumns, scaleRows } from '../weights';
 import { firstNumber, hookOf, readConfigObject, refuse } from './common';
+import { saeLensCentring } from './saelensCentring';
 
 const NORMALIZATIONS = ['none', 'expected_average_only_in', 'constant_norm_rescale', 'layer_norm'];
 
@@ -62,7 +63,8 @@ function readInfo(folder: string): SaeInfo {
       `Missing cfg.json in the SAELens folder ${folder}`,
       'Save the SAE with SAELens (sae.save_model) so that cfg.json is written.',
     );
-  const cfg = upgradeSaeLensConfig(readConfigObject(cfgPath));
+  const raw = readConfigObject(cfgPath);
+  const cfg = upgradeSaeLensConfig(raw);
   const weightsFile = path.join(folder, 'sae_weights.safetensors');
   const header = readSafetensorsHeader(weightsFile);
   const arch = String(cfg.architecture ?? 'standard');
@@ -157,6 +159,7 @@ function readInfo(folder: string): SaeInfo {
     scalingFactor,
     finetuningScaling: finetuningScaling || undefined,
     rescaleActsByDecoderNorm: rescale || undefined,
+    centring: saeLensCentring(raw, folder),
     declaredL0: firstNumber(cfg, ['l0', 'expected_l0', 'average_l0', 'mean_l0']) ?? firstNumber(meta, ['l0']),
     declaredExplainedVariance: firstNumber(cfg, ['explained_variance', 'variance_explained', 'expected_explained_variance']),
   };

@@ -1,0 +1,178 @@
+/**
+ * What every checkpoint graph builder (decoderGraph.ts for Llama's kin, gpt2Graph.ts) builds alike: the batch's
+ * shapes and attention mask, projections with an unmerged LoRA branch, GELU, and the finished ModelProto.
+ */
+import * as path from 'path';
+import { onnx } from 'onnx-proto';
+import { SaeDiffError } from '../../core/errors';
+import { intAttr, type ModelProto, TensorDataType, valueInfo } from '../onnxGraph';
+import type { CheckpointFiles } from './checkpointFiles';
+import { VISION_PARTS, type WeightReader } from './checkpointWeights';
+import type { LoraAdapter, LoraModule } from './loraAdapter';
+import { FLOAT, INT64, type ScopedGraph } from './scopedGraph';
+
+/** The lowest float32: the additive mask value transformers uses (torch.finfo(float32).min). */
+const MASKED = -3.4028234663852886e38;
+
+export interface GraphFrame {
+  /** [B, S, width]: the shape a projection's flat [B·S, width] output is given back. */
+  shapeOf(width: number): string;
+  /** [-1, width]: a [B, S, width] tensor's tokens as rows. */
+  flatShape(width: number): string;
+  /** [B, 1, S, S] bool: key j is visible to query i when j <= i and j is a real token (attention_mask). */
+  visible: string;
+  /** `visible`, also hiding keys `window` or more positions back (q - k < window: masking_utils.sliding_window_overlay). */
+  windowVisible(window: number): string;
+  /** The float32 value a hidden key's score is replaced by. */
+  masked: string;
+}
+
+/** The batch's shapes and masks, in scope `root` (`/model`, `/transformer`) as the exporters scope them. */
+export function graphFrame(g: ScopedGraph, root: string): GraphFrame {
+  const bs = g.one(root, 'Shape', ['input_ids'], [], null);
+  const seqLen = g.one(root, 'Gather', [bs, g.int64s('sae_diff.one', [1], [])], [intAttr('axis', 0)], null);
+  const shapes = new Map<number, string>();
+  const shapeOf = (width: number) => {
+    if (!shapes.has(width))
+      shapes.set(width, g.one(root, 'Concat', [bs, g.int64s(`sae_diff.width_${width}`, [width])], [intAttr('axis', 0)], null));
+    return shapes.get(width)!;
+  };
+  const ms = `${root}/mask`;
+  const idx = g.one(ms, 'Range', [g.int64s('sae_diff.zero', [0], []), seqLen, g.int64s('sae_diff.step', [1], [])], [], null);
+  const keys = g.one(ms, 'Unsqueeze', [idx, g.int64s('sae_diff.axes_0', [0])], [], null);
+  const queries = g.one(ms, 'Unsqueeze', [idx, g.int64s('sae_diff.axes_1', [1])], [], null);
+  const causal = g.one(ms, 'LessOrEqual', [keys, queries], [], null);
+  const real = g.one(ms, 'Cast', ['attention_mask'], [intAttr('to', TensorDataType.BOOL)], null);
+  const realKeys = g.one(ms, 'Unsqueeze', [real, g.int64s('sae_diff.axes_1_2', [1, 2])], [], null);
+  const visible = g.one(ms, 'And', [causal, realKeys], [], null);
+  const windows = new Map<number, string>();
+  const windowVisible = (window: number) => {
+    if (!windows.has(window)) {
+      const distance = g.one(ms, 'Sub', [queries, keys], [], null);
+      const near = g.one(ms, 'Less', [distance, g.int64s(`sae_diff.sliding_window_${window}`, [window], [])], [], null);
+      windows.set(window, g.one(ms, 'And', [visible, near], [], null));
+    }
+    return windows.get(window)!;
+  };
+  return {
+    shapeOf,
+    flatShape: (width) => g.int64s(`sae_diff.flat_${width}`, [-1, width]),
+    visible,
+    windowVisible,
+    masked: g.floats('sae_diff.masked', Float32Array.of(MASKED), []),
+  };
+}
+
+/** How a checkpoint stores a projection's weight: nn.Linear's [out, in], or GPT-2's Conv1D [in, out] (y = x W + b). */
+export type WeightLayout = 'linear' | 'conv1d';
+
+/**
+ * The projections of one graph: x W (+ b), as Gemms on the flattened tokens, plus the adapter's branch where it
+ * adapts that module. PEFT names an adapter's modules as the model is in memory; the module's path inside the
+ * decoder (`layers.3.self_attn.q_proj`, GPT-2's `h.3.attn.c_attn`) is what both share.
+ */
+export class Projections {
+  private readonly used = new Set<string>();
+  private readonly byPath = new Map<string, { module: string; lora: LoraModule }>();
+
+  constructor(
+    private readonly g: ScopedGraph,
+    private readonly weights: WeightReader,
+    private readonly frame: GraphFrame,
+    private readonly adapter: LoraAdapter | undefined,
+  ) {
+    // transformers 5's Gemma 3: model.language_model.*, as saved: language_model.model.*; GPT-2: transformer.h.N
+    for (const [module, lora] of adapter?.modules ?? []) {
+      const inDecoder = /^(?:model\.language_model\.|language_model\.model\.|model\.|transformer\.)?((?:layers|h)\.\d+\..+)$/.exec(module);
+      if (inDecoder) this.byPath.set(inDecoder[1], { module, lora });
+    }
+  }
+
+  /** x [B, S, in] -> [B, S, out] through the weight `name` (+ its bias) and, where adapted, + B (A x) · scaling. */
+  linear(scope: string, x: string, name: string, width: number, bias: boolean, xWidth: number, layout: WeightLayout = 'linear'): string {
+    const { g, weights, frame } = this;
+    const flatX = g.one(scope, 'Reshape', [x, frame.flatShape(xWidth)]);
+    const conv1d = layout === 'conv1d';
+    const inputs = [flatX, weights.get(`${name}.weight`, conv1d ? [xWidth, width] : [width, xWidth])];
+    if (bias) inputs.push(weights.get(`${name}.bias`, [width]));
+    let y = g.one(scope, 'Gemm', inputs, conv1d ? [] : [intAttr('transB', 1)]);
+    const adapted = this.byPath.get(name.slice(weights.prefix.length));
+    if (adapted) {
+      const { lora } = adapted;
+      this.used.add(adapted.module);
+      // PEFT (lora/layer.py Linear.forward, Conv1D included: fan_in_fan_out only transposes the merged delta): x cast
+      // to the (float32) adapter's dtype, result + lora_B(lora_A(x)) * scaling, back to the base's dtype
+      const a = weights.loraMatrix(`${name}.lora_A.weight`, lora.a, [-1, xWidth], this.adapter!.file);
+      const b = weights.loraMatrix(`${name}.lora_B.weight`, lora.b, [width, -1], this.adapter!.file);
+      const low = g.one(`${scope}/lora_A`, 'Gemm', [g.cast(scope, flatX, g.act, FLOAT), a], [intAttr('transB', 1)], FLOAT);
+      const branch = g.one(`${scope}/lora_B`, 'Gemm', [low, b], [intAttr('transB', 1)], FLOAT);
+      const scaling = g.floats(`sae_diff.lora_scaling_${lora.scaling}`, Float32Array.of(lora.scaling), []);
+      const scaled = g.one(scope, 'Mul', [branch, scaling], [], FLOAT);
+      y = g.cast(scope, g.one(scope, 'Add', [g.cast(scope, y, g.act, FLOAT), scaled], [], FLOAT), FLOAT, g.act);
+    }
+    return g.one(scope, 'Reshape', [y, frame.shapeOf(width)]);
+  }
+
+  /** Refuses an adapter module no projection read (LoRA on a vision tower changes nothing text prompts reach). */
+  checkAdapterUsed(family: string, visionTower = false): void {
+    const unused = [...(this.adapter?.modules.keys() ?? [])].find((m) => !this.used.has(m) && !(visionTower && VISION_PARTS.test(m)));
+    if (unused === undefined) return;
+    throw new SaeDiffError(`The adapter adapts '${unused}', which the ${family} graph has no projection for`, {
+      location: { file: this.adapter!.file },
+      hint: 'Merge the adapter into the base (merge_and_unload, then save_pretrained) and give that folder, or export the merged model to ONNX.',
+    });
+  }
+}
+
+/** PyTorch's gelu(approximate='tanh') (GPT-2's gelu_new): 0.5 · x · (1 + tanh(sqrt(2/π) · (x + 0.044715 · x³))), in float32. */
+export function geluTanh(g: ScopedGraph, scope: string, t: string): string {
+  const xf = g.cast(scope, t, g.act, FLOAT);
+  const c = (name: string, v: number) => g.floats(`sae_diff.gelu_${name}`, Float32Array.of(v), []);
+  const mul = (a: string, b: string) => g.one(scope, 'Mul', [a, b], [], FLOAT);
+  const cube = mul(mul(xf, xf), xf);
+  const inner = mul(g.one(scope, 'Add', [xf, mul(cube, c('kappa', 0.044715))], [], FLOAT), c('beta', Math.sqrt(2 / Math.PI)));
+  const onePlus = g.one(
+    scope,
+    'Add',
+    [g.one(scope, 'Tanh', [inner], [], FLOAT), g.floats('sae_diff.one_f32', Float32Array.of(1), [])],
+    [],
+    FLOAT,
+  );
+  return g.cast(scope, mul(mul(xf, c('half', 0.5)), onePlus), FLOAT, g.act);
+}
+
+/** torch's exact gelu: 0.5 · x · (1 + erf(x / sqrt 2)), in float32. */
+export function geluErf(g: ScopedGraph, scope: string, t: string): string {
+  const xf = g.cast(scope, t, g.act, FLOAT);
+  const scaled = g.one(scope, 'Mul', [xf, g.floats('sae_diff.gelu_inv_sqrt2', Float32Array.of(Math.SQRT1_2), [])], [], FLOAT);
+  const onePlus = g.one(
+    scope,
+    'Add',
+    [g.one(scope, 'Erf', [scaled], [], FLOAT), g.floats('sae_diff.one_f32', Float32Array.of(1), [])],
+    [],
+    FLOAT,
+  );
+  const half = g.one(scope, 'Mul', [xf, g.floats('sae_diff.gelu_half', Float32Array.of(0.5), [])], [], FLOAT);
+  return g.cast(scope, g.one(scope, 'Mul', [half, onePlus], [], FLOAT), FLOAT, g.act);
+}
+
+/** The finished graph: int64 inputs input_ids, attention_mask, position_ids [batch, sequence]; `output` its one output. */
+export function decoderModel(g: ScopedGraph, weights: WeightReader, files: CheckpointFiles, output: string): ModelProto {
+  return onnx.ModelProto.create({
+    irVersion: 8,
+    producerName: 'sae-diff (safetensors checkpoint)',
+    opsetImport: [{ domain: '', version: 17 }],
+    graph: onnx.GraphProto.create({
+      name: path.basename(path.dirname(files.main)),
+      node: g.nodes,
+      initializer: [...g.inits, ...weights.initializers],
+      input: ['input_ids', 'attention_mask', 'position_ids'].map((name) => ({
+        name,
+        type: { tensorType: { elemType: INT64, shape: { dim: [{ dimParam: 'batch_size' }, { dimParam: 'sequence_length' }] } } },
+      })),
+      output: [valueInfo(output, g.act)],
+      // hookGraph casts a hooked tensor that is not float32 to float32
+      valueInfo: [...g.types].filter(([t]) => t !== output).map(([t, type]) => valueInfo(t, type)),
+    }),
+  });
+}

@@ -1,0 +1,59 @@
+/**
+ * Whether a SAELens SAE was trained on TransformerLens's centred residual stream (model/centring.ts), as SAELens
+ * itself tells: its training runs load the model with HookedTransformer.from_pretrained_no_processing(
+ * **model_from_pretrained_kwargs) since 3.19.2 (sae_lens/load_model.py; the kwargs are saved in cfg.json, top level or,
+ * in SAELens 6, in metadata), so the stream is centred when those kwargs set center_writing_weights. Before 3.19.2
+ * training used from_pretrained, whose default processing centres LayerNorm models, and cfg.json did not record it;
+ * SAELens marks its own releases trained that way with config_overrides in pretrained_saes.yaml (a SAE loaded from
+ * the hub cache of one of those repos is read with its override). Models other than HookedTransformer
+ * (AutoModelForCausalLM, HookedMamba) are never processed.
+ */
+import type { SaeCentring } from '../types';
+
+/**
+ * The repos of SAELens releases whose pretrained_saes.yaml config_overrides set model_from_pretrained_kwargs
+ * center_writing_weights true (SAELens at 91ca16c, October 2025), and the release names.
+ */
+const CENTRED_RELEASES = new Map([
+  ['jbloom/GPT2-Small-SAEs-Reformatted', 'gpt2-small-res-jb'],
+  ['jbloom/GPT2-Small-Feature-Splitting-Experiment-Layer-8', 'gpt2-small-res-jb-feature-splitting'],
+  ['tommmcgrath/gpt2-small-mlp-out-saes', 'gpt2-small-mlp-tm'],
+]);
+
+/** The hub repo a folder of the Hugging Face cache belongs to (`…/models--org--name/snapshots/<rev>/…`). */
+function cachedRepo(folder: string): string | undefined {
+  const m = /(?:^|[\\/])models--([^\\/]+?)--([^\\/]+)[\\/]snapshots[\\/]/.exec(folder);
+  return m ? `${m[1]}/${m[2]}` : undefined;
+}
+
+/** A SAELens version as numbers, or undefined when it is not one. */
+function versionOf(v: unknown): number[] | undefined {
+  const m = typeof v === 'string' ? /^(\d+)\.(\d+)\.(\d+)/.exec(v) : null;
+  return m ? m.slice(1).map(Number) : undefined;
+}
+
+const before = (v: number[], than: number[]) => {
+  for (let i = 0; i < than.length; i++) if (v[i] !== than[i]) return v[i] < than[i];
+  return false;
+};
+
+/** `raw`: cfg.json as saved (before upgradeSaeLensConfig). */
+export function saeLensCentring(raw: Record<string, any>, folder: string): SaeCentring {
+  const meta = raw.metadata && typeof raw.metadata === 'object' ? raw.metadata : {};
+  const modelClass = raw.model_class_name ?? meta.model_class_name;
+  if (modelClass !== undefined && modelClass !== null && modelClass !== 'HookedTransformer')
+    return { centre: false, source: `cfg.json model_class_name ${modelClass} (not processed by TransformerLens)` };
+  const repo = cachedRepo(folder);
+  const release = repo ? CENTRED_RELEASES.get(repo) : undefined;
+  if (release) return { centre: true, source: `SAELens' pretrained_saes.yaml, release ${release} (${repo})` };
+  const kwargs = raw.model_from_pretrained_kwargs ?? meta.model_from_pretrained_kwargs;
+  if (kwargs && typeof kwargs === 'object' && !Array.isArray(kwargs))
+    return {
+      centre: kwargs.center_writing_weights === true,
+      source: `cfg.json model_from_pretrained_kwargs${kwargs.center_writing_weights === true ? ' center_writing_weights true' : ''}`,
+    };
+  const version = versionOf(raw.sae_lens_training_version ?? raw.sae_lens_version ?? meta.sae_lens_version);
+  if (version && !before(version, [3, 19, 2]))
+    return { centre: false, source: 'cfg.json (SAELens 3.19.2 or later, no model_from_pretrained_kwargs)' };
+  return { centre: false, unstated: true, source: 'cfg.json (no model_from_pretrained_kwargs, written before SAELens 3.19.2)' };
+}

@@ -1,0 +1,253 @@
+/**
+ * GPT-2 (test/fixtures/gpt2, built by gpt2_fixtures.py with transformers): its checkpoints run from safetensors as
+ * transformers runs them, its ONNX exports hook alike, and TransformerLens's centring (center_writing_weights) is
+ * applied where an SAE was trained on it and the model normalises with LayerNorm.
+ */
+import assert from 'node:assert/strict';
+import * as fs from 'fs';
+import * as path from 'path';
+import { test } from 'node:test';
+import type { HookPoint } from '../src/engine/config/types';
+import { SaeDiffError } from '../src/engine/core/errors';
+import { normalisesWithLayerNorm } from '../src/engine/model/centring';
+import { checkpointSpec } from '../src/engine/model/checkpoint/decoderConfig';
+import { readLoraAdapter } from '../src/engine/model/checkpoint/loraAdapter';
+import { adapterSource, checkpointSource, type CheckpointSource, type ModelSource, readModelGraph } from '../src/engine/model/modelSource';
+import { readOnnxModel } from '../src/engine/model/onnxGraph';
+import { HookedModel } from '../src/engine/model/runner';
+import { readUnembedding, type Unembedding } from '../src/engine/report/unembedding';
+import { readSaeInfo } from '../src/engine/sae/loadSae';
+import type { SaeDiffReport } from '../src/shared/reportTypes';
+import { runCli, writeConfig } from './helpers/cli';
+import { differenceFromExpected, expectedIn } from './helpers/expectedActivations';
+import { FIXTURES, REPO_ROOT, scratchDir } from './helpers/paths';
+
+const GPT2 = path.join(REPO_ROOT, 'test', 'fixtures', 'gpt2');
+const out = scratchDir('gpt2');
+const cpu = { provider: 'cpu' as const, threads: 1 };
+const POINTS: HookPoint[] = ['resid_pre', 'resid_mid', 'resid_post', 'attn_out', 'mlp_out'];
+
+function checkpointOf(folder: string): ModelSource {
+  const configFile = path.join(folder, 'config.json');
+  return checkpointSource(path.join(folder, 'model.safetensors'), configFile, checkpointSpec(readJson(configFile), configFile));
+}
+const readJson = (file: string) => JSON.parse(fs.readFileSync(file, 'utf8'));
+const EXPORTS = ['torchscript', 'torchscript-opset14', 'dynamo'].map(
+  (name) => [name, path.join(GPT2, 'onnx', name, 'model.onnx')] as const,
+);
+
+/** Every layer at every hook point within 1e-5 (relative to the values' size) of `section` of base's expected.json. */
+async function assertMatchesTransformers(source: ModelSource | string, section?: string, centre = false) {
+  const expected = expectedIn(path.join(GPT2, 'base'), section);
+  for (const point of POINTS) {
+    const centred = centre ? { centred: new Set([0, 1, 2]) } : {};
+    for (const d of await differenceFromExpected(source, expected, point, cpu, centred)) {
+      assert.ok(d.absolute < 1e-5 * Math.max(1, d.largest), `${point} layer ${d.layer}: ${d.absolute} (largest ${d.largest})`);
+      assert.ok(d.largest > 0.1, `${point} layer ${d.layer}: activations of size ${d.largest}`);
+    }
+  }
+}
+
+test("a GPT-2 checkpoint (LayerNorm, learned positions, Conv1D, fused c_attn) gives transformers' activations at every hook point", async () => {
+  await assertMatchesTransformers(checkpointOf(path.join(GPT2, 'base')));
+});
+
+test("GPT-2 as openai-community/gpt2's model.safetensors lays it out (no transformer. prefix, attn.bias buffers) runs alike, W_U from wte", async () => {
+  const hub = checkpointOf(path.join(GPT2, 'hub-layout'));
+  await assertMatchesTransformers(hub);
+  const [a, b] = [readUnembedding(hub), readUnembedding(checkpointOf(path.join(GPT2, 'base')))] as Unembedding[];
+  assert.equal(typeof a, 'object', String(a));
+  assert.deepEqual([a.hidden, a.vocab, a.name], [64, 1024, 'wte.weight']);
+  assert.deepEqual([b.name], ['transformer.wte.weight']);
+  assert.deepEqual(a.data, b.data);
+});
+
+test("a GPT-2 LoRA adapter (PEFT's Conv1D adapters, fan_in_fan_out true, a rank_pattern) gives PEFT's unmerged activations", async () => {
+  const folder = path.join(GPT2, 'lora');
+  const adapter = readLoraAdapter(folder);
+  assert.equal(readJson(path.join(folder, 'adapter_config.json')).fan_in_fan_out, true);
+  assert.equal(adapter.modules.size, 12);
+  const source = adapterSource(checkpointOf(path.join(GPT2, 'base')) as CheckpointSource, adapter);
+  for (const point of ['resid_mid', 'resid_post'] as const) {
+    for (const d of await differenceFromExpected(source, expectedIn(folder), point, cpu)) {
+      assert.ok(d.absolute < 1e-5 * Math.max(1, d.largest), `${point} layer ${d.layer}: ${d.absolute} (largest ${d.largest})`);
+    }
+  }
+  // the adapter matters: the base's own values are far from these
+  const base = expectedIn(path.join(GPT2, 'base')).points.resid_post![2];
+  const adapted = expectedIn(folder).points.resid_post![2];
+  assert.ok(Math.max(...base.map((v, i) => Math.abs(v - adapted[i]))) > 0.5);
+});
+
+for (const [name, file] of EXPORTS) {
+  test(`GPT-2 exported by torch (${name}) hooks at every point as transformers computes them`, async () => {
+    await assertMatchesTransformers(file);
+  });
+}
+
+test('LayerNorm is told from RMSNorm in exports and checkpoint graphs (TransformerLens centres only the former)', () => {
+  for (const [name, file] of EXPORTS) assert.equal(normalisesWithLayerNorm(readOnnxModel(file)), true, name);
+  assert.equal(normalisesWithLayerNorm(readModelGraph(checkpointOf(path.join(GPT2, 'base'))).model), true, 'gpt2 checkpoint');
+  assert.equal(normalisesWithLayerNorm(readOnnxModel(path.join(FIXTURES, 'base', 'model.onnx'))), false, 'tiny-llama export');
+  assert.equal(normalisesWithLayerNorm(readModelGraph(checkpointOf(path.join(FIXTURES, 'base'))).model), false, 'tiny-llama checkpoint');
+});
+
+test("centred hooks give TransformerLens's center_writing_weights stream at every point: checkpoint and exports", async () => {
+  await assertMatchesTransformers(checkpointOf(path.join(GPT2, 'base')), 'centred', true);
+  for (const [, file] of EXPORTS) await assertMatchesTransformers(file, 'centred', true);
+  // uncentred and centred differ: the check above cannot pass by accident
+  const raw = expectedIn(path.join(GPT2, 'base')).points.resid_post![1];
+  const centred = expectedIn(path.join(GPT2, 'base'), 'centred').points.resid_post![1];
+  assert.ok(Math.max(...raw.map((v, i) => Math.abs(v - centred[i]))) > 0.05);
+});
+
+test('an RMSNorm model is never centred (TransformerLens does not centre it): the hooks say so and give the stream as it is', async () => {
+  const hooks = { targets: [1], hookPoint: 'resid_post' as const, tensorNames: new Map<number, string>() };
+  const plain = await HookedModel.load(path.join(FIXTURES, 'base', 'model.onnx'), hooks, cpu);
+  const asked = await HookedModel.load(path.join(FIXTURES, 'base', 'model.onnx'), { ...hooks, centred: new Set([1]) }, cpu);
+  try {
+    assert.deepEqual([asked.layerNorm, [...asked.centred]], [false, []]);
+    const batch = { batch: 1, seq: 4, ids: Int32Array.of(1, 50, 60, 70), mask: Uint8Array.of(1, 1, 1, 1) };
+    assert.deepEqual((await asked.run(batch)).get(1)!.data, (await plain.run(batch)).get(1)!.data);
+  } finally {
+    await plain.release();
+    await asked.release();
+  }
+});
+
+test('SAELens configs say whether the SAE read the centred stream: model_from_pretrained_kwargs, releases, older versions', () => {
+  const sae = path.join(GPT2, 'saes', 'blocks.1.hook_resid_pre');
+  assert.deepEqual(readSaeInfo(sae).centring?.centre, true);
+  const variant = (name: string, edit: (cfg: Record<string, any>) => void, under = out) => {
+    const dir = path.join(under, name);
+    fs.mkdirSync(dir, { recursive: true });
+    const cfg = readJson(path.join(sae, 'cfg.json'));
+    edit(cfg);
+    fs.writeFileSync(path.join(dir, 'cfg.json'), JSON.stringify(cfg));
+    fs.copyFileSync(path.join(sae, 'sae_weights.safetensors'), path.join(dir, 'sae_weights.safetensors'));
+    return readSaeInfo(dir).centring!;
+  };
+  // SAELens 6 keeps the kwargs in metadata
+  assert.equal(
+    variant('metadata', (c) => {
+      c.metadata = { model_from_pretrained_kwargs: c.model_from_pretrained_kwargs, sae_lens_version: '6.5.0' };
+      delete c.model_from_pretrained_kwargs;
+    }).centre,
+    true,
+  );
+  assert.equal(variant('false', (c) => (c.model_from_pretrained_kwargs = { center_writing_weights: false })).centre, false);
+  // an HF model (AutoModelForCausalLM) is never processed, whatever the kwargs
+  assert.equal(variant('hf-model', (c) => (c.model_class_name = 'AutoModelForCausalLM')).centre, false);
+  // no kwargs: SAELens 3.19.2 and later trained unprocessed; earlier versions did not record it
+  const noKwargs = (version?: string) => (c: Record<string, any>) => {
+    delete c.model_from_pretrained_kwargs;
+    for (const key of ['sae_lens_version', 'sae_lens_training_version']) {
+      if (version) c[key] = version;
+      else delete c[key];
+    }
+  };
+  assert.deepEqual(variant('v5-no-kwargs', noKwargs('5.11.0')), {
+    centre: false,
+    source: 'cfg.json (SAELens 3.19.2 or later, no model_from_pretrained_kwargs)',
+  });
+  assert.equal(variant('v3-no-kwargs', noKwargs('3.18.0')).unstated, true);
+  assert.equal(variant('unversioned', noKwargs()).unstated, true);
+  // gpt2-small-res-jb as the hub cache holds it: SAELens' release override centres it
+  const snapshot = path.join(out, 'hub', 'models--jbloom--GPT2-Small-SAEs-Reformatted', 'snapshots', '0123abc');
+  const jb = variant('blocks.1.hook_resid_pre', noKwargs(), snapshot);
+  assert.equal(jb.centre, true);
+  assert.match(jb.source, /gpt2-small-res-jb \(jbloom\/GPT2-Small-SAEs-Reformatted\)/);
+});
+
+/** The run's report of `models` with the fixture SAE, whose cfg.json is edited by `edit`. */
+function runWith(name: string, models: { base: string; sft: string }, edit: (cfg: Record<string, any>) => void = () => {}) {
+  const dir = path.join(out, 'runs', name);
+  const sae = path.join(dir, 'sae', 'blocks.1.hook_resid_pre');
+  fs.mkdirSync(sae, { recursive: true });
+  const source = path.join(GPT2, 'saes', 'blocks.1.hook_resid_pre');
+  const cfg = readJson(path.join(source, 'cfg.json'));
+  edit(cfg);
+  fs.writeFileSync(path.join(sae, 'cfg.json'), JSON.stringify(cfg));
+  fs.copyFileSync(path.join(source, 'sae_weights.safetensors'), path.join(sae, 'sae_weights.safetensors'));
+  const p = (f: string) => JSON.stringify(path.join(GPT2, f).replace(/\\/g, '/'));
+  const config = writeConfig(
+    dir,
+    'gpt2.sae-diff.yaml',
+    `diagnostic_pipeline:
+  models: { base: ${p(models.base)}, sft: ${p(models.sft)} }
+  sae: { path: "sae/blocks.{layer}.hook_resid_pre", k: 16 }
+  layers: { target_indices: [1], hook_point: resid_pre }
+  dataset: { path: "@/eval/general.jsonl", max_samples: 48 }
+  runtime: { max_tokens: 64, execution_provider: cpu }
+  output: { format: "json", save_path: "report.json" }
+`,
+  );
+  const res = runCli(['run', config, '--provider', 'cpu']);
+  assert.equal(res.code, 0, res.stderr);
+  return { report: readJson(path.join(dir, 'report.json')) as SaeDiffReport, stderr: res.stderr };
+}
+
+test('a run whose SAE was trained centred equals the same run on TransformerLens-centred checkpoints, and differs from an uncentred one', () => {
+  const dropKwargs = (c: Record<string, any>) => (c.model_from_pretrained_kwargs = {});
+  const centred = runWith('centred', { base: 'base', sft: 'sft' });
+  const processed = runWith('processed', { base: 'base-centred', sft: 'sft-centred' }, dropKwargs);
+  const uncentred = runWith('uncentred', { base: 'base', sft: 'sft' }, dropKwargs);
+  assert.match(centred.stderr, /activations centred over the hidden axis at layer 1/);
+  assert.equal(centred.report.run.saes[0].centred, true);
+  assert.equal(processed.report.run.saes[0].centred, undefined);
+  const [a, b, c] = [centred, processed, uncentred].map((r) => r.report.comparisons[0].layers[0]);
+  for (const key of [
+    'dense_cosine',
+    'recon_cosine',
+    'feature_overlap',
+    'l1_divergence',
+    'explained_variance_base',
+    'explained_variance_sft',
+  ] as const) {
+    assert.ok(Math.abs((a[key] as number) - (b[key] as number)) < 1e-4, `${key}: ${a[key]} vs ${b[key]}`);
+  }
+  assert.deepEqual(
+    a.shifted_features.map((f) => f.id),
+    b.shifted_features.map((f) => f.id),
+  );
+  // the SAE reconstructs the centred stream it was trained on, and reads the raw stream worse
+  assert.ok(a.explained_variance_base > 0.6, `${a.explained_variance_base}`);
+  assert.ok(c.explained_variance_base < a.explained_variance_base - 0.05, `uncentred ${c.explained_variance_base}`);
+});
+
+test('GPT-2 configs: what the graph does not build is refused, naming the key; prompts past n_positions stop the run at max_tokens', () => {
+  const base = readJson(path.join(GPT2, 'base', 'config.json'));
+  const refused = (change: Record<string, unknown>) => {
+    try {
+      checkpointSpec({ ...base, ...change }, 'config.json');
+    } catch (e) {
+      return e as SaeDiffError;
+    }
+    return undefined;
+  };
+  assert.equal(refused({ activation_function: 'quick_gelu' })?.location?.key, 'activation_function');
+  assert.equal(refused({ add_cross_attention: true })?.location?.key, 'add_cross_attention');
+  assert.equal(refused({ scale_attn_by_inverse_layer_idx: true })?.location?.key, 'scale_attn_by_inverse_layer_idx');
+  assert.equal(refused({ n_head: 5 })?.location?.key, 'n_head');
+  assert.equal(refused({}), undefined);
+  assert.equal(checkpointSpec({ ...base, n_inner: null }, 'config.json').intermediate, 4 * 64);
+
+  const dir = path.join(out, 'positions');
+  fs.mkdirSync(dir, { recursive: true });
+  const config = writeConfig(
+    dir,
+    'long.sae-diff.yaml',
+    `diagnostic_pipeline:
+  models: { base: ${JSON.stringify(path.join(GPT2, 'base'))}, sft: ${JSON.stringify(path.join(GPT2, 'sft'))} }
+  sae: { path: ${JSON.stringify(path.join(GPT2, 'saes', 'blocks.{layer}.hook_resid_pre'))} }
+  layers: { target_indices: [1], hook_point: resid_pre }
+  dataset: { path: "@/eval/domain.jsonl", max_samples: 8 }
+  runtime: { max_tokens: 128, execution_provider: cpu }
+  output: { format: "json", save_path: "report.json" }
+`,
+  );
+  const res = runCli(['run', config, '--provider', 'cpu']);
+  assert.notEqual(res.code, 0);
+  assert.match(res.stderr, /has position embeddings for 64 \(n_positions/);
+  assert.match(res.stderr, /runtime\.max_tokens/);
+});
