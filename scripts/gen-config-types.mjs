@@ -14,6 +14,7 @@ const ENUM_TYPES = {
   'sae.format': 'SaeFormat',
   'layers.hook_point': 'HookPoint',
   'dataset.chat_template_from': 'ChatTemplateFrom',
+  'dataset.prepend_bos': 'PrependBos',
   'runtime.execution_provider': 'ProviderRequest',
   'runtime.reduction': 'ReductionRequest',
 };

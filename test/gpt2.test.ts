@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
 import { test } from 'node:test';
+import { hoverAt } from '../src/engine/authoring/hover';
 import type { HookPoint } from '../src/engine/config/types';
 import { SaeDiffError } from '../src/engine/core/errors';
 import { normalisesWithLayerNorm } from '../src/engine/model/centring';
@@ -157,6 +158,16 @@ test('SAELens configs say whether the SAE read the centred stream: model_from_pr
   const jb = variant('blocks.1.hook_resid_pre', noKwargs(), snapshot);
   assert.equal(jb.centre, true);
   assert.match(jb.source, /gpt2-small-res-jb \(jbloom\/GPT2-Small-SAEs-Reformatted\)/);
+});
+
+test("the editor's SAE hover says the SAE reads TransformerLens's centred stream", () => {
+  const sae = path.join(GPT2, 'saes', 'blocks.{layer}.hook_resid_pre');
+  const text = `diagnostic_pipeline:\n  sae: { path: ${JSON.stringify(sae)} }\n  layers: { target_indices: [1], hook_point: resid_pre }\n`;
+  const hover = hoverAt(text, path.join(out, 'hover.sae-diff.yaml'), { line: 1, character: text.split('\n')[1].indexOf('blocks') })!;
+  assert.match(
+    hover.markdown,
+    /Trained on TransformerLens's centred residual stream \(cfg\.json model_from_pretrained_kwargs center_writing_weights true\)/,
+  );
 });
 
 /** The run's report of `models` with the fixture SAE, whose cfg.json is edited by `edit`. */

@@ -7,6 +7,8 @@ export type SaeFormat = 'auto' | 'saelens' | 'sparsify' | 'gemmascope';
 export type HookPoint = 'resid_post' | 'resid_pre' | 'resid_mid' | 'attn_out' | 'mlp_out';
 /** dataset.chat_template_from */
 export type ChatTemplateFrom = 'auto' | 'base' | 'sft';
+/** dataset.prepend_bos */
+export type PrependBos = 'auto' | 'always' | 'never';
 /** runtime.execution_provider */
 export type ProviderRequest = 'auto' | 'cpu' | 'cuda' | 'webgpu' | 'dml' | 'coreml';
 /** runtime.reduction */

@@ -125,5 +125,17 @@ function saeTable(rows: { layer: number; folder: string }[], refs: ConfigRefs): 
       );
     } else lines.push(`| ${r.layer} | ${f.error} | | | | |`);
   }
-  return `**SAE** (${rows[0].folder === rows[rows.length - 1].folder ? `\`${rows[0].folder}\`` : `${rows.length} folders, format ${refs.saeFormat}`})\n\n${lines.join('\n')}`;
+  // TransformerLens's centring (model/centring.ts): said once, with what says it
+  const centred = [
+    ...new Set(
+      rows
+        .map((r) => saeFacts(r.folder, refs.saeFormat).info?.centring)
+        .filter((c) => c?.centre)
+        .map((c) => c!.source),
+    ),
+  ];
+  const note = centred.length
+    ? `\n\nTrained on TransformerLens's centred residual stream (${centred.join('; ')}): on a LayerNorm model the run centres the activations the same way.`
+    : '';
+  return `**SAE** (${rows[0].folder === rows[rows.length - 1].folder ? `\`${rows[0].folder}\`` : `${rows.length} folders, format ${refs.saeFormat}`})\n\n${lines.join('\n')}${note}`;
 }

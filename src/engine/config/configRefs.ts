@@ -1,7 +1,7 @@
 import * as path from 'path';
 import type { Document } from 'yaml';
-import { CHAT_TEMPLATE_SOURCES, SAE_FORMATS_ALLOWED, schemaDefault, type Segments } from './schema';
-import type { ChatTemplateFrom, HookPoint, SaeFormat } from './types';
+import { CHAT_TEMPLATE_SOURCES, PREPEND_BOS, SAE_FORMATS_ALLOWED, schemaDefault, type Segments } from './schema';
+import type { ChatTemplateFrom, HookPoint, PrependBos, SaeFormat } from './types';
 
 /**
  * The one reader of a config's YAML document: its file references (each with the YAML path of the scalar
@@ -61,6 +61,7 @@ export interface ConfigRefs {
   /** output.save_path, when written. */
   savePath?: { value: string; segments: Segments };
   chatTemplateFrom: ChatTemplateFrom;
+  prependBos: PrependBos;
   configPath: string;
   /** The diagnostic_pipeline mapping as plain data ({} when there is none), for the settings that name no file. */
   pipeline: Record<string, any>;
@@ -87,6 +88,7 @@ export function configRefs(doc: Document, configPath: string): ConfigRefs {
     hookPointWritten: typeof p.layers?.hook_point === 'string',
     labelsFromTemplate: typeof p.sae?.labels === 'string' && p.sae.labels.includes('{layer}'),
     chatTemplateFrom: oneOf(CHAT_TEMPLATE_SOURCES, p.dataset?.chat_template_from, 'dataset.chat_template_from'),
+    prependBos: oneOf(PREPEND_BOS, p.dataset?.prepend_bos, 'dataset.prepend_bos'),
     configPath: path.resolve(configPath),
     pipeline: p,
   };

@@ -3,7 +3,7 @@
  * every default, allowed value and description). The validator, the loader, hovers and completions all ask it.
  */
 import { configSchema, sectionDefaults } from '../../shared/configDefaults';
-import type { ChatTemplateFrom, ProviderRequest, SaeFormat } from '../../shared/configTypes';
+import type { ChatTemplateFrom, PrependBos, ProviderRequest, SaeFormat } from '../../shared/configTypes';
 
 /** A path into the config document: keys and sequence indices. */
 export type Segments = (string | number)[];
@@ -72,3 +72,4 @@ export const PROVIDER_REQUESTS = schemaEnum<ProviderRequest>('runtime.execution_
 /** The execution providers proper (every allowed value but `auto`). */
 export const EXECUTION_PROVIDERS = PROVIDER_REQUESTS.filter((p): p is Exclude<ProviderRequest, 'auto'> => p !== 'auto');
 export const CHAT_TEMPLATE_SOURCES = schemaEnum<ChatTemplateFrom>('dataset.chat_template_from');
+export const PREPEND_BOS = schemaEnum<PrependBos>('dataset.prepend_bos');

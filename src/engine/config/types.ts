@@ -1,7 +1,15 @@
 import type { SourceLocation } from '../core/errors';
 
 import { sectionDefaults } from './schema';
-import type { ChatTemplateFrom, HookPoint, MetricsConfig, ProviderRequest, RuntimeConfig, SaeFormat } from '../../shared/configTypes';
+import type {
+  ChatTemplateFrom,
+  HookPoint,
+  MetricsConfig,
+  PrependBos,
+  ProviderRequest,
+  RuntimeConfig,
+  SaeFormat,
+} from '../../shared/configTypes';
 
 // The enums and the metrics/runtime key lists are generated from the schema (their one definition).
 // HookPoint: where the SAE reads the model (TransformerLens names); ReductionRequest: see runtime/reduction.ts.
@@ -9,6 +17,7 @@ export type {
   ChatTemplateFrom,
   HookPoint,
   MetricsConfig,
+  PrependBos,
   ProviderRequest,
   ReductionRequest,
   RuntimeConfig,
@@ -55,6 +64,7 @@ export interface ResolvedConfig {
     maxSamples?: number;
     excludeBos: boolean;
     chatTemplateFrom: ChatTemplateFrom;
+    prependBos: PrependBos;
   };
   metrics: MetricsConfig;
   runtime: RuntimeConfig;

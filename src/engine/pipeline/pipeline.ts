@@ -71,7 +71,7 @@ export async function runDiagnostic(config: ResolvedConfig, options: RunOptions 
     const saes = await loadSaes(config, hidden, settings, reduction.reduction, warnings, log);
     saes.projectors.forEach((p) => toRelease.push(p));
     log(`loaded: ${saes.projectors.size} SAE session(s) in ${since(tSaes)} s`);
-    const data = await tokenise(config, dataSource, files, options.shard, options.signal, warnings, log);
+    const data = await tokenise(config, dataSource, files, options.shard, options.signal, warnings, log, saes.bosFirst);
     timings.tokenize = data.seconds;
     const hooks = {
       targets: config.layers.targets,

@@ -27,6 +27,8 @@ export interface RunSaes {
   loaded: Map<number, SaeWeights>;
   /** Per layer, whether its SAE reads TransformerLens's centred stream (the hooks centre it: model/centring.ts). */
   centring: Map<number, SaeCentring | undefined>;
+  /** Per layer, whether its SAE was trained on windows that begin with BOS (SAELens prepend_bos; data/bos.ts). */
+  bosFirst: (boolean | undefined)[];
 }
 
 /**
@@ -42,7 +44,15 @@ export async function loadSaes(
   warnings: string[],
   log: (line: string) => void,
 ): Promise<RunSaes> {
-  const out: RunSaes = { infos: [], declared: new Map(), labels: new Map(), projectors: new Map(), loaded: new Map(), centring: new Map() };
+  const out: RunSaes = {
+    infos: [],
+    declared: new Map(),
+    labels: new Map(),
+    projectors: new Map(),
+    loaded: new Map(),
+    centring: new Map(),
+    bosFirst: [],
+  };
   try {
     for (const layer of config.layers.targets) await loadLayerSae(config, layer, hidden, settings, reduction, out, warnings, log);
   } catch (e) {
@@ -84,6 +94,7 @@ async function loadLayerSae(
   );
   const sae = loadSae(folder, config.sae.format);
   out.centring.set(layer, sae.centring);
+  out.bosFirst.push(sae.prependBos);
   out.declared.set(layer, { l0: sae.declaredL0, explainedVariance: sae.declaredExplainedVariance, maxL0: guaranteedMaxL0(sae) });
   if (config.sae.k > sae.dSae)
     warnings.push(`sae.k ${config.sae.k} exceeds the SAE width ${sae.dSae} at layer ${layer}; all active features are compared.`);

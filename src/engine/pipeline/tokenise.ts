@@ -2,6 +2,7 @@ import * as fs from 'fs';
 import type { ResolvedConfig } from '../config/types';
 import { SaeDiffError } from '../core/errors';
 import { shardSamples } from '../data/batching';
+import { bosToPrepend, withBos } from '../data/bos';
 import { compileTemplate, cutRecord, encodeCapped, renderPrompt } from '../data/dataset';
 import { readDatasetPrompts, resolveDataset, type DatasetSource } from '../data/datasetSource';
 import type { PromptRecord } from '../data/promptRecords';
@@ -70,6 +71,8 @@ export async function tokenise(
   signal: AbortSignal | undefined,
   warnings: string[],
   log: (line: string) => void,
+  /** Per target layer, whether its SAE was trained on windows that begin with BOS (dataset.prepend_bos auto). */
+  saesSayBos: readonly (boolean | undefined)[] = [],
 ): Promise<Tokenised> {
   const tt = performance.now();
   const tokenizer = loadTokenizer(files.base.tokenizerJsonPath, files.base.tokenizerConfigPath);
@@ -84,9 +87,13 @@ export async function tokenise(
   // streamed up to max_samples; each record cut to a character bound before it is encoded
   if (source.files.length > 1 || config.dataset.hubId) log(`dataset: ${source.label}`);
   const records = (await readDatasetPrompts(config.dataset, source, config.dataset.maxSamples, signal)).map((r) => cutRecord(r, maxTokens));
-  const sequences = records.map((r) =>
+  const encoded = records.map((r) =>
     encodeCapped(tokenizer.encode, renderPrompt(r, template, tokenizer.specialTokens, source.files[0]), maxTokens),
   );
+  const bos = bosToPrepend(config.dataset.prependBos, saesSayBos, tokenizer, config.locate('dataset.prepend_bos'));
+  const prepended = bos.id === undefined ? { sequences: encoded, added: 0 } : withBos(encoded, bos.id, maxTokens);
+  const sequences = prepended.sequences;
+  if (prepended.added > 0) log(`BOS put first in ${prepended.added} of ${sequences.length} prompts: ${bos.why}`);
   checkLearnedPositions(config, files, sequences);
   const parity = parityWarnings(
     tokenizer,

@@ -38,6 +38,8 @@ export interface SaeInfo {
   finetuningScaling?: boolean;
   /** SAELens TopK rescale_acts_by_decoder_norm: pre-activations times |W_dec row|, latents divided by it in decode. */
   rescaleActsByDecoderNorm?: boolean;
+  /** Whether the SAE's training windows began with the tokenizer's BOS (SAELens prepend_bos), when it says. */
+  prependBos?: boolean;
   /** TransformerLens's centring of the stream the SAE was trained on (SAELens SAEs; others read it as it is). */
   centring?: SaeCentring;
   /** The model the SAE was trained on, when its config says (SAELens model_name, Gemma Scope 2 model_name). */

@@ -160,6 +160,8 @@ function readInfo(folder: string): SaeInfo {
     finetuningScaling: finetuningScaling || undefined,
     rescaleActsByDecoderNorm: rescale || undefined,
     centring: saeLensCentring(raw, folder),
+    // SAELens' prepend_bos (LanguageModelSAERunnerConfig's default true; SAELens 6 keeps it in metadata)
+    prependBos: (cfg.prepend_bos ?? meta?.prepend_bos ?? true) !== false,
     declaredL0: firstNumber(cfg, ['l0', 'expected_l0', 'average_l0', 'mean_l0']) ?? firstNumber(meta, ['l0']),
     declaredExplainedVariance: firstNumber(cfg, ['explained_variance', 'variance_explained', 'expected_explained_variance']),
   };
