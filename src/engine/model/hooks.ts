@@ -146,6 +146,19 @@ function branchInto(block: BlockInfo, sum: BlockNode, module: RegExp): string | 
   return undefined;
 }
 
+/**
+ * A parallel block's branch (GPT-NeoX, GPT-J: x + attn(ln_1(x)) + mlp(ln_2(x)), no resid_mid): the module's output
+ * one of the block's residual Adds reads, what a forward hook on the module gives (TransformerLens's hook_attn_out,
+ * hook_mlp_out there).
+ */
+function parallelBranch(block: BlockInfo, module: RegExp): string | undefined {
+  for (const add of directAdds(block)) {
+    const branch = branchInto(block, add, module);
+    if (branch) return branch;
+  }
+  return undefined;
+}
+
 /** The Add (or SkipLayerNorm) that makes the block's resid_post, when it sits in the block. */
 function residPostNode(block: BlockInfo): BlockNode | undefined {
   const direct = directAdds(block);
@@ -196,11 +209,12 @@ function scopedHook(blocks: Map<number, BlockInfo>, model: ModelProto, layer: nu
       return residMidNode(block)?.sum;
     case 'attn_out': {
       const mid = residMidNode(block);
-      return mid ? branchInto(block, mid.node, ATTN_MODULE) : undefined;
+      return mid ? branchInto(block, mid.node, ATTN_MODULE) : parallelBranch(block, ATTN_MODULE);
     }
     case 'mlp_out': {
       const post = residPostNode(block);
-      return post && residMidNode(block) ? branchInto(block, post, MLP_MODULE) : undefined;
+      if (!post) return undefined;
+      return residMidNode(block) ? branchInto(block, post, MLP_MODULE) : parallelBranch(block, MLP_MODULE);
     }
   }
 }
@@ -285,8 +299,8 @@ export function discoverHooks(
       throw new SaeDiffError(`Cannot find the ${hookPoint} tensor (${WHERE_TEXT[hookPoint]}) of layer ${layer} in the graph`, {
         location: { file, key: 'layers.hook_point' },
         hint:
-          hookPoint === 'resid_mid' || hookPoint === 'attn_out' || hookPoint === 'mlp_out'
-            ? 'Blocks with parallel attention and MLP (GPT-J, NeoX) have no such tensor; name it with layers.tensor_names if it exists.'
+          hookPoint === 'resid_mid'
+            ? 'Blocks with parallel attention and MLP (GPT-J, NeoX) have no resid_mid; name the tensor with layers.tensor_names if it exists.'
             : 'Name it with layers.tensor_names.',
       });
     }

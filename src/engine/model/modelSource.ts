@@ -9,6 +9,7 @@ import { allFloat16 } from './checkpoint/checkpointWeights';
 import { buildDecoderGraph } from './checkpoint/decoderGraph';
 import type { CheckpointSpec } from './checkpoint/decoderConfig';
 import { buildGpt2Graph } from './checkpoint/gpt2Graph';
+import { buildGptNeoxGraph } from './checkpoint/gptNeoxGraph';
 import type { LoraAdapter } from './checkpoint/loraAdapter';
 import { placeExternalData } from './externalData';
 import { graphOf, type ModelProto, readOnnxModel } from './onnxGraph';
@@ -55,6 +56,7 @@ export function adapterSource(base: CheckpointSource, adapter: LoraAdapter): Che
 export function readModelGraph(source: ModelSource, onGpu = false): { model: ModelProto; externalDataFolder?: string } {
   if (source.format === 'safetensors') {
     if (source.spec.family === 'gpt2') return buildGpt2Graph(source.spec, source.checkpoint, source.configFile, source.adapter);
+    if (source.spec.family === 'gpt_neox') return buildGptNeoxGraph(source.spec, source.checkpoint, source.configFile, source.adapter);
     const compute = checkpointCompute(source, onGpu);
     return buildDecoderGraph(source.spec, source.checkpoint, source.configFile, { adapter: source.adapter, compute });
   }
@@ -62,11 +64,11 @@ export function readModelGraph(source: ModelSource, onGpu = false): { model: Mod
   return { model, externalDataFolder: placeExternalData(graphOf(model), source.file) };
 }
 
-/** What a checkpoint's graph computes in: float16 for a float16 checkpoint (not Gemma, not GPT-2) on a GPU, else float32. */
+/** What a checkpoint's graph computes in: float16 for a float16 checkpoint (not Gemma, GPT-2 or GPT-NeoX) on a GPU, else float32. */
 export function checkpointCompute(source: CheckpointSource, onGpu: boolean): 'float32' | 'float16' {
-  // Gemma overflows float16 (transformers warns against it): it computes in float32 everywhere; GPT-2's graph is
-  // float32 only (its checkpoints are float32 as published)
-  if (source.spec.family === 'gpt2') return 'float32';
+  // Gemma overflows float16 (transformers warns against it): it computes in float32 everywhere; the GPT-2 and
+  // GPT-NeoX graphs compute in float32 only (half weights widened)
+  if (source.spec.family === 'gpt2' || source.spec.family === 'gpt_neox') return 'float32';
   return source.compute ?? (onGpu && allFloat16(source.checkpoint) && !source.spec.gemmaNorms ? 'float16' : 'float32');
 }
 

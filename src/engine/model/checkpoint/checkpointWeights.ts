@@ -15,9 +15,10 @@ import type { ScopedGraph } from './scopedGraph';
 export const DTYPES: Record<string, number> = { F32: TensorDataType.FLOAT, F16: TensorDataType.FLOAT16, BF16: TensorDataType.BFLOAT16 };
 /**
  * Buffers some checkpoints saved beside the weights, derived from config.json here: RoPE's inv_freq, and GPT-2's
- * causal-mask buffers attn.bias / attn.masked_bias (in openai-community/gpt2's own model.safetensors).
+ * causal-mask buffers attn.bias / attn.masked_bias (in openai-community/gpt2's own model.safetensors), and GPT-NeoX's
+ * attention.bias / attention.masked_bias (in older Pythia checkpoints).
  */
-const DERIVED = /\.rotary_emb\.inv_freq$|(?:^|\.)h\.\d+\.attn\.(?:bias|masked_bias)$/;
+const DERIVED = /\.rotary_emb\.inv_freq$|(?:^|\.)h\.\d+\.attn\.(?:bias|masked_bias)$|(?:^|\.)layers\.\d+\.attention\.(?:bias|masked_bias)$/;
 
 /** Where a checkpoint keeps its decoder's tensors, and the ones the graph (cut before the final norm) never reads. */
 export interface CheckpointTensorNames {
@@ -37,6 +38,15 @@ export interface CheckpointTensorNames {
  * (GPT2LMHeadModel.save_pretrained), or nothing (openai-community/gpt2's own file, a bare GPT2Model's names).
  */
 export function checkpointTensorNames(tensors: ReadonlyMap<string, unknown>, family: string): CheckpointTensorNames {
+  if (family === 'gpt_neox') {
+    // GPTNeoXForCausalLM: gpt_neox.*, its head embed_out (lm_head in memory, embed_out as saved)
+    return {
+      prefix: 'gpt_neox.',
+      embedding: 'gpt_neox.embed_in.weight',
+      lmHead: 'embed_out.weight',
+      finalNorm: ['gpt_neox.final_layer_norm.weight', 'gpt_neox.final_layer_norm.bias'],
+    };
+  }
   if (family === 'gpt2') {
     const prefix = tensors.has('transformer.wte.weight') || !tensors.has('wte.weight') ? 'transformer.' : '';
     return {

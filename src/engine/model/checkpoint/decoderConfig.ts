@@ -14,6 +14,7 @@
  */
 import { SaeDiffError } from '../../core/errors';
 import { gpt2Spec, type Gpt2Spec } from './gpt2Config';
+import { gptNeoxSpec, type GptNeoxSpec } from './gptNeoxConfig';
 import { ropeInverseFrequencies, type RopeScaling } from './ropeFrequencies';
 
 /** config.json as read (model/modelFolder.ts's HfConfig). */
@@ -33,8 +34,8 @@ export const CHECKPOINT_FAMILIES = [
   'granite',
 ] as const;
 
-/** What a checkpoint's config.json describes: a decoder of Llama's kin (decoderGraph.ts) or GPT-2 (gpt2Graph.ts). */
-export type CheckpointSpec = DecoderSpec | Gpt2Spec;
+/** What a checkpoint's config.json describes: a decoder of Llama's kin (decoderGraph.ts), GPT-2 (gpt2Graph.ts) or GPT-NeoX (gptNeoxGraph.ts). */
+export type CheckpointSpec = DecoderSpec | Gpt2Spec | GptNeoxSpec;
 
 export interface DecoderSpec {
   family: (typeof CHECKPOINT_FAMILIES)[number];
@@ -441,7 +442,9 @@ const GEMMA3_TEXT_DEFAULTS: HfConfig = {
 
 /** Reads and checks a checkpoint's config.json, whichever graph builder it needs. */
 export function checkpointSpec(config: HfConfig, configFile: string): CheckpointSpec {
-  return config.model_type === 'gpt2' ? gpt2Spec(config, configFile) : decoderSpec(config, configFile);
+  if (config.model_type === 'gpt2') return gpt2Spec(config, configFile);
+  if (config.model_type === 'gpt_neox') return gptNeoxSpec(config, configFile);
+  return decoderSpec(config, configFile);
 }
 
 /**
@@ -474,7 +477,7 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
     throw refuse(
       configFile,
       'model_type',
-      `model_type ${JSON.stringify(c.model_type)} cannot run from safetensors: sae-diff builds ${[...CHECKPOINT_FAMILIES, ...Object.keys(MULTIMODAL_TEXT), 'gpt2'].join(', ')} checkpoints`,
+      `model_type ${JSON.stringify(c.model_type)} cannot run from safetensors: sae-diff builds ${[...CHECKPOINT_FAMILIES, ...Object.keys(MULTIMODAL_TEXT), 'gpt2', 'gpt_neox'].join(', ')} checkpoints`,
       EXPORT_HINT,
     );
   }

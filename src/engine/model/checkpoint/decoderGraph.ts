@@ -39,7 +39,7 @@ import { intAttr, type ModelProto } from '../onnxGraph';
 import type { CheckpointFiles } from './checkpointFiles';
 import { WeightReader } from './checkpointWeights';
 import type { DecoderSpec } from './decoderConfig';
-import { decoderModel, geluTanh, graphFrame, Projections } from './graphParts';
+import { decoderModel, geluTanh, graphFrame, Projections, Rotary } from './graphParts';
 import type { LoraAdapter } from './loraAdapter';
 import { FLOAT, FLOAT16, INT64, ints, ScopedGraph } from './scopedGraph';
 
@@ -73,22 +73,10 @@ export function buildDecoderGraph(
   const windowVisible = spec.slidingWindow === undefined ? visible : frame.windowVisible(spec.slidingWindow);
   const masked = frame.masked;
 
-  // RoPE: angles = position_ids x inv_freq in float32, duplicated over the two halves; cos and sin [B, 1, S, rotary dim]
   const rs = '/model/rotary_emb';
-  const positions = g.one(rs, 'Cast', ['position_ids'], [intAttr('to', FLOAT)], FLOAT);
   const rotaryDim = spec.rotaryDim;
-  /** cos and sin [B, 1, S, rotary dim] of one inverse-frequency table (longrope, YaRN: times their attention factor), .to(x.dtype). */
-  const rotaryOf = (invFreq: string, factor?: number) => {
-    const freqs = g.one(rs, 'Mul', [g.one(rs, 'Unsqueeze', [positions, g.int64s('sae_diff.axes_2', [2])], [], FLOAT), invFreq], [], FLOAT);
-    const angles = g.one(rs, 'Concat', [freqs, freqs], [intAttr('axis', -1)], FLOAT);
-    const part = (op: 'Cos' | 'Sin') => {
-      let wave = g.one(rs, op, [angles], [], FLOAT);
-      if (factor !== undefined)
-        wave = g.one(rs, 'Mul', [wave, g.floats('sae_diff.rope_attention_factor', Float32Array.of(factor), [])], [], FLOAT);
-      return g.cast(rs, g.one(rs, 'Unsqueeze', [wave, 'sae_diff.axes_1'], [], FLOAT), FLOAT, act);
-    };
-    return { cos: part('Cos'), sin: part('Sin') };
-  };
+  const rotary = new Rotary(g, rs, rotaryDim, headDim);
+  const rotaryOf = rotary.tables.bind(rotary);
   let globalTable = g.floats('sae_diff.inv_freq', spec.invFreq, [rotaryDim / 2]);
   if (spec.longInvFreq && spec.longropeFrom !== undefined) {
     // longrope_frequency_update: the long factors when max(position_ids) + 1 passes original_max_position_embeddings
@@ -120,17 +108,7 @@ export function buildDecoderGraph(
     if (norm) split = rmsNorm(`${scope}/${norm.module}`, split, norm.weight, headDim);
     return g.one(scope, 'Transpose', [split], [ints('perm', [0, 2, 1, 3])]);
   };
-  const rope = (scope: string, x: string, { cos, sin }: { cos: string; sin: string }) => {
-    // a partial rotary embedding (Phi-3) rotates the first rotary dims and passes the rest through
-    const [xr, pass] =
-      rotaryDim === headDim
-        ? [x, undefined]
-        : g.op(scope, 'Split', [x, g.int64s('sae_diff.rotary_split', [rotaryDim, headDim - rotaryDim])], [intAttr('axis', -1)], 2);
-    const [x1, x2] = g.op(scope, 'Split', [xr], [intAttr('axis', -1)], 2);
-    const rotated = g.one(scope, 'Concat', [g.one(scope, 'Neg', [x2]), x1], [intAttr('axis', -1)]);
-    const out = g.one(scope, 'Add', [g.one(scope, 'Mul', [xr, cos]), g.one(scope, 'Mul', [rotated, sin])]);
-    return pass === undefined ? out : g.one(scope, 'Concat', [out, pass], [intAttr('axis', -1)]);
-  };
+  const rope = rotary.apply.bind(rotary);
 
   const projections = new Projections(g, weights, frame, adapter);
   const linear = projections.linear.bind(projections);

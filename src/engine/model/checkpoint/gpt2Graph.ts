@@ -3,7 +3,8 @@
  * its weights external data pointing into the safetensors files in place (checkpointWeights.ts), as
  * decoderGraph.ts does for Llama's kin.
  *
- * The forward pass is transformers' modeling_gpt2.py, eager attention, in float32:
+ * The forward pass is transformers' modeling_gpt2.py, eager attention, in float32 (float16 and bfloat16 weights
+ * widened; the embedding table only by the rows gathered):
  * - the input: wte(input_ids) + wpe(position_ids);
  * - each block: x + attn(ln_1(x)), then + mlp(ln_2(x)), both norms nn.LayerNorm (mean and biased variance over the
  *   hidden axis, computed in two passes as torch does, times the weight, plus the bias);
@@ -24,7 +25,7 @@ import { intAttr, type ModelProto } from '../onnxGraph';
 import type { CheckpointFiles } from './checkpointFiles';
 import { WeightReader } from './checkpointWeights';
 import type { Gpt2Spec } from './gpt2Config';
-import { decoderModel, geluErf, geluTanh, graphFrame, Projections } from './graphParts';
+import { decoderModel, geluErf, geluTanh, graphFrame, layerNorm, Projections } from './graphParts';
 import type { LoraAdapter } from './loraAdapter';
 import { FLOAT, ints, ScopedGraph } from './scopedGraph';
 
@@ -44,22 +45,14 @@ export function buildGpt2Graph(
   const projections = new Projections(g, weights, frame, adapter);
   const prefix = weights.prefix;
 
-  /** nn.LayerNorm over the hidden axis: (x - mean) / sqrt(var + eps) · weight + bias. */
-  const layerNorm = (scope: string, x: string, name: string) => {
-    const mean = (t: string) => g.one(scope, 'ReduceMean', [t], [ints('axes', [-1]), intAttr('keepdims', 1)]);
-    const centred = g.one(scope, 'Sub', [x, mean(x)]);
-    const variance = mean(g.one(scope, 'Mul', [centred, centred]));
-    const eps = g.floats(`sae_diff.ln_eps_${spec.layerNormEps}`, Float32Array.of(spec.layerNormEps), []);
-    const normed = g.one(scope, 'Div', [centred, g.one(scope, 'Sqrt', [g.one(scope, 'Add', [variance, eps])])]);
-    return g.one(scope, 'Add', [
-      g.one(scope, 'Mul', [normed, weights.get(`${name}.weight`, [hidden])]),
-      weights.get(`${name}.bias`, [hidden]),
-    ]);
-  };
+  const norm = (scope: string, x: string, name: string) => layerNorm(g, weights, scope, x, name, hidden, spec.layerNormEps);
   const activation = (scope: string, t: string) =>
     spec.activation === 'gelu_tanh' ? geluTanh(g, scope, t) : spec.activation === 'gelu' ? geluErf(g, scope, t) : g.one(scope, 'Relu', [t]);
 
-  const tokens = g.one('/transformer/wte', 'Gather', [weights.get(weights.embedding, [-1, hidden]), 'input_ids']);
+  // gathered as stored, only the rows widened (a half table stays half in memory)
+  const table = weights.stored(weights.embedding, [-1, hidden]);
+  const rows = g.one('/transformer/wte', 'Gather', [table.name, 'input_ids'], [], table.dataType);
+  const tokens = g.cast('/transformer/wte', rows, table.dataType, FLOAT);
   const positions = g.one('/transformer/wpe', 'Gather', [weights.get(`${prefix}wpe.weight`, [spec.maxPositions, hidden]), 'position_ids']);
   let x = g.one('/transformer', 'Add', [tokens, positions]);
 
@@ -76,7 +69,7 @@ export function buildGpt2Graph(
     const block = `/transformer/h.${l}`;
     const w = `${prefix}h.${l}`;
     const attn = `${block}/attn`;
-    const normed = layerNorm(`${block}/ln_1`, x, `${w}.ln_1`);
+    const normed = norm(`${block}/ln_1`, x, `${w}.ln_1`);
     const qkv = projections.linear(`${attn}/c_attn`, normed, `${w}.attn.c_attn`, 3 * hidden, true, hidden, 'conv1d');
     const [q, k, v] = g.op(attn, 'Split', [qkv, split], [intAttr('axis', -1)], 3);
     const products = g.one(attn, 'MatMul', [toHeads(attn, q), g.one(attn, 'Transpose', [toHeads(attn, k)], [ints('perm', [0, 1, 3, 2])])]);
@@ -89,7 +82,7 @@ export function buildGpt2Graph(
     const mlp = `${block}/mlp`;
     const up = projections.linear(
       `${mlp}/c_fc`,
-      layerNorm(`${block}/ln_2`, mid, `${w}.ln_2`),
+      norm(`${block}/ln_2`, mid, `${w}.ln_2`),
       `${w}.mlp.c_fc`,
       intermediate,
       true,

@@ -9,7 +9,7 @@ import { intAttr, type ModelProto, TensorDataType, valueInfo } from '../onnxGrap
 import type { CheckpointFiles } from './checkpointFiles';
 import { VISION_PARTS, type WeightReader } from './checkpointWeights';
 import type { LoraAdapter, LoraModule } from './loraAdapter';
-import { FLOAT, INT64, type ScopedGraph } from './scopedGraph';
+import { FLOAT, INT64, ints, type ScopedGraph } from './scopedGraph';
 
 /** The lowest float32: the additive mask value transformers uses (torch.finfo(float32).min). */
 const MASKED = -3.4028234663852886e38;
@@ -63,6 +63,75 @@ export function graphFrame(g: ScopedGraph, root: string): GraphFrame {
   };
 }
 
+/**
+ * RoPE as transformers applies it (rotate_half convention): angles position_ids × inv_freq in float32, duplicated over
+ * the two halves; a partial rotary embedding (Phi-3, GPT-NeoX) rotates each head's first `rotaryDim` dims and passes
+ * the rest through.
+ */
+export class Rotary {
+  private readonly positions: string;
+
+  constructor(
+    private readonly g: ScopedGraph,
+    private readonly scope: string,
+    private readonly rotaryDim: number,
+    private readonly headDim: number,
+  ) {
+    this.positions = g.one(scope, 'Cast', ['position_ids'], [intAttr('to', FLOAT)], FLOAT);
+  }
+
+  /** cos and sin [B, 1, S, rotaryDim] of an inverse-frequency table (longrope, YaRN: times their attention factor), .to(x.dtype). */
+  tables(invFreq: string, factor?: number): { cos: string; sin: string } {
+    const { g, scope: rs } = this;
+    const freqs = g.one(
+      rs,
+      'Mul',
+      [g.one(rs, 'Unsqueeze', [this.positions, g.int64s('sae_diff.axes_2', [2])], [], FLOAT), invFreq],
+      [],
+      FLOAT,
+    );
+    const angles = g.one(rs, 'Concat', [freqs, freqs], [intAttr('axis', -1)], FLOAT);
+    const part = (op: 'Cos' | 'Sin') => {
+      let wave = g.one(rs, op, [angles], [], FLOAT);
+      if (factor !== undefined)
+        wave = g.one(rs, 'Mul', [wave, g.floats('sae_diff.rope_attention_factor', Float32Array.of(factor), [])], [], FLOAT);
+      return g.cast(rs, g.one(rs, 'Unsqueeze', [wave, g.int64s('sae_diff.axes_1', [1])], [], FLOAT), FLOAT, g.act);
+    };
+    return { cos: part('Cos'), sin: part('Sin') };
+  }
+
+  /** x [B, n, S, headDim] rotated: x · cos + rotate_half(x) · sin on its first rotaryDim dims. */
+  apply(scope: string, x: string, { cos, sin }: { cos: string; sin: string }): string {
+    const { g, rotaryDim, headDim } = this;
+    const [xr, pass] =
+      rotaryDim === headDim
+        ? [x, undefined]
+        : g.op(scope, 'Split', [x, g.int64s('sae_diff.rotary_split', [rotaryDim, headDim - rotaryDim])], [intAttr('axis', -1)], 2);
+    const [x1, x2] = g.op(scope, 'Split', [xr], [intAttr('axis', -1)], 2);
+    const rotated = g.one(scope, 'Concat', [g.one(scope, 'Neg', [x2]), x1], [intAttr('axis', -1)]);
+    const out = g.one(scope, 'Add', [g.one(scope, 'Mul', [xr, cos]), g.one(scope, 'Mul', [rotated, sin])]);
+    return pass === undefined ? out : g.one(scope, 'Concat', [out, pass], [intAttr('axis', -1)]);
+  }
+}
+
+/** nn.LayerNorm over the hidden axis: (x - mean) / sqrt(var + eps) · weight + bias, mean and biased variance in two passes as torch computes them. */
+export function layerNorm(
+  g: ScopedGraph,
+  weights: WeightReader,
+  scope: string,
+  x: string,
+  name: string,
+  width: number,
+  eps: number,
+): string {
+  const mean = (t: string) => g.one(scope, 'ReduceMean', [t], [ints('axes', [-1]), intAttr('keepdims', 1)]);
+  const centred = g.one(scope, 'Sub', [x, mean(x)]);
+  const variance = mean(g.one(scope, 'Mul', [centred, centred]));
+  const epsilon = g.floats(`sae_diff.ln_eps_${eps}`, Float32Array.of(eps), []);
+  const normed = g.one(scope, 'Div', [centred, g.one(scope, 'Sqrt', [g.one(scope, 'Add', [variance, epsilon])])]);
+  return g.one(scope, 'Add', [g.one(scope, 'Mul', [normed, weights.get(`${name}.weight`, [width])]), weights.get(`${name}.bias`, [width])]);
+}
+
 /** How a checkpoint stores a projection's weight: nn.Linear's [out, in], or GPT-2's Conv1D [in, out] (y = x W + b). */
 export type WeightLayout = 'linear' | 'conv1d';
 
@@ -81,9 +150,11 @@ export class Projections {
     private readonly frame: GraphFrame,
     private readonly adapter: LoraAdapter | undefined,
   ) {
-    // transformers 5's Gemma 3: model.language_model.*, as saved: language_model.model.*; GPT-2: transformer.h.N
+    // transformers 5's Gemma 3: model.language_model.*, as saved: language_model.model.*; GPT-2: transformer.h.N;
+    // GPT-NeoX: gpt_neox.layers.N
     for (const [module, lora] of adapter?.modules ?? []) {
-      const inDecoder = /^(?:model\.language_model\.|language_model\.model\.|model\.|transformer\.)?((?:layers|h)\.\d+\..+)$/.exec(module);
+      const inDecoder =
+        /^(?:model\.language_model\.|language_model\.model\.|model\.|transformer\.|gpt_neox\.)?((?:layers|h)\.\d+\..+)$/.exec(module);
       if (inDecoder) this.byPath.set(inDecoder[1], { module, lora });
     }
   }

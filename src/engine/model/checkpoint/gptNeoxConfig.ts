@@ -1,0 +1,129 @@
+/**
+ * A GPT-NeoX checkpoint's decoder (EleutherAI's Pythia and kin) as its config.json describes it, read as transformers
+ * 5.18's configuration_gpt_neox.py reads it: rope_parameters (or 4.x's rope_scaling), with rope_theta from
+ * rotary_emb_base (default 10000) and partial_rotary_factor from rotary_pct (default 0.25) where those are absent;
+ * use_parallel_residual (default true), attention_bias (default true), hidden_act, layer_norm_eps. What would change
+ * the forward pass and is not built (another RoPE type, another activation) is refused, naming the key.
+ */
+import { SaeDiffError } from '../../core/errors';
+import { ropeInverseFrequencies, type RopeScaling } from './ropeFrequencies';
+
+type HfConfig = Record<string, unknown>;
+
+export interface GptNeoxSpec {
+  family: 'gpt_neox';
+  hidden: number;
+  layers: number;
+  heads: number;
+  headDim: number;
+  intermediate: number;
+  layerNormEps: number;
+  /** The dims of each head RoPE rotates, from the first: int(head_size · partial_rotary_factor). */
+  rotaryDim: number;
+  /** RoPE inverse frequencies [rotaryDim / 2], float32 as transformers computes them. */
+  invFreq: Float32Array;
+  /** x + attn(ln_1(x)) + mlp(ln_2(x)) (Pythia), else x + attn(ln_1(x)) then + mlp(ln_2(·)). */
+  parallelResidual: boolean;
+  /** query_key_value and dense carry biases. */
+  attentionBias: boolean;
+  activation: 'gelu' | 'gelu_tanh' | 'relu';
+  /** embed_out is embed_in (GPTNeoXConfig's tie_word_embeddings default: false). */
+  tiedEmbeddings: boolean;
+  visionTower?: undefined;
+}
+
+const ACTIVATIONS: Record<string, GptNeoxSpec['activation']> = {
+  gelu: 'gelu',
+  gelu_new: 'gelu_tanh',
+  gelu_pytorch_tanh: 'gelu_tanh',
+  relu: 'relu',
+};
+
+const EXPORT_HINT = 'Export the model to ONNX instead (`optimum-cli export onnx --model <folder> <out>`) and give that folder.';
+const SAVED_HINT = 'Use the config.json the checkpoint was saved with.';
+
+function refuse(file: string, key: string, message: string, hint: string): SaeDiffError {
+  return new SaeDiffError(message, { location: { file, key }, hint });
+}
+
+export function gptNeoxSpec(c: HfConfig, file: string): GptNeoxSpec {
+  const int = (key: string) => {
+    const v = c[key];
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0)
+      throw refuse(file, key, `${key} is ${JSON.stringify(v)}, not a positive integer`, SAVED_HINT);
+    return v;
+  };
+  if (c.quantization_config !== undefined && c.quantization_config !== null)
+    throw refuse(file, 'quantization_config', 'Quantised checkpoints are not built', 'Give the unquantised checkpoint, or an ONNX export.');
+  const hidden = int('hidden_size');
+  const heads = int('num_attention_heads');
+  const headDim = hidden / heads;
+  if (!Number.isSafeInteger(headDim))
+    throw refuse(file, 'num_attention_heads', `hidden_size (${hidden}) is not a multiple of num_attention_heads (${heads})`, SAVED_HINT);
+  const actName = String(c.hidden_act ?? 'gelu');
+  const activation = ACTIVATIONS[actName];
+  if (!activation)
+    throw refuse(
+      file,
+      'hidden_act',
+      `hidden_act ${JSON.stringify(actName)} is not built for gpt_neox checkpoints (${Object.keys(ACTIVATIONS).join(', ')} are)`,
+      EXPORT_HINT,
+    );
+  const eps = c.layer_norm_eps ?? 1e-5;
+  if (typeof eps !== 'number' || !(eps > 0)) throw refuse(file, 'layer_norm_eps', `layer_norm_eps is ${JSON.stringify(eps)}`, SAVED_HINT);
+  const { rotaryDim, invFreq } = neoxRope(c, file, headDim);
+  return {
+    family: 'gpt_neox',
+    hidden,
+    layers: int('num_hidden_layers'),
+    heads,
+    headDim,
+    intermediate: int('intermediate_size'),
+    layerNormEps: eps,
+    rotaryDim,
+    invFreq,
+    parallelResidual: c.use_parallel_residual !== false,
+    attentionBias: c.attention_bias !== false,
+    activation,
+    tiedEmbeddings: c.tie_word_embeddings === true,
+  };
+}
+
+/** GPTNeoXConfig.convert_rope_params_to_dict: rope_scaling or rope_parameters, theta and rotary fraction defaulted from the 4.x keys. */
+function neoxRope(c: HfConfig, file: string, headDim: number): { rotaryDim: number; invFreq: Float32Array } {
+  const key = c.rope_scaling ? 'rope_scaling' : 'rope_parameters';
+  const params = ((c.rope_scaling || c.rope_parameters) ?? {}) as Record<string, unknown>;
+  const num = (k: string, fallbackKey: string, fallback: number) => {
+    const v = params[k] ?? c[fallbackKey] ?? fallback;
+    if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0)
+      throw refuse(
+        file,
+        params[k] !== undefined ? `${key}.${k}` : fallbackKey,
+        `${k} is ${JSON.stringify(v)}, not a positive number`,
+        SAVED_HINT,
+      );
+    return v;
+  };
+  const theta = num('rope_theta', 'rotary_emb_base', 10_000);
+  const fraction = num('partial_rotary_factor', 'rotary_pct', 0.25);
+  const rotaryDim = Math.trunc(headDim * fraction);
+  if (!(rotaryDim >= 2 && rotaryDim % 2 === 0 && fraction <= 1))
+    throw refuse(
+      file,
+      params.partial_rotary_factor !== undefined ? `${key}.partial_rotary_factor` : 'rotary_pct',
+      `The rotary fraction ${fraction} does not give an even rotary dimension of head size ${headDim}`,
+      SAVED_HINT,
+    );
+  const type = String(params.rope_type ?? params.type ?? 'default');
+  let scaling: RopeScaling;
+  if (type === 'default') scaling = { type: 'default' };
+  else if (type === 'linear') scaling = { type: 'linear', factor: num('factor', 'factor', NaN) };
+  else
+    throw refuse(
+      file,
+      `${key}.rope_type`,
+      `RoPE type '${type}' is not built for gpt_neox checkpoints (default and linear are)`,
+      EXPORT_HINT,
+    );
+  return { rotaryDim, invFreq: ropeInverseFrequencies(rotaryDim, theta, scaling) };
+}
