@@ -8,6 +8,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { test } from 'node:test';
 import { hoverAt } from '../src/engine/authoring/hover';
+import { validateConfigText } from '../src/engine/authoring/index';
 import type { HookPoint } from '../src/engine/config/types';
 import { SaeDiffError } from '../src/engine/core/errors';
 import { normalisesWithLayerNorm } from '../src/engine/model/centring';
@@ -168,6 +169,40 @@ test("the editor's SAE hover says the SAE reads TransformerLens's centred stream
     hover.markdown,
     /Trained on TransformerLens's centred residual stream \(cfg\.json model_from_pretrained_kwargs center_writing_weights true\)/,
   );
+});
+
+test('the editor warns when an older SAELens config does not say whether the GPT-2 stream it read was centred', () => {
+  const dir = path.join(out, 'editor');
+  const sae = path.join(dir, 'old', 'blocks.1.hook_resid_pre');
+  fs.mkdirSync(sae, { recursive: true });
+  const source = path.join(GPT2, 'saes', 'blocks.1.hook_resid_pre');
+  const {
+    model_from_pretrained_kwargs: _kwargs,
+    sae_lens_version: _v,
+    sae_lens_training_version: _t,
+    ...old
+  } = readJson(path.join(source, 'cfg.json'));
+  fs.writeFileSync(path.join(sae, 'cfg.json'), JSON.stringify(old));
+  fs.copyFileSync(path.join(source, 'sae_weights.safetensors'), path.join(sae, 'sae_weights.safetensors'));
+  const check = (saeFolder: string) => {
+    const text = `diagnostic_pipeline:
+  models: { base: ${JSON.stringify(path.join(GPT2, 'base'))}, sft: ${JSON.stringify(path.join(GPT2, 'sft'))} }
+  sae: { path: ${JSON.stringify(saeFolder)} }
+  layers: { target_indices: [1], hook_point: resid_pre }
+  dataset: { path: ${JSON.stringify(path.join(FIXTURES, 'eval', 'general.jsonl'))} }
+  runtime: { max_tokens: 64 }
+`;
+    const file = path.join(dir, 'check.sae-diff.yaml');
+    fs.writeFileSync(file, text);
+    return validateConfigText(text, file, { env: { HF_HUB_CACHE: path.join(out, 'no-hub') } }).diagnostics;
+  };
+  const warned = check(sae);
+  assert.deepEqual(
+    warned.map((d) => [d.code, d.severity]),
+    [['sae-centring-unstated', 'warning']],
+  );
+  assert.match(warned[0].message, /add "model_from_pretrained_kwargs": \{"center_writing_weights": true\} to its cfg\.json/);
+  assert.deepEqual(check(source), []);
 });
 
 /** The run's report of `models` with the fixture SAE, whose cfg.json is edited by `edit`. */

@@ -268,6 +268,7 @@ function checkSaeGroup(ctx: CheckContext, g: SaeGroup, base: ModelFacts | undefi
       { hookPoint: info.hookPoint, written: ctx.refs.hookPointWritten },
     );
   }
+  checkCentring(ctx, g, info, base);
   if (!ctx.refs.checkHookLayer || !Number.isInteger(info.hookLayer) || (info.hookLayer as number) < 0) return;
   const wrong = g.layers.filter((l) => l !== info.hookLayer);
   if (!wrong.length) return;
@@ -287,6 +288,43 @@ function checkSaeGroup(ctx: CheckContext, g: SaeGroup, base: ModelFacts | undefi
     g.segments,
     `The SAE assigned to ${layerList(wrong)} was trained on layer ${info.hookLayer} (hook ${info.hookName ?? '?'}). ${remedy}, or set sae.check_hook_layer: false if this is intended.`,
     { layers: wrong, hookLayer: info.hookLayer, ...(template ? { template } : {}) },
+  );
+}
+
+/** Model types that normalise with LayerNorm, whose stream TransformerLens's center_writing_weights centres. */
+const LAYER_NORM_MODELS = new Set([
+  'gpt2',
+  'gpt_neox',
+  'gptj',
+  'gpt_neo',
+  'gpt_bigcode',
+  'opt',
+  'bloom',
+  'phi',
+  'stablelm',
+  'falcon',
+  'mpt',
+  'codegen',
+]);
+
+/**
+ * What the run warns about TransformerLens's centring (pipeline/centring.ts), said in the editor where the base's
+ * model_type tells its norm: an older SAELens config that does not say on a LayerNorm model.
+ */
+function checkCentring(
+  ctx: CheckContext,
+  g: SaeGroup,
+  info: NonNullable<ReturnType<typeof saeFacts>['info']>,
+  base: ModelFacts | undefined,
+): void {
+  if (!info.centring?.unstated || !base?.modelType || !LAYER_NORM_MODELS.has(base.modelType)) return;
+  report(
+    ctx,
+    'sae-centring-unstated',
+    g.segments,
+    `The SAE for ${layerList(g.layers)} was saved before SAELens 3.19.2 and does not say whether TransformerLens centred the ${base.modelType} stream it trained on (center_writing_weights, its default then); the run reads it uncentred. If it was trained centred, add "model_from_pretrained_kwargs": {"center_writing_weights": true} to its cfg.json.`,
+    { layers: g.layers },
+    'warning',
   );
 }
 
