@@ -13,6 +13,7 @@
  * is refused, naming the key.
  */
 import { SaeDiffError } from '../../core/errors';
+import { EXPORT_HINT, refuse, SAVED_HINT } from './configKeys';
 import { gpt2Spec, type Gpt2Spec } from './gpt2Config';
 import { gptNeoxSpec, type GptNeoxSpec } from './gptNeoxConfig';
 import { ropeInverseFrequencies, type RopeScaling } from './ropeFrequencies';
@@ -94,27 +95,16 @@ export interface DecoderSpec {
   visionTower?: boolean;
 }
 
-function refuse(configFile: string, key: string, message: string, hint: string): SaeDiffError {
-  return new SaeDiffError(message, { location: { file: configFile, key }, hint });
-}
-
-const EXPORT_HINT = 'Export the model to ONNX instead (`optimum-cli export onnx --model <folder> <out>`) and give that folder.';
-
 function positive(c: HfConfig, key: string, file: string, fallback?: number): number {
   const v = c[key] ?? fallback;
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0)
-    throw refuse(
-      file,
-      key,
-      `${key} is ${JSON.stringify(c[key])}, not a positive integer`,
-      'Use the config.json the checkpoint was saved with.',
-    );
+    throw refuse(file, key, `${key} is ${JSON.stringify(c[key])}, not a positive integer`, SAVED_HINT);
   return v;
 }
 
 function finite(v: unknown, key: string, file: string): number {
   if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0)
-    throw refuse(file, key, `${key} is ${JSON.stringify(v)}, not a positive number`, 'Use the config.json the checkpoint was saved with.');
+    throw refuse(file, key, `${key} is ${JSON.stringify(v)}, not a positive number`, SAVED_HINT);
   return v;
 }
 
@@ -259,7 +249,7 @@ function phi3Rope(c: HfConfig, file: string, headDim: number): { rope: Rope; rot
       file,
       prfKey,
       `partial_rotary_factor ${JSON.stringify(prf)} does not give an even rotary dimension of head_dim ${headDim}`,
-      'Use the config.json the checkpoint was saved with.',
+      SAVED_HINT,
     );
   const type = String(params.rope_type ?? params.type ?? 'default');
   if (type === 'default') return { rope: { theta, scaling: { type: 'default' } }, rotaryDim };
@@ -272,7 +262,7 @@ function phi3Rope(c: HfConfig, file: string, headDim: number): { rope: Rope; rot
         file,
         `${key}.${name}`,
         `${name} must be ${rotaryDim / 2} positive numbers (the rotary dimension ${rotaryDim} / 2)`,
-        'Use the config.json the checkpoint was saved with.',
+        SAVED_HINT,
       );
     return v as number[];
   };
@@ -311,12 +301,7 @@ function smolNoRope(c: HfConfig, layers: number, file: string): boolean[] {
   if (c.no_rope_layers !== undefined && c.no_rope_layers !== null) {
     const list = c.no_rope_layers;
     if (!Array.isArray(list) || list.length !== layers || list.some((v) => v !== 0 && v !== 1))
-      throw refuse(
-        file,
-        'no_rope_layers',
-        `no_rope_layers must list 0 or 1 for each of the ${layers} layers`,
-        'Use the config.json the checkpoint was saved with.',
-      );
+      throw refuse(file, 'no_rope_layers', `no_rope_layers must list 0 or 1 for each of the ${layers} layers`, SAVED_HINT);
     return list.map((v) => v === 0);
   }
   const interval = positive(c, 'no_rope_layer_interval', file, 4);
@@ -331,12 +316,7 @@ function layerTypes(c: HfConfig, layers: number, file: string): boolean[] | unde
   if (other !== undefined)
     throw refuse(file, 'layer_types', `Layer type ${JSON.stringify(other)} is not built for checkpoints`, EXPORT_HINT);
   if (types.length !== layers)
-    throw refuse(
-      file,
-      'layer_types',
-      `layer_types lists ${types.length} layers but num_hidden_layers is ${layers}`,
-      'Use the config.json the checkpoint was saved with.',
-    );
+    throw refuse(file, 'layer_types', `layer_types lists ${types.length} layers but num_hidden_layers is ${layers}`, SAVED_HINT);
   return types.map((t) => t === 'sliding_attention');
 }
 
@@ -409,7 +389,7 @@ function slidingAttention(
       file,
       'sliding_window',
       `Some layers are sliding_attention layers but sliding_window is ${JSON.stringify(c.sliding_window)}${why}`,
-      'Use the config.json the checkpoint was saved with.',
+      SAVED_HINT,
     );
   }
   return { window, layers: sliding };
@@ -456,12 +436,7 @@ export function decoderSpec(config: HfConfig, configFile: string): DecoderSpec {
   if (!textOf) return textDecoderSpec(config, configFile);
   const text = config.text_config;
   if (!text || typeof text !== 'object' || Array.isArray(text))
-    throw refuse(
-      configFile,
-      'text_config',
-      `A ${config.model_type} config.json needs its text_config`,
-      'Use the config.json the checkpoint was saved with.',
-    );
+    throw refuse(configFile, 'text_config', `A ${config.model_type} config.json needs its text_config`, SAVED_HINT);
   try {
     return { ...textDecoderSpec({ ...GEMMA3_TEXT_DEFAULTS, ...(text as HfConfig), model_type: textOf }, configFile), visionTower: true };
   } catch (e) {
@@ -507,17 +482,12 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
       configFile,
       'num_key_value_heads',
       `num_attention_heads (${heads}) is not a multiple of num_key_value_heads (${kvHeads})`,
-      'Use the config.json the checkpoint was saved with.',
+      SAVED_HINT,
     );
   // Gemma2Config's defaults: head_dim 256, query_pre_attn_scalar 256, attn_logit_softcapping 50 (null: none)
   const headDim = c.head_dim === undefined || c.head_dim === null ? (gemma ? 256 : hidden / heads) : positive(c, 'head_dim', configFile);
   if (!Number.isSafeInteger(headDim) || headDim % 2 !== 0)
-    throw refuse(
-      configFile,
-      'head_dim',
-      `The head dimension ${headDim} is not an even integer`,
-      'Use the config.json the checkpoint was saved with.',
-    );
+    throw refuse(configFile, 'head_dim', `The head dimension ${headDim} is not an even integer`, SAVED_HINT);
   const phi3 = family === 'phi3';
   const phi3Rotary = phi3 ? phi3Rope(c, configFile, headDim) : undefined;
   const olmo = family === 'olmo2' || family === 'olmo3';

@@ -32,16 +32,12 @@
  * With a LoRA adapter (loraAdapter.ts), each adapted projection adds its branch, B (A x) · scaling, computed in
  * float32, to the base product, as PEFT runs an unmerged adapter.
  */
-import * as fs from 'fs';
-import * as path from 'path';
-import { commonFolder } from '../externalData';
 import { intAttr, type ModelProto } from '../onnxGraph';
 import type { CheckpointFiles } from './checkpointFiles';
-import { WeightReader } from './checkpointWeights';
 import type { DecoderSpec } from './decoderConfig';
-import { decoderModel, geluTanh, graphFrame, Projections, Rotary } from './graphParts';
+import { decoderModel, geluTanh, Rotary, startGraph } from './graphParts';
 import type { LoraAdapter } from './loraAdapter';
-import { FLOAT, FLOAT16, INT64, ints, ScopedGraph } from './scopedGraph';
+import { FLOAT, FLOAT16, INT64, ints } from './scopedGraph';
 
 export interface DecoderGraphOptions {
   adapter?: LoraAdapter;
@@ -49,11 +45,7 @@ export interface DecoderGraphOptions {
   compute?: 'float32' | 'float16';
 }
 
-/**
- * Builds the decoder's graph. Its external data locations are relative to `externalDataFolder`: the deepest
- * folder holding every weight file, links resolved, as ONNX Runtime requires of
- * session.model_external_initializers_file_folder_path (see externalData.ts).
- */
+/** Builds the decoder's graph; its external data locations are relative to `externalDataFolder` (graphParts.ts startGraph). */
 export function buildDecoderGraph(
   spec: DecoderSpec,
   files: CheckpointFiles,
@@ -62,13 +54,8 @@ export function buildDecoderGraph(
 ): { model: ModelProto; externalDataFolder: string } {
   const { adapter } = options;
   const act = options.compute === 'float16' ? FLOAT16 : FLOAT;
-  const g = new ScopedGraph(act);
-  const resolved = new Map([...files.shards, ...(adapter ? [adapter.file] : [])].map((f) => [f, fs.realpathSync(f)]));
-  const root = commonFolder([...resolved.values()], files.main);
-  const weights = new WeightReader(files, spec, g, configFile, (file) => path.relative(root, resolved.get(file)!));
+  const { g, weights, frame, projections, externalDataFolder } = startGraph(spec, files, configFile, adapter, act, '/model');
   const { hidden, heads, kvHeads, headDim } = spec;
-
-  const frame = graphFrame(g, '/model');
   const visible = frame.visible;
   const windowVisible = spec.slidingWindow === undefined ? visible : frame.windowVisible(spec.slidingWindow);
   const masked = frame.masked;
@@ -110,7 +97,6 @@ export function buildDecoderGraph(
   };
   const rope = rotary.apply.bind(rotary);
 
-  const projections = new Projections(g, weights, frame, adapter);
   const linear = projections.linear.bind(projections);
   /** RMSNorm over x's last axis, of `width` (hidden, or head_dim for Qwen3's q_norm / k_norm). */
   const rmsNorm = (scope: string, x: string, weightName: string, width = hidden) => {
@@ -262,5 +248,5 @@ export function buildDecoderGraph(
   }
   weights.checkAllUsed();
   projections.checkAdapterUsed(spec.family, spec.visionTower);
-  return { model: decoderModel(g, weights, files, x), externalDataFolder: root };
+  return { model: decoderModel(g, weights, files, x), externalDataFolder };
 }

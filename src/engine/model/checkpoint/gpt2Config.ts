@@ -4,7 +4,7 @@
  * activation_function. What would change the forward pass and is not built (cross-attention, another activation, an
  * attention scale other than head_dim^-0.5) is refused, naming the key.
  */
-import { SaeDiffError } from '../../core/errors';
+import { EXPORT_HINT, mlpActivation, positiveNumber, refuse, SAVED_HINT } from './configKeys';
 
 type HfConfig = Record<string, unknown>;
 
@@ -28,20 +28,6 @@ export interface Gpt2Spec {
   visionTower?: undefined;
 }
 
-const ACTIVATIONS: Record<string, Gpt2Spec['activation']> = {
-  gelu_new: 'gelu_tanh',
-  gelu_pytorch_tanh: 'gelu_tanh',
-  gelu: 'gelu',
-  relu: 'relu',
-};
-
-const EXPORT_HINT = 'Export the model to ONNX instead (`optimum-cli export onnx --model <folder> <out>`) and give that folder.';
-const SAVED_HINT = 'Use the config.json the checkpoint was saved with.';
-
-function refuse(file: string, key: string, message: string, hint: string): SaeDiffError {
-  return new SaeDiffError(message, { location: { file, key }, hint });
-}
-
 /** GPT2Config's keys (its attribute_map also lets hidden_size, num_hidden_layers and num_attention_heads stand in). */
 export function gpt2Spec(c: HfConfig, file: string): Gpt2Spec {
   const int = (key: string, alias: string, fallback?: number) => {
@@ -61,18 +47,8 @@ export function gpt2Spec(c: HfConfig, file: string): Gpt2Spec {
   const headDim = hidden / heads;
   if (!Number.isSafeInteger(headDim)) throw refuse(file, 'n_head', `n_embd (${hidden}) is not a multiple of n_head (${heads})`, SAVED_HINT);
   const intermediate = c.n_inner === undefined || c.n_inner === null ? 4 * hidden : int('n_inner', 'n_inner');
-  const actName = String(c.activation_function ?? 'gelu_new');
-  const activation = ACTIVATIONS[actName];
-  if (!activation)
-    throw refuse(
-      file,
-      'activation_function',
-      `activation_function ${JSON.stringify(actName)} is not built for gpt2 checkpoints (${Object.keys(ACTIVATIONS).join(', ')} are)`,
-      EXPORT_HINT,
-    );
-  const eps = c.layer_norm_epsilon ?? 1e-5;
-  if (typeof eps !== 'number' || !(eps > 0))
-    throw refuse(file, 'layer_norm_epsilon', `layer_norm_epsilon is ${JSON.stringify(eps)}`, SAVED_HINT);
+  const activation = mlpActivation(c, 'activation_function', 'gelu_new', 'gpt2', file);
+  const eps = positiveNumber(c, 'layer_norm_epsilon', 1e-5, file);
   // GPT2Attention's scaling is head_dim ** -0.5 by default; reorder_and_upcast_attn computes the same product in
   // float32, as this graph does
   if (c.scale_attn_weights === false)

@@ -18,16 +18,12 @@
  *
  * With a LoRA adapter, each adapted Conv1D adds PEFT's unmerged branch (graphParts.ts Projections).
  */
-import * as fs from 'fs';
-import * as path from 'path';
-import { commonFolder } from '../externalData';
 import { intAttr, type ModelProto } from '../onnxGraph';
 import type { CheckpointFiles } from './checkpointFiles';
-import { WeightReader } from './checkpointWeights';
 import type { Gpt2Spec } from './gpt2Config';
-import { decoderModel, geluErf, geluTanh, graphFrame, layerNorm, Projections } from './graphParts';
+import { attention, decoderModel, geluErf, geluTanh, layerNorm, startGraph } from './graphParts';
 import type { LoraAdapter } from './loraAdapter';
-import { FLOAT, ints, ScopedGraph } from './scopedGraph';
+import { FLOAT, ints } from './scopedGraph';
 
 /** Builds the graph; its external data locations are relative to `externalDataFolder` (see decoderGraph.ts). */
 export function buildGpt2Graph(
@@ -36,13 +32,8 @@ export function buildGpt2Graph(
   configFile: string,
   adapter?: LoraAdapter,
 ): { model: ModelProto; externalDataFolder: string } {
-  const g = new ScopedGraph(FLOAT);
-  const resolved = new Map([...files.shards, ...(adapter ? [adapter.file] : [])].map((f) => [f, fs.realpathSync(f)]));
-  const root = commonFolder([...resolved.values()], files.main);
-  const weights = new WeightReader(files, spec, g, configFile, (file) => path.relative(root, resolved.get(file)!));
+  const { g, weights, frame, projections, externalDataFolder } = startGraph(spec, files, configFile, adapter, FLOAT, '/transformer');
   const { hidden, heads, headDim, intermediate } = spec;
-  const frame = graphFrame(g, '/transformer');
-  const projections = new Projections(g, weights, frame, adapter);
   const prefix = weights.prefix;
 
   const norm = (scope: string, x: string, name: string) => layerNorm(g, weights, scope, x, name, hidden, spec.layerNormEps);
@@ -72,11 +63,7 @@ export function buildGpt2Graph(
     const normed = norm(`${block}/ln_1`, x, `${w}.ln_1`);
     const qkv = projections.linear(`${attn}/c_attn`, normed, `${w}.attn.c_attn`, 3 * hidden, true, hidden, 'conv1d');
     const [q, k, v] = g.op(attn, 'Split', [qkv, split], [intAttr('axis', -1)], 3);
-    const products = g.one(attn, 'MatMul', [toHeads(attn, q), g.one(attn, 'Transpose', [toHeads(attn, k)], [ints('perm', [0, 1, 3, 2])])]);
-    const scores = g.one(attn, 'Where', [frame.visible, g.one(attn, 'Mul', [products, scale]), frame.masked]);
-    const probs = g.one(attn, 'Softmax', [scores], [intAttr('axis', -1)]);
-    const context = g.one(attn, 'Transpose', [g.one(attn, 'MatMul', [probs, toHeads(attn, v)])], [ints('perm', [0, 2, 1, 3])]);
-    const merged = g.one(attn, 'Reshape', [context, g.int64s('sae_diff.merge_heads', [0, 0, hidden])]);
+    const merged = attention(g, frame, attn, toHeads(attn, q), toHeads(attn, k), toHeads(attn, v), scale, hidden);
     const attnOut = projections.linear(`${attn}/c_proj`, merged, `${w}.attn.c_proj`, hidden, true, hidden, 'conv1d');
     const mid = g.one(block, 'Add', [attnOut, x]);
     const mlp = `${block}/mlp`;
@@ -94,5 +81,5 @@ export function buildGpt2Graph(
   }
   weights.checkAllUsed();
   projections.checkAdapterUsed(spec.family);
-  return { model: decoderModel(g, weights, files, x), externalDataFolder: root };
+  return { model: decoderModel(g, weights, files, x), externalDataFolder };
 }

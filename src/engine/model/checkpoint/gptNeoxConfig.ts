@@ -5,7 +5,7 @@
  * use_parallel_residual (default true), attention_bias (default true), hidden_act, layer_norm_eps. What would change
  * the forward pass and is not built (another RoPE type, another activation) is refused, naming the key.
  */
-import { SaeDiffError } from '../../core/errors';
+import { EXPORT_HINT, mlpActivation, positiveNumber, refuse, SAVED_HINT } from './configKeys';
 import { ropeInverseFrequencies, type RopeScaling } from './ropeFrequencies';
 
 type HfConfig = Record<string, unknown>;
@@ -32,20 +32,6 @@ export interface GptNeoxSpec {
   visionTower?: undefined;
 }
 
-const ACTIVATIONS: Record<string, GptNeoxSpec['activation']> = {
-  gelu: 'gelu',
-  gelu_new: 'gelu_tanh',
-  gelu_pytorch_tanh: 'gelu_tanh',
-  relu: 'relu',
-};
-
-const EXPORT_HINT = 'Export the model to ONNX instead (`optimum-cli export onnx --model <folder> <out>`) and give that folder.';
-const SAVED_HINT = 'Use the config.json the checkpoint was saved with.';
-
-function refuse(file: string, key: string, message: string, hint: string): SaeDiffError {
-  return new SaeDiffError(message, { location: { file, key }, hint });
-}
-
 export function gptNeoxSpec(c: HfConfig, file: string): GptNeoxSpec {
   const int = (key: string) => {
     const v = c[key];
@@ -60,17 +46,8 @@ export function gptNeoxSpec(c: HfConfig, file: string): GptNeoxSpec {
   const headDim = hidden / heads;
   if (!Number.isSafeInteger(headDim))
     throw refuse(file, 'num_attention_heads', `hidden_size (${hidden}) is not a multiple of num_attention_heads (${heads})`, SAVED_HINT);
-  const actName = String(c.hidden_act ?? 'gelu');
-  const activation = ACTIVATIONS[actName];
-  if (!activation)
-    throw refuse(
-      file,
-      'hidden_act',
-      `hidden_act ${JSON.stringify(actName)} is not built for gpt_neox checkpoints (${Object.keys(ACTIVATIONS).join(', ')} are)`,
-      EXPORT_HINT,
-    );
-  const eps = c.layer_norm_eps ?? 1e-5;
-  if (typeof eps !== 'number' || !(eps > 0)) throw refuse(file, 'layer_norm_eps', `layer_norm_eps is ${JSON.stringify(eps)}`, SAVED_HINT);
+  const activation = mlpActivation(c, 'hidden_act', 'gelu', 'gpt_neox', file);
+  const eps = positiveNumber(c, 'layer_norm_eps', 1e-5, file);
   const { rotaryDim, invFreq } = neoxRope(c, file, headDim);
   return {
     family: 'gpt_neox',

@@ -17,16 +17,12 @@
  * sums `/gpt_neox/layers.3/Add` and `Add_1`), so model/hooks.ts finds every hook point as in an export (a parallel
  * block has no resid_mid). The graph ends at the last block (no final_layer_norm, no embed_out).
  */
-import * as fs from 'fs';
-import * as path from 'path';
-import { commonFolder } from '../externalData';
 import { intAttr, type ModelProto } from '../onnxGraph';
 import type { CheckpointFiles } from './checkpointFiles';
-import { WeightReader } from './checkpointWeights';
 import type { GptNeoxSpec } from './gptNeoxConfig';
-import { decoderModel, geluErf, geluTanh, graphFrame, layerNorm, Projections, Rotary } from './graphParts';
+import { attention, decoderModel, geluErf, geluTanh, layerNorm, Rotary, startGraph } from './graphParts';
 import type { LoraAdapter } from './loraAdapter';
-import { FLOAT, ints, ScopedGraph } from './scopedGraph';
+import { FLOAT, ints } from './scopedGraph';
 
 /** Builds the graph; its external data locations are relative to `externalDataFolder` (see decoderGraph.ts). */
 export function buildGptNeoxGraph(
@@ -35,13 +31,8 @@ export function buildGptNeoxGraph(
   configFile: string,
   adapter?: LoraAdapter,
 ): { model: ModelProto; externalDataFolder: string } {
-  const g = new ScopedGraph(FLOAT);
-  const resolved = new Map([...files.shards, ...(adapter ? [adapter.file] : [])].map((f) => [f, fs.realpathSync(f)]));
-  const root = commonFolder([...resolved.values()], files.main);
-  const weights = new WeightReader(files, spec, g, configFile, (file) => path.relative(root, resolved.get(file)!));
+  const { g, weights, frame, projections, externalDataFolder } = startGraph(spec, files, configFile, adapter, FLOAT, '/gpt_neox');
   const { hidden, heads, headDim, intermediate } = spec;
-  const frame = graphFrame(g, '/gpt_neox');
-  const projections = new Projections(g, weights, frame, adapter);
   const rotary = new Rotary(g, '/gpt_neox/rotary_emb', spec.rotaryDim, headDim);
   const tables = rotary.tables(g.floats('sae_diff.inv_freq', spec.invFreq, [spec.rotaryDim / 2]));
   const scale = g.floats('sae_diff.attention_scale', Float32Array.of(Math.fround(Math.pow(headDim, -0.5))), []);
@@ -74,16 +65,7 @@ export function buildGptNeoxGraph(
     // view(.., heads, 3 · head_size).transpose(1, 2).chunk(3, -1): each head's q, k, v are consecutive
     const byHead = g.one(attn, 'Transpose', [g.one(attn, 'Reshape', [qkv, perHead])], [ints('perm', [0, 2, 1, 3])]);
     const [q, k, v] = g.op(attn, 'Split', [byHead], [intAttr('axis', -1)], 3);
-    const kT = g.one(attn, 'Transpose', [rotary.apply(attn, k, tables)], [ints('perm', [0, 1, 3, 2])]);
-    const products = g.one(attn, 'MatMul', [rotary.apply(attn, q, tables), kT]);
-    const scores = g.one(attn, 'Where', [frame.visible, g.one(attn, 'Mul', [products, scale]), frame.masked]);
-    const context = g.one(
-      attn,
-      'Transpose',
-      [g.one(attn, 'MatMul', [g.one(attn, 'Softmax', [scores], [intAttr('axis', -1)]), v])],
-      [ints('perm', [0, 2, 1, 3])],
-    );
-    const merged = g.one(attn, 'Reshape', [context, g.int64s('sae_diff.merge_heads', [0, 0, hidden])]);
+    const merged = attention(g, frame, attn, rotary.apply(attn, q, tables), rotary.apply(attn, k, tables), v, scale, hidden);
     const attnOut = projections.linear(`${attn}/dense`, merged, `${w}.attention.dense`, hidden, spec.attentionBias, hidden);
     const mlp = (input: string) => {
       const scope = `${block}/mlp`;
@@ -113,5 +95,5 @@ export function buildGptNeoxGraph(
   }
   weights.checkAllUsed();
   projections.checkAdapterUsed(spec.family);
-  return { model: decoderModel(g, weights, files, x), externalDataFolder: root };
+  return { model: decoderModel(g, weights, files, x), externalDataFolder };
 }

@@ -2,14 +2,17 @@
  * What every checkpoint graph builder (decoderGraph.ts for Llama's kin, gpt2Graph.ts) builds alike: the batch's
  * shapes and attention mask, projections with an unmerged LoRA branch, GELU, and the finished ModelProto.
  */
+import * as fs from 'fs';
 import * as path from 'path';
 import { onnx } from 'onnx-proto';
 import { SaeDiffError } from '../../core/errors';
 import { intAttr, type ModelProto, TensorDataType, valueInfo } from '../onnxGraph';
 import type { CheckpointFiles } from './checkpointFiles';
-import { VISION_PARTS, type WeightReader } from './checkpointWeights';
+import { VISION_PARTS, WeightReader } from './checkpointWeights';
+import type { CheckpointSpec } from './decoderConfig';
 import type { LoraAdapter, LoraModule } from './loraAdapter';
-import { FLOAT, INT64, ints, type ScopedGraph } from './scopedGraph';
+import { commonFolder } from '../externalData';
+import { FLOAT, INT64, ints, ScopedGraph } from './scopedGraph';
 
 /** The lowest float32: the additive mask value transformers uses (torch.finfo(float32).min). */
 const MASKED = -3.4028234663852886e38;
@@ -25,6 +28,36 @@ export interface GraphFrame {
   windowVisible(window: number): string;
   /** The float32 value a hidden key's score is replaced by. */
   masked: string;
+}
+
+/** A graph being built from a checkpoint, with what every builder needs first. */
+export interface GraphStart {
+  g: ScopedGraph;
+  weights: WeightReader;
+  frame: GraphFrame;
+  projections: Projections;
+  /**
+   * The deepest folder holding every weight file, links resolved: the graph's external data locations are relative
+   * to it, as ONNX Runtime requires of session.model_external_initializers_file_folder_path (see externalData.ts).
+   */
+  externalDataFolder: string;
+}
+
+/** The graph of `spec`'s checkpoint (and adapter) begun: its weights, the batch's frame in scope `root`, the projections. */
+export function startGraph(
+  spec: Pick<CheckpointSpec, 'family' | 'visionTower'>,
+  files: CheckpointFiles,
+  configFile: string,
+  adapter: LoraAdapter | undefined,
+  act: number,
+  root: string,
+): GraphStart {
+  const g = new ScopedGraph(act);
+  const resolved = new Map([...files.shards, ...(adapter ? [adapter.file] : [])].map((f) => [f, fs.realpathSync(f)]));
+  const folder = commonFolder([...resolved.values()], files.main);
+  const weights = new WeightReader(files, spec, g, configFile, (file) => path.relative(folder, resolved.get(file)!));
+  const frame = graphFrame(g, root);
+  return { g, weights, frame, projections: new Projections(g, weights, frame, adapter), externalDataFolder: folder };
 }
 
 /** The batch's shapes and masks, in scope `root` (`/model`, `/transformer`) as the exporters scope them. */
@@ -130,6 +163,27 @@ export function layerNorm(
   const epsilon = g.floats(`sae_diff.ln_eps_${eps}`, Float32Array.of(eps), []);
   const normed = g.one(scope, 'Div', [centred, g.one(scope, 'Sqrt', [g.one(scope, 'Add', [variance, epsilon])])]);
   return g.one(scope, 'Add', [g.one(scope, 'Mul', [normed, weights.get(`${name}.weight`, [width])]), weights.get(`${name}.bias`, [width])]);
+}
+
+/**
+ * Eager attention in float32 (GPT-2, GPT-NeoX): softmax(q kᵀ · scale, hidden keys masked) v, heads merged back;
+ * q, k, v [B, n, S, head_dim] -> [B, S, `width`].
+ */
+export function attention(
+  g: ScopedGraph,
+  frame: GraphFrame,
+  scope: string,
+  q: string,
+  k: string,
+  v: string,
+  scale: string,
+  width: number,
+): string {
+  const kT = g.one(scope, 'Transpose', [k], [ints('perm', [0, 1, 3, 2])]);
+  const scores = g.one(scope, 'Where', [frame.visible, g.one(scope, 'Mul', [g.one(scope, 'MatMul', [q, kT]), scale]), frame.masked]);
+  const probs = g.one(scope, 'Softmax', [scores], [intAttr('axis', -1)]);
+  const context = g.one(scope, 'Transpose', [g.one(scope, 'MatMul', [probs, v])], [ints('perm', [0, 2, 1, 3])]);
+  return g.one(scope, 'Reshape', [context, g.int64s(`sae_diff.merge_heads_${width}`, [0, 0, width])]);
 }
 
 /** How a checkpoint stores a projection's weight: nn.Linear's [out, in], or GPT-2's Conv1D [in, out] (y = x W + b). */
