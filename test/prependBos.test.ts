@@ -9,6 +9,7 @@ import * as path from 'path';
 import { test } from 'node:test';
 import { SaeDiffError } from '../src/engine/core/errors';
 import { bosToPrepend, withBos } from '../src/engine/data/bos';
+import { loadTokenizer } from '../src/engine/data/tokenizer';
 import type { SaeDiffReport } from '../src/shared/reportTypes';
 import { runCli, writeConfig } from './helpers/cli';
 import { REPO_ROOT, scratchDir } from './helpers/paths';
@@ -69,6 +70,44 @@ test('prompts from a tokenizer that adds no BOS get the one the SAE was trained 
   // without it the prompts (all shorter than max_tokens) lose their first token to exclude_bos, and the model sees no BOS
   assert.equal(c.run.tokens, a.run.tokens - 20);
   assert.notEqual(c.comparisons[0].layers[0].explained_variance_base, a.comparisons[0].layers[0].explained_variance_base);
+});
+
+test("openai-community/gpt2's tokenizer_config.json names no special token: GPT2Tokenizer's defaults give its <|endoftext|> BOS", () => {
+  const dir = path.join(GPT2, 'hub-tokenizer');
+  const hub = loadTokenizer(path.join(dir, 'tokenizer.json'), path.join(dir, 'tokenizer_config.json'), 'gpt2');
+  const endoftext = hub.encode('<|endoftext|>');
+  assert.equal(endoftext.length, 1);
+  assert.deepEqual([hub.specialTokens.bos_token, hub.bosId], ['<|endoftext|>', endoftext[0]]);
+  assert.equal(hub.padId, endoftext[0], 'no pad_token: padded with eos');
+  // the class comes from tokenizer_config.json when it names one; unknown classes and models have no defaults
+  assert.equal(loadTokenizer(path.join(dir, 'tokenizer.json'), path.join(dir, 'tokenizer_config.json')).bosId, undefined);
+  assert.equal(loadTokenizer(path.join(dir, 'tokenizer.json'), path.join(dir, 'tokenizer_config.json'), 'llama').bosId, undefined);
+  // older saves name them in special_tokens_map.json only
+  const mapped = path.join(out, 'mapped');
+  fs.mkdirSync(mapped, { recursive: true });
+  for (const f of ['tokenizer.json', 'tokenizer_config.json']) fs.copyFileSync(path.join(dir, f), path.join(mapped, f));
+  fs.writeFileSync(
+    path.join(mapped, 'special_tokens_map.json'),
+    JSON.stringify({ bos_token: { content: '<|endoftext|>', special: true } }),
+  );
+  assert.equal(loadTokenizer(path.join(mapped, 'tokenizer.json'), path.join(mapped, 'tokenizer_config.json'), 'llama').bosId, endoftext[0]);
+  // a GPT-2 base from the hub and a fine-tune saved with its tokens named read alike: the run puts <|endoftext|> first
+  const base = path.join(out, 'models', 'hub-gpt2');
+  fs.mkdirSync(base, { recursive: true });
+  for (const f of ['config.json', 'model.safetensors']) fs.copyFileSync(path.join(GPT2, 'base', f), path.join(base, f));
+  for (const f of ['tokenizer.json', 'tokenizer_config.json']) fs.copyFileSync(path.join(dir, f), path.join(base, f));
+  const sft = path.join(out, 'models', 'hub-gpt2-sft');
+  fs.mkdirSync(sft, { recursive: true });
+  for (const f of ['config.json', 'model.safetensors']) fs.copyFileSync(path.join(GPT2, 'sft', f), path.join(sft, f));
+  fs.copyFileSync(path.join(dir, 'tokenizer.json'), path.join(sft, 'tokenizer.json'));
+  fs.writeFileSync(
+    path.join(sft, 'tokenizer_config.json'),
+    JSON.stringify({ model_max_length: 1024, bos_token: '<|endoftext|>', eos_token: '<|endoftext|>', unk_token: '<|endoftext|>' }),
+  );
+  const res = run('hub-gpt2', base, sft);
+  assert.equal(res.code, 0, res.stderr);
+  assert.match(res.stderr, /BOS put first in 20 of 20 prompts: .*<\|endoftext\|>/);
+  assert.doesNotMatch(res.stderr, /Special tokens of base and/);
 });
 
 test('an SAE that says it was trained without BOS leaves the prompts alone under auto; always needs a bos_token', () => {

@@ -1,3 +1,4 @@
+import * as fs from 'fs';
 import * as path from 'path';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { SaeDiffError } from '../core/errors';
@@ -28,7 +29,42 @@ function tokenText(t: unknown): string | undefined {
   return undefined;
 }
 
-export function loadTokenizer(tokenizerJsonPath: string, tokenizerConfigPath?: string): LoadedTokenizer {
+const ENDOFTEXT = { bos_token: '<|endoftext|>', eos_token: '<|endoftext|>', unk_token: '<|endoftext|>' };
+/**
+ * Tokenizer classes' default special tokens (transformers 5.18 tokenization_gpt2.py, tokenization_gpt_neox.py; the 4.x
+ * Fast classes alike), by class name, and the class AutoTokenizer picks by model_type when tokenizer_config.json
+ * names none (TOKENIZER_MAPPING_NAMES).
+ */
+const CLASS_SPECIAL_TOKENS: Record<string, Record<string, string>> = {
+  GPT2Tokenizer: ENDOFTEXT,
+  GPT2TokenizerFast: ENDOFTEXT,
+  GPTNeoXTokenizer: { ...ENDOFTEXT, pad_token: '<|padding|>' },
+  GPTNeoXTokenizerFast: { ...ENDOFTEXT, pad_token: '<|padding|>' },
+};
+const CLASS_BY_MODEL_TYPE: Record<string, string> = { gpt2: 'GPT2Tokenizer', gpt_neox: 'GPTNeoXTokenizer' };
+
+/**
+ * The special tokens as transformers' from_pretrained sets them: tokenizer_config.json's, else special_tokens_map.json's
+ * (beside tokenizer.json), else the tokenizer class's defaults. openai-community/gpt2's tokenizer_config.json is
+ * {"model_max_length": 1024}: its <|endoftext|> BOS comes from GPT2Tokenizer's defaults.
+ */
+function specialTokensOf(config: Record<string, unknown>, dir: string, modelType: string | undefined): Record<string, string> {
+  const mapFile = path.join(dir, 'special_tokens_map.json');
+  const map = fs.existsSync(mapFile) ? (readJson(mapFile) as Record<string, unknown>) : {};
+  const cls = typeof config.tokenizer_class === 'string' ? config.tokenizer_class : modelType && CLASS_BY_MODEL_TYPE[modelType];
+  const defaults = (cls && CLASS_SPECIAL_TOKENS[cls]) || {};
+  const out: Record<string, string> = {};
+  for (const key of ['bos_token', 'eos_token', 'pad_token', 'unk_token']) {
+    // a key set to null in tokenizer_config.json means none, as in transformers
+    if (key in config && config[key] === null) continue;
+    const text = tokenText(config[key]) ?? tokenText(map && typeof map === 'object' ? map[key] : undefined) ?? defaults[key];
+    if (text !== undefined) out[key] = text;
+  }
+  return out;
+}
+
+/** `modelType`: config.json's model_type, for the tokenizer class's default special tokens (specialTokensOf). */
+export function loadTokenizer(tokenizerJsonPath: string, tokenizerConfigPath?: string, modelType?: string): LoadedTokenizer {
   const json = readTextBounded(tokenizerJsonPath, READ_CAPS.tokenizer);
   let parsed: object;
   try {
@@ -50,11 +86,7 @@ export function loadTokenizer(tokenizerJsonPath: string, tokenizerConfigPath?: s
       hint: 'Save it again with tokenizer.save_pretrained().',
     });
   }
-  const specialTokens: Record<string, string> = {};
-  for (const key of ['bos_token', 'eos_token', 'pad_token', 'unk_token']) {
-    const text = tokenText(config[key]);
-    if (text !== undefined) specialTokens[key] = text;
-  }
+  const specialTokens = specialTokensOf(config, path.dirname(tokenizerJsonPath), modelType);
   const idOf = (key: string) => (specialTokens[key] !== undefined ? tok.token_to_id(specialTokens[key]) : undefined);
   const padId = idOf('pad_token') ?? idOf('eos_token') ?? 0;
   const chat = findChatTemplate(path.dirname(tokenizerConfigPath ?? tokenizerJsonPath), config, tokenizerConfigPath);

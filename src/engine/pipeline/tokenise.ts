@@ -75,8 +75,9 @@ export async function tokenise(
   saesSayBos: readonly (boolean | undefined)[] = [],
 ): Promise<Tokenised> {
   const tt = performance.now();
-  const tokenizer = loadTokenizer(files.base.tokenizerJsonPath, files.base.tokenizerConfigPath);
-  const sftTokenizers = files.fineTunes.map((f) => loadTokenizer(f.tokenizerJsonPath, f.tokenizerConfigPath));
+  const modelType = (f: ModelFiles) => (typeof f.configJson.model_type === 'string' ? f.configJson.model_type : undefined);
+  const tokenizer = loadTokenizer(files.base.tokenizerJsonPath, files.base.tokenizerConfigPath, modelType(files.base));
+  const sftTokenizers = files.fineTunes.map((f) => loadTokenizer(f.tokenizerJsonPath, f.tokenizerConfigPath, modelType(f)));
   const from = config.dataset.chatTemplateFrom;
   const templateOwner =
     from === 'base' ? tokenizer : from === 'sft' ? sftTokenizers[0] : [tokenizer, ...sftTokenizers].find((t) => t.chatTemplate);
