@@ -261,6 +261,35 @@ test('a run whose SAE was trained centred equals the same run on TransformerLens
   assert.ok(c.explained_variance_base < a.explained_variance_base - 0.05, `uncentred ${c.explained_variance_base}`);
 });
 
+test('a fine-tune that is not centred where the LayerNorm base is (an RMSNorm model) stops the run, naming it', () => {
+  const rms = path.join(out, 'models', 'mistral-64');
+  fs.mkdirSync(rms, { recursive: true });
+  const mistral = path.join(REPO_ROOT, 'test', 'fixtures', 'sliding-window', 'mistral');
+  for (const f of ['config.json', 'model.safetensors']) fs.copyFileSync(path.join(mistral, f), path.join(rms, f));
+  for (const f of ['tokenizer.json', 'tokenizer_config.json']) fs.copyFileSync(path.join(GPT2, 'base', f), path.join(rms, f));
+  const dir = path.join(out, 'runs', 'mixed');
+  fs.mkdirSync(dir, { recursive: true });
+  const config = writeConfig(
+    dir,
+    'mixed.sae-diff.yaml',
+    `diagnostic_pipeline:
+  models: { base: ${JSON.stringify(path.join(GPT2, 'base'))}, sft: ${JSON.stringify(rms)} }
+  sae: { path: ${JSON.stringify(path.join(GPT2, 'saes', 'blocks.{layer}.hook_resid_pre'))} }
+  layers: { target_indices: [1], hook_point: resid_pre }
+  dataset: { path: "@/eval/general.jsonl", max_samples: 8 }
+  runtime: { max_tokens: 64, execution_provider: cpu }
+  output: { format: "json", save_path: "report.json" }
+`,
+  );
+  const res = runCli(['run', config, '--provider', 'cpu']);
+  assert.notEqual(res.code, 0);
+  assert.match(
+    res.stderr,
+    /mistral-64\/model\.safetensors is not centred and the base .*gpt2\/base\/model\.safetensors centred at layers 1/,
+  );
+  assert.equal(fs.existsSync(path.join(dir, 'report.json')), false);
+});
+
 test('GPT-2 configs: what the graph does not build is refused, naming the key; prompts past n_positions stop the run at max_tokens', () => {
   const base = readJson(path.join(GPT2, 'base', 'config.json'));
   const refused = (change: Record<string, unknown>) => {

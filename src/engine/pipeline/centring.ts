@@ -3,11 +3,33 @@
  * their SAE, and a warning where an SAE's config asks for centring the model cannot have (RMSNorm, which
  * TransformerLens never centres) or does not say although it was likely trained centred (SAELens before 3.19.2).
  */
+import { SaeDiffError } from '../core/errors';
 import type { SaeCentring } from '../sae/types';
 
 export interface CentringNotes {
   logs: string[];
   warnings: string[];
+}
+
+/**
+ * Every model must be centred where base is: a fine-tune whose graph reads as RMSNorm beside a LayerNorm base (another
+ * architecture, or an export whose norms were fused past recognition) would be compared in another frame.
+ */
+export function checkSameCentring(
+  base: { centred: ReadonlySet<number>; modelFile: string },
+  others: { centred: ReadonlySet<number>; modelFile: string }[],
+): void {
+  const key = (s: ReadonlySet<number>) => [...s].sort((a, b) => a - b).join(',');
+  const other = others.find((m) => key(m.centred) !== key(base.centred));
+  if (!other) return;
+  const which = (m: { centred: ReadonlySet<number> }) => (m.centred.size ? `centred at layers ${key(m.centred)}` : 'not centred');
+  throw new SaeDiffError(
+    `The SAEs ask for TransformerLens's centring, but ${other.modelFile} is ${which(other)} and the base ${base.modelFile} ${which(base)}: one normalises with LayerNorm and the other does not`,
+    {
+      location: { file: other.modelFile },
+      hint: "Compare models of the same architecture; an export fused by ONNX Runtime's optimizer can hide its LayerNorms: export it unfused (torch.onnx.export).",
+    },
+  );
 }
 
 export function centringNotes(

@@ -22,7 +22,7 @@ import { contextChunkCap } from '../sae/contextCandidates';
 import type { Projector } from '../sae/projector';
 import { checkRunKernels } from './kernelCheck';
 import { chooseProvider } from './provider';
-import { centringNotes } from './centring';
+import { centringNotes, checkSameCentring } from './centring';
 import { everyModel, loadModels, resolveModels, RunModels } from './models';
 import { loadSaes, RunSaes } from './saes';
 import { datasetSourceOf, tokenise, Tokenised } from './tokenise';
@@ -84,6 +84,7 @@ export async function runDiagnostic(config: ResolvedConfig, options: RunOptions 
     const models = await loadModels(files, hooks, settings, (m) => toRelease.push(m));
     log(`loaded: ${everyModel(files).length} model session(s) in ${since(tModels)} s`);
     for (const [layer, tensor] of models.base.hookTensors) log(`hook layer ${layer}: ${tensor}`);
+    checkSameCentring(models.base, [...models.fineTunes, ...(models.reference ? [models.reference] : [])]);
     const centring = centringNotes(saes.centring, models.base, files.base.spec.name);
     centring.logs.forEach((line) => log(line));
     for (const w of centring.warnings) {
