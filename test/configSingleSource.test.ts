@@ -43,10 +43,24 @@ describe('the schema is the one source of defaults and allowed values', () => {
   it('a config that writes no optional key loads with every default the schema declares', () => {
     const c = loadConfigText(minimalConfig(), path.join(TMP, 'minimal.sae-diff.yaml'));
     assert.deepEqual(
-      [c.sae.k, c.sae.format, c.sae.checkHookLayer, c.layers.hookPoint, c.dataset.excludeBos, c.dataset.chatTemplateFrom],
-      ['sae.k', 'sae.format', 'sae.check_hook_layer', 'layers.hook_point', 'dataset.exclude_bos', 'dataset.chat_template_from'].map((k) =>
-        schemaDefault(k),
-      ),
+      [
+        c.sae.k,
+        c.sae.format,
+        c.sae.checkHookLayer,
+        c.layers.hookPoint,
+        c.dataset.excludeBos,
+        c.dataset.chatTemplateFrom,
+        c.dataset.prependBos,
+      ],
+      [
+        'sae.k',
+        'sae.format',
+        'sae.check_hook_layer',
+        'layers.hook_point',
+        'dataset.exclude_bos',
+        'dataset.chat_template_from',
+        'dataset.prepend_bos',
+      ].map((k) => schemaDefault(k)),
     );
     assert.deepEqual(c.metrics, sectionDefaults('metrics'));
     assert.deepEqual(c.runtime, sectionDefaults('runtime'));
