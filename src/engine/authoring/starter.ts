@@ -24,8 +24,8 @@ export function starterConfigText(o: StarterOptions = {}): string {
 diagnostic_pipeline:
   models:
     # Folders holding config.json, tokenizer.json and the weights: model.safetensors as
-    # save_pretrained writes it (Llama, Mistral, Qwen2, Qwen3, Gemma 2 and 3, Phi-3, SmolLM3, OLMo 2 and 3, Granite 3,
-    # GPT-2, GPT-NeoX / Pythia), or an ONNX export (model.onnx, onnx/model.onnx).
+    # save_pretrained writes it (Llama, Mistral, Qwen2, Qwen3, Gemma 2 and 3, Phi-2 and 3, SmolLM3, OLMo 2 and 3,
+    # Granite 3, GPT-2, GPT-NeoX / Pythia), or an ONNX export (model.onnx, onnx/model.onnx).
     # A Hugging Face id works when the model is in the local Hugging Face cache (hf download <id>);
     # other architectures: optimum-cli export onnx --model <id> <folder>
     base: ${q(o.base ?? 'models/base')}

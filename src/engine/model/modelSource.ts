@@ -10,6 +10,7 @@ import { buildDecoderGraph } from './checkpoint/decoderGraph';
 import type { CheckpointSpec } from './checkpoint/decoderConfig';
 import { buildGpt2Graph } from './checkpoint/gpt2Graph';
 import { buildGptNeoxGraph } from './checkpoint/gptNeoxGraph';
+import { buildPhiGraph } from './checkpoint/phiGraph';
 import type { LoraAdapter } from './checkpoint/loraAdapter';
 import { placeExternalData } from './externalData';
 import { graphOf, type ModelProto, readOnnxModel } from './onnxGraph';
@@ -57,6 +58,7 @@ export function readModelGraph(source: ModelSource, onGpu = false): { model: Mod
   if (source.format === 'safetensors') {
     if (source.spec.family === 'gpt2') return buildGpt2Graph(source.spec, source.checkpoint, source.configFile, source.adapter);
     if (source.spec.family === 'gpt_neox') return buildGptNeoxGraph(source.spec, source.checkpoint, source.configFile, source.adapter);
+    if (source.spec.family === 'phi') return buildPhiGraph(source.spec, source.checkpoint, source.configFile, source.adapter);
     const compute = checkpointCompute(source, onGpu);
     return buildDecoderGraph(source.spec, source.checkpoint, source.configFile, { adapter: source.adapter, compute });
   }
@@ -64,11 +66,11 @@ export function readModelGraph(source: ModelSource, onGpu = false): { model: Mod
   return { model, externalDataFolder: placeExternalData(graphOf(model), source.file) };
 }
 
-/** What a checkpoint's graph computes in: float16 for a float16 checkpoint (not Gemma, GPT-2 or GPT-NeoX) on a GPU, else float32. */
+/** What a checkpoint's graph computes in: float16 for a float16 checkpoint (not Gemma, GPT-2, GPT-NeoX or Phi) on a GPU, else float32. */
 export function checkpointCompute(source: CheckpointSource, onGpu: boolean): 'float32' | 'float16' {
-  // Gemma overflows float16 (transformers warns against it): it computes in float32 everywhere; the GPT-2 and
-  // GPT-NeoX graphs compute in float32 only (half weights widened)
-  if (source.spec.family === 'gpt2' || source.spec.family === 'gpt_neox') return 'float32';
+  // Gemma overflows float16 (transformers warns against it): it computes in float32 everywhere; the GPT-2, GPT-NeoX
+  // and Phi graphs compute in float32 only (half weights widened)
+  if (source.spec.family === 'gpt2' || source.spec.family === 'gpt_neox' || source.spec.family === 'phi') return 'float32';
   return source.compute ?? (onGpu && allFloat16(source.checkpoint) && !source.spec.gemmaNorms ? 'float16' : 'float32');
 }
 

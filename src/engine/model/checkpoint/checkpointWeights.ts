@@ -27,8 +27,8 @@ export interface CheckpointTensorNames {
   /** The token embedding table. */
   embedding: string;
   lmHead: string;
-  /** The final norm's tensors: the graph ends at the last block. */
-  finalNorm: string[];
+  /** What follows the last block (the final norm, Phi's lm_head bias): the graph ends before it. */
+  afterBlocks: string[];
 }
 
 /**
@@ -44,7 +44,7 @@ export function checkpointTensorNames(tensors: ReadonlyMap<string, unknown>, fam
       prefix: 'gpt_neox.',
       embedding: 'gpt_neox.embed_in.weight',
       lmHead: 'embed_out.weight',
-      finalNorm: ['gpt_neox.final_layer_norm.weight', 'gpt_neox.final_layer_norm.bias'],
+      afterBlocks: ['gpt_neox.final_layer_norm.weight', 'gpt_neox.final_layer_norm.bias'],
     };
   }
   if (family === 'gpt2') {
@@ -53,7 +53,7 @@ export function checkpointTensorNames(tensors: ReadonlyMap<string, unknown>, fam
       prefix,
       embedding: `${prefix}wte.weight`,
       lmHead: 'lm_head.weight',
-      finalNorm: [`${prefix}ln_f.weight`, `${prefix}ln_f.bias`],
+      afterBlocks: [`${prefix}ln_f.weight`, `${prefix}ln_f.bias`],
     };
   }
   for (const [prefix, lmHead] of [
@@ -61,14 +61,21 @@ export function checkpointTensorNames(tensors: ReadonlyMap<string, unknown>, fam
     ['model.language_model.', 'lm_head.weight'],
   ])
     if (tensors.has(`${prefix}embed_tokens.weight`)) return llamaNames(prefix, lmHead);
-  return llamaNames(tensors.has('model.embed_tokens.weight') || !tensors.has('embed_tokens.weight') ? 'model.' : '', 'lm_head.weight');
+  const names = llamaNames(
+    tensors.has('model.embed_tokens.weight') || !tensors.has('embed_tokens.weight') ? 'model.' : '',
+    'lm_head.weight',
+  );
+  // PhiForCausalLM: model.final_layernorm (weight and bias), an lm_head with a bias
+  if (family === 'phi')
+    return { ...names, afterBlocks: [`${names.prefix}final_layernorm.weight`, `${names.prefix}final_layernorm.bias`, 'lm_head.bias'] };
+  return names;
 }
 
 const llamaNames = (prefix: string, lmHead: string): CheckpointTensorNames => ({
   prefix,
   embedding: `${prefix}embed_tokens.weight`,
   lmHead,
-  finalNorm: [`${prefix}norm.weight`],
+  afterBlocks: [`${prefix}norm.weight`],
 });
 
 /** A multimodal checkpoint's parts besides the text decoder (Gemma 3's SigLIP tower and projector): never run. */
@@ -151,7 +158,7 @@ export class WeightReader {
 
   /** Refuses a tensor the graph did not read (another architecture's, a quantisation's), naming it. */
   checkAllUsed(): void {
-    const ignored = new Set([...this.names.finalNorm, this.names.lmHead]);
+    const ignored = new Set([...this.names.afterBlocks, this.names.lmHead]);
     for (const name of this.files.tensors.keys()) {
       if (this.used.has(name) || ignored.has(name) || DERIVED.test(name)) continue;
       if (this.spec.visionTower && VISION_PARTS.test(name)) continue;

@@ -1,5 +1,6 @@
 /** What the config readers of the checkpoint graphs (decoderConfig.ts, gpt2Config.ts, gptNeoxConfig.ts) share. */
 import { SaeDiffError } from '../../core/errors';
+import { ropeInverseFrequencies, type RopeScaling } from './ropeFrequencies';
 
 export const EXPORT_HINT = 'Export the model to ONNX instead (`optimum-cli export onnx --model <folder> <out>`) and give that folder.';
 export const SAVED_HINT = 'Use the config.json the checkpoint was saved with.';
@@ -42,4 +43,53 @@ export function positiveNumber(c: Record<string, unknown>, key: string, fallback
   const v = c[key] ?? fallback;
   if (typeof v !== 'number' || !(v > 0)) throw refuse(file, key, `${key} is ${JSON.stringify(v)}, not a positive number`, SAVED_HINT);
   return v;
+}
+
+/**
+ * The partial RoPE of GPT-NeoX and Phi, read as transformers 5.18's configs read it (convert_rope_params_to_dict,
+ * standardize_rope_params): rope_scaling or rope_parameters, their rope_theta and partial_rotary_factor defaulted from
+ * the family's 4.x top-level keys (`keys.theta`, `keys.fraction`; default 10000 and `keys.fractionDefault`); default
+ * and linear scaling are built. rotaryDim = int(head_dim · fraction), the dims of each head that rotate.
+ */
+export function partialRope(
+  c: Record<string, unknown>,
+  file: string,
+  headDim: number,
+  keys: { theta: string; fraction: string; fractionDefault: number; family: string },
+): { rotaryDim: number; invFreq: Float32Array } {
+  const key = c.rope_scaling ? 'rope_scaling' : 'rope_parameters';
+  const params = ((c.rope_scaling || c.rope_parameters) ?? {}) as Record<string, unknown>;
+  const num = (k: string, fallbackKey: string, fallback: number) => {
+    const v = params[k] ?? c[fallbackKey] ?? fallback;
+    if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0)
+      throw refuse(
+        file,
+        params[k] !== undefined ? `${key}.${k}` : fallbackKey,
+        `${k} is ${JSON.stringify(v)}, not a positive number`,
+        SAVED_HINT,
+      );
+    return v;
+  };
+  const theta = num('rope_theta', keys.theta, 10_000);
+  const fraction = num('partial_rotary_factor', keys.fraction, keys.fractionDefault);
+  const rotaryDim = Math.trunc(headDim * fraction);
+  if (!(rotaryDim >= 2 && rotaryDim % 2 === 0 && fraction <= 1))
+    throw refuse(
+      file,
+      params.partial_rotary_factor !== undefined ? `${key}.partial_rotary_factor` : keys.fraction,
+      `The rotary fraction ${fraction} does not give an even rotary dimension of head size ${headDim}`,
+      SAVED_HINT,
+    );
+  const type = String(params.rope_type ?? params.type ?? 'default');
+  let scaling: RopeScaling;
+  if (type === 'default') scaling = { type: 'default' };
+  else if (type === 'linear') scaling = { type: 'linear', factor: num('factor', 'factor', NaN) };
+  else
+    throw refuse(
+      file,
+      `${key}.rope_type`,
+      `RoPE type '${type}' is not built for ${keys.family} checkpoints (default and linear are)`,
+      EXPORT_HINT,
+    );
+  return { rotaryDim, invFreq: ropeInverseFrequencies(rotaryDim, theta, scaling) };
 }

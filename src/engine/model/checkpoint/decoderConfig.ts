@@ -16,6 +16,7 @@ import { SaeDiffError } from '../../core/errors';
 import { EXPORT_HINT, refuse, SAVED_HINT } from './configKeys';
 import { gpt2Spec, type Gpt2Spec } from './gpt2Config';
 import { gptNeoxSpec, type GptNeoxSpec } from './gptNeoxConfig';
+import { phiSpec, type PhiSpec } from './phiConfig';
 import { ropeInverseFrequencies, type RopeScaling } from './ropeFrequencies';
 
 /** config.json as read (model/modelFolder.ts's HfConfig). */
@@ -35,8 +36,8 @@ export const CHECKPOINT_FAMILIES = [
   'granite',
 ] as const;
 
-/** What a checkpoint's config.json describes: a decoder of Llama's kin (decoderGraph.ts), GPT-2 (gpt2Graph.ts) or GPT-NeoX (gptNeoxGraph.ts). */
-export type CheckpointSpec = DecoderSpec | Gpt2Spec | GptNeoxSpec;
+/** What a checkpoint's config.json describes: a decoder of Llama's kin (decoderGraph.ts), GPT-2, GPT-NeoX or Phi (gpt2Graph.ts, gptNeoxGraph.ts, phiGraph.ts). */
+export type CheckpointSpec = DecoderSpec | Gpt2Spec | GptNeoxSpec | PhiSpec;
 
 export interface DecoderSpec {
   family: (typeof CHECKPOINT_FAMILIES)[number];
@@ -424,6 +425,7 @@ const GEMMA3_TEXT_DEFAULTS: HfConfig = {
 export function checkpointSpec(config: HfConfig, configFile: string): CheckpointSpec {
   if (config.model_type === 'gpt2') return gpt2Spec(config, configFile);
   if (config.model_type === 'gpt_neox') return gptNeoxSpec(config, configFile);
+  if (config.model_type === 'phi') return phiSpec(config, configFile);
   return decoderSpec(config, configFile);
 }
 
@@ -452,7 +454,7 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
     throw refuse(
       configFile,
       'model_type',
-      `model_type ${JSON.stringify(c.model_type)} cannot run from safetensors: sae-diff builds ${[...CHECKPOINT_FAMILIES, ...Object.keys(MULTIMODAL_TEXT), 'gpt2', 'gpt_neox'].join(', ')} checkpoints`,
+      `model_type ${JSON.stringify(c.model_type)} cannot run from safetensors: sae-diff builds ${[...CHECKPOINT_FAMILIES, ...Object.keys(MULTIMODAL_TEXT), 'gpt2', 'gpt_neox', 'phi'].join(', ')} checkpoints`,
       EXPORT_HINT,
     );
   }

@@ -5,8 +5,7 @@
  * use_parallel_residual (default true), attention_bias (default true), hidden_act, layer_norm_eps. What would change
  * the forward pass and is not built (another RoPE type, another activation) is refused, naming the key.
  */
-import { EXPORT_HINT, mlpActivation, positiveNumber, refuse, SAVED_HINT } from './configKeys';
-import { ropeInverseFrequencies, type RopeScaling } from './ropeFrequencies';
+import { mlpActivation, partialRope, positiveNumber, refuse, SAVED_HINT } from './configKeys';
 
 type HfConfig = Record<string, unknown>;
 
@@ -48,7 +47,13 @@ export function gptNeoxSpec(c: HfConfig, file: string): GptNeoxSpec {
     throw refuse(file, 'num_attention_heads', `hidden_size (${hidden}) is not a multiple of num_attention_heads (${heads})`, SAVED_HINT);
   const activation = mlpActivation(c, 'hidden_act', 'gelu', 'gpt_neox', file);
   const eps = positiveNumber(c, 'layer_norm_eps', 1e-5, file);
-  const { rotaryDim, invFreq } = neoxRope(c, file, headDim);
+  // GPTNeoXConfig.convert_rope_params_to_dict: rotary_emb_base and rotary_pct (default 0.25) are 4.x's names
+  const { rotaryDim, invFreq } = partialRope(c, file, headDim, {
+    theta: 'rotary_emb_base',
+    fraction: 'rotary_pct',
+    fractionDefault: 0.25,
+    family: 'gpt_neox',
+  });
   return {
     family: 'gpt_neox',
     hidden,
@@ -64,43 +69,4 @@ export function gptNeoxSpec(c: HfConfig, file: string): GptNeoxSpec {
     activation,
     tiedEmbeddings: c.tie_word_embeddings === true,
   };
-}
-
-/** GPTNeoXConfig.convert_rope_params_to_dict: rope_scaling or rope_parameters, theta and rotary fraction defaulted from the 4.x keys. */
-function neoxRope(c: HfConfig, file: string, headDim: number): { rotaryDim: number; invFreq: Float32Array } {
-  const key = c.rope_scaling ? 'rope_scaling' : 'rope_parameters';
-  const params = ((c.rope_scaling || c.rope_parameters) ?? {}) as Record<string, unknown>;
-  const num = (k: string, fallbackKey: string, fallback: number) => {
-    const v = params[k] ?? c[fallbackKey] ?? fallback;
-    if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0)
-      throw refuse(
-        file,
-        params[k] !== undefined ? `${key}.${k}` : fallbackKey,
-        `${k} is ${JSON.stringify(v)}, not a positive number`,
-        SAVED_HINT,
-      );
-    return v;
-  };
-  const theta = num('rope_theta', 'rotary_emb_base', 10_000);
-  const fraction = num('partial_rotary_factor', 'rotary_pct', 0.25);
-  const rotaryDim = Math.trunc(headDim * fraction);
-  if (!(rotaryDim >= 2 && rotaryDim % 2 === 0 && fraction <= 1))
-    throw refuse(
-      file,
-      params.partial_rotary_factor !== undefined ? `${key}.partial_rotary_factor` : 'rotary_pct',
-      `The rotary fraction ${fraction} does not give an even rotary dimension of head size ${headDim}`,
-      SAVED_HINT,
-    );
-  const type = String(params.rope_type ?? params.type ?? 'default');
-  let scaling: RopeScaling;
-  if (type === 'default') scaling = { type: 'default' };
-  else if (type === 'linear') scaling = { type: 'linear', factor: num('factor', 'factor', NaN) };
-  else
-    throw refuse(
-      file,
-      `${key}.rope_type`,
-      `RoPE type '${type}' is not built for gpt_neox checkpoints (default and linear are)`,
-      EXPORT_HINT,
-    );
-  return { rotaryDim, invFreq: ropeInverseFrequencies(rotaryDim, theta, scaling) };
 }
