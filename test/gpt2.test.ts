@@ -205,32 +205,47 @@ test('the editor warns when an older SAELens config does not say whether the GPT
   assert.deepEqual(check(source), []);
 });
 
-/** The run's report of `models` with the fixture SAE, whose cfg.json is edited by `edit`. */
-function runWith(name: string, models: { base: string; sft: string }, edit: (cfg: Record<string, any>) => void = () => {}) {
+/**
+ * A CLI run on layer 1's resid_pre of `base` vs `sft` (folders), with `sae` (the fixture SAE by default) and `dataset`
+ * of tiny-llama's eval prompts; its result, and its report when it wrote one.
+ */
+function runGpt2(name: string, o: { base: string; sft: string; sae?: string; dataset?: string; samples?: number; maxTokens?: number }) {
   const dir = path.join(out, 'runs', name);
-  const sae = path.join(dir, 'sae', 'blocks.1.hook_resid_pre');
+  fs.mkdirSync(dir, { recursive: true });
+  const q = (p: string) => JSON.stringify(p.replace(/\\/g, '/'));
+  const config = writeConfig(
+    dir,
+    'gpt2.sae-diff.yaml',
+    `diagnostic_pipeline:
+  models: { base: ${q(o.base)}, sft: ${q(o.sft)} }
+  sae: { path: ${q(o.sae ?? path.join(GPT2, 'saes', 'blocks.{layer}.hook_resid_pre'))}, k: 16 }
+  layers: { target_indices: [1], hook_point: resid_pre }
+  dataset: { path: "@/eval/${o.dataset ?? 'general.jsonl'}", max_samples: ${o.samples ?? 48} }
+  runtime: { max_tokens: ${o.maxTokens ?? 64}, execution_provider: cpu }
+  output: { format: "json", save_path: "report.json" }
+`,
+  );
+  const res = runCli(['run', config, '--provider', 'cpu']);
+  const file = path.join(dir, 'report.json');
+  return { ...res, dir, report: fs.existsSync(file) ? (readJson(file) as SaeDiffReport) : undefined };
+}
+
+/** The run's report of gpt2 fixture `models` with the fixture SAE, whose cfg.json is edited by `edit`. */
+function runWith(name: string, models: { base: string; sft: string }, edit: (cfg: Record<string, any>) => void = () => {}) {
+  const sae = path.join(out, 'saes', name, 'blocks.1.hook_resid_pre');
   fs.mkdirSync(sae, { recursive: true });
   const source = path.join(GPT2, 'saes', 'blocks.1.hook_resid_pre');
   const cfg = readJson(path.join(source, 'cfg.json'));
   edit(cfg);
   fs.writeFileSync(path.join(sae, 'cfg.json'), JSON.stringify(cfg));
   fs.copyFileSync(path.join(source, 'sae_weights.safetensors'), path.join(sae, 'sae_weights.safetensors'));
-  const p = (f: string) => JSON.stringify(path.join(GPT2, f).replace(/\\/g, '/'));
-  const config = writeConfig(
-    dir,
-    'gpt2.sae-diff.yaml',
-    `diagnostic_pipeline:
-  models: { base: ${p(models.base)}, sft: ${p(models.sft)} }
-  sae: { path: "sae/blocks.{layer}.hook_resid_pre", k: 16 }
-  layers: { target_indices: [1], hook_point: resid_pre }
-  dataset: { path: "@/eval/general.jsonl", max_samples: 48 }
-  runtime: { max_tokens: 64, execution_provider: cpu }
-  output: { format: "json", save_path: "report.json" }
-`,
-  );
-  const res = runCli(['run', config, '--provider', 'cpu']);
+  const res = runGpt2(name, {
+    base: path.join(GPT2, models.base),
+    sft: path.join(GPT2, models.sft),
+    sae: path.join(path.dirname(sae), 'blocks.{layer}.hook_resid_pre'),
+  });
   assert.equal(res.code, 0, res.stderr);
-  return { report: readJson(path.join(dir, 'report.json')) as SaeDiffReport, stderr: res.stderr };
+  return { report: res.report!, stderr: res.stderr };
 }
 
 test('a run whose SAE was trained centred equals the same run on TransformerLens-centred checkpoints, and differs from an uncentred one', () => {
@@ -267,27 +282,13 @@ test('a fine-tune that is not centred where the LayerNorm base is (an RMSNorm mo
   const mistral = path.join(REPO_ROOT, 'test', 'fixtures', 'sliding-window', 'mistral');
   for (const f of ['config.json', 'model.safetensors']) fs.copyFileSync(path.join(mistral, f), path.join(rms, f));
   for (const f of ['tokenizer.json', 'tokenizer_config.json']) fs.copyFileSync(path.join(GPT2, 'base', f), path.join(rms, f));
-  const dir = path.join(out, 'runs', 'mixed');
-  fs.mkdirSync(dir, { recursive: true });
-  const config = writeConfig(
-    dir,
-    'mixed.sae-diff.yaml',
-    `diagnostic_pipeline:
-  models: { base: ${JSON.stringify(path.join(GPT2, 'base'))}, sft: ${JSON.stringify(rms)} }
-  sae: { path: ${JSON.stringify(path.join(GPT2, 'saes', 'blocks.{layer}.hook_resid_pre'))} }
-  layers: { target_indices: [1], hook_point: resid_pre }
-  dataset: { path: "@/eval/general.jsonl", max_samples: 8 }
-  runtime: { max_tokens: 64, execution_provider: cpu }
-  output: { format: "json", save_path: "report.json" }
-`,
-  );
-  const res = runCli(['run', config, '--provider', 'cpu']);
+  const res = runGpt2('mixed', { base: path.join(GPT2, 'base'), sft: rms, samples: 8 });
   assert.notEqual(res.code, 0);
   assert.match(
     res.stderr,
     /mistral-64\/model\.safetensors is not centred and the base .*gpt2\/base\/model\.safetensors centred at layers 1/,
   );
-  assert.equal(fs.existsSync(path.join(dir, 'report.json')), false);
+  assert.equal(res.report, undefined);
 });
 
 test('GPT-2 configs: what the graph does not build is refused, naming the key; prompts past n_positions stop the run at max_tokens', () => {
@@ -307,21 +308,13 @@ test('GPT-2 configs: what the graph does not build is refused, naming the key; p
   assert.equal(refused({}), undefined);
   assert.equal(checkpointSpec({ ...base, n_inner: null }, 'config.json').intermediate, 4 * 64);
 
-  const dir = path.join(out, 'positions');
-  fs.mkdirSync(dir, { recursive: true });
-  const config = writeConfig(
-    dir,
-    'long.sae-diff.yaml',
-    `diagnostic_pipeline:
-  models: { base: ${JSON.stringify(path.join(GPT2, 'base'))}, sft: ${JSON.stringify(path.join(GPT2, 'sft'))} }
-  sae: { path: ${JSON.stringify(path.join(GPT2, 'saes', 'blocks.{layer}.hook_resid_pre'))} }
-  layers: { target_indices: [1], hook_point: resid_pre }
-  dataset: { path: "@/eval/domain.jsonl", max_samples: 8 }
-  runtime: { max_tokens: 128, execution_provider: cpu }
-  output: { format: "json", save_path: "report.json" }
-`,
-  );
-  const res = runCli(['run', config, '--provider', 'cpu']);
+  const res = runGpt2('positions', {
+    base: path.join(GPT2, 'base'),
+    sft: path.join(GPT2, 'sft'),
+    dataset: 'domain.jsonl',
+    samples: 8,
+    maxTokens: 128,
+  });
   assert.notEqual(res.code, 0);
   assert.match(res.stderr, /has position embeddings for 64 \(n_positions/);
   assert.match(res.stderr, /runtime\.max_tokens/);

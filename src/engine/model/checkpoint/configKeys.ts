@@ -10,6 +10,22 @@ export function refuse(file: string, key: string, message: string, hint: string)
   return new SaeDiffError(message, { location: { file, key }, hint });
 }
 
+/** What the GPT-2, GPT-NeoX and Phi specs share: LayerNorm decoders with a one-matrix MLP. */
+export interface LayerNormDecoder {
+  hidden: number;
+  layers: number;
+  heads: number;
+  headDim: number;
+  /** The MLP's width. */
+  intermediate: number;
+  layerNormEps: number;
+  /** The MLP's activation (mlpActivation). */
+  activation: 'gelu' | 'gelu_tanh' | 'relu';
+  /** The head is the token embedding. */
+  tiedEmbeddings: boolean;
+  visionTower?: undefined;
+}
+
 /** transformers' ACT2FN names of the activations the GPT-2 and GPT-NeoX MLPs are built with. */
 const MLP_ACTIVATIONS: Record<string, 'gelu' | 'gelu_tanh' | 'relu'> = {
   gelu: 'gelu',
@@ -36,6 +52,35 @@ export function mlpActivation(
       EXPORT_HINT,
     );
   return activation;
+}
+
+/** A positive integer config.json gives under `key` (the first of `keys` it has: GPT2Config's n_embd or hidden_size), else `fallback`. */
+export function positiveInteger(c: Record<string, unknown>, keys: string | string[], file: string, fallback?: number): number {
+  const names = typeof keys === 'string' ? [keys] : keys;
+  const key = names.find((k) => c[k] !== undefined) ?? names[0];
+  const v = c[key] ?? fallback;
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0)
+    throw refuse(file, key, `${key} is ${JSON.stringify(c[key])}, not a positive integer`, SAVED_HINT);
+  return v;
+}
+
+/**
+ * The attention's shape the GPT-2, GPT-NeoX and Phi configs share: hidden size and heads (under `keys`), the head
+ * size they divide to; quantised checkpoints refused.
+ */
+export function attentionShape(
+  c: Record<string, unknown>,
+  file: string,
+  keys: { hidden: string[]; heads: string[] },
+): { hidden: number; heads: number; headDim: number } {
+  if (c.quantization_config !== undefined && c.quantization_config !== null)
+    throw refuse(file, 'quantization_config', 'Quantised checkpoints are not built', 'Give the unquantised checkpoint, or an ONNX export.');
+  const hidden = positiveInteger(c, keys.hidden, file);
+  const heads = positiveInteger(c, keys.heads, file);
+  const headDim = hidden / heads;
+  if (!Number.isSafeInteger(headDim))
+    throw refuse(file, keys.heads[0], `${keys.hidden[0]} (${hidden}) is not a multiple of ${keys.heads[0]} (${heads})`, SAVED_HINT);
+  return { hidden, heads, headDim };
 }
 
 /** A positive number config.json gives under `key`, else `fallback`. */

@@ -4,49 +4,28 @@
  * activation_function. What would change the forward pass and is not built (cross-attention, another activation, an
  * attention scale other than head_dim^-0.5) is refused, naming the key.
  */
-import { EXPORT_HINT, mlpActivation, positiveNumber, refuse, SAVED_HINT } from './configKeys';
+import { attentionShape, EXPORT_HINT, mlpActivation, positiveInteger, positiveNumber, refuse, type LayerNormDecoder } from './configKeys';
 
 type HfConfig = Record<string, unknown>;
 
-export interface Gpt2Spec {
+export interface Gpt2Spec extends LayerNormDecoder {
   family: 'gpt2';
-  hidden: number;
-  layers: number;
-  heads: number;
-  headDim: number;
-  /** The MLP's width (n_inner, else 4 · n_embd). */
-  intermediate: number;
-  layerNormEps: number;
   /** wpe's rows: positions past it have no embedding. */
   maxPositions: number;
-  /** ACT2FN[activation_function]: gelu_new / gelu_pytorch_tanh (tanh approximation), gelu (erf), relu. */
-  activation: 'gelu_tanh' | 'gelu' | 'relu';
   /** q kᵀ's scale: head_dim^-0.5 (GPT2Attention's scaling with scale_attn_weights). */
   attentionScale: number;
-  /** lm_head is wte (GPT2Config's tie_word_embeddings default). */
-  tiedEmbeddings: boolean;
-  visionTower?: undefined;
 }
 
 /** GPT2Config's keys (its attribute_map also lets hidden_size, num_hidden_layers and num_attention_heads stand in). */
 export function gpt2Spec(c: HfConfig, file: string): Gpt2Spec {
-  const int = (key: string, alias: string, fallback?: number) => {
-    const name = c[key] !== undefined ? key : c[alias] !== undefined ? alias : key;
-    const v = c[name] ?? fallback;
-    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0)
-      throw refuse(file, name, `${name} is ${JSON.stringify(c[name])}, not a positive integer`, SAVED_HINT);
-    return v;
-  };
   if (c.add_cross_attention === true)
     throw refuse(file, 'add_cross_attention', 'GPT-2 with cross-attention (an encoder-decoder half) is not built', EXPORT_HINT);
-  if (c.quantization_config !== undefined && c.quantization_config !== null)
-    throw refuse(file, 'quantization_config', 'Quantised checkpoints are not built', 'Give the unquantised checkpoint, or an ONNX export.');
-  const hidden = int('n_embd', 'hidden_size');
-  const layers = int('n_layer', 'num_hidden_layers');
-  const heads = int('n_head', 'num_attention_heads');
-  const headDim = hidden / heads;
-  if (!Number.isSafeInteger(headDim)) throw refuse(file, 'n_head', `n_embd (${hidden}) is not a multiple of n_head (${heads})`, SAVED_HINT);
-  const intermediate = c.n_inner === undefined || c.n_inner === null ? 4 * hidden : int('n_inner', 'n_inner');
+  const { hidden, heads, headDim } = attentionShape(c, file, {
+    hidden: ['n_embd', 'hidden_size'],
+    heads: ['n_head', 'num_attention_heads'],
+  });
+  const layers = positiveInteger(c, ['n_layer', 'num_hidden_layers'], file);
+  const intermediate = c.n_inner === undefined || c.n_inner === null ? 4 * hidden : positiveInteger(c, 'n_inner', file);
   const activation = mlpActivation(c, 'activation_function', 'gelu_new', 'gpt2', file);
   const eps = positiveNumber(c, 'layer_norm_epsilon', 1e-5, file);
   // GPT2Attention's scaling is head_dim ** -0.5 by default; reorder_and_upcast_attn computes the same product in
@@ -68,7 +47,7 @@ export function gpt2Spec(c: HfConfig, file: string): Gpt2Spec {
     headDim,
     intermediate,
     layerNormEps: eps,
-    maxPositions: int('n_positions', 'max_position_embeddings', 1024),
+    maxPositions: positiveInteger(c, ['n_positions', 'max_position_embeddings'], file, 1024),
     activation,
     attentionScale: Math.fround(Math.pow(headDim, -0.5)),
     tiedEmbeddings: c.tie_word_embeddings !== false,

@@ -5,18 +5,12 @@
  * use_parallel_residual (default true), attention_bias (default true), hidden_act, layer_norm_eps. What would change
  * the forward pass and is not built (another RoPE type, another activation) is refused, naming the key.
  */
-import { mlpActivation, partialRope, positiveNumber, refuse, SAVED_HINT } from './configKeys';
+import { attentionShape, mlpActivation, partialRope, positiveInteger, positiveNumber, type LayerNormDecoder } from './configKeys';
 
 type HfConfig = Record<string, unknown>;
 
-export interface GptNeoxSpec {
+export interface GptNeoxSpec extends LayerNormDecoder {
   family: 'gpt_neox';
-  hidden: number;
-  layers: number;
-  heads: number;
-  headDim: number;
-  intermediate: number;
-  layerNormEps: number;
   /** The dims of each head RoPE rotates, from the first: int(head_size · partial_rotary_factor). */
   rotaryDim: number;
   /** RoPE inverse frequencies [rotaryDim / 2], float32 as transformers computes them. */
@@ -25,26 +19,10 @@ export interface GptNeoxSpec {
   parallelResidual: boolean;
   /** query_key_value and dense carry biases. */
   attentionBias: boolean;
-  activation: 'gelu' | 'gelu_tanh' | 'relu';
-  /** embed_out is embed_in (GPTNeoXConfig's tie_word_embeddings default: false). */
-  tiedEmbeddings: boolean;
-  visionTower?: undefined;
 }
 
 export function gptNeoxSpec(c: HfConfig, file: string): GptNeoxSpec {
-  const int = (key: string) => {
-    const v = c[key];
-    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0)
-      throw refuse(file, key, `${key} is ${JSON.stringify(v)}, not a positive integer`, SAVED_HINT);
-    return v;
-  };
-  if (c.quantization_config !== undefined && c.quantization_config !== null)
-    throw refuse(file, 'quantization_config', 'Quantised checkpoints are not built', 'Give the unquantised checkpoint, or an ONNX export.');
-  const hidden = int('hidden_size');
-  const heads = int('num_attention_heads');
-  const headDim = hidden / heads;
-  if (!Number.isSafeInteger(headDim))
-    throw refuse(file, 'num_attention_heads', `hidden_size (${hidden}) is not a multiple of num_attention_heads (${heads})`, SAVED_HINT);
+  const { hidden, heads, headDim } = attentionShape(c, file, { hidden: ['hidden_size'], heads: ['num_attention_heads'] });
   const activation = mlpActivation(c, 'hidden_act', 'gelu', 'gpt_neox', file);
   const eps = positiveNumber(c, 'layer_norm_eps', 1e-5, file);
   // GPTNeoXConfig.convert_rope_params_to_dict: rotary_emb_base and rotary_pct (default 0.25) are 4.x's names
@@ -57,10 +35,10 @@ export function gptNeoxSpec(c: HfConfig, file: string): GptNeoxSpec {
   return {
     family: 'gpt_neox',
     hidden,
-    layers: int('num_hidden_layers'),
+    layers: positiveInteger(c, 'num_hidden_layers', file),
     heads,
     headDim,
-    intermediate: int('intermediate_size'),
+    intermediate: positiveInteger(c, 'intermediate_size', file),
     layerNormEps: eps,
     rotaryDim,
     invFreq,

@@ -5,42 +5,33 @@
  * partial_rotary_factor, default 0.5, top level in transformers 4's configs or in rope_parameters). Grouped KV heads
  * (num_key_value_heads other than num_attention_heads) are refused, naming the key.
  */
-import { EXPORT_HINT, mlpActivation, partialRope, positiveNumber, refuse, SAVED_HINT } from './configKeys';
+import {
+  attentionShape,
+  EXPORT_HINT,
+  mlpActivation,
+  partialRope,
+  positiveInteger,
+  positiveNumber,
+  refuse,
+  type LayerNormDecoder,
+} from './configKeys';
 
 type HfConfig = Record<string, unknown>;
 
-export interface PhiSpec {
+export interface PhiSpec extends LayerNormDecoder {
   family: 'phi';
-  hidden: number;
-  layers: number;
-  heads: number;
-  headDim: number;
-  intermediate: number;
-  layerNormEps: number;
   /** The dims of each head RoPE rotates, from the first: int(head_dim · partial_rotary_factor). */
   rotaryDim: number;
   invFreq: Float32Array;
   /** LayerNorms over each head's q and k before RoPE (q_layernorm, k_layernorm). */
   qkLayerNorm: boolean;
-  activation: 'gelu' | 'gelu_tanh' | 'relu';
-  tiedEmbeddings: boolean;
-  visionTower?: undefined;
 }
 
 export function phiSpec(c: HfConfig, file: string): PhiSpec {
-  const int = (key: string) => {
-    const v = c[key];
-    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0)
-      throw refuse(file, key, `${key} is ${JSON.stringify(v)}, not a positive integer`, SAVED_HINT);
-    return v;
-  };
-  if (c.quantization_config !== undefined && c.quantization_config !== null)
-    throw refuse(file, 'quantization_config', 'Quantised checkpoints are not built', 'Give the unquantised checkpoint, or an ONNX export.');
-  const hidden = int('hidden_size');
-  const heads = int('num_attention_heads');
-  const headDim = typeof c.head_dim === 'number' ? int('head_dim') : hidden / heads;
-  if (!Number.isSafeInteger(headDim))
-    throw refuse(file, 'num_attention_heads', `hidden_size (${hidden}) is not a multiple of num_attention_heads (${heads})`, SAVED_HINT);
+  const shape = attentionShape(c, file, { hidden: ['hidden_size'], heads: ['num_attention_heads'] });
+  const { hidden, heads } = shape;
+  // PhiAttention: getattr(config, "head_dim", hidden_size // num_attention_heads)
+  const headDim = typeof c.head_dim === 'number' ? positiveInteger(c, 'head_dim', file) : shape.headDim;
   if (c.num_key_value_heads !== undefined && c.num_key_value_heads !== null && c.num_key_value_heads !== heads)
     throw refuse(file, 'num_key_value_heads', 'Grouped KV heads are not built for phi checkpoints', EXPORT_HINT);
   const { rotaryDim, invFreq } = partialRope(c, file, headDim, {
@@ -52,10 +43,10 @@ export function phiSpec(c: HfConfig, file: string): PhiSpec {
   return {
     family: 'phi',
     hidden,
-    layers: int('num_hidden_layers'),
+    layers: positiveInteger(c, 'num_hidden_layers', file),
     heads,
     headDim,
-    intermediate: int('intermediate_size'),
+    intermediate: positiveInteger(c, 'intermediate_size', file),
     layerNormEps: positiveNumber(c, 'layer_norm_eps', 1e-5, file),
     rotaryDim,
     invFreq,
