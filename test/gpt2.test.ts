@@ -12,6 +12,7 @@ import { validateConfigText } from '../src/engine/authoring/index';
 import type { HookPoint } from '../src/engine/config/types';
 import { SaeDiffError } from '../src/engine/core/errors';
 import { normalisesWithLayerNorm } from '../src/engine/model/centring';
+import { centringNotes } from '../src/engine/pipeline/centring';
 import { checkpointSpec } from '../src/engine/model/checkpoint/decoderConfig';
 import { readLoraAdapter } from '../src/engine/model/checkpoint/loraAdapter';
 import { adapterSource, checkpointSource, type CheckpointSource, type ModelSource, readModelGraph } from '../src/engine/model/modelSource';
@@ -115,6 +116,21 @@ test('an RMSNorm model is never centred (TransformerLens does not centre it): th
     await plain.release();
     await asked.release();
   }
+});
+
+test("the run says what it centred, and warns where an SAE's centring cannot apply or is not said", () => {
+  const asked = new Map([[1, { centre: true, source: 'cfg.json model_from_pretrained_kwargs center_writing_weights true' }]]);
+  const unstated = new Map([
+    [2, { centre: false, unstated: true, source: 'cfg.json (no model_from_pretrained_kwargs, written before SAELens 3.19.2)' }],
+  ]);
+  const ln = centringNotes(asked, { layerNorm: true, centred: new Set([1]) }, 'gpt2');
+  assert.deepEqual(ln.warnings, []);
+  assert.match(ln.logs[0], /centred over the hidden axis at layer 1, as TransformerLens's center_writing_weights \(cfg\.json/);
+  const rms = centringNotes(asked, { layerNorm: false, centred: new Set() }, 'llama');
+  assert.deepEqual(rms.logs, []);
+  assert.match(rms.warnings[0], /but llama normalises with RMSNorm, which TransformerLens does not centre/);
+  assert.match(centringNotes(unstated, { layerNorm: true, centred: new Set() }, 'gpt2').warnings[0], /written before SAELens 3\.19\.2/);
+  assert.deepEqual(centringNotes(unstated, { layerNorm: false, centred: new Set() }, 'llama').warnings, []);
 });
 
 test('SAELens configs say whether the SAE read the centred stream: model_from_pretrained_kwargs, releases, older versions', () => {
