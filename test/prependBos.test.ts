@@ -10,6 +10,7 @@ import { test } from 'node:test';
 import { SaeDiffError } from '../src/engine/core/errors';
 import { bosToPrepend, withBos } from '../src/engine/data/bos';
 import { loadTokenizer } from '../src/engine/data/tokenizer';
+import { reportProblem } from '../src/shared/reportCheck';
 import type { SaeDiffReport } from '../src/shared/reportTypes';
 import { runCli, writeConfig } from './helpers/cli';
 import { REPO_ROOT, scratchDir } from './helpers/paths';
@@ -67,6 +68,10 @@ test('prompts from a tokenizer that adds no BOS get the one the SAE was trained 
   assert.equal(b.run.tokens, a.run.tokens);
   assert.deepEqual(b.comparisons[0].layers, a.comparisons[0].layers);
   assert.equal(b.run.config.dataset?.prepend_bos, 'auto');
+  assert.deepEqual([a.run.bos_prepended, b.run.bos_prepended, c.run.bos_prepended], [undefined, { token: '<s>', prompts: 20 }, undefined]);
+  // the report check opens it, and refuses a damaged one
+  assert.equal(reportProblem(b), undefined);
+  assert.match(reportProblem({ ...b, run: { ...b.run, bos_prepended: { token: '<s>' } } })!, /run\.bos_prepended\.prompts/);
   // without it the prompts (all shorter than max_tokens) lose their first token to exclude_bos, and the model sees no BOS
   assert.equal(c.run.tokens, a.run.tokens - 20);
   assert.notEqual(c.comparisons[0].layers[0].explained_variance_base, a.comparisons[0].layers[0].explained_variance_base);

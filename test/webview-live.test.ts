@@ -117,6 +117,10 @@ test('the live panel shows the run from its first message and fills in without m
       await panel.page
         .locator('.report-header .run-facts', { hasText: 'resid_post centred as TransformerLens centres it (layer 2)' })
         .waitFor();
+      // and so are prompts given the BOS the SAEs were trained with
+      centred.run.bos_prepended = { token: '<|endoftext|>', prompts: 64 };
+      await panel.send({ type: 'report', report: centred });
+      await panel.page.locator('.report-header .run-facts', { hasText: '<|endoftext|> put first in 64' }).waitFor();
     });
     assert.deepEqual(panel.problems, []);
   } finally {

@@ -13,6 +13,7 @@ export function renderHeader(report: SaeDiffReport, onExport: (kind: ExportKind)
   const centred = (run.saes ?? []).filter((s) => s.centred).map((s) => s.layer);
   const facts = [
     `${run.tokens} tokens${run.samples !== undefined ? ` from ${run.samples} prompts` : ''}${dataset ? ` of ${dataset}` : ''}`,
+    run.bos_prepended ? `${run.bos_prepended.token} put first in ${run.bos_prepended.prompts}` : undefined,
     centred.length
       ? `${run.hook_point} centred as TransformerLens centres it (layer${centred.length > 1 ? 's' : ''} ${centred.join(', ')})`
       : run.hook_point,

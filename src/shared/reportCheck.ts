@@ -86,6 +86,11 @@ function checkReport(value: unknown): void {
   optional(run.config, object, 'run.config');
   optional(run.warnings, strings, 'run.warnings');
   optional(run.parity_warnings, strings, 'run.parity_warnings');
+  if (run.bos_prepended !== undefined) {
+    const bos = object(run.bos_prepended, 'run.bos_prepended');
+    text(bos.token, 'run.bos_prepended.token');
+    number(bos.prompts, 'run.bos_prepended.prompts');
+  }
   optional(run.timings, numberRecord, 'run.timings');
   const base = object(report.base, 'base');
   text(base.name, 'base.name');

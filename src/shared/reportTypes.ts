@@ -265,6 +265,8 @@ export interface SaeDiffReport {
     self_check_failed?: boolean;
     /** Base and fine-tune differ in tokenizer, chat template or special tokens, or prompts get a double BOS. */
     parity_warnings?: string[];
+    /** Prompts that got the tokenizer's BOS put first, as the SAEs were trained (dataset.prepend_bos). */
+    bos_prepended?: { token: string; prompts: number };
   };
   base: { name: string; path: string };
   comparisons: ComparisonReport[];

@@ -117,6 +117,7 @@ export async function runDiagnostic(config: ResolvedConfig, options: RunOptions 
       selfCheck: { fits: selfCheckFits, declared: saes.declared },
       run: runDescription,
       samples: data.samples.length,
+      bosPrepended: data.bosPrepended,
       provider: settings.provider,
       providerReason,
       warnings,

@@ -20,6 +20,8 @@ export interface Tokenised {
   samples: number[];
   /** Tokenizer / template differences between base and the fine-tunes (also in `warnings`). */
   parity: string[];
+  /** The BOS dataset.prepend_bos put first, and in how many prompts (none: undefined). */
+  bosPrepended?: { token: string; prompts: number };
   seconds: number;
 }
 
@@ -120,5 +122,7 @@ export async function tokenise(
   log(
     `dataset: ${records.length} prompts${shard ? `, shard ${shard.index + 1}/${shard.count}: prompts ${samples[0] ?? '-'}-${samples[samples.length - 1] ?? '-'}` : ''}, ${evaluated} evaluated tokens (max_tokens ${maxTokens})`,
   );
-  return { tokenizer, records, sequences, samples, parity, seconds: (performance.now() - tt) / 1000 };
+  const bosPrepended =
+    prepended.added > 0 ? { token: tokenizer.specialTokens.bos_token ?? String(bos.id), prompts: prepended.added } : undefined;
+  return { tokenizer, records, sequences, samples, parity, bosPrepended, seconds: (performance.now() - tt) / 1000 };
 }

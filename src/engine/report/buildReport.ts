@@ -60,6 +60,8 @@ export interface ReportInputs {
   durationS: number;
   /** Tokenizer and template differences between base and the fine-tunes (final runs). */
   parityWarnings?: string[];
+  /** The BOS dataset.prepend_bos put first, and in how many prompts. */
+  bosPrepended?: { token: string; prompts: number };
   /** The prompts the feature details' contexts come from (featureDetails.ts; final runs). */
   prompts?: Record<string, string>;
   /** A shard's slice and the state merge needs (partial reports). */
@@ -211,6 +213,7 @@ export function buildReport(r: ReportInputs, built: BuiltComparisons = buildComp
       fdr: run.metrics.fdr,
       ...(r.selfCheck ? { self_check_failed: selfCheckFailed(comparisons) } : {}),
       ...(r.parityWarnings ? { parity_warnings: r.parityWarnings } : {}),
+      ...(r.bosPrepended ? { bos_prepended: r.bosPrepended } : {}),
     },
     base: run.base,
     comparisons,
