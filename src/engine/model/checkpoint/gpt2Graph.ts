@@ -21,7 +21,7 @@
 import { intAttr, type ModelProto } from '../onnxGraph';
 import type { CheckpointFiles } from './checkpointFiles';
 import type { Gpt2Spec } from './gpt2Config';
-import { attention, decoderModel, geluErf, geluTanh, layerNorm, startGraph } from './graphParts';
+import { attention, decoderModel, layerNorm, mlpActivationOp, startGraph } from './graphParts';
 import type { LoraAdapter } from './loraAdapter';
 import { FLOAT, ints } from './scopedGraph';
 
@@ -37,8 +37,7 @@ export function buildGpt2Graph(
   const prefix = weights.prefix;
 
   const norm = (scope: string, x: string, name: string) => layerNorm(g, weights, scope, x, name, hidden, spec.layerNormEps);
-  const activation = (scope: string, t: string) =>
-    spec.activation === 'gelu_tanh' ? geluTanh(g, scope, t) : spec.activation === 'gelu' ? geluErf(g, scope, t) : g.one(scope, 'Relu', [t]);
+  const activation = (scope: string, t: string) => mlpActivationOp(g, spec.activation, scope, t);
 
   // gathered as stored, only the rows widened (a half table stays half in memory)
   const table = weights.stored(weights.embedding, [-1, hidden]);

@@ -20,7 +20,7 @@
 import { intAttr, type ModelProto } from '../onnxGraph';
 import type { CheckpointFiles } from './checkpointFiles';
 import type { GptNeoxSpec } from './gptNeoxConfig';
-import { attention, decoderModel, geluErf, geluTanh, layerNorm, Rotary, startGraph } from './graphParts';
+import { attention, decoderModel, layerNorm, mlpActivationOp, partialRotary, startGraph } from './graphParts';
 import type { LoraAdapter } from './loraAdapter';
 import { FLOAT, ints } from './scopedGraph';
 
@@ -33,13 +33,10 @@ export function buildGptNeoxGraph(
 ): { model: ModelProto; externalDataFolder: string } {
   const { g, weights, frame, projections, externalDataFolder } = startGraph(spec, files, configFile, adapter, FLOAT, '/gpt_neox');
   const { hidden, heads, headDim, intermediate } = spec;
-  const rotary = new Rotary(g, '/gpt_neox/rotary_emb', spec.rotaryDim, headDim);
-  const tables = rotary.tables(g.floats('sae_diff.inv_freq', spec.invFreq, [spec.rotaryDim / 2]));
-  const scale = g.floats('sae_diff.attention_scale', Float32Array.of(Math.fround(Math.pow(headDim, -0.5))), []);
+  const { rotary, tables, scale } = partialRotary(g, '/gpt_neox/rotary_emb', spec);
   const prefix = weights.prefix;
   const norm = (scope: string, x: string, name: string) => layerNorm(g, weights, scope, x, name, hidden, spec.layerNormEps);
-  const activation = (scope: string, t: string) =>
-    spec.activation === 'gelu' ? geluErf(g, scope, t) : spec.activation === 'gelu_tanh' ? geluTanh(g, scope, t) : g.one(scope, 'Relu', [t]);
+  const activation = (scope: string, t: string) => mlpActivationOp(g, spec.activation, scope, t);
 
   // gathered as stored, only the rows widened (a half table stays half in memory)
   const table = weights.stored(weights.embedding, [-1, hidden]);

@@ -266,6 +266,26 @@ export function geluTanh(g: ScopedGraph, scope: string, t: string): string {
   return g.cast(scope, mul(mul(xf, c('half', 0.5)), onePlus), FLOAT, g.act);
 }
 
+/** The MLP activation of a LayerNorm decoder (configKeys.ts mlpActivation), applied to t. */
+export function mlpActivationOp(g: ScopedGraph, kind: 'gelu' | 'gelu_tanh' | 'relu', scope: string, t: string): string {
+  return kind === 'gelu_tanh' ? geluTanh(g, scope, t) : kind === 'gelu' ? geluErf(g, scope, t) : g.one(scope, 'Relu', [t]);
+}
+
+/**
+ * GPT-NeoX's and Phi's partial RoPE in scope `scope`: the rotation, its cos / sin tables from the spec's inverse
+ * frequencies, and the attention's head_dim^-0.5 scale.
+ */
+export function partialRotary(
+  g: ScopedGraph,
+  scope: string,
+  spec: { rotaryDim: number; headDim: number; invFreq: Float32Array },
+): { rotary: Rotary; tables: { cos: string; sin: string }; scale: string } {
+  const rotary = new Rotary(g, scope, spec.rotaryDim, spec.headDim);
+  const tables = rotary.tables(g.floats('sae_diff.inv_freq', spec.invFreq, [spec.rotaryDim / 2]));
+  const scale = g.floats('sae_diff.attention_scale', Float32Array.of(Math.fround(Math.pow(spec.headDim, -0.5))), []);
+  return { rotary, tables, scale };
+}
+
 /** torch's exact gelu: 0.5 · x · (1 + erf(x / sqrt 2)), in float32. */
 export function geluErf(g: ScopedGraph, scope: string, t: string): string {
   const xf = g.cast(scope, t, g.act, FLOAT);

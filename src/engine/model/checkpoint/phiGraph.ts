@@ -15,7 +15,7 @@
  */
 import type { ModelProto } from '../onnxGraph';
 import type { CheckpointFiles } from './checkpointFiles';
-import { attention, decoderModel, geluErf, geluTanh, layerNorm, Rotary, startGraph } from './graphParts';
+import { attention, decoderModel, layerNorm, mlpActivationOp, partialRotary, startGraph } from './graphParts';
 import type { LoraAdapter } from './loraAdapter';
 import type { PhiSpec } from './phiConfig';
 import { FLOAT, ints } from './scopedGraph';
@@ -29,12 +29,9 @@ export function buildPhiGraph(
 ): { model: ModelProto; externalDataFolder: string } {
   const { g, weights, frame, projections, externalDataFolder } = startGraph(spec, files, configFile, adapter, FLOAT, '/model');
   const { hidden, heads, headDim, intermediate } = spec;
-  const rotary = new Rotary(g, '/model/rotary_emb', spec.rotaryDim, headDim);
-  const tables = rotary.tables(g.floats('sae_diff.inv_freq', spec.invFreq, [spec.rotaryDim / 2]));
-  const scale = g.floats('sae_diff.attention_scale', Float32Array.of(Math.fround(Math.pow(headDim, -0.5))), []);
+  const { rotary, tables, scale } = partialRotary(g, '/model/rotary_emb', spec);
   const prefix = weights.prefix;
-  const activation = (scope: string, t: string) =>
-    spec.activation === 'gelu_tanh' ? geluTanh(g, scope, t) : spec.activation === 'gelu' ? geluErf(g, scope, t) : g.one(scope, 'Relu', [t]);
+  const activation = (scope: string, t: string) => mlpActivationOp(g, spec.activation, scope, t);
 
   // gathered as stored, only the rows widened (a half table stays half in memory)
   const table = weights.stored(weights.embedding, [-1, hidden]);
