@@ -116,26 +116,20 @@ function layerFacts(layer: number, base: ModelFacts | undefined): string {
 
 function saeTable(rows: { layer: number; folder: string }[], refs: ConfigRefs): string {
   const lines = ['| layer | architecture | width (d_sae) | d_in | hook | dtype |', '|---|---|---|---|---|---|'];
+  // TransformerLens's centring (model/centring.ts): said once, with what says it
+  const centred = new Set<string>();
   for (const r of rows) {
     const f = saeFacts(r.folder, refs.saeFormat);
     if (f.info) {
       const i = f.info;
+      if (i.centring?.centre) centred.add(i.centring.source);
       lines.push(
         `| ${r.layer} | ${i.architecture}${i.kSae ? ` (k ${i.kSae})` : ''} | ${i.dSae} | ${i.dIn} | ${i.hookName ?? '?'}${i.hookLayer !== undefined ? ` (layer ${i.hookLayer})` : ''} | ${i.dtype} |`,
       );
     } else lines.push(`| ${r.layer} | ${f.error} | | | | |`);
   }
-  // TransformerLens's centring (model/centring.ts): said once, with what says it
-  const centred = [
-    ...new Set(
-      rows
-        .map((r) => saeFacts(r.folder, refs.saeFormat).info?.centring)
-        .filter((c) => c?.centre)
-        .map((c) => c!.source),
-    ),
-  ];
-  const note = centred.length
-    ? `\n\nTrained on TransformerLens's centred residual stream (${centred.join('; ')}): on a LayerNorm model the run centres the activations the same way.`
+  const note = centred.size
+    ? `\n\nTrained on TransformerLens's centred residual stream (${[...centred].join('; ')}): on a LayerNorm model the run centres the activations the same way.`
     : '';
   return `**SAE** (${rows[0].folder === rows[rows.length - 1].folder ? `\`${rows[0].folder}\`` : `${rows.length} folders, format ${refs.saeFormat}`})\n\n${lines.join('\n')}${note}`;
 }

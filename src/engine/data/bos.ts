@@ -10,6 +10,8 @@ import { SaeDiffError, type SourceLocation } from '../core/errors';
 export interface BosChoice {
   /** The token id to put first, or undefined: the prompts stay as tokenised. */
   id?: number;
+  /** Its text (the tokenizer's bos_token), with `id`. */
+  token?: string;
   /** Why, for the log. */
   why: string;
 }
@@ -34,10 +36,10 @@ export function bosToPrepend(
       });
     return { why: "the base's tokenizer has no bos_token" };
   }
-  if (setting === 'always') return { id: tokenizer.bosId, why: `dataset.prepend_bos always (${bos})` };
+  if (setting === 'always') return { id: tokenizer.bosId, token: bos, why: `dataset.prepend_bos always (${bos})` };
   const trained = saesSay.some((s) => s === true) && !saesSay.some((s) => s === false);
   return trained
-    ? { id: tokenizer.bosId, why: `the SAEs were trained on windows that begin with BOS (SAELens prepend_bos): ${bos}` }
+    ? { id: tokenizer.bosId, token: bos, why: `the SAEs were trained on windows that begin with BOS (SAELens prepend_bos): ${bos}` }
     : { why: 'the SAEs do not say they were trained with BOS first' };
 }
 

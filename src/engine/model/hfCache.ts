@@ -25,6 +25,12 @@ export function hasModel(folder: string): boolean {
   return [...ONNX_CANDIDATES, ...CHECKPOINT_CANDIDATES, ADAPTER_CONFIG].some((c) => fs.existsSync(path.join(folder, c)));
 }
 
+/** The hub model repo a folder inside the cache belongs to (`…/models--org--name/snapshots/<rev>/…`), the inverse of cachedSnapshots' naming. */
+export function cachedRepoOf(folder: string): string | undefined {
+  const m = /(?:^|[\\/])models--([^\\/]+?)--([^\\/]+)[\\/]snapshots[\\/]/.exec(folder);
+  return m ? `${m[1]}/${m[2]}` : undefined;
+}
+
 /**
  * The snapshots of a cached hub repo (`models--org--name`, or `datasets--org--name`), the one refs/main names
  * first, then the most recently written. Never touches the network: it only reads `{refs,snapshots}`.

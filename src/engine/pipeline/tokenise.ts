@@ -122,7 +122,6 @@ export async function tokenise(
   log(
     `dataset: ${records.length} prompts${shard ? `, shard ${shard.index + 1}/${shard.count}: prompts ${samples[0] ?? '-'}-${samples[samples.length - 1] ?? '-'}` : ''}, ${evaluated} evaluated tokens (max_tokens ${maxTokens})`,
   );
-  const bosPrepended =
-    prepended.added > 0 ? { token: tokenizer.specialTokens.bos_token ?? String(bos.id), prompts: prepended.added } : undefined;
+  const bosPrepended = prepended.added > 0 ? { token: bos.token!, prompts: prepended.added } : undefined;
   return { tokenizer, records, sequences, samples, parity, bosPrepended, seconds: (performance.now() - tt) / 1000 };
 }

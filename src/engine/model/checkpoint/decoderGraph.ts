@@ -62,8 +62,7 @@ export function buildDecoderGraph(
 
   const rs = '/model/rotary_emb';
   const rotaryDim = spec.rotaryDim;
-  const rotary = new Rotary(g, rs, rotaryDim, headDim);
-  const rotaryOf = rotary.tables.bind(rotary);
+  const rotation = new Rotary(g, rs, rotaryDim, headDim);
   let globalTable = g.floats('sae_diff.inv_freq', spec.invFreq, [rotaryDim / 2]);
   if (spec.longInvFreq && spec.longropeFrom !== undefined) {
     // longrope_frequency_update: the long factors when max(position_ids) + 1 passes original_max_position_embeddings
@@ -83,10 +82,10 @@ export function buildDecoderGraph(
       FLOAT,
     );
   }
-  const globalRotary = rotaryOf(globalTable, spec.ropeAttentionFactor);
+  const globalRotary = rotation.tables(globalTable, spec.ropeAttentionFactor);
   // Gemma 3's sliding-window layers rotate with their own base (rope_local_base_freq)
   const localRotary = spec.slidingInvFreq
-    ? rotaryOf(g.floats('sae_diff.local_inv_freq', spec.slidingInvFreq, [rotaryDim / 2]))
+    ? rotation.tables(g.floats('sae_diff.local_inv_freq', spec.slidingInvFreq, [rotaryDim / 2]))
     : globalRotary;
   const scale = g.floats('sae_diff.attention_scale', Float32Array.of(spec.attentionScale), []);
   /** [B, S, n·head_dim] -> [B, n, S, head_dim]; `norm`: the per-head RMSNorm of Qwen3 / Gemma 3 (module, weight). */
@@ -95,7 +94,6 @@ export function buildDecoderGraph(
     if (norm) split = rmsNorm(`${scope}/${norm.module}`, split, norm.weight, headDim);
     return g.one(scope, 'Transpose', [split], [ints('perm', [0, 2, 1, 3])]);
   };
-  const rope = rotary.apply.bind(rotary);
 
   const linear = projections.linear.bind(projections);
   /** RMSNorm over x's last axis, of `width` (hidden, or head_dim for Qwen3's q_norm / k_norm). */
@@ -177,7 +175,7 @@ export function buildDecoderGraph(
     const sliding = spec.slidingLayers?.[l] === true;
     const rotary = sliding ? localRotary : globalRotary;
     // SmolLM3's NoPE layers rotate nothing
-    const rotate = (scope: string, t: string) => (spec.noRopeLayers?.[l] ? t : rope(scope, t, rotary));
+    const rotate = (scope: string, t: string) => (spec.noRopeLayers?.[l] ? t : rotation.apply(scope, t, rotary));
     const qr = rotate(attn, toHeads(attn, q, heads, qkNorm('q_norm')));
     // repeat_kv: each KV head serves `repeat` consecutive query heads
     const repeatKv = (t: string) =>

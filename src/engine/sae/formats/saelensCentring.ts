@@ -8,6 +8,7 @@
  * the hub cache of one of those repos is read with its override). Models other than HookedTransformer
  * (AutoModelForCausalLM, HookedMamba) are never processed.
  */
+import { cachedRepoOf } from '../../model/hfCache';
 import type { SaeCentring } from '../types';
 
 /**
@@ -19,12 +20,6 @@ const CENTRED_RELEASES = new Map([
   ['jbloom/GPT2-Small-Feature-Splitting-Experiment-Layer-8', 'gpt2-small-res-jb-feature-splitting'],
   ['tommmcgrath/gpt2-small-mlp-out-saes', 'gpt2-small-mlp-tm'],
 ]);
-
-/** The hub repo a folder of the Hugging Face cache belongs to (`…/models--org--name/snapshots/<rev>/…`). */
-function cachedRepo(folder: string): string | undefined {
-  const m = /(?:^|[\\/])models--([^\\/]+?)--([^\\/]+)[\\/]snapshots[\\/]/.exec(folder);
-  return m ? `${m[1]}/${m[2]}` : undefined;
-}
 
 /** A SAELens version as numbers, or undefined when it is not one. */
 function versionOf(v: unknown): number[] | undefined {
@@ -43,7 +38,7 @@ export function saeLensCentring(raw: Record<string, any>, folder: string): SaeCe
   const modelClass = raw.model_class_name ?? meta.model_class_name;
   if (modelClass !== undefined && modelClass !== null && modelClass !== 'HookedTransformer')
     return { centre: false, source: `cfg.json model_class_name ${modelClass} (not processed by TransformerLens)` };
-  const repo = cachedRepo(folder);
+  const repo = cachedRepoOf(folder);
   const release = repo ? CENTRED_RELEASES.get(repo) : undefined;
   if (release) return { centre: true, source: `SAELens' pretrained_saes.yaml, release ${release} (${repo})` };
   const kwargs = raw.model_from_pretrained_kwargs ?? meta.model_from_pretrained_kwargs;
