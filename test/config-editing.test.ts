@@ -73,7 +73,7 @@ describe('config hovers', () => {
     const h = hoverAt(text, CONFIG, positionOf(text, 'format'))!;
     assert.match(
       h.markdown,
-      /^\*\*format\*\* — `string`, default `"auto"`, one of `auto`, `saelens`, `sparsify`, `gemmascope`\n\nSAE file layout/,
+      /^\*\*format\*\* — `string`, default `"auto"`, one of `auto`, `saelens`, `sparsify`, `gemmascope`, `dictionary_learning`\n\nSAE file layout/,
     );
   });
 
@@ -123,7 +123,13 @@ describe('config completions', () => {
   });
 
   it('offers enum values and booleans', () => {
-    assert.deepEqual(labels(TEXT.replace(', k: 16 }', ', format: | }')), ['auto', 'saelens', 'sparsify', 'gemmascope']);
+    assert.deepEqual(labels(TEXT.replace(', k: 16 }', ', format: | }')), [
+      'auto',
+      'saelens',
+      'sparsify',
+      'gemmascope',
+      'dictionary_learning',
+    ]);
     assert.deepEqual(labels('diagnostic_pipeline:\n  runtime:\n    execution_provider: c|'), [
       'auto',
       'cpu',

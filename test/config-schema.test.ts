@@ -116,7 +116,10 @@ describe('config syntax and schema diagnostics', () => {
     const text = VALID.replace('k: 16', 'format: saelense');
     const [d] = check(text);
     assert.equal(d.code, 'bad-enum');
-    assert.equal(d.message, `'diagnostic_pipeline.sae.format' is "saelense"; allowed values: "auto", "saelens", "sparsify", "gemmascope".`);
+    assert.equal(
+      d.message,
+      `'diagnostic_pipeline.sae.format' is "saelense"; allowed values: "auto", "saelens", "sparsify", "gemmascope", "dictionary_learning".`,
+    );
     assert.deepEqual(d.range, rangeOf(text, 'saelense'));
   });
 

@@ -22,7 +22,7 @@ const TL_POINTS: Record<string, HookPoint> = {
  */
 export function parseHookName(name: string | undefined): ParsedHook {
   if (!name) return {};
-  if (/^hook_(embed|pos_embed|tokens)$|(^|\.)embed_tokens(\.|$)/.test(name)) {
+  if (/^hook_(embed|pos_embed|tokens)$|^embed$|(^|\.)embed_tokens(\.|$)/.test(name)) {
     return {
       refused: 'it reads the embeddings, not a decoder block (hook the block input with resid_pre of layer 0 only if the SAE says so)',
     };
@@ -39,6 +39,11 @@ export function parseHookName(name: string | undefined): ParsedHook {
       refused: `'${tl[2]}' is not a residual-stream hook the engine supports (resid_pre, resid_mid, resid_post, attn_out, mlp_out)`,
     };
   }
+  // dictionary_learning's submodule names (`resid_post_layer_12`, SAEBench) and its Pythia dictionaries' folders
+  // (`resid_out_layer3`, `mlp_out_layer1`, `attn_out_layer0`; resid_i is the output of layer i)
+  const dl = /^(resid_post|resid_out|resid|mlp_out|mlp|attn_out|attn)_layer_?(\d+)$/.exec(name);
+  if (dl)
+    return { layer: Number(dl[2]), point: dl[1].startsWith('resid') ? 'resid_post' : dl[1].startsWith('mlp') ? 'mlp_out' : 'attn_out' };
   // module paths: sparsify hookpoints and HF `<module>.output`
   const mod = /^(?:.*?\.)?(?:layers|h|blocks|layer)\.(\d+)(?:\.(.*?))?(?:\.output)?$/.exec(name);
   if (mod) {

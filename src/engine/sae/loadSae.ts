@@ -28,7 +28,7 @@ export function readSaeInfo(folder: string, format: SaeFormat = 'auto'): SaeInfo
   const module = SAE_FORMATS.find((f) => f.name === fmt);
   if (!module) {
     throw new SaeDiffError(
-      `No SAE in ${folder}: expected cfg.json + sae_weights.safetensors (SAELens), sae.safetensors (sparsify) or params.npz / params.safetensors (Gemma Scope)`,
+      `No SAE in ${folder}: expected cfg.json + sae_weights.safetensors (SAELens), sae.safetensors (sparsify), params.npz / params.safetensors (Gemma Scope) or ae.pt + config.json (dictionary_learning)`,
       { location: { file: folder }, hint: 'Point sae.path at the SAE folder, or set sae.format.' },
     );
   }
@@ -48,7 +48,11 @@ export function loadSae(folder: string, format: SaeFormat = 'auto', latents?: re
 export function loadSaeWeights(info: SaeInfo, latents?: readonly number[]): SaeWeights {
   if (latents && !ARCHITECTURES[info.architecture].featureWise)
     throw new Error(`${info.architecture} latents depend on each other: load the whole SAE`);
-  return SAE_FORMATS.find((f) => f.name === info.format)!.loadWeights(info, latents);
+  const sae = SAE_FORMATS.find((f) => f.name === info.format)!.loadWeights(info, latents);
+  // SAELens', Gemma Scope's and dictionary_learning's JumpReLUs are relu(pre) * (pre > threshold); the graphs
+  // compute pre * (pre > threshold), the same wherever threshold >= 0: a negative threshold is raised to 0 (exact)
+  if (sae.threshold?.some((v) => v < 0)) sae.threshold = sae.threshold.map((v) => Math.max(v, 0));
+  return sae;
 }
 
 /** Refuses an SAE that does not fit the model or the layer it is assigned to. */

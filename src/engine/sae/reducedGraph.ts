@@ -71,11 +71,9 @@ export function buildReducedGraph(
   const xs = g.one('Gather', [g.one('Reshape', ['hs', 'flat_shape']), 'rows'], [int('axis', 0)]);
   const b = addEncoder(g, sae, xb, 'b');
   const s = addEncoder(g, sae, xs, 's');
-  // the sparse path keeps only latents > 0 (its decoder drops the rest); a JumpReLU with a negative
-  // threshold can emit negative codes, which neither path counts
-  const code = (z: string) => (sae.architecture === 'jumprelu' ? g.one('Relu', [z]) : z);
-  const zb = code(b.z),
-    zs = code(s.z);
+  // codes are >= 0 in every architecture (sae/loadSae.ts raises a JumpReLU's negative thresholds to 0)
+  const zb = b.z,
+    zs = s.z;
 
   const rowSum = (t: string) => g.one('ReduceSum', [t, 'axis1'], [int('keepdims', 0)]);
   const rowSq = (t: string) => rowSum(g.one('Mul', [t, t]));

@@ -1,7 +1,8 @@
 import * as fs from 'fs';
 import { SaeDiffError } from '../core/errors';
 import { openRegularFile } from '../io/boundedRead';
-import { invalidSafetensors, readSafetensorsHeader, type SafetensorsEntry } from '../io/safetensorsHeader';
+import { readRange } from '../io/readAt';
+import { invalidSafetensors, readSafetensorsHeader, type SafetensorsEntry, type SafetensorsHeader } from '../io/safetensorsHeader';
 import type { LatentPick } from './types';
 
 export function bf16ToF32(src: Uint16Array, out: Float32Array = new Float32Array(src.length)): Float32Array {
@@ -130,7 +131,14 @@ export interface LoadedTensor {
  * instead of 268 million values).
  */
 export function readSafetensors(file: string, names?: string[], pick?: LatentPick): Map<string, LoadedTensor> {
-  const header = readSafetensorsHeader(file);
+  return readTensors(file, readSafetensorsHeader(file), names, pick);
+}
+
+/**
+ * readSafetensors over any index of the file's tensors: a safetensors header, or the state dict of a torch.save
+ * archive (io/torchCheckpoint.ts's stateDictIndex, whose offsets are absolute).
+ */
+export function readTensors(file: string, header: SafetensorsHeader, names?: string[], pick?: LatentPick): Map<string, LoadedTensor> {
   const out = new Map<string, LoadedTensor>();
   const fd = openRegularFile(file);
   try {
@@ -184,4 +192,30 @@ function readLatents(fd: number, start: number, entry: SafetensorsEntry, axis: 0
     decodeInto(picked.subarray(0, k * n * per), entry.dtype, out.subarray(r0 * n, (r0 + k) * n));
   }
   return out;
+}
+
+/** The value of a one-element tensor of the index (a buffer such as a TopK SAE's k or a BatchTopK threshold). */
+export function readScalar(file: string, entry: SafetensorsEntry, name: string): number {
+  const [start, end] = entry.offsets;
+  if (entry.shape.reduce((a, b) => a * b, 1) !== 1 || end <= start)
+    throw new SaeDiffError(`Tensor '${name}' has shape [${entry.shape}], expected one value`, {
+      location: { file },
+      hint: 'The weights do not match their config; save the SAE again.',
+    });
+  const b = readRange(file, start, end - start);
+  switch (entry.dtype) {
+    case 'I64':
+      return Number(b.readBigInt64LE(0));
+    case 'I32':
+      return b.readInt32LE(0);
+    case 'I16':
+      return b.readInt16LE(0);
+    case 'I8':
+      return b.readInt8(0);
+    case 'U8':
+    case 'BOOL':
+      return b[0];
+    default:
+      return toFloat32(b, entry.dtype, file)[0];
+  }
 }

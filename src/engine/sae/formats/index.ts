@@ -1,7 +1,8 @@
 import type { SaeFormatModule } from '../types';
+import { dictionaryLearningFormat } from './dictionaryLearning';
 import { gemmaScopeFormat } from './gemmascope';
 import { saelensFormat } from './saelens';
 import { sparsifyFormat } from './sparsify';
 
 /** Every SAE file format, in detection order (adding a format: one module here and one line). */
-export const SAE_FORMATS: SaeFormatModule[] = [saelensFormat, sparsifyFormat, gemmaScopeFormat];
+export const SAE_FORMATS: SaeFormatModule[] = [saelensFormat, sparsifyFormat, gemmaScopeFormat, dictionaryLearningFormat];
