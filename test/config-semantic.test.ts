@@ -263,7 +263,7 @@ describe('config semantic checks', () => {
     const cases: [string, string][] = [
       [
         'bad.jsonl',
-        'Line 3 of bad.jsonl has no prompt field (a "text" or "prompt" string, a "messages" list, ShareGPT "conversations" or an Alpaca "instruction").',
+        'Line 3 of bad.jsonl has no prompt field (a "text" or "prompt" string, a "messages" list, ShareGPT "conversations" or an Alpaca "instruction"); its keys are "input", and dataset.field can name the one that holds the prompt.',
       ],
       ['broken.jsonl', 'Line 2 of broken.jsonl is not valid JSON: Unexpected end of JSON input.'],
       [

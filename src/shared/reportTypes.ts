@@ -27,6 +27,7 @@ export interface RunConfig {
     max_samples: number | null;
     exclude_bos: boolean;
     chat_template_from?: string;
+    field?: string;
     prepend_bos?: string;
   };
   metrics?: { [key: string]: number };

@@ -176,15 +176,15 @@ const DATASET_MAX_PEEK_BYTES = 4 * 1024 * 1024;
 const DATASET_PEEK_RECORDS = 5;
 
 /** Checks that the first records of a .jsonl/.json/.txt prompts file parse, as the run reads them (reads at most 4 MB); a .parquet file's footer. */
-export function datasetFacts(file: string): DatasetFacts {
-  return cachedOnFiles('dataset', [file], () => {
+export function datasetFacts(file: string, field?: string): DatasetFacts {
+  return cachedOnFiles(`dataset:${field ?? ''}`, [file], () => {
     const st = statOrUndefined(file);
     if (!st) return { exists: false, checkedRecords: 0 };
     if (st.isDirectory()) return { exists: true, checkedRecords: 0, error: `${file} is a folder, not a prompts file` };
     const badExtension = datasetExtensionProblem(file);
     if (badExtension) return { exists: true, checkedRecords: 0, error: `${badExtension.message}. ${badExtension.hint.replace(/\.$/, '')}` };
     const isJson = path.extname(file).toLowerCase() === '.json';
-    if (isParquet(file) && st.isFile()) return parquetFacts(file);
+    if (isParquet(file) && st.isFile()) return parquetFacts(file, field);
     if (!st.isFile())
       return {
         exists: true,
@@ -201,7 +201,12 @@ export function datasetFacts(file: string): DatasetFacts {
       // a first record longer than the peek is read further (up to 4 MB), never called "empty"
       if (!head.truncated || head.bytes.includes(10) || peek >= DATASET_MAX_PEEK_BYTES) break;
     }
-    const parser = new PromptParser(file, DATASET_PEEK_RECORDS);
+    let parser: PromptParser;
+    try {
+      parser = new PromptParser(file, DATASET_PEEK_RECORDS, field);
+    } catch (e) {
+      return { exists: true, checkedRecords: 0, error: (e as Error).message };
+    }
     try {
       let bytes = head.bytes;
       // a .json array is split by its brackets, not its lines: an element cut by the peek is not taken
@@ -236,9 +241,9 @@ export function datasetFacts(file: string): DatasetFacts {
 }
 
 /** A Parquet file is checked from its footer: a prompt column, codecs it can decode, rows; its rows are read by the run. */
-function parquetFacts(file: string): DatasetFacts {
+function parquetFacts(file: string, field?: string): DatasetFacts {
   try {
-    const layout = parquetLayout(readParquetMetadata(file), file);
+    const layout = parquetLayout(readParquetMetadata(file), file, field);
     if (layout.rows === 0) return { exists: true, checkedRecords: 0, error: `${path.basename(file)} has no prompts (it has no rows)` };
     return { exists: true, checkedRecords: 0, hasChat: layout.chat };
   } catch (e) {

@@ -85,7 +85,7 @@ function datasetHover(refs: ConfigRefs, env?: HubEnv): string | undefined {
     // one file: a Parquet file's footer says what it holds
     if (!isParquet(target.path) || !fs.existsSync(target.path)) return undefined;
     try {
-      const layout = parquetLayout(readParquetMetadata(target.path), target.path);
+      const layout = parquetLayout(readParquetMetadata(target.path), target.path, refs.dataset!.field);
       return `**Dataset**: Parquet, ${layout.rows} rows; prompt columns ${layout.columns.join(', ')} (${layout.chat ? 'chat' : 'text'})`;
     } catch (e) {
       return `**Dataset**: ${(e as Error).message}`;

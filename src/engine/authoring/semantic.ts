@@ -408,7 +408,7 @@ function checkDataset(ctx: CheckContext, hasChatTemplate: boolean | undefined, e
       return;
     }
   }
-  const facts = datasetFacts(file);
+  const facts = datasetFacts(file, ds.field);
   if (!facts.exists) report(ctx, 'dataset-not-found', ds.segments, `Prompts file not found: ${file}.`);
   else if (facts.error)
     report(ctx, 'dataset-invalid', ds.segments, `${facts.error}.`, facts.errorLine ? { line: facts.errorLine } : undefined);

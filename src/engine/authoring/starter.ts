@@ -48,6 +48,7 @@ diagnostic_pipeline:
 
   dataset:
     path: ${q(o.dataset ?? 'prompts.jsonl')}   # .jsonl / .json / .parquet records (text, prompt, messages, ShareGPT, Alpaca), or .txt
+    # field: question   # the record key that holds each prompt, when it is none of those
     max_samples: 256
     exclude_bos: ${d('dataset.exclude_bos')}
     prepend_bos: ${pad('dataset.prepend_bos', 6)}# ${values('dataset.prepend_bos')}: BOS first in each prompt, as the SAEs were trained

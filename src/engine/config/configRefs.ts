@@ -57,7 +57,7 @@ export interface ConfigRefs {
   /** sae.labels is a {layer} template. */
   labelsFromTemplate: boolean;
   /** dataset.path, and the split and subset a folder or hub id is read for (the schema's default split when not written). */
-  dataset?: { value: string; segments: Segments; split: string; subset?: string };
+  dataset?: { value: string; segments: Segments; split: string; subset?: string; field?: string };
   /** output.save_path, when written. */
   savePath?: { value: string; segments: Segments };
   chatTemplateFrom: ChatTemplateFrom;
@@ -152,6 +152,7 @@ export function configRefs(doc: Document, configPath: string): ConfigRefs {
       segments: [PIPELINE, 'dataset', 'path'],
       split: isPathString(p.dataset.split) ? p.dataset.split : schemaDefault<string>('dataset.split'),
       ...(isPathString(p.dataset.subset) ? { subset: p.dataset.subset } : {}),
+      ...(isPathString(p.dataset.field) ? { field: p.dataset.field } : {}),
     };
   if (isPathString(p.output?.save_path)) refs.savePath = { value: p.output.save_path, segments: [PIPELINE, 'output', 'save_path'] };
   return refs;

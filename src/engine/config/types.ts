@@ -61,6 +61,8 @@ export interface ResolvedConfig {
     /** The split and subset a folder or a hub id is read for (data/datasetSource.ts). */
     split: string;
     subset?: string;
+    /** dataset.field: the record key that holds each prompt, when records are not recognised by their keys. */
+    field?: string;
     maxSamples?: number;
     excludeBos: boolean;
     chatTemplateFrom: ChatTemplateFrom;

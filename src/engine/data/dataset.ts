@@ -5,7 +5,7 @@ import { Template } from '@huggingface/jinja';
 import { CancelledError, SaeDiffError, throwIfAborted } from '../core/errors';
 import { JsonArraySplitter } from './jsonArray';
 import { readParquetPrompts } from './parquetPrompts';
-import { RECORD_SHAPES, toPromptRecord, type PromptRecord } from './promptRecords';
+import { RECORD_HINT, toPromptRecord, type PromptRecord } from './promptRecords';
 
 /** One JSONL record may be this long at most; a longer line is refused (V8 strings stop at ~512 MB). */
 export const MAX_RECORD_BYTES = 128 * 1024 * 1024;
@@ -31,11 +31,18 @@ export class PromptParser {
   private array?: JsonArraySplitter;
   private readonly decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
 
+  /** `field`: dataset.field, the record key that holds each prompt (toPromptRecord). */
   constructor(
     readonly file: string,
     readonly maxSamples?: number,
+    readonly field?: string,
   ) {
     this.mode = /\.jsonl$/i.test(file) ? 'jsonl' : /\.json$/i.test(file) ? undefined : 'lines';
+    if (this.mode === 'lines' && field !== undefined)
+      throw new SaeDiffError(`dataset.field is "${field}", but ${path.basename(file)} holds one prompt per line, not records`, {
+        location: { file, key: 'dataset.field' },
+        hint: 'Remove dataset.field, or give the prompts as .jsonl, .json or .parquet records.',
+      });
   }
 
   get done(): boolean {
@@ -55,7 +62,7 @@ export class PromptParser {
       this.mode = chunk[first] === 0x5b ? 'array' : 'jsonl';
       if (this.mode === 'array')
         this.array = new JsonArraySplitter(
-          (bytes, line) => this.records.push(parseJsonlRecord(this.decode(bytes, line), this.file, line, true)),
+          (bytes, line) => this.records.push(parseJsonlRecord(this.decode(bytes, line), this.file, line, true, this.field)),
           MAX_RECORD_BYTES,
           (message, line) => {
             throw datasetError(this.file, message, line, 'Save the dataset as a JSON array of records, or as JSONL (one record per line).');
@@ -137,12 +144,12 @@ export class PromptParser {
     if (this.lineNo === 1 && line.charCodeAt(0) === 0xfeff) line = line.slice(1);
     if (line.endsWith('\r')) line = line.slice(0, -1);
     if (line.trim() === '') return;
-    this.records.push(this.mode === 'lines' ? { text: line } : parseJsonlRecord(line, this.file, this.lineNo));
+    this.records.push(this.mode === 'lines' ? { text: line } : parseJsonlRecord(line, this.file, this.lineNo, false, this.field));
   }
 }
 
 /** One JSONL line (or, `inArray`, a JSON array's element) as a prompt record, or an error naming its line. */
-export function parseJsonlRecord(line: string, file: string, lineNo: number, inArray = false): PromptRecord {
+export function parseJsonlRecord(line: string, file: string, lineNo: number, inArray = false, field?: string): PromptRecord {
   const subject = inArray ? `The record at line ${lineNo}` : `Line ${lineNo}`;
   let rec: unknown;
   try {
@@ -151,8 +158,14 @@ export function parseJsonlRecord(line: string, file: string, lineNo: number, inA
     const hint = inArray ? 'Each element of the array must be one JSON object.' : 'Each line must be one JSON object.';
     throw datasetError(file, `${subject} is not valid JSON: ${(e as Error).message}`, lineNo, hint);
   }
-  const parsed = toPromptRecord(rec);
-  if (typeof parsed === 'string') throw datasetError(file, `${subject} ${parsed}`, lineNo, `Give each record ${RECORD_SHAPES}.`);
+  const parsed = toPromptRecord(rec, field);
+  if (typeof parsed === 'string')
+    throw datasetError(
+      file,
+      `${subject} ${parsed}`,
+      lineNo,
+      field === undefined ? RECORD_HINT : `Give every record a "${field}", or change dataset.field.`,
+    );
   return parsed;
 }
 
@@ -197,7 +210,7 @@ function checkDatasetPath(file: string, st: fs.Stats | undefined): void {
 }
 
 /** Reads prompts: .jsonl (a record per line), .json (an array of records), or .txt (a prompt per line); promptRecords.ts says which records. */
-export function readPrompts(file: string, maxSamples?: number): PromptRecord[] {
+export function readPrompts(file: string, maxSamples?: number, field?: string): PromptRecord[] {
   let st: fs.Stats | undefined;
   try {
     st = fs.statSync(file);
@@ -207,7 +220,7 @@ export function readPrompts(file: string, maxSamples?: number): PromptRecord[] {
   checkDatasetPath(file, st);
   // hyparquet reads asynchronously only
   if (isParquet(file)) throw datasetError(file, 'A Parquet dataset is read by readPromptsAsync', undefined, 'Call readPromptsAsync.');
-  const parser = new PromptParser(file, maxSamples);
+  const parser = new PromptParser(file, maxSamples, field);
   const fd = fs.openSync(file, 'r');
   try {
     const buf = Buffer.alloc(CHUNK);
@@ -225,7 +238,7 @@ export function readPrompts(file: string, maxSamples?: number): PromptRecord[] {
  * The same, without blocking the event loop: a FIFO or a slow disk never keeps a signal from being
  * handled, and an abort stops the read at once with CancelledError.
  */
-export async function readPromptsAsync(file: string, maxSamples?: number, signal?: AbortSignal): Promise<PromptRecord[]> {
+export async function readPromptsAsync(file: string, maxSamples?: number, signal?: AbortSignal, field?: string): Promise<PromptRecord[]> {
   throwIfAborted(signal);
   const st = await fs.promises.stat(file).catch(() => undefined);
   checkDatasetPath(file, st);
@@ -238,13 +251,13 @@ export async function readPromptsAsync(file: string, maxSamples?: number, signal
         'A Parquet file is read from its footer: give a file, not a pipe.',
       );
     try {
-      return await readParquetPrompts(file, maxSamples, signal);
+      return await readParquetPrompts(file, maxSamples, signal, field);
     } catch (e) {
       if (e instanceof SaeDiffError || e instanceof CancelledError) throw e;
       throw datasetError(file, `Cannot read the dataset: ${(e as Error).message}`);
     }
   }
-  const parser = new PromptParser(file, maxSamples);
+  const parser = new PromptParser(file, maxSamples, field);
   let stream: NodeJS.ReadableStream & { destroy(): void };
   if (st!.isFIFO()) {
     // a FIFO is read through the event loop (net.Socket), never by a blocked thread-pool thread, which

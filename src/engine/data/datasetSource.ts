@@ -26,6 +26,8 @@ export interface DatasetRef {
   hubId?: string;
   split: string;
   subset?: string;
+  /** dataset.field: the record key that holds each prompt. */
+  field?: string;
 }
 
 export interface DatasetSource {
@@ -384,7 +386,7 @@ export async function readDatasetPrompts(
     if (i === source.files.length) break;
     throwIfAborted(signal);
     const left = maxSamples === undefined ? undefined : maxSamples - records.length;
-    records.push(...(await readPromptsAsync(source.files[i], left, signal)));
+    records.push(...(await readPromptsAsync(source.files[i], left, signal, ref.field)));
   }
   return records;
 }

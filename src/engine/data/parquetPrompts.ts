@@ -17,7 +17,7 @@ import { parquetMetadata, parquetMetadataAsync, parquetReadObjects, parquetSchem
 import type { AsyncBuffer, Compressors, FileMetaData, SchemaTree } from 'hyparquet';
 import { SaeDiffError, throwIfAborted } from '../core/errors';
 import { readAt } from '../io/readAt';
-import { RECORD_SHAPES, toPromptRecord, type PromptRecord } from './promptRecords';
+import { RECORD_HINT, RECORD_SHAPES, toPromptRecord, type PromptRecord } from './promptRecords';
 
 /** The top-level columns the record shapes read; the others are not decoded. */
 const PROMPT_COLUMNS = [
@@ -66,24 +66,39 @@ const isString = (t: SchemaTree) => t.children.length === 0 && t.element.type ==
  * decode. Whether records are chats follows toPromptRecord's order (text, messages, prompt, conversations,
  * instruction) by column type; a row's nulls may still send it to a later shape.
  */
-export function parquetLayout(metadata: FileMetaData, file: string): ParquetLayout {
+export function parquetLayout(metadata: FileMetaData, file: string, field?: string): ParquetLayout {
   const top = new Map(parquetSchema(metadata).children.map((c) => [c.element.name, c]));
-  const columns = PROMPT_COLUMNS.filter((c) => top.has(c));
+  const columns = field !== undefined ? [field] : PROMPT_COLUMNS.filter((c) => top.has(c));
   const has = (name: string, kind: (t: SchemaTree) => boolean) => top.has(name) && kind(top.get(name)!);
-  const shape = has('text', isString)
-    ? 'text'
-    : has('messages', isList)
-      ? 'chat'
-      : has('prompt', isString)
-        ? 'text'
-        : has('prompt', isList) || has('conversations', isList) || has('conversation', isList) || has('instruction', isString)
-          ? 'chat'
-          : undefined;
   const name = path.basename(file);
-  if (!shape) {
-    const found = [...top.keys()].slice(0, 12).join(', ');
-    throw parquetError(file, `${name} has no prompt column: its columns are ${found || 'none'}`, `Give it ${RECORD_SHAPES} column.`);
-  }
+  const found = [...top.keys()].slice(0, 12).join(', ');
+  if (field !== undefined && !has(field, isString) && !has(field, isList))
+    throw new SaeDiffError(
+      top.has(field)
+        ? `${name}'s column "${field}" (dataset.field) holds neither strings nor lists of chat messages`
+        : `${name} has no column "${field}" (dataset.field): its columns are ${found || 'none'}`,
+      { location: { file, key: 'dataset.field' }, hint: 'Set dataset.field to the column that holds each prompt.' },
+    );
+  const shape =
+    field !== undefined
+      ? has(field, isList)
+        ? 'chat'
+        : 'text'
+      : has('text', isString)
+        ? 'text'
+        : has('messages', isList)
+          ? 'chat'
+          : has('prompt', isString)
+            ? 'text'
+            : has('prompt', isList) || has('conversations', isList) || has('conversation', isList) || has('instruction', isString)
+              ? 'chat'
+              : undefined;
+  if (!shape)
+    throw parquetError(
+      file,
+      `${name} has no prompt column: its columns are ${found || 'none'}, and dataset.field can name the one that holds the prompt`,
+      `Give it ${RECORD_SHAPES} column.`,
+    );
   for (const group of metadata.row_groups) {
     for (const chunk of group.columns) {
       const codec = chunk.meta_data?.codec;
@@ -137,7 +152,7 @@ function fileBuffer(handle: fs.promises.FileHandle, size: number): AsyncBuffer {
 }
 
 /** The prompts of a Parquet file, in row order, up to `maxSamples`; each row read as promptRecords.ts reads a record. */
-export async function readParquetPrompts(file: string, maxSamples?: number, signal?: AbortSignal): Promise<PromptRecord[]> {
+export async function readParquetPrompts(file: string, maxSamples?: number, signal?: AbortSignal, field?: string): Promise<PromptRecord[]> {
   const handle = await fs.promises.open(file, 'r');
   try {
     const buffer = fileBuffer(handle, (await handle.stat()).size);
@@ -147,7 +162,7 @@ export async function readParquetPrompts(file: string, maxSamples?: number, sign
     } catch (e) {
       throw parquetError(file, `Cannot read the Parquet file ${path.basename(file)}: ${(e as Error).message}`);
     }
-    const { rows, columns } = parquetLayout(metadata, file);
+    const { rows, columns } = parquetLayout(metadata, file, field);
     const wanted = Math.min(rows, maxSamples ?? rows);
     const records: PromptRecord[] = [];
     for (let start = 0; start < wanted; start += ROWS_PER_READ) {
@@ -160,9 +175,13 @@ export async function readParquetPrompts(file: string, maxSamples?: number, sign
         throw parquetError(file, `Cannot read rows ${start}-${end - 1} of ${path.basename(file)}: ${(e as Error).message}`);
       }
       objects.forEach((row, i) => {
-        const record = toPromptRecord(row);
+        const record = toPromptRecord(row, field);
         if (typeof record === 'string')
-          throw parquetError(file, `The row at index ${start + i} of ${path.basename(file)} ${record}`, `Give each row ${RECORD_SHAPES}.`);
+          throw parquetError(
+            file,
+            `The row at index ${start + i} of ${path.basename(file)} ${record}`,
+            field === undefined ? RECORD_HINT.replace('each record', 'each row') : `Give every row a "${field}", or change dataset.field.`,
+          );
         records.push(record);
       });
     }

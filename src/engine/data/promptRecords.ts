@@ -22,6 +22,8 @@ export type PromptRecord = { text: string } | { messages: ChatMessage[] };
 
 /** What each accepted shape needs, for errors. */
 export const RECORD_SHAPES = 'a "text" or "prompt" string, a "messages" list, ShareGPT "conversations" or an Alpaca "instruction"';
+/** The hint of a record without a prompt (its message suggests dataset.field). */
+export const RECORD_HINT = `Give each record ${RECORD_SHAPES}.`;
 
 /**
  * `content` as a string, or as a list of text parts ({type: "text", text} or strings) as OpenAI-style
@@ -52,6 +54,18 @@ function messagesOf(list: unknown[], field: string): ChatMessage[] | string {
     out.push({ role: m.role, content });
   }
   return out;
+}
+
+/** A record's keys for an error: the first 12, quoted. */
+function keysOf(rec: Record<string, unknown>): string {
+  const keys = Object.keys(rec);
+  if (keys.length === 0) return 'none';
+  return (
+    keys
+      .slice(0, 12)
+      .map((k) => JSON.stringify(k))
+      .join(', ') + (keys.length > 12 ? `, … (${keys.length} in all)` : '')
+  );
 }
 
 /** ShareGPT's speaker tags (LLaMA-Factory's defaults human / gpt / system, and the role names some exports use). */
@@ -89,10 +103,24 @@ function alpaca(rec: Record<string, unknown>): ChatMessage[] | string {
   return out;
 }
 
-/** A parsed record as a prompt, or what is wrong with it (a phrase after "Record N"/"Line N"). */
-export function toPromptRecord(value: unknown): PromptRecord | string {
+/**
+ * A parsed record as a prompt, or what is wrong with it (a phrase after "Record N"/"Line N"). With `field`
+ * (dataset.field), the prompt is that key's value alone: a string, or a list of chat messages.
+ */
+export function toPromptRecord(value: unknown, field?: string): PromptRecord | string {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return 'is not a JSON object';
   const rec = value as Record<string, unknown>;
+  if (field !== undefined) {
+    const v = rec[field];
+    if (typeof v === 'string') return { text: v };
+    if (Array.isArray(v)) {
+      const messages = messagesOf(v, `"${field}"`);
+      return typeof messages === 'string' ? messages : { messages };
+    }
+    return v === undefined || v === null
+      ? `has no "${field}" (dataset.field); its keys are ${keysOf(rec)}`
+      : `has a "${field}" (dataset.field) that is neither a string nor a list of chat messages`;
+  }
   if (typeof rec.text === 'string') return { text: rec.text };
   // a whole conversation wins over a bare prompt string: HuggingFaceH4's ultrachat_200k and no_robots rows hold both
   // (prompt: the first user turn; messages: what the chat fine-tune trains on)
@@ -107,6 +135,7 @@ export function toPromptRecord(value: unknown): PromptRecord | string {
     const openAi = turns.length > 0 && turns.every((t) => t !== null && typeof t === 'object' && 'role' in t);
     messages = openAi ? messagesOf(turns, key) : shareGpt(rec, turns);
   } else if (typeof rec.instruction === 'string') messages = alpaca(rec);
-  if (messages === undefined) return `has no prompt field (${RECORD_SHAPES})`;
+  if (messages === undefined)
+    return `has no prompt field (${RECORD_SHAPES}); its keys are ${keysOf(rec)}, and dataset.field can name the one that holds the prompt`;
   return typeof messages === 'string' ? messages : { messages };
 }
