@@ -28,7 +28,7 @@ export function readSaeInfo(folder: string, format: SaeFormat = 'auto'): SaeInfo
   const module = SAE_FORMATS.find((f) => f.name === fmt);
   if (!module) {
     throw new SaeDiffError(
-      `No SAE in ${folder}: expected cfg.json + sae_weights.safetensors (SAELens), sae.safetensors (sparsify), params.npz / params.safetensors (Gemma Scope) or ae.pt + config.json (dictionary_learning)`,
+      `No SAE in ${folder}: expected cfg.json + sae_weights.safetensors (SAELens), sae.safetensors (sparsify), params.npz / params.safetensors (Gemma Scope) ae.pt + config.json (dictionary_learning) or one .pt / .pth state dict (Goodfire, qresearch)`,
       { location: { file: folder }, hint: 'Point sae.path at the SAE folder, or set sae.format.' },
     );
   }

@@ -5,8 +5,9 @@ import type { SafetensorsHeader } from '../../io/safetensorsHeader';
 import { parseHookName } from '../hookName';
 import { readScalar, readTensors } from '../safetensors';
 import type { SaeArchitecture, SaeFormatModule, SaeInfo, SaeWeights } from '../types';
-import { need, transpose } from '../weights';
+import { need } from '../weights';
 import { hookOf, readConfigObject, refuse } from './common';
+import { linearWeights } from './linearWeights';
 
 /**
  * saprmarks/dictionary_learning folders (SAEBench's SAEs, the Pythia-70m dictionaries of Sparse Feature
@@ -263,13 +264,9 @@ function loadWeights(sae: SaeInfo, latents?: readonly number[]): SaeWeights {
   );
   const t = readTensors(file, stateDict(file), names, latents && { ids: latents, axisOf: (name) => LATENT_AXIS[name] });
   const width = latents?.length ?? m;
-  // nn.Linear weights, picked along their latent axis: encoder.weight [width, d] and decoder.weight [d, width]
-  const linear = (name: string, shape: [number, number]) => {
-    const encoder = name === 'encoder.weight';
-    return transpose(need(t, name, file, shape), encoder ? width : d, encoder ? d : width);
-  };
-  let W_enc = layout.linear ? linear('encoder.weight', [m, d]) : need(t, 'W_enc', file, [d, m]);
-  let W_dec = layout.linear ? linear('decoder.weight', [d, m]) : need(t, 'W_dec', file, [m, d]);
+  let { W_enc, W_dec } = layout.linear
+    ? linearWeights(t, file, { encoder: 'encoder.weight', decoder: 'decoder.weight' }, d, m, width)
+    : { W_enc: need(t, 'W_enc', file, [d, m]), W_dec: need(t, 'W_dec', file, [m, d]) };
   const b_dec = need(t, layout.bDec, file, [d]);
   if (info.dictClass === 'GatedAutoEncoder') {
     const rMag = need(t, 'r_mag', file, [m]);

@@ -3,6 +3,13 @@ import { dictionaryLearningFormat } from './dictionaryLearning';
 import { gemmaScopeFormat } from './gemmascope';
 import { saelensFormat } from './saelens';
 import { sparsifyFormat } from './sparsify';
+import { torchStateDictFormat } from './torchStateDict';
 
 /** Every SAE file format, in detection order (adding a format: one module here and one line). */
-export const SAE_FORMATS: SaeFormatModule[] = [saelensFormat, sparsifyFormat, gemmaScopeFormat, dictionaryLearningFormat];
+export const SAE_FORMATS: SaeFormatModule[] = [
+  saelensFormat,
+  sparsifyFormat,
+  gemmaScopeFormat,
+  dictionaryLearningFormat,
+  torchStateDictFormat,
+];
