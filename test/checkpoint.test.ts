@@ -365,7 +365,7 @@ test('what the checkpoint builder does not build is refused, naming the config k
     [
       { model_type: 'gemma3n' },
       'model_type',
-      /model_type "gemma3n" cannot run from safetensors: sae-diff builds llama, mistral, qwen2, qwen3, gemma2, gemma3_text, phi3, smollm3, olmo2, olmo3, granite, gemma3, gpt2, gpt_neox, phi checkpoints/,
+      /model_type "gemma3n" cannot run from safetensors: sae-diff builds llama, mistral, qwen2, qwen3, gemma2, gemma3_text, phi3, smollm3, olmo2, olmo3, granite, mixtral, qwen2_moe, qwen3_moe, olmoe, gemma3, gpt2, gpt_neox, phi checkpoints/,
     ],
     [{ model_type: 'gemma3' }, 'text_config', /A gemma3 config\.json needs its text_config/],
     [{ model_type: 'gemma3', text_config: { head_dim: 7 } }, 'text_config.head_dim', /The head dimension 7 is not an even integer/],
@@ -392,6 +392,14 @@ test('what the checkpoint builder does not build is refused, naming the config k
       /Layer type "chunked_attention" is not built/,
     ],
     [{ model_type: 'qwen2', layer_types: ['full_attention'] }, 'layer_types', /layer_types lists 1 layers but num_hidden_layers is 6/],
+    [{ model_type: 'olmoe', clip_qkv: 8 }, 'clip_qkv', /clip_qkv 8 \(clamping q, k and v\) is not built/],
+    [
+      { model_type: 'mixtral', num_local_experts: 2, num_experts_per_tok: 3 },
+      'num_experts_per_tok',
+      /num_experts_per_tok \(3\) is more than the 2 experts/,
+    ],
+    [{ model_type: 'qwen3_moe', moe_intermediate_size: 0 }, 'moe_intermediate_size', /moe_intermediate_size is 0, not a positive integer/],
+    [{ model_type: 'qwen2_moe', mlp_only_layers: 'all' }, 'mlp_only_layers', /mlp_only_layers must list layer indices/],
   ];
   for (const [change, key, message] of cases) {
     const e = refusal(change);
@@ -598,6 +606,52 @@ test("a Granite checkpoint's attn_out and mlp_out are what its attention and MLP
       assert.ok(d.largest > 0.05, `${point} layer ${d.layer}: activations of size ${d.largest}`);
     }
   }
+});
+
+/** Mixture-of-experts checkpoints (test/fixtures/moe_fixtures.py): every hook point, the MoE block's output as mlp_out. */
+const MOE: [string, string][] = [
+  ['mixtral', 'Mixtral (4 experts, top 2 renormalised; block_sparse_moe w1 / w3 / w2)'],
+  ['qwen2-moe', 'Qwen2-MoE (top 2 not renormalised, a sigmoid-gated shared expert, a dense layer from mlp_only_layers, q / k / v biases)'],
+  ['qwen3-moe', 'Qwen3-MoE (top 2 renormalised, per-head q / k norms, a dense layer from decoder_sparse_step)'],
+  ['olmoe', 'OLMoE (top 2 not renormalised, q / k norms over the projections)'],
+];
+for (const [fixture, what] of MOE) {
+  test(`a ${what} checkpoint gives what transformers gives at resid_mid, resid_post and mlp_out, its experts gathered or dense (test/fixtures/moe/${fixture})`, async () => {
+    const folder = path.join(REPO_ROOT, 'test', 'fixtures', 'moe', fixture);
+    const expected = expectedIn(folder);
+    const configFile = path.join(folder, 'config.json');
+    const spec = decoderSpec(JSON.parse(fs.readFileSync(configFile, 'utf8')), configFile);
+    assert.equal(spec.moe?.dispatch, 'sparse', 'few experts are gathered');
+    for (const dispatch of ['sparse', 'dense'] as const) {
+      const source = checkpointSource(path.join(folder, 'model.safetensors'), configFile, { ...spec, moe: { ...spec.moe!, dispatch } });
+      for (const point of ['resid_mid', 'resid_post', 'mlp_out'] as const) {
+        for (const d of await differenceFromExpected(source, expected, point, cpu)) {
+          assert.ok(
+            d.absolute < 1e-5 * Math.max(1, d.largest),
+            `${dispatch} ${point} layer ${d.layer}: ${d.absolute} (largest ${d.largest})`,
+          );
+          assert.ok(d.largest > 0.1, `${point} layer ${d.layer}: activations of size ${d.largest}`);
+        }
+      }
+    }
+  });
+}
+
+test('mixture-of-experts checkpoints with many experts run them densely (ONNX Runtime creates sessions of gathered experts slowly)', () => {
+  const configFile = path.join(REPO_ROOT, 'test', 'fixtures', 'moe', 'qwen3-moe', 'config.json');
+  const config = JSON.parse(fs.readFileSync(configFile, 'utf8'));
+  // Qwen3-30B-A3B's shape of routing: 128 experts on 48 layers
+  const big = decoderSpec(
+    { ...config, num_local_experts: 128, num_hidden_layers: 48, decoder_sparse_step: 1, mlp_only_layers: [] },
+    configFile,
+  );
+  assert.deepEqual([big.moe?.dispatch, big.moe?.sparseLayers.filter(Boolean).length], ['dense', 48]);
+  // Mixtral's: 8 experts on 32 layers
+  const mixtral = decoderSpec(
+    { ...config, model_type: 'mixtral', num_local_experts: 8, num_hidden_layers: 32, intermediate_size: 32 },
+    configFile,
+  );
+  assert.deepEqual([mixtral.moe?.dispatch, mixtral.moe?.sparseLayers.length, mixtral.moe?.normalise], ['sparse', 32, true]);
 });
 
 for (const [fixture, what] of FROM_PYTORCH) {

@@ -7,7 +7,9 @@
  * too, the embedding times sqrt(hidden_size), query_pre_attn_scalar, attention logit soft-capping, GELU (tanh)), Gemma 3's
  * text models (q/k norms, local and global RoPE) and the text decoder of Gemma3ForConditionalGeneration; Phi-3,
  * SmolLM3, OLMo 2 and 3, and GraniteForCausalLM (modeling_granite.py: Llama's blocks with embedding_multiplier,
- * attention_multiplier as q kᵀ's scale, and residual_multiplier on each branch before its residual add). Config keys
+ * attention_multiplier as q kᵀ's scale, and residual_multiplier on each branch before its residual add), and the
+ * mixtures of experts MixtralForCausalLM, Qwen2MoeForCausalLM, Qwen3MoeForCausalLM and OlmoeForCausalLM (their
+ * attention as Mistral's, Qwen2's, Qwen3's and OLMo 2's but pre-norm; the MLP a routed set of experts, moeBlock.ts). Config keys
  * of transformers 4.x (`rope_theta`, `rope_scaling`) and 5.x (`rope_parameters`, `layer_types`) are read; a
  * setting that would change the forward pass and is not built (another RoPE type, quantisation, another activation)
  * is refused, naming the key.
@@ -34,7 +36,44 @@ export const CHECKPOINT_FAMILIES = [
   'olmo2',
   'olmo3',
   'granite',
+  'mixtral',
+  'qwen2_moe',
+  'qwen3_moe',
+  'olmoe',
 ] as const;
+
+/**
+ * A sparse mixture-of-experts MLP (modeling_mixtral.py, modeling_qwen2_moe.py, modeling_qwen3_moe.py,
+ * modeling_olmoe.py, transformers 5.18): a router softmax(x W_gateᵀ) in float32, the top `topK` experts of each
+ * token (renormalised to sum 1 where `normalise`), each a SwiGLU MLP, their outputs weighted and summed; Qwen2-MoE
+ * adds a shared expert times sigmoid(x W_shared_gateᵀ).
+ */
+export interface MoeSpec {
+  experts: number;
+  topK: number;
+  normalise: boolean;
+  /** Each expert's intermediate size (Mixtral, OLMoE: intermediate_size; Qwen: moe_intermediate_size). */
+  intermediate: number;
+  sharedIntermediate?: number;
+  /** Per layer: a sparse block (else the dense MLP of intermediate_size: Qwen's mlp_only_layers, decoder_sparse_step). */
+  sparseLayers: boolean[];
+  /** Mixtral: block_sparse_moe, experts' w1 (gate), w3 (up), w2 (down); the others: mlp, gate_proj, up_proj, down_proj. */
+  mixtralNames: boolean;
+  /**
+   * How the experts run (moeBlock.ts): `sparse`, each on the tokens routed to it (gathered: data-dependent shapes),
+   * or `dense`, each on every token with the others' weights 0 (the same sums; experts / topK times the work).
+   */
+  dispatch: 'sparse' | 'dense';
+}
+
+/**
+ * The most sparse blocks' experts (experts x sparse layers) run by gathering their tokens. ONNX Runtime's session
+ * creation grows faster than linearly with the experts' nodes, most with those of data-dependent shape: on the 2-core
+ * VM (hidden 64), 8 layers of 32 gathered experts took 3 s to create, of 64 experts 11 s, of 128 experts 91 s; 128
+ * experts run densely 28-43 s. Mixtral (32 layers x 8: 4.8 s) is gathered; OLMoE (16 x 64) and Qwen3-30B-A3B
+ * (48 x 128) run densely.
+ */
+export const MAX_GATHERED_EXPERTS = 512;
 
 /** What a checkpoint's config.json describes: a decoder of Llama's kin (decoderGraph.ts), GPT-2, GPT-NeoX or Phi (gpt2Graph.ts, gptNeoxGraph.ts, phiGraph.ts). */
 export type CheckpointSpec = DecoderSpec | Gpt2Spec | GptNeoxSpec | PhiSpec;
@@ -94,6 +133,38 @@ export interface DecoderSpec {
   mlpActivation: 'silu' | 'gelu_tanh';
   /** The checkpoint is a multimodal model's (Gemma 3 4B+): its vision tower and projector are there, and never run. */
   visionTower?: boolean;
+  /** Mixtral, Qwen2-MoE, Qwen3-MoE, OLMoE: the MLP's experts. */
+  moe?: MoeSpec;
+}
+
+/** The experts of a mixture-of-experts config, as its config class reads them. */
+function moeOf(c: HfConfig, family: DecoderSpec['family'], layers: number, file: string): MoeSpec | undefined {
+  if (family !== 'mixtral' && family !== 'qwen2_moe' && family !== 'qwen3_moe' && family !== 'olmoe') return undefined;
+  // Qwen3MoeConfig saves num_experts as num_local_experts (transformers 5), hub configs as num_experts
+  const expertsKey = c.num_local_experts !== undefined ? 'num_local_experts' : 'num_experts';
+  const experts = positive(c, expertsKey, file, family === 'mixtral' ? 8 : family === 'qwen2_moe' ? 60 : family === 'qwen3_moe' ? 128 : 64);
+  const topK = positive(c, 'num_experts_per_tok', file, family === 'mixtral' ? 2 : family === 'qwen2_moe' ? 4 : 8);
+  if (topK > experts)
+    throw refuse(file, 'num_experts_per_tok', `num_experts_per_tok (${topK}) is more than the ${experts} experts`, SAVED_HINT);
+  const qwen = family === 'qwen2_moe' || family === 'qwen3_moe';
+  // Qwen2MoeDecoderLayer: sparse where layer_idx not in mlp_only_layers and (layer_idx + 1) % decoder_sparse_step == 0
+  const step = qwen ? positive(c, 'decoder_sparse_step', file, 1) : 1;
+  const only = c.mlp_only_layers ?? [];
+  if (!Array.isArray(only) || only.some((l) => !Number.isInteger(l)))
+    throw refuse(file, 'mlp_only_layers', 'mlp_only_layers must list layer indices', SAVED_HINT);
+  const sparseLayers = Array.from({ length: layers }, (_, l) => !qwen || (!(only as number[]).includes(l) && (l + 1) % step === 0));
+  return {
+    experts,
+    topK,
+    // MixtralTopKRouter always renormalises; the others when norm_topk_prob (default false)
+    normalise: family === 'mixtral' || c.norm_topk_prob === true,
+    // MixtralExperts and OlmoeExperts: intermediate_size; Qwen's: moe_intermediate_size
+    intermediate: qwen ? positive(c, 'moe_intermediate_size', file) : positive(c, 'intermediate_size', file),
+    sharedIntermediate: family === 'qwen2_moe' ? positive(c, 'shared_expert_intermediate_size', file) : undefined,
+    sparseLayers,
+    mixtralNames: family === 'mixtral',
+    dispatch: experts * sparseLayers.filter(Boolean).length <= MAX_GATHERED_EXPERTS ? 'sparse' : 'dense',
+  };
 }
 
 function positive(c: HfConfig, key: string, file: string, fallback?: number): number {
@@ -346,7 +417,13 @@ function slidingAttention(
     case 'llama':
     case 'olmo2':
     case 'granite':
+    case 'olmoe':
       return undefined;
+    // MixtralConfig's sliding_window defaults to none (MistralConfig's to 4096)
+    case 'mixtral':
+      if (c.sliding_window === undefined || c.sliding_window === null) return undefined;
+      sliding = all(true);
+      break;
     case 'mistral':
       if (window === null) return undefined;
       sliding = all(true);
@@ -364,7 +441,9 @@ function slidingAttention(
       sliding = all(true);
       break;
     case 'qwen2':
-    case 'qwen3': {
+    case 'qwen3':
+    case 'qwen2_moe':
+    case 'qwen3_moe': {
       if (c.use_sliding_window !== true) window = null;
       const from = typeof c.max_window_layers === 'number' ? c.max_window_layers : 28;
       sliding = layerTypes(c, layers, file) ?? all(false).map((_, i) => window !== null && i >= from);
@@ -496,8 +575,8 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
   // GraniteConfig's multipliers (default 1): Python floats that multiply float32 tensors, so float32 in effect
   const granite = family === 'granite';
   const multiplier = (key: string) => Math.fround(finite(c[key] ?? 1, key, configFile));
-  // the config classes' rope_theta defaults: Gemma3TextConfig 1e6, Olmo3Config 5e5, the others 1e4
-  const defaultTheta = gemma3 ? 1_000_000 : family === 'olmo3' ? 500_000 : 10_000;
+  // the config classes' rope_theta defaults: Gemma3TextConfig and MixtralConfig 1e6, Olmo3Config 5e5, the others 1e4
+  const defaultTheta = gemma3 || family === 'mixtral' ? 1_000_000 : family === 'olmo3' ? 500_000 : 10_000;
   const perLayerType = gemma3 ? 'gemma3' : family === 'olmo3' ? 'olmo3' : undefined;
   const rope = phi3Rotary ? { full: phi3Rotary.rope, sliding: undefined } : ropeOf(c, configFile, perLayerType, defaultTheta);
   const rotaryDim = phi3Rotary?.rotaryDim ?? headDim;
@@ -505,7 +584,13 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
   const yarnScale = rope.full.scaling.type === 'yarn' ? rope.full.scaling.attentionFactor : undefined;
   const sliding = slidingAttention(c, family, layers, configFile);
   // Phi3Config's and the OLMo configs' default rms_norm_eps is 1e-5
-  const eps = finite(c.rms_norm_eps ?? (phi3 || olmo ? 1e-5 : 1e-6), 'rms_norm_eps', configFile);
+  const eps = finite(
+    c.rms_norm_eps ?? (phi3 || olmo || family === 'olmoe' || family === 'mixtral' ? 1e-5 : 1e-6),
+    'rms_norm_eps',
+    configFile,
+  );
+  if (family === 'olmoe' && c.clip_qkv !== undefined && c.clip_qkv !== null)
+    throw refuse(configFile, 'clip_qkv', `clip_qkv ${JSON.stringify(c.clip_qkv)} (clamping q, k and v) is not built`, EXPORT_HINT);
   return {
     family,
     hidden,
@@ -526,10 +611,14 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
     slidingWindow: sliding?.window,
     slidingLayers: sliding?.layers,
     // Phi3Attention and Phi3MLP have no biases, whatever attention_bias says
-    qkvBias: family === 'qwen2' || (!phi3 && c.attention_bias === true),
-    oBias: family !== 'qwen2' && !phi3 && c.attention_bias === true,
+    // Qwen2MoeAttention: q, k, v biases as qkv_bias says (default true)
+    qkvBias:
+      family === 'qwen2' ||
+      (family === 'qwen2_moe' && c.qkv_bias !== false) ||
+      (family !== 'qwen2_moe' && !phi3 && c.attention_bias === true),
+    oBias: family !== 'qwen2' && family !== 'qwen2_moe' && !phi3 && c.attention_bias === true,
     mlpBias: !phi3 && c.mlp_bias === true,
-    qkNorm: family === 'qwen3' || gemma3 ? 'head' : olmo ? 'projection' : undefined,
+    qkNorm: family === 'qwen3' || family === 'qwen3_moe' || gemma3 ? 'head' : olmo || family === 'olmoe' ? 'projection' : undefined,
     postNorms: olmo || undefined,
     normWeightInFloat32: olmo || undefined,
     // Gemma ties its embeddings unless the config says otherwise (Gemma2Config's default)
@@ -546,5 +635,6 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
         ? undefined
         : finite(c.attn_logit_softcapping ?? 50, 'attn_logit_softcapping', configFile),
     mlpActivation: gemma ? 'gelu_tanh' : 'silu',
+    moe: moeOf(c, family, layers, configFile),
   };
 }

@@ -14,7 +14,8 @@
  *   their own base), the KV heads repeated for their query heads, softmax(q kᵀ · scale (Gemma: soft-capped) +
  *   causal and padding mask; sliding-window layers see only the last `sliding_window` positions) in float32,
  *   times v, o_proj;
- * - MLP: down_proj(act(gate_proj(x)) * up_proj(x)), act SiLU or (Gemma) GELU's tanh approximation;
+ * - MLP: down_proj(act(gate_proj(x)) * up_proj(x)), act SiLU or (Gemma) GELU's tanh approximation; Mixtral,
+ *   Qwen2/3-MoE and OLMoE: a routed mixture of such experts (moeBlock.ts);
  * - residual adds after attention and after the MLP (Gemma: the attention output and the MLP's input and output
  *   normalised too, and the embedding scaled by sqrt(hidden_size); OLMo 2: no norm in front of attention or the MLP,
  *   one after each; Granite: each branch times residual_multiplier, the embedding times embedding_multiplier).
@@ -37,6 +38,7 @@ import type { CheckpointFiles } from './checkpointFiles';
 import type { DecoderSpec } from './decoderConfig';
 import { decoderModel, geluTanh, Rotary, startGraph } from './graphParts';
 import type { LoraAdapter } from './loraAdapter';
+import { moeBlock, type MoeContext } from './moeBlock';
 import { FLOAT, FLOAT16, INT64, ints } from './scopedGraph';
 
 export interface DecoderGraphOptions {
@@ -133,6 +135,7 @@ export function buildDecoderGraph(
   };
 
   const silu = (scope: string, t: string) => g.one(scope, 'Mul', [t, g.one(scope, 'Sigmoid', [t])]);
+  const moeContext: MoeContext = { g, projections, hidden, flatShape: frame.flatShape(hidden), batchShape: frame.shapeOf(hidden), silu };
   const prefix = weights.prefix;
   // the table is gathered from as stored and only its rows converted: a half table stays half in memory, and a
   // table above a WebGPU buffer can be gathered on the CPU (model/oversizedWeights.ts)
@@ -218,6 +221,19 @@ export function buildDecoderGraph(
       : gemma
         ? rmsNorm(`${block}/pre_feedforward_layernorm`, mid, `${w}.pre_feedforward_layernorm.weight`)
         : rmsNorm(`${block}/post_attention_layernorm`, mid, `${w}.post_attention_layernorm.weight`);
+    const mlpBranch = spec.moe?.sparseLayers[l]
+      ? moeBlock(moeContext, spec.moe, block, w, normed2)
+      : afterBranch
+        ? rmsNorm(`${block}/post_feedforward_layernorm`, denseMlp(block, w, normed2), `${w}.post_feedforward_layernorm.weight`)
+        : denseMlp(block, w, normed2);
+    x = g.one(block, 'Add', [mid, scaled(mlpBranch)]);
+  }
+  weights.checkAllUsed();
+  projections.checkAdapterUsed(spec.family, spec.visionTower);
+  return { model: decoderModel(g, weights, files, x), externalDataFolder };
+
+  /** The SwiGLU (Gemma: GELU tanh) MLP of a block, on its normed input. */
+  function denseMlp(block: string, w: string, normed2: string): string {
     const mlp = `${block}/mlp`;
     // Phi-3: gate_up_proj's output is gate, then up (chunk(2))
     const [gate, up] = spec.fusedProjections
@@ -233,18 +249,6 @@ export function buildDecoderGraph(
           linear(`${mlp}/up_proj`, normed2, `${w}.mlp.up_proj`, spec.intermediate, spec.mlpBias, hidden),
         ];
     const activated = spec.mlpActivation === 'silu' ? silu(`${mlp}/act_fn`, gate) : geluTanh(g, `${mlp}/act_fn`, gate);
-    const down = linear(
-      `${mlp}/down_proj`,
-      g.one(mlp, 'Mul', [activated, up]),
-      `${w}.mlp.down_proj`,
-      hidden,
-      spec.mlpBias,
-      spec.intermediate,
-    );
-    const mlpBranch = afterBranch ? rmsNorm(`${block}/post_feedforward_layernorm`, down, `${w}.post_feedforward_layernorm.weight`) : down;
-    x = g.one(block, 'Add', [mid, scaled(mlpBranch)]);
+    return linear(`${mlp}/down_proj`, g.one(mlp, 'Mul', [activated, up]), `${w}.mlp.down_proj`, hidden, spec.mlpBias, spec.intermediate);
   }
-  weights.checkAllUsed();
-  projections.checkAdapterUsed(spec.family, spec.visionTower);
-  return { model: decoderModel(g, weights, files, x), externalDataFolder };
 }

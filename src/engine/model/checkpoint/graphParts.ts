@@ -215,8 +215,22 @@ export class Projections {
 
   /** x [B, S, in] -> [B, S, out] through the weight `name` (+ its bias) and, where adapted, + B (A x) · scaling. */
   linear(scope: string, x: string, name: string, width: number, bias: boolean, xWidth: number, layout: WeightLayout = 'linear'): string {
-    const { g, weights, frame } = this;
+    const { g, frame } = this;
     const flatX = g.one(scope, 'Reshape', [x, frame.flatShape(xWidth)]);
+    return g.one(scope, 'Reshape', [this.linearRows(scope, flatX, name, width, bias, xWidth, layout), frame.shapeOf(width)]);
+  }
+
+  /** linear on rows: flatX [n, in] -> [n, out] (a mixture of experts' tokens, gathered per expert). */
+  linearRows(
+    scope: string,
+    flatX: string,
+    name: string,
+    width: number,
+    bias: boolean,
+    xWidth: number,
+    layout: WeightLayout = 'linear',
+  ): string {
+    const { g, weights } = this;
     const conv1d = layout === 'conv1d';
     const inputs = [flatX, weights.get(`${name}.weight`, conv1d ? [xWidth, width] : [width, xWidth])];
     if (bias) inputs.push(weights.get(`${name}.bias`, [width]));
@@ -235,7 +249,7 @@ export class Projections {
       const scaled = g.one(scope, 'Mul', [branch, scaling], [], FLOAT);
       y = g.cast(scope, g.one(scope, 'Add', [g.cast(scope, y, g.act, FLOAT), scaled], [], FLOAT), FLOAT, g.act);
     }
-    return g.one(scope, 'Reshape', [y, frame.shapeOf(width)]);
+    return y;
   }
 
   /** Refuses an adapter module no projection read (LoRA on a vision tower changes nothing text prompts reach). */
