@@ -139,7 +139,7 @@ test('dictionary_learning: the hook comes from trainer.submodule_name, the folde
       (c) => ((c.buffer.io = 'in'), (c.trainer.submodule_name = 'mlp_layer_3')),
       /reads the input of mlp_layer_3 \(buffer\.io: in\)/,
     ],
-    ['embed', (c) => (c.trainer.submodule_name = 'embed'), /reads the embeddings/],
+    ['embedding-submodule', (c) => (c.trainer.submodule_name = 'embed'), /reads the embeddings/],
     [
       'unknown-class',
       (c) => (c.trainer.dict_class = 'CrossCoder'),
@@ -153,9 +153,7 @@ test('dictionary_learning: the hook comes from trainer.submodule_name, the folde
     ['wrong-size', (c) => (c.trainer.dict_size = 4096), /trainer\.dict_size is 4096, but ae\.pt's encoder has 64/],
   ];
   for (const [name, edit, message] of refusals) {
-    const folder = copy(name, edit);
-    // 'embed' parses as no layer from submodule_name: the folder name decides, so name it so
-    assert.throws(() => readSaeInfo(name === 'embed' ? copy('embed', edit, 'x') : folder), message, name);
+    assert.throws(() => readSaeInfo(copy(name, edit)), message, name);
   }
 });
 

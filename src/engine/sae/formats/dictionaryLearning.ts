@@ -134,12 +134,13 @@ function hookFrom(
   trainer: Record<string, any>,
 ): Pick<SaeInfo, 'hookName' | 'hookLayer' | 'hookPoint'> {
   const sub = typeof trainer.submodule_name === 'string' ? trainer.submodule_name : undefined;
+  const says = (name: string) => parseHookName(name).layer !== undefined || parseHookName(name).refused !== undefined;
   const named =
-    sub !== undefined && parseHookName(sub).layer !== undefined
+    sub !== undefined && says(sub)
       ? { name: sub, field: 'trainer.submodule_name' }
       : [path.basename(folder), path.basename(path.dirname(folder))]
           .map((name) => ({ name, field: 'folder name' }))
-          .find((n) => parseHookName(n.name).layer !== undefined || parseHookName(n.name).refused);
+          .find((n) => says(n.name));
   const parsed = named ? hookOf(named.name, named.field, named.field === 'folder name' ? folder : cfgPath) : {};
   const trainerLayer = Number.isInteger(trainer.layer) ? (trainer.layer as number) : undefined;
   if (parsed.layer !== undefined && trainerLayer !== undefined && parsed.layer !== trainerLayer)
