@@ -149,6 +149,29 @@ describe('config completions', () => {
     assert.deepEqual(labels(block), ['1', '2', '3', '4', '5']);
   });
 
+  it("offers the keys of the dataset's first records (or Parquet columns) that hold strings or lists for dataset.field", () => {
+    const jsonl = path.join(TMP, 'gsm8k.jsonl');
+    fs.writeFileSync(
+      jsonl,
+      '{"question": "q1", "answer": "a1", "id": 7}\n{"question": "q2", "dialog": [{"role": "user", "content": "x"}]}\n',
+    );
+    const withDataset = (file: string) => TEXT.replace(`{ path: ${F}/eval/general.txt }`, `{ path: ${JSON.stringify(file)}, field: | }`);
+    const items = (file: string) => {
+      const { text, pos } = at(withDataset(file));
+      return completionsAt(text, CONFIG, pos, { env: ENV }).map((c) => [c.label, c.detail]);
+    };
+    assert.deepEqual(items(jsonl), [
+      ['question', 'strings in 2 of the first 2 records'],
+      ['answer', 'strings in 1 of the first 2 records'],
+      ['dialog', 'lists (chat messages) in 1 of the first 2 records'],
+    ]);
+    const parquet = path.resolve(__dirname, '../../test/fixtures/parquet/text-no-prompt.parquet');
+    assert.deepEqual(items(parquet), [
+      ['question', 'strings (a Parquet column)'],
+      ['answer', 'strings (a Parquet column)'],
+    ]);
+  });
+
   it('offers folders for model paths and files for the dataset, relative to the config', () => {
     const models = labels(TEXT.replace(`base: ${F}/base`, `base: ${F}/|`));
     assert.deepEqual(models.sort(), ['base/', 'eval/', 'golden/', 'saes-variants/', 'saes/', 'sft-domain/', 'sft-late/', 'sft-refusal/']);

@@ -3,11 +3,12 @@ import * as path from 'path';
 import { isMap, isPair, isScalar, LineCounter, parseDocument, Scalar } from 'yaml';
 import { HubEnv, resolveModelPath } from '../model/hfCache';
 import { datasetTarget } from '../config/modelId';
-import { datasetChoices } from '../data/datasetSource';
+import { isParquet } from '../data/dataset';
+import { datasetChoices, resolveDataset } from '../data/datasetSource';
 import { completionContext, CompletionContext } from './completionContext';
 import { configRefs, ConfigRefs, Segments } from '../config/configRefs';
 import { nodeAt, Position, Range } from '../config/yamlNodes';
-import { modelFacts } from './facts';
+import { modelFacts, promptFieldCandidates } from './facts';
 import { suggestSaeTemplate } from './saeTemplate';
 import { allowedKeys, keyDoc, keyDocMarkdown, requiredKeys, schemaAtPath } from './schemaLookup';
 
@@ -101,11 +102,16 @@ function layerCompletions(ctx: CompletionContext, refs: ConfigRefs, range: Range
   return all.filter((l) => !used.has(l)).map((l) => ({ label: String(l), kind: 'layer' as const, insertText: String(l), range, detail }));
 }
 
-/** dataset.split and dataset.subset: what the folder or cached hub dataset in dataset.path offers (datasetSource.ts). */
+/**
+ * dataset.split and dataset.subset: what the folder or cached hub dataset in dataset.path offers (datasetSource.ts);
+ * dataset.field: the keys of its first records (or Parquet columns) that hold a string or a list.
+ */
 function datasetCompletions(ctx: CompletionContext, refs: ConfigRefs, range: Range, env?: HubEnv): ConfigCompletion[] {
   const key = ctx.segments[ctx.segments.length - 1];
-  if (ctx.segments[ctx.segments.length - 2] !== 'dataset' || (key !== 'split' && key !== 'subset') || !refs.dataset) return [];
+  if (ctx.segments[ctx.segments.length - 2] !== 'dataset' || !refs.dataset) return [];
   const target = datasetTarget(refs.dataset.value, refs.configDir);
+  if (key === 'field') return fieldCompletions(refs.dataset, target, range, env);
+  if (key !== 'split' && key !== 'subset') return [];
   const subset = refs.dataset.subset;
   const choices = datasetChoices({ ...target, ...(subset ? { subset } : {}) }, env);
   const where = target.hubId ?? refs.dataset.value;
@@ -116,6 +122,32 @@ function datasetCompletions(ctx: CompletionContext, refs: ConfigRefs, range: Ran
     range,
     detail: `${key} of ${where}`,
   }));
+}
+
+function fieldCompletions(
+  ds: NonNullable<ConfigRefs['dataset']>,
+  target: ReturnType<typeof datasetTarget>,
+  range: Range,
+  env?: HubEnv,
+): ConfigCompletion[] {
+  let file = target.path;
+  try {
+    // a folder or a cached hub dataset: its split's first file, as the run reads it first
+    if (target.hubId || isDirectory(target.path))
+      file = resolveDataset({ ...target, split: ds.split, ...(ds.subset ? { subset: ds.subset } : {}) }, env).files[0];
+  } catch {
+    return [];
+  }
+  // strings first (text prompts), then lists (chat messages); the keys most records have first
+  return promptFieldCandidates(file)
+    .sort((a, b) => (a.kind === b.kind ? 0 : a.kind === 'text' ? -1 : 1) || b.records - a.records)
+    .map((c) => ({
+      label: c.name,
+      kind: 'enum' as const,
+      insertText: c.name,
+      range,
+      detail: `${c.kind === 'text' ? 'strings' : 'lists (chat messages)'}${isParquet(file) ? ' (a Parquet column)' : ` in ${c.records} of the first ${c.of} records`}`,
+    }));
 }
 
 /** Keys whose string value is a path relative to the config, and whether files (not only folders) fit. */

@@ -4,7 +4,7 @@ import * as path from 'path';
 import { SaeDiffError } from '../core/errors';
 import { CHAT_TEMPLATE_JINJA, findChatTemplate, PROCESSOR_CHAT_TEMPLATE } from '../data/chatTemplate';
 import { datasetExtensionProblem, isParquet, PromptParser } from '../data/dataset';
-import { parquetLayout, readParquetMetadata } from '../data/parquetPrompts';
+import { parquetLayout, promptColumns, readParquetMetadata } from '../data/parquetPrompts';
 import { READ_CAPS, readHeadBounded, readJsonBounded, readTextBounded } from '../io/boundedRead';
 import { badSizeKey, CHECKPOINT_CANDIDATES, HfModelConfig, hiddenSize, layerCount, ONNX_CANDIDATES } from '../model/modelFolder';
 import { checkpointSpec } from '../model/checkpoint/decoderConfig';
@@ -237,6 +237,52 @@ export function datasetFacts(file: string, field?: string): DatasetFacts {
       return { exists: true, checkedRecords: parser.records.length, error: message, ...(loc?.line ? { errorLine: loc.line } : {}) };
     }
     return { exists: true, checkedRecords: parser.records.length, hasChat: parser.records.some((r) => 'messages' in r) };
+  });
+}
+
+/** A key that could hold each prompt (dataset.field): its name, what it holds, and in how many of the records read. */
+export interface PromptFieldCandidate {
+  name: string;
+  kind: 'text' | 'chat';
+  /** Records (of `of`) where it is a string or a list; a Parquet column counts for all. */
+  records: number;
+  of: number;
+}
+
+/**
+ * The keys of the first records of a .jsonl (or one-record-per-line .json) file, or a Parquet file's columns, that
+ * hold a string or a list: what dataset.field could name. Reads at most 64 KB (the footer for Parquet).
+ */
+export function promptFieldCandidates(file: string): PromptFieldCandidate[] {
+  return cachedOnFiles('dataset-fields', [file], () => {
+    if (!statOrUndefined(file)?.isFile()) return [];
+    try {
+      if (isParquet(file)) return promptColumns(readParquetMetadata(file)).map((c) => ({ ...c, records: 1, of: 1 }));
+      const { bytes, truncated } = readHeadBounded(file, DATASET_PEEK_BYTES);
+      const lines = bytes.toString('utf8').split('\n');
+      if (truncated) lines.pop();
+      const records = lines
+        .slice(0, 20)
+        .map((l) => {
+          try {
+            return JSON.parse(l) as unknown;
+          } catch {
+            return undefined;
+          }
+        })
+        .filter((r): r is Record<string, unknown> => r !== null && typeof r === 'object' && !Array.isArray(r));
+      const found = new Map<string, PromptFieldCandidate>();
+      for (const r of records)
+        for (const [name, v] of Object.entries(r)) {
+          if (typeof v !== 'string' && !Array.isArray(v)) continue;
+          const c = found.get(name) ?? { name, kind: typeof v === 'string' ? 'text' : 'chat', records: 0, of: records.length };
+          c.records++;
+          found.set(name, c);
+        }
+      return [...found.values()];
+    } catch {
+      return [];
+    }
   });
 }
 

@@ -61,6 +61,13 @@ const isList = (t: SchemaTree) =>
   t.element.converted_type === 'LIST' || t.element.logical_type?.type === 'LIST' || t.element.repetition_type === 'REPEATED';
 const isString = (t: SchemaTree) => t.children.length === 0 && t.element.type === 'BYTE_ARRAY';
 
+/** The top-level columns that could hold a prompt (dataset.field): strings (text) and lists (chat messages). */
+export function promptColumns(metadata: FileMetaData): { name: string; kind: 'text' | 'chat' }[] {
+  return parquetSchema(metadata).children.flatMap((c): { name: string; kind: 'text' | 'chat' }[] =>
+    isString(c) ? [{ name: c.element.name, kind: 'text' }] : isList(c) ? [{ name: c.element.name, kind: 'chat' }] : [],
+  );
+}
+
 /**
  * The layout of the file's metadata, or what makes it unreadable: no prompt column, or a codec this reader cannot
  * decode. Whether records are chats follows toPromptRecord's order (text, messages, prompt, conversations,
