@@ -49,6 +49,14 @@ for (const [folder, architecture] of CLASSES) {
     const sae = loadSae(path.join(DL, folder));
     assert.deepEqual([sae.format, sae.architecture, sae.dIn, sae.dSae], ['dictionary_learning', architecture, 128, 64]);
     assert.deepEqual([sae.hookLayer, sae.hookPoint, sae.modelName], [3, 'resid_post', 'tiny-llama/base']);
+    assert.equal(
+      sae.sourceKind,
+      folder === 'AutoEncoder'
+        ? 'AutoEncoder, decoder normalised'
+        : /BatchTopK/.test(folder)
+          ? `${folder.replace('-bf16', '')}, threshold ${folder.endsWith('bf16') ? 0.400391 : 0.4}`
+          : folder,
+    );
     const { z, r } = await encodeAndDecodeWithOrt(sae, x, n);
     const wantZ = expected.get(`${folder}.latents`)!.data;
     assert.ok(maxRelDiff(z, wantZ) <= 1e-5, `latents: ${maxRelDiff(z, wantZ)}`);
@@ -209,6 +217,7 @@ test('a run with a dictionary_learning BatchTopKSAE equals the run with the same
     b_dec: { shape: [128], data: sae.b_dec },
     threshold: { shape: [1024], data: sae.threshold! },
   });
+  const logs: string[] = [];
   const run = (name: string, saePath: string): SaeDiffReport => {
     const out = path.join(dir, `${name}.json`);
     const config = writeConfig(
@@ -225,6 +234,7 @@ test('a run with a dictionary_learning BatchTopKSAE equals the run with the same
     );
     const res = runCli(['run', config, '--provider', 'cpu']);
     assert.equal(res.code, 0, res.stderr);
+    logs.push(res.stdout + res.stderr);
     return JSON.parse(fs.readFileSync(out, 'utf8'));
   };
   const a = run('dictionary-learning', dl).comparisons[0].layers[0];
@@ -244,4 +254,6 @@ test('a run with a dictionary_learning BatchTopKSAE equals the run with the same
     b.shifted_features.map((f) => [f.id, f.category]),
   );
   assert.ok(a.explained_variance_base > 0.5 && a.shifted_features.length > 0, 'the SAE reconstructs the stream, and features shift');
+  // the run says what the SAE is in dictionary_learning's terms
+  assert.match(logs[0], /SAE layer 3: dictionary_learning jumprelu \(BatchTopKSAE, threshold 0\.5\)/);
 });

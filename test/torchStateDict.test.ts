@@ -35,6 +35,7 @@ for (const [name, dtype] of [
       [sae.architecture, sae.dIn, sae.dSae, sae.dtype, sae.hookLayer, sae.hookPoint, sae.applyBDecToInput],
       ['standard', 128, 256, dtype, 3, 'resid_post', false],
     );
+    assert.match(sae.sourceKind!, name === 'goodfire' ? /^Goodfire's encoder_linear/ : /^qresearch's encoder \/ decoder/);
     const { z, r } = await encodeAndDecodeWithOrt(sae, x, 24);
     assert.ok(maxRelDiff(z, expected.get(`${name}.latents`)!.data) <= 1e-5, 'latents');
     assert.ok(maxRelDiff(r, expected.get(`${name}.reconstruction`)!.data) <= 1e-5, 'reconstructions');

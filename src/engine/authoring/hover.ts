@@ -124,7 +124,7 @@ function saeTable(rows: { layer: number; folder: string }[], refs: ConfigRefs): 
       const i = f.info;
       if (i.centring?.centre) centred.add(i.centring.source);
       lines.push(
-        `| ${r.layer} | ${i.architecture}${i.kSae ? ` (k ${i.kSae})` : ''} | ${i.dSae} | ${i.dIn} | ${i.hookName ?? '?'}${i.hookLayer !== undefined ? ` (layer ${i.hookLayer})` : ''} | ${i.dtype} |`,
+        `| ${r.layer} | ${i.architecture}${i.kSae ? ` (k ${i.kSae})` : ''}${i.sourceKind ? ` (${i.sourceKind})` : ''} | ${i.dSae} | ${i.dIn} | ${i.hookName ?? '?'}${i.hookLayer !== undefined ? ` (layer ${i.hookLayer})` : ''} | ${i.dtype} |`,
       );
     } else lines.push(`| ${r.layer} | ${f.error} | | | | |`);
   }

@@ -99,7 +99,7 @@ async function loadLayerSae(
   if (config.sae.k > sae.dSae)
     warnings.push(`sae.k ${config.sae.k} exceeds the SAE width ${sae.dSae} at layer ${layer}; all active features are compared.`);
   log(
-    `SAE layer ${layer}: ${sae.format} ${sae.architecture}, d_in ${sae.dIn}, d_sae ${sae.dSae}, dtype ${sae.dtype}${sae.kSae ? `, k ${sae.kSae}` : ''} (${folder})`,
+    `SAE layer ${layer}: ${sae.format} ${sae.architecture}${sae.sourceKind ? ` (${sae.sourceKind})` : ''}, d_in ${sae.dIn}, d_sae ${sae.dSae}, dtype ${sae.dtype}${sae.kSae ? `, k ${sae.kSae}` : ''} (${folder})`,
   );
   out.infos.push({
     layer,

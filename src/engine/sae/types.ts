@@ -44,6 +44,8 @@ export interface SaeInfo {
   centring?: SaeCentring;
   /** The model the SAE was trained on, when its config says (SAELens model_name, Gemma Scope 2 model_name). */
   modelName?: string;
+  /** What the SAE is in its own library's terms, when that differs from `architecture` (dictionary_learning's class). */
+  sourceKind?: string;
   /** What the SAE says it achieves on its training distribution, when it says (for the self-check). */
   declaredL0?: number;
   declaredExplainedVariance?: number;

@@ -253,6 +253,12 @@ function readInfo(folder: string): DictionaryLearningInfo {
     weightsFile,
     normalization: 'none',
     modelName: typeof trainer.lm_name === 'string' ? trainer.lm_name : undefined,
+    sourceKind:
+      dictClass === 'AutoEncoder'
+        ? 'AutoEncoder, decoder normalised'
+        : sharedThreshold !== undefined
+          ? `${dictClass}, threshold ${Number(sharedThreshold.toPrecision(6))}`
+          : dictClass,
   };
 }
 

@@ -22,7 +22,7 @@ import { linearWeights } from './linearWeights';
 
 const LAYOUTS = [
   { encoder: 'encoder_linear', decoder: 'decoder_linear', source: "Goodfire's encoder_linear / decoder_linear" },
-  { encoder: 'encoder', decoder: 'decoder', source: 'encoder / decoder (qresearch, as SAELens reads them)' },
+  { encoder: 'encoder', decoder: 'decoder', source: "qresearch's encoder / decoder, as SAELens reads them" },
 ];
 
 /** The folder's one .pt / .pth file, if it has exactly one. */
@@ -87,6 +87,7 @@ function readInfo(folder: string): SaeInfo {
     applyBDecToInput: false,
     weightsFile: file,
     normalization: 'none',
+    sourceKind: layout.source,
   };
 }
 
