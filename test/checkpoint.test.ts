@@ -13,7 +13,9 @@ import type { HookPoint } from '../src/engine/config/types';
 import { SaeDiffError } from '../src/engine/core/errors';
 import { decoderSpec } from '../src/engine/model/checkpoint/decoderConfig';
 import { ropeInverseFrequencies } from '../src/engine/model/checkpoint/ropeFrequencies';
+import { readLoraAdapter } from '../src/engine/model/checkpoint/loraAdapter';
 import {
+  adapterSource,
   checkpointCompute,
   checkpointSource,
   type CheckpointSource,
@@ -37,7 +39,7 @@ const out = scratchDir('checkpoint');
 const cpu = { provider: 'cpu' as const, threads: 1 };
 const DYNAMO = path.join(REPO_ROOT, 'test', 'fixtures', 'dynamo-export', 'qwen2');
 
-function sourceOf(folder: string, main = 'model.safetensors'): ModelSource {
+function sourceOf(folder: string, main = 'model.safetensors'): CheckpointSource {
   const configFile = path.join(folder, 'config.json');
   return checkpointSource(path.join(folder, main), configFile, decoderSpec(JSON.parse(fs.readFileSync(configFile, 'utf8')), configFile));
 }
@@ -636,6 +638,19 @@ for (const [fixture, what] of MOE) {
     }
   });
 }
+
+test('a LoRA adapter on the attention of a Qwen3-MoE checkpoint gives what PEFT computes with it (test/fixtures/moe/qwen3-moe/lora)', async () => {
+  const folder = path.join(REPO_ROOT, 'test', 'fixtures', 'moe', 'qwen3-moe');
+  const adapter = readLoraAdapter(path.join(folder, 'lora'));
+  assert.equal(adapter.modules.size, 3 * 4);
+  for (const d of await differenceFromExpected(
+    adapterSource(sourceOf(folder), adapter),
+    expectedIn(path.join(folder, 'lora')),
+    'resid_post',
+    cpu,
+  ))
+    assert.ok(d.absolute < 1e-5 * Math.max(1, d.largest), `layer ${d.layer}: ${d.absolute} (largest ${d.largest})`);
+});
 
 test('mixture-of-experts checkpoints with many experts run them densely (ONNX Runtime creates sessions of gathered experts slowly)', () => {
   const configFile = path.join(REPO_ROOT, 'test', 'fixtures', 'moe', 'qwen3-moe', 'config.json');

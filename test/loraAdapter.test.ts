@@ -168,10 +168,16 @@ test('adapters PEFT runs otherwise are refused, naming the key or tensor', () =>
     ['kasa_config', { beta: 1e-4 }, /KaSA/],
     ['init_lora_weights', 'mica', /MiCA adapters/],
     ['use_qalora', true, /QA-LoRA/],
+    [
+      'target_parameters',
+      ['gate_up_proj', 'down_proj'],
+      /LoRA on parameters \(target_parameters: a mixture of experts' fused experts or router\)/,
+    ],
     // a key from a later PEFT that is set: it might be a variant
     ['use_futura', true, /sets use_futura, which sae-diff does not know/],
   ] as const) {
-    const e = refusal(key, { config: { [key]: value } });
+    // PEFT's "all-linear" on a transformers 5 MoE writes alpha_pattern beside target_parameters: the cause is named
+    const e = refusal(key, { config: { [key]: value, ...(key === 'target_parameters' ? { alpha_pattern: { gate_up_proj: 8 } } : {}) } });
     assert.equal(e.location?.key, key);
     assert.match(e.message, message);
   }

@@ -55,9 +55,14 @@ const REFUSED: [key: string, isSet: (v: unknown) => boolean, what: string][] = [
   ['use_dora', (v) => v === true, 'DoRA adapters are not built'],
   ['lora_bias', (v) => v === true, 'LoRA biases (lora_bias) are not built'],
   ['bias', (v) => v !== undefined && v !== null && v !== 'none', 'Adapters that train the base biases are not built'],
+  // before alpha_pattern, which PEFT sets beside it for an MoE's fused experts (target_modules "all-linear")
+  [
+    'target_parameters',
+    (v) => Array.isArray(v) && v.length > 0,
+    "LoRA on parameters (target_parameters: a mixture of experts' fused experts or router) is not built",
+  ],
   ['alpha_pattern', (v) => !!v && typeof v === 'object' && Object.keys(v).length > 0, 'Per-module alphas (alpha_pattern) are not built'],
   ['layer_replication', (v) => Array.isArray(v) && v.length > 0, 'layer_replication is not built'],
-  ['target_parameters', (v) => Array.isArray(v) && v.length > 0, 'LoRA on parameters (target_parameters) is not built'],
   ['alora_invocation_tokens', (v) => Array.isArray(v) && v.length > 0, 'Activated LoRA (alora_invocation_tokens) is not built'],
   ['trainable_token_indices', (v) => v !== undefined && v !== null, 'Trainable token embeddings are not built'],
   // the other LoRA variants of PEFT 0.21 (LoraConfig fields with is_lora_variant, and init_lora_weights "mica",
