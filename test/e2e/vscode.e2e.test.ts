@@ -284,7 +284,16 @@ describe('SAE Diff in VS Code (code-server)', { skip }, () => {
     fs.copyFileSync(ws.report, second);
     await runCommand(page, 'SAE Diff: Compare Reports');
     const rows = page.locator('.quick-input-list .monaco-list-row');
-    await rows.filter({ hasText: 'seed2.sae-report.json' }).first().waitFor({ timeout: 15_000 });
+    const seed2 = rows.filter({ hasText: 'seed2.sae-report.json' }).first();
+    try {
+      await seed2.waitFor({ timeout: 7_500 });
+    } catch {
+      // the workbench can hide a quick pick that opens while focus is still settling (seen once in five CI runs,
+      // its rows in the DOM but hidden): open it once more
+      await page.keyboard.press('Escape');
+      await runCommand(page, 'SAE Diff: Compare Reports');
+      await seed2.waitFor({ timeout: 15_000 });
+    }
     assert.equal(await rows.count(), 2, "the workspace's two reports are offered");
     for (const name of ['demo.sae-report.json', 'seed2.sae-report.json']) await rows.filter({ hasText: name }).first().click();
     await page.keyboard.press('Enter');
