@@ -5,7 +5,7 @@ import { Template } from '@huggingface/jinja';
 import { CancelledError, SaeDiffError, throwIfAborted } from '../core/errors';
 import { JsonArraySplitter } from './jsonArray';
 import { readParquetPrompts } from './parquetPrompts';
-import { RECORD_HINT, toPromptRecord, type PromptRecord } from './promptRecords';
+import { recordHint, toPromptRecord, type PromptRecord } from './promptRecords';
 
 /** One JSONL record may be this long at most; a longer line is refused (V8 strings stop at ~512 MB). */
 export const MAX_RECORD_BYTES = 128 * 1024 * 1024;
@@ -159,13 +159,7 @@ export function parseJsonlRecord(line: string, file: string, lineNo: number, inA
     throw datasetError(file, `${subject} is not valid JSON: ${(e as Error).message}`, lineNo, hint);
   }
   const parsed = toPromptRecord(rec, field);
-  if (typeof parsed === 'string')
-    throw datasetError(
-      file,
-      `${subject} ${parsed}`,
-      lineNo,
-      field === undefined ? RECORD_HINT : `Give every record a "${field}", or change dataset.field.`,
-    );
+  if (typeof parsed === 'string') throw datasetError(file, `${subject} ${parsed}`, lineNo, recordHint(field));
   return parsed;
 }
 

@@ -17,7 +17,7 @@ import { parquetMetadata, parquetMetadataAsync, parquetReadObjects, parquetSchem
 import type { AsyncBuffer, Compressors, FileMetaData, SchemaTree } from 'hyparquet';
 import { SaeDiffError, throwIfAborted } from '../core/errors';
 import { readAt } from '../io/readAt';
-import { RECORD_HINT, RECORD_SHAPES, toPromptRecord, type PromptRecord } from './promptRecords';
+import { RECORD_SHAPES, recordHint, toPromptRecord, type PromptRecord } from './promptRecords';
 
 /** The top-level columns the record shapes read; the others are not decoded. */
 const PROMPT_COLUMNS = [
@@ -79,27 +79,26 @@ export function parquetLayout(metadata: FileMetaData, file: string, field?: stri
   const has = (name: string, kind: (t: SchemaTree) => boolean) => top.has(name) && kind(top.get(name)!);
   const name = path.basename(file);
   const found = [...top.keys()].slice(0, 12).join(', ');
-  if (field !== undefined && !has(field, isString) && !has(field, isList))
+  // dataset.field names the column: what it holds (strings or lists) says text or chat
+  const named = field === undefined ? undefined : promptColumns(metadata).find((c) => c.name === field);
+  if (field !== undefined && !named)
     throw new SaeDiffError(
       top.has(field)
         ? `${name}'s column "${field}" (dataset.field) holds neither strings nor lists of chat messages`
         : `${name} has no column "${field}" (dataset.field): its columns are ${found || 'none'}`,
       { location: { file, key: 'dataset.field' }, hint: 'Set dataset.field to the column that holds each prompt.' },
     );
-  const shape =
-    field !== undefined
-      ? has(field, isList)
+  const shape = named
+    ? named.kind
+    : has('text', isString)
+      ? 'text'
+      : has('messages', isList)
         ? 'chat'
-        : 'text'
-      : has('text', isString)
-        ? 'text'
-        : has('messages', isList)
-          ? 'chat'
-          : has('prompt', isString)
-            ? 'text'
-            : has('prompt', isList) || has('conversations', isList) || has('conversation', isList) || has('instruction', isString)
-              ? 'chat'
-              : undefined;
+        : has('prompt', isString)
+          ? 'text'
+          : has('prompt', isList) || has('conversations', isList) || has('conversation', isList) || has('instruction', isString)
+            ? 'chat'
+            : undefined;
   if (!shape)
     throw parquetError(
       file,
@@ -184,11 +183,7 @@ export async function readParquetPrompts(file: string, maxSamples?: number, sign
       objects.forEach((row, i) => {
         const record = toPromptRecord(row, field);
         if (typeof record === 'string')
-          throw parquetError(
-            file,
-            `The row at index ${start + i} of ${path.basename(file)} ${record}`,
-            field === undefined ? RECORD_HINT.replace('each record', 'each row') : `Give every row a "${field}", or change dataset.field.`,
-          );
+          throw parquetError(file, `The row at index ${start + i} of ${path.basename(file)} ${record}`, recordHint(field, 'row'));
         records.push(record);
       });
     }

@@ -22,8 +22,10 @@ export type PromptRecord = { text: string } | { messages: ChatMessage[] };
 
 /** What each accepted shape needs, for errors. */
 export const RECORD_SHAPES = 'a "text" or "prompt" string, a "messages" list, ShareGPT "conversations" or an Alpaca "instruction"';
-/** The hint of a record without a prompt (its message suggests dataset.field). */
-export const RECORD_HINT = `Give each record ${RECORD_SHAPES}.`;
+/** The hint of a record (a Parquet row: `unit` row) toPromptRecord refused; its message names dataset.field already. */
+export function recordHint(field: string | undefined, unit: 'record' | 'row' = 'record'): string {
+  return field === undefined ? `Give each ${unit} ${RECORD_SHAPES}.` : `Give every ${unit} a "${field}", or change dataset.field.`;
+}
 
 /**
  * `content` as a string, or as a list of text parts ({type: "text", text} or strings) as OpenAI-style

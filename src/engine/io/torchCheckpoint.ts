@@ -13,8 +13,6 @@ import type { SafetensorsEntry, SafetensorsHeader } from './safetensorsHeader';
 import { type TorchTensorRef, unpickleWeightsOnly } from './torchPickle';
 import { readZipEntries } from './zipEntries';
 
-export type { TorchTensorRef } from './torchPickle';
-
 const MAX_PICKLE_BYTES = 64 << 20;
 const ITEM_BYTES: Record<string, number> = { F32: 4, F16: 2, BF16: 2, F64: 8, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1 };
 
@@ -26,7 +24,7 @@ export interface TorchCheckpoint {
   locate(tensor: TorchTensorRef, name: string): SafetensorsEntry;
 }
 
-export function isTorchTensor(v: unknown): v is TorchTensorRef {
+function isTorchTensor(v: unknown): v is TorchTensorRef {
   return typeof v === 'object' && v !== null && (v as TorchTensorRef).kind === 'tensor';
 }
 
@@ -91,9 +89,10 @@ export function readTorchCheckpoint(file: string): TorchCheckpoint {
 
 /**
  * A state dict (a dict of name -> tensor) as a safetensors-style index of the file (dataStart 0), for
- * sae/safetensors.ts's readers. Entries that are not tensors are left out; `undefined` when `root` is no dict.
+ * sae/safetensors.ts's readers. Entries that are not tensors are left out; `undefined` when the saved object is no dict.
  */
-export function stateDictIndex(ckpt: TorchCheckpoint, root: unknown = ckpt.root): SafetensorsHeader | undefined {
+export function stateDictIndex(ckpt: TorchCheckpoint): SafetensorsHeader | undefined {
+  const root = ckpt.root;
   if (!(root instanceof Map)) return undefined;
   const tensors = new Map<string, SafetensorsEntry>();
   for (const [k, v] of root) if (typeof k === 'string' && isTorchTensor(v)) tensors.set(k, ckpt.locate(v, k));

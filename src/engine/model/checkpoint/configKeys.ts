@@ -54,6 +54,12 @@ export function mlpActivation(
   return activation;
 }
 
+/** Quantised weights (quantization_config) are refused: every graph builder reads float weights. */
+export function refuseQuantised(c: Record<string, unknown>, file: string): void {
+  if (c.quantization_config !== undefined && c.quantization_config !== null)
+    throw refuse(file, 'quantization_config', 'Quantised checkpoints are not built', 'Give the unquantised checkpoint, or an ONNX export.');
+}
+
 /** A positive integer config.json gives under `key` (the first of `keys` it has: GPT2Config's n_embd or hidden_size), else `fallback`. */
 export function positiveInteger(c: Record<string, unknown>, keys: string | string[], file: string, fallback?: number): number {
   const names = typeof keys === 'string' ? [keys] : keys;
@@ -73,8 +79,7 @@ export function attentionShape(
   file: string,
   keys: { hidden: string[]; heads: string[] },
 ): { hidden: number; heads: number; headDim: number } {
-  if (c.quantization_config !== undefined && c.quantization_config !== null)
-    throw refuse(file, 'quantization_config', 'Quantised checkpoints are not built', 'Give the unquantised checkpoint, or an ONNX export.');
+  refuseQuantised(c, file);
   const hidden = positiveInteger(c, keys.hidden, file);
   const heads = positiveInteger(c, keys.heads, file);
   const headDim = hidden / heads;

@@ -15,7 +15,7 @@
  * is refused, naming the key.
  */
 import { SaeDiffError } from '../../core/errors';
-import { EXPORT_HINT, refuse, SAVED_HINT } from './configKeys';
+import { EXPORT_HINT, positiveInteger, refuse, refuseQuantised, SAVED_HINT } from './configKeys';
 import { gpt2Spec, type Gpt2Spec } from './gpt2Config';
 import { gptNeoxSpec, type GptNeoxSpec } from './gptNeoxConfig';
 import { phiSpec, type PhiSpec } from './phiConfig';
@@ -142,13 +142,18 @@ function moeOf(c: HfConfig, family: DecoderSpec['family'], layers: number, file:
   if (family !== 'mixtral' && family !== 'qwen2_moe' && family !== 'qwen3_moe' && family !== 'olmoe') return undefined;
   // Qwen3MoeConfig saves num_experts as num_local_experts (transformers 5), hub configs as num_experts
   const expertsKey = c.num_local_experts !== undefined ? 'num_local_experts' : 'num_experts';
-  const experts = positive(c, expertsKey, file, family === 'mixtral' ? 8 : family === 'qwen2_moe' ? 60 : family === 'qwen3_moe' ? 128 : 64);
-  const topK = positive(c, 'num_experts_per_tok', file, family === 'mixtral' ? 2 : family === 'qwen2_moe' ? 4 : 8);
+  const experts = positiveInteger(
+    c,
+    expertsKey,
+    file,
+    family === 'mixtral' ? 8 : family === 'qwen2_moe' ? 60 : family === 'qwen3_moe' ? 128 : 64,
+  );
+  const topK = positiveInteger(c, 'num_experts_per_tok', file, family === 'mixtral' ? 2 : family === 'qwen2_moe' ? 4 : 8);
   if (topK > experts)
     throw refuse(file, 'num_experts_per_tok', `num_experts_per_tok (${topK}) is more than the ${experts} experts`, SAVED_HINT);
   const qwen = family === 'qwen2_moe' || family === 'qwen3_moe';
   // Qwen2MoeDecoderLayer: sparse where layer_idx not in mlp_only_layers and (layer_idx + 1) % decoder_sparse_step == 0
-  const step = qwen ? positive(c, 'decoder_sparse_step', file, 1) : 1;
+  const step = qwen ? positiveInteger(c, 'decoder_sparse_step', file, 1) : 1;
   const only = c.mlp_only_layers ?? [];
   if (!Array.isArray(only) || only.some((l) => !Number.isInteger(l)))
     throw refuse(file, 'mlp_only_layers', 'mlp_only_layers must list layer indices', SAVED_HINT);
@@ -159,19 +164,12 @@ function moeOf(c: HfConfig, family: DecoderSpec['family'], layers: number, file:
     // MixtralTopKRouter always renormalises; the others when norm_topk_prob (default false)
     normalise: family === 'mixtral' || c.norm_topk_prob === true,
     // MixtralExperts and OlmoeExperts: intermediate_size; Qwen's: moe_intermediate_size
-    intermediate: qwen ? positive(c, 'moe_intermediate_size', file) : positive(c, 'intermediate_size', file),
-    sharedIntermediate: family === 'qwen2_moe' ? positive(c, 'shared_expert_intermediate_size', file) : undefined,
+    intermediate: qwen ? positiveInteger(c, 'moe_intermediate_size', file) : positiveInteger(c, 'intermediate_size', file),
+    sharedIntermediate: family === 'qwen2_moe' ? positiveInteger(c, 'shared_expert_intermediate_size', file) : undefined,
     sparseLayers,
     mixtralNames: family === 'mixtral',
     dispatch: experts * sparseLayers.filter(Boolean).length <= MAX_GATHERED_EXPERTS ? 'sparse' : 'dense',
   };
-}
-
-function positive(c: HfConfig, key: string, file: string, fallback?: number): number {
-  const v = c[key] ?? fallback;
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0)
-    throw refuse(file, key, `${key} is ${JSON.stringify(c[key])}, not a positive integer`, SAVED_HINT);
-  return v;
 }
 
 function finite(v: unknown, key: string, file: string): number {
@@ -376,7 +374,7 @@ function smolNoRope(c: HfConfig, layers: number, file: string): boolean[] {
       throw refuse(file, 'no_rope_layers', `no_rope_layers must list 0 or 1 for each of the ${layers} layers`, SAVED_HINT);
     return list.map((v) => v === 0);
   }
-  const interval = positive(c, 'no_rope_layer_interval', file, 4);
+  const interval = positiveInteger(c, 'no_rope_layer_interval', file, 4);
   return Array.from({ length: layers }, (_, i) => (i + 1) % interval === 0);
 }
 
@@ -537,13 +535,7 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
       EXPORT_HINT,
     );
   }
-  if (c.quantization_config !== undefined && c.quantization_config !== null)
-    throw refuse(
-      configFile,
-      'quantization_config',
-      'Quantised checkpoints are not built',
-      'Give the unquantised checkpoint, or an ONNX export.',
-    );
+  refuseQuantised(c, configFile);
   const gemma = family === 'gemma2' || family === 'gemma3_text';
   const gemma3 = family === 'gemma3_text';
   if (c.use_bidirectional_attention === true)
@@ -554,10 +546,10 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
   const built = gemma ? 'gelu_pytorch_tanh' : 'silu';
   if (act !== built)
     throw refuse(configFile, actKey, `${actKey} ${JSON.stringify(act)} is not built for ${family} checkpoints (${built} is)`, EXPORT_HINT);
-  const hidden = positive(c, 'hidden_size', configFile);
-  const layers = positive(c, 'num_hidden_layers', configFile);
-  const heads = positive(c, 'num_attention_heads', configFile);
-  const kvHeads = positive(c, 'num_key_value_heads', configFile, heads);
+  const hidden = positiveInteger(c, 'hidden_size', configFile);
+  const layers = positiveInteger(c, 'num_hidden_layers', configFile);
+  const heads = positiveInteger(c, 'num_attention_heads', configFile);
+  const kvHeads = positiveInteger(c, 'num_key_value_heads', configFile, heads);
   if (heads % kvHeads !== 0)
     throw refuse(
       configFile,
@@ -566,7 +558,8 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
       SAVED_HINT,
     );
   // Gemma2Config's defaults: head_dim 256, query_pre_attn_scalar 256, attn_logit_softcapping 50 (null: none)
-  const headDim = c.head_dim === undefined || c.head_dim === null ? (gemma ? 256 : hidden / heads) : positive(c, 'head_dim', configFile);
+  const headDim =
+    c.head_dim === undefined || c.head_dim === null ? (gemma ? 256 : hidden / heads) : positiveInteger(c, 'head_dim', configFile);
   if (!Number.isSafeInteger(headDim) || headDim % 2 !== 0)
     throw refuse(configFile, 'head_dim', `The head dimension ${headDim} is not an even integer`, SAVED_HINT);
   const phi3 = family === 'phi3';
@@ -598,7 +591,7 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
     heads,
     kvHeads,
     headDim,
-    intermediate: positive(c, 'intermediate_size', configFile),
+    intermediate: positiveInteger(c, 'intermediate_size', configFile),
     rmsNormEps: eps,
     invFreq: ropeInverseFrequencies(rotaryDim, rope.full.theta, rope.full.scaling),
     rotaryDim,
