@@ -510,7 +510,7 @@ test('the editor accepts a checkpoint folder and flags one it cannot build', () 
   const hover = hoverAt(text, configFile, { line: 1, character: text.split('\n')[1].indexOf(good) + 2 });
   assert.match(
     hover?.markdown ?? '',
-    /llama, 6 layers, hidden size 128, safetensors `model\.safetensors` \(graph built from config\.json\)/,
+    /llama, 6 layers, hidden size 128, checkpoint `model\.safetensors` \(graph built from config\.json\)/,
   );
   assert.deepEqual(
     diagnostics.map((d) => [d.code, d.message.slice(0, 60)]),

@@ -127,16 +127,9 @@ describe('config semantic checks', () => {
     assert.equal(d.code, 'model-no-onnx');
     assert.equal(
       d.message,
-      `No model in ${dir} (looked for model.onnx, onnx/model.onnx, onnx/model_fp16.onnx, model_fp16.onnx, model.safetensors, model.safetensors.index.json). Save the model with save_pretrained (config.json, model.safetensors) or export it with \`optimum-cli export onnx\`, or name the ONNX file with onnx_file.`,
+      `No model in ${dir} (looked for model.onnx, onnx/model.onnx, onnx/model_fp16.onnx, model_fp16.onnx, model.safetensors, model.safetensors.index.json, pytorch_model.bin, pytorch_model.bin.index.json). Save the model with save_pretrained (config.json, model.safetensors) or export it with \`optimum-cli export onnx\`, or name the ONNX file with onnx_file.`,
     );
     assert.deepEqual(d.range, rangeOf(text, rel(dir)));
-    // pickled weights: say how to re-save them
-    fs.writeFileSync(path.join(dir, 'pytorch_model.bin'), 'pickle');
-    invalidateSemanticCache();
-    assert.match(
-      check(text)[0].message,
-      /The folder has pytorch_model\.bin: PyTorch pickles are not read\. Save the model again as safetensors/,
-    );
   });
 
   it('reports a model folder without config.json and tokenizer.json', () => {

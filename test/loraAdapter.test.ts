@@ -218,7 +218,7 @@ test('an adapter needs a safetensors base, and is not a base itself', () => {
   );
   assert.throws(
     () => resolveModels(config(path.join(FIXTURES, 'base'), adapter), () => {}),
-    /needs the base as a safetensors checkpoint, but base runs from .*model\.onnx/,
+    /needs the base as a Hugging Face checkpoint, but base runs from .*model\.onnx/,
   );
   const warnings: string[] = [];
   const { files } = resolveModels(config(BASE, adapter), () => {}, warnings);

@@ -48,7 +48,7 @@ export function modelFacts(folder: string, onnxFile?: string): ModelFacts {
   const onnxCandidates = onnxFile ? [path.resolve(folder, onnxFile)] : ONNX_CANDIDATES.map((c) => path.join(folder, c));
   const tokenizerConfig = path.join(folder, 'tokenizer_config.json');
   const checkpoints = CHECKPOINT_CANDIDATES.map((c) => path.join(folder, c));
-  const adapter = [ADAPTER_CONFIG, ADAPTER_WEIGHTS].map((f) => path.join(folder, f));
+  const adapter = [ADAPTER_CONFIG, ...ADAPTER_WEIGHTS].map((f) => path.join(folder, f));
   const watched = [
     folder,
     path.join(folder, 'onnx'),

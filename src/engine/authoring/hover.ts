@@ -63,7 +63,7 @@ function valueFacts(segs: Segments, refs: ConfigRefs, env?: HubEnv): string | un
     const weights = f.onnxPath
       ? `ONNX \`${path.relative(f.folder, f.onnxPath)}\``
       : f.checkpointPath
-        ? `safetensors \`${path.basename(f.checkpointPath)}\` (graph built from config.json)`
+        ? `checkpoint \`${path.basename(f.checkpointPath)}\` (graph built from config.json)`
         : 'no ONNX file or checkpoint';
     return `**${model.label}**: \`${f.folder}\`${from}\n\n${f.modelType ?? 'model'}, ${f.layerCount ?? '?'} layers, hidden size ${f.hiddenSize ?? '?'}, ${weights}`;
   }

@@ -20,7 +20,7 @@ export function hubCacheDir(env: HubEnv = process.env): string {
   return path.join(cacheRoot, 'huggingface', 'hub');
 }
 
-/** The folder holds a model the run can load: an ONNX export, a safetensors checkpoint or a LoRA adapter (model/checkpoint). */
+/** The folder holds a model the run can load: an ONNX export, a checkpoint or a LoRA adapter (model/checkpoint). */
 export function hasModel(folder: string): boolean {
   return [...ONNX_CANDIDATES, ...CHECKPOINT_CANDIDATES, ADAPTER_CONFIG].some((c) => fs.existsSync(path.join(folder, c)));
 }
@@ -57,7 +57,7 @@ export function cachedSnapshots(
 
 /**
  * The snapshot folder of a hub model id in the local cache that holds a model (an ONNX export or the
- * safetensors `from_pretrained` downloads), or undefined.
+ * checkpoint `from_pretrained` downloads), or undefined.
  */
 export function resolveHubModelFolder(id: string, env: HubEnv = process.env): string | undefined {
   if (!looksLikeHubModelId(id)) return undefined;

@@ -4,7 +4,7 @@ import type { ModelSpec, ResolvedConfig } from '../config/types';
 import type { SourceLocation } from '../core/errors';
 import { SaeDiffError } from '../core/errors';
 import { READ_CAPS, readJsonBounded } from '../io/boundedRead';
-import { checkpointMainFile, INDEX_FILE, SINGLE_FILE } from './checkpoint/checkpointFiles';
+import { CHECKPOINT_FILES, checkpointMainFile } from './checkpoint/checkpointFiles';
 import { checkpointSpec } from './checkpoint/decoderConfig';
 import { ADAPTER_CONFIG, isAdapterFolder, readLoraAdapter } from './checkpoint/loraAdapter';
 import { adapterSource, checkpointSource, type ModelSource, onnxSource } from './modelSource';
@@ -65,7 +65,7 @@ function positiveInteger(v: unknown): number | undefined {
 /** Candidate ONNX files, in order of preference (transformers.js repos keep them under onnx/). */
 export const ONNX_CANDIDATES = ['model.onnx', path.join('onnx', 'model.onnx'), path.join('onnx', 'model_fp16.onnx'), 'model_fp16.onnx'];
 /** A save_pretrained checkpoint, used when the folder has no ONNX file (model/checkpoint builds its graph). */
-export const CHECKPOINT_CANDIDATES = [SINGLE_FILE, INDEX_FILE];
+export const CHECKPOINT_CANDIDATES = CHECKPOINT_FILES;
 
 /**
  * A model folder's files. `base`: the resolved base model, for a fine-tune given as a LoRA adapter folder (its
@@ -96,7 +96,7 @@ export function resolveModelFiles(spec: ModelSpec, config: ResolvedConfig, base?
   if (!onnxPath && !checkpoint) {
     throw new SaeDiffError(`No model in ${spec.path} (looked for ${[...ONNX_CANDIDATES, ...CHECKPOINT_CANDIDATES].join(', ')})`, {
       location: where,
-      hint: noModelHint(spec.path),
+      hint: NO_MODEL_HINT,
     });
   }
   const configPath = path.join(spec.path, 'config.json');
@@ -137,9 +137,9 @@ function adapterFiles(spec: ModelSpec, where: SourceLocation, base: ModelFiles |
       hint: 'Give the model the adapter was trained on as models.base, and the adapter folder as a fine-tune.',
     });
   }
-  if (base.source.format !== 'safetensors' || base.source.adapter) {
+  if (base.source.format !== 'checkpoint' || base.source.adapter) {
     throw new SaeDiffError(
-      `The LoRA adapter ${spec.path} needs the base as a safetensors checkpoint, but base runs from ${base.source.file}`,
+      `The LoRA adapter ${spec.path} needs the base as a Hugging Face checkpoint, but base runs from ${base.source.file}`,
       {
         location: where,
         hint: "Give the base's Hugging Face folder (config.json, model.safetensors) as models.base, or merge the adapter (merge_and_unload) and export the merged model.",
@@ -160,16 +160,9 @@ function adapterFiles(spec: ModelSpec, where: SourceLocation, base: ModelFiles |
   };
 }
 
-/** Weights saved as PyTorch pickles, which are not read (loading a pickle runs code). */
-const PICKLE_CHECKPOINTS = ['pytorch_model.bin', 'pytorch_model.bin.index.json'];
-
-/** What to do about a folder without a model: re-save pickled weights as safetensors, or give one that has a model. */
-export function noModelHint(folder: string): string {
-  const pickle = PICKLE_CHECKPOINTS.find((f) => fs.existsSync(path.join(folder, f)));
-  return pickle
-    ? `The folder has ${pickle}: PyTorch pickles are not read. Save the model again as safetensors (save_pretrained(folder, safe_serialization=True), the default since transformers 4.35).`
-    : 'Save the model with save_pretrained (config.json, model.safetensors) or export it with `optimum-cli export onnx`, or name the ONNX file with onnx_file.';
-}
+/** What to do about a folder without a model. */
+export const NO_MODEL_HINT =
+  'Save the model with save_pretrained (config.json, model.safetensors) or export it with `optimum-cli export onnx`, or name the ONNX file with onnx_file.';
 
 /** A small JSON file, read bounded (regular file, size cap) and refused if it holds a non-finite number. */
 export function readJson(file: string, maxBytes: number = READ_CAPS.config): unknown {

@@ -1,6 +1,6 @@
 /**
- * Where a model's graph comes from: an ONNX export, or a Hugging Face safetensors checkpoint whose graph is
- * built in memory (model/checkpoint). HookedModel, provenance and the unembedding read both alike.
+ * Where a model's graph comes from: an ONNX export, or a Hugging Face checkpoint (safetensors, or a torch.save
+ * pytorch_model.bin) whose graph is built in memory (model/checkpoint). HookedModel, provenance and the unembedding read both alike.
  */
 import * as fs from 'fs';
 import * as path from 'path';
@@ -24,8 +24,8 @@ export interface OnnxSource {
 }
 
 export interface CheckpointSource {
-  format: 'safetensors';
-  /** model.safetensors or model.safetensors.index.json; the adapter's weights for a LoRA fine-tune. */
+  format: 'checkpoint';
+  /** The checkpoint's file or shard index (checkpointFiles.ts CHECKPOINT_FILES); the adapter's weights for a LoRA fine-tune. */
   file: string;
   configFile: string;
   spec: CheckpointSpec;
@@ -42,7 +42,7 @@ export function onnxSource(file: string): OnnxSource {
 }
 
 export function checkpointSource(main: string, configFile: string, spec: CheckpointSpec): CheckpointSource {
-  return { format: 'safetensors', file: main, configFile, spec, checkpoint: readCheckpointFiles(main) };
+  return { format: 'checkpoint', file: main, configFile, spec, checkpoint: readCheckpointFiles(main) };
 }
 
 /** A LoRA fine-tune: `base`'s checkpoint with the adapter's branches. */
@@ -55,7 +55,7 @@ export function adapterSource(base: CheckpointSource, adapter: LoraAdapter): Che
  * it has none). `onGpu`: a float16 checkpoint then computes in float16, as a float16 export does.
  */
 export function readModelGraph(source: ModelSource, onGpu = false): { model: ModelProto; externalDataFolder?: string } {
-  if (source.format === 'safetensors') {
+  if (source.format === 'checkpoint') {
     if (source.spec.family === 'gpt2') return buildGpt2Graph(source.spec, source.checkpoint, source.configFile, source.adapter);
     if (source.spec.family === 'gpt_neox') return buildGptNeoxGraph(source.spec, source.checkpoint, source.configFile, source.adapter);
     if (source.spec.family === 'phi') return buildPhiGraph(source.spec, source.checkpoint, source.configFile, source.adapter);
@@ -76,7 +76,7 @@ export function checkpointCompute(source: CheckpointSource, onGpu: boolean): 'fl
 
 /** The files whose bytes are the weights: the ONNX file and its external data files, or the checkpoint's (and adapter's). */
 export function weightFiles(source: ModelSource): string[] {
-  if (source.format === 'safetensors') {
+  if (source.format === 'checkpoint') {
     const main = source.checkpoint.main;
     const index = main === source.checkpoint.shards[0] ? [] : [main];
     const adapter = source.adapter ? [source.adapter.configFile, source.adapter.file] : [];

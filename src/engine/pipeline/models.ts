@@ -39,7 +39,7 @@ export function resolveModels(
     const count = layerCount(model.configJson);
     const h = hiddenSize(model.configJson);
     log(`model ${model.spec.name}: ${model.source.file} (${count ?? '?'} layers, hidden ${h ?? '?'})`);
-    const adapter = model.source.format === 'safetensors' ? model.source.adapter : undefined;
+    const adapter = model.source.format === 'checkpoint' ? model.source.adapter : undefined;
     const mismatch = adapter && adapterBaseWarning(adapter, model.spec.name, base.spec);
     if (mismatch) {
       warnings.push(mismatch);

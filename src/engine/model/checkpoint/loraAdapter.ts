@@ -1,6 +1,7 @@
 /**
  * A PEFT LoRA adapter folder (`adapter_config.json` + `adapter_model.safetensors`, as PeftModel.save_pretrained
- * writes them): the fine-tune is the base checkpoint with, on each adapted Linear, PEFT's
+ * writes them, or `adapter_model.bin` as it writes with safe_serialization=False, the default before PEFT 0.7;
+ * load_peft_weights takes the safetensors first and reads the .bin weights-only): the fine-tune is the base checkpoint with, on each adapted Linear, PEFT's
  * `result + lora_B(lora_A(dropout(x))) * scaling` (peft/tuners/lora/layer.py, Linear.forward; dropout is off at
  * inference), scaling = lora_alpha / r, or lora_alpha / sqrt(r) with use_rslora (LoraLayer.update_layer). Saved
  * keys are `base_model.model.<module>.lora_A.weight` [r, in] and `.lora_B.weight` [out, r]
@@ -16,7 +17,8 @@ import { READ_CAPS, readJsonBounded } from '../../io/boundedRead';
 import { readCheckpointFiles, type CheckpointFiles, type CheckpointTensor } from './checkpointFiles';
 
 export const ADAPTER_CONFIG = 'adapter_config.json';
-export const ADAPTER_WEIGHTS = 'adapter_model.safetensors';
+/** The adapter's weight files, in the order load_peft_weights takes them (peft/utils/save_and_load.py). */
+export const ADAPTER_WEIGHTS = ['adapter_model.safetensors', 'adapter_model.bin'];
 const SAVED_PREFIX = 'base_model.model.';
 
 export interface LoraModule {
@@ -27,7 +29,7 @@ export interface LoraModule {
 }
 
 export interface LoraAdapter {
-  /** adapter_model.safetensors. */
+  /** adapter_model.safetensors or adapter_model.bin. */
   file: string;
   configFile: string;
   /** By module name as the base checkpoint names it (`model.layers.0.self_attn.q_proj`). */
@@ -124,7 +126,6 @@ function isSetValue(v: unknown): boolean {
 /** Reads and checks a LoRA adapter folder. */
 export function readLoraAdapter(folder: string): LoraAdapter {
   const configFile = path.join(folder, ADAPTER_CONFIG);
-  const file = path.join(folder, ADAPTER_WEIGHTS);
   const cfg = readJsonBounded(configFile, READ_CAPS.config) as Record<string, unknown>;
   if (!cfg || typeof cfg !== 'object' || Array.isArray(cfg)) throw refuse(configFile, '', `${ADAPTER_CONFIG} is not a JSON object`);
   if (cfg.peft_type !== 'LORA') throw refuse(configFile, 'peft_type', `peft_type ${JSON.stringify(cfg.peft_type)} is not built (LORA is)`);
@@ -140,10 +141,11 @@ export function readLoraAdapter(folder: string): LoraAdapter {
   const alpha = cfg.lora_alpha;
   if (typeof alpha !== 'number' || !Number.isFinite(alpha))
     throw refuse(configFile, 'lora_alpha', `lora_alpha is ${JSON.stringify(alpha)}, not a number`);
-  if (!fs.existsSync(file)) {
-    throw new SaeDiffError(`The adapter folder has no ${ADAPTER_WEIGHTS}`, {
+  const file = ADAPTER_WEIGHTS.map((f) => path.join(folder, f)).find((f) => fs.existsSync(f));
+  if (!file) {
+    throw new SaeDiffError(`The adapter folder has neither ${ADAPTER_WEIGHTS.join(' nor ')}`, {
       location: { file: configFile },
-      hint: 'Save the adapter with save_pretrained(safe_serialization=True); adapter_model.bin (a pickle) is not read.',
+      hint: "Copy the adapter's weights beside adapter_config.json, or save the adapter again with save_pretrained.",
     });
   }
   const files = readCheckpointFiles(file);
