@@ -343,12 +343,19 @@ export function cutRecord(rec: PromptRecord, maxTokens: number): PromptRecord {
   return { messages: rec.messages.map((m) => (m.content.length > cap ? { role: m.role, content: m.content.slice(0, cap) } : m)) };
 }
 
-/** Renders chat records with a Jinja chat template; a trailing user turn gets the generation prompt. */
+/**
+ * Renders chat records with a Jinja chat template, with what transformers' apply_chat_template gives it
+ * (utils/chat_template_utils.py render_jinja_template): the messages, tools and documents as None (defined: a
+ * template testing `tools is defined` takes the branch transformers takes), add_generation_prompt (set when the
+ * last turn is not the assistant's) and the special tokens.
+ */
 export function renderPrompt(
   rec: PromptRecord,
   template: Template | undefined,
   specialTokens: Record<string, string>,
   file: string,
+  /** Where the template came from and which prompt this is (0-based), for the message when the template refuses it. */
+  at?: { templateFile: string; index: number },
 ): string {
   if ('text' in rec) return rec.text;
   if (!template) {
@@ -358,7 +365,23 @@ export function renderPrompt(
     });
   }
   const last = rec.messages[rec.messages.length - 1];
-  return template.render({ messages: rec.messages, add_generation_prompt: last?.role !== 'assistant', ...specialTokens });
+  try {
+    return template.render({
+      messages: rec.messages,
+      tools: null,
+      documents: null,
+      add_generation_prompt: last?.role !== 'assistant',
+      ...specialTokens,
+    });
+  } catch (e) {
+    // a template's own raise_exception (Gemma's "System role not supported", roles that do not alternate) or a
+    // record it cannot walk: transformers stops with the same message
+    const which = at ? `prompt ${at.index + 1} of ${file}` : `a prompt of ${file}`;
+    throw new SaeDiffError(`The chat template cannot render ${which}: ${(e as Error).message}`, {
+      location: { file: at?.templateFile ?? file },
+      hint: "transformers' apply_chat_template stops on it too. Change the prompts to what the template accepts (Gemma's templates take no system turn; most want user and assistant turns to alternate), or take another model's template with dataset.chat_template_from.",
+    });
+  }
 }
 
 export function compileTemplate(source: string, file: string): Template {

@@ -83,15 +83,14 @@ export async function tokenise(
   const from = config.dataset.chatTemplateFrom;
   const templateOwner =
     from === 'base' ? tokenizer : from === 'sft' ? sftTokenizers[0] : [tokenizer, ...sftTokenizers].find((t) => t.chatTemplate);
-  const template = templateOwner?.chatTemplate
-    ? compileTemplate(templateOwner.chatTemplate, templateOwner.chatTemplateFile ?? templateOwner.file)
-    : undefined;
+  const templateFile = templateOwner?.chatTemplateFile ?? templateOwner?.file ?? '';
+  const template = templateOwner?.chatTemplate ? compileTemplate(templateOwner.chatTemplate, templateFile) : undefined;
   const maxTokens = config.runtime.max_tokens;
   // streamed up to max_samples; each record cut to a character bound before it is encoded
   if (source.files.length > 1 || config.dataset.hubId) log(`dataset: ${source.label}`);
   const records = (await readDatasetPrompts(config.dataset, source, config.dataset.maxSamples, signal)).map((r) => cutRecord(r, maxTokens));
-  const encoded = records.map((r) =>
-    encodeCapped(tokenizer.encode, renderPrompt(r, template, tokenizer.specialTokens, source.files[0]), maxTokens),
+  const encoded = records.map((r, index) =>
+    encodeCapped(tokenizer.encode, renderPrompt(r, template, tokenizer.specialTokens, source.files[0], { templateFile, index }), maxTokens),
   );
   const bos = bosToPrepend(config.dataset.prependBos, saesSayBos, tokenizer, config.locate('dataset.prepend_bos'));
   const prepended = bos.id === undefined ? { sequences: encoded, added: 0 } : withBos(encoded, bos.id, maxTokens);
