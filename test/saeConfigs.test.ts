@@ -103,10 +103,9 @@ test('findings 2-3: SAELens 6 metadata.hook_name gives the hook point and layer;
   assert.throws(() => checkSaeFits(mid, 2, 128, true, where, 'resid_mid'), /was trained on layer 3/);
   assert.equal(readSaeInfo(folderWith('v6-mlp', layer3, { 'cfg.json': v6('blocks.3.hook_mlp_out') })).hookPoint, 'mlp_out');
   assert.equal(readSaeInfo(folderWith('v6-attn', layer3, { 'cfg.json': v6('blocks.3.hook_attn_out') })).hookPoint, 'attn_out');
-  assert.throws(
-    () => readSaeInfo(folderWith('v6-z', layer3, { 'cfg.json': v6('blocks.3.attn.hook_z', { reshape_activations: 'hook_z' }) })),
-    /attn\.hook_z \(field reshape_activations: hook_z\), the per-head attention output/,
-  );
+  // hook_z: the heads' outputs before W_O, flattened (test/attnZ.test.ts hooks them)
+  const z = readSaeInfo(folderWith('v6-z', layer3, { 'cfg.json': v6('blocks.3.attn.hook_z', { reshape_activations: 'hook_z' }) }));
+  assert.deepEqual([z.hookPoint, z.hookLayer], ['attn_z', 3]);
   assert.throws(
     () => readSaeInfo(folderWith('v6-embed', layer3, { 'cfg.json': v6('hook_embed') })),
     /hook_name 'hook_embed' cannot be hooked: it reads the embeddings/,
@@ -167,7 +166,8 @@ test('findings 2-3: sparsify folder names and Gemma Scope paths / config.json gi
   const res = readSaeInfo(gs('gemma-scope-2b-pt-res'));
   assert.deepEqual([res.hookPoint, res.hookLayer, res.declaredL0], ['resid_post', 3, 20]);
   assert.equal(readSaeInfo(gs('gemma-scope-2b-pt-mlp-canonical')).hookPoint, 'mlp_out');
-  assert.throws(() => readSaeInfo(gs('gemma-scope-2b-pt-att')), /attn\.hook_z \(repo gemma-scope-\*-att\)/);
+  const att = readSaeInfo(gs('gemma-scope-2b-pt-att'));
+  assert.deepEqual([att.hookPoint, att.hookLayer, att.hookName], ['attn_z', 3, 'blocks.3.attn.hook_z']);
   assert.throws(() => readSaeInfo(gs('gemma-scope-2b-pt-transcoders')), /Gemma Scope transcoder/);
   const gs2 = (name: string, config: unknown) => {
     const folder = path.join(dir, 'gs2', name);

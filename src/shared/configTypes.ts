@@ -4,7 +4,7 @@
 /** sae.format */
 export type SaeFormat = 'auto' | 'saelens' | 'sparsify' | 'gemmascope' | 'dictionary_learning' | 'torch_state_dict';
 /** layers.hook_point */
-export type HookPoint = 'resid_post' | 'resid_pre' | 'resid_mid' | 'attn_out' | 'mlp_out';
+export type HookPoint = 'resid_post' | 'resid_pre' | 'resid_mid' | 'attn_out' | 'mlp_out' | 'attn_z';
 /** dataset.chat_template_from */
 export type ChatTemplateFrom = 'auto' | 'base' | 'sft';
 /** dataset.prepend_bos */

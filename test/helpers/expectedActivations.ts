@@ -25,7 +25,7 @@ export function readExpected(file: string, section?: string): ExpectedActivation
     mask: Uint8Array.from(all.mask.flat()),
   };
   const points: ExpectedActivations['points'] = {};
-  for (const p of ['resid_pre', 'resid_mid', 'resid_post', 'attn_out', 'mlp_out'] as const) if (e[p]) points[p] = e[p];
+  for (const p of ['resid_pre', 'resid_mid', 'resid_post', 'attn_out', 'mlp_out', 'attn_z'] as const) if (e[p]) points[p] = e[p];
   return { batch, points };
 }
 

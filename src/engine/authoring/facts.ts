@@ -6,7 +6,15 @@ import { CHAT_TEMPLATE_JINJA, findChatTemplate, PROCESSOR_CHAT_TEMPLATE } from '
 import { datasetExtensionProblem, isParquet, PromptParser } from '../data/dataset';
 import { parquetLayout, promptColumns, readParquetMetadata } from '../data/parquetPrompts';
 import { READ_CAPS, readHeadBounded, readJsonBounded, readTextBounded } from '../io/boundedRead';
-import { badSizeKey, CHECKPOINT_CANDIDATES, HfModelConfig, hiddenSize, layerCount, ONNX_CANDIDATES } from '../model/modelFolder';
+import {
+  attentionWidth,
+  badSizeKey,
+  CHECKPOINT_CANDIDATES,
+  HfModelConfig,
+  hiddenSize,
+  layerCount,
+  ONNX_CANDIDATES,
+} from '../model/modelFolder';
 import { checkpointSpec } from '../model/checkpoint/decoderConfig';
 import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, isAdapterFolder, readLoraAdapter } from '../model/checkpoint/loraAdapter';
 import { SAE_FORMATS } from '../sae/formats';
@@ -35,6 +43,8 @@ export interface ModelFacts {
   hasConfigJson: boolean;
   configError?: string;
   hiddenSize?: number;
+  /** Attention heads x head_dim: the width of attn_z (modelFolder.ts attentionWidth). */
+  attentionWidth?: number;
   layerCount?: number;
   modelType?: string;
   tokenizerPath?: string;
@@ -92,6 +102,7 @@ export function modelFacts(folder: string, onnxFile?: string): ModelFacts {
         const badSize = badSizeKey(cfg);
         if (badSize) throw new Error(`In config.json, ${badSize}`);
         facts.hiddenSize = hiddenSize(cfg);
+        facts.attentionWidth = attentionWidth(cfg);
         facts.layerCount = layerCount(cfg);
         facts.modelType = typeof cfg.model_type === 'string' ? cfg.model_type : undefined;
         if (facts.checkpointPath) {

@@ -248,13 +248,17 @@ function checkSaeGroup(ctx: CheckContext, g: SaeGroup, base: ModelFacts | undefi
     return;
   }
   const info = facts.info;
-  if (base?.hiddenSize !== undefined && info.dIn !== base.hiddenSize) {
+  // attn_z reads the heads' outputs before W_O: heads x head_dim wide (where the SAE says its hook, that one: a
+  // hook point set wrongly is reported below, not as a model mismatch)
+  const z = (info.hookPoint ?? ctx.refs.hookPoint) === 'attn_z';
+  const width = z ? base?.attentionWidth : base?.hiddenSize;
+  if (width !== undefined && info.dIn !== width) {
     report(
       ctx,
       'sae-d-in-mismatch',
       g.segments,
-      `The SAE for ${layerList(g.layers)} has d_in ${info.dIn}, but the base model's hidden size is ${base.hiddenSize}: it was trained on another model (${g.folder}).`,
-      { dIn: info.dIn, hiddenSize: base.hiddenSize },
+      `The SAE for ${layerList(g.layers)} has d_in ${info.dIn}, but the base model's ${z ? 'attention width (heads x head_dim)' : 'hidden size'} is ${width}: it was trained on another model (${g.folder}).`,
+      { dIn: info.dIn, hiddenSize: width },
     );
   }
   if (info.hookPoint !== undefined && info.hookPoint !== ctx.refs.hookPoint) {

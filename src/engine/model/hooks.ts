@@ -20,6 +20,11 @@ const DOTTED_BLOCK = /^(.*?(?:^|\.)(?:layers|h|blocks|layer|decoder_layers))\.(\
 const ATTN_MODULE = /^(self_attn|attn|attention|self_attention|post_attention_layernorm)$/;
 const MLP_MODULE = /^(mlp|feed_forward|ffn|block_sparse_moe|post_feedforward_layernorm)$/;
 
+/** The attention's output projection (W_O) below its module, with a LoRA branch's scopes under it: Llama's kin o_proj, GPT-NeoX / Phi dense, GPT-2 c_proj, OPT out_proj. */
+const OUTPUT_PROJECTION = /^(self_attn|attn|attention|self_attention)\/(o_proj|dense|c_proj|out_proj)(\/|$)/;
+/** The projections that make the values (or q, k and v fused): a bias here is a value bias. */
+const VALUE_PROJECTION = /^(self_attn|attn|attention|self_attention)\/(v_proj|qkv_proj|c_attn|query_key_value|Wqkv|value)$/;
+
 export interface HookDiscovery {
   /** Tensor name per target layer. */
   tensors: Map<number, string>;
@@ -196,11 +201,52 @@ const WHERE_TEXT: Record<HookPoint, string> = {
   resid_post: 'the block output',
   attn_out: 'the attention output added to the residual stream',
   mlp_out: 'the MLP output added to the residual stream',
+  attn_z: "the attention heads' output before the output projection",
 };
 
-function scopedHook(blocks: Map<number, BlockInfo>, model: ModelProto, layer: number, hookPoint: HookPoint): string | undefined {
+/**
+ * TransformerLens's hook_z (blocks.l.attn.hook_z: [batch, pos, head, d_head], which SAELens flattens head by head):
+ * the heads' weighted values, before W_O. It is the tensor the output projection's module reads from the rest of
+ * the block: the input of o_proj's MatMul in an export (the heads already merged, head-major as transformers'
+ * reshape leaves them), of its Reshape in a graph built from a checkpoint. A value bias is refused: TransformerLens
+ * loads models with fold_value_biases, which moves b_V out of z into b_O, so its hook_z is not the module's input there.
+ */
+function attentionZ(block: BlockInfo, model: ModelProto, layer: number, file: string): string | undefined {
+  // a bias is Gemm's third input (checkpoint graphs, 2-D exports) or an Add of a stored tensor (an export's MatMul +
+  // Add); a LoRA branch's Add sums two computed tensors
+  const stored = new Set(graphOf(model).initializer.map((i) => i.name!));
+  const biased = block.nodes.find(
+    (n) =>
+      VALUE_PROJECTION.test(n.scope) &&
+      ((n.opType === 'Add' && n.inputs.some((i) => stored.has(i))) || (n.opType === 'Gemm' && (n.inputs[2] ?? '') !== '')),
+  );
+  if (biased) {
+    throw new SaeDiffError(
+      `Layer ${layer}'s attention has a value bias (${biased.scope}): attn_z is not built for it, because TransformerLens's hook_z, which attention SAEs are trained on, has that bias folded out (fold_value_biases)`,
+      {
+        location: { file, key: 'layers.hook_point' },
+        hint: 'Use SAEs of the residual stream or of attn_out for this model.',
+      },
+    );
+  }
+  const projection = block.nodes.filter((n) => OUTPUT_PROJECTION.test(n.scope));
+  const inProjection = new Set(projection.flatMap((n) => n.outputs));
+  const fromBlock = new Set(block.nodes.filter((n) => !OUTPUT_PROJECTION.test(n.scope)).flatMap((n) => n.outputs));
+  const entering = new Set(projection.flatMap((n) => n.inputs).filter((i) => i && !inProjection.has(i) && fromBlock.has(i)));
+  return entering.size === 1 ? [...entering][0] : undefined;
+}
+
+function scopedHook(
+  blocks: Map<number, BlockInfo>,
+  model: ModelProto,
+  layer: number,
+  hookPoint: HookPoint,
+  file: string,
+): string | undefined {
   const block = blocks.get(layer)!;
   switch (hookPoint) {
+    case 'attn_z':
+      return attentionZ(block, model, layer, file);
     case 'resid_post':
       return residPost(block, model);
     case 'resid_pre':
@@ -254,9 +300,9 @@ export function discoverHooks(
           },
         );
       }
-      if (hookPoint === 'attn_out' || hookPoint === 'mlp_out') {
+      if (hookPoint === 'attn_out' || hookPoint === 'mlp_out' || hookPoint === 'attn_z') {
         throw new SaeDiffError(
-          `Cannot locate ${hookPoint} in this fused graph: its node names carry no module scopes to tell the attention and MLP branches apart`,
+          `Cannot locate ${hookPoint} in this fused graph: its node names carry no module scopes to tell the attention and MLP apart`,
           {
             location: { file, key: 'layers.hook_point' },
             hint: 'Name the tensor of each layer with layers.tensor_names, or export the model without fusion (torch.onnx.export).',
@@ -294,7 +340,7 @@ export function discoverHooks(
         },
       );
     }
-    const t = scopedHook(blocks, model, layer, hookPoint);
+    const t = scopedHook(blocks, model, layer, hookPoint, file);
     if (!t) {
       throw new SaeDiffError(`Cannot find the ${hookPoint} tensor (${WHERE_TEXT[hookPoint]}) of layer ${layer} in the graph`, {
         location: { file, key: 'layers.hook_point' },

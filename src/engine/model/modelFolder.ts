@@ -1,6 +1,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import type { ModelSpec, ResolvedConfig } from '../config/types';
+import type { HookPoint, ModelSpec, ResolvedConfig } from '../config/types';
 import type { SourceLocation } from '../core/errors';
 import { SaeDiffError } from '../core/errors';
 import { READ_CAPS, readJsonBounded } from '../io/boundedRead';
@@ -40,6 +40,24 @@ export function hiddenSize(config: HfModelConfig): number | undefined {
   const c = textPart(config);
   return positiveInteger(c.hidden_size ?? c.n_embd ?? c.d_model);
 }
+/**
+ * The width of TransformerLens's hook_z flattened: attention heads times head size (`head_dim`, else hidden / heads:
+ * Gemma 2 2B's 8 x 256 = 2048 beside its hidden size 2304).
+ */
+export function attentionWidth(config: HfModelConfig): number | undefined {
+  const c = textPart(config);
+  const heads = positiveInteger(c.num_attention_heads ?? c.n_head ?? c.num_heads);
+  const hidden = hiddenSize(config);
+  if (heads === undefined) return undefined;
+  const headDim = positiveInteger(c.head_dim) ?? (hidden !== undefined && hidden % heads === 0 ? hidden / heads : undefined);
+  return headDim === undefined ? undefined : heads * headDim;
+}
+
+/** What one token's hooked vector holds: the hidden size, or the attention width at attn_z. */
+export function hookedWidth(config: HfModelConfig, hookPoint: HookPoint): number | undefined {
+  return hookPoint === 'attn_z' ? attentionWidth(config) : hiddenSize(config);
+}
+
 export function layerCount(config: HfModelConfig): number | undefined {
   const c = textPart(config);
   return positiveInteger(c.num_hidden_layers ?? c.n_layer ?? c.num_layers);

@@ -281,7 +281,8 @@ export function hookGraph(
 } {
   const graph = graphOf(model);
   const layerNorm = normalisesWithLayerNorm(model);
-  const centred = new Set(layerNorm ? (hooks.centred ?? []) : []);
+  // center_writing_weights changes what writes to the stream (W_O among them), not W_V: attn_z is never centred
+  const centred = new Set(layerNorm && hooks.hookPoint !== 'attn_z' ? (hooks.centred ?? []) : []);
   const found = discoverHooks(model, onnxPath, hooks.targets, hooks.hookPoint, hooks.tensorNames);
   const types = declaredElemTypes(graph);
   // activations whose type the graph does not declare have the type of the bulk of the weights
@@ -307,7 +308,8 @@ export function hookGraph(
   const outputNames = new Map<number, string>();
   for (const [layer, tensor] of found.tensors) outputNames.set(layer, expose(tensor, centred.has(layer)));
   const probes = new Map<number, Map<ProbeKind, string>>();
-  if (hooks.probeNeighbours && found.blockCount !== undefined) {
+  // the neighbouring positions are the residual stream's: an attn_z SAE does not live there
+  if (hooks.probeNeighbours && found.blockCount !== undefined && hooks.hookPoint !== 'attn_z') {
     const count = found.blockCount;
     const find = (layer: number, point: HookPoint) => discoverHooks(model, onnxPath, [layer], point, new Map()).tensors.get(layer)!;
     for (const layer of hooks.targets) {

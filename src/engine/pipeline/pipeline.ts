@@ -26,7 +26,7 @@ import { centringNotes, checkSameCentring } from './centring';
 import { everyModel, loadModels, resolveModels, RunModels } from './models';
 import { loadSaes, RunSaes } from './saes';
 import { datasetSourceOf, tokenise, Tokenised } from './tokenise';
-import type { ModelFiles } from '../model/modelFolder';
+import { hookedWidth, type ModelFiles } from '../model/modelFolder';
 import { sameFile } from '../io/sameFile';
 
 export type { RunOptions, ProgressEvent } from './progress';
@@ -62,13 +62,20 @@ export async function runDiagnostic(config: ResolvedConfig, options: RunOptions 
     progress({ stage: 'load', message: 'Loading models and SAEs' });
     const warnings: string[] = [];
     const { settings, providerReason: chosenBecause } = await provider(config, options, warnings, log);
-    const { files, hidden } = resolveModels(config, log, warnings);
+    const { files } = resolveModels(config, log, warnings);
     const reduction = chooseReduction(settings.provider, config.runtime.reduction);
     log(`reduction: ${reduction.reduction} (${reduction.reason})`);
     const providerReason = `${chosenBecause}; ${reduction.reduction} reduction (${reduction.reason})`;
     const since = (t: number) => ((performance.now() - t) / 1000).toFixed(2);
     const tSaes = performance.now();
-    const saes = await loadSaes(config, hidden, settings, reduction.reduction, warnings, log);
+    const saes = await loadSaes(
+      config,
+      hookedWidth(files.base.configJson, config.layers.hookPoint),
+      settings,
+      reduction.reduction,
+      warnings,
+      log,
+    );
     saes.projectors.forEach((p) => toRelease.push(p));
     log(`loaded: ${saes.projectors.size} SAE session(s) in ${since(tSaes)} s`);
     const data = await tokenise(config, dataSource, files, options.shard, options.signal, warnings, log, saes.bosFirst);
@@ -176,6 +183,7 @@ export async function runDiagnostic(config: ResolvedConfig, options: RunOptions 
           padId: data.tokenizer.padId,
           batchSize,
           baseModel: files.base.source,
+          hookPoint: config.layers.hookPoint,
           settings,
           loadedSaes: saes.loaded,
           kept,

@@ -38,7 +38,8 @@ export interface RunSaes {
  */
 export async function loadSaes(
   config: ResolvedConfig,
-  hidden: number | undefined,
+  /** What one token's hooked vector holds (modelFolder.ts hookedWidth): an SAE's d_in must equal it. */
+  width: number | undefined,
   settings: SessionSettings,
   reduction: Reduction,
   warnings: string[],
@@ -54,7 +55,7 @@ export async function loadSaes(
     bosFirst: [],
   };
   try {
-    for (const layer of config.layers.targets) await loadLayerSae(config, layer, hidden, settings, reduction, out, warnings, log);
+    for (const layer of config.layers.targets) await loadLayerSae(config, layer, width, settings, reduction, out, warnings, log);
   } catch (e) {
     for (const p of out.projectors.values()) await p.release().catch(() => {});
     throw e;
@@ -71,7 +72,7 @@ export async function loadSaes(
 async function loadLayerSae(
   config: ResolvedConfig,
   layer: number,
-  hidden: number | undefined,
+  width: number | undefined,
   settings: SessionSettings,
   reduction: Reduction,
   out: RunSaes,
@@ -87,7 +88,7 @@ async function loadLayerSae(
   checkSaeFits(
     readSaeInfo(folder, config.sae.format),
     layer,
-    hidden,
+    width,
     config.sae.checkHookLayer,
     config.locate('sae.path'),
     config.layers.hookPoint,

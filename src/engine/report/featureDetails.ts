@@ -10,7 +10,7 @@ import { ort } from '../runtime/ort';
 import { sizeVariable } from '../core/sizeVariable';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { SaeFormat } from '../config/types';
+import type { HookPoint, SaeFormat } from '../config/types';
 import { planBatches } from '../data/batching';
 import { readJson } from '../model/modelFolder';
 import { hostData, releaseActivations, type HookedModel } from '../model/runner';
@@ -52,6 +52,8 @@ export interface FeatureDetailInputs {
   batchSize: number;
   /** Base's ONNX file or checkpoint: W_U for the logit effects is read from it. */
   baseModel: ModelSource;
+  /** Where the SAEs read: an attn_z direction lives before W_O, where W_U does not apply (no logit effects). */
+  hookPoint: HookPoint;
   settings: SessionSettings;
   /** SAEs the run already loaded (keepLoadedSae), by layer; the others are read again from their folders. */
   loadedSaes?: Map<number, SaeWeights>;
@@ -103,7 +105,10 @@ export interface FeatureDetails {
 /** Adds token-window contexts, logit effects and Neuronpedia URLs to the comparisons' listed features, in place. */
 export async function addFeatureDetails(r: FeatureDetailInputs): Promise<FeatureDetails> {
   const started = performance.now();
-  const unembedding = readUnembedding(r.baseModel);
+  const unembedding =
+    r.hookPoint === 'attn_z'
+      ? "the SAEs read attn_z, the heads' outputs before W_O, which W_U does not take"
+      : readUnembedding(r.baseModel);
   if (typeof unembedding === 'string') r.warnings.push(`Logit effects are not shown: ${unembedding}.`);
   const prompts = new Set<number>();
   // Every layer's SAE encoder first, so each model is replayed once for all layers.

@@ -18,7 +18,8 @@ const TL_POINTS: Record<string, HookPoint> = {
 /**
  * TransformerLens hook names as SAELens writes them (`blocks.12.hook_resid_post`, `blocks.3.attn.hook_z`,
  * `hook_embed`), sparsify hookpoints (module paths: `layers.12` hooks the block's output, `layers.12.mlp`
- * the MLP's), and Hugging Face module paths with `.output` (Gemma Scope 2's `model.layers.12.output`).
+ * the MLP's), and Hugging Face module paths with `.output` (Gemma Scope 2's `model.layers.12.output`) or an output
+ * projection's `.input` (`model.layers.3.self_attn.o_proj.input`: attn_z).
  */
 export function parseHookName(name: string | undefined): ParsedHook {
   if (!name) return {};
@@ -32,11 +33,11 @@ export function parseHookName(name: string | undefined): ParsedHook {
     const layer = Number(tl[1]);
     const point = TL_POINTS[tl[2]];
     if (point) return { layer, point };
-    if (/hook_z$/.test(tl[2]))
-      return { layer, refused: 'attn.hook_z is the per-head attention output before W_O, which is not a tensor of the residual stream' };
+    // the heads' outputs before W_O, which SAELens flattens head by head (reshape_activations hook_z)
+    if (tl[2] === 'attn.hook_z') return { layer, point: 'attn_z' };
     return {
       layer,
-      refused: `'${tl[2]}' is not a residual-stream hook the engine supports (resid_pre, resid_mid, resid_post, attn_out, mlp_out)`,
+      refused: `'${tl[2]}' is not a hook the engine supports (resid_pre, resid_mid, resid_post, attn_out, mlp_out, attn.hook_z)`,
     };
   }
   // dictionary_learning's submodule names (`resid_post_layer_12`, SAEBench) and its Pythia dictionaries' folders
@@ -53,6 +54,8 @@ export function parseHookName(name: string | undefined): ParsedHook {
     // post_feedforward_layernorm: what Gemma 2/3's MLP adds (Gemma Scope 2's hf_hook_point_in of MLP SAEs)
     if (/^(mlp|feed_forward|ffn|post_feedforward_layernorm)$/.test(sub)) return { layer, point: 'mlp_out' };
     if (/^(self_attn|attn|attention)$/.test(sub)) return { layer, point: 'attn_out' };
+    // the output projection's input (a Hugging Face `.input` hook point): the heads' outputs before W_O
+    if (/^(self_attn|attn|attention)\.(o_proj|dense|c_proj|out_proj)\.input$/.test(sub)) return { layer, point: 'attn_z' };
     return { layer, refused: `the module '${sub}' is not a residual-stream hook the engine supports` };
   }
   return {};

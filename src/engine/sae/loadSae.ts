@@ -59,7 +59,8 @@ export function loadSaeWeights(info: SaeInfo, latents?: readonly number[]): SaeW
 export function checkSaeFits(
   info: SaeInfo,
   layer: number,
-  hiddenSize: number | undefined,
+  /** What one token's hooked vector holds: the hidden size, or the attention width at attn_z (modelFolder.ts hookedWidth). */
+  width: number | undefined,
   checkHookLayer: boolean,
   where: SourceLocation,
   hookPoint?: HookPoint,
@@ -73,12 +74,15 @@ export function checkSaeFits(
       },
     );
   }
-  if (hiddenSize !== undefined && info.dIn !== hiddenSize) {
+  if (width !== undefined && info.dIn !== width) {
+    const z = hookPoint === 'attn_z';
     throw new SaeDiffError(
-      `The SAE for layer ${layer} (${info.folder}) has d_in ${info.dIn}, but the model's hidden size is ${hiddenSize}`,
+      `The SAE for layer ${layer} (${info.folder}) has d_in ${info.dIn}, but the model's ${z ? 'attention width (heads x head_dim)' : 'hidden size'} is ${width}`,
       {
         location: where,
-        hint: 'Use an SAE trained on this model (its d_in must equal hidden_size in config.json).',
+        hint: z
+          ? 'Use an SAE trained on this model (its d_in must equal num_attention_heads x head_dim in config.json).'
+          : 'Use an SAE trained on this model (its d_in must equal hidden_size in config.json).',
       },
     );
   }

@@ -25,23 +25,19 @@ function hookFromPath(folder: string): { layer?: number; point?: SaeInfo['hookPo
       'This Gemma Scope SAE reads the embeddings (folder embedding), not a decoder block',
       'Use a residual-stream SAE of a layer.',
     );
-  if (repo === 'att')
-    throw refuse(
-      folder,
-      'This Gemma Scope SAE reads attn.hook_z (repo gemma-scope-*-att), the per-head attention output before W_O, not the residual stream',
-      'Use a gemma-scope-*-res SAE.',
-    );
   if (repo === 'transcoders')
     throw refuse(
       folder,
       'This is a Gemma Scope transcoder (repo gemma-scope-*-transcoders): it predicts the MLP output from its input, it does not reconstruct one stream',
-      'Use a gemma-scope-*-res or -mlp SAE.',
+      'Use a gemma-scope-*-res, -mlp or -att SAE.',
     );
-  const point = repo === 'res' ? 'resid_post' : repo === 'mlp' ? 'mlp_out' : undefined;
+  // att: the heads' outputs before W_O, concatenated (SAELens's gemma-scope-*-att releases: blocks.L.attn.hook_z)
+  const point = repo === 'res' ? 'resid_post' : repo === 'mlp' ? 'mlp_out' : repo === 'att' ? 'attn_z' : undefined;
+  const hook = point === 'attn_z' ? 'attn.hook_z' : `hook_${point}`;
   return {
     layer: layer !== undefined ? Number(layer) : undefined,
     point,
-    name: layer !== undefined && point ? `blocks.${layer}.hook_${point}` : undefined,
+    name: layer !== undefined && point ? `blocks.${layer}.${hook}` : undefined,
   };
 }
 

@@ -90,15 +90,20 @@ function readInfo(folder: string): SaeInfo {
   if (cfg.hook_head_index !== undefined && cfg.hook_head_index !== null) {
     throw refuse(
       cfgPath,
-      `The SAE reads one attention head (field hook_head_index ${cfg.hook_head_index}), not the residual stream`,
-      'Use an SAE trained on the residual stream.',
+      `The SAE reads one attention head (field hook_head_index ${cfg.hook_head_index}), not all heads or the residual stream`,
+      'Use an SAE trained on the residual stream, or on attn.hook_z of all heads.',
     );
   }
-  if (cfg.reshape_activations === 'hook_z')
+  // SAELens flattens hook_z's [.., n_heads, d_head] head by head when reshape_activations is hook_z (sae.py
+  // turn_on_forward_pass_hook_z_reshaping: '... n_heads d_head -> ... (n_heads d_head)'; a config without the key gets
+  // hook_z when its hook name holds hook_z, pretrained_sae_loaders.py handle_config_defaulting): what attn_z hooks
+  // (hooks.ts). Anything else it reshapes is not built.
+  const reshape = cfg.reshape_activations ?? 'none';
+  if (reshape !== 'none' && !(reshape === 'hook_z' && /\.attn\.hook_z$/.test(String(cfg.hook_name ?? ''))))
     throw refuse(
       cfgPath,
-      'The SAE reads attn.hook_z (field reshape_activations: hook_z), the per-head attention output before W_O',
-      'Use an SAE trained on the residual stream.',
+      `reshape_activations ${JSON.stringify(reshape)} is not built for the hook ${String(cfg.hook_name ?? '?')} (hook_z of blocks.N.attn.hook_z is)`,
+      'Use an SAE of the residual stream, attn_out, mlp_out or attn.hook_z.',
     );
   const norm = String(cfg.normalize_activations ?? 'none');
   if (!NORMALIZATIONS.includes(norm))

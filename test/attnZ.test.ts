@@ -1,0 +1,185 @@
+/**
+ * layers.hook_point attn_z: TransformerLens's hook_z, the heads' outputs before W_O (what Gemma Scope's attention SAEs
+ * and SAELens's hook_z SAEs read), found in exports by both torch exporters and in graphs built from checkpoints, with
+ * a LoRA adapter too, against transformers' o_proj inputs (test/fixtures/attn_z_fixtures.py); refused where a value
+ * bias makes TransformerLens's hook_z another tensor.
+ */
+import assert from 'node:assert/strict';
+import * as fs from 'fs';
+import * as path from 'path';
+import { test } from 'node:test';
+import { validateConfigText } from '../src/engine/authoring/index';
+import { loadConfigText } from '../src/engine/config/load';
+import { SaeDiffError } from '../src/engine/core/errors';
+import { SeededRandom } from '../src/engine/core/seededRandom';
+import { checkpointSpec } from '../src/engine/model/checkpoint/decoderConfig';
+import { readLoraAdapter } from '../src/engine/model/checkpoint/loraAdapter';
+import { adapterSource, checkpointSource, type CheckpointSource, type ModelSource } from '../src/engine/model/modelSource';
+import { attentionWidth, hookedWidth } from '../src/engine/model/modelFolder';
+import { HookedModel } from '../src/engine/model/runner';
+import { runDiagnostic } from '../src/engine/pipeline/pipeline';
+import { parseHookName } from '../src/engine/sae/hookName';
+import { readSaeInfo } from '../src/engine/sae/loadSae';
+import { fixtureConfig } from './helpers/cli';
+import { differenceFromExpected, readExpected } from './helpers/expectedActivations';
+import { FIXTURES as TINY_LLAMA, REPO_ROOT, scratchDir } from './helpers/paths';
+import { writeSafetensors } from './helpers/safetensors';
+
+const FIXTURES = path.join(REPO_ROOT, 'test', 'fixtures');
+const EXPECTED = path.join(FIXTURES, 'attn-z');
+const cpu = { provider: 'cpu' as const, threads: 1 };
+
+function checkpointOf(folder: string): CheckpointSource {
+  const config = path.join(folder, 'config.json');
+  return checkpointSource(
+    path.join(folder, 'model.safetensors'),
+    config,
+    checkpointSpec(JSON.parse(fs.readFileSync(config, 'utf8')), config),
+  );
+}
+
+const LLAMA = path.join(FIXTURES, 'tiny-llama', 'base');
+const GEMMA2 = path.join(FIXTURES, 'gemma2-exports');
+const cases: [string, string, () => ModelSource | string, string?][] = [
+  ['tiny-llama (TorchScript export)', 'tiny-llama.json', () => path.join(LLAMA, 'model.onnx')],
+  ['tiny-llama (checkpoint)', 'tiny-llama.json', () => checkpointOf(LLAMA)],
+  [
+    'tiny-llama with a PEFT LoRA adapter on v_proj and o_proj among others',
+    'tiny-llama.json',
+    () => adapterSource(checkpointOf(LLAMA), readLoraAdapter(path.join(FIXTURES, 'peft-lora'))),
+    'lora',
+  ],
+  ['Gemma 2 (TorchScript export)', 'gemma2.json', () => path.join(GEMMA2, 'torchscript', 'model.onnx')],
+  ['Gemma 2 (dynamo export)', 'gemma2.json', () => path.join(GEMMA2, 'dynamo', 'model.onnx')],
+  ['Gemma 2 (checkpoint)', 'gemma2.json', () => checkpointOf(path.join(FIXTURES, 'sliding-window', 'gemma2'))],
+];
+for (const [what, file, source, section] of cases) {
+  test(`attn_z of ${what} is what transformers' o_proj reads, every layer`, async () => {
+    const expected = readExpected(path.join(EXPECTED, file), section);
+    const differences = await differenceFromExpected(source(), expected, 'attn_z', cpu);
+    assert.equal(differences.length, expected.points.attn_z!.length);
+    for (const d of differences) {
+      assert.ok(d.relative < 1e-5, `layer ${d.layer}: ${d.relative}`);
+      assert.ok(d.largest > 0.05, `layer ${d.layer}: activations of size ${d.largest}`);
+    }
+  });
+}
+
+test("attn_z is refused where the attention has a value bias (GPT-2's c_attn, Qwen2's v_proj), naming TransformerLens's fold_value_biases", async () => {
+  const gpt2 = checkpointOf(path.join(FIXTURES, 'gpt2', 'base'));
+  const qwen2 = path.join(FIXTURES, 'dynamo-export', 'qwen2', 'base', 'model.onnx');
+  for (const [source, projection] of [
+    [gpt2, 'attn/c_attn'],
+    [qwen2, 'self_attn/v_proj'],
+  ] as const) {
+    await assert.rejects(
+      HookedModel.load(source, { targets: [1], hookPoint: 'attn_z', tensorNames: new Map() }, cpu),
+      (e: unknown) =>
+        e instanceof SaeDiffError &&
+        e.message.includes(`Layer 1's attention has a value bias (${projection})`) &&
+        /fold_value_biases/.test(e.message) &&
+        e.location?.key === 'layers.hook_point',
+    );
+  }
+});
+
+test('the hook names that say attn_z: SAELens blocks.N.attn.hook_z, a Hugging Face o_proj.input; heads x head_dim is its width', () => {
+  assert.deepEqual(parseHookName('blocks.7.attn.hook_z'), { layer: 7, point: 'attn_z' });
+  assert.deepEqual(parseHookName('model.layers.12.self_attn.o_proj.input'), { layer: 12, point: 'attn_z' });
+  assert.match(parseHookName('blocks.7.attn.hook_q').refused ?? '', /'attn\.hook_q' is not a hook the engine supports/);
+  // Gemma 2 2B: 8 heads of 256 beside a hidden size of 2304
+  const gemma2b = { model_type: 'gemma2', hidden_size: 2304, num_attention_heads: 8, head_dim: 256 };
+  assert.deepEqual([attentionWidth(gemma2b), hookedWidth(gemma2b, 'attn_z'), hookedWidth(gemma2b, 'resid_post')], [2048, 2048, 2304]);
+  assert.equal(attentionWidth({ n_embd: 768, n_head: 12 }), 768, "GPT-2's keys, head_dim from the hidden size");
+});
+
+/** A SAELens SAE of attn.hook_z at `layer` (ReLU, random directions): what SAELens writes for a hook_z SAE. */
+function hookZSae(folder: string, layer: number, dIn: number, dSae: number, extra: Record<string, unknown> = {}): string {
+  fs.rmSync(folder, { recursive: true, force: true });
+  fs.mkdirSync(folder, { recursive: true });
+  const random = new SeededRandom(layer + 1);
+  const gaussian = () => Math.sqrt(-2 * Math.log(1 - random.uniform())) * Math.cos(2 * Math.PI * random.uniform());
+  const dec = Float32Array.from({ length: dSae * dIn }, () => gaussian() / Math.sqrt(dIn));
+  const enc = new Float32Array(dIn * dSae);
+  for (let f = 0; f < dSae; f++) for (let i = 0; i < dIn; i++) enc[i * dSae + f] = dec[f * dIn + i];
+  writeSafetensors(path.join(folder, 'sae_weights.safetensors'), {
+    W_enc: { shape: [dIn, dSae], data: enc },
+    b_enc: { shape: [dSae], data: new Float32Array(dSae) },
+    W_dec: { shape: [dSae, dIn], data: dec },
+    b_dec: { shape: [dIn], data: new Float32Array(dIn) },
+  });
+  const cfg = {
+    architecture: 'standard',
+    d_in: dIn,
+    d_sae: dSae,
+    dtype: 'float32',
+    hook_name: `blocks.${layer}.attn.hook_z`,
+    hook_layer: layer,
+    hook_head_index: null,
+    activation_fn_str: 'relu',
+    apply_b_dec_to_input: false,
+    normalize_activations: 'none',
+    reshape_activations: 'hook_z',
+    ...extra,
+  };
+  fs.writeFileSync(path.join(folder, 'cfg.json'), JSON.stringify(cfg));
+  return folder;
+}
+
+test("a SAELens hook_z SAE's config: reshape_activations hook_z only on attn.hook_z, one head's SAE refused", () => {
+  const dir = scratchDir('attn-z-saes');
+  const z = hookZSae(path.join(dir, 'z'), 2, 128, 64);
+  assert.equal(readSaeInfo(z, 'auto').hookPoint, 'attn_z');
+  for (const [name, extra, message] of [
+    [
+      'resid',
+      { hook_name: 'blocks.2.hook_resid_post' },
+      /reshape_activations "hook_z" is not built for the hook blocks\.2\.hook_resid_post/,
+    ],
+    ['head', { hook_head_index: 3 }, /reads one attention head \(field hook_head_index 3\)/],
+  ] as const) {
+    const folder = hookZSae(path.join(dir, name), 2, 128, 64, extra);
+    assert.throws(
+      () => readSaeInfo(folder, 'auto'),
+      (e: unknown) => e instanceof SaeDiffError && message.test(e.message),
+    );
+  }
+});
+
+test('a run at attn_z: SAEs of d_in heads x head_dim, the same report on the sparse and dense paths, no logit effects', async () => {
+  const dir = scratchDir('attn-z-run');
+  for (const layer of [1, 4]) hookZSae(path.join(dir, 'saes', `blocks.${layer}.attn.hook_z`), layer, 128, 256);
+  const reports = [];
+  for (const reduction of ['sparse', 'dense'] as const) {
+    const yaml = fixtureConfig({
+      models: '{ base: "@/base", sft: "@/sft-domain" }',
+      sae: `{ path: "${dir.replace(/\\/g, '/')}/saes/blocks.{layer}.attn.hook_z", k: 16 }`,
+      layers: '{ target_indices: [1, 4], hook_point: attn_z }',
+      dataset: '{ path: "@/eval/general.jsonl", max_samples: 24 }',
+      runtime: `{ max_tokens: 48, execution_provider: cpu, reduction: ${reduction} }`,
+    }).replace(/@\//g, TINY_LLAMA.replace(/\\/g, '/') + '/');
+    const configFile = path.join(dir, `${reduction}.sae-diff.yaml`);
+    fs.writeFileSync(configFile, yaml);
+    assert.deepEqual(
+      validateConfigText(yaml, configFile).diagnostics.map((d) => `${d.severity}: ${d.message}`),
+      [],
+      'the editor takes a d_in of heads x head_dim',
+    );
+    const { report } = await runDiagnostic(loadConfigText(yaml, configFile), {
+      provider: 'cpu',
+      outPath: path.join(dir, `${reduction}.json`),
+    });
+    reports.push(report);
+  }
+  const [sparse, dense] = reports;
+  assert.equal(sparse.run.hook_point, 'attn_z');
+  assert.ok(sparse.run.warnings.some((w) => /Logit effects are not shown: the SAEs read attn_z/.test(w)));
+  for (const l of sparse.comparisons[0].layers) {
+    const d = dense.comparisons[0].layers.find((x) => x.layer === l.layer)!;
+    assert.ok(l.dense_cosine > 0 && l.dense_cosine < 1, `layer ${l.layer}: the fine-tune moves z (dense cosine ${l.dense_cosine})`);
+    for (const key of ['dense_cosine', 'recon_cosine', 'feature_overlap', 'explained_variance_base', 'explained_variance_sft'] as const)
+      assert.ok(Math.abs(l[key] - d[key]) < 1e-5, `layer ${l.layer} ${key}: sparse ${l[key]} vs dense ${d[key]}`);
+    assert.ok(l.shifted_features.length > 0, `layer ${l.layer}: features shift`);
+    for (const f of l.shifted_features) assert.equal(f.logit_effects, undefined);
+  }
+});
