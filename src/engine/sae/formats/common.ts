@@ -37,7 +37,7 @@ export function hookOf(
     throw refuse(
       file,
       `The SAE's hook ${field} '${name}' cannot be hooked: ${h.refused}`,
-      'Use an SAE trained on the residual stream (resid_pre, resid_mid, resid_post) or on attn_out / mlp_out.',
+      'Use an SAE trained on the residual stream (resid_pre, resid_mid, resid_post), on attn_out / mlp_out, or on attn.hook_z.',
     );
   return { layer: h.layer, point: h.point };
 }

@@ -1,6 +1,7 @@
 import type { SaeFormatModule } from '../types';
 import { dictionaryLearningFormat } from './dictionaryLearning';
 import { gemmaScopeFormat } from './gemmascope';
+import { lmSaesFormat } from './lmSaes';
 import { saelensFormat } from './saelens';
 import { sparsifyFormat } from './sparsify';
 import { torchStateDictFormat } from './torchStateDict';
@@ -11,5 +12,6 @@ export const SAE_FORMATS: SaeFormatModule[] = [
   sparsifyFormat,
   gemmaScopeFormat,
   dictionaryLearningFormat,
+  lmSaesFormat,
   torchStateDictFormat,
 ];
