@@ -30,6 +30,51 @@ test('a chat dataset with no chat template anywhere fails validation, as it fail
   assert.ok(!codes(ok).some((x) => x.code === 'dataset-no-chat-template'));
 });
 
+test('a chat record the template refuses (a system turn on a Gemma-style template) fails validation, as it fails the run', () => {
+  // base's own template, which raises as Gemma 2 and 3's do on a system turn
+  const base = path.join(dir, 'gemma-style-base');
+  fs.mkdirSync(base, { recursive: true });
+  for (const f of ['config.json', 'model.onnx', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json'])
+    fs.copyFileSync(path.join(FIXTURES, 'base', f), path.join(base, f));
+  fs.writeFileSync(
+    path.join(base, 'chat_template.jinja'),
+    "{{ bos_token }}{% if messages[0]['role'] == 'system' %}{{ raise_exception('System role not supported') }}{% endif %}{% for m in messages %}<{{ m['role'] }}> {{ m['content'] }}\n{% endfor %}",
+  );
+  const data = path.join(dir, 'system-turn.jsonl');
+  fs.writeFileSync(
+    data,
+    [
+      { messages: [{ role: 'user', content: 'Hello there.' }] },
+      {
+        messages: [
+          { role: 'system', content: 'Be brief.' },
+          { role: 'user', content: 'Hello.' },
+        ],
+      },
+    ]
+      .map((r) => JSON.stringify(r))
+      .join('\n') + '\n',
+  );
+  const cfg = writeConfig(
+    dir,
+    'system-turn.sae-diff.yaml',
+    fixtureConfig({
+      models: `{ base: "${base}", sft: "@/sft-domain" }`,
+      layers: '{ target_indices: [1] }',
+      dataset: `{ path: "${data}", max_samples: 4 }`,
+    }),
+  );
+  const message = `The chat template cannot render prompt 2 of ${data}: System role not supported`;
+  const d = codes(cfg).find((x) => x.code === 'dataset-chat-template-refuses');
+  assert.ok(d, JSON.stringify(codes(cfg)));
+  assert.equal(d.severity, 'error');
+  assert.equal(d.message, `${message}.`);
+  const r = runCli(['run', cfg, '--out', path.join(dir, 'system-turn.json'), '--quiet']);
+  assert.equal(r.code, 1);
+  assert.ok(r.stderr.includes(message), r.stderr);
+  assert.ok(r.stderr.includes(path.join(base, 'chat_template.jinja')), 'the template file is named');
+});
+
 test('a save_path equal to the config or the dataset fails validation, and the run refuses it without touching the file', () => {
   const data = path.join(dir, 'prompts.jsonl');
   fs.copyFileSync(path.join(FIXTURES, 'eval', 'general.jsonl'), data);

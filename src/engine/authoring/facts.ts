@@ -3,7 +3,9 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { SaeDiffError } from '../core/errors';
 import { CHAT_TEMPLATE_JINJA, findChatTemplate, PROCESSOR_CHAT_TEMPLATE } from '../data/chatTemplate';
+import { specialTokensOf } from '../data/tokenizer';
 import { datasetExtensionProblem, isParquet, PromptParser } from '../data/dataset';
+import type { ChatMessage } from '../data/promptRecords';
 import { parquetLayout, promptColumns, readParquetMetadata } from '../data/parquetPrompts';
 import { READ_CAPS, readHeadBounded, readJsonBounded, readTextBounded } from '../io/boundedRead';
 import {
@@ -50,6 +52,8 @@ export interface ModelFacts {
   tokenizerPath?: string;
   /** The tokenizer has a chat template (data/chatTemplate.ts: chat_template.jinja, tokenizer_config.json, chat_template.json). */
   hasChatTemplate?: boolean;
+  /** That template, where it was read, and the special tokens a run renders it with (data/tokenizer.ts specialTokensOf). */
+  chatTemplate?: { source: string; file: string; specialTokens: Record<string, string> };
 }
 
 export function modelFacts(folder: string, onnxFile?: string): ModelFacts {
@@ -67,6 +71,7 @@ export function modelFacts(folder: string, onnxFile?: string): ModelFacts {
     tokenizerConfig,
     path.join(folder, CHAT_TEMPLATE_JINJA),
     path.join(folder, PROCESSOR_CHAT_TEMPLATE),
+    path.join(folder, 'special_tokens_map.json'),
     ...onnxCandidates,
     ...checkpoints,
     ...adapter,
@@ -87,11 +92,12 @@ export function modelFacts(folder: string, onnxFile?: string): ModelFacts {
     }
     facts.tokenizerPath = fs.existsSync(tokenizer) ? tokenizer : undefined;
     facts.hasConfigJson = fs.existsSync(configJson);
+    let template: { template: string; file: string } | undefined;
+    let tc: Record<string, unknown> | undefined;
     try {
-      const tc = fs.existsSync(tokenizerConfig)
-        ? (readJsonBounded(tokenizerConfig, READ_CAPS.config) as Record<string, unknown>)
-        : undefined;
-      facts.hasChatTemplate = !!findChatTemplate(folder, tc ?? {}, tc ? tokenizerConfig : undefined);
+      tc = fs.existsSync(tokenizerConfig) ? (readJsonBounded(tokenizerConfig, READ_CAPS.config) as Record<string, unknown>) : undefined;
+      template = findChatTemplate(folder, tc ?? {}, tc ? tokenizerConfig : undefined);
+      facts.hasChatTemplate = !!template;
     } catch {
       facts.hasChatTemplate = false; // unreadable: the run reports it when it loads the tokenizer
     }
@@ -114,6 +120,14 @@ export function modelFacts(folder: string, onnxFile?: string): ModelFacts {
         }
       } catch (e) {
         facts.configError = (e as Error).message.replace(/^Not valid JSON/, 'config.json is not valid JSON');
+      }
+    }
+    if (template) {
+      try {
+        const specialTokens = specialTokensOf(tc && typeof tc === 'object' ? tc : {}, folder, facts.modelType);
+        facts.chatTemplate = { source: template.template, file: template.file, specialTokens };
+      } catch {
+        // an unreadable special_tokens_map.json: the run reports it when it loads the tokenizer
       }
     }
     return facts;
@@ -179,6 +193,8 @@ export interface DatasetFacts {
   checkedRecords: number;
   /** Some checked record is a chat (messages) record: the run needs a chat template. */
   hasChat?: boolean;
+  /** The checked chat records and their 0-based place among the records, to render with the run's template. */
+  chatRecords?: { index: number; messages: ChatMessage[] }[];
 }
 
 const DATASET_PEEK_BYTES = 64 * 1024;
@@ -247,7 +263,8 @@ export function datasetFacts(file: string, field?: string): DatasetFacts {
         .replace(/^The dataset (\S+) has no prompts$/, '$1 has no prompts (it is empty)');
       return { exists: true, checkedRecords: parser.records.length, error: message, ...(loc?.line ? { errorLine: loc.line } : {}) };
     }
-    return { exists: true, checkedRecords: parser.records.length, hasChat: parser.records.some((r) => 'messages' in r) };
+    const chatRecords = parser.records.flatMap((r, index) => ('messages' in r ? [{ index, messages: r.messages }] : []));
+    return { exists: true, checkedRecords: parser.records.length, hasChat: chatRecords.length > 0, chatRecords };
   });
 }
 

@@ -3,6 +3,8 @@ import * as path from 'path';
 import type { Document, LineCounter } from 'yaml';
 import { HubEnv, hubSaeHint, resolveModelPath, resolveSaePath } from '../model/hfCache';
 import { CHECKPOINT_CANDIDATES, NO_MODEL_HINT, ONNX_CANDIDATES } from '../model/modelFolder';
+import { compileTemplate, renderPrompt } from '../data/dataset';
+import type { ChatMessage } from '../data/promptRecords';
 import { ConfigRefs, configRefs, ModelRef, PIPELINE, Segments } from '../config/configRefs';
 import type { ConfigDiagnostic } from '../config/configDiagnostic';
 import { dotted, keyRange, valueRange } from '../config/yamlNodes';
@@ -35,7 +37,7 @@ export function semanticDiagnostics(doc: Document, lc: LineCounter, configPath: 
   checkLayers(ctx, base);
   checkSaes(ctx, base, options.env);
   checkLabels(ctx, options.env);
-  checkDataset(ctx, chatTemplateSource(ctx.refs, models), options.env);
+  checkDataset(ctx, chatTemplateSource(ctx.refs, models), runTemplate(ctx.refs, models), options.env);
   checkSavePath(ctx);
   return { diagnostics: ctx.out, referencedPaths: [...ctx.referenced] };
 }
@@ -394,7 +396,36 @@ function labelFacts(file: string): { set?: LabelSet; error?: string } {
   });
 }
 
-function checkDataset(ctx: CheckContext, hasChatTemplate: boolean | undefined, env?: HubEnv): void {
+/** The chat template the run renders with, as tokenise.ts picks it (dataset.chat_template_from), when it is known. */
+function runTemplate(refs: ConfigRefs, models: { ref: ModelRef; facts: ModelFacts }[]): ModelFacts['chatTemplate'] {
+  const from = refs.chatTemplateFrom;
+  const candidates = models.filter((m) =>
+    from === 'base' ? m.ref.role === 'base' : from === 'sft' ? m.ref.role === 'sft' : m.ref.role !== 'reference',
+  );
+  const first = from === 'auto' ? candidates.find((m) => m.facts.chatTemplate) : candidates[0];
+  return first?.facts.chatTemplate;
+}
+
+/**
+ * The first checked chat record the template refuses (its own raise_exception, as Gemma's refuses a system turn), or
+ * the template's parse error: the run would stop on it.
+ */
+function templateProblem(
+  template: NonNullable<ModelFacts['chatTemplate']>,
+  records: { index: number; messages: ChatMessage[] }[],
+  file: string,
+): string | undefined {
+  try {
+    const compiled = compileTemplate(template.source, template.file);
+    for (const r of records)
+      renderPrompt({ messages: r.messages }, compiled, template.specialTokens, file, { templateFile: template.file, index: r.index });
+  } catch (e) {
+    return `${(e as Error).message}.`;
+  }
+  return undefined;
+}
+
+function checkDataset(ctx: CheckContext, hasChatTemplate: boolean | undefined, template: ModelFacts['chatTemplate'], env?: HubEnv): void {
   const ds = ctx.refs.dataset;
   if (!ds) return;
   const target = datasetTarget(ds.value, ctx.refs.configDir);
@@ -426,6 +457,9 @@ function checkDataset(ctx: CheckContext, hasChatTemplate: boolean | undefined, e
       ds.segments,
       `The dataset has chat messages, but ${where} tokenizer has a chat template: the run cannot render them. Add chat_template.jinja (or a chat_template in tokenizer_config.json), or give prompts as text.`,
     );
+  } else if (facts.chatRecords && template) {
+    const problem = templateProblem(template, facts.chatRecords, file);
+    if (problem) report(ctx, 'dataset-chat-template-refuses', ds.segments, problem);
   }
 }
 

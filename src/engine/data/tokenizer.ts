@@ -48,7 +48,7 @@ const CLASS_BY_MODEL_TYPE: Record<string, string> = { gpt2: 'GPT2Tokenizer', gpt
  * (beside tokenizer.json), else the tokenizer class's defaults. openai-community/gpt2's tokenizer_config.json is
  * {"model_max_length": 1024}: its <|endoftext|> BOS comes from GPT2Tokenizer's defaults.
  */
-function specialTokensOf(config: Record<string, unknown>, dir: string, modelType: string | undefined): Record<string, string> {
+export function specialTokensOf(config: Record<string, unknown>, dir: string, modelType: string | undefined): Record<string, string> {
   const mapFile = path.join(dir, 'special_tokens_map.json');
   const map = fs.existsSync(mapFile) ? (readJson(mapFile) as Record<string, unknown>) : {};
   const cls = typeof config.tokenizer_class === 'string' ? config.tokenizer_class : modelType && CLASS_BY_MODEL_TYPE[modelType];
