@@ -14,12 +14,14 @@ import { SaeDiffError } from '../src/engine/core/errors';
 import { SeededRandom } from '../src/engine/core/seededRandom';
 import { checkpointSpec } from '../src/engine/model/checkpoint/decoderConfig';
 import { readLoraAdapter } from '../src/engine/model/checkpoint/loraAdapter';
-import { adapterSource, checkpointSource, type CheckpointSource, type ModelSource } from '../src/engine/model/modelSource';
+import { adapterSource, checkpointSource, type CheckpointSource, type ModelSource, onnxSource } from '../src/engine/model/modelSource';
 import { attentionWidth, hookedWidth } from '../src/engine/model/modelFolder';
 import { HookedModel } from '../src/engine/model/runner';
 import { runDiagnostic } from '../src/engine/pipeline/pipeline';
+import { readOutputProjection } from '../src/engine/report/outputProjection';
 import { parseHookName } from '../src/engine/sae/hookName';
 import { readSaeInfo } from '../src/engine/sae/loadSae';
+import { readSafetensors } from '../src/engine/sae/safetensors';
 import { fixtureConfig } from './helpers/cli';
 import { differenceFromExpected, readExpected } from './helpers/expectedActivations';
 import { FIXTURES as TINY_LLAMA, REPO_ROOT, scratchDir } from './helpers/paths';
@@ -146,7 +148,7 @@ test("a SAELens hook_z SAE's config: reshape_activations hook_z only on attn.hoo
   }
 });
 
-test('a run at attn_z: SAEs of d_in heads x head_dim, the same report on the sparse and dense paths, no logit effects', async () => {
+test('a run at attn_z: SAEs of d_in heads x head_dim, the same report on the sparse and dense paths, logit effects through W_O', async () => {
   const dir = scratchDir('attn-z-run');
   for (const layer of [1, 4]) hookZSae(path.join(dir, 'saes', `blocks.${layer}.attn.hook_z`), layer, 128, 256);
   const reports = [];
@@ -173,13 +175,48 @@ test('a run at attn_z: SAEs of d_in heads x head_dim, the same report on the spa
   }
   const [sparse, dense] = reports;
   assert.equal(sparse.run.hook_point, 'attn_z');
-  assert.ok(sparse.run.warnings.some((w) => /Logit effects are not shown: the SAEs read attn_z/.test(w)));
+  assert.ok(!sparse.run.warnings.some((w) => /Logit effects/.test(w)), sparse.run.warnings.join('\n'));
+  // logit effects through W_O: W_dec[f] · o_proj.weightᵀ · lm_head.weightᵀ, from the checkpoint's own tensors (the run
+  // read W_O from the export)
+  const weights = readSafetensors(path.join(LLAMA, 'model.safetensors'));
+  const lmHead = weights.get('lm_head.weight')!.data;
   for (const l of sparse.comparisons[0].layers) {
     const d = dense.comparisons[0].layers.find((x) => x.layer === l.layer)!;
     assert.ok(l.dense_cosine > 0 && l.dense_cosine < 1, `layer ${l.layer}: the fine-tune moves z (dense cosine ${l.dense_cosine})`);
     for (const key of ['dense_cosine', 'recon_cosine', 'feature_overlap', 'explained_variance_base', 'explained_variance_sft'] as const)
       assert.ok(Math.abs(l[key] - d[key]) < 1e-5, `layer ${l.layer} ${key}: sparse ${l[key]} vs dense ${d[key]}`);
     assert.ok(l.shifted_features.length > 0, `layer ${l.layer}: features shift`);
-    for (const f of l.shifted_features) assert.equal(f.logit_effects, undefined);
+    const wO = weights.get(`model.layers.${l.layer}.self_attn.o_proj.weight`)!.data;
+    const wDec = readSafetensors(path.join(dir, 'saes', `blocks.${l.layer}.attn.hook_z`, 'sae_weights.safetensors')).get('W_dec')!.data;
+    const f = l.shifted_features[0];
+    const residual = Array.from({ length: 128 }, (_, i) => {
+      let s = 0;
+      for (let j = 0; j < 128; j++) s += wO[i * 128 + j] * wDec[f.id * 128 + j];
+      return s;
+    });
+    const logits = Array.from({ length: 1024 }, (_, v) => residual.reduce((s, x, i) => s + x * lmHead[v * 128 + i], 0));
+    const top = [...logits.keys()].sort((a, b) => logits[b] - logits[a]).slice(0, 10);
+    assert.deepEqual(
+      f.logit_effects!.promoted.map((e) => e.id),
+      top,
+      `layer ${l.layer} feature ${f.id}`,
+    );
+    f.logit_effects!.promoted.forEach((e, i) => assert.ok(Math.abs(e.value - logits[top[i]]) < 1e-4, `${e.value} vs ${logits[top[i]]}`));
+  }
+});
+
+test("W_O is read alike from an export and from its checkpoint: tiny-llama's TorchScript export, Gemma 2's dynamo export", () => {
+  for (const [onnx, checkpoint] of [
+    [path.join(LLAMA, 'model.onnx'), LLAMA],
+    [path.join(GEMMA2, 'dynamo', 'model.onnx'), path.join(FIXTURES, 'sliding-window', 'gemma2')],
+    [path.join(GEMMA2, 'torchscript', 'model.onnx'), path.join(FIXTURES, 'sliding-window', 'gemma2')],
+  ]) {
+    for (const layer of [0, 2]) {
+      const a = readOutputProjection(onnxSource(onnx), layer);
+      const b = readOutputProjection(checkpointOf(checkpoint), layer);
+      assert.ok(typeof a !== 'string' && typeof b !== 'string', `${onnx} layer ${layer}: ${String(a)} / ${String(b)}`);
+      assert.deepEqual([a.width, a.hidden], [b.width, b.hidden]);
+      assert.deepEqual(a.data, b.data, `${onnx} layer ${layer}`);
+    }
   }
 });

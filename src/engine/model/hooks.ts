@@ -236,6 +236,21 @@ function attentionZ(block: BlockInfo, model: ModelProto, layer: number, file: st
   return entering.size === 1 ? [...entering][0] : undefined;
 }
 
+/**
+ * The node of layer `layer`'s output projection that reads attn_z (an export's o_proj MatMul or Gemm; not a LoRA
+ * branch's), whose second input is W_O; undefined when the graph has no module scopes or no such node.
+ */
+export function outputProjectionNode(model: ModelProto, file: string, layer: number): onnx.INodeProto | undefined {
+  const block = collectBlocks(model).get(layer);
+  if (!block) return undefined;
+  const z = attentionZ(block, model, layer, file);
+  const node = block.nodes.find(
+    (n) =>
+      OUTPUT_PROJECTION.test(n.scope) && !n.scope.includes('/lora_') && (n.opType === 'MatMul' || n.opType === 'Gemm') && n.inputs[0] === z,
+  );
+  return node ? graphOf(model).node[node.index] : undefined;
+}
+
 function scopedHook(
   blocks: Map<number, BlockInfo>,
   model: ModelProto,

@@ -19,8 +19,9 @@ import { ARCHITECTURES } from '../sae/architectures';
 import { buildEncoderGraph, latentSubset, saeGraphOptions } from '../sae/saeGraph';
 import { createSession, type SessionSettings } from '../runtime/session';
 import { logitEffects } from './logitEffects';
+import { readOutputProjection } from './outputProjection';
 import type { ActivatingContext, ComparisonReport, LayerReport, ShiftedFeature } from '../../shared/reportTypes';
-import { readUnembedding } from './unembedding';
+import { readUnembedding, type Unembedding } from './unembedding';
 import type { ModelSource } from '../model/modelSource';
 import type { KeptActivations } from './keptActivations';
 
@@ -52,7 +53,7 @@ export interface FeatureDetailInputs {
   batchSize: number;
   /** Base's ONNX file or checkpoint: W_U for the logit effects is read from it. */
   baseModel: ModelSource;
-  /** Where the SAEs read: an attn_z direction lives before W_O, where W_U does not apply (no logit effects). */
+  /** Where the SAEs read: an attn_z direction reaches W_U through the layer's W_O (outputProjection.ts). */
   hookPoint: HookPoint;
   settings: SessionSettings;
   /** SAEs the run already loaded (keepLoadedSae), by layer; the others are read again from their folders. */
@@ -105,10 +106,7 @@ export interface FeatureDetails {
 /** Adds token-window contexts, logit effects and Neuronpedia URLs to the comparisons' listed features, in place. */
 export async function addFeatureDetails(r: FeatureDetailInputs): Promise<FeatureDetails> {
   const started = performance.now();
-  const unembedding =
-    r.hookPoint === 'attn_z'
-      ? "the SAEs read attn_z, the heads' outputs before W_O, which W_U does not take"
-      : readUnembedding(r.baseModel);
+  const unembedding = readUnembedding(r.baseModel);
   if (typeof unembedding === 'string') r.warnings.push(`Logit effects are not shown: ${unembedding}.`);
   const prompts = new Set<number>();
   // Every layer's SAE encoder first, so each model is replayed once for all layers.
@@ -140,12 +138,9 @@ export async function addFeatureDetails(r: FeatureDetailInputs): Promise<Feature
   } finally {
     for (const p of replayed) await p.encoder.release().catch(() => {});
   }
-  for (const { folder, dIn, layers, unique, decoderRows } of replayed) {
+  for (const { layer, folder, dIn, layers, unique, decoderRows } of replayed) {
     const neuronpedia = neuronpediaId(folder);
-    const effects =
-      typeof unembedding === 'string' || unembedding.hidden !== dIn
-        ? undefined
-        : await logitEffects(decoderRows, unique.length, unembedding, r.settings);
+    const effects = typeof unembedding === 'string' ? undefined : await effectsOf(r, layer, dIn, decoderRows, unique.length, unembedding);
     for (const l of layers) {
       for (const f of l?.shifted_features ?? []) {
         const i = unique.indexOf(f.id);
@@ -184,6 +179,29 @@ function gatherRows(matrix: Float32Array, width: number, rows: number[]): Float3
 }
 
 /** One hooked layer in the replay: its SAE encoder and the report's layers (one per comparison). */
+/**
+ * The logit effects of one layer's listed features: W_dec[f] · W_U, or for attn_z W_dec[f] · W_Oᵀ · W_U (the direction
+ * reaches the residual stream through the layer's output projection); none when the widths do not meet.
+ */
+async function effectsOf(
+  r: FeatureDetailInputs,
+  layer: number,
+  dIn: number,
+  decoderRows: Float32Array,
+  n: number,
+  unembedding: Unembedding,
+): Promise<Awaited<ReturnType<typeof logitEffects>> | undefined> {
+  if (r.hookPoint !== 'attn_z') return unembedding.hidden === dIn ? logitEffects(decoderRows, n, unembedding, r.settings) : undefined;
+  const through = readOutputProjection(r.baseModel, layer);
+  if (typeof through === 'string') {
+    r.warnings.push(`Logit effects of layer ${layer} are not shown: ${through}.`);
+    return undefined;
+  }
+  return through.width === dIn && through.hidden === unembedding.hidden
+    ? logitEffects(decoderRows, n, unembedding, r.settings, through)
+    : undefined;
+}
+
 /**
  * The SAE's encoder for the listed latents, and their decoder rows. In a function of its own so that the
  * whole SAE's weights are garbage once it returns, never held beside the next layer's or during the replays.

@@ -93,7 +93,7 @@ const WIDENED: Record<number, string> = {
 };
 
 /** ONNX TensorProto float data (raw_data, little-endian, in the file or external, or float_data) as float32. */
-function floatData(tensor: onnx.ITensorProto, external: () => Uint8Array, file: string): Float32Array | undefined {
+export function floatData(tensor: onnx.ITensorProto, external: () => Uint8Array, file: string): Float32Array | undefined {
   const dtype = WIDENED[tensor.dataType ?? 0];
   if (!dtype) return undefined;
   if (dtype === 'float32' && tensor.floatData && tensor.floatData.length > 0) return Float32Array.from(tensor.floatData);
