@@ -11,11 +11,9 @@ import type { SaeDiffError } from '../src/engine/core/errors';
 import { readTorchCheckpoint, stateDictIndex } from '../src/engine/io/torchCheckpoint';
 import { loadSae, readSaeInfo } from '../src/engine/sae/loadSae';
 import { readSafetensors } from '../src/engine/sae/safetensors';
-import { latentSubset } from '../src/engine/sae/saeGraph';
-import type { SaeDiffReport } from '../src/shared/reportTypes';
-import { runCli, writeConfig } from './helpers/cli';
+import { runLayer3 } from './helpers/cli';
 import { REPO_ROOT, scratchDir } from './helpers/paths';
-import { encodeAndDecodeWithOrt } from './helpers/saeDirect';
+import { assertLikeLibrary } from './helpers/saeDirect';
 import { writeSafetensors } from './helpers/safetensors';
 
 const DL = path.join(REPO_ROOT, 'test', 'fixtures', 'dictionary-learning');
@@ -36,14 +34,6 @@ const CLASSES: [string, string][] = [
   ['MatryoshkaBatchTopKSAE', 'jumprelu'],
 ];
 
-function maxRelDiff(a: Float32Array, b: Float32Array): number {
-  assert.equal(a.length, b.length);
-  const scale = Math.max(1, ...Array.from(b, Math.abs));
-  let worst = 0;
-  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]));
-  return worst / scale;
-}
-
 for (const [folder, architecture] of CLASSES) {
   test(`dictionary_learning ${folder}: latents and reconstructions equal the library's own encode and decode`, async () => {
     const sae = loadSae(path.join(DL, folder));
@@ -57,23 +47,10 @@ for (const [folder, architecture] of CLASSES) {
           ? `${folder.replace('-bf16', '')}, threshold ${folder.endsWith('bf16') ? 0.400391 : 0.4}`
           : folder,
     );
-    const { z, r } = await encodeAndDecodeWithOrt(sae, x, n);
-    const wantZ = expected.get(`${folder}.latents`)!.data;
-    assert.ok(maxRelDiff(z, wantZ) <= 1e-5, `latents: ${maxRelDiff(z, wantZ)}`);
-    assert.ok(maxRelDiff(r, expected.get(`${folder}.reconstruction`)!.data) <= 1e-5, 'reconstructions');
-    // the same latents fire: no latent on the wrong side of a threshold
-    assert.deepEqual(
-      Array.from(z, (v) => v > 0),
-      Array.from(wantZ, (v) => v > 0),
-    );
-    if (architecture !== 'topk') {
-      // the feature details read single latents from ae.pt: exactly the whole SAE's
-      const ids = [63, 0, 17, 5];
-      const read = loadSae(sae.folder, 'auto', ids);
-      const cut = latentSubset(sae, ids);
-      for (const key of ['W_enc', 'b_enc', 'W_dec', 'b_dec', 'threshold', 'W_mag', 'b_mag'] as const)
-        assert.deepEqual(read[key], cut[key], key);
-    }
+    await assertLikeLibrary(sae, x, n, {
+      latents: expected.get(`${folder}.latents`)!.data,
+      reconstruction: expected.get(`${folder}.reconstruction`)!.data,
+    });
   });
 }
 
@@ -217,28 +194,9 @@ test('a run with a dictionary_learning BatchTopKSAE equals the run with the same
     b_dec: { shape: [128], data: sae.b_dec },
     threshold: { shape: [1024], data: sae.threshold! },
   });
-  const logs: string[] = [];
-  const run = (name: string, saePath: string): SaeDiffReport => {
-    const out = path.join(dir, `${name}.json`);
-    const config = writeConfig(
-      dir,
-      `${name}.yaml`,
-      `diagnostic_pipeline:
-  models: { base: "@/base", sft: "@/sft-domain" }
-  sae: { path: "${saePath.replace(/\\/g, '/')}", k: 16 }
-  layers: { target_indices: [3] }
-  dataset: { path: "@/eval/general.jsonl", max_samples: 24 }
-  runtime: { max_tokens: 64, execution_provider: cpu }
-  output: { save_path: "${out.replace(/\\/g, '/')}" }
-`,
-    );
-    const res = runCli(['run', config, '--provider', 'cpu']);
-    assert.equal(res.code, 0, res.stderr);
-    logs.push(res.stdout + res.stderr);
-    return JSON.parse(fs.readFileSync(out, 'utf8'));
-  };
-  const a = run('dictionary-learning', dl).comparisons[0].layers[0];
-  const b = run('saelens', twin).comparisons[0].layers[0];
+  const dlRun = runLayer3(dir, 'dictionary-learning', dl);
+  const a = dlRun.report.comparisons[0].layers[0];
+  const b = runLayer3(dir, 'saelens', twin).report.comparisons[0].layers[0];
   for (const key of [
     'dense_cosine',
     'recon_cosine',
@@ -255,5 +213,5 @@ test('a run with a dictionary_learning BatchTopKSAE equals the run with the same
   );
   assert.ok(a.explained_variance_base > 0.5 && a.shifted_features.length > 0, 'the SAE reconstructs the stream, and features shift');
   // the run says what the SAE is in dictionary_learning's terms
-  assert.match(logs[0], /SAE layer 3: dictionary_learning jumprelu \(BatchTopKSAE, threshold 0\.5\)/);
+  assert.match(dlRun.log, /SAE layer 3: dictionary_learning jumprelu \(BatchTopKSAE, threshold 0\.5\)/);
 });

@@ -10,24 +10,14 @@ import { test } from 'node:test';
 import { SaeDiffError } from '../src/engine/core/errors';
 import { detectSaeFormat, loadSae, readSaeInfo } from '../src/engine/sae/loadSae';
 import { readSafetensors } from '../src/engine/sae/safetensors';
-import { latentSubset } from '../src/engine/sae/saeGraph';
-import type { SaeDiffReport } from '../src/shared/reportTypes';
-import { runCli, writeConfig } from './helpers/cli';
+import { runLayer3 } from './helpers/cli';
 import { REPO_ROOT, scratchDir } from './helpers/paths';
-import { encodeAndDecodeWithOrt } from './helpers/saeDirect';
+import { assertLikeLibrary } from './helpers/saeDirect';
 
 const LM = path.join(REPO_ROOT, 'test', 'fixtures', 'lm-saes');
 const expected = readSafetensors(path.join(LM, 'expected.safetensors'));
 const x = expected.get('x')!.data;
 const n = expected.get('x')!.shape[0];
-
-function maxRelDiff(a: Float32Array, b: Float32Array): number {
-  assert.equal(a.length, b.length);
-  const scale = Math.max(1, ...Array.from(b, Math.abs));
-  let worst = 0;
-  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]));
-  return worst / scale;
-}
 
 const SAES: [string, string, string][] = [
   ['jumprelu', 'jumprelu', 'Language-Model-SAEs jumprelu, threshold 0.5, dataset-wise normalisation folded in'],
@@ -40,22 +30,10 @@ for (const [folder, architecture, kind] of SAES) {
     const sae = loadSae(path.join(LM, folder));
     assert.deepEqual([sae.format, sae.architecture, sae.dIn, sae.dSae, sae.sourceKind], ['lm_saes', architecture, 128, 64, kind]);
     assert.deepEqual([sae.hookLayer, sae.hookPoint, sae.modelName], [3, 'resid_post', 'tiny-llama/base']);
-    const { z, r } = await encodeAndDecodeWithOrt(sae, x, n);
-    const wantZ = expected.get(`${folder}.latents`)!.data;
-    assert.ok(maxRelDiff(z, wantZ) <= 1e-5, `latents: ${maxRelDiff(z, wantZ)}`);
-    assert.ok(maxRelDiff(r, expected.get(`${folder}.reconstruction`)!.data) <= 1e-5, 'reconstructions');
-    assert.deepEqual(
-      Array.from(z, (v) => v > 0),
-      Array.from(wantZ, (v) => v > 0),
-      'the same latents fire',
-    );
-    if (architecture !== 'topk') {
-      // the feature details read single latents: exactly the whole SAE's
-      const ids = [63, 0, 17, 5];
-      const read = loadSae(sae.folder, 'auto', ids);
-      const cut = latentSubset(sae, ids);
-      for (const key of ['W_enc', 'b_enc', 'W_dec', 'b_dec', 'threshold'] as const) assert.deepEqual(read[key], cut[key], key);
-    }
+    await assertLikeLibrary(sae, x, n, {
+      latents: expected.get(`${folder}.latents`)!.data,
+      reconstruction: expected.get(`${folder}.reconstruction`)!.data,
+    });
   });
 }
 
@@ -91,27 +69,9 @@ test('Language-Model-SAEs runs the engine cannot read are refused, naming the ke
 
 test('a run with a Llama Scope-style SAE: the hook from hook_point_in, what the SAE is in the log', () => {
   const dir = scratchDir('lm-saes-run');
-  const out = path.join(dir, 'report.json');
-  const config = writeConfig(
-    dir,
-    'run.yaml',
-    `diagnostic_pipeline:
-  models: { base: "@/base", sft: "@/sft-domain" }
-  sae: { path: "${path.join(LM, 'jumprelu').replace(/\\/g, '/')}", k: 16 }
-  layers: { target_indices: [3] }
-  dataset: { path: "@/eval/general.jsonl", max_samples: 24 }
-  runtime: { max_tokens: 64, execution_provider: cpu }
-  output: { save_path: "${out.replace(/\\/g, '/')}" }
-`,
-  );
-  const res = runCli(['run', config, '--provider', 'cpu']);
-  assert.equal(res.code, 0, res.stderr);
-  const report = JSON.parse(fs.readFileSync(out, 'utf8')) as SaeDiffReport;
+  const { report, log } = runLayer3(dir, 'run', path.join(LM, 'jumprelu'));
   assert.equal(report.run.saes[0].format, 'lm_saes');
   const layer = report.comparisons[0].layers[0];
   assert.ok(Number.isFinite(layer.explained_variance_base) && layer.dense_cosine < 1, `EV ${layer.explained_variance_base}`);
-  assert.match(
-    res.stdout + res.stderr,
-    /SAE layer 3: lm_saes jumprelu \(Language-Model-SAEs jumprelu, threshold 0\.5, dataset-wise normalisation folded in\)/,
-  );
+  assert.match(log, /SAE layer 3: lm_saes jumprelu \(Language-Model-SAEs jumprelu, threshold 0\.5, dataset-wise normalisation folded in\)/);
 });

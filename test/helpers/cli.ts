@@ -1,6 +1,8 @@
+import assert from 'node:assert/strict';
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
+import type { SaeDiffReport } from '../../src/shared/reportTypes';
 import { CLI, FIXTURES } from './paths';
 
 export interface CliResult {
@@ -40,4 +42,27 @@ export function fixtureConfig(
       .join('\n') +
     '\n'
   );
+}
+
+/**
+ * A CLI run of the fixtures' base against sft-domain on 24 general prompts, with the SAE folder `saePath` at layer 3
+ * (its format detected): the report and what the run printed.
+ */
+export function runLayer3(dir: string, name: string, saePath: string): { report: SaeDiffReport; log: string } {
+  const out = path.join(dir, `${name}.json`);
+  const config = writeConfig(
+    dir,
+    `${name}.yaml`,
+    `diagnostic_pipeline:
+  models: { base: "@/base", sft: "@/sft-domain" }
+  sae: { path: "${saePath.replace(/\\/g, '/')}", k: 16 }
+  layers: { target_indices: [3] }
+  dataset: { path: "@/eval/general.jsonl", max_samples: 24 }
+  runtime: { max_tokens: 64, execution_provider: cpu }
+  output: { save_path: "${out.replace(/\\/g, '/')}" }
+`,
+  );
+  const res = runCli(['run', config, '--provider', 'cpu']);
+  assert.equal(res.code, 0, res.stderr);
+  return { report: JSON.parse(fs.readFileSync(out, 'utf8')) as SaeDiffReport, log: res.stdout + res.stderr };
 }

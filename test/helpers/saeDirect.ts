@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import * as path from 'path';
 import * as ort from 'onnxruntime-node';
 import { HookedModel } from '../../src/engine/model/runner';
-import type { SaeWeights } from '../../src/engine/sae/loadSae';
-import { buildEncoderGraph } from '../../src/engine/sae/saeGraph';
+import { loadSae, type SaeWeights } from '../../src/engine/sae/loadSae';
+import { buildEncoderGraph, latentSubset } from '../../src/engine/sae/saeGraph';
 import { FIXTURES } from './paths';
 
 const cpu = { provider: 'cpu' as const, threads: 0 };
@@ -76,6 +76,41 @@ export function encodeDirect(sae: SaeWeights, xRaw: Float32Array, n: number): Fl
     }
   }
   return z;
+}
+
+/**
+ * An SAE as the engine reads it gives what its own library computed (`want`: latents and reconstructions of `x`), within
+ * 1e-5 of the largest value, with the same latents firing; and, for feature-wise architectures, reading single latents
+ * (what the feature details do) gives exactly the whole SAE's.
+ */
+export async function assertLikeLibrary(
+  sae: SaeWeights,
+  x: Float32Array,
+  n: number,
+  want: { latents: Float32Array; reconstruction: Float32Array },
+): Promise<void> {
+  const { z, r } = await encodeAndDecodeWithOrt(sae, x, n);
+  assert.ok(maxRelativeDiff(z, want.latents) <= 1e-5, `latents: ${maxRelativeDiff(z, want.latents)}`);
+  assert.ok(maxRelativeDiff(r, want.reconstruction) <= 1e-5, `reconstructions: ${maxRelativeDiff(r, want.reconstruction)}`);
+  assert.deepEqual(
+    Array.from(z, (v) => v > 0),
+    Array.from(want.latents, (v) => v > 0),
+    'the same latents fire: none on the wrong side of a threshold',
+  );
+  if (sae.architecture === 'topk') return;
+  const ids = [63, 0, 17, 5];
+  const read = loadSae(sae.folder, 'auto', ids);
+  const cut = latentSubset(sae, ids);
+  for (const key of ['W_enc', 'b_enc', 'W_dec', 'b_dec', 'threshold', 'W_mag', 'b_mag'] as const)
+    assert.deepEqual(read[key], cut[key], key);
+}
+
+/** The largest |a - b| relative to the largest |b| (at least 1). */
+export function maxRelativeDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  assert.equal(a.length, b.length);
+  let scale = 1;
+  for (let i = 0; i < b.length; i++) scale = Math.max(scale, Math.abs(b[i]));
+  return maxAbsDiff(a, b) / scale;
 }
 
 export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
