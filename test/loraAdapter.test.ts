@@ -107,6 +107,43 @@ test('an adapter PEFT 0.21 saved (rsLoRA, rank_pattern, all seven projections) g
     assert.ok(d.relative < 5e-5, `layer ${d.layer}: ${d.relative}`);
 });
 
+for (const [fixture, what] of [
+  ['lora', 'LoRA on embed_tokens (lora_embedding_A / B) beside one on q_proj'],
+  ['modules-to-save', "embed_tokens in modules_to_save (the trained table's copy) beside a LoRA on v_proj"],
+] as const) {
+  test(`an adapter PEFT 0.21 saved with ${what} gives what PEFT computes with it`, async () => {
+    // test/fixtures/peft-embedding: PeftModel.save_pretrained's files and PEFT's unmerged forward pass on transformers
+    const folder = path.join(REPO_ROOT, 'test', 'fixtures', 'peft-embedding', fixture);
+    const adapter = readLoraAdapter(folder);
+    // PEFT saves the table beside a LoRA on it (save_embedding_layers), and in modules_to_save
+    assert.deepEqual([...adapter.replaced.keys()], ['model.embed_tokens']);
+    assert.equal(adapter.modules.get('model.embed_tokens')?.kind, fixture === 'lora' ? 'embedding' : undefined);
+    for (const d of await differenceFromExpected(adapterSource(source(BASE), adapter), expectedIn(folder), 'resid_post', cpu))
+      assert.ok(d.relative < 5e-5, `layer ${d.layer}: ${d.relative}`);
+  });
+}
+
+test('an adapter whose embedding copy has other rows than the base (a resized vocabulary) is refused, naming both shapes', async () => {
+  const folder = path.join(out, 'resized');
+  fs.mkdirSync(folder, { recursive: true });
+  fs.copyFileSync(
+    path.join(REPO_ROOT, 'test', 'fixtures', 'peft-embedding', 'modules-to-save', 'adapter_config.json'),
+    path.join(folder, 'adapter_config.json'),
+  );
+  writeCheckpointWeights(
+    path.join(folder, 'adapter_model.safetensors'),
+    new Map([['base_model.model.model.embed_tokens.weight', { shape: [1030, 128], data: new Float32Array(1030 * 128) }]]),
+  );
+  await assert.rejects(
+    HookedModel.load(
+      adapterSource(source(BASE), readLoraAdapter(folder)),
+      { targets: [0], hookPoint: 'resid_post', tensorNames: new Map() },
+      cpu,
+    ),
+    /The adapter's copy of 'model\.embed_tokens\.weight' has shape \[1030,128\], but the base's is \[1024,128\]/,
+  );
+});
+
 test("a PEFT adapter of a Gemma 3 vision-language model (all-linear: transformers 5's module names, LoRA on the vision tower too) gives what PEFT computes on text", async () => {
   const base = path.join(REPO_ROOT, 'test', 'fixtures', 'gemma3-multimodal');
   const folder = path.join(base, 'lora');
@@ -187,7 +224,18 @@ test('adapters PEFT runs otherwise are refused, naming the key or tensor', () =>
     tensors.set('base_model.model.model.embed_tokens.lora_embedding_A', { shape: [2, 1024], data: new Float32Array(2048) });
     writeCheckpointWeights(file, tensors);
   });
-  assert.match(embedding.message, /holds 'base_model\.model\.model\.embed_tokens\.lora_embedding_A', which is not a LoRA A or B matrix/);
+  assert.match(embedding.message, /has lora_embedding_A of model\.embed_tokens but not lora_embedding_B/);
+  // modules_to_save of anything but the token embedding (a norm here) changes what the graph does not take from adapters
+  const norm = refusal('norm', {}, (folder) => {
+    const file = path.join(folder, 'adapter_model.safetensors');
+    const tensors = readSafetensors(file);
+    tensors.set('base_model.model.model.norm.weight', { shape: [128], data: new Float32Array(128) });
+    writeCheckpointWeights(file, tensors);
+  });
+  assert.match(
+    norm.message,
+    /holds 'base_model\.model\.model\.norm\.weight', which is not a LoRA A or B matrix of a Linear or Embedding layer, nor a saved token embedding/,
+  );
   // a LoRA on the head changes nothing the run sees (it stops before lm_head): ignored, not refused
   const head = path.join(out, 'refused', 'head');
   writeLoraAdapter(head, weights, { modules: MODULES.slice(0, 2), r: 2, alpha: 4 });

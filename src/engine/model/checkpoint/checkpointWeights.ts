@@ -145,6 +145,26 @@ export class WeightReader {
         { location: { file: adapterFile }, hint: 'The adapter was trained on another base model: give the base it was trained on.' },
       );
     }
+    const stored = this.adapterTensor(name, t, adapterFile);
+    return this.g.cast('/model/weights', stored.name, stored.dataType, TensorDataType.FLOAT);
+  }
+
+  /** A whole weight the adapter replaces (loraAdapter.ts `replaced`), as stored; it must have the base's own shape. */
+  adapterWeight(name: string, t: CheckpointTensor, adapterFile: string): { name: string; dataType: number } {
+    const shape = this.files.tensors.get(name)?.shape;
+    if (!shape) return this.stored(name, []); // throws: the base has no such tensor
+    this.used.add(name); // the base's own, replaced: not reported as unread by checkAllUsed
+    if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
+      throw new SaeDiffError(`The adapter's copy of '${name}' has shape [${t.shape}], but the base's is [${shape}]`, {
+        location: { file: adapterFile },
+        hint: 'The fine-tune resized the vocabulary (new tokens): merge the adapter (merge_and_unload, then save_pretrained); base and fine-tune then need tokenizers that agree.',
+      });
+    }
+    return this.adapterTensor(name, t, adapterFile);
+  }
+
+  /** An adapter's tensor as an initialiser in its stored type (float32, float16 or bfloat16). */
+  private adapterTensor(name: string, t: CheckpointTensor, adapterFile: string): { name: string; dataType: number } {
     const dataType = DTYPES[t.dtype];
     if (dataType === undefined)
       throw new SaeDiffError(`The adapter's '${name}' is ${t.dtype}`, {
@@ -153,7 +173,7 @@ export class WeightReader {
       });
     const initializer = `sae_diff.adapter.${name}`;
     this.initializers.push(externalTensor(initializer, t, dataType, this.locate(t.file)));
-    return this.g.cast('/model/weights', initializer, dataType, TensorDataType.FLOAT);
+    return { name: initializer, dataType };
   }
 
   /** Refuses a tensor the graph did not read (another architecture's, a quantisation's), naming it. */

@@ -139,9 +139,7 @@ export function buildDecoderGraph(
   const prefix = weights.prefix;
   // the table is gathered from as stored and only its rows converted: a half table stays half in memory, and a
   // table above a WebGPU buffer can be gathered on the CPU (model/oversizedWeights.ts)
-  const table = weights.stored(weights.embedding, [-1, hidden]);
-  const rows = g.one('/model/embed_tokens', 'Gather', [table.name, 'input_ids'], [], table.dataType);
-  let x = g.cast('/model/embed_tokens', rows, table.dataType, act);
+  let x = projections.embed('/model/embed_tokens', weights.embedding, hidden);
   // Gemma: hidden_states * torch.tensor(hidden_size ** 0.5, dtype=hidden_states.dtype)
   if (spec.embedScale !== undefined)
     x = g.one('/model', 'Mul', [x, g.cast('/model', g.floats('sae_diff.embed_scale', Float32Array.of(spec.embedScale), []), FLOAT, act)]);

@@ -252,9 +252,53 @@ export class Projections {
     return y;
   }
 
+  /**
+   * The token embedding of input_ids [B, S] in the activation type: rows gathered from the table as stored (the
+   * adapter's copy where it replaces it), plus, where the adapter has a LoRA on it, PEFT's lora.Embedding branch:
+   * embedding(x, lora_embedding_Aᵀ) @ lora_embedding_Bᵀ · scaling, in float32 (peft/tuners/lora/layer.py
+   * Embedding.forward). `name` is the table's tensor (`model.embed_tokens.weight`).
+   */
+  embed(scope: string, name: string, hidden: number): string {
+    const { g, weights } = this;
+    const module = name.replace(/\.weight$/, '');
+    const isThis = (m: string) => m === module || m.endsWith(`.${module.split('.').pop()}`);
+    const copy = [...(this.adapter?.replaced ?? [])].find(([m]) => isThis(m));
+    if (copy) this.used.add(copy[0]);
+    const table = copy ? weights.adapterWeight(name, copy[1], this.adapter!.file) : weights.stored(name, [-1, hidden]);
+    const rows = g.one(scope, 'Gather', [table.name, 'input_ids'], [], table.dataType);
+    let x = g.cast(scope, rows, table.dataType, g.act);
+    const lora = [...(this.adapter?.modules ?? [])].find(([m, l]) => l.kind === 'embedding' && isThis(m));
+    if (lora) {
+      const [adapted, { a, b, scaling }] = lora;
+      this.used.add(adapted);
+      const file = this.adapter!.file;
+      const aT = g.one(
+        `${scope}/lora_embedding_A`,
+        'Transpose',
+        [weights.loraMatrix(`${module}.lora_embedding_A`, a, [-1, -1], file)],
+        [ints('perm', [1, 0])],
+        FLOAT,
+      );
+      const low = g.one(`${scope}/lora_embedding_A`, 'Gather', [aT, 'input_ids'], [], FLOAT);
+      const bT = g.one(
+        `${scope}/lora_embedding_B`,
+        'Transpose',
+        [weights.loraMatrix(`${module}.lora_embedding_B`, b, [hidden, -1], file)],
+        [ints('perm', [1, 0])],
+        FLOAT,
+      );
+      const branch = g.one(`${scope}/lora_embedding_B`, 'MatMul', [low, bT], [], FLOAT);
+      const scaled = g.one(scope, 'Mul', [branch, g.floats(`sae_diff.lora_scaling_${scaling}`, Float32Array.of(scaling), [])], [], FLOAT);
+      x = g.cast(scope, g.one(scope, 'Add', [g.cast(scope, x, g.act, FLOAT), scaled], [], FLOAT), FLOAT, g.act);
+    }
+    return x;
+  }
+
   /** Refuses an adapter module no projection read (LoRA on a vision tower changes nothing text prompts reach). */
   checkAdapterUsed(family: string, visionTower = false): void {
-    const unused = [...(this.adapter?.modules.keys() ?? [])].find((m) => !this.used.has(m) && !(visionTower && VISION_PARTS.test(m)));
+    const unused = [...(this.adapter?.modules.keys() ?? []), ...(this.adapter?.replaced.keys() ?? [])].find(
+      (m) => !this.used.has(m) && !(visionTower && VISION_PARTS.test(m)),
+    );
     if (unused === undefined) return;
     throw new SaeDiffError(`The adapter adapts '${unused}', which the ${family} graph has no projection for`, {
       location: { file: this.adapter!.file },

@@ -5,7 +5,9 @@
  * `result + lora_B(lora_A(dropout(x))) * scaling` (peft/tuners/lora/layer.py, Linear.forward; dropout is off at
  * inference), scaling = lora_alpha / r, or lora_alpha / sqrt(r) with use_rslora (LoraLayer.update_layer). Saved
  * keys are `base_model.model.<module>.lora_A.weight` [r, in] and `.lora_B.weight` [out, r]
- * (peft/utils/save_and_load.py: get_peft_model_state_dict drops the adapter name). Variants that compute
+ * (peft/utils/save_and_load.py: get_peft_model_state_dict drops the adapter name). On the token embedding: LoRA as
+ * lora.Embedding (`lora_embedding_A` [r, vocab], `lora_embedding_B` [hidden, r]), and a whole copy of the table
+ * (modules_to_save, or the base layer saved beside a LoRA on it), which replaces the base's. Variants that compute
  * something else (DoRA, lora_bias, alpha_pattern, aLoRA, trainable tokens, layer replication, parameter targets,
  * and the LoraConfig fields PEFT 0.21 tags `is_lora_variant`) are refused, naming the key, and so is any key this
  * reader does not know that is set: a later PEFT's variant must not run as plain LoRA.
@@ -22,6 +24,8 @@ export const ADAPTER_WEIGHTS = ['adapter_model.safetensors', 'adapter_model.bin'
 const SAVED_PREFIX = 'base_model.model.';
 
 export interface LoraModule {
+  /** linear: lora_A.weight [r, in], lora_B.weight [out, r]; embedding (PEFT's lora.Embedding): lora_embedding_A [r, vocab], lora_embedding_B [hidden, r]. */
+  kind: 'linear' | 'embedding';
   a: CheckpointTensor;
   b: CheckpointTensor;
   /** float32, as the branch's product is scaled in PyTorch. */
@@ -36,6 +40,12 @@ export interface LoraAdapter {
   modules: Map<string, LoraModule>;
   /** Tensors of modules the run never reaches (lm_head), ignored. */
   ignored: string[];
+  /**
+   * Whole weights the adapter replaces in the base, by module name: the token embedding as PEFT saves it in
+   * modules_to_save (`embed_tokens.weight`, the trained copy) or with save_embedding_layers beside a LoRA on it
+   * (`embed_tokens.base_layer.weight`); set_peft_model_state_dict loads either over the base's.
+   */
+  replaced: Map<string, CheckpointTensor>;
   /** adapter_config.json's base_model_name_or_path: what it was trained on, as PEFT recorded it. */
   trainedOn?: string;
   files: CheckpointFiles;
@@ -149,34 +159,49 @@ export function readLoraAdapter(folder: string): LoraAdapter {
     });
   }
   const files = readCheckpointFiles(file);
-  const halves = new Map<string, Partial<Record<'a' | 'b', CheckpointTensor>>>();
+  const halves = new Map<string, { kind: LoraModule['kind'] } & Partial<Record<'a' | 'b', CheckpointTensor>>>();
   const ignored: string[] = [];
+  const replaced = new Map<string, CheckpointTensor>();
   for (const [name, t] of files.tensors) {
     // the head (a LoRA on it, or modules_to_save): the run stops before lm_head, and logit effects use base's
     if (/^base_model\.model\.lm_head\./.test(name)) {
       ignored.push(name);
       continue;
     }
-    const m = /^(.+)\.lora_([AB])\.weight$/.exec(name.startsWith(SAVED_PREFIX) ? name.slice(SAVED_PREFIX.length) : name);
-    if (!m || !name.startsWith(SAVED_PREFIX)) {
-      throw refuse(file, '', `The adapter holds '${name}', which is not a LoRA A or B matrix of a Linear layer`);
+    const local = name.startsWith(SAVED_PREFIX) ? name.slice(SAVED_PREFIX.length) : undefined;
+    const linear = local === undefined ? null : /^(.+)\.lora_([AB])\.weight$/.exec(local);
+    const embedding = local === undefined ? null : /^(.+)\.lora_embedding_([AB])$/.exec(local);
+    const whole = local === undefined ? null : /^(.*(?:^|\.)embed_tokens)(?:\.base_layer)?\.weight$/.exec(local);
+    if (whole) {
+      if (replaced.has(whole[1])) throw refuse(file, '', `The adapter holds two copies of ${whole[1]}'s weight`);
+      replaced.set(whole[1], t);
+      continue;
+    }
+    const m = linear ?? embedding;
+    if (!m) {
+      throw refuse(
+        file,
+        '',
+        `The adapter holds '${name}', which is not a LoRA A or B matrix of a Linear or Embedding layer, nor a saved token embedding`,
+      );
     }
     if (t.shape.length !== 2) throw refuse(file, '', `'${name}' has shape [${t.shape}], not a matrix`);
-    const half = halves.get(m[1]) ?? {};
+    const half = halves.get(m[1]) ?? { kind: linear ? 'linear' : 'embedding' };
     half[m[2] === 'A' ? 'a' : 'b'] = t;
     halves.set(m[1], half);
   }
   const modules = new Map<string, LoraModule>();
-  for (const [module, { a, b }] of halves) {
-    if (!a || !b) throw refuse(file, '', `The adapter has lora_${a ? 'A' : 'B'} of ${module} but not lora_${a ? 'B' : 'A'}`);
+  for (const [module, { kind, a, b }] of halves) {
+    const names = kind === 'linear' ? ['lora_A', 'lora_B'] : ['lora_embedding_A', 'lora_embedding_B'];
+    if (!a || !b) throw refuse(file, '', `The adapter has ${names[a ? 0 : 1]} of ${module} but not ${names[a ? 1 : 0]}`);
     const r = a.shape[0];
-    if (b.shape[1] !== r) throw refuse(file, '', `${module}: lora_A has rank ${r} but lora_B is [${b.shape}]`);
-    modules.set(module, { a, b, scaling: Math.fround(cfg.use_rslora === true ? alpha / Math.sqrt(r) : alpha / r) });
+    if (b.shape[1] !== r) throw refuse(file, '', `${module}: ${names[0]} has rank ${r} but ${names[1]} is [${b.shape}]`);
+    modules.set(module, { kind, a, b, scaling: Math.fround(cfg.use_rslora === true ? alpha / Math.sqrt(r) : alpha / r) });
   }
-  if (modules.size === 0) throw refuse(file, '', 'The adapter holds no LoRA matrices');
+  if (modules.size === 0 && replaced.size === 0) throw refuse(file, '', 'The adapter holds no LoRA matrices');
   const trainedOn =
     typeof cfg.base_model_name_or_path === 'string' && cfg.base_model_name_or_path ? cfg.base_model_name_or_path : undefined;
-  return { file, configFile, modules, ignored, files, trainedOn };
+  return { file, configFile, modules, ignored, replaced, files, trainedOn };
 }
 
 /**
