@@ -11,7 +11,7 @@ import { hoverAt } from '../src/engine/authoring/hover';
 import { validateConfigText } from '../src/engine/authoring/index';
 import { loadConfigText } from '../src/engine/config/load';
 import { SaeDiffError } from '../src/engine/core/errors';
-import { decoderSpec } from '../src/engine/model/checkpoint/decoderConfig';
+import { checkpointSpec, decoderSpec } from '../src/engine/model/checkpoint/decoderConfig';
 import { readLoraAdapter } from '../src/engine/model/checkpoint/loraAdapter';
 import { adapterSource, checkpointSource, type CheckpointSource } from '../src/engine/model/modelSource';
 import { HookedModel } from '../src/engine/model/runner';
@@ -123,6 +123,26 @@ for (const [fixture, what] of [
   });
 }
 
+for (const [fixture, base, what] of [
+  ['llama', path.join(FIXTURES, 'base'), 'Linear layers without bias (q_proj, v_proj, down_proj)'],
+  ['gpt2', path.join(REPO_ROOT, 'test', 'fixtures', 'gpt2', 'base'), "GPT-2's Conv1D with biases (c_attn, c_proj: fan_in_fan_out)"],
+] as const) {
+  test(`a DoRA adapter PEFT 0.21 saved on ${what} gives what PEFT computes with it`, async () => {
+    // test/fixtures/peft-dora: use_dora with each module's lora_magnitude_vector, magnitudes moved off their start
+    const folder = path.join(REPO_ROOT, 'test', 'fixtures', 'peft-dora', fixture);
+    const adapter = readLoraAdapter(folder);
+    assert.ok([...adapter.modules.values()].every((m) => m.magnitude !== undefined));
+    const config = path.join(base, 'config.json');
+    const from = checkpointSource(
+      path.join(base, 'model.safetensors'),
+      config,
+      checkpointSpec(JSON.parse(fs.readFileSync(config, 'utf8')), config),
+    );
+    for (const d of await differenceFromExpected(adapterSource(from, adapter), expectedIn(folder), 'resid_post', cpu))
+      assert.ok(d.relative < 5e-5, `layer ${d.layer}: ${d.relative}`);
+  });
+}
+
 test('an adapter whose embedding copy has other rows than the base (a resized vocabulary) is refused, naming both shapes', async () => {
   const folder = path.join(out, 'resized');
   fs.mkdirSync(folder, { recursive: true });
@@ -196,7 +216,8 @@ test('adapters PEFT runs otherwise are refused, naming the key or tensor', () =>
     assert.fail(`${name} is refused`);
   };
   for (const [key, value, message] of [
-    ['use_dora', true, /DoRA adapters are not built/],
+    // DoRA without the magnitudes it is computed with
+    ['use_dora', true, /use_dora is set but the adapter holds no lora_magnitude_vector of model\.layers\.\d\.self_attn\.[kq]_proj/],
     ['peft_type', 'IA3', /peft_type "IA3" is not built/],
     ['alpha_pattern', { q_proj: 32 }, /alpha_pattern/],
     ['bias', 'all', /train the base biases/],
@@ -308,6 +329,7 @@ test('an adapter needs a safetensors base, and is not a base itself', () => {
   });
   assert.match(hover?.markdown ?? '', /PEFT LoRA adapter, run on the base's checkpoint \(its config\.json and tokenizer from the base\)/);
   assert.deepEqual(editor(adapter, BASE), ['model-adapter-as-base']);
+  // DoRA without its magnitudes: the editor says so too
   const dora = path.join(out, 'roles', 'dora');
   writeLoraAdapter(dora, weights, { modules: MODULES, r: 2, alpha: 2, config: { use_dora: true } });
   assert.deepEqual(editor(BASE, dora), ['model-bad-adapter']);

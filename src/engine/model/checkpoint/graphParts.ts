@@ -246,8 +246,45 @@ export class Projections {
       const low = g.one(`${scope}/lora_A`, 'Gemm', [g.cast(scope, flatX, g.act, FLOAT), a], [intAttr('transB', 1)], FLOAT);
       const branch = g.one(`${scope}/lora_B`, 'Gemm', [low, b], [intAttr('transB', 1)], FLOAT);
       const scaling = g.floats(`sae_diff.lora_scaling_${lora.scaling}`, Float32Array.of(lora.scaling), []);
-      const scaled = g.one(scope, 'Mul', [branch, scaling], [], FLOAT);
-      y = g.cast(scope, g.one(scope, 'Add', [g.cast(scope, y, g.act, FLOAT), scaled], [], FLOAT), FLOAT, g.act);
+      const yF = g.cast(scope, y, g.act, FLOAT);
+      if (!lora.magnitude) {
+        y = g.cast(scope, g.one(scope, 'Add', [yF, g.one(scope, 'Mul', [branch, scaling], [], FLOAT)], [], FLOAT), FLOAT, g.act);
+      } else {
+        // DoRA (peft/tuners/lora/dora.py DoraLinearLayer.forward, eval): s = magnitude / ‖W + scaling · B A‖ per output
+        // row (fan_in_fan_out's W transposed to [out, in] first), result + (s - 1) · (result - bias) + s · lora · scaling;
+        // s depends on weights only, so ONNX Runtime folds it when the session is created
+        const stored = g.cast(scope, inputs[1], g.act, FLOAT); // the base weight the Gemm read
+        const w = conv1d ? g.one(`${scope}/lora_magnitude_vector`, 'Transpose', [stored], [ints('perm', [1, 0])], FLOAT) : stored;
+        const delta = g.one(
+          `${scope}/lora_magnitude_vector`,
+          'Mul',
+          [g.one(`${scope}/lora_magnitude_vector`, 'MatMul', [b, a], [], FLOAT), scaling],
+          [],
+          FLOAT,
+        );
+        const norm = g.one(
+          `${scope}/lora_magnitude_vector`,
+          'ReduceL2',
+          [g.one(`${scope}/lora_magnitude_vector`, 'Add', [w, delta], [], FLOAT)],
+          [ints('axes', [1]), intAttr('keepdims', 0)],
+          FLOAT,
+        );
+        const magnitude = weights.loraMatrix(`${name}.lora_magnitude_vector`, lora.magnitude, [width], this.adapter!.file);
+        const s = g.one(`${scope}/lora_magnitude_vector`, 'Div', [magnitude, norm], [], FLOAT);
+        const base = bias ? g.one(scope, 'Sub', [yF, g.cast(scope, inputs[2], g.act, FLOAT)], [], FLOAT) : yF;
+        const one = g.floats('sae_diff.one_f32', Float32Array.of(1), []);
+        const dora = g.one(
+          scope,
+          'Add',
+          [
+            g.one(scope, 'Mul', [g.one(scope, 'Sub', [s, one], [], FLOAT), base], [], FLOAT),
+            g.one(scope, 'Mul', [g.one(scope, 'Mul', [s, branch], [], FLOAT), scaling], [], FLOAT),
+          ],
+          [],
+          FLOAT,
+        );
+        y = g.cast(scope, g.one(scope, 'Add', [yF, dora], [], FLOAT), FLOAT, g.act);
+      }
     }
     return y;
   }

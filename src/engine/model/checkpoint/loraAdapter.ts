@@ -7,8 +7,9 @@
  * keys are `base_model.model.<module>.lora_A.weight` [r, in] and `.lora_B.weight` [out, r]
  * (peft/utils/save_and_load.py: get_peft_model_state_dict drops the adapter name). On the token embedding: LoRA as
  * lora.Embedding (`lora_embedding_A` [r, vocab], `lora_embedding_B` [hidden, r]), and a whole copy of the table
- * (modules_to_save, or the base layer saved beside a LoRA on it), which replaces the base's. Variants that compute
- * something else (DoRA, lora_bias, alpha_pattern, aLoRA, trainable tokens, layer replication, parameter targets,
+ * (modules_to_save, or the base layer saved beside a LoRA on it), which replaces the base's. DoRA (use_dora): each
+ * Linear's `lora_magnitude_vector` [out] rescales its output rows (lora/dora.py). Variants that compute
+ * something else (lora_bias, alpha_pattern, aLoRA, trainable tokens, layer replication, parameter targets,
  * and the LoraConfig fields PEFT 0.21 tags `is_lora_variant`) are refused, naming the key, and so is any key this
  * reader does not know that is set: a later PEFT's variant must not run as plain LoRA.
  */
@@ -30,6 +31,8 @@ export interface LoraModule {
   b: CheckpointTensor;
   /** float32, as the branch's product is scaled in PyTorch. */
   scaling: number;
+  /** DoRA (use_dora): the module's lora_magnitude_vector [out]. */
+  magnitude?: CheckpointTensor;
 }
 
 export interface LoraAdapter {
@@ -64,7 +67,6 @@ function refuse(file: string, key: string, message: string): SaeDiffError {
 
 /** Keys whose non-default value makes PEFT compute something other than plain LoRA. */
 const REFUSED: [key: string, isSet: (v: unknown) => boolean, what: string][] = [
-  ['use_dora', (v) => v === true, 'DoRA adapters are not built'],
   ['lora_bias', (v) => v === true, 'LoRA biases (lora_bias) are not built'],
   ['bias', (v) => v !== undefined && v !== null && v !== 'none', 'Adapters that train the base biases are not built'],
   // before alpha_pattern, which PEFT sets beside it for an MoE's fused experts (target_modules "all-linear")
@@ -110,6 +112,8 @@ const KNOWN = new Set([
   // forward is lora_B(lora_A(x)) either way (peft/tuners/lora/layer.py Linear.forward, get_delta_weight)
   'fan_in_fan_out',
   'use_rslora',
+  // DoRA: read with each module's lora_magnitude_vector (graphParts.ts Projections.linearRows)
+  'use_dora',
   'modules_to_save',
   'layers_to_transform',
   'layers_pattern',
@@ -162,6 +166,7 @@ export function readLoraAdapter(folder: string): LoraAdapter {
   const halves = new Map<string, { kind: LoraModule['kind'] } & Partial<Record<'a' | 'b', CheckpointTensor>>>();
   const ignored: string[] = [];
   const replaced = new Map<string, CheckpointTensor>();
+  const magnitudes = new Map<string, CheckpointTensor>();
   for (const [name, t] of files.tensors) {
     // the head (a LoRA on it, or modules_to_save): the run stops before lm_head, and logit effects use base's
     if (/^base_model\.model\.lm_head\./.test(name)) {
@@ -175,6 +180,12 @@ export function readLoraAdapter(folder: string): LoraAdapter {
     if (whole) {
       if (replaced.has(whole[1])) throw refuse(file, '', `The adapter holds two copies of ${whole[1]}'s weight`);
       replaced.set(whole[1], t);
+      continue;
+    }
+    const magnitude = local === undefined ? null : /^(.+)\.lora_magnitude_vector$/.exec(local);
+    if (magnitude) {
+      if (t.shape.length !== 1) throw refuse(file, '', `'${name}' has shape [${t.shape}], not a vector`);
+      magnitudes.set(magnitude[1], t);
       continue;
     }
     const m = linear ?? embedding;
@@ -196,8 +207,22 @@ export function readLoraAdapter(folder: string): LoraAdapter {
     if (!a || !b) throw refuse(file, '', `The adapter has ${names[a ? 0 : 1]} of ${module} but not ${names[a ? 1 : 0]}`);
     const r = a.shape[0];
     if (b.shape[1] !== r) throw refuse(file, '', `${module}: ${names[0]} has rank ${r} but ${names[1]} is [${b.shape}]`);
-    modules.set(module, { kind, a, b, scaling: Math.fround(cfg.use_rslora === true ? alpha / Math.sqrt(r) : alpha / r) });
+    const magnitude = magnitudes.get(module);
+    if ((cfg.use_dora === true) !== (magnitude !== undefined))
+      throw refuse(
+        magnitude ? file : configFile,
+        magnitude ? '' : 'use_dora',
+        magnitude
+          ? `The adapter holds ${module}'s lora_magnitude_vector but ${ADAPTER_CONFIG} does not set use_dora`
+          : `use_dora is set but the adapter holds no lora_magnitude_vector of ${module}`,
+      );
+    if (magnitude && kind === 'embedding') throw refuse(configFile, 'use_dora', `DoRA on an embedding (${module}) is not built`);
+    if (magnitude && magnitude.shape[0] !== b.shape[0])
+      throw refuse(file, '', `${module}: lora_magnitude_vector has ${magnitude.shape[0]} entries but lora_B has ${b.shape[0]} rows`);
+    modules.set(module, { kind, a, b, scaling: Math.fround(cfg.use_rslora === true ? alpha / Math.sqrt(r) : alpha / r), magnitude });
   }
+  const orphan = [...magnitudes.keys()].find((m) => !halves.has(m));
+  if (orphan !== undefined) throw refuse(file, '', `The adapter holds a lora_magnitude_vector of ${orphan} without its LoRA matrices`);
   if (modules.size === 0 && replaced.size === 0) throw refuse(file, '', 'The adapter holds no LoRA matrices');
   const trainedOn =
     typeof cfg.base_model_name_or_path === 'string' && cfg.base_model_name_or_path ? cfg.base_model_name_or_path : undefined;
