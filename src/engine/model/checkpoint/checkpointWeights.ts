@@ -110,6 +110,11 @@ export class WeightReader {
     return this.g.cast('/model/weights', stored.name, stored.dataType, this.g.act);
   }
 
+  /** The shape the checkpoint stores `name` with, if it has it. */
+  shapeOf(name: string): number[] | undefined {
+    return this.files.tensors.get(name)?.shape;
+  }
+
   /** The tensor `name` as stored, and its ONNX type. */
   stored(name: string, dims: number[]): { name: string; dataType: number } {
     const t = this.files.tensors.get(name);

@@ -312,7 +312,7 @@ export class Projections {
       const aT = g.one(
         `${scope}/lora_embedding_A`,
         'Transpose',
-        [weights.loraMatrix(`${module}.lora_embedding_A`, a, [-1, -1], file)],
+        [weights.loraMatrix(`${module}.lora_embedding_A`, a, [-1, weights.shapeOf(name)?.[0] ?? -1], file)],
         [ints('perm', [1, 0])],
         FLOAT,
       );
