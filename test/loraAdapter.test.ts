@@ -12,7 +12,7 @@ import { validateConfigText } from '../src/engine/authoring/index';
 import { loadConfigText } from '../src/engine/config/load';
 import { SaeDiffError } from '../src/engine/core/errors';
 import { checkpointSpec, decoderSpec } from '../src/engine/model/checkpoint/decoderConfig';
-import { readLoraAdapter } from '../src/engine/model/checkpoint/loraAdapter';
+import { describeAdapter, readLoraAdapter } from '../src/engine/model/checkpoint/loraAdapter';
 import { adapterSource, checkpointSource, type CheckpointSource } from '../src/engine/model/modelSource';
 import { HookedModel } from '../src/engine/model/runner';
 import { resolveModels } from '../src/engine/pipeline/models';
@@ -118,6 +118,12 @@ for (const [fixture, what] of [
     // PEFT saves the table beside a LoRA on it (save_embedding_layers), and in modules_to_save
     assert.deepEqual([...adapter.replaced.keys()], ['model.embed_tokens']);
     assert.equal(adapter.modules.get('model.embed_tokens')?.kind, fixture === 'lora' ? 'embedding' : undefined);
+    assert.equal(
+      describeAdapter(adapter),
+      fixture === 'lora'
+        ? "LoRA on 7 modules, rank 4 (the token embedding among them); token embedding replaced by the adapter's copy"
+        : "LoRA on 6 modules, rank 4; token embedding replaced by the adapter's copy",
+    );
     for (const d of await differenceFromExpected(adapterSource(source(BASE), adapter), expectedIn(folder), 'resid_post', cpu))
       assert.ok(d.relative < 5e-5, `layer ${d.layer}: ${d.relative}`);
   });
@@ -132,6 +138,7 @@ for (const [fixture, base, what] of [
     const folder = path.join(REPO_ROOT, 'test', 'fixtures', 'peft-dora', fixture);
     const adapter = readLoraAdapter(folder);
     assert.ok([...adapter.modules.values()].every((m) => m.magnitude !== undefined));
+    assert.equal(describeAdapter(adapter), fixture === 'llama' ? 'DoRA on 18 modules, rank 4' : 'DoRA on 9 modules, rank 4');
     const config = path.join(base, 'config.json');
     const from = checkpointSource(
       path.join(base, 'model.safetensors'),
@@ -327,7 +334,10 @@ test('an adapter needs a safetensors base, and is not a base itself', () => {
     line: 1,
     character: hoverText.split('\n')[1].indexOf(adapter) + 2,
   });
-  assert.match(hover?.markdown ?? '', /PEFT LoRA adapter, run on the base's checkpoint \(its config\.json and tokenizer from the base\)/);
+  assert.match(
+    hover?.markdown ?? '',
+    /PEFT LoRA adapter, run on the base's checkpoint \(its config\.json and tokenizer from the base\): LoRA on 7 modules, rank 2\n/,
+  );
   assert.deepEqual(editor(adapter, BASE), ['model-adapter-as-base']);
   // DoRA without its magnitudes: the editor says so too
   const dora = path.join(out, 'roles', 'dora');

@@ -18,7 +18,7 @@ import {
   ONNX_CANDIDATES,
 } from '../model/modelFolder';
 import { checkpointSpec } from '../model/checkpoint/decoderConfig';
-import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, isAdapterFolder, readLoraAdapter } from '../model/checkpoint/loraAdapter';
+import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, describeAdapter, isAdapterFolder, readLoraAdapter } from '../model/checkpoint/loraAdapter';
 import { SAE_FORMATS } from '../sae/formats';
 import { readSaeInfo, SaeInfo } from '../sae/loadSae';
 import { cachedOnFiles } from './fileCache';
@@ -42,6 +42,8 @@ export interface ModelFacts {
   adapterPath?: string;
   /** Why the adapter cannot be applied (DoRA, another PEFT type…). */
   adapterError?: string;
+  /** What the adapter changes (loraAdapter.ts describeAdapter). */
+  adapterSummary?: string;
   hasConfigJson: boolean;
   configError?: string;
   hiddenSize?: number;
@@ -85,7 +87,7 @@ export function modelFacts(folder: string, onnxFile?: string): ModelFacts {
     if (!facts.onnxPath && !facts.checkpointPath && isAdapterFolder(folder)) {
       facts.adapterPath = path.join(folder, ADAPTER_CONFIG);
       try {
-        readLoraAdapter(folder);
+        facts.adapterSummary = describeAdapter(readLoraAdapter(folder));
       } catch (e) {
         facts.adapterError = (e as Error).message;
       }

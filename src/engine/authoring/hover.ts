@@ -59,7 +59,7 @@ function valueFacts(segs: Segments, refs: ConfigRefs, env?: HubEnv): string | un
     if (!f.isFolder) return undefined;
     const from = resolved.fromHubCache ? ` (from the Hugging Face cache)` : '';
     if (f.adapterPath)
-      return `**${model.label}**: \`${f.folder}\`${from}\n\nPEFT LoRA adapter, run on the base's checkpoint (its config.json${f.tokenizerPath ? '' : ' and tokenizer'} from the base)`;
+      return `**${model.label}**: \`${f.folder}\`${from}\n\nPEFT LoRA adapter, run on the base's checkpoint (its config.json${f.tokenizerPath ? '' : ' and tokenizer'} from the base)${f.adapterSummary ? `: ${f.adapterSummary}` : ''}`;
     const weights = f.onnxPath
       ? `ONNX \`${path.relative(f.folder, f.onnxPath)}\``
       : f.checkpointPath

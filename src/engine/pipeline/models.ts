@@ -1,7 +1,7 @@
 import type { ResolvedConfig } from '../config/types';
 import { SaeDiffError } from '../core/errors';
 import { hiddenSize, layerCount, ModelFiles, resolveModelFiles } from '../model/modelFolder';
-import { adapterBaseWarning } from '../model/checkpoint/loraAdapter';
+import { adapterBaseWarning, describeAdapter } from '../model/checkpoint/loraAdapter';
 import { HookedModel, type HookOptions } from '../model/runner';
 import type { SessionSettings } from '../runtime/session';
 
@@ -40,6 +40,7 @@ export function resolveModels(
     const h = hiddenSize(model.configJson);
     log(`model ${model.spec.name}: ${model.source.file} (${count ?? '?'} layers, hidden ${h ?? '?'})`);
     const adapter = model.source.format === 'checkpoint' ? model.source.adapter : undefined;
+    if (adapter) log(`model ${model.spec.name}: PEFT adapter, ${describeAdapter(adapter)}`);
     const mismatch = adapter && adapterBaseWarning(adapter, model.spec.name, base.spec);
     if (mismatch) {
       warnings.push(mismatch);

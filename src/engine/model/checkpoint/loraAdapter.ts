@@ -229,6 +229,20 @@ export function readLoraAdapter(folder: string): LoraAdapter {
   return { file, configFile, modules, ignored, replaced, files, trainedOn };
 }
 
+/** What the adapter changes, for the run's log and the editor's hover: "LoRA on 42 modules, rank 4 (DoRA); token embedding replaced". */
+export function describeAdapter(adapter: LoraAdapter): string {
+  const modules = [...adapter.modules.values()];
+  const ranks = [...new Set(modules.map((m) => m.a.shape[0]))].sort((a, b) => a - b);
+  const parts: string[] = [];
+  if (modules.length > 0)
+    parts.push(
+      `${modules.some((m) => m.magnitude) ? 'DoRA' : 'LoRA'} on ${modules.length} module${modules.length === 1 ? '' : 's'}, rank ${ranks.join('/')}` +
+        (modules.some((m) => m.kind === 'embedding') ? ' (the token embedding among them)' : ''),
+    );
+  if (adapter.replaced.size > 0) parts.push("token embedding replaced by the adapter's copy");
+  return parts.join('; ');
+}
+
 /**
  * A warning when the adapter's recorded base (base_model_name_or_path) does not look like the base it is run on:
  * neither the hub id the config gives nor a folder of the same name (a path's last part). An adapter on another
