@@ -232,7 +232,7 @@ export const GLOSSARY_ENTRIES: readonly GlossaryEntry[] = [
     "key": "logit_effects",
     "name": "logit effects",
     "group": "feature detail",
-    "definition": "The tokens the feature’s decoder direction pushes up (promoted) and down (suppressed) when read straight through the unembedding: the top 10 entries each way of W_dec[f] · W_U.",
+    "definition": "The tokens the feature’s decoder direction pushes up (promoted) and down (suppressed) when read straight through the unembedding: the top 10 entries each way of W_dec[f] · W_U (for SAEs at attn_z, W_dec[f] · W_Oᵀ · W_U, through the layer’s output projection).",
     "rule": "Ignores the layers after the hook and the final norm: a direct-path reading, as Neuronpedia shows it."
   },
   {
