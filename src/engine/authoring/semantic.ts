@@ -140,14 +140,18 @@ function checkModels(ctx: CheckContext, env?: HubEnv): { ref: ModelRef; facts: M
   return usable;
 }
 
-/** Whether the run will find a chat template, as pipeline.ts picks it (dataset.chat_template_from); undefined: unknown. */
-function chatTemplateSource(refs: ConfigRefs, models: { ref: ModelRef; facts: ModelFacts }[]): boolean | undefined {
-  const base = models.find((m) => m.ref.role === 'base');
-  const sft = models.find((m) => m.ref.role === 'sft');
+/** The models whose chat template the run may take, in the order tokenise.ts tries them (dataset.chat_template_from). */
+function templateOwners(refs: ConfigRefs, models: { ref: ModelRef; facts: ModelFacts }[]): (ModelFacts | undefined)[] {
   const from = refs.chatTemplateFrom;
-  const owners = from === 'base' ? [base] : from === 'sft' ? [sft] : models.filter((m) => m.ref.role !== 'reference');
-  if (owners.some((o) => o === undefined || o.facts.hasChatTemplate === undefined)) return undefined;
-  return owners.some((o) => o!.facts.hasChatTemplate);
+  if (from === 'base' || from === 'sft') return [models.find((m) => m.ref.role === from)?.facts];
+  return models.filter((m) => m.ref.role !== 'reference').map((m) => m.facts);
+}
+
+/** Whether the run will find a chat template; undefined: unknown. */
+function chatTemplateSource(refs: ConfigRefs, models: { ref: ModelRef; facts: ModelFacts }[]): boolean | undefined {
+  const owners = templateOwners(refs, models);
+  if (owners.some((o) => o === undefined || o.hasChatTemplate === undefined)) return undefined;
+  return owners.some((o) => o!.hasChatTemplate);
 }
 
 function checkSameShape(ctx: CheckContext, base: ModelFacts, other: { ref: ModelRef; facts: ModelFacts }): void {
@@ -396,14 +400,9 @@ function labelFacts(file: string): { set?: LabelSet; error?: string } {
   });
 }
 
-/** The chat template the run renders with, as tokenise.ts picks it (dataset.chat_template_from), when it is known. */
+/** The chat template the run renders with, when it is known: the first owner's that has one. */
 function runTemplate(refs: ConfigRefs, models: { ref: ModelRef; facts: ModelFacts }[]): ModelFacts['chatTemplate'] {
-  const from = refs.chatTemplateFrom;
-  const candidates = models.filter((m) =>
-    from === 'base' ? m.ref.role === 'base' : from === 'sft' ? m.ref.role === 'sft' : m.ref.role !== 'reference',
-  );
-  const first = from === 'auto' ? candidates.find((m) => m.facts.chatTemplate) : candidates[0];
-  return first?.facts.chatTemplate;
+  return templateOwners(refs, models).find((o) => o?.chatTemplate)?.chatTemplate;
 }
 
 /**
