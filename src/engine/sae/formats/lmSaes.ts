@@ -59,8 +59,6 @@ interface LmSaesSettings {
   description: string;
 }
 
-const settingsCache = new WeakMap<SaeInfo, LmSaesSettings>();
-
 function configOf(folder: string): { file: string; cfg: Record<string, any> } {
   const file = path.join(folder, CONFIG);
   const raw = readConfigObject(file);
@@ -198,13 +196,13 @@ function readInfo(folder: string): SaeInfo {
     modelName: typeof modelName === 'string' ? modelName : undefined,
     sourceKind: settings.description,
   };
-  settingsCache.set(info, settings);
   return info;
 }
 
 function loadWeights(info: SaeInfo, latents?: readonly number[]): SaeWeights {
   const { dIn: d, dSae: m, weightsFile: file } = info;
-  const settings = settingsCache.get(info) ?? settingsOf(configOf(info.folder).cfg, path.join(info.folder, CONFIG), d);
+  const { file: configFile, cfg } = configOf(info.folder);
+  const settings = settingsOf(cfg, configFile, d);
   const axis: Record<string, 0 | 1> = { 'encoder.weight': 0, 'encoder.bias': 0, 'decoder.weight': 1 };
   const t = readTensors(file, readSafetensorsHeader(file), undefined, latents && { ids: latents, axisOf: (name) => axis[name] });
   const width = latents?.length ?? m;
