@@ -18,7 +18,7 @@ import { adapterSource, checkpointSource, type CheckpointSource, type ModelSourc
 import { attentionWidth, hookedWidth } from '../src/engine/model/modelFolder';
 import { HookedModel } from '../src/engine/model/runner';
 import { runDiagnostic } from '../src/engine/pipeline/pipeline';
-import { readOutputProjection } from '../src/engine/report/outputProjection';
+import { outputProjectionReader } from '../src/engine/report/outputProjection';
 import { parseHookName } from '../src/engine/sae/hookName';
 import { readSaeInfo } from '../src/engine/sae/loadSae';
 import { readSafetensors } from '../src/engine/sae/safetensors';
@@ -212,8 +212,8 @@ test("W_O is read alike from an export and from its checkpoint: tiny-llama's Tor
     [path.join(GEMMA2, 'torchscript', 'model.onnx'), path.join(FIXTURES, 'sliding-window', 'gemma2')],
   ]) {
     for (const layer of [0, 2]) {
-      const a = readOutputProjection(onnxSource(onnx), layer);
-      const b = readOutputProjection(checkpointOf(checkpoint), layer);
+      const a = outputProjectionReader(onnxSource(onnx))(layer);
+      const b = outputProjectionReader(checkpointOf(checkpoint))(layer);
       assert.ok(typeof a !== 'string' && typeof b !== 'string', `${onnx} layer ${layer}: ${String(a)} / ${String(b)}`);
       assert.deepEqual([a.width, a.hidden], [b.width, b.hidden]);
       assert.deepEqual(a.data, b.data, `${onnx} layer ${layer}`);

@@ -19,7 +19,7 @@ import { ARCHITECTURES } from '../sae/architectures';
 import { buildEncoderGraph, latentSubset, saeGraphOptions } from '../sae/saeGraph';
 import { createSession, type SessionSettings } from '../runtime/session';
 import { logitEffects } from './logitEffects';
-import { readOutputProjection } from './outputProjection';
+import { type OutputProjection, outputProjectionReader } from './outputProjection';
 import type { ActivatingContext, ComparisonReport, LayerReport, ShiftedFeature } from '../../shared/reportTypes';
 import { readUnembedding, type Unembedding } from './unembedding';
 import type { ModelSource } from '../model/modelSource';
@@ -138,9 +138,13 @@ export async function addFeatureDetails(r: FeatureDetailInputs): Promise<Feature
   } finally {
     for (const p of replayed) await p.encoder.release().catch(() => {});
   }
+  const outputProjection = outputProjectionReader(r.baseModel);
   for (const { layer, folder, dIn, layers, unique, decoderRows } of replayed) {
     const neuronpedia = neuronpediaId(folder);
-    const effects = typeof unembedding === 'string' ? undefined : await effectsOf(r, layer, dIn, decoderRows, unique.length, unembedding);
+    const effects =
+      typeof unembedding === 'string'
+        ? undefined
+        : await effectsOf(r, layer, dIn, decoderRows, unique.length, unembedding, outputProjection);
     for (const l of layers) {
       for (const f of l?.shifted_features ?? []) {
         const i = unique.indexOf(f.id);
@@ -190,9 +194,10 @@ async function effectsOf(
   decoderRows: Float32Array,
   n: number,
   unembedding: Unembedding,
+  outputProjection: (layer: number) => OutputProjection | string,
 ): Promise<Awaited<ReturnType<typeof logitEffects>> | undefined> {
   if (r.hookPoint !== 'attn_z') return unembedding.hidden === dIn ? logitEffects(decoderRows, n, unembedding, r.settings) : undefined;
-  const through = readOutputProjection(r.baseModel, layer);
+  const through = outputProjection(layer);
   if (typeof through === 'string') {
     r.warnings.push(`Logit effects of layer ${layer} are not shown: ${through}.`);
     return undefined;

@@ -8,7 +8,7 @@
  */
 import { outputProjectionNode } from '../model/hooks';
 import { placeExternalData, readExternalBytes } from '../model/externalData';
-import { graphOf, readOnnxModel } from '../model/onnxGraph';
+import { graphOf, type ModelProto, readOnnxModel } from '../model/onnxGraph';
 import { checkpointTensorNames } from '../model/checkpoint/checkpointWeights';
 import type { CheckpointSource, ModelSource } from '../model/modelSource';
 import { readRange } from '../io/readAt';
@@ -24,9 +24,11 @@ export interface OutputProjection {
   name: string;
 }
 
-/** W_Oᵀ of `layer` in `source`, or why it cannot be read. */
-export function readOutputProjection(source: ModelSource, layer: number): OutputProjection | string {
-  return source.format === 'onnx' ? fromOnnx(source.file, layer) : fromCheckpoint(source, layer);
+/** Reads W_Oᵀ of a layer of `source`, or why it cannot be read; an ONNX file is parsed once, on the first read. */
+export function outputProjectionReader(source: ModelSource): (layer: number) => OutputProjection | string {
+  if (source.format !== 'onnx') return (layer) => fromCheckpoint(source, layer);
+  let model: ModelProto | undefined;
+  return (layer) => fromOnnx(source.file, (model ??= readOnnxModel(source.file)), layer);
 }
 
 function fromCheckpoint(source: CheckpointSource, layer: number): OutputProjection | string {
@@ -40,8 +42,7 @@ function fromCheckpoint(source: CheckpointSource, layer: number): OutputProjecti
   return { data: transpose(toFloat32(readRange(t.file, t.offset, t.length), dtype, t.file), hidden, width), width, hidden, name };
 }
 
-function fromOnnx(file: string, layer: number): OutputProjection | string {
-  const model = readOnnxModel(file);
+function fromOnnx(file: string, model: ModelProto, layer: number): OutputProjection | string {
   const node = outputProjectionNode(model, file, layer);
   if (!node) return `no output projection of layer ${layer} was found in ${file}`;
   const graph = graphOf(model);
