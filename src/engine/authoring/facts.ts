@@ -8,15 +8,8 @@ import { datasetExtensionProblem, isParquet, PromptParser } from '../data/datase
 import type { ChatMessage } from '../data/promptRecords';
 import { parquetLayout, promptColumns, readParquetMetadata } from '../data/parquetPrompts';
 import { READ_CAPS, readHeadBounded, readJsonBounded, readTextBounded } from '../io/boundedRead';
-import {
-  attentionWidth,
-  badSizeKey,
-  CHECKPOINT_CANDIDATES,
-  HfModelConfig,
-  hiddenSize,
-  layerCount,
-  ONNX_CANDIDATES,
-} from '../model/modelFolder';
+import { attentionWidth, badSizeKey, HfModelConfig, hiddenSize, layerCount, ONNX_CANDIDATES } from '../model/modelFolder';
+import { CHECKPOINT_FILES } from '../model/checkpoint/checkpointFiles';
 import { checkpointSpec } from '../model/checkpoint/decoderConfig';
 import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, describeAdapter, isAdapterFolder, readLoraAdapter } from '../model/checkpoint/loraAdapter';
 import { SAE_FORMATS } from '../sae/formats';
@@ -63,7 +56,7 @@ export function modelFacts(folder: string, onnxFile?: string): ModelFacts {
   const tokenizer = path.join(folder, 'tokenizer.json');
   const onnxCandidates = onnxFile ? [path.resolve(folder, onnxFile)] : ONNX_CANDIDATES.map((c) => path.join(folder, c));
   const tokenizerConfig = path.join(folder, 'tokenizer_config.json');
-  const checkpoints = CHECKPOINT_CANDIDATES.map((c) => path.join(folder, c));
+  const checkpoints = CHECKPOINT_FILES.map((c) => path.join(folder, c));
   const adapter = [ADAPTER_CONFIG, ...ADAPTER_WEIGHTS].map((f) => path.join(folder, f));
   const watched = [
     folder,

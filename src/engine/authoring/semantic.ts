@@ -2,7 +2,8 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type { Document, LineCounter } from 'yaml';
 import { HubEnv, hubSaeHint, resolveModelPath, resolveSaePath } from '../model/hfCache';
-import { CHECKPOINT_CANDIDATES, NO_MODEL_HINT, ONNX_CANDIDATES } from '../model/modelFolder';
+import { CHECKPOINT_FILES } from '../model/checkpoint/checkpointFiles';
+import { NO_MODEL_HINT, ONNX_CANDIDATES } from '../model/modelFolder';
 import { compileTemplate, renderPrompt } from '../data/dataset';
 import type { ChatMessage } from '../data/promptRecords';
 import { ConfigRefs, configRefs, ModelRef, PIPELINE, Segments } from '../config/configRefs';
@@ -107,7 +108,7 @@ function checkModels(ctx: CheckContext, env?: HubEnv): { ref: ModelRef; facts: M
         !adapter &&
         (ref.onnxFile
           ? `ONNX file not found: ${path.resolve(facts.folder, ref.onnxFile)}.`
-          : `No model in ${facts.folder} (looked for ${[...ONNX_CANDIDATES, ...CHECKPOINT_CANDIDATES].join(', ')}). ${NO_MODEL_HINT}`),
+          : `No model in ${facts.folder} (looked for ${[...ONNX_CANDIDATES, ...CHECKPOINT_FILES].join(', ')}). ${NO_MODEL_HINT}`),
       // an adapter folder uses base's config.json, and base's tokenizer when it has none
       !adapter && !facts.hasConfigJson && `Missing config.json in ${facts.folder}.`,
       facts.configError && `${facts.configError} (${facts.folder}).`,

@@ -4,7 +4,8 @@ import * as path from 'path';
 import { hubRepoPath, looksLikeHubModelId, modelTarget } from '../config/modelId';
 import { readTextBounded } from '../io/boundedRead';
 import { ADAPTER_CONFIG } from './checkpoint/loraAdapter';
-import { CHECKPOINT_CANDIDATES, ONNX_CANDIDATES } from './modelFolder';
+import { CHECKPOINT_FILES } from './checkpoint/checkpointFiles';
+import { ONNX_CANDIDATES } from './modelFolder';
 
 export { looksLikeHubModelId };
 
@@ -22,7 +23,7 @@ export function hubCacheDir(env: HubEnv = process.env): string {
 
 /** The folder holds a model the run can load: an ONNX export, a checkpoint or a LoRA adapter (model/checkpoint). */
 export function hasModel(folder: string): boolean {
-  return [...ONNX_CANDIDATES, ...CHECKPOINT_CANDIDATES, ADAPTER_CONFIG].some((c) => fs.existsSync(path.join(folder, c)));
+  return [...ONNX_CANDIDATES, ...CHECKPOINT_FILES, ADAPTER_CONFIG].some((c) => fs.existsSync(path.join(folder, c)));
 }
 
 /** The hub model repo a folder inside the cache belongs to (`…/models--org--name/snapshots/<rev>/…`), the inverse of cachedSnapshots' naming. */

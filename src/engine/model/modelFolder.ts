@@ -82,8 +82,6 @@ function positiveInteger(v: unknown): number | undefined {
 
 /** Candidate ONNX files, in order of preference (transformers.js repos keep them under onnx/). */
 export const ONNX_CANDIDATES = ['model.onnx', path.join('onnx', 'model.onnx'), path.join('onnx', 'model_fp16.onnx'), 'model_fp16.onnx'];
-/** A save_pretrained checkpoint, used when the folder has no ONNX file (model/checkpoint builds its graph). */
-export const CHECKPOINT_CANDIDATES = CHECKPOINT_FILES;
 
 /**
  * A model folder's files. `base`: the resolved base model, for a fine-tune given as a LoRA adapter folder (its
@@ -112,7 +110,7 @@ export function resolveModelFiles(spec: ModelSpec, config: ResolvedConfig, base?
   const checkpoint = onnxPath ? undefined : checkpointMainFile(spec.path);
   if (!onnxPath && !checkpoint && isAdapterFolder(spec.path)) return adapterFiles(spec, where, base);
   if (!onnxPath && !checkpoint) {
-    throw new SaeDiffError(`No model in ${spec.path} (looked for ${[...ONNX_CANDIDATES, ...CHECKPOINT_CANDIDATES].join(', ')})`, {
+    throw new SaeDiffError(`No model in ${spec.path} (looked for ${[...ONNX_CANDIDATES, ...CHECKPOINT_FILES].join(', ')})`, {
       location: where,
       hint: NO_MODEL_HINT,
     });
