@@ -37,6 +37,14 @@ for (const [folder, architecture, kind] of SAES) {
   });
 }
 
+test('a Language-Model-SAEs SAE saved to a .pt (torch.save of {"sae": state dict}) reads as its safetensors twin', () => {
+  const fromPt = loadSae(path.join(LM, 'jumprelu-pt'));
+  const fromSafetensors = loadSae(path.join(LM, 'jumprelu'));
+  assert.equal(path.basename(fromPt.weightsFile), 'final.pt');
+  for (const key of ['W_enc', 'b_enc', 'W_dec', 'b_dec', 'threshold'] as const) assert.deepEqual(fromPt[key], fromSafetensors[key], key);
+  assert.deepEqual(loadSae(path.join(LM, 'jumprelu-pt'), 'auto', [5, 1]).W_dec, loadSae(path.join(LM, 'jumprelu'), 'auto', [5, 1]).W_dec);
+});
+
 test('Language-Model-SAEs runs the engine cannot read are refused, naming the key', () => {
   for (const [folder, message] of [
     [
@@ -58,13 +66,13 @@ test('Language-Model-SAEs runs the engine cannot read are refused, naming the ke
       folder,
     );
   }
-  // a checkpoint torch.save'd as {"sae": state dict}, and one with a tensor a later version added
+  // a .pt that is no torch.save archive
   const dir = scratchDir('lm-saes');
-  const pickled = path.join(dir, 'pickled');
-  fs.mkdirSync(path.join(pickled, 'checkpoints'), { recursive: true });
-  fs.copyFileSync(path.join(LM, 'jumprelu', 'hyperparams.json'), path.join(pickled, 'hyperparams.json'));
-  fs.writeFileSync(path.join(pickled, 'checkpoints', 'final.pt'), 'pickle');
-  assert.throws(() => readSaeInfo(pickled), /checkpoints\/final\.pt is a pickled checkpoint/);
+  const damaged = path.join(dir, 'damaged');
+  fs.mkdirSync(path.join(damaged, 'checkpoints'), { recursive: true });
+  fs.copyFileSync(path.join(LM, 'jumprelu', 'hyperparams.json'), path.join(damaged, 'hyperparams.json'));
+  fs.writeFileSync(path.join(damaged, 'checkpoints', 'final.pt'), 'pickle');
+  assert.throws(() => readSaeInfo(damaged), /not a torch\.save checkpoint/);
 });
 
 test('a run with a Llama Scope-style SAE: the hook from hook_point_in, what the SAE is in the log', () => {

@@ -89,10 +89,11 @@ export function readTorchCheckpoint(file: string): TorchCheckpoint {
 
 /**
  * A state dict (a dict of name -> tensor) as a safetensors-style index of the file (dataStart 0), for
- * sae/safetensors.ts's readers. Entries that are not tensors are left out; `undefined` when the saved object is no dict.
+ * sae/safetensors.ts's readers: the saved object, or its entry `key` (Language-Model-SAEs saves {"sae": state dict}).
+ * Entries that are not tensors are left out; `undefined` when there is no such dict.
  */
-export function stateDictIndex(ckpt: TorchCheckpoint): SafetensorsHeader | undefined {
-  const root = ckpt.root;
+export function stateDictIndex(ckpt: TorchCheckpoint, key?: string): SafetensorsHeader | undefined {
+  const root = key === undefined ? ckpt.root : ckpt.root instanceof Map ? ckpt.root.get(key) : undefined;
   if (!(root instanceof Map)) return undefined;
   const tensors = new Map<string, SafetensorsEntry>();
   for (const [k, v] of root) if (typeof k === 'string' && isTorchTensor(v)) tensors.set(k, ckpt.locate(v, k));

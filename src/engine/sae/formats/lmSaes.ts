@@ -1,6 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { readSafetensorsHeader } from '../../io/safetensorsHeader';
+import { readSafetensorsHeader, type SafetensorsHeader } from '../../io/safetensorsHeader';
+import { readTorchCheckpoint, stateDictIndex } from '../../io/torchCheckpoint';
 import { readTensors } from '../safetensors';
 import type { SaeArchitecture, SaeFormatModule, SaeInfo, SaeWeights } from '../types';
 import { need } from '../weights';
@@ -10,8 +11,8 @@ import { linearWeights } from './linearWeights';
 /**
  * OpenMOSS's Language-Model-SAEs as it stood when it trained and released Llama Scope (fnlp/Llama-Scope; lm-saes
  * 0.1.0, commit ceb3726f, October 2024): a run's folder with `hyperparams.json` (SAEConfig) and the weights where
- * SparseAutoEncoder.from_config looks for them (sae_weights.safetensors, checkpoints/pruned.safetensors,
- * checkpoints/final.safetensors; the .pt files it also reads are refused): encoder.weight [d_sae, d_model],
+ * SparseAutoEncoder.from_config looks for them (sae_weights, checkpoints/pruned, checkpoints/final; each .safetensors,
+ * else .pt, read weights-only): encoder.weight [d_sae, d_model],
  * encoder.bias, decoder.weight [d_model, d_sae], decoder.bias, in their training form. Read as from_config reads them
  * (sae.py):
  * 1. norm_activation dataset-wise (standardize_parameters_of_dataset_activation_scaling): with s = sqrt(d_model) /
@@ -31,9 +32,15 @@ import { linearWeights } from './linearWeights';
  */
 
 const CONFIG = 'hyperparams.json';
-/** from_config's ckpt_prioritized_paths, safetensors only. */
-const WEIGHTS = ['sae_weights.safetensors', path.join('checkpoints', 'pruned.safetensors'), path.join('checkpoints', 'final.safetensors')];
-const PICKLED = ['sae_weights.pt', path.join('checkpoints', 'pruned.pt'), path.join('checkpoints', 'final.pt')];
+/** from_config's ckpt_prioritized_paths, in its order: a .pt holds torch.save({"sae": state dict, "version"}). */
+const WEIGHTS = [
+  'sae_weights.safetensors',
+  'sae_weights.pt',
+  path.join('checkpoints', 'pruned.safetensors'),
+  path.join('checkpoints', 'pruned.pt'),
+  path.join('checkpoints', 'final.safetensors'),
+  path.join('checkpoints', 'final.pt'),
+];
 const TENSORS = ['encoder.weight', 'encoder.bias', 'decoder.weight', 'decoder.bias'];
 /** SAEConfig's defaults at ceb3726f, for the keys that change what the SAE computes. */
 const DEFAULTS = {
@@ -67,15 +74,17 @@ function configOf(folder: string): { file: string; cfg: Record<string, any> } {
 
 function weightsFile(folder: string): string {
   const file = WEIGHTS.map((f) => path.join(folder, f)).find((f) => fs.existsSync(f));
-  if (file) return file;
-  const pickled = PICKLED.map((f) => path.join(folder, f)).find((f) => fs.existsSync(f));
-  throw refuse(
-    pickled ?? folder,
-    pickled ? `${path.relative(folder, pickled)} is a pickled checkpoint ({"sae": state dict})` : `No SAE weights beside ${CONFIG}`,
-    pickled
-      ? 'Save the state dict as safetensors (SparseAutoEncoder.save_pretrained to a .safetensors path).'
-      : `Language-Model-SAEs keeps them in ${WEIGHTS.join(', ')}.`,
-  );
+  if (!file) throw refuse(folder, `No SAE weights beside ${CONFIG}`, `Language-Model-SAEs keeps them in ${WEIGHTS.join(', ')}.`);
+  return file;
+}
+
+/** The weights' tensors, located in a safetensors file or in the "sae" state dict of a torch.save archive. */
+function weightsIndex(file: string): SafetensorsHeader {
+  if (!file.endsWith('.pt')) return readSafetensorsHeader(file);
+  const index = stateDictIndex(readTorchCheckpoint(file), 'sae');
+  if (!index)
+    throw refuse(file, `${path.basename(file)} holds no "sae" state dict`, 'Save the SAE with SparseAutoEncoder.save_pretrained.');
+  return index;
 }
 
 function positive(cfg: Record<string, any>, key: string, file: string): number {
@@ -157,7 +166,7 @@ function settingsOf(cfg: Record<string, any>, file: string, dIn: number): LmSaes
 function readInfo(folder: string): SaeInfo {
   const { file, cfg } = configOf(folder);
   const weights = weightsFile(folder);
-  const header = readSafetensorsHeader(weights);
+  const header = weightsIndex(weights);
   const extra = [...header.tensors.keys()].filter((n) => !TENSORS.includes(n));
   if (extra.length > 0)
     throw refuse(
@@ -204,7 +213,7 @@ function loadWeights(info: SaeInfo, latents?: readonly number[]): SaeWeights {
   const { file: configFile, cfg } = configOf(info.folder);
   const settings = settingsOf(cfg, configFile, d);
   const axis: Record<string, 0 | 1> = { 'encoder.weight': 0, 'encoder.bias': 0, 'decoder.weight': 1 };
-  const t = readTensors(file, readSafetensorsHeader(file), undefined, latents && { ids: latents, axisOf: (name) => axis[name] });
+  const t = readTensors(file, weightsIndex(file), undefined, latents && { ids: latents, axisOf: (name) => axis[name] });
   const width = latents?.length ?? m;
   const { W_enc, W_dec } = linearWeights(t, file, { encoder: 'encoder.weight', decoder: 'decoder.weight' }, d, m, width);
   const b_enc = need(t, 'encoder.bias', file, [m]);
