@@ -7,14 +7,11 @@
  * use base's W_U.
  */
 import { outputProjectionNode } from '../model/hooks';
-import { placeExternalData, readExternalBytes } from '../model/externalData';
 import { graphOf, type ModelProto, readOnnxModel } from '../model/onnxGraph';
 import { checkpointTensorNames } from '../model/checkpoint/checkpointWeights';
 import type { CheckpointSource, ModelSource } from '../model/modelSource';
-import { readRange } from '../io/readAt';
-import { toFloat32 } from '../sae/safetensors';
 import { transpose } from '../sae/weights';
-import { floatData } from './unembedding';
+import { checkpointMatrix, linearNodeWeight, type StoredMatrix } from './unembedding';
 
 export interface OutputProjection {
   /** Row-major [width, hidden]: an attn_z vector times it is what the layer adds to the residual stream (before b_O). */
@@ -35,34 +32,18 @@ function fromCheckpoint(source: CheckpointSource, layer: number): OutputProjecti
   const { prefix } = checkpointTensorNames(source.checkpoint.tensors, source.spec.family);
   const name = `${prefix}layers.${layer}.self_attn.o_proj.weight`;
   const t = source.checkpoint.tensors.get(name);
-  if (!t) return `${source.checkpoint.main} has no ${name}`;
-  const dtype = { F32: 'float32', F16: 'float16', BF16: 'bfloat16' }[t.dtype];
-  if (!dtype || t.shape.length !== 2) return `${name} in ${t.file} is ${t.dtype} [${t.shape}], not a float matrix`;
-  const [hidden, width] = t.shape;
-  return { data: transpose(toFloat32(readRange(t.file, t.offset, t.length), dtype, t.file), hidden, width), width, hidden, name };
+  return t ? projection(checkpointMatrix(name, t)) : `${source.checkpoint.main} has no ${name}`;
 }
 
 function fromOnnx(file: string, model: ModelProto, layer: number): OutputProjection | string {
   const node = outputProjectionNode(model, file, layer);
-  if (!node) return `no output projection of layer ${layer} was found in ${file}`;
-  const graph = graphOf(model);
-  const inits = new Map((graph.initializer ?? []).map((t) => [t.name!, t]));
-  let weightName = node.input![1];
-  // MatMul(z, W) holds W as [width, hidden]; Gemm(z, W, transB=1) as [hidden, width]; a Transpose of a stored tensor flips it
-  let widthFirst = !(node.opType === 'Gemm' && (node.attribute ?? []).some((a) => a.name === 'transB' && Number(a.i) === 1));
-  if (!inits.has(weightName)) {
-    const t = (graph.node ?? []).find((n) => (n.output ?? []).includes(weightName));
-    if (t?.opType !== 'Transpose' || !inits.has(t.input![0]))
-      return `the weight of ${node.name ?? node.opType} in ${file} is not a stored tensor`;
-    weightName = t.input![0];
-    widthFirst = !widthFirst;
-  }
-  const tensor = inits.get(weightName)!;
-  const dims = (tensor.dims ?? []).map(Number);
-  if (dims.length !== 2) return `${weightName} in ${file} has ${dims.length} dimensions, expected 2`;
-  const values = floatData(tensor, () => readExternalBytes(tensor, placeExternalData({ initializer: [tensor] }, file)!), file);
-  if (!values || values.length !== dims[0] * dims[1]) return `${weightName} in ${file} is not a float matrix of ${dims[0]} x ${dims[1]}`;
-  return widthFirst
-    ? { data: values, width: dims[0], hidden: dims[1], name: weightName }
-    : { data: transpose(values, dims[0], dims[1]), width: dims[1], hidden: dims[0], name: weightName };
+  return node ? projection(linearNodeWeight(graphOf(model), node, file)) : `no output projection of layer ${layer} was found in ${file}`;
+}
+
+/** W_O as stored ([hidden, width] as nn.Linear holds it, or MatMul's [width, hidden]) -> W_Oᵀ [width, hidden]. */
+function projection(m: StoredMatrix | string): OutputProjection | string {
+  if (typeof m === 'string') return m;
+  return m.outputsFirst
+    ? { data: transpose(m.values, m.rows, m.cols), width: m.cols, hidden: m.rows, name: m.name }
+    : { data: m.values, width: m.rows, hidden: m.cols, name: m.name };
 }

@@ -13,7 +13,9 @@ import { graphOf, readOnnxModel, TensorDataType } from '../model/onnxGraph';
 import { toFloat32 } from '../sae/safetensors';
 import { readRange } from '../io/readAt';
 import { checkpointTensorNames } from '../model/checkpoint/checkpointWeights';
+import type { CheckpointTensor } from '../model/checkpoint/checkpointFiles';
 import { type CheckpointSource, type ModelSource, onnxSource } from '../model/modelSource';
+import { transpose } from '../sae/weights';
 
 export interface Unembedding {
   /** Row-major [hidden, vocab]. */
@@ -35,18 +37,13 @@ function fromCheckpoint(source: CheckpointSource): Unembedding | string {
   const { embedding: tiedName, lmHead } = checkpointTensorNames(tensors, source.spec.family);
   const name = tensors.has(lmHead) ? lmHead : source.spec.tiedEmbeddings && tensors.has(tiedName) ? tiedName : undefined;
   if (!name) return `${source.file} has no ${lmHead} and config.json does not tie the embeddings`;
-  const t = tensors.get(name)!;
-  const dtype = { F32: 'float32', F16: 'float16', BF16: 'bfloat16' }[t.dtype];
-  if (!dtype) return `${name} in ${source.file} is ${t.dtype}, not float32, float16 or bfloat16`;
-  if (t.shape.length !== 2) return `${name} in ${t.file} has ${t.shape.length} dimensions, expected 2`;
-  return transposed(toFloat32(readRange(t.file, t.offset, t.length), dtype, t.file), t.shape[0], t.shape[1], name);
+  const m = checkpointMatrix(name, tensors.get(name)!);
+  return typeof m === 'string' ? m : transposed(m.values, m.rows, m.cols, name);
 }
 
 /** [V, d] row-major -> the Unembedding [d, V]. */
 function transposed(values: Float32Array, rows: number, cols: number, name: string): Unembedding {
-  const out = new Float32Array(rows * cols);
-  for (let v = 0; v < rows; v++) for (let i = 0; i < cols; i++) out[i * rows + v] = values[v * cols + i];
-  return { data: out, hidden: cols, vocab: rows, name };
+  return { data: transpose(values, rows, cols), hidden: cols, vocab: rows, name };
 }
 
 function fromOnnx(file: string): Unembedding | string {
@@ -61,19 +58,46 @@ function fromOnnx(file: string): Unembedding | string {
   if (!producer || (producer.opType !== 'MatMul' && producer.opType !== 'Gemm')) {
     return `the ${output.name} output of ${file} is not made by a MatMul or Gemm (found ${producer?.opType ?? 'nothing'})`;
   }
+  // tied weights: MatMul(x, Transpose(embed_tokens))
+  const m = linearNodeWeight(graph, producer, file);
+  if (typeof m === 'string') return m;
+  return m.outputsFirst ? transposed(m.values, m.rows, m.cols, m.name) : { data: m.values, hidden: m.rows, vocab: m.cols, name: m.name };
+}
+
+/** A weight matrix as stored, widened to float32: [rows, cols] row-major. */
+export interface StoredMatrix {
+  name: string;
+  values: Float32Array;
+  rows: number;
+  cols: number;
+  /** It holds [out, in] (nn.Linear's layout, Gemm with transB, a Transpose's input), not MatMul's [in, out]. */
+  outputsFirst: boolean;
+}
+
+/** A checkpoint's 2-D tensor (nn.Linear's [out, in]) read as float32, or why it cannot be. */
+export function checkpointMatrix(name: string, t: CheckpointTensor): StoredMatrix | string {
+  const dtype = { F32: 'float32', F16: 'float16', BF16: 'bfloat16' }[t.dtype];
+  if (!dtype) return `${name} in ${t.file} is ${t.dtype}, not float32, float16 or bfloat16`;
+  if (t.shape.length !== 2) return `${name} in ${t.file} has ${t.shape.length} dimensions, expected 2`;
+  const [rows, cols] = t.shape;
+  return { name, values: toFloat32(readRange(t.file, t.offset, t.length), dtype, t.file), rows, cols, outputsFirst: true };
+}
+
+/**
+ * The weight W of a MatMul(x, W) or Gemm(x, W) node: a stored tensor (read from the file or its external data, that
+ * tensor only), or a Transpose of one; or why it cannot be read.
+ */
+export function linearNodeWeight(graph: onnx.IGraphProto, node: onnx.INodeProto, file: string): StoredMatrix | string {
   const inits = new Map((graph.initializer ?? []).map((t) => [t.name!, t]));
-  let weightName = producer.input![1];
-  // Gemm(x, W, transB=1) is x W^T: W is [V, d].
-  let isTransposed = producer.opType === 'Gemm' && (producer.attribute ?? []).some((a) => a.name === 'transB' && Number(a.i) === 1);
+  let weightName = node.input![1];
+  // Gemm(x, W, transB=1) is x W^T: W is [out, in]
+  let outputsFirst = node.opType === 'Gemm' && (node.attribute ?? []).some((a) => a.name === 'transB' && Number(a.i) === 1);
   if (!inits.has(weightName)) {
-    // Tied weights: MatMul(x, Transpose(embed_tokens)).
     const t = (graph.node ?? []).find((n) => (n.output ?? []).includes(weightName));
-    if (t?.opType === 'Transpose' && inits.has(t.input![0])) {
-      weightName = t.input![0];
-      isTransposed = !isTransposed;
-    } else {
-      return `the weight of ${producer.name ?? producer.opType} in ${file} is not a stored tensor`;
-    }
+    if (t?.opType !== 'Transpose' || !inits.has(t.input![0]))
+      return `the weight of ${node.name ?? node.opType} in ${file} is not a stored tensor`;
+    weightName = t.input![0];
+    outputsFirst = !outputsFirst;
   }
   const tensor = inits.get(weightName)!;
   const dims = (tensor.dims ?? []).map(Number);
@@ -82,7 +106,7 @@ function fromOnnx(file: string): Unembedding | string {
   if (!values) return `${weightName} in ${file} is not float32, float16 or bfloat16 (ONNX type ${tensor.dataType})`;
   const [rows, cols] = dims;
   if (values.length !== rows * cols) return `${weightName} in ${file} holds ${values.length} values, not ${rows} x ${cols}`;
-  return isTransposed ? transposed(values, rows, cols, weightName) : { data: values, hidden: rows, vocab: cols, name: weightName };
+  return { name: weightName, values, rows, cols, outputsFirst };
 }
 
 /** The dtype names sae/safetensors.ts's toFloat32 decodes, by ONNX element type. */
@@ -93,7 +117,7 @@ const WIDENED: Record<number, string> = {
 };
 
 /** ONNX TensorProto float data (raw_data, little-endian, in the file or external, or float_data) as float32. */
-export function floatData(tensor: onnx.ITensorProto, external: () => Uint8Array, file: string): Float32Array | undefined {
+function floatData(tensor: onnx.ITensorProto, external: () => Uint8Array, file: string): Float32Array | undefined {
   const dtype = WIDENED[tensor.dataType ?? 0];
   if (!dtype) return undefined;
   if (dtype === 'float32' && tensor.floatData && tensor.floatData.length > 0) return Float32Array.from(tensor.floatData);

@@ -156,7 +156,7 @@ export class WeightReader {
 
   /** A whole weight the adapter replaces (loraAdapter.ts `replaced`), as stored; it must have the base's own shape. */
   adapterWeight(name: string, t: CheckpointTensor, adapterFile: string): { name: string; dataType: number } {
-    const shape = this.files.tensors.get(name)?.shape;
+    const shape = this.shapeOf(name);
     if (!shape) return this.stored(name, []); // throws: the base has no such tensor
     this.used.add(name); // the base's own, replaced: not reported as unread by checkAllUsed
     if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
