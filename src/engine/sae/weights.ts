@@ -62,3 +62,32 @@ export function pickLatents(data: Float32Array, shape: readonly number[], axis: 
   for (let r = 0; r < rows; r++) for (let j = 0; j < n; j++) out[r * n + j] = data[r * cols + ids[j]];
   return out;
 }
+
+/**
+ * W_dec's rows (the decoder's columns) scaled to unit norm, W_enc's columns and b_enc times the norms: the latents of
+ * unit decoder directions, which dictionary_learning's AutoEncoder.from_pretrained (normalize_decoder) and
+ * Language-Model-SAEs' transform_to_unit_decoder_norm load. A zero direction cannot be normalised: refused with
+ * `hint`, named by its id in `ids` (the latents read) or its place.
+ */
+export function unitDecoder(
+  t: { W_enc: Float32Array; b_enc: Float32Array; W_dec: Float32Array },
+  width: number,
+  d: number,
+  file: string,
+  hint: string,
+  ids?: readonly number[],
+): { W_enc: Float32Array; b_enc: Float32Array; W_dec: Float32Array } {
+  const norms = new Float32Array(width);
+  for (let f = 0; f < width; f++) {
+    let s = 0;
+    for (let j = 0; j < d; j++) s += t.W_dec[f * d + j] ** 2;
+    norms[f] = Math.sqrt(s);
+  }
+  const zero = norms.findIndex((n) => n === 0);
+  if (zero >= 0) throw new SaeDiffError(`Decoder direction ${ids?.[zero] ?? zero} is zero`, { location: { file }, hint });
+  return {
+    W_enc: t.W_enc.map((x, i) => x * norms[i % width]),
+    b_enc: t.b_enc.map((b, f) => b * norms[f]),
+    W_dec: t.W_dec.map((x, i) => x / norms[Math.floor(i / d)]),
+  };
+}

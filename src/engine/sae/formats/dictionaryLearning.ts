@@ -5,7 +5,7 @@ import type { SafetensorsHeader } from '../../io/safetensorsHeader';
 import { parseHookName } from '../hookName';
 import { readScalar, readTensors } from '../safetensors';
 import type { SaeArchitecture, SaeFormatModule, SaeInfo, SaeWeights } from '../types';
-import { need } from '../weights';
+import { need, unitDecoder } from '../weights';
 import { hookOf, readConfigObject, refuse } from './common';
 import { linearWeights } from './linearWeights';
 
@@ -289,7 +289,15 @@ function loadWeights(sae: SaeInfo, latents?: readonly number[]): SaeWeights {
     };
   }
   let b_enc = need(t, layout.linear ? 'encoder.bias' : 'b_enc', file, [m]);
-  if (info.dictClass === 'AutoEncoder') ({ W_enc, b_enc, W_dec } = unitDecoder(W_enc, b_enc, W_dec, width, d, file));
+  // AutoEncoder.normalize_decoder
+  if (info.dictClass === 'AutoEncoder')
+    ({ W_enc, b_enc, W_dec } = unitDecoder(
+      { W_enc, b_enc, W_dec },
+      width,
+      d,
+      file,
+      "dictionary_learning's AutoEncoder.from_pretrained cannot normalise it either; the dictionary is damaged.",
+    ));
   const threshold =
     info.sharedThreshold !== undefined
       ? new Float32Array(width).fill(info.sharedThreshold)
@@ -297,28 +305,6 @@ function loadWeights(sae: SaeInfo, latents?: readonly number[]): SaeWeights {
         ? need(t, 'threshold', file, [m])
         : undefined;
   return { ...info, dSae: width, W_enc, b_enc, W_dec, b_dec, threshold };
-}
-
-/** AutoEncoder.normalize_decoder: W_dec's rows (the decoder's columns) to unit norm, W_enc's columns and b_enc times the norms. */
-function unitDecoder(W_enc: Float32Array, b_enc: Float32Array, W_dec: Float32Array, width: number, d: number, file: string) {
-  const norms = new Float32Array(width);
-  for (let f = 0; f < width; f++) {
-    let s = 0;
-    for (let j = 0; j < d; j++) s += W_dec[f * d + j] ** 2;
-    norms[f] = Math.sqrt(s);
-  }
-  const zero = norms.findIndex((n) => n === 0);
-  if (zero >= 0)
-    throw refuse(
-      file,
-      `Decoder direction ${zero} is zero`,
-      "dictionary_learning's AutoEncoder.from_pretrained cannot normalise it either; the dictionary is damaged.",
-    );
-  return {
-    W_enc: W_enc.map((x, i) => x * norms[i % width]),
-    b_enc: b_enc.map((b, f) => b * norms[f]),
-    W_dec: W_dec.map((x, i) => x / norms[Math.floor(i / d)]),
-  };
 }
 
 export const dictionaryLearningFormat: SaeFormatModule = {

@@ -4,7 +4,7 @@ import { readSafetensorsHeader, type SafetensorsHeader } from '../../io/safetens
 import { readTorchCheckpoint, stateDictIndex } from '../../io/torchCheckpoint';
 import { readTensors } from '../safetensors';
 import type { SaeArchitecture, SaeFormatModule, SaeInfo, SaeWeights } from '../types';
-import { need } from '../weights';
+import { need, unitDecoder } from '../weights';
 import { hookOf, readConfigObject, refuse } from './common';
 import { linearWeights } from './linearWeights';
 
@@ -25,7 +25,7 @@ import { linearWeights } from './linearWeights';
  *    decoder(f).
  * SAEConfig's defaults of that version fill the keys a file leaves out, and keys it does not know are ignored, as
  * from_dict ignores them. LM-SAEs does steps 1 and 2 in the stored dtype (bfloat16 for Llama Scope: one more rounding
- * per weight); here they are done in float64 and rounded once to float32. Refused: transcoders (hook_point_out),
+ * per weight); here in float32, on the weights widened from their stored type. Refused: transcoders (hook_point_out),
  * use_glu_encoder, token-wise and batch-wise normalisation, a negative jump_relu_threshold (LM-SAEs passes negative
  * pre-activations above it, the engine's JumpReLU does not), act_fn topk with a jump_relu_threshold (from_config
  * announces a JumpReLU but encode still runs top-k), and any tensor beyond the four.
@@ -218,36 +218,17 @@ function loadWeights(info: SaeInfo, latents?: readonly number[]): SaeWeights {
   const { W_enc, W_dec } = linearWeights(t, file, { encoder: 'encoder.weight', decoder: 'decoder.weight' }, d, m, width);
   const b_enc = need(t, 'encoder.bias', file, [m]);
   const b_dec = settings.useDecoderBias ? need(t, 'decoder.bias', file, [d]) : new Float32Array(d);
-  // from_config's rescalings, per latent f, in float64: step 1 divides the bias by s_in and multiplies the decoder
-  // column by s_in / s_out; step 2 divides that column by its norm n_f and multiplies the encoder row and bias by n_f
-  const { scales } = settings;
-  const sIn = scales?.in ?? 1;
-  const sOut = scales?.out ?? 1;
-  for (let f = 0; f < width; f++) {
-    let n = 1;
-    if (settings.unitDecoder) {
-      let s = 0;
-      for (let j = 0; j < d; j++) s += (W_dec[f * d + j] * (sIn / sOut)) ** 2;
-      n = Math.sqrt(s);
-      if (n === 0)
-        throw refuse(
-          file,
-          `Decoder direction ${latents?.[f] ?? f} is zero`,
-          'Language-Model-SAEs cannot normalise it either; the SAE is damaged.',
-        );
-    }
-    for (let i = 0; i < d; i++) W_enc[i * width + f] *= n;
-    b_enc[f] = (b_enc[f] / sIn) * n;
-    for (let j = 0; j < d; j++) W_dec[f * d + j] = (W_dec[f * d + j] * (sIn / sOut)) / n;
-  }
-  for (let j = 0; j < d; j++) b_dec[j] /= sOut;
+  // from_config: standardize_parameters_of_dataset_activation_scaling (the bias over s_in, the decoder times
+  // s_in / s_out, its bias over s_out), then transform_to_unit_decoder_norm
+  const sIn = settings.scales?.in ?? 1;
+  const sOut = settings.scales?.out ?? 1;
+  const standardised = { W_enc, b_enc: b_enc.map((b) => b / sIn), W_dec: W_dec.map((w) => w * (sIn / sOut)) };
+  const hint = 'Language-Model-SAEs cannot normalise it either; the SAE is damaged.';
   return {
     ...info,
     dSae: width,
-    W_enc,
-    b_enc,
-    W_dec,
-    b_dec,
+    ...(settings.unitDecoder ? unitDecoder(standardised, width, d, file, hint, latents) : standardised),
+    b_dec: b_dec.map((b) => b / sOut),
     threshold: settings.threshold !== undefined ? new Float32Array(width).fill(settings.threshold) : undefined,
   };
 }
