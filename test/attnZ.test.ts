@@ -11,12 +11,9 @@ import { test } from 'node:test';
 import { validateConfigText } from '../src/engine/authoring/index';
 import { loadConfigText } from '../src/engine/config/load';
 import { SaeDiffError } from '../src/engine/core/errors';
-import { SeededRandom } from '../src/engine/core/seededRandom';
-import { checkpointSpec } from '../src/engine/model/checkpoint/decoderConfig';
 import { readLoraAdapter } from '../src/engine/model/checkpoint/loraAdapter';
-import { adapterSource, checkpointSource, type CheckpointSource, type ModelSource, onnxSource } from '../src/engine/model/modelSource';
+import { adapterSource, type ModelSource, onnxSource } from '../src/engine/model/modelSource';
 import { attentionWidth, hookedWidth } from '../src/engine/model/modelFolder';
-import { HookedModel } from '../src/engine/model/runner';
 import { runDiagnostic } from '../src/engine/pipeline/pipeline';
 import { outputProjectionReader } from '../src/engine/report/outputProjection';
 import { parseHookName } from '../src/engine/sae/hookName';
@@ -25,20 +22,12 @@ import { readSafetensors } from '../src/engine/sae/safetensors';
 import { fixtureConfig } from './helpers/cli';
 import { differenceFromExpected, readExpected } from './helpers/expectedActivations';
 import { FIXTURES as TINY_LLAMA, REPO_ROOT, scratchDir } from './helpers/paths';
-import { writeSafetensors } from './helpers/safetensors';
+import { hookZSae } from './helpers/hookZSae';
+import { checkpointOf } from './helpers/checkpoints';
 
 const FIXTURES = path.join(REPO_ROOT, 'test', 'fixtures');
 const EXPECTED = path.join(FIXTURES, 'attn-z');
 const cpu = { provider: 'cpu' as const, threads: 1 };
-
-function checkpointOf(folder: string): CheckpointSource {
-  const config = path.join(folder, 'config.json');
-  return checkpointSource(
-    path.join(folder, 'model.safetensors'),
-    config,
-    checkpointSpec(JSON.parse(fs.readFileSync(config, 'utf8')), config),
-  );
-}
 
 const LLAMA = path.join(FIXTURES, 'tiny-llama', 'base');
 const GEMMA2 = path.join(FIXTURES, 'gemma2-exports');
@@ -67,24 +56,6 @@ for (const [what, file, source, section] of cases) {
   });
 }
 
-test("attn_z is refused where the attention has a value bias (GPT-2's c_attn, Qwen2's v_proj), naming TransformerLens's fold_value_biases", async () => {
-  const gpt2 = checkpointOf(path.join(FIXTURES, 'gpt2', 'base'));
-  const qwen2 = path.join(FIXTURES, 'dynamo-export', 'qwen2', 'base', 'model.onnx');
-  for (const [source, projection] of [
-    [gpt2, 'attn/c_attn'],
-    [qwen2, 'self_attn/v_proj'],
-  ] as const) {
-    await assert.rejects(
-      HookedModel.load(source, { targets: [1], hookPoint: 'attn_z', tensorNames: new Map() }, cpu),
-      (e: unknown) =>
-        e instanceof SaeDiffError &&
-        e.message.includes(`Layer 1's attention has a value bias (${projection})`) &&
-        /fold_value_biases/.test(e.message) &&
-        e.location?.key === 'layers.hook_point',
-    );
-  }
-});
-
 test('the hook names that say attn_z: SAELens blocks.N.attn.hook_z, a Hugging Face o_proj.input; heads x head_dim is its width', () => {
   assert.deepEqual(parseHookName('blocks.7.attn.hook_z'), { layer: 7, point: 'attn_z' });
   assert.deepEqual(parseHookName('model.layers.12.self_attn.o_proj.input'), { layer: 12, point: 'attn_z' });
@@ -94,39 +65,6 @@ test('the hook names that say attn_z: SAELens blocks.N.attn.hook_z, a Hugging Fa
   assert.deepEqual([attentionWidth(gemma2b), hookedWidth(gemma2b, 'attn_z'), hookedWidth(gemma2b, 'resid_post')], [2048, 2048, 2304]);
   assert.equal(attentionWidth({ n_embd: 768, n_head: 12 }), 768, "GPT-2's keys, head_dim from the hidden size");
 });
-
-/** A SAELens SAE of attn.hook_z at `layer` (ReLU, random directions): what SAELens writes for a hook_z SAE. */
-function hookZSae(folder: string, layer: number, dIn: number, dSae: number, extra: Record<string, unknown> = {}): string {
-  fs.rmSync(folder, { recursive: true, force: true });
-  fs.mkdirSync(folder, { recursive: true });
-  const random = new SeededRandom(layer + 1);
-  const gaussian = () => Math.sqrt(-2 * Math.log(1 - random.uniform())) * Math.cos(2 * Math.PI * random.uniform());
-  const dec = Float32Array.from({ length: dSae * dIn }, () => gaussian() / Math.sqrt(dIn));
-  const enc = new Float32Array(dIn * dSae);
-  for (let f = 0; f < dSae; f++) for (let i = 0; i < dIn; i++) enc[i * dSae + f] = dec[f * dIn + i];
-  writeSafetensors(path.join(folder, 'sae_weights.safetensors'), {
-    W_enc: { shape: [dIn, dSae], data: enc },
-    b_enc: { shape: [dSae], data: new Float32Array(dSae) },
-    W_dec: { shape: [dSae, dIn], data: dec },
-    b_dec: { shape: [dIn], data: new Float32Array(dIn) },
-  });
-  const cfg = {
-    architecture: 'standard',
-    d_in: dIn,
-    d_sae: dSae,
-    dtype: 'float32',
-    hook_name: `blocks.${layer}.attn.hook_z`,
-    hook_layer: layer,
-    hook_head_index: null,
-    activation_fn_str: 'relu',
-    apply_b_dec_to_input: false,
-    normalize_activations: 'none',
-    reshape_activations: 'hook_z',
-    ...extra,
-  };
-  fs.writeFileSync(path.join(folder, 'cfg.json'), JSON.stringify(cfg));
-  return folder;
-}
 
 test("a SAELens hook_z SAE's config: reshape_activations hook_z only on attn.hook_z, one head's SAE refused", () => {
   const dir = scratchDir('attn-z-saes');

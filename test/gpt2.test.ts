@@ -12,10 +12,10 @@ import { validateConfigText } from '../src/engine/authoring/index';
 import type { HookPoint } from '../src/engine/config/types';
 import { SaeDiffError } from '../src/engine/core/errors';
 import { normalisesWithLayerNorm } from '../src/engine/model/centring';
-import { centringNotes } from '../src/engine/pipeline/centring';
+import { checkSameProcessing, processingNotes } from '../src/engine/pipeline/modelProcessing';
 import { checkpointSpec } from '../src/engine/model/checkpoint/decoderConfig';
 import { readLoraAdapter } from '../src/engine/model/checkpoint/loraAdapter';
-import { adapterSource, checkpointSource, type CheckpointSource, type ModelSource, readModelGraph } from '../src/engine/model/modelSource';
+import { adapterSource, type CheckpointSource, type ModelSource, readModelGraph } from '../src/engine/model/modelSource';
 import { readOnnxModel } from '../src/engine/model/onnxGraph';
 import { HookedModel } from '../src/engine/model/runner';
 import { readUnembedding, type Unembedding } from '../src/engine/report/unembedding';
@@ -24,16 +24,13 @@ import type { SaeDiffReport } from '../src/shared/reportTypes';
 import { runCli, writeConfig } from './helpers/cli';
 import { differenceFromExpected, expectedIn } from './helpers/expectedActivations';
 import { FIXTURES, REPO_ROOT, scratchDir } from './helpers/paths';
+import { checkpointOf } from './helpers/checkpoints';
 
 const GPT2 = path.join(REPO_ROOT, 'test', 'fixtures', 'gpt2');
 const out = scratchDir('gpt2');
 const cpu = { provider: 'cpu' as const, threads: 1 };
 const POINTS: HookPoint[] = ['resid_pre', 'resid_mid', 'resid_post', 'attn_out', 'mlp_out'];
 
-function checkpointOf(folder: string): ModelSource {
-  const configFile = path.join(folder, 'config.json');
-  return checkpointSource(path.join(folder, 'model.safetensors'), configFile, checkpointSpec(readJson(configFile), configFile));
-}
 const readJson = (file: string) => JSON.parse(fs.readFileSync(file, 'utf8'));
 const EXPORTS = ['torchscript', 'torchscript-opset14', 'dynamo'].map(
   (name) => [name, path.join(GPT2, 'onnx', name, 'model.onnx')] as const,
@@ -119,23 +116,47 @@ test('an RMSNorm model is never centred (TransformerLens does not centre it): th
 });
 
 test("the run says what it centred, and warns where an SAE's centring cannot apply or is not said", () => {
-  const asked = new Map([[1, { centre: true, source: 'cfg.json model_from_pretrained_kwargs center_writing_weights true' }]]);
+  const none = { centre: false, foldValueBiases: false };
+  const asked = new Map([[1, { ...none, centre: true, source: 'cfg.json model_from_pretrained_kwargs center_writing_weights true' }]]);
   const unstated = new Map([
-    [2, { centre: false, unstated: true, source: 'cfg.json (no model_from_pretrained_kwargs, written before SAELens 3.19.2)' }],
+    [2, { ...none, unstated: true, source: 'cfg.json (no model_from_pretrained_kwargs, written before SAELens 3.19.2)' }],
   ]);
-  const ln = centringNotes(asked, { layerNorm: true, centred: new Set([1]) }, 'gpt2');
+  const hooked = (layerNorm: boolean, centred: number[] = [], valueBiased: number[] = [], folded: number[] = []) => ({
+    modelFile: 'model.onnx',
+    layerNorm,
+    centred: new Set(centred),
+    valueBiased: new Set(valueBiased),
+    valueBiasesFolded: new Set(folded),
+  });
+  const ln = processingNotes(asked, hooked(true, [1]), 'resid_pre', 'gpt2');
   assert.deepEqual(ln.warnings, []);
   assert.match(ln.logs[0], /centred over the hidden axis at layer 1, as TransformerLens's center_writing_weights \(cfg\.json/);
-  const rms = centringNotes(asked, { layerNorm: false, centred: new Set() }, 'llama');
+  const rms = processingNotes(asked, hooked(false), 'resid_pre', 'llama');
   assert.deepEqual(rms.logs, []);
   assert.match(rms.warnings[0], /but llama normalises with RMSNorm, which TransformerLens does not centre/);
-  assert.match(centringNotes(unstated, { layerNorm: true, centred: new Set() }, 'gpt2').warnings[0], /written before SAELens 3\.19\.2/);
-  assert.deepEqual(centringNotes(unstated, { layerNorm: false, centred: new Set() }, 'llama').warnings, []);
+  assert.match(processingNotes(unstated, hooked(true), 'resid_pre', 'gpt2').warnings[0], /written before SAELens 3\.19\.2/);
+  assert.deepEqual(processingNotes(unstated, hooked(false), 'resid_pre', 'llama').warnings, []);
+  // at attn_z: nothing about centring (it changes what writes to the stream), the value biases instead
+  const z = processingNotes(unstated, hooked(true, [], [2]), 'attn_z', 'gpt2');
+  assert.equal(z.warnings.length, 1);
+  assert.match(
+    z.warnings[0],
+    /does not say whether TransformerLens folded gpt2's value biases out of hook_z .*\{"fold_value_biases": true\}/,
+  );
+  assert.deepEqual(processingNotes(unstated, hooked(false), 'attn_z', 'llama').warnings, []);
+  const folds = new Map([[2, { ...none, foldValueBiases: true, source: 'cfg.json model_from_pretrained_kwargs fold_value_biases true' }]]);
+  const folded = processingNotes(folds, hooked(true, [], [2], [2]), 'attn_z', 'gpt2');
+  assert.deepEqual(folded.warnings, []);
+  assert.match(folded.logs[0], /attn_z minus each head's value bias at layer 2, as TransformerLens's fold_value_biases \(cfg\.json/);
+  assert.throws(
+    () => checkSameProcessing(hooked(true, [], [2], [2]), [hooked(true)]),
+    (e: unknown) => e instanceof SaeDiffError && /ask for TransformerLens's fold_value_biases, but model\.onnx has none/.test(e.message),
+  );
 });
 
 test('SAELens configs say whether the SAE read the centred stream: model_from_pretrained_kwargs, releases, older versions', () => {
   const sae = path.join(GPT2, 'saes', 'blocks.1.hook_resid_pre');
-  assert.deepEqual(readSaeInfo(sae).centring?.centre, true);
+  assert.deepEqual(readSaeInfo(sae).modelProcessing?.centre, true);
   const variant = (name: string, edit: (cfg: Record<string, any>) => void, under = out) => {
     const dir = path.join(under, name);
     fs.mkdirSync(dir, { recursive: true });
@@ -143,7 +164,7 @@ test('SAELens configs say whether the SAE read the centred stream: model_from_pr
     edit(cfg);
     fs.writeFileSync(path.join(dir, 'cfg.json'), JSON.stringify(cfg));
     fs.copyFileSync(path.join(sae, 'sae_weights.safetensors'), path.join(dir, 'sae_weights.safetensors'));
-    return readSaeInfo(dir).centring!;
+    return readSaeInfo(dir).modelProcessing!;
   };
   // SAELens 6 keeps the kwargs in metadata
   assert.equal(
@@ -166,6 +187,7 @@ test('SAELens configs say whether the SAE read the centred stream: model_from_pr
   };
   assert.deepEqual(variant('v5-no-kwargs', noKwargs('5.11.0')), {
     centre: false,
+    foldValueBiases: false,
     source: 'cfg.json (SAELens 3.19.2 or later, no model_from_pretrained_kwargs)',
   });
   assert.equal(variant('v3-no-kwargs', noKwargs('3.18.0')).unstated, true);

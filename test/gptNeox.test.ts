@@ -12,20 +12,16 @@ import { SaeDiffError } from '../src/engine/core/errors';
 import { normalisesWithLayerNorm } from '../src/engine/model/centring';
 import { checkpointSpec } from '../src/engine/model/checkpoint/decoderConfig';
 import type { GptNeoxSpec } from '../src/engine/model/checkpoint/gptNeoxConfig';
-import { checkpointSource, type ModelSource, readModelGraph } from '../src/engine/model/modelSource';
+import { type ModelSource, readModelGraph } from '../src/engine/model/modelSource';
 import { HookedModel } from '../src/engine/model/runner';
 import { readUnembedding, type Unembedding } from '../src/engine/report/unembedding';
 import { differenceFromExpected, expectedIn } from './helpers/expectedActivations';
 import { REPO_ROOT } from './helpers/paths';
+import { checkpointOf } from './helpers/checkpoints';
 
 const NEOX = path.join(REPO_ROOT, 'test', 'fixtures', 'gpt-neox');
 const cpu = { provider: 'cpu' as const, threads: 1 };
 const readJson = (file: string) => JSON.parse(fs.readFileSync(file, 'utf8'));
-
-function checkpointOf(folder: string): ModelSource {
-  const configFile = path.join(folder, 'config.json');
-  return checkpointSource(path.join(folder, 'model.safetensors'), configFile, checkpointSpec(readJson(configFile), configFile));
-}
 
 /** Every layer at `points` within 1e-5 (relative to the values' size) of `section` of `folder`'s expected.json. */
 async function assertMatchesTransformers(source: ModelSource | string, folder: string, points: HookPoint[], section?: string) {

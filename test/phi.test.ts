@@ -11,21 +11,16 @@ import type { HookPoint } from '../src/engine/config/types';
 import { SaeDiffError } from '../src/engine/core/errors';
 import { checkpointSpec } from '../src/engine/model/checkpoint/decoderConfig';
 import type { PhiSpec } from '../src/engine/model/checkpoint/phiConfig';
-import { checkpointSource, type ModelSource } from '../src/engine/model/modelSource';
 import { HookedModel } from '../src/engine/model/runner';
 import { readUnembedding, type Unembedding } from '../src/engine/report/unembedding';
 import { differenceFromExpected, expectedIn } from './helpers/expectedActivations';
 import { REPO_ROOT } from './helpers/paths';
+import { checkpointOf } from './helpers/checkpoints';
 
 const PHI = path.join(REPO_ROOT, 'test', 'fixtures', 'phi');
 const cpu = { provider: 'cpu' as const, threads: 1 };
 const readJson = (file: string) => JSON.parse(fs.readFileSync(file, 'utf8'));
 const POINTS: HookPoint[] = ['resid_pre', 'resid_post', 'attn_out', 'mlp_out'];
-
-function checkpointOf(folder: string): ModelSource {
-  const configFile = path.join(folder, 'config.json');
-  return checkpointSource(path.join(folder, 'model.safetensors'), configFile, checkpointSpec(readJson(configFile), configFile));
-}
 
 for (const [fixture, what] of [
   ['base', 'a Phi checkpoint (one LayerNorm feeding attention and the MLP, partial rotary, biased q/k/v)'],

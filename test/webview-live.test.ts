@@ -117,6 +117,14 @@ test('the live panel shows the run from its first message and fills in without m
       await panel.page
         .locator('.report-header .run-facts', { hasText: 'resid_post centred as TransformerLens centres it (layer 2)' })
         .waitFor();
+      // and attn_z without the value biases, for SAEs trained on TransformerLens's folded hook_z
+      const folded = structuredClone(report);
+      folded.run.hook_point = 'attn_z';
+      folded.run.saes = folded.run.saes.map((s) => (s.layer <= 1 ? { ...s, value_biases_folded: true } : s));
+      await panel.send({ type: 'report', report: folded });
+      await panel.page
+        .locator('.report-header .run-facts', { hasText: 'attn_z without the value biases, as TransformerLens folds them (layers 0, 1)' })
+        .waitFor();
       // and so are prompts given the BOS the SAEs were trained with
       centred.run.bos_prepended = { token: '<|endoftext|>', prompts: 64 };
       await panel.send({ type: 'report', report: centred });

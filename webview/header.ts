@@ -9,14 +9,19 @@ export function renderHeader(report: SaeDiffReport, onExport: (kind: ExportKind)
   const names = report.comparisons.map((c) => c.sft.name).join(', ') || '(no fine-tune yet)';
   const run = report.run;
   const dataset = datasetName(report);
-  // the SAEs read TransformerLens's centred stream (center_writing_weights), and so do the metrics
+  // the SAEs read TransformerLens's centred stream (center_writing_weights) or its hook_z without value biases
+  // (fold_value_biases), and so do the metrics
   const centred = (run.saes ?? []).filter((s) => s.centred).map((s) => s.layer);
+  const folded = (run.saes ?? []).filter((s) => s.value_biases_folded).map((s) => s.layer);
+  const layers = (ls: number[]) => `layer${ls.length > 1 ? 's' : ''} ${ls.join(', ')}`;
   const facts = [
     `${run.tokens} tokens${run.samples !== undefined ? ` from ${run.samples} prompts` : ''}${dataset ? ` of ${dataset}` : ''}`,
     run.bos_prepended ? `${run.bos_prepended.token} put first in ${run.bos_prepended.prompts}` : undefined,
     centred.length
-      ? `${run.hook_point} centred as TransformerLens centres it (layer${centred.length > 1 ? 's' : ''} ${centred.join(', ')})`
-      : run.hook_point,
+      ? `${run.hook_point} centred as TransformerLens centres it (${layers(centred)})`
+      : folded.length
+        ? `${run.hook_point} without the value biases, as TransformerLens folds them (${layers(folded)})`
+        : run.hook_point,
     `on ${run.execution_provider}`,
     run.duration_s !== undefined ? `${run.duration_s.toFixed(1)} s` : undefined,
     run.started_at ? new Date(run.started_at).toLocaleString() : undefined,

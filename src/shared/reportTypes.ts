@@ -203,6 +203,11 @@ export interface SaeInfo {
    * TransformerLens's center_writing_weights centres a LayerNorm model's stream, which the SAE was trained on.
    */
   centred?: boolean;
+  /**
+   * At attn_z: each head's value bias was taken out of z before this SAE read it (and for every metric), as
+   * TransformerLens's fold_value_biases moves it into b_O in the model the SAE was trained on.
+   */
+  value_biases_folded?: boolean;
 }
 
 /** One fine-tune's divergence profile across depth (several fine-tunes in one run). */

@@ -5,7 +5,9 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { onnx } from 'onnx-proto';
+import { checkpointSpec } from '../../src/engine/model/checkpoint/decoderConfig';
 import { placeExternalData, readExternalBytes } from '../../src/engine/model/externalData';
+import { checkpointSource, type CheckpointSource } from '../../src/engine/model/modelSource';
 import { deepestModuleScope } from '../../src/engine/model/nodeMetadata';
 import { graphOf, nodeMetadata, readOnnxModel } from '../../src/engine/model/onnxGraph';
 import { toHalfArray } from '../../bench/workload/rng';
@@ -152,4 +154,14 @@ export function float16Checkpoint(from: string, to: string): string {
   }
   writeRawSafetensors(path.join(folder, 'model.safetensors'), tensors);
   return folder;
+}
+
+/** A folder's model.safetensors as a checkpoint source, its graph built from the folder's config.json. */
+export function checkpointOf(folder: string): CheckpointSource {
+  const configFile = path.join(folder, 'config.json');
+  return checkpointSource(
+    path.join(folder, 'model.safetensors'),
+    configFile,
+    checkpointSpec(JSON.parse(fs.readFileSync(configFile, 'utf8')), configFile),
+  );
 }

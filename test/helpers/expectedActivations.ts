@@ -60,6 +60,10 @@ export async function differenceFromExpected(
     const out = await model.run(batch);
     return want.map((values, layer) => {
       const got = out.get(layer)!;
+      if (got.tensor.dims.length !== 3 || values.length !== batch.batch * batch.seq * got.hidden)
+        throw new Error(
+          `layer ${layer}: hooked [${got.tensor.dims.join(', ')}], expected ${values.length} values for [${batch.batch}, ${batch.seq}, hidden]`,
+        );
       let relative = 0,
         absolute = 0,
         largest = 0;

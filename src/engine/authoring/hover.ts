@@ -116,20 +116,26 @@ function layerFacts(layer: number, base: ModelFacts | undefined): string {
 
 function saeTable(rows: { layer: number; folder: string }[], refs: ConfigRefs): string {
   const lines = ['| layer | architecture | width (d_sae) | d_in | hook | dtype |', '|---|---|---|---|---|---|'];
-  // TransformerLens's centring (model/centring.ts): said once, with what says it
+  // TransformerLens's processing (model/centring.ts, model/valueBiasFolding.ts): said once, with what says it
   const centred = new Set<string>();
+  const folded = new Set<string>();
   for (const r of rows) {
     const f = saeFacts(r.folder, refs.saeFormat);
     if (f.info) {
       const i = f.info;
-      if (i.centring?.centre) centred.add(i.centring.source);
+      if (i.modelProcessing?.centre) centred.add(i.modelProcessing.source);
+      if (i.modelProcessing?.foldValueBiases) folded.add(i.modelProcessing.source);
       lines.push(
         `| ${r.layer} | ${i.architecture}${i.kSae ? ` (k ${i.kSae})` : ''}${i.sourceKind ? ` (${i.sourceKind})` : ''} | ${i.dSae} | ${i.dIn} | ${i.hookName ?? '?'}${i.hookLayer !== undefined ? ` (layer ${i.hookLayer})` : ''} | ${i.dtype} |`,
       );
     } else lines.push(`| ${r.layer} | ${f.error} | | | | |`);
   }
-  const note = centred.size
+  const centredNote = centred.size
     ? `\n\nTrained on TransformerLens's centred residual stream (${[...centred].join('; ')}): on a LayerNorm model the run centres the activations the same way.`
     : '';
+  const foldedNote = folded.size
+    ? `\n\nTrained with TransformerLens's value biases folded out of hook_z (${[...folded].join('; ')}): at attn_z the run takes each head's value bias out the same way.`
+    : '';
+  const note = centredNote + foldedNote;
   return `**SAE** (${rows[0].folder === rows[rows.length - 1].folder ? `\`${rows[0].folder}\`` : `${rows.length} folders, format ${refs.saeFormat}`})\n\n${lines.join('\n')}${note}`;
 }

@@ -279,7 +279,7 @@ function checkSaeGroup(ctx: CheckContext, g: SaeGroup, base: ModelFacts | undefi
       { hookPoint: info.hookPoint, written: ctx.refs.hookPointWritten },
     );
   }
-  checkCentring(ctx, g, info, base);
+  checkProcessing(ctx, g, info, base);
   if (!ctx.refs.checkHookLayer || !Number.isInteger(info.hookLayer) || (info.hookLayer as number) < 0) return;
   const wrong = g.layers.filter((l) => l !== info.hookLayer);
   if (!wrong.length) return;
@@ -318,22 +318,31 @@ const LAYER_NORM_MODELS = new Set([
   'codegen',
 ]);
 
+/** Model types whose attention has a value bias, which TransformerLens's fold_value_biases takes out of hook_z. */
+const VALUE_BIAS_MODELS = new Set(['gpt2', 'gpt_neox', 'phi', 'qwen2', 'qwen2_moe', 'opt', 'bloom', 'starcoder2', 'gpt_bigcode']);
+
 /**
- * What the run warns about TransformerLens's centring (pipeline/centring.ts), said in the editor where the base's
- * model_type tells its norm: an older SAELens config that does not say on a LayerNorm model.
+ * What the run warns about TransformerLens's processing (pipeline/modelProcessing.ts), said in the editor where the
+ * base's model_type tells its norm and its value biases: an older SAELens config that does not say whether it read a
+ * LayerNorm model's stream centred, or (at attn_z) hook_z with the value biases folded out.
  */
-function checkCentring(
+function checkProcessing(
   ctx: CheckContext,
   g: SaeGroup,
   info: NonNullable<ReturnType<typeof saeFacts>['info']>,
   base: ModelFacts | undefined,
 ): void {
-  if (!info.centring?.unstated || !base?.modelType || !LAYER_NORM_MODELS.has(base.modelType)) return;
+  if (!info.modelProcessing?.unstated || !base?.modelType) return;
+  const z = ctx.refs.hookPoint === 'attn_z';
+  if (z ? !VALUE_BIAS_MODELS.has(base.modelType) : !LAYER_NORM_MODELS.has(base.modelType)) return;
+  const said = z
+    ? `whether TransformerLens folded the ${base.modelType} value biases out of the hook_z it trained on (fold_value_biases, its default then); the run reads hook_z with them. If it was trained with them folded, add "model_from_pretrained_kwargs": {"fold_value_biases": true} to its cfg.json.`
+    : `whether TransformerLens centred the ${base.modelType} stream it trained on (center_writing_weights, its default then); the run reads it uncentred. If it was trained centred, add "model_from_pretrained_kwargs": {"center_writing_weights": true} to its cfg.json.`;
   report(
     ctx,
-    'sae-centring-unstated',
+    z ? 'sae-value-bias-folding-unstated' : 'sae-centring-unstated',
     g.segments,
-    `The SAE for ${layerList(g.layers)} was saved before SAELens 3.19.2 and does not say whether TransformerLens centred the ${base.modelType} stream it trained on (center_writing_weights, its default then); the run reads it uncentred. If it was trained centred, add "model_from_pretrained_kwargs": {"center_writing_weights": true} to its cfg.json.`,
+    `The SAE for ${layerList(g.layers)} was saved before SAELens 3.19.2 and does not say ${said}`,
     { layers: g.layers },
     'warning',
   );

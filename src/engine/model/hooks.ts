@@ -204,31 +204,43 @@ const WHERE_TEXT: Record<HookPoint, string> = {
   attn_z: "the attention heads' output before the output projection",
 };
 
+/** A value bias as the graph holds it: the stored tensor the value projection adds, and that projection's scope. */
+export interface ValueBias {
+  /** The initializer's name. */
+  tensor: string;
+  /** Below the block: `attn/c_attn` (GPT-2's q, k and v fused), `self_attn/v_proj`, `attention/query_key_value`. */
+  scope: string;
+}
+
+/**
+ * The value projection's bias: Gemm's third input (checkpoint graphs, 2-D exports) or the stored input of an Add (an
+ * export's MatMul + Add); a LoRA branch's Add sums two computed tensors.
+ */
+function valueBiasIn(block: BlockInfo, model: ModelProto): ValueBias | undefined {
+  const stored = new Set(graphOf(model).initializer.map((i) => i.name!));
+  for (const n of block.nodes) {
+    if (!VALUE_PROJECTION.test(n.scope)) continue;
+    if (n.opType === 'Gemm' && (n.inputs[2] ?? '') !== '') return { tensor: n.inputs[2], scope: n.scope };
+    const bias = n.opType === 'Add' ? n.inputs.find((i) => stored.has(i)) : undefined;
+    if (bias) return { tensor: bias, scope: n.scope };
+  }
+  return undefined;
+}
+
+/** Layer `layer`'s value bias, when its attention has one (model/valueBiasFolding.ts folds it out of attn_z). */
+export function valueBiasOf(model: ModelProto, layer: number): ValueBias | undefined {
+  const block = collectBlocks(model).get(layer);
+  return block && valueBiasIn(block, model);
+}
+
 /**
  * TransformerLens's hook_z (blocks.l.attn.hook_z: [batch, pos, head, d_head], which SAELens flattens head by head):
  * the heads' weighted values, before W_O. It is the tensor the output projection's module reads from the rest of
  * the block: the input of o_proj's MatMul in an export (the heads already merged, head-major as transformers'
- * reshape leaves them), of its Reshape in a graph built from a checkpoint. A value bias is refused: TransformerLens
- * loads models with fold_value_biases, which moves b_V out of z into b_O, so its hook_z is not the module's input there.
+ * reshape leaves them), of its Reshape in a graph built from a checkpoint. That is hook_z of a model loaded without
+ * processing; with a value bias, from_pretrained's fold_value_biases takes b_V out of it (model/valueBiasFolding.ts).
  */
-function attentionZ(block: BlockInfo, model: ModelProto, layer: number, file: string): string | undefined {
-  // a bias is Gemm's third input (checkpoint graphs, 2-D exports) or an Add of a stored tensor (an export's MatMul +
-  // Add); a LoRA branch's Add sums two computed tensors
-  const stored = new Set(graphOf(model).initializer.map((i) => i.name!));
-  const biased = block.nodes.find(
-    (n) =>
-      VALUE_PROJECTION.test(n.scope) &&
-      ((n.opType === 'Add' && n.inputs.some((i) => stored.has(i))) || (n.opType === 'Gemm' && (n.inputs[2] ?? '') !== '')),
-  );
-  if (biased) {
-    throw new SaeDiffError(
-      `Layer ${layer}'s attention has a value bias (${biased.scope}): attn_z is not built for it, because TransformerLens's hook_z, which attention SAEs are trained on, has that bias folded out (fold_value_biases)`,
-      {
-        location: { file, key: 'layers.hook_point' },
-        hint: 'Use SAEs of the residual stream or of attn_out for this model.',
-      },
-    );
-  }
+function attentionZ(block: BlockInfo): string | undefined {
   const projection = block.nodes.filter((n) => OUTPUT_PROJECTION.test(n.scope));
   const inProjection = new Set(projection.flatMap((n) => n.outputs));
   const fromBlock = new Set(block.nodes.filter((n) => !OUTPUT_PROJECTION.test(n.scope)).flatMap((n) => n.outputs));
@@ -240,10 +252,10 @@ function attentionZ(block: BlockInfo, model: ModelProto, layer: number, file: st
  * The node of layer `layer`'s output projection that reads attn_z (an export's o_proj MatMul or Gemm; not a LoRA
  * branch's), whose second input is W_O; undefined when the graph has no module scopes or no such node.
  */
-export function outputProjectionNode(model: ModelProto, file: string, layer: number): onnx.INodeProto | undefined {
+export function outputProjectionNode(model: ModelProto, layer: number): onnx.INodeProto | undefined {
   const block = collectBlocks(model).get(layer);
   if (!block) return undefined;
-  const z = attentionZ(block, model, layer, file);
+  const z = attentionZ(block);
   const node = block.nodes.find(
     (n) =>
       OUTPUT_PROJECTION.test(n.scope) && !n.scope.includes('/lora_') && (n.opType === 'MatMul' || n.opType === 'Gemm') && n.inputs[0] === z,
@@ -251,17 +263,11 @@ export function outputProjectionNode(model: ModelProto, file: string, layer: num
   return node ? graphOf(model).node[node.index] : undefined;
 }
 
-function scopedHook(
-  blocks: Map<number, BlockInfo>,
-  model: ModelProto,
-  layer: number,
-  hookPoint: HookPoint,
-  file: string,
-): string | undefined {
+function scopedHook(blocks: Map<number, BlockInfo>, model: ModelProto, layer: number, hookPoint: HookPoint): string | undefined {
   const block = blocks.get(layer)!;
   switch (hookPoint) {
     case 'attn_z':
-      return attentionZ(block, model, layer, file);
+      return attentionZ(block);
     case 'resid_post':
       return residPost(block, model);
     case 'resid_pre':
@@ -355,7 +361,7 @@ export function discoverHooks(
         },
       );
     }
-    const t = scopedHook(blocks, model, layer, hookPoint, file);
+    const t = scopedHook(blocks, model, layer, hookPoint);
     if (!t) {
       throw new SaeDiffError(`Cannot find the ${hookPoint} tensor (${WHERE_TEXT[hookPoint]}) of layer ${layer} in the graph`, {
         location: { file, key: 'layers.hook_point' },

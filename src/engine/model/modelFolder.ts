@@ -40,17 +40,32 @@ export function hiddenSize(config: HfModelConfig): number | undefined {
   const c = textPart(config);
   return positiveInteger(c.hidden_size ?? c.n_embd ?? c.d_model);
 }
+
+/** The attention's heads as config.json gives them: query heads, key/value heads (grouped-query attention), head size. */
+export interface AttentionHeads {
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+}
+
 /**
- * The width of TransformerLens's hook_z flattened: attention heads times head size (`head_dim`, else hidden / heads:
- * Gemma 2 2B's 8 x 256 = 2048 beside its hidden size 2304).
+ * The attention's heads: `num_key_value_heads` (else as many as the query heads: GPT-2, GPT-NeoX, Phi) and
+ * `head_dim` (else hidden / heads: Gemma 2 2B's 8 x 256 = 2048 beside its hidden size 2304).
  */
-export function attentionWidth(config: HfModelConfig): number | undefined {
+export function attentionHeads(config: HfModelConfig): AttentionHeads | undefined {
   const c = textPart(config);
   const heads = positiveInteger(c.num_attention_heads ?? c.n_head ?? c.num_heads);
   const hidden = hiddenSize(config);
   if (heads === undefined) return undefined;
   const headDim = positiveInteger(c.head_dim) ?? (hidden !== undefined && hidden % heads === 0 ? hidden / heads : undefined);
-  return headDim === undefined ? undefined : heads * headDim;
+  const kvHeads = positiveInteger(c.num_key_value_heads) ?? heads;
+  return headDim === undefined ? undefined : { heads, kvHeads, headDim };
+}
+
+/** The width of TransformerLens's hook_z flattened: attention heads times head size. */
+export function attentionWidth(config: HfModelConfig): number | undefined {
+  const h = attentionHeads(config);
+  return h && h.heads * h.headDim;
 }
 
 /** What one token's hooked vector holds: the hidden size, or the attention width at attn_z. */

@@ -1,11 +1,14 @@
+import { onnx } from 'onnx-proto';
 import { ort } from '../runtime/ort';
 import type { HookPoint } from '../config/types';
 import { SaeDiffError } from '../core/errors';
 import { createSession, identityModel, SessionSettings } from '../runtime/session';
 import { appendCentred, normalisesWithLayerNorm } from './centring';
-import { discoverHooks } from './hooks';
+import { discoverHooks, valueBiasOf } from './hooks';
+import type { AttentionHeads } from './modelFolder';
 import { type ModelSource, onnxSource, readModelGraph } from './modelSource';
 import { embeddingsOnCpu } from './oversizedWeights';
+import { appendFoldedZ } from './valueBiasFolding';
 import {
   declaredElemTypes,
   dominantFloatType,
@@ -43,6 +46,13 @@ export interface HookOptions {
    * (and probes) come out minus their mean over the hidden axis, where the graph normalises with LayerNorm (centring.ts).
    */
   centred?: ReadonlySet<number>;
+  /**
+   * attn_z: layers whose SAE was trained on TransformerLens's hook_z with the value biases folded out
+   * (fold_value_biases): where the attention has a value bias, its activations come out minus it (valueBiasFolding.ts).
+   */
+  foldValueBiases?: ReadonlySet<number>;
+  /** The attention's heads (config.json), which say where b_V lies in a fused bias. */
+  attentionHeads?: AttentionHeads;
 }
 
 /** The residual stream around a target layer: entering it, leaving it, and leaving the next block. */
@@ -132,6 +142,9 @@ export class HookedModel {
     /** Whether the graph normalises with LayerNorm (centring.ts), and so the layers whose activations are centred. */
     readonly layerNorm = false,
     readonly centred: ReadonlySet<number> = new Set(),
+    /** attn_z layers whose attention has a value bias, and those whose bias was folded out (HookOptions.foldValueBiases). */
+    readonly valueBiased: ReadonlySet<number> = new Set(),
+    readonly valueBiasesFolded: ReadonlySet<number> = new Set(),
   ) {}
 
   /** Loads an ONNX file (a path) or any model source: its graph hooked, cut and in a session. */
@@ -139,7 +152,7 @@ export class HookedModel {
     const source = typeof from === 'string' ? onnxSource(from) : from;
     const onnxPath = source.file;
     const { model, externalDataFolder } = readModelGraph(source, settings.provider !== 'cpu');
-    const { tensors, outputNames, blockCount, probes, layerNorm, centred } = hookGraph(model, onnxPath, hooks);
+    const { tensors, outputNames, blockCount, probes, layerNorm, centred, valueBiased, folded } = hookGraph(model, onnxPath, hooks);
     const graph = graphOf(model);
     const inputSpecs = graph.input.map((i) => ({
       name: i.name!,
@@ -181,6 +194,8 @@ export class HookedModel {
       hooks.outputLocation === 'gpu-buffer' && settings.provider !== 'cpu' ? new DeviceDownload(settings) : undefined,
       layerNorm,
       centred,
+      valueBiased,
+      folded,
     );
   }
 
@@ -264,8 +279,9 @@ function intTensor(elemType: number, values: number[], dims: number[]): ort.Tens
 
 /**
  * Graph surgery: exposes the hooked tensor of every target layer as a float32 output (centred where
- * HookOptions.centred asks and the graph normalises with LayerNorm) and drops every node those outputs do not
- * need (the final norm, lm_head and later blocks), in place.
+ * HookOptions.centred asks and the graph normalises with LayerNorm; at attn_z, its value bias folded out where
+ * HookOptions.foldValueBiases asks and the attention has one) and drops every node those outputs do not need (the
+ * final norm, lm_head and later blocks), in place.
  */
 export function hookGraph(
   model: ModelProto,
@@ -278,6 +294,8 @@ export function hookGraph(
   probes: Map<number, Map<ProbeKind, string>>;
   layerNorm: boolean;
   centred: Set<number>;
+  valueBiased: Set<number>;
+  folded: Set<number>;
 } {
   const graph = graphOf(model);
   const layerNorm = normalisesWithLayerNorm(model);
@@ -288,8 +306,32 @@ export function hookGraph(
   // activations whose type the graph does not declare have the type of the bulk of the weights
   const weightsType = dominantFloatType(graph);
   const outputs = new Map<string, ReturnType<typeof valueInfo>>();
-  /** Exposes a tensor as a float32 output (layers may share one: resid_pre of l+1 = resid_post of l), centred or not. */
-  const expose = (tensor: string, centre: boolean): string => {
+  const valueBiased = new Set<number>();
+  const folded = new Set<number>();
+  /**
+   * Layer `layer`'s attn_z as [batch, seq, heads x head_dim] (a dynamo export of GPT-2 hands it on unmerged, [batch,
+   * seq, heads, head_dim]: the merge is inside c_proj's scope there), minus its value bias where the SAE asks.
+   */
+  const attentionZ = (z: string, tensor: string, layer: number): string => {
+    const shape = `sae_diff.z_shape.${tensor}`;
+    graph.initializer.push(onnx.TensorProto.create({ name: shape, dataType: TensorDataType.INT64, dims: [3], int64Data: [0, 0, -1] }));
+    let name = `sae_diff.z.${tensor}`;
+    graph.node.push(makeNode('Reshape', [z, shape], [name], `sae_diff/Reshape_z_${tensor}`));
+    const bias = valueBiasOf(model, layer);
+    if (bias) valueBiased.add(layer);
+    if (bias && hooks.foldValueBiases?.has(layer)) {
+      const foldedName = `sae_diff.folded.${tensor}`;
+      appendFoldedZ(model, name, bias, hooks.attentionHeads, foldedName, onnxPath, layer);
+      folded.add(layer);
+      name = foldedName;
+    }
+    return name;
+  };
+  /**
+   * Exposes a tensor as a float32 output (layers may share one: resid_pre of l+1 = resid_post of l), centred or not,
+   * or as layer `zOf`'s attn_z.
+   */
+  const expose = (tensor: string, centre: boolean, zOf?: number): string => {
     let name = tensor;
     if ((types.get(tensor) ?? weightsType) !== FLOAT) {
       // float16 / bfloat16 exports: the metrics are defined in float32
@@ -302,11 +344,13 @@ export function hookGraph(
       if (!outputs.has(centredName)) appendCentred(model, name, centredName);
       name = centredName;
     }
+    if (zOf !== undefined) name = attentionZ(name, tensor, zOf);
     outputs.set(name, valueInfo(name, FLOAT));
     return name;
   };
   const outputNames = new Map<number, string>();
-  for (const [layer, tensor] of found.tensors) outputNames.set(layer, expose(tensor, centred.has(layer)));
+  for (const [layer, tensor] of found.tensors)
+    outputNames.set(layer, expose(tensor, centred.has(layer), hooks.hookPoint === 'attn_z' ? layer : undefined));
   const probes = new Map<number, Map<ProbeKind, string>>();
   // the neighbouring positions are the residual stream's: an attn_z SAE does not live there
   if (hooks.probeNeighbours && found.blockCount !== undefined && hooks.hookPoint !== 'attn_z') {
@@ -322,5 +366,5 @@ export function hookGraph(
     }
   }
   pruneToOutputs(model, [...outputs.values()]);
-  return { tensors: found.tensors, outputNames, blockCount: found.blockCount, probes, layerNorm, centred };
+  return { tensors: found.tensors, outputNames, blockCount: found.blockCount, probes, layerNorm, centred, valueBiased, folded };
 }

@@ -1,6 +1,6 @@
 import type { ResolvedConfig } from '../config/types';
 import { SaeDiffError } from '../core/errors';
-import { hiddenSize, layerCount, ModelFiles, resolveModelFiles } from '../model/modelFolder';
+import { attentionHeads, hiddenSize, layerCount, ModelFiles, resolveModelFiles } from '../model/modelFolder';
 import { adapterBaseWarning, describeAdapter } from '../model/checkpoint/loraAdapter';
 import { HookedModel, type HookOptions } from '../model/runner';
 import type { SessionSettings } from '../runtime/session';
@@ -76,7 +76,8 @@ export async function loadModels(
   loaded: (m: HookedModel) => void,
 ): Promise<RunModels<HookedModel>> {
   const load = async (f: ModelFiles, options: HookOptions) => {
-    const m = await HookedModel.load(f.source, options, settings);
+    // each model's own heads say where its value biases lie, when attn_z folds them (model/valueBiasFolding.ts)
+    const m = await HookedModel.load(f.source, { ...options, attentionHeads: attentionHeads(f.configJson) }, settings);
     loaded(m);
     return m;
   };

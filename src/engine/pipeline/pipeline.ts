@@ -22,7 +22,7 @@ import { contextChunkCap } from '../sae/contextCandidates';
 import type { Projector } from '../sae/projector';
 import { checkRunKernels } from './kernelCheck';
 import { chooseProvider } from './provider';
-import { centringNotes, checkSameCentring } from './centring';
+import { checkSameProcessing, processingNotes } from './modelProcessing';
 import { everyModel, loadModels, resolveModels, RunModels } from './models';
 import { loadSaes, RunSaes } from './saes';
 import { datasetSourceOf, tokenise, Tokenised } from './tokenise';
@@ -85,20 +85,24 @@ export async function runDiagnostic(config: ResolvedConfig, options: RunOptions 
       hookPoint: config.layers.hookPoint,
       tensorNames: config.layers.tensorNames,
       outputLocation: reduction.activationLocation,
-      centred: new Set([...saes.centring].filter(([, c]) => c?.centre).map(([l]) => l)),
+      centred: new Set([...saes.processing].filter(([, c]) => c?.centre).map(([l]) => l)),
+      foldValueBiases: new Set([...saes.processing].filter(([, c]) => c?.foldValueBiases).map(([l]) => l)),
     };
     const tModels = performance.now();
     const models = await loadModels(files, hooks, settings, (m) => toRelease.push(m));
     log(`loaded: ${everyModel(files).length} model session(s) in ${since(tModels)} s`);
     for (const [layer, tensor] of models.base.hookTensors) log(`hook layer ${layer}: ${tensor}`);
-    checkSameCentring(models.base, [...models.fineTunes, ...(models.reference ? [models.reference] : [])]);
-    const centring = centringNotes(saes.centring, models.base, files.base.spec.name);
-    centring.logs.forEach((line) => log(line));
-    for (const w of centring.warnings) {
+    checkSameProcessing(models.base, [...models.fineTunes, ...(models.reference ? [models.reference] : [])]);
+    const processing = processingNotes(saes.processing, models.base, config.layers.hookPoint, files.base.spec.name);
+    processing.logs.forEach((line) => log(line));
+    for (const w of processing.warnings) {
       warnings.push(w);
       log(`warning: ${w}`);
     }
-    for (const info of saes.infos) if (models.base.centred.has(info.layer)) info.centred = true;
+    for (const info of saes.infos) {
+      if (models.base.centred.has(info.layer)) info.centred = true;
+      if (models.base.valueBiasesFolded.has(info.layer)) info.value_biases_folded = true;
+    }
     if (models.base.tablesOnCpu.length)
       log(`embedding lookups on the CPU, their tables above the buffer limit: ${models.base.tablesOnCpu.join(', ')}`);
     timings.load = (performance.now() - t0) / 1000 - timings.tokenize;

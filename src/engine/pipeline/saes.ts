@@ -11,7 +11,7 @@ import type { SessionSettings } from '../runtime/session';
 import { createProjector } from '../sae/createProjector';
 import { checkSaeFits, guaranteedMaxL0, loadSae, readSaeInfo, type SaeWeights } from '../sae/loadSae';
 import type { Projector } from '../sae/projector';
-import type { SaeCentring } from '../sae/types';
+import type { SaeModelProcessing } from '../sae/types';
 import type { SaeInfo } from '../../shared/reportTypes';
 
 /** What each layer's SAE declares it achieves (the self-check compares). */
@@ -25,8 +25,11 @@ export interface RunSaes {
   projectors: Map<number, Projector>;
   /** SAEs kept loaded for the feature details (within featureDetails.ts's keepLoadedSaeBytes()). */
   loaded: Map<number, SaeWeights>;
-  /** Per layer, whether its SAE reads TransformerLens's centred stream (the hooks centre it: model/centring.ts). */
-  centring: Map<number, SaeCentring | undefined>;
+  /**
+   * Per layer, how TransformerLens processed the model its SAE was trained on: the hooks centre the stream
+   * (model/centring.ts) and fold the value biases out of attn_z (model/valueBiasFolding.ts) as it did.
+   */
+  processing: Map<number, SaeModelProcessing | undefined>;
   /** Per layer, whether its SAE was trained on windows that begin with BOS (SAELens prepend_bos; data/bos.ts). */
   bosFirst: (boolean | undefined)[];
 }
@@ -51,7 +54,7 @@ export async function loadSaes(
     labels: new Map(),
     projectors: new Map(),
     loaded: new Map(),
-    centring: new Map(),
+    processing: new Map(),
     bosFirst: [],
   };
   try {
@@ -94,7 +97,7 @@ async function loadLayerSae(
     config.layers.hookPoint,
   );
   const sae = loadSae(folder, config.sae.format);
-  out.centring.set(layer, sae.centring);
+  out.processing.set(layer, sae.modelProcessing);
   out.bosFirst.push(sae.prependBos);
   out.declared.set(layer, { l0: sae.declaredL0, explainedVariance: sae.declaredExplainedVariance, maxL0: guaranteedMaxL0(sae) });
   if (config.sae.k > sae.dSae)

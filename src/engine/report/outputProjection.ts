@@ -1,8 +1,8 @@
 /**
  * A layer's attention output projection W_O, to take an attn_z direction (the heads' outputs, before W_O) to the
  * residual stream it writes: for the logit effects of attn_z features, W_dec[f] · W_Oᵀ · W_U (the direct path through
- * the layer's output projection, as Neuronpedia shows attention SAE features). From a checkpoint:
- * `layers.N.self_attn.o_proj.weight` [hidden, width]; from an export: the weight of the o_proj MatMul (stored
+ * the layer's output projection, as Neuronpedia shows attention SAE features). From a checkpoint: o_proj's weight
+ * [hidden, width] (GPT-NeoX's and Phi's dense; GPT-2's Conv1D c_proj holds [width, hidden]); from an export: the weight of the o_proj MatMul (stored
  * [width, hidden]) or Gemm that reads attn_z (model/hooks.ts outputProjectionNode). Base's W_O, as the logit effects
  * use base's W_U.
  */
@@ -28,15 +28,28 @@ export function outputProjectionReader(source: ModelSource): (layer: number) => 
   return (layer) => fromOnnx(source.file, (model ??= readOnnxModel(source.file)), layer);
 }
 
+/**
+ * W_O's name in a checkpoint of `family`, and whether it is stored [in, out]: GPT-2's Conv1D c_proj (x W + b), where
+ * nn.Linear's o_proj (Llama's kin) and dense (GPT-NeoX, Phi) hold [out, in].
+ */
+function checkpointOutputProjection(family: string, prefix: string, layer: number): { name: string; inputsFirst: boolean } {
+  if (family === 'gpt2') return { name: `${prefix}h.${layer}.attn.c_proj.weight`, inputsFirst: true };
+  if (family === 'gpt_neox') return { name: `${prefix}layers.${layer}.attention.dense.weight`, inputsFirst: false };
+  if (family === 'phi') return { name: `${prefix}layers.${layer}.self_attn.dense.weight`, inputsFirst: false };
+  return { name: `${prefix}layers.${layer}.self_attn.o_proj.weight`, inputsFirst: false };
+}
+
 function fromCheckpoint(source: CheckpointSource, layer: number): OutputProjection | string {
   const { prefix } = checkpointTensorNames(source.checkpoint.tensors, source.spec.family);
-  const name = `${prefix}layers.${layer}.self_attn.o_proj.weight`;
+  const { name, inputsFirst } = checkpointOutputProjection(source.spec.family, prefix, layer);
   const t = source.checkpoint.tensors.get(name);
-  return t ? projection(checkpointMatrix(name, t)) : `${source.checkpoint.main} has no ${name}`;
+  if (!t) return `${source.checkpoint.main} has no ${name}`;
+  const m = checkpointMatrix(name, t);
+  return projection(typeof m === 'string' || !inputsFirst ? m : { ...m, outputsFirst: false });
 }
 
 function fromOnnx(file: string, model: ModelProto, layer: number): OutputProjection | string {
-  const node = outputProjectionNode(model, file, layer);
+  const node = outputProjectionNode(model, layer);
   return node ? projection(linearNodeWeight(graphOf(model), node, file)) : `no output projection of layer ${layer} was found in ${file}`;
 }
 

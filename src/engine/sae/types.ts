@@ -4,13 +4,19 @@ export type SaeArchitecture = 'standard' | 'jumprelu' | 'topk' | 'gated';
 /** SAELens activation normalisation, applied exactly: scale in, unscale the reconstruction out. */
 export type SaeNormalization = 'none' | 'expected_average_only_in' | 'constant_norm_rescale' | 'layer_norm';
 
-/** Whether an SAE reads TransformerLens's centred stream (model/centring.ts; SAELens: formats/saelensCentring.ts). */
-export interface SaeCentring {
+/**
+ * How TransformerLens processed the model an SAE was trained on, where that changes what the SAE reads (SAELens:
+ * formats/saelensProcessing.ts): the centred stream (model/centring.ts), hook_z without value biases
+ * (model/valueBiasFolding.ts).
+ */
+export interface SaeModelProcessing {
   /** Trained on the centred stream of a LayerNorm model (center_writing_weights). */
   centre: boolean;
+  /** Trained on hook_z with the value biases folded into b_O (fold_value_biases). */
+  foldValueBiases: boolean;
   /** What says so, for logs and warnings. */
   source: string;
-  /** A config from before SAELens 3.19.2 that does not say, though its training centred LayerNorm models by default. */
+  /** A config from before SAELens 3.19.2 that does not say, though its training processed the model by default. */
   unstated?: boolean;
 }
 
@@ -40,8 +46,8 @@ export interface SaeInfo {
   rescaleActsByDecoderNorm?: boolean;
   /** Whether the SAE's training windows began with the tokenizer's BOS (SAELens prepend_bos), when it says. */
   prependBos?: boolean;
-  /** TransformerLens's centring of the stream the SAE was trained on (SAELens SAEs; others read it as it is). */
-  centring?: SaeCentring;
+  /** TransformerLens's processing of the model the SAE was trained on (SAELens SAEs; others read it as it is). */
+  modelProcessing?: SaeModelProcessing;
   /** The model the SAE was trained on, when its config says (SAELens model_name, Gemma Scope 2 model_name). */
   modelName?: string;
   /** What the SAE is in its own library's terms, when that differs from `architecture` (dictionary_learning's class). */

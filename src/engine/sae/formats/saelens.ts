@@ -6,7 +6,7 @@ import { readSafetensorsHeader } from '../../io/safetensorsHeader';
 import type { SaeFormatModule, SaeInfo, SaeNormalization, SaeWeights } from '../types';
 import { need, scaleColumns, scaleRows } from '../weights';
 import { firstNumber, hookOf, readConfigObject, refuse } from './common';
-import { saeLensCentring } from './saelensCentring';
+import { saeLensProcessing } from './saelensProcessing';
 
 const NORMALIZATIONS = ['none', 'expected_average_only_in', 'constant_norm_rescale', 'layer_norm'];
 
@@ -164,7 +164,7 @@ function readInfo(folder: string): SaeInfo {
     scalingFactor,
     finetuningScaling: finetuningScaling || undefined,
     rescaleActsByDecoderNorm: rescale || undefined,
-    centring: saeLensCentring(raw, folder),
+    modelProcessing: saeLensProcessing(raw, folder),
     // SAELens' prepend_bos (LanguageModelSAERunnerConfig's default true; SAELens 6 keeps it in metadata)
     prependBos: (cfg.prepend_bos ?? meta?.prepend_bos ?? true) !== false,
     declaredL0: firstNumber(cfg, ['l0', 'expected_l0', 'average_l0', 'mean_l0']) ?? firstNumber(meta, ['l0']),

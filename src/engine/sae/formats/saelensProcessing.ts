@@ -1,15 +1,17 @@
 /**
- * Whether a SAELens SAE was trained on TransformerLens's centred residual stream (model/centring.ts), as SAELens
- * itself tells: its training runs load the model with HookedTransformer.from_pretrained_no_processing(
- * **model_from_pretrained_kwargs) since 3.19.2 (sae_lens/load_model.py; the kwargs are saved in cfg.json, top level or,
- * in SAELens 6, in metadata), so the stream is centred when those kwargs set center_writing_weights. Before 3.19.2
- * training used from_pretrained, whose default processing centres LayerNorm models, and cfg.json did not record it;
+ * How TransformerLens processed the model a SAELens SAE was trained on, as SAELens itself tells: whether it read the
+ * centred residual stream (model/centring.ts) and hook_z without the value biases (model/valueBiasFolding.ts). Its
+ * training runs load the model with HookedTransformer.from_pretrained_no_processing(**model_from_pretrained_kwargs)
+ * since 3.19.2 (sae_lens/load_model.py; the kwargs are saved in cfg.json, top level or, in SAELens 6, in metadata), so
+ * the stream is centred when those kwargs set center_writing_weights, and the value biases folded when they set
+ * fold_value_biases. Before 3.19.2 training used from_pretrained, whose default processing does both (centring
+ * LayerNorm models only), and cfg.json did not record it;
  * SAELens marks its own releases trained that way with config_overrides in pretrained_saes.yaml (a SAE loaded from
  * the hub cache of one of those repos is read with its override). Models other than HookedTransformer
  * (AutoModelForCausalLM, HookedMamba) are never processed.
  */
 import { cachedRepoOf } from '../../model/hfCache';
-import type { SaeCentring } from '../types';
+import type { SaeModelProcessing } from '../types';
 
 /**
  * The repos of SAELens releases whose pretrained_saes.yaml config_overrides set model_from_pretrained_kwargs
@@ -33,22 +35,24 @@ const before = (v: number[], than: number[]) => {
 };
 
 /** `raw`: cfg.json as saved (before upgradeSaeLensConfig). */
-export function saeLensCentring(raw: Record<string, any>, folder: string): SaeCentring {
+export function saeLensProcessing(raw: Record<string, any>, folder: string): SaeModelProcessing {
   const meta = raw.metadata && typeof raw.metadata === 'object' ? raw.metadata : {};
   const modelClass = raw.model_class_name ?? meta.model_class_name;
+  const none = { centre: false, foldValueBiases: false };
   if (modelClass !== undefined && modelClass !== null && modelClass !== 'HookedTransformer')
-    return { centre: false, source: `cfg.json model_class_name ${modelClass} (not processed by TransformerLens)` };
+    return { ...none, source: `cfg.json model_class_name ${modelClass} (not processed by TransformerLens)` };
   const repo = cachedRepoOf(folder);
   const release = repo ? CENTRED_RELEASES.get(repo) : undefined;
-  if (release) return { centre: true, source: `SAELens' pretrained_saes.yaml, release ${release} (${repo})` };
+  if (release) return { ...none, centre: true, source: `SAELens' pretrained_saes.yaml, release ${release} (${repo})` };
   const kwargs = raw.model_from_pretrained_kwargs ?? meta.model_from_pretrained_kwargs;
-  if (kwargs && typeof kwargs === 'object' && !Array.isArray(kwargs))
-    return {
-      centre: kwargs.center_writing_weights === true,
-      source: `cfg.json model_from_pretrained_kwargs${kwargs.center_writing_weights === true ? ' center_writing_weights true' : ''}`,
-    };
+  if (kwargs && typeof kwargs === 'object' && !Array.isArray(kwargs)) {
+    const centre = kwargs.center_writing_weights === true;
+    const foldValueBiases = kwargs.fold_value_biases === true;
+    const set = [...(centre ? ['center_writing_weights'] : []), ...(foldValueBiases ? ['fold_value_biases'] : [])];
+    return { centre, foldValueBiases, source: `cfg.json model_from_pretrained_kwargs${set.length ? ` ${set.join(', ')} true` : ''}` };
+  }
   const version = versionOf(raw.sae_lens_training_version ?? raw.sae_lens_version ?? meta.sae_lens_version);
   if (version && !before(version, [3, 19, 2]))
-    return { centre: false, source: 'cfg.json (SAELens 3.19.2 or later, no model_from_pretrained_kwargs)' };
-  return { centre: false, unstated: true, source: 'cfg.json (no model_from_pretrained_kwargs, written before SAELens 3.19.2)' };
+    return { ...none, source: 'cfg.json (SAELens 3.19.2 or later, no model_from_pretrained_kwargs)' };
+  return { ...none, unstated: true, source: 'cfg.json (no model_from_pretrained_kwargs, written before SAELens 3.19.2)' };
 }
