@@ -143,11 +143,14 @@ test('a run at attn_z: SAEs of d_in heads x head_dim, the same report on the spa
   }
 });
 
-test("W_O is read alike from an export and from its checkpoint: tiny-llama's TorchScript export, Gemma 2's dynamo export", () => {
+test("W_O is read alike from an export and from its checkpoint: Llama's, Gemma 2's, GPT-2's Conv1D (through its Reshape), GPT-NeoX's dense", () => {
+  const gpt2 = path.join(FIXTURES, 'gpt2');
   for (const [onnx, checkpoint] of [
     [path.join(LLAMA, 'model.onnx'), LLAMA],
     [path.join(GEMMA2, 'dynamo', 'model.onnx'), path.join(FIXTURES, 'sliding-window', 'gemma2')],
     [path.join(GEMMA2, 'torchscript', 'model.onnx'), path.join(FIXTURES, 'sliding-window', 'gemma2')],
+    ...['torchscript', 'torchscript-opset14', 'dynamo'].map((e) => [path.join(gpt2, 'onnx', e, 'model.onnx'), path.join(gpt2, 'base')]),
+    [path.join(FIXTURES, 'gpt-neox', 'onnx', 'torchscript', 'model.onnx'), path.join(FIXTURES, 'gpt-neox', 'parallel')],
   ]) {
     for (const layer of [0, 2]) {
       const a = outputProjectionReader(onnxSource(onnx))(layer);

@@ -250,17 +250,22 @@ function attentionZ(block: BlockInfo): string | undefined {
 
 /**
  * The node of layer `layer`'s output projection that reads attn_z (an export's o_proj MatMul or Gemm; not a LoRA
- * branch's), whose second input is W_O; undefined when the graph has no module scopes or no such node.
+ * branch's), whose second input is W_O; undefined when the graph has no module scopes or no such node. GPT-2's
+ * Conv1D reshapes z to rows first, inside c_proj's scope (view, then addmm): its Gemm reads z through that Reshape.
  */
 export function outputProjectionNode(model: ModelProto, layer: number): onnx.INodeProto | undefined {
   const block = collectBlocks(model).get(layer);
   if (!block) return undefined;
-  const z = attentionZ(block);
-  const node = block.nodes.find(
-    (n) =>
-      OUTPUT_PROJECTION.test(n.scope) && !n.scope.includes('/lora_') && (n.opType === 'MatMul' || n.opType === 'Gemm') && n.inputs[0] === z,
-  );
-  return node ? graphOf(model).node[node.index] : undefined;
+  const projection = block.nodes.filter((n) => OUTPUT_PROJECTION.test(n.scope) && !n.scope.includes('/lora_'));
+  let x = attentionZ(block);
+  while (x !== undefined) {
+    const input = x;
+    const reading = projection.filter((n) => n.inputs[0] === input);
+    const linear = reading.find((n) => n.opType === 'MatMul' || n.opType === 'Gemm');
+    if (linear) return graphOf(model).node[linear.index];
+    x = reading.find((n) => n.opType === 'Reshape' || n.opType === 'Flatten')?.outputs[0];
+  }
+  return undefined;
 }
 
 function scopedHook(blocks: Map<number, BlockInfo>, model: ModelProto, layer: number, hookPoint: HookPoint): string | undefined {
