@@ -15,6 +15,7 @@ import { runLayer3 } from './helpers/cli';
 import { REPO_ROOT, scratchDir } from './helpers/paths';
 import { assertLikeLibrary } from './helpers/saeDirect';
 import { writeSafetensors } from './helpers/safetensors';
+import { LAYER_SCALARS } from './helpers/golden';
 
 const DL = path.join(REPO_ROOT, 'test', 'fixtures', 'dictionary-learning');
 const dir = scratchDir('dictionary-learning');
@@ -197,16 +198,7 @@ test('a run with a dictionary_learning BatchTopKSAE equals the run with the same
   const dlRun = runLayer3(dir, 'dictionary-learning', dl);
   const a = dlRun.report.comparisons[0].layers[0];
   const b = runLayer3(dir, 'saelens', twin).report.comparisons[0].layers[0];
-  for (const key of [
-    'dense_cosine',
-    'recon_cosine',
-    'feature_overlap',
-    'l1_divergence',
-    'l0_base',
-    'explained_variance_base',
-    'explained_variance_sft',
-  ] as const)
-    assert.ok(Math.abs(a[key] - b[key]) <= 1e-6, `${key}: ${a[key]} vs ${b[key]}`);
+  for (const key of LAYER_SCALARS) assert.ok(Math.abs(a[key] - b[key]) <= 1e-6, `${key}: ${a[key]} vs ${b[key]}`);
   assert.deepEqual(
     a.shifted_features.map((f) => [f.id, f.category]),
     b.shifted_features.map((f) => [f.id, f.category]),

@@ -23,6 +23,7 @@ import { readSaeInfo } from '../src/engine/sae/loadSae';
 import type { SaeDiffReport } from '../src/shared/reportTypes';
 import { runCli, writeConfig } from './helpers/cli';
 import { differenceFromExpected, expectedIn } from './helpers/expectedActivations';
+import { LAYER_SCALARS } from './helpers/golden';
 import { FIXTURES, REPO_ROOT, scratchDir } from './helpers/paths';
 import { checkpointOf } from './helpers/checkpoints';
 
@@ -295,16 +296,7 @@ test('a run whose SAE was trained centred equals the same run on TransformerLens
   assert.equal(centred.report.run.saes[0].centred, true);
   assert.equal(processed.report.run.saes[0].centred, undefined);
   const [a, b, c] = [centred, processed, uncentred].map((r) => r.report.comparisons[0].layers[0]);
-  for (const key of [
-    'dense_cosine',
-    'recon_cosine',
-    'feature_overlap',
-    'l1_divergence',
-    'explained_variance_base',
-    'explained_variance_sft',
-  ] as const) {
-    assert.ok(Math.abs((a[key] as number) - (b[key] as number)) < 1e-4, `${key}: ${a[key]} vs ${b[key]}`);
-  }
+  for (const key of LAYER_SCALARS) assert.ok(Math.abs(a[key] - b[key]) < 1e-4, `${key}: ${a[key]} vs ${b[key]}`);
   assert.deepEqual(
     a.shifted_features.map((f) => f.id),
     b.shifted_features.map((f) => f.id),

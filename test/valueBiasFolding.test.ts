@@ -21,6 +21,7 @@ import { readSaeInfo } from '../src/engine/sae/loadSae';
 import { readSafetensors } from '../src/engine/sae/safetensors';
 import { checkpointFolder, checkpointOf, writeCheckpointWeights } from './helpers/checkpoints';
 import { differenceFromExpected, readExpected } from './helpers/expectedActivations';
+import { LAYER_SCALARS } from './helpers/golden';
 import { hookZSae } from './helpers/hookZSae';
 import { REPO_ROOT, scratchDir } from './helpers/paths';
 
@@ -200,14 +201,7 @@ test('a run whose hook_z SAE was trained with fold_value_biases equals the run o
     [true, undefined, undefined],
   );
   const [a, b, c] = [folded, processed, unfolded].map((r) => r.report.comparisons[0].layers[0]);
-  const keys = [
-    'dense_cosine',
-    'recon_cosine',
-    'feature_overlap',
-    'l1_divergence',
-    'explained_variance_base',
-    'explained_variance_sft',
-  ] as const;
+  const keys = LAYER_SCALARS;
   for (const key of keys) assert.ok(Math.abs(a[key] - b[key]) < 1e-5, `${key}: folded by the hooks ${a[key]} vs processed ${b[key]}`);
   assert.ok(
     keys.some((key) => Math.abs(a[key] - c[key]) > 1e-3),

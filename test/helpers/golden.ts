@@ -5,7 +5,8 @@ export const LAYER_TOL = 2e-3;
 export const FEATURE_REL_TOL = 1e-3;
 export const FEATURE_ABS_TOL = 1e-6;
 
-const LAYER_KEYS = [
+/** The scalar metrics of a layer, each compared with a tolerance. */
+export const LAYER_SCALARS = [
   'dense_cosine',
   'recon_cosine',
   'feature_overlap',
@@ -28,7 +29,7 @@ export function compareWithGolden(actual: ComparisonReport, golden: any): string
       problems.push(`layer ${g.layer} missing`);
       continue;
     }
-    for (const k of LAYER_KEYS) {
+    for (const k of LAYER_SCALARS) {
       if (!(Math.abs(a[k] - g[k]) <= LAYER_TOL)) problems.push(`layer ${g.layer} ${k}: ${a[k]} vs golden ${g[k]}`);
     }
     if ([...a.flags].sort().join() !== [...g.flags].sort().join()) problems.push(`layer ${g.layer} flags: ${a.flags} vs golden ${g.flags}`);
