@@ -561,6 +561,10 @@ const FROM_PYTORCH: [string, string][] = [
     'Gemma 3 text checkpoint (q_norm / k_norm with 1 + weight, local and global RoPE bases by layer, linear RoPE scaling, no soft-capping; a transformers 4 config) gives what modeling_gemma3.py gives',
   ],
   [
+    'gemma',
+    'Gemma 1 checkpoint (Llama\'s two norms with 1 + weight, scaled embedding, GELU tanh from the released configs\' hidden_act "gelu", one key/value head, head_dim 32 beside hidden 64) gives what transformers gives',
+  ],
+  [
     'gemma2-tiny',
     'Gemma 2 checkpoint (1 + weight norms, four per block, scaled embedding, query_pre_attn_scalar, soft-capping, GELU tanh) gives what modeling_gemma2.py gives',
   ],

@@ -2,7 +2,8 @@
  * The decoder a Hugging Face checkpoint's config.json describes, for the families whose forward pass
  * decoderGraph.ts builds exactly as transformers runs it: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM and
  * Qwen3ForCausalLM (pre-norm RMSNorm blocks, rotary attention with grouped KV heads, SwiGLU MLP; Qwen3 adds an
- * RMSNorm over each head's queries and keys before RoPE, modeling_qwen3.py's q_norm / k_norm), and
+ * RMSNorm over each head's queries and keys before RoPE, modeling_qwen3.py's q_norm / k_norm), GemmaForCausalLM
+ * (modeling_gemma.py: Llama's blocks with Gemma's norms, scaled embedding and GELU (tanh)), and
  * Gemma2ForCausalLM (modeling_gemma2.py: norms scaling by 1 + weight, a norm after attention and around the MLP
  * too, the embedding times sqrt(hidden_size), query_pre_attn_scalar, attention logit soft-capping, GELU (tanh)), Gemma 3's
  * text models (q/k norms, local and global RoPE) and the text decoder of Gemma3ForConditionalGeneration; Phi-3,
@@ -29,6 +30,7 @@ export const CHECKPOINT_FAMILIES = [
   'mistral',
   'qwen2',
   'qwen3',
+  'gemma',
   'gemma2',
   'gemma3_text',
   'phi3',
@@ -115,8 +117,10 @@ export interface DecoderSpec {
    */
   qkNorm?: 'head' | 'projection';
   tiedEmbeddings: boolean;
-  /** Gemma 2 and 3: their norms scale by (1 + weight), in float32; post-attention and pre/post-MLP norms. */
+  /** Gemma 1, 2 and 3: their norms scale by (1 + weight), in float32. */
   gemmaNorms: boolean;
+  /** Gemma 2 and 3: a norm after attention, and one before and one after the MLP (Gemma 1 has Llama's two). */
+  sandwichNorms?: boolean;
   /** OLMo 2: no norm in front of attention or the MLP, one after each (on the branch, before the residual add). */
   postNorms?: boolean;
   /** OLMo 2's RMSNorm multiplies by its weight in float32, then casts (Llama's casts first). */
@@ -413,6 +417,7 @@ function slidingAttention(
   let window: unknown = c.sliding_window === undefined ? 4096 : c.sliding_window;
   switch (family) {
     case 'llama':
+    case 'gemma':
     case 'olmo2':
     case 'granite':
     case 'olmoe':
@@ -536,13 +541,17 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
     );
   }
   refuseQuantised(c, configFile);
-  const gemma = family === 'gemma2' || family === 'gemma3_text';
+  const gemma = family === 'gemma' || family === 'gemma2' || family === 'gemma3_text';
+  const gemma1 = family === 'gemma';
   const gemma3 = family === 'gemma3_text';
   if (c.use_bidirectional_attention === true)
     throw refuse(configFile, 'use_bidirectional_attention', 'Bidirectional attention (an embedding model) is not built', EXPORT_HINT);
   // Gemma2MLP reads hidden_activation; the others hidden_act
   const actKey = gemma && c.hidden_activation !== undefined ? 'hidden_activation' : 'hidden_act';
-  const act = c[actKey] ?? (gemma ? 'gelu_pytorch_tanh' : 'silu');
+  // GemmaConfig reads the released configs' hidden_act "gelu" as the tanh approximation (transformers 5's
+  // __post_init__; transformers 4's GemmaMLP used hidden_activation, else the tanh approximation)
+  const written = c[actKey] ?? (gemma ? 'gelu_pytorch_tanh' : 'silu');
+  const act = gemma1 && actKey === 'hidden_act' && written === 'gelu' ? 'gelu_pytorch_tanh' : written;
   const built = gemma ? 'gelu_pytorch_tanh' : 'silu';
   if (act !== built)
     throw refuse(configFile, actKey, `${actKey} ${JSON.stringify(act)} is not built for ${family} checkpoints (${built} is)`, EXPORT_HINT);
@@ -617,14 +626,17 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
     // Gemma ties its embeddings unless the config says otherwise (Gemma2Config's default)
     tiedEmbeddings: c.tie_word_embeddings === true || (gemma && c.tie_word_embeddings === undefined),
     gemmaNorms: gemma,
+    sandwichNorms: (gemma && !gemma1) || undefined,
     embedScale: gemma ? Math.fround(Math.sqrt(hidden)) : granite ? multiplier('embedding_multiplier') : undefined,
     attentionScale: granite
       ? multiplier('attention_multiplier')
-      : Math.fround(Math.pow(gemma ? finite(c.query_pre_attn_scalar ?? 256, 'query_pre_attn_scalar', configFile) : headDim, -0.5)),
+      : Math.fround(
+          Math.pow(gemma && !gemma1 ? finite(c.query_pre_attn_scalar ?? 256, 'query_pre_attn_scalar', configFile) : headDim, -0.5),
+        ),
     residualScale: granite ? multiplier('residual_multiplier') : undefined,
     // Gemma2Config defaults the soft-cap to 50, Gemma3TextConfig to none
     softcap:
-      !gemma || c.attn_logit_softcapping === null || (gemma3 && c.attn_logit_softcapping === undefined)
+      !gemma || gemma1 || c.attn_logit_softcapping === null || (gemma3 && c.attn_logit_softcapping === undefined)
         ? undefined
         : finite(c.attn_logit_softcapping ?? 50, 'attn_logit_softcapping', configFile),
     mlpActivation: gemma ? 'gelu_tanh' : 'silu',

@@ -206,7 +206,7 @@ export function buildDecoderGraph(
     const attnOut = linear(`${attn}/o_proj`, merged, `${w}.self_attn.o_proj`, hidden, spec.oBias, heads * headDim);
     // Gemma 2 normalises the attention output before the residual add, and the MLP's input and output; OLMo 2 the
     // attention and MLP outputs only
-    const gemma = spec.gemmaNorms;
+    const gemma = spec.sandwichNorms;
     const afterBranch = gemma || spec.postNorms;
     const attnBranch = afterBranch
       ? rmsNorm(`${block}/post_attention_layernorm`, attnOut, `${w}.post_attention_layernorm.weight`)
