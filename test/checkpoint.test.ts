@@ -367,7 +367,7 @@ test('what the checkpoint builder does not build is refused, naming the config k
     [
       { model_type: 'gemma3n' },
       'model_type',
-      /model_type "gemma3n" cannot run from safetensors: sae-diff builds llama, mistral, qwen2, qwen3, gemma2, gemma3_text, phi3, smollm3, olmo2, olmo3, granite, mixtral, qwen2_moe, qwen3_moe, olmoe, gemma3, gpt2, gpt_neox, phi checkpoints/,
+      /model_type "gemma3n" cannot run from safetensors: sae-diff builds llama, mistral, qwen2, qwen3, gemma, gemma2, gemma3_text, phi3, smollm3, olmo2, olmo3, granite, mixtral, qwen2_moe, qwen3_moe, olmoe, gemma3, gpt2, gpt_neox, phi checkpoints/,
     ],
     [{ model_type: 'gemma3' }, 'text_config', /A gemma3 config\.json needs its text_config/],
     [{ model_type: 'gemma3', text_config: { head_dim: 7 } }, 'text_config.head_dim', /The head dimension 7 is not an even integer/],
@@ -496,7 +496,7 @@ test('the editor accepts a checkpoint folder and flags one it cannot build', () 
   const bad = checkpointFolder(path.join(FIXTURES, 'sft-domain'), path.join(out, 'editor', 'bad'));
   fs.writeFileSync(
     path.join(bad, 'config.json'),
-    JSON.stringify({ ...JSON.parse(fs.readFileSync(path.join(bad, 'config.json'), 'utf8')), model_type: 'gemma' }),
+    JSON.stringify({ ...JSON.parse(fs.readFileSync(path.join(bad, 'config.json'), 'utf8')), model_type: 'cohere' }),
   );
   const configFile = path.join(out, 'editor', 'check.sae-diff.yaml');
   const text = `diagnostic_pipeline:
@@ -514,7 +514,7 @@ test('the editor accepts a checkpoint folder and flags one it cannot build', () 
   );
   assert.deepEqual(
     diagnostics.map((d) => [d.code, d.message.slice(0, 60)]),
-    [['model-bad-checkpoint', 'model_type "gemma" cannot run from safetensors: sae-diff bui']],
+    [['model-bad-checkpoint', 'model_type "cohere" cannot run from safetensors: sae-diff bu']],
   );
 });
 
