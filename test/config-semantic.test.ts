@@ -5,6 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import { invalidateSemanticCache, validateConfigFile, validateConfigText } from '../src/engine/authoring/index';
 import type { ConfigDiagnostic, Range } from '../src/engine/authoring/index';
 import { hubCacheDir, resolveHubModelFolder, resolveSaePath } from '../src/engine/model/hfCache';
+import { CHECKPOINT_ARCHITECTURES } from '../src/engine/model/modelFolder';
 
 // Semantic checks against the real tiny-llama fixtures, plus temp copies with one thing changed.
 const FIX = path.resolve(__dirname, '../../test/fixtures/tiny-llama');
@@ -285,7 +286,7 @@ describe('config semantic checks', () => {
     assert.equal(d.code, 'hub-model-not-exported');
     assert.equal(
       d.message,
-      `Model folder not found: ${path.join(TMP, 'my-org/tiny-sft')}. If 'my-org/tiny-sft' is a Hugging Face model id, it is not in the local cache (${NO_HUB.HF_HUB_CACHE}): download it with \`hf download my-org/tiny-sft\` (Llama, Mistral, Qwen2, Qwen3, Gemma 2 and Gemma 3 run from their safetensors), or export it with \`optimum-cli export onnx --model my-org/tiny-sft <folder>\` and give that folder.`,
+      `Model folder not found: ${path.join(TMP, 'my-org/tiny-sft')}. If 'my-org/tiny-sft' is a Hugging Face model id, it is not in the local cache (${NO_HUB.HF_HUB_CACHE}): download it with \`hf download my-org/tiny-sft\` (${CHECKPOINT_ARCHITECTURES} run from their safetensors), or export it with \`optimum-cli export onnx --model my-org/tiny-sft <folder>\` and give that folder.`,
     );
     assert.deepEqual(d.range, rangeOf(text, 'my-org/tiny-sft'));
   });

@@ -3,7 +3,7 @@ import * as path from 'path';
 import type { Document, LineCounter } from 'yaml';
 import { HubEnv, hubSaeHint, resolveModelPath, resolveSaePath } from '../model/hfCache';
 import { CHECKPOINT_FILES } from '../model/checkpoint/checkpointFiles';
-import { NO_MODEL_HINT, ONNX_CANDIDATES } from '../model/modelFolder';
+import { CHECKPOINT_ARCHITECTURES, NO_MODEL_HINT, ONNX_CANDIDATES } from '../model/modelFolder';
 import { compileTemplate, renderPrompt } from '../data/dataset';
 import type { ChatMessage } from '../data/promptRecords';
 import { ConfigRefs, configRefs, ModelRef, PIPELINE, Segments } from '../config/configRefs';
@@ -84,7 +84,7 @@ function checkModels(ctx: CheckContext, env?: HubEnv): { ref: ModelRef; facts: M
           'hub-model-not-exported',
           ref.segments,
           `Model folder not found: ${resolved.folder}. If '${ref.value}' is a Hugging Face model id, it is not in the local cache (${resolved.hubCacheDir}): ` +
-            `download it with \`hf download ${ref.value}\` (Llama, Mistral, Qwen2, Qwen3, Gemma 2 and Gemma 3 run from their safetensors), or export it with \`optimum-cli export onnx --model ${ref.value} <folder>\` and give that folder.`,
+            `download it with \`hf download ${ref.value}\` (${CHECKPOINT_ARCHITECTURES} run from their safetensors), or export it with \`optimum-cli export onnx --model ${ref.value} <folder>\` and give that folder.`,
           { hubId: ref.value },
         );
       } else {

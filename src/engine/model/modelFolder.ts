@@ -111,7 +111,7 @@ export function resolveModelFiles(spec: ModelSpec, config: ResolvedConfig, base?
       // the loader marks a value that reads as a hub id (config/modelId.ts) and was not found in the cache
       hint:
         spec.hubId !== undefined
-          ? 'This looks like a Hugging Face model id that is not in the local cache. Download it (`hf download <id>`: Llama, Mistral, Qwen2, Qwen3, Gemma 2 and Gemma 3 run from their safetensors), or export it with `optimum-cli export onnx --model <id> <folder>` and give the folder.'
+          ? `This looks like a Hugging Face model id that is not in the local cache. Download it (\`hf download <id>\`: ${CHECKPOINT_ARCHITECTURES} run from their safetensors), or export it with \`optimum-cli export onnx --model <id> <folder>\` and give the folder.`
           : 'Give a folder that holds config.json, tokenizer.json and model.safetensors or model.onnx.',
     });
   }
@@ -190,6 +190,10 @@ function adapterFiles(spec: ModelSpec, where: SourceLocation, base: ModelFiles |
     tokenizerConfigPath,
   };
 }
+
+/** The architectures whose safetensors run as they are (model/checkpoint/), as a download hint names them. */
+export const CHECKPOINT_ARCHITECTURES =
+  'Llama, Mistral, Qwen2 and 3, Gemma 1 to 3, Phi, SmolLM3, OLMo 2 and 3, Granite, GPT-2, GPT-NeoX and the mixtures of experts Mixtral, Qwen-MoE and OLMoE';
 
 /** What to do about a folder without a model. */
 export const NO_MODEL_HINT =
