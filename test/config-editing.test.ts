@@ -73,7 +73,7 @@ describe('config hovers', () => {
     const h = hoverAt(text, CONFIG, positionOf(text, 'format'))!;
     assert.match(
       h.markdown,
-      /^\*\*format\*\* — `string`, default `"auto"`, one of `auto`, `saelens`, `sparsify`, `gemmascope`, `dictionary_learning`, `lm_saes`, `torch_state_dict`\n\nSAE file layout/,
+      /^\*\*format\*\* — `string`, default `"auto"`, one of `auto`, `saelens`, `sparsify`, `gemmascope`, `dictionary_learning`, `lm_saes`, `attention_output_saes`, `torch_state_dict`\n\nSAE file layout/,
     );
   });
 
@@ -130,6 +130,7 @@ describe('config completions', () => {
       'gemmascope',
       'dictionary_learning',
       'lm_saes',
+      'attention_output_saes',
       'torch_state_dict',
     ]);
     assert.deepEqual(labels('diagnostic_pipeline:\n  runtime:\n    execution_provider: c|'), [

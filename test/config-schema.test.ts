@@ -118,7 +118,7 @@ describe('config syntax and schema diagnostics', () => {
     assert.equal(d.code, 'bad-enum');
     assert.equal(
       d.message,
-      `'diagnostic_pipeline.sae.format' is "saelense"; allowed values: "auto", "saelens", "sparsify", "gemmascope", "dictionary_learning", "lm_saes", "torch_state_dict".`,
+      `'diagnostic_pipeline.sae.format' is "saelense"; allowed values: "auto", "saelens", "sparsify", "gemmascope", "dictionary_learning", "lm_saes", "attention_output_saes", "torch_state_dict".`,
     );
     assert.deepEqual(d.range, rangeOf(text, 'saelense'));
   });

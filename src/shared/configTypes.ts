@@ -2,7 +2,7 @@
 // Change the schema, then run `node scripts/gen-config-types.mjs` (test/configSingleSource checks it).
 
 /** sae.format */
-export type SaeFormat = 'auto' | 'saelens' | 'sparsify' | 'gemmascope' | 'dictionary_learning' | 'lm_saes' | 'torch_state_dict';
+export type SaeFormat = 'auto' | 'saelens' | 'sparsify' | 'gemmascope' | 'dictionary_learning' | 'lm_saes' | 'attention_output_saes' | 'torch_state_dict';
 /** layers.hook_point */
 export type HookPoint = 'resid_post' | 'resid_pre' | 'resid_mid' | 'attn_out' | 'mlp_out' | 'attn_z';
 /** dataset.chat_template_from */

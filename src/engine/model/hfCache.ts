@@ -111,8 +111,15 @@ export function resolveSaePath(value: string, configDir: string, env?: HubEnv): 
 
 /** What to do when an SAE value that reads as a hub repo path is not in the cache. */
 export function hubSaeHint(hub: { id: string; subpath: string }, env?: HubEnv): string {
-  const include = hub.subpath ? ` --include "${hub.subpath}/*"` : '';
-  return `If '${hub.id}' is a Hugging Face repo, ${hub.subpath ? `its folder ${hub.subpath} is` : 'it is'} not in the local cache (${hubCacheDir(env)}): download it with hf download ${hub.id}${include} (sae-diff never downloads).`;
+  // an attention-output-saes SAE is named by its .pt file, whose {name}_cfg.json comes with it
+  const file = hub.subpath.endsWith('.pt');
+  const include = file
+    ? ` --include "${hub.subpath}" "${hub.subpath.slice(0, -'.pt'.length)}_cfg.json"`
+    : hub.subpath
+      ? ` --include "${hub.subpath}/*"`
+      : '';
+  const what = file ? `its file ${hub.subpath} is` : hub.subpath ? `its folder ${hub.subpath} is` : 'it is';
+  return `If '${hub.id}' is a Hugging Face repo, ${what} not in the local cache (${hubCacheDir(env)}): download it with hf download ${hub.id}${include} (sae-diff never downloads).`;
 }
 
 function readRef(file: string): string | undefined {

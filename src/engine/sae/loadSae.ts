@@ -18,7 +18,8 @@ export function guaranteedMaxL0(info: SaeInfo): number | undefined {
 }
 
 export function readSaeInfo(folder: string, format: SaeFormat = 'auto'): SaeInfo {
-  if (!fs.existsSync(folder) || !fs.statSync(folder).isDirectory()) {
+  // a folder, or (attention-output-saes) the .pt file of one SAE among several side by side
+  if (!fs.existsSync(folder)) {
     throw new SaeDiffError(`SAE folder not found: ${folder}`, {
       location: { file: folder },
       hint: 'Check sae.path (a folder, a {layer} template, or a map layer -> folder).',
@@ -28,7 +29,7 @@ export function readSaeInfo(folder: string, format: SaeFormat = 'auto'): SaeInfo
   const module = SAE_FORMATS.find((f) => f.name === fmt);
   if (!module) {
     throw new SaeDiffError(
-      `No SAE in ${folder}: expected cfg.json + sae_weights.safetensors (SAELens), sae.safetensors (sparsify), params.npz / params.safetensors (Gemma Scope) ae.pt + config.json (dictionary_learning) or one .pt / .pth state dict (Goodfire, qresearch)`,
+      `No SAE in ${folder}: expected cfg.json + sae_weights.safetensors (SAELens), sae.safetensors (sparsify), params.npz / params.safetensors (Gemma Scope) ae.pt + config.json (dictionary_learning), {name}.pt + {name}_cfg.json (attention-output-saes) or one .pt / .pth state dict (Goodfire, qresearch)`,
       { location: { file: folder }, hint: 'Point sae.path at the SAE folder, or set sae.format.' },
     );
   }

@@ -1,4 +1,5 @@
 import type { SaeFormatModule } from '../types';
+import { attentionOutputSaesFormat } from './attentionOutputSaes';
 import { dictionaryLearningFormat } from './dictionaryLearning';
 import { gemmaScopeFormat } from './gemmascope';
 import { lmSaesFormat } from './lmSaes';
@@ -13,5 +14,7 @@ export const SAE_FORMATS: SaeFormatModule[] = [
   gemmaScopeFormat,
   dictionaryLearningFormat,
   lmSaesFormat,
+  // before the lone state dicts: its folders hold one .pt too, beside its {name}_cfg.json
+  attentionOutputSaesFormat,
   torchStateDictFormat,
 ];
