@@ -1,7 +1,7 @@
 /**
- * SAEs saved by Kissane et al.'s attention-output-saes ({name}.pt + {name}_cfg.json, test/fixtures/attention-output-saes,
- * built by attention_output_saes_fixtures.py): read as its AutoEncoder.forward computes them, named by their .pt file
- * where several sit side by side, and run on attn_z as its train.py trained them: on TransformerLens's default
+ * SAEs saved by Kissane et al.'s attention-output-saes ({name}.pt + {name}_cfg.json; test/fixtures/attention-output-saes,
+ * built by attention_output_saes_fixtures.py): read as its AutoEncoder.forward computes them, named by their .pt
+ * file where several sit side by side, and run on attn_z as its train.py trained them: on TransformerLens's default
  * processing, the value biases folded out of hook_z.
  */
 import assert from 'node:assert/strict';

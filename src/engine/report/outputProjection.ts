@@ -2,9 +2,9 @@
  * A layer's attention output projection W_O, to take an attn_z direction (the heads' outputs, before W_O) to the
  * residual stream it writes: for the logit effects of attn_z features, W_dec[f] · W_Oᵀ · W_U (the direct path through
  * the layer's output projection, as Neuronpedia shows attention SAE features). From a checkpoint: o_proj's weight
- * [hidden, width] (GPT-NeoX's and Phi's dense; GPT-2's Conv1D c_proj holds [width, hidden]); from an export: the weight of the o_proj MatMul (stored
- * [width, hidden]) or Gemm that reads attn_z (model/hooks.ts outputProjectionNode). Base's W_O, as the logit effects
- * use base's W_U.
+ * [hidden, width] (GPT-NeoX's and Phi's dense; GPT-2's Conv1D c_proj holds [width, hidden]); from an export: the
+ * weight of the o_proj MatMul (stored [width, hidden]) or Gemm that reads attn_z (model/hooks.ts
+ * outputProjectionNode). Base's W_O, as the logit effects use base's W_U.
  */
 import { outputProjectionNode } from '../model/hooks';
 import { graphOf, type ModelProto, readOnnxModel } from '../model/onnxGraph';
