@@ -192,6 +192,13 @@ test('SAELens configs say whether the SAE read the centred stream: model_from_pr
     source: 'cfg.json (SAELens 3.19.2 or later, no model_from_pretrained_kwargs)',
   });
   assert.equal(variant('v3-no-kwargs', noKwargs('3.18.0')).unstated, true);
+  // a gpt2-small-res-jb SAE that SAE.from_pretrained loaded and save_model saved names its release by neuronpedia_id
+  const savedJb = variant('saved-jb', (c) => {
+    noKwargs('6.5.0')(c);
+    c.metadata = { neuronpedia_id: 'gpt2-small/1-res-jb', model_from_pretrained_kwargs: {} };
+  });
+  assert.deepEqual([savedJb.centre, savedJb.foldValueBiases], [true, false]);
+  assert.match(savedJb.source, /release gpt2-small-res-jb \(neuronpedia_id gpt2-small\/1-res-jb\)/);
   assert.equal(variant('unversioned', noKwargs()).unstated, true);
   // gpt2-small-res-jb as the hub cache holds it: SAELens' release override centres it
   const snapshot = path.join(out, 'hub', 'models--jbloom--GPT2-Small-SAEs-Reformatted', 'snapshots', '0123abc');

@@ -247,6 +247,15 @@ test('SAELens configs say whether hook_z had the value biases folded out: model_
     false,
   );
   assert.equal(readSaeInfo(sae(undefined, '5.11.0')).modelProcessing?.foldValueBiases, false);
+  // gpt2-small-hook-z-kk as SAE.from_pretrained loads it and save_model saves it: SAELens 6 metadata with empty kwargs
+  // and the neuronpedia_id that names the release, trained on TransformerLens's default processing
+  const kkDir = path.join(scratch, 'configs', 'kk-saved');
+  hookZSae(kkDir, 1, 64, 128, {
+    metadata: { neuronpedia_id: 'gpt2-small/1-att-kk', model_from_pretrained_kwargs: {}, sae_lens_version: '6.5.0' },
+  });
+  const kk = readSaeInfo(kkDir).modelProcessing!;
+  assert.deepEqual([kk.centre, kk.foldValueBiases], [true, true]);
+  assert.match(kk.source, /release gpt2-small-hook-z-kk \(neuronpedia_id gpt2-small\/1-att-kk\)/);
   const old = sae(undefined, '3.18.0');
   assert.equal(readSaeInfo(old).modelProcessing?.unstated, true);
   // the run reads hook_z as the attention computes it and warns; so does the editor, where the base has value biases

@@ -7,7 +7,10 @@
  * fold_value_biases. Before 3.19.2 training used from_pretrained, whose default processing does both (centring
  * LayerNorm models only), and cfg.json did not record it;
  * SAELens marks its own releases trained that way with config_overrides in pretrained_saes.yaml (a SAE loaded from
- * the hub cache of one of those repos is read with its override). Models other than HookedTransformer
+ * the hub cache of one of those repos is read with its override). A release SAE that SAE.from_pretrained loaded and
+ * save_model saved keeps its neuronpedia_id (pretrained_saes_directory.py puts it in the config's overrides): that
+ * names the release too, gpt2-small-hook-z-kk's among them, which SAELens converts without saying how its model was
+ * processed (attention-output-saes' train.py: from_pretrained's defaults). Models other than HookedTransformer
  * (AutoModelForCausalLM, HookedMamba) are never processed.
  */
 import { cachedRepoOf } from '../../model/hfCache';
@@ -22,6 +25,13 @@ const CENTRED_RELEASES = new Map([
   ['jbloom/GPT2-Small-Feature-Splitting-Experiment-Layer-8', 'gpt2-small-res-jb-feature-splitting'],
   ['tommmcgrath/gpt2-small-mlp-out-saes', 'gpt2-small-mlp-tm'],
 ]);
+
+/** Releases by the neuronpedia_id of their SAEs (pretrained_saes.yaml), with the processing they were trained on. */
+const PROCESSED_RELEASES: { neuronpedia: RegExp; release: string; centre: boolean; foldValueBiases: boolean }[] = [
+  { neuronpedia: /^gpt2-small\/\d+-res-jb$/, release: 'gpt2-small-res-jb', centre: true, foldValueBiases: false },
+  { neuronpedia: /^gpt2-small\/\d+-res_fs\d+-jb$/, release: 'gpt2-small-res-jb-feature-splitting', centre: true, foldValueBiases: false },
+  { neuronpedia: /^gpt2-small\/\d+-att-kk$/, release: 'gpt2-small-hook-z-kk', centre: true, foldValueBiases: true },
+];
 
 /** A SAELens version as numbers, or undefined when it is not one. */
 function versionOf(v: unknown): number[] | undefined {
@@ -44,6 +54,14 @@ export function saeLensProcessing(raw: Record<string, any>, folder: string): Sae
   const repo = cachedRepoOf(folder);
   const release = repo ? CENTRED_RELEASES.get(repo) : undefined;
   if (release) return { ...none, centre: true, source: `SAELens' pretrained_saes.yaml, release ${release} (${repo})` };
+  const neuronpedia = raw.neuronpedia_id ?? meta.neuronpedia_id;
+  const known = typeof neuronpedia === 'string' ? PROCESSED_RELEASES.find((r) => r.neuronpedia.test(neuronpedia)) : undefined;
+  if (known)
+    return {
+      centre: known.centre,
+      foldValueBiases: known.foldValueBiases,
+      source: `SAELens' release ${known.release} (neuronpedia_id ${neuronpedia})`,
+    };
   const kwargs = raw.model_from_pretrained_kwargs ?? meta.model_from_pretrained_kwargs;
   if (kwargs && typeof kwargs === 'object' && !Array.isArray(kwargs)) {
     const centre = kwargs.center_writing_weights === true;
