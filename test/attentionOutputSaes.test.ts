@@ -10,16 +10,15 @@ import * as path from 'path';
 import { test } from 'node:test';
 import { hoverAt } from '../src/engine/authoring/hover';
 import { validateConfigText } from '../src/engine/authoring/index';
-import { loadConfigText } from '../src/engine/config/load';
 import { hubSaeHint, resolveSaePath } from '../src/engine/model/hfCache';
 import { SaeDiffError } from '../src/engine/core/errors';
-import { runDiagnostic } from '../src/engine/pipeline/pipeline';
 import { detectSaeFormat, loadSae, readSaeInfo } from '../src/engine/sae/loadSae';
 import { readSafetensors } from '../src/engine/sae/safetensors';
 import { LAYER_SCALARS } from './helpers/golden';
 import { REPO_ROOT, scratchDir } from './helpers/paths';
 import { assertLikeLibrary } from './helpers/saeDirect';
 import { writeSafetensors } from './helpers/safetensors';
+import { runYaml } from './helpers/cli';
 
 const FIXTURES = path.join(REPO_ROOT, 'test', 'fixtures');
 const HERE = path.join(FIXTURES, 'attention-output-saes');
@@ -95,8 +94,6 @@ test("a folder of one pair reads as its .pt file; a folder of several asks for t
 
 /** A run of GPT-2's base vs sft on attn_z at layers 1 and 2 with `sae` (a sae.path value); its report and log. */
 async function runGpt2(name: string, sae: string) {
-  const dir = path.join(scratch, name);
-  fs.mkdirSync(dir, { recursive: true });
   const q = (p: string) => JSON.stringify(p.replace(/\\/g, '/'));
   const yaml = `diagnostic_pipeline:
   models: { base: ${q(path.join(GPT2, 'base'))}, sft: ${q(path.join(GPT2, 'sft'))} }
@@ -105,15 +102,7 @@ async function runGpt2(name: string, sae: string) {
   dataset: { path: ${q(path.join(FIXTURES, 'tiny-llama', 'eval', 'general.jsonl'))}, max_samples: 24 }
   runtime: { max_tokens: 48, execution_provider: cpu }
 `;
-  const configFile = path.join(dir, 'run.sae-diff.yaml');
-  fs.writeFileSync(configFile, yaml);
-  const lines: string[] = [];
-  const { report } = await runDiagnostic(loadConfigText(yaml, configFile), {
-    provider: 'cpu',
-    outPath: path.join(dir, 'report.json'),
-    onLog: (l) => lines.push(l),
-  });
-  return { report, log: lines.join('\n'), yaml, configFile };
+  return { ...(await runYaml(path.join(scratch, name), yaml)), yaml };
 }
 
 test('a run with the .pt files mapped to layers folds the value biases out of attn_z, as the SAELens twin whose cfg.json says fold_value_biases', async () => {

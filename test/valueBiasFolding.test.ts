@@ -11,12 +11,10 @@ import * as path from 'path';
 import { test } from 'node:test';
 import { hoverAt } from '../src/engine/authoring/hover';
 import { validateConfigText } from '../src/engine/authoring/index';
-import { loadConfigText } from '../src/engine/config/load';
 import { SaeDiffError } from '../src/engine/core/errors';
 import { attentionHeads } from '../src/engine/model/modelFolder';
 import type { ModelSource } from '../src/engine/model/modelSource';
 import { HookedModel } from '../src/engine/model/runner';
-import { runDiagnostic } from '../src/engine/pipeline/pipeline';
 import { readSaeInfo } from '../src/engine/sae/loadSae';
 import { readSafetensors } from '../src/engine/sae/safetensors';
 import { checkpointFolder, checkpointOf, writeCheckpointWeights } from './helpers/checkpoints';
@@ -24,6 +22,7 @@ import { differenceFromExpected, readExpected } from './helpers/expectedActivati
 import { LAYER_SCALARS } from './helpers/golden';
 import { hookZSae } from './helpers/hookZSae';
 import { REPO_ROOT, scratchDir } from './helpers/paths';
+import { runYaml } from './helpers/cli';
 
 const FIXTURES = path.join(REPO_ROOT, 'test', 'fixtures');
 const EXPECTED = path.join(FIXTURES, 'attn-z');
@@ -175,15 +174,7 @@ async function runGpt2AttnZ(name: string, models: { base: string; sft: string },
   dataset: { path: ${q(path.join(FIXTURES, 'tiny-llama', 'eval', 'general.jsonl'))}, max_samples: 24 }
   runtime: { max_tokens: 48, execution_provider: cpu }
 `;
-  const configFile = path.join(dir, 'run.sae-diff.yaml');
-  fs.writeFileSync(configFile, yaml);
-  const lines: string[] = [];
-  const { report } = await runDiagnostic(loadConfigText(yaml, configFile), {
-    provider: 'cpu',
-    outPath: path.join(dir, 'report.json'),
-    onLog: (l) => lines.push(l),
-  });
-  return { report, log: lines.join('\n'), yaml, configFile, sae: path.join(dir, 'saes', 'blocks.1.attn.hook_z') };
+  return { ...(await runYaml(dir, yaml)), yaml, sae: path.join(dir, 'saes', 'blocks.1.attn.hook_z') };
 }
 
 test('a run whose hook_z SAE was trained with fold_value_biases equals the run on checkpoints TransformerLens processed, and differs from one without', async () => {

@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
+import { loadConfigText } from '../../src/engine/config/load';
+import { runDiagnostic } from '../../src/engine/pipeline/pipeline';
 import type { SaeDiffReport } from '../../src/shared/reportTypes';
 import { CLI, FIXTURES } from './paths';
 
@@ -65,4 +67,18 @@ export function runLayer3(dir: string, name: string, saePath: string): { report:
   const res = runCli(['run', config, '--provider', 'cpu']);
   assert.equal(res.code, 0, res.stderr);
   return { report: JSON.parse(fs.readFileSync(out, 'utf8')) as SaeDiffReport, log: res.stdout + res.stderr };
+}
+
+/** Runs `yaml` in this process on the CPU, written as `dir`/run.sae-diff.yaml (report beside it): its report and log. */
+export async function runYaml(dir: string, yaml: string): Promise<{ report: SaeDiffReport; log: string; configFile: string }> {
+  fs.mkdirSync(dir, { recursive: true });
+  const configFile = path.join(dir, 'run.sae-diff.yaml');
+  fs.writeFileSync(configFile, yaml);
+  const lines: string[] = [];
+  const { report } = await runDiagnostic(loadConfigText(yaml, configFile), {
+    provider: 'cpu',
+    outPath: path.join(dir, 'report.json'),
+    onLog: (l) => lines.push(l),
+  });
+  return { report, log: lines.join('\n'), configFile };
 }

@@ -15,6 +15,24 @@ export function need(t: Map<string, LoadedTensor>, name: string, file: string, s
   return v.data;
 }
 
+/**
+ * The four tensors of SAELens' layout, as stored: W_enc [d_in, d_sae], b_enc [d_sae], W_dec [d_sae, d_in], b_dec
+ * [d_in] (each checked by `need`; with latents picked, `m` is still the stored d_sae).
+ */
+export function saeLensTensors(
+  t: Map<string, LoadedTensor>,
+  file: string,
+  d: number,
+  m: number,
+): { W_enc: Float32Array; b_enc: Float32Array; W_dec: Float32Array; b_dec: Float32Array } {
+  return {
+    W_enc: need(t, 'W_enc', file, [d, m]),
+    b_enc: need(t, 'b_enc', file, [m]),
+    W_dec: need(t, 'W_dec', file, [m, d]),
+    b_dec: need(t, 'b_dec', file, [d]),
+  };
+}
+
 export function assertFinite(data: Float32Array, name: string, file: string): void {
   for (let i = 0; i < data.length; i++) {
     if (!Number.isFinite(data[i])) {

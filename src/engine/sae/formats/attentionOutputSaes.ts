@@ -16,7 +16,7 @@ import { readTorchCheckpoint, stateDictIndex } from '../../io/torchCheckpoint';
 import type { SafetensorsHeader } from '../../io/safetensorsHeader';
 import { readTensors } from '../safetensors';
 import type { SaeFormatModule, SaeInfo, SaeWeights } from '../types';
-import { need } from '../weights';
+import { saeLensTensors } from '../weights';
 import { hookOf, readConfigObject, refuse } from './common';
 
 const CFG_SUFFIX = '_cfg.json';
@@ -125,10 +125,7 @@ function loadWeights(info: SaeInfo, latents?: readonly number[]): SaeWeights {
   return {
     ...info,
     dSae: latents?.length ?? m,
-    W_enc: need(t, 'W_enc', file, [d, m]),
-    b_enc: need(t, 'b_enc', file, [m]),
-    W_dec: need(t, 'W_dec', file, [m, d]),
-    b_dec: need(t, 'b_dec', file, [d]),
+    ...saeLensTensors(t, file, d, m),
   };
 }
 

@@ -4,7 +4,7 @@ import { readNpz, readNpzHeaders } from '../npz';
 import { LoadedTensor, readSafetensors } from '../safetensors';
 import { readSafetensorsHeader } from '../../io/safetensorsHeader';
 import type { SaeFormatModule, SaeInfo, SaeWeights } from '../types';
-import { need, pickLatents } from '../weights';
+import { need, pickLatents, saeLensTensors } from '../weights';
 import { firstNumber, hookOf, readConfigObject, refuse } from './common';
 
 /**
@@ -142,10 +142,7 @@ function loadWeights(info: SaeInfo, latents?: readonly number[]): SaeWeights {
   return {
     ...info,
     dSae: latents?.length ?? m,
-    W_enc: need(t, 'W_enc', file, [d, m]),
-    b_enc: need(t, 'b_enc', file, [m]),
-    W_dec: need(t, 'W_dec', file, [m, d]),
-    b_dec: need(t, 'b_dec', file, [d]),
+    ...saeLensTensors(t, file, d, m),
     threshold: need(t, 'threshold', file, [m]),
   };
 }

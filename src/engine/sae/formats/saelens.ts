@@ -4,7 +4,7 @@ import { ARCHITECTURES, isArchitecture } from '../architectures';
 import { readSafetensors } from '../safetensors';
 import { readSafetensorsHeader } from '../../io/safetensorsHeader';
 import type { SaeFormatModule, SaeInfo, SaeNormalization, SaeWeights } from '../types';
-import { need, scaleColumns, scaleRows } from '../weights';
+import { need, saeLensTensors, scaleColumns, scaleRows } from '../weights';
 import { firstNumber, hookOf, readConfigObject, refuse } from './common';
 import { saeLensProcessing } from './saelensProcessing';
 
@@ -204,10 +204,7 @@ function loadWeights(info: SaeInfo, latents?: readonly number[]): SaeWeights {
     w = {
       ...info,
       dSae: width,
-      W_enc: need(t, 'W_enc', file, [d, m]),
-      b_enc: need(t, 'b_enc', file, [m]),
-      W_dec: need(t, 'W_dec', file, [m, d]),
-      b_dec: need(t, 'b_dec', file, [d]),
+      ...saeLensTensors(t, file, d, m),
       threshold,
     };
   }
