@@ -13,6 +13,7 @@ import { readSafetensors } from '../src/engine/sae/safetensors';
 import { runLayer3 } from './helpers/cli';
 import { REPO_ROOT, scratchDir } from './helpers/paths';
 import { assertLikeLibrary } from './helpers/saeDirect';
+import { writeSafetensors } from './helpers/safetensors';
 
 const LM = path.join(REPO_ROOT, 'test', 'fixtures', 'lm-saes');
 const expected = readSafetensors(path.join(LM, 'expected.safetensors'));
@@ -82,4 +83,40 @@ test('a run with a Llama Scope-style SAE: the hook from hook_point_in, what the 
   const layer = report.comparisons[0].layers[0];
   assert.ok(Number.isFinite(layer.explained_variance_base) && layer.dense_cosine < 1, `EV ${layer.explained_variance_base}`);
   assert.match(log, /SAE layer 3: lm_saes jumprelu \(Language-Model-SAEs jumprelu, threshold 0\.5, dataset-wise normalisation folded in\)/);
+});
+
+test("a later Language-Model-SAEs folder (config.json with hook_point_in, Llama Scope R1 Distill's layout) is refused as that, not read as SAELens's", () => {
+  const folder = path.join(scratchDir('lm-saes-later'), 'L3R');
+  fs.mkdirSync(folder, { recursive: true });
+  // SparseAutoEncoder.save_pretrained's files: its config, and the weights without the activation norm
+  fs.writeFileSync(
+    path.join(folder, 'config.json'),
+    JSON.stringify({
+      sae_type: 'sae',
+      d_model: 4,
+      expansion_factor: 2,
+      hook_point_in: 'blocks.3.hook_resid_post',
+      hook_point_out: 'blocks.3.hook_resid_post',
+      act_fn: 'jumprelu',
+      norm_activation: 'dataset-wise',
+    }),
+  );
+  writeSafetensors(path.join(folder, 'sae_weights.safetensors'), {
+    'encoder.weight': { shape: [8, 4], data: new Float32Array(32) },
+    'encoder.bias': { shape: [8], data: new Float32Array(8) },
+    'decoder.weight': { shape: [4, 8], data: new Float32Array(32) },
+    'decoder.bias': { shape: [4], data: new Float32Array(4) },
+    log_jumprelu_threshold: { shape: [8], data: new Float32Array(8) },
+  });
+  assert.equal(detectSaeFormat(folder), 'lm_saes');
+  assert.throws(
+    () => readSaeInfo(folder),
+    (e: unknown) =>
+      e instanceof SaeDiffError &&
+      /saved by a later Language-Model-SAEs \(config\.json with hook_point_in.*does not save the dataset-wise activation norm/.test(
+        e.message,
+      ) &&
+      /SAE\.from_pretrained .* sae\.save_model/.test(e.hint ?? '') &&
+      e.location?.file === path.join(folder, 'config.json'),
+  );
 });

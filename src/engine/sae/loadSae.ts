@@ -29,7 +29,7 @@ export function readSaeInfo(folder: string, format: SaeFormat = 'auto'): SaeInfo
   const module = SAE_FORMATS.find((f) => f.name === fmt);
   if (!module) {
     throw new SaeDiffError(
-      `No SAE in ${folder}: expected cfg.json + sae_weights.safetensors (SAELens), sae.safetensors (sparsify), params.npz / params.safetensors (Gemma Scope) ae.pt + config.json (dictionary_learning), {name}.pt + {name}_cfg.json (attention-output-saes) or one .pt / .pth state dict (Goodfire, qresearch)`,
+      `No SAE in ${folder}: expected cfg.json + sae_weights.safetensors (SAELens), sae.safetensors (sparsify), params.npz / params.safetensors (Gemma Scope), ae.pt + config.json (dictionary_learning), hyperparams.json + weights (Language-Model-SAEs), {name}.pt + {name}_cfg.json (attention-output-saes) or one .pt / .pth state dict (Goodfire, qresearch)`,
       { location: { file: folder }, hint: 'Point sae.path at the SAE folder, or set sae.format.' },
     );
   }

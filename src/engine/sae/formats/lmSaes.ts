@@ -72,6 +72,23 @@ function configOf(folder: string): { file: string; cfg: Record<string, any> } {
   return { file, cfg: { ...DEFAULTS, ...Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== undefined)) } };
 }
 
+/**
+ * Its later versions (2025 on, Llama Scope R1 Distill's) save `config.json` (hook_point_in, expansion_factor) beside
+ * sae_weights.safetensors, and not the dataset-wise activation norm its encoder needs (SparseAutoEncoder.save_pretrained:
+ * "TODO: save dataset_average_activation_norm"; SAELens reads them with a norm_scaling_factor of its own,
+ * pretrained_saes.yaml). Recognised, to be refused as that, not read as another library's folder.
+ */
+const LATER_CONFIG = 'config.json';
+
+function laterLayout(folder: string): boolean {
+  try {
+    const cfg = readConfigObject(path.join(folder, LATER_CONFIG));
+    return typeof cfg.hook_point_in === 'string' && cfg.expansion_factor !== undefined;
+  } catch {
+    return false;
+  }
+}
+
 function weightsFile(folder: string): string {
   const file = WEIGHTS.map((f) => path.join(folder, f)).find((f) => fs.existsSync(f));
   if (!file) throw refuse(folder, `No SAE weights beside ${CONFIG}`, `Language-Model-SAEs keeps them in ${WEIGHTS.join(', ')}.`);
@@ -164,6 +181,12 @@ function settingsOf(cfg: Record<string, any>, file: string, dIn: number): LmSaes
 }
 
 function readInfo(folder: string): SaeInfo {
+  if (!fs.existsSync(path.join(folder, CONFIG)) && laterLayout(folder))
+    throw refuse(
+      path.join(folder, LATER_CONFIG),
+      `This SAE was saved by a later Language-Model-SAEs (${LATER_CONFIG} with hook_point_in; Llama Scope R1 Distill's layout), which does not save the dataset-wise activation norm its encoder expects, so sae-diff cannot read it as it was trained`,
+      'Load it with SAELens (SAE.from_pretrained on its release, e.g. llama_scope_r1_distill, which folds in the norm it knows) and save it with sae.save_model: sae-diff reads that folder.',
+    );
   const { file, cfg } = configOf(folder);
   const weights = weightsFile(folder);
   const header = weightsIndex(weights);
@@ -236,7 +259,7 @@ function loadWeights(info: SaeInfo, latents?: readonly number[]): SaeWeights {
 export const lmSaesFormat: SaeFormatModule = {
   name: 'lm_saes',
   watchedFiles: [CONFIG, ...WEIGHTS],
-  detect: (folder) => fs.existsSync(path.join(folder, CONFIG)),
+  detect: (folder) => fs.existsSync(path.join(folder, CONFIG)) || laterLayout(folder),
   readInfo,
   loadWeights,
 };
