@@ -367,7 +367,7 @@ test('what the checkpoint builder does not build is refused, naming the config k
     [
       { model_type: 'gemma3n' },
       'model_type',
-      /model_type "gemma3n" cannot run from safetensors: sae-diff builds llama, mistral, qwen2, qwen3, gemma, gemma2, gemma3_text, phi3, smollm3, olmo2, olmo3, granite, mixtral, qwen2_moe, qwen3_moe, olmoe, gemma3, gpt2, gpt_neox, phi checkpoints/,
+      /model_type "gemma3n" cannot run from safetensors: sae-diff builds llama, mistral, qwen2, qwen3, gemma, gemma2, gemma3_text, phi3, smollm3, olmo2, olmo3, granite, starcoder2, mixtral, qwen2_moe, qwen3_moe, olmoe, gemma3, gpt2, gpt_neox, phi checkpoints/,
     ],
     [{ model_type: 'gemma3' }, 'text_config', /A gemma3 config\.json needs its text_config/],
     [{ model_type: 'gemma3', text_config: { head_dim: 7 } }, 'text_config.head_dim', /The head dimension 7 is not an even integer/],
@@ -593,6 +593,10 @@ const FROM_PYTORCH: [string, string][] = [
   [
     'olmo3',
     'OLMo 3 checkpoint (sliding layers with default RoPE and a binding window, YaRN on the full layer) gives what transformers gives',
+  ],
+  [
+    'starcoder2',
+    'StarCoder2 checkpoint (LayerNorm with biases, biases on every projection, the ungated c_fc / c_proj MLP, a sliding window that binds) gives what transformers gives',
   ],
   [
     'granite',

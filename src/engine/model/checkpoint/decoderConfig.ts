@@ -7,7 +7,8 @@
  * Gemma2ForCausalLM (modeling_gemma2.py: norms scaling by 1 + weight, a norm after attention and around the MLP
  * too, the embedding times sqrt(hidden_size), query_pre_attn_scalar, attention logit soft-capping, GELU (tanh)), Gemma 3's
  * text models (q/k norms, local and global RoPE) and the text decoder of Gemma3ForConditionalGeneration; Phi-3,
- * SmolLM3, OLMo 2 and 3, and GraniteForCausalLM (modeling_granite.py: Llama's blocks with embedding_multiplier,
+ * SmolLM3, OLMo 2 and 3, Starcoder2ForCausalLM (modeling_starcoder2.py: Llama's attention with biases, nn.LayerNorm for
+ * RMSNorm, an ungated c_fc / c_proj MLP), GraniteForCausalLM (modeling_granite.py: Llama's blocks with embedding_multiplier,
  * attention_multiplier as q kᵀ's scale, and residual_multiplier on each branch before its residual add), and the
  * mixtures of experts MixtralForCausalLM, Qwen2MoeForCausalLM, Qwen3MoeForCausalLM and OlmoeForCausalLM (their
  * attention as Mistral's, Qwen2's, Qwen3's and OLMo 2's but pre-norm; the MLP a routed set of experts, moeBlock.ts). Config keys
@@ -38,6 +39,7 @@ export const CHECKPOINT_FAMILIES = [
   'olmo2',
   'olmo3',
   'granite',
+  'starcoder2',
   'mixtral',
   'qwen2_moe',
   'qwen3_moe',
@@ -121,6 +123,10 @@ export interface DecoderSpec {
   gemmaNorms: boolean;
   /** Gemma 2 and 3: a norm after attention, and one before and one after the MLP (Gemma 1 has Llama's two). */
   sandwichNorms?: boolean;
+  /** StarCoder2: nn.LayerNorm (weight and bias, norm_epsilon in rmsNormEps) where the others have RMSNorm. */
+  layerNorms?: boolean;
+  /** StarCoder2: c_fc, the activation, c_proj (with mlpBias), where the others gate: down(act(gate) · up). */
+  ungatedMlp?: boolean;
   /** OLMo 2: no norm in front of attention or the MLP, one after each (on the branch, before the residual add). */
   postNorms?: boolean;
   /** OLMo 2's RMSNorm multiplies by its weight in float32, then casts (Llama's casts first). */
@@ -422,8 +428,9 @@ function slidingAttention(
     case 'granite':
     case 'olmoe':
       return undefined;
-    // MixtralConfig's sliding_window defaults to none (MistralConfig's to 4096)
+    // MixtralConfig's and Starcoder2Config's sliding_window default to none (MistralConfig's to 4096)
     case 'mixtral':
+    case 'starcoder2':
       if (c.sliding_window === undefined || c.sliding_window === null) return undefined;
       sliding = all(true);
       break;
@@ -544,15 +551,17 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
   const gemma = family === 'gemma' || family === 'gemma2' || family === 'gemma3_text';
   const gemma1 = family === 'gemma';
   const gemma3 = family === 'gemma3_text';
+  const starcoder2 = family === 'starcoder2';
   if (c.use_bidirectional_attention === true)
     throw refuse(configFile, 'use_bidirectional_attention', 'Bidirectional attention (an embedding model) is not built', EXPORT_HINT);
   // Gemma2MLP reads hidden_activation; the others hidden_act
   const actKey = gemma && c.hidden_activation !== undefined ? 'hidden_activation' : 'hidden_act';
   // GemmaConfig reads the released configs' hidden_act "gelu" as the tanh approximation (transformers 5's
   // __post_init__; transformers 4's GemmaMLP used hidden_activation, else the tanh approximation)
-  const written = c[actKey] ?? (gemma ? 'gelu_pytorch_tanh' : 'silu');
+  const geluTanh = gemma || starcoder2;
+  const written = c[actKey] ?? (geluTanh ? 'gelu_pytorch_tanh' : 'silu');
   const act = gemma1 && actKey === 'hidden_act' && written === 'gelu' ? 'gelu_pytorch_tanh' : written;
-  const built = gemma ? 'gelu_pytorch_tanh' : 'silu';
+  const built = geluTanh ? 'gelu_pytorch_tanh' : 'silu';
   if (act !== built)
     throw refuse(configFile, actKey, `${actKey} ${JSON.stringify(act)} is not built for ${family} checkpoints (${built} is)`, EXPORT_HINT);
   const hidden = positiveInteger(c, 'hidden_size', configFile);
@@ -585,12 +594,12 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
   const longrope = rope.full.scaling.type === 'longrope' ? rope.full.scaling : undefined;
   const yarnScale = rope.full.scaling.type === 'yarn' ? rope.full.scaling.attentionFactor : undefined;
   const sliding = slidingAttention(c, family, layers, configFile);
-  // Phi3Config's and the OLMo configs' default rms_norm_eps is 1e-5
-  const eps = finite(
-    c.rms_norm_eps ?? (phi3 || olmo || family === 'olmoe' || family === 'mixtral' ? 1e-5 : 1e-6),
-    'rms_norm_eps',
-    configFile,
-  );
+  // Phi3Config's and the OLMo configs' default rms_norm_eps is 1e-5; Starcoder2Config's LayerNorm eps, norm_epsilon, too
+  const eps = starcoder2
+    ? finite(c.norm_epsilon ?? 1e-5, 'norm_epsilon', configFile)
+    : finite(c.rms_norm_eps ?? (phi3 || olmo || family === 'olmoe' || family === 'mixtral' ? 1e-5 : 1e-6), 'rms_norm_eps', configFile);
+  // Starcoder2Config's use_bias (default true) puts biases on every projection
+  const starcoderBias = starcoder2 && c.use_bias !== false;
   if (family === 'olmoe' && c.clip_qkv !== undefined && c.clip_qkv !== null)
     throw refuse(configFile, 'clip_qkv', `clip_qkv ${JSON.stringify(c.clip_qkv)} (clamping q, k and v) is not built`, EXPORT_HINT);
   return {
@@ -615,16 +624,19 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
     // Phi3Attention and Phi3MLP have no biases, whatever attention_bias says
     // Qwen2MoeAttention: q, k, v biases as qkv_bias says (default true)
     qkvBias:
+      starcoderBias ||
       family === 'qwen2' ||
       (family === 'qwen2_moe' && c.qkv_bias !== false) ||
-      (family !== 'qwen2_moe' && !phi3 && c.attention_bias === true),
-    oBias: family !== 'qwen2' && family !== 'qwen2_moe' && !phi3 && c.attention_bias === true,
-    mlpBias: !phi3 && c.mlp_bias === true,
+      (family !== 'qwen2_moe' && !phi3 && !starcoder2 && c.attention_bias === true),
+    oBias: starcoderBias || (family !== 'qwen2' && family !== 'qwen2_moe' && !phi3 && !starcoder2 && c.attention_bias === true),
+    mlpBias: starcoderBias || (!phi3 && !starcoder2 && c.mlp_bias === true),
+    layerNorms: starcoder2 || undefined,
+    ungatedMlp: starcoder2 || undefined,
     qkNorm: family === 'qwen3' || family === 'qwen3_moe' || gemma3 ? 'head' : olmo || family === 'olmoe' ? 'projection' : undefined,
     postNorms: olmo || undefined,
     normWeightInFloat32: olmo || undefined,
-    // Gemma ties its embeddings unless the config says otherwise (Gemma2Config's default)
-    tiedEmbeddings: c.tie_word_embeddings === true || (gemma && c.tie_word_embeddings === undefined),
+    // Gemma and StarCoder2 tie their embeddings unless the config says otherwise (their config classes' default)
+    tiedEmbeddings: c.tie_word_embeddings === true || ((gemma || starcoder2) && c.tie_word_embeddings === undefined),
     gemmaNorms: gemma,
     sandwichNorms: (gemma && !gemma1) || undefined,
     embedScale: gemma ? Math.fround(Math.sqrt(hidden)) : granite ? multiplier('embedding_multiplier') : undefined,
@@ -639,7 +651,7 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
       !gemma || gemma1 || c.attn_logit_softcapping === null || (gemma3 && c.attn_logit_softcapping === undefined)
         ? undefined
         : finite(c.attn_logit_softcapping ?? 50, 'attn_logit_softcapping', configFile),
-    mlpActivation: gemma ? 'gelu_tanh' : 'silu',
+    mlpActivation: geluTanh ? 'gelu_tanh' : 'silu',
     moe: moeOf(c, family, layers, configFile),
   };
 }

@@ -134,6 +134,31 @@ export function buildDecoderGraph(
     return g.one(scope, 'Mul', [weights.get(weightName, [width]), g.cast(scope, normed, FLOAT, act)]);
   };
 
+  /**
+   * StarCoder2's nn.LayerNorm: (x - mean) / sqrt(biased variance + eps) · weight + bias, in float32 (torch's
+   * layer_norm accumulates in float32 for half inputs and casts its output back).
+   */
+  const layerNorm = (scope: string, x: string, name: string) => {
+    const xf = g.cast(scope, x, act, FLOAT);
+    const mean = (t: string) => g.one(scope, 'ReduceMean', [t], [ints('axes', [-1]), intAttr('keepdims', 1)], FLOAT);
+    const centred = g.one(scope, 'Sub', [xf, mean(xf)], [], FLOAT);
+    const variance = mean(g.one(scope, 'Mul', [centred, centred], [], FLOAT));
+    const eps = g.floats('sae_diff.eps', Float32Array.of(spec.rmsNormEps), []);
+    const normed = g.one(
+      scope,
+      'Div',
+      [centred, g.one(scope, 'Sqrt', [g.one(scope, 'Add', [variance, eps], [], FLOAT)], [], FLOAT)],
+      [],
+      FLOAT,
+    );
+    const weight = g.cast(scope, weights.get(`${name}.weight`, [hidden]), act, FLOAT);
+    const bias = g.cast(scope, weights.get(`${name}.bias`, [hidden]), act, FLOAT);
+    return g.cast(scope, g.one(scope, 'Add', [g.one(scope, 'Mul', [normed, weight], [], FLOAT), bias], [], FLOAT), FLOAT, act);
+  };
+  /** A block's norm `name` (`model.layers.N.input_layernorm`): RMSNorm, or StarCoder2's LayerNorm. */
+  const blockNorm = (scope: string, x: string, name: string) =>
+    spec.layerNorms ? layerNorm(scope, x, name) : rmsNorm(scope, x, `${name}.weight`);
+
   const silu = (scope: string, t: string) => g.one(scope, 'Mul', [t, g.one(scope, 'Sigmoid', [t])]);
   const moeContext: MoeContext = { g, projections, hidden, flatShape: frame.flatShape(hidden), batchShape: frame.shapeOf(hidden), silu };
   const prefix = weights.prefix;
@@ -155,7 +180,7 @@ export function buildDecoderGraph(
     const w = `${prefix}layers.${l}`;
     const attn = `${block}/self_attn`;
     // OLMo 2 normalises only after each branch
-    const normed = spec.postNorms ? x : rmsNorm(`${block}/input_layernorm`, x, `${w}.input_layernorm.weight`);
+    const normed = spec.postNorms ? x : blockNorm(`${block}/input_layernorm`, x, `${w}.input_layernorm`);
     let q: string, k: string, v: string;
     if (spec.fusedProjections) {
       // Phi-3: qkv_proj's output is q, then k, then v
@@ -218,7 +243,7 @@ export function buildDecoderGraph(
       ? mid
       : gemma
         ? rmsNorm(`${block}/pre_feedforward_layernorm`, mid, `${w}.pre_feedforward_layernorm.weight`)
-        : rmsNorm(`${block}/post_attention_layernorm`, mid, `${w}.post_attention_layernorm.weight`);
+        : blockNorm(`${block}/post_attention_layernorm`, mid, `${w}.post_attention_layernorm`);
     const mlpBranch = spec.moe?.sparseLayers[l]
       ? moeBlock(moeContext, spec.moe, block, w, normed2)
       : afterBranch
@@ -230,9 +255,14 @@ export function buildDecoderGraph(
   projections.checkAdapterUsed(spec.family, spec.visionTower);
   return { model: decoderModel(g, weights, files, x), externalDataFolder };
 
-  /** The SwiGLU (Gemma: GELU tanh) MLP of a block, on its normed input. */
+  /** The SwiGLU (Gemma: GELU tanh) MLP of a block, on its normed input; StarCoder2's ungated one. */
   function denseMlp(block: string, w: string, normed2: string): string {
     const mlp = `${block}/mlp`;
+    if (spec.ungatedMlp) {
+      // Starcoder2MLP: c_proj(act(c_fc(x)))
+      const up = linear(`${mlp}/c_fc`, normed2, `${w}.mlp.c_fc`, spec.intermediate, spec.mlpBias, hidden);
+      return linear(`${mlp}/c_proj`, geluTanh(g, `${mlp}/act`, up), `${w}.mlp.c_proj`, hidden, spec.mlpBias, spec.intermediate);
+    }
     // Phi-3: gate_up_proj's output is gate, then up (chunk(2))
     const [gate, up] = spec.fusedProjections
       ? g.op(
