@@ -11,6 +11,7 @@ import { test } from 'node:test';
 import { hoverAt } from '../src/engine/authoring/hover';
 import { validateConfigText } from '../src/engine/authoring/index';
 import { hubSaeHint, resolveSaePath } from '../src/engine/model/hfCache';
+import { loadRunConfig } from '../src/engine/model/loadRunConfig';
 import { SaeDiffError } from '../src/engine/core/errors';
 import { detectSaeFormat, loadSae, readSaeInfo } from '../src/engine/sae/loadSae';
 import { readSafetensors } from '../src/engine/sae/safetensors';
@@ -163,20 +164,67 @@ test('a run with the .pt files mapped to layers folds the value biases out of at
   assert.match(hover.markdown, /Trained with TransformerLens's value biases folded out of hook_z \(attention-output-saes' train\.py/);
 });
 
-test('a .pt file of the hub repo is found in the local cache; a missing one is downloaded with its {name}_cfg.json: the hint names both', () => {
+const REPO = 'ckkissane/attn-saes-gpt2-small-all-layers';
+/** A hub cache whose snapshot of REPO holds the gpt2 pairs side by side, as `hf download` leaves them. */
+function hubCache(): { hub: string; snapshot: string } {
   const hub = path.join(scratch, 'hub');
   const snapshot = path.join(hub, 'models--ckkissane--attn-saes-gpt2-small-all-layers', 'snapshots', 'rev1');
   fs.mkdirSync(snapshot, { recursive: true });
   for (const f of fs.readdirSync(path.join(HERE, 'gpt2'))) fs.copyFileSync(path.join(HERE, 'gpt2', f), path.join(snapshot, f));
+  return { hub, snapshot };
+}
+
+test('a .pt file of the hub repo is found in the local cache; a missing one is downloaded with its {name}_cfg.json: the hint names both', () => {
+  const { hub, snapshot } = hubCache();
   const l1 = path.basename(fileOf(1));
-  const found = resolveSaePath(`ckkissane/attn-saes-gpt2-small-all-layers/${l1}`, scratch, { HF_HUB_CACHE: hub });
+  const found = resolveSaePath(`${REPO}/${l1}`, scratch, { HF_HUB_CACHE: hub });
   assert.equal(found.folder, path.join(snapshot, l1));
   assert.equal(readSaeInfo(found.folder).hookLayer, 1);
   const name = 'gpt2-small_L5_Hcat_z_lr1.20e-03_l18.00e-01_ds24576_bs4096_dc1.00e-06_rsanthropic_rie25000_nr4_v9';
   assert.match(
-    hubSaeHint({ id: 'ckkissane/attn-saes-gpt2-small-all-layers', subpath: `${name}.pt` }, { HF_HUB_CACHE: path.join(scratch, 'no-hub') }),
-    new RegExp(
-      `its file ${name}\\.pt is not in the local cache .*hf download ckkissane/attn-saes-gpt2-small-all-layers --include "${name}\\.pt" "${name}_cfg\\.json"`,
-    ),
+    hubSaeHint({ id: REPO, subpath: `${name}.pt` }, { HF_HUB_CACHE: path.join(scratch, 'no-hub') }),
+    new RegExp(`its file ${name}\\.pt is not in the local cache .*hf download ${REPO} --include "${name}\\.pt" "${name}_cfg\\.json"`),
+  );
+});
+
+test("a {layer} template whose file name has a * names each layer's .pt file, beside the config or in the hub cache; several matches are refused, listing them", () => {
+  const pattern = 'gpt2-small_L{layer}_Hcat_z_*.pt';
+  const dir = path.join(scratch, 'template');
+  fs.mkdirSync(dir, { recursive: true });
+  const q = (p: string) => JSON.stringify(p.replace(/\\/g, '/'));
+  const yaml = (sae: string) => `diagnostic_pipeline:
+  models: { base: ${q(path.join(GPT2, 'base'))}, sft: ${q(path.join(GPT2, 'sft'))} }
+  sae: { path: ${q(sae)} }
+  layers: { target_indices: [1, 2], hook_point: attn_z }
+  dataset: { path: ${q(path.join(FIXTURES, 'tiny-llama', 'eval', 'general.jsonl'))} }
+`;
+  const configFile = path.join(dir, 'template.sae-diff.yaml');
+  fs.writeFileSync(configFile, yaml(path.join(HERE, 'gpt2', pattern)));
+  assert.deepEqual([...loadRunConfig(configFile).sae.paths.values()], [fileOf(1), fileOf(2)]);
+  const text = fs.readFileSync(configFile, 'utf8');
+  assert.deepEqual(
+    validateConfigText(text, configFile).diagnostics.filter((d) => d.severity === 'error'),
+    [],
+  );
+  // in the hub cache, and the download command for a layer that is not there
+  const { hub, snapshot } = hubCache();
+  const found = resolveSaePath(`${REPO}/${pattern.replace('{layer}', '2')}`, dir, { HF_HUB_CACHE: hub });
+  assert.equal(found.folder, path.join(snapshot, path.basename(fileOf(2))));
+  assert.match(
+    hubSaeHint({ id: REPO, subpath: pattern.replace('{layer}', '7') }, { HF_HUB_CACHE: hub }),
+    /--include "gpt2-small_L7_Hcat_z_\*\.pt" "gpt2-small_L7_Hcat_z_\*_cfg\.json"/,
+  );
+  // a pattern that matches both layers' files names them
+  const both = resolveSaePath(path.join(HERE, 'gpt2', 'gpt2-small_L*.pt'), dir).folder;
+  assert.throws(
+    () => readSaeInfo(both),
+    (e: unknown) =>
+      e instanceof SaeDiffError &&
+      /2 entries match the SAE path .*gpt2-small_L\*\.pt: gpt2-small_L1_.*\.pt, gpt2-small_L2_.*\.pt$/.test(e.message),
+  );
+  const editor = validateConfigText(yaml(path.join(HERE, 'gpt2', 'gpt2-small_L*.pt')), configFile).diagnostics;
+  assert.match(
+    editor.find((d) => d.code === 'sae-not-found')?.message ?? '',
+    /No usable SAE for layers 1, 2: 2 entries match the SAE path/,
   );
 });

@@ -83,13 +83,45 @@ export function resolveModelPath(value: string, configDir: string, env?: HubEnv)
 }
 
 /**
+ * The entries of `target`'s folder that its last segment names, a `*` in it standing for any run of characters
+ * (`gpt2-small_L5_Hcat_z_*.pt`: a hub repo that holds every layer's SAE file side by side, each named with its own
+ * training settings), sorted; [] when the folder cannot be read.
+ */
+export function pathMatches(target: string): string[] {
+  const dir = path.dirname(target);
+  const pattern = new RegExp(
+    `^${path
+      .basename(target)
+      .split('*')
+      .map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+      .join('.*')}$`,
+  );
+  try {
+    return fs
+      .readdirSync(dir)
+      .filter((n) => pattern.test(n))
+      .sort()
+      .map((n) => path.join(dir, n));
+  } catch {
+    return [];
+  }
+}
+
+/** The one entry `target` names when its last segment has a `*` and exactly one entry matches; else `target` itself. */
+function matchingPath(target: string): string {
+  if (!path.basename(target).includes('*')) return target;
+  const matches = pathMatches(target);
+  return matches.length === 1 ? matches[0] : target;
+}
+
+/**
  * A path inside a cached hub repo (an SAE folder, config/modelId.ts's hubRepoPath), in the first snapshot
  * (cachedSnapshots' order) that holds it. `hf download org/name --include "sub/*"` puts only that folder there,
  * which is enough.
  */
 export function resolveHubRepoPath(id: string, subpath: string, env: HubEnv = process.env): string | undefined {
   return cachedSnapshots(id, 'models', env)
-    .map((s) => path.join(s.folder, ...subpath.split('/').filter(Boolean)))
+    .map((s) => matchingPath(path.join(s.folder, ...subpath.split('/').filter(Boolean))))
     .find((target) => fs.existsSync(target));
 }
 
@@ -100,10 +132,13 @@ export interface ResolvedSaePath {
   hub?: { id: string; subpath: string; found: boolean };
 }
 
-/** The one SAE-value resolver of the run and the editor: beside the config, else in the local hub cache. */
+/**
+ * The one SAE-value resolver of the run and the editor: beside the config, else in the local hub cache; a `*` in the
+ * last segment matches one entry there (pathMatches).
+ */
 export function resolveSaePath(value: string, configDir: string, env?: HubEnv): ResolvedSaePath {
-  const folder = path.resolve(configDir, value);
-  const repo = hubRepoPath(value, configDir);
+  const folder = matchingPath(path.resolve(configDir, value));
+  const repo = fs.existsSync(folder) ? undefined : hubRepoPath(value, configDir);
   if (!repo) return { folder };
   const cached = resolveHubRepoPath(repo.id, repo.subpath, env);
   return { folder: cached ?? folder, hub: { ...repo, found: cached !== undefined } };

@@ -1,6 +1,8 @@
 import * as fs from 'fs';
+import * as path from 'path';
 import type { HookPoint, SaeFormat } from '../config/types';
 import { SaeDiffError, SourceLocation } from '../core/errors';
+import { pathMatches } from '../model/hfCache';
 
 import { ARCHITECTURES } from './architectures';
 import { SAE_FORMATS } from './formats';
@@ -19,6 +21,16 @@ export function guaranteedMaxL0(info: SaeInfo): number | undefined {
 
 export function readSaeInfo(folder: string, format: SaeFormat = 'auto'): SaeInfo {
   // a folder, or (attention-output-saes) the .pt file of one SAE among several side by side
+  if (!fs.existsSync(folder) && path.basename(folder).includes('*')) {
+    // a pattern resolveSaePath could not narrow to one entry
+    const matches = pathMatches(folder).map((m) => path.basename(m));
+    throw new SaeDiffError(
+      matches.length
+        ? `${matches.length} entries match the SAE path ${folder}: ${matches.slice(0, 4).join(', ')}${matches.length > 4 ? ', ...' : ''}`
+        : `Nothing matches the SAE path ${folder}`,
+      { location: { file: folder }, hint: 'Make the pattern (its * stands for any characters) match one SAE file or folder per layer.' },
+    );
+  }
   if (!fs.existsSync(folder)) {
     throw new SaeDiffError(`SAE folder not found: ${folder}`, {
       location: { file: folder },
