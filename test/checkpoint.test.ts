@@ -367,7 +367,7 @@ test('what the checkpoint builder does not build is refused, naming the config k
     [
       { model_type: 'gemma3n' },
       'model_type',
-      /model_type "gemma3n" cannot run from safetensors: sae-diff builds llama, mistral, qwen2, qwen3, gemma, gemma2, gemma3_text, phi3, smollm3, olmo2, olmo3, granite, starcoder2, mixtral, qwen2_moe, qwen3_moe, olmoe, gemma3, gpt2, gpt_neox, phi checkpoints/,
+      /model_type "gemma3n" cannot run from safetensors: sae-diff builds llama, mistral, qwen2, qwen3, gemma, gemma2, gemma3_text, phi3, smollm3, olmo2, olmo3, granite, starcoder2, glm, glm4, mixtral, qwen2_moe, qwen3_moe, olmoe, gemma3, gpt2, gpt_neox, phi checkpoints/,
     ],
     [{ model_type: 'gemma3' }, 'text_config', /A gemma3 config\.json needs its text_config/],
     [{ model_type: 'gemma3', text_config: { head_dim: 7 } }, 'text_config.head_dim', /The head dimension 7 is not an even integer/],
@@ -599,6 +599,11 @@ const FROM_PYTORCH: [string, string][] = [
     'StarCoder2 checkpoint (LayerNorm with biases, biases on every projection, the ungated c_fc / c_proj MLP, a sliding window that binds) gives what transformers gives',
   ],
   [
+    'glm',
+    'GLM checkpoint (q, k, v biases, RoPE on the first half of each head over its even / odd pairs, a fused gate_up_proj) gives what transformers gives',
+  ],
+  ['glm4', 'GLM-4 checkpoint (GLM with a norm on each branch before its residual add) gives what transformers gives'],
+  [
     'granite',
     'Granite checkpoint (embedding_multiplier, attention_multiplier as the attention scale, residual_multiplier on each branch) gives what transformers gives',
   ],
@@ -608,15 +613,20 @@ const FROM_PYTORCH: [string, string][] = [
   ],
 ];
 
-test("a Granite checkpoint's attn_out and mlp_out are what its attention and MLP modules return, before residual_multiplier (test/fixtures/granite)", async () => {
-  const folder = path.join(REPO_ROOT, 'test', 'fixtures', 'granite');
-  for (const point of ['attn_out', 'mlp_out'] as const) {
-    for (const d of await differenceFromExpected(sourceOf(folder), expectedIn(folder), point, cpu)) {
-      assert.ok(d.absolute < 1e-5 * Math.max(1, d.largest), `${point} layer ${d.layer}: ${d.absolute} (largest ${d.largest})`);
-      assert.ok(d.largest > 0.05, `${point} layer ${d.layer}: activations of size ${d.largest}`);
+for (const [fixture, what] of [
+  ['granite', "a Granite checkpoint's attn_out and mlp_out are what its attention and MLP modules return, before residual_multiplier"],
+  ['glm', "a GLM checkpoint's attn_out and mlp_out are what its attention and MLP modules return"],
+  ['glm4', "a GLM-4 checkpoint's attn_out and mlp_out are what its post_self_attn_layernorm and post_mlp_layernorm return"],
+])
+  test(`${what} (test/fixtures/${fixture})`, async () => {
+    const folder = path.join(REPO_ROOT, 'test', 'fixtures', fixture);
+    for (const point of ['attn_out', 'mlp_out'] as const) {
+      for (const d of await differenceFromExpected(sourceOf(folder), expectedIn(folder), point, cpu)) {
+        assert.ok(d.absolute < 1e-5 * Math.max(1, d.largest), `${point} layer ${d.layer}: ${d.absolute} (largest ${d.largest})`);
+        assert.ok(d.largest > 0.05, `${point} layer ${d.layer}: activations of size ${d.largest}`);
+      }
     }
-  }
-});
+  });
 
 /** Mixture-of-experts checkpoints (test/fixtures/moe_fixtures.py): every hook point, the MoE block's output as mlp_out. */
 const MOE: [string, string][] = [

@@ -15,10 +15,11 @@ const DOTTED_BLOCK = /^(.*?(?:^|\.)(?:layers|h|blocks|layer|decoder_layers))\.(\
  * First module below the block that makes the branch resid_mid / resid_post adds: the attention / the MLP, or in
  * blocks with sandwich norms (Gemma 2 and 3, OLMo 2) the norm after it, whose output is what reaches the residual
  * stream (TransformerLens's hook_attn_out / hook_mlp_out there; Gemma Scope's MLP SAEs read
- * post_feedforward_layernorm.output). A Llama block's post_attention_layernorm feeds the MLP, never the sum.
+ * post_feedforward_layernorm.output; GLM-4's are post_self_attn_layernorm and post_mlp_layernorm). A Llama block's
+ * post_attention_layernorm feeds the MLP, never the sum.
  */
-const ATTN_MODULE = /^(self_attn|attn|attention|self_attention|post_attention_layernorm)$/;
-const MLP_MODULE = /^(mlp|feed_forward|ffn|block_sparse_moe|post_feedforward_layernorm)$/;
+const ATTN_MODULE = /^(self_attn|attn|attention|self_attention|post_attention_layernorm|post_self_attn_layernorm)$/;
+const MLP_MODULE = /^(mlp|feed_forward|ffn|block_sparse_moe|post_feedforward_layernorm|post_mlp_layernorm)$/;
 
 /** The attention's output projection (W_O) below its module, with a LoRA branch's scopes under it: Llama's kin o_proj, GPT-NeoX / Phi dense, GPT-2 c_proj, OPT out_proj. */
 const OUTPUT_PROJECTION = /^(self_attn|attn|attention|self_attention)\/(o_proj|dense|c_proj|out_proj)(\/|$)/;

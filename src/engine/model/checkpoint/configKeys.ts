@@ -106,7 +106,7 @@ export function partialRope(
   file: string,
   headDim: number,
   keys: { theta: string; fraction: string; fractionDefault: number; family: string },
-): { rotaryDim: number; invFreq: Float32Array } {
+): { rotaryDim: number; invFreq: Float32Array; theta: number; scaling: RopeScaling } {
   const key = c.rope_scaling ? 'rope_scaling' : 'rope_parameters';
   const params = ((c.rope_scaling || c.rope_parameters) ?? {}) as Record<string, unknown>;
   const num = (k: string, fallbackKey: string, fallback: number) => {
@@ -141,5 +141,5 @@ export function partialRope(
       `RoPE type '${type}' is not built for ${keys.family} checkpoints (default and linear are)`,
       EXPORT_HINT,
     );
-  return { rotaryDim, invFreq: ropeInverseFrequencies(rotaryDim, theta, scaling) };
+  return { rotaryDim, invFreq: ropeInverseFrequencies(rotaryDim, theta, scaling), theta, scaling };
 }

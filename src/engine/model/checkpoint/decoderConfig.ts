@@ -7,7 +7,9 @@
  * Gemma2ForCausalLM (modeling_gemma2.py: norms scaling by 1 + weight, a norm after attention and around the MLP
  * too, the embedding times sqrt(hidden_size), query_pre_attn_scalar, attention logit soft-capping, GELU (tanh)), Gemma 3's
  * text models (q/k norms, local and global RoPE) and the text decoder of Gemma3ForConditionalGeneration; Phi-3,
- * SmolLM3, OLMo 2 and 3, Starcoder2ForCausalLM (modeling_starcoder2.py: Llama's attention with biases, nn.LayerNorm for
+ * SmolLM3, OLMo 2 and 3, GlmForCausalLM and Glm4ForCausalLM (modeling_glm.py, modeling_glm4.py: Llama's blocks with
+ * q, k, v biases, RoPE on each head's first half and over its even / odd pairs, a fused gate_up_proj; GLM-4 adds a
+ * norm on each branch before its residual add), Starcoder2ForCausalLM (modeling_starcoder2.py: Llama's attention with biases, nn.LayerNorm for
  * RMSNorm, an ungated c_fc / c_proj MLP), GraniteForCausalLM (modeling_granite.py: Llama's blocks with embedding_multiplier,
  * attention_multiplier as q kᵀ's scale, and residual_multiplier on each branch before its residual add), and the
  * mixtures of experts MixtralForCausalLM, Qwen2MoeForCausalLM, Qwen3MoeForCausalLM and OlmoeForCausalLM (their
@@ -17,7 +19,7 @@
  * is refused, naming the key.
  */
 import { SaeDiffError } from '../../core/errors';
-import { EXPORT_HINT, positiveInteger, refuse, refuseQuantised, SAVED_HINT } from './configKeys';
+import { EXPORT_HINT, partialRope, positiveInteger, refuse, refuseQuantised, SAVED_HINT } from './configKeys';
 import { gpt2Spec, type Gpt2Spec } from './gpt2Config';
 import { gptNeoxSpec, type GptNeoxSpec } from './gptNeoxConfig';
 import { phiSpec, type PhiSpec } from './phiConfig';
@@ -40,6 +42,8 @@ export const CHECKPOINT_FAMILIES = [
   'olmo3',
   'granite',
   'starcoder2',
+  'glm',
+  'glm4',
   'mixtral',
   'qwen2_moe',
   'qwen3_moe',
@@ -102,6 +106,12 @@ export interface DecoderSpec {
   ropeAttentionFactor?: number;
   /** Phi-3: q, k, v as one qkv_proj and gate, up as one gate_up_proj. */
   fusedProjections: boolean;
+  /** GLM: gate, up as one gate_up_proj (q, k and v apart). */
+  fusedGateUp?: boolean;
+  /** GLM: RoPE rotates each even / odd pair of dims (rotate_half over x[0::2], x[1::2]), cos and sin repeated per pair. */
+  rotaryInterleaved?: boolean;
+  /** GLM-4: post_self_attn_layernorm and post_mlp_layernorm on each branch before its residual add. */
+  branchNorms?: boolean;
   /** SmolLM3: the layers that apply no RoPE (NoPE; its no_rope_layers are 0 there). */
   noRopeLayers?: boolean[];
   /** The attention window of sliding-window layers (keys fewer than this many positions back), and which layers those are. */
@@ -424,6 +434,8 @@ function slidingAttention(
   switch (family) {
     case 'llama':
     case 'gemma':
+    case 'glm':
+    case 'glm4':
     case 'olmo2':
     case 'granite':
     case 'olmoe':
@@ -552,6 +564,7 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
   const gemma1 = family === 'gemma';
   const gemma3 = family === 'gemma3_text';
   const starcoder2 = family === 'starcoder2';
+  const glm = family === 'glm' || family === 'glm4';
   if (c.use_bidirectional_attention === true)
     throw refuse(configFile, 'use_bidirectional_attention', 'Bidirectional attention (an embedding model) is not built', EXPORT_HINT);
   // Gemma2MLP reads hidden_activation; the others hidden_act
@@ -577,11 +590,22 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
     );
   // Gemma2Config's defaults: head_dim 256, query_pre_attn_scalar 256, attn_logit_softcapping 50 (null: none)
   const headDim =
-    c.head_dim === undefined || c.head_dim === null ? (gemma ? 256 : hidden / heads) : positiveInteger(c, 'head_dim', configFile);
+    // Gemma2Config's head_dim defaults to 256, GlmConfig's and Glm4Config's to 128
+    c.head_dim === undefined || c.head_dim === null
+      ? gemma
+        ? 256
+        : glm
+          ? 128
+          : hidden / heads
+      : positiveInteger(c, 'head_dim', configFile);
   if (!Number.isSafeInteger(headDim) || headDim % 2 !== 0)
     throw refuse(configFile, 'head_dim', `The head dimension ${headDim} is not an even integer`, SAVED_HINT);
   const phi3 = family === 'phi3';
   const phi3Rotary = phi3 ? phi3Rope(c, configFile, headDim) : undefined;
+  // GlmConfig's partial_rotary_factor defaults to 0.5 (top level in transformers 4, in rope_parameters in 5)
+  const glmRotary = glm
+    ? partialRope(c, configFile, headDim, { theta: 'rope_theta', fraction: 'partial_rotary_factor', fractionDefault: 0.5, family })
+    : undefined;
   const olmo = family === 'olmo2' || family === 'olmo3';
   // GraniteConfig's multipliers (default 1): Python floats that multiply float32 tensors, so float32 in effect
   const granite = family === 'granite';
@@ -589,15 +613,24 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
   // the config classes' rope_theta defaults: Gemma3TextConfig and MixtralConfig 1e6, Olmo3Config 5e5, the others 1e4
   const defaultTheta = gemma3 || family === 'mixtral' ? 1_000_000 : family === 'olmo3' ? 500_000 : 10_000;
   const perLayerType = gemma3 ? 'gemma3' : family === 'olmo3' ? 'olmo3' : undefined;
-  const rope = phi3Rotary ? { full: phi3Rotary.rope, sliding: undefined } : ropeOf(c, configFile, perLayerType, defaultTheta);
-  const rotaryDim = phi3Rotary?.rotaryDim ?? headDim;
+  // GLM's partial RoPE is read as GPT-NeoX's and Phi's are (configKeys.ts partialRope)
+  const rope: { full: Rope; sliding?: Rope } = phi3Rotary
+    ? { full: phi3Rotary.rope, sliding: undefined }
+    : glmRotary
+      ? { full: { theta: glmRotary.theta, scaling: glmRotary.scaling } }
+      : ropeOf(c, configFile, perLayerType, defaultTheta);
+  const rotaryDim = phi3Rotary?.rotaryDim ?? glmRotary?.rotaryDim ?? headDim;
   const longrope = rope.full.scaling.type === 'longrope' ? rope.full.scaling : undefined;
   const yarnScale = rope.full.scaling.type === 'yarn' ? rope.full.scaling.attentionFactor : undefined;
   const sliding = slidingAttention(c, family, layers, configFile);
   // Phi3Config's and the OLMo configs' default rms_norm_eps is 1e-5; Starcoder2Config's LayerNorm eps, norm_epsilon, too
   const eps = starcoder2
     ? finite(c.norm_epsilon ?? 1e-5, 'norm_epsilon', configFile)
-    : finite(c.rms_norm_eps ?? (phi3 || olmo || family === 'olmoe' || family === 'mixtral' ? 1e-5 : 1e-6), 'rms_norm_eps', configFile);
+    : finite(
+        c.rms_norm_eps ?? (phi3 || olmo || family === 'olmoe' || family === 'mixtral' ? 1e-5 : glm ? 1.5625e-7 : 1e-6),
+        'rms_norm_eps',
+        configFile,
+      );
   // Starcoder2Config's use_bias (default true) puts biases on every projection
   const starcoderBias = starcoder2 && c.use_bias !== false;
   if (family === 'olmoe' && c.clip_qkv !== undefined && c.clip_qkv !== null)
@@ -617,6 +650,9 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
     longropeFrom: longrope?.originalMaxPositions,
     ropeAttentionFactor: longrope ? Math.fround(longrope.attentionFactor) : yarnScale !== undefined ? Math.fround(yarnScale) : undefined,
     fusedProjections: phi3,
+    fusedGateUp: glm || undefined,
+    rotaryInterleaved: glm || undefined,
+    branchNorms: family === 'glm4' || undefined,
     noRopeLayers: family === 'smollm3' ? smolNoRope(c, layers, configFile) : undefined,
     slidingInvFreq: rope.sliding && ropeInverseFrequencies(headDim, rope.sliding.theta, rope.sliding.scaling),
     slidingWindow: sliding?.window,
@@ -625,10 +661,12 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
     // Qwen2MoeAttention: q, k, v biases as qkv_bias says (default true)
     qkvBias:
       starcoderBias ||
+      // GlmConfig's and Glm4Config's attention_bias default to true (q, k, v only: their o_proj has none)
+      (glm && c.attention_bias !== false) ||
       family === 'qwen2' ||
       (family === 'qwen2_moe' && c.qkv_bias !== false) ||
-      (family !== 'qwen2_moe' && !phi3 && !starcoder2 && c.attention_bias === true),
-    oBias: starcoderBias || (family !== 'qwen2' && family !== 'qwen2_moe' && !phi3 && !starcoder2 && c.attention_bias === true),
+      (family !== 'qwen2_moe' && !phi3 && !starcoder2 && !glm && c.attention_bias === true),
+    oBias: starcoderBias || (family !== 'qwen2' && family !== 'qwen2_moe' && !phi3 && !starcoder2 && !glm && c.attention_bias === true),
     mlpBias: starcoderBias || (!phi3 && !starcoder2 && c.mlp_bias === true),
     layerNorms: starcoder2 || undefined,
     ungatedMlp: starcoder2 || undefined,

@@ -64,7 +64,7 @@ export function buildDecoderGraph(
 
   const rs = '/model/rotary_emb';
   const rotaryDim = spec.rotaryDim;
-  const rotation = new Rotary(g, rs, rotaryDim, headDim);
+  const rotation = new Rotary(g, rs, rotaryDim, headDim, spec.rotaryInterleaved);
   let globalTable = g.floats('sae_diff.inv_freq', spec.invFreq, [rotaryDim / 2]);
   if (spec.longInvFreq && spec.longropeFrom !== undefined) {
     // longrope_frequency_update: the long factors when max(position_ids) + 1 passes original_max_position_embeddings
@@ -233,9 +233,13 @@ export function buildDecoderGraph(
     // attention and MLP outputs only
     const gemma = spec.sandwichNorms;
     const afterBranch = gemma || spec.postNorms;
-    const attnBranch = afterBranch
-      ? rmsNorm(`${block}/post_attention_layernorm`, attnOut, `${w}.post_attention_layernorm.weight`)
-      : attnOut;
+    // GLM-4 names its branch norms post_self_attn_layernorm and post_mlp_layernorm (its post_attention_layernorm is
+    // Llama's, in front of the MLP)
+    const attnBranch = spec.branchNorms
+      ? rmsNorm(`${block}/post_self_attn_layernorm`, attnOut, `${w}.post_self_attn_layernorm.weight`)
+      : afterBranch
+        ? rmsNorm(`${block}/post_attention_layernorm`, attnOut, `${w}.post_attention_layernorm.weight`)
+        : attnOut;
     // Granite: residual + hidden_states * residual_multiplier (in the block, as the exporters scope it)
     const scaled = (branch: string) => (residualScale ? g.one(block, 'Mul', [branch, residualScale]) : branch);
     const mid = g.one(block, 'Add', [x, scaled(attnBranch)]);
@@ -246,9 +250,11 @@ export function buildDecoderGraph(
         : blockNorm(`${block}/post_attention_layernorm`, mid, `${w}.post_attention_layernorm`);
     const mlpBranch = spec.moe?.sparseLayers[l]
       ? moeBlock(moeContext, spec.moe, block, w, normed2)
-      : afterBranch
-        ? rmsNorm(`${block}/post_feedforward_layernorm`, denseMlp(block, w, normed2), `${w}.post_feedforward_layernorm.weight`)
-        : denseMlp(block, w, normed2);
+      : spec.branchNorms
+        ? rmsNorm(`${block}/post_mlp_layernorm`, denseMlp(block, w, normed2), `${w}.post_mlp_layernorm.weight`)
+        : afterBranch
+          ? rmsNorm(`${block}/post_feedforward_layernorm`, denseMlp(block, w, normed2), `${w}.post_feedforward_layernorm.weight`)
+          : denseMlp(block, w, normed2);
     x = g.one(block, 'Add', [mid, scaled(mlpBranch)]);
   }
   weights.checkAllUsed();
@@ -264,18 +270,19 @@ export function buildDecoderGraph(
       return linear(`${mlp}/c_proj`, geluTanh(g, `${mlp}/act`, up), `${w}.mlp.c_proj`, hidden, spec.mlpBias, spec.intermediate);
     }
     // Phi-3: gate_up_proj's output is gate, then up (chunk(2))
-    const [gate, up] = spec.fusedProjections
-      ? g.op(
-          mlp,
-          'Split',
-          [linear(`${mlp}/gate_up_proj`, normed2, `${w}.mlp.gate_up_proj`, 2 * spec.intermediate, false, hidden)],
-          [intAttr('axis', -1)],
-          2,
-        )
-      : [
-          linear(`${mlp}/gate_proj`, normed2, `${w}.mlp.gate_proj`, spec.intermediate, spec.mlpBias, hidden),
-          linear(`${mlp}/up_proj`, normed2, `${w}.mlp.up_proj`, spec.intermediate, spec.mlpBias, hidden),
-        ];
+    const [gate, up] =
+      spec.fusedProjections || spec.fusedGateUp
+        ? g.op(
+            mlp,
+            'Split',
+            [linear(`${mlp}/gate_up_proj`, normed2, `${w}.mlp.gate_up_proj`, 2 * spec.intermediate, false, hidden)],
+            [intAttr('axis', -1)],
+            2,
+          )
+        : [
+            linear(`${mlp}/gate_proj`, normed2, `${w}.mlp.gate_proj`, spec.intermediate, spec.mlpBias, hidden),
+            linear(`${mlp}/up_proj`, normed2, `${w}.mlp.up_proj`, spec.intermediate, spec.mlpBias, hidden),
+          ];
     const activated = spec.mlpActivation === 'silu' ? silu(`${mlp}/act_fn`, gate) : geluTanh(g, `${mlp}/act_fn`, gate);
     return linear(`${mlp}/down_proj`, g.one(mlp, 'Mul', [activated, up]), `${w}.mlp.down_proj`, hidden, spec.mlpBias, spec.intermediate);
   }

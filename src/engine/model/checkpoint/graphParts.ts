@@ -99,7 +99,8 @@ export function graphFrame(g: ScopedGraph, root: string): GraphFrame {
 /**
  * RoPE as transformers applies it (rotate_half convention): angles position_ids × inv_freq in float32, duplicated over
  * the two halves; a partial rotary embedding (Phi-3, GPT-NeoX) rotates each head's first `rotaryDim` dims and passes
- * the rest through.
+ * the rest through. `interleaved` (GLM's apply_rotary_pos_emb): each even / odd pair of dims is rotated together
+ * (rotate_half over x[0::2], x[1::2]), cos and sin each angle repeated for its pair.
  */
 export class Rotary {
   private readonly positions: string;
@@ -109,6 +110,7 @@ export class Rotary {
     private readonly scope: string,
     private readonly rotaryDim: number,
     private readonly headDim: number,
+    private readonly interleaved = false,
   ) {
     this.positions = g.one(scope, 'Cast', ['position_ids'], [intAttr('to', FLOAT)], FLOAT);
   }
@@ -123,7 +125,19 @@ export class Rotary {
       [],
       FLOAT,
     );
-    const angles = g.one(rs, 'Concat', [freqs, freqs], [intAttr('axis', -1)], FLOAT);
+    // [f0 .. fn, f0 .. fn], or per pair [f0, f0, f1, f1, ..]
+    const angles = this.interleaved
+      ? g.one(
+          rs,
+          'Reshape',
+          [
+            g.one(rs, 'Concat', [this.pairAxis(freqs), this.pairAxis(freqs)], [intAttr('axis', -1)], FLOAT),
+            g.int64s('sae_diff.rotary_pairs_merged', [0, 0, this.rotaryDim]),
+          ],
+          [],
+          FLOAT,
+        )
+      : g.one(rs, 'Concat', [freqs, freqs], [intAttr('axis', -1)], FLOAT);
     const part = (op: 'Cos' | 'Sin') => {
       let wave = g.one(rs, op, [angles], [], FLOAT);
       if (factor !== undefined)
@@ -133,6 +147,11 @@ export class Rotary {
     return { cos: part('Cos'), sin: part('Sin') };
   }
 
+  /** t [B, S, rotaryDim / 2] as [B, S, rotaryDim / 2, 1], to pair each angle with itself. */
+  private pairAxis(t: string): string {
+    return this.g.one(this.scope, 'Unsqueeze', [t, this.g.int64s('sae_diff.axes_last', [-1])], [], FLOAT);
+  }
+
   /** x [B, n, S, headDim] rotated: x · cos + rotate_half(x) · sin on its first rotaryDim dims. */
   apply(scope: string, x: string, { cos, sin }: { cos: string; sin: string }): string {
     const { g, rotaryDim, headDim } = this;
@@ -140,8 +159,17 @@ export class Rotary {
       rotaryDim === headDim
         ? [x, undefined]
         : g.op(scope, 'Split', [x, g.int64s('sae_diff.rotary_split', [rotaryDim, headDim - rotaryDim])], [intAttr('axis', -1)], 2);
-    const [x1, x2] = g.op(scope, 'Split', [xr], [intAttr('axis', -1)], 2);
-    const rotated = g.one(scope, 'Concat', [g.one(scope, 'Neg', [x2]), x1], [intAttr('axis', -1)]);
+    let rotated: string;
+    if (this.interleaved) {
+      // [.., rotaryDim] as [.., rotaryDim / 2, 2]: each pair (x1, x2) becomes (-x2, x1)
+      const pairs = g.one(scope, 'Reshape', [xr, g.int64s('sae_diff.rotary_pairs', [0, 0, 0, rotaryDim / 2, 2])]);
+      const [x1, x2] = g.op(scope, 'Split', [pairs], [intAttr('axis', -1)], 2);
+      const swapped = g.one(scope, 'Concat', [g.one(scope, 'Neg', [x2]), x1], [intAttr('axis', -1)]);
+      rotated = g.one(scope, 'Reshape', [swapped, g.int64s('sae_diff.rotary_pairs_flat', [0, 0, 0, rotaryDim])]);
+    } else {
+      const [x1, x2] = g.op(scope, 'Split', [xr], [intAttr('axis', -1)], 2);
+      rotated = g.one(scope, 'Concat', [g.one(scope, 'Neg', [x2]), x1], [intAttr('axis', -1)]);
+    }
     const out = g.one(scope, 'Add', [g.one(scope, 'Mul', [xr, cos]), g.one(scope, 'Mul', [rotated, sin])]);
     return pass === undefined ? out : g.one(scope, 'Concat', [out, pass], [intAttr('axis', -1)]);
   }
