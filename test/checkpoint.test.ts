@@ -367,7 +367,7 @@ test('what the checkpoint builder does not build is refused, naming the config k
     [
       { model_type: 'gemma3n' },
       'model_type',
-      /model_type "gemma3n" cannot run from safetensors: sae-diff builds llama, mistral, qwen2, qwen3, gemma, gemma2, gemma3_text, phi3, smollm3, olmo2, olmo3, granite, starcoder2, glm, glm4, mixtral, qwen2_moe, qwen3_moe, olmoe, gemma3, gpt2, gpt_neox, phi checkpoints/,
+      /model_type "gemma3n" cannot run from safetensors: sae-diff builds llama, mistral, qwen2, qwen3, gemma, gemma2, gemma3_text, phi3, smollm3, olmo2, olmo3, granite, starcoder2, glm, glm4, stablelm, mixtral, qwen2_moe, qwen3_moe, olmoe, gemma3, gpt2, gpt_neox, phi checkpoints/,
     ],
     [{ model_type: 'gemma3' }, 'text_config', /A gemma3 config\.json needs its text_config/],
     [{ model_type: 'gemma3', text_config: { head_dim: 7 } }, 'text_config.head_dim', /The head dimension 7 is not an even integer/],
@@ -388,6 +388,9 @@ test('what the checkpoint builder does not build is refused, naming the config k
       /Some layers are sliding_attention layers but sliding_window is undefined \(use_sliding_window is false\)/,
     ],
     [{ model_type: 'mistral', sliding_window: 0 }, 'sliding_window', /sliding_window is 0/],
+    [{ model_type: 'stablelm', qk_layernorm: true }, 'qk_layernorm', /qk_layernorm true is not built for stablelm checkpoints/],
+    [{ model_type: 'stablelm', use_parallel_residual: true }, 'use_parallel_residual', /use_parallel_residual true is not built/],
+    [{ model_type: 'glm4', partial_rotary_factor: 0.3 }, 'partial_rotary_factor', /does not give an even rotary dimension/],
     [
       { model_type: 'qwen3', layer_types: ['full_attention', 'chunked_attention'] },
       'layer_types',
@@ -603,6 +606,7 @@ const FROM_PYTORCH: [string, string][] = [
     'GLM checkpoint (q, k, v biases, RoPE on the first half of each head over its even / odd pairs, a fused gate_up_proj) gives what transformers gives',
   ],
   ['glm4', 'GLM-4 checkpoint (GLM with a norm on each branch before its residual add) gives what transformers gives'],
+  ['stablelm', 'StableLM 2 checkpoint (LayerNorm, RoPE on a quarter of each head, q, k, v biases) gives what transformers gives'],
   [
     'granite',
     'Granite checkpoint (embedding_multiplier, attention_multiplier as the attention scale, residual_multiplier on each branch) gives what transformers gives',

@@ -65,8 +65,9 @@ export function checkpointTensorNames(tensors: ReadonlyMap<string, unknown>, fam
     tensors.has('model.embed_tokens.weight') || !tensors.has('embed_tokens.weight') ? 'model.' : '',
     'lm_head.weight',
   );
-  // Starcoder2Model's final norm is a LayerNorm: model.norm.weight and bias
-  if (family === 'starcoder2') return { ...names, afterBlocks: [...names.afterBlocks, `${names.prefix}norm.bias`] };
+  // Starcoder2Model's and StableLmModel's final norm is a LayerNorm: model.norm.weight and bias
+  if (family === 'starcoder2' || family === 'stablelm')
+    return { ...names, afterBlocks: [...names.afterBlocks, `${names.prefix}norm.bias`] };
   // PhiForCausalLM: model.final_layernorm (weight and bias), an lm_head with a bias
   if (family === 'phi')
     return { ...names, afterBlocks: [`${names.prefix}final_layernorm.weight`, `${names.prefix}final_layernorm.bias`, 'lm_head.bias'] };

@@ -9,7 +9,8 @@
  * text models (q/k norms, local and global RoPE) and the text decoder of Gemma3ForConditionalGeneration; Phi-3,
  * SmolLM3, OLMo 2 and 3, GlmForCausalLM and Glm4ForCausalLM (modeling_glm.py, modeling_glm4.py: Llama's blocks with
  * q, k, v biases, RoPE on each head's first half and over its even / odd pairs, a fused gate_up_proj; GLM-4 adds a
- * norm on each branch before its residual add), Starcoder2ForCausalLM (modeling_starcoder2.py: Llama's attention with biases, nn.LayerNorm for
+ * norm on each branch before its residual add), StableLmForCausalLM (modeling_stablelm.py: LayerNorm, RoPE on each
+ * head's first partial_rotary_factor of dims, q, k, v biases with use_qkv_bias), Starcoder2ForCausalLM (modeling_starcoder2.py: Llama's attention with biases, nn.LayerNorm for
  * RMSNorm, an ungated c_fc / c_proj MLP), GraniteForCausalLM (modeling_granite.py: Llama's blocks with embedding_multiplier,
  * attention_multiplier as q kᵀ's scale, and residual_multiplier on each branch before its residual add), and the
  * mixtures of experts MixtralForCausalLM, Qwen2MoeForCausalLM, Qwen3MoeForCausalLM and OlmoeForCausalLM (their
@@ -44,6 +45,7 @@ export const CHECKPOINT_FAMILIES = [
   'starcoder2',
   'glm',
   'glm4',
+  'stablelm',
   'mixtral',
   'qwen2_moe',
   'qwen3_moe',
@@ -133,7 +135,7 @@ export interface DecoderSpec {
   gemmaNorms: boolean;
   /** Gemma 2 and 3: a norm after attention, and one before and one after the MLP (Gemma 1 has Llama's two). */
   sandwichNorms?: boolean;
-  /** StarCoder2: nn.LayerNorm (weight and bias, norm_epsilon in rmsNormEps) where the others have RMSNorm. */
+  /** StarCoder2, StableLM: nn.LayerNorm (weight and bias; its eps in rmsNormEps) where the others have RMSNorm. */
   layerNorms?: boolean;
   /** StarCoder2: c_fc, the activation, c_proj (with mlpBias), where the others gate: down(act(gate) · up). */
   ungatedMlp?: boolean;
@@ -436,6 +438,7 @@ function slidingAttention(
     case 'gemma':
     case 'glm':
     case 'glm4':
+    case 'stablelm':
     case 'olmo2':
     case 'granite':
     case 'olmoe':
@@ -565,6 +568,10 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
   const gemma3 = family === 'gemma3_text';
   const starcoder2 = family === 'starcoder2';
   const glm = family === 'glm' || family === 'glm4';
+  const stablelm = family === 'stablelm';
+  // StableLM 2 12B's per-head q / k LayerNorms and parallel blocks are not built
+  for (const key of ['qk_layernorm', 'use_parallel_residual'])
+    if (stablelm && c[key] === true) throw refuse(configFile, key, `${key} true is not built for stablelm checkpoints`, EXPORT_HINT);
   if (c.use_bidirectional_attention === true)
     throw refuse(configFile, 'use_bidirectional_attention', 'Bidirectional attention (an embedding model) is not built', EXPORT_HINT);
   // Gemma2MLP reads hidden_activation; the others hidden_act
@@ -602,10 +609,17 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
     throw refuse(configFile, 'head_dim', `The head dimension ${headDim} is not an even integer`, SAVED_HINT);
   const phi3 = family === 'phi3';
   const phi3Rotary = phi3 ? phi3Rope(c, configFile, headDim) : undefined;
-  // GlmConfig's partial_rotary_factor defaults to 0.5 (top level in transformers 4, in rope_parameters in 5)
-  const glmRotary = glm
-    ? partialRope(c, configFile, headDim, { theta: 'rope_theta', fraction: 'partial_rotary_factor', fractionDefault: 0.5, family })
-    : undefined;
+  // GlmConfig's partial_rotary_factor defaults to 0.5, StableLmConfig's to 0.25 (top level in transformers 4, in
+  // rope_parameters in 5)
+  const partialRotary =
+    glm || stablelm
+      ? partialRope(c, configFile, headDim, {
+          theta: 'rope_theta',
+          fraction: 'partial_rotary_factor',
+          fractionDefault: glm ? 0.5 : 0.25,
+          family,
+        })
+      : undefined;
   const olmo = family === 'olmo2' || family === 'olmo3';
   // GraniteConfig's multipliers (default 1): Python floats that multiply float32 tensors, so float32 in effect
   const granite = family === 'granite';
@@ -613,24 +627,26 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
   // the config classes' rope_theta defaults: Gemma3TextConfig and MixtralConfig 1e6, Olmo3Config 5e5, the others 1e4
   const defaultTheta = gemma3 || family === 'mixtral' ? 1_000_000 : family === 'olmo3' ? 500_000 : 10_000;
   const perLayerType = gemma3 ? 'gemma3' : family === 'olmo3' ? 'olmo3' : undefined;
-  // GLM's partial RoPE is read as GPT-NeoX's and Phi's are (configKeys.ts partialRope)
+  // GLM's and StableLM's partial RoPE is read as GPT-NeoX's and Phi's are (configKeys.ts partialRope)
   const rope: { full: Rope; sliding?: Rope } = phi3Rotary
     ? { full: phi3Rotary.rope, sliding: undefined }
-    : glmRotary
-      ? { full: { theta: glmRotary.theta, scaling: glmRotary.scaling } }
+    : partialRotary
+      ? { full: { theta: partialRotary.theta, scaling: partialRotary.scaling } }
       : ropeOf(c, configFile, perLayerType, defaultTheta);
-  const rotaryDim = phi3Rotary?.rotaryDim ?? glmRotary?.rotaryDim ?? headDim;
+  const rotaryDim = phi3Rotary?.rotaryDim ?? partialRotary?.rotaryDim ?? headDim;
   const longrope = rope.full.scaling.type === 'longrope' ? rope.full.scaling : undefined;
   const yarnScale = rope.full.scaling.type === 'yarn' ? rope.full.scaling.attentionFactor : undefined;
   const sliding = slidingAttention(c, family, layers, configFile);
   // Phi3Config's and the OLMo configs' default rms_norm_eps is 1e-5; Starcoder2Config's LayerNorm eps, norm_epsilon, too
   const eps = starcoder2
     ? finite(c.norm_epsilon ?? 1e-5, 'norm_epsilon', configFile)
-    : finite(
-        c.rms_norm_eps ?? (phi3 || olmo || family === 'olmoe' || family === 'mixtral' ? 1e-5 : glm ? 1.5625e-7 : 1e-6),
-        'rms_norm_eps',
-        configFile,
-      );
+    : stablelm
+      ? finite(c.layer_norm_eps ?? 1e-5, 'layer_norm_eps', configFile)
+      : finite(
+          c.rms_norm_eps ?? (phi3 || olmo || family === 'olmoe' || family === 'mixtral' ? 1e-5 : glm ? 1.5625e-7 : 1e-6),
+          'rms_norm_eps',
+          configFile,
+        );
   // Starcoder2Config's use_bias (default true) puts biases on every projection
   const starcoderBias = starcoder2 && c.use_bias !== false;
   if (family === 'olmoe' && c.clip_qkv !== undefined && c.clip_qkv !== null)
@@ -663,12 +679,15 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
       starcoderBias ||
       // GlmConfig's and Glm4Config's attention_bias default to true (q, k, v only: their o_proj has none)
       (glm && c.attention_bias !== false) ||
+      (stablelm && c.use_qkv_bias === true) ||
       family === 'qwen2' ||
       (family === 'qwen2_moe' && c.qkv_bias !== false) ||
-      (family !== 'qwen2_moe' && !phi3 && !starcoder2 && !glm && c.attention_bias === true),
-    oBias: starcoderBias || (family !== 'qwen2' && family !== 'qwen2_moe' && !phi3 && !starcoder2 && !glm && c.attention_bias === true),
-    mlpBias: starcoderBias || (!phi3 && !starcoder2 && c.mlp_bias === true),
-    layerNorms: starcoder2 || undefined,
+      (family !== 'qwen2_moe' && !phi3 && !starcoder2 && !glm && !stablelm && c.attention_bias === true),
+    oBias:
+      starcoderBias ||
+      (family !== 'qwen2' && family !== 'qwen2_moe' && !phi3 && !starcoder2 && !glm && !stablelm && c.attention_bias === true),
+    mlpBias: starcoderBias || (!phi3 && !starcoder2 && !stablelm && c.mlp_bias === true),
+    layerNorms: starcoder2 || stablelm || undefined,
     ungatedMlp: starcoder2 || undefined,
     qkNorm: family === 'qwen3' || family === 'qwen3_moe' || gemma3 ? 'head' : olmo || family === 'olmoe' ? 'projection' : undefined,
     postNorms: olmo || undefined,

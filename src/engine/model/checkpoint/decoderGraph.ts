@@ -135,7 +135,7 @@ export function buildDecoderGraph(
   };
 
   /**
-   * StarCoder2's nn.LayerNorm: (x - mean) / sqrt(biased variance + eps) · weight + bias, in float32 (torch's
+   * StarCoder2's and StableLM's nn.LayerNorm: (x - mean) / sqrt(biased variance + eps) · weight + bias, in float32 (torch's
    * layer_norm accumulates in float32 for half inputs and casts its output back).
    */
   const layerNorm = (scope: string, x: string, name: string) => {
