@@ -319,7 +319,19 @@ const LAYER_NORM_MODELS = new Set([
 ]);
 
 /** Model types whose attention has a value bias, which TransformerLens's fold_value_biases takes out of hook_z. */
-const VALUE_BIAS_MODELS = new Set(['gpt2', 'gpt_neox', 'phi', 'qwen2', 'qwen2_moe', 'opt', 'bloom', 'starcoder2', 'gpt_bigcode']);
+const VALUE_BIAS_MODELS = new Set([
+  'gpt2',
+  'gpt_neox',
+  'phi',
+  'qwen2',
+  'qwen2_moe',
+  'opt',
+  'bloom',
+  'starcoder2',
+  'gpt_bigcode',
+  'glm',
+  'glm4',
+]);
 
 /**
  * What the run warns about TransformerLens's processing (pipeline/modelProcessing.ts), said in the editor where the
