@@ -36,7 +36,7 @@
 import { intAttr, type ModelProto } from '../onnxGraph';
 import type { CheckpointFiles } from './checkpointFiles';
 import type { DecoderSpec } from './decoderConfig';
-import { decoderModel, geluTanh, Rotary, startGraph } from './graphParts';
+import { decoderModel, geluTanh, layerNorm, Rotary, startGraph } from './graphParts';
 import type { LoraAdapter } from './loraAdapter';
 import { moeBlock, type MoeContext } from './moeBlock';
 import { FLOAT, FLOAT16, INT64, ints } from './scopedGraph';
@@ -134,30 +134,9 @@ export function buildDecoderGraph(
     return g.one(scope, 'Mul', [weights.get(weightName, [width]), g.cast(scope, normed, FLOAT, act)]);
   };
 
-  /**
-   * StarCoder2's and StableLM's nn.LayerNorm: (x - mean) / sqrt(biased variance + eps) · weight + bias, in float32 (torch's
-   * layer_norm accumulates in float32 for half inputs and casts its output back).
-   */
-  const layerNorm = (scope: string, x: string, name: string) => {
-    const xf = g.cast(scope, x, act, FLOAT);
-    const mean = (t: string) => g.one(scope, 'ReduceMean', [t], [ints('axes', [-1]), intAttr('keepdims', 1)], FLOAT);
-    const centred = g.one(scope, 'Sub', [xf, mean(xf)], [], FLOAT);
-    const variance = mean(g.one(scope, 'Mul', [centred, centred], [], FLOAT));
-    const eps = g.floats('sae_diff.eps', Float32Array.of(spec.rmsNormEps), []);
-    const normed = g.one(
-      scope,
-      'Div',
-      [centred, g.one(scope, 'Sqrt', [g.one(scope, 'Add', [variance, eps], [], FLOAT)], [], FLOAT)],
-      [],
-      FLOAT,
-    );
-    const weight = g.cast(scope, weights.get(`${name}.weight`, [hidden]), act, FLOAT);
-    const bias = g.cast(scope, weights.get(`${name}.bias`, [hidden]), act, FLOAT);
-    return g.cast(scope, g.one(scope, 'Add', [g.one(scope, 'Mul', [normed, weight], [], FLOAT), bias], [], FLOAT), FLOAT, act);
-  };
-  /** A block's norm `name` (`model.layers.N.input_layernorm`): RMSNorm, or StarCoder2's LayerNorm. */
+  /** A block's norm `name` (`model.layers.N.input_layernorm`): RMSNorm, or StarCoder2's and StableLM's LayerNorm. */
   const blockNorm = (scope: string, x: string, name: string) =>
-    spec.layerNorms ? layerNorm(scope, x, name) : rmsNorm(scope, x, `${name}.weight`);
+    spec.layerNorms ? layerNorm(g, weights, scope, x, name, hidden, spec.rmsNormEps) : rmsNorm(scope, x, `${name}.weight`);
 
   const silu = (scope: string, t: string) => g.one(scope, 'Mul', [t, g.one(scope, 'Sigmoid', [t])]);
   const moeContext: MoeContext = { g, projections, hidden, flatShape: frame.flatShape(hidden), batchShape: frame.shapeOf(hidden), silu };

@@ -175,7 +175,11 @@ export class Rotary {
   }
 }
 
-/** nn.LayerNorm over the hidden axis: (x - mean) / sqrt(var + eps) · weight + bias, mean and biased variance in two passes as torch computes them. */
+/**
+ * nn.LayerNorm over the hidden axis: (x - mean) / sqrt(var + eps) · weight + bias, mean and biased variance in two
+ * passes as torch computes them, in float32 (torch's layer_norm accumulates in float32 for half inputs and casts its
+ * output back; float32 graphs cast nothing).
+ */
 export function layerNorm(
   g: ScopedGraph,
   weights: WeightReader,
@@ -185,12 +189,16 @@ export function layerNorm(
   width: number,
   eps: number,
 ): string {
-  const mean = (t: string) => g.one(scope, 'ReduceMean', [t], [ints('axes', [-1]), intAttr('keepdims', 1)]);
-  const centred = g.one(scope, 'Sub', [x, mean(x)]);
-  const variance = mean(g.one(scope, 'Mul', [centred, centred]));
+  const f32 = (op: string, inputs: string[], attrs: onnx.IAttributeProto[] = []) => g.one(scope, op, inputs, attrs, FLOAT);
+  const mean = (t: string) => f32('ReduceMean', [t], [ints('axes', [-1]), intAttr('keepdims', 1)]);
+  const xf = g.cast(scope, x, g.act, FLOAT);
+  const centred = f32('Sub', [xf, mean(xf)]);
+  const variance = mean(f32('Mul', [centred, centred]));
   const epsilon = g.floats(`sae_diff.ln_eps_${eps}`, Float32Array.of(eps), []);
-  const normed = g.one(scope, 'Div', [centred, g.one(scope, 'Sqrt', [g.one(scope, 'Add', [variance, epsilon])])]);
-  return g.one(scope, 'Add', [g.one(scope, 'Mul', [normed, weights.get(`${name}.weight`, [width])]), weights.get(`${name}.bias`, [width])]);
+  const normed = f32('Div', [centred, f32('Sqrt', [f32('Add', [variance, epsilon])])]);
+  const weight = g.cast(scope, weights.get(`${name}.weight`, [width]), g.act, FLOAT);
+  const bias = g.cast(scope, weights.get(`${name}.bias`, [width]), g.act, FLOAT);
+  return g.cast(scope, f32('Add', [f32('Mul', [normed, weight]), bias]), FLOAT, g.act);
 }
 
 /**
