@@ -367,7 +367,7 @@ test('what the checkpoint builder does not build is refused, naming the config k
     [
       { model_type: 'gemma3n' },
       'model_type',
-      /model_type "gemma3n" cannot run from safetensors: sae-diff builds llama, mistral, qwen2, qwen3, gemma, gemma2, gemma3_text, phi3, smollm3, olmo2, olmo3, granite, starcoder2, glm, glm4, stablelm, mixtral, qwen2_moe, qwen3_moe, olmoe, gemma3, gpt2, gpt_neox, phi checkpoints/,
+      /model_type "gemma3n" cannot run from safetensors: sae-diff builds llama, mistral, qwen2, qwen3, gemma, gemma2, gemma3_text, phi3, smollm3, olmo2, olmo3, granite, starcoder2, glm, glm4, stablelm, mixtral, qwen2_moe, qwen3_moe, olmoe, qwen3_5_text, gemma3, qwen3_5, gpt2, gpt_neox, phi checkpoints/,
     ],
     [{ model_type: 'gemma3' }, 'text_config', /A gemma3 config\.json needs its text_config/],
     [{ model_type: 'gemma3', text_config: { head_dim: 7 } }, 'text_config.head_dim', /The head dimension 7 is not an even integer/],
@@ -405,6 +405,28 @@ test('what the checkpoint builder does not build is refused, naming the config k
     ],
     [{ model_type: 'qwen3_moe', moe_intermediate_size: 0 }, 'moe_intermediate_size', /moe_intermediate_size is 0, not a positive integer/],
     [{ model_type: 'qwen2_moe', mlp_only_layers: 'all' }, 'mlp_only_layers', /mlp_only_layers must list layer indices/],
+    [
+      { model_type: 'qwen3_5_text', layer_types: ['linear_attention', 'sliding_attention'] },
+      'layer_types',
+      /layer_types must name "linear_attention" or "full_attention" for each of the 6 layers/,
+    ],
+    [
+      {
+        model_type: 'qwen3_5',
+        text_config: {
+          ...JSON.parse(fs.readFileSync(path.join(FIXTURES, 'base', 'config.json'), 'utf8')),
+          linear_num_key_heads: 3,
+          linear_num_value_heads: 4,
+        },
+      },
+      'text_config.linear_num_value_heads',
+      /linear_num_value_heads \(4\) is not a multiple of linear_num_key_heads \(3\)/,
+    ],
+    [
+      { model_type: 'qwen3_5_text', rope_parameters: { rope_type: 'yarn', rope_theta: 1e7, factor: 4 } },
+      'rope_parameters.rope_type',
+      /RoPE type 'yarn' is not built for qwen3_5_text checkpoints/,
+    ],
   ];
   for (const [change, key, message] of cases) {
     const e = refusal(change);
@@ -612,6 +634,14 @@ const FROM_PYTORCH: [string, string][] = [
     'Granite checkpoint (embedding_multiplier, attention_multiplier as the attention scale, residual_multiplier on each branch) gives what transformers gives',
   ],
   [
+    'qwen3_5/multimodal',
+    'Qwen 3.5 checkpoint (Qwen3_5ForConditionalGeneration: Gated DeltaNet linear-attention layers around a gated full-attention layer, zero-centred norms, RoPE on a quarter of each head, an mtp.* head that never runs) gives what its text decoder gives in transformers',
+  ],
+  [
+    'qwen3_5/text',
+    'Qwen 3.5 text checkpoint (Qwen3_5ForCausalLM, layers from full_attention_interval, tied embeddings) gives what transformers gives',
+  ],
+  [
     'gemma3-multimodal',
     'Gemma 3 multimodal checkpoint (Gemma3ForConditionalGeneration, as Gemma 3 4B-27B are saved: text_config, language_model.model.* tensors beside a vision tower) gives what its text decoder gives in transformers',
   ],
@@ -621,6 +651,7 @@ for (const [fixture, what] of [
   ['granite', "a Granite checkpoint's attn_out and mlp_out are what its attention and MLP modules return, before residual_multiplier"],
   ['glm', "a GLM checkpoint's attn_out and mlp_out are what its attention and MLP modules return"],
   ['glm4', "a GLM-4 checkpoint's attn_out and mlp_out are what its post_self_attn_layernorm and post_mlp_layernorm return"],
+  ['qwen3_5/multimodal', "a Qwen 3.5 checkpoint's attn_out and mlp_out are what its linear_attn or self_attn and its MLP return"],
 ])
   test(`${what} (test/fixtures/${fixture})`, async () => {
     const folder = path.join(REPO_ROOT, 'test', 'fixtures', fixture);
@@ -631,6 +662,28 @@ for (const [fixture, what] of [
       }
     }
   });
+
+test("Qwen 3.5's attn_z: what o_proj reads at its full-attention layer (the heads' output times the output gate); refused at a linear-attention layer, naming it", async () => {
+  const folder = path.join(REPO_ROOT, 'test', 'fixtures', 'qwen3_5', 'multimodal');
+  const { batch } = expectedIn(folder);
+  const want = JSON.parse(fs.readFileSync(path.join(folder, 'expected.json'), 'utf8')).o_proj_input['1'] as number[];
+  const model = await HookedModel.load(sourceOf(folder), { targets: [1], hookPoint: 'attn_z', tensorNames: new Map() }, cpu);
+  try {
+    const got = (await model.run(batch)).get(1)!;
+    assert.equal(got.hidden, 4 * 16);
+    let worst = 0;
+    for (let t = 0; t < batch.batch * batch.seq; t++)
+      if (batch.mask[t])
+        for (let i = 0; i < got.hidden; i++) worst = Math.max(worst, Math.abs(got.data[t * got.hidden + i] - want[t * got.hidden + i]));
+    assert.ok(worst < 1e-5, `attn_z layer 1: ${worst}`);
+  } finally {
+    await model.release();
+  }
+  await assert.rejects(
+    HookedModel.load(sourceOf(folder), { targets: [0], hookPoint: 'attn_z', tensorNames: new Map() }, cpu),
+    (e: SaeDiffError) => e.location?.key === 'layers.target_indices' && /Layer 0 is a linear-attention layer/.test(e.message),
+  );
+});
 
 /** Mixture-of-experts checkpoints (test/fixtures/moe_fixtures.py): every hook point, the MoE block's output as mlp_out. */
 const MOE: [string, string][] = [

@@ -156,6 +156,27 @@ describe('config semantic checks', () => {
     assert.deepEqual(d.range, spanAt(text, text.indexOf('6]'), 1));
   });
 
+  it("reports attn_z at a Qwen 3.5 model's linear-attention layer, naming its full-attention layers", () => {
+    const qwen = path.relative(TMP, path.resolve(FIX, '../qwen3_5/multimodal')).split(path.sep).join('/');
+    const text = config({ base: qwen, sft: qwen, layers: '[0, 1]' }).replace(
+      'target_indices: [0, 1]',
+      'target_indices: [0, 1]\n    hook_point: attn_z',
+    );
+    const ds = check(text).filter((d) => d.code === 'attn-z-linear-attention-layer');
+    assert.deepEqual(
+      ds.map((d) => d.message),
+      [
+        "Layer 0 is a linear-attention layer (Gated DeltaNet), which has no attention heads and so no attn_z. The base model's full-attention layers are 1.",
+      ],
+    );
+    assert.deepEqual(ds[0].range, spanAt(text, text.indexOf('[0, 1]') + 1, 1));
+    // at resid_post every layer is hooked alike
+    assert.deepEqual(
+      check(config({ base: qwen, sft: qwen, layers: '[0, 1]' })).filter((d) => d.code === 'attn-z-linear-attention-layer'),
+      [],
+    );
+  });
+
   it('reports a missing SAE folder for a layer', () => {
     const text = config({ sae: `"${F}/saes/layer_{layer}"`, layers: '[2]' });
     const [d, ...rest] = check(text);

@@ -181,6 +181,16 @@ test("a PEFT adapter of a Gemma 3 vision-language model (all-linear: transformer
     assert.ok(d.relative < 1e-5, `layer ${d.layer}: ${d.relative}`);
 });
 
+test("a PEFT adapter of a Qwen 3.5 model (all-linear: LoRA on the linear attention's in_proj_qkv, in_proj_z, in_proj_a, in_proj_b and out_proj too) gives what PEFT computes", async () => {
+  const base = path.join(REPO_ROOT, 'test', 'fixtures', 'qwen3_5', 'multimodal');
+  const folder = path.join(base, 'lora');
+  const adapter = readLoraAdapter(folder);
+  for (const module of ['in_proj_qkv', 'in_proj_z', 'in_proj_a', 'in_proj_b', 'out_proj'])
+    assert.ok(adapter.modules.has(`model.language_model.layers.0.linear_attn.${module}`), module);
+  for (const d of await differenceFromExpected(adapterSource(source(base), adapter), expectedIn(folder), 'resid_post', cpu))
+    assert.ok(d.relative < 1e-5, `layer ${d.layer}: ${d.relative}`);
+});
+
 test('a run with a LoRA adapter folder as the fine-tune reports what the merged fine-tune reports', () => {
   const { adapter, merged } = adapterAndMerged('run', { modules: MODULES, r: 8, alpha: 16, seed: 11 });
   const reports = [adapter, merged].map((sft, i) => {

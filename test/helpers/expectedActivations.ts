@@ -48,14 +48,18 @@ export async function differenceFromExpected(
   source: ModelSource | string,
   expected: ExpectedActivations,
   point: HookPoint,
-  cpu: { provider: 'cpu'; threads: number },
+  runtime: { provider: 'cpu' | 'webgpu'; threads: number },
   /** Hook options beyond the targets and the point (HookOptions.centred). */
   more: Partial<HookOptions> = {},
 ): Promise<LayerDifference[]> {
   const want = expected.points[point];
   if (!want) throw new Error(`no ${point} in the expectation`);
   const { batch } = expected;
-  const model = await HookedModel.load(source, { targets: want.map((_, l) => l), hookPoint: point, tensorNames: new Map(), ...more }, cpu);
+  const model = await HookedModel.load(
+    source,
+    { targets: want.map((_, l) => l), hookPoint: point, tensorNames: new Map(), ...more },
+    runtime,
+  );
   try {
     const out = await model.run(batch);
     return want.map((values, layer) => {

@@ -29,7 +29,8 @@ import { LAYER_METRIC_FIELDS } from '../../src/shared/layerMetrics';
 import type { SaeDiffReport } from '../../src/shared/reportTypes';
 import { compareWithGolden, LAYER_TOL, rankingProblems } from '../helpers/golden';
 import { assertEdgeCaseBins } from '../helpers/histogramEdgeCases';
-import { FIXTURES, scratchDir } from '../helpers/paths';
+import { differenceFromExpected, expectedIn } from '../helpers/expectedActivations';
+import { FIXTURES, REPO_ROOT, scratchDir } from '../helpers/paths';
 import { float16Checkpoint } from '../helpers/checkpoints';
 import { toHalfArray } from '../../bench/workload/rng';
 import { f16ToF32 } from '../../src/engine/sae/safetensors';
@@ -155,6 +156,20 @@ for (const [kind, sourceOf] of BASE_SOURCES)
       assert.ok(worst < 1e-4, `layer ${hooks.targets[i]}: WebGPU differs from the CPU by ${worst}`);
     });
   });
+
+test("a Qwen 3.5 checkpoint on WebGPU (its linear attention's Scan on the CPU, the rest on the device) gives what transformers gives", async (t) => {
+  if (!(await webgpuLoads(t))) return;
+  const folder = path.join(REPO_ROOT, 'test', 'fixtures', 'qwen3_5', 'multimodal');
+  const config = path.join(folder, 'config.json');
+  const source = checkpointSource(
+    path.join(folder, 'model.safetensors'),
+    config,
+    decoderSpec(JSON.parse(fs.readFileSync(config, 'utf8')), config),
+  );
+  const expected = expectedIn(folder);
+  for (const d of await differenceFromExpected(source, expected, 'resid_post', { provider: 'webgpu', threads: 1 }))
+    assert.ok(d.absolute < 1e-4 * Math.max(1, d.largest), `layer ${d.layer}: ${d.absolute} (largest ${d.largest})`);
+});
 
 test('the dense graph runs on the device: no operator of any architecture copies a tensor to the host', async (t) => {
   if (!(await webgpuLoads(t))) return;

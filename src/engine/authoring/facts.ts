@@ -43,6 +43,8 @@ export interface ModelFacts {
   /** Attention heads x head_dim: the width of attn_z (modelFolder.ts attentionWidth). */
   attentionWidth?: number;
   layerCount?: number;
+  /** Qwen 3.5's linear-attention (Gated DeltaNet) layers, which have no attention heads (no attn_z). */
+  linearAttentionLayers?: number[];
   modelType?: string;
   tokenizerPath?: string;
   /** The tokenizer has a chat template (data/chatTemplate.ts: chat_template.jinja, tokenizer_config.json, chat_template.json). */
@@ -108,7 +110,9 @@ export function modelFacts(folder: string, onnxFile?: string): ModelFacts {
         facts.modelType = typeof cfg.model_type === 'string' ? cfg.model_type : undefined;
         if (facts.checkpointPath) {
           try {
-            checkpointSpec(cfg, configJson);
+            const spec = checkpointSpec(cfg, configJson);
+            const linear = 'linearAttention' in spec ? spec.linearAttention?.layers : undefined;
+            if (linear) facts.linearAttentionLayers = linear.flatMap((isLinear, l) => (isLinear ? [l] : []));
           } catch (e) {
             facts.checkpointError = (e as Error).message;
           }

@@ -193,7 +193,18 @@ function checkSameTokenizer(ctx: CheckContext, base: ModelFacts, other: { ref: M
 function checkLayers(ctx: CheckContext, base: ModelFacts | undefined): void {
   const count = base?.layerCount;
   if (count === undefined) return;
+  const linear = ctx.refs.hookPoint === 'attn_z' ? new Set(base?.linearAttentionLayers) : new Set<number>();
   for (const t of ctx.refs.targets) {
+    if (linear.has(t.layer)) {
+      const full = Array.from({ length: count }, (_, l) => l).filter((l) => !linear.has(l));
+      report(
+        ctx,
+        'attn-z-linear-attention-layer',
+        t.segments,
+        `Layer ${t.layer} is a linear-attention layer (Gated DeltaNet), which has no attention heads and so no attn_z. The base model's full-attention layers are ${full.join(', ')}.`,
+        { layer: t.layer, fullAttentionLayers: full },
+      );
+    }
     if (t.layer < count) continue; // count is a positive integer (modelFacts refuses any other)
     report(ctx, 'layer-out-of-range', t.segments, `Layer ${t.layer} does not exist: the base model has ${count} layers (0-${count - 1}).`, {
       layer: t.layer,

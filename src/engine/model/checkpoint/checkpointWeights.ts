@@ -81,8 +81,11 @@ const llamaNames = (prefix: string, lmHead: string): CheckpointTensorNames => ({
   afterBlocks: [`${prefix}norm.weight`],
 });
 
-/** A multimodal checkpoint's parts besides the text decoder (Gemma 3's SigLIP tower and projector): never run. */
-export const VISION_PARTS = /^(model\.)?(vision_tower|multi_modal_projector)\./;
+/** A multimodal checkpoint's parts besides the text decoder (Gemma 3's SigLIP tower and projector, Qwen 3.5's visual): never run. */
+export const VISION_PARTS = /^(model\.)?(vision_tower|multi_modal_projector|visual)\./;
+
+/** Qwen 3.5's multi-token prediction head, which transformers does not load either (_keys_to_ignore_on_load_unexpected). */
+const MTP_PARTS = /^mtp\./;
 
 export class WeightReader {
   readonly initializers: onnx.ITensorProto[] = [];
@@ -190,6 +193,7 @@ export class WeightReader {
     for (const name of this.files.tensors.keys()) {
       if (this.used.has(name) || ignored.has(name) || DERIVED.test(name)) continue;
       if (this.spec.visionTower && VISION_PARTS.test(name)) continue;
+      if (this.spec.family === 'qwen3_5_text' && MTP_PARTS.test(name)) continue;
       throw new SaeDiffError(`The checkpoint holds '${name}', which a ${this.spec.family} model with this config.json does not have`, {
         location: { file: this.files.main },
         hint: 'The weights are of another architecture or carry a quantisation or adapter: export the model to ONNX, or merge the adapter first.',

@@ -50,6 +50,7 @@ export const CHECKPOINT_FAMILIES = [
   'qwen2_moe',
   'qwen3_moe',
   'olmoe',
+  'qwen3_5_text',
 ] as const;
 
 /**
@@ -84,6 +85,22 @@ export interface MoeSpec {
  * (48 x 128) run densely.
  */
 export const MAX_GATHERED_EXPERTS = 512;
+
+/**
+ * Qwen 3.5's Gated DeltaNet layers (modeling_qwen3_5.py Qwen3_5GatedDeltaNet, transformers 5.18): linear attention
+ * whose state [key_head_dim, value_head_dim] per value head decays and is corrected token by token
+ * (linearAttention.ts).
+ */
+export interface LinearAttentionSpec {
+  /** Per layer: a linear_attention layer (else full_attention). */
+  layers: boolean[];
+  keyHeads: number;
+  valueHeads: number;
+  keyHeadDim: number;
+  valueHeadDim: number;
+  /** The causal depthwise convolution's kernel over q, k and v (linear_conv_kernel_dim). */
+  convKernel: number;
+}
 
 /** What a checkpoint's config.json describes: a decoder of Llama's kin (decoderGraph.ts), GPT-2, GPT-NeoX or Phi (gpt2Graph.ts, gptNeoxGraph.ts, phiGraph.ts). */
 export type CheckpointSpec = DecoderSpec | Gpt2Spec | GptNeoxSpec | PhiSpec;
@@ -157,6 +174,10 @@ export interface DecoderSpec {
   visionTower?: boolean;
   /** Mixtral, Qwen2-MoE, Qwen3-MoE, OLMoE: the MLP's experts. */
   moe?: MoeSpec;
+  /** Qwen 3.5: q_proj gives each head's query and an output gate; the attention's output is times sigmoid(gate). */
+  attentionOutputGate?: boolean;
+  /** Qwen 3.5: its linear-attention layers. */
+  linearAttention?: LinearAttentionSpec;
 }
 
 /** The experts of a mixture-of-experts config, as its config class reads them. */
@@ -413,6 +434,47 @@ function layerTypes(c: HfConfig, layers: number, file: string): boolean[] | unde
 }
 
 /**
+ * Qwen3_5TextConfig's linear-attention layers: `layer_types` ("linear_attention" / "full_attention"), else all but every
+ * `full_attention_interval`-th (default 4); the sizes default as the config class defaults them (16 key heads and 32
+ * value heads of 128 dims, kernel 4).
+ */
+function linearAttentionOf(c: HfConfig, layers: number, file: string): LinearAttentionSpec {
+  let linear: boolean[];
+  if (c.layer_types !== undefined && c.layer_types !== null) {
+    const types = c.layer_types;
+    if (!Array.isArray(types) || types.length !== layers || types.some((t) => t !== 'linear_attention' && t !== 'full_attention'))
+      throw refuse(
+        file,
+        'layer_types',
+        `layer_types must name "linear_attention" or "full_attention" for each of the ${layers} layers`,
+        SAVED_HINT,
+      );
+    linear = types.map((t) => t === 'linear_attention');
+  } else {
+    const interval = positiveInteger(c, 'full_attention_interval', file, 4);
+    linear = Array.from({ length: layers }, (_, i) => (i + 1) % interval !== 0);
+  }
+  const keyHeads = positiveInteger(c, 'linear_num_key_heads', file, 16);
+  const valueHeads = positiveInteger(c, 'linear_num_value_heads', file, 32);
+  // Qwen3_5GatedDeltaNet repeats each key head for num_v_heads // num_k_heads value heads
+  if (valueHeads % keyHeads !== 0)
+    throw refuse(
+      file,
+      'linear_num_value_heads',
+      `linear_num_value_heads (${valueHeads}) is not a multiple of linear_num_key_heads (${keyHeads})`,
+      SAVED_HINT,
+    );
+  return {
+    layers: linear,
+    keyHeads,
+    valueHeads,
+    keyHeadDim: positiveInteger(c, 'linear_key_head_dim', file, 128),
+    valueHeadDim: positiveInteger(c, 'linear_value_head_dim', file, 128),
+    convKernel: positiveInteger(c, 'linear_conv_kernel_dim', file, 4),
+  };
+}
+
+/**
  * Which layers attend within a sliding window, and the window, as transformers' configs default them and its masks
  * apply them (masking_utils.sliding_window_overlay: key k is visible to query q when q - k < sliding_window, on top of
  * the causal and padding mask; the positions are the batch's columns, so padding never counts):
@@ -442,6 +504,7 @@ function slidingAttention(
     case 'olmo2':
     case 'granite':
     case 'olmoe':
+    case 'qwen3_5_text':
       return undefined;
     // MixtralConfig's and Starcoder2Config's sliding_window default to none (MistralConfig's to 4096)
     case 'mixtral':
@@ -500,8 +563,14 @@ function slidingAttention(
   return { window, layers: sliding };
 }
 
-/** Multimodal models whose text decoder runs from a checkpoint: model_type -> its text model's (text_config). */
-const MULTIMODAL_TEXT: Record<string, (typeof CHECKPOINT_FAMILIES)[number]> = { gemma3: 'gemma3_text' };
+/**
+ * Multimodal models whose text decoder runs from a checkpoint: model_type -> its text model's (text_config), and
+ * whether the top-level tie_word_embeddings ties the head (Qwen3_5ForConditionalGeneration's, transformers 5.18).
+ */
+const MULTIMODAL_TEXT: Record<string, { text: (typeof CHECKPOINT_FAMILIES)[number]; tiesAtTop?: boolean }> = {
+  gemma3: { text: 'gemma3_text' },
+  qwen3_5: { text: 'qwen3_5_text', tiesAtTop: true },
+};
 
 /**
  * Gemma3TextConfig's defaults (transformers 4.5x and 5), for the keys a saved text_config leaves out: the
@@ -538,13 +607,14 @@ export function checkpointSpec(config: HfConfig, configFile: string): Checkpoint
  * text_config, whose keys errors name as `text_config.<key>`; its vision tower never runs (text prompts).
  */
 export function decoderSpec(config: HfConfig, configFile: string): DecoderSpec {
-  const textOf = typeof config.model_type === 'string' ? MULTIMODAL_TEXT[config.model_type] : undefined;
-  if (!textOf) return textDecoderSpec(config, configFile);
+  const multimodal = typeof config.model_type === 'string' ? MULTIMODAL_TEXT[config.model_type] : undefined;
+  if (!multimodal) return textDecoderSpec(config, configFile);
   const text = config.text_config;
   if (!text || typeof text !== 'object' || Array.isArray(text))
     throw refuse(configFile, 'text_config', `A ${config.model_type} config.json needs its text_config`, SAVED_HINT);
   try {
-    return { ...textDecoderSpec({ ...GEMMA3_TEXT_DEFAULTS, ...(text as HfConfig), model_type: textOf }, configFile), visionTower: true };
+    const spec = textDecoderSpec({ ...(text as HfConfig), model_type: multimodal.text }, configFile);
+    return { ...spec, visionTower: true, ...(multimodal.tiesAtTop ? { tiedEmbeddings: config.tie_word_embeddings === true } : {}) };
   } catch (e) {
     if (!(e instanceof SaeDiffError) || !e.location?.key) throw e;
     throw new SaeDiffError(e.message, { location: { ...e.location, key: `text_config.${e.location.key}` }, hint: e.hint });
@@ -569,6 +639,7 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
   const starcoder2 = family === 'starcoder2';
   const glm = family === 'glm' || family === 'glm4';
   const stablelm = family === 'stablelm';
+  const qwen35 = family === 'qwen3_5_text';
   // StableLM 2 12B's per-head q / k LayerNorms and parallel blocks are not built
   for (const key of ['qk_layernorm', 'use_parallel_residual'])
     if (stablelm && c[key] === true) throw refuse(configFile, key, `${key} true is not built for stablelm checkpoints`, EXPORT_HINT);
@@ -599,7 +670,7 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
   const headDim =
     // Gemma2Config's head_dim defaults to 256, GlmConfig's and Glm4Config's to 128
     c.head_dim === undefined || c.head_dim === null
-      ? gemma
+      ? gemma || qwen35
         ? 256
         : glm
           ? 128
@@ -609,10 +680,11 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
     throw refuse(configFile, 'head_dim', `The head dimension ${headDim} is not an even integer`, SAVED_HINT);
   const phi3 = family === 'phi3';
   const phi3Rotary = phi3 ? phi3Rope(c, configFile, headDim) : undefined;
-  // GlmConfig's partial_rotary_factor defaults to 0.5, StableLmConfig's to 0.25 (top level in transformers 4, in
-  // rope_parameters in 5)
+  // GlmConfig's partial_rotary_factor defaults to 0.5, StableLmConfig's and Qwen3_5TextConfig's to 0.25 (top level in
+  // transformers 4, in rope_parameters in 5). Qwen 3.5's multimodal RoPE (mrope_section) gives a text prompt's
+  // positions to all three of its axes, so it rotates as plain RoPE does
   const partialRotary =
-    glm || stablelm
+    glm || stablelm || qwen35
       ? partialRope(c, configFile, headDim, {
           theta: 'rope_theta',
           fraction: 'partial_rotary_factor',
@@ -689,12 +761,14 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
     mlpBias: starcoderBias || (!phi3 && !starcoder2 && !stablelm && c.mlp_bias === true),
     layerNorms: starcoder2 || stablelm || undefined,
     ungatedMlp: starcoder2 || undefined,
-    qkNorm: family === 'qwen3' || family === 'qwen3_moe' || gemma3 ? 'head' : olmo || family === 'olmoe' ? 'projection' : undefined,
+    qkNorm:
+      family === 'qwen3' || family === 'qwen3_moe' || gemma3 || qwen35 ? 'head' : olmo || family === 'olmoe' ? 'projection' : undefined,
     postNorms: olmo || undefined,
     normWeightInFloat32: olmo || undefined,
     // Gemma and StarCoder2 tie their embeddings unless the config says otherwise (their config classes' default)
     tiedEmbeddings: c.tie_word_embeddings === true || ((gemma || starcoder2) && c.tie_word_embeddings === undefined),
-    gemmaNorms: gemma,
+    // Qwen3_5RMSNorm is zero-centred as Gemma's: (1 + weight), in float32
+    gemmaNorms: gemma || qwen35,
     sandwichNorms: (gemma && !gemma1) || undefined,
     embedScale: gemma ? Math.fround(Math.sqrt(hidden)) : granite ? multiplier('embedding_multiplier') : undefined,
     attentionScale: granite
@@ -710,5 +784,7 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
         : finite(c.attn_logit_softcapping ?? 50, 'attn_logit_softcapping', configFile),
     mlpActivation: geluTanh ? 'gelu_tanh' : 'silu',
     moe: moeOf(c, family, layers, configFile),
+    attentionOutputGate: qwen35 || undefined,
+    linearAttention: qwen35 ? linearAttentionOf(c, layers, configFile) : undefined,
   };
 }

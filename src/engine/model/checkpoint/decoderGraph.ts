@@ -37,6 +37,7 @@ import { intAttr, type ModelProto } from '../onnxGraph';
 import type { CheckpointFiles } from './checkpointFiles';
 import type { DecoderSpec } from './decoderConfig';
 import { decoderModel, geluTanh, layerNorm, Rotary, startGraph } from './graphParts';
+import { gatedDeltaNet, type LinearAttentionContext } from './linearAttention';
 import type { LoraAdapter } from './loraAdapter';
 import { moeBlock, type MoeContext } from './moeBlock';
 import { FLOAT, FLOAT16, INT64, ints } from './scopedGraph';
@@ -139,6 +140,7 @@ export function buildDecoderGraph(
     spec.layerNorms ? layerNorm(g, weights, scope, x, name, hidden, spec.rmsNormEps) : rmsNorm(scope, x, `${name}.weight`);
 
   const silu = (scope: string, t: string) => g.one(scope, 'Mul', [t, g.one(scope, 'Sigmoid', [t])]);
+  const linearContext: LinearAttentionContext = { g, weights, projections, frame, hidden, eps: spec.rmsNormEps };
   const moeContext: MoeContext = { g, projections, hidden, flatShape: frame.flatShape(hidden), batchShape: frame.shapeOf(hidden), silu };
   const prefix = weights.prefix;
   // the table is gathered from as stored and only its rows converted: a half table stays half in memory, and a
@@ -157,15 +159,67 @@ export function buildDecoderGraph(
   for (let l = 0; l < spec.layers; l++) {
     const block = `/model/layers.${l}`;
     const w = `${prefix}layers.${l}`;
-    const attn = `${block}/self_attn`;
     // OLMo 2 normalises only after each branch
     const normed = spec.postNorms ? x : blockNorm(`${block}/input_layernorm`, x, `${w}.input_layernorm`);
+    const attnOut = spec.linearAttention?.layers[l]
+      ? gatedDeltaNet(linearContext, spec.linearAttention, block, w, normed)
+      : selfAttention(l, block, w, normed);
+    // Gemma 2 normalises the attention output before the residual add, and the MLP's input and output; OLMo 2 the
+    // attention and MLP outputs only
+    const gemma = spec.sandwichNorms;
+    const afterBranch = gemma || spec.postNorms;
+    // GLM-4 names its branch norms post_self_attn_layernorm and post_mlp_layernorm (its post_attention_layernorm is
+    // Llama's, in front of the MLP)
+    const attnBranch = spec.branchNorms
+      ? rmsNorm(`${block}/post_self_attn_layernorm`, attnOut, `${w}.post_self_attn_layernorm.weight`)
+      : afterBranch
+        ? rmsNorm(`${block}/post_attention_layernorm`, attnOut, `${w}.post_attention_layernorm.weight`)
+        : attnOut;
+    // Granite: residual + hidden_states * residual_multiplier (in the block, as the exporters scope it)
+    const scaled = (branch: string) => (residualScale ? g.one(block, 'Mul', [branch, residualScale]) : branch);
+    const mid = g.one(block, 'Add', [x, scaled(attnBranch)]);
+    const normed2 = spec.postNorms
+      ? mid
+      : gemma
+        ? rmsNorm(`${block}/pre_feedforward_layernorm`, mid, `${w}.pre_feedforward_layernorm.weight`)
+        : blockNorm(`${block}/post_attention_layernorm`, mid, `${w}.post_attention_layernorm`);
+    const mlpBranch = spec.moe?.sparseLayers[l]
+      ? moeBlock(moeContext, spec.moe, block, w, normed2)
+      : spec.branchNorms
+        ? rmsNorm(`${block}/post_mlp_layernorm`, denseMlp(block, w, normed2), `${w}.post_mlp_layernorm.weight`)
+        : afterBranch
+          ? rmsNorm(`${block}/post_feedforward_layernorm`, denseMlp(block, w, normed2), `${w}.post_feedforward_layernorm.weight`)
+          : denseMlp(block, w, normed2);
+    x = g.one(block, 'Add', [mid, scaled(mlpBranch)]);
+  }
+  weights.checkAllUsed();
+  projections.checkAdapterUsed(spec.family, spec.visionTower);
+  return { model: decoderModel(g, weights, files, x), externalDataFolder };
+
+  /** Layer l's self-attention on its normed input: o_proj's output. */
+  function selfAttention(l: number, block: string, w: string, normed: string): string {
+    const attn = `${block}/self_attn`;
     let q: string, k: string, v: string;
+    let outputGate: string | undefined;
     if (spec.fusedProjections) {
       // Phi-3: qkv_proj's output is q, then k, then v
       const qkv = linear(`${attn}/qkv_proj`, normed, `${w}.self_attn.qkv_proj`, (heads + 2 * kvHeads) * headDim, false, hidden);
       const sizes = g.int64s('sae_diff.qkv_split', [heads * headDim, kvHeads * headDim, kvHeads * headDim]);
       [q, k, v] = g.op(attn, 'Split', [qkv, sizes], [intAttr('axis', -1)], 3);
+    } else if (spec.attentionOutputGate) {
+      // Qwen 3.5: q_proj gives each head's query, then its gate (view(..., -1, head_dim * 2), chunk(2))
+      const both = linear(`${attn}/q_proj`, normed, `${w}.self_attn.q_proj`, 2 * heads * headDim, spec.qkvBias, hidden);
+      const [query, gateHeads] = g.op(
+        attn,
+        'Split',
+        [g.one(attn, 'Reshape', [both, g.int64s('sae_diff.query_gate_heads', [0, 0, heads, 2 * headDim])])],
+        [intAttr('axis', -1)],
+        2,
+      );
+      q = g.one(attn, 'Reshape', [query, g.int64s('sae_diff.merge_heads', [0, 0, heads * headDim])]);
+      outputGate = g.one(attn, 'Sigmoid', [g.one(attn, 'Reshape', [gateHeads, 'sae_diff.merge_heads'])]);
+      k = linear(`${attn}/k_proj`, normed, `${w}.self_attn.k_proj`, kvHeads * headDim, spec.qkvBias, hidden);
+      v = linear(`${attn}/v_proj`, normed, `${w}.self_attn.v_proj`, kvHeads * headDim, spec.qkvBias, hidden);
     } else {
       q = linear(`${attn}/q_proj`, normed, `${w}.self_attn.q_proj`, heads * headDim, spec.qkvBias, hidden);
       k = linear(`${attn}/k_proj`, normed, `${w}.self_attn.k_proj`, kvHeads * headDim, spec.qkvBias, hidden);
@@ -206,39 +260,10 @@ export function buildDecoderGraph(
       FLOAT,
     );
     const context = g.one(attn, 'Transpose', [g.one(attn, 'MatMul', [g.cast(attn, probs, FLOAT, act), vr])], [ints('perm', [0, 2, 1, 3])]);
-    const merged = g.one(attn, 'Reshape', [context, g.int64s('sae_diff.merge_heads', [0, 0, heads * headDim])]);
-    const attnOut = linear(`${attn}/o_proj`, merged, `${w}.self_attn.o_proj`, hidden, spec.oBias, heads * headDim);
-    // Gemma 2 normalises the attention output before the residual add, and the MLP's input and output; OLMo 2 the
-    // attention and MLP outputs only
-    const gemma = spec.sandwichNorms;
-    const afterBranch = gemma || spec.postNorms;
-    // GLM-4 names its branch norms post_self_attn_layernorm and post_mlp_layernorm (its post_attention_layernorm is
-    // Llama's, in front of the MLP)
-    const attnBranch = spec.branchNorms
-      ? rmsNorm(`${block}/post_self_attn_layernorm`, attnOut, `${w}.post_self_attn_layernorm.weight`)
-      : afterBranch
-        ? rmsNorm(`${block}/post_attention_layernorm`, attnOut, `${w}.post_attention_layernorm.weight`)
-        : attnOut;
-    // Granite: residual + hidden_states * residual_multiplier (in the block, as the exporters scope it)
-    const scaled = (branch: string) => (residualScale ? g.one(block, 'Mul', [branch, residualScale]) : branch);
-    const mid = g.one(block, 'Add', [x, scaled(attnBranch)]);
-    const normed2 = spec.postNorms
-      ? mid
-      : gemma
-        ? rmsNorm(`${block}/pre_feedforward_layernorm`, mid, `${w}.pre_feedforward_layernorm.weight`)
-        : blockNorm(`${block}/post_attention_layernorm`, mid, `${w}.post_attention_layernorm`);
-    const mlpBranch = spec.moe?.sparseLayers[l]
-      ? moeBlock(moeContext, spec.moe, block, w, normed2)
-      : spec.branchNorms
-        ? rmsNorm(`${block}/post_mlp_layernorm`, denseMlp(block, w, normed2), `${w}.post_mlp_layernorm.weight`)
-        : afterBranch
-          ? rmsNorm(`${block}/post_feedforward_layernorm`, denseMlp(block, w, normed2), `${w}.post_feedforward_layernorm.weight`)
-          : denseMlp(block, w, normed2);
-    x = g.one(block, 'Add', [mid, scaled(mlpBranch)]);
+    let merged = g.one(attn, 'Reshape', [context, g.int64s('sae_diff.merge_heads', [0, 0, heads * headDim])]);
+    if (outputGate) merged = g.one(attn, 'Mul', [merged, outputGate]);
+    return linear(`${attn}/o_proj`, merged, `${w}.self_attn.o_proj`, hidden, spec.oBias, heads * headDim);
   }
-  weights.checkAllUsed();
-  projections.checkAdapterUsed(spec.family, spec.visionTower);
-  return { model: decoderModel(g, weights, files, x), externalDataFolder };
 
   /** The SwiGLU (Gemma: GELU tanh) MLP of a block, on its normed input; StarCoder2's ungated one. */
   function denseMlp(block: string, w: string, normed2: string): string {

@@ -1,0 +1,209 @@
+/**
+ * Qwen 3.5's Gated DeltaNet token mixer (transformers 5.18 modeling_qwen3_5.py Qwen3_5GatedDeltaNet), the linear
+ * attention of its linear_attention layers, as an ONNX subgraph of the decoder (decoderGraph.ts):
+ * - padding tokens' inputs are zeroed (apply_mask_to_padding_states), so that they leave the state at zero;
+ * - in_proj_qkv, then a causal depthwise convolution over the sequence (kernel linear_conv_kernel_dim, no bias) and
+ *   SiLU; split into q, k (key heads) and v (value heads);
+ * - q and k L2-normalised per head (x · rsqrt(Σx² + 1e-6)), q times key_head_dim^-0.5, both repeated for the value
+ *   heads (repeat_interleave: each key head serves consecutive value heads);
+ * - β = sigmoid(in_proj_b x), g = -exp(A_log) · softplus(in_proj_a x + dt_bias);
+ * - the gated delta rule, token by token from a zero state S [key_head_dim, value_head_dim] per value head:
+ *   S ← S · exp(g); S ← S + k ⊗ (v - kᵀS) · β; o = qᵀS (torch_recurrent_gated_delta_rule; transformers runs the
+ *   chunked form of the same recurrence on a prompt, which agrees to float32 rounding);
+ * - o RMS-normalised per head, times norm.weight (not 1 + weight) and SiLU(in_proj_z x) (Qwen3_5RMSNormGated), then
+ *   out_proj.
+ * The recurrence runs in float32 (transformers casts q, k, v, β and g to float32 for it) in an ONNX Scan over the
+ * sequence.
+ */
+import { onnx } from 'onnx-proto';
+import { intAttr, TensorDataType, valueInfo } from '../onnxGraph';
+import type { LinearAttentionSpec } from './decoderConfig';
+import type { GraphFrame, Projections } from './graphParts';
+import type { WeightReader } from './checkpointWeights';
+import { FLOAT, ints, type ScopedGraph } from './scopedGraph';
+
+export interface LinearAttentionContext {
+  g: ScopedGraph;
+  weights: WeightReader;
+  projections: Projections;
+  frame: GraphFrame;
+  hidden: number;
+  /** rms_norm_eps, the gated norm's epsilon. */
+  eps: number;
+}
+
+/** The linear_attn branch of block `block` (weights under `w`) on its normed input x [B, S, hidden]. */
+export function gatedDeltaNet(ctx: LinearAttentionContext, spec: LinearAttentionSpec, block: string, w: string, x: string): string {
+  const { g, weights, projections, hidden } = ctx;
+  const scope = `${block}/linear_attn`;
+  const { keyHeads, valueHeads, keyHeadDim: dk, valueHeadDim: dv, convKernel } = spec;
+  const keyDim = keyHeads * dk;
+  const valueDim = valueHeads * dv;
+  const convDim = 2 * keyDim + valueDim;
+  const f32 = (op: string, inputs: string[], attrs: onnx.IAttributeProto[] = []) => g.one(scope, op, inputs, attrs, FLOAT);
+  const shaped = (t: string, dims: number[], type: number | null = FLOAT) =>
+    g.one(scope, 'Reshape', [t, g.int64s(`sae_diff.shape_${dims.join('_')}`, dims)], [], type);
+  const toFloat = (t: string) => g.cast(scope, t, g.act, FLOAT);
+  const linear = (module: string, input: string, width: number) =>
+    projections.linear(`${scope}/${module}`, input, `${w}.linear_attn.${module}`, width, false, hidden);
+
+  const realTokens = g.cast(
+    scope,
+    g.one(
+      scope,
+      'Unsqueeze',
+      [g.cast(scope, 'attention_mask', TensorDataType.INT64, FLOAT), g.int64s('sae_diff.axes_last', [-1])],
+      [],
+      FLOAT,
+    ),
+    FLOAT,
+    g.act,
+  );
+  const masked = g.one(scope, 'Mul', [x, realTokens]);
+
+  // causal_conv1d_fn: F.conv1d over [B, channels, S] with kernel - 1 zeros in front, groups = channels, then SiLU
+  const channels = g.one(scope, 'Transpose', [linear('in_proj_qkv', masked, convDim)], [ints('perm', [0, 2, 1])]);
+  const conv = g.one(
+    `${scope}/conv1d`,
+    'Conv',
+    [channels, weights.get(`${w}.linear_attn.conv1d.weight`, [convDim, 1, convKernel])],
+    [intAttr('group', convDim), ints('kernel_shape', [convKernel]), ints('pads', [convKernel - 1, 0])],
+  );
+  const mixed = toFloat(
+    g.one(scope, 'Transpose', [g.one(scope, 'Mul', [conv, g.one(scope, 'Sigmoid', [conv])])], [ints('perm', [0, 2, 1])]),
+  );
+  const [q, k, v] = g.op(
+    scope,
+    'Split',
+    [mixed, g.int64s(`sae_diff.qkv_split_${keyDim}_${valueDim}`, [keyDim, keyDim, valueDim])],
+    [intAttr('axis', -1)],
+    3,
+    FLOAT,
+  );
+
+  // l2norm (x · rsqrt(Σx² + 1e-6)) per key head, then repeat_interleave over the value heads
+  const l2eps = g.floats('sae_diff.l2norm_eps', Float32Array.of(1e-6), []);
+  const perValueHead = (t: string) => {
+    const heads = shaped(t, [0, 0, keyHeads, dk]);
+    const sumSq = f32('ReduceSum', [f32('Mul', [heads, heads]), g.int64s('sae_diff.axes_last', [-1])], [intAttr('keepdims', 1)]);
+    const normed = f32('Mul', [heads, f32('Reciprocal', [f32('Sqrt', [f32('Add', [sumSq, l2eps])])])]);
+    const repeat = valueHeads / keyHeads;
+    if (repeat === 1) return normed;
+    const expanded = f32('Expand', [
+      f32('Unsqueeze', [normed, g.int64s('sae_diff.axes_3', [3])]),
+      g.int64s(`sae_diff.repeat_heads_${repeat}`, [1, 1, 1, repeat, 1]),
+    ]);
+    return shaped(expanded, [0, 0, valueHeads, dk]);
+  };
+  const qScale = g.floats(`sae_diff.key_scale_${dk}`, Float32Array.of(Math.fround(1 / Math.sqrt(dk))), []);
+  const query = shaped(f32('Mul', [perValueHead(q), qScale]), [0, 0, valueHeads, 1, dk]);
+  const key = perValueHead(k);
+  const keyRow = shaped(key, [0, 0, valueHeads, 1, dk]);
+  const keyColumn = shaped(key, [0, 0, valueHeads, dk, 1]);
+  const value = shaped(v, [0, 0, valueHeads, 1, dv]);
+
+  // β = sigmoid(b); g = -exp(A_log) · softplus(a + dt_bias) (F.softplus: x itself above 20); the decay exp(g)
+  const beta = shaped(f32('Sigmoid', [toFloat(linear('in_proj_b', masked, valueHeads))]), [0, 0, valueHeads, 1, 1]);
+  const a = f32('Add', [toFloat(linear('in_proj_a', masked, valueHeads)), toFloat(weights.get(`${w}.linear_attn.dt_bias`, [valueHeads]))]);
+  const one = g.floats('sae_diff.one_f32', Float32Array.of(1), []);
+  const softplus = f32('Where', [
+    g.one(scope, 'Greater', [a, g.floats('sae_diff.softplus_threshold', Float32Array.of(20), [])], [], null),
+    a,
+    f32('Log', [f32('Add', [f32('Exp', [a]), one])]),
+  ]);
+  const rate = f32('Exp', [toFloat(weights.get(`${w}.linear_attn.A_log`, [valueHeads]))]);
+  const decay = shaped(f32('Exp', [f32('Neg', [f32('Mul', [rate, softplus])])]), [0, 0, valueHeads, 1, 1]);
+
+  const batch = g.one(
+    scope,
+    'Slice',
+    [g.one(scope, 'Shape', ['input_ids'], [], null), g.int64s('sae_diff.slice_from_0', [0]), g.int64s('sae_diff.slice_to_1', [1])],
+    [],
+    null,
+  );
+  const stateShape = g.one(
+    scope,
+    'Concat',
+    [batch, g.int64s(`sae_diff.state_${valueHeads}_${dk}_${dv}`, [valueHeads, dk, dv])],
+    [intAttr('axis', 0)],
+    null,
+  );
+  const zeroState = f32(
+    'ConstantOfShape',
+    [stateShape],
+    [{ name: 'value', type: onnx.AttributeProto.AttributeType.TENSOR, t: { dataType: FLOAT, dims: [1], floatData: [0] } }],
+  );
+  const [, outputs] = g.op(
+    scope,
+    'Scan',
+    [zeroState, query, keyRow, keyColumn, value, decay, beta],
+    [
+      { name: 'body', type: onnx.AttributeProto.AttributeType.GRAPH, g: deltaRuleStep(`${scope}/delta_rule`) },
+      intAttr('num_scan_inputs', 6),
+      ints('scan_input_axes', [1, 1, 1, 1, 1, 1]),
+      ints('scan_output_axes', [1]),
+    ],
+    2,
+    FLOAT,
+  );
+
+  // Qwen3_5RMSNormGated on each head's output: normalised in float32, times the weight in the activations' type,
+  // times SiLU(z) in float32
+  const core = g.cast(scope, g.cast(scope, shaped(outputs, [0, 0, valueHeads, dv]), FLOAT, g.act), g.act, FLOAT);
+  const norm = `${scope}/norm`;
+  const meanSquare = g.one(
+    norm,
+    'ReduceMean',
+    [g.one(norm, 'Mul', [core, core], [], FLOAT)],
+    [ints('axes', [-1]), intAttr('keepdims', 1)],
+    FLOAT,
+  );
+  const eps = g.floats(`sae_diff.eps_${ctx.eps}`, Float32Array.of(ctx.eps), []);
+  const normed = g.one(
+    norm,
+    'Mul',
+    [core, g.one(norm, 'Reciprocal', [g.one(norm, 'Sqrt', [g.one(norm, 'Add', [meanSquare, eps], [], FLOAT)], [], FLOAT)], [], FLOAT)],
+    [],
+    FLOAT,
+  );
+  const weighted = g.one(norm, 'Mul', [weights.get(`${w}.linear_attn.norm.weight`, [dv]), g.cast(norm, normed, FLOAT, g.act)]);
+  const gate = toFloat(shaped(linear('in_proj_z', masked, valueDim), [0, 0, valueHeads, dv], g.act));
+  const gated = g.one(
+    norm,
+    'Mul',
+    [toFloat(weighted), g.one(norm, 'Mul', [gate, g.one(norm, 'Sigmoid', [gate], [], FLOAT)], [], FLOAT)],
+    [],
+    FLOAT,
+  );
+  const merged = shaped(g.cast(norm, gated, FLOAT, g.act), [0, 0, valueDim], g.act);
+  return projections.linear(`${scope}/out_proj`, merged, `${w}.linear_attn.out_proj`, hidden, false, valueDim);
+}
+
+/**
+ * One token of the gated delta rule, the Scan's body: state [B, H, dk, dv] and the token's q, k as a row and as a
+ * column, v, decay and β (each [B, H, ...]) in; the new state and o [B, H, 1, dv] out.
+ */
+function deltaRuleStep(name: string): onnx.IGraphProto {
+  const t = (s: string) => `${name}/${s}`;
+  const node = (opType: string, inputs: string[], output: string): onnx.INodeProto => ({
+    opType,
+    input: inputs.map(t),
+    output: [t(output)],
+    name: t(opType === 'MatMul' ? output : `${opType}_${output}`),
+  });
+  const inputs = ['state', 'q', 'k_row', 'k_column', 'v', 'decay', 'beta'];
+  return {
+    name,
+    node: [
+      node('Mul', ['state', 'decay'], 'decayed'),
+      node('MatMul', ['k_row', 'decayed'], 'remembered'),
+      node('Sub', ['v', 'remembered'], 'error'),
+      node('Mul', ['error', 'beta'], 'delta'),
+      node('MatMul', ['k_column', 'delta'], 'update'),
+      node('Add', ['decayed', 'update'], 'next_state'),
+      node('MatMul', ['q', 'next_state'], 'o'),
+    ],
+    input: inputs.map((i) => valueInfo(t(i), FLOAT)),
+    output: [valueInfo(t('next_state'), FLOAT), valueInfo(t('o'), FLOAT)],
+  };
+}
