@@ -367,7 +367,7 @@ test('what the checkpoint builder does not build is refused, naming the config k
     [
       { model_type: 'gemma3n' },
       'model_type',
-      /model_type "gemma3n" cannot run from safetensors: sae-diff builds llama, mistral, qwen2, qwen3, gemma, gemma2, gemma3_text, phi3, smollm3, olmo2, olmo3, granite, starcoder2, glm, glm4, stablelm, mixtral, qwen2_moe, qwen3_moe, olmoe, qwen3_5_text, gemma3, qwen3_5, gpt2, gpt_neox, phi checkpoints/,
+      /model_type "gemma3n" cannot run from safetensors: sae-diff builds llama, mistral, qwen2, qwen3, gemma, gemma2, gemma3_text, phi3, smollm3, olmo2, olmo3, granite, starcoder2, glm, glm4, stablelm, mixtral, qwen2_moe, qwen3_moe, olmoe, qwen3_5_text, qwen3_5_moe_text, gemma3, qwen3_5, qwen3_5_moe, gpt2, gpt_neox, phi checkpoints/,
     ],
     [{ model_type: 'gemma3' }, 'text_config', /A gemma3 config\.json needs its text_config/],
     [{ model_type: 'gemma3', text_config: { head_dim: 7 } }, 'text_config.head_dim', /The head dimension 7 is not an even integer/],
@@ -687,14 +687,21 @@ test("Qwen 3.5's attn_z: what o_proj reads at its full-attention layer (the head
 
 /** Mixture-of-experts checkpoints (test/fixtures/moe_fixtures.py): every hook point, the MoE block's output as mlp_out. */
 const MOE: [string, string][] = [
-  ['mixtral', 'Mixtral (4 experts, top 2 renormalised; block_sparse_moe w1 / w3 / w2)'],
-  ['qwen2-moe', 'Qwen2-MoE (top 2 not renormalised, a sigmoid-gated shared expert, a dense layer from mlp_only_layers, q / k / v biases)'],
-  ['qwen3-moe', 'Qwen3-MoE (top 2 renormalised, per-head q / k norms, a dense layer from decoder_sparse_step)'],
-  ['olmoe', 'OLMoE (top 2 not renormalised, q / k norms over the projections)'],
+  ['moe/mixtral', 'Mixtral (4 experts, top 2 renormalised; block_sparse_moe w1 / w3 / w2)'],
+  [
+    'moe/qwen2-moe',
+    'Qwen2-MoE (top 2 not renormalised, a sigmoid-gated shared expert, a dense layer from mlp_only_layers, q / k / v biases)',
+  ],
+  ['moe/qwen3-moe', 'Qwen3-MoE (top 2 renormalised, per-head q / k norms, a dense layer from decoder_sparse_step)'],
+  ['moe/olmoe', 'OLMoE (top 2 not renormalised, q / k norms over the projections)'],
+  [
+    'qwen3_5/moe',
+    'Qwen 3.5-MoE (Qwen3_5MoeForConditionalGeneration: top 2 always renormalised, a sigmoid-gated shared expert in every layer, Gated DeltaNet layers)',
+  ],
 ];
 for (const [fixture, what] of MOE) {
-  test(`a ${what} checkpoint gives what transformers gives at resid_mid, resid_post and mlp_out, its experts gathered or dense (test/fixtures/moe/${fixture})`, async () => {
-    const folder = path.join(REPO_ROOT, 'test', 'fixtures', 'moe', fixture);
+  test(`a ${what} checkpoint gives what transformers gives at resid_mid, resid_post and mlp_out, its experts gathered or dense (test/fixtures/${fixture})`, async () => {
+    const folder = path.join(REPO_ROOT, 'test', 'fixtures', fixture);
     const expected = expectedIn(folder);
     const configFile = path.join(folder, 'config.json');
     const spec = decoderSpec(JSON.parse(fs.readFileSync(configFile, 'utf8')), configFile);

@@ -51,13 +51,14 @@ export const CHECKPOINT_FAMILIES = [
   'qwen3_moe',
   'olmoe',
   'qwen3_5_text',
+  'qwen3_5_moe_text',
 ] as const;
 
 /**
  * A sparse mixture-of-experts MLP (modeling_mixtral.py, modeling_qwen2_moe.py, modeling_qwen3_moe.py,
- * modeling_olmoe.py, transformers 5.18): a router softmax(x W_gateᵀ) in float32, the top `topK` experts of each
- * token (renormalised to sum 1 where `normalise`), each a SwiGLU MLP, their outputs weighted and summed; Qwen2-MoE
- * adds a shared expert times sigmoid(x W_shared_gateᵀ).
+ * modeling_olmoe.py, modeling_qwen3_5_moe.py, transformers 5.18): a router softmax(x W_gateᵀ) in float32, the top
+ * `topK` experts of each token (renormalised to sum 1 where `normalise`), each a SwiGLU MLP, their outputs weighted
+ * and summed; Qwen2-MoE and Qwen 3.5-MoE add a shared expert times sigmoid(x W_shared_gateᵀ).
  */
 export interface MoeSpec {
   experts: number;
@@ -182,33 +183,38 @@ export interface DecoderSpec {
 
 /** The experts of a mixture-of-experts config, as its config class reads them. */
 function moeOf(c: HfConfig, family: DecoderSpec['family'], layers: number, file: string): MoeSpec | undefined {
-  if (family !== 'mixtral' && family !== 'qwen2_moe' && family !== 'qwen3_moe' && family !== 'olmoe') return undefined;
+  const qwen35 = family === 'qwen3_5_moe_text';
+  if (family !== 'mixtral' && family !== 'qwen2_moe' && family !== 'qwen3_moe' && family !== 'olmoe' && !qwen35) return undefined;
   // Qwen3MoeConfig saves num_experts as num_local_experts (transformers 5), hub configs as num_experts
   const expertsKey = c.num_local_experts !== undefined ? 'num_local_experts' : 'num_experts';
   const experts = positiveInteger(
     c,
     expertsKey,
     file,
-    family === 'mixtral' ? 8 : family === 'qwen2_moe' ? 60 : family === 'qwen3_moe' ? 128 : 64,
+    family === 'mixtral' ? 8 : family === 'qwen2_moe' ? 60 : family === 'qwen3_moe' ? 128 : qwen35 ? 256 : 64,
   );
   const topK = positiveInteger(c, 'num_experts_per_tok', file, family === 'mixtral' ? 2 : family === 'qwen2_moe' ? 4 : 8);
   if (topK > experts)
     throw refuse(file, 'num_experts_per_tok', `num_experts_per_tok (${topK}) is more than the ${experts} experts`, SAVED_HINT);
   const qwen = family === 'qwen2_moe' || family === 'qwen3_moe';
-  // Qwen2MoeDecoderLayer: sparse where layer_idx not in mlp_only_layers and (layer_idx + 1) % decoder_sparse_step == 0
+  // Qwen2MoeDecoderLayer: sparse where layer_idx not in mlp_only_layers and (layer_idx + 1) % decoder_sparse_step == 0;
+  // Qwen3_5MoeDecoderLayer: every layer sparse (its config has neither key)
   const step = qwen ? positiveInteger(c, 'decoder_sparse_step', file, 1) : 1;
-  const only = c.mlp_only_layers ?? [];
+  const only = qwen ? (c.mlp_only_layers ?? []) : [];
   if (!Array.isArray(only) || only.some((l) => !Number.isInteger(l)))
     throw refuse(file, 'mlp_only_layers', 'mlp_only_layers must list layer indices', SAVED_HINT);
   const sparseLayers = Array.from({ length: layers }, (_, l) => !qwen || (!(only as number[]).includes(l) && (l + 1) % step === 0));
+  // Qwen3NextConfig's moe_intermediate_size and shared_expert_intermediate_size default to 512
+  const sized = (key: string) => positiveInteger(c, key, file, qwen35 ? 512 : undefined);
   return {
     experts,
     topK,
-    // MixtralTopKRouter always renormalises; the others when norm_topk_prob (default false)
-    normalise: family === 'mixtral' || c.norm_topk_prob === true,
+    // MixtralTopKRouter and Qwen3_5MoeTopKRouter always renormalise; the others when norm_topk_prob (default false)
+    normalise: family === 'mixtral' || qwen35 || c.norm_topk_prob === true,
     // MixtralExperts and OlmoeExperts: intermediate_size; Qwen's: moe_intermediate_size
-    intermediate: qwen ? positiveInteger(c, 'moe_intermediate_size', file) : positiveInteger(c, 'intermediate_size', file),
-    sharedIntermediate: family === 'qwen2_moe' ? positiveInteger(c, 'shared_expert_intermediate_size', file) : undefined,
+    intermediate: qwen || qwen35 ? sized('moe_intermediate_size') : positiveInteger(c, 'intermediate_size', file),
+    // Qwen2-MoE's and Qwen 3.5-MoE's shared expert, gated by sigmoid(shared_expert_gate(x))
+    sharedIntermediate: family === 'qwen2_moe' || qwen35 ? sized('shared_expert_intermediate_size') : undefined,
     sparseLayers,
     mixtralNames: family === 'mixtral',
     dispatch: experts * sparseLayers.filter(Boolean).length <= MAX_GATHERED_EXPERTS ? 'sparse' : 'dense',
@@ -505,6 +511,7 @@ function slidingAttention(
     case 'granite':
     case 'olmoe':
     case 'qwen3_5_text':
+    case 'qwen3_5_moe_text':
       return undefined;
     // MixtralConfig's and Starcoder2Config's sliding_window default to none (MistralConfig's to 4096)
     case 'mixtral':
@@ -570,6 +577,7 @@ function slidingAttention(
 const MULTIMODAL_TEXT: Record<string, { text: (typeof CHECKPOINT_FAMILIES)[number]; tiesAtTop?: boolean }> = {
   gemma3: { text: 'gemma3_text' },
   qwen3_5: { text: 'qwen3_5_text', tiesAtTop: true },
+  qwen3_5_moe: { text: 'qwen3_5_moe_text', tiesAtTop: true },
 };
 
 /**
@@ -639,7 +647,7 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
   const starcoder2 = family === 'starcoder2';
   const glm = family === 'glm' || family === 'glm4';
   const stablelm = family === 'stablelm';
-  const qwen35 = family === 'qwen3_5_text';
+  const qwen35 = family === 'qwen3_5_text' || family === 'qwen3_5_moe_text';
   // StableLM 2 12B's per-head q / k LayerNorms and parallel blocks are not built
   for (const key of ['qk_layernorm', 'use_parallel_residual'])
     if (stablelm && c[key] === true) throw refuse(configFile, key, `${key} true is not built for stablelm checkpoints`, EXPORT_HINT);
@@ -730,7 +738,8 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
     heads,
     kvHeads,
     headDim,
-    intermediate: positiveInteger(c, 'intermediate_size', configFile),
+    // Qwen3_5MoeTextConfig has no intermediate_size: every layer is sparse, so no dense MLP reads it
+    intermediate: family === 'qwen3_5_moe_text' ? 0 : positiveInteger(c, 'intermediate_size', configFile),
     rmsNormEps: eps,
     invFreq: ropeInverseFrequencies(rotaryDim, rope.full.theta, rope.full.scaling),
     rotaryDim,

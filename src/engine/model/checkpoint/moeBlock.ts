@@ -8,7 +8,7 @@
  *   output at the token's row (index_add_: the same order of sums). `sparse` dispatch runs each expert on the tokens
  *   routed to it only (gathered, so a token costs k experts, not all); `dense` runs it on every token, weighted 0
  *   where the token chose another (for models with many experts: decoderConfig.ts's MAX_GATHERED_EXPERTS);
- * - Qwen2-MoE: plus the shared expert times sigmoid(x W_shared_gateᵀ).
+ * - Qwen2-MoE and Qwen 3.5-MoE: plus the shared expert times sigmoid(x W_shared_gateᵀ).
  * The nodes sit in the block's module scope (`/model/layers.3/mlp`, Mixtral's `/model/layers.3/block_sparse_moe`), its
  * output being what the residual sum adds (the mlp_out hook).
  */
@@ -92,7 +92,7 @@ export function moeBlock(ctx: MoeContext, moe: MoeSpec, block: string, w: string
     out = g.one(sc, 'ScatterND', [out, g.one(sc, 'Unsqueeze', [rows, lastAxis], [], INT64), weighted], [stringAttr('reduction', 'add')]);
   }
   if (moe.sharedIntermediate !== undefined) {
-    // Qwen2MoeSparseMoeBlock: experts' output + sigmoid(shared_expert_gate(x)) * shared_expert(x)
+    // Qwen2MoeSparseMoeBlock, Qwen3_5MoeSparseMoeBlock: experts' output + sigmoid(shared_expert_gate(x)) * shared_expert(x)
     const shared = swiglu(`${scope}/shared_expert`, flat, `${wn}.shared_expert`, moe.sharedIntermediate);
     const gate = g.one(scope, 'Sigmoid', [
       projections.linearRows(`${scope}/shared_expert_gate`, flat, `${wn}.shared_expert_gate`, 1, false, hidden),
