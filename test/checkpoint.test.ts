@@ -367,7 +367,7 @@ test('what the checkpoint builder does not build is refused, naming the config k
     [
       { model_type: 'gemma3n' },
       'model_type',
-      /model_type "gemma3n" cannot run from safetensors: sae-diff builds llama, mistral, qwen2, qwen3, gemma, gemma2, gemma3_text, phi3, smollm3, olmo2, olmo3, granite, starcoder2, glm, glm4, stablelm, mixtral, qwen2_moe, qwen3_moe, olmoe, qwen3_5_text, qwen3_5_moe_text, gemma3, qwen3_5, qwen3_5_moe, gpt2, gpt_neox, phi checkpoints/,
+      /model_type "gemma3n" cannot run from safetensors: sae-diff builds llama, mistral, qwen2, qwen3, gemma, gemma2, gemma3_text, phi3, smollm3, olmo2, olmo3, granite, starcoder2, glm, glm4, stablelm, mixtral, qwen2_moe, qwen3_moe, olmoe, qwen3_5_text, qwen3_5_moe_text, ministral3, gemma3, qwen3_5, qwen3_5_moe, mistral3, gpt2, gpt_neox, phi checkpoints/,
     ],
     [{ model_type: 'gemma3' }, 'text_config', /A gemma3 config\.json needs its text_config/],
     [{ model_type: 'gemma3', text_config: { head_dim: 7 } }, 'text_config.head_dim', /The head dimension 7 is not an even integer/],
@@ -421,6 +421,14 @@ test('what the checkpoint builder does not build is refused, naming the config k
       },
       'text_config.linear_num_value_heads',
       /linear_num_value_heads \(4\) is not a multiple of linear_num_key_heads \(3\)/,
+    ],
+    [
+      {
+        model_type: 'ministral3',
+        rope_parameters: { rope_type: 'yarn', rope_theta: 1e6, factor: 16, original_max_position_embeddings: 16384 },
+      },
+      'rope_parameters.llama_4_scaling_beta',
+      /llama_4_scaling_beta is undefined: a ministral3 model scales its queries by it/,
     ],
     [
       { model_type: 'qwen3_5_text', rope_parameters: { rope_type: 'yarn', rope_theta: 1e7, factor: 4 } },
@@ -642,6 +650,14 @@ const FROM_PYTORCH: [string, string][] = [
     'Qwen 3.5 text checkpoint (Qwen3_5ForCausalLM, layers from full_attention_interval, tied embeddings) gives what transformers gives',
   ],
   [
+    'mistral3/ministral3',
+    "Ministral 3 checkpoint (Mistral3ForConditionalGeneration with a ministral3 text_config: YaRN, and Llama 4's attention temperature on the queries past original_max_position_embeddings) gives what its text decoder gives in transformers",
+  ],
+  [
+    'mistral3/mistral',
+    'Mistral Small 3.1 / 3.2 layout checkpoint (Mistral3ForConditionalGeneration with a mistral text_config) gives what its text decoder gives in transformers',
+  ],
+  [
     'gemma3-multimodal',
     'Gemma 3 multimodal checkpoint (Gemma3ForConditionalGeneration, as Gemma 3 4B-27B are saved: text_config, language_model.model.* tensors beside a vision tower) gives what its text decoder gives in transformers',
   ],
@@ -682,6 +698,23 @@ test("Qwen 3.5's attn_z: what o_proj reads at its full-attention layer (the head
   await assert.rejects(
     HookedModel.load(sourceOf(folder), { targets: [0], hookPoint: 'attn_z', tensorNames: new Map() }, cpu),
     (e: SaeDiffError) => e.location?.key === 'layers.target_indices' && /Layer 0 is a linear-attention layer/.test(e.message),
+  );
+});
+
+test("Mistral3ForConditionalGeneration ties lm_head as its top-level tie_word_embeddings says (default true), not its text_config's", () => {
+  const spec = (folder: string, change: Record<string, unknown> = {}) => {
+    const file = path.join(REPO_ROOT, 'test', 'fixtures', 'mistral3', folder, 'config.json');
+    return decoderSpec({ ...JSON.parse(fs.readFileSync(file, 'utf8')), ...change }, file);
+  };
+  assert.equal(spec('ministral3').tiedEmbeddings, true);
+  assert.equal(spec('ministral3', { tie_word_embeddings: undefined }).tiedEmbeddings, true);
+  assert.equal(spec('mistral').tiedEmbeddings, false);
+  assert.deepEqual(spec('ministral3').queryPositionScale, { beta: 0.1, original: 4 });
+  assert.throws(
+    () => spec('mistral', { text_config: { ...spec('mistral'), model_type: 'pixtral' } }),
+    (e: SaeDiffError) =>
+      e.location?.key === 'text_config.model_type' &&
+      /text_config of model_type "pixtral" is not built \(mistral, ministral3 are\)/.test(e.message),
   );
 });
 

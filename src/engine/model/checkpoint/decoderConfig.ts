@@ -52,6 +52,7 @@ export const CHECKPOINT_FAMILIES = [
   'olmoe',
   'qwen3_5_text',
   'qwen3_5_moe_text',
+  'ministral3',
 ] as const;
 
 /**
@@ -179,6 +180,26 @@ export interface DecoderSpec {
   attentionOutputGate?: boolean;
   /** Qwen 3.5: its linear-attention layers. */
   linearAttention?: LinearAttentionSpec;
+  /**
+   * Ministral 3 (Llama 4's attention temperature): the rotated queries times 1 + beta · ln(1 + floor(position /
+   * original)), from rope_parameters' llama_4_scaling_beta and original_max_position_embeddings.
+   */
+  queryPositionScale?: { beta: number; original: number };
+}
+
+/** Ministral3Attention's get_llama_4_attn_scale settings, which it reads from rope_parameters (transformers 5.18). */
+function queryPositionScale(c: HfConfig, file: string): { beta: number; original: number } {
+  const key = c.rope_parameters ? 'rope_parameters' : 'rope_scaling';
+  const params = (c.rope_parameters ?? c.rope_scaling ?? {}) as Record<string, unknown>;
+  const beta = params.llama_4_scaling_beta;
+  if (typeof beta !== 'number' || !Number.isFinite(beta) || beta < 0)
+    throw refuse(
+      file,
+      `${key}.llama_4_scaling_beta`,
+      `llama_4_scaling_beta is ${JSON.stringify(beta)}: a ministral3 model scales its queries by it`,
+      SAVED_HINT,
+    );
+  return { beta, original: finite(params.original_max_position_embeddings, `${key}.original_max_position_embeddings`, file) };
 }
 
 /** The experts of a mixture-of-experts config, as its config class reads them. */
@@ -513,9 +534,10 @@ function slidingAttention(
     case 'qwen3_5_text':
     case 'qwen3_5_moe_text':
       return undefined;
-    // MixtralConfig's and Starcoder2Config's sliding_window default to none (MistralConfig's to 4096)
+    // MixtralConfig's, Starcoder2Config's and Ministral3Config's sliding_window default to none (MistralConfig's to 4096)
     case 'mixtral':
     case 'starcoder2':
+    case 'ministral3':
       if (c.sliding_window === undefined || c.sliding_window === null) return undefined;
       sliding = all(true);
       break;
@@ -574,11 +596,37 @@ function slidingAttention(
  * Multimodal models whose text decoder runs from a checkpoint: model_type -> its text model's (text_config), and
  * whether the top-level tie_word_embeddings ties the head (Qwen3_5ForConditionalGeneration's, transformers 5.18).
  */
-const MULTIMODAL_TEXT: Record<string, { text: (typeof CHECKPOINT_FAMILIES)[number]; tiesAtTop?: boolean }> = {
+const MULTIMODAL_TEXT: Record<
+  string,
+  {
+    /** The text model's family, or those text_config.model_type may name (the first its default). */
+    text: (typeof CHECKPOINT_FAMILIES)[number] | (typeof CHECKPOINT_FAMILIES)[number][];
+    /** The config class's default of the top-level tie_word_embeddings, where that one ties the head. */
+    tiesAtTop?: boolean;
+  }
+> = {
   gemma3: { text: 'gemma3_text' },
-  qwen3_5: { text: 'qwen3_5_text', tiesAtTop: true },
-  qwen3_5_moe: { text: 'qwen3_5_moe_text', tiesAtTop: true },
+  qwen3_5: { text: 'qwen3_5_text', tiesAtTop: false },
+  qwen3_5_moe: { text: 'qwen3_5_moe_text', tiesAtTop: false },
+  // Mistral3ForConditionalGeneration (Mistral Small 3.1 / 3.2: a mistral text_config; Ministral 3: ministral3)
+  mistral3: { text: ['mistral', 'ministral3'], tiesAtTop: true },
 };
+
+/** The text family of a multimodal config's text_config (MULTIMODAL_TEXT), refused when it names another. */
+function multimodalText(config: HfConfig, text: HfConfig, configFile: string): (typeof CHECKPOINT_FAMILIES)[number] {
+  const families = MULTIMODAL_TEXT[config.model_type as string].text;
+  if (!Array.isArray(families)) return families;
+  const named = text.model_type ?? families[0];
+  const family = families.find((f) => f === named);
+  if (!family)
+    throw refuse(
+      configFile,
+      'text_config.model_type',
+      `A ${config.model_type} text_config of model_type ${JSON.stringify(named)} is not built (${families.join(', ')} are)`,
+      EXPORT_HINT,
+    );
+  return family;
+}
 
 /**
  * Gemma3TextConfig's defaults (transformers 4.5x and 5), for the keys a saved text_config leaves out: the
@@ -620,9 +668,16 @@ export function decoderSpec(config: HfConfig, configFile: string): DecoderSpec {
   const text = config.text_config;
   if (!text || typeof text !== 'object' || Array.isArray(text))
     throw refuse(configFile, 'text_config', `A ${config.model_type} config.json needs its text_config`, SAVED_HINT);
+  const family = multimodalText(config, text as HfConfig, configFile);
   try {
-    const spec = textDecoderSpec({ ...(text as HfConfig), model_type: multimodal.text }, configFile);
-    return { ...spec, visionTower: true, ...(multimodal.tiesAtTop ? { tiedEmbeddings: config.tie_word_embeddings === true } : {}) };
+    const spec = textDecoderSpec({ ...(text as HfConfig), model_type: family }, configFile);
+    // Qwen3_5ForConditionalGeneration and Mistral3ForConditionalGeneration tie lm_head as the top-level key says
+    const tiesAtTop = multimodal.tiesAtTop;
+    return {
+      ...spec,
+      visionTower: true,
+      ...(tiesAtTop === undefined ? {} : { tiedEmbeddings: (config.tie_word_embeddings ?? tiesAtTop) === true }),
+    };
   } catch (e) {
     if (!(e instanceof SaeDiffError) || !e.location?.key) throw e;
     throw new SaeDiffError(e.message, { location: { ...e.location, key: `text_config.${e.location.key}` }, hint: e.hint });
@@ -795,5 +850,6 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
     moe: moeOf(c, family, layers, configFile),
     attentionOutputGate: qwen35 || undefined,
     linearAttention: qwen35 ? linearAttentionOf(c, layers, configFile) : undefined,
+    queryPositionScale: family === 'ministral3' ? queryPositionScale(c, configFile) : undefined,
   };
 }

@@ -91,6 +91,7 @@ export function buildDecoderGraph(
     ? rotation.tables(g.floats('sae_diff.local_inv_freq', spec.slidingInvFreq, [rotaryDim / 2]))
     : globalRotary;
   const scale = g.floats('sae_diff.attention_scale', Float32Array.of(spec.attentionScale), []);
+  const queryScale = spec.queryPositionScale && llama4QueryScale(spec.queryPositionScale);
   /** [B, S, n·head_dim] -> [B, n, S, head_dim]; `norm`: the per-head RMSNorm of Qwen3 / Gemma 3 (module, weight). */
   const toHeads = (scope: string, x: string, n: number, norm?: { module: string; weight: string }) => {
     let split = g.one(scope, 'Reshape', [x, g.int64s(`sae_diff.heads_${n}`, [0, 0, n, headDim])]);
@@ -196,6 +197,21 @@ export function buildDecoderGraph(
   projections.checkAdapterUsed(spec.family, spec.visionTower);
   return { model: decoderModel(g, weights, files, x), externalDataFolder };
 
+  /**
+   * Ministral3Attention's get_llama_4_attn_scale: 1 + beta · ln(1 + floor(position_ids / original)) in float32, as
+   * [B, 1, S, 1] in the activations' type.
+   */
+  function llama4QueryScale({ beta, original }: { beta: number; original: number }): string {
+    const s = '/model/rotary_emb';
+    const f32 = (op: string, inputs: string[]) => g.one(s, op, inputs, [], FLOAT);
+    const positions = g.one(s, 'Cast', ['position_ids'], [intAttr('to', FLOAT)], FLOAT);
+    const steps = f32('Floor', [f32('Div', [positions, g.floats(`sae_diff.llama4_original_${original}`, Float32Array.of(original), [])])]);
+    const one = g.floats('sae_diff.one_f32', Float32Array.of(1), []);
+    const logged = f32('Log', [f32('Add', [steps, one])]);
+    const factor = f32('Add', [f32('Mul', [logged, g.floats(`sae_diff.llama4_beta_${beta}`, Float32Array.of(beta), [])]), one]);
+    return g.cast(s, g.one(s, 'Unsqueeze', [factor, g.int64s('sae_diff.axes_1_3', [1, 3])], [], FLOAT), FLOAT, act);
+  }
+
   /** Layer l's self-attention on its normed input: o_proj's output. */
   function selfAttention(l: number, block: string, w: string, normed: string): string {
     const attn = `${block}/self_attn`;
@@ -235,7 +251,9 @@ export function buildDecoderGraph(
     const rotary = sliding ? localRotary : globalRotary;
     // SmolLM3's NoPE layers rotate nothing
     const rotate = (scope: string, t: string) => (spec.noRopeLayers?.[l] ? t : rotation.apply(scope, t, rotary));
-    const qr = rotate(attn, toHeads(attn, q, heads, qkNorm('q_norm')));
+    let qr = rotate(attn, toHeads(attn, q, heads, qkNorm('q_norm')));
+    // Ministral 3: Llama 4's attention temperature, after RoPE
+    if (queryScale) qr = g.one(attn, 'Mul', [qr, queryScale]);
     // repeat_kv: each KV head serves `repeat` consecutive query heads
     const repeatKv = (t: string) =>
       repeat === 1
