@@ -367,7 +367,7 @@ test('what the checkpoint builder does not build is refused, naming the config k
     [
       { model_type: 'gemma3n' },
       'model_type',
-      /model_type "gemma3n" cannot run from safetensors: sae-diff builds llama, mistral, qwen2, qwen3, gemma, gemma2, gemma3_text, phi3, smollm3, olmo2, olmo3, granite, starcoder2, glm, glm4, stablelm, mixtral, qwen2_moe, qwen3_moe, olmoe, qwen3_5_text, qwen3_5_moe_text, ministral3, gemma3, qwen3_5, qwen3_5_moe, mistral3, gpt2, gpt_neox, phi checkpoints/,
+      /model_type "gemma3n" cannot run from safetensors: sae-diff builds llama, mistral, qwen2, qwen3, gemma, gemma2, gemma3_text, phi3, smollm3, olmo2, olmo3, granite, starcoder2, glm, glm4, stablelm, mixtral, qwen2_moe, qwen3_moe, olmoe, qwen3_5_text, qwen3_5_moe_text, ministral3, gemma4_text, gemma3, qwen3_5, qwen3_5_moe, mistral3, gemma4, gpt2, gpt_neox, phi checkpoints/,
     ],
     [{ model_type: 'gemma3' }, 'text_config', /A gemma3 config\.json needs its text_config/],
     [{ model_type: 'gemma3', text_config: { head_dim: 7 } }, 'text_config.head_dim', /The head dimension 7 is not an even integer/],
@@ -421,6 +421,39 @@ test('what the checkpoint builder does not build is refused, naming the config k
       },
       'text_config.linear_num_value_heads',
       /linear_num_value_heads \(4\) is not a multiple of linear_num_key_heads \(3\)/,
+    ],
+    [
+      { model_type: 'gemma4_text' },
+      'hidden_size_per_layer_input',
+      /Per-layer inputs \(hidden_size_per_layer_input 256: Gemma 4 E2B and E4B\) are not built/,
+    ],
+    [
+      { model_type: 'gemma4_text', hidden_size_per_layer_input: 0, num_kv_shared_layers: 2 },
+      'num_kv_shared_layers',
+      /Layers sharing keys and values \(num_kv_shared_layers 2\) are not built/,
+    ],
+    [
+      { model_type: 'gemma4_text', hidden_size_per_layer_input: 0, enable_moe_block: true },
+      'enable_moe_block',
+      /mixture-of-experts blocks \(enable_moe_block: 26B-A4B\) are not built/,
+    ],
+    [
+      { model_type: 'gemma4_text', hidden_size_per_layer_input: 0, use_bidirectional_attention: 'all' },
+      'use_bidirectional_attention',
+      /Bidirectional attention over all tokens/,
+    ],
+    [
+      {
+        model_type: 'gemma4_text',
+        hidden_size_per_layer_input: 0,
+        hidden_activation: 'gelu_pytorch_tanh',
+        rope_parameters: {
+          sliding_attention: { rope_type: 'default', rope_theta: 1e4 },
+          full_attention: { rope_type: 'yarn', rope_theta: 1e6 },
+        },
+      },
+      'rope_parameters.full_attention.rope_type',
+      /RoPE type 'yarn' is not built for gemma4 checkpoints \(default and proportional are\)/,
     ],
     [
       {
@@ -656,6 +689,10 @@ const FROM_PYTORCH: [string, string][] = [
   [
     'mistral3/mistral',
     'Mistral Small 3.1 / 3.2 layout checkpoint (Mistral3ForConditionalGeneration with a mistral text_config) gives what its text decoder gives in transformers',
+  ],
+  [
+    'gemma4/dense',
+    'Gemma 4 checkpoint (Gemma4ForConditionalGeneration as 31B is saved: full layers with their own head size and key/value heads, keys as values, proportional RoPE, a scale-free v norm, attention scale 1, layer_scalar, a binding sliding window) gives what its text decoder gives in transformers',
   ],
   [
     'gemma3-multimodal',

@@ -80,6 +80,21 @@ function collectBlocks(model: ModelProto): Map<number, BlockInfo> {
 
 const SKIP_NORM = /^Skip(Simplified)?LayerNormalization$/;
 
+/**
+ * What scales the stream after the block's last residual sum, in its own scope: Gemma 4's layer_scalar
+ * (modeling_gemma4.py `hidden_states *= self.layer_scalar`), as the checkpoint graph scopes it.
+ */
+const STREAM_TAIL = /^layer_scalar$/;
+
+/** The block's output from its last residual sum `sum`: through the tail that scales it, where the block has one. */
+function afterTail(block: BlockInfo, sum: string): string {
+  for (let t = sum; ; ) {
+    const next = block.nodes.find((n) => STREAM_TAIL.test(n.scope) && n.inputs.includes(t));
+    if (!next) return t;
+    t = next.outputs[0];
+  }
+}
+
 /** The residual sums of an unfused block: the Adds directly in its scope, in graph order. */
 function directAdds(block: BlockInfo): BlockNode[] {
   return block.nodes.filter((n) => n.direct && n.opType === 'Add');
@@ -92,7 +107,7 @@ function directAdds(block: BlockInfo): BlockNode[] {
  */
 function residPost(block: BlockInfo, model: ModelProto): string | undefined {
   const direct = directAdds(block);
-  if (direct.length > 0) return direct[direct.length - 1].outputs[0];
+  if (direct.length > 0) return afterTail(block, direct[direct.length - 1].outputs[0]);
   const last = [...block.nodes].sort((a, b) => a.index - b.index).pop();
   const out = last?.outputs[0];
   if (!out) return undefined;

@@ -81,8 +81,11 @@ const llamaNames = (prefix: string, lmHead: string): CheckpointTensorNames => ({
   afterBlocks: [`${prefix}norm.weight`],
 });
 
-/** A multimodal checkpoint's parts besides the text decoder (Gemma 3's SigLIP tower and projector, Qwen 3.5's visual): never run. */
-export const VISION_PARTS = /^(model\.)?(vision_tower|multi_modal_projector|visual)\./;
+/**
+ * A multimodal checkpoint's parts besides the text decoder (Gemma 3's SigLIP tower and projector, Qwen 3.5's visual,
+ * Gemma 4's vision and audio towers and their embedders): never run.
+ */
+export const VISION_PARTS = /^(model\.)?(vision_tower|multi_modal_projector|visual|audio_tower|embed_vision|embed_audio)\./;
 
 /** Qwen 3.5's multi-token prediction head, which transformers does not load either (_keys_to_ignore_on_load_unexpected). */
 const MTP_PARTS = /^mtp\./;

@@ -21,6 +21,7 @@
  */
 import { SaeDiffError } from '../../core/errors';
 import { EXPORT_HINT, partialRope, positiveInteger, refuse, refuseQuantised, SAVED_HINT } from './configKeys';
+import { gemma4Attention, refuseUnbuiltGemma4, type Gemma4Attention } from './gemma4Config';
 import { gpt2Spec, type Gpt2Spec } from './gpt2Config';
 import { gptNeoxSpec, type GptNeoxSpec } from './gptNeoxConfig';
 import { phiSpec, type PhiSpec } from './phiConfig';
@@ -53,6 +54,7 @@ export const CHECKPOINT_FAMILIES = [
   'qwen3_5_text',
   'qwen3_5_moe_text',
   'ministral3',
+  'gemma4_text',
 ] as const;
 
 /**
@@ -185,6 +187,12 @@ export interface DecoderSpec {
    * original)), from rope_parameters' llama_4_scaling_beta and original_max_position_embeddings.
    */
   queryPositionScale?: { beta: number; original: number };
+  /** Gemma 4: each layer type's head size, key/value heads and RoPE (gemma4Config.ts); the full layers' keys as values. */
+  layerAttention?: Gemma4Attention;
+  /** Gemma 4: the values RMS-normalised per head, without a weight (v_norm). */
+  valueNorm?: boolean;
+  /** Gemma 4: each block's output times its layer_scalar. */
+  layerScalar?: boolean;
 }
 
 /** Ministral3Attention's get_llama_4_attn_scale settings, which it reads from rope_parameters (transformers 5.18). */
@@ -578,6 +586,13 @@ function slidingAttention(
       sliding = layerTypes(c, layers, file) ?? all(false).map((_, i) => (i + 1) % pattern !== 0);
       break;
     }
+    // Gemma4TextConfig: layer_types, else all but every sixth; the last layer always full (its __post_init__ forces
+    // it); the window 512 by default
+    case 'gemma4_text':
+      window = c.sliding_window === undefined ? 512 : c.sliding_window;
+      sliding = layerTypes(c, layers, file) ?? all(false).map((_, i) => (i + 1) % 6 !== 0);
+      sliding[layers - 1] = false;
+      break;
   }
   if (!sliding.includes(true)) return undefined;
   if (typeof window !== 'number' || !Number.isSafeInteger(window) || window <= 0) {
@@ -610,6 +625,7 @@ const MULTIMODAL_TEXT: Record<
   qwen3_5_moe: { text: 'qwen3_5_moe_text', tiesAtTop: false },
   // Mistral3ForConditionalGeneration (Mistral Small 3.1 / 3.2: a mistral text_config; Ministral 3: ministral3)
   mistral3: { text: ['mistral', 'ministral3'], tiesAtTop: true },
+  gemma4: { text: 'gemma4_text', tiesAtTop: true },
 };
 
 /** The text family of a multimodal config's text_config (MULTIMODAL_TEXT), refused when it names another. */
@@ -703,16 +719,18 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
   const glm = family === 'glm' || family === 'glm4';
   const stablelm = family === 'stablelm';
   const qwen35 = family === 'qwen3_5_text' || family === 'qwen3_5_moe_text';
+  const gemma4 = family === 'gemma4_text';
+  if (gemma4) refuseUnbuiltGemma4(c, configFile);
   // StableLM 2 12B's per-head q / k LayerNorms and parallel blocks are not built
   for (const key of ['qk_layernorm', 'use_parallel_residual'])
     if (stablelm && c[key] === true) throw refuse(configFile, key, `${key} true is not built for stablelm checkpoints`, EXPORT_HINT);
   if (c.use_bidirectional_attention === true)
     throw refuse(configFile, 'use_bidirectional_attention', 'Bidirectional attention (an embedding model) is not built', EXPORT_HINT);
   // Gemma2MLP reads hidden_activation; the others hidden_act
-  const actKey = gemma && c.hidden_activation !== undefined ? 'hidden_activation' : 'hidden_act';
+  const actKey = (gemma || gemma4) && c.hidden_activation !== undefined ? 'hidden_activation' : 'hidden_act';
   // GemmaConfig reads the released configs' hidden_act "gelu" as the tanh approximation (transformers 5's
   // __post_init__; transformers 4's GemmaMLP used hidden_activation, else the tanh approximation)
-  const geluTanh = gemma || starcoder2;
+  const geluTanh = gemma || gemma4 || starcoder2;
   const written = c[actKey] ?? (geluTanh ? 'gelu_pytorch_tanh' : 'silu');
   const act = gemma1 && actKey === 'hidden_act' && written === 'gelu' ? 'gelu_pytorch_tanh' : written;
   const built = geluTanh ? 'gelu_pytorch_tanh' : 'silu';
@@ -733,7 +751,7 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
   const headDim =
     // Gemma2Config's head_dim defaults to 256, GlmConfig's and Glm4Config's to 128
     c.head_dim === undefined || c.head_dim === null
-      ? gemma || qwen35
+      ? gemma || gemma4 || qwen35
         ? 256
         : glm
           ? 128
@@ -762,16 +780,22 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
   // the config classes' rope_theta defaults: Gemma3TextConfig and MixtralConfig 1e6, Olmo3Config 5e5, the others 1e4
   const defaultTheta = gemma3 || family === 'mixtral' ? 1_000_000 : family === 'olmo3' ? 500_000 : 10_000;
   const perLayerType = gemma3 ? 'gemma3' : family === 'olmo3' ? 'olmo3' : undefined;
+  const sliding = slidingAttention(c, family, layers, configFile);
+  // Gemma 4: each layer type's own shape and RoPE; the spec's own table is the sliding layers'
+  const layerAttention = gemma4
+    ? gemma4Attention(c, configFile, sliding?.layers ?? Array.from({ length: layers }, () => false), heads, headDim, kvHeads)
+    : undefined;
   // GLM's and StableLM's partial RoPE is read as GPT-NeoX's and Phi's are (configKeys.ts partialRope)
   const rope: { full: Rope; sliding?: Rope } = phi3Rotary
     ? { full: phi3Rotary.rope, sliding: undefined }
     : partialRotary
       ? { full: { theta: partialRotary.theta, scaling: partialRotary.scaling } }
-      : ropeOf(c, configFile, perLayerType, defaultTheta);
+      : layerAttention
+        ? { full: { theta: NaN, scaling: { type: 'default' } } }
+        : ropeOf(c, configFile, perLayerType, defaultTheta);
   const rotaryDim = phi3Rotary?.rotaryDim ?? partialRotary?.rotaryDim ?? headDim;
   const longrope = rope.full.scaling.type === 'longrope' ? rope.full.scaling : undefined;
   const yarnScale = rope.full.scaling.type === 'yarn' ? rope.full.scaling.attentionFactor : undefined;
-  const sliding = slidingAttention(c, family, layers, configFile);
   // Phi3Config's and the OLMo configs' default rms_norm_eps is 1e-5; Starcoder2Config's LayerNorm eps, norm_epsilon, too
   const eps = starcoder2
     ? finite(c.norm_epsilon ?? 1e-5, 'norm_epsilon', configFile)
@@ -796,7 +820,7 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
     // Qwen3_5MoeTextConfig has no intermediate_size: every layer is sparse, so no dense MLP reads it
     intermediate: family === 'qwen3_5_moe_text' ? 0 : positiveInteger(c, 'intermediate_size', configFile),
     rmsNormEps: eps,
-    invFreq: ropeInverseFrequencies(rotaryDim, rope.full.theta, rope.full.scaling),
+    invFreq: layerAttention?.sliding.invFreq ?? ropeInverseFrequencies(rotaryDim, rope.full.theta, rope.full.scaling),
     rotaryDim,
     longInvFreq: longrope && ropeInverseFrequencies(rotaryDim, rope.full.theta, longrope, true),
     longropeFrom: longrope?.originalMaxPositions,
@@ -826,20 +850,28 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
     layerNorms: starcoder2 || stablelm || undefined,
     ungatedMlp: starcoder2 || undefined,
     qkNorm:
-      family === 'qwen3' || family === 'qwen3_moe' || gemma3 || qwen35 ? 'head' : olmo || family === 'olmoe' ? 'projection' : undefined,
+      family === 'qwen3' || family === 'qwen3_moe' || gemma3 || gemma4 || qwen35
+        ? 'head'
+        : olmo || family === 'olmoe'
+          ? 'projection'
+          : undefined,
     postNorms: olmo || undefined,
-    normWeightInFloat32: olmo || undefined,
+    // Gemma4RMSNorm multiplies by its weight in float32, as OLMo 2's does
+    normWeightInFloat32: olmo || gemma4 || undefined,
     // Gemma and StarCoder2 tie their embeddings unless the config says otherwise (their config classes' default)
-    tiedEmbeddings: c.tie_word_embeddings === true || ((gemma || starcoder2) && c.tie_word_embeddings === undefined),
+    tiedEmbeddings: c.tie_word_embeddings === true || ((gemma || gemma4 || starcoder2) && c.tie_word_embeddings === undefined),
     // Qwen3_5RMSNorm is zero-centred as Gemma's: (1 + weight), in float32
     gemmaNorms: gemma || qwen35,
-    sandwichNorms: (gemma && !gemma1) || undefined,
-    embedScale: gemma ? Math.fround(Math.sqrt(hidden)) : granite ? multiplier('embedding_multiplier') : undefined,
-    attentionScale: granite
-      ? multiplier('attention_multiplier')
-      : Math.fround(
-          Math.pow(gemma && !gemma1 ? finite(c.query_pre_attn_scalar ?? 256, 'query_pre_attn_scalar', configFile) : headDim, -0.5),
-        ),
+    sandwichNorms: (gemma && !gemma1) || gemma4 || undefined,
+    embedScale: gemma || gemma4 ? Math.fround(Math.sqrt(hidden)) : granite ? multiplier('embedding_multiplier') : undefined,
+    // Gemma4TextAttention's scaling is 1 (its q_norm and k_norm set the scale)
+    attentionScale: gemma4
+      ? 1
+      : granite
+        ? multiplier('attention_multiplier')
+        : Math.fround(
+            Math.pow(gemma && !gemma1 ? finite(c.query_pre_attn_scalar ?? 256, 'query_pre_attn_scalar', configFile) : headDim, -0.5),
+          ),
     residualScale: granite ? multiplier('residual_multiplier') : undefined,
     // Gemma2Config defaults the soft-cap to 50, Gemma3TextConfig to none
     softcap:
@@ -851,5 +883,8 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
     attentionOutputGate: qwen35 || undefined,
     linearAttention: qwen35 ? linearAttentionOf(c, layers, configFile) : undefined,
     queryPositionScale: family === 'ministral3' ? queryPositionScale(c, configFile) : undefined,
+    layerAttention,
+    valueNorm: gemma4 || undefined,
+    layerScalar: gemma4 || undefined,
   };
 }

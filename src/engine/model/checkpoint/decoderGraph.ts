@@ -92,16 +92,19 @@ export function buildDecoderGraph(
     : globalRotary;
   const scale = g.floats('sae_diff.attention_scale', Float32Array.of(spec.attentionScale), []);
   const queryScale = spec.queryPositionScale && llama4QueryScale(spec.queryPositionScale);
-  /** [B, S, n·head_dim] -> [B, n, S, head_dim]; `norm`: the per-head RMSNorm of Qwen3 / Gemma 3 (module, weight). */
-  const toHeads = (scope: string, x: string, n: number, norm?: { module: string; weight: string }) => {
-    let split = g.one(scope, 'Reshape', [x, g.int64s(`sae_diff.heads_${n}`, [0, 0, n, headDim])]);
-    if (norm) split = rmsNorm(`${scope}/${norm.module}`, split, norm.weight, headDim);
+  /**
+   * [B, S, n·size] -> [B, n, S, size] (size: the layer's head_dim); `norm`: the per-head RMSNorm of Qwen3 / Gemma 3
+   * (module, weight; Gemma 4's v_norm has none).
+   */
+  const toHeads = (scope: string, x: string, n: number, size: number, norm?: { module: string; weight?: string }) => {
+    let split = g.one(scope, 'Reshape', [x, g.int64s(`sae_diff.heads_${n}_${size}`, [0, 0, n, size])]);
+    if (norm) split = rmsNorm(`${scope}/${norm.module}`, split, norm.weight, size);
     return g.one(scope, 'Transpose', [split], [ints('perm', [0, 2, 1, 3])]);
   };
 
   const linear = projections.linear.bind(projections);
-  /** RMSNorm over x's last axis, of `width` (hidden, or head_dim for Qwen3's q_norm / k_norm). */
-  const rmsNorm = (scope: string, x: string, weightName: string, width = hidden) => {
+  /** RMSNorm over x's last axis, of `width` (hidden, or head_dim for Qwen3's q_norm / k_norm); no weight: normalised only. */
+  const rmsNorm = (scope: string, x: string, weightName: string | undefined, width = hidden) => {
     const xf = g.cast(scope, x, act, FLOAT);
     const meanSquare = g.one(
       scope,
@@ -119,6 +122,8 @@ export function buildDecoderGraph(
       FLOAT,
     );
     const normed = g.one(scope, 'Mul', [xf, inverse], [], FLOAT);
+    // Gemma4RMSNorm(with_scale=False): normalised in float32, then to x's type
+    if (weightName === undefined) return g.cast(scope, normed, FLOAT, act);
     if (spec.gemmaNorms) {
       // Gemma2RMSNorm: (x · rsqrt(...)) · (1 + weight), all in float32, then to x's type
       const weight = g.cast(scope, weights.get(weightName, [width]), act, FLOAT);
@@ -154,9 +159,11 @@ export function buildDecoderGraph(
     spec.residualScale === undefined
       ? undefined
       : g.cast('/model', g.floats('sae_diff.residual_scale', Float32Array.of(spec.residualScale), []), FLOAT, act);
-  const repeat = heads / kvHeads;
-  const kvExpanded = g.int64s('sae_diff.kv_expand', [1, 1, repeat, 1, 1]);
-  const headsOut = g.int64s('sae_diff.heads_merged', [0, heads, -1, headDim]);
+  // Gemma 4's full-attention layers: their own head size, key/value heads and RoPE
+  const fullShape = spec.layerAttention?.full;
+  const fullRotation = fullShape && new Rotary(g, rs, fullShape.headDim, fullShape.headDim);
+  const fullRotary =
+    fullShape && fullRotation!.tables(g.floats(`sae_diff.full_inv_freq_${fullShape.headDim}`, fullShape.invFreq, [fullShape.headDim / 2]));
   for (let l = 0; l < spec.layers; l++) {
     const block = `/model/layers.${l}`;
     const w = `${prefix}layers.${l}`;
@@ -192,6 +199,8 @@ export function buildDecoderGraph(
           ? rmsNorm(`${block}/post_feedforward_layernorm`, denseMlp(block, w, normed2), `${w}.post_feedforward_layernorm.weight`)
           : denseMlp(block, w, normed2);
     x = g.one(block, 'Add', [mid, scaled(mlpBranch)]);
+    // Gemma 4: hidden_states *= self.layer_scalar, after the MLP's residual sum (model/hooks.ts reads resid_post after it)
+    if (spec.layerScalar) x = g.one(`${block}/layer_scalar`, 'Mul', [x, weights.get(`${w}.layer_scalar`, [1])]);
   }
   weights.checkAllUsed();
   projections.checkAdapterUsed(spec.family, spec.visionTower);
@@ -215,6 +224,10 @@ export function buildDecoderGraph(
   /** Layer l's self-attention on its normed input: o_proj's output. */
   function selfAttention(l: number, block: string, w: string, normed: string): string {
     const attn = `${block}/self_attn`;
+    const sliding = spec.slidingLayers?.[l] === true;
+    const full = sliding ? undefined : fullShape;
+    const headDim = full?.headDim ?? spec.headDim;
+    const kvHeads = full?.kvHeads ?? spec.kvHeads;
     let q: string, k: string, v: string;
     let outputGate: string | undefined;
     if (spec.fusedProjections) {
@@ -228,18 +241,23 @@ export function buildDecoderGraph(
       const [query, gateHeads] = g.op(
         attn,
         'Split',
-        [g.one(attn, 'Reshape', [both, g.int64s('sae_diff.query_gate_heads', [0, 0, heads, 2 * headDim])])],
+        [g.one(attn, 'Reshape', [both, g.int64s(`sae_diff.query_gate_heads_${heads}_${headDim}`, [0, 0, heads, 2 * headDim])])],
         [intAttr('axis', -1)],
         2,
       );
-      q = g.one(attn, 'Reshape', [query, g.int64s('sae_diff.merge_heads', [0, 0, heads * headDim])]);
-      outputGate = g.one(attn, 'Sigmoid', [g.one(attn, 'Reshape', [gateHeads, 'sae_diff.merge_heads'])]);
+      const merge = g.int64s(`sae_diff.merge_heads_${heads * headDim}`, [0, 0, heads * headDim]);
+      q = g.one(attn, 'Reshape', [query, merge]);
+      outputGate = g.one(attn, 'Sigmoid', [g.one(attn, 'Reshape', [gateHeads, merge])]);
       k = linear(`${attn}/k_proj`, normed, `${w}.self_attn.k_proj`, kvHeads * headDim, spec.qkvBias, hidden);
       v = linear(`${attn}/v_proj`, normed, `${w}.self_attn.v_proj`, kvHeads * headDim, spec.qkvBias, hidden);
     } else {
       q = linear(`${attn}/q_proj`, normed, `${w}.self_attn.q_proj`, heads * headDim, spec.qkvBias, hidden);
       k = linear(`${attn}/k_proj`, normed, `${w}.self_attn.k_proj`, kvHeads * headDim, spec.qkvBias, hidden);
-      v = linear(`${attn}/v_proj`, normed, `${w}.self_attn.v_proj`, kvHeads * headDim, spec.qkvBias, hidden);
+      // Gemma 4's attention_k_eq_v: a full layer's values are its key projection
+      v =
+        full && spec.layerAttention?.keysAsValues
+          ? k
+          : linear(`${attn}/v_proj`, normed, `${w}.self_attn.v_proj`, kvHeads * headDim, spec.qkvBias, hidden);
     }
     if (spec.qkNorm === 'projection') {
       // OLMo 2: q_norm and k_norm over the whole projections
@@ -247,20 +265,24 @@ export function buildDecoderGraph(
       k = rmsNorm(`${attn}/k_norm`, k, `${w}.self_attn.k_norm.weight`, kvHeads * headDim);
     }
     const qkNorm = (module: string) => (spec.qkNorm === 'head' ? { module, weight: `${w}.self_attn.${module}.weight` } : undefined);
-    const sliding = spec.slidingLayers?.[l] === true;
     const rotary = sliding ? localRotary : globalRotary;
     // SmolLM3's NoPE layers rotate nothing
-    const rotate = (scope: string, t: string) => (spec.noRopeLayers?.[l] ? t : rotation.apply(scope, t, rotary));
-    let qr = rotate(attn, toHeads(attn, q, heads, qkNorm('q_norm')));
+    const rotate = (scope: string, t: string) =>
+      spec.noRopeLayers?.[l] ? t : full ? fullRotation!.apply(scope, t, fullRotary!) : rotation.apply(scope, t, rotary);
+    let qr = rotate(attn, toHeads(attn, q, heads, headDim, qkNorm('q_norm')));
     // Ministral 3: Llama 4's attention temperature, after RoPE
     if (queryScale) qr = g.one(attn, 'Mul', [qr, queryScale]);
     // repeat_kv: each KV head serves `repeat` consecutive query heads
+    const repeat = heads / kvHeads;
+    const kvExpanded = g.int64s(`sae_diff.kv_expand_${repeat}`, [1, 1, repeat, 1, 1]);
+    const headsOut = g.int64s(`sae_diff.heads_merged_${heads}_${headDim}`, [0, heads, -1, headDim]);
     const repeatKv = (t: string) =>
       repeat === 1
         ? t
         : g.one(attn, 'Reshape', [g.one(attn, 'Expand', [g.one(attn, 'Unsqueeze', [t, 'sae_diff.axes_2']), kvExpanded]), headsOut]);
-    const kr = repeatKv(rotate(attn, toHeads(attn, k, kvHeads, qkNorm('k_norm'))));
-    const vr = repeatKv(toHeads(attn, v, kvHeads));
+    const kr = repeatKv(rotate(attn, toHeads(attn, k, kvHeads, headDim, qkNorm('k_norm'))));
+    // Gemma 4: the values RMS-normalised per head, without a weight (v_norm)
+    const vr = repeatKv(toHeads(attn, v, kvHeads, headDim, spec.valueNorm ? { module: 'v_norm' } : undefined));
     const products = g.one(attn, 'MatMul', [qr, g.one(attn, 'Transpose', [kr], [ints('perm', [0, 1, 3, 2])])]);
     // q kᵀ * scaling, rounded to the activations' type as transformers computes it, then softmax in float32
     let scores = g.one(attn, 'Mul', [g.cast(attn, products, act, FLOAT), scale], [], FLOAT);
@@ -278,7 +300,7 @@ export function buildDecoderGraph(
       FLOAT,
     );
     const context = g.one(attn, 'Transpose', [g.one(attn, 'MatMul', [g.cast(attn, probs, FLOAT, act), vr])], [ints('perm', [0, 2, 1, 3])]);
-    let merged = g.one(attn, 'Reshape', [context, g.int64s('sae_diff.merge_heads', [0, 0, heads * headDim])]);
+    let merged = g.one(attn, 'Reshape', [context, g.int64s(`sae_diff.merge_heads_${heads * headDim}`, [0, 0, heads * headDim])]);
     if (outputGate) merged = g.one(attn, 'Mul', [merged, outputGate]);
     return linear(`${attn}/o_proj`, merged, `${w}.self_attn.o_proj`, hidden, spec.oBias, heads * headDim);
   }
