@@ -88,7 +88,7 @@ const STREAM_TAIL = /^layer_scalar$/;
 
 /** The block's output from its last residual sum `sum`: through the tail that scales it, where the block has one. */
 function afterTail(block: BlockInfo, sum: string): string {
-  for (let t = sum; ; ) {
+  for (let t = sum; ;) {
     const next = block.nodes.find((n) => STREAM_TAIL.test(n.scope) && n.inputs.includes(t));
     if (!next) return t;
     t = next.outputs[0];

@@ -58,7 +58,7 @@ export function buildDecoderGraph(
   const { adapter } = options;
   const act = options.compute === 'float16' ? FLOAT16 : FLOAT;
   const { g, weights, frame, projections, externalDataFolder } = startGraph(spec, files, configFile, adapter, act, '/model');
-  const { hidden, heads, kvHeads, headDim } = spec;
+  const { hidden, heads, headDim } = spec;
   const visible = frame.visible;
   const windowVisible = spec.slidingWindow === undefined ? visible : frame.windowVisible(spec.slidingWindow);
   const masked = frame.masked;
