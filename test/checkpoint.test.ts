@@ -695,6 +695,10 @@ const FROM_PYTORCH: [string, string][] = [
     'Gemma 4 checkpoint (Gemma4ForConditionalGeneration as 31B is saved: full layers with their own head size and key/value heads, keys as values, proportional RoPE, a scale-free v norm, attention scale 1, layer_scalar, a binding sliding window) gives what its text decoder gives in transformers',
   ],
   [
+    'gemma4/e2b',
+    "Gemma 4 E2B-shaped checkpoint (per-layer inputs, the last layers reading earlier layers' keys and values, their MLPs twice as wide) gives what its text decoder gives in transformers",
+  ],
+  [
     'gemma3-multimodal',
     'Gemma 3 multimodal checkpoint (Gemma3ForConditionalGeneration, as Gemma 3 4B-27B are saved: text_config, language_model.model.* tensors beside a vision tower) gives what its text decoder gives in transformers',
   ],
@@ -753,6 +757,32 @@ test("Mistral3ForConditionalGeneration ties lm_head as its top-level tie_word_em
       e.location?.key === 'text_config.model_type' &&
       /text_config of model_type "pixtral" is not built \(mistral, ministral3 are\)/.test(e.message),
   );
+});
+
+test("a Gemma 4 E2B-shaped checkpoint's mlp_out is what post_feedforward_layernorm returns, before the per-layer input (test/fixtures/gemma4/e2b)", async () => {
+  const folder = path.join(REPO_ROOT, 'test', 'fixtures', 'gemma4', 'e2b');
+  for (const d of await differenceFromExpected(sourceOf(folder), expectedIn(folder), 'mlp_out', cpu)) {
+    assert.ok(d.absolute < 1e-5 * Math.max(1, d.largest), `mlp_out layer ${d.layer}: ${d.absolute} (largest ${d.largest})`);
+    assert.ok(d.largest > 0.05, `mlp_out layer ${d.layer}: activations of size ${d.largest}`);
+  }
+});
+
+test("a Gemma 4 shared layer's own key and value weights, where a checkpoint holds them, are skipped as transformers skips them", async () => {
+  const fixture = path.join(REPO_ROOT, 'test', 'fixtures', 'gemma4', 'e2b');
+  const weights = readSafetensors(path.join(fixture, 'model.safetensors'));
+  const tensors: RawTensors = {};
+  for (const [n, t] of weights)
+    tensors[n] = { dtype: 'F32', shape: t.shape, bytes: new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength) };
+  // layer 4 reads layer 1's keys and values; give it projections of its own, as a checkpoint may
+  for (const module of ['k_proj', 'v_proj', 'k_norm'])
+    tensors[`model.language_model.layers.4.self_attn.${module}.weight`] =
+      tensors[`model.language_model.layers.1.self_attn.${module}.weight`];
+  const folder = path.join(out, 'gemma4-shared-weights');
+  fs.mkdirSync(folder, { recursive: true });
+  for (const f of ['config.json', 'expected.json']) fs.copyFileSync(path.join(fixture, f), path.join(folder, f));
+  writeRawSafetensors(path.join(folder, 'model.safetensors'), tensors);
+  for (const d of await differenceFromExpected(sourceOf(folder), expectedIn(folder), 'resid_post', cpu))
+    assert.ok(d.absolute < 1e-5 * Math.max(1, d.largest), `layer ${d.layer}: ${d.absolute}`);
 });
 
 /** Mixture-of-experts checkpoints (test/fixtures/moe_fixtures.py): every hook point, the MoE block's output as mlp_out. */

@@ -81,10 +81,11 @@ function collectBlocks(model: ModelProto): Map<number, BlockInfo> {
 const SKIP_NORM = /^Skip(Simplified)?LayerNormalization$/;
 
 /**
- * What scales the stream after the block's last residual sum, in its own scope: Gemma 4's layer_scalar
- * (modeling_gemma4.py `hidden_states *= self.layer_scalar`), as the checkpoint graph scopes it.
+ * What changes the stream after the block's MLP residual sum, each in its own scope as the checkpoint graph scopes
+ * it: Gemma 4's per-layer input (a third residual sum) and layer_scalar (modeling_gemma4.py Gemma4TextDecoderLayer).
+ * resid_post is the block's output, after them.
  */
-const STREAM_TAIL = /^layer_scalar$/;
+const STREAM_TAIL = /^(per_layer_input|layer_scalar)$/;
 
 /** The block's output from its last residual sum `sum`: through the tail that scales it, where the block has one. */
 function afterTail(block: BlockInfo, sum: string): string {

@@ -54,6 +54,8 @@ export interface AttentionHeads {
  */
 export function attentionHeads(config: HfModelConfig): AttentionHeads | undefined {
   const c = textPart(config);
+  // Gemma 4's full-attention layers have heads of their own size (global_head_dim, per_layer_config): no one width
+  if (c.global_head_dim !== undefined || c.per_layer_config !== undefined) return undefined;
   const heads = positiveInteger(c.num_attention_heads ?? c.n_head ?? c.num_heads);
   const hidden = hiddenSize(config);
   if (heads === undefined) return undefined;
@@ -193,7 +195,7 @@ function adapterFiles(spec: ModelSpec, where: SourceLocation, base: ModelFiles |
 
 /** The architectures whose safetensors run as they are (model/checkpoint/), as a download hint names them. */
 export const CHECKPOINT_ARCHITECTURES =
-  'Llama, Mistral (and Mistral 3, Ministral 3), Qwen2, 3 and 3.5, Gemma 1 to 3, Phi, SmolLM3, OLMo 2 and 3, Granite, StarCoder2, GLM and GLM-4, StableLM 2, GPT-2, GPT-NeoX and the mixtures of experts Mixtral, Qwen-MoE (2, 3 and 3.5) and OLMoE';
+  'Llama, Mistral (and Mistral 3, Ministral 3), Qwen2, 3 and 3.5, Gemma 1 to 4, Phi, SmolLM3, OLMo 2 and 3, Granite, StarCoder2, GLM and GLM-4, StableLM 2, GPT-2, GPT-NeoX and the mixtures of experts Mixtral, Qwen-MoE (2, 3 and 3.5) and OLMoE';
 
 /** What to do about a folder without a model. */
 export const NO_MODEL_HINT =

@@ -190,6 +190,11 @@ export class WeightReader {
     return { name: initializer, dataType };
   }
 
+  /** A tensor the model has no use for, as transformers ignores it (Gemma 4's shared layers' key and value weights). */
+  skip(name: string): void {
+    this.used.add(name);
+  }
+
   /** Refuses a tensor the graph did not read (another architecture's, a quantisation's), naming it. */
   checkAllUsed(): void {
     const ignored = new Set([...this.names.afterBlocks, this.names.lmHead]);

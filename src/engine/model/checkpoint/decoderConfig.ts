@@ -21,7 +21,7 @@
  */
 import { SaeDiffError } from '../../core/errors';
 import { EXPORT_HINT, partialRope, positiveInteger, refuse, refuseQuantised, SAVED_HINT } from './configKeys';
-import { gemma4Attention, refuseUnbuiltGemma4, type Gemma4Attention } from './gemma4Config';
+import { gemma4Attention, gemma4Layers, refuseUnbuiltGemma4, type Gemma4Attention, type Gemma4Layers } from './gemma4Config';
 import { gpt2Spec, type Gpt2Spec } from './gpt2Config';
 import { gptNeoxSpec, type GptNeoxSpec } from './gptNeoxConfig';
 import { phiSpec, type PhiSpec } from './phiConfig';
@@ -193,6 +193,8 @@ export interface DecoderSpec {
   valueNorm?: boolean;
   /** Gemma 4: each block's output times its layer_scalar. */
   layerScalar?: boolean;
+  /** Gemma 4 E2B / E4B: per-layer inputs, shared keys and values, double-wide MLPs. */
+  gemma4Layers?: Gemma4Layers;
 }
 
 /** Ministral3Attention's get_llama_4_attn_scale settings, which it reads from rope_parameters (transformers 5.18). */
@@ -886,5 +888,6 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
     layerAttention,
     valueNorm: gemma4 || undefined,
     layerScalar: gemma4 || undefined,
+    gemma4Layers: layerAttention && gemma4Layers(c, configFile, sliding?.layers ?? Array.from({ length: layers }, () => false)),
   };
 }

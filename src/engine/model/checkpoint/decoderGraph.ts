@@ -159,6 +159,9 @@ export function buildDecoderGraph(
     spec.residualScale === undefined
       ? undefined
       : g.cast('/model', g.floats('sae_diff.residual_scale', Float32Array.of(spec.residualScale), []), FLOAT, act);
+  const perLayerInputs = spec.gemma4Layers?.perLayerInput && gemma4PerLayerInputs(spec.gemma4Layers.perLayerInput.width, x);
+  // Gemma 4 E2B / E4B: each source layer's keys and values (normalised, rotated, before repeat_kv) for the shared layers
+  const sharedKv = new Map<number, { k: string; v: string }>();
   // Gemma 4's full-attention layers: their own head size, key/value heads and RoPE
   const fullShape = spec.layerAttention?.full;
   const fullRotation = fullShape && new Rotary(g, rs, fullShape.headDim, fullShape.headDim);
@@ -196,9 +199,14 @@ export function buildDecoderGraph(
       : spec.branchNorms
         ? rmsNorm(`${block}/post_mlp_layernorm`, denseMlp(block, w, normed2), `${w}.post_mlp_layernorm.weight`)
         : afterBranch
-          ? rmsNorm(`${block}/post_feedforward_layernorm`, denseMlp(block, w, normed2), `${w}.post_feedforward_layernorm.weight`)
+          ? rmsNorm(
+              `${block}/post_feedforward_layernorm`,
+              denseMlp(block, w, normed2, spec.gemma4Layers?.wideMlp[l] ? 2 * spec.intermediate : spec.intermediate),
+              `${w}.post_feedforward_layernorm.weight`,
+            )
           : denseMlp(block, w, normed2);
     x = g.one(block, 'Add', [mid, scaled(mlpBranch)]);
+    if (perLayerInputs) x = perLayerInputBranch(l, block, w, x, perLayerInputs);
     // Gemma 4: hidden_states *= self.layer_scalar, after the MLP's residual sum (model/hooks.ts reads resid_post after it)
     if (spec.layerScalar) x = g.one(`${block}/layer_scalar`, 'Mul', [x, weights.get(`${w}.layer_scalar`, [1])]);
   }
@@ -228,6 +236,7 @@ export function buildDecoderGraph(
     const full = sliding ? undefined : fullShape;
     const headDim = full?.headDim ?? spec.headDim;
     const kvHeads = full?.kvHeads ?? spec.kvHeads;
+    const source = spec.gemma4Layers?.kvSource[l];
     let q: string, k: string, v: string;
     let outputGate: string | undefined;
     if (spec.fusedProjections) {
@@ -250,6 +259,11 @@ export function buildDecoderGraph(
       outputGate = g.one(attn, 'Sigmoid', [g.one(attn, 'Reshape', [gateHeads, merge])]);
       k = linear(`${attn}/k_proj`, normed, `${w}.self_attn.k_proj`, kvHeads * headDim, spec.qkvBias, hidden);
       v = linear(`${attn}/v_proj`, normed, `${w}.self_attn.v_proj`, kvHeads * headDim, spec.qkvBias, hidden);
+    } else if (source !== undefined) {
+      // Gemma 4's shared layers read an earlier layer's keys and values; transformers skips any weights of their own
+      q = linear(`${attn}/q_proj`, normed, `${w}.self_attn.q_proj`, heads * headDim, spec.qkvBias, hidden);
+      k = v = '';
+      for (const module of ['k_proj', 'v_proj', 'k_norm', 'v_norm']) weights.skip(`${w}.self_attn.${module}.weight`);
     } else {
       q = linear(`${attn}/q_proj`, normed, `${w}.self_attn.q_proj`, heads * headDim, spec.qkvBias, hidden);
       k = linear(`${attn}/k_proj`, normed, `${w}.self_attn.k_proj`, kvHeads * headDim, spec.qkvBias, hidden);
@@ -280,9 +294,13 @@ export function buildDecoderGraph(
       repeat === 1
         ? t
         : g.one(attn, 'Reshape', [g.one(attn, 'Expand', [g.one(attn, 'Unsqueeze', [t, 'sae_diff.axes_2']), kvExpanded]), headsOut]);
-    const kr = repeatKv(rotate(attn, toHeads(attn, k, kvHeads, headDim, qkNorm('k_norm'))));
+    const shared = source === undefined ? undefined : sharedKv.get(source)!;
+    const keys = shared?.k ?? rotate(attn, toHeads(attn, k, kvHeads, headDim, qkNorm('k_norm')));
     // Gemma 4: the values RMS-normalised per head, without a weight (v_norm)
-    const vr = repeatKv(toHeads(attn, v, kvHeads, headDim, spec.valueNorm ? { module: 'v_norm' } : undefined));
+    const values = shared?.v ?? toHeads(attn, v, kvHeads, headDim, spec.valueNorm ? { module: 'v_norm' } : undefined);
+    if (spec.gemma4Layers && !shared) sharedKv.set(l, { k: keys, v: values });
+    const kr = repeatKv(keys);
+    const vr = repeatKv(values);
     const products = g.one(attn, 'MatMul', [qr, g.one(attn, 'Transpose', [kr], [ints('perm', [0, 1, 3, 2])])]);
     // q kᵀ * scaling, rounded to the activations' type as transformers computes it, then softmax in float32
     let scores = g.one(attn, 'Mul', [g.cast(attn, products, act, FLOAT), scale], [], FLOAT);
@@ -305,13 +323,56 @@ export function buildDecoderGraph(
     return linear(`${attn}/o_proj`, merged, `${w}.self_attn.o_proj`, hidden, spec.oBias, heads * headDim);
   }
 
+  /**
+   * Gemma4TextModel's per-layer inputs [B, S, layers, width] from the tokens and their scaled embedding `embedded`
+   * (get_per_layer_inputs, project_per_layer_inputs), in scope /model/per_layer_inputs, outside the blocks.
+   */
+  function gemma4PerLayerInputs(width: number, embedded: string): string {
+    const s = '/model/per_layer_inputs';
+    const all = spec.layers * width;
+    const constant = (name: string, v: number) => g.cast(s, g.floats(`sae_diff.${name}`, Float32Array.of(v), []), FLOAT, act);
+    const perLayer = g.int64s(`sae_diff.per_layer_${spec.layers}_${width}`, [0, 0, spec.layers, width]);
+    // embed_tokens_per_layer: Gemma4TextScaledWordEmbedding, times sqrt(width) in the table's type
+    const tokens = projections.embed('/model/embed_tokens_per_layer', `${prefix}embed_tokens_per_layer.weight`, all);
+    const identity = g.one(s, 'Reshape', [
+      g.one(s, 'Mul', [tokens, constant('per_layer_embed_scale', Math.fround(Math.sqrt(width)))]),
+      perLayer,
+    ]);
+    const projected = g.one('/model/per_layer_model_projection', 'Mul', [
+      linear('/model/per_layer_model_projection', embedded, `${prefix}per_layer_model_projection`, all, false, hidden),
+      constant('per_layer_projection_scale', Math.fround(Math.pow(hidden, -0.5))),
+    ]);
+    const normedProjection = rmsNorm(
+      '/model/per_layer_projection_norm',
+      g.one(s, 'Reshape', [projected, perLayer]),
+      `${prefix}per_layer_projection_norm.weight`,
+      width,
+    );
+    return g.one(s, 'Mul', [g.one(s, 'Add', [normedProjection, identity]), constant('per_layer_input_scale', Math.fround(Math.SQRT1_2))]);
+  }
+
+  /**
+   * Gemma4TextDecoderLayer's per-layer input after the MLP: h + post_per_layer_input_norm(per_layer_projection(
+   * gelu(per_layer_input_gate(h)) · its input)). The sum sits in scope per_layer_input, which model/hooks.ts reads
+   * resid_post after.
+   */
+  function perLayerInputBranch(l: number, block: string, w: string, h: string, inputs: string): string {
+    const width = spec.gemma4Layers!.perLayerInput!.width;
+    const s = `${block}/per_layer_input`;
+    const own = g.one('/model/per_layer_inputs', 'Gather', [inputs, g.int64s(`sae_diff.layer_${l}`, [l], [])], [intAttr('axis', 2)]);
+    const gate = linear(`${block}/per_layer_input_gate`, h, `${w}.per_layer_input_gate`, width, false, hidden);
+    const gated = g.one(s, 'Mul', [geluTanh(g, `${block}/act_fn`, gate), own]);
+    const projected = linear(`${block}/per_layer_projection`, gated, `${w}.per_layer_projection`, hidden, false, width);
+    return g.one(s, 'Add', [h, rmsNorm(`${block}/post_per_layer_input_norm`, projected, `${w}.post_per_layer_input_norm.weight`)]);
+  }
+
   /** The SwiGLU (Gemma: GELU tanh) MLP of a block, on its normed input; StarCoder2's ungated one. */
-  function denseMlp(block: string, w: string, normed2: string): string {
+  function denseMlp(block: string, w: string, normed2: string, intermediate = spec.intermediate): string {
     const mlp = `${block}/mlp`;
     if (spec.ungatedMlp) {
       // Starcoder2MLP: c_proj(act(c_fc(x)))
-      const up = linear(`${mlp}/c_fc`, normed2, `${w}.mlp.c_fc`, spec.intermediate, spec.mlpBias, hidden);
-      return linear(`${mlp}/c_proj`, geluTanh(g, `${mlp}/act`, up), `${w}.mlp.c_proj`, hidden, spec.mlpBias, spec.intermediate);
+      const up = linear(`${mlp}/c_fc`, normed2, `${w}.mlp.c_fc`, intermediate, spec.mlpBias, hidden);
+      return linear(`${mlp}/c_proj`, geluTanh(g, `${mlp}/act`, up), `${w}.mlp.c_proj`, hidden, spec.mlpBias, intermediate);
     }
     // Phi-3: gate_up_proj's output is gate, then up (chunk(2))
     const [gate, up] =
@@ -319,15 +380,15 @@ export function buildDecoderGraph(
         ? g.op(
             mlp,
             'Split',
-            [linear(`${mlp}/gate_up_proj`, normed2, `${w}.mlp.gate_up_proj`, 2 * spec.intermediate, false, hidden)],
+            [linear(`${mlp}/gate_up_proj`, normed2, `${w}.mlp.gate_up_proj`, 2 * intermediate, false, hidden)],
             [intAttr('axis', -1)],
             2,
           )
         : [
-            linear(`${mlp}/gate_proj`, normed2, `${w}.mlp.gate_proj`, spec.intermediate, spec.mlpBias, hidden),
-            linear(`${mlp}/up_proj`, normed2, `${w}.mlp.up_proj`, spec.intermediate, spec.mlpBias, hidden),
+            linear(`${mlp}/gate_proj`, normed2, `${w}.mlp.gate_proj`, intermediate, spec.mlpBias, hidden),
+            linear(`${mlp}/up_proj`, normed2, `${w}.mlp.up_proj`, intermediate, spec.mlpBias, hidden),
           ];
     const activated = spec.mlpActivation === 'silu' ? silu(`${mlp}/act_fn`, gate) : geluTanh(g, `${mlp}/act_fn`, gate);
-    return linear(`${mlp}/down_proj`, g.one(mlp, 'Mul', [activated, up]), `${w}.mlp.down_proj`, hidden, spec.mlpBias, spec.intermediate);
+    return linear(`${mlp}/down_proj`, g.one(mlp, 'Mul', [activated, up]), `${w}.mlp.down_proj`, hidden, spec.mlpBias, intermediate);
   }
 }

@@ -3,6 +3,7 @@
  * modeling_gemma4.py runs it: each layer type's own attention shape and RoPE, and the parts sae-diff does not build.
  * - Full-attention layers take `global_head_dim` (default 512) and, where `attention_k_eq_v`, `num_global_key_value_heads`
  *   key/value heads; a saved config lists the same as `per_layer_config` (layer index -> head_dim, num_key_value_heads).
+ * - E2B and E4B's per-layer inputs, shared keys and values, and double-wide MLPs (Gemma4Layers).
  * - RoPE per layer type from `rope_parameters` (the class default: sliding layers default RoPE at 10,000, full layers
  *   "proportional" at 1,000,000 with partial_rotary_factor 0.25): proportional RoPE rotates every pair of a head with
  *   rotate_half, its first int(factor · head_dim // 2) angles at 1 / theta^(2i / head_dim) and the rest at 0
@@ -27,24 +28,8 @@ export interface Gemma4Attention {
   keysAsValues: boolean;
 }
 
-/** Refuses the Gemma 4 parts sae-diff does not build: per-layer inputs (E2B, E4B), shared key/value layers, experts. */
+/** Refuses the Gemma 4 parts sae-diff does not build: the mixture of experts, bidirectional attention. */
 export function refuseUnbuiltGemma4(c: HfConfig, file: string): void {
-  // Gemma4TextConfig's hidden_size_per_layer_input defaults to 256: a config without the key has per-layer inputs
-  const perLayerInput = c.hidden_size_per_layer_input ?? 256;
-  if (perLayerInput !== 0 && perLayerInput !== null)
-    throw refuse(
-      file,
-      'hidden_size_per_layer_input',
-      `Per-layer inputs (hidden_size_per_layer_input ${JSON.stringify(perLayerInput)}: Gemma 4 E2B and E4B) are not built`,
-      EXPORT_HINT,
-    );
-  if (typeof c.num_kv_shared_layers === 'number' && c.num_kv_shared_layers > 0)
-    throw refuse(
-      file,
-      'num_kv_shared_layers',
-      `Layers sharing keys and values (num_kv_shared_layers ${c.num_kv_shared_layers}) are not built`,
-      EXPORT_HINT,
-    );
   if (c.enable_moe_block === true)
     throw refuse(file, 'enable_moe_block', "Gemma 4's mixture-of-experts blocks (enable_moe_block: 26B-A4B) are not built", EXPORT_HINT);
   // "vision" makes image tokens attend both ways; text prompts stay causal
@@ -55,6 +40,63 @@ export function refuseUnbuiltGemma4(c: HfConfig, file: string): void {
       'Bidirectional attention over all tokens (an embedding model) is not built',
       EXPORT_HINT,
     );
+}
+
+/**
+ * Gemma 4 E2B and E4B's layers beyond 31B's (Gemma4TextModel, Gemma4TextDecoderLayer, Gemma4TextMLP):
+ * - per-layer inputs (hidden_size_per_layer_input, default 256; 0: none): a second embedding of the tokens, [layers x
+ *   width] per token, times sqrt(width), plus the embedding's projection (times hidden_size^-0.5, RMS-normalised per
+ *   layer), the sum times 2^-0.5; each layer adds post_per_layer_input_norm(per_layer_projection(gelu(
+ *   per_layer_input_gate(h)) · its input)) after its MLP;
+ * - the last num_kv_shared_layers layers read the keys and values of the last earlier layer of their type (its keys
+ *   normalised and rotated, its values normalised) and have no key or value weights of their own;
+ * - use_double_wide_mlp: those shared layers' MLPs are twice intermediate_size wide.
+ */
+export interface Gemma4Layers {
+  perLayerInput?: { width: number; vocab: number };
+  /** Per layer: the earlier layer whose keys and values it reads, else undefined. */
+  kvSource: (number | undefined)[];
+  /** Per layer: its MLP is twice as wide. */
+  wideMlp: boolean[];
+}
+
+export function gemma4Layers(c: HfConfig, file: string, sliding: boolean[]): Gemma4Layers {
+  const layers = sliding.length;
+  const width = c.hidden_size_per_layer_input ?? 256;
+  if (width !== null && width !== 0 && !(typeof width === 'number' && Number.isSafeInteger(width) && width > 0))
+    throw refuse(
+      file,
+      'hidden_size_per_layer_input',
+      `hidden_size_per_layer_input is ${JSON.stringify(width)}, not a positive integer or 0`,
+      SAVED_HINT,
+    );
+  const shared = c.num_kv_shared_layers ?? 0;
+  if (typeof shared !== 'number' || !Number.isSafeInteger(shared) || shared < 0 || shared >= layers)
+    throw refuse(
+      file,
+      'num_kv_shared_layers',
+      `num_kv_shared_layers is ${JSON.stringify(shared)}: it must be below the ${layers} layers`,
+      SAVED_HINT,
+    );
+  const first = layers - shared;
+  const kvSource = sliding.map((type, l) => {
+    if (l < first) return undefined;
+    const source = sliding.slice(0, first).lastIndexOf(type);
+    if (source < 0)
+      throw refuse(
+        file,
+        'num_kv_shared_layers',
+        `Layer ${l} shares keys and values, but no earlier layer of its type has its own`,
+        SAVED_HINT,
+      );
+    return source;
+  });
+  return {
+    perLayerInput: width ? { width: width as number, vocab: positiveInteger(c, 'vocab_size_per_layer_input', file, 262_144) } : undefined,
+    kvSource,
+    // Gemma4TextMLP: use_double_wide_mlp and layer_idx >= first_kv_shared_layer_idx > 0
+    wideMlp: sliding.map((_, l) => c.use_double_wide_mlp === true && l >= first && first > 0 && shared > 0),
+  };
 }
 
 /** Each layer type's attention shape and RoPE; `sliding[l]`: layer l is a sliding-window layer. */
