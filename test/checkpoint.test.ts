@@ -423,14 +423,9 @@ test('what the checkpoint builder does not build is refused, naming the config k
       /linear_num_value_heads \(4\) is not a multiple of linear_num_key_heads \(3\)/,
     ],
     [
-      { model_type: 'gemma4_text' },
-      'hidden_size_per_layer_input',
-      /Per-layer inputs \(hidden_size_per_layer_input 256: Gemma 4 E2B and E4B\) are not built/,
-    ],
-    [
-      { model_type: 'gemma4_text', hidden_size_per_layer_input: 0, num_kv_shared_layers: 2 },
+      { model_type: 'gemma4_text', hidden_activation: 'gelu_pytorch_tanh', num_kv_shared_layers: 6 },
       'num_kv_shared_layers',
-      /Layers sharing keys and values \(num_kv_shared_layers 2\) are not built/,
+      /num_kv_shared_layers is 6: it must be below the 6 layers/,
     ],
     [
       { model_type: 'gemma4_text', hidden_size_per_layer_input: 0, enable_moe_block: true },
