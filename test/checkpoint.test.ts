@@ -367,7 +367,7 @@ test('what the checkpoint builder does not build is refused, naming the config k
     [
       { model_type: 'gemma3n' },
       'model_type',
-      /model_type "gemma3n" cannot run from safetensors: sae-diff builds llama, mistral, qwen2, qwen3, gemma, gemma2, gemma3_text, phi3, smollm3, olmo2, olmo3, granite, starcoder2, glm, glm4, stablelm, mixtral, qwen2_moe, qwen3_moe, olmoe, qwen3_5_text, qwen3_5_moe_text, ministral3, gemma4_text, gemma3, qwen3_5, qwen3_5_moe, mistral3, gemma4, gpt2, gpt_neox, phi checkpoints/,
+      /model_type "gemma3n" cannot run from safetensors: sae-diff builds llama, mistral, qwen2, qwen3, gemma, gemma2, gemma3_text, phi3, smollm3, olmo2, olmo3, granite, starcoder2, glm, glm4, stablelm, mixtral, qwen2_moe, qwen3_moe, olmoe, qwen3_5_text, qwen3_5_moe_text, ministral3, gemma4_text, lfm2, gemma3, qwen3_5, qwen3_5_moe, mistral3, gemma4, gpt2, gpt_neox, phi checkpoints/,
     ],
     [{ model_type: 'gemma3' }, 'text_config', /A gemma3 config\.json needs its text_config/],
     [{ model_type: 'gemma3', text_config: { head_dim: 7 } }, 'text_config.head_dim', /The head dimension 7 is not an even integer/],
@@ -694,6 +694,10 @@ const FROM_PYTORCH: [string, string][] = [
     "Gemma 4 E2B-shaped checkpoint (per-layer inputs, the last layers reading earlier layers' keys and values, their MLPs twice as wide) gives what its text decoder gives in transformers",
   ],
   [
+    'lfm2',
+    'Liquid AI LFM2 checkpoint (short-convolution layers beside attention layers with q / k layernorms, operator_norm / ffn_norm, the adjusted w1 / w3 / w2 width, conv_bias) gives what transformers gives',
+  ],
+  [
     'gemma3-multimodal',
     'Gemma 3 multimodal checkpoint (Gemma3ForConditionalGeneration, as Gemma 3 4B-27B are saved: text_config, language_model.model.* tensors beside a vision tower) gives what its text decoder gives in transformers',
   ],
@@ -704,6 +708,7 @@ for (const [fixture, what] of [
   ['glm', "a GLM checkpoint's attn_out and mlp_out are what its attention and MLP modules return"],
   ['glm4', "a GLM-4 checkpoint's attn_out and mlp_out are what its post_self_attn_layernorm and post_mlp_layernorm return"],
   ['qwen3_5/multimodal', "a Qwen 3.5 checkpoint's attn_out and mlp_out are what its linear_attn or self_attn and its MLP return"],
+  ['lfm2', "an LFM2 checkpoint's attn_out and mlp_out are what its conv or self_attn and its feed_forward return"],
 ])
   test(`${what} (test/fixtures/${fixture})`, async () => {
     const folder = path.join(REPO_ROOT, 'test', 'fixtures', fixture);
@@ -733,7 +738,8 @@ test("Qwen 3.5's attn_z: what o_proj reads at its full-attention layer (the head
   }
   await assert.rejects(
     HookedModel.load(sourceOf(folder), { targets: [0], hookPoint: 'attn_z', tensorNames: new Map() }, cpu),
-    (e: SaeDiffError) => e.location?.key === 'layers.target_indices' && /Layer 0 is a linear-attention layer/.test(e.message),
+    (e: SaeDiffError) =>
+      e.location?.key === 'layers.target_indices' && /Layer 0 is a linear-attention or convolution layer/.test(e.message),
   );
 });
 
@@ -778,6 +784,27 @@ test("a Gemma 4 shared layer's own key and value weights, where a checkpoint hol
   writeRawSafetensors(path.join(folder, 'model.safetensors'), tensors);
   for (const d of await differenceFromExpected(sourceOf(folder), expectedIn(folder), 'resid_post', cpu))
     assert.ok(d.absolute < 1e-5 * Math.max(1, d.largest), `layer ${d.layer}: ${d.absolute}`);
+});
+
+test("LFM2's config as the hub ships it (block_ff_dim, tie_embedding, full_attn_idxs) reads as Lfm2Config reads it", () => {
+  const file = path.join(REPO_ROOT, 'test', 'fixtures', 'lfm2', 'config.json');
+  const saved = JSON.parse(fs.readFileSync(file, 'utf8'));
+  const hub = {
+    ...saved,
+    layer_types: undefined,
+    intermediate_size: undefined,
+    tie_word_embeddings: undefined,
+    block_ff_dim: 192,
+    tie_embedding: false,
+  };
+  const spec = decoderSpec(hub, file);
+  // int(2 * 192 / 3) = 128, rounded up to a multiple of 256
+  assert.equal(spec.intermediate, 256);
+  assert.equal(spec.tiedEmbeddings, false);
+  assert.deepEqual(spec.shortConv?.layers, [true, false, true, false]);
+  assert.equal(decoderSpec({ ...hub, block_auto_adjust_ff_dim: false }, file).intermediate, 192);
+  assert.equal(decoderSpec({ ...hub, block_ffn_dim_multiplier: null }, file).intermediate, 128);
+  assert.deepEqual(decoderSpec({ ...hub, full_attn_idxs: undefined }, file).shortConv?.layers, [false, false, false, false]);
 });
 
 /** Mixture-of-experts checkpoints (test/fixtures/moe_fixtures.py): every hook point, the MoE block's output as mlp_out. */

@@ -68,6 +68,8 @@ export function checkpointTensorNames(tensors: ReadonlyMap<string, unknown>, fam
   // Starcoder2Model's and StableLmModel's final norm is a LayerNorm: model.norm.weight and bias
   if (family === 'starcoder2' || family === 'stablelm')
     return { ...names, afterBlocks: [...names.afterBlocks, `${names.prefix}norm.bias`] };
+  // Lfm2Model's final norm is named embedding_norm
+  if (family === 'lfm2') return { ...names, afterBlocks: [`${names.prefix}embedding_norm.weight`] };
   // PhiForCausalLM: model.final_layernorm (weight and bias), an lm_head with a bias
   if (family === 'phi')
     return { ...names, afterBlocks: [`${names.prefix}final_layernorm.weight`, `${names.prefix}final_layernorm.bias`, 'lm_head.bias'] };

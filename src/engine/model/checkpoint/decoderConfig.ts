@@ -55,6 +55,7 @@ export const CHECKPOINT_FAMILIES = [
   'qwen3_5_moe_text',
   'ministral3',
   'gemma4_text',
+  'lfm2',
 ] as const;
 
 /**
@@ -195,6 +196,93 @@ export interface DecoderSpec {
   layerScalar?: boolean;
   /** Gemma 4 E2B / E4B: per-layer inputs, shared keys and values, double-wide MLPs. */
   gemma4Layers?: Gemma4Layers;
+  /** LFM2: its short-convolution layers. */
+  shortConv?: ShortConvSpec;
+  /** The block's module names where they are not Llama's (LFM2's). */
+  names?: ModuleNames;
+}
+
+/** LFM2's short-convolution layers (shortConv.ts). */
+export interface ShortConvSpec {
+  /** Per layer: a conv layer (else full_attention). */
+  layers: boolean[];
+  kernel: number;
+  /** conv_bias: biases on in_proj, the convolution and out_proj. */
+  bias: boolean;
+}
+
+/** The names of a block's modules (model.layers.N.<name>) the decoder graph reads. */
+export interface ModuleNames {
+  inputNorm: string;
+  mlpNorm: string;
+  mlp: string;
+  gate: string;
+  up: string;
+  down: string;
+  output: string;
+  qNorm: string;
+  kNorm: string;
+}
+
+export const LLAMA_NAMES: ModuleNames = {
+  inputNorm: 'input_layernorm',
+  mlpNorm: 'post_attention_layernorm',
+  mlp: 'mlp',
+  gate: 'gate_proj',
+  up: 'up_proj',
+  down: 'down_proj',
+  output: 'o_proj',
+  qNorm: 'q_norm',
+  kNorm: 'k_norm',
+};
+
+/** Lfm2DecoderLayer's: operator_norm, ffn_norm, feed_forward.w1 / w3 / w2, self_attn.out_proj and q_layernorm / k_layernorm. */
+const LFM2_NAMES: ModuleNames = {
+  inputNorm: 'operator_norm',
+  mlpNorm: 'ffn_norm',
+  mlp: 'feed_forward',
+  gate: 'w1',
+  up: 'w3',
+  down: 'w2',
+  output: 'out_proj',
+  qNorm: 'q_layernorm',
+  kNorm: 'k_layernorm',
+};
+
+/**
+ * Lfm2Config's layers and MLP width (configuration_lfm2.py, modeling_lfm2.py Lfm2MLP): layer_types ("conv" /
+ * "full_attention"), else full_attn_idxs (default: every layer attends); intermediate_size (or block_ff_dim), when
+ * block_auto_adjust_ff_dim (default true) int(2 · it / 3), then, where block_ffn_dim_multiplier is set (default 1),
+ * int(multiplier · it) rounded up to block_multiple_of (default 256).
+ */
+function lfm2Layers(c: HfConfig, layers: number, file: string): { shortConv: ShortConvSpec; intermediate: number } {
+  let conv: boolean[];
+  if (c.layer_types !== undefined && c.layer_types !== null) {
+    const types = c.layer_types;
+    if (!Array.isArray(types) || types.length !== layers || types.some((t) => t !== 'conv' && t !== 'full_attention'))
+      throw refuse(file, 'layer_types', `layer_types must name "conv" or "full_attention" for each of the ${layers} layers`, SAVED_HINT);
+    conv = types.map((t) => t === 'conv');
+  } else {
+    const full = c.full_attn_idxs ?? Array.from({ length: layers }, (_, i) => i);
+    if (!Array.isArray(full) || full.some((i) => !Number.isInteger(i)))
+      throw refuse(file, 'full_attn_idxs', 'full_attn_idxs must list layer indices', SAVED_HINT);
+    conv = Array.from({ length: layers }, (_, i) => !(full as number[]).includes(i));
+  }
+  const key = c.block_ff_dim !== undefined ? 'block_ff_dim' : 'intermediate_size';
+  let intermediate = positiveInteger(c, key, file, 12_288);
+  if (c.block_auto_adjust_ff_dim !== false) {
+    intermediate = Math.trunc((2 * intermediate) / 3);
+    const multiplier = c.block_ffn_dim_multiplier === undefined ? 1 : c.block_ffn_dim_multiplier;
+    if (multiplier !== null) {
+      const of = positiveInteger(c, 'block_multiple_of', file, 256);
+      intermediate = Math.trunc(finite(multiplier, 'block_ffn_dim_multiplier', file) * intermediate);
+      intermediate = of * Math.ceil(intermediate / of);
+    }
+  }
+  return {
+    shortConv: { layers: conv, kernel: positiveInteger(c, 'conv_L_cache', file, 3), bias: c.conv_bias === true },
+    intermediate,
+  };
 }
 
 /** Ministral3Attention's get_llama_4_attn_scale settings, which it reads from rope_parameters (transformers 5.18). */
@@ -543,6 +631,7 @@ function slidingAttention(
     case 'olmoe':
     case 'qwen3_5_text':
     case 'qwen3_5_moe_text':
+    case 'lfm2':
       return undefined;
     // MixtralConfig's, Starcoder2Config's and Ministral3Config's sliding_window default to none (MistralConfig's to 4096)
     case 'mixtral':
@@ -723,6 +812,8 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
   const qwen35 = family === 'qwen3_5_text' || family === 'qwen3_5_moe_text';
   const gemma4 = family === 'gemma4_text';
   if (gemma4) refuseUnbuiltGemma4(c, configFile);
+  const lfm2 = family === 'lfm2';
+  const lfmLayers = lfm2 ? lfm2Layers(c, positiveInteger(c, 'num_hidden_layers', configFile), configFile) : undefined;
   // StableLM 2 12B's per-head q / k LayerNorms and parallel blocks are not built
   for (const key of ['qk_layernorm', 'use_parallel_residual'])
     if (stablelm && c[key] === true) throw refuse(configFile, key, `${key} true is not built for stablelm checkpoints`, EXPORT_HINT);
@@ -780,7 +871,7 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
   const granite = family === 'granite';
   const multiplier = (key: string) => Math.fround(finite(c[key] ?? 1, key, configFile));
   // the config classes' rope_theta defaults: Gemma3TextConfig and MixtralConfig 1e6, Olmo3Config 5e5, the others 1e4
-  const defaultTheta = gemma3 || family === 'mixtral' ? 1_000_000 : family === 'olmo3' ? 500_000 : 10_000;
+  const defaultTheta = gemma3 || lfm2 || family === 'mixtral' ? 1_000_000 : family === 'olmo3' ? 500_000 : 10_000;
   const perLayerType = gemma3 ? 'gemma3' : family === 'olmo3' ? 'olmo3' : undefined;
   const sliding = slidingAttention(c, family, layers, configFile);
   // Gemma 4: each layer type's own shape and RoPE; the spec's own table is the sliding layers'
@@ -803,11 +894,13 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
     ? finite(c.norm_epsilon ?? 1e-5, 'norm_epsilon', configFile)
     : stablelm
       ? finite(c.layer_norm_eps ?? 1e-5, 'layer_norm_eps', configFile)
-      : finite(
-          c.rms_norm_eps ?? (phi3 || olmo || family === 'olmoe' || family === 'mixtral' ? 1e-5 : glm ? 1.5625e-7 : 1e-6),
-          'rms_norm_eps',
-          configFile,
-        );
+      : lfm2
+        ? finite(c.norm_eps ?? 1e-5, 'norm_eps', configFile)
+        : finite(
+            c.rms_norm_eps ?? (phi3 || olmo || family === 'olmoe' || family === 'mixtral' ? 1e-5 : glm ? 1.5625e-7 : 1e-6),
+            'rms_norm_eps',
+            configFile,
+          );
   // Starcoder2Config's use_bias (default true) puts biases on every projection
   const starcoderBias = starcoder2 && c.use_bias !== false;
   if (family === 'olmoe' && c.clip_qkv !== undefined && c.clip_qkv !== null)
@@ -820,7 +913,7 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
     kvHeads,
     headDim,
     // Qwen3_5MoeTextConfig has no intermediate_size: every layer is sparse, so no dense MLP reads it
-    intermediate: family === 'qwen3_5_moe_text' ? 0 : positiveInteger(c, 'intermediate_size', configFile),
+    intermediate: lfmLayers?.intermediate ?? (family === 'qwen3_5_moe_text' ? 0 : positiveInteger(c, 'intermediate_size', configFile)),
     rmsNormEps: eps,
     invFreq: layerAttention?.sliding.invFreq ?? ropeInverseFrequencies(rotaryDim, rope.full.theta, rope.full.scaling),
     rotaryDim,
@@ -852,7 +945,7 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
     layerNorms: starcoder2 || stablelm || undefined,
     ungatedMlp: starcoder2 || undefined,
     qkNorm:
-      family === 'qwen3' || family === 'qwen3_moe' || gemma3 || gemma4 || qwen35
+      family === 'qwen3' || family === 'qwen3_moe' || gemma3 || gemma4 || qwen35 || lfm2
         ? 'head'
         : olmo || family === 'olmoe'
           ? 'projection'
@@ -861,7 +954,10 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
     // Gemma4RMSNorm multiplies by its weight in float32, as OLMo 2's does
     normWeightInFloat32: olmo || gemma4 || undefined,
     // Gemma and StarCoder2 tie their embeddings unless the config says otherwise (their config classes' default)
-    tiedEmbeddings: c.tie_word_embeddings === true || ((gemma || gemma4 || starcoder2) && c.tie_word_embeddings === undefined),
+    // Lfm2Config reads tie_embedding over tie_word_embeddings (default true)
+    tiedEmbeddings: lfm2
+      ? (c.tie_embedding ?? c.tie_word_embeddings ?? true) === true
+      : c.tie_word_embeddings === true || ((gemma || gemma4 || starcoder2) && c.tie_word_embeddings === undefined),
     // Qwen3_5RMSNorm is zero-centred as Gemma's: (1 + weight), in float32
     gemmaNorms: gemma || qwen35,
     sandwichNorms: (gemma && !gemma1) || gemma4 || undefined,
@@ -888,6 +984,8 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
     layerAttention,
     valueNorm: gemma4 || undefined,
     layerScalar: gemma4 || undefined,
+    shortConv: lfmLayers?.shortConv,
+    names: lfm2 ? LFM2_NAMES : undefined,
     gemma4Layers: layerAttention && gemma4Layers(c, configFile, sliding?.layers ?? Array.from({ length: layers }, () => false)),
   };
 }

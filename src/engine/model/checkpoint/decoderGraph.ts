@@ -35,9 +35,10 @@
  */
 import { intAttr, type ModelProto } from '../onnxGraph';
 import type { CheckpointFiles } from './checkpointFiles';
-import type { DecoderSpec } from './decoderConfig';
+import { LLAMA_NAMES, type DecoderSpec } from './decoderConfig';
 import { decoderModel, geluTanh, layerNorm, Rotary, startGraph } from './graphParts';
 import { gatedDeltaNet, type LinearAttentionContext } from './linearAttention';
+import { shortConv } from './shortConv';
 import type { LoraAdapter } from './loraAdapter';
 import { moeBlock, type MoeContext } from './moeBlock';
 import { FLOAT, FLOAT16, INT64, ints } from './scopedGraph';
@@ -146,6 +147,7 @@ export function buildDecoderGraph(
     spec.layerNorms ? layerNorm(g, weights, scope, x, name, hidden, spec.rmsNormEps) : rmsNorm(scope, x, `${name}.weight`);
 
   const silu = (scope: string, t: string) => g.one(scope, 'Mul', [t, g.one(scope, 'Sigmoid', [t])]);
+  const names = spec.names ?? LLAMA_NAMES;
   const linearContext: LinearAttentionContext = { g, weights, projections, frame, hidden, eps: spec.rmsNormEps };
   const moeContext: MoeContext = { g, projections, hidden, flatShape: frame.flatShape(hidden), batchShape: frame.shapeOf(hidden), silu };
   const prefix = weights.prefix;
@@ -171,10 +173,12 @@ export function buildDecoderGraph(
     const block = `/model/layers.${l}`;
     const w = `${prefix}layers.${l}`;
     // OLMo 2 normalises only after each branch
-    const normed = spec.postNorms ? x : blockNorm(`${block}/input_layernorm`, x, `${w}.input_layernorm`);
+    const normed = spec.postNorms ? x : blockNorm(`${block}/${names.inputNorm}`, x, `${w}.${names.inputNorm}`);
     const attnOut = spec.linearAttention?.layers[l]
       ? gatedDeltaNet(linearContext, spec.linearAttention, block, w, normed)
-      : selfAttention(l, block, w, normed);
+      : spec.shortConv?.layers[l]
+        ? shortConv({ g, weights, projections, hidden }, spec.shortConv, block, w, normed)
+        : selfAttention(l, block, w, normed);
     // Gemma 2 normalises the attention output before the residual add, and the MLP's input and output; OLMo 2 the
     // attention and MLP outputs only
     const gemma = spec.sandwichNorms;
@@ -193,7 +197,7 @@ export function buildDecoderGraph(
       ? mid
       : gemma
         ? rmsNorm(`${block}/pre_feedforward_layernorm`, mid, `${w}.pre_feedforward_layernorm.weight`)
-        : blockNorm(`${block}/post_attention_layernorm`, mid, `${w}.post_attention_layernorm`);
+        : blockNorm(`${block}/${names.mlpNorm}`, mid, `${w}.${names.mlpNorm}`);
     const mlpBranch = spec.moe?.sparseLayers[l]
       ? moeBlock(moeContext, spec.moe, block, w, normed2)
       : spec.branchNorms
@@ -279,11 +283,12 @@ export function buildDecoderGraph(
       k = rmsNorm(`${attn}/k_norm`, k, `${w}.self_attn.k_norm.weight`, kvHeads * headDim);
     }
     const qkNorm = (module: string) => (spec.qkNorm === 'head' ? { module, weight: `${w}.self_attn.${module}.weight` } : undefined);
+    const [qNorm, kNorm] = [names.qNorm, names.kNorm];
     const rotary = sliding ? localRotary : globalRotary;
     // SmolLM3's NoPE layers rotate nothing
     const rotate = (scope: string, t: string) =>
       spec.noRopeLayers?.[l] ? t : full ? fullRotation!.apply(scope, t, fullRotary!) : rotation.apply(scope, t, rotary);
-    let qr = rotate(attn, toHeads(attn, q, heads, headDim, qkNorm('q_norm')));
+    let qr = rotate(attn, toHeads(attn, q, heads, headDim, qkNorm(qNorm)));
     // Ministral 3: Llama 4's attention temperature, after RoPE
     if (queryScale) qr = g.one(attn, 'Mul', [qr, queryScale]);
     // repeat_kv: each KV head serves `repeat` consecutive query heads
@@ -295,7 +300,7 @@ export function buildDecoderGraph(
         ? t
         : g.one(attn, 'Reshape', [g.one(attn, 'Expand', [g.one(attn, 'Unsqueeze', [t, 'sae_diff.axes_2']), kvExpanded]), headsOut]);
     const shared = source === undefined ? undefined : sharedKv.get(source)!;
-    const keys = shared?.k ?? rotate(attn, toHeads(attn, k, kvHeads, headDim, qkNorm('k_norm')));
+    const keys = shared?.k ?? rotate(attn, toHeads(attn, k, kvHeads, headDim, qkNorm(kNorm)));
     // Gemma 4: the values RMS-normalised per head, without a weight (v_norm)
     const values = shared?.v ?? toHeads(attn, v, kvHeads, headDim, spec.valueNorm ? { module: 'v_norm' } : undefined);
     if (spec.gemma4Layers && !shared) sharedKv.set(l, { k: keys, v: values });
@@ -320,7 +325,7 @@ export function buildDecoderGraph(
     const context = g.one(attn, 'Transpose', [g.one(attn, 'MatMul', [g.cast(attn, probs, FLOAT, act), vr])], [ints('perm', [0, 2, 1, 3])]);
     let merged = g.one(attn, 'Reshape', [context, g.int64s(`sae_diff.merge_heads_${heads * headDim}`, [0, 0, heads * headDim])]);
     if (outputGate) merged = g.one(attn, 'Mul', [merged, outputGate]);
-    return linear(`${attn}/o_proj`, merged, `${w}.self_attn.o_proj`, hidden, spec.oBias, heads * headDim);
+    return linear(`${attn}/${names.output}`, merged, `${w}.self_attn.${names.output}`, hidden, spec.oBias, heads * headDim);
   }
 
   /**
@@ -368,7 +373,7 @@ export function buildDecoderGraph(
 
   /** The SwiGLU (Gemma: GELU tanh) MLP of a block, on its normed input; StarCoder2's ungated one. */
   function denseMlp(block: string, w: string, normed2: string, intermediate = spec.intermediate): string {
-    const mlp = `${block}/mlp`;
+    const mlp = `${block}/${names.mlp}`;
     if (spec.ungatedMlp) {
       // Starcoder2MLP: c_proj(act(c_fc(x)))
       const up = linear(`${mlp}/c_fc`, normed2, `${w}.mlp.c_fc`, intermediate, spec.mlpBias, hidden);
@@ -385,10 +390,11 @@ export function buildDecoderGraph(
             2,
           )
         : [
-            linear(`${mlp}/gate_proj`, normed2, `${w}.mlp.gate_proj`, intermediate, spec.mlpBias, hidden),
-            linear(`${mlp}/up_proj`, normed2, `${w}.mlp.up_proj`, intermediate, spec.mlpBias, hidden),
+            linear(`${mlp}/${names.gate}`, normed2, `${w}.${names.mlp}.${names.gate}`, intermediate, spec.mlpBias, hidden),
+            linear(`${mlp}/${names.up}`, normed2, `${w}.${names.mlp}.${names.up}`, intermediate, spec.mlpBias, hidden),
           ];
     const activated = spec.mlpActivation === 'silu' ? silu(`${mlp}/act_fn`, gate) : geluTanh(g, `${mlp}/act_fn`, gate);
-    return linear(`${mlp}/down_proj`, g.one(mlp, 'Mul', [activated, up]), `${w}.mlp.down_proj`, hidden, spec.mlpBias, intermediate);
+    const down = `${w}.${names.mlp}.${names.down}`;
+    return linear(`${mlp}/${names.down}`, g.one(mlp, 'Mul', [activated, up]), down, hidden, spec.mlpBias, intermediate);
   }
 }
