@@ -367,7 +367,7 @@ test('what the checkpoint builder does not build is refused, naming the config k
     [
       { model_type: 'gemma3n' },
       'model_type',
-      /model_type "gemma3n" cannot run from safetensors: sae-diff builds llama, mistral, qwen2, qwen3, gemma, gemma2, gemma3_text, phi3, smollm3, olmo2, olmo3, granite, starcoder2, glm, glm4, stablelm, mixtral, qwen2_moe, qwen3_moe, olmoe, qwen3_5_text, qwen3_5_moe_text, ministral3, gemma4_text, lfm2, gemma3, qwen3_5, qwen3_5_moe, mistral3, gemma4, gpt2, gpt_neox, phi checkpoints/,
+      /model_type "gemma3n" cannot run from safetensors: sae-diff builds llama, mistral, qwen2, qwen3, gemma, gemma2, gemma3_text, phi3, smollm3, olmo2, olmo3, granite, starcoder2, glm, glm4, stablelm, mixtral, qwen2_moe, qwen3_moe, olmoe, qwen3_5_text, qwen3_5_moe_text, ministral3, gemma4_text, lfm2, olmo_hybrid, gemma3, qwen3_5, qwen3_5_moe, mistral3, gemma4, gpt2, gpt_neox, phi checkpoints/,
     ],
     [{ model_type: 'gemma3' }, 'text_config', /A gemma3 config\.json needs its text_config/],
     [{ model_type: 'gemma3', text_config: { head_dim: 7 } }, 'text_config.head_dim', /The head dimension 7 is not an even integer/],
@@ -698,6 +698,10 @@ const FROM_PYTORCH: [string, string][] = [
     'Liquid AI LFM2 checkpoint (short-convolution layers beside attention layers with q / k layernorms, operator_norm / ffn_norm, the adjusted w1 / w3 / w2 width, conv_bias) gives what transformers gives',
   ],
   [
+    'qwen3_5/olmo-hybrid',
+    "AllenAI OLMo Hybrid checkpoint (its Gated DeltaNet's own projections and doubled beta in pre-norm linear layers, OLMo 2-style attention layers without RoPE) gives what transformers gives",
+  ],
+  [
     'gemma3-multimodal',
     'Gemma 3 multimodal checkpoint (Gemma3ForConditionalGeneration, as Gemma 3 4B-27B are saved: text_config, language_model.model.* tensors beside a vision tower) gives what its text decoder gives in transformers',
   ],
@@ -709,6 +713,10 @@ for (const [fixture, what] of [
   ['glm4', "a GLM-4 checkpoint's attn_out and mlp_out are what its post_self_attn_layernorm and post_mlp_layernorm return"],
   ['qwen3_5/multimodal', "a Qwen 3.5 checkpoint's attn_out and mlp_out are what its linear_attn or self_attn and its MLP return"],
   ['lfm2', "an LFM2 checkpoint's attn_out and mlp_out are what its conv or self_attn and its feed_forward return"],
+  [
+    'qwen3_5/olmo-hybrid',
+    "an OLMo Hybrid checkpoint's attn_out and mlp_out are what its branches add: linear_attn and mlp, or the attention layer's post_attention_layernorm and post_feedforward_layernorm",
+  ],
 ])
   test(`${what} (test/fixtures/${fixture})`, async () => {
     const folder = path.join(REPO_ROOT, 'test', 'fixtures', fixture);

@@ -89,8 +89,9 @@ const llamaNames = (prefix: string, lmHead: string): CheckpointTensorNames => ({
  */
 export const VISION_PARTS = /^(model\.)?(vision_tower|multi_modal_projector|visual|audio_tower|embed_vision|embed_audio)\./;
 
-/** Qwen 3.5's multi-token prediction head, which transformers does not load either (_keys_to_ignore_on_load_unexpected). */
+/** Qwen 3.5's and OLMo Hybrid's multi-token prediction heads, which transformers does not load either (_keys_to_ignore_on_load_unexpected). */
 const MTP_PARTS = /^mtp\./;
+const MTP_FAMILIES = new Set(['qwen3_5_text', 'qwen3_5_moe_text', 'olmo_hybrid']);
 
 export class WeightReader {
   readonly initializers: onnx.ITensorProto[] = [];
@@ -203,7 +204,7 @@ export class WeightReader {
     for (const name of this.files.tensors.keys()) {
       if (this.used.has(name) || ignored.has(name) || DERIVED.test(name)) continue;
       if (this.spec.visionTower && VISION_PARTS.test(name)) continue;
-      if (this.spec.family === 'qwen3_5_text' && MTP_PARTS.test(name)) continue;
+      if (MTP_FAMILIES.has(this.spec.family) && MTP_PARTS.test(name)) continue;
       throw new SaeDiffError(`The checkpoint holds '${name}', which a ${this.spec.family} model with this config.json does not have`, {
         location: { file: this.files.main },
         hint: 'The weights are of another architecture or carry a quantisation or adapter: export the model to ONNX, or merge the adapter first.',

@@ -56,6 +56,7 @@ export const CHECKPOINT_FAMILIES = [
   'ministral3',
   'gemma4_text',
   'lfm2',
+  'olmo_hybrid',
 ] as const;
 
 /**
@@ -105,6 +106,15 @@ export interface LinearAttentionSpec {
   valueHeadDim: number;
   /** The causal depthwise convolution's kernel over q, k and v (linear_conv_kernel_dim). */
   convKernel: number;
+  /**
+   * Qwen 3.5's module names (in_proj_qkv fused, in_proj_z / _a / _b, out_proj, norm) or OLMo Hybrid's (q_proj, k_proj,
+   * v_proj, g_proj, a_proj, b_proj, o_proj, o_norm).
+   */
+  layout: 'qwen3_5' | 'olmo_hybrid';
+  /** β's factor: 2 where OLMo Hybrid's linear_allow_neg_eigval lets it reach [0, 2], else 1. */
+  betaScale: number;
+  /** The gated output norm's epsilon: rms_norm_eps (Qwen 3.5), 1e-5 (OLMo Hybrid's, as FLA's FusedRMSNormGated). */
+  gateNormEps: number;
 }
 
 /** What a checkpoint's config.json describes: a decoder of Llama's kin (decoderGraph.ts), GPT-2, GPT-NeoX or Phi (gpt2Graph.ts, gptNeoxGraph.ts, phiGraph.ts). */
@@ -163,6 +173,8 @@ export interface DecoderSpec {
   ungatedMlp?: boolean;
   /** OLMo 2: no norm in front of attention or the MLP, one after each (on the branch, before the residual add). */
   postNorms?: boolean;
+  /** OLMo Hybrid: postNorms on these layers only (its attention layers; its linear layers are pre-norm). */
+  postNormLayers?: boolean[];
   /** OLMo 2's RMSNorm multiplies by its weight in float32, then casts (Llama's casts first). */
   normWeightInFloat32?: boolean;
   /** The embedding's scale (Gemma: sqrt(hidden_size) in float32; Granite: embedding_multiplier), when it has one. */
@@ -222,6 +234,8 @@ export interface ModuleNames {
   output: string;
   qNorm: string;
   kNorm: string;
+  /** Norms the checkpoint saves under other names than the modules' (OLMo Hybrid's): module -> saved name. */
+  saved?: Record<string, string>;
 }
 
 export const LLAMA_NAMES: ModuleNames = {
@@ -247,6 +261,15 @@ const LFM2_NAMES: ModuleNames = {
   output: 'out_proj',
   qNorm: 'q_layernorm',
   kNorm: 'k_layernorm',
+};
+
+/**
+ * OLMo Hybrid's checkpoints name its norms as the original OLMo code did (transformers 5.18 conversion_mapping.py
+ * "olmo_hybrid": attention_layer_norm is input_layernorm, feedforward_layer_norm is post_attention_layernorm).
+ */
+const OLMO_HYBRID_NAMES: ModuleNames = {
+  ...LLAMA_NAMES,
+  saved: { input_layernorm: 'attention_layer_norm', post_attention_layernorm: 'feedforward_layer_norm' },
 };
 
 /**
@@ -563,7 +586,12 @@ function layerTypes(c: HfConfig, layers: number, file: string): boolean[] | unde
  * `full_attention_interval`-th (default 4); the sizes default as the config class defaults them (16 key heads and 32
  * value heads of 128 dims, kernel 4).
  */
-function linearAttentionOf(c: HfConfig, layers: number, file: string): LinearAttentionSpec {
+/**
+ * OlmoHybridConfig's instead (configuration_olmo_hybrid.py): layer_types, else every fourth layer full (at least
+ * one); the linear heads default to num_attention_heads, the key size to int(0.75 · hidden_size / key heads) and the
+ * value size to twice that; linear_allow_neg_eigval defaults to true.
+ */
+function linearAttentionOf(c: HfConfig, layers: number, file: string, olmo = false, eps = 1e-6): LinearAttentionSpec {
   let linear: boolean[];
   if (c.layer_types !== undefined && c.layer_types !== null) {
     const types = c.layer_types;
@@ -575,12 +603,22 @@ function linearAttentionOf(c: HfConfig, layers: number, file: string): LinearAtt
         SAVED_HINT,
       );
     linear = types.map((t) => t === 'linear_attention');
+  } else if (olmo) {
+    linear = Array.from({ length: layers }, (_, i) => i % 4 !== 3);
+    if (!linear.includes(false)) linear[layers - 1] = false;
   } else {
     const interval = positiveInteger(c, 'full_attention_interval', file, 4);
     linear = Array.from({ length: layers }, (_, i) => (i + 1) % interval !== 0);
   }
-  const keyHeads = positiveInteger(c, 'linear_num_key_heads', file, 16);
-  const valueHeads = positiveInteger(c, 'linear_num_value_heads', file, 32);
+  const heads = olmo ? positiveInteger(c, 'num_attention_heads', file) : undefined;
+  const keyHeads = positiveInteger(c, 'linear_num_key_heads', file, heads ?? 16);
+  const valueHeads = positiveInteger(c, 'linear_num_value_heads', file, heads ?? 32);
+  const keyHeadDim = positiveInteger(
+    c,
+    'linear_key_head_dim',
+    file,
+    olmo ? Math.trunc((0.75 * positiveInteger(c, 'hidden_size', file)) / keyHeads) : 128,
+  );
   // Qwen3_5GatedDeltaNet repeats each key head for num_v_heads // num_k_heads value heads
   if (valueHeads % keyHeads !== 0)
     throw refuse(
@@ -593,9 +631,12 @@ function linearAttentionOf(c: HfConfig, layers: number, file: string): LinearAtt
     layers: linear,
     keyHeads,
     valueHeads,
-    keyHeadDim: positiveInteger(c, 'linear_key_head_dim', file, 128),
-    valueHeadDim: positiveInteger(c, 'linear_value_head_dim', file, 128),
+    keyHeadDim,
+    valueHeadDim: positiveInteger(c, 'linear_value_head_dim', file, olmo ? 2 * keyHeadDim : 128),
     convKernel: positiveInteger(c, 'linear_conv_kernel_dim', file, 4),
+    layout: olmo ? 'olmo_hybrid' : 'qwen3_5',
+    betaScale: olmo && c.linear_allow_neg_eigval !== false ? 2 : 1,
+    gateNormEps: olmo ? 1e-5 : eps,
   };
 }
 
@@ -632,6 +673,7 @@ function slidingAttention(
     case 'qwen3_5_text':
     case 'qwen3_5_moe_text':
     case 'lfm2':
+    case 'olmo_hybrid':
       return undefined;
     // MixtralConfig's, Starcoder2Config's and Ministral3Config's sliding_window default to none (MistralConfig's to 4096)
     case 'mixtral':
@@ -813,6 +855,9 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
   const gemma4 = family === 'gemma4_text';
   if (gemma4) refuseUnbuiltGemma4(c, configFile);
   const lfm2 = family === 'lfm2';
+  const olmoHybrid = family === 'olmo_hybrid';
+  // OlmoHybridModel runs no RoPE when its rope_parameters has no rope_theta (the released checkpoints): NoPE
+  const nope = olmoHybrid && (c.rope_parameters as Record<string, unknown> | null | undefined)?.rope_theta == null && c.rope_theta == null;
   const lfmLayers = lfm2 ? lfm2Layers(c, positiveInteger(c, 'num_hidden_layers', configFile), configFile) : undefined;
   // StableLM 2 12B's per-head q / k LayerNorms and parallel blocks are not built
   for (const key of ['qk_layernorm', 'use_parallel_residual'])
@@ -924,7 +969,7 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
     fusedGateUp: glm || undefined,
     rotaryInterleaved: glm || undefined,
     branchNorms: family === 'glm4' || undefined,
-    noRopeLayers: family === 'smollm3' ? smolNoRope(c, layers, configFile) : undefined,
+    noRopeLayers: family === 'smollm3' ? smolNoRope(c, layers, configFile) : nope ? Array.from({ length: layers }, () => true) : undefined,
     slidingInvFreq: rope.sliding && ropeInverseFrequencies(headDim, rope.sliding.theta, rope.sliding.scaling),
     slidingWindow: sliding?.window,
     slidingLayers: sliding?.layers,
@@ -947,12 +992,12 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
     qkNorm:
       family === 'qwen3' || family === 'qwen3_moe' || gemma3 || gemma4 || qwen35 || lfm2
         ? 'head'
-        : olmo || family === 'olmoe'
+        : olmo || olmoHybrid || family === 'olmoe'
           ? 'projection'
           : undefined,
     postNorms: olmo || undefined,
     // Gemma4RMSNorm multiplies by its weight in float32, as OLMo 2's does
-    normWeightInFloat32: olmo || gemma4 || undefined,
+    normWeightInFloat32: olmo || olmoHybrid || gemma4 || undefined,
     // Gemma and StarCoder2 tie their embeddings unless the config says otherwise (their config classes' default)
     // Lfm2Config reads tie_embedding over tie_word_embeddings (default true)
     tiedEmbeddings: lfm2
@@ -979,13 +1024,14 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
     mlpActivation: geluTanh ? 'gelu_tanh' : 'silu',
     moe: moeOf(c, family, layers, configFile),
     attentionOutputGate: qwen35 || undefined,
-    linearAttention: qwen35 ? linearAttentionOf(c, layers, configFile) : undefined,
+    linearAttention: qwen35 || olmoHybrid ? linearAttentionOf(c, layers, configFile, olmoHybrid, eps) : undefined,
+    postNormLayers: olmoHybrid ? linearAttentionOf(c, layers, configFile, true).layers.map((linear) => !linear) : undefined,
     queryPositionScale: family === 'ministral3' ? queryPositionScale(c, configFile) : undefined,
     layerAttention,
     valueNorm: gemma4 || undefined,
     layerScalar: gemma4 || undefined,
     shortConv: lfmLayers?.shortConv,
-    names: lfm2 ? LFM2_NAMES : undefined,
+    names: lfm2 ? LFM2_NAMES : olmoHybrid ? OLMO_HYBRID_NAMES : undefined,
     gemma4Layers: layerAttention && gemma4Layers(c, configFile, sliding?.layers ?? Array.from({ length: layers }, () => false)),
   };
 }

@@ -148,7 +148,9 @@ export function buildDecoderGraph(
 
   const silu = (scope: string, t: string) => g.one(scope, 'Mul', [t, g.one(scope, 'Sigmoid', [t])]);
   const names = spec.names ?? LLAMA_NAMES;
-  const linearContext: LinearAttentionContext = { g, weights, projections, frame, hidden, eps: spec.rmsNormEps };
+  /** A block module's weights as the checkpoint names them (its scope keeps the module's name, which hooks read). */
+  const savedName = (module: string) => names.saved?.[module] ?? module;
+  const linearContext: LinearAttentionContext = { g, weights, projections, frame, hidden };
   const moeContext: MoeContext = { g, projections, hidden, flatShape: frame.flatShape(hidden), batchShape: frame.shapeOf(hidden), silu };
   const prefix = weights.prefix;
   // the table is gathered from as stored and only its rows converted: a half table stays half in memory, and a
@@ -173,7 +175,9 @@ export function buildDecoderGraph(
     const block = `/model/layers.${l}`;
     const w = `${prefix}layers.${l}`;
     // OLMo 2 normalises only after each branch
-    const normed = spec.postNorms ? x : blockNorm(`${block}/${names.inputNorm}`, x, `${w}.${names.inputNorm}`);
+    // OLMo 2 and OLMo Hybrid's attention layers normalise only after each branch
+    const postNorm = spec.postNormLayers?.[l] ?? spec.postNorms;
+    const normed = postNorm ? x : blockNorm(`${block}/${names.inputNorm}`, x, `${w}.${savedName(names.inputNorm)}`);
     const attnOut = spec.linearAttention?.layers[l]
       ? gatedDeltaNet(linearContext, spec.linearAttention, block, w, normed)
       : spec.shortConv?.layers[l]
@@ -182,22 +186,22 @@ export function buildDecoderGraph(
     // Gemma 2 normalises the attention output before the residual add, and the MLP's input and output; OLMo 2 the
     // attention and MLP outputs only
     const gemma = spec.sandwichNorms;
-    const afterBranch = gemma || spec.postNorms;
+    const afterBranch = gemma || postNorm;
     // GLM-4 names its branch norms post_self_attn_layernorm and post_mlp_layernorm (its post_attention_layernorm is
     // Llama's, in front of the MLP)
     const attnBranch = spec.branchNorms
       ? rmsNorm(`${block}/post_self_attn_layernorm`, attnOut, `${w}.post_self_attn_layernorm.weight`)
       : afterBranch
-        ? rmsNorm(`${block}/post_attention_layernorm`, attnOut, `${w}.post_attention_layernorm.weight`)
+        ? rmsNorm(`${block}/post_attention_layernorm`, attnOut, `${w}.${savedName('post_attention_layernorm')}.weight`)
         : attnOut;
     // Granite: residual + hidden_states * residual_multiplier (in the block, as the exporters scope it)
     const scaled = (branch: string) => (residualScale ? g.one(block, 'Mul', [branch, residualScale]) : branch);
     const mid = g.one(block, 'Add', [x, scaled(attnBranch)]);
-    const normed2 = spec.postNorms
+    const normed2 = postNorm
       ? mid
       : gemma
         ? rmsNorm(`${block}/pre_feedforward_layernorm`, mid, `${w}.pre_feedforward_layernorm.weight`)
-        : blockNorm(`${block}/${names.mlpNorm}`, mid, `${w}.${names.mlpNorm}`);
+        : blockNorm(`${block}/${names.mlpNorm}`, mid, `${w}.${savedName(names.mlpNorm)}`);
     const mlpBranch = spec.moe?.sparseLayers[l]
       ? moeBlock(moeContext, spec.moe, block, w, normed2)
       : spec.branchNorms

@@ -1,6 +1,7 @@
 /**
  * Qwen 3.5's Gated DeltaNet token mixer (transformers 5.18 modeling_qwen3_5.py Qwen3_5GatedDeltaNet), the linear
- * attention of its linear_attention layers, as an ONNX subgraph of the decoder (decoderGraph.ts):
+ * attention of its linear_attention layers, as an ONNX subgraph of the decoder (decoderGraph.ts); OLMo Hybrid's
+ * (modeling_olmo_hybrid.py OlmoHybridGatedDeltaNet) is the same with its own module names and β doubled:
  * - padding tokens' inputs are zeroed (apply_mask_to_padding_states), so that they leave the state at zero;
  * - in_proj_qkv, then a causal depthwise convolution over the sequence (kernel linear_conv_kernel_dim, no bias) and
  *   SiLU; split into q, k (key heads) and v (value heads);
@@ -28,8 +29,6 @@ export interface LinearAttentionContext {
   projections: Projections;
   frame: GraphFrame;
   hidden: number;
-  /** rms_norm_eps, the gated norm's epsilon. */
-  eps: number;
 }
 
 /** The linear_attn branch of block `block` (weights under `w`) on its normed input x [B, S, hidden]. */
@@ -37,6 +36,11 @@ export function gatedDeltaNet(ctx: LinearAttentionContext, spec: LinearAttention
   const { g, weights, projections, hidden } = ctx;
   const scope = `${block}/linear_attn`;
   const { keyHeads, valueHeads, keyHeadDim: dk, valueHeadDim: dv, convKernel } = spec;
+  // Qwen3_5GatedDeltaNet's module names, or OlmoHybridGatedDeltaNet's (q, k and v projected apart, then concatenated)
+  const olmo = spec.layout === 'olmo_hybrid';
+  const [zName, aName, bName, outName, normName] = olmo
+    ? ['g_proj', 'a_proj', 'b_proj', 'o_proj', 'o_norm']
+    : ['in_proj_z', 'in_proj_a', 'in_proj_b', 'out_proj', 'norm'];
   const keyDim = keyHeads * dk;
   const valueDim = valueHeads * dv;
   const convDim = 2 * keyDim + valueDim;
@@ -62,11 +66,19 @@ export function gatedDeltaNet(ctx: LinearAttentionContext, spec: LinearAttention
   const masked = g.one(scope, 'Mul', [x, realTokens]);
 
   // causal_conv1d_fn: F.conv1d over [B, channels, S] with kernel - 1 zeros in front, groups = channels, then SiLU
-  const channels = g.one(scope, 'Transpose', [linear('in_proj_qkv', masked, convDim)], [ints('perm', [0, 2, 1])]);
+  const qkv = olmo
+    ? g.one(
+        scope,
+        'Concat',
+        [linear('q_proj', masked, keyDim), linear('k_proj', masked, keyDim), linear('v_proj', masked, valueDim)],
+        [intAttr('axis', -1)],
+      )
+    : linear('in_proj_qkv', masked, convDim);
+  const channels = g.one(scope, 'Transpose', [qkv], [ints('perm', [0, 2, 1])]);
   const conv = g.one(
     `${scope}/conv1d`,
     'Conv',
-    [channels, weights.get(`${w}.linear_attn.conv1d.weight`, [convDim, 1, convKernel])],
+    [channels, olmo ? olmoConv() : weights.get(`${w}.linear_attn.conv1d.weight`, [convDim, 1, convKernel])],
     [intAttr('group', convDim), ints('kernel_shape', [convKernel]), ints('pads', [convKernel - 1, 0])],
   );
   const mixed = toFloat(
@@ -103,8 +115,12 @@ export function gatedDeltaNet(ctx: LinearAttentionContext, spec: LinearAttention
   const value = shaped(v, [0, 0, valueHeads, 1, dv]);
 
   // β = sigmoid(b); g = -exp(A_log) · softplus(a + dt_bias) (F.softplus: x itself above 20); the decay exp(g)
-  const beta = shaped(f32('Sigmoid', [toFloat(linear('in_proj_b', masked, valueHeads))]), [0, 0, valueHeads, 1, 1]);
-  const a = f32('Add', [toFloat(linear('in_proj_a', masked, valueHeads)), toFloat(weights.get(`${w}.linear_attn.dt_bias`, [valueHeads]))]);
+  // OLMo Hybrid's linear_allow_neg_eigval: beta * 2.0
+  let sigmoid = f32('Sigmoid', [toFloat(linear(bName, masked, valueHeads))]);
+  if (spec.betaScale !== 1)
+    sigmoid = f32('Mul', [sigmoid, g.floats(`sae_diff.beta_scale_${spec.betaScale}`, Float32Array.of(spec.betaScale), [])]);
+  const beta = shaped(sigmoid, [0, 0, valueHeads, 1, 1]);
+  const a = f32('Add', [toFloat(linear(aName, masked, valueHeads)), toFloat(weights.get(`${w}.linear_attn.dt_bias`, [valueHeads]))]);
   const one = g.floats('sae_diff.one_f32', Float32Array.of(1), []);
   const softplus = f32('Where', [
     g.one(scope, 'Greater', [a, g.floats('sae_diff.softplus_threshold', Float32Array.of(20), [])], [], null),
@@ -150,7 +166,7 @@ export function gatedDeltaNet(ctx: LinearAttentionContext, spec: LinearAttention
   // Qwen3_5RMSNormGated on each head's output: normalised in float32, times the weight in the activations' type,
   // times SiLU(z) in float32
   const core = g.cast(scope, g.cast(scope, shaped(outputs, [0, 0, valueHeads, dv]), FLOAT, g.act), g.act, FLOAT);
-  const norm = `${scope}/norm`;
+  const norm = `${scope}/${normName}`;
   const meanSquare = g.one(
     norm,
     'ReduceMean',
@@ -158,7 +174,7 @@ export function gatedDeltaNet(ctx: LinearAttentionContext, spec: LinearAttention
     [ints('axes', [-1]), intAttr('keepdims', 1)],
     FLOAT,
   );
-  const eps = g.floats(`sae_diff.eps_${ctx.eps}`, Float32Array.of(ctx.eps), []);
+  const eps = g.floats(`sae_diff.eps_${spec.gateNormEps}`, Float32Array.of(spec.gateNormEps), []);
   const normed = g.one(
     norm,
     'Mul',
@@ -166,8 +182,8 @@ export function gatedDeltaNet(ctx: LinearAttentionContext, spec: LinearAttention
     [],
     FLOAT,
   );
-  const weighted = g.one(norm, 'Mul', [weights.get(`${w}.linear_attn.norm.weight`, [dv]), g.cast(norm, normed, FLOAT, g.act)]);
-  const gate = toFloat(shaped(linear('in_proj_z', masked, valueDim), [0, 0, valueHeads, dv], g.act));
+  const weighted = g.one(norm, 'Mul', [weights.get(`${w}.linear_attn.${normName}.weight`, [dv]), g.cast(norm, normed, FLOAT, g.act)]);
+  const gate = toFloat(shaped(linear(zName, masked, valueDim), [0, 0, valueHeads, dv], g.act));
   const gated = g.one(
     norm,
     'Mul',
@@ -176,7 +192,17 @@ export function gatedDeltaNet(ctx: LinearAttentionContext, spec: LinearAttention
     FLOAT,
   );
   const merged = shaped(g.cast(norm, gated, FLOAT, g.act), [0, 0, valueDim], g.act);
-  return projections.linear(`${scope}/out_proj`, merged, `${w}.linear_attn.out_proj`, hidden, false, valueDim);
+  /** OLMo Hybrid's checkpoints hold q_conv1d, k_conv1d and v_conv1d, which transformers concatenates into conv1d. */
+  function olmoConv(): string {
+    const part = (name: string, width: number) => weights.get(`${w}.linear_attn.${name}.weight`, [width, 1, convKernel]);
+    return g.one(
+      `${scope}/conv1d`,
+      'Concat',
+      [part('q_conv1d', keyDim), part('k_conv1d', keyDim), part('v_conv1d', valueDim)],
+      [intAttr('axis', 0)],
+    );
+  }
+  return projections.linear(`${scope}/${outName}`, merged, `${w}.linear_attn.${outName}`, hidden, false, valueDim);
 }
 
 /**
