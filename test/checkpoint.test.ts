@@ -367,7 +367,7 @@ test('what the checkpoint builder does not build is refused, naming the config k
     [
       { model_type: 'gemma3n' },
       'model_type',
-      /model_type "gemma3n" cannot run from safetensors: sae-diff builds llama, mistral, qwen2, qwen3, gemma, gemma2, gemma3_text, phi3, smollm3, olmo2, olmo3, granite, starcoder2, glm, glm4, stablelm, mixtral, qwen2_moe, qwen3_moe, olmoe, qwen3_5_text, qwen3_5_moe_text, ministral3, gemma4_text, lfm2, olmo_hybrid, gemma3, qwen3_5, qwen3_5_moe, mistral3, gemma4, gpt2, gpt_neox, phi checkpoints/,
+      /model_type "gemma3n" cannot run from safetensors: sae-diff builds llama, mistral, qwen2, qwen3, gemma, gemma2, gemma3_text, phi3, smollm3, olmo2, olmo3, granite, starcoder2, glm, glm4, stablelm, mixtral, qwen2_moe, qwen3_moe, olmoe, qwen3_5_text, qwen3_5_moe_text, ministral3, gemma4_text, lfm2, olmo_hybrid, granitemoehybrid, gemma3, qwen3_5, qwen3_5_moe, mistral3, gemma4, gpt2, gpt_neox, phi checkpoints/,
     ],
     [{ model_type: 'gemma3' }, 'text_config', /A gemma3 config\.json needs its text_config/],
     [{ model_type: 'gemma3', text_config: { head_dim: 7 } }, 'text_config.head_dim', /The head dimension 7 is not an even integer/],
@@ -702,6 +702,10 @@ const FROM_PYTORCH: [string, string][] = [
     "AllenAI OLMo Hybrid checkpoint (its Gated DeltaNet's own projections and doubled beta in pre-norm linear layers, OLMo 2-style attention layers without RoPE) gives what transformers gives",
   ],
   [
+    'qwen3_5/granite4',
+    "IBM Granite 4.0-H checkpoint (Mamba2 layers with 2 groups over 4 heads beside attention layers without RoPE, Granite's multipliers, the shared_mlp's fused input_linear) gives what transformers gives",
+  ],
+  [
     'gemma3-multimodal',
     'Gemma 3 multimodal checkpoint (Gemma3ForConditionalGeneration, as Gemma 3 4B-27B are saved: text_config, language_model.model.* tensors beside a vision tower) gives what its text decoder gives in transformers',
   ],
@@ -713,6 +717,7 @@ for (const [fixture, what] of [
   ['glm4', "a GLM-4 checkpoint's attn_out and mlp_out are what its post_self_attn_layernorm and post_mlp_layernorm return"],
   ['qwen3_5/multimodal', "a Qwen 3.5 checkpoint's attn_out and mlp_out are what its linear_attn or self_attn and its MLP return"],
   ['lfm2', "an LFM2 checkpoint's attn_out and mlp_out are what its conv or self_attn and its feed_forward return"],
+  ['qwen3_5/granite4', "a Granite 4.0-H checkpoint's attn_out and mlp_out are what its mamba or self_attn and its shared_mlp return"],
   [
     'qwen3_5/olmo-hybrid',
     "an OLMo Hybrid checkpoint's attn_out and mlp_out are what its branches add: linear_attn and mlp, or the attention layer's post_attention_layernorm and post_feedforward_layernorm",
@@ -747,7 +752,7 @@ test("Qwen 3.5's attn_z: what o_proj reads at its full-attention layer (the head
   await assert.rejects(
     HookedModel.load(sourceOf(folder), { targets: [0], hookPoint: 'attn_z', tensorNames: new Map() }, cpu),
     (e: SaeDiffError) =>
-      e.location?.key === 'layers.target_indices' && /Layer 0 is a linear-attention or convolution layer/.test(e.message),
+      e.location?.key === 'layers.target_indices' && /Layer 0 is a linear-attention, convolution or state-space layer/.test(e.message),
   );
 });
 
@@ -813,6 +818,25 @@ test("LFM2's config as the hub ships it (block_ff_dim, tie_embedding, full_attn_
   assert.equal(decoderSpec({ ...hub, block_auto_adjust_ff_dim: false }, file).intermediate, 192);
   assert.equal(decoderSpec({ ...hub, block_ffn_dim_multiplier: null }, file).intermediate, 128);
   assert.deepEqual(decoderSpec({ ...hub, full_attn_idxs: undefined }, file).shortConv?.layers, [false, false, false, false]);
+});
+
+test('Granite 4.0-H\'s config as released (layer_types "mamba" / "attention") reads as GraniteMoeHybridConfig reads it; its experts are refused', () => {
+  const file = path.join(REPO_ROOT, 'test', 'fixtures', 'qwen3_5', 'granite4', 'config.json');
+  const saved = JSON.parse(fs.readFileSync(file, 'utf8'));
+  const released = { ...saved, layer_types: ['mamba', 'mamba', 'attention', 'mamba'], mamba_d_head: 'auto' };
+  const spec = decoderSpec(released, file);
+  assert.deepEqual(spec.mamba?.layers, [true, true, false, true]);
+  assert.equal(spec.mamba?.headDim, 32);
+  assert.deepEqual(spec.noRopeLayers, [true, true, true, true]);
+  assert.equal(decoderSpec({ ...released, position_embedding_type: 'rope' }, file).noRopeLayers, undefined);
+  assert.throws(
+    () => decoderSpec({ ...released, num_local_experts: 32 }, file),
+    (e: SaeDiffError) => e.location?.key === 'num_local_experts' && /mixture of experts \(num_local_experts 32/.test(e.message),
+  );
+  assert.throws(
+    () => decoderSpec({ ...released, num_local_experts: undefined }, file),
+    (e: SaeDiffError) => e.location?.key === 'num_local_experts',
+  );
 });
 
 /** Mixture-of-experts checkpoints (test/fixtures/moe_fixtures.py): every hook point, the MoE block's output as mlp_out. */

@@ -166,7 +166,7 @@ describe('config semantic checks', () => {
     assert.deepEqual(
       ds.map((d) => d.message),
       [
-        "Layer 0 is a linear-attention or convolution layer, which has no attention heads and so no attn_z. The base model's full-attention layers are 1.",
+        "Layer 0 is a linear-attention, convolution or state-space layer, which has no attention heads and so no attn_z. The base model's full-attention layers are 1.",
       ],
     );
     assert.deepEqual(ds[0].range, spanAt(text, text.indexOf('[0, 1]') + 1, 1));

@@ -43,7 +43,7 @@ export interface ModelFacts {
   /** Attention heads x head_dim: the width of attn_z (modelFolder.ts attentionWidth). */
   attentionWidth?: number;
   layerCount?: number;
-  /** Qwen 3.5's linear-attention (Gated DeltaNet) and LFM2's convolution layers, which have no attention heads (no attn_z). */
+  /** The layers without attention heads (no attn_z): Gated DeltaNet, LFM2's convolution, Granite 4's Mamba2. */
   linearAttentionLayers?: number[];
   modelType?: string;
   tokenizerPath?: string;
@@ -111,7 +111,7 @@ export function modelFacts(folder: string, onnxFile?: string): ModelFacts {
         if (facts.checkpointPath) {
           try {
             const spec = checkpointSpec(cfg, configJson);
-            const linear = 'linearAttention' in spec ? (spec.linearAttention ?? spec.shortConv)?.layers : undefined;
+            const linear = 'linearAttention' in spec ? (spec.linearAttention ?? spec.shortConv ?? spec.mamba)?.layers : undefined;
             if (linear) facts.linearAttentionLayers = linear.flatMap((isLinear, l) => (isLinear ? [l] : []));
           } catch (e) {
             facts.checkpointError = (e as Error).message;

@@ -201,7 +201,7 @@ function checkLayers(ctx: CheckContext, base: ModelFacts | undefined): void {
         ctx,
         'attn-z-linear-attention-layer',
         t.segments,
-        `Layer ${t.layer} is a linear-attention or convolution layer, which has no attention heads and so no attn_z. The base model's full-attention layers are ${full.join(', ')}.`,
+        `Layer ${t.layer} is a linear-attention, convolution or state-space layer, which has no attention heads and so no attn_z. The base model's full-attention layers are ${full.join(', ')}.`,
         { layer: t.layer, fullAttentionLayers: full },
       );
     }

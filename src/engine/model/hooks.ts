@@ -18,11 +18,11 @@ const DOTTED_BLOCK = /^(.*?(?:^|\.)(?:layers|h|blocks|layer|decoder_layers))\.(\
  * post_feedforward_layernorm.output; GLM-4's are post_self_attn_layernorm and post_mlp_layernorm). A Llama block's
  * post_attention_layernorm feeds the MLP, never the sum.
  */
-const ATTN_MODULE = /^(self_attn|linear_attn|conv|attn|attention|self_attention|post_attention_layernorm|post_self_attn_layernorm)$/;
-const MLP_MODULE = /^(mlp|feed_forward|ffn|block_sparse_moe|post_feedforward_layernorm|post_mlp_layernorm)$/;
+const ATTN_MODULE = /^(self_attn|linear_attn|conv|mamba|attn|attention|self_attention|post_attention_layernorm|post_self_attn_layernorm)$/;
+const MLP_MODULE = /^(mlp|shared_mlp|feed_forward|ffn|block_sparse_moe|post_feedforward_layernorm|post_mlp_layernorm)$/;
 
-/** Token mixers without attention heads, in the attention's place: Qwen 3.5's Gated DeltaNet, LFM2's short convolution. */
-const LINEAR_ATTENTION = /^(linear_attn|conv)(\/|$)/;
+/** Token mixers without attention heads, in the attention's place: Gated DeltaNet, LFM2's short convolution, Mamba2. */
+const LINEAR_ATTENTION = /^(linear_attn|conv|mamba)(\/|$)/;
 /** The attention's output projection (W_O) below its module, with a LoRA branch's scopes under it: Llama's kin o_proj, GPT-NeoX / Phi dense, GPT-2 c_proj, OPT out_proj. */
 const OUTPUT_PROJECTION = /^(self_attn|attn|attention|self_attention)\/(o_proj|dense|c_proj|out_proj)(\/|$)/;
 /** The projections that make the values (or q, k and v fused): a bias here is a value bias. */
@@ -388,7 +388,7 @@ export function discoverHooks(
     const t = scopedHook(blocks, model, layer, hookPoint);
     if (!t && hookPoint === 'attn_z' && blocks.get(layer)!.nodes.some((n) => LINEAR_ATTENTION.test(n.scope))) {
       throw new SaeDiffError(
-        `Layer ${layer} is a linear-attention or convolution layer (Qwen 3.5's Gated DeltaNet, LFM2's short convolution), which has no attention heads and so no attn_z`,
+        `Layer ${layer} is a linear-attention, convolution or state-space layer (Gated DeltaNet, LFM2's short convolution, Mamba2), which has no attention heads and so no attn_z`,
         {
           location: { file, key: 'layers.target_indices' },
           hint: "Hook attn_z at the model's full_attention layers (config.json's layer_types), or hook this layer at another point (attn_out, resid_post).",

@@ -57,6 +57,7 @@ export const CHECKPOINT_FAMILIES = [
   'gemma4_text',
   'lfm2',
   'olmo_hybrid',
+  'granitemoehybrid',
 ] as const;
 
 /**
@@ -210,8 +211,66 @@ export interface DecoderSpec {
   gemma4Layers?: Gemma4Layers;
   /** LFM2: its short-convolution layers. */
   shortConv?: ShortConvSpec;
+  /** Granite 4.0-H: its Mamba2 layers. */
+  mamba?: MambaSpec;
   /** The block's module names where they are not Llama's (LFM2's). */
   names?: ModuleNames;
+}
+
+/** Granite 4.0-H's Mamba2 layers (mamba2.ts). */
+export interface MambaSpec {
+  /** Per layer: a Mamba2 layer (layer_types "mamba" / "linear_attention"), else attention. */
+  layers: boolean[];
+  heads: number;
+  headDim: number;
+  groups: number;
+  stateSize: number;
+  convKernel: number;
+  convBias: boolean;
+  /** mamba_proj_bias: biases on in_proj and out_proj. */
+  projBias: boolean;
+  /** time_step_limit: dt is clamped to it. */
+  dtLimit: [number, number];
+}
+
+/**
+ * GraniteMoeHybridConfig's Mamba2 layers (configuration_granitemoehybrid.py): layer_types in the current names
+ * ("linear_attention", "full_attention") or the released configs' legacy ones ("mamba", "attention"; default all
+ * Mamba); mamba_n_heads (128), mamba_d_head ("auto": mamba_expand · hidden_size / heads), mamba_n_groups (1),
+ * mamba_d_state (256), mamba_d_conv (4), mamba_conv_bias (true), mamba_proj_bias (false), time_step_limit (0, inf).
+ */
+function mambaOf(c: HfConfig, layers: number, hidden: number, file: string): MambaSpec {
+  const types = c.layer_types ?? Array.from({ length: layers }, () => 'mamba');
+  const remap: Record<string, string> = { mamba: 'linear_attention', attention: 'full_attention' };
+  if (
+    !Array.isArray(types) ||
+    types.length !== layers ||
+    types.some((t) => !['linear_attention', 'full_attention', 'mamba', 'attention'].includes(t))
+  )
+    throw refuse(file, 'layer_types', `layer_types must name "mamba" or "attention" for each of the ${layers} layers`, SAVED_HINT);
+  const heads = positiveInteger(c, 'mamba_n_heads', file, 128);
+  const expand = positiveInteger(c, 'mamba_expand', file, 2);
+  const headDim =
+    c.mamba_d_head === undefined || c.mamba_d_head === 'auto' ? (expand * hidden) / heads : positiveInteger(c, 'mamba_d_head', file);
+  if (!Number.isSafeInteger(headDim) || headDim * heads !== expand * hidden)
+    throw refuse(file, 'mamba_d_head', `mamba_d_head × mamba_n_heads must be mamba_expand × hidden_size (${expand * hidden})`, SAVED_HINT);
+  const groups = positiveInteger(c, 'mamba_n_groups', file, 1);
+  if (heads % groups !== 0)
+    throw refuse(file, 'mamba_n_groups', `mamba_n_groups (${groups}) does not divide mamba_n_heads (${heads})`, SAVED_HINT);
+  const limit = c.time_step_limit ?? [0, Infinity];
+  if (!Array.isArray(limit) || limit.length !== 2 || limit.some((v) => typeof v !== 'number' || Number.isNaN(v)))
+    throw refuse(file, 'time_step_limit', 'time_step_limit must be two numbers', SAVED_HINT);
+  return {
+    layers: (types as string[]).map((t) => (remap[t] ?? t) === 'linear_attention'),
+    heads,
+    headDim,
+    groups,
+    stateSize: positiveInteger(c, 'mamba_d_state', file, 256),
+    convKernel: positiveInteger(c, 'mamba_d_conv', file, 4),
+    convBias: c.mamba_conv_bias !== false,
+    projBias: c.mamba_proj_bias === true,
+    dtLimit: [limit[0] as number, limit[1] as number],
+  };
 }
 
 /** LFM2's short-convolution layers (shortConv.ts). */
@@ -234,6 +293,8 @@ export interface ModuleNames {
   output: string;
   qNorm: string;
   kNorm: string;
+  /** The fused gate and up projection, where the MLP has one (GLM, Phi-3: gate_up_proj; Granite 4: input_linear). */
+  gateUp: string;
   /** Norms the checkpoint saves under other names than the modules' (OLMo Hybrid's): module -> saved name. */
   saved?: Record<string, string>;
 }
@@ -248,6 +309,7 @@ export const LLAMA_NAMES: ModuleNames = {
   output: 'o_proj',
   qNorm: 'q_norm',
   kNorm: 'k_norm',
+  gateUp: 'gate_up_proj',
 };
 
 /** Lfm2DecoderLayer's: operator_norm, ffn_norm, feed_forward.w1 / w3 / w2, self_attn.out_proj and q_layernorm / k_layernorm. */
@@ -261,7 +323,11 @@ const LFM2_NAMES: ModuleNames = {
   output: 'out_proj',
   qNorm: 'q_layernorm',
   kNorm: 'k_layernorm',
+  gateUp: 'gate_up_proj',
 };
+
+/** GraniteMoeHybridDecoderLayer's MLP: shared_mlp, its fused input_linear (gate, then up) and output_linear. */
+const GRANITE4_NAMES: ModuleNames = { ...LLAMA_NAMES, mlp: 'shared_mlp', gateUp: 'input_linear', down: 'output_linear' };
 
 /**
  * OLMo Hybrid's checkpoints name its norms as the original OLMo code did (transformers 5.18 conversion_mapping.py
@@ -674,6 +740,7 @@ function slidingAttention(
     case 'qwen3_5_moe_text':
     case 'lfm2':
     case 'olmo_hybrid':
+    case 'granitemoehybrid':
       return undefined;
     // MixtralConfig's, Starcoder2Config's and Ministral3Config's sliding_window default to none (MistralConfig's to 4096)
     case 'mixtral':
@@ -856,8 +923,19 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
   if (gemma4) refuseUnbuiltGemma4(c, configFile);
   const lfm2 = family === 'lfm2';
   const olmoHybrid = family === 'olmo_hybrid';
+  const granite4 = family === 'granitemoehybrid';
+  // GraniteMoeHybridConfig's num_local_experts defaults to 8; its experts are saved fused, which is not built
+  if (granite4 && (c.num_local_experts ?? 8) !== 0)
+    throw refuse(
+      configFile,
+      'num_local_experts',
+      `Granite 4's mixture of experts (num_local_experts ${JSON.stringify(c.num_local_experts ?? 8)}: 4.0-H Tiny and Small) is not built`,
+      EXPORT_HINT,
+    );
   // OlmoHybridModel runs no RoPE when its rope_parameters has no rope_theta (the released checkpoints): NoPE
-  const nope = olmoHybrid && (c.rope_parameters as Record<string, unknown> | null | undefined)?.rope_theta == null && c.rope_theta == null;
+  const nope =
+    (granite4 && c.position_embedding_type !== 'rope') ||
+    (olmoHybrid && (c.rope_parameters as Record<string, unknown> | null | undefined)?.rope_theta == null && c.rope_theta == null);
   const lfmLayers = lfm2 ? lfm2Layers(c, positiveInteger(c, 'num_hidden_layers', configFile), configFile) : undefined;
   // StableLM 2 12B's per-head q / k LayerNorms and parallel blocks are not built
   for (const key of ['qk_layernorm', 'use_parallel_residual'])
@@ -913,7 +991,8 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
       : undefined;
   const olmo = family === 'olmo2' || family === 'olmo3';
   // GraniteConfig's multipliers (default 1): Python floats that multiply float32 tensors, so float32 in effect
-  const granite = family === 'granite';
+  // Granite 4 (granitemoehybrid) has Granite 3's multipliers
+  const granite = family === 'granite' || granite4;
   const multiplier = (key: string) => Math.fround(finite(c[key] ?? 1, key, configFile));
   // the config classes' rope_theta defaults: Gemma3TextConfig and MixtralConfig 1e6, Olmo3Config 5e5, the others 1e4
   const defaultTheta = gemma3 || lfm2 || family === 'mixtral' ? 1_000_000 : family === 'olmo3' ? 500_000 : 10_000;
@@ -958,7 +1037,14 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
     kvHeads,
     headDim,
     // Qwen3_5MoeTextConfig has no intermediate_size: every layer is sparse, so no dense MLP reads it
-    intermediate: lfmLayers?.intermediate ?? (family === 'qwen3_5_moe_text' ? 0 : positiveInteger(c, 'intermediate_size', configFile)),
+    // Granite 4's MLP is its shared_mlp, of shared_intermediate_size (default 1024)
+    intermediate:
+      lfmLayers?.intermediate ??
+      (granite4
+        ? positiveInteger(c, 'shared_intermediate_size', configFile, 1024)
+        : family === 'qwen3_5_moe_text'
+          ? 0
+          : positiveInteger(c, 'intermediate_size', configFile)),
     rmsNormEps: eps,
     invFreq: layerAttention?.sliding.invFreq ?? ropeInverseFrequencies(rotaryDim, rope.full.theta, rope.full.scaling),
     rotaryDim,
@@ -966,7 +1052,6 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
     longropeFrom: longrope?.originalMaxPositions,
     ropeAttentionFactor: longrope ? Math.fround(longrope.attentionFactor) : yarnScale !== undefined ? Math.fround(yarnScale) : undefined,
     fusedProjections: phi3,
-    fusedGateUp: glm || undefined,
     rotaryInterleaved: glm || undefined,
     branchNorms: family === 'glm4' || undefined,
     noRopeLayers: family === 'smollm3' ? smolNoRope(c, layers, configFile) : nope ? Array.from({ length: layers }, () => true) : undefined,
@@ -1031,7 +1116,9 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
     valueNorm: gemma4 || undefined,
     layerScalar: gemma4 || undefined,
     shortConv: lfmLayers?.shortConv,
-    names: lfm2 ? LFM2_NAMES : olmoHybrid ? OLMO_HYBRID_NAMES : undefined,
+    names: lfm2 ? LFM2_NAMES : olmoHybrid ? OLMO_HYBRID_NAMES : granite4 ? GRANITE4_NAMES : undefined,
+    mamba: granite4 ? mambaOf(c, layers, hidden, configFile) : undefined,
+    fusedGateUp: glm || granite4 || undefined,
     gemma4Layers: layerAttention && gemma4Layers(c, configFile, sliding?.layers ?? Array.from({ length: layers }, () => false)),
   };
 }

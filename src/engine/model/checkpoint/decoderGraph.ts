@@ -38,6 +38,7 @@ import type { CheckpointFiles } from './checkpointFiles';
 import { LLAMA_NAMES, type DecoderSpec } from './decoderConfig';
 import { decoderModel, geluTanh, layerNorm, Rotary, startGraph } from './graphParts';
 import { gatedDeltaNet, type LinearAttentionContext } from './linearAttention';
+import { mamba2 } from './mamba2';
 import { shortConv } from './shortConv';
 import type { LoraAdapter } from './loraAdapter';
 import { moeBlock, type MoeContext } from './moeBlock';
@@ -182,7 +183,9 @@ export function buildDecoderGraph(
       ? gatedDeltaNet(linearContext, spec.linearAttention, block, w, normed)
       : spec.shortConv?.layers[l]
         ? shortConv({ g, weights, projections, hidden }, spec.shortConv, block, w, normed)
-        : selfAttention(l, block, w, normed);
+        : spec.mamba?.layers[l]
+          ? mamba2({ g, weights, projections, hidden, eps: spec.rmsNormEps }, spec.mamba, block, w, normed)
+          : selfAttention(l, block, w, normed);
     // Gemma 2 normalises the attention output before the residual add, and the MLP's input and output; OLMo 2 the
     // attention and MLP outputs only
     const gemma = spec.sandwichNorms;
@@ -389,7 +392,7 @@ export function buildDecoderGraph(
         ? g.op(
             mlp,
             'Split',
-            [linear(`${mlp}/gate_up_proj`, normed2, `${w}.mlp.gate_up_proj`, 2 * intermediate, false, hidden)],
+            [linear(`${mlp}/${names.gateUp}`, normed2, `${w}.${names.mlp}.${names.gateUp}`, 2 * intermediate, false, hidden)],
             [intAttr('axis', -1)],
             2,
           )

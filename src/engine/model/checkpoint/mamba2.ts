@@ -1,0 +1,184 @@
+/**
+ * IBM Granite 4.0-H's Mamba2 mixer (transformers 5.18 modeling_granitemoehybrid.py GraniteMoeHybridMambaLayer, its
+ * torch path: mamba2_chunk_scan's reference), as part of the decoder graph (decoderGraph.ts):
+ * - padding tokens' inputs zeroed (apply_mask_to_padding_states); in_proj into the gate z, x / B / C, and dt;
+ * - x / B / C through a causal depthwise convolution (kernel mamba_d_conv, mamba_conv_bias) and SiLU, padding zeroed
+ *   again; B and C per group (mamba_n_groups), repeated for the heads of each group (repeat_interleave);
+ * - dt = softplus(dt + dt_bias) clamped to time_step_limit; per head h and token t, from a zero state
+ *   S [head_dim, d_state]: S ← exp(A_h · dt) · S + (dt · x_t) ⊗ B_t, y_t = S · C_t + D_h · x_t, A = -exp(A_log)
+ *   (the chunked scan computes the same recurrence in float32); as an ONNX Scan over the sequence;
+ * - y · SiLU(z), RMS-normalised over the whole inner width (GraniteMoeHybridRMSNormGated: the gate before the norm),
+ *   times norm.weight; out_proj.
+ */
+import { onnx } from 'onnx-proto';
+import { intAttr, TensorDataType, valueInfo } from '../onnxGraph';
+import type { MambaSpec } from './decoderConfig';
+import type { Projections } from './graphParts';
+import type { WeightReader } from './checkpointWeights';
+import { FLOAT, ints, type ScopedGraph } from './scopedGraph';
+
+/** The mamba branch of block `block` (weights under `w`) on its normed input x [B, S, hidden]. */
+export function mamba2(
+  ctx: { g: ScopedGraph; weights: WeightReader; projections: Projections; hidden: number; eps: number },
+  spec: MambaSpec,
+  block: string,
+  w: string,
+  x: string,
+): string {
+  const { g, weights, projections, hidden } = ctx;
+  const scope = `${block}/mamba`;
+  const { heads, headDim, groups, stateSize, convKernel } = spec;
+  const inner = heads * headDim;
+  const convDim = inner + 2 * groups * stateSize;
+  const f32 = (op: string, inputs: string[], attrs: onnx.IAttributeProto[] = []) => g.one(scope, op, inputs, attrs, FLOAT);
+  const shaped = (t: string, dims: number[]) => g.one(scope, 'Reshape', [t, g.int64s(`sae_diff.shape_${dims.join('_')}`, dims)], [], FLOAT);
+  const toFloat = (t: string) => g.cast(scope, t, g.act, FLOAT);
+  const real = g.one(
+    scope,
+    'Unsqueeze',
+    [g.cast(scope, 'attention_mask', TensorDataType.INT64, FLOAT), g.int64s('sae_diff.axes_last', [-1])],
+    [],
+    FLOAT,
+  );
+  const masked = g.one(scope, 'Mul', [x, g.cast(scope, real, FLOAT, g.act)]);
+
+  const projected = projections.linear(`${scope}/in_proj`, masked, `${w}.mamba.in_proj`, inner + convDim + heads, spec.projBias, hidden);
+  const [gate, xbc, dtRaw] = g.op(
+    scope,
+    'Split',
+    [projected, g.int64s(`sae_diff.mamba_split_${inner}_${convDim}_${heads}`, [inner, convDim, heads])],
+    [intAttr('axis', -1)],
+    3,
+  );
+  const convInputs = [
+    g.one(scope, 'Transpose', [xbc], [ints('perm', [0, 2, 1])]),
+    weights.get(`${w}.mamba.conv1d.weight`, [convDim, 1, convKernel]),
+  ];
+  if (spec.convBias) convInputs.push(weights.get(`${w}.mamba.conv1d.bias`, [convDim]));
+  const conv = g.one(`${scope}/conv1d`, 'Conv', convInputs, [
+    intAttr('group', convDim),
+    ints('kernel_shape', [convKernel]),
+    ints('pads', [convKernel - 1, 0]),
+  ]);
+  const activated = g.one(scope, 'Transpose', [g.one(scope, 'Mul', [conv, g.one(scope, 'Sigmoid', [conv])])], [ints('perm', [0, 2, 1])]);
+  // the padding zeroed again after the convolution, so that it leaves the state at zero
+  const xbcF = f32('Mul', [toFloat(activated), real]);
+  const [xs, bs, cs] = g.op(
+    scope,
+    'Split',
+    [xbcF, g.int64s(`sae_diff.mamba_xbc_${inner}_${groups * stateSize}`, [inner, groups * stateSize, groups * stateSize])],
+    [intAttr('axis', -1)],
+    3,
+    FLOAT,
+  );
+
+  // dt = clamp(softplus(dt + dt_bias)) (F.softplus: x itself above 20)
+  const biased = f32('Add', [toFloat(dtRaw), toFloat(weights.get(`${w}.mamba.dt_bias`, [heads]))]);
+  const softplus = f32('Where', [
+    g.one(scope, 'Greater', [biased, g.floats('sae_diff.softplus_threshold', Float32Array.of(20), [])], [], null),
+    biased,
+    f32('Log', [f32('Add', [f32('Exp', [biased]), g.floats('sae_diff.one_f32', Float32Array.of(1), [])])]),
+  ]);
+  const [low, high] = spec.dtLimit;
+  const dt = f32('Clip', [
+    softplus,
+    g.floats(`sae_diff.dt_min_${low}`, Float32Array.of(low), []),
+    g.floats(`sae_diff.dt_max_${high}`, Float32Array.of(Number.isFinite(high) ? high : 3.4028234663852886e38), []),
+  ]);
+  const rate = f32('Neg', [f32('Exp', [toFloat(weights.get(`${w}.mamba.A_log`, [heads]))])]);
+  const decay = shaped(f32('Exp', [f32('Mul', [dt, rate])]), [0, 0, heads, 1, 1]);
+
+  const xHeads = shaped(xs, [0, 0, heads, headDim]);
+  const dtx = shaped(f32('Mul', [xHeads, f32('Unsqueeze', [dt, g.int64s('sae_diff.axes_last', [-1])])]), [0, 0, heads, headDim, 1]);
+  /** B or C [B, S, groups · state] per head [B, S, heads, state] (each group's repeated for its heads). */
+  const perHead = (t: string) => {
+    const grouped = shaped(t, [0, 0, groups, 1, stateSize]);
+    const expanded = f32('Expand', [grouped, g.int64s(`sae_diff.mamba_group_heads_${heads / groups}`, [1, 1, 1, heads / groups, 1])]);
+    return expanded;
+  };
+  const bRow = shaped(perHead(bs), [0, 0, heads, 1, stateSize]);
+  const cColumn = shaped(perHead(cs), [0, 0, heads, stateSize, 1]);
+
+  const batch = g.one(
+    scope,
+    'Slice',
+    [g.one(scope, 'Shape', ['input_ids'], [], null), g.int64s('sae_diff.slice_from_0', [0]), g.int64s('sae_diff.slice_to_1', [1])],
+    [],
+    null,
+  );
+  const stateShape = g.one(
+    scope,
+    'Concat',
+    [batch, g.int64s(`sae_diff.mamba_state_${heads}_${headDim}_${stateSize}`, [heads, headDim, stateSize])],
+    [intAttr('axis', 0)],
+    null,
+  );
+  const zeroState = f32(
+    'ConstantOfShape',
+    [stateShape],
+    [{ name: 'value', type: onnx.AttributeProto.AttributeType.TENSOR, t: { dataType: FLOAT, dims: [1], floatData: [0] } }],
+  );
+  const [, ys] = g.op(
+    scope,
+    'Scan',
+    [zeroState, decay, dtx, bRow, cColumn],
+    [
+      { name: 'body', type: onnx.AttributeProto.AttributeType.GRAPH, g: ssmStep(`${scope}/ssm`) },
+      intAttr('num_scan_inputs', 4),
+      ints('scan_input_axes', [1, 1, 1, 1]),
+      ints('scan_output_axes', [1]),
+    ],
+    2,
+    FLOAT,
+  );
+  // y + D · x (D per head)
+  const withSkip = f32('Add', [
+    shaped(ys, [0, 0, heads, headDim]),
+    f32('Mul', [xHeads, f32('Unsqueeze', [toFloat(weights.get(`${w}.mamba.D`, [heads])), g.int64s('sae_diff.axes_last', [-1])])]),
+  ]);
+  const y = g.cast(scope, shaped(withSkip, [0, 0, inner]), FLOAT, g.act);
+
+  // GraniteMoeHybridRMSNormGated: (y · silu(z)) in float32, RMS-normalised, then weight · it in the activations' type
+  const norm = `${scope}/norm`;
+  const z = toFloat(gate);
+  const gated = g.one(norm, 'Mul', [toFloat(y), g.one(norm, 'Mul', [z, g.one(norm, 'Sigmoid', [z], [], FLOAT)], [], FLOAT)], [], FLOAT);
+  const meanSquare = g.one(
+    norm,
+    'ReduceMean',
+    [g.one(norm, 'Mul', [gated, gated], [], FLOAT)],
+    [ints('axes', [-1]), intAttr('keepdims', 1)],
+    FLOAT,
+  );
+  const eps = g.floats(`sae_diff.eps_${ctx.eps}`, Float32Array.of(ctx.eps), []);
+  const normed = g.one(
+    norm,
+    'Mul',
+    [gated, g.one(norm, 'Reciprocal', [g.one(norm, 'Sqrt', [g.one(norm, 'Add', [meanSquare, eps], [], FLOAT)], [], FLOAT)], [], FLOAT)],
+    [],
+    FLOAT,
+  );
+  const weighted = g.one(norm, 'Mul', [weights.get(`${w}.mamba.norm.weight`, [inner]), g.cast(norm, normed, FLOAT, g.act)]);
+  return projections.linear(`${scope}/out_proj`, weighted, `${w}.mamba.out_proj`, hidden, spec.projBias, inner);
+}
+
+/** One token of the selective scan, the Scan's body: S ← decay · S + dtx ⊗ B; y = S · C ([B, H, head_dim, 1]). */
+function ssmStep(name: string): onnx.IGraphProto {
+  const t = (s: string) => `${name}/${s}`;
+  const node = (opType: string, inputs: string[], output: string): onnx.INodeProto => ({
+    opType,
+    input: inputs.map(t),
+    output: [t(output)],
+    name: t(`${opType}_${output}`),
+  });
+  return {
+    name,
+    node: [
+      node('Mul', ['state', 'decay'], 'decayed'),
+      node('MatMul', ['dtx', 'b'], 'update'),
+      node('Add', ['decayed', 'update'], 'next_state'),
+      node('MatMul', ['next_state', 'c'], 'y'),
+    ],
+    input: ['state', 'decay', 'dtx', 'b', 'c'].map((i) => valueInfo(t(i), FLOAT)),
+    output: [valueInfo(t('next_state'), FLOAT), valueInfo(t('y'), FLOAT)],
+  };
+}
