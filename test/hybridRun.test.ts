@@ -13,7 +13,7 @@ import * as path from 'path';
 import { test } from 'node:test';
 import type { SaeDiffReport } from '../src/shared/reportTypes';
 import { runCli } from './helpers/cli';
-import { writeSafetensors } from './helpers/safetensors';
+import { writeSaeLensSae } from './helpers/saeLensSae';
 import { FIXTURES, REPO_ROOT, scratchDir } from './helpers/paths';
 
 const out = scratchDir('hybrid-run');
@@ -63,8 +63,6 @@ function wordTokenizer(folder: string, size: number): void {
 
 /** A SAELens SAE at `layer`'s resid_post that reconstructs exactly: W_enc = [I, -I], ReLU, W_dec = [I; -I]. */
 function exactSae(folder: string, layer: number, dIn: number): string {
-  fs.rmSync(folder, { recursive: true, force: true });
-  fs.mkdirSync(folder, { recursive: true });
   const dSae = 2 * dIn;
   const enc = new Float32Array(dIn * dSae);
   const dec = new Float32Array(dSae * dIn);
@@ -74,25 +72,18 @@ function exactSae(folder: string, layer: number, dIn: number): string {
     dec[i * dIn + i] = 1;
     dec[(dIn + i) * dIn + i] = -1;
   }
-  writeSafetensors(path.join(folder, 'sae_weights.safetensors'), {
-    W_enc: { shape: [dIn, dSae], data: enc },
-    b_enc: { shape: [dSae], data: new Float32Array(dSae) },
-    W_dec: { shape: [dSae, dIn], data: dec },
-    b_dec: { shape: [dIn], data: new Float32Array(dIn) },
-  });
-  const cfg = {
-    architecture: 'standard',
-    d_in: dIn,
-    d_sae: dSae,
-    dtype: 'float32',
-    hook_name: `blocks.${layer}.hook_resid_post`,
-    hook_layer: layer,
-    activation_fn_str: 'relu',
-    apply_b_dec_to_input: false,
-    normalize_activations: 'none',
-  };
-  fs.writeFileSync(path.join(folder, 'cfg.json'), JSON.stringify(cfg));
-  return folder;
+  return writeSaeLensSae(
+    folder,
+    { enc, dec, dIn, dSae },
+    {
+      architecture: 'standard',
+      hook_name: `blocks.${layer}.hook_resid_post`,
+      hook_layer: layer,
+      activation_fn_str: 'relu',
+      apply_b_dec_to_input: false,
+      normalize_activations: 'none',
+    },
+  );
 }
 
 test('a whole run on a Qwen 3.5 checkpoint (Gated DeltaNet layers) against its LoRA fine-tune reports what the adapter changed, at every layer', () => {

@@ -16,11 +16,12 @@
  * The recurrence runs in float32 (transformers casts q, k, v, β and g to float32 for it) in an ONNX Scan over the
  * sequence.
  */
-import { onnx } from 'onnx-proto';
-import { intAttr, TensorDataType, valueInfo } from '../onnxGraph';
+import type { onnx } from 'onnx-proto';
+import { intAttr } from '../onnxGraph';
 import type { LinearAttentionSpec } from './decoderConfig';
 import type { GraphFrame, Projections } from './graphParts';
 import type { WeightReader } from './checkpointWeights';
+import { causalConv, realTokens, scanFromZero, softplus, type RecurrenceStep } from './recurrentParts';
 import { FLOAT, ints, type ScopedGraph } from './scopedGraph';
 
 export interface LinearAttentionContext {
@@ -51,19 +52,7 @@ export function gatedDeltaNet(ctx: LinearAttentionContext, spec: LinearAttention
   const linear = (module: string, input: string, width: number) =>
     projections.linear(`${scope}/${module}`, input, `${w}.linear_attn.${module}`, width, false, hidden);
 
-  const realTokens = g.cast(
-    scope,
-    g.one(
-      scope,
-      'Unsqueeze',
-      [g.cast(scope, 'attention_mask', TensorDataType.INT64, FLOAT), g.int64s('sae_diff.axes_last', [-1])],
-      [],
-      FLOAT,
-    ),
-    FLOAT,
-    g.act,
-  );
-  const masked = g.one(scope, 'Mul', [x, realTokens]);
+  const masked = g.one(scope, 'Mul', [x, realTokens(g, scope, g.act)]);
 
   // causal_conv1d_fn: F.conv1d over [B, channels, S] with kernel - 1 zeros in front, groups = channels, then SiLU
   const qkv = olmo
@@ -74,16 +63,8 @@ export function gatedDeltaNet(ctx: LinearAttentionContext, spec: LinearAttention
         [intAttr('axis', -1)],
       )
     : linear('in_proj_qkv', masked, convDim);
-  const channels = g.one(scope, 'Transpose', [qkv], [ints('perm', [0, 2, 1])]);
-  const conv = g.one(
-    `${scope}/conv1d`,
-    'Conv',
-    [channels, olmo ? olmoConv() : weights.get(`${w}.linear_attn.conv1d.weight`, [convDim, 1, convKernel])],
-    [intAttr('group', convDim), ints('kernel_shape', [convKernel]), ints('pads', [convKernel - 1, 0])],
-  );
-  const mixed = toFloat(
-    g.one(scope, 'Transpose', [g.one(scope, 'Mul', [conv, g.one(scope, 'Sigmoid', [conv])])], [ints('perm', [0, 2, 1])]),
-  );
+  const weight = olmo ? olmoConv() : weights.get(`${w}.linear_attn.conv1d.weight`, [convDim, 1, convKernel]);
+  const mixed = toFloat(causalConv(g, scope, qkv, { weight, channels: convDim, kernel: convKernel, silu: true }));
   const [q, k, v] = g.op(
     scope,
     'Split',
@@ -121,47 +102,11 @@ export function gatedDeltaNet(ctx: LinearAttentionContext, spec: LinearAttention
     sigmoid = f32('Mul', [sigmoid, g.floats(`sae_diff.beta_scale_${spec.betaScale}`, Float32Array.of(spec.betaScale), [])]);
   const beta = shaped(sigmoid, [0, 0, valueHeads, 1, 1]);
   const a = f32('Add', [toFloat(linear(aName, masked, valueHeads)), toFloat(weights.get(`${w}.linear_attn.dt_bias`, [valueHeads]))]);
-  const one = g.floats('sae_diff.one_f32', Float32Array.of(1), []);
-  const softplus = f32('Where', [
-    g.one(scope, 'Greater', [a, g.floats('sae_diff.softplus_threshold', Float32Array.of(20), [])], [], null),
-    a,
-    f32('Log', [f32('Add', [f32('Exp', [a]), one])]),
-  ]);
+  const step = softplus(g, scope, a);
   const rate = f32('Exp', [toFloat(weights.get(`${w}.linear_attn.A_log`, [valueHeads]))]);
-  const decay = shaped(f32('Exp', [f32('Neg', [f32('Mul', [rate, softplus])])]), [0, 0, valueHeads, 1, 1]);
+  const decay = shaped(f32('Exp', [f32('Neg', [f32('Mul', [rate, step])])]), [0, 0, valueHeads, 1, 1]);
 
-  const batch = g.one(
-    scope,
-    'Slice',
-    [g.one(scope, 'Shape', ['input_ids'], [], null), g.int64s('sae_diff.slice_from_0', [0]), g.int64s('sae_diff.slice_to_1', [1])],
-    [],
-    null,
-  );
-  const stateShape = g.one(
-    scope,
-    'Concat',
-    [batch, g.int64s(`sae_diff.state_${valueHeads}_${dk}_${dv}`, [valueHeads, dk, dv])],
-    [intAttr('axis', 0)],
-    null,
-  );
-  const zeroState = f32(
-    'ConstantOfShape',
-    [stateShape],
-    [{ name: 'value', type: onnx.AttributeProto.AttributeType.TENSOR, t: { dataType: FLOAT, dims: [1], floatData: [0] } }],
-  );
-  const [, outputs] = g.op(
-    scope,
-    'Scan',
-    [zeroState, query, keyRow, keyColumn, value, decay, beta],
-    [
-      { name: 'body', type: onnx.AttributeProto.AttributeType.GRAPH, g: deltaRuleStep(`${scope}/delta_rule`) },
-      intAttr('num_scan_inputs', 6),
-      ints('scan_input_axes', [1, 1, 1, 1, 1, 1]),
-      ints('scan_output_axes', [1]),
-    ],
-    2,
-    FLOAT,
-  );
+  const outputs = scanFromZero(g, scope, [valueHeads, dk, dv], [query, keyRow, keyColumn, value, decay, beta], DELTA_RULE);
 
   // Qwen3_5RMSNormGated on each head's output: normalised in float32, times the weight in the activations' type,
   // times SiLU(z) in float32
@@ -209,27 +154,18 @@ export function gatedDeltaNet(ctx: LinearAttentionContext, spec: LinearAttention
  * One token of the gated delta rule, the Scan's body: state [B, H, dk, dv] and the token's q, k as a row and as a
  * column, v, decay and β (each [B, H, ...]) in; the new state and o [B, H, 1, dv] out.
  */
-function deltaRuleStep(name: string): onnx.IGraphProto {
-  const t = (s: string) => `${name}/${s}`;
-  const node = (opType: string, inputs: string[], output: string): onnx.INodeProto => ({
-    opType,
-    input: inputs.map(t),
-    output: [t(output)],
-    name: t(opType === 'MatMul' ? output : `${opType}_${output}`),
-  });
-  const inputs = ['state', 'q', 'k_row', 'k_column', 'v', 'decay', 'beta'];
-  return {
-    name,
-    node: [
-      node('Mul', ['state', 'decay'], 'decayed'),
-      node('MatMul', ['k_row', 'decayed'], 'remembered'),
-      node('Sub', ['v', 'remembered'], 'error'),
-      node('Mul', ['error', 'beta'], 'delta'),
-      node('MatMul', ['k_column', 'delta'], 'update'),
-      node('Add', ['decayed', 'update'], 'next_state'),
-      node('MatMul', ['q', 'next_state'], 'o'),
-    ],
-    input: inputs.map((i) => valueInfo(t(i), FLOAT)),
-    output: [valueInfo(t('next_state'), FLOAT), valueInfo(t('o'), FLOAT)],
-  };
-}
+const DELTA_RULE: RecurrenceStep = {
+  name: 'delta_rule',
+  inputs: ['q', 'k_row', 'k_column', 'v', 'decay', 'beta'],
+  nodes: [
+    ['Mul', ['state', 'decay'], 'decayed'],
+    ['MatMul', ['k_row', 'decayed'], 'remembered'],
+    ['Sub', ['v', 'remembered'], 'error'],
+    ['Mul', ['error', 'beta'], 'delta'],
+    ['MatMul', ['k_column', 'delta'], 'update'],
+    ['Add', ['decayed', 'update'], 'next_state'],
+    ['MatMul', ['q', 'next_state'], 'o'],
+  ],
+  nextState: 'next_state',
+  output: 'o',
+};

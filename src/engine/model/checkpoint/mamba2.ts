@@ -10,11 +10,12 @@
  * - y · SiLU(z), RMS-normalised over the whole inner width (GraniteMoeHybridRMSNormGated: the gate before the norm),
  *   times norm.weight; out_proj.
  */
-import { onnx } from 'onnx-proto';
-import { intAttr, TensorDataType, valueInfo } from '../onnxGraph';
+import type { onnx } from 'onnx-proto';
+import { intAttr } from '../onnxGraph';
 import type { MambaSpec } from './decoderConfig';
 import type { Projections } from './graphParts';
 import type { WeightReader } from './checkpointWeights';
+import { causalConv, realTokens, scanFromZero, softplus, type RecurrenceStep } from './recurrentParts';
 import { FLOAT, ints, type ScopedGraph } from './scopedGraph';
 
 /** The mamba branch of block `block` (weights under `w`) on its normed input x [B, S, hidden]. */
@@ -33,14 +34,8 @@ export function mamba2(
   const f32 = (op: string, inputs: string[], attrs: onnx.IAttributeProto[] = []) => g.one(scope, op, inputs, attrs, FLOAT);
   const shaped = (t: string, dims: number[]) => g.one(scope, 'Reshape', [t, g.int64s(`sae_diff.shape_${dims.join('_')}`, dims)], [], FLOAT);
   const toFloat = (t: string) => g.cast(scope, t, g.act, FLOAT);
-  const real = g.one(
-    scope,
-    'Unsqueeze',
-    [g.cast(scope, 'attention_mask', TensorDataType.INT64, FLOAT), g.int64s('sae_diff.axes_last', [-1])],
-    [],
-    FLOAT,
-  );
-  const masked = g.one(scope, 'Mul', [x, g.cast(scope, real, FLOAT, g.act)]);
+  const real = realTokens(g, scope, FLOAT);
+  const masked = g.one(scope, 'Mul', [x, realTokens(g, scope, g.act)]);
 
   const projected = projections.linear(`${scope}/in_proj`, masked, `${w}.mamba.in_proj`, inner + convDim + heads, spec.projBias, hidden);
   const [gate, xbc, dtRaw] = g.op(
@@ -50,17 +45,9 @@ export function mamba2(
     [intAttr('axis', -1)],
     3,
   );
-  const convInputs = [
-    g.one(scope, 'Transpose', [xbc], [ints('perm', [0, 2, 1])]),
-    weights.get(`${w}.mamba.conv1d.weight`, [convDim, 1, convKernel]),
-  ];
-  if (spec.convBias) convInputs.push(weights.get(`${w}.mamba.conv1d.bias`, [convDim]));
-  const conv = g.one(`${scope}/conv1d`, 'Conv', convInputs, [
-    intAttr('group', convDim),
-    ints('kernel_shape', [convKernel]),
-    ints('pads', [convKernel - 1, 0]),
-  ]);
-  const activated = g.one(scope, 'Transpose', [g.one(scope, 'Mul', [conv, g.one(scope, 'Sigmoid', [conv])])], [ints('perm', [0, 2, 1])]);
+  const weight = weights.get(`${w}.mamba.conv1d.weight`, [convDim, 1, convKernel]);
+  const bias = spec.convBias ? weights.get(`${w}.mamba.conv1d.bias`, [convDim]) : undefined;
+  const activated = causalConv(g, scope, xbc, { weight, bias, channels: convDim, kernel: convKernel, silu: true });
   // the padding zeroed again after the convolution, so that it leaves the state at zero
   const xbcF = f32('Mul', [toFloat(activated), real]);
   const [xs, bs, cs] = g.op(
@@ -74,14 +61,10 @@ export function mamba2(
 
   // dt = clamp(softplus(dt + dt_bias)) (F.softplus: x itself above 20)
   const biased = f32('Add', [toFloat(dtRaw), toFloat(weights.get(`${w}.mamba.dt_bias`, [heads]))]);
-  const softplus = f32('Where', [
-    g.one(scope, 'Greater', [biased, g.floats('sae_diff.softplus_threshold', Float32Array.of(20), [])], [], null),
-    biased,
-    f32('Log', [f32('Add', [f32('Exp', [biased]), g.floats('sae_diff.one_f32', Float32Array.of(1), [])])]),
-  ]);
+  const positive = softplus(g, scope, biased);
   const [low, high] = spec.dtLimit;
   const dt = f32('Clip', [
-    softplus,
+    positive,
     g.floats(`sae_diff.dt_min_${low}`, Float32Array.of(low), []),
     g.floats(`sae_diff.dt_max_${high}`, Float32Array.of(Number.isFinite(high) ? high : 3.4028234663852886e38), []),
   ]);
@@ -99,38 +82,7 @@ export function mamba2(
   const bRow = shaped(perHead(bs), [0, 0, heads, 1, stateSize]);
   const cColumn = shaped(perHead(cs), [0, 0, heads, stateSize, 1]);
 
-  const batch = g.one(
-    scope,
-    'Slice',
-    [g.one(scope, 'Shape', ['input_ids'], [], null), g.int64s('sae_diff.slice_from_0', [0]), g.int64s('sae_diff.slice_to_1', [1])],
-    [],
-    null,
-  );
-  const stateShape = g.one(
-    scope,
-    'Concat',
-    [batch, g.int64s(`sae_diff.mamba_state_${heads}_${headDim}_${stateSize}`, [heads, headDim, stateSize])],
-    [intAttr('axis', 0)],
-    null,
-  );
-  const zeroState = f32(
-    'ConstantOfShape',
-    [stateShape],
-    [{ name: 'value', type: onnx.AttributeProto.AttributeType.TENSOR, t: { dataType: FLOAT, dims: [1], floatData: [0] } }],
-  );
-  const [, ys] = g.op(
-    scope,
-    'Scan',
-    [zeroState, decay, dtx, bRow, cColumn],
-    [
-      { name: 'body', type: onnx.AttributeProto.AttributeType.GRAPH, g: ssmStep(`${scope}/ssm`) },
-      intAttr('num_scan_inputs', 4),
-      ints('scan_input_axes', [1, 1, 1, 1]),
-      ints('scan_output_axes', [1]),
-    ],
-    2,
-    FLOAT,
-  );
+  const ys = scanFromZero(g, scope, [heads, headDim, stateSize], [decay, dtx, bRow, cColumn], SSM_STEP);
   // y + D · x (D per head)
   const withSkip = f32('Add', [
     shaped(ys, [0, 0, heads, headDim]),
@@ -162,23 +114,15 @@ export function mamba2(
 }
 
 /** One token of the selective scan, the Scan's body: S ← decay · S + dtx ⊗ B; y = S · C ([B, H, head_dim, 1]). */
-function ssmStep(name: string): onnx.IGraphProto {
-  const t = (s: string) => `${name}/${s}`;
-  const node = (opType: string, inputs: string[], output: string): onnx.INodeProto => ({
-    opType,
-    input: inputs.map(t),
-    output: [t(output)],
-    name: t(`${opType}_${output}`),
-  });
-  return {
-    name,
-    node: [
-      node('Mul', ['state', 'decay'], 'decayed'),
-      node('MatMul', ['dtx', 'b'], 'update'),
-      node('Add', ['decayed', 'update'], 'next_state'),
-      node('MatMul', ['next_state', 'c'], 'y'),
-    ],
-    input: ['state', 'decay', 'dtx', 'b', 'c'].map((i) => valueInfo(t(i), FLOAT)),
-    output: [valueInfo(t('next_state'), FLOAT), valueInfo(t('y'), FLOAT)],
-  };
-}
+const SSM_STEP: RecurrenceStep = {
+  name: 'ssm',
+  inputs: ['decay', 'dtx', 'b', 'c'],
+  nodes: [
+    ['Mul', ['state', 'decay'], 'decayed'],
+    ['MatMul', ['dtx', 'b'], 'update'],
+    ['Add', ['decayed', 'update'], 'next_state'],
+    ['MatMul', ['next_state', 'c'], 'y'],
+  ],
+  nextState: 'next_state',
+  output: 'y',
+};

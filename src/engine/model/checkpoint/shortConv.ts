@@ -4,11 +4,12 @@
  * in_proj into B, C and x (chunk(3) over the channels); B · x through a causal depthwise convolution of kernel
  * conv_L_cache (F.conv1d with kernel - 1 zeros in front, groups = channels, conv_bias); times C; out_proj.
  */
-import { intAttr, TensorDataType } from '../onnxGraph';
+import { intAttr } from '../onnxGraph';
 import type { ShortConvSpec } from './decoderConfig';
 import type { Projections } from './graphParts';
 import type { WeightReader } from './checkpointWeights';
-import { FLOAT, ints, type ScopedGraph } from './scopedGraph';
+import { causalConv, realTokens } from './recurrentParts';
+import type { ScopedGraph } from './scopedGraph';
 
 /** The conv branch of block `block` (weights under `w`) on its normed input x [B, S, hidden]. */
 export function shortConv(
@@ -20,19 +21,7 @@ export function shortConv(
 ): string {
   const { g, weights, projections, hidden } = ctx;
   const scope = `${block}/conv`;
-  const real = g.cast(
-    scope,
-    g.one(
-      scope,
-      'Unsqueeze',
-      [g.cast(scope, 'attention_mask', TensorDataType.INT64, FLOAT), g.int64s('sae_diff.axes_last', [-1])],
-      [],
-      FLOAT,
-    ),
-    FLOAT,
-    g.act,
-  );
-  const masked = g.one(scope, 'Mul', [x, real]);
+  const masked = g.one(scope, 'Mul', [x, realTokens(g, scope, g.act)]);
   const projected = projections.linear(`${scope}/in_proj`, masked, `${w}.conv.in_proj`, 3 * hidden, spec.bias, hidden);
   const [b, c, input] = g.op(
     scope,
@@ -41,14 +30,9 @@ export function shortConv(
     [intAttr('axis', -1)],
     3,
   );
-  const channels = g.one(scope, 'Transpose', [g.one(scope, 'Mul', [b, input])], [ints('perm', [0, 2, 1])]);
-  const convInputs = [channels, weights.get(`${w}.conv.conv.weight`, [hidden, 1, spec.kernel])];
-  if (spec.bias) convInputs.push(weights.get(`${w}.conv.conv.bias`, [hidden]));
-  const conv = g.one(`${scope}/conv`, 'Conv', convInputs, [
-    intAttr('group', hidden),
-    ints('kernel_shape', [spec.kernel]),
-    ints('pads', [spec.kernel - 1, 0]),
-  ]);
-  const gated = g.one(scope, 'Mul', [c, g.one(scope, 'Transpose', [conv], [ints('perm', [0, 2, 1])])]);
+  const weight = weights.get(`${w}.conv.conv.weight`, [hidden, 1, spec.kernel]);
+  const bias = spec.bias ? weights.get(`${w}.conv.conv.bias`, [hidden]) : undefined;
+  const conv = causalConv(g, scope, g.one(scope, 'Mul', [b, input]), { weight, bias, channels: hidden, kernel: spec.kernel, silu: false });
+  const gated = g.one(scope, 'Mul', [c, conv]);
   return projections.linear(`${scope}/out_proj`, gated, `${w}.conv.out_proj`, hidden, spec.bias, hidden);
 }
