@@ -36,7 +36,7 @@
 import { intAttr, type ModelProto } from '../onnxGraph';
 import type { CheckpointFiles } from './checkpointFiles';
 import { LLAMA_NAMES, type DecoderSpec } from './decoderConfig';
-import { decoderModel, geluTanh, layerNorm, Rotary, startGraph } from './graphParts';
+import { decoderModel, geluTanh, layerNorm, rmsNormalized, Rotary, startGraph } from './graphParts';
 import { gatedDeltaNet, type LinearAttentionContext } from './linearAttention';
 import { mamba2 } from './mamba2';
 import { shortConv } from './shortConv';
@@ -107,23 +107,7 @@ export function buildDecoderGraph(
   const linear = projections.linear.bind(projections);
   /** RMSNorm over x's last axis, of `width` (hidden, or head_dim for Qwen3's q_norm / k_norm); no weight: normalised only. */
   const rmsNorm = (scope: string, x: string, weightName: string | undefined, width = hidden) => {
-    const xf = g.cast(scope, x, act, FLOAT);
-    const meanSquare = g.one(
-      scope,
-      'ReduceMean',
-      [g.one(scope, 'Mul', [xf, xf], [], FLOAT)],
-      [ints('axes', [-1]), intAttr('keepdims', 1)],
-      FLOAT,
-    );
-    const eps = g.floats('sae_diff.eps', Float32Array.of(spec.rmsNormEps), []);
-    const inverse = g.one(
-      scope,
-      'Reciprocal',
-      [g.one(scope, 'Sqrt', [g.one(scope, 'Add', [meanSquare, eps], [], FLOAT)], [], FLOAT)],
-      [],
-      FLOAT,
-    );
-    const normed = g.one(scope, 'Mul', [xf, inverse], [], FLOAT);
+    const normed = rmsNormalized(g, scope, g.cast(scope, x, act, FLOAT), spec.rmsNormEps);
     // Gemma4RMSNorm(with_scale=False): normalised in float32, then to x's type
     if (weightName === undefined) return g.cast(scope, normed, FLOAT, act);
     if (spec.gemmaNorms) {

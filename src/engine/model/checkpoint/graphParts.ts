@@ -175,6 +175,14 @@ export class Rotary {
   }
 }
 
+/** x · rsqrt(mean(x²) + eps) over the last axis of a float32 x, in float32 (every RMSNorm's core). */
+export function rmsNormalized(g: ScopedGraph, scope: string, xf: string, eps: number): string {
+  const f32 = (op: string, inputs: string[], attrs: onnx.IAttributeProto[] = []) => g.one(scope, op, inputs, attrs, FLOAT);
+  const meanSquare = f32('ReduceMean', [f32('Mul', [xf, xf])], [ints('axes', [-1]), intAttr('keepdims', 1)]);
+  const epsilon = g.floats(`sae_diff.rms_eps_${eps}`, Float32Array.of(eps), []);
+  return f32('Mul', [xf, f32('Reciprocal', [f32('Sqrt', [f32('Add', [meanSquare, epsilon])])])]);
+}
+
 /**
  * nn.LayerNorm over the hidden axis: (x - mean) / sqrt(var + eps) · weight + bias, mean and biased variance in two
  * passes as torch computes them, in float32 (torch's layer_norm accumulates in float32 for half inputs and casts its

@@ -19,10 +19,10 @@
 import type { onnx } from 'onnx-proto';
 import { intAttr } from '../onnxGraph';
 import type { LinearAttentionSpec } from './decoderConfig';
-import type { GraphFrame, Projections } from './graphParts';
+import { rmsNormalized, type GraphFrame, type Projections } from './graphParts';
 import type { WeightReader } from './checkpointWeights';
 import { causalConv, realTokens, scanFromZero, softplus, type RecurrenceStep } from './recurrentParts';
-import { FLOAT, ints, type ScopedGraph } from './scopedGraph';
+import { FLOAT, type ScopedGraph } from './scopedGraph';
 
 export interface LinearAttentionContext {
   g: ScopedGraph;
@@ -112,21 +112,7 @@ export function gatedDeltaNet(ctx: LinearAttentionContext, spec: LinearAttention
   // times SiLU(z) in float32
   const core = g.cast(scope, g.cast(scope, shaped(outputs, [0, 0, valueHeads, dv]), FLOAT, g.act), g.act, FLOAT);
   const norm = `${scope}/${normName}`;
-  const meanSquare = g.one(
-    norm,
-    'ReduceMean',
-    [g.one(norm, 'Mul', [core, core], [], FLOAT)],
-    [ints('axes', [-1]), intAttr('keepdims', 1)],
-    FLOAT,
-  );
-  const eps = g.floats(`sae_diff.eps_${spec.gateNormEps}`, Float32Array.of(spec.gateNormEps), []);
-  const normed = g.one(
-    norm,
-    'Mul',
-    [core, g.one(norm, 'Reciprocal', [g.one(norm, 'Sqrt', [g.one(norm, 'Add', [meanSquare, eps], [], FLOAT)], [], FLOAT)], [], FLOAT)],
-    [],
-    FLOAT,
-  );
+  const normed = rmsNormalized(g, norm, core, spec.gateNormEps);
   const weighted = g.one(norm, 'Mul', [weights.get(`${w}.linear_attn.${normName}.weight`, [dv]), g.cast(norm, normed, FLOAT, g.act)]);
   const gate = toFloat(shaped(linear(zName, masked, valueDim), [0, 0, valueHeads, dv], g.act));
   const gated = g.one(

@@ -13,10 +13,10 @@
 import type { onnx } from 'onnx-proto';
 import { intAttr } from '../onnxGraph';
 import type { MambaSpec } from './decoderConfig';
-import type { Projections } from './graphParts';
+import { rmsNormalized, type Projections } from './graphParts';
 import type { WeightReader } from './checkpointWeights';
 import { causalConv, realTokens, scanFromZero, softplus, type RecurrenceStep } from './recurrentParts';
-import { FLOAT, ints, type ScopedGraph } from './scopedGraph';
+import { FLOAT, type ScopedGraph } from './scopedGraph';
 
 /** The mamba branch of block `block` (weights under `w`) on its normed input x [B, S, hidden]. */
 export function mamba2(
@@ -94,21 +94,7 @@ export function mamba2(
   const norm = `${scope}/norm`;
   const z = toFloat(gate);
   const gated = g.one(norm, 'Mul', [toFloat(y), g.one(norm, 'Mul', [z, g.one(norm, 'Sigmoid', [z], [], FLOAT)], [], FLOAT)], [], FLOAT);
-  const meanSquare = g.one(
-    norm,
-    'ReduceMean',
-    [g.one(norm, 'Mul', [gated, gated], [], FLOAT)],
-    [ints('axes', [-1]), intAttr('keepdims', 1)],
-    FLOAT,
-  );
-  const eps = g.floats(`sae_diff.eps_${ctx.eps}`, Float32Array.of(ctx.eps), []);
-  const normed = g.one(
-    norm,
-    'Mul',
-    [gated, g.one(norm, 'Reciprocal', [g.one(norm, 'Sqrt', [g.one(norm, 'Add', [meanSquare, eps], [], FLOAT)], [], FLOAT)], [], FLOAT)],
-    [],
-    FLOAT,
-  );
+  const normed = rmsNormalized(g, norm, gated, ctx.eps);
   const weighted = g.one(norm, 'Mul', [weights.get(`${w}.mamba.norm.weight`, [inner]), g.cast(norm, normed, FLOAT, g.act)]);
   return projections.linear(`${scope}/out_proj`, weighted, `${w}.mamba.out_proj`, hidden, spec.projBias, inner);
 }
