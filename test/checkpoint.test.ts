@@ -11,7 +11,7 @@ import { hoverAt } from '../src/engine/authoring/hover';
 import { validateConfigText } from '../src/engine/authoring/index';
 import type { HookPoint } from '../src/engine/config/types';
 import { SaeDiffError } from '../src/engine/core/errors';
-import { decoderSpec } from '../src/engine/model/checkpoint/decoderConfig';
+import { checkpointSpec, decoderSpec } from '../src/engine/model/checkpoint/decoderConfig';
 import { ropeInverseFrequencies } from '../src/engine/model/checkpoint/ropeFrequencies';
 import { readLoraAdapter } from '../src/engine/model/checkpoint/loraAdapter';
 import {
@@ -367,7 +367,7 @@ test('what the checkpoint builder does not build is refused, naming the config k
     [
       { model_type: 'gemma3n' },
       'model_type',
-      /model_type "gemma3n" cannot run from safetensors: sae-diff builds llama, mistral, qwen2, qwen3, gemma, gemma2, gemma3_text, phi3, smollm3, olmo2, olmo3, granite, starcoder2, glm, glm4, stablelm, mixtral, qwen2_moe, qwen3_moe, olmoe, qwen3_5_text, qwen3_5_moe_text, ministral3, gemma4_text, lfm2, olmo_hybrid, granitemoehybrid, gemma3, qwen3_5, qwen3_5_moe, mistral3, gemma4, gpt2, gpt_neox, phi checkpoints/,
+      /model_type "gemma3n" cannot run from safetensors: sae-diff builds llama, mistral, qwen2, qwen3, gemma, gemma2, gemma3_text, phi3, smollm3, olmo2, olmo3, granite, starcoder2, glm, glm4, stablelm, mixtral, qwen2_moe, qwen3_moe, olmoe, qwen3_5_text, qwen3_5_moe_text, ministral3, gemma4_text, lfm2, olmo_hybrid, granitemoehybrid, gemma3, qwen3_5, qwen3_5_moe, mistral3, gemma4, gpt2, gpt_neox, phi, nemotron_h checkpoints/,
     ],
     [{ model_type: 'gemma3' }, 'text_config', /A gemma3 config\.json needs its text_config/],
     [{ model_type: 'gemma3', text_config: { head_dim: 7 } }, 'text_config.head_dim', /The head dimension 7 is not an even integer/],
@@ -836,6 +836,26 @@ test('Granite 4.0-H\'s config as released (layer_types "mamba" / "attention") re
   assert.throws(
     () => decoderSpec({ ...released, num_local_experts: undefined }, file),
     (e: SaeDiffError) => e.location?.key === 'num_local_experts',
+  );
+});
+
+test('an NVIDIA Nemotron-H checkpoint (blocks of one mixer: Mamba2 with its gated norm per group, MLP relu², attention without positions; backbone.* tensors) gives what transformers gives at resid_post (test/fixtures/qwen3_5/nemotron-h)', async () => {
+  const folder = path.join(REPO_ROOT, 'test', 'fixtures', 'qwen3_5', 'nemotron-h');
+  const configFile = path.join(folder, 'config.json');
+  const spec = checkpointSpec(JSON.parse(fs.readFileSync(configFile, 'utf8')), configFile);
+  assert.equal(spec.family, 'nemotron_h');
+  const source = checkpointSource(path.join(folder, 'model.safetensors'), configFile, spec);
+  for (const d of await differenceFromExpected(source, expectedIn(folder), 'resid_post', cpu)) {
+    assert.ok(d.absolute < 1e-5 * Math.max(1, d.largest), `layer ${d.layer}: ${d.absolute} (largest ${d.largest})`);
+    assert.ok(d.largest > 0.5, `layer ${d.layer}: activations of size ${d.largest}`);
+  }
+  const config = JSON.parse(fs.readFileSync(configFile, 'utf8'));
+  // the released configs' pattern string reads as the list; experts are refused
+  const pattern = { ...config, layers_block_type: undefined, hybrid_override_pattern: 'M-*-M' };
+  assert.deepEqual((checkpointSpec(pattern, configFile) as typeof spec).blocks, ['mamba', 'mlp', 'attention', 'mlp', 'mamba']);
+  assert.throws(
+    () => checkpointSpec({ ...pattern, hybrid_override_pattern: 'M-*-E' }, configFile),
+    (e: SaeDiffError) => e.location?.key === 'hybrid_override_pattern' && /mixture-of-experts blocks/.test(e.message),
   );
 });
 

@@ -10,6 +10,7 @@ import { buildDecoderGraph } from './checkpoint/decoderGraph';
 import type { CheckpointSpec } from './checkpoint/decoderConfig';
 import { buildGpt2Graph } from './checkpoint/gpt2Graph';
 import { buildGptNeoxGraph } from './checkpoint/gptNeoxGraph';
+import { buildNemotronHGraph } from './checkpoint/nemotronHGraph';
 import { buildPhiGraph } from './checkpoint/phiGraph';
 import type { LoraAdapter } from './checkpoint/loraAdapter';
 import { placeExternalData } from './externalData';
@@ -59,6 +60,7 @@ export function readModelGraph(source: ModelSource, onGpu = false): { model: Mod
     if (source.spec.family === 'gpt2') return buildGpt2Graph(source.spec, source.checkpoint, source.configFile, source.adapter);
     if (source.spec.family === 'gpt_neox') return buildGptNeoxGraph(source.spec, source.checkpoint, source.configFile, source.adapter);
     if (source.spec.family === 'phi') return buildPhiGraph(source.spec, source.checkpoint, source.configFile, source.adapter);
+    if (source.spec.family === 'nemotron_h') return buildNemotronHGraph(source.spec, source.checkpoint, source.configFile, source.adapter);
     const compute = checkpointCompute(source, onGpu);
     return buildDecoderGraph(source.spec, source.checkpoint, source.configFile, { adapter: source.adapter, compute });
   }
@@ -70,7 +72,8 @@ export function readModelGraph(source: ModelSource, onGpu = false): { model: Mod
 export function checkpointCompute(source: CheckpointSource, onGpu: boolean): 'float32' | 'float16' {
   // Gemma overflows float16 (transformers warns against it): it computes in float32 everywhere; the GPT-2, GPT-NeoX
   // and Phi graphs compute in float32 only (half weights widened)
-  if (source.spec.family === 'gpt2' || source.spec.family === 'gpt_neox' || source.spec.family === 'phi') return 'float32';
+  const family = source.spec.family;
+  if (family === 'gpt2' || family === 'gpt_neox' || family === 'phi' || family === 'nemotron_h') return 'float32';
   return source.compute ?? (onGpu && allFloat16(source.checkpoint) && !source.spec.gemmaNorms ? 'float16' : 'float32');
 }
 

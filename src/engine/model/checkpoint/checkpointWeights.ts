@@ -47,6 +47,15 @@ export function checkpointTensorNames(tensors: ReadonlyMap<string, unknown>, fam
       afterBlocks: ['gpt_neox.final_layer_norm.weight', 'gpt_neox.final_layer_norm.bias'],
     };
   }
+  if (family === 'nemotron_h') {
+    // NemotronHForCausalLM as saved: backbone.* (transformers renames it model.* in memory), backbone.embeddings
+    return {
+      prefix: 'backbone.',
+      embedding: 'backbone.embeddings.weight',
+      lmHead: 'lm_head.weight',
+      afterBlocks: ['backbone.norm_f.weight'],
+    };
+  }
   if (family === 'gpt2') {
     const prefix = tensors.has('transformer.wte.weight') || !tensors.has('wte.weight') ? 'transformer.' : '';
     return {
@@ -89,9 +98,9 @@ const llamaNames = (prefix: string, lmHead: string): CheckpointTensorNames => ({
  */
 export const VISION_PARTS = /^(model\.)?(vision_tower|multi_modal_projector|visual|audio_tower|embed_vision|embed_audio)\./;
 
-/** Qwen 3.5's and OLMo Hybrid's multi-token prediction heads, which transformers does not load either (_keys_to_ignore_on_load_unexpected). */
+/** Qwen 3.5's, OLMo Hybrid's and Nemotron-H's multi-token prediction heads, which transformers does not load either (_keys_to_ignore_on_load_unexpected). */
 const MTP_PARTS = /^mtp\./;
-const MTP_FAMILIES = new Set(['qwen3_5_text', 'qwen3_5_moe_text', 'olmo_hybrid']);
+const MTP_FAMILIES = new Set(['qwen3_5_text', 'qwen3_5_moe_text', 'olmo_hybrid', 'nemotron_h']);
 
 export class WeightReader {
   readonly initializers: onnx.ITensorProto[] = [];

@@ -21,8 +21,10 @@
  */
 import { SaeDiffError } from '../../core/errors';
 import { EXPORT_HINT, partialRope, positiveInteger, refuse, refuseQuantised, SAVED_HINT } from './configKeys';
+import type { MambaSpec } from './mambaSpec';
 import { gemma4Attention, gemma4Layers, refuseUnbuiltGemma4, type Gemma4Attention, type Gemma4Layers } from './gemma4Config';
 import { gpt2Spec, type Gpt2Spec } from './gpt2Config';
+import { nemotronHSpec, type NemotronHSpec } from './nemotronHConfig';
 import { gptNeoxSpec, type GptNeoxSpec } from './gptNeoxConfig';
 import { phiSpec, type PhiSpec } from './phiConfig';
 import { ropeInverseFrequencies, type RopeScaling } from './ropeFrequencies';
@@ -119,7 +121,7 @@ export interface LinearAttentionSpec {
 }
 
 /** What a checkpoint's config.json describes: a decoder of Llama's kin (decoderGraph.ts), GPT-2, GPT-NeoX or Phi (gpt2Graph.ts, gptNeoxGraph.ts, phiGraph.ts). */
-export type CheckpointSpec = DecoderSpec | Gpt2Spec | GptNeoxSpec | PhiSpec;
+export type CheckpointSpec = DecoderSpec | Gpt2Spec | GptNeoxSpec | PhiSpec | NemotronHSpec;
 
 export interface DecoderSpec {
   family: (typeof CHECKPOINT_FAMILIES)[number];
@@ -217,22 +219,6 @@ export interface DecoderSpec {
   names?: ModuleNames;
 }
 
-/** Granite 4.0-H's Mamba2 layers (mamba2.ts). */
-export interface MambaSpec {
-  /** Per layer: a Mamba2 layer (layer_types "mamba" / "linear_attention"), else attention. */
-  layers: boolean[];
-  heads: number;
-  headDim: number;
-  groups: number;
-  stateSize: number;
-  convKernel: number;
-  convBias: boolean;
-  /** mamba_proj_bias: biases on in_proj and out_proj. */
-  projBias: boolean;
-  /** time_step_limit: dt is clamped to it. */
-  dtLimit: [number, number];
-}
-
 /**
  * GraniteMoeHybridConfig's Mamba2 layers (configuration_granitemoehybrid.py): layer_types in the current names
  * ("linear_attention", "full_attention") or the released configs' legacy ones ("mamba", "attention"; default all
@@ -270,6 +256,7 @@ function mambaOf(c: HfConfig, layers: number, hidden: number, file: string): Mam
     convBias: c.mamba_conv_bias !== false,
     projBias: c.mamba_proj_bias === true,
     dtLimit: [limit[0] as number, limit[1] as number],
+    normGroups: 1,
   };
 }
 
@@ -871,6 +858,7 @@ export function checkpointSpec(config: HfConfig, configFile: string): Checkpoint
   if (config.model_type === 'gpt2') return gpt2Spec(config, configFile);
   if (config.model_type === 'gpt_neox') return gptNeoxSpec(config, configFile);
   if (config.model_type === 'phi') return phiSpec(config, configFile);
+  if (config.model_type === 'nemotron_h') return nemotronHSpec(config, configFile);
   return decoderSpec(config, configFile);
 }
 
@@ -907,7 +895,7 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
     throw refuse(
       configFile,
       'model_type',
-      `model_type ${JSON.stringify(c.model_type)} cannot run from safetensors: sae-diff builds ${[...CHECKPOINT_FAMILIES, ...Object.keys(MULTIMODAL_TEXT), 'gpt2', 'gpt_neox', 'phi'].join(', ')} checkpoints`,
+      `model_type ${JSON.stringify(c.model_type)} cannot run from safetensors: sae-diff builds ${[...CHECKPOINT_FAMILIES, ...Object.keys(MULTIMODAL_TEXT), 'gpt2', 'gpt_neox', 'phi', 'nemotron_h'].join(', ')} checkpoints`,
       EXPORT_HINT,
     );
   }

@@ -252,7 +252,9 @@ export class Projections {
     // GPT-NeoX: gpt_neox.layers.N
     for (const [module, lora] of adapter?.modules ?? []) {
       const inDecoder =
-        /^(?:model\.language_model\.|language_model\.model\.|model\.|transformer\.|gpt_neox\.)?((?:layers|h)\.\d+\..+)$/.exec(module);
+        /^(?:model\.language_model\.|language_model\.model\.|model\.|backbone\.|transformer\.|gpt_neox\.)?((?:layers|h)\.\d+\..+)$/.exec(
+          module,
+        );
       if (inDecoder) this.byPath.set(inDecoder[1], { module, lora });
     }
   }

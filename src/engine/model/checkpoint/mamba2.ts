@@ -7,12 +7,13 @@
  * - dt = softplus(dt + dt_bias) clamped to time_step_limit; per head h and token t, from a zero state
  *   S [head_dim, d_state]: S ← exp(A_h · dt) · S + (dt · x_t) ⊗ B_t, y_t = S · C_t + D_h · x_t, A = -exp(A_log)
  *   (the chunked scan computes the same recurrence in float32); as an ONNX Scan over the sequence;
- * - y · SiLU(z), RMS-normalised over the whole inner width (GraniteMoeHybridRMSNormGated: the gate before the norm),
- *   times norm.weight; out_proj.
+ * - y · SiLU(z), RMS-normalised over the whole inner width (GraniteMoeHybridRMSNormGated: the gate before the norm;
+ *   Nemotron-H's Zamba2RMSNormGated per group), times norm.weight; out_proj.
+ * NVIDIA's Nemotron-H (modeling_nemotron_h.py NemotronHMamba2Mixer) runs the same mixer under the name `mixer`.
  */
 import type { onnx } from 'onnx-proto';
 import { intAttr } from '../onnxGraph';
-import type { MambaSpec } from './decoderConfig';
+import type { MambaSpec } from './mambaSpec';
 import { rmsNormalized, type Projections } from './graphParts';
 import type { WeightReader } from './checkpointWeights';
 import { causalConv, realTokens, scanFromZero, softplus, type RecurrenceStep } from './recurrentParts';
@@ -20,14 +21,24 @@ import { FLOAT, type ScopedGraph } from './scopedGraph';
 
 /** The mamba branch of block `block` (weights under `w`) on its normed input x [B, S, hidden]. */
 export function mamba2(
-  ctx: { g: ScopedGraph; weights: WeightReader; projections: Projections; hidden: number; eps: number },
+  ctx: {
+    g: ScopedGraph;
+    weights: WeightReader;
+    projections: Projections;
+    hidden: number;
+    eps: number;
+    /** The mixer's module name: mamba (Granite 4) or mixer (Nemotron-H). */
+    module?: string;
+  },
   spec: MambaSpec,
   block: string,
   w: string,
   x: string,
 ): string {
   const { g, weights, projections, hidden } = ctx;
-  const scope = `${block}/mamba`;
+  const module = ctx.module ?? 'mamba';
+  const scope = `${block}/${module}`;
+  const m = `${w}.${module}`;
   const { heads, headDim, groups, stateSize, convKernel } = spec;
   const inner = heads * headDim;
   const convDim = inner + 2 * groups * stateSize;
@@ -37,7 +48,7 @@ export function mamba2(
   const real = realTokens(g, scope, FLOAT);
   const masked = g.one(scope, 'Mul', [x, realTokens(g, scope, g.act)]);
 
-  const projected = projections.linear(`${scope}/in_proj`, masked, `${w}.mamba.in_proj`, inner + convDim + heads, spec.projBias, hidden);
+  const projected = projections.linear(`${scope}/in_proj`, masked, `${m}.in_proj`, inner + convDim + heads, spec.projBias, hidden);
   const [gate, xbc, dtRaw] = g.op(
     scope,
     'Split',
@@ -45,8 +56,8 @@ export function mamba2(
     [intAttr('axis', -1)],
     3,
   );
-  const weight = weights.get(`${w}.mamba.conv1d.weight`, [convDim, 1, convKernel]);
-  const bias = spec.convBias ? weights.get(`${w}.mamba.conv1d.bias`, [convDim]) : undefined;
+  const weight = weights.get(`${m}.conv1d.weight`, [convDim, 1, convKernel]);
+  const bias = spec.convBias ? weights.get(`${m}.conv1d.bias`, [convDim]) : undefined;
   const activated = causalConv(g, scope, xbc, { weight, bias, channels: convDim, kernel: convKernel, silu: true });
   // the padding zeroed again after the convolution, so that it leaves the state at zero
   const xbcF = f32('Mul', [toFloat(activated), real]);
@@ -60,7 +71,7 @@ export function mamba2(
   );
 
   // dt = clamp(softplus(dt + dt_bias)) (F.softplus: x itself above 20)
-  const biased = f32('Add', [toFloat(dtRaw), toFloat(weights.get(`${w}.mamba.dt_bias`, [heads]))]);
+  const biased = f32('Add', [toFloat(dtRaw), toFloat(weights.get(`${m}.dt_bias`, [heads]))]);
   const positive = softplus(g, scope, biased);
   const [low, high] = spec.dtLimit;
   const dt = f32('Clip', [
@@ -68,7 +79,7 @@ export function mamba2(
     g.floats(`sae_diff.dt_min_${low}`, Float32Array.of(low), []),
     g.floats(`sae_diff.dt_max_${high}`, Float32Array.of(Number.isFinite(high) ? high : 3.4028234663852886e38), []),
   ]);
-  const rate = f32('Neg', [f32('Exp', [toFloat(weights.get(`${w}.mamba.A_log`, [heads]))])]);
+  const rate = f32('Neg', [f32('Exp', [toFloat(weights.get(`${m}.A_log`, [heads]))])]);
   const decay = shaped(f32('Exp', [f32('Mul', [dt, rate])]), [0, 0, heads, 1, 1]);
 
   const xHeads = shaped(xs, [0, 0, heads, headDim]);
@@ -86,7 +97,7 @@ export function mamba2(
   // y + D · x (D per head)
   const withSkip = f32('Add', [
     shaped(ys, [0, 0, heads, headDim]),
-    f32('Mul', [xHeads, f32('Unsqueeze', [toFloat(weights.get(`${w}.mamba.D`, [heads])), g.int64s('sae_diff.axes_last', [-1])])]),
+    f32('Mul', [xHeads, f32('Unsqueeze', [toFloat(weights.get(`${m}.D`, [heads])), g.int64s('sae_diff.axes_last', [-1])])]),
   ]);
   const y = g.cast(scope, shaped(withSkip, [0, 0, inner]), FLOAT, g.act);
 
@@ -94,9 +105,14 @@ export function mamba2(
   const norm = `${scope}/norm`;
   const z = toFloat(gate);
   const gated = g.one(norm, 'Mul', [toFloat(y), g.one(norm, 'Mul', [z, g.one(norm, 'Sigmoid', [z], [], FLOAT)], [], FLOAT)], [], FLOAT);
-  const normed = rmsNormalized(g, norm, gated, ctx.eps);
-  const weighted = g.one(norm, 'Mul', [weights.get(`${w}.mamba.norm.weight`, [inner]), g.cast(norm, normed, FLOAT, g.act)]);
-  return projections.linear(`${scope}/out_proj`, weighted, `${w}.mamba.out_proj`, hidden, spec.projBias, inner);
+  // Zamba2RMSNormGated (Nemotron-H): each of normGroups groups of the inner width normalised on its own
+  const groupsOf = spec.normGroups;
+  const normed =
+    groupsOf === 1
+      ? rmsNormalized(g, norm, gated, ctx.eps)
+      : shaped(rmsNormalized(g, norm, shaped(gated, [0, 0, groupsOf, inner / groupsOf]), ctx.eps), [0, 0, inner]);
+  const weighted = g.one(norm, 'Mul', [weights.get(`${m}.norm.weight`, [inner]), g.cast(norm, normed, FLOAT, g.act)]);
+  return projections.linear(`${scope}/out_proj`, weighted, `${m}.out_proj`, hidden, spec.projBias, inner);
 }
 
 /** One token of the selective scan, the Scan's body: S ← decay · S + dtx ⊗ B; y = S · C ([B, H, head_dim, 1]). */
