@@ -21,7 +21,8 @@
  */
 import { SaeDiffError } from '../../core/errors';
 import { EXPORT_HINT, partialRope, positiveInteger, refuse, refuseQuantised, SAVED_HINT } from './configKeys';
-import type { MambaSpec } from './mambaSpec';
+import { lfm2Layers, linearAttentionOf, mambaOf, type LinearAttentionSpec, type MambaSpec, type ShortConvSpec } from './mixerConfig';
+import { GRANITE4_NAMES, LFM2_NAMES, OLMO_HYBRID_NAMES, type ModuleNames } from './moduleNames';
 import { gemma4Attention, gemma4Layers, refuseUnbuiltGemma4, type Gemma4Attention, type Gemma4Layers } from './gemma4Config';
 import { gpt2Spec, type Gpt2Spec } from './gpt2Config';
 import { nemotronHSpec, type NemotronHSpec } from './nemotronHConfig';
@@ -94,31 +95,6 @@ export interface MoeSpec {
  * (48 x 128) run densely.
  */
 export const MAX_GATHERED_EXPERTS = 512;
-
-/**
- * Qwen 3.5's Gated DeltaNet layers (modeling_qwen3_5.py Qwen3_5GatedDeltaNet, transformers 5.18): linear attention
- * whose state [key_head_dim, value_head_dim] per value head decays and is corrected token by token
- * (linearAttention.ts).
- */
-export interface LinearAttentionSpec {
-  /** Per layer: a linear_attention layer (else full_attention). */
-  layers: boolean[];
-  keyHeads: number;
-  valueHeads: number;
-  keyHeadDim: number;
-  valueHeadDim: number;
-  /** The causal depthwise convolution's kernel over q, k and v (linear_conv_kernel_dim). */
-  convKernel: number;
-  /**
-   * Qwen 3.5's module names (in_proj_qkv fused, in_proj_z / _a / _b, out_proj, norm) or OLMo Hybrid's (q_proj, k_proj,
-   * v_proj, g_proj, a_proj, b_proj, o_proj, o_norm).
-   */
-  layout: 'qwen3_5' | 'olmo_hybrid';
-  /** β's factor: 2 where OLMo Hybrid's linear_allow_neg_eigval lets it reach [0, 2], else 1. */
-  betaScale: number;
-  /** The gated output norm's epsilon: rms_norm_eps (Qwen 3.5), 1e-5 (OLMo Hybrid's, as FLA's FusedRMSNormGated). */
-  gateNormEps: number;
-}
 
 /** What a checkpoint's config.json describes: a decoder of Llama's kin (decoderGraph.ts), GPT-2, GPT-NeoX or Phi (gpt2Graph.ts, gptNeoxGraph.ts, phiGraph.ts). */
 export type CheckpointSpec = DecoderSpec | Gpt2Spec | GptNeoxSpec | PhiSpec | NemotronHSpec;
@@ -217,148 +193,6 @@ export interface DecoderSpec {
   mamba?: MambaSpec;
   /** The block's module names where they are not Llama's (LFM2's). */
   names?: ModuleNames;
-}
-
-/**
- * GraniteMoeHybridConfig's Mamba2 layers (configuration_granitemoehybrid.py): layer_types in the current names
- * ("linear_attention", "full_attention") or the released configs' legacy ones ("mamba", "attention"; default all
- * Mamba); mamba_n_heads (128), mamba_d_head ("auto": mamba_expand · hidden_size / heads), mamba_n_groups (1),
- * mamba_d_state (256), mamba_d_conv (4), mamba_conv_bias (true), mamba_proj_bias (false), time_step_limit (0, inf).
- */
-function mambaOf(c: HfConfig, layers: number, hidden: number, file: string): MambaSpec {
-  const types = c.layer_types ?? Array.from({ length: layers }, () => 'mamba');
-  const remap: Record<string, string> = { mamba: 'linear_attention', attention: 'full_attention' };
-  if (
-    !Array.isArray(types) ||
-    types.length !== layers ||
-    types.some((t) => !['linear_attention', 'full_attention', 'mamba', 'attention'].includes(t))
-  )
-    throw refuse(file, 'layer_types', `layer_types must name "mamba" or "attention" for each of the ${layers} layers`, SAVED_HINT);
-  const heads = positiveInteger(c, 'mamba_n_heads', file, 128);
-  const expand = positiveInteger(c, 'mamba_expand', file, 2);
-  const headDim =
-    c.mamba_d_head === undefined || c.mamba_d_head === 'auto' ? (expand * hidden) / heads : positiveInteger(c, 'mamba_d_head', file);
-  if (!Number.isSafeInteger(headDim) || headDim * heads !== expand * hidden)
-    throw refuse(file, 'mamba_d_head', `mamba_d_head × mamba_n_heads must be mamba_expand × hidden_size (${expand * hidden})`, SAVED_HINT);
-  const groups = positiveInteger(c, 'mamba_n_groups', file, 1);
-  if (heads % groups !== 0)
-    throw refuse(file, 'mamba_n_groups', `mamba_n_groups (${groups}) does not divide mamba_n_heads (${heads})`, SAVED_HINT);
-  const limit = c.time_step_limit ?? [0, Infinity];
-  if (!Array.isArray(limit) || limit.length !== 2 || limit.some((v) => typeof v !== 'number' || Number.isNaN(v)))
-    throw refuse(file, 'time_step_limit', 'time_step_limit must be two numbers', SAVED_HINT);
-  return {
-    layers: (types as string[]).map((t) => (remap[t] ?? t) === 'linear_attention'),
-    heads,
-    headDim,
-    groups,
-    stateSize: positiveInteger(c, 'mamba_d_state', file, 256),
-    convKernel: positiveInteger(c, 'mamba_d_conv', file, 4),
-    convBias: c.mamba_conv_bias !== false,
-    projBias: c.mamba_proj_bias === true,
-    dtLimit: [limit[0] as number, limit[1] as number],
-    normGroups: 1,
-  };
-}
-
-/** LFM2's short-convolution layers (shortConv.ts). */
-export interface ShortConvSpec {
-  /** Per layer: a conv layer (else full_attention). */
-  layers: boolean[];
-  kernel: number;
-  /** conv_bias: biases on in_proj, the convolution and out_proj. */
-  bias: boolean;
-}
-
-/** The names of a block's modules (model.layers.N.<name>) the decoder graph reads. */
-export interface ModuleNames {
-  inputNorm: string;
-  mlpNorm: string;
-  mlp: string;
-  gate: string;
-  up: string;
-  down: string;
-  output: string;
-  qNorm: string;
-  kNorm: string;
-  /** The fused gate and up projection, where the MLP has one (GLM, Phi-3: gate_up_proj; Granite 4: input_linear). */
-  gateUp: string;
-  /** Norms the checkpoint saves under other names than the modules' (OLMo Hybrid's): module -> saved name. */
-  saved?: Record<string, string>;
-}
-
-export const LLAMA_NAMES: ModuleNames = {
-  inputNorm: 'input_layernorm',
-  mlpNorm: 'post_attention_layernorm',
-  mlp: 'mlp',
-  gate: 'gate_proj',
-  up: 'up_proj',
-  down: 'down_proj',
-  output: 'o_proj',
-  qNorm: 'q_norm',
-  kNorm: 'k_norm',
-  gateUp: 'gate_up_proj',
-};
-
-/** Lfm2DecoderLayer's: operator_norm, ffn_norm, feed_forward.w1 / w3 / w2, self_attn.out_proj and q_layernorm / k_layernorm. */
-const LFM2_NAMES: ModuleNames = {
-  inputNorm: 'operator_norm',
-  mlpNorm: 'ffn_norm',
-  mlp: 'feed_forward',
-  gate: 'w1',
-  up: 'w3',
-  down: 'w2',
-  output: 'out_proj',
-  qNorm: 'q_layernorm',
-  kNorm: 'k_layernorm',
-  gateUp: 'gate_up_proj',
-};
-
-/** GraniteMoeHybridDecoderLayer's MLP: shared_mlp, its fused input_linear (gate, then up) and output_linear. */
-const GRANITE4_NAMES: ModuleNames = { ...LLAMA_NAMES, mlp: 'shared_mlp', gateUp: 'input_linear', down: 'output_linear' };
-
-/**
- * OLMo Hybrid's checkpoints name its norms as the original OLMo code did (transformers 5.18 conversion_mapping.py
- * "olmo_hybrid": attention_layer_norm is input_layernorm, feedforward_layer_norm is post_attention_layernorm).
- */
-const OLMO_HYBRID_NAMES: ModuleNames = {
-  ...LLAMA_NAMES,
-  saved: { input_layernorm: 'attention_layer_norm', post_attention_layernorm: 'feedforward_layer_norm' },
-};
-
-/**
- * Lfm2Config's layers and MLP width (configuration_lfm2.py, modeling_lfm2.py Lfm2MLP): layer_types ("conv" /
- * "full_attention"), else full_attn_idxs (default: every layer attends); intermediate_size (or block_ff_dim), when
- * block_auto_adjust_ff_dim (default true) int(2 · it / 3), then, where block_ffn_dim_multiplier is set (default 1),
- * int(multiplier · it) rounded up to block_multiple_of (default 256).
- */
-function lfm2Layers(c: HfConfig, layers: number, file: string): { shortConv: ShortConvSpec; intermediate: number } {
-  let conv: boolean[];
-  if (c.layer_types !== undefined && c.layer_types !== null) {
-    const types = c.layer_types;
-    if (!Array.isArray(types) || types.length !== layers || types.some((t) => t !== 'conv' && t !== 'full_attention'))
-      throw refuse(file, 'layer_types', `layer_types must name "conv" or "full_attention" for each of the ${layers} layers`, SAVED_HINT);
-    conv = types.map((t) => t === 'conv');
-  } else {
-    const full = c.full_attn_idxs ?? Array.from({ length: layers }, (_, i) => i);
-    if (!Array.isArray(full) || full.some((i) => !Number.isInteger(i)))
-      throw refuse(file, 'full_attn_idxs', 'full_attn_idxs must list layer indices', SAVED_HINT);
-    conv = Array.from({ length: layers }, (_, i) => !(full as number[]).includes(i));
-  }
-  const key = c.block_ff_dim !== undefined ? 'block_ff_dim' : 'intermediate_size';
-  let intermediate = positiveInteger(c, key, file, 12_288);
-  if (c.block_auto_adjust_ff_dim !== false) {
-    intermediate = Math.trunc((2 * intermediate) / 3);
-    const multiplier = c.block_ffn_dim_multiplier === undefined ? 1 : c.block_ffn_dim_multiplier;
-    if (multiplier !== null) {
-      const of = positiveInteger(c, 'block_multiple_of', file, 256);
-      intermediate = Math.trunc(finite(multiplier, 'block_ffn_dim_multiplier', file) * intermediate);
-      intermediate = of * Math.ceil(intermediate / of);
-    }
-  }
-  return {
-    shortConv: { layers: conv, kernel: positiveInteger(c, 'conv_L_cache', file, 3), bias: c.conv_bias === true },
-    intermediate,
-  };
 }
 
 /** Ministral3Attention's get_llama_4_attn_scale settings, which it reads from rope_parameters (transformers 5.18). */
@@ -632,65 +466,6 @@ function layerTypes(c: HfConfig, layers: number, file: string): boolean[] | unde
   if (types.length !== layers)
     throw refuse(file, 'layer_types', `layer_types lists ${types.length} layers but num_hidden_layers is ${layers}`, SAVED_HINT);
   return types.map((t) => t === 'sliding_attention');
-}
-
-/**
- * Qwen3_5TextConfig's linear-attention layers: `layer_types` ("linear_attention" / "full_attention"), else all but every
- * `full_attention_interval`-th (default 4); the sizes default as the config class defaults them (16 key heads and 32
- * value heads of 128 dims, kernel 4).
- */
-/**
- * OlmoHybridConfig's instead (configuration_olmo_hybrid.py): layer_types, else every fourth layer full (at least
- * one); the linear heads default to num_attention_heads, the key size to int(0.75 · hidden_size / key heads) and the
- * value size to twice that; linear_allow_neg_eigval defaults to true.
- */
-function linearAttentionOf(c: HfConfig, layers: number, file: string, olmo = false, eps = 1e-6): LinearAttentionSpec {
-  let linear: boolean[];
-  if (c.layer_types !== undefined && c.layer_types !== null) {
-    const types = c.layer_types;
-    if (!Array.isArray(types) || types.length !== layers || types.some((t) => t !== 'linear_attention' && t !== 'full_attention'))
-      throw refuse(
-        file,
-        'layer_types',
-        `layer_types must name "linear_attention" or "full_attention" for each of the ${layers} layers`,
-        SAVED_HINT,
-      );
-    linear = types.map((t) => t === 'linear_attention');
-  } else if (olmo) {
-    linear = Array.from({ length: layers }, (_, i) => i % 4 !== 3);
-    if (!linear.includes(false)) linear[layers - 1] = false;
-  } else {
-    const interval = positiveInteger(c, 'full_attention_interval', file, 4);
-    linear = Array.from({ length: layers }, (_, i) => (i + 1) % interval !== 0);
-  }
-  const heads = olmo ? positiveInteger(c, 'num_attention_heads', file) : undefined;
-  const keyHeads = positiveInteger(c, 'linear_num_key_heads', file, heads ?? 16);
-  const valueHeads = positiveInteger(c, 'linear_num_value_heads', file, heads ?? 32);
-  const keyHeadDim = positiveInteger(
-    c,
-    'linear_key_head_dim',
-    file,
-    olmo ? Math.trunc((0.75 * positiveInteger(c, 'hidden_size', file)) / keyHeads) : 128,
-  );
-  // Qwen3_5GatedDeltaNet repeats each key head for num_v_heads // num_k_heads value heads
-  if (valueHeads % keyHeads !== 0)
-    throw refuse(
-      file,
-      'linear_num_value_heads',
-      `linear_num_value_heads (${valueHeads}) is not a multiple of linear_num_key_heads (${keyHeads})`,
-      SAVED_HINT,
-    );
-  return {
-    layers: linear,
-    keyHeads,
-    valueHeads,
-    keyHeadDim,
-    valueHeadDim: positiveInteger(c, 'linear_value_head_dim', file, olmo ? 2 * keyHeadDim : 128),
-    convKernel: positiveInteger(c, 'linear_conv_kernel_dim', file, 4),
-    layout: olmo ? 'olmo_hybrid' : 'qwen3_5',
-    betaScale: olmo && c.linear_allow_neg_eigval !== false ? 2 : 1,
-    gateNormEps: olmo ? 1e-5 : eps,
-  };
 }
 
 /**

@@ -35,7 +35,8 @@
  */
 import { intAttr, type ModelProto } from '../onnxGraph';
 import type { CheckpointFiles } from './checkpointFiles';
-import { LLAMA_NAMES, type DecoderSpec } from './decoderConfig';
+import type { DecoderSpec } from './decoderConfig';
+import { LLAMA_NAMES } from './moduleNames';
 import { decoderModel, geluTanh, layerNorm, rmsNormalized, Rotary, startGraph } from './graphParts';
 import { gatedDeltaNet, type LinearAttentionContext } from './linearAttention';
 import { mamba2 } from './mamba2';

@@ -18,7 +18,7 @@
  */
 import type { onnx } from 'onnx-proto';
 import { intAttr } from '../onnxGraph';
-import type { LinearAttentionSpec } from './decoderConfig';
+import type { LinearAttentionSpec } from './mixerConfig';
 import { rmsNormalized, type GraphFrame, type Projections } from './graphParts';
 import type { WeightReader } from './checkpointWeights';
 import { causalConv, realTokens, scanFromZero, softplus, type RecurrenceStep } from './recurrentParts';

@@ -13,7 +13,7 @@
  */
 import type { onnx } from 'onnx-proto';
 import { intAttr } from '../onnxGraph';
-import type { MambaSpec } from './mambaSpec';
+import type { MambaSpec } from './mixerConfig';
 import { rmsNormalized, type Projections } from './graphParts';
 import type { WeightReader } from './checkpointWeights';
 import { causalConv, realTokens, scanFromZero, softplus, type RecurrenceStep } from './recurrentParts';

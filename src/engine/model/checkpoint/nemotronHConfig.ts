@@ -7,7 +7,7 @@
  * the MLP's mlp_hidden_act (relu2) without a gate. Mixtures of experts ("moe" blocks: Nemotron 3) are refused.
  */
 import { EXPORT_HINT, positiveInteger, positiveNumber, refuse, refuseQuantised, SAVED_HINT } from './configKeys';
-import type { MambaSpec } from './mambaSpec';
+import type { MambaSpec } from './mixerConfig';
 
 type HfConfig = Record<string, unknown>;
 

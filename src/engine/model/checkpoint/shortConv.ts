@@ -5,7 +5,7 @@
  * conv_L_cache (F.conv1d with kernel - 1 zeros in front, groups = channels, conv_bias); times C; out_proj.
  */
 import { intAttr } from '../onnxGraph';
-import type { ShortConvSpec } from './decoderConfig';
+import type { ShortConvSpec } from './mixerConfig';
 import type { Projections } from './graphParts';
 import type { WeightReader } from './checkpointWeights';
 import { causalConv, realTokens } from './recurrentParts';
