@@ -367,7 +367,7 @@ test('what the checkpoint builder does not build is refused, naming the config k
     [
       { model_type: 'gemma3n' },
       'model_type',
-      /model_type "gemma3n" cannot run from safetensors: sae-diff builds llama, mistral, qwen2, qwen3, gemma, gemma2, gemma3_text, phi3, smollm3, olmo2, olmo3, granite, starcoder2, glm, glm4, stablelm, mixtral, qwen2_moe, qwen3_moe, olmoe, qwen3_5_text, qwen3_5_moe_text, ministral3, gemma4_text, lfm2, olmo_hybrid, granitemoehybrid, gemma3, qwen3_5, qwen3_5_moe, mistral3, gemma4, gpt2, gpt_neox, phi, nemotron_h checkpoints/,
+      /model_type "gemma3n" cannot run from safetensors: sae-diff builds llama, mistral, qwen2, qwen3, gemma, gemma2, gemma3_text, phi3, smollm3, olmo2, olmo3, granite, starcoder2, glm, glm4, stablelm, mixtral, qwen2_moe, qwen3_moe, olmoe, qwen3_5_text, qwen3_5_moe_text, ministral3, gemma4_text, lfm2, olmo_hybrid, granitemoehybrid, exaone4, gemma3, qwen3_5, qwen3_5_moe, mistral3, gemma4, gpt2, gpt_neox, phi, nemotron_h checkpoints/,
     ],
     [{ model_type: 'gemma3' }, 'text_config', /A gemma3 config\.json needs its text_config/],
     [{ model_type: 'gemma3', text_config: { head_dim: 7 } }, 'text_config.head_dim', /The head dimension 7 is not an even integer/],
@@ -704,6 +704,10 @@ const FROM_PYTORCH: [string, string][] = [
   [
     'qwen3_5/granite4',
     "IBM Granite 4.0-H checkpoint (Mamba2 layers with 2 groups over 4 heads beside attention layers without RoPE, Granite's multipliers, the shared_mlp's fused input_linear) gives what transformers gives",
+  ],
+  [
+    'exaone4',
+    'EXAONE 4.0 checkpoint (LG; norms after each branch, per-head q / k norms, sliding layers with RoPE and a binding window, full layers without RoPE) gives what transformers gives',
   ],
   [
     'gemma3-multimodal',

@@ -61,6 +61,7 @@ export const CHECKPOINT_FAMILIES = [
   'lfm2',
   'olmo_hybrid',
   'granitemoehybrid',
+  'exaone4',
 ] as const;
 
 /**
@@ -548,6 +549,23 @@ function slidingAttention(
       sliding = layerTypes(c, layers, file) ?? all(false).map((_, i) => (i + 1) % pattern !== 0);
       break;
     }
+    // Exaone4Config: layer_types, else all but every sliding_window_pattern-th (default 4); the window 4096 by default
+    // (null: no sliding layers)
+    case 'exaone4': {
+      const pattern = c.sliding_window_pattern ?? 4;
+      if (window === null) return undefined;
+      if (c.layer_types === undefined || c.layer_types === null) {
+        if (typeof pattern !== 'number' || !Number.isSafeInteger(pattern) || pattern <= 0)
+          throw refuse(
+            file,
+            'sliding_window_pattern',
+            `sliding_window_pattern ${JSON.stringify(pattern)} is not built (a positive integer is)`,
+            SAVED_HINT,
+          );
+      }
+      sliding = layerTypes(c, layers, file) ?? all(false).map((_, i) => (i + 1) % (pattern as number) !== 0);
+      break;
+    }
     // Gemma4TextConfig: layer_types, else all but every sixth; the last layer always full (its __post_init__ forces
     // it); the window 512 by default
     case 'gemma4_text':
@@ -685,6 +703,7 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
   const gemma4 = family === 'gemma4_text';
   if (gemma4) refuseUnbuiltGemma4(c, configFile);
   const lfm2 = family === 'lfm2';
+  const exaone4 = family === 'exaone4';
   const olmoHybrid = family === 'olmo_hybrid';
   const granite4 = family === 'granitemoehybrid';
   // GraniteMoeHybridConfig's num_local_experts defaults to 8; its experts are saved fused, which is not built
@@ -817,7 +836,15 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
     fusedProjections: phi3,
     rotaryInterleaved: glm || undefined,
     branchNorms: family === 'glm4' || undefined,
-    noRopeLayers: family === 'smollm3' ? smolNoRope(c, layers, configFile) : nope ? Array.from({ length: layers }, () => true) : undefined,
+    // EXAONE 4's full layers rotate nothing when the model has sliding ones (its global NoPE)
+    noRopeLayers:
+      family === 'smollm3'
+        ? smolNoRope(c, layers, configFile)
+        : nope
+          ? Array.from({ length: layers }, () => true)
+          : exaone4 && sliding
+            ? sliding.layers.map((s) => !s)
+            : undefined,
     slidingInvFreq: rope.sliding && ropeInverseFrequencies(headDim, rope.sliding.theta, rope.sliding.scaling),
     slidingWindow: sliding?.window,
     slidingLayers: sliding?.layers,
@@ -838,12 +865,13 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
     layerNorms: starcoder2 || stablelm || undefined,
     ungatedMlp: starcoder2 || undefined,
     qkNorm:
-      family === 'qwen3' || family === 'qwen3_moe' || gemma3 || gemma4 || qwen35 || lfm2
+      family === 'qwen3' || family === 'qwen3_moe' || gemma3 || gemma4 || qwen35 || lfm2 || exaone4
         ? 'head'
         : olmo || olmoHybrid || family === 'olmoe'
           ? 'projection'
           : undefined,
-    postNorms: olmo || undefined,
+    // EXAONE 4 normalises after each branch as OLMo 2 does (with Llama's RMSNorm)
+    postNorms: olmo || exaone4 || undefined,
     // Gemma4RMSNorm multiplies by its weight in float32, as OLMo 2's does
     normWeightInFloat32: olmo || olmoHybrid || gemma4 || undefined,
     // Gemma and StarCoder2 tie their embeddings unless the config says otherwise (their config classes' default)
