@@ -790,7 +790,8 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
     : partialRotary
       ? { full: { theta: partialRotary.theta, scaling: partialRotary.scaling } }
       : layerAttention
-        ? { full: { theta: NaN, scaling: { type: 'default' } } }
+        ? // Gemma 4 rotates by its layer types' own tables (layerAttention); this one is never computed
+          { full: { theta: NaN, scaling: { type: 'default' } } }
         : ropeOf(c, configFile, perLayerType, defaultTheta);
   const rotaryDim = phi3Rotary?.rotaryDim ?? partialRotary?.rotaryDim ?? headDim;
   const longrope = rope.full.scaling.type === 'longrope' ? rope.full.scaling : undefined;
