@@ -367,7 +367,7 @@ test('what the checkpoint builder does not build is refused, naming the config k
     [
       { model_type: 'gemma3n' },
       'model_type',
-      /model_type "gemma3n" cannot run from safetensors: sae-diff builds llama, mistral, qwen2, qwen3, gemma, gemma2, gemma3_text, phi3, smollm3, olmo2, olmo3, granite, starcoder2, glm, glm4, stablelm, mixtral, qwen2_moe, qwen3_moe, olmoe, qwen3_5_text, qwen3_5_moe_text, ministral3, gemma4_text, lfm2, olmo_hybrid, granitemoehybrid, exaone4, gemma3, qwen3_5, qwen3_5_moe, mistral3, gemma4, gpt2, gpt_neox, phi, nemotron_h checkpoints/,
+      /model_type "gemma3n" cannot run from safetensors: sae-diff builds llama, mistral, qwen2, qwen3, gemma, gemma2, gemma3_text, phi3, smollm3, olmo2, olmo3, granite, starcoder2, glm, glm4, stablelm, mixtral, qwen2_moe, qwen3_moe, olmoe, qwen3_5_text, qwen3_5_moe_text, ministral3, gemma4_text, lfm2, olmo_hybrid, granitemoehybrid, exaone4, cohere, cohere2, gemma3, qwen3_5, qwen3_5_moe, mistral3, gemma4, gpt2, gpt_neox, phi, nemotron_h checkpoints/,
     ],
     [{ model_type: 'gemma3' }, 'text_config', /A gemma3 config\.json needs its text_config/],
     [{ model_type: 'gemma3', text_config: { head_dim: 7 } }, 'text_config.head_dim', /The head dimension 7 is not an even integer/],
@@ -721,6 +721,7 @@ for (const [fixture, what] of [
   ['glm4', "a GLM-4 checkpoint's attn_out and mlp_out are what its post_self_attn_layernorm and post_mlp_layernorm return"],
   ['qwen3_5/multimodal', "a Qwen 3.5 checkpoint's attn_out and mlp_out are what its linear_attn or self_attn and its MLP return"],
   ['lfm2', "an LFM2 checkpoint's attn_out and mlp_out are what its conv or self_attn and its feed_forward return"],
+  ['cohere', "a Cohere checkpoint's attn_out and mlp_out are what its attention and MLP return, side by side"],
   ['qwen3_5/granite4', "a Granite 4.0-H checkpoint's attn_out and mlp_out are what its mamba or self_attn and its shared_mlp return"],
   [
     'qwen3_5/olmo-hybrid',
@@ -862,6 +863,22 @@ test('an NVIDIA Nemotron-H checkpoint (blocks of one mixer: Mamba2 with its gate
     (e: SaeDiffError) => e.location?.key === 'hybrid_override_pattern' && /mixture-of-experts blocks/.test(e.message),
   );
 });
+
+/** Checkpoints whose blocks run attention and the MLP in parallel (no resid_mid), against transformers. */
+for (const [fixture, what] of [
+  [
+    'cohere',
+    'Cohere (Command R, Aya Expanse: one bias-free LayerNorm, attention and MLP in parallel, RoPE over even / odd pairs, per-head q / k LayerNorms)',
+  ],
+  ['cohere2', 'Cohere2 (sliding layers with RoPE and a binding window, full layers without)'],
+])
+  test(`a ${what} checkpoint gives what transformers gives at resid_post (test/fixtures/${fixture})`, async () => {
+    const folder = path.join(REPO_ROOT, 'test', 'fixtures', fixture);
+    for (const d of await differenceFromExpected(sourceOf(folder), expectedIn(folder), 'resid_post', cpu)) {
+      assert.ok(d.absolute < 1e-5 * Math.max(1, d.largest), `layer ${d.layer}: ${d.absolute} (largest ${d.largest})`);
+      assert.ok(d.largest > 0.5, `layer ${d.layer}: activations of size ${d.largest}`);
+    }
+  });
 
 /** Mixture-of-experts checkpoints (test/fixtures/moe_fixtures.py): every hook point, the MoE block's output as mlp_out. */
 const MOE: [string, string][] = [

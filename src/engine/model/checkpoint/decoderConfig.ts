@@ -62,6 +62,8 @@ export const CHECKPOINT_FAMILIES = [
   'olmo_hybrid',
   'granitemoehybrid',
   'exaone4',
+  'cohere',
+  'cohere2',
 ] as const;
 
 /**
@@ -139,9 +141,10 @@ export interface DecoderSpec {
   mlpBias: boolean;
   /**
    * RMSNorm on queries and keys before RoPE: over each head (Qwen3, Gemma 3; weight [head_dim]) or over the whole
-   * projection (OLMo 2; weight [heads · head_dim]).
+   * projection (OLMo 2; weight [heads · head_dim]); Cohere's use_qk_norm: a LayerNorm without bias over each head,
+   * its weight per head ([heads, head_dim]).
    */
-  qkNorm?: 'head' | 'projection';
+  qkNorm?: 'head' | 'projection' | 'head_layernorm';
   tiedEmbeddings: boolean;
   /** Gemma 1, 2 and 3: their norms scale by (1 + weight), in float32. */
   gemmaNorms: boolean;
@@ -153,6 +156,10 @@ export interface DecoderSpec {
   ungatedMlp?: boolean;
   /** OLMo 2: no norm in front of attention or the MLP, one after each (on the branch, before the residual add). */
   postNorms?: boolean;
+  /** Cohere: attention and the MLP read one norm of the block's input, in parallel (no resid_mid). */
+  parallelBlock?: boolean;
+  /** Cohere: its LayerNorms have no bias. */
+  layerNormBias?: false;
   /** OLMo Hybrid: postNorms on these layers only (its attention layers; its linear layers are pre-norm). */
   postNormLayers?: boolean[];
   /** OLMo 2's RMSNorm multiplies by its weight in float32, then casts (Llama's casts first). */
@@ -549,6 +556,25 @@ function slidingAttention(
       sliding = layerTypes(c, layers, file) ?? all(false).map((_, i) => (i + 1) % pattern !== 0);
       break;
     }
+    case 'cohere':
+      return undefined;
+    // Cohere2Config: layer_types, else all but every sliding_window_pattern-th (default 4); the window 4096 by default
+    case 'cohere2': {
+      const pattern = c.sliding_window_pattern ?? 4;
+      if (window === null) return undefined;
+      if (
+        (c.layer_types === undefined || c.layer_types === null) &&
+        !(typeof pattern === 'number' && Number.isSafeInteger(pattern) && pattern > 0)
+      )
+        throw refuse(
+          file,
+          'sliding_window_pattern',
+          `sliding_window_pattern ${JSON.stringify(pattern)} is not built (a positive integer is)`,
+          SAVED_HINT,
+        );
+      sliding = layerTypes(c, layers, file) ?? all(false).map((_, i) => (i + 1) % (pattern as number) !== 0);
+      break;
+    }
     // Exaone4Config: layer_types, else all but every sliding_window_pattern-th (default 4); the window 4096 by default
     // (null: no sliding layers)
     case 'exaone4': {
@@ -704,6 +730,7 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
   if (gemma4) refuseUnbuiltGemma4(c, configFile);
   const lfm2 = family === 'lfm2';
   const exaone4 = family === 'exaone4';
+  const cohere = family === 'cohere' || family === 'cohere2';
   const olmoHybrid = family === 'olmo_hybrid';
   const granite4 = family === 'granitemoehybrid';
   // GraniteMoeHybridConfig's num_local_experts defaults to 8; its experts are saved fused, which is not built
@@ -777,7 +804,7 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
   const granite = family === 'granite' || granite4;
   const multiplier = (key: string) => Math.fround(finite(c[key] ?? 1, key, configFile));
   // the config classes' rope_theta defaults: Gemma3TextConfig and MixtralConfig 1e6, Olmo3Config 5e5, the others 1e4
-  const defaultTheta = gemma3 || lfm2 || family === 'mixtral' ? 1_000_000 : family === 'olmo3' ? 500_000 : 10_000;
+  const defaultTheta = gemma3 || lfm2 || family === 'mixtral' ? 1_000_000 : family === 'olmo3' || family === 'cohere' ? 500_000 : 10_000;
   const perLayerType = gemma3 ? 'gemma3' : family === 'olmo3' ? 'olmo3' : undefined;
   const sliding = slidingAttention(c, family, layers, configFile);
   // Gemma 4: each layer type's own shape and RoPE; the spec's own table is the sliding layers'
@@ -799,7 +826,7 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
   // Phi3Config's and the OLMo configs' default rms_norm_eps is 1e-5; Starcoder2Config's LayerNorm eps, norm_epsilon, too
   const eps = starcoder2
     ? finite(c.norm_epsilon ?? 1e-5, 'norm_epsilon', configFile)
-    : stablelm
+    : stablelm || cohere
       ? finite(c.layer_norm_eps ?? 1e-5, 'layer_norm_eps', configFile)
       : lfm2
         ? finite(c.norm_eps ?? 1e-5, 'norm_eps', configFile)
@@ -835,7 +862,8 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
     longropeFrom: longrope?.originalMaxPositions,
     ropeAttentionFactor: longrope ? Math.fround(longrope.attentionFactor) : yarnScale !== undefined ? Math.fround(yarnScale) : undefined,
     fusedProjections: phi3,
-    rotaryInterleaved: glm || undefined,
+    // GLM's and Cohere's rotate_half pairs each even dim with the odd one after it
+    rotaryInterleaved: glm || cohere || undefined,
     branchNorms: family === 'glm4' || undefined,
     // EXAONE 4's full layers rotate nothing when the model has sliding ones (its global NoPE)
     noRopeLayers:
@@ -843,7 +871,7 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
         ? smolNoRope(c, layers, configFile)
         : nope
           ? Array.from({ length: layers }, () => true)
-          : exaone4 && sliding
+          : (exaone4 || family === 'cohere2') && sliding
             ? sliding.layers.map((s) => !s)
             : undefined,
     slidingInvFreq: rope.sliding && ropeInverseFrequencies(headDim, rope.sliding.theta, rope.sliding.scaling),
@@ -863,14 +891,18 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
       starcoderBias ||
       (family !== 'qwen2' && family !== 'qwen2_moe' && !phi3 && !starcoder2 && !glm && !stablelm && c.attention_bias === true),
     mlpBias: starcoderBias || (!phi3 && !starcoder2 && !stablelm && c.mlp_bias === true),
-    layerNorms: starcoder2 || stablelm || undefined,
+    layerNorms: starcoder2 || stablelm || cohere || undefined,
+    layerNormBias: cohere ? false : undefined,
+    parallelBlock: cohere || undefined,
     ungatedMlp: starcoder2 || undefined,
     qkNorm:
       family === 'qwen3' || family === 'qwen3_moe' || gemma3 || gemma4 || qwen35 || lfm2 || exaone4
         ? 'head'
         : olmo || olmoHybrid || family === 'olmoe'
           ? 'projection'
-          : undefined,
+          : cohere && c.use_qk_norm === true
+            ? 'head_layernorm'
+            : undefined,
     // EXAONE 4 normalises after each branch as OLMo 2 does (with Llama's RMSNorm)
     postNorms: olmo || exaone4 || undefined,
     // Gemma4RMSNorm multiplies by its weight in float32, as OLMo 2's does
@@ -879,7 +911,7 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
     // Lfm2Config reads tie_embedding over tie_word_embeddings (default true)
     tiedEmbeddings: lfm2
       ? (c.tie_embedding ?? c.tie_word_embeddings ?? true) === true
-      : c.tie_word_embeddings === true || ((gemma || gemma4 || starcoder2) && c.tie_word_embeddings === undefined),
+      : c.tie_word_embeddings === true || ((gemma || gemma4 || starcoder2 || cohere) && c.tie_word_embeddings === undefined),
     // Qwen3_5RMSNorm is zero-centred as Gemma's: (1 + weight), in float32
     gemmaNorms: gemma || qwen35,
     sandwichNorms: (gemma && !gemma1) || gemma4 || undefined,

@@ -101,7 +101,13 @@ export function buildDecoderGraph(
    */
   const toHeads = (scope: string, x: string, n: number, size: number, norm?: { module: string; weight?: string }) => {
     let split = g.one(scope, 'Reshape', [x, g.int64s(`sae_diff.heads_${n}_${size}`, [0, 0, n, size])]);
-    if (norm) split = rmsNorm(`${scope}/${norm.module}`, split, norm.weight, size);
+    // CohereLayerNorm over each head, its weight per head
+    if (norm && spec.qkNorm === 'head_layernorm')
+      split = layerNorm(g, weights, `${scope}/${norm.module}`, split, `${norm.weight!.replace(/\.weight$/, '')}`, size, spec.rmsNormEps, {
+        bias: false,
+        weightDims: [n, size],
+      });
+    else if (norm) split = rmsNorm(`${scope}/${norm.module}`, split, norm.weight, size);
     return g.one(scope, 'Transpose', [split], [ints('perm', [0, 2, 1, 3])]);
   };
 
@@ -130,7 +136,9 @@ export function buildDecoderGraph(
 
   /** A block's norm `name` (`model.layers.N.input_layernorm`): RMSNorm, or StarCoder2's and StableLM's LayerNorm. */
   const blockNorm = (scope: string, x: string, name: string) =>
-    spec.layerNorms ? layerNorm(g, weights, scope, x, name, hidden, spec.rmsNormEps) : rmsNorm(scope, x, `${name}.weight`);
+    spec.layerNorms
+      ? layerNorm(g, weights, scope, x, name, hidden, spec.rmsNormEps, { bias: spec.layerNormBias })
+      : rmsNorm(scope, x, `${name}.weight`);
 
   const silu = (scope: string, t: string) => g.one(scope, 'Mul', [t, g.one(scope, 'Sigmoid', [t])]);
   const names = spec.names ?? LLAMA_NAMES;
@@ -171,6 +179,12 @@ export function buildDecoderGraph(
         : spec.mamba?.layers[l]
           ? mamba2({ g, weights, projections, hidden, eps: spec.rmsNormEps }, spec.mamba, block, w, normed)
           : selfAttention(l, block, w, normed);
+    if (spec.parallelBlock) {
+      // CohereDecoderLayer: residual + attention(h) + mlp(h), one norm h; summed attention + MLP first, as Phi's block
+      // is, so that no sum of the residual and one branch poses as resid_mid (float32 rounding apart, the same)
+      x = g.one(block, 'Add', [g.one(block, 'Add', [attnOut, denseMlp(block, w, normed)]), x]);
+      continue;
+    }
     // Gemma 2 normalises the attention output before the residual add, and the MLP's input and output; OLMo 2 the
     // attention and MLP outputs only
     const gemma = spec.sandwichNorms;
@@ -274,7 +288,8 @@ export function buildDecoderGraph(
       q = rmsNorm(`${attn}/q_norm`, q, `${w}.self_attn.q_norm.weight`, heads * headDim);
       k = rmsNorm(`${attn}/k_norm`, k, `${w}.self_attn.k_norm.weight`, kvHeads * headDim);
     }
-    const qkNorm = (module: string) => (spec.qkNorm === 'head' ? { module, weight: `${w}.self_attn.${module}.weight` } : undefined);
+    const qkNorm = (module: string) =>
+      spec.qkNorm === 'head' || spec.qkNorm === 'head_layernorm' ? { module, weight: `${w}.self_attn.${module}.weight` } : undefined;
     const [qNorm, kNorm] = [names.qNorm, names.kNorm];
     const rotary = sliding ? localRotary : globalRotary;
     // SmolLM3's NoPE layers rotate nothing

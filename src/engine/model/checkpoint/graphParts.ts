@@ -196,6 +196,8 @@ export function layerNorm(
   name: string,
   width: number,
   eps: number,
+  /** Cohere's LayerNorm: no bias, and (its per-head q / k norms) a weight of these dims over x's last axes. */
+  options: { bias?: boolean; weightDims?: number[] } = {},
 ): string {
   const f32 = (op: string, inputs: string[], attrs: onnx.IAttributeProto[] = []) => g.one(scope, op, inputs, attrs, FLOAT);
   const mean = (t: string) => f32('ReduceMean', [t], [ints('axes', [-1]), intAttr('keepdims', 1)]);
@@ -204,9 +206,11 @@ export function layerNorm(
   const variance = mean(f32('Mul', [centred, centred]));
   const epsilon = g.floats(`sae_diff.ln_eps_${eps}`, Float32Array.of(eps), []);
   const normed = f32('Div', [centred, f32('Sqrt', [f32('Add', [variance, epsilon])])]);
-  const weight = g.cast(scope, weights.get(`${name}.weight`, [width]), g.act, FLOAT);
+  const weight = g.cast(scope, weights.get(`${name}.weight`, options.weightDims ?? [width]), g.act, FLOAT);
+  const scaled = f32('Mul', [normed, weight]);
+  if (options.bias === false) return g.cast(scope, scaled, FLOAT, g.act);
   const bias = g.cast(scope, weights.get(`${name}.bias`, [width]), g.act, FLOAT);
-  return g.cast(scope, f32('Add', [f32('Mul', [normed, weight]), bias]), FLOAT, g.act);
+  return g.cast(scope, f32('Add', [scaled, bias]), FLOAT, g.act);
 }
 
 /**
