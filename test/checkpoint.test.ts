@@ -557,7 +557,7 @@ test('the editor accepts a checkpoint folder and flags one it cannot build', () 
   const bad = checkpointFolder(path.join(FIXTURES, 'sft-domain'), path.join(out, 'editor', 'bad'));
   fs.writeFileSync(
     path.join(bad, 'config.json'),
-    JSON.stringify({ ...JSON.parse(fs.readFileSync(path.join(bad, 'config.json'), 'utf8')), model_type: 'cohere' }),
+    JSON.stringify({ ...JSON.parse(fs.readFileSync(path.join(bad, 'config.json'), 'utf8')), model_type: 'jamba' }),
   );
   const configFile = path.join(out, 'editor', 'check.sae-diff.yaml');
   const text = `diagnostic_pipeline:
@@ -575,7 +575,7 @@ test('the editor accepts a checkpoint folder and flags one it cannot build', () 
   );
   assert.deepEqual(
     diagnostics.map((d) => [d.code, d.message.slice(0, 60)]),
-    [['model-bad-checkpoint', 'model_type "cohere" cannot run from safetensors: sae-diff bu']],
+    [['model-bad-checkpoint', 'model_type "jamba" cannot run from safetensors: sae-diff bui']],
   );
 });
 
