@@ -423,6 +423,11 @@ test('what the checkpoint builder does not build is refused, naming the config k
       /linear_num_value_heads \(4\) is not a multiple of linear_num_key_heads \(3\)/,
     ],
     [
+      { model_type: 'exaone4', sliding_window_pattern: 'LLLG' },
+      'sliding_window_pattern',
+      /sliding_window_pattern "LLLG" is not built \(a positive integer is\)/,
+    ],
+    [
       { model_type: 'gemma4_text', hidden_activation: 'gelu_pytorch_tanh', num_kv_shared_layers: 6 },
       'num_kv_shared_layers',
       /num_kv_shared_layers is 6: it must be below the 6 layers/,

@@ -558,8 +558,10 @@ function slidingAttention(
     }
     case 'cohere':
       return undefined;
-    // Cohere2Config: layer_types, else all but every sliding_window_pattern-th (default 4); the window 4096 by default
-    case 'cohere2': {
+    // Cohere2Config and Exaone4Config: layer_types, else all but every sliding_window_pattern-th (default 4); the window
+    // 4096 by default (null: no sliding layers)
+    case 'cohere2':
+    case 'exaone4': {
       const pattern = c.sliding_window_pattern ?? 4;
       if (window === null) return undefined;
       if (
@@ -572,23 +574,6 @@ function slidingAttention(
           `sliding_window_pattern ${JSON.stringify(pattern)} is not built (a positive integer is)`,
           SAVED_HINT,
         );
-      sliding = layerTypes(c, layers, file) ?? all(false).map((_, i) => (i + 1) % (pattern as number) !== 0);
-      break;
-    }
-    // Exaone4Config: layer_types, else all but every sliding_window_pattern-th (default 4); the window 4096 by default
-    // (null: no sliding layers)
-    case 'exaone4': {
-      const pattern = c.sliding_window_pattern ?? 4;
-      if (window === null) return undefined;
-      if (c.layer_types === undefined || c.layer_types === null) {
-        if (typeof pattern !== 'number' || !Number.isSafeInteger(pattern) || pattern <= 0)
-          throw refuse(
-            file,
-            'sliding_window_pattern',
-            `sliding_window_pattern ${JSON.stringify(pattern)} is not built (a positive integer is)`,
-            SAVED_HINT,
-          );
-      }
       sliding = layerTypes(c, layers, file) ?? all(false).map((_, i) => (i + 1) % (pattern as number) !== 0);
       break;
     }
