@@ -37,7 +37,7 @@ import { intAttr, type ModelProto } from '../onnxGraph';
 import type { CheckpointFiles } from './checkpointFiles';
 import type { DecoderSpec } from './decoderConfig';
 import { LLAMA_NAMES } from './moduleNames';
-import { decoderModel, geluTanh, layerNorm, rmsNormalized, Rotary, startGraph } from './graphParts';
+import { decoderModel, geluTanh, layerNorm, repeatKv, rmsNormalized, Rotary, startGraph } from './graphParts';
 import { gatedDeltaNet, type LinearAttentionContext } from './linearAttention';
 import { mamba2 } from './mamba2';
 import { shortConv } from './shortConv';
@@ -298,21 +298,13 @@ export function buildDecoderGraph(
     let qr = rotate(attn, toHeads(attn, q, heads, headDim, qkNorm(qNorm)));
     // Ministral 3: Llama 4's attention temperature, after RoPE
     if (queryScale) qr = g.one(attn, 'Mul', [qr, queryScale]);
-    // repeat_kv: each KV head serves `repeat` consecutive query heads
-    const repeat = heads / kvHeads;
-    const kvExpanded = g.int64s(`sae_diff.kv_expand_${repeat}`, [1, 1, repeat, 1, 1]);
-    const headsOut = g.int64s(`sae_diff.heads_merged_${heads}_${headDim}`, [0, heads, -1, headDim]);
-    const repeatKv = (t: string) =>
-      repeat === 1
-        ? t
-        : g.one(attn, 'Reshape', [g.one(attn, 'Expand', [g.one(attn, 'Unsqueeze', [t, 'sae_diff.axes_2']), kvExpanded]), headsOut]);
     const shared = source === undefined ? undefined : sharedKv.get(source)!;
     const keys = shared?.k ?? rotate(attn, toHeads(attn, k, kvHeads, headDim, qkNorm(kNorm)));
     // Gemma 4: the values RMS-normalised per head, without a weight (v_norm)
     const values = shared?.v ?? toHeads(attn, v, kvHeads, headDim, spec.valueNorm ? { module: 'v_norm' } : undefined);
     if (spec.gemma4Layers && !shared) sharedKv.set(l, { k: keys, v: values });
-    const kr = repeatKv(keys);
-    const vr = repeatKv(values);
+    const kr = repeatKv(g, attn, keys, heads, kvHeads, headDim);
+    const vr = repeatKv(g, attn, values, heads, kvHeads, headDim);
     const products = g.one(attn, 'MatMul', [qr, g.one(attn, 'Transpose', [kr], [ints('perm', [0, 1, 3, 2])])]);
     // q kᵀ * scaling, rounded to the activations' type as transformers computes it, then softmax in float32
     let scores = g.one(attn, 'Mul', [g.cast(attn, products, act, FLOAT), scale], [], FLOAT);

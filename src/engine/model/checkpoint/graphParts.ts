@@ -214,6 +214,20 @@ export function layerNorm(
 }
 
 /**
+ * transformers' repeat_kv: key or value heads t [B, kvHeads, S, headDim] as [B, heads, S, headDim], each key/value
+ * head serving heads / kvHeads consecutive query heads; t itself where there are as many.
+ */
+export function repeatKv(g: ScopedGraph, scope: string, t: string, heads: number, kvHeads: number, headDim: number): string {
+  const repeat = heads / kvHeads;
+  if (repeat === 1) return t;
+  const expanded = g.one(scope, 'Expand', [
+    g.one(scope, 'Unsqueeze', [t, g.int64s('sae_diff.axes_2', [2])]),
+    g.int64s(`sae_diff.kv_expand_${repeat}`, [1, 1, repeat, 1, 1]),
+  ]);
+  return g.one(scope, 'Reshape', [expanded, g.int64s(`sae_diff.heads_merged_${heads}_${headDim}`, [0, heads, -1, headDim])]);
+}
+
+/**
  * Eager attention in float32 (GPT-2, GPT-NeoX): softmax(q kᵀ · scale, hidden keys masked) v, heads merged back;
  * q, k, v [B, n, S, head_dim] -> [B, S, `width`].
  */

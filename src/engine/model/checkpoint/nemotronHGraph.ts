@@ -14,7 +14,7 @@
  */
 import type { ModelProto } from '../onnxGraph';
 import type { CheckpointFiles } from './checkpointFiles';
-import { attention, decoderModel, rmsNormalized, startGraph } from './graphParts';
+import { attention, decoderModel, repeatKv, rmsNormalized, startGraph } from './graphParts';
 import type { LoraAdapter } from './loraAdapter';
 import { mamba2 } from './mamba2';
 import type { NemotronHSpec } from './nemotronHConfig';
@@ -39,7 +39,6 @@ export function buildNemotronHGraph(
     FLOAT,
   );
   const scale = g.floats('sae_diff.attention_scale', Float32Array.of(Math.fround(Math.pow(headDim, -0.5))), []);
-  const repeat = heads / kvHeads;
   for (let l = 0; l < spec.layers; l++) {
     const block = `/model/layers.${l}`;
     const w = `${prefix}layers.${l}`;
@@ -65,24 +64,13 @@ export function buildNemotronHGraph(
           ],
           [ints('perm', [0, 2, 1, 3])],
         );
-      // repeat_kv: each key/value head serves `repeat` consecutive query heads
-      const repeatKv = (t: string) =>
-        repeat === 1
-          ? t
-          : g.one(mixer, 'Reshape', [
-              g.one(mixer, 'Expand', [
-                g.one(mixer, 'Unsqueeze', [t, g.int64s('sae_diff.axes_2', [2])]),
-                g.int64s(`sae_diff.kv_expand_${repeat}`, [1, 1, repeat, 1, 1]),
-              ]),
-              g.int64s(`sae_diff.heads_merged_${heads}_${headDim}`, [0, heads, -1, headDim]),
-            ]);
       const merged = attention(
         g,
         frame,
         mixer,
         headsOf('q_proj', heads),
-        repeatKv(headsOf('k_proj', kvHeads)),
-        repeatKv(headsOf('v_proj', kvHeads)),
+        repeatKv(g, mixer, headsOf('k_proj', kvHeads), heads, kvHeads, headDim),
+        repeatKv(g, mixer, headsOf('v_proj', kvHeads), heads, kvHeads, headDim),
         scale,
         heads * headDim,
       );
