@@ -367,7 +367,7 @@ test('what the checkpoint builder does not build is refused, naming the config k
     [
       { model_type: 'gemma3n' },
       'model_type',
-      /model_type "gemma3n" cannot run from safetensors: sae-diff builds llama, mistral, qwen2, qwen3, gemma, gemma2, gemma3_text, phi3, smollm3, olmo2, olmo3, granite, starcoder2, glm, glm4, stablelm, mixtral, qwen2_moe, qwen3_moe, olmoe, qwen3_5_text, qwen3_5_moe_text, ministral3, gemma4_text, lfm2, olmo_hybrid, granitemoehybrid, exaone4, cohere, cohere2, gemma3, qwen3_5, qwen3_5_moe, mistral3, gemma4, gpt2, gpt_neox, phi, nemotron_h checkpoints/,
+      /model_type "gemma3n" cannot run from safetensors: sae-diff builds llama, mistral, qwen2, qwen3, gemma, gemma2, gemma3_text, phi3, smollm3, olmo2, olmo3, granite, starcoder2, glm, glm4, stablelm, mixtral, qwen2_moe, qwen3_moe, olmoe, qwen3_5_text, qwen3_5_moe_text, ministral3, gemma4_text, lfm2, olmo_hybrid, granitemoehybrid, exaone4, cohere, cohere2, gpt_oss, gemma3, qwen3_5, qwen3_5_moe, mistral3, gemma4, gpt2, gpt_neox, phi, nemotron_h checkpoints/,
     ],
     [{ model_type: 'gemma3' }, 'text_config', /A gemma3 config\.json needs its text_config/],
     [{ model_type: 'gemma3', text_config: { head_dim: 7 } }, 'text_config.head_dim', /The head dimension 7 is not an even integer/],
@@ -380,7 +380,7 @@ test('what the checkpoint builder does not build is refused, naming the config k
     ],
     [{ rope_scaling: { rope_type: 'dynamic', factor: 4 } }, 'rope_scaling.rope_type', /RoPE type 'dynamic' is not built/],
     [{ rope_scaling: { rope_type: 'llama3', factor: 8 } }, 'rope_scaling.low_freq_factor', /low_freq_factor is undefined/],
-    [{ quantization_config: { quant_method: 'gptq' } }, 'quantization_config', /Quantised checkpoints are not built/],
+    [{ quantization_config: { quant_method: 'gptq' } }, 'quantization_config', /Quantised checkpoints \(quant_method "gptq"\) are not built$/],
     [{ num_key_value_heads: 3 }, 'num_key_value_heads', /not a multiple of num_key_value_heads/],
     [
       { model_type: 'qwen2', use_sliding_window: false, layer_types: ['sliding_attention', ...Array(5).fill('full_attention')] },
@@ -727,6 +727,7 @@ for (const [fixture, what] of [
   ['qwen3_5/multimodal', "a Qwen 3.5 checkpoint's attn_out and mlp_out are what its linear_attn or self_attn and its MLP return"],
   ['lfm2', "an LFM2 checkpoint's attn_out and mlp_out are what its conv or self_attn and its feed_forward return"],
   ['cohere', "a Cohere checkpoint's attn_out and mlp_out are what its attention and MLP return, side by side"],
+  ['gpt-oss/dense', "a GPT-OSS checkpoint's attn_out and mlp_out are what its attention (sinks and biases) and its MLP of experts return"],
   ['qwen3_5/granite4', "a Granite 4.0-H checkpoint's attn_out and mlp_out are what its mamba or self_attn and its shared_mlp return"],
   [
     'qwen3_5/olmo-hybrid',
@@ -897,6 +898,10 @@ const MOE: [string, string][] = [
   [
     'qwen3_5/moe',
     'Qwen 3.5-MoE (Qwen3_5MoeForConditionalGeneration: top 2 always renormalised, a sigmoid-gated shared expert in every layer, Gated DeltaNet layers)',
+  ],
+  [
+    'gpt-oss/dense',
+    "GPT-OSS (8 experts fused with biases, their gate and up interleaved, the SwiGLU's clamps binding; top 2 softmaxed over the router's logits and bias; attention sinks, q / k / v / o biases, YaRN without truncation, a binding sliding window)",
   ],
 ];
 for (const [fixture, what] of MOE) {

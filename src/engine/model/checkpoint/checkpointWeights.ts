@@ -138,6 +138,15 @@ export class WeightReader {
 
   /** The tensor `name` as stored, and its ONNX type. */
   stored(name: string, dims: number[]): { name: string; dataType: number } {
+    return this.read(name, dims, DTYPES, 'checkpoints run from float32, float16 or bfloat16 weights');
+  }
+
+  /** The uint8 tensor `name` (MXFP4's packed codes and exponents, mxfp4.ts) as stored. */
+  bytes(name: string, dims: number[]): string {
+    return this.read(name, dims, { U8: TensorDataType.UINT8 }, 'MXFP4 blocks and scales are stored as U8').name;
+  }
+
+  private read(name: string, dims: number[], dtypes: Record<string, number>, expected: string): { name: string; dataType: number } {
     const t = this.files.tensors.get(name);
     if (!t) {
       throw new SaeDiffError(`The checkpoint has no tensor '${name}', which a ${this.spec.family} model with this config.json needs`, {
@@ -151,9 +160,9 @@ export class WeightReader {
         hint: `Check that ${path.basename(this.configFile)} belongs to these weights.`,
       });
     }
-    const dataType = DTYPES[t.dtype];
+    const dataType = dtypes[t.dtype];
     if (dataType === undefined) {
-      throw new SaeDiffError(`'${name}' is ${t.dtype}; checkpoints run from float32, float16 or bfloat16 weights`, {
+      throw new SaeDiffError(`'${name}' is ${t.dtype}; ${expected}`, {
         location: { file: this.files.main },
         hint: 'Save the model unquantised (save_pretrained after dequantising), or export it to ONNX.',
       });

@@ -54,10 +54,20 @@ export function mlpActivation(
   return activation;
 }
 
-/** Quantised weights (quantization_config) are refused: every graph builder reads float weights. */
-export function refuseQuantised(c: Record<string, unknown>, file: string): void {
-  if (c.quantization_config !== undefined && c.quantization_config !== null)
-    throw refuse(file, 'quantization_config', 'Quantised checkpoints are not built', 'Give the unquantised checkpoint, or an ONNX export.');
+/**
+ * Quantised weights (quantization_config) are refused: the graph builders read float weights, except the one
+ * `built` method a family reads (GPT-OSS's MXFP4 experts, mxfp4.ts).
+ */
+export function refuseQuantised(c: Record<string, unknown>, file: string, built?: string): void {
+  if (c.quantization_config === undefined || c.quantization_config === null) return;
+  const method = (c.quantization_config as Record<string, unknown>).quant_method;
+  if (built !== undefined && method === built) return;
+  throw refuse(
+    file,
+    'quantization_config',
+    `Quantised checkpoints${method === undefined ? '' : ` (quant_method ${JSON.stringify(method)})`} are not built${built ? ` (${built} is)` : ''}`,
+    'Give the unquantised checkpoint, or an ONNX export.',
+  );
 }
 
 /** A positive integer config.json gives under `key` (the first of `keys` it has: GPT2Config's n_embd or hidden_size), else `fallback`. */

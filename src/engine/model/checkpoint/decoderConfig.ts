@@ -64,6 +64,7 @@ export const CHECKPOINT_FAMILIES = [
   'exaone4',
   'cohere',
   'cohere2',
+  'gpt_oss',
 ] as const;
 
 /**
@@ -81,6 +82,8 @@ export interface MoeSpec {
   sharedIntermediate?: number;
   /** Per layer: a sparse block (else the dense MLP of intermediate_size: Qwen's mlp_only_layers, decoder_sparse_step). */
   sparseLayers: boolean[];
+  /** GPT-OSS: its router (a bias; softmax over the top k logits) and fused experts (moeBlock.ts gptOssExperts). */
+  gptOss?: boolean;
   /** Mixtral: block_sparse_moe, experts' w1 (gate), w3 (up), w2 (down); the others: mlp, gate_proj, up_proj, down_proj. */
   mixtralNames: boolean;
   /**
@@ -178,6 +181,8 @@ export interface DecoderSpec {
   visionTower?: boolean;
   /** Mixtral, Qwen2-MoE, Qwen3-MoE, OLMoE: the MLP's experts. */
   moe?: MoeSpec;
+  /** GPT-OSS: each head's learnt sink logit (self_attn.sinks) joins its softmax, its share dropped. */
+  attentionSinks?: boolean;
   /** Qwen 3.5: q_proj gives each head's query and an output gate; the attention's output is times sigmoid(gate). */
   attentionOutputGate?: boolean;
   /** Qwen 3.5: its linear-attention layers. */
@@ -221,16 +226,18 @@ function queryPositionScale(c: HfConfig, file: string): { beta: number; original
 /** The experts of a mixture-of-experts config, as its config class reads them. */
 function moeOf(c: HfConfig, family: DecoderSpec['family'], layers: number, file: string): MoeSpec | undefined {
   const qwen35 = family === 'qwen3_5_moe_text';
-  if (family !== 'mixtral' && family !== 'qwen2_moe' && family !== 'qwen3_moe' && family !== 'olmoe' && !qwen35) return undefined;
+  const gptOss = family === 'gpt_oss';
+  if (family !== 'mixtral' && family !== 'qwen2_moe' && family !== 'qwen3_moe' && family !== 'olmoe' && !qwen35 && !gptOss)
+    return undefined;
   // Qwen3MoeConfig saves num_experts as num_local_experts (transformers 5), hub configs as num_experts
   const expertsKey = c.num_local_experts !== undefined ? 'num_local_experts' : 'num_experts';
   const experts = positiveInteger(
     c,
     expertsKey,
     file,
-    family === 'mixtral' ? 8 : family === 'qwen2_moe' ? 60 : family === 'qwen3_moe' ? 128 : qwen35 ? 256 : 64,
+    family === 'mixtral' ? 8 : family === 'qwen2_moe' ? 60 : family === 'qwen3_moe' || gptOss ? 128 : qwen35 ? 256 : 64,
   );
-  const topK = positiveInteger(c, 'num_experts_per_tok', file, family === 'mixtral' ? 2 : family === 'qwen2_moe' ? 4 : 8);
+  const topK = positiveInteger(c, 'num_experts_per_tok', file, family === 'mixtral' ? 2 : family === 'qwen2_moe' || gptOss ? 4 : 8);
   if (topK > experts)
     throw refuse(file, 'num_experts_per_tok', `num_experts_per_tok (${topK}) is more than the ${experts} experts`, SAVED_HINT);
   const qwen = family === 'qwen2_moe' || family === 'qwen3_moe';
@@ -253,6 +260,7 @@ function moeOf(c: HfConfig, family: DecoderSpec['family'], layers: number, file:
     // Qwen2-MoE's and Qwen 3.5-MoE's shared expert, gated by sigmoid(shared_expert_gate(x))
     sharedIntermediate: family === 'qwen2_moe' || qwen35 ? sized('shared_expert_intermediate_size') : undefined,
     sparseLayers,
+    gptOss: gptOss || undefined,
     mixtralNames: family === 'mixtral',
     dispatch: experts * sparseLayers.filter(Boolean).length <= MAX_GATHERED_EXPERTS ? 'sparse' : 'dense',
   };
@@ -558,6 +566,11 @@ function slidingAttention(
     }
     case 'cohere':
       return undefined;
+    // GptOssConfig: layer_types, else every other layer from layer 0; the window 128 by default
+    case 'gpt_oss':
+      window = c.sliding_window === undefined ? 128 : c.sliding_window;
+      sliding = layerTypes(c, layers, file) ?? all(false).map((_, i) => i % 2 === 0);
+      break;
     // Cohere2Config and Exaone4Config: layer_types, else all but every sliding_window_pattern-th (default 4); the window
     // 4096 by default (null: no sliding layers)
     case 'cohere2':
@@ -692,6 +705,28 @@ export function decoderSpec(config: HfConfig, configFile: string): DecoderSpec {
   }
 }
 
+/** GptOssExperts' clamp (its `limit`, fixed in the class: moeBlock.ts). */
+export const GPT_OSS_LIMIT = 7;
+
+/**
+ * GptOssConfig's defaults for what a config.json may leave out (transformers 5.18): RoPE as released (YaRN, factor
+ * 32 over 4096 positions, beta_fast 32, beta_slow 1, truncate false; theta 150000) when neither rope_parameters nor
+ * rope_scaling is given. `swiglu_limit` (in the released config.json) is not read by GptOssExperts, whose limit is 7:
+ * another value is refused, as other runtimes would apply it.
+ */
+function gptOssDefaults(c: HfConfig, file: string): HfConfig {
+  if (c.swiglu_limit !== undefined && c.swiglu_limit !== null && c.swiglu_limit !== GPT_OSS_LIMIT)
+    throw refuse(
+      file,
+      'swiglu_limit',
+      `swiglu_limit ${JSON.stringify(c.swiglu_limit)} is not built: transformers' GptOssExperts clamps at ${GPT_OSS_LIMIT} whatever it says`,
+      EXPORT_HINT,
+    );
+  if (c.rope_parameters != null || c.rope_scaling != null) return c;
+  const released = { rope_type: 'yarn', factor: 32, beta_fast: 32, beta_slow: 1, truncate: false, original_max_position_embeddings: 4096 };
+  return { ...c, rope_parameters: { ...released, rope_theta: c.rope_theta ?? 150_000 } };
+}
+
 function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
   if (c.model_type === 'gemma3_text') c = { ...GEMMA3_TEXT_DEFAULTS, ...c };
   const family = CHECKPOINT_FAMILIES.find((f) => f === c.model_type);
@@ -703,7 +738,10 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
       EXPORT_HINT,
     );
   }
-  refuseQuantised(c, configFile);
+  const gptOss = family === 'gpt_oss';
+  // GPT-OSS is released with its experts in MXFP4 (mxfp4.ts reads them)
+  refuseQuantised(c, configFile, gptOss ? 'mxfp4' : undefined);
+  if (gptOss) c = gptOssDefaults(c, configFile);
   const gemma = family === 'gemma' || family === 'gemma2' || family === 'gemma3_text';
   const gemma1 = family === 'gemma';
   const gemma3 = family === 'gemma3_text';
@@ -789,7 +827,8 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
   const granite = family === 'granite' || granite4;
   const multiplier = (key: string) => Math.fround(finite(c[key] ?? 1, key, configFile));
   // the config classes' rope_theta defaults: Gemma3TextConfig and MixtralConfig 1e6, Olmo3Config 5e5, the others 1e4
-  const defaultTheta = gemma3 || lfm2 || family === 'mixtral' ? 1_000_000 : family === 'olmo3' || family === 'cohere' ? 500_000 : 10_000;
+  const defaultTheta =
+    gemma3 || lfm2 || family === 'mixtral' ? 1_000_000 : family === 'olmo3' || family === 'cohere' ? 500_000 : gptOss ? 150_000 : 10_000;
   const perLayerType = gemma3 ? 'gemma3' : family === 'olmo3' ? 'olmo3' : undefined;
   const sliding = slidingAttention(c, family, layers, configFile);
   // Gemma 4: each layer type's own shape and RoPE; the spec's own table is the sliding layers'
@@ -816,7 +855,7 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
       : lfm2
         ? finite(c.norm_eps ?? 1e-5, 'norm_eps', configFile)
         : finite(
-            c.rms_norm_eps ?? (phi3 || olmo || family === 'olmoe' || family === 'mixtral' ? 1e-5 : glm ? 1.5625e-7 : 1e-6),
+            c.rms_norm_eps ?? (phi3 || olmo || family === 'olmoe' || family === 'mixtral' || gptOss ? 1e-5 : glm ? 1.5625e-7 : 1e-6),
             'rms_norm_eps',
             configFile,
           );
@@ -869,11 +908,14 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
       // GlmConfig's and Glm4Config's attention_bias default to true (q, k, v only: their o_proj has none)
       (glm && c.attention_bias !== false) ||
       (stablelm && c.use_qkv_bias === true) ||
+      // GptOssConfig's attention_bias defaults to true (q, k, v and o)
+      (gptOss && c.attention_bias !== false) ||
       family === 'qwen2' ||
       (family === 'qwen2_moe' && c.qkv_bias !== false) ||
       (family !== 'qwen2_moe' && !phi3 && !starcoder2 && !glm && !stablelm && c.attention_bias === true),
     oBias:
       starcoderBias ||
+      (gptOss && c.attention_bias !== false) ||
       (family !== 'qwen2' && family !== 'qwen2_moe' && !phi3 && !starcoder2 && !glm && !stablelm && c.attention_bias === true),
     mlpBias: starcoderBias || (!phi3 && !starcoder2 && !stablelm && c.mlp_bias === true),
     layerNorms: starcoder2 || stablelm || cohere || undefined,
@@ -890,8 +932,8 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
             : undefined,
     // EXAONE 4 normalises after each branch as OLMo 2 does (with Llama's RMSNorm)
     postNorms: olmo || exaone4 || undefined,
-    // Gemma4RMSNorm multiplies by its weight in float32, as OLMo 2's does
-    normWeightInFloat32: olmo || olmoHybrid || gemma4 || undefined,
+    // Gemma4RMSNorm and GptOssRMSNorm multiply by their weight in float32, as OLMo 2's does
+    normWeightInFloat32: olmo || olmoHybrid || gemma4 || gptOss || undefined,
     // Gemma and StarCoder2 tie their embeddings unless the config says otherwise (their config classes' default)
     // Lfm2Config reads tie_embedding over tie_word_embeddings (default true)
     tiedEmbeddings: lfm2
@@ -918,6 +960,7 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
     mlpActivation: geluTanh ? 'gelu_tanh' : 'silu',
     moe: moeOf(c, family, layers, configFile),
     attentionOutputGate: qwen35 || undefined,
+    attentionSinks: gptOss || undefined,
     linearAttention: qwen35 || olmoHybrid ? linearAttentionOf(c, layers, configFile, olmoHybrid, eps) : undefined,
     postNormLayers: olmoHybrid ? linearAttentionOf(c, layers, configFile, true).layers.map((linear) => !linear) : undefined,
     queryPositionScale: family === 'ministral3' ? queryPositionScale(c, configFile) : undefined,

@@ -15,7 +15,8 @@
  *   causal and padding mask; sliding-window layers see only the last `sliding_window` positions) in float32,
  *   times v, o_proj;
  * - MLP: down_proj(act(gate_proj(x)) * up_proj(x)), act SiLU or (Gemma) GELU's tanh approximation; Mixtral,
- *   Qwen2/3-MoE and OLMoE: a routed mixture of such experts (moeBlock.ts);
+ *   Qwen2/3-MoE and OLMoE: a routed mixture of such experts; GPT-OSS: its own experts (moeBlock.ts), and sinks in its
+ *   attention's softmax;
  * - residual adds after attention and after the MLP (Gemma: the attention output and the MLP's input and output
  *   normalised too, and the embedding scaled by sqrt(hidden_size); OLMo 2: no norm in front of attention or the MLP,
  *   one after each; Granite: each branch times residual_multiplier, the embedding times embedding_multiplier).
@@ -145,7 +146,15 @@ export function buildDecoderGraph(
   /** A block module's weights as the checkpoint names them (its scope keeps the module's name, which hooks read). */
   const savedName = (module: string) => names.saved?.[module] ?? module;
   const linearContext: LinearAttentionContext = { g, weights, projections, frame, hidden };
-  const moeContext: MoeContext = { g, projections, hidden, flatShape: frame.flatShape(hidden), batchShape: frame.shapeOf(hidden), silu };
+  const moeContext: MoeContext = {
+    g,
+    weights,
+    projections,
+    hidden,
+    flatShape: frame.flatShape(hidden),
+    batchShape: frame.shapeOf(hidden),
+    silu,
+  };
   const prefix = weights.prefix;
   // the table is gathered from as stored and only its rows converted: a half table stays half in memory, and a
   // table above a WebGPU buffer can be gathered on the CPU (model/oversizedWeights.ts)
@@ -314,17 +323,46 @@ export function buildDecoderGraph(
       scores = g.one(attn, 'Mul', [g.one(attn, 'Tanh', [g.one(attn, 'Div', [scores, cap], [], FLOAT)], [], FLOAT), cap], [], FLOAT);
     }
     const logits = g.cast(attn, g.cast(attn, scores, FLOAT, act), act, FLOAT);
-    const probs = g.one(
-      attn,
-      'Softmax',
-      [g.one(attn, 'Where', [sliding ? windowVisible : visible, logits, masked], [], FLOAT)],
-      [intAttr('axis', -1)],
-      FLOAT,
-    );
+    const maskedLogits = g.one(attn, 'Where', [sliding ? windowVisible : visible, logits, masked], [], FLOAT);
+    const probs = spec.attentionSinks
+      ? softmaxWithSinks(attn, maskedLogits, `${w}.self_attn.sinks`)
+      : g.one(attn, 'Softmax', [maskedLogits], [intAttr('axis', -1)], FLOAT);
     const context = g.one(attn, 'Transpose', [g.one(attn, 'MatMul', [g.cast(attn, probs, FLOAT, act), vr])], [ints('perm', [0, 2, 1, 3])]);
     let merged = g.one(attn, 'Reshape', [context, g.int64s(`sae_diff.merge_heads_${heads * headDim}`, [0, 0, heads * headDim])]);
     if (outputGate) merged = g.one(attn, 'Mul', [merged, outputGate]);
     return linear(`${attn}/${names.output}`, merged, `${w}.self_attn.${names.output}`, hidden, spec.oBias, heads * headDim);
+  }
+
+  /**
+   * GPT-OSS's eager_attention_forward: each head's learnt sink logit (`sinks` [heads]) joins every row of its scores
+   * [B, heads, S, S] in the softmax (in float32 here), and its share is dropped: the row's weights sum to less than 1.
+   */
+  function softmaxWithSinks(attn: string, maskedLogits: string, sinksName: string): string {
+    const sinks = g.cast(attn, weights.get(sinksName, [heads]), act, FLOAT);
+    const perHead = g.one(attn, 'Reshape', [sinks, g.int64s(`sae_diff.sink_shape_${heads}`, [1, heads, 1, 1])], [], FLOAT);
+    const rows = g.one(
+      attn,
+      'Slice',
+      [g.one(attn, 'Shape', [maskedLogits], [], INT64), g.int64s('sae_diff.from_0', [0]), g.int64s('sae_diff.to_3', [3])],
+      [],
+      INT64,
+    );
+    const columnShape = g.one(attn, 'Concat', [rows, g.int64s('sae_diff.dim_1', [1])], [intAttr('axis', 0)], INT64);
+    const withSinks = g.one(
+      attn,
+      'Concat',
+      [maskedLogits, g.one(attn, 'Expand', [perHead, columnShape], [], FLOAT)],
+      [intAttr('axis', -1)],
+      FLOAT,
+    );
+    const probs = g.one(attn, 'Softmax', [withSinks], [intAttr('axis', -1)], FLOAT);
+    return g.one(
+      attn,
+      'Slice',
+      [probs, g.int64s('sae_diff.from_0', [0]), g.int64s('sae_diff.to_minus_1', [-1]), g.int64s('sae_diff.axis_last', [-1])],
+      [],
+      FLOAT,
+    );
   }
 
   /**

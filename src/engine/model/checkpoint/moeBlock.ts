@@ -8,18 +8,22 @@
  *   output at the token's row (index_add_: the same order of sums). `sparse` dispatch runs each expert on the tokens
  *   routed to it only (gathered, so a token costs k experts, not all); `dense` runs it on every token, weighted 0
  *   where the token chose another (for models with many experts: decoderConfig.ts's MAX_GATHERED_EXPERTS);
- * - Qwen2-MoE and Qwen 3.5-MoE: plus the shared expert times sigmoid(x W_shared_gateᵀ).
+ * - Qwen2-MoE and Qwen 3.5-MoE: plus the shared expert times sigmoid(x W_shared_gateᵀ);
+ * - GPT-OSS: its own router (softmax over the top k logits, with a bias) and fused experts (gptOssExperts).
  * The nodes sit in the block's module scope (`/model/layers.3/mlp`, Mixtral's `/model/layers.3/block_sparse_moe`), its
  * output being what the residual sum adds (the mlp_out hook).
  */
 import { onnx } from 'onnx-proto';
 import { intAttr, TensorDataType } from '../onnxGraph';
-import type { MoeSpec } from './decoderConfig';
+import type { WeightReader } from './checkpointWeights';
+import { GPT_OSS_LIMIT, type MoeSpec } from './decoderConfig';
 import type { Projections } from './graphParts';
+import { mxfp4Weight } from './mxfp4';
 import { FLOAT, INT64, ints, type ScopedGraph } from './scopedGraph';
 
 export interface MoeContext {
   g: ScopedGraph;
+  weights: WeightReader;
   projections: Projections;
   hidden: number;
   /** x -> [n, hidden] and back to the batch's [B, S, hidden]. */
@@ -32,54 +36,25 @@ const BOOL = TensorDataType.BOOL;
 
 /** The MoE block's output for `x` [B, S, hidden] (the normed input of the MLP) of the layer whose weights start with `w`. */
 export function moeBlock(ctx: MoeContext, moe: MoeSpec, block: string, w: string, x: string): string {
-  const { g, projections, hidden, silu } = ctx;
+  const { g, projections, hidden } = ctx;
   const module = moe.mixtralNames ? 'block_sparse_moe' : 'mlp';
   const scope = `${block}/${module}`;
   const wn = `${w}.${module}`;
-  const [gateName, upName, downName] = moe.mixtralNames ? ['w1', 'w3', 'w2'] : ['gate_proj', 'up_proj', 'down_proj'];
   const flat = g.one(scope, 'Reshape', [x, ctx.flatShape]);
   const lastAxis = g.int64s('sae_diff.axis_last', [-1]);
-
-  // router: softmax over all experts in float32, the top k, renormalised where the config says
-  const logits = projections.linearRows(`${scope}/gate`, flat, `${wn}.gate`, moe.experts, false, hidden);
-  const probs = g.one(`${scope}/gate`, 'Softmax', [g.cast(`${scope}/gate`, logits, g.act, FLOAT)], [intAttr('axis', -1)], FLOAT);
-  const [top, chosen] = g.op(
-    `${scope}/gate`,
-    'TopK',
-    [probs, g.int64s(`sae_diff.moe_top_${moe.topK}`, [moe.topK])],
-    [intAttr('axis', -1)],
-    2,
-    null,
-  );
-  g.types.set(top, FLOAT);
-  g.types.set(chosen, INT64);
-  const weightsF = moe.normalise
-    ? g.one(`${scope}/gate`, 'Div', [top, g.one(`${scope}/gate`, 'ReduceSum', [top, lastAxis], [intAttr('keepdims', 1)], FLOAT)], [], FLOAT)
-    : top;
-  const routing = g.cast(`${scope}/gate`, weightsF, FLOAT, g.act);
+  const { chosen, routing } = moe.gptOss ? gptOssRouter(ctx, moe, scope, wn, flat) : softmaxRouter(ctx, moe, scope, wn, flat);
+  const expert = moe.gptOss ? gptOssExperts(ctx, moe, wn) : swigluExperts(ctx, moe, wn);
 
   const experts = `${scope}/experts`;
   const zero = g.cast(experts, g.floats('sae_diff.zero_f32', Float32Array.of(0), []), FLOAT, g.act);
   let out = g.one(experts, 'Expand', [zero, g.one(experts, 'Shape', [flat], [], INT64)]);
-  const swiglu = (sc: string, rows: string, name: string, width: number) => {
-    const gate = projections.linearRows(`${sc}/${gateName}`, rows, `${name}.${gateName}`, width, false, hidden);
-    const up = projections.linearRows(`${sc}/${upName}`, rows, `${name}.${upName}`, width, false, hidden);
-    return projections.linearRows(
-      `${sc}/${downName}`,
-      g.one(sc, 'Mul', [silu(`${sc}/act_fn`, gate), up]),
-      `${name}.${downName}`,
-      hidden,
-      false,
-      width,
-    );
-  };
   for (let e = 0; e < moe.experts; e++) {
     const sc = `${experts}.${e}`;
     const isE = g.one(sc, 'Equal', [chosen, g.int64s(`sae_diff.expert_${e}`, [e], [])], [], BOOL);
     if (moe.dispatch === 'dense') {
       // every token through expert e, times its routing weight for e (0 where the token did not choose e: + 0 is exact)
       const weight = g.one(sc, 'ReduceSum', [g.one(sc, 'Where', [isE, routing, zero]), lastAxis], [intAttr('keepdims', 1)]);
-      out = g.one(sc, 'Add', [out, g.one(sc, 'Mul', [swiglu(sc, flat, `${wn}.experts.${e}`, moe.intermediate), weight])]);
+      out = g.one(sc, 'Add', [out, g.one(sc, 'Mul', [expert(sc, flat, e), weight])]);
       continue;
     }
     // (token, slot) of every token that chose expert e, in token order (a token chooses an expert once)
@@ -87,13 +62,13 @@ export function moeBlock(ctx: MoeContext, moe: MoeSpec, block: string, w: string
     const pairs = g.one(sc, 'Transpose', [hits], [ints('perm', [1, 0])], INT64);
     const rows = g.one(sc, 'Gather', [hits, g.int64s('sae_diff.zero_i64', [0], [])], [intAttr('axis', 0)], INT64);
     const weight = g.one(sc, 'GatherND', [routing, pairs]);
-    const y = swiglu(sc, g.one(sc, 'Gather', [flat, rows], [intAttr('axis', 0)]), `${wn}.experts.${e}`, moe.intermediate);
+    const y = expert(sc, g.one(sc, 'Gather', [flat, rows], [intAttr('axis', 0)]), e);
     const weighted = g.one(sc, 'Mul', [y, g.one(sc, 'Unsqueeze', [weight, lastAxis])]);
     out = g.one(sc, 'ScatterND', [out, g.one(sc, 'Unsqueeze', [rows, lastAxis], [], INT64), weighted], [stringAttr('reduction', 'add')]);
   }
   if (moe.sharedIntermediate !== undefined) {
     // Qwen2MoeSparseMoeBlock, Qwen3_5MoeSparseMoeBlock: experts' output + sigmoid(shared_expert_gate(x)) * shared_expert(x)
-    const shared = swiglu(`${scope}/shared_expert`, flat, `${wn}.shared_expert`, moe.sharedIntermediate);
+    const shared = swiglu(ctx, moe, `${scope}/shared_expert`, flat, `${wn}.shared_expert`, moe.sharedIntermediate);
     const gate = g.one(scope, 'Sigmoid', [
       projections.linearRows(`${scope}/shared_expert_gate`, flat, `${wn}.shared_expert_gate`, 1, false, hidden),
     ]);
@@ -101,6 +76,105 @@ export function moeBlock(ctx: MoeContext, moe: MoeSpec, block: string, w: string
   }
   return g.one(scope, 'Reshape', [out, ctx.batchShape]);
 }
+
+/** Each token's chosen experts [n, k] and their routing weights [n, k] in the activations' type. */
+interface Routing {
+  chosen: string;
+  routing: string;
+}
+
+/** Mixtral's router and its kin's: softmax over all experts in float32, the top k, renormalised where the config says. */
+function softmaxRouter({ g, projections, hidden }: MoeContext, moe: MoeSpec, scope: string, wn: string, flat: string): Routing {
+  const logits = projections.linearRows(`${scope}/gate`, flat, `${wn}.gate`, moe.experts, false, hidden);
+  const probs = g.one(`${scope}/gate`, 'Softmax', [g.cast(`${scope}/gate`, logits, g.act, FLOAT)], [intAttr('axis', -1)], FLOAT);
+  const [top, chosen] = topK(g, `${scope}/gate`, probs, moe.topK, FLOAT);
+  const lastAxis = g.int64s('sae_diff.axis_last', [-1]);
+  const weightsF = moe.normalise
+    ? g.one(`${scope}/gate`, 'Div', [top, g.one(`${scope}/gate`, 'ReduceSum', [top, lastAxis], [intAttr('keepdims', 1)], FLOAT)], [], FLOAT)
+    : top;
+  return { chosen, routing: g.cast(`${scope}/gate`, weightsF, FLOAT, g.act) };
+}
+
+/**
+ * GptOssTopKRouter: the top k of the logits x W_routerᵀ + b, then softmax over those k, in the activations' type.
+ */
+function gptOssRouter({ g, projections, hidden }: MoeContext, moe: MoeSpec, scope: string, wn: string, flat: string): Routing {
+  const router = `${scope}/router`;
+  const logits = projections.linearRows(router, flat, `${wn}.router`, moe.experts, true, hidden);
+  const [top, chosen] = topK(g, router, logits, moe.topK, g.act);
+  return { chosen, routing: g.one(router, 'Softmax', [top], [intAttr('axis', -1)]) };
+}
+
+function topK(g: ScopedGraph, scope: string, scores: string, k: number, type: number): [string, string] {
+  const [top, chosen] = g.op(scope, 'TopK', [scores, g.int64s(`sae_diff.moe_top_${k}`, [k])], [intAttr('axis', -1)], 2, null);
+  g.types.set(top, type);
+  g.types.set(chosen, INT64);
+  return [top, chosen];
+}
+
+/** An expert's output for its tokens `rows` [n, hidden]. */
+type Expert = (scope: string, rows: string, e: number) => string;
+
+/** Mixtral's experts and their kin's: each its own gate, up and down projections. */
+function swigluExperts(ctx: MoeContext, moe: MoeSpec, wn: string): Expert {
+  return (sc, rows, e) => swiglu(ctx, moe, sc, rows, `${wn}.experts.${e}`, moe.intermediate);
+}
+
+/** down(silu(gate(x)) · up(x)) of the projections under `name` (Mixtral's w1 / w3 / w2). */
+function swiglu({ g, projections, hidden, silu }: MoeContext, moe: MoeSpec, sc: string, rows: string, name: string, width: number): string {
+  const [gateName, upName, downName] = moe.mixtralNames ? ['w1', 'w3', 'w2'] : ['gate_proj', 'up_proj', 'down_proj'];
+  const gate = projections.linearRows(`${sc}/${gateName}`, rows, `${name}.${gateName}`, width, false, hidden);
+  const up = projections.linearRows(`${sc}/${upName}`, rows, `${name}.${upName}`, width, false, hidden);
+  return projections.linearRows(
+    `${sc}/${downName}`,
+    g.one(sc, 'Mul', [silu(`${sc}/act_fn`, gate), up]),
+    `${name}.${downName}`,
+    hidden,
+    false,
+    width,
+  );
+}
+
+/**
+ * GptOssExperts (modeling_gpt_oss.py, transformers 5.18): the experts' weights fused, gate_up_proj [experts, hidden,
+ * 2 · intermediate] (x @ W, not x Wᵀ) with its bias, its columns gate and up interleaved (gate_up[..., ::2],
+ * gate_up[..., 1::2]); gate clamped above at 7, up to ±7 (its `limit`, fixed in the class); (up + 1) · gate ·
+ * sigmoid(1.702 · gate); then @ down_proj [experts, intermediate, hidden] + its bias. Weights stored in MXFP4
+ * (`*_blocks`, `*_scales`: the release's) are dequantised as transformers dequantises them (mxfp4.ts).
+ */
+function gptOssExperts({ g, weights, hidden }: MoeContext, moe: MoeSpec, wn: string): Expert {
+  const width = moe.intermediate;
+  const weight = (projection: string, inputs: number, outputs: number) => {
+    const name = `${wn}.experts.${projection}`;
+    return weights.shapeOf(`${name}_blocks`)
+      ? g.cast('/model/weights', mxfp4Weight(g, weights, name, moe.experts, inputs, outputs), FLOAT, g.act)
+      : weights.get(name, [moe.experts, inputs, outputs]);
+  };
+  const gateUp = weight('gate_up_proj', hidden, 2 * width);
+  const gateUpBias = weights.get(`${wn}.experts.gate_up_proj_bias`, [moe.experts, 2 * width]);
+  const down = weight('down_proj', width, hidden);
+  const downBias = weights.get(`${wn}.experts.down_proj_bias`, [moe.experts, hidden]);
+  const constant = (name: string, v: number) => g.cast('/model', g.floats(`sae_diff.${name}`, Float32Array.of(v), []), FLOAT, g.act);
+  const limit = constant('gpt_oss_limit', GPT_OSS_LIMIT);
+  const negativeLimit = constant('gpt_oss_negative_limit', -GPT_OSS_LIMIT);
+  const alpha = constant('gpt_oss_alpha', GPT_OSS_ALPHA);
+  const one = constant('one_f32', 1);
+  const pairs = g.int64s(`sae_diff.gate_up_pairs_${width}`, [0, width, 2]);
+  const rowsOf = g.int64s(`sae_diff.rows_${width}`, [0, width]);
+  return (sc, rows, e) => {
+    const own = (t: string) => g.one(sc, 'Gather', [t, g.int64s(`sae_diff.expert_${e}`, [e], [])], [intAttr('axis', 0)]);
+    const gateUpOut = g.one(sc, 'Add', [g.one(sc, 'MatMul', [rows, own(gateUp)]), own(gateUpBias)]);
+    const [gatePart, upPart] = g.op(sc, 'Split', [g.one(sc, 'Reshape', [gateUpOut, pairs])], [intAttr('axis', -1)], 2);
+    const gate = g.one(sc, 'Min', [g.one(sc, 'Reshape', [gatePart, rowsOf]), limit]);
+    const up = g.one(sc, 'Max', [g.one(sc, 'Min', [g.one(sc, 'Reshape', [upPart, rowsOf]), limit]), negativeLimit]);
+    const glu = g.one(sc, 'Mul', [gate, g.one(sc, 'Sigmoid', [g.one(sc, 'Mul', [gate, alpha])])]);
+    const activated = g.one(sc, 'Mul', [g.one(sc, 'Add', [up, one]), glu]);
+    return g.one(sc, 'Add', [g.one(sc, 'MatMul', [activated, own(down)]), own(downBias)]);
+  };
+}
+
+/** GptOssExperts' alpha (fixed in the class, as its limit is). */
+const GPT_OSS_ALPHA = 1.702;
 
 function stringAttr(name: string, value: string): onnx.IAttributeProto {
   return { name, type: onnx.AttributeProto.AttributeType.STRING, s: new TextEncoder().encode(value) };

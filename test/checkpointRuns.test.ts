@@ -1,7 +1,7 @@
 /**
- * A whole diagnostic on a hybrid architecture: the Qwen 3.5 checkpoint fixture (Gated DeltaNet layers as ONNX Scans
- * beside a gated attention layer) against its PEFT LoRA fine-tune, through the CLI, with SAELens SAEs on each layer.
- * The fixture has no tokenizer (its vocabulary is 256 ids), so the run gets a word-level one made from the
+ * Whole diagnostics on architectures unlike Llama's, each checkpoint fixture against its PEFT LoRA fine-tune, through
+ * the CLI, with SAELens SAEs on each layer: Qwen 3.5 (Gated DeltaNet layers as ONNX Scans beside a gated attention
+ * layer) and GPT-OSS as released (MXFP4 experts, attention sinks). The fixtures have no tokenizer (its vocabulary is 256 ids), so the run gets a word-level one made from the
  * evaluation prompts' most frequent words; each SAE is exact by construction (latents relu(x) and relu(-x), decoded
  * back to x), so the run's self-check holds and its reconstruction metrics equal the dense ones. What is checked is
  * that every stage (graph cut at the deepest layer, hooks, SAE projection, metrics, report) runs on such a graph
@@ -16,8 +16,7 @@ import { runCli } from './helpers/cli';
 import { writeSaeLensSae } from './helpers/saeLensSae';
 import { FIXTURES, REPO_ROOT, scratchDir } from './helpers/paths';
 
-const out = scratchDir('hybrid-run');
-const QWEN = path.join(REPO_ROOT, 'test', 'fixtures', 'qwen3_5', 'multimodal');
+const out = scratchDir('checkpoint-runs');
 const PROMPTS = path.join(FIXTURES, 'eval', 'general.jsonl');
 
 /** A word-level tokenizer of `size` ids: <s>, </s>, <pad>, <unk>, then the prompts' most frequent lowercase words. */
@@ -86,42 +85,59 @@ function exactSae(folder: string, layer: number, dIn: number): string {
   );
 }
 
-test('a whole run on a Qwen 3.5 checkpoint (Gated DeltaNet layers) against its LoRA fine-tune reports what the adapter changed, at every layer', () => {
-  const base = path.join(out, 'base');
-  fs.rmSync(base, { recursive: true, force: true });
-  fs.mkdirSync(base, { recursive: true });
-  fs.copyFileSync(path.join(QWEN, 'config.json'), path.join(base, 'config.json'));
-  fs.symlinkSync(path.join(QWEN, 'model.safetensors'), path.join(base, 'model.safetensors'));
-  wordTokenizer(base, 256);
-  const saes = [0, 1, 2].map((layer) => exactSae(path.join(out, 'saes', `layer_${layer}`), layer, 64));
-  const config = path.join(out, 'hybrid.sae-diff.yaml');
-  fs.writeFileSync(
-    config,
-    `diagnostic_pipeline:
-  models: { base: ${JSON.stringify(base)}, sft: ${JSON.stringify(path.join(QWEN, 'lora'))} }
+/** A checkpoint fixture with a LoRA adapter in its lora/ folder, and the layers its run reads. */
+const RUNS = [
+  {
+    what: 'a Qwen 3.5 checkpoint (Gated DeltaNet layers)',
+    fixture: path.join('qwen3_5', 'multimodal'),
+    layers: [0, 1, 2],
+  },
+  {
+    what: 'GPT-OSS as released (MXFP4 experts, attention sinks)',
+    fixture: path.join('gpt-oss', 'mxfp4'),
+    layers: [0, 1, 2, 3],
+  },
+];
+
+for (const { what, fixture, layers: targets } of RUNS)
+  test(`a whole run on ${what} against its LoRA fine-tune reports what the adapter changed, at every layer`, () => {
+    const folder = path.join(REPO_ROOT, 'test', 'fixtures', fixture);
+    const run = path.join(out, fixture.replace(/[\\/]/g, '-'));
+    const base = path.join(run, 'base');
+    fs.rmSync(run, { recursive: true, force: true });
+    fs.mkdirSync(base, { recursive: true });
+    fs.copyFileSync(path.join(folder, 'config.json'), path.join(base, 'config.json'));
+    fs.symlinkSync(path.join(folder, 'model.safetensors'), path.join(base, 'model.safetensors'));
+    wordTokenizer(base, 256);
+    const saes = targets.map((layer) => exactSae(path.join(run, 'saes', `layer_${layer}`), layer, 64));
+    const config = path.join(run, 'run.sae-diff.yaml');
+    fs.writeFileSync(
+      config,
+      `diagnostic_pipeline:
+  models: { base: ${JSON.stringify(base)}, sft: ${JSON.stringify(path.join(folder, 'lora'))} }
   sae: { path: { ${saes.map((s, l) => `${l}: ${JSON.stringify(s)}`).join(', ')} }, k: 8 }
-  layers: { target_indices: [0, 1, 2] }
+  layers: { target_indices: [${targets.join(', ')}] }
   dataset: { path: ${JSON.stringify(PROMPTS)}, max_samples: 24 }
   runtime: { max_tokens: 32 }
 `,
-  );
-  const file = path.join(out, 'report.json');
-  const res = runCli(['run', config, '--provider', 'cpu', '--out', file, '--quiet']);
-  assert.equal(res.code, 0, res.stderr);
-  const report = JSON.parse(fs.readFileSync(file, 'utf8')) as SaeDiffReport;
-  assert.ok(report.run.tokens > 100, `${report.run.tokens} tokens`);
-  assert.equal(report.run.self_check_failed, false);
-  const layers = report.comparisons[0].layers;
-  assert.deepEqual(
-    layers.map((l) => l.layer),
-    [0, 1, 2],
-  );
-  for (const l of layers) {
-    for (const [k, v] of Object.entries(l)) if (typeof v === 'number') assert.ok(Number.isFinite(v), `layer ${l.layer} ${k}: ${v}`);
-    // the adapter adapts every projection of every layer (qwen3_5_fixtures.py: init_lora_weights=False, so it is large)
-    assert.ok(l.dense_cosine > 0.2 && l.dense_cosine < 0.99, `layer ${l.layer}: dense cosine ${l.dense_cosine}`);
-    // the exact SAEs reconstruct both models: what they see is what the stream holds
-    assert.ok(Math.abs(l.recon_cosine - l.dense_cosine) < 1e-4, `layer ${l.layer}: ${l.recon_cosine} vs ${l.dense_cosine}`);
-    assert.ok(l.explained_variance_base > 0.9999 && l.explained_variance_sft > 0.9999, `layer ${l.layer}: explained variance`);
-  }
-});
+    );
+    const file = path.join(run, 'report.json');
+    const res = runCli(['run', config, '--provider', 'cpu', '--out', file, '--quiet']);
+    assert.equal(res.code, 0, res.stderr);
+    const report = JSON.parse(fs.readFileSync(file, 'utf8')) as SaeDiffReport;
+    assert.ok(report.run.tokens > 100, `${report.run.tokens} tokens`);
+    assert.equal(report.run.self_check_failed, false);
+    const layers = report.comparisons[0].layers;
+    assert.deepEqual(
+      layers.map((l) => l.layer),
+      targets,
+    );
+    for (const l of layers) {
+      for (const [k, v] of Object.entries(l)) if (typeof v === 'number') assert.ok(Number.isFinite(v), `layer ${l.layer} ${k}: ${v}`);
+      // the adapter adapts every layer (the fixture scripts: init_lora_weights=False, so it is large)
+      assert.ok(l.dense_cosine > 0.2 && l.dense_cosine < 0.99, `layer ${l.layer}: dense cosine ${l.dense_cosine}`);
+      // the exact SAEs reconstruct both models: what they see is what the stream holds
+      assert.ok(Math.abs(l.recon_cosine - l.dense_cosine) < 1e-4, `layer ${l.layer}: ${l.recon_cosine} vs ${l.dense_cosine}`);
+      assert.ok(l.explained_variance_base > 0.9999 && l.explained_variance_sft > 0.9999, `layer ${l.layer}: explained variance`);
+    }
+  });
