@@ -380,7 +380,11 @@ test('what the checkpoint builder does not build is refused, naming the config k
     ],
     [{ rope_scaling: { rope_type: 'dynamic', factor: 4 } }, 'rope_scaling.rope_type', /RoPE type 'dynamic' is not built/],
     [{ rope_scaling: { rope_type: 'llama3', factor: 8 } }, 'rope_scaling.low_freq_factor', /low_freq_factor is undefined/],
-    [{ quantization_config: { quant_method: 'gptq' } }, 'quantization_config', /Quantised checkpoints \(quant_method "gptq"\) are not built$/],
+    [
+      { quantization_config: { quant_method: 'gptq' } },
+      'quantization_config',
+      /Quantised checkpoints \(quant_method "gptq"\) are not built$/,
+    ],
     [{ num_key_value_heads: 3 }, 'num_key_value_heads', /not a multiple of num_key_value_heads/],
     [
       { model_type: 'qwen2', use_sliding_window: false, layer_types: ['sliding_attention', ...Array(5).fill('full_attention')] },

@@ -9,7 +9,7 @@ import * as path from 'path';
 import { test } from 'node:test';
 import { SaeDiffError } from '../src/engine/core/errors';
 import { decoderSpec } from '../src/engine/model/checkpoint/decoderConfig';
-import { readLoraAdapter } from '../src/engine/model/checkpoint/loraAdapter';
+import { describeAdapter, readLoraAdapter } from '../src/engine/model/checkpoint/loraAdapter';
 import { ropeInverseFrequencies } from '../src/engine/model/checkpoint/ropeFrequencies';
 import { adapterSource, checkpointSource, type CheckpointSource } from '../src/engine/model/modelSource';
 import { HookedModel } from '../src/engine/model/runner';
@@ -80,6 +80,33 @@ test("a PEFT LoRA fine-tune of GPT-OSS's attention (all-linear, as OpenAI's reci
     cpu,
   ))
     assert.ok(d.absolute < 1e-5 * Math.max(1, d.largest), `layer ${d.layer}: ${d.absolute} (largest ${d.largest})`);
+});
+
+test("a PEFT LoRA on GPT-OSS's fused experts too (target_parameters, as OpenAI's recipe sets them: nested where one module has two) gives what PEFT computes (test/fixtures/gpt-oss/mxfp4/lora-experts)", async () => {
+  const adapter = readLoraAdapter(path.join(MXFP4, 'lora-experts'));
+  assert.deepEqual(adapter.targetParameters, ['1.mlp.experts.gate_up_proj', '1.mlp.experts.down_proj', '3.mlp.experts.down_proj']);
+  assert.equal(describeAdapter(adapter), 'LoRA on 16 modules, rank 4; LoRA on 3 parameters (target_parameters)');
+  for (const d of await differenceFromExpected(
+    adapterSource(sourceOf(MXFP4), adapter),
+    expectedIn(path.join(MXFP4, 'lora-experts')),
+    'resid_post',
+    cpu,
+  ))
+    assert.ok(d.absolute < 1e-5 * Math.max(1, d.largest), `layer ${d.layer}: ${d.absolute} (largest ${d.largest})`);
+});
+
+test("a LoRA on parameters (target_parameters) of another family's graph is refused, naming the module", async () => {
+  // the GPT-OSS adapter over a Qwen3-MoE base of the same width: its experts are separate Linears, not parameters
+  const adapter = readLoraAdapter(path.join(MXFP4, 'lora-experts'));
+  const qwen = path.join(REPO_ROOT, 'test', 'fixtures', 'moe', 'qwen3-moe');
+  const attentionOnly = { ...adapter, modules: new Map([...adapter.modules].filter(([m]) => /^model\.layers\.[0-2]\.mlp/.test(m))) };
+  await assert.rejects(
+    HookedModel.load(adapterSource(sourceOf(qwen), attentionOnly), { targets: [2], hookPoint: 'resid_post', tensorNames: new Map() }, cpu),
+    (e: SaeDiffError) =>
+      /The adapter's LoRA on a parameter of 'model\.layers\.1\.mlp\.experts' \(target_parameters\) is built for GPT-OSS's fused experts, not for this qwen3_moe graph/.test(
+        e.message,
+      ),
+  );
 });
 
 /** openai/gpt-oss-20b's config.json (transformers 4.55's keys), at the fixture's sizes. */

@@ -246,7 +246,7 @@ test('adapters PEFT runs otherwise are refused, naming the key or tensor', () =>
     [
       'target_parameters',
       ['gate_up_proj', 'down_proj'],
-      /LoRA on parameters \(target_parameters: a mixture of experts' fused experts or router\)/,
+      /LoRA on parameters \(target_parameters\) with per-parameter alphas \(alpha_pattern, which PEFT's all-linear writes for a transformers 5 mixture of experts' fused experts\) is not built/,
     ],
     // a key from a later PEFT that is set: it might be a variant
     ['use_futura', true, /sets use_futura, which sae-diff does not know/],

@@ -10,7 +10,7 @@ import { intAttr, type ModelProto, TensorDataType, valueInfo } from '../onnxGrap
 import type { CheckpointFiles } from './checkpointFiles';
 import { VISION_PARTS, WeightReader } from './checkpointWeights';
 import type { CheckpointSpec } from './decoderConfig';
-import type { LoraAdapter, LoraModule } from './loraAdapter';
+import { isParameterModule, targetsParameter, type LoraAdapter, type LoraModule } from './loraAdapter';
 import { commonFolder } from '../externalData';
 import { FLOAT, INT64, ints, ScopedGraph } from './scopedGraph';
 
@@ -395,12 +395,73 @@ export class Projections {
     return x;
   }
 
+  /**
+   * The fused experts' parameter `name` (`model.layers.1.mlp.experts.gate_up_proj`) [experts, inputs, outputs], given
+   * as `weight` in the activations' type, plus the adapter's LoRA on it where target_parameters names it: PEFT's
+   * ParamWrapper (peft/tuners/lora/layer.py get_delta_factors, for a parameter stored [experts, in, out]:
+   * transformers' is_transposed experts) replaces the weight by W + scaling · Aₑᵀ Bₑᵀ per expert, lora_A [r · experts,
+   * in] read as [experts, r, in] and lora_B [out, r · experts] as [out, r, experts], scaling lora_alpha / r; in float32.
+   * Two parameters of one module nest (the outer's matrices under the module, the inner's under `.base_layer`); each
+   * is told by its shape, which differs between gate_up_proj and down_proj.
+   */
+  parameter(scope: string, name: string, weight: string, experts: number, inputs: number, outputs: number): string {
+    const { g, weights, adapter } = this;
+    if (!adapter || !targetsParameter(adapter.targetParameters, name)) return weight;
+    const owner = name.slice(weights.prefix.length, name.lastIndexOf('.'));
+    const fits = (m: LoraModule) => {
+      const r = m.a.shape[0] / experts;
+      return Number.isInteger(r) && m.a.shape[1] === inputs && m.b.shape[0] === outputs && m.b.shape[1] === m.a.shape[0];
+    };
+    let path = owner;
+    let found: { module: string; lora: LoraModule } | undefined;
+    for (let level = this.byPath.get(path); level; level = this.byPath.get((path = `${path}.base_layer`)))
+      if (level.lora.kind === 'linear' && fits(level.lora)) found = level;
+    if (!found) return weight;
+    this.used.add(found.module);
+    const { a: aT, b: bT } = found.lora;
+    const r = aT.shape[0] / experts;
+    const s = `${scope}/lora`;
+    const a = weights.loraMatrix(`${found.module}.lora_A.weight`, aT, [r * experts, inputs], adapter.file);
+    const b = weights.loraMatrix(`${found.module}.lora_B.weight`, bT, [outputs, r * experts], adapter.file);
+    const lhs = g.one(
+      s,
+      'Transpose',
+      [g.one(s, 'Reshape', [a, g.int64s(`sae_diff.experts_rank_in_${experts}_${r}_${inputs}`, [experts, r, inputs])], [], FLOAT)],
+      [ints('perm', [0, 2, 1])],
+      FLOAT,
+    );
+    const rhs = g.one(
+      s,
+      'Transpose',
+      [g.one(s, 'Reshape', [b, g.int64s(`sae_diff.out_rank_experts_${outputs}_${r}_${experts}`, [outputs, r, experts])], [], FLOAT)],
+      [ints('perm', [2, 1, 0])],
+      FLOAT,
+    );
+    const scaling = Math.fround(adapter.rslora ? adapter.alpha / Math.sqrt(r) : adapter.alpha / r);
+    const delta = g.one(
+      s,
+      'Mul',
+      [g.one(s, 'MatMul', [lhs, rhs], [], FLOAT), g.floats(`sae_diff.lora_scaling_${scaling}`, Float32Array.of(scaling), [])],
+      [],
+      FLOAT,
+    );
+    return g.cast(s, g.one(s, 'Add', [g.cast(s, weight, g.act, FLOAT), delta], [], FLOAT), FLOAT, g.act);
+  }
+
   /** Refuses an adapter module no projection read (LoRA on a vision tower changes nothing text prompts reach). */
   checkAdapterUsed(family: string, visionTower = false): void {
     const unused = [...(this.adapter?.modules.keys() ?? []), ...(this.adapter?.replaced.keys() ?? [])].find(
       (m) => !this.used.has(m) && !(visionTower && VISION_PARTS.test(m)),
     );
     if (unused === undefined) return;
+    if (isParameterModule(this.adapter!, unused))
+      throw new SaeDiffError(
+        `The adapter's LoRA on a parameter of '${unused.replace(/(\.base_layer)+$/, '')}' (target_parameters) is built for GPT-OSS's fused experts, not for this ${family} graph`,
+        {
+          location: { file: this.adapter!.file },
+          hint: 'Merge the adapter into the base (merge_and_unload, then save_pretrained) and give that folder.',
+        },
+      );
     throw new SaeDiffError(`The adapter adapts '${unused}', which the ${family} graph has no projection for`, {
       location: { file: this.adapter!.file },
       hint: 'Merge the adapter into the base (merge_and_unload, then save_pretrained) and give that folder, or export the merged model to ONNX.',

@@ -7,10 +7,12 @@
  * keys are `base_model.model.<module>.lora_A.weight` [r, in] and `.lora_B.weight` [out, r]
  * (peft/utils/save_and_load.py: get_peft_model_state_dict drops the adapter name). On the token embedding: LoRA as
  * lora.Embedding (`lora_embedding_A` [r, vocab], `lora_embedding_B` [hidden, r]), and a whole copy of the table
- * (modules_to_save, or the base layer saved beside a LoRA on it), which replaces the base's. DoRA (use_dora): each
+ * (modules_to_save, or the base layer saved beside a LoRA on it), which replaces the base's. On nn.Parameters
+ * (target_parameters, PEFT's ParamWrapper): GPT-OSS's fused experts, their weight plus the LoRA's delta
+ * (graphParts.ts Projections.parameter). DoRA (use_dora): each
  * Linear's `lora_magnitude_vector` [out] rescales its output rows (lora/dora.py). Variants that compute
- * something else (lora_bias, alpha_pattern, aLoRA, trainable tokens, layer replication, parameter targets,
- * and the LoraConfig fields PEFT 0.21 tags `is_lora_variant`) are refused, naming the key, and so is any key this
+ * something else (lora_bias, alpha_pattern, aLoRA, trainable tokens, layer replication, parameter targets with
+ * per-parameter alphas, and the LoraConfig fields PEFT 0.21 tags `is_lora_variant`) are refused, naming the key, and so is any key this
  * reader does not know that is set: a later PEFT's variant must not run as plain LoRA.
  */
 import * as fs from 'fs';
@@ -49,6 +51,16 @@ export interface LoraAdapter {
    * (`embed_tokens.base_layer.weight`); set_peft_model_state_dict loads either over the base's.
    */
   replaced: Map<string, CheckpointTensor>;
+  /**
+   * target_parameters: the nn.Parameters PEFT's ParamWrapper adapts (`1.mlp.experts.gate_up_proj`), each matching
+   * a parameter whose full name is it or ends with `.` + it (tuners_utils.py _inject_parameters). Their LoRA
+   * matrices are among `modules`, under the parameter's module (`model.layers.1.mlp.experts`, nested wrappers as
+   * `...experts.base_layer`), with lora_A [r · experts, in] and lora_B [out, r · experts].
+   */
+  targetParameters: string[];
+  /** lora_alpha and use_rslora: a parameter's scaling needs its rank, which its matrices give with the experts' count. */
+  alpha: number;
+  rslora: boolean;
   /** adapter_config.json's base_model_name_or_path: what it was trained on, as PEFT recorded it. */
   trainedOn?: string;
   files: CheckpointFiles;
@@ -69,12 +81,6 @@ function refuse(file: string, key: string, message: string): SaeDiffError {
 const REFUSED: [key: string, isSet: (v: unknown) => boolean, what: string][] = [
   ['lora_bias', (v) => v === true, 'LoRA biases (lora_bias) are not built'],
   ['bias', (v) => v !== undefined && v !== null && v !== 'none', 'Adapters that train the base biases are not built'],
-  // before alpha_pattern, which PEFT sets beside it for an MoE's fused experts (target_modules "all-linear")
-  [
-    'target_parameters',
-    (v) => Array.isArray(v) && v.length > 0,
-    "LoRA on parameters (target_parameters: a mixture of experts' fused experts or router) is not built",
-  ],
   ['alpha_pattern', (v) => !!v && typeof v === 'object' && Object.keys(v).length > 0, 'Per-module alphas (alpha_pattern) are not built'],
   ['layer_replication', (v) => Array.isArray(v) && v.length > 0, 'layer_replication is not built'],
   ['alora_invocation_tokens', (v) => Array.isArray(v) && v.length > 0, 'Activated LoRA (alora_invocation_tokens) is not built'],
@@ -112,6 +118,8 @@ const KNOWN = new Set([
   // forward is lora_B(lora_A(x)) either way (peft/tuners/lora/layer.py Linear.forward, get_delta_weight)
   'fan_in_fan_out',
   'use_rslora',
+  // LoRA on nn.Parameters (PEFT's ParamWrapper): read for GPT-OSS's fused experts (graphParts.ts Projections.parameter)
+  'target_parameters',
   // DoRA: read with each module's lora_magnitude_vector (graphParts.ts Projections.linearRows)
   'use_dora',
   'modules_to_save',
@@ -143,6 +151,8 @@ export function readLoraAdapter(folder: string): LoraAdapter {
   const cfg = readJsonBounded(configFile, READ_CAPS.config) as Record<string, unknown>;
   if (!cfg || typeof cfg !== 'object' || Array.isArray(cfg)) throw refuse(configFile, '', `${ADAPTER_CONFIG} is not a JSON object`);
   if (cfg.peft_type !== 'LORA') throw refuse(configFile, 'peft_type', `peft_type ${JSON.stringify(cfg.peft_type)} is not built (LORA is)`);
+  // before REFUSED's alpha_pattern, which PEFT writes beside target_parameters for a transformers 5 MoE's experts
+  const targetParameters = parameterTargets(cfg, configFile);
   for (const [key, isSet, what] of REFUSED) if (isSet(cfg[key])) throw refuse(configFile, key, what);
   const refusedKeys = new Set(REFUSED.map(([key]) => key));
   const unknown = Object.keys(cfg).find((k) => !KNOWN.has(k) && !refusedKeys.has(k) && isSetValue(cfg[k]));
@@ -226,12 +236,52 @@ export function readLoraAdapter(folder: string): LoraAdapter {
   if (modules.size === 0 && replaced.size === 0) throw refuse(file, '', 'The adapter holds no LoRA matrices');
   const trainedOn =
     typeof cfg.base_model_name_or_path === 'string' && cfg.base_model_name_or_path ? cfg.base_model_name_or_path : undefined;
-  return { file, configFile, modules, ignored, replaced, files, trainedOn };
+  return { file, configFile, modules, ignored, replaced, files, trainedOn, targetParameters, alpha, rslora: cfg.use_rslora === true };
+}
+
+/**
+ * target_parameters as a list of names. PEFT's all-linear on a transformers 5 mixture of experts adds the fused
+ * experts' parameters with an alpha_pattern for them: those adapters are refused here, naming the cause (only
+ * GPT-OSS's experts, targeted by name, are built).
+ */
+function parameterTargets(cfg: Record<string, unknown>, configFile: string): string[] {
+  const targets = cfg.target_parameters;
+  if (targets === undefined || targets === null) return [];
+  if (!Array.isArray(targets) || targets.some((t) => typeof t !== 'string' || t === ''))
+    throw refuse(configFile, 'target_parameters', 'target_parameters must list parameter names');
+  if (targets.length > 0 && isSetValue(cfg.alpha_pattern))
+    throw refuse(
+      configFile,
+      'target_parameters',
+      "LoRA on parameters (target_parameters) with per-parameter alphas (alpha_pattern, which PEFT's all-linear writes for a transformers 5 mixture of experts' fused experts) is not built; GPT-OSS's experts named in target_parameters are",
+    );
+  return targets as string[];
+}
+
+/**
+ * Whether the adapter's module `name` holds a parameter's LoRA matrices (target_parameters): a nested wrapper
+ * (`...experts.base_layer`), or the module a target names (`1.mlp.experts` of `1.mlp.experts.gate_up_proj`).
+ */
+export function isParameterModule(adapter: LoraAdapter, name: string): boolean {
+  const unwrapped = name.replace(/(\.base_layer)+$/, '');
+  return (
+    unwrapped !== name ||
+    adapter.targetParameters.some((t) => {
+      const owner = t.slice(0, Math.max(0, t.lastIndexOf('.')));
+      return owner !== '' && (unwrapped === owner || unwrapped.endsWith(`.${owner}`));
+    })
+  );
+}
+
+/** Whether PEFT targets the parameter `full` (`model.layers.1.mlp.experts.gate_up_proj`) by `targets`. */
+export function targetsParameter(targets: readonly string[], full: string): boolean {
+  return targets.some((t) => full === t || full.endsWith(`.${t}`));
 }
 
 /** What the adapter changes, for the run's log and the editor's hover: "LoRA on 42 modules, rank 4 (DoRA); token embedding replaced". */
 export function describeAdapter(adapter: LoraAdapter): string {
-  const modules = [...adapter.modules.values()];
+  const modules = [...adapter.modules].filter(([name]) => !isParameterModule(adapter, name)).map(([, m]) => m);
+  const parameters = adapter.modules.size - modules.length;
   const ranks = [...new Set(modules.map((m) => m.a.shape[0]))].sort((a, b) => a - b);
   const parts: string[] = [];
   if (modules.length > 0)
@@ -239,6 +289,7 @@ export function describeAdapter(adapter: LoraAdapter): string {
       `${modules.some((m) => m.magnitude) ? 'DoRA' : 'LoRA'} on ${modules.length} module${modules.length === 1 ? '' : 's'}, rank ${ranks.join('/')}` +
         (modules.some((m) => m.kind === 'embedding') ? ' (the token embedding among them)' : ''),
     );
+  if (parameters > 0) parts.push(`LoRA on ${parameters} parameter${parameters === 1 ? '' : 's'} (target_parameters)`);
   if (adapter.replaced.size > 0) parts.push("token embedding replaced by the adapter's copy");
   return parts.join('; ');
 }

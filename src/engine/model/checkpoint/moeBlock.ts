@@ -43,7 +43,7 @@ export function moeBlock(ctx: MoeContext, moe: MoeSpec, block: string, w: string
   const flat = g.one(scope, 'Reshape', [x, ctx.flatShape]);
   const lastAxis = g.int64s('sae_diff.axis_last', [-1]);
   const { chosen, routing } = moe.gptOss ? gptOssRouter(ctx, moe, scope, wn, flat) : softmaxRouter(ctx, moe, scope, wn, flat);
-  const expert = moe.gptOss ? gptOssExperts(ctx, moe, wn) : swigluExperts(ctx, moe, wn);
+  const expert = moe.gptOss ? gptOssExperts(ctx, moe, scope, wn) : swigluExperts(ctx, moe, wn);
 
   const experts = `${scope}/experts`;
   const zero = g.cast(experts, g.floats('sae_diff.zero_f32', Float32Array.of(0), []), FLOAT, g.act);
@@ -140,15 +140,18 @@ function swiglu({ g, projections, hidden, silu }: MoeContext, moe: MoeSpec, sc: 
  * 2 · intermediate] (x @ W, not x Wᵀ) with its bias, its columns gate and up interleaved (gate_up[..., ::2],
  * gate_up[..., 1::2]); gate clamped above at 7, up to ±7 (its `limit`, fixed in the class); (up + 1) · gate ·
  * sigmoid(1.702 · gate); then @ down_proj [experts, intermediate, hidden] + its bias. Weights stored in MXFP4
- * (`*_blocks`, `*_scales`: the release's) are dequantised as transformers dequantises them (mxfp4.ts).
+ * (`*_blocks`, `*_scales`: the release's) are dequantised as transformers dequantises them (mxfp4.ts); a LoRA on
+ * them (PEFT's target_parameters) is added to them (graphParts.ts Projections.parameter).
  */
-function gptOssExperts({ g, weights, hidden }: MoeContext, moe: MoeSpec, wn: string): Expert {
+function gptOssExperts({ g, weights, projections, hidden }: MoeContext, moe: MoeSpec, scope: string, wn: string): Expert {
   const width = moe.intermediate;
+  // the weight as stored, dense or MXFP4, plus a LoRA on it (PEFT's target_parameters) where the adapter has one
   const weight = (projection: string, inputs: number, outputs: number) => {
     const name = `${wn}.experts.${projection}`;
-    return weights.shapeOf(`${name}_blocks`)
+    const stored = weights.shapeOf(`${name}_blocks`)
       ? g.cast('/model/weights', mxfp4Weight(g, weights, name, moe.experts, inputs, outputs), FLOAT, g.act)
       : weights.get(name, [moe.experts, inputs, outputs]);
+    return projections.parameter(`${scope}/experts/${projection}`, name, stored, moe.experts, inputs, outputs);
   };
   const gateUp = weight('gate_up_proj', hidden, 2 * width);
   const gateUpBias = weights.get(`${wn}.experts.gate_up_proj_bias`, [moe.experts, 2 * width]);
