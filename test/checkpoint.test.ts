@@ -734,6 +734,10 @@ for (const [fixture, what] of [
   ['gpt-oss/dense', "a GPT-OSS checkpoint's attn_out and mlp_out are what its attention (sinks and biases) and its MLP of experts return"],
   ['qwen3_5/granite4', "a Granite 4.0-H checkpoint's attn_out and mlp_out are what its mamba or self_attn and its shared_mlp return"],
   [
+    'qwen3_5/granite4-moe',
+    "a Granite 4.0-H checkpoint with experts' attn_out and mlp_out are what its mamba or self_attn return and what block_sparse_moe and shared_mlp return, summed",
+  ],
+  [
     'qwen3_5/olmo-hybrid',
     "an OLMo Hybrid checkpoint's attn_out and mlp_out are what its branches add: linear_attn and mlp, or the attention layer's post_attention_layernorm and post_feedforward_layernorm",
   ],
@@ -835,7 +839,7 @@ test("LFM2's config as the hub ships it (block_ff_dim, tie_embedding, full_attn_
   assert.deepEqual(decoderSpec({ ...hub, full_attn_idxs: undefined }, file).shortConv?.layers, [false, false, false, false]);
 });
 
-test('Granite 4.0-H\'s config as released (layer_types "mamba" / "attention") reads as GraniteMoeHybridConfig reads it; its experts are refused', () => {
+test('Granite 4.0-H\'s config as released (layer_types "mamba" / "attention") reads as GraniteMoeHybridConfig reads it, its experts too (8 by default; 0: none)', () => {
   const file = path.join(REPO_ROOT, 'test', 'fixtures', 'qwen3_5', 'granite4', 'config.json');
   const saved = JSON.parse(fs.readFileSync(file, 'utf8'));
   const released = { ...saved, layer_types: ['mamba', 'mamba', 'attention', 'mamba'], mamba_d_head: 'auto' };
@@ -844,14 +848,15 @@ test('Granite 4.0-H\'s config as released (layer_types "mamba" / "attention") re
   assert.equal(spec.mamba?.headDim, 32);
   assert.deepEqual(spec.noRopeLayers, [true, true, true, true]);
   assert.equal(decoderSpec({ ...released, position_embedding_type: 'rope' }, file).noRopeLayers, undefined);
-  assert.throws(
-    () => decoderSpec({ ...released, num_local_experts: 32 }, file),
-    (e: SaeDiffError) => e.location?.key === 'num_local_experts' && /mixture of experts \(num_local_experts 32/.test(e.message),
+  assert.equal(spec.moe, undefined);
+  // many experts, each token's top 6 (4.0-H Tiny's and Small's kind of routing)
+  const tiny = decoderSpec({ ...released, num_local_experts: 64, num_experts_per_tok: 6, intermediate_size: 512 }, file).moe!;
+  assert.deepEqual(
+    [tiny.experts, tiny.topK, tiny.intermediate, tiny.fused, tiny.sparseLayers],
+    [64, 6, 512, 'granite', [true, true, true, true]],
   );
-  assert.throws(
-    () => decoderSpec({ ...released, num_local_experts: undefined }, file),
-    (e: SaeDiffError) => e.location?.key === 'num_local_experts',
-  );
+  const byDefault = decoderSpec({ ...released, num_local_experts: undefined, num_experts_per_tok: undefined }, file).moe!;
+  assert.deepEqual([byDefault.experts, byDefault.topK], [8, 2]);
 });
 
 test('an NVIDIA Nemotron-H checkpoint (blocks of one mixer: Mamba2 with its gated norm per group, MLP relu², attention without positions; backbone.* tensors) gives what transformers gives at resid_post (test/fixtures/qwen3_5/nemotron-h)', async () => {
@@ -902,6 +907,10 @@ const MOE: [string, string][] = [
   [
     'qwen3_5/moe',
     'Qwen 3.5-MoE (Qwen3_5MoeForConditionalGeneration: top 2 always renormalised, a sigmoid-gated shared expert in every layer, Gated DeltaNet layers)',
+  ],
+  [
+    'qwen3_5/granite4-moe',
+    "IBM Granite 4.0-H with experts (4.0-H Tiny and Small: 4 experts fused as input_linear / output_linear, top 2 softmaxed over the router's logits, beside the shared_mlp; Mamba2 layers)",
   ],
   [
     'gpt-oss/dense',

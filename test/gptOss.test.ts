@@ -166,7 +166,7 @@ test("GPT-OSS's config.json as released reads as GptOssConfig reads it; swiglu_l
   assert.deepEqual([spec.slidingWindow, spec.slidingLayers?.slice(0, 4)], [128, [true, false, true, false]]);
   assert.deepEqual([spec.qkvBias, spec.oBias, spec.attentionSinks, spec.rmsNormEps, spec.tiedEmbeddings], [true, true, true, 1e-5, false]);
   const moe = spec.moe!;
-  assert.deepEqual([moe.experts, moe.topK, moe.intermediate, moe.gptOss, moe.sparseLayers.every(Boolean)], [32, 4, 2880, true, true]);
+  assert.deepEqual([moe.experts, moe.topK, moe.intermediate, moe.fused, moe.sparseLayers.every(Boolean)], [32, 4, 2880, 'gpt_oss', true]);
   // 32 experts on 24 layers run densely (MAX_GATHERED_EXPERTS)
   assert.equal(moe.dispatch, 'dense');
   // GptOssConfig's defaults: the released RoPE when none is given; every other layer sliding from layer 0, window 128

@@ -82,8 +82,13 @@ export interface MoeSpec {
   sharedIntermediate?: number;
   /** Per layer: a sparse block (else the dense MLP of intermediate_size: Qwen's mlp_only_layers, decoder_sparse_step). */
   sparseLayers: boolean[];
-  /** GPT-OSS: its router (a bias; softmax over the top k logits) and fused experts (moeBlock.ts gptOssExperts). */
-  gptOss?: boolean;
+  /**
+   * Experts saved fused, one tensor per projection for all experts, routed by softmax over the top k logits
+   * (moeBlock.ts): GPT-OSS's (router bias, x @ W with biases, interleaved gate / up, clamped SwiGLU) or Granite
+   * 4.0-H's (`input_linear` [experts, 2 · intermediate, hidden] as gate then up, SiLU, `output_linear`; beside its
+   * shared_mlp, which the block adds).
+   */
+  fused?: 'gpt_oss' | 'granite';
   /** Mixtral: block_sparse_moe, experts' w1 (gate), w3 (up), w2 (down); the others: mlp, gate_proj, up_proj, down_proj. */
   mixtralNames: boolean;
   /**
@@ -179,7 +184,7 @@ export interface DecoderSpec {
   mlpActivation: 'silu' | 'gelu_tanh';
   /** The checkpoint is a multimodal model's (Gemma 3 4B+): its vision tower and projector are there, and never run. */
   visionTower?: boolean;
-  /** Mixtral, Qwen2-MoE, Qwen3-MoE, OLMoE: the MLP's experts. */
+  /** Mixtral, Qwen2-MoE, Qwen3-MoE, OLMoE, Qwen 3.5-MoE, GPT-OSS, Granite 4.0-H Tiny / Small: the MLP's experts. */
   moe?: MoeSpec;
   /** GPT-OSS: each head's learnt sink logit (self_attn.sinks) joins its softmax, its share dropped. */
   attentionSinks?: boolean;
@@ -227,7 +232,10 @@ function queryPositionScale(c: HfConfig, file: string): { beta: number; original
 function moeOf(c: HfConfig, family: DecoderSpec['family'], layers: number, file: string): MoeSpec | undefined {
   const qwen35 = family === 'qwen3_5_moe_text';
   const gptOss = family === 'gpt_oss';
-  if (family !== 'mixtral' && family !== 'qwen2_moe' && family !== 'qwen3_moe' && family !== 'olmoe' && !qwen35 && !gptOss)
+  // GraniteMoeHybridConfig: num_local_experts 8 by default; 0 (granite-4.0-h-micro): the shared_mlp only
+  const granite4 = family === 'granitemoehybrid';
+  if (granite4 && c.num_local_experts === 0) return undefined;
+  if (family !== 'mixtral' && family !== 'qwen2_moe' && family !== 'qwen3_moe' && family !== 'olmoe' && !qwen35 && !gptOss && !granite4)
     return undefined;
   // Qwen3MoeConfig saves num_experts as num_local_experts (transformers 5), hub configs as num_experts
   const expertsKey = c.num_local_experts !== undefined ? 'num_local_experts' : 'num_experts';
@@ -235,9 +243,14 @@ function moeOf(c: HfConfig, family: DecoderSpec['family'], layers: number, file:
     c,
     expertsKey,
     file,
-    family === 'mixtral' ? 8 : family === 'qwen2_moe' ? 60 : family === 'qwen3_moe' || gptOss ? 128 : qwen35 ? 256 : 64,
+    family === 'mixtral' || granite4 ? 8 : family === 'qwen2_moe' ? 60 : family === 'qwen3_moe' || gptOss ? 128 : qwen35 ? 256 : 64,
   );
-  const topK = positiveInteger(c, 'num_experts_per_tok', file, family === 'mixtral' ? 2 : family === 'qwen2_moe' || gptOss ? 4 : 8);
+  const topK = positiveInteger(
+    c,
+    'num_experts_per_tok',
+    file,
+    family === 'mixtral' || granite4 ? 2 : family === 'qwen2_moe' || gptOss ? 4 : 8,
+  );
   if (topK > experts)
     throw refuse(file, 'num_experts_per_tok', `num_experts_per_tok (${topK}) is more than the ${experts} experts`, SAVED_HINT);
   const qwen = family === 'qwen2_moe' || family === 'qwen3_moe';
@@ -260,7 +273,7 @@ function moeOf(c: HfConfig, family: DecoderSpec['family'], layers: number, file:
     // Qwen2-MoE's and Qwen 3.5-MoE's shared expert, gated by sigmoid(shared_expert_gate(x))
     sharedIntermediate: family === 'qwen2_moe' || qwen35 ? sized('shared_expert_intermediate_size') : undefined,
     sparseLayers,
-    gptOss: gptOss || undefined,
+    fused: gptOss ? 'gpt_oss' : granite4 ? 'granite' : undefined,
     mixtralNames: family === 'mixtral',
     dispatch: experts * sparseLayers.filter(Boolean).length <= MAX_GATHERED_EXPERTS ? 'sparse' : 'dense',
   };
@@ -756,14 +769,6 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
   const cohere = family === 'cohere' || family === 'cohere2';
   const olmoHybrid = family === 'olmo_hybrid';
   const granite4 = family === 'granitemoehybrid';
-  // GraniteMoeHybridConfig's num_local_experts defaults to 8; its experts are saved fused, which is not built
-  if (granite4 && (c.num_local_experts ?? 8) !== 0)
-    throw refuse(
-      configFile,
-      'num_local_experts',
-      `Granite 4's mixture of experts (num_local_experts ${JSON.stringify(c.num_local_experts ?? 8)}: 4.0-H Tiny and Small) is not built`,
-      EXPORT_HINT,
-    );
   // OlmoHybridModel runs no RoPE when its rope_parameters has no rope_theta (the released checkpoints): NoPE
   const nope =
     (granite4 && c.position_embedding_type !== 'rope') ||

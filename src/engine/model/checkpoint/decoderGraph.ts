@@ -214,7 +214,10 @@ export function buildDecoderGraph(
         ? rmsNorm(`${block}/pre_feedforward_layernorm`, mid, `${w}.pre_feedforward_layernorm.weight`)
         : blockNorm(`${block}/${names.mlpNorm}`, mid, `${w}.${savedName(names.mlpNorm)}`);
     const mlpBranch = spec.moe?.sparseLayers[l]
-      ? moeBlock(moeContext, spec.moe, block, w, normed2)
+      ? spec.moe.fused === 'granite'
+        ? // GraniteMoeHybridDecoderLayer: block_sparse_moe(h) + shared_mlp(h), summed in the MoE's scope (mlp_out)
+          g.one(`${block}/block_sparse_moe`, 'Add', [moeBlock(moeContext, spec.moe, block, w, normed2), denseMlp(block, w, normed2)])
+        : moeBlock(moeContext, spec.moe, block, w, normed2)
       : spec.branchNorms
         ? rmsNorm(`${block}/post_mlp_layernorm`, denseMlp(block, w, normed2), `${w}.post_mlp_layernorm.weight`)
         : afterBranch

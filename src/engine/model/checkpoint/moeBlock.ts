@@ -9,7 +9,8 @@
  *   routed to it only (gathered, so a token costs k experts, not all); `dense` runs it on every token, weighted 0
  *   where the token chose another (for models with many experts: decoderConfig.ts's MAX_GATHERED_EXPERTS);
  * - Qwen2-MoE and Qwen 3.5-MoE: plus the shared expert times sigmoid(x W_shared_gateᵀ);
- * - GPT-OSS: its own router (softmax over the top k logits, with a bias) and fused experts (gptOssExperts).
+ * - GPT-OSS and Granite 4.0-H: routers softmaxing the top k logits, and fused experts (gptOssExperts,
+ *   graniteExperts; Granite's shared_mlp is added by the block).
  * The nodes sit in the block's module scope (`/model/layers.3/mlp`, Mixtral's `/model/layers.3/block_sparse_moe`), its
  * output being what the residual sum adds (the mlp_out hook).
  */
@@ -37,13 +38,19 @@ const BOOL = TensorDataType.BOOL;
 /** The MoE block's output for `x` [B, S, hidden] (the normed input of the MLP) of the layer whose weights start with `w`. */
 export function moeBlock(ctx: MoeContext, moe: MoeSpec, block: string, w: string, x: string): string {
   const { g, projections, hidden } = ctx;
-  const module = moe.mixtralNames ? 'block_sparse_moe' : 'mlp';
+  // Mixtral's and Granite's block_sparse_moe, the others' mlp
+  const module = moe.mixtralNames || moe.fused === 'granite' ? 'block_sparse_moe' : 'mlp';
   const scope = `${block}/${module}`;
   const wn = `${w}.${module}`;
   const flat = g.one(scope, 'Reshape', [x, ctx.flatShape]);
   const lastAxis = g.int64s('sae_diff.axis_last', [-1]);
-  const { chosen, routing } = moe.gptOss ? gptOssRouter(ctx, moe, scope, wn, flat) : softmaxRouter(ctx, moe, scope, wn, flat);
-  const expert = moe.gptOss ? gptOssExperts(ctx, moe, scope, wn) : swigluExperts(ctx, moe, wn);
+  const { chosen, routing } = moe.fused ? topKRouter(ctx, moe, scope, wn, flat) : softmaxRouter(ctx, moe, scope, wn, flat);
+  const expert =
+    moe.fused === 'gpt_oss'
+      ? gptOssExperts(ctx, moe, scope, wn)
+      : moe.fused === 'granite'
+        ? graniteExperts(ctx, moe, wn)
+        : swigluExperts(ctx, moe, wn);
 
   const experts = `${scope}/experts`;
   const zero = g.cast(experts, g.floats('sae_diff.zero_f32', Float32Array.of(0), []), FLOAT, g.act);
@@ -96,13 +103,20 @@ function softmaxRouter({ g, projections, hidden }: MoeContext, moe: MoeSpec, sco
 }
 
 /**
- * GptOssTopKRouter: the top k of the logits x W_routerᵀ + b, then softmax over those k, in the activations' type.
+ * The routers of fused experts: the top k of the logits, softmaxed over those k. GptOssTopKRouter: logits
+ * x W_routerᵀ + b, all in the activations' type; GraniteMoeHybridTopKRouter: logits x W_routerᵀ (`router.layer`
+ * as saved) in float32, the weights cast back to the activations' type.
  */
-function gptOssRouter({ g, projections, hidden }: MoeContext, moe: MoeSpec, scope: string, wn: string, flat: string): Routing {
+function topKRouter({ g, projections, hidden }: MoeContext, moe: MoeSpec, scope: string, wn: string, flat: string): Routing {
   const router = `${scope}/router`;
-  const logits = projections.linearRows(router, flat, `${wn}.router`, moe.experts, true, hidden);
-  const [top, chosen] = topK(g, router, logits, moe.topK, g.act);
-  return { chosen, routing: g.one(router, 'Softmax', [top], [intAttr('axis', -1)]) };
+  const gptOss = moe.fused === 'gpt_oss';
+  const logits = projections.linearRows(router, flat, gptOss ? `${wn}.router` : `${wn}.router.layer`, moe.experts, gptOss, hidden);
+  if (gptOss) {
+    const [top, chosen] = topK(g, router, logits, moe.topK, g.act);
+    return { chosen, routing: g.one(router, 'Softmax', [top], [intAttr('axis', -1)]) };
+  }
+  const [top, chosen] = topK(g, router, g.cast(router, logits, g.act, FLOAT), moe.topK, FLOAT);
+  return { chosen, routing: g.cast(router, g.one(router, 'Softmax', [top], [intAttr('axis', -1)], FLOAT), FLOAT, g.act) };
 }
 
 function topK(g: ScopedGraph, scope: string, scores: string, k: number, type: number): [string, string] {
@@ -173,6 +187,22 @@ function gptOssExperts({ g, weights, projections, hidden }: MoeContext, moe: Moe
     const glu = g.one(sc, 'Mul', [gate, g.one(sc, 'Sigmoid', [g.one(sc, 'Mul', [gate, alpha])])]);
     const activated = g.one(sc, 'Mul', [g.one(sc, 'Add', [up, one]), glu]);
     return g.one(sc, 'Add', [g.one(sc, 'MatMul', [activated, own(down)]), own(downBias)]);
+  };
+}
+
+/**
+ * GraniteMoeHybridExperts (transformers 5.18; saved as `block_sparse_moe.input_linear.weight` [experts,
+ * 2 · intermediate, hidden] and `output_linear.weight` [experts, hidden, intermediate], the names the hub's
+ * checkpoints have and transformers writes back): x W_eᵀ chunked into gate then up, silu(gate) · up, times W_downᵀ.
+ */
+function graniteExperts({ g, weights, hidden, silu }: MoeContext, moe: MoeSpec, wn: string): Expert {
+  const width = moe.intermediate;
+  const gateUp = weights.get(`${wn}.input_linear.weight`, [moe.experts, 2 * width, hidden]);
+  const down = weights.get(`${wn}.output_linear.weight`, [moe.experts, hidden, width]);
+  return (sc, rows, e) => {
+    const own = (t: string) => g.one(sc, 'Gather', [t, g.int64s(`sae_diff.expert_${e}`, [e], [])], [intAttr('axis', 0)]);
+    const [gate, up] = g.op(sc, 'Split', [g.one(sc, 'Gemm', [rows, own(gateUp)], [intAttr('transB', 1)])], [intAttr('axis', -1)], 2);
+    return g.one(sc, 'Gemm', [g.one(sc, 'Mul', [silu(`${sc}/act_fn`, gate), up]), own(down)], [intAttr('transB', 1)]);
   };
 }
 
