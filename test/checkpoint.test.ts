@@ -12,6 +12,7 @@ import { validateConfigText } from '../src/engine/authoring/index';
 import type { HookPoint } from '../src/engine/config/types';
 import { SaeDiffError } from '../src/engine/core/errors';
 import { checkpointSpec, decoderSpec } from '../src/engine/model/checkpoint/decoderConfig';
+import type { NemotronHSpec } from '../src/engine/model/checkpoint/nemotronHConfig';
 import { ropeInverseFrequencies } from '../src/engine/model/checkpoint/ropeFrequencies';
 import { readLoraAdapter } from '../src/engine/model/checkpoint/loraAdapter';
 import {
@@ -870,13 +871,47 @@ test('an NVIDIA Nemotron-H checkpoint (blocks of one mixer: Mamba2 with its gate
     assert.ok(d.largest > 0.5, `layer ${d.layer}: activations of size ${d.largest}`);
   }
   const config = JSON.parse(fs.readFileSync(configFile, 'utf8'));
-  // the released configs' pattern string reads as the list; experts are refused
+  // the released configs' pattern string reads as the list, "E" as an MoE block
   const pattern = { ...config, layers_block_type: undefined, hybrid_override_pattern: 'M-*-M' };
   assert.deepEqual((checkpointSpec(pattern, configFile) as typeof spec).blocks, ['mamba', 'mlp', 'attention', 'mlp', 'mamba']);
-  assert.throws(
-    () => checkpointSpec({ ...pattern, hybrid_override_pattern: 'M-*-E' }, configFile),
-    (e: SaeDiffError) => e.location?.key === 'hybrid_override_pattern' && /mixture-of-experts blocks/.test(e.message),
-  );
+  assert.deepEqual((checkpointSpec({ ...pattern, hybrid_override_pattern: 'M-*-E' }, configFile) as typeof spec).blocks.at(-1), 'moe');
+});
+
+for (const [fixture, what] of [
+  [
+    'nemotron-3',
+    "Nemotron 3's mixture of experts (8 experts in 2 groups routed by sigmoid scores plus their correction bias, the best group's top 2 renormalised and scaled, relu² experts beside shared experts)",
+  ],
+  ['nemotron-3-latent', "Nemotron 3's mixture of experts on a latent projection (moe_latent_size)"],
+])
+  test(`${what} gives what transformers gives at resid_post, its experts gathered or dense (test/fixtures/qwen3_5/${fixture})`, async () => {
+    const folder = path.join(REPO_ROOT, 'test', 'fixtures', 'qwen3_5', fixture);
+    const configFile = path.join(folder, 'config.json');
+    const spec = checkpointSpec(JSON.parse(fs.readFileSync(configFile, 'utf8')), configFile) as NemotronHSpec;
+    assert.deepEqual(spec.blocks, ['mamba', 'moe', 'attention', 'moe']);
+    assert.deepEqual([spec.moe?.groups, spec.moe?.topkGroups, spec.moe?.scale, spec.moe?.dispatch], [2, 1, 2.5, 'sparse']);
+    for (const dispatch of ['sparse', 'dense'] as const) {
+      const source = checkpointSource(path.join(folder, 'model.safetensors'), configFile, { ...spec, moe: { ...spec.moe!, dispatch } });
+      for (const d of await differenceFromExpected(source, expectedIn(folder), 'resid_post', cpu)) {
+        assert.ok(d.absolute < 1e-5 * Math.max(1, d.largest), `${dispatch} layer ${d.layer}: ${d.absolute} (largest ${d.largest})`);
+        assert.ok(d.largest > 0.5, `layer ${d.layer}: activations of size ${d.largest}`);
+      }
+    }
+  });
+
+test("Nemotron 3's routing settings that its router cannot run are refused, naming the key", () => {
+  const configFile = path.join(REPO_ROOT, 'test', 'fixtures', 'qwen3_5', 'nemotron-3', 'config.json');
+  const config = JSON.parse(fs.readFileSync(configFile, 'utf8'));
+  for (const [change, key, message] of [
+    [{ n_group: 3 }, 'n_group', /n_group \(3\) must divide n_routed_experts \(8\) into groups of 2 or more/],
+    [{ n_group: 8 }, 'n_group', /groups of 2 or more/],
+    [{ topk_group: 3 }, 'topk_group', /topk_group \(3\) is more than n_group \(2\)/],
+    [{ num_experts_per_tok: 5 }, 'num_experts_per_tok', /num_experts_per_tok \(5\) is more than the 4 experts of topk_group groups/],
+  ] as const)
+    assert.throws(
+      () => checkpointSpec({ ...config, ...change }, configFile),
+      (e: SaeDiffError) => e.location?.key === key && message.test(e.message),
+    );
 });
 
 /** Checkpoints whose blocks run attention and the MLP in parallel (no resid_mid), against transformers. */

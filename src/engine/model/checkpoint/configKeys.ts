@@ -153,3 +153,17 @@ export function partialRope(
     );
   return { rotaryDim, invFreq: ropeInverseFrequencies(rotaryDim, theta, scaling), theta, scaling };
 }
+
+/**
+ * The most sparse blocks' experts (experts x sparse layers) run by gathering their tokens. ONNX Runtime's session
+ * creation grows faster than linearly with the experts' nodes, most with those of data-dependent shape: on the 2-core
+ * VM (hidden 64), 8 layers of 32 gathered experts took 3 s to create, of 64 experts 11 s, of 128 experts 91 s; 128
+ * experts run densely 28-43 s. Mixtral (32 layers x 8: 4.8 s) is gathered; OLMoE (16 x 64) and Qwen3-30B-A3B
+ * (48 x 128) run densely.
+ */
+export const MAX_GATHERED_EXPERTS = 512;
+
+/** How a model's experts run (moeBlock.ts routedExperts): gathered per expert, or densely past MAX_GATHERED_EXPERTS. */
+export function expertDispatch(experts: number, sparseLayers: number): 'sparse' | 'dense' {
+  return experts * sparseLayers <= MAX_GATHERED_EXPERTS ? 'sparse' : 'dense';
+}

@@ -20,7 +20,7 @@
  * is refused, naming the key.
  */
 import { SaeDiffError } from '../../core/errors';
-import { EXPORT_HINT, partialRope, positiveInteger, refuse, refuseQuantised, SAVED_HINT } from './configKeys';
+import { EXPORT_HINT, expertDispatch, partialRope, positiveInteger, refuse, refuseQuantised, SAVED_HINT } from './configKeys';
 import { lfm2Layers, linearAttentionOf, mambaOf, type LinearAttentionSpec, type MambaSpec, type ShortConvSpec } from './mixerConfig';
 import { GRANITE4_NAMES, LFM2_NAMES, OLMO_HYBRID_NAMES, type ModuleNames } from './moduleNames';
 import { gemma4Attention, gemma4Layers, refuseUnbuiltGemma4, type Gemma4Attention, type Gemma4Layers } from './gemma4Config';
@@ -97,15 +97,6 @@ export interface MoeSpec {
    */
   dispatch: 'sparse' | 'dense';
 }
-
-/**
- * The most sparse blocks' experts (experts x sparse layers) run by gathering their tokens. ONNX Runtime's session
- * creation grows faster than linearly with the experts' nodes, most with those of data-dependent shape: on the 2-core
- * VM (hidden 64), 8 layers of 32 gathered experts took 3 s to create, of 64 experts 11 s, of 128 experts 91 s; 128
- * experts run densely 28-43 s. Mixtral (32 layers x 8: 4.8 s) is gathered; OLMoE (16 x 64) and Qwen3-30B-A3B
- * (48 x 128) run densely.
- */
-export const MAX_GATHERED_EXPERTS = 512;
 
 /** What a checkpoint's config.json describes: a decoder of Llama's kin (decoderGraph.ts), GPT-2, GPT-NeoX or Phi (gpt2Graph.ts, gptNeoxGraph.ts, phiGraph.ts). */
 export type CheckpointSpec = DecoderSpec | Gpt2Spec | GptNeoxSpec | PhiSpec | NemotronHSpec;
@@ -275,7 +266,7 @@ function moeOf(c: HfConfig, family: DecoderSpec['family'], layers: number, file:
     sparseLayers,
     fused: gptOss ? 'gpt_oss' : granite4 ? 'granite' : undefined,
     mixtralNames: family === 'mixtral',
-    dispatch: experts * sparseLayers.filter(Boolean).length <= MAX_GATHERED_EXPERTS ? 'sparse' : 'dense',
+    dispatch: expertDispatch(experts, sparseLayers.filter(Boolean).length),
   };
 }
 

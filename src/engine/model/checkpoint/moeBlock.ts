@@ -7,7 +7,7 @@
  * - experts, in ascending order: down(silu(gate(x)) · up(x)) times the token's routing weight, added into the block's
  *   output at the token's row (index_add_: the same order of sums). `sparse` dispatch runs each expert on the tokens
  *   routed to it only (gathered, so a token costs k experts, not all); `dense` runs it on every token, weighted 0
- *   where the token chose another (for models with many experts: decoderConfig.ts's MAX_GATHERED_EXPERTS);
+ *   where the token chose another (for models with many experts: configKeys.ts's MAX_GATHERED_EXPERTS);
  * - Qwen2-MoE and Qwen 3.5-MoE: plus the shared expert times sigmoid(x W_shared_gateᵀ);
  * - GPT-OSS and Granite 4.0-H: routers softmaxing the top k logits, and fused experts (gptOssExperts,
  *   graniteExperts; Granite's shared_mlp is added by the block).
@@ -43,7 +43,6 @@ export function moeBlock(ctx: MoeContext, moe: MoeSpec, block: string, w: string
   const scope = `${block}/${module}`;
   const wn = `${w}.${module}`;
   const flat = g.one(scope, 'Reshape', [x, ctx.flatShape]);
-  const lastAxis = g.int64s('sae_diff.axis_last', [-1]);
   const { chosen, routing } = moe.fused ? topKRouter(ctx, moe, scope, wn, flat) : softmaxRouter(ctx, moe, scope, wn, flat);
   const expert =
     moe.fused === 'gpt_oss'
@@ -52,13 +51,39 @@ export function moeBlock(ctx: MoeContext, moe: MoeSpec, block: string, w: string
         ? graniteExperts(ctx, moe, wn)
         : swigluExperts(ctx, moe, wn);
 
-  const experts = `${scope}/experts`;
-  const zero = g.cast(experts, g.floats('sae_diff.zero_f32', Float32Array.of(0), []), FLOAT, g.act);
-  let out = g.one(experts, 'Expand', [zero, g.one(experts, 'Shape', [flat], [], INT64)]);
-  for (let e = 0; e < moe.experts; e++) {
-    const sc = `${experts}.${e}`;
+  let out = routedExperts(g, `${scope}/experts`, flat, { chosen, routing }, moe.experts, moe.dispatch, expert);
+  if (moe.sharedIntermediate !== undefined) {
+    // Qwen2MoeSparseMoeBlock, Qwen3_5MoeSparseMoeBlock: experts' output + sigmoid(shared_expert_gate(x)) * shared_expert(x)
+    const shared = swiglu(ctx, moe, `${scope}/shared_expert`, flat, `${wn}.shared_expert`, moe.sharedIntermediate);
+    const gate = g.one(scope, 'Sigmoid', [
+      projections.linearRows(`${scope}/shared_expert_gate`, flat, `${wn}.shared_expert_gate`, 1, false, hidden),
+    ]);
+    out = g.one(scope, 'Add', [out, g.one(scope, 'Mul', [gate, shared])]);
+  }
+  return g.one(scope, 'Reshape', [out, ctx.batchShape]);
+}
+
+/**
+ * The experts' outputs for the tokens `flat` [n, width], each token's chosen ones times their routing weights, added
+ * in ascending expert order (index_add_: the same order of sums). `sparse` dispatch runs each expert on the tokens
+ * routed to it only (gathered); `dense` runs it on every token, weighted 0 where the token chose another.
+ */
+export function routedExperts(
+  g: ScopedGraph,
+  scope: string,
+  flat: string,
+  { chosen, routing }: Routing,
+  count: number,
+  dispatch: MoeSpec['dispatch'],
+  expert: Expert,
+): string {
+  const lastAxis = g.int64s('sae_diff.axis_last', [-1]);
+  const zero = g.cast(scope, g.floats('sae_diff.zero_f32', Float32Array.of(0), []), FLOAT, g.act);
+  let out = g.one(scope, 'Expand', [zero, g.one(scope, 'Shape', [flat], [], INT64)]);
+  for (let e = 0; e < count; e++) {
+    const sc = `${scope}.${e}`;
     const isE = g.one(sc, 'Equal', [chosen, g.int64s(`sae_diff.expert_${e}`, [e], [])], [], BOOL);
-    if (moe.dispatch === 'dense') {
+    if (dispatch === 'dense') {
       // every token through expert e, times its routing weight for e (0 where the token did not choose e: + 0 is exact)
       const weight = g.one(sc, 'ReduceSum', [g.one(sc, 'Where', [isE, routing, zero]), lastAxis], [intAttr('keepdims', 1)]);
       out = g.one(sc, 'Add', [out, g.one(sc, 'Mul', [expert(sc, flat, e), weight])]);
@@ -73,19 +98,11 @@ export function moeBlock(ctx: MoeContext, moe: MoeSpec, block: string, w: string
     const weighted = g.one(sc, 'Mul', [y, g.one(sc, 'Unsqueeze', [weight, lastAxis])]);
     out = g.one(sc, 'ScatterND', [out, g.one(sc, 'Unsqueeze', [rows, lastAxis], [], INT64), weighted], [stringAttr('reduction', 'add')]);
   }
-  if (moe.sharedIntermediate !== undefined) {
-    // Qwen2MoeSparseMoeBlock, Qwen3_5MoeSparseMoeBlock: experts' output + sigmoid(shared_expert_gate(x)) * shared_expert(x)
-    const shared = swiglu(ctx, moe, `${scope}/shared_expert`, flat, `${wn}.shared_expert`, moe.sharedIntermediate);
-    const gate = g.one(scope, 'Sigmoid', [
-      projections.linearRows(`${scope}/shared_expert_gate`, flat, `${wn}.shared_expert_gate`, 1, false, hidden),
-    ]);
-    out = g.one(scope, 'Add', [out, g.one(scope, 'Mul', [gate, shared])]);
-  }
-  return g.one(scope, 'Reshape', [out, ctx.batchShape]);
+  return out;
 }
 
 /** Each token's chosen experts [n, k] and their routing weights [n, k] in the activations' type. */
-interface Routing {
+export interface Routing {
   chosen: string;
   routing: string;
 }
@@ -119,7 +136,7 @@ function topKRouter({ g, projections, hidden }: MoeContext, moe: MoeSpec, scope:
   return { chosen, routing: g.cast(router, g.one(router, 'Softmax', [top], [intAttr('axis', -1)], FLOAT), FLOAT, g.act) };
 }
 
-function topK(g: ScopedGraph, scope: string, scores: string, k: number, type: number): [string, string] {
+export function topK(g: ScopedGraph, scope: string, scores: string, k: number, type: number): [string, string] {
   const [top, chosen] = g.op(scope, 'TopK', [scores, g.int64s(`sae_diff.moe_top_${k}`, [k])], [intAttr('axis', -1)], 2, null);
   g.types.set(top, type);
   g.types.set(chosen, INT64);
@@ -127,7 +144,7 @@ function topK(g: ScopedGraph, scope: string, scores: string, k: number, type: nu
 }
 
 /** An expert's output for its tokens `rows` [n, hidden]. */
-type Expert = (scope: string, rows: string, e: number) => string;
+export type Expert = (scope: string, rows: string, e: number) => string;
 
 /** Mixtral's experts and their kin's: each its own gate, up and down projections. */
 function swigluExperts(ctx: MoeContext, moe: MoeSpec, wn: string): Expert {

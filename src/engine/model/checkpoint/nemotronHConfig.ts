@@ -4,14 +4,35 @@
  * layers_block_type ("linear_attention" Mamba2, "full_attention", "mlp", "moe") or hybrid_override_pattern ("M", "*",
  * "-", "E"); the Mamba2 mixer's mamba_num_heads × mamba_head_dim inner width, n_groups (also the gated norm's groups),
  * ssm_state_size, conv_kernel, use_conv_bias, use_bias, dt clamped from time_step_min; attention without positions;
- * the MLP's mlp_hidden_act (relu2) without a gate. Mixtures of experts ("moe" blocks: Nemotron 3) are refused.
+ * the MLP's mlp_hidden_act (relu2) without a gate; Nemotron 3's mixtures of experts ("moe" blocks: n_routed_experts,
+ * num_experts_per_tok, n_group / topk_group, norm_topk_prob, routed_scaling_factor, moe_intermediate_size,
+ * moe_shared_expert_intermediate_size, moe_latent_size; nemotronMoe.ts).
  */
-import { EXPORT_HINT, positiveInteger, positiveNumber, refuse, refuseQuantised, SAVED_HINT } from './configKeys';
+import { EXPORT_HINT, expertDispatch, positiveInteger, positiveNumber, refuse, refuseQuantised, SAVED_HINT } from './configKeys';
 import type { MambaSpec } from './mixerConfig';
 
 type HfConfig = Record<string, unknown>;
 
-export type NemotronHBlock = 'mamba' | 'attention' | 'mlp';
+export type NemotronHBlock = 'mamba' | 'attention' | 'mlp' | 'moe';
+
+/** Nemotron 3's experts (NemotronHMoE): routed by NemotronHTopkRouter, beside shared experts. */
+export interface NemotronMoeSpec {
+  experts: number;
+  topK: number;
+  /** n_group groups of experts, of which topk_group are chosen from per token. */
+  groups: number;
+  topkGroups: number;
+  normalise: boolean;
+  /** routed_scaling_factor, in float32. */
+  scale: number;
+  intermediate: number;
+  sharedIntermediate: number;
+  /** moe_latent_size: the experts run on a projection of this width. */
+  latent?: number;
+  /** mlp_bias: the shared experts' and latent projections' biases. */
+  bias: boolean;
+  dispatch: 'sparse' | 'dense';
+}
 
 export interface NemotronHSpec {
   family: 'nemotron_h';
@@ -25,6 +46,7 @@ export interface NemotronHSpec {
   mlpBias: boolean;
   eps: number;
   mamba: MambaSpec;
+  moe?: NemotronMoeSpec;
   tiedEmbeddings: boolean;
   visionTower?: undefined;
 }
@@ -43,9 +65,8 @@ export function nemotronHSpec(c: HfConfig, file: string): NemotronHSpec {
       : Array.isArray(written)
         ? (written as unknown[]).map((t) => (typeof t === 'string' ? (LEGACY[t] ?? t) : String(t)))
         : ['linear_attention', 'moe', 'full_attention', 'mlp'];
-  const known: Record<string, NemotronHBlock> = { linear_attention: 'mamba', full_attention: 'attention', mlp: 'mlp' };
+  const known: Record<string, NemotronHBlock> = { linear_attention: 'mamba', full_attention: 'attention', mlp: 'mlp', moe: 'moe' };
   const other = types.find((t) => !known[t]);
-  if (other === 'moe') throw refuse(file, key, "Nemotron-H's mixture-of-experts blocks (Nemotron 3) are not built", EXPORT_HINT);
   if (other !== undefined)
     throw refuse(file, key, `Block type ${JSON.stringify(other)} is not built for nemotron_h checkpoints`, EXPORT_HINT);
   // NemotronHModel builds num_hidden_layers blocks, of the types listed
@@ -96,6 +117,41 @@ export function nemotronHSpec(c: HfConfig, file: string): NemotronHSpec {
       dtLimit: [positiveNumber(c, 'time_step_min', 0.001, file), Infinity],
       normGroups: groups,
     },
+    moe: types.includes('moe') ? moeOf(c, file, types.filter((t) => t === 'moe').length) : undefined,
     tiedEmbeddings: c.tie_word_embeddings === true,
+  };
+}
+
+/** NemotronHConfig's experts (its defaults where config.json leaves a key out), checked as its router needs them. */
+function moeOf(c: HfConfig, file: string, moeLayers: number): NemotronMoeSpec {
+  // NemotronHConfig maps num_local_experts to n_routed_experts
+  const experts = positiveInteger(c, ['n_routed_experts', 'num_local_experts'], file, 8);
+  const topK = positiveInteger(c, 'num_experts_per_tok', file, 2);
+  const groups = positiveInteger(c, 'n_group', file, 1);
+  const topkGroups = positiveInteger(c, 'topk_group', file, 1);
+  // NemotronHTopkRouter: each group's two best scores; topk_group groups; top k among their experts
+  if (experts % groups !== 0 || experts / groups < 2)
+    throw refuse(file, 'n_group', `n_group (${groups}) must divide n_routed_experts (${experts}) into groups of 2 or more`, SAVED_HINT);
+  if (topkGroups > groups) throw refuse(file, 'topk_group', `topk_group (${topkGroups}) is more than n_group (${groups})`, SAVED_HINT);
+  if (topK > topkGroups * (experts / groups))
+    throw refuse(
+      file,
+      'num_experts_per_tok',
+      `num_experts_per_tok (${topK}) is more than the ${topkGroups * (experts / groups)} experts of topk_group groups`,
+      SAVED_HINT,
+    );
+  const latent = c.moe_latent_size === undefined || c.moe_latent_size === null ? undefined : positiveInteger(c, 'moe_latent_size', file);
+  return {
+    experts,
+    topK,
+    groups,
+    topkGroups,
+    normalise: c.norm_topk_prob !== false,
+    scale: Math.fround(positiveNumber(c, 'routed_scaling_factor', 1, file)),
+    intermediate: positiveInteger(c, 'moe_intermediate_size', file, 7688),
+    sharedIntermediate: positiveInteger(c, 'moe_shared_expert_intermediate_size', file, 7688),
+    latent,
+    bias: c.mlp_bias === true,
+    dispatch: expertDispatch(experts, moeLayers),
   };
 }

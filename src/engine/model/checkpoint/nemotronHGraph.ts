@@ -6,7 +6,7 @@
  * - the input: backbone.embeddings(input_ids);
  * - each block: x + mixer(norm(x)), norm an RMSNorm multiplying by its weight in float32 (NemotronHRMSNorm), the
  *   mixer one of: Mamba2 (mamba2.ts, its gated norm per group), attention (GQA without positions: softmax(q kᵀ ·
- *   head_dim^-0.5 + mask) v, o_proj), or the MLP down_proj(relu(up_proj(h))²).
+ *   head_dim^-0.5 + mask) v, o_proj), the MLP down_proj(relu(up_proj(h))²), or Nemotron 3's experts (nemotronMoe.ts).
  *
  * Blocks are scoped as the other checkpoint graphs scope them (`/model/layers.3/...`, the residual sum
  * `/model/layers.3/Add`), so model/hooks.ts finds resid_pre and resid_post; a block of one mixer has no resid_mid,
@@ -17,6 +17,7 @@ import type { CheckpointFiles } from './checkpointFiles';
 import { attention, decoderModel, repeatKv, rmsNormalized, startGraph } from './graphParts';
 import type { LoraAdapter } from './loraAdapter';
 import { mamba2 } from './mamba2';
+import { nemotronMoe } from './nemotronMoe';
 import type { NemotronHSpec } from './nemotronHConfig';
 import { FLOAT, ints } from './scopedGraph';
 
@@ -75,6 +76,9 @@ export function buildNemotronHGraph(
         heads * headDim,
       );
       out = linear(`${mixer}/o_proj`, merged, `${w}.mixer.o_proj`, hidden, false, heads * headDim);
+    } else if (spec.blocks[l] === 'moe') {
+      const moeContext = { g, weights, projections, hidden, flatShape: frame.flatShape(hidden), batchShape: frame.shapeOf(hidden) };
+      out = nemotronMoe(moeContext, spec.moe!, mixer, w, normed);
     } else {
       // NemotronHMLP: down_proj(relu2(up_proj(h))), relu2 = relu(x)²
       const up = g.one(mixer, 'Relu', [linear(`${mixer}/up_proj`, normed, `${w}.mixer.up_proj`, spec.intermediate, spec.mlpBias, hidden)]);
