@@ -438,9 +438,17 @@ test('what the checkpoint builder does not build is refused, naming the config k
       /num_kv_shared_layers is 6: it must be below the 6 layers/,
     ],
     [
-      { model_type: 'gemma4_text', hidden_size_per_layer_input: 0, enable_moe_block: true },
-      'enable_moe_block',
-      /mixture-of-experts blocks \(enable_moe_block: 26B-A4B\) are not built/,
+      // Gemma4TextConfig has no default for the experts' count
+      {
+        model_type: 'gemma4_text',
+        hidden_activation: 'gelu_pytorch_tanh',
+        hidden_size_per_layer_input: 0,
+        enable_moe_block: true,
+        top_k_experts: 2,
+        moe_intermediate_size: 8,
+      },
+      'num_experts',
+      /num_experts is undefined, not a positive integer/,
     ],
     [
       { model_type: 'gemma4_text', hidden_size_per_layer_input: 0, use_bidirectional_attention: 'all' },
@@ -946,6 +954,10 @@ const MOE: [string, string][] = [
   [
     'qwen3_5/granite4-moe',
     "IBM Granite 4.0-H with experts (4.0-H Tiny and Small: 4 experts fused as input_linear / output_linear, top 2 softmaxed over the router's logits, beside the shared_mlp; Mamba2 layers)",
+  ],
+  [
+    'gemma4/moe',
+    "Gemma 4 26B-A4B-shaped (enable_moe_block: 4 experts fused beside each MLP, routed from the mid-stream by a scaled norm, top 2 renormalised times per_expert_scale, GELU tanh; the MLP's and experts' outputs normalised apart, summed and normalised)",
   ],
   [
     'gpt-oss/dense',

@@ -86,9 +86,10 @@ export interface MoeSpec {
    * Experts saved fused, one tensor per projection for all experts, routed by softmax over the top k logits
    * (moeBlock.ts): GPT-OSS's (router bias, x @ W with biases, interleaved gate / up, clamped SwiGLU) or Granite
    * 4.0-H's (`input_linear` [experts, 2 · intermediate, hidden] as gate then up, SiLU, `output_linear`; beside its
-   * shared_mlp, which the block adds).
+   * shared_mlp, which the block adds) or Gemma 4 26B-A4B's (`experts.gate_up_proj` chunked as Granite's, GELU tanh,
+   * routed from the mid-stream by Gemma4TextRouter; beside the MLP, decoderGraph.ts gemma4MlpAndExperts).
    */
-  fused?: 'gpt_oss' | 'granite';
+  fused?: 'gpt_oss' | 'granite' | 'gemma4';
   /** Mixtral: block_sparse_moe, experts' w1 (gate), w3 (up), w2 (down); the others: mlp, gate_proj, up_proj, down_proj. */
   mixtralNames: boolean;
   /**
@@ -223,6 +224,25 @@ function queryPositionScale(c: HfConfig, file: string): { beta: number; original
 function moeOf(c: HfConfig, family: DecoderSpec['family'], layers: number, file: string): MoeSpec | undefined {
   const qwen35 = family === 'qwen3_5_moe_text';
   const gptOss = family === 'gpt_oss';
+  // Gemma4TextConfig's enable_moe_block (26B-A4B): experts beside every layer's MLP; num_experts, top_k_experts and
+  // moe_intermediate_size have no defaults; Gemma4TextRouter always renormalises
+  if (family === 'gemma4_text') {
+    if (c.enable_moe_block !== true) return undefined;
+    const experts = positiveInteger(c, 'num_experts', file);
+    const topK = positiveInteger(c, 'top_k_experts', file);
+    if (topK > experts) throw refuse(file, 'top_k_experts', `top_k_experts (${topK}) is more than the ${experts} experts`, SAVED_HINT);
+    const sparseLayers = Array.from({ length: layers }, () => true);
+    return {
+      experts,
+      topK,
+      normalise: true,
+      intermediate: positiveInteger(c, 'moe_intermediate_size', file),
+      sparseLayers,
+      fused: 'gemma4',
+      mixtralNames: false,
+      dispatch: expertDispatch(experts, layers),
+    };
+  }
   // GraniteMoeHybridConfig: num_local_experts 8 by default; 0 (granite-4.0-h-micro): the shared_mlp only
   const granite4 = family === 'granitemoehybrid';
   if (granite4 && c.num_local_experts === 0) return undefined;

@@ -214,10 +214,12 @@ export function buildDecoderGraph(
         ? rmsNorm(`${block}/pre_feedforward_layernorm`, mid, `${w}.pre_feedforward_layernorm.weight`)
         : blockNorm(`${block}/${names.mlpNorm}`, mid, `${w}.${savedName(names.mlpNorm)}`);
     const mlpBranch = spec.moe?.sparseLayers[l]
-      ? spec.moe.fused === 'granite'
-        ? // GraniteMoeHybridDecoderLayer: block_sparse_moe(h) + shared_mlp(h), summed in the MoE's scope (mlp_out)
-          g.one(`${block}/block_sparse_moe`, 'Add', [moeBlock(moeContext, spec.moe, block, w, normed2), denseMlp(block, w, normed2)])
-        : moeBlock(moeContext, spec.moe, block, w, normed2)
+      ? spec.moe.fused === 'gemma4'
+        ? gemma4MlpAndExperts(block, w, mid, normed2)
+        : spec.moe.fused === 'granite'
+          ? // GraniteMoeHybridDecoderLayer: block_sparse_moe(h) + shared_mlp(h), summed in the MoE's scope (mlp_out)
+            g.one(`${block}/block_sparse_moe`, 'Add', [moeBlock(moeContext, spec.moe, block, w, normed2), denseMlp(block, w, normed2)])
+          : moeBlock(moeContext, spec.moe, block, w, normed2)
       : spec.branchNorms
         ? rmsNorm(`${block}/post_mlp_layernorm`, denseMlp(block, w, normed2), `${w}.post_mlp_layernorm.weight`)
         : afterBranch
@@ -334,6 +336,24 @@ export function buildDecoderGraph(
     let merged = g.one(attn, 'Reshape', [context, g.int64s(`sae_diff.merge_heads_${heads * headDim}`, [0, 0, heads * headDim])]);
     if (outputGate) merged = g.one(attn, 'Mul', [merged, outputGate]);
     return linear(`${attn}/${names.output}`, merged, `${w}.self_attn.${names.output}`, hidden, spec.oBias, heads * headDim);
+  }
+
+  /**
+   * Gemma4TextDecoderLayer with enable_moe_block (26B-A4B): the MLP's output and the experts' (on
+   * pre_feedforward_layernorm_2 of the mid-stream `mid`, routed from `mid` itself), each normalised
+   * (post_feedforward_layernorm_1, _2), summed, then post_feedforward_layernorm as without experts.
+   */
+  function gemma4MlpAndExperts(block: string, w: string, mid: string, normed2: string): string {
+    const dense = rmsNorm(`${block}/post_feedforward_layernorm_1`, denseMlp(block, w, normed2), `${w}.post_feedforward_layernorm_1.weight`);
+    const expertsIn = rmsNorm(`${block}/pre_feedforward_layernorm_2`, mid, `${w}.pre_feedforward_layernorm_2.weight`);
+    // Gemma4TextRouter's norm: RMS-normalised without a weight (with_scale=False)
+    const routerIn = rmsNorm(`${block}/router/norm`, mid, undefined);
+    const experts = rmsNorm(
+      `${block}/post_feedforward_layernorm_2`,
+      moeBlock(moeContext, spec.moe!, block, w, expertsIn, routerIn),
+      `${w}.post_feedforward_layernorm_2.weight`,
+    );
+    return rmsNorm(`${block}/post_feedforward_layernorm`, g.one(block, 'Add', [dense, experts]), `${w}.post_feedforward_layernorm.weight`);
   }
 
   /**

@@ -28,10 +28,8 @@ export interface Gemma4Attention {
   keysAsValues: boolean;
 }
 
-/** Refuses the Gemma 4 parts sae-diff does not build: the mixture of experts, bidirectional attention. */
+/** Refuses the Gemma 4 parts sae-diff does not build: bidirectional attention. */
 export function refuseUnbuiltGemma4(c: HfConfig, file: string): void {
-  if (c.enable_moe_block === true)
-    throw refuse(file, 'enable_moe_block', "Gemma 4's mixture-of-experts blocks (enable_moe_block: 26B-A4B) are not built", EXPORT_HINT);
   // "vision" makes image tokens attend both ways; text prompts stay causal
   if (c.use_bidirectional_attention === 'all')
     throw refuse(

@@ -18,7 +18,7 @@ import { onnx } from 'onnx-proto';
 import { intAttr, TensorDataType } from '../onnxGraph';
 import type { WeightReader } from './checkpointWeights';
 import { GPT_OSS_LIMIT, type MoeSpec } from './decoderConfig';
-import type { Projections } from './graphParts';
+import { geluTanh, type Projections } from './graphParts';
 import { mxfp4Weight } from './mxfp4';
 import { FLOAT, INT64, ints, type ScopedGraph } from './scopedGraph';
 
@@ -35,21 +35,31 @@ export interface MoeContext {
 
 const BOOL = TensorDataType.BOOL;
 
-/** The MoE block's output for `x` [B, S, hidden] (the normed input of the MLP) of the layer whose weights start with `w`. */
-export function moeBlock(ctx: MoeContext, moe: MoeSpec, block: string, w: string, x: string): string {
+/**
+ * The MoE block's output for `x` [B, S, hidden] (the normed input of the MLP) of the layer whose weights start with
+ * `w`; Gemma 4 routes from another input, `routerX` (its router's normalised input).
+ */
+export function moeBlock(ctx: MoeContext, moe: MoeSpec, block: string, w: string, x: string, routerX?: string): string {
   const { g, projections, hidden } = ctx;
-  // Mixtral's and Granite's block_sparse_moe, the others' mlp
-  const module = moe.mixtralNames || moe.fused === 'granite' ? 'block_sparse_moe' : 'mlp';
-  const scope = `${block}/${module}`;
-  const wn = `${w}.${module}`;
+  // Mixtral's and Granite's block_sparse_moe, Gemma 4's router and experts in the block itself, the others' mlp
+  const module = moe.mixtralNames || moe.fused === 'granite' ? 'block_sparse_moe' : moe.fused === 'gemma4' ? '' : 'mlp';
+  const scope = module ? `${block}/${module}` : block;
+  const wn = module ? `${w}.${module}` : w;
   const flat = g.one(scope, 'Reshape', [x, ctx.flatShape]);
-  const { chosen, routing } = moe.fused ? topKRouter(ctx, moe, scope, wn, flat) : softmaxRouter(ctx, moe, scope, wn, flat);
+  const { chosen, routing } =
+    moe.fused === 'gemma4'
+      ? gemma4Router(ctx, moe, scope, wn, g.one(scope, 'Reshape', [routerX!, ctx.flatShape]))
+      : moe.fused
+        ? topKRouter(ctx, moe, scope, wn, flat)
+        : softmaxRouter(ctx, moe, scope, wn, flat);
   const expert =
     moe.fused === 'gpt_oss'
       ? gptOssExperts(ctx, moe, scope, wn)
       : moe.fused === 'granite'
-        ? graniteExperts(ctx, moe, wn)
-        : swigluExperts(ctx, moe, wn);
+        ? chunkedExperts(ctx, moe, `${wn}.input_linear.weight`, `${wn}.output_linear.weight`, ctx.silu)
+        : moe.fused === 'gemma4'
+          ? chunkedExperts(ctx, moe, `${wn}.experts.gate_up_proj`, `${wn}.experts.down_proj`, (sc, t) => geluTanh(ctx.g, sc, t))
+          : swigluExperts(ctx, moe, wn);
 
   let out = routedExperts(g, `${scope}/experts`, flat, { chosen, routing }, moe.experts, moe.dispatch, expert);
   if (moe.sharedIntermediate !== undefined) {
@@ -208,19 +218,49 @@ function gptOssExperts({ g, weights, projections, hidden }: MoeContext, moe: Moe
 }
 
 /**
- * GraniteMoeHybridExperts (transformers 5.18; saved as `block_sparse_moe.input_linear.weight` [experts,
- * 2 · intermediate, hidden] and `output_linear.weight` [experts, hidden, intermediate], the names the hub's
- * checkpoints have and transformers writes back): x W_eᵀ chunked into gate then up, silu(gate) · up, times W_downᵀ.
+ * Fused experts stored as Linear weights: gate_up [experts, 2 · intermediate, hidden], x W_eᵀ chunked into gate then
+ * up, act(gate) · up, times W_downᵀ ([experts, hidden, intermediate]). GraniteMoeHybridExperts (transformers 5.18;
+ * saved as `block_sparse_moe.input_linear.weight` / `output_linear.weight`, the names the hub's checkpoints have and
+ * transformers writes back; SiLU) and Gemma4TextExperts (`experts.gate_up_proj` / `down_proj`; GELU tanh).
  */
-function graniteExperts({ g, weights, hidden, silu }: MoeContext, moe: MoeSpec, wn: string): Expert {
+function chunkedExperts(
+  { g, weights, hidden }: MoeContext,
+  moe: MoeSpec,
+  gateUpName: string,
+  downName: string,
+  act: (scope: string, t: string) => string,
+): Expert {
   const width = moe.intermediate;
-  const gateUp = weights.get(`${wn}.input_linear.weight`, [moe.experts, 2 * width, hidden]);
-  const down = weights.get(`${wn}.output_linear.weight`, [moe.experts, hidden, width]);
+  const gateUp = weights.get(gateUpName, [moe.experts, 2 * width, hidden]);
+  const down = weights.get(downName, [moe.experts, hidden, width]);
   return (sc, rows, e) => {
     const own = (t: string) => g.one(sc, 'Gather', [t, g.int64s(`sae_diff.expert_${e}`, [e], [])], [intAttr('axis', 0)]);
     const [gate, up] = g.op(sc, 'Split', [g.one(sc, 'Gemm', [rows, own(gateUp)], [intAttr('transB', 1)])], [intAttr('axis', -1)], 2);
-    return g.one(sc, 'Gemm', [g.one(sc, 'Mul', [silu(`${sc}/act_fn`, gate), up]), own(down)], [intAttr('transB', 1)]);
+    return g.one(sc, 'Gemm', [g.one(sc, 'Mul', [act(`${sc}/act_fn`, gate), up]), own(down)], [intAttr('transB', 1)]);
   };
+}
+
+/**
+ * Gemma4TextRouter on its normalised input `flat` [n, hidden]: times `router.scale` and hidden_size^-0.5, `proj`,
+ * softmax over all experts in float32, the top k renormalised to sum 1 and times their `per_expert_scale`.
+ */
+function gemma4Router({ g, weights, projections, hidden }: MoeContext, moe: MoeSpec, scope: string, wn: string, flat: string): Routing {
+  const router = `${scope}/router`;
+  const root = g.cast(
+    router,
+    g.floats(`sae_diff.root_size_${hidden}`, Float32Array.of(Math.fround(Math.pow(hidden, -0.5))), []),
+    FLOAT,
+    g.act,
+  );
+  const scaled = g.one(router, 'Mul', [g.one(router, 'Mul', [flat, weights.get(`${wn}.router.scale`, [hidden])]), root]);
+  const logits = projections.linearRows(`${router}/proj`, scaled, `${wn}.router.proj`, moe.experts, false, hidden);
+  const probs = g.one(router, 'Softmax', [g.cast(router, logits, g.act, FLOAT)], [intAttr('axis', -1)], FLOAT);
+  const [top, chosen] = topK(g, router, probs, moe.topK, FLOAT);
+  const lastAxis = g.int64s('sae_diff.axis_last', [-1]);
+  const normalised = g.one(router, 'Div', [top, g.one(router, 'ReduceSum', [top, lastAxis], [intAttr('keepdims', 1)], FLOAT)], [], FLOAT);
+  const perExpert = g.cast(router, weights.get(`${wn}.router.per_expert_scale`, [moe.experts]), g.act, FLOAT);
+  const weighted = g.one(router, 'Mul', [normalised, g.one(router, 'Gather', [perExpert, chosen], [], FLOAT)], [], FLOAT);
+  return { chosen, routing: g.cast(router, weighted, FLOAT, g.act) };
 }
 
 /** GptOssExperts' alpha (fixed in the class, as its limit is). */
