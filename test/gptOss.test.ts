@@ -9,7 +9,7 @@ import * as path from 'path';
 import { test } from 'node:test';
 import { SaeDiffError } from '../src/engine/core/errors';
 import { decoderSpec } from '../src/engine/model/checkpoint/decoderConfig';
-import { describeAdapter, readLoraAdapter } from '../src/engine/model/checkpoint/loraAdapter';
+import { describeAdapter, type LoraAdapter, readLoraAdapter } from '../src/engine/model/checkpoint/loraAdapter';
 import { ropeInverseFrequencies } from '../src/engine/model/checkpoint/ropeFrequencies';
 import { adapterSource, checkpointSource, type CheckpointSource } from '../src/engine/model/modelSource';
 import { HookedModel } from '../src/engine/model/runner';
@@ -43,6 +43,13 @@ async function activations(source: CheckpointSource, point: 'resid_post' | 'mlp_
   }
 }
 
+/** The adapter in mxfp4/`folder` over the MXFP4 release gives the resid_post PEFT computes (its expected.json). */
+async function assertAsPeftComputes(adapter: LoraAdapter, folder: string): Promise<void> {
+  const expected = expectedIn(path.join(MXFP4, folder));
+  for (const d of await differenceFromExpected(adapterSource(sourceOf(MXFP4), adapter), expected, 'resid_post', cpu))
+    assert.ok(d.absolute < 1e-5 * Math.max(1, d.largest), `layer ${d.layer}: ${d.absolute} (largest ${d.largest})`);
+}
+
 test('GPT-OSS as released (experts in MXFP4 blocks and scales, the rest bfloat16) gives exactly what its dequantised weights give, and what transformers gives (test/fixtures/gpt-oss/mxfp4)', async () => {
   const expected = expectedIn(DENSE);
   for (const point of ['resid_post', 'mlp_out'] as const) {
@@ -73,26 +80,14 @@ test('MXFP4 blocks that do not fit config.json are refused, naming the tensor', 
 test("a PEFT LoRA fine-tune of GPT-OSS's attention (all-linear, as OpenAI's recipe sets it) over the MXFP4 release gives what PEFT computes (test/fixtures/gpt-oss/mxfp4/lora)", async () => {
   const adapter = readLoraAdapter(path.join(MXFP4, 'lora'));
   assert.equal(adapter.modules.size, 4 * 4);
-  for (const d of await differenceFromExpected(
-    adapterSource(sourceOf(MXFP4), adapter),
-    expectedIn(path.join(MXFP4, 'lora')),
-    'resid_post',
-    cpu,
-  ))
-    assert.ok(d.absolute < 1e-5 * Math.max(1, d.largest), `layer ${d.layer}: ${d.absolute} (largest ${d.largest})`);
+  await assertAsPeftComputes(adapter, 'lora');
 });
 
 test("a PEFT LoRA on GPT-OSS's fused experts too (target_parameters, as OpenAI's recipe sets them: nested where one module has two) gives what PEFT computes (test/fixtures/gpt-oss/mxfp4/lora-experts)", async () => {
   const adapter = readLoraAdapter(path.join(MXFP4, 'lora-experts'));
   assert.deepEqual(adapter.targetParameters, ['1.mlp.experts.gate_up_proj', '1.mlp.experts.down_proj', '3.mlp.experts.down_proj']);
   assert.equal(describeAdapter(adapter), 'LoRA on 16 modules, rank 4; LoRA on 3 parameters (target_parameters)');
-  for (const d of await differenceFromExpected(
-    adapterSource(sourceOf(MXFP4), adapter),
-    expectedIn(path.join(MXFP4, 'lora-experts')),
-    'resid_post',
-    cpu,
-  ))
-    assert.ok(d.absolute < 1e-5 * Math.max(1, d.largest), `layer ${d.layer}: ${d.absolute} (largest ${d.largest})`);
+  await assertAsPeftComputes(adapter, 'lora-experts');
 });
 
 test("a LoRA on parameters (target_parameters) of another family's graph is refused, naming the module", async () => {

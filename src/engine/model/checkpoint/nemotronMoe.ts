@@ -10,21 +10,12 @@
  * - plus the shared experts: down(relu(up(x))²) of the mixer's input.
  */
 import { intAttr } from '../onnxGraph';
-import type { WeightReader } from './checkpointWeights';
-import type { Projections } from './graphParts';
-import { routedExperts, topK, type Expert } from './moeBlock';
+import { routedExperts, topK, type Expert, type MoeContext } from './moeBlock';
 import type { NemotronMoeSpec } from './nemotronHConfig';
-import { FLOAT, INT64, type ScopedGraph } from './scopedGraph';
+import { FLOAT, INT64 } from './scopedGraph';
 
-export interface NemotronMoeContext {
-  g: ScopedGraph;
-  weights: WeightReader;
-  projections: Projections;
-  hidden: number;
-  /** x -> [n, hidden] and back to the batch's [B, S, hidden]. */
-  flatShape: string;
-  batchShape: string;
-}
+/** moeBlock.ts's context, less the SwiGLU's activation (Nemotron's experts are relu², ungated). */
+export type NemotronMoeContext = Omit<MoeContext, 'silu'>;
 
 /** The mixer's output for `x` [B, S, hidden] (the block's normed input), its scope `mixer`, its weights under `w`. */
 export function nemotronMoe(ctx: NemotronMoeContext, moe: NemotronMoeSpec, mixer: string, w: string, x: string): string {
