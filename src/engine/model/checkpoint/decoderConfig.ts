@@ -83,11 +83,12 @@ export interface MoeSpec {
   /** Per layer: a sparse block (else the dense MLP of intermediate_size: Qwen's mlp_only_layers, decoder_sparse_step). */
   sparseLayers: boolean[];
   /**
-   * Experts saved fused, one tensor per projection for all experts, routed by softmax over the top k logits
-   * (moeBlock.ts): GPT-OSS's (router bias, x @ W with biases, interleaved gate / up, clamped SwiGLU) or Granite
-   * 4.0-H's (`input_linear` [experts, 2 · intermediate, hidden] as gate then up, SiLU, `output_linear`; beside its
-   * shared_mlp, which the block adds) or Gemma 4 26B-A4B's (`experts.gate_up_proj` chunked as Granite's, GELU tanh,
-   * routed from the mid-stream by Gemma4TextRouter; beside the MLP, decoderGraph.ts gemma4MlpAndExperts).
+   * Experts saved fused, one tensor per projection for all experts (moeBlock.ts): GPT-OSS's (router bias, softmax
+   * over the top k logits; x @ W with biases, interleaved gate / up, clamped SwiGLU) or Granite 4.0-H's (softmax
+   * over the top k logits; `input_linear` [experts, 2 · intermediate, hidden] as gate then up, SiLU,
+   * `output_linear`; beside its shared_mlp, which the block adds) or Gemma 4 26B-A4B's (`experts.gate_up_proj`
+   * chunked as Granite's, GELU tanh, routed from the mid-stream by Gemma4TextRouter; beside the MLP, decoderGraph.ts
+   * gemma4MlpAndExperts).
    */
   fused?: 'gpt_oss' | 'granite' | 'gemma4';
   /** Mixtral: block_sparse_moe, experts' w1 (gate), w3 (up), w2 (down); the others: mlp, gate_proj, up_proj, down_proj. */
@@ -176,7 +177,7 @@ export interface DecoderSpec {
   mlpActivation: 'silu' | 'gelu_tanh';
   /** The checkpoint is a multimodal model's (Gemma 3 4B+): its vision tower and projector are there, and never run. */
   visionTower?: boolean;
-  /** Mixtral, Qwen2-MoE, Qwen3-MoE, OLMoE, Qwen 3.5-MoE, GPT-OSS, Granite 4.0-H Tiny / Small: the MLP's experts. */
+  /** Mixtral, Qwen2-MoE, Qwen3-MoE, OLMoE, Qwen 3.5-MoE, GPT-OSS, Granite 4.0-H Tiny / Small, Gemma 4 26B-A4B: the experts. */
   moe?: MoeSpec;
   /** GPT-OSS: each head's learnt sink logit (self_attn.sinks) joins its softmax, its share dropped. */
   attentionSinks?: boolean;

@@ -10,9 +10,11 @@
  *   where the token chose another (for models with many experts: configKeys.ts's MAX_GATHERED_EXPERTS);
  * - Qwen2-MoE and Qwen 3.5-MoE: plus the shared expert times sigmoid(x W_shared_gateᵀ);
  * - GPT-OSS and Granite 4.0-H: routers softmaxing the top k logits, and fused experts (gptOssExperts,
- *   graniteExperts; Granite's shared_mlp is added by the block).
- * The nodes sit in the block's module scope (`/model/layers.3/mlp`, Mixtral's `/model/layers.3/block_sparse_moe`), its
- * output being what the residual sum adds (the mlp_out hook).
+ *   chunkedExperts; Granite's shared_mlp is added by the block);
+ * - Gemma 4 26B-A4B: its router (gemma4Router) and fused experts (chunkedExperts), beside the MLP (decoderGraph.ts).
+ * The nodes sit in the block's module scope (`/model/layers.3/mlp`, Mixtral's and Granite's
+ * `/model/layers.3/block_sparse_moe`, Gemma 4's the block's own), its output being what the residual sum adds (the
+ * mlp_out hook) or, for Gemma 4, what its norms read. routedExperts is also Nemotron 3's (nemotronMoe.ts).
  */
 import { onnx } from 'onnx-proto';
 import { intAttr, TensorDataType } from '../onnxGraph';
