@@ -14,9 +14,12 @@
  * RMSNorm, an ungated c_fc / c_proj MLP), GraniteForCausalLM (modeling_granite.py: Llama's blocks with embedding_multiplier,
  * attention_multiplier as q kᵀ's scale, and residual_multiplier on each branch before its residual add), and the
  * mixtures of experts MixtralForCausalLM, Qwen2MoeForCausalLM, Qwen3MoeForCausalLM and OlmoeForCausalLM (their
- * attention as Mistral's, Qwen2's, Qwen3's and OLMo 2's but pre-norm; the MLP a routed set of experts, moeBlock.ts). Config keys
+ * attention as Mistral's, Qwen2's, Qwen3's and OLMo 2's but pre-norm; the MLP a routed set of experts, moeBlock.ts)
+ * and GptOssForCausalLM (attention sinks, fused experts, MXFP4 as released); and the later families each `case` names
+ * (Qwen 3.5, Gemma 4, the hybrids, Cohere, EXAONE 4, Mistral 3). Config keys
  * of transformers 4.x (`rope_theta`, `rope_scaling`) and 5.x (`rope_parameters`, `layer_types`) are read; a
- * setting that would change the forward pass and is not built (another RoPE type, quantisation, another activation)
+ * setting that would change the forward pass and is not built (another RoPE type, quantisation but GPT-OSS's MXFP4,
+ * another activation)
  * is refused, naming the key.
  */
 import { SaeDiffError } from '../../core/errors';
