@@ -738,6 +738,7 @@ for (const [fixture, what] of [
   ['glm', "a GLM checkpoint's attn_out and mlp_out are what its attention and MLP modules return"],
   ['glm4', "a GLM-4 checkpoint's attn_out and mlp_out are what its post_self_attn_layernorm and post_mlp_layernorm return"],
   ['qwen3_5/multimodal', "a Qwen 3.5 checkpoint's attn_out and mlp_out are what its linear_attn or self_attn and its MLP return"],
+  ['qwen3_5/qwen3-next', "a Qwen3-Next checkpoint's attn_out and mlp_out are what its linear_attn or self_attn and its MLP return"],
   ['lfm2', "an LFM2 checkpoint's attn_out and mlp_out are what its conv or self_attn and its feed_forward return"],
   ['cohere', "a Cohere checkpoint's attn_out and mlp_out are what its attention and MLP return, side by side"],
   ['gpt-oss/dense', "a GPT-OSS checkpoint's attn_out and mlp_out are what its attention (sinks and biases) and its MLP of experts return"],
@@ -950,6 +951,10 @@ const MOE: [string, string][] = [
   [
     'qwen3_5/moe',
     'Qwen 3.5-MoE (Qwen3_5MoeForConditionalGeneration: top 2 always renormalised, a sigmoid-gated shared expert in every layer, Gated DeltaNet layers)',
+  ],
+  [
+    'qwen3_5/qwen3-next',
+    "Qwen3-Next (Qwen 3.5-MoE's layers with the Gated DeltaNet's projections fused per key head, top 2 of 4 experts not renormalised, a shared expert, a dense last layer)",
   ],
   [
     'qwen3_5/granite4-moe',

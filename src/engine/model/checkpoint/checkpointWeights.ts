@@ -98,9 +98,9 @@ const llamaNames = (prefix: string, lmHead: string): CheckpointTensorNames => ({
  */
 export const VISION_PARTS = /^(model\.)?(vision_tower|multi_modal_projector|visual|audio_tower|embed_vision|embed_audio)\./;
 
-/** Qwen 3.5's, OLMo Hybrid's and Nemotron-H's multi-token prediction heads, which transformers does not load either (_keys_to_ignore_on_load_unexpected). */
+/** Qwen 3.5's, Qwen3-Next's, OLMo Hybrid's and Nemotron-H's multi-token prediction heads, which transformers does not load either (_keys_to_ignore_on_load_unexpected). */
 const MTP_PARTS = /^mtp\./;
-const MTP_FAMILIES = new Set(['qwen3_5_text', 'qwen3_5_moe_text', 'olmo_hybrid', 'nemotron_h']);
+const MTP_FAMILIES = new Set(['qwen3_5_text', 'qwen3_5_moe_text', 'olmo_hybrid', 'nemotron_h', 'qwen3_next']);
 
 export class WeightReader {
   readonly initializers: onnx.ITensorProto[] = [];

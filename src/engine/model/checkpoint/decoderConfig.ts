@@ -68,6 +68,7 @@ export const CHECKPOINT_FAMILIES = [
   'cohere',
   'cohere2',
   'gpt_oss',
+  'qwen3_next',
 ] as const;
 
 /**
@@ -227,6 +228,7 @@ function queryPositionScale(c: HfConfig, file: string): { beta: number; original
 /** The experts of a mixture-of-experts config, as its config class reads them. */
 function moeOf(c: HfConfig, family: DecoderSpec['family'], layers: number, file: string): MoeSpec | undefined {
   const qwen35 = family === 'qwen3_5_moe_text';
+  const qwenNext = family === 'qwen3_next';
   const gptOss = family === 'gpt_oss';
   // Gemma4TextConfig's enable_moe_block (26B-A4B): experts beside every layer's MLP; num_experts, top_k_experts and
   // moe_intermediate_size have no defaults; Gemma4TextRouter always renormalises
@@ -250,7 +252,18 @@ function moeOf(c: HfConfig, family: DecoderSpec['family'], layers: number, file:
   // GraniteMoeHybridConfig: num_local_experts 8 by default; 0 (granite-4.0-h-micro): the shared_mlp only
   const granite4 = family === 'granitemoehybrid';
   if (granite4 && c.num_local_experts === 0) return undefined;
-  if (family !== 'mixtral' && family !== 'qwen2_moe' && family !== 'qwen3_moe' && family !== 'olmoe' && !qwen35 && !gptOss && !granite4)
+  // Qwen3NextDecoderLayer: every layer dense when num_experts is 0
+  if (qwenNext && c.num_experts === 0) return undefined;
+  if (
+    family !== 'mixtral' &&
+    family !== 'qwen2_moe' &&
+    family !== 'qwen3_moe' &&
+    family !== 'olmoe' &&
+    !qwen35 &&
+    !qwenNext &&
+    !gptOss &&
+    !granite4
+  )
     return undefined;
   // Qwen3MoeConfig saves num_experts as num_local_experts (transformers 5), hub configs as num_experts
   const expertsKey = c.num_local_experts !== undefined ? 'num_local_experts' : 'num_experts';
@@ -258,35 +271,46 @@ function moeOf(c: HfConfig, family: DecoderSpec['family'], layers: number, file:
     c,
     expertsKey,
     file,
-    family === 'mixtral' || granite4 ? 8 : family === 'qwen2_moe' ? 60 : family === 'qwen3_moe' || gptOss ? 128 : qwen35 ? 256 : 64,
+    family === 'mixtral' || granite4
+      ? 8
+      : family === 'qwen2_moe'
+        ? 60
+        : family === 'qwen3_moe' || gptOss
+          ? 128
+          : qwen35
+            ? 256
+            : qwenNext
+              ? 512
+              : 64,
   );
   const topK = positiveInteger(
     c,
     'num_experts_per_tok',
     file,
-    family === 'mixtral' || granite4 ? 2 : family === 'qwen2_moe' || gptOss ? 4 : 8,
+    family === 'mixtral' || granite4 ? 2 : family === 'qwen2_moe' || gptOss ? 4 : qwenNext ? 10 : 8,
   );
   if (topK > experts)
     throw refuse(file, 'num_experts_per_tok', `num_experts_per_tok (${topK}) is more than the ${experts} experts`, SAVED_HINT);
-  const qwen = family === 'qwen2_moe' || family === 'qwen3_moe';
-  // Qwen2MoeDecoderLayer: sparse where layer_idx not in mlp_only_layers and (layer_idx + 1) % decoder_sparse_step == 0;
-  // Qwen3_5MoeDecoderLayer: every layer sparse (its config has neither key)
+  const qwen = family === 'qwen2_moe' || family === 'qwen3_moe' || qwenNext;
+  // Qwen2MoeDecoderLayer and Qwen3NextDecoderLayer: sparse where layer_idx not in mlp_only_layers and (layer_idx + 1) %
+  // decoder_sparse_step == 0; Qwen3_5MoeDecoderLayer: every layer sparse (its config has neither key)
   const step = qwen ? positiveInteger(c, 'decoder_sparse_step', file, 1) : 1;
   const only = qwen ? (c.mlp_only_layers ?? []) : [];
   if (!Array.isArray(only) || only.some((l) => !Number.isInteger(l)))
     throw refuse(file, 'mlp_only_layers', 'mlp_only_layers must list layer indices', SAVED_HINT);
   const sparseLayers = Array.from({ length: layers }, (_, l) => !qwen || (!(only as number[]).includes(l) && (l + 1) % step === 0));
   // Qwen3NextConfig's moe_intermediate_size and shared_expert_intermediate_size default to 512
-  const sized = (key: string) => positiveInteger(c, key, file, qwen35 ? 512 : undefined);
+  const sized = (key: string) => positiveInteger(c, key, file, qwen35 || qwenNext ? 512 : undefined);
   return {
     experts,
     topK,
-    // MixtralTopKRouter and Qwen3_5MoeTopKRouter always renormalise; the others when norm_topk_prob (default false)
-    normalise: family === 'mixtral' || qwen35 || c.norm_topk_prob === true,
+    // MixtralTopKRouter and Qwen3_5MoeTopKRouter always renormalise; Qwen3NextTopKRouter unless norm_topk_prob is
+    // false; the others when norm_topk_prob (default false)
+    normalise: family === 'mixtral' || qwen35 || (qwenNext ? c.norm_topk_prob !== false : c.norm_topk_prob === true),
     // MixtralExperts and OlmoeExperts: intermediate_size; Qwen's: moe_intermediate_size
     intermediate: qwen || qwen35 ? sized('moe_intermediate_size') : positiveInteger(c, 'intermediate_size', file),
     // Qwen2-MoE's and Qwen 3.5-MoE's shared expert, gated by sigmoid(shared_expert_gate(x))
-    sharedIntermediate: family === 'qwen2_moe' || qwen35 ? sized('shared_expert_intermediate_size') : undefined,
+    sharedIntermediate: family === 'qwen2_moe' || qwen35 || qwenNext ? sized('shared_expert_intermediate_size') : undefined,
     sparseLayers,
     fused: gptOss ? 'gpt_oss' : granite4 ? 'granite' : undefined,
     mixtralNames: family === 'mixtral',
@@ -544,6 +568,7 @@ function slidingAttention(
     case 'olmoe':
     case 'qwen3_5_text':
     case 'qwen3_5_moe_text':
+    case 'qwen3_next':
     case 'lfm2':
     case 'olmo_hybrid':
     case 'granitemoehybrid':
@@ -776,7 +801,8 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
   const starcoder2 = family === 'starcoder2';
   const glm = family === 'glm' || family === 'glm4';
   const stablelm = family === 'stablelm';
-  const qwen35 = family === 'qwen3_5_text' || family === 'qwen3_5_moe_text';
+  // Qwen 3.5 and Qwen3-Next (Qwen 3.5's lineage: the same layers, the Gated DeltaNet's projections fused)
+  const qwen35 = family === 'qwen3_5_text' || family === 'qwen3_5_moe_text' || family === 'qwen3_next';
   const gemma4 = family === 'gemma4_text';
   if (gemma4) refuseUnbuiltGemma4(c, configFile);
   const lfm2 = family === 'lfm2';
@@ -981,8 +1007,11 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
     moe: moeOf(c, family, layers, configFile),
     attentionOutputGate: qwen35 || undefined,
     attentionSinks: gptOss || undefined,
-    linearAttention: qwen35 || olmoHybrid ? linearAttentionOf(c, layers, configFile, olmoHybrid, eps) : undefined,
-    postNormLayers: olmoHybrid ? linearAttentionOf(c, layers, configFile, true).layers.map((linear) => !linear) : undefined,
+    linearAttention:
+      qwen35 || olmoHybrid
+        ? linearAttentionOf(c, layers, configFile, olmoHybrid ? 'olmo_hybrid' : family === 'qwen3_next' ? 'qwen3_next' : 'qwen3_5', eps)
+        : undefined,
+    postNormLayers: olmoHybrid ? linearAttentionOf(c, layers, configFile, 'olmo_hybrid').layers.map((linear) => !linear) : undefined,
     queryPositionScale: family === 'ministral3' ? queryPositionScale(c, configFile) : undefined,
     layerAttention,
     valueNorm: gemma4 || undefined,

@@ -1,7 +1,8 @@
 /**
  * Qwen 3.5's Gated DeltaNet token mixer (transformers 5.18 modeling_qwen3_5.py Qwen3_5GatedDeltaNet), the linear
  * attention of its linear_attention layers, as an ONNX subgraph of the decoder (decoderGraph.ts); OLMo Hybrid's
- * (modeling_olmo_hybrid.py OlmoHybridGatedDeltaNet) is the same with its own module names and β doubled:
+ * (modeling_olmo_hybrid.py OlmoHybridGatedDeltaNet) is the same with its own module names and β doubled, and
+ * Qwen3-Next's (modeling_qwen3_next.py Qwen3NextGatedDeltaNet) with its projections fused per key head:
  * - padding tokens' inputs are zeroed (apply_mask_to_padding_states), so that they leave the state at zero;
  * - in_proj_qkv, then a causal depthwise convolution over the sequence (kernel linear_conv_kernel_dim, no bias) and
  *   SiLU; split into q, k (key heads) and v (value heads);
@@ -53,16 +54,19 @@ export function gatedDeltaNet(ctx: LinearAttentionContext, spec: LinearAttention
     projections.linear(`${scope}/${module}`, input, `${w}.linear_attn.${module}`, width, false, hidden);
 
   const masked = g.one(scope, 'Mul', [x, realTokens(g, scope, g.act)]);
+  const fused = spec.layout === 'qwen3_next' ? qwen3NextProjections() : undefined;
 
   // causal_conv1d_fn: F.conv1d over [B, channels, S] with kernel - 1 zeros in front, groups = channels, then SiLU
-  const qkv = olmo
-    ? g.one(
-        scope,
-        'Concat',
-        [linear('q_proj', masked, keyDim), linear('k_proj', masked, keyDim), linear('v_proj', masked, valueDim)],
-        [intAttr('axis', -1)],
-      )
-    : linear('in_proj_qkv', masked, convDim);
+  const qkv = fused
+    ? fused.qkv
+    : olmo
+      ? g.one(
+          scope,
+          'Concat',
+          [linear('q_proj', masked, keyDim), linear('k_proj', masked, keyDim), linear('v_proj', masked, valueDim)],
+          [intAttr('axis', -1)],
+        )
+      : linear('in_proj_qkv', masked, convDim);
   const weight = olmo ? olmoConv() : weights.get(`${w}.linear_attn.conv1d.weight`, [convDim, 1, convKernel]);
   const mixed = toFloat(causalConv(g, scope, qkv, { weight, channels: convDim, kernel: convKernel, silu: true }));
   const [q, k, v] = g.op(
@@ -97,11 +101,14 @@ export function gatedDeltaNet(ctx: LinearAttentionContext, spec: LinearAttention
 
   // β = sigmoid(b); g = -exp(A_log) · softplus(a + dt_bias) (F.softplus: x itself above 20); the decay exp(g)
   // OLMo Hybrid's linear_allow_neg_eigval: beta * 2.0
-  let sigmoid = f32('Sigmoid', [toFloat(linear(bName, masked, valueHeads))]);
+  let sigmoid = f32('Sigmoid', [toFloat(fused?.b ?? linear(bName, masked, valueHeads))]);
   if (spec.betaScale !== 1)
     sigmoid = f32('Mul', [sigmoid, g.floats(`sae_diff.beta_scale_${spec.betaScale}`, Float32Array.of(spec.betaScale), [])]);
   const beta = shaped(sigmoid, [0, 0, valueHeads, 1, 1]);
-  const a = f32('Add', [toFloat(linear(aName, masked, valueHeads)), toFloat(weights.get(`${w}.linear_attn.dt_bias`, [valueHeads]))]);
+  const a = f32('Add', [
+    toFloat(fused?.a ?? linear(aName, masked, valueHeads)),
+    toFloat(weights.get(`${w}.linear_attn.dt_bias`, [valueHeads])),
+  ]);
   const step = softplus(g, scope, a);
   const rate = f32('Exp', [toFloat(weights.get(`${w}.linear_attn.A_log`, [valueHeads]))]);
   const decay = shaped(f32('Exp', [f32('Neg', [f32('Mul', [rate, step])])]), [0, 0, valueHeads, 1, 1]);
@@ -114,7 +121,7 @@ export function gatedDeltaNet(ctx: LinearAttentionContext, spec: LinearAttention
   const norm = `${scope}/${normName}`;
   const normed = rmsNormalized(g, norm, core, spec.gateNormEps);
   const weighted = g.one(norm, 'Mul', [weights.get(`${w}.linear_attn.${normName}.weight`, [dv]), g.cast(norm, normed, FLOAT, g.act)]);
-  const gate = toFloat(shaped(linear(zName, masked, valueDim), [0, 0, valueHeads, dv], g.act));
+  const gate = toFloat(shaped(fused?.z ?? linear(zName, masked, valueDim), [0, 0, valueHeads, dv], g.act));
   const gated = g.one(
     norm,
     'Mul',
@@ -123,6 +130,32 @@ export function gatedDeltaNet(ctx: LinearAttentionContext, spec: LinearAttention
     FLOAT,
   );
   const merged = shaped(g.cast(norm, gated, FLOAT, g.act), [0, 0, valueDim], g.act);
+  /**
+   * Qwen3NextGatedDeltaNet's fused projections (fix_query_key_value_ordering): in_proj_qkvz gives, per key head, its
+   * q and k, then v and z of the value heads it serves; in_proj_ba, per key head, b then a of those value heads.
+   * Regrouped here as Qwen 3.5's separate projections: q, k, v concatenated (the convolution's input), z, b, a.
+   */
+  function qwen3NextProjections(): { qkv: string; z: string; b: string; a: string } {
+    const perKey = valueHeads / keyHeads;
+    const split = (t: string, sizes: number[]) =>
+      g.op(scope, 'Split', [t, g.int64s(`sae_diff.split_${sizes.join('_')}`, sizes)], [intAttr('axis', -1)], sizes.length, g.act);
+    const grouped = (t: string, width: number) => shaped(t, [0, 0, keyHeads, width], g.act);
+    const flat = (t: string, width: number) => shaped(t, [0, 0, width], g.act);
+    const qkvzWidth = 2 * dk + 2 * perKey * dv;
+    const [q, k, v, z] = split(grouped(linear('in_proj_qkvz', masked, keyHeads * qkvzWidth), qkvzWidth), [
+      dk,
+      dk,
+      perKey * dv,
+      perKey * dv,
+    ]);
+    const [b, a] = split(grouped(linear('in_proj_ba', masked, 2 * valueHeads), 2 * perKey), [perKey, perKey]);
+    return {
+      qkv: g.one(scope, 'Concat', [flat(q, keyDim), flat(k, keyDim), flat(v, valueDim)], [intAttr('axis', -1)]),
+      z: flat(z, valueDim),
+      b: flat(b, valueHeads),
+      a: flat(a, valueHeads),
+    };
+  }
   /** OLMo Hybrid's checkpoints hold q_conv1d, k_conv1d and v_conv1d, which transformers concatenates into conv1d. */
   function olmoConv(): string {
     const part = (name: string, width: number) => weights.get(`${w}.linear_attn.${name}.weight`, [width, 1, convKernel]);

@@ -26,7 +26,8 @@ export interface LinearAttentionSpec {
    * Qwen 3.5's module names (in_proj_qkv fused, in_proj_z / _a / _b, out_proj, norm) or OLMo Hybrid's (q_proj, k_proj,
    * v_proj, g_proj, a_proj, b_proj, o_proj, o_norm).
    */
-  layout: 'qwen3_5' | 'olmo_hybrid';
+  /** Qwen 3.5's projections, OLMo Hybrid's, or Qwen3-Next's (q, k, v, z and b, a fused per key head). */
+  layout: 'qwen3_5' | 'olmo_hybrid' | 'qwen3_next';
   /** β's factor: 2 where OLMo Hybrid's linear_allow_neg_eigval lets it reach [0, 2], else 1. */
   betaScale: number;
   /** The gated output norm's epsilon: rms_norm_eps (Qwen 3.5), 1e-5 (OLMo Hybrid's, as FLA's FusedRMSNormGated). */
@@ -144,7 +145,14 @@ export function lfm2Layers(c: HfConfig, layers: number, file: string): { shortCo
  * one); the linear heads default to num_attention_heads, the key size to int(0.75 · hidden_size / key heads) and the
  * value size to twice that; linear_allow_neg_eigval defaults to true.
  */
-export function linearAttentionOf(c: HfConfig, layers: number, file: string, olmo = false, eps = 1e-6): LinearAttentionSpec {
+export function linearAttentionOf(
+  c: HfConfig,
+  layers: number,
+  file: string,
+  layout: LinearAttentionSpec['layout'] = 'qwen3_5',
+  eps = 1e-6,
+): LinearAttentionSpec {
+  const olmo = layout === 'olmo_hybrid';
   let linear: boolean[];
   if (c.layer_types !== undefined && c.layer_types !== null) {
     const types = c.layer_types;
@@ -187,7 +195,7 @@ export function linearAttentionOf(c: HfConfig, layers: number, file: string, olm
     keyHeadDim,
     valueHeadDim: positiveInteger(c, 'linear_value_head_dim', file, olmo ? 2 * keyHeadDim : 128),
     convKernel: positiveInteger(c, 'linear_conv_kernel_dim', file, 4),
-    layout: olmo ? 'olmo_hybrid' : 'qwen3_5',
+    layout,
     betaScale: olmo && c.linear_allow_neg_eigval !== false ? 2 : 1,
     gateNormEps: olmo ? 1e-5 : eps,
   };
