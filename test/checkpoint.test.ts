@@ -949,6 +949,10 @@ const MOE: [string, string][] = [
   ['moe/qwen3-moe', 'Qwen3-MoE (top 2 renormalised, per-head q / k norms, a dense layer from decoder_sparse_step)'],
   ['moe/olmoe', 'OLMoE (top 2 not renormalised, q / k norms over the projections)'],
   [
+    'moe/glm4-moe',
+    "GLM-4.5 (8 experts in 2 groups routed by sigmoid scores plus their correction bias, the best group's top 2 renormalised and scaled, an ungated shared expert, a dense first layer; q / k / v biases, per-head q / k norms, RoPE on half of each head; its multi-token prediction layer skipped)",
+  ],
+  [
     'qwen3_5/moe',
     'Qwen 3.5-MoE (Qwen3_5MoeForConditionalGeneration: top 2 always renormalised, a sigmoid-gated shared expert in every layer, Gated DeltaNet layers)',
   ],
@@ -1002,6 +1006,45 @@ test('a LoRA adapter on the attention of a Qwen3-MoE checkpoint gives what PEFT 
     cpu,
   ))
     assert.ok(d.absolute < 1e-5 * Math.max(1, d.largest), `layer ${d.layer}: ${d.absolute} (largest ${d.largest})`);
+});
+
+test("GLM-4.5's config keys (transformers 4's rope_theta, top-level partial_rotary_factor) read as Glm4MoeConfig reads them", () => {
+  const file = path.join(REPO_ROOT, 'test', 'fixtures', 'moe', 'glm4-moe', 'config.json');
+  // GLM-4.5-Air's shape: 46 layers, 128 experts (top 8, one group), a shared expert, one multi-token prediction layer
+  const air = {
+    model_type: 'glm4_moe',
+    attention_bias: true,
+    first_k_dense_replace: 1,
+    head_dim: 128,
+    hidden_size: 4096,
+    intermediate_size: 10944,
+    moe_intermediate_size: 1408,
+    n_group: 1,
+    n_routed_experts: 128,
+    n_shared_experts: 1,
+    norm_topk_prob: true,
+    num_attention_heads: 96,
+    num_experts_per_tok: 8,
+    num_hidden_layers: 46,
+    num_key_value_heads: 8,
+    num_nextn_predict_layers: 1,
+    partial_rotary_factor: 0.5,
+    rope_theta: 1000000,
+    routed_scaling_factor: 1.0,
+    topk_group: 1,
+    use_qk_norm: false,
+    vocab_size: 151552,
+  };
+  const spec = decoderSpec(air, file);
+  assert.deepEqual([spec.rotaryDim, spec.qkvBias, spec.oBias, spec.qkNorm, spec.mtpLayers], [64, true, false, undefined, 1]);
+  const moe = spec.moe!;
+  assert.deepEqual(
+    [moe.experts, moe.topK, moe.grouped, moe.normalise, moe.sharedExperts],
+    [128, 8, { groups: 1, topkGroups: 1, scale: 1 }, true, 1408],
+  );
+  assert.deepEqual([moe.sparseLayers[0], moe.sparseLayers[1], moe.dispatch], [false, true, 'dense']);
+  // Glm4MoeConfig's defaults: RoPE on half of each head
+  assert.equal(decoderSpec({ ...air, partial_rotary_factor: undefined }, file).rotaryDim, 64);
 });
 
 test('mixture-of-experts checkpoints with many experts run them densely (ONNX Runtime creates sessions of gathered experts slowly)', () => {

@@ -110,7 +110,7 @@ export class WeightReader {
 
   constructor(
     private readonly files: CheckpointFiles,
-    private readonly spec: Pick<CheckpointSpec, 'family' | 'visionTower'>,
+    private readonly spec: Pick<CheckpointSpec, 'family' | 'visionTower' | 'layers'> & { mtpLayers?: number },
     private readonly g: ScopedGraph,
     private readonly configFile: string,
     /** A weight file's location relative to the graph's external data folder. */
@@ -216,6 +216,17 @@ export class WeightReader {
     this.used.add(name);
   }
 
+  /**
+   * GLM-4.5's multi-token prediction layers, saved after the decoder's as model.layers.<num_hidden_layers + i>
+   * (num_nextn_predict_layers of them), which transformers does not run (_keys_to_ignore_on_load_unexpected).
+   */
+  private isMtpLayer(name: string): boolean {
+    const { layers, mtpLayers } = this.spec;
+    if (!mtpLayers || !name.startsWith(`${this.prefix}layers.`)) return false;
+    const index = Number(name.slice(this.prefix.length + 'layers.'.length).split('.')[0]);
+    return index >= layers && index < layers + mtpLayers;
+  }
+
   /** Refuses a tensor the graph did not read (another architecture's, a quantisation's), naming it. */
   checkAllUsed(): void {
     const ignored = new Set([...this.names.afterBlocks, this.names.lmHead]);
@@ -223,6 +234,7 @@ export class WeightReader {
       if (this.used.has(name) || ignored.has(name) || DERIVED.test(name)) continue;
       if (this.spec.visionTower && VISION_PARTS.test(name)) continue;
       if (MTP_FAMILIES.has(this.spec.family) && MTP_PARTS.test(name)) continue;
+      if (this.isMtpLayer(name)) continue;
       throw new SaeDiffError(`The checkpoint holds '${name}', which a ${this.spec.family} model with this config.json does not have`, {
         location: { file: this.files.main },
         hint: 'The weights are of another architecture or carry a quantisation or adapter: export the model to ONNX, or merge the adapter first.',

@@ -167,3 +167,46 @@ export const MAX_GATHERED_EXPERTS = 512;
 export function expertDispatch(experts: number, sparseLayers: number): 'sparse' | 'dense' {
   return experts * sparseLayers <= MAX_GATHERED_EXPERTS ? 'sparse' : 'dense';
 }
+
+/** What DeepSeek-V3's grouped routing reads (NemotronHTopkRouter, Glm4MoeTopkRouter). */
+export interface GroupedRouting {
+  experts: number;
+  topK: number;
+  /** n_group groups of experts, of which topk_group are chosen from per token. */
+  groups: number;
+  topkGroups: number;
+  normalise: boolean;
+  /** routed_scaling_factor, in float32. */
+  scale: number;
+}
+
+/**
+ * DeepSeek-V3's grouped routing keys, as NemotronHConfig and Glm4MoeConfig default them (n_group 1, topk_group 1,
+ * norm_topk_prob true, routed_scaling_factor 1), checked as the router needs them (moeBlock.ts groupedSigmoidRouter).
+ */
+export function groupedRouting(
+  c: Record<string, unknown>,
+  file: string,
+  experts: number,
+  topK: number,
+): Omit<GroupedRouting, 'experts' | 'topK'> {
+  const groups = positiveInteger(c, 'n_group', file, 1);
+  const topkGroups = positiveInteger(c, 'topk_group', file, 1);
+  // each group's two best scores; topk_group groups; top k among their experts
+  if (experts % groups !== 0 || experts / groups < 2)
+    throw refuse(file, 'n_group', `n_group (${groups}) must divide n_routed_experts (${experts}) into groups of 2 or more`, SAVED_HINT);
+  if (topkGroups > groups) throw refuse(file, 'topk_group', `topk_group (${topkGroups}) is more than n_group (${groups})`, SAVED_HINT);
+  if (topK > topkGroups * (experts / groups))
+    throw refuse(
+      file,
+      'num_experts_per_tok',
+      `num_experts_per_tok (${topK}) is more than the ${topkGroups * (experts / groups)} experts of topk_group groups`,
+      SAVED_HINT,
+    );
+  return {
+    groups,
+    topkGroups,
+    normalise: c.norm_topk_prob !== false,
+    scale: Math.fround(positiveNumber(c, 'routed_scaling_factor', 1, file)),
+  };
+}

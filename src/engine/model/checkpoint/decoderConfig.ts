@@ -23,7 +23,17 @@
  * is refused, naming the key.
  */
 import { SaeDiffError } from '../../core/errors';
-import { EXPORT_HINT, expertDispatch, partialRope, positiveInteger, refuse, refuseQuantised, SAVED_HINT } from './configKeys';
+import {
+  EXPORT_HINT,
+  expertDispatch,
+  groupedRouting,
+  partialRope,
+  positiveInteger,
+  refuse,
+  refuseQuantised,
+  SAVED_HINT,
+  type GroupedRouting,
+} from './configKeys';
 import { lfm2Layers, linearAttentionOf, mambaOf, type LinearAttentionSpec, type MambaSpec, type ShortConvSpec } from './mixerConfig';
 import { GRANITE4_NAMES, LFM2_NAMES, OLMO_HYBRID_NAMES, type ModuleNames } from './moduleNames';
 import { gemma4Attention, gemma4Layers, refuseUnbuiltGemma4, type Gemma4Attention, type Gemma4Layers } from './gemma4Config';
@@ -69,6 +79,7 @@ export const CHECKPOINT_FAMILIES = [
   'cohere2',
   'gpt_oss',
   'qwen3_next',
+  'glm4_moe',
 ] as const;
 
 /**
@@ -95,6 +106,13 @@ export interface MoeSpec {
    * gemma4MlpAndExperts).
    */
   fused?: 'gpt_oss' | 'granite' | 'gemma4';
+  /**
+   * GLM-4.5 (Glm4MoeTopkRouter): DeepSeek-V3's grouped sigmoid routing (moeBlock.ts groupedSigmoidRouter) instead of
+   * the softmax; `normalise` its norm_topk_prob.
+   */
+  grouped?: Omit<GroupedRouting, 'experts' | 'topK' | 'normalise'>;
+  /** GLM-4.5's shared experts (Glm4MoeMLP, no gate): their width, moe_intermediate_size · n_shared_experts. */
+  sharedExperts?: number;
   /** Mixtral: block_sparse_moe, experts' w1 (gate), w3 (up), w2 (down); the others: mlp, gate_proj, up_proj, down_proj. */
   mixtralNames: boolean;
   /**
@@ -183,6 +201,8 @@ export interface DecoderSpec {
   visionTower?: boolean;
   /** Mixtral, Qwen2-MoE, Qwen3-MoE, OLMoE, Qwen 3.5-MoE, GPT-OSS, Granite 4.0-H Tiny / Small, Gemma 4 26B-A4B: the experts. */
   moe?: MoeSpec;
+  /** GLM-4.5: its multi-token prediction layers saved after the decoder's (num_nextn_predict_layers), never run. */
+  mtpLayers?: number;
   /** GPT-OSS: each head's learnt sink logit (self_attn.sinks) joins its softmax, its share dropped. */
   attentionSinks?: boolean;
   /** Qwen 3.5: q_proj gives each head's query and an output gate; the attention's output is times sigmoid(gate). */
@@ -247,6 +267,32 @@ function moeOf(c: HfConfig, family: DecoderSpec['family'], layers: number, file:
       fused: 'gemma4',
       mixtralNames: false,
       dispatch: expertDispatch(experts, layers),
+    };
+  }
+  // Glm4MoeConfig (GLM-4.5, 4.6): experts from layer first_k_dense_replace on, routed DeepSeek-V3's way, beside
+  // n_shared_experts ungated shared experts
+  if (family === 'glm4_moe') {
+    const experts = positiveInteger(c, ['n_routed_experts', 'num_local_experts'], file, 128);
+    const topK = positiveInteger(c, 'num_experts_per_tok', file, 8);
+    const { normalise, ...grouped } = groupedRouting(c, file, experts, topK);
+    const dense = c.first_k_dense_replace ?? 1;
+    if (!Number.isSafeInteger(dense) || (dense as number) < 0)
+      throw refuse(file, 'first_k_dense_replace', `first_k_dense_replace is ${JSON.stringify(dense)}, not a layer count`, SAVED_HINT);
+    const sparseLayers = Array.from({ length: layers }, (_, l) => l >= (dense as number));
+    const intermediate = positiveInteger(c, 'moe_intermediate_size', file, 1408);
+    const shared = c.n_shared_experts ?? 1;
+    if (!Number.isSafeInteger(shared) || (shared as number) < 0)
+      throw refuse(file, 'n_shared_experts', `n_shared_experts is ${JSON.stringify(shared)}, not a count`, SAVED_HINT);
+    return {
+      experts,
+      topK,
+      normalise,
+      intermediate,
+      sparseLayers,
+      grouped,
+      sharedExperts: (shared as number) > 0 ? intermediate * (shared as number) : undefined,
+      mixtralNames: false,
+      dispatch: expertDispatch(experts, sparseLayers.filter(Boolean).length),
     };
   }
   // GraniteMoeHybridConfig: num_local_experts 8 by default; 0 (granite-4.0-h-micro): the shared_mlp only
@@ -569,6 +615,7 @@ function slidingAttention(
     case 'qwen3_5_text':
     case 'qwen3_5_moe_text':
     case 'qwen3_next':
+    case 'glm4_moe':
     case 'lfm2':
     case 'olmo_hybrid':
     case 'granitemoehybrid':
@@ -792,6 +839,7 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
     );
   }
   const gptOss = family === 'gpt_oss';
+  const glm4Moe = family === 'glm4_moe';
   // GPT-OSS is released with its experts in MXFP4 (mxfp4.ts reads them)
   refuseQuantised(c, configFile, gptOss ? 'mxfp4' : undefined);
   if (gptOss) c = gptOssDefaults(c, configFile);
@@ -859,11 +907,11 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
   // transformers 4, in rope_parameters in 5). Qwen 3.5's multimodal RoPE (mrope_section) gives a text prompt's
   // positions to all three of its axes, so it rotates as plain RoPE does
   const partialRotary =
-    glm || stablelm || qwen35
+    glm || stablelm || qwen35 || glm4Moe
       ? partialRope(c, configFile, headDim, {
           theta: 'rope_theta',
           fraction: 'partial_rotary_factor',
-          fractionDefault: glm ? 0.5 : 0.25,
+          fractionDefault: glm || glm4Moe ? 0.5 : 0.25,
           family,
         })
       : undefined;
@@ -901,7 +949,8 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
       : lfm2
         ? finite(c.norm_eps ?? 1e-5, 'norm_eps', configFile)
         : finite(
-            c.rms_norm_eps ?? (phi3 || olmo || family === 'olmoe' || family === 'mixtral' || gptOss ? 1e-5 : glm ? 1.5625e-7 : 1e-6),
+            c.rms_norm_eps ??
+              (phi3 || olmo || family === 'olmoe' || family === 'mixtral' || gptOss || glm4Moe ? 1e-5 : glm ? 1.5625e-7 : 1e-6),
             'rms_norm_eps',
             configFile,
           );
@@ -959,10 +1008,12 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
       family === 'qwen2' ||
       (family === 'qwen2_moe' && c.qkv_bias !== false) ||
       (family !== 'qwen2_moe' && !phi3 && !starcoder2 && !glm && !stablelm && c.attention_bias === true),
+    // Glm4MoeAttention: q, k, v biases as attention_bias says; its o_proj has none
     oBias:
-      starcoderBias ||
-      (gptOss && c.attention_bias !== false) ||
-      (family !== 'qwen2' && family !== 'qwen2_moe' && !phi3 && !starcoder2 && !glm && !stablelm && c.attention_bias === true),
+      !glm4Moe &&
+      (starcoderBias ||
+        (gptOss && c.attention_bias !== false) ||
+        (family !== 'qwen2' && family !== 'qwen2_moe' && !phi3 && !starcoder2 && !glm && !stablelm && c.attention_bias === true)),
     mlpBias: starcoderBias || (!phi3 && !starcoder2 && !stablelm && c.mlp_bias === true),
     layerNorms: starcoder2 || stablelm || cohere || undefined,
     layerNormBias: cohere ? false : undefined,
@@ -975,7 +1026,9 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
           ? 'projection'
           : cohere && c.use_qk_norm === true
             ? 'head_layernorm'
-            : undefined,
+            : glm4Moe && c.use_qk_norm === true
+              ? 'head'
+              : undefined,
     // EXAONE 4 normalises after each branch as OLMo 2 does (with Llama's RMSNorm)
     postNorms: olmo || exaone4 || undefined,
     // Gemma4RMSNorm and GptOssRMSNorm multiply by their weight in float32, as OLMo 2's does
@@ -1007,6 +1060,11 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
     moe: moeOf(c, family, layers, configFile),
     attentionOutputGate: qwen35 || undefined,
     attentionSinks: gptOss || undefined,
+    mtpLayers: glm4Moe
+      ? c.num_nextn_predict_layers === 0
+        ? undefined
+        : positiveInteger(c, 'num_nextn_predict_layers', configFile, 1)
+      : undefined,
     linearAttention:
       qwen35 || olmoHybrid
         ? linearAttentionOf(c, layers, configFile, olmoHybrid ? 'olmo_hybrid' : family === 'qwen3_next' ? 'qwen3_next' : 'qwen3_5', eps)

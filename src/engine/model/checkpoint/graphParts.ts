@@ -45,7 +45,7 @@ export interface GraphStart {
 
 /** The graph of `spec`'s checkpoint (and adapter) begun: its weights, the batch's frame in scope `root`, the projections. */
 export function startGraph(
-  spec: Pick<CheckpointSpec, 'family' | 'visionTower'>,
+  spec: Pick<CheckpointSpec, 'family' | 'visionTower' | 'layers'> & { mtpLayers?: number },
   files: CheckpointFiles,
   configFile: string,
   adapter: LoraAdapter | undefined,

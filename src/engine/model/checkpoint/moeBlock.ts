@@ -8,7 +8,8 @@
  *   output at the token's row (index_add_: the same order of sums). `sparse` dispatch runs each expert on the tokens
  *   routed to it only (gathered, so a token costs k experts, not all); `dense` runs it on every token, weighted 0
  *   where the token chose another (for models with many experts: configKeys.ts's MAX_GATHERED_EXPERTS);
- * - Qwen2-MoE and Qwen 3.5-MoE: plus the shared expert times sigmoid(x W_shared_gateᵀ);
+ * - Qwen2-MoE and Qwen 3.5-MoE: plus the shared expert times sigmoid(x W_shared_gateᵀ); GLM-4.5: DeepSeek-V3's grouped
+ *   sigmoid routing (groupedSigmoidRouter), plus ungated shared experts;
  * - GPT-OSS and Granite 4.0-H: routers softmaxing the top k logits, and fused experts (gptOssExperts,
  *   chunkedExperts; Granite's shared_mlp is added by the block);
  * - Gemma 4 26B-A4B: its router (gemma4Router) and fused experts (chunkedExperts), beside the MLP (decoderGraph.ts).
@@ -19,6 +20,7 @@
 import { onnx } from 'onnx-proto';
 import { intAttr, TensorDataType } from '../onnxGraph';
 import type { WeightReader } from './checkpointWeights';
+import type { GroupedRouting } from './configKeys';
 import { GPT_OSS_LIMIT, type MoeSpec } from './decoderConfig';
 import { geluTanh, type Projections } from './graphParts';
 import { mxfp4Weight } from './mxfp4';
@@ -53,7 +55,15 @@ export function moeBlock(ctx: MoeContext, moe: MoeSpec, block: string, w: string
       ? gemma4Router(ctx, moe, scope, wn, g.one(scope, 'Reshape', [routerX!, ctx.flatShape]))
       : moe.fused
         ? topKRouter(ctx, moe, scope, wn, flat)
-        : softmaxRouter(ctx, moe, scope, wn, flat);
+        : moe.grouped
+          ? groupedSigmoidRouter(
+              ctx,
+              { ...moe.grouped, experts: moe.experts, topK: moe.topK, normalise: moe.normalise },
+              `${scope}/gate`,
+              `${wn}.gate`,
+              flat,
+            )
+          : softmaxRouter(ctx, moe, scope, wn, flat);
   const expert =
     moe.fused === 'gpt_oss'
       ? gptOssExperts(ctx, moe, scope, wn)
@@ -72,6 +82,9 @@ export function moeBlock(ctx: MoeContext, moe: MoeSpec, block: string, w: string
     ]);
     out = g.one(scope, 'Add', [out, g.one(scope, 'Mul', [gate, shared])]);
   }
+  // Glm4MoeMoE: experts' output + shared_experts(x), no gate
+  if (moe.sharedExperts !== undefined)
+    out = g.one(scope, 'Add', [out, swiglu(ctx, moe, `${scope}/shared_experts`, flat, `${wn}.shared_experts`, moe.sharedExperts)]);
   return g.one(scope, 'Reshape', [out, ctx.batchShape]);
 }
 
@@ -111,6 +124,53 @@ export function routedExperts(
     out = g.one(sc, 'ScatterND', [out, g.one(sc, 'Unsqueeze', [rows, lastAxis], [], INT64), weighted], [stringAttr('reduction', 'add')]);
   }
   return out;
+}
+
+/**
+ * DeepSeek-V3's grouped sigmoid routing (NemotronHTopkRouter, Glm4MoeTopkRouter, transformers 5.18) on the tokens
+ * `flat` [n, hidden], in float32: scores sigmoid(x W_gateᵀ); the experts chosen by scores + e_score_correction_bias,
+ * among the `topkGroups` of `groups` groups whose two best such scores sum highest; the chosen experts' scores
+ * (without the bias), renormalised (+ 1e-20) where norm_topk_prob, times routed_scaling_factor.
+ */
+export function groupedSigmoidRouter(
+  { g, weights, projections, hidden }: Pick<MoeContext, 'g' | 'weights' | 'projections' | 'hidden'>,
+  moe: GroupedRouting,
+  scope: string,
+  name: string,
+  flat: string,
+): Routing {
+  const f32 = (op: string, inputs: string[], attrs = [] as ReturnType<typeof intAttr>[]) => g.one(scope, op, inputs, attrs, FLOAT);
+  const lastAxis = g.int64s('sae_diff.axis_last', [-1]);
+  const scores = f32('Sigmoid', [projections.linearRows(scope, flat, name, moe.experts, false, hidden)]);
+  const forChoice = f32('Add', [scores, weights.get(`${name}.e_score_correction_bias`, [moe.experts])]);
+  // each group's two best scores, summed; the topkGroups best groups; the other groups' experts out of the choice
+  const perGroup = moe.experts / moe.groups;
+  const grouped = f32('Reshape', [forChoice, g.int64s(`sae_diff.expert_groups_${moe.groups}_${perGroup}`, [0, moe.groups, perGroup])]);
+  const [bestTwo] = topK(g, scope, grouped, 2, FLOAT);
+  const groupScores = f32('ReduceSum', [bestTwo, lastAxis], [intAttr('keepdims', 0)]);
+  const [, groupsChosen] = topK(g, scope, groupScores, moe.topkGroups, FLOAT);
+  const filled = (value: string, like: string) => f32('Expand', [value, g.one(scope, 'Shape', [like], [], INT64)]);
+  const zeros = filled(g.floats('sae_diff.zero_f32', Float32Array.of(0), []), groupScores);
+  const ones = filled(g.floats('sae_diff.one_f32', Float32Array.of(1), []), groupsChosen);
+  const groupMask = f32('ScatterElements', [zeros, groupsChosen, ones], [intAttr('axis', 1)]);
+  const expertMask = f32('Reshape', [
+    f32('Expand', [f32('Unsqueeze', [groupMask, lastAxis]), g.int64s(`sae_diff.group_expand_${perGroup}`, [1, 1, perGroup])]),
+    g.int64s(`sae_diff.experts_${moe.experts}`, [0, moe.experts]),
+  ]);
+  const keep = g.one(scope, 'Greater', [expertMask, g.floats('sae_diff.zero_f32', Float32Array.of(0), [])], [], null);
+  const masked = f32('Where', [keep, forChoice, g.floats('sae_diff.minus_infinity', Float32Array.of(-Infinity), [])]);
+  const [, chosen] = topK(g, scope, masked, moe.topK, FLOAT);
+  let routing = f32('GatherElements', [scores, chosen], [intAttr('axis', 1)]);
+  if (moe.normalise)
+    routing = f32('Div', [
+      routing,
+      f32('Add', [
+        f32('ReduceSum', [routing, lastAxis], [intAttr('keepdims', 1)]),
+        g.floats('sae_diff.epsilon_1e-20', Float32Array.of(1e-20), []),
+      ]),
+    ]);
+  routing = f32('Mul', [routing, g.floats(`sae_diff.routed_scaling_${moe.scale}`, Float32Array.of(moe.scale), [])]);
+  return { chosen, routing: g.cast(scope, routing, FLOAT, g.act) };
 }
 
 /** Each token's chosen experts [n, k] and their routing weights [n, k] in the activations' type. */

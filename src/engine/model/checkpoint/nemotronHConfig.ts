@@ -8,23 +8,25 @@
  * num_experts_per_tok, n_group / topk_group, norm_topk_prob, routed_scaling_factor, moe_intermediate_size,
  * moe_shared_expert_intermediate_size, moe_latent_size; nemotronMoe.ts).
  */
-import { EXPORT_HINT, expertDispatch, positiveInteger, positiveNumber, refuse, refuseQuantised, SAVED_HINT } from './configKeys';
+import {
+  EXPORT_HINT,
+  expertDispatch,
+  groupedRouting,
+  type GroupedRouting,
+  positiveInteger,
+  positiveNumber,
+  refuse,
+  refuseQuantised,
+  SAVED_HINT,
+} from './configKeys';
 import type { MambaSpec } from './mixerConfig';
 
 type HfConfig = Record<string, unknown>;
 
 export type NemotronHBlock = 'mamba' | 'attention' | 'mlp' | 'moe';
 
-/** Nemotron 3's experts (NemotronHMoE): routed by NemotronHTopkRouter, beside shared experts. */
-export interface NemotronMoeSpec {
-  experts: number;
-  topK: number;
-  /** n_group groups of experts, of which topk_group are chosen from per token. */
-  groups: number;
-  topkGroups: number;
-  normalise: boolean;
-  /** routed_scaling_factor, in float32. */
-  scale: number;
+/** Nemotron 3's experts (NemotronHMoE): routed by NemotronHTopkRouter (DeepSeek-V3's grouped routing), beside shared experts. */
+export interface NemotronMoeSpec extends GroupedRouting {
   intermediate: number;
   sharedIntermediate: number;
   /** moe_latent_size: the experts run on a projection of this width. */
@@ -127,27 +129,12 @@ function moeOf(c: HfConfig, file: string, moeLayers: number): NemotronMoeSpec {
   // NemotronHConfig maps num_local_experts to n_routed_experts
   const experts = positiveInteger(c, ['n_routed_experts', 'num_local_experts'], file, 8);
   const topK = positiveInteger(c, 'num_experts_per_tok', file, 2);
-  const groups = positiveInteger(c, 'n_group', file, 1);
-  const topkGroups = positiveInteger(c, 'topk_group', file, 1);
-  // NemotronHTopkRouter: each group's two best scores; topk_group groups; top k among their experts
-  if (experts % groups !== 0 || experts / groups < 2)
-    throw refuse(file, 'n_group', `n_group (${groups}) must divide n_routed_experts (${experts}) into groups of 2 or more`, SAVED_HINT);
-  if (topkGroups > groups) throw refuse(file, 'topk_group', `topk_group (${topkGroups}) is more than n_group (${groups})`, SAVED_HINT);
-  if (topK > topkGroups * (experts / groups))
-    throw refuse(
-      file,
-      'num_experts_per_tok',
-      `num_experts_per_tok (${topK}) is more than the ${topkGroups * (experts / groups)} experts of topk_group groups`,
-      SAVED_HINT,
-    );
+  const routing = groupedRouting(c, file, experts, topK);
   const latent = c.moe_latent_size === undefined || c.moe_latent_size === null ? undefined : positiveInteger(c, 'moe_latent_size', file);
   return {
     experts,
     topK,
-    groups,
-    topkGroups,
-    normalise: c.norm_topk_prob !== false,
-    scale: Math.fround(positiveNumber(c, 'routed_scaling_factor', 1, file)),
+    ...routing,
     intermediate: positiveInteger(c, 'moe_intermediate_size', file, 7688),
     sharedIntermediate: positiveInteger(c, 'moe_shared_expert_intermediate_size', file, 7688),
     latent,
