@@ -939,6 +939,20 @@ for (const [fixture, what] of [
     }
   });
 
+/** Llama-shaped checkpoints with their families' own keys, against transformers. */
+for (const [fixture, what] of [
+  ['seed-oss', 'ByteDance Seed-OSS (q / k / v biases from attention_bias, none on o_proj as attention_out_bias says)'],
+  ['ernie4_5', "Baidu ERNIE 4.5 (RoPE over each head's even / odd pairs, biases on every projection from use_bias)"],
+])
+  test(`a ${what} checkpoint gives what transformers gives at resid_mid and resid_post (test/fixtures/${fixture})`, async () => {
+    const folder = path.join(REPO_ROOT, 'test', 'fixtures', fixture);
+    for (const point of ['resid_mid', 'resid_post'] as const)
+      for (const d of await differenceFromExpected(sourceOf(folder), expectedIn(folder), point, cpu)) {
+        assert.ok(d.absolute < 1e-5 * Math.max(1, d.largest), `${point} layer ${d.layer}: ${d.absolute} (largest ${d.largest})`);
+        assert.ok(d.largest > 0.5, `${point} layer ${d.layer}: activations of size ${d.largest}`);
+      }
+  });
+
 /** Mixture-of-experts checkpoints (test/fixtures/moe_fixtures.py): every hook point, the MoE block's output as mlp_out. */
 const MOE: [string, string][] = [
   ['moe/mixtral', 'Mixtral (4 experts, top 2 renormalised; block_sparse_moe w1 / w3 / w2)'],

@@ -80,6 +80,8 @@ export const CHECKPOINT_FAMILIES = [
   'gpt_oss',
   'qwen3_next',
   'glm4_moe',
+  'seed_oss',
+  'ernie4_5',
 ] as const;
 
 /**
@@ -616,6 +618,8 @@ function slidingAttention(
     case 'qwen3_5_moe_text':
     case 'qwen3_next':
     case 'glm4_moe':
+    case 'seed_oss':
+    case 'ernie4_5':
     case 'lfm2':
     case 'olmo_hybrid':
     case 'granitemoehybrid':
@@ -840,6 +844,15 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
   }
   const gptOss = family === 'gpt_oss';
   const glm4Moe = family === 'glm4_moe';
+  const ernie = family === 'ernie4_5';
+  // SeedOssConfig: attention_bias (default true) on q, k, v, attention_out_bias (default false) on o_proj, mlp_bias;
+  // Ernie4_5Config: use_bias on every projection
+  const familyBiases =
+    family === 'seed_oss'
+      ? { qkv: c.attention_bias !== false, o: c.attention_out_bias === true, mlp: c.mlp_bias === true }
+      : ernie
+        ? { qkv: c.use_bias === true, o: c.use_bias === true, mlp: c.use_bias === true }
+        : undefined;
   // GPT-OSS is released with its experts in MXFP4 (mxfp4.ts reads them)
   refuseQuantised(c, configFile, gptOss ? 'mxfp4' : undefined);
   if (gptOss) c = gptOssDefaults(c, configFile);
@@ -891,11 +904,11 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
     );
   // Gemma2Config's defaults: head_dim 256, query_pre_attn_scalar 256, attn_logit_softcapping 50 (null: none)
   const headDim =
-    // Gemma2Config's head_dim defaults to 256, GlmConfig's and Glm4Config's to 128
+    // Gemma2Config's head_dim defaults to 256, GlmConfig's, Glm4Config's, SeedOssConfig's and Ernie4_5Config's to 128
     c.head_dim === undefined || c.head_dim === null
       ? gemma || gemma4 || qwen35
         ? 256
-        : glm
+        : glm || ernie || family === 'seed_oss'
           ? 128
           : hidden / heads
       : positiveInteger(c, 'head_dim', configFile);
@@ -922,7 +935,13 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
   const multiplier = (key: string) => Math.fround(finite(c[key] ?? 1, key, configFile));
   // the config classes' rope_theta defaults: Gemma3TextConfig and MixtralConfig 1e6, Olmo3Config 5e5, the others 1e4
   const defaultTheta =
-    gemma3 || lfm2 || family === 'mixtral' ? 1_000_000 : family === 'olmo3' || family === 'cohere' ? 500_000 : gptOss ? 150_000 : 10_000;
+    gemma3 || lfm2 || family === 'mixtral'
+      ? 1_000_000
+      : family === 'olmo3' || family === 'cohere' || ernie
+        ? 500_000
+        : gptOss
+          ? 150_000
+          : 10_000;
   const perLayerType = gemma3 ? 'gemma3' : family === 'olmo3' ? 'olmo3' : undefined;
   const sliding = slidingAttention(c, family, layers, configFile);
   // Gemma 4: each layer type's own shape and RoPE; the spec's own table is the sliding layers'
@@ -982,7 +1001,8 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
     ropeAttentionFactor: longrope ? Math.fround(longrope.attentionFactor) : yarnScale !== undefined ? Math.fround(yarnScale) : undefined,
     fusedProjections: phi3,
     // GLM's and Cohere's rotate_half pairs each even dim with the odd one after it
-    rotaryInterleaved: glm || cohere || undefined,
+    // ERNIE 4.5's too, on the whole head (its rotary embedding is GLM's)
+    rotaryInterleaved: glm || cohere || ernie || undefined,
     branchNorms: family === 'glm4' || undefined,
     // EXAONE 4's full layers rotate nothing when the model has sliding ones (its global NoPE)
     noRopeLayers:
@@ -999,22 +1019,24 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
     // Phi3Attention and Phi3MLP have no biases, whatever attention_bias says
     // Qwen2MoeAttention: q, k, v biases as qkv_bias says (default true)
     qkvBias:
-      starcoderBias ||
-      // GlmConfig's and Glm4Config's attention_bias default to true (q, k, v only: their o_proj has none)
-      (glm && c.attention_bias !== false) ||
-      (stablelm && c.use_qkv_bias === true) ||
-      // GptOssConfig's attention_bias defaults to true (q, k, v and o)
-      (gptOss && c.attention_bias !== false) ||
-      family === 'qwen2' ||
-      (family === 'qwen2_moe' && c.qkv_bias !== false) ||
-      (family !== 'qwen2_moe' && !phi3 && !starcoder2 && !glm && !stablelm && c.attention_bias === true),
+      familyBiases?.qkv ??
+      (starcoderBias ||
+        // GlmConfig's and Glm4Config's attention_bias default to true (q, k, v only: their o_proj has none)
+        (glm && c.attention_bias !== false) ||
+        (stablelm && c.use_qkv_bias === true) ||
+        // GptOssConfig's attention_bias defaults to true (q, k, v and o)
+        (gptOss && c.attention_bias !== false) ||
+        family === 'qwen2' ||
+        (family === 'qwen2_moe' && c.qkv_bias !== false) ||
+        (family !== 'qwen2_moe' && !phi3 && !starcoder2 && !glm && !stablelm && c.attention_bias === true)),
     // Glm4MoeAttention: q, k, v biases as attention_bias says; its o_proj has none
     oBias:
-      !glm4Moe &&
-      (starcoderBias ||
-        (gptOss && c.attention_bias !== false) ||
-        (family !== 'qwen2' && family !== 'qwen2_moe' && !phi3 && !starcoder2 && !glm && !stablelm && c.attention_bias === true)),
-    mlpBias: starcoderBias || (!phi3 && !starcoder2 && !stablelm && c.mlp_bias === true),
+      familyBiases?.o ??
+      (!glm4Moe &&
+        (starcoderBias ||
+          (gptOss && c.attention_bias !== false) ||
+          (family !== 'qwen2' && family !== 'qwen2_moe' && !phi3 && !starcoder2 && !glm && !stablelm && c.attention_bias === true))),
+    mlpBias: familyBiases?.mlp ?? (starcoderBias || (!phi3 && !starcoder2 && !stablelm && c.mlp_bias === true)),
     layerNorms: starcoder2 || stablelm || cohere || undefined,
     layerNormBias: cohere ? false : undefined,
     parallelBlock: cohere || undefined,
