@@ -943,6 +943,10 @@ for (const [fixture, what] of [
 for (const [fixture, what] of [
   ['seed-oss', 'ByteDance Seed-OSS (q / k / v biases from attention_bias, none on o_proj as attention_out_bias says)'],
   ['ernie4_5', "Baidu ERNIE 4.5 (RoPE over each head's even / odd pairs, biases on every projection from use_bias)"],
+  [
+    'apertus',
+    'Swiss AI Apertus (attention_layernorm / feedforward_layernorm, per-head q / k norms, an ungated MLP with xIELU and its learnt parameters, llama3 RoPE)',
+  ],
 ])
   test(`a ${what} checkpoint gives what transformers gives at resid_mid and resid_post (test/fixtures/${fixture})`, async () => {
     const folder = path.join(REPO_ROOT, 'test', 'fixtures', fixture);
@@ -1020,6 +1024,21 @@ test('a LoRA adapter on the attention of a Qwen3-MoE checkpoint gives what PEFT 
     cpu,
   ))
     assert.ok(d.absolute < 1e-5 * Math.max(1, d.largest), `layer ${d.layer}: ${d.absolute} (largest ${d.largest})`);
+});
+
+test("Apertus's config without rope_parameters rotates as ApertusConfig's default (llama3, theta 12,000,000)", () => {
+  const file = path.join(REPO_ROOT, 'test', 'fixtures', 'apertus', 'config.json');
+  const saved = JSON.parse(fs.readFileSync(file, 'utf8'));
+  const bare = decoderSpec({ ...saved, rope_parameters: undefined }, file);
+  assert.deepEqual(bare.invFreq, decoderSpec(saved, file).invFreq);
+  const llama3 = { type: 'llama3', factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositions: 8192 } as const;
+  assert.deepEqual(bare.invFreq, ropeInverseFrequencies(16, 12_000_000, llama3));
+  // a top-level rope_theta (transformers 4's key) takes the theta's place
+  assert.deepEqual(
+    decoderSpec({ ...saved, rope_parameters: undefined, rope_theta: 10_000 }, file).invFreq,
+    ropeInverseFrequencies(16, 10_000, llama3),
+  );
+  assert.equal(bare.mlpActivation, 'xielu');
 });
 
 test("GLM-4.5's config keys (transformers 4's rope_theta, top-level partial_rotary_factor) read as Glm4MoeConfig reads them", () => {

@@ -35,7 +35,7 @@ import {
   type GroupedRouting,
 } from './configKeys';
 import { lfm2Layers, linearAttentionOf, mambaOf, type LinearAttentionSpec, type MambaSpec, type ShortConvSpec } from './mixerConfig';
-import { GRANITE4_NAMES, LFM2_NAMES, OLMO_HYBRID_NAMES, type ModuleNames } from './moduleNames';
+import { APERTUS_NAMES, GRANITE4_NAMES, LFM2_NAMES, OLMO_HYBRID_NAMES, type ModuleNames } from './moduleNames';
 import { gemma4Attention, gemma4Layers, refuseUnbuiltGemma4, type Gemma4Attention, type Gemma4Layers } from './gemma4Config';
 import { gpt2Spec, type Gpt2Spec } from './gpt2Config';
 import { nemotronHSpec, type NemotronHSpec } from './nemotronHConfig';
@@ -82,6 +82,7 @@ export const CHECKPOINT_FAMILIES = [
   'glm4_moe',
   'seed_oss',
   'ernie4_5',
+  'apertus',
 ] as const;
 
 /**
@@ -197,8 +198,11 @@ export interface DecoderSpec {
   residualScale?: number;
   /** Gemma's attn_logit_softcapping: scores -> tanh(scores / cap) · cap (Gemma 2 by default, Gemma 3 when set). */
   softcap?: number;
-  /** The MLP gate's activation: SiLU, or GELU's tanh approximation (gelu_pytorch_tanh). */
-  mlpActivation: 'silu' | 'gelu_tanh';
+  /**
+   * The MLP gate's activation: SiLU, or GELU's tanh approximation (gelu_pytorch_tanh); Apertus: xIELU with its
+   * learnt parameters, in an ungated MLP (down_proj(xielu(up_proj(x)))).
+   */
+  mlpActivation: 'silu' | 'gelu_tanh' | 'xielu';
   /** The checkpoint is a multimodal model's (Gemma 3 4B+): its vision tower and projector are there, and never run. */
   visionTower?: boolean;
   /** Mixtral, Qwen2-MoE, Qwen3-MoE, OLMoE, Qwen 3.5-MoE, GPT-OSS, Granite 4.0-H Tiny / Small, Gemma 4 26B-A4B: the experts. */
@@ -620,6 +624,7 @@ function slidingAttention(
     case 'glm4_moe':
     case 'seed_oss':
     case 'ernie4_5':
+    case 'apertus':
     case 'lfm2':
     case 'olmo_hybrid':
     case 'granitemoehybrid':
@@ -813,12 +818,10 @@ export function decoderSpec(config: HfConfig, configFile: string): DecoderSpec {
 export const GPT_OSS_LIMIT = 7;
 
 /**
- * GptOssConfig's defaults for what a config.json may leave out (transformers 5.18): RoPE as released (YaRN, factor
- * 32 over 4096 positions, beta_fast 32, beta_slow 1, truncate false; theta 150000) when neither rope_parameters nor
- * rope_scaling is given. `swiglu_limit` (in the released config.json) is not read by GptOssExperts, whose limit is 7:
- * another value is refused, as other runtimes would apply it.
+ * GptOssConfig's keys beyond Llama's: `swiglu_limit` (in the released config.json) is not read by GptOssExperts,
+ * whose limit is 7: another value is refused, as other runtimes would apply it.
  */
-function gptOssDefaults(c: HfConfig, file: string): HfConfig {
+function refuseOtherSwigluLimit(c: HfConfig, file: string): void {
   if (c.swiglu_limit !== undefined && c.swiglu_limit !== null && c.swiglu_limit !== GPT_OSS_LIMIT)
     throw refuse(
       file,
@@ -826,9 +829,38 @@ function gptOssDefaults(c: HfConfig, file: string): HfConfig {
       `swiglu_limit ${JSON.stringify(c.swiglu_limit)} is not built: transformers' GptOssExperts clamps at ${GPT_OSS_LIMIT} whatever it says`,
       EXPORT_HINT,
     );
-  if (c.rope_parameters != null || c.rope_scaling != null) return c;
-  const released = { rope_type: 'yarn', factor: 32, beta_fast: 32, beta_slow: 1, truncate: false, original_max_position_embeddings: 4096 };
-  return { ...c, rope_parameters: { ...released, rope_theta: c.rope_theta ?? 150_000 } };
+}
+
+/**
+ * The RoPE a config class sets when config.json gives neither rope_parameters nor rope_scaling (its __post_init__):
+ * GptOssConfig's as released (YaRN, factor 32 over 4096 positions, beta_fast 32, beta_slow 1, truncate false; theta
+ * 150,000) and ApertusConfig's (llama3, factor 8 over 8192 positions, low 1, high 4; theta 12,000,000); a top-level
+ * rope_theta overrides the theta.
+ */
+const CLASS_ROPE: Partial<Record<(typeof CHECKPOINT_FAMILIES)[number], Record<string, unknown>>> = {
+  gpt_oss: {
+    rope_type: 'yarn',
+    factor: 32,
+    beta_fast: 32,
+    beta_slow: 1,
+    truncate: false,
+    original_max_position_embeddings: 4096,
+    rope_theta: 150_000,
+  },
+  apertus: {
+    rope_type: 'llama3',
+    factor: 8,
+    original_max_position_embeddings: 8192,
+    low_freq_factor: 1,
+    high_freq_factor: 4,
+    rope_theta: 12_000_000,
+  },
+};
+
+function withClassRope(c: HfConfig, family: (typeof CHECKPOINT_FAMILIES)[number]): HfConfig {
+  const rope = CLASS_ROPE[family];
+  if (!rope || c.rope_parameters != null || c.rope_scaling != null) return c;
+  return { ...c, rope_parameters: { ...rope, rope_theta: c.rope_theta ?? rope.rope_theta } };
 }
 
 function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
@@ -855,7 +887,9 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
         : undefined;
   // GPT-OSS is released with its experts in MXFP4 (mxfp4.ts reads them)
   refuseQuantised(c, configFile, gptOss ? 'mxfp4' : undefined);
-  if (gptOss) c = gptOssDefaults(c, configFile);
+  if (gptOss) refuseOtherSwigluLimit(c, configFile);
+  c = withClassRope(c, family);
+  const apertus = family === 'apertus';
   const gemma = family === 'gemma' || family === 'gemma2' || family === 'gemma3_text';
   const gemma1 = family === 'gemma';
   const gemma3 = family === 'gemma3_text';
@@ -888,7 +922,7 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
   const geluTanh = gemma || gemma4 || starcoder2;
   const written = c[actKey] ?? (geluTanh ? 'gelu_pytorch_tanh' : 'silu');
   const act = gemma1 && actKey === 'hidden_act' && written === 'gelu' ? 'gelu_pytorch_tanh' : written;
-  const built = geluTanh ? 'gelu_pytorch_tanh' : 'silu';
+  const built = apertus ? 'xielu' : geluTanh ? 'gelu_pytorch_tanh' : 'silu';
   if (act !== built)
     throw refuse(configFile, actKey, `${actKey} ${JSON.stringify(act)} is not built for ${family} checkpoints (${built} is)`, EXPORT_HINT);
   const hidden = positiveInteger(c, 'hidden_size', configFile);
@@ -969,7 +1003,7 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
         ? finite(c.norm_eps ?? 1e-5, 'norm_eps', configFile)
         : finite(
             c.rms_norm_eps ??
-              (phi3 || olmo || family === 'olmoe' || family === 'mixtral' || gptOss || glm4Moe ? 1e-5 : glm ? 1.5625e-7 : 1e-6),
+              (phi3 || olmo || family === 'olmoe' || family === 'mixtral' || gptOss || glm4Moe || apertus ? 1e-5 : glm ? 1.5625e-7 : 1e-6),
             'rms_norm_eps',
             configFile,
           );
@@ -1042,7 +1076,7 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
     parallelBlock: cohere || undefined,
     ungatedMlp: starcoder2 || undefined,
     qkNorm:
-      family === 'qwen3' || family === 'qwen3_moe' || gemma3 || gemma4 || qwen35 || lfm2 || exaone4
+      family === 'qwen3' || family === 'qwen3_moe' || gemma3 || gemma4 || qwen35 || lfm2 || exaone4 || apertus
         ? 'head'
         : olmo || olmoHybrid || family === 'olmoe'
           ? 'projection'
@@ -1078,7 +1112,7 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
       !gemma || gemma1 || c.attn_logit_softcapping === null || (gemma3 && c.attn_logit_softcapping === undefined)
         ? undefined
         : finite(c.attn_logit_softcapping ?? 50, 'attn_logit_softcapping', configFile),
-    mlpActivation: geluTanh ? 'gelu_tanh' : 'silu',
+    mlpActivation: apertus ? 'xielu' : geluTanh ? 'gelu_tanh' : 'silu',
     moe: moeOf(c, family, layers, configFile),
     attentionOutputGate: qwen35 || undefined,
     attentionSinks: gptOss || undefined,
@@ -1097,7 +1131,7 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
     valueNorm: gemma4 || undefined,
     layerScalar: gemma4 || undefined,
     shortConv: lfmLayers?.shortConv,
-    names: lfm2 ? LFM2_NAMES : olmoHybrid ? OLMO_HYBRID_NAMES : granite4 ? GRANITE4_NAMES : undefined,
+    names: lfm2 ? LFM2_NAMES : olmoHybrid ? OLMO_HYBRID_NAMES : granite4 ? GRANITE4_NAMES : apertus ? APERTUS_NAMES : undefined,
     mamba: granite4 ? mambaOf(c, layers, hidden, configFile) : undefined,
     fusedGateUp: glm || granite4 || undefined,
     gemma4Layers: layerAttention && gemma4Layers(c, configFile, sliding?.layers ?? Array.from({ length: layers }, () => false)),

@@ -41,6 +41,7 @@ import { LLAMA_NAMES } from './moduleNames';
 import { decoderModel, geluTanh, layerNorm, repeatKv, rmsNormalized, Rotary, startGraph } from './graphParts';
 import { gatedDeltaNet, type LinearAttentionContext } from './linearAttention';
 import { mamba2 } from './mamba2';
+import { softplus } from './recurrentParts';
 import { shortConv } from './shortConv';
 import type { LoraAdapter } from './loraAdapter';
 import { moeBlock, type MoeContext } from './moeBlock';
@@ -431,6 +432,27 @@ export function buildDecoderGraph(
     return g.one(s, 'Add', [h, rmsNorm(`${block}/post_per_layer_input_norm`, projected, `${w}.post_per_layer_input_norm.weight`)]);
   }
 
+  /**
+   * transformers' XIELUActivation (activations.py, its Python form) with the layer's saved parameters under `name`:
+   * alpha_p = softplus(alpha_p), alpha_n = beta + softplus(alpha_n); alpha_p · x · x + beta · x where x > 0, else
+   * (expm1(min(x, eps)) - x) · alpha_n + beta · x; in float32 (expm1 as exp - 1, within 1e-7 of it here).
+   */
+  function xielu(scope: string, x: string, name: string): string {
+    const f32 = (op: string, inputs: string[]) => g.one(scope, op, inputs, [], FLOAT);
+    const param = (key: string, dims: number[]) => g.cast(scope, weights.get(`${name}.${key}`, dims), act, FLOAT);
+    const xf = g.cast(scope, x, act, FLOAT);
+    const beta = param('beta', []);
+    const alphaP = softplus(g, scope, param('alpha_p', [1]));
+    const alphaN = f32('Add', [beta, softplus(g, scope, param('alpha_n', [1]))]);
+    const linearPart = f32('Mul', [beta, xf]);
+    const positive = f32('Add', [f32('Mul', [f32('Mul', [alphaP, xf]), xf]), linearPart]);
+    const one = g.floats('sae_diff.one_f32', Float32Array.of(1), []);
+    const expm1 = f32('Sub', [f32('Exp', [f32('Min', [xf, param('eps', [])])]), one]);
+    const negative = f32('Add', [f32('Mul', [f32('Sub', [expm1, xf]), alphaN]), linearPart]);
+    const above = g.one(scope, 'Greater', [xf, g.floats('sae_diff.zero_f32', Float32Array.of(0), [])], [], null);
+    return g.cast(scope, f32('Where', [above, positive, negative]), FLOAT, act);
+  }
+
   /** The SwiGLU (Gemma: GELU tanh) MLP of a block, on its normed input; StarCoder2's ungated one. */
   function denseMlp(block: string, w: string, normed2: string, intermediate = spec.intermediate): string {
     const mlp = `${block}/${names.mlp}`;
@@ -438,6 +460,12 @@ export function buildDecoderGraph(
       // Starcoder2MLP: c_proj(act(c_fc(x)))
       const up = linear(`${mlp}/c_fc`, normed2, `${w}.mlp.c_fc`, intermediate, spec.mlpBias, hidden);
       return linear(`${mlp}/c_proj`, geluTanh(g, `${mlp}/act`, up), `${w}.mlp.c_proj`, hidden, spec.mlpBias, intermediate);
+    }
+    if (spec.mlpActivation === 'xielu') {
+      // ApertusMLP: down_proj(xielu(up_proj(x))), no gate
+      const up = linear(`${mlp}/${names.up}`, normed2, `${w}.${names.mlp}.${names.up}`, intermediate, spec.mlpBias, hidden);
+      const activated = xielu(`${mlp}/act_fn`, up, `${w}.${names.mlp}.act_fn`);
+      return linear(`${mlp}/${names.down}`, activated, `${w}.${names.mlp}.${names.down}`, hidden, spec.mlpBias, intermediate);
     }
     // Phi-3: gate_up_proj's output is gate, then up (chunk(2))
     const [gate, up] =

@@ -47,6 +47,9 @@ export const LFM2_NAMES: ModuleNames = {
 /** GraniteMoeHybridDecoderLayer's MLP: shared_mlp, its fused input_linear (gate, then up) and output_linear. */
 export const GRANITE4_NAMES: ModuleNames = { ...LLAMA_NAMES, mlp: 'shared_mlp', gateUp: 'input_linear', down: 'output_linear' };
 
+/** ApertusDecoderLayer's norms: attention_layernorm in front of attention, feedforward_layernorm in front of the MLP. */
+export const APERTUS_NAMES: ModuleNames = { ...LLAMA_NAMES, inputNorm: 'attention_layernorm', mlpNorm: 'feedforward_layernorm' };
+
 /**
  * OLMo Hybrid's checkpoints name its norms as the original OLMo code did (transformers 5.18 conversion_mapping.py
  * "olmo_hybrid": attention_layer_norm is input_layernorm, feedforward_layer_norm is post_attention_layernorm).
