@@ -368,7 +368,7 @@ test('what the checkpoint builder does not build is refused, naming the config k
     [
       { model_type: 'gemma3n' },
       'model_type',
-      /model_type "gemma3n" cannot run from safetensors: sae-diff builds llama, mistral, qwen2, qwen3, gemma, gemma2, gemma3_text, phi3, smollm3, olmo2, olmo3, granite, starcoder2, glm, glm4, stablelm, mixtral, qwen2_moe, qwen3_moe, olmoe, qwen3_5_text, qwen3_5_moe_text, ministral3, gemma4_text, lfm2, olmo_hybrid, granitemoehybrid, exaone4, cohere, cohere2, gpt_oss, gemma3, qwen3_5, qwen3_5_moe, mistral3, gemma4, gpt2, gpt_neox, phi, nemotron_h checkpoints/,
+      /model_type "gemma3n" cannot run from safetensors: sae-diff builds llama, mistral, qwen2, qwen3, gemma, gemma2, gemma3_text, phi3, smollm3, olmo2, olmo3, granite, starcoder2, glm, glm4, stablelm, mixtral, qwen2_moe, qwen3_moe, olmoe, qwen3_5_text, qwen3_5_moe_text, ministral3, gemma4_text, lfm2, olmo_hybrid, granitemoehybrid, exaone4, cohere, cohere2, gpt_oss, qwen3_next, glm4_moe, seed_oss, ernie4_5, apertus, gemma3, qwen3_5, qwen3_5_moe, mistral3, gemma4, qwen3_vl, qwen2_5_vl, qwen2_vl, gpt2, gpt_neox, phi, nemotron_h checkpoints/,
     ],
     [{ model_type: 'gemma3' }, 'text_config', /A gemma3 config\.json needs its text_config/],
     [{ model_type: 'gemma3', text_config: { head_dim: 7 } }, 'text_config.head_dim', /The head dimension 7 is not an even integer/],
@@ -731,6 +731,14 @@ const FROM_PYTORCH: [string, string][] = [
     'gemma3-multimodal',
     'Gemma 3 multimodal checkpoint (Gemma3ForConditionalGeneration, as Gemma 3 4B-27B are saved: text_config, language_model.model.* tensors beside a vision tower) gives what its text decoder gives in transformers',
   ],
+  [
+    'vision-language/qwen3-vl',
+    'Qwen3-VL checkpoint (Qwen3VLForConditionalGeneration: text_config, model.language_model.* beside model.visual.* and its deepstack mergers, interleaved multimodal RoPE, tied at the top level) gives what its text decoder gives in transformers',
+  ],
+  [
+    'vision-language/qwen2_5-vl',
+    "Qwen2.5-VL checkpoint (Qwen2_5_VLForConditionalGeneration: model.* beside visual.*, multimodal RoPE, Qwen2's biases) gives what its text decoder gives in transformers",
+  ],
 ];
 
 for (const [fixture, what] of [
@@ -1024,6 +1032,24 @@ test('a LoRA adapter on the attention of a Qwen3-MoE checkpoint gives what PEFT 
     cpu,
   ))
     assert.ok(d.absolute < 1e-5 * Math.max(1, d.largest), `layer ${d.layer}: ${d.absolute} (largest ${d.largest})`);
+});
+
+test("Qwen2.5-VL's config.json as the hub ships it (the text model's keys at the top level, rope_scaling type mrope) reads as the saved text_config", () => {
+  const file = path.join(REPO_ROOT, 'test', 'fixtures', 'vision-language', 'qwen2_5-vl', 'config.json');
+  const saved = JSON.parse(fs.readFileSync(file, 'utf8'));
+  const { rope_parameters: rope, ...text } = saved.text_config;
+  const { rope_type: _type, rope_theta: theta, ...mrope } = rope;
+  const hub = {
+    ...saved,
+    ...text,
+    model_type: 'qwen2_5_vl',
+    text_config: undefined,
+    rope_theta: theta,
+    rope_scaling: { type: 'mrope', ...mrope },
+  };
+  const spec = decoderSpec(hub, file);
+  assert.deepEqual(spec, decoderSpec(saved, file));
+  assert.deepEqual([spec.family, spec.qkvBias, spec.visionTower, spec.tiedEmbeddings], ['qwen2', true, true, false]);
 });
 
 test("Apertus's config without rope_parameters rotates as ApertusConfig's default (llama3, theta 12,000,000)", () => {

@@ -731,6 +731,12 @@ const MULTIMODAL_TEXT: Record<
     text: (typeof CHECKPOINT_FAMILIES)[number] | (typeof CHECKPOINT_FAMILIES)[number][];
     /** The config class's default of the top-level tie_word_embeddings, where that one ties the head. */
     tiesAtTop?: boolean;
+    /**
+     * Qwen2-VL and Qwen2.5-VL: the hub's config.json (transformers 4) keeps the text model's keys at its top level,
+     * beside vision_config, which transformers 5 moves into text_config; and names their multimodal RoPE
+     * `rope_scaling.type: "mrope"`, which their text config reads as default RoPE over mrope_section.
+     */
+    qwenVl?: boolean;
   }
 > = {
   gemma3: { text: 'gemma3_text' },
@@ -739,7 +745,26 @@ const MULTIMODAL_TEXT: Record<
   // Mistral3ForConditionalGeneration (Mistral Small 3.1 / 3.2: a mistral text_config; Ministral 3: ministral3)
   mistral3: { text: ['mistral', 'ministral3'], tiesAtTop: true },
   gemma4: { text: 'gemma4_text', tiesAtTop: true },
+  // Qwen3-VL and Qwen2.5-VL / Qwen2-VL: Qwen3's and Qwen2's decoders with multimodal RoPE, which rotates a text
+  // prompt's tokens (the same temporal, height and width positions) as plain RoPE does; Qwen3-VL's deepstack
+  // mergers belong to its vision tower (model.visual.*), which text prompts never reach
+  qwen3_vl: { text: 'qwen3', tiesAtTop: false },
+  qwen2_5_vl: { text: 'qwen2', tiesAtTop: false, qwenVl: true },
+  qwen2_vl: { text: 'qwen2', tiesAtTop: false, qwenVl: true },
 };
+
+/** A Qwen2-VL / Qwen2.5-VL config's text model, from text_config or, as the hub's files have it, the top level. */
+function qwenVlText(config: HfConfig): unknown {
+  const { vision_config: _vision, ...top } = config;
+  const text = (config.text_config ?? top) as HfConfig;
+  if (!text || typeof text !== 'object' || Array.isArray(text)) return text;
+  // Qwen2_5_VLTextConfig: rope_scaling {"type": "mrope"} is default RoPE with its mrope_section
+  const key = text.rope_parameters ? 'rope_parameters' : 'rope_scaling';
+  const rope = text[key] as Record<string, unknown> | null | undefined;
+  if (!rope || (rope.type ?? rope.rope_type) !== 'mrope') return text;
+  const { type: _type, ...rest } = rope;
+  return { ...text, [key]: { ...rest, rope_type: 'default' } };
+}
 
 /** The text family of a multimodal config's text_config (MULTIMODAL_TEXT), refused when it names another. */
 function multimodalText(config: HfConfig, text: HfConfig, configFile: string): (typeof CHECKPOINT_FAMILIES)[number] {
@@ -795,7 +820,7 @@ export function checkpointSpec(config: HfConfig, configFile: string): Checkpoint
 export function decoderSpec(config: HfConfig, configFile: string): DecoderSpec {
   const multimodal = typeof config.model_type === 'string' ? MULTIMODAL_TEXT[config.model_type] : undefined;
   if (!multimodal) return textDecoderSpec(config, configFile);
-  const text = config.text_config;
+  const text = multimodal.qwenVl ? qwenVlText(config) : config.text_config;
   if (!text || typeof text !== 'object' || Array.isArray(text))
     throw refuse(configFile, 'text_config', `A ${config.model_type} config.json needs its text_config`, SAVED_HINT);
   const family = multimodalText(config, text as HfConfig, configFile);
