@@ -368,7 +368,7 @@ test('what the checkpoint builder does not build is refused, naming the config k
     [
       { model_type: 'gemma3n' },
       'model_type',
-      /model_type "gemma3n" cannot run from safetensors: sae-diff builds llama, mistral, qwen2, qwen3, gemma, gemma2, gemma3_text, phi3, smollm3, olmo2, olmo3, granite, starcoder2, glm, glm4, stablelm, mixtral, qwen2_moe, qwen3_moe, olmoe, qwen3_5_text, qwen3_5_moe_text, ministral3, gemma4_text, lfm2, olmo_hybrid, granitemoehybrid, exaone4, cohere, cohere2, gpt_oss, qwen3_next, glm4_moe, seed_oss, ernie4_5, apertus, gemma3, qwen3_5, qwen3_5_moe, mistral3, gemma4, qwen3_vl, qwen2_5_vl, qwen2_vl, gpt2, gpt_neox, phi, nemotron_h checkpoints/,
+      /model_type "gemma3n" cannot run from safetensors: sae-diff builds llama, mistral, qwen2, qwen3, gemma, gemma2, gemma3_text, phi3, smollm3, olmo2, olmo3, granite, starcoder2, glm, glm4, stablelm, mixtral, qwen2_moe, qwen3_moe, olmoe, qwen3_5_text, qwen3_5_moe_text, ministral3, gemma4_text, lfm2, olmo_hybrid, granitemoehybrid, exaone4, cohere, cohere2, gpt_oss, qwen3_next, glm4_moe, seed_oss, ernie4_5, apertus, qwen3_vl_moe_text, gemma3, qwen3_5, qwen3_5_moe, mistral3, gemma4, qwen3_vl, qwen3_vl_moe, qwen2_5_vl, qwen2_vl, gpt2, gpt_neox, phi, nemotron_h checkpoints/,
     ],
     [{ model_type: 'gemma3' }, 'text_config', /A gemma3 config\.json needs its text_config/],
     [{ model_type: 'gemma3', text_config: { head_dim: 7 } }, 'text_config.head_dim', /The head dimension 7 is not an even integer/],
@@ -987,6 +987,10 @@ const MOE: [string, string][] = [
     "Qwen3-Next (Qwen 3.5-MoE's layers with the Gated DeltaNet's projections fused per key head, top 2 of 4 experts not renormalised, a shared expert, a dense last layer)",
   ],
   [
+    'vision-language/qwen3-vl-moe',
+    "Qwen3-VL-MoE (Qwen3VLMoeForConditionalGeneration as Qwen3-VL-30B-A3B is released: 4 experts fused and stored transposed, top 2 renormalised, a dense last layer; Qwen3's attention)",
+  ],
+  [
     'qwen3_5/granite4-moe',
     "IBM Granite 4.0-H with experts (4.0-H Tiny and Small: 4 experts fused as input_linear / output_linear, top 2 softmaxed over the router's logits, beside the shared_mlp; Mamba2 layers)",
   ],
@@ -1020,6 +1024,30 @@ for (const [fixture, what] of MOE) {
     }
   });
 }
+
+test("Qwen3-VL-MoE's experts as transformers 5.18 saves them (not transposed) read as the release's do", async () => {
+  const fixture = path.join(REPO_ROOT, 'test', 'fixtures', 'vision-language', 'qwen3-vl-moe');
+  const tensors: RawTensors = {};
+  for (const [name, t] of readSafetensors(path.join(fixture, 'model.safetensors'))) {
+    let { shape, data } = t;
+    if (/mlp\.experts\.(gate_up|down)_proj$/.test(name)) {
+      // [experts, a, b] -> [experts, b, a]
+      const [e, a, b] = shape;
+      const moved = new Float32Array(data.length);
+      for (let x = 0; x < e; x++)
+        for (let i = 0; i < a; i++) for (let j = 0; j < b; j++) moved[(x * b + j) * a + i] = data[(x * a + i) * b + j];
+      [shape, data] = [[e, b, a], moved];
+    }
+    tensors[name] = { dtype: 'F32', shape, bytes: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
+  }
+  const folder = path.join(out, 'qwen3-vl-moe-linear');
+  fs.mkdirSync(folder, { recursive: true });
+  for (const f of ['config.json', 'expected.json']) fs.copyFileSync(path.join(fixture, f), path.join(folder, f));
+  writeRawSafetensors(path.join(folder, 'model.safetensors'), tensors);
+  assert.deepEqual(tensors['model.language_model.layers.0.mlp.experts.gate_up_proj'].shape, [4, 96, 64]);
+  for (const d of await differenceFromExpected(sourceOf(folder), expectedIn(folder), 'resid_post', cpu))
+    assert.ok(d.absolute < 1e-5 * Math.max(1, d.largest), `layer ${d.layer}: ${d.absolute} (largest ${d.largest})`);
+});
 
 test('a LoRA adapter on the attention of a Qwen3-MoE checkpoint gives what PEFT computes with it (test/fixtures/moe/qwen3-moe/lora)', async () => {
   const folder = path.join(REPO_ROOT, 'test', 'fixtures', 'moe', 'qwen3-moe');

@@ -83,6 +83,7 @@ export const CHECKPOINT_FAMILIES = [
   'seed_oss',
   'ernie4_5',
   'apertus',
+  'qwen3_vl_moe_text',
 ] as const;
 
 /**
@@ -106,9 +107,10 @@ export interface MoeSpec {
    * over the top k logits; `input_linear` [experts, 2 · intermediate, hidden] as gate then up, SiLU,
    * `output_linear`; beside its shared_mlp, which the block adds) or Gemma 4 26B-A4B's (`experts.gate_up_proj`
    * chunked as Granite's, GELU tanh, routed from the mid-stream by Gemma4TextRouter; beside the MLP, decoderGraph.ts
-   * gemma4MlpAndExperts).
+   * gemma4MlpAndExperts) or Qwen3-VL-MoE's (Mixtral's softmax router, its experts chunked as Granite's, stored
+   * transposed in its release).
    */
-  fused?: 'gpt_oss' | 'granite' | 'gemma4';
+  fused?: 'gpt_oss' | 'granite' | 'gemma4' | 'qwen3_vl';
   /**
    * GLM-4.5 (Glm4MoeTopkRouter): DeepSeek-V3's grouped sigmoid routing (moeBlock.ts groupedSigmoidRouter) instead of
    * the softmax; `normalise` its norm_topk_prob.
@@ -255,6 +257,7 @@ function queryPositionScale(c: HfConfig, file: string): { beta: number; original
 function moeOf(c: HfConfig, family: DecoderSpec['family'], layers: number, file: string): MoeSpec | undefined {
   const qwen35 = family === 'qwen3_5_moe_text';
   const qwenNext = family === 'qwen3_next';
+  const qwenVl = family === 'qwen3_vl_moe_text';
   const gptOss = family === 'gpt_oss';
   // Gemma4TextConfig's enable_moe_block (26B-A4B): experts beside every layer's MLP; num_experts, top_k_experts and
   // moe_intermediate_size have no defaults; Gemma4TextRouter always renormalises
@@ -313,6 +316,7 @@ function moeOf(c: HfConfig, family: DecoderSpec['family'], layers: number, file:
     family !== 'olmoe' &&
     !qwen35 &&
     !qwenNext &&
+    !qwenVl &&
     !gptOss &&
     !granite4
   )
@@ -333,17 +337,19 @@ function moeOf(c: HfConfig, family: DecoderSpec['family'], layers: number, file:
             ? 256
             : qwenNext
               ? 512
-              : 64,
+              : qwenVl
+                ? 60
+                : 64,
   );
   const topK = positiveInteger(
     c,
     'num_experts_per_tok',
     file,
-    family === 'mixtral' || granite4 ? 2 : family === 'qwen2_moe' || gptOss ? 4 : qwenNext ? 10 : 8,
+    family === 'mixtral' || granite4 ? 2 : family === 'qwen2_moe' || gptOss || qwenVl ? 4 : qwenNext ? 10 : 8,
   );
   if (topK > experts)
     throw refuse(file, 'num_experts_per_tok', `num_experts_per_tok (${topK}) is more than the ${experts} experts`, SAVED_HINT);
-  const qwen = family === 'qwen2_moe' || family === 'qwen3_moe' || qwenNext;
+  const qwen = family === 'qwen2_moe' || family === 'qwen3_moe' || qwenNext || qwenVl;
   // Qwen2MoeDecoderLayer and Qwen3NextDecoderLayer: sparse where layer_idx not in mlp_only_layers and (layer_idx + 1) %
   // decoder_sparse_step == 0; Qwen3_5MoeDecoderLayer: every layer sparse (its config has neither key)
   const step = qwen ? positiveInteger(c, 'decoder_sparse_step', file, 1) : 1;
@@ -352,19 +358,19 @@ function moeOf(c: HfConfig, family: DecoderSpec['family'], layers: number, file:
     throw refuse(file, 'mlp_only_layers', 'mlp_only_layers must list layer indices', SAVED_HINT);
   const sparseLayers = Array.from({ length: layers }, (_, l) => !qwen || (!(only as number[]).includes(l) && (l + 1) % step === 0));
   // Qwen3NextConfig's moe_intermediate_size and shared_expert_intermediate_size default to 512
-  const sized = (key: string) => positiveInteger(c, key, file, qwen35 || qwenNext ? 512 : undefined);
+  const sized = (key: string) => positiveInteger(c, key, file, qwen35 || qwenNext ? 512 : qwenVl ? 1408 : undefined);
   return {
     experts,
     topK,
-    // MixtralTopKRouter and Qwen3_5MoeTopKRouter always renormalise; Qwen3NextTopKRouter unless norm_topk_prob is
+    // MixtralTopKRouter, Qwen3_5MoeTopKRouter and Qwen3VLMoeTextTopKRouter always renormalise; Qwen3NextTopKRouter unless norm_topk_prob is
     // false; the others when norm_topk_prob (default false)
-    normalise: family === 'mixtral' || qwen35 || (qwenNext ? c.norm_topk_prob !== false : c.norm_topk_prob === true),
+    normalise: family === 'mixtral' || qwen35 || qwenVl || (qwenNext ? c.norm_topk_prob !== false : c.norm_topk_prob === true),
     // MixtralExperts and OlmoeExperts: intermediate_size; Qwen's: moe_intermediate_size
     intermediate: qwen || qwen35 ? sized('moe_intermediate_size') : positiveInteger(c, 'intermediate_size', file),
     // Qwen2-MoE's and Qwen 3.5-MoE's shared expert, gated by sigmoid(shared_expert_gate(x))
     sharedIntermediate: family === 'qwen2_moe' || qwen35 || qwenNext ? sized('shared_expert_intermediate_size') : undefined,
     sparseLayers,
-    fused: gptOss ? 'gpt_oss' : granite4 ? 'granite' : undefined,
+    fused: gptOss ? 'gpt_oss' : granite4 ? 'granite' : qwenVl ? 'qwen3_vl' : undefined,
     mixtralNames: family === 'mixtral',
     dispatch: expertDispatch(experts, sparseLayers.filter(Boolean).length),
   };
@@ -625,6 +631,7 @@ function slidingAttention(
     case 'seed_oss':
     case 'ernie4_5':
     case 'apertus':
+    case 'qwen3_vl_moe_text':
     case 'lfm2':
     case 'olmo_hybrid':
     case 'granitemoehybrid':
@@ -749,6 +756,7 @@ const MULTIMODAL_TEXT: Record<
   // prompt's tokens (the same temporal, height and width positions) as plain RoPE does; Qwen3-VL's deepstack
   // mergers belong to its vision tower (model.visual.*), which text prompts never reach
   qwen3_vl: { text: 'qwen3', tiesAtTop: false },
+  qwen3_vl_moe: { text: 'qwen3_vl_moe_text', tiesAtTop: false },
   qwen2_5_vl: { text: 'qwen2', tiesAtTop: false, qwenVl: true },
   qwen2_vl: { text: 'qwen2', tiesAtTop: false, qwenVl: true },
 };
@@ -1101,7 +1109,15 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
     parallelBlock: cohere || undefined,
     ungatedMlp: starcoder2 || undefined,
     qkNorm:
-      family === 'qwen3' || family === 'qwen3_moe' || gemma3 || gemma4 || qwen35 || lfm2 || exaone4 || apertus
+      family === 'qwen3' ||
+      family === 'qwen3_moe' ||
+      family === 'qwen3_vl_moe_text' ||
+      gemma3 ||
+      gemma4 ||
+      qwen35 ||
+      lfm2 ||
+      exaone4 ||
+      apertus
         ? 'head'
         : olmo || olmoHybrid || family === 'olmoe'
           ? 'projection'

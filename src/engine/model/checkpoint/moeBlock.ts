@@ -53,7 +53,7 @@ export function moeBlock(ctx: MoeContext, moe: MoeSpec, block: string, w: string
   const { chosen, routing } =
     moe.fused === 'gemma4'
       ? gemma4Router(ctx, moe, scope, wn, g.one(scope, 'Reshape', [routerX!, ctx.flatShape]))
-      : moe.fused
+      : moe.fused === 'gpt_oss' || moe.fused === 'granite'
         ? topKRouter(ctx, moe, scope, wn, flat)
         : moe.grouped
           ? groupedSigmoidRouter(
@@ -71,7 +71,9 @@ export function moeBlock(ctx: MoeContext, moe: MoeSpec, block: string, w: string
         ? chunkedExperts(ctx, moe, `${wn}.input_linear.weight`, `${wn}.output_linear.weight`, ctx.silu)
         : moe.fused === 'gemma4'
           ? chunkedExperts(ctx, moe, `${wn}.experts.gate_up_proj`, `${wn}.experts.down_proj`, (sc, t) => geluTanh(ctx.g, sc, t))
-          : swigluExperts(ctx, moe, wn);
+          : moe.fused === 'qwen3_vl'
+            ? chunkedExperts(ctx, moe, `${wn}.experts.gate_up_proj`, `${wn}.experts.down_proj`, ctx.silu)
+            : swigluExperts(ctx, moe, wn);
 
   let out = routedExperts(g, `${scope}/experts`, flat, { chosen, routing }, moe.experts, moe.dispatch, expert);
   if (moe.sharedIntermediate !== undefined) {
@@ -283,7 +285,10 @@ function gptOssExperts({ g, weights, projections, hidden }: MoeContext, moe: Moe
  * Fused experts stored as Linear weights: gate_up [experts, 2 · intermediate, hidden], x W_eᵀ chunked into gate then
  * up, act(gate) · up, times W_downᵀ ([experts, hidden, intermediate]). GraniteMoeHybridExperts (transformers 5.18;
  * saved as `block_sparse_moe.input_linear.weight` / `output_linear.weight`, the names the hub's checkpoints have and
- * transformers writes back; SiLU) and Gemma4TextExperts (`experts.gate_up_proj` / `down_proj`; GELU tanh).
+ * transformers writes back; SiLU), Gemma4TextExperts (`experts.gate_up_proj` / `down_proj`; GELU tanh) and
+ * Qwen3VLMoeTextExperts (SiLU), whose release stores each weight transposed ([experts, hidden, 2 · intermediate],
+ * [experts, intermediate, hidden]): transformers transposes a weight unless its shape is the Linear one
+ * (conversion_mapping.py qwen3_vl_moe, Transpose(1, 2, check_dims=True)), and so is it read here.
  */
 function chunkedExperts(
   { g, weights, hidden }: MoeContext,
@@ -293,12 +298,21 @@ function chunkedExperts(
   act: (scope: string, t: string) => string,
 ): Expert {
   const width = moe.intermediate;
-  const gateUp = weights.get(gateUpName, [moe.experts, 2 * width, hidden]);
-  const down = weights.get(downName, [moe.experts, hidden, width]);
+  // [experts, out, in] (x Wᵀ), else [experts, in, out] (x W)
+  const weight = (name: string, outputs: number, inputs: number) => {
+    const shape = weights.shapeOf(name);
+    const linear = !shape || (shape[1] === outputs && shape[2] === inputs);
+    return { name: weights.get(name, linear ? [moe.experts, outputs, inputs] : [moe.experts, inputs, outputs]), linear };
+  };
+  const gateUp = weight(gateUpName, 2 * width, hidden);
+  const down = weight(downName, hidden, width);
   return (sc, rows, e) => {
-    const own = (t: string) => g.one(sc, 'Gather', [t, g.int64s(`sae_diff.expert_${e}`, [e], [])], [intAttr('axis', 0)]);
-    const [gate, up] = g.op(sc, 'Split', [g.one(sc, 'Gemm', [rows, own(gateUp)], [intAttr('transB', 1)])], [intAttr('axis', -1)], 2);
-    return g.one(sc, 'Gemm', [g.one(sc, 'Mul', [act(`${sc}/act_fn`, gate), up]), own(down)], [intAttr('transB', 1)]);
+    const times = (x: string, w: { name: string; linear: boolean }) => {
+      const own = g.one(sc, 'Gather', [w.name, g.int64s(`sae_diff.expert_${e}`, [e], [])], [intAttr('axis', 0)]);
+      return w.linear ? g.one(sc, 'Gemm', [x, own], [intAttr('transB', 1)]) : g.one(sc, 'MatMul', [x, own]);
+    };
+    const [gate, up] = g.op(sc, 'Split', [times(rows, gateUp)], [intAttr('axis', -1)], 2);
+    return times(g.one(sc, 'Mul', [act(`${sc}/act_fn`, gate), up]), down);
   };
 }
 
