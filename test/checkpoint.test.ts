@@ -1049,6 +1049,19 @@ test("Qwen3-VL-MoE's experts as transformers 5.18 saves them (not transposed) re
     assert.ok(d.absolute < 1e-5 * Math.max(1, d.largest), `layer ${d.layer}: ${d.absolute} (largest ${d.largest})`);
 });
 
+test("a PEFT LoRA fine-tune of Qwen2.5-VL (all-linear: its text decoder's projections under transformers 5's model.language_model.*, and the vision tower's, never reached) gives what PEFT computes (test/fixtures/vision-language/qwen2_5-vl/lora)", async () => {
+  const folder = path.join(REPO_ROOT, 'test', 'fixtures', 'vision-language', 'qwen2_5-vl');
+  const adapter = readLoraAdapter(path.join(folder, 'lora'));
+  assert.ok([...adapter.modules.keys()].some((m) => m.startsWith('model.visual.')));
+  for (const d of await differenceFromExpected(
+    adapterSource(sourceOf(folder), adapter),
+    expectedIn(path.join(folder, 'lora')),
+    'resid_post',
+    cpu,
+  ))
+    assert.ok(d.absolute < 1e-5 * Math.max(1, d.largest), `layer ${d.layer}: ${d.absolute} (largest ${d.largest})`);
+});
+
 test('a LoRA adapter on the attention of a Qwen3-MoE checkpoint gives what PEFT computes with it (test/fixtures/moe/qwen3-moe/lora)', async () => {
   const folder = path.join(REPO_ROOT, 'test', 'fixtures', 'moe', 'qwen3-moe');
   const adapter = readLoraAdapter(path.join(folder, 'lora'));
