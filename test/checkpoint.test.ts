@@ -297,6 +297,22 @@ test("Phi-3's RoPE reads alike from transformers 4 and 5 configs; Phi-3.5-mini's
   refused({ partial_rotary_factor: 0.1 }, 'partial_rotary_factor', /does not give an even rotary dimension of head_dim 16/);
 });
 
+test("Hunyuan's alpha RoPE: the frequencies equal transformers 5.18's buffer bit for bit, from transformers 4 and 5 configs alike", () => {
+  const folder = path.join(REPO_ROOT, 'test', 'fixtures', 'hunyuan');
+  const file = path.join(folder, 'config.json');
+  const v5 = JSON.parse(fs.readFileSync(file, 'utf8'));
+  const buffer = Float32Array.from(JSON.parse(fs.readFileSync(path.join(folder, 'expected.json'), 'utf8')).inv_freq as number[]);
+  assert.deepEqual(decoderSpec(v5, file).invFreq, buffer);
+  // the released configs' transformers 4 keys: rope_theta beside rope_scaling {type: "dynamic", alpha}
+  const { rope_parameters: p, ...rest } = v5;
+  const v4 = decoderSpec({ ...rest, rope_theta: p.rope_theta, rope_scaling: { type: 'dynamic', alpha: p.alpha, factor: 1 } }, file);
+  assert.deepEqual(v4.invFreq, buffer);
+  assert.throws(
+    () => decoderSpec({ ...v5, rope_parameters: { ...p, alpha: undefined } }, file),
+    (e: SaeDiffError) => e.location?.key === 'rope_parameters.rope_type' && /'dynamic' without an alpha is not built/.test(e.message),
+  );
+});
+
 test("YaRN: the frequencies equal transformers 5.18's buffer bit for bit, from transformers 4 and 5 configs alike", () => {
   const folder = path.join(REPO_ROOT, 'test', 'fixtures', 'qwen3-yarn');
   const file = path.join(folder, 'config.json');
@@ -368,7 +384,7 @@ test('what the checkpoint builder does not build is refused, naming the config k
     [
       { model_type: 'gemma3n' },
       'model_type',
-      /model_type "gemma3n" cannot run from safetensors: sae-diff builds llama, mistral, qwen2, qwen3, gemma, gemma2, gemma3_text, phi3, smollm3, olmo2, olmo3, granite, starcoder2, glm, glm4, stablelm, mixtral, qwen2_moe, qwen3_moe, olmoe, qwen3_5_text, qwen3_5_moe_text, ministral3, gemma4_text, lfm2, olmo_hybrid, granitemoehybrid, exaone4, cohere, cohere2, gpt_oss, qwen3_next, glm4_moe, seed_oss, ernie4_5, apertus, qwen3_vl_moe_text, gemma3, qwen3_5, qwen3_5_moe, mistral3, gemma4, qwen3_vl, qwen3_vl_moe, qwen2_5_vl, qwen2_vl, gpt2, gpt_neox, phi, nemotron_h checkpoints/,
+      /model_type "gemma3n" cannot run from safetensors: sae-diff builds llama, mistral, qwen2, qwen3, gemma, gemma2, gemma3_text, phi3, smollm3, olmo2, olmo3, granite, starcoder2, glm, glm4, stablelm, mixtral, qwen2_moe, qwen3_moe, olmoe, qwen3_5_text, qwen3_5_moe_text, ministral3, gemma4_text, lfm2, olmo_hybrid, granitemoehybrid, exaone4, cohere, cohere2, gpt_oss, qwen3_next, glm4_moe, seed_oss, ernie4_5, apertus, qwen3_vl_moe_text, hunyuan_v1_dense, gemma3, qwen3_5, qwen3_5_moe, mistral3, gemma4, qwen3_vl, qwen3_vl_moe, qwen2_5_vl, qwen2_vl, gpt2, gpt_neox, phi, nemotron_h checkpoints/,
     ],
     [{ model_type: 'gemma3' }, 'text_config', /A gemma3 config\.json needs its text_config/],
     [{ model_type: 'gemma3', text_config: { head_dim: 7 } }, 'text_config.head_dim', /The head dimension 7 is not an even integer/],
@@ -951,6 +967,7 @@ for (const [fixture, what] of [
 for (const [fixture, what] of [
   ['seed-oss', 'ByteDance Seed-OSS (q / k / v biases from attention_bias, none on o_proj as attention_out_bias says)'],
   ['ernie4_5', "Baidu ERNIE 4.5 (RoPE over each head's even / odd pairs, biases on every projection from use_bias)"],
+  ['hunyuan', "Tencent Hunyuan dense (per-head q / k norms after RoPE, biases on q / k / v / o, RoPE 'dynamic' with an alpha)"],
   [
     'apertus',
     'Swiss AI Apertus (attention_layernorm / feedforward_layernorm, per-head q / k norms, an ungated MLP with xIELU and its learnt parameters, llama3 RoPE)',

@@ -35,7 +35,7 @@ import {
   type GroupedRouting,
 } from './configKeys';
 import { lfm2Layers, linearAttentionOf, mambaOf, type LinearAttentionSpec, type MambaSpec, type ShortConvSpec } from './mixerConfig';
-import { APERTUS_NAMES, GRANITE4_NAMES, LFM2_NAMES, OLMO_HYBRID_NAMES, type ModuleNames } from './moduleNames';
+import { APERTUS_NAMES, GRANITE4_NAMES, HUNYUAN_NAMES, LFM2_NAMES, OLMO_HYBRID_NAMES, type ModuleNames } from './moduleNames';
 import { gemma4Attention, gemma4Layers, refuseUnbuiltGemma4, type Gemma4Attention, type Gemma4Layers } from './gemma4Config';
 import { gpt2Spec, type Gpt2Spec } from './gpt2Config';
 import { nemotronHSpec, type NemotronHSpec } from './nemotronHConfig';
@@ -84,6 +84,7 @@ export const CHECKPOINT_FAMILIES = [
   'ernie4_5',
   'apertus',
   'qwen3_vl_moe_text',
+  'hunyuan_v1_dense',
 ] as const;
 
 /**
@@ -209,6 +210,8 @@ export interface DecoderSpec {
   visionTower?: boolean;
   /** Mixtral, Qwen2-MoE, Qwen3-MoE, OLMoE, Qwen 3.5-MoE, GPT-OSS, Granite 4.0-H Tiny / Small, Gemma 4 26B-A4B: the experts. */
   moe?: MoeSpec;
+  /** Hunyuan: the per-head q / k norms apply after RoPE (query_layernorm, key_layernorm). */
+  qkNormAfterRope?: boolean;
   /** GLM-4.5: its multi-token prediction layers saved after the decoder's (num_nextn_predict_layers), never run. */
   mtpLayers?: number;
   /** GPT-OSS: each head's learnt sink logit (self_attn.sinks) joins its softmax, its share dropped. */
@@ -632,6 +635,7 @@ function slidingAttention(
     case 'ernie4_5':
     case 'apertus':
     case 'qwen3_vl_moe_text':
+    case 'hunyuan_v1_dense':
     case 'lfm2':
     case 'olmo_hybrid':
     case 'granitemoehybrid':
@@ -865,6 +869,31 @@ function refuseOtherSwigluLimit(c: HfConfig, file: string): void {
 }
 
 /**
+ * HunYuanDenseV1RotaryEmbedding's "dynamic" RoPE with an alpha (DynamicNTKAlphaRotary, as the released configs set
+ * it): default RoPE at base rope_theta · alpha^(head_dim / (head_dim - 2)), computed in float64 as Python does. The
+ * dynamic update for prompts beyond max_position_embeddings (which switches to dynamic NTK) is not built, nor is
+ * "dynamic" without an alpha.
+ */
+function hunyuanAlphaRope(c: HfConfig, headDim: number, file: string): HfConfig {
+  const key = c.rope_parameters ? 'rope_parameters' : 'rope_scaling';
+  const params = (c[key] ?? {}) as Record<string, unknown>;
+  if ((params.rope_type ?? params.type) !== 'dynamic') return c;
+  const alpha = params.alpha;
+  if (typeof alpha !== 'number' || !Number.isFinite(alpha) || alpha <= 0)
+    throw refuse(file, `${key}.rope_type`, `RoPE type 'dynamic' without an alpha is not built for hunyuan checkpoints`, EXPORT_HINT);
+  const theta = finite(
+    params.rope_theta ?? c.rope_theta ?? 10_000,
+    key === 'rope_parameters' ? 'rope_parameters.rope_theta' : 'rope_theta',
+    file,
+  );
+  return {
+    ...c,
+    rope_scaling: undefined,
+    rope_parameters: { rope_type: 'default', rope_theta: theta * Math.pow(alpha, headDim / (headDim - 2)) },
+  };
+}
+
+/**
  * The RoPE a config class sets when config.json gives neither rope_parameters nor rope_scaling (its __post_init__):
  * GptOssConfig's as released (YaRN, factor 32 over 4096 positions, beta_fast 32, beta_slow 1, truncate false; theta
  * 150,000) and ApertusConfig's (llama3, factor 8 over 8192 positions, low 1, high 4; theta 12,000,000); a top-level
@@ -923,6 +952,7 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
   if (gptOss) refuseOtherSwigluLimit(c, configFile);
   c = withClassRope(c, family);
   const apertus = family === 'apertus';
+  const hunyuan = family === 'hunyuan_v1_dense';
   const gemma = family === 'gemma' || family === 'gemma2' || family === 'gemma3_text';
   const gemma1 = family === 'gemma';
   const gemma3 = family === 'gemma3_text';
@@ -1023,7 +1053,7 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
       : layerAttention
         ? // Gemma 4 rotates by its layer types' own tables (layerAttention); this one is never computed
           { full: { theta: NaN, scaling: { type: 'default' } } }
-        : ropeOf(c, configFile, perLayerType, defaultTheta);
+        : ropeOf(hunyuan ? hunyuanAlphaRope(c, headDim, configFile) : c, configFile, perLayerType, defaultTheta);
   const rotaryDim = phi3Rotary?.rotaryDim ?? partialRotary?.rotaryDim ?? headDim;
   const longrope = rope.full.scaling.type === 'longrope' ? rope.full.scaling : undefined;
   const yarnScale = rope.full.scaling.type === 'yarn' ? rope.full.scaling.attentionFactor : undefined;
@@ -1036,7 +1066,11 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
         ? finite(c.norm_eps ?? 1e-5, 'norm_eps', configFile)
         : finite(
             c.rms_norm_eps ??
-              (phi3 || olmo || family === 'olmoe' || family === 'mixtral' || gptOss || glm4Moe || apertus ? 1e-5 : glm ? 1.5625e-7 : 1e-6),
+              (phi3 || olmo || family === 'olmoe' || family === 'mixtral' || gptOss || glm4Moe || apertus || hunyuan
+                ? 1e-5
+                : glm
+                  ? 1.5625e-7
+                  : 1e-6),
             'rms_norm_eps',
             configFile,
           );
@@ -1117,7 +1151,8 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
       qwen35 ||
       lfm2 ||
       exaone4 ||
-      apertus
+      apertus ||
+      hunyuan
         ? 'head'
         : olmo || olmoHybrid || family === 'olmoe'
           ? 'projection'
@@ -1172,7 +1207,18 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
     valueNorm: gemma4 || undefined,
     layerScalar: gemma4 || undefined,
     shortConv: lfmLayers?.shortConv,
-    names: lfm2 ? LFM2_NAMES : olmoHybrid ? OLMO_HYBRID_NAMES : granite4 ? GRANITE4_NAMES : apertus ? APERTUS_NAMES : undefined,
+    names: lfm2
+      ? LFM2_NAMES
+      : olmoHybrid
+        ? OLMO_HYBRID_NAMES
+        : granite4
+          ? GRANITE4_NAMES
+          : apertus
+            ? APERTUS_NAMES
+            : hunyuan
+              ? HUNYUAN_NAMES
+              : undefined,
+    qkNormAfterRope: hunyuan || undefined,
     mamba: granite4 ? mambaOf(c, layers, hidden, configFile) : undefined,
     fusedGateUp: glm || granite4 || undefined,
     gemma4Layers: layerAttention && gemma4Layers(c, configFile, sliding?.layers ?? Array.from({ length: layers }, () => false)),

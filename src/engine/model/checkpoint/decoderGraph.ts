@@ -310,11 +310,16 @@ export function buildDecoderGraph(
     // SmolLM3's NoPE layers rotate nothing
     const rotate = (scope: string, t: string) =>
       spec.noRopeLayers?.[l] ? t : full ? fullRotation!.apply(scope, t, fullRotary!) : rotation.apply(scope, t, rotary);
-    let qr = rotate(attn, toHeads(attn, q, heads, headDim, qkNorm(qNorm)));
+    // Hunyuan normalises each head's queries and keys after RoPE, the others before it
+    const afterRope = spec.qkNormAfterRope === true;
+    const headNorm = (t: string, module: string) => rmsNorm(`${attn}/${module}`, t, `${w}.self_attn.${module}.weight`, headDim);
+    let qr = rotate(attn, toHeads(attn, q, heads, headDim, afterRope ? undefined : qkNorm(qNorm)));
+    if (afterRope) qr = headNorm(qr, qNorm);
     // Ministral 3: Llama 4's attention temperature, after RoPE
     if (queryScale) qr = g.one(attn, 'Mul', [qr, queryScale]);
     const shared = source === undefined ? undefined : sharedKv.get(source)!;
-    const keys = shared?.k ?? rotate(attn, toHeads(attn, k, kvHeads, headDim, qkNorm(kNorm)));
+    const rotatedKeys = shared?.k ?? rotate(attn, toHeads(attn, k, kvHeads, headDim, afterRope ? undefined : qkNorm(kNorm)));
+    const keys = afterRope && !shared ? headNorm(rotatedKeys, kNorm) : rotatedKeys;
     // Gemma 4: the values RMS-normalised per head, without a weight (v_norm)
     const values = shared?.v ?? toHeads(attn, v, kvHeads, headDim, spec.valueNorm ? { module: 'v_norm' } : undefined);
     if (spec.gemma4Layers && !shared) sharedKv.set(l, { k: keys, v: values });

@@ -50,6 +50,9 @@ export const GRANITE4_NAMES: ModuleNames = { ...LLAMA_NAMES, mlp: 'shared_mlp', 
 /** ApertusDecoderLayer's norms: attention_layernorm in front of attention, feedforward_layernorm in front of the MLP. */
 export const APERTUS_NAMES: ModuleNames = { ...LLAMA_NAMES, inputNorm: 'attention_layernorm', mlpNorm: 'feedforward_layernorm' };
 
+/** HunYuanDenseV1Attention's per-head q / k norms: query_layernorm, key_layernorm. */
+export const HUNYUAN_NAMES: ModuleNames = { ...LLAMA_NAMES, qNorm: 'query_layernorm', kNorm: 'key_layernorm' };
+
 /**
  * OLMo Hybrid's checkpoints name its norms as the original OLMo code did (transformers 5.18 conversion_mapping.py
  * "olmo_hybrid": attention_layer_norm is input_layernorm, feedforward_layer_norm is post_attention_layernorm).
