@@ -384,7 +384,7 @@ test('what the checkpoint builder does not build is refused, naming the config k
     [
       { model_type: 'gemma3n' },
       'model_type',
-      /model_type "gemma3n" cannot run from safetensors: sae-diff builds llama, mistral, qwen2, qwen3, gemma, gemma2, gemma3_text, phi3, smollm3, olmo2, olmo3, granite, starcoder2, glm, glm4, stablelm, mixtral, qwen2_moe, qwen3_moe, olmoe, qwen3_5_text, qwen3_5_moe_text, ministral3, gemma4_text, lfm2, olmo_hybrid, granitemoehybrid, exaone4, cohere, cohere2, gpt_oss, qwen3_next, glm4_moe, seed_oss, ernie4_5, apertus, qwen3_vl_moe_text, hunyuan_v1_dense, gemma3, qwen3_5, qwen3_5_moe, mistral3, gemma4, qwen3_vl, qwen3_vl_moe, qwen2_5_vl, qwen2_vl, gpt2, gpt_neox, phi, nemotron_h checkpoints/,
+      /model_type "gemma3n" cannot run from safetensors: sae-diff builds llama, mistral, qwen2, qwen3, gemma, gemma2, gemma3_text, phi3, smollm3, olmo2, olmo3, granite, starcoder2, glm, glm4, stablelm, mixtral, qwen2_moe, qwen3_moe, olmoe, qwen3_5_text, qwen3_5_moe_text, ministral3, gemma4_text, lfm2, olmo_hybrid, granitemoehybrid, exaone4, cohere, cohere2, gpt_oss, qwen3_next, glm4_moe, seed_oss, ernie4_5, apertus, qwen3_vl_moe_text, hunyuan_v1_dense, ernie4_5_moe, gemma3, qwen3_5, qwen3_5_moe, mistral3, gemma4, qwen3_vl, qwen3_vl_moe, qwen2_5_vl, qwen2_vl, gpt2, gpt_neox, phi, nemotron_h checkpoints/,
     ],
     [{ model_type: 'gemma3' }, 'text_config', /A gemma3 config\.json needs its text_config/],
     [{ model_type: 'gemma3', text_config: { head_dim: 7 } }, 'text_config.head_dim', /The head dimension 7 is not an even integer/],
@@ -991,6 +991,10 @@ const MOE: [string, string][] = [
   ],
   ['moe/qwen3-moe', 'Qwen3-MoE (top 2 renormalised, per-head q / k norms, a dense layer from decoder_sparse_step)'],
   ['moe/olmoe', 'OLMoE (top 2 not renormalised, q / k norms over the projections)'],
+  [
+    'moe/ernie4_5-moe',
+    "ERNIE 4.5 MoE (4 experts chosen by probability plus a correction bias, weighted by probabilities renormalised, 2 biased shared experts, a dense first layer; RoPE over even / odd pairs, biases on every projection but the experts')",
+  ],
   [
     'moe/glm4-moe',
     "GLM-4.5 (8 experts in 2 groups routed by sigmoid scores plus their correction bias, the best group's top 2 renormalised and scaled, an ungated shared expert, a dense first layer; q / k / v biases, per-head q / k norms, RoPE on half of each head; its multi-token prediction layer skipped)",

@@ -79,6 +79,8 @@ export function checkpointTensorNames(tensors: ReadonlyMap<string, unknown>, fam
     return { ...names, afterBlocks: [...names.afterBlocks, `${names.prefix}norm.bias`] };
   // Lfm2Model's final norm is named embedding_norm
   if (family === 'lfm2') return { ...names, afterBlocks: [`${names.prefix}embedding_norm.weight`] };
+  // Ernie4_5_MoeForCausalLM: its lm_head has a bias where use_bias is set (the run stops before the head)
+  if (family === 'ernie4_5_moe') return { ...names, afterBlocks: [...names.afterBlocks, 'lm_head.bias'] };
   // PhiForCausalLM: model.final_layernorm (weight and bias), an lm_head with a bias
   if (family === 'phi')
     return { ...names, afterBlocks: [`${names.prefix}final_layernorm.weight`, `${names.prefix}final_layernorm.bias`, 'lm_head.bias'] };

@@ -29,6 +29,7 @@ import {
   groupedRouting,
   partialRope,
   positiveInteger,
+  positiveNumber,
   refuse,
   refuseQuantised,
   SAVED_HINT,
@@ -85,6 +86,7 @@ export const CHECKPOINT_FAMILIES = [
   'apertus',
   'qwen3_vl_moe_text',
   'hunyuan_v1_dense',
+  'ernie4_5_moe',
 ] as const;
 
 /**
@@ -117,8 +119,17 @@ export interface MoeSpec {
    * the softmax; `normalise` its norm_topk_prob.
    */
   grouped?: Omit<GroupedRouting, 'experts' | 'topK' | 'normalise'>;
-  /** GLM-4.5's shared experts (Glm4MoeMLP, no gate): their width, moe_intermediate_size · n_shared_experts. */
+  /**
+   * GLM-4.5's and ERNIE 4.5's shared experts (Glm4MoeMLP, Ernie4_5_MoeMLP; no gate on their output): their width,
+   * moe_intermediate_size times the shared experts' count; ERNIE's with biases (use_bias).
+   */
   sharedExperts?: number;
+  sharedExpertsBias?: boolean;
+  /**
+   * ERNIE 4.5 (Ernie4_5_MoeTopKRouter): the experts chosen by their softmax probability (float32) plus
+   * moe_statics.e_score_correction_bias, weighted by the probabilities divided by their sum clamped at moe_norm_min.
+   */
+  ernieRouter?: { normMin: number };
   /** Mixtral: block_sparse_moe, experts' w1 (gate), w3 (up), w2 (down); the others: mlp, gate_proj, up_proj, down_proj. */
   mixtralNames: boolean;
   /**
@@ -303,6 +314,42 @@ function moeOf(c: HfConfig, family: DecoderSpec['family'], layers: number, file:
       sparseLayers,
       grouped,
       sharedExperts: (shared as number) > 0 ? intermediate * (shared as number) : undefined,
+      mixtralNames: false,
+      dispatch: expertDispatch(experts, sparseLayers.filter(Boolean).length),
+    };
+  }
+  // Ernie4_5_MoeConfig (ERNIE-4.5-21B-A3B): experts at every moe_layer_interval-th layer from moe_layer_start_index to
+  // moe_layer_end_index (-1: the last), beside moe_num_shared_experts shared experts
+  if (family === 'ernie4_5_moe') {
+    const experts = positiveInteger(c, ['moe_num_experts', 'num_experts'], file, 64);
+    const topK = positiveInteger(c, ['moe_k', 'num_experts_per_tok'], file, 6);
+    if (topK > experts) throw refuse(file, 'moe_k', `moe_k (${topK}) is more than the ${experts} experts`, SAVED_HINT);
+    const start = c.moe_layer_start_index ?? 1;
+    const end = c.moe_layer_end_index === undefined || c.moe_layer_end_index === -1 ? layers - 1 : c.moe_layer_end_index;
+    const interval = positiveInteger(c, 'moe_layer_interval', file, 1);
+    for (const [key, v] of [
+      ['moe_layer_start_index', start],
+      ['moe_layer_end_index', end],
+    ] as const)
+      if (!Number.isSafeInteger(v) || (v as number) < 0)
+        throw refuse(file, key, `${key} is ${JSON.stringify(c[key])}, not a layer index`, SAVED_HINT);
+    const sparseLayers = Array.from(
+      { length: layers },
+      (_, l) => (l + 1) % interval === 0 && l >= (start as number) && l <= (end as number),
+    );
+    const intermediate = positiveInteger(c, 'moe_intermediate_size', file, 1536);
+    const shared = c.moe_num_shared_experts ?? 2;
+    if (!Number.isSafeInteger(shared) || (shared as number) < 0)
+      throw refuse(file, 'moe_num_shared_experts', `moe_num_shared_experts is ${JSON.stringify(shared)}, not a count`, SAVED_HINT);
+    return {
+      experts,
+      topK,
+      normalise: true,
+      intermediate,
+      sparseLayers,
+      ernieRouter: { normMin: Math.fround(positiveNumber(c, 'moe_norm_min', 1e-12, file)) },
+      sharedExperts: (shared as number) > 0 ? intermediate * (shared as number) : undefined,
+      sharedExpertsBias: c.use_bias === true,
       mixtralNames: false,
       dispatch: expertDispatch(experts, sparseLayers.filter(Boolean).length),
     };
@@ -636,6 +683,7 @@ function slidingAttention(
     case 'apertus':
     case 'qwen3_vl_moe_text':
     case 'hunyuan_v1_dense':
+    case 'ernie4_5_moe':
     case 'lfm2':
     case 'olmo_hybrid':
     case 'granitemoehybrid':
@@ -938,7 +986,7 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
   }
   const gptOss = family === 'gpt_oss';
   const glm4Moe = family === 'glm4_moe';
-  const ernie = family === 'ernie4_5';
+  const ernie = family === 'ernie4_5' || family === 'ernie4_5_moe';
   // SeedOssConfig: attention_bias (default true) on q, k, v, attention_out_bias (default false) on o_proj, mlp_bias;
   // Ernie4_5Config: use_bias on every projection
   const familyBiases =

@@ -55,15 +55,17 @@ export function moeBlock(ctx: MoeContext, moe: MoeSpec, block: string, w: string
       ? gemma4Router(ctx, moe, scope, wn, g.one(scope, 'Reshape', [routerX!, ctx.flatShape]))
       : moe.fused === 'gpt_oss' || moe.fused === 'granite'
         ? topKRouter(ctx, moe, scope, wn, flat)
-        : moe.grouped
-          ? groupedSigmoidRouter(
-              ctx,
-              { ...moe.grouped, experts: moe.experts, topK: moe.topK, normalise: moe.normalise },
-              `${scope}/gate`,
-              `${wn}.gate`,
-              flat,
-            )
-          : softmaxRouter(ctx, moe, scope, wn, flat);
+        : moe.ernieRouter
+          ? ernieRouter(ctx, moe, moe.ernieRouter.normMin, `${scope}/gate`, wn, flat)
+          : moe.grouped
+            ? groupedSigmoidRouter(
+                ctx,
+                { ...moe.grouped, experts: moe.experts, topK: moe.topK, normalise: moe.normalise },
+                `${scope}/gate`,
+                `${wn}.gate`,
+                flat,
+              )
+            : softmaxRouter(ctx, moe, scope, wn, flat);
   const expert =
     moe.fused === 'gpt_oss'
       ? gptOssExperts(ctx, moe, scope, wn)
@@ -84,9 +86,11 @@ export function moeBlock(ctx: MoeContext, moe: MoeSpec, block: string, w: string
     ]);
     out = g.one(scope, 'Add', [out, g.one(scope, 'Mul', [gate, shared])]);
   }
-  // Glm4MoeMoE: experts' output + shared_experts(x), no gate
-  if (moe.sharedExperts !== undefined)
-    out = g.one(scope, 'Add', [out, swiglu(ctx, moe, `${scope}/shared_experts`, flat, `${wn}.shared_experts`, moe.sharedExperts)]);
+  // Glm4MoeMoE and Ernie4_5_MoeSparseMoeBlock: experts' output + shared_experts(x), no gate
+  if (moe.sharedExperts !== undefined) {
+    const shared = swiglu(ctx, moe, `${scope}/shared_experts`, flat, `${wn}.shared_experts`, moe.sharedExperts, moe.sharedExpertsBias);
+    out = g.one(scope, 'Add', [out, shared]);
+  }
   return g.one(scope, 'Reshape', [out, ctx.batchShape]);
 }
 
@@ -175,6 +179,31 @@ export function groupedSigmoidRouter(
   return { chosen, routing: g.cast(scope, routing, FLOAT, g.act) };
 }
 
+/**
+ * Ernie4_5_MoeTopKRouter on the tokens `flat` [n, hidden], in float32: probabilities softmax(x W_gateᵀ); the top k
+ * of probabilities + moe_statics.e_score_correction_bias ([1, experts] as saved); their probabilities divided by
+ * their sum clamped below at moe_norm_min.
+ */
+function ernieRouter(
+  { g, weights, projections, hidden }: MoeContext,
+  moe: MoeSpec,
+  normMin: number,
+  scope: string,
+  wn: string,
+  flat: string,
+): Routing {
+  const f32 = (op: string, inputs: string[], attrs = [] as ReturnType<typeof intAttr>[]) => g.one(scope, op, inputs, attrs, FLOAT);
+  const logits = g.cast(scope, projections.linearRows(scope, flat, `${wn}.gate`, moe.experts, false, hidden), g.act, FLOAT);
+  const probs = f32('Softmax', [logits], [intAttr('axis', -1)]);
+  const bias = g.cast(scope, weights.get(`${wn}.moe_statics.e_score_correction_bias`, [1, moe.experts]), g.act, FLOAT);
+  const [, chosen] = topK(g, scope, f32('Add', [probs, bias]), moe.topK, FLOAT);
+  const top = f32('GatherElements', [probs, chosen], [intAttr('axis', 1)]);
+  const lastAxis = g.int64s('sae_diff.axis_last', [-1]);
+  const floor = g.floats(`sae_diff.norm_min_${normMin}`, Float32Array.of(normMin), []);
+  const sum = f32('Max', [f32('ReduceSum', [top, lastAxis], [intAttr('keepdims', 1)]), floor]);
+  return { chosen, routing: g.cast(scope, f32('Div', [top, sum]), FLOAT, g.act) };
+}
+
 /** Each token's chosen experts [n, k] and their routing weights [n, k] in the activations' type. */
 export interface Routing {
   chosen: string;
@@ -225,19 +254,21 @@ function swigluExperts(ctx: MoeContext, moe: MoeSpec, wn: string): Expert {
   return (sc, rows, e) => swiglu(ctx, moe, sc, rows, `${wn}.experts.${e}`, moe.intermediate);
 }
 
-/** down(silu(gate(x)) · up(x)) of the projections under `name` (Mixtral's w1 / w3 / w2). */
-function swiglu({ g, projections, hidden, silu }: MoeContext, moe: MoeSpec, sc: string, rows: string, name: string, width: number): string {
+/** down(silu(gate(x)) · up(x)) of the projections under `name` (Mixtral's w1 / w3 / w2), with biases where `bias`. */
+function swiglu(
+  { g, projections, hidden, silu }: MoeContext,
+  moe: MoeSpec,
+  sc: string,
+  rows: string,
+  name: string,
+  width: number,
+  bias = false,
+): string {
   const [gateName, upName, downName] = moe.mixtralNames ? ['w1', 'w3', 'w2'] : ['gate_proj', 'up_proj', 'down_proj'];
-  const gate = projections.linearRows(`${sc}/${gateName}`, rows, `${name}.${gateName}`, width, false, hidden);
-  const up = projections.linearRows(`${sc}/${upName}`, rows, `${name}.${upName}`, width, false, hidden);
-  return projections.linearRows(
-    `${sc}/${downName}`,
-    g.one(sc, 'Mul', [silu(`${sc}/act_fn`, gate), up]),
-    `${name}.${downName}`,
-    hidden,
-    false,
-    width,
-  );
+  const gate = projections.linearRows(`${sc}/${gateName}`, rows, `${name}.${gateName}`, width, bias, hidden);
+  const up = projections.linearRows(`${sc}/${upName}`, rows, `${name}.${upName}`, width, bias, hidden);
+  const activated = g.one(sc, 'Mul', [silu(`${sc}/act_fn`, gate), up]);
+  return projections.linearRows(`${sc}/${downName}`, activated, `${name}.${downName}`, hidden, bias, width);
 }
 
 /**
