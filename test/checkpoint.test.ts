@@ -14,7 +14,7 @@ import { SaeDiffError } from '../src/engine/core/errors';
 import { checkpointSpec, decoderSpec } from '../src/engine/model/checkpoint/decoderConfig';
 import type { NemotronHSpec } from '../src/engine/model/checkpoint/nemotronHConfig';
 import { ropeInverseFrequencies } from '../src/engine/model/checkpoint/ropeFrequencies';
-import { readLoraAdapter } from '../src/engine/model/checkpoint/loraAdapter';
+import { type LoraAdapter, readLoraAdapter } from '../src/engine/model/checkpoint/loraAdapter';
 import {
   adapterSource,
   checkpointCompute,
@@ -1074,27 +1074,22 @@ test("a PEFT LoRA fine-tune of Qwen2.5-VL (all-linear: its text decoder's projec
   const folder = path.join(REPO_ROOT, 'test', 'fixtures', 'vision-language', 'qwen2_5-vl');
   const adapter = readLoraAdapter(path.join(folder, 'lora'));
   assert.ok([...adapter.modules.keys()].some((m) => m.startsWith('model.visual.')));
-  for (const d of await differenceFromExpected(
-    adapterSource(sourceOf(folder), adapter),
-    expectedIn(path.join(folder, 'lora')),
-    'resid_post',
-    cpu,
-  ))
-    assert.ok(d.absolute < 1e-5 * Math.max(1, d.largest), `layer ${d.layer}: ${d.absolute} (largest ${d.largest})`);
+  await assertAsPeftComputes(folder, adapter);
 });
 
 test('a LoRA adapter on the attention of a Qwen3-MoE checkpoint gives what PEFT computes with it (test/fixtures/moe/qwen3-moe/lora)', async () => {
   const folder = path.join(REPO_ROOT, 'test', 'fixtures', 'moe', 'qwen3-moe');
   const adapter = readLoraAdapter(path.join(folder, 'lora'));
   assert.equal(adapter.modules.size, 3 * 4);
-  for (const d of await differenceFromExpected(
-    adapterSource(sourceOf(folder), adapter),
-    expectedIn(path.join(folder, 'lora')),
-    'resid_post',
-    cpu,
-  ))
-    assert.ok(d.absolute < 1e-5 * Math.max(1, d.largest), `layer ${d.layer}: ${d.absolute} (largest ${d.largest})`);
+  await assertAsPeftComputes(folder, adapter);
 });
+
+/** The adapter in folder/lora over the checkpoint in `folder` gives the resid_post PEFT computes (its expected.json). */
+async function assertAsPeftComputes(folder: string, adapter: LoraAdapter): Promise<void> {
+  const expected = expectedIn(path.join(folder, 'lora'));
+  for (const d of await differenceFromExpected(adapterSource(sourceOf(folder), adapter), expected, 'resid_post', cpu))
+    assert.ok(d.absolute < 1e-5 * Math.max(1, d.largest), `layer ${d.layer}: ${d.absolute} (largest ${d.largest})`);
+}
 
 test("Qwen2.5-VL's config.json as the hub ships it (the text model's keys at the top level, rope_scaling type mrope) reads as the saved text_config", () => {
   const file = path.join(REPO_ROOT, 'test', 'fixtures', 'vision-language', 'qwen2_5-vl', 'config.json');
