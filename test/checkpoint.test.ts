@@ -26,6 +26,7 @@ import {
 import { declaredElemTypes, graphOf, TensorDataType } from '../src/engine/model/onnxGraph';
 import { embeddingsOnCpu } from '../src/engine/model/oversizedWeights';
 import { HookedModel, type TokenBatch } from '../src/engine/model/runner';
+import { attentionWidth } from '../src/engine/model/modelFolder';
 import { readUnembedding, type Unembedding } from '../src/engine/report/unembedding';
 import type { SaeDiffReport } from '../src/shared/reportTypes';
 import { checkpointFolder, checkpointFromDynamo, float16Checkpoint } from './helpers/checkpoints';
@@ -384,7 +385,7 @@ test('what the checkpoint builder does not build is refused, naming the config k
     [
       { model_type: 'gemma3n' },
       'model_type',
-      /model_type "gemma3n" cannot run from safetensors: sae-diff builds llama, mistral, qwen2, qwen3, gemma, gemma2, gemma3_text, phi3, smollm3, olmo2, olmo3, granite, starcoder2, glm, glm4, stablelm, mixtral, qwen2_moe, qwen3_moe, olmoe, qwen3_5_text, qwen3_5_moe_text, ministral3, gemma4_text, lfm2, olmo_hybrid, granitemoehybrid, exaone4, cohere, cohere2, gpt_oss, qwen3_next, glm4_moe, seed_oss, ernie4_5, apertus, qwen3_vl_moe_text, hunyuan_v1_dense, ernie4_5_moe, gemma3, qwen3_5, qwen3_5_moe, mistral3, gemma4, qwen3_vl, qwen3_vl_moe, qwen2_5_vl, qwen2_vl, gpt2, gpt_neox, phi, nemotron_h checkpoints/,
+      /model_type "gemma3n" cannot run from safetensors: sae-diff builds llama, mistral, qwen2, qwen3, gemma, gemma2, gemma3_text, phi3, smollm3, olmo2, olmo3, granite, starcoder2, glm, glm4, stablelm, mixtral, qwen2_moe, qwen3_moe, olmoe, qwen3_5_text, qwen3_5_moe_text, ministral3, gemma4_text, lfm2, olmo_hybrid, granitemoehybrid, exaone4, cohere, cohere2, gpt_oss, qwen3_next, glm4_moe, seed_oss, ernie4_5, apertus, qwen3_vl_moe_text, hunyuan_v1_dense, ernie4_5_moe, glm4_moe_lite, gemma3, qwen3_5, qwen3_5_moe, mistral3, gemma4, qwen3_vl, qwen3_vl_moe, qwen2_5_vl, qwen2_vl, gpt2, gpt_neox, phi, nemotron_h checkpoints/,
     ],
     [{ model_type: 'gemma3' }, 'text_config', /A gemma3 config\.json needs its text_config/],
     [{ model_type: 'gemma3', text_config: { head_dim: 7 } }, 'text_config.head_dim', /The head dimension 7 is not an even integer/],
@@ -996,6 +997,10 @@ const MOE: [string, string][] = [
     "ERNIE 4.5 MoE (4 experts chosen by probability plus a correction bias, weighted by probabilities renormalised, 2 biased shared experts, a dense first layer; RoPE over even / odd pairs, biases on every projection but the experts')",
   ],
   [
+    'moe/glm4-moe-lite',
+    "GLM-4.7-Flash (multi-head latent attention: queries through a low-rank norm, keys and values from one normalised latent, RoPE over even / odd pairs on a part shared by all heads' keys, values of their own width; GLM-4.5's experts)",
+  ],
+  [
     'moe/glm4-moe',
     "GLM-4.5 (8 experts in 2 groups routed by sigmoid scores plus their correction bias, the best group's top 2 renormalised and scaled, an ungated shared expert, a dense first layer; q / k / v biases, per-head q / k norms, RoPE on half of each head; its multi-token prediction layer skipped)",
   ],
@@ -1075,6 +1080,19 @@ test("a PEFT LoRA fine-tune of Qwen2.5-VL (all-linear: its text decoder's projec
   const adapter = readLoraAdapter(path.join(folder, 'lora'));
   assert.ok([...adapter.modules.keys()].some((m) => m.startsWith('model.visual.')));
   await assertAsPeftComputes(folder, adapter);
+});
+
+test("GLM-4.7-Flash's attn_z is what o_proj reads, each head's v_head_dim values, as the editor sizes it", async () => {
+  const folder = path.join(REPO_ROOT, 'test', 'fixtures', 'moe', 'glm4-moe-lite');
+  const config = JSON.parse(fs.readFileSync(path.join(folder, 'config.json'), 'utf8'));
+  assert.equal(attentionWidth(config), 4 * 24);
+  const { batch } = expectedIn(folder);
+  const model = await HookedModel.load(sourceOf(folder), { targets: [1], hookPoint: 'attn_z', tensorNames: new Map() }, cpu);
+  try {
+    assert.equal((await model.run(batch)).get(1)!.hidden, 4 * 24);
+  } finally {
+    await model.release();
+  }
 });
 
 test('a LoRA adapter on the attention of a Qwen3-MoE checkpoint gives what PEFT computes with it (test/fixtures/moe/qwen3-moe/lora)', async () => {

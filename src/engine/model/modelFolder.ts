@@ -57,6 +57,11 @@ export function attentionHeads(config: HfModelConfig): AttentionHeads | undefine
   // Gemma 4's full-attention layers have heads of their own size (global_head_dim, per_layer_config): no one width
   if (c.global_head_dim !== undefined || c.per_layer_config !== undefined) return undefined;
   const heads = positiveInteger(c.num_attention_heads ?? c.n_head ?? c.num_heads);
+  // multi-head latent attention (GLM-4.7-Flash): o_proj reads each head's v_head_dim values
+  if (c.kv_lora_rank !== undefined && heads !== undefined) {
+    const value = positiveInteger(c.v_head_dim);
+    return value === undefined ? undefined : { heads, kvHeads: heads, headDim: value };
+  }
   const hidden = hiddenSize(config);
   if (heads === undefined) return undefined;
   const headDim = positiveInteger(c.head_dim) ?? (hidden !== undefined && hidden % heads === 0 ? hidden / heads : undefined);
@@ -195,7 +200,7 @@ function adapterFiles(spec: ModelSpec, where: SourceLocation, base: ModelFiles |
 
 /** The architectures whose safetensors run as they are (model/checkpoint/), as a download hint names them. */
 export const CHECKPOINT_ARCHITECTURES =
-  'Llama, Mistral (and Mistral 3, Ministral 3), Qwen2, 3, 3.5 and Qwen3-Next, Qwen2-VL, Qwen2.5-VL and Qwen3-VL (their text decoders), Gemma 1 to 4, Phi, SmolLM3, OLMo 2, 3 and Hybrid, Granite 3 and 4.0-H (Tiny and Small with their experts), StarCoder2, GLM and GLM-4, StableLM 2, LFM2, Nemotron-H (Nemotron 3 with its experts), EXAONE 4, Cohere and Cohere2, Seed-OSS, ERNIE 4.5, Apertus, Hunyuan, GPT-2, GPT-NeoX and the mixtures of experts Mixtral, Qwen-MoE (2, 3 and 3.5), OLMoE, GLM-4.5, ERNIE 4.5 and GPT-OSS (its MXFP4 release too)';
+  'Llama, Mistral (and Mistral 3, Ministral 3), Qwen2, 3, 3.5 and Qwen3-Next, Qwen2-VL, Qwen2.5-VL and Qwen3-VL (their text decoders), Gemma 1 to 4, Phi, SmolLM3, OLMo 2, 3 and Hybrid, Granite 3 and 4.0-H (Tiny and Small with their experts), StarCoder2, GLM and GLM-4, StableLM 2, LFM2, Nemotron-H (Nemotron 3 with its experts), EXAONE 4, Cohere and Cohere2, Seed-OSS, ERNIE 4.5, Apertus, Hunyuan, GPT-2, GPT-NeoX and the mixtures of experts Mixtral, Qwen-MoE (2, 3 and 3.5), OLMoE, GLM-4.5 and 4.7-Flash, ERNIE 4.5 and GPT-OSS (its MXFP4 release too)';
 
 /** What to do about a folder without a model. */
 export const NO_MODEL_HINT =

@@ -87,6 +87,7 @@ export const CHECKPOINT_FAMILIES = [
   'qwen3_vl_moe_text',
   'hunyuan_v1_dense',
   'ernie4_5_moe',
+  'glm4_moe_lite',
 ] as const;
 
 /**
@@ -221,6 +222,12 @@ export interface DecoderSpec {
   visionTower?: boolean;
   /** Mixtral, Qwen2-MoE, Qwen3-MoE, OLMoE, Qwen 3.5-MoE, GPT-OSS, Granite 4.0-H Tiny / Small, Gemma 4 26B-A4B: the experts. */
   moe?: MoeSpec;
+  /**
+   * GLM-4.7-Flash's multi-head latent attention (Glm4MoeLiteAttention): q_lora_rank (undefined: q_proj), kv_lora_rank,
+   * each head's key and query dims without RoPE (nope) and with it (rope: headDim, what RoPE rotates), and its value
+   * dims. attentionScale is (nope + rope)^-0.5, times YaRN's mscale(factor, mscale_all_dim)² where set.
+   */
+  mla?: { qLoraRank?: number; kvLoraRank: number; nope: number; rope: number; value: number };
   /** Hunyuan: the per-head q / k norms apply after RoPE (query_layernorm, key_layernorm). */
   qkNormAfterRope?: boolean;
   /** GLM-4.5: its multi-token prediction layers saved after the decoder's (num_nextn_predict_layers), never run. */
@@ -294,14 +301,24 @@ function moeOf(c: HfConfig, family: DecoderSpec['family'], layers: number, file:
   }
   // Glm4MoeConfig (GLM-4.5, 4.6): experts from layer first_k_dense_replace on, routed DeepSeek-V3's way, beside
   // n_shared_experts ungated shared experts
-  if (family === 'glm4_moe') {
+  if (family === 'glm4_moe' || family === 'glm4_moe_lite') {
     const experts = positiveInteger(c, ['n_routed_experts', 'num_local_experts'], file, 128);
     const topK = positiveInteger(c, 'num_experts_per_tok', file, 8);
     const { normalise, ...grouped } = groupedRouting(c, file, experts, topK);
     const dense = c.first_k_dense_replace ?? 1;
     if (!Number.isSafeInteger(dense) || (dense as number) < 0)
       throw refuse(file, 'first_k_dense_replace', `first_k_dense_replace is ${JSON.stringify(dense)}, not a layer count`, SAVED_HINT);
-    const sparseLayers = Array.from({ length: layers }, (_, l) => l >= (dense as number));
+    // Glm4MoeLiteConfig: mlp_layer_types ("dense" / "sparse"), else the first layer dense
+    const types = family === 'glm4_moe_lite' ? c.mlp_layer_types : undefined;
+    if (
+      types !== undefined &&
+      types !== null &&
+      (!Array.isArray(types) || types.length !== layers || types.some((t) => t !== 'dense' && t !== 'sparse'))
+    )
+      throw refuse(file, 'mlp_layer_types', `mlp_layer_types must name "dense" or "sparse" for each of the ${layers} layers`, SAVED_HINT);
+    const sparseLayers = Array.isArray(types)
+      ? types.map((t) => t === 'sparse')
+      : Array.from({ length: layers }, (_, l) => l >= (family === 'glm4_moe_lite' ? 1 : (dense as number)));
     const intermediate = positiveInteger(c, 'moe_intermediate_size', file, 1408);
     const shared = c.n_shared_experts ?? 1;
     if (!Number.isSafeInteger(shared) || (shared as number) < 0)
@@ -684,6 +701,7 @@ function slidingAttention(
     case 'qwen3_vl_moe_text':
     case 'hunyuan_v1_dense':
     case 'ernie4_5_moe':
+    case 'glm4_moe_lite':
     case 'lfm2':
     case 'olmo_hybrid':
     case 'granitemoehybrid':
@@ -916,6 +934,36 @@ function refuseOtherSwigluLimit(c: HfConfig, file: string): void {
     );
 }
 
+/** Glm4MoeLiteConfig's multi-head latent attention sizes (its defaults where config.json leaves them out). */
+function latentAttentionOf(c: HfConfig, file: string): NonNullable<DecoderSpec['mla']> {
+  const rope = positiveInteger(c, 'qk_rope_head_dim', file, 64);
+  if (rope % 2 !== 0) throw refuse(file, 'qk_rope_head_dim', `qk_rope_head_dim ${rope} is not even`, SAVED_HINT);
+  return {
+    qLoraRank: c.q_lora_rank === null ? undefined : positiveInteger(c, 'q_lora_rank', file, 768),
+    kvLoraRank: positiveInteger(c, 'kv_lora_rank', file, 512),
+    nope: positiveInteger(c, 'qk_nope_head_dim', file, 192),
+    rope,
+    value: positiveInteger(c, 'v_head_dim', file, 256),
+  };
+}
+
+/**
+ * Glm4MoeLiteAttention's scaling (yarn_apply_mscale): (nope + rope)^-0.5, times mscale(factor, mscale_all_dim)² when
+ * the RoPE is not the default one and sets mscale_all_dim (mscale = 0.1 · m · ln(factor) + 1 for factor > 1).
+ */
+function latentAttentionScale(c: HfConfig, mla: NonNullable<DecoderSpec['mla']>, file: string): number {
+  let scale = Math.pow(mla.nope + mla.rope, -0.5);
+  const params = (c.rope_parameters ?? c.rope_scaling ?? {}) as Record<string, unknown>;
+  const type = params.rope_type ?? params.type ?? 'default';
+  const all = params.mscale_all_dim;
+  if (type !== 'default' && typeof all === 'number' && all !== 0) {
+    const factor = finite(params.factor, 'rope_parameters.factor', file);
+    const mscale = factor <= 1 ? 1 : 0.1 * all * Math.log(factor) + 1;
+    scale *= mscale * mscale;
+  }
+  return Math.fround(scale);
+}
+
 /**
  * HunYuanDenseV1RotaryEmbedding's "dynamic" RoPE with an alpha (DynamicNTKAlphaRotary, as the released configs set
  * it): default RoPE at base rope_theta · alpha^(head_dim / (head_dim - 2)), computed in float64 as Python does. The
@@ -986,6 +1034,7 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
   }
   const gptOss = family === 'gpt_oss';
   const glm4Moe = family === 'glm4_moe';
+  const mla = family === 'glm4_moe_lite' ? latentAttentionOf(c, configFile) : undefined;
   const ernie = family === 'ernie4_5' || family === 'ernie4_5_moe';
   // SeedOssConfig: attention_bias (default true) on q, k, v, attention_out_bias (default false) on o_proj, mlp_bias;
   // Ernie4_5Config: use_bias on every projection
@@ -1048,9 +1097,11 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
       SAVED_HINT,
     );
   // Gemma2Config's defaults: head_dim 256, query_pre_attn_scalar 256, attn_logit_softcapping 50 (null: none)
-  const headDim =
-    // Gemma2Config's head_dim defaults to 256, GlmConfig's, Glm4Config's, SeedOssConfig's and Ernie4_5Config's to 128
-    c.head_dim === undefined || c.head_dim === null
+  const headDim = mla
+    ? // multi-head latent attention: RoPE rotates each head's qk_rope_head_dim dims
+      mla.rope
+    : // Gemma2Config's head_dim defaults to 256, GlmConfig's, Glm4Config's, SeedOssConfig's and Ernie4_5Config's to 128
+      c.head_dim === undefined || c.head_dim === null
       ? gemma || gemma4 || qwen35
         ? 256
         : glm || ernie || family === 'seed_oss'
@@ -1114,7 +1165,7 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
         ? finite(c.norm_eps ?? 1e-5, 'norm_eps', configFile)
         : finite(
             c.rms_norm_eps ??
-              (phi3 || olmo || family === 'olmoe' || family === 'mixtral' || gptOss || glm4Moe || apertus || hunyuan
+              (phi3 || olmo || family === 'olmoe' || family === 'mixtral' || gptOss || glm4Moe || mla || apertus || hunyuan
                 ? 1e-5
                 : glm
                   ? 1.5625e-7
@@ -1150,8 +1201,10 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
     ropeAttentionFactor: longrope ? Math.fround(longrope.attentionFactor) : yarnScale !== undefined ? Math.fround(yarnScale) : undefined,
     fusedProjections: phi3,
     // GLM's and Cohere's rotate_half pairs each even dim with the odd one after it
-    // ERNIE 4.5's too, on the whole head (its rotary embedding is GLM's)
-    rotaryInterleaved: glm || cohere || ernie || undefined,
+    // ERNIE 4.5's too, on the whole head (its rotary embedding is GLM's); GLM-4.7-Flash's where rope_interleave
+    // (default true: apply_rotary_pos_emb_interleave's output, its pairs' halves apart, gives q and k alike the same
+    // order, so their products are these)
+    rotaryInterleaved: glm || cohere || ernie || (mla !== undefined && c.rope_interleave !== false) || undefined,
     branchNorms: family === 'glm4' || undefined,
     // EXAONE 4's full layers rotate nothing when the model has sliding ones (its global NoPE)
     noRopeLayers:
@@ -1225,11 +1278,13 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
     // Gemma4TextAttention's scaling is 1 (its q_norm and k_norm set the scale)
     attentionScale: gemma4
       ? 1
-      : granite
-        ? multiplier('attention_multiplier')
-        : Math.fround(
-            Math.pow(gemma && !gemma1 ? finite(c.query_pre_attn_scalar ?? 256, 'query_pre_attn_scalar', configFile) : headDim, -0.5),
-          ),
+      : mla
+        ? latentAttentionScale(c, mla, configFile)
+        : granite
+          ? multiplier('attention_multiplier')
+          : Math.fround(
+              Math.pow(gemma && !gemma1 ? finite(c.query_pre_attn_scalar ?? 256, 'query_pre_attn_scalar', configFile) : headDim, -0.5),
+            ),
     residualScale: granite ? multiplier('residual_multiplier') : undefined,
     // Gemma2Config defaults the soft-cap to 50, Gemma3TextConfig to none
     softcap:
@@ -1240,11 +1295,13 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
     moe: moeOf(c, family, layers, configFile),
     attentionOutputGate: qwen35 || undefined,
     attentionSinks: gptOss || undefined,
-    mtpLayers: glm4Moe
-      ? c.num_nextn_predict_layers === 0
-        ? undefined
-        : positiveInteger(c, 'num_nextn_predict_layers', configFile, 1)
-      : undefined,
+    mla,
+    mtpLayers:
+      glm4Moe || mla
+        ? c.num_nextn_predict_layers === 0
+          ? undefined
+          : positiveInteger(c, 'num_nextn_predict_layers', configFile, 1)
+        : undefined,
     linearAttention:
       qwen35 || olmoHybrid
         ? linearAttentionOf(c, layers, configFile, olmoHybrid ? 'olmo_hybrid' : family === 'qwen3_next' ? 'qwen3_next' : 'qwen3_5', eps)

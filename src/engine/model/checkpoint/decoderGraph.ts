@@ -47,6 +47,9 @@ import type { LoraAdapter } from './loraAdapter';
 import { moeBlock, type MoeContext } from './moeBlock';
 import { FLOAT, FLOAT16, INT64, ints } from './scopedGraph';
 
+/** Glm4MoeLiteRMSNorm's default eps, which its attention's q_a_layernorm and kv_a_layernorm keep. */
+const LATENT_NORM_EPS = 1e-6;
+
 export interface DecoderGraphOptions {
   adapter?: LoraAdapter;
   /** The activations' type: float32, or float16 for a float16 checkpoint on a GPU. */
@@ -115,8 +118,8 @@ export function buildDecoderGraph(
 
   const linear = projections.linear.bind(projections);
   /** RMSNorm over x's last axis, of `width` (hidden, or head_dim for Qwen3's q_norm / k_norm); no weight: normalised only. */
-  const rmsNorm = (scope: string, x: string, weightName: string | undefined, width = hidden) => {
-    const normed = rmsNormalized(g, scope, g.cast(scope, x, act, FLOAT), spec.rmsNormEps);
+  const rmsNorm = (scope: string, x: string, weightName: string | undefined, width = hidden, eps = spec.rmsNormEps) => {
+    const normed = rmsNormalized(g, scope, g.cast(scope, x, act, FLOAT), eps);
     // Gemma4RMSNorm(with_scale=False): normalised in float32, then to x's type
     if (weightName === undefined) return g.cast(scope, normed, FLOAT, act);
     if (spec.gemmaNorms) {
@@ -188,7 +191,9 @@ export function buildDecoderGraph(
         ? shortConv({ g, weights, projections, hidden }, spec.shortConv, block, w, normed)
         : spec.mamba?.layers[l]
           ? mamba2({ g, weights, projections, hidden, eps: spec.rmsNormEps }, spec.mamba, block, w, normed)
-          : selfAttention(l, block, w, normed);
+          : spec.mla
+            ? latentAttention(l, block, w, normed)
+            : selfAttention(l, block, w, normed);
     if (spec.parallelBlock) {
       // CohereDecoderLayer: residual + attention(h) + mlp(h), one norm h; summed attention + MLP first, as Phi's block
       // is, so that no sum of the residual and one branch poses as resid_mid (float32 rounding apart, the same)
@@ -325,9 +330,21 @@ export function buildDecoderGraph(
     if (spec.gemma4Layers && !shared) sharedKv.set(l, { k: keys, v: values });
     const kr = repeatKv(g, attn, keys, heads, kvHeads, headDim);
     const vr = repeatKv(g, attn, values, heads, kvHeads, headDim);
+    let merged = attend(attn, w, sliding, qr, kr, vr, heads * headDim, scale);
+    if (outputGate) merged = g.one(attn, 'Mul', [merged, outputGate]);
+    return linear(`${attn}/${names.output}`, merged, `${w}.self_attn.${names.output}`, hidden, spec.oBias, heads * headDim);
+  }
+
+  /**
+   * Eager attention over the heads' queries, keys and values [B, heads, S, *] (keys repeated for their queries): q kᵀ
+   * times `scaleName`, rounded to the activations' type as transformers computes it, then (Gemma 2) soft-capped, masked
+   * (causal, padding and a sliding layer's window) and softmaxed in float32 (GPT-OSS: with its sinks), times v; the
+   * heads merged to [B, S, `width`].
+   */
+  function attend(attn: string, w: string, sliding: boolean, qr: string, kr: string, vr: string, width: number, scaleName: string): string {
     const products = g.one(attn, 'MatMul', [qr, g.one(attn, 'Transpose', [kr], [ints('perm', [0, 1, 3, 2])])]);
     // q kᵀ * scaling, rounded to the activations' type as transformers computes it, then softmax in float32
-    let scores = g.one(attn, 'Mul', [g.cast(attn, products, act, FLOAT), scale], [], FLOAT);
+    let scores = g.one(attn, 'Mul', [g.cast(attn, products, act, FLOAT), scaleName], [], FLOAT);
     if (spec.softcap !== undefined) {
       // Gemma 2: attn_weights / softcap, tanh, * softcap, before the mask
       const cap = g.floats('sae_diff.softcap', Float32Array.of(spec.softcap), []);
@@ -339,9 +356,58 @@ export function buildDecoderGraph(
       ? softmaxWithSinks(attn, maskedLogits, `${w}.self_attn.sinks`)
       : g.one(attn, 'Softmax', [maskedLogits], [intAttr('axis', -1)], FLOAT);
     const context = g.one(attn, 'Transpose', [g.one(attn, 'MatMul', [g.cast(attn, probs, FLOAT, act), vr])], [ints('perm', [0, 2, 1, 3])]);
-    let merged = g.one(attn, 'Reshape', [context, g.int64s(`sae_diff.merge_heads_${heads * headDim}`, [0, 0, heads * headDim])]);
-    if (outputGate) merged = g.one(attn, 'Mul', [merged, outputGate]);
-    return linear(`${attn}/${names.output}`, merged, `${w}.self_attn.${names.output}`, hidden, spec.oBias, heads * headDim);
+    return g.one(attn, 'Reshape', [context, g.int64s(`sae_diff.merge_heads_${width}`, [0, 0, width])]);
+  }
+
+  /**
+   * DeepSeek-V2's multi-head latent attention (transformers 5.18 Glm4MoeLiteAttention): queries through q_a_proj,
+   * q_a_layernorm and q_b_proj (or q_proj), each head's split into a part without RoPE and `rope` dims rotated; keys
+   * and values from kv_a_proj_with_mqa's latent (normalised by kv_a_layernorm, expanded per head by kv_b_proj into
+   * each key's part without RoPE and its value) and its `rope` dims, rotated once and shared by every head's key.
+   */
+  function latentAttention(l: number, block: string, w: string, normed: string): string {
+    const mla = spec.mla!;
+    const attn = `${block}/self_attn`;
+    const sliding = spec.slidingLayers?.[l] === true;
+    const qkDim = mla.nope + mla.rope;
+    const split = (t: string, sizes: number[], type: number | null = act) =>
+      g.op(attn, 'Split', [t, g.int64s(`sae_diff.split_${sizes.join('_')}`, sizes)], [intAttr('axis', -1)], sizes.length, type);
+    const heads4 = (t: string, n: number, size: number) =>
+      g.one(
+        attn,
+        'Transpose',
+        [g.one(attn, 'Reshape', [t, g.int64s(`sae_diff.heads_${n}_${size}`, [0, 0, n, size])])],
+        [ints('perm', [0, 2, 1, 3])],
+      );
+    let q: string;
+    if (mla.qLoraRank === undefined) q = linear(`${attn}/q_proj`, normed, `${w}.self_attn.q_proj`, heads * qkDim, false, hidden);
+    else {
+      const low = linear(`${attn}/q_a_proj`, normed, `${w}.self_attn.q_a_proj`, mla.qLoraRank, spec.qkvBias, hidden);
+      // Glm4MoeLiteAttention builds its latent norms without an eps: Glm4MoeLiteRMSNorm's default 1e-6
+      const lowNormed = rmsNorm(`${attn}/q_a_layernorm`, low, `${w}.self_attn.q_a_layernorm.weight`, mla.qLoraRank, LATENT_NORM_EPS);
+      q = linear(`${attn}/q_b_proj`, lowNormed, `${w}.self_attn.q_b_proj`, heads * qkDim, false, mla.qLoraRank);
+    }
+    const [qPass, qRot] = split(heads4(q, heads, qkDim), [mla.nope, mla.rope]);
+    const latent = linear(
+      `${attn}/kv_a_proj_with_mqa`,
+      normed,
+      `${w}.self_attn.kv_a_proj_with_mqa`,
+      mla.kvLoraRank + mla.rope,
+      spec.qkvBias,
+      hidden,
+    );
+    const [kvLatent, kRotFlat] = split(latent, [mla.kvLoraRank, mla.rope]);
+    const kvNormed = rmsNorm(`${attn}/kv_a_layernorm`, kvLatent, `${w}.self_attn.kv_a_layernorm.weight`, mla.kvLoraRank, LATENT_NORM_EPS);
+    const kv = linear(`${attn}/kv_b_proj`, kvNormed, `${w}.self_attn.kv_b_proj`, heads * (mla.nope + mla.value), false, mla.kvLoraRank);
+    const [kPass, values] = split(heads4(kv, heads, mla.nope + mla.value), [mla.nope, mla.value]);
+    const kRot = g.one(attn, 'Expand', [
+      rotation.apply(attn, heads4(kRotFlat, 1, mla.rope), globalRotary),
+      g.int64s(`sae_diff.expand_heads_${heads}`, [1, heads, 1, 1]),
+    ]);
+    const query = g.one(attn, 'Concat', [qPass, rotation.apply(attn, qRot, globalRotary)], [intAttr('axis', -1)]);
+    const keys = g.one(attn, 'Concat', [kPass, kRot], [intAttr('axis', -1)]);
+    const merged = attend(attn, w, sliding, query, keys, values, heads * mla.value, scale);
+    return linear(`${attn}/${names.output}`, merged, `${w}.self_attn.${names.output}`, hidden, spec.oBias, heads * mla.value);
   }
 
   /**
