@@ -330,21 +330,21 @@ export function buildDecoderGraph(
     if (spec.gemma4Layers && !shared) sharedKv.set(l, { k: keys, v: values });
     const kr = repeatKv(g, attn, keys, heads, kvHeads, headDim);
     const vr = repeatKv(g, attn, values, heads, kvHeads, headDim);
-    let merged = attend(attn, w, sliding, qr, kr, vr, heads * headDim, scale);
+    let merged = attend(attn, w, sliding, qr, kr, vr, heads * headDim);
     if (outputGate) merged = g.one(attn, 'Mul', [merged, outputGate]);
     return linear(`${attn}/${names.output}`, merged, `${w}.self_attn.${names.output}`, hidden, spec.oBias, heads * headDim);
   }
 
   /**
    * Eager attention over the heads' queries, keys and values [B, heads, S, *] (keys repeated for their queries): q kᵀ
-   * times `scaleName`, rounded to the activations' type as transformers computes it, then (Gemma 2) soft-capped, masked
+   * times the spec's attentionScale, rounded to the activations' type as transformers computes it, then (Gemma 2) soft-capped, masked
    * (causal, padding and a sliding layer's window) and softmaxed in float32 (GPT-OSS: with its sinks), times v; the
    * heads merged to [B, S, `width`].
    */
-  function attend(attn: string, w: string, sliding: boolean, qr: string, kr: string, vr: string, width: number, scaleName: string): string {
+  function attend(attn: string, w: string, sliding: boolean, qr: string, kr: string, vr: string, width: number): string {
     const products = g.one(attn, 'MatMul', [qr, g.one(attn, 'Transpose', [kr], [ints('perm', [0, 1, 3, 2])])]);
     // q kᵀ * scaling, rounded to the activations' type as transformers computes it, then softmax in float32
-    let scores = g.one(attn, 'Mul', [g.cast(attn, products, act, FLOAT), scaleName], [], FLOAT);
+    let scores = g.one(attn, 'Mul', [g.cast(attn, products, act, FLOAT), scale], [], FLOAT);
     if (spec.softcap !== undefined) {
       // Gemma 2: attn_weights / softcap, tanh, * softcap, before the mask
       const cap = g.floats('sae_diff.softcap', Float32Array.of(spec.softcap), []);
@@ -406,7 +406,7 @@ export function buildDecoderGraph(
     ]);
     const query = g.one(attn, 'Concat', [qPass, rotation.apply(attn, qRot, globalRotary)], [intAttr('axis', -1)]);
     const keys = g.one(attn, 'Concat', [kPass, kRot], [intAttr('axis', -1)]);
-    const merged = attend(attn, w, sliding, query, keys, values, heads * mla.value, scale);
+    const merged = attend(attn, w, sliding, query, keys, values, heads * mla.value);
     return linear(`${attn}/${names.output}`, merged, `${w}.self_attn.${names.output}`, hidden, spec.oBias, heads * mla.value);
   }
 

@@ -239,7 +239,7 @@ function topKRouter({ g, projections, hidden }: MoeContext, moe: MoeSpec, scope:
   return { chosen, routing: g.cast(router, g.one(router, 'Softmax', [top], [intAttr('axis', -1)], FLOAT), FLOAT, g.act) };
 }
 
-export function topK(g: ScopedGraph, scope: string, scores: string, k: number, type: number): [string, string] {
+function topK(g: ScopedGraph, scope: string, scores: string, k: number, type: number): [string, string] {
   const [top, chosen] = g.op(scope, 'TopK', [scores, g.int64s(`sae_diff.moe_top_${k}`, [k])], [intAttr('axis', -1)], 2, null);
   g.types.set(top, type);
   g.types.set(chosen, INT64);
@@ -301,7 +301,7 @@ function gptOssExperts({ g, weights, projections, hidden }: MoeContext, moe: Moe
   const pairs = g.int64s(`sae_diff.gate_up_pairs_${width}`, [0, width, 2]);
   const rowsOf = g.int64s(`sae_diff.rows_${width}`, [0, width]);
   return (sc, rows, e) => {
-    const own = (t: string) => g.one(sc, 'Gather', [t, g.int64s(`sae_diff.expert_${e}`, [e], [])], [intAttr('axis', 0)]);
+    const own = (t: string) => expertSlice(g, sc, t, e);
     const gateUpOut = g.one(sc, 'Add', [g.one(sc, 'MatMul', [rows, own(gateUp)]), own(gateUpBias)]);
     const [gatePart, upPart] = g.op(sc, 'Split', [g.one(sc, 'Reshape', [gateUpOut, pairs])], [intAttr('axis', -1)], 2);
     const gate = g.one(sc, 'Min', [g.one(sc, 'Reshape', [gatePart, rowsOf]), limit]);
@@ -339,7 +339,7 @@ function chunkedExperts(
   const down = weight(downName, hidden, width);
   return (sc, rows, e) => {
     const times = (x: string, w: { name: string; linear: boolean }) => {
-      const own = g.one(sc, 'Gather', [w.name, g.int64s(`sae_diff.expert_${e}`, [e], [])], [intAttr('axis', 0)]);
+      const own = expertSlice(g, sc, w.name, e);
       return w.linear ? g.one(sc, 'Gemm', [x, own], [intAttr('transB', 1)]) : g.one(sc, 'MatMul', [x, own]);
     };
     const [gate, up] = g.op(sc, 'Split', [times(rows, gateUp)], [intAttr('axis', -1)], 2);
@@ -368,6 +368,11 @@ function gemma4Router({ g, weights, projections, hidden }: MoeContext, moe: MoeS
   const perExpert = g.cast(router, weights.get(`${wn}.router.per_expert_scale`, [moe.experts]), g.act, FLOAT);
   const weighted = g.one(router, 'Mul', [normalised, g.one(router, 'Gather', [perExpert, chosen], [], FLOAT)], [], FLOAT);
   return { chosen, routing: g.cast(router, weighted, FLOAT, g.act) };
+}
+
+/** Expert e's weight of fused experts' `t` [experts, ...]: its slice [...] (ONNX Runtime folds it at session creation). */
+function expertSlice(g: ScopedGraph, scope: string, t: string, e: number): string {
+  return g.one(scope, 'Gather', [t, g.int64s(`sae_diff.expert_${e}`, [e], [])], [intAttr('axis', 0)]);
 }
 
 /** GptOssExperts' alpha (fixed in the class, as its limit is). */
