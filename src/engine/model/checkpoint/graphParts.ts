@@ -10,7 +10,7 @@ import { intAttr, type ModelProto, TensorDataType, valueInfo } from '../onnxGrap
 import type { CheckpointFiles } from './checkpointFiles';
 import { VISION_PARTS, WeightReader } from './checkpointWeights';
 import type { CheckpointSpec } from './decoderConfig';
-import { isParameterModule, targetsParameter, type LoraAdapter, type LoraModule } from './loraAdapter';
+import { isParameterModule, loraScaling, targetsParameter, type LoraAdapter, type LoraModule } from './loraAdapter';
 import { commonFolder } from '../externalData';
 import { FLOAT, INT64, ints, ScopedGraph } from './scopedGraph';
 
@@ -437,7 +437,7 @@ export class Projections {
       [ints('perm', [2, 1, 0])],
       FLOAT,
     );
-    const scaling = Math.fround(adapter.rslora ? adapter.alpha / Math.sqrt(r) : adapter.alpha / r);
+    const scaling = loraScaling(adapter, r);
     const delta = g.one(
       s,
       'Mul',

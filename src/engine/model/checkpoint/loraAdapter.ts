@@ -229,7 +229,7 @@ export function readLoraAdapter(folder: string): LoraAdapter {
     if (magnitude && kind === 'embedding') throw refuse(configFile, 'use_dora', `DoRA on an embedding (${module}) is not built`);
     if (magnitude && magnitude.shape[0] !== b.shape[0])
       throw refuse(file, '', `${module}: lora_magnitude_vector has ${magnitude.shape[0]} entries but lora_B has ${b.shape[0]} rows`);
-    modules.set(module, { kind, a, b, scaling: Math.fround(cfg.use_rslora === true ? alpha / Math.sqrt(r) : alpha / r), magnitude });
+    modules.set(module, { kind, a, b, scaling: loraScaling({ alpha, rslora: cfg.use_rslora === true }, r), magnitude });
   }
   const orphan = [...magnitudes.keys()].find((m) => !halves.has(m));
   if (orphan !== undefined) throw refuse(file, '', `The adapter holds a lora_magnitude_vector of ${orphan} without its LoRA matrices`);
@@ -237,6 +237,11 @@ export function readLoraAdapter(folder: string): LoraAdapter {
   const trainedOn =
     typeof cfg.base_model_name_or_path === 'string' && cfg.base_model_name_or_path ? cfg.base_model_name_or_path : undefined;
   return { file, configFile, modules, ignored, replaced, files, trainedOn, targetParameters, alpha, rslora: cfg.use_rslora === true };
+}
+
+/** A LoRA's scaling at rank r (LoraLayer.update_layer): lora_alpha / r, or lora_alpha / sqrt(r) with use_rslora; float32. */
+export function loraScaling({ alpha, rslora }: Pick<LoraAdapter, 'alpha' | 'rslora'>, r: number): number {
+  return Math.fround(rslora ? alpha / Math.sqrt(r) : alpha / r);
 }
 
 /**
