@@ -385,7 +385,7 @@ test('what the checkpoint builder does not build is refused, naming the config k
     [
       { model_type: 'gemma3n' },
       'model_type',
-      /model_type "gemma3n" cannot run from safetensors: sae-diff builds llama, mistral, qwen2, qwen3, gemma, gemma2, gemma3_text, phi3, smollm3, olmo2, olmo3, granite, starcoder2, glm, glm4, stablelm, mixtral, qwen2_moe, qwen3_moe, olmoe, qwen3_5_text, qwen3_5_moe_text, ministral3, gemma4_text, lfm2, olmo_hybrid, granitemoehybrid, exaone4, cohere, cohere2, gpt_oss, qwen3_next, glm4_moe, seed_oss, ernie4_5, apertus, qwen3_vl_moe_text, hunyuan_v1_dense, ernie4_5_moe, glm4_moe_lite, gemma3, qwen3_5, qwen3_5_moe, mistral3, gemma4, qwen3_vl, qwen3_vl_moe, qwen2_5_vl, qwen2_vl, gpt2, gpt_neox, phi, nemotron_h checkpoints/,
+      /model_type "gemma3n" cannot run from safetensors: sae-diff builds llama, mistral, qwen2, qwen3, gemma, gemma2, gemma3_text, phi3, smollm3, olmo2, olmo3, granite, starcoder2, glm, glm4, stablelm, mixtral, qwen2_moe, qwen3_moe, olmoe, qwen3_5_text, qwen3_5_moe_text, ministral3, gemma4_text, lfm2, olmo_hybrid, granitemoehybrid, exaone4, cohere, cohere2, gpt_oss, qwen3_next, glm4_moe, seed_oss, ernie4_5, apertus, qwen3_vl_moe_text, hunyuan_v1_dense, ernie4_5_moe, glm4_moe_lite, deepseek_v2, deepseek_v3, gemma3, qwen3_5, qwen3_5_moe, mistral3, gemma4, qwen3_vl, qwen3_vl_moe, qwen2_5_vl, qwen2_vl, gpt2, gpt_neox, phi, nemotron_h checkpoints/,
     ],
     [{ model_type: 'gemma3' }, 'text_config', /A gemma3 config\.json needs its text_config/],
     [{ model_type: 'gemma3', text_config: { head_dim: 7 } }, 'text_config.head_dim', /The head dimension 7 is not an even integer/],
@@ -1001,6 +1001,18 @@ const MOE: [string, string][] = [
     "GLM-4.7-Flash (multi-head latent attention: queries through a low-rank norm, keys and values from one normalised latent, RoPE over even / odd pairs on a part shared by all heads' keys, values of their own width; GLM-4.5's experts)",
   ],
   [
+    'moe/deepseek-v3',
+    "DeepSeek-V3 (multi-head latent attention with a query latent under YaRN, its scale times mscale²; 8 experts in 4 groups, the 2 groups' best by their two best sigmoid scores plus correction bias, the top 2 renormalised and times 2.5, a shared expert, a dense first layer; its multi-token prediction layer skipped)",
+  ],
+  [
+    'moe/deepseek-v2-lite',
+    "DeepSeek-V2-Lite (multi-head latent attention through q_proj, RoPE over even / odd pairs under YaRN with V2-Lite's mscales; greedy routing: the top 2 softmax probabilities, not renormalised; 2 shared experts, a dense first layer)",
+  ],
+  [
+    'moe/deepseek-v2',
+    'DeepSeek-V2 (group-limited greedy routing: the top 2 softmax probabilities of the 2 of 4 groups with the best expert, times 2; biases on the latent attention, the dense MLP and the shared experts)',
+  ],
+  [
     'moe/glm4-moe',
     "GLM-4.5 (8 experts in 2 groups routed by sigmoid scores plus their correction bias, the best group's top 2 renormalised and scaled, an ungated shared expert, a dense first layer; q / k / v biases, per-head q / k norms, RoPE on half of each head; its multi-token prediction layer skipped)",
   ],
@@ -1174,11 +1186,130 @@ test("GLM-4.5's config keys (transformers 4's rope_theta, top-level partial_rota
   const moe = spec.moe!;
   assert.deepEqual(
     [moe.experts, moe.topK, moe.grouped, moe.normalise, moe.sharedExperts],
-    [128, 8, { groups: 1, topkGroups: 1, scale: 1 }, true, 1408],
+    [128, 8, { scoring: 'sigmoid', groups: 1, topkGroups: 1, scale: 1 }, true, 1408],
   );
   assert.deepEqual([moe.sparseLayers[0], moe.sparseLayers[1], moe.dispatch], [false, true, 'dense']);
   // Glm4MoeConfig's defaults: RoPE on half of each head
   assert.equal(decoderSpec({ ...air, partial_rotary_factor: undefined }, file).rotaryDim, 64);
+});
+
+test("DeepSeek-V2-Lite's and Moonlight's config.json as the hub ships them read as transformers reads them; the routing keys it does not read are refused where they would route otherwise", () => {
+  const file = 'config.json';
+  // deepseek-ai/DeepSeek-V2-Lite (written for DeepSeek's own code, transformers 4.33)
+  const v2Lite = {
+    architectures: ['DeepseekV2ForCausalLM'],
+    attention_bias: false,
+    aux_loss_alpha: 0.001,
+    first_k_dense_replace: 1,
+    hidden_act: 'silu',
+    hidden_size: 2048,
+    intermediate_size: 10944,
+    kv_lora_rank: 512,
+    max_position_embeddings: 163840,
+    model_type: 'deepseek_v2',
+    moe_intermediate_size: 1408,
+    moe_layer_freq: 1,
+    n_group: 1,
+    n_routed_experts: 64,
+    n_shared_experts: 2,
+    norm_topk_prob: false,
+    num_attention_heads: 16,
+    num_experts_per_tok: 6,
+    num_hidden_layers: 27,
+    num_key_value_heads: 16,
+    q_lora_rank: null,
+    qk_nope_head_dim: 128,
+    qk_rope_head_dim: 64,
+    rms_norm_eps: 1e-6,
+    rope_scaling: {
+      beta_fast: 32,
+      beta_slow: 1,
+      factor: 40,
+      mscale: 0.707,
+      mscale_all_dim: 0.707,
+      original_max_position_embeddings: 4096,
+      type: 'yarn',
+    },
+    rope_theta: 10000,
+    routed_scaling_factor: 1.0,
+    scoring_func: 'softmax',
+    seq_aux: true,
+    tie_word_embeddings: false,
+    topk_group: 1,
+    topk_method: 'greedy',
+    v_head_dim: 128,
+    vocab_size: 102400,
+  };
+  const lite = decoderSpec(v2Lite, file);
+  assert.deepEqual(lite.mla, { qLoraRank: undefined, kvLoraRank: 512, nope: 128, rope: 64, value: 128 });
+  const mscale = 0.1 * 0.707 * Math.log(40) + 1;
+  assert.equal(lite.attentionScale, Math.fround(Math.pow(192, -0.5) * mscale * mscale));
+  assert.deepEqual(
+    [lite.headDim, lite.rotaryInterleaved, lite.ropeAttentionFactor, lite.mtpLayers, lite.rmsNormEps],
+    [64, true, 1, undefined, 1e-6],
+  );
+  assert.deepEqual(
+    [
+      lite.moe!.experts,
+      lite.moe!.topK,
+      lite.moe!.grouped,
+      lite.moe!.normalise,
+      lite.moe!.sharedExperts,
+      lite.moe!.sparseLayers.indexOf(true),
+    ],
+    [64, 6, { scoring: 'softmax', groups: 1, topkGroups: 1, scale: 1 }, false, 2816, 1],
+  );
+  // moonshotai/Moonlight-16B-A3B: DeepSeek-V3's layout with one group, no query latent, no YaRN
+  const moonlight = decoderSpec(
+    {
+      ...v2Lite,
+      model_type: 'deepseek_v3',
+      architectures: ['DeepseekV3ForCausalLM'],
+      intermediate_size: 11264,
+      max_position_embeddings: 8192,
+      norm_topk_prob: true,
+      rms_norm_eps: 1e-5,
+      rope_scaling: null,
+      rope_theta: 50000,
+      routed_scaling_factor: 2.446,
+      scoring_func: 'sigmoid',
+      topk_method: 'noaux_tc',
+      vocab_size: 163840,
+    },
+    file,
+  );
+  assert.deepEqual(
+    [moonlight.moe!.grouped, moonlight.moe!.normalise, moonlight.attentionScale, moonlight.rmsNormEps],
+    [{ scoring: 'sigmoid', groups: 1, topkGroups: 1, scale: Math.fround(2.446) }, true, Math.fround(Math.pow(192, -0.5)), 1e-5],
+  );
+  // DeepseekV3Config's defaults where config.json leaves them out: 8 groups, 4 chosen, 2.5, three dense layers
+  const bare = decoderSpec(
+    { model_type: 'deepseek_v3', hidden_size: 64, num_hidden_layers: 5, num_attention_heads: 4, intermediate_size: 96 },
+    file,
+  );
+  assert.deepEqual(
+    [bare.moe!.grouped, bare.moe!.experts, bare.moe!.sparseLayers, bare.mla],
+    [
+      { scoring: 'sigmoid', groups: 8, topkGroups: 4, scale: 2.5 },
+      256,
+      [false, false, false, true, true],
+      { qLoraRank: 1536, kvLoraRank: 512, nope: 128, rope: 64, value: 128 },
+    ],
+  );
+  for (const [config, key] of [
+    [{ ...v2Lite, scoring_func: 'sigmoid' }, 'scoring_func'],
+    [{ ...v2Lite, topk_method: 'noaux_tc' }, 'topk_method'],
+    [{ ...v2Lite, norm_topk_prob: true }, 'norm_topk_prob'],
+    [{ ...v2Lite, moe_layer_freq: 2 }, 'moe_layer_freq'],
+    [{ ...v2Lite, topk_method: 'group_limited_greedy', n_group: null }, 'n_group'],
+    [{ ...v2Lite, model_type: 'deepseek_v3', scoring_func: 'softmax' }, 'scoring_func'],
+    [{ ...v2Lite, model_type: 'deepseek_v3', topk_method: 'greedy', scoring_func: 'sigmoid' }, 'topk_method'],
+  ] as const)
+    assert.throws(
+      () => decoderSpec(config, file),
+      (e: Error) => e.message.includes(key),
+      `${key} of ${JSON.stringify(config[key])}`,
+    );
 });
 
 test('mixture-of-experts checkpoints with many experts run them densely (ONNX Runtime creates sessions of gathered experts slowly)', () => {

@@ -172,6 +172,11 @@ export function expertDispatch(experts: number, sparseLayers: number): 'sparse' 
 export interface GroupedRouting {
   experts: number;
   topK: number;
+  /**
+   * DeepSeek-V3's sigmoid scores, chosen with their e_score_correction_bias, groups ranked by their two best; or
+   * DeepSeek-V2's softmax probabilities, groups ranked by their best (moeBlock.ts groupedRouter).
+   */
+  scoring: 'sigmoid' | 'softmax';
   /** n_group groups of experts, of which topk_group are chosen from per token. */
   groups: number;
   topkGroups: number;
@@ -181,17 +186,19 @@ export interface GroupedRouting {
 }
 
 /**
- * DeepSeek-V3's grouped routing keys, as NemotronHConfig and Glm4MoeConfig default them (n_group 1, topk_group 1,
- * norm_topk_prob true, routed_scaling_factor 1), checked as the router needs them (moeBlock.ts groupedSigmoidRouter).
+ * DeepSeek's grouped routing keys, as NemotronHConfig and Glm4MoeConfig default them (n_group 1, topk_group 1,
+ * norm_topk_prob true, routed_scaling_factor 1) unless `defaults` says otherwise (DeepseekV3Config: 8, 4 and 2.5;
+ * undefined: no default), checked as the router needs them (moeBlock.ts groupedRouter).
  */
 export function groupedRouting(
   c: Record<string, unknown>,
   file: string,
   experts: number,
   topK: number,
-): Omit<GroupedRouting, 'experts' | 'topK'> {
-  const groups = positiveInteger(c, 'n_group', file, 1);
-  const topkGroups = positiveInteger(c, 'topk_group', file, 1);
+  defaults: { groups?: number; topkGroups?: number; scale?: number } = { groups: 1, topkGroups: 1, scale: 1 },
+): Omit<GroupedRouting, 'experts' | 'topK' | 'scoring'> {
+  const groups = positiveInteger(c, 'n_group', file, defaults.groups);
+  const topkGroups = positiveInteger(c, 'topk_group', file, defaults.topkGroups);
   // each group's two best scores; topk_group groups; top k among their experts
   if (experts % groups !== 0 || experts / groups < 2)
     throw refuse(file, 'n_group', `n_group (${groups}) must divide n_routed_experts (${experts}) into groups of 2 or more`, SAVED_HINT);
@@ -207,6 +214,6 @@ export function groupedRouting(
     groups,
     topkGroups,
     normalise: c.norm_topk_prob !== false,
-    scale: Math.fround(positiveNumber(c, 'routed_scaling_factor', 1, file)),
+    scale: Math.fround(positiveNumber(c, 'routed_scaling_factor', defaults.scale ?? 1, file)),
   };
 }

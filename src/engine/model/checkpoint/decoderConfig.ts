@@ -23,18 +23,9 @@
  * is refused, naming the key.
  */
 import { SaeDiffError } from '../../core/errors';
-import {
-  EXPORT_HINT,
-  expertDispatch,
-  groupedRouting,
-  partialRope,
-  positiveInteger,
-  positiveNumber,
-  refuse,
-  refuseQuantised,
-  SAVED_HINT,
-  type GroupedRouting,
-} from './configKeys';
+import { EXPORT_HINT, partialRope, positiveInteger, refuse, refuseQuantised, SAVED_HINT } from './configKeys';
+import { CHECKPOINT_FAMILIES, type DecoderFamily } from './decoderFamilies';
+import { moeSpecOf, refuseOtherSwigluLimit, type MoeSpec } from './moeConfig';
 import { lfm2Layers, linearAttentionOf, mambaOf, type LinearAttentionSpec, type MambaSpec, type ShortConvSpec } from './mixerConfig';
 import { APERTUS_NAMES, GRANITE4_NAMES, HUNYUAN_NAMES, LFM2_NAMES, OLMO_HYBRID_NAMES, type ModuleNames } from './moduleNames';
 import { gemma4Attention, gemma4Layers, refuseUnbuiltGemma4, type Gemma4Attention, type Gemma4Layers } from './gemma4Config';
@@ -47,104 +38,11 @@ import { ropeInverseFrequencies, type RopeScaling } from './ropeFrequencies';
 /** config.json as read (model/modelFolder.ts's HfConfig). */
 type HfConfig = Record<string, unknown>;
 
-export const CHECKPOINT_FAMILIES = [
-  'llama',
-  'mistral',
-  'qwen2',
-  'qwen3',
-  'gemma',
-  'gemma2',
-  'gemma3_text',
-  'phi3',
-  'smollm3',
-  'olmo2',
-  'olmo3',
-  'granite',
-  'starcoder2',
-  'glm',
-  'glm4',
-  'stablelm',
-  'mixtral',
-  'qwen2_moe',
-  'qwen3_moe',
-  'olmoe',
-  'qwen3_5_text',
-  'qwen3_5_moe_text',
-  'ministral3',
-  'gemma4_text',
-  'lfm2',
-  'olmo_hybrid',
-  'granitemoehybrid',
-  'exaone4',
-  'cohere',
-  'cohere2',
-  'gpt_oss',
-  'qwen3_next',
-  'glm4_moe',
-  'seed_oss',
-  'ernie4_5',
-  'apertus',
-  'qwen3_vl_moe_text',
-  'hunyuan_v1_dense',
-  'ernie4_5_moe',
-  'glm4_moe_lite',
-] as const;
-
-/**
- * A sparse mixture-of-experts MLP (modeling_mixtral.py, modeling_qwen2_moe.py, modeling_qwen3_moe.py,
- * modeling_olmoe.py, modeling_qwen3_5_moe.py, transformers 5.18): a router softmax(x W_gateᵀ) in float32, the top
- * `topK` experts of each token (renormalised to sum 1 where `normalise`), each a SwiGLU MLP, their outputs weighted
- * and summed; Qwen2-MoE and Qwen 3.5-MoE add a shared expert times sigmoid(x W_shared_gateᵀ).
- */
-export interface MoeSpec {
-  experts: number;
-  topK: number;
-  normalise: boolean;
-  /** Each expert's intermediate size (Mixtral, OLMoE: intermediate_size; Qwen: moe_intermediate_size). */
-  intermediate: number;
-  sharedIntermediate?: number;
-  /** Per layer: a sparse block (else the dense MLP of intermediate_size: Qwen's mlp_only_layers, decoder_sparse_step). */
-  sparseLayers: boolean[];
-  /**
-   * Experts saved fused, one tensor per projection for all experts (moeBlock.ts): GPT-OSS's (router bias, softmax
-   * over the top k logits; x @ W with biases, interleaved gate / up, clamped SwiGLU) or Granite 4.0-H's (softmax
-   * over the top k logits; `input_linear` [experts, 2 · intermediate, hidden] as gate then up, SiLU,
-   * `output_linear`; beside its shared_mlp, which the block adds) or Gemma 4 26B-A4B's (`experts.gate_up_proj`
-   * chunked as Granite's, GELU tanh, routed from the mid-stream by Gemma4TextRouter; beside the MLP, decoderGraph.ts
-   * gemma4MlpAndExperts) or Qwen3-VL-MoE's (Mixtral's softmax router, its experts chunked as Granite's, stored
-   * transposed in its release).
-   */
-  fused?: 'gpt_oss' | 'granite' | 'gemma4' | 'qwen3_vl';
-  /**
-   * GLM-4.5 (Glm4MoeTopkRouter): DeepSeek-V3's grouped sigmoid routing (moeBlock.ts groupedSigmoidRouter) instead of
-   * the softmax; `normalise` its norm_topk_prob.
-   */
-  grouped?: Omit<GroupedRouting, 'experts' | 'topK' | 'normalise'>;
-  /**
-   * GLM-4.5's and ERNIE 4.5's shared experts (Glm4MoeMLP, Ernie4_5_MoeMLP; no gate on their output): their width,
-   * moe_intermediate_size times the shared experts' count; ERNIE's with biases (use_bias).
-   */
-  sharedExperts?: number;
-  sharedExpertsBias?: boolean;
-  /**
-   * ERNIE 4.5 (Ernie4_5_MoeTopKRouter): the experts chosen by their softmax probability (float32) plus
-   * moe_statics.e_score_correction_bias, weighted by the probabilities divided by their sum clamped at moe_norm_min.
-   */
-  ernieRouter?: { normMin: number };
-  /** Mixtral: block_sparse_moe, experts' w1 (gate), w3 (up), w2 (down); the others: mlp, gate_proj, up_proj, down_proj. */
-  mixtralNames: boolean;
-  /**
-   * How the experts run (moeBlock.ts): `sparse`, each on the tokens routed to it (gathered: data-dependent shapes),
-   * or `dense`, each on every token with the others' weights 0 (the same sums; experts / topK times the work).
-   */
-  dispatch: 'sparse' | 'dense';
-}
-
 /** What a checkpoint's config.json describes: a decoder of Llama's kin (decoderGraph.ts), GPT-2, GPT-NeoX or Phi (gpt2Graph.ts, gptNeoxGraph.ts, phiGraph.ts). */
 export type CheckpointSpec = DecoderSpec | Gpt2Spec | GptNeoxSpec | PhiSpec | NemotronHSpec;
 
 export interface DecoderSpec {
-  family: (typeof CHECKPOINT_FAMILIES)[number];
+  family: DecoderFamily;
   hidden: number;
   layers: number;
   heads: number;
@@ -272,175 +170,6 @@ function queryPositionScale(c: HfConfig, file: string): { beta: number; original
       SAVED_HINT,
     );
   return { beta, original: finite(params.original_max_position_embeddings, `${key}.original_max_position_embeddings`, file) };
-}
-
-/** The experts of a mixture-of-experts config, as its config class reads them. */
-function moeOf(c: HfConfig, family: DecoderSpec['family'], layers: number, file: string): MoeSpec | undefined {
-  const qwen35 = family === 'qwen3_5_moe_text';
-  const qwenNext = family === 'qwen3_next';
-  const qwenVl = family === 'qwen3_vl_moe_text';
-  const gptOss = family === 'gpt_oss';
-  // Gemma4TextConfig's enable_moe_block (26B-A4B): experts beside every layer's MLP; num_experts, top_k_experts and
-  // moe_intermediate_size have no defaults; Gemma4TextRouter always renormalises
-  if (family === 'gemma4_text') {
-    if (c.enable_moe_block !== true) return undefined;
-    const experts = positiveInteger(c, 'num_experts', file);
-    const topK = positiveInteger(c, 'top_k_experts', file);
-    if (topK > experts) throw refuse(file, 'top_k_experts', `top_k_experts (${topK}) is more than the ${experts} experts`, SAVED_HINT);
-    const sparseLayers = Array.from({ length: layers }, () => true);
-    return {
-      experts,
-      topK,
-      normalise: true,
-      intermediate: positiveInteger(c, 'moe_intermediate_size', file),
-      sparseLayers,
-      fused: 'gemma4',
-      mixtralNames: false,
-      dispatch: expertDispatch(experts, layers),
-    };
-  }
-  // Glm4MoeConfig (GLM-4.5, 4.6): experts from layer first_k_dense_replace on, routed DeepSeek-V3's way, beside
-  // n_shared_experts ungated shared experts
-  if (family === 'glm4_moe' || family === 'glm4_moe_lite') {
-    const experts = positiveInteger(c, ['n_routed_experts', 'num_local_experts'], file, 128);
-    const topK = positiveInteger(c, 'num_experts_per_tok', file, 8);
-    const { normalise, ...grouped } = groupedRouting(c, file, experts, topK);
-    const dense = c.first_k_dense_replace ?? 1;
-    if (!Number.isSafeInteger(dense) || (dense as number) < 0)
-      throw refuse(file, 'first_k_dense_replace', `first_k_dense_replace is ${JSON.stringify(dense)}, not a layer count`, SAVED_HINT);
-    // Glm4MoeLiteConfig: mlp_layer_types ("dense" / "sparse"), else the first layer dense
-    const types = family === 'glm4_moe_lite' ? c.mlp_layer_types : undefined;
-    if (
-      types !== undefined &&
-      types !== null &&
-      (!Array.isArray(types) || types.length !== layers || types.some((t) => t !== 'dense' && t !== 'sparse'))
-    )
-      throw refuse(file, 'mlp_layer_types', `mlp_layer_types must name "dense" or "sparse" for each of the ${layers} layers`, SAVED_HINT);
-    const sparseLayers = Array.isArray(types)
-      ? types.map((t) => t === 'sparse')
-      : Array.from({ length: layers }, (_, l) => l >= (family === 'glm4_moe_lite' ? 1 : (dense as number)));
-    const intermediate = positiveInteger(c, 'moe_intermediate_size', file, 1408);
-    const shared = c.n_shared_experts ?? 1;
-    if (!Number.isSafeInteger(shared) || (shared as number) < 0)
-      throw refuse(file, 'n_shared_experts', `n_shared_experts is ${JSON.stringify(shared)}, not a count`, SAVED_HINT);
-    return {
-      experts,
-      topK,
-      normalise,
-      intermediate,
-      sparseLayers,
-      grouped,
-      sharedExperts: (shared as number) > 0 ? intermediate * (shared as number) : undefined,
-      mixtralNames: false,
-      dispatch: expertDispatch(experts, sparseLayers.filter(Boolean).length),
-    };
-  }
-  // Ernie4_5_MoeConfig (ERNIE-4.5-21B-A3B): experts at every moe_layer_interval-th layer from moe_layer_start_index to
-  // moe_layer_end_index (-1: the last), beside moe_num_shared_experts shared experts
-  if (family === 'ernie4_5_moe') {
-    const experts = positiveInteger(c, ['moe_num_experts', 'num_experts'], file, 64);
-    const topK = positiveInteger(c, ['moe_k', 'num_experts_per_tok'], file, 6);
-    if (topK > experts) throw refuse(file, 'moe_k', `moe_k (${topK}) is more than the ${experts} experts`, SAVED_HINT);
-    const start = c.moe_layer_start_index ?? 1;
-    const end = c.moe_layer_end_index === undefined || c.moe_layer_end_index === -1 ? layers - 1 : c.moe_layer_end_index;
-    const interval = positiveInteger(c, 'moe_layer_interval', file, 1);
-    for (const [key, v] of [
-      ['moe_layer_start_index', start],
-      ['moe_layer_end_index', end],
-    ] as const)
-      if (!Number.isSafeInteger(v) || (v as number) < 0)
-        throw refuse(file, key, `${key} is ${JSON.stringify(c[key])}, not a layer index`, SAVED_HINT);
-    const sparseLayers = Array.from(
-      { length: layers },
-      (_, l) => (l + 1) % interval === 0 && l >= (start as number) && l <= (end as number),
-    );
-    const intermediate = positiveInteger(c, 'moe_intermediate_size', file, 1536);
-    const shared = c.moe_num_shared_experts ?? 2;
-    if (!Number.isSafeInteger(shared) || (shared as number) < 0)
-      throw refuse(file, 'moe_num_shared_experts', `moe_num_shared_experts is ${JSON.stringify(shared)}, not a count`, SAVED_HINT);
-    return {
-      experts,
-      topK,
-      normalise: true,
-      intermediate,
-      sparseLayers,
-      ernieRouter: { normMin: Math.fround(positiveNumber(c, 'moe_norm_min', 1e-12, file)) },
-      sharedExperts: (shared as number) > 0 ? intermediate * (shared as number) : undefined,
-      sharedExpertsBias: c.use_bias === true,
-      mixtralNames: false,
-      dispatch: expertDispatch(experts, sparseLayers.filter(Boolean).length),
-    };
-  }
-  // GraniteMoeHybridConfig: num_local_experts 8 by default; 0 (granite-4.0-h-micro): the shared_mlp only
-  const granite4 = family === 'granitemoehybrid';
-  if (granite4 && c.num_local_experts === 0) return undefined;
-  // Qwen3NextDecoderLayer: every layer dense when num_experts is 0
-  if (qwenNext && c.num_experts === 0) return undefined;
-  if (
-    family !== 'mixtral' &&
-    family !== 'qwen2_moe' &&
-    family !== 'qwen3_moe' &&
-    family !== 'olmoe' &&
-    !qwen35 &&
-    !qwenNext &&
-    !qwenVl &&
-    !gptOss &&
-    !granite4
-  )
-    return undefined;
-  // Qwen3MoeConfig saves num_experts as num_local_experts (transformers 5), hub configs as num_experts
-  const expertsKey = c.num_local_experts !== undefined ? 'num_local_experts' : 'num_experts';
-  const experts = positiveInteger(
-    c,
-    expertsKey,
-    file,
-    family === 'mixtral' || granite4
-      ? 8
-      : family === 'qwen2_moe'
-        ? 60
-        : family === 'qwen3_moe' || gptOss
-          ? 128
-          : qwen35
-            ? 256
-            : qwenNext
-              ? 512
-              : qwenVl
-                ? 60
-                : 64,
-  );
-  const topK = positiveInteger(
-    c,
-    'num_experts_per_tok',
-    file,
-    family === 'mixtral' || granite4 ? 2 : family === 'qwen2_moe' || gptOss || qwenVl ? 4 : qwenNext ? 10 : 8,
-  );
-  if (topK > experts)
-    throw refuse(file, 'num_experts_per_tok', `num_experts_per_tok (${topK}) is more than the ${experts} experts`, SAVED_HINT);
-  const qwen = family === 'qwen2_moe' || family === 'qwen3_moe' || qwenNext || qwenVl;
-  // Qwen2MoeDecoderLayer and Qwen3NextDecoderLayer: sparse where layer_idx not in mlp_only_layers and (layer_idx + 1) %
-  // decoder_sparse_step == 0; Qwen3_5MoeDecoderLayer: every layer sparse (its config has neither key)
-  const step = qwen ? positiveInteger(c, 'decoder_sparse_step', file, 1) : 1;
-  const only = qwen ? (c.mlp_only_layers ?? []) : [];
-  if (!Array.isArray(only) || only.some((l) => !Number.isInteger(l)))
-    throw refuse(file, 'mlp_only_layers', 'mlp_only_layers must list layer indices', SAVED_HINT);
-  const sparseLayers = Array.from({ length: layers }, (_, l) => !qwen || (!(only as number[]).includes(l) && (l + 1) % step === 0));
-  // Qwen3NextConfig's moe_intermediate_size and shared_expert_intermediate_size default to 512
-  const sized = (key: string) => positiveInteger(c, key, file, qwen35 || qwenNext ? 512 : qwenVl ? 1408 : undefined);
-  return {
-    experts,
-    topK,
-    // MixtralTopKRouter, Qwen3_5MoeTopKRouter and Qwen3VLMoeTextTopKRouter always renormalise; Qwen3NextTopKRouter unless norm_topk_prob is
-    // false; the others when norm_topk_prob (default false)
-    normalise: family === 'mixtral' || qwen35 || qwenVl || (qwenNext ? c.norm_topk_prob !== false : c.norm_topk_prob === true),
-    // MixtralExperts and OlmoeExperts: intermediate_size; Qwen's: moe_intermediate_size
-    intermediate: qwen || qwen35 ? sized('moe_intermediate_size') : positiveInteger(c, 'intermediate_size', file),
-    // Qwen2-MoE's and Qwen 3.5-MoE's shared expert, gated by sigmoid(shared_expert_gate(x))
-    sharedIntermediate: family === 'qwen2_moe' || qwen35 || qwenNext ? sized('shared_expert_intermediate_size') : undefined,
-    sparseLayers,
-    fused: gptOss ? 'gpt_oss' : granite4 ? 'granite' : qwenVl ? 'qwen3_vl' : undefined,
-    mixtralNames: family === 'mixtral',
-    dispatch: expertDispatch(experts, sparseLayers.filter(Boolean).length),
-  };
 }
 
 function finite(v: unknown, key: string, file: string): number {
@@ -702,6 +431,8 @@ function slidingAttention(
     case 'hunyuan_v1_dense':
     case 'ernie4_5_moe':
     case 'glm4_moe_lite':
+    case 'deepseek_v2':
+    case 'deepseek_v3':
     case 'lfm2':
     case 'olmo_hybrid':
     case 'granitemoehybrid':
@@ -805,7 +536,7 @@ const MULTIMODAL_TEXT: Record<
   string,
   {
     /** The text model's family, or those text_config.model_type may name (the first its default). */
-    text: (typeof CHECKPOINT_FAMILIES)[number] | (typeof CHECKPOINT_FAMILIES)[number][];
+    text: DecoderFamily | DecoderFamily[];
     /** The config class's default of the top-level tie_word_embeddings, where that one ties the head. */
     tiesAtTop?: boolean;
     /**
@@ -845,7 +576,7 @@ function qwenVlText(config: HfConfig): unknown {
 }
 
 /** The text family of a multimodal config's text_config (MULTIMODAL_TEXT), refused when it names another. */
-function multimodalText(config: HfConfig, text: HfConfig, configFile: string): (typeof CHECKPOINT_FAMILIES)[number] {
+function multimodalText(config: HfConfig, text: HfConfig, configFile: string): DecoderFamily {
   const families = MULTIMODAL_TEXT[config.model_type as string].text;
   if (!Array.isArray(families)) return families;
   const named = text.model_type ?? families[0];
@@ -917,33 +648,20 @@ export function decoderSpec(config: HfConfig, configFile: string): DecoderSpec {
   }
 }
 
-/** GptOssExperts' clamp (its `limit`, fixed in the class: moeBlock.ts). */
-export const GPT_OSS_LIMIT = 7;
-
 /**
- * GptOssConfig's keys beyond Llama's: `swiglu_limit` (in the released config.json) is not read by GptOssExperts,
- * whose limit is 7: another value is refused, as other runtimes would apply it.
+ * The multi-head latent attention sizes of Glm4MoeLiteConfig, DeepseekV2Config and DeepseekV3Config (their defaults
+ * where config.json leaves them out).
  */
-function refuseOtherSwigluLimit(c: HfConfig, file: string): void {
-  if (c.swiglu_limit !== undefined && c.swiglu_limit !== null && c.swiglu_limit !== GPT_OSS_LIMIT)
-    throw refuse(
-      file,
-      'swiglu_limit',
-      `swiglu_limit ${JSON.stringify(c.swiglu_limit)} is not built: transformers' GptOssExperts clamps at ${GPT_OSS_LIMIT} whatever it says`,
-      EXPORT_HINT,
-    );
-}
-
-/** Glm4MoeLiteConfig's multi-head latent attention sizes (its defaults where config.json leaves them out). */
-function latentAttentionOf(c: HfConfig, file: string): NonNullable<DecoderSpec['mla']> {
+function latentAttentionOf(c: HfConfig, family: DecoderFamily, file: string): NonNullable<DecoderSpec['mla']> {
+  const glm = family === 'glm4_moe_lite';
   const rope = positiveInteger(c, 'qk_rope_head_dim', file, 64);
   if (rope % 2 !== 0) throw refuse(file, 'qk_rope_head_dim', `qk_rope_head_dim ${rope} is not even`, SAVED_HINT);
   return {
-    qLoraRank: c.q_lora_rank === null ? undefined : positiveInteger(c, 'q_lora_rank', file, 768),
+    qLoraRank: c.q_lora_rank === null ? undefined : positiveInteger(c, 'q_lora_rank', file, glm ? 768 : 1536),
     kvLoraRank: positiveInteger(c, 'kv_lora_rank', file, 512),
-    nope: positiveInteger(c, 'qk_nope_head_dim', file, 192),
+    nope: positiveInteger(c, 'qk_nope_head_dim', file, glm ? 192 : 128),
     rope,
-    value: positiveInteger(c, 'v_head_dim', file, 256),
+    value: positiveInteger(c, 'v_head_dim', file, glm ? 256 : 128),
   };
 }
 
@@ -995,7 +713,7 @@ function hunyuanAlphaRope(c: HfConfig, headDim: number, file: string): HfConfig 
  * 150,000) and ApertusConfig's (llama3, factor 8 over 8192 positions, low 1, high 4; theta 12,000,000); a top-level
  * rope_theta overrides the theta.
  */
-const CLASS_ROPE: Partial<Record<(typeof CHECKPOINT_FAMILIES)[number], Record<string, unknown>>> = {
+const CLASS_ROPE: Partial<Record<DecoderFamily, Record<string, unknown>>> = {
   gpt_oss: {
     rope_type: 'yarn',
     factor: 32,
@@ -1015,7 +733,7 @@ const CLASS_ROPE: Partial<Record<(typeof CHECKPOINT_FAMILIES)[number], Record<st
   },
 };
 
-function withClassRope(c: HfConfig, family: (typeof CHECKPOINT_FAMILIES)[number]): HfConfig {
+function withClassRope(c: HfConfig, family: DecoderFamily): HfConfig {
   const rope = CLASS_ROPE[family];
   if (!rope || c.rope_parameters != null || c.rope_scaling != null) return c;
   return { ...c, rope_parameters: { ...rope, rope_theta: c.rope_theta ?? rope.rope_theta } };
@@ -1034,7 +752,10 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
   }
   const gptOss = family === 'gpt_oss';
   const glm4Moe = family === 'glm4_moe';
-  const mla = family === 'glm4_moe_lite' ? latentAttentionOf(c, configFile) : undefined;
+  const glmLite = family === 'glm4_moe_lite';
+  const deepseekV2 = family === 'deepseek_v2';
+  // multi-head latent attention: GLM-4.7-Flash's, DeepSeek-V2's and V3's (Moonlight, Kimi)
+  const mla = glmLite || deepseekV2 || family === 'deepseek_v3' ? latentAttentionOf(c, family, configFile) : undefined;
   const ernie = family === 'ernie4_5' || family === 'ernie4_5_moe';
   // SeedOssConfig: attention_bias (default true) on q, k, v, attention_out_bias (default false) on o_proj, mlp_bias;
   // Ernie4_5Config: use_bias on every projection
@@ -1043,7 +764,10 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
       ? { qkv: c.attention_bias !== false, o: c.attention_out_bias === true, mlp: c.mlp_bias === true }
       : ernie
         ? { qkv: c.use_bias === true, o: c.use_bias === true, mlp: c.use_bias === true }
-        : undefined;
+        : mla
+          ? // the latent attention's attention_bias: on q_a_proj, kv_a_proj_with_mqa and o_proj; DeepseekV2MLP's mlp_bias
+            { qkv: c.attention_bias === true, o: c.attention_bias === true, mlp: deepseekV2 && c.mlp_bias === true }
+          : undefined;
   // GPT-OSS is released with its experts in MXFP4 (mxfp4.ts reads them)
   refuseQuantised(c, configFile, gptOss ? 'mxfp4' : undefined);
   if (gptOss) refuseOtherSwigluLimit(c, configFile);
@@ -1165,7 +889,7 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
         ? finite(c.norm_eps ?? 1e-5, 'norm_eps', configFile)
         : finite(
             c.rms_norm_eps ??
-              (phi3 || olmo || family === 'olmoe' || family === 'mixtral' || gptOss || glm4Moe || mla || apertus || hunyuan
+              (phi3 || olmo || family === 'olmoe' || family === 'mixtral' || gptOss || glm4Moe || glmLite || apertus || hunyuan
                 ? 1e-5
                 : glm
                   ? 1.5625e-7
@@ -1201,10 +925,11 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
     ropeAttentionFactor: longrope ? Math.fround(longrope.attentionFactor) : yarnScale !== undefined ? Math.fround(yarnScale) : undefined,
     fusedProjections: phi3,
     // GLM's and Cohere's rotate_half pairs each even dim with the odd one after it
-    // ERNIE 4.5's too, on the whole head (its rotary embedding is GLM's); GLM-4.7-Flash's where rope_interleave
-    // (default true: apply_rotary_pos_emb_interleave's output, its pairs' halves apart, gives q and k alike the same
-    // order, so their products are these)
-    rotaryInterleaved: glm || cohere || ernie || (mla !== undefined && c.rope_interleave !== false) || undefined,
+    // ERNIE 4.5's too, on the whole head (its rotary embedding is GLM's); GLM-4.7-Flash's and DeepSeek-V3's where
+    // rope_interleave (default true: apply_rotary_pos_emb_interleave's output, its pairs' halves apart, gives q and k
+    // alike the same order, so their products are these); DeepSeek-V2's always (apply_rotary_emb: complex products
+    // of each even / odd pair)
+    rotaryInterleaved: glm || cohere || ernie || deepseekV2 || (mla !== undefined && c.rope_interleave !== false) || undefined,
     branchNorms: family === 'glm4' || undefined,
     // EXAONE 4's full layers rotate nothing when the model has sliding ones (its global NoPE)
     noRopeLayers:
@@ -1292,12 +1017,13 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
         ? undefined
         : finite(c.attn_logit_softcapping ?? 50, 'attn_logit_softcapping', configFile),
     mlpActivation: apertus ? 'xielu' : geluTanh ? 'gelu_tanh' : 'silu',
-    moe: moeOf(c, family, layers, configFile),
+    moe: moeSpecOf(c, family, layers, configFile),
     attentionOutputGate: qwen35 || undefined,
     attentionSinks: gptOss || undefined,
     mla,
+    // DeepseekV3Config's num_mtp_layers is saved as num_nextn_predict_layers (attribute_map); DeepSeek-V2 has none
     mtpLayers:
-      glm4Moe || mla
+      (glm4Moe || mla) && !deepseekV2
         ? c.num_nextn_predict_layers === 0
           ? undefined
           : positiveInteger(c, 'num_nextn_predict_layers', configFile, 1)

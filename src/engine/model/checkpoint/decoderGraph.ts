@@ -360,7 +360,8 @@ export function buildDecoderGraph(
   }
 
   /**
-   * DeepSeek-V2's multi-head latent attention (transformers 5.18 Glm4MoeLiteAttention): queries through q_a_proj,
+   * DeepSeek-V2's multi-head latent attention (transformers 5.18 Glm4MoeLiteAttention, DeepseekV2Attention,
+   * DeepseekV3Attention): queries through q_a_proj,
    * q_a_layernorm and q_b_proj (or q_proj), each head's split into a part without RoPE and `rope` dims rotated; keys
    * and values from kv_a_proj_with_mqa's latent (normalised by kv_a_layernorm, expanded per head by kv_b_proj into
    * each key's part without RoPE and its value) and its `rope` dims, rotated once and shared by every head's key.

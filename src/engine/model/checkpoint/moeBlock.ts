@@ -1,5 +1,5 @@
 /**
- * The sparse mixture-of-experts block of Mixtral, Qwen2-MoE, Qwen3-MoE and OLMoE checkpoints (decoderConfig.ts's
+ * The sparse mixture-of-experts block of Mixtral, Qwen2-MoE, Qwen3-MoE and OLMoE checkpoints (moeConfig.ts's
  * MoeSpec), as transformers 5.18 runs it (modeling_mixtral.py MixtralTopKRouter / MixtralExperts and their Qwen and
  * OLMoE copies):
  * - router: probabilities softmax(x W_gateᵀ) in float32, the top k of each token (renormalised to sum 1 where the
@@ -9,7 +9,8 @@
  *   routed to it only (gathered, so a token costs k experts, not all); `dense` runs it on every token, weighted 0
  *   where the token chose another (for models with many experts: configKeys.ts's MAX_GATHERED_EXPERTS);
  * - Qwen2-MoE and Qwen 3.5-MoE: plus the shared expert times sigmoid(x W_shared_gateᵀ); GLM-4.5: DeepSeek-V3's grouped
- *   sigmoid routing (groupedSigmoidRouter), plus ungated shared experts;
+ *   sigmoid routing (groupedRouter), plus ungated shared experts; DeepSeek-V2 and V3: their grouped routing
+ *   (groupedRouter) beside ungated shared experts;
  * - GPT-OSS and Granite 4.0-H: routers softmaxing the top k logits, and fused experts (gptOssExperts,
  *   chunkedExperts; Granite's shared_mlp is added by the block);
  * - Gemma 4 26B-A4B: its router (gemma4Router) and fused experts (chunkedExperts), beside the MLP (decoderGraph.ts).
@@ -21,7 +22,7 @@ import { onnx } from 'onnx-proto';
 import { intAttr, TensorDataType } from '../onnxGraph';
 import type { WeightReader } from './checkpointWeights';
 import type { GroupedRouting } from './configKeys';
-import { GPT_OSS_LIMIT, type MoeSpec } from './decoderConfig';
+import { GPT_OSS_LIMIT, type MoeSpec } from './moeConfig';
 import { geluTanh, type Projections } from './graphParts';
 import { mxfp4Weight } from './mxfp4';
 import { FLOAT, INT64, ints, type ScopedGraph } from './scopedGraph';
@@ -58,7 +59,7 @@ export function moeBlock(ctx: MoeContext, moe: MoeSpec, block: string, w: string
         : moe.ernieRouter
           ? ernieRouter(ctx, moe, moe.ernieRouter.normMin, `${scope}/gate`, wn, flat)
           : moe.grouped
-            ? groupedSigmoidRouter(
+            ? groupedRouter(
                 ctx,
                 { ...moe.grouped, experts: moe.experts, topK: moe.topK, normalise: moe.normalise },
                 `${scope}/gate`,
@@ -133,12 +134,14 @@ export function routedExperts(
 }
 
 /**
- * DeepSeek-V3's grouped sigmoid routing (NemotronHTopkRouter, Glm4MoeTopkRouter, transformers 5.18) on the tokens
- * `flat` [n, hidden], in float32: scores sigmoid(x W_gateᵀ); the experts chosen by scores + e_score_correction_bias,
- * among the `topkGroups` of `groups` groups whose two best such scores sum highest; the chosen experts' scores
- * (without the bias), renormalised (+ 1e-20) where norm_topk_prob, times routed_scaling_factor.
+ * DeepSeek's grouped routing on the tokens `flat` [n, hidden], in float32. DeepSeek-V3's (NemotronHTopkRouter,
+ * Glm4MoeTopkRouter, DeepseekV3TopkRouter, transformers 5.18): scores sigmoid(x W_gateᵀ); the experts chosen by
+ * scores + e_score_correction_bias, among the `topkGroups` of `groups` groups whose two best such scores sum highest.
+ * DeepSeek-V2's (DeepseekV2TopkRouter): scores softmax(x W_gateᵀ); the experts chosen by their scores among the
+ * groups with the best expert (group_limited_greedy; one group: greedy), the others' scores 0. Then the chosen
+ * experts' scores (without the bias), renormalised (+ 1e-20) where norm_topk_prob, times routed_scaling_factor.
  */
-export function groupedSigmoidRouter(
+export function groupedRouter(
   { g, weights, projections, hidden }: Pick<MoeContext, 'g' | 'weights' | 'projections' | 'hidden'>,
   moe: GroupedRouting,
   scope: string,
@@ -147,26 +150,34 @@ export function groupedSigmoidRouter(
 ): Routing {
   const f32 = (op: string, inputs: string[], attrs = [] as ReturnType<typeof intAttr>[]) => g.one(scope, op, inputs, attrs, FLOAT);
   const lastAxis = g.int64s('sae_diff.axis_last', [-1]);
-  const scores = f32('Sigmoid', [projections.linearRows(scope, flat, name, moe.experts, false, hidden)]);
-  const forChoice = f32('Add', [scores, weights.get(`${name}.e_score_correction_bias`, [moe.experts])]);
-  // each group's two best scores, summed; the topkGroups best groups; the other groups' experts out of the choice
-  const perGroup = moe.experts / moe.groups;
-  const grouped = f32('Reshape', [forChoice, g.int64s(`sae_diff.expert_groups_${moe.groups}_${perGroup}`, [0, moe.groups, perGroup])]);
-  const [bestTwo] = topK(g, scope, grouped, 2, FLOAT);
-  const groupScores = f32('ReduceSum', [bestTwo, lastAxis], [intAttr('keepdims', 0)]);
-  const [, groupsChosen] = topK(g, scope, groupScores, moe.topkGroups, FLOAT);
-  const filled = (value: string, like: string) => f32('Expand', [value, g.one(scope, 'Shape', [like], [], INT64)]);
-  const zeros = filled(g.floats('sae_diff.zero_f32', Float32Array.of(0), []), groupScores);
-  const ones = filled(g.floats('sae_diff.one_f32', Float32Array.of(1), []), groupsChosen);
-  const groupMask = f32('ScatterElements', [zeros, groupsChosen, ones], [intAttr('axis', 1)]);
-  const expertMask = f32('Reshape', [
-    f32('Expand', [f32('Unsqueeze', [groupMask, lastAxis]), g.int64s(`sae_diff.group_expand_${perGroup}`, [1, 1, perGroup])]),
-    g.int64s(`sae_diff.experts_${moe.experts}`, [0, moe.experts]),
-  ]);
-  const keep = g.one(scope, 'Greater', [expertMask, g.floats('sae_diff.zero_f32', Float32Array.of(0), [])], [], null);
-  const masked = f32('Where', [keep, forChoice, g.floats('sae_diff.minus_infinity', Float32Array.of(-Infinity), [])]);
-  const [, chosen] = topK(g, scope, masked, moe.topK, FLOAT);
-  let routing = f32('GatherElements', [scores, chosen], [intAttr('axis', 1)]);
+  const logits = g.cast(scope, projections.linearRows(scope, flat, name, moe.experts, false, hidden), g.act, FLOAT);
+  const sigmoid = moe.scoring === 'sigmoid';
+  const scores = sigmoid ? f32('Sigmoid', [logits]) : f32('Softmax', [logits], [intAttr('axis', -1)]);
+  let forChoice = sigmoid
+    ? f32('Add', [scores, g.cast(scope, weights.get(`${name}.e_score_correction_bias`, [moe.experts]), g.act, FLOAT)])
+    : scores;
+  // every group chosen (greedy, or n_group 1): nothing is masked
+  if (moe.topkGroups < moe.groups) {
+    // each group's two best scores summed (V3) or its best (V2); the topkGroups best groups; the others' experts out
+    const perGroup = moe.experts / moe.groups;
+    const grouped = f32('Reshape', [forChoice, g.int64s(`sae_diff.expert_groups_${moe.groups}_${perGroup}`, [0, moe.groups, perGroup])]);
+    const [best] = topK(g, scope, grouped, sigmoid ? 2 : 1, FLOAT);
+    const groupScores = f32('ReduceSum', [best, lastAxis], [intAttr('keepdims', 0)]);
+    const [, groupsChosen] = topK(g, scope, groupScores, moe.topkGroups, FLOAT);
+    const filled = (value: string, like: string) => f32('Expand', [value, g.one(scope, 'Shape', [like], [], INT64)]);
+    const zero = g.floats('sae_diff.zero_f32', Float32Array.of(0), []);
+    const ones = filled(g.floats('sae_diff.one_f32', Float32Array.of(1), []), groupsChosen);
+    const groupMask = f32('ScatterElements', [filled(zero, groupScores), groupsChosen, ones], [intAttr('axis', 1)]);
+    const expertMask = f32('Reshape', [
+      f32('Expand', [f32('Unsqueeze', [groupMask, lastAxis]), g.int64s(`sae_diff.group_expand_${perGroup}`, [1, 1, perGroup])]),
+      g.int64s(`sae_diff.experts_${moe.experts}`, [0, moe.experts]),
+    ]);
+    const keep = g.one(scope, 'Greater', [expertMask, zero], [], null);
+    // V3 masks with -inf, V2 with 0 (its probabilities are positive: the same choice)
+    forChoice = f32('Where', [keep, forChoice, sigmoid ? g.floats('sae_diff.minus_infinity', Float32Array.of(-Infinity), []) : zero]);
+  }
+  const [top, chosen] = topK(g, scope, forChoice, moe.topK, FLOAT);
+  let routing = sigmoid ? f32('GatherElements', [scores, chosen], [intAttr('axis', 1)]) : top;
   if (moe.normalise)
     routing = f32('Div', [
       routing,

@@ -135,6 +135,7 @@ function moeOf(c: HfConfig, file: string, moeLayers: number): NemotronMoeSpec {
     experts,
     topK,
     ...routing,
+    scoring: 'sigmoid',
     intermediate: positiveInteger(c, 'moe_intermediate_size', file, 7688),
     sharedIntermediate: positiveInteger(c, 'moe_shared_expert_intermediate_size', file, 7688),
     latent,

@@ -1,13 +1,13 @@
 /**
  * Nemotron-H's mixture-of-experts mixer (Nemotron 3's "moe" blocks), as transformers 5.18 runs it
  * (modeling_nemotron_h.py NemotronHMoE, NemotronHTopkRouter, NemotronHExperts), in float32:
- * - router: DeepSeek-V3's grouped sigmoid routing (moeBlock.ts groupedSigmoidRouter);
+ * - router: DeepSeek-V3's grouped sigmoid routing (moeBlock.ts groupedRouter);
  * - experts (saved one tensor per projection, `mixer.experts.{e}.up_proj` / `down_proj`, which transformers merges in
  *   memory): down(relu(up(x))²), no gate, on the latent projection of x where moe_latent_size is set
  *   (fc1_latent_proj before, fc2_latent_proj after);
  * - plus the shared experts: down(relu(up(x))²) of the mixer's input.
  */
-import { groupedSigmoidRouter, routedExperts, type Expert, type MoeContext } from './moeBlock';
+import { groupedRouter, routedExperts, type Expert, type MoeContext } from './moeBlock';
 import type { NemotronMoeSpec } from './nemotronHConfig';
 
 /** moeBlock.ts's context, less the SwiGLU's activation (Nemotron's experts are relu², ungated). */
@@ -17,7 +17,7 @@ export type NemotronMoeContext = Omit<MoeContext, 'silu'>;
 export function nemotronMoe(ctx: NemotronMoeContext, moe: NemotronMoeSpec, mixer: string, w: string, x: string): string {
   const { g, projections, hidden } = ctx;
   const flat = g.one(mixer, 'Reshape', [x, ctx.flatShape]);
-  const routing = groupedSigmoidRouter(ctx, moe, `${mixer}/gate`, `${w}.mixer.gate`, flat);
+  const routing = groupedRouter(ctx, moe, `${mixer}/gate`, `${w}.mixer.gate`, flat);
   const width = moe.latent ?? hidden;
   const toLatent = (t: string) =>
     moe.latent === undefined
