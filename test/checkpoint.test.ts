@@ -14,7 +14,7 @@ import { SaeDiffError } from '../src/engine/core/errors';
 import { checkpointSpec, decoderSpec } from '../src/engine/model/checkpoint/decoderConfig';
 import type { NemotronHSpec } from '../src/engine/model/checkpoint/nemotronHConfig';
 import { ropeInverseFrequencies } from '../src/engine/model/checkpoint/ropeFrequencies';
-import { type LoraAdapter, readLoraAdapter } from '../src/engine/model/checkpoint/loraAdapter';
+import { alphaFor, describeAdapter, type LoraAdapter, readLoraAdapter } from '../src/engine/model/checkpoint/loraAdapter';
 import {
   adapterSource,
   checkpointCompute,
@@ -1113,6 +1113,30 @@ test('a LoRA adapter on the attention of a Qwen3-MoE checkpoint gives what PEFT 
   assert.equal(adapter.modules.size, 3 * 4);
   await assertAsPeftComputes(folder, adapter);
 });
+
+test("a PEFT LoRA on DeepSeek-V2-Lite's Linear layers as PEFT 0.21 writes it over transformers 5 (gate_proj, up_proj and down_proj become the fused experts' target_parameters, with alpha_pattern and rank_pattern for gate_up_proj; nested) gives what PEFT computes (test/fixtures/moe/deepseek-v2-lite/lora)", async () => {
+  const folder = path.join(REPO_ROOT, 'test', 'fixtures', 'moe', 'deepseek-v2-lite');
+  const adapter = readLoraAdapter(path.join(folder, 'lora'));
+  assert.deepEqual(adapter.targetParameters, ['gate_up_proj', 'down_proj']);
+  // rank 8 and alpha 16 on gate_up_proj (gate and up fused), the config's 4 and 8 elsewhere: both scale by 2
+  assert.equal(alphaFor(adapter, 'model.layers.1.mlp.experts.gate_up_proj'), 16);
+  assert.equal(alphaFor(adapter, 'model.layers.1.mlp.experts.down_proj'), 8);
+  assert.equal(describeAdapter(adapter), 'LoRA on 12 modules, rank 4; LoRA on 4 parameters (target_parameters)');
+  await assertAsPeftComputes(folder, adapter);
+});
+
+for (const [fixture, what] of [
+  ['qwen3-moe', 'Qwen3-MoE'],
+  ['mixtral', "Mixtral (named as transformers 5 holds it in memory: mlp, not the checkpoint's block_sparse_moe)"],
+] as const)
+  test(`a PEFT all-linear LoRA on ${what} over transformers 5 (the attention, the router's weight and the fused experts as target_parameters) gives what PEFT computes (test/fixtures/moe/${fixture}/lora-all-linear)`, async () => {
+    const folder = path.join(REPO_ROOT, 'test', 'fixtures', 'moe', fixture);
+    const adapter = readLoraAdapter(path.join(folder, 'lora-all-linear'));
+    assert.deepEqual([...adapter.targetParameters].sort(), ['down_proj', 'gate.weight', 'gate_up_proj']);
+    const expected = expectedIn(path.join(folder, 'lora-all-linear'));
+    for (const d of await differenceFromExpected(adapterSource(sourceOf(folder), adapter), expected, 'resid_post', cpu))
+      assert.ok(d.absolute < 1e-5 * Math.max(1, d.largest), `layer ${d.layer}: ${d.absolute} (largest ${d.largest})`);
+  });
 
 /** The adapter in folder/lora over the checkpoint in `folder` gives the resid_post PEFT computes (its expected.json). */
 async function assertAsPeftComputes(folder: string, adapter: LoraAdapter): Promise<void> {

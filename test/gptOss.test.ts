@@ -90,15 +90,15 @@ test("a PEFT LoRA on GPT-OSS's fused experts too (target_parameters, as OpenAI's
   await assertAsPeftComputes(adapter, 'lora-experts');
 });
 
-test("a LoRA on parameters (target_parameters) of another family's graph is refused, naming the module", async () => {
-  // the GPT-OSS adapter over a Qwen3-MoE base of the same width: its experts are separate Linears, not parameters
+test('a LoRA on parameters (target_parameters) that fits no parameter of the graph is refused, naming the module', async () => {
+  // the GPT-OSS adapter over a Qwen3-MoE base of the same width: 4 experts where its matrices hold rank 4 for 8
   const adapter = readLoraAdapter(path.join(MXFP4, 'lora-experts'));
   const qwen = path.join(REPO_ROOT, 'test', 'fixtures', 'moe', 'qwen3-moe');
   const attentionOnly = { ...adapter, modules: new Map([...adapter.modules].filter(([m]) => /^model\.layers\.[0-2]\.mlp/.test(m))) };
   await assert.rejects(
     HookedModel.load(adapterSource(sourceOf(qwen), attentionOnly), { targets: [2], hookPoint: 'resid_post', tensorNames: new Map() }, cpu),
     (e: SaeDiffError) =>
-      /The adapter's LoRA on a parameter of 'model\.layers\.1\.mlp\.experts' \(target_parameters\) is built for GPT-OSS's fused experts, not for this qwen3_moe graph/.test(
+      /The adapter's LoRA on a parameter of 'model\.layers\.1\.mlp\.experts' \(target_parameters\) matches no parameter of this qwen3_moe graph/.test(
         e.message,
       ),
   );

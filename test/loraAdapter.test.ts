@@ -12,7 +12,7 @@ import { validateConfigText } from '../src/engine/authoring/index';
 import { loadConfigText } from '../src/engine/config/load';
 import { SaeDiffError } from '../src/engine/core/errors';
 import { checkpointSpec, decoderSpec } from '../src/engine/model/checkpoint/decoderConfig';
-import { describeAdapter, readLoraAdapter } from '../src/engine/model/checkpoint/loraAdapter';
+import { alphaFor, describeAdapter, readLoraAdapter } from '../src/engine/model/checkpoint/loraAdapter';
 import { adapterSource, checkpointSource, type CheckpointSource } from '../src/engine/model/modelSource';
 import { HookedModel } from '../src/engine/model/runner';
 import { resolveModels } from '../src/engine/pipeline/models';
@@ -220,6 +220,25 @@ test('a run with a LoRA adapter folder as the fine-tune reports what the merged 
   assert.ok(viaAdapter.comparisons[0].layers[2].dense_cosine < 0.999, 'the adapter shifts layer 2');
 });
 
+test("alpha_pattern gives a module its alpha as PEFT's get_pattern_key matches it: the first key matching the name's end after a dot", () => {
+  const folder = path.join(out, 'alpha-pattern');
+  writeLoraAdapter(folder, weights, {
+    modules: MODULES.slice(0, 3),
+    r: 2,
+    alpha: 4,
+    // 'proj' matches no name (only a whole part after a dot does); layers 0's k_proj takes the first matching key
+    config: { alpha_pattern: { proj: 100, 'layers\\.0\\..*': 2, 'k_proj|v_proj': 8 } },
+  });
+  const adapter = readLoraAdapter(folder);
+  const scaling = (m: string) => adapter.modules.get(m)!.scaling;
+  assert.deepEqual(
+    [scaling(MODULES[0]), scaling(MODULES[1]), scaling(MODULES[2])],
+    [1, 2, 4],
+    'k_proj of layer 0: 2 / 2; q_proj: lora_alpha 4 / 2; v_proj: 8 / 2',
+  );
+  assert.equal(alphaFor(adapter, 'model.layers.1.mlp.experts.gate_up_proj'), 4);
+});
+
 test('adapters PEFT runs otherwise are refused, naming the key or tensor', () => {
   const refusal = (name: string, spec: Partial<LoraSpec>, edit?: (folder: string) => void) => {
     const folder = path.join(out, 'refused', name);
@@ -236,26 +255,23 @@ test('adapters PEFT runs otherwise are refused, naming the key or tensor', () =>
     // DoRA without the magnitudes it is computed with
     ['use_dora', true, /use_dora is set but the adapter holds no lora_magnitude_vector of model\.layers\.\d\.self_attn\.[kq]_proj/],
     ['peft_type', 'IA3', /peft_type "IA3" is not built/],
-    ['alpha_pattern', { q_proj: 32 }, /alpha_pattern/],
     ['bias', 'all', /train the base biases/],
     ['trainable_token_indices', [5, 6], /Trainable token embeddings/],
     ['use_bdlora', { target_modules_bd_a: ['q_proj'], nblocks: 2 }, /Block-diagonal LoRA \(use_bdlora\)/],
     ['kasa_config', { beta: 1e-4 }, /KaSA/],
     ['init_lora_weights', 'mica', /MiCA adapters/],
     ['use_qalora', true, /QA-LoRA/],
-    [
-      'target_parameters',
-      ['gate_up_proj', 'down_proj'],
-      /LoRA on parameters \(target_parameters\) with per-parameter alphas \(alpha_pattern, which PEFT's all-linear writes for a transformers 5 mixture of experts' fused experts\) is not built/,
-    ],
     // a key from a later PEFT that is set: it might be a variant
     ['use_futura', true, /sets use_futura, which sae-diff does not know/],
   ] as const) {
-    // PEFT's "all-linear" on a transformers 5 MoE writes alpha_pattern beside target_parameters: the cause is named
-    const e = refusal(key, { config: { [key]: value, ...(key === 'target_parameters' ? { alpha_pattern: { gate_up_proj: 8 } } : {}) } });
+    const e = refusal(key, { config: { [key]: value } });
     assert.equal(e.location?.key, key);
     assert.match(e.message, message);
   }
+  // alpha_pattern's keys are Python regular expressions: one JavaScript would read otherwise is refused, naming it
+  const python = refusal('python-pattern', { config: { alpha_pattern: { '(?P<projection>q)_proj': 8 } } });
+  assert.equal(python.location?.key, 'alpha_pattern.(?P<projection>q)_proj');
+  assert.match(python.message, /Python-only regular expression syntax/);
   const embedding = refusal('embedding', {}, (folder) => {
     const file = path.join(folder, 'adapter_model.safetensors');
     const tensors = readSafetensors(file);

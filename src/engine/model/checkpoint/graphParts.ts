@@ -10,7 +10,7 @@ import { intAttr, type ModelProto, TensorDataType, valueInfo } from '../onnxGrap
 import type { CheckpointFiles } from './checkpointFiles';
 import { VISION_PARTS, WeightReader } from './checkpointWeights';
 import type { CheckpointSpec } from './decoderConfig';
-import { isParameterModule, loraScaling, targetsParameter, type LoraAdapter, type LoraModule } from './loraAdapter';
+import { alphaFor, isParameterModule, loraScaling, rankFor, targetsParameter, type LoraAdapter, type LoraModule } from './loraAdapter';
 import { commonFolder } from '../externalData';
 import { FLOAT, INT64, ints, ScopedGraph } from './scopedGraph';
 
@@ -57,8 +57,23 @@ export function startGraph(
   const folder = commonFolder([...resolved.values()], files.main);
   const weights = new WeightReader(files, spec, g, configFile, (file) => path.relative(folder, resolved.get(file)!));
   const frame = graphFrame(g, root);
-  return { g, weights, frame, projections: new Projections(g, weights, frame, adapter), externalDataFolder: folder };
+  return {
+    g,
+    weights,
+    frame,
+    projections: new Projections(g, weights, frame, adapter, SAVED_MODULE_NAMES[spec.family]),
+    externalDataFolder: folder,
+  };
 }
+
+/**
+ * Where transformers 5 names a module in memory (as PEFT names an adapter's modules) otherwise than the checkpoint
+ * does: conversion_mapping.py renames Mixtral's `block_sparse_moe` to `mlp` (an adapter trained on transformers 4
+ * has the checkpoint's name, and reads as it is).
+ */
+const SAVED_MODULE_NAMES: Partial<Record<CheckpointSpec['family'], [RegExp, string][]>> = {
+  mixtral: [[/^(layers\.\d+)\.mlp\./, '$1.block_sparse_moe.']],
+};
 
 /** The batch's shapes and masks, in scope `root` (`/model`, `/transformer`) as the exporters scope them. */
 export function graphFrame(g: ScopedGraph, root: string): GraphFrame {
@@ -265,6 +280,7 @@ export class Projections {
     private readonly weights: WeightReader,
     private readonly frame: GraphFrame,
     private readonly adapter: LoraAdapter | undefined,
+    savedNames: [RegExp, string][] = [],
   ) {
     // transformers 5's Gemma 3: model.language_model.*, as saved: language_model.model.*; GPT-2: transformer.h.N;
     // GPT-NeoX: gpt_neox.layers.N
@@ -273,7 +289,11 @@ export class Projections {
         /^(?:model\.language_model\.|language_model\.model\.|model\.|backbone\.|transformer\.|gpt_neox\.)?((?:layers|h)\.\d+\..+)$/.exec(
           module,
         );
-      if (inDecoder) this.byPath.set(inDecoder[1], { module, lora });
+      if (inDecoder)
+        this.byPath.set(
+          savedNames.reduce((p, [memory, saved]) => p.replace(memory, saved), inDecoder[1]),
+          { module, lora },
+        );
     }
   }
 
@@ -284,7 +304,10 @@ export class Projections {
     return g.one(scope, 'Reshape', [this.linearRows(scope, flatX, name, width, bias, xWidth, layout), frame.shapeOf(width)]);
   }
 
-  /** linear on rows: flatX [n, in] -> [n, out] (a mixture of experts' tokens, gathered per expert). */
+  /**
+   * linear on rows: flatX [n, in] -> [n, out] (a mixture of experts' tokens, gathered per expert); `weightDelta`
+   * (float32, the weight's layout): a parameter LoRA's delta on an expert stored on its own (parameterDelta's slice).
+   */
   linearRows(
     scope: string,
     flatX: string,
@@ -293,10 +316,15 @@ export class Projections {
     bias: boolean,
     xWidth: number,
     layout: WeightLayout = 'linear',
+    weightDelta?: string,
   ): string {
     const { g, weights } = this;
     const conv1d = layout === 'conv1d';
-    const inputs = [flatX, weights.get(`${name}.weight`, conv1d ? [xWidth, width] : [width, xWidth])];
+    const stored = weights.get(`${name}.weight`, conv1d ? [xWidth, width] : [width, xWidth]);
+    const weight = weightDelta
+      ? g.cast(scope, g.one(scope, 'Add', [g.cast(scope, stored, g.act, FLOAT), weightDelta], [], FLOAT), FLOAT, g.act)
+      : stored;
+    const inputs = [flatX, weight];
     if (bias) inputs.push(weights.get(`${name}.bias`, [width]));
     let y = g.one(scope, 'Gemm', inputs, conv1d ? [] : [intAttr('transB', 1)]);
     const adapted = this.byPath.get(name.slice(weights.prefix.length));
@@ -397,55 +425,85 @@ export class Projections {
 
   /**
    * The fused experts' parameter `name` (`model.layers.1.mlp.experts.gate_up_proj`) [experts, inputs, outputs], given
-   * as `weight` in the activations' type, plus the adapter's LoRA on it where target_parameters names it: PEFT's
-   * ParamWrapper (peft/tuners/lora/layer.py get_delta_factors, for a parameter stored [experts, in, out]:
-   * transformers' is_transposed experts) replaces the weight by W + scaling · Aₑᵀ Bₑᵀ per expert, lora_A [r · experts,
-   * in] read as [experts, r, in] and lora_B [out, r · experts] as [out, r, experts], scaling lora_alpha / r; in float32.
-   * Two parameters of one module nest (the outer's matrices under the module, the inner's under `.base_layer`); each
-   * is told by its shape, which differs between gate_up_proj and down_proj.
+   * as `weight` in the activations' type (GPT-OSS's, stored as x @ W), plus the adapter's LoRA on it where
+   * target_parameters names it (parameterDelta).
    */
   parameter(scope: string, name: string, weight: string, experts: number, inputs: number, outputs: number): string {
+    const { g } = this;
+    const delta = this.parameterDelta(scope, name, experts, inputs, outputs, 'in_out');
+    if (!delta) return weight;
+    return g.cast(scope, g.one(scope, 'Add', [g.cast(scope, weight, g.act, FLOAT), delta], [], FLOAT), FLOAT, g.act);
+  }
+
+  /**
+   * The adapter's LoRA delta, in float32, on the experts' parameter `name` where target_parameters names it (else
+   * undefined): PEFT's ParamWrapper (peft/tuners/lora/layer.py get_delta_weight) adds scaling · Bₑ Aₑ to each
+   * expert's weight, lora_A [r · experts, in] read as [experts, r, in] and lora_B [out, r · experts] as [out, r,
+   * experts], scaling alpha / r with the parameter's alpha (alpha_pattern's where it matches, as PEFT writes it for
+   * the fused gate_up_proj). The delta comes as the parameter lies in memory: [experts, in, out] for experts
+   * transformers runs as x @ W (`in_out`: GPT-OSS's is_transposed), else [experts, out, in] (`out_in`: Linear's, the
+   * experts transformers 5 fuses from one tensor per expert). Two parameters of one module nest (the outer's
+   * matrices under the module, the inner's under `.base_layer`); each is told by its shape.
+   */
+  parameterDelta(
+    scope: string,
+    name: string,
+    experts: number,
+    inputs: number,
+    outputs: number,
+    layout: 'in_out' | 'out_in',
+  ): string | undefined {
     const { g, weights, adapter } = this;
-    if (!adapter || !targetsParameter(adapter.targetParameters, name)) return weight;
+    if (!adapter || !targetsParameter(adapter.targetParameters, name)) return undefined;
     const owner = name.slice(weights.prefix.length, name.lastIndexOf('.'));
-    const fits = (m: LoraModule) => {
-      const r = m.a.shape[0] / experts;
-      return Number.isInteger(r) && m.a.shape[1] === inputs && m.b.shape[0] === outputs && m.b.shape[1] === m.a.shape[0];
+    const short = name.slice(name.lastIndexOf('.') + 1);
+    const keyOf = (module: string) => `${module.replace(/(\.base_layer)+$/, '')}.${short}`;
+    // the matrices of this parameter's shape, with the rank PEFT gave it (rank_pattern's, else r) once per expert
+    const fits = (module: string, m: LoraModule) => {
+      const r = rankFor(adapter, keyOf(module)) ?? m.a.shape[0] / experts;
+      return m.a.shape[0] === r * experts && m.a.shape[1] === inputs && m.b.shape[0] === outputs && m.b.shape[1] === m.a.shape[0];
     };
     let path = owner;
     let found: { module: string; lora: LoraModule } | undefined;
     for (let level = this.byPath.get(path); level; level = this.byPath.get((path = `${path}.base_layer`)))
-      if (level.lora.kind === 'linear' && fits(level.lora)) found = level;
-    if (!found) return weight;
+      if (level.lora.kind === 'linear' && fits(level.module, level.lora)) found = level;
+    if (!found) return undefined;
     this.used.add(found.module);
     const { a: aT, b: bT } = found.lora;
     const r = aT.shape[0] / experts;
     const s = `${scope}/lora`;
     const a = weights.loraMatrix(`${found.module}.lora_A.weight`, aT, [r * experts, inputs], adapter.file);
     const b = weights.loraMatrix(`${found.module}.lora_B.weight`, bT, [outputs, r * experts], adapter.file);
-    const lhs = g.one(
+    // Aₑ [experts, r, in], Bₑ [experts, out, r]
+    const perExpertA = g.one(
       s,
-      'Transpose',
-      [g.one(s, 'Reshape', [a, g.int64s(`sae_diff.experts_rank_in_${experts}_${r}_${inputs}`, [experts, r, inputs])], [], FLOAT)],
-      [ints('perm', [0, 2, 1])],
-      FLOAT,
-    );
-    const rhs = g.one(
-      s,
-      'Transpose',
-      [g.one(s, 'Reshape', [b, g.int64s(`sae_diff.out_rank_experts_${outputs}_${r}_${experts}`, [outputs, r, experts])], [], FLOAT)],
-      [ints('perm', [2, 1, 0])],
-      FLOAT,
-    );
-    const scaling = loraScaling(adapter, r);
-    const delta = g.one(
-      s,
-      'Mul',
-      [g.one(s, 'MatMul', [lhs, rhs], [], FLOAT), g.floats(`sae_diff.lora_scaling_${scaling}`, Float32Array.of(scaling), [])],
+      'Reshape',
+      [a, g.int64s(`sae_diff.experts_rank_in_${experts}_${r}_${inputs}`, [experts, r, inputs])],
       [],
       FLOAT,
     );
-    return g.cast(s, g.one(s, 'Add', [g.cast(s, weight, g.act, FLOAT), delta], [], FLOAT), FLOAT, g.act);
+    const perExpertB = g.one(
+      s,
+      'Transpose',
+      [g.one(s, 'Reshape', [b, g.int64s(`sae_diff.out_rank_experts_${outputs}_${r}_${experts}`, [outputs, r, experts])], [], FLOAT)],
+      [ints('perm', [2, 0, 1])],
+      FLOAT,
+    );
+    const product =
+      layout === 'out_in'
+        ? g.one(s, 'MatMul', [perExpertB, perExpertA], [], FLOAT)
+        : g.one(
+            s,
+            'MatMul',
+            [
+              g.one(s, 'Transpose', [perExpertA], [ints('perm', [0, 2, 1])], FLOAT),
+              g.one(s, 'Transpose', [perExpertB], [ints('perm', [0, 2, 1])], FLOAT),
+            ],
+            [],
+            FLOAT,
+          );
+    const scaling = loraScaling({ alpha: alphaFor(adapter, keyOf(found.module)), rslora: adapter.rslora }, r);
+    return g.one(s, 'Mul', [product, g.floats(`sae_diff.lora_scaling_${scaling}`, Float32Array.of(scaling), [])], [], FLOAT);
   }
 
   /** Refuses an adapter module no projection read (LoRA on a vision tower changes nothing text prompts reach). */
@@ -456,7 +514,7 @@ export class Projections {
     if (unused === undefined) return;
     if (isParameterModule(this.adapter!, unused))
       throw new SaeDiffError(
-        `The adapter's LoRA on a parameter of '${unused.replace(/(\.base_layer)+$/, '')}' (target_parameters) is built for GPT-OSS's fused experts, not for this ${family} graph`,
+        `The adapter's LoRA on a parameter of '${unused.replace(/(\.base_layer)+$/, '')}' (target_parameters) matches no parameter of this ${family} graph: LoRA on parameters is built for the experts of GPT-OSS and of the mixtures of experts saved one tensor per expert, at their shapes and the rank PEFT gave them`,
         {
           location: { file: this.adapter!.file },
           hint: 'Merge the adapter into the base (merge_and_unload, then save_pretrained) and give that folder.',

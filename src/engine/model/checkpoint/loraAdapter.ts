@@ -8,11 +8,13 @@
  * (peft/utils/save_and_load.py: get_peft_model_state_dict drops the adapter name). On the token embedding: LoRA as
  * lora.Embedding (`lora_embedding_A` [r, vocab], `lora_embedding_B` [hidden, r]), and a whole copy of the table
  * (modules_to_save, or the base layer saved beside a LoRA on it), which replaces the base's. On nn.Parameters
- * (target_parameters, PEFT's ParamWrapper): GPT-OSS's fused experts, their weight plus the LoRA's delta
- * (graphParts.ts Projections.parameter). DoRA (use_dora): each
+ * (target_parameters, PEFT's ParamWrapper): experts' weights plus the LoRA's delta (graphParts.ts
+ * Projections.parameterDelta), as PEFT writes them for GPT-OSS and for the mixtures of experts transformers 5 fuses
+ * (its all-linear and expert targets become target_parameters there, with alpha_pattern and rank_pattern for the fused
+ * gate_up_proj). Per-module alphas (alpha_pattern) are read as PEFT matches them. DoRA (use_dora): each
  * Linear's `lora_magnitude_vector` [out] rescales its output rows (lora/dora.py). Variants that compute
- * something else (lora_bias, alpha_pattern, aLoRA, trainable tokens, layer replication, parameter targets with
- * per-parameter alphas, and the LoraConfig fields PEFT 0.21 tags `is_lora_variant`) are refused, naming the key, and so is any key this
+ * something else (lora_bias, aLoRA, trainable tokens, layer replication, and the LoraConfig fields PEFT 0.21 tags
+ * `is_lora_variant`) are refused, naming the key, and so is any key this
  * reader does not know that is set: a later PEFT's variant must not run as plain LoRA.
  */
 import * as fs from 'fs';
@@ -58,9 +60,16 @@ export interface LoraAdapter {
    * `...experts.base_layer`), with lora_A [r · experts, in] and lora_B [out, r · experts].
    */
   targetParameters: string[];
+  /** target_modules as saved (names, or one regular expression), which tells the modules from the parameters' owners. */
+  targetModules?: string[] | string;
   /** lora_alpha and use_rslora: a parameter's scaling needs its rank, which its matrices give with the experts' count. */
   alpha: number;
   rslora: boolean;
+  /** alpha_pattern: (pattern, alpha) in the config's order, each matching a key as PEFT's get_pattern_key does. */
+  alphaPattern: [RegExp, number][];
+  /** r and rank_pattern, read alike: the rank a parameter's LoRA must have (its matrices hold it once per expert). */
+  rank?: number;
+  rankPattern: [RegExp, number][];
   /** adapter_config.json's base_model_name_or_path: what it was trained on, as PEFT recorded it. */
   trainedOn?: string;
   files: CheckpointFiles;
@@ -81,7 +90,6 @@ function refuse(file: string, key: string, message: string): SaeDiffError {
 const REFUSED: [key: string, isSet: (v: unknown) => boolean, what: string][] = [
   ['lora_bias', (v) => v === true, 'LoRA biases (lora_bias) are not built'],
   ['bias', (v) => v !== undefined && v !== null && v !== 'none', 'Adapters that train the base biases are not built'],
-  ['alpha_pattern', (v) => !!v && typeof v === 'object' && Object.keys(v).length > 0, 'Per-module alphas (alpha_pattern) are not built'],
   ['layer_replication', (v) => Array.isArray(v) && v.length > 0, 'layer_replication is not built'],
   ['alora_invocation_tokens', (v) => Array.isArray(v) && v.length > 0, 'Activated LoRA (alora_invocation_tokens) is not built'],
   ['trainable_token_indices', (v) => v !== undefined && v !== null, 'Trainable token embeddings are not built'],
@@ -118,8 +126,10 @@ const KNOWN = new Set([
   // forward is lora_B(lora_A(x)) either way (peft/tuners/lora/layer.py Linear.forward, get_delta_weight)
   'fan_in_fan_out',
   'use_rslora',
-  // LoRA on nn.Parameters (PEFT's ParamWrapper): read for GPT-OSS's fused experts (graphParts.ts Projections.parameter)
+  // LoRA on nn.Parameters (PEFT's ParamWrapper): read for experts (graphParts.ts Projections.parameterDelta)
   'target_parameters',
+  // per-module and per-parameter alphas (alphaFor) and ranks (rankFor: what a parameter's matrices must hold)
+  'alpha_pattern',
   // DoRA: read with each module's lora_magnitude_vector (graphParts.ts Projections.linearRows)
   'use_dora',
   'modules_to_save',
@@ -151,8 +161,9 @@ export function readLoraAdapter(folder: string): LoraAdapter {
   const cfg = readJsonBounded(configFile, READ_CAPS.config) as Record<string, unknown>;
   if (!cfg || typeof cfg !== 'object' || Array.isArray(cfg)) throw refuse(configFile, '', `${ADAPTER_CONFIG} is not a JSON object`);
   if (cfg.peft_type !== 'LORA') throw refuse(configFile, 'peft_type', `peft_type ${JSON.stringify(cfg.peft_type)} is not built (LORA is)`);
-  // before REFUSED's alpha_pattern, which PEFT writes beside target_parameters for a transformers 5 MoE's experts
   const targetParameters = parameterTargets(cfg, configFile);
+  const alphaPattern = patternOf(cfg, 'alpha_pattern', configFile);
+  const rankPattern = patternOf(cfg, 'rank_pattern', configFile);
   for (const [key, isSet, what] of REFUSED) if (isSet(cfg[key])) throw refuse(configFile, key, what);
   const refusedKeys = new Set(REFUSED.map(([key]) => key));
   const unknown = Object.keys(cfg).find((k) => !KNOWN.has(k) && !refusedKeys.has(k) && isSetValue(cfg[k]));
@@ -229,14 +240,67 @@ export function readLoraAdapter(folder: string): LoraAdapter {
     if (magnitude && kind === 'embedding') throw refuse(configFile, 'use_dora', `DoRA on an embedding (${module}) is not built`);
     if (magnitude && magnitude.shape[0] !== b.shape[0])
       throw refuse(file, '', `${module}: lora_magnitude_vector has ${magnitude.shape[0]} entries but lora_B has ${b.shape[0]} rows`);
-    modules.set(module, { kind, a, b, scaling: loraScaling({ alpha, rslora: cfg.use_rslora === true }, r), magnitude });
+    // a parameter's module: its key is the parameter's (1.mlp.gate.weight), whose rank and alpha graphParts.ts reads
+    const owned = targetParameters.find((t) => t.includes('.') && ownerMatches(t, module.replace(/(\.base_layer)+$/, '')));
+    const key = owned === undefined ? module : `${module.replace(/(\.base_layer)+$/, '')}.${owned.slice(owned.lastIndexOf('.') + 1)}`;
+    const scaling = loraScaling({ alpha: alphaFor({ alpha, alphaPattern }, key), rslora: cfg.use_rslora === true }, r);
+    modules.set(module, { kind, a, b, scaling, magnitude });
   }
   const orphan = [...magnitudes.keys()].find((m) => !halves.has(m));
   if (orphan !== undefined) throw refuse(file, '', `The adapter holds a lora_magnitude_vector of ${orphan} without its LoRA matrices`);
   if (modules.size === 0 && replaced.size === 0) throw refuse(file, '', 'The adapter holds no LoRA matrices');
   const trainedOn =
     typeof cfg.base_model_name_or_path === 'string' && cfg.base_model_name_or_path ? cfg.base_model_name_or_path : undefined;
-  return { file, configFile, modules, ignored, replaced, files, trainedOn, targetParameters, alpha, rslora: cfg.use_rslora === true };
+  return {
+    file,
+    configFile,
+    modules,
+    ignored,
+    replaced,
+    files,
+    trainedOn,
+    targetParameters,
+    alpha,
+    rslora: cfg.use_rslora === true,
+    alphaPattern,
+    rank: typeof cfg.r === 'number' && Number.isSafeInteger(cfg.r) && cfg.r > 0 ? cfg.r : undefined,
+    rankPattern,
+    targetModules: Array.isArray(cfg.target_modules) || typeof cfg.target_modules === 'string' ? cfg.target_modules : undefined,
+  };
+}
+
+/**
+ * alpha_pattern or rank_pattern: each key a regular expression PEFT matches against a module's name (a parameter's:
+ * its module's and its own, `model.layers.1.mlp.experts.gate_up_proj`) as re.match(rf"(.*\.)?({key})$", name)
+ * (peft/utils/other.py get_pattern_key), the first matching key in the config's order giving the value. A key
+ * JavaScript cannot read as Python does (Python-only syntax) is refused, naming it.
+ */
+function patternOf(cfg: Record<string, unknown>, field: 'alpha_pattern' | 'rank_pattern', configFile: string): [RegExp, number][] {
+  const pattern = cfg[field];
+  if (pattern === undefined || pattern === null) return [];
+  if (typeof pattern !== 'object' || Array.isArray(pattern)) throw refuse(configFile, field, `${field} must map patterns to numbers`);
+  return Object.entries(pattern as Record<string, unknown>).map(([key, value]) => {
+    const where = `${field}.${key}`;
+    if (typeof value !== 'number' || !Number.isFinite(value))
+      throw refuse(configFile, where, `${field}'s ${JSON.stringify(key)} is ${JSON.stringify(value)}, not a number`);
+    if (/\(\?P|\(\?#|\\[AZz]|\(\?[aiLmsux]+\)/.test(key))
+      throw refuse(configFile, where, `${field}'s ${JSON.stringify(key)} uses Python-only regular expression syntax`);
+    try {
+      return [new RegExp(`^(?:.*\\.)?(?:${key})$`), value];
+    } catch {
+      throw refuse(configFile, where, `${field}'s ${JSON.stringify(key)} is not a regular expression sae-diff can read`);
+    }
+  });
+}
+
+/** The alpha of the module or parameter `key` (model.layers.1.mlp.experts.gate_up_proj): alpha_pattern's, else lora_alpha. */
+export function alphaFor(adapter: Pick<LoraAdapter, 'alpha' | 'alphaPattern'>, key: string): number {
+  return adapter.alphaPattern.find(([pattern]) => pattern.test(key))?.[1] ?? adapter.alpha;
+}
+
+/** The rank PEFT gives the module or parameter `key`: rank_pattern's, else r (undefined where the config has none). */
+export function rankFor(adapter: Pick<LoraAdapter, 'rank' | 'rankPattern'>, key: string): number | undefined {
+  return adapter.rankPattern.find(([pattern]) => pattern.test(key))?.[1] ?? adapter.rank;
 }
 
 /** A LoRA's scaling at rank r (LoraLayer.update_layer): lora_alpha / r, or lora_alpha / sqrt(r) with use_rslora; float32. */
@@ -244,22 +308,12 @@ export function loraScaling({ alpha, rslora }: Pick<LoraAdapter, 'alpha' | 'rslo
   return Math.fround(rslora ? alpha / Math.sqrt(r) : alpha / r);
 }
 
-/**
- * target_parameters as a list of names. PEFT's all-linear on a transformers 5 mixture of experts adds the fused
- * experts' parameters with an alpha_pattern for them: those adapters are refused here, naming the cause (only
- * GPT-OSS's experts, targeted by name, are built).
- */
+/** target_parameters as a list of names. */
 function parameterTargets(cfg: Record<string, unknown>, configFile: string): string[] {
   const targets = cfg.target_parameters;
   if (targets === undefined || targets === null) return [];
   if (!Array.isArray(targets) || targets.some((t) => typeof t !== 'string' || t === ''))
     throw refuse(configFile, 'target_parameters', 'target_parameters must list parameter names');
-  if (targets.length > 0 && isSetValue(cfg.alpha_pattern))
-    throw refuse(
-      configFile,
-      'target_parameters',
-      "LoRA on parameters (target_parameters) with per-parameter alphas (alpha_pattern, which PEFT's all-linear writes for a transformers 5 mixture of experts' fused experts) is not built; GPT-OSS's experts named in target_parameters are",
-    );
   return targets as string[];
 }
 
@@ -269,13 +323,29 @@ function parameterTargets(cfg: Record<string, unknown>, configFile: string): str
  */
 export function isParameterModule(adapter: LoraAdapter, name: string): boolean {
   const unwrapped = name.replace(/(\.base_layer)+$/, '');
-  return (
-    unwrapped !== name ||
-    adapter.targetParameters.some((t) => {
-      const owner = t.slice(0, Math.max(0, t.lastIndexOf('.')));
-      return owner !== '' && (unwrapped === owner || unwrapped.endsWith(`.${owner}`));
-    })
-  );
+  if (unwrapped !== name || adapter.targetParameters.some((t) => ownerMatches(t, unwrapped))) return true;
+  // a bare parameter name (gate_up_proj, as PEFT's conversion for transformers 5 writes it) names no module: a
+  // module target_modules does not match holds a parameter's LoRA
+  return adapter.targetParameters.some((t) => !t.includes('.')) && !matchesTargetModules(adapter.targetModules, unwrapped);
+}
+
+/** PEFT's check_target_module_exists: a name in the list, or a suffix after a dot; a string, as a whole-name regex. */
+function matchesTargetModules(targets: LoraAdapter['targetModules'], module: string): boolean {
+  if (targets === undefined) return true;
+  if (typeof targets === 'string') {
+    try {
+      return new RegExp(`^(?:${targets})$`).test(module);
+    } catch {
+      return true;
+    }
+  }
+  return targets.some((t) => module === t || module.endsWith(`.${t}`));
+}
+
+/** Whether the target parameter `target` (`1.mlp.experts.gate_up_proj`, `gate.weight`) belongs to the module `module`. */
+function ownerMatches(target: string, module: string): boolean {
+  const owner = target.slice(0, Math.max(0, target.lastIndexOf('.')));
+  return owner !== '' && (module === owner || module.endsWith(`.${owner}`));
 }
 
 /** Whether PEFT targets the parameter `full` (`model.layers.1.mlp.experts.gate_up_proj`) by `targets`. */

@@ -76,7 +76,7 @@ export function moeBlock(ctx: MoeContext, moe: MoeSpec, block: string, w: string
           ? chunkedExperts(ctx, moe, `${wn}.experts.gate_up_proj`, `${wn}.experts.down_proj`, (sc, t) => geluTanh(ctx.g, sc, t))
           : moe.fused === 'qwen3_vl'
             ? chunkedExperts(ctx, moe, `${wn}.experts.gate_up_proj`, `${wn}.experts.down_proj`, ctx.silu)
-            : swigluExperts(ctx, moe, wn);
+            : swigluExperts(ctx, moe, scope, wn);
 
   let out = routedExperts(g, `${scope}/experts`, flat, { chosen, routing }, moe.experts, moe.dispatch, expert);
   if (moe.sharedIntermediate !== undefined) {
@@ -260,9 +260,33 @@ function topK(g: ScopedGraph, scope: string, scores: string, k: number, type: nu
 /** An expert's output for its tokens `rows` [n, hidden]. */
 export type Expert = (scope: string, rows: string, e: number) => string;
 
-/** Mixtral's experts and their kin's: each its own gate, up and down projections. */
-function swigluExperts(ctx: MoeContext, moe: MoeSpec, wn: string): Expert {
-  return (sc, rows, e) => swiglu(ctx, moe, sc, rows, `${wn}.experts.${e}`, moe.intermediate);
+/**
+ * Mixtral's experts and their kin's: each its own gate, up and down projections, as saved; a LoRA on the parameters
+ * transformers 5 fuses them into in memory (`experts.gate_up_proj` [experts, 2 · intermediate, hidden], gate then
+ * up, and `experts.down_proj`: PEFT's target_parameters) adds each expert's slice of its delta to its weights.
+ */
+function swigluExperts(ctx: MoeContext, moe: MoeSpec, scope: string, wn: string): Expert {
+  const { g, projections, hidden } = ctx;
+  const width = moe.intermediate;
+  const lora = `${scope}/experts`;
+  const gateUp = projections.parameterDelta(lora, `${wn}.experts.gate_up_proj`, moe.experts, hidden, 2 * width, 'out_in');
+  const down = projections.parameterDelta(lora, `${wn}.experts.down_proj`, moe.experts, width, hidden, 'out_in');
+  return (sc, rows, e) => {
+    let deltas: ExpertDeltas | undefined;
+    if (gateUp || down) {
+      const own = (t: string | undefined) => t && expertSlice(g, sc, t, e);
+      const [gate, up] = gateUp ? g.op(sc, 'Split', [own(gateUp)!], [intAttr('axis', 0)], 2, FLOAT) : [undefined, undefined];
+      deltas = { gate, up, down: own(down) };
+    }
+    return swiglu(ctx, moe, sc, rows, `${wn}.experts.${e}`, width, false, deltas);
+  };
+}
+
+/** A parameter LoRA's delta on one expert's gate, up and down weights (float32, [out, in]). */
+interface ExpertDeltas {
+  gate?: string;
+  up?: string;
+  down?: string;
 }
 
 /** down(silu(gate(x)) · up(x)) of the projections under `name` (Mixtral's w1 / w3 / w2), with biases where `bias`. */
@@ -274,12 +298,13 @@ function swiglu(
   name: string,
   width: number,
   bias = false,
+  deltas: ExpertDeltas = {},
 ): string {
   const [gateName, upName, downName] = moe.mixtralNames ? ['w1', 'w3', 'w2'] : ['gate_proj', 'up_proj', 'down_proj'];
-  const gate = projections.linearRows(`${sc}/${gateName}`, rows, `${name}.${gateName}`, width, bias, hidden);
-  const up = projections.linearRows(`${sc}/${upName}`, rows, `${name}.${upName}`, width, bias, hidden);
+  const gate = projections.linearRows(`${sc}/${gateName}`, rows, `${name}.${gateName}`, width, bias, hidden, 'linear', deltas.gate);
+  const up = projections.linearRows(`${sc}/${upName}`, rows, `${name}.${upName}`, width, bias, hidden, 'linear', deltas.up);
   const activated = g.one(sc, 'Mul', [silu(`${sc}/act_fn`, gate), up]);
-  return projections.linearRows(`${sc}/${downName}`, activated, `${name}.${downName}`, hidden, bias, width);
+  return projections.linearRows(`${sc}/${downName}`, activated, `${name}.${downName}`, hidden, bias, width, 'linear', deltas.down);
 }
 
 /**
