@@ -1117,7 +1117,7 @@ test('a LoRA adapter on the attention of a Qwen3-MoE checkpoint gives what PEFT 
 test("a PEFT LoRA on DeepSeek-V2-Lite's Linear layers as PEFT 0.21 writes it over transformers 5 (gate_proj, up_proj and down_proj become the fused experts' target_parameters, with alpha_pattern and rank_pattern for gate_up_proj; nested) gives what PEFT computes (test/fixtures/moe/deepseek-v2-lite/lora)", async () => {
   const folder = path.join(REPO_ROOT, 'test', 'fixtures', 'moe', 'deepseek-v2-lite');
   const adapter = readLoraAdapter(path.join(folder, 'lora'));
-  assert.deepEqual(adapter.targetParameters, ['gate_up_proj', 'down_proj']);
+  assert.deepEqual(adapter.targetParameters, ['down_proj', 'gate_up_proj']);
   // rank 8 and alpha 16 on gate_up_proj (gate and up fused), the config's 4 and 8 elsewhere: both scale by 2
   assert.equal(alphaFor(adapter, 'model.layers.1.mlp.experts.gate_up_proj'), 16);
   assert.equal(alphaFor(adapter, 'model.layers.1.mlp.experts.down_proj'), 8);
