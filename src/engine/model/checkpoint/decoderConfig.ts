@@ -27,7 +27,7 @@ import { EXPORT_HINT, partialRope, positiveInteger, refuse, refuseQuantised, SAV
 import { CHECKPOINT_FAMILIES, type DecoderFamily } from './decoderFamilies';
 import { moeSpecOf, refuseOtherSwigluLimit, type MoeSpec } from './moeConfig';
 import { lfm2Layers, linearAttentionOf, mambaOf, type LinearAttentionSpec, type MambaSpec, type ShortConvSpec } from './mixerConfig';
-import { APERTUS_NAMES, GRANITE4_NAMES, HUNYUAN_NAMES, LFM2_NAMES, OLMO_HYBRID_NAMES, type ModuleNames } from './moduleNames';
+import { APERTUS_NAMES, BAMBA_NAMES, GRANITE4_NAMES, HUNYUAN_NAMES, LFM2_NAMES, OLMO_HYBRID_NAMES, type ModuleNames } from './moduleNames';
 import { gemma4Attention, gemma4Layers, refuseUnbuiltGemma4, type Gemma4Attention, type Gemma4Layers } from './gemma4Config';
 import { gpt2Spec, type Gpt2Spec } from './gpt2Config';
 import { nemotronHSpec, type NemotronHSpec } from './nemotronHConfig';
@@ -433,6 +433,7 @@ function slidingAttention(
     case 'glm4_moe_lite':
     case 'deepseek_v2':
     case 'deepseek_v3':
+    case 'bamba':
     case 'lfm2':
     case 'olmo_hybrid':
     case 'granitemoehybrid':
@@ -789,6 +790,8 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
   const cohere = family === 'cohere' || family === 'cohere2';
   const olmoHybrid = family === 'olmo_hybrid';
   const granite4 = family === 'granitemoehybrid';
+  // Bamba: Granite 4.0-H's Mamba2 layers beside attention with partial RoPE, without Granite's multipliers
+  const bamba = family === 'bamba';
   // OlmoHybridModel runs no RoPE when its rope_parameters has no rope_theta (the released checkpoints): NoPE
   const nope =
     (granite4 && c.position_embedding_type !== 'rope') ||
@@ -840,14 +843,22 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
   // transformers 4, in rope_parameters in 5). Qwen 3.5's multimodal RoPE (mrope_section) gives a text prompt's
   // positions to all three of its axes, so it rotates as plain RoPE does
   const partialRotary =
-    glm || stablelm || qwen35 || glm4Moe
+    glm || stablelm || qwen35 || glm4Moe || bamba
       ? partialRope(c, configFile, headDim, {
           theta: 'rope_theta',
           fraction: 'partial_rotary_factor',
-          fractionDefault: glm || glm4Moe ? 0.5 : 0.25,
+          fractionDefault: glm || glm4Moe || bamba ? 0.5 : 0.25,
           family,
         })
       : undefined;
+  // BambaConfig sets partial_rotary_factor 0.5 whatever config.json says
+  if (bamba && partialRotary!.rotaryDim !== Math.trunc(headDim / 2))
+    throw refuse(
+      configFile,
+      'partial_rotary_factor',
+      'A bamba model rotates half of each head (BambaConfig fixes partial_rotary_factor at 0.5)',
+      EXPORT_HINT,
+    );
   const olmo = family === 'olmo2' || family === 'olmo3';
   // GraniteConfig's multipliers (default 1): Python floats that multiply float32 tensors, so float32 in effect
   // Granite 4 (granitemoehybrid) has Granite 3's multipliers
@@ -889,7 +900,7 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
         ? finite(c.norm_eps ?? 1e-5, 'norm_eps', configFile)
         : finite(
             c.rms_norm_eps ??
-              (phi3 || olmo || family === 'olmoe' || family === 'mixtral' || gptOss || glm4Moe || glmLite || apertus || hunyuan
+              (phi3 || olmo || family === 'olmoe' || family === 'mixtral' || gptOss || glm4Moe || glmLite || apertus || hunyuan || bamba
                 ? 1e-5
                 : glm
                   ? 1.5625e-7
@@ -1048,9 +1059,11 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
             ? APERTUS_NAMES
             : hunyuan
               ? HUNYUAN_NAMES
-              : undefined,
+              : bamba
+                ? BAMBA_NAMES
+                : undefined,
     qkNormAfterRope: hunyuan || undefined,
-    mamba: granite4 ? mambaOf(c, layers, hidden, configFile) : undefined,
+    mamba: granite4 || bamba ? mambaOf(c, layers, hidden, configFile, bamba) : undefined,
     fusedGateUp: glm || granite4 || undefined,
     gemma4Layers: layerAttention && gemma4Layers(c, configFile, sliding?.layers ?? Array.from({ length: layers }, () => false)),
   };

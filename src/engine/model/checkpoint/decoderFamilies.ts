@@ -42,6 +42,7 @@ export const CHECKPOINT_FAMILIES = [
   'glm4_moe_lite',
   'deepseek_v2',
   'deepseek_v3',
+  'bamba',
 ] as const;
 
 export type DecoderFamily = (typeof CHECKPOINT_FAMILIES)[number];

@@ -9,7 +9,8 @@
  *   (the chunked scan computes the same recurrence in float32); as an ONNX Scan over the sequence;
  * - y · SiLU(z), RMS-normalised over the whole inner width (GraniteMoeHybridRMSNormGated: the gate before the norm;
  *   Nemotron-H's Zamba2RMSNormGated per group), times norm.weight; out_proj.
- * NVIDIA's Nemotron-H (modeling_nemotron_h.py NemotronHMamba2Mixer) runs the same mixer under the name `mixer`.
+ * NVIDIA's Nemotron-H (modeling_nemotron_h.py NemotronHMamba2Mixer) runs the same mixer under the name `mixer`; IBM's
+ * Bamba (modeling_bamba.py BambaMixer, which Granite 4.0-H's copies) under `mamba`.
  */
 import type { onnx } from 'onnx-proto';
 import { intAttr } from '../onnxGraph';

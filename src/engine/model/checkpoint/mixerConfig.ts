@@ -58,8 +58,8 @@ export interface MambaSpec {
  * Mamba); mamba_n_heads (128), mamba_d_head ("auto": mamba_expand · hidden_size / heads), mamba_n_groups (1),
  * mamba_d_state (256), mamba_d_conv (4), mamba_conv_bias (true), mamba_proj_bias (false), time_step_limit (0, inf).
  */
-export function mambaOf(c: HfConfig, layers: number, hidden: number, file: string): MambaSpec {
-  const types = c.layer_types ?? Array.from({ length: layers }, () => 'mamba');
+export function mambaOf(c: HfConfig, layers: number, hidden: number, file: string, bamba = false): MambaSpec {
+  const types = bamba ? bambaLayerTypes(c, layers, file) : (c.layer_types ?? Array.from({ length: layers }, () => 'mamba'));
   const remap: Record<string, string> = { mamba: 'linear_attention', attention: 'full_attention' };
   if (
     !Array.isArray(types) ||
@@ -91,6 +91,14 @@ export function mambaOf(c: HfConfig, layers: number, hidden: number, file: strin
     dtLimit: [limit[0] as number, limit[1] as number],
     normGroups: 1,
   };
+}
+
+/** BambaConfig's layers_block_type: attention at attn_layer_indices, Mamba2 elsewhere (all of them without it). */
+function bambaLayerTypes(c: HfConfig, layers: number, file: string): string[] {
+  const indices = c.attn_layer_indices ?? [];
+  if (!Array.isArray(indices) || indices.some((i) => !Number.isSafeInteger(i) || i < 0 || i >= layers))
+    throw refuse(file, 'attn_layer_indices', `attn_layer_indices must list layer indices below ${layers}`, SAVED_HINT);
+  return Array.from({ length: layers }, (_, l) => (indices.includes(l) ? 'attention' : 'mamba'));
 }
 
 /** LFM2's short-convolution layers (shortConv.ts). */
