@@ -385,7 +385,7 @@ test('what the checkpoint builder does not build is refused, naming the config k
     [
       { model_type: 'gemma3n' },
       'model_type',
-      /model_type "gemma3n" cannot run from safetensors: sae-diff builds llama, mistral, qwen2, qwen3, gemma, gemma2, gemma3_text, phi3, smollm3, olmo2, olmo3, granite, starcoder2, glm, glm4, stablelm, mixtral, qwen2_moe, qwen3_moe, olmoe, qwen3_5_text, qwen3_5_moe_text, ministral3, gemma4_text, lfm2, olmo_hybrid, granitemoehybrid, exaone4, cohere, cohere2, gpt_oss, qwen3_next, glm4_moe, seed_oss, ernie4_5, apertus, qwen3_vl_moe_text, hunyuan_v1_dense, ernie4_5_moe, glm4_moe_lite, deepseek_v2, deepseek_v3, bamba, gemma3, qwen3_5, qwen3_5_moe, mistral3, gemma4, qwen3_vl, qwen3_vl_moe, qwen2_5_vl, qwen2_vl, gpt2, gpt_neox, phi, nemotron_h checkpoints/,
+      /model_type "gemma3n" cannot run from safetensors: sae-diff builds llama, mistral, qwen2, qwen3, gemma, gemma2, gemma3_text, phi3, smollm3, olmo2, olmo3, granite, starcoder2, glm, glm4, stablelm, mixtral, qwen2_moe, qwen3_moe, olmoe, qwen3_5_text, qwen3_5_moe_text, ministral3, gemma4_text, lfm2, olmo_hybrid, granitemoehybrid, exaone4, cohere, cohere2, gpt_oss, qwen3_next, glm4_moe, seed_oss, ernie4_5, apertus, qwen3_vl_moe_text, hunyuan_v1_dense, ernie4_5_moe, glm4_moe_lite, deepseek_v2, deepseek_v3, bamba, falcon_h1, gemma3, qwen3_5, qwen3_5_moe, mistral3, gemma4, qwen3_vl, qwen3_vl_moe, qwen2_5_vl, qwen2_vl, gpt2, gpt_neox, phi, nemotron_h checkpoints/,
     ],
     [{ model_type: 'gemma3' }, 'text_config', /A gemma3 config\.json needs its text_config/],
     [{ model_type: 'gemma3', text_config: { head_dim: 7 } }, 'text_config.head_dim', /The head dimension 7 is not an even integer/],
@@ -745,6 +745,14 @@ const FROM_PYTORCH: [string, string][] = [
     "IBM Bamba checkpoint (Granite 4.0-H's Mamba2 layers beside an attention layer with RoPE on half of each head and q / k / v / o biases, its feed_forward with biases after pre_ff_layernorm) gives what transformers gives",
   ],
   [
+    'qwen3_5/falcon-h1',
+    "TII Falcon-H1 checkpoint (as released: a Mamba2 mixer beside attention in every layer, muP multipliers on the mixer's input, projections and output, on the attention's input, keys and output, on the MLP's gate and output and on the embedding; no gated norm; head_dim and mamba_d_ssm of their own) gives what transformers gives",
+  ],
+  [
+    'qwen3_5/falcon-h1-norm',
+    "TII Falcon-H1 checkpoint with the mixer's gated RMSNorm per group, before the gate, and biases on every projection gives what transformers gives",
+  ],
+  [
     'exaone4',
     'EXAONE 4.0 checkpoint (LG; norms after each branch, per-head q / k norms, sliding layers with RoPE and a binding window, full layers without RoPE) gives what transformers gives',
   ],
@@ -773,6 +781,7 @@ for (const [fixture, what] of [
   ['gpt-oss/dense', "a GPT-OSS checkpoint's attn_out and mlp_out are what its attention (sinks and biases) and its MLP of experts return"],
   ['qwen3_5/granite4', "a Granite 4.0-H checkpoint's attn_out and mlp_out are what its mamba or self_attn and its shared_mlp return"],
   ['qwen3_5/bamba', "a Bamba checkpoint's attn_out and mlp_out are what its mamba or self_attn and its feed_forward return"],
+  ['qwen3_5/falcon-h1', "a Falcon-H1 checkpoint's attn_out and mlp_out are its mixers' scaled sum and what its feed_forward returns"],
   [
     'qwen3_5/granite4-moe',
     "a Granite 4.0-H checkpoint with experts' attn_out and mlp_out are what its mamba or self_attn return and what block_sparse_moe and shared_mlp return, summed",

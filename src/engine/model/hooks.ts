@@ -15,10 +15,12 @@ const DOTTED_BLOCK = /^(.*?(?:^|\.)(?:layers|h|blocks|layer|decoder_layers))\.(\
  * First module below the block that makes the branch resid_mid / resid_post adds: the attention / the MLP, or in
  * blocks with sandwich norms (Gemma 2 and 3, OLMo 2) the norm after it, whose output is what reaches the residual
  * stream (TransformerLens's hook_attn_out / hook_mlp_out there; Gemma Scope's MLP SAEs read
- * post_feedforward_layernorm.output; GLM-4's are post_self_attn_layernorm and post_mlp_layernorm). A Llama block's
+ * post_feedforward_layernorm.output; GLM-4's are post_self_attn_layernorm and post_mlp_layernorm; Falcon-H1's
+ * `mixers`, the scaled sum of its Mamba2 mixer and attention that the checkpoint graph makes). A Llama block's
  * post_attention_layernorm feeds the MLP, never the sum.
  */
-const ATTN_MODULE = /^(self_attn|linear_attn|conv|mamba|attn|attention|self_attention|post_attention_layernorm|post_self_attn_layernorm)$/;
+const ATTN_MODULE =
+  /^(self_attn|linear_attn|conv|mamba|attn|attention|self_attention|post_attention_layernorm|post_self_attn_layernorm|mixers)$/;
 const MLP_MODULE = /^(mlp|shared_mlp|feed_forward|ffn|block_sparse_moe|post_feedforward_layernorm|post_mlp_layernorm)$/;
 
 /** Token mixers without attention heads, in the attention's place: Gated DeltaNet, LFM2's short convolution, Mamba2. */

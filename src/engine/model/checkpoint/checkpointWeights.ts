@@ -81,8 +81,8 @@ export function checkpointTensorNames(tensors: ReadonlyMap<string, unknown>, fam
   if (family === 'lfm2') return { ...names, afterBlocks: [`${names.prefix}embedding_norm.weight`] };
   // Ernie4_5_MoeForCausalLM: its lm_head has a bias where use_bias is set (the run stops before the head)
   if (family === 'ernie4_5_moe') return { ...names, afterBlocks: [...names.afterBlocks, 'lm_head.bias'] };
-  // BambaModel's final norm is named final_layernorm
-  if (family === 'bamba') return { ...names, afterBlocks: [`${names.prefix}final_layernorm.weight`] };
+  // BambaModel's and FalconH1Model's final norm is named final_layernorm
+  if (family === 'bamba' || family === 'falcon_h1') return { ...names, afterBlocks: [`${names.prefix}final_layernorm.weight`] };
   // PhiForCausalLM: model.final_layernorm (weight and bias), an lm_head with a bias
   if (family === 'phi')
     return { ...names, afterBlocks: [`${names.prefix}final_layernorm.weight`, `${names.prefix}final_layernorm.bias`, 'lm_head.bias'] };

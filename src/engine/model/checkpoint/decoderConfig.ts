@@ -26,7 +26,15 @@ import { SaeDiffError } from '../../core/errors';
 import { EXPORT_HINT, partialRope, positiveInteger, refuse, refuseQuantised, SAVED_HINT } from './configKeys';
 import { CHECKPOINT_FAMILIES, type DecoderFamily } from './decoderFamilies';
 import { moeSpecOf, refuseOtherSwigluLimit, type MoeSpec } from './moeConfig';
-import { lfm2Layers, linearAttentionOf, mambaOf, type LinearAttentionSpec, type MambaSpec, type ShortConvSpec } from './mixerConfig';
+import {
+  falconH1MambaOf,
+  lfm2Layers,
+  linearAttentionOf,
+  mambaOf,
+  type LinearAttentionSpec,
+  type MambaSpec,
+  type ShortConvSpec,
+} from './mixerConfig';
 import { APERTUS_NAMES, BAMBA_NAMES, GRANITE4_NAMES, HUNYUAN_NAMES, LFM2_NAMES, OLMO_HYBRID_NAMES, type ModuleNames } from './moduleNames';
 import { gemma4Attention, gemma4Layers, refuseUnbuiltGemma4, type Gemma4Attention, type Gemma4Layers } from './gemma4Config';
 import { gpt2Spec, type Gpt2Spec } from './gpt2Config';
@@ -151,10 +159,35 @@ export interface DecoderSpec {
   gemma4Layers?: Gemma4Layers;
   /** LFM2: its short-convolution layers. */
   shortConv?: ShortConvSpec;
-  /** Granite 4.0-H: its Mamba2 layers. */
+  /** Granite 4.0-H, Bamba: their Mamba2 layers; Falcon-H1: the Mamba2 mixer beside every layer's attention. */
   mamba?: MambaSpec;
+  /**
+   * Falcon-H1 (FalconH1DecoderLayer): the attention's input and output multipliers, the mixer's output multiplier
+   * (their scaled outputs summed are the branch), key_multiplier on the keys, and the MLP's gate and down multipliers;
+   * float32 as they multiply float32 tensors.
+   */
+  falconH1?: { attentionIn: number; attentionOut: number; ssmOut: number; key: number; mlpGate: number; mlpDown: number };
   /** The block's module names where they are not Llama's (LFM2's). */
   names?: ModuleNames;
+}
+
+/** FalconH1Config's multipliers (default 1; mlp_multipliers [gate, down]). */
+function falconH1Multipliers(c: HfConfig, file: string): NonNullable<DecoderSpec['falconH1']> {
+  const number = (key: string, v: unknown = c[key] ?? 1) => {
+    if (typeof v !== 'number' || !Number.isFinite(v)) throw refuse(file, key, `${key} is ${JSON.stringify(v)}, not a number`, SAVED_HINT);
+    return Math.fround(v);
+  };
+  const mlp = c.mlp_multipliers ?? [1, 1];
+  if (!Array.isArray(mlp) || mlp.length !== 2)
+    throw refuse(file, 'mlp_multipliers', 'mlp_multipliers must be two numbers (gate, down)', SAVED_HINT);
+  return {
+    attentionIn: number('attention_in_multiplier'),
+    attentionOut: number('attention_out_multiplier'),
+    ssmOut: number('ssm_out_multiplier'),
+    key: number('key_multiplier'),
+    mlpGate: number('mlp_multipliers', mlp[0]),
+    mlpDown: number('mlp_multipliers', mlp[1]),
+  };
 }
 
 /** Ministral3Attention's get_llama_4_attn_scale settings, which it reads from rope_parameters (transformers 5.18). */
@@ -434,6 +467,7 @@ function slidingAttention(
     case 'deepseek_v2':
     case 'deepseek_v3':
     case 'bamba':
+    case 'falcon_h1':
     case 'lfm2':
     case 'olmo_hybrid':
     case 'granitemoehybrid':
@@ -792,6 +826,8 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
   const granite4 = family === 'granitemoehybrid';
   // Bamba: Granite 4.0-H's Mamba2 layers beside attention with partial RoPE, without Granite's multipliers
   const bamba = family === 'bamba';
+  // Falcon-H1: a Mamba2 mixer and attention side by side in every layer, with muP multipliers
+  const falconH1 = family === 'falcon_h1';
   // OlmoHybridModel runs no RoPE when its rope_parameters has no rope_theta (the released checkpoints): NoPE
   const nope =
     (granite4 && c.position_embedding_type !== 'rope') ||
@@ -900,7 +936,17 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
         ? finite(c.norm_eps ?? 1e-5, 'norm_eps', configFile)
         : finite(
             c.rms_norm_eps ??
-              (phi3 || olmo || family === 'olmoe' || family === 'mixtral' || gptOss || glm4Moe || glmLite || apertus || hunyuan || bamba
+              (phi3 ||
+              olmo ||
+              family === 'olmoe' ||
+              family === 'mixtral' ||
+              gptOss ||
+              glm4Moe ||
+              glmLite ||
+              apertus ||
+              hunyuan ||
+              bamba ||
+              falconH1
                 ? 1e-5
                 : glm
                   ? 1.5625e-7
@@ -1010,7 +1056,7 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
     // Qwen3_5RMSNorm is zero-centred as Gemma's: (1 + weight), in float32
     gemmaNorms: gemma || qwen35,
     sandwichNorms: (gemma && !gemma1) || gemma4 || undefined,
-    embedScale: gemma || gemma4 ? Math.fround(Math.sqrt(hidden)) : granite ? multiplier('embedding_multiplier') : undefined,
+    embedScale: gemma || gemma4 ? Math.fround(Math.sqrt(hidden)) : granite || falconH1 ? multiplier('embedding_multiplier') : undefined,
     // Gemma4TextAttention's scaling is 1 (its q_norm and k_norm set the scale)
     attentionScale: gemma4
       ? 1
@@ -1059,11 +1105,17 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
             ? APERTUS_NAMES
             : hunyuan
               ? HUNYUAN_NAMES
-              : bamba
+              : bamba || falconH1
                 ? BAMBA_NAMES
                 : undefined,
     qkNormAfterRope: hunyuan || undefined,
-    mamba: granite4 || bamba ? mambaOf(c, layers, hidden, configFile, bamba) : undefined,
+    mamba:
+      granite4 || bamba
+        ? mambaOf(c, layers, hidden, configFile, bamba)
+        : falconH1
+          ? falconH1MambaOf(c, layers, hidden, configFile)
+          : undefined,
+    falconH1: falconH1 ? falconH1Multipliers(c, configFile) : undefined,
     fusedGateUp: glm || granite4 || undefined,
     gemma4Layers: layerAttention && gemma4Layers(c, configFile, sliding?.layers ?? Array.from({ length: layers }, () => false)),
   };

@@ -43,6 +43,7 @@ export const CHECKPOINT_FAMILIES = [
   'deepseek_v2',
   'deepseek_v3',
   'bamba',
+  'falcon_h1',
 ] as const;
 
 export type DecoderFamily = (typeof CHECKPOINT_FAMILIES)[number];

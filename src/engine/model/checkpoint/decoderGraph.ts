@@ -185,15 +185,17 @@ export function buildDecoderGraph(
     // OLMo 2 and OLMo Hybrid's attention layers normalise only after each branch
     const postNorm = spec.postNormLayers?.[l] ?? spec.postNorms;
     const normed = postNorm ? x : blockNorm(`${block}/${names.inputNorm}`, x, `${w}.${savedName(names.inputNorm)}`);
-    const attnOut = spec.linearAttention?.layers[l]
-      ? gatedDeltaNet(linearContext, spec.linearAttention, block, w, normed)
-      : spec.shortConv?.layers[l]
-        ? shortConv({ g, weights, projections, hidden }, spec.shortConv, block, w, normed)
-        : spec.mamba?.layers[l]
-          ? mamba2({ g, weights, projections, hidden, eps: spec.rmsNormEps }, spec.mamba, block, w, normed)
-          : spec.mla
-            ? latentAttention(l, block, w, normed)
-            : selfAttention(l, block, w, normed);
+    const attnOut = spec.falconH1
+      ? falconMixers(l, block, w, normed, spec.falconH1)
+      : spec.linearAttention?.layers[l]
+        ? gatedDeltaNet(linearContext, spec.linearAttention, block, w, normed)
+        : spec.shortConv?.layers[l]
+          ? shortConv({ g, weights, projections, hidden }, spec.shortConv, block, w, normed)
+          : spec.mamba?.layers[l]
+            ? mamba2({ g, weights, projections, hidden, eps: spec.rmsNormEps }, spec.mamba, block, w, normed)
+            : spec.mla
+              ? latentAttention(l, block, w, normed)
+              : selfAttention(l, block, w, normed);
     if (spec.parallelBlock) {
       // CohereDecoderLayer: residual + attention(h) + mlp(h), one norm h; summed attention + MLP first, as Phi's block
       // is, so that no sum of the residual and one branch poses as resid_mid (float32 rounding apart, the same)
@@ -303,6 +305,8 @@ export function buildDecoderGraph(
           ? k
           : linear(`${attn}/v_proj`, normed, `${w}.self_attn.v_proj`, kvHeads * headDim, spec.qkvBias, hidden);
     }
+    // Falcon-H1: k_proj's output times key_multiplier
+    if (spec.falconH1) k = g.one(attn, 'Mul', [k, scalar('key_multiplier', spec.falconH1.key)]);
     if (spec.qkNorm === 'projection') {
       // OLMo 2: q_norm and k_norm over the whole projections
       q = rmsNorm(`${attn}/q_norm`, q, `${w}.self_attn.q_norm.weight`, heads * headDim);
@@ -553,8 +557,31 @@ export function buildDecoderGraph(
             linear(`${mlp}/${names.gate}`, normed2, `${w}.${names.mlp}.${names.gate}`, intermediate, spec.mlpBias, hidden),
             linear(`${mlp}/${names.up}`, normed2, `${w}.${names.mlp}.${names.up}`, intermediate, spec.mlpBias, hidden),
           ];
-    const activated = spec.mlpActivation === 'silu' ? silu(`${mlp}/act_fn`, gate) : geluTanh(g, `${mlp}/act_fn`, gate);
+    // Falcon-H1: act(gate_proj(x) · gate_multiplier), down_proj(y) · down_multiplier, in the MLP (its forward's output)
+    const falcon = spec.falconH1;
+    const gateIn = falcon ? g.one(mlp, 'Mul', [gate, scalar('mlp_gate_multiplier', falcon.mlpGate)]) : gate;
+    const activated = spec.mlpActivation === 'silu' ? silu(`${mlp}/act_fn`, gateIn) : geluTanh(g, `${mlp}/act_fn`, gateIn);
     const down = `${w}.${names.mlp}.${names.down}`;
-    return linear(`${mlp}/${names.down}`, g.one(mlp, 'Mul', [activated, up]), down, hidden, spec.mlpBias, intermediate);
+    const out = linear(`${mlp}/${names.down}`, g.one(mlp, 'Mul', [activated, up]), down, hidden, spec.mlpBias, intermediate);
+    return falcon ? g.one(mlp, 'Mul', [out, scalar('mlp_down_multiplier', falcon.mlpDown)]) : out;
+  }
+
+  /** A multiplier of the config (float32) as a scalar of the activations' type. */
+  function scalar(name: string, value: number): string {
+    return g.cast('/model', g.floats(`sae_diff.${name}_${value}`, Float32Array.of(value), []), FLOAT, act);
+  }
+
+  /**
+   * FalconH1DecoderLayer's mixers on the normed input: mamba(h) · ssm_out_multiplier + self_attn(h ·
+   * attention_in_multiplier) · attention_out_multiplier, the branch the residual adds (attn_out: `mixers`).
+   */
+  function falconMixers(l: number, block: string, w: string, normed: string, m: NonNullable<DecoderSpec['falconH1']>): string {
+    const mixed = mamba2({ g, weights, projections, hidden, eps: spec.rmsNormEps }, spec.mamba!, block, w, normed);
+    const attended = selfAttention(l, block, w, g.one(block, 'Mul', [normed, scalar('attention_in_multiplier', m.attentionIn)]));
+    const scope = `${block}/mixers`;
+    return g.one(scope, 'Add', [
+      g.one(scope, 'Mul', [mixed, scalar('ssm_out_multiplier', m.ssmOut)]),
+      g.one(scope, 'Mul', [attended, scalar('attention_out_multiplier', m.attentionOut)]),
+    ]);
   }
 }

@@ -10,7 +10,8 @@
  * - y · SiLU(z), RMS-normalised over the whole inner width (GraniteMoeHybridRMSNormGated: the gate before the norm;
  *   Nemotron-H's Zamba2RMSNormGated per group), times norm.weight; out_proj.
  * NVIDIA's Nemotron-H (modeling_nemotron_h.py NemotronHMamba2Mixer) runs the same mixer under the name `mixer`; IBM's
- * Bamba (modeling_bamba.py BambaMixer, which Granite 4.0-H's copies) under `mamba`.
+ * Bamba (modeling_bamba.py BambaMixer, which Granite 4.0-H's copies) under `mamba`; TII's Falcon-H1
+ * (modeling_falcon_h1.py FalconH1Mixer) too, with its muP multipliers and its gated norm optional (MambaSpec.gatedNorm).
  */
 import type { onnx } from 'onnx-proto';
 import { intAttr } from '../onnxGraph';
@@ -47,9 +48,19 @@ export function mamba2(
   const shaped = (t: string, dims: number[]) => g.one(scope, 'Reshape', [t, g.int64s(`sae_diff.shape_${dims.join('_')}`, dims)], [], FLOAT);
   const toFloat = (t: string) => g.cast(scope, t, g.act, FLOAT);
   const real = realTokens(g, scope, FLOAT);
-  const masked = g.one(scope, 'Mul', [x, realTokens(g, scope, g.act)]);
+  const constant = (name: string, values: Float32Array, dims: number[]) => g.cast(scope, g.floats(name, values, dims), FLOAT, g.act);
+  let masked = g.one(scope, 'Mul', [x, realTokens(g, scope, g.act)]);
+  // Falcon-H1: hidden_states * ssm_in_multiplier after the padding is zeroed
+  if (spec.falcon)
+    masked = g.one(scope, 'Mul', [
+      masked,
+      constant(`sae_diff.ssm_in_${spec.falcon.inputScale}`, Float32Array.of(spec.falcon.inputScale), []),
+    ]);
 
-  const projected = projections.linear(`${scope}/in_proj`, masked, `${m}.in_proj`, inner + convDim + heads, spec.projBias, hidden);
+  let projected = projections.linear(`${scope}/in_proj`, masked, `${m}.in_proj`, inner + convDim + heads, spec.projBias, hidden);
+  // Falcon-H1's mup_vector (compute_mup_vector): z, x, B, C and dt each times its ssm_multipliers entry
+  if (spec.falcon)
+    projected = g.one(scope, 'Mul', [projected, constant(`sae_diff.mup_${layerKey(spec)}`, mupVector(spec), [inner + convDim + heads])]);
   const [gate, xbc, dtRaw] = g.op(
     scope,
     'Split',
@@ -102,18 +113,52 @@ export function mamba2(
   ]);
   const y = g.cast(scope, shaped(withSkip, [0, 0, inner]), FLOAT, g.act);
 
-  // GraniteMoeHybridRMSNormGated: (y · silu(z)) in float32, RMS-normalised, then weight · it in the activations' type
   const norm = `${scope}/norm`;
   const z = toFloat(gate);
-  const gated = g.one(norm, 'Mul', [toFloat(y), g.one(norm, 'Mul', [z, g.one(norm, 'Sigmoid', [z], [], FLOAT)], [], FLOAT)], [], FLOAT);
-  // Zamba2RMSNormGated (Nemotron-H): each of normGroups groups of the inner width normalised on its own
-  const groupsOf = spec.normGroups;
-  const normed =
-    groupsOf === 1
-      ? rmsNormalized(g, norm, gated, ctx.eps)
-      : shaped(rmsNormalized(g, norm, shaped(gated, [0, 0, groupsOf, inner / groupsOf]), ctx.eps), [0, 0, inner]);
-  const weighted = g.one(norm, 'Mul', [weights.get(`${m}.norm.weight`, [inner]), g.cast(norm, normed, FLOAT, g.act)]);
-  return projections.linear(`${scope}/out_proj`, weighted, `${m}.out_proj`, hidden, spec.projBias, inner);
+  const siluZ = g.one(norm, 'Mul', [z, g.one(norm, 'Sigmoid', [z], [], FLOAT)], [], FLOAT);
+  const order = spec.gatedNorm ?? 'gate_first';
+  let gatedOut: string;
+  if (order === 'none') {
+    // Falcon-H1 without mamba_rms_norm: scan_output * silu(gate), no norm
+    gatedOut = g.cast(scope, f32('Mul', [toFloat(y), siluZ]), FLOAT, g.act);
+  } else {
+    // GraniteMoeHybridRMSNormGated: (y · silu(z)) in float32, RMS-normalised, then weight · it in the activations' type;
+    // FalconH1RMSNormGated: the gate before the norm or after it, the weight in float32
+    const before = order === 'gate_first' ? g.one(norm, 'Mul', [toFloat(y), siluZ], [], FLOAT) : toFloat(y);
+    // Zamba2RMSNormGated (Nemotron-H), FalconH1RMSNormGated: each of normGroups groups of the inner width on its own
+    const groupsOf = spec.normGroups;
+    const normed =
+      groupsOf === 1
+        ? rmsNormalized(g, norm, before, ctx.eps)
+        : shaped(rmsNormalized(g, norm, shaped(before, [0, 0, groupsOf, inner / groupsOf]), ctx.eps), [0, 0, inner]);
+    const weight = weights.get(`${m}.norm.weight`, [inner]);
+    if (!spec.falcon) gatedOut = g.one(norm, 'Mul', [weight, g.cast(norm, normed, FLOAT, g.act)]);
+    else {
+      const weightedF = g.one(norm, 'Mul', [g.cast(norm, weight, g.act, FLOAT), normed], [], FLOAT);
+      gatedOut = g.cast(norm, order === 'norm_first' ? g.one(norm, 'Mul', [weightedF, siluZ], [], FLOAT) : weightedF, FLOAT, g.act);
+    }
+  }
+  return projections.linear(`${scope}/out_proj`, gatedOut, `${m}.out_proj`, hidden, spec.outBias ?? spec.projBias, inner);
+}
+
+/** Falcon-H1's mup_vector over in_proj's output [z (inner), x (inner), B, C (groups · state each), dt (heads)]. */
+function mupVector(spec: MambaSpec): Float32Array {
+  const inner = spec.heads * spec.headDim;
+  const gs = spec.groups * spec.stateSize;
+  const [z, x, b, c, dt] = spec.falcon!.projectionScales;
+  const sizes: [number, number][] = [
+    [inner, z],
+    [inner, x],
+    [gs, b],
+    [gs, c],
+    [spec.heads, dt],
+  ];
+  return Float32Array.from(sizes.flatMap(([n, v]) => Array.from({ length: n }, () => v)));
+}
+
+/** A name for a mixer's muP vector: its sizes and multipliers. */
+function layerKey(spec: MambaSpec): string {
+  return [spec.heads, spec.headDim, spec.groups, spec.stateSize, ...spec.falcon!.projectionScales].join('_');
 }
 
 /** One token of the selective scan, the Scan's body: S ← decay · S + dtx ⊗ B; y = S · C ([B, H, head_dim, 1]). */

@@ -36,7 +36,7 @@ export interface LinearAttentionSpec {
 
 /** The Mamba2 mixer's settings (mamba2.ts), as Granite 4.0-H's and Nemotron-H's configs give them. */
 export interface MambaSpec {
-  /** Per layer: a Mamba2 layer (layer_types "mamba" / "linear_attention"), else attention. */
+  /** Per layer: a Mamba2 layer (layer_types "mamba" / "linear_attention"), else attention (Falcon-H1: none, its mixer beside it). */
   layers: boolean[];
   heads: number;
   headDim: number;
@@ -50,6 +50,17 @@ export interface MambaSpec {
   dtLimit: [number, number];
   /** The gated norm's groups: 1 (Granite 4's over the whole inner width) or n_groups (Nemotron-H's, per group). */
   normGroups: number;
+  /**
+   * How the output meets its gate: RMS-normalised after y · SiLU(gate) (Granite 4's, Nemotron-H's, Falcon-H1's with
+   * mamba_norm_before_gate false), normalised before it (Falcon-H1's default), or y · SiLU(gate) alone (Falcon-H1
+   * without mamba_rms_norm, as released). Granite 4's weight multiplies in the activations' type, Falcon-H1's in
+   * float32 (FalconH1RMSNormGated).
+   */
+  gatedNorm?: 'gate_first' | 'norm_first' | 'none';
+  /** Falcon-H1's muP: the input times ssm_in_multiplier, in_proj's z, x, B, C and dt parts times ssm_multipliers. */
+  falcon?: { inputScale: number; projectionScales: number[] };
+  /** Falcon-H1: out_proj's bias is projectors_bias (in_proj's mamba_proj_bias). */
+  outBias?: boolean;
 }
 
 /**
@@ -90,6 +101,49 @@ export function mambaOf(c: HfConfig, layers: number, hidden: number, file: strin
     projBias: c.mamba_proj_bias === true,
     dtLimit: [limit[0] as number, limit[1] as number],
     normGroups: 1,
+  };
+}
+
+/**
+ * FalconH1Config's Mamba2 mixer, one in every layer beside its attention (configuration_falcon_h1.py,
+ * modeling_falcon_h1.py FalconH1Mixer): its inner width mamba_d_ssm (else mamba_expand · hidden_size) split into
+ * mamba_n_heads of mamba_d_head ("auto": the width / heads), the gated RMSNorm per group where mamba_rms_norm, biases
+ * (mamba_proj_bias on in_proj, projectors_bias on out_proj) and the muP multipliers.
+ */
+export function falconH1MambaOf(c: HfConfig, layers: number, hidden: number, file: string): MambaSpec {
+  const heads = positiveInteger(c, 'mamba_n_heads', file, 128);
+  const inner =
+    c.mamba_d_ssm === null ? positiveInteger(c, 'mamba_expand', file, 2) * hidden : positiveInteger(c, 'mamba_d_ssm', file, 1024);
+  const headDim = c.mamba_d_head === undefined || c.mamba_d_head === 'auto' ? inner / heads : positiveInteger(c, 'mamba_d_head', file);
+  if (!Number.isSafeInteger(headDim) || headDim * heads !== inner)
+    throw refuse(file, 'mamba_d_head', `mamba_d_head × mamba_n_heads must be the mixer's width (${inner})`, SAVED_HINT);
+  const groups = positiveInteger(c, 'mamba_n_groups', file, 1);
+  if (heads % groups !== 0)
+    throw refuse(file, 'mamba_n_groups', `mamba_n_groups (${groups}) does not divide mamba_n_heads (${heads})`, SAVED_HINT);
+  const limit = c.time_step_limit ?? [0, Infinity];
+  if (!Array.isArray(limit) || limit.length !== 2 || limit.some((v) => typeof v !== 'number' || Number.isNaN(v)))
+    throw refuse(file, 'time_step_limit', 'time_step_limit must be two numbers', SAVED_HINT);
+  const scales = c.ssm_multipliers ?? [1, 1, 1, 1, 1];
+  if (!Array.isArray(scales) || scales.length !== 5 || scales.some((v) => typeof v !== 'number' || !Number.isFinite(v)))
+    throw refuse(file, 'ssm_multipliers', 'ssm_multipliers must be five numbers (z, x, B, C, dt)', SAVED_HINT);
+  const inputScale = c.ssm_in_multiplier ?? 1;
+  if (typeof inputScale !== 'number' || !Number.isFinite(inputScale))
+    throw refuse(file, 'ssm_in_multiplier', `ssm_in_multiplier is ${JSON.stringify(inputScale)}, not a number`, SAVED_HINT);
+  return {
+    // no layer's mixer stands in for its attention: it runs beside it (decoderGraph.ts falconMixers)
+    layers: Array.from({ length: layers }, () => false),
+    heads,
+    headDim,
+    groups,
+    stateSize: positiveInteger(c, 'mamba_d_state', file, 256),
+    convKernel: positiveInteger(c, 'mamba_d_conv', file, 4),
+    convBias: c.mamba_conv_bias !== false,
+    projBias: c.mamba_proj_bias === true,
+    outBias: c.projectors_bias === true,
+    dtLimit: [limit[0] as number, limit[1] as number],
+    normGroups: groups,
+    gatedNorm: c.mamba_rms_norm !== true ? 'none' : c.mamba_norm_before_gate === false ? 'gate_first' : 'norm_first',
+    falcon: { inputScale: Math.fround(inputScale), projectionScales: (scales as number[]).map((v) => Math.fround(v)) },
   };
 }
 

@@ -47,7 +47,7 @@ export const LFM2_NAMES: ModuleNames = {
 /** GraniteMoeHybridDecoderLayer's MLP: shared_mlp, its fused input_linear (gate, then up) and output_linear. */
 export const GRANITE4_NAMES: ModuleNames = { ...LLAMA_NAMES, mlp: 'shared_mlp', gateUp: 'input_linear', down: 'output_linear' };
 
-/** BambaDecoderLayer's MLP: feed_forward after pre_ff_layernorm (gate_proj, up_proj, down_proj as Llama's). */
+/** BambaDecoderLayer's and FalconH1DecoderLayer's MLP: feed_forward after pre_ff_layernorm (gate_proj, up_proj, down_proj as Llama's). */
 export const BAMBA_NAMES: ModuleNames = { ...LLAMA_NAMES, mlpNorm: 'pre_ff_layernorm', mlp: 'feed_forward' };
 
 /** ApertusDecoderLayer's norms: attention_layernorm in front of attention, feedforward_layernorm in front of the MLP. */
