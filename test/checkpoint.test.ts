@@ -1350,6 +1350,42 @@ test("DeepSeek-V2-Lite's and Moonlight's config.json as the hub ships them read 
     );
 });
 
+test("Falcon-H1's config keys read as FalconH1Config defaults them, and its multipliers' shapes are checked", () => {
+  const file = 'config.json';
+  const bare = { model_type: 'falcon_h1', hidden_size: 64, num_attention_heads: 16, num_hidden_layers: 2, intermediate_size: 96 };
+  const spec = decoderSpec(bare, file);
+  // mamba_d_ssm 1024 in 128 heads of 8; one group of 256 states; y · SiLU(gate) without a norm; 8 key / value heads;
+  // every multiplier 1
+  assert.deepEqual(
+    [
+      spec.mamba!.heads,
+      spec.mamba!.headDim,
+      spec.mamba!.groups,
+      spec.mamba!.stateSize,
+      spec.mamba!.gatedNorm,
+      spec.kvHeads,
+      spec.rmsNormEps,
+    ],
+    [128, 8, 1, 256, 'none', 8, 1e-5],
+  );
+  assert.deepEqual(spec.falconH1, { attentionIn: 1, attentionOut: 1, ssmOut: 1, key: 1, mlpGate: 1, mlpDown: 1 });
+  assert.deepEqual(spec.mamba!.layers, [false, false], "no mixer stands in for a layer's attention (attn_z is read at every layer)");
+  // mamba_d_ssm null: mamba_expand · hidden_size; the gated norm before the gate by default, after it where set
+  const wide = decoderSpec({ ...bare, mamba_d_ssm: null, mamba_n_heads: 8, mamba_rms_norm: true }, file);
+  assert.deepEqual([wide.mamba!.headDim, wide.mamba!.gatedNorm], [16, 'norm_first']);
+  assert.equal(decoderSpec({ ...bare, mamba_rms_norm: true, mamba_norm_before_gate: false }, file).mamba!.gatedNorm, 'gate_first');
+  for (const [key, value] of [
+    ['ssm_multipliers', [1, 1, 1, 1]],
+    ['mlp_multipliers', [1]],
+    ['mamba_d_head', 7],
+    ['key_multiplier', 'large'],
+  ] as const)
+    assert.throws(
+      () => decoderSpec({ ...bare, [key]: value }, file),
+      (e: SaeDiffError) => e.location?.key === key,
+    );
+});
+
 test('mixture-of-experts checkpoints with many experts run them densely (ONNX Runtime creates sessions of gathered experts slowly)', () => {
   const configFile = path.join(REPO_ROOT, 'test', 'fixtures', 'moe', 'qwen3-moe', 'config.json');
   const config = JSON.parse(fs.readFileSync(configFile, 'utf8'));

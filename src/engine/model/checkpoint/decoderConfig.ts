@@ -851,7 +851,8 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
   const hidden = positiveInteger(c, 'hidden_size', configFile);
   const layers = positiveInteger(c, 'num_hidden_layers', configFile);
   const heads = positiveInteger(c, 'num_attention_heads', configFile);
-  const kvHeads = positiveInteger(c, 'num_key_value_heads', configFile, heads);
+  // BambaConfig and FalconH1Config default num_key_value_heads to 8, the others to the query heads
+  const kvHeads = positiveInteger(c, 'num_key_value_heads', configFile, bamba || falconH1 ? 8 : heads);
   if (heads % kvHeads !== 0)
     throw refuse(
       configFile,
