@@ -385,7 +385,7 @@ test('what the checkpoint builder does not build is refused, naming the config k
     [
       { model_type: 'gemma3n' },
       'model_type',
-      /model_type "gemma3n" cannot run from safetensors: sae-diff builds llama, mistral, qwen2, qwen3, gemma, gemma2, gemma3_text, phi3, smollm3, olmo2, olmo3, granite, starcoder2, glm, glm4, stablelm, mixtral, qwen2_moe, qwen3_moe, olmoe, qwen3_5_text, qwen3_5_moe_text, ministral3, gemma4_text, lfm2, olmo_hybrid, granitemoehybrid, exaone4, cohere, cohere2, gpt_oss, qwen3_next, glm4_moe, seed_oss, ernie4_5, apertus, qwen3_vl_moe_text, hunyuan_v1_dense, ernie4_5_moe, glm4_moe_lite, deepseek_v2, deepseek_v3, bamba, falcon_h1, gemma3, qwen3_5, qwen3_5_moe, mistral3, gemma4, qwen3_vl, qwen3_vl_moe, qwen2_5_vl, qwen2_vl, gpt2, gpt_neox, phi, nemotron_h checkpoints/,
+      /model_type "gemma3n" cannot run from safetensors: sae-diff builds llama, mistral, qwen2, qwen3, gemma, gemma2, gemma3_text, phi3, smollm3, olmo2, olmo3, granite, starcoder2, glm, glm4, stablelm, mixtral, qwen2_moe, qwen3_moe, olmoe, qwen3_5_text, qwen3_5_moe_text, ministral3, gemma4_text, lfm2, olmo_hybrid, granitemoehybrid, exaone4, cohere, cohere2, gpt_oss, qwen3_next, glm4_moe, seed_oss, ernie4_5, apertus, qwen3_vl_moe_text, hunyuan_v1_dense, ernie4_5_moe, glm4_moe_lite, deepseek_v2, deepseek_v3, bamba, falcon_h1, gemma3, qwen3_5, qwen3_5_moe, mistral3, gemma4, qwen3_vl, qwen3_vl_moe, qwen2_5_vl, qwen2_vl, llava, llava_next, llava_next_video, llava_onevision, internvl, aya_vision, lfm2_vl, gpt2, gpt_neox, phi, nemotron_h checkpoints/,
     ],
     [{ model_type: 'gemma3' }, 'text_config', /A gemma3 config\.json needs its text_config/],
     [{ model_type: 'gemma3', text_config: { head_dim: 7 } }, 'text_config.head_dim', /The head dimension 7 is not an even integer/],
@@ -765,6 +765,26 @@ const FROM_PYTORCH: [string, string][] = [
     'Qwen3-VL checkpoint (Qwen3VLForConditionalGeneration: text_config, model.language_model.* beside model.visual.* and its deepstack mergers, interleaved multimodal RoPE, tied at the top level) gives what its text decoder gives in transformers',
   ],
   [
+    'vision-language/llava',
+    'LLaVA checkpoint (LlavaForConditionalGeneration: a Llama decoder as language_model.model.* and language_model.lm_head beside a CLIP tower and its projector) gives what its text decoder gives in transformers',
+  ],
+  [
+    'vision-language/llava-next',
+    'LLaVA-NeXT checkpoint (LlavaNextForConditionalGeneration: a Mistral decoder beside the tower, the projector and image_newline) gives what its text decoder gives in transformers',
+  ],
+  [
+    'vision-language/llava-onevision',
+    "LLaVA-OneVision checkpoint (LlavaOnevisionForConditionalGeneration: Qwen2's decoder with its q / k / v biases beside a SigLIP tower) gives what its text decoder gives in transformers",
+  ],
+  [
+    'vision-language/internvl',
+    "InternVL checkpoint (InternVLForConditionalGeneration as InternVL3.5 is saved: Qwen3's decoder, tied at the top level, beside InternViT and its projector) gives what its text decoder gives in transformers",
+  ],
+  [
+    'vision-language/lfm2-vl',
+    "LFM2-VL checkpoint (Lfm2VlForConditionalGeneration: LFM2's decoder as model.language_model.* beside a SigLIP2 tower) gives what its text decoder gives in transformers",
+  ],
+  [
     'vision-language/qwen2_5-vl',
     "Qwen2.5-VL checkpoint (Qwen2_5_VLForConditionalGeneration: model.* beside visual.*, multimodal RoPE, Qwen2's biases) gives what its text decoder gives in transformers",
   ],
@@ -969,6 +989,10 @@ for (const [fixture, what] of [
     'Cohere (Command R, Aya Expanse: one bias-free LayerNorm, attention and MLP in parallel, RoPE over even / odd pairs, per-head q / k LayerNorms)',
   ],
   ['cohere2', 'Cohere2 (sliding layers with RoPE and a binding window, full layers without)'],
+  [
+    'vision-language/aya-vision',
+    "Aya Vision (AyaVisionForConditionalGeneration: Cohere2's decoder as language_model.model.* beside a SigLIP tower and its projector, tied at the top level)",
+  ],
 ])
   test(`a ${what} checkpoint gives what transformers gives at resid_post (test/fixtures/${fixture})`, async () => {
     const folder = path.join(REPO_ROOT, 'test', 'fixtures', fixture);
@@ -1158,6 +1182,25 @@ async function assertAsPeftComputes(folder: string, adapter: LoraAdapter): Promi
   for (const d of await differenceFromExpected(adapterSource(sourceOf(folder), adapter), expected, 'resid_post', cpu))
     assert.ok(d.absolute < 1e-5 * Math.max(1, d.largest), `layer ${d.layer}: ${d.absolute} (largest ${d.largest})`);
 }
+
+test('the LLaVA kin tie the head as their classes do: the LLaVAs where either tie_word_embeddings says so, InternVL, Aya Vision and LFM2-VL as the top-level one says (default true)', () => {
+  const file = 'config.json';
+  const text = { model_type: 'llama', hidden_size: 64, num_hidden_layers: 1, num_attention_heads: 4, intermediate_size: 96 };
+  const tied = (config: Record<string, unknown>) => decoderSpec(config, file).tiedEmbeddings;
+  assert.deepEqual(
+    [
+      tied({ model_type: 'llava', text_config: text }),
+      tied({ model_type: 'llava', text_config: { ...text, tie_word_embeddings: true }, tie_word_embeddings: false }),
+      tied({ model_type: 'llava', text_config: text, tie_word_embeddings: true }),
+      tied({ model_type: 'internvl', text_config: text }),
+      tied({ model_type: 'internvl', text_config: { ...text, tie_word_embeddings: true }, tie_word_embeddings: false }),
+      tied({ model_type: 'aya_vision', text_config: { ...text, model_type: 'cohere2' }, tie_word_embeddings: false }),
+    ],
+    [false, true, true, true, false, false],
+  );
+  // the text model is the config class's default where text_config names none (InternVLConfig's: Qwen2)
+  assert.equal(decoderSpec({ model_type: 'internvl', text_config: { ...text, model_type: undefined } }, file).family, 'qwen2');
+});
 
 test("Qwen2.5-VL's config.json as the hub ships it (the text model's keys at the top level, rope_scaling type mrope) reads as the saved text_config", () => {
   const file = path.join(REPO_ROOT, 'test', 'fixtures', 'vision-language', 'qwen2_5-vl', 'config.json');

@@ -65,15 +65,17 @@ export function checkpointTensorNames(tensors: ReadonlyMap<string, unknown>, fam
       afterBlocks: [`${prefix}ln_f.weight`, `${prefix}ln_f.bias`],
     };
   }
-  for (const [prefix, lmHead] of [
-    ['language_model.model.', 'language_model.lm_head.weight'],
-    ['model.language_model.', 'lm_head.weight'],
-  ])
-    if (tensors.has(`${prefix}embed_tokens.weight`)) return llamaNames(prefix, lmHead);
-  const names = llamaNames(
-    tensors.has('model.embed_tokens.weight') || !tensors.has('embed_tokens.weight') ? 'model.' : '',
-    'lm_head.weight',
-  );
+  // a multimodal model's text decoder (transformers 4's layout, the hub's: language_model.model.*; 5's in memory:
+  // model.language_model.*), else the decoder itself
+  const multimodal = (
+    [
+      ['language_model.model.', 'language_model.lm_head.weight'],
+      ['model.language_model.', 'lm_head.weight'],
+    ] as const
+  ).find(([prefix]) => tensors.has(`${prefix}embed_tokens.weight`));
+  const names = multimodal
+    ? llamaNames(multimodal[0], multimodal[1])
+    : llamaNames(tensors.has('model.embed_tokens.weight') || !tensors.has('embed_tokens.weight') ? 'model.' : '', 'lm_head.weight');
   // Starcoder2Model's and StableLmModel's final norm is a LayerNorm: model.norm.weight and bias
   if (family === 'starcoder2' || family === 'stablelm')
     return { ...names, afterBlocks: [...names.afterBlocks, `${names.prefix}norm.bias`] };
@@ -98,9 +100,10 @@ const llamaNames = (prefix: string, lmHead: string): CheckpointTensorNames => ({
 
 /**
  * A multimodal checkpoint's parts besides the text decoder (Gemma 3's SigLIP tower and projector, Qwen 3.5's visual,
- * Gemma 4's vision and audio towers and their embedders): never run.
+ * Gemma 4's vision and audio towers and their embedders, LLaVA-NeXT's image_newline): never run.
  */
-export const VISION_PARTS = /^(model\.)?(vision_tower|multi_modal_projector|visual|audio_tower|embed_vision|embed_audio)\./;
+export const VISION_PARTS =
+  /^(model\.)?((vision_tower|multi_modal_projector|visual|audio_tower|embed_vision|embed_audio)\.|image_newline$)/;
 
 /** Qwen 3.5's, Qwen3-Next's, OLMo Hybrid's and Nemotron-H's multi-token prediction heads, which transformers does not load either (_keys_to_ignore_on_load_unexpected). */
 const MTP_PARTS = /^mtp\./;

@@ -574,6 +574,8 @@ const MULTIMODAL_TEXT: Record<
     text: DecoderFamily | DecoderFamily[];
     /** The config class's default of the top-level tie_word_embeddings, where that one ties the head. */
     tiesAtTop?: boolean;
+    /** LLaVA's kin: the head is tied where the top-level tie_word_embeddings or the text model's says so. */
+    tiesEither?: boolean;
     /**
      * Qwen2-VL and Qwen2.5-VL: the hub's config.json (transformers 4) keeps the text model's keys at its top level,
      * beside vision_config, which transformers 5 moves into text_config; and names their multimodal RoPE
@@ -595,7 +597,22 @@ const MULTIMODAL_TEXT: Record<
   qwen3_vl_moe: { text: 'qwen3_vl_moe_text', tiesAtTop: false },
   qwen2_5_vl: { text: 'qwen2', tiesAtTop: false, qwenVl: true },
   qwen2_vl: { text: 'qwen2', tiesAtTop: false, qwenVl: true },
+  // LLaVA's kin (modeling_llava.py and its copies): any decoder sae-diff builds as the text model (their config
+  // classes' default first), the vision tower and projector never run; InternVL, Aya Vision and LFM2-VL tie as
+  // their top-level key says (default true), the LLaVAs where either key does
+  llava: { text: anyText('llama'), tiesEither: true },
+  llava_next: { text: anyText('llama'), tiesEither: true },
+  llava_next_video: { text: anyText('llama'), tiesEither: true },
+  llava_onevision: { text: anyText('qwen2'), tiesEither: true },
+  internvl: { text: anyText('qwen2'), tiesAtTop: true },
+  aya_vision: { text: anyText('cohere2'), tiesAtTop: true },
+  lfm2_vl: { text: anyText('lfm2'), tiesAtTop: true },
 };
+
+/** Every decoder family, `first` (the config class's default text model) first. */
+function anyText(first: DecoderFamily): DecoderFamily[] {
+  return [first, ...CHECKPOINT_FAMILIES.filter((f) => f !== first)];
+}
 
 /** A Qwen2-VL / Qwen2.5-VL config's text model, from text_config or, as the hub's files have it, the top level. */
 function qwenVlText(config: HfConfig): unknown {
@@ -676,6 +693,7 @@ export function decoderSpec(config: HfConfig, configFile: string): DecoderSpec {
       ...spec,
       visionTower: true,
       ...(tiesAtTop === undefined ? {} : { tiedEmbeddings: (config.tie_word_embeddings ?? tiesAtTop) === true }),
+      ...(multimodal.tiesEither ? { tiedEmbeddings: config.tie_word_embeddings === true || spec.tiedEmbeddings } : {}),
     };
   } catch (e) {
     if (!(e instanceof SaeDiffError) || !e.location?.key) throw e;
