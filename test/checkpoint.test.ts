@@ -385,7 +385,7 @@ test('what the checkpoint builder does not build is refused, naming the config k
     [
       { model_type: 'gemma3n' },
       'model_type',
-      /model_type "gemma3n" cannot run from safetensors: sae-diff builds llama, mistral, qwen2, qwen3, gemma, gemma2, gemma3_text, phi3, smollm3, olmo2, olmo3, granite, starcoder2, glm, glm4, stablelm, mixtral, qwen2_moe, qwen3_moe, olmoe, qwen3_5_text, qwen3_5_moe_text, ministral3, gemma4_text, lfm2, olmo_hybrid, granitemoehybrid, exaone4, cohere, cohere2, gpt_oss, qwen3_next, glm4_moe, seed_oss, ernie4_5, apertus, qwen3_vl_moe_text, hunyuan_v1_dense, ernie4_5_moe, glm4_moe_lite, deepseek_v2, deepseek_v3, bamba, falcon_h1, gemma3, qwen3_5, qwen3_5_moe, mistral3, gemma4, qwen3_vl, qwen3_vl_moe, qwen2_5_vl, qwen2_vl, llava, llava_next, llava_next_video, llava_onevision, internvl, aya_vision, lfm2_vl, gpt2, gpt_neox, phi, nemotron_h checkpoints/,
+      /model_type "gemma3n" cannot run from safetensors: sae-diff builds llama, mistral, qwen2, qwen3, gemma, gemma2, gemma3_text, phi3, smollm3, olmo2, olmo3, granite, starcoder2, glm, glm4, stablelm, mixtral, qwen2_moe, qwen3_moe, olmoe, qwen3_5_text, qwen3_5_moe_text, ministral3, gemma4_text, lfm2, olmo_hybrid, granitemoehybrid, exaone4, cohere, cohere2, gpt_oss, qwen3_next, glm4_moe, seed_oss, ernie4_5, apertus, qwen3_vl_moe_text, hunyuan_v1_dense, ernie4_5_moe, glm4_moe_lite, deepseek_v2, deepseek_v3, bamba, falcon_h1, gemma3, qwen3_5, qwen3_5_moe, mistral3, gemma4, qwen3_vl, qwen3_vl_moe, qwen2_5_vl, qwen2_vl, llava, llava_next, llava_next_video, llava_onevision, internvl, aya_vision, lfm2_vl, smolvlm, idefics3, gpt2, gpt_neox, phi, nemotron_h checkpoints/,
     ],
     [{ model_type: 'gemma3' }, 'text_config', /A gemma3 config\.json needs its text_config/],
     [{ model_type: 'gemma3', text_config: { head_dim: 7 } }, 'text_config.head_dim', /The head dimension 7 is not an even integer/],
@@ -783,6 +783,10 @@ const FROM_PYTORCH: [string, string][] = [
   [
     'vision-language/lfm2-vl',
     "LFM2-VL checkpoint (Lfm2VlForConditionalGeneration: LFM2's decoder as model.language_model.* beside a SigLIP2 tower) gives what its text decoder gives in transformers",
+  ],
+  [
+    'vision-language/smolvlm',
+    'SmolVLM checkpoint (SmolVLMForConditionalGeneration: a Llama decoder as model.text_model.* beside model.vision_model.* and model.connector.*) gives what its text decoder gives in transformers',
   ],
   [
     'vision-language/qwen2_5-vl',
@@ -1183,7 +1187,7 @@ async function assertAsPeftComputes(folder: string, adapter: LoraAdapter): Promi
     assert.ok(d.absolute < 1e-5 * Math.max(1, d.largest), `layer ${d.layer}: ${d.absolute} (largest ${d.largest})`);
 }
 
-test('the LLaVA kin tie the head as their classes do: the LLaVAs where either tie_word_embeddings says so, InternVL, Aya Vision and LFM2-VL as the top-level one says (default true)', () => {
+test('the LLaVA kin tie the head as their classes do: the LLaVAs where either tie_word_embeddings says so, InternVL, Aya Vision and LFM2-VL as the top-level one says (default true), SmolVLM and Idefics3 too (default false)', () => {
   const file = 'config.json';
   const text = { model_type: 'llama', hidden_size: 64, num_hidden_layers: 1, num_attention_heads: 4, intermediate_size: 96 };
   const tied = (config: Record<string, unknown>) => decoderSpec(config, file).tiedEmbeddings;
@@ -1195,11 +1199,20 @@ test('the LLaVA kin tie the head as their classes do: the LLaVAs where either ti
       tied({ model_type: 'internvl', text_config: text }),
       tied({ model_type: 'internvl', text_config: { ...text, tie_word_embeddings: true }, tie_word_embeddings: false }),
       tied({ model_type: 'aya_vision', text_config: { ...text, model_type: 'cohere2' }, tie_word_embeddings: false }),
+      tied({ model_type: 'idefics3', text_config: { ...text, tie_word_embeddings: true } }),
     ],
-    [false, true, true, true, false, false],
+    [false, true, true, true, false, false, false],
   );
   // the text model is the config class's default where text_config names none (InternVLConfig's: Qwen2)
   assert.equal(decoderSpec({ model_type: 'internvl', text_config: { ...text, model_type: undefined } }, file).family, 'qwen2');
+});
+
+test("a PEFT LoRA fine-tune of SmolVLM (all-linear: its text model's projections under model.text_model.*, and the vision tower's and connector's, never reached) gives what PEFT computes (test/fixtures/vision-language/smolvlm/lora)", async () => {
+  const folder = path.join(REPO_ROOT, 'test', 'fixtures', 'vision-language', 'smolvlm');
+  const adapter = readLoraAdapter(path.join(folder, 'lora'));
+  assert.ok([...adapter.modules.keys()].some((m) => m.startsWith('model.vision_model.')));
+  assert.ok([...adapter.modules.keys()].some((m) => m.startsWith('model.connector.')));
+  await assertAsPeftComputes(folder, adapter);
 });
 
 test("Qwen2.5-VL's config.json as the hub ships it (the text model's keys at the top level, rope_scaling type mrope) reads as the saved text_config", () => {

@@ -71,6 +71,8 @@ export function checkpointTensorNames(tensors: ReadonlyMap<string, unknown>, fam
     [
       ['language_model.model.', 'language_model.lm_head.weight'],
       ['model.language_model.', 'lm_head.weight'],
+      // SmolVLM's and Idefics3's
+      ['model.text_model.', 'lm_head.weight'],
     ] as const
   ).find(([prefix]) => tensors.has(`${prefix}embed_tokens.weight`));
   const names = multimodal
@@ -100,10 +102,11 @@ const llamaNames = (prefix: string, lmHead: string): CheckpointTensorNames => ({
 
 /**
  * A multimodal checkpoint's parts besides the text decoder (Gemma 3's SigLIP tower and projector, Qwen 3.5's visual,
- * Gemma 4's vision and audio towers and their embedders, LLaVA-NeXT's image_newline): never run.
+ * Gemma 4's vision and audio towers and their embedders, LLaVA-NeXT's image_newline, SmolVLM's vision_model and
+ * connector): never run.
  */
 export const VISION_PARTS =
-  /^(model\.)?((vision_tower|multi_modal_projector|visual|audio_tower|embed_vision|embed_audio)\.|image_newline$)/;
+  /^(model\.)?((vision_tower|multi_modal_projector|visual|audio_tower|embed_vision|embed_audio|vision_model|connector)\.|image_newline$)/;
 
 /** Qwen 3.5's, Qwen3-Next's, OLMo Hybrid's and Nemotron-H's multi-token prediction heads, which transformers does not load either (_keys_to_ignore_on_load_unexpected). */
 const MTP_PARTS = /^mtp\./;

@@ -607,6 +607,10 @@ const MULTIMODAL_TEXT: Record<
   internvl: { text: anyText('qwen2'), tiesAtTop: true },
   aya_vision: { text: anyText('cohere2'), tiesAtTop: true },
   lfm2_vl: { text: anyText('lfm2'), tiesAtTop: true },
+  // SmolVLM and Idefics3 (model.text_model.* beside model.vision_model.* and model.connector.*): tied only where
+  // the top-level key says so
+  smolvlm: { text: anyText('llama'), tiesAtTop: false },
+  idefics3: { text: anyText('llama'), tiesAtTop: false },
 };
 
 /** Every decoder family, `first` (the config class's default text model) first. */

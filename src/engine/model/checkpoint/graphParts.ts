@@ -286,7 +286,7 @@ export class Projections {
     // GPT-NeoX: gpt_neox.layers.N
     for (const [module, lora] of adapter?.modules ?? []) {
       const inDecoder =
-        /^(?:model\.language_model\.|language_model\.model\.|model\.|backbone\.|transformer\.|gpt_neox\.)?((?:layers|h)\.\d+\..+)$/.exec(
+        /^(?:model\.language_model\.|language_model\.model\.|model\.text_model\.|model\.|backbone\.|transformer\.|gpt_neox\.)?((?:layers|h)\.\d+\..+)$/.exec(
           module,
         );
       if (inDecoder)
