@@ -1215,6 +1215,13 @@ test("a PEFT LoRA fine-tune of SmolVLM (all-linear: its text model's projections
   await assertAsPeftComputes(folder, adapter);
 });
 
+test("a PEFT LoRA fine-tune of Falcon-H1 (its mixer's in_proj, the attention's and the MLP's projections, under their muP multipliers) gives what PEFT computes (test/fixtures/qwen3_5/falcon-h1/lora)", async () => {
+  const folder = path.join(REPO_ROOT, 'test', 'fixtures', 'qwen3_5', 'falcon-h1');
+  const adapter = readLoraAdapter(path.join(folder, 'lora'));
+  assert.equal(adapter.modules.size, 3 * 8);
+  await assertAsPeftComputes(folder, adapter);
+});
+
 test("Qwen2.5-VL's config.json as the hub ships it (the text model's keys at the top level, rope_scaling type mrope) reads as the saved text_config", () => {
   const file = path.join(REPO_ROOT, 'test', 'fixtures', 'vision-language', 'qwen2_5-vl', 'config.json');
   const saved = JSON.parse(fs.readFileSync(file, 'utf8'));
