@@ -385,7 +385,7 @@ test('what the checkpoint builder does not build is refused, naming the config k
     [
       { model_type: 'gemma3n' },
       'model_type',
-      /model_type "gemma3n" cannot run from safetensors: sae-diff builds llama, mistral, qwen2, qwen3, gemma, gemma2, gemma3_text, phi3, smollm3, olmo2, olmo3, granite, starcoder2, glm, glm4, stablelm, mixtral, qwen2_moe, qwen3_moe, olmoe, qwen3_5_text, qwen3_5_moe_text, ministral3, gemma4_text, lfm2, olmo_hybrid, granitemoehybrid, exaone4, cohere, cohere2, gpt_oss, qwen3_next, glm4_moe, seed_oss, ernie4_5, apertus, qwen3_vl_moe_text, hunyuan_v1_dense, ernie4_5_moe, glm4_moe_lite, deepseek_v2, deepseek_v3, bamba, falcon_h1, gemma3, qwen3_5, qwen3_5_moe, mistral3, gemma4, qwen3_vl, qwen3_vl_moe, qwen2_5_vl, qwen2_vl, llava, llava_next, llava_next_video, llava_onevision, internvl, aya_vision, lfm2_vl, smolvlm, idefics3, gpt2, gpt_neox, phi, nemotron_h checkpoints/,
+      /model_type "gemma3n" cannot run from safetensors: sae-diff builds llama, mistral, qwen2, qwen3, gemma, gemma2, gemma3_text, phi3, smollm3, olmo2, olmo3, granite, starcoder2, glm, glm4, stablelm, mixtral, qwen2_moe, qwen3_moe, olmoe, qwen3_5_text, qwen3_5_moe_text, ministral3, gemma4_text, lfm2, olmo_hybrid, granitemoehybrid, exaone4, cohere, cohere2, gpt_oss, qwen3_next, glm4_moe, seed_oss, ernie4_5, apertus, qwen3_vl_moe_text, hunyuan_v1_dense, ernie4_5_moe, glm4_moe_lite, deepseek_v2, deepseek_v3, bamba, falcon_h1, granitemoe, granitemoeshared, gemma3, qwen3_5, qwen3_5_moe, mistral3, gemma4, qwen3_vl, qwen3_vl_moe, qwen2_5_vl, qwen2_vl, llava, llava_next, llava_next_video, llava_onevision, internvl, aya_vision, lfm2_vl, smolvlm, idefics3, gpt2, gpt_neox, phi, nemotron_h checkpoints/,
     ],
     [{ model_type: 'gemma3' }, 'text_config', /A gemma3 config\.json needs its text_config/],
     [{ model_type: 'gemma3', text_config: { head_dim: 7 } }, 'text_config.head_dim', /The head dimension 7 is not an even integer/],
@@ -1041,6 +1041,14 @@ const MOE: [string, string][] = [
   [
     'moe/glm4-moe-lite',
     "GLM-4.7-Flash (multi-head latent attention: queries through a low-rank norm, keys and values from one normalised latent, RoPE over even / odd pairs on a part shared by all heads' keys, values of their own width; GLM-4.5's experts)",
+  ],
+  [
+    'moe/granitemoe',
+    "IBM Granite 3 MoE (granitemoe: 4 experts fused as input_linear / output_linear, the top 2 router logits softmaxed, Granite's embedding, attention and residual multipliers)",
+  ],
+  [
+    'moe/granitemoeshared',
+    'IBM Granite 3 MoE with a shared MLP (granitemoeshared: the shared_mlp beside the experts, their outputs summed)',
   ],
   [
     'moe/deepseek-v3',

@@ -469,6 +469,8 @@ function slidingAttention(
     case 'deepseek_v3':
     case 'bamba':
     case 'falcon_h1':
+    case 'granitemoe':
+    case 'granitemoeshared':
     case 'lfm2':
     case 'olmo_hybrid':
     case 'granitemoehybrid':
@@ -838,7 +840,9 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
   const olmo = family === 'olmo2' || family === 'olmo3';
   // GraniteConfig's multipliers (default 1): Python floats that multiply float32 tensors, so float32 in effect
   // Granite 4 (granitemoehybrid) has Granite 3's multipliers
-  const granite = family === 'granite' || granite4;
+  // Granite 3's MoEs (granitemoe; granitemoeshared with a shared_mlp) have its multipliers too
+  const graniteMoe = family === 'granitemoe' || family === 'granitemoeshared';
+  const granite = family === 'granite' || granite4 || graniteMoe;
   const multiplier = (key: string) => Math.fround(finite(c[key] ?? 1, key, configFile));
   // the config classes' rope_theta defaults: Gemma3TextConfig and MixtralConfig 1e6, Olmo3Config 5e5, the others 1e4
   const defaultTheta =
@@ -906,14 +910,19 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
     kvHeads,
     headDim,
     // Qwen3_5MoeTextConfig has no intermediate_size: every layer is sparse, so no dense MLP reads it
-    // Granite 4's MLP is its shared_mlp, of shared_intermediate_size (default 1024)
+    // Granite 4's MLP is its shared_mlp, of shared_intermediate_size (default 1024; GraniteMoeSharedConfig's 0: none);
+    // GraniteMoeConfig has none (its intermediate_size is the experts')
     intermediate:
       lfmLayers?.intermediate ??
       (granite4
         ? positiveInteger(c, 'shared_intermediate_size', configFile, 1024)
-        : family === 'qwen3_5_moe_text'
-          ? 0
-          : positiveInteger(c, 'intermediate_size', configFile)),
+        : family === 'granitemoeshared'
+          ? c.shared_intermediate_size === 0 || c.shared_intermediate_size === undefined
+            ? 0
+            : positiveInteger(c, 'shared_intermediate_size', configFile)
+          : family === 'qwen3_5_moe_text' || family === 'granitemoe'
+            ? 0
+            : positiveInteger(c, 'intermediate_size', configFile)),
     rmsNormEps: eps,
     invFreq: layerAttention?.sliding.invFreq ?? ropeInverseFrequencies(rotaryDim, rope.full.theta, rope.full.scaling),
     rotaryDim,
@@ -1039,7 +1048,7 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
       ? LFM2_NAMES
       : olmoHybrid
         ? OLMO_HYBRID_NAMES
-        : granite4
+        : granite4 || graniteMoe
           ? GRANITE4_NAMES
           : apertus
             ? APERTUS_NAMES
@@ -1056,7 +1065,7 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
           ? falconH1MambaOf(c, layers, hidden, configFile)
           : undefined,
     falconH1: falconH1 ? falconH1Multipliers(c, configFile) : undefined,
-    fusedGateUp: glm || granite4 || undefined,
+    fusedGateUp: glm || granite4 || graniteMoe || undefined,
     gemma4Layers: layerAttention && gemma4Layers(c, configFile, sliding?.layers ?? Array.from({ length: layers }, () => false)),
   };
 }

@@ -44,6 +44,8 @@ export const CHECKPOINT_FAMILIES = [
   'deepseek_v3',
   'bamba',
   'falcon_h1',
+  'granitemoe',
+  'granitemoeshared',
 ] as const;
 
 export type DecoderFamily = (typeof CHECKPOINT_FAMILIES)[number];

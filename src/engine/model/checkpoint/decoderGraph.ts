@@ -224,8 +224,9 @@ export function buildDecoderGraph(
     const mlpBranch = spec.moe?.sparseLayers[l]
       ? spec.moe.fused === 'gemma4'
         ? gemma4MlpAndExperts(block, w, mid, normed2)
-        : spec.moe.fused === 'granite'
-          ? // GraniteMoeHybridDecoderLayer: block_sparse_moe(h) + shared_mlp(h), summed in the MoE's scope (mlp_out)
+        : spec.moe.fused === 'granite' && spec.intermediate > 0
+          ? // GraniteMoeHybridDecoderLayer, GraniteMoeSharedDecoderLayer: block_sparse_moe(h) + shared_mlp(h), summed in
+            // the MoE's scope (mlp_out)
             g.one(`${block}/block_sparse_moe`, 'Add', [moeBlock(moeContext, spec.moe, block, w, normed2), denseMlp(block, w, normed2)])
           : moeBlock(moeContext, spec.moe, block, w, normed2)
       : spec.branchNorms

@@ -83,6 +83,10 @@ export function moeSpecOf(c: HfConfig, family: DecoderFamily, layers: number, fi
     // GraniteMoeHybridConfig: num_local_experts 8 by default; 0 (granite-4.0-h-micro): the shared_mlp only
     case 'granitemoehybrid':
       return c.num_local_experts === 0 ? undefined : softmaxExperts(c, family, layers, file);
+    // GraniteMoeConfig and GraniteMoeSharedConfig: experts in every layer (the shared one beside a shared_mlp)
+    case 'granitemoe':
+    case 'granitemoeshared':
+      return softmaxExperts(c, family, layers, file);
     // Qwen3NextDecoderLayer: every layer dense when num_experts is 0
     case 'qwen3_next':
       return c.num_experts === 0 ? undefined : softmaxExperts(c, family, layers, file);
@@ -242,6 +246,8 @@ function ernieExperts(c: HfConfig, layers: number, file: string): MoeSpec {
 const SOFTMAX_DEFAULTS = {
   mixtral: { experts: 8, topK: 2 },
   granitemoehybrid: { experts: 8, topK: 2 },
+  granitemoe: { experts: 8, topK: 2 },
+  granitemoeshared: { experts: 8, topK: 2 },
   qwen2_moe: { experts: 60, topK: 4 },
   qwen3_moe: { experts: 128, topK: 8 },
   olmoe: { experts: 64, topK: 8 },
@@ -286,7 +292,14 @@ function softmaxExperts(c: HfConfig, family: keyof typeof SOFTMAX_DEFAULTS, laye
     // Qwen2-MoE's and Qwen 3.5-MoE's shared expert, gated by sigmoid(shared_expert_gate(x))
     sharedIntermediate: family === 'qwen2_moe' || qwen35 || qwenNext ? sized('shared_expert_intermediate_size') : undefined,
     sparseLayers,
-    fused: family === 'gpt_oss' ? 'gpt_oss' : family === 'granitemoehybrid' ? 'granite' : qwenVl ? 'qwen3_vl' : undefined,
+    fused:
+      family === 'gpt_oss'
+        ? 'gpt_oss'
+        : family === 'granitemoehybrid' || family === 'granitemoe' || family === 'granitemoeshared'
+          ? 'granite'
+          : qwenVl
+            ? 'qwen3_vl'
+            : undefined,
     mixtralNames: family === 'mixtral',
     dispatch: expertDispatch(experts, sparseLayers.filter(Boolean).length),
   };
