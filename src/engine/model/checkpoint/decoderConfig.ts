@@ -122,9 +122,9 @@ export interface DecoderSpec {
   softcap?: number;
   /**
    * The MLP gate's activation: SiLU, or GELU's tanh approximation (gelu_pytorch_tanh); Apertus: xIELU with its
-   * learnt parameters, in an ungated MLP (down_proj(xielu(up_proj(x)))).
+   * learnt parameters, in an ungated MLP (down_proj(xielu(up_proj(x)))); Arcee: relu², ungated too (NemotronMLP).
    */
-  mlpActivation: 'silu' | 'gelu_tanh' | 'xielu';
+  mlpActivation: 'silu' | 'gelu_tanh' | 'xielu' | 'relu2';
   /** The checkpoint is a multimodal model's (Gemma 3 4B+): its vision tower and projector are there, and never run. */
   visionTower?: boolean;
   /** Mixtral, Qwen2-MoE, Qwen3-MoE, OLMoE, Qwen 3.5-MoE, GPT-OSS, Granite 4.0-H Tiny / Small, Gemma 4 26B-A4B: the experts. */
@@ -471,6 +471,7 @@ function slidingAttention(
     case 'falcon_h1':
     case 'granitemoe':
     case 'granitemoeshared':
+    case 'arcee':
     case 'lfm2':
     case 'olmo_hybrid':
     case 'granitemoehybrid':
@@ -749,6 +750,8 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
   if (gptOss) refuseOtherSwigluLimit(c, configFile);
   c = withClassRope(c, family);
   const apertus = family === 'apertus';
+  // ArceeConfig: Llama's, its MLP ungated with relu² (hidden_act "relu2")
+  const arcee = family === 'arcee';
   const hunyuan = family === 'hunyuan_v1_dense';
   const gemma = family === 'gemma' || family === 'gemma2' || family === 'gemma3_text';
   const gemma1 = family === 'gemma';
@@ -786,7 +789,7 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
   const geluTanh = gemma || gemma4 || starcoder2;
   const written = c[actKey] ?? (geluTanh ? 'gelu_pytorch_tanh' : 'silu');
   const act = gemma1 && actKey === 'hidden_act' && written === 'gelu' ? 'gelu_pytorch_tanh' : written;
-  const built = apertus ? 'xielu' : geluTanh ? 'gelu_pytorch_tanh' : 'silu';
+  const built = apertus ? 'xielu' : arcee ? 'relu2' : geluTanh ? 'gelu_pytorch_tanh' : 'silu';
   if (act !== built)
     throw refuse(configFile, actKey, `${actKey} ${JSON.stringify(act)} is not built for ${family} checkpoints (${built} is)`, EXPORT_HINT);
   const hidden = positiveInteger(c, 'hidden_size', configFile);
@@ -890,7 +893,8 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
               apertus ||
               hunyuan ||
               bamba ||
-              falconH1
+              falconH1 ||
+              arcee
                 ? 1e-5
                 : glm
                   ? 1.5625e-7
@@ -1022,7 +1026,7 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
       !gemma || gemma1 || c.attn_logit_softcapping === null || (gemma3 && c.attn_logit_softcapping === undefined)
         ? undefined
         : finite(c.attn_logit_softcapping ?? 50, 'attn_logit_softcapping', configFile),
-    mlpActivation: apertus ? 'xielu' : geluTanh ? 'gelu_tanh' : 'silu',
+    mlpActivation: apertus ? 'xielu' : arcee ? 'relu2' : geluTanh ? 'gelu_tanh' : 'silu',
     moe: moeSpecOf(c, family, layers, configFile),
     attentionOutputGate: qwen35 || undefined,
     attentionSinks: gptOss || undefined,

@@ -46,6 +46,7 @@ export const CHECKPOINT_FAMILIES = [
   'falcon_h1',
   'granitemoe',
   'granitemoeshared',
+  'arcee',
 ] as const;
 
 export type DecoderFamily = (typeof CHECKPOINT_FAMILIES)[number];

@@ -538,10 +538,14 @@ export function buildDecoderGraph(
       const up = linear(`${mlp}/c_fc`, normed2, `${w}.mlp.c_fc`, intermediate, spec.mlpBias, hidden);
       return linear(`${mlp}/c_proj`, geluTanh(g, `${mlp}/act`, up), `${w}.mlp.c_proj`, hidden, spec.mlpBias, intermediate);
     }
-    if (spec.mlpActivation === 'xielu') {
-      // ApertusMLP: down_proj(xielu(up_proj(x))), no gate
+    if (spec.mlpActivation === 'xielu' || spec.mlpActivation === 'relu2') {
+      // ApertusMLP: down_proj(xielu(up_proj(x))), no gate; ArceeMLP (NemotronMLP): down_proj(relu(up_proj(x))²)
       const up = linear(`${mlp}/${names.up}`, normed2, `${w}.${names.mlp}.${names.up}`, intermediate, spec.mlpBias, hidden);
-      const activated = xielu(`${mlp}/act_fn`, up, `${w}.${names.mlp}.act_fn`);
+      const relu = () => g.one(`${mlp}/act_fn`, 'Relu', [up]);
+      const activated =
+        spec.mlpActivation === 'xielu'
+          ? xielu(`${mlp}/act_fn`, up, `${w}.${names.mlp}.act_fn`)
+          : g.one(`${mlp}/act_fn`, 'Mul', [relu(), relu()]);
       return linear(`${mlp}/${names.down}`, activated, `${w}.${names.mlp}.${names.down}`, hidden, spec.mlpBias, intermediate);
     }
     // Phi-3: gate_up_proj's output is gate, then up (chunk(2))
