@@ -385,7 +385,7 @@ test('what the checkpoint builder does not build is refused, naming the config k
     [
       { model_type: 'gemma3n' },
       'model_type',
-      /model_type "gemma3n" cannot run from safetensors: sae-diff builds llama, mistral, qwen2, qwen3, gemma, gemma2, gemma3_text, phi3, smollm3, olmo2, olmo3, granite, starcoder2, glm, glm4, stablelm, mixtral, qwen2_moe, qwen3_moe, olmoe, qwen3_5_text, qwen3_5_moe_text, ministral3, gemma4_text, lfm2, olmo_hybrid, granitemoehybrid, exaone4, cohere, cohere2, gpt_oss, qwen3_next, glm4_moe, seed_oss, ernie4_5, apertus, qwen3_vl_moe_text, hunyuan_v1_dense, ernie4_5_moe, glm4_moe_lite, deepseek_v2, deepseek_v3, bamba, falcon_h1, granitemoe, granitemoeshared, arcee, gemma3, qwen3_5, qwen3_5_moe, mistral3, gemma4, qwen3_vl, qwen3_vl_moe, qwen2_5_vl, qwen2_vl, llava, llava_next, llava_next_video, llava_onevision, internvl, aya_vision, lfm2_vl, smolvlm, idefics3, gpt2, gpt_neox, phi, nemotron_h checkpoints/,
+      /model_type "gemma3n" cannot run from safetensors: sae-diff builds llama, mistral, qwen2, qwen3, gemma, gemma2, gemma3_text, phi3, smollm3, olmo2, olmo3, granite, starcoder2, glm, glm4, stablelm, mixtral, qwen2_moe, qwen3_moe, olmoe, qwen3_5_text, qwen3_5_moe_text, ministral3, gemma4_text, lfm2, olmo_hybrid, granitemoehybrid, exaone4, cohere, cohere2, gpt_oss, qwen3_next, glm4_moe, seed_oss, ernie4_5, apertus, qwen3_vl_moe_text, hunyuan_v1_dense, ernie4_5_moe, glm4_moe_lite, deepseek_v2, deepseek_v3, bamba, falcon_h1, granitemoe, granitemoeshared, arcee, lfm2_moe, gemma3, qwen3_5, qwen3_5_moe, mistral3, gemma4, qwen3_vl, qwen3_vl_moe, qwen2_5_vl, qwen2_vl, llava, llava_next, llava_next_video, llava_onevision, internvl, aya_vision, lfm2_vl, smolvlm, idefics3, gpt2, gpt_neox, phi, nemotron_h checkpoints/,
     ],
     [{ model_type: 'gemma3' }, 'text_config', /A gemma3 config\.json needs its text_config/],
     [{ model_type: 'gemma3', text_config: { head_dim: 7 } }, 'text_config.head_dim', /The head dimension 7 is not an even integer/],
@@ -1042,6 +1042,10 @@ const MOE: [string, string][] = [
   [
     'moe/glm4-moe-lite',
     "GLM-4.7-Flash (multi-head latent attention: queries through a low-rank norm, keys and values from one normalised latent, RoPE over even / odd pairs on a part shared by all heads' keys, values of their own width; GLM-4.5's experts)",
+  ],
+  [
+    'moe/lfm2-moe',
+    "Liquid AI LFM2-MoE (LFM2's short-convolution and attention layers, a dense first layer, then 8 experts chosen by sigmoid score plus the block's expert_bias, the top 2 renormalised and times 1.5, named w1 / w3 / w2 under feed_forward)",
   ],
   [
     'moe/granitemoe',

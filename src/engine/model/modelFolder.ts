@@ -200,7 +200,7 @@ function adapterFiles(spec: ModelSpec, where: SourceLocation, base: ModelFiles |
 
 /** The architectures whose safetensors run as they are (model/checkpoint/), as a download hint names them. */
 export const CHECKPOINT_ARCHITECTURES =
-  'Llama, Mistral (and Mistral 3, Ministral 3), Qwen2, 3, 3.5 and Qwen3-Next, Qwen2-VL, Qwen2.5-VL, Qwen3-VL, LLaVA (and NeXT, OneVision), InternVL, Aya Vision, LFM2-VL, SmolVLM and Idefics3 (their text decoders), Gemma 1 to 4, Phi, SmolLM3, OLMo 2, 3 and Hybrid, Granite 3 and 4.0-H (Tiny and Small with their experts), Bamba, Falcon-H1, StarCoder2, GLM and GLM-4, StableLM 2, LFM2, Nemotron-H (Nemotron 3 with its experts), EXAONE 4, Cohere and Cohere2, Seed-OSS, ERNIE 4.5, Apertus, Hunyuan, Arcee AFM, GPT-2, GPT-NeoX and the mixtures of experts Mixtral, Qwen-MoE (2, 3 and 3.5), OLMoE, Granite 3 MoE, GLM-4.5 and 4.7-Flash, DeepSeek-V2 and V3, ERNIE 4.5 and GPT-OSS (its MXFP4 release too)';
+  'Llama, Mistral (and Mistral 3, Ministral 3), Qwen2, 3, 3.5 and Qwen3-Next, Qwen2-VL, Qwen2.5-VL, Qwen3-VL, LLaVA (and NeXT, OneVision), InternVL, Aya Vision, LFM2-VL, SmolVLM and Idefics3 (their text decoders), Gemma 1 to 4, Phi, SmolLM3, OLMo 2, 3 and Hybrid, Granite 3 and 4.0-H (Tiny and Small with their experts), Bamba, Falcon-H1, StarCoder2, GLM and GLM-4, StableLM 2, LFM2, Nemotron-H (Nemotron 3 with its experts), EXAONE 4, Cohere and Cohere2, Seed-OSS, ERNIE 4.5, Apertus, Hunyuan, Arcee AFM, GPT-2, GPT-NeoX and the mixtures of experts Mixtral, Qwen-MoE (2, 3 and 3.5), OLMoE, LFM2-MoE, Granite 3 MoE, GLM-4.5 and 4.7-Flash, DeepSeek-V2 and V3, ERNIE 4.5 and GPT-OSS (its MXFP4 release too)';
 
 /** What to do about a folder without a model. */
 export const NO_MODEL_HINT =

@@ -82,7 +82,7 @@ export function checkpointTensorNames(tensors: ReadonlyMap<string, unknown>, fam
   if (family === 'starcoder2' || family === 'stablelm')
     return { ...names, afterBlocks: [...names.afterBlocks, `${names.prefix}norm.bias`] };
   // Lfm2Model's final norm is named embedding_norm
-  if (family === 'lfm2') return { ...names, afterBlocks: [`${names.prefix}embedding_norm.weight`] };
+  if (family === 'lfm2' || family === 'lfm2_moe') return { ...names, afterBlocks: [`${names.prefix}embedding_norm.weight`] };
   // Ernie4_5_MoeForCausalLM: its lm_head has a bias where use_bias is set (the run stops before the head)
   if (family === 'ernie4_5_moe') return { ...names, afterBlocks: [...names.afterBlocks, 'lm_head.bias'] };
   // BambaModel's and FalconH1Model's final norm is named final_layernorm

@@ -472,6 +472,7 @@ function slidingAttention(
     case 'granitemoe':
     case 'granitemoeshared':
     case 'arcee':
+    case 'lfm2_moe':
     case 'lfm2':
     case 'olmo_hybrid':
     case 'granitemoehybrid':
@@ -763,7 +764,8 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
   const qwen35 = family === 'qwen3_5_text' || family === 'qwen3_5_moe_text' || family === 'qwen3_next';
   const gemma4 = family === 'gemma4_text';
   if (gemma4) refuseUnbuiltGemma4(c, configFile);
-  const lfm2 = family === 'lfm2';
+  // LFM2-MoE: LFM2's layers with experts after its first num_dense_layers
+  const lfm2 = family === 'lfm2' || family === 'lfm2_moe';
   const exaone4 = family === 'exaone4';
   const cohere = family === 'cohere' || family === 'cohere2';
   const olmoHybrid = family === 'olmo_hybrid';
@@ -776,7 +778,9 @@ function textDecoderSpec(c: HfConfig, configFile: string): DecoderSpec {
   const nope =
     (granite4 && c.position_embedding_type !== 'rope') ||
     (olmoHybrid && (c.rope_parameters as Record<string, unknown> | null | undefined)?.rope_theta == null && c.rope_theta == null);
-  const lfmLayers = lfm2 ? lfm2Layers(c, positiveInteger(c, 'num_hidden_layers', configFile), configFile) : undefined;
+  const lfmLayers = lfm2
+    ? lfm2Layers(c, positiveInteger(c, 'num_hidden_layers', configFile), configFile, family === 'lfm2_moe')
+    : undefined;
   // StableLM 2 12B's per-head q / k LayerNorms and parallel blocks are not built
   for (const key of ['qk_layernorm', 'use_parallel_residual'])
     if (stablelm && c[key] === true) throw refuse(configFile, key, `${key} true is not built for stablelm checkpoints`, EXPORT_HINT);

@@ -47,6 +47,7 @@ export const CHECKPOINT_FAMILIES = [
   'granitemoe',
   'granitemoeshared',
   'arcee',
+  'lfm2_moe',
 ] as const;
 
 export type DecoderFamily = (typeof CHECKPOINT_FAMILIES)[number];

@@ -170,7 +170,7 @@ export interface ShortConvSpec {
  * block_auto_adjust_ff_dim (default true) int(2 · it / 3), then, where block_ffn_dim_multiplier is set (default 1),
  * int(multiplier · it) rounded up to block_multiple_of (default 256).
  */
-export function lfm2Layers(c: HfConfig, layers: number, file: string): { shortConv: ShortConvSpec; intermediate: number } {
+export function lfm2Layers(c: HfConfig, layers: number, file: string, moe = false): { shortConv: ShortConvSpec; intermediate: number } {
   let conv: boolean[];
   if (c.layer_types !== undefined && c.layer_types !== null) {
     const types = c.layer_types;
@@ -184,8 +184,9 @@ export function lfm2Layers(c: HfConfig, layers: number, file: string): { shortCo
     conv = Array.from({ length: layers }, (_, i) => !(full as number[]).includes(i));
   }
   const key = c.block_ff_dim !== undefined ? 'block_ff_dim' : 'intermediate_size';
-  let intermediate = positiveInteger(c, key, file, 12_288);
-  if (c.block_auto_adjust_ff_dim !== false) {
+  let intermediate = positiveInteger(c, key, file, moe ? 7168 : 12_288);
+  // Lfm2MoeMLP (its dense layers) takes intermediate_size as it is
+  if (!moe && c.block_auto_adjust_ff_dim !== false) {
     intermediate = Math.trunc((2 * intermediate) / 3);
     const multiplier = c.block_ffn_dim_multiplier === undefined ? 1 : c.block_ffn_dim_multiplier;
     if (multiplier !== null) {

@@ -47,7 +47,7 @@ const BOOL = TensorDataType.BOOL;
 export function moeBlock(ctx: MoeContext, moe: MoeSpec, block: string, w: string, x: string, routerX?: string): string {
   const { g, projections, hidden } = ctx;
   // Mixtral's and Granite's block_sparse_moe, Gemma 4's router and experts in the block itself, the others' mlp
-  const module = moe.mixtralNames || moe.fused === 'granite' ? 'block_sparse_moe' : moe.fused === 'gemma4' ? '' : 'mlp';
+  const module = moe.module ?? (moe.mixtralNames || moe.fused === 'granite' ? 'block_sparse_moe' : moe.fused === 'gemma4' ? '' : 'mlp');
   const scope = module ? `${block}/${module}` : block;
   const wn = module ? `${w}.${module}` : w;
   const flat = g.one(scope, 'Reshape', [x, ctx.flatShape]);
@@ -58,15 +58,17 @@ export function moeBlock(ctx: MoeContext, moe: MoeSpec, block: string, w: string
         ? topKRouter(ctx, moe, scope, wn, flat)
         : moe.ernieRouter
           ? ernieRouter(ctx, moe, moe.ernieRouter.normMin, `${scope}/gate`, wn, flat)
-          : moe.grouped
-            ? groupedRouter(
-                ctx,
-                { ...moe.grouped, experts: moe.experts, topK: moe.topK, normalise: moe.normalise },
-                `${scope}/gate`,
-                `${wn}.gate`,
-                flat,
-              )
-            : softmaxRouter(ctx, moe, scope, wn, flat);
+          : moe.lfm2Router
+            ? lfm2Router(ctx, moe, moe.lfm2Router, `${scope}/gate`, wn, flat)
+            : moe.grouped
+              ? groupedRouter(
+                  ctx,
+                  { ...moe.grouped, experts: moe.experts, topK: moe.topK, normalise: moe.normalise },
+                  `${scope}/gate`,
+                  `${wn}.gate`,
+                  flat,
+                )
+              : softmaxRouter(ctx, moe, scope, wn, flat);
   const expert =
     moe.fused === 'gpt_oss'
       ? gptOssExperts(ctx, moe, scope, wn)
@@ -213,6 +215,43 @@ function ernieRouter(
   const floor = g.floats(`sae_diff.norm_min_${normMin}`, Float32Array.of(normMin), []);
   const sum = f32('Max', [f32('ReduceSum', [top, lastAxis], [intAttr('keepdims', 1)]), floor]);
   return { chosen, routing: g.cast(scope, f32('Div', [top, sum]), FLOAT, g.act) };
+}
+
+/**
+ * Lfm2MoeTopKRouter on the tokens `flat` [n, hidden]: scores sigmoid(x W_gateᵀ) in the activations' type; the top k
+ * of scores + the block's expert_bias (float32) where it has one; their scores divided by their sum + 1e-6 where
+ * norm_topk_prob, times routed_scaling_factor.
+ */
+function lfm2Router(
+  { g, weights, projections, hidden }: MoeContext,
+  moe: MoeSpec,
+  router: NonNullable<MoeSpec['lfm2Router']>,
+  scope: string,
+  wn: string,
+  flat: string,
+): Routing {
+  const scores = g.one(scope, 'Sigmoid', [projections.linearRows(scope, flat, `${wn}.gate`, moe.experts, false, hidden)]);
+  const forChoice = router.expertBias
+    ? g.one(
+        scope,
+        'Add',
+        [g.cast(scope, scores, g.act, FLOAT), g.cast(scope, weights.get(`${wn}.expert_bias`, [moe.experts]), g.act, FLOAT)],
+        [],
+        FLOAT,
+      )
+    : scores;
+  const [, chosen] = topK(g, scope, forChoice, moe.topK, router.expertBias ? FLOAT : g.act);
+  let routing = g.one(scope, 'GatherElements', [scores, chosen], [intAttr('axis', 1)]);
+  const constant = (name: string, v: number) => g.cast(scope, g.floats(`sae_diff.${name}`, Float32Array.of(v), []), FLOAT, g.act);
+  if (moe.normalise)
+    routing = g.one(scope, 'Div', [
+      routing,
+      g.one(scope, 'Add', [
+        g.one(scope, 'ReduceSum', [routing, g.int64s('sae_diff.axis_last', [-1])], [intAttr('keepdims', 1)]),
+        constant('epsilon_1e-6', 1e-6),
+      ]),
+    ]);
+  return { chosen, routing: g.one(scope, 'Mul', [routing, constant(`routed_scaling_${router.scale}`, router.scale)]) };
 }
 
 /** Each token's chosen experts [n, k] and their routing weights [n, k] in the activations' type. */

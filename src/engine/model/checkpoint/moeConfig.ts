@@ -61,6 +61,13 @@ export interface MoeSpec {
   ernieRouter?: { normMin: number };
   /** Mixtral: block_sparse_moe, experts' w1 (gate), w3 (up), w2 (down); the others: mlp, gate_proj, up_proj, down_proj. */
   mixtralNames: boolean;
+  /** The block's module where it is neither Mixtral's nor mlp (LFM2-MoE: feed_forward, its experts named as Mixtral's). */
+  module?: string;
+  /**
+   * LFM2-MoE (Lfm2MoeTopKRouter): sigmoid scores, the experts chosen by scores plus the block's expert_bias (where
+   * use_expert_bias), their scores renormalised (+ 1e-6) where `normalise`, times routed_scaling_factor.
+   */
+  lfm2Router?: { scale: number; expertBias: boolean };
   /**
    * How the experts run (moeBlock.ts): `sparse`, each on the tokens routed to it (gathered: data-dependent shapes),
    * or `dense`, each on every token with the others' weights 0 (the same sums; experts / topK times the work).
@@ -80,6 +87,8 @@ export function moeSpecOf(c: HfConfig, family: DecoderFamily, layers: number, fi
       return deepseekExperts(c, family, layers, file);
     case 'ernie4_5_moe':
       return ernieExperts(c, layers, file);
+    case 'lfm2_moe':
+      return lfm2Experts(c, layers, file);
     // GraniteMoeHybridConfig: num_local_experts 8 by default; 0 (granite-4.0-h-micro): the shared_mlp only
     case 'granitemoehybrid':
       return c.num_local_experts === 0 ? undefined : softmaxExperts(c, family, layers, file);
@@ -238,6 +247,32 @@ function ernieExperts(c: HfConfig, layers: number, file: string): MoeSpec {
     sharedExperts: (shared as number) > 0 ? intermediate * (shared as number) : undefined,
     sharedExpertsBias: c.use_bias === true,
     mixtralNames: false,
+    dispatch: expertDispatch(experts, sparseLayers.filter(Boolean).length),
+  };
+}
+
+/**
+ * Lfm2MoeConfig (LFM2-8B-A1B): experts from layer num_dense_layers (default 2) on, in feed_forward, each saved as w1 /
+ * w3 / w2 (conversion_mapping.py lfm2_moe), routed by Lfm2MoeTopKRouter.
+ */
+function lfm2Experts(c: HfConfig, layers: number, file: string): MoeSpec {
+  const experts = positiveInteger(c, 'num_experts', file, 32);
+  const topK = positiveInteger(c, 'num_experts_per_tok', file, 4);
+  if (topK > experts)
+    throw refuse(file, 'num_experts_per_tok', `num_experts_per_tok (${topK}) is more than the ${experts} experts`, SAVED_HINT);
+  const dense = c.num_dense_layers ?? 2;
+  if (!Number.isSafeInteger(dense) || (dense as number) < 0)
+    throw refuse(file, 'num_dense_layers', `num_dense_layers is ${JSON.stringify(dense)}, not a layer count`, SAVED_HINT);
+  const sparseLayers = Array.from({ length: layers }, (_, l) => l >= (dense as number));
+  return {
+    experts,
+    topK,
+    normalise: c.norm_topk_prob !== false,
+    intermediate: positiveInteger(c, 'moe_intermediate_size', file, 1792),
+    sparseLayers,
+    lfm2Router: { scale: Math.fround(positiveNumber(c, 'routed_scaling_factor', 1, file)), expertBias: c.use_expert_bias !== false },
+    module: 'feed_forward',
+    mixtralNames: true,
     dispatch: expertDispatch(experts, sparseLayers.filter(Boolean).length),
   };
 }
