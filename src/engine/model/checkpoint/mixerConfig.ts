@@ -66,8 +66,7 @@ export interface MambaSpec {
 /**
  * GraniteMoeHybridConfig's Mamba2 layers (configuration_granitemoehybrid.py): layer_types in the current names
  * ("linear_attention", "full_attention") or the released configs' legacy ones ("mamba", "attention"; default all
- * Mamba); mamba_n_heads (128), mamba_d_head ("auto": mamba_expand · hidden_size / heads), mamba_n_groups (1),
- * mamba_d_state (256), mamba_d_conv (4), mamba_conv_bias (true), mamba_proj_bias (false), time_step_limit (0, inf).
+ * Mamba), or BambaConfig's attn_layer_indices; the mixer mamba_expand (2) · hidden_size wide (mambaMixer).
  */
 export function mambaOf(c: HfConfig, layers: number, hidden: number, file: string, bamba = false): MambaSpec {
   const types = bamba ? bambaLayerTypes(c, layers, file) : (c.layer_types ?? Array.from({ length: layers }, () => 'mamba'));
@@ -78,42 +77,21 @@ export function mambaOf(c: HfConfig, layers: number, hidden: number, file: strin
     types.some((t) => !['linear_attention', 'full_attention', 'mamba', 'attention'].includes(t))
   )
     throw refuse(file, 'layer_types', `layer_types must name "mamba" or "attention" for each of the ${layers} layers`, SAVED_HINT);
-  const heads = positiveInteger(c, 'mamba_n_heads', file, 128);
   const expand = positiveInteger(c, 'mamba_expand', file, 2);
-  const headDim =
-    c.mamba_d_head === undefined || c.mamba_d_head === 'auto' ? (expand * hidden) / heads : positiveInteger(c, 'mamba_d_head', file);
-  if (!Number.isSafeInteger(headDim) || headDim * heads !== expand * hidden)
-    throw refuse(file, 'mamba_d_head', `mamba_d_head × mamba_n_heads must be mamba_expand × hidden_size (${expand * hidden})`, SAVED_HINT);
-  const groups = positiveInteger(c, 'mamba_n_groups', file, 1);
-  if (heads % groups !== 0)
-    throw refuse(file, 'mamba_n_groups', `mamba_n_groups (${groups}) does not divide mamba_n_heads (${heads})`, SAVED_HINT);
-  const limit = c.time_step_limit ?? [0, Infinity];
-  if (!Array.isArray(limit) || limit.length !== 2 || limit.some((v) => typeof v !== 'number' || Number.isNaN(v)))
-    throw refuse(file, 'time_step_limit', 'time_step_limit must be two numbers', SAVED_HINT);
   return {
     layers: (types as string[]).map((t) => (remap[t] ?? t) === 'linear_attention'),
-    heads,
-    headDim,
-    groups,
-    stateSize: positiveInteger(c, 'mamba_d_state', file, 256),
-    convKernel: positiveInteger(c, 'mamba_d_conv', file, 4),
-    convBias: c.mamba_conv_bias !== false,
-    projBias: c.mamba_proj_bias === true,
-    dtLimit: [limit[0] as number, limit[1] as number],
+    ...mambaMixer(c, file, expand * hidden),
     normGroups: 1,
   };
 }
 
 /**
- * FalconH1Config's Mamba2 mixer, one in every layer beside its attention (configuration_falcon_h1.py,
- * modeling_falcon_h1.py FalconH1Mixer): its inner width mamba_d_ssm (else mamba_expand · hidden_size) split into
- * mamba_n_heads of mamba_d_head ("auto": the width / heads), the gated RMSNorm per group where mamba_rms_norm, biases
- * (mamba_proj_bias on in_proj, projectors_bias on out_proj) and the muP multipliers.
+ * The Mamba2 mixer's keys GraniteMoeHybridConfig, BambaConfig and FalconH1Config share: its `inner` width in
+ * mamba_n_heads (128) heads of mamba_d_head ("auto": inner / heads), mamba_n_groups (1), mamba_d_state (256),
+ * mamba_d_conv (4), mamba_conv_bias (true), mamba_proj_bias (false), time_step_limit (0, inf).
  */
-export function falconH1MambaOf(c: HfConfig, layers: number, hidden: number, file: string): MambaSpec {
+function mambaMixer(c: HfConfig, file: string, inner: number): Omit<MambaSpec, 'layers' | 'normGroups'> {
   const heads = positiveInteger(c, 'mamba_n_heads', file, 128);
-  const inner =
-    c.mamba_d_ssm === null ? positiveInteger(c, 'mamba_expand', file, 2) * hidden : positiveInteger(c, 'mamba_d_ssm', file, 1024);
   const headDim = c.mamba_d_head === undefined || c.mamba_d_head === 'auto' ? inner / heads : positiveInteger(c, 'mamba_d_head', file);
   if (!Number.isSafeInteger(headDim) || headDim * heads !== inner)
     throw refuse(file, 'mamba_d_head', `mamba_d_head × mamba_n_heads must be the mixer's width (${inner})`, SAVED_HINT);
@@ -123,6 +101,27 @@ export function falconH1MambaOf(c: HfConfig, layers: number, hidden: number, fil
   const limit = c.time_step_limit ?? [0, Infinity];
   if (!Array.isArray(limit) || limit.length !== 2 || limit.some((v) => typeof v !== 'number' || Number.isNaN(v)))
     throw refuse(file, 'time_step_limit', 'time_step_limit must be two numbers', SAVED_HINT);
+  return {
+    heads,
+    headDim,
+    groups,
+    stateSize: positiveInteger(c, 'mamba_d_state', file, 256),
+    convKernel: positiveInteger(c, 'mamba_d_conv', file, 4),
+    convBias: c.mamba_conv_bias !== false,
+    projBias: c.mamba_proj_bias === true,
+    dtLimit: [limit[0] as number, limit[1] as number],
+  };
+}
+
+/**
+ * FalconH1Config's Mamba2 mixer, one in every layer beside its attention (configuration_falcon_h1.py,
+ * modeling_falcon_h1.py FalconH1Mixer): its inner width mamba_d_ssm (else mamba_expand · hidden_size), the gated
+ * RMSNorm per group where mamba_rms_norm, projectors_bias on out_proj, and the muP multipliers.
+ */
+export function falconH1MambaOf(c: HfConfig, layers: number, hidden: number, file: string): MambaSpec {
+  const inner =
+    c.mamba_d_ssm === null ? positiveInteger(c, 'mamba_expand', file, 2) * hidden : positiveInteger(c, 'mamba_d_ssm', file, 1024);
+  const mixer = mambaMixer(c, file, inner);
   const scales = c.ssm_multipliers ?? [1, 1, 1, 1, 1];
   if (!Array.isArray(scales) || scales.length !== 5 || scales.some((v) => typeof v !== 'number' || !Number.isFinite(v)))
     throw refuse(file, 'ssm_multipliers', 'ssm_multipliers must be five numbers (z, x, B, C, dt)', SAVED_HINT);
@@ -132,16 +131,9 @@ export function falconH1MambaOf(c: HfConfig, layers: number, hidden: number, fil
   return {
     // no layer's mixer stands in for its attention: it runs beside it (decoderGraph.ts falconMixers)
     layers: Array.from({ length: layers }, () => false),
-    heads,
-    headDim,
-    groups,
-    stateSize: positiveInteger(c, 'mamba_d_state', file, 256),
-    convKernel: positiveInteger(c, 'mamba_d_conv', file, 4),
-    convBias: c.mamba_conv_bias !== false,
-    projBias: c.mamba_proj_bias === true,
+    ...mixer,
     outBias: c.projectors_bias === true,
-    dtLimit: [limit[0] as number, limit[1] as number],
-    normGroups: groups,
+    normGroups: mixer.groups,
     gatedNorm: c.mamba_rms_norm !== true ? 'none' : c.mamba_norm_before_gate === false ? 'gate_first' : 'norm_first',
     falcon: { inputScale: Math.fround(inputScale), projectionScales: (scales as number[]).map((v) => Math.fround(v)) },
   };
