@@ -1149,6 +1149,28 @@ test("a PEFT LoRA fine-tune of Qwen2.5-VL (all-linear: its text decoder's projec
   await assertAsPeftComputes(folder, adapter);
 });
 
+test("Falcon-H1's attn_z is read at every layer (its Mamba2 mixer runs beside the attention), Bamba's at its attention layer only", async () => {
+  for (const [fixture, layer, refused] of [
+    ['falcon-h1', 0, false],
+    ['bamba', 0, true],
+    ['bamba', 2, false],
+  ] as const) {
+    const folder = path.join(REPO_ROOT, 'test', 'fixtures', 'qwen3_5', fixture);
+    const config = JSON.parse(fs.readFileSync(path.join(folder, 'config.json'), 'utf8'));
+    const load = HookedModel.load(sourceOf(folder), { targets: [layer], hookPoint: 'attn_z', tensorNames: new Map() }, cpu);
+    if (refused) {
+      await assert.rejects(load, /linear-attention, convolution or state-space layer/);
+      continue;
+    }
+    const model = await load;
+    try {
+      assert.equal((await model.run(expectedIn(folder).batch)).get(layer)!.hidden, attentionWidth(config));
+    } finally {
+      await model.release();
+    }
+  }
+});
+
 test("GLM-4.7-Flash's attn_z is what o_proj reads, each head's v_head_dim values, as the editor sizes it", async () => {
   const folder = path.join(REPO_ROOT, 'test', 'fixtures', 'moe', 'glm4-moe-lite');
   const config = JSON.parse(fs.readFileSync(path.join(folder, 'config.json'), 'utf8'));
