@@ -10,6 +10,7 @@ import { test } from 'node:test';
 import { hoverAt } from '../src/engine/authoring/hover';
 import { validateConfigText } from '../src/engine/authoring/index';
 import type { HookPoint } from '../src/engine/config/types';
+import { modelFacts } from '../src/engine/authoring/facts';
 import { SaeDiffError } from '../src/engine/core/errors';
 import { checkpointSpec, decoderSpec } from '../src/engine/model/checkpoint/decoderConfig';
 import type { NemotronHSpec } from '../src/engine/model/checkpoint/nemotronHConfig';
@@ -1157,6 +1158,8 @@ test("Falcon-H1's attn_z is read at every layer (its Mamba2 mixer runs beside th
   ] as const) {
     const folder = path.join(REPO_ROOT, 'test', 'fixtures', 'qwen3_5', fixture);
     const config = JSON.parse(fs.readFileSync(path.join(folder, 'config.json'), 'utf8'));
+    // the editor's facts, which its attn_z check reads, say the same
+    assert.equal(modelFacts(folder).linearAttentionLayers?.includes(layer) ?? false, refused, `${fixture} layer ${layer}`);
     const load = HookedModel.load(sourceOf(folder), { targets: [layer], hookPoint: 'attn_z', tensorNames: new Map() }, cpu);
     if (refused) {
       await assert.rejects(load, /linear-attention, convolution or state-space layer/);
