@@ -461,7 +461,13 @@ export class Projections {
     // the matrices of this parameter's shape, with the rank PEFT gave it (rank_pattern's, else r) once per expert
     const fits = (module: string, m: LoraModule) => {
       const r = rankFor(adapter, keyOf(module)) ?? m.a.shape[0] / experts;
-      return m.a.shape[0] === r * experts && m.a.shape[1] === inputs && m.b.shape[0] === outputs && m.b.shape[1] === m.a.shape[0];
+      return (
+        Number.isInteger(r) &&
+        m.a.shape[0] === r * experts &&
+        m.a.shape[1] === inputs &&
+        m.b.shape[0] === outputs &&
+        m.b.shape[1] === m.a.shape[0]
+      );
     };
     let path = owner;
     let found: { module: string; lora: LoraModule } | undefined;
