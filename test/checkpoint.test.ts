@@ -1328,8 +1328,10 @@ test("GLM-4.5's config keys (transformers 4's rope_theta, top-level partial_rota
     [128, 8, { scoring: 'sigmoid', groups: 1, topkGroups: 1, scale: 1 }, true, 1408],
   );
   assert.deepEqual([moe.sparseLayers[0], moe.sparseLayers[1], moe.dispatch], [false, true, 'dense']);
-  // Glm4MoeConfig's defaults: RoPE on half of each head
+  // Glm4MoeConfig's defaults: RoPE on half of each head; one group, chosen, and a scale of 1
   assert.equal(decoderSpec({ ...air, partial_rotary_factor: undefined }, file).rotaryDim, 64);
+  const { n_group: _g, topk_group: _t, routed_scaling_factor: _s, ...ungrouped } = air;
+  assert.deepEqual(decoderSpec(ungrouped, file).moe!.grouped, { scoring: 'sigmoid', groups: 1, topkGroups: 1, scale: 1 });
 });
 
 test("DeepSeek-V2-Lite's and Moonlight's config.json as the hub ships them read as transformers reads them; the routing keys it does not read are refused where they would route otherwise", () => {

@@ -195,7 +195,8 @@ export function groupedRouting(
   file: string,
   experts: number,
   topK: number,
-  defaults: { groups?: number; topkGroups?: number; scale?: number } = { groups: 1, topkGroups: 1, scale: 1 },
+  // groups and topkGroups left out: config.json must give them (DeepseekV2Config's group_limited_greedy)
+  defaults: { groups?: number; topkGroups?: number; scale: number } = { groups: 1, topkGroups: 1, scale: 1 },
 ): Omit<GroupedRouting, 'experts' | 'topK' | 'scoring'> {
   const groups = positiveInteger(c, 'n_group', file, defaults.groups);
   const topkGroups = positiveInteger(c, 'topk_group', file, defaults.topkGroups);
@@ -214,6 +215,6 @@ export function groupedRouting(
     groups,
     topkGroups,
     normalise: c.norm_topk_prob !== false,
-    scale: Math.fround(positiveNumber(c, 'routed_scaling_factor', defaults.scale ?? 1, file)),
+    scale: Math.fround(positiveNumber(c, 'routed_scaling_factor', defaults.scale, file)),
   };
 }

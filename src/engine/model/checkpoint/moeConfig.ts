@@ -172,12 +172,13 @@ function deepseekExperts(c: HfConfig, family: keyof typeof DEEPSEEK_DEFAULTS, la
     grouped =
       method === 'greedy'
         ? { scoring, groups: 1, topkGroups: 1, normalise: false, scale }
-        : { ...groupedRouting(c, file, experts, topK, { groups: undefined, topkGroups: undefined }), scoring, normalise: false };
+        : { ...groupedRouting(c, file, experts, topK, { scale: 1 }), scoring, normalise: false };
   } else {
     if (c.topk_method !== undefined && c.topk_method !== 'noaux_tc')
       throw notAsTransformers('topk_method', `is not built: transformers routes a ${family} model as noaux_tc`);
     grouped = {
-      ...groupedRouting(c, file, experts, topK, family === 'deepseek_v3' ? { groups: 8, topkGroups: 4, scale: 2.5 } : {}),
+      // Glm4MoeConfig's and Glm4MoeLiteConfig's defaults are groupedRouting's own
+      ...groupedRouting(c, file, experts, topK, family === 'deepseek_v3' ? { groups: 8, topkGroups: 4, scale: 2.5 } : undefined),
       scoring,
     };
   }
