@@ -1208,6 +1208,7 @@ test("a PEFT LoRA on DeepSeek-V2-Lite's Linear layers as PEFT 0.21 writes it ove
 for (const [fixture, what] of [
   ['qwen3-moe', 'Qwen3-MoE'],
   ['mixtral', "Mixtral (named as transformers 5 holds it in memory: mlp, not the checkpoint's block_sparse_moe)"],
+  ['deepseek-v3', "DeepSeek-V3 (its grouped sigmoid router's weight, the latent attention's projections)"],
 ] as const)
   test(`a PEFT all-linear LoRA on ${what} over transformers 5 (the attention, the router's weight and the fused experts as target_parameters) gives what PEFT computes (test/fixtures/moe/${fixture}/lora-all-linear)`, async () => {
     const folder = path.join(REPO_ROOT, 'test', 'fixtures', 'moe', fixture);
